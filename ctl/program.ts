@@ -1,0 +1,12 @@
+// ambitctl's command tree. Each subcommand lives in its own file and registers itself here.
+import { Command } from 'commander';
+import { packageVersion, register as registerVersion } from './version.js';
+
+export function buildProgram(): Command {
+  const program = new Command('ambitctl')
+    .description('Ambit: a sidecar-less service mesh — operator CLI')
+    .version(packageVersion(), '--cli-version')
+    .showHelpAfterError();
+  registerVersion(program);
+  return program;
+}
