@@ -167,6 +167,20 @@ export interface MeshSnapshot {
   readonly services: readonly Service[];
   readonly authorizationPolicies: readonly AuthorizationPolicy[];
   readonly peerAuthentications: readonly PeerAuthentication[];
+  /** Sidecar egress scoping; absent/empty = every workload sees every exported service. */
+  readonly sidecarScopes?: readonly SidecarScope[];
+}
+
+/** Istio Sidecar `egress[].hosts`, resolved: which services the scoped workloads may see. */
+export interface SidecarScope {
+  /** `<ns>/<name>` */
+  readonly key: string;
+  readonly scope: PolicyScope;
+  // The `ns/host` patterns as written, e.g. `./*`, `istio-system/*`, `*/foo.example.com`.
+  readonly egressHosts: readonly string[];
+  /** Service keys (`<ns>/<hostname>`) those patterns select in this snapshot. */
+  readonly visibleServices: readonly string[];
+  readonly outboundTrafficPolicy?: 'ALLOW_ANY' | 'REGISTRY_ONLY';
 }
 
 export const DEFAULT_MESH_CONFIG: MeshConfig = {
