@@ -1,0 +1,77 @@
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { percentile, summarize } from './stats.js';
+import { buildResults, machineDescription, writeResults } from './results.js';
+import { formatTable } from './table.js';
+import { CpuMeter, cpuSecondsOfPid, rssMbOfPid } from './cpu.js';
+import { ChildGroup } from './children.js';
+
+describe('stats', () => {
+  it('takes nearest-rank percentiles of unsorted samples', () => {
+    const s = [5, 1, 4, 2, 3, 10, 9, 8, 7, 6];
+    expect(percentile(s, 50)).toBe(5);
+    expect(percentile(s, 99)).toBe(10);
+    expect(percentile(s, 0)).toBe(1);
+    expect(s[0]).toBe(5); // input untouched
+    expect(summarize(s)).toMatchObject({ count: 10, min: 1, max: 10, p50: 5, mean: 5.5 });
+  });
+  it('refuses empty samples', () => {
+    expect(() => percentile([], 50)).toThrow(/no samples/);
+  });
+});
+
+describe('results', () => {
+  it('writes the CONTRACT shape', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ambit-bench-'));
+    try {
+      const res = buildResults('hbone', [{ case: 'direct-tcp', gbps_1: 10.5 }], new Date('2026-01-01T00:00:00Z'));
+      const path = writeResults(res, dir);
+      const back = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+      expect(Object.keys(back)).toEqual(['bench', 'machine', 'date', 'rows']);
+      expect(back.date).toBe('2026-01-01T00:00:00.000Z');
+      expect(back.machine).toMatch(/^\d+ x .+/);
+      expect(back.rows).toEqual([{ case: 'direct-tcp', gbps_1: 10.5 }]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  it('refuses non-finite metrics', () => {
+    expect(() => buildResults('hbone', [{ case: 'x', gbps_1: Number.NaN }])).toThrow(/x: metric gbps_1/);
+    expect(machineDescription()).toContain(' x ');
+  });
+});
+
+describe('table', () => {
+  it('prints values and ratios to the baseline and the peer', () => {
+    const out = formatTable(
+      [{ case: 'direct', gbps: 10 }, { case: 'mine', gbps: 4 }, { case: 'peer', gbps: 2 }],
+      { metrics: ['gbps'], baseline: 'direct', peer: 'peer' },
+    );
+    expect(out).toContain('ratio to direct:');
+    expect(out).toMatch(/mine\s+0\.400/);
+    expect(out).toContain('ratio to peer:');
+    expect(out).toMatch(/mine\s+2\.00/);
+  });
+});
+
+describe('cpu and children', () => {
+  it('measures CPU of a busy child and stops it', async () => {
+    const group = new ChildGroup();
+    try {
+      const child = await group.start(process.execPath, ['-e', 'console.log("ready"); const t=Date.now(); while(Date.now()-t<400){} setInterval(()=>{},1000)'], { name: 'busy', readyLine: /^ready$/ });
+      const meter = new CpuMeter([child.pid, 'self']).start();
+      await new Promise((r) => setTimeout(r, 500));
+      const { total, perProcess } = meter.stop();
+      expect(perProcess.get(child.pid)).toBeGreaterThan(0.1);
+      expect(total).toBeGreaterThanOrEqual(perProcess.get(child.pid) ?? 0);
+      expect(cpuSecondsOfPid(child.pid)).toBeGreaterThan(0);
+      expect(rssMbOfPid(child.pid)).toBeGreaterThan(1);
+      await group.stop(child);
+      expect(child.process.signalCode ?? child.process.exitCode).not.toBeNull();
+    } finally {
+      await group.close();
+    }
+  });
+});
