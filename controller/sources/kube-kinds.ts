@@ -1,0 +1,56 @@
+// The Kubernetes kinds the controller watches. Custom resources list every version Ambit
+// reads, newest first: the source watches the first one the cluster serves (the API server
+// converts every stored object to the requested version, so one served version is enough).
+
+export interface KindSpec {
+  /** '' for the core group. */
+  readonly group: string;
+  /** Versions to try, preferred first. */
+  readonly versions: readonly string[];
+  readonly plural: string;
+  readonly kind: string;
+  /** Custom resource: may be absent from the cluster (404 → skipped, retried later). */
+  readonly optional: boolean;
+}
+
+const core = (plural: string, kind: string): KindSpec => ({ group: '', versions: ['v1'], plural, kind, optional: false });
+const crd = (group: string, versions: string[], plural: string, kind: string): KindSpec => ({ group, versions, plural, kind, optional: true });
+
+const ISTIO_NETWORKING = ['v1', 'v1beta1', 'v1alpha3'];
+const ISTIO_SECURITY = ['v1', 'v1beta1'];
+const GATEWAY_API = ['v1', 'v1beta1'];
+
+export const WATCHED_KINDS: readonly KindSpec[] = [
+  core('namespaces', 'Namespace'),
+  core('pods', 'Pod'),
+  core('services', 'Service'),
+  core('serviceaccounts', 'ServiceAccount'),
+  core('nodes', 'Node'),
+  { group: 'discovery.k8s.io', versions: ['v1'], plural: 'endpointslices', kind: 'EndpointSlice', optional: false },
+  crd('networking.istio.io', ISTIO_NETWORKING, 'virtualservices', 'VirtualService'),
+  crd('networking.istio.io', ISTIO_NETWORKING, 'destinationrules', 'DestinationRule'),
+  crd('networking.istio.io', ISTIO_NETWORKING, 'serviceentries', 'ServiceEntry'),
+  crd('networking.istio.io', ISTIO_NETWORKING, 'gateways', 'Gateway'),
+  crd('networking.istio.io', ISTIO_NETWORKING, 'sidecars', 'Sidecar'),
+  crd('networking.istio.io', ISTIO_NETWORKING, 'workloadentries', 'WorkloadEntry'),
+  crd('networking.istio.io', ISTIO_NETWORKING, 'workloadgroups', 'WorkloadGroup'),
+  crd('security.istio.io', ISTIO_SECURITY, 'peerauthentications', 'PeerAuthentication'),
+  crd('security.istio.io', ISTIO_SECURITY, 'requestauthentications', 'RequestAuthentication'),
+  crd('security.istio.io', ISTIO_SECURITY, 'authorizationpolicies', 'AuthorizationPolicy'),
+  crd('gateway.networking.k8s.io', GATEWAY_API, 'gateways', 'Gateway'),
+  crd('gateway.networking.k8s.io', GATEWAY_API, 'httproutes', 'HTTPRoute'),
+];
+
+/** `/api/v1/pods` or `/apis/<group>/<version>/<plural>` (all namespaces). */
+export function collectionPath(spec: Pick<KindSpec, 'group' | 'plural'>, version: string): string {
+  return spec.group ? `/apis/${spec.group}/${version}/${spec.plural}` : `/api/${version}/${spec.plural}`;
+}
+
+export function apiVersionOf(spec: Pick<KindSpec, 'group'>, version: string): string {
+  return spec.group ? `${spec.group}/${version}` : version;
+}
+
+/** Human label for logs: `gateways.gateway.networking.k8s.io`. */
+export function kindLabel(spec: Pick<KindSpec, 'group' | 'plural'>): string {
+  return spec.group ? `${spec.plural}.${spec.group}` : spec.plural;
+}
