@@ -1,0 +1,151 @@
+// The certificate authority: a signing certificate + key (a self-signed root, or an
+// intermediate plugged in with Istio's cacerts layout) that turns CSRs into SPIFFE leaves.
+
+import { createPublicKey, generateKeyPair, type KeyObject, type X509Certificate } from 'node:crypto';
+import { promisify } from 'node:util';
+import { AmbitError } from '../errors.js';
+import type { CaClient, Credentials } from './types.js';
+import { parseSpiffeId, validateTrustDomain } from './spiffe.js';
+import { createCsr, generateWorkloadKey, parseCsr } from './csr.js';
+import { buildCertificate, certificateParts, isSelfSigned, name, notAfterOf, notBeforeOf, parseCertificates } from './x509.js';
+import { loadCaFiles, persistCaFiles } from './ca-files.js';
+
+const generateKeyPairAsync = promisify(generateKeyPair);
+
+export const DEFAULT_TTL_SECONDS = 24 * 3600;
+/** Longest leaf lifetime the CA grants (Istio's default max is 90 days). */
+export const MAX_TTL_SECONDS = 90 * 24 * 3600;
+const ROOT_TTL_SECONDS = 10 * 365 * 24 * 3600;
+/** Leaves start a little in the past so a peer with a slow clock accepts them. */
+const MAX_BACKDATE_SECONDS = 60;
+
+export interface SignRequest { csrPem: string; identity: string; ttlSeconds: number }
+export interface IssueOptions { ttlSeconds?: number; notBefore?: Date; notAfter?: Date }
+
+export class CertificateAuthority {
+  readonly trustDomain: string;
+  /** The trust bundle handed to workloads (one or more roots). */
+  readonly rootsPem: string;
+  /** The signing certificate followed by its chain up to (not including) the root; PEM. */
+  private readonly intermediatesPem: string;
+  private readonly signingCert: X509Certificate;
+  private readonly signingKey: KeyObject;
+  private readonly issuerName: Buffer;
+  private readonly issuerKeyId: Buffer;
+
+  private constructor(opts: { trustDomain: string; signingCert: X509Certificate; signingKey: KeyObject; chainPem: string; rootsPem: string }) {
+    validateTrustDomain(opts.trustDomain);
+    this.trustDomain = opts.trustDomain;
+    this.signingCert = opts.signingCert;
+    this.signingKey = opts.signingKey;
+    this.rootsPem = opts.rootsPem;
+    // Leaves carry the intermediates, never a self-signed root (it is in the bundle).
+    this.intermediatesPem = parseCertificates(opts.chainPem).filter((c) => !isSelfSigned(c)).map((c) => c.toString()).join('');
+    const parts = certificateParts(opts.signingCert);
+    this.issuerName = parts.subject;
+    this.issuerKeyId = parts.subjectKeyId;
+  }
+
+  /** A fresh self-signed ECDSA P-256 root held in memory. */
+  static async create(opts: { trustDomain?: string } = {}): Promise<CertificateAuthority> {
+    const trustDomain = opts.trustDomain ?? 'cluster.local';
+    validateTrustDomain(trustDomain);
+    const { root, key } = await generateRoot(trustDomain);
+    return new CertificateAuthority({ trustDomain, signingCert: root, signingKey: key, chainPem: '', rootsPem: root.toString() });
+  }
+
+  /**
+   * Istio's cacerts layout in `dir` (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem)
+   * when present; otherwise a new root, written there for the next start.
+   */
+  static async loadOrCreate(dir: string, opts: { trustDomain?: string } = {}): Promise<CertificateAuthority> {
+    const trustDomain = opts.trustDomain ?? 'cluster.local';
+    validateTrustDomain(trustDomain);
+    const loaded = await loadCaFiles(dir);
+    if (loaded) return new CertificateAuthority({ trustDomain, ...loaded });
+    const { root, key } = await generateRoot(trustDomain);
+    await persistCaFiles(dir, { certPem: root.toString(), keyPem: key.export({ format: 'pem', type: 'pkcs8' }).toString() });
+    return new CertificateAuthority({ trustDomain, signingCert: root, signingKey: key, chainPem: '', rootsPem: root.toString() });
+  }
+
+  /** When the signing certificate expires (leaves never outlive it). */
+  get signingNotAfter(): Date { return notAfterOf(this.signingCert); }
+
+  /** Sign a CSR whose only SAN must be exactly `identity`, in this CA's trust domain. */
+  async sign(req: SignRequest): Promise<{ certChainPem: string; rootsPem: string }> {
+    const ttl = req.ttlSeconds;
+    if (!Number.isFinite(ttl) || ttl <= 0) throw new AmbitError('AMBIT_E_CSR', `requested TTL ${ttl} s is not a positive number`, { hint: 'ask for a lifetime in seconds, e.g. 86400' });
+    const now = Date.now();
+    const backdate = Math.min(MAX_BACKDATE_SECONDS, Math.floor(ttl / 10)) * 1000;
+    return this.signWithValidity(req.csrPem, req.identity, new Date(now - backdate), new Date(now + Math.min(ttl, MAX_TTL_SECONDS) * 1000));
+  }
+
+  /** A new key, CSR and certificate for `identity` (in-process workloads and tests). */
+  async issue(identity: string, opts: IssueOptions = {}): Promise<Credentials> {
+    const key = await generateWorkloadKey();
+    const csrPem = createCsr(identity, key.privateKey);
+    let signed: { certChainPem: string; rootsPem: string };
+    if (opts.notBefore || opts.notAfter) {
+      const notBefore = opts.notBefore ?? new Date();
+      const notAfter = opts.notAfter ?? new Date(notBefore.getTime() + (opts.ttlSeconds ?? DEFAULT_TTL_SECONDS) * 1000);
+      signed = await this.signWithValidity(csrPem, identity, notBefore, notAfter);
+    } else {
+      signed = await this.sign({ csrPem, identity, ttlSeconds: opts.ttlSeconds ?? DEFAULT_TTL_SECONDS });
+    }
+    return credentialsFrom(identity, key.keyPem, signed);
+  }
+
+  asClient(): CaClient {
+    return { sign: (req) => this.sign(req) };
+  }
+
+  private async signWithValidity(csrPem: string, identity: string, notBefore: Date, requestedNotAfter: Date): Promise<{ certChainPem: string; rootsPem: string }> {
+    let id;
+    try {
+      id = parseSpiffeId(identity);
+    } catch (err) {
+      throw new AmbitError('AMBIT_E_CSR', `cannot sign for "${identity}": ${(err as Error).message}`, { hint: 'the identity must be spiffe://<td>/ns/<ns>/sa/<sa>', cause: err });
+    }
+    if (id.trustDomain !== this.trustDomain) {
+      throw new AmbitError('AMBIT_E_CSR', `identity ${identity} is in trust domain "${id.trustDomain}", this CA signs only for "${this.trustDomain}"`, { hint: 'check the trust domain configured on the agent and on the controller' });
+    }
+    const csr = parseCsr(csrPem);
+    if (csr.uris.length !== 1 || csr.uris[0] !== identity || csr.otherSans.length > 0) {
+      const got = [...csr.uris, ...csr.otherSans].join(', ') || 'no SAN';
+      throw new AmbitError('AMBIT_E_CSR', `CSR subject alternative names (${got}) are not exactly ${identity}`, { hint: 'the CSR must carry the requested identity as its only URI SAN' });
+    }
+    const notAfter = new Date(Math.min(requestedNotAfter.getTime(), this.signingNotAfter.getTime()));
+    const leaf = buildCertificate({
+      subject: name({}),
+      issuer: this.issuerName,
+      spkiDer: csr.spkiDer,
+      notBefore,
+      notAfter,
+      isCa: false,
+      uris: [identity],
+      authorityKeyId: this.issuerKeyId,
+    }, this.signingKey);
+    return { certChainPem: leaf.toString() + this.intermediatesPem, rootsPem: this.rootsPem };
+  }
+}
+
+export function credentialsFrom(identity: string, keyPem: string, signed: { certChainPem: string; rootsPem: string }): Credentials {
+  const [leaf] = parseCertificates(signed.certChainPem);
+  if (!leaf) throw new AmbitError('AMBIT_E_CA', `the CA returned no certificate for ${identity}`, { hint: 'check the CA logs' });
+  return { identity, keyPem, certChainPem: signed.certChainPem, rootsPem: signed.rootsPem, notBefore: notBeforeOf(leaf), notAfter: notAfterOf(leaf) };
+}
+
+async function generateRoot(trustDomain: string): Promise<{ root: X509Certificate; key: KeyObject }> {
+  const { privateKey } = await generateKeyPairAsync('ec', { namedCurve: 'prime256v1' });
+  const subject = name({ organization: trustDomain, commonName: 'Ambit root CA' });
+  const now = Date.now();
+  const root = buildCertificate({
+    subject,
+    issuer: subject,
+    spkiDer: createPublicKey(privateKey).export({ format: 'der', type: 'spki' }),
+    notBefore: new Date(now - MAX_BACKDATE_SECONDS * 1000),
+    notAfter: new Date(now + ROOT_TTL_SECONDS * 1000),
+    isCa: true,
+  }, privateKey);
+  return { root, key: privateKey };
+}
