@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { cidrContains, parseCidr, parseIp } from './ip-match.js';
+import { compileHostList, compilePathList, compileStringList } from './string-match.js';
+
+describe('ip matching', () => {
+  const table: Array<[string, string, boolean]> = [
+    ['10.0.0.0/8', '10.255.1.2', true],
+    ['10.0.0.0/8', '11.0.0.1', false],
+    ['10.1.2.3', '10.1.2.3', true],
+    ['10.1.2.3', '10.1.2.4', false],
+    ['10.1.2.128/25', '10.1.2.200', true],
+    ['10.1.2.128/25', '10.1.2.100', false],
+    ['0.0.0.0/0', '1.2.3.4', true],
+    ['0.0.0.0/0', '::1', false],
+    ['::/0', '2001:db8::1', true],
+    ['2001:db8::/32', '2001:db8:ffff::1', true],
+    ['2001:db8::/32', '2001:db9::1', false],
+    ['fe80::1', 'fe80::1%eth0', true],
+    ['10.0.0.0/8', '::ffff:10.1.1.1', true],
+    ['::ffff:10.0.0.0/104', '10.9.9.9', true],
+    ['2001:db8::1:0:0:1/128', '2001:db8:0:0:1::1', true],
+  ];
+  for (const [block, ip, want] of table) {
+    it(`${block} ∋ ${ip} = ${want}`, () => expect(cidrContains(parseCidr(block), parseIp(ip)!)).toBe(want));
+  }
+  it('rejects malformed blocks with a message naming the value', () => {
+    for (const bad of ['10.0.0.0/33', '10.0.0/8', 'abc', '::/129', '10.0.0.0/x']) {
+      expect(() => parseCidr(bad)).toThrow(bad);
+    }
+  });
+  it('parses addresses', () => {
+    expect(parseIp('nope')).toBeUndefined();
+    expect([...parseIp('::ffff:1.2.3.4')!]).toEqual([1, 2, 3, 4]);
+    expect(parseIp('::')!.length).toBe(16);
+  });
+});
+
+describe('string matching', () => {
+  it('exact, prefix, suffix, presence', () => {
+    const m = compileStringList(['a', 'pre*', '*suf', 'x']);
+    expect([m('a'), m('prefix'), m('endsuf'), m('x'), m('b'), m(undefined)]).toEqual([true, true, true, true, false, false]);
+    const any = compileStringList(['*']);
+    expect([any('z'), any(''), any(undefined)]).toEqual([true, false, false]);
+  });
+  it('hosts ignore case and port', () => {
+    const m = compileHostList(['*.Example.com', 'api.local']);
+    expect([m('WWW.example.COM'), m('api.local:8080'), m('[::1]:80'), m('other')]).toEqual([true, true, false, false]);
+  });
+  it('paths drop query and fragment', () => {
+    const m = compilePathList(['/a', '/b/*', '/t/{*}/x', '/f/{**}']);
+    expect([m('/a?q=1'), m('/a#f'), m('/b/c'), m('/t/1/x'), m('/t//x'), m('/f/'), m('/c')]).toEqual([true, true, true, true, false, true, false]);
+  });
+});
