@@ -1,5 +1,7 @@
 // ambitctl's command tree. Each subcommand lives in its own file and registers itself here.
 import { Command } from 'commander';
+import { register as registerManifest } from './manifest.js';
+import { register as registerProfile } from './profile.js';
 import { packageVersion, register as registerVersion } from './version.js';
 
 export function buildProgram(): Command {
@@ -8,5 +10,7 @@ export function buildProgram(): Command {
     .version(packageVersion(), '--cli-version')
     .showHelpAfterError();
   registerVersion(program);
+  registerProfile(program);
+  registerManifest(program);
   return program;
 }
