@@ -39,7 +39,7 @@ export async function validateAgainstKubernetes(obj: K8sObject): Promise<void> {
   try {
     new Model(obj).validate();
   } catch (err) {
-    throw new Error(`${obj.kind}/${obj.metadata.name}: ${(err as Error).message}`);
+    throw new Error(`${obj.kind}/${obj.metadata.name}: ${(err as Error).message}`, { cause: err });
   }
 }
 
