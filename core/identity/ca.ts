@@ -77,7 +77,10 @@ export class CertificateAuthority {
     if (!Number.isFinite(ttl) || ttl <= 0) throw new AmbitError('AMBIT_E_CSR', `requested TTL ${ttl} s is not a positive number`, { hint: 'ask for a lifetime in seconds, e.g. 86400' });
     const now = Date.now();
     const backdate = Math.min(MAX_BACKDATE_SECONDS, Math.floor(ttl / 10)) * 1000;
-    return this.signWithValidity(req.csrPem, req.identity, new Date(now - backdate), new Date(now + Math.min(ttl, MAX_TTL_SECONDS) * 1000));
+    // Certificate times have second precision: round outwards so the lifetime is never short.
+    const notBefore = Math.floor((now - backdate) / 1000) * 1000;
+    const notAfter = Math.ceil((now + Math.min(ttl, MAX_TTL_SECONDS) * 1000) / 1000) * 1000;
+    return this.signWithValidity(req.csrPem, req.identity, new Date(notBefore), new Date(notAfter));
   }
 
   /** A new key, CSR and certificate for `identity` (in-process workloads and tests). */
