@@ -1,0 +1,187 @@
+// The HBONE server: TLS 1.3 with the served identity's certificate (read for every new
+// connection, so rotation needs no restart), client certificates required and chained to the
+// trust bundle, peers outside the trust domain refused, HTTP/2 only. Each CONNECT stream goes
+// to the handler as an HboneRequest; the handler answers with acceptTunnel or rejectTunnel.
+import http2 from 'node:http2';
+import type { IncomingHttpHeaders, ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
+import type { AddressInfo, ListenOptions, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import { describeError } from '../errors.js';
+import type { Credentials } from '../identity/types.js';
+import { createLogger } from '../log.js';
+import type { Logger } from '../log.js';
+import { splitHostPort } from './headers.js';
+import type { HboneFlowOptions } from './options.js';
+import { http2Settings, resolveFlow } from './options.js';
+import { HBONE_ALPN, inTrustDomain, peerIdentity, secureContextOptions } from './tls.js';
+
+const { NGHTTP2_INADEQUATE_SECURITY } = http2.constants;
+
+export interface HboneRequest {
+  /** `ip:port` the client wants to reach. */
+  readonly authority: string;
+  /** SPIFFE id of the client certificate (already checked to be in the trust domain). */
+  readonly peerIdentity: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly stream: ServerHttp2Stream;
+}
+
+export interface HboneServerOptions extends HboneFlowOptions {
+  /** Called for each new connection; return the current credentials of the served identity. */
+  credentials: () => Credentials;
+  trustDomain: string;
+  handler: (req: HboneRequest) => void;
+  log?: Logger;
+  /** TLS handshake deadline per connection; default 10 s. */
+  handshakeTimeoutMs?: number;
+}
+
+export interface HboneServerStats {
+  readonly sessions: number;
+  readonly activeStreams: number;
+  readonly streamsTotal: number;
+  /** Connections whose TLS handshake failed (bad/missing client certificate, plaintext, …). */
+  readonly tlsFailures: number;
+  /** Connections refused because the peer identity is outside the trust domain. */
+  readonly refusedPeers: number;
+}
+
+export interface HboneServer {
+  /** `{host, port}` or `{fd}` (a listening socket made inside a pod netns). */
+  listen(o: ListenOptions): Promise<AddressInfo | undefined>;
+  /** Serve a socket accepted elsewhere. */
+  handleSocket(socket: Socket): void;
+  /** Stop accepting; GOAWAY every session and wait for its streams (force: reset them now). */
+  close(opts?: { force?: boolean }): Promise<void>;
+  stats(): HboneServerStats;
+}
+
+export function createHboneServer(o: HboneServerOptions): HboneServer {
+  const log = o.log ?? createLogger('hbone-server');
+  const flow = resolveFlow(o);
+  let current = o.credentials();
+  const server = http2.createSecureServer({
+    ...secureContextOptions(current),
+    requestCert: true,
+    rejectUnauthorized: true,
+    ALPNProtocols: [HBONE_ALPN],
+    allowHTTP1: false,
+    handshakeTimeout: o.handshakeTimeoutMs ?? 10_000,
+    settings: { ...http2Settings(flow), enablePush: undefined },
+    maxSessionMemory: flow.maxSessionMemoryMb,
+  });
+  const sockets = new Set<Socket>();
+  const sessions = new Set<ServerHttp2Session>();
+  const counts = { activeStreams: 0, streamsTotal: 0, tlsFailures: 0, refusedPeers: 0 };
+  let listening = false;
+
+  // Runs before the TLS socket is made: pick up rotated credentials (one new context per rotation).
+  server.prependListener('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    try {
+      const creds = o.credentials();
+      if (creds !== current) {
+        server.setSecureContext(secureContextOptions(creds));
+        current = creds;
+        log.info('hbone server credentials rotated', { identity: creds.identity, notAfter: creds.notAfter.toISOString() });
+      }
+    } catch (err) {
+      log.warn('hbone server keeps its previous credentials', { error: describeError(err) });
+    }
+  });
+  server.on('tlsClientError', (err: Error, socket) => {
+    counts.tlsFailures++;
+    log.debug('hbone tls handshake failed', { error: describeError(err), remote: socket.remoteAddress });
+  });
+  // HTTP/1 over TLS (or no ALPN): not HBONE, close at once.
+  server.on('unknownProtocol', (socket) => { socket.destroy(); });
+  server.on('sessionError', (err: Error) => log.debug('hbone session error', { error: describeError(err) }));
+
+  server.on('session', (session: ServerHttp2Session) => {
+    sessions.add(session);
+    session.once('close', () => sessions.delete(session));
+    session.on('error', (err: Error) => log.debug('hbone session error', { error: describeError(err) }));
+    const peer = peerIdentity(session.socket as TLSSocket);
+    if (!peer || !inTrustDomain(peer, o.trustDomain)) {
+      counts.refusedPeers++;
+      log.warn('hbone peer refused: identity outside the trust domain', { peer: peer ?? '(none)', trustDomain: o.trustDomain });
+      session.goaway(NGHTTP2_INADEQUATE_SECURITY, 0, Buffer.from('peer identity outside the trust domain'));
+      session.close();
+      return;
+    }
+    session.setLocalWindowSize(flow.connectionWindowBytes);
+    const remoteAddress = session.socket.remoteAddress ?? '';
+    const remotePort = session.socket.remotePort ?? 0;
+    session.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
+      counts.activeStreams++;
+      counts.streamsTotal++;
+      stream.once('close', () => { counts.activeStreams--; });
+      stream.on('error', (err: Error) => log.debug('hbone stream error', { error: describeError(err) }));
+      const authority = headers[':authority'] ?? '';
+      if (headers[':method'] !== 'CONNECT' || !splitHostPort(authority)) {
+        stream.respond({ ':status': 400 }, { endStream: true });
+        log.debug('hbone bad request', { method: headers[':method'], authority, peer });
+        return;
+      }
+      const req: HboneRequest = { authority, peerIdentity: peer, headers, remoteAddress, remotePort, stream };
+      try {
+        o.handler(req);
+      } catch (err) {
+        log.error('hbone handler failed', { error: describeError(err), authority, peer });
+        rejectTunnel(req, 503, 'handler failed');
+      }
+    });
+  });
+
+  return {
+    listen(opts: ListenOptions): Promise<AddressInfo | undefined> {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(opts, () => {
+          server.removeListener('error', reject);
+          server.on('error', (err: Error) => log.error('hbone listener error', { error: describeError(err) }));
+          listening = true;
+          const addr = server.address();
+          resolve(addr && typeof addr === 'object' ? addr : undefined);
+        });
+      });
+    },
+    handleSocket(socket: Socket): void {
+      server.emit('connection', socket);
+    },
+    async close(opts?: { force?: boolean }): Promise<void> {
+      const stopped = listening ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
+      listening = false;
+      const drained = [...sessions].map((s) => new Promise<void>((resolve) => {
+        if (s.closed || s.destroyed) { resolve(); return; }
+        s.once('close', () => resolve());
+        if (opts?.force) s.destroy(); else s.close();
+      }));
+      if (opts?.force) for (const s of sockets) s.destroy();
+      await Promise.all([...drained, stopped]);
+    },
+    stats(): HboneServerStats {
+      return { sessions: sessions.size, ...counts };
+    },
+  };
+}
+
+/** Answer 200 to the CONNECT; the returned Duplex is the tunnel (pass it to relay). */
+export function acceptTunnel(req: HboneRequest): Duplex {
+  const { stream } = req;
+  if (!stream.destroyed && !stream.headersSent) stream.respond({ ':status': 200 });
+  return stream;
+}
+
+/** Refuse the CONNECT with `status`; `reason` goes to the log, not to the peer. */
+export function rejectTunnel(req: HboneRequest, status: 400 | 401 | 403 | 503, reason: string): void {
+  const { stream } = req;
+  if (!stream.destroyed && !stream.headersSent) stream.respond({ ':status': status }, { endStream: true });
+  rejectLog.debug('hbone tunnel rejected', { status, reason, authority: req.authority, peer: req.peerIdentity });
+}
+
+const rejectLog = createLogger('hbone-server');
