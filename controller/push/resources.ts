@@ -1,0 +1,46 @@
+// The controller's side of the resource types: a translate result becomes, per type, a map
+// of named resources with their JSON body and content version, so that the push server
+// can compare versions with what each client holds and send only what changed.
+import type { MeshSnapshot } from '../../core/model/types.js';
+import type { WaypointConfig } from '../../core/model/l7.js';
+import { TYPE_WAYPOINT_CONFIG, resourceVersion, snapshotResources } from '../../core/xds/resources.js';
+
+export interface EncodedResource {
+  readonly version: string;
+  readonly body: string;
+}
+
+/** type → name → encoded resource. */
+export type ResourceSet = ReadonlyMap<string, ReadonlyMap<string, EncodedResource>>;
+
+export function encode(value: unknown): EncodedResource {
+  const body = JSON.stringify(value);
+  return { body, version: resourceVersion(body) };
+}
+
+/** Encodes a translate result (the snapshot's L4 types and one WaypointConfig per namespace). */
+export function buildResourceSet(input: { snapshot: MeshSnapshot; waypoints: ReadonlyMap<string, WaypointConfig> }): ResourceSet {
+  const out = new Map<string, Map<string, EncodedResource>>();
+  for (const [type, values] of snapshotResources(input.snapshot)) {
+    out.set(type, new Map([...values].map(([name, v]) => [name, encode(v)])));
+  }
+  // The waypoint config's own `version` changes on every translate; leave it out of the
+  // content hash so an unchanged namespace is not pushed again.
+  out.set(TYPE_WAYPOINT_CONFIG, new Map([...input.waypoints].map(([ns, cfg]) => {
+    const { version: _v, ...content } = cfg;
+    return [ns, { body: JSON.stringify(cfg), version: resourceVersion(JSON.stringify(content)) }];
+  })));
+  return out;
+}
+
+/** Names whose version differs between two sets, per type (for logs and tests). */
+export function changedNames(before: ResourceSet | undefined, after: ResourceSet): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const [type, now] of after) {
+    const prev = before?.get(type);
+    const names = [...now].filter(([n, r]) => prev?.get(n)?.version !== r.version).map(([n]) => n);
+    for (const n of prev?.keys() ?? []) if (!now.has(n)) names.push(n);
+    if (names.length) out.set(type, names);
+  }
+  return out;
+}

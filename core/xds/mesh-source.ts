@@ -1,0 +1,31 @@
+// The agent's ConfigSource backed by the controller: subscribes to the L4 resource types
+// and hands the consumer a MeshSnapshot assembled from the accepted resources. While the
+// controller is unreachable the consumer keeps the last snapshot it applied.
+import type { ConfigSource } from '../config/source.js';
+import type { MeshSnapshot } from '../model/types.js';
+import { DiscoveryClient, type DiscoveryClientOptions, type DiscoveryClientStatus } from './client.js';
+import { AGENT_TYPES, assembleSnapshot } from './resources.js';
+
+export type XdsSourceOptions = Omit<DiscoveryClientOptions, 'types'>;
+
+export class XdsMeshSource implements ConfigSource {
+  private readonly client: DiscoveryClient;
+
+  constructor(opts: XdsSourceOptions) {
+    this.client = new DiscoveryClient({ ...opts, types: AGENT_TYPES });
+  }
+
+  async start(onSnapshot: (snapshot: MeshSnapshot) => readonly string[]): Promise<void> {
+    this.client.start((resources, version) => {
+      const snapshot = assembleSnapshot(version, resources);
+      if (!snapshot) return ['no MeshConfig resource received'];
+      return onSnapshot(snapshot);
+    });
+  }
+
+  /** Resolves once the first snapshot has been delivered. */
+  whenSynced(): Promise<void> { return this.client.whenSynced(); }
+  status(): DiscoveryClientStatus { return this.client.status(); }
+
+  async stop(): Promise<void> { this.client.stop(); }
+}
