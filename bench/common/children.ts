@@ -21,8 +21,10 @@ export interface Child {
   readonly process: ChildProcess;
   /** The stdout line that matched readyLine (empty if none was asked for). */
   readonly readyMessage: string;
-  /** All stdout lines seen so far (bounded to the last 1000). */
+  /** Unconsumed stdout lines (bounded to the last 1000). */
   readonly lines: string[];
+  /** The last 50 stderr lines. */
+  readonly stderr: string[];
   /** Resolves with the exit code (or signal) once the process has ended. */
   readonly exited: Promise<number | string>;
   /** Next stdout line matching `re`, waiting at most `timeoutMs`. */
@@ -83,7 +85,7 @@ export class ChildGroup {
         });
       });
     };
-    const child: Child = { name: opts.name, pid: proc.pid!, process: proc, readyMessage: '', lines, exited, nextLine };
+    const child: Child = { name: opts.name, pid: proc.pid!, process: proc, readyMessage: '', lines, stderr, exited, nextLine };
     this.children.add(child);
     void exited.then(() => this.children.delete(child));
     if (!opts.readyLine) return child;

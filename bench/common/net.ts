@@ -28,3 +28,27 @@ export async function waitForPort(port: number, timeoutMs = 10_000, host = '127.
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/** Listen on an ephemeral 127.0.0.1 port with a deep backlog; resolves with the port. */
+export function listenLoopback(server: import('node:net').Server): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, () => {
+      const addr = server.address();
+      resolve(typeof addr === 'object' && addr ? addr.port : 0);
+    });
+  });
+}
+
+/** waitForPort, failing at once (with the child's last stderr lines) if the child exits first. */
+export async function waitForPortOf(child: import('./children.js').Child, port: number, timeoutMs = 10_000): Promise<void> {
+  let listening = false;
+  const exited = new Promise<never>((_resolve, reject) => {
+    void child.exited.then((code) => {
+      if (!listening) reject(new Error(`${child.name} exited (${code}) before listening on ${port}: ${child.stderr.slice(-5).join(' | ')}`));
+    });
+  });
+  exited.catch(() => { /* reported through the race below */ });
+  await Promise.race([waitForPort(port, timeoutMs), exited]);
+  listening = true;
+}
