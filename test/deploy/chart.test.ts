@@ -1,7 +1,7 @@
 // The Helm chart, checked with the real helm binary: lint per profile, every rendered object
 // against the Kubernetes schemas, custom resources against the chart's CRDs, and the
 // security-relevant parts pinned.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { chartDir } from '../../ctl/chart/tools.js';
@@ -92,6 +92,15 @@ spec:
     const problems = validateCustomResource(bad[0]!);
     expect(problems.join('\n')).toMatch(/timeout/);
     expect(problems.join('\n')).toMatch(/weight/);
+  });
+
+  it('every Istio resource of examples/ validates against the CRD schemas', () => {
+    const dir = path.join(chartDir(), '..', '..', '..', 'examples', 'coffee-shop');
+    const objects = readdirSync(dir).filter((f) => f.endsWith('.yaml'))
+      .flatMap((f) => parseManifest(readFileSync(path.join(dir, f), 'utf8')))
+      .filter((o) => o.apiVersion.includes('istio.io'));
+    expect(objects.length).toBeGreaterThanOrEqual(4);
+    for (const obj of objects) expect(validateCustomResource(obj)).toEqual([]);
   });
 
   describe('security-relevant parts (default profile)', async () => {
