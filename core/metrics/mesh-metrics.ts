@@ -1,0 +1,195 @@
+// One prom-client Registry per process (never the global default registry), holding Istio's
+// standard TCP and HTTP metrics and Ambit's own `ambit_*` component metrics.
+//
+// Cardinality: every family keeps at most `maxSeries` label sets; past that, new label sets
+// are folded into one `other` series (and counted in ambit_metrics_series_overflow_total),
+// so a misbehaving input cannot grow memory without bound.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import {
+  HTTP_LABEL_NAMES, TCP_LABEL_NAMES, type HttpLabelName, type HttpLabels, type TcpLabelName, type TcpLabels,
+} from './labels.js';
+
+/** Istio's default buckets for istio_request_duration_milliseconds. */
+export const DURATION_BUCKETS_MS = [0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000];
+/** Istio's byte-size buckets (1 B .. 10 MB, ×10). */
+export const SIZE_BUCKETS_BYTES = [1, 10, 100, 1000, 10000, 100000, 1000000, 10000000];
+
+export interface MeshMetricsOptions {
+  /** `agent`, `waypoint`, `controller`: the `component` label of ambit_* metrics. */
+  component: string;
+  tcp?: boolean;
+  http?: boolean;
+  /** Node process metrics (cpu, memory, event loop) with the `ambit_process_` prefix. */
+  processMetrics?: boolean;
+  maxSeries?: number;
+}
+
+/** A TCP metric series bound to one label set: cheap to update per read/write. */
+export interface TcpSeries {
+  opened(): void;
+  closed(): void;
+  sent(bytes: number): void;
+  received(bytes: number): void;
+}
+
+export interface RequestObservation {
+  durationMs: number;
+  requestBytes: number;
+  responseBytes: number;
+}
+
+const OTHER = 'other';
+// Labels kept on an overflow series; everything else becomes `other`.
+const KEPT_ON_OVERFLOW = new Set(['reporter', 'request_protocol', 'response_flags', 'connection_security_policy', 'response_code']);
+
+class SeriesGuard<L extends string> {
+  private readonly seen = new Set<string>();
+  constructor(private readonly max: number, private readonly onOverflow: () => void) {}
+
+  admit(labels: Record<L, string>, names: readonly L[]): Record<L, string> {
+    let key = '';
+    for (const n of names) key += labels[n] + '\u0001';
+    if (this.seen.has(key)) return labels;
+    if (this.seen.size < this.max) {
+      this.seen.add(key);
+      return labels;
+    }
+    this.onOverflow();
+    const folded = {} as Record<L, string>;
+    for (const n of names) folded[n] = KEPT_ON_OVERFLOW.has(n) ? labels[n] : OTHER;
+    return folded;
+  }
+}
+
+export class MeshMetrics {
+  readonly registry = new Registry();
+  readonly component: string;
+
+  private readonly tcpOpened?: Counter<TcpLabelName>;
+  private readonly tcpClosed?: Counter<TcpLabelName>;
+  private readonly tcpSent?: Counter<TcpLabelName>;
+  private readonly tcpReceived?: Counter<TcpLabelName>;
+  private readonly requests?: Counter<HttpLabelName>;
+  private readonly duration?: Histogram<HttpLabelName>;
+  private readonly requestBytes?: Histogram<HttpLabelName>;
+  private readonly responseBytes?: Histogram<HttpLabelName>;
+  private readonly tcpGuard: SeriesGuard<TcpLabelName>;
+  private readonly httpGuard: SeriesGuard<HttpLabelName>;
+
+  private readonly overflow: Counter<'component'>;
+  private readonly refused: Counter<'component' | 'reason'>;
+  private readonly activeConnections: Gauge<'component'>;
+  private readonly configVersion: Gauge<'component' | 'version'>;
+  private readonly configUpdates: Counter<'component' | 'result'>;
+  private readonly certExpiry: Gauge<'component' | 'identity'>;
+  private readonly poolSize: Gauge<'component' | 'pool'>;
+  private certSource?: () => ReadonlyArray<{ identity: string; notAfter: Date }>;
+  private poolSource?: () => Readonly<Record<string, number>>;
+
+  constructor(opts: MeshMetricsOptions) {
+    this.component = opts.component;
+    const registers = [this.registry];
+    const max = opts.maxSeries ?? 10000;
+    const tcpNames = [...TCP_LABEL_NAMES];
+    const httpNames = [...HTTP_LABEL_NAMES];
+
+    this.overflow = new Counter({ name: 'ambit_metrics_series_overflow_total', help: 'Label sets folded into the "other" series because a metric reached its series limit', labelNames: ['component'], registers });
+    this.tcpGuard = new SeriesGuard(max, () => this.overflow.inc({ component: this.component }));
+    this.httpGuard = new SeriesGuard(max, () => this.overflow.inc({ component: this.component }));
+
+    if (opts.tcp !== false) {
+      this.tcpOpened = new Counter({ name: 'istio_tcp_connections_opened_total', help: 'Total number of TCP connections opened', labelNames: tcpNames, registers });
+      this.tcpClosed = new Counter({ name: 'istio_tcp_connections_closed_total', help: 'Total number of TCP connections closed', labelNames: tcpNames, registers });
+      this.tcpSent = new Counter({ name: 'istio_tcp_sent_bytes_total', help: 'Total bytes sent in response to a TCP connection', labelNames: tcpNames, registers });
+      this.tcpReceived = new Counter({ name: 'istio_tcp_received_bytes_total', help: 'Total bytes received in a TCP connection', labelNames: tcpNames, registers });
+    }
+    if (opts.http !== false) {
+      this.requests = new Counter({ name: 'istio_requests_total', help: 'Total number of requests', labelNames: httpNames, registers });
+      this.duration = new Histogram({ name: 'istio_request_duration_milliseconds', help: 'Duration of requests in milliseconds', labelNames: httpNames, buckets: DURATION_BUCKETS_MS, registers });
+      this.requestBytes = new Histogram({ name: 'istio_request_bytes', help: 'Size of HTTP request bodies and headers in bytes', labelNames: httpNames, buckets: SIZE_BUCKETS_BYTES, registers });
+      this.responseBytes = new Histogram({ name: 'istio_response_bytes', help: 'Size of HTTP response bodies and headers in bytes', labelNames: httpNames, buckets: SIZE_BUCKETS_BYTES, registers });
+    }
+
+    this.refused = new Counter({ name: 'ambit_connections_refused_total', help: 'Connections refused (authorization, STRICT mTLS, overload…)', labelNames: ['component', 'reason'], registers });
+    this.activeConnections = new Gauge({ name: 'ambit_active_connections', help: 'Connections open now', labelNames: ['component'], registers });
+    this.configVersion = new Gauge({ name: 'ambit_config_version', help: 'Version of the config in use (value 1, version as a label)', labelNames: ['component', 'version'], registers });
+    this.configUpdates = new Counter({ name: 'ambit_config_updates_total', help: 'Config updates received, by result (applied, rejected)', labelNames: ['component', 'result'], registers });
+    const collectCerts = (): void => this.collectCerts();
+    const collectPools = (): void => this.collectPools();
+    this.certExpiry = new Gauge({
+      name: 'ambit_cert_expiry_seconds', help: 'Seconds until each held workload certificate expires', labelNames: ['component', 'identity'], registers,
+      collect: collectCerts,
+    });
+    this.poolSize = new Gauge({
+      name: 'ambit_pool_size', help: 'Open upstream connections per pool', labelNames: ['component', 'pool'], registers,
+      collect: collectPools,
+    });
+    if (opts.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'ambit_process_' });
+  }
+
+  /** Bind the four TCP metrics to one label set (one call per connection). */
+  tcpSeries(labels: TcpLabels): TcpSeries {
+    if (!this.tcpOpened) throw new Error('TCP metrics are disabled in this registry');
+    const l = this.tcpGuard.admit(labels, TCP_LABEL_NAMES);
+    const opened = this.tcpOpened.labels(l);
+    const closed = this.tcpClosed!.labels(l);
+    const sent = this.tcpSent!.labels(l);
+    const received = this.tcpReceived!.labels(l);
+    return {
+      opened: () => opened.inc(),
+      closed: () => closed.inc(),
+      sent: (n) => { if (n > 0) sent.inc(n); },
+      received: (n) => { if (n > 0) received.inc(n); },
+    };
+  }
+
+  /** One finished HTTP request (waypoint). */
+  recordRequest(labels: HttpLabels, obs: RequestObservation): void {
+    if (!this.requests) throw new Error('HTTP metrics are disabled in this registry');
+    const l = this.httpGuard.admit(labels, HTTP_LABEL_NAMES);
+    this.requests.inc(l);
+    this.duration!.observe(l, obs.durationMs);
+    this.requestBytes!.observe(l, obs.requestBytes);
+    this.responseBytes!.observe(l, obs.responseBytes);
+  }
+
+  /** `reason` must come from a small fixed set (e.g. authz, strict_mtls, overload). */
+  connectionRefused(reason: string): void { this.refused.inc({ component: this.component, reason }); }
+  setActiveConnections(n: number): void { this.activeConnections.set({ component: this.component }, n); }
+
+  configApplied(version: string): void {
+    this.configVersion.reset();
+    this.configVersion.set({ component: this.component, version }, 1);
+    this.configUpdates.inc({ component: this.component, result: 'applied' });
+  }
+
+  configRejected(): void { this.configUpdates.inc({ component: this.component, result: 'rejected' }); }
+
+  /** Read at scrape time, e.g. `() => certStore.expiries()`. */
+  setCertificateSource(fn: () => ReadonlyArray<{ identity: string; notAfter: Date }>): void { this.certSource = fn; }
+  /** Read at scrape time: pool name → open connections. */
+  setPoolSource(fn: () => Readonly<Record<string, number>>): void { this.poolSource = fn; }
+
+  /** Prometheus text exposition. */
+  async text(): Promise<string> { return this.registry.metrics(); }
+  get contentType(): string { return this.registry.contentType; }
+
+  private collectCerts(): void {
+    this.certExpiry.reset();
+    if (!this.certSource) return;
+    const now = Date.now();
+    for (const c of this.certSource()) {
+      this.certExpiry.set({ component: this.component, identity: c.identity }, Math.round((c.notAfter.getTime() - now) / 1000));
+    }
+  }
+
+  private collectPools(): void {
+    this.poolSize.reset();
+    if (!this.poolSource) return;
+    for (const [pool, n] of Object.entries(this.poolSource())) this.poolSize.set({ component: this.component, pool }, n);
+  }
+}
+
+export function createMeshMetrics(opts: MeshMetricsOptions): MeshMetrics {
+  return new MeshMetrics(opts);
+}
