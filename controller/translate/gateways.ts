@@ -1,0 +1,73 @@
+// networking.istio.io Gateway → GatewayConfig: servers (port, protocol, hosts, TLS) and the
+// routes of the VirtualServices bound to the gateway through `gateways`. A host with no bound
+// VirtualService gets no virtual host (the gateway answers 404).
+import { byKey, compact, num, rec, recs, str, strs, stringMap } from './raw.js';
+import { hostMatches } from './identity.js';
+import { routesFor, type VsEntry } from './virtual-services.js';
+import type { ClusterSet } from './l7-build.js';
+import type { KubeObject } from '../sources/types.js';
+import type { GatewayConfig, GatewayServer, VirtualHost } from '../../core/model/l7.js';
+import type { PortProtocol, Service } from '../../core/model/types.js';
+
+const SERVER_PROTOCOL: Record<string, PortProtocol> = { HTTP: 'http', HTTP2: 'http2', GRPC: 'grpc', HTTPS: 'https', TLS: 'tls', TCP: 'tcp', MONGO: 'mongo' };
+
+export interface GatewayContext {
+  readonly domain: string;
+  readonly vsEntries: readonly VsEntry[];
+  readonly byHost: ReadonlyMap<string, Service>;
+  readonly clusters: ClusterSet;
+}
+
+/** Server host `ns/host` or `host`: does it admit VirtualService host `vsHost` from `vsNs`? */
+function serverAdmits(serverHost: string, vsHost: string, vsNs: string): boolean {
+  const slash = serverHost.indexOf('/');
+  const ns = slash >= 0 ? serverHost.slice(0, slash) : '*';
+  const host = slash >= 0 ? serverHost.slice(slash + 1) : serverHost;
+  if (ns !== '*' && ns !== '.' && ns !== vsNs) return false;
+  return hostMatches(host, vsHost);
+}
+
+export function buildGatewayConfig(gw: KubeObject, ctx: GatewayContext): GatewayConfig {
+  const ns = gw.metadata.namespace ?? 'default';
+  const key = `${ns}/${gw.metadata.name}`;
+  const spec = rec(gw.spec) ?? {};
+  const servers: GatewayServer[] = recs(spec.servers).map((s) => {
+    const port = rec(s.port) ?? {};
+    const tls = rec(s.tls);
+    return compact({
+      port: num(port.number) ?? 0,
+      name: str(port.name),
+      protocol: (str(port.protocol) ?? 'HTTP').toUpperCase() as GatewayServer['protocol'],
+      hosts: strs(s.hosts),
+      tls: tls ? compact({
+        mode: (str(tls.mode) ?? 'SIMPLE') as NonNullable<GatewayServer['tls']>['mode'],
+        credentialName: str(tls.credentialName), serverCertificate: str(tls.serverCertificate), privateKey: str(tls.privateKey),
+        caCertificates: str(tls.caCertificates), httpsRedirect: typeof tls.httpsRedirect === 'boolean' ? tls.httpsRedirect : undefined,
+      }) : undefined,
+    });
+  });
+  const bound = ctx.vsEntries.filter((e) => e.gateways.includes(key));
+  const virtualHosts = new Map<string, VirtualHost>();
+  for (const server of servers) {
+    for (const vs of bound) {
+      for (const vsHost of vs.hosts) {
+        if (!server.hosts.some((h) => serverAdmits(h, vsHost, vs.ns))) continue;
+        const name = `${vsHost}:${server.port}`;
+        if (virtualHosts.has(name)) continue;
+        const routes = routesFor(ctx.vsEntries, vsHost, key, ns, { domain: ctx.domain, services: ctx.byHost, port: server.port, needCluster: ctx.clusters.need });
+        const svc = ctx.byHost.get(vsHost);
+        virtualHosts.set(name, compact({
+          name, host: vsHost, port: server.port, protocol: SERVER_PROTOCOL[server.protocol] ?? 'http',
+          domains: vsHost.startsWith('*') ? [vsHost] : [vsHost, name], vips: svc?.vips ?? [], serviceKey: svc?.key, routes,
+        }));
+      }
+    }
+  }
+  return {
+    key, namespace: ns, name: gw.metadata.name,
+    selector: stringMap(spec.selector),
+    servers,
+    virtualHosts: [...virtualHosts.values()].sort(byKey((v) => v.name)),
+    clusters: ctx.clusters.list(),
+  };
+}

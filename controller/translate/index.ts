@@ -1,0 +1,104 @@
+// translate(): Kubernetes/Istio objects in → the mesh model out (MeshSnapshot for agents,
+// one WaypointConfig per namespace with a waypoint, GatewayConfigs), plus every rejected
+// object with the field and the reason. Pure: same input, same output (and same version).
+import { DEFAULT_MESH_CONFIG } from '../../core/model/types.js';
+import type { MeshConfig, MeshSnapshot, Service, Workload } from '../../core/model/types.js';
+import type { GatewayConfig, WaypointConfig } from '../../core/model/l7.js';
+import type { KubeObject, ObjectOrigin } from '../sources/types.js';
+import { objectKey } from '../sources/types.js';
+import { buildInventory, rejectionFor, type Rejection } from './inventory.js';
+import { buildWorkloads } from './workloads.js';
+import { buildServices, VipAllocator } from './services.js';
+import { buildServiceEntries, newServiceEntryVips } from './service-entries.js';
+import { buildAuthorizationPolicies } from './authz.js';
+import { buildPeerAuthentications } from './peer-authn.js';
+import { buildRequestAuthentications } from './request-authn.js';
+import { buildSidecarScopes } from './sidecar.js';
+import { requestedWaypoint, WaypointResolver, GATEWAY_NAME_LABEL } from './waypoint-refs.js';
+import { buildL7 } from './l7-build.js';
+import { stringMap } from './raw.js';
+import { contentVersionOf } from './version.js';
+
+export { formatRejection, type Rejection } from './inventory.js';
+
+export interface TranslateOptions {
+  readonly mesh?: Partial<MeshConfig>;
+  /** Where each object came from (`objectKey` → file:line), for rejections. */
+  readonly origins?: ReadonlyMap<string, ObjectOrigin>;
+  /** Node for pods without spec.nodeName (local mode). Default `local`. */
+  readonly defaultNode?: string;
+  /** DNS domain of services. Default `cluster.local`. */
+  readonly domain?: string;
+}
+
+export interface TranslateResult {
+  readonly snapshot: MeshSnapshot;
+  readonly waypoints: ReadonlyMap<string, WaypointConfig>;
+  /** Istio ingress/egress gateways by `<ns>/<name>`. */
+  readonly gateways: ReadonlyMap<string, GatewayConfig>;
+  readonly rejected: readonly Rejection[];
+}
+
+export function translate(objects: readonly KubeObject[], opts: TranslateOptions = {}): TranslateResult {
+  const mesh: MeshConfig = { ...DEFAULT_MESH_CONFIG, ...opts.mesh };
+  const domain = opts.domain ?? 'cluster.local';
+  const { inventory: inv, rejected } = buildInventory(objects, opts.origins);
+  const namespaceLabels = new Map(inv.namespaces.map((n) => [n.metadata.name, stringMap(n.metadata.labels)] as const));
+  const nodeLabels = new Map(inv.nodes.map((n) => [n.metadata.name, stringMap(n.metadata.labels)] as const));
+
+  const bareWorkloads = buildWorkloads(inv, { trustDomain: mesh.trustDomain, namespaceLabels, nodeLabels, defaultNode: opts.defaultNode ?? 'local' });
+  const resolver = new WaypointResolver(inv, bareWorkloads, mesh.trustDomain);
+  const nsWaypoint = new Map<string, ReturnType<WaypointResolver['resolve']>>();
+  for (const ns of inv.namespaces) {
+    const want = requestedWaypoint(ns.metadata.labels, ns.metadata.name);
+    if (!want) continue;
+    const res = resolver.resolve(want);
+    nsWaypoint.set(ns.metadata.name, res);
+    if (res.problem) rejected.push(rejectionFor(ns, 'metadata.labels.mesh-waypoint', res.problem, opts.origins));
+  }
+  const workloads: Workload[] = bareWorkloads.map((w) => {
+    if (w.labels[GATEWAY_NAME_LABEL]) return w; // a waypoint never goes through a waypoint
+    const own = requestedWaypoint(w.labels, w.namespace);
+    const ref = own ? resolver.resolve(own).ref : w.labels['istio.io/use-waypoint'] === 'none' ? undefined : nsWaypoint.get(w.namespace)?.ref;
+    return ref ? { ...w, waypoint: ref } : w;
+  });
+
+  const podObjects = new Map<string, KubeObject>();
+  for (const p of inv.pods) podObjects.set(`Pod/${p.metadata.namespace ?? 'default'}/${p.metadata.name}`, p);
+  for (const d of inv.deployments) {
+    const replicas = typeof (d.spec as { replicas?: unknown } | undefined)?.replicas === 'number' ? (d.spec as { replicas: number }).replicas : 1;
+    for (let i = 0; i < replicas; i++) podObjects.set(`Pod/${d.metadata.namespace ?? 'default'}/${d.metadata.name}-${i}`, d);
+  }
+  const k8sServices = buildServices(inv, { domain, workloads, podObjects, vips: new VipAllocator([10, 96]) });
+  const serviceLabels = new Map(inv.services.map((s) => [`${s.metadata.namespace ?? 'default'}/${s.metadata.name}`, stringMap(s.metadata.labels)] as const));
+  const seLabels = new Map(inv.serviceEntries.map((s) => [`${s.metadata.namespace ?? 'default'}/${s.metadata.name}`, stringMap(s.metadata.labels)] as const));
+  const services: Service[] = [...k8sServices, ...buildServiceEntries(inv, workloads, newServiceEntryVips())].map((s) => {
+    const labels = (s.external !== undefined ? seLabels : serviceLabels).get(`${s.namespace}/${s.name}`);
+    const own = requestedWaypoint(labels, s.namespace);
+    if (labels?.['istio.io/use-waypoint'] === 'none') return s;
+    const ref = own ? resolver.resolve(own).ref : nsWaypoint.get(s.namespace)?.ref;
+    return ref ? { ...s, waypoint: ref } : s;
+  });
+
+  const authorizationPolicies = buildAuthorizationPolicies(inv.authorizationPolicies, mesh.rootNamespace);
+  const peerAuthentications = buildPeerAuthentications(inv.peerAuthentications, mesh.rootNamespace);
+  const requestAuthentications = buildRequestAuthentications(inv.requestAuthentications, mesh.rootNamespace);
+  const sidecarScopes = buildSidecarScopes(inv.sidecars, mesh.rootNamespace, services);
+
+  const body = { mesh, workloads, services, authorizationPolicies, peerAuthentications, ...(sidecarScopes.length > 0 ? { sidecarScopes } : {}) };
+  const snapshot: MeshSnapshot = { version: contentVersionOf(body), ...body };
+  const l7 = buildL7({ inv, mesh, domain, snapshot, workloads, services, requestAuthentications, rejected, origins: opts.origins });
+  return { snapshot, waypoints: l7.waypoints, gateways: l7.gateways, rejected: dedupe(rejected) };
+}
+
+function dedupe(list: readonly Rejection[]): Rejection[] {
+  const seen = new Set<string>();
+  return list.filter((r) => {
+    const k = JSON.stringify([r.kind, r.namespace, r.name, r.field, r.reason]);
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+export { objectKey };

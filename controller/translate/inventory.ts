@@ -1,0 +1,124 @@
+// Sort the input objects by kind, check that their apiVersion is served and validate each
+// one; rejected objects are left out of the inventory the translators read.
+import type { KubeObject, ObjectOrigin } from '../sources/types.js';
+import { objectKey } from '../sources/types.js';
+import type { Issues } from './validate/common.js';
+import { validateDestinationRule } from './validate/destination-rule.js';
+import {
+  validateGatewayApiGateway, validateHttpRoute, validateIstioGateway, validateService, validateServiceEntry, validateSidecar,
+  validateWorkloadEntry, validateWorkloadGroup, validateWorkloadObject,
+} from './validate/networking.js';
+import { validateAuthorizationPolicy, validatePeerAuthentication, validateRequestAuthentication } from './validate/security.js';
+import { validateVirtualService } from './validate/virtual-service.js';
+
+export interface Rejection {
+  readonly kind: string;
+  readonly namespace?: string;
+  readonly name: string;
+  readonly field?: string;
+  readonly reason: string;
+  readonly origin?: ObjectOrigin;
+}
+
+/** `Kind/ns/name: field: reason` (plus ` (file:line)` when the origin is known). */
+export function formatRejection(r: Rejection): string {
+  const id = r.namespace ? `${r.kind}/${r.namespace}/${r.name}` : `${r.kind}/${r.name}`;
+  const where = r.origin?.file ? ` (${r.origin.file}${r.origin.line ? `:${r.origin.line}` : ''})` : '';
+  return `${id}: ${r.field ? `${r.field}: ` : ''}${r.reason}${where}`;
+}
+
+const NETWORKING = ['networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'];
+const SECURITY = ['security.istio.io/v1', 'security.istio.io/v1beta1'];
+const GATEWAY_API = ['gateway.networking.k8s.io/v1', 'gateway.networking.k8s.io/v1beta1'];
+
+interface KindSpec { readonly versions: readonly string[]; readonly validate?: (obj: KubeObject) => Issues; readonly bucket: keyof Inventory }
+
+/** Kinds keyed by `group/Kind` so that Istio's Gateway and Gateway API's Gateway differ. */
+const KINDS: Record<string, KindSpec> = {
+  'core/Namespace': { versions: ['v1'], bucket: 'namespaces' },
+  'core/Node': { versions: ['v1'], bucket: 'nodes' },
+  'core/Pod': { versions: ['v1'], validate: validateWorkloadObject, bucket: 'pods' },
+  'core/Service': { versions: ['v1'], validate: validateService, bucket: 'services' },
+  'core/ServiceAccount': { versions: ['v1'], bucket: 'serviceAccounts' },
+  'apps/Deployment': { versions: ['apps/v1'], validate: validateWorkloadObject, bucket: 'deployments' },
+  'discovery.k8s.io/EndpointSlice': { versions: ['discovery.k8s.io/v1'], bucket: 'endpointSlices' },
+  'networking.istio.io/VirtualService': { versions: NETWORKING, validate: validateVirtualService, bucket: 'virtualServices' },
+  'networking.istio.io/DestinationRule': { versions: NETWORKING, validate: validateDestinationRule, bucket: 'destinationRules' },
+  'networking.istio.io/ServiceEntry': { versions: NETWORKING, validate: validateServiceEntry, bucket: 'serviceEntries' },
+  'networking.istio.io/Gateway': { versions: NETWORKING, validate: validateIstioGateway, bucket: 'gateways' },
+  'networking.istio.io/Sidecar': { versions: NETWORKING, validate: validateSidecar, bucket: 'sidecars' },
+  'networking.istio.io/WorkloadEntry': { versions: NETWORKING, validate: validateWorkloadEntry, bucket: 'workloadEntries' },
+  'networking.istio.io/WorkloadGroup': { versions: NETWORKING, validate: validateWorkloadGroup, bucket: 'workloadGroups' },
+  'security.istio.io/AuthorizationPolicy': { versions: SECURITY, validate: validateAuthorizationPolicy, bucket: 'authorizationPolicies' },
+  'security.istio.io/PeerAuthentication': { versions: SECURITY, validate: validatePeerAuthentication, bucket: 'peerAuthentications' },
+  'security.istio.io/RequestAuthentication': { versions: SECURITY, validate: validateRequestAuthentication, bucket: 'requestAuthentications' },
+  'gateway.networking.k8s.io/Gateway': { versions: GATEWAY_API, validate: validateGatewayApiGateway, bucket: 'k8sGateways' },
+  'gateway.networking.k8s.io/HTTPRoute': { versions: GATEWAY_API, validate: validateHttpRoute, bucket: 'httpRoutes' },
+};
+
+export interface Inventory {
+  namespaces: KubeObject[]; nodes: KubeObject[]; pods: KubeObject[]; services: KubeObject[]; serviceAccounts: KubeObject[];
+  deployments: KubeObject[]; endpointSlices: KubeObject[]; virtualServices: KubeObject[]; destinationRules: KubeObject[];
+  serviceEntries: KubeObject[]; gateways: KubeObject[]; sidecars: KubeObject[]; workloadEntries: KubeObject[];
+  workloadGroups: KubeObject[]; authorizationPolicies: KubeObject[]; peerAuthentications: KubeObject[];
+  requestAuthentications: KubeObject[]; k8sGateways: KubeObject[]; httpRoutes: KubeObject[];
+}
+
+function emptyInventory(): Inventory {
+  return {
+    namespaces: [], nodes: [], pods: [], services: [], serviceAccounts: [], deployments: [], endpointSlices: [], virtualServices: [],
+    destinationRules: [], serviceEntries: [], gateways: [], sidecars: [], workloadEntries: [], workloadGroups: [],
+    authorizationPolicies: [], peerAuthentications: [], requestAuthentications: [], k8sGateways: [], httpRoutes: [],
+  };
+}
+
+function groupOf(apiVersion: string): string {
+  const slash = apiVersion.indexOf('/');
+  return slash < 0 ? 'core' : apiVersion.slice(0, slash);
+}
+
+export function rejectionFor(obj: KubeObject, field: string | undefined, reason: string, origins?: ReadonlyMap<string, ObjectOrigin>): Rejection {
+  const origin = origins?.get(objectKey(obj));
+  return {
+    kind: obj.kind,
+    ...(obj.metadata?.namespace ? { namespace: obj.metadata.namespace } : {}),
+    name: obj.metadata?.name ?? '<unnamed>',
+    ...(field ? { field } : {}),
+    reason,
+    ...(origin ? { origin } : {}),
+  };
+}
+
+/** Objects of kinds the mesh does not read (ConfigMaps, …) are ignored silently. */
+export function buildInventory(objects: readonly KubeObject[], origins?: ReadonlyMap<string, ObjectOrigin>): { inventory: Inventory; rejected: Rejection[] } {
+  const inventory = emptyInventory();
+  const rejected: Rejection[] = [];
+  const seen = new Map<string, KubeObject>();
+  for (const obj of objects) {
+    const spec = KINDS[`${groupOf(obj.apiVersion ?? '')}/${obj.kind}`];
+    if (!spec) continue;
+    if (!obj.metadata || typeof obj.metadata.name !== 'string' || obj.metadata.name === '') {
+      rejected.push(rejectionFor({ ...obj, metadata: { name: '<unnamed>' } }, 'metadata.name', 'required field is missing', origins));
+      continue;
+    }
+    if (!spec.versions.includes(obj.apiVersion)) {
+      rejected.push(rejectionFor(obj, 'apiVersion', `${obj.apiVersion} is not served for ${obj.kind} (use ${spec.versions.join(', ')})`, origins));
+      continue;
+    }
+    const issues = spec.validate?.(obj);
+    if (issues && !issues.empty) {
+      for (const issue of issues.list) rejected.push(rejectionFor(obj, issue.field, issue.reason, origins));
+      continue;
+    }
+    // The same object twice (two files, or two API versions): the last one wins.
+    const key = `${groupOf(obj.apiVersion)}/${objectKey(obj)}`;
+    const previous = seen.get(key);
+    if (previous) {
+      const list = inventory[spec.bucket];
+      list.splice(list.indexOf(previous), 1);
+    }
+    seen.set(key, obj);
+    inventory[spec.bucket].push(obj);
+  }
+  return { inventory, rejected };
+}

@@ -1,0 +1,109 @@
+// Assemble the L7 configs: one WaypointConfig per namespace whose services use a waypoint,
+// one GatewayConfig per Istio Gateway. VirtualServices that reference an undefined subset
+// are rejected first, so they never reach a config.
+import { byKey } from './raw.js';
+import { contentVersionOf } from './version.js';
+import { DestinationRules, buildCluster } from './destination-rules.js';
+import { indexVirtualServices, routesFor, unknownSubsets, type RouteContext } from './virtual-services.js';
+import { buildGatewayConfig } from './gateways.js';
+import { httpRouteRoutes } from './http-routes.js';
+import { rejectionFor, type Inventory, type Rejection } from './inventory.js';
+import type { ObjectOrigin } from '../sources/types.js';
+import type { Cluster, GatewayConfig, RequestAuthentication, VirtualHost, WaypointConfig } from '../../core/model/l7.js';
+import type { MeshConfig, MeshSnapshot, Service, Workload } from '../../core/model/types.js';
+
+export interface L7Input {
+  readonly inv: Inventory;
+  readonly mesh: MeshConfig;
+  readonly domain: string;
+  readonly snapshot: MeshSnapshot;
+  readonly workloads: readonly Workload[];
+  readonly services: readonly Service[];
+  readonly requestAuthentications: readonly RequestAuthentication[];
+  readonly rejected: Rejection[];
+  readonly origins?: ReadonlyMap<string, ObjectOrigin>;
+}
+
+/** Collects the clusters routes need, built once each. */
+export class ClusterSet {
+  private readonly clusters = new Map<string, Cluster>();
+  constructor(
+    private readonly services: ReadonlyMap<string, Service>, private readonly workloads: ReadonlyMap<string, Workload>,
+    private readonly drs: DestinationRules, private readonly clientNs: string,
+  ) {}
+  need = (host: string, port: number, subset: string | undefined): void => {
+    const c = buildCluster(host, port, subset, this.services.get(host), this.workloads, this.drs, this.clientNs);
+    if (!this.clusters.has(c.name)) this.clusters.set(c.name, c);
+  };
+  list(): Cluster[] { return [...this.clusters.values()].sort(byKey((c) => c.name)); }
+}
+
+export function domainsFor(svc: Service, port: number, domain: string): string[] {
+  const out = new Set<string>([svc.hostname, `${svc.hostname}:${port}`]);
+  const suffix = `.${svc.namespace}.svc.${domain}`;
+  if (svc.hostname.endsWith(suffix)) {
+    const short = svc.hostname.slice(0, -suffix.length);
+    for (const n of [short, `${short}.${svc.namespace}`, `${short}.${svc.namespace}.svc`]) { out.add(n); out.add(`${n}:${port}`); }
+  }
+  for (const vip of svc.vips) out.add(`${vip}:${port}`);
+  return [...out];
+}
+
+export function buildL7(input: L7Input): { waypoints: Map<string, WaypointConfig>; gateways: Map<string, GatewayConfig> } {
+  const { inv, mesh, domain } = input;
+  const drs = new DestinationRules(inv, domain, mesh.rootNamespace);
+  const byHost = new Map(input.services.map((s) => [s.hostname, s] as const));
+  const byUid = new Map(input.workloads.map((w) => [w.uid, w] as const));
+  const vsEntries = indexVirtualServices(inv, domain).filter((vs) => {
+    const problems = unknownSubsets(vs, domain, (host, vsNs) => drs.subsetNames(host, vsNs, byHost.get(host)?.namespace));
+    for (const p of problems) input.rejected.push(rejectionFor(vs.obj, p.field, p.reason, input.origins));
+    return problems.length === 0;
+  });
+  const httpRoutes = httpRouteRoutes(inv);
+
+  const waypoints = new Map<string, WaypointConfig>();
+  const served = new Map<string, Service[]>();
+  const names = new Map<string, string>();
+  for (const svc of input.services) {
+    if (!svc.waypoint) continue;
+    const ns = svc.waypoint.namespace;
+    served.set(ns, [...(served.get(ns) ?? []), svc]);
+    if (!names.has(ns)) names.set(ns, svc.waypoint.name);
+  }
+  for (const [ns, services] of served) {
+    const clusters = new ClusterSet(byHost, byUid, drs, ns);
+    const virtualHosts: VirtualHost[] = [];
+    for (const svc of services) {
+      for (const sp of svc.ports) {
+        const ctx: RouteContext = { domain, services: byHost, port: sp.port, needCluster: clusters.need };
+        const gammaRoutes = httpRoutes.routesFor(svc, ctx);
+        const routes = gammaRoutes ?? routesFor(vsEntries, svc.hostname, 'mesh', ns, ctx);
+        // The default cluster of every served port, so subset-less traffic always has one.
+        clusters.need(svc.hostname, sp.port, undefined);
+        virtualHosts.push({
+          name: `${svc.hostname}:${sp.port}`, host: svc.hostname, port: sp.port, protocol: sp.protocol,
+          domains: domainsFor(svc, sp.port, domain), vips: svc.vips, serviceKey: svc.key, routes,
+        });
+      }
+    }
+    const inScope = (scopeNs: string): boolean => scopeNs === ns || scopeNs === mesh.rootNamespace;
+    const body = {
+      namespace: ns,
+      waypoint: names.get(ns) ?? '',
+      mesh,
+      virtualHosts: virtualHosts.sort(byKey((v) => v.name)),
+      clusters: clusters.list(),
+      authorizationPolicies: input.snapshot.authorizationPolicies.filter((p) => inScope(p.scope.namespace)),
+      requestAuthentications: input.requestAuthentications.filter((p) => inScope(p.scope.namespace)),
+      peerAuthentications: input.snapshot.peerAuthentications.filter((p) => inScope(p.scope.namespace)),
+    };
+    waypoints.set(ns, { ...body, version: contentVersionOf(body) });
+  }
+
+  const gateways = new Map<string, GatewayConfig>();
+  for (const gw of inv.gateways) {
+    const cfg = buildGatewayConfig(gw, { domain, vsEntries, byHost, clusters: new ClusterSet(byHost, byUid, drs, gw.metadata.namespace ?? 'default') });
+    gateways.set(cfg.key, cfg);
+  }
+  return { waypoints, gateways };
+}

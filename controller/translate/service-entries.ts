@@ -1,0 +1,80 @@
+// ServiceEntry → mesh Services, one per host: addresses (or an address auto-allocated from
+// 240.240.0.0/16 as Istio's DNS proxy does), ports with protocol, location, resolution,
+// endpoints (inline, or the workloads selected by workloadSelector).
+import { byKey, compact, labelsMatch, num, rec, recs, str, strs, stringMap } from './raw.js';
+import { exportToOf, VipAllocator } from './services.js';
+import type { Inventory } from './inventory.js';
+import type { Endpoint, PortProtocol, Service, ServicePort, Workload } from '../../core/model/types.js';
+
+const SE_PROTOCOL: Record<string, PortProtocol> = {
+  HTTP: 'http', HTTP2: 'http2', GRPC: 'grpc', 'GRPC-WEB': 'http', HTTPS: 'https', TLS: 'tls', TCP: 'tcp', MONGO: 'mongo',
+};
+
+export function seProtocol(protocol: string | undefined): PortProtocol {
+  return protocol ? SE_PROTOCOL[protocol.toUpperCase()] ?? 'tcp' : 'tcp';
+}
+
+export function buildServiceEntries(inv: Inventory, workloads: readonly Workload[], vips: VipAllocator): Service[] {
+  const out: Service[] = [];
+  const sorted = [...inv.serviceEntries].sort(byKey((s) => `${s.metadata.namespace ?? 'default'}/${s.metadata.name}`));
+  for (const se of sorted) {
+    const ns = se.metadata.namespace ?? 'default';
+    const spec = rec(se.spec) ?? {};
+    const resolution = (str(spec.resolution) === 'DNS_ROUND_ROBIN' ? 'DNS' : str(spec.resolution) ?? 'NONE') as 'STATIC' | 'DNS' | 'NONE';
+    const external = (str(spec.location) ?? 'MESH_EXTERNAL') === 'MESH_EXTERNAL';
+    const ports: ServicePort[] = recs(spec.ports).map((p) => compact({
+      name: str(p.name), port: num(p.number) ?? 0, targetPort: num(p.targetPort) ?? num(p.number) ?? 0, protocol: seProtocol(str(p.protocol)),
+    }));
+    const endpointPorts = (raw: Record<string, unknown>): Record<number, number> | undefined => {
+      const map: Record<number, number> = {};
+      for (const sp of ports) {
+        const n = sp.name ? num(raw[sp.name]) : undefined;
+        if (n !== undefined && n !== sp.targetPort) map[sp.port] = n;
+      }
+      return Object.keys(map).length > 0 ? map : undefined;
+    };
+    let endpoints: Endpoint[];
+    const selector = rec(spec.workloadSelector);
+    if (selector) {
+      const labels = stringMap(selector.labels);
+      endpoints = workloads.filter((w) => w.namespace === ns && labelsMatch(labels, w.labels) && w.healthy !== false)
+        .flatMap((w) => w.ips.slice(0, 1).map((address) => compact({ workloadUid: w.uid, address, labels: w.labels, locality: w.locality })));
+    } else {
+      endpoints = recs(spec.endpoints).map((e) => {
+        const localityText = str(e.locality);
+        const [region, zone, subzone] = (localityText ?? '').split('/');
+        return compact({
+          address: str(e.address) ?? '',
+          ports: endpointPorts(rec(e.ports) ?? {}),
+          labels: stringMap(e.labels),
+          locality: localityText ? compact({ region: region || undefined, zone: zone || undefined, subzone: subzone || undefined }) : undefined,
+          weight: num(e.weight),
+        });
+      });
+    }
+    const addresses = strs(spec.addresses);
+    for (const host of strs(spec.hosts)) {
+      // Wildcard hosts get no VIP; DNS/STATIC hosts without addresses get one so captured
+      // traffic can be recognised (Istio's DNS auto-allocation).
+      const hostVips = addresses.length > 0 ? addresses
+        : host.startsWith('*') || resolution === 'NONE' ? [] : [vips.allocate(`${ns}/${host}`)];
+      out.push(compact({
+        key: `${ns}/${host}`,
+        name: se.metadata.name,
+        namespace: ns,
+        hostname: host,
+        vips: hostVips,
+        ports,
+        endpoints: resolution === 'DNS' && endpoints.length === 0 ? [{ address: host }] : endpoints,
+        external,
+        resolution,
+        exportTo: exportToOf(strs(spec.exportTo).length > 0 ? strs(spec.exportTo) : undefined, ns),
+      }));
+    }
+  }
+  return out;
+}
+
+export function newServiceEntryVips(): VipAllocator {
+  return new VipAllocator([240, 240]);
+}

@@ -1,0 +1,152 @@
+// Pods, Deployments (local mode: expanded to pods `<name>-<i>`), WorkloadEntries and
+// WorkloadGroup templates → mesh Workloads with identity, IPs, node, labels, locality, and
+// enrolment from the namespace label (`mesh-mode=ambient` or `istio.io/dataplane-mode=ambient`).
+import { spiffeIdFor } from './identity.js';
+import { rec, str, stringMap, compact, byKey } from './raw.js';
+import type { Inventory } from './inventory.js';
+import type { KubeObject } from '../sources/types.js';
+import type { Labels, Locality, Workload } from '../../core/model/types.js';
+
+export const POD_IP_ANNOTATION = 'ambit.dev/pod-ip';
+const AUTO_REGISTRATION_GROUP = 'istio.io/autoRegistrationGroup';
+
+export function isAmbientNamespace(labels: Labels | undefined): boolean {
+  return labels?.['mesh-mode'] === 'ambient' || labels?.['istio.io/dataplane-mode'] === 'ambient';
+}
+
+function podOptsOut(labels: Labels): boolean {
+  return labels['mesh-mode'] === 'none' || labels['istio.io/dataplane-mode'] === 'none';
+}
+
+/** Locality: pod label `istio-locality` (region.zone.subzone), then node, then pod topology labels. */
+export function localityOf(podLabels: Labels, nodeLabels: Labels | undefined): Locality | undefined {
+  const explicit = podLabels['istio-locality'];
+  if (explicit) {
+    const [region, zone, subzone] = explicit.split('.');
+    return compact({ region: region || undefined, zone: zone || undefined, subzone: subzone || undefined });
+  }
+  const from = (l: Labels): Locality => compact({
+    region: l['topology.kubernetes.io/region'], zone: l['topology.kubernetes.io/zone'], subzone: l['topology.istio.io/subzone'],
+  });
+  const node = nodeLabels ? from(nodeLabels) : {};
+  const locality = Object.keys(node).length > 0 ? node : from(podLabels);
+  return Object.keys(locality).length > 0 ? locality : undefined;
+}
+
+function splitIps(value: string | undefined): string[] {
+  return (value ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+}
+
+function podIps(pod: KubeObject): string[] {
+  const status = rec(pod.status);
+  const list = Array.isArray(status?.podIPs) ? status.podIPs.map((p) => str(rec(p)?.ip)).filter((ip): ip is string => !!ip) : [];
+  if (list.length > 0) return list;
+  if (str(status?.podIP)) return [str(status?.podIP) as string];
+  return splitIps(pod.metadata.annotations?.[POD_IP_ANNOTATION]);
+}
+
+export interface WorkloadContext {
+  readonly trustDomain: string;
+  readonly namespaceLabels: ReadonlyMap<string, Labels>;
+  readonly nodeLabels: ReadonlyMap<string, Labels>;
+  readonly defaultNode: string;
+}
+
+interface PodLike { uid: string; name: string; namespace: string; labels: Labels; serviceAccount: string; ips: string[]; node: string; healthy: boolean }
+
+function workloadOf(ctx: WorkloadContext, kind: 'Pod' | 'WorkloadEntry', p: PodLike, localityOverride?: Locality): Workload {
+  const nsLabels = ctx.namespaceLabels.get(p.namespace);
+  const enrolled = isAmbientNamespace(nsLabels) && !podOptsOut(p.labels);
+  return compact({
+    uid: p.uid,
+    kind,
+    name: p.name,
+    namespace: p.namespace,
+    serviceAccount: p.serviceAccount,
+    identity: spiffeIdFor(ctx.trustDomain, p.namespace, p.serviceAccount),
+    ips: p.ips,
+    node: p.node,
+    labels: p.labels,
+    locality: localityOverride ?? localityOf(p.labels, ctx.nodeLabels.get(p.node)),
+    enrolled,
+    canonicalName: p.labels['service.istio.io/canonical-name'] ?? p.labels['app.kubernetes.io/name'] ?? p.labels.app ?? p.name,
+    canonicalRevision: p.labels['service.istio.io/canonical-revision'] ?? p.labels['app.kubernetes.io/version'] ?? p.labels.version ?? 'latest',
+    healthy: p.healthy,
+  });
+}
+
+function fromPod(ctx: WorkloadContext, pod: KubeObject): Workload | undefined {
+  const status = rec(pod.status);
+  const phase = str(status?.phase);
+  if (phase === 'Succeeded' || phase === 'Failed') return undefined;
+  const spec = rec(pod.spec) ?? {};
+  const ns = pod.metadata.namespace ?? 'default';
+  const ready = Array.isArray(status?.conditions)
+    ? status.conditions.map(rec).find((c) => c?.type === 'Ready')?.status !== 'False'
+    : true;
+  return workloadOf(ctx, 'Pod', {
+    uid: `Pod/${ns}/${pod.metadata.name}`,
+    name: pod.metadata.name,
+    namespace: ns,
+    labels: stringMap(pod.metadata.labels),
+    serviceAccount: str(spec.serviceAccountName) ?? str(spec.serviceAccount) ?? 'default',
+    ips: podIps(pod),
+    node: str(spec.nodeName) ?? ctx.defaultNode,
+    healthy: ready && pod.metadata.annotations?.['ambit.dev/deleting'] === undefined,
+  });
+}
+
+/** Local mode: a Deployment becomes `replicas` pods named `<name>-<i>`. */
+function fromDeployment(ctx: WorkloadContext, dep: KubeObject): Workload[] {
+  const spec = rec(dep.spec) ?? {};
+  const template = rec(spec.template) ?? {};
+  const tmeta = rec(template.metadata) ?? {};
+  const tspec = rec(template.spec) ?? {};
+  const replicas = typeof spec.replicas === 'number' ? spec.replicas : 1;
+  const ns = dep.metadata.namespace ?? 'default';
+  const ips = splitIps(dep.metadata.annotations?.[POD_IP_ANNOTATION] ?? stringMap(tmeta.annotations)[POD_IP_ANNOTATION]);
+  const out: Workload[] = [];
+  for (let i = 0; i < replicas; i++) {
+    const name = `${dep.metadata.name}-${i}`;
+    const ip = ips[i];
+    out.push(workloadOf(ctx, 'Pod', {
+      uid: `Pod/${ns}/${name}`, name, namespace: ns, labels: stringMap(tmeta.labels),
+      serviceAccount: str(tspec.serviceAccountName) ?? 'default', ips: ip ? [ip] : [],
+      node: str(tspec.nodeName) ?? ctx.defaultNode, healthy: true,
+    }));
+  }
+  return out;
+}
+
+function fromWorkloadEntry(ctx: WorkloadContext, we: KubeObject, groups: ReadonlyMap<string, KubeObject>): Workload {
+  const ns = we.metadata.namespace ?? 'default';
+  const spec = rec(we.spec) ?? {};
+  const groupName = we.metadata.annotations?.[AUTO_REGISTRATION_GROUP];
+  const group = groupName ? groups.get(`${ns}/${groupName}`) : undefined;
+  const gspec = rec(group?.spec) ?? {};
+  const template = rec(gspec.template) ?? {};
+  const labels = { ...stringMap(rec(gspec.metadata)?.labels), ...stringMap(template.labels), ...stringMap(spec.labels) };
+  const localityText = str(spec.locality) ?? str(template.locality);
+  const [region, zone, subzone] = (localityText ?? '').split('/');
+  const locality = localityText ? compact({ region: region || undefined, zone: zone || undefined, subzone: subzone || undefined }) : undefined;
+  return workloadOf(ctx, 'WorkloadEntry', {
+    uid: `WorkloadEntry/${ns}/${we.metadata.name}`,
+    name: we.metadata.name,
+    namespace: ns,
+    labels,
+    serviceAccount: str(spec.serviceAccount) ?? str(template.serviceAccount) ?? 'default',
+    ips: str(spec.address) ? [str(spec.address) as string] : [],
+    node: we.metadata.annotations?.['ambit.dev/node'] ?? ctx.defaultNode,
+    healthy: true,
+  }, locality);
+}
+
+export function buildWorkloads(inv: Inventory, ctx: WorkloadContext): Workload[] {
+  const groups = new Map(inv.workloadGroups.map((g) => [`${g.metadata.namespace ?? 'default'}/${g.metadata.name}`, g] as const));
+  const out = new Map<string, Workload>();
+  for (const dep of inv.deployments) for (const w of fromDeployment(ctx, dep)) out.set(w.uid, w);
+  // A real Pod with the same name as an expanded replica wins (kube mode has both).
+  for (const pod of inv.pods) { const w = fromPod(ctx, pod); if (w) out.set(w.uid, w); }
+  for (const we of inv.workloadEntries) { const w = fromWorkloadEntry(ctx, we, groups); out.set(w.uid, w); }
+  return [...out.values()].sort(byKey((w) => w.uid));
+}
