@@ -135,6 +135,8 @@ export class MeshMetrics {
     const closed = this.tcpClosed!.labels(l);
     const sent = this.tcpSent!.labels(l);
     const received = this.tcpReceived!.labels(l);
+    // Create the series at 0 so rate() sees the first increment.
+    closed.inc(0); sent.inc(0); received.inc(0);
     return {
       opened: () => opened.inc(),
       closed: () => closed.inc(),
