@@ -5,14 +5,14 @@ import http2 from 'node:http2';
 import type { ClientHttp2Session, ClientHttp2Stream, OutgoingHttpHeaders } from 'node:http2';
 import net from 'node:net';
 import tls from 'node:tls';
-import { AmbitError, isAmbitError } from '../errors.js';
+import { AmbitError } from '../errors.js';
 import type { Credentials } from '../identity/types.js';
 import { joinHostPort } from './headers.js';
 import type { HboneConnectOptions, HboneTarget, ResolvedFlow } from './options.js';
 import { http2Settings } from './options.js';
 import { expectIdentity, HBONE_ALPN, peerIdentity, secureContextFor, TLS_MIN_VERSION, tlsClientError } from './tls.js';
 
-const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
+const { NGHTTP2_CANCEL } = http2.constants;
 
 /** The server answered the CONNECT with a status other than 200. */
 export class HboneStatusError extends AmbitError {
@@ -113,57 +113,38 @@ export function dial(o: DialInput): Promise<DialedConnection> {
   });
 }
 
-/** A CONNECT on `session` that failed before the server saw it; safe to retry on another connection. */
-export function isRetryableOpenError(err: unknown): boolean {
-  if (isAmbitError(err)) return false;
-  const e = err as { code?: string; rstCode?: number };
-  return e?.code === 'ERR_HTTP2_GOAWAY_SESSION' || e?.code === 'ERR_HTTP2_INVALID_SESSION' ||
-    e?.code === 'ERR_HTTP2_STREAM_CANCEL' || e?.rstCode === NGHTTP2_REFUSED_STREAM;
-}
-
 /** Where the last error of a tunnel stream is kept (for relay's close reason). */
 export const STREAM_ERROR = Symbol('ambit.hbone.streamError');
 
+/** Why a CONNECT stream ended before its answer; the pool decides on retry and error code. */
+export class TunnelOpenFailure extends Error {
+  constructor(readonly rstCode: number, readonly sessionGone: boolean, cause?: unknown) {
+    super(`stream closed before the CONNECT was answered (HTTP/2 code ${rstCode}${sessionGone ? ', connection gone' : ''})`, { cause });
+  }
+}
+
 /**
- * Send a CONNECT on `session`; resolves with the stream once the server answered 200.
+ * Send a CONNECT on `session`; `ready` resolves with the stream once the server answered 200,
+ * rejects with HboneStatusError on another status or TunnelOpenFailure when the stream ends first.
  * The stream keeps an 'error' listener for life so a late reset never becomes an uncaught error.
  */
-export function openTunnel(session: ClientHttp2Session, headers: OutgoingHttpHeaders, name: string, identity: string): { stream: ClientHttp2Stream; ready: Promise<ClientHttp2Stream> } {
+export function openTunnel(session: ClientHttp2Session, headers: OutgoingHttpHeaders, name: string): { stream: ClientHttp2Stream; ready: Promise<ClientHttp2Stream> } {
   const stream = session.request(headers, { endStream: false });
   stream.on('error', (err) => { (stream as unknown as Record<symbol, unknown>)[STREAM_ERROR] = err; });
   const ready = new Promise<ClientHttp2Stream>((resolve, reject) => {
-    let settled = false;
-    const done = (): void => {
-      settled = true;
-      stream.removeListener('response', onResponse);
-      stream.removeListener('error', onError);
-      stream.removeListener('close', onClose);
-    };
     const onResponse = (h: http2.IncomingHttpHeaders): void => {
-      done();
+      stream.removeListener('close', onClose);
       const status = Number(h[':status']);
       if (status === 200) { resolve(stream); return; }
       stream.close(NGHTTP2_CANCEL);
       reject(new HboneStatusError(status, name, String(headers[':authority'])));
     };
-    const onError = (err: Error): void => {
-      done();
-      if (isRetryableOpenError(err)) { reject(err); return; }
-      reject(tlsClientError(err, name, identity));
-    };
     const onClose = (): void => {
-      if (settled) return;
-      done();
-      const err = Object.assign(new Error(`stream closed before the CONNECT was answered (rst ${stream.rstCode})`), {
-        code: stream.rstCode === NGHTTP2_REFUSED_STREAM ? 'ERR_HTTP2_STREAM_REFUSED' : 'ERR_HTTP2_STREAM_CLOSED',
-        rstCode: stream.rstCode,
-      });
-      reject(isRetryableOpenError(err) ? err : new AmbitError('AMBIT_E_HBONE_RESET', `${name}: ${err.message}`, {
-        hint: 'the HBONE server reset the stream; see its logs', cause: err,
-      }));
+      stream.removeListener('response', onResponse);
+      const cause = (stream as unknown as Record<symbol, unknown>)[STREAM_ERROR];
+      reject(new TunnelOpenFailure(stream.rstCode ?? NGHTTP2_CANCEL, session.closed || session.destroyed, cause));
     };
     stream.once('response', onResponse);
-    stream.once('error', onError);
     stream.once('close', onClose);
   });
   return { stream, ready };

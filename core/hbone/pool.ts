@@ -5,16 +5,16 @@
 import http2 from 'node:http2';
 import type { ClientHttp2Session, ClientHttp2Stream } from 'node:http2';
 import type { Duplex } from 'node:stream';
-import { AmbitError, isAmbitError } from '../errors.js';
+import { AmbitError } from '../errors.js';
 import type { Credentials } from '../identity/types.js';
 import { createLogger } from '../log.js';
 import type { Logger } from '../log.js';
-import { dial, isRetryableOpenError, openTunnel, targetName } from './client.js';
+import { dial, openTunnel, targetName, TunnelOpenFailure } from './client.js';
 import { connectHeaders } from './headers.js';
 import type { HboneConnectOptions, HbonePoolOptions, HbonePoolStats, ResolvedFlow } from './options.js';
 import { resolveFlow } from './options.js';
 
-const { NGHTTP2_CANCEL, NGHTTP2_INADEQUATE_SECURITY } = http2.constants;
+const { NGHTTP2_CANCEL, NGHTTP2_INADEQUATE_SECURITY, NGHTTP2_REFUSED_STREAM } = http2.constants;
 const MAX_ATTEMPTS = 3;
 
 interface Conn {
@@ -25,6 +25,8 @@ interface Conn {
   /** Streams open or reserved on this connection. */
   inUse: number;
   usable: boolean;
+  /** The server's SETTINGS arrived: it accepted our certificate. */
+  settled: boolean;
   goawayCode?: number;
   idleTimer?: NodeJS.Timeout;
 }
@@ -76,12 +78,14 @@ export class HbonePool {
         if (timedOut) { this.release(conn); throw new Error('timed out'); }
         let opened: ReturnType<typeof openTunnel>;
         try {
-          opened = openTunnel(conn.session, headers, name, o.source.identity);
+          opened = openTunnel(conn.session, headers, name);
         } catch (err) {
           this.release(conn);
           this.retire(conn);
           if (n < MAX_ATTEMPTS) continue;
-          throw this.finalError(err, conn, name);
+          throw new AmbitError('AMBIT_E_HBONE_CONNECT', `HBONE connection to ${name} is closing: ${(err as Error).message}`, {
+            hint: 'the HBONE endpoint restarted or dropped the connection repeatedly; check its logs', cause: err,
+          });
         }
         current = opened.stream;
         this.counts.activeStreams++;
@@ -89,8 +93,16 @@ export class HbonePool {
         try {
           return await opened.ready;
         } catch (err) {
-          if (!timedOut && isRetryableOpenError(err) && n < MAX_ATTEMPTS) { this.retire(conn); continue; }
-          throw this.finalError(err, conn, name);
+          if (!(err instanceof TunnelOpenFailure)) throw err;
+          const refusal = this.refusal(err, conn, name);
+          if (refusal) throw refusal;
+          const retryable = err.sessionGone || err.rstCode === NGHTTP2_REFUSED_STREAM;
+          if (retryable) this.retire(conn);
+          if (retryable && !timedOut && n < MAX_ATTEMPTS) continue;
+          throw new AmbitError(retryable ? 'AMBIT_E_HBONE_CONNECT' : 'AMBIT_E_HBONE_RESET', `HBONE ${name}: ${err.message}`, {
+            hint: retryable ? 'the HBONE endpoint restarted or dropped the connection repeatedly; check its logs' : 'the HBONE server reset the CONNECT; see its logs',
+            cause: err,
+          });
         }
       }
     };
@@ -171,12 +183,13 @@ export class HbonePool {
 
   private adopt(key: string, creds: Credentials, session: ClientHttp2Session, reserved: number): Conn {
     this.counts.handshakes++;
-    const conn: Conn = { id: this.nextId++, key, session, creds, inUse: reserved, usable: !this.closed };
+    const conn: Conn = { id: this.nextId++, key, session, creds, inUse: reserved, usable: !this.closed, settled: false };
     this.live.add(conn);
     const entry = this.entries.get(key) ?? { conns: [], pending: [] };
     this.entries.set(key, entry);
     entry.conns.push(conn);
     const log = this.log.child({ conn: conn.id, target: key });
+    session.once('remoteSettings', () => { conn.settled = true; });
     session.on('goaway', (code: number) => { conn.goawayCode = code; log.debug('hbone goaway', { code }); this.retire(conn); });
     session.on('error', (err: Error) => log.debug('hbone connection error', { err }));
     session.once('close', () => {
@@ -214,15 +227,21 @@ export class HbonePool {
     if (c.inUse === 0 && !c.session.closed && !c.session.destroyed) c.session.close();
   }
 
-  private finalError(err: unknown, conn: Conn, name: string): AmbitError {
-    if (isAmbitError(err)) return err;
-    if (conn.goawayCode === NGHTTP2_INADEQUATE_SECURITY) {
-      return new AmbitError('AMBIT_E_TLS_PEER', `HBONE server ${name} refused our identity ${conn.creds.identity}`, {
+  /** A stream that ended because the server refused our TLS identity (not worth a retry). */
+  private refusal(err: TunnelOpenFailure, conn: Conn, name: string): AmbitError | undefined {
+    const me = conn.creds.identity;
+    if (err.rstCode === NGHTTP2_INADEQUATE_SECURITY || conn.goawayCode === NGHTTP2_INADEQUATE_SECURITY) {
+      return new AmbitError('AMBIT_E_TLS_PEER', `HBONE server ${name} refused our identity ${me}`, {
         hint: 'the server only accepts peers of its trust domain; check the mesh trust domain on both ends', cause: err,
       });
     }
-    return new AmbitError('AMBIT_E_HBONE_CONNECT', `HBONE connection to ${name} closed before the CONNECT was answered: ${(err as Error)?.message ?? String(err)}`, {
-      hint: 'the HBONE endpoint restarted or dropped the connection repeatedly; check its logs', cause: err,
-    });
+    if (err.sessionGone && !conn.settled) {
+      // TLS 1.3: the client finishes its handshake before the server has checked our
+      // certificate; a server that refuses it closes without ever sending SETTINGS.
+      return new AmbitError('AMBIT_E_TLS_PEER', `HBONE server ${name} closed the connection after the TLS handshake: it refused our certificate (${me})`, {
+        hint: 'our certificate is expired, not yet valid, or not signed by a CA the server trusts; check the certificate store and the mesh CA', cause: err,
+      });
+    }
+    return undefined;
   }
 }

@@ -7,6 +7,7 @@ import type { Duplex } from 'node:stream';
 import type { CertificateAuthority } from '../../core/identity/ca.js';
 import type { Credentials } from '../../core/identity/types.js';
 import { acceptTunnel, createHboneServer, rejectTunnel, relay } from '../../core/hbone/index.js';
+import type { HbonePool } from '../../core/hbone/index.js';
 import type { HboneRequest, HboneServer, HboneServerOptions, HboneTarget, RelayResult } from '../../core/hbone/index.js';
 import { testCa, testCredentials } from '../helpers/pki.js';
 
@@ -97,4 +98,21 @@ export function readAll(d: Duplex): Promise<Buffer> {
 /** Resolves on 'close' of an emitter-like stream. */
 export function closed(d: { once(ev: 'close', fn: () => void): unknown; destroyed?: boolean }): Promise<void> {
   return new Promise((resolve) => { if (d.destroyed) resolve(); else d.once('close', () => resolve()); });
+}
+
+export interface SourceAgent extends TcpTarget { relays: Promise<RelayResult>[] }
+
+/**
+ * A TCP listener that tunnels every accepted connection over HBONE to `tgt` and relays
+ * (a source agent in small). A refused tunnel resets the accepted socket.
+ */
+export function startSourceAgent(pool: HbonePool, source: Credentials, tgt: HboneTarget): Promise<SourceAgent> {
+  const relays: Promise<RelayResult>[] = [];
+  return startTcp((socket) => {
+    socket.pause();
+    pool.connect({ source, target: tgt, forwardedFor: `${socket.remoteAddress}:${socket.remotePort}` }).then(
+      (tunnel) => { relays.push(relay(socket, tunnel)); socket.resume(); },
+      () => socket.resetAndDestroy(),
+    );
+  }).then((t) => ({ ...t, relays }));
 }
