@@ -26,6 +26,8 @@ export class CertificateAuthority {
   readonly trustDomain: string;
   /** The trust bundle handed to workloads (one or more roots). */
   readonly rootsPem: string;
+  /** The lifetime given when a caller asks for none (the CA service's validity_duration 0). */
+  readonly defaultTtlSeconds = DEFAULT_TTL_SECONDS;
   /** The signing certificate followed by its chain up to (not including) the root; PEM. */
   private readonly intermediatesPem: string;
   private readonly signingCert: X509Certificate;

@@ -1,0 +1,124 @@
+// The CA service on the controller's gRPC server: CreateCertificate(csr, ttl) → chain, for
+// callers that authenticate with a bearer token and may hold the identity they ask for.
+
+import * as grpc from '@grpc/grpc-js';
+import { AmbitError, describeError, isAmbitError } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
+import type { CertificateAuthority } from '../../core/identity/ca.js';
+import { parseCsr } from '../../core/identity/csr.js';
+import { parseCertificates } from '../../core/identity/x509.js';
+import { CA_METADATA, certificateService, type CertificateRequestMessage, type CertificateResponseMessage } from '../../core/identity/ca-proto.js';
+
+/** Who is calling, as established from its token. */
+export type Caller = { kind: 'agent'; node: string } | { kind: 'waypoint'; identity: string };
+
+/** What the service knows about the call besides the token. */
+export interface CallMetadata { nodeName?: string }
+
+export interface CertificateServiceDeps {
+  ca: CertificateAuthority;
+  /** Resolve a bearer token to a caller; throw (any error) to refuse with UNAUTHENTICATED. */
+  authenticate(token: string, metadata: CallMetadata): Promise<Caller>;
+  /** The SPIFFE ids the caller may obtain certificates for. */
+  identitiesAllowed(caller: Caller): Promise<ReadonlySet<string>> | ReadonlySet<string>;
+  log: Logger;
+  /** Hooks for metrics: a certificate was signed / a request was refused. */
+  onIssued?: (e: { identity: string; caller: Caller; notAfter: Date }) => void;
+  onRefused?: (e: { code: grpc.status; reason: string }) => void;
+}
+
+/** Raised inside the handler; becomes a gRPC status. */
+class Refusal extends Error {
+  constructor(readonly code: grpc.status, message: string) { super(message); }
+}
+
+export function describeCaller(caller: Caller): string {
+  return caller.kind === 'agent' ? `node ${caller.node}` : `waypoint ${caller.identity}`;
+}
+
+function bearerToken(metadata: grpc.Metadata): string {
+  const [value] = metadata.get(CA_METADATA.authorization);
+  const header = typeof value === 'string' ? value : value?.toString('utf8');
+  if (!header) throw new Refusal(grpc.status.UNAUTHENTICATED, 'no "authorization: Bearer <token>" metadata');
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (!match?.[1]) throw new Refusal(grpc.status.UNAUTHENTICATED, 'the authorization metadata is not "Bearer <token>"');
+  return match[1];
+}
+
+function firstString(metadata: grpc.Metadata, key: string): string | undefined {
+  const [value] = metadata.get(key);
+  const text = typeof value === 'string' ? value : value?.toString('utf8');
+  return text && text.length > 0 ? text : undefined;
+}
+
+function refusalMessage(caller: Caller, identity: string): string {
+  if (caller.kind === 'agent') {
+    return `node ${caller.node} may not obtain certificates for ${identity}: no pod of that service account is scheduled on ${caller.node}`;
+  }
+  return `waypoint ${caller.identity} may not obtain certificates for ${identity}: a waypoint obtains only its own identity`;
+}
+
+/** The identity a CSR asks for: its only URI SAN. */
+function requestedIdentity(csrPem: string): string {
+  try {
+    const csr = parseCsr(csrPem);
+    if (csr.uris.length !== 1 || csr.otherSans.length > 0) {
+      throw new AmbitError('AMBIT_E_CSR', `the CSR must carry exactly one URI SAN (found ${[...csr.uris, ...csr.otherSans].join(', ') || 'none'})`, { hint: 'put the SPIFFE id as the only subject alternative name' });
+    }
+    return csr.uris[0] as string;
+  } catch (err) {
+    throw new Refusal(grpc.status.INVALID_ARGUMENT, describeError(err));
+  }
+}
+
+export function addCertificateService(server: grpc.Server, deps: CertificateServiceDeps): void {
+  const log = deps.log.child({ service: 'ca' });
+
+  async function handle(call: grpc.ServerUnaryCall<CertificateRequestMessage, CertificateResponseMessage>): Promise<CertificateResponseMessage> {
+    const token = bearerToken(call.metadata);
+    const nodeName = firstString(call.metadata, CA_METADATA.nodeName);
+    let caller: Caller;
+    try {
+      caller = await deps.authenticate(token, nodeName ? { nodeName } : {});
+    } catch (err) {
+      throw new Refusal(grpc.status.UNAUTHENTICATED, `token refused: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    const identity = requestedIdentity(call.request.csr);
+    const allowed = await deps.identitiesAllowed(caller);
+    if (!allowed.has(identity)) throw new Refusal(grpc.status.PERMISSION_DENIED, refusalMessage(caller, identity));
+
+    const ttlSeconds = Number(call.request.validityDuration) || deps.ca.defaultTtlSeconds;
+    let signed: { certChainPem: string; rootsPem: string };
+    try {
+      signed = await deps.ca.sign({ csrPem: call.request.csr, identity, ttlSeconds });
+    } catch (err) {
+      if (isAmbitError(err, 'AMBIT_E_CSR')) throw new Refusal(grpc.status.INVALID_ARGUMENT, describeError(err));
+      throw err;
+    }
+    const chain = parseCertificates(signed.certChainPem);
+    const notAfter = new Date(chain[0]?.validTo ?? 0);
+    log.info('certificate issued', { identity, caller: describeCaller(caller), notAfter: notAfter.toISOString() });
+    deps.onIssued?.({ identity, caller, notAfter });
+    return { certChain: [...chain.map((c) => c.toString()), signed.rootsPem] };
+  }
+
+  server.addService(certificateService().service, {
+    CreateCertificate: (call: grpc.ServerUnaryCall<CertificateRequestMessage, CertificateResponseMessage>, callback: grpc.sendUnaryData<CertificateResponseMessage>) => {
+      handle(call).then((response) => callback(null, response), (err: unknown) => {
+        const refusal = err instanceof Refusal ? err : new Refusal(grpc.status.INTERNAL, `certificate signing failed: ${describeError(err)}`);
+        const level = refusal.code === grpc.status.INTERNAL ? 'error' : 'warn';
+        log[level]('certificate request refused', { code: grpc.status[refusal.code], reason: refusal.message, peer: call.getPeer() });
+        deps.onRefused?.({ code: refusal.code, reason: refusal.message });
+        callback({ code: refusal.code, details: refusal.message });
+      });
+    },
+  });
+}
+
+/**
+ * identitiesAllowed from a lookup of the service accounts on a node: an agent gets the
+ * identities of pods scheduled on its node, a waypoint only its own.
+ */
+export function identitiesAllowedFrom(identitiesOnNode: (node: string) => Iterable<string>): (caller: Caller) => ReadonlySet<string> {
+  return (caller) => (caller.kind === 'agent' ? new Set(identitiesOnNode(caller.node)) : new Set([caller.identity]));
+}
