@@ -26,7 +26,8 @@ export function parseYamlFile(text: string, file: string): ParsedFile {
     if (doc.errors.length > 0) {
       const err = doc.errors[0];
       const line = err?.linePos?.[0]?.line ?? (err ? lineCounter.linePos(err.pos[0]).line : docLine);
-      problems.push({ message: `${file}:${line}: YAML: ${err?.message.split('\n')[0] ?? 'parse error'}`, origin: { file, line } });
+      const where = line !== docLine ? ` (document starting at line ${docLine})` : '';
+      problems.push({ message: `${file}:${line}: YAML: ${err?.message.split('\n')[0] ?? 'parse error'}${where}`, origin: { file, line } });
       continue;
     }
     const value: unknown = doc.toJS({ maxAliasCount: 100 });

@@ -1,0 +1,140 @@
+// ObjectSource over a folder (or one file) of multi-document YAML, watched with fs.watch and
+// a short debounce. A document that does not parse → an ERROR event with file and line, and
+// the objects previously read from that file keep serving; a document that disappears from
+// a cleanly parsed file (or a deleted file) → DELETED.
+import { watch, type FSWatcher } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { createLogger, type Logger } from '../../core/log.js';
+import { parseYamlFile } from './file-parse.js';
+import { isManifestFile, listManifestFiles } from './file-read.js';
+import { objectKey, type KubeObject, type ObjectOrigin, type ObjectSource, type SourceEvent } from './types.js';
+
+export interface FileSourceOptions {
+  /** A folder (read recursively) or a single file. */
+  readonly path: string;
+  /** Coalesce bursts of file events (editors write several times). Default 50 ms. */
+  readonly debounceMs?: number;
+  readonly log?: Logger;
+}
+
+interface Entry { readonly object: KubeObject; readonly origin: ObjectOrigin; readonly json: string }
+
+export class FileSource implements ObjectSource {
+  /** file → objectKey → entry */
+  private readonly files = new Map<string, Map<string, Entry>>();
+  /** What the consumer currently has, by objectKey. */
+  private readonly served = new Map<string, Entry>();
+  private watcher: FSWatcher | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private onEvent: ((e: SourceEvent) => void) | undefined;
+  private scanning: Promise<void> = Promise.resolve();
+  private stopped = false;
+  private readonly log: Logger;
+
+  constructor(private readonly opts: FileSourceOptions) {
+    this.log = opts.log ?? createLogger('file-source');
+  }
+
+  async start(onEvent: (event: SourceEvent) => void): Promise<void> {
+    this.onEvent = onEvent;
+    await this.rescan();
+    onEvent({ type: 'SYNCED' });
+    const info = await stat(this.opts.path);
+    const target = info.isDirectory() ? this.opts.path : dirname(this.opts.path);
+    const listener = (_event: string, name: string | Buffer | null): void => {
+      if (name !== null && !isManifestFile(String(name).split('/').pop() ?? '')) return;
+      this.schedule();
+    };
+    try {
+      this.watcher = watch(target, { recursive: info.isDirectory() }, listener);
+    } catch {
+      this.watcher = watch(target, listener);
+    }
+    this.watcher.on('error', (err) => this.log.warn('watch error', { path: target, err: String(err) }));
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.watcher?.close();
+    await this.scanning;
+  }
+
+  /** Re-read now (tests and `local apply` call this instead of waiting for the watcher). */
+  refresh(): Promise<void> {
+    return this.rescan();
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => { this.timer = undefined; void this.rescan(); }, this.opts.debounceMs ?? 50);
+  }
+
+  private rescan(): Promise<void> {
+    this.scanning = this.scanning.then(() => this.scanOnce()).catch((err: unknown) => {
+      this.emit({ type: 'ERROR', message: `${this.opts.path}: ${String(err)}`, origin: { file: this.opts.path } });
+    });
+    return this.scanning;
+  }
+
+  private emit(e: SourceEvent): void {
+    if (!this.stopped) this.onEvent?.(e);
+  }
+
+  private async scanOnce(): Promise<void> {
+    if (this.stopped) return;
+    let present: string[];
+    try {
+      present = await listManifestFiles(this.opts.path);
+    } catch (err) {
+      // The folder itself vanished or is unreadable: keep serving what we have.
+      this.emit({ type: 'ERROR', message: `${this.opts.path}: ${(err as Error).message}`, origin: { file: this.opts.path } });
+      return;
+    }
+    for (const file of [...this.files.keys()]) if (!present.includes(file)) this.files.delete(file);
+    for (const file of present) {
+      let text: string;
+      try {
+        text = await readFile(file, 'utf8');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') { this.files.delete(file); continue; }
+        this.emit({ type: 'ERROR', message: `${file}: ${(err as Error).message}`, origin: { file } });
+        continue;
+      }
+      const parsed = parseYamlFile(text, file);
+      for (const p of parsed.problems) {
+        this.log.warn('manifest rejected', { file: p.origin.file, line: p.origin.line, error: p.message });
+        this.emit({ type: 'ERROR', message: p.message, origin: p.origin });
+      }
+      const next = new Map<string, Entry>();
+      for (const d of parsed.documents) next.set(objectKey(d.object), { object: d.object, origin: d.origin, json: JSON.stringify(d.object) });
+      const previous = this.files.get(file);
+      // With a broken document we cannot know which objects it held: keep the old ones.
+      if (parsed.problems.length > 0 && previous) for (const [k, e] of previous) if (!next.has(k)) next.set(k, e);
+      this.files.set(file, next);
+    }
+    this.publish();
+  }
+
+  /** Diff the union of all files against what was served; the first file (sorted) wins a key. */
+  private publish(): void {
+    const wanted = new Map<string, Entry>();
+    for (const file of [...this.files.keys()].sort()) {
+      for (const [k, e] of this.files.get(file) ?? []) if (!wanted.has(k)) wanted.set(k, e);
+    }
+    for (const [k, e] of this.served) {
+      if (!wanted.has(k)) {
+        this.served.delete(k);
+        this.emit({ type: 'DELETED', object: e.object, origin: e.origin });
+      }
+    }
+    for (const [k, e] of wanted) {
+      const old = this.served.get(k);
+      if (old && old.json === e.json) { this.served.set(k, e); continue; }
+      this.served.set(k, e);
+      this.emit({ type: old ? 'MODIFIED' : 'ADDED', object: e.object, origin: e.origin });
+    }
+  }
+}
