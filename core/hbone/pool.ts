@@ -161,6 +161,7 @@ export class HbonePool {
       if (c.creds !== o.source && o.source.notAfter > c.creds.notAfter) { this.retire(c); continue; }
       if (c.usable && c.inUse < this.capacity(c)) { this.reserve(c); return Promise.resolve(c); }
     }
+    this.entries.set(key, entry); // retire() may have dropped it
     for (const p of entry.pending) {
       if (p.creds === o.source && p.reserved < this.maxStreams) { p.reserved++; return p.conn; }
     }
