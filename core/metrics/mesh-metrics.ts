@@ -174,6 +174,8 @@ export class MeshMetrics {
 
   /** Prometheus text exposition. */
   async text(): Promise<string> { return this.registry.metrics(); }
+  /** Same as text(); lets a MeshMetrics be passed where a prom-client Registry is expected. */
+  async metrics(): Promise<string> { return this.registry.metrics(); }
   get contentType(): string { return this.registry.contentType; }
 
   private collectCerts(): void {

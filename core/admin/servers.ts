@@ -1,0 +1,176 @@
+// The small HTTP servers every Ambit proxy runs (CONTRACT.md, Ports and Admin endpoints):
+//   admin     127.0.0.1:<port>  GET /config_dump, GET /healthz/ready, GET /debug/connections,
+//                               POST /logging?level=debug|info|warn|error (GET shows it)
+//   metrics   <host>:<port>     GET /metrics (and /stats/prometheus), Prometheus text
+//   readiness <host>:<port>     GET /healthz/ready → 200 when ready, else 503
+// Metrics and readiness share one server when given the same non-zero port and host.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+import { AmbitError, describeError } from '../errors.js';
+import { createLogger, getLogLevel, parseLevel, setLogLevel, type Logger } from '../log.js';
+
+export interface Listen { readonly host?: string; readonly port: number }
+
+export interface AdminServersOptions {
+  /** Admin endpoint; the host defaults to 127.0.0.1 (never exposed by default). */
+  admin?: Listen;
+  /** Prometheus endpoint; the host defaults to 0.0.0.0. */
+  metrics?: Listen;
+  /** Readiness endpoint; the host defaults to 0.0.0.0. */
+  ready?: Listen;
+  isReady: () => boolean;
+  /** Body of GET /config_dump. */
+  dump: () => unknown;
+  /** Body of GET /debug/connections. */
+  connections?: () => unknown;
+  /** Anything with prom-client Registry's `metrics()` and `contentType`. */
+  registry?: Pick<Registry, 'metrics' | 'contentType'>;
+  /** More admin GET endpoints, e.g. `{ '/debug/pools': () => pool.stats() }`. */
+  extraRoutes?: Readonly<Record<string, () => unknown>>;
+  log?: Logger;
+}
+
+export interface AdminServers {
+  readonly admin?: AddressInfo;
+  readonly metrics?: AddressInfo;
+  readonly ready?: AddressInfo;
+  close(): Promise<void>;
+}
+
+type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void> | void;
+interface Route { readonly method: string; readonly handler: Handler }
+
+function send(res: ServerResponse, status: number, body: string, type = 'text/plain; charset=utf-8'): void {
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+function sendJson(res: ServerResponse, status: number, value: unknown): void {
+  send(res, status, JSON.stringify(value, null, 2) + '\n', 'application/json');
+}
+
+function router(routes: ReadonlyMap<string, Route>, log: Logger) {
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    const url = new URL(req.url ?? '/', 'http://local');
+    const route = routes.get(url.pathname);
+    if (!route) return send(res, 404, 'not found\n');
+    const method = req.method ?? 'GET';
+    const allowed = route.method === 'GET' ? ['GET', 'HEAD'] : [route.method];
+    if (!allowed.includes(method)) {
+      res.setHeader('allow', allowed.join(', '));
+      return send(res, 405, 'method not allowed\n');
+    }
+    Promise.resolve()
+      .then(() => route.handler(req, res, url))
+      .catch((err: unknown) => {
+        log.warn('admin handler failed', { path: url.pathname, error: describeError(err) });
+        if (!res.headersSent) sendJson(res, 500, { error: describeError(err) });
+        else res.destroy();
+      });
+  };
+}
+
+function readyRoute(isReady: () => boolean): Route {
+  return {
+    method: 'GET',
+    handler: (_req, res) => (isReady() ? send(res, 200, 'ready\n') : send(res, 503, 'not ready\n')),
+  };
+}
+
+function adminRoutes(o: AdminServersOptions, log: Logger): Map<string, Route> {
+  const routes = new Map<string, Route>();
+  routes.set('/config_dump', { method: 'GET', handler: async (_q, res) => sendJson(res, 200, await o.dump()) });
+  routes.set('/healthz/ready', readyRoute(o.isReady));
+  routes.set('/debug/connections', { method: 'GET', handler: async (_q, res) => sendJson(res, 200, o.connections ? await o.connections() : []) });
+  routes.set('/logging', {
+    method: 'POST',
+    handler: (_q, res, url) => {
+      const wanted = url.searchParams.get('level') ?? undefined;
+      const level = parseLevel(wanted);
+      if (!level) return sendJson(res, 400, { error: `level must be one of debug, info, warn, error (got ${JSON.stringify(wanted ?? '')})` });
+      const previous = getLogLevel();
+      setLogLevel(level);
+      log.info('log level changed', { from: previous, to: level });
+      sendJson(res, 200, { level });
+    },
+  });
+  for (const [path, fn] of Object.entries(o.extraRoutes ?? {})) {
+    routes.set(path, { method: 'GET', handler: async (_q, res) => sendJson(res, 200, await fn()) });
+  }
+  return routes;
+}
+
+function metricsRoutes(o: AdminServersOptions): Map<string, Route> {
+  const routes = new Map<string, Route>();
+  const registry = o.registry;
+  const metrics: Route = {
+    method: 'GET',
+    handler: async (_q, res) => {
+      if (!registry) return send(res, 200, '', 'text/plain; version=0.0.4; charset=utf-8');
+      send(res, 200, await registry.metrics(), registry.contentType);
+    },
+  };
+  routes.set('/metrics', metrics);
+  routes.set('/stats/prometheus', metrics);
+  return routes;
+}
+
+async function listen(name: string, server: Server, l: Listen, defaultHost: string): Promise<AddressInfo> {
+  const host = l.host ?? defaultHost;
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException): void => {
+      reject(new AmbitError('AMBIT_E_CONFIG', `${name} server cannot listen on ${host}:${l.port}: ${err.message}`, {
+        hint: err.code === 'EADDRINUSE' ? `port ${l.port} is in use; stop the other process or choose another port` : undefined,
+        cause: err,
+      }));
+    };
+    server.once('error', onError);
+    server.listen(l.port, host, () => {
+      server.off('error', onError);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
+export async function startAdminServers(o: AdminServersOptions): Promise<AdminServers> {
+  const log = o.log ?? createLogger('admin');
+  const servers: Server[] = [];
+  const out: { admin?: AddressInfo; metrics?: AddressInfo; ready?: AddressInfo } = {};
+  const start = async (name: string, routes: Map<string, Route>, l: Listen, host: string): Promise<AddressInfo> => {
+    const server = createServer(router(routes, log));
+    server.keepAliveTimeout = 5_000;
+    servers.push(server);
+    return listen(name, server, l, host);
+  };
+  try {
+    if (o.admin) out.admin = await start('admin', adminRoutes(o, log), o.admin, '127.0.0.1');
+    const shared = o.metrics && o.ready && o.metrics.port !== 0 && o.metrics.port === o.ready.port
+      && (o.metrics.host ?? '0.0.0.0') === (o.ready.host ?? '0.0.0.0');
+    if (o.metrics) {
+      const routes = metricsRoutes(o);
+      if (shared) routes.set('/healthz/ready', readyRoute(o.isReady));
+      out.metrics = await start('metrics', routes, o.metrics, '0.0.0.0');
+      if (shared) out.ready = out.metrics;
+    }
+    if (o.ready && !shared) {
+      out.ready = await start('readiness', new Map([['/healthz/ready', readyRoute(o.isReady)]]), o.ready, '0.0.0.0');
+    }
+  } catch (err) {
+    await Promise.all(servers.map(closeServer));
+    throw err;
+  }
+  log.debug('admin servers listening', { admin: out.admin, metrics: out.metrics, ready: out.ready });
+  let closing: Promise<void> | undefined;
+  return {
+    ...out,
+    close: () => (closing ??= Promise.all(servers.map(closeServer)).then(() => undefined)),
+  };
+}
