@@ -1,0 +1,215 @@
+// ambit-cni against real netns, the reference bridge + host-local plugins, and a real
+// enrolment server whose handler is a small stand-in for the agent's decisions.
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startEnrolmentServer, type EnrolmentServer, type PodInfo } from '../../core/enrolment/index.js';
+import {
+  checkPodNetns, createCniChain, createPodNetns, deletePodNetns, destroyCniChain, invokePlugin, pluginEnv, pluginStdin,
+  SYSTEM_CNI_DIR, type CniChain,
+} from '../helpers/cni-chain.js';
+import { describeNetns } from '../helpers/privileges.js';
+
+const run = promisify(execFile);
+const BRIDGE = 'ambt-h4-br0';
+const SUBNET = '10.231.40.0/24';
+
+/** The agent's decisions: namespace "mesh" is enrolled; adds of pods named refuse-* fail; hang-* never answer. */
+class FakeAgentDecisions {
+  pods = new Map<string, PodInfo>();
+  deleted: string[] = [];
+  async query(q: { namespace: string }): Promise<boolean> { return q.namespace === 'mesh'; }
+  async add(pod: PodInfo): Promise<void> {
+    if (pod.name.startsWith('refuse')) throw new Error(`no certificate for ${pod.namespace}/${pod.name}`);
+    if (pod.name.startsWith('hang')) await new Promise(() => undefined);
+    this.pods.set(pod.uid, pod);
+  }
+  async delete(uid: string): Promise<void> { this.deleted.push(uid); this.pods.delete(uid); }
+  async list(): Promise<PodInfo[]> { return [...this.pods.values()]; }
+}
+
+interface ManualPod { namespace: string; name: string; uid: string; containerId: string; netnsName: string; netnsPath: string; ifName: string; prev: Record<string, unknown> }
+
+async function sh(netns: string, cmd: string, ...args: string[]): Promise<string> {
+  return (await run('ip', ['netns', 'exec', netns, cmd, ...args])).stdout;
+}
+/** iptables-save without timestamps/counters. */
+async function iptablesState(netns: string): Promise<string> {
+  const save = await sh(netns, 'iptables-save');
+  return save.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.replace(/\[\d+:\d+\]/g, '')).join('\n');
+}
+async function netnsState(netns: string): Promise<string> {
+  return `${await iptablesState(netns)}\n--rules--\n${await sh(netns, 'ip', 'rule', 'show')}\n--routes--\n${await sh(netns, 'ip', 'route', 'show', 'table', 'all')}`;
+}
+
+describeNetns('ambit-cni in a real CNI chain', () => {
+  let dir: string;
+  let server: EnrolmentServer;
+  let agent: FakeAgentDecisions;
+  let chain: CniChain;
+  const manual: ManualPod[] = [];
+  let seq = 0;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ambt-h4-'));
+    agent = new FakeAgentDecisions();
+    server = await startEnrolmentServer(join(dir, 'agent.sock'), agent);
+    chain = await createCniChain({ suite: 'h4', bridge: BRIDGE, subnet: SUBNET, agentSocket: join(dir, 'agent.sock'), addTimeoutMs: 1500 });
+  });
+  afterAll(async () => {
+    for (const p of manual) await run('ip', ['netns', 'del', p.netnsName]).catch(() => undefined);
+    await destroyCniChain(chain);
+    await server.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const ambitConf = (): Record<string, unknown> => chain.conflist.plugins.find((p) => p.type === 'ambit-cni')!;
+  const bridgeConf = (): Record<string, unknown> & { type: string } => chain.conflist.plugins.find((p) => p.type === 'bridge')!;
+
+  /** A netns networked by the bridge plugin only (what the runtime has done before calling us). */
+  async function bridgedPod(namespace: string, name: string, cniVersion = chain.conflist.cniVersion): Promise<ManualPod> {
+    const netnsName = `ambt-h4-${name}-${++seq}`;
+    await run('ip', ['netns', 'add', netnsName]);
+    const pod = { namespace, name, uid: `uid-${name}-${seq}`, containerId: `cid${seq}${'0'.repeat(20)}`, netnsName, netnsPath: `/var/run/netns/${netnsName}`, ifName: 'eth0' };
+    manual.push({ ...pod, prev: {} });
+    const stdin = JSON.stringify({ ...bridgeConf(), cniVersion, name: chain.conflist.name });
+    const out = await invokePlugin(join(SYSTEM_CNI_DIR, 'bridge'), pluginEnv(chain, pod, 'ADD'), stdin);
+    expect(out.exitCode, out.stdout + out.stderr).toBe(0);
+    const m = { ...pod, prev: out.json! };
+    manual[manual.length - 1] = m;
+    return m;
+  }
+
+  function ambit(cmd: string, pod: ManualPod, opts: { conf?: Record<string, unknown>; stdin?: string; env?: Record<string, string | undefined>; cniVersion?: string } = {}) {
+    const conf = { ...ambitConf(), ...opts.conf };
+    const stdin = opts.stdin ?? JSON.stringify({ ...conf, cniVersion: opts.cniVersion ?? chain.conflist.cniVersion, name: chain.conflist.name, prevResult: pod.prev });
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries({ ...pluginEnv(chain, pod, cmd), ...opts.env })) if (v !== undefined) env[k] = v;
+    return invokePlugin(join(chain.cniPath.split(':')[0]!, 'ambit-cni'), env, stdin);
+  }
+
+  afterEach(async () => {
+    for (const p of manual.splice(0)) {
+      await invokePlugin(join(SYSTEM_CNI_DIR, 'bridge'), pluginEnv(chain, p, 'DEL'), pluginStdin(chain, bridgeConf(), p.prev)).catch(() => undefined);
+      await run('ip', ['netns', 'del', p.netnsName]).catch(() => undefined);
+    }
+  });
+
+  it('VERSION lists the supported versions', async () => {
+    const out = await invokePlugin(join(chain.cniPath.split(':')[0]!, 'ambit-cni'), { CNI_COMMAND: 'VERSION' }, '{"cniVersion":"0.4.0"}');
+    expect(out.exitCode).toBe(0);
+    expect(out.json).toEqual({ cniVersion: '0.4.0', supportedVersions: expect.arrayContaining(['0.4.0', '1.0.0']) });
+  });
+
+  it('ADD of an enrolled pod writes the capture and enrols it; prevResult comes back unchanged; CHECK and DEL', async () => {
+    const pod = await bridgedPod('mesh', 'web');
+    const out = await ambit('ADD', pod);
+    expect(out.exitCode, out.stdout + out.stderr).toBe(0);
+    expect(out.json).toEqual(pod.prev);
+
+    const save = await sh(pod.netnsName, 'iptables-save');
+    expect(save).toContain('-A OUTPUT -p tcp -j AMBIT_OUTPUT');
+    expect(save).toContain('-A AMBIT_OUTPUT -p tcp -j REDIRECT --to-ports 15001');
+    expect(save).toContain('-A AMBIT_OUTPUT -o lo -j RETURN');
+    expect(save).toContain('-A AMBIT_OUTPUT -m mark --mark 0x539/0xfff -j RETURN');
+    expect(save).toContain('-A PREROUTING -p tcp -j AMBIT_INBOUND');
+    expect(save).toContain('-A AMBIT_INBOUND -p tcp -m tcp --dport 15008 -j RETURN');
+    expect(save).toContain('-A AMBIT_INBOUND -p tcp -j REDIRECT --to-ports 15006');
+    expect(save).toContain('-A AMBIT_PREROUTING -m mark --mark 0x539/0xfff -j CONNMARK --set-xmark 0x111/0xfff');
+    expect(save).toMatch(/-A AMBIT_OUTPUT -m connmark --mark 0x111\/0xfff -j CONNMARK --restore-mark/);
+    expect(await sh(pod.netnsName, 'ip', 'rule', 'show')).toMatch(/fwmark 0x111\/0xfff lookup 100/);
+    expect(await sh(pod.netnsName, 'ip', 'route', 'show', 'table', '100')).toMatch(/^local default dev lo/m);
+
+    const ip = ((pod.prev.ips as Array<{ address: string }>)[0]!.address).split('/')[0];
+    expect(agent.pods.get(pod.uid)).toEqual({ uid: pod.uid, name: 'web', namespace: 'mesh', netnsPath: pod.netnsPath, ips: [ip] });
+
+    expect((await ambit('CHECK', pod)).exitCode).toBe(0);
+    await sh(pod.netnsName, 'iptables', '-t', 'nat', '-D', 'AMBIT_INBOUND', '-p', 'tcp', '-m', 'tcp', '--dport', '15008', '-j', 'RETURN');
+    const check = await ambit('CHECK', pod);
+    expect(check.exitCode).not.toBe(0);
+    expect(check.json).toMatchObject({ cniVersion: '1.0.0', code: 102 });
+    expect(String(check.json!.details)).toContain('--dport 15008');
+
+    const del = await ambit('DEL', pod);
+    expect(del.exitCode, del.stdout + del.stderr).toBe(0);
+    expect(agent.deleted).toContain(pod.uid);
+    expect(agent.pods.has(pod.uid)).toBe(false);
+    expect(await sh(pod.netnsName, 'iptables-save')).not.toContain('AMBIT_');
+    expect(await sh(pod.netnsName, 'ip', 'rule', 'show')).not.toMatch(/fwmark 0x111/);
+    // DEL again, DEL without a netns, DEL after the netns is gone: all fine
+    expect((await ambit('DEL', pod)).exitCode).toBe(0);
+    expect((await ambit('DEL', pod, { env: { CNI_NETNS: '' } })).exitCode).toBe(0);
+    await run('ip', ['netns', 'del', pod.netnsName]);
+    const gone = await ambit('DEL', pod);
+    expect(gone.exitCode, gone.stdout).toBe(0);
+  });
+
+  it('a pod that is not enrolled passes through untouched', async () => {
+    const pod = await bridgedPod('plain', 'db');
+    const before = await netnsState(pod.netnsName);
+    const out = await ambit('ADD', pod);
+    expect(out.exitCode, out.stdout + out.stderr).toBe(0);
+    expect(out.json).toEqual(pod.prev);
+    expect(await sh(pod.netnsName, 'iptables-save')).not.toContain('AMBIT_');
+    expect(await netnsState(pod.netnsName)).toBe(before);
+    expect(agent.pods.has(pod.uid)).toBe(false);
+    expect((await ambit('CHECK', pod)).exitCode).toBe(0);
+  });
+
+  it('echoes a 0.4.0 config version', async () => {
+    const pod = await bridgedPod('mesh', 'old', '0.4.0');
+    expect(pod.prev.cniVersion).toBe('0.4.0');
+    const out = await ambit('ADD', pod, { cniVersion: '0.4.0' });
+    expect(out.exitCode, out.stdout + out.stderr).toBe(0);
+    expect(out.json).toEqual(pod.prev);
+    expect((await ambit('CHECK', pod, { cniVersion: '0.4.0' })).exitCode).toBe(0);
+    expect((await ambit('DEL', pod, { cniVersion: '0.4.0' })).exitCode).toBe(0);
+  });
+
+  describe('errors leave the netns as it was', () => {
+    const cases: Array<{ what: string; ns?: string; name?: string; code: number; opts: Parameters<typeof ambit>[2]; cmd?: string }> = [
+      { what: 'malformed stdin', code: 6, opts: { stdin: '{"cniVersion": "1.0.0", "name": ' } },
+      { what: 'missing CNI_NETNS', code: 4, opts: { env: { CNI_NETNS: undefined } } },
+      { what: 'missing CNI_CONTAINERID', code: 4, opts: { env: { CNI_CONTAINERID: undefined } } },
+      { what: 'unknown command', code: 4, cmd: 'FROB', opts: {} },
+      { what: 'unsupported cniVersion', code: 1, opts: { cniVersion: '9.0.0' } },
+      { what: 'an unreachable agent', code: 11, opts: { conf: { agentSocket: '/var/run/ambt-h4-none/agent.sock' } } },
+      { what: 'the agent refusing the add', name: 'refuse-me', code: 100, opts: {} },
+      { what: 'the agent not answering the add', name: 'hang-on', code: 11, opts: {} },
+    ];
+    for (const c of cases) {
+      it(`${c.what} → CNI error ${c.code}, exit non-zero`, async () => {
+        const pod = await bridgedPod(c.ns ?? 'mesh', c.name ?? 'err');
+        // a rule of someone else's must survive our rollback
+        await sh(pod.netnsName, 'iptables', '-t', 'nat', '-A', 'OUTPUT', '-d', '192.0.2.1/32', '-j', 'RETURN');
+        const before = await netnsState(pod.netnsName);
+        const out = await ambit(c.cmd ?? 'ADD', pod, c.opts);
+        expect(out.exitCode).not.toBe(0);
+        expect(out.json).toMatchObject({ code: c.code, msg: expect.any(String), details: expect.any(String) });
+        expect(out.json!.cniVersion).toMatch(/^\d+\.\d+\.\d+$/);
+        expect(await netnsState(pod.netnsName)).toBe(before);
+        expect(agent.pods.has(pod.uid)).toBe(false);
+        if (c.name === 'hang-on') expect(agent.deleted).toContain(pod.uid);
+      });
+    }
+  });
+
+  it('the chain helper creates, checks and deletes enrolled pods as a kubelet would', async () => {
+    const a = await createPodNetns(chain, { namespace: 'mesh', name: 'chain-a' });
+    try {
+      expect(a.ip.startsWith('10.231.40.')).toBe(true);
+      expect(agent.pods.get(a.uid)?.ips).toEqual([a.ip]);
+      await checkPodNetns(chain, a);
+      expect(await sh(a.netnsName, 'iptables-save')).toContain('AMBIT_INBOUND');
+    } finally {
+      await deletePodNetns(chain, a);
+    }
+    expect(agent.pods.has(a.uid)).toBe(false);
+    await expect(run('ip', ['netns', 'exec', a.netnsName, 'true'])).rejects.toThrow();
+    await expect(createPodNetns(chain, { namespace: 'mesh', name: 'refuse-chain' })).rejects.toThrow(/ambit-cni ADD failed/);
+    await expect(run('ip', ['netns', 'exec', 'ambt-h4-refuse-chain', 'true'])).rejects.toThrow();
+  });
+});
