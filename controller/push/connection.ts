@@ -3,7 +3,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../../core/log.js';
 import type { DeltaRequest, DeltaResponse, NodeInfo } from '../../core/xds/proto.js';
-import { TYPE_WAYPOINT_CONFIG } from '../../core/xds/resources.js';
+import { TYPE_GATEWAY_CONFIG, TYPE_WAYPOINT_CONFIG } from '../../core/xds/resources.js';
 import type { ResourceSet } from './resources.js';
 
 export type DiscoveryStream = grpc.ServerDuplexStream<DeltaRequest, DeltaResponse>;
@@ -19,9 +19,13 @@ export interface ConnectionStatus {
   readonly lastNack?: string;
 }
 
-/** Whether a client may receive a resource: WaypointConfig only for a waypoint of that namespace. */
+/**
+ * Whether a client may receive a resource: a WaypointConfig only the waypoint of that
+ * namespace, a GatewayConfig (`<ns>/<name>`) only a waypoint/gateway of that namespace.
+ */
 export function inScope(node: NodeInfo, type: string, name: string): boolean {
   if (type === TYPE_WAYPOINT_CONFIG) return node.role === 'waypoint' && node.namespace === name;
+  if (type === TYPE_GATEWAY_CONFIG) return node.role === 'waypoint' && name.startsWith(`${node.namespace}/`);
   return true;
 }
 

@@ -2,8 +2,8 @@
 // of named resources with their JSON body and content version, so that the push server
 // can compare versions with what each client holds and send only what changed.
 import type { MeshSnapshot } from '../../core/model/types.js';
-import type { WaypointConfig } from '../../core/model/l7.js';
-import { TYPE_WAYPOINT_CONFIG, resourceVersion, snapshotResources } from '../../core/xds/resources.js';
+import type { GatewayConfig, WaypointConfig } from '../../core/model/l7.js';
+import { TYPE_GATEWAY_CONFIG, TYPE_WAYPOINT_CONFIG, resourceVersion, snapshotResources } from '../../core/xds/resources.js';
 
 export interface EncodedResource {
   readonly version: string;
@@ -18,8 +18,12 @@ export function encode(value: unknown): EncodedResource {
   return { body, version: resourceVersion(body) };
 }
 
-/** Encodes a translate result (the snapshot's L4 types and one WaypointConfig per namespace). */
-export function buildResourceSet(input: { snapshot: MeshSnapshot; waypoints: ReadonlyMap<string, WaypointConfig> }): ResourceSet {
+/** Encodes a translate result: the snapshot's L4 types, WaypointConfig per namespace, GatewayConfig per gateway. */
+export function buildResourceSet(input: {
+  snapshot: MeshSnapshot;
+  waypoints: ReadonlyMap<string, WaypointConfig>;
+  gateways?: ReadonlyMap<string, GatewayConfig>;
+}): ResourceSet {
   const out = new Map<string, Map<string, EncodedResource>>();
   for (const [type, values] of snapshotResources(input.snapshot)) {
     out.set(type, new Map([...values].map(([name, v]) => [name, encode(v)])));
@@ -30,6 +34,7 @@ export function buildResourceSet(input: { snapshot: MeshSnapshot; waypoints: Rea
     const { version: _v, ...content } = cfg;
     return [ns, { body: JSON.stringify(cfg), version: resourceVersion(JSON.stringify(content)) }];
   })));
+  out.set(TYPE_GATEWAY_CONFIG, new Map([...(input.gateways ?? new Map<string, GatewayConfig>())].map(([key, g]) => [key, encode(g)])));
   return out;
 }
 

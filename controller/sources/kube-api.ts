@@ -29,18 +29,28 @@ export interface ListResult {
 export class KubeApi {
   constructor(private readonly kc: KubeConfig) {}
 
-  private async request(path: string, signal?: AbortSignal): Promise<http.IncomingMessage> {
+  private async request(path: string, signal?: AbortSignal, body?: unknown): Promise<http.IncomingMessage> {
     const cluster = this.kc.getCurrentCluster();
     if (!cluster) throw new AmbitError('AMBIT_E_CONFIG', 'kubeconfig has no current cluster', { hint: 'set KUBECONFIG or run in a pod' });
     const url = new URL(cluster.server.replace(/\/$/, '') + path);
-    const opts: https.RequestOptions = { method: 'GET', headers: { accept: 'application/json' } };
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const headers: Record<string, string> = { accept: 'application/json', ...(payload ? { 'content-type': 'application/json' } : {}) };
+    const opts: https.RequestOptions = { method: payload ? 'POST' : 'GET', headers };
     await this.kc.applyToHTTPSOptions(opts);
     const mod = url.protocol === 'https:' ? https : http;
     return new Promise((resolve, reject) => {
       const req = mod.request(url, { ...opts, ...(signal ? { signal } : {}) }, resolve);
       req.on('error', reject);
-      req.end();
+      req.end(payload);
     });
+  }
+
+  /** POST a JSON body (e.g. a TokenReview); returns the parsed answer. */
+  async create<T>(path: string, body: unknown, signal?: AbortSignal): Promise<T> {
+    const res = await this.request(path, signal, body);
+    const text = await readBody(res);
+    if (res.statusCode !== 200 && res.statusCode !== 201) throw statusError(res.statusCode ?? 0, path, text);
+    return JSON.parse(text) as T;
   }
 
   async list(path: string, signal?: AbortSignal): Promise<ListResult> {

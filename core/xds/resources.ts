@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import type {
   AuthorizationPolicy, MeshConfig, MeshSnapshot, PeerAuthentication, Service, SidecarScope, Workload,
 } from '../model/types.js';
-import type { WaypointConfig } from '../model/l7.js';
+import type { GatewayConfig, WaypointConfig } from '../model/l7.js';
 
 export const TYPE_WORKLOAD = 'ambit.mesh/Workload';
 export const TYPE_SERVICE = 'ambit.mesh/Service';
@@ -15,6 +15,8 @@ export const TYPE_PEER_AUTHENTICATION = 'ambit.mesh/PeerAuthentication';
 export const TYPE_SIDECAR_SCOPE = 'ambit.mesh/SidecarScope';
 export const TYPE_MESH_CONFIG = 'ambit.mesh/MeshConfig';
 export const TYPE_WAYPOINT_CONFIG = 'ambit.mesh/WaypointConfig';
+/** Istio ingress/egress gateways, named `<ns>/<name>`: sent to waypoints of that namespace. */
+export const TYPE_GATEWAY_CONFIG = 'ambit.mesh/GatewayConfig';
 
 /** What an agent subscribes to (everything that makes a MeshSnapshot). */
 export const AGENT_TYPES = [
@@ -99,6 +101,10 @@ const CHECKS: Record<string, Check> = {
     { scope: 'must be {namespace, level}', mode: 'must be STRICT, PERMISSIVE, DISABLE or UNSET' },
   ),
   [TYPE_SIDECAR_SCOPE]: fields({ key: isStr, scope: scopeOk, visibleServices: isStrArray }, { visibleServices: 'must be an array of strings' }),
+  [TYPE_GATEWAY_CONFIG]: fields(
+    { key: isStr, namespace: isStr, servers: isArray, virtualHosts: isArray, clusters: isArray },
+    { servers: 'must be an array', virtualHosts: 'must be an array', clusters: 'must be an array' },
+  ),
   [TYPE_WAYPOINT_CONFIG]: fields(
     { namespace: isStr, mesh: isObj, virtualHosts: isArray, clusters: isArray, authorizationPolicies: isArray },
     { virtualHosts: 'must be an array', clusters: 'must be an array', authorizationPolicies: 'must be an array' },
@@ -118,4 +124,4 @@ export function decodeResource(type: string, name: string, body: string): unknow
   return value;
 }
 
-export type { WaypointConfig };
+export type { GatewayConfig, WaypointConfig };

@@ -1,0 +1,157 @@
+// The controller process, as a class tests can start in-process: source → object store →
+// translate (debounced) → discovery push, plus the CA service on the same gRPC server
+// (15012, TLS with a certificate from the controller's own CA), metrics (15014) and
+// readiness (15021). A translation's rejected objects are logged one per line
+// (`Kind/ns/name: field: reason`); the rest of the configuration keeps being served.
+import type { CertificateAuthority } from '../core/identity/ca.js';
+import { spiffeIdFor } from '../core/identity/spiffe.js';
+import { createLogger, type Logger } from '../core/log.js';
+import { describeError } from '../core/errors.js';
+import type { ObjectSource, SourceEvent } from './sources/types.js';
+import { translate, formatRejection, type TranslateResult } from './translate/index.js';
+import { addCertificateService } from './ca/service.js';
+import { identitiesAllowedFrom } from './ca/service.js';
+import type { Authenticate } from './ca/auth.js';
+import { ObjectStore } from './state/objects.js';
+import { DiscoveryServer } from './push/server.js';
+import { buildResourceSet } from './push/resources.js';
+import { createControllerMetrics, type ControllerMetrics } from './push/metrics.js';
+import { CONTROLLER_NAMESPACE, CONTROLLER_SERVICE_ACCOUNT, startGrpcServer, type ControllerGrpcServer } from './push/grpc-server.js';
+import { startMetricsServer, startReadyServer, type HttpEndpoint } from './push/http.js';
+
+export interface ControllerOptions {
+  source: ObjectSource;
+  ca: CertificateAuthority;
+  authenticate: Authenticate;
+  /** Node that pods without spec.nodeName run on (file mode: this machine). */
+  localNode?: string;
+  host?: string;
+  grpcPort?: number;
+  metricsPort?: number;
+  readyPort?: number;
+  /** Coalescing window of source events before translating (default 100 ms). */
+  translateDebounceMs?: number;
+  /** Coalescing window of the push server (default 100 ms). */
+  pushDebounceMs?: number;
+  log?: Logger;
+}
+
+export class Controller {
+  private readonly store = new ObjectStore();
+  private readonly log: Logger;
+  readonly metrics: ControllerMetrics;
+  readonly push: DiscoveryServer;
+  private grpc: ControllerGrpcServer | undefined;
+  private http: HttpEndpoint[] = [];
+  private synced = false;
+  private timer: NodeJS.Timeout | undefined;
+  private last: TranslateResult | undefined;
+  private reported = new Set<string>();
+  private translations = 0;
+
+  private constructor(private readonly opts: ControllerOptions) {
+    this.log = opts.log ?? createLogger('controller');
+    this.metrics = createControllerMetrics();
+    this.push = new DiscoveryServer({ debounceMs: opts.pushDebounceMs ?? 100, metrics: this.metrics, log: this.log.child({ part: 'push' }) });
+  }
+
+  static async start(opts: ControllerOptions): Promise<Controller> {
+    const c = new Controller(opts);
+    await c.listen();
+    await opts.source.start((ev) => c.onEvent(ev));
+    return c;
+  }
+
+  get ports(): { grpc: number; metrics: number; ready: number } {
+    return { grpc: this.grpc?.port ?? 0, metrics: this.http[0]?.port ?? 0, ready: this.http[1]?.port ?? 0 };
+  }
+
+  get ca(): CertificateAuthority { return this.opts.ca; }
+  /** The SPIFFE id on the controller's serving certificate (clients pin it). */
+  get identity(): string { return spiffeIdFor(this.opts.ca.trustDomain, CONTROLLER_NAMESPACE, CONTROLLER_SERVICE_ACCOUNT); }
+  /** The last successful translation (what is being served). */
+  get current(): TranslateResult | undefined { return this.last; }
+  isReady(): boolean { return this.synced && this.push.hasConfig; }
+
+  async stop(): Promise<void> {
+    clearTimeout(this.timer);
+    await this.opts.source.stop().catch((err: unknown) => this.log.warn('source stop failed', { error: describeError(err) }));
+    this.push.close();
+    await this.grpc?.close();
+    await Promise.all(this.http.map((h) => h.close()));
+  }
+
+  private async listen(): Promise<void> {
+    const host = this.opts.host ?? '0.0.0.0';
+    // 90 days (the CA's maximum): the serving certificate is re-issued at every start.
+    const credentials = await this.opts.ca.issue(this.identity, { ttlSeconds: 90 * 24 * 3600 });
+    const allowed = identitiesAllowedFrom((node) => this.identitiesOn(node));
+    this.grpc = await startGrpcServer({
+      credentials, host, port: this.opts.grpcPort ?? 15012,
+      register: [
+        (s) => this.push.register(s),
+        (s) => addCertificateService(s, {
+          ca: this.opts.ca, authenticate: this.opts.authenticate, identitiesAllowed: allowed, log: this.log,
+          onIssued: () => this.metrics.certificatesIssued.inc(),
+        }),
+      ],
+    });
+    this.http.push(await startMetricsServer(this.metrics.registry, host, this.opts.metricsPort ?? 15014));
+    this.http.push(await startReadyServer(() => ({
+      ready: this.isReady(),
+      detail: { synced: this.synced, serving: this.push.hasConfig, objects: this.store.size, translations: this.translations, clients: this.push.clients().length },
+    }), host, this.opts.readyPort ?? 15021));
+    this.log.info('listening', { grpc: this.grpc.port, metrics: this.http[0]!.port, ready: this.http[1]!.port, identity: this.identity });
+  }
+
+  /** SPIFFE ids of the workloads scheduled on `node` in the configuration being served. */
+  private identitiesOn(node: string): string[] {
+    return (this.last?.snapshot.workloads ?? []).filter((w) => w.node === node).map((w) => w.identity);
+  }
+
+  private onEvent(ev: SourceEvent): void {
+    if (ev.type === 'ERROR') {
+      this.log.warn('input rejected', { error: ev.message, file: ev.origin?.file, line: ev.origin?.line });
+    }
+    if (ev.type === 'SYNCED') {
+      if (!this.synced) this.log.info('source synced', { objects: this.store.size });
+      this.synced = true;
+      this.translateNow();
+      return;
+    }
+    if (!this.store.apply(ev) || !this.synced) return;
+    this.timer ??= setTimeout(() => this.translateNow(), this.opts.translateDebounceMs ?? 100);
+  }
+
+  private translateNow(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    let result: TranslateResult;
+    try {
+      result = translate(this.store.objects(), {
+        mesh: { trustDomain: this.opts.ca.trustDomain },
+        origins: this.store.origins(),
+        ...(this.opts.localNode ? { defaultNode: this.opts.localNode } : {}),
+      });
+    } catch (err) {
+      this.log.error('translation failed; the last good configuration keeps serving', { error: describeError(err) });
+      return;
+    }
+    this.translations++;
+    this.reportRejections(result);
+    this.last = result;
+    this.push.update(buildResourceSet(result), result.snapshot.version);
+  }
+
+  /** Logs each rejection once while it lasts, and when it is fixed. */
+  private reportRejections(result: TranslateResult): void {
+    const now = new Map(result.rejected.map((r) => [formatRejection(r), r]));
+    for (const [text, r] of now) {
+      if (this.reported.has(text)) continue;
+      this.log.warn('object rejected', { rejection: text, kind: r.kind, namespace: r.namespace, name: r.name, field: r.field, reason: r.reason, file: r.origin?.file, line: r.origin?.line });
+    }
+    for (const text of this.reported) if (!now.has(text)) this.log.info('rejection cleared', { rejection: text });
+    this.reported = new Set(now.keys());
+    this.metrics.rejectedObjects.set(now.size);
+  }
+}
