@@ -105,18 +105,30 @@ export class DestinationRules {
     return undefined;
   }
 
+  /**
+   * Istio merges DestinationRules for the same host in the same namespace: subsets are
+   * united (the first definition of a name wins) and the oldest top-level policy applies.
+   */
+  private mergedSpec(dr: DrEntry): { trafficPolicy?: Raw; subsets: Raw[] } {
+    const same = this.entries.filter((e) => e.ns === dr.ns && e.host === dr.host);
+    const subsets: Raw[] = [];
+    for (const e of same) for (const s of recs(rec(e.obj.spec)?.subsets)) if (!subsets.some((x) => x.name === s.name)) subsets.push(s);
+    const trafficPolicy = same.map((e) => rec(rec(e.obj.spec)?.trafficPolicy)).find((tp) => tp !== undefined);
+    return trafficPolicy ? { trafficPolicy, subsets } : { subsets };
+  }
+
   subsetNames(host: string, clientNs: string, serviceNs?: string): string[] {
     const dr = this.lookup(host, clientNs, serviceNs);
-    return recs(rec(dr?.obj.spec)?.subsets).map((s) => str(s.name) ?? '');
+    return dr ? this.mergedSpec(dr).subsets.map((s) => str(s.name) ?? '') : [];
   }
 
   /** Labels and effective policy for (host, port, subset). */
   policyFor(host: string, port: number, subset: string | undefined, clientNs: string, serviceNs?: string): { policy: TrafficPolicy; labels?: Labels; dr?: string } {
     const dr = this.lookup(host, clientNs, serviceNs);
     if (!dr) return { policy: {} };
-    const spec = rec(dr.obj.spec) ?? {};
-    const top = rec(spec.trafficPolicy);
-    const sub = subset ? recs(spec.subsets).find((s) => s.name === subset) : undefined;
+    const spec = this.mergedSpec(dr);
+    const top = spec.trafficPolicy;
+    const sub = subset ? spec.subsets.find((s) => s.name === subset) : undefined;
     const subTp = rec(sub?.trafficPolicy);
     const policy = mergePolicies(toTrafficPolicy(top), toTrafficPolicy(portLevel(top, port)), toTrafficPolicy(subTp), toTrafficPolicy(portLevel(subTp, port)));
     return compact({ policy, labels: sub ? stringMap(sub.labels) : undefined, dr: `${dr.ns}/${dr.obj.metadata.name}` });

@@ -4,7 +4,7 @@
 import { byKey } from './raw.js';
 import { contentVersionOf } from './version.js';
 import { DestinationRules, buildCluster } from './destination-rules.js';
-import { indexVirtualServices, routesFor, unknownSubsets, type RouteContext } from './virtual-services.js';
+import { indexVirtualServices, meshConflictsRemoved, routesFor, unknownSubsets, type RouteContext } from './virtual-services.js';
 import { buildGatewayConfig } from './gateways.js';
 import { httpRouteRoutes } from './http-routes.js';
 import { rejectionFor, type Inventory, type Rejection } from './inventory.js';
@@ -54,11 +54,11 @@ export function buildL7(input: L7Input): { waypoints: Map<string, WaypointConfig
   const drs = new DestinationRules(inv, domain, mesh.rootNamespace);
   const byHost = new Map(input.services.map((s) => [s.hostname, s] as const));
   const byUid = new Map(input.workloads.map((w) => [w.uid, w] as const));
-  const vsEntries = indexVirtualServices(inv, domain).filter((vs) => {
+  const vsEntries = meshConflictsRemoved(indexVirtualServices(inv, domain).filter((vs) => {
     const problems = unknownSubsets(vs, domain, (host, vsNs) => drs.subsetNames(host, vsNs, byHost.get(host)?.namespace));
     for (const p of problems) input.rejected.push(rejectionFor(vs.obj, p.field, p.reason, input.origins));
     return problems.length === 0;
-  });
+  }), (vs, field, reason) => input.rejected.push(rejectionFor(vs.obj, field, reason, input.origins)));
   const httpRoutes = httpRouteRoutes(inv);
 
   const waypoints = new Map<string, WaypointConfig>();

@@ -211,3 +211,27 @@ export function unknownSubsets(vs: VsEntry, domain: string, subsetsOf: (host: st
   });
   return out;
 }
+
+function exportsOverlap(a: readonly string[], b: readonly string[]): boolean {
+  return a.includes('*') || b.includes('*') || a.some((ns) => b.includes(ns));
+}
+
+/**
+ * On the mesh, Istio uses one VirtualService per host (IST0109): the oldest wins and a later
+ * one for the same host, visible in the same namespaces, is rejected. Gateways merge instead.
+ */
+export function meshConflictsRemoved(entries: readonly VsEntry[], reject: (vs: VsEntry, field: string, reason: string) => void): VsEntry[] {
+  const kept: VsEntry[] = [];
+  for (const vs of entries) {
+    const onMesh = vs.gateways.length === 0 || vs.gateways.includes('mesh');
+    const conflict = onMesh ? vs.hosts.map((h, i) => ({ h, i })).map(({ h, i }) => ({
+      i, h, other: kept.find((k) => (k.gateways.length === 0 || k.gateways.includes('mesh')) && k.hosts.includes(h) && exportsOverlap(k.exportTo, vs.exportTo)),
+    })).find((c) => c.other) : undefined;
+    if (conflict?.other) {
+      reject(vs, `spec.hosts[${conflict.i}]`, `host ${conflict.h} is already routed on the mesh by VirtualService ${conflict.other.key} (older); merge them into one (Istio IST0109)`);
+      continue;
+    }
+    kept.push(vs);
+  }
+  return kept;
+}
