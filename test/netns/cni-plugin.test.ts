@@ -147,6 +147,27 @@ describeNetns('ambit-cni in a real CNI chain', () => {
     expect(gone.exitCode, gone.stdout).toBe(0);
   });
 
+  it('a repeated ADD leaves one copy of the rules; CHECK notices a pod the agent lost; DEL works without the agent', async () => {
+    const pod = await bridgedPod('mesh', 'again');
+    expect((await ambit('ADD', pod)).exitCode).toBe(0);
+    const once = await iptablesState(pod.netnsName);
+    const again = await ambit('ADD', pod);
+    expect(again.exitCode, again.stdout + again.stderr).toBe(0);
+    expect(await iptablesState(pod.netnsName)).toBe(once);
+    expect((await sh(pod.netnsName, 'ip', 'rule', 'show')).match(/fwmark 0x111/g)).toHaveLength(1);
+    expect((await ambit('CHECK', pod)).exitCode).toBe(0);
+
+    agent.pods.delete(pod.uid); // e.g. an agent that restarted without its state
+    const check = await ambit('CHECK', pod);
+    expect(check.json).toMatchObject({ code: 102 });
+    expect(String(check.json!.details)).toContain('does not hold pod');
+
+    const del = await ambit('DEL', pod, { conf: { agentSocket: join(dir, 'gone.sock') } });
+    expect(del.exitCode, del.stdout + del.stderr).toBe(0);
+    expect(await sh(pod.netnsName, 'iptables-save')).not.toContain('AMBIT_');
+    expect(await sh(pod.netnsName, 'ip', 'route', 'show', 'table', 'all')).not.toMatch(/table 100/);
+  });
+
   it('a pod that is not enrolled passes through untouched', async () => {
     const pod = await bridgedPod('plain', 'db');
     const before = await netnsState(pod.netnsName);
