@@ -8,7 +8,7 @@ import type { CaClient, Credentials } from './types.js';
 import { parseSpiffeId, validateTrustDomain } from './spiffe.js';
 import { createCsr, generateWorkloadKey, parseCsr } from './csr.js';
 import { buildCertificate, certificateParts, isSelfSigned, name, notAfterOf, notBeforeOf, parseCertificates } from './x509.js';
-import { loadCaFiles, persistCaFiles } from './ca-files.js';
+import { CA_FILES, caFromMaterial, directoryCaStore, type CaMaterialStore } from './ca-files.js';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 
@@ -61,13 +61,34 @@ export class CertificateAuthority {
    * when present; otherwise a new root, written there for the next start.
    */
   static async loadOrCreate(dir: string, opts: { trustDomain?: string } = {}): Promise<CertificateAuthority> {
+    return CertificateAuthority.loadOrCreateFrom(directoryCaStore(dir), opts);
+  }
+
+  /** The same from any store (a directory, a Kubernetes Secret); a lost creation race loads the winner's CA. */
+  static async loadOrCreateFrom(store: CaMaterialStore, opts: { trustDomain?: string } = {}): Promise<CertificateAuthority> {
     const trustDomain = opts.trustDomain ?? 'cluster.local';
     validateTrustDomain(trustDomain);
-    const loaded = await loadCaFiles(dir);
-    if (loaded) return new CertificateAuthority({ trustDomain, ...loaded });
+    const existing = await CertificateAuthority.loadFrom(store, { trustDomain });
+    if (existing) return existing;
     const { root, key } = await generateRoot(trustDomain);
-    await persistCaFiles(dir, { certPem: root.toString(), keyPem: key.export({ format: 'pem', type: 'pkcs8' }).toString() });
-    return new CertificateAuthority({ trustDomain, signingCert: root, signingKey: key, chainPem: '', rootsPem: root.toString() });
+    const certPem = root.toString();
+    const outcome = await store.save({
+      [CA_FILES.cert]: certPem, [CA_FILES.key]: key.export({ format: 'pem', type: 'pkcs8' }).toString(),
+      [CA_FILES.root]: certPem, [CA_FILES.chain]: certPem,
+    });
+    if (outcome === 'exists') {
+      const winner = await CertificateAuthority.loadFrom(store, { trustDomain });
+      if (winner) return winner;
+      throw new AmbitError('AMBIT_E_CA', `${store.describe('')} was reported to exist but holds no CA`, { hint: 'delete it to let the controller generate a root' });
+    }
+    return new CertificateAuthority({ trustDomain, signingCert: root, signingKey: key, chainPem: '', rootsPem: certPem });
+  }
+
+  /** The CA held by `store`, or undefined when it holds none (throws AMBIT_E_CA when it is inconsistent). */
+  static async loadFrom(store: CaMaterialStore, opts: { trustDomain?: string } = {}): Promise<CertificateAuthority | undefined> {
+    const material = await store.load();
+    const loaded = material ? caFromMaterial(material, store.describe) : undefined;
+    return loaded ? new CertificateAuthority({ trustDomain: opts.trustDomain ?? 'cluster.local', ...loaded }) : undefined;
   }
 
   /** When the signing certificate expires (leaves never outlive it). */
