@@ -176,6 +176,7 @@ async function runChain(chain: CniChain, pod: Parameters<typeof pluginEnv>[1], c
 /** Create the pod's netns and run ADD along the chain; on failure the chain is DELeted and the netns removed. */
 export async function createPodNetns(chain: CniChain, req: PodRequest): Promise<PodNetns> {
   const netnsName = req.netnsName ?? `ambt-${chain.opts.suite}-${req.name}`.slice(0, 60);
+  await exec('ip', ['netns', 'del', netnsName]); // left over by a crashed run
   const add = await exec('ip', ['netns', 'add', netnsName]);
   if (add.code !== 0) throw new Error(`ip netns add ${netnsName}: ${add.stderr.trim()}`);
   const pod = {
@@ -203,8 +204,11 @@ export async function checkPodNetns(chain: CniChain, pod: PodNetns): Promise<voi
 
 /** DEL along the chain in reverse order, then remove the netns. Safe to call twice. */
 export async function deletePodNetns(chain: CniChain, pod: PodNetns): Promise<void> {
-  await runChain(chain, pod, 'DEL', pod.result);
-  await exec('ip', ['netns', 'del', pod.netnsName]);
+  try {
+    await runChain(chain, pod, 'DEL', pod.result);
+  } finally {
+    await exec('ip', ['netns', 'del', pod.netnsName]);
+  }
 }
 
 /** Remove the bridge and the temp dir (pods should be deleted first). */
