@@ -1,0 +1,45 @@
+// What one request carries through the filter chain. Created per request; everything it
+// points at (compiled routes, policies, JWKS) is built once per config change.
+import type { HeaderOperations } from '../../core/model/l7.js';
+import type { Workload } from '../../core/model/types.js';
+import type { CompiledRoute, CompiledVirtualHost } from '../route/route-table.js';
+import type { RequestView } from '../route/request-view.js';
+import type { LocalReply } from '../respond.js';
+
+export interface RequestContext {
+  readonly view: RequestView;
+  /** Headers sent upstream; filters edit this copy, never the client's. */
+  readonly upstreamHeaders: Record<string, string | string[]>;
+  /** Path sent upstream (rewrite changes it). */
+  upstreamPath: string;
+  upstreamAuthority: string;
+  /** The workload the request is addressed to, when the destination is one (authz scope). */
+  readonly destinationWorkload?: Pick<Workload, 'namespace' | 'labels'>;
+  vhost?: CompiledVirtualHost;
+  route?: CompiledRoute;
+  jwt?: { readonly principal: string; readonly claims: Readonly<Record<string, unknown>> };
+  /** Response header edits collected from route and destination, applied in order. */
+  readonly responseEdits: HeaderOperations[];
+  /** Delay injected by the fault filter, for the access log. */
+  delayedMs?: number;
+}
+
+/** Continue (undefined) or answer locally. */
+export type FilterResult = LocalReply | undefined;
+
+export interface HttpFilter {
+  readonly name: string;
+  onRequest(ctx: RequestContext): FilterResult | Promise<FilterResult>;
+}
+
+/** Applies Istio header operations (set replaces, add appends, remove drops). */
+export function applyHeaderOps(headers: Record<string, string | string[]>, ops: HeaderOperations | undefined): void {
+  if (!ops) return;
+  for (const [name, value] of Object.entries(ops.set ?? {})) headers[name.toLowerCase()] = value;
+  for (const [name, value] of Object.entries(ops.add ?? {})) {
+    const key = name.toLowerCase();
+    const prior = headers[key];
+    headers[key] = prior === undefined ? value : [...(Array.isArray(prior) ? prior : [prior]), value];
+  }
+  for (const name of ops.remove ?? []) delete headers[name.toLowerCase()];
+}
