@@ -168,3 +168,11 @@ describe('CA service (TokenReview)', () => {
   });
 });
 
+
+describe('gRPC CA client options', () => {
+  it('refuses to start without a token, roots or address', () => {
+    expect(() => createGrpcCaClient({ address: '127.0.0.1:1', rootsPem: ca.rootsPem } as never)).toThrow(/no token/);
+    expect(() => createGrpcCaClient({ address: '127.0.0.1:1', rootsPem: '', token: 'x' })).toThrow(/rootsPem holds no PEM/);
+    expect(() => createGrpcCaClient({ address: '', rootsPem: ca.rootsPem, token: 'x' })).toThrow(/no controller address/);
+  });
+});

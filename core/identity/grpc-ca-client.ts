@@ -38,6 +38,11 @@ type CreateCertificate = (req: CertificateRequestMessage, md: grpc.Metadata, opt
   cb: (err: grpc.ServiceError | null, res?: CertificateResponseMessage) => void) => void;
 
 export function createGrpcCaClient(opts: GrpcCaClientOptions): GrpcCaClient {
+  if (!opts.address) throw new AmbitError('AMBIT_E_CONFIG', 'CA client: no controller address', { hint: 'set the controller address (host:15012)' });
+  if (!opts.rootsPem?.includes('BEGIN CERTIFICATE')) throw new AmbitError('AMBIT_E_CONFIG', 'CA client: rootsPem holds no PEM certificate', { hint: 'pass the root that issued the controller certificate' });
+  if (typeof opts.token !== 'string' && typeof opts.token !== 'function') {
+    throw new AmbitError('AMBIT_E_CONFIG', 'CA client: no token (a string, or a function such as tokenFromFile(path))', { hint: 'agents authenticate with their service-account token or a node token' });
+  }
   const checkServerIdentity = (_host: string, cert: PeerCertificate): Error | undefined => {
     if (!opts.serverIdentity) return undefined;
     const uris = urisOfSubjectAltName(cert.subjectaltname);
