@@ -15,7 +15,7 @@ import { Controller } from './controller.js';
 import { FileSource } from './sources/file.js';
 import { KubeSource, loadKubeConfig } from './sources/kube.js';
 import { KubeApi } from './sources/kube-api.js';
-import { nodeTokenFileAuthenticator, tokenReviewAuthenticator, type Authenticate, type TokenReviewResult } from './ca/auth.js';
+import { nodeTokenFileAuthenticator, tokenReviewAuthenticator, type Authenticate } from './ca/auth.js';
 
 const log = createLogger('controller');
 
@@ -46,15 +46,6 @@ async function ensureNodeTokenFile(file: string, node: string): Promise<void> {
   log.info('created node token file', { file, node });
 }
 
-function kubeTokenReview(api: KubeApi): (token: string) => Promise<TokenReviewResult> {
-  return async (token) => {
-    const review = await api.create<{ status?: { authenticated?: boolean; user?: { username?: string; extra?: Record<string, string[]> }; error?: string } }>(
-      '/apis/authentication.k8s.io/v1/tokenreviews', { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } });
-    const s = review.status ?? {};
-    return { authenticated: s.authenticated === true, ...(s.user?.username ? { username: s.user.username } : {}), ...(s.user?.extra ? { extra: s.user.extra } : {}), ...(s.error ? { error: s.error } : {}) };
-  };
-}
-
 async function run(flags: Flags): Promise<void> {
   await mkdir(flags.stateDir, { recursive: true });
   const ca = await CertificateAuthority.loadOrCreate(flags.stateDir, { trustDomain: flags.trustDomain });
@@ -68,7 +59,8 @@ async function run(flags: Flags): Promise<void> {
     source = new FileSource({ path: flags.configDir });
   } else {
     const kc = loadKubeConfig();
-    authenticate = tokenReviewAuthenticator({ reviewToken: kubeTokenReview(new KubeApi(kc)), trustDomain: flags.trustDomain });
+    const api = new KubeApi(kc);
+    authenticate = tokenReviewAuthenticator({ reviewToken: (token) => api.reviewToken(token), trustDomain: flags.trustDomain });
     source = new KubeSource({ kubeConfig: kc });
   }
   const controller = await Controller.start({

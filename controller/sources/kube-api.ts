@@ -53,6 +53,19 @@ export class KubeApi {
     return JSON.parse(text) as T;
   }
 
+  /** TokenReview: who a bearer token belongs to (authentication.k8s.io/v1). */
+  async reviewToken(token: string): Promise<{ authenticated: boolean; username?: string; extra?: Record<string, string[]>; error?: string }> {
+    const review = await this.create<{ status?: { authenticated?: boolean; user?: { username?: string; extra?: Record<string, string[]> }; error?: string } }>(
+      '/apis/authentication.k8s.io/v1/tokenreviews', { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } });
+    const s = review.status ?? {};
+    return {
+      authenticated: s.authenticated === true,
+      ...(s.user?.username ? { username: s.user.username } : {}),
+      ...(s.user?.extra ? { extra: s.user.extra } : {}),
+      ...(s.error ? { error: s.error } : {}),
+    };
+  }
+
   async list(path: string, signal?: AbortSignal): Promise<ListResult> {
     const res = await this.request(path, signal);
     const body = await readBody(res);

@@ -49,6 +49,8 @@ export class FakeApiServer {
   /** Every request path+query served, for assertions. */
   readonly requests: string[] = [];
   token: string | undefined;
+  /** TokenReview answers: token → the user it authenticates (others: authenticated false). */
+  readonly tokenReviews = new Map<string, { username: string; extra?: Record<string, string[]> }>();
 
   private constructor() {
     this.server = http.createServer((req, res) => this.handle(req, res));
@@ -185,11 +187,24 @@ export class FakeApiServer {
       fail.times--;
       return status(res, fail.status, 'InternalError', 'injected failure');
     }
+    if (req.method === 'POST' && url.pathname === '/apis/authentication.k8s.io/v1/tokenreviews') return this.tokenReview(req, res);
     const route = this.route(url.pathname);
     if (!route) return status(res, 404, 'NotFound', `the server could not find the requested resource (${url.pathname})`);
     const watch = url.searchParams.get('watch');
     if (watch === '1' || watch === 'true') return this.watch(route, url, res);
     return this.list(route, res);
+  }
+
+  private tokenReview(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const review = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { spec?: { token?: string } };
+      const user = this.tokenReviews.get(review.spec?.token ?? '');
+      const status = user ? { authenticated: true, user } : { authenticated: false, error: 'invalid bearer token' };
+      res.writeHead(201, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: review.spec, status }));
+    });
   }
 
   private route(path: string): { resource: ServedResource; version: string; namespace?: string } | undefined {
