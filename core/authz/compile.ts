@@ -39,16 +39,34 @@ export interface CompiledPolicy {
   readonly provider: string | undefined;
   readonly scope: PolicyScope;
   readonly rules: readonly CompiledRule[];
+  /** Precomputed decision reason when this policy decides. */
+  readonly decidedReason: string;
 }
 
 interface Part { readonly pred: Predicate; readonly http: boolean }
 
 const ALWAYS: Predicate = () => true;
 
+/**
+ * Principals as written, without `spiffe://`; one whose trust domain is `cluster.local` also
+ * gets the mesh's trust domain: Istio treats `cluster.local` in policies as "a pointer to the
+ * local trust domain" (its trust-domain bundle, used for trust domain migration).
+ */
+export function expandPrincipals(values: readonly string[], trustDomain: string): string[] {
+  const out: string[] = [];
+  for (const raw of values) {
+    const v = stripSpiffe(raw);
+    out.push(v);
+    if (trustDomain !== 'cluster.local' && v.startsWith('cluster.local/')) out.push(trustDomain + v.slice('cluster.local'.length));
+  }
+  return out;
+}
+
 class RuleCompiler {
   constructor(
     private readonly policy: AuthorizationPolicy,
     private readonly problems: PolicyProblem[],
+    private readonly trustDomain: string,
   ) {}
 
   /** Fail-closed value for a part that could not be compiled. */
@@ -84,7 +102,7 @@ class RuleCompiler {
   source(s: AuthzSource, path: string): Part[] {
     const parts: Part[] = [];
     const principals = (vals: readonly string[]) =>
-      this.strings((v) => v.principal, compileStringList(vals.map(stripSpiffe)));
+      this.strings((v) => v.principal, compileStringList(expandPrincipals(vals, this.trustDomain)));
     const requestPrincipals = (vals: readonly string[]) =>
       this.strings((v) => v.req.http?.requestPrincipal, compileStringList(vals));
     const namespaces = (vals: readonly string[]) => this.strings((v) => v.namespace, compileStringList(vals));
@@ -130,7 +148,7 @@ class RuleCompiler {
   }
 
   condition(c: AuthzCondition, path: string): Part {
-    return this.guard(`${path}.key`, !L4_CONDITION_KEYS.has(c.key), () => compileCondition(c));
+    return this.guard(`${path}.key`, !L4_CONDITION_KEYS.has(c.key), () => compileCondition(c, (vals) => expandPrincipals(vals, this.trustDomain)));
   }
 
   rule(r: AuthzRule, index: number): CompiledRule {
@@ -184,8 +202,8 @@ function allOf(preds: Predicate[]): Predicate {
  * (an ALLOW without rules is allow-nothing, a DENY without rules denies nothing), while an
  * empty rule `{}` matches everything.
  */
-export function compilePolicy(policy: AuthorizationPolicy, problems: PolicyProblem[]): CompiledPolicy {
-  const c = new RuleCompiler(policy, problems);
+export function compilePolicy(policy: AuthorizationPolicy, problems: PolicyProblem[], trustDomain = 'cluster.local'): CompiledPolicy {
+  const c = new RuleCompiler(policy, problems, trustDomain);
   if (policy.action === 'CUSTOM' && !policy.provider) {
     problems.push({ policy: `AuthorizationPolicy/${policy.key}`, field: 'provider.name', reason: 'CUSTOM action needs a provider' });
   }
@@ -196,12 +214,13 @@ export function compilePolicy(policy: AuthorizationPolicy, problems: PolicyProbl
     provider: policy.provider,
     scope: policy.scope,
     rules: policy.rules.map((r, i) => c.rule(r, i)),
+    decidedReason: `${policy.action === 'DENY' ? 'denied by DENY' : `allowed by ${policy.action}`} policy ${policy.key}`,
   };
 }
 
 /** Problems a policy would have at compile time (for `ambitctl analyze` and the translator). */
 export function validateAuthorizationPolicy(policy: AuthorizationPolicy): PolicyProblem[] {
   const problems: PolicyProblem[] = [];
-  compilePolicy(policy, problems);
+  compilePolicy(policy, problems, 'cluster.local');
   return problems;
 }

@@ -62,9 +62,12 @@ function anyMatches(m: ValueMatcher, a: Attr): boolean {
 }
 
 /** Compile one condition; throws an Error naming the problem (caller adds the field path). */
-export function compileCondition(c: AuthzCondition): Predicate {
-  const values = c.values ?? [];
-  const notValues = c.notValues ?? [];
+export function compileCondition(
+  c: AuthzCondition, expandPrincipals: (values: readonly string[]) => readonly string[] = (v) => v,
+): Predicate {
+  const isPrincipal = c.key === 'source.principal';
+  const values = isPrincipal ? expandPrincipals(c.values ?? []) : c.values ?? [];
+  const notValues = isPrincipal ? expandPrincipals(c.notValues ?? []) : c.notValues ?? [];
   if (values.length === 0 && notValues.length === 0) {
     throw new Error(`condition "${c.key}" needs values or notValues`);
   }

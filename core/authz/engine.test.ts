@@ -262,6 +262,25 @@ describe('AuthzEngine: L4 (agent) treatment of HTTP attributes', () => {
     expect(e.evaluate(wl, http(conn('front', 'web'), { method: 'DELETE' }), 'l7').allowed).toBe(false);
   });
 
+  it('DENY rules whose only conditions are HTTP attributes deny every connection at L4', () => {
+    const rules: AuthzRule[] = [
+      { from: [{ requestPrincipals: ['*'] }] },
+      { when: [{ key: 'request.headers[x-debug]', values: ['1'] }] },
+      { to: [{ paths: ['/admin/*'] }] },
+    ];
+    for (const r of rules) {
+      const e = new AuthzEngine([policy('shop', 'd', 'DENY', [r])], mesh);
+      expect(e.evaluate(wl, base, 'l4').allowed).toBe(false);
+      expect(e.evaluate(wl, get({ path: '/public' }), 'l7').allowed).toBe(true);
+    }
+  });
+
+  it('a DENY rule keeps its L4 parts at L4 (ports still narrow it)', () => {
+    const e = new AuthzEngine([policy('shop', 'd', 'DENY', [{ to: [{ ports: ['9090'], methods: ['POST'] }] }])], mesh);
+    expect(e.evaluate(wl, conn('shop', 'order', { port: 9090 }), 'l4').allowed).toBe(false);
+    expect(e.evaluate(wl, conn('shop', 'order', { port: 8080 }), 'l4').allowed).toBe(true);
+  });
+
   it('uses the L4 forms at layer l7 when the traffic is not HTTP', () => {
     const e = new AuthzEngine([policy('shop', 'a', 'ALLOW', [{ to: [{ methods: ['GET'] }] }])], mesh);
     expect(e.evaluate(wl, base, 'l7').allowed).toBe(false);
@@ -288,5 +307,20 @@ describe('AuthzEngine: invalid values fail closed', () => {
   it('accepts a well-formed policy without problems', () => {
     const e = new AuthzEngine([policy('shop', 'ok', 'ALLOW', [{ from: [{ ipBlocks: ['10.0.0.0/8', '::1'] }], to: [{ ports: ['80'] }], when: [{ key: 'request.auth.claims[a][b]', values: ['x'] }] }])], mesh);
     expect(e.problems).toEqual([]);
+  });
+});
+
+describe('AuthzEngine: trust domain', () => {
+  const td = { ...mesh, trustDomain: 'example.org' };
+  const peer = { source: { principal: 'spiffe://example.org/ns/shop/sa/order', ip: '10.0.0.1' }, destination: { ip: '10.0.0.2', port: 80 } };
+  it('treats cluster.local in policies as the local trust domain', () => {
+    const e = new AuthzEngine([policy('shop', 'a', 'ALLOW', [{ from: [{ principals: ['cluster.local/ns/shop/sa/order'] }] }])], td);
+    expect(e.evaluate(wl, peer, 'l4').allowed).toBe(true);
+    const c = new AuthzEngine([policy('shop', 'a', 'ALLOW', [{ when: [{ key: 'source.principal', values: ['cluster.local/ns/shop/sa/order'] }] }])], td);
+    expect(c.evaluate(wl, peer, 'l4').allowed).toBe(true);
+  });
+  it('does not match another explicit trust domain', () => {
+    const e = new AuthzEngine([policy('shop', 'a', 'ALLOW', [{ from: [{ principals: ['other.org/ns/shop/sa/order'] }] }])], td);
+    expect(e.evaluate(wl, peer, 'l4').allowed).toBe(false);
   });
 });

@@ -54,7 +54,7 @@ export class AuthzEngine {
     const problems: PolicyProblem[] = [];
     // Sorted by key so that the reported deciding policy does not depend on input order.
     this.compiled = [...policies].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
-      .map((p) => compilePolicy(p, problems));
+      .map((p) => compilePolicy(p, problems, mesh.trustDomain));
     this.problems = problems;
   }
 
@@ -85,22 +85,21 @@ export class AuthzEngine {
         if (!(custom ??= []).includes(name)) custom.push(name);
       }
     }
-    const extra = custom ? { custom } : {};
+    const done = (allowed: boolean, reason: string, policy?: string): AuthzDecision => {
+      const d: AuthzDecision = { allowed, reason, audited: audited ?? NONE };
+      if (policy !== undefined) d.policy = policy;
+      if (custom) d.custom = custom;
+      return d;
+    };
 
     for (const p of sel.deny) {
-      if (matches(p, view, l4)) {
-        return { allowed: false, policy: p.key, reason: `denied by DENY policy ${p.key}`, audited: audited ?? NONE, ...extra };
-      }
+      if (matches(p, view, l4)) return done(false, p.decidedReason, p.key);
     }
-    if (sel.allow.length === 0) {
-      return { allowed: true, reason: 'no ALLOW policy applies', audited: audited ?? NONE, ...extra };
-    }
+    if (sel.allow.length === 0) return done(true, 'no ALLOW policy applies');
     for (const p of sel.allow) {
-      if (matches(p, view, l4)) {
-        return { allowed: true, policy: p.key, reason: `allowed by ALLOW policy ${p.key}`, audited: audited ?? NONE, ...extra };
-      }
+      if (matches(p, view, l4)) return done(true, p.decidedReason, p.key);
     }
-    return { allowed: false, reason: 'no ALLOW policy matched', audited: audited ?? NONE, ...extra };
+    return done(false, 'no ALLOW policy matched');
   }
 
   private select(workload: WorkloadRef): Selected {

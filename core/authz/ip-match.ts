@@ -15,6 +15,8 @@ export interface CidrBlock {
 
 /** Parse an address; undefined when it is not one. Zone ids (`fe80::1%eth0`) are dropped. */
 export function parseIp(text: string): IpBytes | undefined {
+  const fast = fastV4(text);
+  if (fast) return fast;
   const addr = text.includes('%') ? text.slice(0, text.indexOf('%')) : text;
   if (isIPv4(addr)) return parseV4(addr);
   if (!isIPv6(addr)) return undefined;
@@ -22,6 +24,31 @@ export function parseIp(text: string): IpBytes | undefined {
   // ::ffff:a.b.c.d → IPv4
   if (v6.subarray(0, 10).every((b) => b === 0) && v6[10] === 0xff && v6[11] === 0xff) return v6.slice(12);
   return v6;
+}
+
+/** Dotted-quad parser without regex or allocation beyond the result (the common case). */
+function fastV4(text: string): IpBytes | undefined {
+  const out = new Uint8Array(4);
+  let part = 0;
+  let value = 0;
+  let digits = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      if (digits > 0 && value === 0) return undefined; // leading zero
+      value = value * 10 + (c - 48);
+      if (++digits > 3 || value > 255) return undefined;
+    } else if (c === 46 && digits > 0 && part < 3) {
+      out[part++] = value;
+      value = 0;
+      digits = 0;
+    } else {
+      return undefined;
+    }
+  }
+  if (part !== 3 || digits === 0) return undefined;
+  out[3] = value;
+  return out;
 }
 
 function parseV4(addr: string): IpBytes {
