@@ -7,11 +7,14 @@ import { AmbitError } from '../../core/errors.js';
 export interface RunResult { stdout: string; stderr: string; code: number }
 
 const TIMEOUT_MS = 20_000;
+// Runtimes call plugins with a minimal environment; iptables and ip live in sbin.
+const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const childEnv = (): NodeJS.ProcessEnv => ({ ...process.env, PATH: process.env.PATH ? `${process.env.PATH}:${SYSTEM_PATH}` : SYSTEM_PATH });
 
 /** Run `cmd args…` in the netns at `netnsPath`; resolves with the exit code (never rejects on a non-zero exit). */
 export function runInNetns(netnsPath: string, cmd: string, args: readonly string[], stdin?: string): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = execFile('nsenter', [`--net=${netnsPath}`, '--', cmd, ...args], { timeout: TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+    const child = execFile('nsenter', [`--net=${netnsPath}`, '--', cmd, ...args], { timeout: TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024, env: childEnv() }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
       if (err && code === -1 && (err as NodeJS.ErrnoException).code === 'ENOENT') {
         reject(new AmbitError('AMBIT_E_NETNS', 'nsenter not found', { hint: 'install util-linux on the node', cause: err }));

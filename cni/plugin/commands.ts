@@ -35,7 +35,7 @@ export async function runCni(env: NodeJS.ProcessEnv, stdin: string): Promise<Cni
     }
   } catch (err) {
     const cniErr = err instanceof CniError ? err : new CniError(CNI_CODES.IO_FAILURE, 'ambit-cni internal error', describeError(err));
-    log.error('CNI command failed', { code: cniErr.code, msg: cniErr.message, details: cniErr.details });
+    log.error('CNI command failed', { code: cniErr.code, error: cniErr.message, details: cniErr.details });
     return { stdout: JSON.stringify(cniErr.toResult(version)) + '\n', exitCode: 1 };
   }
 }
