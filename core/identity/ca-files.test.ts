@@ -5,6 +5,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { once } from 'node:events';
+import tls from 'node:tls';
+import type { AddressInfo } from 'node:net';
 import { CertificateAuthority } from './ca.js';
 import { parseCertificates } from './x509.js';
 import { identityOfCertificate } from './verify.js';
@@ -56,6 +59,24 @@ describe('CertificateAuthority.loadOrCreate', () => {
     writeFileSync(join(dir, 'untrusted.pem'), chain[1]!.toString());
     const out = execFileSync('openssl', ['verify', '-CAfile', join(dir, 'root-cert.pem'), '-untrusted', join(dir, 'untrusted.pem'), '-purpose', 'sslclient', join(dir, 'leaf.pem')]).toString();
     expect(out).toMatch(/leaf.pem: OK/);
+
+    // Node's TLS accepts leaf + intermediate against the RSA root, both ways.
+    const serverCreds = await ca.issue('spiffe://cluster.local/ns/backend/sa/httpbin');
+    const server = tls.createServer({ key: serverCreds.keyPem, cert: serverCreds.certChainPem, ca: ca.rootsPem, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.3' },
+      (socket) => { socket.end(identityOfCertificate(socket.getPeerX509Certificate()!) ?? 'none'); });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const socket = tls.connect({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, key: creds.keyPem, cert: creds.certChainPem, ca: ca.rootsPem, checkServerIdentity: () => undefined });
+      let data = '';
+      socket.on('data', (d: Buffer) => { data += d.toString(); });
+      await once(socket, 'end');
+      expect(identityOfCertificate(socket.getPeerX509Certificate()!)).toBe('spiffe://cluster.local/ns/backend/sa/httpbin');
+      socket.destroy();
+      expect(data).toBe(SLEEP);
+    } finally {
+      server.close();
+    }
   });
 
   it('refuses an incomplete or inconsistent cacerts directory with the file named', async () => {
