@@ -4,7 +4,7 @@ import type { CertificateAuthority } from '../../core/identity/ca.js';
 import type { Credentials } from '../../core/identity/types.js';
 import { spiffeIdFor } from '../../core/identity/spiffe.js';
 import type { MeshSnapshot } from '../../core/model/types.js';
-import type { WaypointConfig } from '../../core/model/l7.js';
+import type { GatewayConfig, WaypointConfig } from '../../core/model/l7.js';
 import { DEFAULT_MESH_CONFIG } from '../../core/model/types.js';
 import { discoveryService, type DeltaRequest, type DeltaResponse } from '../../core/xds/proto.js';
 import { TYPE_AUTHORIZATION_POLICY, TYPE_WAYPOINT_CONFIG, TYPE_WORKLOAD } from '../../core/xds/resources.js';
@@ -124,6 +124,19 @@ describe('discovery over gRPC + TLS', () => {
     expect(src.status().nacks).toBe(1);
   });
 
+  it('turns the problems the consumer reports into a NACK', async () => {
+    publish(snapshot());
+    const port = await startServer();
+    const src = meshSource(port);
+    let calls = 0;
+    await src.start(() => (++calls === 1 ? [] : ['policy shop/p9 uses an unsupported field']));
+    await src.whenSynced();
+    publish(snapshot({ authorizationPolicies: [denyPolicy('p9')] }));
+    await waitFor(() => push.clients()[0]?.nacks === 1, 'nack');
+    expect(push.clients()[0]!.lastNack).toBe(`${TYPE_AUTHORIZATION_POLICY}: policy shop/p9 uses an unsupported field`);
+    expect(src.status().acks).toBeGreaterThan(0);
+  });
+
   it('keeps the last config while the controller is down and reconnects when it is back', async () => {
     publish(snapshot({ authorizationPolicies: [denyPolicy('p1')] }));
     const port = await startServer();
@@ -144,15 +157,21 @@ describe('discovery over gRPC + TLS', () => {
     expect(got[1]!.workloads.map((w) => w.name)).toEqual(['web']);
   });
 
-  it('scopes WaypointConfig to the waypoint of that namespace', async () => {
-    publish(snapshot(), [['shop', waypointConfig('shop', ['a.shop'])], ['other', waypointConfig('other')]]);
+  it('scopes WaypointConfig and GatewayConfig to the waypoint of that namespace', async () => {
+    const gateway = (ns: string, name: string): GatewayConfig => ({ key: `${ns}/${name}`, namespace: ns, name, selector: {}, servers: [], virtualHosts: [], clusters: [] });
+    push.update(buildResourceSet({
+      snapshot: snapshot(), waypoints: new Map([['shop', waypointConfig('shop', ['a.shop'])], ['other', waypointConfig('other')]]),
+      gateways: new Map([['shop/ingress', gateway('shop', 'ingress')], ['other/ingress', gateway('other', 'ingress')]]),
+    }), String(++version));
     const port = await startServer();
     const configs: Array<WaypointConfig | undefined> = [];
+    const gateways: string[][] = [];
     const wp = new XdsWaypointSource({ address: `127.0.0.1:${port}`, rootsPem: ca.rootsPem, controllerIdentity: CONTROLLER_ID, node: { name: 'wp-0', role: 'waypoint', namespace: 'shop' } });
     cleanups.push(() => wp.stop());
-    await wp.start((c) => { configs.push(c); return []; });
+    await wp.start((c, g) => { configs.push(c); gateways.push(g.map((x) => x.key)); return []; });
     await wp.whenSynced();
     expect(configs[0]?.namespace).toBe('shop');
+    expect(gateways[0]).toEqual(['shop/ingress']);
     expect(wp.status().resources[TYPE_WAYPOINT_CONFIG]).toBe(1);
     // an agent subscribing to WaypointConfig gets none
     const agent = new DiscoveryClient({ address: `127.0.0.1:${port}`, rootsPem: ca.rootsPem, node: { name: 'node-a', role: 'agent' }, types: [TYPE_WAYPOINT_CONFIG] });

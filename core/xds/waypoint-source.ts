@@ -1,13 +1,17 @@
 // The waypoint's config source backed by the controller: the WaypointConfig of the
-// waypoint's own namespace (the controller sends no other namespace's).
-import type { WaypointConfig } from '../model/l7.js';
+// waypoint's own namespace, and the Istio ingress/egress GatewayConfigs of that namespace
+// (the controller sends no other namespace's).
+import type { GatewayConfig, WaypointConfig } from '../model/l7.js';
 import { DiscoveryClient, type DiscoveryClientStatus } from './client.js';
 import type { XdsSourceOptions } from './mesh-source.js';
-import { TYPE_WAYPOINT_CONFIG } from './resources.js';
+import { TYPE_GATEWAY_CONFIG, TYPE_WAYPOINT_CONFIG } from './resources.js';
 
-/** Like ConfigSource, for a waypoint: `undefined` = the namespace has no waypoint config (yet). */
+/**
+ * Like ConfigSource, for a waypoint / gateway: `config` is undefined while the namespace has
+ * no waypoint config; `gateways` are sorted by key. Returns the problems found (→ NACK).
+ */
 export interface WaypointConfigSource {
-  start(onConfig: (config: WaypointConfig | undefined) => readonly string[]): Promise<void>;
+  start(onConfig: (config: WaypointConfig | undefined, gateways: readonly GatewayConfig[]) => readonly string[]): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -17,11 +21,16 @@ export class XdsWaypointSource implements WaypointConfigSource {
 
   constructor(opts: XdsSourceOptions & { node: XdsSourceOptions['node'] & { namespace: string } }) {
     this.namespace = opts.node.namespace;
-    this.client = new DiscoveryClient({ ...opts, node: { ...opts.node, role: 'waypoint' }, types: [TYPE_WAYPOINT_CONFIG] });
+    this.client = new DiscoveryClient({ ...opts, node: { ...opts.node, role: 'waypoint' }, types: [TYPE_WAYPOINT_CONFIG, TYPE_GATEWAY_CONFIG] });
   }
 
-  async start(onConfig: (config: WaypointConfig | undefined) => readonly string[]): Promise<void> {
-    this.client.start((resources) => onConfig(resources.get(TYPE_WAYPOINT_CONFIG)?.get(this.namespace) as WaypointConfig | undefined));
+  async start(onConfig: (config: WaypointConfig | undefined, gateways: readonly GatewayConfig[]) => readonly string[]): Promise<void> {
+    this.client.start((resources) => {
+      const config = resources.get(TYPE_WAYPOINT_CONFIG)?.get(this.namespace) as WaypointConfig | undefined;
+      const gateways = [...(resources.get(TYPE_GATEWAY_CONFIG) ?? new Map<string, unknown>()).entries()]
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, g]) => g as GatewayConfig);
+      return onConfig(config, gateways);
+    });
   }
 
   whenSynced(): Promise<void> { return this.client.whenSynced(); }
