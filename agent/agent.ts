@@ -1,0 +1,259 @@
+// The node agent: config → MeshState; enrolled pods → listeners in their netns; the proxy
+// handlers; the enrolment server the CNI plugin talks to; SOCKS5; drain on shutdown.
+import { stat } from 'node:fs/promises';
+import type net from 'node:net';
+import type { ConfigSource } from '../core/config/source.js';
+import { startEnrolmentServer, type EnrolmentServer, type PodInfo } from '../core/enrolment/index.js';
+import { AmbitError, describeError } from '../core/errors.js';
+import { HbonePool } from '../core/hbone/index.js';
+import { spiffeIdFor } from '../core/identity/spiffe.js';
+import type { Credentials } from '../core/identity/types.js';
+import { createLogger, type Logger } from '../core/log.js';
+import type { MeshMetrics } from '../core/metrics/mesh-metrics.js';
+import type { MeshSnapshot } from '../core/model/types.js';
+import { DEFAULT_MESH_CONFIG } from '../core/model/types.js';
+import type { AgentSettings } from './config/env.js';
+import { enrolmentHandler } from './enrolment-handler.js';
+import { PodListeners } from './inpod/pod-listeners.js';
+import { ConnectionTracker } from './proxy/connections.js';
+import type { PodContext, ProxyContext } from './proxy/context.js';
+import { handleHboneRequest } from './proxy/inbound.js';
+import { handleOutbound } from './proxy/outbound.js';
+import { handlePlaintextInbound } from './proxy/plaintext-inbound.js';
+import { createSocks5Server } from './proxy/socks5.js';
+import { MeshState, type LocalWorkload } from './state/mesh-state.js';
+import { PodRegistry } from './state/pod-registry.js';
+
+/** What the agent needs from a certificate store (core/identity CertificateStore fits). */
+export interface AgentCertificates {
+  get(identity: string): Promise<Credentials>;
+  current(identity: string): Credentials | undefined;
+  forget(identity: string): void;
+  expiries(): Array<{ identity: string; notAfter: Date }>;
+  close(): void;
+}
+
+export interface AgentDeps {
+  settings: AgentSettings;
+  config: ConfigSource;
+  certs: AgentCertificates;
+  /** Istio TCP metrics and ambit_* counters; none when absent. */
+  metrics?: MeshMetrics;
+  log?: Logger;
+}
+
+interface PodEntry { ctx: PodContext; listeners: PodListeners }
+
+const EMPTY: MeshSnapshot = { version: '', mesh: DEFAULT_MESH_CONFIG, workloads: [], services: [], authorizationPolicies: [], peerAuthentications: [] };
+
+export class Agent {
+  readonly tracker: ConnectionTracker;
+  readonly log: Logger;
+  private readonly settings: AgentSettings;
+  private readonly config: ConfigSource;
+  private readonly certs: AgentCertificates;
+  private readonly metrics: MeshMetrics | undefined;
+  private readonly registry: PodRegistry;
+  private readonly pool: HbonePool;
+  private readonly pods = new Map<string, PodEntry>();
+  /** Serialises add/delete per pod uid. */
+  private readonly podOps = new Map<string, Promise<void>>();
+  private state = new MeshState(EMPTY);
+  private enrolment: EnrolmentServer | undefined;
+  private socks5: net.Server | undefined;
+  private configLoaded = false;
+  private replayed = false;
+  private draining = false;
+  readonly proxy: ProxyContext;
+
+  constructor(deps: AgentDeps) {
+    this.settings = deps.settings;
+    this.config = deps.config;
+    this.certs = deps.certs;
+    this.metrics = deps.metrics;
+    this.log = deps.log ?? createLogger('agent', { node: deps.settings.nodeName });
+    this.tracker = new ConnectionTracker(deps.metrics, this.log.child({ component: 'agent-proxy' }));
+    this.registry = new PodRegistry(deps.settings.stateDir);
+    this.pool = new HbonePool({ log: this.log.child({ component: 'hbone-pool' }) });
+    this.proxy = {
+      state: () => this.state,
+      credentials: (identity) => this.certs.get(identity),
+      pool: this.pool,
+      tracker: this.tracker,
+      ports: this.settings.ports,
+      log: this.log,
+    };
+    this.metrics?.setCertificateSource(() => this.certs.expiries());
+    this.metrics?.setPoolSource(() => {
+      const st = this.pool.stats();
+      return { hbone_connections: st.connections, hbone_streams: st.activeStreams };
+    });
+  }
+
+  /** Config first (pods need identities and policy), then replay persisted pods, then accept CNI requests. */
+  async start(): Promise<void> {
+    await this.config.start((s) => this.applySnapshot(s));
+    this.configLoaded = true;
+    await this.replay();
+    this.replayed = true;
+    this.enrolment = await startEnrolmentServer(this.settings.enrolmentSocket, enrolmentHandler({
+      snapshot: () => this.state.snapshot,
+      pods: () => this.registry.all(),
+      enrol: (pod) => this.enrol(pod),
+      remove: (uid) => this.remove(uid),
+    }), { log: this.log.child({ component: 'enrolment' }) });
+    if (this.settings.ports.socks5 > 0) {
+      const identity = spiffeIdFor(this.settings.trustDomain, this.settings.socks5Namespace, this.settings.socks5ServiceAccount);
+      this.socks5 = createSocks5Server(this.proxy, { identity, namespace: this.settings.socks5Namespace });
+      await new Promise<void>((resolve, reject) => {
+        this.socks5!.once('error', reject);
+        this.socks5!.listen(this.settings.ports.socks5, this.settings.localHost, () => { this.socks5!.off('error', reject); resolve(); });
+      });
+    }
+    this.log.info('agent started', { pods: this.pods.size, socket: this.settings.enrolmentSocket });
+  }
+
+  ready(): boolean { return this.configLoaded && this.replayed && !this.draining; }
+  snapshot(): MeshSnapshot { return this.state.snapshot; }
+
+  applySnapshot(s: MeshSnapshot): readonly string[] {
+    this.state = new MeshState(s, (ip) => this.localWorkload(ip), this.settings.ports.hbone);
+    this.metrics?.configApplied(s.version);
+    for (const entry of this.pods.values()) entry.ctx = this.podContext(entry.ctx.pod);
+    return this.state.authz.problems.map((p) => JSON.stringify(p));
+  }
+
+  private localWorkload(ip: string): LocalWorkload | undefined {
+    const pod = this.registry.byIp(ip);
+    if (!pod) return undefined;
+    return this.pods.get(pod.uid)?.ctx.workload ?? this.podContext(pod).workload;
+  }
+
+  /** The pod's identity and labels: the mesh's view of the workload wins over what the CNI sent. */
+  private podContext(pod: PodInfo): PodContext {
+    const w = this.state.workloadByUid(`Pod/${pod.namespace}/${pod.name}`)
+      ?? this.state.snapshot.workloads.find((x) => x.namespace === pod.namespace && x.name === pod.name);
+    const serviceAccount = w?.serviceAccount ?? pod.serviceAccount ?? 'default';
+    const identity = spiffeIdFor(this.settings.trustDomain, pod.namespace, serviceAccount);
+    const labels = { ...(w?.labels ?? {}), ...(pod.labels ?? {}) };
+    return { pod, identity, workload: { namespace: pod.namespace, name: pod.name, identity, ips: pod.ips, labels, serviceAccount } };
+  }
+
+  private serial(uid: string, op: () => Promise<void>): Promise<void> {
+    const prev = this.podOps.get(uid) ?? Promise.resolve();
+    const next = prev.catch(() => undefined).then(op);
+    this.podOps.set(uid, next);
+    void next.catch(() => undefined).then(() => { if (this.podOps.get(uid) === next) this.podOps.delete(uid); });
+    return next;
+  }
+
+  /** Resolves when the pod's listeners are up and its certificate is held (the CNI add is acked then). */
+  enrol(pod: PodInfo, persist = true): Promise<void> {
+    return this.serial(pod.uid, async () => {
+      if (this.draining) throw new AmbitError('AMBIT_E_INTERNAL', 'the agent is shutting down', { hint: 'retry when the new agent is up' });
+      const old = this.pods.get(pod.uid);
+      if (old) {
+        this.pods.delete(pod.uid);
+        await old.listeners.close();
+      }
+      const entry = { ctx: this.podContext(pod) } as PodEntry;
+      await this.certs.get(entry.ctx.identity);
+      const log = this.log.child({ pod: `${pod.namespace}/${pod.name}` });
+      entry.listeners = await PodListeners.open({
+        netnsPath: pod.netnsPath,
+        ports: this.settings.ports,
+        credentials: () => {
+          const creds = this.certs.current(entry.ctx.identity);
+          if (!creds) throw new AmbitError('AMBIT_E_CERT', `no valid certificate held for ${entry.ctx.identity}`);
+          return creds;
+        },
+        trustDomain: this.settings.trustDomain,
+        handlers: {
+          outbound: (s) => handleOutbound(this.proxy, entry.ctx, s),
+          inboundPlaintext: (s) => handlePlaintextInbound(this.proxy, entry.ctx, s),
+          hbone: (req) => handleHboneRequest(this.proxy, entry.ctx, req),
+        },
+        log,
+      });
+      this.pods.set(pod.uid, entry);
+      if (persist) await this.registry.put(pod);
+      log.info('pod serving', { identity: entry.ctx.identity, ips: pod.ips, netns: pod.netnsPath });
+    });
+  }
+
+  /** Forget a pod (CNI DEL); succeeds for an unknown uid. */
+  remove(uid: string): Promise<void> {
+    return this.serial(uid, async () => {
+      const entry = this.pods.get(uid);
+      this.pods.delete(uid);
+      await this.registry.remove(uid);
+      if (!entry) return;
+      await entry.listeners.close();
+      const identity = entry.ctx.identity;
+      if (![...this.pods.values()].some((e) => e.ctx.identity === identity)) this.certs.forget(identity);
+      this.log.info('pod removed', { pod: `${entry.ctx.pod.namespace}/${entry.ctx.pod.name}` });
+    });
+  }
+
+  /** Re-create listeners for persisted pods whose netns still exists; drop the others. */
+  private async replay(): Promise<void> {
+    const { pods, problems } = await this.registry.load();
+    for (const p of problems) this.log.warn('pod registry entry skipped', { problem: p });
+    for (const pod of pods) {
+      const exists = await stat(pod.netnsPath).then(() => true, () => false);
+      if (!exists) {
+        this.log.info('pod gone while the agent was down; forgetting it', { pod: `${pod.namespace}/${pod.name}`, netns: pod.netnsPath });
+        await this.registry.remove(pod.uid);
+        continue;
+      }
+      try {
+        await this.enrol(pod, false);
+      } catch (err) {
+        this.log.error('cannot serve a persisted pod again', { pod: `${pod.namespace}/${pod.name}`, err: describeError(err) });
+      }
+    }
+    if (pods.length > 0) this.log.info('pods replayed', { serving: this.pods.size, persisted: pods.length });
+  }
+
+  /** Stop accepting, let open connections finish up to the deadline, then close everything. */
+  async shutdown(deadlineMs = this.settings.drainMs): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    this.log.info('draining', { connections: this.tracker.counts().active, deadlineMs });
+    await this.enrolment?.close();
+    const socksClosed = this.socks5 ? new Promise((r) => this.socks5!.close(r)) : Promise.resolve();
+    const entries = [...this.pods.values()];
+    await Promise.all(entries.map((e) => e.listeners.stopAccepting()));
+    const left = await Promise.race([
+      this.tracker.waitIdle(deadlineMs),
+      Promise.all(entries.map((e) => e.listeners.drain())).then(() => this.tracker.waitIdle(deadlineMs)),
+    ]);
+    if (left > 0) this.log.warn('drain deadline reached; closing the remaining connections', { open: left });
+    await Promise.all(entries.map((e) => e.listeners.close()));
+    this.pods.clear();
+    await Promise.all([socksClosed, this.pool.close(), this.config.stop()]);
+    this.certs.close();
+    this.log.info('agent stopped');
+  }
+
+  /** For the admin config_dump. */
+  dump(): unknown {
+    const s = this.state.snapshot;
+    return {
+      version: s.version,
+      mesh: s.mesh,
+      pods: [...this.pods.values()].map((e) => ({ ...e.ctx.pod, identity: e.ctx.identity })),
+      workloads: s.workloads,
+      services: s.services,
+      policies: { authorization: s.authorizationPolicies, peerAuthentication: s.peerAuthentications },
+      certificates: this.certs.expiries().map((c) => ({ identity: c.identity, notAfter: c.notAfter.toISOString() })),
+      connections: this.tracker.counts(),
+      refusals: this.tracker.refusalCounts(),
+      pool: this.pool.stats(),
+    };
+  }
+
+  connections(): unknown {
+    return { active: this.tracker.active(), counts: this.tracker.counts(), refusals: this.tracker.refusalCounts() };
+  }
+}

@@ -1,0 +1,76 @@
+// One enrolled pod's listeners, all inside its netns: 15001 outbound, 15006 inbound
+// plaintext, 15008 HBONE (presenting the pod's own certificate). Closing releases every
+// socket and the cached netns fd (a held fd would keep a deleted netns alive).
+import type net from 'node:net';
+import { createHboneServer, type HboneRequest, type HboneServer } from '../../core/hbone/index.js';
+import type { Credentials } from '../../core/identity/types.js';
+import type { Logger } from '../../core/log.js';
+import { listenInNetns, releaseNetns } from './sockets.js';
+
+export interface PodHandlers {
+  outbound(socket: net.Socket): void;
+  inboundPlaintext(socket: net.Socket): void;
+  hbone(req: HboneRequest): void;
+}
+
+export interface PodListenerOptions {
+  netnsPath: string;
+  ports: { outbound: number; inboundPlaintext: number; hbone: number };
+  /** Current credentials of the pod's identity (read per new TLS connection: rotation is seamless). */
+  credentials: () => Credentials;
+  trustDomain: string;
+  handlers: PodHandlers;
+  log: Logger;
+}
+
+export class PodListeners {
+  private constructor(
+    private readonly netnsPath: string,
+    private readonly servers: readonly net.Server[],
+    private readonly hboneServer: HboneServer,
+    private readonly sockets: Set<net.Socket>,
+  ) {}
+
+  static async open(o: PodListenerOptions): Promise<PodListeners> {
+    const sockets = new Set<net.Socket>();
+    const track = (s: net.Socket): void => { sockets.add(s); s.once('close', () => sockets.delete(s)); };
+    const hboneServer = createHboneServer({ credentials: o.credentials, trustDomain: o.trustDomain, handler: o.handlers.hbone, log: o.log });
+    const opened: net.Server[] = [];
+    try {
+      const outbound = await listenInNetns(o.netnsPath, o.ports.outbound);
+      opened.push(outbound);
+      outbound.on('connection', (s: net.Socket) => { track(s); o.handlers.outbound(s); });
+      const plain = await listenInNetns(o.netnsPath, o.ports.inboundPlaintext);
+      opened.push(plain);
+      plain.on('connection', (s: net.Socket) => { track(s); o.handlers.inboundPlaintext(s); });
+      const hbone = await listenInNetns(o.netnsPath, o.ports.hbone);
+      opened.push(hbone);
+      hbone.on('connection', (s: net.Socket) => hboneServer.handleSocket(s));
+    } catch (err) {
+      await Promise.all(opened.map((s) => new Promise((r) => s.close(r))));
+      await hboneServer.close({ force: true });
+      releaseNetns(o.netnsPath);
+      throw err;
+    }
+    for (const s of opened) s.on('error', (err) => o.log.error('pod listener error', { err }));
+    return new PodListeners(o.netnsPath, opened, hboneServer, sockets);
+  }
+
+  /** Stop accepting (the pod's existing connections keep running). */
+  async stopAccepting(): Promise<void> {
+    await Promise.all(this.servers.map((s) => new Promise((r) => s.close(r))));
+  }
+
+  /** Close everything now: listeners, proxied connections, HBONE sessions, the netns fd. */
+  async close(): Promise<void> {
+    const stopped = this.stopAccepting();
+    for (const s of this.sockets) s.destroy();
+    await Promise.all([stopped, this.hboneServer.close({ force: true })]);
+    releaseNetns(this.netnsPath);
+  }
+
+  /** Stop accepting, then let HBONE streams finish (the caller bounds this with a deadline). */
+  async drain(): Promise<void> {
+    await Promise.all([this.stopAccepting(), this.hboneServer.close()]);
+  }
+}

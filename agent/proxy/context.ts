@@ -1,0 +1,35 @@
+// What the proxy handlers share: the current mesh view, certificates, the HBONE pool, the
+// connection tracker. One per agent; a PodContext per enrolled pod.
+import type { HbonePool } from '../../core/hbone/index.js';
+import type { Credentials } from '../../core/identity/types.js';
+import type { Logger } from '../../core/log.js';
+import type { PodInfo } from '../../core/enrolment/index.js';
+import type { AgentPorts } from '../config/env.js';
+import type { MeshState, LocalWorkload } from '../state/mesh-state.js';
+import type { ConnectionTracker, Peer } from './connections.js';
+
+export interface ProxyContext {
+  state(): MeshState;
+  /** Current credentials of an identity (held since enrolment; rotated by the store). */
+  credentials(identity: string): Promise<Credentials>;
+  readonly pool: HbonePool;
+  readonly tracker: ConnectionTracker;
+  readonly ports: AgentPorts;
+  readonly log: Logger;
+}
+
+export interface PodContext {
+  readonly pod: PodInfo;
+  /** SPIFFE id the pod's tunnels present. */
+  readonly identity: string;
+  readonly workload: LocalWorkload;
+}
+
+/** How a pod appears in connection records. */
+export function podPeer(pod: PodContext, ip: string, port: number): Peer {
+  const labels = pod.workload.labels;
+  return {
+    ip, port, identity: pod.identity, workload: pod.pod.name, namespace: pod.pod.namespace,
+    ...(labels.app ? { app: labels.app } : {}), ...(labels.version ? { version: labels.version } : {}),
+  };
+}
