@@ -53,7 +53,11 @@ describe('admin servers (real HTTP on loopback)', () => {
     const bad = await fetch(url(running.admin, '/logging?level=loud'), { method: 'POST' });
     expect(bad.status).toBe(400);
     expect(getLogLevel()).toBe('debug');
-    expect((await fetch(url(running.admin, '/logging?level=warn'))).status).toBe(405);
+    // GET shows the level and changes nothing
+    const shown = await fetch(url(running.admin, '/logging?level=warn'));
+    expect(await shown.json()).toEqual({ level: 'debug' });
+    expect(getLogLevel()).toBe('debug');
+    expect((await fetch(url(running.admin, '/logging'), { method: 'PUT' })).status).toBe(405);
 
     expect((await fetch(url(running.admin, '/nope'))).status).toBe(404);
     expect((await fetch(url(running.admin, '/config_dump'), { method: 'DELETE' })).status).toBe(405);

@@ -39,7 +39,8 @@ export interface AdminServers {
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void> | void;
-interface Route { readonly method: string; readonly handler: Handler }
+/** `methods`: the accepted methods; GET routes also answer HEAD. */
+interface Route { readonly methods: readonly string[]; readonly handler: Handler }
 
 function send(res: ServerResponse, status: number, body: string, type = 'text/plain; charset=utf-8'): void {
   res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
@@ -56,7 +57,7 @@ function router(routes: ReadonlyMap<string, Route>, log: Logger) {
     const route = routes.get(url.pathname);
     if (!route) return send(res, 404, 'not found\n');
     const method = req.method ?? 'GET';
-    const allowed = route.method === 'GET' ? ['GET', 'HEAD'] : [route.method];
+    const allowed = route.methods.includes('GET') ? [...route.methods, 'HEAD'] : route.methods;
     if (!allowed.includes(method)) {
       res.setHeader('allow', allowed.join(', '));
       return send(res, 405, 'method not allowed\n');
@@ -73,19 +74,20 @@ function router(routes: ReadonlyMap<string, Route>, log: Logger) {
 
 function readyRoute(isReady: () => boolean): Route {
   return {
-    method: 'GET',
+    methods: ['GET'],
     handler: (_req, res) => (isReady() ? send(res, 200, 'ready\n') : send(res, 503, 'not ready\n')),
   };
 }
 
 function adminRoutes(o: AdminServersOptions, log: Logger): Map<string, Route> {
   const routes = new Map<string, Route>();
-  routes.set('/config_dump', { method: 'GET', handler: async (_q, res) => sendJson(res, 200, await o.dump()) });
+  routes.set('/config_dump', { methods: ['GET'], handler: async (_q, res) => sendJson(res, 200, await o.dump()) });
   routes.set('/healthz/ready', readyRoute(o.isReady));
-  routes.set('/debug/connections', { method: 'GET', handler: async (_q, res) => sendJson(res, 200, o.connections ? await o.connections() : []) });
+  routes.set('/debug/connections', { methods: ['GET'], handler: async (_q, res) => sendJson(res, 200, o.connections ? await o.connections() : []) });
   routes.set('/logging', {
-    method: 'POST',
-    handler: (_q, res, url) => {
+    methods: ['GET', 'POST'],
+    handler: (req, res, url) => {
+      if (req.method !== 'POST') return sendJson(res, 200, { level: getLogLevel() });
       const wanted = url.searchParams.get('level') ?? undefined;
       const level = parseLevel(wanted);
       if (!level) return sendJson(res, 400, { error: `level must be one of debug, info, warn, error (got ${JSON.stringify(wanted ?? '')})` });
@@ -96,7 +98,7 @@ function adminRoutes(o: AdminServersOptions, log: Logger): Map<string, Route> {
     },
   });
   for (const [path, fn] of Object.entries(o.extraRoutes ?? {})) {
-    routes.set(path, { method: 'GET', handler: async (_q, res) => sendJson(res, 200, await fn()) });
+    routes.set(path, { methods: ['GET'], handler: async (_q, res) => sendJson(res, 200, await fn()) });
   }
   return routes;
 }
@@ -105,7 +107,7 @@ function metricsRoutes(o: AdminServersOptions): Map<string, Route> {
   const routes = new Map<string, Route>();
   const registry = o.registry;
   const metrics: Route = {
-    method: 'GET',
+    methods: ['GET'],
     handler: async (_q, res) => {
       if (!registry) return send(res, 200, '', 'text/plain; version=0.0.4; charset=utf-8');
       send(res, 200, await registry.metrics(), registry.contentType);
