@@ -1,7 +1,7 @@
 // The certificate authority: a signing certificate + key (a self-signed root, or an
 // intermediate plugged in with Istio's cacerts layout) that turns CSRs into SPIFFE leaves.
 
-import { createPublicKey, generateKeyPair, type KeyObject, type X509Certificate } from 'node:crypto';
+import { createPublicKey, generateKeyPair, X509Certificate, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
 import { AmbitError } from '../errors.js';
 import type { CaClient, Credentials } from './types.js';
@@ -151,7 +151,7 @@ export class CertificateAuthority {
       uris: [identity],
       authorityKeyId: this.issuerKeyId,
     }, this.signingKey);
-    return { certChainPem: leaf.toString() + this.intermediatesPem, rootsPem: this.rootsPem };
+    return { certChainPem: leaf + this.intermediatesPem, rootsPem: this.rootsPem };
   }
 }
 
@@ -165,13 +165,13 @@ async function generateRoot(trustDomain: string): Promise<{ root: X509Certificat
   const { privateKey } = await generateKeyPairAsync('ec', { namedCurve: 'prime256v1' });
   const subject = name({ organization: trustDomain, commonName: 'Ambit root CA' });
   const now = Date.now();
-  const root = buildCertificate({
+  const root = new X509Certificate(buildCertificate({
     subject,
     issuer: subject,
     spkiDer: createPublicKey(privateKey).export({ format: 'der', type: 'spki' }),
     notBefore: new Date(now - MAX_BACKDATE_SECONDS * 1000),
     notAfter: new Date(now + ROOT_TTL_SECONDS * 1000),
     isCa: true,
-  }, privateKey);
+  }, privateKey));
   return { root, key: privateKey };
 }

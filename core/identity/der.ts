@@ -57,7 +57,19 @@ export function integer(value: number | Buffer): Buffer {
   return tlv(TAG.INTEGER, bytes);
 }
 
+const oidCache = new Map<string, Buffer>();
+
+/** OBJECT IDENTIFIER (encodings cached: the same few OIDs are written for every certificate). */
 export function oid(dotted: string): Buffer {
+  let encoded = oidCache.get(dotted);
+  if (!encoded) {
+    encoded = encodeOid(dotted);
+    oidCache.set(dotted, encoded);
+  }
+  return encoded;
+}
+
+function encodeOid(dotted: string): Buffer {
   const parts = dotted.split('.').map(Number);
   const [a = 0, b = 0, ...rest] = parts;
   const out: number[] = [a * 40 + b];

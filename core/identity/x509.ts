@@ -29,7 +29,18 @@ export const OID = {
 const GENERAL_NAME_URI = 0x86;
 
 /** The signature algorithm and digest for a signing key (EC P-256/P-384 or RSA). */
+const algorithmOfKey = new WeakMap<KeyObject, { algId: Buffer; digest: 'sha256' | 'sha384' }>();
+
 export function signatureAlgorithm(key: KeyObject): { algId: Buffer; digest: 'sha256' | 'sha384' } {
+  let known = algorithmOfKey.get(key);
+  if (!known) {
+    known = algorithmFor(key);
+    algorithmOfKey.set(key, known);
+  }
+  return known;
+}
+
+function algorithmFor(key: KeyObject): { algId: Buffer; digest: 'sha256' | 'sha384' } {
   if (key.asymmetricKeyType === 'ec') {
     const curve = key.asymmetricKeyDetails?.namedCurve;
     if (curve === 'secp384r1') return { algId: sequence(oid(OID.ecdsaWithSha384)), digest: 'sha384' };
@@ -92,7 +103,8 @@ export function randomSerial(): Buffer {
   return serial;
 }
 
-export function buildCertificate(t: CertificateTemplate, signingKey: KeyObject): X509Certificate {
+/** The signed certificate as PEM (parsing it back costs more than signing; callers that need an X509Certificate make one). */
+export function buildCertificate(t: CertificateTemplate, signingKey: KeyObject): string {
   const exts: Buffer[] = [];
   if (t.isCa) {
     exts.push(extension(OID.basicConstraints, true, sequence(boolean(true))));
@@ -119,7 +131,7 @@ export function buildCertificate(t: CertificateTemplate, signingKey: KeyObject):
     t.spkiDer,
     explicit(3, sequence(...exts)),
   );
-  return new X509Certificate(toPem('CERTIFICATE', signStructure(tbs, signingKey)));
+  return toPem('CERTIFICATE', signStructure(tbs, signingKey));
 }
 
 function tagged(tag: number, content: Buffer): Buffer {
