@@ -9,11 +9,10 @@ import { createLogger, type Logger } from '../core/log.js';
 import { describeError } from '../core/errors.js';
 import type { ObjectSource, SourceEvent } from './sources/types.js';
 import { translate, formatRejection, type TranslateResult } from './translate/index.js';
-import { addCertificateService } from './ca/service.js';
-import { identitiesAllowedFrom } from './ca/service.js';
+import { addCertificateService, identitiesAllowedFrom, type Caller } from './ca/service.js';
 import type { Authenticate } from './ca/auth.js';
 import { ObjectStore } from './state/objects.js';
-import { DiscoveryServer } from './push/server.js';
+import { DiscoveryServer, type DiscoveryServerOptions } from './push/server.js';
 import { buildResourceSet } from './push/resources.js';
 import { createControllerMetrics, type ControllerMetrics } from './push/metrics.js';
 import { CONTROLLER_NAMESPACE, CONTROLLER_SERVICE_ACCOUNT, startGrpcServer, type ControllerGrpcServer } from './push/grpc-server.js';
@@ -33,7 +32,34 @@ export interface ControllerOptions {
   translateDebounceMs?: number;
   /** Coalescing window of the push server (default 100 ms). */
   pushDebounceMs?: number;
+  /** Discovery clients must present a token `authenticate` accepts (default true). */
+  discoveryAuth?: boolean;
   log?: Logger;
+}
+
+/**
+ * Who may open a discovery stream: an agent with its own node's token; a waypoint with a
+ * token of its namespace's identity, or a node token (a node's credential is trusted for
+ * the workloads on that node).
+ */
+export function discoveryAdmission(authenticate: Authenticate): NonNullable<DiscoveryServerOptions['admit']> {
+  return async (node, md) => {
+    const header = md.get('authorization')[0]?.toString() ?? '';
+    const token = /^Bearer\s+(\S+)$/i.exec(header)?.[1];
+    if (!token) return 'no "authorization: Bearer <token>" metadata';
+    let caller: Caller;
+    try {
+      caller = await authenticate(token, node.role === 'agent' ? { nodeName: node.name } : {});
+    } catch (err) {
+      return `token refused: ${err instanceof Error ? err.message : String(err)}`;
+    }
+    if (caller.kind === 'agent') {
+      return node.role === 'waypoint' || caller.node === node.name ? undefined : `the token of node ${caller.node} cannot subscribe as node ${node.name}`;
+    }
+    if (node.role !== 'waypoint') return `${caller.identity} is not an agent`;
+    const ns = /\/ns\/([^/]+)\/sa\//.exec(caller.identity)?.[1];
+    return ns === node.namespace ? undefined : `${caller.identity} cannot subscribe as the waypoint of namespace ${node.namespace}`;
+  };
 }
 
 export class Controller {
@@ -52,7 +78,10 @@ export class Controller {
   private constructor(private readonly opts: ControllerOptions) {
     this.log = opts.log ?? createLogger('controller');
     this.metrics = createControllerMetrics();
-    this.push = new DiscoveryServer({ debounceMs: opts.pushDebounceMs ?? 100, metrics: this.metrics, log: this.log.child({ part: 'push' }) });
+    this.push = new DiscoveryServer({
+      debounceMs: opts.pushDebounceMs ?? 100, metrics: this.metrics, log: this.log.child({ part: 'push' }),
+      ...(opts.discoveryAuth === false ? {} : { admit: discoveryAdmission(opts.authenticate) }),
+    });
   }
 
   static async start(opts: ControllerOptions): Promise<Controller> {

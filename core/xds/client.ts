@@ -20,7 +20,12 @@ export interface DiscoveryClientOptions {
   controllerIdentity?: string;
   node: { name: string; role: 'agent' | 'waypoint'; namespace?: string; metadata?: Record<string, string> };
   types: readonly string[];
-  /** Extra call metadata (e.g. `authorization: Bearer <token>`). */
+  /**
+   * Bearer token proving who the client is (the node token file entry in file mode, the
+   * service-account token in kube mode); a function is called on every (re)connect.
+   */
+  token?: string | (() => string | Promise<string>);
+  /** Extra call metadata. */
   metadata?: Record<string, string>;
   backoff?: { initialMs?: number; maxMs?: number };
   log?: Logger;
@@ -49,6 +54,8 @@ export class DiscoveryClient {
   private readonly everReceived = new Set<string>();
   private readonly client: grpc.Client;
   private call: grpc.ClientDuplexStream<DeltaRequest, DeltaResponse> | undefined;
+  /** The call that has delivered a response (the stream is really up). */
+  private answered: grpc.ClientDuplexStream<DeltaRequest, DeltaResponse> | undefined;
   private pending: PendingAck[] = [];
   private changed = false;
   private flushScheduled = false;
@@ -94,7 +101,7 @@ export class DiscoveryClient {
   status(): DiscoveryClientStatus {
     const resources: Record<string, number> = {};
     for (const [t, m] of this.held) resources[t] = m.size;
-    return { connected: this.call !== undefined, synced: this.isSynced(), systemVersion: this.systemVersion, resources, ...this.counters, ...(this.lastError ? { lastError: this.lastError } : {}) };
+    return { connected: this.call !== undefined && this.answered === this.call, synced: this.isSynced(), systemVersion: this.systemVersion, resources, ...this.counters, ...(this.lastError ? { lastError: this.lastError } : {}) };
   }
 
   stop(): void {
@@ -109,8 +116,20 @@ export class DiscoveryClient {
 
   private connect(): void {
     if (this.stopped) return;
+    const token = this.opts.token;
+    if (typeof token === 'function') {
+      Promise.resolve().then(token).then((t) => this.open(t), (err: unknown) => this.retry(`cannot read the token: ${describeError(err)}`));
+    } else {
+      this.open(token);
+    }
+  }
+
+  private open(token: string | undefined): void {
+    if (this.stopped) return;
     const md = new grpc.Metadata();
     for (const [k, v] of Object.entries(this.opts.metadata ?? {})) md.set(k, v);
+    if (token) md.set('authorization', `Bearer ${token}`);
+    md.set('ambit-node-name', this.opts.node.name);
     const call = (this.client as unknown as { DeltaResources(md: grpc.Metadata): grpc.ClientDuplexStream<DeltaRequest, DeltaResponse> }).DeltaResources(md);
     this.call = call;
     const node: NodeInfo = { name: this.opts.node.name, role: this.opts.node.role, namespace: this.opts.node.namespace ?? '', metadata: this.opts.node.metadata ?? {} };
@@ -129,7 +148,11 @@ export class DiscoveryClient {
     this.call = undefined;
     this.pending = this.pending.filter((p) => p.call !== call);
     if (this.stopped) return;
-    this.lastError = err ? describeError(err) : 'stream ended by the controller';
+    this.retry(err ? describeError(err) : 'stream ended by the controller');
+  }
+
+  private retry(reason: string): void {
+    this.lastError = reason;
     const delay = Math.round(this.backoffMs * (0.8 + Math.random() * 0.4));
     this.log.warn('discovery stream lost; keeping the last config and reconnecting', { error: this.lastError, retryInMs: delay });
     this.backoffMs = Math.min(this.backoffMs * 2, this.opts.backoff?.maxMs ?? 10_000);
@@ -138,6 +161,8 @@ export class DiscoveryClient {
   }
 
   private onResponse(call: grpc.ClientDuplexStream<DeltaRequest, DeltaResponse>, res: DeltaResponse): void {
+    if (call !== this.call) return;
+    this.answered = call;
     this.backoffMs = this.opts.backoff?.initialMs ?? 200;
     this.lastError = undefined;
     const held = this.held.get(res.typeUrl);

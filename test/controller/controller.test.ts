@@ -67,7 +67,7 @@ describe('controller end to end (file source → translate → push → xds clie
     return controller;
   };
   const startClient = async (port: number, snapshots: MeshSnapshot[]) => {
-    client = new XdsMeshSource({ address: `127.0.0.1:${port}`, rootsPem: ca.rootsPem, controllerIdentity: controller!.identity, node: { name: 'node-a', role: 'agent' }, backoff: { initialMs: 50, maxMs: 300 } });
+    client = new XdsMeshSource({ address: `127.0.0.1:${port}`, rootsPem: ca.rootsPem, controllerIdentity: controller!.identity, token: TOKEN, node: { name: 'node-a', role: 'agent' }, backoff: { initialMs: 50, maxMs: 300 } });
     await client.start((s) => { snapshots.push(s); return []; });
     await client.whenSynced();
   };
@@ -150,6 +150,27 @@ describe('controller end to end (file source → translate → push → xds clie
     expect(ca.rootsPem).toBe(rootBefore);
     await startController(port);
     await waitFor(() => principalsOf(snapshots.at(-1))?.[0] === 'cluster.local/ns/shop/sa/mallory', 'catch-up after reconnect');
+  });
+
+  it('refuses discovery clients without a valid token for their node', async () => {
+    await setup();
+    const c = await startController();
+    const attempts = [
+      { token: undefined, name: 'node-a', expect: /no "authorization/ },
+      { token: 'b'.repeat(32), name: 'node-a', expect: /token refused/ },
+      { token: TOKEN, name: 'node-b', expect: /token of node node-a cannot subscribe as node node-b/ },
+    ];
+    for (const a of attempts) {
+      const src = new XdsMeshSource({ address: `127.0.0.1:${c.ports.grpc}`, rootsPem: ca.rootsPem, controllerIdentity: c.identity, node: { name: a.name, role: 'agent' }, backoff: { initialMs: 50, maxMs: 300 }, ...(a.token ? { token: a.token } : {}) });
+      try {
+        await src.start(() => []);
+        await waitFor(() => src.status().reconnects > 0, 'refusal');
+        expect(src.status().synced).toBe(false);
+        expect(src.status().lastError).toMatch(a.expect);
+      } finally {
+        await src.stop();
+      }
+    }
   });
 
   it('signs certificates only for service accounts of pods on the agent\'s node', async () => {

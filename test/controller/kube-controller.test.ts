@@ -59,7 +59,7 @@ describe('controller in kube mode (fake API server)', () => {
       host: '127.0.0.1', grpcPort: 0, metricsPort: 0, readyPort: 0, translateDebounceMs: 30, pushDebounceMs: 30,
     });
     snapshots = [];
-    client = new XdsMeshSource({ address: `127.0.0.1:${controller.ports.grpc}`, rootsPem: ca.rootsPem, controllerIdentity: controller.identity, node: { name: 'node-a', role: 'agent' } });
+    client = new XdsMeshSource({ address: `127.0.0.1:${controller.ports.grpc}`, rootsPem: ca.rootsPem, controllerIdentity: controller.identity, token: AGENT_TOKEN, node: { name: 'node-a', role: 'agent' } });
     await client.start((s) => { snapshots.push(s); return []; });
     await client.whenSynced();
   });
@@ -95,7 +95,8 @@ describe('controller in kube mode (fake API server)', () => {
       expect((await agent.sign({ csrPem: createCsr(web, key.privateKey), identity: web, ttlSeconds: 600 })).certChainPem).toContain('BEGIN CERTIFICATE');
       await expect(agent.sign({ csrPem: createCsr(remote, key.privateKey), identity: remote, ttlSeconds: 600 })).rejects.toThrow(/may not obtain/);
       await expect(stranger.sign({ csrPem: createCsr(web, key.privateKey), identity: web, ttlSeconds: 600 })).rejects.toThrow(/token refused/);
-      expect(api.requests.filter((r) => r.includes('tokenreviews'))).toHaveLength(3);
+      // one review for the discovery stream opened in beforeEach, one per certificate request
+      expect(api.requests.filter((r) => r.includes('tokenreviews'))).toHaveLength(4);
     } finally {
       agent.close();
       stranger.close();
