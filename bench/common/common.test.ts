@@ -60,11 +60,14 @@ describe('cpu and children', () => {
   it('measures CPU of a busy child and stops it', async () => {
     const group = new ChildGroup();
     try {
-      const child = await group.start(process.execPath, ['-e', 'console.log("ready"); const t=Date.now(); while(Date.now()-t<400){} setInterval(()=>{},1000)'], { name: 'busy', readyLine: /^ready$/ });
+      // The child spins until it has used 0.4 s of CPU (not wall time: the machine may be busy).
+      const spin = 'console.log("ready"); const c0=process.cpuUsage(); '
+        + 'while(true){const c=process.cpuUsage(c0); if(c.user+c.system>=400000) break;} console.log("done"); setInterval(()=>{},1000)';
+      const child = await group.start(process.execPath, ['-e', spin], { name: 'busy', readyLine: /^ready$/ });
       const meter = new CpuMeter([child.pid, 'self']).start();
-      await new Promise((r) => setTimeout(r, 500));
+      await child.nextLine(/^done$/, 30_000);
       const { total, perProcess } = meter.stop();
-      expect(perProcess.get(child.pid)).toBeGreaterThan(0.1);
+      expect(perProcess.get(child.pid)).toBeGreaterThan(0.2);
       expect(total).toBeGreaterThanOrEqual(perProcess.get(child.pid) ?? 0);
       expect(cpuSecondsOfPid(child.pid)).toBeGreaterThan(0);
       expect(rssMbOfPid(child.pid)).toBeGreaterThan(1);

@@ -6,6 +6,7 @@
 //   {"role":"hbone-both","credentials":"<file>","routes":{...}}   (client and server relays in one process)
 // Prints "READY {"entry":{"<name>":port},"hbonePort"?:P}" and runs until SIGTERM.
 import { connect, createServer, type Socket } from 'node:net';
+import { setDefaultHighWaterMark } from 'node:stream';
 import { listenLoopback } from '../common/net.js';
 import type { Routes } from './hbone-relays.js';
 import { loadCredentialsFile } from './pki.js';
@@ -32,6 +33,10 @@ async function startTcpRelays(routes: Routes): Promise<Record<string, number>> {
 }
 
 async function main(): Promise<void> {
+  // Experiment knob (bench/README.md): a larger default highWaterMark for every stream of the
+  // process (sockets, TLS, HTTP/2 streams) cuts pause/resume churn in pipe().
+  const hwm = Number(process.env.AMBIT_BENCH_HWM);
+  if (hwm > 0) setDefaultHighWaterMark(false, hwm);
   const spec = JSON.parse(process.argv[2] ?? '{}') as Spec;
   const creds = spec.credentials ? loadCredentialsFile(spec.credentials) : undefined;
   const needCreds = (): NonNullable<typeof creds> => {

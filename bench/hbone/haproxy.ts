@@ -30,41 +30,45 @@ defaults
   timeout server 60s
 `;
 
-export async function startHaproxyChain(
-  group: ChildGroup, dir: string, pem: { client: string; server: string; ca: string }, routes: readonly Route[], threads = 1,
-): Promise<HaproxyChain> {
-  const entry: Record<string, number> = {};
-  const tlsPorts: number[] = [];
-  let clientSide = GLOBAL(threads);
-  let serverSide = GLOBAL(threads);
+export interface PortedRoute extends Route { readonly inPort: number; readonly tlsPort: number }
+
+/** The two HAProxy configurations (client side, server side) for `routes`. */
+export function haproxyConfigs(pem: { client: string; server: string; ca: string }, routes: readonly PortedRoute[], threads = 1): { client: string; server: string } {
+  let client = GLOBAL(threads);
+  let server = GLOBAL(threads);
   for (const r of routes) {
-    const inPort = await freePort();
-    const tlsPort = await freePort();
-    entry[r.name] = inPort;
-    tlsPorts.push(tlsPort);
-    clientSide += `
+    client += `
 frontend in_${r.name}
-  bind 127.0.0.1:${inPort}
+  bind 127.0.0.1:${r.inPort}
   default_backend tls_${r.name}
 backend tls_${r.name}
-  server peer 127.0.0.1:${tlsPort} ssl crt ${pem.client} ca-file ${pem.ca} verify required
+  server peer 127.0.0.1:${r.tlsPort} ssl crt ${pem.client} ca-file ${pem.ca} verify required
 `;
-    serverSide += `
+    server += `
 frontend tls_${r.name}
-  bind 127.0.0.1:${tlsPort} ssl crt ${pem.server} ca-file ${pem.ca} verify required
+  bind 127.0.0.1:${r.tlsPort} ssl crt ${pem.server} ca-file ${pem.ca} verify required
   default_backend out_${r.name}
 backend out_${r.name}
   server target 127.0.0.1:${r.targetPort}
 `;
   }
+  return { client, server };
+}
+
+export async function startHaproxyChain(
+  group: ChildGroup, dir: string, pem: { client: string; server: string; ca: string }, routes: readonly Route[], threads = 1,
+): Promise<HaproxyChain> {
+  const ported: PortedRoute[] = [];
+  for (const r of routes) ported.push({ ...r, inPort: await freePort(), tlsPort: await freePort() });
+  const cfg = haproxyConfigs(pem, ported, threads);
   const clientCfg = join(dir, 'haproxy-client.cfg');
   const serverCfg = join(dir, 'haproxy-server.cfg');
-  writeFileSync(clientCfg, clientSide);
-  writeFileSync(serverCfg, serverSide);
+  writeFileSync(clientCfg, cfg.client);
+  writeFileSync(serverCfg, cfg.server);
   // -db: stay in the foreground without master-worker, so the pid is the proxy itself.
   const server = await group.start('haproxy', ['-db', '-f', serverCfg], { name: 'haproxy-server' });
-  await Promise.all(tlsPorts.map((p) => waitForPortOf(server, p)));
+  await Promise.all(ported.map((r) => waitForPortOf(server, r.tlsPort)));
   const client = await group.start('haproxy', ['-db', '-f', clientCfg], { name: 'haproxy-client' });
-  await Promise.all(Object.values(entry).map((p) => waitForPortOf(client, p)));
-  return { entry, children: [client, server] };
+  await Promise.all(ported.map((r) => waitForPortOf(client, r.inPort)));
+  return { entry: Object.fromEntries(ported.map((r) => [r.name, r.inPort])), children: [client, server] };
 }
