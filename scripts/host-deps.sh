@@ -3,7 +3,7 @@
 # what is missing; otherwise it lists what is missing and how to install it.
 set -euo pipefail
 
-packages=(iptables iproute2 containernetworking-plugins tcpdump haproxy nginx wrk nghttp2-client iperf3 openssl curl procps util-linux)
+packages=(iptables iproute2 containernetworking-plugins tcpdump haproxy nginx wrk nghttp2-client iperf3 openssl curl procps util-linux strace)
 
 # command (or file) that shows each package is present
 probe() {
