@@ -5,7 +5,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAmbitError } from '../errors.js';
-import { HbonePool, HboneStatusError, rejectTunnel, createHboneServer } from './index.js';
+import { HbonePool, HboneStatusError, acceptTunnel, rejectTunnel, createHboneServer } from './index.js';
 import { closed, pki, readAll, startEcho, startForwarder, target } from '../../test/hbone/fixtures.js';
 import type { Forwarder, Pki, TcpTarget } from '../../test/hbone/fixtures.js';
 
@@ -105,6 +105,26 @@ describe('hbone client and server', () => {
     plain.on('data', (d: Buffer) => plainData.push(d));
     await closed(plain);
     expect(Buffer.concat(plainData).toString()).not.toMatch(/HTTP/);
+  });
+
+  it('serves sockets accepted elsewhere (handleSocket)', async () => {
+    const hbone = createHboneServer({ credentials: () => p.server, trustDomain: 'cluster.local', handler: (req) => {
+      const tunnel = acceptTunnel(req);
+      tunnel.end(`hello ${req.peerIdentity}`);
+      tunnel.resume();
+    } });
+    const outer = net.createServer((s) => hbone.handleSocket(s));
+    await new Promise<void>((resolve) => outer.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (outer.address() as net.AddressInfo).port;
+      const tunnel = await pool.connect({ source: p.client, target: target(port, 80, p.server.identity) });
+      tunnel.end();
+      expect((await readAll(tunnel)).toString()).toBe(`hello ${p.client.identity}`);
+      expect(hbone.stats().streamsTotal).toBe(1);
+    } finally {
+      await hbone.close({ force: true });
+      await new Promise<void>((resolve) => outer.close(() => resolve()));
+    }
   });
 
   it('rejects a malformed authority before dialing', async () => {

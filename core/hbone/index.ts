@@ -3,7 +3,7 @@ export type { HboneConnectOptions, HboneFlowOptions, HbonePoolOptions, HbonePool
 export { HbonePool } from './pool.js';
 export { HboneStatusError } from './client.js';
 export { acceptTunnel, createHboneServer, rejectTunnel } from './server.js';
-export type { HboneRequest, HboneServer, HboneServerOptions, HboneServerStats } from './server.js';
+export type { HboneListenOptions, HboneRequest, HboneServer, HboneServerOptions, HboneServerStats } from './server.js';
 export { relay } from './relay.js';
 export type { RelayResult } from './relay.js';
 export { forwardedFor, joinHostPort, newTraceparent, splitHostPort } from './headers.js';

@@ -8,7 +8,7 @@ import { isAmbitError } from '../errors.js';
 import type { Credentials } from '../identity/types.js';
 import { HbonePool, createHboneServer } from './index.js';
 import type { HboneRequest } from './index.js';
-import { closed, pki, readAll, startEcho, startForwarder, startTcp, target } from '../../test/hbone/fixtures.js';
+import { closed, pki, readAll, stablePort, startEcho, startForwarder, startTcp, target } from '../../test/hbone/fixtures.js';
 import type { Forwarder, Pki, TcpTarget } from '../../test/hbone/fixtures.js';
 import { testCredentials } from '../../test/helpers/pki.js';
 import type { Duplex } from 'node:stream';
@@ -91,8 +91,8 @@ describe('hbone pool', () => {
 
   it('replaces connections after the server restarts (graceful and abrupt)', async () => {
     const pool = newPool();
-    let server = await startForwarder(() => p.server);
-    const port = server.port;
+    const port = await stablePort();
+    let server = await startForwarder(() => p.server, { port });
     const t = (): ReturnType<typeof target> => target(port, echo.port, p.server.identity);
     await roundTrip(await pool.connect({ source: p.client, target: t() }), 'before');
     await server.close();

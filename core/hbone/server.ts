@@ -49,9 +49,11 @@ export interface HboneServerStats {
   readonly refusedPeers: number;
 }
 
+/** `{host, port}` (net.ListenOptions) or `{fd}`: a listening socket made elsewhere (inside a pod netns). */
+export type HboneListenOptions = ListenOptions | { fd: number };
+
 export interface HboneServer {
-  /** `{host, port}` or `{fd}` (a listening socket made inside a pod netns). */
-  listen(o: ListenOptions): Promise<AddressInfo | undefined>;
+  listen(o: HboneListenOptions): Promise<AddressInfo | undefined>;
   /** Serve a socket accepted elsewhere. */
   handleSocket(socket: Socket): void;
   /** Stop accepting; GOAWAY every session and wait for its streams (force: reset them now). */
@@ -138,7 +140,7 @@ export function createHboneServer(o: HboneServerOptions): HboneServer {
   });
 
   return {
-    listen(opts: ListenOptions): Promise<AddressInfo | undefined> {
+    listen(opts: HboneListenOptions): Promise<AddressInfo | undefined> {
       return new Promise((resolve, reject) => {
         server.once('error', reject);
         server.listen(opts, () => {

@@ -8,7 +8,7 @@ import type { CertificateAuthority } from '../../core/identity/ca.js';
 import type { Credentials } from '../../core/identity/types.js';
 import { acceptTunnel, createHboneServer, rejectTunnel, relay } from '../../core/hbone/index.js';
 import type { HbonePool } from '../../core/hbone/index.js';
-import type { HboneRequest, HboneServer, HboneServerOptions, HboneTarget, RelayResult } from '../../core/hbone/index.js';
+import type { HboneListenOptions, HboneRequest, HboneServer, HboneServerOptions, HboneTarget, RelayResult } from '../../core/hbone/index.js';
 import { testCa, testCredentials } from '../helpers/pki.js';
 
 export interface Pki {
@@ -33,7 +33,7 @@ export interface Forwarder {
 /** An HBONE server that dials the CONNECT authority and relays (a destination agent in small). */
 export async function startForwarder(
   credentials: () => Credentials,
-  opts: Partial<HboneServerOptions> & { port?: number } = {},
+  opts: Partial<HboneServerOptions> & { port?: number; listen?: HboneListenOptions } = {},
 ): Promise<Forwarder> {
   const requests: HboneRequest[] = [];
   const relays: Promise<RelayResult>[] = [];
@@ -48,8 +48,8 @@ export async function startForwarder(
     });
   };
   const server = createHboneServer({ credentials, trustDomain: 'cluster.local', handler, ...opts });
-  const addr = await server.listen({ host: '127.0.0.1', port: opts.port ?? 0 });
-  return { server, port: (addr as AddressInfo).port, requests, relays, close: (force) => server.close({ force }) };
+  const addr = await server.listen(opts.listen ?? { host: '127.0.0.1', port: opts.port ?? 0 });
+  return { server, port: addr?.port ?? 0, requests, relays, close: (force) => server.close({ force }) };
 }
 
 function splitAuthority(a: string): [string, number] {
@@ -115,4 +115,25 @@ export function startSourceAgent(pool: HbonePool, source: Credentials, tgt: Hbon
       () => socket.resetAndDestroy(),
     );
   }).then((t) => ({ ...t, relays }));
+}
+
+/**
+ * A free port below the kernel's ephemeral range (32768+), for servers that restart on the
+ * same port: a port from the ephemeral range can meanwhile become the local port of some
+ * outgoing loopback connection, and listening on it again fails with EADDRINUSE.
+ */
+export async function stablePort(): Promise<number> {
+  for (let i = 0; i < 50; i++) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    const s = net.createServer();
+    const ok = await new Promise<boolean>((resolve) => {
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (ok) {
+      await new Promise<void>((resolve) => s.close(() => resolve()));
+      return port;
+    }
+  }
+  throw new Error('no free port in 20000-32000');
 }
