@@ -42,23 +42,52 @@ const OTHER = 'other';
 // Labels kept on an overflow series; everything else becomes `other`.
 const KEPT_ON_OVERFLOW = new Set(['reporter', 'request_protocol', 'response_flags', 'connection_security_policy', 'response_code']);
 
-class SeriesGuard<L extends string> {
-  private readonly seen = new Set<string>();
-  constructor(private readonly max: number, private readonly onOverflow: () => void) {}
+/**
+ * Caps the number of label sets of a metric family and caches what was built for each one
+ * (bound prom-client children), so a repeated label set costs one string join and a lookup.
+ */
+class SeriesCache<L extends string, T> {
+  private readonly cache = new Map<string, T>();
+  constructor(
+    private readonly names: readonly L[],
+    private readonly max: number,
+    private readonly onOverflow: () => void,
+    private readonly build: (labels: Record<L, string>) => T,
+  ) {}
 
-  admit(labels: Record<L, string>, names: readonly L[]): Record<L, string> {
+  private key(labels: Record<L, string>): string {
     let key = '';
-    for (const n of names) key += labels[n] + '\u0001';
-    if (this.seen.has(key)) return labels;
-    if (this.seen.size < this.max) {
-      this.seen.add(key);
-      return labels;
+    for (const n of this.names) key += labels[n] + '\u0001';
+    return key;
+  }
+
+  get(labels: Record<L, string>): T {
+    const key = this.key(labels);
+    const hit = this.cache.get(key);
+    if (hit !== undefined) return hit;
+    if (this.cache.size < this.max) {
+      const made = this.build(labels);
+      this.cache.set(key, made);
+      return made;
     }
     this.onOverflow();
     const folded = {} as Record<L, string>;
-    for (const n of names) folded[n] = KEPT_ON_OVERFLOW.has(n) ? labels[n] : OTHER;
-    return folded;
+    for (const n of this.names) folded[n] = KEPT_ON_OVERFLOW.has(n) ? labels[n] : OTHER;
+    const foldedKey = '\u0000' + this.key(folded);
+    let made = this.cache.get(foldedKey);
+    if (made === undefined) {
+      made = this.build(folded);
+      this.cache.set(foldedKey, made);
+    }
+    return made;
   }
+}
+
+interface HttpSeries {
+  readonly requests: { inc(): void };
+  readonly duration: { observe(v: number): void };
+  readonly requestBytes: { observe(v: number): void };
+  readonly responseBytes: { observe(v: number): void };
 }
 
 export class MeshMetrics {
@@ -73,8 +102,8 @@ export class MeshMetrics {
   private readonly duration?: Histogram<HttpLabelName>;
   private readonly requestBytes?: Histogram<HttpLabelName>;
   private readonly responseBytes?: Histogram<HttpLabelName>;
-  private readonly tcpGuard: SeriesGuard<TcpLabelName>;
-  private readonly httpGuard: SeriesGuard<HttpLabelName>;
+  private readonly tcpCache: SeriesCache<TcpLabelName, TcpSeries>;
+  private readonly httpCache: SeriesCache<HttpLabelName, HttpSeries>;
 
   private readonly overflow: Counter<'component'>;
   private readonly refused: Counter<'component' | 'reason'>;
@@ -94,8 +123,9 @@ export class MeshMetrics {
     const httpNames = [...HTTP_LABEL_NAMES];
 
     this.overflow = new Counter({ name: 'ambit_metrics_series_overflow_total', help: 'Label sets folded into the "other" series because a metric reached its series limit', labelNames: ['component'], registers });
-    this.tcpGuard = new SeriesGuard(max, () => this.overflow.inc({ component: this.component }));
-    this.httpGuard = new SeriesGuard(max, () => this.overflow.inc({ component: this.component }));
+    const overflow = (): void => this.overflow.inc({ component: this.component });
+    this.tcpCache = new SeriesCache(TCP_LABEL_NAMES, max, overflow, (l) => this.bindTcp(l));
+    this.httpCache = new SeriesCache(HTTP_LABEL_NAMES, max, overflow, (l) => this.bindHttp(l));
 
     if (opts.tcp !== false) {
       this.tcpOpened = new Counter({ name: 'istio_tcp_connections_opened_total', help: 'Total number of TCP connections opened', labelNames: tcpNames, registers });
@@ -127,11 +157,24 @@ export class MeshMetrics {
     if (opts.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'ambit_process_' });
   }
 
-  /** Bind the four TCP metrics to one label set (one call per connection). */
+  /** The four TCP metrics bound to one label set (call once per connection). */
   tcpSeries(labels: TcpLabels): TcpSeries {
     if (!this.tcpOpened) throw new Error('TCP metrics are disabled in this registry');
-    const l = this.tcpGuard.admit(labels, TCP_LABEL_NAMES);
-    const opened = this.tcpOpened.labels(l);
+    return this.tcpCache.get(labels);
+  }
+
+  /** One finished HTTP request (waypoint). */
+  recordRequest(labels: HttpLabels, obs: RequestObservation): void {
+    if (!this.requests) throw new Error('HTTP metrics are disabled in this registry');
+    const s = this.httpCache.get(labels);
+    s.requests.inc();
+    s.duration.observe(obs.durationMs);
+    s.requestBytes.observe(obs.requestBytes);
+    s.responseBytes.observe(obs.responseBytes);
+  }
+
+  private bindTcp(l: TcpLabels): TcpSeries {
+    const opened = this.tcpOpened!.labels(l);
     const closed = this.tcpClosed!.labels(l);
     const sent = this.tcpSent!.labels(l);
     const received = this.tcpReceived!.labels(l);
@@ -145,14 +188,13 @@ export class MeshMetrics {
     };
   }
 
-  /** One finished HTTP request (waypoint). */
-  recordRequest(labels: HttpLabels, obs: RequestObservation): void {
-    if (!this.requests) throw new Error('HTTP metrics are disabled in this registry');
-    const l = this.httpGuard.admit(labels, HTTP_LABEL_NAMES);
-    this.requests.inc(l);
-    this.duration!.observe(l, obs.durationMs);
-    this.requestBytes!.observe(l, obs.requestBytes);
-    this.responseBytes!.observe(l, obs.responseBytes);
+  private bindHttp(l: HttpLabels): HttpSeries {
+    return {
+      requests: this.requests!.labels(l),
+      duration: this.duration!.labels(l),
+      requestBytes: this.requestBytes!.labels(l),
+      responseBytes: this.responseBytes!.labels(l),
+    };
   }
 
   /** `reason` must come from a small fixed set (e.g. authz, strict_mtls, overload). */

@@ -68,6 +68,8 @@ describe('ConnectionTracker', () => {
     expect(metricValue(text, 'istio_tcp_sent_bytes_total')).toBe(1000);
     expect(metricValue(text, 'istio_tcp_connections_closed_total')).toBe(1);
     expect(metricValue(text, 'ambit_active_connections')).toBe(0);
+    c.addSent(5); // a late event after close is not counted twice
+    expect(metricValue(await metrics.text(), 'istio_tcp_sent_bytes_total')).toBe(1000);
   });
 
   it('whenIdle resolves true once the last connection closes, false on timeout', async () => {

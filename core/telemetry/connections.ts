@@ -65,11 +65,13 @@ export class TrackedConnection {
   get isClosed(): boolean { return this.closed; }
 
   addReceived(n: number): void {
+    if (this.closed) return; // late data events after close() are already in its totals
     this.received += n;
     this.series?.received(n);
   }
 
   addSent(n: number): void {
+    if (this.closed) return;
     this.sent += n;
     this.series?.sent(n);
   }
@@ -77,9 +79,9 @@ export class TrackedConnection {
   /** Idempotent: the first call logs and counts, later calls do nothing. */
   close(reason: string, totals: CloseTotals = {}): void {
     if (this.closed) return;
-    this.closed = true;
     if (totals.received !== undefined && totals.received > this.received) this.addReceived(totals.received - this.received);
     if (totals.sent !== undefined && totals.sent > this.sent) this.addSent(totals.sent - this.sent);
+    this.closed = true;
     this.series?.closed();
     this.owner.finished(this, reason);
   }
