@@ -174,11 +174,15 @@ export function diffInstalled(save: string): string[] {
   return problems;
 }
 
-/** `ip` arguments (run inside the netns) for the policy route of source-IP preservation. */
-export const IP_RULE_ARGS: readonly string[] = ['rule', 'add', 'fwmark', `${hex(CONN_MARK)}/${hex(MARK_MASK)}`, 'pref', String(RULE_PRIORITY), 'lookup', String(ROUTE_TABLE)];
-export const IP_RULE_DEL_ARGS: readonly string[] = ['rule', 'del', 'fwmark', `${hex(CONN_MARK)}/${hex(MARK_MASK)}`, 'pref', String(RULE_PRIORITY), 'lookup', String(ROUTE_TABLE)];
-export const IP_ROUTE_ARGS: readonly string[] = ['route', 'add', 'local', '0.0.0.0/0', 'dev', 'lo', 'table', String(ROUTE_TABLE)];
-export const IP_ROUTE_DEL_ARGS: readonly string[] = ['route', 'del', 'local', '0.0.0.0/0', 'dev', 'lo', 'table', String(ROUTE_TABLE)];
+export type Family = 4 | 6;
+
+/** `ip` arguments (run inside the netns) for the policy rule and local route of source-IP preservation. */
+export function ipRuleArgs(family: Family, action: 'add' | 'del'): string[] {
+  return [`-${family}`, 'rule', action, 'fwmark', `${hex(CONN_MARK)}/${hex(MARK_MASK)}`, 'pref', String(RULE_PRIORITY), 'lookup', String(ROUTE_TABLE)];
+}
+export function ipRouteArgs(family: Family, action: 'add' | 'del'): string[] {
+  return [`-${family}`, 'route', action, 'local', family === 4 ? '0.0.0.0/0' : '::/0', 'dev', 'lo', 'table', String(ROUTE_TABLE)];
+}
 
 /** Is our policy rule in `ip rule show` output? (e.g. "32764:\tfrom all fwmark 0x111/0xfff lookup 100") */
 export function hasIpRule(ipRuleShow: string): boolean {
@@ -188,5 +192,5 @@ export function hasIpRule(ipRuleShow: string): boolean {
 
 /** Is our local route in `ip route show table 100` output? (e.g. "local default dev lo scope host") */
 export function hasIpRoute(ipRouteShow: string): boolean {
-  return /^local (default|0\.0\.0\.0\/0) dev lo\b/m.test(ipRouteShow);
+  return /^local (default|0\.0\.0\.0\/0|::\/0) dev lo\b/m.test(ipRouteShow);
 }

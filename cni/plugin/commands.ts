@@ -4,7 +4,7 @@
 import { describeError } from '../../core/errors.js';
 import { enrolmentRequest, type EnrolmentRequest, type EnrolmentResponse } from '../../core/enrolment/index.js';
 import { createLogger, type Logger } from '../../core/log.js';
-import { checkCapture, installCapture, removeCapture, sameState, snapshot, type NetnsState } from '../iptables/capture.js';
+import { checkCapture, familiesOf, installCapture, removeCapture, sameState, snapshot, type NetnsState } from '../iptables/capture.js';
 import { netnsExists } from '../netns/run.js';
 import {
   compareVersions, parseConfig, parseEnv, podIps, podRef, SUPPORTED_VERSIONS,
@@ -93,7 +93,7 @@ async function add(conf: PluginConfig, env: CniEnv, log: Logger): Promise<Record
     throw new CniError(CNI_CODES.RULES_FAILED, `cannot read the state of ${env.netns}`, describeError(err));
   });
   try {
-    await installCapture(env.netns);
+    await installCapture(env.netns, familiesOf(ips));
   } catch (err) {
     throw await rollback(env.netns, before, new CniError(CNI_CODES.RULES_FAILED, `cannot write the capture rules in ${env.netns}`, describeError(err)));
   }
@@ -144,11 +144,11 @@ async function check(conf: PluginConfig, env: CniEnv): Promise<void> {
   if (compareVersions(conf.cniVersion, '0.4.0') < 0) {
     throw new CniError(CNI_CODES.INCOMPATIBLE_VERSION, `CHECK is not supported for cniVersion ${conf.cniVersion}`, 'CHECK needs 0.4.0 or later');
   }
-  requirePrevResult(conf);
+  const prev = requirePrevResult(conf);
   const pod = podRef(env);
   if (!pod || !(await isEnrolled(conf, pod))) return;
   if (!(await netnsExists(env.netns))) throw new CniError(CNI_CODES.UNKNOWN_CONTAINER, `network namespace ${env.netns} does not exist`);
-  const problems = await checkCapture(env.netns).catch((err: unknown) => [describeError(err)]);
+  const problems = await checkCapture(env.netns, familiesOf(podIps(prev, env.netns))).catch((err: unknown) => [describeError(err)]);
   const listed = await ask(conf, { op: 'list' }, QUERY_TIMEOUT_MS);
   if (listed.ok && !(listed.pods ?? []).some((p) => p.uid === pod.uid)) problems.push(`the ambit agent does not hold pod ${pod.uid}`);
   if (problems.length) throw new CniError(CNI_CODES.CHECK_FAILED, `capture of ${pod.namespace}/${pod.name} is incomplete`, problems.join('; '));

@@ -24,6 +24,8 @@ export interface CniChainOptions {
   bridge: string;
   /** host-local subnet, one per test suite, e.g. '10.231.3.0/24'; the bridge gets .1. */
   subnet: string;
+  /** Optional IPv6 subnet (dual-stack pods), e.g. 'fd00:a4:1::/64'. */
+  subnet6?: string;
   /** Agent socket ambit-cni asks (its conf `agentSocket`). */
   agentSocket?: string;
   /** Include ambit-cni at the end of the chain (default true). */
@@ -58,6 +60,8 @@ export interface PodNetns {
   readonly ifName: string;
   /** The pod's IPv4 address (from the chain's result). */
   readonly ip: string;
+  /** The pod's IPv6 address, when the chain has `subnet6`. */
+  readonly ip6?: string;
   /** The final result of the ADD chain (what the runtime caches for DEL/CHECK). */
   readonly result: Record<string, unknown>;
 }
@@ -122,7 +126,9 @@ export async function createCniChain(opts: CniChainOptions): Promise<CniChain> {
   const plugins: PluginConf[] = [
     {
       type: 'bridge', bridge: opts.bridge, isGateway: true, ipMasq: false, hairpinMode: true,
-      ipam: { type: 'host-local', subnet: opts.subnet, dataDir: join(dir, 'ipam') },
+      ipam: opts.subnet6
+        ? { type: 'host-local', ranges: [[{ subnet: opts.subnet }], [{ subnet: opts.subnet6 }]], dataDir: join(dir, 'ipam') }
+        : { type: 'host-local', subnet: opts.subnet, dataDir: join(dir, 'ipam') },
     },
   ];
   if (opts.withAmbit !== false) {
@@ -189,7 +195,8 @@ export async function createPodNetns(chain: CniChain, req: PodRequest): Promise<
     const ips = Array.isArray(result.ips) ? (result.ips as Array<{ address?: string }>) : [];
     const ip = ips.map((e) => (e.address ?? '').split('/')[0]!).find((a) => a.includes('.'));
     if (!ip) throw new Error(`chain result has no IPv4 address: ${JSON.stringify(result)}`);
-    return { ...pod, ip, result };
+    const ip6 = ips.map((e) => (e.address ?? '').split('/')[0]!).find((a) => a.includes(':'));
+    return { ...pod, ip, ...(ip6 ? { ip6 } : {}), result };
   } catch (err) {
     await runChain(chain, pod, 'DEL').catch(() => undefined);
     await exec('ip', ['netns', 'del', netnsName]);

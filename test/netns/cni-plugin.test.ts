@@ -42,7 +42,12 @@ async function iptablesState(netns: string): Promise<string> {
   return save.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.replace(/\[\d+:\d+\]/g, '')).join('\n');
 }
 async function netnsState(netns: string): Promise<string> {
-  return `${await iptablesState(netns)}\n--rules--\n${await sh(netns, 'ip', 'rule', 'show')}\n--routes--\n${await sh(netns, 'ip', 'route', 'show', 'table', 'all')}`;
+  const v6 = (await sh(netns, 'ip6tables-save')).split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.replace(/\[\d+:\d+\]/g, '')).join('\n');
+  return [
+    await iptablesState(netns), '--v6--', v6,
+    '--rules--', await sh(netns, 'ip', 'rule', 'show'), await sh(netns, 'ip', '-6', 'rule', 'show'),
+    '--routes--', await sh(netns, 'ip', 'route', 'show', 'table', 'all'), await sh(netns, 'ip', '-6', 'route', 'show', 'table', 'all'),
+  ].join('\n');
 }
 
 describeNetns('ambit-cni in a real CNI chain', () => {
@@ -215,6 +220,45 @@ describeNetns('ambit-cni in a real CNI chain', () => {
         expect(agent.pods.has(pod.uid)).toBe(false);
         if (c.name === 'hang-on') expect(agent.deleted).toContain(pod.uid);
       });
+    }
+  });
+
+  it('a dual-stack pod gets the capture for IPv6 too, and a refused dual-stack add is rolled back', async () => {
+    const chain6 = await createCniChain({ suite: 'h4', bridge: 'ambt-h4-br3', subnet: '10.231.43.0/24', subnet6: 'fd00:a4:43::/64', agentSocket: join(dir, 'agent.sock') });
+    try {
+      const p = await createPodNetns(chain6, { namespace: 'mesh', name: 'dual' });
+      try {
+        expect(p.ip6).toMatch(/^fd00:a4:43::/);
+        expect(agent.pods.get(p.uid)?.ips).toEqual([p.ip, p.ip6]);
+        const save6 = await sh(p.netnsName, 'ip6tables-save');
+        expect(save6).toContain('-A AMBIT_OUTPUT -p tcp -j REDIRECT --to-ports 15001');
+        expect(save6).toContain('-A AMBIT_INBOUND -p tcp -m tcp --dport 15008 -j RETURN');
+        expect(await sh(p.netnsName, 'ip', '-6', 'rule', 'show')).toMatch(/fwmark 0x111\/0xfff lookup 100/);
+        await checkPodNetns(chain6, p);
+        await sh(p.netnsName, 'ip', '-6', 'rule', 'del', 'fwmark', '0x111/0xfff', 'lookup', '100');
+        await expect(checkPodNetns(chain6, p)).rejects.toThrow(/IPv6 ip rule/);
+      } finally {
+        await deletePodNetns(chain6, p);
+      }
+      // rollback of a refused add on a dual-stack netns: compare the whole state
+      const netnsName = 'ambt-h4-refuse-dual';
+      await run('ip', ['netns', 'add', netnsName]);
+      try {
+        await run('ip', ['-n', netnsName, 'link', 'set', 'lo', 'up']);
+        const pod = { namespace: 'mesh', name: 'refuse-dual', uid: 'uid-refuse-dual', containerId: 'c'.repeat(32), netnsPath: `/var/run/netns/${netnsName}`, ifName: 'eth0' };
+        const bridge = chain6.conflist.plugins[0]!;
+        const b = await invokePlugin(join(SYSTEM_CNI_DIR, 'bridge'), pluginEnv(chain6, pod, 'ADD'), pluginStdin(chain6, bridge));
+        expect(b.exitCode, b.stdout).toBe(0);
+        const before = await netnsState(netnsName);
+        const out = await invokePlugin(join(chain6.cniPath.split(':')[0]!, 'ambit-cni'), pluginEnv(chain6, pod, 'ADD'), pluginStdin(chain6, chain6.conflist.plugins[1]!, b.json));
+        expect(out.json).toMatchObject({ code: 100 });
+        expect(await netnsState(netnsName)).toBe(before);
+        await invokePlugin(join(SYSTEM_CNI_DIR, 'bridge'), pluginEnv(chain6, pod, 'DEL'), pluginStdin(chain6, bridge, b.json));
+      } finally {
+        await run('ip', ['netns', 'del', netnsName]).catch(() => undefined);
+      }
+    } finally {
+      await destroyCniChain(chain6);
     }
   });
 
