@@ -1,6 +1,7 @@
 // The capture rules ambit-cni writes inside an enrolled pod's network namespace, as pure
 // text for iptables-restore / from iptables-save. Everything lives in our own chains, each
 // reached by one jump from a built-in chain, so removal is exact and leaves other rules alone.
+// The same text serves iptables and ip6tables (dual-stack pods).
 //
 // nat    AMBIT_OUTPUT   outbound TCP → 15001, except agent sockets (mark 0x539), replies of
 //                       connections the agent made transparently (connmark 0x111), and
