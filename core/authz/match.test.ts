@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { cidrContains, parseCidr, parseIp } from './ip-match.js';
-import { compileHostList, compilePathList, compileStringList } from './string-match.js';
+import { compileHostList, compilePathList, compileStringList, normalizePath } from './string-match.js';
 
 describe('ip matching', () => {
   const table: Array<[string, string, boolean]> = [
@@ -49,5 +49,24 @@ describe('string matching', () => {
   it('paths drop query and fragment', () => {
     const m = compilePathList(['/a', '/b/*', '/t/{*}/x', '/f/{**}']);
     expect([m('/a?q=1'), m('/a#f'), m('/b/c'), m('/t/1/x'), m('/t//x'), m('/f/'), m('/c')]).toEqual([true, true, true, true, false, true, false]);
+  });
+});
+
+describe('path normalisation (RFC 3986, Istio BASE)', () => {
+  const table: Array<[string, string]> = [
+    ['/a/b', '/a/b'],
+    ['/public/../admin', '/admin'],
+    ['/a/./b', '/a/b'],
+    ['/a/b/..', '/a/'],
+    ['/../x', '/x'],
+    ['/%61dmin', '/admin'],
+    ['/%2e%2e/admin', '/admin'],
+    ['/a%2fb', '/a%2Fb'],
+    ['/a/.hidden', '/a/.hidden'],
+  ];
+  for (const [raw, want] of table) it(`${raw} → ${want}`, () => expect(normalizePath(raw)).toBe(want));
+  it('a DENY on /admin* also catches encoded and dotted forms', () => {
+    const m = compilePathList(['/admin*']);
+    expect([m('/public/../admin/users'), m('/%61dmin'), m('/public')]).toEqual([true, true, false]);
   });
 });
