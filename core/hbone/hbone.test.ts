@@ -86,6 +86,22 @@ describe('hbone client and server', () => {
     }
   });
 
+  it('answers 400 to a CONNECT whose authority is not ip:port', async () => {
+    const session = http2.connect(`https://127.0.0.1:${fwd.port}`, {
+      key: p.client.keyPem, cert: p.client.certChainPem, ca: p.client.rootsPem, checkServerIdentity: () => undefined,
+    });
+    try {
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = session.request({ ':method': 'CONNECT', ':authority': 'example.com:80' });
+        req.on('response', (h) => resolve(Number(h[':status'])));
+        req.on('error', reject);
+      });
+      expect(status).toBe(400);
+    } finally {
+      session.destroy();
+    }
+  });
+
   it('closes HTTP/1 over TLS and plaintext connections', async () => {
     const h1 = tls.connect({
       host: '127.0.0.1', port: fwd.port, key: p.client.keyPem, cert: p.client.certChainPem, ca: p.client.rootsPem,

@@ -46,6 +46,10 @@ export function relay(socket: Socket, tunnel: Duplex): Promise<RelayResult> {
       if (h2) (tunnel as Http2Like).close(NGHTTP2_CONNECT_ERROR); else tunnel.destroy();
     };
 
+    // One side already gone (e.g. the client cancelled while the upstream was dialing).
+    if (tunnel.destroyed && !socket.destroyed) { setReason('tunnel-closed'); socket.resetAndDestroy(); }
+    if (socket.destroyed && !tunnel.destroyed) { setReason('socket-closed'); resetTunnel(); }
+
     socket.on('data', (chunk: Buffer) => { result.bytesToTunnel += chunk.length; });
     tunnel.on('data', (chunk: Buffer) => { result.bytesFromTunnel += chunk.length; });
     socket.pipe(tunnel, { end: false });

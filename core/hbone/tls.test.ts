@@ -1,5 +1,9 @@
 // Mutual TLS on the HBONE path: every way a peer can be wrong is refused, by either side.
 import http2 from 'node:http2';
+import net from 'node:net';
+import tls from 'node:tls';
+import { dial } from './client.js';
+import { MiB, resolveFlow } from './options.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAmbitError } from '../errors.js';
 import type { Credentials } from '../identity/types.js';
@@ -111,6 +115,52 @@ describe('hbone mutual TLS', () => {
       expect(fake.requests).toHaveLength(0);
     } finally {
       await fake.close(true);
+    }
+  });
+
+  it('speaks TLS 1.3 only, as client and as server', async () => {
+    const old = tls.createServer({ key: p.server.keyPem, cert: p.server.certChainPem, maxVersion: 'TLSv1.2', ALPNProtocols: ['h2'] }, (s) => s.destroy());
+    await new Promise<void>((resolve) => old.listen(0, '127.0.0.1', resolve));
+    try {
+      const err = await refused(p.client, (old.address() as net.AddressInfo).port);
+      expect(err.code).toBe('AMBIT_E_TLS_PEER');
+    } finally {
+      old.close();
+    }
+    const client12 = tls.connect({ host: '127.0.0.1', port: fwd.port, key: p.client.keyPem, cert: p.client.certChainPem, ca: p.client.rootsPem, maxVersion: 'TLSv1.2', ALPNProtocols: ['h2'], checkServerIdentity: () => undefined });
+    const outcome = await new Promise<string>((resolve) => {
+      client12.once('secureConnect', () => resolve(`connected ${String(client12.getProtocol())}`));
+      client12.once('error', (e: NodeJS.ErrnoException) => resolve(`error ${e.code ?? ''}`));
+    });
+    client12.destroy();
+    expect(outcome).toMatch(/^error .*(VERSION|PROTOCOL)/);
+  });
+
+  it('advertises the flow-control windows on both peers', async () => {
+    const d = await dial({ source: p.client, target: target(fwd.port, echo.port, p.server.identity), flow: resolveFlow(), timeoutMs: 5000 });
+    try {
+      await Promise.all([
+        new Promise<void>((resolve) => d.session.once('remoteSettings', () => resolve())),
+        new Promise<void>((resolve) => d.session.once('localSettings', () => resolve())), // our SETTINGS acked
+      ]);
+      expect(d.peerIdentity).toBe(p.server.identity);
+      expect(d.session.remoteSettings).toMatchObject({ initialWindowSize: 4 * MiB, maxFrameSize: MiB });
+      expect(d.session.localSettings).toMatchObject({ initialWindowSize: 4 * MiB, maxFrameSize: MiB });
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      expect(d.session.state.effectiveLocalWindowSize).toBe(16 * MiB);
+      // the server side, seen from a handler
+      const seen = await new Promise<{ remote: http2.Settings; window?: number }>((resolve) => {
+        const stream = d.session.request({ ':method': 'CONNECT', ':authority': `127.0.0.1:${echo.port}` });
+        stream.on('response', () => {
+          const req = fwd.requests.at(-1)!;
+          resolve({ remote: req.stream.session!.remoteSettings, window: req.stream.session!.state.effectiveLocalWindowSize });
+          stream.close();
+        });
+      });
+      expect(seen.remote).toMatchObject({ initialWindowSize: 4 * MiB, maxFrameSize: MiB });
+      expect(seen.window).toBe(16 * MiB);
+    } finally {
+      d.session.destroy();
     }
   });
 
