@@ -82,6 +82,8 @@ export function mergePolicies(...levels: readonly TrafficPolicy[]): TrafficPolic
 
 export class DestinationRules {
   private readonly entries: DrEntry[];
+  /** namespace → exact host → entries (creation order), and the wildcard entries. */
+  private readonly byNs = new Map<string, { exact: Map<string, DrEntry[]>; wildcard: DrEntry[] }>();
   constructor(inv: Inventory, private readonly domain: string, private readonly rootNamespace: string) {
     this.entries = inv.destinationRules.map((obj) => {
       const ns = obj.metadata.namespace ?? 'default';
@@ -92,13 +94,25 @@ export class DestinationRules {
         created: str((obj.metadata as { creationTimestamp?: unknown }).creationTimestamp) ?? '',
       };
     }).sort(byKey((e) => `${e.created}|${e.ns}/${e.obj.metadata.name}`));
+    for (const e of this.entries) {
+      let slot = this.byNs.get(e.ns);
+      if (!slot) { slot = { exact: new Map(), wildcard: [] }; this.byNs.set(e.ns, slot); }
+      if (e.host.startsWith('*')) slot.wildcard.push(e);
+      const list = slot.exact.get(e.host);
+      if (list) list.push(e);
+      else slot.exact.set(e.host, [e]);
+    }
   }
 
   /** The DR that applies to `host` for a client in `clientNs`, or undefined. */
   lookup(host: string, clientNs: string, serviceNs?: string): DrEntry | undefined {
     for (const ns of [clientNs, serviceNs, this.rootNamespace]) {
       if (ns === undefined) continue;
-      const matching = this.entries.filter((e) => e.ns === ns && hostMatches(e.host, host) && visibleFrom(e.exportTo, e.ns, clientNs));
+      const slot = this.byNs.get(ns);
+      if (!slot) continue;
+      const exact = slot.exact.get(host)?.find((e) => visibleFrom(e.exportTo, e.ns, clientNs));
+      if (exact) return exact;
+      const matching = slot.wildcard.filter((e) => hostMatches(e.host, host) && visibleFrom(e.exportTo, e.ns, clientNs));
       if (matching.length === 0) continue;
       return matching.reduce((best, e) => (hostMatchRank(e.host, host) > hostMatchRank(best.host, host) ? e : best));
     }
@@ -110,7 +124,7 @@ export class DestinationRules {
    * united (the first definition of a name wins) and the oldest top-level policy applies.
    */
   private mergedSpec(dr: DrEntry): { trafficPolicy?: Raw; subsets: Raw[] } {
-    const same = this.entries.filter((e) => e.ns === dr.ns && e.host === dr.host);
+    const same = this.byNs.get(dr.ns)?.exact.get(dr.host) ?? [dr];
     const subsets: Raw[] = [];
     for (const e of same) for (const s of recs(rec(e.obj.spec)?.subsets)) if (!subsets.some((x) => x.name === s.name)) subsets.push(s);
     const trafficPolicy = same.map((e) => rec(rec(e.obj.spec)?.trafficPolicy)).find((tp) => tp !== undefined);

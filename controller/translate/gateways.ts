@@ -3,7 +3,7 @@
 // VirtualService gets no virtual host (the gateway answers 404).
 import { byKey, compact, num, rec, recs, str, strs, stringMap } from './raw.js';
 import { hostMatches } from './identity.js';
-import { routesFor, type VsEntry } from './virtual-services.js';
+import { routesFor, type VsIndex } from './virtual-services.js';
 import type { ClusterSet } from './l7-build.js';
 import type { KubeObject } from '../sources/types.js';
 import type { GatewayConfig, GatewayServer, VirtualHost } from '../../core/model/l7.js';
@@ -13,7 +13,7 @@ const SERVER_PROTOCOL: Record<string, PortProtocol> = { HTTP: 'http', HTTP2: 'ht
 
 export interface GatewayContext {
   readonly domain: string;
-  readonly vsEntries: readonly VsEntry[];
+  readonly vsIndex: VsIndex;
   readonly byHost: ReadonlyMap<string, Service>;
   readonly clusters: ClusterSet;
 }
@@ -46,7 +46,7 @@ export function buildGatewayConfig(gw: KubeObject, ctx: GatewayContext): Gateway
       }) : undefined,
     });
   });
-  const bound = ctx.vsEntries.filter((e) => e.gateways.includes(key));
+  const bound = ctx.vsIndex.entries.filter((e) => e.gateways.includes(key));
   const virtualHosts = new Map<string, VirtualHost>();
   for (const server of servers) {
     for (const vs of bound) {
@@ -54,7 +54,7 @@ export function buildGatewayConfig(gw: KubeObject, ctx: GatewayContext): Gateway
         if (!server.hosts.some((h) => serverAdmits(h, vsHost, vs.ns))) continue;
         const name = `${vsHost}:${server.port}`;
         if (virtualHosts.has(name)) continue;
-        const routes = routesFor(ctx.vsEntries, vsHost, key, ns, { domain: ctx.domain, services: ctx.byHost, port: server.port, needCluster: ctx.clusters.need });
+        const routes = routesFor(ctx.vsIndex, vsHost, key, ns, { domain: ctx.domain, services: ctx.byHost, port: server.port, needCluster: ctx.clusters.need });
         const svc = ctx.byHost.get(vsHost);
         virtualHosts.set(name, compact({
           name, host: vsHost, port: server.port, protocol: SERVER_PROTOCOL[server.protocol] ?? 'http',

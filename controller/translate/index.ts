@@ -8,6 +8,7 @@ import type { KubeObject, ObjectOrigin } from '../sources/types.js';
 import { objectKey } from '../sources/types.js';
 import { buildInventory, rejectionFor, type Rejection } from './inventory.js';
 import { buildWorkloads } from './workloads.js';
+import { WorkloadIndex } from './label-index.js';
 import { buildServices, VipAllocator } from './services.js';
 import { buildServiceEntries, newServiceEntryVips } from './service-entries.js';
 import { buildAuthorizationPolicies } from './authz.js';
@@ -69,10 +70,11 @@ export function translate(objects: readonly KubeObject[], opts: TranslateOptions
     const replicas = typeof (d.spec as { replicas?: unknown } | undefined)?.replicas === 'number' ? (d.spec as { replicas: number }).replicas : 1;
     for (let i = 0; i < replicas; i++) podObjects.set(`Pod/${d.metadata.namespace ?? 'default'}/${d.metadata.name}-${i}`, d);
   }
-  const k8sServices = buildServices(inv, { domain, workloads, podObjects, vips: new VipAllocator([10, 96]) });
+  const index = new WorkloadIndex(workloads);
+  const k8sServices = buildServices(inv, { domain, workloads, podObjects, vips: new VipAllocator([10, 96]), index });
   const serviceLabels = new Map(inv.services.map((s) => [`${s.metadata.namespace ?? 'default'}/${s.metadata.name}`, stringMap(s.metadata.labels)] as const));
   const seLabels = new Map(inv.serviceEntries.map((s) => [`${s.metadata.namespace ?? 'default'}/${s.metadata.name}`, stringMap(s.metadata.labels)] as const));
-  const services: Service[] = [...k8sServices, ...buildServiceEntries(inv, workloads, newServiceEntryVips())].map((s) => {
+  const services: Service[] = [...k8sServices, ...buildServiceEntries(inv, workloads, newServiceEntryVips(), index)].map((s) => {
     const labels = (s.external !== undefined ? seLabels : serviceLabels).get(`${s.namespace}/${s.name}`);
     const own = requestedWaypoint(labels, s.namespace);
     if (labels?.['istio.io/use-waypoint'] === 'none') return s;

@@ -4,11 +4,12 @@
 import { byKey } from './raw.js';
 import { contentVersionOf } from './version.js';
 import { DestinationRules, buildCluster } from './destination-rules.js';
-import { indexVirtualServices, meshConflictsRemoved, routesFor, unknownSubsets, type RouteContext } from './virtual-services.js';
+import { indexVirtualServices, meshConflictsRemoved, routesFor, unknownSubsets, VsIndex, type RouteContext } from './virtual-services.js';
 import { buildGatewayConfig } from './gateways.js';
 import { httpRouteRoutes } from './http-routes.js';
 import { rejectionFor, type Inventory, type Rejection } from './inventory.js';
 import type { ObjectOrigin } from '../sources/types.js';
+import { clusterName } from '../../core/model/l7.js';
 import type { Cluster, GatewayConfig, RequestAuthentication, VirtualHost, WaypointConfig } from '../../core/model/l7.js';
 import type { MeshConfig, MeshSnapshot, Service, Workload } from '../../core/model/types.js';
 
@@ -32,6 +33,7 @@ export class ClusterSet {
     private readonly drs: DestinationRules, private readonly clientNs: string,
   ) {}
   need = (host: string, port: number, subset: string | undefined): void => {
+    if (this.clusters.has(clusterName(host, port, subset))) return;
     const c = buildCluster(host, port, subset, this.services.get(host), this.workloads, this.drs, this.clientNs);
     if (!this.clusters.has(c.name)) this.clusters.set(c.name, c);
   };
@@ -54,11 +56,11 @@ export function buildL7(input: L7Input): { waypoints: Map<string, WaypointConfig
   const drs = new DestinationRules(inv, domain, mesh.rootNamespace);
   const byHost = new Map(input.services.map((s) => [s.hostname, s] as const));
   const byUid = new Map(input.workloads.map((w) => [w.uid, w] as const));
-  const vsEntries = meshConflictsRemoved(indexVirtualServices(inv, domain).filter((vs) => {
+  const vsIndex = new VsIndex(meshConflictsRemoved(indexVirtualServices(inv, domain).filter((vs) => {
     const problems = unknownSubsets(vs, domain, (host, vsNs) => drs.subsetNames(host, vsNs, byHost.get(host)?.namespace));
     for (const p of problems) input.rejected.push(rejectionFor(vs.obj, p.field, p.reason, input.origins));
     return problems.length === 0;
-  }), (vs, field, reason) => input.rejected.push(rejectionFor(vs.obj, field, reason, input.origins)));
+  }), (vs, field, reason) => input.rejected.push(rejectionFor(vs.obj, field, reason, input.origins))));
   const httpRoutes = httpRouteRoutes(inv);
 
   const waypoints = new Map<string, WaypointConfig>();
@@ -67,7 +69,9 @@ export function buildL7(input: L7Input): { waypoints: Map<string, WaypointConfig
   for (const svc of input.services) {
     if (!svc.waypoint) continue;
     const ns = svc.waypoint.namespace;
-    served.set(ns, [...(served.get(ns) ?? []), svc]);
+    const list = served.get(ns);
+    if (list) list.push(svc);
+    else served.set(ns, [svc]);
     if (!names.has(ns)) names.set(ns, svc.waypoint.name);
   }
   for (const [ns, services] of served) {
@@ -77,7 +81,7 @@ export function buildL7(input: L7Input): { waypoints: Map<string, WaypointConfig
       for (const sp of svc.ports) {
         const ctx: RouteContext = { domain, services: byHost, port: sp.port, needCluster: clusters.need };
         const gammaRoutes = httpRoutes.routesFor(svc, ctx);
-        const routes = gammaRoutes ?? routesFor(vsEntries, svc.hostname, 'mesh', ns, ctx);
+        const routes = gammaRoutes ?? routesFor(vsIndex, svc.hostname, 'mesh', ns, ctx);
         // The default cluster of every served port, so subset-less traffic always has one.
         clusters.need(svc.hostname, sp.port, undefined);
         virtualHosts.push({
@@ -102,7 +106,7 @@ export function buildL7(input: L7Input): { waypoints: Map<string, WaypointConfig
 
   const gateways = new Map<string, GatewayConfig>();
   for (const gw of inv.gateways) {
-    const cfg = buildGatewayConfig(gw, { domain, vsEntries, byHost, clusters: new ClusterSet(byHost, byUid, drs, gw.metadata.namespace ?? 'default') });
+    const cfg = buildGatewayConfig(gw, { domain, vsIndex, byHost, clusters: new ClusterSet(byHost, byUid, drs, gw.metadata.namespace ?? 'default') });
     gateways.set(cfg.key, cfg);
   }
   return { waypoints, gateways };

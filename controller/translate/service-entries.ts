@@ -1,9 +1,10 @@
 // ServiceEntry → mesh Services, one per host: addresses (or an address auto-allocated from
 // 240.240.0.0/16 as Istio's DNS proxy does), ports with protocol, location, resolution,
 // endpoints (inline, or the workloads selected by workloadSelector).
-import { byKey, compact, labelsMatch, num, rec, recs, str, strs, stringMap } from './raw.js';
+import { byKey, compact, num, rec, recs, str, strs, stringMap } from './raw.js';
 import { exportToOf, VipAllocator } from './services.js';
 import type { Inventory } from './inventory.js';
+import { WorkloadIndex } from './label-index.js';
 import type { Endpoint, PortProtocol, Service, ServicePort, Workload } from '../../core/model/types.js';
 
 const SE_PROTOCOL: Record<string, PortProtocol> = {
@@ -14,7 +15,7 @@ export function seProtocol(protocol: string | undefined): PortProtocol {
   return protocol ? SE_PROTOCOL[protocol.toUpperCase()] ?? 'tcp' : 'tcp';
 }
 
-export function buildServiceEntries(inv: Inventory, workloads: readonly Workload[], vips: VipAllocator): Service[] {
+export function buildServiceEntries(inv: Inventory, workloads: readonly Workload[], vips: VipAllocator, index = new WorkloadIndex(workloads)): Service[] {
   const out: Service[] = [];
   const sorted = [...inv.serviceEntries].sort(byKey((s) => `${s.metadata.namespace ?? 'default'}/${s.metadata.name}`));
   for (const se of sorted) {
@@ -37,7 +38,7 @@ export function buildServiceEntries(inv: Inventory, workloads: readonly Workload
     const selector = rec(spec.workloadSelector);
     if (selector) {
       const labels = stringMap(selector.labels);
-      endpoints = workloads.filter((w) => w.namespace === ns && labelsMatch(labels, w.labels) && w.healthy !== false)
+      endpoints = (Object.keys(labels).length > 0 ? index.select(ns, labels, (w) => w.healthy !== false) : [])
         .flatMap((w) => w.ips.slice(0, 1).map((address) => compact({ workloadUid: w.uid, address, labels: w.labels, locality: w.locality })));
     } else {
       endpoints = recs(spec.endpoints).map((e) => {

@@ -1,7 +1,8 @@
 // Kubernetes Services → mesh Services: VIPs (clusterIP, or allocated from 10.96.0.0/16 in
 // local mode), ports with their protocol, endpoints from EndpointSlices or the selector.
-import { byKey, compact, labelsMatch, num, rec, recs, str, strs, stringMap } from './raw.js';
+import { byKey, compact, num, rec, recs, str, strs, stringMap } from './raw.js';
 import type { Inventory } from './inventory.js';
+import { WorkloadIndex } from './label-index.js';
 import type { KubeObject } from '../sources/types.js';
 import type { Endpoint, PortProtocol, Service, ServicePort, Workload } from '../../core/model/types.js';
 
@@ -81,10 +82,12 @@ export interface ServiceContext {
   /** Pod / Deployment objects by workload uid (for named target ports). */
   readonly podObjects: ReadonlyMap<string, KubeObject>;
   readonly vips: VipAllocator;
+  readonly index?: WorkloadIndex;
 }
 
 export function buildServices(inv: Inventory, ctx: ServiceContext): Service[] {
   const byUid = new Map(ctx.workloads.map((w) => [w.uid, w] as const));
+  const index = ctx.index ?? new WorkloadIndex(ctx.workloads);
   const slicesByService = new Map<string, KubeObject[]>();
   for (const s of inv.endpointSlices) {
     const svc = s.metadata.labels?.['kubernetes.io/service-name'];
@@ -105,7 +108,7 @@ export function buildServices(inv: Inventory, ctx: ServiceContext): Service[] {
     const selector = rec(spec.selector) ? stringMap(spec.selector) : undefined;
     const slices = slicesByService.get(`${ns}/${svc.metadata.name}`);
     const members = selector && Object.keys(selector).length > 0
-      ? ctx.workloads.filter((w) => w.namespace === ns && w.kind === 'Pod' && labelsMatch(selector, w.labels)) : [];
+      ? index.select(ns, selector, (w) => w.kind === 'Pod') : [];
     const ports: ServicePort[] = rawPorts.map((p) => {
       const port = num(p.port) ?? 0;
       const target = p.targetPort;

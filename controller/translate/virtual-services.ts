@@ -38,13 +38,42 @@ export function indexVirtualServices(inv: Inventory, domain: string): VsEntry[] 
   }).sort(byKey((e) => `${e.created}|${e.key}`));
 }
 
+/** VirtualServices by exact host, plus the wildcard ones, keeping creation order. */
+export class VsIndex {
+  private readonly exact = new Map<string, VsEntry[]>();
+  private readonly wildcard: VsEntry[] = [];
+  private readonly position = new Map<VsEntry, number>();
+  constructor(readonly entries: readonly VsEntry[]) {
+    entries.forEach((e, i) => {
+      this.position.set(e, i);
+      if (e.hosts.some((h) => h.startsWith('*'))) this.wildcard.push(e);
+      for (const h of new Set(e.hosts)) {
+        if (h.startsWith('*')) continue;
+        const list = this.exact.get(h);
+        if (list) list.push(e);
+        else this.exact.set(h, [e]);
+      }
+    });
+  }
+
+  /** Entries that may match `host`, in creation order. */
+  candidates(host: string): readonly VsEntry[] {
+    if (host.startsWith('*')) return this.entries;
+    const exact = this.exact.get(host) ?? [];
+    if (this.wildcard.length === 0) return exact;
+    const all = new Set([...exact, ...this.wildcard]);
+    return [...all].sort((a, b) => (this.position.get(a) ?? 0) - (this.position.get(b) ?? 0));
+  }
+}
+
 /** The VirtualServices that route `host` for `gateway` (`mesh` or `ns/name`) seen from `clientNs`. */
-export function virtualServicesFor(entries: readonly VsEntry[], host: string, gateway: string, clientNs: string): VsEntry[] {
-  const bound = entries.filter((e) => (e.gateways.length === 0 ? gateway === 'mesh' : e.gateways.includes(gateway))
+export function virtualServicesFor(index: VsIndex, host: string, gateway: string, clientNs: string): VsEntry[] {
+  const bound = index.candidates(host).filter((e) => (e.gateways.length === 0 ? gateway === 'mesh' : e.gateways.includes(gateway))
     && (gateway !== 'mesh' || visibleFrom(e.exportTo, e.ns, clientNs)));
   let best = -1;
   const ranked = bound.map((e) => {
-    const rank = Math.max(-1, ...e.hosts.filter((h) => hostMatches(h, host)).map((h) => hostMatchRank(h, host)));
+    let rank = -1;
+    for (const h of e.hosts) if (hostMatches(h, host)) rank = Math.max(rank, hostMatchRank(h, host));
     if (rank > best) best = rank;
     return { e, rank };
   });
@@ -176,8 +205,8 @@ export function translateHttpRoute(vs: VsEntry, index: number, raw: Raw, ctx: Ro
 }
 
 /** Routes for (host, port): merged VirtualServices, else the implicit default route. */
-export function routesFor(entries: readonly VsEntry[], host: string, gateway: string, clientNs: string, ctx: RouteContext): HttpRoute[] {
-  const vss = virtualServicesFor(entries, host, gateway, clientNs);
+export function routesFor(index: VsIndex, host: string, gateway: string, clientNs: string, ctx: RouteContext): HttpRoute[] {
+  const vss = virtualServicesFor(index, host, gateway, clientNs);
   const routes: HttpRoute[] = [];
   for (const vs of vss) {
     recs(rec(vs.obj.spec)?.http).forEach((raw, i) => {
