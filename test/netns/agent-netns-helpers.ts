@@ -71,3 +71,103 @@ export function waitForLine(child: ChildProcess, pattern: RegExp): Promise<strin
 }
 
 export { spawn };
+
+// ---- running the agent as its own process (bundled with esbuild, like a deployed binary) ----
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const ADDON_PATH = path.join(REPO, 'agent', 'native', 'build', 'Release', 'ambit_netns.node');
+
+/** Bundle agent/main.ts into one ESM file (npm packages stay external, resolved from the repo). */
+export async function bundleAgent(): Promise<string> {
+  const esbuild = await import('esbuild');
+  const dir = await mkdtemp(path.join(REPO, 'node_modules', '.ambit-h3-agent-'));
+  const outfile = path.join(dir, 'agent.mjs');
+  await esbuild.build({
+    entryPoints: [path.join(REPO, 'agent', 'main.ts')], bundle: true, platform: 'node', format: 'esm', target: 'node20',
+    outfile, logLevel: 'silent', packages: 'external', absWorkingDir: REPO,
+  });
+  return outfile;
+}
+
+export async function tempDir(tag: string): Promise<string> {
+  return mkdtemp(path.join(tmpdir(), `ambit-h3-${tag}-`));
+}
+
+/** A free TCP port on 127.0.0.1 (bound then released). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface AgentProcess {
+  readonly child: ChildProcess;
+  readonly adminPort: number;
+  readonly metricsPort: number;
+  /** Everything the agent logged (JSON lines on stderr). */
+  logs(): string[];
+  /** SIGKILL and wait for exit. */
+  kill(): Promise<void>;
+  /** SIGTERM (drain) and wait for exit. */
+  stop(): Promise<number | null>;
+}
+
+export async function startAgent(bundle: string, env: Record<string, string>): Promise<AgentProcess> {
+  const [adminPort, metricsPort, readyPort, socksPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const child = spawn(process.execPath, [bundle], {
+    cwd: REPO,
+    env: {
+      ...process.env, AMBIT_NATIVE_ADDON: ADDON_PATH, AMBIT_ADMIN_PORT: String(adminPort), AMBIT_METRICS_PORT: String(metricsPort),
+      AMBIT_READY_PORT: String(readyPort), AMBIT_SOCKS5_PORT: String(socksPort), AMBIT_PUBLIC_HOST: '127.0.0.1', ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  let partial = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    const parts = (partial + d.toString('utf8')).split('\n');
+    partial = parts.pop() ?? '';
+    lines.push(...parts);
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  try {
+    await waitForLine(child, /^ready /);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\nagent log:\n${lines.slice(-20).join('\n')}`);
+  }
+  return {
+    child, adminPort, metricsPort,
+    logs: () => [...lines, ...(partial ? [partial] : [])],
+    kill: async () => { child.kill('SIGKILL'); await exited; },
+    stop: async () => { child.kill('SIGTERM'); return exited; },
+  };
+}
+
+export async function httpGet(port: number, pathName: string): Promise<string> {
+  const res = await fetch(`http://127.0.0.1:${port}${pathName}`);
+  return res.text();
+}
+
+/** Poll `fn` until it returns a value that is not undefined (throws after `tries` × 100 ms). */
+export async function eventually<T>(fn: () => Promise<T | undefined> | T | undefined, what: string, tries = 100): Promise<T> {
+  let last: unknown;
+  for (let i = 0; i < tries; i++) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+}
