@@ -43,28 +43,11 @@ export function compileStringList(values: readonly string[], opts: { ignoreCase?
 }
 
 /**
- * Hosts: case-insensitive; a request authority `host:port` also matches a pattern written
- * without the port (Istio compares the `:authority`/Host header; users write host names).
+ * Hosts: case-insensitive (RFC 4343; Istio fixed a bypass here, GHSA-7774-7vr3-cc8j). As in
+ * Istio, an exact host does not match an authority with a port: users write `host:*` too.
  */
 export function compileHostList(values: readonly string[]): ValueMatcher {
-  const inner = compileStringList(values, { ignoreCase: true });
-  return (value) => {
-    if (value === undefined) return false;
-    if (inner(value)) return true;
-    const noPort = stripPort(value);
-    return noPort !== value && inner(noPort);
-  };
-}
-
-function stripPort(authority: string): string {
-  if (authority.startsWith('[')) {
-    const end = authority.indexOf(']');
-    return end > 0 ? authority.slice(0, end + 1) : authority;
-  }
-  const colon = authority.lastIndexOf(':');
-  return colon > 0 && authority.indexOf(':') === colon && /^\d+$/.test(authority.slice(colon + 1))
-    ? authority.slice(0, colon)
-    : authority;
+  return compileStringList(values, { ignoreCase: true });
 }
 
 /**
