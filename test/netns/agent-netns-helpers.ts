@@ -142,7 +142,7 @@ export async function startAgent(bundle: string, env: Record<string, string>): P
   try {
     await waitForLine(child, /^ready /);
   } catch (err) {
-    throw new Error(`${(err as Error).message}\nagent log:\n${lines.slice(-20).join('\n')}`);
+    throw new Error(`${(err as Error).message}\nagent log:\n${lines.slice(-20).join('\n')}`, { cause: err });
   }
   return {
     child, adminPort, metricsPort,
