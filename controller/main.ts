@@ -15,6 +15,8 @@ import { Controller } from './controller.js';
 import { FileSource } from './sources/file.js';
 import { KubeSource, loadKubeConfig } from './sources/kube.js';
 import { KubeApi } from './sources/kube-api.js';
+import { loadOrCreateCaFromSecrets } from './state/ca-secret.js';
+import { cachedTokenReview } from './state/token-cache.js';
 import { nodeTokenFileAuthenticator, tokenReviewAuthenticator, type Authenticate } from './ca/auth.js';
 
 const log = createLogger('controller');
@@ -26,6 +28,7 @@ interface Flags {
   trustDomain: string;
   nodeName: string;
   nodeTokenFile?: string;
+  namespace: string;
   host: string;
   grpcPort: string;
   metricsPort: string;
@@ -48,10 +51,11 @@ async function ensureNodeTokenFile(file: string, node: string): Promise<void> {
 
 async function run(flags: Flags): Promise<void> {
   await mkdir(flags.stateDir, { recursive: true });
-  const ca = await CertificateAuthority.loadOrCreate(flags.stateDir, { trustDomain: flags.trustDomain });
+  let ca: CertificateAuthority;
   let authenticate: Authenticate;
   let source;
   if (flags.source === 'file') {
+    ca = await CertificateAuthority.loadOrCreate(flags.stateDir, { trustDomain: flags.trustDomain });
     if (!flags.configDir) throw new Error('--source file needs --config-dir DIR');
     const tokenFile = flags.nodeTokenFile ?? path.join(flags.stateDir, 'node-tokens');
     await ensureNodeTokenFile(tokenFile, flags.nodeName);
@@ -60,7 +64,8 @@ async function run(flags: Flags): Promise<void> {
   } else {
     const kc = loadKubeConfig();
     const api = new KubeApi(kc);
-    authenticate = tokenReviewAuthenticator({ reviewToken: (token) => api.reviewToken(token), trustDomain: flags.trustDomain });
+    ca = await loadOrCreateCaFromSecrets({ api, namespace: flags.namespace, dir: flags.stateDir, trustDomain: flags.trustDomain, log });
+    authenticate = tokenReviewAuthenticator({ reviewToken: cachedTokenReview((token) => api.reviewToken(token)), trustDomain: flags.trustDomain });
     source = new KubeSource({ kubeConfig: kc });
   }
   const controller = await Controller.start({
@@ -84,10 +89,11 @@ const program = new Command('ambit-controller')
   .description('Ambit control plane: translate mesh config, push it to agents and waypoints, sign their certificates')
   .addOption(new Option('--source <kind>', 'where objects come from').choices(['kube', 'file']).default('kube'))
   .option('--config-dir <dir>', 'folder of YAML manifests (file source)')
-  .option('--state-dir <dir>', 'CA root and key (Istio cacerts layout), node tokens', process.env.AMBIT_STATE_DIR ?? '/var/lib/ambit/controller')
+  .option('--state-dir <dir>', 'CA root and key (Istio cacerts layout; kube mode: mirrored from the ambit-ca Secret), node tokens', process.env.AMBIT_STATE_DIR ?? '/var/lib/ambit/controller')
   .option('--trust-domain <td>', 'SPIFFE trust domain', process.env.AMBIT_TRUST_DOMAIN ?? 'cluster.local')
   .option('--node-name <name>', 'this machine\'s node (file mode: pods without spec.nodeName run here)', process.env.AMBIT_NODE_NAME ?? hostname())
   .option('--node-token-file <file>', 'file mode: "<token> <node>" lines authenticating agents (default <state-dir>/node-tokens)')
+  .option('--namespace <ns>', 'kube mode: namespace of the CA Secrets (cacerts, ambit-ca)', process.env.POD_NAMESPACE ?? 'ambit-system')
   .option('--host <addr>', 'address to listen on', process.env.AMBIT_CONTROLLER_HOST ?? '0.0.0.0')
   .option('--grpc-port <port>', 'discovery + CA (TLS)', process.env.AMBIT_GRPC_PORT ?? '15012')
   .option('--metrics-port <port>', 'Prometheus /metrics', process.env.AMBIT_METRICS_PORT ?? '15014')

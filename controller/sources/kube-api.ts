@@ -53,6 +53,15 @@ export class KubeApi {
     return JSON.parse(text) as T;
   }
 
+  /** GET one object; undefined when it does not exist (404). */
+  async get<T>(path: string, signal?: AbortSignal): Promise<T | undefined> {
+    const res = await this.request(path, signal);
+    const text = await readBody(res);
+    if (res.statusCode === 404) return undefined;
+    if (res.statusCode !== 200) throw statusError(res.statusCode ?? 0, path, text);
+    return JSON.parse(text) as T;
+  }
+
   /** TokenReview: who a bearer token belongs to (authentication.k8s.io/v1). */
   async reviewToken(token: string): Promise<{ authenticated: boolean; username?: string; extra?: Record<string, string[]>; error?: string }> {
     const review = await this.create<{ status?: { authenticated?: boolean; user?: { username?: string; extra?: Record<string, string[]> }; error?: string } }>(
@@ -118,5 +127,5 @@ function readBody(res: http.IncomingMessage): Promise<string> {
 function statusError(status: number, path: string, body: string): KubeApiError {
   let message = body.slice(0, 200);
   try { message = (JSON.parse(body) as { message?: string }).message ?? message; } catch { /* not a Status */ }
-  return new KubeApiError(status, `GET ${path}: ${status} ${message}`);
+  return new KubeApiError(status, `${path}: ${status} ${message}`);
 }

@@ -28,6 +28,7 @@ export interface ServedResource {
 }
 
 interface HistoryEvent { rv: number; type: 'ADDED' | 'MODIFIED' | 'DELETED'; resource: string; object: FakeObject }
+interface Route { resource: ServedResource; version: string; namespace?: string; name?: string }
 interface OpenWatch { resource: ServedResource; version: string; namespace?: string; res: http.ServerResponse; bookmarks: boolean }
 
 const resourceId = (r: Pick<ServedResource, 'group' | 'plural'>): string => `${r.group}/${r.plural}`;
@@ -190,6 +191,8 @@ export class FakeApiServer {
     if (req.method === 'POST' && url.pathname === '/apis/authentication.k8s.io/v1/tokenreviews') return this.tokenReview(req, res);
     const route = this.route(url.pathname);
     if (!route) return status(res, 404, 'NotFound', `the server could not find the requested resource (${url.pathname})`);
+    if (route.name !== undefined) return this.getOne(route, res);
+    if (req.method === 'POST') return this.createFromRequest(route, req, res);
     const watch = url.searchParams.get('watch');
     if (watch === '1' || watch === 'true') return this.watch(route, url, res);
     return this.list(route, res);
@@ -207,21 +210,41 @@ export class FakeApiServer {
     });
   }
 
-  private route(path: string): { resource: ServedResource; version: string; namespace?: string } | undefined {
+  private getOne(route: Route, res: http.ServerResponse): void {
+    const obj = this.stores.get(resourceId(route.resource))!.get(`${route.namespace ?? ''}/${route.name}`);
+    if (!obj) return status(res, 404, 'NotFound', `${route.resource.plural} "${route.name}" not found`);
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(present(obj, route.resource, route.version, true)));
+  }
+
+  private createFromRequest(route: Route, req: http.IncomingMessage, res: http.ServerResponse): void {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const obj = JSON.parse(Buffer.concat(chunks).toString('utf8')) as FakeObject;
+      obj.metadata.namespace = route.namespace ?? obj.metadata.namespace;
+      if (this.stores.get(resourceId(route.resource))!.has(objKey(obj))) return status(res, 409, 'AlreadyExists', `${route.resource.plural} "${obj.metadata.name}" already exists`);
+      const created = this.create({ ...obj, kind: route.resource.kind, apiVersion: apiVersionOf(route.resource, route.version) });
+      res.writeHead(201, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(present(created, route.resource, route.version, true)));
+    });
+  }
+
+  private route(path: string): Route | undefined {
     const parts = path.split('/').filter(Boolean);
     let group: string; let rest: string[];
     if (parts[0] === 'api') { group = ''; rest = parts.slice(1); }
     else if (parts[0] === 'apis' && parts.length >= 3) { group = parts[1]!; rest = parts.slice(2); }
     else return undefined;
     const [version, ...tail] = rest;
-    let namespace: string | undefined; let plural: string | undefined;
-    if (tail.length === 1) plural = tail[0];
-    else if (tail.length === 3 && tail[0] === 'namespaces') { namespace = tail[1]; plural = tail[2]; }
+    let namespace: string | undefined; let plural: string | undefined; let name: string | undefined;
+    if (tail.length === 1 || tail.length === 2) [plural, name] = tail;
+    else if ((tail.length === 3 || tail.length === 4) && tail[0] === 'namespaces') [, namespace, plural, name] = tail;
     else return undefined;
     const resource = this.resources.get(`${group}/${plural}`);
     if (!resource || !version || !resource.versions.includes(version)) return undefined;
     if (namespace && !resource.namespaced) return undefined;
-    return { resource, version, ...(namespace ? { namespace } : {}) };
+    return { resource, version, ...(namespace ? { namespace } : {}), ...(name ? { name } : {}) };
   }
 
   private objects(resource: ServedResource, namespace?: string): FakeObject[] {
@@ -229,7 +252,7 @@ export class FakeApiServer {
     return namespace ? all.filter((o) => o.metadata.namespace === namespace) : all;
   }
 
-  private list(route: { resource: ServedResource; version: string; namespace?: string }, res: http.ServerResponse): void {
+  private list(route: Route, res: http.ServerResponse): void {
     const { resource, version } = route;
     const body = {
       kind: `${resource.kind}List`,
@@ -241,7 +264,7 @@ export class FakeApiServer {
     res.end(JSON.stringify(body));
   }
 
-  private watch(route: { resource: ServedResource; version: string; namespace?: string }, url: URL, res: http.ServerResponse): void {
+  private watch(route: Route, url: URL, res: http.ServerResponse): void {
     const rvParam = url.searchParams.get('resourceVersion');
     const from = rvParam ? Number(rvParam) : 0;
     const expired = from > 0 && from < this.compactedRv;
