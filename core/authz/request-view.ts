@@ -7,7 +7,10 @@ export interface AuthzRequest {
   source: {
     /** Peer identity: `spiffe://td/ns/x/sa/y` or Istio's `td/ns/x/sa/y`; absent for plaintext. */
     principal?: string;
-    /** Defaults to the `ns` segment of the principal. */
+    /**
+     * Defaults to the `ns` segment of the principal. Set it only from an authenticated
+     * identity (Istio derives it from the peer certificate), never from an IP lookup.
+     */
     namespace?: string;
     /** Direct peer address (ipBlocks, source.ip). */
     ip: string;
