@@ -164,6 +164,13 @@ describe('VirtualService → routes', () => {
     expect(rest?.fault).toEqual({ abort: { httpStatus: 418, percentage: 100 }, delay: { fixedDelayMs: 100, percentage: 100 } });
   });
 
+  it('directResponse answers without an upstream', () => {
+    const wp = waypoint(vs('r', '[reviews]', `- match: [{ uri: { exact: /teapot } }]
+  directResponse: { status: 418, body: { string: "short and stout" } }
+- route: [{ destination: { host: reviews } }]`));
+    expect(routes(wp)[0]).toEqual({ source: 'shop/r', name: 'shop/r#0', matches: [{ uri: { type: 'exact', value: '/teapot' } }], directResponse: { status: 418, body: 'short and stout' } });
+  });
+
   it.each([
     ['short name in the VS namespace', '[reviews]', true],
     ['FQDN', '[reviews.shop.svc.cluster.local]', true],

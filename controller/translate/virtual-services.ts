@@ -160,6 +160,7 @@ export function translateHttpRoute(vs: VsEntry, index: number, raw: Raw, ctx: Ro
     });
   }) : undefined;
   const redirect = rec(raw.redirect);
+  const directResponse = rec(raw.directResponse);
   const rewrite = rec(raw.rewrite);
   const mirrorRaw = rec(raw.mirror);
   let mirror: HttpRoute['mirror'];
@@ -183,6 +184,10 @@ export function translateHttpRoute(vs: VsEntry, index: number, raw: Raw, ctx: Ro
     redirect: redirect ? compact({
       uri: str(redirect.uri), authority: str(redirect.authority), scheme: str(redirect.scheme), port: num(redirect.port),
       code: num(redirect.redirectCode) ?? 301,
+    }) : undefined,
+    directResponse: directResponse ? compact({
+      status: num(directResponse.status) ?? 200,
+      body: str(rec(directResponse.body)?.string) ?? str(rec(directResponse.body)?.bytes),
     }) : undefined,
     rewrite: rewrite ? compact({ uri: str(rewrite.uri), authority: str(rewrite.authority) }) : undefined,
     mirror,

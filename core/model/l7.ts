@@ -96,9 +96,11 @@ export interface HttpRoute {
   readonly name?: string;
   /** Empty = match everything. Several = OR. */
   readonly matches: readonly HttpMatch[];
-  /** Exactly one of destinations / redirect is present. */
+  /** Exactly one of destinations / redirect / directResponse is present. */
   readonly destinations?: readonly RouteDestination[];
   readonly redirect?: HttpRedirect;
+  /** Answer without an upstream (Istio `directResponse`). */
+  readonly directResponse?: { readonly status: number; readonly body?: string };
   readonly rewrite?: HttpRewrite;
   readonly mirror?: { readonly host: string; readonly subset?: string; readonly port: number; readonly cluster: string };
   /** 0..100; absent with a mirror = 100. */

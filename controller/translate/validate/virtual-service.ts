@@ -37,6 +37,13 @@ export function checkHttpRoute(issues: Issues, at: string, value: unknown): void
   if (!hasRoute && r.redirect === undefined && r.directResponse === undefined && r.delegate === undefined) {
     issues.add(`${at}.route`, 'a route, redirect or directResponse is required');
   }
+  if (r.delegate !== undefined) issues.add(`${at}.delegate`, 'delegate VirtualServices are not supported by Ambit; inline the routes');
+  if (r.directResponse !== undefined) {
+    const dr = rec(r.directResponse);
+    const status = dr?.status;
+    if (typeof status !== 'number' || !Number.isInteger(status) || status < 200 || status > 599) issues.add(`${at}.directResponse.status`, `invalid HTTP status ${JSON.stringify(status)} (200..599)`);
+    if (hasRoute) issues.add(`${at}.directResponse`, 'cannot set both route and directResponse');
+  }
   checkDestinations(issues, `${at}.route`, r.route, false);
   if (r.redirect !== undefined) checkRedirect(issues, `${at}.redirect`, r.redirect);
   if (r.rewrite !== undefined) {
