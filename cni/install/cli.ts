@@ -1,12 +1,14 @@
 // `ambit-cni install [--bin-dir D] [--conf-dir D] [--agent-socket P] [--plugin FILE] [--watch]`
 // `ambit-cni uninstall [--bin-dir D] [--conf-dir D]`
 import { readFile, realpath } from 'node:fs/promises';
+import { isSea } from 'node:sea';
 import { parseArgs } from 'node:util';
 import { createLogger } from '../../core/log.js';
 import { DEFAULT_BIN_DIR, DEFAULT_CONF_DIR, install, uninstall, watchConflist } from './install.js';
 
-/** A launcher that runs this very plugin with this Node binary. */
+/** A launcher that runs this very plugin with this Node binary; a single executable copies itself. */
 async function launcher(): Promise<Buffer> {
+  if (isSea()) return readFile(process.execPath);
   const main = await realpath(process.argv[1] ?? '');
   return Buffer.from(`#!/bin/sh\nexec "${process.execPath}" "${main}" "$@"\n`);
 }

@@ -9,7 +9,7 @@
 //   await destroyCniChain(chain);                                                     // bridge + temp dir
 import { execFile } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { chmod, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,6 +34,8 @@ export interface CniChainOptions {
   cniVersion?: '1.0.0' | '0.4.0';
   /** ADD timeout ambit-cni waits for the agent's ack (conf `addTimeoutMs`). */
   addTimeoutMs?: number;
+  /** An ambit-cni executable to run (e.g. the SEA binary); default: a fresh bundle of cni/main.ts. */
+  plugin?: string;
 }
 
 export interface PluginConf { type: string; [key: string]: unknown }
@@ -132,7 +134,8 @@ export async function createCniChain(opts: CniChainOptions): Promise<CniChain> {
     },
   ];
   if (opts.withAmbit !== false) {
-    await writeAmbitCniExecutable(binDir);
+    if (opts.plugin) await symlink(resolve(opts.plugin), join(binDir, 'ambit-cni'));
+    else await writeAmbitCniExecutable(binDir);
     plugins.push({
       type: 'ambit-cni',
       ...(opts.agentSocket ? { agentSocket: opts.agentSocket } : {}),
