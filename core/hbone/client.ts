@@ -44,6 +44,8 @@ export interface DialInput {
 
 export interface DialedConnection {
   session: ClientHttp2Session;
+  /** The TLS socket under the session (session.socket is a proxy that cannot destroy it). */
+  socket: tls.TLSSocket;
   /** The SPIFFE id the server presented (one of target.expectedIdentities). */
   peerIdentity: string;
 }
@@ -60,6 +62,7 @@ export function dial(o: DialInput): Promise<DialedConnection> {
       // IP literal means no DNS lookup that could swap in a host-netns socket.
       raw.connect(o.target.port, o.target.address);
       raw.setNoDelay(true);
+      raw.setKeepAlive(true, 30_000);
       secure = tls.connect({
         socket: raw,
         host: o.target.address,
@@ -106,7 +109,7 @@ export function dial(o: DialInput): Promise<DialedConnection> {
         // SETTINGS only size the stream window; the connection window needs this call.
         session.setLocalWindowSize(o.flow.connectionWindowBytes);
       });
-      resolve({ session, peerIdentity: identity });
+      resolve({ session, socket: secure, peerIdentity: identity });
     };
     secure.once('secureConnect', onSecure);
     secure.once('error', fail);
@@ -148,4 +151,30 @@ export function openTunnel(session: ClientHttp2Session, headers: OutgoingHttpHea
     stream.once('close', onClose);
   });
   return { stream, ready };
+}
+
+/**
+ * PING the peer every `intervalMs`; call `onDead` when an answer takes longer than
+ * `timeoutMs` (a peer gone without FIN or RST; a graceful close would wait for it forever).
+ * Stops when the session closes.
+ */
+export function watchLiveness(session: ClientHttp2Session, intervalMs: number, timeoutMs: number, onDead: () => void): void {
+  if (intervalMs <= 0) return;
+  let waiting: NodeJS.Timeout | undefined;
+  const tick = setInterval(() => {
+    if (waiting || session.closed || session.destroyed) return;
+    waiting = setTimeout(onDead, timeoutMs);
+    waiting.unref();
+    try {
+      session.ping((err) => {
+        clearTimeout(waiting);
+        waiting = undefined;
+        if (err && !session.destroyed) onDead();
+      });
+    } catch {
+      // too many PINGs outstanding or the session is going away: let the timer decide
+    }
+  }, intervalMs);
+  tick.unref();
+  session.once('close', () => { clearInterval(tick); clearTimeout(waiting); });
 }

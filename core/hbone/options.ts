@@ -48,6 +48,10 @@ export interface HbonePoolOptions extends HboneFlowOptions {
   idleTimeoutMs?: number;
   /** Default for HboneConnectOptions.timeoutMs; default 10 s. */
   connectTimeoutMs?: number;
+  /** An HTTP/2 PING on every connection this often (0: never); default 30 s. */
+  pingIntervalMs?: number;
+  /** A connection whose PING is not answered within this is dropped; default 10 s. */
+  pingTimeoutMs?: number;
   log?: Logger;
 }
 

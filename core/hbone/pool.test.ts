@@ -138,6 +138,32 @@ describe('hbone pool', () => {
     await rot.close(true);
   });
 
+  it('drops a connection whose peer stops answering PINGs', async () => {
+    const links: Array<[net.Socket, net.Socket]> = [];
+    const proxy = await startTcp((inbound) => {
+      const out = net.connect(fwd.port, '127.0.0.1');
+      out.on('error', () => undefined);
+      inbound.pipe(out);
+      out.pipe(inbound);
+      links.push([inbound, out]);
+    });
+    const pool = newPool({ pingIntervalMs: 50, pingTimeoutMs: 300 });
+    const t = target(proxy.port, echo.port, p.server.identity);
+    await roundTrip(await pool.connect({ source: p.client, target: t }), 'before');
+    expect(pool.stats().connections).toBe(1);
+    // the path goes silent: no FIN, no RST, nothing forwarded
+    for (const [a, b] of links) { a.unpipe(); b.unpipe(); a.pause(); b.pause(); }
+    await until(() => pool.stats().connections === 0, 'the silent connection to be dropped');
+    await roundTrip(await pool.connect({ source: p.client, target: t }), 'after');
+    expect(pool.stats()).toMatchObject({ handshakes: 2, tunnelsFailed: 0 });
+    await proxy.close();
+  });
+
+  it('refuses a target address that is not an IP literal', async () => {
+    const err = await newPool().connect({ source: p.client, target: { ...tgt(), address: 'localhost' } }).catch((e: unknown) => e);
+    expect(isAmbitError(err, 'AMBIT_E_HBONE_CONNECT')).toBe(true);
+  });
+
   it('times out a handshake that never completes and a CONNECT never answered', async () => {
     const silent = await startTcp(() => undefined);
     const pool = newPool();

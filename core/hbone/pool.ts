@@ -4,12 +4,14 @@
 // connection that dies or gets GOAWAY leaves the pool so new tunnels go to a fresh one.
 import http2 from 'node:http2';
 import type { ClientHttp2Session, ClientHttp2Stream } from 'node:http2';
+import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import { AmbitError } from '../errors.js';
 import type { Credentials } from '../identity/types.js';
 import { createLogger } from '../log.js';
 import type { Logger } from '../log.js';
-import { dial, openTunnel, targetName, TunnelOpenFailure } from './client.js';
+import { dial, openTunnel, targetName, TunnelOpenFailure, watchLiveness } from './client.js';
 import { connectHeaders } from './headers.js';
 import type { HboneConnectOptions, HbonePoolOptions, HbonePoolStats, ResolvedFlow } from './options.js';
 import { resolveFlow } from './options.js';
@@ -21,6 +23,7 @@ interface Conn {
   readonly id: number;
   readonly key: string;
   readonly session: ClientHttp2Session;
+  readonly socket: TLSSocket;
   readonly creds: Credentials;
   /** Streams open or reserved on this connection. */
   inUse: number;
@@ -41,6 +44,7 @@ export class HbonePool {
   private readonly maxStreams: number;
   private readonly idleTimeoutMs: number;
   private readonly timeoutMs: number;
+  private readonly ping: { intervalMs: number; timeoutMs: number };
   private readonly log: Logger;
   private nextId = 1;
   private closed = false;
@@ -51,12 +55,18 @@ export class HbonePool {
     this.maxStreams = opts.maxStreamsPerConnection ?? 100;
     this.idleTimeoutMs = opts.idleTimeoutMs ?? 60_000;
     this.timeoutMs = opts.connectTimeoutMs ?? 10_000;
+    this.ping = { intervalMs: opts.pingIntervalMs ?? 30_000, timeoutMs: opts.pingTimeoutMs ?? 10_000 };
     this.log = opts.log ?? createLogger('hbone-pool');
   }
 
   /** Open a tunnel; resolves once the server answered 200 (the Duplex is the HTTP/2 stream). */
   async connect(o: HboneConnectOptions): Promise<Duplex> {
     if (this.closed) throw new AmbitError('AMBIT_E_HBONE_POOL', 'HBONE pool is closed', { hint: 'the agent is shutting down' });
+    if (!isIP(o.target.address)) {
+      throw new AmbitError('AMBIT_E_HBONE_CONNECT', `HBONE target address "${o.target.address}" is not an IP literal`, {
+        hint: 'HBONE dials IP addresses only (a DNS lookup could leave the pod network namespace)',
+      });
+    }
     const headers = connectHeaders({ authority: o.target.authority, forwardedFor: o.forwardedFor, traceparent: o.traceparent, extraHeaders: o.extraHeaders });
     const timeoutMs = o.timeoutMs ?? this.timeoutMs;
     const name = targetName(o.target);
@@ -139,7 +149,7 @@ export class HbonePool {
   /** Close every connection at once, resetting open tunnels. */
   destroy(): void {
     this.closed = true;
-    for (const c of this.live) c.session.destroy();
+    for (const c of this.live) { c.session.destroy(); c.socket.destroy(); }
   }
 
   private keyOf(o: HboneConnectOptions): string {
@@ -169,7 +179,7 @@ export class HbonePool {
       creds: o.source,
       reserved: 1,
       conn: dial({ source: o.source, target: o.target, via: o.via, flow: this.flow, timeoutMs }).then(
-        (d) => this.adopt(key, o.source, d.session, pending.reserved),
+        (d) => this.adopt(key, o.source, d.session, d.socket, pending.reserved),
         (err: unknown) => { this.counts.handshakeFailures++; throw err; },
       ).finally(() => {
         const e = this.entries.get(key);
@@ -182,9 +192,9 @@ export class HbonePool {
     return pending.conn;
   }
 
-  private adopt(key: string, creds: Credentials, session: ClientHttp2Session, reserved: number): Conn {
+  private adopt(key: string, creds: Credentials, session: ClientHttp2Session, socket: TLSSocket, reserved: number): Conn {
     this.counts.handshakes++;
-    const conn: Conn = { id: this.nextId++, key, session, creds, inUse: reserved, usable: !this.closed, settled: false };
+    const conn: Conn = { id: this.nextId++, key, session, socket, creds, inUse: reserved, usable: !this.closed, settled: false };
     this.live.add(conn);
     const entry = this.entries.get(key) ?? { conns: [], pending: [] };
     this.entries.set(key, entry);
@@ -193,6 +203,11 @@ export class HbonePool {
     session.once('remoteSettings', () => { conn.settled = true; });
     session.on('goaway', (code: number) => { conn.goawayCode = code; log.debug('hbone goaway', { code }); this.retire(conn); });
     session.on('error', (err: Error) => log.debug('hbone connection error', { err }));
+    watchLiveness(session, this.ping.intervalMs, this.ping.timeoutMs, () => {
+      log.warn('hbone connection unresponsive: dropped', { pingTimeoutMs: this.ping.timeoutMs });
+      this.retire(conn);
+      socket.destroy();
+    });
     session.once('close', () => {
       clearTimeout(conn.idleTimer);
       this.retire(conn);

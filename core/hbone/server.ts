@@ -84,6 +84,8 @@ export function createHboneServer(o: HboneServerOptions): HboneServer {
   server.prependListener('connection', (socket: Socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, 30_000);
     try {
       const creds = o.credentials();
       if (creds !== current) {
