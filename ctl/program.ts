@@ -1,5 +1,6 @@
 // ambitctl's command tree. Each subcommand lives in its own file and registers itself here.
 import { Command } from 'commander';
+import { register as registerLocal } from './local/index.js';
 import { register as registerManifest } from './manifest.js';
 import { register as registerProfile } from './profile.js';
 import { packageVersion, register as registerVersion } from './version.js';
@@ -12,5 +13,6 @@ export function buildProgram(): Command {
   registerVersion(program);
   registerProfile(program);
   registerManifest(program);
+  registerLocal(program);
   return program;
 }

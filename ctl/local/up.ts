@@ -1,0 +1,223 @@
+// `ambitctl local up -f DIR`: what a kubelet and an API server would do, on one machine.
+// 1. plan (pods, IPs, VIPs) and write the controller's config folder; 2. start the
+// controller (file source) and the agent (controller mode, enrolment socket in the state
+// dir); 3. per pod: /etc/netns/<ns>/hosts, netns + CNI chain ADD (bridge, host-local,
+// ambit-cni: the agent acks once the pod's listeners and certificate are up), then its
+// command inside the netns; 4. `ready` on stdout once the agent's /config_dump holds every
+// enrolled pod and its certificate. SIGINT/SIGTERM: tear it all down (teardown.ts).
+import { randomBytes } from 'node:crypto';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { AmbitError, describeError } from '../../core/errors.js';
+import { createLogger, type Logger } from '../../core/log.js';
+import { addPodNetwork, prepareNetwork } from './cni.js';
+import { builtMain } from './paths.js';
+import { hostsFileFor, planLocal, type LocalPlan, type PlannedPod } from './plan.js';
+import { startProcess, type Started } from './processes.js';
+import { isAlive, portsFor, readRecord, writeRecord, type LocalRecord } from './state.js';
+import { tearDown } from './teardown.js';
+
+export interface UpOptions {
+  dir: string;
+  stateDir: string;
+  bridge: string;
+  podCidr: string;
+  netnsPrefix: string;
+  portOffset: number;
+  nodeName: string;
+  /** Called once `ready` is printed (the live view hooks in here). */
+  onReady?: (ctx: RunningMesh) => Promise<void> | void;
+}
+
+export interface RunningMesh {
+  readonly record: LocalRecord;
+  readonly plan: LocalPlan;
+  readonly log: Logger;
+  /** Resolves when teardown starts. */
+  readonly stopping: Promise<string>;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>, failed?: () => string | undefined): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const why = failed?.();
+    if (why) throw new AmbitError('AMBIT_E_INTERNAL', `${what}: ${why}`);
+    const v = await probe().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new AmbitError('AMBIT_E_TIMEOUT', `timed out waiting for ${what}`, { hint: 'see the logs in <state-dir>/logs' });
+    await sleep(200);
+  }
+}
+
+const tcpOpen = (port: number) => new Promise<boolean | undefined>((resolve) => {
+  const s = net.connect({ host: '127.0.0.1', port }, () => { s.destroy(); resolve(true); });
+  s.on('error', () => resolve(undefined));
+});
+
+interface AgentDump {
+  workloads?: Array<{ uid: string }>;
+  pods?: Array<{ namespace: string; name: string; identity?: string }>;
+  certificates?: Array<{ identity: string; notAfter: string }>;
+}
+
+export async function agentDump(adminPort: number): Promise<AgentDump> {
+  const res = await fetch(`http://127.0.0.1:${adminPort}/config_dump`, { signal: AbortSignal.timeout(3000) });
+  if (!res.ok) throw new Error(`config_dump: HTTP ${res.status}`);
+  return (await res.json()) as AgentDump;
+}
+
+function podEnv(pod: PlannedPod, plan: LocalPlan): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', HOME: process.env.HOME ?? '/root',
+    ...(process.env.LANG ? { LANG: process.env.LANG } : {}),
+    POD_NAME: pod.name, POD_NAMESPACE: pod.namespace, POD_IP: pod.ip, NODE_NAME: plan.nodeName, SERVICE_ACCOUNT: pod.serviceAccount,
+    ...pod.container!.env,
+  };
+}
+
+export function netnsNameOf(prefix: string, pod: Pick<PlannedPod, 'namespace' | 'name'>): string {
+  return `${prefix}${pod.namespace}-${pod.name}`.slice(0, 60);
+}
+
+export async function localUp(o: UpOptions): Promise<number> {
+  const log = createLogger('ambitctl-local');
+  if (process.platform !== 'linux') throw new AmbitError('AMBIT_E_NETNS', `local up needs Linux network namespaces (this is ${process.platform})`);
+  if (process.getuid?.() !== 0) {
+    throw new AmbitError('AMBIT_E_NETNS', 'local up needs root: it creates network namespaces, a bridge and iptables rules', { hint: 'run it with sudo, or inside `unshare --user --map-root-user --net --mount` (then node ports stay inside that namespace)' });
+  }
+  const stateDir = path.resolve(o.stateDir);
+  const old = await readRecord(stateDir);
+  if (old && old.pid !== process.pid && isAlive(old.pid)) {
+    throw new AmbitError('AMBIT_E_CONFIG', `a local mesh is already running from ${stateDir} (pid ${old.pid})`, { hint: 'stop it with Ctrl-C, or `ambitctl local down`' });
+  }
+  if (old) {
+    log.warn('cleaning up a local mesh left behind', { stateDir, pid: old.pid });
+    await tearDown(old, log);
+  }
+
+  const plan = await planLocal(o.dir, { podCidr: o.podCidr, nodeName: o.nodeName });
+  for (const p of plan.problems) log.warn('object rejected by the translator', { problem: p });
+  log.info('plan', { pods: plan.pods.length, services: plan.serviceVips.length, podCidr: plan.podCidr, bridge: o.bridge });
+
+  const ports = portsFor(o.portOffset);
+  const record: LocalRecord = {
+    version: 1, pid: process.pid, startedAt: new Date().toISOString(), dir: plan.dir, stateDir,
+    configDir: path.join(stateDir, 'config'), bridge: o.bridge, podCidr: plan.podCidr, nodeName: plan.nodeName, ports,
+    pods: [], processes: [], etcNetns: [],
+    planned: plan.pods.map((p) => ({ namespace: p.namespace, name: p.name, netnsName: netnsNameOf(o.netnsPrefix, p), ip: p.ip, enrolled: p.enrolled, labels: { ...p.labels } })),
+    serviceVips: plan.serviceVips.map((s) => ({ namespace: s.namespace, name: s.name, vips: s.vips })),
+  };
+  const logs = path.join(stateDir, 'logs');
+  await mkdir(logs, { recursive: true });
+  await rm(record.configDir, { recursive: true, force: true });
+  for (const [rel, text] of plan.files) {
+    await mkdir(path.dirname(path.join(record.configDir, rel)), { recursive: true });
+    await writeFile(path.join(record.configDir, rel), text);
+  }
+  const token = randomBytes(32).toString('hex');
+  await writeFile(path.join(stateDir, 'node-tokens'), `${token} ${plan.nodeName}\n`, { mode: 0o600 });
+  await writeFile(path.join(stateDir, 'agent-token'), `${token}\n`, { mode: 0o600 });
+  await writeRecord(record);
+
+  const children: Started[] = [];
+  let tearingDown = false;
+  let stopReason: ((r: string) => void) | undefined;
+  const stopping = new Promise<string>((r) => { stopReason = r; });
+  const track = (s: Started) => {
+    children.push(s);
+    record.processes.push({ role: s.role, pid: s.pid, cmdline: s.cmdline, ...(s.pod ? { pod: s.pod } : {}) });
+    void s.exited.then((code) => {
+      if (s.role !== 'pod') stopReason?.(`${s.role} exited (${code}); see ${path.join(logs, `${s.role}.log`)}`);
+      else if (!tearingDown) log.warn('pod command exited', { pod: s.pod, code });
+    });
+  };
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => stopReason?.(sig));
+  const exitedEarly = () => { let why: string | undefined; void stopping.then((r) => { why = r; }); return () => why; };
+  const early = exitedEarly();
+
+  let code = 0;
+  try {
+    const controllerDir = path.join(stateDir, 'controller');
+    track(startProcess({
+      role: 'controller', cmd: process.execPath, logFile: path.join(logs, 'controller.log'), env: { ...process.env, AMBIT_LOG_LEVEL: process.env.AMBIT_LOG_LEVEL ?? 'info' },
+      args: [builtMain('controller'), '--source', 'file', '--config-dir', record.configDir, '--state-dir', controllerDir, '--node-name', plan.nodeName,
+        '--node-token-file', path.join(stateDir, 'node-tokens'), '--host', '127.0.0.1', '--grpc-port', String(ports.controllerGrpc),
+        '--metrics-port', String(ports.controllerMetrics), '--ready-port', String(ports.controllerReady)],
+    }));
+    await writeRecord(record);
+    await waitFor('the controller', 60_000, async () => (await tcpOpen(ports.controllerGrpc)) && (await import('node:fs/promises')).access(path.join(controllerDir, 'root-cert.pem')).then(() => true), early);
+    log.info('controller up', { grpc: ports.controllerGrpc });
+
+    let agentReady = false;
+    const agentSocket = path.join(stateDir, 'agent.sock');
+    track(startProcess({
+      role: 'agent', cmd: process.execPath, args: [builtMain('agent')], logFile: path.join(logs, 'agent.log'),
+      env: {
+        ...process.env, AMBIT_CONTROLLER: `127.0.0.1:${ports.controllerGrpc}`, AMBIT_CONTROLLER_ROOTS: path.join(controllerDir, 'root-cert.pem'),
+        AMBIT_CONTROLLER_IDENTITY: 'spiffe://cluster.local/ns/ambit-system/sa/ambit-controller',
+        AMBIT_TOKEN_FILE: path.join(stateDir, 'agent-token'), AMBIT_NODE_NAME: plan.nodeName, AMBIT_STATE_DIR: path.join(stateDir, 'agent'),
+        AMBIT_AGENT_SOCKET: agentSocket, AMBIT_LOCAL_HOST: '127.0.0.1', AMBIT_PUBLIC_HOST: '127.0.0.1',
+        AMBIT_ADMIN_PORT: String(ports.agentAdmin), AMBIT_METRICS_PORT: String(ports.agentMetrics), AMBIT_READY_PORT: String(ports.agentReady), AMBIT_SOCKS5_PORT: String(ports.agentSocks5),
+        AMBIT_DRAIN_MS: '2000',
+      },
+      onStdoutLine: (line) => { if (line.startsWith('ready')) agentReady = true; },
+    }));
+    await writeRecord(record);
+    await waitFor('the agent', 60_000, () => Promise.resolve(agentReady || undefined), early);
+    const enrolled = plan.pods.filter((p) => p.enrolled);
+    await waitFor('the agent to receive the pods from the controller', 60_000, async () => {
+      const uids = new Set((await agentDump(ports.agentAdmin)).workloads?.map((w) => w.uid));
+      return enrolled.every((p) => uids.has(p.uid)) || undefined;
+    }, early);
+    log.info('agent up', { admin: ports.agentAdmin, metrics: ports.agentMetrics });
+
+    record.network = await prepareNetwork({ stateDir, bridge: o.bridge, subnet: plan.podCidr, gateway: plan.gateway, agentSocket });
+    await writeRecord(record);
+    for (const pod of plan.pods) {
+      if (early()) break;
+      const netnsName = netnsNameOf(o.netnsPrefix, pod);
+      const etc = path.join('/etc/netns', netnsName);
+      record.etcNetns.push(etc);
+      await writeRecord(record);
+      await mkdir(etc, { recursive: true });
+      await writeFile(path.join(etc, 'hosts'), hostsFileFor(plan, pod));
+      const netRec = await addPodNetwork(record.network, { namespace: pod.namespace, name: pod.name, uid: pod.uid, netnsName, ip: pod.ip });
+      record.pods.push(netRec);
+      await writeRecord(record);
+      if (pod.container) {
+        const [cmd, ...args] = pod.container.command;
+        track(startProcess({
+          role: 'pod', pod: `${pod.namespace}/${pod.name}`, cmd: 'ip', cwd: plan.dir, env: podEnv(pod, plan),
+          args: ['netns', 'exec', netnsName, cmd === 'node' ? process.execPath : cmd!, ...args], logFile: path.join(logs, `${pod.namespace}.${pod.name}.log`),
+        }));
+        await writeRecord(record);
+      }
+      log.info('pod started', { pod: `${pod.namespace}/${pod.name}`, ip: pod.ip, netns: netnsName, enrolled: pod.enrolled });
+    }
+    await waitFor('every pod enrolled with its certificate', 60_000, async () => {
+      const dump = await agentDump(ports.agentAdmin);
+      const pods = new Set(dump.pods?.map((p) => `${p.namespace}/${p.name}`));
+      const now = Date.now();
+      const certs = new Set(dump.certificates?.filter((c) => Date.parse(c.notAfter) > now).map((c) => c.identity));
+      return enrolled.every((p) => pods.has(`${p.namespace}/${p.name}`) && certs.has(p.identity)) || undefined;
+    }, early);
+    process.stdout.write('ready\n');
+    log.info('local mesh ready', { pods: plan.pods.length, enrolled: enrolled.length, logs, admin: `127.0.0.1:${ports.agentAdmin}` });
+    if (o.onReady) void Promise.resolve(o.onReady({ record, plan, log, stopping })).catch((err: unknown) => log.error('live view failed', { err: describeError(err) }));
+    const reason = await stopping;
+    log.info('stopping', { reason });
+    if (reason !== 'SIGINT' && reason !== 'SIGTERM') code = 1;
+  } catch (err) {
+    log.error('local up failed', { err: describeError(err) });
+    code = 1;
+  } finally {
+    tearingDown = true;
+    const problems = await tearDown(record, log);
+    log.info('torn down', { problems: problems.length });
+    if (problems.length > 0) code = 1;
+  }
+  return code;
+}
