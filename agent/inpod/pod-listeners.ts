@@ -45,7 +45,7 @@ export class PodListeners {
       plain.on('connection', (s: net.Socket) => { track(s); o.handlers.inboundPlaintext(s); });
       const hbone = await listenInNetns(o.netnsPath, o.ports.hbone);
       opened.push(hbone);
-      hbone.on('connection', (s: net.Socket) => hboneServer.handleSocket(s));
+      hbone.on('connection', (s: net.Socket) => { track(s); hboneServer.handleSocket(s); });
     } catch (err) {
       await Promise.all(opened.map((s) => new Promise((r) => s.close(r))));
       await hboneServer.close({ force: true });
@@ -56,16 +56,22 @@ export class PodListeners {
     return new PodListeners(o.netnsPath, opened, hboneServer, sockets);
   }
 
-  /** Stop accepting (the pod's existing connections keep running). */
-  async stopAccepting(): Promise<void> {
-    await Promise.all(this.servers.map((s) => new Promise((r) => s.close(r))));
+  /**
+   * Stop accepting; the pod's existing connections keep running. Resolves once the listening
+   * sockets are closed (net.Server's close callback would also wait for every connection).
+   */
+  stopAccepting(): Promise<void> {
+    for (const s of this.servers) if (s.listening) s.close();
+    return Promise.resolve();
   }
 
   /** Close everything now: listeners, proxied connections, HBONE sessions, the netns fd. */
   async close(): Promise<void> {
-    const stopped = this.stopAccepting();
+    const closed = Promise.all(this.servers.map((s) => new Promise((r) => {
+      if (s.listening) s.close(r); else r(undefined);
+    })));
     for (const s of this.sockets) s.destroy();
-    await Promise.all([stopped, this.hboneServer.close({ force: true })]);
+    await Promise.all([closed, this.hboneServer.close({ force: true })]);
     releaseNetns(this.netnsPath);
   }
 

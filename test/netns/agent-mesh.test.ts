@@ -94,7 +94,7 @@ describeNetns('agent: pods on a bridge through the CNI chain', () => {
     await writeFile(configFile, JSON.stringify(snapshot()));
     env = {
       AMBIT_CONFIG_FILE: configFile, AMBIT_STATE_DIR: path.join(dir, 'state'), AMBIT_AGENT_SOCKET: path.join(dir, 'agent.sock'),
-      AMBIT_NODE_NAME: 'h3-node', AMBIT_DRAIN_MS: '1000',
+      AMBIT_NODE_NAME: 'h3-node', AMBIT_DRAIN_MS: '20000',
     };
     bundle = await bundleAgent();
     agent = await startAgent(bundle, env);
@@ -135,6 +135,10 @@ describeNetns('agent: pods on a bridge through the CNI chain', () => {
     const dump = JSON.parse(await httpGet(agent!.adminPort, '/config_dump')) as { pods: Array<{ name: string; identity: string }> };
     expect(dump.pods.map((p) => p.name).sort()).toEqual(['client', 'server']);
     expect(dump.pods.find((p) => p.name === 'client')?.identity).toBe(CLIENT_ID);
+    // The ADD was acked with the pod's listeners already up inside its netns.
+    const listening = sh('ip', ['netns', 'exec', podA.netnsName, 'ss', '-Hltn']);
+    for (const port of [15001, 15006, 15008]) expect(listening).toContain(`:${port}`);
+    expect(sh('ip', ['netns', 'exec', podC.netnsName, 'ss', '-Hltn'])).not.toContain(':15008');
     // Only enrolled pods got capture rules.
     expect(sh('ip', ['netns', 'exec', podA.netnsName, 'iptables-save', '-t', 'nat'])).toContain('15001');
     expect(sh('ip', ['netns', 'exec', podC.netnsName, 'iptables-save', '-t', 'nat'])).not.toContain('15001');
@@ -222,6 +226,45 @@ describeNetns('agent: pods on a bridge through the CNI chain', () => {
     expect(appPeers.slice(peers)).toEqual([podC.ip]);
   });
 
+  it('a destination outside the mesh is plain TCP passthrough; REGISTRY_ONLY refuses unknown ones', async () => {
+    const legacy = await listenInNetns(podC.netnsPath, 9090);
+    const legacyPeers: string[] = [];
+    legacy.on('connection', (s: net.Socket) => {
+      legacyPeers.push(s.remoteAddress ?? '');
+      s.on('data', (d) => s.write(d));
+      s.on('end', () => s.end());
+    });
+    try {
+      await applyConfig();
+      const r = await exchange(podA, podC.ip, 9090, 'to legacy');
+      expect(r.echoed).toBe('to legacy');
+      expect(legacyPeers).toEqual([podA.ip]);
+      // An address nobody registered: refused under REGISTRY_ONLY, without a packet leaving.
+      await applyConfig({ mesh: { outboundTrafficPolicy: 'REGISTRY_ONLY' } });
+      const before = (await refusals())['registry-only'] ?? 0;
+      expect((await exchange(podA, '10.231.3.250', 9090, 'unknown')).echoed).toBe('');
+      expect((await refusals())['registry-only']).toBe(before + 1);
+      // A known (non-enrolled) workload is still reachable.
+      expect((await exchange(podA, podC.ip, 9090, 'still ok')).echoed).toBe('still ok');
+    } finally {
+      await new Promise((r) => legacy.close(r));
+    }
+  });
+
+  it('CNI DEL removes a pod: its listeners close and the agent forgets it', async () => {
+    const podD = await createPodNetns(chain, { namespace: 'shop', name: 'temp' });
+    pods.push(podD);
+    expect(sh('ip', ['netns', 'exec', podD.netnsName, 'ss', '-Hltn'])).toContain(':15008');
+    const names = async (): Promise<string[]> =>
+      (JSON.parse(await httpGet(agent!.adminPort, '/config_dump')) as { pods: Array<{ name: string }> }).pods.map((p) => p.name).sort();
+    expect(await names()).toEqual(['client', 'server', 'temp']);
+    await deletePodNetns(chain, podD);
+    pods.splice(pods.indexOf(podD), 1);
+    expect(await names()).toEqual(['client', 'server']);
+    const persisted = JSON.parse(await readFile(path.join(env.AMBIT_STATE_DIR!, 'pods.json'), 'utf8')) as { pods: Array<{ name: string }> };
+    expect(persisted.pods.map((p) => p.name).sort()).toEqual(['client', 'server']);
+  });
+
   it('a killed and restarted agent serves the existing pods again without the CNI plugin', async () => {
     await agent!.kill();
     agent = undefined;
@@ -233,5 +276,25 @@ describeNetns('agent: pods on a bridge through the CNI chain', () => {
     expect(r.echoed).toBe('after restart');
     const dump = JSON.parse(await httpGet(agent.adminPort, '/config_dump')) as { pods: Array<{ name: string }> };
     expect(dump.pods.map((p) => p.name).sort()).toEqual(['client', 'server']);
+  });
+
+  it('SIGTERM drains: an open connection keeps working until it ends, then the agent exits', async () => {
+    const sock = createPodSocket(podA.netnsPath);
+    sock.setEncoding('utf8');
+    let echoed = '';
+    sock.on('data', (d: string) => { echoed += d; });
+    const closed = new Promise<void>((resolve) => sock.on('close', () => resolve()));
+    sock.connect(80, VIP);
+    await new Promise<void>((resolve) => sock.once('connect', () => resolve()));
+    sock.write('one ');
+    await eventually(() => (echoed === 'one ' ? true : undefined), 'first echo');
+    const exited = agent!.stop();
+    await eventually(() => (agent!.logs().some((l) => l.includes('"draining"')) ? true : undefined), 'agent draining');
+    sock.write('two');
+    await eventually(() => (echoed === 'one two' ? true : undefined), 'echo during drain');
+    sock.end();
+    await closed;
+    expect(await exited).toBe(0);
+    agent = undefined;
   });
 });
