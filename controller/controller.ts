@@ -74,6 +74,8 @@ export class Controller {
   private last: TranslateResult | undefined;
   private reported = new Set<string>();
   private translations = 0;
+  /** When the first change not yet translated arrived (for the push latency histogram). */
+  private changedAt: number | undefined;
 
   private constructor(private readonly opts: ControllerOptions) {
     this.log = opts.log ?? createLogger('controller');
@@ -149,12 +151,15 @@ export class Controller {
       return;
     }
     if (!this.store.apply(ev) || !this.synced) return;
+    this.changedAt ??= performance.now();
     this.timer ??= setTimeout(() => this.translateNow(), this.opts.translateDebounceMs ?? 100);
   }
 
   private translateNow(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
+    const changedAt = this.changedAt ?? performance.now();
+    this.changedAt = undefined;
     let result: TranslateResult;
     try {
       result = translate(this.store.objects(), {
@@ -169,7 +174,7 @@ export class Controller {
     this.translations++;
     this.reportRejections(result);
     this.last = result;
-    this.push.update(buildResourceSet(result), result.snapshot.version);
+    this.push.update(buildResourceSet(result), result.snapshot.version, changedAt);
   }
 
   /** Logs each rejection once while it lasts, and when it is fixed. */

@@ -8,7 +8,7 @@ import { describeError } from '../../core/errors.js';
 import { discoveryService, type DeltaRequest } from '../../core/xds/proto.js';
 import { ClientConnection, type ConnectionStatus, type DiscoveryStream } from './connection.js';
 import type { ControllerMetrics } from './metrics.js';
-import type { ResourceSet } from './resources.js';
+import { changedNames, type ResourceSet } from './resources.js';
 
 export interface DiscoveryServerOptions {
   /** Coalescing window for changes (default 100 ms). */
@@ -24,6 +24,8 @@ export class DiscoveryServer {
   private readonly debounceMs: number;
   private readonly connections = new Set<ClientConnection>();
   private current: ResourceSet | undefined;
+  /** The set of the last flush: the base of the next flush's delta. */
+  private flushed: ResourceSet | undefined;
   private systemVersion = '';
   private timer: NodeJS.Timeout | undefined;
   private pendingSince = 0;
@@ -41,15 +43,17 @@ export class DiscoveryServer {
     });
   }
 
-  /** New configuration; pushed to clients after the debounce window. */
-  update(set: ResourceSet, systemVersion: string): void {
+  /**
+   * New configuration; pushed to clients after the debounce window. `changedAt`
+   * (performance.now() of the change that caused it) feeds the push latency histogram.
+   */
+  update(set: ResourceSet, systemVersion: string, changedAt: number = performance.now()): void {
     const first = this.current === undefined;
     this.current = set;
     this.systemVersion = systemVersion;
+    if (!this.pendingSince || changedAt < this.pendingSince) this.pendingSince = changedAt;
     if (first) { this.flush(); return; } // clients waiting for their first answer get it now
-    if (this.timer) return;
-    this.pendingSince = performance.now();
-    this.timer = setTimeout(() => this.flush(), this.debounceMs);
+    this.timer ??= setTimeout(() => this.flush(), this.debounceMs);
   }
 
   /** True once a configuration has been set (clients get answers). */
@@ -67,17 +71,20 @@ export class DiscoveryServer {
     clearTimeout(this.timer);
     this.timer = undefined;
     if (!this.current) return;
+    // What changed is computed once; clients in step with the last flush are diffed on it only.
+    const delta = this.flushed ? { base: this.flushed, changed: changedNames(this.flushed, this.current) } : undefined;
     let sent = 0;
-    for (const c of this.connections) sent += this.pushTo(c);
+    for (const c of this.connections) sent += this.pushTo(c, delta);
+    this.flushed = this.current;
     if (sent && this.pendingSince) this.opts.metrics?.pushLatency.observe((performance.now() - this.pendingSince) / 1000);
     this.pendingSince = 0;
     this.log.debug('pushed', { version: this.systemVersion, responses: sent, clients: this.connections.size });
   }
 
-  private pushTo(c: ClientConnection): number {
+  private pushTo(c: ClientConnection, delta?: Parameters<ClientConnection['push']>[2]): number {
     if (!this.current) return 0;
     try {
-      const types = c.push(this.current, this.systemVersion);
+      const types = c.push(this.current, this.systemVersion, delta);
       for (const type of types) this.opts.metrics?.pushes.inc({ type });
       return types.length;
     } catch (err) {

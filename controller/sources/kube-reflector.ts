@@ -144,9 +144,12 @@ export class Reflector {
     this.sink.upsert(obj, existed ? 'MODIFIED' : 'ADDED');
   }
 
-  /** List items of built-in types come without kind/apiVersion: fill them in. */
+  /**
+   * List items of built-in types come without kind/apiVersion: fill them in. managedFields
+   * (often most of a Pod's bytes) are dropped: nothing downstream reads them.
+   */
   private complete(item: Record<string, unknown>, version: string): KubeObject {
-    const metadata = (item.metadata ?? {}) as KubeObject['metadata'];
+    const { managedFields: _mf, ...metadata } = (item.metadata ?? {}) as KubeObject['metadata'] & { managedFields?: unknown };
     return { ...item, apiVersion: apiVersionOf(this.spec, version), kind: this.spec.kind, metadata } as KubeObject;
   }
 
