@@ -42,6 +42,27 @@ describe('ambitctl analyze', () => {
     expect(lines).toEqual(report.problems);
   });
 
+  it('reports references to hosts and gateways that do not exist', async () => {
+    await writeFile(join(dir, 'vs.yaml'), `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: edge, namespace: shop }
+spec:
+  hosts: [shop.example.com]
+  gateways: [ingress, mesh]
+  http: [{ route: [{ destination: { host: missing } }], mirror: { host: api.example.com } }]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: ext, namespace: shop }
+spec: { hosts: ["*.example.com"], ports: [{ number: 443, name: tls, protocol: TLS }] }
+`);
+    const report = await analyzePaths([dir]);
+    expect(report.problems).toEqual([
+      `VirtualService/shop/edge: spec.gateways[0]: Gateway shop/ingress not found (${join(dir, 'vs.yaml')}:1)`,
+      `VirtualService/shop/edge: spec.http[0].route[0].destination.host: host missing.shop.svc.cluster.local not found: no Service or ServiceEntry defines it (IST0101) (${join(dir, 'vs.yaml')}:1)`,
+    ]);
+  });
+
   it('reports a missing path', async () => {
     const report = await analyzePaths([join(dir, 'nope')]);
     expect(report.problems).toEqual([`${join(dir, 'nope')}: no such file or directory`]);

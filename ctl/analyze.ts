@@ -1,10 +1,12 @@
 // `ambitctl analyze -f FILE|DIR`: validate manifests with the controller's own translator.
 // Exit 1 with one line per problem (`Kind/ns/name: field: reason (file:line)`), else exit 0.
+// Besides what the translator rejects, references to unknown hosts and gateways count.
 import type { Command } from 'commander';
 import { readManifests } from '../controller/sources/file-read.js';
 import type { ObjectOrigin } from '../controller/sources/types.js';
 import { objectKey } from '../controller/sources/types.js';
 import { formatRejection, translate } from '../controller/translate/index.js';
+import { referenceProblems } from '../controller/translate/references.js';
 import type { MeshConfig } from '../core/model/types.js';
 
 export interface AnalyzeReport {
@@ -32,6 +34,7 @@ export async function analyzePaths(paths: readonly string[], mesh?: Partial<Mesh
   }
   const result = translate(objects, { origins, ...(mesh ? { mesh } : {}) });
   problems.push(...result.rejected.map(formatRejection));
+  problems.push(...referenceProblems(objects, result.snapshot, result.rejected, { origins }).map(formatRejection));
   return { objects: objects.length, problems };
 }
 

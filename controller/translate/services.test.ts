@@ -54,7 +54,7 @@ spec: { ports: [{ port: 80 }] }
     expect(svcs.find((s) => s.name === 'zz')?.vips[0]).toBe(taken);
   });
 
-  it('endpoints from the selector over enrolled and plain pods, with ready pods only', () => {
+  it('endpoints from the selector, ready and not terminating pods only', () => {
     const objects = yamlObjects(`${NS}---
 apiVersion: v1
 kind: Service
@@ -70,6 +70,11 @@ apiVersion: v1
 kind: Pod
 metadata: { name: web-b, namespace: shop, labels: { app: web } }
 status: { podIP: 10.0.0.2, conditions: [{ type: Ready, status: "False" }] }
+---
+apiVersion: v1
+kind: Pod
+metadata: { name: web-c, namespace: shop, labels: { app: web }, deletionTimestamp: "2024-01-01T00:00:00Z" }
+status: { podIP: 10.0.0.4 }
 ---
 apiVersion: v1
 kind: Pod

@@ -92,7 +92,8 @@ function fromPod(ctx: WorkloadContext, pod: KubeObject): Workload | undefined {
     serviceAccount: str(spec.serviceAccountName) ?? str(spec.serviceAccount) ?? 'default',
     ips: podIps(pod),
     node: str(spec.nodeName) ?? ctx.defaultNode,
-    healthy: ready && pod.metadata.annotations?.['ambit.dev/deleting'] === undefined,
+    // a terminating pod (deletionTimestamp set) takes no new traffic
+    healthy: ready && (pod.metadata as { deletionTimestamp?: unknown }).deletionTimestamp === undefined,
   });
 }
 
