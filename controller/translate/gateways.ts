@@ -54,7 +54,7 @@ export function buildGatewayConfig(gw: KubeObject, ctx: GatewayContext): Gateway
         if (!server.hosts.some((h) => serverAdmits(h, vsHost, vs.ns))) continue;
         const name = `${vsHost}:${server.port}`;
         if (virtualHosts.has(name)) continue;
-        const routes = routesFor(ctx.vsIndex, vsHost, key, ns, { domain: ctx.domain, services: ctx.byHost, port: server.port, needCluster: ctx.clusters.need });
+        const routes = routesFor(ctx.vsIndex, vsHost, key, ns, { domain: ctx.domain, services: ctx.byHost, port: server.port, gateway: key, needCluster: ctx.clusters.need });
         const svc = ctx.byHost.get(vsHost);
         virtualHosts.set(name, compact({
           name, host: vsHost, port: server.port, protocol: SERVER_PROTOCOL[server.protocol] ?? 'http',

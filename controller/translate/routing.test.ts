@@ -241,7 +241,12 @@ metadata: { name: front-2, namespace: shop, creationTimestamp: "2024-02-01T00:00
 spec:
   hosts: [shop.example.com]
   gateways: [shop/ingress]
-  http: [{ name: rest, route: [{ destination: { host: ratings } }] }]
+  http:
+    - name: internal-only
+      match: [{ uri: { prefix: /internal }, gateways: [mesh] }]
+      route: [{ destination: { host: ratings } }]
+    - name: rest
+      route: [{ destination: { host: ratings } }]
 `));
     expect(result.rejected).toEqual([]);
     const gw = result.gateways.get('shop/ingress');

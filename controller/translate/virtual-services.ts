@@ -115,6 +115,8 @@ export interface RouteContext {
   readonly services: ReadonlyMap<string, Service>;
   /** Port the route is built for (the virtual host's port). */
   readonly port: number;
+  /** `mesh` (waypoints, the default) or the `ns/name` of the Istio Gateway being built. */
+  readonly gateway?: string;
   /** Called for every (host, port, subset) a route can reach. */
   readonly needCluster: (host: string, port: number, subset: string | undefined) => void;
 }
@@ -143,7 +145,11 @@ function translateMatch(m: Raw): HttpMatch {
 /** One VS `http[]` entry for the context's port, or undefined when its matches exclude the port. */
 export function translateHttpRoute(vs: VsEntry, index: number, raw: Raw, ctx: RouteContext): HttpRoute | undefined {
   const rawMatches = recs(raw.match);
-  const matches = rawMatches.filter((m) => num(m.port) === undefined || num(m.port) === ctx.port).map(translateMatch);
+  const gateway = ctx.gateway ?? 'mesh';
+  // A match block can be limited to some gateways (`match[].gateways`, short names in the VS namespace).
+  const forThisGateway = (m: Raw): boolean => !Array.isArray(m.gateways)
+    || strs(m.gateways).some((g) => (g === 'mesh' || g.includes('/') ? g : `${vs.ns}/${g}`) === gateway);
+  const matches = rawMatches.filter((m) => (num(m.port) === undefined || num(m.port) === ctx.port) && forThisGateway(m)).map(translateMatch);
   if (rawMatches.length > 0 && matches.length === 0) return undefined;
   const rawRoutes = recs(raw.route);
   const destinations: RouteDestination[] | undefined = rawRoutes.length > 0 ? rawRoutes.map((dw) => {
