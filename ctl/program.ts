@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { register as registerLocal } from './local/index.js';
 import { register as registerManifest } from './manifest.js';
 import { register as registerProfile } from './profile.js';
+import { register as registerProxyConfig } from './proxy-config.js';
 import { packageVersion, register as registerVersion } from './version.js';
 
 export function buildProgram(): Command {
@@ -14,5 +15,6 @@ export function buildProgram(): Command {
   registerProfile(program);
   registerManifest(program);
   registerLocal(program);
+  registerProxyConfig(program);
   return program;
 }
