@@ -13,6 +13,8 @@ export interface StartOptions {
    */
   readonly readyLine?: RegExp;
   readonly readyTimeoutMs?: number;
+  /** 'pipe' to write commands to the child (child.process.stdin); default 'ignore'. */
+  readonly stdin?: 'ignore' | 'pipe';
 }
 
 export interface Child {
@@ -43,7 +45,7 @@ export class ChildGroup {
   }
 
   async start(command: string, args: readonly string[], opts: StartOptions): Promise<Child> {
-    const proc = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env });
+    const proc = spawn(command, args, { stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe'], env: opts.env ?? process.env });
     const lines: string[] = [];
     const stderr: string[] = [];
     const waiters: Array<{ re: RegExp; resolve: (l: string) => void }> = [];

@@ -12,6 +12,7 @@ import { CpuMeter } from '../common/cpu.js';
 import { attachStrace } from '../common/strace.js';
 import { helperScript, isCaseName, setupCase, type CaseSetup, type Targets } from './cases.js';
 import { runIperfClient, startIperfServer } from './iperf.js';
+import { measureRequestResponse } from './measure.js';
 import { createBenchPki } from './pki.js';
 
 async function main(): Promise<void> {
@@ -20,7 +21,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       case: { type: 'string', default: 'hbone-1proc' }, seconds: { type: 'string', default: '4' },
-      streams: { type: 'string', default: '1' }, strace: { type: 'boolean', default: false }, inproc: { type: 'boolean', default: false },
+      streams: { type: 'string', default: '1' }, rr: { type: 'boolean', default: false }, strace: { type: 'boolean', default: false }, inproc: { type: 'boolean', default: false },
     },
   });
   const seconds = Number(values.seconds); const streams = Number(values.streams);
@@ -31,12 +32,12 @@ async function main(): Promise<void> {
     const target = await group.start(process.execPath, [helperScript('target'), pki.credentialsFile], { name: 'target', readyLine: /^READY / });
     const ports = JSON.parse(target.readyMessage.slice(6)) as { echo: number; tlsEcho: number; tlsSink: number };
     const targets: Targets = { iperf: iperf.port, ...ports, targetPid: target.pid };
-    let setup: Pick<CaseSetup, 'bulk' | 'chainPids' | 'stop'>;
+    let setup: Pick<CaseSetup, 'bulk' | 'echoPort' | 'chainPids' | 'stop'>;
     if (values.inproc) {
       const { startHboneClientRelays, startHboneServerRelay } = await import('./hbone-relays.js');
       const hbonePort = await startHboneServerRelay(pki.server);
-      const entry = await startHboneClientRelays(pki.client, hbonePort, { bulk: iperf.port });
-      setup = { bulk: { via: 'iperf3', port: entry.bulk as number }, chainPids: [process.pid], stop: async () => {} };
+      const entry = await startHboneClientRelays(pki.client, hbonePort, { bulk: iperf.port, echo: ports.echo });
+      setup = { bulk: { via: 'iperf3', port: entry.bulk as number }, echoPort: entry.echo as number, chainPids: [process.pid], stop: async () => {} };
     } else {
       if (!isCaseName(values.case) || values.case === 'node-tls' || values.case === 'direct-tcp') {
         throw new Error(`--case: one of node-relay, hbone-1proc, hbone-2proc, haproxy-chain`);
@@ -46,6 +47,22 @@ async function main(): Promise<void> {
     await runIperfClient(setup.bulk.port, 1, 1); // warm up (JIT, pool)
     const straceOut = join(pki.dir, 'strace.txt');
     const strace = values.strace ? await attachStrace(setup.chainPids, straceOut) : undefined;
+    if (values.rr) {
+      // Request/response instead of bulk: latency and syscalls per round trip.
+      const meter = new CpuMeter(setup.chainPids).start();
+      const rr = await measureRequestResponse(group, { ...setup, name: 'direct-tcp', endpointsCount: false }, seconds);
+      const cpu = meter.stop().total;
+      process.stdout.write(`${values.inproc ? 'hbone in-process' : values.case}: rr p50 ${rr.p50.toFixed(0)} µs, p99 ${rr.p99.toFixed(0)} µs, `
+        + `${rr.count} round trips, chain CPU ${((cpu / rr.count) * 1e6).toFixed(0)} µs per round trip\n`);
+      if (strace) {
+        const counts = await strace.stop();
+        const total = counts.reduce((a, c) => a + c.calls, 0);
+        process.stdout.write(`syscalls: ${(total / rr.count).toFixed(1)} per round trip\n`);
+        for (const c of counts.slice(0, 10)) process.stdout.write(`  ${c.name.padEnd(16)} ${(c.calls / rr.count).toFixed(2).padStart(8)}\n`);
+      }
+      await setup.stop();
+      return;
+    }
     const meter = new CpuMeter(setup.chainPids).start();
     const r = await runIperfClient(setup.bulk.port, streams, seconds);
     const cpu = meter.stop().total;
@@ -63,10 +80,9 @@ async function main(): Promise<void> {
     await group.close();
     pki.remove();
   }
-  process.exit(0);
 }
 
-main().catch((err: unknown) => {
+main().then(() => process.exit(0), (err: unknown) => {
   process.stderr.write(`profile: ${err instanceof Error ? err.stack : String(err)}\n`);
   process.exit(1);
 });
