@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 // `ambit-agent`: the node agent. Settings from env (agent/config/env.ts). File mode
 // (AMBIT_CONFIG_FILE): the mesh snapshot from a file, certificates from an in-process CA
 // persisted in AMBIT_STATE_DIR/ca. Controller mode (AMBIT_CONTROLLER): discovery and the CA

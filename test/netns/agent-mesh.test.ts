@@ -266,8 +266,12 @@ describeNetns('agent: pods on a bridge through the CNI chain', () => {
   });
 
   it('a killed and restarted agent serves the existing pods again without the CNI plugin', async () => {
+    // A pod whose netns disappears while the agent is down is forgotten on restart.
+    const podE = await createPodNetns(chain, { namespace: 'shop', name: 'gone' });
     await agent!.kill();
     agent = undefined;
+    releaseNetns(podE.netnsPath);
+    sh('ip', ['netns', 'del', podE.netnsName]);
     // Nobody listens in the pods now: the captured connection fails.
     expect((await exchange(podA, VIP, 80, 'agent down')).echoed).toBe('');
     agent = await startAgent(bundle, env);
@@ -276,6 +280,8 @@ describeNetns('agent: pods on a bridge through the CNI chain', () => {
     expect(r.echoed).toBe('after restart');
     const dump = JSON.parse(await httpGet(agent.adminPort, '/config_dump')) as { pods: Array<{ name: string }> };
     expect(dump.pods.map((p) => p.name).sort()).toEqual(['client', 'server']);
+    const persisted = JSON.parse(await readFile(path.join(env.AMBIT_STATE_DIR!, 'pods.json'), 'utf8')) as { pods: Array<{ name: string }> };
+    expect(persisted.pods.map((p) => p.name).sort()).toEqual(['client', 'server']);
   });
 
   it('SIGTERM drains: an open connection keeps working until it ends, then the agent exits', async () => {
