@@ -3,7 +3,8 @@
 //   FIN from the socket      → END_STREAM on the tunnel, and END_STREAM → FIN (half-close both ways)
 //   RST_STREAM on the tunnel → TCP RST on the socket (resetAndDestroy)
 //   TCP RST / socket error   → RST_STREAM(CONNECT_ERROR) on the tunnel
-// Backpressure is pipe()'s: neither side reads faster than the other drains.
+// Backpressure: neither side reads faster than the other drains (pipe() one way, a bounded
+// coalescing writer the other).
 import http2 from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -53,7 +54,7 @@ export function relay(socket: Socket, tunnel: Duplex): Promise<RelayResult> {
     socket.on('data', (chunk: Buffer) => { result.bytesToTunnel += chunk.length; });
     tunnel.on('data', (chunk: Buffer) => { result.bytesFromTunnel += chunk.length; });
     socket.pipe(tunnel, { end: false });
-    tunnel.pipe(socket, { end: false });
+    writeCoalesced(tunnel, socket);
 
     // FIN from the client side → END_STREAM.
     socket.once('end', () => { if (!tunnel.destroyed && !tunnel.writableEnded) tunnel.end(); });
@@ -101,4 +102,26 @@ export function relay(socket: Socket, tunnel: Duplex): Promise<RelayResult> {
     });
     finish();
   });
+}
+
+/** Bytes queued in user space on the socket before the tunnel is paused. */
+const SOCKET_BUFFER_LIMIT = 1024 * 1024;
+
+/**
+ * tunnel → socket. An HTTP/2 stream hands over a chunk per DATA frame part (about two per
+ * 16 KiB TLS record); writing each with its own write() costs a syscall apiece. Corking until
+ * the end of this event-loop turn sends them with one writev (measured: 39k → 10k write calls
+ * per 256 MiB). Backpressure: the tunnel pauses while more than 1 MiB waits in user space.
+ */
+function writeCoalesced(from: Duplex, to: Socket): void {
+  let corked = false;
+  const uncork = (): void => { corked = false; to.uncork(); };
+  from.on('data', (chunk: Buffer) => {
+    if (to.destroyed || to.writableEnded) return;
+    if (!corked) { corked = true; to.cork(); setImmediate(uncork); }
+    to.write(chunk);
+    if (to.writableLength > SOCKET_BUFFER_LIMIT) from.pause();
+  });
+  to.on('drain', () => { if (to.writableLength <= SOCKET_BUFFER_LIMIT) from.resume(); });
+  from.resume();
 }
