@@ -13,7 +13,7 @@ import { addCertificateService, identitiesAllowedFrom, type Caller } from './ca/
 import type { Authenticate } from './ca/auth.js';
 import { ObjectStore } from './state/objects.js';
 import { DiscoveryServer, type DiscoveryServerOptions } from './push/server.js';
-import { buildResourceSet } from './push/resources.js';
+import { buildResourceSet, type ResourceSet } from './push/resources.js';
 import { createControllerMetrics, type ControllerMetrics } from './push/metrics.js';
 import { CONTROLLER_NAMESPACE, CONTROLLER_SERVICE_ACCOUNT, startGrpcServer, type ControllerGrpcServer } from './push/grpc-server.js';
 import { startMetricsServer, startReadyServer, type HttpEndpoint } from './push/http.js';
@@ -74,6 +74,7 @@ export class Controller {
   private last: TranslateResult | undefined;
   private reported = new Set<string>();
   private translations = 0;
+  private resources: ResourceSet | undefined;
   /** When the first change not yet translated arrived (for the push latency histogram). */
   private changedAt: number | undefined;
 
@@ -174,7 +175,8 @@ export class Controller {
     this.translations++;
     this.reportRejections(result);
     this.last = result;
-    this.push.update(buildResourceSet(result), result.snapshot.version, changedAt);
+    this.resources = buildResourceSet(result, this.resources);
+    this.push.update(this.resources, result.snapshot.version, changedAt);
   }
 
   /** Logs each rejection once while it lasts, and when it is fixed. */

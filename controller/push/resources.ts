@@ -13,20 +13,27 @@ export interface EncodedResource {
 /** type → name → encoded resource. */
 export type ResourceSet = ReadonlyMap<string, ReadonlyMap<string, EncodedResource>>;
 
-export function encode(value: unknown): EncodedResource {
+/** Encodes one value; when its JSON equals `previous`'s, reuses that (no re-hashing). */
+export function encode(value: unknown, previous?: EncodedResource): EncodedResource {
   const body = JSON.stringify(value);
+  if (previous && previous.body === body) return previous;
   return { body, version: resourceVersion(body) };
 }
 
-/** Encodes a translate result: the snapshot's L4 types, WaypointConfig per namespace, GatewayConfig per gateway. */
+/**
+ * Encodes a translate result: the snapshot's L4 types, WaypointConfig per namespace,
+ * GatewayConfig per gateway. Entries of `previous` (the last set) whose JSON is unchanged
+ * are reused as they are.
+ */
 export function buildResourceSet(input: {
   snapshot: MeshSnapshot;
   waypoints: ReadonlyMap<string, WaypointConfig>;
   gateways?: ReadonlyMap<string, GatewayConfig>;
-}): ResourceSet {
+}, previous?: ResourceSet): ResourceSet {
   const out = new Map<string, Map<string, EncodedResource>>();
   for (const [type, values] of snapshotResources(input.snapshot)) {
-    out.set(type, new Map([...values].map(([name, v]) => [name, encode(v)])));
+    const prev = previous?.get(type);
+    out.set(type, new Map([...values].map(([name, v]) => [name, encode(v, prev?.get(name))])));
   }
   // The waypoint config's own `version` changes on every translate; leave it out of the
   // content hash so an unchanged namespace is not pushed again.
@@ -34,7 +41,8 @@ export function buildResourceSet(input: {
     const { version: _v, ...content } = cfg;
     return [ns, { body: JSON.stringify(cfg), version: resourceVersion(JSON.stringify(content)) }];
   })));
-  out.set(TYPE_GATEWAY_CONFIG, new Map([...(input.gateways ?? new Map<string, GatewayConfig>())].map(([key, g]) => [key, encode(g)])));
+  const prevGateways = previous?.get(TYPE_GATEWAY_CONFIG);
+  out.set(TYPE_GATEWAY_CONFIG, new Map([...(input.gateways ?? new Map<string, GatewayConfig>())].map(([key, g]) => [key, encode(g, prevGateways?.get(key))])));
   return out;
 }
 
