@@ -191,6 +191,8 @@ export class FakeApiServer {
     if (req.method === 'POST' && url.pathname === '/apis/authentication.k8s.io/v1/tokenreviews') return this.tokenReview(req, res);
     const route = this.route(url.pathname);
     if (!route) return status(res, 404, 'NotFound', `the server could not find the requested resource (${url.pathname})`);
+    if (route.name !== undefined && req.method === 'PUT') return this.replaceFromRequest(route, req, res);
+    if (route.name !== undefined && req.method === 'DELETE') return this.deleteFromRequest(route, res);
     if (route.name !== undefined) return this.getOne(route, res);
     if (req.method === 'POST') return this.createFromRequest(route, req, res);
     const watch = url.searchParams.get('watch');
@@ -228,6 +230,35 @@ export class FakeApiServer {
       res.writeHead(201, { 'content-type': 'application/json' });
       res.end(JSON.stringify(present(created, route.resource, route.version, true)));
     });
+  }
+
+  /** PUT: 404 when missing, 409 when metadata.resourceVersion is given and stale (as the real server). */
+  private replaceFromRequest(route: Route, req: http.IncomingMessage, res: http.ServerResponse): void {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const obj = JSON.parse(Buffer.concat(chunks).toString('utf8')) as FakeObject;
+      const current = this.stores.get(resourceId(route.resource))!.get(`${route.namespace ?? ''}/${route.name}`);
+      if (!current) return status(res, 404, 'NotFound', `${route.resource.plural} "${route.name}" not found`);
+      const rv = obj.metadata.resourceVersion;
+      if (rv && rv !== current.metadata.resourceVersion) return status(res, 409, 'Conflict', `the object has been modified; please apply your changes to the latest version`);
+      const updated = this.update({ ...obj, kind: route.resource.kind, apiVersion: apiVersionOf(route.resource, route.version), metadata: { ...obj.metadata, name: route.name!, ...(route.namespace ? { namespace: route.namespace } : {}) } });
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(present(updated, route.resource, route.version, true)));
+    });
+  }
+
+  private deleteFromRequest(route: Route, res: http.ServerResponse): void {
+    const store = this.stores.get(resourceId(route.resource))!;
+    const key = `${route.namespace ?? ''}/${route.name}`;
+    const old = store.get(key);
+    if (!old) return status(res, 404, 'NotFound', `${route.resource.plural} "${route.name}" not found`);
+    store.delete(key);
+    const gone = clone(old);
+    gone.metadata.resourceVersion = String(++this.rv);
+    this.record({ rv: this.rv, type: 'DELETED', resource: resourceId(route.resource), object: gone });
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success' }));
   }
 
   private route(path: string): Route | undefined {
