@@ -8,8 +8,12 @@ import type {
 
 export function scopeOf(obj: KubeObject, rootNamespace: string, selectorField: 'selector' | 'workloadSelector' = 'selector', labelsKey = 'matchLabels'): PolicyScope {
   const ns = obj.metadata.namespace ?? 'default';
-  const selector = rec(rec(rec(obj.spec)?.[selectorField])?.[labelsKey]);
+  const spec = rec(obj.spec);
+  const selector = rec(rec(spec?.[selectorField])?.[labelsKey]);
   if (selector && Object.keys(selector).length > 0) return { namespace: ns, level: 'workload', selector: stringMap(selector) };
+  const refs = [...recs(spec?.targetRefs), ...(rec(spec?.targetRef) ? [rec(spec?.targetRef) as Record<string, unknown>] : [])]
+    .map((r) => compact({ kind: str(r.kind) ?? '', name: str(r.name) ?? '', namespace: str(r.namespace) }));
+  if (refs.length > 0) return { namespace: ns, level: 'namespace', targetRefs: refs };
   return { namespace: ns, level: ns === rootNamespace ? 'mesh' : 'namespace' };
 }
 

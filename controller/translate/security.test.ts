@@ -96,6 +96,24 @@ spec:
     expect(snapshot.authorizationPolicies[0]?.scope).toEqual(scope);
   });
 
+  it('targetRefs bind a policy to the waypoint (or a Service) instead of workloads', () => {
+    const { snapshot } = run(`apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: l7, namespace: shop }
+spec:
+  targetRefs: [{ kind: Gateway, group: gateway.networking.k8s.io, name: wp }]
+  rules: [{ to: [{ operation: { methods: [GET] } }] }]
+---
+apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: { name: jwt, namespace: shop }
+spec:
+  targetRef: { kind: Service, name: api }
+  jwtRules: [{ issuer: me }]
+`);
+    expect(snapshot.authorizationPolicies[0]?.scope).toEqual({ namespace: 'shop', level: 'namespace', targetRefs: [{ kind: 'Gateway', name: 'wp' }] });
+  });
+
   it('the root namespace is configurable; action defaults to ALLOW; no rules stays no rules; CUSTOM keeps its provider', () => {
     const { snapshot } = run(`apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy

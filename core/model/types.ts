@@ -89,6 +89,8 @@ export interface PolicyScope {
   readonly level: 'mesh' | 'namespace' | 'workload';
   /** For level 'workload': matchLabels of the selector. */
   readonly selector?: Labels;
+  /** Istio `targetRef(s)`: the policy binds to these (a waypoint Gateway or a Service), enforced by the waypoint, not the agent. */
+  readonly targetRefs?: readonly { readonly kind: string; readonly name: string; readonly namespace?: string }[];
 }
 
 export interface AuthzSource {

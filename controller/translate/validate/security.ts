@@ -37,10 +37,25 @@ function checkCidr(issues: Issues, at: string, v: unknown): void {
   if (!okIp || !okBits || rest.length > 0) issues.add(at, `invalid IP or CIDR "${v}"`);
 }
 
+/** `targetRef` / `targetRefs` (Gateway API policy attachment): kind and name required; not with a selector. */
+function checkTargetRefs(issues: Issues, spec: Readonly<Record<string, unknown>>): void {
+  if (spec.targetRef !== undefined && spec.targetRefs !== undefined) issues.add('spec.targetRefs', 'only one of targetRef or targetRefs may be set');
+  const refs = spec.targetRefs !== undefined ? checkList(issues, 'spec.targetRefs', spec.targetRefs).map((r, i) => ({ r, at: `spec.targetRefs[${i}]` }))
+    : spec.targetRef !== undefined ? [{ r: spec.targetRef, at: 'spec.targetRef' }] : [];
+  if (refs.length > 0 && spec.selector !== undefined) issues.add('spec.selector', 'selector and targetRef(s) cannot both be set');
+  for (const { r, at } of refs) {
+    const ref = rec(r);
+    checkRequiredString(issues, `${at}.kind`, ref?.kind);
+    checkRequiredString(issues, `${at}.name`, ref?.name);
+    if (typeof ref?.kind === 'string' && !['Gateway', 'Service', 'ServiceEntry', 'GatewayClass'].includes(ref.kind)) issues.add(`${at}.kind`, `unsupported target kind "${ref.kind}" (Gateway, Service, ServiceEntry, GatewayClass)`);
+  }
+}
+
 export function validateAuthorizationPolicy(obj: KubeObject): Issues {
   const issues = new Issues();
   const spec = specOf(obj, issues, false);
   checkSelector(issues, 'spec.selector', spec.selector);
+  checkTargetRefs(issues, spec);
   checkEnum(issues, 'spec.action', spec.action, ACTIONS);
   const provider = rec(spec.provider);
   if (spec.action === 'CUSTOM' && !provider?.name) issues.add('spec.provider.name', 'CUSTOM action requires a provider name');
@@ -109,6 +124,7 @@ export function validateRequestAuthentication(obj: KubeObject): Issues {
   const issues = new Issues();
   const spec = specOf(obj, issues, false);
   checkSelector(issues, 'spec.selector', spec.selector);
+  checkTargetRefs(issues, spec);
   const issuers = new Set<string>();
   checkList(issues, 'spec.jwtRules', spec.jwtRules).forEach((r, i) => {
     const at = `spec.jwtRules[${i}]`;
