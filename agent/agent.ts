@@ -199,19 +199,20 @@ export class Agent {
   private async replay(): Promise<void> {
     const { pods, problems } = await this.registry.load();
     for (const p of problems) this.log.warn('pod registry entry skipped', { problem: p });
-    for (const pod of pods) {
+    // In parallel: each pod waits for its certificate, and pods of one identity share the request.
+    await Promise.all(pods.map(async (pod) => {
       const exists = await stat(pod.netnsPath).then(() => true, () => false);
       if (!exists) {
         this.log.info('pod gone while the agent was down; forgetting it', { pod: `${pod.namespace}/${pod.name}`, netns: pod.netnsPath });
         await this.registry.remove(pod.uid);
-        continue;
+        return;
       }
       try {
         await this.enrol(pod, false);
       } catch (err) {
         this.log.error('cannot serve a persisted pod again', { pod: `${pod.namespace}/${pod.name}`, err: describeError(err) });
       }
-    }
+    }));
     if (pods.length > 0) this.log.info('pods replayed', { serving: this.pods.size, persisted: pods.length });
   }
 
