@@ -79,6 +79,7 @@ export function createHboneServer(o: HboneServerOptions): HboneServer {
   const sessions = new Set<ServerHttp2Session>();
   const counts = { activeStreams: 0, streamsTotal: 0, tlsFailures: 0, refusedPeers: 0 };
   let listening = false;
+  let closing = false;
 
   // Runs before the TLS socket is made: pick up rotated credentials (one new context per rotation).
   server.prependListener('connection', (socket: Socket) => {
@@ -109,6 +110,7 @@ export function createHboneServer(o: HboneServerOptions): HboneServer {
     sessions.add(session);
     session.once('close', () => sessions.delete(session));
     session.on('error', (err: Error) => log.debug('hbone session error', { error: describeError(err) }));
+    if (closing) { session.close(); return; }
     const peer = peerIdentity(session.socket as TLSSocket);
     if (!peer || !inTrustDomain(peer, o.trustDomain)) {
       counts.refusedPeers++;
@@ -155,9 +157,11 @@ export function createHboneServer(o: HboneServerOptions): HboneServer {
       });
     },
     handleSocket(socket: Socket): void {
+      if (closing) { socket.destroy(); return; }
       server.emit('connection', socket);
     },
     async close(opts?: { force?: boolean }): Promise<void> {
+      closing = true;
       const stopped = listening ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
       listening = false;
       const drained = [...sessions].map((s) => new Promise<void>((resolve) => {

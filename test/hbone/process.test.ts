@@ -74,8 +74,9 @@ describe('hbone server in another process on an inherited fd', () => {
     await roundTrip(pool, port, 'first');
     const open = await pool.connect({ source: p.client, target: target(port, echo.port, p.server.identity) });
     open.on('error', () => undefined);
+    const killed = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGKILL');
-    await closed(open);
+    await Promise.all([closed(open), killed]);
     ({ child, port } = await startChild(port));
     await roundTrip(pool, port, 'after kill -9');
     expect(pool.stats().handshakes).toBe(2);
