@@ -97,7 +97,13 @@ export class Reflector {
         this.markSynced();
         return true;
       } catch (err) {
-        if (!(err instanceof KubeApiError && err.status === 404)) throw err;
+        if (!(err instanceof KubeApiError)) throw err;
+        // A custom resource we may not read (RBAC) must not hold up the rest: treat as absent.
+        if (err.status === 403 && this.spec.optional) {
+          this.log.warn('kind not readable (403); skipping it', { kind: kindLabel(this.spec), version, error: err.message });
+          continue;
+        }
+        if (err.status !== 404) throw err;
       }
     }
     if (!this.spec.optional) throw new KubeApiError(404, `${kindLabel(this.spec)} is not served by the API server`);

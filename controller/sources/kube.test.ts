@@ -114,6 +114,18 @@ describe('KubeSource against the fake API server', () => {
     expect(ev && 'object' in ev ? ev.object.apiVersion : '').toBe('networking.istio.io/v1beta1');
   });
 
+  it('skips a custom resource it may not read (403) instead of never becoming synced', async () => {
+    api.failNext('/apis/security.istio.io/v1/authorizationpolicies', 403);
+    api.failNext('/apis/security.istio.io/v1beta1/authorizationpolicies', 403);
+    api.create(pod('p'));
+    await start();
+    expect(names('ADDED', 'Pod')).toEqual(['p']);
+    expect(reflectorOf('AuthorizationPolicy').version).toBeUndefined();
+    // looked for again later, and then read
+    api.create({ apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'late', namespace: 'shop' }, spec: {} });
+    await waitFor(() => names('ADDED', 'AuthorizationPolicy').includes('late'), 'policy after retry');
+  });
+
   it('backs off and recovers from server errors', async () => {
     api.failNext('/api/v1/pods', 500, 3);
     api.create(pod('late'));
