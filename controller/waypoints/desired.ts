@@ -102,7 +102,7 @@ function finish(obj: Manifest, gw: KubeObject): Manifest {
       name: obj.metadata.name,
       namespace: gw.metadata.namespace,
       labels: { ...obj.metadata.labels, [GATEWAY_NAME_LABEL]: name, [MANAGED_BY_LABEL]: MANAGED_BY },
-      ownerReferences: [{ apiVersion: gw.apiVersion, kind: 'Gateway', name, uid: gw.metadata.uid ?? '', controller: true, blockOwnerDeletion: true }],
+      ownerReferences: [{ apiVersion: gw.apiVersion, kind: 'Gateway', name, uid: gw.metadata.uid ?? '', controller: true }],
     },
   };
   out.metadata.annotations = { ...obj.metadata.annotations, [HASH_ANNOTATION]: contentHash(out) };

@@ -33,7 +33,7 @@ describe('desired objects of a waypoint Gateway', () => {
     expect(objs.map((o) => `${o.kind}/${o.metadata.namespace}/${o.metadata.name}`)).toEqual(['ServiceAccount/shop/shop-wp', 'Service/shop/waypoint', 'Deployment/shop/waypoint']);
     for (const o of objs) {
       expect(o.metadata.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'ambit-controller', 'gateway.networking.k8s.io/gateway-name': 'waypoint' });
-      expect(o.metadata.ownerReferences).toEqual([{ apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', name: 'waypoint', uid: 'uid-shop-waypoint', controller: true, blockOwnerDeletion: true }]);
+      expect(o.metadata.ownerReferences).toEqual([{ apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', name: 'waypoint', uid: 'uid-shop-waypoint', controller: true }]);
       expect(o.metadata.annotations?.[HASH_ANNOTATION]).toMatch(/^[0-9a-f]{32}$/);
       await validateAgainstKubernetes(o as K8sObject);
     }
