@@ -1,0 +1,221 @@
+// bench/controller: translate time, push time to 100 connected discovery clients and the
+// controller's RSS for 1k, 10k and 50k services (5 endpoint pods each), and certificates
+// signed per second. Prints a table and writes bench/results/controller.json.
+// Usage: node dist/bench/controller/run.js [--cases services-1000,ca] [--clients 100] ...
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { ChildGroup, type Child } from '../common/children.js';
+import { rssMbOfPid } from '../common/cpu.js';
+import { buildResults, writeResults, type ResultRow } from '../common/results.js';
+import { round } from '../common/stats.js';
+import { formatTable } from '../common/table.js';
+import { nodeName } from './objects.js';
+
+export const CASES = ['services-1000', 'services-10000', 'services-50000', 'ca'] as const;
+export const METRICS = ['translate_ms', 'push_ms', 'rss_mb', 'certs_per_s'] as const;
+/** Extra rows (not in CONTRACT.md's case list): the CA over its gRPC service. */
+const EXTRA_CASES = ['ca-grpc'] as const;
+
+const USAGE = `usage: node dist/bench/controller/run.js [options]
+  --cases <a,b,...>      subset of ${[...CASES, ...EXTRA_CASES].join(', ')} (default: all);
+                         services-<N> for any N
+  --clients <n>          discovery clients connected during the push test (default 100)
+  --client-procs <n>     processes the clients are spread over (default 4)
+  --changes <n>          timed pushes per services case; push_ms is their median (default 5)
+  --ca-seconds <s>       duration of each CA test (default 3)
+  --ca-concurrency <n>   parallel requests in the gRPC CA test (default 16)
+  --debounce <ms>        translate and push debounce of the controller (default: its own, 100 + 100)
+  --out <dir>            results directory (default bench/results)
+  --no-write             print only
+  --help`;
+
+interface Options {
+  cases: string[]; clients: number; clientProcs: number; changes: number; caSeconds: number; caConcurrency: number;
+  debounce?: number; out?: string; write: boolean;
+}
+
+function options(): Options {
+  const { values } = parseArgs({
+    options: {
+      cases: { type: 'string' }, clients: { type: 'string', default: '100' }, 'client-procs': { type: 'string', default: '4' },
+      changes: { type: 'string', default: '5' }, 'ca-seconds': { type: 'string', default: '3' }, 'ca-concurrency': { type: 'string', default: '16' },
+      debounce: { type: 'string' }, out: { type: 'string' }, 'no-write': { type: 'boolean', default: false }, help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) { process.stdout.write(USAGE + '\n'); process.exit(0); }
+  const num = (name: string, v: string, min = 1): number => {
+    const n = Number(v);
+    if (!(n >= min)) throw new Error(`--${name}: expected a number >= ${min}, got "${v}"`);
+    return n;
+  };
+  const known: readonly string[] = [...CASES, ...EXTRA_CASES];
+  const cases = values.cases ? values.cases.split(',').map((s) => s.trim()) : [...known];
+  for (const c of cases) if (!known.includes(c) && !/^services-\d+$/.test(c)) throw new Error(`--cases: unknown case "${c}" (known: ${known.join(', ')})`);
+  return {
+    cases, clients: Math.round(num('clients', values.clients)), clientProcs: Math.round(num('client-procs', values['client-procs'])),
+    changes: Math.round(num('changes', values.changes)), caSeconds: num('ca-seconds', values['ca-seconds'], 0.1),
+    caConcurrency: Math.round(num('ca-concurrency', values['ca-concurrency'])),
+    ...(values.debounce !== undefined ? { debounce: num('debounce', values.debounce, 0) } : {}),
+    out: values.out, write: !values['no-write'],
+  };
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+const script = (name: string): string => join(here, `${name}.js`);
+const parseTagged = <T>(line: string): T => JSON.parse(line.slice(line.indexOf(' ') + 1)) as T;
+const log = (msg: string): void => { process.stderr.write(`controller bench: ${msg}\n`); };
+const quietEnv = { ...process.env, AMBIT_LOG_LEVEL: process.env.AMBIT_LOG_LEVEL ?? 'error' };
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor((s.length - 1) / 2)] as number;
+}
+
+interface Env { group: ChildGroup; dir: string; tokenFile: string; rootsFile: string; tokens: string[]; o: Options }
+
+interface Controller { child: Child; grpc: number; identity: string }
+
+async function startController(env: Env, services: number): Promise<{ ctl: Controller; translateMs: number }> {
+  const spec = {
+    services, nodes: env.o.clients, tokenFile: env.tokenFile, rootsFile: env.rootsFile,
+    translateRuns: services <= 1000 ? 5 : services <= 10_000 ? 3 : 2,
+    ...(env.o.debounce !== undefined ? { translateDebounceMs: env.o.debounce, pushDebounceMs: env.o.debounce } : {}),
+  };
+  const child = await env.group.start(process.execPath, ['--max-old-space-size=16384', script('controller-proc'), JSON.stringify(spec)], {
+    name: `controller-${services}`, stdin: 'pipe', env: quietEnv,
+  });
+  const t = parseTagged<{ ms: number; runs: number[]; objects: number; services: number; workloads: number; rejected: number }>(await child.nextLine(/^TRANSLATE /, 1_200_000));
+  log(`${services} services: ${t.objects} objects → ${t.services} services, ${t.workloads} workloads, ${t.rejected} rejected; translate ${t.runs.map((r) => r.toFixed(0)).join(', ')} ms`);
+  if (t.services !== services || t.rejected !== 0) throw new Error(`translate gave ${t.services} services and ${t.rejected} rejections for ${services} services`);
+  const ready = parseTagged<{ grpc: number; identity: string }>(await child.nextLine(/^READY /, 1_200_000));
+  return { ctl: { child, grpc: ready.grpc, identity: ready.identity }, translateMs: t.ms };
+}
+
+async function command(ctl: Controller, cmd: string, answer: RegExp, timeoutMs: number): Promise<Record<string, unknown>> {
+  ctl.child.process.stdin!.write(`${cmd}\n`);
+  const r = parseTagged<Record<string, unknown>>(await ctl.child.nextLine(answer, timeoutMs));
+  if (typeof r.error === 'string') throw new Error(`controller: ${cmd}: ${r.error}`);
+  return r;
+}
+
+async function connectClients(env: Env, ctl: Controller): Promise<Child[]> {
+  const perProc = Math.ceil(env.o.clients / env.o.clientProcs);
+  const procs: Child[] = [];
+  const t0 = Date.now();
+  for (let p = 0; p * perProc < env.o.clients; p++) {
+    const nodes = [];
+    for (let i = p * perProc; i < Math.min(env.o.clients, (p + 1) * perProc); i++) nodes.push({ name: nodeName(i), token: env.tokens[i]! });
+    const spec = { mode: 'xds', address: `127.0.0.1:${ctl.grpc}`, rootsFile: env.rootsFile, controllerIdentity: ctl.identity, nodes };
+    procs.push(await env.group.start(process.execPath, ['--max-old-space-size=16384', script('clients-proc'), JSON.stringify(spec)], { name: `clients-${p}`, env: quietEnv }));
+  }
+  try {
+    const lines = await Promise.all(procs.map((c) => c.nextLine(/^(SYNCED|FAILED) /, 1_800_000)));
+    const failure = lines.find((l) => l.startsWith('FAILED '));
+    if (failure) throw new Error(`discovery clients: ${String(parseTagged<{ error: string }>(failure).error)}`);
+  } catch (err) {
+    for (const c of procs) await env.group.stop(c);
+    throw err;
+  }
+  const r = await command(ctl, `clients ${env.o.clients}`, /^CLIENTS /, 600_000);
+  log(`${String(r.n)} clients connected and holding the full configuration after ${((Date.now() - t0) / 1000).toFixed(1)} s (${String(r.nacks)} NACKs)`);
+  return procs;
+}
+
+async function servicesCase(env: Env, services: number, withCa: boolean, rows: ResultRow[]): Promise<void> {
+  const { ctl, translateMs } = await startController(env, services);
+  let clients: Child[] = [];
+  try {
+    try {
+      clients = await connectClients(env, ctl);
+    } catch (err) {
+      // translate_ms stands on its own; push_ms and rss_mb need the clients.
+      rows.push({ case: `services-${services}`, translate_ms: round(translateMs, 1) });
+      throw err;
+    }
+    const pushes: number[] = [];
+    for (let k = 0; k < env.o.changes; k++) {
+      const r = await command(ctl, `change ${(k * 7919) % services}`, /^PUSHED /, 600_000);
+      pushes.push(r.ms as number);
+      log(`${services} services: push ${k + 1}: ${(r.ms as number).toFixed(1)} ms, ${String(r.responses)} responses to ${String(r.clients)} clients, all ACKed`);
+    }
+    const rss = rssMbOfPid(ctl.child.pid);
+    const hwm = await command(ctl, 'rss', /^RSS /, 10_000);
+    log(`${services} services: controller RSS ${rss.toFixed(0)} MiB (peak ${(hwm.hwm_mb as number).toFixed(0)} MiB)`);
+    rows.push({ case: `services-${services}`, translate_ms: round(translateMs, 1), push_ms: round(median(pushes), 1), rss_mb: round(rss, 1) });
+    if (withCa) rows.push(await caGrpc(env, ctl));
+  } finally {
+    for (const c of clients) await env.group.stop(c);
+    await env.group.stop(ctl.child);
+  }
+}
+
+async function runCaChild(env: Env, spec: Record<string, unknown>): Promise<{ per_s: number; certs: number; errors: number; lastError: string }> {
+  const child = await env.group.start(process.execPath, [script('clients-proc'), JSON.stringify(spec)], { name: `ca-${String(spec.mode)}`, env: quietEnv });
+  const r = parseTagged<{ per_s: number; certs: number; errors: number; lastError: string }>(await child.nextLine(/^RESULT /, (env.o.caSeconds + 60) * 1000));
+  if (r.errors > 0) log(`${String(spec.mode)}: ${r.errors} failed requests (${r.lastError})`);
+  if (r.certs === 0) throw new Error(`${String(spec.mode)}: no certificate signed: ${r.lastError}`);
+  return r;
+}
+
+/** certs/s through the controller's CertificateService, as node 0's agent (pod svc0-0 runs there). */
+async function caGrpc(env: Env, ctl: Controller): Promise<ResultRow> {
+  const r = await runCaChild(env, {
+    mode: 'ca-grpc', address: `127.0.0.1:${ctl.grpc}`, rootsFile: env.rootsFile, controllerIdentity: ctl.identity,
+    node: nodeName(0), token: env.tokens[0], identity: 'spiffe://cluster.local/ns/bench0/sa/sa0',
+    durationMs: env.o.caSeconds * 1000, concurrency: env.o.caConcurrency,
+  });
+  log(`ca-grpc: ${r.certs} certificates, ${r.per_s.toFixed(0)}/s`);
+  return { case: 'ca-grpc', certs_per_s: round(r.per_s, 0) };
+}
+
+async function main(): Promise<void> {
+  const o = options();
+  const group = new ChildGroup();
+  const dir = mkdtempSync(join(tmpdir(), 'ambit-bench-controller-'));
+  const tokens = Array.from({ length: o.clients }, () => randomBytes(24).toString('hex'));
+  const tokenFile = join(dir, 'node-tokens');
+  writeFileSync(tokenFile, tokens.map((t, i) => `${t} ${nodeName(i)}`).join('\n') + '\n', { mode: 0o600 });
+  const env: Env = { group, dir, tokenFile, rootsFile: join(dir, 'roots.pem'), tokens, o };
+  const rows: ResultRow[] = [];
+  const failed: string[] = [];
+  try {
+    for (const c of o.cases) {
+      const m = /^services-(\d+)$/.exec(c);
+      if (!m) continue;
+      const services = Number(m[1]);
+      // The gRPC CA test runs against the first (smallest) controller started.
+      const withCa = o.cases.includes('ca-grpc') && !rows.some((r) => r.case === 'ca-grpc');
+      try {
+        await servicesCase(env, services, withCa, rows);
+      } catch (err) {
+        // Reported, not fatal: the cases that fit are still measured and written.
+        failed.push(`services-${services}: ${err instanceof Error ? err.message : String(err)}`);
+        log(`FAILED: ${failed[failed.length - 1]}`);
+      }
+    }
+    if (o.cases.includes('ca')) {
+      const r = await runCaChild(env, { mode: 'ca-inproc', identity: 'spiffe://cluster.local/ns/bench0/sa/sa0', durationMs: o.caSeconds * 1000 });
+      log(`ca (in process): ${r.certs} certificates, ${r.per_s.toFixed(0)}/s`);
+      rows.push({ case: 'ca', certs_per_s: round(r.per_s, 0) });
+    }
+    const order = [...CASES, ...EXTRA_CASES] as readonly string[];
+    rows.sort((a, b) => order.indexOf(a.case) - order.indexOf(b.case));
+    const results = buildResults('controller', rows);
+    process.stdout.write(`controller bench, ${results.machine}, ${results.date}, ${o.clients} discovery clients, push_ms = median of ${o.changes}\n\n`);
+    process.stdout.write(formatTable(rows, { metrics: METRICS }) + '\n');
+    for (const f of failed) process.stdout.write(`\nnot measured: ${f}\n`);
+    if (o.write) process.stdout.write(`\nwrote ${writeResults(results, o.out)}\n`);
+  } finally {
+    await group.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`controller bench: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
