@@ -28,7 +28,7 @@ function headerModifier(raw: Raw | undefined): HeaderOperations | undefined {
   return compact({ set: toMap(raw.set), add: toMap(raw.add), remove: Array.isArray(raw.remove) ? strs(raw.remove) : undefined });
 }
 
-function translateRule(route: KubeObject, index: number, rule: Raw, ctx: RouteContext): HttpRoute {
+export function translateRule(route: KubeObject, index: number, rule: Raw, ctx: RouteContext): HttpRoute {
   const ns = route.metadata.namespace ?? 'default';
   const matches: HttpMatch[] = recs(rule.matches).map((m) => {
     const path = rec(m.path);

@@ -6,6 +6,7 @@ import { contentVersionOf } from './version.js';
 import { DestinationRules, buildCluster } from './destination-rules.js';
 import { indexVirtualServices, meshConflictsRemoved, routesFor, unknownSubsets, VsIndex, type RouteContext } from './virtual-services.js';
 import { buildGatewayConfig } from './gateways.js';
+import { buildGatewayApiConfigs } from './gateway-api.js';
 import { httpRouteRoutes } from './http-routes.js';
 import { rejectionFor, type Inventory, type Rejection } from './inventory.js';
 import type { ObjectOrigin } from '../sources/types.js';
@@ -109,5 +110,6 @@ export function buildL7(input: L7Input): { waypoints: Map<string, WaypointConfig
     const cfg = buildGatewayConfig(gw, { domain, vsIndex, byHost, clusters: new ClusterSet(byHost, byUid, drs, gw.metadata.namespace ?? 'default') });
     gateways.set(cfg.key, cfg);
   }
+  for (const cfg of buildGatewayApiConfigs(inv, domain, byHost, (ns) => new ClusterSet(byHost, byUid, drs, ns))) gateways.set(cfg.key, cfg);
   return { waypoints, gateways };
 }

@@ -291,3 +291,51 @@ spec:
     expect(routes(wp, undefined, 9090).map((x) => x.name)).toEqual(['default']);
   });
 });
+
+describe('Gateway API ingress', () => {
+  it('a Gateway of another class with attached HTTPRoutes becomes a GatewayConfig', () => {
+    const result = translate(yamlObjects(`${MESH}---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: edge, namespace: shop }
+spec:
+  gatewayClassName: ambit
+  listeners:
+    - { name: http, port: 8080, protocol: HTTP, hostname: "*.example.com" }
+    - { name: https, port: 8443, protocol: HTTPS, tls: { mode: Terminate, certificateRefs: [{ name: shop-cert }] } }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: shop, namespace: shop }
+spec:
+  parentRefs: [{ name: edge, sectionName: http }]
+  hostnames: [shop.example.com, other.org]
+  rules:
+    - matches: [{ path: { type: Exact, value: /reviews } }]
+      backendRefs: [{ name: reviews, port: 9080 }]
+    - filters: [{ type: RequestRedirect, requestRedirect: { scheme: https, statusCode: 301 } }]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: elsewhere, namespace: shop }
+spec:
+  parentRefs: [{ name: not-this-one }]
+  rules: [{ backendRefs: [{ name: ratings, port: 8080 }] }]
+`));
+    expect(result.rejected).toEqual([]);
+    const gw = result.gateways.get('shop/edge');
+    expect(gw?.selector).toEqual({ 'gateway.networking.k8s.io/gateway-name': 'edge' });
+    expect(gw?.servers).toEqual([
+      { port: 8080, name: 'http', protocol: 'HTTP', hosts: ['*.example.com'] },
+      { port: 8443, name: 'https', protocol: 'HTTPS', hosts: ['*'], tls: { mode: 'SIMPLE', credentialName: 'shop-cert' } },
+    ]);
+    expect(gw?.virtualHosts.map((v) => v.name)).toEqual(['shop.example.com:8080']);
+    const [exact, redirect] = gw?.virtualHosts[0]?.routes ?? [];
+    expect(exact?.matches).toEqual([{ uri: { type: 'exact', value: '/reviews' } }]);
+    expect(exact?.destinations?.[0]?.cluster).toBe('outbound|9080||reviews.shop.svc.cluster.local');
+    expect(redirect?.redirect).toEqual({ scheme: 'https', code: 301 });
+    expect(gw?.clusters.map((c) => c.name)).toEqual(['outbound|9080||reviews.shop.svc.cluster.local']);
+    // the waypoint Gateway is not an ingress
+    expect(result.gateways.has('shop/wp')).toBe(false);
+  });
+});
