@@ -3,6 +3,7 @@
 // a destination outside the mesh → plain TCP from the pod's netns; REGISTRY_ONLY refuses
 // unknown destinations. Agent sockets carry AGENT_MARK so they are not captured again.
 import type net from 'node:net';
+import { isIP } from 'node:net';
 import { describeError } from '../../core/errors.js';
 import { relay } from '../../core/hbone/index.js';
 import { AGENT_MARK, createPodSocket, originalDst } from '../inpod/sockets.js';
@@ -84,7 +85,7 @@ async function proxy(ctx: ProxyContext, pod: PodContext, socket: net.Socket, d: 
       source,
       target,
       forwardedFor: `${socket.remoteAddress}:${socket.remotePort}`,
-      via: { key: netns, createSocket: () => createPodSocket(netns, { mark: AGENT_MARK }) },
+      via: { key: netns, createSocket: () => createPodSocket(netns, { mark: AGENT_MARK, family: isIP(target.address) === 6 ? 6 : 4 }) },
     });
   } catch (err) {
     t.refuse('upstream-failed', describeError(err));

@@ -9,7 +9,7 @@ export function dialFromPod(netnsPath: string, ip: string, port: number, opts: P
   return new Promise((resolve, reject) => {
     let sock: net.Socket;
     try {
-      sock = createPodSocket(netnsPath, { mark: AGENT_MARK, ...opts });
+      sock = createPodSocket(netnsPath, { mark: AGENT_MARK, family: net.isIP(ip) === 6 ? 6 : 4, ...opts });
       sock.connect(port, ip);
     } catch (err) {
       reject(err);
