@@ -3,8 +3,8 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../../core/log.js';
 import type { DeltaRequest, DeltaResponse, NodeInfo } from '../../core/xds/proto.js';
-import { TYPE_GATEWAY_CONFIG, TYPE_WAYPOINT_CONFIG } from '../../core/xds/resources.js';
 import type { ResourceSet } from './resources.js';
+import type { ClientScope } from './scope.js';
 
 export type DiscoveryStream = grpc.ServerDuplexStream<DeltaRequest, DeltaResponse>;
 
@@ -19,16 +19,6 @@ export interface ConnectionStatus {
   readonly lastNack?: string;
 }
 
-/**
- * Whether a client may receive a resource: a WaypointConfig only the waypoint of that
- * namespace, a GatewayConfig (`<ns>/<name>`) only a waypoint/gateway of that namespace.
- */
-export function inScope(node: NodeInfo, type: string, name: string): boolean {
-  if (type === TYPE_WAYPOINT_CONFIG) return node.role === 'waypoint' && node.namespace === name;
-  if (type === TYPE_GATEWAY_CONFIG) return node.role === 'waypoint' && name.startsWith(`${node.namespace}/`);
-  return true;
-}
-
 export class ClientConnection {
   /** type → name → version the client holds (as far as we know). */
   private readonly held = new Map<string, Map<string, string>>();
@@ -38,6 +28,7 @@ export class ClientConnection {
   private nonceSeq = 0;
   /** The resource set every answered type of this client reflects. */
   private syncedTo: ResourceSet | undefined;
+  private scopeKey: string | undefined;
   acks = 0;
   nacks = 0;
   lastNack: string | undefined;
@@ -74,11 +65,13 @@ export class ClientConnection {
    * holds, and the names it holds that are gone. A first answer is sent even when empty
    * (it tells the client the type is complete). With `delta` (the names that changed since
    * `delta.base`), a client already in step with `base` is diffed on those names only, so a
-   * push costs O(changes) per client instead of O(resources). Returns the types sent.
+   * push costs O(changes) per client instead of O(resources); a changed `scope` (a pod
+   * moved to or off the node) falls back to the full comparison. Returns the types sent.
    */
-  push(set: ResourceSet, systemVersion: string, delta?: { base: ResourceSet; changed: ReadonlyMap<string, readonly string[]> }): string[] {
+  push(set: ResourceSet, systemVersion: string, scope: ClientScope, delta?: { base: ResourceSet; changed: ReadonlyMap<string, readonly string[]> }): string[] {
     const sent: string[] = [];
-    const inStep = delta !== undefined && this.syncedTo === delta.base;
+    const inStep = delta !== undefined && this.syncedTo === delta.base && this.scopeKey === scope.key;
+    this.scopeKey = scope.key;
     for (const [type, held] of this.held) {
       const current = set.get(type) ?? new Map();
       const first = this.unanswered.delete(type);
@@ -87,7 +80,7 @@ export class ClientConnection {
       const removedResources: string[] = [];
       for (const name of candidates ?? new Set([...current.keys(), ...held.keys()])) {
         const r = current.get(name);
-        if (r && inScope(this.node, type, name)) {
+        if (r && scope.includes(type, name, r)) {
           if (held.get(name) !== r.version) resources.push({ name, version: r.version, body: r.body });
         } else if (held.has(name)) {
           removedResources.push(name);

@@ -184,6 +184,26 @@ describe('discovery over gRPC + TLS', () => {
     expect(configs[1]!.virtualHosts).toHaveLength(2);
   });
 
+  it('sends an agent only the policies of its node\'s namespaces and the root namespace', async () => {
+    const meshWide = denyPolicy('mesh-wide', 'istio-system');
+    publish(snapshot({ workloads: [workload('web', 'shop', 'node-a')], authorizationPolicies: [denyPolicy('p1'), meshWide] }));
+    const port = await startServer();
+    const got: MeshSnapshot[] = [];
+    const src = new XdsMeshSource({ address: `127.0.0.1:${port}`, rootsPem: ca.rootsPem, node: { name: 'node-b', role: 'agent' } });
+    cleanups.push(() => src.stop());
+    await src.start((s) => { got.push(s); return []; });
+    await src.whenSynced();
+    expect(got.at(-1)!.authorizationPolicies.map((p) => p.key)).toEqual(['istio-system/mesh-wide']);
+    expect(got.at(-1)!.workloads.map((w) => w.name)).toEqual(['web']); // every workload: any may be a destination
+    // a pod of shop lands on node-b: shop's policy comes into scope
+    publish(snapshot({ workloads: [workload('web', 'shop', 'node-a'), workload('api', 'shop', 'node-b')], authorizationPolicies: [denyPolicy('p1'), meshWide] }));
+    await waitFor(() => got.at(-1)!.authorizationPolicies.length === 2, 'policy in scope');
+    expect(got.at(-1)!.authorizationPolicies.map((p) => p.key)).toEqual(['istio-system/mesh-wide', 'shop/p1']);
+    // and goes out of scope when it leaves
+    publish(snapshot({ workloads: [workload('web', 'shop', 'node-a')], authorizationPolicies: [denyPolicy('p1'), meshWide] }));
+    await waitFor(() => got.at(-1)!.authorizationPolicies.length === 1, 'policy out of scope');
+  });
+
   it('refuses a controller whose certificate lacks the expected identity', async () => {
     publish(snapshot());
     const port = await startServer();

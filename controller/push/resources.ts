@@ -8,6 +8,10 @@ import { TYPE_GATEWAY_CONFIG, TYPE_WAYPOINT_CONFIG, resourceVersion, snapshotRes
 export interface EncodedResource {
   readonly version: string;
   readonly body: string;
+  /** For scoping: the namespace a policy applies in / a workload lives in. */
+  readonly namespace?: string;
+  /** For scoping: the node a workload runs on. */
+  readonly node?: string;
 }
 
 /** type → name → encoded resource. */
@@ -17,7 +21,14 @@ export type ResourceSet = ReadonlyMap<string, ReadonlyMap<string, EncodedResourc
 export function encode(value: unknown, previous?: EncodedResource): EncodedResource {
   const body = JSON.stringify(value);
   if (previous && previous.body === body) return previous;
-  return { body, version: resourceVersion(body) };
+  return { body, version: resourceVersion(body), ...scopeFields(value) };
+}
+
+/** Workloads: namespace + node; policies (`scope.namespace`): namespace. */
+function scopeFields(value: unknown): { namespace?: string; node?: string } {
+  const v = value as { namespace?: unknown; node?: unknown; scope?: { namespace?: unknown } };
+  const namespace = typeof v.scope?.namespace === 'string' ? v.scope.namespace : typeof v.namespace === 'string' ? v.namespace : undefined;
+  return { ...(namespace !== undefined ? { namespace } : {}), ...(typeof v.node === 'string' ? { node: v.node } : {}) };
 }
 
 /**

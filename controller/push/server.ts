@@ -9,6 +9,7 @@ import { discoveryService, type DeltaRequest } from '../../core/xds/proto.js';
 import { ClientConnection, type ConnectionStatus, type DiscoveryStream } from './connection.js';
 import type { ControllerMetrics } from './metrics.js';
 import { changedNames, type ResourceSet } from './resources.js';
+import { ScopeIndex } from './scope.js';
 
 export interface DiscoveryServerOptions {
   /** Coalescing window for changes (default 100 ms). */
@@ -26,6 +27,7 @@ export class DiscoveryServer {
   private current: ResourceSet | undefined;
   /** The set of the last flush: the base of the next flush's delta. */
   private flushed: ResourceSet | undefined;
+  private scopes: ScopeIndex | undefined;
   private systemVersion = '';
   private timer: NodeJS.Timeout | undefined;
   private pendingSince = 0;
@@ -81,10 +83,11 @@ export class DiscoveryServer {
     this.log.debug('pushed', { version: this.systemVersion, responses: sent, clients: this.connections.size });
   }
 
-  private pushTo(c: ClientConnection, delta?: Parameters<ClientConnection['push']>[2]): number {
+  private pushTo(c: ClientConnection, delta?: Parameters<ClientConnection['push']>[3]): number {
     if (!this.current) return 0;
     try {
-      const types = c.push(this.current, this.systemVersion, delta);
+      if (this.scopes?.set !== this.current) this.scopes = new ScopeIndex(this.current);
+      const types = c.push(this.current, this.systemVersion, this.scopes.scopeFor(c.node), delta);
       for (const type of types) this.opts.metrics?.pushes.inc({ type });
       return types.length;
     } catch (err) {
