@@ -1,3 +1,172 @@
-// placeholder replaced below
+// `local up --live` (npm start): a traffic generator pod and a terminal view refreshed each
+// second. The generator's targets are the Services annotated `ambit.dev/traffic-weight`
+// (path `ambit.dev/traffic-path`, default /), else every Service of the first ambient
+// namespace. The view shows, per target, what the generator measured (rps, success, p50/p99,
+// errors, versions answering: the v1/v2 split), and per mesh edge what the agent's metrics
+// on 15020 say (connections, bytes/s, mTLS), plus policy denials. Keys: + / - rate, q quit.
+import { createWriteStream } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { readManifests } from '../../controller/sources/file-read.js';
+import type { KubeObject } from '../../controller/sources/types.js';
+import { setLogSink } from '../../core/log.js';
+import type { LoadStats, Target } from './loadgen.js';
+import { PACKAGE_ROOT } from './paths.js';
 import type { RunningMesh } from './up.js';
-export async function startLive(_mesh: RunningMesh, _opts: { rate: number }): Promise<void> { /* filled in next */ }
+
+export const GENERATOR_NAME = 'traffic-generator';
+
+type Rec = Record<string, unknown>;
+const rec = (v: unknown): Rec => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Rec) : {});
+
+/** The generator's targets and namespace from DIR's Services. */
+export async function generatorTargets(dir: string): Promise<{ namespace: string; targets: Target[] } | undefined> {
+  const objects = (await readManifests(path.resolve(dir))).documents.map((d) => d.object);
+  const ambient = new Set(objects.filter((o) => o.kind === 'Namespace' && (o.metadata.labels?.['mesh-mode'] === 'ambient' || o.metadata.labels?.['istio.io/dataplane-mode'] === 'ambient')).map((o) => o.metadata.name));
+  const services = objects.filter((o) => o.kind === 'Service');
+  const annotated = services.filter((s) => s.metadata.annotations?.['ambit.dev/traffic-weight'] !== undefined);
+  const chosen = annotated.length > 0 ? annotated : services.filter((s) => ambient.has(s.metadata.namespace ?? 'default'));
+  if (chosen.length === 0) return undefined;
+  const namespace = chosen[0]!.metadata.namespace ?? 'default';
+  const targets = chosen.filter((s) => (s.metadata.namespace ?? 'default') === namespace).map((s) => {
+    const port = rec((rec(s.spec).ports as unknown[] | undefined)?.[0]).port ?? 80;
+    const a = s.metadata.annotations ?? {};
+    return { name: s.metadata.name, url: `http://${s.metadata.name}:${String(port)}${a['ambit.dev/traffic-path'] ?? '/'}`, weight: Number(a['ambit.dev/traffic-weight'] ?? 1) };
+  });
+  return { namespace, targets };
+}
+
+/** The generator pod, added to the plan. */
+export function generatorPod(namespace: string, targets: readonly Target[], stateDir: string, rate: number): KubeObject {
+  return {
+    apiVersion: 'v1', kind: 'Pod',
+    metadata: { name: GENERATOR_NAME, namespace, labels: { app: GENERATOR_NAME } },
+    spec: {
+      serviceAccountName: GENERATOR_NAME,
+      containers: [{
+        name: 'loadgen', command: ['node', path.join(PACKAGE_ROOT, 'dist', 'ctl', 'local', 'loadgen.js')],
+        env: [
+          { name: 'TARGETS', value: JSON.stringify(targets) }, { name: 'RATE', value: String(rate) },
+          { name: 'STATS_FILE', value: path.join(stateDir, 'logs', 'loadgen-stats.json') }, { name: 'RATE_FILE', value: path.join(stateDir, 'logs', 'loadgen-rate') },
+        ],
+      }],
+    },
+  };
+}
+
+interface Sample { labels: Record<string, string>; value: number }
+
+export function parseMetrics(text: string): Map<string, Sample[]> {
+  const out = new Map<string, Sample[]>();
+  for (const line of text.split('\n')) {
+    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)$/.exec(line);
+    if (!m) continue;
+    const labels: Record<string, string> = {};
+    for (const l of (m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!;
+    const list = out.get(m[1]!) ?? [];
+    list.push({ labels, value: Number(m[3]) });
+    out.set(m[1]!, list);
+  }
+  return out;
+}
+
+interface Edge { opened: number; closed: number; sent: number; received: number; mtls: boolean }
+
+function edges(metrics: Map<string, Sample[]>): Map<string, Edge> {
+  const out = new Map<string, Edge>();
+  const add = (name: string, field: 'opened' | 'closed' | 'sent' | 'received') => {
+    for (const s of metrics.get(name) ?? []) {
+      if (s.labels.reporter !== 'source') continue;
+      const key = `${s.labels.source_workload ?? '?'} → ${s.labels.destination_service_name && s.labels.destination_service_name !== 'unknown' ? s.labels.destination_service_name : s.labels.destination_workload ?? '?'}`;
+      const e = out.get(key) ?? { opened: 0, closed: 0, sent: 0, received: 0, mtls: true };
+      e[field] += s.value;
+      if (s.labels.connection_security_policy !== 'mutual_tls') e.mtls = false;
+      out.set(key, e);
+    }
+  };
+  add('istio_tcp_connections_opened_total', 'opened');
+  add('istio_tcp_connections_closed_total', 'closed');
+  add('istio_tcp_sent_bytes_total', 'sent');
+  add('istio_tcp_received_bytes_total', 'received');
+  return out;
+}
+
+const ms = (v: number | null) => (v === null ? '-' : v < 10 ? v.toFixed(1) : v.toFixed(0));
+const bytes = (n: number) => (n < 1024 ? `${n.toFixed(0)} B` : n < 1 << 20 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / (1 << 20)).toFixed(1)} MiB`);
+
+export function renderView(o: { stats: LoadStats | undefined; now: Map<string, Sample[]>; before: Map<string, Sample[]> | undefined; pods: number; started: number; admin: number }): string {
+  const lines: string[] = [];
+  const up = Math.round((Date.now() - o.started) / 1000);
+  lines.push(`\x1b[1mAmbit local mesh\x1b[0m — ${o.pods} pods, up ${up}s — generator ${o.stats ? `${o.stats.rate} req/s (in flight ${o.stats.inflight}, skipped ${o.stats.skipped})` : 'starting…'}`);
+  lines.push('keys: + / - change the rate, q or Ctrl-C to stop and tear down');
+  lines.push('');
+  lines.push('\x1b[1mTRAFFIC (traffic-generator → service)\x1b[0m');
+  lines.push(`${'service'.padEnd(20)}${'rps'.padStart(6)}${'success'.padStart(9)}${'p50 ms'.padStart(8)}${'p99 ms'.padStart(8)}  versions / errors`);
+  for (const [name, t] of Object.entries(o.stats?.targets ?? {})) {
+    const success = t.rps > 0 ? `${((100 * t.ok) / t.rps).toFixed(1)}%` : '-';
+    const versions = Object.entries(t.versions).sort().map(([v, n]) => `${v} ${Math.round((100 * n) / Math.max(1, t.ok))}%`).join(' ');
+    const errors = Object.entries(t.errors).map(([e, n]) => `${e}×${n}`).join(' ');
+    const color = t.failed > 0 && t.ok === 0 ? '\x1b[31m' : t.failed > 0 ? '\x1b[33m' : '\x1b[32m';
+    lines.push(`${color}${name.padEnd(20)}${String(t.rps).padStart(6)}${success.padStart(9)}${ms(t.p50).padStart(8)}${ms(t.p99).padStart(8)}  ${[versions, errors].filter(Boolean).join('  ')}\x1b[0m`);
+  }
+  lines.push('');
+  lines.push(`\x1b[1mMESH EDGES (agent metrics, 127.0.0.1:${o.admin + 20})\x1b[0m`);
+  lines.push(`${'source → destination'.padEnd(44)}${'conns'.padStart(7)}${'conns/s'.padStart(8)}${'open'.padStart(6)}${'bytes'.padStart(11)}  security`);
+  const now = edges(o.now);
+  const before = o.before ? edges(o.before) : new Map<string, Edge>();
+  for (const [key, e] of [...now.entries()].sort(([a], [b]) => a.localeCompare(b))) {
+    const b = before.get(key);
+    const rate = b ? e.opened - b.opened : 0;
+    lines.push(`${key.padEnd(44)}${String(e.opened).padStart(7)}${String(rate).padStart(8)}${String(e.opened - e.closed).padStart(6)}${bytes(e.sent + e.received).padStart(11)}  ${e.mtls ? '\x1b[32mmTLS (HBONE)\x1b[0m' : '\x1b[31mplaintext\x1b[0m'}`);
+  }
+  lines.push('');
+  const refused = (o.now.get('ambit_connections_refused_total') ?? []).map((s) => {
+    const b = (o.before?.get('ambit_connections_refused_total') ?? []).find((x) => x.labels.reason === s.labels.reason)?.value ?? s.value;
+    return `${s.labels.reason ?? '?'}: ${s.value} (+${s.value - b}/s)`;
+  });
+  lines.push(`\x1b[1mPOLICY\x1b[0m refused connections — ${refused.join(', ') || 'none'}`);
+  lines.push('Without a waypoint, customer-service v1/v2 are balanced per connection at L4; the 70/30 VirtualService needs one.');
+  return lines.join('\n');
+}
+
+export async function startLive(mesh: RunningMesh, opts: { rate: number }): Promise<void> {
+  const logs = path.join(mesh.record.stateDir, 'logs');
+  const rateFile = path.join(logs, 'loadgen-rate');
+  let rate = opts.rate;
+  await writeFile(rateFile, String(rate));
+  const started = Date.now();
+  // JSON logs would scroll the view away: they go to <state-dir>/logs/ambitctl.log meanwhile.
+  const logStream = createWriteStream(path.join(logs, 'ambitctl.log'), { flags: 'a' });
+  setLogSink(logStream);
+  let before: Map<string, Sample[]> | undefined;
+  const tty = process.stdin.isTTY === true;
+  if (tty) {
+    process.stdin.setRawMode(true);
+    process.stdin.resume();
+    process.stdin.on('data', (key: Buffer) => {
+      const k = key.toString();
+      if (k === '\u0003' || k === 'q') process.kill(process.pid, 'SIGINT');
+      else if (k === '+' || k === '=') rate = Math.min(1000, rate < 10 ? rate + 1 : Math.round(rate * 1.5));
+      else if (k === '-') rate = Math.max(0, rate <= 10 ? rate - 1 : Math.round(rate / 1.5));
+      void writeFile(rateFile, String(rate)).catch(() => undefined);
+    });
+  }
+  let stopped = false;
+  const timer = setInterval(() => {
+    void (async () => {
+      if (stopped) return;
+      const stats = await readFile(path.join(logs, 'loadgen-stats.json'), 'utf8').then((t) => JSON.parse(t) as LoadStats, () => undefined);
+      const now = parseMetrics(await fetch(`http://127.0.0.1:${mesh.record.ports.agentMetrics}/metrics`, { signal: AbortSignal.timeout(900) }).then((r) => r.text(), () => ''));
+      if (stopped) return;
+      process.stdout.write(`\x1b[H\x1b[2J${renderView({ stats, now, before, pods: mesh.record.planned.length, started, admin: mesh.record.ports.agentAdmin })}\n`);
+      before = now;
+    })();
+  }, 1000);
+  const reason = await mesh.stopping;
+  stopped = true;
+  clearInterval(timer);
+  if (tty) { process.stdin.setRawMode(false); process.stdin.pause(); }
+  setLogSink(process.stderr);
+  logStream.end();
+  process.stdout.write(`\nstopping (${reason}): tearing the local mesh down…\n`);
+}

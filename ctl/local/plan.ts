@@ -37,6 +37,8 @@ export interface PlanOptions {
   readonly podCidr?: string;
   readonly nodeName?: string;
   readonly trustDomain?: string;
+  /** Objects added to DIR's (the live view's traffic generator pod). */
+  readonly extraObjects?: readonly KubeObject[];
 }
 
 export interface LocalPlan {
@@ -118,6 +120,7 @@ export async function planLocal(dir: string, opts: PlanOptions = {}): Promise<Lo
     throw new AmbitError('AMBIT_E_CONFIG', `${root}: ${err.code === 'ENOENT' ? 'no such file or directory' : err.message}`);
   });
   if (read.problems.length > 0) throw new AmbitError('AMBIT_E_CONFIG', read.problems.map((p) => p.message).join('; '), { hint: 'fix the YAML; `ambitctl analyze -f DIR` lists every problem' });
+  for (const o of opts.extraObjects ?? []) read.documents.push({ object: o, origin: { file: path.join(root, 'zz-local-extra.yaml') } });
   const cidr = ipv4Cidr(opts.podCidr ?? '10.244.0.0/16');
   const nodeName = opts.nodeName ?? 'local';
 

@@ -1,5 +1,6 @@
 // `ambitctl local up -f DIR [--state-dir D] [--live]` (flags for running several side by side:
 // --bridge, --pod-cidr, --netns-prefix, --port-offset).
+import path from 'node:path';
 import type { Command } from 'commander';
 import { describeError } from '../../core/errors.js';
 import { createLogger } from '../../core/log.js';
@@ -24,9 +25,11 @@ export function register(local: Command, defaults: { stateDir: string; nodeName:
       if (!Number.isInteger(offset) || offset < 0 || offset > 40000) throw new Error(`--port-offset: "${f.portOffset}" is not a small non-negative integer`);
       const opts: UpOptions = { dir: f.filename, stateDir: f.stateDir, bridge: f.bridge, podCidr: f.podCidr, netnsPrefix: f.netnsPrefix, portOffset: offset, nodeName: f.nodeName };
       if (f.live) {
-        const { startLive } = await import('./live.js');
+        const { generatorPod, generatorTargets, startLive } = await import('./live.js');
         const rate = Number(f.rate);
         if (!(rate > 0 && rate <= 1000)) throw new Error(`--rate: "${f.rate}" must be between 0 and 1000 requests per second`);
+        const gen = await generatorTargets(f.filename);
+        if (gen) opts.extraObjects = [generatorPod(gen.namespace, gen.targets, path.resolve(f.stateDir), rate)];
         opts.onReady = (mesh) => startLive(mesh, { rate });
       }
       try {

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
+import type { KubeObject } from '../../controller/sources/types.js';
 import { AmbitError, describeError } from '../../core/errors.js';
 import { createLogger, type Logger } from '../../core/log.js';
 import { addPodNetwork, prepareNetwork } from './cni.js';
@@ -26,6 +27,8 @@ export interface UpOptions {
   netnsPrefix: string;
   portOffset: number;
   nodeName: string;
+  /** Objects added to DIR's (the live view's traffic generator). */
+  extraObjects?: readonly KubeObject[];
   /** Called once `ready` is printed (the live view hooks in here). */
   onReady?: (ctx: RunningMesh) => Promise<void> | void;
 }
@@ -98,7 +101,7 @@ export async function localUp(o: UpOptions): Promise<number> {
     await tearDown(old, log);
   }
 
-  const plan = await planLocal(o.dir, { podCidr: o.podCidr, nodeName: o.nodeName });
+  const plan = await planLocal(o.dir, { podCidr: o.podCidr, nodeName: o.nodeName, ...(o.extraObjects ? { extraObjects: o.extraObjects } : {}) });
   for (const p of plan.problems) log.warn('object rejected by the translator', { problem: p });
   log.info('plan', { pods: plan.pods.length, services: plan.serviceVips.length, podCidr: plan.podCidr, bridge: o.bridge });
 
