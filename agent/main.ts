@@ -33,12 +33,14 @@ async function controllerMode(settings: AgentSettings): Promise<{ config: Config
   const rootsPem = await readFile(rootsFile, 'utf8');
   const token = tokenFromFile(tokenFile);
   const serverIdentity = process.env.AMBIT_CONTROLLER_IDENTITY || undefined;
+  const xds = new XdsMeshSource({
+    address: settings.controller!, rootsPem, node: { name: settings.nodeName, role: 'agent' },
+    metadata: { authorization: `Bearer ${await token()}` },
+    ...(serverIdentity ? { controllerIdentity: serverIdentity } : {}),
+  });
   return {
-    config: new XdsMeshSource({
-      address: settings.controller!, rootsPem, node: { name: settings.nodeName, role: 'agent' },
-      metadata: { authorization: `Bearer ${await token()}` },
-      ...(serverIdentity ? { controllerIdentity: serverIdentity } : {}),
-    }),
+    // Pods are served only once the first snapshot is in: never without policy.
+    config: { start: async (cb) => { await xds.start(cb); await xds.whenSynced(); }, stop: () => xds.stop() },
     ca: createGrpcCaClient({ address: settings.controller!, rootsPem, token, nodeName: settings.nodeName, ...(serverIdentity ? { serverIdentity } : {}) }),
   };
 }
