@@ -54,10 +54,11 @@ describe('translate: coffee-shop example', async () => {
     expect(wp?.waypoint).toBe('waypoint');
     const vh = wp?.virtualHosts.find((v) => v.name === 'customer-service.coffee-shop.svc.cluster.local:8080');
     expect(vh?.domains).toContain('customer-service:8080');
-    expect(vh?.routes.map((r) => r.name)).toEqual(['firefox', 'split']);
+    expect(vh?.routes.map((r) => r.name)).toEqual(['firefox', 'profile-mirror', 'split']);
     expect(vh?.routes[0]?.matches[0]?.headers?.['user-agent']).toEqual({ type: 'regex', value: '.*Firefox.*' });
-    expect(vh?.routes[1]?.destinations?.map((d) => [d.subset, d.weight])).toEqual([['v1', 70], ['v2', 30]]);
-    expect(vh?.routes[1]).toMatchObject({ timeoutMs: 2000, retries: { attempts: 3, perTryTimeoutMs: 500, retryOn: ['5xx', 'connect-failure'] } });
+    expect(vh?.routes[1]).toMatchObject({ mirror: { subset: 'v2', cluster: 'outbound|8080|v2|customer-service.coffee-shop.svc.cluster.local' }, mirrorPercentage: 100 });
+    expect(vh?.routes[2]?.destinations?.map((d) => [d.subset, d.weight])).toEqual([['v1', 70], ['v2', 30]]);
+    expect(vh?.routes[2]).toMatchObject({ timeoutMs: 2000, retries: { attempts: 3, perTryTimeoutMs: 500, retryOn: ['5xx', 'connect-failure'] } });
     const v2 = wp?.clusters.find((c) => c.name === 'outbound|8080|v2|customer-service.coffee-shop.svc.cluster.local');
     expect(v2?.endpoints.map((e) => e.address)).toEqual(['10.244.0.41']);
     // subset policy overrides the load balancer, the DR-level pool/outlier settings still apply
