@@ -1,0 +1,204 @@
+// bench/agent: pod → pod in network namespaces, directly (no mesh) and through the mesh
+// (pod → agent → HBONE → agent → pod), in the same run. Pods are netns on a Linux bridge
+// networked by the real CNI chain (bridge + host-local + ambit-cni); the agent is the real
+// ambit-agent process (dist/agent/main.js) in file mode. Needs root.
+// Usage: node dist/bench/agent/run.js [--duration 4] [--cases direct,mesh-l4] [--no-write]
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { ChildGroup, type Child } from '../common/children.js';
+import { createPod, createPodNetwork, deletePod, sweepPodNetwork, type Pod, type PodNetwork } from '../common/cni-pods.js';
+import { CpuMeter, rssMbOfPid } from '../common/cpu.js';
+import { freePort } from '../common/net.js';
+import { buildResults, writeResults, type ResultRow } from '../common/results.js';
+import { round } from '../common/stats.js';
+import { formatTable } from '../common/table.js';
+import { connectRate, iperf, PORTS, requestResponse, startServers, wrk, type PodServers } from './tools.js';
+
+export const CASES = ['direct', 'mesh-l4'] as const;
+export const METRICS = ['gbps_1', 'rr_p50_us', 'rr_p99_us', 'conns_per_s', 'http_rps_max', 'vcpu_per_1000rps', 'rss_mb'] as const;
+type CaseName = (typeof CASES)[number];
+
+const PREFIX = 'ambt-bench-';
+const BRIDGE = 'ambt-bench-br0';
+const SUBNET = '10.231.200.0/24';
+const VIP = '10.96.200.10';
+const MESH_NS = 'bench-mesh';
+const PLAIN_NS = 'bench-plain';
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+const USAGE = `usage: node dist/bench/agent/run.js [options]      (as root)
+  --duration <s>          seconds of the bulk and HTTP tests (default 4); rr and connect take half
+  --cases <a,b>           subset of ${CASES.join(', ')}
+  --concurrency <n>       parallel connectors in the new-connection test (default 8)
+  --wrk-connections <n>   keep-alive connections of wrk (default 32)
+  --out <dir>             results directory (default bench/results)
+  --no-write              print only
+  --help`;
+
+interface Options { duration: number; cases: CaseName[]; concurrency: number; wrkConnections: number; out?: string; write: boolean }
+
+function options(): Options {
+  const { values } = parseArgs({
+    options: {
+      duration: { type: 'string', default: '4' }, cases: { type: 'string' }, concurrency: { type: 'string', default: '8' },
+      'wrk-connections': { type: 'string', default: '32' }, out: { type: 'string' }, 'no-write': { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) { process.stdout.write(USAGE + '\n'); process.exit(0); }
+  const positive = (name: string, v: string): number => {
+    const n = Number(v);
+    if (!(n > 0)) throw new Error(`--${name}: expected a positive number, got "${v}"`);
+    return n;
+  };
+  const cases = values.cases ? values.cases.split(',').map((s) => s.trim()) : [...CASES];
+  for (const c of cases) if (!(CASES as readonly string[]).includes(c)) throw new Error(`--cases: unknown case "${c}" (known: ${CASES.join(', ')})`);
+  return {
+    duration: positive('duration', values.duration), cases: cases as CaseName[], concurrency: Math.round(positive('concurrency', values.concurrency)),
+    wrkConnections: Math.round(positive('wrk-connections', values['wrk-connections'])), out: values.out, write: !values['no-write'],
+  };
+}
+
+const log = (msg: string): void => { process.stderr.write(`agent bench: ${msg}\n`); };
+
+/** The agent's file-mode snapshot: the mesh pods as workloads and one Service in front of the server. */
+function snapshot(version: number, pods: { client?: Pod; server?: Pod }): Record<string, unknown> {
+  const ips = (p: Pod | undefined): string[] => (p ? [p.ip] : []);
+  return {
+    version: `bench-${version}`,
+    namespaces: [{ name: MESH_NS, labels: { 'mesh-mode': 'ambient' } }, { name: PLAIN_NS, labels: {} }],
+    workloads: [
+      { name: 'mesh-client', namespace: MESH_NS, serviceAccount: 'client', ips: ips(pods.client), enrolled: true },
+      { name: 'mesh-server', namespace: MESH_NS, serviceAccount: 'server', ips: ips(pods.server), enrolled: true, labels: { app: 'server' } },
+    ],
+    services: [{
+      name: 'server', namespace: MESH_NS, vips: [VIP],
+      ports: Object.values(PORTS).map((port) => ({ port, targetPort: port, protocol: 'tcp' })),
+      endpoints: pods.server ? [{ address: pods.server.ip, workloadUid: `Pod/${MESH_NS}/mesh-server` }] : [],
+    }],
+  };
+}
+
+async function adminGet(port: number, path: string): Promise<unknown> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`);
+  return res.json();
+}
+
+async function waitForVersion(adminPort: number, version: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const dump = await adminGet(adminPort, '/config_dump').catch(() => undefined) as { version?: string } | undefined;
+    if (dump?.version === version) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`the agent did not apply config ${version} within 10 s`);
+}
+
+interface Setup { name: CaseName; client: Pod; target: string; servers: PodServers; agent?: Child }
+
+async function measure(group: ChildGroup, s: Setup, o: Options): Promise<ResultRow> {
+  const half = Math.max(1, o.duration / 2);
+  const rr = await requestResponse(group, s.client, s.target, half);
+  const meshPids = s.agent ? [s.agent.pid] : [];
+  let meter = new CpuMeter(meshPids).start();
+  const bulk = await iperf(group, s.client, s.target, o.duration);
+  const bulkCpu = meter.stop().total;
+  const conn = await connectRate(group, s.client, s.target, half, o.concurrency);
+  if (conn.errors > 0) log(`${s.name}: ${conn.errors} failed connections (${conn.lastError})`);
+  const servingPids = [...s.servers.pids(), ...meshPids];
+  meter = new CpuMeter(servingPids).start();
+  const started = process.hrtime.bigint();
+  const http = await wrk(group, s.client, s.target, o.duration, o.wrkConnections);
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const cpu = meter.stop();
+  const agentCpu = s.agent ? cpu.perProcess.get(s.agent.pid) ?? 0 : 0;
+  const vcpu = (cpu.total / seconds) / (http.rps / 1000);
+  log(`${s.name}: ${bulk.gbps.toFixed(2)} Gbit/s, rr p50 ${rr.p50.toFixed(0)} µs p99 ${rr.p99.toFixed(0)} µs, ${conn.perSecond.toFixed(0)} conn/s, ${http.rps.toFixed(0)} HTTP req/s; `
+    + `serving CPU ${(cpu.total / seconds).toFixed(2)} vCPU${s.agent ? ` (agent ${(agentCpu / seconds).toFixed(2)} vCPU = ${((agentCpu / seconds) / (http.rps / 1000)).toFixed(3)} per 1000 rps; bulk: agent ${(bulkCpu / (bulk.bytes / 1e9)).toFixed(2)} CPU s/GB)` : ''}`);
+  const row: Record<string, number | string> = {
+    case: s.name, gbps_1: round(bulk.gbps, 3), rr_p50_us: round(rr.p50, 1), rr_p99_us: round(rr.p99, 1),
+    conns_per_s: round(conn.perSecond, 0), http_rps_max: round(http.rps, 0), vcpu_per_1000rps: round(vcpu, 4),
+  };
+  if (s.agent) {
+    row.rss_mb = round(rssMbOfPid(s.agent.pid), 1);
+    row.cpu_s_per_gb = round(bulkCpu / (bulk.bytes / 1e9), 3);
+  }
+  return row as ResultRow;
+}
+
+async function main(): Promise<void> {
+  const o = options();
+  if (process.getuid?.() !== 0) throw new Error('needs root (network namespaces, iptables, CNI plugins)');
+  sweepPodNetwork(PREFIX, BRIDGE); // a crashed earlier run
+  const dir = mkdtempSync(join(tmpdir(), `${PREFIX}`));
+  let net: PodNetwork | undefined;
+  const sweep = (): void => sweepPodNetwork(PREFIX, BRIDGE, dir);
+  process.on('exit', sweep); // also after a failure or Ctrl-C (ChildGroup exits on signals)
+  const group = new ChildGroup();
+  const pods: Pod[] = [];
+  try {
+    const configFile = join(dir, 'mesh.json');
+    let version = 0;
+    writeFileSync(configFile, JSON.stringify(snapshot(++version, {})));
+    const adminPort = await freePort();
+    const agentSocket = join(dir, 'agent.sock');
+    const agent = await group.start(process.execPath, [join(REPO, 'dist', 'agent', 'main.js')], {
+      name: 'ambit-agent', readyLine: /^ready /, readyTimeoutMs: 30_000,
+      env: {
+        ...process.env, AMBIT_CONFIG_FILE: configFile, AMBIT_STATE_DIR: join(dir, 'agent-state'), AMBIT_AGENT_SOCKET: agentSocket,
+        AMBIT_NODE_NAME: 'bench-node', AMBIT_ADMIN_PORT: String(adminPort), AMBIT_METRICS_PORT: String(await freePort()),
+        AMBIT_READY_PORT: String(await freePort()), AMBIT_SOCKS5_PORT: '0', AMBIT_PUBLIC_HOST: '127.0.0.1',
+        AMBIT_NATIVE_ADDON: process.env.AMBIT_NATIVE_ADDON ?? join(REPO, 'agent', 'native', 'build', 'Release', 'ambit_netns.node'),
+      },
+    });
+    net = createPodNetwork({ prefix: PREFIX, bridge: BRIDGE, subnet: SUBNET, agentSocket });
+    const make = async (ns: string, name: string): Promise<Pod> => { const p = await createPod(net!, ns, name); pods.push(p); return p; };
+    const plainClient = await make(PLAIN_NS, 'plain-client');
+    const plainServer = await make(PLAIN_NS, 'plain-server');
+    const meshClient = await make(MESH_NS, 'mesh-client');
+    const meshServer = await make(MESH_NS, 'mesh-server');
+    writeFileSync(configFile, JSON.stringify(snapshot(++version, { client: meshClient, server: meshServer })));
+    await waitForVersion(adminPort, `bench-${version}`);
+    const enrolled = (await adminGet(adminPort, '/config_dump') as { pods?: Array<{ name: string }> }).pods?.map((p) => p.name).sort() ?? [];
+    if (enrolled.join(',') !== 'mesh-client,mesh-server') throw new Error(`the agent enrolled [${enrolled.join(', ')}], expected the two mesh pods only`);
+    log(`pods: direct ${plainClient.ip} → ${plainServer.ip}; mesh ${meshClient.ip} → VIP ${VIP} → ${meshServer.ip}; agent pid ${agent.pid}`);
+
+    const setups: Record<CaseName, () => Promise<Setup>> = {
+      direct: async () => ({ name: 'direct', client: plainClient, target: plainServer.ip, servers: await startServers(group, plainServer, dir) }),
+      'mesh-l4': async () => ({ name: 'mesh-l4', client: meshClient, target: VIP, servers: await startServers(group, meshServer, dir), agent }),
+    };
+    const rows: ResultRow[] = [];
+    for (const name of o.cases) {
+      log(`${name}...`);
+      const setup = await setups[name]();
+      try {
+        rows.push(await measure(group, setup, o));
+      } finally {
+        for (const c of setup.servers.children) await group.stop(c);
+      }
+    }
+    if (o.cases.includes('mesh-l4')) {
+      // The mesh figures must have gone through the agent: its counters say so.
+      const conns = await adminGet(adminPort, '/debug/connections') as { counts?: Record<string, unknown>; refusals?: Record<string, number> };
+      log(`agent /debug/connections counts: ${JSON.stringify(conns.counts)} refusals: ${JSON.stringify(conns.refusals)}`);
+      if (!JSON.stringify(conns.counts ?? {}).match(/[1-9]/)) throw new Error('the agent counted no connection: the mesh-l4 traffic did not go through it');
+    }
+    const results = buildResults('agent', rows);
+    process.stdout.write(`agent bench, ${results.machine}, ${results.date}, ${o.duration} s per bulk/HTTP test; HTTP server: nginx (1 worker), load: wrk -t1 -c${o.wrkConnections}\n\n`);
+    process.stdout.write(formatTable(rows, { metrics: [...METRICS, 'cpu_s_per_gb'], baseline: 'direct' }) + '\n');
+    if (o.write) process.stdout.write(`\nwrote ${writeResults(results, o.out)}\n`);
+  } finally {
+    // CNI DEL while the agent still runs (ambit-cni tells it the pod is gone), then the rest.
+    if (net) for (const p of pods) await deletePod(net, p).catch((err: unknown) => log(`CNI DEL ${p.name}: ${String(err)}`));
+    await group.close();
+    sweep();
+    process.off('exit', sweep);
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`agent bench: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
