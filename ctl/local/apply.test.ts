@@ -1,0 +1,61 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { localApply, localDelete } from './apply.js';
+import { portsFor, writeRecord, type LocalRecord } from './state.js';
+
+const POLICY = (principal: string) => `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: pay, namespace: shop }
+spec:
+  action: ALLOW
+  rules: [{ from: [{ source: { principals: ["${principal}"] } }] }]
+`;
+
+describe('local apply / delete', () => {
+  let stateDir: string;
+  let input: string;
+  const out: string[] = [];
+  beforeEach(async () => {
+    out.length = 0;
+    stateDir = await mkdtemp(path.join(tmpdir(), 'ambit-apply-'));
+    input = await mkdtemp(path.join(tmpdir(), 'ambit-apply-in-'));
+    const record: LocalRecord = {
+      version: 1, pid: process.pid, startedAt: '', dir: input, stateDir, configDir: path.join(stateDir, 'config'), bridge: 'b', podCidr: '10.1.0.0/24',
+      nodeName: 'n', ports: portsFor(0), pods: [], planned: [], processes: [], etcNetns: [],
+      serviceVips: [{ namespace: 'shop', name: 'web', vips: ['10.96.1.2'] }],
+    };
+    await mkdir(record.configDir);
+    await writeFile(path.join(record.configDir, 'policies.yaml'), POLICY('cluster.local/ns/shop/sa/a'));
+    await writeRecord(record);
+  });
+  afterEach(async () => { await rm(stateDir, { recursive: true, force: true }); await rm(input, { recursive: true, force: true }); });
+
+  it('upserts objects by key into the watched folder, pins Service VIPs, skips pods; delete removes them', async () => {
+    await writeFile(path.join(input, 'new.yaml'), `${POLICY('cluster.local/ns/shop/sa/b')}---\napiVersion: v1\nkind: Service\nmetadata: { name: web, namespace: shop }\nspec: { ports: [{ port: 80 }] }\n---\napiVersion: v1\nkind: Pod\nmetadata: { name: p, namespace: shop }\nspec: {}\n`);
+    await localApply(stateDir, [path.join(input, 'new.yaml')], (l) => out.push(l));
+    expect(out).toEqual([
+      'Pod/shop/p: skipped (pods are started by `local up`; restart it to add or change pods)',
+      'AuthorizationPolicy/shop/pay configured', 'Service/shop/web configured',
+    ]);
+    const config = path.join(stateDir, 'config');
+    expect((await readdir(config)).sort()).toEqual(['new.yaml']); // the old copy of the policy was removed from policies.yaml (now empty)
+    const text = await readFile(path.join(config, 'new.yaml'), 'utf8');
+    expect(text).toContain('sa/b');
+    expect(text).toContain('clusterIP: 10.96.1.2');
+    expect(text).not.toContain('kind: Pod');
+
+    out.length = 0;
+    await localDelete(stateDir, [path.join(input, 'new.yaml')], (l) => out.push(l));
+    expect(out.at(-1)).toBe('AuthorizationPolicy/shop/pay, Service/shop/web deleted');
+    expect(await readdir(config)).toEqual([]);
+    await localDelete(stateDir, [path.join(input, 'new.yaml')], (l) => out.push(l));
+    expect(out.at(-1)).toMatch(/: not found$/);
+  });
+
+  it('names a missing input and a missing mesh', async () => {
+    await expect(localApply(stateDir, [path.join(input, 'nope.yaml')])).rejects.toThrow(/nope.yaml: no such file or directory/);
+    await expect(localApply(path.join(input, 'none'), [input])).rejects.toThrow(/no local mesh running from/);
+  });
+});

@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { generatorPod, generatorTargets, parseMetrics, renderView } from './live.js';
+import { percentile } from './loadgen.js';
+
+const COFFEE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples', 'coffee-shop');
+
+describe('live view', () => {
+  it('targets the annotated coffee-shop Services with their paths and weights', async () => {
+    const gen = await generatorTargets(COFFEE);
+    expect(gen?.namespace).toBe('coffee-shop');
+    expect(gen?.targets.map((t) => [t.name, t.url, t.weight])).toEqual([
+      ['web-frontend', 'http://web-frontend:8080/order', 6],
+      ['payment-service', 'http://payment-service:8080/pay', 1],
+      ['customer-service', 'http://customer-service:8080/profile', 3],
+    ]);
+    const pod = generatorPod('coffee-shop', gen!.targets, '/s', 7) as unknown as { spec: { containers: Array<{ command: string[]; env: Array<{ name: string; value: string }> }> } };
+    expect(pod.spec.containers[0]!.command[1]).toMatch(/dist\/ctl\/local\/loadgen\.js$/);
+    expect(pod.spec.containers[0]!.env).toContainEqual({ name: 'RATE', value: '7' });
+  });
+
+  it('parses Prometheus text and shows edges, mTLS, denials and the version split', () => {
+    const labels = (src: string, svc: string, sec = 'mutual_tls') => `{reporter="source",source_workload="${src}",destination_service_name="${svc}",connection_security_policy="${sec}"}`;
+    const before = parseMetrics([
+      `istio_tcp_connections_opened_total${labels('gen', 'web')} 10`,
+      'ambit_connections_refused_total{component="agent",reason="authz-denied"} 3',
+    ].join('\n'));
+    const now = parseMetrics([
+      '# HELP x y',
+      `istio_tcp_connections_opened_total${labels('gen', 'web')} 14`,
+      `istio_tcp_connections_closed_total${labels('gen', 'web')} 13`,
+      `istio_tcp_sent_bytes_total${labels('gen', 'web')} 2048`,
+      `istio_tcp_connections_opened_total${labels('legacy', 'db', 'none')} 1`,
+      'ambit_connections_refused_total{component="agent",reason="authz-denied"} 5',
+    ].join('\n'));
+    expect(now.get('istio_tcp_sent_bytes_total')?.[0]?.value).toBe(2048);
+    const text = renderView({
+      stats: { time: '', rate: 20, inflight: 1, skipped: 0, targets: { web: { rps: 10, ok: 9, failed: 1, p50: 4, p99: 12, errors: { ECONNRESET: 1 }, versions: { v1: 6, v2: 3 }, totalOk: 9, totalFailed: 1 } } },
+      now, before, pods: 3, started: Date.now(), admin: 15000,
+    // eslint-disable-next-line no-control-regex
+    }).replace(/\x1b\[[0-9;]*[A-Za-z]/g, '');
+    expect(text).toMatch(/web\s+10\s+90\.0%\s+4\.0\s+12\s+v1 67% v2 33%\s+ECONNRESET×1/);
+    expect(text).toMatch(/gen → web\s+14\s+4\s+1\s+2\.0 KiB\s+mTLS \(HBONE\)/);
+    expect(text).toMatch(/legacy → db\s+1\s+0\s+1\s+0 B\s+plaintext/);
+    expect(text).toContain('authz-denied: 5 (+2/s)');
+  });
+
+  it('percentile', () => {
+    expect(percentile([], 50)).toBeNull();
+    expect(percentile([1, 2, 3, 4], 50)).toBe(2);
+    expect(percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 100], 99)).toBe(100);
+  });
+});
