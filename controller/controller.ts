@@ -7,11 +7,12 @@ import type { CertificateAuthority } from '../core/identity/ca.js';
 import { spiffeIdFor } from '../core/identity/spiffe.js';
 import { createLogger, type Logger } from '../core/log.js';
 import { describeError } from '../core/errors.js';
-import type { ObjectSource, SourceEvent } from './sources/types.js';
+import type { KubeObject, ObjectSource, SourceEvent } from './sources/types.js';
 import { translate, formatRejection, type TranslateResult } from './translate/index.js';
 import { addCertificateService, identitiesAllowedFrom, type Caller } from './ca/service.js';
 import type { Authenticate } from './ca/auth.js';
 import { ObjectStore } from './state/objects.js';
+import { LastGoodObjects, rejectionKey } from './state/last-good.js';
 import { DiscoveryServer, type DiscoveryServerOptions } from './push/server.js';
 import { buildResourceSet, type ResourceSet } from './push/resources.js';
 import { createControllerMetrics, type ControllerMetrics } from './push/metrics.js';
@@ -75,6 +76,7 @@ export class Controller {
   private reported = new Set<string>();
   private translations = 0;
   private resources: ResourceSet | undefined;
+  private readonly lastGood = new LastGoodObjects();
   /** When the first change not yet translated arrived (for the push latency histogram). */
   private changedAt: number | undefined;
 
@@ -162,21 +164,35 @@ export class Controller {
     const changedAt = this.changedAt ?? performance.now();
     this.changedAt = undefined;
     let result: TranslateResult;
+    let served: TranslateResult;
     try {
-      result = translate(this.store.objects(), {
-        mesh: { trustDomain: this.opts.ca.trustDomain },
-        origins: this.store.origins(),
-        ...(this.opts.localNode ? { defaultNode: this.opts.localNode } : {}),
-      });
+      const objects = this.store.objects();
+      result = this.translate(objects);
+      served = result;
+      // Rejected edits of objects that were fine before: serve their last good version.
+      const swap = this.lastGood.substitute(objects, new Set(result.rejected.map(rejectionKey)));
+      if (swap) {
+        for (const key of swap.replaced) this.log.warn('keeping the last good version of a rejected object', { object: key });
+        served = this.translate(swap.objects);
+      }
+      this.lastGood.remember(swap?.objects ?? objects, new Set(served.rejected.map(rejectionKey)));
     } catch (err) {
       this.log.error('translation failed; the last good configuration keeps serving', { error: describeError(err) });
       return;
     }
     this.translations++;
     this.reportRejections(result);
-    this.last = result;
-    this.resources = buildResourceSet(result, this.resources);
-    this.push.update(this.resources, result.snapshot.version, changedAt);
+    this.last = served;
+    this.resources = buildResourceSet(served, this.resources);
+    this.push.update(this.resources, served.snapshot.version, changedAt);
+  }
+
+  private translate(objects: readonly KubeObject[]): TranslateResult {
+    return translate(objects, {
+      mesh: { trustDomain: this.opts.ca.trustDomain },
+      origins: this.store.origins(),
+      ...(this.opts.localNode ? { defaultNode: this.opts.localNode } : {}),
+    });
   }
 
   /** Logs each rejection once while it lasts, and when it is fixed. */

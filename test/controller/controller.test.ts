@@ -134,6 +134,24 @@ describe('controller end to end (file source → translate → push → xds clie
     expect(snapshots.length - before).toBeLessThanOrEqual(1);
   });
 
+  it('keeps serving the last good version of an object whose edit is rejected', async () => {
+    await setup();
+    const c = await startController();
+    const snapshots: MeshSnapshot[] = [];
+    await startClient(c.ports.grpc, snapshots);
+    await writeFile(path.join(dir, 'policy.yaml'), policy('cluster.local/ns/shop/sa/mallory').replace('action: DENY', 'action: MAYBE'));
+    await waitFor(() => logs.find((l) => l.includes('object rejected') && l.includes('AuthorizationPolicy/shop/deny-evil')), 'rejection of the edit');
+    await waitFor(() => logs.find((l) => l.includes('keeping the last good version') && l.includes('AuthorizationPolicy/shop/deny-evil')), 'last good kept');
+    expect(principalsOf(c.current?.snapshot)).toEqual(['cluster.local/ns/shop/sa/evil']);
+    expect(principalsOf(snapshots.at(-1))).toEqual(['cluster.local/ns/shop/sa/evil']);
+    // fixed: the new version replaces it
+    await writeFile(path.join(dir, 'policy.yaml'), policy('cluster.local/ns/shop/sa/mallory'));
+    await waitFor(() => principalsOf(snapshots.at(-1))?.[0] === 'cluster.local/ns/shop/sa/mallory', 'fixed policy served');
+    // deleting it removes it (a last good version is not kept for deleted objects)
+    await rm(path.join(dir, 'policy.yaml'));
+    await waitFor(() => snapshots.at(-1)!.authorizationPolicies.length === 0, 'policy removed');
+  });
+
   it('the client keeps its config while the controller is down and catches up when it is back', async () => {
     await setup();
     const c = await startController();
