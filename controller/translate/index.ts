@@ -5,7 +5,6 @@ import { DEFAULT_MESH_CONFIG } from '../../core/model/types.js';
 import type { MeshConfig, MeshSnapshot, Service, Workload } from '../../core/model/types.js';
 import type { GatewayConfig, WaypointConfig } from '../../core/model/l7.js';
 import type { KubeObject, ObjectOrigin } from '../sources/types.js';
-import { objectKey } from '../sources/types.js';
 import { buildInventory, rejectionFor, type Rejection } from './inventory.js';
 import { buildWorkloads } from './workloads.js';
 import { WorkloadIndex } from './label-index.js';
@@ -17,7 +16,7 @@ import { buildRequestAuthentications } from './request-authn.js';
 import { buildSidecarScopes } from './sidecar.js';
 import { requestedWaypoint, WaypointResolver, GATEWAY_NAME_LABEL } from './waypoint-refs.js';
 import { buildL7 } from './l7-build.js';
-import { stringMap } from './raw.js';
+import { num, rec, stringMap } from './raw.js';
 import { contentVersionOf } from './version.js';
 
 export { formatRejection, type Rejection } from './inventory.js';
@@ -67,7 +66,7 @@ export function translate(objects: readonly KubeObject[], opts: TranslateOptions
   const podObjects = new Map<string, KubeObject>();
   for (const p of inv.pods) podObjects.set(`Pod/${p.metadata.namespace ?? 'default'}/${p.metadata.name}`, p);
   for (const d of inv.deployments) {
-    const replicas = typeof (d.spec as { replicas?: unknown } | undefined)?.replicas === 'number' ? (d.spec as { replicas: number }).replicas : 1;
+    const replicas = num(rec(d.spec)?.replicas) ?? 1;
     for (let i = 0; i < replicas; i++) podObjects.set(`Pod/${d.metadata.namespace ?? 'default'}/${d.metadata.name}-${i}`, d);
   }
   const index = new WorkloadIndex(workloads);
@@ -103,4 +102,3 @@ function dedupe(list: readonly Rejection[]): Rejection[] {
   });
 }
 
-export { objectKey };
