@@ -5,6 +5,7 @@ import { register as registerManifest } from './manifest.js';
 import { register as registerProfile } from './profile.js';
 import { register as registerProxyConfig } from './proxy-config.js';
 import { packageVersion, register as registerVersion } from './version.js';
+import { register as registerWaypoint } from './waypoint.js';
 
 export function buildProgram(): Command {
   const program = new Command('ambitctl')
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
   registerProfile(program);
   registerManifest(program);
   registerLocal(program);
+  registerWaypoint(program);
   registerProxyConfig(program);
   return program;
 }
