@@ -14,7 +14,7 @@ export interface RequestContext {
   upstreamPath: string;
   upstreamAuthority: string;
   /** The workload the request is addressed to, when the destination is one (authz scope). */
-  readonly destinationWorkload?: Pick<Workload, 'namespace' | 'labels'>;
+  destinationWorkload?: Pick<Workload, 'namespace' | 'labels'>;
   vhost?: CompiledVirtualHost;
   route?: CompiledRoute;
   jwt?: { readonly principal: string; readonly claims: Readonly<Record<string, unknown>> };

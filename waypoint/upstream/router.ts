@@ -15,6 +15,8 @@ import type { EndpointTransport, UpstreamResponse } from './transport.js';
 export interface TransportFactory {
   /** The (cached) transport to one endpoint of a cluster. */
   forEndpoint(cluster: Cluster, ep: EndpointRuntime): EndpointTransport;
+  /** A raw byte stream to an endpoint (TCP through the waypoint). */
+  dial(cluster: Cluster, ep: EndpointRuntime): Promise<import('node:stream').Duplex>;
 }
 
 export interface RouterDeps {

@@ -19,7 +19,12 @@ class TunnelAgent extends http.Agent {
 
   override createConnection(_options: object, callback?: (err: Error | null, stream: Duplex) => void): Duplex | undefined {
     this.dial().then(
-      (stream) => callback?.(null, stream),
+      (stream) => {
+        // A tunnel the server ended (idle close, `Connection: close`) is half-open on our
+        // side; Node's agent would keep it as free and send the next request into the void.
+        stream.once('end', () => setImmediate(() => stream.destroy()));
+        callback?.(null, stream);
+      },
       (err: Error) => callback?.(err, undefined as unknown as Duplex),
     );
     return undefined;

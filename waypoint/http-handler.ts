@@ -1,0 +1,139 @@
+// One HTTP request through the waypoint: view → filters → router → response, then
+// telemetry. Works for HTTP/1.1 and HTTP/2 (Node's compatibility API gives both the same
+// request/response shape).
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import type { Readable } from 'node:stream';
+import type { Logger } from '../core/log.js';
+import type { Workload } from '../core/model/types.js';
+import { applyHeaderOps, type RequestContext } from './filters/context.js';
+import type { Pipeline } from './pipeline.js';
+import { replies, type LocalReply } from './respond.js';
+import { buildRequestView } from './route/request-view.js';
+import type { WaypointTelemetry } from './telemetry.js';
+import { tunnelInfoOf } from './tunnel-info.js';
+import { endToEndHeaders } from './upstream/transport.js';
+
+type Req = IncomingMessage | Http2ServerRequest;
+type Res = ServerResponse | Http2ServerResponse;
+
+/** Bodies up to this size are buffered so retries and mirrors can replay them. */
+const REPLAYABLE_BODY_BYTES = 1024 * 1024;
+
+function namespaceOf(principal: string): string | undefined {
+  return /\/ns\/([^/]+)\/sa\//.exec(principal)?.[1];
+}
+
+function hasBody(req: Req): boolean {
+  const len = req.headers['content-length'];
+  return (len !== undefined && len !== '0') || req.headers['transfer-encoding'] !== undefined || ('stream' in req && !req.stream.readableEnded && req.headers['content-length'] === undefined && req.method !== 'GET' && req.method !== 'HEAD');
+}
+
+async function readBody(req: Req): Promise<Buffer | Readable | undefined> {
+  if (!hasBody(req)) return undefined;
+  const len = Number(req.headers['content-length'] ?? NaN);
+  if (!Number.isFinite(len) || len > REPLAYABLE_BODY_BYTES) return req as Readable;
+  const chunks: Buffer[] = [];
+  for await (const chunk of req as AsyncIterable<Buffer>) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
+export interface HandlerDeps {
+  readonly pipeline: () => Pipeline | undefined;
+  readonly telemetry: WaypointTelemetry;
+  readonly log: Logger;
+  /** The waypoint's own SPIFFE id, for x-forwarded-client-cert. */
+  readonly selfIdentity: () => string;
+}
+
+export function createRequestHandler(deps: HandlerDeps): (req: Req, res: Res) => void {
+  return (req, res) => {
+    handle(req, res, deps).catch((err: unknown) => {
+      deps.log.error('request failed', { error: err });
+      if (!res.headersSent) writeLocal(res, { status: 500, body: 'internal error', flag: '-' }, []);
+      else res.destroy?.();
+    });
+  };
+}
+
+async function handle(req: Req, res: Res, deps: HandlerDeps): Promise<void> {
+  const started = performance.now();
+  const pipeline = deps.pipeline();
+  const info = tunnelInfoOf(req.socket) ?? ('stream' in req ? tunnelInfoOf(req.stream.session) : undefined);
+  if (!pipeline || !info) {
+    writeLocal(res, replies.noHealthyUpstream(), []);
+    return;
+  }
+  const authority = (req.headers[':authority'] as string | undefined) ?? req.headers.host ?? info.authority;
+  const sourceWorkload: Workload | undefined = pipeline.workloadsByIp.get(info.clientIp);
+  const sourceNamespace = sourceWorkload?.namespace ?? namespaceOf(info.peerIdentity);
+  const view = buildRequestView({
+    method: req.method ?? 'GET', url: req.url ?? '/', authority, headers: req.headers, port: info.targetPort,
+    source: {
+      ip: info.clientIp, port: info.clientPort, principal: info.peerIdentity,
+      ...(sourceNamespace ? { namespace: sourceNamespace } : {}),
+      ...(sourceWorkload ? { labels: sourceWorkload.labels } : {}),
+    },
+  });
+  const upstreamHeaders = endToEndHeaders(req.headers);
+  const requestId = (req.headers['x-request-id'] as string | undefined) ?? randomUUID();
+  upstreamHeaders['x-request-id'] = requestId;
+  const xff = req.headers['x-forwarded-for'];
+  upstreamHeaders['x-forwarded-for'] = xff ? `${String(xff)}, ${info.clientIp}` : info.clientIp;
+  upstreamHeaders['x-forwarded-proto'] = 'http';
+  upstreamHeaders['x-forwarded-client-cert'] = `By=${deps.selfIdentity()};URI=${info.peerIdentity}`;
+
+  const ctx: RequestContext = { view, upstreamHeaders, upstreamPath: view.url, upstreamAuthority: authority, responseEdits: [] };
+  let requestBytes = 0;
+  req.on('data', (c: Buffer) => { requestBytes += c.length; });
+
+  const finish = (status: number, flag: string, responseBytes: number, extra: { upstream?: string; attempts?: number }): void => {
+    const service = ctx.vhost?.vhost.serviceKey ? serviceOf(ctx.vhost.vhost.host, ctx.vhost.vhost.serviceKey) : undefined;
+    deps.telemetry.record({
+      method: view.method, path: view.url, authority, status, flag, durationMs: performance.now() - started,
+      requestBytes, responseBytes, protocol: req.headers['content-type']?.startsWith('application/grpc') ? 'grpc' : 'http',
+      sourcePrincipal: info.peerIdentity, ...(sourceWorkload ? { sourceWorkload } : {}),
+      ...(service ? { service } : {}), ...(ctx.route?.route.name ? { route: ctx.route.route.name } : {}),
+      attempts: extra.attempts ?? 0, ...(extra.upstream ? { upstream: extra.upstream } : {}), requestId,
+      ...(typeof req.headers.traceparent === 'string' ? { traceparent: req.headers.traceparent } : {}),
+    });
+  };
+
+  const local = await pipeline.runFilters(ctx);
+  if (local) {
+    req.resume();
+    finish(local.status, local.flag, writeLocal(res, local, ctx.responseEdits), {});
+    return;
+  }
+  const body = await readBody(req);
+  const timeoutMs = ctx.route?.route.timeoutMs;
+  const deadline = timeoutMs ? AbortSignal.timeout(timeoutMs) : new AbortController().signal;
+  const result = await pipeline.route(ctx, body, deadline);
+  if (result.kind === 'local') {
+    finish(result.reply.status, result.reply.flag, writeLocal(res, result.reply, ctx.responseEdits), { attempts: result.attempts });
+    return;
+  }
+  const headers = { ...result.response.headers };
+  for (const edit of ctx.responseEdits) applyHeaderOps(headers, edit);
+  res.writeHead(result.response.status, headers);
+  let responseBytes = 0;
+  result.response.body.on('data', (c: Buffer) => { responseBytes += c.length; });
+  result.response.body.pipe(res as NodeJS.WritableStream);
+  result.response.body.on('error', () => res.destroy?.());
+  res.on('close', () => finish(result.response.status, '-', responseBytes, { upstream: result.endpoint.key, attempts: result.attempts }));
+}
+
+function serviceOf(host: string, serviceKey: string): { hostname: string; name: string; namespace: string } {
+  const namespace = serviceKey.split('/')[0] ?? '';
+  return { hostname: host, name: host.split('.')[0] ?? host, namespace };
+}
+
+/** Writes a local reply; returns the body size. */
+function writeLocal(res: Res, reply: LocalReply, edits: RequestContext['responseEdits']): number {
+  const headers: Record<string, string | string[]> = { 'content-type': 'text/plain', 'content-length': String(Buffer.byteLength(reply.body)), ...(reply.headers ?? {}) };
+  for (const edit of edits) applyHeaderOps(headers, edit);
+  res.writeHead(reply.status, headers);
+  res.end(reply.body);
+  return Buffer.byteLength(reply.body);
+}

@@ -1,0 +1,139 @@
+// The waypoint's front door: an HBONE server (its own identity) whose CONNECT streams carry
+// HTTP/1.1, HTTP/2 (h2c) or gRPC for a service VIP:port. The protocol comes from the service
+// port (appProtocol or name); for `unknown` the first bytes decide; plain TCP is forwarded
+// at L4 to an endpoint of the service.
+import http from 'node:http';
+import http2 from 'node:http2';
+import { pipeline, type Duplex } from 'node:stream';
+import { acceptTunnel, createHboneServer, rejectTunnel, splitHostPort, type HboneRequest, type HboneServer } from '../core/hbone/index.js';
+import type { Credentials } from '../core/identity/types.js';
+import type { Logger } from '../core/log.js';
+import type { PortProtocol } from '../core/model/types.js';
+import type { HandlerDeps } from './http-handler.js';
+import { createRequestHandler } from './http-handler.js';
+import type { Pipeline } from './pipeline.js';
+import { attachTunnelInfo, parseForwarded, type TunnelInfo } from './tunnel-info.js';
+import { TunnelSocket } from './tunnel-socket.js';
+import type { TransportFactory } from './upstream/router.js';
+
+export interface WaypointServerOptions extends HandlerDeps {
+  readonly credentials: () => Credentials;
+  readonly trustDomain: string;
+  readonly transports: TransportFactory;
+  readonly log: Logger;
+  /** Slow or idle downstream clients are cut after this long without a complete request. */
+  readonly headersTimeoutMs?: number;
+}
+
+type Wire = 'http1' | 'http2' | 'tcp';
+
+function isL4(protocol: PortProtocol): boolean {
+  return protocol === 'tcp' || protocol === 'tls' || protocol === 'https' || protocol === 'mongo';
+}
+
+/** HTTP ports take HTTP/1.1 and HTTP/2 alike (Envoy's codec AUTO); unknown ports may be TCP. */
+async function wireFor(protocol: PortProtocol, stream: Duplex): Promise<Wire> {
+  if (isL4(protocol)) return 'tcp';
+  const sniffed = await sniff(stream);
+  if (sniffed === 'tcp' && protocol !== 'unknown') return protocol === 'http' ? 'http1' : 'http2';
+  return sniffed;
+}
+
+/** Reads the first bytes without consuming them: HTTP/2 preface, an HTTP/1 request line, or TCP. */
+function sniff(stream: Duplex): Promise<Wire> {
+  return new Promise((resolve) => {
+    const onReadable = (): void => {
+      const chunk = stream.read() as Buffer | null;
+      if (chunk === null) return;
+      stream.off('readable', onReadable);
+      stream.unshift(chunk);
+      const head = chunk.subarray(0, 24).toString('latin1');
+      if (head.startsWith('PRI * HTTP/2.0')) resolve('http2');
+      else if (/^[A-Z]{3,10} \S/.test(head)) resolve('http1');
+      else resolve('tcp');
+    };
+    stream.on('readable', onReadable);
+    stream.once('end', () => resolve('tcp'));
+  });
+}
+
+export class WaypointServer {
+  private readonly hbone: HboneServer;
+  private readonly http1: http.Server;
+  private readonly http2: http2.Http2Server;
+  private pendingInfo: TunnelInfo | undefined;
+
+  constructor(private readonly o: WaypointServerOptions) {
+    const handler = createRequestHandler(o);
+    this.http1 = http.createServer({ maxHeaderSize: 64 * 1024, requestTimeout: 300_000, headersTimeout: o.headersTimeoutMs ?? 60_000 }, handler);
+    this.http1.keepAliveTimeout = 60_000;
+    this.http2 = http2.createServer({ maxSessionMemory: 64 }, handler);
+    this.http2.on('sessionError', (err) => o.log.debug('downstream h2 session error', { error: err }));
+    // Node wraps a non-socket stream in its own socket object for HTTP/2, so the tunnel facts
+    // ride on the session instead; 'session' fires synchronously inside emit('connection').
+    this.http2.on('session', (session) => { if (this.pendingInfo) attachTunnelInfo(session, this.pendingInfo); });
+    this.hbone = createHboneServer({
+      credentials: o.credentials, trustDomain: o.trustDomain, log: o.log,
+      handler: (req) => { this.onTunnel(req).catch((err: unknown) => o.log.warn('tunnel failed', { error: err, authority: req.authority })); },
+    });
+  }
+
+  listen(opts: { host?: string; port: number }): ReturnType<HboneServer['listen']> {
+    return this.hbone.listen(opts);
+  }
+
+  async close(): Promise<void> {
+    await this.hbone.close({ force: true });
+    this.http1.closeAllConnections();
+    this.http1.close();
+    this.http2.close();
+  }
+
+  stats(): ReturnType<HboneServer['stats']> {
+    return this.hbone.stats();
+  }
+
+  private async onTunnel(req: HboneRequest): Promise<void> {
+    const pipe: Pipeline | undefined = this.o.pipeline();
+    const target = splitHostPort(req.authority);
+    if (!pipe || !target) {
+      rejectTunnel(req, pipe ? 400 : 503, pipe ? `bad authority ${req.authority}` : 'no config yet');
+      return;
+    }
+    const vhost = pipe.table.findVirtualHost(req.authority, target.port);
+    if (!vhost) {
+      rejectTunnel(req, 503, `no service behind ${req.authority} in this waypoint's namespace`);
+      return;
+    }
+    const client = parseForwarded(req.headers.forwarded) ?? { ip: req.remoteAddress, port: req.remotePort };
+    const stream = new TunnelSocket(acceptTunnel(req));
+    const info: TunnelInfo = { peerIdentity: req.peerIdentity, clientIp: client.ip, clientPort: client.port, authority: req.authority, targetPort: target.port };
+    attachTunnelInfo(stream, info);
+    const wire = await wireFor(vhost.vhost.protocol, stream);
+    if (wire === 'http1') this.http1.emit('connection', stream);
+    else if (wire === 'http2') {
+      this.pendingInfo = info;
+      try { this.http2.emit('connection', stream); } finally { this.pendingInfo = undefined; }
+    }
+    else await this.forwardTcp(pipe, vhost.vhost.name, stream);
+  }
+
+  /** L4 through the waypoint: the service's default cluster, one endpoint, bytes both ways. */
+  private async forwardTcp(pipe: Pipeline, vhostName: string, downstream: Duplex): Promise<void> {
+    const vhost = pipe.table.virtualHosts.find((v) => v.vhost.name === vhostName);
+    const destination = vhost?.vhost.routes[0]?.destinations?.[0];
+    const cluster = destination ? pipe.clusters.get(destination.cluster) : undefined;
+    if (!cluster) {
+      downstream.destroy();
+      return;
+    }
+    const picked = cluster.pick({ random: Math.random });
+    if (typeof picked === 'string') {
+      downstream.destroy();
+      return;
+    }
+    const upstream = await this.o.transports.dial(cluster.config, picked);
+    pipeline(downstream, upstream, () => undefined);
+    pipeline(upstream, downstream, () => undefined);
+  }
+}
