@@ -21,8 +21,9 @@ export function handleHboneRequest(ctx: ProxyContext, pod: PodContext, req: Hbon
   };
   const dst = podPeer(pod, target?.host ?? '', target?.port ?? 0);
   const tracked = ctx.tracker.open({ direction: 'inbound', src, dst, route: 'hbone', security: 'mutual_tls' });
-  if (!target || !pod.pod.ips.includes(target.host)) {
-    rejectTunnel(req, 400, `authority ${req.authority} is not an address of pod ${pod.pod.namespace}/${pod.pod.name}`);
+  const agentPorts = [ctx.ports.outbound, ctx.ports.inboundPlaintext, ctx.ports.hbone];
+  if (!target || !pod.pod.ips.includes(target.host) || agentPorts.includes(target.port)) {
+    rejectTunnel(req, 400, `authority ${req.authority} is not an app address of pod ${pod.pod.namespace}/${pod.pod.name}`);
     tracked.refuse('unknown-pod', `authority ${req.authority} is not served here`);
     return;
   }
