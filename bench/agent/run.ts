@@ -6,7 +6,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ChildGroup, type Child } from '../common/children.js';
 import { createPod, createPodNetwork, deletePod, sweepPodNetwork, type Pod, type PodNetwork } from '../common/cni-pods.js';
@@ -34,17 +34,19 @@ const USAGE = `usage: node dist/bench/agent/run.js [options]      (as root)
   --cases <a,b>           subset of ${CASES.join(', ')}
   --concurrency <n>       parallel connectors in the new-connection test (default 8)
   --wrk-connections <n>   keep-alive connections of wrk (default 32)
+  --profile <dir>         run the agent under \`node --cpu-prof\`; the .cpuprofile lands in <dir>
+                          (summarise: node dist/bench/common/cpuprofile.js <file>)
   --out <dir>             results directory (default bench/results)
   --no-write              print only
   --help`;
 
-interface Options { duration: number; cases: CaseName[]; concurrency: number; wrkConnections: number; out?: string; write: boolean }
+interface Options { duration: number; cases: CaseName[]; concurrency: number; wrkConnections: number; profile?: string; out?: string; write: boolean }
 
 function options(): Options {
   const { values } = parseArgs({
     options: {
       duration: { type: 'string', default: '4' }, cases: { type: 'string' }, concurrency: { type: 'string', default: '8' },
-      'wrk-connections': { type: 'string', default: '32' }, out: { type: 'string' }, 'no-write': { type: 'boolean', default: false },
+      'wrk-connections': { type: 'string', default: '32' }, profile: { type: 'string' }, out: { type: 'string' }, 'no-write': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -59,6 +61,7 @@ function options(): Options {
   return {
     duration: positive('duration', values.duration), cases: cases as CaseName[], concurrency: Math.round(positive('concurrency', values.concurrency)),
     wrkConnections: Math.round(positive('wrk-connections', values['wrk-connections'])), out: values.out, write: !values['no-write'],
+    ...(values.profile ? { profile: resolve(values.profile) } : {}),
   };
 }
 
@@ -138,18 +141,20 @@ async function main(): Promise<void> {
   process.on('exit', sweep); // also after a failure or Ctrl-C (ChildGroup exits on signals)
   const group = new ChildGroup();
   const pods: Pod[] = [];
+  let agent: Child | undefined;
   try {
     const configFile = join(dir, 'mesh.json');
     let version = 0;
     writeFileSync(configFile, JSON.stringify(snapshot(++version, {})));
     const adminPort = await freePort();
     const agentSocket = join(dir, 'agent.sock');
-    const agent = await group.start(process.execPath, [join(REPO, 'dist', 'agent', 'main.js')], {
+    const profileArgs = o.profile ? ['--cpu-prof', `--cpu-prof-dir=${o.profile}`, '--import', pathToFileURL(join(REPO, 'dist', 'bench', 'common', 'exit-on-sigusr2.js')).href] : [];
+    agent = await group.start(process.execPath, [...profileArgs, join(REPO, 'dist', 'agent', 'main.js')], {
       name: 'ambit-agent', readyLine: /^ready /, readyTimeoutMs: 30_000,
       env: {
         ...process.env, AMBIT_CONFIG_FILE: configFile, AMBIT_STATE_DIR: join(dir, 'agent-state'), AMBIT_AGENT_SOCKET: agentSocket,
         AMBIT_NODE_NAME: 'bench-node', AMBIT_ADMIN_PORT: String(adminPort), AMBIT_METRICS_PORT: String(await freePort()),
-        AMBIT_READY_PORT: String(await freePort()), AMBIT_SOCKS5_PORT: '0', AMBIT_PUBLIC_HOST: '127.0.0.1',
+        AMBIT_READY_PORT: String(await freePort()), AMBIT_SOCKS5_PORT: '0', AMBIT_PUBLIC_HOST: '127.0.0.1', AMBIT_DRAIN_MS: '1000',
         AMBIT_NATIVE_ADDON: process.env.AMBIT_NATIVE_ADDON ?? join(REPO, 'agent', 'native', 'build', 'Release', 'ambit_netns.node'),
       },
     });
@@ -192,6 +197,8 @@ async function main(): Promise<void> {
   } finally {
     // CNI DEL while the agent still runs (ambit-cni tells it the pod is gone), then the rest.
     if (net) for (const p of pods) await deletePod(net, p).catch((err: unknown) => log(`CNI DEL ${p.name}: ${String(err)}`));
+    // Profiling: SIGUSR2 → process.exit() in the preload, so the profile is written.
+    if (agent && o.profile) { agent.process.kill('SIGUSR2'); await Promise.race([agent.exited, new Promise((r) => setTimeout(r, 10_000))]); }
     await group.close();
     sweep();
     process.off('exit', sweep);

@@ -115,6 +115,8 @@ async function main(): Promise<void> {
   });
   out('READY', { ...controller.ports, identity: controller.identity });
 
+  // A normal exit on SIGTERM, so that `node --cpu-prof` writes its profile.
+  process.on('SIGTERM', () => process.exit(0));
   let seq = 0;
   let queue = Promise.resolve();
   createInterface({ input: process.stdin }).on('line', (line) => {

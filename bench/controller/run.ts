@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ChildGroup, type Child } from '../common/children.js';
@@ -29,13 +29,15 @@ const USAGE = `usage: node dist/bench/controller/run.js [options]
   --ca-seconds <s>       duration of each CA test (default 3)
   --ca-concurrency <n>   parallel requests in the gRPC CA test (default 16)
   --debounce <ms>        translate and push debounce of the controller (default: its own, 100 + 100)
+  --profile <dir>        run the controller under \`node --cpu-prof\` (a .cpuprofile per case in <dir>;
+                         summarise: node dist/bench/common/cpuprofile.js <file>)
   --out <dir>            results directory (default bench/results)
   --no-write             print only
   --help`;
 
 interface Options {
   cases: string[]; clients: number; clientProcs: number; changes: number; caSeconds: number; caConcurrency: number;
-  debounce?: number; out?: string; write: boolean;
+  debounce?: number; profile?: string; out?: string; write: boolean;
 }
 
 function options(): Options {
@@ -43,7 +45,7 @@ function options(): Options {
     options: {
       cases: { type: 'string' }, clients: { type: 'string', default: '100' }, 'client-procs': { type: 'string', default: '4' },
       changes: { type: 'string', default: '5' }, 'ca-seconds': { type: 'string', default: '3' }, 'ca-concurrency': { type: 'string', default: '16' },
-      debounce: { type: 'string' }, out: { type: 'string' }, 'no-write': { type: 'boolean', default: false }, help: { type: 'boolean', default: false },
+      debounce: { type: 'string' }, profile: { type: 'string' }, out: { type: 'string' }, 'no-write': { type: 'boolean', default: false }, help: { type: 'boolean', default: false },
     },
   });
   if (values.help) { process.stdout.write(USAGE + '\n'); process.exit(0); }
@@ -60,6 +62,7 @@ function options(): Options {
     changes: Math.round(num('changes', values.changes)), caSeconds: num('ca-seconds', values['ca-seconds'], 0.1),
     caConcurrency: Math.round(num('ca-concurrency', values['ca-concurrency'])),
     ...(values.debounce !== undefined ? { debounce: num('debounce', values.debounce, 0) } : {}),
+    ...(values.profile ? { profile: resolve(values.profile) } : {}),
     out: values.out, write: !values['no-write'],
   };
 }
@@ -85,7 +88,8 @@ async function startController(env: Env, services: number): Promise<{ ctl: Contr
     translateRuns: services <= 1000 ? 5 : services <= 10_000 ? 3 : 2,
     ...(env.o.debounce !== undefined ? { translateDebounceMs: env.o.debounce, pushDebounceMs: env.o.debounce } : {}),
   };
-  const child = await env.group.start(process.execPath, ['--max-old-space-size=16384', script('controller-proc'), JSON.stringify(spec)], {
+  const profile = env.o.profile ? ['--cpu-prof', `--cpu-prof-dir=${env.o.profile}`] : [];
+  const child = await env.group.start(process.execPath, ['--max-old-space-size=16384', ...profile, script('controller-proc'), JSON.stringify(spec)], {
     name: `controller-${services}`, stdin: 'pipe', env: quietEnv,
   });
   const t = parseTagged<{ ms: number; runs: number[]; objects: number; services: number; workloads: number; rejected: number }>(await child.nextLine(/^TRANSLATE /, 1_200_000));
