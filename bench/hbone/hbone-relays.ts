@@ -1,7 +1,7 @@
 // The two HBONE relays of the benchmark, built only from core/hbone's public API:
 //   client relay: TCP in → HbonePool.connect (mTLS HTTP/2 CONNECT) → relay()
 //   server relay: createHboneServer → dial the CONNECT authority → acceptTunnel → relay()
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { acceptTunnel, createHboneServer, HbonePool, rejectTunnel, relay, splitHostPort } from '../../core/hbone/index.js';
 import type { Credentials } from '../../core/identity/types.js';
 import { listenLoopback } from '../common/net.js';
@@ -9,26 +9,6 @@ import { SERVER_ID, TRUST_DOMAIN } from './pki.js';
 
 /** Route name → destination port on 127.0.0.1. */
 export type Routes = Record<string, number>;
-
-/**
- * Experiment knob AMBIT_BENCH_COALESCE=1 (bench/README.md): the chunks an HTTP/2 stream hands
- * over from one TLS read (two per 16 KiB record: DATA frames are 16 KiB) are written to the
- * socket with one writev instead of one write() each: cork on the first chunk, uncork after
- * the read is processed.
- */
-function coalesceWrites(sock: Socket): void {
-  const write = sock.write.bind(sock) as (...args: unknown[]) => boolean;
-  let corked = false;
-  (sock as unknown as { write: (...args: unknown[]) => boolean }).write = (...args: unknown[]): boolean => {
-    if (!corked) {
-      corked = true;
-      sock.cork();
-      setImmediate(() => { corked = false; sock.uncork(); });
-    }
-    return write(...args);
-  };
-}
-const COALESCE = process.env.AMBIT_BENCH_COALESCE === '1';
 
 /** Starts the HBONE server relay on an ephemeral loopback port and returns the port. */
 export async function startHboneServerRelay(creds: Credentials): Promise<number> {
@@ -38,11 +18,7 @@ export async function startHboneServerRelay(creds: Credentials): Promise<number>
     handler: (req) => {
       const dest = splitHostPort(req.authority);
       if (!dest) { rejectTunnel(req, 400, `bad authority ${req.authority}`); return; }
-      const up = connect({
-        host: dest.host, port: dest.port, allowHalfOpen: true, noDelay: true,
-        ...(COALESCE ? { writableHighWaterMark: 1024 * 1024 } : {}),
-      });
-      if (COALESCE) coalesceWrites(up);
+      const up = connect({ host: dest.host, port: dest.port, allowHalfOpen: true, noDelay: true });
       up.once('error', () => rejectTunnel(req, 503, 'destination refused'));
       up.once('connect', () => {
         up.removeAllListeners('error');
