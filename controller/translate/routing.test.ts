@@ -131,7 +131,6 @@ describe('VirtualService → routes', () => {
     ['short name in the VS namespace', '[reviews]', true],
     ['FQDN', '[reviews.shop.svc.cluster.local]', true],
     ['wildcard *.shop.svc.cluster.local', '["*.shop.svc.cluster.local"]', true],
-    ['wildcard *', '["*"]', true],
     ['short name means another namespace when the VS lives elsewhere', '[reviews]', false, 'other'],
     ['a different host', '[ratings]', false],
   ])('host matching: %s', (_name, hosts, applies, ns = 'shop') => {

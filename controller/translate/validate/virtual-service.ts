@@ -18,6 +18,10 @@ export function validateVirtualService(obj: KubeObject): Issues {
   checkStringList(issues, 'spec.hosts', spec.hosts, true);
   arr(spec.hosts).forEach((h, i) => checkHost(issues, `spec.hosts[${i}]`, h));
   checkStringList(issues, 'spec.gateways', spec.gateways);
+  const gateways = Array.isArray(spec.gateways) ? spec.gateways : [];
+  if (gateways.length === 0 || gateways.includes('mesh')) {
+    arr(spec.hosts).forEach((h, i) => { if (h === '*') issues.add(`spec.hosts[${i}]`, 'wildcard host * is not allowed for VirtualServices bound to the mesh'); });
+  }
   checkStringList(issues, 'spec.exportTo', spec.exportTo);
   checkList(issues, 'spec.http', spec.http).forEach((route, i) => checkHttpRoute(issues, `spec.http[${i}]`, route));
   checkList(issues, 'spec.tcp', spec.tcp).forEach((route, i) => {
