@@ -1,5 +1,6 @@
 // ambitctl's command tree. Each subcommand lives in its own file and registers itself here.
 import { Command } from 'commander';
+import { register as registerAnalyze } from './analyze.js';
 import { register as registerLocal } from './local/index.js';
 import { register as registerManifest } from './manifest.js';
 import { register as registerProfile } from './profile.js';
@@ -18,5 +19,6 @@ export function buildProgram(): Command {
   registerLocal(program);
   registerWaypoint(program);
   registerProxyConfig(program);
+  registerAnalyze(program);
   return program;
 }
