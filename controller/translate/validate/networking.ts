@@ -53,6 +53,9 @@ export function validateServiceEntry(obj: KubeObject): Issues {
   if (spec.resolution === 'STATIC' && spec.endpoints === undefined && spec.workloadSelector === undefined) {
     issues.add('spec.endpoints', 'resolution STATIC needs endpoints or a workloadSelector');
   }
+  if ((spec.resolution ?? 'NONE') === 'NONE' && Array.isArray(spec.endpoints) && spec.endpoints.length > 0) {
+    issues.add('spec.endpoints', 'no endpoints should be provided for resolution NONE');
+  }
   if ((spec.resolution ?? 'NONE') === 'NONE' || spec.resolution === 'STATIC') {
     arr(spec.hosts).forEach((h, i) => {
       if (typeof h === 'string' && h.startsWith('*') && spec.resolution === 'STATIC') issues.add(`spec.hosts[${i}]`, 'wildcard hosts cannot use resolution STATIC');
@@ -108,9 +111,14 @@ export function validateIstioGateway(obj: KubeObject): Issues {
   checkLabels(issues, 'spec.selector', spec.selector);
   const servers = checkList(issues, 'spec.servers', spec.servers);
   if (servers.length === 0) issues.add('spec.servers', 'at least one server is required');
+  const portNames = new Set<string>();
   servers.forEach((s, i) => {
     const server = rec(s) ?? {};
     const port = rec(server.port);
+    if (typeof port?.name === 'string') {
+      if (portNames.has(port.name)) issues.add(`spec.servers[${i}].port.name`, `port names in servers must be unique: duplicate "${port.name}"`);
+      portNames.add(port.name);
+    }
     if (!port) issues.add(`spec.servers[${i}].port`, 'required field is missing');
     else {
       checkPort(issues, `spec.servers[${i}].port.number`, port.number, true);
