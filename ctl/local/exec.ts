@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import type { Command } from 'commander';
 import { AmbitError } from '../../core/errors.js';
+import { insideUserNamespace, nsenterPrefix } from './rootless.js';
 import { readRecord, type LocalRecord } from './state.js';
 
 export function findPod(record: LocalRecord, name: string, namespace?: string): LocalRecord['planned'][number] {
@@ -20,7 +21,10 @@ export async function localExec(stateDir: string, pod: string, argv: readonly st
   if (argv.length === 0) throw new AmbitError('AMBIT_E_CONFIG', 'no command given', { hint: 'ambitctl local exec POD -- curl -s http://payment-service:8080/' });
   const p = findPod(record, pod, namespace);
   if (!record.pods.some((x) => x.netnsName === p.netnsName)) throw new AmbitError('AMBIT_E_CONFIG', `pod ${p.namespace}/${p.name} is not running yet`);
-  const child = spawn('ip', ['netns', 'exec', p.netnsName, ...argv], { stdio: 'inherit', cwd: record.dir });
+  const inner = ['ip', 'netns', 'exec', p.netnsName, ...argv];
+  // Rootless: the netns mounts live in the mesh's private mount namespace.
+  const full = record.userns && !insideUserNamespace() ? [...nsenterPrefix(record.userns.pid), ...inner] : inner;
+  const child = spawn(full[0]!, full.slice(1), { stdio: 'inherit', cwd: record.dir });
   return new Promise((resolve) => {
     child.on('error', (err) => { console.error(`ip netns exec: ${err.message}`); resolve(127); });
     child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1)));

@@ -47,6 +47,8 @@ export interface LocalRecord {
   processes: ProcessRecord[];
   /** /etc/netns/<name> folders written (hosts files). */
   etcNetns: string[];
+  /** Rootless mode: the inner `local up` whose user + mount + network namespaces hold the mesh. */
+  userns?: { pid: number };
 }
 
 export function portsFor(offset: number): LocalPorts {

@@ -10,9 +10,14 @@ import { stopProcess } from './processes.js';
 import { RECORD_FILE, writeRecord, type LocalRecord } from './state.js';
 
 /** What `local up` writes into its state dir; only these are removed (the dir may be the user's). */
-export const STATE_ENTRIES = [RECORD_FILE, `${RECORD_FILE}.tmp`, 'config', 'controller', 'agent', 'cni-bin', 'ipam', 'logs', '10-ambit-local.conflist', 'agent.sock', 'agent-token', 'node-tokens'];
+export const STATE_ENTRIES = [RECORD_FILE, `${RECORD_FILE}.tmp`, 'config', 'controller', 'agent', 'cni-bin', 'ipam', 'logs', '10-ambit-local.conflist', 'agent.sock', 'agent-token', 'node-tokens', 'relay'];
 
-export async function tearDown(record: LocalRecord, log: Logger): Promise<string[]> {
+/**
+ * `networkGone`: the mesh ran in user namespaces that are no longer reachable (rootless, the
+ * inner `local up` crashed): its netns, bridge and mounts vanish with its last process, so
+ * only processes and state are cleaned.
+ */
+export async function tearDown(record: LocalRecord, log: Logger, opts: { networkGone?: boolean } = {}): Promise<string[]> {
   const problems: string[] = [];
   const step = async (what: string, fn: () => Promise<unknown>) => {
     try { await fn(); } catch (err) { problems.push(`${what}: ${(err as Error).message}`); log.warn('teardown step failed', { step: what, err: (err as Error).message }); }
@@ -20,6 +25,7 @@ export async function tearDown(record: LocalRecord, log: Logger): Promise<string
   const apps = record.processes.filter((p) => p.role === 'pod');
   await step('stop pods', () => Promise.all(apps.map((p) => stopProcess(p, 3000))));
   record.processes = record.processes.filter((p) => p.role !== 'pod');
+  if (opts.networkGone) { record.pods = []; record.planned = []; record.etcNetns = []; }
   for (const pod of [...record.pods].reverse()) {
     await step(`CNI DEL ${pod.namespace}/${pod.name}`, async () => {
       const problem = record.network ? await deletePodNetwork(record.network, pod) : (await run('ip', ['netns', 'del', pod.netnsName]), undefined);
@@ -36,7 +42,7 @@ export async function tearDown(record: LocalRecord, log: Logger): Promise<string
     for (const p of record.processes.filter((x) => x.role === role)) await step(`stop ${role}`, () => stopProcess(p, role === 'agent' ? 8000 : 5000));
   }
   record.processes = [];
-  await step(`ip link del ${record.bridge}`, () => deleteBridge(record.bridge));
+  if (!opts.networkGone) await step(`ip link del ${record.bridge}`, () => deleteBridge(record.bridge));
   await step('remove state', async () => {
     for (const entry of STATE_ENTRIES) await rm(path.join(record.stateDir, entry), { recursive: true, force: true });
     if ((await readdir(record.stateDir)).length === 0) await rmdir(record.stateDir);

@@ -4,6 +4,8 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { describeError } from '../../core/errors.js';
 import { createLogger } from '../../core/log.js';
+import { needsUserNamespace, runUpInUserNamespace } from './rootless.js';
+import { portsFor } from './state.js';
 import { localUp, type UpOptions } from './up.js';
 
 interface Flags { filename: string; stateDir: string; bridge: string; podCidr: string; netnsPrefix: string; portOffset: string; nodeName: string; live?: boolean; rate: string }
@@ -33,6 +35,10 @@ export function register(local: Command, defaults: { stateDir: string; nodeName:
         opts.onReady = (mesh) => startLive(mesh, { rate });
       }
       try {
+        if (needsUserNamespace()) {
+          process.exitCode = await runUpInUserNamespace(process.argv.slice(1), path.resolve(f.stateDir), portsFor(offset), createLogger('ambitctl-local'));
+          process.exit();
+        }
         process.exitCode = await localUp(opts);
       } catch (err) {
         createLogger('ambitctl-local').error('local up failed', { err: describeError(err) });

@@ -15,6 +15,7 @@ import { createLogger, type Logger } from '../../core/log.js';
 import { addPodNetwork, prepareNetwork } from './cni.js';
 import { builtMain } from './paths.js';
 import { hostsFileFor, planLocal, type LocalPlan, type PlannedPod } from './plan.js';
+import { insideUserNamespace, nodePorts, prepareUserNamespace, serveRelaySockets } from './rootless.js';
 import { startProcess, type Started } from './processes.js';
 import { isAlive, portsFor, readRecord, writeRecord, type LocalRecord } from './state.js';
 import { tearDown } from './teardown.js';
@@ -88,7 +89,8 @@ export function netnsNameOf(prefix: string, pod: Pick<PlannedPod, 'namespace' | 
 export async function localUp(o: UpOptions): Promise<number> {
   const log = createLogger('ambitctl-local');
   if (process.platform !== 'linux') throw new AmbitError('AMBIT_E_NETNS', `local up needs Linux network namespaces (this is ${process.platform})`);
-  if (process.getuid?.() !== 0) {
+  if (insideUserNamespace()) prepareUserNamespace(log);
+  else if (process.getuid?.() !== 0) {
     throw new AmbitError('AMBIT_E_NETNS', 'local up needs root: it creates network namespaces, a bridge and iptables rules', { hint: 'run it with sudo, or inside `unshare --user --map-root-user --net --mount` (then node ports stay inside that namespace)' });
   }
   const stateDir = path.resolve(o.stateDir);
@@ -109,7 +111,7 @@ export async function localUp(o: UpOptions): Promise<number> {
   const record: LocalRecord = {
     version: 1, pid: process.pid, startedAt: new Date().toISOString(), dir: plan.dir, stateDir,
     configDir: path.join(stateDir, 'config'), bridge: o.bridge, podCidr: plan.podCidr, nodeName: plan.nodeName, ports,
-    pods: [], processes: [], etcNetns: [],
+    pods: [], processes: [], etcNetns: [], ...(insideUserNamespace() ? { userns: { pid: process.pid } } : {}),
     planned: plan.pods.map((p) => ({ namespace: p.namespace, name: p.name, netnsName: netnsNameOf(o.netnsPrefix, p), ip: p.ip, enrolled: p.enrolled, labels: { ...p.labels } })),
     serviceVips: plan.serviceVips.map((s) => ({ namespace: s.namespace, name: s.name, vips: s.vips })),
   };
@@ -127,6 +129,7 @@ export async function localUp(o: UpOptions): Promise<number> {
 
   const children: Started[] = [];
   let tearingDown = false;
+  let relays: net.Server[] = [];
   let stopReason: ((r: string) => void) | undefined;
   const stopping = new Promise<string>((r) => { stopReason = r; });
   const track = (s: Started) => {
@@ -207,6 +210,7 @@ export async function localUp(o: UpOptions): Promise<number> {
       const certs = new Set(dump.certificates?.filter((c) => Date.parse(c.notAfter) > now).map((c) => c.identity));
       return enrolled.every((p) => pods.has(`${p.namespace}/${p.name}`) && certs.has(p.identity)) || undefined;
     }, early);
+    if (insideUserNamespace()) relays = await serveRelaySockets(path.join(stateDir, 'relay'), nodePorts(ports));
     process.stdout.write('ready\n');
     log.info('local mesh ready', { pods: plan.pods.length, enrolled: enrolled.length, logs, admin: `127.0.0.1:${ports.agentAdmin}` });
     if (o.onReady) void Promise.resolve(o.onReady({ record, plan, log, stopping })).catch((err: unknown) => log.error('live view failed', { err: describeError(err) }));
@@ -218,6 +222,7 @@ export async function localUp(o: UpOptions): Promise<number> {
     code = 1;
   } finally {
     tearingDown = true;
+    for (const r of relays) r.close();
     const problems = await tearDown(record, log);
     log.info('torn down', { problems: problems.length });
     if (problems.length > 0) code = 1;
