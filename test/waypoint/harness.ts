@@ -11,6 +11,7 @@ import type { Credentials } from '../../core/identity/types.js';
 import { createLogger } from '../../core/log.js';
 import { createMeshMetrics, type MeshMetrics } from '../../core/metrics/mesh-metrics.js';
 import type { Cluster, HttpRoute, VirtualHost, WaypointConfig } from '../../core/model/l7.js';
+import type { Locality, Workload } from '../../core/model/types.js';
 import { clusterName } from '../../core/model/l7.js';
 import { DEFAULT_MESH_CONFIG } from '../../core/model/types.js';
 import { WaypointRuntime } from '../../waypoint/runtime.js';
@@ -26,6 +27,7 @@ export interface Pod {
   readonly ip: string;
   readonly labels: Record<string, string>;
   readonly identity: string;
+  readonly locality?: Locality;
   /** Requests this pod served, newest last. */
   readonly seen: Array<{ method: string; url: string; headers: http.IncomingHttpHeaders; body: string }>;
   behaviour: Behaviour;
@@ -54,13 +56,13 @@ export class WaypointHarness {
   constructor(private readonly ca: CertificateAuthority) {}
 
   /** Starts `count` pods on 127.0.0.<base+i>, each serving APP_PORT behind an HBONE terminator. */
-  async startPods(specs: Array<{ name: string; labels: Record<string, string>; sa?: string }>, base = 30): Promise<void> {
+  async startPods(specs: Array<{ name: string; labels: Record<string, string>; sa?: string; locality?: Locality }>, base = 30): Promise<void> {
     // One HBONE port for every pod (as 15008 is), free on each pod IP.
     this.hbonePort = 20000 + Math.floor(Math.random() * 20000);
     for (const [i, spec] of specs.entries()) {
       const ip = `127.0.0.${base + i}`;
       const creds = await testCredentials(this.ca, 'coffee-shop', spec.sa ?? spec.labels.app ?? spec.name);
-      const pod: Pod = { name: spec.name, ip, labels: spec.labels, identity: creds.identity, seen: [], behaviour: answerWithName };
+      const pod: Pod = { name: spec.name, ip, labels: spec.labels, identity: creds.identity, seen: [], behaviour: answerWithName, ...(spec.locality ? { locality: spec.locality } : {}) };
       const app = http.createServer((req, res) => {
         const chunks: Buffer[] = [];
         req.on('data', (c: Buffer) => chunks.push(c));
@@ -88,17 +90,20 @@ export class WaypointHarness {
     }
   }
 
-  async startWaypoint(config: WaypointConfig, opts: { random?: () => number } = {}): Promise<void> {
+  async startWaypoint(config: WaypointConfig, opts: {
+    random?: () => number; locality?: Locality; workloads?: readonly Workload[]; accessLog?: boolean; headersTimeoutMs?: number;
+  } = {}): Promise<void> {
     this.waypointCreds = await testCredentials(this.ca, 'coffee-shop', 'waypoint');
     const log = createLogger('waypoint-test');
     this.metrics = createMeshMetrics({ component: 'waypoint', http: true });
     const pool = new HbonePool();
-    this.runtime = new WaypointRuntime({ pool, credentials: () => this.waypointCreds, log, localIp: '127.0.0.1', hbonePort: this.hbonePort, metrics: this.metrics, ...(opts.random ? { random: opts.random } : {}) });
-    const problems = this.runtime.apply(config, []);
+    this.runtime = new WaypointRuntime({ pool, credentials: () => this.waypointCreds, log, localIp: '127.0.0.1', hbonePort: this.hbonePort, metrics: this.metrics, ...(opts.random ? { random: opts.random } : {}), ...(opts.locality ? { locality: opts.locality } : {}) });
+    const problems = this.runtime.apply(config, opts.workloads ?? []);
     if (problems.length > 0) throw new Error(problems.join('; '));
     this.server = new WaypointServer({
       credentials: () => this.waypointCreds, trustDomain: 'cluster.local', transports: this.runtime.transports, log,
-      pipeline: () => this.runtime.pipeline(), telemetry: new WaypointTelemetry(this.metrics, false), selfIdentity: () => this.waypointCreds.identity,
+      pipeline: () => this.runtime.pipeline(), telemetry: new WaypointTelemetry(this.metrics, opts.accessLog ?? false), selfIdentity: () => this.waypointCreds.identity,
+      ...(opts.headersTimeoutMs ? { headersTimeoutMs: opts.headersTimeoutMs } : {}),
     });
     const addr = (await this.server.listen({ host: '127.0.0.1', port: 0 })) as AddressInfo;
     this.waypointPort = addr.port;
@@ -106,12 +111,12 @@ export class WaypointHarness {
   }
 
   /** One HTTP/1.1 request from `sa` to the service VIP through the waypoint. */
-  async request(opts: { sa?: string; method?: string; path?: string; headers?: Record<string, string>; body?: string; h2?: boolean; authority?: string } = {}): Promise<{ status: number; headers: UpstreamResponse['headers']; body: string }> {
-    const transport = await this.transport(opts.sa ?? 'web-frontend', opts.h2 ?? false);
+  async request(opts: { sa?: string; method?: string; path?: string; headers?: Record<string, string>; body?: string; h2?: boolean; authority?: string; forwardedFor?: string; signal?: AbortSignal } = {}): Promise<{ status: number; headers: UpstreamResponse['headers']; body: string }> {
+    const transport = await this.transport(opts.sa ?? 'web-frontend', opts.h2 ?? false, opts.forwardedFor);
     {
       const res = await transport.request({
         method: opts.method ?? 'GET', path: opts.path ?? '/', authority: opts.authority ?? `customer-service:${APP_PORT}`,
-        headers: opts.headers ?? {}, body: opts.body === undefined ? undefined : Buffer.from(opts.body), signal: AbortSignal.timeout(15_000),
+        headers: opts.headers ?? {}, body: opts.body === undefined ? undefined : Buffer.from(opts.body), signal: opts.signal ?? AbortSignal.timeout(15_000),
       });
       const chunks: Buffer[] = [];
       for await (const c of res.body) chunks.push(c as Buffer);
@@ -121,19 +126,28 @@ export class WaypointHarness {
 
   /** One keep-alive client per (identity, protocol), as an agent pools its tunnels. */
   private readonly transports = new Map<string, EndpointTransport>();
-  private async transport(sa: string, h2: boolean): Promise<EndpointTransport> {
-    const key = `${sa}|${h2}`;
+  private async transport(sa: string, h2: boolean, forwardedFor = '10.244.0.9:40000'): Promise<EndpointTransport> {
+    const key = `${sa}|${h2}|${forwardedFor}`;
     let t = this.transports.get(key);
     if (!t) {
       const source = await this.clientCreds(sa);
       const dial = (): Promise<Duplex> => this.clientPool.connect({
         source, target: { address: '127.0.0.1', port: this.waypointPort, authority: `${VIP}:${APP_PORT}`, expectedIdentities: [this.waypointCreds.identity] },
-        forwardedFor: '10.244.0.9:40000',
+        forwardedFor,
       });
       t = h2 ? http2Transport(dial) : http1Transport(dial);
       this.transports.set(key, t);
     }
     return t;
+  }
+
+  /** A raw tunnel to the waypoint (bytes as the client app wrote them), for malformed input. */
+  async rawTunnel(sa = 'web-frontend'): Promise<Duplex> {
+    return this.clientPool.connect({
+      source: await this.clientCreds(sa),
+      target: { address: '127.0.0.1', port: this.waypointPort, authority: `${VIP}:${APP_PORT}`, expectedIdentities: [this.waypointCreds.identity] },
+      forwardedFor: '10.244.0.9:40000',
+    });
   }
 
   private readonly credsCache = new Map<string, Credentials>();
@@ -157,7 +171,7 @@ export class WaypointHarness {
     return {
       name: clusterName(HOST, APP_PORT, subset), host: HOST, port: APP_PORT, ...(subset ? { subset } : {}), protocol: 'http',
       serviceKey: `coffee-shop/${HOST}`, trafficPolicy: policy,
-      endpoints: this.pods.filter(filter).map((p) => ({ address: p.ip, port: APP_PORT, identity: p.identity, labels: p.labels, hbone: true })),
+      endpoints: this.pods.filter(filter).map((p) => ({ address: p.ip, port: APP_PORT, identity: p.identity, labels: p.labels, hbone: true, ...(p.locality ? { locality: p.locality } : {}) })),
     };
   }
 }

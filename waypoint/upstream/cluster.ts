@@ -70,11 +70,17 @@ export class ClusterRuntime {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
   }
 
-  /** Endpoints not ejected; when all are ejected, all of them (Envoy's panic threshold). */
+  /**
+   * Endpoints not ejected. Below `minHealthPercent` healthy (Envoy's panic threshold) every
+   * endpoint is used again; Istio's default is 0%, so when all are ejected there is none.
+   */
   healthy(): EndpointRuntime[] {
     const now = this.now();
-    const up = this.endpoints.filter((e) => !isEjected(e.outlier, now) && e.endpoint.address !== '');
-    return up.length > 0 ? up : this.endpoints.filter((e) => e.endpoint.address !== '');
+    const all = this.endpoints.filter((e) => e.endpoint.address !== '');
+    const up = all.filter((e) => !isEjected(e.outlier, now));
+    const minHealthPercent = this.config.trafficPolicy.outlierDetection?.minHealthPercent ?? 0;
+    if (all.length > 0 && minHealthPercent > 0 && (up.length * 100) / all.length < minHealthPercent) return all;
+    return up;
   }
 
   pick(input: PickInput, exclude: ReadonlySet<string> = new Set()): EndpointRuntime | PickFailure {
@@ -98,9 +104,12 @@ export class ClusterRuntime {
     recordResult(ep.outlier, this.outlier, status, now, ejected, this.endpoints.length);
   }
 
-  snapshot(): Array<{ address: string; active: number; ejected: boolean; ejections: number }> {
+  snapshot(): Array<{ address: string; active: number; ejected: boolean; ejections: number; ejectedForMs: number }> {
     const now = this.now();
-    return this.endpoints.map((e) => ({ address: e.key, active: e.active, ejected: isEjected(e.outlier, now), ejections: e.outlier.ejections }));
+    return this.endpoints.map((e) => ({
+      address: e.key, active: e.active, ejected: isEjected(e.outlier, now), ejections: e.outlier.ejections,
+      ejectedForMs: Math.max(0, e.outlier.ejectedUntil - now),
+    }));
   }
 }
 

@@ -4,7 +4,10 @@
 // - it stays out for baseEjectionTime × (times ejected), so a flapping endpoint stays out
 //   longer each time; it is brought back by the sweep that runs every `interval`;
 // - each sweep in which a back-in endpoint stays healthy lowers its multiplier again;
-// - at most maxEjectionPercent of the cluster is ejected, but always at least one endpoint.
+// - an ejection happens only while ejected/total stays within maxEjectionPercent (Envoy
+//   counts the candidate: with the default 10%, fewer than 10 endpoints means none is
+//   ejected, a well-known Istio surprise);
+// - the ejection time is capped at max(300 s, baseEjectionTime), Envoy's max_ejection_time.
 import type { OutlierDetection } from '../../core/model/l7.js';
 
 export interface OutlierState {
@@ -38,6 +41,8 @@ export function outlierSettings(o: OutlierDetection | undefined): OutlierSetting
   };
 }
 
+const MAX_EJECTION_MS = 300_000;
+
 export function isEjected(state: OutlierState, now: number): boolean {
   return state.ejectedUntil > now;
 }
@@ -61,10 +66,9 @@ export function recordResult(
   const tripped = (settings.consecutive5xx > 0 && state.consecutive5xx >= settings.consecutive5xx)
     || (settings.consecutiveGateway > 0 && state.consecutiveGateway >= settings.consecutiveGateway);
   if (!tripped || isEjected(state, now)) return false;
-  const allowed = Math.max(1, Math.floor((total * settings.maxEjectionPercent) / 100));
-  if (ejectedCount >= allowed) return false;
+  if ((100 * (ejectedCount + 1)) / total > settings.maxEjectionPercent) return false;
   state.ejections++;
-  state.ejectedUntil = now + settings.baseEjectionMs * state.ejections;
+  state.ejectedUntil = now + Math.min(settings.baseEjectionMs * state.ejections, Math.max(MAX_EJECTION_MS, settings.baseEjectionMs));
   state.consecutive5xx = 0;
   state.consecutiveGateway = 0;
   return true;
