@@ -3,7 +3,7 @@
 // signed per second. Prints a table and writes bench/results/controller.json.
 // Usage: node dist/bench/controller/run.js [--cases services-1000,ca] [--clients 100] ...
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -70,6 +70,8 @@ function options(): Options {
 const here = dirname(fileURLToPath(import.meta.url));
 const script = (name: string): string => join(here, `${name}.js`);
 const parseTagged = <T>(line: string): T => JSON.parse(line.slice(line.indexOf(' ') + 1)) as T;
+/** Caveats printed under the table. */
+const notes: string[] = [];
 const log = (msg: string): void => { process.stderr.write(`controller bench: ${msg}\n`); };
 const quietEnv = { ...process.env, AMBIT_LOG_LEVEL: process.env.AMBIT_LOG_LEVEL ?? 'error' };
 
@@ -85,7 +87,7 @@ interface Controller { child: Child; grpc: number; identity: string }
 async function startController(env: Env, services: number): Promise<{ ctl: Controller; translateMs: number }> {
   const spec = {
     services, nodes: env.o.clients, tokenFile: env.tokenFile, rootsFile: env.rootsFile,
-    translateRuns: services <= 1000 ? 5 : services <= 10_000 ? 3 : 2,
+    translateRuns: services <= 1000 ? 5 : services <= 10_000 ? 3 : 1,
     ...(env.o.debounce !== undefined ? { translateDebounceMs: env.o.debounce, pushDebounceMs: env.o.debounce } : {}),
   };
   const profile = env.o.profile ? ['--cpu-prof', `--cpu-prof-dir=${env.o.profile}`] : [];
@@ -106,13 +108,25 @@ async function command(ctl: Controller, cmd: string, answer: RegExp, timeoutMs: 
   return r;
 }
 
-async function connectClients(env: Env, ctl: Controller): Promise<Child[]> {
-  const perProc = Math.ceil(env.o.clients / env.o.clientProcs);
+/**
+ * Every client holds the whole mesh (agents get every workload and service), decoded: about
+ * 12 KB per service (5 workloads + the service; measured ~8-10 KB at 1k). The clients share
+ * this machine with the controller, so their number is capped to half the available memory
+ * rather than letting the machine swap or the OOM killer pick a victim; a capped run says so.
+ */
+function clientsThatFit(wanted: number, services: number): number {
+  const available = Number(/^MemAvailable:\s+(\d+)/m.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? 0) * 1024;
+  const perClient = services * 12_000;
+  return Math.max(1, Math.min(wanted, Math.floor((available * 0.5) / perClient)));
+}
+
+async function connectClients(env: Env, ctl: Controller, count: number): Promise<Child[]> {
+  const perProc = Math.ceil(count / env.o.clientProcs);
   const procs: Child[] = [];
   const t0 = Date.now();
-  for (let p = 0; p * perProc < env.o.clients; p++) {
+  for (let p = 0; p * perProc < count; p++) {
     const nodes = [];
-    for (let i = p * perProc; i < Math.min(env.o.clients, (p + 1) * perProc); i++) nodes.push({ name: nodeName(i), token: env.tokens[i]! });
+    for (let i = p * perProc; i < Math.min(count, (p + 1) * perProc); i++) nodes.push({ name: nodeName(i), token: env.tokens[i]! });
     const spec = { mode: 'xds', address: `127.0.0.1:${ctl.grpc}`, rootsFile: env.rootsFile, controllerIdentity: ctl.identity, nodes };
     procs.push(await env.group.start(process.execPath, ['--max-old-space-size=16384', script('clients-proc'), JSON.stringify(spec)], { name: `clients-${p}`, env: quietEnv }));
   }
@@ -124,8 +138,10 @@ async function connectClients(env: Env, ctl: Controller): Promise<Child[]> {
     for (const c of procs) await env.group.stop(c);
     throw err;
   }
-  const r = await command(ctl, `clients ${env.o.clients}`, /^CLIENTS /, 600_000);
-  log(`${String(r.n)} clients connected and holding the full configuration after ${((Date.now() - t0) / 1000).toFixed(1)} s (${String(r.nacks)} NACKs)`);
+  const r = await command(ctl, `clients ${count}`, /^CLIENTS /, 600_000);
+  const clientRss = procs.reduce((a, c) => a + rssMbOfPid(c.pid), 0);
+  log(`${String(r.n)} clients connected and holding the full configuration after ${((Date.now() - t0) / 1000).toFixed(1)} s (${String(r.nacks)} NACKs); `
+    + `client processes: ${clientRss.toFixed(0)} MiB RSS, ${(clientRss / count).toFixed(1)} MiB per client`);
   return procs;
 }
 
@@ -134,7 +150,12 @@ async function servicesCase(env: Env, services: number, withCa: boolean, rows: R
   let clients: Child[] = [];
   try {
     try {
-      clients = await connectClients(env, ctl);
+      const count = clientsThatFit(env.o.clients, services);
+      if (count < env.o.clients) {
+        log(`${services} services: only ${count} of ${env.o.clients} clients fit in half the available memory; push_ms is measured with ${count}`);
+        notes.push(`services-${services}: push_ms and rss_mb measured with ${count} discovery clients (memory), not ${env.o.clients}`);
+      }
+      clients = await connectClients(env, ctl, count);
     } catch (err) {
       // translate_ms stands on its own; push_ms and rss_mb need the clients.
       rows.push({ case: `services-${services}`, translate_ms: round(translateMs, 1) });
@@ -211,6 +232,7 @@ async function main(): Promise<void> {
     const results = buildResults('controller', rows);
     process.stdout.write(`controller bench, ${results.machine}, ${results.date}, ${o.clients} discovery clients, push_ms = median of ${o.changes}\n\n`);
     process.stdout.write(formatTable(rows, { metrics: METRICS }) + '\n');
+    for (const n of notes) process.stdout.write(`\nnote: ${n}\n`);
     for (const f of failed) process.stdout.write(`\nnot measured: ${f}\n`);
     if (o.write) process.stdout.write(`\nwrote ${writeResults(results, o.out)}\n`);
   } finally {
