@@ -29,6 +29,8 @@ export function runTool(tool: 'helm' | 'kubectl', args: readonly string[], input
     child.stdout.on('data', (b: Buffer) => out.push(b));
     child.stderr.on('data', (b: Buffer) => err.push(b));
     child.on('error', reject);
+    // A tool that exits before reading its input must not crash ambitctl with EPIPE.
+    child.stdin.on('error', () => undefined);
     child.on('close', (code) => {
       if (code === 0) resolve(Buffer.concat(out).toString('utf8'));
       else reject(new Error(`${tool} ${args[0]} failed (exit ${code}): ${Buffer.concat(err).toString('utf8').trim()}`));
