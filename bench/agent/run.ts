@@ -99,23 +99,36 @@ async function waitForVersion(adminPort: number, version: string): Promise<void>
   throw new Error(`the agent did not apply config ${version} within 10 s`);
 }
 
-interface Setup { name: CaseName; client: Pod; target: string; servers: PodServers; agent?: Child }
+interface Setup { name: CaseName; client: Pod; target: string; servers: PodServers; agent?: Child; adminPort?: number }
+
+/** The agent's count of open connections after a test (all of the test's have ended by then). */
+async function openAfter(s: Setup, test: string): Promise<void> {
+  if (!s.adminPort) return;
+  await new Promise((r) => setTimeout(r, 300));
+  const c = await adminGet(s.adminPort, '/debug/connections') as { counts?: { active?: number } };
+  const active = c.counts?.active ?? 0;
+  if (active > 0) log(`${s.name}: the agent still counts ${active} open connection(s) 300 ms after the ${test} test ended`);
+}
 
 async function measure(group: ChildGroup, s: Setup, o: Options): Promise<ResultRow> {
   const half = Math.max(1, o.duration / 2);
   const rr = await requestResponse(group, s.client, s.target, half);
+  await openAfter(s, 'request/response');
   const meshPids = s.agent ? [s.agent.pid] : [];
   let meter = new CpuMeter(meshPids).start();
   const bulk = await iperf(group, s.client, s.target, o.duration);
   const bulkCpu = meter.stop().total;
+  await openAfter(s, 'iperf3');
   const conn = await connectRate(group, s.client, s.target, half, o.concurrency);
   if (conn.errors > 0) log(`${s.name}: ${conn.errors} failed connections (${conn.lastError})`);
+  await openAfter(s, 'new-connection');
   const servingPids = [...s.servers.pids(), ...meshPids];
   meter = new CpuMeter(servingPids).start();
   const started = process.hrtime.bigint();
   const http = await wrk(group, s.client, s.target, o.duration, o.wrkConnections);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const cpu = meter.stop();
+  await openAfter(s, 'wrk');
   const agentCpu = s.agent ? cpu.perProcess.get(s.agent.pid) ?? 0 : 0;
   const vcpu = (cpu.total / seconds) / (http.rps / 1000);
   log(`${s.name}: ${bulk.gbps.toFixed(2)} Gbit/s, rr p50 ${rr.p50.toFixed(0)} µs p99 ${rr.p99.toFixed(0)} µs, ${conn.perSecond.toFixed(0)} conn/s, ${http.rps.toFixed(0)} HTTP req/s; `
@@ -172,7 +185,7 @@ async function main(): Promise<void> {
 
     const setups: Record<CaseName, () => Promise<Setup>> = {
       direct: async () => ({ name: 'direct', client: plainClient, target: plainServer.ip, servers: await startServers(group, plainServer, dir) }),
-      'mesh-l4': async () => ({ name: 'mesh-l4', client: meshClient, target: VIP, servers: await startServers(group, meshServer, dir), agent }),
+      'mesh-l4': async () => ({ name: 'mesh-l4', client: meshClient, target: VIP, servers: await startServers(group, meshServer, dir), agent, adminPort }),
     };
     const rows: ResultRow[] = [];
     for (const name of o.cases) {
