@@ -9,6 +9,8 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeNetns } from '../helpers/privileges.js';
 import { createCniChain, createPodNetns, deletePodNetns, destroyCniChain, type CniChain, type PodNetns } from '../helpers/cni-chain.js';
 import { createPodSocket, listenInNetns, releaseNetns } from '../../agent/inpod/sockets.js';
+import { HbonePool } from '../../core/hbone/index.js';
+import { CertificateAuthority } from '../../core/identity/ca.js';
 import { bundleAgent, eventually, httpGet, sh, startAgent, tempDir, type AgentProcess } from './agent-netns-helpers.js';
 
 const BRIDGE = 'ambt-h3-br0';
@@ -24,6 +26,25 @@ function bridgePortOf(pod: PodNetns): string {
   const name = line?.split(':')[1]?.trim().split('@')[0];
   if (!name) throw new Error(`no bridge port for ${pod.netnsName}`);
   return name;
+}
+
+/** What happens to a client whose chain the agent does not trust: it never gets an echo. */
+async function rogueAttempt(source: import('../../core/identity/types.js').Credentials, target: import('../../core/hbone/index.js').HboneTarget): Promise<string> {
+  const pool = new HbonePool({ connectTimeoutMs: 3000 });
+  try {
+    const tunnel = await pool.connect({ source, target });
+    return await new Promise<string>((resolve) => {
+      let got = '';
+      tunnel.on('data', (d: Buffer) => { got += d.toString(); });
+      tunnel.on('error', () => resolve('error'));
+      tunnel.on('close', () => resolve(got === 'x' ? 'echoed' : 'closed'));
+      tunnel.end('x');
+    });
+  } catch (err) {
+    return `refused: ${(err as Error).message}`;
+  } finally {
+    await pool.close();
+  }
 }
 
 interface Exchange { echoed: string; error?: string }
@@ -263,6 +284,37 @@ describeNetns('agent: pods on a bridge through the CNI chain', () => {
     expect(await names()).toEqual(['client', 'server']);
     const persisted = JSON.parse(await readFile(path.join(env.AMBIT_STATE_DIR!, 'pods.json'), 'utf8')) as { pods: Array<{ name: string }> };
     expect(persisted.pods.map((p) => p.name).sort()).toEqual(['client', 'server']);
+  });
+
+  it("inbound HBONE checks the client's chain and the target before connecting to the app", async () => {
+    await applyConfig();
+    // The agent's file-mode CA is persisted in its state dir: sign a client the way a peer agent would be.
+    const ca = await CertificateAuthority.loadOrCreate(path.join(env.AMBIT_STATE_DIR!, 'ca'));
+    const good = await ca.issue('spiffe://cluster.local/ns/shop/sa/tester');
+    const rogue = await (await CertificateAuthority.create()).issue('spiffe://cluster.local/ns/shop/sa/rogue');
+    const pool = new HbonePool({ connectTimeoutMs: 5000 });
+    const target = (authority: string) => ({ address: podB.ip, port: 15008, authority, expectedIdentities: ['spiffe://cluster.local/ns/shop/sa/server'] });
+    try {
+      const tunnel = await pool.connect({ source: good, target: target(`${podB.ip}:${APP_PORT}`) });
+      const echoed = await new Promise<string>((resolve, reject) => {
+        let got = '';
+        tunnel.on('data', (d: Buffer) => { got += d.toString(); });
+        tunnel.on('end', () => resolve(got));
+        tunnel.on('error', reject);
+        tunnel.end('over hbone from the node');
+      });
+      expect(echoed).toBe('over hbone from the node');
+      // Not an address of this pod, or the agent's own port: 400.
+      await expect(pool.connect({ source: good, target: target(`${podA.ip}:${APP_PORT}`) })).rejects.toMatchObject({ code: 'AMBIT_E_HBONE_STATUS' });
+      await expect(pool.connect({ source: good, target: target(`${podB.ip}:15001`) })).rejects.toMatchObject({ code: 'AMBIT_E_HBONE_STATUS' });
+      // A chain from another CA never reaches the handler (own pool: nothing shared with the good client).
+      const peers = appPeers.length;
+      const rogueClient = await rogueAttempt(rogue, target(`${podB.ip}:${APP_PORT}`));
+      expect(rogueClient).not.toBe('echoed');
+      expect(appPeers.length).toBe(peers);
+    } finally {
+      await pool.close();
+    }
   });
 
   it('a killed and restarted agent serves the existing pods again without the CNI plugin', async () => {
