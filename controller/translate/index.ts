@@ -18,6 +18,7 @@ import { requestedWaypoint, WaypointResolver, GATEWAY_NAME_LABEL } from './waypo
 import { buildL7 } from './l7-build.js';
 import { num, rec, stringMap } from './raw.js';
 import { contentVersionOf } from './version.js';
+import { isMeshConfigMap, meshConfigFrom } from './mesh-config.js';
 
 export { formatRejection, type Rejection } from './inventory.js';
 
@@ -40,9 +41,9 @@ export interface TranslateResult {
 }
 
 export function translate(objects: readonly KubeObject[], opts: TranslateOptions = {}): TranslateResult {
-  const mesh: MeshConfig = { ...DEFAULT_MESH_CONFIG, ...opts.mesh };
   const domain = opts.domain ?? 'cluster.local';
   const { inventory: inv, rejected } = buildInventory(objects, opts.origins);
+  const mesh = resolveMeshConfig(objects, opts, rejected);
   const namespaceLabels = new Map(inv.namespaces.map((n) => [n.metadata.name, stringMap(n.metadata.labels)] as const));
   const nodeLabels = new Map(inv.nodes.map((n) => [n.metadata.name, stringMap(n.metadata.labels)] as const));
 
@@ -102,3 +103,15 @@ function dedupe(list: readonly Rejection[]): Rejection[] {
   });
 }
 
+/** Defaults < the root namespace's `istio` ConfigMap < explicit options. */
+function resolveMeshConfig(objects: readonly KubeObject[], opts: TranslateOptions, rejected: Rejection[]): MeshConfig {
+  const root = opts.mesh?.rootNamespace ?? DEFAULT_MESH_CONFIG.rootNamespace;
+  const cm = objects.find((o) => isMeshConfigMap(o, root));
+  let fromConfigMap: Partial<MeshConfig> = {};
+  if (cm) {
+    const { mesh, issues } = meshConfigFrom(cm);
+    for (const i of issues.list) rejected.push(rejectionFor(cm, i.field, i.reason, opts.origins));
+    if (issues.empty) fromConfigMap = mesh;
+  }
+  return { ...DEFAULT_MESH_CONFIG, ...fromConfigMap, ...opts.mesh };
+}

@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { formatRejection, translate } from './index.js';
+import { yamlObjects } from './testdata/load.js';
+
+const configMap = (mesh: string, ns = 'istio-system'): string => `apiVersion: v1
+kind: ConfigMap
+metadata: { name: istio, namespace: ${ns} }
+data:
+  mesh: |
+${mesh.replace(/^/gm, '    ')}
+`;
+
+const POD = `---
+apiVersion: v1
+kind: Pod
+metadata: { name: p, namespace: shop }
+spec: { serviceAccountName: sa }
+`;
+
+describe('mesh config from the istio ConfigMap', () => {
+  it('reads trust domain, root namespace, outbound policy and trace sampling', () => {
+    const result = translate(yamlObjects(configMap(`trustDomain: corp.example
+rootNamespace: mesh-root
+outboundTrafficPolicy: { mode: REGISTRY_ONLY }
+defaultConfig: { tracing: { sampling: 100 } }`) + POD));
+    expect(result.rejected).toEqual([]);
+    expect(result.snapshot.mesh).toEqual({ trustDomain: 'corp.example', rootNamespace: 'mesh-root', outboundTrafficPolicy: 'REGISTRY_ONLY', traceSampling: 100 });
+    expect(result.snapshot.workloads[0]?.identity).toBe('spiffe://corp.example/ns/shop/sa/sa');
+  });
+
+  it('explicit options win over the ConfigMap; a ConfigMap elsewhere is ignored', () => {
+    const objects = yamlObjects(configMap('trustDomain: corp.example\ndefaultConfig: { tracing: { sampling: 5 } }') + POD);
+    expect(translate(objects, { mesh: { trustDomain: 'cli.example' } }).snapshot.mesh).toMatchObject({ trustDomain: 'cli.example', traceSampling: 5 });
+    expect(translate(yamlObjects(configMap('trustDomain: corp.example', 'shop'))).snapshot.mesh.trustDomain).toBe('cluster.local');
+  });
+
+  it('a bad value rejects the ConfigMap and the defaults stay', () => {
+    const result = translate(yamlObjects(configMap('outboundTrafficPolicy: { mode: SOMETIMES }\ntrustDomain: corp.example')));
+    expect(result.rejected.map(formatRejection)).toEqual([
+      'ConfigMap/istio-system/istio: data.mesh.outboundTrafficPolicy.mode: unknown value "SOMETIMES" (allowed: ALLOW_ANY, REGISTRY_ONLY)',
+    ]);
+    expect(result.snapshot.mesh.trustDomain).toBe('cluster.local');
+    const broken = translate(yamlObjects(configMap('trustDomain: [unclosed')));
+    expect(broken.rejected[0]?.field).toBe('data.mesh');
+    expect(broken.rejected[0]?.reason).toMatch(/not valid YAML/);
+  });
+});

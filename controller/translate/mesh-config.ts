@@ -1,0 +1,52 @@
+// Mesh-wide settings from Istio's place for them: the ConfigMap `istio` (data key `mesh`, a
+// YAML MeshConfig) in the root namespace. Read: trustDomain, rootNamespace,
+// outboundTrafficPolicy.mode, defaultConfig.tracing.sampling. Explicit translate options
+// win over the ConfigMap, which wins over the defaults.
+import { parse } from 'yaml';
+import { num, rec, str } from './raw.js';
+import type { Issues } from './validate/common.js';
+import { Issues as IssueList } from './validate/common.js';
+import type { KubeObject } from '../sources/types.js';
+import type { MeshConfig } from '../../core/model/types.js';
+
+export const MESH_CONFIGMAP = 'istio';
+
+export function isMeshConfigMap(obj: KubeObject, rootNamespace: string): boolean {
+  return obj.kind === 'ConfigMap' && obj.metadata.name === MESH_CONFIGMAP && (obj.metadata.namespace ?? 'default') === rootNamespace;
+}
+
+/** The settings of a mesh ConfigMap, or the problems that make it unusable. */
+export function meshConfigFrom(obj: KubeObject): { mesh: Partial<MeshConfig>; issues: Issues } {
+  const issues = new IssueList();
+  const text = str(rec(obj.data)?.mesh);
+  if (text === undefined) return { mesh: {}, issues };
+  let doc: unknown;
+  try {
+    doc = parse(text);
+  } catch (err) {
+    issues.add('data.mesh', `not valid YAML: ${(err as Error).message.split('\n')[0]}`);
+    return { mesh: {}, issues };
+  }
+  const m = rec(doc) ?? {};
+  const out: { -readonly [K in keyof MeshConfig]?: MeshConfig[K] } = {};
+  if (m.trustDomain !== undefined) {
+    if (typeof m.trustDomain !== 'string' || !/^[a-z0-9.-]+$/i.test(m.trustDomain)) issues.add('data.mesh.trustDomain', `invalid trust domain ${JSON.stringify(m.trustDomain)}`);
+    else out.trustDomain = m.trustDomain;
+  }
+  if (m.rootNamespace !== undefined) {
+    if (typeof m.rootNamespace !== 'string' || m.rootNamespace === '') issues.add('data.mesh.rootNamespace', 'must be a namespace name');
+    else out.rootNamespace = m.rootNamespace;
+  }
+  const mode = rec(m.outboundTrafficPolicy)?.mode;
+  if (mode !== undefined) {
+    if (mode !== 'ALLOW_ANY' && mode !== 'REGISTRY_ONLY') issues.add('data.mesh.outboundTrafficPolicy.mode', `unknown value ${JSON.stringify(mode)} (allowed: ALLOW_ANY, REGISTRY_ONLY)`);
+    else out.outboundTrafficPolicy = mode;
+  }
+  const sampling = rec(rec(m.defaultConfig)?.tracing)?.sampling;
+  if (sampling !== undefined) {
+    const v = num(sampling);
+    if (v === undefined || v < 0 || v > 100) issues.add('data.mesh.defaultConfig.tracing.sampling', `percentage ${JSON.stringify(sampling)} must be between 0 and 100`);
+    else out.traceSampling = v;
+  }
+  return { mesh: out, issues };
+}
