@@ -4,8 +4,7 @@
 // win over the ConfigMap, which wins over the defaults.
 import { parse } from 'yaml';
 import { num, rec, str } from './raw.js';
-import type { Issues } from './validate/common.js';
-import { Issues as IssueList } from './validate/common.js';
+import { Issues } from './validate/common.js';
 import type { KubeObject } from '../sources/types.js';
 import type { MeshConfig } from '../../core/model/types.js';
 
@@ -17,7 +16,7 @@ export function isMeshConfigMap(obj: KubeObject, rootNamespace: string): boolean
 
 /** The settings of a mesh ConfigMap, or the problems that make it unusable. */
 export function meshConfigFrom(obj: KubeObject): { mesh: Partial<MeshConfig>; issues: Issues } {
-  const issues = new IssueList();
+  const issues = new Issues();
   const text = str(rec(obj.data)?.mesh);
   if (text === undefined) return { mesh: {}, issues };
   let doc: unknown;
