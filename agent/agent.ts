@@ -120,7 +120,12 @@ export class Agent {
     this.state = new MeshState(s, (ip) => this.localWorkload(ip), this.settings.ports.hbone);
     this.metrics?.configApplied(s.version);
     for (const entry of this.pods.values()) entry.ctx = this.podContext(entry.ctx.pod);
-    return this.state.authz.problems.map((p) => JSON.stringify(p));
+    // The snapshot is applied either way (a policy part that does not compile fails closed), so
+    // problems are logged rather than returned: a returned problem means "not applied" (NACK).
+    for (const p of this.state.authz.problems) {
+      this.log.warn('authorization policy part fails closed', { policy: p.policy, field: p.field, reason: p.reason });
+    }
+    return [];
   }
 
   private localWorkload(ip: string): LocalWorkload | undefined {
