@@ -33,6 +33,8 @@ export interface ControllerOptions {
   translateDebounceMs?: number;
   /** Coalescing window of the push server (default 100 ms). */
   pushDebounceMs?: number;
+  /** Lifetime of the controller's own serving certificate (renewed at half-life). */
+  servingCertTtlSeconds?: number;
   /** Discovery clients must present a token `authenticate` accepts (default true). */
   discoveryAuth?: boolean;
   log?: Logger;
@@ -117,11 +119,12 @@ export class Controller {
 
   private async listen(): Promise<void> {
     const host = this.opts.host ?? '0.0.0.0';
-    // 90 days (the CA's maximum): the serving certificate is re-issued at every start.
-    const credentials = await this.opts.ca.issue(this.identity, { ttlSeconds: 90 * 24 * 3600 });
+    // Renewed at half-life by the gRPC server; 30 days unless told otherwise.
+    const issue = () => this.opts.ca.issue(this.identity, { ttlSeconds: this.opts.servingCertTtlSeconds ?? 30 * 24 * 3600 });
+    const credentials = await issue();
     const allowed = identitiesAllowedFrom((node) => this.identitiesOn(node));
     this.grpc = await startGrpcServer({
-      credentials, host, port: this.opts.grpcPort ?? 15012,
+      credentials, renew: issue, log: this.log, host, port: this.opts.grpcPort ?? 15012,
       register: [
         (s) => this.push.register(s),
         (s) => addCertificateService(s, {
