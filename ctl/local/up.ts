@@ -6,13 +6,14 @@
 // command inside the netns; 4. `ready` on stdout once the agent's /config_dump holds every
 // enrolled pod and its certificate. SIGINT/SIGTERM: tear it all down (teardown.ts).
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import type { KubeObject } from '../../controller/sources/types.js';
 import { AmbitError, describeError } from '../../core/errors.js';
 import { createLogger, type Logger } from '../../core/log.js';
-import { addPodNetwork, prepareNetwork } from './cni.js';
+import { addPodNetwork, prepareNetwork, run } from './cni.js';
 import { builtMain } from './paths.js';
 import { hostsFileFor, planLocal, type LocalPlan, type PlannedPod } from './plan.js';
 import { insideUserNamespace, nodePorts, prepareUserNamespace, serveRelaySockets } from './rootless.js';
@@ -103,6 +104,10 @@ export async function localUp(o: UpOptions): Promise<number> {
     await tearDown(old, log);
   }
 
+  // Never share (and later delete) a bridge this run did not create.
+  if ((await run('ip', ['link', 'show', o.bridge])).code === 0) {
+    throw new AmbitError('AMBIT_E_NETNS', `the bridge ${o.bridge} already exists (another local mesh, or something else on this machine)`, { hint: 'stop the other mesh (`ambitctl local down --state-dir …`), or pick another --bridge and --pod-cidr' });
+  }
   const plan = await planLocal(o.dir, { podCidr: o.podCidr, nodeName: o.nodeName, ...(o.extraObjects ? { extraObjects: o.extraObjects } : {}) });
   for (const p of plan.problems) log.warn('object rejected by the translator', { problem: p });
   log.info('plan', { pods: plan.pods.length, services: plan.serviceVips.length, podCidr: plan.podCidr, bridge: o.bridge });
@@ -136,7 +141,12 @@ export async function localUp(o: UpOptions): Promise<number> {
     children.push(s);
     record.processes.push({ role: s.role, pid: s.pid, cmdline: s.cmdline, ...(s.pod ? { pod: s.pod } : {}) });
     void s.exited.then((code) => {
-      if (s.role !== 'pod') stopReason?.(`${s.role} exited (${code}); see ${path.join(logs, `${s.role}.log`)}`);
+      if (s.role !== 'pod' && !tearingDown) {
+        // The state dir (and its logs) goes away with the teardown: show why it stopped now.
+        const tail = readFileSync(path.join(logs, `${s.role}.log`), 'utf8').trim().split('\n').slice(-5);
+        log.error(`${s.role} exited`, { code, lastLines: tail });
+        stopReason?.(`${s.role} exited (${code})`);
+      }
       else if (!tearingDown) log.warn('pod command exited', { pod: s.pod, code });
     });
   };
