@@ -193,6 +193,16 @@ describeNetns('agent: pods on a bridge through the CNI chain', () => {
     const between = text.split('\n').filter((l) => l.includes(podA.ip) && l.includes(podB.ip));
     expect(between.length).toBeGreaterThan(0);
     for (const line of between) expect(line).toMatch(/\.15008[ :]/);
+
+    // One "connection complete" line per connection, each side with identities and bytes.
+    const complete = agent!.logs().filter((l) => l.includes('"connection complete"')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const outbound = complete.find((c) => c.direction === 'outbound' && (c.dst as { service?: string }).service === 'shop/server.shop.svc.cluster.local');
+    expect(outbound).toMatchObject({ src: { identity: CLIENT_ID }, dst: { identity: 'spiffe://cluster.local/ns/shop/sa/server' }, bytes_received: payload.length, bytes_sent: payload.length, reason: 'done' });
+    expect(typeof outbound?.duration_ms).toBe('number');
+    expect(complete.find((c) => c.direction === 'inbound')).toMatchObject({ src: { identity: CLIENT_ID }, bytes_received: payload.length });
+    const metrics = await httpGet(agent!.metricsPort, '/metrics');
+    expect(metrics).toMatch(/istio_tcp_connections_opened_total\{[^}]*reporter="source"[^}]*source_principal="spiffe:\/\/cluster\.local\/ns\/shop\/sa\/client"[^}]*\} 1/);
+    expect(metrics).toMatch(/istio_tcp_received_bytes_total\{[^}]*reporter="destination"[^}]*connection_security_policy="mutual_tls"[^}]*\} \d+/);
   });
 
   it('AuthorizationPolicy DENY for the client SA refuses the connection and counts it', async () => {
