@@ -68,7 +68,7 @@ describe('discovery over gRPC + TLS', () => {
     publish(snapshot({ workloads: [workload('a'), workload('b')] }));
     const port = await startServer();
     const Ctor = discoveryService();
-    const client = new Ctor(`127.0.0.1:${port}`, grpc.credentials.createSsl(Buffer.from(ca.rootsPem), null, null, { checkServerIdentity: () => undefined }));
+    const client = new Ctor(`127.0.0.1:${port}`, grpc.credentials.createSsl(Buffer.from(ca.rootsPem), null, null, { checkServerIdentity: () => undefined }), { 'grpc.ssl_target_name_override': 'ambit-controller' });
     cleanups.push(() => client.close());
     const call = (client as unknown as { DeltaResources(): grpc.ClientDuplexStream<DeltaRequest, DeltaResponse> }).DeltaResources();
     cleanups.push(() => call.cancel());
