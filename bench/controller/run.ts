@@ -26,6 +26,7 @@ const USAGE = `usage: node dist/bench/controller/run.js [options]
   --clients <n>          discovery clients connected during the push test (default 100)
   --client-procs <n>     processes the clients are spread over (default 4)
   --changes <n>          timed pushes per services case; push_ms is their median (default 5)
+  --sync-timeout <s>     how long the clients may take to get the full configuration (default 600)
   --ca-seconds <s>       duration of each CA test (default 3)
   --ca-concurrency <n>   parallel requests in the gRPC CA test (default 16)
   --debounce <ms>        translate and push debounce of the controller (default: its own, 100 + 100)
@@ -36,7 +37,7 @@ const USAGE = `usage: node dist/bench/controller/run.js [options]
   --help`;
 
 interface Options {
-  cases: string[]; clients: number; clientProcs: number; changes: number; caSeconds: number; caConcurrency: number;
+  cases: string[]; clients: number; clientProcs: number; changes: number; syncTimeoutS: number; caSeconds: number; caConcurrency: number;
   debounce?: number; profile?: string; out?: string; write: boolean;
 }
 
@@ -44,7 +45,7 @@ function options(): Options {
   const { values } = parseArgs({
     options: {
       cases: { type: 'string' }, clients: { type: 'string', default: '100' }, 'client-procs': { type: 'string', default: '4' },
-      changes: { type: 'string', default: '5' }, 'ca-seconds': { type: 'string', default: '3' }, 'ca-concurrency': { type: 'string', default: '16' },
+      changes: { type: 'string', default: '5' }, 'sync-timeout': { type: 'string', default: '600' }, 'ca-seconds': { type: 'string', default: '3' }, 'ca-concurrency': { type: 'string', default: '16' },
       debounce: { type: 'string' }, profile: { type: 'string' }, out: { type: 'string' }, 'no-write': { type: 'boolean', default: false }, help: { type: 'boolean', default: false },
     },
   });
@@ -59,7 +60,7 @@ function options(): Options {
   for (const c of cases) if (!known.includes(c) && !/^services-\d+$/.test(c)) throw new Error(`--cases: unknown case "${c}" (known: ${known.join(', ')})`);
   return {
     cases, clients: Math.round(num('clients', values.clients)), clientProcs: Math.round(num('client-procs', values['client-procs'])),
-    changes: Math.round(num('changes', values.changes)), caSeconds: num('ca-seconds', values['ca-seconds'], 0.1),
+    changes: Math.round(num('changes', values.changes)), syncTimeoutS: num('sync-timeout', values['sync-timeout']), caSeconds: num('ca-seconds', values['ca-seconds'], 0.1),
     caConcurrency: Math.round(num('ca-concurrency', values['ca-concurrency'])),
     ...(values.debounce !== undefined ? { debounce: num('debounce', values.debounce, 0) } : {}),
     ...(values.profile ? { profile: resolve(values.profile) } : {}),
@@ -120,20 +121,33 @@ function clientsThatFit(wanted: number, services: number): number {
   return Math.max(1, Math.min(wanted, Math.floor((available * 0.5) / perClient)));
 }
 
+/**
+ * Starts `count` discovery clients: first one alone (a probe: if a single client cannot get
+ * the configuration, the run says why at once instead of drowning the controller in 100
+ * failing resyncs), then the others spread over the client processes.
+ */
 async function connectClients(env: Env, ctl: Controller, count: number): Promise<Child[]> {
-  const perProc = Math.ceil(count / env.o.clientProcs);
   const procs: Child[] = [];
   const t0 = Date.now();
-  for (let p = 0; p * perProc < count; p++) {
+  const startProc = async (from: number, to: number): Promise<Child> => {
     const nodes = [];
-    for (let i = p * perProc; i < Math.min(count, (p + 1) * perProc); i++) nodes.push({ name: nodeName(i), token: env.tokens[i]! });
+    for (let i = from; i < to; i++) nodes.push({ name: nodeName(i), token: env.tokens[i]! });
     const spec = { mode: 'xds', address: `127.0.0.1:${ctl.grpc}`, rootsFile: env.rootsFile, controllerIdentity: ctl.identity, nodes };
-    procs.push(await env.group.start(process.execPath, ['--max-old-space-size=16384', script('clients-proc'), JSON.stringify(spec)], { name: `clients-${p}`, env: quietEnv }));
-  }
-  try {
-    const lines = await Promise.all(procs.map((c) => c.nextLine(/^(SYNCED|FAILED) /, 1_800_000)));
+    const child = await env.group.start(process.execPath, ['--max-old-space-size=16384', script('clients-proc'), JSON.stringify(spec)], { name: `clients-${from}-${to - 1}`, env: quietEnv });
+    procs.push(child);
+    return child;
+  };
+  const synced = async (children: Child[]): Promise<void> => {
+    const lines = await Promise.all(children.map((c) => c.nextLine(/^(SYNCED|FAILED) /, env.o.syncTimeoutS * 1000)));
     const failure = lines.find((l) => l.startsWith('FAILED '));
     if (failure) throw new Error(`discovery clients: ${String(parseTagged<{ error: string }>(failure).error)}`);
+  };
+  try {
+    await synced([await startProc(0, 1)]);
+    const perProc = Math.ceil((count - 1) / env.o.clientProcs);
+    const rest: Child[] = [];
+    for (let from = 1; from < count; from += perProc) rest.push(await startProc(from, Math.min(count, from + perProc)));
+    await synced(rest);
   } catch (err) {
     for (const c of procs) await env.group.stop(c);
     throw err;
@@ -227,8 +241,9 @@ async function main(): Promise<void> {
       log(`ca (in process): ${r.certs} certificates, ${r.per_s.toFixed(0)}/s`);
       rows.push({ case: 'ca', certs_per_s: round(r.per_s, 0) });
     }
-    const order = [...CASES, ...EXTRA_CASES] as readonly string[];
-    rows.sort((a, b) => order.indexOf(a.case) - order.indexOf(b.case));
+    // services-<N> by N, then ca, ca-grpc.
+    const rank = (c: string): number => Number(/^services-(\d+)$/.exec(c)?.[1] ?? 1e12 + (c === 'ca' ? 0 : 1));
+    rows.sort((a, b) => rank(a.case) - rank(b.case));
     const results = buildResults('controller', rows);
     process.stdout.write(`controller bench, ${results.machine}, ${results.date}, ${o.clients} discovery clients, push_ms = median of ${o.changes}\n\n`);
     process.stdout.write(formatTable(rows, { metrics: METRICS }) + '\n');
