@@ -86,6 +86,9 @@ async function handle(req: Req, res: Res, deps: HandlerDeps): Promise<void> {
 
   const ctx: RequestContext = { view, upstreamHeaders, upstreamPath: view.url, upstreamAuthority: authority, responseEdits: [] };
   let requestBytes = 0;
+  // Paused first: a 'data' listener alone would start the flow while the filters await, and
+  // readBody would then wait for a body that already went by.
+  req.pause();
   req.on('data', (c: Buffer) => { requestBytes += c.length; });
 
   const finish = (status: number, flag: string, responseBytes: number, extra: { upstream?: string; attempts?: number }): void => {

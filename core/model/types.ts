@@ -159,6 +159,28 @@ export interface MeshConfig {
   readonly outboundTrafficPolicy: 'ALLOW_ANY' | 'REGISTRY_ONLY';
   /** Percentage 0..100. */
   readonly traceSampling: number;
+  /** Istio `extensionProviders` (ext-authz over HTTP), named by CUSTOM AuthorizationPolicies. */
+  readonly extensionProviders?: readonly ExtensionProvider[];
+}
+
+/** Istio MeshConfig `extensionProviders[].envoyExtAuthzHttp`; durations in ms. */
+export interface ExtAuthzHttpProvider {
+  /** Host name or address of the authorization service (`ns/host` accepted, the namespace is dropped). */
+  readonly service: string;
+  readonly port: number;
+  readonly pathPrefix?: string;
+  readonly timeoutMs?: number;
+  readonly failOpen?: boolean;
+  readonly statusOnError?: number;
+  readonly includeRequestHeadersInCheck?: readonly string[];
+  readonly includeAdditionalHeadersInCheck?: Readonly<Record<string, string>>;
+  readonly headersToUpstreamOnAllow?: readonly string[];
+  readonly headersToDownstreamOnDeny?: readonly string[];
+}
+
+export interface ExtensionProvider {
+  readonly name: string;
+  readonly envoyExtAuthzHttp?: ExtAuthzHttpProvider;
 }
 
 /** Everything an agent needs: the L4 view of the mesh. */

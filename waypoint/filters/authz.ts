@@ -3,11 +3,11 @@
 import { AuthzEngine, type AuthzRequest } from '../../core/authz/engine.js';
 import type { Logger } from '../../core/log.js';
 import type { AuthorizationPolicy, MeshConfig } from '../../core/model/types.js';
-import { replies } from '../respond.js';
+import { localReply, replies } from '../respond.js';
 import type { FilterResult, HttpFilter, RequestContext } from './context.js';
+import { httpExtAuthz, type ExtAuthzCheck } from './ext-authz.js';
 
-/** Asks an ext-authz provider; true = allowed. */
-export type ExtAuthzCheck = (provider: string, ctx: RequestContext) => Promise<boolean>;
+export type { ExtAuthzCheck, ExtAuthzResult } from './ext-authz.js';
 
 export function authzFilter(
   policies: readonly AuthorizationPolicy[],
@@ -17,6 +17,9 @@ export function authzFilter(
   if (policies.length === 0) return undefined;
   const engine = new AuthzEngine(policies, mesh);
   for (const p of engine.problems) opts.log.warn('authorization policy problem', { problem: p });
+  // The HTTP ext-authz client of the mesh's providers, built once per config change.
+  const extAuthz = opts.extAuthz
+    ?? (policies.some((p) => p.action === 'CUSTOM') ? httpExtAuthz(mesh.extensionProviders ?? [], opts.log) : undefined);
   return {
     name: 'authz',
     async onRequest(ctx: RequestContext): Promise<FilterResult> {
@@ -34,11 +37,12 @@ export function authzFilter(
       for (const audited of decision.audited) {
         opts.log.info('audit', { policy: audited, method: v.method, path: v.path, principal: v.source.principal, allowed: decision.allowed });
       }
-      if (decision.custom && decision.custom.length > 0) {
-        if (!opts.extAuthz) return replies.extAuthzDenied();
-        for (const provider of decision.custom) {
-          if (!(await opts.extAuthz(provider, ctx))) return replies.extAuthzDenied();
-        }
+      // CUSTOM first: any provider denying ends the request with its answer.
+      for (const provider of decision.custom ?? []) {
+        if (!extAuthz) return replies.extAuthzDenied();
+        const r = await extAuthz(provider, ctx);
+        if (!r.allowed) return localReply(r.status, r.body, 'UAEX', { ...r.headersToDownstream });
+        Object.assign(ctx.upstreamHeaders, r.headersToUpstream);
       }
       return decision.allowed ? undefined : replies.rbacDenied();
     },

@@ -3,7 +3,9 @@
 // mesh), or HTTP/2 (h2c inside the tunnel) for http2/grpc ports, one session per endpoint.
 import http from 'node:http';
 import http2 from 'node:http2';
+import net from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
+import { TunnelSocket } from '../tunnel-socket.js';
 
 /** Opens a byte stream to an endpoint (HBONE CONNECT, TCP, or TLS origination). */
 export type Dial = () => Promise<Duplex>;
@@ -19,7 +21,11 @@ class TunnelAgent extends http.Agent {
 
   override createConnection(_options: object, callback?: (err: Error | null, stream: Duplex) => void): Duplex | undefined {
     this.dial().then(
-      (stream) => {
+      (dialed) => {
+        // node:http corks the request head (a latin1 string) with the body and writes both
+        // with writev; into an HTTP/2 stream (HBONE) that sends garbage on Node 20, so
+        // tunnels get the Buffer-only wrapper the server side uses too.
+        const stream: Duplex = dialed instanceof net.Socket ? dialed : new TunnelSocket(dialed);
         // A tunnel the server ended (idle close, `Connection: close`) is half-open on our
         // side; Node's agent would keep it as free and send the next request into the void.
         stream.once('end', () => setImmediate(() => stream.destroy()));
