@@ -15,9 +15,16 @@ if (process.platform !== 'linux') {
 }
 if (!existsSync(path.join(dir, 'binding.gyp'))) process.exit(0);
 
-const gyp = process.env.npm_config_node_gyp;
-const [cmd, args] = gyp ? [process.execPath, [gyp, 'rebuild']] : ['node-gyp', ['rebuild']];
-const result = spawnSync(cmd, args, { cwd: dir, stdio: 'inherit' });
+// node-gyp: the one npm hands to install scripts, else npm's own bundled copy, else PATH.
+const prefix = path.dirname(path.dirname(process.execPath));
+const bundledGyp = path.join(prefix, 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
+const gyp = process.env.npm_config_node_gyp || (existsSync(bundledGyp) ? bundledGyp : undefined);
+const args = ['rebuild'];
+// Build against the headers installed with this node (no download: the network may be closed).
+const nodedir = process.env.npm_config_nodedir || (existsSync(path.join(prefix, 'include', 'node', 'node_api.h')) ? prefix : undefined);
+if (nodedir) args.push(`--nodedir=${nodedir}`);
+const [cmd, cmdArgs] = gyp ? [process.execPath, [gyp, ...args]] : ['node-gyp', args];
+const result = spawnSync(cmd, cmdArgs, { cwd: dir, stdio: 'inherit' });
 if (result.status !== 0) {
   console.warn('ambit: the netns addon did not build; in-pod capture will be unavailable');
 }
