@@ -35,6 +35,8 @@ export interface ControllerOptions {
   pushDebounceMs?: number;
   /** Lifetime of the controller's own serving certificate (renewed at half-life). */
   servingCertTtlSeconds?: number;
+  /** Called with the whole object set after each translation (e.g. the waypoint reconciler). */
+  onObjects?: (objects: readonly KubeObject[]) => void;
   /** Discovery clients must present a token `authenticate` accepts (default true). */
   discoveryAuth?: boolean;
   log?: Logger;
@@ -170,6 +172,7 @@ export class Controller {
     let served: TranslateResult;
     try {
       const objects = this.store.objects();
+      this.opts.onObjects?.(objects);
       result = this.translate(objects);
       served = result;
       // Rejected edits of objects that were fine before: serve their last good version.

@@ -15,6 +15,8 @@ import { Controller } from './controller.js';
 import { FileSource } from './sources/file.js';
 import { KubeSource, loadKubeConfig } from './sources/kube.js';
 import { KubeApi } from './sources/kube-api.js';
+import { createKubeWaypointReconciler } from './waypoints/index.js';
+import type { KubeObject } from './sources/types.js';
 import { loadOrCreateCaFromSecrets } from './state/ca-secret.js';
 import { cachedTokenReview } from './state/token-cache.js';
 import { nodeTokenFileAuthenticator, tokenReviewAuthenticator, type Authenticate } from './ca/auth.js';
@@ -54,6 +56,7 @@ async function run(flags: Flags): Promise<void> {
   let ca: CertificateAuthority;
   let authenticate: Authenticate;
   let source;
+  let waypoints: ReturnType<typeof createKubeWaypointReconciler> | undefined;
   if (flags.source === 'file') {
     ca = await CertificateAuthority.loadOrCreate(flags.stateDir, { trustDomain: flags.trustDomain });
     if (!flags.configDir) throw new Error('--source file needs --config-dir DIR');
@@ -67,9 +70,12 @@ async function run(flags: Flags): Promise<void> {
     ca = await loadOrCreateCaFromSecrets({ api, namespace: flags.namespace, dir: flags.stateDir, trustDomain: flags.trustDomain, log });
     authenticate = tokenReviewAuthenticator({ reviewToken: cachedTokenReview((token) => api.reviewToken(token)), trustDomain: flags.trustDomain });
     source = new KubeSource({ kubeConfig: kc });
+    // ambit-waypoint Gateways → their ServiceAccount/Service/Deployment.
+    waypoints = createKubeWaypointReconciler(kc, { namespace: flags.namespace, log: log.child({ part: 'waypoints' }) });
   }
   const controller = await Controller.start({
     source, ca, authenticate, host: flags.host,
+    ...(waypoints ? { onObjects: (objects: readonly KubeObject[]) => waypoints.update(objects) } : {}),
     ...(flags.source === 'file' ? { localNode: flags.nodeName } : {}),
     grpcPort: port(flags.grpcPort, '--grpc-port'), metricsPort: port(flags.metricsPort, '--metrics-port'), readyPort: port(flags.readyPort, '--ready-port'),
   });
@@ -79,6 +85,7 @@ async function run(flags: Flags): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info('stopping', { signal });
+    waypoints?.close();
     controller.stop().then(() => process.exit(0), (err: unknown) => { log.error('stop failed', { error: describeError(err) }); process.exit(1); });
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
