@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Readable } from 'node:stream';
 import type { Logger } from '../core/log.js';
+import type { ClusterEndpoint } from '../core/model/l7.js';
 import type { Workload } from '../core/model/types.js';
 import { applyHeaderOps, type RequestContext } from './filters/context.js';
 import type { Pipeline } from './pipeline.js';
@@ -91,7 +92,7 @@ async function handle(req: Req, res: Res, deps: HandlerDeps): Promise<void> {
   req.pause();
   req.on('data', (c: Buffer) => { requestBytes += c.length; });
 
-  const finish = (status: number, flag: string, responseBytes: number, extra: { upstream?: string; attempts?: number }): void => {
+  const finish = (status: number, flag: string, responseBytes: number, extra: { upstream?: string; attempts?: number; endpoint?: ClusterEndpoint }): void => {
     const service = ctx.vhost?.vhost.serviceKey ? serviceOf(ctx.vhost.vhost.host, ctx.vhost.vhost.serviceKey) : undefined;
     deps.telemetry.record({
       method: view.method, path: view.url, authority, status, flag, durationMs: performance.now() - started,
@@ -99,6 +100,7 @@ async function handle(req: Req, res: Res, deps: HandlerDeps): Promise<void> {
       sourcePrincipal: info.peerIdentity, ...(sourceWorkload ? { sourceWorkload } : {}),
       ...(service ? { service } : {}), ...(ctx.route?.route.name ? { route: ctx.route.route.name } : {}),
       attempts: extra.attempts ?? 0, ...(extra.upstream ? { upstream: extra.upstream } : {}), requestId,
+      ...(extra.endpoint ? { destinationEndpoint: extra.endpoint, ...destinationWorkloadOf(pipeline, extra.endpoint) } : {}),
       ...(typeof req.headers.traceparent === 'string' ? { traceparent: req.headers.traceparent } : {}),
     });
   };
@@ -124,7 +126,12 @@ async function handle(req: Req, res: Res, deps: HandlerDeps): Promise<void> {
   result.response.body.on('data', (c: Buffer) => { responseBytes += c.length; });
   result.response.body.pipe(res as NodeJS.WritableStream);
   result.response.body.on('error', () => res.destroy?.());
-  res.on('close', () => finish(result.response.status, '-', responseBytes, { upstream: result.endpoint.key, attempts: result.attempts }));
+  res.on('close', () => finish(result.response.status, '-', responseBytes, { upstream: result.endpoint.key, attempts: result.attempts, endpoint: result.endpoint.endpoint }));
+}
+
+function destinationWorkloadOf(pipeline: Pipeline, e: ClusterEndpoint): { destinationWorkload?: Workload } {
+  const w = pipeline.workloadsByIp.get(e.address);
+  return w ? { destinationWorkload: w } : {};
 }
 
 function serviceOf(host: string, serviceKey: string): { hostname: string; name: string; namespace: string } {

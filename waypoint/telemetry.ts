@@ -3,6 +3,7 @@
 import { createLogger } from '../core/log.js';
 import { httpLabels, peerFromWorkload, type PeerInfo } from '../core/metrics/labels.js';
 import type { MeshMetrics } from '../core/metrics/mesh-metrics.js';
+import type { ClusterEndpoint } from '../core/model/l7.js';
 import type { Workload } from '../core/model/types.js';
 
 const accessLog = createLogger('waypoint.access');
@@ -20,6 +21,8 @@ export interface RequestRecord {
   readonly sourcePrincipal?: string;
   readonly sourceWorkload?: Workload;
   readonly destinationWorkload?: Workload;
+  /** The endpoint that answered, for destination labels when its workload is not known. */
+  readonly destinationEndpoint?: ClusterEndpoint;
   readonly service?: { hostname: string; name: string; namespace: string };
   readonly upstream?: string;
   readonly route?: string;
@@ -34,6 +37,19 @@ function peer(w: Workload | undefined, principal: string | undefined): PeerInfo 
   return { ...(principal ? { principal } : {}), ...(m ? { namespace: m[1]!, workload: m[2]! } : {}) };
 }
 
+/** Destination labels from the endpoint alone: identity, namespace, app/version labels. */
+function endpointPeer(e: ClusterEndpoint): PeerInfo {
+  const m = e.identity ? /\/ns\/([^/]+)\/sa\/([^/]+)$/.exec(e.identity) : null;
+  const app = e.labels['service.istio.io/canonical-name'] ?? e.labels['app.kubernetes.io/name'] ?? e.labels.app;
+  const version = e.labels['service.istio.io/canonical-revision'] ?? e.labels['app.kubernetes.io/version'] ?? e.labels.version;
+  return {
+    ...(e.identity ? { principal: e.identity } : {}),
+    ...(m ? { namespace: m[1]! } : {}),
+    ...(app ? { app, workload: e.labels['service.istio.io/workload-name'] ?? app } : {}),
+    version: version ?? 'latest',
+  };
+}
+
 export class WaypointTelemetry {
   constructor(private readonly metrics: MeshMetrics | undefined, private readonly accessLogging: boolean) {}
 
@@ -42,7 +58,7 @@ export class WaypointTelemetry {
       const labels = httpLabels({
         reporter: 'waypoint',
         source: peer(r.sourceWorkload, r.sourcePrincipal),
-        destination: r.destinationWorkload ? peerFromWorkload(r.destinationWorkload) : {},
+        destination: r.destinationWorkload ? peerFromWorkload(r.destinationWorkload) : r.destinationEndpoint ? endpointPeer(r.destinationEndpoint) : {},
         ...(r.service ? { service: r.service } : {}),
         securityPolicy: 'mutual_tls',
         protocol: r.protocol,
