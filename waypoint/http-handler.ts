@@ -113,8 +113,16 @@ async function handle(req: Req, res: Res, deps: HandlerDeps): Promise<void> {
   }
   const body = await readBody(req);
   const timeoutMs = ctx.route?.route.timeoutMs;
-  const deadline = timeoutMs ? AbortSignal.timeout(timeoutMs) : new AbortController().signal;
+  // A client that goes away before its answer is complete ends the upstream request too.
+  const downstreamGone = new AbortController();
+  res.once('close', () => { if (!res.writableFinished) downstreamGone.abort(); });
+  const deadline = timeoutMs ? AbortSignal.any([AbortSignal.timeout(timeoutMs), downstreamGone.signal]) : downstreamGone.signal;
   const result = await pipeline.route(ctx, body, deadline);
+  if (downstreamGone.signal.aborted) {
+    if (result.kind === 'upstream') result.response.body.destroy();
+    finish(0, 'DC', 0, { attempts: result.attempts });
+    return;
+  }
   if (result.kind === 'local') {
     finish(result.reply.status, result.reply.flag, writeLocal(res, result.reply, ctx.responseEdits), { attempts: result.attempts });
     return;

@@ -65,7 +65,16 @@ export class WaypointServer {
 
   constructor(private readonly o: WaypointServerOptions) {
     const handler = createRequestHandler(o);
-    this.http1 = http.createServer({ maxHeaderSize: 64 * 1024, requestTimeout: 300_000, headersTimeout: o.headersTimeoutMs ?? 60_000 }, handler);
+    // Node checks the header/request timeouts every connectionsCheckingInterval (30 s by
+    // default), so a slow client would get up to that much longer than headersTimeout.
+    const headersTimeout = o.headersTimeoutMs ?? 60_000;
+    this.http1 = http.createServer({
+      maxHeaderSize: 64 * 1024, requestTimeout: 300_000, headersTimeout,
+      connectionsCheckingInterval: Math.max(100, Math.min(5_000, Math.floor(headersTimeout / 4))),
+    }, handler);
+    // Node starts tracking connections for those timeouts on 'listening'; this server never
+    // listens (tunnels are handed to it), so it is told once here.
+    this.http1.emit('listening');
     this.http1.keepAliveTimeout = 60_000;
     this.http2 = http2.createServer({ maxSessionMemory: 64 }, handler);
     this.http2.on('sessionError', (err) => o.log.debug('downstream h2 session error', { error: err }));

@@ -110,10 +110,17 @@ export class Router {
         headers: ctx.upstreamHeaders, body, signal,
       });
       runtime.record(ep, response.status);
-      const done = (): void => { runtime.active--; ep.active--; };
+      // Counted down once, whichever of end / error / close comes first.
+      let counted = true;
+      const done = (): void => {
+        if (!counted) return;
+        counted = false;
+        runtime.active--;
+        ep.active--;
+      };
       response.body.once('end', done);
       response.body.once('error', done);
-      response.body.once('close', () => { if (!response.body.readableEnded) done(); });
+      response.body.once('close', done);
       return { kind: 'upstream', response, cluster: runtime.config, endpoint: ep };
     } catch (err) {
       runtime.active--;
