@@ -165,15 +165,14 @@ async function servicesCase(env: Env, services: number, withCa: boolean, rows: R
   try {
     try {
       const count = clientsThatFit(env.o.clients, services);
-      if (count < env.o.clients) {
-        log(`${services} services: only ${count} of ${env.o.clients} clients fit in half the available memory; push_ms is measured with ${count}`);
-        notes.push(`services-${services}: push_ms and rss_mb measured with ${count} discovery clients (memory), not ${env.o.clients}`);
-      }
+      if (count < env.o.clients) log(`${services} services: only ${count} of ${env.o.clients} clients fit in half the available memory; push_ms will be measured with ${count}`);
       clients = await connectClients(env, ctl, count);
+      if (count < env.o.clients) notes.push(`services-${services}: push_ms and rss_mb measured with ${count} discovery clients (memory), not ${env.o.clients}`);
     } catch (err) {
       // translate_ms stands on its own; push_ms and rss_mb need the clients.
       rows.push({ case: `services-${services}`, translate_ms: round(translateMs, 1) });
-      throw err;
+      const rss = rssMbOfPid(ctl.child.pid);
+      throw new Error(`${err instanceof Error ? err.message : String(err)} (controller RSS with the configuration loaded, no client: ${rss.toFixed(0)} MiB)`, { cause: err });
     }
     const pushes: number[] = [];
     for (let k = 0; k < env.o.changes; k++) {
