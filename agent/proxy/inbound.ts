@@ -27,10 +27,16 @@ export function handleHboneRequest(ctx: ProxyContext, pod: PodContext, req: Hbon
     tracked.refuse('unknown-pod', `authority ${req.authority} is not served here`);
     return;
   }
-  const decision = state.authz.evaluate(pod.workload, {
-    source: { principal: req.peerIdentity, ip: clientIp, port: req.remotePort },
-    destination: { ip: target.host, port: target.port },
-  }, 'l4');
+  // Traffic relayed by the waypoint that serves this pod was authorized there, against the
+  // original caller and with the L7 attributes the agent cannot see; here the peer is the
+  // waypoint, whose identity the controller pinned in the workload's waypoint reference.
+  const waypoint = state.workloadByIp(target.host)?.waypoint;
+  const decision = waypoint && req.peerIdentity === waypoint.identity
+    ? { allowed: true, reason: `authorized by waypoint ${waypoint.namespace}/${waypoint.name}`, audited: [] as readonly string[], policy: undefined }
+    : state.authz.evaluate(pod.workload, {
+      source: { principal: req.peerIdentity, ip: clientIp, port: req.remotePort },
+      destination: { ip: target.host, port: target.port },
+    }, 'l4');
   if (decision.audited.length > 0) ctx.log.info('authz audit', { policies: decision.audited, src: req.peerIdentity, dst: req.authority });
   if (!decision.allowed) {
     // CONTRACT: a denied connection is closed at once; HBONE answers 401 to the CONNECT.
