@@ -2,6 +2,7 @@
 // Every port can be overridden so tests can run several agents side by side.
 import path from 'node:path';
 import { AmbitError } from '../../core/errors.js';
+import { envNonNegative, envPort, type Env } from '../../core/config/env.js';
 import { DEFAULT_AGENT_SOCKET } from '../../core/enrolment/index.js';
 
 export interface AgentPorts {
@@ -39,25 +40,8 @@ export interface AgentSettings {
   readonly socks5ServiceAccount: string;
 }
 
-type Env = Readonly<Record<string, string | undefined>>;
-
-function port(env: Env, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) {
-    throw new AmbitError('AMBIT_E_CONFIG', `${name}: not a port number: "${raw}"`, { hint: 'use an integer 0..65535 (0 disables node-level listeners)' });
-  }
-  return n;
-}
-
-function positive(env: Env, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < 0) throw new AmbitError('AMBIT_E_CONFIG', `${name}: expected a non-negative number, got "${raw}"`);
-  return n;
-}
+const port = envPort;
+const positive = envNonNegative;
 
 export function settingsFromEnv(env: Env = process.env): AgentSettings {
   const stateDir = env.AMBIT_STATE_DIR || '/var/lib/ambit/agent';

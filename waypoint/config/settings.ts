@@ -1,5 +1,6 @@
 // `ambit-waypoint` settings from the environment, as the agent takes its own.
 import { AmbitError } from '../../core/errors.js';
+import { envNonNegative, envPort, type Env } from '../../core/config/env.js';
 
 export interface WaypointSettings {
   readonly mode: 'waypoint' | 'ingress-gateway' | 'egress-gateway';
@@ -20,15 +21,7 @@ export interface WaypointSettings {
   readonly certTtlSeconds: number;
 }
 
-type Env = Readonly<Record<string, string | undefined>>;
-
-function port(env: Env, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new AmbitError('AMBIT_E_CONFIG', `${name}: not a port number: "${raw}"`);
-  return n;
-}
+const port = envPort;
 
 export function waypointSettings(argv: readonly string[], env: Env = process.env): WaypointSettings {
   const modeIndex = argv.indexOf('--mode');
@@ -59,6 +52,6 @@ export function waypointSettings(argv: readonly string[], env: Env = process.env
     hboneHost: env.AMBIT_HBONE_HOST || '0.0.0.0',
     upstreamHbonePort: port(env, 'AMBIT_UPSTREAM_HBONE_PORT', 15008),
     accessLogging: env.AMBIT_ACCESS_LOG !== 'false',
-    certTtlSeconds: Number(env.AMBIT_CERT_TTL_SECONDS || 86_400),
+    certTtlSeconds: envNonNegative(env, 'AMBIT_CERT_TTL_SECONDS', 86_400),
   };
 }
