@@ -193,6 +193,9 @@ describe('waypoint security', () => {
     it('gives a valid token the principal iss/sub for requestPrincipals, and its claims for when', async () => {
       expect((await w.request({ path: '/jwt/x', headers: bearer(await local('alice')) })).status).toBe(200);
       expect((await w.request({ path: '/jwt/x', headers: bearer(await local('bob')) })).status).toBe(403);
+      // Istio's second default location: the access_token query parameter.
+      expect((await w.request({ path: `/jwt/q?access_token=${await local('alice')}` })).status).toBe(200);
+      expect((await w.request({ path: '/jwt/q?access_token=garbage' })).status).toBe(401);
       expect((await w.request({ path: '/claims/x', headers: bearer(await local('carol', { groups: ['baristas', 'staff'] })) })).status).toBe(200);
       expect((await w.request({ path: '/claims/x', headers: bearer(await local('dave', { groups: ['customers'] })) })).status).toBe(403);
       // The token is not forwarded upstream (Istio's forwardOriginalToken default).

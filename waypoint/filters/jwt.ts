@@ -34,9 +34,14 @@ function appliesTo(scope: RequestAuthentication['scope'], rootNamespace: string,
   return Object.entries(scope.selector).every(([k, v]) => labels[k] === v);
 }
 
-/** Where a token may be: configured headers/params, else `Authorization: Bearer`. */
+/**
+ * Where a token may be: the configured headers, query parameters and cookies; with none
+ * configured, Istio's defaults: `Authorization: Bearer <token>`, then `?access_token=`.
+ */
 function extractToken(ctx: RequestContext, rule: JwtRule): { token: string; header?: string; param?: string } | undefined {
-  const headers = rule.fromHeaders && rule.fromHeaders.length > 0 ? rule.fromHeaders : [{ name: 'authorization', prefix: 'Bearer ' }];
+  const configured = (rule.fromHeaders?.length ?? 0) + (rule.fromParams?.length ?? 0) + (rule.fromCookies?.length ?? 0) > 0;
+  const headers = configured ? rule.fromHeaders ?? [] : [{ name: 'authorization', prefix: 'Bearer ' }];
+  const params = configured ? rule.fromParams ?? [] : ['access_token'];
   for (const h of headers) {
     const value = ctx.view.headers[h.name.toLowerCase()];
     if (value === undefined) continue;
@@ -44,9 +49,15 @@ function extractToken(ctx: RequestContext, rule: JwtRule): { token: string; head
     if (prefix && !value.toLowerCase().startsWith(prefix.toLowerCase())) continue;
     return { token: value.slice(prefix.length).trim(), header: h.name.toLowerCase() };
   }
-  for (const p of rule.fromParams ?? []) {
+  for (const p of params) {
     const value = ctx.view.query.get(p);
     if (value) return { token: value, param: p };
+  }
+  for (const name of rule.fromCookies ?? []) {
+    for (const part of (ctx.view.headers.cookie ?? '').split(';')) {
+      const eq = part.indexOf('=');
+      if (eq > 0 && part.slice(0, eq).trim() === name) return { token: part.slice(eq + 1).trim() };
+    }
   }
   return undefined;
 }

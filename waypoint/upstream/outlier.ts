@@ -33,7 +33,8 @@ export function outlierSettings(o: OutlierDetection | undefined): OutlierSetting
   if (!o) return undefined;
   return {
     // Istio's defaults when outlierDetection is present but a field is not.
-    consecutive5xx: o.consecutive5xxErrors ?? (o.consecutiveGatewayErrors !== undefined ? 0 : 5),
+    // Envoy keeps its consecutive_5xx default (5) unless the field is set; 0 turns it off.
+    consecutive5xx: o.consecutive5xxErrors ?? 5,
     consecutiveGateway: o.consecutiveGatewayErrors ?? 0,
     intervalMs: o.intervalMs ?? 10_000,
     baseEjectionMs: o.baseEjectionTimeMs ?? 30_000,

@@ -30,17 +30,21 @@ export type RouterResult =
   | { kind: 'upstream'; response: UpstreamResponse; cluster: Cluster; endpoint: EndpointRuntime; attempts: number }
   | { kind: 'local'; reply: LocalReply; cluster?: Cluster; attempts: number };
 
-function hashKeyFor(cluster: Cluster, ctx: RequestContext): string | undefined {
+/** The consistent-hash key; undefined when the request lacks it (Envoy then picks as without hashing). */
+export function hashKeyFor(cluster: Cluster, ctx: Pick<RequestContext, 'view'>): string | undefined {
   const ch = cluster.trafficPolicy.loadBalancer?.consistentHash;
   if (!ch) return undefined;
-  if (ch.httpHeaderName) return ctx.view.headers[ch.httpHeaderName.toLowerCase()] ?? '';
+  if (ch.httpHeaderName) return ctx.view.headers[ch.httpHeaderName.toLowerCase()];
   if (ch.httpCookie) {
-    const cookies = ctx.view.headers.cookie ?? '';
-    const m = new RegExp(`(?:^|;\\s*)${ch.httpCookie.name}=([^;]*)`).exec(cookies);
-    return m?.[1] ?? '';
+    const name = ch.httpCookie.name;
+    for (const part of (ctx.view.headers.cookie ?? '').split(';')) {
+      const eq = part.indexOf('=');
+      if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+    }
+    return undefined;
   }
   if (ch.useSourceIp) return ctx.view.source.ip;
-  if (ch.httpQueryParameterName) return ctx.view.query.get(ch.httpQueryParameterName) ?? '';
+  if (ch.httpQueryParameterName) return ctx.view.query.get(ch.httpQueryParameterName) ?? undefined;
   return undefined;
 }
 
