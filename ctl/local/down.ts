@@ -2,7 +2,8 @@
 import type { Command } from 'commander';
 import { AmbitError } from '../../core/errors.js';
 import { createLogger } from '../../core/log.js';
-import { insideUserNamespace } from './rootless.js';
+import { rmSync } from 'node:fs';
+import { etcScratchDir, insideUserNamespace } from './rootless.js';
 import { isAlive, readRecord } from './state.js';
 import { tearDown } from './teardown.js';
 
@@ -20,7 +21,9 @@ export async function localDown(stateDir: string): Promise<number> {
     if (isAlive(record.pid)) throw new AmbitError('AMBIT_E_TIMEOUT', `local up (pid ${record.pid}) did not stop within 30 s`, { hint: 'kill it, then run `ambitctl local down` again' });
     if (!(await readRecord(stateDir))) { log.info('local up stopped and cleaned up', { pid: record.pid }); return 0; }
   }
-  const problems = await tearDown(record, log, { networkGone: record.userns !== undefined && !insideUserNamespace() });
+  const networkGone = record.userns !== undefined && !insideUserNamespace();
+  const problems = await tearDown(record, log, { networkGone });
+  if (networkGone) rmSync(etcScratchDir(record.stateDir), { recursive: true, force: true });
   log.info('torn down', { stateDir, pods: record.planned.length, problems });
   return problems.length > 0 ? 1 : 0;
 }

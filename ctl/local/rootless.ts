@@ -8,7 +8,7 @@
 // 127.0.0.1:<port> and pipes each connection to it. `local exec/apply/down` from outside
 // enter the namespaces with nsenter.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
@@ -40,7 +40,7 @@ export function checkUserNamespaces(): void {
 const run = (cmd: string, args: string[]) => spawnSync(cmd, args, { encoding: 'utf8' });
 
 /** Inside the namespaces: private /run/netns and /etc/netns, loopback up. */
-export function prepareUserNamespace(log: Logger): void {
+export function prepareUserNamespace(stateDir: string, log: Logger): void {
   const mount = (target: string) => {
     const r = run('mount', ['-t', 'tmpfs', '-o', 'mode=755', 'ambit-local', target]);
     if (r.status !== 0) throw new AmbitError('AMBIT_E_NETNS', `mount tmpfs on ${target}: ${r.stderr.trim()}`);
@@ -48,9 +48,25 @@ export function prepareUserNamespace(log: Logger): void {
   if (existsSync('/run/netns')) mount('/run/netns');
   else { mount('/run'); run('mkdir', ['-p', '/run/netns']); }
   if (existsSync('/etc/netns')) mount('/etc/netns');
-  else log.warn('/etc/netns does not exist, so pods cannot get their own /etc/hosts: Service names will not resolve inside pods (use VIPs, see `ambitctl proxy-config services`)', { hint: 'sudo mkdir /etc/netns once' });
+  else {
+    // No /etc/netns to mount on (and the real /etc is not writable): a private overlay of /etc
+    // (upper layer on a tmpfs) gets one, so `ip netns exec` finds the pods' hosts files.
+    const scratch = etcScratchDir(stateDir);
+    mkdirSync(scratch, { recursive: true });
+    mount(scratch);
+    mkdirSync(path.join(scratch, 'upper'));
+    mkdirSync(path.join(scratch, 'work'));
+    const ov = run('mount', ['-t', 'overlay', 'ambit-local-etc', '-o', `lowerdir=/etc,upperdir=${scratch}/upper,workdir=${scratch}/work`, '/etc']);
+    if (ov.status === 0) mkdirSync('/etc/netns');
+    else log.warn('/etc/netns does not exist and /etc cannot be overlaid: Service names will not resolve inside pods (use VIPs, see `ambitctl proxy-config services`)', { err: ov.stderr.trim(), hint: 'sudo mkdir /etc/netns once' });
+  }
   const lo = run('ip', ['link', 'set', 'lo', 'up']);
   if (lo.status !== 0) throw new AmbitError('AMBIT_E_NETNS', `ip link set lo up: ${lo.stderr.trim()}`);
+}
+
+/** Mount point of the /etc overlay's tmpfs (a sibling of the state dir; the outer process removes it). */
+export function etcScratchDir(stateDir: string): string {
+  return `${stateDir.replace(/\/+$/, '')}.etc-overlay`;
 }
 
 export function nodePorts(p: LocalPorts): number[] {
@@ -114,6 +130,7 @@ export async function runUpInUserNamespace(argv: readonly string[], stateDir: st
     child.on('exit', (c, sig) => resolve(c ?? (sig ? 1 : 0)));
   });
   for (const s of servers) s.close();
+  rmSync(etcScratchDir(stateDir), { recursive: true, force: true });
   return code;
 }
 

@@ -90,7 +90,7 @@ export function netnsNameOf(prefix: string, pod: Pick<PlannedPod, 'namespace' | 
 export async function localUp(o: UpOptions): Promise<number> {
   const log = createLogger('ambitctl-local');
   if (process.platform !== 'linux') throw new AmbitError('AMBIT_E_NETNS', `local up needs Linux network namespaces (this is ${process.platform})`);
-  if (insideUserNamespace()) prepareUserNamespace(log);
+  if (insideUserNamespace()) prepareUserNamespace(path.resolve(o.stateDir), log);
   else if (process.getuid?.() !== 0) {
     throw new AmbitError('AMBIT_E_NETNS', 'local up needs root: it creates network namespaces, a bridge and iptables rules', { hint: 'run it with sudo, or inside `unshare --user --map-root-user --net --mount` (then node ports stay inside that namespace)' });
   }
