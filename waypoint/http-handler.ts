@@ -134,7 +134,7 @@ async function handle(req: Req, res: Res, deps: HandlerDeps): Promise<void> {
   result.response.body.on('data', (c: Buffer) => { responseBytes += c.length; });
   result.response.body.pipe(res as NodeJS.WritableStream);
   result.response.body.on('error', () => res.destroy?.());
-  res.on('close', () => finish(result.response.status, '-', responseBytes, { upstream: result.endpoint.key, attempts: result.attempts, endpoint: result.endpoint.endpoint }));
+  res.on('close', () => finish(result.response.status, res.writableFinished ? result.flag ?? '-' : 'DC', responseBytes, { upstream: result.endpoint.key, attempts: result.attempts, endpoint: result.endpoint.endpoint }));
 }
 
 function destinationWorkloadOf(pipeline: Pipeline, e: ClusterEndpoint): { destinationWorkload?: Workload } {

@@ -65,16 +65,24 @@ describe('waypoint security', () => {
     w = new WaypointHarness(await testCa());
     await w.startPods([{ name: 'customer-v1', labels: { app: 'customer-service', version: 'v1' } }], 70);
     pod = w.pods[0]!;
+    const closed = http.createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const closedPort = (closed.address() as AddressInfo).port;
+    await new Promise((r) => closed.close(r));
     const mesh = {
       ...DEFAULT_MESH_CONFIG,
-      extensionProviders: [{
-        name: 'ext-authz-http',
-        envoyExtAuthzHttp: {
-          service: '127.0.0.1', port: (extAuthz.address() as AddressInfo).port, pathPrefix: '/check',
-          includeRequestHeadersInCheck: ['x-ext-authz', 'x-want-status'], includeAdditionalHeadersInCheck: { 'x-from-waypoint': 'yes' },
-          headersToUpstreamOnAllow: ['x-ext-authz-check-result'], headersToDownstreamOnDeny: ['x-ext-authz-check-result'],
+      extensionProviders: [
+        { name: 'ext-down', envoyExtAuthzHttp: { service: '127.0.0.1', port: closedPort, statusOnError: 503 } },
+        { name: 'ext-open', envoyExtAuthzHttp: { service: '127.0.0.1', port: closedPort, failOpen: true } },
+        {
+          name: 'ext-authz-http',
+          envoyExtAuthzHttp: {
+            service: '127.0.0.1', port: (extAuthz.address() as AddressInfo).port, pathPrefix: '/check',
+            includeRequestHeadersInCheck: ['x-ext-authz', 'x-want-status'], includeAdditionalHeadersInCheck: { 'x-from-waypoint': 'yes' },
+            headersToUpstreamOnAllow: ['x-ext-authz-check-result'], headersToDownstreamOnDeny: ['x-ext-authz-check-result'],
+          },
         },
-      }],
+      ],
     };
     await w.startWaypoint(waypointConfig([{ source: 'coffee-shop/all', matches: [], destinations: [to(undefined)] }], [w.cluster(undefined, () => true)], {
       mesh,
@@ -88,7 +96,7 @@ describe('waypoint security', () => {
       authorizationPolicies: [
         policy('allow', 'ALLOW', [
           { from: [{ principals: [ADMIN] }], to: [{ methods: ['DELETE'] }] },
-          { to: [{ methods: ['GET', 'POST'], paths: ['/orders*', '/public/*', '/custom/*'] }] },
+          { to: [{ methods: ['GET', 'POST'], paths: ['/orders*', '/public/*', '/custom/*', '/custom-down/*', '/custom-open/*'] }] },
           { to: [{ methods: ['PUT'], notPaths: ['/locked/*'] }] },
           { to: [{ hosts: ['customer-service.coffee-shop:18080'], paths: ['/byhost'] }] },
           { from: [{ requestPrincipals: [`${LOCAL_ISSUER}/alice`] }], to: [{ paths: ['/jwt/*'] }] },
@@ -98,6 +106,9 @@ describe('waypoint security', () => {
         policy('deny-admin-paths', 'DENY', [{ to: [{ paths: ['/public/admin*'] }] }]),
         policy('audit-public', 'AUDIT', [{ to: [{ paths: ['/public/audited'] }] }]),
         policy('ext', 'CUSTOM', [{ to: [{ paths: ['/custom/*'] }] }], 'ext-authz-http'),
+        policy('ext-down', 'CUSTOM', [{ to: [{ paths: ['/custom-down/*'] }] }], 'ext-down'),
+        policy('ext-open', 'CUSTOM', [{ to: [{ paths: ['/custom-open/*'] }] }], 'ext-open'),
+        policy('ext-unknown', 'CUSTOM', [{ to: [{ paths: ['/public/unknown-provider'] }] }], 'nobody'),
       ],
     }));
     setLogSink({ write: (line: string) => { logs.push(line); return true; } });
@@ -163,6 +174,10 @@ describe('waypoint security', () => {
       const unauthorized = await w.request({ path: '/custom/c', headers: { 'x-ext-authz': 'allow', 'x-want-status': '401' } });
       expect(unauthorized.status).toBe(401);
       expect(pod.seen.some((s) => s.url.startsWith('/custom/b') || s.url.startsWith('/custom/c'))).toBe(false);
+      // An unreachable service: statusOnError, or through with failOpen; an unknown provider denies.
+      expect((await w.request({ path: '/custom-down/x' })).status).toBe(503);
+      expect((await w.request({ path: '/custom-open/x' })).status).toBe(200);
+      expect((await w.request({ path: '/public/unknown-provider' })).status).toBe(403);
       // Paths outside the CUSTOM policy never reach the ext-authz service.
       const checks = extSeen.length;
       await w.request({ path: '/public/x' });

@@ -30,6 +30,7 @@ describe('waypoint telemetry', () => {
       { source: 'coffee-shop/t', name: 'pool', matches: [{ uri: { type: 'prefix', value: '/pool' } }], destinations: [to('pool')] },
       { source: 'coffee-shop/t', name: 'empty', matches: [{ uri: { type: 'prefix', value: '/empty' } }], destinations: [to('empty')] },
       { source: 'coffee-shop/t', name: 'dead', matches: [{ uri: { type: 'prefix', value: '/dead' } }], destinations: [to('dead')], retries: { attempts: 0, retryOn: [] } },
+      { source: 'coffee-shop/t', name: 'urx', matches: [{ uri: { type: 'prefix', value: '/urx' } }], destinations: [to(undefined)], retries: { attempts: 1, retryOn: ['5xx'] } },
       { source: 'coffee-shop/t', name: 'slow', matches: [{ uri: { type: 'prefix', value: '/slow' } }], destinations: [to(undefined)], timeoutMs: 150 },
     ];
     await w.startWaypoint(waypointConfig(routes, [
@@ -99,6 +100,24 @@ describe('waypoint telemetry', () => {
       expect(found.map((s) => s.value), `${code} ${flag}`).toEqual([1]);
       expect(found[0]!.labels).toMatchObject({ reporter: 'waypoint', source_workload: 'web-frontend', destination_service: HOST });
     }
+  });
+
+  it('flags URX when the retries are used up and DC when the client goes away', async () => {
+    const pod = w.pods[0]!;
+    pod.behaviour = (_req, res) => { res.writeHead(503); res.end('busy'); };
+    expect((await w.request({ path: '/urx' })).status).toBe(503);
+    const held: Array<() => void> = [];
+    pod.behaviour = (req, res, b) => { held.push(() => answerWithName(req, res, b)); };
+    const gone = new AbortController();
+    const pending = w.request({ path: '/ok/hang', signal: gone.signal }).catch((e: Error) => e);
+    for (let i = 0; i < 50 && held.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    gone.abort();
+    await pending;
+    pod.behaviour = answerWithName;
+    for (const release of held) release();
+    expect((await find('istio_requests_total', { response_code: '503', response_flags: 'URX' })).map((s) => s.value)).toEqual([1]);
+    for (let i = 0; i < 50 && (await find('istio_requests_total', { response_flags: 'DC' })).length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect((await find('istio_requests_total', { response_code: '0', response_flags: 'DC' })).map((s) => s.value)).toEqual([1]);
   });
 
   it('writes one JSON access log line per request', async () => {

@@ -6,7 +6,7 @@ import type { Cluster, RouteDestination } from '../../core/model/l7.js';
 import type { Logger } from '../../core/log.js';
 import { applyHeaderOps, type RequestContext } from '../filters/context.js';
 import { pickDestination } from '../route/route-table.js';
-import { replies, replyForError, type LocalReply } from '../respond.js';
+import { replies, replyForError, type LocalReply, type ResponseFlag } from '../respond.js';
 import type { EndpointRuntime } from './balancer.js';
 import type { ClusterManager, ClusterRuntime } from './cluster.js';
 import { compileRetryOn, ISTIO_DEFAULT_RETRY, retryBackoffMs, type AttemptOutcome } from './retry-policy.js';
@@ -27,7 +27,8 @@ export interface RouterDeps {
 }
 
 export type RouterResult =
-  | { kind: 'upstream'; response: UpstreamResponse; cluster: Cluster; endpoint: EndpointRuntime; attempts: number }
+  /** `flag` URX: the answer is a retriable one that used up the retries (Envoy's flag). */
+  | { kind: 'upstream'; response: UpstreamResponse; cluster: Cluster; endpoint: EndpointRuntime; attempts: number; flag?: ResponseFlag }
   | { kind: 'local'; reply: LocalReply; cluster?: Cluster; attempts: number };
 
 /** The consistent-hash key; undefined when the request lacks it (Envoy then picks as without hashing). */
@@ -94,7 +95,8 @@ export class Router {
         ? { status: result.response.status, ...(typeof result.response.headers['grpc-status'] === 'string' ? { grpcStatus: result.response.headers['grpc-status'] } : {}) }
         : result.outcome;
       if (deadline.aborted) return { kind: 'local', reply: replies.timeout(), cluster: runtime.config, attempts: attempt + 1 };
-      if (attempt === maxRetries || !retriable(outcome)) return last;
+      if (!retriable(outcome)) return last;
+      if (attempt === maxRetries) return maxRetries > 0 && last.kind === 'upstream' ? { ...last, flag: 'URX' } : last;
       if (result.kind === 'upstream') result.response.body.resume(); // discard the retried answer
     }
     return last;
