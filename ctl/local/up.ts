@@ -150,7 +150,15 @@ export async function localUp(o: UpOptions): Promise<number> {
       else if (!tearingDown) log.warn('pod command exited', { pod: s.pod, code });
     });
   };
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => stopReason?.(sig));
+  // `on`, not `once`: a second Ctrl-C must not kill the process half-way through the teardown.
+  let signalled = false;
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(sig, () => {
+      if (signalled) { log.warn('already tearing down; please wait', { signal: sig }); return; }
+      signalled = true;
+      stopReason?.(sig);
+    });
+  }
   const exitedEarly = () => { let why: string | undefined; void stopping.then((r) => { why = r; }); return () => why; };
   const early = exitedEarly();
 
