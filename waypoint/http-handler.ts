@@ -112,6 +112,7 @@ async function handle(req: Req, res: Res, deps: HandlerDeps): Promise<void> {
     return;
   }
   const body = await readBody(req);
+  if (body === undefined) req.resume(); // nothing to read: let the request end (HTTP/2 streams close on both ends)
   const timeoutMs = ctx.route?.route.timeoutMs;
   // A client that goes away before its answer is complete ends the upstream request too.
   const downstreamGone = new AbortController();
