@@ -1,0 +1,181 @@
+// Helpers for the controller + agent end-to-end test (H14): the controller as its own process
+// (bundled like a deployed binary), the manifests it reads from its folder, and a long-lived
+// echo connection from inside a pod's netns. Test code only.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import type net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { createPodSocket } from '../../agent/inpod/sockets.js';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** Bundle `entry` (relative to the repo) into one ESM file; npm packages stay external. */
+export async function bundleMain(entry: string, tag: string): Promise<string> {
+  const esbuild = await import('esbuild');
+  const dir = await mkdtemp(path.join(REPO, 'node_modules', `.ambit-h14-${tag}-`));
+  const outfile = path.join(dir, `${tag}.mjs`);
+  await esbuild.build({
+    entryPoints: [path.join(REPO, entry)], bundle: true, platform: 'node', format: 'esm', target: 'node20',
+    outfile, logLevel: 'silent', packages: 'external', absWorkingDir: REPO,
+  });
+  return outfile;
+}
+
+export interface ControllerProcess {
+  readonly child: ChildProcess;
+  /** JSON log lines the controller wrote on stderr, parsed. */
+  logs(): Array<Record<string, unknown>>;
+  /** SIGTERM and wait for the exit code. */
+  stop(): Promise<number | null>;
+  kill(): Promise<void>;
+}
+
+export interface ControllerRun {
+  bundle: string;
+  configDir: string;
+  stateDir: string;
+  nodeName: string;
+  ports: { grpc: number; metrics: number; ready: number };
+}
+
+/** `ambit-controller --source file`; resolves once it logged "controller started". */
+export async function startController(run: ControllerRun): Promise<ControllerProcess> {
+  const child = spawn(process.execPath, [run.bundle, '--source', 'file', '--config-dir', run.configDir, '--state-dir', run.stateDir,
+    '--node-name', run.nodeName, '--host', '127.0.0.1', '--grpc-port', String(run.ports.grpc),
+    '--metrics-port', String(run.ports.metrics), '--ready-port', String(run.ports.ready)], {
+    cwd: REPO, env: { ...process.env, AMBIT_LOG_LEVEL: 'info' }, stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const lines: Array<Record<string, unknown>> = [];
+  let partial = '';
+  let started: (() => void) | undefined;
+  child.stderr?.on('data', (d: Buffer) => {
+    const parts = (partial + d.toString('utf8')).split('\n');
+    partial = parts.pop() ?? '';
+    for (const text of parts) {
+      let rec: Record<string, unknown>;
+      try { rec = JSON.parse(text) as Record<string, unknown>; } catch { rec = { msg: text }; }
+      lines.push(rec);
+      if (rec.msg === 'controller started') started?.();
+    }
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    started = resolve;
+    void exited.then((code) => reject(new Error(`controller exited (${code}) before starting:\n${lines.slice(-10).map((l) => JSON.stringify(l)).join('\n')}`)));
+  });
+  return {
+    child,
+    logs: () => [...lines],
+    stop: async () => { child.kill('SIGTERM'); return exited; },
+    kill: async () => { if (child.exitCode === null) child.kill('SIGKILL'); await exited; },
+  };
+}
+
+// ---- manifests ----
+
+type Obj = Record<string, unknown>;
+
+export const namespaceObject = (name: string, labels: Record<string, string>): Obj =>
+  ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } });
+
+export const serviceAccountObject = (namespace: string, name: string): Obj =>
+  ({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace } });
+
+/** A Pod as the API server holds it: scheduled on `nodeName`, with its IP once the CNI gave it one. */
+export function podObject(namespace: string, name: string, serviceAccount: string, nodeName: string, ip?: string): Obj {
+  return {
+    apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace, labels: { app: serviceAccount } },
+    spec: { nodeName, serviceAccountName: serviceAccount, containers: [{ name: 'app', image: 'none' }] },
+    status: ip ? { phase: 'Running', podIP: ip, podIPs: [{ ip }] } : { phase: 'Pending' },
+  };
+}
+
+/** DENY every connection from the service account `from` to the workloads of `namespace`. */
+export function denyPolicyObject(namespace: string, name: string, from: string): Obj {
+  return {
+    apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name, namespace },
+    spec: { action: 'DENY', rules: [{ from: [{ source: { principals: [from] } }] }] },
+  };
+}
+
+/** Write a multi-document YAML file atomically (the watcher never sees half a file). */
+export async function writeManifests(dir: string, file: string, objects: readonly Obj[]): Promise<void> {
+  await writeText(dir, file, objects.map((o) => stringify(o)).join('---\n'));
+}
+
+export async function writeText(dir: string, file: string, text: string): Promise<void> {
+  const tmp = path.join(dir, `.${file}.tmp`);
+  await writeFile(tmp, text);
+  await rename(tmp, path.join(dir, file));
+}
+
+export async function removeManifest(dir: string, file: string): Promise<void> {
+  await rm(path.join(dir, file), { force: true });
+}
+
+// ---- traffic from inside a pod ----
+
+export interface Exchange { echoed: string; error?: string }
+
+/** One short connection from the pod's netns (captured like an app): send, half-close, read the echo. */
+export function exchange(netnsPath: string, ip: string, port: number, payload: string, timeoutMs = 5000): Promise<Exchange> {
+  return new Promise((resolve) => {
+    const sock = createPodSocket(netnsPath);
+    let echoed = '';
+    const timer = setTimeout(() => { sock.destroy(); resolve({ echoed, error: 'timeout' }); }, timeoutMs);
+    const done = (r: Exchange): void => { clearTimeout(timer); resolve(r); };
+    sock.setEncoding('utf8');
+    sock.on('data', (d: string) => { echoed += d; });
+    sock.on('error', (err: NodeJS.ErrnoException) => done({ echoed, error: err.code ?? err.message }));
+    sock.on('close', () => done({ echoed }));
+    sock.connect(port, ip);
+    sock.on('connect', () => sock.end(payload));
+  });
+}
+
+/** A connection that stays open; `ping` sends a line and waits for its echo. */
+export class LongLivedConnection {
+  private received = '';
+  private sent = 0;
+  private closed = false;
+  private constructor(private readonly sock: net.Socket) {
+    sock.setEncoding('utf8');
+    sock.on('data', (d: string) => { this.received += d; });
+    sock.on('close', () => { this.closed = true; });
+    sock.on('error', () => undefined);
+  }
+
+  static async open(netnsPath: string, ip: string, port: number): Promise<LongLivedConnection> {
+    const sock = createPodSocket(netnsPath);
+    const conn = new LongLivedConnection(sock);
+    sock.connect(port, ip);
+    await new Promise<void>((resolve, reject) => { sock.once('connect', resolve); sock.once('error', reject); });
+    return conn;
+  }
+
+  get isClosed(): boolean { return this.closed; }
+
+  /** Send a numbered line; resolves with the echo, rejects if it does not come back in time. */
+  async ping(tag: string, timeoutMs = 5000): Promise<string> {
+    const line = `${tag}#${++this.sent}\n`;
+    const before = this.received.length;
+    this.sock.write(line);
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (this.received.slice(before).includes(line)) return line.trim();
+      if (this.closed) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new Error(`no echo of ${line.trim()} (connection ${this.closed ? 'closed' : 'open'})`);
+  }
+
+  /** Half-close and wait for the server's end. */
+  async end(): Promise<void> {
+    if (this.closed) return;
+    const closed = new Promise<void>((resolve) => this.sock.once('close', () => resolve()));
+    this.sock.end();
+    await closed;
+  }
+}
