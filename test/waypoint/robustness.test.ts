@@ -62,6 +62,14 @@ describe('waypoint robustness', () => {
     await ok();
   });
 
+  it('over HTTP/2 refuses only the stream with huge headers; the session keeps serving', async () => {
+    const big = w.request({ h2: true, path: '/ok', headers: { 'x-big': 'a'.repeat(100 * 1024) } }).then((r) => r.status, (e: Error) => e.message);
+    const other = w.request({ h2: true, path: '/ok' }).then((r) => r.status, (e: Error) => e.message);
+    expect(await big).toMatch(/REFUSED_STREAM|431/);
+    expect(await other).toBe(200);
+    expect((await w.request({ h2: true, path: '/ok' })).status).toBe(200);
+  });
+
   it('answers 400 to invalid HTTP and closes the connection; others are unaffected', async () => {
     for (const garbage of [
       `GET /ok HTTP/1.1\r\nHost: customer-service:${APP_PORT}\r\nContent-Length: abc\r\n\r\n`,
