@@ -1,0 +1,226 @@
+// bench/waypoint: HTTP/1.1 keep-alive requests client pod → server pod directly, through the
+// mesh at L4 (agent → HBONE → agent), through the namespace's waypoint (agent → HBONE →
+// waypoint → HBONE → agent) and through nginx as an L7 reverse proxy, in the same run. Pods
+// are netns on a Linux bridge networked by the real CNI chain (bridge + host-local +
+// ambit-cni); the agent (dist/agent/main.js) and the waypoint (dist/waypoint/main.js, in its
+// own netns, not captured) are the real processes in file mode, sharing one CA. Needs root.
+// Usage: node dist/bench/waypoint/run.js [--duration 4] [--rate-seconds 5] [--cases a,b] [--no-write]
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { ChildGroup, type Child } from '../common/children.js';
+import { createPod, createPodNetwork, deletePod, sweepPodNetwork, type Pod, type PodNetwork } from '../common/cni-pods.js';
+import { CpuMeter, rssMbOfPid } from '../common/cpu.js';
+import { freePort } from '../common/net.js';
+import { buildResults, writeResults, type ResultRow } from '../common/results.js';
+import { round } from '../common/stats.js';
+import { formatTable } from '../common/table.js';
+import { HTTP_PORT, MESH_NS, meshSnapshot, PLAIN_NS, ROUTE_HEADER, TRUST_DOMAIN, VIP_L4, VIP_WAYPOINT, WAYPOINT_SA, waypointConfig } from './config.js';
+import { fixedRate, inNetns, probe, proxyConfig, serverConfig, startNginx, wrk } from './tools.js';
+
+export const CASES = ['direct', 'mesh-l4', 'waypoint', 'nginx'] as const;
+export const METRICS = ['rps_max', 'p50_ms', 'p99_ms', 'vcpu_per_1000rps', 'rss_mb'] as const;
+type CaseName = (typeof CASES)[number];
+
+const PREFIX = 'ambt-bwp-';
+const BRIDGE = 'ambt-bwp-br0';
+const SUBNET = '10.231.210.0/24';
+const HBONE_PORT = 15008;
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+const USAGE = `usage: node dist/bench/waypoint/run.js [options]      (as root)
+  --duration <s>          seconds of the wrk (maximum rate) test (default 4)
+  --rate-seconds <s>      seconds measured at the fixed rate, after a 1 s warm-up (default 5)
+  --rps <n>               the fixed rate (default 1000)
+  --cases <a,b>           subset of ${CASES.join(', ')}
+  --wrk-connections <n>   keep-alive connections of wrk (default 32)
+  --rate-connections <n>  keep-alive connections of the fixed-rate client (default 16)
+  --profile <dir>         run the agent and the waypoint under \`node --cpu-prof\`; the .cpuprofile
+                          files land in <dir> (summarise: node dist/bench/common/cpuprofile.js <file>)
+  --out <dir>             results directory (default bench/results)
+  --no-write              print only
+  --help`;
+
+interface Options { duration: number; rateSeconds: number; rps: number; cases: CaseName[]; wrkConnections: number; rateConnections: number; profile?: string; out?: string; write: boolean }
+
+function options(): Options {
+  const { values } = parseArgs({
+    options: {
+      duration: { type: 'string', default: '4' }, 'rate-seconds': { type: 'string', default: '5' }, rps: { type: 'string', default: '1000' },
+      cases: { type: 'string' }, 'wrk-connections': { type: 'string', default: '32' }, 'rate-connections': { type: 'string', default: '16' },
+      profile: { type: 'string' }, out: { type: 'string' }, 'no-write': { type: 'boolean', default: false }, help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) { process.stdout.write(USAGE + '\n'); process.exit(0); }
+  const positive = (name: string, v: string): number => {
+    const n = Number(v);
+    if (!(n > 0)) throw new Error(`--${name}: expected a positive number, got "${v}"`);
+    return n;
+  };
+  const cases = values.cases ? values.cases.split(',').map((s) => s.trim()) : [...CASES];
+  for (const c of cases) if (!(CASES as readonly string[]).includes(c)) throw new Error(`--cases: unknown case "${c}" (known: ${CASES.join(', ')})`);
+  return {
+    duration: positive('duration', values.duration), rateSeconds: positive('rate-seconds', values['rate-seconds']), rps: positive('rps', values.rps),
+    cases: cases as CaseName[], wrkConnections: Math.round(positive('wrk-connections', values['wrk-connections'])),
+    rateConnections: Math.round(positive('rate-connections', values['rate-connections'])), out: values.out, write: !values['no-write'],
+    ...(values.profile ? { profile: resolve(values.profile) } : {}),
+  };
+}
+
+const log = (msg: string): void => { process.stderr.write(`waypoint bench: ${msg}\n`); };
+
+async function adminGet(port: number, path: string): Promise<unknown> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`);
+  return res.json();
+}
+
+async function waitForVersion(adminPort: number, version: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const dump = await adminGet(adminPort, '/config_dump').catch(() => undefined) as { version?: string } | undefined;
+    if (dump?.version === version) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`the agent did not apply config ${version} within 10 s`);
+}
+
+/** One case: where the client sends, and which processes are the proxy path (none for direct). */
+interface Setup { readonly name: CaseName; readonly client: Pod; readonly url: string; readonly proxies: () => number[]; readonly waypointPid?: number; readonly serverPids: () => number[] }
+
+async function measure(group: ChildGroup, s: Setup, o: Options): Promise<ResultRow> {
+  // The response header set by the waypoint's route says which path a response took.
+  const first = await probe(group, s.client, s.url);
+  if (first.status !== 200) throw new Error(`${s.name}: GET ${s.url} answered ${first.status}: ${first.body.slice(0, 200)}`);
+  const viaWaypoint = first.headers[ROUTE_HEADER] === 'waypoint';
+  if (viaWaypoint !== (s.name === 'waypoint')) throw new Error(`${s.name}: the response ${viaWaypoint ? 'came' : 'did not come'} through the waypoint (header ${ROUTE_HEADER}: ${String(first.headers[ROUTE_HEADER])})`);
+
+  const max = await wrk(group, s.client, s.url, o.duration, o.wrkConnections);
+  if (max.errors) log(`${s.name}: wrk: ${max.errors}`);
+
+  const proxies = s.proxies();
+  const meter = new CpuMeter([...proxies, ...s.serverPids()]).start();
+  const fixed = await fixedRate(group, s.client, s.url, { rps: o.rps, seconds: o.rateSeconds, connections: o.rateConnections, warmupSeconds: 1 });
+  const cpu = meter.stop();
+  if (fixed.errors > 0) log(`${s.name}: ${fixed.errors} failed requests at the fixed rate (${fixed.lastError})`);
+  if (fixed.achieved_rps < o.rps * 0.95) log(`${s.name}: the fixed rate was not held: ${fixed.achieved_rps.toFixed(0)} of ${o.rps} requests/s answered`);
+  // The meter ran over the warm-up and the measured seconds: CPU per answered request.
+  const requests = fixed.answered;
+  if (!(requests > 0)) throw new Error(`${s.name}: no request was answered at the fixed rate (${fixed.lastError})`);
+  const per1000 = (pids: readonly number[]): number => pids.reduce((a, p) => a + (cpu.perProcess.get(p) ?? 0), 0) / (requests / 1000);
+  const serverCpu = per1000(s.serverPids());
+  const row: Record<string, number | string> = { case: s.name, rps_max: round(max.rps, 0), p50_ms: round(fixed.p50_ms, 3), p99_ms: round(fixed.p99_ms, 3) };
+  let detail = `server nginx ${serverCpu.toFixed(3)} vCPU per 1000 rps`;
+  if (proxies.length > 0) {
+    row.vcpu_per_1000rps = round(per1000(proxies), 4);
+    row.rss_mb = round(proxies.reduce((a, p) => a + rssMbOfPid(p), 0), 1);
+    detail += `, proxy path ${String(row.vcpu_per_1000rps)} (${proxies.map((p) => `${p}: ${per1000([p]).toFixed(3)}`).join(', ')})`;
+  }
+  if (s.waypointPid !== undefined) {
+    row.waypoint_vcpu_per_1000rps = round(per1000([s.waypointPid]), 4);
+    row.waypoint_rss_mb = round(rssMbOfPid(s.waypointPid), 1);
+  }
+  log(`${s.name}: ${max.rps.toFixed(0)} req/s max; at ${o.rps} req/s (${fixed.achieved_rps.toFixed(0)} answered/s): p50 ${fixed.p50_ms.toFixed(2)} ms, p99 ${fixed.p99_ms.toFixed(2)} ms, max ${fixed.max_ms.toFixed(1)} ms; ${detail}`);
+  return row as ResultRow;
+}
+
+async function main(): Promise<void> {
+  const o = options();
+  if (process.getuid?.() !== 0) throw new Error('needs root (network namespaces, iptables, CNI plugins)');
+  sweepPodNetwork(PREFIX, BRIDGE); // a crashed earlier run
+  const dir = mkdtempSync(join(tmpdir(), PREFIX));
+  let net: PodNetwork | undefined;
+  const sweep = (): void => sweepPodNetwork(PREFIX, BRIDGE, dir);
+  process.on('exit', sweep); // also after a failure or Ctrl-C (ChildGroup exits on signals)
+  const group = new ChildGroup();
+  const pods: Pod[] = [];
+  const profiled: Child[] = [];
+  const profileArgs = o.profile ? ['--cpu-prof', `--cpu-prof-dir=${o.profile}`, '--import', pathToFileURL(join(REPO, 'dist', 'bench', 'common', 'exit-on-sigusr2.js')).href] : [];
+  try {
+    const meshFile = join(dir, 'mesh.json');
+    let version = 0;
+    writeFileSync(meshFile, JSON.stringify(meshSnapshot(`bwp-${++version}`, {})));
+    const adminPort = await freePort();
+    const agentSocket = join(dir, 'agent.sock');
+    // The agent's file mode keeps its CA in <state>/ca; the waypoint reads the same directory,
+    // so both hold certificates of one root (a controller would be that CA in a cluster).
+    const stateDir = join(dir, 'agent-state');
+    const agent: Child = await group.start(process.execPath, [...profileArgs, join(REPO, 'dist', 'agent', 'main.js')], {
+      name: 'ambit-agent', readyLine: /^ready /, readyTimeoutMs: 30_000,
+      env: {
+        ...process.env, AMBIT_CONFIG_FILE: meshFile, AMBIT_STATE_DIR: stateDir, AMBIT_AGENT_SOCKET: agentSocket, AMBIT_TRUST_DOMAIN: TRUST_DOMAIN,
+        AMBIT_NODE_NAME: 'bench-node', AMBIT_ADMIN_PORT: String(adminPort), AMBIT_METRICS_PORT: String(await freePort()),
+        AMBIT_READY_PORT: String(await freePort()), AMBIT_SOCKS5_PORT: '0', AMBIT_PUBLIC_HOST: '127.0.0.1', AMBIT_DRAIN_MS: '1000',
+        AMBIT_LOG_LEVEL: process.env.AMBIT_LOG_LEVEL ?? 'warn',
+        AMBIT_NATIVE_ADDON: process.env.AMBIT_NATIVE_ADDON ?? join(REPO, 'agent', 'native', 'build', 'Release', 'ambit_netns.node'),
+      },
+    });
+    profiled.push(agent);
+    net = createPodNetwork({ prefix: PREFIX, bridge: BRIDGE, subnet: SUBNET, agentSocket });
+    const make = async (ns: string, name: string): Promise<Pod> => { const p = await createPod(net!, ns, name); pods.push(p); return p; };
+    const plainClient = await make(PLAIN_NS, 'plain-client');
+    const plainServer = await make(PLAIN_NS, 'plain-server');
+    const proxyPod = await make(PLAIN_NS, 'nginx-proxy');
+    const meshClient = await make(MESH_NS, 'mesh-client');
+    const meshServer = await make(MESH_NS, 'mesh-server');
+    const waypointPod = await make(MESH_NS, 'waypoint');
+    writeFileSync(meshFile, JSON.stringify(meshSnapshot(`bwp-${++version}`, { client: meshClient.ip, server: meshServer.ip, waypoint: waypointPod.ip })));
+    await waitForVersion(adminPort, `bwp-${version}`);
+    const enrolled = (await adminGet(adminPort, '/config_dump') as { pods?: Array<{ name: string }> }).pods?.map((p) => p.name).sort() ?? [];
+    if (enrolled.join(',') !== 'mesh-client,mesh-server') throw new Error(`the agent enrolled [${enrolled.join(', ')}], expected the two mesh pods only (not the waypoint)`);
+
+    const wpFile = join(dir, 'waypoint.json');
+    writeFileSync(wpFile, JSON.stringify(waypointConfig('bwp-1', meshServer.ip)));
+    const waypoint = await group.start(...inNetns(waypointPod.netns, process.execPath, [...profileArgs, join(REPO, 'dist', 'waypoint', 'main.js')]), {
+      name: 'ambit-waypoint', readyLine: /^ready /, readyTimeoutMs: 30_000,
+      env: {
+        ...process.env, POD_NAMESPACE: MESH_NS, SERVICE_ACCOUNT: WAYPOINT_SA, POD_IP: waypointPod.ip, AMBIT_TRUST_DOMAIN: TRUST_DOMAIN,
+        AMBIT_WAYPOINT_CONFIG_FILE: wpFile, AMBIT_STATE_DIR: stateDir, AMBIT_HBONE_PORT: String(HBONE_PORT), AMBIT_UPSTREAM_HBONE_PORT: String(HBONE_PORT),
+        AMBIT_ADMIN_PORT: '15000', AMBIT_METRICS_PORT: '15020', AMBIT_READY_PORT: '15021', AMBIT_ACCESS_LOG: 'false',
+        AMBIT_LOG_LEVEL: process.env.AMBIT_LOG_LEVEL ?? 'warn',
+      },
+    });
+    profiled.push(waypoint);
+    log(`pods: direct ${plainClient.ip} → ${plainServer.ip}; nginx ${plainClient.ip} → ${proxyPod.ip} → ${plainServer.ip}; `
+      + `mesh ${meshClient.ip} → VIP ${VIP_L4} (L4) / ${VIP_WAYPOINT} (waypoint ${waypointPod.ip}) → ${meshServer.ip}; agent pid ${agent.pid}, waypoint pid ${waypoint.pid}`);
+
+    const plainNginx = await startNginx(group, plainServer.netns, join(dir, 'nginx-plain-server'), 'nginx-plain-server', (d) => serverConfig(d, HTTP_PORT));
+    const meshNginx = await startNginx(group, meshServer.netns, join(dir, 'nginx-mesh-server'), 'nginx-mesh-server', (d) => serverConfig(d, HTTP_PORT));
+    const proxy = await startNginx(group, proxyPod.netns, join(dir, 'nginx-proxy'), 'nginx-proxy', (d) => proxyConfig(d, HTTP_PORT, `${plainServer.ip}:${HTTP_PORT}`));
+    const setups: Record<CaseName, Setup> = {
+      direct: { name: 'direct', client: plainClient, url: `http://${plainServer.ip}:${HTTP_PORT}/`, proxies: () => [], serverPids: plainNginx.pids },
+      'mesh-l4': { name: 'mesh-l4', client: meshClient, url: `http://${VIP_L4}:${HTTP_PORT}/`, proxies: () => [agent.pid], serverPids: meshNginx.pids },
+      waypoint: { name: 'waypoint', client: meshClient, url: `http://${VIP_WAYPOINT}:${HTTP_PORT}/`, proxies: () => [agent.pid, waypoint.pid], waypointPid: waypoint.pid, serverPids: meshNginx.pids },
+      nginx: { name: 'nginx', client: plainClient, url: `http://${proxyPod.ip}:${HTTP_PORT}/`, proxies: proxy.pids, serverPids: plainNginx.pids },
+    };
+    const rows: ResultRow[] = [];
+    for (const name of o.cases) {
+      log(`${name}...`);
+      rows.push(await measure(group, setups[name], o));
+    }
+    const conns = await adminGet(adminPort, '/debug/connections') as { counts?: Record<string, unknown>; refusals?: Record<string, number> };
+    log(`agent /debug/connections counts: ${JSON.stringify(conns.counts)} refusals: ${JSON.stringify(conns.refusals)}`);
+    const results = buildResults('waypoint', rows);
+    process.stdout.write(`waypoint bench, ${results.machine}, ${results.date}; server: nginx (1 worker, 3-byte body); rps_max: wrk -t1 -c${o.wrkConnections} ${o.duration} s; `
+      + `p50/p99: Node open-loop client at ${o.rps} req/s, ${o.rateConnections} keep-alive connections, ${o.rateSeconds} s after 1 s warm-up; `
+      + `vcpu_per_1000rps and rss_mb: the proxy path (agent; agent + waypoint; nginx master + worker) at that rate\n\n`);
+    process.stdout.write(formatTable(rows, { metrics: [...METRICS, 'waypoint_vcpu_per_1000rps', 'waypoint_rss_mb'], baseline: 'direct', peer: 'nginx' }) + '\n');
+    if (o.write) process.stdout.write(`\nwrote ${writeResults(results, o.out)}\n`);
+  } finally {
+    // CNI DEL while the agent still runs (ambit-cni tells it the pod is gone), then the rest.
+    if (net) for (const p of pods) await deletePod(net, p).catch((err: unknown) => log(`CNI DEL ${p.name}: ${String(err)}`));
+    // Profiling: SIGUSR2 → process.exit() in the preload, so the profile is written.
+    if (o.profile) {
+      for (const c of profiled) c.process.kill('SIGUSR2');
+      await Promise.race([Promise.all(profiled.map((c) => c.exited)), new Promise((r) => setTimeout(r, 10_000))]);
+    }
+    await group.close();
+    sweep();
+    process.off('exit', sweep);
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`waypoint bench: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
