@@ -7,7 +7,7 @@
 // enrolled pod and its certificate. SIGINT/SIGTERM: tear it all down (teardown.ts).
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import type { KubeObject } from '../../controller/sources/types.js';
@@ -132,18 +132,17 @@ export async function localUp(o: UpOptions): Promise<number> {
   await writeFile(path.join(stateDir, 'agent-token'), `${token}\n`, { mode: 0o600 });
   await writeRecord(record);
 
-  const children: Started[] = [];
   let tearingDown = false;
   let relays: net.Server[] = [];
   let stopReason: ((r: string) => void) | undefined;
   const stopping = new Promise<string>((r) => { stopReason = r; });
   const track = (s: Started) => {
-    children.push(s);
     record.processes.push({ role: s.role, pid: s.pid, cmdline: s.cmdline, ...(s.pod ? { pod: s.pod } : {}) });
     void s.exited.then((code) => {
       if (s.role !== 'pod' && !tearingDown) {
         // The state dir (and its logs) goes away with the teardown: show why it stopped now.
-        const tail = readFileSync(path.join(logs, `${s.role}.log`), 'utf8').trim().split('\n').slice(-5);
+        let tail: string[] = [];
+        try { tail = readFileSync(path.join(logs, `${s.role}.log`), 'utf8').trim().split('\n').slice(-5); } catch { /* no log */ }
         log.error(`${s.role} exited`, { code, lastLines: tail });
         stopReason?.(`${s.role} exited (${code})`);
       }
@@ -159,8 +158,10 @@ export async function localUp(o: UpOptions): Promise<number> {
       stopReason?.(sig);
     });
   }
-  const exitedEarly = () => { let why: string | undefined; void stopping.then((r) => { why = r; }); return () => why; };
-  const early = exitedEarly();
+  // The waits below give up as soon as a stop was asked for or a component died.
+  let stopWhy: string | undefined;
+  void stopping.then((r) => { stopWhy = r; });
+  const early = () => stopWhy;
 
   let code = 0;
   try {
@@ -172,7 +173,7 @@ export async function localUp(o: UpOptions): Promise<number> {
         '--metrics-port', String(ports.controllerMetrics), '--ready-port', String(ports.controllerReady)],
     }));
     await writeRecord(record);
-    await waitFor('the controller', 60_000, async () => (await tcpOpen(ports.controllerGrpc)) && (await import('node:fs/promises')).access(path.join(controllerDir, 'root-cert.pem')).then(() => true), early);
+    await waitFor('the controller', 60_000, async () => (await tcpOpen(ports.controllerGrpc)) && access(path.join(controllerDir, 'root-cert.pem')).then(() => true), early);
     log.info('controller up', { grpc: ports.controllerGrpc });
 
     let agentReady = false;
