@@ -240,7 +240,7 @@ describe('waypoint resilience', () => {
 
   describe('connection pool', () => {
     it('maxConnections + http1MaxPendingRequests: the overflow gets 503 UO', async () => {
-      a.behaviour = (req, res, body) => { setTimeout(() => answerWithName(req, res, body), 300); };
+      a.behaviour = (req, res, body) => { setTimeout(() => answerWithName(req, res, body), 800); };
       const rs = await Promise.all(Array.from({ length: 4 }, (_, i) => w.request({ path: `/pool/${i}` })));
       const codes = rs.map((r) => r.status).sort();
       expect(codes).toEqual([200, 200, 503, 503]);
@@ -250,7 +250,7 @@ describe('waypoint resilience', () => {
     });
 
     it('http2MaxRequests bounds concurrent requests', async () => {
-      a.behaviour = (req, res, body) => { setTimeout(() => answerWithName(req, res, body), 300); };
+      a.behaviour = (req, res, body) => { setTimeout(() => answerWithName(req, res, body), 800); };
       const rs = await Promise.all(Array.from({ length: 3 }, (_, i) => w.request({ path: `/h2max/${i}` })));
       expect(rs.map((r) => r.status).sort()).toEqual([200, 503, 503]);
       reset();

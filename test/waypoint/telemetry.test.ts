@@ -91,7 +91,7 @@ describe('waypoint telemetry', () => {
     expect((await w.request({ path: '/empty' })).status).toBe(503);
     expect((await w.request({ path: '/dead' })).status).toBe(503);
     const pod = w.pods[0]!;
-    pod.behaviour = (req, res, b) => { setTimeout(() => answerWithName(req, res, b), 400); };
+    pod.behaviour = (req, res, b) => { setTimeout(() => answerWithName(req, res, b), 800); };
     const rs = await Promise.all([w.request({ path: '/pool/1' }), w.request({ path: '/pool/2' }), w.request({ path: '/slow' })]);
     pod.behaviour = answerWithName;
     expect(rs.map((r) => r.status).sort()).toEqual([200, 503, 504]);
