@@ -34,6 +34,7 @@ const CONTROLLER_ID = 'spiffe://cluster.local/ns/ambit-system/sa/ambit-controlle
 interface Dump {
   version: string;
   pods: Array<{ name: string; identity: string }>;
+  pool: { handshakes: number; handshakeFailures: number; tunnelsFailed: number };
   workloads: Array<{ uid: string; ips: string[]; node?: string }>;
   services: Array<{ name: string; endpoints: Array<{ address: string }> }>;
   policies: { authorization: Array<{ name: string }> };
@@ -261,6 +262,7 @@ describeNetns('controller (file source) + agent (controller mode): pods in netwo
       return d.pods.length === 2 && identities.every((id) => d.certificates.some((c) => c.identity === id && Date.parse(c.notAfter) - Date.now() <= TTL * 1000)) ? true : undefined;
     }, 'the pods served again with short certificates', 300);
     const held = await LongLivedConnection.open(client.netnsPath, VIP, SVC_PORT);
+    const poolBefore = (await dump()).pool;
     const results: Array<{ i: number; ok: boolean; detail: string }> = [];
     const until = Date.now() + 2.5 * TTL * 1000;
     for (let i = 0; Date.now() < until; i++) {
@@ -274,6 +276,11 @@ describeNetns('controller (file source) + agent (controller mode): pods in netwo
     expect(failed).toEqual([]);
     // Both workloads rotated at least twice during the stream (initial + 2 renewals seen).
     for (const id of identities) expect(expiries.get(id)!.size).toBeGreaterThanOrEqual(3);
+    // The rotated certificates were used on the wire: new HBONE connections, none failed.
+    const poolAfter = (await dump()).pool;
+    expect(poolAfter.handshakes - poolBefore.handshakes).toBeGreaterThanOrEqual(2);
+    expect(poolAfter.handshakeFailures).toBe(poolBefore.handshakeFailures);
+    expect(poolAfter.tunnelsFailed).toBe(poolBefore.tunnelsFailed);
     // A connection opened before the rotations still flows.
     await held.ping('across-rotation');
     await held.end();
