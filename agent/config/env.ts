@@ -33,7 +33,7 @@ export interface AgentSettings {
   readonly publicHost: string;
   /** How long SIGTERM waits for open connections. */
   readonly drainMs: number;
-  /** Lifetime of workload certificates issued in file mode. */
+  /** Lifetime of workload certificates: issued in file mode, requested from the controller otherwise. */
   readonly certTtlSeconds: number;
   /** Identity (namespace/serviceAccount) the node-level SOCKS5 proxy presents. */
   readonly socks5Namespace: string;
