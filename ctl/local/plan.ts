@@ -30,6 +30,8 @@ export interface PlannedPod {
   /** Whether the mesh captures this pod (ambient namespace, no opt-out). */
   readonly enrolled: boolean;
   readonly identity: string;
+  /** The pod runs this waypoint Gateway (`local up` starts ambit-waypoint in it). */
+  readonly waypoint?: { readonly gateway: string };
 }
 
 export interface PlanOptions {
@@ -75,9 +77,32 @@ function containerOf(podSpec: Rec, where: string): ContainerSpec | undefined {
   return { command, env };
 }
 
-interface PodSource { namespace: string; name: string; labels: Record<string, string>; serviceAccount: string; container: ContainerSpec | undefined; fixedIp?: string }
+interface PodSource { namespace: string; name: string; labels: Record<string, string>; serviceAccount: string; container: ContainerSpec | undefined; fixedIp?: string; waypoint?: { gateway: string } }
+
+export const WAYPOINT_CLASS = 'ambit-waypoint';
+export const GATEWAY_NAME_LABEL = 'gateway.networking.k8s.io/gateway-name';
+/** Istio's annotation choosing the waypoint's service account (default: the Gateway's name). */
+export const SERVICE_ACCOUNT_ANNOTATION = 'gateway.istio.io/service-account';
+
+/**
+ * A Gateway of class ambit-waypoint: the pod `<gateway>-waypoint` that runs it, as the
+ * controller's reconciler would create in a cluster (gateway-name label, the Gateway's service
+ * account), never captured itself (`mesh-mode: none`).
+ */
+function waypointPodOf(obj: KubeObject): PodSource | undefined {
+  if (obj.kind !== 'Gateway' || !obj.apiVersion.startsWith('gateway.networking.k8s.io/') || rec(obj.spec).gatewayClassName !== WAYPOINT_CLASS) return undefined;
+  const gateway = obj.metadata.name;
+  return {
+    namespace: obj.metadata.namespace ?? 'default', name: `${gateway}-waypoint`,
+    labels: { [GATEWAY_NAME_LABEL]: gateway, 'mesh-mode': 'none' },
+    serviceAccount: obj.metadata.annotations?.[SERVICE_ACCOUNT_ANNOTATION] ?? gateway,
+    container: undefined, waypoint: { gateway },
+  };
+}
 
 function podsOf(obj: KubeObject): PodSource[] {
+  const wp = waypointPodOf(obj);
+  if (wp) return [wp];
   const ns = obj.metadata.namespace ?? 'default';
   const where = `${obj.kind}/${ns}/${obj.metadata.name}`;
   if (obj.kind === 'Pod') {
@@ -176,7 +201,10 @@ export async function planLocal(dir: string, opts: PlanOptions = {}): Promise<Lo
   const pods: PlannedPod[] = planned.map((p) => {
     const uid = `Pod/${p.namespace}/${p.name}`;
     const w = workloads.get(uid);
-    return { namespace: p.namespace, name: p.name, uid, labels: p.labels, serviceAccount: p.serviceAccount, ip: p.ip, container: p.container, enrolled: w?.enrolled ?? false, identity: w?.identity ?? '' };
+    return {
+      namespace: p.namespace, name: p.name, uid, labels: p.labels, serviceAccount: p.serviceAccount, ip: p.ip, container: p.container,
+      enrolled: w?.enrolled ?? false, identity: w?.identity ?? '', ...(p.waypoint ? { waypoint: p.waypoint } : {}),
+    };
   });
   const serviceVips = first.snapshot.services.filter((s) => s.vips.length > 0 && !s.external)
     .map((s) => ({ namespace: s.namespace, name: s.name, hostname: s.hostname, vips: s.vips }));

@@ -2,7 +2,7 @@
 // mount namespace (as `unshare --user --map-root-user --net --mount` makes it), where the
 // user is root enough for netns, bridges and iptables. Inside, /run/netns and /etc/netns get
 // private tmpfs mounts (so nothing is written to the real ones) and loopback is brought up.
-// The node-level ports (agent admin/metrics/ready/SOCKS5, controller) are forwarded to the
+// The node-level ports (agent admin/metrics/ready/SOCKS5, controller, waypoints) are forwarded to the
 // user's 127.0.0.1: the inner `local up` serves each on a Unix socket in the state dir (a
 // filesystem path crosses network namespaces) and this outer process listens on
 // 127.0.0.1:<port> and pipes each connection to it. `local exec/apply/down` from outside
@@ -114,14 +114,15 @@ export async function forwardPorts(dir: string, ports: readonly number[], log: L
 }
 
 /** Outside: run this same `ambitctl` invocation inside fresh namespaces; resolves with its exit code. */
-export async function runUpInUserNamespace(argv: readonly string[], stateDir: string, ports: LocalPorts, log: Logger): Promise<number> {
+export async function runUpInUserNamespace(argv: readonly string[], stateDir: string, ports: LocalPorts, log: Logger, extraPorts: readonly number[] = []): Promise<number> {
   checkUserNamespaces();
   const relayDir = path.join(stateDir, 'relay');
-  log.info('not root: running the local mesh in a user + network + mount namespace', { forwarded: nodePorts(ports) });
+  const forwarded = [...nodePorts(ports), ...extraPorts];
+  log.info('not root: running the local mesh in a user + network + mount namespace', { forwarded });
   const child = spawn('unshare', ['--user', '--map-root-user', '--net', '--mount', '--', process.execPath, ...argv], {
     stdio: 'inherit', env: { ...process.env, [USERNS_ENV]: '1' },
   });
-  const servers = await forwardPorts(relayDir, nodePorts(ports), log);
+  const servers = await forwardPorts(relayDir, forwarded, log);
   // The terminal's Ctrl-C reaches both processes; SIGTERM (a supervisor, a test) is passed on.
   process.on('SIGINT', () => undefined);
   process.on('SIGTERM', () => child.kill('SIGTERM'));

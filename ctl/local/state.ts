@@ -4,6 +4,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { LocalNetwork, PodNetworkRecord } from './cni.js';
+import type { WaypointRecord } from './waypoints.js';
 
 export const DEFAULT_STATE_DIR = path.join(tmpdir(), 'ambit-local');
 export const RECORD_FILE = 'local.json';
@@ -47,6 +48,8 @@ export interface LocalRecord {
   processes: ProcessRecord[];
   /** /etc/netns/<name> folders written (hosts files). */
   etcNetns: string[];
+  /** Waypoints (one per Gateway of class ambit-waypoint) and their host port (admin + /metrics). */
+  waypoints?: WaypointRecord[];
   /** Rootless mode: the inner `local up` whose user + mount + network namespaces hold the mesh. */
   userns?: { pid: number };
 }

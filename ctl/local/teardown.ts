@@ -10,7 +10,7 @@ import { stopProcess } from './processes.js';
 import { RECORD_FILE, writeRecord, type LocalRecord } from './state.js';
 
 /** What `local up` writes into its state dir; only these are removed (the dir may be the user's). */
-export const STATE_ENTRIES = [RECORD_FILE, `${RECORD_FILE}.tmp`, 'config', 'controller', 'agent', 'cni-bin', 'ipam', 'logs', '10-ambit-local.conflist', 'agent.sock', 'agent-token', 'node-tokens', 'relay'];
+export const STATE_ENTRIES = [RECORD_FILE, `${RECORD_FILE}.tmp`, 'config', 'controller', 'agent', 'cni-bin', 'ipam', 'logs', '10-ambit-local.conflist', 'agent.sock', 'agent-token', 'node-tokens', 'relay', 'waypoints'];
 
 /**
  * `networkGone`: the mesh ran in user namespaces that are no longer reachable (rootless, the
@@ -22,9 +22,11 @@ export async function tearDown(record: LocalRecord, log: Logger, opts: { network
   const step = async (what: string, fn: () => Promise<unknown>) => {
     try { await fn(); } catch (err) { problems.push(`${what}: ${(err as Error).message}`); log.warn('teardown step failed', { step: what, err: (err as Error).message }); }
   };
-  const apps = record.processes.filter((p) => p.role === 'pod');
+  // Pods' commands and waypoints: both run inside pod netns.
+  const inPods = (p: { role: string }) => p.role === 'pod' || p.role === 'waypoint';
+  const apps = record.processes.filter(inPods);
   await step('stop pods', () => Promise.all(apps.map((p) => stopProcess(p, 3000))));
-  record.processes = record.processes.filter((p) => p.role !== 'pod');
+  record.processes = record.processes.filter((p) => !inPods(p));
   if (opts.networkGone) { record.pods = []; record.planned = []; record.etcNetns = []; }
   for (const pod of [...record.pods].reverse()) {
     await step(`CNI DEL ${pod.namespace}/${pod.name}`, async () => {

@@ -6,7 +6,9 @@ import { describeError } from '../../core/errors.js';
 import { createLogger } from '../../core/log.js';
 import { needsUserNamespace, runUpInUserNamespace } from './rootless.js';
 import { portsFor } from './state.js';
+import { planLocal } from './plan.js';
 import { localUp, type UpOptions } from './up.js';
+import { waypointHostPort } from './waypoints.js';
 
 interface Flags { filename: string; stateDir: string; bridge: string; podCidr: string; netnsPrefix: string; portOffset: string; nodeName: string; live?: boolean; rate: string }
 
@@ -36,7 +38,9 @@ export function register(local: Command, defaults: { stateDir: string; nodeName:
       }
       try {
         if (needsUserNamespace()) {
-          process.exitCode = await runUpInUserNamespace(process.argv.slice(1), path.resolve(f.stateDir), portsFor(offset), createLogger('ambitctl-local'));
+          const waypoints = (await planLocal(f.filename, { podCidr: f.podCidr })).pods.filter((p) => p.waypoint);
+          const extra = waypoints.map((_, i) => waypointHostPort(offset, i));
+          process.exitCode = await runUpInUserNamespace(process.argv.slice(1), path.resolve(f.stateDir), portsFor(offset), createLogger('ambitctl-local'), extra);
           process.exit();
         }
         process.exitCode = await localUp(opts);

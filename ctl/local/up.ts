@@ -17,9 +17,12 @@ import { addPodNetwork, prepareNetwork, run } from './cni.js';
 import { builtMain } from './paths.js';
 import { hostsFileFor, planLocal, type LocalPlan, type PlannedPod } from './plan.js';
 import { insideUserNamespace, nodePorts, prepareUserNamespace, serveRelaySockets } from './rootless.js';
-import { startProcess, type Started } from './processes.js';
+import { startProcess, stopProcess, type Started } from './processes.js';
 import { isAlive, portsFor, readRecord, writeRecord, type LocalRecord } from './state.js';
 import { tearDown } from './teardown.js';
+import { bridgeWaypointPorts, issueWaypointToken, waypointDump, waypointEnv, waypointHostPort, type WaypointPorts } from './waypoints.js';
+
+const CONTROLLER_IDENTITY = 'spiffe://cluster.local/ns/ambit-system/sa/ambit-controller';
 
 export interface UpOptions {
   dir: string;
@@ -119,6 +122,9 @@ export async function localUp(o: UpOptions): Promise<number> {
     pods: [], processes: [], etcNetns: [], ...(insideUserNamespace() ? { userns: { pid: process.pid } } : {}),
     planned: plan.pods.map((p) => ({ namespace: p.namespace, name: p.name, netnsName: netnsNameOf(o.netnsPrefix, p), ip: p.ip, enrolled: p.enrolled, labels: { ...p.labels } })),
     serviceVips: plan.serviceVips.map((s) => ({ namespace: s.namespace, name: s.name, vips: s.vips })),
+    waypoints: plan.pods.filter((p) => p.waypoint).map((p, i) => ({
+      namespace: p.namespace, name: p.waypoint!.gateway, pod: p.name, netnsName: netnsNameOf(o.netnsPrefix, p), ip: p.ip, identity: p.identity, port: waypointHostPort(o.portOffset, i),
+    })),
   };
   const logs = path.join(stateDir, 'logs');
   await mkdir(logs, { recursive: true });
@@ -130,10 +136,14 @@ export async function localUp(o: UpOptions): Promise<number> {
   const token = randomBytes(32).toString('hex');
   await writeFile(path.join(stateDir, 'node-tokens'), `${token} ${plan.nodeName}\n`, { mode: 0o600 });
   await writeFile(path.join(stateDir, 'agent-token'), `${token}\n`, { mode: 0o600 });
+  const waypointTokens = new Map<string, string>();
+  for (const p of plan.pods.filter((x) => x.waypoint)) waypointTokens.set(p.uid, await issueWaypointToken(stateDir, path.join(stateDir, 'node-tokens'), p));
   await writeRecord(record);
 
   let tearingDown = false;
   let relays: net.Server[] = [];
+  const waypointPorts: WaypointPorts[] = [];
+  const waypointsReady = new Set<string>();
   let stopReason: ((r: string) => void) | undefined;
   const stopping = new Promise<string>((r) => { stopReason = r; });
   const track = (s: Started) => {
@@ -182,7 +192,7 @@ export async function localUp(o: UpOptions): Promise<number> {
       role: 'agent', cmd: process.execPath, args: [builtMain('agent')], logFile: path.join(logs, 'agent.log'),
       env: {
         ...process.env, AMBIT_CONTROLLER: `127.0.0.1:${ports.controllerGrpc}`, AMBIT_CONTROLLER_ROOTS: path.join(controllerDir, 'root-cert.pem'),
-        AMBIT_CONTROLLER_IDENTITY: 'spiffe://cluster.local/ns/ambit-system/sa/ambit-controller',
+        AMBIT_CONTROLLER_IDENTITY: CONTROLLER_IDENTITY,
         AMBIT_TOKEN_FILE: path.join(stateDir, 'agent-token'), AMBIT_NODE_NAME: plan.nodeName, AMBIT_STATE_DIR: path.join(stateDir, 'agent'),
         AMBIT_AGENT_SOCKET: agentSocket, AMBIT_LOCAL_HOST: '127.0.0.1', AMBIT_PUBLIC_HOST: '127.0.0.1',
         AMBIT_ADMIN_PORT: String(ports.agentAdmin), AMBIT_METRICS_PORT: String(ports.agentMetrics), AMBIT_READY_PORT: String(ports.agentReady), AMBIT_SOCKS5_PORT: String(ports.agentSocks5),
@@ -201,7 +211,8 @@ export async function localUp(o: UpOptions): Promise<number> {
 
     record.network = await prepareNetwork({ stateDir, bridge: o.bridge, subnet: plan.podCidr, gateway: plan.gateway, agentSocket });
     await writeRecord(record);
-    for (const pod of plan.pods) {
+    // Waypoints first: the pods' service traffic goes through them from its first request.
+    for (const pod of [...plan.pods.filter((p) => p.waypoint), ...plan.pods.filter((p) => !p.waypoint)]) {
       if (early()) break;
       const netnsName = netnsNameOf(o.netnsPrefix, pod);
       const etc = path.join('/etc/netns', netnsName);
@@ -212,7 +223,17 @@ export async function localUp(o: UpOptions): Promise<number> {
       const netRec = await addPodNetwork(record.network, { namespace: pod.namespace, name: pod.name, uid: pod.uid, netnsName, ip: pod.ip });
       record.pods.push(netRec);
       await writeRecord(record);
-      if (pod.container) {
+      const wp = record.waypoints?.find((w) => w.pod === pod.name && w.namespace === pod.namespace);
+      if (pod.waypoint && wp) {
+        waypointPorts.push(await bridgeWaypointPorts({ netnsName, controllerPort: ports.controllerGrpc, hostPort: wp.port, log }));
+        const env = waypointEnv(pod, { rootsFile: path.join(controllerDir, 'root-cert.pem'), tokenFile: waypointTokens.get(pod.uid)!, controllerIdentity: CONTROLLER_IDENTITY, stateDir });
+        track(startProcess({
+          role: 'waypoint', pod: `${pod.namespace}/${pod.name}`, cmd: 'ip', cwd: plan.dir, env,
+          args: ['netns', 'exec', netnsName, process.execPath, builtMain('waypoint'), '--mode', 'waypoint'], logFile: path.join(logs, `waypoint.${pod.namespace}.${pod.name}.log`),
+          onStdoutLine: (line) => { if (line.startsWith('ready')) waypointsReady.add(pod.uid); },
+        }));
+        await writeRecord(record);
+      } else if (pod.container) {
         const [cmd, ...args] = pod.container.command;
         track(startProcess({
           role: 'pod', pod: `${pod.namespace}/${pod.name}`, cmd: 'ip', cwd: plan.dir, env: podEnv(pod, plan),
@@ -229,7 +250,15 @@ export async function localUp(o: UpOptions): Promise<number> {
       const certs = new Set(dump.certificates?.filter((c) => Date.parse(c.notAfter) > now).map((c) => c.identity));
       return enrolled.every((p) => pods.has(`${p.namespace}/${p.name}`) && certs.has(p.identity)) || undefined;
     }, early);
-    if (insideUserNamespace()) relays = await serveRelaySockets(path.join(stateDir, 'relay'), nodePorts(ports));
+    for (const wp of record.waypoints ?? []) {
+      // Serving, with its namespace's L7 config from the controller (a version in its dump).
+      await waitFor(`the waypoint ${wp.namespace}/${wp.name} and its config`, 60_000, async () => {
+        if (!waypointsReady.has(`Pod/${wp.namespace}/${wp.pod}`)) return undefined;
+        return (await waypointDump(wp.port)).version !== undefined || undefined;
+      }, early);
+      log.info('waypoint up', { waypoint: `${wp.namespace}/${wp.name}`, ip: wp.ip, admin: `127.0.0.1:${wp.port}`, metrics: `127.0.0.1:${wp.port}/metrics` });
+    }
+    if (insideUserNamespace()) relays = await serveRelaySockets(path.join(stateDir, 'relay'), [...nodePorts(ports), ...(record.waypoints ?? []).map((w) => w.port)]);
     process.stdout.write('ready\n');
     log.info('local mesh ready', { pods: plan.pods.length, enrolled: enrolled.length, logs, admin: `127.0.0.1:${ports.agentAdmin}` });
     if (o.onReady) void Promise.resolve(o.onReady({ record, plan, log, stopping })).catch((err: unknown) => log.error('live view failed', { err: describeError(err) }));
@@ -242,6 +271,9 @@ export async function localUp(o: UpOptions): Promise<number> {
   } finally {
     tearingDown = true;
     for (const r of relays) r.close();
+    // Stop the waypoints first: their controller connection runs through these ports.
+    for (const p of record.processes.filter((x) => x.role === 'waypoint')) await stopProcess(p, 3000).catch(() => undefined);
+    for (const w of waypointPorts) await w.close().catch((err: unknown) => log.warn('closing waypoint ports failed', { err: describeError(err) }));
     const problems = await tearDown(record, log);
     log.info('torn down', { problems: problems.length });
     if (problems.length > 0) code = 1;
