@@ -8,6 +8,7 @@ import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { isMap, parseAllDocuments, stringify, type Document } from 'yaml';
 import { listManifestFiles } from '../controller/sources/file-read.js';
+import { isAlive, readRecord } from './local/state.js';
 import { WAYPOINT_LABELS, waypointGateway, type GatewayObject, type WaypointSummary, summarize } from './waypoint-objects.js';
 
 export const localGatewayFile = (dir: string, namespace: string, name: string): string => path.join(dir, `waypoint-${namespace}-${name}.yaml`);
@@ -87,6 +88,23 @@ export async function deleteLocal(dir: string, namespace: string, name: string):
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
   return changed;
+}
+
+/**
+ * `waypoint list --local [DIR]`: the folder's waypoints (DIR, else the running mesh's folder),
+ * with the address and host admin/metrics port of those a running `local up` (its record in
+ * `stateDir`) started.
+ */
+export async function listRunningLocal(dir: string | true, stateDir: string): Promise<WaypointSummary[]> {
+  const record = await readRecord(path.resolve(stateDir)).catch(() => undefined);
+  const folder = typeof dir === 'string' ? dir : record?.dir;
+  if (!folder) throw new Error(`waypoint list --local: no local mesh is running from ${stateDir}; name its folder (--local DIR) or its --state-dir`);
+  const rows = await listLocal(folder);
+  if (!record || record.dir !== path.resolve(folder) || !isAlive(record.pid)) return rows;
+  return rows.map((r) => {
+    const running = record.waypoints?.find((w) => w.namespace === r.namespace && w.name === r.name);
+    return running ? { ...r, address: running.ip, programmed: 'True', admin: `127.0.0.1:${running.port}` } : r;
+  });
 }
 
 /** Waypoint Gateways of the folder and the namespaces that use them. */

@@ -39,6 +39,8 @@ export interface WaypointSummary {
   readonly usedBy: string[];
   readonly address: string;
   readonly programmed: string;
+  /** A running `ambitctl local` mesh: where the waypoint's admin endpoints and /metrics are. */
+  readonly admin?: string;
 }
 
 /** Waypoint Gateways among `objects`, with the namespaces labelled to use them. */
@@ -69,7 +71,11 @@ export function summarize(objects: readonly GatewayObject[]): WaypointSummary[] 
 
 /** A plain table, columns padded, '-' for empty cells. */
 export function formatTable(rows: readonly WaypointSummary[]): string {
-  const cells = [['NAMESPACE', 'NAME', 'USED BY', 'ADDRESS', 'PROGRAMMED'], ...rows.map((r) => [r.namespace, r.name, r.usedBy.join(',') || '-', r.address || '-', r.programmed || '-'])];
+  const local = rows.some((r) => r.admin !== undefined);
+  const cells = [
+    ['NAMESPACE', 'NAME', 'USED BY', 'ADDRESS', 'PROGRAMMED', ...(local ? ['ADMIN/METRICS'] : [])],
+    ...rows.map((r) => [r.namespace, r.name, r.usedBy.join(',') || '-', r.address || '-', r.programmed || '-', ...(local ? [r.admin ?? '-'] : [])]),
+  ];
   const widths = cells[0]!.map((_, i) => Math.max(...cells.map((c) => c[i]!.length)));
   return cells.map((c) => c.map((v, i) => (i === c.length - 1 ? v : v.padEnd(widths[i]! + 2))).join('')).join('\n') + '\n';
 }

@@ -141,6 +141,7 @@ esac
     it('labels the folder\'s Namespace in place, adds the Gateway file, and delete restores the folder', async () => {
       const mesh = join(dir, 'mesh');
       await cp(EXAMPLE, mesh, { recursive: true });
+      await runCli(['waypoint', 'delete', '-n', 'coffee-shop', '--local', mesh]); // the example ships with its waypoint
       const nsFile = join(mesh, 'namespace.yaml');
       const original = await readFile(nsFile, 'utf8');
       const before = translate((await readManifests(mesh)).documents.map((d) => d.object));

@@ -6,7 +6,8 @@
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import { runTool } from './chart/render.js';
-import { applyLocal, deleteLocal, listLocal } from './waypoint-local.js';
+import { applyLocal, deleteLocal, listRunningLocal } from './waypoint-local.js';
+import { DEFAULT_STATE_DIR } from './local/state.js';
 import {
   checkName, DEFAULT_WAYPOINT_NAME, formatTable, summarize, waypointGateway, WAYPOINT_LABELS, type GatewayObject,
 } from './waypoint-objects.js';
@@ -88,11 +89,12 @@ export function register(program: Command): void {
 
   waypoint.command('list').description('waypoint Gateways and the namespaces that use them')
     .option('-n, --namespace <ns>', 'only this namespace')
-    .option('--local <dir>', 'the folder of an `ambitctl local` mesh')
+    .option('--local [dir]', 'the folder of an `ambitctl local` mesh (default: the running one\'s); a running mesh adds the address and admin/metrics port of each waypoint')
+    .option('--state-dir <dir>', 'with --local: state dir of the running local mesh', process.env.AMBIT_LOCAL_STATE_DIR ?? DEFAULT_STATE_DIR)
     .option('-o, --output <format>', 'table or json', 'table')
-    .action(async (opts: Omit<WaypointOptions, 'name'>) => {
+    .action(async (opts: Omit<WaypointOptions, 'name' | 'local'> & { local?: string | true; stateDir: string }) => {
       const ns = opts.namespace ? checkName('--namespace', opts.namespace) : undefined;
-      const all = opts.local ? await listLocal(opts.local) : await listKube(ns);
+      const all = opts.local ? await listRunningLocal(opts.local, opts.stateDir) : await listKube(ns);
       const rows = all.filter((r) => !ns || r.namespace === ns);
       if (opts.output === 'json') process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
       else if (opts.output === 'table' || !opts.output) process.stdout.write(formatTable(rows));

@@ -1,7 +1,7 @@
 // `ambitctl local up` on examples/coffee-shop, as a user runs it (the built CLI as a child
 // process): wait for `ready`, curl from order-service to payment-service (allowed by the
-// AuthorizationPolicy) and from inventory-service (denied: the agent closes the connection),
-// then SIGTERM and check that no netns, link, /etc/netns file, iptables rule or process is
+// AuthorizationPolicy) and from inventory-service (denied: the namespace's waypoint answers
+// 403 `RBAC: access denied`, CONTRACT.md), then SIGTERM and check that no netns, link, /etc/netns file, iptables rule or process is
 // left. Own bridge, pod CIDR, netns prefix and node ports, so it runs beside other suites.
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -65,7 +65,7 @@ describeNetns('ambitctl local up: the coffee-shop on one machine', () => {
 
   it('runs every pod of the example enrolled, in its own netns', async () => {
     const netns = (await sh('ip', ['netns', 'list'])).stdout;
-    for (const pod of ['order-service-0', 'payment-service-0', 'inventory-service-0', 'customer-service-v1-0', 'customer-service-v2-0', 'web-frontend-0']) {
+    for (const pod of ['order-service-0', 'payment-service-0', 'inventory-service-0', 'customer-service-v1-0', 'customer-service-v2-0', 'web-frontend-0', 'waypoint-waypoint']) {
       expect(netns).toContain(`${PREFIX}coffee-shop-${pod}`);
     }
     const dump = await (await fetch(`http://127.0.0.1:${15000 + Number(PORT_OFFSET)}/config_dump`)).json() as { pods: Array<{ name: string; identity: string }> };
@@ -82,17 +82,19 @@ describeNetns('ambitctl local up: the coffee-shop on one machine', () => {
     expect(body.caller.address).toMatch(/10\.239\.19\.\d+:\d+$/); // the app sees the client pod's IP
   }, 60_000);
 
-  it('refuses inventory-service → payment-service (connection closed, curl fails)', async () => {
-    const res = await ctl(stateDir, 'exec', '-n', 'coffee-shop', 'inventory-service', '--', 'curl', '-sS', '-m', '10', 'http://payment-service.coffee-shop.svc.cluster.local:8080/pay');
-    expect(res.code).not.toBe(0);
+  it('refuses inventory-service → payment-service (the waypoint answers 403 RBAC: access denied)', async () => {
+    const res = await ctl(stateDir, 'exec', '-n', 'coffee-shop', 'inventory-service', '--', 'curl', '-sS', '-m', '10', '-w', '\n%{http_code}', 'http://payment-service.coffee-shop.svc.cluster.local:8080/pay');
+    expect(res.code).toBe(0);
     expect(res.stdout).not.toContain('payment-service-0');
-    const metrics = await (await fetch(`http://127.0.0.1:${15020 + Number(PORT_OFFSET)}/metrics`)).text();
-    expect(metrics).toMatch(/ambit_connections_refused_total\{component="agent",reason="authz-denied"\} [1-9]/);
+    expect(res.stdout.trim().split('\n')).toEqual(['RBAC: access denied', '403']);
+    // The waypoint's admin and metrics: 127.0.0.1:15100 (+ the port offset) for the first waypoint.
+    const metrics = await (await fetch(`http://127.0.0.1:${15100 + Number(PORT_OFFSET)}/metrics`)).text();
+    expect(metrics).toMatch(/istio_requests_total\{reporter="waypoint",source_workload="inventory-service",[^}]*destination_service_name="payment-service",[^}]*response_code="403"\} [1-9]/);
   }, 60_000);
 
   it('tears everything down on SIGTERM', async () => {
     const record = JSON.parse(await readFile(path.join(stateDir, 'local.json'), 'utf8')) as { processes: Array<{ role: string; pid: number }> };
-    expect(record.processes.map((p) => p.role).sort()).toEqual(['agent', 'controller', 'pod', 'pod', 'pod', 'pod', 'pod', 'pod']);
+    expect(record.processes.map((p) => p.role).sort()).toEqual(['agent', 'controller', 'pod', 'pod', 'pod', 'pod', 'pod', 'pod', 'waypoint']);
     const pids = record.processes.map((p) => p.pid);
     for (const pid of pids) expect(existsSync(`/proc/${pid}`)).toBe(true);
     up!.kill('SIGTERM');

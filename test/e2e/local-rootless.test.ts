@@ -68,8 +68,10 @@ describeNetns('ambitctl local up without root (user namespaces)', () => {
     const allowed = await asUser(['local', 'exec', '--state-dir', stateDir, 'order-service', '--', 'curl', '-sS', '-m', '10', 'http://payment-service:8080/pay']);
     expect(allowed.code).toBe(0);
     expect((JSON.parse(allowed.stdout) as { service: string }).service).toBe('payment-service');
-    const denied = await asUser(['local', 'exec', '--state-dir', stateDir, 'inventory-service', '--', 'curl', '-sS', '-m', '10', 'http://payment-service:8080/pay']);
-    expect(denied.code).not.toBe(0);
+    // Denied at the namespace's waypoint: 403 (its metrics are forwarded to 127.0.0.1:15100+offset too).
+    const denied = await asUser(['local', 'exec', '--state-dir', stateDir, 'inventory-service', '--', 'curl', '-sS', '-m', '10', '-w', '\n%{http_code}', 'http://payment-service:8080/pay']);
+    expect(denied.stdout.trim().split('\n')).toEqual(['RBAC: access denied', '403']);
+    expect(await (await fetch(`http://127.0.0.1:${15100 + PORT_OFFSET}/metrics`)).text()).toMatch(/istio_requests_total\{reporter="waypoint",[^}]*response_code="403"\} [1-9]/);
   }, 60_000);
 
   it('local down cleans up after local up was killed', async (ctx) => {
