@@ -46,6 +46,24 @@ describe('live view', () => {
     expect(text).toContain('authz-denied: 5 (+2/s)');
   });
 
+  it('shows the split since the start and, with a waypoint, its requests by destination and its 403 denials', () => {
+    const req = (svc: string, code: string) => `istio_requests_total{reporter="waypoint",destination_service_name="${svc}",response_code="${code}"}`;
+    const wBefore = parseMetrics([`${req('customer-service', '200')} 100`, `${req('payment-service', '403')} 10`].join('\n'));
+    const wNow = parseMetrics([`${req('customer-service', '200')} 106`, `${req('payment-service', '403')} 12`, `${req('payment-service', '200')} 4`].join('\n'));
+    const text = renderView({
+      stats: { time: '', rate: 20, inflight: 0, skipped: 0, targets: { 'customer-service': { rps: 6, ok: 6, failed: 0, p50: 4, p99: 9, errors: {}, versions: { v1: 2, v2: 4 }, totalOk: 100, totalFailed: 0, totalVersions: { v1: 70, v2: 30 } } } },
+      now: new Map(), before: undefined, pods: 8, started: Date.now(), admin: 15000,
+      waypoints: [{ label: 'coffee-shop/waypoint', port: 15100, now: wNow, before: wBefore }],
+    // eslint-disable-next-line no-control-regex
+    }).replace(/\x1b\[[0-9;]*[A-Za-z]/g, '');
+    expect(text).toMatch(/customer-service\s+6\s+100\.0%.*v1 70% v2 30%/); // not this second's 33/67
+    expect(text).toContain('WAYPOINT coffee-shop/waypoint (L7 routing and policy; admin + metrics 127.0.0.1:15100)');
+    expect(text).toMatch(/customer-service\s+106\s+6\s+200 100%/);
+    expect(text).toMatch(/payment-service\s+16\s+6\s+200 25% 403 75%/);
+    expect(text).toContain('requests denied by waypoints (403) — 12 (+2/s)');
+    expect(text).toContain('splits customer-service 70/30 per request');
+  });
+
   it('percentile', () => {
     expect(percentile([], 50)).toBeNull();
     expect(percentile([1, 2, 3, 4], 50)).toBe(2);

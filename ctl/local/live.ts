@@ -2,8 +2,10 @@
 // second. The generator's targets are the Services annotated `ambit.dev/traffic-weight`
 // (path `ambit.dev/traffic-path`, default /), else every Service of the first ambient
 // namespace. The view shows, per target, what the generator measured (rps, success, p50/p99,
-// errors, versions answering: the v1/v2 split), and per mesh edge what the agent's metrics
-// on 15020 say (connections, bytes/s, mTLS), plus policy denials. Keys: + / - rate, q quit.
+// errors, versions answering since the start: the v1/v2 split), per mesh edge what the
+// agent's metrics on 15020 say (connections, bytes/s, mTLS), per waypoint the requests it
+// routed by destination and status (its metrics on 127.0.0.1:15100+i), and policy denials
+// (connections the agents refused, requests the waypoints answered 403). Keys: + / - rate, q quit.
 import { createWriteStream } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -94,17 +96,43 @@ function edges(metrics: Map<string, Sample[]>): Map<string, Edge> {
 const ms = (v: number | null) => (v === null ? '-' : v < 10 ? v.toFixed(1) : v.toFixed(0));
 const bytes = (n: number) => (n < 1024 ? `${n.toFixed(0)} B` : n < 1 << 20 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / (1 << 20)).toFixed(1)} MiB`);
 
-export function renderView(o: { stats: LoadStats | undefined; now: Map<string, Sample[]>; before: Map<string, Sample[]> | undefined; pods: number; started: number; admin: number }): string {
+export interface WaypointView {
+  /** `<namespace>/<gateway>` */
+  readonly label: string;
+  readonly port: number;
+  readonly now: Map<string, Sample[]>;
+  readonly before: Map<string, Sample[]> | undefined;
+}
+
+/** The waypoint's istio_requests_total by destination service: total and per response code. */
+function requestsByService(metrics: Map<string, Sample[]> | undefined): Map<string, { total: number; codes: Record<string, number> }> {
+  const out = new Map<string, { total: number; codes: Record<string, number> }>();
+  for (const s of metrics?.get('istio_requests_total') ?? []) {
+    if (s.labels.reporter !== 'waypoint') continue;
+    const key = s.labels.destination_service_name ?? '?';
+    const e = out.get(key) ?? { total: 0, codes: {} };
+    e.total += s.value;
+    const code = s.labels.response_code ?? '?';
+    e.codes[code] = (e.codes[code] ?? 0) + s.value;
+    out.set(key, e);
+  }
+  return out;
+}
+
+export function renderView(o: { stats: LoadStats | undefined; now: Map<string, Sample[]>; before: Map<string, Sample[]> | undefined; pods: number; started: number; admin: number; waypoints?: readonly WaypointView[] }): string {
   const lines: string[] = [];
   const up = Math.round((Date.now() - o.started) / 1000);
   lines.push(`\x1b[1mAmbit local mesh\x1b[0m — ${o.pods} pods, up ${up}s — generator ${o.stats ? `${o.stats.rate} req/s (in flight ${o.stats.inflight}, skipped ${o.stats.skipped})` : 'starting…'}`);
   lines.push('keys: + / - change the rate, q or Ctrl-C to stop and tear down');
   lines.push('');
   lines.push('\x1b[1mTRAFFIC (traffic-generator → service)\x1b[0m');
-  lines.push(`${'service'.padEnd(20)}${'rps'.padStart(6)}${'success'.padStart(9)}${'p50 ms'.padStart(8)}${'p99 ms'.padStart(8)}  versions / errors`);
+  lines.push(`${'service'.padEnd(20)}${'rps'.padStart(6)}${'success'.padStart(9)}${'p50 ms'.padStart(8)}${'p99 ms'.padStart(8)}  versions (since start) / errors`);
   for (const [name, t] of Object.entries(o.stats?.targets ?? {})) {
     const success = t.rps > 0 ? `${((100 * t.ok) / t.rps).toFixed(1)}%` : '-';
-    const versions = Object.entries(t.versions).sort().map(([v, n]) => `${v} ${Math.round((100 * n) / Math.max(1, t.ok))}%`).join(' ');
+    // The split since the start: a second holds only a few requests per service.
+    const split = t.totalVersions && Object.keys(t.totalVersions).length > 0 ? t.totalVersions : t.versions;
+    const answered = Math.max(1, Object.values(split).reduce((a, b) => a + b, 0));
+    const versions = Object.entries(split).sort().map(([v, n]) => `${v} ${Math.round((100 * n) / answered)}%`).join(' ');
     const errors = Object.entries(t.errors).map(([e, n]) => `${e}×${n}`).join(' ');
     const color = t.failed > 0 && t.ok === 0 ? '\x1b[31m' : t.failed > 0 ? '\x1b[33m' : '\x1b[32m';
     lines.push(`${color}${name.padEnd(20)}${String(t.rps).padStart(6)}${success.padStart(9)}${ms(t.p50).padStart(8)}${ms(t.p99).padStart(8)}  ${[versions, errors].filter(Boolean).join('  ')}\x1b[0m`);
@@ -120,12 +148,31 @@ export function renderView(o: { stats: LoadStats | undefined; now: Map<string, S
     lines.push(`${key.padEnd(44)}${String(e.opened).padStart(7)}${String(rate).padStart(8)}${String(e.opened - e.closed).padStart(6)}${bytes(e.sent + e.received).padStart(11)}  ${e.mtls ? '\x1b[32mmTLS (HBONE)\x1b[0m' : '\x1b[31mplaintext\x1b[0m'}`);
   }
   lines.push('');
+  let denied = 0;
+  let deniedBefore = 0;
+  for (const w of o.waypoints ?? []) {
+    lines.push(`\x1b[1mWAYPOINT ${w.label}\x1b[0m (L7 routing and policy; admin + metrics 127.0.0.1:${w.port})`);
+    lines.push(`${'destination service'.padEnd(24)}${'requests'.padStart(9)}${'req/s'.padStart(7)}  responses`);
+    const now = requestsByService(w.now);
+    const before = requestsByService(w.before);
+    for (const [svc, e] of [...now.entries()].sort(([a], [b]) => a.localeCompare(b))) {
+      const b = before.get(svc);
+      const codes = Object.entries(e.codes).sort().map(([c, n]) => `${c} ${Math.round((100 * n) / Math.max(1, e.total))}%`).join(' ');
+      lines.push(`${svc.padEnd(24)}${String(e.total).padStart(9)}${String(b ? e.total - b.total : 0).padStart(7)}  ${codes}`);
+      denied += e.codes['403'] ?? 0;
+      deniedBefore += b ? (b.codes['403'] ?? 0) : (e.codes['403'] ?? 0);
+    }
+    lines.push('');
+  }
   const refused = (o.now.get('ambit_connections_refused_total') ?? []).map((s) => {
     const b = (o.before?.get('ambit_connections_refused_total') ?? []).find((x) => x.labels.reason === s.labels.reason)?.value ?? s.value;
     return `${s.labels.reason ?? '?'}: ${s.value} (+${s.value - b}/s)`;
   });
-  lines.push(`\x1b[1mPOLICY\x1b[0m refused connections — ${refused.join(', ') || 'none'}`);
-  lines.push('Without a waypoint, customer-service v1/v2 are balanced per connection at L4; the 70/30 VirtualService needs one.');
+  const waypointDenials = o.waypoints && o.waypoints.length > 0 ? `; requests denied by waypoints (403) — ${denied} (+${denied - deniedBefore}/s)` : '';
+  lines.push(`\x1b[1mPOLICY\x1b[0m refused connections — ${refused.join(', ') || 'none'}${waypointDenials}`);
+  lines.push(o.waypoints && o.waypoints.length > 0
+    ? 'Service traffic goes through the waypoint: it splits customer-service 70/30 per request (VirtualService) and answers 403 to callers the AuthorizationPolicy denies.'
+    : 'Without a waypoint, customer-service v1/v2 are balanced per connection at L4; the 70/30 VirtualService needs one.');
   return lines.join('\n');
 }
 
@@ -139,6 +186,7 @@ export async function startLive(mesh: RunningMesh, opts: { rate: number }): Prom
   const logStream = createWriteStream(path.join(logs, 'ambitctl.log'), { flags: 'a' });
   setLogSink(logStream);
   let before: Map<string, Sample[]> | undefined;
+  const waypointsBefore = new Map<number, Map<string, Sample[]>>();
   const tty = process.stdin.isTTY === true;
   if (tty) {
     process.stdin.setRawMode(true);
@@ -156,10 +204,16 @@ export async function startLive(mesh: RunningMesh, opts: { rate: number }): Prom
     void (async () => {
       if (stopped) return;
       const stats = await readFile(path.join(logs, 'loadgen-stats.json'), 'utf8').then((t) => JSON.parse(t) as LoadStats, () => undefined);
-      const now = parseMetrics(await fetch(`http://127.0.0.1:${mesh.record.ports.agentMetrics}/metrics`, { signal: AbortSignal.timeout(900) }).then((r) => r.text(), () => ''));
+      const scrape = (port: number) => fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(900) }).then((r) => r.text(), () => '').then(parseMetrics);
+      const now = await scrape(mesh.record.ports.agentMetrics);
+      const waypoints: WaypointView[] = [];
+      for (const w of mesh.record.waypoints ?? []) {
+        waypoints.push({ label: `${w.namespace}/${w.name}`, port: w.port, now: await scrape(w.port), before: waypointsBefore.get(w.port) });
+      }
       if (stopped) return;
-      process.stdout.write(`\x1b[H\x1b[2J${renderView({ stats, now, before, pods: mesh.record.planned.length, started, admin: mesh.record.ports.agentAdmin })}\n`);
+      process.stdout.write(`\x1b[H\x1b[2J${renderView({ stats, now, before, pods: mesh.record.planned.length, started, admin: mesh.record.ports.agentAdmin, waypoints })}\n`);
       before = now;
+      for (const w of waypoints) waypointsBefore.set(w.port, w.now);
     })();
   }, 1000);
   const reason = await mesh.stopping;

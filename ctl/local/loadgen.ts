@@ -21,6 +21,8 @@ export interface TargetStats {
   /** Since the start. */
   totalOk: number;
   totalFailed: number;
+  /** Versions answering since the start (the split settles here; one second is a few requests). */
+  totalVersions?: Record<string, number>;
 }
 
 export interface LoadStats { time: string; rate: number; inflight: number; skipped: number; targets: Record<string, TargetStats> }
@@ -45,7 +47,7 @@ function main(): void {
   // v1/v2 split and gives the mesh edges a connection rate.
   const agent = new http.Agent({ keepAlive: false });
   const windows = new Map(targets.map((t) => [t.name, emptyWindow()] as const));
-  const totals = new Map<string, { ok: number; failed: number }>(targets.map((t) => [t.name, { ok: 0, failed: 0 }]));
+  const totals = new Map<string, { ok: number; failed: number; versions: Record<string, number> }>(targets.map((t) => [t.name, { ok: 0, failed: 0, versions: {} }]));
   let inflight = 0;
   let skipped = 0;
   let credit = 0;
@@ -65,7 +67,11 @@ function main(): void {
       const win = w();
       if (ok) { win.ok++; totals.get(t.name)!.ok++; win.latencies.push(ms); } else { win.failed++; totals.get(t.name)!.failed++; }
       if (cause) win.errors[cause] = (win.errors[cause] ?? 0) + 1;
-      if (version) win.versions[version] = (win.versions[version] ?? 0) + 1;
+      if (version) {
+        win.versions[version] = (win.versions[version] ?? 0) + 1;
+        const tot = totals.get(t.name)!;
+        tot.versions[version] = (tot.versions[version] ?? 0) + 1;
+      }
     };
     const req = http.get(t.url, { agent, timeout: 5000 }, (res) => {
       const chunks: Buffer[] = [];
@@ -102,7 +108,7 @@ function main(): void {
       const tot = totals.get(t.name)!;
       out.targets[t.name] = {
         rps: win.ok + win.failed, ok: win.ok, failed: win.failed, p50: percentile(sorted, 50), p99: percentile(sorted, 99),
-        errors: win.errors, versions: win.versions, totalOk: tot.ok, totalFailed: tot.failed,
+        errors: win.errors, versions: win.versions, totalOk: tot.ok, totalFailed: tot.failed, totalVersions: { ...tot.versions },
       };
       windows.set(t.name, emptyWindow());
     }

@@ -39,6 +39,14 @@ describe('local plan', () => {
     expect(payment.spec.clusterIP).toBe(vip);
     expect(vip).toMatch(/^10\.96\./);
 
+    // the example's waypoint Gateway becomes a pod the mesh does not capture, with the Gateway's identity
+    const wp = plan.pods.find((p) => p.waypoint)!;
+    expect(wp).toMatchObject({ namespace: 'coffee-shop', name: 'waypoint-waypoint', serviceAccount: 'waypoint', enrolled: false, waypoint: { gateway: 'waypoint' }, container: undefined });
+    expect(wp.labels).toEqual({ 'gateway.networking.k8s.io/gateway-name': 'waypoint', 'mesh-mode': 'none' });
+    expect(wp.identity).toBe('spiffe://cluster.local/ns/coffee-shop/sa/waypoint');
+    expect(pods.find((p) => p.metadata.name === 'waypoint-waypoint')!.status.podIP).toBe(wp.ip);
+    expect(plan.snapshot.workloads.find((w) => w.name === 'order-service-0')?.waypoint).toMatchObject({ address: wp.ip, identity: wp.identity });
+
     const hosts = hostsFileFor(plan, order);
     expect(hosts).toMatch(new RegExp(`^${vip.replace(/\./g, '\\.')}\\tpayment-service\\.coffee-shop\\.svc\\.cluster\\.local .*payment-service$`, 'm'));
   });
@@ -60,6 +68,19 @@ describe('local plan', () => {
       await rm(dir, { recursive: true, force: true });
     }
     expect(() => ipv4Cidr('10.1.0.0')).toThrow(/pod CIDR/);
+  });
+
+  it('plans a waypoint pod per ambit-waypoint Gateway, with the service-account annotation', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'ambit-plan-'));
+    try {
+      const gw = (name: string, cls: string, extra = '') => `apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: { name: ${name}, namespace: shop${extra} }\nspec: { gatewayClassName: ${cls}, listeners: [{ name: mesh, port: 15008, protocol: HBONE }] }\n`;
+      await writeFile(path.join(dir, 'g.yaml'), [gw('wp', 'ambit-waypoint', ', annotations: { gateway.istio.io/service-account: wp-sa }'), gw('edge', 'istio')].join('---\n'));
+      const plan = await planLocal(dir, { podCidr: '10.1.0.0/24' });
+      expect(plan.pods.map((p) => [p.name, p.serviceAccount, p.waypoint?.gateway])).toEqual([['wp-waypoint', 'wp-sa', 'wp']]);
+      expect(plan.pods[0]!.identity).toBe('spiffe://cluster.local/ns/shop/sa/wp-sa');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
     expect(parse('a: 1')).toEqual({ a: 1 });
   });
 });

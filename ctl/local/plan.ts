@@ -1,6 +1,6 @@
 // What `ambitctl local up` will run, computed from a folder of manifests without touching the
 // machine: every Pod and every Deployment replica (`<deployment>-<i>`, the translator's
-// naming) with its pod IP (pre-assigned from the pod CIDR and requested from host-local, so
+// naming) and every waypoint Gateway (a pod `<gateway>-waypoint`, see waypointPodOf) with its pod IP (pre-assigned from the pod CIDR and requested from host-local, so
 // the controller knows each pod before its CNI ADD), the Service VIPs (the translator's own
 // allocation, then pinned as clusterIP), the config folder the controller watches, and the
 // /etc/hosts of the pods.

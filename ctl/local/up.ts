@@ -3,8 +3,9 @@
 // controller (file source) and the agent (controller mode, enrolment socket in the state
 // dir); 3. per pod: /etc/netns/<ns>/hosts, netns + CNI chain ADD (bridge, host-local,
 // ambit-cni: the agent acks once the pod's listeners and certificate are up), then its
-// command inside the netns; 4. `ready` on stdout once the agent's /config_dump holds every
-// enrolled pod and its certificate. SIGINT/SIGTERM: tear it all down (teardown.ts).
+// command inside the netns (a waypoint pod runs ambit-waypoint, see waypoints.ts; waypoints
+// start first); 4. `ready` on stdout once the agent's /config_dump holds every enrolled pod
+// and its certificate and every waypoint serves its namespace's config. SIGINT/SIGTERM: tear it all down (teardown.ts).
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { access, mkdir, rm, writeFile } from 'node:fs/promises';
@@ -211,8 +212,12 @@ export async function localUp(o: UpOptions): Promise<number> {
 
     record.network = await prepareNetwork({ stateDir, bridge: o.bridge, subnet: plan.podCidr, gateway: plan.gateway, agentSocket });
     await writeRecord(record);
-    // Waypoints first: the pods' service traffic goes through them from its first request.
-    for (const pod of [...plan.pods.filter((p) => p.waypoint), ...plan.pods.filter((p) => !p.waypoint)]) {
+    // Waypoints first (the pods' service traffic goes through them from its first request);
+    // the added pods (the live view's traffic generator) last, once the apps they call run.
+    const added = new Set((o.extraObjects ?? []).map((x) => `${x.metadata.namespace ?? 'default'}/${x.metadata.name}`));
+    const isAdded = (p: PlannedPod) => added.has(`${p.namespace}/${p.name}`);
+    const order = [...plan.pods.filter((p) => p.waypoint), ...plan.pods.filter((p) => !p.waypoint && !isAdded(p)), ...plan.pods.filter((p) => !p.waypoint && isAdded(p))];
+    for (const pod of order) {
       if (early()) break;
       const netnsName = netnsNameOf(o.netnsPrefix, pod);
       const etc = path.join('/etc/netns', netnsName);
