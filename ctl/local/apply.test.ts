@@ -54,6 +54,13 @@ describe('local apply / delete', () => {
     expect(out.at(-1)).toMatch(/: not found$/);
   });
 
+  it('says that a new waypoint Gateway needs a restart of local up', async () => {
+    const gw = (name: string) => `apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: { name: ${name}, namespace: shop }\nspec: { gatewayClassName: ambit-waypoint, listeners: [{ name: mesh, port: 15008, protocol: HBONE }] }\n`;
+    await writeFile(path.join(input, 'gw.yaml'), gw('wp'));
+    await localApply(stateDir, [path.join(input, 'gw.yaml')], (l) => out.push(l));
+    expect(out).toEqual(['Gateway/shop/wp configured', 'Gateway/shop/wp: its waypoint pod is started by `local up` only: restart it to run this waypoint']);
+  });
+
   it('names a missing input and a missing mesh', async () => {
     await expect(localApply(stateDir, [path.join(input, 'nope.yaml')])).rejects.toThrow(/nope.yaml: no such file or directory/);
     await expect(localApply(path.join(input, 'none'), [input])).rejects.toThrow(/no local mesh running from/);

@@ -11,6 +11,7 @@ import { parseYamlFile } from '../../controller/sources/file-parse.js';
 import { readManifests } from '../../controller/sources/file-read.js';
 import { objectKey, type KubeObject } from '../../controller/sources/types.js';
 import { AmbitError } from '../../core/errors.js';
+import { WAYPOINT_CLASS } from './plan.js';
 import { readRecord, type LocalRecord } from './state.js';
 
 const WORKLOAD_KINDS = new Set(['Pod', 'Deployment']);
@@ -83,7 +84,16 @@ export async function localApply(stateDir: string, paths: readonly string[], out
     const { kept } = await removeKeys(record, new Set(mesh.map(objectKey)), target);
     await writeObjects(target, [...kept, ...mesh]);
     for (const o of mesh) out(`${objectKey(o)} configured`);
+    for (const o of mesh.filter((x) => isNewWaypoint(record, x))) {
+      out(`${objectKey(o)}: its waypoint pod is started by \`local up\` only: restart it to run this waypoint`);
+    }
   }
+}
+
+function isNewWaypoint(record: LocalRecord, o: KubeObject): boolean {
+  const cls = (o.spec as { gatewayClassName?: unknown } | undefined)?.gatewayClassName;
+  if (o.kind !== 'Gateway' || !o.apiVersion.startsWith('gateway.networking.k8s.io/') || cls !== WAYPOINT_CLASS) return false;
+  return !(record.waypoints ?? []).some((w) => w.namespace === (o.metadata.namespace ?? 'default') && w.name === o.metadata.name);
 }
 
 export async function localDelete(stateDir: string, paths: readonly string[], out: (line: string) => void = console.log): Promise<void> {
