@@ -4,8 +4,9 @@
 // where it would fail without the waypoint: the 70/30 split over 2000 requests, a Firefox
 // user-agent pinned to v1, a 301 redirect with its Location, a header set and x-api-key
 // removed as the app sees them, a 30 % fault abort, a route timeout → 504, an
-// AuthorizationPolicy denial → 403, the waypoint's Istio metrics on its forwarded port, and a
-// teardown that leaves nothing behind. Own bridge, pod CIDR, netns prefix and node ports.
+// AuthorizationPolicy denial → 403, the waypoint's Istio metrics on its forwarded port, a
+// second namespace (bakery) with its own waypoint on the next port, and a teardown that
+// leaves nothing behind. Own bridge, pod CIDR, netns prefix and node ports.
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -21,7 +22,40 @@ const BRIDGE = 'ambt-h15-br0';
 const CIDR = '10.239.15.0/24';
 const PREFIX = 'ambt-h15-';
 const PORT_OFFSET = 1540;
-const WAYPOINT_PORT = 15100 + PORT_OFFSET; // the first (only) waypoint's admin + /metrics
+// Waypoints get 127.0.0.1:15100+i (+ the offset) for admin + /metrics, in namespace/name order.
+const BAKERY_PORT = 15100 + PORT_OFFSET;
+const WAYPOINT_PORT = 15101 + PORT_OFFSET; // coffee-shop's
+
+// A second namespace with its own waypoint (so two waypoints get their own ports).
+const BAKERY = `
+apiVersion: v1
+kind: Namespace
+metadata: { name: bakery, labels: { mesh-mode: ambient, mesh-waypoint: bakery-wp } }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: bakery-wp, namespace: bakery }
+spec:
+  gatewayClassName: ambit-waypoint
+  listeners: [{ name: mesh, port: 15008, protocol: HBONE }]
+---
+apiVersion: v1
+kind: Service
+metadata: { name: bread, namespace: bakery }
+spec:
+  selector: { app: bread }
+  ports: [{ name: http, port: 8080, targetPort: 8080, appProtocol: http }]
+---
+apiVersion: v1
+kind: Pod
+metadata: { name: bread, namespace: bakery, labels: { app: bread, version: v1 } }
+spec:
+  serviceAccountName: bread
+  containers:
+    - name: app
+      command: ["node", "service.mjs"]
+      env: [{ name: SERVICE_NAME, value: bread }]
+`;
 
 // Test-only L7 config for the copy (the example's own 70/30 VirtualService is replaced by one
 // that also pins Firefox to v1). slow-service answers after 3 s; its route times out at 1 s.
@@ -173,6 +207,7 @@ describeNetns('ambitctl local up: the coffee-shop through its waypoint (L7)', ()
     const mesh = path.join(work, 'coffee-shop');
     await cp(path.join(REPO, 'examples', 'coffee-shop'), mesh, { recursive: true });
     await writeFile(path.join(mesh, 'virtual-services.yaml'), L7);
+    await writeFile(path.join(mesh, 'bakery.yaml'), BAKERY);
     clientFile = path.join(work, 'client.mjs');
     await writeFile(clientFile, CLIENT);
     iptablesBefore = ours((await sh('iptables-save', [])).stdout);
@@ -198,8 +233,10 @@ describeNetns('ambitctl local up: the coffee-shop through its waypoint (L7)', ()
     await rm(work, { recursive: true, force: true });
   }, 120_000);
 
-  it('runs the waypoint in its own netns with its config; `waypoint list --local` shows it', async () => {
-    expect((await sh('ip', ['netns', 'list'])).stdout).toContain(`${PREFIX}coffee-shop-waypoint-waypoint`);
+  it('runs each waypoint in its own netns with its config; `waypoint list --local` shows them', async () => {
+    const netns = (await sh('ip', ['netns', 'list'])).stdout;
+    expect(netns).toContain(`${PREFIX}coffee-shop-waypoint-waypoint`);
+    expect(netns).toContain(`${PREFIX}bakery-bakery-wp-waypoint`);
     const dump = await (await fetch(`http://127.0.0.1:${WAYPOINT_PORT}/config_dump`)).json() as { identity: string; version?: string; namespace: string; routes: unknown[] };
     expect(dump.identity).toBe('spiffe://cluster.local/ns/coffee-shop/sa/waypoint');
     expect(dump.namespace).toBe('coffee-shop');
@@ -207,10 +244,24 @@ describeNetns('ambitctl local up: the coffee-shop through its waypoint (L7)', ()
     const list = await sh(process.execPath, [CTL, 'waypoint', 'list', '--local', '--state-dir', stateDir, '-o', 'json']);
     expect(list.stderr).toBe('');
     const rows = JSON.parse(list.stdout) as Array<{ namespace: string; name: string; address: string; admin?: string; usedBy: string[] }>;
-    expect(rows).toHaveLength(1);
-    expect(rows[0]).toMatchObject({ namespace: 'coffee-shop', name: 'waypoint', admin: `127.0.0.1:${WAYPOINT_PORT}`, usedBy: ['coffee-shop'] });
-    expect(rows[0]!.address).toMatch(/^10\.239\.15\.\d+$/);
+    expect(rows).toHaveLength(2);
+    expect(rows[0]).toMatchObject({ namespace: 'bakery', name: 'bakery-wp', admin: `127.0.0.1:${BAKERY_PORT}`, usedBy: ['bakery'] });
+    expect(rows[1]).toMatchObject({ namespace: 'coffee-shop', name: 'waypoint', admin: `127.0.0.1:${WAYPOINT_PORT}`, usedBy: ['coffee-shop'] });
+    for (const r of rows) expect(r.address).toMatch(/^10\.239\.15\.\d+$/);
+    const bakery = await (await fetch(`http://127.0.0.1:${BAKERY_PORT}/config_dump`)).json() as { identity: string; version?: string };
+    expect(bakery.identity).toBe('spiffe://cluster.local/ns/bakery/sa/bakery-wp');
+    expect(bakery.version).toBeTruthy();
   });
+
+  it('sends a call into another namespace through that namespace\'s waypoint', async () => {
+    const res = await curl('order-service', 'http://bread.bakery:8080/loaf');
+    expect(res.code).toBe(0);
+    expect((JSON.parse(res.stdout) as { service: string }).service).toBe('bread');
+    const bakery = await (await fetch(`http://127.0.0.1:${BAKERY_PORT}/metrics`)).text();
+    expect(bakery).toMatch(/istio_requests_total\{reporter="waypoint",source_workload="order-service",[^}]*destination_service_name="bread",[^}]*response_code="200"\} 1\b/);
+    const coffee = await (await fetch(`http://127.0.0.1:${WAYPOINT_PORT}/metrics`)).text();
+    expect(coffee).not.toMatch(/destination_service_name="bread"/);
+  }, 60_000);
 
   it('splits customer-service 70/30 between v1 and v2 over 2000 requests', async () => {
     const r = await many('web-frontend', 'http://customer-service:8080/profile', 2000);
@@ -281,7 +332,7 @@ describeNetns('ambitctl local up: the coffee-shop through its waypoint (L7)', ()
 
   it('tears everything down on SIGTERM, the waypoint included', async () => {
     const record = JSON.parse(await readFile(path.join(stateDir, 'local.json'), 'utf8')) as { processes: Array<{ role: string; pid: number }> };
-    expect(record.processes.filter((p) => p.role === 'waypoint')).toHaveLength(1);
+    expect(record.processes.filter((p) => p.role === 'waypoint')).toHaveLength(2);
     const pids = record.processes.map((p) => p.pid);
     up!.kill('SIGTERM');
     const code = await new Promise<number | null>((r) => up!.once('exit', r));
@@ -295,6 +346,7 @@ describeNetns('ambitctl local up: the coffee-shop through its waypoint (L7)', ()
     expect((await sh('pgrep', ['-f', stateDir])).stdout.trim()).toBe('');
     expect(existsSync(path.join(stateDir, 'local.json'))).toBe(false);
     await expect(fetch(`http://127.0.0.1:${WAYPOINT_PORT}/config_dump`)).rejects.toThrow();
+    await expect(fetch(`http://127.0.0.1:${BAKERY_PORT}/config_dump`)).rejects.toThrow();
     expect(stderr).toMatch(/"msg":"torn down".*"problems":0/);
   }, 60_000);
 });
