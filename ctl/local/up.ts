@@ -256,10 +256,13 @@ export async function localUp(o: UpOptions): Promise<number> {
       return enrolled.every((p) => pods.has(`${p.namespace}/${p.name}`) && certs.has(p.identity)) || undefined;
     }, early);
     for (const wp of record.waypoints ?? []) {
-      // Serving, with its namespace's L7 config from the controller (a version in its dump).
-      await waitFor(`the waypoint ${wp.namespace}/${wp.name} and its config`, 60_000, async () => {
+      // Serving, with its namespace's L7 config from the controller (a version in its dump);
+      // the controller has config only for a waypoint some Service uses.
+      const used = plan.snapshot.services.some((s) => s.waypoint?.namespace === wp.namespace && s.waypoint.name === wp.name);
+      if (!used) log.warn('no Service uses this waypoint', { waypoint: `${wp.namespace}/${wp.name}`, hint: `label a namespace mesh-waypoint=${wp.name}` });
+      await waitFor(`the waypoint ${wp.namespace}/${wp.name}${used ? ' and its config' : ''}`, 60_000, async () => {
         if (!waypointsReady.has(`Pod/${wp.namespace}/${wp.pod}`)) return undefined;
-        return (await waypointDump(wp.port)).version !== undefined || undefined;
+        return !used || (await waypointDump(wp.port)).version !== undefined || undefined;
       }, early);
       log.info('waypoint up', { waypoint: `${wp.namespace}/${wp.name}`, ip: wp.ip, admin: `127.0.0.1:${wp.port}`, metrics: `127.0.0.1:${wp.port}/metrics` });
     }
