@@ -4,6 +4,7 @@
 // 403 `RBAC: access denied`, CONTRACT.md), then SIGTERM and check that no netns, link, /etc/netns file, iptables rule or process is
 // left. Own bridge, pod CIDR, netns prefix and node ports, so it runs beside other suites.
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { clearStaleNetwork } from '../helpers/stale-network.js';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
@@ -39,6 +40,7 @@ describeNetns('ambitctl local up: the coffee-shop on one machine', () => {
 
   beforeAll(async () => {
     if (!existsSync(CTL)) throw new Error(`${CTL} is missing: run \`npm run build\` first`);
+    await clearStaleNetwork(BRIDGE, PREFIX);
     stateDir = await mkdtemp(path.join(tmpdir(), 'ambt-h9-state-'));
     iptablesBefore = ours((await sh('iptables-save', [])).stdout);
     up = spawn(process.execPath, [CTL, 'local', 'up', '-f', path.join(REPO, 'examples', 'coffee-shop'), '--state-dir', stateDir,

@@ -8,6 +8,7 @@
 // second namespace (bakery) with its own waypoint on the next port, and a teardown that
 // leaves nothing behind. Own bridge, pod CIDR, netns prefix and node ports.
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { clearStaleNetwork } from '../helpers/stale-network.js';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cp, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
@@ -202,6 +203,7 @@ describeNetns('ambitctl local up: the coffee-shop through its waypoint (L7)', ()
 
   beforeAll(async () => {
     if (!existsSync(CTL)) throw new Error(`${CTL} is missing: run \`npm run build\` first`);
+    await clearStaleNetwork(BRIDGE, PREFIX);
     work = await mkdtemp(path.join(tmpdir(), 'ambt-h15-'));
     stateDir = path.join(work, 'state');
     const mesh = path.join(work, 'coffee-shop');
