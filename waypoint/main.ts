@@ -65,7 +65,7 @@ async function main(): Promise<void> {
     credentials, trustDomain: s.trustDomain, transports: runtime.transports, log,
     pipeline: () => runtime.pipeline(), telemetry, selfIdentity: () => identity,
   });
-  await config.start((cfg) => runtime.apply(cfg));
+  await config.start((cfg, _gateways, workloads) => runtime.apply(cfg, workloads));
   const hbone = await server.listen({ host: s.hboneHost, port: s.ports.hbone });
   const admin = await startAdminServers({
     ...(s.ports.admin > 0 ? { admin: { host: '127.0.0.1', port: s.ports.admin } } : {}),

@@ -97,6 +97,9 @@ function fromPod(ctx: WorkloadContext, pod: KubeObject): Workload | undefined {
   });
 }
 
+/** Istio's label for the owning workload's name (core/metrics reads it for `*_workload`). */
+export const WORKLOAD_NAME_LABEL = 'service.istio.io/workload-name';
+
 /** Local mode: a Deployment becomes `replicas` pods named `<name>-<i>`. */
 function fromDeployment(ctx: WorkloadContext, dep: KubeObject): Workload[] {
   const spec = rec(dep.spec) ?? {};
@@ -111,7 +114,9 @@ function fromDeployment(ctx: WorkloadContext, dep: KubeObject): Workload[] {
     const name = `${dep.metadata.name}-${i}`;
     const ip = ips[i];
     out.push(workloadOf(ctx, 'Pod', {
-      uid: `Pod/${ns}/${name}`, name, namespace: ns, labels: stringMap(tmeta.labels),
+      uid: `Pod/${ns}/${name}`, name, namespace: ns,
+      // Telemetry names the owning Deployment, as Istio's `source_workload` does.
+      labels: { [WORKLOAD_NAME_LABEL]: dep.metadata.name, ...stringMap(tmeta.labels) },
       serviceAccount: str(tspec.serviceAccountName) ?? 'default', ips: ip ? [ip] : [],
       node: str(tspec.nodeName) ?? ctx.defaultNode, healthy: true,
     }));

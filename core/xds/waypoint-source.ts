@@ -2,16 +2,20 @@
 // waypoint's own namespace, and the Istio ingress/egress GatewayConfigs of that namespace
 // (the controller sends no other namespace's).
 import type { GatewayConfig, WaypointConfig } from '../model/l7.js';
+import type { Workload } from '../model/types.js';
 import { DiscoveryClient, type DiscoveryClientStatus } from './client.js';
 import type { XdsSourceOptions } from './mesh-source.js';
-import { TYPE_GATEWAY_CONFIG, TYPE_WAYPOINT_CONFIG } from './resources.js';
+import { TYPE_GATEWAY_CONFIG, TYPE_WAYPOINT_CONFIG, TYPE_WORKLOAD } from './resources.js';
 
 /**
  * Like ConfigSource, for a waypoint / gateway: `config` is undefined while the namespace has
- * no waypoint config; `gateways` are sorted by key. Returns the problems found (→ NACK).
+ * no waypoint config; `gateways` are sorted by key; `workloads` (when the source has them)
+ * let the waypoint know its callers (sourceLabels, telemetry). Returns the problems (→ NACK).
  */
+export type WaypointConfigHandler = (config: WaypointConfig | undefined, gateways: readonly GatewayConfig[], workloads?: readonly Workload[]) => readonly string[];
+
 export interface WaypointConfigSource {
-  start(onConfig: (config: WaypointConfig | undefined, gateways: readonly GatewayConfig[]) => readonly string[]): Promise<void>;
+  start(onConfig: WaypointConfigHandler): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -21,15 +25,16 @@ export class XdsWaypointSource implements WaypointConfigSource {
 
   constructor(opts: XdsSourceOptions & { node: XdsSourceOptions['node'] & { namespace: string } }) {
     this.namespace = opts.node.namespace;
-    this.client = new DiscoveryClient({ ...opts, node: { ...opts.node, role: 'waypoint' }, types: [TYPE_WAYPOINT_CONFIG, TYPE_GATEWAY_CONFIG] });
+    this.client = new DiscoveryClient({ ...opts, node: { ...opts.node, role: 'waypoint' }, types: [TYPE_WAYPOINT_CONFIG, TYPE_GATEWAY_CONFIG, TYPE_WORKLOAD] });
   }
 
-  async start(onConfig: (config: WaypointConfig | undefined, gateways: readonly GatewayConfig[]) => readonly string[]): Promise<void> {
+  async start(onConfig: WaypointConfigHandler): Promise<void> {
     this.client.start((resources) => {
       const config = resources.get(TYPE_WAYPOINT_CONFIG)?.get(this.namespace) as WaypointConfig | undefined;
       const gateways = [...(resources.get(TYPE_GATEWAY_CONFIG) ?? new Map<string, unknown>()).entries()]
         .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, g]) => g as GatewayConfig);
-      return onConfig(config, gateways);
+      const workloads = [...(resources.get(TYPE_WORKLOAD) ?? new Map<string, unknown>()).values()] as Workload[];
+      return onConfig(config, gateways, workloads);
     });
   }
 

@@ -9,6 +9,7 @@ import { stringify } from 'yaml';
 import { readManifests } from '../../controller/sources/file-read.js';
 import type { KubeObject } from '../../controller/sources/types.js';
 import { formatRejection, translate } from '../../controller/translate/index.js';
+import { WORKLOAD_NAME_LABEL } from '../../controller/translate/workloads.js';
 import { AmbitError } from '../../core/errors.js';
 import type { MeshSnapshot } from '../../core/model/types.js';
 import { ipv4Cidr, ipv4ToString } from './cidr.js';
@@ -121,7 +122,7 @@ function podsOf(obj: KubeObject): PodSource[] {
     const replicas = typeof spec.replicas === 'number' ? spec.replicas : 1;
     const container = containerOf(tspec, where);
     return Array.from({ length: replicas }, (_, i) => ({
-      namespace: ns, name: `${obj.metadata.name}-${i}`, labels: labelsOf(rec(template.metadata).labels),
+      namespace: ns, name: `${obj.metadata.name}-${i}`, labels: { [WORKLOAD_NAME_LABEL]: obj.metadata.name, ...labelsOf(rec(template.metadata).labels) },
       serviceAccount: String(tspec.serviceAccountName ?? 'default'), container,
     }));
   }

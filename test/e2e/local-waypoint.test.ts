@@ -329,6 +329,8 @@ describeNetns('ambitctl local up: the coffee-shop through its waypoint (L7)', ()
     expect(count(/reporter="waypoint".*destination_service="customer-service\.coffee-shop\.svc\.cluster\.local".*response_code="200"/)).toBeGreaterThanOrEqual(2060);
     expect(count(/reporter="waypoint".*destination_service="payment-service\.coffee-shop\.svc\.cluster\.local".*response_code="503"/)).toBeGreaterThan(0);
     expect(count(/reporter="waypoint".*source_workload="inventory-service".*destination_service="payment-service\.coffee-shop\.svc\.cluster\.local".*response_code="403"/)).toBeGreaterThanOrEqual(1);
+    // The waypoint knows its callers from the mesh snapshot: app label, not "unknown".
+    expect(count(/reporter="waypoint".*source_workload="order-service".*source_app="order-service"/)).toBeGreaterThan(0);
     expect(count(/reporter="waypoint".*destination_service="slow-service\.coffee-shop\.svc\.cluster\.local".*response_code="504"/)).toBeGreaterThanOrEqual(1);
   }, 60_000);
 

@@ -6,8 +6,8 @@ import path from 'node:path';
 import { parse } from 'yaml';
 import { describeError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
-import type { GatewayConfig, WaypointConfig } from '../../core/model/l7.js';
-import type { WaypointConfigSource } from '../../core/xds/waypoint-source.js';
+import type { WaypointConfig } from '../../core/model/l7.js';
+import type { WaypointConfigHandler, WaypointConfigSource } from '../../core/xds/waypoint-source.js';
 
 export class FileWaypointSource implements WaypointConfigSource {
   private watcher: FSWatcher | undefined;
@@ -16,7 +16,7 @@ export class FileWaypointSource implements WaypointConfigSource {
 
   constructor(private readonly file: string, private readonly log: Logger) {}
 
-  async start(onConfig: (config: WaypointConfig | undefined, gateways: readonly GatewayConfig[]) => readonly string[]): Promise<void> {
+  async start(onConfig: WaypointConfigHandler): Promise<void> {
     const load = async (): Promise<void> => {
       let text: string;
       try {
