@@ -28,6 +28,21 @@ defaultConfig: { tracing: { sampling: 100 } }`) + POD));
     expect(result.snapshot.workloads[0]?.identity).toBe('spiffe://corp.example/ns/shop/sa/sa');
   });
 
+  it('reads ext-authz extension providers for CUSTOM policies, and names a broken one', () => {
+    const result = translate(yamlObjects(configMap(`extensionProviders:
+  - name: opa
+    envoyExtAuthzHttp: { service: opa.authz.svc.cluster.local, port: 8181, timeout: 250ms, failOpen: true, includeRequestHeadersInCheck: [x-user] }
+  - name: otel
+    opentelemetry: { service: otel.svc, port: 4317 }`) + POD));
+    expect(result.rejected).toEqual([]);
+    expect(result.snapshot.mesh.extensionProviders).toEqual([
+      { name: 'opa', envoyExtAuthzHttp: { service: 'opa.authz.svc.cluster.local', port: 8181, timeoutMs: 250, failOpen: true, includeRequestHeadersInCheck: ['x-user'] } },
+      { name: 'otel' },
+    ]);
+    const broken = translate(yamlObjects(configMap('extensionProviders: [{ name: opa, envoyExtAuthzHttp: { service: opa } }]')));
+    expect(broken.rejected.map(formatRejection).join('\n')).toMatch(/data\.mesh\.extensionProviders\[0\]\.envoyExtAuthzHttp: service and port/);
+  });
+
   it('explicit options win over the ConfigMap; a ConfigMap elsewhere is ignored', () => {
     const objects = yamlObjects(configMap('trustDomain: corp.example\ndefaultConfig: { tracing: { sampling: 5 } }') + POD);
     expect(translate(objects, { mesh: { trustDomain: 'cli.example' } }).snapshot.mesh).toMatchObject({ trustDomain: 'cli.example', traceSampling: 5 });

@@ -1,10 +1,11 @@
 // Mesh-wide settings from Istio's place for them: the ConfigMap `istio` (data key `mesh`, a
 // YAML MeshConfig) in the root namespace. Read: trustDomain, rootNamespace,
-// outboundTrafficPolicy.mode, defaultConfig.tracing.sampling. Explicit translate options
+// outboundTrafficPolicy.mode, defaultConfig.tracing.sampling, extensionProviders (ext-authz). Explicit translate options
 // win over the ConfigMap, which wins over the defaults.
 import { parse } from 'yaml';
 import { num, rec, str } from './raw.js';
 import { Issues } from './validate/common.js';
+import { extensionProvidersFrom } from './extension-providers.js';
 import type { KubeObject } from '../sources/types.js';
 import type { MeshConfig } from '../../core/model/types.js';
 
@@ -47,5 +48,6 @@ export function meshConfigFrom(obj: KubeObject): { mesh: Partial<MeshConfig>; is
     if (v === undefined || v < 0 || v > 100) issues.add('data.mesh.defaultConfig.tracing.sampling', `percentage ${JSON.stringify(sampling)} must be between 0 and 100`);
     else out.traceSampling = v;
   }
+  if (m.extensionProviders !== undefined) out.extensionProviders = extensionProvidersFrom(m.extensionProviders, issues);
   return { mesh: out, issues };
 }
