@@ -3,6 +3,7 @@
 // (AMBIT_CONFIG_FILE): the mesh snapshot from a file, certificates from an in-process CA
 // persisted in AMBIT_STATE_DIR/ca. Controller mode (AMBIT_CONTROLLER): discovery and the CA
 // service of the controller.
+import { applyRelayTuning } from '../core/hbone/tuning.js';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { startAdminServers, type AdminServers } from '../core/admin/servers.js';
@@ -46,6 +47,7 @@ async function controllerMode(settings: AgentSettings): Promise<{ config: Config
 }
 
 async function main(): Promise<void> {
+  applyRelayTuning();
   const settings = settingsFromEnv();
   const native = netnsAddonStatus();
   if (!native.ok) throw new AmbitError('AMBIT_E_NETNS', `in-pod capture unavailable: ${native.reason}`, { hint: 'build agent/native: node scripts/build-native.mjs' });

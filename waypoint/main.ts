@@ -3,6 +3,7 @@
 // Controller mode (AMBIT_CONTROLLER): L7 config and certificate from the controller.
 // File mode (AMBIT_WAYPOINT_CONFIG_FILE): config from a file, certificate from an
 // in-process CA persisted in AMBIT_STATE_DIR/ca.
+import { applyRelayTuning } from '../core/hbone/tuning.js';
 import path from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { startAdminServers } from '../core/admin/servers.js';
@@ -45,6 +46,7 @@ async function sources(s: WaypointSettings): Promise<{ config: WaypointConfigSou
 }
 
 async function main(): Promise<void> {
+  applyRelayTuning();
   const s = waypointSettings(process.argv);
   if (s.mode !== 'waypoint') {
     throw new AmbitError('AMBIT_E_CONFIG', `--mode ${s.mode} is not available yet`, { hint: 'run as a waypoint (--mode waypoint)' });

@@ -7,6 +7,7 @@
 // Prints "READY {"entry":{"<name>":port},"hbonePort"?:P}" and runs until SIGTERM.
 import { connect, createServer, type Socket } from 'node:net';
 import { setDefaultHighWaterMark } from 'node:stream';
+import { applyRelayTuning } from '../../core/hbone/tuning.js';
 import { listenLoopback } from '../common/net.js';
 import type { Routes } from './hbone-relays.js';
 import { loadCredentialsFile } from './pki.js';
@@ -38,6 +39,8 @@ async function main(): Promise<void> {
   const hwm = Number(process.env.AMBIT_BENCH_HWM);
   if (hwm > 0) setDefaultHighWaterMark(false, hwm);
   const spec = JSON.parse(process.argv[2] ?? '{}') as Spec;
+  // HBONE relays run with the product's process tuning (the agent and waypoint apply it).
+  if (!(hwm > 0) && spec.role.startsWith('hbone')) applyRelayTuning();
   const creds = spec.credentials ? loadCredentialsFile(spec.credentials) : undefined;
   const needCreds = (): NonNullable<typeof creds> => {
     if (!creds) throw new Error(`chain: role ${spec.role} needs "credentials"`);

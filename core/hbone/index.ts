@@ -15,3 +15,4 @@ export type { HboneListenOptions, HboneRequest, HboneServer, HboneServerOptions,
 export { relay } from './relay.js';
 export type { RelayResult } from './relay.js';
 export { forwardedFor, joinHostPort, newTraceparent, splitHostPort } from './headers.js';
+export { applyRelayTuning } from './tuning.js';
