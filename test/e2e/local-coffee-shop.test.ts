@@ -4,29 +4,16 @@
 // 403 `RBAC: access denied`, CONTRACT.md), then SIGTERM and check that no netns, link, /etc/netns file, iptables rule or process is
 // left. Own bridge, pod CIDR, netns prefix and node ports, so it runs beside other suites.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { clearStaleNetwork } from '../helpers/stale-network.js';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describeNetns } from '../helpers/privileges.js';
-
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const CTL = path.join(REPO, 'dist', 'ctl', 'main.js');
+import { CTL, LocalMesh, REPO, sh } from './local-mesh.js';
 const BRIDGE = 'ambt-h9-br0';
 const CIDR = '10.239.19.0/24';
 const PREFIX = 'ambt-h9-';
 const PORT_OFFSET = '930';
-
-function sh(cmd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { timeout: 60_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      resolve({ code: err ? Number((err as { code?: unknown }).code) || 1 : 0, stdout, stderr });
-    });
-  });
-}
 
 /** `ambitctl local <sub> --state-dir D <args…>` (the option before any `--`). */
 const ctl = (stateDir: string, sub: string, ...args: string[]) => sh(process.execPath, [CTL, 'local', sub, '--state-dir', stateDir, ...args]);
@@ -34,34 +21,19 @@ const ours = (text: string) => text.split('\n').filter((l) => l.includes(PREFIX)
 
 describeNetns('ambitctl local up: the coffee-shop on one machine', () => {
   let stateDir: string;
-  let up: ChildProcess | undefined;
-  let stderr = '';
+  let mesh: LocalMesh;
   let iptablesBefore: string[] = [];
 
   beforeAll(async () => {
-    if (!existsSync(CTL)) throw new Error(`${CTL} is missing: run \`npm run build\` first`);
-    await clearStaleNetwork(BRIDGE, PREFIX);
     stateDir = await mkdtemp(path.join(tmpdir(), 'ambt-h9-state-'));
     iptablesBefore = ours((await sh('iptables-save', [])).stdout);
-    up = spawn(process.execPath, [CTL, 'local', 'up', '-f', path.join(REPO, 'examples', 'coffee-shop'), '--state-dir', stateDir,
-      '--bridge', BRIDGE, '--pod-cidr', CIDR, '--netns-prefix', PREFIX, '--port-offset', PORT_OFFSET], { stdio: ['ignore', 'pipe', 'pipe'] });
-    up.stderr!.on('data', (c: Buffer) => { stderr += c.toString(); });
-    await new Promise<void>((resolve, reject) => {
-      let out = '';
-      up!.stdout!.on('data', (c: Buffer) => {
-        out += c.toString();
-        if (out.split('\n').includes('ready')) resolve();
-      });
-      up!.once('exit', (code) => reject(new Error(`local up exited (${code}) before ready:\n${stderr.slice(-4000)}`)));
-    });
+    mesh = new LocalMesh({ dir: path.join(REPO, 'examples', 'coffee-shop'), stateDir, bridge: BRIDGE, cidr: CIDR, prefix: PREFIX, portOffset: Number(PORT_OFFSET) });
+    await mesh.start();
   }, 180_000);
 
   afterAll(async () => {
-    if (up && up.exitCode === null) {
-      up.kill('SIGTERM');
-      await new Promise((r) => up!.once('exit', r));
-    }
-    await ctl(stateDir, 'down'); // a no-op when the test passed
+    await mesh.stop();
+    await mesh.down();
     await rm(stateDir, { recursive: true, force: true });
   }, 120_000);
 
@@ -99,8 +71,7 @@ describeNetns('ambitctl local up: the coffee-shop on one machine', () => {
     expect(record.processes.map((p) => p.role).sort()).toEqual(['agent', 'controller', 'pod', 'pod', 'pod', 'pod', 'pod', 'pod', 'waypoint']);
     const pids = record.processes.map((p) => p.pid);
     for (const pid of pids) expect(existsSync(`/proc/${pid}`)).toBe(true);
-    up!.kill('SIGTERM');
-    const code = await new Promise<number | null>((r) => up!.once('exit', r));
+    const code = await mesh.stop();
     expect(code).toBe(0);
     expect(ours((await sh('ip', ['netns', 'list'])).stdout)).toEqual([]);
     expect(ours((await sh('ip', ['-o', 'link', 'show'])).stdout)).toEqual([]);
@@ -110,6 +81,6 @@ describeNetns('ambitctl local up: the coffee-shop on one machine', () => {
     for (const pid of pids) expect(existsSync(`/proc/${pid}`), `process ${pid} left behind`).toBe(false);
     expect((await sh('pgrep', ['-f', stateDir])).stdout.trim()).toBe('');
     expect(existsSync(path.join(stateDir, 'local.json'))).toBe(false);
-    expect(stderr).toMatch(/"msg":"torn down".*"problems":0/);
+    expect(mesh.stderr).toMatch(/"msg":"torn down".*"problems":0/);
   }, 60_000);
 });

@@ -8,17 +8,12 @@
 // second namespace (bakery) with its own waypoint on the next port, and a teardown that
 // leaves nothing behind. Own bridge, pod CIDR, netns prefix and node ports.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { clearStaleNetwork } from '../helpers/stale-network.js';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cp, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describeNetns } from '../helpers/privileges.js';
-
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const CTL = path.join(REPO, 'dist', 'ctl', 'main.js');
+import { CTL, LocalMesh, REPO, sh } from './local-mesh.js';
 const BRIDGE = 'ambt-h15-br0';
 const CIDR = '10.239.15.0/24';
 const PREFIX = 'ambt-h15-';
@@ -175,13 +170,6 @@ console.log(JSON.stringify(out));
 
 interface ClientResult { statuses: Record<string, number>; versions: Record<string, number>; samples: Record<string, string>; errors: Record<string, number> }
 
-function sh(cmd: string, args: string[], timeoutMs = 60_000): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      resolve({ code: err ? Number((err as { code?: unknown }).code) || 1 : 0, stdout, stderr });
-    });
-  });
-}
 
 const ours = (text: string) => text.split('\n').filter((l) => l.includes(PREFIX) || l.includes(BRIDGE) || l.includes(CIDR.replace(/\.0\/24$/, '.')));
 
@@ -189,8 +177,7 @@ describeNetns('ambitctl local up: the coffee-shop through its waypoint (L7)', ()
   let work: string;
   let stateDir: string;
   let clientFile: string;
-  let up: ChildProcess | undefined;
-  let stderr = '';
+  let localMesh: LocalMesh;
   let iptablesBefore: string[] = [];
 
   const exec = (pod: string, ...argv: string[]) => sh(process.execPath, [CTL, 'local', 'exec', '--state-dir', stateDir, pod, '--', ...argv], 120_000);
@@ -202,8 +189,6 @@ describeNetns('ambitctl local up: the coffee-shop through its waypoint (L7)', ()
   };
 
   beforeAll(async () => {
-    if (!existsSync(CTL)) throw new Error(`${CTL} is missing: run \`npm run build\` first`);
-    await clearStaleNetwork(BRIDGE, PREFIX);
     work = await mkdtemp(path.join(tmpdir(), 'ambt-h15-'));
     stateDir = path.join(work, 'state');
     const mesh = path.join(work, 'coffee-shop');
@@ -213,25 +198,13 @@ describeNetns('ambitctl local up: the coffee-shop through its waypoint (L7)', ()
     clientFile = path.join(work, 'client.mjs');
     await writeFile(clientFile, CLIENT);
     iptablesBefore = ours((await sh('iptables-save', [])).stdout);
-    up = spawn(process.execPath, [CTL, 'local', 'up', '-f', mesh, '--state-dir', stateDir,
-      '--bridge', BRIDGE, '--pod-cidr', CIDR, '--netns-prefix', PREFIX, '--port-offset', String(PORT_OFFSET)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    up.stderr!.on('data', (c: Buffer) => { stderr += c.toString(); });
-    await new Promise<void>((resolve, reject) => {
-      let out = '';
-      up!.stdout!.on('data', (c: Buffer) => {
-        out += c.toString();
-        if (out.split('\n').includes('ready')) resolve();
-      });
-      up!.once('exit', (code) => reject(new Error(`local up exited (${code}) before ready:\n${stderr.slice(-4000)}`)));
-    });
+    localMesh = new LocalMesh({ dir: mesh, stateDir, bridge: BRIDGE, cidr: CIDR, prefix: PREFIX, portOffset: PORT_OFFSET });
+    await localMesh.start();
   }, 180_000);
 
   afterAll(async () => {
-    if (up && up.exitCode === null) {
-      up.kill('SIGTERM');
-      await new Promise((r) => up!.once('exit', r));
-    }
-    await sh(process.execPath, [CTL, 'local', 'down', '--state-dir', stateDir]); // a no-op when the test passed
+    await localMesh.stop();
+    await localMesh.down();
     await rm(work, { recursive: true, force: true });
   }, 120_000);
 
@@ -338,8 +311,7 @@ describeNetns('ambitctl local up: the coffee-shop through its waypoint (L7)', ()
     const record = JSON.parse(await readFile(path.join(stateDir, 'local.json'), 'utf8')) as { processes: Array<{ role: string; pid: number }> };
     expect(record.processes.filter((p) => p.role === 'waypoint')).toHaveLength(2);
     const pids = record.processes.map((p) => p.pid);
-    up!.kill('SIGTERM');
-    const code = await new Promise<number | null>((r) => up!.once('exit', r));
+    const code = await localMesh.stop();
     expect(code).toBe(0);
     expect(ours((await sh('ip', ['netns', 'list'])).stdout)).toEqual([]);
     expect(ours((await sh('ip', ['-o', 'link', 'show'])).stdout)).toEqual([]);
@@ -351,6 +323,6 @@ describeNetns('ambitctl local up: the coffee-shop through its waypoint (L7)', ()
     expect(existsSync(path.join(stateDir, 'local.json'))).toBe(false);
     await expect(fetch(`http://127.0.0.1:${WAYPOINT_PORT}/config_dump`)).rejects.toThrow();
     await expect(fetch(`http://127.0.0.1:${BAKERY_PORT}/config_dump`)).rejects.toThrow();
-    expect(stderr).toMatch(/"msg":"torn down".*"problems":0/);
+    expect(localMesh.stderr).toMatch(/"msg":"torn down".*"problems":0/);
   }, 60_000);
 });
