@@ -237,7 +237,14 @@ export class Agent {
     if (left > 0) this.log.warn('drain deadline reached; closing the remaining connections', { open: left });
     await Promise.all(entries.map((e) => e.listeners.close()));
     this.pods.clear();
-    await Promise.all([socksClosed, this.pool.close(), this.config.stop()]);
+    // Graceful closes wait for every stream; past the drain they get a short grace, then the
+    // pool is reset, so a stuck stream can never keep the agent from exiting.
+    const closing = Promise.all([socksClosed, this.pool.close(), this.config.stop()]).then(() => false);
+    const grace = new Promise<boolean>((r) => setTimeout(() => r(true), Math.min(2000, Math.max(100, deadlineMs))).unref());
+    if (await Promise.race([closing, grace])) {
+      this.log.warn('closing took longer than the grace; resetting what is left');
+      this.pool.destroy();
+    }
     this.certs.close();
     this.log.info('agent stopped');
   }
