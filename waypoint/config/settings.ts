@@ -51,7 +51,8 @@ export function waypointSettings(argv: readonly string[], env: Env = process.env
     },
     hboneHost: env.AMBIT_HBONE_HOST || '0.0.0.0',
     upstreamHbonePort: port(env, 'AMBIT_UPSTREAM_HBONE_PORT', 15008),
-    accessLogging: env.AMBIT_ACCESS_LOG !== 'false',
+    // Off unless asked for, as Istio's meshConfig.accessLogFile (the demo profile turns it on).
+    accessLogging: env.AMBIT_ACCESS_LOG === 'true',
     certTtlSeconds: envNonNegative(env, 'AMBIT_CERT_TTL_SECONDS', 86_400),
   };
 }
