@@ -13,6 +13,7 @@ import type { Pipeline } from './pipeline.js';
 import { replies, type LocalReply } from './respond.js';
 import { buildRequestView } from './route/request-view.js';
 import type { WaypointTelemetry } from './telemetry.js';
+import { nowNs, type Tracer } from './tracing.js';
 import { tunnelInfoOf } from './tunnel-info.js';
 import { endToEndHeaders } from './upstream/transport.js';
 
@@ -46,6 +47,8 @@ export interface HandlerDeps {
   readonly log: Logger;
   /** The waypoint's own SPIFFE id, for x-forwarded-client-cert. */
   readonly selfIdentity: () => string;
+  /** W3C trace context and OTLP export; absent = traceparent passes through untouched. */
+  readonly tracer?: Tracer;
 }
 
 export function createRequestHandler(deps: HandlerDeps): (req: Req, res: Res) => void {
@@ -84,6 +87,9 @@ async function handle(req: Req, res: Res, deps: HandlerDeps): Promise<void> {
   upstreamHeaders['x-forwarded-for'] = xff ? `${String(xff)}, ${info.clientIp}` : info.clientIp;
   upstreamHeaders['x-forwarded-proto'] = 'http';
   upstreamHeaders['x-forwarded-client-cert'] = `By=${deps.selfIdentity()};URI=${info.peerIdentity}`;
+  const traced = deps.tracer?.start(req.headers.traceparent as string | undefined, pipeline.config.mesh.traceSampling);
+  const startNs = traced ? nowNs() : 0n;
+  if (traced) upstreamHeaders.traceparent = traced.traceparent;
 
   const ctx: RequestContext = { view, upstreamHeaders, upstreamPath: view.url, upstreamAuthority: authority, responseEdits: [] };
   let requestBytes = 0;
@@ -101,8 +107,18 @@ async function handle(req: Req, res: Res, deps: HandlerDeps): Promise<void> {
       ...(service ? { service } : {}), ...(ctx.route?.route.name ? { route: ctx.route.route.name } : {}),
       attempts: extra.attempts ?? 0, ...(extra.upstream ? { upstream: extra.upstream } : {}), requestId,
       ...(extra.endpoint ? { destinationEndpoint: extra.endpoint, ...destinationWorkloadOf(pipeline, extra.endpoint) } : {}),
-      ...(typeof req.headers.traceparent === 'string' ? { traceparent: req.headers.traceparent } : {}),
+      ...(typeof upstreamHeaders.traceparent === 'string' ? { traceparent: upstreamHeaders.traceparent } : {}),
     });
+    if (traced) {
+      deps.tracer!.end(traced, {
+        name: `${ctx.vhost?.vhost.host ?? authority}:${info.targetPort}/*`, startNs, endNs: nowNs(), status,
+        attributes: {
+          'http.method': view.method, 'http.url': view.url, 'http.status_code': status, 'response_flags': flag,
+          'upstream_cluster': ctx.route?.route.destinations?.[0]?.cluster ?? '-', 'peer.principal': info.peerIdentity,
+          ...(extra.upstream ? { 'upstream_address': extra.upstream } : {}),
+        },
+      });
+    }
   };
 
   const local = await pipeline.runFilters(ctx);

@@ -22,6 +22,7 @@ import { waypointSettings, type WaypointSettings } from './config/settings.js';
 import { WaypointRuntime } from './runtime.js';
 import { WaypointServer } from './server.js';
 import { WaypointTelemetry } from './telemetry.js';
+import { Tracer } from './tracing.js';
 
 const log = createLogger('waypoint');
 
@@ -63,9 +64,11 @@ async function main(): Promise<void> {
   const pool = new HbonePool({ log: log.child({ component: 'hbone-pool' }) });
   const runtime = new WaypointRuntime({ pool, credentials, log, localIp: s.podIp, hbonePort: s.upstreamHbonePort, metrics });
   const telemetry = new WaypointTelemetry(metrics, s.accessLogging);
+  const otlp = process.env.AMBIT_OTLP_ENDPOINT || undefined;
+  const tracer = new Tracer({ serviceName: `${s.namespace}.waypoint`, log: log.child({ component: 'tracing' }), ...(otlp ? { endpoint: otlp } : {}) });
   const server = new WaypointServer({
     credentials, trustDomain: s.trustDomain, transports: runtime.transports, log,
-    pipeline: () => runtime.pipeline(), telemetry, selfIdentity: () => identity,
+    pipeline: () => runtime.pipeline(), telemetry, selfIdentity: () => identity, tracer,
   });
   await config.start((cfg, _gateways, workloads) => runtime.apply(cfg, workloads));
   const hbone = await server.listen({ host: s.hboneHost, port: s.ports.hbone });
@@ -87,6 +90,7 @@ async function main(): Promise<void> {
     log.info('shutting down', { signal });
     await config.stop();
     await server.close();
+    await tracer.close();
     await pool.close();
     runtime.close();
     certs.close();

@@ -17,6 +17,7 @@ import { DEFAULT_MESH_CONFIG } from '../../core/model/types.js';
 import { WaypointRuntime } from '../../waypoint/runtime.js';
 import { WaypointServer } from '../../waypoint/server.js';
 import { WaypointTelemetry } from '../../waypoint/telemetry.js';
+import type { Tracer } from '../../waypoint/tracing.js';
 import { http1Transport, http2Transport, type EndpointTransport, type UpstreamResponse } from '../../waypoint/upstream/transport.js';
 import { testCredentials } from '../helpers/pki.js';
 
@@ -91,7 +92,7 @@ export class WaypointHarness {
   }
 
   async startWaypoint(config: WaypointConfig, opts: {
-    random?: () => number; locality?: Locality; workloads?: readonly Workload[]; accessLog?: boolean; headersTimeoutMs?: number;
+    random?: () => number; locality?: Locality; workloads?: readonly Workload[]; accessLog?: boolean; headersTimeoutMs?: number; tracer?: Tracer;
   } = {}): Promise<void> {
     this.waypointCreds = await testCredentials(this.ca, 'coffee-shop', 'waypoint');
     const log = createLogger('waypoint-test');
@@ -103,6 +104,7 @@ export class WaypointHarness {
     this.server = new WaypointServer({
       credentials: () => this.waypointCreds, trustDomain: 'cluster.local', transports: this.runtime.transports, log,
       pipeline: () => this.runtime.pipeline(), telemetry: new WaypointTelemetry(this.metrics, opts.accessLog ?? false), selfIdentity: () => this.waypointCreds.identity,
+      ...(opts.tracer ? { tracer: opts.tracer } : {}),
       ...(opts.headersTimeoutMs ? { headersTimeoutMs: opts.headersTimeoutMs } : {}),
     });
     const addr = (await this.server.listen({ host: '127.0.0.1', port: 0 })) as AddressInfo;
