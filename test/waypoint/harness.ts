@@ -56,7 +56,9 @@ export class WaypointHarness {
 
   constructor(private readonly ca: CertificateAuthority) {}
 
-  /** Starts `count` pods on 127.0.0.<base+i>, each serving APP_PORT behind an HBONE terminator. */
+  /** Starts pods on 127.0.0.<base+i>, each serving APP_PORT behind an HBONE terminator. Suites run
+   *  in parallel: each test file uses its own `base` (routing 30, resilience 60, security 70,
+   *  telemetry 80, robustness 85, tracing 90). */
   async startPods(specs: Array<{ name: string; labels: Record<string, string>; sa?: string; locality?: Locality }>, base = 30): Promise<void> {
     // One HBONE port for every pod (as 15008 is), free on each pod IP.
     this.hbonePort = 20000 + Math.floor(Math.random() * 20000);

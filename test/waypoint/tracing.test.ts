@@ -31,7 +31,7 @@ describe('waypoint tracing', () => {
     const endpoint = `http://127.0.0.1:${(collector.address() as AddressInfo).port}`;
     h.tracer = new Tracer({ endpoint, serviceName: 'coffee-shop.waypoint', log: createLogger('tracing-test'), flushIntervalMs: 50 });
     const w = new WaypointHarness(await testCa());
-    await w.startPods([{ name: 'customer-v1', labels: { app: 'customer-service', version: 'v1' } }]);
+    await w.startPods([{ name: 'customer-v1', labels: { app: 'customer-service', version: 'v1' } }], 90);
     // 0% sampling for new traces: only requests whose caller sampled them are exported.
     await w.startWaypoint(waypointConfig([{ source: 'coffee-shop/c', name: 'all', matches: [], destinations: [to(undefined)] }],
       [w.cluster(undefined, () => true)], { mesh: { ...DEFAULT_MESH_CONFIG, traceSampling: 0 } }), { tracer: h.tracer });
