@@ -16,6 +16,7 @@ import { buildResults, writeResults, type ResultRow } from '../common/results.js
 import { round } from '../common/stats.js';
 import { formatTable } from '../common/table.js';
 import { connectRate, iperf, PORTS, requestResponse, startServers, wrk, type PodServers } from './tools.js';
+import { adminGet, waitForVersion } from '../common/admin.js';
 
 export const CASES = ['direct', 'mesh-l4'] as const;
 export const METRICS = ['gbps_1', 'rr_p50_us', 'rr_p99_us', 'conns_per_s', 'http_rps_max', 'vcpu_per_1000rps', 'rss_mb'] as const;
@@ -87,19 +88,6 @@ function snapshot(version: number, pods: { client?: Pod; server?: Pod }): Record
   };
 }
 
-async function adminGet(port: number, path: string): Promise<unknown> {
-  const res = await fetch(`http://127.0.0.1:${port}${path}`);
-  return res.json();
-}
-
-async function waitForVersion(adminPort: number, version: string): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    const dump = await adminGet(adminPort, '/config_dump').catch(() => undefined) as { version?: string } | undefined;
-    if (dump?.version === version) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`the agent did not apply config ${version} within 10 s`);
-}
 
 /** Higher is better for these; lower for the others (latency, CPU, memory). */
 const HIGHER_IS_BETTER = new Set(['gbps_1', 'conns_per_s', 'http_rps_max']);

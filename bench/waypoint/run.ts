@@ -19,6 +19,7 @@ import { round } from '../common/stats.js';
 import { formatTable } from '../common/table.js';
 import { HTTP_PORT, MESH_NS, meshSnapshot, PLAIN_NS, ROUTE_HEADER, TRUST_DOMAIN, VIP_L4, VIP_WAYPOINT, WAYPOINT_SA, waypointConfig } from './config.js';
 import { fixedRate, inNetns, probe, proxyConfig, serverConfig, startNginx, wrk } from './tools.js';
+import { adminGet, waitForVersion } from '../common/admin.js';
 
 export const CASES = ['direct', 'mesh-l4', 'waypoint', 'nginx'] as const;
 export const METRICS = ['rps_max', 'p50_ms', 'p99_ms', 'vcpu_per_1000rps', 'rss_mb'] as const;
@@ -75,19 +76,6 @@ function options(): Options {
 
 const log = (msg: string): void => { process.stderr.write(`waypoint bench: ${msg}\n`); };
 
-async function adminGet(port: number, path: string): Promise<unknown> {
-  const res = await fetch(`http://127.0.0.1:${port}${path}`);
-  return res.json();
-}
-
-async function waitForVersion(adminPort: number, version: string): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    const dump = await adminGet(adminPort, '/config_dump').catch(() => undefined) as { version?: string } | undefined;
-    if (dump?.version === version) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`the agent did not apply config ${version} within 10 s`);
-}
 
 /** Higher is better for these; lower for the others (latency, CPU, memory). */
 const HIGHER_IS_BETTER = new Set(['rps_max', 'answered_rps']);
