@@ -17,6 +17,7 @@ import { round } from '../common/stats.js';
 import { formatTable } from '../common/table.js';
 import { connectRate, iperf, PORTS, requestResponse, startServers, wrk, type PodServers } from './tools.js';
 import { adminGet, waitForVersion } from '../common/admin.js';
+import { caseOption, positiveOption } from '../common/args.js';
 
 export const CASES = ['direct', 'mesh-l4'] as const;
 export const METRICS = ['gbps_1', 'rr_p50_us', 'rr_p99_us', 'conns_per_s', 'http_rps_max', 'vcpu_per_1000rps', 'rss_mb'] as const;
@@ -54,15 +55,10 @@ function options(): Options {
     },
   });
   if (values.help) { process.stdout.write(USAGE + '\n'); process.exit(0); }
-  const positive = (name: string, v: string): number => {
-    const n = Number(v);
-    if (!(n > 0)) throw new Error(`--${name}: expected a positive number, got "${v}"`);
-    return n;
-  };
-  const cases = values.cases ? values.cases.split(',').map((s) => s.trim()) : [...CASES];
-  for (const c of cases) if (!(CASES as readonly string[]).includes(c)) throw new Error(`--cases: unknown case "${c}" (known: ${CASES.join(', ')})`);
+  const positive = positiveOption;
+  const cases = caseOption(values.cases, CASES);
   return {
-    duration: positive('duration', values.duration), cases: cases as CaseName[], concurrency: Math.round(positive('concurrency', values.concurrency)),
+    duration: positive('duration', values.duration), cases, concurrency: Math.round(positive('concurrency', values.concurrency)),
     wrkConnections: Math.round(positive('wrk-connections', values['wrk-connections'])), repeat: Math.round(positive('repeat', values.repeat)), out: values.out, write: !values['no-write'],
     ...(values.profile ? { profile: resolve(values.profile) } : {}),
   };

@@ -10,6 +10,7 @@ import { CASES, helperScript, isCaseName, setupCase, type CaseContext, type Case
 import { startIperfServer } from './iperf.js';
 import { measureBulk, measureConnectRate, measureRequestResponse } from './measure.js';
 import { createBenchPki } from './pki.js';
+import { positiveOption } from '../common/args.js';
 
 export const METRICS = ['gbps_1', 'gbps_8', 'rr_p50_us', 'rr_p99_us', 'tunnels_per_s', 'cpu_s_per_gb'] as const;
 
@@ -33,11 +34,7 @@ function options(): { duration: number; cases: CaseName[]; repeat: number; concu
     },
   });
   if (values.help) { process.stdout.write(USAGE + '\n'); process.exit(0); }
-  const positive = (name: string, v: string): number => {
-    const n = Number(v);
-    if (!(n > 0)) throw new Error(`--${name}: expected a positive number, got "${v}"`);
-    return n;
-  };
+  const positive = positiveOption;
   const cases = values.cases ? values.cases.split(',').map((s) => s.trim()) : [...CASES];
   for (const c of cases) if (!isCaseName(c)) throw new Error(`--cases: unknown case "${c}" (known: ${CASES.join(', ')})`);
   return {

@@ -20,6 +20,7 @@ import { formatTable } from '../common/table.js';
 import { HTTP_PORT, MESH_NS, meshSnapshot, PLAIN_NS, ROUTE_HEADER, TRUST_DOMAIN, VIP_L4, VIP_WAYPOINT, WAYPOINT_SA, waypointConfig } from './config.js';
 import { fixedRate, inNetns, probe, proxyConfig, serverConfig, startNginx, wrk } from './tools.js';
 import { adminGet, waitForVersion } from '../common/admin.js';
+import { caseOption, positiveOption } from '../common/args.js';
 
 export const CASES = ['direct', 'mesh-l4', 'waypoint', 'nginx'] as const;
 export const METRICS = ['rps_max', 'p50_ms', 'p99_ms', 'vcpu_per_1000rps', 'rss_mb'] as const;
@@ -59,16 +60,11 @@ function options(): Options {
     },
   });
   if (values.help) { process.stdout.write(USAGE + '\n'); process.exit(0); }
-  const positive = (name: string, v: string): number => {
-    const n = Number(v);
-    if (!(n > 0)) throw new Error(`--${name}: expected a positive number, got "${v}"`);
-    return n;
-  };
-  const cases = values.cases ? values.cases.split(',').map((s) => s.trim()) : [...CASES];
-  for (const c of cases) if (!(CASES as readonly string[]).includes(c)) throw new Error(`--cases: unknown case "${c}" (known: ${CASES.join(', ')})`);
+  const positive = positiveOption;
+  const cases = caseOption(values.cases, CASES);
   return {
     duration: positive('duration', values.duration), rateSeconds: positive('rate-seconds', values['rate-seconds']), rps: positive('rps', values.rps), lowRps: Number(values['low-rps']) >= 0 ? Number(values['low-rps']) : positive('low-rps', values['low-rps']),
-    cases: cases as CaseName[], wrkConnections: Math.round(positive('wrk-connections', values['wrk-connections'])),
+    cases, wrkConnections: Math.round(positive('wrk-connections', values['wrk-connections'])),
     rateConnections: Math.round(positive('rate-connections', values['rate-connections'])), repeat: Math.round(positive('repeat', values.repeat)), out: values.out, write: !values['no-write'],
     ...(values.profile ? { profile: resolve(values.profile) } : {}),
   };
