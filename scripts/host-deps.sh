@@ -3,7 +3,7 @@
 # what is missing; otherwise it lists what is missing and how to install it.
 set -euo pipefail
 
-packages=(iptables iproute2 containernetworking-plugins tcpdump haproxy nginx wrk nghttp2-client iperf3 openssl curl procps util-linux strace)
+packages=(iptables iproute2 containernetworking-plugins tcpdump haproxy nginx wrk nghttp2-client iperf3 openssl curl procps util-linux strace chromium prometheus wabt)
 
 # command (or file) that shows each package is present
 probe() {
@@ -13,6 +13,8 @@ probe() {
     nghttp2-client) command -v h2load >/dev/null ;;
     procps) command -v ps >/dev/null ;;
     util-linux) command -v unshare >/dev/null ;;
+    prometheus) command -v prometheus >/dev/null || [ -x /usr/bin/prometheus ] ;;
+    wabt) command -v wat2wasm >/dev/null ;;
     *) command -v "$1" >/dev/null || [ -x "/usr/sbin/$1" ] ;;
   esac
 }
@@ -35,8 +37,8 @@ echo "host-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# The Debian nginx and haproxy packages start services; benchmarks start their own.
-for svc in nginx haproxy; do
+# The Debian nginx, haproxy and prometheus packages start services; tests and benchmarks start their own.
+for svc in nginx haproxy prometheus; do
   if command -v service >/dev/null; then service "$svc" stop >/dev/null 2>&1 || true; fi
 done
 echo "host-deps: done"
