@@ -1,5 +1,5 @@
 // Lint rules, including the layering of ARCHITECTURE.md: core imports no other top-level
-// folder; agent, waypoint and cni import only core; nothing on the data path imports controller.
+// folder; agent, waypoint, cni and controller import only core; nothing on the data path imports controller.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import globals from 'globals';
@@ -10,7 +10,7 @@ const layer = (files, forbidden) => ({
     'no-restricted-imports': ['error', {
       patterns: forbidden.map((dir) => ({
         group: [`**/${dir}/*`, `**/${dir}`],
-        message: `layering: ${files[0].split('/')[0]} must not import ${dir}/ (see ARCHITECTURE.md, Layout)`,
+        message: `layering: ${files[0].split('/')[0]} must not import ${dir}/ (see docs/ARCHITECTURE.md, Layout)`,
       })),
     }],
   },
@@ -31,4 +31,5 @@ export default tseslint.config(
   layer(['agent/**/*.ts'], ['waypoint', 'cni', 'controller', 'ctl']),
   layer(['waypoint/**/*.ts'], ['agent', 'cni', 'controller', 'ctl']),
   layer(['cni/**/*.ts'], ['agent', 'waypoint', 'controller', 'ctl']),
+  layer(['controller/**/*.ts'], ['agent', 'waypoint', 'cni', 'ctl']),
 );
