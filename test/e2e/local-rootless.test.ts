@@ -3,7 +3,7 @@
 // ports are forwarded to the host's 127.0.0.1; `local exec` enters the namespaces; after a
 // crash (`kill -9` of local up) `local down` leaves no process or state behind.
 // Needs root (to become the other user) and readable dist/ + examples/ for that user;
-// skipped with the reason otherwise (e.g. a checkout under /root).
+// skipped with the reason otherwise (e.g. a checkout under /root), failed instead under CI=true.
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -34,6 +34,12 @@ function asUser(args: string[]): Promise<{ code: number; stdout: string; stderr:
 
 const why = process.platform === 'linux' && process.getuid?.() === 0 ? unavailable() : undefined;
 
+/** Outside CI a machine that cannot run this suite skips it; in CI that is a failure. */
+function skipOrFail(ctx: { skip: (note?: string) => void }, reason: string): void {
+  if (process.env.CI === 'true') throw new Error(`the rootless suite cannot run in CI: ${reason}`);
+  ctx.skip(reason);
+}
+
 describeNetns('ambitctl local up without root (user namespaces)', () => {
   let stateDir: string;
   let up: ChildProcess | undefined;
@@ -60,7 +66,7 @@ describeNetns('ambitctl local up without root (user namespaces)', () => {
   }, 120_000);
 
   it('runs the mesh out of the host\'s sight, with node ports on the host\'s 127.0.0.1', async (ctx) => {
-    if (why) { ctx.skip(why); return; }
+    if (why) { skipOrFail(ctx, why); return; }
     const hostNetns = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout;
     expect(hostNetns).not.toContain('ambit-coffee-shop-');
     const dump = await (await fetch(`http://127.0.0.1:${15000 + PORT_OFFSET}/config_dump`)).json() as { pods: Array<{ name: string }> };
@@ -75,7 +81,7 @@ describeNetns('ambitctl local up without root (user namespaces)', () => {
   }, 60_000);
 
   it('local down cleans up after local up was killed', async (ctx) => {
-    if (why) { ctx.skip(why); return; }
+    if (why) { skipOrFail(ctx, why); return; }
     const record = JSON.parse(await readFile(path.join(stateDir, 'local.json'), 'utf8')) as { pid: number; processes: Array<{ pid: number }> };
     process.kill(record.pid, 'SIGKILL');
     await new Promise((r) => up!.once('exit', r));

@@ -14,6 +14,7 @@ import {
   SYSTEM_CNI_DIR, type CniChain,
 } from '../helpers/cni-chain.js';
 import { describeNetns } from '../helpers/privileges.js';
+import { filterState, netnsState } from './cni-plugin-state.js';
 
 const run = promisify(execFile);
 
@@ -50,20 +51,6 @@ interface ManualPod { namespace: string; name: string; uid: string; containerId:
 async function sh(netns: string, cmd: string, ...args: string[]): Promise<string> {
   return (await run('ip', ['netns', 'exec', netns, cmd, ...args])).stdout;
 }
-/** iptables-save without timestamps/counters. */
-async function iptablesState(netns: string): Promise<string> {
-  const save = await sh(netns, 'iptables-save');
-  return save.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.replace(/\[\d+:\d+\]/g, '')).join('\n');
-}
-async function netnsState(netns: string): Promise<string> {
-  const v6 = (await sh(netns, 'ip6tables-save')).split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.replace(/\[\d+:\d+\]/g, '')).join('\n');
-  return [
-    await iptablesState(netns), '--v6--', v6,
-    '--rules--', await sh(netns, 'ip', 'rule', 'show'), await sh(netns, 'ip', '-6', 'rule', 'show'),
-    '--routes--', await sh(netns, 'ip', 'route', 'show', 'table', 'all'), await sh(netns, 'ip', '-6', 'route', 'show', 'table', 'all'),
-  ].join('\n');
-}
-
 export function cniPluginSuite(title: string, o: CniPluginSuiteOptions): void {
   describeNetns(title, () => {
     const [BRIDGE, BRIDGE6] = o.bridges;
@@ -173,10 +160,10 @@ export function cniPluginSuite(title: string, o: CniPluginSuiteOptions): void {
     it('a repeated ADD leaves one copy of the rules; CHECK notices a pod the agent lost; DEL works without the agent', async () => {
       const pod = await bridgedPod('mesh', 'again');
       expect((await ambit('ADD', pod)).exitCode).toBe(0);
-      const once = await iptablesState(pod.netnsName);
+      const once = await filterState(pod.netnsName);
       const again = await ambit('ADD', pod);
       expect(again.exitCode, again.stdout + again.stderr).toBe(0);
-      expect(await iptablesState(pod.netnsName)).toBe(once);
+      expect(await filterState(pod.netnsName)).toEqual(once);
       expect((await sh(pod.netnsName, 'ip', 'rule', 'show')).match(/fwmark 0x111/g)).toHaveLength(1);
       expect((await ambit('CHECK', pod)).exitCode).toBe(0);
 
@@ -198,7 +185,7 @@ export function cniPluginSuite(title: string, o: CniPluginSuiteOptions): void {
       expect(out.exitCode, out.stdout + out.stderr).toBe(0);
       expect(out.json).toEqual(pod.prev);
       expect(await sh(pod.netnsName, 'iptables-save')).not.toContain('AMBIT_');
-      expect(await netnsState(pod.netnsName)).toBe(before);
+      expect(await netnsState(pod.netnsName)).toEqual(before);
       expect(agent.pods.has(pod.uid)).toBe(false);
       expect((await ambit('CHECK', pod)).exitCode).toBe(0);
     });
@@ -234,7 +221,7 @@ export function cniPluginSuite(title: string, o: CniPluginSuiteOptions): void {
           expect(out.exitCode).not.toBe(0);
           expect(out.json).toMatchObject({ code: c.code, msg: expect.any(String), details: expect.any(String) });
           expect(out.json!.cniVersion).toMatch(/^\d+\.\d+\.\d+$/);
-          expect(await netnsState(pod.netnsName)).toBe(before);
+          expect(await netnsState(pod.netnsName)).toEqual(before);
           expect(agent.pods.has(pod.uid)).toBe(false);
           if (c.name === 'hang-on') expect(agent.deleted).toContain(pod.uid);
         });
@@ -270,7 +257,7 @@ export function cniPluginSuite(title: string, o: CniPluginSuiteOptions): void {
           const before = await netnsState(netnsName);
           const out = await invokePlugin(join(chain6.cniPath.split(':')[0]!, 'ambit-cni'), { ...pluginEnv(chain6, pod, 'ADD'), ...o.env }, pluginStdin(chain6, chain6.conflist.plugins[1]!, b.json));
           expect(out.json).toMatchObject({ code: 100 });
-          expect(await netnsState(netnsName)).toBe(before);
+          expect(await netnsState(netnsName)).toEqual(before);
           await invokePlugin(join(SYSTEM_CNI_DIR, 'bridge'), pluginEnv(chain6, pod, 'DEL'), pluginStdin(chain6, bridge, b.json));
         } finally {
           await run('ip', ['netns', 'del', netnsName]).catch(() => undefined);
