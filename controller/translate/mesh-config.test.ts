@@ -59,4 +59,12 @@ defaultConfig: { tracing: { sampling: 100 } }`) + POD));
     expect(broken.rejected[0]?.field).toBe('data.mesh');
     expect(broken.rejected[0]?.reason).toMatch(/not valid YAML/);
   });
+  it('reads pathNormalization and jwksAllowHttp, and names a bad value', () => {
+    const ok = translate(yamlObjects(configMap('pathNormalization: { normalization: DECODE_AND_MERGE_SLASHES }\njwksAllowHttp: true') + POD));
+    expect(ok.rejected).toEqual([]);
+    expect(ok.snapshot.mesh).toMatchObject({ pathNormalization: 'DECODE_AND_MERGE_SLASHES', jwksAllowHttp: true });
+    const bad = translate(yamlObjects(configMap('pathNormalization: { normalization: SOMETIMES }') + POD));
+    expect(bad.rejected.map(formatRejection).join('\n')).toMatch(/data\.mesh\.pathNormalization\.normalization: unknown value "SOMETIMES"/);
+    expect(bad.snapshot.mesh.pathNormalization).toBeUndefined();
+  });
 });

@@ -1,6 +1,7 @@
 // Mesh-wide settings from Istio's place for them: the ConfigMap `istio` (data key `mesh`, a
 // YAML MeshConfig) in the root namespace. Read: trustDomain, rootNamespace,
-// outboundTrafficPolicy.mode, defaultConfig.tracing.sampling, extensionProviders (ext-authz). Explicit translate options
+// outboundTrafficPolicy.mode, defaultConfig.tracing.sampling, extensionProviders (ext-authz),
+// pathNormalization.normalization, and Ambit's jwksAllowHttp. Explicit translate options
 // win over the ConfigMap, which wins over the defaults.
 import { parse } from 'yaml';
 import { num, rec, str } from './raw.js';
@@ -8,6 +9,7 @@ import { Issues } from './validate/common.js';
 import { extensionProvidersFrom } from './extension-providers.js';
 import type { KubeObject } from '../sources/types.js';
 import type { MeshConfig } from '../../core/model/types.js';
+import { isPathNormalization, PATH_NORMALIZATIONS } from '../../core/http/path-normalize.js';
 
 export const MESH_CONFIGMAP = 'istio';
 
@@ -49,5 +51,14 @@ export function meshConfigFrom(obj: KubeObject): { mesh: Partial<MeshConfig>; is
     else out.traceSampling = v;
   }
   if (m.extensionProviders !== undefined) out.extensionProviders = extensionProvidersFrom(m.extensionProviders, issues);
+  const normalization = rec(m.pathNormalization)?.normalization;
+  if (normalization !== undefined) {
+    if (!isPathNormalization(normalization)) issues.add('data.mesh.pathNormalization.normalization', `unknown value ${JSON.stringify(normalization)} (allowed: ${PATH_NORMALIZATIONS.join(', ')})`);
+    else out.pathNormalization = normalization;
+  }
+  if (m.jwksAllowHttp !== undefined) {
+    if (typeof m.jwksAllowHttp !== 'boolean') issues.add('data.mesh.jwksAllowHttp', 'must be true or false');
+    else out.jwksAllowHttp = m.jwksAllowHttp;
+  }
   return { mesh: out, issues };
 }

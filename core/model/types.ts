@@ -1,6 +1,7 @@
 // The mesh model: plain readonly data that the controller's translator produces and that
 // agents and waypoints consume (through discovery, or a file in local/test modes).
 // L4 types live here; the waypoint's L7 types live in ./l7.ts.
+import type { PathNormalization } from '../http/path-normalize.js';
 
 export type Labels = Readonly<Record<string, string>>;
 
@@ -161,6 +162,10 @@ export interface MeshConfig {
   readonly traceSampling: number;
   /** Istio `extensionProviders` (ext-authz over HTTP), named by CUSTOM AuthorizationPolicies. */
   readonly extensionProviders?: readonly ExtensionProvider[];
+  /** Istio `pathNormalization.normalization`: how the waypoint normalises request paths (default BASE). */
+  readonly pathNormalization?: PathNormalization;
+  /** Ambit: let RequestAuthentication jwksUri use plain http (https only when absent or false). */
+  readonly jwksAllowHttp?: boolean;
 }
 
 /** Istio MeshConfig `extensionProviders[].envoyExtAuthzHttp`; durations in ms. */
