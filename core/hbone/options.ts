@@ -73,6 +73,38 @@ export interface HbonePoolStats {
 
 export const MiB = 1024 * 1024;
 
+/** Resource bounds of an HBONE server: what one peer may hold open. */
+export interface HboneServerBounds {
+  /** SETTINGS_MAX_CONCURRENT_STREAMS per connection (as ztunnel); excess streams are refused. Default 100. */
+  maxConcurrentStreams?: number;
+  /** A connection with no stream for this long is closed (GOAWAY); default 5 min (above the client pool's 60 s). */
+  idleTimeoutMs?: number;
+  /** Absolute deadline from TCP accept to a finished TLS handshake; default 10 s. */
+  handshakeTimeoutMs?: number;
+  /** Live connections one peer identity (SPIFFE id) may hold; further ones are refused. Default 1024. */
+  maxConnectionsPerPeer?: number;
+}
+
+export interface ResolvedServerBounds {
+  readonly maxConcurrentStreams: number;
+  readonly idleTimeoutMs: number;
+  readonly handshakeTimeoutMs: number;
+  readonly maxConnectionsPerPeer: number;
+}
+
+export function resolveServerBounds(o: HboneServerBounds = {}): ResolvedServerBounds {
+  return {
+    maxConcurrentStreams: positive(o.maxConcurrentStreams, 100),
+    idleTimeoutMs: positive(o.idleTimeoutMs, 5 * 60_000),
+    handshakeTimeoutMs: positive(o.handshakeTimeoutMs, 10_000),
+    maxConnectionsPerPeer: positive(o.maxConnectionsPerPeer, 1024),
+  };
+}
+
+function positive(value: number | undefined, fallback: number): number {
+  return value !== undefined && Number.isFinite(value) && value > 0 ? Math.floor(value) : fallback;
+}
+
 export interface ResolvedFlow {
   readonly streamWindowBytes: number;
   readonly connectionWindowBytes: number;

@@ -2,6 +2,9 @@
 // connection, so rotation needs no restart), client certificates required and chained to the
 // trust bundle, peers outside the trust domain refused, HTTP/2 only. Each CONNECT stream goes
 // to the handler as an HboneRequest; the handler answers with acceptTunnel or rejectTunnel.
+// Bounded against a hostile peer: streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS, as
+// ztunnel), an absolute TLS handshake deadline, idle connections closed, connections per peer
+// identity capped.
 import http2 from 'node:http2';
 import type { IncomingHttpHeaders, ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
 import type { AddressInfo, ListenOptions, Socket } from 'node:net';
@@ -12,11 +15,11 @@ import type { Credentials } from '../identity/types.js';
 import { createLogger } from '../log.js';
 import type { Logger } from '../log.js';
 import { splitHostPort } from './headers.js';
-import type { HboneFlowOptions } from './options.js';
-import { http2Settings, resolveFlow } from './options.js';
+import type { HboneFlowOptions, HboneServerBounds } from './options.js';
+import { http2Settings, resolveFlow, resolveServerBounds } from './options.js';
 import { HBONE_ALPN, inTrustDomain, peerIdentity, secureContextOptions } from './tls.js';
 
-const { NGHTTP2_INADEQUATE_SECURITY } = http2.constants;
+const { NGHTTP2_INADEQUATE_SECURITY, NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_REFUSED_STREAM } = http2.constants;
 
 export interface HboneRequest {
   /** `ip:port` the client wants to reach. */
@@ -29,14 +32,12 @@ export interface HboneRequest {
   readonly stream: ServerHttp2Stream;
 }
 
-export interface HboneServerOptions extends HboneFlowOptions {
+export interface HboneServerOptions extends HboneFlowOptions, HboneServerBounds {
   /** Called for each new connection; return the current credentials of the served identity. */
   credentials: () => Credentials;
   trustDomain: string;
   handler: (req: HboneRequest) => void;
   log?: Logger;
-  /** TLS handshake deadline per connection; default 10 s. */
-  handshakeTimeoutMs?: number;
 }
 
 export interface HboneServerStats {
@@ -47,6 +48,14 @@ export interface HboneServerStats {
   readonly tlsFailures: number;
   /** Connections refused because the peer identity is outside the trust domain. */
   readonly refusedPeers: number;
+  /** Connections dropped because the TLS handshake did not finish within the deadline. */
+  readonly handshakeTimeouts: number;
+  /** Connections closed after the idle timeout with no stream. */
+  readonly idleClosed: number;
+  /** Connections refused because their peer identity already holds maxConnectionsPerPeer. */
+  readonly refusedPeerCap: number;
+  /** Streams refused beyond maxConcurrentStreams (those nghttp2 refuses itself are not seen here). */
+  readonly refusedStreams: number;
 }
 
 /** `{host, port}` (net.ListenOptions) or `{fd}`: a listening socket made elsewhere (inside a pod netns). */
@@ -64,6 +73,7 @@ export interface HboneServer {
 export function createHboneServer(o: HboneServerOptions): HboneServer {
   const log = o.log ?? createLogger('hbone-server');
   const flow = resolveFlow(o);
+  const bounds = resolveServerBounds(o);
   let current = o.credentials();
   const server = http2.createSecureServer({
     ...secureContextOptions(current),
@@ -71,13 +81,20 @@ export function createHboneServer(o: HboneServerOptions): HboneServer {
     rejectUnauthorized: true,
     ALPNProtocols: [HBONE_ALPN],
     allowHTTP1: false,
-    handshakeTimeout: o.handshakeTimeoutMs ?? 10_000,
-    settings: { ...http2Settings(flow), enablePush: undefined },
+    // Node's own timer is an inactivity timeout; the absolute deadline is below.
+    handshakeTimeout: bounds.handshakeTimeoutMs,
+    settings: { ...http2Settings(flow), enablePush: undefined, maxConcurrentStreams: bounds.maxConcurrentStreams },
     maxSessionMemory: flow.maxSessionMemoryMb,
   });
   const sockets = new Set<Socket>();
   const sessions = new Set<ServerHttp2Session>();
-  const counts = { activeStreams: 0, streamsTotal: 0, tlsFailures: 0, refusedPeers: 0 };
+  const counts = {
+    activeStreams: 0, streamsTotal: 0, tlsFailures: 0, refusedPeers: 0,
+    handshakeTimeouts: 0, idleClosed: 0, refusedPeerCap: 0, refusedStreams: 0,
+  };
+  const connectionsPerPeer = new Map<string, number>();
+  // Handshake deadlines by the TCP 4-tuple: the TLS socket is a new object over the same connection.
+  const handshakeDeadlines = new Map<string, NodeJS.Timeout>();
   let listening = false;
   let closing = false;
 
@@ -87,6 +104,19 @@ export function createHboneServer(o: HboneServerOptions): HboneServer {
     socket.once('close', () => sockets.delete(socket));
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 30_000);
+    const key = tupleKey(socket);
+    const deadline = setTimeout(() => {
+      handshakeDeadlines.delete(key);
+      counts.handshakeTimeouts++;
+      log.debug('hbone tls handshake deadline passed', { remote: socket.remoteAddress });
+      socket.destroy();
+    }, bounds.handshakeTimeoutMs);
+    deadline.unref();
+    handshakeDeadlines.set(key, deadline);
+    socket.once('close', () => {
+      clearTimeout(deadline);
+      if (handshakeDeadlines.get(key) === deadline) handshakeDeadlines.delete(key);
+    });
     try {
       const creds = o.credentials();
       if (creds !== current) {
@@ -95,21 +125,27 @@ export function createHboneServer(o: HboneServerOptions): HboneServer {
         log.info('hbone server credentials rotated', { identity: creds.identity, notAfter: creds.notAfter.toISOString() });
       }
     } catch (err) {
-      log.warn('hbone server keeps its previous credentials', { error: describeError(err) });
+      log.warn('hbone server keeps its previous credentials', { err: describeError(err) });
     }
+  });
+  server.on('secureConnection', (socket: TLSSocket) => {
+    const key = tupleKey(socket);
+    clearTimeout(handshakeDeadlines.get(key));
+    handshakeDeadlines.delete(key);
   });
   server.on('tlsClientError', (err: Error, socket) => {
     counts.tlsFailures++;
-    log.debug('hbone tls handshake failed', { error: describeError(err), remote: socket.remoteAddress });
+    if ((err as NodeJS.ErrnoException).code === 'ERR_TLS_HANDSHAKE_TIMEOUT') counts.handshakeTimeouts++;
+    log.debug('hbone tls handshake failed', { err: describeError(err), remote: socket.remoteAddress });
   });
   // HTTP/1 over TLS (or no ALPN): not HBONE, close at once.
   server.on('unknownProtocol', (socket) => { socket.destroy(); });
-  server.on('sessionError', (err: Error) => log.debug('hbone session error', { error: describeError(err) }));
+  server.on('sessionError', (err: Error) => log.debug('hbone session error', { err: describeError(err) }));
 
   server.on('session', (session: ServerHttp2Session) => {
     sessions.add(session);
     session.once('close', () => sessions.delete(session));
-    session.on('error', (err: Error) => log.debug('hbone session error', { error: describeError(err) }));
+    session.on('error', (err: Error) => log.debug('hbone session error', { err: describeError(err) }));
     if (closing) { session.close(); return; }
     const peer = peerIdentity(session.socket as TLSSocket);
     if (!peer || !inTrustDomain(peer, o.trustDomain)) {
@@ -119,14 +155,50 @@ export function createHboneServer(o: HboneServerOptions): HboneServer {
       session.close();
       return;
     }
+    const held = connectionsPerPeer.get(peer) ?? 0;
+    if (held >= bounds.maxConnectionsPerPeer) {
+      counts.refusedPeerCap++;
+      log.warn('hbone peer refused: too many connections', { peer, limit: bounds.maxConnectionsPerPeer });
+      session.goaway(NGHTTP2_ENHANCE_YOUR_CALM, 0, Buffer.from('too many connections from this identity'));
+      session.close();
+      return;
+    }
+    connectionsPerPeer.set(peer, held + 1);
+    session.once('close', () => {
+      const n = (connectionsPerPeer.get(peer) ?? 1) - 1;
+      if (n > 0) connectionsPerPeer.set(peer, n); else connectionsPerPeer.delete(peer);
+    });
+    // Idle: no stream open for idleTimeoutMs (PINGs do not count) closes the connection gracefully.
+    let sessionStreams = 0;
+    let idleTimer: NodeJS.Timeout | undefined;
+    const armIdle = (): void => {
+      clearTimeout(idleTimer);
+      if (sessionStreams > 0) return;
+      idleTimer = setTimeout(() => {
+        counts.idleClosed++;
+        log.debug('hbone idle connection closed', { peer });
+        session.close();
+      }, bounds.idleTimeoutMs);
+      idleTimer.unref();
+    };
+    session.once('close', () => clearTimeout(idleTimer));
+    armIdle();
     session.setLocalWindowSize(flow.connectionWindowBytes);
     const remoteAddress = session.socket.remoteAddress ?? '';
     const remotePort = session.socket.remotePort ?? 0;
     session.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
       counts.activeStreams++;
       counts.streamsTotal++;
-      stream.once('close', () => { counts.activeStreams--; });
-      stream.on('error', (err: Error) => log.debug('hbone stream error', { error: describeError(err) }));
+      sessionStreams++;
+      clearTimeout(idleTimer);
+      stream.once('close', () => { counts.activeStreams--; sessionStreams--; armIdle(); });
+      stream.on('error', (err: Error) => log.debug('hbone stream error', { err: describeError(err) }));
+      // nghttp2 enforces the advertised limit itself; this guards the count it does not see.
+      if (sessionStreams > bounds.maxConcurrentStreams) {
+        counts.refusedStreams++;
+        stream.close(NGHTTP2_REFUSED_STREAM);
+        return;
+      }
       const authority = headers[':authority'] ?? '';
       if (headers[':method'] !== 'CONNECT' || !splitHostPort(authority)) {
         stream.respond({ ':status': 400 }, { endStream: true });
@@ -137,7 +209,7 @@ export function createHboneServer(o: HboneServerOptions): HboneServer {
       try {
         o.handler(req);
       } catch (err) {
-        log.error('hbone handler failed', { error: describeError(err), authority, peer });
+        log.error('hbone handler failed', { err: describeError(err), authority, peer });
         rejectTunnel(req, 503, 'handler failed');
       }
     });
@@ -149,7 +221,7 @@ export function createHboneServer(o: HboneServerOptions): HboneServer {
         server.once('error', reject);
         server.listen(opts, () => {
           server.removeListener('error', reject);
-          server.on('error', (err: Error) => log.error('hbone listener error', { error: describeError(err) }));
+          server.on('error', (err: Error) => log.error('hbone listener error', { err: describeError(err) }));
           listening = true;
           const addr = server.address();
           resolve(addr && typeof addr === 'object' ? addr : undefined);
@@ -193,3 +265,7 @@ export function rejectTunnel(req: HboneRequest, status: 400 | 401 | 403 | 503, r
 }
 
 const rejectLog = createLogger('hbone-server');
+
+function tupleKey(s: { remoteAddress?: string; remotePort?: number; localAddress?: string; localPort?: number }): string {
+  return `${s.remoteAddress}|${s.remotePort}|${s.localAddress}|${s.localPort}`;
+}
