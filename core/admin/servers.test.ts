@@ -30,6 +30,7 @@ describe('admin servers (real HTTP on loopback)', () => {
       dump: async () => ({ workloads: [{ uid: 'Pod/a/x' }], version: '7' }),
       connections: () => tracker.list(),
       extraRoutes: { '/debug/pools': () => ({ hbone: 2 }) },
+      mutationToken: 'sekrit-token',
     });
     expect(running.admin!.address).toBe(LO);
 
@@ -47,10 +48,11 @@ describe('admin servers (real HTTP on loopback)', () => {
     expect(conns[0]).toMatchObject({ direction: 'inbound', bytesReceived: 5, src: { identity: 'spiffe://td/ns/a/sa/b' } });
     expect(await (await fetch(url(running.admin, '/debug/pools'))).json()).toEqual({ hbone: 2 });
 
-    const set = await fetch(url(running.admin, '/logging?level=debug'), { method: 'POST' });
+    const auth = { authorization: 'Bearer sekrit-token' };
+    const set = await fetch(url(running.admin, '/logging?level=debug'), { method: 'POST', headers: auth });
     expect(set.status).toBe(200);
     expect(getLogLevel()).toBe('debug');
-    const bad = await fetch(url(running.admin, '/logging?level=loud'), { method: 'POST' });
+    const bad = await fetch(url(running.admin, '/logging?level=loud'), { method: 'POST', headers: auth });
     expect(bad.status).toBe(400);
     expect(getLogLevel()).toBe('debug');
     // GET shows the level and changes nothing
@@ -61,6 +63,27 @@ describe('admin servers (real HTTP on loopback)', () => {
 
     expect((await fetch(url(running.admin, '/nope'))).status).toBe(404);
     expect((await fetch(url(running.admin, '/config_dump'), { method: 'DELETE' })).status).toBe(405);
+  });
+
+  it('is read-only without a mutation token: POST /logging answers 403 and changes nothing', async () => {
+    running = await startAdminServers({ admin: { host: LO, port: 0 }, isReady: () => true, dump: () => ({}) });
+    const r = await fetch(url(running.admin, '/logging?level=debug'), { method: 'POST', headers: { authorization: 'Bearer x' } });
+    expect(r.status).toBe(403);
+    expect(((await r.json()) as { hint: string }).hint).toMatch(/AMBIT_ADMIN_TOKEN/);
+    expect(getLogLevel()).toBe('info');
+    expect(await (await fetch(url(running.admin, '/logging'))).json()).toEqual({ level: 'info' });
+  });
+
+  it('with a mutation token, refuses a missing or wrong token and accepts the right one', async () => {
+    running = await startAdminServers({ admin: { host: LO, port: 0 }, isReady: () => true, dump: () => ({}), mutationToken: 't0ken' });
+    const post = (headers: Record<string, string>) => fetch(url(running!.admin, '/logging?level=warn'), { method: 'POST', headers });
+    expect((await post({})).status).toBe(403);
+    expect((await post({ authorization: 'Bearer t0ke' })).status).toBe(403);
+    expect((await post({ authorization: 'Bearer t0ken-and-more' })).status).toBe(403);
+    expect((await post({ authorization: 'Basic t0ken' })).status).toBe(403);
+    expect(getLogLevel()).toBe('info');
+    expect((await post({ authorization: 'Bearer t0ken' })).status).toBe(200);
+    expect(getLogLevel()).toBe('warn');
   });
 
   it('answers 500 with the error when the dump callback throws, and keeps serving', async () => {

@@ -1,9 +1,12 @@
 // The small HTTP servers every Ambit proxy runs (CONTRACT.md, Ports and Admin endpoints):
 //   admin     127.0.0.1:<port>  GET /config_dump, GET /healthz/ready, GET /debug/connections,
 //                               POST /logging?level=debug|info|warn|error (GET shows it)
+//   The admin port is read-only: a state-changing endpoint (POST /logging) answers 403 unless a
+//   mutationToken is configured and the request carries `authorization: Bearer <token>`.
 //   metrics   <host>:<port>     GET /metrics (and /stats/prometheus), Prometheus text
 //   readiness <host>:<port>     GET /healthz/ready → 200 when ready, else 503
 // Metrics and readiness share one server when given the same non-zero port and host.
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
@@ -28,6 +31,11 @@ export interface AdminServersOptions {
   registry?: Pick<Registry, 'metrics' | 'contentType'>;
   /** More admin GET endpoints, e.g. `{ '/debug/pools': () => pool.stats() }`. */
   extraRoutes?: Readonly<Record<string, () => unknown>>;
+  /**
+   * Enables the state-changing admin endpoints for requests with `authorization: Bearer <token>`.
+   * Unset or empty: they answer 403 and the admin port is read-only.
+   */
+  mutationToken?: string;
   log?: Logger;
 }
 
@@ -65,11 +73,36 @@ function router(routes: ReadonlyMap<string, Route>, log: Logger) {
     Promise.resolve()
       .then(() => route.handler(req, res, url))
       .catch((err: unknown) => {
-        log.warn('admin handler failed', { path: url.pathname, error: describeError(err) });
+        log.warn('admin handler failed', { path: url.pathname, err: describeError(err) });
         if (!res.headersSent) sendJson(res, 500, { error: describeError(err) });
         else res.destroy();
       });
   };
+}
+
+/** Constant-time comparison of the bearer token (hashes first, so lengths never leak). */
+function tokenMatches(header: string | undefined, token: string): boolean {
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+  if (!m) return false;
+  const digest = (v: string): Buffer => createHash('sha256').update(v).digest();
+  return timingSafeEqual(digest(m[1] ?? ''), digest(token));
+}
+
+/** True when the request may change state; otherwise the refusal is already sent. */
+function mayMutate(req: IncomingMessage, res: ServerResponse, token: string | undefined, log: Logger): boolean {
+  if (!token) {
+    sendJson(res, 403, {
+      error: 'the admin port is read-only; state-changing endpoints are disabled',
+      hint: 'enable them with an admin token (AMBIT_ADMIN_TOKEN) and send authorization: Bearer <token>',
+    });
+    return false;
+  }
+  if (!tokenMatches(req.headers.authorization, token)) {
+    log.warn('admin mutation refused: missing or wrong token', { path: req.url, remote: req.socket.remoteAddress });
+    sendJson(res, 403, { error: 'a valid admin token is required', hint: 'send authorization: Bearer <AMBIT_ADMIN_TOKEN>' });
+    return false;
+  }
+  return true;
 }
 
 function readyRoute(isReady: () => boolean): Route {
@@ -88,6 +121,7 @@ function adminRoutes(o: AdminServersOptions, log: Logger): Map<string, Route> {
     methods: ['GET', 'POST'],
     handler: (req, res, url) => {
       if (req.method !== 'POST') return sendJson(res, 200, { level: getLogLevel() });
+      if (!mayMutate(req, res, o.mutationToken, log)) return;
       const wanted = url.searchParams.get('level') ?? undefined;
       const level = parseLevel(wanted);
       if (!level) return sendJson(res, 400, { error: `level must be one of debug, info, warn, error (got ${JSON.stringify(wanted ?? '')})` });
