@@ -30,8 +30,8 @@ export async function tearDown(record: LocalRecord, log: Logger, opts: { network
   if (opts.networkGone) { record.pods = []; record.planned = []; record.etcNetns = []; }
   for (const pod of [...record.pods].reverse()) {
     await step(`CNI DEL ${pod.namespace}/${pod.name}`, async () => {
-      const problem = record.network ? await deletePodNetwork(record.network, pod) : (await run('ip', ['netns', 'del', pod.netnsName]), undefined);
-      if (problem) throw new Error(problem);
+      if (record.network) await deletePodNetwork(record.network, pod);
+      else await run('ip', ['netns', 'del', pod.netnsName]);
     });
     record.pods = record.pods.filter((p) => p !== pod);
     await writeRecord(record).catch(() => undefined);
