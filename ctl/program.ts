@@ -1,6 +1,7 @@
 // ambitctl's command tree. Each subcommand lives in its own file and registers itself here.
 import { Command } from 'commander';
 import { register as registerAnalyze } from './analyze.js';
+import { register as registerDashboard } from './dashboard/command.js';
 import { register as registerLocal } from './local/index.js';
 import { register as registerManifest } from './manifest.js';
 import { register as registerProfile } from './profile.js';
@@ -20,5 +21,6 @@ export function buildProgram(): Command {
   registerWaypoint(program);
   registerProxyConfig(program);
   registerAnalyze(program);
+  registerDashboard(program);
   return program;
 }
