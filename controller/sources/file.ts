@@ -1,13 +1,15 @@
 // ObjectSource over a folder (or one file) of multi-document YAML, watched with fs.watch and
 // a short debounce. A document that does not parse → an ERROR event with file and line, and
 // the objects previously read from that file keep serving; a document that disappears from
-// a cleanly parsed file (or a deleted file) → DELETED.
+// a cleanly parsed file (or a deleted file) → DELETED. Each file is read and parsed on its own
+// (size-capped, see file-read.ts): one bad file never stops the others, and the scan yields to
+// the event loop between files.
 import { watch, type FSWatcher } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { createLogger, type Logger } from '../../core/log.js';
 import { parseYamlFile } from './file-parse.js';
-import { isManifestFile, listManifestFiles } from './file-read.js';
+import { isManifestFile, listManifestFiles, readManifestText, yieldToEventLoop } from './file-read.js';
 import { objectKey, type KubeObject, type ObjectOrigin, type ObjectSource, type SourceEvent } from './types.js';
 
 export interface FileSourceOptions {
@@ -97,15 +99,20 @@ export class FileSource implements ObjectSource {
     for (const file of present) {
       let text: string;
       try {
-        text = await readFile(file, 'utf8');
+        text = await readManifestText(file);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') { this.files.delete(file); continue; }
-        this.emit({ type: 'ERROR', message: `${file}: ${(err as Error).message}`, origin: { file } });
+        const message = (err as Error).message.startsWith(file) ? (err as Error).message : `${file}: ${(err as Error).message}`;
+        this.log.warn('manifest file rejected', { file, err: message });
+        // The objects last read from this file keep serving.
+        this.emit({ type: 'ERROR', message, origin: { file } });
         continue;
       }
       const parsed = parseYamlFile(text, file);
+      await yieldToEventLoop();
+      if (this.stopped) return;
       for (const p of parsed.problems) {
-        this.log.warn('manifest rejected', { file: p.origin.file, line: p.origin.line, error: p.message });
+        this.log.warn('manifest rejected', { file: p.origin.file, line: p.origin.line, err: p.message });
         this.emit({ type: 'ERROR', message: p.message, origin: p.origin });
       }
       const next = new Map<string, Entry>();
