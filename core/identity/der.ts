@@ -53,6 +53,7 @@ export function integer(value: number | Buffer): Buffer {
   let start = 0;
   while (start < bytes.length - 1 && bytes[start] === 0) start++;
   bytes = bytes.subarray(start);
+  if (bytes.length === 0) bytes = Buffer.from([0]); // an INTEGER has at least one content byte
   if ((bytes[0] ?? 0) & 0x80) bytes = Buffer.concat([Buffer.from([0]), bytes]);
   return tlv(TAG.INTEGER, bytes);
 }
@@ -72,10 +73,11 @@ export function oid(dotted: string): Buffer {
 function encodeOid(dotted: string): Buffer {
   const parts = dotted.split('.').map(Number);
   const [a = 0, b = 0, ...rest] = parts;
-  const out: number[] = [a * 40 + b];
-  for (const part of rest) {
-    const chunk: number[] = [part & 0x7f];
-    for (let n = Math.floor(part / 128); n > 0; n = Math.floor(n / 128)) chunk.unshift(0x80 | (n & 0x7f));
+  const out: number[] = [];
+  // The first two arcs share one subidentifier (X.690 8.19.4); under arc 2 it can exceed 127.
+  for (const part of [a * 40 + b, ...rest]) {
+    const chunk: number[] = [part % 128];
+    for (let n = Math.floor(part / 128); n > 0; n = Math.floor(n / 128)) chunk.unshift(0x80 | (n % 128));
     out.push(...chunk);
   }
   return tlv(TAG.OID, Buffer.from(out));
@@ -118,6 +120,8 @@ function readNode(buf: Buffer, offset: number, what: string): DerNode {
       if (byte === undefined) throw malformed(what, 'truncated');
       length = length * 256 + byte;
     }
+    // DER: the shortest length form only (one encoding per value, so re-encoding gives the same bytes).
+    if (length < 0x80 || buf[offset + 2] === 0) throw malformed(what, 'non-minimal length');
     header += count;
   }
   const end = offset + header + length;
@@ -136,17 +140,17 @@ export function children(node: DerNode, what = 'DER'): DerNode[] {
   return out;
 }
 
+/** Dotted form of an OBJECT IDENTIFIER; never throws (an unfinished last subidentifier is dropped). */
 export function decodeOid(node: DerNode): string {
-  const bytes = node.content;
-  const first = bytes[0] ?? 0;
-  const parts = [Math.min(2, Math.floor(first / 40)), first - Math.min(2, Math.floor(first / 40)) * 40];
+  const ids: number[] = [];
   let value = 0;
-  for (let i = 1; i < bytes.length; i++) {
-    const byte = bytes[i] ?? 0;
+  for (const byte of node.content) {
     value = value * 128 + (byte & 0x7f);
-    if (!(byte & 0x80)) { parts.push(value); value = 0; }
+    if (!(byte & 0x80)) { ids.push(value); value = 0; }
   }
-  return parts.join('.');
+  const first = ids[0] ?? 0;
+  const arc = Math.min(2, Math.floor(first / 40));
+  return [arc, first - arc * 40, ...ids.slice(1)].join('.');
 }
 
 /** BIT STRING contents without the unused-bits byte. */
