@@ -17,11 +17,13 @@ export const longCampaign = Number(process.env.FUZZ_RUNS) > 0;
  * fast-check parameters for one property: the number of runs, the replay seed/path when given,
  * and the regression inputs (`examples`) every run checks first.
  */
-export function fuzzParams<T>(opts: { quick?: number; examples?: T[] } = {}): fc.Parameters<T> {
+export function fuzzParams<T extends unknown[] = never>(
+  opts: { quick?: number; examples?: [...T][] } = {},
+): { numRuns: number; seed?: number; path?: string; examples?: T[] } {
   const seed = Number(process.env.FUZZ_SEED);
   return {
     numRuns: fuzzRuns(opts.quick),
-    ...(Number.isFinite(seed) && process.env.FUZZ_SEED ? { seed } : {}),
+    ...(process.env.FUZZ_SEED && Number.isFinite(seed) ? { seed } : {}),
     ...(process.env.FUZZ_PATH ? { path: process.env.FUZZ_PATH } : {}),
     ...(opts.examples ? { examples: opts.examples } : {}),
   };
