@@ -3,13 +3,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
-import { GENERATED_CA_SECRET, kubeTokenReviewer, loadKubeCa, PLUGGED_IN_CA_SECRET, secretCaStore } from './kube.js';
-import { tokenReviewAuthenticator } from './auth.js';
+import { GENERATED_CA_SECRET, kubeCaAuthenticator, loadKubeCa, PLUGGED_IN_CA_SECRET, secretCaStore } from './kube.js';
 import { CertificateAuthority } from '../../core/identity/ca.js';
 
 type Secret = { metadata: { name: string; namespace: string }; data: Record<string, string> };
 const secrets = new Map<string, Secret>();
 const reviews: Array<{ token: string; audiences?: string[] }> = [];
+const podGets: string[] = [];
 let server: http.Server;
 let kc: KubeConfig;
 
@@ -41,10 +41,20 @@ beforeAll(async () => {
       }
       if (url === '/apis/authentication.k8s.io/v1/tokenreviews' && req.method === 'POST') {
         reviews.push({ token: body.spec.token, ...(body.spec.audiences ? { audiences: body.spec.audiences } : {}) });
-        const ok = body.spec.token === 'agent-sa-token';
+        // As the real API server: the token is valid for its own audience only.
+        const ok = body.spec.token === 'agent-sa-token' && (body.spec.audiences ?? []).includes('ambit-ca');
         return reply(res, 201, { ...body, status: ok
-          ? { authenticated: true, user: { username: 'system:serviceaccount:ambit-system:ambit-agent', extra: { 'authentication.kubernetes.io/node-name': ['node-a'] } } }
-          : { authenticated: false, error: 'invalid bearer token' } });
+          ? {
+            authenticated: true, audiences: ['ambit-ca'],
+            user: { username: 'system:serviceaccount:ambit-system:ambit-agent', extra: { 'authentication.kubernetes.io/pod-name': ['ambit-agent-x1'], 'authentication.kubernetes.io/pod-uid': ['uid-x1'] } },
+          }
+          : { authenticated: false, error: body.spec.token === 'agent-sa-token' ? 'token audiences ["ambit-ca"] is invalid for the target audiences' : 'invalid bearer token' } });
+      }
+      m = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/?]+)$/.exec(url);
+      if (m && req.method === 'GET') {
+        podGets.push(`${m[1]}/${m[2]}`);
+        if (`${m[1]}/${m[2]}` !== 'ambit-system/ambit-agent-x1') return reply(res, 404, statusBody(404, 'NotFound', `pods "${m[2]}" not found`));
+        return reply(res, 200, { apiVersion: 'v1', kind: 'Pod', metadata: { name: m[2], namespace: m[1], uid: 'uid-x1' }, spec: { nodeName: 'node-a', serviceAccountName: 'ambit-agent', containers: [] } });
       }
       reply(res, 404, statusBody(404, 'NotFound', url));
     });
@@ -101,10 +111,19 @@ describe('CA in a Kubernetes Secret', () => {
 });
 
 describe('TokenReview', () => {
-  it('resolves an agent token to its bound node, and refuses an invalid token', async () => {
-    const authenticate = tokenReviewAuthenticator({ trustDomain: 'cluster.local', reviewToken: kubeTokenReviewer(kc, { audiences: ['ambit-ca'] }) });
+  it('sends the audience, learns the node from the bound pod (read once), and refuses an invalid token', async () => {
+    const authenticate = kubeCaAuthenticator(kc, { trustDomain: 'cluster.local' });
+    expect(await authenticate('agent-sa-token', { nodeName: 'node-z' })).toEqual({ kind: 'agent', node: 'node-a' });
     expect(await authenticate('agent-sa-token', {})).toEqual({ kind: 'agent', node: 'node-a' });
+    expect(reviews.at(-1)).toEqual({ token: 'agent-sa-token', audiences: ['ambit-ca'] });
+    expect(podGets).toEqual(['ambit-system/ambit-agent-x1']);
     await expect(authenticate('forged', {})).rejects.toThrow('TokenReview did not authenticate the token: invalid bearer token');
     expect(reviews.at(-1)).toEqual({ token: 'forged', audiences: ['ambit-ca'] });
+  });
+
+  it('refuses a token of the chart\'s agent when the controller expects another audience', async () => {
+    const authenticate = kubeCaAuthenticator(kc, { trustDomain: 'cluster.local', audience: 'other-ca' });
+    await expect(authenticate('agent-sa-token', {})).rejects.toThrow(/did not authenticate the token: token audiences .* is invalid for the target audiences/);
+    expect(reviews.at(-1)).toEqual({ token: 'agent-sa-token', audiences: ['other-ca'] });
   });
 });

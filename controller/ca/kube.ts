@@ -8,7 +8,10 @@ import { AmbitError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import { CertificateAuthority } from '../../core/identity/ca.js';
 import { CA_FILES, type CaMaterial, type CaMaterialStore } from '../../core/identity/ca-files.js';
-import type { TokenReviewResult } from './auth.js';
+import { cachedTokenReview } from '../state/token-cache.js';
+import {
+  DEFAULT_TOKEN_AUDIENCE, tokenReviewAuthenticator, type Authenticate, type BoundObjectLookup, type TokenReviewResult,
+} from './auth.js';
 
 export const GENERATED_CA_SECRET = 'ambit-ca';
 export const PLUGGED_IN_CA_SECRET = 'cacerts';
@@ -18,10 +21,8 @@ function statusOf(err: unknown): number | undefined {
   return typeof code === 'number' ? code : undefined;
 }
 
-function kubeError(what: string, err: unknown): AmbitError {
-  return new AmbitError('AMBIT_E_CA', `${what}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`, {
-    hint: 'the controller needs get/create on Secrets in its namespace (see the chart RBAC)', cause: err,
-  });
+function kubeError(what: string, err: unknown, hint = 'the controller needs get/create on Secrets in its namespace (see the chart RBAC)'): AmbitError {
+  return new AmbitError('AMBIT_E_CA', `${what}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`, { hint, cause: err });
 }
 
 /** CA material in a Secret's data (keys = Istio's file names, values base64 as usual). */
@@ -71,22 +72,67 @@ export async function loadKubeCa(kc: KubeConfig, opts: { namespace: string; trus
   return ca;
 }
 
-/** reviewToken for tokenReviewAuthenticator, through the API server's TokenReview. */
-export function kubeTokenReviewer(kc: KubeConfig, opts: { audiences?: string[] } = {}): (token: string) => Promise<TokenReviewResult> {
+/** reviewToken for tokenReviewAuthenticator, through the API server's TokenReview, for `audiences`. */
+export function kubeTokenReviewer(kc: KubeConfig, opts: { audiences: readonly string[] }): (token: string) => Promise<TokenReviewResult> {
   const authn = kc.makeApiClient(AuthenticationV1Api);
   return async (token) => {
     let review;
     try {
-      review = await authn.createTokenReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, ...(opts.audiences ? { audiences: opts.audiences } : {}) } } });
+      review = await authn.createTokenReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, audiences: [...opts.audiences] } } });
     } catch (err) {
-      throw kubeError('TokenReview failed', err);
+      throw kubeError('TokenReview failed', err, 'the controller needs create on tokenreviews (see the chart RBAC)');
     }
     const status = review.status ?? {};
     return {
       authenticated: status.authenticated === true,
       ...(status.user?.username ? { username: status.user.username } : {}),
       ...(status.user?.extra ? { extra: status.user.extra } : {}),
+      ...(status.audiences ? { audiences: status.audiences } : {}),
       ...(status.error ? { error: status.error } : {}),
     };
   };
+}
+
+/** Pods and nodes read through the API (GET), for the pod or node a token is bound to. */
+export function kubeBoundObjectLookup(kc: KubeConfig): BoundObjectLookup {
+  const core = kc.makeApiClient(CoreV1Api);
+  const hint = 'the controller needs get on pods and nodes (see the chart RBAC)';
+  return {
+    async pod(namespace, name) {
+      try {
+        const pod = await core.readNamespacedPod({ name, namespace });
+        return {
+          uid: pod.metadata?.uid ?? '',
+          ...(pod.spec?.nodeName ? { nodeName: pod.spec.nodeName } : {}),
+          serviceAccount: pod.spec?.serviceAccountName ?? pod.spec?.serviceAccount ?? 'default',
+        };
+      } catch (err) {
+        if (statusOf(err) === 404) return undefined;
+        throw kubeError(`cannot read pod ${namespace}/${name}`, err, hint);
+      }
+    },
+    async node(name) {
+      try {
+        return { uid: (await core.readNode({ name })).metadata?.uid ?? '' };
+      } catch (err) {
+        if (statusOf(err) === 404) return undefined;
+        throw kubeError(`cannot read node ${name}`, err, hint);
+      }
+    },
+  };
+}
+
+/**
+ * The CA's authenticator in kube mode: TokenReview for `audience` (cached: positive 30 s,
+ * negative 5 s), bound pods and nodes read through the API.
+ */
+export function kubeCaAuthenticator(kc: KubeConfig, opts: { trustDomain: string; audience?: string; agentServiceAccounts?: readonly string[] }): Authenticate {
+  const audience = opts.audience ?? DEFAULT_TOKEN_AUDIENCE;
+  return tokenReviewAuthenticator({
+    reviewToken: cachedTokenReview(kubeTokenReviewer(kc, { audiences: [audience] })),
+    lookup: kubeBoundObjectLookup(kc),
+    trustDomain: opts.trustDomain,
+    audience,
+    ...(opts.agentServiceAccounts ? { agentServiceAccounts: opts.agentServiceAccounts } : {}),
+  });
 }

@@ -5,7 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { addCertificateService, identitiesAllowedFrom } from './service.js';
-import { nodeTokenFileAuthenticator, tokenReviewAuthenticator, type Authenticate } from './auth.js';
+import { createPublicKey, generateKeyPairSync, sign as signBytes, type KeyObject } from 'node:crypto';
+import { nodeTokenFileAuthenticator, tokenReviewAuthenticator, type Authenticate, type BoundObjectLookup, type TokenReviewResult } from './auth.js';
+import { caRequestLimit } from './message-limit.js';
+import { FailureLimiter } from './failure-limit.js';
+import { integer, oid, sequence, setOf, explicit, bitString } from '../../core/identity/der.js';
+import { name, OID, toPem, uriSanExtension } from '../../core/identity/x509.js';
 import { createGrpcCaClient, type GrpcCaClient } from '../../core/identity/grpc-ca-client.js';
 import { certificateService } from '../../core/identity/ca-proto.js';
 import { CertificateStore } from '../../core/identity/cert-store.js';
@@ -31,12 +36,27 @@ const servers: grpc.Server[] = [];
 const clients: GrpcCaClient[] = [];
 const issued: string[] = [];
 
-async function startServer(authenticate: Authenticate): Promise<string> {
-  const server = new grpc.Server();
+/** A service on the same server with no limit of its own: it keeps the server's. */
+const ECHO = { Echo: { path: '/test.Echo/Echo', requestStream: false, responseStream: false, requestSerialize: (b: Buffer) => b, requestDeserialize: (b: Buffer) => b, responseSerialize: (b: Buffer) => b, responseDeserialize: (b: Buffer) => b } };
+
+async function echo(address: string, payload: Buffer): Promise<Buffer> {
+  const Echo = grpc.makeGenericClientConstructor(ECHO, 'Echo');
+  const c = new Echo(address, grpc.credentials.createSsl(Buffer.from(ca.rootsPem), null, null, { checkServerIdentity: () => undefined }), { 'grpc.max_receive_message_length': -1 });
+  try {
+    return await new Promise<Buffer>((resolve, reject) => (c as unknown as { Echo: (b: Buffer, cb: (e: Error | null, r: Buffer) => void) => void }).Echo(payload, (e, r) => (e ? reject(e) : resolve(r))));
+  } finally {
+    c.close();
+  }
+}
+
+async function startServer(authenticate: Authenticate, failureLimiter?: FailureLimiter): Promise<string> {
+  // As the controller's server: a large server-wide limit, narrowed for the CA service.
+  const server = new grpc.Server({ interceptors: [caRequestLimit()], 'grpc.max_receive_message_length': 64 * 1024 * 1024 });
   addCertificateService(server, {
     ca, authenticate, identitiesAllowed: identitiesAllowedFrom((node) => onNode[node] ?? []),
-    log: createLogger('ca-test'), onIssued: (e) => issued.push(e.identity),
+    log: createLogger('ca-test'), onIssued: (e) => issued.push(e.identity), ...(failureLimiter ? { failureLimiter } : {}),
   });
+  server.addService(ECHO, { Echo: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => cb(null, call.request) });
   const serving = await testCredentials(ca, 'ambit-system', 'ambit-controller');
   const creds = grpc.ServerCredentials.createSsl(null, [{ private_key: Buffer.from(serving.keyPem), cert_chain: Buffer.from(serving.certChainPem) }], false);
   const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', creds, (err, p) => (err ? reject(err) : resolve(p))));
@@ -52,6 +72,13 @@ function client(address: string, token: string, extra: { nodeName?: string; serv
 
 async function csrFor(identity: string): Promise<string> {
   return createCsr(identity, (await generateWorkloadKey()).privateKey);
+}
+
+/** createCsr signs with ECDSA/RSA algorithm ids only; an Ed25519 CSR is built here (pure EdDSA, OID 1.3.101.112). */
+function ed25519Csr(identity: string, key: KeyObject): string {
+  const spki = createPublicKey(key).export({ format: 'der', type: 'spki' });
+  const info = sequence(integer(0), name({}), spki, explicit(0, sequence(oid(OID.extensionRequest), setOf(sequence(uriSanExtension([identity]))))));
+  return toPem('CERTIFICATE REQUEST', sequence(info, sequence(oid('1.3.101.112')), bitString(signBytes(null, info, key))));
 }
 
 let fileAddress: string;
@@ -133,41 +160,97 @@ describe('CA service (file mode tokens)', () => {
   });
 });
 
-describe('CA service (TokenReview)', () => {
-  const reviews: Record<string, { authenticated: boolean; username?: string; extra?: Record<string, string[]> }> = {
-    'agent-token': { authenticated: true, username: 'system:serviceaccount:ambit-system:ambit-agent' },
-    'bound-agent-token': { authenticated: true, username: 'system:serviceaccount:ambit-system:ambit-agent', extra: { 'authentication.kubernetes.io/node-name': ['node-b'] } },
-    'waypoint-token': { authenticated: true, username: 'system:serviceaccount:default:waypoint' },
-    'user-token': { authenticated: true, username: 'kubernetes-admin' },
+describe('CA service (TokenReview, node verified from the bound pod)', () => {
+  const AGENT = 'system:serviceaccount:ambit-system:ambit-agent';
+  const aud = ['ambit-ca'];
+  const boundTo = (pod: string, uid: string, node?: string): Record<string, string[]> => ({
+    'authentication.kubernetes.io/pod-name': [pod], 'authentication.kubernetes.io/pod-uid': [uid],
+    ...(node ? { 'authentication.kubernetes.io/node-name': [node] } : {}),
+  });
+  const reviews: Record<string, TokenReviewResult> = {
+    'agent-a-token': { authenticated: true, username: AGENT, audiences: aud, extra: boundTo('ambit-agent-aaaaa', 'uid-agent-a', 'node-a') },
+    'agent-b-token': { authenticated: true, username: AGENT, audiences: aud, extra: boundTo('ambit-agent-bbbbb', 'uid-agent-b') },
+    'agent-unbound-token': { authenticated: true, username: AGENT, audiences: aud },
+    'agent-default-audience-token': { authenticated: true, username: AGENT, audiences: [], extra: boundTo('ambit-agent-aaaaa', 'uid-agent-a', 'node-a') },
+    'agent-lying-node-token': { authenticated: true, username: AGENT, audiences: aud, extra: boundTo('ambit-agent-aaaaa', 'uid-agent-a', 'node-b') },
+    'waypoint-token': { authenticated: true, username: 'system:serviceaccount:default:waypoint', audiences: aud },
+    'user-token': { authenticated: true, username: 'kubernetes-admin', audiences: aud },
   };
+  const pods: Record<string, { uid: string; nodeName?: string; serviceAccount?: string }> = {
+    'ambit-system/ambit-agent-aaaaa': { uid: 'uid-agent-a', nodeName: 'node-a', serviceAccount: 'ambit-agent' },
+    'ambit-system/ambit-agent-bbbbb': { uid: 'uid-agent-b', nodeName: 'node-b', serviceAccount: 'ambit-agent' },
+  };
+  const lookup: BoundObjectLookup = { pod: async (ns, name) => pods[`${ns}/${name}`], node: async () => undefined };
   let address: string;
   beforeAll(async () => {
-    address = await startServer(tokenReviewAuthenticator({ trustDomain: TD, reviewToken: async (t) => reviews[t] ?? { authenticated: false, error: 'token expired' } }));
+    address = await startServer(tokenReviewAuthenticator({ trustDomain: TD, lookup, reviewToken: async (t) => reviews[t] ?? { authenticated: false, error: 'token expired' } }));
   });
+  const ask = (token: string, identity: string, nodeName?: string): Promise<unknown> =>
+    csrFor(identity).then((csrPem) => client(address, token, nodeName ? { nodeName } : {}).sign({ csrPem, identity, ttlSeconds: 60 }));
 
-  it('an agent names its node in metadata and gets that node\'s identities', async () => {
-    const c = client(address, 'agent-token', { nodeName: 'node-a' });
-    const ok = await c.sign({ csrPem: await csrFor(SLEEP), identity: SLEEP, ttlSeconds: 60 });
+  it('an agent gets the identities of its pod\'s node, whatever node it names', async () => {
+    const ok = await ask('agent-a-token', SLEEP) as { certChainPem: string };
     expect(identityOfCertificate(parseCertificates(ok.certChainPem)[0]!)).toBe(SLEEP);
-    await expect(c.sign({ csrPem: await csrFor(HTTPBIN), identity: HTTPBIN, ttlSeconds: 60 })).rejects.toThrow(/node node-a may not obtain certificates/);
+    expect(await ask('agent-b-token', HTTPBIN)).toMatchObject({ certChainPem: expect.stringContaining('BEGIN CERTIFICATE') });
+    // Claiming node-b in metadata changes nothing: node-a's token gets node-a's identities only.
+    await expect(ask('agent-a-token', HTTPBIN, 'node-b')).rejects.toThrow(`PERMISSION_DENIED: node node-a may not obtain certificates for ${HTTPBIN}`);
   });
 
-  it('a node-bound token must agree with the claimed node', async () => {
-    await expect(client(address, 'bound-agent-token', { nodeName: 'node-a' }).sign({ csrPem: await csrFor(SLEEP), identity: SLEEP, ttlSeconds: 60 }))
-      .rejects.toThrow(/UNAUTHENTICATED: token refused: agent token is bound to node node-b, not node-a/);
-    const ok = await client(address, 'bound-agent-token').sign({ csrPem: await csrFor(HTTPBIN), identity: HTTPBIN, ttlSeconds: 60 });
-    expect(ok.certChainPem).toContain('BEGIN CERTIFICATE');
+  it('refuses a token claiming another node than its pod\'s', async () => {
+    await expect(ask('agent-lying-node-token', SLEEP)).rejects.toThrow(/UNAUTHENTICATED: token refused: .*the token names node node-b, but pod ambit-system\/ambit-agent-aaaaa runs on node-a/);
+  });
+
+  it('refuses an unbound agent token and a token of another audience', async () => {
+    await expect(ask('agent-unbound-token', SLEEP, 'node-a')).rejects.toThrow(/UNAUTHENTICATED: token refused: agent ambit-system\/ambit-agent: the token is not bound to a pod or a node/);
+    await expect(ask('agent-default-audience-token', SLEEP)).rejects.toThrow(/UNAUTHENTICATED: token refused: the token is not for audience ambit-ca/);
   });
 
   it('another service account obtains only its own identity; bad tokens and users are refused', async () => {
-    const ok = await client(address, 'waypoint-token').sign({ csrPem: await csrFor(WAYPOINT), identity: WAYPOINT, ttlSeconds: 60 });
+    const ok = await ask('waypoint-token', WAYPOINT) as { certChainPem: string };
     expect(identityOfCertificate(parseCertificates(ok.certChainPem)[0]!)).toBe(WAYPOINT);
-    await expect(client(address, 'agent-token').sign({ csrPem: await csrFor(SLEEP), identity: SLEEP, ttlSeconds: 60 })).rejects.toThrow(/did not send ambit-node-name/);
-    await expect(client(address, 'user-token').sign({ csrPem: await csrFor(SLEEP), identity: SLEEP, ttlSeconds: 60 })).rejects.toThrow(/"kubernetes-admin" is not a service account/);
-    await expect(client(address, 'expired').sign({ csrPem: await csrFor(SLEEP), identity: SLEEP, ttlSeconds: 60 })).rejects.toThrow(/did not authenticate the token: token expired/);
+    await expect(ask('waypoint-token', SLEEP)).rejects.toThrow(`PERMISSION_DENIED: waypoint ${WAYPOINT} may not obtain certificates for ${SLEEP}: a waypoint obtains only its own identity`);
+    await expect(ask('user-token', SLEEP)).rejects.toThrow(/"kubernetes-admin" is not a service account/);
+    await expect(ask('expired', SLEEP)).rejects.toThrow(/did not authenticate the token: token expired/);
   });
 });
 
+describe('CA service bounds', () => {
+  it('refuses a request over 1 MiB before reading it, while other services on the server keep their limit', async () => {
+    const big = `-----BEGIN CERTIFICATE REQUEST-----\n${'A'.repeat(1536 * 1024)}\n-----END CERTIFICATE REQUEST-----\n`;
+    await expect(client(fileAddress, TOKEN_A).sign({ csrPem: big, identity: SLEEP, ttlSeconds: 60 })).rejects.toThrow(/RESOURCE_EXHAUSTED: .*larger than max/);
+    const echoed = await echo(fileAddress, Buffer.alloc(1536 * 1024, 1));
+    expect(echoed.length).toBe(1536 * 1024);
+  });
+
+  it('refuses an oversized CSR under the message limit with INVALID_ARGUMENT', async () => {
+    const big = `-----BEGIN CERTIFICATE REQUEST-----\n${'A'.repeat(64 * 1024)}\n-----END CERTIFICATE REQUEST-----\n`;
+    await expect(client(fileAddress, TOKEN_A).sign({ csrPem: big, identity: SLEEP, ttlSeconds: 60 })).rejects.toThrow(/INVALID_ARGUMENT: AMBIT_E_CSR: the CSR is \d+ bytes; at most 16384/);
+  });
+
+  it.each([
+    ['ECDSA P-384', () => generateKeyPairSync('ec', { namedCurve: 'secp384r1' }).privateKey, /ECDSA on curve secp384r1; only P-256/],
+    ['RSA 1024', () => generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey, /RSA with 1024 bits; RSA keys must have 2048 to 4096 bits/],
+    ['Ed25519', () => generateKeyPairSync('ed25519').privateKey, /key type ed25519 is not accepted/],
+  ])('refuses a CSR with an %s key', async (_name, key, message) => {
+    const k = key();
+    const csrPem = k.asymmetricKeyType === 'ed25519' ? ed25519Csr(SLEEP, k) : createCsr(SLEEP, k);
+    await expect(client(fileAddress, TOKEN_A).sign({ csrPem, identity: SLEEP, ttlSeconds: 60 })).rejects.toThrow(message);
+  });
+
+  it('signs a CSR with an RSA 2048 key', async () => {
+    const csrPem = createCsr(SLEEP, generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey);
+    expect((await client(fileAddress, TOKEN_A).sign({ csrPem, identity: SLEEP, ttlSeconds: 60 })).certChainPem).toContain('BEGIN CERTIFICATE');
+  });
+
+  it('refuses a peer that keeps failing authentication for a while, without asking the authenticator', async () => {
+    let asked = 0;
+    const limited = await startServer(async () => { asked++; throw new Error('unknown token'); }, new FailureLimiter({ burst: 3, perSecond: 0.5 }));
+    const c = client(limited, 'wrong-token-0123456789abcdef');
+    for (let i = 0; i < 3; i++) await expect(c.sign({ csrPem: await csrFor(SLEEP), identity: SLEEP, ttlSeconds: 60 })).rejects.toThrow(/UNAUTHENTICATED/);
+    await expect(c.sign({ csrPem: await csrFor(SLEEP), identity: SLEEP, ttlSeconds: 60 })).rejects.toThrow(/RESOURCE_EXHAUSTED: too many failed authentications from 127.0.0.1; retry in 2 s/);
+    expect(asked).toBe(3);
+  });
+});
 
 describe('gRPC CA client options', () => {
   it('refuses to start without a token, roots or address', () => {

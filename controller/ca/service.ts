@@ -1,27 +1,32 @@
 // The CA service on the controller's gRPC server: CreateCertificate(csr, ttl) → chain, for
 // callers that authenticate with a bearer token and may hold the identity they ask for.
+// One request: token (cached) → CSR parsed and verified once → node authorisation (an
+// index lookup) → signature. Repeated authentication failures from one peer are refused
+// without asking the authenticator (see failure-limit.ts).
 
 import * as grpc from '@grpc/grpc-js';
 import { AmbitError, describeError, isAmbitError } from '../../core/errors.js';
-import type { Logger } from '../../core/log.js';
-import type { CertificateAuthority } from '../../core/identity/ca.js';
-import { parseCsr } from '../../core/identity/csr.js';
-import { parseCertificates } from '../../core/identity/x509.js';
+import { getLogLevel, type Logger } from '../../core/log.js';
+import type { CertificateAuthority, SignedCertificate } from '../../core/identity/ca.js';
+import { parseCsr, type ParsedCsr } from '../../core/identity/csr.js';
 import { CA_METADATA, certificateService, type CertificateRequestMessage, type CertificateResponseMessage } from '../../core/identity/ca-proto.js';
+import { FailureLimiter, peerHost } from './failure-limit.js';
 
 /** Who is calling, as established from its token. */
 export type Caller = { kind: 'agent'; node: string } | { kind: 'waypoint'; identity: string };
 
-/** What the service knows about the call besides the token. */
-export interface CallMetadata { nodeName?: string }
+/** What the service knows about the call besides the token (file mode reads nothing of it; kube mode ignores a claimed node). */
+export interface CallMetadata { nodeName?: string; peer?: string }
 
 export interface CertificateServiceDeps {
   ca: CertificateAuthority;
   /** Resolve a bearer token to a caller; throw (any error) to refuse with UNAUTHENTICATED. */
   authenticate(token: string, metadata: CallMetadata): Promise<Caller>;
-  /** The SPIFFE ids the caller may obtain certificates for. */
+  /** The SPIFFE ids the caller may obtain certificates for (a set: looked up, never scanned). */
   identitiesAllowed(caller: Caller): Promise<ReadonlySet<string>> | ReadonlySet<string>;
   log: Logger;
+  /** Failed authentications per peer before it is refused for a while (default: see FailureLimiter). */
+  failureLimiter?: FailureLimiter;
   /** Hooks for metrics: a certificate was signed / a request was refused. */
   onIssued?: (e: { identity: string; caller: Caller; notAfter: Date }) => void;
   onRefused?: (e: { code: grpc.status; reason: string }) => void;
@@ -58,14 +63,14 @@ function refusalMessage(caller: Caller, identity: string): string {
   return `waypoint ${caller.identity} may not obtain certificates for ${identity}: a waypoint obtains only its own identity`;
 }
 
-/** The identity a CSR asks for: its only URI SAN. */
-function requestedIdentity(csrPem: string): string {
+/** The CSR, parsed and its signature verified, and the identity it asks for (its only URI SAN). */
+function parseRequest(csrPem: unknown): { csr: ParsedCsr; identity: string } {
   try {
-    const csr = parseCsr(csrPem);
+    const csr = parseCsr(typeof csrPem === 'string' ? csrPem : '');
     if (csr.uris.length !== 1 || csr.otherSans.length > 0) {
       throw new AmbitError('AMBIT_E_CSR', `the CSR must carry exactly one URI SAN (found ${[...csr.uris, ...csr.otherSans].join(', ') || 'none'})`, { hint: 'put the SPIFFE id as the only subject alternative name' });
     }
-    return csr.uris[0] as string;
+    return { csr, identity: csr.uris[0] as string };
   } catch (err) {
     throw new Refusal(grpc.status.INVALID_ARGUMENT, describeError(err));
   }
@@ -73,33 +78,46 @@ function requestedIdentity(csrPem: string): string {
 
 export function addCertificateService(server: grpc.Server, deps: CertificateServiceDeps): void {
   const log = deps.log.child({ service: 'ca' });
+  const limiter = deps.failureLimiter ?? new FailureLimiter();
 
-  async function handle(call: grpc.ServerUnaryCall<CertificateRequestMessage, CertificateResponseMessage>): Promise<CertificateResponseMessage> {
-    const token = bearerToken(call.metadata);
-    const nodeName = firstString(call.metadata, CA_METADATA.nodeName);
-    let caller: Caller;
+  async function authenticate(call: grpc.ServerUnaryCall<CertificateRequestMessage, CertificateResponseMessage>): Promise<Caller> {
+    const peer = peerHost(call.getPeer());
+    const wait = limiter.blockedFor(peer);
+    if (wait > 0) {
+      throw new Refusal(grpc.status.RESOURCE_EXHAUSTED, `too many failed authentications from ${peer}; retry in ${Math.ceil(wait / 1000)} s`);
+    }
     try {
-      caller = await deps.authenticate(token, nodeName ? { nodeName } : {});
+      const token = bearerToken(call.metadata);
+      const nodeName = firstString(call.metadata, CA_METADATA.nodeName);
+      return await deps.authenticate(token, { peer, ...(nodeName ? { nodeName } : {}) });
     } catch (err) {
+      limiter.failed(peer);
+      if (err instanceof Refusal) throw err;
       throw new Refusal(grpc.status.UNAUTHENTICATED, `token refused: ${err instanceof Error ? err.message : String(err)}`);
     }
-    const identity = requestedIdentity(call.request.csr);
+  }
+
+  async function handle(call: grpc.ServerUnaryCall<CertificateRequestMessage, CertificateResponseMessage>): Promise<CertificateResponseMessage> {
+    // Authentication first: an unknown caller costs a digest, not a signature verification.
+    const caller = await authenticate(call);
+    const { csr, identity } = parseRequest(call.request.csr);
     const allowed = await deps.identitiesAllowed(caller);
     if (!allowed.has(identity)) throw new Refusal(grpc.status.PERMISSION_DENIED, refusalMessage(caller, identity));
 
     const ttlSeconds = Number(call.request.validityDuration) || deps.ca.defaultTtlSeconds;
-    let signed: { certChainPem: string; rootsPem: string };
+    let signed: SignedCertificate;
     try {
-      signed = await deps.ca.sign({ csrPem: call.request.csr, identity, ttlSeconds });
+      signed = await deps.ca.sign({ csrPem: call.request.csr, csr, identity, ttlSeconds });
     } catch (err) {
       if (isAmbitError(err, 'AMBIT_E_CSR')) throw new Refusal(grpc.status.INVALID_ARGUMENT, describeError(err));
       throw err;
     }
-    const chain = parseCertificates(signed.certChainPem);
-    const notAfter = new Date(chain[0]?.validTo ?? 0);
-    log.info('certificate issued', { identity, caller: describeCaller(caller), notAfter: notAfter.toISOString() });
-    deps.onIssued?.({ identity, caller, notAfter });
-    return { certChain: [...chain.map((c) => c.toString()), signed.rootsPem] };
+    if (getLogLevel() === 'debug') {
+      // Per certificate, so debug only: at thousands per second, info lines would cost more than signing.
+      log.debug('certificate issued', { identity, caller: describeCaller(caller), notAfter: signed.notAfter.toISOString() });
+    }
+    deps.onIssued?.({ identity, caller, notAfter: signed.notAfter });
+    return { certChain: [...signed.chainPems, signed.rootsPem] };
   }
 
   server.addService(certificateService().service, {
@@ -119,6 +137,10 @@ export function addCertificateService(server: grpc.Server, deps: CertificateServ
  * identitiesAllowed from a lookup of the service accounts on a node: an agent gets the
  * identities of pods scheduled on its node, a waypoint only its own.
  */
-export function identitiesAllowedFrom(identitiesOnNode: (node: string) => Iterable<string>): (caller: Caller) => ReadonlySet<string> {
-  return (caller) => (caller.kind === 'agent' ? new Set(identitiesOnNode(caller.node)) : new Set([caller.identity]));
+export function identitiesAllowedFrom(identitiesOnNode: (node: string) => ReadonlySet<string> | Iterable<string>): (caller: Caller) => ReadonlySet<string> {
+  return (caller) => {
+    if (caller.kind !== 'agent') return new Set([caller.identity]);
+    const on = identitiesOnNode(caller.node);
+    return on instanceof Set ? on : new Set(on);
+  };
 }

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { AmbitError } from '../errors.js';
 import type { CaClient, Credentials } from './types.js';
 import { parseSpiffeId, validateTrustDomain } from './spiffe.js';
-import { createCsr, generateWorkloadKey, parseCsr } from './csr.js';
+import { createCsr, generateWorkloadKey, parseCsr, type ParsedCsr } from './csr.js';
 import { buildCertificate, certificateParts, isSelfSigned, name, notAfterOf, notBeforeOf, parseCertificates } from './x509.js';
 import { CA_FILES, caFromMaterial, directoryCaStore, type CaMaterialStore } from './ca-files.js';
 
@@ -19,7 +19,23 @@ const ROOT_TTL_SECONDS = 10 * 365 * 24 * 3600;
 /** Leaves start a little in the past so a peer with a slow clock accepts them. */
 const MAX_BACKDATE_SECONDS = 60;
 
-export interface SignRequest { csrPem: string; identity: string; ttlSeconds: number }
+export interface SignRequest {
+  csrPem: string;
+  identity: string;
+  ttlSeconds: number;
+  /** `csrPem` already parsed and verified by the caller (the CA service): not parsed again. */
+  csr?: ParsedCsr;
+}
+
+/** What the CA returns: the PEM strings in the shapes callers send on, so none re-parses them. */
+export interface SignedCertificate {
+  /** Leaf then intermediates, PEM. */
+  certChainPem: string;
+  rootsPem: string;
+  /** The same chain, one PEM per certificate, leaf first. */
+  chainPems: readonly string[];
+  notAfter: Date;
+}
 export interface IssueOptions { ttlSeconds?: number; notBefore?: Date; notAfter?: Date }
 
 export class CertificateAuthority {
@@ -30,6 +46,7 @@ export class CertificateAuthority {
   readonly defaultTtlSeconds = DEFAULT_TTL_SECONDS;
   /** The signing certificate followed by its chain up to (not including) the root; PEM. */
   private readonly intermediatesPem: string;
+  private readonly intermediatePems: readonly string[];
   private readonly signingCert: X509Certificate;
   private readonly signingKey: KeyObject;
   private readonly issuerName: Buffer;
@@ -42,7 +59,8 @@ export class CertificateAuthority {
     this.signingKey = opts.signingKey;
     this.rootsPem = opts.rootsPem;
     // Leaves carry the intermediates, never a self-signed root (it is in the bundle).
-    this.intermediatesPem = parseCertificates(opts.chainPem).filter((c) => !isSelfSigned(c)).map((c) => c.toString()).join('');
+    this.intermediatePems = parseCertificates(opts.chainPem).filter((c) => !isSelfSigned(c)).map((c) => c.toString());
+    this.intermediatesPem = this.intermediatePems.join('');
     const parts = certificateParts(opts.signingCert);
     this.issuerName = parts.subject;
     this.issuerKeyId = parts.subjectKeyId;
@@ -95,7 +113,7 @@ export class CertificateAuthority {
   get signingNotAfter(): Date { return notAfterOf(this.signingCert); }
 
   /** Sign a CSR whose only SAN must be exactly `identity`, in this CA's trust domain. */
-  async sign(req: SignRequest): Promise<{ certChainPem: string; rootsPem: string }> {
+  async sign(req: SignRequest): Promise<SignedCertificate> {
     const ttl = req.ttlSeconds;
     if (!Number.isFinite(ttl) || ttl <= 0) throw new AmbitError('AMBIT_E_CSR', `requested TTL ${ttl} s is not a positive number`, { hint: 'ask for a lifetime in seconds, e.g. 86400' });
     const now = Date.now();
@@ -103,7 +121,7 @@ export class CertificateAuthority {
     // Certificate times have second precision: round outwards so the lifetime is never short.
     const notBefore = Math.floor((now - backdate) / 1000) * 1000;
     const notAfter = Math.ceil((now + Math.min(ttl, MAX_TTL_SECONDS) * 1000) / 1000) * 1000;
-    return this.signWithValidity(req.csrPem, req.identity, new Date(notBefore), new Date(notAfter));
+    return this.signWithValidity(req.csr ?? req.csrPem, req.identity, new Date(notBefore), new Date(notAfter));
   }
 
   /** A new key, CSR and certificate for `identity` (in-process workloads and tests). */
@@ -125,7 +143,7 @@ export class CertificateAuthority {
     return { sign: (req) => this.sign(req) };
   }
 
-  private async signWithValidity(csrPem: string, identity: string, notBefore: Date, requestedNotAfter: Date): Promise<{ certChainPem: string; rootsPem: string }> {
+  private async signWithValidity(csrIn: string | ParsedCsr, identity: string, notBefore: Date, requestedNotAfter: Date): Promise<SignedCertificate> {
     let id;
     try {
       id = parseSpiffeId(identity);
@@ -135,7 +153,7 @@ export class CertificateAuthority {
     if (id.trustDomain !== this.trustDomain) {
       throw new AmbitError('AMBIT_E_CSR', `identity ${identity} is in trust domain "${id.trustDomain}", this CA signs only for "${this.trustDomain}"`, { hint: 'check the trust domain configured on the agent and on the controller' });
     }
-    const csr = parseCsr(csrPem);
+    const csr = typeof csrIn === 'string' ? parseCsr(csrIn) : csrIn;
     if (csr.uris.length !== 1 || csr.uris[0] !== identity || csr.otherSans.length > 0) {
       const got = [...csr.uris, ...csr.otherSans].join(', ') || 'no SAN';
       throw new AmbitError('AMBIT_E_CSR', `CSR subject alternative names (${got}) are not exactly ${identity}`, { hint: 'the CSR must carry the requested identity as its only URI SAN' });
@@ -151,7 +169,7 @@ export class CertificateAuthority {
       uris: [identity],
       authorityKeyId: this.issuerKeyId,
     }, this.signingKey);
-    return { certChainPem: leaf + this.intermediatesPem, rootsPem: this.rootsPem };
+    return { certChainPem: leaf + this.intermediatesPem, rootsPem: this.rootsPem, chainPems: [leaf, ...this.intermediatePems], notAfter };
   }
 }
 

@@ -46,14 +46,45 @@ function csrError(message: string, hint: string, cause?: unknown): AmbitError {
   return new AmbitError('AMBIT_E_CSR', message, { hint, ...(cause === undefined ? {} : { cause }) });
 }
 
-const DIGEST_OF: Record<string, 'sha256' | 'sha384'> = {
-  [OID.ecdsaWithSha256]: 'sha256',
-  [OID.ecdsaWithSha384]: 'sha384',
-  [OID.sha256WithRsa]: 'sha256',
+/** Signature algorithms accepted on a CSR: digest, and the key type that must have signed it. */
+const SIGNATURE_ALGORITHMS: Record<string, { digest: 'sha256' | 'sha384'; keyType: 'ec' | 'rsa' }> = {
+  [OID.ecdsaWithSha256]: { digest: 'sha256', keyType: 'ec' },
+  [OID.ecdsaWithSha384]: { digest: 'sha384', keyType: 'ec' },
+  [OID.sha256WithRsa]: { digest: 'sha256', keyType: 'rsa' },
 };
+
+/** A CSR PEM larger than this is refused before decoding (a P-256 CSR is well under 1 KiB). */
+export const MAX_CSR_PEM_BYTES = 16 * 1024;
+/** RSA keys: at least 2048 bits (NIST), at most 4096 (bounds the cost of verifying). */
+export const MIN_RSA_BITS = 2048;
+export const MAX_RSA_BITS = 4096;
+
+const KEY_HINT = 'generate an ECDSA P-256 key (or RSA of 2048 to 4096 bits)';
+
+/** Workload keys the CA certifies: ECDSA P-256, or RSA of MIN_RSA_BITS..MAX_RSA_BITS. */
+export function checkWorkloadKey(key: KeyObject): void {
+  const type = key.asymmetricKeyType;
+  if (type === 'ec') {
+    const curve = key.asymmetricKeyDetails?.namedCurve;
+    if (curve !== 'prime256v1') throw csrError(`the CSR key is ECDSA on curve ${curve ?? 'unknown'}; only P-256 (prime256v1) is accepted`, KEY_HINT);
+    return;
+  }
+  if (type === 'rsa') {
+    const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+    if (bits < MIN_RSA_BITS || bits > MAX_RSA_BITS) {
+      throw csrError(`the CSR key is RSA with ${bits} bits; RSA keys must have ${MIN_RSA_BITS} to ${MAX_RSA_BITS} bits`, KEY_HINT);
+    }
+    return;
+  }
+  throw csrError(`the CSR key type ${type ?? 'unknown'} is not accepted; only ECDSA P-256 or RSA`, KEY_HINT);
+}
 
 /** Parse a PEM CSR and check its self-signature. Throws AMBIT_E_CSR. */
 export function parseCsr(csrPem: string): ParsedCsr {
+  if (typeof csrPem !== 'string' || csrPem.length === 0) throw csrError('the request carries no CSR', 'send a PKCS#10 CSR in PEM form');
+  if (csrPem.length > MAX_CSR_PEM_BYTES) {
+    throw csrError(`the CSR is ${csrPem.length} bytes; at most ${MAX_CSR_PEM_BYTES} are accepted`, 'send one PKCS#10 CSR for an ECDSA P-256 key');
+  }
   const [block] = pemBlocks(csrPem, 'CERTIFICATE REQUEST');
   if (!block) throw csrError('no "CERTIFICATE REQUEST" PEM block in the CSR', 'send a PKCS#10 CSR in PEM form');
   let top: DerNode[];
@@ -73,15 +104,37 @@ export function parseCsr(csrPem: string): ParsedCsr {
   try {
     publicKey = createPublicKey({ key: spkiNode.raw, format: 'der', type: 'spki' });
   } catch (err) {
-    throw csrError('the CSR public key cannot be read', 'use an ECDSA P-256 or RSA key', err);
+    throw csrError('the CSR public key cannot be read', KEY_HINT, err);
   }
-  const algOid = children(algNode)[0];
-  const digest = algOid ? DIGEST_OF[decodeOid(algOid)] : undefined;
-  if (!digest) throw csrError(`unsupported CSR signature algorithm ${algOid ? decodeOid(algOid) : '?'}`, 'sign the CSR with ecdsa-with-SHA256 or sha256WithRSAEncryption');
-  if (!verify(digest, infoNode.raw, publicKey, bitStringBytes(sigNode))) {
+  checkWorkloadKey(publicKey);
+  let algName: string;
+  try {
+    const algOid = children(algNode)[0];
+    algName = algOid ? decodeOid(algOid) : '?';
+  } catch (err) {
+    throw csrError('the CSR signature algorithm is not valid DER', 'regenerate the CSR', err);
+  }
+  const algorithm = SIGNATURE_ALGORITHMS[algName];
+  if (!algorithm) throw csrError(`unsupported CSR signature algorithm ${algName}`, 'sign the CSR with ecdsa-with-SHA256 or sha256WithRSAEncryption');
+  if (algorithm.keyType !== publicKey.asymmetricKeyType) {
+    throw csrError(`the CSR signature algorithm ${algName} does not fit its ${publicKey.asymmetricKeyType ?? 'unknown'} key`, 'sign the CSR with the key it carries');
+  }
+  let signatureOk: boolean;
+  try {
+    signatureOk = verify(algorithm.digest, infoNode.raw, publicKey, bitStringBytes(sigNode));
+  } catch (err) {
+    throw csrError('the CSR signature cannot be read', 'regenerate the CSR', err);
+  }
+  if (!signatureOk) {
     throw csrError('the CSR signature does not verify', 'the CSR was altered or signed with a different key than the one it carries');
   }
-  const { uris, otherSans } = sansOf(info[3]);
+  let sans: { uris: string[]; otherSans: string[] };
+  try {
+    sans = sansOf(info[3]);
+  } catch (err) {
+    throw csrError('the CSR extension request is not valid DER', 'regenerate the CSR', err);
+  }
+  const { uris, otherSans } = sans;
   return { publicKey, spkiDer: Buffer.from(spkiNode.raw), uris, otherSans };
 }
 
