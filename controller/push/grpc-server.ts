@@ -5,6 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Credentials } from '../../core/identity/types.js';
 import { AmbitError, describeError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
+import { caRequestLimit } from '../ca/message-limit.js';
 
 export const CONTROLLER_NAMESPACE = 'ambit-system';
 export const CONTROLLER_SERVICE_ACCOUNT = 'ambit-controller';
@@ -48,7 +49,9 @@ export async function startGrpcServer(opts: {
   register: ReadonlyArray<(server: grpc.Server) => void>;
   log?: Logger;
 }): Promise<ControllerGrpcServer> {
-  const server = new grpc.Server({ 'grpc.keepalive_time_ms': 60_000, 'grpc.max_receive_message_length': 64 * 1024 * 1024 });
+  // Discovery requests may be large (an agent reconnecting lists what it holds); the CA
+  // service reads at most 1 MiB before it authenticates the caller (see ca/message-limit.ts).
+  const server = new grpc.Server({ 'grpc.keepalive_time_ms': 60_000, 'grpc.max_receive_message_length': 64 * 1024 * 1024, interceptors: [caRequestLimit()] });
   for (const r of opts.register) r(server);
   const cert = new RenewableCertificate(opts.credentials);
   // The same object serves as identity and CA provider (client certificates are asked for
