@@ -17,8 +17,13 @@ export function isTraceparent(value: string): boolean {
   return TRACEPARENT.test(value) && !/^[0-9a-f]{2}-0{32}-/.test(value) && !/-0{16}-[0-9a-f]{2}$/.test(value);
 }
 
-/** Split "ip:port" or "[v6]:port"; undefined when it is not an IP literal with a port. */
+/**
+ * Split "ip:port" or "[v6]:port"; undefined when it is not an IP literal with a port. IPv6 zone
+ * indexes ("fe80::1%eth0", which node:net accepts) are refused: they name an interface of
+ * whichever host reads them, never a destination another host can mean.
+ */
 export function splitHostPort(value: string): { host: string; port: number } | undefined {
+  if (typeof value !== 'string' || value.includes('%')) return undefined;
   const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(value) ?? /^([^:[\]]+):(\d{1,5})$/.exec(value);
   if (!m) return undefined;
   const host = m[1] ?? '';
