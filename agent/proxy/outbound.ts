@@ -10,7 +10,8 @@ import { AGENT_MARK, createPodSocket, originalDst } from '../inpod/sockets.js';
 import type { OutboundDecision } from '../state/mesh-state.js';
 import type { Peer, Tracked } from './connections.js';
 import { podPeer, type PodContext, type ProxyContext } from './context.js';
-import { dialFromPod, splice } from './tcp.js';
+import { splice } from '../../core/net/relay.js';
+import { dialFromPod } from './tcp.js';
 
 export function handleOutbound(ctx: ProxyContext, pod: PodContext, socket: net.Socket): void {
   socket.on('error', () => { /* reported through relay/splice */ });

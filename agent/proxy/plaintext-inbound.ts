@@ -7,7 +7,7 @@ import { originalDst } from '../inpod/sockets.js';
 import type { Peer } from './connections.js';
 import { podPeer, type PodContext, type ProxyContext } from './context.js';
 import { connectToApp } from './app-connect.js';
-import { splice } from './tcp.js';
+import { splice } from '../../core/net/relay.js';
 
 export function handlePlaintextInbound(ctx: ProxyContext, pod: PodContext, socket: net.Socket): void {
   socket.on('error', () => { /* reported through splice */ });

@@ -8,7 +8,7 @@ import { describeError } from '../../core/errors.js';
 import { relay } from '../../core/hbone/index.js';
 import type { Tracked } from './connections.js';
 import type { ProxyContext } from './context.js';
-import { splice } from './tcp.js';
+import { splice } from '../../core/net/relay.js';
 
 const REP = { ok: 0, notAllowed: 2, hostUnreachable: 4, refused: 5, commandNotSupported: 7, addressNotSupported: 8 } as const;
 
