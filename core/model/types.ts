@@ -24,7 +24,8 @@ export interface Workload {
   /** SPIFFE id: spiffe://<td>/ns/<ns>/sa/<sa>. */
   readonly identity: string;
   readonly ips: readonly string[];
-  readonly node: string;
+  /** The node whose agent serves it; absent for a pod not yet scheduled (kube mode). */
+  readonly node?: string;
   readonly labels: Labels;
   readonly locality?: Locality;
   /** True when the workload is captured by the mesh (speaks HBONE on 15008). */
