@@ -66,6 +66,29 @@ ${pod('ambient', 'done')}status: { phase: Succeeded, podIP: 10.0.0.9 }
     expect(ws.find((w) => w.name === 'local')?.node).toBe('laptop');
   });
 
+  it('a pod without spec.nodeName and a WorkloadEntry without ambit.dev/node are on no node unless a local node is given', () => {
+    const objects = yamlObjects(`${base}${pod('ambient', 'pending')}spec: {}
+${pod('ambient', 'scheduled')}spec: { nodeName: node-a }
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: { name: vm, namespace: ambient }
+spec: { address: 192.168.1.10 }
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: { name: vm-on-a, namespace: ambient, annotations: { ambit.dev/node: node-a } }
+spec: { address: 192.168.1.11 }
+`);
+    const nodes = (opts: { defaultNode?: string }): Record<string, string | undefined> =>
+      Object.fromEntries(translate(objects, opts).snapshot.workloads.map((w) => [w.name, w.node]));
+    // kube mode: no default node
+    expect(nodes({})).toEqual({ pending: undefined, scheduled: 'node-a', vm: undefined, 'vm-on-a': 'node-a' });
+    expect(translate(objects).snapshot.workloads.find((w) => w.name === 'pending')).not.toHaveProperty('node');
+    // file/local mode: the controller's local node
+    expect(nodes({ defaultNode: 'laptop' })).toEqual({ pending: 'laptop', scheduled: 'node-a', vm: 'laptop', 'vm-on-a': 'node-a' });
+  });
+
   it('identity from the service account (default when absent) and the mesh trust domain', () => {
     const objects = yamlObjects(`${base}${pod('ambient', 'a')}spec: { serviceAccountName: orders }
 ${pod('ambient', 'b')}spec: {}

@@ -8,6 +8,8 @@ import type { KubeObject } from '../sources/types.js';
 import type { Labels, Locality, Workload } from '../../core/model/types.js';
 
 export const POD_IP_ANNOTATION = 'ambit.dev/pod-ip';
+/** The node whose agent serves a WorkloadEntry (a VM's agent); without it, none in kube mode. */
+export const WORKLOAD_ENTRY_NODE_ANNOTATION = 'ambit.dev/node';
 const AUTO_REGISTRATION_GROUP = 'istio.io/autoRegistrationGroup';
 
 export function isAmbientNamespace(labels: Labels | undefined): boolean {
@@ -49,10 +51,14 @@ export interface WorkloadContext {
   readonly trustDomain: string;
   readonly namespaceLabels: ReadonlyMap<string, Labels>;
   readonly nodeLabels: ReadonlyMap<string, Labels>;
-  readonly defaultNode: string;
+  /**
+   * File/local mode: the node of pods without spec.nodeName (this machine). Kube mode: none,
+   * so a pod not yet scheduled is on no node (no agent serves it, the CA signs it for no one).
+   */
+  readonly defaultNode?: string;
 }
 
-interface PodLike { uid: string; name: string; namespace: string; labels: Labels; serviceAccount: string; ips: string[]; node: string; healthy: boolean }
+interface PodLike { uid: string; name: string; namespace: string; labels: Labels; serviceAccount: string; ips: string[]; node: string | undefined; healthy: boolean }
 
 function workloadOf(ctx: WorkloadContext, kind: 'Pod' | 'WorkloadEntry', p: PodLike, localityOverride?: Locality): Workload {
   const nsLabels = ctx.namespaceLabels.get(p.namespace);
@@ -67,7 +73,7 @@ function workloadOf(ctx: WorkloadContext, kind: 'Pod' | 'WorkloadEntry', p: PodL
     ips: p.ips,
     node: p.node,
     labels: p.labels,
-    locality: localityOverride ?? localityOf(p.labels, ctx.nodeLabels.get(p.node)),
+    locality: localityOverride ?? localityOf(p.labels, p.node === undefined ? undefined : ctx.nodeLabels.get(p.node)),
     enrolled,
     canonicalName: p.labels['service.istio.io/canonical-name'] ?? p.labels['app.kubernetes.io/name'] ?? p.labels.app ?? p.name,
     canonicalRevision: p.labels['service.istio.io/canonical-revision'] ?? p.labels['app.kubernetes.io/version'] ?? p.labels.version ?? 'latest',
@@ -91,7 +97,7 @@ function fromPod(ctx: WorkloadContext, pod: KubeObject): Workload | undefined {
     labels: stringMap(pod.metadata.labels),
     serviceAccount: str(spec.serviceAccountName) ?? str(spec.serviceAccount) ?? 'default',
     ips: podIps(pod),
-    node: str(spec.nodeName) ?? ctx.defaultNode,
+    node: str(spec.nodeName) || ctx.defaultNode,
     // a terminating pod (deletionTimestamp set) takes no new traffic
     healthy: ready && (pod.metadata as { deletionTimestamp?: unknown }).deletionTimestamp === undefined,
   });
@@ -118,7 +124,7 @@ function fromDeployment(ctx: WorkloadContext, dep: KubeObject): Workload[] {
       // Telemetry names the owning Deployment, as Istio's `source_workload` does.
       labels: { [WORKLOAD_NAME_LABEL]: dep.metadata.name, ...stringMap(tmeta.labels) },
       serviceAccount: str(tspec.serviceAccountName) ?? 'default', ips: ip ? [ip] : [],
-      node: str(tspec.nodeName) ?? ctx.defaultNode, healthy: true,
+      node: str(tspec.nodeName) || ctx.defaultNode, healthy: true,
     }));
   }
   return out;
@@ -142,7 +148,7 @@ function fromWorkloadEntry(ctx: WorkloadContext, we: KubeObject, groups: Readonl
     labels,
     serviceAccount: str(spec.serviceAccount) ?? str(template.serviceAccount) ?? 'default',
     ips: str(spec.address) ? [str(spec.address) as string] : [],
-    node: we.metadata.annotations?.['ambit.dev/node'] ?? ctx.defaultNode,
+    node: we.metadata.annotations?.[WORKLOAD_ENTRY_NODE_ANNOTATION] || ctx.defaultNode,
     healthy: true,
   }, locality);
 }
