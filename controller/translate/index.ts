@@ -26,7 +26,11 @@ export interface TranslateOptions {
   readonly mesh?: Partial<MeshConfig>;
   /** Where each object came from (`objectKey` → file:line), for rejections. */
   readonly origins?: ReadonlyMap<string, ObjectOrigin>;
-  /** Node for pods without spec.nodeName (local mode). Default `local`. */
+  /**
+   * Node for pods without spec.nodeName and WorkloadEntries without an `ambit.dev/node`
+   * annotation: file/local mode gives this machine's. Default none: in a cluster such a pod
+   * is not scheduled yet, and is on no node.
+   */
   readonly defaultNode?: string;
   /** DNS domain of services. Default `cluster.local`. */
   readonly domain?: string;
@@ -47,7 +51,7 @@ export function translate(objects: readonly KubeObject[], opts: TranslateOptions
   const namespaceLabels = new Map(inv.namespaces.map((n) => [n.metadata.name, stringMap(n.metadata.labels)] as const));
   const nodeLabels = new Map(inv.nodes.map((n) => [n.metadata.name, stringMap(n.metadata.labels)] as const));
 
-  const bareWorkloads = buildWorkloads(inv, { trustDomain: mesh.trustDomain, namespaceLabels, nodeLabels, defaultNode: opts.defaultNode ?? 'local' });
+  const bareWorkloads = buildWorkloads(inv, { trustDomain: mesh.trustDomain, namespaceLabels, nodeLabels, ...(opts.defaultNode ? { defaultNode: opts.defaultNode } : {}) });
   const resolver = new WaypointResolver(inv, bareWorkloads, mesh.trustDomain);
   const nsWaypoint = new Map<string, ReturnType<WaypointResolver['resolve']>>();
   for (const ns of inv.namespaces) {
