@@ -79,7 +79,8 @@ export function parseCniArgs(value: string | undefined): Record<string, string> 
     if (pair === '') continue;
     const eq = pair.indexOf('=');
     if (eq <= 0) throw new CniError(CNI_CODES.INVALID_ENV, `CNI_ARGS: invalid pair "${pair}" (expected KEY=VALUE)`);
-    out[pair.slice(0, eq)] = pair.slice(eq + 1);
+    // defineProperty: a key such as __proto__ is kept as data, never taken as the prototype.
+    Object.defineProperty(out, pair.slice(0, eq), { value: pair.slice(eq + 1), enumerable: true, writable: true, configurable: true });
   }
   return out;
 }
