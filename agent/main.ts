@@ -1,48 +1,43 @@
 #!/usr/bin/env node
-// `ambit-agent`: the node agent. Settings from env (agent/config/env.ts). File mode
+// `ambit-agent`: the node agent. Settings from env (agent/config/settings.ts). File mode
 // (AMBIT_CONFIG_FILE): the mesh snapshot from a file, certificates from an in-process CA
 // persisted in AMBIT_STATE_DIR/ca. Controller mode (AMBIT_CONTROLLER): discovery and the CA
 // service of the controller.
 import { applyRelayTuning } from '../core/hbone/tuning.js';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { startAdminServers, type AdminServers } from '../core/admin/servers.js';
 import type { ConfigSource } from '../core/config/source.js';
+import { controllerLink } from '../core/config/controller-link.js';
+import { printReadyLine } from '../core/config/ready-line.js';
 import { AmbitError, describeError } from '../core/errors.js';
 import { CertificateAuthority } from '../core/identity/ca.js';
 import { CertificateStore } from '../core/identity/cert-store.js';
-import { createGrpcCaClient, tokenFromFile } from '../core/identity/grpc-ca-client.js';
+import { createGrpcCaClient } from '../core/identity/grpc-ca-client.js';
 import { XdsMeshSource } from '../core/xds/mesh-source.js';
 import type { CaClient } from '../core/identity/types.js';
 import { createLogger } from '../core/log.js';
 import { createMeshMetrics } from '../core/metrics/mesh-metrics.js';
 import { Agent } from './agent.js';
-import { settingsFromEnv, type AgentSettings } from './config/env.js';
+import { settingsFromEnv, type AgentSettings } from './config/settings.js';
 import { FileConfigSource } from './config/file-source.js';
 import { netnsAddonStatus } from './inpod/native.js';
 
 const log = createLogger('agent');
 
 async function controllerMode(settings: AgentSettings): Promise<{ config: ConfigSource; ca: CaClient }> {
-  const rootsFile = process.env.AMBIT_CONTROLLER_ROOTS;
-  const tokenFile = process.env.AMBIT_TOKEN_FILE || '/var/run/secrets/kubernetes.io/serviceaccount/token';
-  if (!rootsFile) {
-    throw new AmbitError('AMBIT_E_CONFIG', 'controller mode needs AMBIT_CONTROLLER_ROOTS (PEM file of the controller CA root)', {
-      hint: 'or run in file mode with AMBIT_CONFIG_FILE',
-    });
-  }
-  const rootsPem = await readFile(rootsFile, 'utf8');
-  const token = tokenFromFile(tokenFile);
-  const serverIdentity = process.env.AMBIT_CONTROLLER_IDENTITY || undefined;
+  // settingsFromEnv refuses controller mode without these three.
+  const link = await controllerLink({
+    address: settings.controller!, rootsFile: settings.controllerRoots!, identity: settings.controllerIdentity!,
+    tokenFile: settings.tokenFile, log: log.child({ component: 'controller-link' }),
+  });
   const xds = new XdsMeshSource({
-    address: settings.controller!, rootsPem, node: { name: settings.nodeName, role: 'agent' },
-    metadata: { authorization: `Bearer ${await token()}` },
-    ...(serverIdentity ? { controllerIdentity: serverIdentity } : {}),
+    address: link.address, rootsPem: link.rootsPem, node: { name: settings.nodeName, role: 'agent' },
+    token: link.token, controllerIdentity: link.identity,
   });
   return {
     // Pods are served only once the first snapshot is in: never without policy.
     config: { start: async (cb) => { await xds.start(cb); await xds.whenSynced(); }, stop: () => xds.stop() },
-    ca: createGrpcCaClient({ address: settings.controller!, rootsPem, token, nodeName: settings.nodeName, ...(serverIdentity ? { serverIdentity } : {}) }),
+    ca: createGrpcCaClient({ address: link.address, rootsPem: link.rootsPem, token: link.token, nodeName: settings.nodeName, serverIdentity: link.identity }),
   };
 }
 
@@ -96,7 +91,7 @@ async function main(): Promise<void> {
   });
   running.admin = admin;
   // One line on stdout for supervisors and tests; everything else is JSON on stderr.
-  process.stdout.write(`ready ${JSON.stringify({ admin: admin.admin?.port, metrics: admin.metrics?.port, ready: admin.ready?.port })}\n`);
+  printReadyLine({ admin: admin.admin?.port, metrics: admin.metrics?.port, ready: admin.ready?.port });
 }
 
 main().catch((err: unknown) => {

@@ -18,6 +18,7 @@ import { buildResourceSet, type ResourceSet } from './push/resources.js';
 import { createControllerMetrics, type ControllerMetrics } from './push/metrics.js';
 import { CONTROLLER_NAMESPACE, CONTROLLER_SERVICE_ACCOUNT, startGrpcServer, type ControllerGrpcServer } from './push/grpc-server.js';
 import { startMetricsServer, startReadyServer, type HttpEndpoint } from './push/http.js';
+import { MeshSettingsTracker } from './state/mesh-settings.js';
 
 export interface ControllerOptions {
   source: ObjectSource;
@@ -39,6 +40,13 @@ export interface ControllerOptions {
   onObjects?: (objects: readonly KubeObject[]) => void;
   /** Discovery clients must present a token `authenticate` accepts (default true). */
   discoveryAuth?: boolean;
+  /** SPIFFE id on the serving certificate (default: namespace ambit-system, service account ambit-controller). */
+  identity?: string;
+  /**
+   * The mesh settings ConfigMap (Istio's `istio`, key `mesh`) among the source's objects; it
+   * wins over the root namespace's. A bad edit keeps the last good settings.
+   */
+  meshConfigMap?: { readonly namespace: string; readonly name: string };
   log?: Logger;
 }
 
@@ -81,11 +89,13 @@ export class Controller {
   private translations = 0;
   private resources: ResourceSet | undefined;
   private readonly lastGood = new LastGoodObjects();
+  private readonly meshSettings: MeshSettingsTracker | undefined;
   /** When the first change not yet translated arrived (for the push latency histogram). */
   private changedAt: number | undefined;
 
   private constructor(private readonly opts: ControllerOptions) {
     this.log = opts.log ?? createLogger('controller');
+    if (opts.meshConfigMap) this.meshSettings = new MeshSettingsTracker(opts.meshConfigMap, opts.ca.trustDomain, this.log.child({ component: 'mesh-config' }));
     this.metrics = createControllerMetrics();
     this.push = new DiscoveryServer({
       debounceMs: opts.pushDebounceMs ?? 100, metrics: this.metrics, log: this.log.child({ part: 'push' }),
@@ -106,7 +116,7 @@ export class Controller {
 
   get ca(): CertificateAuthority { return this.opts.ca; }
   /** The SPIFFE id on the controller's serving certificate (clients pin it). */
-  get identity(): string { return spiffeIdFor(this.opts.ca.trustDomain, CONTROLLER_NAMESPACE, CONTROLLER_SERVICE_ACCOUNT); }
+  get identity(): string { return this.opts.identity ?? spiffeIdFor(this.opts.ca.trustDomain, CONTROLLER_NAMESPACE, CONTROLLER_SERVICE_ACCOUNT); }
   /** The last successful translation (what is being served). */
   get current(): TranslateResult | undefined { return this.last; }
   isReady(): boolean { return this.synced && this.push.hasConfig; }
@@ -195,7 +205,7 @@ export class Controller {
 
   private translate(objects: readonly KubeObject[]): TranslateResult {
     return translate(objects, {
-      mesh: { trustDomain: this.opts.ca.trustDomain },
+      mesh: { ...this.meshSettings?.current(objects), trustDomain: this.opts.ca.trustDomain },
       origins: this.store.origins(),
       ...(this.opts.localNode ? { defaultNode: this.opts.localNode } : {}),
     });

@@ -5,13 +5,14 @@
 // in-process CA persisted in AMBIT_STATE_DIR/ca.
 import { applyRelayTuning } from '../core/hbone/tuning.js';
 import path from 'node:path';
-import { readFile } from 'node:fs/promises';
 import { startAdminServers } from '../core/admin/servers.js';
 import { AmbitError, describeError } from '../core/errors.js';
 import { HbonePool } from '../core/hbone/index.js';
 import { CertificateAuthority } from '../core/identity/ca.js';
 import { CertificateStore } from '../core/identity/cert-store.js';
-import { createGrpcCaClient, tokenFromFile } from '../core/identity/grpc-ca-client.js';
+import { createGrpcCaClient } from '../core/identity/grpc-ca-client.js';
+import { controllerLink } from '../core/config/controller-link.js';
+import { printReadyLine } from '../core/config/ready-line.js';
 import { spiffeIdFor } from '../core/identity/spiffe.js';
 import type { CaClient, Credentials } from '../core/identity/types.js';
 import { createLogger } from '../core/log.js';
@@ -31,19 +32,26 @@ async function sources(s: WaypointSettings): Promise<{ config: WaypointConfigSou
     const authority = await CertificateAuthority.loadOrCreate(path.join(s.stateDir, 'ca'), { trustDomain: s.trustDomain });
     return { config: new FileWaypointSource(s.configFile, log.child({ component: 'config-file' })), ca: authority.asClient() };
   }
-  const rootsFile = process.env.AMBIT_CONTROLLER_ROOTS;
-  if (!rootsFile) throw new AmbitError('AMBIT_E_CONFIG', 'controller mode needs AMBIT_CONTROLLER_ROOTS (PEM of the controller CA root)');
-  const rootsPem = await readFile(rootsFile, 'utf8');
-  const token = tokenFromFile(process.env.AMBIT_TOKEN_FILE || '/var/run/secrets/kubernetes.io/serviceaccount/token');
-  const serverIdentity = process.env.AMBIT_CONTROLLER_IDENTITY || undefined;
+  // waypointSettings refuses controller mode without the address, roots and identity.
+  const link = await controllerLink({
+    address: s.controller!, rootsFile: s.controllerRoots!, identity: s.controllerIdentity!, tokenFile: s.tokenFile,
+    log: log.child({ component: 'controller-link' }),
+  });
   return {
     config: new XdsWaypointSource({
-      address: s.controller!, rootsPem, node: { name: `${s.namespace}/${s.serviceAccount}`, role: 'waypoint', namespace: s.namespace },
-      metadata: { authorization: `Bearer ${await token()}` },
-      ...(serverIdentity ? { controllerIdentity: serverIdentity } : {}),
+      address: link.address, rootsPem: link.rootsPem, node: { name: `${s.namespace}/${s.serviceAccount}`, role: 'waypoint', namespace: s.namespace },
+      token: link.token, controllerIdentity: link.identity,
     }),
-    ca: createGrpcCaClient({ address: s.controller!, rootsPem, token, ...(serverIdentity ? { serverIdentity } : {}) }),
+    ca: createGrpcCaClient({ address: link.address, rootsPem: link.rootsPem, token: link.token, serverIdentity: link.identity }),
   };
+}
+
+/** The first certificate; the store logs each failure and retries with backoff until the CA answers. */
+function firstCredentials(certs: CertificateStore, identity: string): Promise<Credentials> {
+  return new Promise((resolve) => {
+    const off = certs.onRotate((c) => { if (c.identity === identity) { off(); resolve(c); } });
+    certs.get(identity).then((c) => { off(); resolve(c); }, () => undefined);
+  });
 }
 
 async function main(): Promise<void> {
@@ -55,7 +63,7 @@ async function main(): Promise<void> {
   const { config, ca } = await sources(s);
   const identity = spiffeIdFor(s.trustDomain, s.namespace, s.serviceAccount);
   const certs = new CertificateStore({ ca, ttlSeconds: s.certTtlSeconds, log: log.child({ component: 'cert-store' }) });
-  let creds: Credentials = await certs.get(identity);
+  let creds: Credentials = await firstCredentials(certs, identity);
   certs.onRotate((c) => { if (c.identity === identity) creds = c; });
   const credentials = (): Credentials => creds;
 
@@ -64,7 +72,7 @@ async function main(): Promise<void> {
   const pool = new HbonePool({ log: log.child({ component: 'hbone-pool' }) });
   const runtime = new WaypointRuntime({ pool, credentials, log, localIp: s.podIp, hbonePort: s.upstreamHbonePort, metrics });
   const telemetry = new WaypointTelemetry(metrics, s.accessLogging);
-  const otlp = process.env.AMBIT_OTLP_ENDPOINT || undefined;
+  const otlp = s.otlpEndpoint;
   const tracer = new Tracer({ serviceName: `${s.namespace}.waypoint`, log: log.child({ component: 'tracing' }), ...(otlp ? { endpoint: otlp } : {}) });
   const server = new WaypointServer({
     credentials, trustDomain: s.trustDomain, transports: runtime.transports, log,
@@ -100,7 +108,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
   log.info('waypoint serving', { identity, hbone: hbone?.port, namespace: s.namespace });
-  process.stdout.write(`ready ${JSON.stringify({ hbone: hbone?.port, admin: admin.admin?.port, metrics: admin.metrics?.port })}\n`);
+  printReadyLine({ hbone: hbone?.port, admin: admin.admin?.port, metrics: admin.metrics?.port, ready: admin.ready?.port });
 }
 
 main().catch((err: unknown) => {

@@ -89,7 +89,7 @@ export class KubeApi {
    */
   async watch(path: string, resourceVersion: string, onEvent: (ev: WatchEvent) => void, signal?: AbortSignal): Promise<void> {
     const q = new URLSearchParams({ watch: '1', resourceVersion, allowWatchBookmarks: 'true', timeoutSeconds: String(240 + Math.floor(Math.random() * 120)) });
-    const res = await this.request(`${path}?${q.toString()}`, signal);
+    const res = await this.request(`${path}${path.includes('?') ? '&' : '?'}${q.toString()}`, signal);
     if (res.statusCode !== 200) throw statusError(res.statusCode ?? 0, path, await readBody(res));
     await new Promise<void>((resolve, reject) => {
       let failed = false;

@@ -11,6 +11,10 @@ export interface KindSpec {
   readonly kind: string;
   /** Custom resource: may be absent from the cluster (404 → skipped, retried later). */
   readonly optional: boolean;
+  /** Watch one namespace only (default: all namespaces). */
+  readonly namespace?: string;
+  /** Watch one object by name (a metadata.name field selector, which RBAC resourceNames can grant). */
+  readonly name?: string;
 }
 
 const core = (plural: string, kind: string): KindSpec => ({ group: '', versions: ['v1'], plural, kind, optional: false });
@@ -41,9 +45,31 @@ export const WATCHED_KINDS: readonly KindSpec[] = [
   crd('gateway.networking.k8s.io', GATEWAY_API, 'httproutes', 'HTTPRoute'),
 ];
 
-/** `/api/v1/pods` or `/apis/<group>/<version>/<plural>` (all namespaces). */
-export function collectionPath(spec: Pick<KindSpec, 'group' | 'plural'>, version: string): string {
-  return spec.group ? `/apis/${spec.group}/${version}/${spec.plural}` : `/api/${version}/${spec.plural}`;
+/** The mesh settings, as Istio keeps them: ConfigMap `istio` (key `mesh`) in the controller's namespace. */
+export const MESH_CONFIGMAP_NAME = 'istio';
+
+/**
+ * The controller's own mesh ConfigMap. Optional: a cluster without it, or an RBAC that does
+ * not grant it, leaves the defaults in force instead of holding up the sync.
+ */
+export function meshConfigMapKind(namespace: string): KindSpec {
+  return { group: '', versions: ['v1'], plural: 'configmaps', kind: 'ConfigMap', optional: true, namespace, name: MESH_CONFIGMAP_NAME };
+}
+
+/** Every kind the controller in `namespace` watches. */
+export function watchedKinds(namespace: string): readonly KindSpec[] {
+  return [...WATCHED_KINDS, meshConfigMapKind(namespace)];
+}
+
+/**
+ * `/api/v1/pods` or `/apis/<group>/<version>/<plural>` (all namespaces), or
+ * `/api/v1/namespaces/<ns>/<plural>?fieldSelector=metadata.name%3D<name>`.
+ */
+export function collectionPath(spec: Pick<KindSpec, 'group' | 'plural' | 'namespace' | 'name'>, version: string): string {
+  const base = spec.group ? `/apis/${spec.group}/${version}` : `/api/${version}`;
+  const ns = spec.namespace ? `/namespaces/${encodeURIComponent(spec.namespace)}` : '';
+  const query = spec.name ? `?fieldSelector=${encodeURIComponent(`metadata.name=${spec.name}`)}` : '';
+  return `${base}${ns}/${spec.plural}${query}`;
 }
 
 export function apiVersionOf(spec: Pick<KindSpec, 'group'>, version: string): string {

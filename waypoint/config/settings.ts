@@ -1,9 +1,70 @@
-// `ambit-waypoint` settings from the environment, as the agent takes its own.
-import { AmbitError } from '../../core/errors.js';
-import { envNonNegative, envPort, type Env } from '../../core/config/env.js';
+// `ambit-waypoint` settings: every flag and environment variable the waypoint (and, with
+// --mode, a gateway) reads, declared once for the binary, `ambitctl local` and the chart test.
+// Controller mode (AMBIT_CONTROLLER): L7 config and certificate from the controller, which
+// must present AMBIT_CONTROLLER_IDENTITY. File mode (AMBIT_WAYPOINT_CONFIG_FILE): config from
+// a file, certificate from an in-process CA persisted in AMBIT_STATE_DIR/ca.
+import { COMMON_SETTINGS, parse, parseFlags, readSettings, setting, type ComponentSpec, type Env } from '../../core/config/settings.js';
+
+export type WaypointRole = 'waypoint' | 'ingress-gateway' | 'egress-gateway';
+export type WaypointSource = 'file' | 'controller';
+
+const CONTROLLER: WaypointSource[] = ['controller'];
+
+export const WAYPOINT_SETTINGS = {
+  ...COMMON_SETTINGS,
+  role: setting<WaypointRole>({
+    flag: '--mode', env: 'AMBIT_WAYPOINT_MODE', default: 'waypoint', parse: parse.oneOf('waypoint', 'ingress-gateway', 'egress-gateway'),
+    doc: 'waypoint, ingress-gateway or egress-gateway (the gateway modes do not run yet)',
+  }),
+  namespace: setting<string>({
+    env: 'POD_NAMESPACE', aliases: ['AMBIT_NAMESPACE'], default: '', parse: parse.string, requiredIn: ['file', 'controller'],
+    doc: 'the namespace whose waypoint this is (downward API metadata.namespace)',
+  }),
+  serviceAccount: setting<string>({ env: 'SERVICE_ACCOUNT', default: 'waypoint', parse: parse.string, doc: 'the waypoint\'s service account (its identity)' }),
+  trustDomain: setting<string>({ env: 'AMBIT_TRUST_DOMAIN', default: 'cluster.local', parse: parse.trustDomain, doc: 'SPIFFE trust domain' }),
+  podIp: setting<string>({ env: 'POD_IP', aliases: ['AMBIT_POD_IP'], default: '127.0.0.1', parse: parse.string, doc: 'the pod\'s address (downward API status.podIP)' }),
+  configFile: setting<string | undefined>({
+    env: 'AMBIT_WAYPOINT_CONFIG_FILE', default: undefined, parse: parse.string, requiredIn: ['file'],
+    doc: 'file mode: a WaypointConfig as JSON or YAML, hot-reloaded',
+  }),
+  controller: setting<string | undefined>({ env: 'AMBIT_CONTROLLER', default: undefined, parse: parse.string, requiredIn: CONTROLLER, doc: 'controller mode: discovery + CA address (host:15012)' }),
+  controllerRoots: setting<string | undefined>({
+    env: 'AMBIT_CONTROLLER_ROOTS', default: undefined, parse: parse.string, requiredIn: CONTROLLER,
+    doc: 'PEM file of the root the controller certificate chains to (ConfigMap ambit-ca-root-cert)',
+  }),
+  controllerIdentity: setting<string | undefined>({
+    env: 'AMBIT_CONTROLLER_IDENTITY', default: undefined, parse: parse.spiffeId, requiredIn: CONTROLLER,
+    doc: 'SPIFFE id the controller must present',
+  }),
+  tokenFile: setting<string>({
+    env: 'AMBIT_TOKEN_FILE', default: '/var/run/secrets/kubernetes.io/serviceaccount/token', parse: parse.string,
+    doc: 'controller mode: the token presented to the controller (re-read on every use)',
+  }),
+  stateDir: setting<string>({ env: 'AMBIT_STATE_DIR', default: '/var/run/ambit-waypoint', parse: parse.string, doc: 'file mode CA' }),
+  hbonePort: setting<number>({ env: 'AMBIT_HBONE_PORT', default: 15008, parse: parse.port, doc: 'HBONE (mTLS) listener' }),
+  adminPort: setting<number>({ env: 'AMBIT_ADMIN_PORT', default: 15000, parse: parse.port, doc: 'admin endpoint on 127.0.0.1 (0 = off)' }),
+  metricsPort: setting<number>({ env: 'AMBIT_METRICS_PORT', default: 15020, parse: parse.port, doc: 'Prometheus /metrics (0 = off)' }),
+  readyPort: setting<number>({ env: 'AMBIT_READY_PORT', default: 15021, parse: parse.port, doc: '/healthz/ready (0 = off)' }),
+  hboneHost: setting<string>({ env: 'AMBIT_HBONE_HOST', default: '0.0.0.0', parse: parse.string, doc: 'host of the HBONE listener' }),
+  upstreamHbonePort: setting<number>({ env: 'AMBIT_UPSTREAM_HBONE_PORT', default: 15008, parse: parse.port, doc: 'HBONE port of the endpoints (agents)' }),
+  // Off unless asked for, as Istio's meshConfig.accessLogFile (the demo profile turns it on).
+  accessLogging: setting<boolean>({ env: 'AMBIT_ACCESS_LOG', default: false, parse: parse.boolean, doc: 'one access log line per request' }),
+  certTtlSeconds: setting<number>({ env: 'AMBIT_CERT_TTL_SECONDS', default: 86_400, parse: parse.nonNegative, doc: 'lifetime of the waypoint certificate' }),
+  otlpEndpoint: setting<string | undefined>({ env: 'AMBIT_OTLP_ENDPOINT', default: undefined, parse: parse.string, doc: 'OTLP/HTTP collector for traces (unset = no export)' }),
+};
+
+export const WAYPOINT_SPEC: ComponentSpec<typeof WAYPOINT_SETTINGS, WaypointSource> = {
+  component: 'ambit-waypoint',
+  modes: ['file', 'controller'],
+  settings: WAYPOINT_SETTINGS,
+  mode: (raw) => (raw.get('configFile') ? 'file' : 'controller'),
+};
 
 export interface WaypointSettings {
-  readonly mode: 'waypoint' | 'ingress-gateway' | 'egress-gateway';
+  /** The role: a namespace's waypoint, or a gateway. */
+  readonly mode: WaypointRole;
+  /** Where the configuration comes from. */
+  readonly source: WaypointSource;
   readonly namespace: string;
   readonly serviceAccount: string;
   readonly trustDomain: string;
@@ -13,46 +74,42 @@ export interface WaypointSettings {
   readonly stateDir: string;
   /** Controller mode. */
   readonly controller?: string;
+  readonly controllerRoots?: string;
+  readonly controllerIdentity?: string;
+  readonly tokenFile: string;
   readonly ports: { readonly hbone: number; readonly admin: number; readonly metrics: number; readonly ready: number };
   readonly hboneHost: string;
   /** HBONE port of the endpoints (agents). */
   readonly upstreamHbonePort: number;
   readonly accessLogging: boolean;
   readonly certTtlSeconds: number;
+  readonly otlpEndpoint?: string;
 }
 
-const port = envPort;
+const present = <K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } =>
+  (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
 
+/** `argv` is the whole process argv (node, the script, then flags); unknown flags are refused. */
 export function waypointSettings(argv: readonly string[], env: Env = process.env): WaypointSettings {
-  const modeIndex = argv.indexOf('--mode');
-  const mode = (modeIndex >= 0 ? argv[modeIndex + 1] : env.AMBIT_WAYPOINT_MODE) ?? 'waypoint';
-  if (mode !== 'waypoint' && mode !== 'ingress-gateway' && mode !== 'egress-gateway') {
-    throw new AmbitError('AMBIT_E_CONFIG', `--mode: unknown mode "${mode}"`, { hint: 'waypoint, ingress-gateway or egress-gateway' });
-  }
-  const namespace = env.POD_NAMESPACE;
-  if (!namespace) throw new AmbitError('AMBIT_E_CONFIG', 'POD_NAMESPACE is not set', { hint: 'the namespace whose waypoint this is' });
-  if (!env.AMBIT_WAYPOINT_CONFIG_FILE && !env.AMBIT_CONTROLLER) {
-    throw new AmbitError('AMBIT_E_CONFIG', 'neither AMBIT_CONTROLLER nor AMBIT_WAYPOINT_CONFIG_FILE is set', { hint: 'point the waypoint at the controller (host:15012) or at a config file' });
-  }
+  const { flags } = parseFlags(WAYPOINT_SETTINGS, argv.slice(2));
+  const v = readSettings(WAYPOINT_SPEC, { env, flags });
+  const file = v.mode === 'file';
   return {
-    mode,
-    namespace,
-    serviceAccount: env.SERVICE_ACCOUNT || 'waypoint',
-    trustDomain: env.AMBIT_TRUST_DOMAIN || 'cluster.local',
-    podIp: env.POD_IP || env.AMBIT_POD_IP || '127.0.0.1',
-    ...(env.AMBIT_WAYPOINT_CONFIG_FILE ? { configFile: env.AMBIT_WAYPOINT_CONFIG_FILE } : {}),
-    ...(env.AMBIT_CONTROLLER ? { controller: env.AMBIT_CONTROLLER } : {}),
-    stateDir: env.AMBIT_STATE_DIR || '/var/run/ambit-waypoint',
-    ports: {
-      hbone: port(env, 'AMBIT_HBONE_PORT', 15008),
-      admin: port(env, 'AMBIT_ADMIN_PORT', 15000),
-      metrics: port(env, 'AMBIT_METRICS_PORT', 15020),
-      ready: port(env, 'AMBIT_READY_PORT', 15021),
-    },
-    hboneHost: env.AMBIT_HBONE_HOST || '0.0.0.0',
-    upstreamHbonePort: port(env, 'AMBIT_UPSTREAM_HBONE_PORT', 15008),
-    // Off unless asked for, as Istio's meshConfig.accessLogFile (the demo profile turns it on).
-    accessLogging: env.AMBIT_ACCESS_LOG === 'true',
-    certTtlSeconds: envNonNegative(env, 'AMBIT_CERT_TTL_SECONDS', 86_400),
+    mode: v.role,
+    source: v.mode,
+    namespace: v.namespace,
+    serviceAccount: v.serviceAccount,
+    trustDomain: v.trustDomain,
+    podIp: v.podIp,
+    ...present('configFile', v.configFile),
+    ...(file ? {} : { ...present('controller', v.controller), ...present('controllerRoots', v.controllerRoots), ...present('controllerIdentity', v.controllerIdentity) }),
+    tokenFile: v.tokenFile,
+    stateDir: v.stateDir,
+    ports: { hbone: v.hbonePort, admin: v.adminPort, metrics: v.metricsPort, ready: v.readyPort },
+    hboneHost: v.hboneHost,
+    upstreamHbonePort: v.upstreamHbonePort,
+    accessLogging: v.accessLogging,
+    certTtlSeconds: v.certTtlSeconds,
+    ...present('otlpEndpoint', v.otlpEndpoint),
   };
 }

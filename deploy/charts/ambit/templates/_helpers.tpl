@@ -32,3 +32,21 @@ imagePullSecrets:
 {{- end }}
 {{- end }}
 {{- end -}}
+
+{{/* The SPIFFE id agents and waypoints require of the controller (pinned, never "any"). */}}
+{{- define "ambit.controllerIdentity" -}}
+{{- if .Values.global.controllerIdentity -}}
+{{- .Values.global.controllerIdentity -}}
+{{- else -}}
+{{- printf "spiffe://%s/ns/%s/sa/ambit-controller" .Values.global.trustDomain .Release.Namespace -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Gateways: the ingress/egress modes of ambit-waypoint are not built yet, so no profile
+renders a gateway whatever gateways.*.enabled says. Flip this once the modes exist.
+*/}}
+{{- define "ambit.gatewaysAvailable" -}}false{{- end -}}
+
+{{/* Where agents and waypoints find the CA root the controller publishes (ConfigMap ambit-ca-root-cert). */}}
+{{- define "ambit.rootCertDir" -}}/var/run/secrets/ambit/ca{{- end -}}
