@@ -108,6 +108,7 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
       const url = new URL(req.url ?? '/', 'http://127.0.0.1');
       try {
         if (req.method !== 'GET') { res.writeHead(405, { allow: 'GET' }).end(); return; }
+        if (url.pathname === '/favicon.ico') { res.writeHead(204).end(); return; }
         const asset = STATIC[url.pathname];
         if (asset) {
           res.writeHead(200, { 'content-type': asset.type, 'cache-control': 'no-cache' }).end(await readFile(asset.file()));

@@ -9,7 +9,6 @@ window.ambit = state;
 
 const cy = cytoscape({
   container: document.getElementById('cy'),
-  wheelSensitivity: 0.3,
   style: [
     { selector: 'node', style: { label: 'data(label)', 'font-size': 11, 'text-valign': 'bottom', 'text-margin-y': 4, width: 30, height: 30, 'background-color': '#5b8def', color: '#1d2733' } },
     { selector: 'node[type = "service"]', style: { shape: 'round-triangle', 'background-color': '#8250df' } },
@@ -27,6 +26,17 @@ const cy = cytoscape({
 });
 state.cy = cy;
 
+/** The lock glyph when this browser has a font for it, else the word. */
+const LOCK = (() => {
+  const ctx = document.createElement('canvas').getContext('2d');
+  ctx.font = '16px sans-serif';
+  const lock = ctx.measureText('\u{1F512}').width;
+  const missing = ctx.measureText('\u{10FFFD}').width;
+  return lock > 0 && lock !== missing ? '\u{1F512}' : '[mTLS]';
+})();
+state.lock = LOCK;
+document.getElementById('lock-legend').textContent = LOCK;
+
 const fmt = (n, digits) => (n >= 100 ? n.toFixed(0) : n.toFixed(digits));
 
 /** The text on an edge: req/s, error %, p99, a lock for mutual TLS, and the denials. */
@@ -36,8 +46,8 @@ function edgeLabel(e) {
   else parts.push(`${fmt(e.rps, 2)} rps`, `${fmt(100 * e.errorRate, 1)}% err`);
   if (e.p99Ms !== null && e.p99Ms !== undefined) parts.push(`p99 ${fmt(e.p99Ms, 1)} ms`);
   let text = parts.join(' · ');
-  if (e.mtls && e.total > 0) text = `🔒 ${text}`;
-  if (e.denied > 0) text += ` · ⛔ ${e.denied} denied`;
+  if (e.mtls && e.total > 0) text = `${LOCK} ${text}`;
+  if (e.denied > 0) text += ` · ${e.denied} denied`;
   return e.total > 0 ? text : '';
 }
 
@@ -77,7 +87,11 @@ function render(g) {
     state.elementsKey = key;
     cy.elements().remove();
     cy.add(els);
-    cy.layout({ name: 'cose', animate: false, nodeDimensionsIncludeLabels: true, idealEdgeLength: 110, nodeRepulsion: 9000, randomize: false, fit: true, padding: 30 }).run();
+    // Callers first, then services, then the workloads behind them: left to right by hops.
+    const leaves = cy.nodes('[type != "namespace"]');
+    const roots = leaves.filter((n) => n.incomers('edge').length === 0 && n.outgoers('edge').length > 0);
+    cy.layout({ name: 'breadthfirst', directed: true, roots: roots.length ? roots : undefined, spacingFactor: 1.05, animate: false, fit: true, padding: 30, nodeDimensionsIncludeLabels: true,
+      transform: (_node, pos) => ({ x: pos.y * 1.6, y: pos.x * 0.8 }) }).run();
   } else {
     for (const x of els) {
       const el = cy.getElementById(x.data.id);
@@ -122,7 +136,7 @@ function edgeMetrics(id) {
   const e = state.graph && state.graph.edges.find((x) => x.id === id);
   if (!e) return '';
   const codes = Object.entries(e.codes).map(([c, n]) => `${c}: ${n}`).join(', ') || '—';
-  return `<p class="metrics"><span>${e.protocol}</span><span>${e.rps} ${e.protocol === 'tcp' ? 'conn' : 'req'}/s</span><span>errors ${(100 * e.errorRate).toFixed(1)}%</span><span>p99 ${e.p99Ms ?? '—'} ms</span><span>${e.mtls ? '🔒 mutual TLS' : 'plaintext'}</span><span>denied ${e.denied}</span><span>codes ${esc(codes)}</span>${e.via ? `<span>via ${esc(e.via)}</span>` : ''}</p>`;
+  return `<p class="metrics"><span>${e.protocol}</span><span>${e.rps} ${e.protocol === 'tcp' ? 'conn' : 'req'}/s</span><span>errors ${(100 * e.errorRate).toFixed(1)}%</span><span>p99 ${e.p99Ms ?? '—'} ms</span><span>${e.mtls ? `${LOCK} mutual TLS` : 'plaintext'}</span><span>denied ${e.denied}</span><span>codes ${esc(codes)}</span>${e.via ? `<span>via ${esc(e.via)}</span>` : ''}</p>`;
 }
 
 async function showDetails(id) {
