@@ -68,7 +68,7 @@ describe('CNI plugin input (fuzz)', () => {
     onlyCniErrors(() => parseCniArgs(value));
   }, fuzzTimeout());
 
-  it.prop([fc.uniqueArray(fc.tuple(argKey, argValue), { selector: ([k]) => k, maxLength: 6 })], fuzzParams({
+  it.prop([fc.uniqueArray(fc.tuple(argKey, argValue), { selector: ([k]) => k, maxLength: 6 })], fuzzParams<[[string, string][]]>({
     examples: [[[['__proto__', 'x'], ['K8S_POD_NAME', 'p']]]], // found by this property: the key was dropped
   }))('parseCniArgs: every KEY=VALUE pair comes back as written', (pairs) => {
     const args = parseCniArgs(pairs.map(([k, v]) => `${k}=${v}`).join(';'));
