@@ -13,6 +13,8 @@ import { readManifests } from '../../controller/sources/file-read.js';
 import type { KubeObject } from '../../controller/sources/types.js';
 import { setLogSink } from '../../core/log.js';
 import type { LoadStats, Target } from './loadgen.js';
+import type { UnitStatus } from './supervisor.js';
+import { isDetached } from './terminal.js';
 import { PACKAGE_ROOT } from './paths.js';
 import type { RunningMesh } from './up.js';
 
@@ -119,11 +121,23 @@ function requestsByService(metrics: Map<string, Sample[]> | undefined): Map<stri
   return out;
 }
 
-export function renderView(o: { stats: LoadStats | undefined; now: Map<string, Sample[]>; before: Map<string, Sample[]> | undefined; pods: number; started: number; admin: number; waypoints?: readonly WaypointView[] }): string {
+/** One line on the supervised processes: restarts and what is not running. */
+export function processLine(units: readonly UnitStatus[]): string {
+  const restarted = units.filter((u) => u.restarts > 0).map((u) => `${u.name} ×${u.restarts}`);
+  const down = units.filter((u) => u.state !== 'running').map((u) => `${u.name} (${u.state}${u.lastExit ? `, exit ${u.lastExit.code ?? 'signal'}` : ''})`);
+  const color = down.length > 0 ? '\x1b[33m' : restarted.length > 0 ? '\x1b[36m' : '\x1b[32m';
+  return `\x1b[1mPROCESSES\x1b[0m ${color}${units.length - down.length}/${units.length} running; restarts: ${restarted.join(', ') || 'none'}${down.length > 0 ? `; not running: ${down.join(', ')}` : ''}\x1b[0m`;
+}
+
+export function renderView(o: {
+  stats: LoadStats | undefined; now: Map<string, Sample[]>; before: Map<string, Sample[]> | undefined; pods: number; started: number; admin: number;
+  waypoints?: readonly WaypointView[]; units?: readonly UnitStatus[];
+}): string {
   const lines: string[] = [];
   const up = Math.round((Date.now() - o.started) / 1000);
   lines.push(`\x1b[1mAmbit local mesh\x1b[0m — ${o.pods} pods, up ${up}s — generator ${o.stats ? `${o.stats.rate} req/s (in flight ${o.stats.inflight}, skipped ${o.stats.skipped})` : 'starting…'}`);
   lines.push('keys: + / - change the rate, q or Ctrl-C to stop and tear down');
+  if (o.units) lines.push(processLine(o.units));
   lines.push('');
   lines.push('\x1b[1mTRAFFIC (traffic-generator → service)\x1b[0m');
   lines.push(`${'service'.padEnd(20)}${'rps'.padStart(6)}${'success'.padStart(9)}${'p50 ms'.padStart(8)}${'p99 ms'.padStart(8)}  versions (since start) / errors`);
@@ -202,7 +216,7 @@ export async function startLive(mesh: RunningMesh, opts: { rate: number }): Prom
   let stopped = false;
   const timer = setInterval(() => {
     void (async () => {
-      if (stopped) return;
+      if (stopped || isDetached()) return; // no terminal left to draw on
       const stats = await readFile(path.join(logs, 'loadgen-stats.json'), 'utf8').then((t) => JSON.parse(t) as LoadStats, () => undefined);
       const scrape = (port: number) => fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(900) }).then((r) => r.text(), () => '').then(parseMetrics);
       const now = await scrape(mesh.record.ports.agentMetrics);
@@ -211,7 +225,7 @@ export async function startLive(mesh: RunningMesh, opts: { rate: number }): Prom
         waypoints.push({ label: `${w.namespace}/${w.name}`, port: w.port, now: await scrape(w.port), before: waypointsBefore.get(w.port) });
       }
       if (stopped) return;
-      process.stdout.write(`\x1b[H\x1b[2J${renderView({ stats, now, before, pods: mesh.record.planned.length, started, admin: mesh.record.ports.agentAdmin, waypoints })}\n`);
+      process.stdout.write(`\x1b[H\x1b[2J${renderView({ stats, now, before, pods: mesh.record.planned.length, started, admin: mesh.record.ports.agentAdmin, waypoints, units: mesh.supervisor.list() })}\n`);
       before = now;
       for (const w of waypoints) waypointsBefore.set(w.port, w.now);
     })();
@@ -220,7 +234,7 @@ export async function startLive(mesh: RunningMesh, opts: { rate: number }): Prom
   stopped = true;
   clearInterval(timer);
   if (tty) { process.stdin.setRawMode(false); process.stdin.pause(); }
-  setLogSink(process.stderr);
+  if (!isDetached()) setLogSink(process.stderr);
   logStream.end();
   process.stdout.write(`\nstopping (${reason}): tearing the local mesh down…\n`);
 }

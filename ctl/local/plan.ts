@@ -13,6 +13,7 @@ import { WORKLOAD_NAME_LABEL } from '../../controller/translate/workloads.js';
 import { AmbitError } from '../../core/errors.js';
 import type { MeshSnapshot } from '../../core/model/types.js';
 import { ipv4Cidr, ipv4ToString } from './cidr.js';
+import type { RestartPolicy } from './supervisor.js';
 
 export interface ContainerSpec {
   readonly command: readonly string[];
@@ -33,6 +34,8 @@ export interface PlannedPod {
   readonly identity: string;
   /** The pod runs this waypoint Gateway (`local up` starts ambit-waypoint in it). */
   readonly waypoint?: { readonly gateway: string };
+  /** What `local up` does when the pod's command exits (a Pod's spec.restartPolicy; Deployments: Always). */
+  readonly restartPolicy: RestartPolicy;
 }
 
 export interface PlanOptions {
@@ -78,7 +81,20 @@ function containerOf(podSpec: Rec, where: string): ContainerSpec | undefined {
   return { command, env };
 }
 
-interface PodSource { namespace: string; name: string; labels: Record<string, string>; serviceAccount: string; container: ContainerSpec | undefined; fixedIp?: string; waypoint?: { gateway: string } }
+interface PodSource {
+  namespace: string; name: string; labels: Record<string, string>; serviceAccount: string; container: ContainerSpec | undefined;
+  fixedIp?: string; waypoint?: { gateway: string }; restartPolicy?: RestartPolicy;
+}
+
+const RESTART_POLICIES: readonly RestartPolicy[] = ['Always', 'OnFailure', 'Never'];
+
+function restartPolicyOf(spec: Rec, where: string): RestartPolicy {
+  const v = spec.restartPolicy ?? 'Always';
+  if (!RESTART_POLICIES.includes(v as RestartPolicy)) {
+    throw new AmbitError('AMBIT_E_CONFIG', `${where}: spec.restartPolicy: "${String(v)}" is not one of ${RESTART_POLICIES.join(', ')}`);
+  }
+  return v as RestartPolicy;
+}
 
 export const WAYPOINT_CLASS = 'ambit-waypoint';
 export const GATEWAY_NAME_LABEL = 'gateway.networking.k8s.io/gateway-name';
@@ -112,7 +128,7 @@ function podsOf(obj: KubeObject): PodSource[] {
     return [{
       namespace: ns, name: obj.metadata.name, labels: labelsOf(obj.metadata.labels),
       serviceAccount: String(spec.serviceAccountName ?? spec.serviceAccount ?? 'default'),
-      container: containerOf(spec, where), ...(typeof fixedIp === 'string' ? { fixedIp } : {}),
+      container: containerOf(spec, where), ...(typeof fixedIp === 'string' ? { fixedIp } : {}), restartPolicy: restartPolicyOf(spec, where),
     }];
   }
   if (obj.kind === 'Deployment') {
@@ -175,7 +191,7 @@ export async function planLocal(dir: string, opts: PlanOptions = {}): Promise<Lo
   const planned = sources.map(({ p }) => ({ ...p, ip: p.fixedIp ?? assign() }));
 
   // The controller's view: the user's objects with Pods/Deployments replaced by the planned Pods.
-  const podObjects = planned.map((p) => podObject({ ...p, uid: '', enrolled: false, identity: '' }, nodeName));
+  const podObjects = planned.map((p) => podObject({ ...p, uid: '', enrolled: false, identity: '', restartPolicy: p.restartPolicy ?? 'Always' }, nodeName));
   const others = read.documents.filter((d) => d.object.kind !== 'Pod' && d.object.kind !== 'Deployment');
   const first = translate([...others.map((d) => d.object), ...podObjects], { defaultNode: nodeName, ...(opts.trustDomain ? { mesh: { trustDomain: opts.trustDomain } } : {}) });
   const vipOf = new Map(first.snapshot.services.map((s) => [`${s.namespace}/${s.name}`, s.vips] as const));
@@ -205,6 +221,7 @@ export async function planLocal(dir: string, opts: PlanOptions = {}): Promise<Lo
     return {
       namespace: p.namespace, name: p.name, uid, labels: p.labels, serviceAccount: p.serviceAccount, ip: p.ip, container: p.container,
       enrolled: w?.enrolled ?? false, identity: w?.identity ?? '', ...(p.waypoint ? { waypoint: p.waypoint } : {}),
+      restartPolicy: p.restartPolicy ?? 'Always',
     };
   });
   const serviceVips = first.snapshot.services.filter((s) => s.vips.length > 0 && !s.external)

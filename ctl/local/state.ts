@@ -71,11 +71,20 @@ export async function readRecord(stateDir: string): Promise<LocalRecord | undefi
   }
 }
 
-export async function writeRecord(record: LocalRecord): Promise<void> {
-  await mkdir(record.stateDir, { recursive: true });
-  const file = path.join(record.stateDir, RECORD_FILE);
-  await writeFile(`${file}.tmp`, JSON.stringify(record, null, 2));
-  await rename(`${file}.tmp`, file);
+// Writes of one record run one after the other (the supervisor writes on every restart,
+// `local up` after every step): two at once would race on the temporary file.
+let writes: Promise<void> = Promise.resolve();
+
+export function writeRecord(record: LocalRecord): Promise<void> {
+  const write = async () => {
+    await mkdir(record.stateDir, { recursive: true });
+    const file = path.join(record.stateDir, RECORD_FILE);
+    await writeFile(`${file}.tmp`, JSON.stringify(record, null, 2));
+    await rename(`${file}.tmp`, file);
+  };
+  const next = writes.then(write, write);
+  writes = next.catch(() => undefined);
+  return next;
 }
 
 export function isAlive(pid: number): boolean {

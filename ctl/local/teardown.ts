@@ -10,7 +10,7 @@ import { stopProcess } from './processes.js';
 import { RECORD_FILE, writeRecord, type LocalRecord } from './state.js';
 
 /** What `local up` writes into its state dir; only these are removed (the dir may be the user's). */
-export const STATE_ENTRIES = [RECORD_FILE, `${RECORD_FILE}.tmp`, 'config', 'controller', 'agent', 'cni-bin', 'ipam', 'logs', '10-ambit-local.conflist', 'agent.sock', 'agent-token', 'node-tokens', 'relay', 'waypoints'];
+export const STATE_ENTRIES = [RECORD_FILE, `${RECORD_FILE}.tmp`, 'config', 'controller', 'agent', 'cni-bin', 'ipam', 'logs', '10-ambit-local.conflist', 'agent.sock', 'agent-token', 'node-tokens', 'relay', 'waypoints', 'control.sock'];
 
 /**
  * `networkGone`: the mesh ran in user namespaces that are no longer reachable (rootless, the

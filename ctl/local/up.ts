@@ -18,7 +18,10 @@ import { addPodNetwork, prepareNetwork, run } from './cni.js';
 import { builtMain } from './paths.js';
 import { hostsFileFor, planLocal, type LocalPlan, type PlannedPod } from './plan.js';
 import { insideUserNamespace, nodePorts, prepareUserNamespace, serveRelaySockets } from './rootless.js';
-import { startProcess, stopProcess, type Started } from './processes.js';
+import { CONTROL_SOCKET, serveControl, type ControlServer } from './control.js';
+import { startProcess, stopProcess, type Started, type StartOptions } from './processes.js';
+import { Supervisor } from './supervisor.js';
+import { detachFromTerminal } from './terminal.js';
 import { isAlive, portsFor, readRecord, writeRecord, type LocalRecord } from './state.js';
 import { tearDown } from './teardown.js';
 import { bridgeWaypointPorts, issueWaypointToken, waypointDump, waypointEnv, waypointHostPort, type WaypointPorts } from './waypoints.js';
@@ -45,6 +48,8 @@ export interface RunningMesh {
   readonly log: Logger;
   /** Resolves when teardown starts. */
   readonly stopping: Promise<string>;
+  /** The processes of the mesh, their restarts. */
+  readonly supervisor: Supervisor;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -60,6 +65,29 @@ async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<
     await sleep(200);
   }
 }
+
+/** Rejects when `stop` resolves first (a stop asked for while waiting). */
+function abortable<T>(p: Promise<T>, stop: Promise<string>): Promise<T> {
+  return Promise.race([p, stop.then((why) => { throw new AmbitError('AMBIT_E_INTERNAL', `stopped: ${why}`); })]);
+}
+
+// Each started process's `ready` line (the agent and waypoints print one once they serve).
+const readyLines = new WeakMap<Started, Promise<void>>();
+
+function startReporting(o: StartOptions): Started {
+  let seen!: () => void;
+  const ready = new Promise<void>((r) => { seen = r; });
+  const s = startProcess({ ...o, onStdoutLine: (line) => { o.onStdoutLine?.(line); if (line.startsWith('ready')) seen(); } });
+  const readyOrExit = Promise.race([ready, s.exited.then((code) => { throw new AmbitError('AMBIT_E_INTERNAL', `${o.role} exited (${code}) before it was ready`); })]);
+  readyOrExit.catch(() => undefined); // only a restart waits on it
+  readyLines.set(s, readyOrExit);
+  return s;
+}
+
+const readyLine = (timeoutMs: number) => (s: Started): Promise<void> => new Promise((resolve, reject) => {
+  const timer = setTimeout(() => reject(new AmbitError('AMBIT_E_TIMEOUT', `${s.role} ${s.pod ?? ''}: no ready line within ${timeoutMs} ms`)), timeoutMs);
+  (readyLines.get(s) ?? Promise.resolve()).then(resolve, reject).finally(() => clearTimeout(timer));
+});
 
 const tcpOpen = (port: number) => new Promise<boolean | undefined>((resolve) => {
   const s = net.connect({ host: '127.0.0.1', port }, () => { s.destroy(); resolve(true); });
@@ -141,24 +169,28 @@ export async function localUp(o: UpOptions): Promise<number> {
   for (const p of plan.pods.filter((x) => x.waypoint)) waypointTokens.set(p.uid, await issueWaypointToken(stateDir, path.join(stateDir, 'node-tokens'), p));
   await writeRecord(record);
 
-  let tearingDown = false;
+  let serving = false;
   let relays: net.Server[] = [];
+  let control: ControlServer | undefined;
   const waypointPorts: WaypointPorts[] = [];
   const waypointsReady = new Set<string>();
   let stopReason: ((r: string) => void) | undefined;
   const stopping = new Promise<string>((r) => { stopReason = r; });
-  const track = (s: Started) => {
-    record.processes.push({ role: s.role, pid: s.pid, cmdline: s.cmdline, ...(s.pod ? { pod: s.pod } : {}) });
-    void s.exited.then((code) => {
-      if (s.role !== 'pod' && !tearingDown) {
-        // The state dir (and its logs) goes away with the teardown: show why it stopped now.
-        let tail: string[] = [];
-        try { tail = readFileSync(path.join(logs, `${s.role}.log`), 'utf8').trim().split('\n').slice(-5); } catch { /* no log */ }
-        log.error(`${s.role} exited`, { code, lastLines: tail });
-        stopReason?.(`${s.role} exited (${code})`);
-      }
-      else if (!tearingDown) log.warn('pod command exited', { pod: s.pod, code });
-    });
+  const supervisor = new Supervisor({
+    log, processes: record.processes, onChange: () => { void writeRecord(record).catch(() => undefined); },
+    onCrash: (unit, code) => {
+      if (serving || unit.startsWith('pod/')) return;
+      // Before `ready` a component that exits is a broken setup, not a crash to heal: stop, and
+      // show why now (the state dir and its logs go away with the teardown).
+      let tail: string[] = [];
+      try { tail = readFileSync(logFileOf(unit), 'utf8').trim().split('\n').slice(-5); } catch { /* no log */ }
+      log.error(`${unit} exited`, { code, lastLines: tail });
+      stopReason?.(`${unit} exited (${code})`);
+    },
+  });
+  const logFileOf = (unit: string): string => {
+    const [kind, ns, name] = unit.split('/');
+    return path.join(logs, !ns ? `${kind}.log` : kind === 'waypoint' ? `waypoint.${ns}.${name}.log` : `${ns}.${name}.log`);
   };
   // `on`, not `once`: a second Ctrl-C must not kill the process half-way through the teardown.
   let signalled = false;
@@ -169,6 +201,9 @@ export async function localUp(o: UpOptions): Promise<number> {
       stopReason?.(sig);
     });
   }
+  // A closed terminal: the mesh keeps running (stop it with `local down`); logs go to a file,
+  // so neither they nor the teardown later die writing to a terminal that is gone.
+  process.on('SIGHUP', () => detachFromTerminal(path.join(logs, 'ambitctl.log'), log));
   // The waits below give up as soon as a stop was asked for or a component died.
   let stopWhy: string | undefined;
   void stopping.then((r) => { stopWhy = r; });
@@ -177,19 +212,19 @@ export async function localUp(o: UpOptions): Promise<number> {
   let code = 0;
   try {
     const controllerDir = path.join(stateDir, 'controller');
-    track(startProcess({
+    const controllerUp = () => waitFor('the controller', 60_000, async () => (await tcpOpen(ports.controllerGrpc)) && access(path.join(controllerDir, 'root-cert.pem')).then(() => true), early);
+    supervisor.add({ name: 'controller', policy: 'Always', ready: async () => { await controllerUp(); }, start: () => startProcess({
       role: 'controller', cmd: process.execPath, logFile: path.join(logs, 'controller.log'), env: { ...process.env, AMBIT_LOG_LEVEL: process.env.AMBIT_LOG_LEVEL ?? 'info' },
       args: [builtMain('controller'), '--source', 'file', '--config-dir', record.configDir, '--state-dir', controllerDir, '--node-name', plan.nodeName,
         '--node-token-file', path.join(stateDir, 'node-tokens'), '--host', '127.0.0.1', '--grpc-port', String(ports.controllerGrpc),
         '--metrics-port', String(ports.controllerMetrics), '--ready-port', String(ports.controllerReady)],
-    }));
+    }) });
     await writeRecord(record);
-    await waitFor('the controller', 60_000, async () => (await tcpOpen(ports.controllerGrpc)) && access(path.join(controllerDir, 'root-cert.pem')).then(() => true), early);
+    await controllerUp();
     log.info('controller up', { grpc: ports.controllerGrpc });
 
-    let agentReady = false;
     const agentSocket = path.join(stateDir, 'agent.sock');
-    track(startProcess({
+    const agent = supervisor.add({ name: 'agent', policy: 'Always', graceMs: 8000, ready: readyLine(60_000), start: () => startReporting({
       role: 'agent', cmd: process.execPath, args: [builtMain('agent')], logFile: path.join(logs, 'agent.log'),
       env: {
         ...process.env, AMBIT_CONTROLLER: `127.0.0.1:${ports.controllerGrpc}`, AMBIT_CONTROLLER_ROOTS: path.join(controllerDir, 'root-cert.pem'),
@@ -199,10 +234,9 @@ export async function localUp(o: UpOptions): Promise<number> {
         AMBIT_ADMIN_PORT: String(ports.agentAdmin), AMBIT_METRICS_PORT: String(ports.agentMetrics), AMBIT_READY_PORT: String(ports.agentReady), AMBIT_SOCKS5_PORT: String(ports.agentSocks5),
         AMBIT_DRAIN_MS: '2000',
       },
-      onStdoutLine: (line) => { if (line.startsWith('ready')) agentReady = true; },
-    }));
+    }) });
     await writeRecord(record);
-    await waitFor('the agent', 60_000, () => Promise.resolve(agentReady || undefined), early);
+    await abortable(readyLine(60_000)(agent), stopping);
     const enrolled = plan.pods.filter((p) => p.enrolled);
     await waitFor('the agent to receive the pods from the controller', 60_000, async () => {
       const uids = new Set((await agentDump(ports.agentAdmin)).workloads?.map((w) => w.uid));
@@ -232,18 +266,18 @@ export async function localUp(o: UpOptions): Promise<number> {
       if (pod.waypoint && wp) {
         waypointPorts.push(await bridgeWaypointPorts({ netnsName, controllerPort: ports.controllerGrpc, hostPort: wp.port, log }));
         const env = waypointEnv(pod, { rootsFile: path.join(controllerDir, 'root-cert.pem'), tokenFile: waypointTokens.get(pod.uid)!, controllerIdentity: CONTROLLER_IDENTITY, stateDir });
-        track(startProcess({
+        supervisor.add({ name: `waypoint/${pod.namespace}/${pod.name}`, policy: 'Always', graceMs: 3000, ready: readyLine(60_000), start: () => startReporting({
           role: 'waypoint', pod: `${pod.namespace}/${pod.name}`, cmd: 'ip', cwd: plan.dir, env,
           args: ['netns', 'exec', netnsName, process.execPath, builtMain('waypoint'), '--mode', 'waypoint'], logFile: path.join(logs, `waypoint.${pod.namespace}.${pod.name}.log`),
           onStdoutLine: (line) => { if (line.startsWith('ready')) waypointsReady.add(pod.uid); },
-        }));
+        }) });
         await writeRecord(record);
       } else if (pod.container) {
         const [cmd, ...args] = pod.container.command;
-        track(startProcess({
+        supervisor.add({ name: `pod/${pod.namespace}/${pod.name}`, policy: pod.restartPolicy, graceMs: 3000, start: () => startProcess({
           role: 'pod', pod: `${pod.namespace}/${pod.name}`, cmd: 'ip', cwd: plan.dir, env: podEnv(pod, plan),
           args: ['netns', 'exec', netnsName, cmd === 'node' ? process.execPath : cmd!, ...args], logFile: path.join(logs, `${pod.namespace}.${pod.name}.log`),
-        }));
+        }) });
         await writeRecord(record);
       }
       log.info('pod started', { pod: `${pod.namespace}/${pod.name}`, ip: pod.ip, netns: netnsName, enrolled: pod.enrolled });
@@ -267,9 +301,11 @@ export async function localUp(o: UpOptions): Promise<number> {
       log.info('waypoint up', { waypoint: `${wp.namespace}/${wp.name}`, ip: wp.ip, admin: `127.0.0.1:${wp.port}`, metrics: `127.0.0.1:${wp.port}/metrics` });
     }
     if (insideUserNamespace()) relays = await serveRelaySockets(path.join(stateDir, 'relay'), [...nodePorts(ports), ...(record.waypoints ?? []).map((w) => w.port)]);
+    control = await serveControl(path.join(stateDir, CONTROL_SOCKET), supervisor, log);
+    serving = true;
     process.stdout.write('ready\n');
     log.info('local mesh ready', { pods: plan.pods.length, enrolled: enrolled.length, logs, admin: `127.0.0.1:${ports.agentAdmin}` });
-    if (o.onReady) void Promise.resolve(o.onReady({ record, plan, log, stopping })).catch((err: unknown) => log.error('live view failed', { err: describeError(err) }));
+    if (o.onReady) void Promise.resolve(o.onReady({ record, plan, log, stopping, supervisor })).catch((err: unknown) => log.error('live view failed', { err: describeError(err) }));
     const reason = await stopping;
     log.info('stopping', { reason });
     if (reason !== 'SIGINT' && reason !== 'SIGTERM') code = 1;
@@ -277,7 +313,8 @@ export async function localUp(o: UpOptions): Promise<number> {
     log.error('local up failed', { err: describeError(err) });
     code = 1;
   } finally {
-    tearingDown = true;
+    supervisor.stop();
+    await control?.close().catch(() => undefined);
     for (const r of relays) r.close();
     // Stop the waypoints first: their controller connection runs through these ports.
     for (const p of record.processes.filter((x) => x.role === 'waypoint')) await stopProcess(p, 3000).catch(() => undefined);

@@ -54,6 +54,12 @@ export class LocalMesh {
     });
   }
 
+  /** As a closed terminal does: the pipes of local up's stdout and stderr are gone (a SIGHUP follows). */
+  closeTerminal(): void {
+    this.child?.stdout?.destroy();
+    this.child?.stderr?.destroy();
+  }
+
   /** SIGTERM and wait for the teardown; resolves with the exit code. */
   async stop(): Promise<number | null> {
     const up = this.child;
