@@ -14,9 +14,11 @@ import type { MeshSnapshot } from '../core/model/types.js';
 import { DEFAULT_MESH_CONFIG } from '../core/model/types.js';
 import type { AgentSettings } from './config/env.js';
 import { enrolmentHandler } from './enrolment-handler.js';
+import { nativePodNet } from './inpod/native-pod-net.js';
 import { PodListeners } from './inpod/pod-listeners.js';
 import { ConnectionTracker } from './proxy/connections.js';
 import type { PodContext, ProxyContext } from './proxy/context.js';
+import type { PodNet } from './proxy/pod-net.js';
 import { handleHboneRequest } from './proxy/inbound.js';
 import { handleOutbound } from './proxy/outbound.js';
 import { handlePlaintextInbound } from './proxy/plaintext-inbound.js';
@@ -40,6 +42,8 @@ export interface AgentDeps {
   /** Istio TCP metrics and ambit_* counters; none when absent. */
   metrics?: MeshMetrics;
   log?: Logger;
+  /** Sockets in the pods' namespaces; the netns addon unless a test injects another. */
+  podNet?: PodNet;
 }
 
 interface PodEntry { ctx: PodContext; listeners: PodListeners }
@@ -82,6 +86,7 @@ export class Agent {
       tracker: this.tracker,
       ports: this.settings.ports,
       log: this.log,
+      net: deps.podNet ?? nativePodNet,
     };
     this.metrics?.setCertificateSource(() => this.certs.expiries());
     this.metrics?.setPoolSource(() => {

@@ -7,7 +7,6 @@ import type net from 'node:net';
 import { isIP } from 'node:net';
 import { describeError } from '../../core/errors.js';
 import type { PodContext, ProxyContext } from './context.js';
-import { dialFromPod } from './tcp.js';
 
 const warned = new Set<string>();
 
@@ -15,7 +14,7 @@ export async function connectToApp(ctx: ProxyContext, pod: PodContext, clientIp:
   const netns = pod.pod.netnsPath;
   if (isIP(clientIp) === isIP(ip)) {
     try {
-      return await dialFromPod(netns, ip, port, { transparent: true, bindIp: clientIp });
+      return await ctx.net.dialApp(netns, ip, port, clientIp);
     } catch (err) {
       const code = (err as { code?: string }).code;
       // A refused/unreachable app is final; only binding problems fall back.
@@ -26,5 +25,5 @@ export async function connectToApp(ctx: ProxyContext, pod: PodContext, clientIp:
       }
     }
   }
-  return dialFromPod(netns, ip, port);
+  return ctx.net.dial(netns, ip, port);
 }

@@ -7,6 +7,7 @@ import type { PodInfo } from '../../core/enrolment/index.js';
 import type { AgentPorts } from '../config/env.js';
 import type { MeshState, LocalWorkload } from '../state/mesh-state.js';
 import type { ConnectionTracker, Peer } from './connections.js';
+import type { PodNet } from './pod-net.js';
 
 export interface ProxyContext {
   state(): MeshState;
@@ -16,6 +17,8 @@ export interface ProxyContext {
   readonly tracker: ConnectionTracker;
   readonly ports: AgentPorts;
   readonly log: Logger;
+  /** Sockets in the pods' network namespaces (the addon in production, loopback in unit tests). */
+  readonly net: PodNet;
 }
 
 export interface PodContext {

@@ -6,19 +6,18 @@ import type net from 'node:net';
 import { isIP } from 'node:net';
 import { describeError } from '../../core/errors.js';
 import { relay } from '../../core/hbone/index.js';
-import { AGENT_MARK, createPodSocket, originalDst } from '../inpod/sockets.js';
 import type { OutboundDecision } from '../state/mesh-state.js';
 import type { Peer, Tracked } from './connections.js';
 import { podPeer, type PodContext, type ProxyContext } from './context.js';
+import type { OriginalDst } from './pod-net.js';
 import { splice } from '../../core/net/relay.js';
-import { dialFromPod } from './tcp.js';
 
 export function handleOutbound(ctx: ProxyContext, pod: PodContext, socket: net.Socket): void {
   socket.on('error', () => { /* reported through relay/splice */ });
   const src = podPeer(pod, socket.remoteAddress ?? '', socket.remotePort ?? 0);
-  let dst: ReturnType<typeof originalDst>;
+  let dst: OriginalDst | undefined;
   try {
-    dst = originalDst(socket);
+    dst = ctx.net.originalDst(socket);
   } catch (err) {
     ctx.log.warn('outbound: cannot read the original destination', { err: describeError(err) });
     socket.destroy();
@@ -66,7 +65,7 @@ async function proxy(ctx: ProxyContext, pod: PodContext, socket: net.Socket, d: 
   if (d.kind === 'passthrough') {
     let upstream: net.Socket;
     try {
-      upstream = await dialFromPod(netns, d.address, d.port);
+      upstream = await ctx.net.dial(netns, d.address, d.port);
     } catch (err) {
       t.refuse('upstream-failed', describeError(err));
       socket.resetAndDestroy();
@@ -86,7 +85,7 @@ async function proxy(ctx: ProxyContext, pod: PodContext, socket: net.Socket, d: 
       source,
       target,
       forwardedFor: `${socket.remoteAddress}:${socket.remotePort}`,
-      via: { key: netns, createSocket: () => createPodSocket(netns, { mark: AGENT_MARK, family: isIP(target.address) === 6 ? 6 : 4 }) },
+      via: { key: netns, createSocket: () => ctx.net.podSocket(netns, isIP(target.address) === 6 ? 6 : 4) },
     });
   } catch (err) {
     t.refuse('upstream-failed', describeError(err));

@@ -3,9 +3,9 @@
 // PERMISSIVE lets it through after L4 authz (no principal: only ip/port rules can match).
 import type net from 'node:net';
 import { describeError } from '../../core/errors.js';
-import { originalDst } from '../inpod/sockets.js';
 import type { Peer } from './connections.js';
 import { podPeer, type PodContext, type ProxyContext } from './context.js';
+import type { OriginalDst } from './pod-net.js';
 import { connectToApp } from './app-connect.js';
 import { splice } from '../../core/net/relay.js';
 
@@ -15,9 +15,9 @@ export function handlePlaintextInbound(ctx: ProxyContext, pod: PodContext, socke
   const state = ctx.state();
   const srcWorkload = state.workloadByIp(clientIp);
   const src: Peer = { ip: clientIp, port: socket.remotePort ?? 0, ...(srcWorkload ? { workload: srcWorkload.name, namespace: srcWorkload.namespace } : {}) };
-  let dst: ReturnType<typeof originalDst>;
+  let dst: OriginalDst | undefined;
   try {
-    dst = originalDst(socket);
+    dst = ctx.net.originalDst(socket);
   } catch (err) {
     ctx.log.warn('inbound plaintext: cannot read the original destination', { err: describeError(err) });
     socket.destroy();

@@ -11,6 +11,7 @@ import { parseSnapshotText } from '../config/snapshot-file.js';
 import { MeshState } from '../state/mesh-state.js';
 import { ConnectionTracker } from './connections.js';
 import type { ProxyContext } from './context.js';
+import { LoopbackPodNet } from './loopback-pod-net.js';
 import { createSocks5Server } from './socks5.js';
 
 const SOCKS_ID = 'spiffe://cluster.local/ns/ambit-system/sa/ambit-agent';
@@ -100,6 +101,7 @@ describe('SOCKS5 proxy', () => {
       tracker: new ConnectionTracker(undefined, log),
       ports: { outbound: 15001, inboundPlaintext: 15006, hbone: hbonePort, admin: 0, metrics: 0, ready: 0, socks5: 0 },
       log,
+      net: new LoopbackPodNet(),
     };
     socks = createSocks5Server(ctx, { identity: SOCKS_ID, namespace: 'ambit-system' });
     socksPort = await listen(socks);

@@ -1,10 +1,14 @@
-// Dialling from a pod's netns. Splicing two sockets is core/net/relay's splice.
+// PodNet through the netns addon: sockets made inside each pod's namespace, marked so the
+// pod's iptables rules do not capture them again, IP_TRANSPARENT for the app hop.
 import net from 'node:net';
 import { AmbitError, describeError } from '../../core/errors.js';
-import { AGENT_MARK, createPodSocket, type PodSocketOptions } from '../inpod/sockets.js';
+import type { PodNet } from '../proxy/pod-net.js';
+import { AGENT_MARK, createPodSocket, originalDst, type PodSocketOptions } from './sockets.js';
 
 /** Connect from inside `netnsPath` (marked, so the pod's rules do not capture it again). */
-export function dialFromPod(netnsPath: string, ip: string, port: number, opts: PodSocketOptions = {}, timeoutMs = 10_000): Promise<net.Socket> {
+export function dialFromPod(
+  netnsPath: string, ip: string, port: number, opts: PodSocketOptions = {}, timeoutMs = 10_000,
+): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     let sock: net.Socket;
     try {
@@ -32,3 +36,10 @@ export function dialFromPod(netnsPath: string, ip: string, port: number, opts: P
     sock.once('error', onError);
   });
 }
+
+export const nativePodNet: PodNet = {
+  originalDst,
+  dial: (netnsPath, ip, port) => dialFromPod(netnsPath, ip, port),
+  dialApp: (netnsPath, ip, port, sourceIp) => dialFromPod(netnsPath, ip, port, { transparent: true, bindIp: sourceIp }),
+  podSocket: (netnsPath, family) => createPodSocket(netnsPath, { mark: AGENT_MARK, family }),
+};
