@@ -199,6 +199,16 @@ export interface MeshSnapshot {
   readonly peerAuthentications: readonly PeerAuthentication[];
   /** Sidecar egress scoping; absent/empty = every workload sees every exported service. */
   readonly sidecarScopes?: readonly SidecarScope[];
+  /**
+   * The cluster's namespaces and their labels: an agent decides a new pod's enrolment from
+   * them, and refuses (retry) a pod of a namespace it does not know yet.
+   */
+  readonly namespaces?: readonly NamespaceInfo[];
+}
+
+export interface NamespaceInfo {
+  readonly name: string;
+  readonly labels: Labels;
 }
 
 /** Istio Sidecar `egress[].hosts`, resolved: which services the scoped workloads may see. */
