@@ -4,7 +4,7 @@
 // and assembles the snapshot back.
 import { createHash } from 'node:crypto';
 import type {
-  AuthorizationPolicy, MeshConfig, MeshSnapshot, PeerAuthentication, Service, SidecarScope, Workload,
+  AuthorizationPolicy, MeshConfig, MeshSnapshot, NamespaceInfo, PeerAuthentication, Service, SidecarScope, Workload,
 } from '../model/types.js';
 import type { GatewayConfig, WaypointConfig } from '../model/l7.js';
 
@@ -13,6 +13,8 @@ export const TYPE_SERVICE = 'ambit.mesh/Service';
 export const TYPE_AUTHORIZATION_POLICY = 'ambit.mesh/AuthorizationPolicy';
 export const TYPE_PEER_AUTHENTICATION = 'ambit.mesh/PeerAuthentication';
 export const TYPE_SIDECAR_SCOPE = 'ambit.mesh/SidecarScope';
+/** Namespaces and their labels, named by namespace (agents decide enrolment from them). */
+export const TYPE_NAMESPACE = 'ambit.mesh/Namespace';
 export const TYPE_MESH_CONFIG = 'ambit.mesh/MeshConfig';
 export const TYPE_WAYPOINT_CONFIG = 'ambit.mesh/WaypointConfig';
 /** Istio ingress/egress gateways, named `<ns>/<name>`: sent to waypoints of that namespace. */
@@ -20,7 +22,7 @@ export const TYPE_GATEWAY_CONFIG = 'ambit.mesh/GatewayConfig';
 
 /** What an agent subscribes to (everything that makes a MeshSnapshot). */
 export const AGENT_TYPES = [
-  TYPE_MESH_CONFIG, TYPE_WORKLOAD, TYPE_SERVICE, TYPE_AUTHORIZATION_POLICY, TYPE_PEER_AUTHENTICATION, TYPE_SIDECAR_SCOPE,
+  TYPE_MESH_CONFIG, TYPE_WORKLOAD, TYPE_SERVICE, TYPE_AUTHORIZATION_POLICY, TYPE_PEER_AUTHENTICATION, TYPE_SIDECAR_SCOPE, TYPE_NAMESPACE,
 ] as const;
 
 /** The single MeshConfig resource's name. */
@@ -43,6 +45,7 @@ export function snapshotResources(s: MeshSnapshot): Map<string, ResourceMap> {
     [TYPE_AUTHORIZATION_POLICY, new Map(s.authorizationPolicies.map((p) => [p.key, p]))],
     [TYPE_PEER_AUTHENTICATION, new Map(s.peerAuthentications.map((p) => [p.key, p]))],
     [TYPE_SIDECAR_SCOPE, new Map((s.sidecarScopes ?? []).map((p) => [p.key, p]))],
+    [TYPE_NAMESPACE, new Map((s.namespaces ?? []).map((n) => [n.name, n]))],
   ]);
 }
 
@@ -53,6 +56,7 @@ export function assembleSnapshot(version: string, byType: ReadonlyMap<string, Re
   const values = <T>(type: string): T[] => [...(byType.get(type) ?? new Map<string, unknown>()).entries()]
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v as T);
   const sidecarScopes = values<SidecarScope>(TYPE_SIDECAR_SCOPE);
+  const namespaces = values<NamespaceInfo>(TYPE_NAMESPACE);
   return {
     version,
     mesh,
@@ -61,6 +65,7 @@ export function assembleSnapshot(version: string, byType: ReadonlyMap<string, Re
     authorizationPolicies: values<AuthorizationPolicy>(TYPE_AUTHORIZATION_POLICY),
     peerAuthentications: values<PeerAuthentication>(TYPE_PEER_AUTHENTICATION),
     ...(sidecarScopes.length ? { sidecarScopes } : {}),
+    ...(namespaces.length ? { namespaces } : {}),
   };
 }
 
@@ -101,6 +106,10 @@ const CHECKS: Record<string, Check> = {
     { scope: 'must be {namespace, level}', mode: 'must be STRICT, PERMISSIVE, DISABLE or UNSET' },
   ),
   [TYPE_SIDECAR_SCOPE]: fields({ key: isStr, scope: scopeOk, visibleServices: isStrArray }, { visibleServices: 'must be an array of strings' }),
+  [TYPE_NAMESPACE]: fields(
+    { name: isStr, labels: (v) => isObj(v) && Object.values(v).every((x) => typeof x === 'string') },
+    { name: 'must be a non-empty string', labels: 'must be an object of strings' },
+  ),
   [TYPE_GATEWAY_CONFIG]: fields(
     { key: isStr, namespace: isStr, servers: isArray, virtualHosts: isArray, clusters: isArray },
     { servers: 'must be an array', virtualHosts: 'must be an array', clusters: 'must be an array' },
