@@ -91,7 +91,12 @@ export function translate(objects: readonly KubeObject[], opts: TranslateOptions
   const requestAuthentications = buildRequestAuthentications(inv.requestAuthentications, mesh.rootNamespace);
   const sidecarScopes = buildSidecarScopes(inv.sidecars, mesh.rootNamespace, services);
 
-  const body = { mesh, workloads, services, authorizationPolicies, peerAuthentications, ...(sidecarScopes.length > 0 ? { sidecarScopes } : {}) };
+  // Namespace labels travel to the agents: they decide enrolment of pods they do not know yet.
+  const namespaces = [...namespaceLabels].map(([name, labels]) => ({ name, labels })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const body = {
+    mesh, workloads, services, authorizationPolicies, peerAuthentications,
+    ...(sidecarScopes.length > 0 ? { sidecarScopes } : {}), ...(namespaces.length > 0 ? { namespaces } : {}),
+  };
   const snapshot: MeshSnapshot = { version: contentVersionOf(body), ...body };
   const l7 = buildL7({ inv, mesh, domain, snapshot, workloads, services, requestAuthentications, rejected, origins: opts.origins });
   return { snapshot, waypoints: l7.waypoints, gateways: l7.gateways, rejected: dedupe(rejected) };
