@@ -1,6 +1,13 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseSnapshotText } from './config/snapshot-file.js';
-import { isEnrolled } from './enrolment-handler.js';
+import { enrolmentHandler, isEnrolled } from './enrolment-handler.js';
+import { enrolmentRequest, RetryLater, startEnrolmentServer, type EnrolmentServer } from '../core/enrolment/index.js';
+import { assembleSnapshot, snapshotResources } from '../core/xds/resources.js';
+import { setLogSink } from '../core/log.js';
+import type { MeshSnapshot } from '../core/model/types.js';
 
 const snap = (doc: Record<string, unknown>) => parseSnapshotText(JSON.stringify(doc), 'v', 'test');
 
@@ -11,21 +18,53 @@ describe('enrolment decision', () => {
   });
 
   it('follows the namespace label (and Istio alias), with the pod opt-out winning', () => {
-    expect(isEnrolled(s, { namespace: 'shop', name: 'a' }, [])).toBe(true);
-    expect(isEnrolled(s, { namespace: 'istio', name: 'a' }, [])).toBe(true);
-    expect(isEnrolled(s, { namespace: 'legacy', name: 'a' }, [])).toBe(false);
-    expect(isEnrolled(s, { namespace: 'shop', name: 'a', labels: { 'mesh-mode': 'none' } }, [])).toBe(false);
-    expect(isEnrolled(s, { namespace: 'legacy', name: 'a', labels: { 'istio.io/dataplane-mode': 'ambient' } }, [])).toBe(true);
+    expect(isEnrolled(s, { namespace: 'shop', name: 'a' })).toBe(true);
+    expect(isEnrolled(s, { namespace: 'istio', name: 'a' })).toBe(true);
+    expect(isEnrolled(s, { namespace: 'legacy', name: 'a' })).toBe(false);
+    expect(isEnrolled(s, { namespace: 'shop', name: 'a', labels: { 'mesh-mode': 'none' } })).toBe(false);
+    expect(isEnrolled(s, { namespace: 'legacy', name: 'a', labels: { 'istio.io/dataplane-mode': 'ambient' } })).toBe(true);
   });
 
   it("uses the mesh's view of a known pod", () => {
-    expect(isEnrolled(s, { namespace: 'legacy', name: 'pinned' }, [])).toBe(true);
+    expect(isEnrolled(s, { namespace: 'legacy', name: 'pinned' })).toBe(true);
   });
 
-  it('without namespace labels, a namespace with enrolled workloads or pods counts as ambient', () => {
+  it('asks to retry for a pod of a namespace it does not know, even one with enrolled workloads', () => {
     const bare = snap({ workloads: [{ name: 'x', namespace: 'shop', ips: [], enrolled: true }] });
-    expect(isEnrolled(bare, { namespace: 'shop', name: 'y' }, [])).toBe(true);
-    expect(isEnrolled(bare, { namespace: 'other', name: 'y' }, [])).toBe(false);
-    expect(isEnrolled(bare, { namespace: 'other', name: 'y' }, [{ uid: 'u', name: 'z', namespace: 'other', netnsPath: '/x', ips: [] }])).toBe(true);
+    expect(() => isEnrolled(bare, { namespace: 'shop', name: 'y' })).toThrow(RetryLater);
+    expect(() => isEnrolled(bare, { namespace: 'other', name: 'y' })).toThrow('namespace other of pod other/y is not known to this agent yet');
+    // the pod itself known: the controller's decision stands
+    expect(isEnrolled(bare, { namespace: 'shop', name: 'x' })).toBe(true);
+  });
+
+  it('learns namespace labels through discovery: split into Namespace resources and assembled by the agent', () => {
+    const snapshot = snap({ namespaces: [{ name: 'shop', labels: { 'istio.io/dataplane-mode': 'ambient' } }, { name: 'plain', labels: {} }], workloads: [] });
+    const received = assembleSnapshot('v1', snapshotResources(snapshot))!;
+    expect(received.namespaces).toEqual([{ name: 'plain', labels: {} }, { name: 'shop', labels: { 'istio.io/dataplane-mode': 'ambient' } }]);
+    expect(isEnrolled(received, { namespace: 'shop', name: 'new-pod' })).toBe(true);
+    expect(isEnrolled(received, { namespace: 'plain', name: 'new-pod' })).toBe(false);
+    expect(() => isEnrolled(received, { namespace: 'created-just-now', name: 'p' })).toThrow(RetryLater);
+  });
+});
+
+describe('enrolment answers over the socket', () => {
+  let dir: string | undefined;
+  let server: EnrolmentServer | undefined;
+  afterEach(async () => {
+    await server?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    setLogSink(process.stderr);
+  });
+
+  it('a pod of an unknown namespace gets {ok:false, retry:true}; once the namespace is known, an answer', async () => {
+    setLogSink({ write: () => true });
+    dir = mkdtempSync(join(tmpdir(), 'ambit-enrol-'));
+    const socket = join(dir, 'agent.sock');
+    let snapshot: MeshSnapshot = snap({ workloads: [] });
+    server = await startEnrolmentServer(socket, enrolmentHandler({ snapshot: () => snapshot, pods: () => [], enrol: async () => {}, remove: async () => {} }));
+    const first = await enrolmentRequest(socket, { op: 'query', namespace: 'shop', name: 'web-1' });
+    expect(first).toEqual({ ok: false, retry: true, error: expect.stringContaining('namespace shop of pod shop/web-1 is not known') });
+    snapshot = snap({ namespaces: [{ name: 'shop', labels: { 'mesh-mode': 'ambient' } }], workloads: [] });
+    expect(await enrolmentRequest(socket, { op: 'query', namespace: 'shop', name: 'web-1' })).toEqual({ ok: true, enrolled: true });
   });
 });

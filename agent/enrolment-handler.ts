@@ -1,6 +1,9 @@
 // The agent's side of the CNI enrolment protocol (core/enrolment). The agent, not the plugin,
-// decides enrolment: pod opt-out label, then the mesh's view of the pod, then its namespace.
-import type { EnrolmentHandler, EnrolmentQuery, PodInfo } from '../core/enrolment/index.js';
+// decides enrolment: pod opt-out label, then the mesh's view of the pod, then its namespace's
+// labels. It fails closed: a pod of a namespace the agent does not know yet (the controller
+// has not sent it) gets a retry answer, so the CNI ADD fails, the pod is left as it was and
+// the kubelet tries again; a pod of an ambient namespace never starts uncaptured.
+import { RetryLater, type EnrolmentHandler, type EnrolmentQuery, type PodInfo } from '../core/enrolment/index.js';
 import type { MeshSnapshot } from '../core/model/types.js';
 
 /** Label values, Ambit's name first, Istio's alias second. */
@@ -13,19 +16,23 @@ export function modeOf(labels: Readonly<Record<string, string>> | undefined): st
 }
 
 /**
- * Namespace labels, when the snapshot carries them (file mode: a top-level
- * `namespaces: [{name, labels}]` list).
+ * A namespace's labels from the snapshot (discovery: the Namespace resources; file mode: a
+ * top-level `namespaces: [{name, labels}]` list), or undefined when it is not there.
  */
 export function namespaceLabels(snapshot: MeshSnapshot, namespace: string): Readonly<Record<string, string>> | undefined {
-  const list = (snapshot as { namespaces?: unknown }).namespaces;
+  const list: unknown = snapshot.namespaces;
   if (!Array.isArray(list)) return undefined;
   const hit = list.find((n): n is { name: string; labels?: Record<string, string> } =>
     typeof n === 'object' && n !== null && (n as { name?: unknown }).name === namespace);
   return hit ? (hit.labels ?? {}) : undefined;
 }
 
-/** Whether a pod is captured: `mesh-mode=none` on the pod opts out; otherwise pod, workload, namespace. */
-export function isEnrolled(snapshot: MeshSnapshot, q: EnrolmentQuery, localPods: readonly PodInfo[]): boolean {
+/**
+ * Whether a pod is captured: `mesh-mode=none` on the pod opts out; otherwise the controller's
+ * view of the pod, then its namespace's label. Throws RetryLater when neither the pod nor its
+ * namespace is known yet.
+ */
+export function isEnrolled(snapshot: MeshSnapshot, q: EnrolmentQuery): boolean {
   const podMode = modeOf(q.labels);
   if (podMode === 'none') return false;
   if (podMode === 'ambient') return true;
@@ -33,9 +40,7 @@ export function isEnrolled(snapshot: MeshSnapshot, q: EnrolmentQuery, localPods:
   if (workload) return workload.enrolled;
   const nsLabels = namespaceLabels(snapshot, q.namespace);
   if (nsLabels) return modeOf(nsLabels) === 'ambient';
-  // Without namespace labels: a namespace with enrolled workloads is an ambient namespace.
-  return snapshot.workloads.some((w) => w.namespace === q.namespace && w.enrolled)
-    || localPods.some((p) => p.namespace === q.namespace);
+  throw new RetryLater(`namespace ${q.namespace} of pod ${q.namespace}/${q.name} is not known to this agent yet (the controller has not sent it); retry`);
 }
 
 export interface PodLifecycle {
@@ -47,7 +52,7 @@ export interface PodLifecycle {
 
 export function enrolmentHandler(agent: PodLifecycle): EnrolmentHandler {
   return {
-    query: (q) => Promise.resolve(isEnrolled(agent.snapshot(), q, agent.pods())),
+    query: async (q) => isEnrolled(agent.snapshot(), q),
     add: (pod) => agent.enrol(pod),
     delete: (uid, netnsPath) => agent.remove(uid, netnsPath),
     list: () => Promise.resolve(agent.pods()),

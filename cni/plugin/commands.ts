@@ -71,7 +71,11 @@ async function ask(conf: PluginConfig, req: EnrolmentRequest, timeoutMs: number)
 
 async function isEnrolled(conf: PluginConfig, pod: PodRef): Promise<boolean> {
   const res = await ask(conf, { op: 'query', namespace: pod.namespace, name: pod.name }, QUERY_TIMEOUT_MS);
-  if (!res.ok) throw new CniError(CNI_CODES.AGENT_REFUSED, `the ambit agent could not decide enrolment of ${pod.namespace}/${pod.name}`, res.error);
+  if (!res.ok) {
+    // Fail closed: the pod is left as it was and the kubelet retries the ADD.
+    if (res.retry) throw new CniError(CNI_CODES.TRY_AGAIN_LATER, `the ambit agent cannot decide enrolment of ${pod.namespace}/${pod.name} yet; try again later`, res.error);
+    throw new CniError(CNI_CODES.AGENT_REFUSED, `the ambit agent could not decide enrolment of ${pod.namespace}/${pod.name}`, res.error);
+  }
   return res.enrolled === true;
 }
 
@@ -108,7 +112,10 @@ async function add(conf: PluginConfig, env: CniEnv, log: Logger): Promise<Record
     throw await rollback(env.netns, before, new CniError(CNI_CODES.TRY_AGAIN_LATER, `the ambit agent did not enrol ${pod.namespace}/${pod.name}`, describeError(err)));
   }
   if (!res.ok) {
-    throw await rollback(env.netns, before, new CniError(CNI_CODES.AGENT_REFUSED, `the ambit agent refused to enrol ${pod.namespace}/${pod.name}`, res.error));
+    const refused = res.retry
+      ? new CniError(CNI_CODES.TRY_AGAIN_LATER, `the ambit agent cannot enrol ${pod.namespace}/${pod.name} yet; try again later`, res.error)
+      : new CniError(CNI_CODES.AGENT_REFUSED, `the ambit agent refused to enrol ${pod.namespace}/${pod.name}`, res.error);
+    throw await rollback(env.netns, before, refused);
   }
   log.info('pod enrolled', { pod: `${pod.namespace}/${pod.name}`, uid: pod.uid, ips });
   return result;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { translate } from './index.js';
 import { yamlObjects } from './testdata/load.js';
+import { assembleSnapshot, snapshotResources, TYPE_NAMESPACE } from '../../core/xds/resources.js';
 
 const base = `apiVersion: v1
 kind: Namespace
@@ -87,6 +88,16 @@ spec: { address: 192.168.1.11 }
     expect(translate(objects).snapshot.workloads.find((w) => w.name === 'pending')).not.toHaveProperty('node');
     // file/local mode: the controller's local node
     expect(nodes({ defaultNode: 'laptop' })).toEqual({ pending: 'laptop', scheduled: 'node-a', vm: 'laptop', 'vm-on-a': 'node-a' });
+  });
+
+  it('namespace labels travel to the agents as Namespace resources', () => {
+    const { snapshot } = translate(yamlObjects(base));
+    expect(snapshot.namespaces).toEqual([
+      { name: 'ambient', labels: { 'mesh-mode': 'ambient' } }, { name: 'migrated', labels: { 'istio.io/dataplane-mode': 'ambient' } }, { name: 'plain', labels: {} },
+    ]);
+    const resources = snapshotResources(snapshot);
+    expect([...resources.get(TYPE_NAMESPACE)!.keys()]).toEqual(['ambient', 'migrated', 'plain']);
+    expect(assembleSnapshot('v', resources)?.namespaces).toEqual(snapshot.namespaces);
   });
 
   it('identity from the service account (default when absent) and the mesh trust domain', () => {

@@ -1,6 +1,6 @@
 // CNI ↔ agent enrolment protocol (see proto/enrolment.md).
 export {
-  DEFAULT_AGENT_SOCKET, MAX_LINE_BYTES, MalformedMessageError, encodeLine, parsePodInfo, parseRequest, parseResponse,
+  DEFAULT_AGENT_SOCKET, MAX_LINE_BYTES, MalformedMessageError, RetryLater, encodeLine, parsePodInfo, parseRequest, parseResponse,
   type EnrolmentHandler, type EnrolmentQuery, type EnrolmentRequest, type EnrolmentResponse, type PodInfo,
 } from './protocol.js';
 export { startEnrolmentServer, type EnrolmentServer, type EnrolmentServerOptions } from './server.js';

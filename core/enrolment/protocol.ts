@@ -34,11 +34,23 @@ export type EnrolmentRequest =
 
 export type EnrolmentResponse =
   | { ok: true; enrolled?: boolean; pods?: PodInfo[] }
-  | { ok: false; error: string };
+  /** `retry`: the agent cannot decide yet (e.g. it does not know the pod's namespace); ask again later. */
+  | { ok: false; error: string; retry?: boolean };
+
+/**
+ * Thrown by a handler that cannot decide yet: the answer is {ok:false, retry:true}, the CNI
+ * ADD fails with "try again later" and leaves the pod as it was, and the kubelet retries.
+ */
+export class RetryLater extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RetryLater';
+  }
+}
 
 /** What the agent implements; the server turns each request into one call. */
 export interface EnrolmentHandler {
-  /** Is this pod captured by the mesh (namespace label, pod opt-out)? */
+  /** Is this pod captured by the mesh (namespace label, pod opt-out)? Throws RetryLater when it cannot tell yet. */
   query(q: EnrolmentQuery): Promise<boolean>;
   /** Resolve only when the pod's listeners are up and its certificate is held. */
   add(pod: PodInfo): Promise<void>;
@@ -140,7 +152,8 @@ export function parseResponse(line: string): EnrolmentResponse {
   const v = parseJsonLine(line);
   if (!isObject(v) || typeof v.ok !== 'boolean') throw new MalformedMessageError('response: expected an object with a boolean "ok"');
   if (!v.ok) {
-    return { ok: false, error: typeof v.error === 'string' ? v.error : 'agent refused without a reason' };
+    if (v.retry !== undefined && typeof v.retry !== 'boolean') throw new MalformedMessageError('response.retry: expected a boolean');
+    return { ok: false, error: typeof v.error === 'string' ? v.error : 'agent refused without a reason', ...(v.retry === true ? { retry: true } : {}) };
   }
   const res: EnrolmentResponse = { ok: true };
   if (v.enrolled !== undefined) {

@@ -8,7 +8,7 @@ import { AmbitError, describeError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { LineSplitter } from './lines.js';
 import {
-  encodeLine, MalformedMessageError, MAX_LINE_BYTES, parseRequest,
+  encodeLine, MalformedMessageError, MAX_LINE_BYTES, parseRequest, RetryLater,
   type EnrolmentHandler, type EnrolmentRequest, type EnrolmentResponse,
 } from './protocol.js';
 
@@ -153,6 +153,10 @@ async function dispatch(handler: EnrolmentHandler, req: EnrolmentRequest, log: L
         return { ok: true, pods: await handler.list() };
     }
   } catch (err) {
+    if (err instanceof RetryLater) {
+      log.info('enrolment deferred; the caller retries', { op: req.op, reason: err.message });
+      return { ok: false, error: err.message, retry: true };
+    }
     log.warn('enrolment request failed', { op: req.op, err: describeError(err) });
     return { ok: false, error: describeError(err) };
   }
