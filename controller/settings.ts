@@ -33,6 +33,10 @@ export const CONTROLLER_SETTINGS = {
     env: 'SERVICE_ACCOUNT', default: 'ambit-controller', parse: parse.string,
     doc: 'the controller\'s service account: its identity is spiffe://<td>/ns/<namespace>/sa/<service account>',
   }),
+  tokenAudience: setting<string>({
+    flag: '--token-audience', env: 'AMBIT_TOKEN_AUDIENCE', default: 'ambit-ca', parse: parse.string,
+    doc: 'kube mode: the audience service-account tokens of agents and waypoints must be issued for (TokenReview audiences)',
+  }),
   host: setting<string>({ flag: '--host', env: 'AMBIT_CONTROLLER_HOST', default: '0.0.0.0', parse: parse.string, doc: 'address to listen on' }),
   grpcPort: setting<number>({ flag: '--grpc-port', env: 'AMBIT_GRPC_PORT', default: 15012, parse: parse.port, doc: 'discovery + CA (TLS)' }),
   metricsPort: setting<number>({ flag: '--metrics-port', env: 'AMBIT_METRICS_PORT', default: 15014, parse: parse.port, doc: 'Prometheus /metrics' }),
