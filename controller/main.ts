@@ -20,8 +20,8 @@ import { loadOrCreateCaFromSecrets } from './state/ca-secret.js';
 import { RootCertPublisher } from './state/root-cert-configmap.js';
 import { controllerProgram, type ControllerSettings } from './settings.js';
 import { printReadyLine } from '../core/config/ready-line.js';
-import { cachedTokenReview } from './state/token-cache.js';
-import { nodeTokenFileAuthenticator, tokenReviewAuthenticator, type Authenticate } from './ca/auth.js';
+import { nodeTokenFileAuthenticator, type Authenticate } from './ca/auth.js';
+import { kubeCaAuthenticator } from './ca/kube.js';
 
 const log = createLogger('controller');
 
@@ -64,7 +64,10 @@ async function run(settings: ControllerSettings): Promise<void> {
     const kc = loadKubeConfig();
     const api = new KubeApi(kc);
     ca = await kubeCa(api, settings);
-    authenticate = tokenReviewAuthenticator({ reviewToken: cachedTokenReview((token) => api.reviewToken(token)), trustDomain: settings.trustDomain });
+    // Tokens for the CA's audience; an agent's node is its bound pod's spec.nodeName (read through the API).
+    authenticate = kubeCaAuthenticator(kc, {
+      trustDomain: settings.trustDomain, audience: settings.tokenAudience, agentServiceAccounts: [`${settings.namespace}/ambit-agent`],
+    });
     source = new KubeSource({ kubeConfig: kc, kinds: watchedKinds(settings.namespace) });
     // ambit-waypoint Gateways → their ServiceAccount/Service/Deployment.
     waypoints = createKubeWaypointReconciler(kc, { namespace: settings.namespace, log: log.child({ component: 'waypoints' }) });
