@@ -15,6 +15,8 @@ export interface Peer {
   readonly identity?: string;
   /** Pod name. */
   readonly workload?: string;
+  /** The workload the pod belongs to, for metric labels (its `service.istio.io/workload-name` label). */
+  readonly workloadName?: string;
   readonly namespace?: string;
   readonly app?: string;
   readonly version?: string;
@@ -50,7 +52,7 @@ export interface Tracked {
 }
 
 function peerInfo(p: Peer): PeerInfo {
-  const workload = p.workload ? workloadNameOf({ name: p.workload, labels: {} }) : undefined;
+  const workload = p.workloadName ?? (p.workload ? workloadNameOf({ name: p.workload, labels: {} }) : undefined);
   return {
     ...(workload ? { workload, app: p.app ?? workload } : {}),
     ...(p.namespace ? { namespace: p.namespace } : {}),

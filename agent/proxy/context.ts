@@ -3,6 +3,7 @@
 import type { HbonePool } from '../../core/hbone/index.js';
 import type { Credentials } from '../../core/identity/types.js';
 import type { Logger } from '../../core/log.js';
+import { workloadNameOf } from '../../core/metrics/labels.js';
 import type { PodInfo } from '../../core/enrolment/index.js';
 import type { AgentPorts } from '../config/env.js';
 import type { MeshState, LocalWorkload } from '../state/mesh-state.js';
@@ -33,6 +34,7 @@ export function podPeer(pod: PodContext, ip: string, port: number): Peer {
   const labels = pod.workload.labels;
   return {
     ip, port, identity: pod.identity, workload: pod.pod.name, namespace: pod.pod.namespace,
+    workloadName: workloadNameOf({ name: pod.pod.name, labels }),
     ...(labels.app ? { app: labels.app } : {}), ...(labels.version ? { version: labels.version } : {}),
   };
 }
