@@ -10,6 +10,7 @@ import { describeError } from '../core/errors.js';
 import type { KubeObject, ObjectSource, SourceEvent } from './sources/types.js';
 import { translate, formatRejection, type TranslateResult } from './translate/index.js';
 import { addCertificateService, identitiesAllowedFrom, type Caller } from './ca/service.js';
+import { identitiesOnNode } from './ca/node-index.js';
 import type { Authenticate } from './ca/auth.js';
 import { ObjectStore } from './state/objects.js';
 import { LastGoodObjects, rejectionKey } from './state/last-good.js';
@@ -154,8 +155,8 @@ export class Controller {
   }
 
   /** SPIFFE ids of the workloads scheduled on `node` in the configuration being served. */
-  private identitiesOn(node: string): string[] {
-    return (this.last?.snapshot.workloads ?? []).filter((w) => w.node === node).map((w) => w.identity);
+  private identitiesOn(node: string): ReadonlySet<string> {
+    return identitiesOnNode(this.last?.snapshot.workloads ?? [], node);
   }
 
   private onEvent(ev: SourceEvent): void {
