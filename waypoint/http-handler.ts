@@ -4,14 +4,17 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { Logger } from '../core/log.js';
 import type { ClusterEndpoint } from '../core/model/l7.js';
 import type { Workload } from '../core/model/types.js';
+import { normalizeRequestTarget } from '../core/http/path-normalize.js';
 import { applyHeaderOps, type RequestContext } from './filters/context.js';
 import type { Pipeline } from './pipeline.js';
 import { replies, type LocalReply } from './respond.js';
 import { buildRequestView } from './route/request-view.js';
+import { RouteTable } from './route/route-table.js';
+import { verifiedWorkload } from './source-identity.js';
 import type { WaypointTelemetry } from './telemetry.js';
 import { nowNs, type Tracer } from './tracing.js';
 import { tunnelInfoOf } from './tunnel-info.js';
@@ -21,23 +24,38 @@ type Req = IncomingMessage | Http2ServerRequest;
 type Res = ServerResponse | Http2ServerResponse;
 
 /** Bodies up to this size are buffered so retries and mirrors can replay them. */
-const REPLAYABLE_BODY_BYTES = 1024 * 1024;
-
-function namespaceOf(principal: string): string | undefined {
-  return /\/ns\/([^/]+)\/sa\//.exec(principal)?.[1];
-}
+export const REPLAYABLE_BODY_BYTES = 1024 * 1024;
+/** Request header list limit (Envoy's default max_request_headers_kb is 60). */
+export const MAX_REQUEST_HEADERS_BYTES = 64 * 1024;
 
 function hasBody(req: Req): boolean {
   const len = req.headers['content-length'];
   return (len !== undefined && len !== '0') || req.headers['transfer-encoding'] !== undefined || ('stream' in req && !req.stream.readableEnded && req.headers['content-length'] === undefined && req.method !== 'GET' && req.method !== 'HEAD');
 }
 
-async function readBody(req: Req): Promise<Buffer | Readable | undefined> {
+/**
+ * The body, buffered when it declares a length within the cap (so a retry or a mirror can
+ * send it again), else streamed through (no retry, no mirror; the request is still served).
+ * The cap also holds against a body longer than it declared: past it, what was read is
+ * streamed on ahead of the rest.
+ */
+export async function readBody(req: Req, cap = REPLAYABLE_BODY_BYTES): Promise<Buffer | Readable | undefined> {
   if (!hasBody(req)) return undefined;
   const len = Number(req.headers['content-length'] ?? NaN);
-  if (!Number.isFinite(len) || len > REPLAYABLE_BODY_BYTES) return req as Readable;
+  if (!Number.isFinite(len) || len > cap) return req as Readable;
   const chunks: Buffer[] = [];
-  for await (const chunk of req as AsyncIterable<Buffer>) chunks.push(chunk);
+  let size = 0;
+  const it = (req as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+  for (let next = await it.next(); !next.done; next = await it.next()) {
+    chunks.push(next.value);
+    size += next.value.length;
+    if (size > cap) {
+      return Readable.from((async function* rest() {
+        yield* chunks;
+        for (let more = await it.next(); !more.done; more = await it.next()) yield more.value;
+      })());
+    }
+  }
   return Buffer.concat(chunks);
 }
 
@@ -61,6 +79,24 @@ export function createRequestHandler(deps: HandlerDeps): (req: Req, res: Res) =>
   };
 }
 
+/** RFC 7541's size of a header list: name + value + 32 per entry (what HTTP/2 limits count). */
+function headerListSize(headers: Req['headers']): number {
+  let size = 0;
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    for (const v of Array.isArray(value) ? value : [value]) size += name.length + String(v).length + 32;
+  }
+  return size;
+}
+
+/** The client's headers without the ones only the waypoint may set. */
+function withoutTrusted(headers: Req['headers'], trusted: readonly string[]): Req['headers'] {
+  if (!trusted.some((name) => headers[name] !== undefined)) return headers;
+  const out = { ...headers };
+  for (const name of trusted) delete out[name];
+  return out;
+}
+
 async function handle(req: Req, res: Res, deps: HandlerDeps): Promise<void> {
   const started = performance.now();
   const pipeline = deps.pipeline();
@@ -69,29 +105,51 @@ async function handle(req: Req, res: Res, deps: HandlerDeps): Promise<void> {
     writeLocal(res, replies.noHealthyUpstream(), []);
     return;
   }
-  const authority = (req.headers[':authority'] as string | undefined) ?? req.headers.host ?? info.authority;
-  const sourceWorkload: Workload | undefined = pipeline.workloadsByIp.get(info.clientIp);
-  const sourceNamespace = sourceWorkload?.namespace ?? namespaceOf(info.peerIdentity);
+  const early = (reply: LocalReply): void => {
+    req.resume();
+    writeLocal(res, reply, []);
+  };
+  // HTTP/1 heads over the limit never get here (Node answers 431); HTTP/2 ones are checked here.
+  if (headerListSize(req.headers) > MAX_REQUEST_HEADERS_BYTES) {
+    early(replies.headersTooLarge());
+    return;
+  }
+  // One request view, made once: every later step (authorization, route matching, rewrite,
+  // the upstream request, telemetry) sees this path and these headers.
+  const target = normalizeRequestTarget(req.url ?? '/', pipeline.pathNormalization);
+  if (!target) {
+    early(replies.badRequest('invalid request path'));
+    return;
+  }
+  const headers = withoutTrusted(req.headers, pipeline.trustedHeaders);
+  const authority = (headers[':authority'] as string | undefined) ?? headers.host ?? info.authority;
+  // The tunnel chose the service (VIP:port); Host may only name that same service and port.
+  const vhost = pipeline.table.named(info.vhostName);
+  if (!vhost || !RouteTable.hostBelongs(vhost, authority, info.targetPort)) {
+    early(replies.noRoute());
+    return;
+  }
+  const sourceWorkload = verifiedWorkload(pipeline.workloadsByIp, info.clientIp, info.peerIdentity);
   const view = buildRequestView({
-    method: req.method ?? 'GET', url: req.url ?? '/', authority, headers: req.headers, port: info.targetPort,
+    method: req.method ?? 'GET', url: target.url, authority, headers, port: info.targetPort,
     source: {
       ip: info.clientIp, port: info.clientPort, principal: info.peerIdentity,
-      ...(sourceNamespace ? { namespace: sourceNamespace } : {}),
+      ...(info.sourceNamespace ? { namespace: info.sourceNamespace } : {}),
       ...(sourceWorkload ? { labels: sourceWorkload.labels } : {}),
     },
   });
-  const upstreamHeaders = endToEndHeaders(req.headers);
-  const requestId = (req.headers['x-request-id'] as string | undefined) ?? randomUUID();
+  const upstreamHeaders = endToEndHeaders(headers);
+  const requestId = (headers['x-request-id'] as string | undefined) ?? randomUUID();
   upstreamHeaders['x-request-id'] = requestId;
-  const xff = req.headers['x-forwarded-for'];
+  const xff = headers['x-forwarded-for'];
   upstreamHeaders['x-forwarded-for'] = xff ? `${String(xff)}, ${info.clientIp}` : info.clientIp;
   upstreamHeaders['x-forwarded-proto'] = 'http';
   upstreamHeaders['x-forwarded-client-cert'] = `By=${deps.selfIdentity()};URI=${info.peerIdentity}`;
-  const traced = deps.tracer?.start(req.headers.traceparent as string | undefined, pipeline.config.mesh.traceSampling);
+  const traced = deps.tracer?.start(headers.traceparent as string | undefined, pipeline.config.mesh.traceSampling);
   const startNs = traced ? nowNs() : 0n;
   if (traced) upstreamHeaders.traceparent = traced.traceparent;
 
-  const ctx: RequestContext = { view, upstreamHeaders, upstreamPath: view.url, upstreamAuthority: authority, responseEdits: [] };
+  const ctx: RequestContext = { view, vhost, upstreamHeaders, upstreamPath: view.url, upstreamAuthority: authority, responseEdits: [] };
   let requestBytes = 0;
   // Paused first: a 'data' listener alone would start the flow while the filters await, and
   // readBody would then wait for a body that already went by.
@@ -102,7 +160,7 @@ async function handle(req: Req, res: Res, deps: HandlerDeps): Promise<void> {
     const service = ctx.vhost?.vhost.serviceKey ? serviceOf(ctx.vhost.vhost.host, ctx.vhost.vhost.serviceKey) : undefined;
     deps.telemetry.record({
       method: view.method, path: view.url, authority, status, flag, durationMs: performance.now() - started,
-      requestBytes, responseBytes, protocol: req.headers['content-type']?.startsWith('application/grpc') ? 'grpc' : 'http',
+      requestBytes, responseBytes, protocol: headers['content-type']?.startsWith('application/grpc') ? 'grpc' : 'http',
       sourcePrincipal: info.peerIdentity, ...(sourceWorkload ? { sourceWorkload } : {}),
       ...(service ? { service } : {}), ...(ctx.route?.route.name ? { route: ctx.route.route.name } : {}),
       attempts: extra.attempts ?? 0, ...(extra.upstream ? { upstream: extra.upstream } : {}), requestId,
@@ -144,9 +202,9 @@ async function handle(req: Req, res: Res, deps: HandlerDeps): Promise<void> {
     finish(result.reply.status, result.reply.flag, writeLocal(res, result.reply, ctx.responseEdits), { attempts: result.attempts });
     return;
   }
-  const headers = { ...result.response.headers };
-  for (const edit of ctx.responseEdits) applyHeaderOps(headers, edit);
-  res.writeHead(result.response.status, headers);
+  const responseHeaders = { ...result.response.headers };
+  for (const edit of ctx.responseEdits) applyHeaderOps(responseHeaders, edit);
+  res.writeHead(result.response.status, responseHeaders);
   let responseBytes = 0;
   result.response.body.on('data', (c: Buffer) => { responseBytes += c.length; });
   result.response.body.pipe(res as NodeJS.WritableStream);

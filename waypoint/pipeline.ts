@@ -3,11 +3,14 @@
 import type { Logger } from '../core/log.js';
 import type { WaypointConfig } from '../core/model/l7.js';
 import type { Workload } from '../core/model/types.js';
+import { DEFAULT_PATH_NORMALIZATION, type PathNormalization } from '../core/http/path-normalize.js';
+import { DestinationAuthz } from './destination-authz.js';
 import { authzFilter, type ExtAuthzCheck } from './filters/authz.js';
 import type { HttpFilter, RequestContext } from './filters/context.js';
 import { faultFilter } from './filters/fault.js';
 import { headerEditsFilter } from './filters/header-edits.js';
-import { jwtFilter } from './filters/jwt.js';
+import type { JwksCache } from './filters/jwks.js';
+import { jwtFilter, jwtOutputHeaders } from './filters/jwt.js';
 import { redirectRewriteFilter } from './filters/redirect-rewrite.js';
 import { routeSelectFilter, virtualHostFilter } from './filters/route-select.js';
 import type { LocalReply } from './respond.js';
@@ -17,6 +20,8 @@ import { Router, type RouterResult, type TransportFactory } from './upstream/rou
 
 export interface PipelineDeps {
   readonly clusters: ClusterManager;
+  /** Key sets outlive one config version (see filters/jwks.ts). */
+  readonly jwks: JwksCache;
   readonly transports: TransportFactory;
   readonly log: Logger;
   readonly random?: () => number;
@@ -32,6 +37,14 @@ export class Pipeline {
   readonly clusters: ClusterManager;
   /** Workloads by IP, for sourceLabels and telemetry. */
   readonly workloadsByIp: ReadonlyMap<string, Workload>;
+  /** Policies against the workloads behind this waypoint; undefined without any policy. */
+  readonly authz: DestinationAuthz | undefined;
+  /**
+   * Headers a client may never supply (lower case): JWT outputs and the identity header the
+   * waypoint sets itself. Removed from every request on arrival.
+   */
+  readonly trustedHeaders: readonly string[];
+  readonly pathNormalization: PathNormalization;
 
   constructor(readonly config: WaypointConfig, workloads: readonly Workload[], deps: PipelineDeps) {
     const random = deps.random ?? Math.random;
@@ -41,13 +54,20 @@ export class Pipeline {
     for (const w of workloads) for (const ip of w.ips) byIp.set(ip, w);
     this.workloadsByIp = byIp;
     deps.clusters.apply(config.clusters);
+    this.authz = config.authorizationPolicies.length > 0 ? new DestinationAuthz(config, byIp, deps.localIp) : undefined;
+    this.trustedHeaders = [...new Set([...jwtOutputHeaders(config.requestAuthentications), 'x-forwarded-client-cert'])];
+    this.pathNormalization = config.mesh.pathNormalization ?? DEFAULT_PATH_NORMALIZATION;
     // Istio's order: authentication, authorization, then routing and what hangs off the route.
     const destinations = destinationWorkloads(config);
     const destinationOf = (v: CompiledVirtualHost) => destinations.get(v.vhost.name);
     const chain: Array<HttpFilter | undefined> = [
-      virtualHostFilter(this.table, destinationOf),
-      jwtFilter(config.requestAuthentications, config.mesh.rootNamespace),
-      authzFilter(config.authorizationPolicies, config.mesh, { log: deps.log, localIp: deps.localIp, ...(deps.extAuthz ? { extAuthz: deps.extAuthz } : {}) }),
+      virtualHostFilter(destinationOf),
+      jwtFilter(config.requestAuthentications, config.mesh.rootNamespace, deps.jwks, config.mesh.jwksAllowHttp ?? false),
+      authzFilter(this.authz, {
+        log: deps.log, localIp: deps.localIp, providers: config.mesh.extensionProviders ?? [],
+        hasCustom: config.authorizationPolicies.some((p) => p.action === 'CUSTOM'),
+        ...(deps.extAuthz ? { extAuthz: deps.extAuthz } : {}),
+      }),
       routeSelectFilter(this.table),
       faultFilter(random),
       redirectRewriteFilter,

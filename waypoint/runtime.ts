@@ -8,6 +8,7 @@ import type { Logger } from '../core/log.js';
 import type { MeshMetrics } from '../core/metrics/mesh-metrics.js';
 import type { WaypointConfig } from '../core/model/l7.js';
 import type { Locality, Workload } from '../core/model/types.js';
+import { JwksCache } from './filters/jwks.js';
 import { Pipeline } from './pipeline.js';
 import { ClusterManager } from './upstream/cluster.js';
 import { HboneTransportFactory } from './upstream/transports.js';
@@ -21,6 +22,8 @@ export interface RuntimeOptions {
   readonly hbonePort?: number;
   readonly metrics?: MeshMetrics;
   readonly random?: () => number;
+  /** JWKS fetch bounds; tests on loopback replace the address check. */
+  readonly jwks?: ConstructorParameters<typeof JwksCache>[0];
 }
 
 export class WaypointRuntime {
@@ -28,9 +31,11 @@ export class WaypointRuntime {
   private workloads: readonly Workload[] = [];
   readonly clusters: ClusterManager;
   readonly transports: HboneTransportFactory;
+  readonly jwks: JwksCache;
 
   constructor(private readonly o: RuntimeOptions) {
     this.clusters = new ClusterManager(o.locality);
+    this.jwks = new JwksCache(o.jwks ?? {});
     this.transports = new HboneTransportFactory({ pool: o.pool, credentials: o.credentials, ...(o.hbonePort ? { hbonePort: o.hbonePort } : {}) });
   }
 
@@ -44,11 +49,15 @@ export class WaypointRuntime {
     if (!config) return [];
     try {
       const next = new Pipeline(config, this.workloads, {
-        clusters: this.clusters, transports: this.transports, log: this.o.log, localIp: this.o.localIp,
+        clusters: this.clusters, transports: this.transports, jwks: this.jwks, log: this.o.log, localIp: this.o.localIp,
         ...(this.o.random ? { random: this.o.random } : {}),
       });
       this.current = next;
       this.transports.retain(config.clusters);
+      const allowHttp = config.mesh.jwksAllowHttp ?? false;
+      this.jwks.retain(config.requestAuthentications.flatMap((p) => p.jwtRules.map((r) => ({
+        ...(r.jwksUri ? { uri: r.jwksUri } : {}), ...(r.jwks ? { inline: r.jwks } : {}), allowHttp,
+      }))));
       this.o.metrics?.configApplied(config.version);
       this.o.log.info('waypoint config applied', { version: config.version, virtualHosts: config.virtualHosts.length, clusters: config.clusters.length, filters: next.filters.map((f) => f.name) });
       return [];

@@ -12,8 +12,11 @@ import type { PortProtocol } from '../core/model/types.js';
 import type { HandlerDeps } from './http-handler.js';
 import { createRequestHandler } from './http-handler.js';
 import type { Pipeline } from './pipeline.js';
-import { attachTunnelInfo, parseForwarded, type TunnelInfo } from './tunnel-info.js';
+import { tunnelSource } from './source-identity.js';
+import { attachTunnelInfo, type TunnelInfo } from './tunnel-info.js';
 import { TunnelSocket } from './tunnel-socket.js';
+import type { Cluster } from '../core/model/l7.js';
+import type { EndpointRuntime } from './upstream/balancer.js';
 import type { TransportFactory } from './upstream/router.js';
 
 export interface WaypointServerOptions extends HandlerDeps {
@@ -76,7 +79,9 @@ export class WaypointServer {
     // listens (tunnels are handed to it), so it is told once here.
     this.http1.emit('listening');
     this.http1.keepAliveTimeout = 60_000;
-    this.http2 = http2.createServer({ maxSessionMemory: 64 }, handler);
+    // nghttp2 takes header lists up to 256 KiB so the handler can answer 431 above its own
+    // 64 KiB limit, as HTTP/1 gets; beyond 256 KiB the stream is reset.
+    this.http2 = http2.createServer({ maxSessionMemory: 64, settings: { maxHeaderListSize: 256 * 1024 } }, handler);
     this.http2.on('sessionError', (err) => o.log.debug('downstream h2 session error', { error: err }));
     // Node wraps a non-socket stream in its own socket object for HTTP/2, so the tunnel facts
     // ride on the session instead; 'session' fires synchronously inside emit('connection').
@@ -109,40 +114,86 @@ export class WaypointServer {
       rejectTunnel(req, pipe ? 400 : 503, pipe ? `bad authority ${req.authority}` : 'no config yet');
       return;
     }
+    // The service is the tunnel's target: every request on this tunnel is for it.
     const vhost = pipe.table.findVirtualHost(req.authority, target.port);
     if (!vhost) {
       rejectTunnel(req, 503, `no service behind ${req.authority} in this waypoint's namespace`);
       return;
     }
-    const client = parseForwarded(req.headers.forwarded) ?? { ip: req.remoteAddress, port: req.remotePort };
+    const source = tunnelSource({
+      peerIdentity: req.peerIdentity, remoteAddress: req.remoteAddress, remotePort: req.remotePort,
+      forwarded: req.headers.forwarded, workloadsByIp: pipe.workloadsByIp,
+    });
+    if (source.forwardedRejected) {
+      this.o.telemetry.forwardedIgnored(source.forwardedRejected);
+      this.o.log.debug('forwarded address not believed', { reason: source.forwardedRejected, peer: req.peerIdentity, forwarded: req.headers.forwarded });
+    }
+    const info: TunnelInfo = {
+      peerIdentity: req.peerIdentity, clientIp: source.ip, clientPort: source.port, sourceNamespace: source.namespace,
+      authority: req.authority, targetPort: target.port, vhostName: vhost.vhost.name,
+    };
+    // Declared TCP: authorised before the tunnel is accepted, so a refusal is a CONNECT status.
+    if (isL4(vhost.vhost.protocol)) {
+      const picked = this.pickTcpEndpoint(pipe, vhost.vhost.name, info);
+      if (picked.kind === 'refused') {
+        rejectTunnel(req, picked.status, picked.why);
+        return;
+      }
+      await this.forwardTcp(picked, new TunnelSocket(acceptTunnel(req)));
+      return;
+    }
     const stream = new TunnelSocket(acceptTunnel(req));
-    const info: TunnelInfo = { peerIdentity: req.peerIdentity, clientIp: client.ip, clientPort: client.port, authority: req.authority, targetPort: target.port };
     attachTunnelInfo(stream, info);
     const wire = await wireFor(vhost.vhost.protocol, stream);
     if (wire === 'http1') this.http1.emit('connection', stream);
     else if (wire === 'http2') {
       this.pendingInfo = info;
       try { this.http2.emit('connection', stream); } finally { this.pendingInfo = undefined; }
+    } else {
+      const picked = this.pickTcpEndpoint(pipe, vhost.vhost.name, info);
+      if (picked.kind === 'refused') stream.destroy();
+      else await this.forwardTcp(picked, stream);
     }
-    else await this.forwardTcp(pipe, vhost.vhost.name, stream);
   }
 
-  /** L4 through the waypoint: the service's default cluster, one endpoint, bytes both ways. */
-  private async forwardTcp(pipe: Pipeline, vhostName: string, downstream: Duplex): Promise<void> {
-    const vhost = pipe.table.virtualHosts.find((v) => v.vhost.name === vhostName);
+  /**
+   * L4 through the waypoint: one endpoint of the service's default cluster, then the L4 form
+   * of the policies that select that endpoint, before a byte moves.
+   */
+  private pickTcpEndpoint(pipe: Pipeline, vhostName: string, info: TunnelInfo): TcpPick {
+    const vhost = pipe.table.named(vhostName);
     const destination = vhost?.vhost.routes[0]?.destinations?.[0];
     const cluster = destination ? pipe.clusters.get(destination.cluster) : undefined;
-    if (!cluster) {
-      downstream.destroy();
-      return;
-    }
+    if (!cluster) return { kind: 'refused', status: 503, why: `no cluster for ${vhostName}` };
     const picked = cluster.pick({ random: Math.random });
-    if (typeof picked === 'string') {
-      downstream.destroy();
-      return;
+    if (typeof picked === 'string') return { kind: 'refused', status: 503, why: `no healthy endpoint for ${vhostName}` };
+    if (pipe.authz) {
+      const decision = pipe.authz.authorizeTcp({
+        cluster: cluster.config, endpoint: picked.endpoint, port: info.targetPort,
+        source: { ip: info.clientIp, port: info.clientPort, principal: info.peerIdentity, namespace: info.sourceNamespace },
+      });
+      if (!decision.allowed) {
+        this.o.telemetry.tcpRefused();
+        this.o.log.debug('tcp connection denied', { peer: info.peerIdentity, service: vhostName, reason: decision.reason, policy: decision.policy });
+        return { kind: 'refused', status: 403, why: 'RBAC: access denied' };
+      }
     }
-    const upstream = await this.o.transports.dial(cluster.config, picked);
+    return { kind: 'endpoint', cluster: cluster.config, endpoint: picked };
+  }
+
+  private async forwardTcp(picked: Extract<TcpPick, { kind: 'endpoint' }>, downstream: Duplex): Promise<void> {
+    let upstream: Duplex;
+    try {
+      upstream = await this.o.transports.dial(picked.cluster, picked.endpoint);
+    } catch (err) {
+      downstream.destroy();
+      throw err;
+    }
     pipeline(downstream, upstream, () => undefined);
     pipeline(upstream, downstream, () => undefined);
   }
 }
+
+type TcpPick =
+  | { kind: 'endpoint'; cluster: Cluster; endpoint: EndpointRuntime }
+  | { kind: 'refused'; status: 403 | 503; why: string };

@@ -1,10 +1,12 @@
 // Per-request telemetry of the waypoint: Istio's request metrics with the standard labels
 // and one JSON access log line per request.
+import { Counter } from 'prom-client';
 import { createLogger } from '../core/log.js';
 import { httpLabels, peerFromWorkload, type PeerInfo } from '../core/metrics/labels.js';
 import type { MeshMetrics } from '../core/metrics/mesh-metrics.js';
 import type { ClusterEndpoint } from '../core/model/l7.js';
 import type { Workload } from '../core/model/types.js';
+import type { ForwardedRejection } from './source-identity.js';
 
 const accessLog = createLogger('waypoint.access');
 
@@ -51,7 +53,25 @@ function endpointPeer(e: ClusterEndpoint): PeerInfo {
 }
 
 export class WaypointTelemetry {
-  constructor(private readonly metrics: MeshMetrics | undefined, private readonly accessLogging: boolean) {}
+  private readonly forwardedIgnoredTotal: Counter<'reason'> | undefined;
+
+  constructor(private readonly metrics: MeshMetrics | undefined, private readonly accessLogging: boolean) {
+    this.forwardedIgnoredTotal = metrics ? new Counter({
+      name: 'ambit_waypoint_forwarded_ignored_total',
+      help: 'HBONE forwarded addresses not believed (not an address of a workload with the peer identity)',
+      labelNames: ['reason'], registers: [metrics.registry],
+    }) : undefined;
+  }
+
+  /** A tunnel's `forwarded` header named an address the peer does not own. */
+  forwardedIgnored(reason: ForwardedRejection): void {
+    this.forwardedIgnoredTotal?.inc({ reason });
+  }
+
+  /** A TCP connection through the waypoint refused by authorization. */
+  tcpRefused(): void {
+    this.metrics?.connectionRefused('authz');
+  }
 
   record(r: RequestRecord): void {
     if (this.metrics) {

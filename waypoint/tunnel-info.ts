@@ -6,12 +6,16 @@ export const TUNNEL_INFO = Symbol.for('ambit.waypoint.tunnel');
 export interface TunnelInfo {
   /** SPIFFE id of the HBONE peer: the source workload's identity. */
   readonly peerIdentity: string;
-  /** Original client from the `forwarded` header (else the peer address). */
+  /** Original client from the `forwarded` header when verified (see source-identity.ts), else the peer address. */
   readonly clientIp: string;
   readonly clientPort: number;
+  /** Namespace of the peer's SPIFFE id. */
+  readonly sourceNamespace: string | undefined;
   /** CONNECT `:authority` (service VIP:port or endpoint ip:port). */
   readonly authority: string;
   readonly targetPort: number;
+  /** Name of the virtual host the tunnel targets: the service every request on it is for. */
+  readonly vhostName: string;
 }
 
 export function tunnelInfoOf(socket: object | null | undefined): TunnelInfo | undefined {

@@ -49,6 +49,7 @@ export class AuthzEngine {
   private readonly compiled: readonly CompiledPolicy[];
   private readonly byObject = new WeakMap<object, Selected>();
   private readonly byKey = new Map<string, Selected>();
+  private readonly selectionKeys = new WeakMap<Selected, string>();
 
   constructor(policies: readonly AuthorizationPolicy[], private readonly mesh: MeshConfig) {
     const problems: PolicyProblem[] = [];
@@ -64,6 +65,20 @@ export class AuthzEngine {
   policiesFor(workload: WorkloadRef): string[] {
     const s = this.select(workload);
     return [...s.custom, ...s.deny, ...s.allow, ...s.audit].map((p) => p.key);
+  }
+
+  /**
+   * The same string for two workloads exactly when the same policies apply to both (so one
+   * decision serves both; the waypoint groups a service's endpoints by it).
+   */
+  selectionKey(workload: WorkloadRef): string {
+    const s = this.select(workload);
+    let key = this.selectionKeys.get(s);
+    if (key === undefined) {
+      key = [...s.custom, ...s.deny, ...s.allow, ...s.audit].map((p) => p.key).join('\u0000');
+      this.selectionKeys.set(s, key);
+    }
+    return key;
   }
 
   evaluate(workload: WorkloadRef, req: AuthzRequest, layer: AuthzLayer): AuthzDecision {

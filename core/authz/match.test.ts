@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { cidrContains, parseCidr, parseIp } from './ip-match.js';
-import { compileHostList, compilePathList, compileStringList, normalizePath } from './string-match.js';
+import { normalizePath } from '../http/path-normalize.js';
+import { compileHostList, compilePathList, compileStringList } from './string-match.js';
 
 describe('ip matching', () => {
   const table: Array<[string, string, boolean]> = [
@@ -66,8 +67,16 @@ describe('path normalisation (RFC 3986, Istio BASE)', () => {
     ['/a/.hidden', '/a/.hidden'],
   ];
   for (const [raw, want] of table) it(`${raw} → ${want}`, () => expect(normalizePath(raw)).toBe(want));
-  it('a DENY on /admin* also catches encoded and dotted forms', () => {
+  it('a DENY on /admin* catches encoded and dotted forms once the path is normalised', () => {
     const m = compilePathList(['/admin*']);
-    expect([m('/public/../admin/users'), m('/%61dmin'), m('/public')]).toEqual([true, true, false]);
+    const normal = (p: string) => m(normalizePath(p));
+    expect([normal('/public/../admin/users'), normal('/%61dmin'), normal('/public')]).toEqual([true, true, false]);
+  });
+
+  it('matches the path it is given: normalising is the caller\'s one step, not a second one here', () => {
+    // With pathNormalization NONE the app gets the raw path; authorization must judge that same path.
+    const m = compilePathList(['/admin*']);
+    expect(m('/public/../admin/users')).toBe(false);
+    expect(m('/admin/users')).toBe(true);
   });
 });

@@ -51,8 +51,10 @@ export function compileHostList(values: readonly string[]): ValueMatcher {
 }
 
 /**
- * Paths: compared without the query string or fragment and after RFC 3986 normalisation
- * (see normalizePath); `{*}`/`{**}` templates supported.
+ * Paths: compared without the query string or fragment, as given: the caller hands over the
+ * one path the request is routed and forwarded by (the waypoint normalises it on arrival per
+ * meshConfig.pathNormalization, core/http/path-normalize.ts), so authorization can never see
+ * a different path than the app. `{*}`/`{**}` templates supported.
  */
 export function compilePathList(values: readonly string[]): ValueMatcher {
   const plain: string[] = [];
@@ -64,7 +66,7 @@ export function compilePathList(values: readonly string[]): ValueMatcher {
   const inner = compileStringList(plain);
   return (value) => {
     if (value === undefined) return false;
-    const path = normalizePath(pathOnly(value));
+    const path = pathOnly(value);
     if (inner(path)) return true;
     for (const t of templates) if (t.test(path)) return true;
     return false;
@@ -80,34 +82,6 @@ export function pathOnly(value: string): string {
   return end === value.length ? value : value.slice(0, end);
 }
 
-const UNRESERVED = /[A-Za-z0-9\-._~]/;
-
-/**
- * What Istio's default path normalisation (BASE: RFC 3986) does before RBAC sees the path:
- * percent-encoded unreserved characters are decoded and `.`/`..` segments removed, so
- * `/public/../admin` and `/%61dmin` cannot slip past a policy on `/admin*`. Cheap when the
- * path has neither `%` nor a dot segment (the common case): returned as is.
- */
-export function normalizePath(path: string): string {
-  let p = path;
-  if (p.includes('%')) {
-    p = p.replace(/%([0-9A-Fa-f]{2})/g, (m, hex: string) => {
-      const ch = String.fromCharCode(parseInt(hex, 16));
-      return UNRESERVED.test(ch) ? ch : m.toUpperCase();
-    });
-  }
-  if (!p.includes('/.')) return p;
-  const out: string[] = [];
-  const segs = p.split('/');
-  for (let i = 1; i < segs.length; i++) {
-    const seg = segs[i]!;
-    const last = i === segs.length - 1;
-    if (seg === '.') { if (last) out.push(''); continue; }
-    if (seg === '..') { out.pop(); if (last) out.push(''); continue; }
-    out.push(seg);
-  }
-  return '/' + out.join('/');
-}
 
 function templateToRegExp(template: string): RegExp {
   const parts = template.split(/(\{\*\*\}|\{\*\})/);

@@ -14,7 +14,7 @@ import type { Cluster, HttpRoute, VirtualHost, WaypointConfig } from '../../core
 import type { Locality, Workload } from '../../core/model/types.js';
 import { clusterName } from '../../core/model/l7.js';
 import { DEFAULT_MESH_CONFIG } from '../../core/model/types.js';
-import { WaypointRuntime } from '../../waypoint/runtime.js';
+import { WaypointRuntime, type RuntimeOptions } from '../../waypoint/runtime.js';
 import { WaypointServer } from '../../waypoint/server.js';
 import { WaypointTelemetry } from '../../waypoint/telemetry.js';
 import type { Tracer } from '../../waypoint/tracing.js';
@@ -95,12 +95,13 @@ export class WaypointHarness {
 
   async startWaypoint(config: WaypointConfig, opts: {
     random?: () => number; locality?: Locality; workloads?: readonly Workload[]; accessLog?: boolean; headersTimeoutMs?: number; tracer?: Tracer;
+    jwks?: RuntimeOptions['jwks'];
   } = {}): Promise<void> {
     this.waypointCreds = await testCredentials(this.ca, 'coffee-shop', 'waypoint');
     const log = createLogger('waypoint-test');
     this.metrics = createMeshMetrics({ component: 'waypoint', http: true });
     const pool = new HbonePool();
-    this.runtime = new WaypointRuntime({ pool, credentials: () => this.waypointCreds, log, localIp: '127.0.0.1', hbonePort: this.hbonePort, metrics: this.metrics, ...(opts.random ? { random: opts.random } : {}), ...(opts.locality ? { locality: opts.locality } : {}) });
+    this.runtime = new WaypointRuntime({ pool, credentials: () => this.waypointCreds, log, localIp: '127.0.0.1', hbonePort: this.hbonePort, metrics: this.metrics, ...(opts.random ? { random: opts.random } : {}), ...(opts.locality ? { locality: opts.locality } : {}), ...(opts.jwks ? { jwks: opts.jwks } : {}) });
     const problems = this.runtime.apply(config, opts.workloads ?? []);
     if (problems.length > 0) throw new Error(problems.join('; '));
     this.server = new WaypointServer({
@@ -198,6 +199,14 @@ export function waypointConfig(routes: HttpRoute[], clusters: Cluster[], extra: 
 
 export function to(subset: string | undefined, weight = 100): NonNullable<HttpRoute['destinations']>[number] {
   return { host: HOST, port: APP_PORT, weight, cluster: clusterName(HOST, APP_PORT, subset), ...(subset ? { subset } : {}) };
+}
+
+/** A client workload in coffee-shop: the waypoint believes a `forwarded` address only for one of these with the caller's identity. */
+export function clientWorkload(name: string, ip: string, sa = 'web-frontend', labels: Record<string, string> = { app: sa }): Workload {
+  return {
+    uid: `Pod/coffee-shop/${name}`, kind: 'Pod', name, namespace: 'coffee-shop', serviceAccount: sa,
+    identity: `spiffe://cluster.local/ns/coffee-shop/sa/${sa}`, ips: [ip], node: 'node-1', labels, enrolled: true,
+  };
 }
 
 function closeHbone(s: HboneServer): Promise<void> {

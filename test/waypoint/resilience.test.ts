@@ -3,7 +3,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { HttpRoute, RetryPolicy, TrafficPolicy } from '../../core/model/l7.js';
 import { testCa } from '../helpers/pki.js';
-import { answerWithName, HOST, APP_PORT, to, waypointConfig, WaypointHarness, type Behaviour, type Pod } from './harness.js';
+import { answerWithName, clientWorkload, HOST, APP_PORT, to, waypointConfig, WaypointHarness, type Behaviour, type Pod } from './harness.js';
 import { clusterName } from '../../core/model/l7.js';
 
 /** A seeded PRNG (mulberry32) so load-balancer picks are reproducible. */
@@ -98,7 +98,11 @@ describe('waypoint resilience', () => {
         outlierDetection: { consecutive5xxErrors: 1, intervalMs: 100, baseEjectionTimeMs: 30_000, maxEjectionPercent: 100 },
       }),
       w.cluster('dist', only('a', 'b', 'c'), { loadBalancer: { localityLbSetting: { enabled: true, distribute: [{ from: 'r1/z1/*', to: { 'r1/z1/*': 20, 'r2/*': 80 } }] } } }),
-    ]), { random: seeded(7), locality: { region: 'r1', zone: 'z1' } });
+    ]), {
+      random: seeded(7), locality: { region: 'r1', zone: 'z1' },
+      // useSourceIp hashes the client address, which comes from `forwarded` only for a known caller.
+      workloads: Array.from({ length: 8 }, (_, k) => clientWorkload(`web-${k}`, `10.244.1.${k + 1}`)),
+    });
   });
   afterAll(async () => { await w?.close(); });
   afterEach(() => reset());

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setLogSink } from '../../core/log.js';
+import type { WaypointConfig } from '../../core/model/l7.js';
 import type { AuthorizationPolicy } from '../../core/model/types.js';
 import { DEFAULT_MESH_CONFIG } from '../../core/model/types.js';
 import { testCa } from '../helpers/pki.js';
@@ -26,6 +27,7 @@ describe('waypoint security', () => {
   let localKey: SignKey; let remoteKey: SignKey; let strangerKey: SignKey;
   let jwksServer: http.Server; let extAuthz: http.Server;
   let jwksFetches = 0;
+  let config: WaypointConfig;
   const extSeen: Array<{ method: string; url: string; headers: http.IncomingHttpHeaders }> = [];
   const logs: string[] = [];
 
@@ -84,8 +86,9 @@ describe('waypoint security', () => {
         },
       ],
     };
-    await w.startWaypoint(waypointConfig([{ source: 'coffee-shop/all', matches: [], destinations: [to(undefined)] }], [w.cluster(undefined, () => true)], {
-      mesh,
+    config = waypointConfig([{ source: 'coffee-shop/all', matches: [], destinations: [to(undefined)] }], [w.cluster(undefined, () => true)], {
+      // The JWKS server is plain http on loopback: allowed here by the mesh setting and a test-only address check.
+      mesh: { ...mesh, jwksAllowHttp: true },
       requestAuthentications: [{
         key: 'coffee-shop/jwt', name: 'jwt', scope: { namespace: 'coffee-shop', level: 'namespace' },
         jwtRules: [
@@ -110,7 +113,8 @@ describe('waypoint security', () => {
         policy('ext-open', 'CUSTOM', [{ to: [{ paths: ['/custom-open/*'] }] }], 'ext-open'),
         policy('ext-unknown', 'CUSTOM', [{ to: [{ paths: ['/public/unknown-provider'] }] }], 'nobody'),
       ],
-    }));
+    });
+    await w.startWaypoint(config, { jwks: { addressAllowed: () => true } });
     setLogSink({ write: (line: string) => { logs.push(line); return true; } });
   });
   afterAll(async () => {
@@ -221,6 +225,10 @@ describe('waypoint security', () => {
       const t = await token(remoteKey, 'remote-1', 'ES256', { sub: 'bob' }, { iss: REMOTE_ISSUER });
       expect((await w.request({ path: '/remote/x', headers: bearer(t) })).status).toBe(200);
       expect((await w.request({ path: '/remote/y', headers: bearer(t) })).status).toBe(200);
+      expect(jwksFetches).toBe(1);
+      // A push that leaves the rule as it was keeps the key set: no new fetch.
+      expect(w.runtime.apply({ ...config, version: 'pushed-again' })).toEqual([]);
+      expect((await w.request({ path: '/remote/z', headers: bearer(t) })).status).toBe(200);
       expect(jwksFetches).toBe(1);
       const forged = await token(localKey, 'remote-1', 'RS256', { sub: 'bob' }, { iss: REMOTE_ISSUER });
       expect((await w.request({ path: '/remote/x', headers: bearer(forged) })).status).toBe(401);

@@ -52,7 +52,11 @@ describe('waypoint tracing', () => {
     expect(upTrace).toBe(traceId);
     expect(upParent).not.toBe('00f067aa0ba902b7');
     expect(flags).toBe('01');
-    await h.tracer.flush();
+    // The span ends when the response stream closes, which may be just after the client read it.
+    for (let i = 0; i < 40 && !received.some((s) => s.traceId === traceId); i++) {
+      await h.tracer.flush();
+      await new Promise((r) => setTimeout(r, 25));
+    }
     const span = received.find((s) => s.traceId === traceId);
     expect(span).toBeDefined();
     expect(span!.spanId).toBe(upParent);

@@ -1,6 +1,6 @@
 // What one request carries through the filter chain. Created per request; everything it
 // points at (compiled routes, policies, JWKS) is built once per config change.
-import type { HeaderOperations } from '../../core/model/l7.js';
+import type { Cluster, ClusterEndpoint, HeaderOperations } from '../../core/model/l7.js';
 import type { Workload } from '../../core/model/types.js';
 import type { CompiledRoute, CompiledVirtualHost } from '../route/route-table.js';
 import type { RequestView } from '../route/request-view.js';
@@ -17,9 +17,19 @@ export interface RequestContext {
   destinationWorkload?: Pick<Workload, 'namespace' | 'labels'>;
   vhost?: CompiledVirtualHost;
   route?: CompiledRoute;
-  jwt?: { readonly principal: string; readonly claims: Readonly<Record<string, unknown>> };
+  jwt?: {
+    readonly principal: string;
+    readonly claims: Readonly<Record<string, unknown>>;
+    /** Output headers the token produced (outputClaimToHeaders/outputPayloadToHeader): later filters see them, as in Envoy. */
+    readonly headers: Readonly<Record<string, string>>;
+  };
   /** Response header edits collected from route and destination, applied in order. */
   readonly responseEdits: HeaderOperations[];
+  /**
+   * Set by authorization when the endpoints the request can reach get different answers
+   * (a policy selects some of them): the router asks it about the endpoint it picked.
+   */
+  authorizeEndpoint?: (cluster: Cluster, endpoint: ClusterEndpoint) => boolean;
   /** Delay injected by the fault filter, for the access log. */
   delayedMs?: number;
 }

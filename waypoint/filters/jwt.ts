@@ -1,13 +1,14 @@
 // RequestAuthentication: validate JWTs with jose. Istio's semantics: a request without a
 // token passes unauthenticated (authorization decides); a request with a token that fails
 // validation is rejected with 401; a valid token gives the request principal `iss/sub` and
-// its claims to authorization. Key sets are built once per config change; remote JWKS are
-// fetched by jose, cached and refreshed (cooldown, max age).
-import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+// its claims to authorization. Key sets live in the runtime's JwksCache (jwks.ts): reused
+// across config pushes, remote ones fetched within bounds, cached and refreshed.
+import { decodeJwt, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { JwtRule, RequestAuthentication } from '../../core/model/l7.js';
 import type { Labels } from '../../core/model/types.js';
 import { replies } from '../respond.js';
 import type { FilterResult, HttpFilter, RequestContext } from './context.js';
+import type { JwksCache } from './jwks.js';
 
 interface CompiledJwtRule {
   readonly rule: JwtRule;
@@ -16,16 +17,32 @@ interface CompiledJwtRule {
   readonly scope: RequestAuthentication['scope'];
 }
 
-function compileRule(policy: RequestAuthentication, rule: JwtRule): CompiledJwtRule {
+function compileRule(policy: RequestAuthentication, rule: JwtRule, jwks: JwksCache, allowHttp: boolean): CompiledJwtRule {
   let keys: JWTVerifyGetKey;
   if (rule.jwks) {
-    keys = createLocalJWKSet(JSON.parse(rule.jwks) as Parameters<typeof createLocalJWKSet>[0]);
+    keys = jwks.inlineKeys(rule.jwks);
   } else if (rule.jwksUri) {
-    keys = createRemoteJWKSet(new URL(rule.jwksUri), { cooldownDuration: 30_000, cacheMaxAge: 20 * 60_000, timeoutDuration: 5_000 });
+    keys = jwks.keysFor(rule.jwksUri, allowHttp);
   } else {
     keys = () => Promise.reject(new Error(`no jwks or jwksUri for issuer ${rule.issuer}`));
   }
   return { rule, keys, policyKey: policy.key, scope: policy.scope };
+}
+
+/**
+ * Headers only the waypoint may set: every JWT output header of the config. A client's own
+ * copies are removed before any filter runs, so neither authorization nor the app can be
+ * told a claim no token proved.
+ */
+export function jwtOutputHeaders(policies: readonly RequestAuthentication[]): string[] {
+  const out = new Set<string>();
+  for (const p of policies) {
+    for (const r of p.jwtRules) {
+      if (r.outputPayloadToHeader) out.add(r.outputPayloadToHeader.toLowerCase());
+      for (const { header } of r.outputClaimToHeaders ?? []) out.add(header.toLowerCase());
+    }
+  }
+  return [...out];
 }
 
 function appliesTo(scope: RequestAuthentication['scope'], rootNamespace: string, ns: string, labels: Labels): boolean {
@@ -62,8 +79,10 @@ function extractToken(ctx: RequestContext, rule: JwtRule): { token: string; head
   return undefined;
 }
 
-export function jwtFilter(policies: readonly RequestAuthentication[], rootNamespace: string): HttpFilter | undefined {
-  const rules = policies.flatMap((p) => p.jwtRules.map((r) => compileRule(p, r)));
+export function jwtFilter(
+  policies: readonly RequestAuthentication[], rootNamespace: string, jwks: JwksCache, allowHttp: boolean,
+): HttpFilter | undefined {
+  const rules = policies.flatMap((p) => p.jwtRules.map((r) => compileRule(p, r, jwks, allowHttp)));
   if (rules.length === 0) return undefined;
   return {
     name: 'jwt',
@@ -92,15 +111,17 @@ export function jwtFilter(policies: readonly RequestAuthentication[], rootNamesp
         } catch (err) {
           return replies.jwtInvalid((err as Error).message);
         }
-        ctx.jwt = { principal: `${payload.iss}/${payload.sub}`, claims: payload };
         if (!rule.rule.forwardOriginalToken && found.header) delete ctx.upstreamHeaders[found.header];
+        const outputs: Record<string, string> = {};
         if (rule.rule.outputPayloadToHeader) {
-          ctx.upstreamHeaders[rule.rule.outputPayloadToHeader.toLowerCase()] = Buffer.from(JSON.stringify(payload)).toString('base64url');
+          outputs[rule.rule.outputPayloadToHeader.toLowerCase()] = Buffer.from(JSON.stringify(payload)).toString('base64url');
         }
         for (const { header, claim } of rule.rule.outputClaimToHeaders ?? []) {
           const value = payload[claim];
-          if (value !== undefined) ctx.upstreamHeaders[header.toLowerCase()] = typeof value === 'string' ? value : JSON.stringify(value);
+          if (value !== undefined) outputs[header.toLowerCase()] = typeof value === 'string' ? value : JSON.stringify(value);
         }
+        Object.assign(ctx.upstreamHeaders, outputs);
+        ctx.jwt = { principal: `${payload.iss}/${payload.sub}`, claims: payload, headers: outputs };
         return undefined;
       }
       return undefined;

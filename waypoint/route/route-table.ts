@@ -15,6 +15,9 @@ export interface CompiledRoute {
 export interface CompiledVirtualHost {
   readonly vhost: VirtualHost;
   readonly routes: readonly CompiledRoute[];
+  /** Lower-cased exact domains, and the suffixes of `*.` wildcard domains. */
+  readonly exactDomains: ReadonlySet<string>;
+  readonly wildcardSuffixes: readonly string[];
 }
 
 function compileRoute(route: HttpRoute): CompiledRoute {
@@ -36,11 +39,20 @@ function authorityKey(authority: string, port: number): string[] {
 
 export class RouteTable {
   private readonly byDomain = new Map<string, CompiledVirtualHost>();
+  private readonly byName = new Map<string, CompiledVirtualHost>();
   private readonly wildcards: Array<{ suffix: string; vhost: CompiledVirtualHost }> = [];
   readonly virtualHosts: readonly CompiledVirtualHost[];
 
   constructor(virtualHosts: readonly VirtualHost[]) {
-    this.virtualHosts = virtualHosts.map((vhost) => ({ vhost, routes: vhost.routes.map(compileRoute) }));
+    this.virtualHosts = virtualHosts.map((vhost) => {
+      const domains = vhost.domains.map((d) => d.toLowerCase());
+      return {
+        vhost, routes: vhost.routes.map(compileRoute),
+        exactDomains: new Set(domains.filter((d) => !d.startsWith('*.'))),
+        wildcardSuffixes: domains.filter((d) => d.startsWith('*.')).map((d) => d.slice(1)),
+      };
+    });
+    for (const compiled of this.virtualHosts) this.byName.set(compiled.vhost.name, compiled);
     for (const compiled of this.virtualHosts) {
       for (const domain of compiled.vhost.domains) {
         const d = domain.toLowerCase();
@@ -63,6 +75,22 @@ export class RouteTable {
     }
     const host = authorityKey(authority, port)[0] ?? '';
     return this.wildcards.find((w) => host.endsWith(w.suffix) || host.split(':')[0]!.endsWith(w.suffix))?.vhost;
+  }
+
+  /** The virtual host of that name (`<host>:<port>`), as a tunnel remembered it. */
+  named(name: string): CompiledVirtualHost | undefined {
+    return this.byName.get(name);
+  }
+
+  /**
+   * Whether a request's Host/`:authority` names this virtual host's service on the port the
+   * tunnel targets. The tunnel picked the service; Host only chooses among its routes, so a
+   * Host naming another service or port must not move the request there.
+   */
+  static hostBelongs(compiled: CompiledVirtualHost, authority: string, port: number): boolean {
+    const keys = authorityKey(authority, port);
+    for (const key of keys) if (compiled.exactDomains.has(key)) return true;
+    return keys.some((key) => compiled.wildcardSuffixes.some((suffix) => key.endsWith(suffix)));
   }
 
   /** First route whose matches accept the request. */

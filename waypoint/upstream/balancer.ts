@@ -6,7 +6,8 @@ import type { Locality } from '../../core/model/types.js';
 import type { OutlierState } from './outlier.js';
 
 export interface EndpointRuntime {
-  readonly endpoint: ClusterEndpoint;
+  /** Replaced on config updates (labels and identity may change while the address stays). */
+  endpoint: ClusterEndpoint;
   readonly key: string;
   active: number;
   readonly outlier: OutlierState;

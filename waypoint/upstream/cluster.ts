@@ -56,7 +56,9 @@ export class ClusterRuntime {
     this.outlier = outlierSettings(config.trafficPolicy.outlierDetection);
     this.endpoints = config.endpoints.map((endpoint) => {
       const key = `${endpoint.address}:${endpoint.port}`;
-      return prior.get(key) ?? { endpoint, key, active: 0, outlier: newOutlierState() };
+      const known = prior.get(key);
+      if (known) known.endpoint = endpoint;
+      return known ?? { endpoint, key, active: 0, outlier: newOutlierState() };
     });
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = undefined;

@@ -87,6 +87,11 @@ export class Router {
       if (picked === 'overflow') return { kind: 'local', reply: replies.overflow(), cluster: runtime.config, attempts: attempt };
       if (picked === 'no-healthy') return { kind: 'local', reply: replies.noHealthyUpstream(), cluster: runtime.config, attempts: attempt };
       tried.add(picked.key);
+      // A policy that selects only some endpoints is enforced on the one picked (no retry
+      // elsewhere: the request is denied, as it would be at that workload).
+      if (ctx.authorizeEndpoint && !ctx.authorizeEndpoint(runtime.config, picked.endpoint)) {
+        return { kind: 'local', reply: replies.rbacDenied(), cluster: runtime.config, attempts: attempt };
+      }
       const result = await this.attempt(ctx, runtime, picked, destination, body, deadline, retry.perTryTimeoutMs);
       last = result.kind === 'upstream'
         ? { ...result, attempts: attempt + 1 }
@@ -149,6 +154,7 @@ export class Router {
     if (!runtime) return;
     const picked = runtime.pick({ random: this.deps.random });
     if (typeof picked === 'string') return;
+    if (ctx.authorizeEndpoint && !ctx.authorizeEndpoint(runtime.config, picked.endpoint)) return;
     const transport = this.deps.transports.forEndpoint(runtime.config, picked);
     transport.request({
       method: ctx.view.method, path: ctx.upstreamPath, authority: `${ctx.upstreamAuthority.split(':')[0]}-shadow`,
