@@ -1,0 +1,307 @@
+// The dashboard and the Grafana dashboards against a running coffee-shop (one `local up`):
+// - `ambitctl dashboard` scraping the local mesh, opened in Debian's headless chromium
+//   (puppeteer-core, no browser download): the coffee-shop's edges with their mTLS locks, the
+//   denied inventory-service → payment-service edge red, a policy applied with `local apply`
+//   visible within 5 s; a screenshot is kept (its path is printed);
+// - Debian's prometheus scraping the agent, the waypoint and the controller every second:
+//   every panel query of every dashboard in deploy/grafana/ parses and returns data;
+// - `ambitctl dashboard --prometheus URL` draws the same edges from Prometheus.
+// Traffic: a curl loop pod (the traffic generator) and a loop inside inventory-service
+// calling payment-service, which the AuthorizationPolicy denies.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeNetns } from '../helpers/privileges.js';
+import { CTL, LocalMesh, REPO, sh } from '../e2e/local-mesh.js';
+
+// The page's globals, inside page.evaluate / waitForFunction callbacks (tsconfig has no DOM lib).
+declare const window: unknown;
+declare const document: { querySelector(selector: string): { textContent: string | null } | null };
+
+const BRIDGE = 'ambt-h8-br0';
+const CIDR = '10.239.88.0/24';
+const PREFIX = 'ambt-h8-';
+const OFFSET = 1880;
+const PORTS = { agentMetrics: 15020 + OFFSET, controllerMetrics: 15014 + OFFSET, waypoint: 15100 + OFFSET };
+const NS = 'coffee-shop';
+const DENIED_EDGE = `wl:${NS}/inventory-service->svc:${NS}/payment-service`;
+const RED = 'rgb(211,51,51)';
+const CHROMIUM = '/usr/bin/chromium';
+const PROMETHEUS = '/usr/bin/prometheus';
+
+interface Edge { id: string; source: string; target: string; rps: number; errorRate: number; p99Ms: number | null; mtls: boolean; denied: number; via?: string }
+interface GraphAnswer { nodes: Array<{ id: string; type: string }>; edges: Edge[] }
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (err) { last = err; }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    await sleep(500);
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    }).on('error', reject);
+  });
+}
+
+/** A child in its own process group (its children die with it); `lines` collects stdout. */
+function start(cmd: string, args: string[], opts: { cwd?: string } = {}): { child: ChildProcess; out: () => string; err: () => string } {
+  let out = '';
+  let err = '';
+  const child = spawn(cmd, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+  child.stdout!.on('data', (c: Buffer) => { out += c.toString(); });
+  child.stderr!.on('data', (c: Buffer) => { err += c.toString(); });
+  return { child, out: () => out, err: () => err };
+}
+
+async function stop(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  try { process.kill(-child.pid!, 'SIGTERM'); } catch { /* gone */ }
+  await Promise.race([exited, sleep(5000)]);
+  try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ }
+}
+
+async function startDashboard(stateDir: string, extra: string[] = []): Promise<{ child: ChildProcess; url: string }> {
+  const d = start(process.execPath, [CTL, 'dashboard', '--port', '0', '--state-dir', stateDir, '--interval', '1000', ...extra]);
+  const url = await until('the dashboard URL', 30_000, async () => /^(http:\/\/127\.0\.0\.1:\d+\/)$/m.exec(d.out())?.[1]);
+  return { child: d.child, url };
+}
+
+const getGraph = async (url: string, window = '1m'): Promise<GraphAnswer> => (await fetch(`${url}api/graph?window=${window}`)).json() as Promise<GraphAnswer>;
+
+const GENERATOR = `
+apiVersion: v1
+kind: ServiceAccount
+metadata: { name: traffic-generator, namespace: ${NS} }
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: traffic-generator
+  namespace: ${NS}
+  labels: { app: traffic-generator }
+spec:
+  serviceAccountName: traffic-generator
+  containers:
+    - name: curl
+      command: ["sh", "-c", "while :; do curl -s -o /dev/null -m 5 http://web-frontend:8080/order; curl -s -o /dev/null -m 5 http://customer-service:8080/profile; sleep 0.2; done"]
+`;
+
+/** A new DENY policy: the traffic generator may no longer call customer-service. */
+const DENY = `
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: deny-generator-to-customer
+  namespace: ${NS}
+spec:
+  selector:
+    matchLabels: { app: customer-service }
+  action: DENY
+  rules:
+    - from:
+        - source:
+            principals: ["cluster.local/ns/${NS}/sa/traffic-generator"]
+`;
+
+describeNetns('ambitctl dashboard and the Grafana dashboards on the coffee-shop', () => {
+  let work: string;
+  let stateDir: string;
+  let mesh: LocalMesh;
+  let dashboard: { child: ChildProcess; url: string } | undefined;
+  let caller: ReturnType<typeof start> | undefined;
+  let prometheus: ReturnType<typeof start> | undefined;
+  let promUrl = '';
+  let browser: Browser | undefined;
+  let page: Page;
+
+  beforeAll(async () => {
+    work = await mkdtemp(path.join(tmpdir(), 'ambt-h8-dashboard-'));
+    console.log(`dashboard test: run output in ${work}`);
+    stateDir = path.join(work, 'state');
+    const dir = path.join(work, 'coffee-shop');
+    await cp(path.join(REPO, 'examples', NS), dir, { recursive: true });
+    await writeFile(path.join(dir, 'traffic-generator.yaml'), GENERATOR);
+    mesh = new LocalMesh({ dir, stateDir, bridge: BRIDGE, cidr: CIDR, prefix: PREFIX, portOffset: OFFSET });
+    await mesh.start();
+    // The denied caller: inventory-service keeps calling payment-service (403 from the waypoint).
+    caller = start(process.execPath, [CTL, 'local', 'exec', '--state-dir', stateDir, '-n', NS, 'inventory-service', '--',
+      'sh', '-c', 'while :; do curl -s -o /dev/null -m 5 http://payment-service:8080/pay; sleep 0.5; done']);
+    dashboard = await startDashboard(stateDir);
+  }, 240_000);
+
+  afterAll(async () => {
+    await browser?.close().catch(() => undefined);
+    await stop(dashboard?.child);
+    await stop(caller?.child);
+    await stop(prometheus?.child);
+    await mesh?.stop();
+    await mesh?.down();
+    if (work) await rm(path.join(work, 'state'), { recursive: true, force: true });
+  }, 120_000);
+
+  it('serves GET /api/graph: the coffee-shop\'s edges, mutual TLS, through the waypoint; the denied caller\'s edge with its denials', async () => {
+    const g = await until('traffic on the graph', 60_000, async () => {
+      const g = await getGraph(dashboard!.url);
+      const has = (s: string, t: string) => g.edges.find((e) => e.source === `wl:${NS}/${s}` && e.target === `svc:${NS}/${t}` && e.rps > 0);
+      return has('web-frontend', 'order-service') && has('order-service', 'payment-service') && g.edges.find((e) => e.id === DENIED_EDGE && e.denied > 0) ? g : undefined;
+    });
+    for (const [s, t] of [['web-frontend', 'order-service'], ['web-frontend', 'customer-service'], ['order-service', 'payment-service'], ['order-service', 'inventory-service']]) {
+      const e = g.edges.find((x) => x.id === `wl:${NS}/${s}->svc:${NS}/${t}`)!;
+      expect(e, `${s} → ${t}`).toMatchObject({ mtls: true, via: `wp:${NS}/waypoint`, errorRate: 0, denied: 0 });
+      expect(e.p99Ms).toBeGreaterThan(0);
+    }
+    const denied = g.edges.find((e) => e.id === DENIED_EDGE)!;
+    expect(denied.errorRate).toBe(1);
+    expect(g.nodes.find((n) => n.id === `wp:${NS}/waypoint`)?.type).toBe('waypoint');
+    expect(g.nodes.find((n) => n.id === `ns:${NS}`)?.type).toBe('namespace');
+    expect((await fetch(`${dashboard!.url}api/graph?window=2h`)).status).toBe(400);
+  }, 90_000);
+
+  it('draws them in headless chromium: locks on the mesh edges, the denied edge red, a new policy within 5 s', async () => {
+    browser = await puppeteer.launch({
+      executablePath: CHROMIUM, headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+        '--disable-component-update', '--disable-sync', `--user-data-dir=${await mkdtemp(path.join(work, 'chromium-'))}`],
+    });
+    page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await page.setViewport({ width: 1400, height: 850 });
+    await page.goto(dashboard!.url);
+    // Every edge of the mesh carries the lock; the denied caller's is red with its count.
+    const edges = await until('the graph in the page', 30_000, async () => {
+      const list = await page.evaluate(() => {
+        const w = window as unknown as { ambit?: { cy: { edges(): Array<{ id(): string; data(k: string): unknown; style(k: string): string }> }; lock: string } };
+        return w.ambit?.cy.edges().map((e) => ({ id: e.id(), edgeId: String(e.data('edgeId')), label: String(e.data('label')), color: e.style('line-color'), lock: w.ambit!.lock }));
+      });
+      return list && list.some((e) => e.edgeId === DENIED_EDGE && e.color.replace(/ /g, '') === RED) ? list : undefined;
+    });
+    const labelled = edges.filter((e) => e.label !== '');
+    expect(labelled.length).toBeGreaterThanOrEqual(6);
+    for (const e of labelled) expect(e.label, e.id).toContain(e.lock);
+    const denied = edges.filter((e) => e.edgeId === DENIED_EDGE);
+    expect(denied.map((e) => e.id).sort()).toEqual([`${DENIED_EDGE}#from-waypoint`, `${DENIED_EDGE}#to-waypoint`]); // drawn through the waypoint
+    for (const e of denied) expect(e.color.replace(/ /g, '')).toBe(RED);
+    expect(denied.find((e) => e.label.includes('denied'))?.label).toMatch(/\d+ denied/);
+    const ok = edges.find((e) => e.edgeId === `wl:${NS}/order-service->svc:${NS}/payment-service`)!;
+    expect(ok.color.replace(/ /g, '')).not.toBe(RED);
+
+    // Click customer-service: its policies, config objects and analyze findings.
+    await page.evaluate((id) => { (window as unknown as { ambit: { cy: { getElementById(i: string): { emit(e: string): void } } } }).ambit.cy.getElementById(id).emit('tap'); }, `svc:${NS}/customer-service`);
+    await page.waitForFunction(() => document.querySelector('#details-policies')?.textContent?.includes('PeerAuthentication'), { timeout: 10_000 });
+    const panel = await page.$eval('#details', (el) => el.textContent ?? '');
+    expect(panel).toContain('VirtualService/coffee-shop/customer-service');
+    expect(panel).toContain('DestinationRule/coffee-shop/customer-service');
+    expect(panel).toContain('no problems found');
+    expect(panel).not.toContain('deny-generator-to-customer');
+
+    // A new DENY policy: the generator's edge to customer-service turns red and the clicked
+    // service's policies list shows it, both within 5 s.
+    const generatorEdge = `wl:${NS}/traffic-generator->svc:${NS}/customer-service`;
+    const policyFile = path.join(work, 'deny.yaml');
+    await writeFile(policyFile, DENY);
+    const t0 = Date.now();
+    const applied = await sh(process.execPath, [CTL, 'local', 'apply', '--state-dir', stateDir, '-f', policyFile]);
+    expect(applied.code, applied.stderr).toBe(0);
+    await page.waitForFunction(() => document.querySelector('#details-policies')?.textContent?.includes('deny-generator-to-customer'), { timeout: 5_000, polling: 100 });
+    const listed = Date.now() - t0;
+    await page.waitForFunction((id, red) => {
+      const cy = (window as unknown as { ambit: { cy: { edges(s: string): Array<{ style(k: string): string }> } } }).ambit.cy;
+      const segs = cy.edges(`[edgeId = "${id}"]`);
+      return segs.length > 0 && segs.every((e) => e.style('line-color').replace(/ /g, '') === red);
+    }, { timeout: Math.max(100, 5_000 - (Date.now() - t0)), polling: 100 }, generatorEdge, RED);
+    const red = Date.now() - t0;
+    console.log(`dashboard: after \`local apply\` (${applied.code}), the new policy was listed in ${listed} ms and the edge red in ${red} ms`);
+    expect(red).toBeLessThanOrEqual(5_000);
+
+    const shot = path.join(work, 'dashboard.png');
+    await page.screenshot({ path: shot });
+    if (process.env.AMBIT_DASHBOARD_SCREENSHOT) await cp(shot, process.env.AMBIT_DASHBOARD_SCREENSHOT);
+    console.log(`dashboard: screenshot ${shot}`);
+    expect(errors).toEqual([]);
+  }, 120_000);
+
+  it('every panel query of every Grafana dashboard parses and returns data from a Prometheus scraping the mesh', async () => {
+    // A plaintext connection from the host to a pod: STRICT mTLS refuses it (an L4 refusal on the agent).
+    const record = JSON.parse(await readFile(path.join(stateDir, 'local.json'), 'utf8')) as { planned: Array<{ name: string; ip: string }> };
+    await sh('curl', ['-s', '-m', '2', `http://${record.planned.find((p) => p.name === 'payment-service-0')!.ip}:8080/`]);
+    const port = await freePort();
+    promUrl = `http://127.0.0.1:${port}`;
+    const dataDir = path.join(work, 'prometheus');
+    await mkdir(dataDir, { recursive: true });
+    const job = (name: string, p: number) => `  - job_name: ${name}\n    static_configs: [{ targets: ["127.0.0.1:${p}"] }]\n`;
+    await writeFile(path.join(work, 'prometheus.yml'), `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n${job('ambit-agent', PORTS.agentMetrics)}${job('ambit-waypoint', PORTS.waypoint)}${job('ambit-controller', PORTS.controllerMetrics)}`);
+    prometheus = start(PROMETHEUS, [`--config.file=${path.join(work, 'prometheus.yml')}`, `--storage.tsdb.path=${dataDir}`, `--web.listen-address=127.0.0.1:${port}`]);
+    await until('prometheus ready', 60_000, async () => ((await fetch(`${promUrl}/-/ready`)).ok ? true : undefined));
+    const query = async (q: string) => {
+      const res = await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent(q)}`);
+      return (await res.json()) as { status: string; error?: string; data?: { result: Array<{ metric: Record<string, string>; value: [number, string] }> } };
+    };
+    // Enough scrapes for rate() over the panels' interval.
+    await until('rates in prometheus', 60_000, async () => {
+      const r = await query('sum(rate(istio_requests_total{reporter="waypoint"}[10s])) > 0');
+      return (r.data?.result.length ?? 0) > 0 ? true : undefined;
+    });
+    await sleep(3000);
+    // A config change, so the controller's push histogram has something in the window.
+    await sh(process.execPath, [CTL, 'local', 'delete', '--state-dir', stateDir, '-f', path.join(work, 'deny.yaml')]);
+    await sleep(3000);
+
+    const vars: Record<string, string> = {
+      $__rate_interval: '20s', $namespace: NS, $service: `customer-service.${NS}.svc.cluster.local`, $workload: 'order-service',
+    };
+    const files = (await readdir(path.join(REPO, 'deploy', 'grafana'))).filter((f) => f.endsWith('.json')).sort();
+    expect(files).toEqual(['ambit-control-plane.json', 'ambit-mesh.json', 'ambit-service.json', 'ambit-waypoint.json', 'ambit-workload.json']);
+    const failures: string[] = [];
+    let evaluated = 0;
+    for (const file of files) {
+      const dash = JSON.parse(await readFile(path.join(REPO, 'deploy', 'grafana', file), 'utf8')) as { panels: Array<{ title: string; type: string; targets?: Array<{ expr: string }> }> };
+      for (const panel of dash.panels.filter((p) => p.type !== 'row')) {
+        expect(panel.targets?.length, `${file}: ${panel.title} has no query`).toBeGreaterThan(0);
+        for (const t of panel.targets ?? []) {
+          const expr = t.expr.replace(/\$\w+/g, (v) => vars[v] ?? v);
+          const r = await query(expr);
+          evaluated++;
+          if (r.status !== 'success') failures.push(`${file} "${panel.title}": ${r.error ?? r.status}: ${expr}`);
+          else if ((r.data?.result.length ?? 0) === 0) failures.push(`${file} "${panel.title}": no data: ${expr}`);
+        }
+      }
+    }
+    console.log(`grafana: ${evaluated} panel queries evaluated, ${failures.length} failed`);
+    expect(failures).toEqual([]);
+  }, 180_000);
+
+  it('draws the same edges from Prometheus (--prometheus)', async () => {
+    const fromProm = await startDashboard(stateDir, ['--prometheus', promUrl]);
+    try {
+      const g = await until('edges from prometheus', 30_000, async () => {
+        const g = await getGraph(fromProm.url);
+        return g.edges.some((e) => e.id === DENIED_EDGE && e.denied > 0) ? g : undefined;
+      });
+      const e = g.edges.find((x) => x.id === `wl:${NS}/web-frontend->svc:${NS}/order-service`)!;
+      expect(e.rps).toBeGreaterThan(0);
+      expect(e).toMatchObject({ mtls: true, via: `wp:${NS}/waypoint` });
+      expect(e.p99Ms).toBeGreaterThan(0);
+    } finally {
+      await stop(fromProm.child);
+    }
+  }, 60_000);
+});
