@@ -7,7 +7,7 @@ import { applyRelayTuning } from '../core/hbone/tuning.js';
 import path from 'node:path';
 import { startAdminServers, type AdminServers } from '../core/admin/servers.js';
 import type { ConfigSource } from '../core/config/source.js';
-import { controllerLink } from '../core/config/controller-link.js';
+import { controllerLink, holdProcessOpen } from '../core/config/controller-link.js';
 import { printReadyLine } from '../core/config/ready-line.js';
 import { AmbitError, describeError } from '../core/errors.js';
 import { CertificateAuthority } from '../core/identity/ca.js';
@@ -44,6 +44,7 @@ async function controllerMode(settings: AgentSettings): Promise<{ config: Config
 async function main(): Promise<void> {
   applyRelayTuning();
   const settings = settingsFromEnv();
+  const release = holdProcessOpen(); // until it listens: it may wait long for the controller
   const native = netnsAddonStatus();
   if (!native.ok) throw new AmbitError('AMBIT_E_NETNS', `in-pod capture unavailable: ${native.reason}`, { hint: 'build agent/native: node scripts/build-native.mjs' });
 
@@ -91,6 +92,7 @@ async function main(): Promise<void> {
   });
   running.admin = admin;
   // One line on stdout for supervisors and tests; everything else is JSON on stderr.
+  release();
   printReadyLine({ admin: admin.admin?.port, metrics: admin.metrics?.port, ready: admin.ready?.port });
 }
 

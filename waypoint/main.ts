@@ -11,7 +11,7 @@ import { HbonePool } from '../core/hbone/index.js';
 import { CertificateAuthority } from '../core/identity/ca.js';
 import { CertificateStore } from '../core/identity/cert-store.js';
 import { createGrpcCaClient } from '../core/identity/grpc-ca-client.js';
-import { controllerLink } from '../core/config/controller-link.js';
+import { controllerLink, holdProcessOpen } from '../core/config/controller-link.js';
 import { printReadyLine } from '../core/config/ready-line.js';
 import { spiffeIdFor } from '../core/identity/spiffe.js';
 import type { CaClient, Credentials } from '../core/identity/types.js';
@@ -57,6 +57,7 @@ function firstCredentials(certs: CertificateStore, identity: string): Promise<Cr
 async function main(): Promise<void> {
   applyRelayTuning();
   const s = waypointSettings(process.argv);
+  const release = holdProcessOpen(); // until it listens: it may wait long for the controller
   if (s.mode !== 'waypoint') {
     throw new AmbitError('AMBIT_E_CONFIG', `--mode ${s.mode} is not available yet`, { hint: 'run as a waypoint (--mode waypoint)' });
   }
@@ -108,6 +109,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
   log.info('waypoint serving', { identity, hbone: hbone?.port, namespace: s.namespace });
+  release();
   printReadyLine({ hbone: hbone?.port, admin: admin.admin?.port, metrics: admin.metrics?.port, ready: admin.ready?.port });
 }
 
