@@ -2,7 +2,7 @@
 
 import { createPrivateKey, createPublicKey, generateKeyPair, verify, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
-import { AmbitError } from '../errors.js';
+import { AmbitError, isAmbitError } from '../errors.js';
 import { bitStringBytes, children, decode, decodeOid, explicit, integer, oid, sequence, setOf, type DerNode } from './der.js';
 import { name, OID, pemBlocks, signStructure, toPem, uriSanExtension } from './x509.js';
 
@@ -61,6 +61,31 @@ export const MAX_RSA_BITS = 4096;
 
 const KEY_HINT = 'generate an ECDSA P-256 key (or RSA of 2048 to 4096 bits)';
 
+const OID_EC_PUBLIC_KEY = '1.2.840.10045.2.1';
+const OID_P256 = '1.2.840.10045.3.1.7';
+
+/**
+ * The key of a P-256 SPKI with an uncompressed point, read from the DER here and imported as
+ * a JWK: OpenSSL 3's DER decoders cost about twice as much, and the CA does this per request.
+ * Undefined for any other SPKI (the caller takes the general path); throws for a point that
+ * is not on the curve.
+ */
+function p256PublicKey(spki: DerNode): KeyObject | undefined {
+  const top = children(spki, 'CSR public key');
+  const [algorithm, bits] = top;
+  if (top.length !== 2 || algorithm?.tag !== 0x30 || bits?.tag !== 0x03) return undefined;
+  const ids = children(algorithm, 'CSR public key');
+  const [algOid, curveOid] = ids;
+  if (ids.length !== 2 || algOid?.tag !== 0x06 || curveOid?.tag !== 0x06) return undefined;
+  if (decodeOid(algOid) !== OID_EC_PUBLIC_KEY || decodeOid(curveOid) !== OID_P256) return undefined;
+  const point = bits.content; // unused-bits byte, 0x04, X (32 bytes), Y (32 bytes)
+  if (point.length !== 66 || point[0] !== 0 || point[1] !== 0x04) return undefined;
+  return createPublicKey({
+    key: { kty: 'EC', crv: 'P-256', x: point.subarray(2, 34).toString('base64url'), y: point.subarray(34).toString('base64url') },
+    format: 'jwk',
+  });
+}
+
 /** Workload keys the CA certifies: ECDSA P-256, or RSA of MIN_RSA_BITS..MAX_RSA_BITS. */
 export function checkWorkloadKey(key: KeyObject): void {
   const type = key.asymmetricKeyType;
@@ -101,12 +126,21 @@ export function parseCsr(csrPem: string): ParsedCsr {
   if (!infoNode || !algNode || !sigNode || !spkiNode) throw csrError('the CSR is missing fields', 'regenerate the CSR');
 
   let publicKey: KeyObject;
+  let keyType: string | undefined;
   try {
-    publicKey = createPublicKey({ key: spkiNode.raw, format: 'der', type: 'spki' });
+    const p256 = p256PublicKey(spkiNode);
+    if (p256) {
+      publicKey = p256;
+      keyType = 'ec';
+    } else {
+      publicKey = createPublicKey({ key: spkiNode.raw, format: 'der', type: 'spki' });
+      checkWorkloadKey(publicKey);
+      keyType = publicKey.asymmetricKeyType;
+    }
   } catch (err) {
+    if (isAmbitError(err, 'AMBIT_E_CSR')) throw err;
     throw csrError('the CSR public key cannot be read', KEY_HINT, err);
   }
-  checkWorkloadKey(publicKey);
   let algName: string;
   try {
     const algOid = children(algNode)[0];
@@ -116,8 +150,8 @@ export function parseCsr(csrPem: string): ParsedCsr {
   }
   const algorithm = SIGNATURE_ALGORITHMS[algName];
   if (!algorithm) throw csrError(`unsupported CSR signature algorithm ${algName}`, 'sign the CSR with ecdsa-with-SHA256 or sha256WithRSAEncryption');
-  if (algorithm.keyType !== publicKey.asymmetricKeyType) {
-    throw csrError(`the CSR signature algorithm ${algName} does not fit its ${publicKey.asymmetricKeyType ?? 'unknown'} key`, 'sign the CSR with the key it carries');
+  if (algorithm.keyType !== keyType) {
+    throw csrError(`the CSR signature algorithm ${algName} does not fit its ${keyType ?? 'unknown'} key`, 'sign the CSR with the key it carries');
   }
   let signatureOk: boolean;
   try {

@@ -8,8 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import { AmbitError } from '../errors.js';
 import type { CaClient } from './types.js';
 import { CA_METADATA, certificateService, type CertificateRequestMessage, type CertificateResponseMessage } from './ca-proto.js';
-import { parseCertificates } from './x509.js';
-import { identityOfCertificate, urisOfSubjectAltName } from './verify.js';
+import { identityOfCertificatePem, urisOfSubjectAltName } from './verify.js';
 
 export interface GrpcCaClientOptions {
   /** host:port of the controller (15012) */
@@ -79,9 +78,14 @@ function chainFromResponse(certChain: readonly string[], identity: string, addre
   if (certChain.length < 2) throw new AmbitError('AMBIT_E_CA', `the CA at ${address} returned ${certChain.length} PEM element(s), expected a chain and a trust bundle`, { hint: 'is the server an Ambit controller?' });
   const rootsPem = certChain[certChain.length - 1] as string;
   const certChainPem = certChain.slice(0, -1).join('');
-  const [leaf] = parseCertificates(certChainPem);
-  if (!leaf || identityOfCertificate(leaf) !== identity) {
-    throw new AmbitError('AMBIT_E_CA', `the CA at ${address} returned a certificate for ${leaf ? identityOfCertificate(leaf) ?? 'no identity' : 'nothing'}, asked for ${identity}`, { hint: 'the controller is misbehaving; check its logs' });
+  let got: string | undefined;
+  try {
+    got = identityOfCertificatePem(certChain[0] as string);
+  } catch (err) {
+    throw new AmbitError('AMBIT_E_CA', `the CA at ${address} returned a malformed certificate: ${(err as Error).message}`, { hint: 'the controller is misbehaving; check its logs', cause: err });
+  }
+  if (got !== identity) {
+    throw new AmbitError('AMBIT_E_CA', `the CA at ${address} returned a certificate for ${got ?? 'no identity'}, asked for ${identity}`, { hint: 'the controller is misbehaving; check its logs' });
   }
   return { certChainPem, rootsPem };
 }
