@@ -136,7 +136,8 @@ export function renderView(o: {
   const lines: string[] = [];
   const up = Math.round((Date.now() - o.started) / 1000);
   lines.push(`\x1b[1mAmbit local mesh\x1b[0m — ${o.pods} pods, up ${up}s — generator ${o.stats ? `${o.stats.rate} req/s (in flight ${o.stats.inflight}, skipped ${o.stats.skipped})` : 'starting…'}`);
-  lines.push('keys: + / - change the rate, q or Ctrl-C to stop and tear down');
+  // The dashboard `local up --live` serves beside this view: 20001, moved by the port offset as the node ports are.
+  lines.push(`keys: + / - change the rate, q or Ctrl-C to stop and tear down — dashboard: http://127.0.0.1:${20001 + o.admin - 15000}/`);
   if (o.units) lines.push(processLine(o.units));
   lines.push('');
   lines.push('\x1b[1mTRAFFIC (traffic-generator → service)\x1b[0m');
