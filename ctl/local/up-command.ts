@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { describeError } from '../../core/errors.js';
 import { createLogger } from '../../core/log.js';
-import { needsUserNamespace, runUpInUserNamespace } from './rootless.js';
+import { insideUserNamespace, needsUserNamespace, runUpInUserNamespace } from './rootless.js';
 import { portsFor } from './state.js';
 import { planLocal } from './plan.js';
 import { localUp, type UpOptions } from './up.js';
@@ -35,6 +35,12 @@ export function register(local: Command, defaults: { stateDir: string; nodeName:
         const gen = await generatorTargets(f.filename);
         if (gen) opts.extraObjects = [generatorPod(gen.namespace, gen.targets, path.resolve(f.stateDir), rate)];
         opts.onReady = (mesh) => startLive(mesh, { rate });
+        // The dashboard beside the live view, served from the outer process (a rootless mesh's ports are forwarded to it).
+        if (!insideUserNamespace()) {
+          const { DEFAULT_PORT, startDashboard } = await import('../dashboard/server.js');
+          await startDashboard({ port: DEFAULT_PORT + offset, stateDir: f.stateDir })
+            .catch((err: unknown) => createLogger('ambitctl-local').warn('dashboard not started', { err: describeError(err) }));
+        }
       }
       try {
         if (needsUserNamespace()) {
