@@ -65,6 +65,8 @@ export class Agent {
   private state = new MeshState(EMPTY);
   private enrolment: EnrolmentServer | undefined;
   private socks5: net.Server | undefined;
+  /** Open SOCKS5 client connections (closed when the drain deadline passes). */
+  private readonly socksSockets = new Set<net.Socket>();
   private configLoaded = false;
   private replayed = false;
   private draining = false;
@@ -110,6 +112,10 @@ export class Agent {
     if (this.settings.ports.socks5 > 0) {
       const identity = spiffeIdFor(this.settings.trustDomain, this.settings.socks5Namespace, this.settings.socks5ServiceAccount);
       this.socks5 = createSocks5Server(this.proxy, { identity, namespace: this.settings.socks5Namespace });
+      this.socks5.on('connection', (s: net.Socket) => {
+        this.socksSockets.add(s);
+        s.once('close', () => this.socksSockets.delete(s));
+      });
       await new Promise<void>((resolve, reject) => {
         this.socks5!.once('error', reject);
         this.socks5!.listen(this.settings.ports.socks5, this.settings.localHost, () => { this.socks5!.off('error', reject); resolve(); });
@@ -226,26 +232,32 @@ export class Agent {
     if (pods.length > 0) this.log.info('pods replayed', { serving: this.pods.size, persisted: pods.length });
   }
 
-  /** Stop accepting, let open connections finish up to the deadline, then close everything. */
+  /**
+   * Stop accepting, let open connections finish, then close everything; all within
+   * `deadlineMs` (the last tenth, at most 2 s, is kept for closing what is still open).
+   * Resolves at once when nothing is open.
+   */
   async shutdown(deadlineMs = this.settings.drainMs): Promise<void> {
     if (this.draining) return;
     this.draining = true;
+    const closeGraceMs = Math.min(2000, Math.max(50, deadlineMs / 10));
     this.log.info('draining', { connections: this.tracker.counts().active, deadlineMs });
     await this.enrolment?.close();
     const socksClosed = this.socks5 ? new Promise((r) => this.socks5!.close(r)) : Promise.resolve();
     const entries = [...this.pods.values()];
     await Promise.all(entries.map((e) => e.listeners.stopAccepting()));
-    const left = await Promise.race([
-      this.tracker.waitIdle(deadlineMs),
-      Promise.all(entries.map((e) => e.listeners.drain())).then(() => this.tracker.waitIdle(deadlineMs)),
-    ]);
+    // GOAWAY to the HBONE peers so they open no new streams here; not awaited: a peer's idle
+    // pooled connection must not hold the drain.
+    for (const e of entries) void e.listeners.drain().catch(() => undefined);
+    const left = await this.tracker.waitIdle(Math.max(0, deadlineMs - closeGraceMs));
     if (left > 0) this.log.warn('drain deadline reached; closing the remaining connections', { open: left });
+    for (const s of this.socksSockets) s.resetAndDestroy();
     await Promise.all(entries.map((e) => e.listeners.close()));
     this.pods.clear();
-    // Graceful closes wait for every stream; past the drain they get a short grace, then the
+    // Graceful closes wait for every stream; past the drain they get the short grace, then the
     // pool is reset, so a stuck stream can never keep the agent from exiting.
-    const closing = Promise.all([socksClosed, this.pool.close(), this.config.stop()]).then(() => false);
-    const grace = new Promise<boolean>((r) => setTimeout(() => r(true), Math.min(2000, Math.max(100, deadlineMs))).unref());
+    const closing = Promise.all([socksClosed, this.pool.close(), this.config.stop(), this.tracker.waitIdle(closeGraceMs)]).then(() => false);
+    const grace = new Promise<boolean>((r) => setTimeout(() => r(true), closeGraceMs).unref());
     if (await Promise.race([closing, grace])) {
       this.log.warn('closing took longer than the grace; resetting what is left');
       this.pool.destroy();

@@ -70,7 +70,8 @@ export class PodListeners {
     const closed = Promise.all(this.servers.map((s) => new Promise((r) => {
       if (s.listening) s.close(r); else r(undefined);
     })));
-    for (const s of this.sockets) s.destroy();
+    // A connection cut here must not look like a clean end to its client: reset it.
+    for (const s of this.sockets) s.resetAndDestroy();
     await Promise.all([closed, this.hboneServer.close({ force: true })]);
     releaseNetns(this.netnsPath);
   }

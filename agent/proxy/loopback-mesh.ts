@@ -7,7 +7,7 @@ import net from 'node:net';
 import { createHboneServer, HbonePool, type HboneServer } from '../../core/hbone/index.js';
 import { CertificateAuthority } from '../../core/identity/ca.js';
 import type { Credentials } from '../../core/identity/types.js';
-import { createLogger } from '../../core/log.js';
+import { createLogger, setLogLevel } from '../../core/log.js';
 import type { MeshSnapshot } from '../../core/model/types.js';
 import { parseSnapshotText } from '../config/snapshot-file.js';
 import { MeshState } from '../state/mesh-state.js';
@@ -73,6 +73,8 @@ export class LoopbackMesh {
   private readonly plaintextPorts = new Map<string, number>();
 
   static async start(): Promise<LoopbackMesh> {
+    // One "connection complete" line per connection would drown the test output.
+    if (!process.env.AMBIT_LOG_LEVEL) setLogLevel('warn');
     const m = new LoopbackMesh();
     const ca = await CertificateAuthority.create();
     for (const id of [CLIENT_ID, SERVER_ID]) m.creds.set(id, await ca.issue(id));

@@ -16,6 +16,8 @@ export class LoopbackPodNet implements PodNet {
   /** Every dial made, in order (which "pod" dialled what). */
   readonly dials: LoopbackDial[] = [];
   private readonly redirects = new Map<string, OriginalDst>();
+  /** Delay before every app-hop connect (to test clients that close while the agent dials). */
+  appDialDelayMs = 0;
 
   /** `pods`: netns path → the pod's loopback addresses; a pod's dials leave from its address. */
   constructor(private readonly pods: Readonly<Record<string, readonly string[]>> = {}) {}
@@ -45,7 +47,9 @@ export class LoopbackPodNet implements PodNet {
     if (!isLoopback(sourceIp) || net.isIP(sourceIp) !== net.isIP(ip)) {
       return Promise.reject(new AmbitError('AMBIT_E_NETNS', `loopback pod net cannot bind ${sourceIp}`));
     }
-    return connect({ host: ip, port, localAddress: sourceIp });
+    const dial = (): Promise<net.Socket> => connect({ host: ip, port, localAddress: sourceIp });
+    if (this.appDialDelayMs <= 0) return dial();
+    return new Promise((r) => setTimeout(r, this.appDialDelayMs)).then(dial);
   }
 
   podSocket(netnsPath: string, family: 4 | 6): net.Socket {
