@@ -26,7 +26,7 @@ export function createSocks5Server(ctx: ProxyContext, o: Socks5Options): net.Ser
       socket.setTimeout(0);
       if (!req) return;
       const ip = net.isIP(req.host) ? req.host : await resolve(ctx, req.host);
-      if (!ip) { reply(socket, REP.hostUnreachable); socket.end(); return; }
+      if (!ip) { refuse(socket, REP.hostUnreachable); return; }
       await proxy(ctx, o, socket, ip, req.port);
     }).catch((err: unknown) => {
       ctx.log.debug('socks5 connection failed', { err: describeError(err) });
@@ -51,7 +51,7 @@ async function handshake(socket: net.Socket): Promise<{ host: string; port: numb
   const [ver, nMethods] = await read(2);
   if (ver !== 5) { socket.destroy(); return undefined; }
   const methods = await read(nMethods!);
-  if (!methods.includes(0)) { socket.end(Buffer.from([5, 0xff])); return undefined; }
+  if (!methods.includes(0)) { closeWith(socket, Buffer.from([5, 0xff])); return undefined; }
   socket.write(Buffer.from([5, 0]));
   const [, cmd, , atyp] = await read(4);
   let host: string;
@@ -60,10 +60,25 @@ async function handshake(socket: net.Socket): Promise<{ host: string; port: numb
     const b = await read(16);
     host = Array.from({ length: 8 }, (_, i) => b.readUInt16BE(i * 2).toString(16)).join(':');
   } else if (atyp === 3) host = (await read((await read(1))[0]!)).toString('utf8');
-  else { reply(socket, REP.addressNotSupported); socket.end(); return undefined; }
+  else { refuse(socket, REP.addressNotSupported); return undefined; }
   const port = (await read(2)).readUInt16BE(0);
-  if (cmd !== 1) { reply(socket, REP.commandNotSupported); socket.end(); return undefined; }
+  if (cmd !== 1) { refuse(socket, REP.commandNotSupported); return undefined; }
   return { host, port };
+}
+
+function refuse(socket: net.Socket, rep: number): void {
+  closeWith(socket, Buffer.from([5, rep, 0, 1, 0, 0, 0, 0, 0, 0]));
+}
+
+/**
+ * Last bytes, then close. The socket is paused (handshake reads) and half-open is allowed, so
+ * without draining it the client's FIN is never seen and the socket would stay open for good.
+ */
+function closeWith(socket: net.Socket, last: Buffer): void {
+  if (socket.destroyed) return;
+  socket.end(last);
+  socket.resume();
+  socket.setTimeout(10_000, () => socket.destroy());
 }
 
 function reply(socket: net.Socket, rep: number): void {
@@ -73,6 +88,8 @@ function reply(socket: net.Socket, rep: number): void {
 /** Exact-length reads (paused mode), before the socket is handed to the relay. */
 function reader(socket: net.Socket): (n: number) => Promise<Buffer> {
   return (n) => new Promise((resolve, reject) => {
+    // socket.read(0) never yields data: a zero-length field (no methods, an empty name) is read at once.
+    if (n === 0) { resolve(Buffer.alloc(0)); return; }
     const cleanup = (): void => { socket.off('readable', tryRead); socket.off('end', onEnd); };
     const onEnd = (): void => { cleanup(); reject(new Error('client closed during the SOCKS handshake')); };
     function tryRead(): void {
@@ -95,8 +112,7 @@ async function proxy(ctx: ProxyContext, o: Socks5Options, socket: net.Socket, ip
     ...(d.service ? { service: d.service.key } : {}), route: d.kind, security: d.kind === 'hbone' || d.kind === 'waypoint' ? 'mutual_tls' : 'none',
   });
   if (d.kind === 'refuse') {
-    reply(socket, REP.notAllowed);
-    socket.end();
+    refuse(socket, REP.notAllowed);
     t.refuse(d.service ? 'no-endpoint' : 'registry-only', d.reason);
     return;
   }
@@ -118,8 +134,7 @@ async function proxy(ctx: ProxyContext, o: Socks5Options, socket: net.Socket, ip
     const r = await relay(socket, tunnel);
     t.done({ fromClient: r.bytesToTunnel, toClient: r.bytesFromTunnel, reason: r.reason });
   } catch (err) {
-    reply(socket, REP.refused);
-    socket.end();
+    refuse(socket, REP.refused);
     t.refuse('upstream-failed', describeError(err));
   }
 }
