@@ -146,15 +146,6 @@ export function parseFlags(settings: SettingMap, argv: readonly string[]): { fla
   return { flags, positionals };
 }
 
-/** `--name <value>  doc (env NAME, default x)` lines, for --help texts and docs. */
-export function describeSettings(settings: SettingMap): string[] {
-  return Object.values(settings).map((s) => {
-    const names = namesOf(s).join(', ');
-    const def = s.default === undefined ? '' : `, default ${JSON.stringify(s.default)}`;
-    return `${names}: ${s.doc}${def}`;
-  });
-}
-
 // Parsers shared by the components.
 
 export const parse = {

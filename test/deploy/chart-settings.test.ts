@@ -7,7 +7,8 @@ import { listProfiles } from '../../ctl/chart/values.js';
 import { AGENT_SPEC, settingsFromEnv } from '../../agent/config/settings.js';
 import { controllerSettings } from '../../controller/settings.js';
 import { waypointSettings } from '../../waypoint/config/settings.js';
-import { render, type K8sObject } from './manifests.js';
+import { renderManifest } from '../../ctl/chart/render.js';
+import { parseManifest, render, type K8sObject } from './manifests.js';
 import { checkContainer, containerEnv, mountFor, type Container } from './container-settings.js';
 
 const PROFILES = listProfiles().map((p) => p.name);
@@ -104,6 +105,16 @@ describe('chart switches', () => {
   it('enabling a gateway renders nothing while the gateway modes do not exist', async () => {
     const objects = await render('demo', ['gateways.ingress.enabled=true', 'gateways.egress.enabled=true']);
     expect(objects.filter((o) => /gateway/.test(o.metadata.name) && o.kind !== 'CustomResourceDefinition')).toEqual([]);
+  });
+
+  it('in another release namespace the pinned identity is still the one the controller presents', async () => {
+    const objects = parseManifest(await renderManifest({ profile: 'default', namespace: 'mesh-cp' }));
+    const podOf = (kind: string, name: string): PodSpec => (objects.find((o) => o.kind === kind && o.metadata.name === name)!.spec as { template: { spec: PodSpec } }).template.spec;
+    const ctl = podOf('Deployment', 'ambit-controller');
+    const ctlCheck = checkContainer('controller', ctl.containers[0]!, { namespace: 'mesh-cp', serviceAccount: ctl.serviceAccountName! })!;
+    const agent = settingsFromEnv(containerEnv(podOf('DaemonSet', 'ambit-agent').containers.find((c) => c.name === 'agent')!, { namespace: 'mesh-cp' }));
+    expect(agent.controllerIdentity).toBe('spiffe://cluster.local/ns/mesh-cp/sa/ambit-controller');
+    expect(controllerSettings(ctlCheck.flags, ctlCheck.env).identity).toBe(agent.controllerIdentity);
   });
 
   it('global.controllerIdentity and the release namespace set the pinned identity', async () => {
