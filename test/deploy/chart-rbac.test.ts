@@ -164,7 +164,10 @@ describe('controller RBAC: exactly the API calls the controller makes', () => {
 
   it('watches the mesh ConfigMap and keeps the last good settings on a bad edit', async () => {
     const cm = api!.getObject('ConfigMap', 'istio', NS)!;
-    api!.update({ ...cm, data: { mesh: 'outboundTrafficPolicy: { mode: SOMETIMES }\n' } });
+    const applied = (stderr.match(/mesh settings applied/g) ?? []).length;
+    api!.update({ ...cm, data: { mesh: 'outboundTrafficPolicy: { mode: REGISTRY_ONLY }\n' } });
+    await until('the edit to be applied', () => (stderr.match(/mesh settings applied/g) ?? []).length > applied);
+    api!.update({ ...api!.getObject('ConfigMap', 'istio', NS)!, data: { mesh: 'outboundTrafficPolicy: { mode: SOMETIMES }\n' } });
     await until('the rejection log line', () => /mesh settings rejected; the last good settings stay in force/.test(stderr));
     expect(child!.exitCode).toBeNull();
   });
