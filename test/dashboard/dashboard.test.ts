@@ -173,6 +173,10 @@ describeNetns('ambitctl dashboard and the Grafana dashboards on the coffee-shop'
     expect(g.nodes.find((n) => n.id === `wp:${NS}/waypoint`)?.type).toBe('waypoint');
     expect(g.nodes.find((n) => n.id === `ns:${NS}`)?.type).toBe('namespace');
     expect((await fetch(`${dashboard!.url}api/graph?window=2h`)).status).toBe(400);
+    // The namespace filter.
+    const only = async (ns: string) => ((await (await fetch(`${dashboard!.url}api/graph?window=15m&namespace=${ns}`)).json()) as GraphAnswer).edges;
+    expect(await only('no-such-namespace')).toEqual([]);
+    expect((await only(NS)).some((e) => e.id === DENIED_EDGE)).toBe(true);
   }, 90_000);
 
   it('draws them in headless chromium: locks on the mesh edges, the denied edge red, a new policy within 5 s', async () => {
