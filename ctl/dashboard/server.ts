@@ -91,6 +91,8 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
   const tick = async () => {
     try {
       view = await pollLocalMesh(o.stateDir, !o.prometheus);
+      // With Prometheus, a local mesh only adds the skeleton and the details: no mesh is no problem.
+      if (o.prometheus && !view.record) view = { ...view, problems: [] };
       if (view.samples) ring.push({ at: Date.now(), samples: view.samples });
       tickGraphs = new Map();
       for (const c of clients) {
