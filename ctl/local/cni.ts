@@ -4,7 +4,11 @@
 // so the controller knows it before the ADD.
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { bridgeConflist, run, SYSTEM_CNI_DIR, writeCniLauncher, type CniNetwork, type CniPodRecord } from './cni-chain.js';
+import { describeError } from '../../core/errors.js';
+import {
+  bridgeConflist, checkPodNetwork, CniPluginError, invokePlugin, pluginEnv, pluginExecutable, pluginStdin, run, SYSTEM_CNI_DIR, writeCniLauncher,
+  type CniNetwork, type CniPodRecord,
+} from './cni-chain.js';
 import { builtMain } from './paths.js';
 
 export { addPodNetwork, deletePodNetwork, run, type Conflist, type ExecResult, type PluginConf } from './cni-chain.js';
@@ -35,4 +39,30 @@ export async function prepareNetwork(opts: { stateDir: string; bridge: string; s
 
 export async function deleteBridge(bridge: string): Promise<void> {
   await run('ip', ['link', 'del', bridge]);
+}
+
+export interface Reasserted { readonly pod: string; readonly check: string; readonly readded: boolean; readonly error?: string }
+
+/**
+ * What a CNI node agent does after it (or the node) restarted: CHECK every pod's chain; a pod
+ * whose capture rules or enrolment are gone gets ambit-cni's ADD again (idempotent; the
+ * bridge and its address stay), so every pod is redirected before traffic resumes.
+ */
+export async function reassertPodNetworks(net: LocalNetwork, pods: readonly PodNetworkRecord[]): Promise<Reasserted[]> {
+  const ambit = net.conflist.plugins.find((p) => p.type === 'ambit-cni');
+  const out: Reasserted[] = [];
+  for (const pod of pods) {
+    const who = `${pod.namespace}/${pod.name}`;
+    try {
+      await checkPodNetwork(net, pod);
+      out.push({ pod: who, check: 'ok', readded: false });
+      continue;
+    } catch (err) {
+      if (!ambit) { out.push({ pod: who, check: describeError(err), readded: false }); continue; }
+      const add = await invokePlugin(pluginExecutable(net, 'ambit-cni'), pluginEnv(net, pod, 'ADD', pod.ip), pluginStdin(net, ambit, pod.result));
+      const failed = add.exitCode === 0 ? undefined : new CniPluginError('ambit-cni', 'ADD', add.exitCode, add.json, add.stderr, who).message;
+      out.push({ pod: who, check: describeError(err), readded: !failed, ...(failed ? { error: failed } : {}) });
+    }
+  }
+  return out;
 }

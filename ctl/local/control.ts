@@ -2,6 +2,7 @@
 // chaos suite and `ambitctl local restart` use to act on the supervised processes.
 //   GET  /units                          every unit: pid, state, restarts, last exit
 //   POST /restart?unit=agent&surge=1     replace a unit's process (surge: new one ready first)
+//   POST /pause?unit=controller          stop it and keep it stopped; POST /resume?unit=… starts it again
 import { rm } from 'node:fs/promises';
 import http from 'node:http';
 import { describeError } from '../../core/errors.js';
@@ -30,9 +31,12 @@ export async function serveControl(socket: string, supervisor: Supervisor, log: 
         log.info('restart asked for', { unit, surge: url.searchParams.get('surge') === '1' });
         return answer(200, await supervisor.restart(unit, { surge: url.searchParams.get('surge') === '1' }));
       }
+      const name = url.searchParams.get('unit') ?? '';
+      if (req.method === 'POST' && url.pathname === '/pause') return answer(200, await supervisor.pause(name));
+      if (req.method === 'POST' && url.pathname === '/resume') return answer(200, await supervisor.resume(name));
       const op = ops[url.pathname.slice(1)];
       if (req.method === 'POST' && op) return answer(200, (await op(url.searchParams)) ?? {});
-      return answer(404, { error: `no ${req.method} ${url.pathname}`, paths: ['GET /units', 'POST /restart?unit=…', ...Object.keys(ops).map((k) => `POST /${k}`)] });
+      return answer(404, { error: `no ${req.method} ${url.pathname}`, paths: ['GET /units', 'POST /restart?unit=…', 'POST /pause?unit=…', 'POST /resume?unit=…', ...Object.keys(ops).map((k) => `POST /${k}`)] });
     })().catch((err: unknown) => answer(500, { error: describeError(err) }));
   });
   await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(socket, resolve); });

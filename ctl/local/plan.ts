@@ -145,6 +145,19 @@ function podsOf(obj: KubeObject): PodSource[] {
   return [];
 }
 
+/**
+ * A pod added to a running plan (`local up`'s pod replacement): `obj` is a Pod, given `ip`;
+ * enrolled like the pods of its namespace; identity from its service account.
+ */
+export function planAddedPod(obj: KubeObject, ip: string, enrolled: boolean, trustDomain = 'cluster.local'): PlannedPod {
+  const [p] = obj.kind === 'Pod' ? podsOf(obj) : [];
+  if (!p) throw new AmbitError('AMBIT_E_CONFIG', `${obj.kind}/${obj.metadata.name}: expected a Pod`);
+  return {
+    namespace: p.namespace, name: p.name, uid: `Pod/${p.namespace}/${p.name}`, labels: p.labels, serviceAccount: p.serviceAccount, ip,
+    container: p.container, enrolled, identity: `spiffe://${trustDomain}/ns/${p.namespace}/sa/${p.serviceAccount}`, restartPolicy: p.restartPolicy ?? 'Always',
+  };
+}
+
 /** The Pod object the controller sees for a planned pod. */
 export function podObject(p: PlannedPod, nodeName: string): KubeObject {
   return {

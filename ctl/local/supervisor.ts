@@ -141,8 +141,7 @@ export class Supervisor {
    * (no moment without a process); else stop, then start. Resolves once the new one is ready.
    */
   async restart(name: string, opts: { surge?: boolean } = {}): Promise<UnitStatus> {
-    const unit = this.units.get(name);
-    if (!unit) throw new Error(`no unit ${name}; units: ${[...this.units.keys()].join(', ')}`);
+    const unit = this.unit(name);
     if (unit.timer) { clearTimeout(unit.timer); unit.timer = undefined; }
     const old = unit.current;
     unit.replacing = old;
@@ -165,6 +164,43 @@ export class Supervisor {
       unit.replacing = undefined;
     }
     return this.status(unit);
+  }
+
+  /** Stops the unit's process and holds it stopped (no restart) until `resume`. */
+  async pause(name: string): Promise<UnitStatus> {
+    const unit = this.unit(name);
+    if (unit.timer) { clearTimeout(unit.timer); unit.timer = undefined; }
+    const old = unit.current;
+    unit.state = 'stopped';
+    unit.current = undefined;
+    if (old) {
+      unit.replacing = old;
+      try { await stopProcess(old, unit.spec.graceMs ?? 5000); } finally { unit.replacing = undefined; }
+    }
+    return this.status(unit);
+  }
+
+  /** Starts a paused (or exited) unit again; resolves once it is ready. */
+  async resume(name: string): Promise<UnitStatus> {
+    const unit = this.unit(name);
+    if (unit.state === 'running') return this.status(unit);
+    if (unit.timer) { clearTimeout(unit.timer); unit.timer = undefined; }
+    const fresh = this.launch(unit);
+    unit.restarts++;
+    await (unit.spec.ready?.(fresh) ?? Promise.resolve());
+    return this.status(unit);
+  }
+
+  /** Stops the unit's process and forgets the unit (a deleted pod). */
+  async remove(name: string): Promise<void> {
+    await this.pause(name);
+    this.units.delete(name);
+  }
+
+  private unit(name: string): Unit {
+    const unit = this.units.get(name);
+    if (!unit) throw new Error(`no unit ${name}; units: ${[...this.units.keys()].join(', ')}`);
+    return unit;
   }
 
   /** From now on no exit is restarted (teardown). */

@@ -8,15 +8,17 @@
 // and its certificate and every waypoint serves its namespace's config. SIGINT/SIGTERM: tear it all down (teardown.ts).
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { access, mkdir, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
+import { parseAllDocuments, stringify } from 'yaml';
+import { readManifests } from '../../controller/sources/file-read.js';
 import type { KubeObject } from '../../controller/sources/types.js';
 import { AmbitError, describeError } from '../../core/errors.js';
 import { createLogger, type Logger } from '../../core/log.js';
-import { addPodNetwork, prepareNetwork, run } from './cni.js';
+import { addPodNetwork, deletePodNetwork, prepareNetwork, reassertPodNetworks, run } from './cni.js';
 import { builtMain } from './paths.js';
-import { hostsFileFor, planLocal, type LocalPlan, type PlannedPod } from './plan.js';
+import { hostsFileFor, planAddedPod, planLocal, podObject, type LocalPlan, type PlannedPod } from './plan.js';
 import { insideUserNamespace, nodePorts, prepareUserNamespace, serveRelaySockets } from './rootless.js';
 import { CONTROL_SOCKET, serveControl, type ControlServer } from './control.js';
 import { startProcess, stopProcess, type Started, type StartOptions } from './processes.js';
@@ -251,15 +253,15 @@ export async function localUp(o: UpOptions): Promise<number> {
     const added = new Set((o.extraObjects ?? []).map((x) => `${x.metadata.namespace ?? 'default'}/${x.metadata.name}`));
     const isAdded = (p: PlannedPod) => added.has(`${p.namespace}/${p.name}`);
     const order = [...plan.pods.filter((p) => p.waypoint), ...plan.pods.filter((p) => !p.waypoint && !isAdded(p)), ...plan.pods.filter((p) => !p.waypoint && isAdded(p))];
-    for (const pod of order) {
-      if (early()) break;
+    /** Netns, /etc/netns hosts, CNI ADD, then its command (or waypoint) under the supervisor. */
+    const startPod = async (pod: PlannedPod): Promise<void> => {
       const netnsName = netnsNameOf(o.netnsPrefix, pod);
       const etc = path.join('/etc/netns', netnsName);
       record.etcNetns.push(etc);
       await writeRecord(record);
       await mkdir(etc, { recursive: true });
       await writeFile(path.join(etc, 'hosts'), hostsFileFor(plan, pod));
-      const netRec = await addPodNetwork(record.network, { namespace: pod.namespace, name: pod.name, uid: pod.uid, netnsName, ip: pod.ip });
+      const netRec = await addPodNetwork(record.network!, { namespace: pod.namespace, name: pod.name, uid: pod.uid, netnsName, ip: pod.ip });
       record.pods.push(netRec);
       await writeRecord(record);
       const wp = record.waypoints?.find((w) => w.pod === pod.name && w.namespace === pod.namespace);
@@ -281,7 +283,44 @@ export async function localUp(o: UpOptions): Promise<number> {
         await writeRecord(record);
       }
       log.info('pod started', { pod: `${pod.namespace}/${pod.name}`, ip: pod.ip, netns: netnsName, enrolled: pod.enrolled });
+    };
+    for (const pod of order) {
+      if (early()) break;
+      await startPod(pod);
     }
+    const agentHas = async (uid: string) => (await agentDump(ports.agentAdmin)).workloads?.some((w) => w.uid === uid) ?? false;
+    /**
+     * Pod churn: `name` is deleted (command stopped, CNI DEL, gone from the controller's view)
+     * and the Pod of `manifest` is created with the IP it had, as a cluster may hand a freed IP
+     * to the next pod; the agent learns of the deletion before the new pod exists.
+     */
+    const replacePod = async (params: URLSearchParams): Promise<{ ip: string; identity: string }> => {
+      const ns = params.get('namespace') ?? 'default';
+      const name = params.get('name') ?? '';
+      const gone = record.pods.find((p) => p.namespace === ns && p.name === name);
+      const planned = record.planned.find((p) => p.namespace === ns && p.name === name);
+      if (!gone || !planned) throw new AmbitError('AMBIT_E_CONFIG', `no running pod ${ns}/${name}`);
+      const doc = (await readManifests(path.resolve(params.get('manifest') ?? ''))).documents[0]?.object;
+      if (!doc) throw new AmbitError('AMBIT_E_CONFIG', `${params.get('manifest')}: no Pod`);
+      const fresh = planAddedPod(doc, gone.ip, planned.enrolled);
+      // As a graceful deletion: out of the mesh's view (endpoints) first, then the process
+      // stopped, then its network released.
+      const podsFile = path.join(record.configDir, 'zz-local-pods.yaml');
+      const others = parseAllDocuments(await readFile(podsFile, 'utf8')).map((d) => d.toJSON() as KubeObject)
+        .filter((x) => !(x.metadata.namespace === ns && x.metadata.name === name));
+      await writeFile(podsFile, others.map((x) => stringify(x)).join('---\n'));
+      await waitFor(`the agent to forget ${ns}/${name}`, 30_000, async () => !(await agentHas(gone.uid)) || undefined);
+      await supervisor.remove(`pod/${ns}/${name}`);
+      await deletePodNetwork(record.network!, gone);
+      record.pods = record.pods.filter((p) => p !== gone);
+      record.planned = record.planned.filter((p) => p !== planned);
+      await writeRecord(record);
+      await writeFile(podsFile, [...others, podObject(fresh, plan.nodeName)].map((x) => stringify(x)).join('---\n'));
+      await waitFor(`the agent to learn of ${ns}/${fresh.name}`, 30_000, async () => (await agentHas(fresh.uid)) || undefined);
+      record.planned.push({ namespace: fresh.namespace, name: fresh.name, netnsName: netnsNameOf(o.netnsPrefix, fresh), ip: fresh.ip, enrolled: fresh.enrolled, labels: { ...fresh.labels } });
+      await startPod(fresh);
+      return { ip: fresh.ip, identity: fresh.identity };
+    };
     await waitFor('every pod enrolled with its certificate', 60_000, async () => {
       const dump = await agentDump(ports.agentAdmin);
       const pods = new Set(dump.pods?.map((p) => `${p.namespace}/${p.name}`));
@@ -301,7 +340,10 @@ export async function localUp(o: UpOptions): Promise<number> {
       log.info('waypoint up', { waypoint: `${wp.namespace}/${wp.name}`, ip: wp.ip, admin: `127.0.0.1:${wp.port}`, metrics: `127.0.0.1:${wp.port}/metrics` });
     }
     if (insideUserNamespace()) relays = await serveRelaySockets(path.join(stateDir, 'relay'), [...nodePorts(ports), ...(record.waypoints ?? []).map((w) => w.port)]);
-    control = await serveControl(path.join(stateDir, CONTROL_SOCKET), supervisor, log);
+    control = await serveControl(path.join(stateDir, CONTROL_SOCKET), supervisor, log, {
+      'reassert-capture': () => reassertPodNetworks(record.network!, record.pods),
+      'replace-pod': replacePod,
+    });
     serving = true;
     process.stdout.write('ready\n');
     log.info('local mesh ready', { pods: plan.pods.length, enrolled: enrolled.length, logs, admin: `127.0.0.1:${ports.agentAdmin}` });

@@ -56,6 +56,8 @@ export function waypointEnv(pod: PlannedPod, o: { rootsFile: string; tokenFile: 
     POD_NAME: pod.name, POD_NAMESPACE: pod.namespace, SERVICE_ACCOUNT: pod.serviceAccount, POD_IP: pod.ip,
     AMBIT_HBONE_HOST: '0.0.0.0', AMBIT_HBONE_PORT: String(IN_POD.hbone),
     AMBIT_ADMIN_PORT: String(IN_POD.admin), AMBIT_METRICS_PORT: String(IN_POD.metrics), AMBIT_READY_PORT: String(IN_POD.ready),
+    // Short-lived certificates for the whole mesh (the chaos suite's rotation event).
+    ...(process.env.AMBIT_CERT_TTL_SECONDS ? { AMBIT_CERT_TTL_SECONDS: process.env.AMBIT_CERT_TTL_SECONDS } : {}),
   };
 }
 

@@ -5,10 +5,11 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { PACKAGE_ROOT } from '../../ctl/local/paths.js';
 import { clearStaleNetwork } from '../helpers/stale-network.js';
 
-export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+// The checkout (also when this runs compiled, from dist/test/e2e: `npm run chaos`).
+export const REPO = PACKAGE_ROOT;
 export const CTL = path.join(REPO, 'dist', 'ctl', 'main.js');
 
 export function sh(cmd: string, args: string[], timeoutMs = 60_000): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -26,6 +27,8 @@ export interface LocalMeshOptions {
   readonly cidr: string;
   readonly prefix: string;
   readonly portOffset: number;
+  /** Extra environment for local up and what it starts (e.g. AMBIT_CERT_TTL_SECONDS). */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 export class LocalMesh {
@@ -41,7 +44,7 @@ export class LocalMesh {
     await clearStaleNetwork(this.o.bridge, this.o.prefix);
     const up = spawn(process.execPath, [CTL, 'local', 'up', '-f', this.o.dir, '--state-dir', this.o.stateDir,
       '--bridge', this.o.bridge, '--pod-cidr', this.o.cidr, '--netns-prefix', this.o.prefix, '--port-offset', String(this.o.portOffset)],
-    { stdio: ['ignore', 'pipe', 'pipe'] });
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.o.env } });
     this.child = up;
     up.stderr!.on('data', (c: Buffer) => { this.stderrText += c.toString(); });
     await new Promise<void>((resolve, reject) => {
