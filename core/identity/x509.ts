@@ -105,6 +105,19 @@ export function randomSerial(): Buffer {
 
 /** The signed certificate as PEM (parsing it back costs more than signing; callers that need an X509Certificate make one). */
 export function buildCertificate(t: CertificateTemplate, signingKey: KeyObject): string {
+  return toPem('CERTIFICATE', signStructure(tbsCertificate(t, signingKey), signingKey));
+}
+
+/** buildCertificate with the signature made on libuv's thread pool, off the event loop. */
+export async function buildCertificateAsync(t: CertificateTemplate, signingKey: KeyObject): Promise<string> {
+  const tbs = tbsCertificate(t, signingKey);
+  const { algId, digest } = signatureAlgorithm(signingKey);
+  const signature = await new Promise<Buffer>((resolve, reject) => sign(digest, tbs, signingKey, (err, sig) => (err ? reject(err) : resolve(sig))));
+  return toPem('CERTIFICATE', sequence(tbs, algId, bitString(signature)));
+}
+
+/** The to-be-signed part of a certificate (DER). */
+function tbsCertificate(t: CertificateTemplate, signingKey: KeyObject): Buffer {
   const exts: Buffer[] = [];
   if (t.isCa) {
     exts.push(extension(OID.basicConstraints, true, sequence(boolean(true))));
@@ -121,7 +134,7 @@ export function buildCertificate(t: CertificateTemplate, signingKey: KeyObject):
   if (t.authorityKeyId) exts.push(extension(OID.authorityKeyIdentifier, false, sequence(tagged(0x80, t.authorityKeyId))));
 
   const { algId } = signatureAlgorithm(signingKey);
-  const tbs = sequence(
+  return sequence(
     explicit(0, integer(2)),
     integer(randomSerial()),
     algId,
@@ -131,7 +144,6 @@ export function buildCertificate(t: CertificateTemplate, signingKey: KeyObject):
     t.spkiDer,
     explicit(3, sequence(...exts)),
   );
-  return toPem('CERTIFICATE', signStructure(tbs, signingKey));
 }
 
 function tagged(tag: number, content: Buffer): Buffer {
