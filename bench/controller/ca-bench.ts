@@ -81,7 +81,7 @@ async function grpcRound(o: Options, dir: string, roundNo: number): Promise<{ pe
   }
 }
 
-/** The CA alone: parsed CSRs signed in this process, one at a time. */
+/** The CA alone: parsed CSRs signed in this process, 16 at a time (its signatures run on libuv's thread pool). */
 async function inProcessRound(seconds: number): Promise<number> {
   const ca = await CertificateAuthority.create({ trustDomain: 'cluster.local' });
   const csrs = await Promise.all(Array.from({ length: 64 }, async () => {
@@ -92,7 +92,9 @@ async function inProcessRound(seconds: number): Promise<number> {
   let n = 0;
   const t0 = performance.now();
   const end = t0 + seconds * 1000;
-  while (performance.now() < end) await ca.sign({ ...csrs[n++ % 64]!, identity: IDENTITY, ttlSeconds: 86_400 });
+  await Promise.all(Array.from({ length: 16 }, async () => {
+    while (performance.now() < end) await ca.sign({ ...csrs[n++ % 64]!, identity: IDENTITY, ttlSeconds: 86_400 });
+  }));
   return n / ((performance.now() - t0) / 1000);
 }
 

@@ -8,7 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import { AmbitError, describeError, isAmbitError } from '../../core/errors.js';
 import { getLogLevel, type Logger } from '../../core/log.js';
 import type { CertificateAuthority, SignedCertificate } from '../../core/identity/ca.js';
-import { parseCsr, type ParsedCsr } from '../../core/identity/csr.js';
+import { parseCsrAsync, type ParsedCsr } from '../../core/identity/csr.js';
 import { CA_METADATA, certificateService, type CertificateRequestMessage, type CertificateResponseMessage } from '../../core/identity/ca-proto.js';
 import { FailureLimiter, peerHost } from './failure-limit.js';
 
@@ -63,10 +63,10 @@ function refusalMessage(caller: Caller, identity: string): string {
   return `waypoint ${caller.identity} may not obtain certificates for ${identity}: a waypoint obtains only its own identity`;
 }
 
-/** The CSR, parsed and its signature verified, and the identity it asks for (its only URI SAN). */
-function parseRequest(csrPem: unknown): { csr: ParsedCsr; identity: string } {
+/** The CSR, parsed and its signature verified (off the event loop), and the identity it asks for (its only URI SAN). */
+async function parseRequest(csrPem: unknown): Promise<{ csr: ParsedCsr; identity: string }> {
   try {
-    const csr = parseCsr(typeof csrPem === 'string' ? csrPem : '');
+    const csr = await parseCsrAsync(typeof csrPem === 'string' ? csrPem : '');
     if (csr.uris.length !== 1 || csr.otherSans.length > 0) {
       throw new AmbitError('AMBIT_E_CSR', `the CSR must carry exactly one URI SAN (found ${[...csr.uris, ...csr.otherSans].join(', ') || 'none'})`, { hint: 'put the SPIFFE id as the only subject alternative name' });
     }
@@ -100,7 +100,7 @@ export function addCertificateService(server: grpc.Server, deps: CertificateServ
   async function handle(call: grpc.ServerUnaryCall<CertificateRequestMessage, CertificateResponseMessage>): Promise<CertificateResponseMessage> {
     // Authentication first: an unknown caller costs a digest, not a signature verification.
     const caller = await authenticate(call);
-    const { csr, identity } = parseRequest(call.request.csr);
+    const { csr, identity } = await parseRequest(call.request.csr);
     const allowed = await deps.identitiesAllowed(caller);
     if (!allowed.has(identity)) throw new Refusal(grpc.status.PERMISSION_DENIED, refusalMessage(caller, identity));
 

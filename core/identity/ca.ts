@@ -7,7 +7,7 @@ import { AmbitError } from '../errors.js';
 import type { CaClient, Credentials } from './types.js';
 import { parseSpiffeId, validateTrustDomain } from './spiffe.js';
 import { createCsr, generateWorkloadKey, parseCsr, type ParsedCsr } from './csr.js';
-import { buildCertificate, certificateParts, isSelfSigned, name, notAfterOf, notBeforeOf, parseCertificates } from './x509.js';
+import { buildCertificate, buildCertificateAsync, certificateParts, isSelfSigned, name, notAfterOf, notBeforeOf, parseCertificates } from './x509.js';
 import { CA_FILES, caFromMaterial, directoryCaStore, type CaMaterialStore } from './ca-files.js';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
@@ -159,7 +159,8 @@ export class CertificateAuthority {
       throw new AmbitError('AMBIT_E_CSR', `CSR subject alternative names (${got}) are not exactly ${identity}`, { hint: 'the CSR must carry the requested identity as its only URI SAN' });
     }
     const notAfter = new Date(Math.min(requestedNotAfter.getTime(), this.signingNotAfter.getTime()));
-    const leaf = buildCertificate({
+    // Signed on libuv's thread pool: the controller's event loop keeps serving meanwhile.
+    const leaf = await buildCertificateAsync({
       subject: name({}),
       issuer: this.issuerName,
       spkiDer: csr.spkiDer,

@@ -104,8 +104,49 @@ export function checkWorkloadKey(key: KeyObject): void {
   throw csrError(`the CSR key type ${type ?? 'unknown'} is not accepted; only ECDSA P-256 or RSA`, KEY_HINT);
 }
 
+/** What checking a CSR's self-signature needs. */
+interface UnverifiedCsr {
+  csr: ParsedCsr;
+  digest: 'sha256' | 'sha384';
+  signed: Buffer;
+  signature: Buffer;
+}
+
+const BAD_SIGNATURE = (): AmbitError => csrError('the CSR signature does not verify', 'the CSR was altered or signed with a different key than the one it carries');
+const UNREADABLE_SIGNATURE = (err: unknown): AmbitError => csrError('the CSR signature cannot be read', 'regenerate the CSR', err);
+
 /** Parse a PEM CSR and check its self-signature. Throws AMBIT_E_CSR. */
 export function parseCsr(csrPem: string): ParsedCsr {
+  const u = readCsr(csrPem);
+  let ok: boolean;
+  try {
+    ok = verify(u.digest, u.signed, u.csr.publicKey, u.signature);
+  } catch (err) {
+    throw UNREADABLE_SIGNATURE(err);
+  }
+  if (!ok) throw BAD_SIGNATURE();
+  return u.csr;
+}
+
+/**
+ * parseCsr with the signature checked on libuv's thread pool, off the event loop (the CA
+ * service: a busy controller keeps serving discovery while it verifies CSRs).
+ */
+export async function parseCsrAsync(csrPem: string): Promise<ParsedCsr> {
+  const u = readCsr(csrPem);
+  const ok = await new Promise<boolean>((resolve, reject) => {
+    try {
+      verify(u.digest, u.signed, u.csr.publicKey, u.signature, (err, result) => (err ? reject(UNREADABLE_SIGNATURE(err)) : resolve(result)));
+    } catch (err) {
+      reject(UNREADABLE_SIGNATURE(err));
+    }
+  });
+  if (!ok) throw BAD_SIGNATURE();
+  return u.csr;
+}
+
+/** Decode a PEM CSR and check its key and algorithm; the signature is left to the caller. */
+function readCsr(csrPem: string): UnverifiedCsr {
   if (typeof csrPem !== 'string' || csrPem.length === 0) throw csrError('the request carries no CSR', 'send a PKCS#10 CSR in PEM form');
   if (csrPem.length > MAX_CSR_PEM_BYTES) {
     throw csrError(`the CSR is ${csrPem.length} bytes; at most ${MAX_CSR_PEM_BYTES} are accepted`, 'send one PKCS#10 CSR for an ECDSA P-256 key');
@@ -153,15 +194,6 @@ export function parseCsr(csrPem: string): ParsedCsr {
   if (algorithm.keyType !== keyType) {
     throw csrError(`the CSR signature algorithm ${algName} does not fit its ${keyType ?? 'unknown'} key`, 'sign the CSR with the key it carries');
   }
-  let signatureOk: boolean;
-  try {
-    signatureOk = verify(algorithm.digest, infoNode.raw, publicKey, bitStringBytes(sigNode));
-  } catch (err) {
-    throw csrError('the CSR signature cannot be read', 'regenerate the CSR', err);
-  }
-  if (!signatureOk) {
-    throw csrError('the CSR signature does not verify', 'the CSR was altered or signed with a different key than the one it carries');
-  }
   let sans: { uris: string[]; otherSans: string[] };
   try {
     sans = sansOf(info[3]);
@@ -169,7 +201,10 @@ export function parseCsr(csrPem: string): ParsedCsr {
     throw csrError('the CSR extension request is not valid DER', 'regenerate the CSR', err);
   }
   const { uris, otherSans } = sans;
-  return { publicKey, spkiDer: Buffer.from(spkiNode.raw), uris, otherSans };
+  return {
+    csr: { publicKey, spkiDer: Buffer.from(spkiNode.raw), uris, otherSans },
+    digest: algorithm.digest, signed: infoNode.raw, signature: bitStringBytes(sigNode),
+  };
 }
 
 function sansOf(attributes: DerNode | undefined): { uris: string[]; otherSans: string[] } {
