@@ -1,7 +1,8 @@
 // The node agent: config → MeshState; enrolled pods → listeners in their netns; the proxy
 // handlers; the enrolment server the CNI plugin talks to; SOCKS5; drain on shutdown.
-import { stat } from 'node:fs/promises';
+import { lstat, stat } from 'node:fs/promises';
 import type net from 'node:net';
+import { connect as connectUnix, isIP } from 'node:net';
 import type { ConfigSource } from '../core/config/source.js';
 import { startEnrolmentServer, type EnrolmentServer, type PodInfo } from '../core/enrolment/index.js';
 import { AmbitError, describeError } from '../core/errors.js';
@@ -103,12 +104,15 @@ export class Agent {
     this.configLoaded = true;
     await this.replay();
     this.replayed = true;
-    this.enrolment = await startEnrolmentServer(this.settings.enrolmentSocket, enrolmentHandler({
-      snapshot: () => this.state.snapshot,
-      pods: () => this.registry.all(),
-      enrol: (pod) => this.enrol(pod),
-      remove: (uid) => this.remove(uid),
-    }), { log: this.log.child({ component: 'enrolment' }) });
+    try {
+      this.enrolment = await this.startEnrolment();
+    } catch (err) {
+      if (!/another process is serving/.test((err as Error).message)) throw err;
+      // A restart with overlap: the old agent still serves CNI requests; its pods are served
+      // by both agents (SO_REUSEPORT) until it drains. Take the socket once it lets go.
+      this.log.warn('another agent serves the enrolment socket; taking it over when that agent stops', { socket: this.settings.enrolmentSocket });
+      void this.takeOverEnrolment();
+    }
     if (this.settings.ports.socks5 > 0) {
       const identity = spiffeIdFor(this.settings.trustDomain, this.settings.socks5Namespace, this.settings.socks5ServiceAccount);
       this.socks5 = createSocks5Server(this.proxy, { identity, namespace: this.settings.socks5Namespace });
@@ -122,6 +126,46 @@ export class Agent {
       });
     }
     this.log.info('agent started', { pods: this.pods.size, socket: this.settings.enrolmentSocket });
+  }
+
+  private startEnrolment(): Promise<EnrolmentServer> {
+    return startEnrolmentServer(this.settings.enrolmentSocket, enrolmentHandler({
+      snapshot: () => this.state.snapshot,
+      pods: () => this.registry.all(),
+      enrol: (pod) => this.enrol(pod),
+      remove: (uid) => this.remove(uid),
+    }), { log: this.log.child({ component: 'enrolment' }) });
+  }
+
+  /**
+   * Poll until the other agent's socket is gone (it unlinks it when it stops), then serve it.
+   * A socket file that stays dead for 2 s was left by a crashed agent and is taken over too.
+   * Waiting for the file to disappear, not just to stop answering, keeps the old agent's
+   * unlink from removing the new socket.
+   */
+  private async takeOverEnrolment(): Promise<void> {
+    let deadFor = 0;
+    while (!this.draining && !this.enrolment) {
+      await new Promise((r) => setTimeout(r, 100));
+      const st = await lstat(this.settings.enrolmentSocket).catch(() => undefined);
+      if (st) {
+        const alive = await new Promise<boolean>((resolve) => {
+          const probe = connectUnix(this.settings.enrolmentSocket);
+          probe.once('connect', () => { probe.destroy(); resolve(true); });
+          probe.once('error', () => resolve(false));
+        });
+        deadFor = alive ? 0 : deadFor + 100;
+        if (alive || deadFor < 2000) continue;
+      }
+      try {
+        const server = await this.startEnrolment();
+        if (this.draining) { await server.close(); return; }
+        this.enrolment = server;
+        this.log.info('enrolment socket taken over', { socket: this.settings.enrolmentSocket });
+      } catch (err) {
+        this.log.debug('enrolment socket not yet free', { err: describeError(err) });
+      }
+    }
   }
 
   ready(): boolean { return this.configLoaded && this.replayed && !this.draining; }
@@ -178,6 +222,7 @@ export class Agent {
       entry.listeners = await PodListeners.open({
         netnsPath: pod.netnsPath,
         ports: this.settings.ports,
+        families: ipFamilies(pod.ips),
         credentials: () => {
           const creds = this.certs.current(entry.ctx.identity);
           if (!creds) throw new AmbitError('AMBIT_E_CERT', `no valid certificate held for ${entry.ctx.identity}`);
@@ -286,4 +331,14 @@ export class Agent {
   connections(): unknown {
     return { active: this.tracker.active(), counts: this.tracker.counts(), refusals: this.tracker.refusalCounts() };
   }
+}
+
+/** The address families of a pod's IPs (IPv4 when it reports none). */
+function ipFamilies(ips: readonly string[]): (4 | 6)[] {
+  const families = new Set<4 | 6>();
+  for (const ip of ips) {
+    const f = isIP(ip);
+    if (f === 4 || f === 6) families.add(f);
+  }
+  return families.size > 0 ? [...families].sort() : [4];
 }

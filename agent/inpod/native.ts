@@ -19,7 +19,10 @@ export interface NetnsAddon {
   /** Close the cached namespace fd; true when one was open. */
   closeNetns(netnsPath: string): boolean;
   cachedNetnsCount(): number;
-  bindTo(fd: number, ip: string, port: number, reuseAddr?: boolean): void;
+  /** An AF_INET6 socket is made IPv6-only (IPv4 has its own sockets). */
+  bindTo(fd: number, ip: string, port: number, reuseAddr?: boolean, reusePort?: boolean): void;
+  /** Write /proc/sys/<key> (a `net/...` key) as seen from inside the namespace. */
+  setNetnsSysctl(netnsPath: string, key: string, value: string): void;
   /** undefined: the connection was not redirected (no NAT conntrack entry). */
   getOriginalDst(fd: number): OriginalDst | undefined;
   setMark(fd: number, mark: number): void;

@@ -1,11 +1,12 @@
 // One enrolled pod's listeners, all inside its netns: 15001 outbound, 15006 inbound
-// plaintext, 15008 HBONE (presenting the pod's own certificate). Closing releases every
-// socket and the cached netns fd (a held fd would keep a deleted netns alive).
+// plaintext, 15008 HBONE (presenting the pod's own certificate), on IPv4 and, for a
+// dual-stack pod, IPv6. Closing releases every socket and the cached netns fd (a held fd
+// would keep a deleted netns alive).
 import type net from 'node:net';
 import { createHboneServer, type HboneRequest, type HboneServer } from '../../core/hbone/index.js';
 import type { Credentials } from '../../core/identity/types.js';
 import type { Logger } from '../../core/log.js';
-import { listenInNetns, releaseNetns } from './sockets.js';
+import { enableListenerHandover, listenInNetns, releaseNetns } from './sockets.js';
 
 export interface PodHandlers {
   outbound(socket: net.Socket): void;
@@ -16,6 +17,8 @@ export interface PodHandlers {
 export interface PodListenerOptions {
   netnsPath: string;
   ports: { outbound: number; inboundPlaintext: number; hbone: number };
+  /** Address families of the pod (its IPs): each port listens on 0.0.0.0 and/or ::. Default [4]. */
+  families?: readonly (4 | 6)[];
   /** Current credentials of the pod's identity (read per new TLS connection: rotation is seamless). */
   credentials: () => Credentials;
   trustDomain: string;
@@ -36,16 +39,24 @@ export class PodListeners {
     const track = (s: net.Socket): void => { sockets.add(s); s.once('close', () => sockets.delete(s)); };
     const hboneServer = createHboneServer({ credentials: o.credentials, trustDomain: o.trustDomain, handler: o.handlers.hbone, log: o.log });
     const opened: net.Server[] = [];
+    const listeners: Array<[number, (s: net.Socket) => void]> = [
+      [o.ports.outbound, (s) => o.handlers.outbound(s)],
+      [o.ports.inboundPlaintext, (s) => o.handlers.inboundPlaintext(s)],
+      [o.ports.hbone, (s) => hboneServer.handleSocket(s)],
+    ];
     try {
-      const outbound = await listenInNetns(o.netnsPath, o.ports.outbound);
-      opened.push(outbound);
-      outbound.on('connection', (s: net.Socket) => { track(s); o.handlers.outbound(s); });
-      const plain = await listenInNetns(o.netnsPath, o.ports.inboundPlaintext);
-      opened.push(plain);
-      plain.on('connection', (s: net.Socket) => { track(s); o.handlers.inboundPlaintext(s); });
-      const hbone = await listenInNetns(o.netnsPath, o.ports.hbone);
-      opened.push(hbone);
-      hbone.on('connection', (s: net.Socket) => { track(s); hboneServer.handleSocket(s); });
+      // SO_REUSEPORT on every listener: a new agent opens its own next to these before this one
+      // closes them, so no connection finds the port closed during a restart.
+      if (!enableListenerHandover(o.netnsPath)) {
+        o.log.warn('kernel without net.ipv4.tcp_migrate_req: connections queued on a closing listener are reset');
+      }
+      for (const family of o.families ?? [4]) {
+        for (const [port, handle] of listeners) {
+          const server = await listenInNetns(o.netnsPath, port, family === 6 ? '::' : '0.0.0.0', { reusePort: true });
+          opened.push(server);
+          server.on('connection', (s: net.Socket) => { track(s); handle(s); });
+        }
+      }
     } catch (err) {
       await Promise.all(opened.map((s) => new Promise((r) => s.close(r))));
       await hboneServer.close({ force: true });

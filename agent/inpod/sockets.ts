@@ -27,6 +27,30 @@ export interface ListenInNetnsOptions {
   /** Listen with this server (its 'connection' handler is already attached). */
   server?: net.Server;
   backlog?: number;
+  /**
+   * SO_REUSEPORT: another agent process can listen on the same port in the same namespace
+   * (a restart opens the new agent's listeners before the old agent closes its own).
+   */
+  reusePort?: boolean;
+}
+
+const handoverSet = new Set<string>();
+
+/**
+ * Let a closing listener hand the connections waiting in its accept queue to another listener
+ * of its SO_REUSEPORT group instead of resetting them (net.ipv4.tcp_migrate_req, Linux ≥ 5.14,
+ * per namespace). Returns false when the kernel has no such setting.
+ */
+export function enableListenerHandover(netnsPath: string): boolean {
+  if (handoverSet.has(netnsPath)) return true;
+  try {
+    netnsAddon().setNetnsSysctl(netnsPath, 'net/ipv4/tcp_migrate_req', '1');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw netnsError('net.ipv4.tcp_migrate_req', netnsPath, err);
+  }
+  handoverSet.add(netnsPath);
+  return true;
 }
 
 /** A listening TCP server whose socket lives in the namespace at `netnsPath`. */
@@ -40,7 +64,7 @@ export async function listenInNetns(netnsPath: string, port: number, host = '0.0
     throw netnsError(`socket for ${host}:${port}`, netnsPath, err);
   }
   try {
-    addon.bindTo(fd, host, port, true);
+    addon.bindTo(fd, host, port, true, opts.reusePort ?? false);
   } catch (err) {
     addon.closeFd(fd);
     throw netnsError(`bind ${host}:${port}`, netnsPath, err);
@@ -129,5 +153,6 @@ export function originalDst(socket: net.Socket): OriginalDst | undefined {
 
 /** Drop the cached namespace fd (when a pod is removed; a held fd keeps the netns alive). */
 export function releaseNetns(netnsPath: string): boolean {
+  handoverSet.delete(netnsPath);
   return netnsAddon().closeNetns(netnsPath);
 }

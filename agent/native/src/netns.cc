@@ -2,7 +2,9 @@
 //
 //   socketInNetns(netnsPath, family) -> fd   TCP socket created inside a network namespace
 //   closeNetns(netnsPath) -> bool            drop the cached namespace fd (pod removed)
-//   bindTo(fd, ip, port, reuseAddr)          bind (listeners, IP_TRANSPARENT source binding)
+//   bindTo(fd, ip, port, reuseAddr, reusePort)   bind (listeners, IP_TRANSPARENT source binding);
+//                                            an AF_INET6 socket is made IPv6-only first
+//   setNetnsSysctl(netnsPath, key, value)    write /proc/sys/<key> (net/... only) of a namespace
 //   getOriginalDst(fd) -> {address, port, family} | undefined   SO_ORIGINAL_DST
 //   setMark(fd, mark)                        SO_MARK
 //   setTransparent(fd)                       IP_TRANSPARENT / IPV6_TRANSPARENT
@@ -137,6 +139,43 @@ Napi::Value SocketInNetns(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, fd);
 }
 
+Napi::Value SetNetnsSysctl(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsString() || !info[1].IsString() || !info[2].IsString()) {
+    throw Napi::TypeError::New(env, "setNetnsSysctl(netnsPath: string, key: string, value: string)");
+  }
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  std::string key = info[1].As<Napi::String>().Utf8Value();
+  std::string value = info[2].As<Napi::String>().Utf8Value();
+  if (key.rfind("net/", 0) != 0 || key.find("..") != std::string::npos) {
+    throw Napi::TypeError::New(env, "setNetnsSysctl: only net/... keys of the namespace");
+  }
+  int target = NetnsFd(env, path);
+  int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (self < 0) throw ErrnoError(env, errno, "open", "/proc/thread-self/ns/net");
+  if (setns(target, CLONE_NEWNET) != 0) {
+    int err = errno;
+    close(self);
+    throw ErrnoError(env, err, "setns", path);
+  }
+  // /proc/sys/net resolves against the opening thread's namespace; the open file keeps it.
+  std::string file = "/proc/sys/" + key;
+  int fd = open(file.c_str(), O_WRONLY | O_CLOEXEC);
+  int openErr = errno;
+  if (setns(self, CLONE_NEWNET) != 0) {
+    fprintf(stderr, "ambit: FATAL: cannot return to the agent's network namespace after %s: %s\n",
+            path.c_str(), strerror(errno));
+    abort();
+  }
+  close(self);
+  if (fd < 0) throw ErrnoError(env, openErr, "open", file);
+  ssize_t n = write(fd, value.data(), value.size());
+  int writeErr = errno;
+  close(fd);
+  if (n < 0) throw ErrnoError(env, writeErr, "write", file);
+  return env.Undefined();
+}
+
 Napi::Value CloseNetns(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "closeNetns(netnsPath: string)");
@@ -161,9 +200,16 @@ Napi::Value BindTo(const Napi::CallbackInfo& info) {
   int port = info[2].As<Napi::Number>().Int32Value();
   if (port < 0 || port > 65535) throw Napi::RangeError::New(env, "port must be 0..65535");
   bool reuse = info.Length() > 3 && info[3].ToBoolean().Value();
+  bool reusePort = info.Length() > 4 && info[4].ToBoolean().Value();
+  int one = 1;
   if (reuse) {
-    int one = 1;
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) throw ErrnoError(env, errno, "setsockopt", "SO_REUSEADDR");
+  }
+  // Several listeners on one port (an old and a new agent during a restart): the kernel
+  // spreads new connections over them, and with tcp_migrate_req a closing one hands its
+  // queue to the others.
+  if (reusePort) {
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) throw ErrnoError(env, errno, "setsockopt", "SO_REUSEPORT");
   }
   struct sockaddr_storage ss;
   memset(&ss, 0, sizeof ss);
@@ -175,6 +221,9 @@ Napi::Value BindTo(const Napi::CallbackInfo& info) {
     v4->sin_port = htons(static_cast<uint16_t>(port));
     len = sizeof *v4;
   } else if (inet_pton(AF_INET6, ip.c_str(), &v6->sin6_addr) == 1) {
+    // IPv4 goes to its own AF_INET socket: a v4-mapped connection on an AF_INET6 listener
+    // would have no IPv6 original destination.
+    if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) throw ErrnoError(env, errno, "setsockopt", "IPV6_V6ONLY");
     v6->sin6_family = AF_INET6;
     v6->sin6_port = htons(static_cast<uint16_t>(port));
     len = sizeof *v6;
@@ -255,6 +304,7 @@ Napi::Value CloseFd(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("socketInNetns", Napi::Function::New(env, SocketInNetns));
   exports.Set("closeNetns", Napi::Function::New(env, CloseNetns));
+  exports.Set("setNetnsSysctl", Napi::Function::New(env, SetNetnsSysctl));
   exports.Set("cachedNetnsCount", Napi::Function::New(env, CachedNetnsCount));
   exports.Set("bindTo", Napi::Function::New(env, BindTo));
   exports.Set("getOriginalDst", Napi::Function::New(env, GetOriginalDst));

@@ -1,0 +1,144 @@
+// Agent restart with overlap, in real network namespaces: under a steady stream of new
+// connections (client pod → Service VIP → HBONE → server pod), agent #2 starts while #1
+// runs (its listeners join #1's in every pod netns through SO_REUSEPORT), then #1 gets
+// SIGTERM and drains (its accept queues migrate to #2). Not one connection may fail; #2 then
+// takes the enrolment socket and enrols a new pod.
+import { rm, writeFile } from 'node:fs/promises';
+import type net from 'node:net';
+import path from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createPodSocket, listenInNetns, releaseNetns } from '../../agent/inpod/sockets.js';
+import { createCniChain, createPodNetns, deletePodNetns, destroyCniChain, type CniChain, type PodNetns } from '../helpers/cni-chain.js';
+import { describeNetns } from '../helpers/privileges.js';
+import { bundleAgent, eventually, httpGet, sh, startAgent, tempDir, type AgentProcess } from './agent-netns-helpers.js';
+
+const BRIDGE = 'ambt-h4r-br0';
+const SUBNET = '10.231.44.0/24';
+const VIP = '10.96.44.10';
+const APP_PORT = 8080;
+
+/** One short connection from the client pod: send, half-close, expect the echo. */
+function oneConnection(pod: PodNetns, payload: string): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const sock = createPodSocket(pod.netnsPath);
+    let echoed = '';
+    let error: string | undefined;
+    sock.setEncoding('utf8');
+    sock.setTimeout(5000, () => { error = 'timeout'; sock.destroy(); });
+    sock.on('data', (d: string) => { echoed += d; });
+    sock.on('error', (err: NodeJS.ErrnoException) => { error = err.code ?? err.message; });
+    sock.on('close', () => resolve(error ?? (echoed === payload ? undefined : `echo ${JSON.stringify(echoed)}`)));
+    sock.connect(80, VIP);
+    sock.on('connect', () => sock.end(payload));
+  });
+}
+
+describeNetns('agent restart: listeners handed over in every pod netns', () => {
+  let chain: CniChain;
+  let dir: string;
+  let bundle: string;
+  let env: Record<string, string>;
+  let first: AgentProcess | undefined;
+  let second: AgentProcess | undefined;
+  const pods: PodNetns[] = [];
+  let client: PodNetns;
+  let server: PodNetns;
+  let app: net.Server;
+
+  beforeAll(async () => {
+    dir = await tempDir('h4-restart');
+    const configFile = path.join(dir, 'mesh.json');
+    env = {
+      AMBIT_CONFIG_FILE: configFile, AMBIT_STATE_DIR: path.join(dir, 'state'), AMBIT_AGENT_SOCKET: path.join(dir, 'agent.sock'),
+      AMBIT_NODE_NAME: 'h4-node', AMBIT_DRAIN_MS: '5000', AMBIT_SOCKS5_PORT: '0',
+    };
+    // Config first (pods are enrolled as their CNI ADD runs).
+    const writeConfig = async (): Promise<void> => {
+      await writeFile(configFile, JSON.stringify({
+        version: `v${Date.now()}`,
+        namespaces: [{ name: 'shop', labels: { 'mesh-mode': 'ambient' } }],
+        workloads: [
+          { name: 'client', namespace: 'shop', serviceAccount: 'client', ips: client ? [client.ip] : [], enrolled: true },
+          { name: 'server', namespace: 'shop', serviceAccount: 'server', ips: server ? [server.ip] : [], enrolled: true },
+        ],
+        services: [{
+          name: 'server', namespace: 'shop', vips: [VIP], ports: [{ port: 80, targetPort: APP_PORT, protocol: 'tcp' }],
+          endpoints: server ? [{ address: server.ip, workloadUid: 'Pod/shop/server' }] : [],
+        }],
+      }));
+    };
+    await writeConfig();
+    bundle = await bundleAgent();
+    first = await startAgent(bundle, env);
+    chain = await createCniChain({ suite: 'h4r', bridge: BRIDGE, subnet: SUBNET, agentSocket: env.AMBIT_AGENT_SOCKET });
+    client = await createPodNetns(chain, { namespace: 'shop', name: 'client' });
+    pods.push(client);
+    server = await createPodNetns(chain, { namespace: 'shop', name: 'server' });
+    pods.push(server);
+    const gateway = SUBNET.replace(/\.0\/24$/, '.1');
+    for (const p of pods) sh('ip', ['-n', p.netnsName, 'route', 'replace', 'default', 'via', gateway]);
+    app = await listenInNetns(server.netnsPath, APP_PORT);
+    app.on('connection', (s: net.Socket) => {
+      s.on('data', (d) => s.write(d));
+      s.on('end', () => s.end());
+      s.on('error', () => undefined);
+    });
+    await writeConfig();
+    await eventually(async () => ((await oneConnection(client, 'warm-up')) === undefined ? true : undefined), 'mesh serving');
+  }, 120_000);
+
+  afterAll(async () => {
+    if (app) await new Promise((r) => app.close(r));
+    await first?.kill().catch(() => undefined);
+    await second?.kill().catch(() => undefined);
+    for (const p of pods) {
+      releaseNetns(p.netnsPath);
+      await deletePodNetns(chain, p).catch(() => undefined);
+    }
+    if (chain) await destroyCniChain(chain);
+    if (bundle) await rm(path.dirname(bundle), { recursive: true, force: true });
+    if (dir) await rm(dir, { recursive: true, force: true });
+  }, 60_000);
+
+  it('no new connection fails while agent #2 starts and agent #1 drains and exits', async () => {
+    const failures: string[] = [];
+    let total = 0;
+    let running = true;
+    const worker = async (w: number): Promise<void> => {
+      for (let n = 0; running; n++) {
+        const err = await oneConnection(client, `w${w}-${n}`);
+        total++;
+        if (err) failures.push(err);
+      }
+    };
+    const load = Promise.all([0, 1, 2, 3].map(worker));
+    await new Promise((r) => setTimeout(r, 500));
+    second = await startAgent(bundle, env);
+    await eventually(() => (second!.logs().some((l) => l.includes('"pods replayed"')) ? true : undefined), 'agent #2 replayed the pods');
+    await new Promise((r) => setTimeout(r, 500));
+    const t = Date.now();
+    expect(await first!.stop()).toBe(0);
+    const drainMs = Date.now() - t;
+    first = undefined;
+    const before = total;
+    await new Promise((r) => setTimeout(r, 1000));
+    running = false;
+    await load;
+    process.stdout.write(`agent restart: ${total} connections, ${failures.length} failed; old agent drained in ${drainMs} ms\n`);
+    expect(failures).toEqual([]);
+    expect(total - before).toBeGreaterThan(5);
+    expect(total).toBeGreaterThan(20);
+    // The old agent stopped well within its drain deadline (nothing stayed open).
+    expect(drainMs).toBeLessThan(5000);
+    const conns = JSON.parse(await httpGet(second.adminPort, '/debug/connections')) as { counts: { opened: number; active: number } };
+    expect(conns.counts.opened).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('agent #2 takes over the enrolment socket and enrols a new pod', async () => {
+    await eventually(() => (second!.logs().some((l) => l.includes('enrolment socket taken over')) ? true : undefined), 'enrolment taken over');
+    const late = await createPodNetns(chain, { namespace: 'shop', name: 'late' });
+    pods.push(late);
+    const dump = JSON.parse(await httpGet(second!.adminPort, '/config_dump')) as { pods: Array<{ name: string }> };
+    expect(dump.pods.map((p) => p.name).sort()).toEqual(['client', 'late', 'server']);
+  }, 30_000);
+});
