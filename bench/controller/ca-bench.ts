@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { CertificateAuthority } from '../../core/identity/ca.js';
@@ -29,7 +29,8 @@ const script = (name: string): string => join(here, `${name}.js`);
 const quietEnv = { ...process.env, AMBIT_LOG_LEVEL: 'error' };
 const log = (msg: string): void => { process.stderr.write(`${msg}\n`); };
 
-interface Options { rounds: number; seconds: number; clients: number; concurrency: number; services: number; profile?: string; write: boolean }
+export interface CaBenchOptions { seconds: number; clients: number; concurrency: number; services: number; profile?: string }
+interface Options extends CaBenchOptions { rounds: number; write: boolean }
 
 function options(): Options {
   const { values } = parseArgs({
@@ -52,13 +53,14 @@ const median = (xs: readonly number[]): number => { const s = [...xs].sort((a, b
 interface ClientResult { certs: number; errors: number; lastError: string; per_s: number; p50_ms: number; p99_ms: number; cpu_s: number }
 
 /** One round over gRPC: certificates/s summed over the clients, and the controller's CPU share. */
-async function grpcRound(o: Options, dir: string, roundNo: number): Promise<{ perS: number; p99: number; serverCpu: number }> {
+export async function grpcRound(o: CaBenchOptions, dir: string, roundNo: number): Promise<{ perS: number; p99: number; serverCpu: number }> {
   const group = new ChildGroup();
+  const roundDir = mkdtempSync(join(dir, 'ca-round-'));
   try {
     const token = randomBytes(24).toString('hex');
-    const tokenFile = join(dir, 'node-tokens');
+    const tokenFile = join(roundDir, 'node-tokens');
     writeFileSync(tokenFile, `${token} ${nodeName(0)}\n`, { mode: 0o600 });
-    const rootsFile = join(dir, 'roots.pem');
+    const rootsFile = join(roundDir, 'roots.pem');
     const profileArgs = o.profile ? ['--cpu-prof', '--cpu-prof-dir', o.profile, '--cpu-prof-name', `ca-server-round${roundNo}.cpuprofile`] : [];
     const server = await group.start(process.execPath, [...profileArgs, script('ca-server'), JSON.stringify({ services: o.services, nodes: 100, tokenFile, rootsFile })], {
       name: 'ca-server', env: quietEnv, readyLine: /^READY /, readyTimeoutMs: 180_000,
@@ -78,11 +80,12 @@ async function grpcRound(o: Options, dir: string, roundNo: number): Promise<{ pe
     return { perS: results.reduce((a, r) => a + r.per_s, 0), p99: Math.max(...results.map((r) => r.p99_ms)), serverCpu };
   } finally {
     await group.close();
+    rmSync(roundDir, { recursive: true, force: true });
   }
 }
 
 /** The CA alone: parsed CSRs signed in this process, 16 at a time (its signatures run on libuv's thread pool). */
-async function inProcessRound(seconds: number): Promise<number> {
+export async function inProcessRound(seconds: number): Promise<number> {
   const ca = await CertificateAuthority.create({ trustDomain: 'cluster.local' });
   const csrs = await Promise.all(Array.from({ length: 64 }, async () => {
     const csrPem = createCsr(IDENTITY, (await generateWorkloadKey()).privateKey);
@@ -130,7 +133,9 @@ async function main(): Promise<void> {
   if (o.write) log(`wrote ${writeResults(results)}`);
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`ca bench: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
-});
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`ca bench: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });
+}
