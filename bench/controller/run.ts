@@ -1,6 +1,7 @@
 // bench/controller: translate time, push time to 100 connected discovery clients and the
 // controller's RSS for 1k, 10k and 50k services (5 endpoint pods each), and certificates
-// signed per second. Prints a table and writes bench/results/controller.json.
+// signed per second through the CA's gRPC service (`ca`; ca-bench.ts runs it for several
+// rounds on its own). Prints a table and writes bench/results/controller.json.
 // Usage: node dist/bench/controller/run.js [--cases services-1000,ca] [--clients 100] ...
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,6 +14,7 @@ import { rssMbOfPid } from '../common/cpu.js';
 import { buildResults, writeResults, type ResultRow } from '../common/results.js';
 import { round } from '../common/stats.js';
 import { formatTable } from '../common/table.js';
+import { grpcRound as caGrpcRound } from './ca-bench.js';
 import { nodeName } from './objects.js';
 
 export const CASES = ['services-1000', 'services-10000', 'services-50000', 'ca'] as const;
@@ -236,9 +238,10 @@ async function main(): Promise<void> {
       }
     }
     if (o.cases.includes('ca')) {
-      const r = await runCaChild(env, { mode: 'ca-inproc', identity: 'spiffe://cluster.local/ns/bench0/sa/sa0', durationMs: o.caSeconds * 1000 });
-      log(`ca (in process): ${r.certs} certificates, ${r.per_s.toFixed(0)}/s`);
-      rows.push({ case: 'ca', certs_per_s: round(r.per_s, 0) });
+      // Through the CertificateService over gRPC/TLS, as agents obtain certificates (ca-bench.ts).
+      const r = await caGrpcRound({ seconds: o.caSeconds, clients: 1, concurrency: o.caConcurrency, services: 1000 }, dir, 1);
+      log(`ca (gRPC, ${o.caConcurrency} in flight): ${r.perS.toFixed(0)}/s, p99 ${r.p99.toFixed(1)} ms`);
+      rows.push({ case: 'ca', certs_per_s: round(r.perS, 0) });
     }
     // services-<N> by N, then ca, ca-grpc.
     const rank = (c: string): number => Number(/^services-(\d+)$/.exec(c)?.[1] ?? 1e12 + (c === 'ca' ? 0 : 1));
