@@ -48,7 +48,7 @@ export class PodListeners {
       // SO_REUSEPORT on every listener: a new agent opens its own next to these before this one
       // closes them, so no connection finds the port closed during a restart.
       if (!enableListenerHandover(o.netnsPath)) {
-        o.log.warn('kernel without net.ipv4.tcp_migrate_req: connections queued on a closing listener are reset');
+        o.log.warn('no net.ipv4.tcp_migrate_req (old kernel or addon build): connections queued on a closing listener are reset');
       }
       for (const family of o.families ?? [4]) {
         for (const [port, handle] of listeners) {

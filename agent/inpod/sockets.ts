@@ -39,12 +39,15 @@ const handoverSet = new Set<string>();
 /**
  * Let a closing listener hand the connections waiting in its accept queue to another listener
  * of its SO_REUSEPORT group instead of resetting them (net.ipv4.tcp_migrate_req, Linux ≥ 5.14,
- * per namespace). Returns false when the kernel has no such setting.
+ * per namespace). Returns false when the kernel (or an old addon build) has no such setting.
  */
 export function enableListenerHandover(netnsPath: string): boolean {
   if (handoverSet.has(netnsPath)) return true;
+  const addon = netnsAddon();
+  // An addon built before this function existed (rebuild with scripts/build-native.mjs).
+  if (typeof addon.setNetnsSysctl !== 'function') return false;
   try {
-    netnsAddon().setNetnsSysctl(netnsPath, 'net/ipv4/tcp_migrate_req', '1');
+    addon.setNetnsSysctl(netnsPath, 'net/ipv4/tcp_migrate_req', '1');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw netnsError('net.ipv4.tcp_migrate_req', netnsPath, err);
