@@ -8,6 +8,7 @@ import { addCertificateService, identitiesAllowedFrom } from './service.js';
 import { createPublicKey, generateKeyPairSync, sign as signBytes, type KeyObject } from 'node:crypto';
 import { nodeTokenFileAuthenticator, tokenReviewAuthenticator, type Authenticate, type BoundObjectLookup, type TokenReviewResult } from './auth.js';
 import { caRequestLimit } from './message-limit.js';
+import { AmbitError } from '../../core/errors.js';
 import { FailureLimiter } from './failure-limit.js';
 import { integer, oid, sequence, setOf, explicit, bitString } from '../../core/identity/der.js';
 import { name, OID, toPem, uriSanExtension } from '../../core/identity/x509.js';
@@ -240,6 +241,14 @@ describe('CA service bounds', () => {
   it('signs a CSR with an RSA 2048 key', async () => {
     const csrPem = createCsr(SLEEP, generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey);
     expect((await client(fileAddress, TOKEN_A).sign({ csrPem, identity: SLEEP, ttlSeconds: 60 })).certChainPem).toContain('BEGIN CERTIFICATE');
+  });
+
+  it('answers UNAVAILABLE, not counted as a failure, when the token cannot be checked now', async () => {
+    const down = await startServer(async () => { throw new AmbitError('AMBIT_E_CA', 'TokenReview failed: connect ECONNREFUSED', { hint: 'RBAC' }); }, new FailureLimiter({ burst: 1, perSecond: 0.01 }));
+    const c = client(down, 'some-token-0123456789abcdef');
+    for (let i = 0; i < 3; i++) {
+      await expect(c.sign({ csrPem: await csrFor(SLEEP), identity: SLEEP, ttlSeconds: 60 })).rejects.toThrow(/UNAVAILABLE: cannot check the token now: AMBIT_E_CA: TokenReview failed/);
+    }
   });
 
   it('refuses a peer that keeps failing authentication for a while, without asking the authenticator', async () => {

@@ -91,6 +91,11 @@ export function addCertificateService(server: grpc.Server, deps: CertificateServ
       const nodeName = firstString(call.metadata, CA_METADATA.nodeName);
       return await deps.authenticate(token, { peer, ...(nodeName ? { nodeName } : {}) });
     } catch (err) {
+      // The authenticator could not decide (API server unreachable, token file unreadable):
+      // the caller retries, and it is not counted against it.
+      if (isAmbitError(err, 'AMBIT_E_CA') || isAmbitError(err, 'AMBIT_E_CONFIG')) {
+        throw new Refusal(grpc.status.UNAVAILABLE, `cannot check the token now: ${describeError(err)}`);
+      }
       limiter.failed(peer);
       if (err instanceof Refusal) throw err;
       throw new Refusal(grpc.status.UNAUTHENTICATED, `token refused: ${err instanceof Error ? err.message : String(err)}`);
