@@ -190,17 +190,28 @@ describeNetns('ambitctl dashboard and the Grafana dashboards on the coffee-shop'
     page.on('pageerror', (e) => errors.push(String(e)));
     await page.setViewport({ width: 1400, height: 850 });
     await page.goto(dashboard!.url);
-    // Every edge of the mesh carries the lock; the denied caller's is red with its count.
+    // Every edge of the mesh carries a lock; the denied caller's is red with its count.
     const edges = await until('the graph in the page', 30_000, async () => {
       const list = await page.evaluate(() => {
-        const w = window as unknown as { ambit?: { cy: { edges(): Array<{ id(): string; data(k: string): unknown; style(k: string): string }> }; lock: string } };
-        return w.ambit?.cy.edges().map((e) => ({ id: e.id(), edgeId: String(e.data('edgeId')), label: String(e.data('label')), color: e.style('line-color'), lock: w.ambit!.lock }));
+        type El = { id(): string; data(k: string): unknown; style(k: string): string; nonempty(): boolean };
+        const w = window as unknown as { ambit?: { cy: { edges(): El[]; getElementById(id: string): El }; lockIcon: string } };
+        const cy = w.ambit?.cy;
+        return cy?.edges().map((e) => {
+          const lock = cy.getElementById(`lock:${e.id()}`);
+          return { id: e.id(), edgeId: String(e.data('edgeId')), label: String(e.data('label')), color: e.style('line-color'), mtls: e.data('mtls') === true,
+            lock: lock.nonempty() ? String(lock.data('icon')) : '', icon: w.ambit!.lockIcon };
+        });
       });
       return list && list.some((e) => e.edgeId === DENIED_EDGE && e.color.replace(/ /g, '') === RED) ? list : undefined;
     });
     const labelled = edges.filter((e) => e.label !== '');
     expect(labelled.length).toBeGreaterThanOrEqual(6);
-    for (const e of labelled) expect(e.label, e.id).toContain(e.lock);
+    // The lock: a padlock image drawn on each labelled segment of a mutual-TLS edge.
+    for (const e of labelled) {
+      expect(e.mtls, e.id).toBe(true);
+      expect(e.lock, `${e.id} has no lock`).toBe(e.icon);
+    }
+    expect(labelled[0]!.icon).toMatch(/^data:image\/svg\+xml/);
     const denied = edges.filter((e) => e.edgeId === DENIED_EDGE);
     expect(denied.map((e) => e.id).sort()).toEqual([`${DENIED_EDGE}#from-waypoint`, `${DENIED_EDGE}#to-waypoint`]); // drawn through the waypoint
     for (const e of denied) expect(e.color.replace(/ /g, '')).toBe(RED);

@@ -16,7 +16,8 @@ const cy = cytoscape({
     { selector: 'node[type = "unknown"]', style: { shape: 'octagon', 'background-color': '#8c959f' } },
     { selector: 'node[type = "namespace"]', style: { shape: 'round-rectangle', 'background-color': '#eef3f8', 'background-opacity': 0.7, 'border-color': '#9fb3c8', 'border-width': 1, 'text-valign': 'top', 'text-margin-y': -4, 'font-weight': 'bold', 'font-size': 13, padding: 18 } },
     { selector: 'node:selected', style: { 'border-width': 3, 'border-color': '#0969da' } },
-    { selector: 'edge', style: { width: 'data(width)', 'curve-style': 'bezier', 'target-arrow-shape': 'triangle', 'line-color': '#2da44e', 'target-arrow-color': '#2da44e', label: 'data(label)', 'font-size': 9, 'text-rotation': 'autorotate', 'text-background-color': '#fff', 'text-background-opacity': 0.85, 'text-background-padding': 1, color: '#1d2733' } },
+    { selector: 'node.lock', style: { shape: 'rectangle', width: 14, height: 14, 'background-opacity': 0, 'background-image': 'data(icon)', 'background-fit': 'contain', label: '', events: 'no', 'z-index': 100, 'z-compound-depth': 'top' } },
+    { selector: 'edge', style: { width: 'data(width)', 'curve-style': 'bezier', 'target-arrow-shape': 'triangle', 'line-color': '#2da44e', 'target-arrow-color': '#2da44e', label: 'data(label)', 'font-size': 9, 'text-rotation': 'autorotate', 'text-background-color': '#fff', 'text-background-opacity': 0.85, 'text-background-padding': 1, 'text-margin-y': -10, color: '#1d2733' } },
     { selector: 'edge.errors', style: { 'line-color': '#d4a72c', 'target-arrow-color': '#d4a72c' } },
     { selector: 'edge.denied', style: { 'line-color': RED, 'target-arrow-color': RED, color: RED } },
     { selector: 'edge.idle', style: { 'line-color': '#b0b8c1', 'target-arrow-color': '#b0b8c1', 'line-style': 'dashed' } },
@@ -26,27 +27,22 @@ const cy = cytoscape({
 });
 state.cy = cy;
 
-/** The lock glyph when this browser has a font for it, else the word. */
-const LOCK = (() => {
-  const ctx = document.createElement('canvas').getContext('2d');
-  ctx.font = '16px sans-serif';
-  const lock = ctx.measureText('\u{1F512}').width;
-  const missing = ctx.measureText('\u{10FFFD}').width;
-  return lock > 0 && lock !== missing ? '\u{1F512}' : '[mTLS]';
-})();
-state.lock = LOCK;
-document.getElementById('lock-legend').textContent = LOCK;
+/** The padlock drawn on every mutual-TLS edge (an image: no emoji font needed). */
+const LOCK_ICON = `data:image/svg+xml;utf8,${encodeURIComponent('<svg xmlns="http://www.w3.org/2000/svg" width="20" height="20" viewBox="0 0 20 20">'
+  + '<path d="M6 9V6.5a4 4 0 0 1 8 0V9" fill="none" stroke="#1a7f37" stroke-width="2.2"/>'
+  + '<rect x="3.5" y="8.5" width="13" height="10" rx="2" fill="#1a7f37"/><circle cx="10" cy="13.3" r="1.6" fill="#fff"/></svg>')}`;
+state.lockIcon = LOCK_ICON;
+document.getElementById('lock-legend').innerHTML = `<img src="${LOCK_ICON}" alt="lock" width="12" height="12">`;
 
 const fmt = (n, digits) => (n >= 100 ? n.toFixed(0) : n.toFixed(digits));
 
-/** The text on an edge: req/s, error %, p99, a lock for mutual TLS, and the denials. */
+/** The text on an edge: req/s, error %, p99 and the denials (the lock is drawn beside it). */
 function edgeLabel(e) {
   const parts = [];
   if (e.protocol === 'tcp') parts.push(`${fmt(e.rps, 2)} conn/s`);
   else parts.push(`${fmt(e.rps, 2)} rps`, `${fmt(100 * e.errorRate, 1)}% err`);
   if (e.p99Ms !== null && e.p99Ms !== undefined) parts.push(`p99 ${fmt(e.p99Ms, 1)} ms`);
   let text = parts.join(' · ');
-  if (e.mtls && e.total > 0) text = `${LOCK} ${text}`;
   if (e.denied > 0) text += ` · ${e.denied} denied`;
   return e.total > 0 ? text : '';
 }
@@ -66,10 +62,10 @@ function elements(g) {
   for (const n of g.nodes) out.push({ group: 'nodes', data: { id: n.id, label: n.label, type: n.type, ...(n.parent ? { parent: n.parent } : {}) } });
   for (const e of g.edges) {
     const width = Math.max(1.5, Math.min(8, 1.5 + Math.log2(1 + e.rps)));
-    const data = { edgeId: e.id, label: edgeLabel(e), width, denied: e.denied, mtls: e.mtls, rps: e.rps, errorRate: e.errorRate, p99Ms: e.p99Ms };
+    const data = { edgeId: e.id, label: edgeLabel(e), width, denied: e.denied, mtls: e.mtls, locked: e.mtls && e.total > 0, rps: e.rps, errorRate: e.errorRate, p99Ms: e.p99Ms };
     const classes = edgeClasses(e);
     if (e.via && e.via !== e.source && e.via !== e.target) {
-      out.push({ group: 'edges', classes, data: { ...data, id: `${e.id}#to-waypoint`, source: e.source, target: e.via, segment: 'in', label: '' } });
+      out.push({ group: 'edges', classes, data: { ...data, id: `${e.id}#to-waypoint`, source: e.source, target: e.via, segment: 'in', label: '', locked: false } });
       out.push({ group: 'edges', classes, data: { ...data, id: `${e.id}#from-waypoint`, source: e.via, target: e.target, segment: 'out' } });
     } else {
       out.push({ group: 'edges', classes, data: { ...data, id: e.id, source: e.source, target: e.target } });
@@ -77,6 +73,27 @@ function elements(g) {
   }
   return out;
 }
+
+/** A padlock on each mutual-TLS edge that carries traffic, on the line under its label. */
+function placeLocks() {
+  const wanted = new Map();
+  cy.edges('[?locked]').forEach((edge) => {
+    const m = edge.midpoint();
+    wanted.set(`lock:${edge.id()}`, { x: m.x, y: m.y });
+  });
+  cy.batch(() => {
+    cy.nodes('.lock').forEach((n) => { if (!wanted.has(n.id())) n.remove(); });
+    for (const [id, position] of wanted) {
+      const n = cy.getElementById(id);
+      if (n.nonempty()) n.position(position);
+      else cy.add({ group: 'nodes', classes: 'lock', data: { id, type: 'lock', icon: LOCK_ICON, edge: id.slice(5) }, position, grabbable: false, selectable: false });
+    }
+  });
+}
+let lockFrame = 0;
+cy.on('position', 'node[type != "lock"]', () => {
+  if (!lockFrame) lockFrame = window.requestAnimationFrame(() => { lockFrame = 0; placeLocks(); });
+});
 
 function render(g) {
   state.graph = g;
@@ -99,6 +116,7 @@ function render(g) {
       if (x.group === 'edges') el.classes(x.classes);
     }
   }
+  placeLocks();
   const select = document.getElementById('namespace');
   const current = select.value;
   const names = ['', ...g.namespaces];
@@ -136,7 +154,7 @@ function edgeMetrics(id) {
   const e = state.graph && state.graph.edges.find((x) => x.id === id);
   if (!e) return '';
   const codes = Object.entries(e.codes).map(([c, n]) => `${c}: ${n}`).join(', ') || '—';
-  return `<p class="metrics"><span>${e.protocol}</span><span>${e.rps} ${e.protocol === 'tcp' ? 'conn' : 'req'}/s</span><span>errors ${(100 * e.errorRate).toFixed(1)}%</span><span>p99 ${e.p99Ms ?? '—'} ms</span><span>${e.mtls ? `${LOCK} mutual TLS` : 'plaintext'}</span><span>denied ${e.denied}</span><span>codes ${esc(codes)}</span>${e.via ? `<span>via ${esc(e.via)}</span>` : ''}</p>`;
+  return `<p class="metrics"><span>${e.protocol}</span><span>${e.rps} ${e.protocol === 'tcp' ? 'conn' : 'req'}/s</span><span>errors ${(100 * e.errorRate).toFixed(1)}%</span><span>p99 ${e.p99Ms ?? '—'} ms</span><span>${e.mtls ? `<img src="${LOCK_ICON}" alt="lock" width="12" height="12"> mutual TLS` : 'plaintext'}</span><span>denied ${e.denied}</span><span>codes ${esc(codes)}</span>${e.via ? `<span>via ${esc(e.via)}</span>` : ''}</p>`;
 }
 
 async function showDetails(id) {
