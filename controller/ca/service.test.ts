@@ -7,7 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import { addCertificateService, identitiesAllowedFrom } from './service.js';
 import { createPublicKey, generateKeyPairSync, sign as signBytes, type KeyObject } from 'node:crypto';
 import { nodeTokenFileAuthenticator, tokenReviewAuthenticator, type Authenticate, type BoundObjectLookup, type TokenReviewResult } from './auth.js';
-import { caRequestLimit } from './message-limit.js';
+import { caRequestLimit, narrowReceiveLimit } from './message-limit.js';
 import { AmbitError } from '../../core/errors.js';
 import { FailureLimiter } from './failure-limit.js';
 import { integer, oid, sequence, setOf, explicit, bitString } from '../../core/identity/der.js';
@@ -221,6 +221,16 @@ describe('CA service bounds', () => {
     await expect(client(fileAddress, TOKEN_A).sign({ csrPem: big, identity: SLEEP, ttlSeconds: 60 })).rejects.toThrow(/RESOURCE_EXHAUSTED: .*larger than max/);
     const echoed = await echo(fileAddress, Buffer.alloc(1536 * 1024, 1));
     expect(echoed.length).toBe(1536 * 1024);
+  });
+
+  it('narrows a call\'s limit only where grpc-js exposes it', () => {
+    const call = { maxReceiveMessageSize: 64 * 1024 * 1024, decoder: { maxReadMessageLength: 64 * 1024 * 1024 } };
+    expect(narrowReceiveLimit(call as never, 1024)).toBe(true);
+    expect(call).toEqual({ maxReceiveMessageSize: 1024, decoder: { maxReadMessageLength: 1024 } });
+    const unlimited = { maxReceiveMessageSize: -1, decoder: { maxReadMessageLength: -1 } };
+    expect(narrowReceiveLimit(unlimited as never, 1024)).toBe(true);
+    expect(unlimited.maxReceiveMessageSize).toBe(1024);
+    expect(narrowReceiveLimit({} as never, 1024)).toBe(false);
   });
 
   it('refuses an oversized CSR under the message limit with INVALID_ARGUMENT', async () => {
