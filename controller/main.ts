@@ -61,7 +61,9 @@ async function run(settings: ControllerSettings): Promise<void> {
     authenticate = nodeTokenFileAuthenticator(tokenFile);
     source = new FileSource({ path: settings.configDir! });
   } else {
-    const kc = loadKubeConfig();
+    const kc = loadKubeConfig({
+      inCluster: settings.kubernetesServiceHost !== undefined, ...(settings.kubeconfig ? { kubeconfig: settings.kubeconfig } : {}),
+    });
     const api = new KubeApi(kc);
     ca = await kubeCa(api, settings);
     // Tokens for the CA's audience; an agent's node is its bound pod's spec.nodeName (read through the API).

@@ -42,6 +42,9 @@ export const CONTROLLER_SETTINGS = {
   metricsPort: setting<number>({ flag: '--metrics-port', env: 'AMBIT_METRICS_PORT', default: 15014, parse: parse.port, doc: 'Prometheus /metrics' }),
   readyPort: setting<number>({ flag: '--ready-port', env: 'AMBIT_READY_PORT', default: 15021, parse: parse.port, doc: '/healthz/ready' }),
   kubeconfig: setting<string | undefined>({ env: 'KUBECONFIG', default: undefined, parse: parse.string, doc: 'kube mode outside a pod: the kubeconfig (in a pod: the service account)' }),
+  kubernetesServiceHost: setting<string | undefined>({
+    env: 'KUBERNETES_SERVICE_HOST', default: undefined, parse: parse.string, doc: 'set by the kubelet: kube mode uses the pod\'s service account',
+  }),
 };
 
 export const CONTROLLER_SPEC: ComponentSpec<typeof CONTROLLER_SETTINGS, ControllerSource> = {

@@ -16,10 +16,17 @@ export interface KubeSourceOptions {
   log?: Logger;
 }
 
-/** In a pod: the service account; elsewhere: KUBECONFIG or ~/.kube/config. */
-export function loadKubeConfig(): KubeConfig {
+/**
+ * In a pod (the kubelet sets KUBERNETES_SERVICE_HOST) without a kubeconfig: the service
+ * account; elsewhere: the kubeconfig file, or KUBECONFIG / ~/.kube/config. The controller
+ * passes its settings (controller/settings.ts); the defaults read the environment.
+ */
+export function loadKubeConfig(opts: { inCluster?: boolean; kubeconfig?: string } = {
+  inCluster: process.env.KUBERNETES_SERVICE_HOST !== undefined, kubeconfig: process.env.KUBECONFIG,
+}): KubeConfig {
   const kc = new KubeConfig();
-  if (process.env.KUBERNETES_SERVICE_HOST && !process.env.KUBECONFIG) kc.loadFromCluster();
+  if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
+  else if (opts.inCluster) kc.loadFromCluster();
   else kc.loadFromDefault();
   return kc;
 }
