@@ -6,6 +6,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import { pipeline, type Duplex } from 'node:stream';
 import { acceptTunnel, createHboneServer, rejectTunnel, splitHostPort, type HboneRequest, type HboneServer } from '../core/hbone/index.js';
+import { describeError } from '../core/errors.js';
 import type { Credentials } from '../core/identity/types.js';
 import type { Logger } from '../core/log.js';
 import type { PortProtocol } from '../core/model/types.js';
@@ -82,13 +83,13 @@ export class WaypointServer {
     // nghttp2 takes header lists up to 256 KiB so the handler can answer 431 above its own
     // 64 KiB limit, as HTTP/1 gets; beyond 256 KiB the stream is reset.
     this.http2 = http2.createServer({ maxSessionMemory: 64, settings: { maxHeaderListSize: 256 * 1024 } }, handler);
-    this.http2.on('sessionError', (err) => o.log.debug('downstream h2 session error', { error: err }));
+    this.http2.on('sessionError', (err) => o.log.debug('downstream h2 session error', { err: describeError(err) }));
     // Node wraps a non-socket stream in its own socket object for HTTP/2, so the tunnel facts
     // ride on the session instead; 'session' fires synchronously inside emit('connection').
     this.http2.on('session', (session) => { if (this.pendingInfo) attachTunnelInfo(session, this.pendingInfo); });
     this.hbone = createHboneServer({
       credentials: o.credentials, trustDomain: o.trustDomain, log: o.log,
-      handler: (req) => { this.onTunnel(req).catch((err: unknown) => o.log.warn('tunnel failed', { error: err, authority: req.authority })); },
+      handler: (req) => { this.onTunnel(req).catch((err: unknown) => o.log.warn('tunnel failed', { err: describeError(err), authority: req.authority })); },
     });
   }
 
@@ -139,10 +140,10 @@ export class WaypointServer {
         rejectTunnel(req, picked.status, picked.why);
         return;
       }
-      await this.forwardTcp(picked, new TunnelSocket(acceptTunnel(req)));
+      await this.forwardTcp(picked, this.accept(req));
       return;
     }
-    const stream = new TunnelSocket(acceptTunnel(req));
+    const stream = this.accept(req);
     attachTunnelInfo(stream, info);
     const wire = await wireFor(vhost.vhost.protocol, stream);
     if (wire === 'http1') this.http1.emit('connection', stream);
@@ -154,6 +155,17 @@ export class WaypointServer {
       if (picked.kind === 'refused') stream.destroy();
       else await this.forwardTcp(picked, stream);
     }
+  }
+
+  /**
+   * The accepted tunnel as a socket. It always has an error listener: a peer whose HBONE
+   * session dies (e.g. ended by the server for protocol errors) errors every tunnel on it,
+   * including ones still waiting for their first bytes, before any HTTP server listens.
+   */
+  private accept(req: HboneRequest): TunnelSocket {
+    const stream = new TunnelSocket(acceptTunnel(req));
+    stream.on('error', (err) => this.o.log.debug('downstream tunnel error', { err: describeError(err), peer: req.peerIdentity }));
+    return stream;
   }
 
   /**

@@ -8,8 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clusterName, type Cluster, type HttpRoute, type VirtualHost, type WaypointConfig } from '../../core/model/l7.js';
 import type { AuthorizationPolicy } from '../../core/model/types.js';
 import { DEFAULT_MESH_CONFIG } from '../../core/model/types.js';
-import { testCa } from '../helpers/pki.js';
-import { APP_PORT, clientWorkload, to, vhost, waypointConfig, WaypointHarness, type Pod } from './harness.js';
+import type { CertificateAuthority } from '../../core/identity/ca.js';
+import { testCa, testCredentials } from '../helpers/pki.js';
+import { APP_PORT, clientWorkload, to, VIP, vhost, waypointConfig, WaypointHarness, type Pod } from './harness.js';
 
 const ADMIN = 'cluster.local/ns/coffee-shop/sa/admin-service';
 const B_HOST = 'b.coffee-shop.svc.cluster.local';
@@ -30,6 +31,7 @@ describe('waypoint trust boundary (HTTP)', () => {
   let v1: Pod; let v2: Pod; let b: Pod;
   let config: WaypointConfig;
   let token: (sub: string) => Promise<string>;
+  let ca: CertificateAuthority;
 
   beforeAll(async () => {
     const keys = await generateKeyPair('RS256');
@@ -37,7 +39,8 @@ describe('waypoint trust boundary (HTTP)', () => {
     token = (sub) => new SignJWT({}).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setIssuer(ISSUER).setSubject(sub)
       .setIssuedAt().setExpirationTime('10m').sign(keys.privateKey);
 
-    w = new WaypointHarness(await testCa());
+    ca = await testCa();
+    w = new WaypointHarness(ca);
     await w.startPods([
       { name: 'customer-v1', labels: { app: 'customer-service', version: 'v1' }, sa: 'customer' },
       { name: 'customer-v2', labels: { app: 'customer-service', version: 'v2' }, sa: 'customer' },
@@ -187,6 +190,34 @@ describe('waypoint trust boundary (HTTP)', () => {
       expect(statuses.filter((s) => s === 403).length).toBe(3);
       expect(served(v2, '/mixed/')).toBe(0);
       expect(served(v1, '/mixed/')).toBe(3);
+    });
+  });
+
+  describe('a caller that tears its tunnels down', () => {
+    it('is harmless while the tunnels wait for their first bytes (no unhandled stream error)', async () => {
+      // Streams past the server's limit are protocol errors: enough of them and the server
+      // ends the whole session with an error, while 100 accepted tunnels wait for bytes.
+      const creds = await testCredentials(ca, 'coffee-shop', 'intruder');
+      const session = http2.connect(`https://127.0.0.1:${w.waypointPort}`, {
+        key: creds.keyPem, cert: creds.certChainPem, ca: creds.rootsPem, checkServerIdentity: () => undefined,
+        peerMaxConcurrentStreams: 5000,
+      });
+      session.on('error', () => undefined);
+      await new Promise((resolve) => session.once('connect', resolve));
+      let accepted = 0;
+      await Promise.race([
+        Promise.all(Array.from({ length: 3000 }, () => new Promise<void>((resolve) => {
+          const s = session.request({ ':method': 'CONNECT', ':authority': `${VIP}:${APP_PORT}` }, { endStream: false });
+          s.on('response', (h) => { if (h[':status'] === 200) accepted++; resolve(); });
+          s.on('error', () => resolve());
+          s.on('close', () => resolve());
+        }))),
+        new Promise((r) => setTimeout(r, 5_000)),
+      ]);
+      expect(accepted).toBeLessThanOrEqual(100);
+      session.destroy();
+      await new Promise((r) => setTimeout(r, 200));
+      await legitStillServed();
     });
   });
 
