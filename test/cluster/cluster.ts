@@ -11,7 +11,7 @@ import { GATEWAY_API, RELEASE_NAMESPACE, renderChart, type RenderedChart } from 
 import type { Container } from './container.js';
 import { ControlPlane, serviceHosts } from './control-plane.js';
 import { Kubelet, type RunningPod } from './kubelet.js';
-import { addressing, createNodes, removeNodes, sh, type Exec, type NodeAddressing } from './net.js';
+import { addressing, createNodes, removeLeftovers, removeNodes, sh, type Exec, type NodeAddressing } from './net.js';
 
 export interface ClusterOptions {
   readonly profile: string;
@@ -63,6 +63,7 @@ export class Cluster {
     this.dir = await mkdtemp(path.join(tmpdir(), `ambit-cluster-${this.o.tag}-`));
     await chmod(this.dir, 0o755); // containers running as 1337 walk through it
     this.networked = true;
+    await removeLeftovers(this.o.tag, this.nodes);
     await createNodes(this.nodes);
     this.api = await FakeApiServer.start({ rbac: true, tls: true, host: this.apiServerIp, port: 443, serviceCidr: this.serviceCidr });
     this.api.serveStandard();

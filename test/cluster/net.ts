@@ -58,7 +58,7 @@ export function addressing(tag: string, octet: number): { nodes: [NodeAddressing
   return { nodes: [node(0, 'node-a'), node(1, 'node-b')], serviceCidr: `${p}.128.0/24`, apiServerIp: `${p}.0.1` };
 }
 
-/** Remove whatever a crashed run of this suite left (namespaces, host-side veths). */
+/** Remove the nodes (namespaces, host-side veths; routes go with the veths). */
 export async function removeNodes(nodes: readonly NodeAddressing[]): Promise<void> {
   for (const n of nodes) {
     await sh('ip', ['link', 'del', n.hostVeth]);
@@ -66,9 +66,23 @@ export async function removeNodes(nodes: readonly NodeAddressing[]): Promise<voi
   }
 }
 
+/**
+ * What a killed run of suite `tag` left: every network namespace named `<tag>-…` (nodes and
+ * pods; the processes still inside them were started by that run and are killed) and the nodes.
+ */
+export async function removeLeftovers(tag: string, nodes: readonly NodeAddressing[]): Promise<void> {
+  const list = (await sh('ip', ['netns', 'list'])).stdout.split('\n').map((l) => l.split(' ')[0]!).filter((n) => n.startsWith(`${tag}-`));
+  for (const ns of list) {
+    for (const pid of (await sh('ip', ['netns', 'pids', ns])).stdout.split('\n').map(Number).filter((p) => p > 0)) {
+      try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    }
+  }
+  for (const ns of list) await sh('ip', ['netns', 'del', ns]);
+  await removeNodes(nodes);
+}
+
 /** Create both nodes, their host links, the inter-node link and the routes between all of them. */
 export async function createNodes(nodes: readonly [NodeAddressing, NodeAddressing]): Promise<void> {
-  await removeNodes(nodes);
   for (const n of nodes) {
     await must('ip', ['netns', 'add', n.netns]);
     await must('ip', ['-n', n.netns, 'link', 'set', 'lo', 'up']);

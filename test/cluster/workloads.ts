@@ -1,0 +1,76 @@
+// The application the boot test meshes, created through the API as a user would: namespace
+// `shop` (mesh-mode=ambient), an HTTP server on node-b behind Service `server`, and two
+// clients on node-a with their own service accounts (`client`, `intruder`). The app
+// containers are plain commands (no Ambit image): the server answers every request with a
+// JSON echo of the path and its pod name.
+import { randomBytes } from 'node:crypto';
+import type { FakeApiServer, FakeObject } from '../helpers/fake-apiserver.js';
+import type { Cluster } from './cluster.js';
+import type { RunningPod } from './kubelet.js';
+
+export const APP_NAMESPACE = 'shop';
+export const SERVER_PORT = 8080;
+
+const SERVER = `
+const http = require('node:http');
+http.createServer((req, res) => {
+  res.setHeader('content-type', 'application/json');
+  res.end(JSON.stringify({ pod: process.env.POD_NAME, path: req.url, method: req.method }) + '\\n');
+}).listen(${SERVER_PORT}, '0.0.0.0');
+`;
+const IDLE = 'setInterval(() => undefined, 1 << 30)';
+
+function pod(name: string, sa: string, node: string, labels: Record<string, string>, script: string): FakeObject {
+  return {
+    apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: APP_NAMESPACE, labels },
+    spec: {
+      nodeName: node, serviceAccountName: sa, automountServiceAccountToken: false,
+      containers: [{
+        name: 'app', image: 'example.com/app:1', command: [process.execPath, '-e', script],
+        env: [{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
+        ports: [{ name: 'http', containerPort: SERVER_PORT }],
+      }],
+    },
+  };
+}
+
+/** Create the app's objects (as the cluster admin). */
+export function createApp(api: FakeApiServer): void {
+  api.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: APP_NAMESPACE, labels: { 'mesh-mode': 'ambient' } } });
+  for (const sa of ['server', 'client', 'intruder']) api.create({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: sa, namespace: APP_NAMESPACE } });
+  api.create({
+    apiVersion: 'v1', kind: 'Service', metadata: { name: 'server', namespace: APP_NAMESPACE },
+    spec: { selector: { app: 'server' }, ports: [{ name: 'http', port: 80, targetPort: SERVER_PORT, protocol: 'TCP' }] },
+  });
+  api.create(pod('server-b', 'server', 'node-b', { app: 'server' }, SERVER));
+  api.create(pod('client-a', 'client', 'node-a', { app: 'client' }, IDLE));
+  api.create(pod('intruder-a', 'intruder', 'node-a', { app: 'intruder' }, IDLE));
+}
+
+export interface HttpAnswer { status: number; body: string; error?: string }
+
+/** An HTTP request from a pod to the server's ClusterIP (curl in the pod's network namespace). */
+export async function request(cluster: Cluster, from: RunningPod, urlPath: string): Promise<HttpAnswer> {
+  const svc = cluster.api.getObject('Service', 'server', APP_NAMESPACE)!;
+  const ip = (svc.spec as { clusterIP: string }).clusterIP;
+  const r = await cluster.exec(from, ['curl', '-sS', '-m', '5', '-H', 'host: server.shop.svc.cluster.local', '-w', '\n%{http_code}', `http://${ip}${urlPath}`]);
+  const lines = r.stdout.trimEnd().split('\n');
+  const status = Number(lines.pop());
+  return { status: Number.isFinite(status) ? status : 0, body: lines.join('\n'), ...(r.code !== 0 ? { error: r.stderr.trim() || `curl exit ${r.code}` } : {}) };
+}
+
+export const marker = (): string => `ambit-plaintext-${randomBytes(6).toString('hex')}`;
+
+export function l4Policy(): FakeObject {
+  return {
+    apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'server-callers', namespace: APP_NAMESPACE },
+    spec: { selector: { matchLabels: { app: 'server' } }, action: 'ALLOW', rules: [{ from: [{ source: { principals: [`cluster.local/ns/${APP_NAMESPACE}/sa/client`] } }] }] },
+  };
+}
+
+export function l7Policy(): FakeObject {
+  return {
+    apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'server-admin', namespace: APP_NAMESPACE },
+    spec: { selector: { matchLabels: { app: 'server' } }, action: 'DENY', rules: [{ to: [{ operation: { paths: ['/admin*'] } }] }] },
+  };
+}
