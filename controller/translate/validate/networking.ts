@@ -182,13 +182,18 @@ export function validateService(obj: KubeObject): Issues {
   return issues;
 }
 
+/** Replicas of one Deployment in local mode (each becomes a pod). */
+export const MAX_LOCAL_REPLICAS = 1000;
+
 export function validateWorkloadObject(obj: KubeObject): Issues {
   const issues = new Issues();
   checkLabels(issues, 'metadata.labels', obj.metadata.labels);
   if (obj.kind === 'Deployment') {
     const spec = specOf(obj, issues);
-    if (spec.replicas !== undefined && (typeof spec.replicas !== 'number' || !Number.isInteger(spec.replicas) || spec.replicas < 0)) {
-      issues.add('spec.replicas', 'replicas must be a non-negative integer');
+    // Local mode expands each replica into a pod: bound it, or one object could stall the controller.
+    if (spec.replicas !== undefined && (typeof spec.replicas !== 'number' || !Number.isInteger(spec.replicas) || spec.replicas < 0
+      || spec.replicas > MAX_LOCAL_REPLICAS)) {
+      issues.add('spec.replicas', `replicas must be an integer from 0 to ${MAX_LOCAL_REPLICAS}`);
     }
     checkLabels(issues, 'spec.selector.matchLabels', rec(spec.selector)?.matchLabels);
     checkLabels(issues, 'spec.template.metadata.labels', rec(rec(spec.template)?.metadata)?.labels);
