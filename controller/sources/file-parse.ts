@@ -21,6 +21,30 @@ function isKubeObject(value: unknown): value is KubeObject {
   return typeof v.apiVersion === 'string' && typeof v.kind === 'string' && meta !== null && typeof meta === 'object';
 }
 
+function isStringMap(value: unknown): boolean {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) && Object.values(value).every((v) => typeof v === 'string');
+}
+
+/**
+ * What the API server guarantees of every object's metadata and the translator relies on
+ * (ObjectMeta): a non-empty string name, a string namespace, labels and annotations mapping
+ * strings to strings. undefined when `obj` has that shape, else the field and the reason.
+ * Null labels or annotations are removed from `obj` (absent, as kubectl reads them).
+ */
+export function metadataProblem(obj: KubeObject): string | undefined {
+  const m = obj.metadata as unknown as Record<string, unknown>;
+  if (Array.isArray(m)) return 'metadata must be a mapping';
+  if (typeof m.name !== 'string' || m.name === '') return 'metadata.name must be a non-empty string';
+  if (m.namespace !== undefined && (typeof m.namespace !== 'string' || m.namespace === '')) return 'metadata.namespace must be a non-empty string';
+  for (const field of ['labels', 'annotations'] as const) {
+    if (m[field] === null) delete m[field]; // `labels:` with nothing under it: none, as kubectl reads it
+    if (m[field] !== undefined && !isStringMap(m[field])) {
+      return `metadata.${field} must map strings to strings (quote numbers and booleans)`;
+    }
+  }
+  return undefined;
+}
+
 /** Offset of the first repeated scalar key of any map in `doc`, if one is. */
 function duplicateKeyOffset(doc: Document.Parsed): number | undefined {
   let found: number | undefined;
@@ -89,8 +113,16 @@ export function parseYamlFile(text: string, file: string): ParsedFile {
     }
     if (value.kind === 'List' && Array.isArray((value as Record<string, unknown>).items)) {
       for (const item of (value as Record<string, unknown>).items as unknown[]) {
-        if (isKubeObject(item)) documents.push({ object: item, origin: { file, line: docLine } });
+        if (!isKubeObject(item)) continue;
+        const problem = metadataProblem(item);
+        if (problem) problems.push({ message: `${file}:${docLine}: ${item.kind}: ${problem}`, origin: { file, line: docLine } });
+        else documents.push({ object: item, origin: { file, line: docLine } });
       }
+      continue;
+    }
+    const problem = metadataProblem(value);
+    if (problem) {
+      problems.push({ message: `${file}:${docLine}: ${value.kind}: ${problem}`, origin: { file, line: docLine } });
       continue;
     }
     documents.push({ object: value, origin: { file, line: docLine } });
