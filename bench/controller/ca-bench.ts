@@ -53,7 +53,7 @@ const median = (xs: readonly number[]): number => { const s = [...xs].sort((a, b
 interface ClientResult { certs: number; errors: number; lastError: string; per_s: number; p50_ms: number; p99_ms: number; cpu_s: number }
 
 /** One round over gRPC: certificates/s summed over the clients, and the controller's CPU share. */
-export async function grpcRound(o: CaBenchOptions, dir: string, roundNo: number): Promise<{ perS: number; p99: number; serverCpu: number }> {
+export async function grpcRound(o: CaBenchOptions, dir: string, roundNo: number): Promise<{ perS: number; p99: number; serverCpu: number; serverMsPerCert: number; clientMsPerCert: number }> {
   const group = new ChildGroup();
   const roundDir = mkdtempSync(join(dir, 'ca-round-'));
   try {
@@ -77,7 +77,10 @@ export async function grpcRound(o: CaBenchOptions, dir: string, roundNo: number)
     if (results.some((r) => r.certs === 0)) throw new Error(`a client signed nothing: ${results.map((r) => r.lastError).join('; ')}`);
     server.process.kill('SIGTERM');
     await server.exited;
-    return { perS: results.reduce((a, r) => a + r.per_s, 0), p99: Math.max(...results.map((r) => r.p99_ms)), serverCpu };
+    const perS = results.reduce((a, r) => a + r.per_s, 0);
+    const certs = results.reduce((a, r) => a + r.certs, 0);
+    const clientCpu = results.reduce((a, r) => a + r.cpu_s, 0);
+    return { perS, p99: Math.max(...results.map((r) => r.p99_ms)), serverCpu, serverMsPerCert: (serverCpu / perS) * 1000, clientMsPerCert: (clientCpu / certs) * 1000 };
   } finally {
     await group.close();
     rmSync(roundDir, { recursive: true, force: true });
@@ -108,6 +111,7 @@ async function main(): Promise<void> {
   const grpc: number[] = [];
   const p99s: number[] = [];
   const inProc: number[] = [];
+  const cpu: Array<{ server: number; client: number }> = [];
   try {
     for (let r = 1; r <= o.rounds; r++) {
       const g = await grpcRound(o, dir, r);
@@ -115,8 +119,9 @@ async function main(): Promise<void> {
       p99s.push(g.p99);
       const ip = await inProcessRound(Math.min(o.seconds, 3));
       inProc.push(ip);
-      log(`round ${r}: ${g.perS.toFixed(0)} certificates/s over gRPC (p99 ${g.p99.toFixed(1)} ms, controller ${(g.serverCpu * 100).toFixed(0)}% CPU); `
-        + `${ip.toFixed(0)}/s signing in process`);
+      log(`round ${r}: ${g.perS.toFixed(0)} certificates/s over gRPC (p99 ${g.p99.toFixed(1)} ms; controller ${(g.serverCpu * 100).toFixed(0)}% CPU, `
+        + `${g.serverMsPerCert.toFixed(2)} ms CPU per certificate; clients ${g.clientMsPerCert.toFixed(2)} ms CPU per certificate); ${ip.toFixed(0)}/s signing in process`);
+      cpu.push({ server: g.serverMsPerCert, client: g.clientMsPerCert });
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -125,7 +130,10 @@ async function main(): Promise<void> {
     case: name, certs_per_s: round(median(xs), 0), certs_per_s_min: round(Math.min(...xs), 0), certs_per_s_max: round(Math.max(...xs), 0), rounds: xs.length,
   });
   const rows: ResultRow[] = [
-    { ...row('ca-grpc', grpc), p99_ms: round(median(p99s), 1), clients: o.clients, concurrency: o.concurrency },
+    {
+      ...row('ca-grpc', grpc), p99_ms: round(median(p99s), 1), clients: o.clients, concurrency: o.concurrency,
+      controller_cpu_ms_per_cert: round(median(cpu.map((c) => c.server)), 2), client_cpu_ms_per_cert: round(median(cpu.map((c) => c.client)), 2),
+    },
     row('ca-inproc', inProc),
   ];
   const results = buildResults('controller-ca', rows);
