@@ -39,7 +39,7 @@ async function sources(s: WaypointSettings): Promise<{ config: WaypointConfigSou
   });
   return {
     config: new XdsWaypointSource({
-      address: link.address, rootsPem: link.rootsPem, node: { name: `${s.namespace}/${s.serviceAccount}`, role: 'waypoint', namespace: s.namespace },
+      address: link.address, rootsPem: link.rootsPem, node: { name: `${s.namespace}/${s.serviceAccount}`, role: 'waypoint', namespace: s.namespace, metadata: { pod: s.podName } },
       token: link.token, controllerIdentity: link.identity,
     }),
     ca: createGrpcCaClient({ address: link.address, rootsPem: link.rootsPem, token: link.token, serverIdentity: link.identity }),
@@ -108,7 +108,7 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
-  log.info('waypoint serving', { identity, hbone: hbone?.port, namespace: s.namespace });
+  log.info('waypoint serving', { identity, hbone: hbone?.port, namespace: s.namespace, pod: s.podName });
   release();
   printReadyLine({ hbone: hbone?.port, admin: admin.admin?.port, metrics: admin.metrics?.port, ready: admin.ready?.port });
 }

@@ -20,6 +20,7 @@ export const WAYPOINT_SETTINGS = {
     env: 'POD_NAMESPACE', aliases: ['AMBIT_NAMESPACE'], default: '', parse: parse.string, requiredIn: ['file', 'controller'],
     doc: 'the namespace whose waypoint this is (downward API metadata.namespace)',
   }),
+  podName: setting<string>({ env: 'POD_NAME', aliases: ['HOSTNAME'], default: 'waypoint', parse: parse.string, doc: 'this replica (downward API metadata.name): logs and discovery node metadata' }),
   serviceAccount: setting<string>({ env: 'SERVICE_ACCOUNT', default: 'waypoint', parse: parse.string, doc: 'the waypoint\'s service account (its identity)' }),
   trustDomain: setting<string>({ env: 'AMBIT_TRUST_DOMAIN', default: 'cluster.local', parse: parse.trustDomain, doc: 'SPIFFE trust domain' }),
   podIp: setting<string>({ env: 'POD_IP', aliases: ['AMBIT_POD_IP'], default: '127.0.0.1', parse: parse.string, doc: 'the pod\'s address (downward API status.podIP)' }),
@@ -66,6 +67,7 @@ export interface WaypointSettings {
   /** Where the configuration comes from. */
   readonly source: WaypointSource;
   readonly namespace: string;
+  readonly podName: string;
   readonly serviceAccount: string;
   readonly trustDomain: string;
   readonly podIp: string;
@@ -98,6 +100,7 @@ export function waypointSettings(argv: readonly string[], env: Env = process.env
     mode: v.role,
     source: v.mode,
     namespace: v.namespace,
+    podName: v.podName,
     serviceAccount: v.serviceAccount,
     trustDomain: v.trustDomain,
     podIp: v.podIp,
