@@ -9,6 +9,7 @@ import { createCsr, generateWorkloadKey } from '../../core/identity/csr.js';
 import { createGrpcCaClient } from '../../core/identity/grpc-ca-client.js';
 import { setLogSink } from '../../core/log.js';
 import { XdsMeshSource } from '../../core/xds/mesh-source.js';
+import type { MeshSnapshot } from '../../core/model/types.js';
 import { Controller } from '../controller.js';
 import { KubeSource } from '../sources/kube.js';
 import { kubeCaAuthenticator } from './kube.js';
@@ -117,10 +118,13 @@ describe('CA node authorizer against the API server (RBAC mode, minted tokens)',
       await liar.stop();
     }
     const honest = source(tokens.agentA!, 'node-a');
+    const snapshots: MeshSnapshot[] = [];
     try {
-      await honest.start(() => []);
+      await honest.start((snap) => { snapshots.push(snap); return []; });
       await honest.whenSynced();
       expect(honest.status().synced).toBe(true);
+      // Namespace labels reach the agent (it decides enrolment of pods it does not know yet from them).
+      expect(snapshots.at(-1)?.namespaces).toEqual(expect.arrayContaining([{ name: 'shop', labels: { 'mesh-mode': 'ambient' } }]));
     } finally {
       await honest.stop();
     }
