@@ -5,7 +5,7 @@
 import type net from 'node:net';
 import { isIP } from 'node:net';
 import { describeError } from '../../core/errors.js';
-import { relay } from '../../core/hbone/index.js';
+import { joinHostPort, relay } from '../../core/hbone/index.js';
 import type { OutboundDecision } from '../state/mesh-state.js';
 import type { Peer, Tracked } from './connections.js';
 import { podPeer, type PodContext, type ProxyContext } from './context.js';
@@ -84,7 +84,7 @@ async function proxy(ctx: ProxyContext, pod: PodContext, socket: net.Socket, d: 
     tunnel = await ctx.pool.connect({
       source,
       target,
-      forwardedFor: `${socket.remoteAddress}:${socket.remotePort}`,
+      forwardedFor: joinHostPort(socket.remoteAddress ?? '', socket.remotePort ?? 0),
       via: { key: netns, createSocket: () => ctx.net.podSocket(netns, isIP(target.address) === 6 ? 6 : 4) },
     });
   } catch (err) {

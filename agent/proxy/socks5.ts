@@ -5,7 +5,7 @@
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
 import { describeError } from '../../core/errors.js';
-import { relay } from '../../core/hbone/index.js';
+import { joinHostPort, relay } from '../../core/hbone/index.js';
 import type { Tracked } from './connections.js';
 import type { ProxyContext } from './context.js';
 import { splice } from '../../core/net/relay.js';
@@ -129,7 +129,7 @@ async function proxy(ctx: ProxyContext, o: Socks5Options, socket: net.Socket, ip
     const target = d.kind === 'hbone'
       ? { address: d.address, port: d.port, authority: d.authority, expectedIdentities: [d.identity] }
       : { address: d.waypoint.address, port: ctx.ports.hbone, authority: d.authority, expectedIdentities: [d.waypoint.identity] };
-    const tunnel = await ctx.pool.connect({ source: await ctx.credentials(o.identity), target, forwardedFor: `${socket.remoteAddress}:${socket.remotePort}` });
+    const tunnel = await ctx.pool.connect({ source: await ctx.credentials(o.identity), target, forwardedFor: joinHostPort(socket.remoteAddress ?? '', socket.remotePort ?? 0) });
     reply(socket, REP.ok);
     const r = await relay(socket, tunnel);
     t.done({ fromClient: r.bytesToTunnel, toClient: r.bytesFromTunnel, reason: r.reason });
