@@ -242,6 +242,36 @@ describeNetns('ambitctl local up: a hostile pod against the coffee-shop and its 
     expect(refused + accepted).toBeGreaterThan(0);
   }, 120_000);
 
+  it('10,000 streams on one HBONE connection to a pod\'s agent are as harmless', async () => {
+    const ca = await CertificateAuthority.loadOrCreate(path.join(stateDir, 'controller'));
+    const creds = await ca.issue('spiffe://cluster.local/ns/coffee-shop/sa/intruder');
+    const payment = record.planned.find((p) => p.name.startsWith('payment-service'))!;
+    const session = http2.connect(`https://${payment.ip}:15008`, {
+      key: creds.keyPem, cert: creds.certChainPem, ca: creds.rootsPem, checkServerIdentity: () => undefined,
+      peerMaxConcurrentStreams: 20_000,
+    });
+    session.on('error', () => undefined);
+    await new Promise<void>((resolve, reject) => { session.once('connect', () => resolve()); session.once('error', reject); });
+    let accepted = 0;
+    const settled = Array.from({ length: 10_000 }, () => new Promise<void>((resolve) => {
+      let s: http2.ClientHttp2Stream;
+      try {
+        s = session.request({ ':method': 'CONNECT', ':authority': `${payment.ip}:8080` }, { endStream: false });
+      } catch {
+        resolve();
+        return;
+      }
+      s.on('response', (h) => { if (Number(h[':status']) === 200) accepted++; resolve(); });
+      s.on('error', () => resolve());
+      s.on('close', () => resolve());
+    }));
+    await Promise.race([Promise.all(settled), new Promise((r) => setTimeout(r, 15_000))]);
+    expect(accepted).toBeLessThanOrEqual(100);
+    await legit();
+    session.destroy();
+    await legit();
+  }, 120_000);
+
   it('no component crashed or restarted during the attacks', async () => {
     const units = await controlRequest<UnitStatus[]>(path.join(stateDir, 'control.sock'), 'GET', '/units');
     const waypoint = units.find((u) => u.role === 'waypoint');
