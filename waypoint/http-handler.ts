@@ -105,9 +105,15 @@ async function handle(req: Req, res: Res, deps: HandlerDeps): Promise<void> {
     writeLocal(res, replies.noHealthyUpstream(), []);
     return;
   }
+  // Answers before the request view exists (bad path, foreign Host, oversized head): still counted.
   const early = (reply: LocalReply): void => {
     req.resume();
-    writeLocal(res, reply, []);
+    const responseBytes = writeLocal(res, reply, []);
+    deps.telemetry.record({
+      method: req.method ?? 'GET', path: req.url ?? '', authority: info.authority, status: reply.status, flag: reply.flag,
+      durationMs: performance.now() - started, requestBytes: 0, responseBytes, protocol: 'http',
+      sourcePrincipal: info.peerIdentity, attempts: 0,
+    });
   };
   // HTTP/1 heads over the limit never get here (Node answers 431); HTTP/2 ones are checked here.
   if (headerListSize(req.headers) > MAX_REQUEST_HEADERS_BYTES) {

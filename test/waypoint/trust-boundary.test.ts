@@ -142,6 +142,10 @@ describe('waypoint trust boundary (HTTP)', () => {
         expect((await w.request({ path: '/v1/x', authority })).status, authority).toBe(404);
       }
       expect(b.seen).toHaveLength(0);
+      const requests = await w.metrics.registry.getSingleMetric('istio_requests_total')?.get();
+      const notRouted = (requests?.values ?? []).filter((v) => v.labels.response_code === 404 || v.labels.response_code === '404');
+      expect(notRouted.reduce((n, v) => n + v.value, 0)).toBeGreaterThanOrEqual(5);
+      expect(notRouted.every((v) => v.labels.response_flags === 'NR')).toBe(true);
       expect((await w.request({ path: '/v1/x', authority: 'customer-service.coffee-shop.svc.cluster.local' })).status).toBe(200);
     });
   });
