@@ -54,8 +54,20 @@ export interface Graph {
 
 /** What the mesh holds, from the agents' and waypoints' config dumps (optional: metrics alone draw a graph). */
 export interface Topology {
-  readonly workloads: ReadonlyArray<{ namespace: string; name: string; pods: readonly string[]; app?: string; version?: string }>;
-  readonly services: ReadonlyArray<{ namespace: string; name: string; hostname: string; workloads: readonly string[]; waypoint?: { namespace: string; name: string } }>;
+  readonly workloads: ReadonlyArray<{
+    namespace: string;
+    name: string;
+    pods: readonly string[];
+    app?: string;
+    version?: string;
+  }>;
+  readonly services: ReadonlyArray<{
+    namespace: string;
+    name: string;
+    hostname: string;
+    workloads: readonly string[];
+    waypoint?: { namespace: string; name: string };
+  }>;
   readonly waypoints: ReadonlyArray<{ namespace: string; name: string; identity?: string; pod?: string }>;
 }
 
@@ -73,8 +85,15 @@ export const serviceId = (ns: string, name: string): string => `svc:${ns}/${name
 export const waypointId = (ns: string, name: string): string => `wp:${ns}/${name}`;
 
 interface EdgeAcc {
-  source: string; target: string; via?: string; protocol: 'http' | 'tcp';
-  total: number; codes: Record<string, number>; mtls: boolean; buckets: Map<number, number>; bytes: number;
+  source: string;
+  target: string;
+  via?: string;
+  protocol: 'http' | 'tcp';
+  total: number;
+  codes: Record<string, number>;
+  mtls: boolean;
+  buckets: Map<number, number>;
+  bytes: number;
 }
 
 /** histogram_quantile over cumulative bucket increases (upper bound → count). */
@@ -104,14 +123,27 @@ export function computeGraph(deltas: Deltas, topology: Topology = EMPTY_TOPOLOGY
   for (const w of topology.workloads) for (const p of w.pods) podToWorkload.set(`${w.namespace}/${p}`, w.name);
   const waypointPods = new Set(topology.waypoints.map((w) => `${w.namespace}/${w.pod ?? `${w.name}-waypoint`}`));
   const waypointByIdentity = new Map(topology.waypoints.filter((w) => w.identity).map((w) => [w.identity!, w]));
-  const serviceWaypoint = new Map(topology.services.filter((s) => s.waypoint).map((s) => [`${s.namespace}/${s.name}`, s.waypoint!]));
+  const serviceWaypoint = new Map(
+    topology.services.filter((s) => s.waypoint).map((s) => [`${s.namespace}/${s.name}`, s.waypoint!]),
+  );
 
-  const addNs = (ns: string) => { if (!nodes.has(nsId(ns))) nodes.set(nsId(ns), { id: nsId(ns), type: 'namespace', label: ns }); };
+  const addNs = (ns: string) => {
+    if (!nodes.has(nsId(ns))) nodes.set(nsId(ns), { id: nsId(ns), type: 'namespace', label: ns });
+  };
   const addWorkload = (ns: string, name: string, app?: string, version?: string): string => {
     const wl = podToWorkload.get(`${ns}/${name}`) ?? name;
     const id = workloadId(ns, wl);
     addNs(ns);
-    if (!nodes.has(id)) nodes.set(id, { id, type: 'workload', label: wl, namespace: ns, parent: nsId(ns), ...(known(app) ? { app } : {}), ...(known(version) ? { version } : {}) });
+    if (!nodes.has(id))
+      nodes.set(id, {
+        id,
+        type: 'workload',
+        label: wl,
+        namespace: ns,
+        parent: nsId(ns),
+        ...(known(app) ? { app } : {}),
+        ...(known(version) ? { version } : {}),
+      });
     return id;
   };
   const addService = (ns: string, name: string): string => {
@@ -123,7 +155,8 @@ export function computeGraph(deltas: Deltas, topology: Topology = EMPTY_TOPOLOGY
   const addWaypoint = (ns: string, name: string): string => {
     const id = waypointId(ns, name);
     addNs(ns);
-    if (!nodes.has(id)) nodes.set(id, { id, type: 'waypoint', label: `${name} (waypoint)`, namespace: ns, parent: nsId(ns) });
+    if (!nodes.has(id))
+      nodes.set(id, { id, type: 'waypoint', label: `${name} (waypoint)`, namespace: ns, parent: nsId(ns) });
     return id;
   };
   const unknownNode = (): string => {
@@ -134,7 +167,17 @@ export function computeGraph(deltas: Deltas, topology: Topology = EMPTY_TOPOLOGY
     const id = `${source}->${target}`;
     let e = edges.get(id);
     if (!e) {
-      e = { source, target, protocol, total: 0, codes: {}, mtls: true, buckets: new Map(), bytes: 0, ...(via ? { via } : {}) };
+      e = {
+        source,
+        target,
+        protocol,
+        total: 0,
+        codes: {},
+        mtls: true,
+        buckets: new Map(),
+        bytes: 0,
+        ...(via ? { via } : {}),
+      };
       edges.set(id, e);
     }
     if (via && !e.via) e.via = via;
@@ -145,15 +188,24 @@ export function computeGraph(deltas: Deltas, topology: Topology = EMPTY_TOPOLOGY
   for (const s of topology.services) addService(s.namespace, s.name);
   for (const w of topology.waypoints) addWaypoint(w.namespace, w.name);
 
-  const source = (l: Sample['labels']): string => (known(l.source_workload) && known(l.source_workload_namespace)
-    ? addWorkload(l.source_workload_namespace, l.source_workload, l.source_app, l.source_version) : unknownNode());
-  const destinationService = (l: Sample['labels']): string | undefined => (known(l.destination_service_name) && known(l.destination_service_namespace)
-    ? addService(l.destination_service_namespace, l.destination_service_name) : undefined);
-  const destinationWorkload = (l: Sample['labels']): string | undefined => (known(l.destination_workload) && known(l.destination_workload_namespace)
-    ? addWorkload(l.destination_workload_namespace, l.destination_workload, undefined, l.destination_version) : undefined);
+  const source = (l: Sample['labels']): string =>
+    known(l.source_workload) && known(l.source_workload_namespace)
+      ? addWorkload(l.source_workload_namespace, l.source_workload, l.source_app, l.source_version)
+      : unknownNode();
+  const destinationService = (l: Sample['labels']): string | undefined =>
+    known(l.destination_service_name) && known(l.destination_service_namespace)
+      ? addService(l.destination_service_namespace, l.destination_service_name)
+      : undefined;
+  const destinationWorkload = (l: Sample['labels']): string | undefined =>
+    known(l.destination_workload) && known(l.destination_workload_namespace)
+      ? addWorkload(l.destination_workload_namespace, l.destination_workload, undefined, l.destination_version)
+      : undefined;
   const waypointOf = (l: Sample['labels']): string | undefined => {
     const tag = l[WAYPOINT_SOURCE_LABEL];
-    if (tag && tag.includes('/')) { const [ns, name] = tag.split('/') as [string, string]; return addWaypoint(ns, name); }
+    if (tag && tag.includes('/')) {
+      const [ns, name] = tag.split('/') as [string, string];
+      return addWaypoint(ns, name);
+    }
     const byService = serviceWaypoint.get(`${l.destination_service_namespace}/${l.destination_service_name}`);
     if (byService) return addWaypoint(byService.namespace, byService.name);
     const byPrincipal = l.destination_principal ? waypointByIdentity.get(l.destination_principal) : undefined;
@@ -190,7 +242,9 @@ export function computeGraph(deltas: Deltas, topology: Topology = EMPTY_TOPOLOGY
     const { src, svc, dst } = requestKey(s.labels);
     const le = s.labels.le === '+Inf' ? Infinity : Number(s.labels.le);
     if (Number.isNaN(le)) continue;
-    for (const [from, to] of [[src, svc ?? dst], svc && dst ? [svc, dst] : [undefined, undefined]] as Array<[string | undefined, string | undefined]>) {
+    for (const [from, to] of [[src, svc ?? dst], svc && dst ? [svc, dst] : [undefined, undefined]] as Array<
+      [string | undefined, string | undefined]
+    >) {
       const e = from && to ? edges.get(`${from}->${to}`) : undefined;
       if (e) e.buckets.set(le, (e.buckets.get(le) ?? 0) + s.value);
     }
@@ -239,17 +293,32 @@ export function computeGraph(deltas: Deltas, topology: Topology = EMPTY_TOPOLOGY
   const perSecond = (n: number) => (deltas.seconds > 0 ? n / deltas.seconds : 0);
   const round = (n: number, digits = 3) => Math.round(n * 10 ** digits) / 10 ** digits;
   const out: GraphEdge[] = [...edges.entries()].map(([id, e]) => {
-    const errors = Object.entries(e.codes).filter(([c]) => /^[45]/.test(c)).reduce((a, [, n]) => a + n, 0);
+    const errors = Object.entries(e.codes)
+      .filter(([c]) => /^[45]/.test(c))
+      .reduce((a, [, n]) => a + n, 0);
     const p99 = e.protocol === 'http' ? quantileFromBuckets(0.99, e.buckets) : null;
     return {
-      id, source: e.source, target: e.target, ...(e.via ? { via: e.via } : {}), protocol: e.protocol,
-      rps: round(perSecond(e.total)), errorRate: e.total > 0 ? round(errors / e.total, 4) : 0,
-      p99Ms: p99 === null ? null : round(p99, 2), mtls: e.mtls, denied: Math.round(e.codes['403'] ?? 0),
-      total: Math.round(e.total), codes: Object.fromEntries(Object.entries(e.codes).map(([c, n]) => [c, Math.round(n)])),
+      id,
+      source: e.source,
+      target: e.target,
+      ...(e.via ? { via: e.via } : {}),
+      protocol: e.protocol,
+      rps: round(perSecond(e.total)),
+      errorRate: e.total > 0 ? round(errors / e.total, 4) : 0,
+      p99Ms: p99 === null ? null : round(p99, 2),
+      mtls: e.mtls,
+      denied: Math.round(e.codes['403'] ?? 0),
+      total: Math.round(e.total),
+      codes: Object.fromEntries(Object.entries(e.codes).map(([c, n]) => [c, Math.round(n)])),
       bytesPerSec: round(perSecond(e.bytes), 1),
     };
   });
-  return { nodes: [...nodes.values()], edges: out.sort((a, b) => a.id.localeCompare(b.id)), windowSeconds: round(deltas.seconds, 1), l4Denied };
+  return {
+    nodes: [...nodes.values()],
+    edges: out.sort((a, b) => a.id.localeCompare(b.id)),
+    windowSeconds: round(deltas.seconds, 1),
+    l4Denied,
+  };
 }
 
 /** Only what touches the given namespaces: their nodes, edges with an end there, and the nodes at the other end. */
@@ -261,8 +330,15 @@ export function filterGraph(g: Graph, namespaces: readonly string[]): Graph {
   const edges = g.edges.filter((e) => inside(e.source) || inside(e.target));
   const keep = new Set<string>();
   for (const n of g.nodes) if (inside(n.id)) keep.add(n.id);
-  for (const e of edges) { keep.add(e.source); keep.add(e.target); if (e.via) keep.add(e.via); }
-  for (const id of [...keep]) { const p = byId.get(id)?.parent; if (p) keep.add(p); }
+  for (const e of edges) {
+    keep.add(e.source);
+    keep.add(e.target);
+    if (e.via) keep.add(e.via);
+  }
+  for (const id of [...keep]) {
+    const p = byId.get(id)?.parent;
+    if (p) keep.add(p);
+  }
   return { ...g, nodes: g.nodes.filter((n) => keep.has(n.id)), edges };
 }
 

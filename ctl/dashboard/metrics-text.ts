@@ -26,16 +26,25 @@ export function parseMetricsText(text: string, keep?: (name: string) => boolean)
     const value = Number(m[3]);
     if (Number.isNaN(value) && m[3] !== 'NaN') continue;
     let list = out.get(name);
-    if (!list) { list = []; out.set(name, list); }
+    if (!list) {
+      list = [];
+      out.set(name, list);
+    }
     list.push({ labels, value });
   }
   return out;
 }
 
 /** Only the families the graph reads: Istio's request and TCP metrics and the agent's refusals. */
-export const GRAPH_FAMILIES = /^(istio_requests_total|istio_request_duration_milliseconds_bucket|istio_tcp_\w+_total|ambit_connections_refused_total)$/;
+export const GRAPH_FAMILIES = new RegExp(
+  '^(istio_requests_total|istio_request_duration_milliseconds_bucket|istio_tcp_\\w+_total' +
+    '|ambit_connections_refused_total)$',
+);
 
 /** A stable key of a label set (sorted), to match a series across scrapes. */
 export function seriesKey(labels: Readonly<Record<string, string>>): string {
-  return Object.keys(labels).sort().map((k) => `${k}=${labels[k]}`).join('\u0001');
+  return Object.keys(labels)
+    .sort()
+    .map((k) => `${k}=${labels[k]}`)
+    .join('\u0001');
 }

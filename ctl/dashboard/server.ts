@@ -43,7 +43,10 @@ const STATIC: Readonly<Record<string, { file: () => string; type: string }>> = {
   '/': { file: () => path.join(ASSETS, 'index.html'), type: 'text/html; charset=utf-8' },
   '/assets/app.js': { file: () => path.join(ASSETS, 'app.js'), type: 'text/javascript; charset=utf-8' },
   '/assets/style.css': { file: () => path.join(ASSETS, 'style.css'), type: 'text/css; charset=utf-8' },
-  '/assets/cytoscape.min.js': { file: () => createRequire(import.meta.url).resolve('cytoscape/dist/cytoscape.min.js'), type: 'text/javascript; charset=utf-8' },
+  '/assets/cytoscape.min.js': {
+    file: () => createRequire(import.meta.url).resolve('cytoscape/dist/cytoscape.min.js'),
+    type: 'text/javascript; charset=utf-8',
+  },
 };
 
 export function parseWindow(v: string | null): number {
@@ -55,7 +58,13 @@ export function parseWindow(v: string | null): number {
   throw new AmbitError('AMBIT_E_CONFIG', `window "${v}": one of 1m, 5m, 15m (or seconds, 5..900)`);
 }
 
-const parseNamespaces = (v: string | null): string[] => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : []);
+const parseNamespaces = (v: string | null): string[] =>
+  v
+    ? v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : [];
 
 export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
   const log = o.log ?? createLogger('ambitctl-dashboard');
@@ -65,7 +74,8 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
   let tickGraphs = new Map<number, Promise<Graph>>();
   const clients = new Set<{ res: http.ServerResponse; window: number; namespaces: string[] }>();
 
-  const deltas = async (seconds: number): Promise<Deltas> => (o.prometheus ? prometheusDeltas(o.prometheus, seconds) : ring.deltas(seconds));
+  const deltas = async (seconds: number): Promise<Deltas> =>
+    o.prometheus ? prometheusDeltas(o.prometheus, seconds) : ring.deltas(seconds);
   const graphFor = (seconds: number): Promise<Graph> => {
     let g = tickGraphs.get(seconds);
     if (!g) {
@@ -81,8 +91,15 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
       return computeGraph({ seconds: 0, samples: new Map() }, view.topology);
     });
     return {
-      ...filterGraph(full, namespaces), namespaces: full.nodes.filter((n) => n.type === 'namespace').map((n) => n.label).sort(),
-      source: o.prometheus ? 'prometheus' : 'local', configVersion: view.configVersion, problems, at: new Date().toISOString(),
+      ...filterGraph(full, namespaces),
+      namespaces: full.nodes
+        .filter((n) => n.type === 'namespace')
+        .map((n) => n.label)
+        .sort(),
+      source: o.prometheus ? 'prometheus' : 'local',
+      configVersion: view.configVersion,
+      problems,
+      at: new Date().toISOString(),
     };
   };
 
@@ -109,22 +126,43 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
     void (async () => {
       const url = new URL(req.url ?? '/', 'http://127.0.0.1');
       try {
-        if (req.method !== 'GET') { res.writeHead(405, { allow: 'GET' }).end(); return; }
-        if (url.pathname === '/favicon.ico') { res.writeHead(204).end(); return; }
+        if (req.method !== 'GET') {
+          res.writeHead(405, { allow: 'GET' }).end();
+          return;
+        }
+        if (url.pathname === '/favicon.ico') {
+          res.writeHead(204).end();
+          return;
+        }
         const asset = STATIC[url.pathname];
         if (asset) {
-          res.writeHead(200, { 'content-type': asset.type, 'cache-control': 'no-cache' }).end(await readFile(asset.file()));
+          res
+            .writeHead(200, { 'content-type': asset.type, 'cache-control': 'no-cache' })
+            .end(await readFile(asset.file()));
           return;
         }
         if (url.pathname === '/api/graph') {
-          const g = await answer(parseWindow(url.searchParams.get('window')), parseNamespaces(url.searchParams.get('namespace')));
+          const g = await answer(
+            parseWindow(url.searchParams.get('window')),
+            parseNamespaces(url.searchParams.get('namespace')),
+          );
           res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(g));
           return;
         }
         if (url.pathname === '/api/events') {
-          const client = { res, window: parseWindow(url.searchParams.get('window')), namespaces: parseNamespaces(url.searchParams.get('namespace')) };
-          res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
-          res.write(`retry: 2000\nevent: graph\ndata: ${JSON.stringify(await answer(client.window, client.namespaces))}\n\n`);
+          const client = {
+            res,
+            window: parseWindow(url.searchParams.get('window')),
+            namespaces: parseNamespaces(url.searchParams.get('namespace')),
+          };
+          res.writeHead(200, {
+            'content-type': 'text/event-stream',
+            'cache-control': 'no-cache',
+            connection: 'keep-alive',
+          });
+          res.write(
+            `retry: 2000\nevent: graph\ndata: ${JSON.stringify(await answer(client.window, client.namespaces))}\n\n`,
+          );
           clients.add(client);
           req.on('close', () => clients.delete(client));
           return;
@@ -132,8 +170,14 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
         if (url.pathname === '/api/details') {
           const id = url.searchParams.get('id');
           if (!id) throw new AmbitError('AMBIT_E_CONFIG', 'details: the query parameter id is required');
-          const d = await details(id, { agentDump: view.agentDump, waypointDumps: view.waypointDumps, ...(view.record ? { configDir: view.record.configDir } : {}) });
-          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ...d, configVersion: view.configVersion }));
+          const d = await details(id, {
+            agentDump: view.agentDump,
+            waypointDumps: view.waypointDumps,
+            ...(view.record ? { configDir: view.record.configDir } : {}),
+          });
+          res
+            .writeHead(200, { 'content-type': 'application/json' })
+            .end(JSON.stringify({ ...d, configVersion: view.configVersion }));
           return;
         }
         res.writeHead(404, { 'content-type': 'text/plain' }).end(`not found: ${url.pathname}\n`);
@@ -155,7 +199,11 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
     stopped = true;
     clearTimeout(timer);
     const inUse = (err as NodeJS.ErrnoException).code === 'EADDRINUSE';
-    throw new AmbitError('AMBIT_E_CONFIG', `dashboard: cannot listen on 127.0.0.1:${o.port ?? DEFAULT_PORT}: ${(err as Error).message}`, inUse ? { hint: 'another dashboard runs there? pass --port N' } : {});
+    throw new AmbitError(
+      'AMBIT_E_CONFIG',
+      `dashboard: cannot listen on 127.0.0.1:${o.port ?? DEFAULT_PORT}: ${(err as Error).message}`,
+      inUse ? { hint: 'another dashboard runs there? pass --port N' } : {},
+    );
   }
   const port = (server.address() as { port: number }).port;
   const url = `http://127.0.0.1:${port}/`;

@@ -10,11 +10,19 @@ const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== 
 
 const WORKLOAD_NAME = 'service.istio.io/workload-name';
 
-export interface WaypointInfo { readonly namespace: string; readonly name: string; readonly identity?: string; readonly pod?: string }
+export interface WaypointInfo {
+  readonly namespace: string;
+  readonly name: string;
+  readonly identity?: string;
+  readonly pod?: string;
+}
 
 export function topologyFromDump(agentDump: unknown, waypoints: readonly WaypointInfo[] = []): Topology {
   const d = rec(agentDump);
-  const workloads = new Map<string, { namespace: string; name: string; pods: string[]; app?: string; version?: string }>();
+  const workloads = new Map<
+    string,
+    { namespace: string; name: string; pods: string[]; app?: string; version?: string }
+  >();
   const byUid = new Map<string, string>();
   const waypointPods = new Set(waypoints.map((w) => `${w.namespace}/${w.pod ?? ''}`));
   for (const w of arr(d.workloads)) {
@@ -24,7 +32,15 @@ export function topologyFromDump(agentDump: unknown, waypoints: readonly Waypoin
     const labels = rec(w.labels);
     const name = str(labels[WORKLOAD_NAME]) ?? pod;
     const key = `${ns}/${name}`;
-    const entry = workloads.get(key) ?? { namespace: ns, name, pods: [], ...(str(w.canonicalName) ?? str(labels.app) ? { app: str(w.canonicalName) ?? str(labels.app)! } : {}), ...(str(w.canonicalRevision) ?? str(labels.version) ? { version: str(w.canonicalRevision) ?? str(labels.version)! } : {}) };
+    const entry = workloads.get(key) ?? {
+      namespace: ns,
+      name,
+      pods: [],
+      ...((str(w.canonicalName) ?? str(labels.app)) ? { app: str(w.canonicalName) ?? str(labels.app)! } : {}),
+      ...((str(w.canonicalRevision) ?? str(labels.version))
+        ? { version: str(w.canonicalRevision) ?? str(labels.version)! }
+        : {}),
+    };
     entry.pods.push(pod);
     workloads.set(key, entry);
     if (str(w.uid)) byUid.set(str(w.uid)!, name);
@@ -39,10 +55,21 @@ export function topologyFromDump(agentDump: unknown, waypoints: readonly Waypoin
       if (name) wl.add(name);
     }
     const wp = rec(s.waypoint);
-    const waypoint = str(wp.name) && str(wp.namespace) ? { namespace: str(wp.namespace)!, name: str(wp.name)! } : undefined;
-    return [{ namespace: ns, name, hostname: str(s.hostname) ?? name, workloads: [...wl].sort(), ...(waypoint ? { waypoint } : {}) }];
+    const waypoint =
+      str(wp.name) && str(wp.namespace) ? { namespace: str(wp.namespace)!, name: str(wp.name)! } : undefined;
+    return [
+      {
+        namespace: ns,
+        name,
+        hostname: str(s.hostname) ?? name,
+        workloads: [...wl].sort(),
+        ...(waypoint ? { waypoint } : {}),
+      },
+    ];
   });
   const allWaypoints = new Map(waypoints.map((w) => [`${w.namespace}/${w.name}`, w]));
-  for (const s of services) if (s.waypoint && !allWaypoints.has(`${s.waypoint.namespace}/${s.waypoint.name}`)) allWaypoints.set(`${s.waypoint.namespace}/${s.waypoint.name}`, s.waypoint);
+  for (const s of services)
+    if (s.waypoint && !allWaypoints.has(`${s.waypoint.namespace}/${s.waypoint.name}`))
+      allWaypoints.set(`${s.waypoint.namespace}/${s.waypoint.name}`, s.waypoint);
   return { workloads: [...workloads.values()], services, waypoints: [...allWaypoints.values()] };
 }

@@ -28,8 +28,12 @@ export class ScrapeRing {
     if (this.items.length > this.capacity) this.items.splice(0, this.items.length - this.capacity);
   }
 
-  get size(): number { return this.items.length; }
-  latest(): Scrape | undefined { return this.items.at(-1); }
+  get size(): number {
+    return this.items.length;
+  }
+  latest(): Scrape | undefined {
+    return this.items.at(-1);
+  }
 
   /** The oldest scrape no older than `seconds` before the newest one (else the oldest kept). */
   baseline(seconds: number): Scrape | undefined {

@@ -7,11 +7,17 @@ import { render, validateAgainstKubernetes } from '../deploy/manifests.js';
 import { REPO } from '../e2e/local-mesh.js';
 
 const dashboards = (objects: Awaited<ReturnType<typeof render>>) =>
-  objects.filter((o) => o.kind === 'ConfigMap' && (o.metadata as { labels?: Record<string, string> }).labels?.grafana_dashboard === '1');
+  objects.filter(
+    (o) =>
+      o.kind === 'ConfigMap' && (o.metadata as { labels?: Record<string, string> }).labels?.grafana_dashboard === '1',
+  );
 
 describe('chart: Grafana dashboards', () => {
   it('renders one labelled ConfigMap per dashboard, each holding the file as it is', async () => {
-    const objects = await render('default', ['grafana.dashboards.enabled=true', 'grafana.dashboards.namespace=monitoring']);
+    const objects = await render('default', [
+      'grafana.dashboards.enabled=true',
+      'grafana.dashboards.namespace=monitoring',
+    ]);
     const maps = dashboards(objects);
     const files = (await readdir(path.join(REPO, 'deploy', 'grafana'))).filter((f) => f.endsWith('.json')).sort();
     expect(files.length).toBe(5);

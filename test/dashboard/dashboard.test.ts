@@ -33,8 +33,21 @@ const RED = 'rgb(211,51,51)';
 const CHROMIUM = '/usr/bin/chromium';
 const PROMETHEUS = '/usr/bin/prometheus';
 
-interface Edge { id: string; source: string; target: string; rps: number; errorRate: number; p99Ms: number | null; mtls: boolean; denied: number; via?: string }
-interface GraphAnswer { nodes: Array<{ id: string; type: string }>; edges: Edge[] }
+interface Edge {
+  id: string;
+  source: string;
+  target: string;
+  rps: number;
+  errorRate: number;
+  p99Ms: number | null;
+  mtls: boolean;
+  denied: number;
+  via?: string;
+}
+interface GraphAnswer {
+  nodes: Array<{ id: string; type: string }>;
+  edges: Edge[];
+}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -45,7 +58,9 @@ async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T 
     try {
       const v = await probe();
       if (v !== undefined) return v;
-    } catch (err) { last = err; }
+    } catch (err) {
+      last = err;
+    }
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
     await sleep(500);
   }
@@ -53,38 +68,72 @@ async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T 
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    }).on('error', reject);
+    const s = net
+      .createServer()
+      .listen(0, '127.0.0.1', () => {
+        const { port } = s.address() as net.AddressInfo;
+        s.close(() => resolve(port));
+      })
+      .on('error', reject);
   });
 }
 
 /** A child in its own process group (its children die with it); `lines` collects stdout. */
-function start(cmd: string, args: string[], opts: { cwd?: string } = {}): { child: ChildProcess; out: () => string; err: () => string } {
+function start(
+  cmd: string,
+  args: string[],
+  opts: { cwd?: string } = {},
+): { child: ChildProcess; out: () => string; err: () => string } {
   let out = '';
   let err = '';
   const child = spawn(cmd, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], ...opts });
-  child.stdout!.on('data', (c: Buffer) => { out += c.toString(); });
-  child.stderr!.on('data', (c: Buffer) => { err += c.toString(); });
+  child.stdout!.on('data', (c: Buffer) => {
+    out += c.toString();
+  });
+  child.stderr!.on('data', (c: Buffer) => {
+    err += c.toString();
+  });
   return { child, out: () => out, err: () => err };
 }
 
 async function stop(child: ChildProcess | undefined): Promise<void> {
   if (!child || child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((r) => child.once('exit', r));
-  try { process.kill(-child.pid!, 'SIGTERM'); } catch { /* gone */ }
+  try {
+    process.kill(-child.pid!, 'SIGTERM');
+  } catch {
+    /* gone */
+  }
   await Promise.race([exited, sleep(5000)]);
-  try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ }
+  try {
+    process.kill(-child.pid!, 'SIGKILL');
+  } catch {
+    /* gone */
+  }
 }
 
 async function startDashboard(stateDir: string, extra: string[] = []): Promise<{ child: ChildProcess; url: string }> {
-  const d = start(process.execPath, [CTL, 'dashboard', '--port', '0', '--state-dir', stateDir, '--interval', '1000', ...extra]);
-  const url = await until('the dashboard URL', 30_000, async () => /^(http:\/\/127\.0\.0\.1:\d+\/)$/m.exec(d.out())?.[1]);
+  const d = start(process.execPath, [
+    CTL,
+    'dashboard',
+    '--port',
+    '0',
+    '--state-dir',
+    stateDir,
+    '--interval',
+    '1000',
+    ...extra,
+  ]);
+  const url = await until(
+    'the dashboard URL',
+    30_000,
+    async () => /^(http:\/\/127\.0\.0\.1:\d+\/)$/m.exec(d.out())?.[1],
+  );
   return { child: d.child, url };
 }
 
-const getGraph = async (url: string, window = '1m'): Promise<GraphAnswer> => (await fetch(`${url}api/graph?window=${window}`)).json() as Promise<GraphAnswer>;
+const getGraph = async (url: string, window = '1m'): Promise<GraphAnswer> =>
+  (await fetch(`${url}api/graph?window=${window}`)).json() as Promise<GraphAnswer>;
 
 const GENERATOR = `
 apiVersion: v1
@@ -101,7 +150,12 @@ spec:
   serviceAccountName: traffic-generator
   containers:
     - name: curl
-      command: ["sh", "-c", "while :; do curl -s -o /dev/null -m 5 http://web-frontend:8080/order; curl -s -o /dev/null -m 5 http://customer-service:8080/profile; sleep 0.2; done"]
+      command:
+        - sh
+        - -c
+        - >-
+          while :; do curl -s -o /dev/null -m 5 http://web-frontend:8080/order;
+          curl -s -o /dev/null -m 5 http://customer-service:8080/profile; sleep 0.2; done
 `;
 
 /** A new DENY policy: the traffic generator may no longer call customer-service. */
@@ -142,8 +196,20 @@ describeNetns('ambitctl dashboard and the Grafana dashboards on the coffee-shop'
     mesh = new LocalMesh({ dir, stateDir, bridge: BRIDGE, cidr: CIDR, prefix: PREFIX, portOffset: OFFSET });
     await mesh.start();
     // The denied caller: inventory-service keeps calling payment-service (403 from the waypoint).
-    caller = start(process.execPath, [CTL, 'local', 'exec', '--state-dir', stateDir, '-n', NS, 'inventory-service', '--',
-      'sh', '-c', 'while :; do curl -s -o /dev/null -m 5 http://payment-service:8080/pay; sleep 0.5; done']);
+    caller = start(process.execPath, [
+      CTL,
+      'local',
+      'exec',
+      '--state-dir',
+      stateDir,
+      '-n',
+      NS,
+      'inventory-service',
+      '--',
+      'sh',
+      '-c',
+      'while :; do curl -s -o /dev/null -m 5 http://payment-service:8080/pay; sleep 0.5; done',
+    ]);
     dashboard = await startDashboard(stateDir);
   }, 240_000);
 
@@ -157,13 +223,23 @@ describeNetns('ambitctl dashboard and the Grafana dashboards on the coffee-shop'
     if (work) await rm(path.join(work, 'state'), { recursive: true, force: true });
   }, 120_000);
 
-  it('serves GET /api/graph: the coffee-shop\'s edges, mutual TLS, through the waypoint; the denied caller\'s edge with its denials', async () => {
+  it("serves GET /api/graph: the coffee-shop's edges (mTLS, through the waypoint), the denied caller's", async () => {
     const g = await until('traffic on the graph', 60_000, async () => {
       const g = await getGraph(dashboard!.url);
-      const has = (s: string, t: string) => g.edges.find((e) => e.source === `wl:${NS}/${s}` && e.target === `svc:${NS}/${t}` && e.rps > 0);
-      return has('web-frontend', 'order-service') && has('order-service', 'payment-service') && g.edges.find((e) => e.id === DENIED_EDGE && e.denied > 0) ? g : undefined;
+      const has = (s: string, t: string) =>
+        g.edges.find((e) => e.source === `wl:${NS}/${s}` && e.target === `svc:${NS}/${t}` && e.rps > 0);
+      return has('web-frontend', 'order-service') &&
+        has('order-service', 'payment-service') &&
+        g.edges.find((e) => e.id === DENIED_EDGE && e.denied > 0)
+        ? g
+        : undefined;
     });
-    for (const [s, t] of [['web-frontend', 'order-service'], ['web-frontend', 'customer-service'], ['order-service', 'payment-service'], ['order-service', 'inventory-service']]) {
+    for (const [s, t] of [
+      ['web-frontend', 'order-service'],
+      ['web-frontend', 'customer-service'],
+      ['order-service', 'payment-service'],
+      ['order-service', 'inventory-service'],
+    ]) {
       const e = g.edges.find((x) => x.id === `wl:${NS}/${s}->svc:${NS}/${t}`)!;
       expect(e, `${s} → ${t}`).toMatchObject({ mtls: true, via: `wp:${NS}/waypoint`, errorRate: 0, denied: 0 });
       expect(e.p99Ms).toBeGreaterThan(0);
@@ -174,16 +250,27 @@ describeNetns('ambitctl dashboard and the Grafana dashboards on the coffee-shop'
     expect(g.nodes.find((n) => n.id === `ns:${NS}`)?.type).toBe('namespace');
     expect((await fetch(`${dashboard!.url}api/graph?window=2h`)).status).toBe(400);
     // The namespace filter.
-    const only = async (ns: string) => ((await (await fetch(`${dashboard!.url}api/graph?window=15m&namespace=${ns}`)).json()) as GraphAnswer).edges;
+    const only = async (ns: string) =>
+      ((await (await fetch(`${dashboard!.url}api/graph?window=15m&namespace=${ns}`)).json()) as GraphAnswer).edges;
     expect(await only('no-such-namespace')).toEqual([]);
     expect((await only(NS)).some((e) => e.id === DENIED_EDGE)).toBe(true);
   }, 90_000);
 
-  it('draws them in headless chromium: locks on the mesh edges, the denied edge red, a new policy within 5 s', async () => {
+  it('draws them in headless chromium: locks on the edges, the denied edge red, a new policy within 5 s', async () => {
     browser = await puppeteer.launch({
-      executablePath: CHROMIUM, headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync', `--user-data-dir=${await mkdtemp(path.join(work, 'chromium-'))}`],
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        `--user-data-dir=${await mkdtemp(path.join(work, 'chromium-'))}`,
+      ],
     });
     page = await browser.newPage();
     const errors: string[] = [];
@@ -194,12 +281,21 @@ describeNetns('ambitctl dashboard and the Grafana dashboards on the coffee-shop'
     const edges = await until('the graph in the page', 30_000, async () => {
       const list = await page.evaluate(() => {
         type El = { id(): string; data(k: string): unknown; style(k: string): string; nonempty(): boolean };
-        const w = window as unknown as { ambit?: { cy: { edges(): El[]; getElementById(id: string): El }; lockIcon: string } };
+        const w = window as unknown as {
+          ambit?: { cy: { edges(): El[]; getElementById(id: string): El }; lockIcon: string };
+        };
         const cy = w.ambit?.cy;
         return cy?.edges().map((e) => {
           const lock = cy.getElementById(`lock:${e.id()}`);
-          return { id: e.id(), edgeId: String(e.data('edgeId')), label: String(e.data('label')), color: e.style('line-color'), mtls: e.data('mtls') === true,
-            lock: lock.nonempty() ? String(lock.data('icon')) : '', icon: w.ambit!.lockIcon };
+          return {
+            id: e.id(),
+            edgeId: String(e.data('edgeId')),
+            label: String(e.data('label')),
+            color: e.style('line-color'),
+            mtls: e.data('mtls') === true,
+            lock: lock.nonempty() ? String(lock.data('icon')) : '',
+            icon: w.ambit!.lockIcon,
+          };
         });
       });
       return list && list.some((e) => e.edgeId === DENIED_EDGE && e.color.replace(/ /g, '') === RED) ? list : undefined;
@@ -213,15 +309,23 @@ describeNetns('ambitctl dashboard and the Grafana dashboards on the coffee-shop'
     }
     expect(labelled[0]!.icon).toMatch(/^data:image\/svg\+xml/);
     const denied = edges.filter((e) => e.edgeId === DENIED_EDGE);
-    expect(denied.map((e) => e.id).sort()).toEqual([`${DENIED_EDGE}#from-waypoint`, `${DENIED_EDGE}#to-waypoint`]); // drawn through the waypoint
+    // Drawn through the waypoint: two segments.
+    expect(denied.map((e) => e.id).sort()).toEqual([`${DENIED_EDGE}#from-waypoint`, `${DENIED_EDGE}#to-waypoint`]);
     for (const e of denied) expect(e.color.replace(/ /g, '')).toBe(RED);
     expect(denied.find((e) => e.label.includes('denied'))?.label).toMatch(/\d+ denied/);
     const ok = edges.find((e) => e.edgeId === `wl:${NS}/order-service->svc:${NS}/payment-service`)!;
     expect(ok.color.replace(/ /g, '')).not.toBe(RED);
 
     // Click customer-service: its policies, config objects and analyze findings.
-    await page.evaluate((id) => { (window as unknown as { ambit: { cy: { getElementById(i: string): { emit(e: string): void } } } }).ambit.cy.getElementById(id).emit('tap'); }, `svc:${NS}/customer-service`);
-    await page.waitForFunction(() => document.querySelector('#details-policies')?.textContent?.includes('PeerAuthentication'), { timeout: 10_000 });
+    await page.evaluate((id) => {
+      (window as unknown as { ambit: { cy: { getElementById(i: string): { emit(e: string): void } } } }).ambit.cy
+        .getElementById(id)
+        .emit('tap');
+    }, `svc:${NS}/customer-service`);
+    await page.waitForFunction(
+      () => document.querySelector('#details-policies')?.textContent?.includes('PeerAuthentication'),
+      { timeout: 10_000 },
+    );
     const panel = await page.$eval('#details', (el) => el.textContent ?? '');
     expect(panel).toContain('VirtualService/coffee-shop/customer-service');
     expect(panel).toContain('DestinationRule/coffee-shop/customer-service');
@@ -237,15 +341,27 @@ describeNetns('ambitctl dashboard and the Grafana dashboards on the coffee-shop'
     const applied = await sh(process.execPath, [CTL, 'local', 'apply', '--state-dir', stateDir, '-f', policyFile]);
     expect(applied.code, applied.stderr).toBe(0);
     const applyMs = Date.now() - t0;
-    await page.waitForFunction(() => document.querySelector('#details-policies')?.textContent?.includes('deny-generator-to-customer'), { timeout: 5_000, polling: 100 });
+    await page.waitForFunction(
+      () => document.querySelector('#details-policies')?.textContent?.includes('deny-generator-to-customer'),
+      { timeout: 5_000, polling: 100 },
+    );
     const listed = Date.now() - t0;
-    await page.waitForFunction((id, red) => {
-      const cy = (window as unknown as { ambit: { cy: { edges(s: string): Array<{ style(k: string): string }> } } }).ambit.cy;
-      const segs = cy.edges(`[edgeId = "${id}"]`);
-      return segs.length > 0 && segs.every((e) => e.style('line-color').replace(/ /g, '') === red);
-    }, { timeout: Math.max(100, 5_000 - (Date.now() - t0)), polling: 100 }, generatorEdge, RED);
+    await page.waitForFunction(
+      (id, red) => {
+        const cy = (window as unknown as { ambit: { cy: { edges(s: string): Array<{ style(k: string): string }> } } })
+          .ambit.cy;
+        const segs = cy.edges(`[edgeId = "${id}"]`);
+        return segs.length > 0 && segs.every((e) => e.style('line-color').replace(/ /g, '') === red);
+      },
+      { timeout: Math.max(100, 5_000 - (Date.now() - t0)), polling: 100 },
+      generatorEdge,
+      RED,
+    );
     const red = Date.now() - t0;
-    console.log(`dashboard: from the start of \`local apply\` (which took ${applyMs} ms), the new policy was listed in ${listed} ms and the edge red in ${red} ms`);
+    console.log(
+      `dashboard: from the start of \`local apply\` (which took ${applyMs} ms), ` +
+        `the new policy was listed in ${listed} ms and the edge red in ${red} ms`,
+    );
     expect(red).toBeLessThanOrEqual(5_000);
 
     const shot = path.join(work, 'dashboard.png');
@@ -255,21 +371,43 @@ describeNetns('ambitctl dashboard and the Grafana dashboards on the coffee-shop'
     expect(errors).toEqual([]);
   }, 120_000);
 
-  it('every panel query of every Grafana dashboard parses and returns data from a Prometheus scraping the mesh', async () => {
+  it('every panel query of every Grafana dashboard parses and returns data from Prometheus', async () => {
     // A plaintext connection from the host to a pod: STRICT mTLS refuses it (an L4 refusal on the agent).
-    const record = JSON.parse(await readFile(path.join(stateDir, 'local.json'), 'utf8')) as { planned: Array<{ name: string; ip: string }> };
-    await sh('curl', ['-s', '-m', '2', `http://${record.planned.find((p) => p.name === 'payment-service-0')!.ip}:8080/`]);
+    const record = JSON.parse(await readFile(path.join(stateDir, 'local.json'), 'utf8')) as {
+      planned: Array<{ name: string; ip: string }>;
+    };
+    await sh('curl', [
+      '-s',
+      '-m',
+      '2',
+      `http://${record.planned.find((p) => p.name === 'payment-service-0')!.ip}:8080/`,
+    ]);
     const port = await freePort();
     promUrl = `http://127.0.0.1:${port}`;
     const dataDir = path.join(work, 'prometheus');
     await mkdir(dataDir, { recursive: true });
-    const job = (name: string, p: number) => `  - job_name: ${name}\n    static_configs: [{ targets: ["127.0.0.1:${p}"] }]\n`;
-    await writeFile(path.join(work, 'prometheus.yml'), `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n${job('ambit-agent', PORTS.agentMetrics)}${job('ambit-waypoint', PORTS.waypoint)}${job('ambit-controller', PORTS.controllerMetrics)}`);
-    prometheus = start(PROMETHEUS, [`--config.file=${path.join(work, 'prometheus.yml')}`, `--storage.tsdb.path=${dataDir}`, `--web.listen-address=127.0.0.1:${port}`]);
+    const job = (name: string, p: number) =>
+      `  - job_name: ${name}\n    static_configs: [{ targets: ["127.0.0.1:${p}"] }]\n`;
+    await writeFile(
+      path.join(work, 'prometheus.yml'),
+      'global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n' +
+        job('ambit-agent', PORTS.agentMetrics) +
+        job('ambit-waypoint', PORTS.waypoint) +
+        job('ambit-controller', PORTS.controllerMetrics),
+    );
+    prometheus = start(PROMETHEUS, [
+      `--config.file=${path.join(work, 'prometheus.yml')}`,
+      `--storage.tsdb.path=${dataDir}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+    ]);
     await until('prometheus ready', 60_000, async () => ((await fetch(`${promUrl}/-/ready`)).ok ? true : undefined));
     const query = async (q: string) => {
       const res = await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent(q)}`);
-      return (await res.json()) as { status: string; error?: string; data?: { result: Array<{ metric: Record<string, string>; value: [number, string] }> } };
+      return (await res.json()) as {
+        status: string;
+        error?: string;
+        data?: { result: Array<{ metric: Record<string, string>; value: [number, string] }> };
+      };
     };
     // Enough scrapes for rate() over the panels' interval.
     await until('rates in prometheus', 60_000, async () => {
@@ -282,14 +420,25 @@ describeNetns('ambitctl dashboard and the Grafana dashboards on the coffee-shop'
     await sleep(3000);
 
     const vars: Record<string, string> = {
-      $__rate_interval: '20s', $namespace: NS, $service: `customer-service.${NS}.svc.cluster.local`, $workload: 'order-service',
+      $__rate_interval: '20s',
+      $namespace: NS,
+      $service: `customer-service.${NS}.svc.cluster.local`,
+      $workload: 'order-service',
     };
     const files = (await readdir(path.join(REPO, 'deploy', 'grafana'))).filter((f) => f.endsWith('.json')).sort();
-    expect(files).toEqual(['ambit-control-plane.json', 'ambit-mesh.json', 'ambit-service.json', 'ambit-waypoint.json', 'ambit-workload.json']);
+    expect(files).toEqual([
+      'ambit-control-plane.json',
+      'ambit-mesh.json',
+      'ambit-service.json',
+      'ambit-waypoint.json',
+      'ambit-workload.json',
+    ]);
     const failures: string[] = [];
     let evaluated = 0;
     for (const file of files) {
-      const dash = JSON.parse(await readFile(path.join(REPO, 'deploy', 'grafana', file), 'utf8')) as { panels: Array<{ title: string; type: string; targets?: Array<{ expr: string }> }> };
+      const dash = JSON.parse(await readFile(path.join(REPO, 'deploy', 'grafana', file), 'utf8')) as {
+        panels: Array<{ title: string; type: string; targets?: Array<{ expr: string }> }>;
+      };
       for (const panel of dash.panels.filter((p) => p.type !== 'row')) {
         expect(panel.targets?.length, `${file}: ${panel.title} has no query`).toBeGreaterThan(0);
         for (const t of panel.targets ?? []) {

@@ -10,9 +10,17 @@ import { parseWindow, startDashboard, type Dashboard } from '../../ctl/dashboard
 
 const NS = 'coffee-shop';
 const labels = (src: string, code: string) => ({
-  reporter: 'waypoint', source_workload: src, source_workload_namespace: NS, destination_workload: 'payment-service', destination_workload_namespace: NS,
-  destination_service: `payment-service.${NS}.svc.cluster.local`, destination_service_name: 'payment-service', destination_service_namespace: NS,
-  connection_security_policy: 'mutual_tls', response_code: code, job: 'ambit-waypoint',
+  reporter: 'waypoint',
+  source_workload: src,
+  source_workload_namespace: NS,
+  destination_workload: 'payment-service',
+  destination_workload_namespace: NS,
+  destination_service: `payment-service.${NS}.svc.cluster.local`,
+  destination_service_name: 'payment-service',
+  destination_service_namespace: NS,
+  connection_security_policy: 'mutual_tls',
+  response_code: code,
+  job: 'ambit-waypoint',
 });
 
 /** Answers instant queries like Prometheus: increase() of the two request series over the window. */
@@ -22,19 +30,36 @@ function fakePrometheus(): Promise<{ url: string; queries: string[]; close(): Pr
     const q = new URL(req.url ?? '/', 'http://x').searchParams.get('query') ?? '';
     queries.push(q);
     const m = /^increase\((\w+)\[(\d+)s\]\)$/.exec(q);
-    if (!m) { res.writeHead(400).end(JSON.stringify({ status: 'error', errorType: 'bad_data', error: `parse error: ${q}` })); return; }
+    if (!m) {
+      res.writeHead(400).end(JSON.stringify({ status: 'error', errorType: 'bad_data', error: `parse error: ${q}` }));
+      return;
+    }
     const seconds = Number(m[2]);
-    const result = m[1] === 'istio_requests_total'
-      ? [{ metric: labels('order-service', '200'), value: [0, String(10 * seconds)] }, { metric: labels('inventory-service', '403'), value: [0, String(seconds)] }]
-      : m[1] === 'istio_request_duration_milliseconds_bucket'
-        ? ['5', '10', '+Inf'].map((le) => ({ metric: { ...labels('order-service', '200'), le }, value: [0, String(le === '5' ? 0 : 10 * seconds)] }))
-        : [];
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'success', data: { resultType: 'vector', result } }));
+    const result =
+      m[1] === 'istio_requests_total'
+        ? [
+            { metric: labels('order-service', '200'), value: [0, String(10 * seconds)] },
+            { metric: labels('inventory-service', '403'), value: [0, String(seconds)] },
+          ]
+        : m[1] === 'istio_request_duration_milliseconds_bucket'
+          ? ['5', '10', '+Inf'].map((le) => ({
+              metric: { ...labels('order-service', '200'), le },
+              value: [0, String(le === '5' ? 0 : 10 * seconds)],
+            }))
+          : [];
+    res
+      .writeHead(200, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ status: 'success', data: { resultType: 'vector', result } }));
   });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({
-    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, queries,
-    close: () => new Promise((r) => server.close(() => r())),
-  })));
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () =>
+      resolve({
+        url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+        queries,
+        close: () => new Promise((r) => server.close(() => r())),
+      }),
+    ),
+  );
 }
 
 describe('dashboard server', () => {
@@ -63,7 +88,12 @@ describe('dashboard server', () => {
   });
 
   it('answers /api/graph without a mesh with an empty graph and says why', async () => {
-    const g = (await (await fetch(`${local.url}api/graph`)).json()) as { nodes: unknown[]; edges: unknown[]; problems: string[]; windowSeconds: number };
+    const g = (await (await fetch(`${local.url}api/graph`)).json()) as {
+      nodes: unknown[];
+      edges: unknown[];
+      problems: string[];
+      windowSeconds: number;
+    };
     expect(g.nodes).toEqual([]);
     expect(g.edges).toEqual([]);
     expect(g.problems.join('\n')).toContain('no local mesh is running');
@@ -86,7 +116,8 @@ describe('dashboard server', () => {
     expect(res.headers.get('content-type')).toBe('text/event-stream');
     const reader = res.body!.getReader();
     let text = '';
-    while ((text.match(/event: graph/g) ?? []).length < 2) text += new TextDecoder().decode((await reader.read()).value);
+    while ((text.match(/event: graph/g) ?? []).length < 2)
+      text += new TextDecoder().decode((await reader.read()).value);
     ac.abort();
     const first = /data: (.*)\n/.exec(text)![1]!;
     expect(JSON.parse(first)).toMatchObject({ nodes: [], edges: [], source: 'local' });
@@ -96,12 +127,27 @@ describe('dashboard server', () => {
     const prom = await fakePrometheus();
     const d = await startDashboard({ port: 0, stateDir, prometheus: prom.url, intervalMs: 200 });
     try {
-      const g = (await (await fetch(`${d.url}api/graph?window=5m`)).json()) as { source: string; edges: Array<Record<string, unknown>> };
+      const g = (await (await fetch(`${d.url}api/graph?window=5m`)).json()) as {
+        source: string;
+        edges: Array<Record<string, unknown>>;
+      };
       expect(g.source).toBe('prometheus');
       expect(prom.queries).toContain('increase(istio_requests_total[300s])');
-      expect(g.edges.find((e) => e.id === `wl:${NS}/order-service->svc:${NS}/payment-service`)).toMatchObject({ rps: 10, errorRate: 0, mtls: true, denied: 0 });
-      expect(g.edges.find((e) => e.id === `wl:${NS}/order-service->svc:${NS}/payment-service`)!.p99Ms).toBeCloseTo(9.95, 1);
-      expect(g.edges.find((e) => e.id === `wl:${NS}/inventory-service->svc:${NS}/payment-service`)).toMatchObject({ rps: 1, errorRate: 1, denied: 300 });
+      expect(g.edges.find((e) => e.id === `wl:${NS}/order-service->svc:${NS}/payment-service`)).toMatchObject({
+        rps: 10,
+        errorRate: 0,
+        mtls: true,
+        denied: 0,
+      });
+      expect(g.edges.find((e) => e.id === `wl:${NS}/order-service->svc:${NS}/payment-service`)!.p99Ms).toBeCloseTo(
+        9.95,
+        1,
+      );
+      expect(g.edges.find((e) => e.id === `wl:${NS}/inventory-service->svc:${NS}/payment-service`)).toMatchObject({
+        rps: 1,
+        errorRate: 1,
+        denied: 300,
+      });
       await fetch(`${d.url}api/graph?window=1m`);
       expect(prom.queries).toContain('increase(istio_requests_total[60s])');
     } finally {
