@@ -271,10 +271,33 @@ export class Agent {
       try {
         await this.enrol(pod, false);
       } catch (err) {
+        // A port held without SO_REUSEPORT (an older agent still running): serve the pod as
+        // soon as that agent lets the port go.
+        if (portInUse(err)) {
+          this.log.warn('pod ports held by another process; retrying until they are free', { pod: `${pod.namespace}/${pod.name}` });
+          void this.retryEnrol(pod);
+          return;
+        }
         this.log.error('cannot serve a persisted pod again', { pod: `${pod.namespace}/${pod.name}`, err: describeError(err) });
       }
     }));
     if (pods.length > 0) this.log.info('pods replayed', { serving: this.pods.size, persisted: pods.length });
+  }
+
+  private async retryEnrol(pod: PodInfo): Promise<void> {
+    while (!this.draining && !this.pods.has(pod.uid) && this.registry.all().some((p) => p.uid === pod.uid)) {
+      await new Promise((r) => setTimeout(r, 100));
+      try {
+        await this.enrol(pod, false);
+        this.log.info('pod serving after its ports were freed', { pod: `${pod.namespace}/${pod.name}` });
+        return;
+      } catch (err) {
+        if (!portInUse(err)) {
+          this.log.error('cannot serve a persisted pod again', { pod: `${pod.namespace}/${pod.name}`, err: describeError(err) });
+          return;
+        }
+      }
+    }
   }
 
   /**
@@ -341,4 +364,12 @@ function ipFamilies(ips: readonly string[]): (4 | 6)[] {
     if (f === 4 || f === 6) families.add(f);
   }
   return families.size > 0 ? [...families].sort() : [4];
+}
+
+/** A listener could not bind because another socket holds the port (directly or as the cause). */
+function portInUse(err: unknown): boolean {
+  for (let e = err as { code?: unknown; cause?: unknown; message?: unknown } | undefined; e; e = e.cause as typeof e) {
+    if (e.code === 'EADDRINUSE' || /EADDRINUSE|Address already in use/.test(String(e.message))) return true;
+  }
+  return false;
 }

@@ -141,4 +141,17 @@ describeNetns('agent restart: listeners handed over in every pod netns', () => {
     const dump = JSON.parse(await httpGet(second!.adminPort, '/config_dump')) as { pods: Array<{ name: string }> };
     expect(dump.pods.map((p) => p.name).sort()).toEqual(['client', 'late', 'server']);
   }, 30_000);
+
+  it('a pod whose port another process holds without SO_REUSEPORT (an older agent) is served once the port is free', async () => {
+    await second!.kill();
+    second = undefined;
+    // What an agent without SO_REUSEPORT leaves: a plain listener on the outbound port.
+    const holder = await listenInNetns(client.netnsPath, 15001);
+    const third = await startAgent(bundle, env);
+    second = third;
+    await eventually(() => (third.logs().some((l) => l.includes('retrying until they are free')) ? true : undefined), 'retry logged');
+    await new Promise((r) => holder.close(r));
+    await eventually(() => (third.logs().some((l) => l.includes('pod serving after its ports were freed')) ? true : undefined), 'pod served');
+    expect(await oneConnection(client, 'after the port was freed')).toBeUndefined();
+  }, 30_000);
 });
