@@ -10,6 +10,9 @@ import { replies } from '../respond.js';
 import type { FilterResult, HttpFilter, RequestContext } from './context.js';
 import type { JwksCache } from './jwks.js';
 
+/** What Node (and RFC 9110) accept as a header field value. */
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
 interface CompiledJwtRule {
   readonly rule: JwtRule;
   readonly keys: JWTVerifyGetKey;
@@ -118,7 +121,9 @@ export function jwtFilter(
         }
         for (const { header, claim } of rule.rule.outputClaimToHeaders ?? []) {
           const value = payload[claim];
-          if (value !== undefined) outputs[header.toLowerCase()] = typeof value === 'string' ? value : JSON.stringify(value);
+          const text = value === undefined ? undefined : typeof value === 'string' ? value : JSON.stringify(value);
+          // A claim with CR, LF, NUL or characters beyond latin1 cannot be a header value: not copied.
+          if (text !== undefined && HEADER_VALUE.test(text)) outputs[header.toLowerCase()] = text;
         }
         Object.assign(ctx.upstreamHeaders, outputs);
         ctx.jwt = { principal: `${payload.iss}/${payload.sub}`, claims: payload, headers: outputs };
