@@ -52,9 +52,9 @@ export interface ControllerOptions {
 }
 
 /**
- * Who may open a discovery stream: an agent with its own node's token; a waypoint with a
- * token of its namespace's identity, or a node token (a node's credential is trusted for
- * the workloads on that node).
+ * Who may open a discovery stream: an agent as the node its token is verified for (kube:
+ * its bound pod's node; file: the token file's node); a waypoint with a token of its
+ * namespace's identity. An agent's token does not open a waypoint's stream.
  */
 export function discoveryAdmission(authenticate: Authenticate): NonNullable<DiscoveryServerOptions['admit']> {
   return async (node, md) => {
@@ -68,7 +68,8 @@ export function discoveryAdmission(authenticate: Authenticate): NonNullable<Disc
       return `token refused: ${err instanceof Error ? err.message : String(err)}`;
     }
     if (caller.kind === 'agent') {
-      return node.role === 'waypoint' || caller.node === node.name ? undefined : `the token of node ${caller.node} cannot subscribe as node ${node.name}`;
+      if (node.role === 'waypoint') return `the token of node ${caller.node} cannot subscribe as a waypoint (a waypoint uses its own service account's token)`;
+      return caller.node === node.name ? undefined : `the token of node ${caller.node} cannot subscribe as node ${node.name}`;
     }
     if (node.role !== 'waypoint') return `${caller.identity} is not an agent`;
     const ns = /\/ns\/([^/]+)\/sa\//.exec(caller.identity)?.[1];
