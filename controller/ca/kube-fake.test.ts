@@ -103,11 +103,22 @@ describe('CA node authorizer against the API server (RBAC mode, minted tokens)',
     await expect(sign(tokens.web!, id('shop', 'db'))).rejects.toThrow(`PERMISSION_DENIED: waypoint ${id('shop', 'web')} may not obtain certificates for ${id('shop', 'db')}`);
   });
 
-  it('admits a discovery client only as the node its token is bound to', async () => {
+  it('admits a discovery client only as the node its token is bound to, never as a waypoint', async () => {
     const source = (token: string, node: string): XdsMeshSource => new XdsMeshSource({
       address: `127.0.0.1:${controller.ports.grpc}`, rootsPem: ca.rootsPem, controllerIdentity: controller.identity, token,
       node: { name: node, role: 'agent' }, backoff: { initialMs: 50, maxMs: 300 },
     });
+    const asWaypoint = new XdsMeshSource({
+      address: `127.0.0.1:${controller.ports.grpc}`, rootsPem: ca.rootsPem, controllerIdentity: controller.identity, token: tokens.agentA!,
+      node: { name: 'shop/waypoint', role: 'waypoint', namespace: 'shop' }, backoff: { initialMs: 50, maxMs: 300 },
+    });
+    try {
+      await asWaypoint.start(() => []);
+      await waitFor(() => asWaypoint.status().reconnects > 0, 'refusal as a waypoint');
+      expect(asWaypoint.status().lastError).toMatch(/the token of node node-a cannot subscribe as a waypoint/);
+    } finally {
+      await asWaypoint.stop();
+    }
     const liar = source(tokens.agentA!, 'node-b');
     try {
       await liar.start(() => []);
