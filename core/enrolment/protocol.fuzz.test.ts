@@ -1,7 +1,7 @@
 // Property-based tests of the enrolment protocol's parsers (CNI plugin ↔ agent, newline-
 // delimited JSON): any line is a message or a MalformedMessageError, valid messages survive
 // encode → parse, and the line splitter gives the same lines however the bytes are chunked.
-import { describe, expect } from 'vitest';
+import { describe, expect, it as plainIt } from 'vitest';
 import { it, fc } from '@fast-check/vitest';
 import { fuzzParams, fuzzTimeout } from '../../test/support/fuzz.js';
 import { LineSplitter } from './lines.js';
@@ -94,4 +94,17 @@ describe('enrolment protocol (fuzz)', () => {
         if (!(err instanceof RangeError)) throw err;
       }
     }, fuzzTimeout());
+});
+
+describe('LineSplitter cost', () => {
+  plainIt('is linear in the bytes received: 256 KiB dripped one byte at a time', () => {
+    const splitter = new LineSplitter(1024 * 1024);
+    const byte = Buffer.from('x');
+    const t0 = process.cpuUsage();
+    for (let i = 0; i < 256 * 1024; i++) splitter.push(byte);
+    const d = process.cpuUsage(t0);
+    // Rescanning the partial line on every push (as before) took minutes here.
+    expect((d.user + d.system) / 1000).toBeLessThan(5_000);
+    expect(splitter.push(Buffer.from('\n'))).toEqual(['x'.repeat(256 * 1024)]);
+  });
 });
