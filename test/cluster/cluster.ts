@@ -10,6 +10,7 @@ import { FakeApiServer, type FakeObject } from '../helpers/fake-apiserver.js';
 import { GATEWAY_API, RELEASE_NAMESPACE, renderChart, type RenderedChart } from './chart.js';
 import type { Container } from './container.js';
 import { ControlPlane, serviceHosts } from './control-plane.js';
+import { snapshotDist } from './images.js';
 import { Kubelet, type RunningPod } from './kubelet.js';
 import { addressing, createNodes, removeLeftovers, removeNodes, sh, type Exec, type NodeAddressing } from './net.js';
 
@@ -79,10 +80,11 @@ export class Cluster {
       for (const v of vols) if (v.hostPath) nodePaths.add(v.hostPath.path);
     }
     const hosts = (): string => serviceHosts(this.api);
+    const imageDist = await snapshotDist(this.dir);
     for (const n of this.nodes) {
       const k = new Kubelet({
         api: this.api, dir: this.dir, apiServer: { host: this.apiServerIp, port: 443 }, nodePaths: [...nodePaths], hosts,
-        event: (l) => this.event(l),
+        event: (l) => this.event(l), imageDist,
       }, n, this.o.tag);
       this.kubelets.push(k);
       await k.prepare();
@@ -133,6 +135,7 @@ export class Cluster {
     for (const { id, node, container } of this.containers()) {
       if (filter && !filter(id)) continue;
       lines.push(`--- ${id} on ${node}: ${container.running ? 'running' : 'NOT running'}, restarts ${container.restarts}`);
+      if (container.firstExit !== undefined) lines.push('(up to its first exit:)', container.firstExit, '(now:)');
       lines.push(container.tail(12));
     }
     if (this.api?.denials.length) lines.push('--- RBAC denials:', ...this.api.denials.slice(-15).map((d) => `${d.user} ${d.verb} ${d.resource} ${d.namespace ?? '(cluster)'} ${d.name ?? ''}`));

@@ -29,6 +29,8 @@ export class Container {
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
   restarts = 0;
+  /** What it printed up to its first unexpected exit (why it failed). */
+  firstExit: string | undefined;
   readonly exits: Array<{ code: number | null; signal: string | null; at: number }> = [];
   private script = '';
 
@@ -70,6 +72,7 @@ export class Container {
     child.on('exit', (code, signal) => {
       this.exits.push({ code, signal, at: Date.now() });
       if (this.stopped) return;
+      this.firstExit ??= this.tail(40);
       this.tailLines.push(`[kubelet] ${this.spec.id} exited (code ${code}, signal ${signal}); restarting`);
       // CrashLoopBackOff, capped low for a test.
       const delay = Math.min(500 * 2 ** this.restarts, 4000);

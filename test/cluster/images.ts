@@ -3,7 +3,7 @@
 // addon) taken from the repository. The repository is mounted at its own path rather than
 // /app so that the CNI installer's launcher (`node <realpath of main.js>`), copied onto the
 // node, runs there too; the node's Node.js is the image's.
-import { chmod, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { packageRoot } from '../../ctl/chart/tools.js';
 
@@ -35,6 +35,20 @@ export function imageFor(image: string): ImageSpec | undefined {
     };
     default: return undefined;
   }
+}
+
+/** The built components, as an image build would freeze them (see snapshotDist). */
+export const IMAGE_DIST_PARTS = ['agent', 'controller', 'waypoint', 'cni', 'core'] as const;
+
+/**
+ * Copy dist/ (the parts the images run) into `dir`: containers see this copy at REPO/dist, so an
+ * engineer rebuilding the shared checkout mid-test cannot hand a container a half-written file.
+ */
+export async function snapshotDist(dir: string): Promise<string> {
+  const target = path.join(dir, 'dist');
+  await mkdir(target, { recursive: true });
+  for (const part of IMAGE_DIST_PARTS) await cp(path.join(REPO, 'dist', part), path.join(target, part), { recursive: true, filter: (f) => !f.endsWith('.map') });
+  return target;
 }
 
 /** Write an image file into `dir` (executable) and return its path. */

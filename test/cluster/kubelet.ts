@@ -30,6 +30,8 @@ export interface KubeletContext {
   /** /etc/hosts lines for Service names (the cluster DNS, without a DNS server). */
   readonly hosts: () => string;
   readonly event: (line: string) => void;
+  /** The frozen dist/ the images run (mounted at REPO/dist in containers and the node view). */
+  readonly imageDist: string;
 }
 
 interface Probe { path: string; port: number | string }
@@ -134,7 +136,9 @@ export class Kubelet {
     const wanted = [...new Set([...this.ctx.nodePaths, '/opt/cni/bin', '/etc/cni/net.d', '/var/lib/cni'])]
       .filter((p) => this.hostPath(p) !== path.resolve(p));
     for (const p of wanted) await mkdir(this.hostPath(p), { recursive: true });
-    const mounts = await buildRootfs(root, { mounts: wanted.map((p) => ({ source: this.hostPath(p), target: p, recursive: true })) });
+    const mounts = await buildRootfs(root, {
+      mounts: [...wanted.map((p) => ({ source: this.hostPath(p), target: p, recursive: true })), { source: this.ctx.imageDist, target: path.join(REPO, 'dist'), readOnly: true }],
+    });
     return { root, mounts };
   }
 
@@ -252,7 +256,7 @@ export class Kubelet {
       if (command.length === 0) throw new Error(`container ${c.name} of ${pod.namespace}/${pod.name}: image ${c.image} has no known entrypoint`);
       const mounts: Mount[] = [{ source: hostsFile, target: '/etc/hosts', readOnly: true }];
       for (const [target, content] of Object.entries(image?.files ?? {})) mounts.push({ source: await writeImageFile(imageDir, target, content), target, readOnly: true });
-      if (image) mounts.push({ source: REPO, target: REPO, readOnly: true });
+      if (image) mounts.push({ source: REPO, target: REPO, readOnly: true }, { source: this.ctx.imageDist, target: path.join(REPO, 'dist'), readOnly: true });
       for (const vm of c.volumeMounts ?? []) {
         const v = volumes.get(vm.name);
         if (!v) throw new Error(`container ${c.name} of ${pod.namespace}/${pod.name}: volumeMount ${vm.name} names no volume`);
