@@ -97,11 +97,21 @@ export class WaypointServer {
     return this.hbone.listen(opts);
   }
 
-  async close(): Promise<void> {
+  /**
+   * Graceful: no new sessions, GOAWAY to the open ones (agents open new ones elsewhere), idle
+   * HTTP/1 connections in tunnels closed and busy ones after their response; what is still
+   * open after `drainMs` is reset.
+   */
+  async close(drainMs = 5000): Promise<void> {
+    const drained = this.hbone.close();
+    this.http1.close();
+    this.http1.closeIdleConnections();
+    this.http2.close();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([drained, new Promise<void>((resolve) => { timer = setTimeout(resolve, drainMs); })]);
+    clearTimeout(timer);
     await this.hbone.close({ force: true });
     this.http1.closeAllConnections();
-    this.http1.close();
-    this.http2.close();
   }
 
   stats(): ReturnType<HboneServer['stats']> {
