@@ -11,21 +11,12 @@ import { topologyFromDump, type WaypointInfo } from './topology.js';
 import type { Deltas } from './window.js';
 
 const TIMEOUT_MS = 1500;
+const isGraphFamily = (name: string): boolean => GRAPH_FAMILIES.test(name);
 
 async function getText(url: string): Promise<string> {
   const res = await fetch(url, { signal: AbortSignal.timeout(TIMEOUT_MS) });
   if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
   return res.text();
-}
-
-function tagged(samples: Samples, label: string, value: string): Samples {
-  const out: Samples = new Map();
-  for (const [name, list] of samples)
-    out.set(
-      name,
-      list.map((s) => ({ labels: { ...s.labels, [label]: value }, value: s.value })),
-    );
-  return out;
 }
 
 export interface MeshView {
@@ -87,7 +78,7 @@ export async function pollLocalMesh(stateDir: string, withMetrics: boolean): Pro
         ),
         withMetrics
           ? getText(`${base}/metrics`).then(
-              (t) => parseMetricsText(t, (n) => GRAPH_FAMILIES.test(n)),
+              (t) => parseMetricsText(t, isGraphFamily, { [WAYPOINT_SOURCE_LABEL]: `${w.namespace}/${w.name}` }),
               (err: Error) => {
                 problems.push(`waypoint ${w.namespace}/${w.name} metrics: ${err.message}`);
                 return undefined;
@@ -96,7 +87,7 @@ export async function pollLocalMesh(stateDir: string, withMetrics: boolean): Pro
           : undefined,
       ]);
       if (dump !== undefined) waypointDumps.push({ namespace: w.namespace, name: w.name, dump });
-      if (metrics) parts.push(tagged(metrics, WAYPOINT_SOURCE_LABEL, `${w.namespace}/${w.name}`));
+      if (metrics) parts.push(metrics);
     }),
   );
   waypointDumps.sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));

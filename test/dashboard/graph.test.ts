@@ -199,6 +199,15 @@ describe('dashboard graph', () => {
     });
   });
 
+  it('shares one label object per series across scrapes (the ring keeps 15 minutes of them)', () => {
+    const text = 'istio_requests_total{a="1"} 3\nistio_requests_total{a="2"} 4';
+    const [a, b] = [parseMetricsText(text), parseMetricsText(text.replace(' 3', ' 5'))];
+    expect(b.get('istio_requests_total')![0]!.labels).toBe(a.get('istio_requests_total')![0]!.labels);
+    const tagged = parseMetricsText(text, undefined, { ambit_waypoint: 'ns/w' });
+    expect(tagged.get('istio_requests_total')![1]!.labels).toEqual({ a: '2', ambit_waypoint: 'ns/w' });
+    expect(a.get('istio_requests_total')![1]!.labels).toEqual({ a: '2' });
+  });
+
   it('treats a counter that went down as reset', () => {
     const d = counterDeltas(
       parseMetricsText('c{a="1"} 100\nc{a="2"} 5'),
