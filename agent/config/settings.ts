@@ -43,6 +43,10 @@ export const AGENT_SETTINGS = {
     env: 'AMBIT_SOCKS5_PORT', default: 0, parse: parse.port,
     doc: 'node-level SOCKS5 proxy on AMBIT_LOCAL_HOST; 0 (the default) = off',
   }),
+  adminToken: setting<string | undefined>({
+    env: 'AMBIT_ADMIN_TOKEN', default: undefined, parse: parse.string,
+    doc: 'enables POST /logging on the admin port for requests with authorization: Bearer <token> (unset: the admin port is read-only)',
+  }),
   localHost: setting<string>({ env: 'AMBIT_LOCAL_HOST', default: '127.0.0.1', parse: parse.string, doc: 'host of the admin and SOCKS5 listeners' }),
   publicHost: setting<string>({ env: 'AMBIT_PUBLIC_HOST', default: '0.0.0.0', parse: parse.string, doc: 'host of the metrics and readiness listeners' }),
   drainMs: setting<number>({ env: 'AMBIT_DRAIN_MS', default: 5000, parse: parse.nonNegative, doc: 'how long SIGTERM waits for open connections' }),
@@ -104,6 +108,8 @@ export interface AgentSettings {
   /** Identity (namespace/serviceAccount) the node-level SOCKS5 proxy presents. */
   readonly socks5Namespace: string;
   readonly socks5ServiceAccount: string;
+  /** AMBIT_ADMIN_TOKEN: enables the admin port's state-changing endpoints (bearer token). */
+  readonly adminToken?: string;
 }
 
 const isLoopback = (host: string): boolean => host === 'localhost' || host === '::1' || host.startsWith('127.');
@@ -138,5 +144,6 @@ export function settingsFromEnv(env: Env = process.env): AgentSettings {
     certTtlSeconds: v.certTtlSeconds,
     socks5Namespace: v.namespace,
     socks5ServiceAccount: v.serviceAccount,
+    ...optional('adminToken', v.adminToken || undefined),
   };
 }
