@@ -51,6 +51,10 @@ export const WAYPOINT_SETTINGS = {
   // Off unless asked for, as Istio's meshConfig.accessLogFile (the demo profile turns it on).
   accessLogging: setting<boolean>({ env: 'AMBIT_ACCESS_LOG', default: false, parse: parse.boolean, doc: 'one access log line per request' }),
   certTtlSeconds: setting<number>({ env: 'AMBIT_CERT_TTL_SECONDS', default: 86_400, parse: parse.nonNegative, doc: 'lifetime of the waypoint certificate' }),
+  adminToken: setting<string | undefined>({
+    env: 'AMBIT_ADMIN_TOKEN', default: undefined, parse: parse.string,
+    doc: 'enables POST /logging on the admin port for requests with authorization: Bearer <token> (unset: the admin port is read-only)',
+  }),
   otlpEndpoint: setting<string | undefined>({ env: 'AMBIT_OTLP_ENDPOINT', default: undefined, parse: parse.string, doc: 'OTLP/HTTP collector for traces (unset = no export)' }),
 };
 
@@ -86,6 +90,8 @@ export interface WaypointSettings {
   readonly accessLogging: boolean;
   readonly certTtlSeconds: number;
   readonly otlpEndpoint?: string;
+  /** AMBIT_ADMIN_TOKEN: enables the admin port's state-changing endpoints (bearer token). */
+  readonly adminToken?: string;
 }
 
 const present = <K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } =>
@@ -114,5 +120,6 @@ export function waypointSettings(argv: readonly string[], env: Env = process.env
     accessLogging: v.accessLogging,
     certTtlSeconds: v.certTtlSeconds,
     ...present('otlpEndpoint', v.otlpEndpoint),
+    ...present('adminToken', v.adminToken || undefined),
   };
 }
