@@ -83,4 +83,24 @@ describe('local plan', () => {
     }
     expect(parse('a: 1')).toEqual({ a: 1 });
   });
+
+  it('plans waypoint replicas behind one address (the Gateway status tells the controller), and refuses a bad count', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'ambit-plan-'));
+    try {
+      const gw = (replicas: string) => `apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: { name: wp, namespace: shop, annotations: { ambit.dev/waypoint-replicas: "${replicas}" } }\nspec: { gatewayClassName: ambit-waypoint, listeners: [{ name: mesh, port: 15008, protocol: HBONE }] }\n`;
+      const ns = 'apiVersion: v1\nkind: Namespace\nmetadata: { name: shop, labels: { mesh-mode: ambient, mesh-waypoint: wp } }\n';
+      await writeFile(path.join(dir, 'g.yaml'), [ns, gw('2')].join('---\n'));
+      const plan = await planLocal(dir, { podCidr: '10.1.0.0/24' });
+      expect(plan.pods.map((p) => [p.name, p.waypoint])).toEqual([['wp-waypoint', { gateway: 'wp', replica: 0 }], ['wp-waypoint-1', { gateway: 'wp', replica: 1 }]]);
+      expect(plan.waypointAddresses).toHaveLength(1);
+      const shared = plan.waypointAddresses[0]!;
+      expect(plan.pods.map((p) => p.ip)).not.toContain(shared.address);
+      const written = parse(plan.files.get('g.yaml')!.split('---\n')[1]!) as { status: { addresses: Array<{ value: string }> } };
+      expect(written.status.addresses).toEqual([{ type: 'IPAddress', value: shared.address }]);
+      await writeFile(path.join(dir, 'g.yaml'), gw('0'));
+      await expect(planLocal(dir, { podCidr: '10.1.0.0/24' })).rejects.toThrow(/ambit.dev\/waypoint-replicas: "0" is not a whole number from 1 to 10/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });

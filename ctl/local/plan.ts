@@ -32,8 +32,8 @@ export interface PlannedPod {
   /** Whether the mesh captures this pod (ambient namespace, no opt-out). */
   readonly enrolled: boolean;
   readonly identity: string;
-  /** The pod runs this waypoint Gateway (`local up` starts ambit-waypoint in it). */
-  readonly waypoint?: { readonly gateway: string };
+  /** The pod runs this waypoint Gateway (`local up` starts ambit-waypoint in it); `replica` 0, 1, … */
+  readonly waypoint?: { readonly gateway: string; readonly replica: number };
   /** What `local up` does when the pod's command exits (a Pod's spec.restartPolicy; Deployments: Always). */
   readonly restartPolicy: RestartPolicy;
 }
@@ -59,6 +59,8 @@ export interface LocalPlan {
   /** Service FQDN → VIPs, for /etc/hosts. */
   readonly serviceVips: ReadonlyArray<{ namespace: string; name: string; hostname: string; vips: readonly string[] }>;
   readonly problems: readonly string[];
+  /** Waypoints of several replicas: the address they share (a balancer's, see waypoint-balancer.ts). */
+  readonly waypointAddresses: ReadonlyArray<{ namespace: string; gateway: string; address: string }>;
 }
 
 type Rec = Record<string, unknown>;
@@ -83,7 +85,7 @@ function containerOf(podSpec: Rec, where: string): ContainerSpec | undefined {
 
 interface PodSource {
   namespace: string; name: string; labels: Record<string, string>; serviceAccount: string; container: ContainerSpec | undefined;
-  fixedIp?: string; waypoint?: { gateway: string }; restartPolicy?: RestartPolicy;
+  fixedIp?: string; waypoint?: { gateway: string; replica: number }; restartPolicy?: RestartPolicy;
 }
 
 const RESTART_POLICIES: readonly RestartPolicy[] = ['Always', 'OnFailure', 'Never'];
@@ -98,6 +100,8 @@ function restartPolicyOf(spec: Rec, where: string): RestartPolicy {
 
 export const WAYPOINT_CLASS = 'ambit-waypoint';
 export const GATEWAY_NAME_LABEL = 'gateway.networking.k8s.io/gateway-name';
+/** Local mode: how many waypoint pods run a Gateway (1–10, default 1); past 1 they share an address (waypoint-balancer.ts). */
+export const WAYPOINT_REPLICAS_ANNOTATION = 'ambit.dev/waypoint-replicas';
 /** Istio's annotation choosing the waypoint's service account (default: the Gateway's name). */
 export const SERVICE_ACCOUNT_ANNOTATION = 'gateway.istio.io/service-account';
 
@@ -106,20 +110,31 @@ export const SERVICE_ACCOUNT_ANNOTATION = 'gateway.istio.io/service-account';
  * controller's reconciler would create in a cluster (gateway-name label, the Gateway's service
  * account), never captured itself (`mesh-mode: none`).
  */
-function waypointPodOf(obj: KubeObject): PodSource | undefined {
-  if (obj.kind !== 'Gateway' || !obj.apiVersion.startsWith('gateway.networking.k8s.io/') || rec(obj.spec).gatewayClassName !== WAYPOINT_CLASS) return undefined;
+function waypointPodsOf(obj: KubeObject): PodSource[] {
+  if (obj.kind !== 'Gateway' || !obj.apiVersion.startsWith('gateway.networking.k8s.io/') || rec(obj.spec).gatewayClassName !== WAYPOINT_CLASS) return [];
   const gateway = obj.metadata.name;
-  return {
-    namespace: obj.metadata.namespace ?? 'default', name: `${gateway}-waypoint`,
+  const replicas = waypointReplicasOf(obj);
+  return Array.from({ length: replicas }, (_, replica) => ({
+    namespace: obj.metadata.namespace ?? 'default', name: replica === 0 ? `${gateway}-waypoint` : `${gateway}-waypoint-${replica}`,
     labels: { [GATEWAY_NAME_LABEL]: gateway, 'mesh-mode': 'none' },
     serviceAccount: obj.metadata.annotations?.[SERVICE_ACCOUNT_ANNOTATION] ?? gateway,
-    container: undefined, waypoint: { gateway },
-  };
+    container: undefined, waypoint: { gateway, replica },
+  }));
+}
+
+export function waypointReplicasOf(obj: KubeObject): number {
+  const text = obj.metadata.annotations?.[WAYPOINT_REPLICAS_ANNOTATION];
+  if (text === undefined) return 1;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > 10) {
+    throw new AmbitError('AMBIT_E_CONFIG', `Gateway/${obj.metadata.namespace ?? 'default'}/${obj.metadata.name}: metadata.annotations.${WAYPOINT_REPLICAS_ANNOTATION}: "${text}" is not a whole number from 1 to 10`);
+  }
+  return n;
 }
 
 function podsOf(obj: KubeObject): PodSource[] {
-  const wp = waypointPodOf(obj);
-  if (wp) return [wp];
+  const wps = waypointPodsOf(obj);
+  if (wps.length > 0) return wps;
   const ns = obj.metadata.namespace ?? 'default';
   const where = `${obj.kind}/${ns}/${obj.metadata.name}`;
   if (obj.kind === 'Pod') {
@@ -202,6 +217,13 @@ export async function planLocal(dir: string, opts: PlanOptions = {}): Promise<Lo
     return ipv4ToString(next);
   };
   const planned = sources.map(({ p }) => ({ ...p, ip: p.fixedIp ?? assign() }));
+  const waypointAddresses = read.documents.map((d) => d.object).filter((g) => waypointPodsOf(g).length > 1)
+    .map((g) => ({ namespace: g.metadata.namespace ?? 'default', gateway: g.metadata.name, address: assign() }));
+  // The controller hands that shared address to the agents as the waypoint's (Gateway status).
+  const pinGateway = (o: KubeObject): KubeObject => {
+    const shared = waypointAddresses.find((w) => o.kind === 'Gateway' && w.namespace === (o.metadata.namespace ?? 'default') && w.gateway === o.metadata.name);
+    return shared ? { ...o, status: { ...rec(o.status), addresses: [{ type: 'IPAddress', value: shared.address }] } } : o;
+  };
 
   // The controller's view: the user's objects with Pods/Deployments replaced by the planned Pods.
   const podObjects = planned.map((p) => podObject({ ...p, uid: '', enrolled: false, identity: '', restartPolicy: p.restartPolicy ?? 'Always' }, nodeName));
@@ -220,7 +242,7 @@ export async function planLocal(dir: string, opts: PlanOptions = {}): Promise<Lo
   for (const d of others) {
     const rel = path.relative(root, d.origin.file ?? path.join(root, 'objects.yaml')) || path.basename(d.origin.file ?? 'objects.yaml');
     const list = byFile.get(rel) ?? [];
-    list.push(pinService(d.object));
+    list.push(pinGateway(pinService(d.object)));
     byFile.set(rel, list);
   }
   const files = new Map<string, string>();
@@ -241,7 +263,7 @@ export async function planLocal(dir: string, opts: PlanOptions = {}): Promise<Lo
     .map((s) => ({ namespace: s.namespace, name: s.name, hostname: s.hostname, vips: s.vips }));
   return {
     dir: root, podCidr: cidr.text, gateway: ipv4ToString(cidr.network + 1), nodeName, pods, files,
-    snapshot: first.snapshot, serviceVips, problems: first.rejected.map(formatRejection),
+    snapshot: first.snapshot, serviceVips, problems: first.rejected.map(formatRejection), waypointAddresses,
   };
 }
 

@@ -26,7 +26,8 @@ import { Supervisor } from './supervisor.js';
 import { detachFromTerminal } from './terminal.js';
 import { isAlive, portsFor, readRecord, writeRecord, type LocalRecord } from './state.js';
 import { tearDown } from './teardown.js';
-import { bridgeWaypointPorts, issueWaypointToken, waypointDump, waypointEnv, waypointHostPort, type WaypointPorts } from './waypoints.js';
+import { startWaypointBalancer, type WaypointBalancer } from './waypoint-balancer.js';
+import { bridgeWaypointPorts, IN_POD, issueWaypointToken, netnsPath, waypointDump, waypointEnv, waypointHostPort, type WaypointPorts } from './waypoints.js';
 
 const CONTROLLER_IDENTITY = 'spiffe://cluster.local/ns/ambit-system/sa/ambit-controller';
 
@@ -175,6 +176,7 @@ export async function localUp(o: UpOptions): Promise<number> {
   let relays: net.Server[] = [];
   let control: ControlServer | undefined;
   const waypointPorts: WaypointPorts[] = [];
+  const balancers = new Map<string, WaypointBalancer>();
   const waypointsReady = new Set<string>();
   let stopReason: ((r: string) => void) | undefined;
   const stopping = new Promise<string>((r) => { stopReason = r; });
@@ -248,6 +250,17 @@ export async function localUp(o: UpOptions): Promise<number> {
 
     record.network = await prepareNetwork({ stateDir, bridge: o.bridge, subnet: plan.podCidr, gateway: plan.gateway, agentSocket });
     await writeRecord(record);
+    // Waypoints of several replicas: their shared address on a netns of its own, with the balancer.
+    for (const wa of plan.waypointAddresses) {
+      const lb = { namespace: wa.namespace, name: `${wa.gateway}-waypoint-lb`, uid: `local/${wa.namespace}/${wa.gateway}-waypoint-lb`, ip: wa.address };
+      const netnsName = netnsNameOf(o.netnsPrefix, lb);
+      record.planned.push({ namespace: lb.namespace, name: lb.name, netnsName, ip: lb.ip, enrolled: false, labels: {} });
+      const bridgeOnly = { ...record.network, conflist: { ...record.network.conflist, plugins: record.network.conflist.plugins.filter((x) => x.type !== 'ambit-cni') } };
+      record.pods.push(await addPodNetwork(bridgeOnly, { ...lb, netnsName }));
+      await writeRecord(record);
+      const replicas = plan.pods.filter((p) => p.waypoint?.gateway === wa.gateway && p.namespace === wa.namespace).map((p) => p.ip);
+      balancers.set(`${wa.namespace}/${wa.gateway}`, await startWaypointBalancer({ netnsPath: netnsPath(netnsName), address: wa.address, port: IN_POD.hbone, replicas, log }));
+    }
     // Waypoints first (the pods' service traffic goes through them from its first request);
     // the added pods (the live view's traffic generator) last, once the apps they call run.
     const added = new Set((o.extraObjects ?? []).map((x) => `${x.metadata.namespace ?? 'default'}/${x.metadata.name}`));
@@ -268,7 +281,7 @@ export async function localUp(o: UpOptions): Promise<number> {
       if (pod.waypoint && wp) {
         waypointPorts.push(await bridgeWaypointPorts({ netnsName, controllerPort: ports.controllerGrpc, hostPort: wp.port, log }));
         const env = waypointEnv(pod, { rootsFile: path.join(controllerDir, 'root-cert.pem'), tokenFile: waypointTokens.get(pod.uid)!, controllerIdentity: CONTROLLER_IDENTITY, stateDir });
-        supervisor.add({ name: `waypoint/${pod.namespace}/${pod.name}`, policy: 'Always', graceMs: 3000, ready: readyLine(60_000), start: () => startReporting({
+        supervisor.add({ name: `waypoint/${pod.namespace}/${pod.name}`, policy: 'Always', graceMs: 8000, ready: readyLine(60_000), start: () => startReporting({
           role: 'waypoint', pod: `${pod.namespace}/${pod.name}`, cmd: 'ip', cwd: plan.dir, env,
           args: ['netns', 'exec', netnsName, process.execPath, builtMain('waypoint'), '--mode', 'waypoint'], logFile: path.join(logs, `waypoint.${pod.namespace}.${pod.name}.log`),
           onStdoutLine: (line) => { if (line.startsWith('ready')) waypointsReady.add(pod.uid); },
@@ -288,6 +301,26 @@ export async function localUp(o: UpOptions): Promise<number> {
       if (early()) break;
       await startPod(pod);
     }
+    /**
+     * A waypoint rollout: one replica at a time out of the balancer's rotation, restarted
+     * (graceful stop, new process, ready with its config), back in.
+     */
+    const rolloutWaypoint = async (params: URLSearchParams): Promise<{ replicas: string[]; balanced: boolean }> => {
+      const ns = params.get('namespace') ?? 'default';
+      const gw = params.get('name') ?? '';
+      const pods = plan.pods.filter((p) => p.waypoint?.gateway === gw && p.namespace === ns);
+      if (pods.length === 0) throw new AmbitError('AMBIT_E_CONFIG', `no waypoint ${ns}/${gw}`);
+      const balancer = balancers.get(`${ns}/${gw}`);
+      for (const pod of pods) {
+        balancer?.drain(pod.ip);
+        waypointsReady.delete(pod.uid);
+        await supervisor.restart(`waypoint/${ns}/${pod.name}`);
+        const wp = record.waypoints?.find((w) => w.namespace === ns && w.pod === pod.name);
+        if (wp) await waitFor(`${ns}/${pod.name} serving its config`, 60_000, async () => (await waypointDump(wp.port)).version !== undefined || undefined);
+        balancer?.enable(pod.ip);
+      }
+      return { replicas: pods.map((p) => p.name), balanced: balancer !== undefined };
+    };
     const agentHas = async (uid: string) => (await agentDump(ports.agentAdmin)).workloads?.some((w) => w.uid === uid) ?? false;
     /**
      * Pod churn: `name` is deleted (command stopped, CNI DEL, gone from the controller's view)
@@ -310,6 +343,8 @@ export async function localUp(o: UpOptions): Promise<number> {
         .filter((x) => !(x.metadata.namespace === ns && x.metadata.name === name));
       await writeFile(podsFile, others.map((x) => stringify(x)).join('---\n'));
       await waitFor(`the agent to forget ${ns}/${name}`, 30_000, async () => !(await agentHas(gone.uid)) || undefined);
+      // What a preStop hook's pause gives in a cluster: the waypoints learn of it too.
+      await sleep(2000);
       await supervisor.remove(`pod/${ns}/${name}`);
       await deletePodNetwork(record.network!, gone);
       record.pods = record.pods.filter((p) => p !== gone);
@@ -343,6 +378,7 @@ export async function localUp(o: UpOptions): Promise<number> {
     control = await serveControl(path.join(stateDir, CONTROL_SOCKET), supervisor, log, {
       'reassert-capture': () => reassertPodNetworks(record.network!, record.pods),
       'replace-pod': replacePod,
+      'rollout-waypoint': rolloutWaypoint,
     });
     serving = true;
     process.stdout.write('ready\n');
@@ -360,6 +396,7 @@ export async function localUp(o: UpOptions): Promise<number> {
     for (const r of relays) r.close();
     // Stop the waypoints first: their controller connection runs through these ports.
     for (const p of record.processes.filter((x) => x.role === 'waypoint')) await stopProcess(p, 3000).catch(() => undefined);
+    for (const b of balancers.values()) await b.close().catch(() => undefined);
     for (const w of waypointPorts) await w.close().catch((err: unknown) => log.warn('closing waypoint ports failed', { err: describeError(err) }));
     const problems = await tearDown(record, log);
     log.info('torn down', { problems: problems.length });

@@ -3,10 +3,12 @@
 //   - the Service `customer-l4`: customer-service's pods without the waypoint
 //     (`istio.io/use-waypoint: none`), the load's L4 path;
 //   - the pod `ip-reuse-old` (a customer-service replica), whose IP the pod churn event hands
-//     to `ip-reuse-new`, a different service under a different identity.
-import { copyFile, mkdir, readdir, writeFile } from 'node:fs/promises';
+//     to `ip-reuse-new`, a different service under a different identity;
+//   - two replicas of the namespace's waypoint behind one address (the rollout event).
+import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
+import { WAYPOINT_REPLICAS_ANNOTATION } from '../../ctl/local/plan.js';
 import type { KubeObject } from '../../controller/sources/types.js';
 
 export const NAMESPACE = 'coffee-shop';
@@ -51,5 +53,9 @@ export async function writeChaosFixture(repo: string, dir: string): Promise<stri
   await mkdir(dir, { recursive: true });
   for (const f of await readdir(src)) if (/\.(ya?ml|mjs)$/.test(f)) await copyFile(path.join(src, f), path.join(dir, f));
   await writeFile(path.join(dir, 'chaos.yaml'), chaosObjects().map((o) => stringify(o)).join('---\n'));
+  const gwFile = path.join(dir, 'waypoint-coffee-shop-waypoint.yaml');
+  const gw = parse(await readFile(gwFile, 'utf8')) as KubeObject;
+  const replicated = { ...gw, metadata: { ...gw.metadata, annotations: { ...gw.metadata.annotations, [WAYPOINT_REPLICAS_ANNOTATION]: '2' } } };
+  await writeFile(gwFile, stringify(replicated));
   return dir;
 }

@@ -12,7 +12,7 @@ async function main(): Promise<number> {
   const { values } = parseArgs({ options: { mode: { type: 'string', default: 'full' }, events: { type: 'string' }, out: { type: 'string' } } });
   const mode = values.mode as Mode;
   if (mode !== 'short' && mode !== 'full') throw new Error(`--mode: "${values.mode}" is not short or full`);
-  const mesh = new ChaosMesh({ mode, bridge: 'ambt-chaos0', cidr: '10.239.57.0/24', prefix: 'ambt-chx-', portOffset: 570, log: (l) => console.error(l) });
+  const mesh = new ChaosMesh({ mode, bridge: 'ambt-chaos0', cidr: '10.239.57.0/24', prefix: 'ambt-chx-', portOffset: 1200, log: (l) => console.error(l) });
   const stop = () => { void mesh.stop().finally(() => process.exit(130)); };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

@@ -236,6 +236,13 @@ export const EVENTS: readonly ChaosEvent[] = [
     }),
   },
   {
+    name: 'waypoint rollout', goal: 'no-failed',
+    run: (mesh) => during(mesh, mesh.settings.loadSeconds + 4, 1000, async () => {
+      const r = await mesh.control<{ replicas: string[]; balanced: boolean }>('POST', `/rollout-waypoint?namespace=${NAMESPACE}&name=waypoint`);
+      return [`${r.replicas.length} waypoint replicas (${r.replicas.join(', ')}) restarted one at a time${r.balanced ? ', each out of the balancer\'s rotation meanwhile' : ' (no second replica: a restart)'}`];
+    }),
+  },
+  {
     name: 'certificate rotation', goal: 'no-failed',
     run: async (mesh) => {
       const ttl = mesh.settings.certTtlSeconds;

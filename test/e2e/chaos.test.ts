@@ -10,7 +10,7 @@ import { describeNetns } from '../helpers/privileges.js';
 const ASSERTED = new Set(['config churn', 'controller kill -9', 'certificate rotation', 'pod churn with IP reuse', 'node reboot']);
 
 describeNetns('chaos suite (short): day-2 events under load on local up', () => {
-  const mesh = new ChaosMesh({ mode: 'short', bridge: 'ambt-h5-br1', cidr: '10.239.53.0/24', prefix: 'ambt-h5c-', portOffset: 530 });
+  const mesh = new ChaosMesh({ mode: 'short', bridge: 'ambt-h5-br1', cidr: '10.239.53.0/24', prefix: 'ambt-h5c-', portOffset: 700 });
   const results: EventResult[] = [];
 
   beforeAll(async () => { await mesh.start(); }, 180_000);
