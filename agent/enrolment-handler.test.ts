@@ -13,7 +13,11 @@ const snap = (doc: Record<string, unknown>) => parseSnapshotText(JSON.stringify(
 
 describe('enrolment decision', () => {
   const s = snap({
-    namespaces: [{ name: 'shop', labels: { 'mesh-mode': 'ambient' } }, { name: 'legacy', labels: {} }, { name: 'istio', labels: { 'istio.io/dataplane-mode': 'ambient' } }],
+    namespaces: [
+      { name: 'shop', labels: { 'mesh-mode': 'ambient' } },
+      { name: 'legacy', labels: {} },
+      { name: 'istio', labels: { 'istio.io/dataplane-mode': 'ambient' } },
+    ],
     workloads: [{ name: 'pinned', namespace: 'legacy', ips: [], enrolled: true }],
   });
 
@@ -22,7 +26,9 @@ describe('enrolment decision', () => {
     expect(isEnrolled(s, { namespace: 'istio', name: 'a' })).toBe(true);
     expect(isEnrolled(s, { namespace: 'legacy', name: 'a' })).toBe(false);
     expect(isEnrolled(s, { namespace: 'shop', name: 'a', labels: { 'mesh-mode': 'none' } })).toBe(false);
-    expect(isEnrolled(s, { namespace: 'legacy', name: 'a', labels: { 'istio.io/dataplane-mode': 'ambient' } })).toBe(true);
+    expect(isEnrolled(s, { namespace: 'legacy', name: 'a', labels: { 'istio.io/dataplane-mode': 'ambient' } })).toBe(
+      true,
+    );
   });
 
   it("uses the mesh's view of a known pod", () => {
@@ -32,15 +38,26 @@ describe('enrolment decision', () => {
   it('asks to retry for a pod of a namespace it does not know, even one with enrolled workloads', () => {
     const bare = snap({ workloads: [{ name: 'x', namespace: 'shop', ips: [], enrolled: true }] });
     expect(() => isEnrolled(bare, { namespace: 'shop', name: 'y' })).toThrow(RetryLater);
-    expect(() => isEnrolled(bare, { namespace: 'other', name: 'y' })).toThrow('namespace other of pod other/y is not known to this agent yet');
+    expect(() => isEnrolled(bare, { namespace: 'other', name: 'y' })).toThrow(
+      'namespace other of pod other/y is not known to this agent yet',
+    );
     // the pod itself known: the controller's decision stands
     expect(isEnrolled(bare, { namespace: 'shop', name: 'x' })).toBe(true);
   });
 
   it('learns namespace labels through discovery: split into Namespace resources and assembled by the agent', () => {
-    const snapshot = snap({ namespaces: [{ name: 'shop', labels: { 'istio.io/dataplane-mode': 'ambient' } }, { name: 'plain', labels: {} }], workloads: [] });
+    const snapshot = snap({
+      namespaces: [
+        { name: 'shop', labels: { 'istio.io/dataplane-mode': 'ambient' } },
+        { name: 'plain', labels: {} },
+      ],
+      workloads: [],
+    });
     const received = assembleSnapshot('v1', snapshotResources(snapshot))!;
-    expect(received.namespaces).toEqual([{ name: 'plain', labels: {} }, { name: 'shop', labels: { 'istio.io/dataplane-mode': 'ambient' } }]);
+    expect(received.namespaces).toEqual([
+      { name: 'plain', labels: {} },
+      { name: 'shop', labels: { 'istio.io/dataplane-mode': 'ambient' } },
+    ]);
     expect(isEnrolled(received, { namespace: 'shop', name: 'new-pod' })).toBe(true);
     expect(isEnrolled(received, { namespace: 'plain', name: 'new-pod' })).toBe(false);
     expect(() => isEnrolled(received, { namespace: 'created-just-now', name: 'p' })).toThrow(RetryLater);
@@ -61,10 +78,20 @@ describe('enrolment answers over the socket', () => {
     dir = mkdtempSync(join(tmpdir(), 'ambit-enrol-'));
     const socket = join(dir, 'agent.sock');
     let snapshot: MeshSnapshot = snap({ workloads: [] });
-    server = await startEnrolmentServer(socket, enrolmentHandler({ snapshot: () => snapshot, pods: () => [], enrol: async () => {}, remove: async () => {} }));
+    server = await startEnrolmentServer(
+      socket,
+      enrolmentHandler({ snapshot: () => snapshot, pods: () => [], enrol: async () => {}, remove: async () => {} }),
+    );
     const first = await enrolmentRequest(socket, { op: 'query', namespace: 'shop', name: 'web-1' });
-    expect(first).toEqual({ ok: false, retry: true, error: expect.stringContaining('namespace shop of pod shop/web-1 is not known') });
+    expect(first).toEqual({
+      ok: false,
+      retry: true,
+      error: expect.stringContaining('namespace shop of pod shop/web-1 is not known'),
+    });
     snapshot = snap({ namespaces: [{ name: 'shop', labels: { 'mesh-mode': 'ambient' } }], workloads: [] });
-    expect(await enrolmentRequest(socket, { op: 'query', namespace: 'shop', name: 'web-1' })).toEqual({ ok: true, enrolled: true });
+    expect(await enrolmentRequest(socket, { op: 'query', namespace: 'shop', name: 'web-1' })).toEqual({
+      ok: true,
+      enrolled: true,
+    });
   });
 });

@@ -19,11 +19,16 @@ export function modeOf(labels: Readonly<Record<string, string>> | undefined): st
  * A namespace's labels from the snapshot (discovery: the Namespace resources; file mode: a
  * top-level `namespaces: [{name, labels}]` list), or undefined when it is not there.
  */
-export function namespaceLabels(snapshot: MeshSnapshot, namespace: string): Readonly<Record<string, string>> | undefined {
+export function namespaceLabels(
+  snapshot: MeshSnapshot,
+  namespace: string,
+): Readonly<Record<string, string>> | undefined {
   const list: unknown = snapshot.namespaces;
   if (!Array.isArray(list)) return undefined;
-  const hit = list.find((n): n is { name: string; labels?: Record<string, string> } =>
-    typeof n === 'object' && n !== null && (n as { name?: unknown }).name === namespace);
+  const hit = list.find(
+    (n): n is { name: string; labels?: Record<string, string> } =>
+      typeof n === 'object' && n !== null && (n as { name?: unknown }).name === namespace,
+  );
   return hit ? (hit.labels ?? {}) : undefined;
 }
 
@@ -40,7 +45,10 @@ export function isEnrolled(snapshot: MeshSnapshot, q: EnrolmentQuery): boolean {
   if (workload) return workload.enrolled;
   const nsLabels = namespaceLabels(snapshot, q.namespace);
   if (nsLabels) return modeOf(nsLabels) === 'ambient';
-  throw new RetryLater(`namespace ${q.namespace} of pod ${q.namespace}/${q.name} is not known to this agent yet (the controller has not sent it); retry`);
+  throw new RetryLater(
+    `namespace ${q.namespace} of pod ${q.namespace}/${q.name} is not known to this agent yet ` +
+      '(the controller has not sent it); retry',
+  );
 }
 
 export interface PodLifecycle {

@@ -10,16 +10,31 @@ import { createCsr, generateWorkloadKey } from '../../core/identity/csr.js';
 import { createGrpcCaClient } from '../../core/identity/grpc-ca-client.js';
 import { percentile } from '../common/stats.js';
 
-interface Spec { address: string; rootsFile: string; controllerIdentity: string; token: string; identity: string; durationMs: number; concurrency: number }
+interface Spec {
+  address: string;
+  rootsFile: string;
+  controllerIdentity: string;
+  token: string;
+  identity: string;
+  durationMs: number;
+  concurrency: number;
+}
 
 async function main(): Promise<void> {
   const spec = JSON.parse(process.argv[2] ?? '{}') as Spec;
-  const csrs = await Promise.all(Array.from({ length: 64 }, async () => createCsr(spec.identity, (await generateWorkloadKey()).privateKey)));
+  const csrs = await Promise.all(
+    Array.from({ length: 64 }, async () => createCsr(spec.identity, (await generateWorkloadKey()).privateKey)),
+  );
   const client = createGrpcCaClient({
-    address: spec.address, rootsPem: readFileSync(spec.rootsFile, 'utf8'), token: spec.token, serverIdentity: spec.controllerIdentity, timeoutMs: 30_000,
+    address: spec.address,
+    rootsPem: readFileSync(spec.rootsFile, 'utf8'),
+    token: spec.token,
+    serverIdentity: spec.controllerIdentity,
+    timeoutMs: 30_000,
   });
   let n = 0;
-  const sign = (): Promise<unknown> => client.sign({ csrPem: csrs[n++ % csrs.length]!, identity: spec.identity, ttlSeconds: 86_400 });
+  const sign = (): Promise<unknown> =>
+    client.sign({ csrPem: csrs[n++ % csrs.length]!, identity: spec.identity, ttlSeconds: 86_400 });
   // Warm-up: TLS connection, JIT, the server's token cache.
   for (let round = 0; round < 4; round++) await Promise.all(Array.from({ length: spec.concurrency }, sign));
 
@@ -49,8 +64,12 @@ async function main(): Promise<void> {
   const cpu = process.cpuUsage(cpu0);
   client.close();
   const result = {
-    certs: done, errors, lastError, per_s: done / seconds,
-    p50_ms: latencies.length ? percentile(latencies, 50) : 0, p99_ms: latencies.length ? percentile(latencies, 99) : 0,
+    certs: done,
+    errors,
+    lastError,
+    per_s: done / seconds,
+    p50_ms: latencies.length ? percentile(latencies, 50) : 0,
+    p99_ms: latencies.length ? percentile(latencies, 99) : 0,
     cpu_s: (cpu.user + cpu.system) / 1e6,
   };
   process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);

@@ -11,7 +11,12 @@ import type { ObjectSource, SourceEvent } from '../../controller/sources/types.j
 import { CertificateAuthority } from '../../core/identity/ca.js';
 import { generateMesh } from './objects.js';
 
-interface Spec { services: number; nodes: number; tokenFile: string; rootsFile: string }
+interface Spec {
+  services: number;
+  nodes: number;
+  tokenFile: string;
+  rootsFile: string;
+}
 
 class StaticSource implements ObjectSource {
   constructor(private readonly objects: ReturnType<typeof generateMesh>) {}
@@ -27,8 +32,13 @@ async function main(): Promise<void> {
   const ca = await CertificateAuthority.create({ trustDomain: 'cluster.local' });
   writeFileSync(spec.rootsFile, ca.rootsPem);
   const controller = await Controller.start({
-    source: new StaticSource(generateMesh({ services: spec.services, nodes: spec.nodes })), ca,
-    authenticate: nodeTokenFileAuthenticator(spec.tokenFile), host: '127.0.0.1', grpcPort: 0, metricsPort: 0, readyPort: 0,
+    source: new StaticSource(generateMesh({ services: spec.services, nodes: spec.nodes })),
+    ca,
+    authenticate: nodeTokenFileAuthenticator(spec.tokenFile),
+    host: '127.0.0.1',
+    grpcPort: 0,
+    metricsPort: 0,
+    readyPort: 0,
     translateDebounceMs: 0,
   });
   const started = Date.now();

@@ -4,17 +4,35 @@
 import { describeError } from '../../core/errors.js';
 import { enrolmentRequest, type EnrolmentRequest, type EnrolmentResponse } from '../../core/enrolment/index.js';
 import { createLogger, type Logger } from '../../core/log.js';
-import { checkCapture, familiesOf, installCapture, removeCapture, sameState, snapshot, type NetnsState } from '../iptables/capture.js';
+import {
+  checkCapture,
+  familiesOf,
+  installCapture,
+  removeCapture,
+  sameState,
+  snapshot,
+  type NetnsState,
+} from '../iptables/capture.js';
 import { netnsExists } from '../netns/run.js';
 import {
-  compareVersions, parseConfig, parseEnv, podIps, podRef, SUPPORTED_VERSIONS,
-  type CniEnv, type PluginConfig, type PodRef,
+  compareVersions,
+  parseConfig,
+  parseEnv,
+  podIps,
+  podRef,
+  SUPPORTED_VERSIONS,
+  type CniEnv,
+  type PluginConfig,
+  type PodRef,
 } from './config.js';
 import { CNI_CODES, CniError } from './errors.js';
 
 const QUERY_TIMEOUT_MS = 5_000;
 
-export interface CniOutcome { stdout: string; exitCode: number }
+export interface CniOutcome {
+  stdout: string;
+  exitCode: number;
+}
 
 /** Run one plugin invocation: `env` is process.env, `stdin` the network config. */
 export async function runCni(env: NodeJS.ProcessEnv, stdin: string): Promise<CniOutcome> {
@@ -29,12 +47,20 @@ export async function runCni(env: NodeJS.ProcessEnv, stdin: string): Promise<Cni
     const conf = parseConfig(stdin);
     version = conf.cniVersion;
     switch (cniEnv.command) {
-      case 'ADD': return ok(await add(conf, cniEnv, log));
-      case 'DEL': await del(conf, cniEnv, log); return { stdout: '', exitCode: 0 };
-      case 'CHECK': await check(conf, cniEnv); return { stdout: '', exitCode: 0 };
+      case 'ADD':
+        return ok(await add(conf, cniEnv, log));
+      case 'DEL':
+        await del(conf, cniEnv, log);
+        return { stdout: '', exitCode: 0 };
+      case 'CHECK':
+        await check(conf, cniEnv);
+        return { stdout: '', exitCode: 0 };
     }
   } catch (err) {
-    const cniErr = err instanceof CniError ? err : new CniError(CNI_CODES.IO_FAILURE, 'ambit-cni internal error', describeError(err));
+    const cniErr =
+      err instanceof CniError
+        ? err
+        : new CniError(CNI_CODES.IO_FAILURE, 'ambit-cni internal error', describeError(err));
     log.error('CNI command failed', { code: cniErr.code, error: cniErr.message, details: cniErr.details });
     return { stdout: JSON.stringify(cniErr.toResult(version)) + '\n', exitCode: 1 };
   }
@@ -49,14 +75,19 @@ function lenientVersion(stdin: string): string {
   try {
     const v = (JSON.parse(stdin) as { cniVersion?: unknown }).cniVersion;
     if (typeof v === 'string' && v !== '') return v;
-  } catch { /* not JSON */ }
+  } catch {
+    /* not JSON */
+  }
   return '1.0.0';
 }
 
 function requirePrevResult(conf: PluginConfig): Record<string, unknown> {
   if (!conf.prevResult) {
-    throw new CniError(CNI_CODES.INVALID_CONFIG, 'ambit-cni must be chained after a plugin that creates the pod interface (no prevResult)',
-      'put {"type":"ambit-cni"} at the end of the plugins list of the conflist');
+    throw new CniError(
+      CNI_CODES.INVALID_CONFIG,
+      'ambit-cni must be chained after a plugin that creates the pod interface (no prevResult)',
+      'put {"type":"ambit-cni"} at the end of the plugins list of the conflist',
+    );
   }
   return conf.prevResult;
 }
@@ -73,8 +104,17 @@ async function isEnrolled(conf: PluginConfig, pod: PodRef): Promise<boolean> {
   const res = await ask(conf, { op: 'query', namespace: pod.namespace, name: pod.name }, QUERY_TIMEOUT_MS);
   if (!res.ok) {
     // Fail closed: the pod is left as it was and the kubelet retries the ADD.
-    if (res.retry) throw new CniError(CNI_CODES.TRY_AGAIN_LATER, `the ambit agent cannot decide enrolment of ${pod.namespace}/${pod.name} yet; try again later`, res.error);
-    throw new CniError(CNI_CODES.AGENT_REFUSED, `the ambit agent could not decide enrolment of ${pod.namespace}/${pod.name}`, res.error);
+    if (res.retry)
+      throw new CniError(
+        CNI_CODES.TRY_AGAIN_LATER,
+        `the ambit agent cannot decide enrolment of ${pod.namespace}/${pod.name} yet; try again later`,
+        res.error,
+      );
+    throw new CniError(
+      CNI_CODES.AGENT_REFUSED,
+      `the ambit agent could not decide enrolment of ${pod.namespace}/${pod.name}`,
+      res.error,
+    );
   }
   return res.enrolled === true;
 }
@@ -89,9 +129,14 @@ async function add(conf: PluginConfig, env: CniEnv, log: Logger): Promise<Record
   }
   if (!(await isEnrolled(conf, pod))) return result;
 
-  if (!(await netnsExists(env.netns))) throw new CniError(CNI_CODES.UNKNOWN_CONTAINER, `network namespace ${env.netns} does not exist`);
+  if (!(await netnsExists(env.netns)))
+    throw new CniError(CNI_CODES.UNKNOWN_CONTAINER, `network namespace ${env.netns} does not exist`);
   const ips = podIps(prev, env.netns);
-  if (ips.length === 0) throw new CniError(CNI_CODES.INVALID_CONFIG, `prevResult has no IP address in ${env.netns} for ${pod.namespace}/${pod.name}`);
+  if (ips.length === 0)
+    throw new CniError(
+      CNI_CODES.INVALID_CONFIG,
+      `prevResult has no IP address in ${env.netns} for ${pod.namespace}/${pod.name}`,
+    );
 
   const before = await snapshot(env.netns).catch((err: unknown) => {
     throw new CniError(CNI_CODES.RULES_FAILED, `cannot read the state of ${env.netns}`, describeError(err));
@@ -99,7 +144,11 @@ async function add(conf: PluginConfig, env: CniEnv, log: Logger): Promise<Record
   try {
     await installCapture(env.netns, familiesOf(ips));
   } catch (err) {
-    throw await rollback(env.netns, before, new CniError(CNI_CODES.RULES_FAILED, `cannot write the capture rules in ${env.netns}`, describeError(err)));
+    throw await rollback(
+      env.netns,
+      before,
+      new CniError(CNI_CODES.RULES_FAILED, `cannot write the capture rules in ${env.netns}`, describeError(err)),
+    );
   }
 
   const podInfo = { uid: pod.uid, name: pod.name, namespace: pod.namespace, netnsPath: env.netns, ips };
@@ -108,13 +157,33 @@ async function add(conf: PluginConfig, env: CniEnv, log: Logger): Promise<Record
     res = await enrolmentRequest(conf.agentSocket, { op: 'add', pod: podInfo }, conf.addTimeoutMs);
   } catch (err) {
     // The agent may still finish the add after our timeout: tell it to forget the pod.
-    await enrolmentRequest(conf.agentSocket, { op: 'delete', uid: pod.uid, netnsPath: env.netns }, QUERY_TIMEOUT_MS).catch(() => undefined);
-    throw await rollback(env.netns, before, new CniError(CNI_CODES.TRY_AGAIN_LATER, `the ambit agent did not enrol ${pod.namespace}/${pod.name}`, describeError(err)));
+    await enrolmentRequest(
+      conf.agentSocket,
+      { op: 'delete', uid: pod.uid, netnsPath: env.netns },
+      QUERY_TIMEOUT_MS,
+    ).catch(() => undefined);
+    throw await rollback(
+      env.netns,
+      before,
+      new CniError(
+        CNI_CODES.TRY_AGAIN_LATER,
+        `the ambit agent did not enrol ${pod.namespace}/${pod.name}`,
+        describeError(err),
+      ),
+    );
   }
   if (!res.ok) {
     const refused = res.retry
-      ? new CniError(CNI_CODES.TRY_AGAIN_LATER, `the ambit agent cannot enrol ${pod.namespace}/${pod.name} yet; try again later`, res.error)
-      : new CniError(CNI_CODES.AGENT_REFUSED, `the ambit agent refused to enrol ${pod.namespace}/${pod.name}`, res.error);
+      ? new CniError(
+          CNI_CODES.TRY_AGAIN_LATER,
+          `the ambit agent cannot enrol ${pod.namespace}/${pod.name} yet; try again later`,
+          res.error,
+        )
+      : new CniError(
+          CNI_CODES.AGENT_REFUSED,
+          `the ambit agent refused to enrol ${pod.namespace}/${pod.name}`,
+          res.error,
+        );
     throw await rollback(env.netns, before, refused);
   }
   log.info('pod enrolled', { pod: `${pod.namespace}/${pod.name}`, uid: pod.uid, ips });
@@ -127,7 +196,11 @@ async function rollback(netns: string, before: NetnsState, cause: CniError): Pro
   const restored = failures.length === 0 && (await sameState(netns, before).catch(() => false));
   if (restored) return cause;
   const detail = failures.length ? failures.join('; ') : 'state differs after removal';
-  return new CniError(cause.code, cause.message, `${cause.details}; WARNING: ${netns} could not be restored: ${detail}`);
+  return new CniError(
+    cause.code,
+    cause.message,
+    `${cause.details}; WARNING: ${netns} could not be restored: ${detail}`,
+  );
 }
 
 async function del(conf: PluginConfig, env: CniEnv, log: Logger): Promise<void> {
@@ -144,19 +217,37 @@ async function del(conf: PluginConfig, env: CniEnv, log: Logger): Promise<void> 
   }
   if (!env.netns || !(await netnsExists(env.netns))) return;
   const failures = await removeCapture(env.netns);
-  if (failures.length) throw new CniError(CNI_CODES.RULES_FAILED, `cannot remove the capture rules from ${env.netns}`, failures.join('; '));
+  if (failures.length)
+    throw new CniError(
+      CNI_CODES.RULES_FAILED,
+      `cannot remove the capture rules from ${env.netns}`,
+      failures.join('; '),
+    );
 }
 
 async function check(conf: PluginConfig, env: CniEnv): Promise<void> {
   if (compareVersions(conf.cniVersion, '0.4.0') < 0) {
-    throw new CniError(CNI_CODES.INCOMPATIBLE_VERSION, `CHECK is not supported for cniVersion ${conf.cniVersion}`, 'CHECK needs 0.4.0 or later');
+    throw new CniError(
+      CNI_CODES.INCOMPATIBLE_VERSION,
+      `CHECK is not supported for cniVersion ${conf.cniVersion}`,
+      'CHECK needs 0.4.0 or later',
+    );
   }
   const prev = requirePrevResult(conf);
   const pod = podRef(env);
   if (!pod || !(await isEnrolled(conf, pod))) return;
-  if (!(await netnsExists(env.netns))) throw new CniError(CNI_CODES.UNKNOWN_CONTAINER, `network namespace ${env.netns} does not exist`);
-  const problems = await checkCapture(env.netns, familiesOf(podIps(prev, env.netns))).catch((err: unknown) => [describeError(err)]);
+  if (!(await netnsExists(env.netns)))
+    throw new CniError(CNI_CODES.UNKNOWN_CONTAINER, `network namespace ${env.netns} does not exist`);
+  const problems = await checkCapture(env.netns, familiesOf(podIps(prev, env.netns))).catch((err: unknown) => [
+    describeError(err),
+  ]);
   const listed = await ask(conf, { op: 'list' }, QUERY_TIMEOUT_MS);
-  if (listed.ok && !(listed.pods ?? []).some((p) => p.uid === pod.uid)) problems.push(`the ambit agent does not hold pod ${pod.uid}`);
-  if (problems.length) throw new CniError(CNI_CODES.CHECK_FAILED, `capture of ${pod.namespace}/${pod.name} is incomplete`, problems.join('; '));
+  if (listed.ok && !(listed.pods ?? []).some((p) => p.uid === pod.uid))
+    problems.push(`the ambit agent does not hold pod ${pod.uid}`);
+  if (problems.length)
+    throw new CniError(
+      CNI_CODES.CHECK_FAILED,
+      `capture of ${pod.namespace}/${pod.name} is incomplete`,
+      problems.join('; '),
+    );
 }

@@ -17,7 +17,11 @@ export const CNI_CODES = {
 } as const;
 
 export class CniError extends Error {
-  constructor(readonly code: number, msg: string, readonly details = '') {
+  constructor(
+    readonly code: number,
+    msg: string,
+    readonly details = '',
+  ) {
     super(msg);
     this.name = 'CniError';
   }

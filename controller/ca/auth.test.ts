@@ -11,15 +11,22 @@ const T2 = 'bbbbbbbbbbbbbbbbbbbb';
 
 describe('node token file', () => {
   it('reads lines and JSON, mapping to agents (node) or waypoints (SPIFFE id)', () => {
-    const lines = parseNodeTokens(`# comment\n${T1} node-a\n\n${T2}   spiffe://cluster.local/ns/default/sa/waypoint  # inline\n`);
-    expect([...lines.values()]).toEqual([{ kind: 'agent', node: 'node-a' }, { kind: 'waypoint', identity: 'spiffe://cluster.local/ns/default/sa/waypoint' }]);
+    const lines = parseNodeTokens(
+      `# comment\n${T1} node-a\n\n${T2}   spiffe://cluster.local/ns/default/sa/waypoint  # inline\n`,
+    );
+    expect([...lines.values()]).toEqual([
+      { kind: 'agent', node: 'node-a' },
+      { kind: 'waypoint', identity: 'spiffe://cluster.local/ns/default/sa/waypoint' },
+    ]);
     const json = parseNodeTokens(JSON.stringify({ [T1]: 'node-b' }));
     expect([...json.values()]).toEqual([{ kind: 'agent', node: 'node-b' }]);
     expect([...json.keys()][0]).not.toContain(T1); // only digests are kept
   });
 
   it('names the file and line of a bad entry', () => {
-    expect(() => parseNodeTokens(`${T1} node-a\njust-one-field\n`, 'tokens.txt')).toThrow('tokens.txt:2: expected "<token> <node-name>"');
+    expect(() => parseNodeTokens(`${T1} node-a\njust-one-field\n`, 'tokens.txt')).toThrow(
+      'tokens.txt:2: expected "<token> <node-name>"',
+    );
     expect(() => parseNodeTokens('short node-a\n', 'tokens.txt')).toThrow(/line 1.*shorter than 16/);
     expect(() => parseNodeTokens(`${T1} spiffe://cluster.local/bad\n`, 'tokens.txt')).toThrow(/not a valid SPIFFE id/);
     expect(() => parseNodeTokens('{"a":', 'tokens.json')).toThrow(/tokens.json: not valid JSON/);

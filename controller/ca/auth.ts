@@ -26,11 +26,18 @@ export function parseNodeTokens(text: string, file = 'node token file'): Map<str
   const trimmed = text.trim();
   if (trimmed.startsWith('{')) {
     let parsed: unknown;
-    try { parsed = JSON.parse(trimmed); } catch (err) {
-      throw new AmbitError('AMBIT_E_CONFIG', `${file}: not valid JSON: ${(err as Error).message}`, { hint: 'use {"<token>": "<node>"} or lines "<token> <node>"' });
+    try {
+      parsed = JSON.parse(trimmed);
+    } catch (err) {
+      throw new AmbitError('AMBIT_E_CONFIG', `${file}: not valid JSON: ${(err as Error).message}`, {
+        hint: 'use {"<token>": "<node>"} or lines "<token> <node>"',
+      });
     }
     for (const [token, value] of Object.entries(parsed as Record<string, unknown>)) {
-      if (typeof value !== 'string') throw new AmbitError('AMBIT_E_CONFIG', `${file}: the value for a token is not a string`, { hint: 'map each token to a node name or a SPIFFE id' });
+      if (typeof value !== 'string')
+        throw new AmbitError('AMBIT_E_CONFIG', `${file}: the value for a token is not a string`, {
+          hint: 'map each token to a node name or a SPIFFE id',
+        });
       entries.push([token, value, 'JSON']);
     }
   } else {
@@ -38,15 +45,26 @@ export function parseNodeTokens(text: string, file = 'node token file'): Map<str
       const line = raw.replace(/#.*$/, '').trim();
       if (!line) return;
       const fields = line.split(/\s+/);
-      if (fields.length !== 2) throw new AmbitError('AMBIT_E_CONFIG', `${file}:${i + 1}: expected "<token> <node-name>"`, { hint: 'one token and one node name (or SPIFFE id) per line' });
+      if (fields.length !== 2)
+        throw new AmbitError('AMBIT_E_CONFIG', `${file}:${i + 1}: expected "<token> <node-name>"`, {
+          hint: 'one token and one node name (or SPIFFE id) per line',
+        });
       entries.push([fields[0] as string, fields[1] as string, `line ${i + 1}`]);
     });
   }
   const tokens = new Map<string, Caller>();
   for (const [token, who, where] of entries) {
-    if (token.length < 16) throw new AmbitError('AMBIT_E_CONFIG', `${file} (${where}): token for ${who} is shorter than 16 characters`, { hint: 'use long random tokens, e.g. `openssl rand -hex 32`' });
-    const caller: Caller = who.startsWith('spiffe://') ? { kind: 'waypoint', identity: who } : { kind: 'agent', node: who };
-    if (caller.kind === 'waypoint' && !isSpiffeId(who)) throw new AmbitError('AMBIT_E_CONFIG', `${file} (${where}): "${who}" is not a valid SPIFFE id`, { hint: 'spiffe://<td>/ns/<ns>/sa/<sa>' });
+    if (token.length < 16)
+      throw new AmbitError('AMBIT_E_CONFIG', `${file} (${where}): token for ${who} is shorter than 16 characters`, {
+        hint: 'use long random tokens, e.g. `openssl rand -hex 32`',
+      });
+    const caller: Caller = who.startsWith('spiffe://')
+      ? { kind: 'waypoint', identity: who }
+      : { kind: 'agent', node: who };
+    if (caller.kind === 'waypoint' && !isSpiffeId(who))
+      throw new AmbitError('AMBIT_E_CONFIG', `${file} (${where}): "${who}" is not a valid SPIFFE id`, {
+        hint: 'spiffe://<td>/ns/<ns>/sa/<sa>',
+      });
     tokens.set(digest(token).toString('hex'), caller);
   }
   return tokens;
@@ -57,14 +75,26 @@ export function parseNodeTokens(text: string, file = 'node token file'): Map<str
  * once per `recheckMs` for a known token (a removed token stops working within that time),
  * and at once for an unknown one (a token just added works at once).
  */
-export function nodeTokenFileAuthenticator(path: string, opts: { recheckMs?: number; now?: () => number } = {}): Authenticate {
+export function nodeTokenFileAuthenticator(
+  path: string,
+  opts: { recheckMs?: number; now?: () => number } = {},
+): Authenticate {
   const recheckMs = opts.recheckMs ?? 1000;
   const now = opts.now ?? Date.now;
   let cache: { mtimeMs: number; size: number; checkedAt: number; tokens: Map<string, Caller> } | undefined;
   const refresh = async (): Promise<Map<string, Caller>> => {
-    const info = await stat(path).catch((err: Error) => { throw new AmbitError('AMBIT_E_CONFIG', `cannot read node token file ${path}: ${err.message}`, { hint: 'check --node-token-file' }); });
+    const info = await stat(path).catch((err: Error) => {
+      throw new AmbitError('AMBIT_E_CONFIG', `cannot read node token file ${path}: ${err.message}`, {
+        hint: 'check --node-token-file',
+      });
+    });
     if (!cache || cache.mtimeMs !== info.mtimeMs || cache.size !== info.size) {
-      cache = { mtimeMs: info.mtimeMs, size: info.size, checkedAt: now(), tokens: parseNodeTokens(await readFile(path, 'utf8'), path) };
+      cache = {
+        mtimeMs: info.mtimeMs,
+        size: info.size,
+        checkedAt: now(),
+        tokens: parseNodeTokens(await readFile(path, 'utf8'), path),
+      };
     }
     cache.checkedAt = now();
     return cache.tokens;
@@ -92,7 +122,10 @@ export interface TokenReviewResult {
 
 /** What the CA learns about a pod or node through the API (undefined: not found). */
 export interface BoundObjectLookup {
-  pod(namespace: string, name: string): Promise<{ uid: string; nodeName?: string; serviceAccount?: string } | undefined>;
+  pod(
+    namespace: string,
+    name: string,
+  ): Promise<{ uid: string; nodeName?: string; serviceAccount?: string } | undefined>;
   node(name: string): Promise<{ uid: string } | undefined>;
 }
 
@@ -140,10 +173,14 @@ export function tokenReviewAuthenticator(opts: TokenReviewAuthOptions): Authenti
   const accepted = new Map<string, { until: number; caller: Caller }>();
   const authenticate = async (token: string): Promise<Caller> => {
     const review = await opts.reviewToken(token);
-    if (!review.authenticated) throw new TokenRefused(`TokenReview did not authenticate the token${review.error ? `: ${review.error}` : ''}`);
+    if (!review.authenticated)
+      throw new TokenRefused(`TokenReview did not authenticate the token${review.error ? `: ${review.error}` : ''}`);
     // The API server answers with the audiences the token is valid for, among those asked.
     if (!review.audiences?.includes(audience)) {
-      throw new TokenRefused(`the token is not for audience ${audience} (valid for: ${review.audiences?.join(', ') || 'none reported'}); ${BIND_HINT}`);
+      throw new TokenRefused(
+        `the token is not for audience ${audience} ` +
+          `(valid for: ${review.audiences?.join(', ') || 'none reported'}); ${BIND_HINT}`,
+      );
     }
     const match = SA_USERNAME.exec(review.username ?? '');
     if (!match) throw new TokenRefused(`"${review.username ?? ''}" is not a service account`);
@@ -151,7 +188,11 @@ export function tokenReviewAuthenticator(opts: TokenReviewAuthOptions): Authenti
     if (!agents.has(`${namespace}/${serviceAccount}`)) {
       return { kind: 'waypoint', identity: spiffeIdFor(opts.trustDomain, namespace, serviceAccount) };
     }
-    if (!opts.lookup) throw new TokenRefused(`agent ${namespace}/${serviceAccount}: the controller has no pod lookup to verify the agent's node (use kubeCaAuthenticator)`);
+    if (!opts.lookup)
+      throw new TokenRefused(
+        `agent ${namespace}/${serviceAccount}: ` +
+          "the controller has no pod lookup to verify the agent's node (use kubeCaAuthenticator)",
+      );
     return { kind: 'agent', node: await verifiedNode(opts.lookup, namespace, serviceAccount, review.extra ?? {}) };
   };
   return async (token) => {
@@ -167,7 +208,12 @@ export function tokenReviewAuthenticator(opts: TokenReviewAuthOptions): Authenti
 }
 
 /** The node an agent token is bound to: its pod's spec.nodeName, or the Node it is bound to. */
-async function verifiedNode(lookup: BoundObjectLookup, namespace: string, serviceAccount: string, extra: Record<string, readonly string[]>): Promise<string> {
+async function verifiedNode(
+  lookup: BoundObjectLookup,
+  namespace: string,
+  serviceAccount: string,
+  extra: Record<string, readonly string[]>,
+): Promise<string> {
   const one = (key: string): string | undefined => extra[key]?.[0] || undefined;
   const podName = one(BOUND_EXTRA.podName);
   const boundNode = one(BOUND_EXTRA.nodeName);
@@ -177,13 +223,19 @@ async function verifiedNode(lookup: BoundObjectLookup, namespace: string, servic
     if (!podUid) throw new TokenRefused(`${who}: the token names pod ${podName} but no pod uid`);
     const pod = await lookup.pod(namespace, podName);
     if (!pod) throw new TokenRefused(`${who}: the token is bound to pod ${namespace}/${podName}, which does not exist`);
-    if (pod.uid !== podUid) throw new TokenRefused(`${who}: the token is bound to pod ${namespace}/${podName} with uid ${podUid}, but that pod now has uid ${pod.uid}`);
+    if (pod.uid !== podUid)
+      throw new TokenRefused(
+        `${who}: the token is bound to pod ${namespace}/${podName} with uid ${podUid}, ` +
+          `but that pod now has uid ${pod.uid}`,
+      );
     if (pod.serviceAccount !== undefined && pod.serviceAccount !== serviceAccount) {
       throw new TokenRefused(`${who}: pod ${namespace}/${podName} runs as service account ${pod.serviceAccount}`);
     }
     if (!pod.nodeName) throw new TokenRefused(`${who}: pod ${namespace}/${podName} is not scheduled on a node`);
     if (boundNode && boundNode !== pod.nodeName) {
-      throw new TokenRefused(`${who}: the token names node ${boundNode}, but pod ${namespace}/${podName} runs on ${pod.nodeName}`);
+      throw new TokenRefused(
+        `${who}: the token names node ${boundNode}, but pod ${namespace}/${podName} runs on ${pod.nodeName}`,
+      );
     }
     return pod.nodeName;
   }
@@ -193,7 +245,10 @@ async function verifiedNode(lookup: BoundObjectLookup, namespace: string, servic
     if (!nodeUid) throw new TokenRefused(`${who}: the token names node ${boundNode} but no node uid`);
     const node = await lookup.node(boundNode);
     if (!node) throw new TokenRefused(`${who}: the token is bound to node ${boundNode}, which does not exist`);
-    if (node.uid !== nodeUid) throw new TokenRefused(`${who}: the token is bound to node ${boundNode} with uid ${nodeUid}, but that node now has uid ${node.uid}`);
+    if (node.uid !== nodeUid)
+      throw new TokenRefused(
+        `${who}: the token is bound to node ${boundNode} with uid ${nodeUid}, but that node now has uid ${node.uid}`,
+      );
     return boundNode;
   }
   throw new TokenRefused(`${who}: the token is not bound to a pod or a node; ${BIND_HINT}`);

@@ -17,25 +17,36 @@ function reply(res: http.ServerResponse, code: number, body: unknown): void {
   res.writeHead(code, { 'content-type': 'application/json' });
   res.end(JSON.stringify(body));
 }
-const statusBody = (code: number, reason: string, message: string): object => ({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code, reason, message });
+const statusBody = (code: number, reason: string, message: string): object => ({
+  kind: 'Status',
+  apiVersion: 'v1',
+  status: 'Failure',
+  code,
+  reason,
+  message,
+});
 
 beforeAll(async () => {
   server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      if (req.headers.authorization !== 'Bearer controller-token') return reply(res, 401, statusBody(401, 'Unauthorized', 'Unauthorized'));
+      if (req.headers.authorization !== 'Bearer controller-token')
+        return reply(res, 401, statusBody(401, 'Unauthorized', 'Unauthorized'));
       const body = chunks.length ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : undefined;
       const url = req.url ?? '';
       let m = /^\/api\/v1\/namespaces\/([^/]+)\/secrets\/([^/?]+)$/.exec(url);
       if (m && req.method === 'GET') {
         const s = secrets.get(`${m[1]}/${m[2]}`);
-        return s ? reply(res, 200, { apiVersion: 'v1', kind: 'Secret', type: 'Opaque', ...s }) : reply(res, 404, statusBody(404, 'NotFound', `secrets "${m[2]}" not found`));
+        return s
+          ? reply(res, 200, { apiVersion: 'v1', kind: 'Secret', type: 'Opaque', ...s })
+          : reply(res, 404, statusBody(404, 'NotFound', `secrets "${m[2]}" not found`));
       }
       m = /^\/api\/v1\/namespaces\/([^/]+)\/secrets$/.exec(url);
       if (m && req.method === 'POST') {
         const key = `${m[1]}/${body.metadata.name}`;
-        if (secrets.has(key)) return reply(res, 409, statusBody(409, 'AlreadyExists', `secrets "${body.metadata.name}" already exists`));
+        if (secrets.has(key))
+          return reply(res, 409, statusBody(409, 'AlreadyExists', `secrets "${body.metadata.name}" already exists`));
         secrets.set(key, { metadata: { name: body.metadata.name, namespace: m[1]! }, data: body.data });
         return reply(res, 201, body);
       }
@@ -43,18 +54,40 @@ beforeAll(async () => {
         reviews.push({ token: body.spec.token, ...(body.spec.audiences ? { audiences: body.spec.audiences } : {}) });
         // As the real API server: the token is valid for its own audience only.
         const ok = body.spec.token === 'agent-sa-token' && (body.spec.audiences ?? []).includes('ambit-ca');
-        return reply(res, 201, { ...body, status: ok
-          ? {
-            authenticated: true, audiences: ['ambit-ca'],
-            user: { username: 'system:serviceaccount:ambit-system:ambit-agent', extra: { 'authentication.kubernetes.io/pod-name': ['ambit-agent-x1'], 'authentication.kubernetes.io/pod-uid': ['uid-x1'] } },
-          }
-          : { authenticated: false, error: body.spec.token === 'agent-sa-token' ? 'token audiences ["ambit-ca"] is invalid for the target audiences' : 'invalid bearer token' } });
+        return reply(res, 201, {
+          ...body,
+          status: ok
+            ? {
+                authenticated: true,
+                audiences: ['ambit-ca'],
+                user: {
+                  username: 'system:serviceaccount:ambit-system:ambit-agent',
+                  extra: {
+                    'authentication.kubernetes.io/pod-name': ['ambit-agent-x1'],
+                    'authentication.kubernetes.io/pod-uid': ['uid-x1'],
+                  },
+                },
+              }
+            : {
+                authenticated: false,
+                error:
+                  body.spec.token === 'agent-sa-token'
+                    ? 'token audiences ["ambit-ca"] is invalid for the target audiences'
+                    : 'invalid bearer token',
+              },
+        });
       }
       m = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/?]+)$/.exec(url);
       if (m && req.method === 'GET') {
         podGets.push(`${m[1]}/${m[2]}`);
-        if (`${m[1]}/${m[2]}` !== 'ambit-system/ambit-agent-x1') return reply(res, 404, statusBody(404, 'NotFound', `pods "${m[2]}" not found`));
-        return reply(res, 200, { apiVersion: 'v1', kind: 'Pod', metadata: { name: m[2], namespace: m[1], uid: 'uid-x1' }, spec: { nodeName: 'node-a', serviceAccountName: 'ambit-agent', containers: [] } });
+        if (`${m[1]}/${m[2]}` !== 'ambit-system/ambit-agent-x1')
+          return reply(res, 404, statusBody(404, 'NotFound', `pods "${m[2]}" not found`));
+        return reply(res, 200, {
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { name: m[2], namespace: m[1], uid: 'uid-x1' },
+          spec: { nodeName: 'node-a', serviceAccountName: 'ambit-agent', containers: [] },
+        });
       }
       reply(res, 404, statusBody(404, 'NotFound', url));
     });
@@ -62,13 +95,17 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   kc = new KubeConfig();
   kc.loadFromOptions({
-    clusters: [{ name: 'fake', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
+    clusters: [
+      { name: 'fake', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true },
+    ],
     users: [{ name: 'fake', token: 'controller-token' }],
     contexts: [{ name: 'fake', cluster: 'fake', user: 'fake' }],
     currentContext: 'fake',
   });
 });
-afterAll(() => { server.close(); });
+afterAll(() => {
+  server.close();
+});
 
 describe('CA in a Kubernetes Secret', () => {
   it('generates ambit-ca once; concurrent controllers end up with the same root', async () => {
@@ -90,8 +127,12 @@ describe('CA in a Kubernetes Secret', () => {
     const holder = new Map<string, string>();
     // Generate CA material (captured by an in-memory store), then plug it in as `cacerts`.
     const generated = await CertificateAuthority.loadOrCreateFrom({
-      describe: (k) => k, load: async () => undefined,
-      save: async (m) => { for (const [k, v] of Object.entries(m)) holder.set(k, v); return 'saved'; },
+      describe: (k) => k,
+      load: async () => undefined,
+      save: async (m) => {
+        for (const [k, v] of Object.entries(m)) holder.set(k, v);
+        return 'saved';
+      },
     });
     await secretCaStore(kc, 'ambit-system', PLUGGED_IN_CA_SECRET).save(Object.fromEntries(holder) as never);
     const ca = await loadKubeCa(kc, { namespace: 'ambit-system', trustDomain: 'cluster.local' });
@@ -105,8 +146,10 @@ describe('CA in a Kubernetes Secret', () => {
     await loadKubeCa(kc, { namespace: 'ambit-system', trustDomain: 'cluster.local' });
     const stored = secrets.get(`ambit-system/${GENERATED_CA_SECRET}`)!;
     delete stored.data['ca-key.pem'];
-    await expect(loadKubeCa(kc, { namespace: 'ambit-system', trustDomain: 'cluster.local' }))
-      .rejects.toMatchObject({ code: 'AMBIT_E_CA', message: 'Secret ambit-system/ambit-ca key ca-key.pem is missing (ca-cert.pem is present)' });
+    await expect(loadKubeCa(kc, { namespace: 'ambit-system', trustDomain: 'cluster.local' })).rejects.toMatchObject({
+      code: 'AMBIT_E_CA',
+      message: 'Secret ambit-system/ambit-ca key ca-key.pem is missing (ca-cert.pem is present)',
+    });
   });
 });
 
@@ -117,13 +160,17 @@ describe('TokenReview', () => {
     expect(await authenticate('agent-sa-token', {})).toEqual({ kind: 'agent', node: 'node-a' });
     expect(reviews.at(-1)).toEqual({ token: 'agent-sa-token', audiences: ['ambit-ca'] });
     expect(podGets).toEqual(['ambit-system/ambit-agent-x1']);
-    await expect(authenticate('forged', {})).rejects.toThrow('TokenReview did not authenticate the token: invalid bearer token');
+    await expect(authenticate('forged', {})).rejects.toThrow(
+      'TokenReview did not authenticate the token: invalid bearer token',
+    );
     expect(reviews.at(-1)).toEqual({ token: 'forged', audiences: ['ambit-ca'] });
   });
 
-  it('refuses a token of the chart\'s agent when the controller expects another audience', async () => {
+  it("refuses a token of the chart's agent when the controller expects another audience", async () => {
     const authenticate = kubeCaAuthenticator(kc, { trustDomain: 'cluster.local', audience: 'other-ca' });
-    await expect(authenticate('agent-sa-token', {})).rejects.toThrow(/did not authenticate the token: token audiences .* is invalid for the target audiences/);
+    await expect(authenticate('agent-sa-token', {})).rejects.toThrow(
+      /did not authenticate the token: token audiences .* is invalid for the target audiences/,
+    );
     expect(reviews.at(-1)).toEqual({ token: 'agent-sa-token', audiences: ['other-ca'] });
   });
 });

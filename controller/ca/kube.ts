@@ -10,7 +10,11 @@ import { CertificateAuthority } from '../../core/identity/ca.js';
 import { CA_FILES, type CaMaterial, type CaMaterialStore } from '../../core/identity/ca-files.js';
 import { cachedTokenReview } from '../state/token-cache.js';
 import {
-  DEFAULT_TOKEN_AUDIENCE, tokenReviewAuthenticator, type Authenticate, type BoundObjectLookup, type TokenReviewResult,
+  DEFAULT_TOKEN_AUDIENCE,
+  tokenReviewAuthenticator,
+  type Authenticate,
+  type BoundObjectLookup,
+  type TokenReviewResult,
 } from './auth.js';
 
 export const GENERATED_CA_SECRET = 'ambit-ca';
@@ -21,8 +25,15 @@ function statusOf(err: unknown): number | undefined {
   return typeof code === 'number' ? code : undefined;
 }
 
-function kubeError(what: string, err: unknown, hint = 'the controller needs get/create on Secrets in its namespace (see the chart RBAC)'): AmbitError {
-  return new AmbitError('AMBIT_E_CA', `${what}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`, { hint, cause: err });
+function kubeError(
+  what: string,
+  err: unknown,
+  hint = 'the controller needs get/create on Secrets in its namespace (see the chart RBAC)',
+): AmbitError {
+  return new AmbitError('AMBIT_E_CA', `${what}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`, {
+    hint,
+    cause: err,
+  });
 }
 
 /** CA material in a Secret's data (keys = Istio's file names, values base64 as usual). */
@@ -50,7 +61,16 @@ export function secretCaStore(kc: KubeConfig, namespace: string, name: string): 
       const data: Record<string, string> = {};
       for (const [key, value] of Object.entries(material)) data[key] = Buffer.from(value, 'utf8').toString('base64');
       try {
-        await core.createNamespacedSecret({ namespace, body: { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace, labels: { 'app.kubernetes.io/managed-by': 'ambit' } }, type: 'Opaque', data } });
+        await core.createNamespacedSecret({
+          namespace,
+          body: {
+            apiVersion: 'v1',
+            kind: 'Secret',
+            metadata: { name, namespace, labels: { 'app.kubernetes.io/managed-by': 'ambit' } },
+            type: 'Opaque',
+            data,
+          },
+        });
         return 'saved';
       } catch (err) {
         if (statusOf(err) === 409) return 'exists';
@@ -61,24 +81,40 @@ export function secretCaStore(kc: KubeConfig, namespace: string, name: string): 
 }
 
 /** The controller's CA in kube mode: `cacerts` when plugged in, else `ambit-ca` (generated on first start). */
-export async function loadKubeCa(kc: KubeConfig, opts: { namespace: string; trustDomain: string; log?: Logger }): Promise<CertificateAuthority> {
-  const plugged = await CertificateAuthority.loadFrom(secretCaStore(kc, opts.namespace, PLUGGED_IN_CA_SECRET), { trustDomain: opts.trustDomain });
+export async function loadKubeCa(
+  kc: KubeConfig,
+  opts: { namespace: string; trustDomain: string; log?: Logger },
+): Promise<CertificateAuthority> {
+  const plugged = await CertificateAuthority.loadFrom(secretCaStore(kc, opts.namespace, PLUGGED_IN_CA_SECRET), {
+    trustDomain: opts.trustDomain,
+  });
   if (plugged) {
     opts.log?.info('using the plugged-in CA', { secret: `${opts.namespace}/${PLUGGED_IN_CA_SECRET}` });
     return plugged;
   }
-  const ca = await CertificateAuthority.loadOrCreateFrom(secretCaStore(kc, opts.namespace, GENERATED_CA_SECRET), { trustDomain: opts.trustDomain });
+  const ca = await CertificateAuthority.loadOrCreateFrom(secretCaStore(kc, opts.namespace, GENERATED_CA_SECRET), {
+    trustDomain: opts.trustDomain,
+  });
   opts.log?.info('using the Ambit CA', { secret: `${opts.namespace}/${GENERATED_CA_SECRET}` });
   return ca;
 }
 
 /** reviewToken for tokenReviewAuthenticator, through the API server's TokenReview, for `audiences`. */
-export function kubeTokenReviewer(kc: KubeConfig, opts: { audiences: readonly string[] }): (token: string) => Promise<TokenReviewResult> {
+export function kubeTokenReviewer(
+  kc: KubeConfig,
+  opts: { audiences: readonly string[] },
+): (token: string) => Promise<TokenReviewResult> {
   const authn = kc.makeApiClient(AuthenticationV1Api);
   return async (token) => {
     let review;
     try {
-      review = await authn.createTokenReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, audiences: [...opts.audiences] } } });
+      review = await authn.createTokenReview({
+        body: {
+          apiVersion: 'authentication.k8s.io/v1',
+          kind: 'TokenReview',
+          spec: { token, audiences: [...opts.audiences] },
+        },
+      });
     } catch (err) {
       throw kubeError('TokenReview failed', err, 'the controller needs create on tokenreviews (see the chart RBAC)');
     }
@@ -126,7 +162,10 @@ export function kubeBoundObjectLookup(kc: KubeConfig): BoundObjectLookup {
  * The CA's authenticator in kube mode: TokenReview for `audience` (cached: positive 30 s,
  * negative 5 s), bound pods and nodes read through the API.
  */
-export function kubeCaAuthenticator(kc: KubeConfig, opts: { trustDomain: string; audience?: string; agentServiceAccounts?: readonly string[] }): Authenticate {
+export function kubeCaAuthenticator(
+  kc: KubeConfig,
+  opts: { trustDomain: string; audience?: string; agentServiceAccounts?: readonly string[] },
+): Authenticate {
   const audience = opts.audience ?? DEFAULT_TOKEN_AUDIENCE;
   return tokenReviewAuthenticator({
     reviewToken: cachedTokenReview(kubeTokenReviewer(kc, { audiences: [audience] })),

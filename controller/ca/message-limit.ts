@@ -22,7 +22,8 @@ interface BaseCallInternals {
 /** Lowers the receive limit of one call; false when grpc-js does not expose what this needs. */
 export function narrowReceiveLimit(call: grpc.ServerInterceptingCallInterface, limit: number): boolean {
   const base = call as unknown as BaseCallInternals;
-  if (typeof base.maxReceiveMessageSize !== 'number' || typeof base.decoder?.maxReadMessageLength !== 'number') return false;
+  if (typeof base.maxReceiveMessageSize !== 'number' || typeof base.decoder?.maxReadMessageLength !== 'number')
+    return false;
   const current = base.maxReceiveMessageSize;
   const bounded = current === -1 ? limit : Math.min(current, limit);
   base.maxReceiveMessageSize = bounded;
@@ -37,7 +38,11 @@ export function caRequestLimit(limit = CA_MAX_REQUEST_BYTES): grpc.ServerInterce
   return (method, call) => {
     if (method.path.startsWith(prefix) && !narrowReceiveLimit(call, limit) && !warned) {
       warned = true;
-      createLogger('controller', { component: 'ca' }).warn('cannot narrow the gRPC receive limit of the CA service (grpc-js internals changed); the server-wide limit applies', { limit });
+      createLogger('controller', { component: 'ca' }).warn(
+        'cannot narrow the gRPC receive limit of the CA service (grpc-js internals changed); ' +
+          'the server-wide limit applies',
+        { limit },
+      );
     }
     return new grpc.ServerInterceptingCall(call);
   };

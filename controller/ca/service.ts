@@ -9,14 +9,25 @@ import { AmbitError, describeError, isAmbitError } from '../../core/errors.js';
 import { getLogLevel, type Logger } from '../../core/log.js';
 import type { CertificateAuthority, SignedCertificate } from '../../core/identity/ca.js';
 import { parseCsrAsync, type ParsedCsr } from '../../core/identity/csr.js';
-import { CA_METADATA, certificateService, type CertificateRequestMessage, type CertificateResponseMessage } from '../../core/identity/ca-proto.js';
+import {
+  CA_METADATA,
+  certificateService,
+  type CertificateRequestMessage,
+  type CertificateResponseMessage,
+} from '../../core/identity/ca-proto.js';
 import { FailureLimiter, peerHost } from './failure-limit.js';
 
 /** Who is calling, as established from its token. */
 export type Caller = { kind: 'agent'; node: string } | { kind: 'waypoint'; identity: string };
 
-/** What the service knows about the call besides the token (file mode reads nothing of it; kube mode ignores a claimed node). */
-export interface CallMetadata { nodeName?: string; peer?: string }
+/**
+ * What the service knows about the call besides the token (file mode reads nothing of it;
+ * kube mode ignores a claimed node).
+ */
+export interface CallMetadata {
+  nodeName?: string;
+  peer?: string;
+}
 
 export interface CertificateServiceDeps {
   ca: CertificateAuthority;
@@ -34,7 +45,12 @@ export interface CertificateServiceDeps {
 
 /** Raised inside the handler; becomes a gRPC status. */
 class Refusal extends Error {
-  constructor(readonly code: grpc.status, message: string) { super(message); }
+  constructor(
+    readonly code: grpc.status,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 export function describeCaller(caller: Caller): string {
@@ -58,9 +74,15 @@ function firstString(metadata: grpc.Metadata, key: string): string | undefined {
 
 function refusalMessage(caller: Caller, identity: string): string {
   if (caller.kind === 'agent') {
-    return `node ${caller.node} may not obtain certificates for ${identity}: no pod of that service account is scheduled on ${caller.node}`;
+    return (
+      `node ${caller.node} may not obtain certificates for ${identity}: ` +
+      `no pod of that service account is scheduled on ${caller.node}`
+    );
   }
-  return `waypoint ${caller.identity} may not obtain certificates for ${identity}: a waypoint obtains only its own identity`;
+  return (
+    `waypoint ${caller.identity} may not obtain certificates for ${identity}: ` +
+    'a waypoint obtains only its own identity'
+  );
 }
 
 /** The CSR, parsed and its signature verified (off the event loop), and the identity it asks for (its only URI SAN). */
@@ -68,7 +90,11 @@ async function parseRequest(csrPem: unknown): Promise<{ csr: ParsedCsr; identity
   try {
     const csr = await parseCsrAsync(typeof csrPem === 'string' ? csrPem : '');
     if (csr.uris.length !== 1 || csr.otherSans.length > 0) {
-      throw new AmbitError('AMBIT_E_CSR', `the CSR must carry exactly one URI SAN (found ${[...csr.uris, ...csr.otherSans].join(', ') || 'none'})`, { hint: 'put the SPIFFE id as the only subject alternative name' });
+      throw new AmbitError(
+        'AMBIT_E_CSR',
+        `the CSR must carry exactly one URI SAN (found ${[...csr.uris, ...csr.otherSans].join(', ') || 'none'})`,
+        { hint: 'put the SPIFFE id as the only subject alternative name' },
+      );
     }
     return { csr, identity: csr.uris[0] as string };
   } catch (err) {
@@ -80,11 +106,16 @@ export function addCertificateService(server: grpc.Server, deps: CertificateServ
   const log = deps.log.child({ service: 'ca' });
   const limiter = deps.failureLimiter ?? new FailureLimiter();
 
-  async function authenticate(call: grpc.ServerUnaryCall<CertificateRequestMessage, CertificateResponseMessage>): Promise<Caller> {
+  async function authenticate(
+    call: grpc.ServerUnaryCall<CertificateRequestMessage, CertificateResponseMessage>,
+  ): Promise<Caller> {
     const peer = peerHost(call.getPeer());
     const wait = limiter.blockedFor(peer);
     if (wait > 0) {
-      throw new Refusal(grpc.status.RESOURCE_EXHAUSTED, `too many failed authentications from ${peer}; retry in ${Math.ceil(wait / 1000)} s`);
+      throw new Refusal(
+        grpc.status.RESOURCE_EXHAUSTED,
+        `too many failed authentications from ${peer}; retry in ${Math.ceil(wait / 1000)} s`,
+      );
     }
     try {
       const token = bearerToken(call.metadata);
@@ -98,11 +129,16 @@ export function addCertificateService(server: grpc.Server, deps: CertificateServ
       }
       limiter.failed(peer);
       if (err instanceof Refusal) throw err;
-      throw new Refusal(grpc.status.UNAUTHENTICATED, `token refused: ${err instanceof Error ? err.message : String(err)}`);
+      throw new Refusal(
+        grpc.status.UNAUTHENTICATED,
+        `token refused: ${err instanceof Error ? err.message : String(err)}`,
+      );
     }
   }
 
-  async function handle(call: grpc.ServerUnaryCall<CertificateRequestMessage, CertificateResponseMessage>): Promise<CertificateResponseMessage> {
+  async function handle(
+    call: grpc.ServerUnaryCall<CertificateRequestMessage, CertificateResponseMessage>,
+  ): Promise<CertificateResponseMessage> {
     // Authentication first: an unknown caller costs a digest, not a signature verification.
     const caller = await authenticate(call);
     const { csr, identity } = await parseRequest(call.request.csr);
@@ -119,21 +155,38 @@ export function addCertificateService(server: grpc.Server, deps: CertificateServ
     }
     if (getLogLevel() === 'debug') {
       // Per certificate, so debug only: at thousands per second, info lines would cost more than signing.
-      log.debug('certificate issued', { identity, caller: describeCaller(caller), notAfter: signed.notAfter.toISOString() });
+      log.debug('certificate issued', {
+        identity,
+        caller: describeCaller(caller),
+        notAfter: signed.notAfter.toISOString(),
+      });
     }
     deps.onIssued?.({ identity, caller, notAfter: signed.notAfter });
     return { certChain: [...signed.chainPems, signed.rootsPem] };
   }
 
   server.addService(certificateService().service, {
-    CreateCertificate: (call: grpc.ServerUnaryCall<CertificateRequestMessage, CertificateResponseMessage>, callback: grpc.sendUnaryData<CertificateResponseMessage>) => {
-      handle(call).then((response) => callback(null, response), (err: unknown) => {
-        const refusal = err instanceof Refusal ? err : new Refusal(grpc.status.INTERNAL, `certificate signing failed: ${describeError(err)}`);
-        const level = refusal.code === grpc.status.INTERNAL ? 'error' : 'warn';
-        log[level]('certificate request refused', { code: grpc.status[refusal.code], reason: refusal.message, peer: call.getPeer() });
-        deps.onRefused?.({ code: refusal.code, reason: refusal.message });
-        callback({ code: refusal.code, details: refusal.message });
-      });
+    CreateCertificate: (
+      call: grpc.ServerUnaryCall<CertificateRequestMessage, CertificateResponseMessage>,
+      callback: grpc.sendUnaryData<CertificateResponseMessage>,
+    ) => {
+      handle(call).then(
+        (response) => callback(null, response),
+        (err: unknown) => {
+          const refusal =
+            err instanceof Refusal
+              ? err
+              : new Refusal(grpc.status.INTERNAL, `certificate signing failed: ${describeError(err)}`);
+          const level = refusal.code === grpc.status.INTERNAL ? 'error' : 'warn';
+          log[level]('certificate request refused', {
+            code: grpc.status[refusal.code],
+            reason: refusal.message,
+            peer: call.getPeer(),
+          });
+          deps.onRefused?.({ code: refusal.code, reason: refusal.message });
+          callback({ code: refusal.code, details: refusal.message });
+        },
+      );
     },
   });
 }
@@ -142,7 +195,9 @@ export function addCertificateService(server: grpc.Server, deps: CertificateServ
  * identitiesAllowed from a lookup of the service accounts on a node: an agent gets the
  * identities of pods scheduled on its node, a waypoint only its own.
  */
-export function identitiesAllowedFrom(identitiesOnNode: (node: string) => ReadonlySet<string> | Iterable<string>): (caller: Caller) => ReadonlySet<string> {
+export function identitiesAllowedFrom(
+  identitiesOnNode: (node: string) => ReadonlySet<string> | Iterable<string>,
+): (caller: Caller) => ReadonlySet<string> {
   return (caller) => {
     if (caller.kind !== 'agent') return new Set([caller.identity]);
     const on = identitiesOnNode(caller.node);

@@ -5,7 +5,13 @@ describe('cachedTokenReview', () => {
   it('keeps a successful review for ttlMs and a failed one for failureTtlMs', async () => {
     let clock = 0;
     const calls: string[] = [];
-    const review = cachedTokenReview(async (t) => { calls.push(t); return t === 'good' ? { authenticated: true, username: 'system:serviceaccount:a:b' } : { authenticated: false }; }, { ttlMs: 1000, failureTtlMs: 200, now: () => clock });
+    const review = cachedTokenReview(
+      async (t) => {
+        calls.push(t);
+        return t === 'good' ? { authenticated: true, username: 'system:serviceaccount:a:b' } : { authenticated: false };
+      },
+      { ttlMs: 1000, failureTtlMs: 200, now: () => clock },
+    );
     expect((await review('good')).authenticated).toBe(true);
     expect((await review('good')).username).toBe('system:serviceaccount:a:b');
     expect((await review('bad')).authenticated).toBe(false);
@@ -23,12 +29,15 @@ describe('cachedTokenReview', () => {
   it('shares one review among concurrent requests, never caches a thrown error, and stays bounded', async () => {
     const calls: string[] = [];
     let fail = true;
-    const review = cachedTokenReview(async (t) => {
-      calls.push(t);
-      await new Promise((r) => setTimeout(r, 10));
-      if (t === 'flaky' && fail) throw new Error('API server unreachable');
-      return { authenticated: true };
-    }, { maxEntries: 2 });
+    const review = cachedTokenReview(
+      async (t) => {
+        calls.push(t);
+        await new Promise((r) => setTimeout(r, 10));
+        if (t === 'flaky' && fail) throw new Error('API server unreachable');
+        return { authenticated: true };
+      },
+      { maxEntries: 2 },
+    );
     await Promise.all([review('a'), review('a'), review('a')]);
     expect(calls).toEqual(['a']);
     await expect(review('flaky')).rejects.toThrow('unreachable');

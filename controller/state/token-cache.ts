@@ -43,10 +43,12 @@ export function cachedTokenReview(
     }
     const pending = inFlight.get(key);
     if (pending) return pending;
-    const request = review(token).then((result) => {
-      remember(key, result);
-      return result;
-    }).finally(() => inFlight.delete(key));
+    const request = review(token)
+      .then((result) => {
+        remember(key, result);
+        return result;
+      })
+      .finally(() => inFlight.delete(key));
     inFlight.set(key, request);
     return request;
   };

@@ -61,7 +61,10 @@ ${pod('ambient', 'done')}status: { phase: Succeeded, podIP: 10.0.0.9 }
 `);
     const ws = translate(objects, { defaultNode: 'laptop' }).snapshot.workloads;
     expect(Object.fromEntries(ws.map((w) => [w.name, w.ips]))).toEqual({
-      dual: ['10.0.0.1', 'fd00::1'], single: ['10.0.0.2'], local: ['10.244.1.7'], unknown: [],
+      dual: ['10.0.0.1', 'fd00::1'],
+      single: ['10.0.0.2'],
+      local: ['10.244.1.7'],
+      unknown: [],
     });
     expect(ws.find((w) => w.name === 'dual')?.node).toBe('node-a');
     expect(ws.find((w) => w.name === 'local')?.node).toBe('laptop');
@@ -87,13 +90,20 @@ spec: { address: 192.168.1.11 }
     expect(nodes({})).toEqual({ pending: undefined, scheduled: 'node-a', vm: undefined, 'vm-on-a': 'node-a' });
     expect(translate(objects).snapshot.workloads.find((w) => w.name === 'pending')).not.toHaveProperty('node');
     // file/local mode: the controller's local node
-    expect(nodes({ defaultNode: 'laptop' })).toEqual({ pending: 'laptop', scheduled: 'node-a', vm: 'laptop', 'vm-on-a': 'node-a' });
+    expect(nodes({ defaultNode: 'laptop' })).toEqual({
+      pending: 'laptop',
+      scheduled: 'node-a',
+      vm: 'laptop',
+      'vm-on-a': 'node-a',
+    });
   });
 
   it('namespace labels travel to the agents as Namespace resources', () => {
     const { snapshot } = translate(yamlObjects(base));
     expect(snapshot.namespaces).toEqual([
-      { name: 'ambient', labels: { 'mesh-mode': 'ambient' } }, { name: 'migrated', labels: { 'istio.io/dataplane-mode': 'ambient' } }, { name: 'plain', labels: {} },
+      { name: 'ambient', labels: { 'mesh-mode': 'ambient' } },
+      { name: 'migrated', labels: { 'istio.io/dataplane-mode': 'ambient' } },
+      { name: 'plain', labels: {} },
     ]);
     const resources = snapshotResources(snapshot);
     expect([...resources.get(TYPE_NAMESPACE)!.keys()]).toEqual(['ambient', 'migrated', 'plain']);
@@ -105,7 +115,10 @@ spec: { address: 192.168.1.11 }
 ${pod('ambient', 'b')}spec: {}
 `);
     const ws = translate(objects, { mesh: { trustDomain: 'corp.example' } }).snapshot.workloads;
-    expect(ws.map((w) => w.identity)).toEqual(['spiffe://corp.example/ns/ambient/sa/orders', 'spiffe://corp.example/ns/ambient/sa/default']);
+    expect(ws.map((w) => w.identity)).toEqual([
+      'spiffe://corp.example/ns/ambient/sa/orders',
+      'spiffe://corp.example/ns/ambient/sa/default',
+    ]);
   });
 
   it('locality from the node topology labels, or the pod istio-locality label', () => {
@@ -127,7 +140,10 @@ apiVersion: v1
 kind: Pod
 metadata: { name: x-1, namespace: ambient, labels: { app: orders, version: v3 } }
 `);
-    expect(translate(objects).snapshot.workloads[0]).toMatchObject({ canonicalName: 'orders', canonicalRevision: 'v3' });
+    expect(translate(objects).snapshot.workloads[0]).toMatchObject({
+      canonicalName: 'orders',
+      canonicalRevision: 'v3',
+    });
   });
 
   it('a Deployment expands into replicas named <name>-<i> with the template labels and IPs', () => {
@@ -143,7 +159,9 @@ spec:
 `);
     const ws = translate(objects).snapshot.workloads;
     expect(ws.map((w) => [w.uid, w.ips, w.labels.app])).toEqual([
-      ['Pod/ambient/web-0', ['10.244.0.5'], 'web'], ['Pod/ambient/web-1', ['10.244.0.6'], 'web'], ['Pod/ambient/web-2', [], 'web'],
+      ['Pod/ambient/web-0', ['10.244.0.5'], 'web'],
+      ['Pod/ambient/web-1', ['10.244.0.6'], 'web'],
+      ['Pod/ambient/web-2', [], 'web'],
     ]);
   });
 
@@ -167,11 +185,32 @@ metadata: { name: vm-2, namespace: ambient }
 spec: { address: 192.168.1.11, labels: { app: other }, serviceAccount: vm2 }
 `);
     const ws = translate(objects).snapshot.workloads;
-    expect(ws.map((w) => ({ uid: w.uid, kind: w.kind, ips: w.ips, labels: w.labels, identity: w.identity, locality: w.locality }))).toEqual([
-      { uid: 'WorkloadEntry/ambient/vm-1', kind: 'WorkloadEntry', ips: ['192.168.1.10'], labels: { app: 'legacy', version: 'v1' },
-        identity: 'spiffe://cluster.local/ns/ambient/sa/legacy-sa', locality: { region: 'eu', zone: 'eu-1' } },
-      { uid: 'WorkloadEntry/ambient/vm-2', kind: 'WorkloadEntry', ips: ['192.168.1.11'], labels: { app: 'other' },
-        identity: 'spiffe://cluster.local/ns/ambient/sa/vm2', locality: undefined },
+    expect(
+      ws.map((w) => ({
+        uid: w.uid,
+        kind: w.kind,
+        ips: w.ips,
+        labels: w.labels,
+        identity: w.identity,
+        locality: w.locality,
+      })),
+    ).toEqual([
+      {
+        uid: 'WorkloadEntry/ambient/vm-1',
+        kind: 'WorkloadEntry',
+        ips: ['192.168.1.10'],
+        labels: { app: 'legacy', version: 'v1' },
+        identity: 'spiffe://cluster.local/ns/ambient/sa/legacy-sa',
+        locality: { region: 'eu', zone: 'eu-1' },
+      },
+      {
+        uid: 'WorkloadEntry/ambient/vm-2',
+        kind: 'WorkloadEntry',
+        ips: ['192.168.1.11'],
+        labels: { app: 'other' },
+        identity: 'spiffe://cluster.local/ns/ambient/sa/vm2',
+        locality: undefined,
+      },
     ]);
   });
 
@@ -192,7 +231,12 @@ kind: Pod
 metadata: { name: y, namespace: a, labels: { istio.io/use-waypoint: none } }
 `);
     const ws = translate(objects).snapshot.workloads;
-    expect(ws.find((w) => w.name === 'x')?.waypoint).toEqual({ name: 'wp', namespace: 'a', address: '10.96.5.5', identity: 'spiffe://cluster.local/ns/a/sa/wp' });
+    expect(ws.find((w) => w.name === 'x')?.waypoint).toEqual({
+      name: 'wp',
+      namespace: 'a',
+      address: '10.96.5.5',
+      identity: 'spiffe://cluster.local/ns/a/sa/wp',
+    });
     expect(ws.find((w) => w.name === 'y')?.waypoint).toBeUndefined();
   });
 });

@@ -27,21 +27,29 @@ export function localityOf(podLabels: Labels, nodeLabels: Labels | undefined): L
     const [region, zone, subzone] = explicit.split('.');
     return compact({ region: region || undefined, zone: zone || undefined, subzone: subzone || undefined });
   }
-  const from = (l: Labels): Locality => compact({
-    region: l['topology.kubernetes.io/region'], zone: l['topology.kubernetes.io/zone'], subzone: l['topology.istio.io/subzone'],
-  });
+  const from = (l: Labels): Locality =>
+    compact({
+      region: l['topology.kubernetes.io/region'],
+      zone: l['topology.kubernetes.io/zone'],
+      subzone: l['topology.istio.io/subzone'],
+    });
   const node = nodeLabels ? from(nodeLabels) : {};
   const locality = Object.keys(node).length > 0 ? node : from(podLabels);
   return Object.keys(locality).length > 0 ? locality : undefined;
 }
 
 function splitIps(value: string | undefined): string[] {
-  return (value ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+  return (value ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
 }
 
 function podIps(pod: KubeObject): string[] {
   const status = rec(pod.status);
-  const list = Array.isArray(status?.podIPs) ? status.podIPs.map((p) => str(rec(p)?.ip)).filter((ip): ip is string => !!ip) : [];
+  const list = Array.isArray(status?.podIPs)
+    ? status.podIPs.map((p) => str(rec(p)?.ip)).filter((ip): ip is string => !!ip)
+    : [];
   if (list.length > 0) return list;
   if (str(status?.podIP)) return [str(status?.podIP) as string];
   return splitIps(pod.metadata.annotations?.[POD_IP_ANNOTATION]);
@@ -58,9 +66,23 @@ export interface WorkloadContext {
   readonly defaultNode?: string;
 }
 
-interface PodLike { uid: string; name: string; namespace: string; labels: Labels; serviceAccount: string; ips: string[]; node: string | undefined; healthy: boolean }
+interface PodLike {
+  uid: string;
+  name: string;
+  namespace: string;
+  labels: Labels;
+  serviceAccount: string;
+  ips: string[];
+  node: string | undefined;
+  healthy: boolean;
+}
 
-function workloadOf(ctx: WorkloadContext, kind: 'Pod' | 'WorkloadEntry', p: PodLike, localityOverride?: Locality): Workload {
+function workloadOf(
+  ctx: WorkloadContext,
+  kind: 'Pod' | 'WorkloadEntry',
+  p: PodLike,
+  localityOverride?: Locality,
+): Workload {
   const nsLabels = ctx.namespaceLabels.get(p.namespace);
   const enrolled = isAmbientNamespace(nsLabels) && !podOptsOut(p.labels);
   return compact({
@@ -75,13 +97,19 @@ function workloadOf(ctx: WorkloadContext, kind: 'Pod' | 'WorkloadEntry', p: PodL
     labels: p.labels,
     locality: localityOverride ?? localityOf(p.labels, p.node === undefined ? undefined : ctx.nodeLabels.get(p.node)),
     enrolled,
-    canonicalName: p.labels['service.istio.io/canonical-name'] ?? p.labels['app.kubernetes.io/name'] ?? p.labels.app ?? p.name,
-    canonicalRevision: p.labels['service.istio.io/canonical-revision'] ?? p.labels['app.kubernetes.io/version'] ?? p.labels.version ?? 'latest',
+    canonicalName:
+      p.labels['service.istio.io/canonical-name'] ?? p.labels['app.kubernetes.io/name'] ?? p.labels.app ?? p.name,
+    canonicalRevision:
+      p.labels['service.istio.io/canonical-revision'] ??
+      p.labels['app.kubernetes.io/version'] ??
+      p.labels.version ??
+      'latest',
     healthy: p.healthy,
   });
 }
 
-function fromPod(ctx: WorkloadContext, pod: KubeObject): Workload | undefined {
+/** One Pod's workload (undefined once it has Succeeded or Failed). */
+export function fromPod(ctx: WorkloadContext, pod: KubeObject): Workload | undefined {
   const status = rec(pod.status);
   const phase = str(status?.phase);
   if (phase === 'Succeeded' || phase === 'Failed') return undefined;
@@ -114,18 +142,26 @@ function fromDeployment(ctx: WorkloadContext, dep: KubeObject): Workload[] {
   const tspec = rec(template.spec) ?? {};
   const replicas = typeof spec.replicas === 'number' ? spec.replicas : 1;
   const ns = dep.metadata.namespace ?? 'default';
-  const ips = splitIps(dep.metadata.annotations?.[POD_IP_ANNOTATION] ?? stringMap(tmeta.annotations)[POD_IP_ANNOTATION]);
+  const ips = splitIps(
+    dep.metadata.annotations?.[POD_IP_ANNOTATION] ?? stringMap(tmeta.annotations)[POD_IP_ANNOTATION],
+  );
   const out: Workload[] = [];
   for (let i = 0; i < replicas; i++) {
     const name = `${dep.metadata.name}-${i}`;
     const ip = ips[i];
-    out.push(workloadOf(ctx, 'Pod', {
-      uid: `Pod/${ns}/${name}`, name, namespace: ns,
-      // Telemetry names the owning Deployment, as Istio's `source_workload` does.
-      labels: { [WORKLOAD_NAME_LABEL]: dep.metadata.name, ...stringMap(tmeta.labels) },
-      serviceAccount: str(tspec.serviceAccountName) ?? 'default', ips: ip ? [ip] : [],
-      node: str(tspec.nodeName) || ctx.defaultNode, healthy: true,
-    }));
+    out.push(
+      workloadOf(ctx, 'Pod', {
+        uid: `Pod/${ns}/${name}`,
+        name,
+        namespace: ns,
+        // Telemetry names the owning Deployment, as Istio's `source_workload` does.
+        labels: { [WORKLOAD_NAME_LABEL]: dep.metadata.name, ...stringMap(tmeta.labels) },
+        serviceAccount: str(tspec.serviceAccountName) ?? 'default',
+        ips: ip ? [ip] : [],
+        node: str(tspec.nodeName) || ctx.defaultNode,
+        healthy: true,
+      }),
+    );
   }
   return out;
 }
@@ -137,28 +173,47 @@ function fromWorkloadEntry(ctx: WorkloadContext, we: KubeObject, groups: Readonl
   const group = groupName ? groups.get(`${ns}/${groupName}`) : undefined;
   const gspec = rec(group?.spec) ?? {};
   const template = rec(gspec.template) ?? {};
-  const labels = { ...stringMap(rec(gspec.metadata)?.labels), ...stringMap(template.labels), ...stringMap(spec.labels) };
+  const labels = {
+    ...stringMap(rec(gspec.metadata)?.labels),
+    ...stringMap(template.labels),
+    ...stringMap(spec.labels),
+  };
   const localityText = str(spec.locality) ?? str(template.locality);
   const [region, zone, subzone] = (localityText ?? '').split('/');
-  const locality = localityText ? compact({ region: region || undefined, zone: zone || undefined, subzone: subzone || undefined }) : undefined;
-  return workloadOf(ctx, 'WorkloadEntry', {
-    uid: `WorkloadEntry/${ns}/${we.metadata.name}`,
-    name: we.metadata.name,
-    namespace: ns,
-    labels,
-    serviceAccount: str(spec.serviceAccount) ?? str(template.serviceAccount) ?? 'default',
-    ips: str(spec.address) ? [str(spec.address) as string] : [],
-    node: we.metadata.annotations?.[WORKLOAD_ENTRY_NODE_ANNOTATION] || ctx.defaultNode,
-    healthy: true,
-  }, locality);
+  const locality = localityText
+    ? compact({ region: region || undefined, zone: zone || undefined, subzone: subzone || undefined })
+    : undefined;
+  return workloadOf(
+    ctx,
+    'WorkloadEntry',
+    {
+      uid: `WorkloadEntry/${ns}/${we.metadata.name}`,
+      name: we.metadata.name,
+      namespace: ns,
+      labels,
+      serviceAccount: str(spec.serviceAccount) ?? str(template.serviceAccount) ?? 'default',
+      ips: str(spec.address) ? [str(spec.address) as string] : [],
+      node: we.metadata.annotations?.[WORKLOAD_ENTRY_NODE_ANNOTATION] || ctx.defaultNode,
+      healthy: true,
+    },
+    locality,
+  );
 }
 
 export function buildWorkloads(inv: Inventory, ctx: WorkloadContext): Workload[] {
-  const groups = new Map(inv.workloadGroups.map((g) => [`${g.metadata.namespace ?? 'default'}/${g.metadata.name}`, g] as const));
+  const groups = new Map(
+    inv.workloadGroups.map((g) => [`${g.metadata.namespace ?? 'default'}/${g.metadata.name}`, g] as const),
+  );
   const out = new Map<string, Workload>();
   for (const dep of inv.deployments) for (const w of fromDeployment(ctx, dep)) out.set(w.uid, w);
   // A real Pod with the same name as an expanded replica wins (kube mode has both).
-  for (const pod of inv.pods) { const w = fromPod(ctx, pod); if (w) out.set(w.uid, w); }
-  for (const we of inv.workloadEntries) { const w = fromWorkloadEntry(ctx, we, groups); out.set(w.uid, w); }
+  for (const pod of inv.pods) {
+    const w = fromPod(ctx, pod);
+    if (w) out.set(w.uid, w);
+  }
+  for (const we of inv.workloadEntries) {
+    const w = fromWorkloadEntry(ctx, we, groups);
+    out.set(w.uid, w);
+  }
   return [...out.values()].sort(byKey((w) => w.uid));
 }

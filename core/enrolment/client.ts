@@ -4,7 +4,13 @@
 import { connect } from 'node:net';
 import { AmbitError } from '../errors.js';
 import { LineSplitter } from './lines.js';
-import { encodeLine, MAX_LINE_BYTES, parseResponse, type EnrolmentRequest, type EnrolmentResponse } from './protocol.js';
+import {
+  encodeLine,
+  MAX_LINE_BYTES,
+  parseResponse,
+  type EnrolmentRequest,
+  type EnrolmentResponse,
+} from './protocol.js';
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 
@@ -26,9 +32,15 @@ export function enrolmentRequest(
       else resolve(res!);
     };
     const timer = setTimeout(() => {
-      finish(new AmbitError('AMBIT_E_TIMEOUT', `agent did not answer the ${req.op} request on ${socketPath} within ${timeoutMs} ms`, {
-        hint: 'check the node agent is running and healthy (its logs, /healthz/ready)',
-      }));
+      finish(
+        new AmbitError(
+          'AMBIT_E_TIMEOUT',
+          `agent did not answer the ${req.op} request on ${socketPath} within ${timeoutMs} ms`,
+          {
+            hint: 'check the node agent is running and healthy (its logs, /healthz/ready)',
+          },
+        ),
+      );
     }, timeoutMs);
 
     sock.once('connect', () => sock.write(encodeLine(req)));
@@ -51,10 +63,14 @@ export function enrolmentRequest(
     sock.on('end', () => finish(protocolError(socketPath, `connection closed before the answer to ${req.op}`)));
     sock.on('error', (err: NodeJS.ErrnoException) => {
       const unreachable = err.code === 'ENOENT' || err.code === 'ECONNREFUSED';
-      finish(new AmbitError('AMBIT_E_UPSTREAM', `cannot reach the agent on ${socketPath}: ${err.code ?? err.message}`, {
-        hint: unreachable ? 'is the ambit agent running on this node? (agentSocket in the CNI config)' : 'check the agent logs',
-        cause: err,
-      }));
+      finish(
+        new AmbitError('AMBIT_E_UPSTREAM', `cannot reach the agent on ${socketPath}: ${err.code ?? err.message}`, {
+          hint: unreachable
+            ? 'is the ambit agent running on this node? (agentSocket in the CNI config)'
+            : 'check the agent logs',
+          cause: err,
+        }),
+      );
     });
   });
 }

@@ -77,7 +77,8 @@ function isObject(v: unknown): v is Json {
 function str(obj: Json, field: string, where: string, optional = false): string | undefined {
   const v = obj[field];
   if (v === undefined && optional) return undefined;
-  if (typeof v !== 'string' || v.length === 0) throw new MalformedMessageError(`${where}.${field}: expected a non-empty string`);
+  if (typeof v !== 'string' || v.length === 0)
+    throw new MalformedMessageError(`${where}.${field}: expected a non-empty string`);
   return v;
 }
 
@@ -98,7 +99,8 @@ export function parsePodInfo(v: unknown, where = 'pod'): PodInfo {
   const ips = v.ips;
   if (!Array.isArray(ips)) throw new MalformedMessageError(`${where}.ips: expected an array of IP addresses`);
   ips.forEach((ip, i) => {
-    if (typeof ip !== 'string' || isIP(ip) === 0) throw new MalformedMessageError(`${where}.ips[${i}]: not an IP address: ${JSON.stringify(ip)}`);
+    if (typeof ip !== 'string' || isIP(ip) === 0)
+      throw new MalformedMessageError(`${where}.ips[${i}]: not an IP address: ${JSON.stringify(ip)}`);
   });
   const pod: PodInfo = {
     uid: str(v, 'uid', where)!,
@@ -115,7 +117,8 @@ export function parsePodInfo(v: unknown, where = 'pod'): PodInfo {
 }
 
 function parseJsonLine(line: string): unknown {
-  if (Buffer.byteLength(line) > MAX_LINE_BYTES) throw new MalformedMessageError(`line longer than ${MAX_LINE_BYTES} bytes`);
+  if (Buffer.byteLength(line) > MAX_LINE_BYTES)
+    throw new MalformedMessageError(`line longer than ${MAX_LINE_BYTES} bytes`);
   try {
     return JSON.parse(line);
   } catch (err) {
@@ -129,7 +132,11 @@ export function parseRequest(line: string): EnrolmentRequest {
   if (!isObject(v)) throw new MalformedMessageError('request: expected a JSON object');
   switch (v.op) {
     case 'query': {
-      const q: EnrolmentRequest = { op: 'query', namespace: str(v, 'namespace', 'query')!, name: str(v, 'name', 'query')! };
+      const q: EnrolmentRequest = {
+        op: 'query',
+        namespace: str(v, 'namespace', 'query')!,
+        name: str(v, 'name', 'query')!,
+      };
       const labels = labelsOf(v, 'query');
       if (labels !== undefined) q.labels = labels;
       return q;
@@ -150,10 +157,16 @@ export function parseRequest(line: string): EnrolmentRequest {
 /** Parse and validate one response line; throws MalformedMessageError. */
 export function parseResponse(line: string): EnrolmentResponse {
   const v = parseJsonLine(line);
-  if (!isObject(v) || typeof v.ok !== 'boolean') throw new MalformedMessageError('response: expected an object with a boolean "ok"');
+  if (!isObject(v) || typeof v.ok !== 'boolean')
+    throw new MalformedMessageError('response: expected an object with a boolean "ok"');
   if (!v.ok) {
-    if (v.retry !== undefined && typeof v.retry !== 'boolean') throw new MalformedMessageError('response.retry: expected a boolean');
-    return { ok: false, error: typeof v.error === 'string' ? v.error : 'agent refused without a reason', ...(v.retry === true ? { retry: true } : {}) };
+    if (v.retry !== undefined && typeof v.retry !== 'boolean')
+      throw new MalformedMessageError('response.retry: expected a boolean');
+    return {
+      ok: false,
+      error: typeof v.error === 'string' ? v.error : 'agent refused without a reason',
+      ...(v.retry === true ? { retry: true } : {}),
+    };
   }
   const res: EnrolmentResponse = { ok: true };
   if (v.enrolled !== undefined) {

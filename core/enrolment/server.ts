@@ -8,8 +8,14 @@ import { AmbitError, describeError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { LineSplitter } from './lines.js';
 import {
-  encodeLine, MalformedMessageError, MAX_LINE_BYTES, parseRequest, RetryLater,
-  type EnrolmentHandler, type EnrolmentRequest, type EnrolmentResponse,
+  encodeLine,
+  MalformedMessageError,
+  MAX_LINE_BYTES,
+  parseRequest,
+  RetryLater,
+  type EnrolmentHandler,
+  type EnrolmentRequest,
+  type EnrolmentResponse,
 } from './protocol.js';
 
 export interface EnrolmentServerOptions {
@@ -74,7 +80,10 @@ async function removeStaleSocket(socketPath: string): Promise<void> {
   }
   const alive = await new Promise<boolean>((resolve) => {
     const probe = connect(socketPath);
-    probe.once('connect', () => { probe.destroy(); resolve(true); });
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
     probe.once('error', () => resolve(false));
   });
   if (alive) {
@@ -130,7 +139,9 @@ function serveConnection(sock: Socket, handler: EnrolmentHandler, log: Logger, i
   sock.on('end', () => {
     // A last request without its newline is malformed, but the peer is gone: just log it.
     if (!closing && splitter.rest().trim() !== '') log.warn('enrolment connection ended inside a line');
-    void queue.then(() => { if (!sock.destroyed) sock.end(); });
+    void queue.then(() => {
+      if (!sock.destroyed) sock.end();
+    });
   });
 }
 

@@ -7,7 +7,16 @@ import { AmbitError } from '../errors.js';
 import type { CaClient, Credentials } from './types.js';
 import { parseSpiffeId, validateTrustDomain } from './spiffe.js';
 import { createCsr, generateWorkloadKey, parseCsr, type ParsedCsr } from './csr.js';
-import { buildCertificate, buildCertificateAsync, certificateParts, isSelfSigned, name, notAfterOf, notBeforeOf, parseCertificates } from './x509.js';
+import {
+  buildCertificate,
+  buildCertificateAsync,
+  certificateParts,
+  isSelfSigned,
+  name,
+  notAfterOf,
+  notBeforeOf,
+  parseCertificates,
+} from './x509.js';
 import { CA_FILES, caFromMaterial, directoryCaStore, type CaMaterialStore } from './ca-files.js';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
@@ -36,7 +45,11 @@ export interface SignedCertificate {
   chainPems: readonly string[];
   notAfter: Date;
 }
-export interface IssueOptions { ttlSeconds?: number; notBefore?: Date; notAfter?: Date }
+export interface IssueOptions {
+  ttlSeconds?: number;
+  notBefore?: Date;
+  notAfter?: Date;
+}
 
 export class CertificateAuthority {
   readonly trustDomain: string;
@@ -52,14 +65,22 @@ export class CertificateAuthority {
   private readonly issuerName: Buffer;
   private readonly issuerKeyId: Buffer;
 
-  private constructor(opts: { trustDomain: string; signingCert: X509Certificate; signingKey: KeyObject; chainPem: string; rootsPem: string }) {
+  private constructor(opts: {
+    trustDomain: string;
+    signingCert: X509Certificate;
+    signingKey: KeyObject;
+    chainPem: string;
+    rootsPem: string;
+  }) {
     validateTrustDomain(opts.trustDomain);
     this.trustDomain = opts.trustDomain;
     this.signingCert = opts.signingCert;
     this.signingKey = opts.signingKey;
     this.rootsPem = opts.rootsPem;
     // Leaves carry the intermediates, never a self-signed root (it is in the bundle).
-    this.intermediatePems = parseCertificates(opts.chainPem).filter((c) => !isSelfSigned(c)).map((c) => c.toString());
+    this.intermediatePems = parseCertificates(opts.chainPem)
+      .filter((c) => !isSelfSigned(c))
+      .map((c) => c.toString());
     this.intermediatesPem = this.intermediatePems.join('');
     const parts = certificateParts(opts.signingCert);
     this.issuerName = parts.subject;
@@ -71,7 +92,13 @@ export class CertificateAuthority {
     const trustDomain = opts.trustDomain ?? 'cluster.local';
     validateTrustDomain(trustDomain);
     const { root, key } = await generateRoot(trustDomain);
-    return new CertificateAuthority({ trustDomain, signingCert: root, signingKey: key, chainPem: '', rootsPem: root.toString() });
+    return new CertificateAuthority({
+      trustDomain,
+      signingCert: root,
+      signingKey: key,
+      chainPem: '',
+      rootsPem: root.toString(),
+    });
   }
 
   /**
@@ -83,7 +110,10 @@ export class CertificateAuthority {
   }
 
   /** The same from any store (a directory, a Kubernetes Secret); a lost creation race loads the winner's CA. */
-  static async loadOrCreateFrom(store: CaMaterialStore, opts: { trustDomain?: string } = {}): Promise<CertificateAuthority> {
+  static async loadOrCreateFrom(
+    store: CaMaterialStore,
+    opts: { trustDomain?: string } = {},
+  ): Promise<CertificateAuthority> {
     const trustDomain = opts.trustDomain ?? 'cluster.local';
     validateTrustDomain(trustDomain);
     const existing = await CertificateAuthority.loadFrom(store, { trustDomain });
@@ -91,31 +121,51 @@ export class CertificateAuthority {
     const { root, key } = await generateRoot(trustDomain);
     const certPem = root.toString();
     const outcome = await store.save({
-      [CA_FILES.cert]: certPem, [CA_FILES.key]: key.export({ format: 'pem', type: 'pkcs8' }).toString(),
-      [CA_FILES.root]: certPem, [CA_FILES.chain]: certPem,
+      [CA_FILES.cert]: certPem,
+      [CA_FILES.key]: key.export({ format: 'pem', type: 'pkcs8' }).toString(),
+      [CA_FILES.root]: certPem,
+      [CA_FILES.chain]: certPem,
     });
     if (outcome === 'exists') {
       const winner = await CertificateAuthority.loadFrom(store, { trustDomain });
       if (winner) return winner;
-      throw new AmbitError('AMBIT_E_CA', `${store.describe('')} was reported to exist but holds no CA`, { hint: 'delete it to let the controller generate a root' });
+      throw new AmbitError('AMBIT_E_CA', `${store.describe('')} was reported to exist but holds no CA`, {
+        hint: 'delete it to let the controller generate a root',
+      });
     }
-    return new CertificateAuthority({ trustDomain, signingCert: root, signingKey: key, chainPem: '', rootsPem: certPem });
+    return new CertificateAuthority({
+      trustDomain,
+      signingCert: root,
+      signingKey: key,
+      chainPem: '',
+      rootsPem: certPem,
+    });
   }
 
   /** The CA held by `store`, or undefined when it holds none (throws AMBIT_E_CA when it is inconsistent). */
-  static async loadFrom(store: CaMaterialStore, opts: { trustDomain?: string } = {}): Promise<CertificateAuthority | undefined> {
+  static async loadFrom(
+    store: CaMaterialStore,
+    opts: { trustDomain?: string } = {},
+  ): Promise<CertificateAuthority | undefined> {
     const material = await store.load();
     const loaded = material ? caFromMaterial(material, store.describe) : undefined;
-    return loaded ? new CertificateAuthority({ trustDomain: opts.trustDomain ?? 'cluster.local', ...loaded }) : undefined;
+    return loaded
+      ? new CertificateAuthority({ trustDomain: opts.trustDomain ?? 'cluster.local', ...loaded })
+      : undefined;
   }
 
   /** When the signing certificate expires (leaves never outlive it). */
-  get signingNotAfter(): Date { return notAfterOf(this.signingCert); }
+  get signingNotAfter(): Date {
+    return notAfterOf(this.signingCert);
+  }
 
   /** Sign a CSR whose only SAN must be exactly `identity`, in this CA's trust domain. */
   async sign(req: SignRequest): Promise<SignedCertificate> {
     const ttl = req.ttlSeconds;
-    if (!Number.isFinite(ttl) || ttl <= 0) throw new AmbitError('AMBIT_E_CSR', `requested TTL ${ttl} s is not a positive number`, { hint: 'ask for a lifetime in seconds, e.g. 86400' });
+    if (!Number.isFinite(ttl) || ttl <= 0)
+      throw new AmbitError('AMBIT_E_CSR', `requested TTL ${ttl} s is not a positive number`, {
+        hint: 'ask for a lifetime in seconds, e.g. 86400',
+      });
     const now = Date.now();
     const backdate = Math.min(MAX_BACKDATE_SECONDS, Math.floor(ttl / 10)) * 1000;
     // Certificate times have second precision: round outwards so the lifetime is never short.
@@ -143,54 +193,93 @@ export class CertificateAuthority {
     return { sign: (req) => this.sign(req) };
   }
 
-  private async signWithValidity(csrIn: string | ParsedCsr, identity: string, notBefore: Date, requestedNotAfter: Date): Promise<SignedCertificate> {
+  private async signWithValidity(
+    csrIn: string | ParsedCsr,
+    identity: string,
+    notBefore: Date,
+    requestedNotAfter: Date,
+  ): Promise<SignedCertificate> {
     let id;
     try {
       id = parseSpiffeId(identity);
     } catch (err) {
-      throw new AmbitError('AMBIT_E_CSR', `cannot sign for "${identity}": ${(err as Error).message}`, { hint: 'the identity must be spiffe://<td>/ns/<ns>/sa/<sa>', cause: err });
+      throw new AmbitError('AMBIT_E_CSR', `cannot sign for "${identity}": ${(err as Error).message}`, {
+        hint: 'the identity must be spiffe://<td>/ns/<ns>/sa/<sa>',
+        cause: err,
+      });
     }
     if (id.trustDomain !== this.trustDomain) {
-      throw new AmbitError('AMBIT_E_CSR', `identity ${identity} is in trust domain "${id.trustDomain}", this CA signs only for "${this.trustDomain}"`, { hint: 'check the trust domain configured on the agent and on the controller' });
+      throw new AmbitError(
+        'AMBIT_E_CSR',
+        `identity ${identity} is in trust domain "${id.trustDomain}", this CA signs only for "${this.trustDomain}"`,
+        { hint: 'check the trust domain configured on the agent and on the controller' },
+      );
     }
     const csr = typeof csrIn === 'string' ? parseCsr(csrIn) : csrIn;
     if (csr.uris.length !== 1 || csr.uris[0] !== identity || csr.otherSans.length > 0) {
       const got = [...csr.uris, ...csr.otherSans].join(', ') || 'no SAN';
-      throw new AmbitError('AMBIT_E_CSR', `CSR subject alternative names (${got}) are not exactly ${identity}`, { hint: 'the CSR must carry the requested identity as its only URI SAN' });
+      throw new AmbitError('AMBIT_E_CSR', `CSR subject alternative names (${got}) are not exactly ${identity}`, {
+        hint: 'the CSR must carry the requested identity as its only URI SAN',
+      });
     }
     const notAfter = new Date(Math.min(requestedNotAfter.getTime(), this.signingNotAfter.getTime()));
     // Signed on libuv's thread pool: the controller's event loop keeps serving meanwhile.
-    const leaf = await buildCertificateAsync({
-      subject: name({}),
-      issuer: this.issuerName,
-      spkiDer: csr.spkiDer,
-      notBefore,
+    const leaf = await buildCertificateAsync(
+      {
+        subject: name({}),
+        issuer: this.issuerName,
+        spkiDer: csr.spkiDer,
+        notBefore,
+        notAfter,
+        isCa: false,
+        uris: [identity],
+        authorityKeyId: this.issuerKeyId,
+      },
+      this.signingKey,
+    );
+    return {
+      certChainPem: leaf + this.intermediatesPem,
+      rootsPem: this.rootsPem,
+      chainPems: [leaf, ...this.intermediatePems],
       notAfter,
-      isCa: false,
-      uris: [identity],
-      authorityKeyId: this.issuerKeyId,
-    }, this.signingKey);
-    return { certChainPem: leaf + this.intermediatesPem, rootsPem: this.rootsPem, chainPems: [leaf, ...this.intermediatePems], notAfter };
+    };
   }
 }
 
-export function credentialsFrom(identity: string, keyPem: string, signed: { certChainPem: string; rootsPem: string }): Credentials {
+export function credentialsFrom(
+  identity: string,
+  keyPem: string,
+  signed: { certChainPem: string; rootsPem: string },
+): Credentials {
   const [leaf] = parseCertificates(signed.certChainPem);
-  if (!leaf) throw new AmbitError('AMBIT_E_CA', `the CA returned no certificate for ${identity}`, { hint: 'check the CA logs' });
-  return { identity, keyPem, certChainPem: signed.certChainPem, rootsPem: signed.rootsPem, notBefore: notBeforeOf(leaf), notAfter: notAfterOf(leaf) };
+  if (!leaf)
+    throw new AmbitError('AMBIT_E_CA', `the CA returned no certificate for ${identity}`, { hint: 'check the CA logs' });
+  return {
+    identity,
+    keyPem,
+    certChainPem: signed.certChainPem,
+    rootsPem: signed.rootsPem,
+    notBefore: notBeforeOf(leaf),
+    notAfter: notAfterOf(leaf),
+  };
 }
 
 async function generateRoot(trustDomain: string): Promise<{ root: X509Certificate; key: KeyObject }> {
   const { privateKey } = await generateKeyPairAsync('ec', { namedCurve: 'prime256v1' });
   const subject = name({ organization: trustDomain, commonName: 'Ambit root CA' });
   const now = Date.now();
-  const root = new X509Certificate(buildCertificate({
-    subject,
-    issuer: subject,
-    spkiDer: createPublicKey(privateKey).export({ format: 'der', type: 'spki' }),
-    notBefore: new Date(now - MAX_BACKDATE_SECONDS * 1000),
-    notAfter: new Date(now + ROOT_TTL_SECONDS * 1000),
-    isCa: true,
-  }, privateKey));
+  const root = new X509Certificate(
+    buildCertificate(
+      {
+        subject,
+        issuer: subject,
+        spkiDer: createPublicKey(privateKey).export({ format: 'der', type: 'spki' }),
+        notBefore: new Date(now - MAX_BACKDATE_SECONDS * 1000),
+        notAfter: new Date(now + ROOT_TTL_SECONDS * 1000),
+        isCa: true,
+      },
+      privateKey,
+    ),
+  );
   return { root, key: privateKey };
 }

@@ -4,7 +4,8 @@ import { createCsr, generateWorkloadKey, parseCsr } from './csr.js';
 
 const ID = 'spiffe://cluster.local/ns/shop/sa/web';
 const derOf = (pem: string): Buffer => Buffer.from(pem.replace(/-----[A-Z ]+-----/g, '').replace(/\s+/g, ''), 'base64');
-const pemOf = (der: Buffer): string => `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`;
+const pemOf = (der: Buffer): string =>
+  `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`;
 
 describe('CSR parsing', () => {
   it('reads a P-256 CSR: its key, SPKI and URI SAN', async () => {
@@ -21,13 +22,17 @@ describe('CSR parsing', () => {
     // The point follows the P-256 OID (06 08 2a 86 48 ce 3d 03 01 07) and BIT STRING header 03 42 00 04.
     const at = der.indexOf(Buffer.from('2a8648ce3d030107034200', 'hex')) + 11;
     expect(der[at]).toBe(0x04);
-    der[at + 40] = (der[at + 40]! ^ 0xff);
+    der[at + 40] = der[at + 40]! ^ 0xff;
     expect(() => parseCsr(pemOf(der))).toThrow(/the CSR public key cannot be read/);
   });
 
   it('names the key of a refused CSR', () => {
-    expect(() => parseCsr(createCsr(ID, generateKeyPairSync('ec', { namedCurve: 'secp384r1' }).privateKey))).toThrow(/curve secp384r1; only P-256/);
-    expect(() => parseCsr(createCsr(ID, generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey))).toThrow(/RSA with 1024 bits/);
+    expect(() => parseCsr(createCsr(ID, generateKeyPairSync('ec', { namedCurve: 'secp384r1' }).privateKey))).toThrow(
+      /curve secp384r1; only P-256/,
+    );
+    expect(() => parseCsr(createCsr(ID, generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey))).toThrow(
+      /RSA with 1024 bits/,
+    );
     expect(parseCsr(createCsr(ID, generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey)).uris).toEqual([ID]);
   });
 

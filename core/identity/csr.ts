@@ -3,7 +3,18 @@
 import { createPrivateKey, createPublicKey, generateKeyPair, verify, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
 import { AmbitError, isAmbitError } from '../errors.js';
-import { bitStringBytes, children, decode, decodeOid, explicit, integer, oid, sequence, setOf, type DerNode } from './der.js';
+import {
+  bitStringBytes,
+  children,
+  decode,
+  decodeOid,
+  explicit,
+  integer,
+  oid,
+  sequence,
+  setOf,
+  type DerNode,
+} from './der.js';
 import { name, OID, pemBlocks, signStructure, toPem, uriSanExtension } from './x509.js';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
@@ -81,7 +92,12 @@ function p256PublicKey(spki: DerNode): KeyObject | undefined {
   const point = bits.content; // unused-bits byte, 0x04, X (32 bytes), Y (32 bytes)
   if (point.length !== 66 || point[0] !== 0 || point[1] !== 0x04) return undefined;
   return createPublicKey({
-    key: { kty: 'EC', crv: 'P-256', x: point.subarray(2, 34).toString('base64url'), y: point.subarray(34).toString('base64url') },
+    key: {
+      kty: 'EC',
+      crv: 'P-256',
+      x: point.subarray(2, 34).toString('base64url'),
+      y: point.subarray(34).toString('base64url'),
+    },
     format: 'jwk',
   });
 }
@@ -91,13 +107,20 @@ export function checkWorkloadKey(key: KeyObject): void {
   const type = key.asymmetricKeyType;
   if (type === 'ec') {
     const curve = key.asymmetricKeyDetails?.namedCurve;
-    if (curve !== 'prime256v1') throw csrError(`the CSR key is ECDSA on curve ${curve ?? 'unknown'}; only P-256 (prime256v1) is accepted`, KEY_HINT);
+    if (curve !== 'prime256v1')
+      throw csrError(
+        `the CSR key is ECDSA on curve ${curve ?? 'unknown'}; only P-256 (prime256v1) is accepted`,
+        KEY_HINT,
+      );
     return;
   }
   if (type === 'rsa') {
     const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
     if (bits < MIN_RSA_BITS || bits > MAX_RSA_BITS) {
-      throw csrError(`the CSR key is RSA with ${bits} bits; RSA keys must have ${MIN_RSA_BITS} to ${MAX_RSA_BITS} bits`, KEY_HINT);
+      throw csrError(
+        `the CSR key is RSA with ${bits} bits; RSA keys must have ${MIN_RSA_BITS} to ${MAX_RSA_BITS} bits`,
+        KEY_HINT,
+      );
     }
     return;
   }
@@ -112,8 +135,13 @@ interface UnverifiedCsr {
   signature: Buffer;
 }
 
-const BAD_SIGNATURE = (): AmbitError => csrError('the CSR signature does not verify', 'the CSR was altered or signed with a different key than the one it carries');
-const UNREADABLE_SIGNATURE = (err: unknown): AmbitError => csrError('the CSR signature cannot be read', 'regenerate the CSR', err);
+const BAD_SIGNATURE = (): AmbitError =>
+  csrError(
+    'the CSR signature does not verify',
+    'the CSR was altered or signed with a different key than the one it carries',
+  );
+const UNREADABLE_SIGNATURE = (err: unknown): AmbitError =>
+  csrError('the CSR signature cannot be read', 'regenerate the CSR', err);
 
 /** Parse a PEM CSR and check its self-signature. Throws AMBIT_E_CSR. */
 export function parseCsr(csrPem: string): ParsedCsr {
@@ -136,7 +164,9 @@ export async function parseCsrAsync(csrPem: string): Promise<ParsedCsr> {
   const u = readCsr(csrPem);
   const ok = await new Promise<boolean>((resolve, reject) => {
     try {
-      verify(u.digest, u.signed, u.csr.publicKey, u.signature, (err, result) => (err ? reject(UNREADABLE_SIGNATURE(err)) : resolve(result)));
+      verify(u.digest, u.signed, u.csr.publicKey, u.signature, (err, result) =>
+        err ? reject(UNREADABLE_SIGNATURE(err)) : resolve(result),
+      );
     } catch (err) {
       reject(UNREADABLE_SIGNATURE(err));
     }
@@ -147,9 +177,13 @@ export async function parseCsrAsync(csrPem: string): Promise<ParsedCsr> {
 
 /** Decode a PEM CSR and check its key and algorithm; the signature is left to the caller. */
 function readCsr(csrPem: string): UnverifiedCsr {
-  if (typeof csrPem !== 'string' || csrPem.length === 0) throw csrError('the request carries no CSR', 'send a PKCS#10 CSR in PEM form');
+  if (typeof csrPem !== 'string' || csrPem.length === 0)
+    throw csrError('the request carries no CSR', 'send a PKCS#10 CSR in PEM form');
   if (csrPem.length > MAX_CSR_PEM_BYTES) {
-    throw csrError(`the CSR is ${csrPem.length} bytes; at most ${MAX_CSR_PEM_BYTES} are accepted`, 'send one PKCS#10 CSR for an ECDSA P-256 key');
+    throw csrError(
+      `the CSR is ${csrPem.length} bytes; at most ${MAX_CSR_PEM_BYTES} are accepted`,
+      'send one PKCS#10 CSR for an ECDSA P-256 key',
+    );
   }
   const [block] = pemBlocks(csrPem, 'CERTIFICATE REQUEST');
   if (!block) throw csrError('no "CERTIFICATE REQUEST" PEM block in the CSR', 'send a PKCS#10 CSR in PEM form');
@@ -190,9 +224,16 @@ function readCsr(csrPem: string): UnverifiedCsr {
     throw csrError('the CSR signature algorithm is not valid DER', 'regenerate the CSR', err);
   }
   const algorithm = SIGNATURE_ALGORITHMS[algName];
-  if (!algorithm) throw csrError(`unsupported CSR signature algorithm ${algName}`, 'sign the CSR with ecdsa-with-SHA256 or sha256WithRSAEncryption');
+  if (!algorithm)
+    throw csrError(
+      `unsupported CSR signature algorithm ${algName}`,
+      'sign the CSR with ecdsa-with-SHA256 or sha256WithRSAEncryption',
+    );
   if (algorithm.keyType !== keyType) {
-    throw csrError(`the CSR signature algorithm ${algName} does not fit its ${keyType ?? 'unknown'} key`, 'sign the CSR with the key it carries');
+    throw csrError(
+      `the CSR signature algorithm ${algName} does not fit its ${keyType ?? 'unknown'} key`,
+      'sign the CSR with the key it carries',
+    );
   }
   let sans: { uris: string[]; otherSans: string[] };
   try {
@@ -203,7 +244,9 @@ function readCsr(csrPem: string): UnverifiedCsr {
   const { uris, otherSans } = sans;
   return {
     csr: { publicKey, spkiDer: Buffer.from(spkiNode.raw), uris, otherSans },
-    digest: algorithm.digest, signed: infoNode.raw, signature: bitStringBytes(sigNode),
+    digest: algorithm.digest,
+    signed: infoNode.raw,
+    signature: bitStringBytes(sigNode),
   };
 }
 

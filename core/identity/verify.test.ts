@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { X509Certificate } from 'node:crypto';
 import { CertificateAuthority } from './ca.js';
-import { identityOfCertificate, identityOfCertificatePem, urisOfCertificateDer, urisOfSubjectAltName } from './verify.js';
+import {
+  identityOfCertificate,
+  identityOfCertificatePem,
+  urisOfCertificateDer,
+  urisOfSubjectAltName,
+} from './verify.js';
 
 describe('identity from a certificate read as DER', () => {
   it('agrees with the X509Certificate parse for leaves and finds nothing in a root', async () => {

@@ -64,5 +64,7 @@ export function urisOfCertificateDer(der: Buffer): string[] {
 export function identityOfCertificatePem(pem: string): string | undefined {
   const body = /-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/.exec(pem)?.[1];
   if (!body) return undefined;
-  return urisOfCertificateDer(Buffer.from(body.replace(/\s+/g, ''), 'base64')).find((uri) => uri.startsWith('spiffe://'));
+  return urisOfCertificateDer(Buffer.from(body.replace(/\s+/g, ''), 'base64')).find((uri) =>
+    uri.startsWith('spiffe://'),
+  );
 }
