@@ -14,6 +14,7 @@ import { describeNetns } from '../helpers/privileges.js';
 import { RELEASE_NAMESPACE } from './chart.js';
 import { agentDump, captureInterNode, hasTlsRecords, signWithAgentToken } from './checks.js';
 import { Cluster } from './cluster.js';
+import { must } from './net.js';
 import { APP_NAMESPACE, createApp, l4Policy, l7Policy, marker, request } from './workloads.js';
 
 const FULL_PROFILE = 'default';
@@ -139,6 +140,34 @@ describeNetns('chart boot test: the rendered chart on a two-node cluster', () =>
         const waypoint = c().pod(APP_NAMESPACE, 'waypoint')!;
         expect([...waypoint.containers.values()].every((x) => x.running && x.restarts === 0), c().describe(ambitContainer)).toBe(true);
       }, 100_000);
+
+      it('components retry an unreachable API server and controller with backoff; none exits', async () => {
+        const cl = c();
+        const block = async (on: boolean): Promise<void> => {
+          for (const n of cl.nodes) {
+            for (const chain of ['FORWARD', 'OUTPUT']) {
+              await must('ip', ['netns', 'exec', n.netns, 'iptables', '-w', on ? '-I' : '-D', chain, '-d', `${cl.apiServerIp}/32`, '-p', 'tcp', '--dport', '443', '-j', 'REJECT', '--reject-with', 'tcp-reset']);
+            }
+          }
+        };
+        await block(true);
+        // A new controller starts while the API server cannot be reached; the agents lose theirs.
+        const old = cl.api.listObjects('Pod', RELEASE_NAMESPACE).filter((x) => x.metadata.name.startsWith('ambit-controller')).map((x) => x.metadata.name);
+        for (const name of old) cl.api.delete('Pod', name, RELEASE_NAMESPACE);
+        const isNew = (id: string): boolean => id.includes('/ambit-controller') && !old.some((name) => id.includes(`/${name}/`));
+        const fresh = await cl.waitFor('a new controller container', 20_000, () => cl.containers().find((x) => isNew(x.id) && x.container.running));
+        await new Promise((r) => setTimeout(r, 8000));
+        const agents = cl.containers().filter((x) => x.id.includes('/ambit-agent') && x.id.endsWith('/agent'));
+        for (const x of [fresh, ...agents]) {
+          expect(x.container.running && x.container.restarts === 0, `${x.id} must keep running while the API server or controller is unreachable:\n${cl.describe(ambitContainer)}`).toBe(true);
+        }
+        expect(fresh.container.tail(200), 'the controller says that it retries').toMatch(/retry|retrying|backoff/i);
+        await block(false);
+        await cl.waitFor('the new controller to get ready once the API server is back', 40_000, () => cl.pod(RELEASE_NAMESPACE, 'ambit-controller')?.ready, ambitContainer);
+        const client = cl.pod(APP_NAMESPACE, 'client-a')!;
+        await cl.waitFor('traffic to still flow after the controller came back', 20_000, async () => (await request(cl, client, '/after-outage')).status === 200, ambitContainer);
+        for (const x of agents) expect(x.container.restarts, `${x.id} restarted`).toBe(0);
+      }, 90_000);
     });
   }
 });
