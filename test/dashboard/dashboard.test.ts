@@ -333,19 +333,21 @@ describeNetns('ambitctl dashboard and the Grafana dashboards on the coffee-shop'
     expect(panel).not.toContain('deny-generator-to-customer');
 
     // A new DENY policy: the generator's edge to customer-service turns red and the clicked
-    // service's policies list shows it, both within 5 s.
+    // service's policies list shows it, both within 5 s of `local apply` (once it has written
+    // the policy; how long the CLI itself took is logged).
     const generatorEdge = `wl:${NS}/traffic-generator->svc:${NS}/customer-service`;
     const policyFile = path.join(work, 'deny.yaml');
     await writeFile(policyFile, DENY);
     const t0 = Date.now();
     const applied = await sh(process.execPath, [CTL, 'local', 'apply', '--state-dir', stateDir, '-f', policyFile]);
     expect(applied.code, applied.stderr).toBe(0);
-    const applyMs = Date.now() - t0;
+    const t1 = Date.now();
+    const left = () => Math.max(100, 5_000 - (Date.now() - t1));
     await page.waitForFunction(
       () => document.querySelector('#details-policies')?.textContent?.includes('deny-generator-to-customer'),
-      { timeout: 5_000, polling: 100 },
+      { timeout: left(), polling: 100 },
     );
-    const listed = Date.now() - t0;
+    const listed = Date.now() - t1;
     await page.waitForFunction(
       (id, red) => {
         const cy = (window as unknown as { ambit: { cy: { edges(s: string): Array<{ style(k: string): string }> } } })
@@ -353,16 +355,16 @@ describeNetns('ambitctl dashboard and the Grafana dashboards on the coffee-shop'
         const segs = cy.edges(`[edgeId = "${id}"]`);
         return segs.length > 0 && segs.every((e) => e.style('line-color').replace(/ /g, '') === red);
       },
-      { timeout: Math.max(100, 5_000 - (Date.now() - t0)), polling: 100 },
+      { timeout: left(), polling: 100 },
       generatorEdge,
       RED,
     );
-    const red = Date.now() - t0;
+    const red = Date.now() - t1;
     console.log(
-      `dashboard: from the start of \`local apply\` (which took ${applyMs} ms), ` +
-        `the new policy was listed in ${listed} ms and the edge red in ${red} ms`,
+      `dashboard: \`local apply\` took ${t1 - t0} ms; after it, the new policy was listed in ${listed} ms ` +
+        `and the edge red in ${red} ms`,
     );
-    expect(red).toBeLessThanOrEqual(5_000);
+    expect(Math.max(listed, red)).toBeLessThanOrEqual(5_000);
 
     const shot = path.join(work, 'dashboard.png');
     await page.screenshot({ path: shot });
@@ -438,7 +440,21 @@ describeNetns('ambitctl dashboard and the Grafana dashboards on the coffee-shop'
     for (const file of files) {
       const dash = JSON.parse(await readFile(path.join(REPO, 'deploy', 'grafana', file), 'utf8')) as {
         panels: Array<{ title: string; type: string; targets?: Array<{ expr: string }> }>;
+        templating: { list: Array<{ name: string; type: string; definition?: string }> };
       };
+      // Each variable's label_values(selector, label) offers the value the panels are evaluated with.
+      for (const v of dash.templating.list.filter((x) => x.type === 'query')) {
+        const m = /^label_values\((.+), (\w+)\)$/.exec(v.definition ?? '');
+        if (!m) {
+          failures.push(`${file} variable ${v.name}: not label_values(selector, label): ${v.definition}`);
+          continue;
+        }
+        const selector = m[1]!.replace(/\$\w+/g, (x) => vars[x] ?? x);
+        const res = await fetch(`${promUrl}/api/v1/label/${m[2]}/values?match[]=${encodeURIComponent(selector)}`);
+        const values = ((await res.json()) as { data?: string[] }).data ?? [];
+        const want = vars[`$${v.name}`]!;
+        if (!values.includes(want)) failures.push(`${file} variable ${v.name}: ${want} not in ${values.join(', ')}`);
+      }
       for (const panel of dash.panels.filter((p) => p.type !== 'row')) {
         expect(panel.targets?.length, `${file}: ${panel.title} has no query`).toBeGreaterThan(0);
         for (const t of panel.targets ?? []) {
