@@ -68,8 +68,12 @@ export function discoveryAdmission(authenticate: Authenticate): NonNullable<Disc
       return `token refused: ${err instanceof Error ? err.message : String(err)}`;
     }
     if (caller.kind === 'agent') {
-      if (node.role === 'waypoint') return `the token of node ${caller.node} cannot subscribe as a waypoint (a waypoint uses its own service account's token)`;
-      return caller.node === node.name ? undefined : `the token of node ${caller.node} cannot subscribe as node ${node.name}`;
+      if (node.role === 'waypoint') {
+        const why = "a waypoint uses its own service account's token";
+        return `the token of node ${caller.node} cannot subscribe as a waypoint (${why})`;
+      }
+      if (caller.node !== node.name) return `the token of node ${caller.node} cannot subscribe as node ${node.name}`;
+      return undefined;
     }
     if (node.role !== 'waypoint') return `${caller.identity} is not an agent`;
     const ns = /\/ns\/([^/]+)\/sa\//.exec(caller.identity)?.[1];
