@@ -68,7 +68,9 @@ async function run(settings: ControllerSettings): Promise<void> {
     ca = await kubeCa(api, settings);
     // Tokens for the CA's audience; an agent's node is its bound pod's spec.nodeName (read through the API).
     authenticate = kubeCaAuthenticator(kc, {
-      trustDomain: settings.trustDomain, audience: settings.tokenAudience, agentServiceAccounts: [`${settings.namespace}/ambit-agent`],
+      trustDomain: settings.trustDomain,
+      audience: settings.tokenAudience,
+      agentServiceAccounts: [`${settings.namespace}/ambit-agent`],
     });
     source = new KubeSource({ kubeConfig: kc, kinds: watchedKinds(settings.namespace) });
     // ambit-waypoint Gateways → their ServiceAccount/Service/Deployment.
