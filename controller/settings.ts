@@ -35,7 +35,7 @@ export const CONTROLLER_SETTINGS = {
   }),
   tokenAudience: setting<string>({
     flag: '--token-audience', env: 'AMBIT_TOKEN_AUDIENCE', default: 'ambit-ca', parse: parse.string,
-    doc: 'kube mode: the audience service-account tokens of agents and waypoints must be issued for (TokenReview audiences)',
+    doc: 'kube mode: the audience the service-account tokens of agents and waypoints must carry (TokenReview audiences)',
   }),
   host: setting<string>({ flag: '--host', env: 'AMBIT_CONTROLLER_HOST', default: '0.0.0.0', parse: parse.string, doc: 'address to listen on' }),
   grpcPort: setting<number>({ flag: '--grpc-port', env: 'AMBIT_GRPC_PORT', default: 15012, parse: parse.port, doc: 'discovery + CA (TLS)' }),
