@@ -22,7 +22,8 @@ export const TYPE_GATEWAY_CONFIG = 'ambit.mesh/GatewayConfig';
 
 /** What an agent subscribes to (everything that makes a MeshSnapshot). */
 export const AGENT_TYPES = [
-  TYPE_MESH_CONFIG, TYPE_WORKLOAD, TYPE_SERVICE, TYPE_AUTHORIZATION_POLICY, TYPE_PEER_AUTHENTICATION, TYPE_SIDECAR_SCOPE, TYPE_NAMESPACE,
+  TYPE_MESH_CONFIG, TYPE_WORKLOAD, TYPE_SERVICE, TYPE_AUTHORIZATION_POLICY, TYPE_PEER_AUTHENTICATION, TYPE_SIDECAR_SCOPE,
+  TYPE_NAMESPACE,
 ] as const;
 
 /** The single MeshConfig resource's name. */
