@@ -112,7 +112,9 @@ export function buildCertificate(t: CertificateTemplate, signingKey: KeyObject):
 export async function buildCertificateAsync(t: CertificateTemplate, signingKey: KeyObject): Promise<string> {
   const tbs = tbsCertificate(t, signingKey);
   const { algId, digest } = signatureAlgorithm(signingKey);
-  const signature = await new Promise<Buffer>((resolve, reject) => sign(digest, tbs, signingKey, (err, sig) => (err ? reject(err) : resolve(sig))));
+  const signature = await new Promise<Buffer>((resolve, reject) => {
+    sign(digest, tbs, signingKey, (err, sig) => (err ? reject(err) : resolve(sig)));
+  });
   return toPem('CERTIFICATE', sequence(tbs, algId, bitString(signature)));
 }
 
