@@ -51,7 +51,9 @@ export async function startGrpcServer(opts: {
 }): Promise<ControllerGrpcServer> {
   // Discovery requests may be large (an agent reconnecting lists what it holds); the CA
   // service reads at most 1 MiB before it authenticates the caller (see ca/message-limit.ts).
-  const server = new grpc.Server({ 'grpc.keepalive_time_ms': 60_000, 'grpc.max_receive_message_length': 64 * 1024 * 1024, interceptors: [caRequestLimit()] });
+  const server = new grpc.Server({
+    'grpc.keepalive_time_ms': 60_000, 'grpc.max_receive_message_length': 64 * 1024 * 1024, interceptors: [caRequestLimit()],
+  });
   for (const r of opts.register) r(server);
   const cert = new RenewableCertificate(opts.credentials);
   // The same object serves as identity and CA provider (client certificates are asked for
