@@ -239,7 +239,8 @@ async function main(): Promise<void> {
     }
     if (o.cases.includes('ca')) {
       // Through the CertificateService over gRPC/TLS, as agents obtain certificates (ca-bench.ts).
-      const r = await caGrpcRound({ seconds: o.caSeconds, clients: 1, concurrency: o.caConcurrency, services: 1000 }, dir, 1);
+      const caOptions = { seconds: o.caSeconds, clients: 1, concurrency: o.caConcurrency, services: 1000 };
+      const r = await caGrpcRound(caOptions, dir, 1);
       log(`ca (gRPC, ${o.caConcurrency} in flight): ${r.perS.toFixed(0)}/s, p99 ${r.p99.toFixed(1)} ms`);
       rows.push({ case: 'ca', certs_per_s: round(r.perS, 0) });
     }
