@@ -24,6 +24,8 @@ export interface L7Input {
   readonly requestAuthentications: readonly RequestAuthentication[];
   readonly rejected: Rejection[];
   readonly origins?: ReadonlyMap<string, ObjectOrigin>;
+  /** Build only these namespaces' waypoint configs, and gateways only when true (incremental translation). */
+  readonly only?: { readonly namespaces: ReadonlySet<string>; readonly gateways: boolean };
 }
 
 /** Collects the clusters routes need, built once each. */
@@ -76,6 +78,7 @@ export function buildL7(input: L7Input): { waypoints: Map<string, WaypointConfig
     if (!names.has(ns)) names.set(ns, svc.waypoint.name);
   }
   for (const [ns, services] of served) {
+    if (input.only && !input.only.namespaces.has(ns)) continue;
     const clusters = new ClusterSet(byHost, byUid, drs, ns);
     const virtualHosts: VirtualHost[] = [];
     for (const svc of services) {
@@ -106,6 +109,7 @@ export function buildL7(input: L7Input): { waypoints: Map<string, WaypointConfig
   }
 
   const gateways = new Map<string, GatewayConfig>();
+  if (input.only && !input.only.gateways) return { waypoints, gateways };
   for (const gw of inv.gateways) {
     const cfg = buildGatewayConfig(gw, { domain, vsIndex, byHost, clusters: new ClusterSet(byHost, byUid, drs, gw.metadata.namespace ?? 'default') });
     gateways.set(cfg.key, cfg);
