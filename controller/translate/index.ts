@@ -2,11 +2,12 @@
 // one WaypointConfig per namespace with a waypoint, GatewayConfigs), plus every rejected
 // object with the field and the reason. Pure: same input, same output (and same version).
 import { DEFAULT_MESH_CONFIG } from '../../core/model/types.js';
-import type { MeshConfig, MeshSnapshot, Service, Workload } from '../../core/model/types.js';
-import type { GatewayConfig, WaypointConfig } from '../../core/model/l7.js';
+import { createHash } from 'node:crypto';
+import type { Labels, MeshConfig, MeshSnapshot, Service, Workload } from '../../core/model/types.js';
+import type { GatewayConfig, RequestAuthentication, WaypointConfig } from '../../core/model/l7.js';
 import type { KubeObject, ObjectOrigin } from '../sources/types.js';
-import { buildInventory, rejectionFor, type Rejection } from './inventory.js';
-import { buildWorkloads } from './workloads.js';
+import { buildInventory, rejectionFor, type Inventory, type Rejection } from './inventory.js';
+import { buildWorkloads, type WorkloadContext } from './workloads.js';
 import { WorkloadIndex } from './label-index.js';
 import { buildServices, VipAllocator } from './services.js';
 import { buildServiceEntries, newServiceEntryVips } from './service-entries.js';
@@ -14,10 +15,9 @@ import { buildAuthorizationPolicies } from './authz.js';
 import { buildPeerAuthentications } from './peer-authn.js';
 import { buildRequestAuthentications } from './request-authn.js';
 import { buildSidecarScopes } from './sidecar.js';
-import { requestedWaypoint, WaypointResolver, GATEWAY_NAME_LABEL } from './waypoint-refs.js';
+import { requestedWaypoint, WaypointResolver, GATEWAY_NAME_LABEL, type WaypointResolution } from './waypoint-refs.js';
 import { buildL7 } from './l7-build.js';
 import { num, rec, stringMap } from './raw.js';
-import { contentVersionOf } from './version.js';
 import { isMeshConfigMap, meshConfigFrom } from './mesh-config.js';
 
 export { formatRejection, type Rejection } from './inventory.js';
@@ -45,15 +45,92 @@ export interface TranslateResult {
 }
 
 export function translate(objects: readonly KubeObject[], opts: TranslateOptions = {}): TranslateResult {
+  return translateWithState(objects, opts).result;
+}
+
+/** What the incremental translator keeps from a full translation (see incremental.ts). */
+export interface TranslationState {
+  readonly result: TranslateResult;
+  readonly inv: Inventory;
+  readonly mesh: MeshConfig;
+  readonly domain: string;
+  readonly workloadCtx: WorkloadContext;
+  readonly resolver: WaypointResolver;
+  readonly nsWaypoint: ReadonlyMap<string, WaypointResolution>;
+  readonly workloads: Workload[];
+  readonly index: WorkloadIndex;
+  readonly podObjects: Map<string, KubeObject>;
+  readonly k8sServices: Service[];
+  readonly serviceEntries: Service[];
+  readonly serviceLabels: ReadonlyMap<string, Labels>;
+  readonly requestAuthentications: readonly RequestAuthentication[];
+  /** Rejections before L7 (validation, waypoint labels), and those of the L7 build. */
+  readonly baseRejected: readonly Rejection[];
+  readonly l7Rejected: readonly Rejection[];
+}
+
+/** The waypoint a workload goes through (a waypoint's own workload never goes through one). */
+export function withWorkloadWaypoint(
+  w: Workload, resolver: WaypointResolver, nsWaypoint: ReadonlyMap<string, WaypointResolution>,
+): Workload {
+  if (w.labels[GATEWAY_NAME_LABEL]) return w;
+  const own = requestedWaypoint(w.labels, w.namespace);
+  const ref = own ? resolver.resolve(own).ref : w.labels['istio.io/use-waypoint'] === 'none' ? undefined : nsWaypoint.get(w.namespace)?.ref;
+  return ref ? { ...w, waypoint: ref } : w;
+}
+
+/** The waypoint a Service (or ServiceEntry) goes through, from its labels or its namespace's. */
+export function withServiceWaypoint(
+  s: Service, labels: Labels | undefined, resolver: WaypointResolver, nsWaypoint: ReadonlyMap<string, WaypointResolution>,
+): Service {
+  const own = requestedWaypoint(labels, s.namespace);
+  if (labels?.['istio.io/use-waypoint'] === 'none') return s;
+  const ref = own ? resolver.resolve(own).ref : nsWaypoint.get(s.namespace)?.ref;
+  return ref ? { ...s, waypoint: ref } : s;
+}
+
+const itemVersions = new WeakMap<object, string>();
+
+/** Content hash of one snapshot item, remembered per object (unchanged items keep their object). */
+function itemVersion(item: object): string {
+  let v = itemVersions.get(item);
+  if (v === undefined) {
+    v = createHash('sha256').update(JSON.stringify(item)).digest('base64url').slice(0, 16);
+    itemVersions.set(item, v);
+  }
+  return v;
+}
+
+/**
+ * The snapshot's version: a hash over the content hashes of its items, so that an
+ * incremental translation re-hashes only the items it rebuilt (and equals a full one).
+ */
+export function snapshotVersion(body: Omit<MeshSnapshot, 'version'>): string {
+  const h = createHash('sha256');
+  h.update(JSON.stringify(body.mesh));
+  const lists: ReadonlyArray<readonly object[] | undefined> = [
+    body.workloads, body.services, body.authorizationPolicies, body.peerAuthentications, body.sidecarScopes, body.namespaces,
+  ];
+  for (const list of lists) {
+    h.update(`|${list === undefined ? '-' : list.length}`);
+    for (const item of list ?? []) h.update(itemVersion(item));
+  }
+  return h.digest('hex').slice(0, 16);
+}
+
+export function translateWithState(objects: readonly KubeObject[], opts: TranslateOptions = {}): TranslationState {
   const domain = opts.domain ?? 'cluster.local';
   const { inventory: inv, rejected } = buildInventory(objects, opts.origins);
   const mesh = resolveMeshConfig(objects, opts, rejected);
   const namespaceLabels = new Map(inv.namespaces.map((n) => [n.metadata.name, stringMap(n.metadata.labels)] as const));
   const nodeLabels = new Map(inv.nodes.map((n) => [n.metadata.name, stringMap(n.metadata.labels)] as const));
 
-  const bareWorkloads = buildWorkloads(inv, { trustDomain: mesh.trustDomain, namespaceLabels, nodeLabels, ...(opts.defaultNode ? { defaultNode: opts.defaultNode } : {}) });
+  const workloadCtx: WorkloadContext = {
+    trustDomain: mesh.trustDomain, namespaceLabels, nodeLabels, ...(opts.defaultNode ? { defaultNode: opts.defaultNode } : {}),
+  };
+  const bareWorkloads = buildWorkloads(inv, workloadCtx);
   const resolver = new WaypointResolver(inv, bareWorkloads, mesh.trustDomain);
-  const nsWaypoint = new Map<string, ReturnType<WaypointResolver['resolve']>>();
+  const nsWaypoint = new Map<string, WaypointResolution>();
   for (const ns of inv.namespaces) {
     const want = requestedWaypoint(ns.metadata.labels, ns.metadata.name);
     if (!want) continue;
@@ -61,12 +138,7 @@ export function translate(objects: readonly KubeObject[], opts: TranslateOptions
     nsWaypoint.set(ns.metadata.name, res);
     if (res.problem) rejected.push(rejectionFor(ns, 'metadata.labels.mesh-waypoint', res.problem, opts.origins));
   }
-  const workloads: Workload[] = bareWorkloads.map((w) => {
-    if (w.labels[GATEWAY_NAME_LABEL]) return w; // a waypoint never goes through a waypoint
-    const own = requestedWaypoint(w.labels, w.namespace);
-    const ref = own ? resolver.resolve(own).ref : w.labels['istio.io/use-waypoint'] === 'none' ? undefined : nsWaypoint.get(w.namespace)?.ref;
-    return ref ? { ...w, waypoint: ref } : w;
-  });
+  const workloads: Workload[] = bareWorkloads.map((w) => withWorkloadWaypoint(w, resolver, nsWaypoint));
 
   const podObjects = new Map<string, KubeObject>();
   for (const p of inv.pods) podObjects.set(`Pod/${p.metadata.namespace ?? 'default'}/${p.metadata.name}`, p);
@@ -75,16 +147,13 @@ export function translate(objects: readonly KubeObject[], opts: TranslateOptions
     for (let i = 0; i < replicas; i++) podObjects.set(`Pod/${d.metadata.namespace ?? 'default'}/${d.metadata.name}-${i}`, d);
   }
   const index = new WorkloadIndex(workloads);
-  const k8sServices = buildServices(inv, { domain, workloads, podObjects, vips: new VipAllocator([10, 96]), index });
   const serviceLabels = new Map(inv.services.map((s) => [`${s.metadata.namespace ?? 'default'}/${s.metadata.name}`, stringMap(s.metadata.labels)] as const));
   const seLabels = new Map(inv.serviceEntries.map((s) => [`${s.metadata.namespace ?? 'default'}/${s.metadata.name}`, stringMap(s.metadata.labels)] as const));
-  const services: Service[] = [...k8sServices, ...buildServiceEntries(inv, workloads, newServiceEntryVips(), index)].map((s) => {
-    const labels = (s.external !== undefined ? seLabels : serviceLabels).get(`${s.namespace}/${s.name}`);
-    const own = requestedWaypoint(labels, s.namespace);
-    if (labels?.['istio.io/use-waypoint'] === 'none') return s;
-    const ref = own ? resolver.resolve(own).ref : nsWaypoint.get(s.namespace)?.ref;
-    return ref ? { ...s, waypoint: ref } : s;
-  });
+  const k8sServices = buildServices(inv, { domain, workloads, podObjects, vips: new VipAllocator([10, 96]), index })
+    .map((s) => withServiceWaypoint(s, serviceLabels.get(`${s.namespace}/${s.name}`), resolver, nsWaypoint));
+  const serviceEntries = buildServiceEntries(inv, workloads, newServiceEntryVips(), index)
+    .map((s) => withServiceWaypoint(s, seLabels.get(`${s.namespace}/${s.name}`), resolver, nsWaypoint));
+  const services: Service[] = [...k8sServices, ...serviceEntries];
 
   const authorizationPolicies = buildAuthorizationPolicies(inv.authorizationPolicies, mesh.rootNamespace);
   const peerAuthentications = buildPeerAuthentications(inv.peerAuthentications, mesh.rootNamespace);
@@ -97,12 +166,17 @@ export function translate(objects: readonly KubeObject[], opts: TranslateOptions
     mesh, workloads, services, authorizationPolicies, peerAuthentications,
     ...(sidecarScopes.length > 0 ? { sidecarScopes } : {}), ...(namespaces.length > 0 ? { namespaces } : {}),
   };
-  const snapshot: MeshSnapshot = { version: contentVersionOf(body), ...body };
+  const snapshot: MeshSnapshot = { version: snapshotVersion(body), ...body };
+  const baseRejected = [...rejected];
   const l7 = buildL7({ inv, mesh, domain, snapshot, workloads, services, requestAuthentications, rejected, origins: opts.origins });
-  return { snapshot, waypoints: l7.waypoints, gateways: l7.gateways, rejected: dedupe(rejected) };
+  const result = { snapshot, waypoints: l7.waypoints, gateways: l7.gateways, rejected: dedupe(rejected) };
+  return {
+    result, inv, mesh, domain, workloadCtx, resolver, nsWaypoint, workloads, index, podObjects, k8sServices, serviceEntries,
+    serviceLabels, requestAuthentications, baseRejected, l7Rejected: rejected.slice(baseRejected.length),
+  };
 }
 
-function dedupe(list: readonly Rejection[]): Rejection[] {
+export function dedupe(list: readonly Rejection[]): Rejection[] {
   const seen = new Set<string>();
   return list.filter((r) => {
     const k = JSON.stringify([r.kind, r.namespace, r.name, r.field, r.reason]);

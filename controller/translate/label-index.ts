@@ -7,13 +7,28 @@ export class WorkloadIndex {
   private readonly byPair = new Map<string, Workload[]>();
 
   constructor(workloads: readonly Workload[]) {
-    for (const w of workloads) {
-      for (const [k, v] of Object.entries(w.labels)) {
-        const key = `${w.namespace}\u0000${k}\u0000${v}`;
-        const list = this.byPair.get(key);
-        if (list) list.push(w);
-        else this.byPair.set(key, [w]);
-      }
+    for (const w of workloads) this.add(w);
+  }
+
+  add(w: Workload): void {
+    for (const [k, v] of Object.entries(w.labels)) {
+      const key = `${w.namespace}\u0000${k}\u0000${v}`;
+      const list = this.byPair.get(key);
+      if (!list) this.byPair.set(key, [w]);
+      else if (list.length === 0 || list[list.length - 1]!.uid <= w.uid) list.push(w);
+      else list.splice(sortedPosition(list, w.uid), 0, w); // buckets stay in uid order, as a full build makes them
+    }
+  }
+
+  /** Removes this workload object (by identity) from its buckets. */
+  remove(w: Workload): void {
+    for (const [k, v] of Object.entries(w.labels)) {
+      const key = `${w.namespace}\u0000${k}\u0000${v}`;
+      const list = this.byPair.get(key);
+      const at = list ? list.indexOf(w) : -1;
+      if (at < 0) continue;
+      list!.splice(at, 1);
+      if (list!.length === 0) this.byPair.delete(key);
     }
   }
 
@@ -28,4 +43,15 @@ export class WorkloadIndex {
     if (!smallest) return [];
     return smallest.filter((w) => labelsMatch(selector, w.labels) && (filter === undefined || filter(w)));
   }
+}
+
+function sortedPosition(list: readonly Workload[], uid: string): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (list[mid]!.uid < uid) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }

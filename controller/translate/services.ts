@@ -83,10 +83,12 @@ export interface ServiceContext {
   readonly podObjects: ReadonlyMap<string, KubeObject>;
   readonly vips: VipAllocator;
   readonly index?: WorkloadIndex;
+  /** Workloads by uid, when the caller keeps one (else built from `workloads`). */
+  readonly byUid?: ReadonlyMap<string, Workload>;
 }
 
 export function buildServices(inv: Inventory, ctx: ServiceContext): Service[] {
-  const byUid = new Map(ctx.workloads.map((w) => [w.uid, w] as const));
+  const byUid = ctx.byUid ?? new Map(ctx.workloads.map((w) => [w.uid, w] as const));
   const index = ctx.index ?? new WorkloadIndex(ctx.workloads);
   const slicesByService = new Map<string, KubeObject[]>();
   for (const s of inv.endpointSlices) {
