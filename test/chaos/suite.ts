@@ -75,6 +75,8 @@ export interface ChaosMeshOptions {
   readonly prefix: string;
   readonly portOffset: number;
   readonly log?: (line: string) => void;
+  /** Overrides the mode's certificate TTL (the soak runs with day-long certificates). */
+  readonly certTtlSeconds?: number;
 }
 
 /** A local mesh of the chaos fixture, and what the events act on. */
@@ -85,7 +87,9 @@ export class ChaosMesh {
   stateDir!: string;
   record!: LocalRecord;
 
-  constructor(readonly o: ChaosMeshOptions) { this.settings = SETTINGS[o.mode]; }
+  constructor(readonly o: ChaosMeshOptions) {
+    this.settings = { ...SETTINGS[o.mode], ...(o.certTtlSeconds ? { certTtlSeconds: o.certTtlSeconds } : {}) };
+  }
 
   log(line: string): void { this.o.log?.(line); }
 
