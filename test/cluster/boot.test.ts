@@ -69,13 +69,14 @@ describeNetns('chart boot test: the rendered chart on a two-node cluster', () =>
       if (profile !== FULL_PROFILE) return;
 
       it('each node\'s agent enrols the pods created on it through the API', async () => {
-        createApp(c().api);
+        await createApp(c());
         for (const [node, pods] of [['node-a', ['client-a', 'intruder-a']], ['node-b', ['server-b']]] as const) {
           await c().waitFor(`${node}'s agent to enrol ${pods.join(', ')} with certificates`, 40_000, async () => {
             const dump = await agentDump(c(), node);
             const enrolled = new Set(dump.pods?.map((p) => `${p.namespace}/${p.name}`));
             const certs = new Set(dump.certificates?.map((x) => x.identity));
-            return pods.every((p) => enrolled.has(`${APP_NAMESPACE}/${p}`)) && certs.size >= pods.length;
+            const identities = pods.map((p) => `spiffe://cluster.local/ns/${APP_NAMESPACE}/sa/${p.replace(/-[ab]$/, '')}`);
+            return pods.every((p) => enrolled.has(`${APP_NAMESPACE}/${p}`)) && identities.every((id) => certs.has(id));
           }, onNode(node));
         }
         const a = await agentDump(c(), 'node-a');
@@ -114,22 +115,22 @@ describeNetns('chart boot test: the rendered chart on a two-node cluster', () =>
         const client = c().pod(APP_NAMESPACE, 'client-a')!;
         const intruder = c().pod(APP_NAMESPACE, 'intruder-a')!;
         expect((await request(c(), intruder, '/before')).status, 'without a policy the intruder gets through').toBe(200);
-        c().api.create(l4Policy());
+        await c().kubectl('POST', l4Policy());
         await c().waitFor('the policy to refuse the intruder', 20_000, async () => (await request(c(), intruder, '/after')).status !== 200, ambitContainer);
         expect((await request(c(), client, '/after')).status, 'the allowed caller still gets through').toBe(200);
-        c().api.delete('AuthorizationPolicy', 'server-callers', APP_NAMESPACE, 'security.istio.io');
+        await c().kubectl('DELETE', l4Policy());
         await c().waitFor('the intruder to get through again', 20_000, async () => (await request(c(), intruder, '/again')).status === 200, ambitContainer);
       }, 60_000);
 
       it('a waypoint Gateway makes the controller create a waypoint Deployment whose container serves L7 policy between the nodes', async () => {
         const api = c().api;
         // What `ambitctl waypoint apply -n shop` writes: the Gateway, then the namespace label.
-        api.create(waypointGateway(APP_NAMESPACE, 'waypoint') as FakeObject);
+        await c().kubectl('POST', waypointGateway(APP_NAMESPACE, 'waypoint') as FakeObject);
         const ns = api.getObject('Namespace', APP_NAMESPACE)!;
-        api.update({ ...ns, metadata: { ...ns.metadata, labels: { ...ns.metadata.labels, 'mesh-waypoint': 'waypoint' } } });
+        await c().kubectl('PUT', { ...ns, metadata: { ...ns.metadata, labels: { ...ns.metadata.labels, 'mesh-waypoint': 'waypoint' } } });
         await c().waitFor('the controller to create Deployment shop/waypoint', 20_000, () => api.getObject('Deployment', 'waypoint', APP_NAMESPACE), (id) => id.includes('controller'));
         await c().waitFor('the waypoint pod (node-b) to be Ready', 40_000, () => c().pod(APP_NAMESPACE, 'waypoint', 'node-b')?.ready, ambitContainer);
-        api.create(l7Policy());
+        await c().kubectl('POST', l7Policy());
         const client = c().pod(APP_NAMESPACE, 'client-a')!;
         await c().waitFor('the waypoint to answer 403 for /admin', 30_000, async () => (await request(c(), client, '/admin/x')).status === 403, ambitContainer);
         const denied = await request(c(), client, '/admin/x');
@@ -153,11 +154,12 @@ describeNetns('chart boot test: the rendered chart on a two-node cluster', () =>
         await block(true);
         // A new controller starts while the API server cannot be reached; the agents lose theirs.
         const old = cl.api.listObjects('Pod', RELEASE_NAMESPACE).filter((x) => x.metadata.name.startsWith('ambit-controller')).map((x) => x.metadata.name);
-        for (const name of old) cl.api.delete('Pod', name, RELEASE_NAMESPACE);
+        for (const name of old) await cl.kubectl('DELETE', { apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: RELEASE_NAMESPACE } });
         const isNew = (id: string): boolean => id.includes('/ambit-controller') && !old.some((name) => id.includes(`/${name}/`));
         const fresh = await cl.waitFor('a new controller container', 20_000, () => cl.containers().find((x) => isNew(x.id) && x.container.running));
         await new Promise((r) => setTimeout(r, 8000));
-        const agents = cl.containers().filter((x) => x.id.includes('/ambit-agent') && x.id.endsWith('/agent'));
+        const agents = cl.containers().filter((x) => (x.id.includes('/ambit-agent') && x.id.endsWith('/agent')) || x.id.endsWith('/waypoint'));
+        expect(agents.length).toBe(3);
         for (const x of [fresh, ...agents]) {
           expect(x.container.running && x.container.restarts === 0, `${x.id} must keep running while the API server or controller is unreachable:\n${cl.describe(ambitContainer)}`).toBe(true);
         }

@@ -4,6 +4,7 @@
 // chart's objects created through the API as `helm install` does. Everything started is
 // recorded so `stop()` removes it even after a failed start.
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import https from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { FakeApiServer, type FakeObject } from '../helpers/fake-apiserver.js';
@@ -102,6 +103,28 @@ export class Cluster {
     if (!this.api.serves(o.kind, group)) throw new Error(`the chart renders ${o.apiVersion} ${o.kind} ${o.metadata.name}, which this cluster does not serve`);
     const namespaced = !['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'Node', 'CustomResourceDefinition'].includes(o.kind);
     return this.api.create(namespaced ? { ...o, metadata: { ...o.metadata, namespace: o.metadata.namespace ?? RELEASE_NAMESPACE } } : o);
+  }
+
+  /**
+   * Write through the API server's REST interface as the cluster admin (what kubectl does):
+   * POST a new object, PUT a changed one, DELETE one. Returns the server's answer.
+   */
+  async kubectl(method: 'POST' | 'PUT' | 'DELETE', obj: FakeObject): Promise<FakeObject> {
+    const url = new URL(this.api.url + this.api.pathOf(obj, method !== 'POST'));
+    const body = method === 'DELETE' ? undefined : JSON.stringify(obj);
+    const res = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = https.request(url, {
+        method, ca: this.api.caPem, headers: { authorization: `Bearer ${this.api.adminToken}`, 'content-type': 'application/json' },
+      }, (r) => {
+        let text = '';
+        r.on('data', (c: Buffer) => { text += c.toString(); });
+        r.on('end', () => resolve({ status: r.statusCode ?? 0, text }));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+    if (res.status >= 300) throw new Error(`${method} ${url.pathname}: ${res.status} ${res.text.slice(0, 300)}`);
+    return JSON.parse(res.text) as FakeObject;
   }
 
   kubelet(node: string): Kubelet {

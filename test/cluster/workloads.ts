@@ -4,7 +4,7 @@
 // containers are plain commands (no Ambit image): the server answers every request with a
 // JSON echo of the path and its pod name.
 import { randomBytes } from 'node:crypto';
-import type { FakeApiServer, FakeObject } from '../helpers/fake-apiserver.js';
+import type { FakeObject } from '../helpers/fake-apiserver.js';
 import type { Cluster } from './cluster.js';
 import type { RunningPod } from './kubelet.js';
 
@@ -34,17 +34,20 @@ function pod(name: string, sa: string, node: string, labels: Record<string, stri
   };
 }
 
-/** Create the app's objects (as the cluster admin). */
-export function createApp(api: FakeApiServer): void {
-  api.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: APP_NAMESPACE, labels: { 'mesh-mode': 'ambient' } } });
-  for (const sa of ['server', 'client', 'intruder']) api.create({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: sa, namespace: APP_NAMESPACE } });
-  api.create({
-    apiVersion: 'v1', kind: 'Service', metadata: { name: 'server', namespace: APP_NAMESPACE },
-    spec: { selector: { app: 'server' }, ports: [{ name: 'http', port: 80, targetPort: SERVER_PORT, protocol: 'TCP' }] },
-  });
-  api.create(pod('server-b', 'server', 'node-b', { app: 'server' }, SERVER));
-  api.create(pod('client-a', 'client', 'node-a', { app: 'client' }, IDLE));
-  api.create(pod('intruder-a', 'intruder', 'node-a', { app: 'intruder' }, IDLE));
+/** Create the app's objects through the API (as the cluster admin, with kubectl). */
+export async function createApp(cluster: Cluster): Promise<void> {
+  const objects: FakeObject[] = [
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: APP_NAMESPACE, labels: { 'mesh-mode': 'ambient' } } },
+    ...['server', 'client', 'intruder'].map((sa) => ({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: sa, namespace: APP_NAMESPACE } })),
+    {
+      apiVersion: 'v1', kind: 'Service', metadata: { name: 'server', namespace: APP_NAMESPACE },
+      spec: { selector: { app: 'server' }, ports: [{ name: 'http', port: 80, targetPort: SERVER_PORT, protocol: 'TCP' }] },
+    },
+    pod('server-b', 'server', 'node-b', { app: 'server' }, SERVER),
+    pod('client-a', 'client', 'node-a', { app: 'client' }, IDLE),
+    pod('intruder-a', 'intruder', 'node-a', { app: 'intruder' }, IDLE),
+  ];
+  for (const o of objects) await cluster.kubectl('POST', o);
 }
 
 export interface HttpAnswer { status: number; body: string; error?: string }

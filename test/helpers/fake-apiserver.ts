@@ -227,6 +227,15 @@ export class FakeApiServer {
   }
 
   /** Is this kind served (optionally in this API group)? */
+  /** The REST path of `obj` (its collection, or with `named` the object itself), in its apiVersion. */
+  pathOf(obj: Pick<FakeObject, 'apiVersion' | 'kind' | 'metadata'>, named = true): string {
+    const [group, version] = obj.apiVersion?.includes('/') ? obj.apiVersion.split('/') : ['', obj.apiVersion ?? 'v1'];
+    const r = this.resourceForKind(obj.kind, group);
+    const base = r.group ? `/apis/${r.group}/${version}` : `/api/${version}`;
+    const ns = r.namespaced ? `/namespaces/${encodeURIComponent(obj.metadata.namespace ?? 'default')}` : '';
+    return `${base}${ns}/${r.plural}${named ? `/${encodeURIComponent(obj.metadata.name)}` : ''}`;
+  }
+
   serves(kind: string, group?: string): boolean {
     return [...this.resources.values()].some((r) => r.kind === kind && (group === undefined || r.group === group));
   }
