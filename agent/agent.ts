@@ -4,6 +4,7 @@ import { lstat, stat } from 'node:fs/promises';
 import type net from 'node:net';
 import { connect as connectUnix, isIP } from 'node:net';
 import type { ConfigSource } from '../core/config/source.js';
+import { hasLookup } from '../core/xds/mesh-source.js';
 import { startEnrolmentServer, type EnrolmentServer, type PodInfo } from '../core/enrolment/index.js';
 import { AmbitError, describeError } from '../core/errors.js';
 import { HbonePool } from '../core/hbone/index.js';
@@ -82,8 +83,10 @@ export class Agent {
     this.tracker = new ConnectionTracker(deps.metrics, this.log.child({ component: 'agent-proxy' }));
     this.registry = new PodRegistry(deps.settings.stateDir);
     this.pool = new HbonePool({ log: this.log.child({ component: 'hbone-pool' }) });
+    const config = deps.config;
     this.proxy = {
       state: () => this.state,
+      ...(hasLookup(config) ? { lookup: (address: string) => config.lookup(address) } : {}),
       credentials: (identity) => this.certs.get(identity),
       pool: this.pool,
       tracker: this.tracker,

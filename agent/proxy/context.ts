@@ -12,6 +12,8 @@ import type { PodNet } from './pod-net.js';
 
 export interface ProxyContext {
   state(): MeshState;
+  /** On-demand discovery: fetch what an address or hostname the state does not know selects. */
+  lookup?(address: string): Promise<void>;
   /** Current credentials of an identity (held since enrolment; rotated by the store). */
   credentials(identity: string): Promise<Credentials>;
   readonly pool: HbonePool;

@@ -6,7 +6,7 @@ import type net from 'node:net';
 import { isIP } from 'node:net';
 import { describeError } from '../../core/errors.js';
 import { joinHostPort, relay } from '../../core/hbone/index.js';
-import type { OutboundDecision } from '../state/mesh-state.js';
+import { routeOnDemand, type OutboundDecision } from '../state/mesh-state.js';
 import type { Peer, Tracked } from './connections.js';
 import { podPeer, type PodContext, type ProxyContext } from './context.js';
 import type { OriginalDst } from './pod-net.js';
@@ -29,13 +29,21 @@ export function handleOutbound(ctx: ProxyContext, pod: PodContext, socket: net.S
     socket.destroy();
     return;
   }
-  const decision = ctx.state().routeOutbound(pod.workload, dst.address, dst.port);
-  const tracked = ctx.tracker.open({
-    direction: 'outbound', src, dst: dstPeer(decision, dst.address, dst.port),
-    ...(decision.service ? { service: decision.service.key } : {}),
-    route: decision.kind, security: decision.kind === 'hbone' || decision.kind === 'waypoint' ? 'mutual_tls' : 'none',
-  });
-  void proxy(ctx, pod, socket, decision, tracked);
+  const to = dst;
+  const route = (decision: OutboundDecision): void => {
+    const tracked = ctx.tracker.open({
+      direction: 'outbound', src, dst: dstPeer(decision, to.address, to.port),
+      ...(decision.service ? { service: decision.service.key } : {}),
+      route: decision.kind, security: decision.kind === 'hbone' || decision.kind === 'waypoint' ? 'mutual_tls' : 'none',
+    });
+    void proxy(ctx, pod, socket, decision, tracked);
+  };
+  // A destination the agent does not hold yet is looked up on demand (the connection waits).
+  if (ctx.lookup && !ctx.state().knows(dst.address)) {
+    void routeOnDemand(() => ctx.state(), (a) => ctx.lookup!(a), pod.workload, dst.address, dst.port).then(route);
+  } else {
+    route(ctx.state().routeOutbound(pod.workload, dst.address, dst.port));
+  }
 }
 
 function dstPeer(d: OutboundDecision, ip: string, port: number): Peer {

@@ -29,6 +29,7 @@ export class MeshState {
   private readonly workloadsByIp = new Map<string, Workload>();
   private readonly workloadsByUid = new Map<string, Workload>();
   private readonly rr = new Map<string, number>();
+  private readonly vips = new Set<string>();
 
   constructor(
     readonly snapshot: MeshSnapshot,
@@ -41,7 +42,10 @@ export class MeshState {
       for (const ip of w.ips) this.workloadsByIp.set(ip, w);
     }
     for (const s of snapshot.services) {
-      for (const vip of s.vips) for (const p of s.ports) this.vipIndex.set(`${vip}|${p.port}`, { service: s, port: p });
+      for (const vip of s.vips) {
+        this.vips.add(vip);
+        for (const p of s.ports) this.vipIndex.set(`${vip}|${p.port}`, { service: s, port: p });
+      }
     }
   }
 
@@ -66,6 +70,11 @@ export class MeshState {
     if (!w || w.enrolled) return w;
     // The snapshot may lag behind enrolment: a pod enrolled on this node is in the mesh.
     return this.localByIp(ip) ? { ...w, enrolled: true } : undefined;
+  }
+
+  /** Whether the snapshot has a Service with this VIP or a workload with this IP. */
+  knows(ip: string): boolean {
+    return this.workloadsByIp.has(ip) || this.vips.has(ip);
   }
 
   serviceByVip(ip: string, port: number): { service: Service; port: ServicePort } | undefined {
@@ -121,6 +130,19 @@ export class MeshState {
   mtlsMode(workload: Pick<Workload, 'namespace' | 'labels'>, port: number): EffectiveMtlsMode {
     return effectiveMtlsMode(this.snapshot.peerAuthentications, this.snapshot.mesh, workload, port, { ambient: true });
   }
+}
+
+/**
+ * The outbound decision with on-demand discovery: a destination the current state does not
+ * know is looked up first (the controller sends what that address selects; the connection
+ * waits for it, it does not fail), then routed with the state current by then.
+ */
+export async function routeOnDemand(
+  state: () => MeshState, lookup: ((address: string) => Promise<void>) | undefined,
+  source: Pick<Workload, 'namespace'>, ip: string, port: number,
+): Promise<OutboundDecision> {
+  if (lookup && !state().knows(ip)) await lookup(ip);
+  return state().routeOutbound(source, ip, port);
 }
 
 export function joinHostPort(host: string, port: number): string {
