@@ -8,7 +8,8 @@ import { spiffeIdFor } from '../core/identity/spiffe.js';
 import { createLogger, type Logger } from '../core/log.js';
 import { describeError } from '../core/errors.js';
 import type { KubeObject, ObjectSource, SourceEvent } from './sources/types.js';
-import { translate, formatRejection, type TranslateResult } from './translate/index.js';
+import { formatRejection, type TranslateResult } from './translate/index.js';
+import { IncrementalTranslator } from './translate/incremental.js';
 import { addCertificateService, identitiesAllowedFrom, type Caller } from './ca/service.js';
 import { identitiesOnNode } from './ca/node-index.js';
 import type { Authenticate } from './ca/auth.js';
@@ -95,6 +96,7 @@ export class Controller {
   private translations = 0;
   private resources: ResourceSet | undefined;
   private readonly lastGood = new LastGoodObjects();
+  private readonly translator = new IncrementalTranslator();
   private readonly meshSettings: MeshSettingsTracker | undefined;
   /** When the first change not yet translated arrived (for the push latency histogram). */
   private changedAt: number | undefined;
@@ -209,8 +211,12 @@ export class Controller {
     this.push.update(this.resources, served.snapshot.version, changedAt);
   }
 
+  /**
+   * Incremental: a pod change rebuilds what the pod affects only (translate/incremental.ts);
+   * the result equals a full translation of the same objects.
+   */
   private translate(objects: readonly KubeObject[]): TranslateResult {
-    return translate(objects, {
+    return this.translator.translate(objects, {
       mesh: { ...this.meshSettings?.current(objects), trustDomain: this.opts.ca.trustDomain },
       origins: this.store.origins(),
       ...(this.opts.localNode ? { defaultNode: this.opts.localNode } : {}),

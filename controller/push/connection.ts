@@ -3,7 +3,8 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../../core/log.js';
 import type { DeltaRequest, DeltaResponse, NodeInfo } from '../../core/xds/proto.js';
-import type { ResourceSet } from './resources.js';
+import { TYPE_SERVICE, TYPE_WORKLOAD } from '../../core/xds/resources.js';
+import type { EncodedResource, ResourceSet } from './resources.js';
 import type { ClientScope } from './scope.js';
 
 export type DiscoveryStream = grpc.ServerDuplexStream<DeltaRequest, DeltaResponse>;
@@ -25,10 +26,17 @@ export class ClientConnection {
   /** Types subscribed but not answered yet (waiting for the first configuration). */
   private readonly unanswered = new Set<string>();
   private readonly inflight = new Map<string, string>(); // nonce → type
+  /** type → nonce of its response not yet ACKed/NACKed: at most one per type is in flight. */
+  private readonly awaiting = new Map<string, string>();
   private nonceSeq = 0;
   /** The resource set every answered type of this client reflects. */
   private syncedTo: ResourceSet | undefined;
   private scopeKey: string | undefined;
+  /** On-demand subscriptions (addresses, hostnames), and those not answered yet. */
+  private readonly subscribed = new Set<string>();
+  private answers: string[] = [];
+  /** A push skipped a type that was still in flight: the client is behind the current set. */
+  private behind = false;
   acks = 0;
   nacks = 0;
   lastNack: string | undefined;
@@ -42,21 +50,40 @@ export class ClientConnection {
     };
   }
 
+  /** True when the type has a subscription on this stream. */
+  has(type: string): boolean { return this.held.has(type); }
+
   /** A subscription: remember what the client says it holds; answer on the next push. */
   subscribe(type: string, initialVersions: Record<string, string>): void {
     this.held.set(type, new Map(Object.entries(initialVersions)));
     this.unanswered.add(type);
   }
 
+  /** On-demand subscriptions by address or hostname; each is answered on the next push. */
+  subscribeNames(names: readonly string[]): void {
+    for (const n of names) this.subscribed.add(n);
+    this.answers.push(...names);
+  }
+
+  /** The addresses and hostnames this client subscribed to on demand. */
+  get onDemand(): ReadonlySet<string> { return this.subscribed; }
+
+  /** Whether the next push has something to catch up on (a skipped type, an unanswered lookup). */
+  get needsPush(): boolean { return this.behind || this.answers.length > 0; }
+
+  /** Responses written and not yet answered (bounded by the number of subscribed types). */
+  get inFlight(): number { return this.awaiting.size; }
+
   /** An ACK/NACK; returns the NACK's type and message, if it was one. */
   acknowledge(req: DeltaRequest): { type: string; message: string } | undefined {
     const type = this.inflight.get(req.responseNonce) ?? req.typeUrl;
     this.inflight.delete(req.responseNonce);
+    if (this.awaiting.get(type) === req.responseNonce) this.awaiting.delete(type);
     if (!req.errorDetail) { this.acks++; return undefined; }
     this.nacks++;
     const names = req.errorDetail.resources.map((r) => r.name);
     this.lastNack = `${type}: ${req.errorDetail.message}`;
-    this.log.warn('client rejected configuration (NACK)', { node: this.node.name, role: this.node.role, type, nonce: req.responseNonce, resources: names, error: req.errorDetail.message });
+    this.log.warn('client rejected configuration (NACK)', { node: this.node.name, role: this.node.role, type, nonce: req.responseNonce, resources: names, err: req.errorDetail.message });
     return { type, message: req.errorDetail.message };
   }
 
@@ -66,19 +93,29 @@ export class ClientConnection {
    * (it tells the client the type is complete). With `delta` (the names that changed since
    * `delta.base`), a client already in step with `base` is diffed on those names only, so a
    * push costs O(changes) per client instead of O(resources); a changed `scope` (a pod
-   * moved to or off the node) falls back to the full comparison. Returns the types sent.
+   * moved to or off the node, a new on-demand lookup) falls back to a comparison over the
+   * scope's candidate names.
+   *
+   * Backpressure: a type whose previous response the client has not answered yet is
+   * skipped; once it answers, the server pushes again and the client gets the current
+   * versions (never the versions in between). So a slow or stuck client holds at most one
+   * response per type, and never delays the others. Returns the types sent.
    */
   push(set: ResourceSet, systemVersion: string, scope: ClientScope, delta?: { base: ResourceSet; changed: ReadonlyMap<string, readonly string[]> }): string[] {
-    const sent: string[] = [];
     const inStep = delta !== undefined && this.syncedTo === delta.base && this.scopeKey === scope.key;
     this.scopeKey = scope.key;
+    const out: DeltaResponse[] = [];
+    let skipped = false;
     for (const [type, held] of this.held) {
-      const current = set.get(type) ?? new Map();
+      if (this.awaiting.has(type)) { skipped = true; continue; }
+      const current = set.get(type) ?? new Map<string, EncodedResource>();
       const first = this.unanswered.delete(type);
-      const candidates = inStep && !first ? delta.changed.get(type) ?? [] : undefined;
+      const changed = inStep && !first ? delta.changed.get(type) ?? [] : undefined;
+      const scoped = changed === undefined ? scope.candidates?.(type) : undefined;
+      const names = changed ?? (scoped ? new Set([...scoped, ...held.keys()]) : new Set([...current.keys(), ...held.keys()]));
       const resources: DeltaResponse['resources'] = [];
       const removedResources: string[] = [];
-      for (const name of candidates ?? new Set([...current.keys(), ...held.keys()])) {
+      for (const name of names) {
         const r = current.get(name);
         if (r && scope.includes(type, name, r)) {
           if (held.get(name) !== r.version) resources.push({ name, version: r.version, body: r.body });
@@ -89,13 +126,23 @@ export class ClientConnection {
       if (!first && resources.length === 0 && removedResources.length === 0) continue;
       for (const r of resources) held.set(r.name, r.version);
       for (const n of removedResources) held.delete(n);
-      const nonce = `${this.id}-${++this.nonceSeq}`;
-      this.inflight.set(nonce, type);
-      this.stream.write({ typeUrl: type, systemVersion, resources, removedResources, nonce });
-      sent.push(type);
+      out.push({ typeUrl: type, systemVersion, resources, removedResources, nonce: '' });
     }
-    this.syncedTo = set;
-    return sent;
+    // On-demand lookups are answered once what they select has been written.
+    if (this.answers.length > 0 && !this.awaiting.has(TYPE_WORKLOAD) && !this.awaiting.has(TYPE_SERVICE)) {
+      const carrier = out[out.length - 1] ?? (this.held.has(TYPE_SERVICE)
+        ? out[out.push({ typeUrl: TYPE_SERVICE, systemVersion, resources: [], removedResources: [], nonce: '' }) - 1] : undefined);
+      if (carrier) { carrier.answeredSubscriptions = this.answers; this.answers = []; }
+    }
+    for (const res of out) {
+      res.nonce = `${this.id}-${++this.nonceSeq}`;
+      this.inflight.set(res.nonce, res.typeUrl);
+      this.awaiting.set(res.typeUrl, res.nonce);
+      this.stream.write(res);
+    }
+    this.syncedTo = skipped ? undefined : set;
+    this.behind = skipped;
+    return out.map((r) => r.typeUrl);
   }
 
   close(): void { this.stream.end(); }

@@ -12,23 +12,66 @@ export interface EncodedResource {
   readonly namespace?: string;
   /** For scoping: the node a workload runs on. */
   readonly node?: string;
+  /** For on-demand lookups: a workload's IPs; a service's VIPs and hostname. */
+  readonly addresses?: readonly string[];
+  /** For scoping: a service's exportTo. */
+  readonly exportTo?: readonly string[];
+  /** For on-demand lookups: the workloads (uids, else addresses) of a service's endpoints. */
+  readonly endpoints?: readonly string[];
 }
 
 /** type → name → encoded resource. */
 export type ResourceSet = ReadonlyMap<string, ReadonlyMap<string, EncodedResource>>;
 
+/**
+ * Encodings by value object: the incremental translator hands over the very same object for
+ * an item it did not rebuild, so each item is serialised and hashed once per version, and
+ * the bytes are shared by every client that receives it.
+ */
+const encodings = new WeakMap<object, EncodedResource>();
+
 /** Encodes one value; when its JSON equals `previous`'s, reuses that (no re-hashing). */
 export function encode(value: unknown, previous?: EncodedResource): EncodedResource {
+  const known = typeof value === 'object' && value !== null ? encodings.get(value) : undefined;
+  if (known) return previous && previous.body === known.body ? previous : known;
   const body = JSON.stringify(value);
-  if (previous && previous.body === body) return previous;
-  return { body, version: resourceVersion(body), ...scopeFields(value) };
+  const out = previous && previous.body === body ? previous : { body, version: resourceVersion(body), ...scopeFields(value) };
+  if (typeof value === 'object' && value !== null) encodings.set(value, out);
+  return out;
 }
 
-/** Workloads: namespace + node; policies (`scope.namespace`): namespace. */
-function scopeFields(value: unknown): { namespace?: string; node?: string } {
-  const v = value as { namespace?: unknown; node?: unknown; scope?: { namespace?: unknown } };
+/**
+ * Workloads: namespace, node, IPs; policies (`scope.namespace`): namespace; services:
+ * VIPs and hostname, exportTo, endpoint workloads.
+ */
+function scopeFields(value: unknown): Omit<EncodedResource, 'body' | 'version'> {
+  const v = value as {
+    namespace?: unknown; node?: unknown; scope?: { namespace?: unknown }; ips?: unknown; vips?: unknown; hostname?: unknown;
+    exportTo?: unknown; endpoints?: unknown; uid?: unknown;
+  };
   const namespace = typeof v.scope?.namespace === 'string' ? v.scope.namespace : typeof v.namespace === 'string' ? v.namespace : undefined;
-  return { ...(namespace !== undefined ? { namespace } : {}), ...(typeof v.node === 'string' ? { node: v.node } : {}) };
+  const strings = (x: unknown): string[] => (Array.isArray(x) ? x.filter((s): s is string => typeof s === 'string') : []);
+  const out: { -readonly [K in keyof Omit<EncodedResource, 'body' | 'version'>]: EncodedResource[K] } = {};
+  if (namespace !== undefined) out.namespace = namespace;
+  if (typeof v.node === 'string') out.node = v.node;
+  if (typeof v.uid === 'string' && Array.isArray(v.ips)) out.addresses = strings(v.ips);
+  if (typeof v.hostname === 'string' && Array.isArray(v.vips) && Array.isArray(v.endpoints)) {
+    out.addresses = [...strings(v.vips), v.hostname];
+    out.exportTo = Array.isArray(v.exportTo) ? strings(v.exportTo) : ['*'];
+    out.endpoints = (v.endpoints as Array<{ workloadUid?: unknown; address?: unknown }>)
+      .map((e) => (typeof e.workloadUid === 'string' ? e.workloadUid : typeof e.address === 'string' ? `@${e.address}` : ''))
+      .filter((s) => s !== '');
+  }
+  return out;
+}
+
+function encodeWaypointConfig(cfg: WaypointConfig): EncodedResource {
+  const known = encodings.get(cfg);
+  if (known) return known;
+  const { version: _v, ...content } = cfg;
+  const out = { body: JSON.stringify(cfg), version: resourceVersion(JSON.stringify(content)) };
+  encodings.set(cfg, out);
+  return out;
 }
 
 /**
@@ -48,10 +91,7 @@ export function buildResourceSet(input: {
   }
   // The waypoint config's own `version` changes on every translate; leave it out of the
   // content hash so an unchanged namespace is not pushed again.
-  out.set(TYPE_WAYPOINT_CONFIG, new Map([...input.waypoints].map(([ns, cfg]) => {
-    const { version: _v, ...content } = cfg;
-    return [ns, { body: JSON.stringify(cfg), version: resourceVersion(JSON.stringify(content)) }];
-  })));
+  out.set(TYPE_WAYPOINT_CONFIG, new Map([...input.waypoints].map(([ns, cfg]) => [ns, encodeWaypointConfig(cfg)])));
   const prevGateways = previous?.get(TYPE_GATEWAY_CONFIG);
   out.set(TYPE_GATEWAY_CONFIG, new Map([...(input.gateways ?? new Map<string, GatewayConfig>())].map(([key, g]) => [key, encode(g, prevGateways?.get(key))])));
   return out;

@@ -1,30 +1,54 @@
-// What each client receives. An agent gets every workload and service (it dials any
-// destination), the MeshConfig, and only the policies that can apply to the workloads on
-// its node: those of the root namespace and of namespaces with a workload on that node. A
-// waypoint gets its own namespace's WaypointConfig and GatewayConfigs, and the L4 types.
+// What each client receives.
+//
+// An agent in on-demand mode (node metadata `ambit.dev/discovery: on-demand`, as the agent
+// sets it) gets the workloads of its own node, and the destinations it asked for by address
+// or hostname the first time it met them (the way ztunnel's on-demand mode works): the
+// Service with that VIP or hostname, if its `exportTo` and the namespace's `Sidecar` let
+// the agent's namespaces see it, and its endpoints' workloads; or the Workload with that IP.
+// Any other agent gets every workload and service. Every agent gets the MeshConfig, the
+// Namespaces, the SidecarScopes, and only the policies that can apply to the workloads on
+// its node: those of the root namespace and of namespaces with a workload on that node.
+// A waypoint gets its own namespace's WaypointConfig (its routes and policies) and
+// GatewayConfigs, and the workloads (its callers).
 import type { NodeInfo } from '../../core/xds/proto.js';
 import {
   MESH_CONFIG_NAME, TYPE_AUTHORIZATION_POLICY, TYPE_GATEWAY_CONFIG, TYPE_MESH_CONFIG, TYPE_PEER_AUTHENTICATION,
-  TYPE_SIDECAR_SCOPE, TYPE_WAYPOINT_CONFIG, TYPE_WORKLOAD,
+  TYPE_SERVICE, TYPE_SIDECAR_SCOPE, TYPE_WAYPOINT_CONFIG, TYPE_WORKLOAD,
 } from '../../core/xds/resources.js';
+import { visibleFrom } from '../translate/sidecar.js';
 import type { EncodedResource, ResourceSet } from './resources.js';
 
 const NAMESPACED_POLICY_TYPES = new Set([TYPE_AUTHORIZATION_POLICY, TYPE_PEER_AUTHENTICATION, TYPE_SIDECAR_SCOPE]);
+
+/** Node metadata key and value of an agent that looks destinations up on demand. */
+export const DISCOVERY_MODE_KEY = 'ambit.dev/discovery';
+export const ON_DEMAND = 'on-demand';
 
 export interface ClientScope {
   /** Equal keys = equal scopes (a changed key forces a full comparison for the client). */
   readonly key: string;
   includes(type: string, name: string, resource: EncodedResource | undefined): boolean;
+  /** Names of `type` that may be in scope (a superset); undefined: any name of the type. */
+  candidates?(type: string): Iterable<string> | undefined;
 }
 
-/** Per resource set: which namespaces have workloads on which node, and the root namespace. */
+interface ByAddress { services: string[]; workloads: string[] }
+
+/** Sidecar egress visibility per namespace: the namespace's own Sidecar, else the mesh-wide one. */
+interface Visibility { readonly byNamespace: Map<string, ReadonlySet<string>>; readonly mesh?: ReadonlySet<string> }
+
+/** Per resource set: which namespaces have workloads on which node, addresses, the root namespace. */
 export class ScopeIndex {
   private nodeNamespaces: Map<string, Set<string>> | undefined;
+  private nodeWorkloads: Map<string, string[]> | undefined;
+  private addresses: Map<string, ByAddress> | undefined;
+  private visibility: Visibility | undefined;
   private root: string | undefined;
 
   constructor(readonly set: ResourceSet) {}
 
-  scopeFor(node: NodeInfo): ClientScope {
+  /** `onDemand`: the addresses and hostnames the client subscribed to (on-demand agents). */
+  scopeFor(node: NodeInfo, onDemand?: ReadonlySet<string>): ClientScope {
     if (node.role === 'waypoint') {
       return {
         key: `waypoint/${node.namespace}`,
@@ -34,21 +58,112 @@ export class ScopeIndex {
     }
     const namespaces = this.namespacesOn(node.name);
     const root = this.rootNamespace();
-    return {
-      key: `agent/${root}/${[...namespaces].sort().join(',')}`,
-      includes: (type, _name, r) => {
-        if (type === TYPE_WAYPOINT_CONFIG || type === TYPE_GATEWAY_CONFIG) return false;
-        if (!NAMESPACED_POLICY_TYPES.has(type) || r?.namespace === undefined) return true;
-        return r.namespace === root || namespaces.has(r.namespace);
-      },
+    const policyIncludes = (type: string, r: EncodedResource | undefined): boolean => {
+      if (type === TYPE_WAYPOINT_CONFIG || type === TYPE_GATEWAY_CONFIG) return false;
+      if (!NAMESPACED_POLICY_TYPES.has(type) || r?.namespace === undefined) return true;
+      return r.namespace === root || namespaces.has(r.namespace);
     };
+    const nsKey = [...namespaces].sort().join(',');
+    if (node.metadata?.[DISCOVERY_MODE_KEY] !== ON_DEMAND) {
+      return { key: `agent/${root}/${nsKey}`, includes: (type, _name, r) => policyIncludes(type, r) };
+    }
+    const own = this.workloadsOn(node.name);
+    const wanted = this.resolve(onDemand ?? new Set(), namespaces);
+    return {
+      // The resolution is part of the key: a service that gains an existing workload as an
+      // endpoint changes what the client must hold without that workload changing.
+      key: `agent-on-demand/${node.name}/${root}/${nsKey}/${digest([...wanted.services, ...wanted.workloads])}`,
+      includes: (type, name, r) => {
+        if (type === TYPE_WORKLOAD) return r?.node === node.name || wanted.workloads.has(name);
+        if (type === TYPE_SERVICE) return wanted.services.has(name);
+        return policyIncludes(type, r);
+      },
+      candidates: (type) => (type === TYPE_WORKLOAD ? [...own, ...wanted.workloads] : type === TYPE_SERVICE ? wanted.services : undefined),
+    };
+  }
+
+  /** Services (visible from `namespaces`) and workloads the addresses and hostnames select. */
+  private resolve(onDemand: ReadonlySet<string>, namespaces: ReadonlySet<string>): { services: Set<string>; workloads: Set<string> } {
+    const services = new Set<string>();
+    const workloads = new Set<string>();
+    const svcs = this.set.get(TYPE_SERVICE);
+    for (const address of onDemand) {
+      const hit = this.byAddress().get(address);
+      if (!hit) continue;
+      for (const uid of hit.workloads) workloads.add(uid);
+      for (const name of hit.services) {
+        const r = svcs?.get(name);
+        if (!r || !this.visible(name, r, namespaces)) continue;
+        services.add(name);
+        for (const ep of r.endpoints ?? []) {
+          if (!ep.startsWith('@')) workloads.add(ep);
+          else for (const uid of this.byAddress().get(ep.slice(1))?.workloads ?? []) workloads.add(uid);
+        }
+      }
+    }
+    return { services, workloads };
+  }
+
+  /** exportTo and Sidecar egress: visible from at least one of the agent's namespaces. */
+  private visible(name: string, r: EncodedResource, namespaces: ReadonlySet<string>): boolean {
+    const owner = r.namespace ?? '';
+    const vis = this.sidecarVisibility();
+    const from = (ns: string | undefined): boolean => {
+      if (ns !== undefined && !visibleFrom(r.exportTo, owner, ns)) return false;
+      if (ns === undefined && !(r.exportTo ?? ['*']).includes('*')) return false;
+      const allowed = (ns !== undefined ? vis.byNamespace.get(ns) : undefined) ?? vis.mesh;
+      return allowed === undefined || allowed.has(name);
+    };
+    if (namespaces.size === 0) return from(undefined);
+    for (const ns of namespaces) if (from(ns)) return true;
+    return false;
+  }
+
+  private sidecarVisibility(): Visibility {
+    if (this.visibility) return this.visibility;
+    const byNamespace = new Map<string, ReadonlySet<string>>();
+    let mesh: ReadonlySet<string> | undefined;
+    const root = this.rootNamespace();
+    for (const r of this.set.get(TYPE_SIDECAR_SCOPE)?.values() ?? []) {
+      const s = JSON.parse(r.body) as { scope?: { namespace?: string; level?: string }; visibleServices?: string[] };
+      if (s.scope?.level === 'workload') continue; // per-workload Sidecars narrow one pod: the namespace's view is wider
+      const names = new Set(s.visibleServices ?? []);
+      if (s.scope?.namespace === root && s.scope.level === 'mesh') mesh = names;
+      else if (s.scope?.namespace !== undefined) byNamespace.set(s.scope.namespace, names);
+    }
+    this.visibility = { byNamespace, ...(mesh ? { mesh } : {}) };
+    return this.visibility;
+  }
+
+  private byAddress(): Map<string, ByAddress> {
+    if (this.addresses) return this.addresses;
+    const out = new Map<string, ByAddress>();
+    const at = (a: string): ByAddress => {
+      let e = out.get(a);
+      if (!e) out.set(a, (e = { services: [], workloads: [] }));
+      return e;
+    };
+    for (const [name, r] of this.set.get(TYPE_WORKLOAD) ?? []) for (const a of r.addresses ?? []) at(a).workloads.push(name);
+    for (const [name, r] of this.set.get(TYPE_SERVICE) ?? []) for (const a of r.addresses ?? []) at(a).services.push(name);
+    this.addresses = out;
+    return out;
+  }
+
+  private workloadsOn(node: string): readonly string[] {
+    this.namespacesOn(node);
+    return this.nodeWorkloads!.get(node) ?? [];
   }
 
   private namespacesOn(node: string): ReadonlySet<string> {
     if (!this.nodeNamespaces) {
       this.nodeNamespaces = new Map();
-      for (const w of this.set.get(TYPE_WORKLOAD)?.values() ?? []) {
-        if (w.node === undefined || w.namespace === undefined) continue;
+      this.nodeWorkloads = new Map();
+      for (const [name, w] of this.set.get(TYPE_WORKLOAD) ?? []) {
+        if (w.node === undefined) continue;
+        let names = this.nodeWorkloads.get(w.node);
+        if (!names) this.nodeWorkloads.set(w.node, (names = []));
+        names.push(name);
+        if (w.namespace === undefined) continue;
         let s = this.nodeNamespaces.get(w.node);
         if (!s) this.nodeNamespaces.set(w.node, (s = new Set()));
         s.add(w.namespace);
@@ -64,4 +179,14 @@ export class ScopeIndex {
     }
     return this.root;
   }
+}
+
+/** A short order-independent digest of a set of names (FNV-1a of the sorted names). */
+function digest(names: readonly string[]): string {
+  let h = 2166136261;
+  for (const n of [...names].sort()) {
+    for (let i = 0; i < n.length; i++) h = Math.imul(h ^ n.charCodeAt(i), 16777619) >>> 0;
+    h = Math.imul(h ^ 10, 16777619) >>> 0;
+  }
+  return `${names.length}-${h.toString(36)}`;
 }

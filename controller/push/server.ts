@@ -63,6 +63,9 @@ export class DiscoveryServer {
 
   clients(): ConnectionStatus[] { return [...this.connections].map((c) => c.status()); }
 
+  /** Responses written to each client and not yet answered, by connection id (tests, debugging). */
+  inFlight(): Map<number, number> { return new Map([...this.connections].map((c) => [c.id, c.inFlight])); }
+
   close(): void {
     clearTimeout(this.timer);
     for (const c of this.connections) c.close();
@@ -76,22 +79,26 @@ export class DiscoveryServer {
     // What changed is computed once; clients in step with the last flush are diffed on it only.
     const delta = this.flushed ? { base: this.flushed, changed: changedNames(this.flushed, this.current) } : undefined;
     let sent = 0;
-    for (const c of this.connections) sent += this.pushTo(c, delta);
+    let deferred = 0; // clients with a response still in flight get this push on their ACK
+    for (const c of this.connections) {
+      sent += this.pushTo(c, delta);
+      if (c.needsPush) deferred++;
+    }
     this.flushed = this.current;
-    if (sent && this.pendingSince) this.opts.metrics?.pushLatency.observe((performance.now() - this.pendingSince) / 1000);
+    if ((sent || deferred) && this.pendingSince) this.opts.metrics?.pushLatency.observe((performance.now() - this.pendingSince) / 1000);
     this.pendingSince = 0;
-    this.log.debug('pushed', { version: this.systemVersion, responses: sent, clients: this.connections.size });
+    this.log.debug('pushed', { version: this.systemVersion, responses: sent, deferred, clients: this.connections.size });
   }
 
   private pushTo(c: ClientConnection, delta?: Parameters<ClientConnection['push']>[3]): number {
     if (!this.current) return 0;
     try {
       if (this.scopes?.set !== this.current) this.scopes = new ScopeIndex(this.current);
-      const types = c.push(this.current, this.systemVersion, this.scopes.scopeFor(c.node), delta);
+      const types = c.push(this.current, this.systemVersion, this.scopes.scopeFor(c.node, c.onDemand), delta);
       for (const type of types) this.opts.metrics?.pushes.inc({ type });
       return types.length;
     } catch (err) {
-      this.log.warn('push failed', { node: c.node.name, error: describeError(err) });
+      this.log.warn('push failed', { node: c.node.name, err: describeError(err) });
       return 0;
     }
   }
@@ -105,10 +112,15 @@ export class DiscoveryServer {
       if (req.responseNonce) {
         const nack = conn.acknowledge(req);
         if (nack) this.opts.metrics?.nacks.inc({ type: nack.type });
+        // A client that was skipped while it had a response in flight catches up now.
+        if (conn.needsPush && this.current) this.pushTo(conn);
         return;
       }
       if (!req.typeUrl) return;
-      conn.subscribe(req.typeUrl, req.initialVersions ?? {});
+      const names = req.resourceNamesSubscribe ?? [];
+      // A request for a type already subscribed only adds on-demand names.
+      if (!conn.has(req.typeUrl) || names.length === 0) conn.subscribe(req.typeUrl, req.initialVersions ?? {});
+      if (names.length > 0) conn.subscribeNames(names);
       if (this.current) this.pushTo(conn);
     };
     call.on('data', (req: DeltaRequest) => {

@@ -28,6 +28,8 @@ export interface DiscoveryClientOptions {
   /** Extra call metadata. */
   metadata?: Record<string, string>;
   backoff?: { initialMs?: number; maxMs?: number };
+  /** How long `lookup()` waits for the controller's answer before giving up (default 5 s). */
+  lookupTimeoutMs?: number;
   log?: Logger;
 }
 
@@ -70,6 +72,10 @@ export class DiscoveryClient {
   private systemVersion = '';
   private lastError: string | undefined;
   private syncWaiters: Array<() => void> = [];
+  /** On-demand names asked for (resent on every reconnect), and callers waiting for their answer. */
+  private readonly onDemand = new Set<string>();
+  private readonly lookupWaiters = new Map<string, Array<() => void>>();
+  private answered_: string[] = [];
 
   constructor(private readonly opts: DiscoveryClientOptions) {
     this.log = opts.log ?? createLogger('xds-client', { controller: opts.address });
@@ -120,6 +126,34 @@ export class DiscoveryClient {
     this.client.close();
   }
 
+  /**
+   * On demand: asks the controller for what an address or hostname selects (a Service with
+   * that VIP or hostname and its endpoints' workloads, or the Workload with that IP) and
+   * resolves once the answer has been handed to the handler. Never rejects: after
+   * `lookupTimeoutMs` without an answer (controller unreachable) it resolves anyway, and the
+   * caller goes on with what it holds. A name asked for before resolves at once.
+   */
+  lookup(name: string): Promise<void> {
+    const waiting = this.lookupWaiters.get(name);
+    if (!waiting && this.onDemand.has(name)) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, this.opts.lookupTimeoutMs ?? 5000);
+      function done(): void { clearTimeout(timer); resolve(); }
+      if (waiting) { waiting.push(done); return; }
+      this.lookupWaiters.set(name, [done]);
+      this.onDemand.add(name);
+      // Not connected: the name goes with the next stream's first requests. Connected (even
+      // before the first answer): the server reads requests in order, after the subscriptions.
+      if (this.call) {
+        this.call.write({ typeUrl: this.onDemandType(), initialVersions: {}, responseNonce: '', resourceNamesSubscribe: [name] });
+      }
+    });
+  }
+
+  private onDemandType(): string {
+    return this.opts.types.find((t) => t === 'ambit.mesh/Service') ?? this.opts.types[0]!;
+  }
+
   private isSynced(): boolean { return this.opts.types.every((t) => this.everReceived.has(t)); }
 
   private connect(): void {
@@ -141,10 +175,12 @@ export class DiscoveryClient {
     const call = (this.client as unknown as { DeltaResources(md: grpc.Metadata): grpc.ClientDuplexStream<DeltaRequest, DeltaResponse> }).DeltaResources(md);
     this.call = call;
     const node: NodeInfo = { name: this.opts.node.name, role: this.opts.node.role, namespace: this.opts.node.namespace ?? '', metadata: this.opts.node.metadata ?? {} };
+    const onDemandType = this.onDemandType();
     this.opts.types.forEach((typeUrl, i) => {
       const initialVersions: Record<string, string> = {};
       for (const [name, h] of this.held.get(typeUrl)!) initialVersions[name] = h.version;
-      call.write({ ...(i === 0 ? { node } : {}), typeUrl, initialVersions, responseNonce: '' });
+      const names = typeUrl === onDemandType && this.onDemand.size > 0 ? { resourceNamesSubscribe: [...this.onDemand] } : {};
+      call.write({ ...(i === 0 ? { node } : {}), typeUrl, initialVersions, responseNonce: '', ...names });
     });
     call.on('data', (res: DeltaResponse) => this.onResponse(call, res));
     call.on('error', (err: grpc.ServiceError) => this.onBroken(call, err));
@@ -191,6 +227,7 @@ export class DiscoveryClient {
       if (!this.everReceived.has(res.typeUrl)) { this.everReceived.add(res.typeUrl); this.changed = true; }
     }
     if (res.systemVersion) this.systemVersion = res.systemVersion;
+    if (res.answeredSubscriptions?.length) this.answered_.push(...res.answeredSubscriptions);
     this.pending.push({ call, typeUrl: res.typeUrl, nonce: res.nonce, errors });
     if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -209,6 +246,11 @@ export class DiscoveryClient {
       for (const [t, m] of this.held) view.set(t, new Map([...m].map(([n, h]) => [n, h.value])));
       try { problems = this.handler?.(view, this.systemVersion) ?? []; } catch (err) { problems = [describeError(err)]; }
       for (const w of this.syncWaiters.splice(0)) w();
+    }
+    // On-demand answers: what they selected is in the set the handler has now.
+    for (const name of this.answered_.splice(0)) {
+      for (const w of this.lookupWaiters.get(name) ?? []) w();
+      this.lookupWaiters.delete(name);
     }
     for (const p of this.pending.splice(0)) {
       if (p.call !== this.call) continue;

@@ -8,11 +8,29 @@ import { AGENT_TYPES, assembleSnapshot } from './resources.js';
 
 export type XdsSourceOptions = Omit<DiscoveryClientOptions, 'types'>;
 
+/** Node metadata an on-demand agent sends (controller/push/scope.ts reads it). */
+export const DISCOVERY_MODE_METADATA = { 'ambit.dev/discovery': 'on-demand' } as const;
+
+/** A config source that can fetch a destination it does not hold yet. */
+export interface OnDemandLookup {
+  /** Resolves once what `address` (an IP or a service hostname) selects is applied; never rejects. */
+  lookup(address: string): Promise<void>;
+}
+
+export function hasLookup(source: object): source is OnDemandLookup {
+  return typeof (source as Partial<OnDemandLookup>).lookup === 'function';
+}
+
 export class XdsMeshSource implements ConfigSource {
   private readonly client: DiscoveryClient;
+  /** On demand, the controller sends this node's workloads and only the destinations `lookup()` asks for. */
+  readonly lookup: ((address: string) => Promise<void>) | undefined;
 
-  constructor(opts: XdsSourceOptions) {
-    this.client = new DiscoveryClient({ ...opts, types: AGENT_TYPES });
+  constructor(opts: XdsSourceOptions & { onDemand?: boolean }) {
+    const { onDemand, ...rest } = opts;
+    const node = onDemand ? { ...rest.node, metadata: { ...rest.node.metadata, ...DISCOVERY_MODE_METADATA } } : rest.node;
+    this.client = new DiscoveryClient({ ...rest, node, types: AGENT_TYPES });
+    this.lookup = onDemand ? (address) => this.client.lookup(address) : undefined;
   }
 
   async start(onSnapshot: (snapshot: MeshSnapshot) => readonly string[]): Promise<void> {

@@ -24,6 +24,8 @@ export interface DeltaRequest {
   initialVersions: Record<string, string>;
   responseNonce: string;
   errorDetail?: ErrorDetail | null;
+  /** On-demand subscriptions by address or hostname (see proto/discovery.proto). */
+  resourceNamesSubscribe?: string[];
 }
 
 export interface WireResource { name: string; version: string; body: string }
@@ -34,6 +36,8 @@ export interface DeltaResponse {
   resources: WireResource[];
   removedResources: string[];
   nonce: string;
+  /** The on-demand subscriptions this response completes. */
+  answeredSubscriptions?: string[];
 }
 
 export const DISCOVERY_SERVICE = 'ambit.discovery.v1.MeshDiscovery';
