@@ -160,3 +160,81 @@ describe('relay between two TCP sockets', () => {
     expect(await done).toEqual({ fromClient: 5, toClient: 2, reason: 'done' });
   });
 });
+
+describe('relay between other kinds of streams', () => {
+  it('relays two unix sockets (no RST there: a close is a FIN) and settles when both close', async () => {
+    const dir = await import('node:fs/promises').then((f) => f.mkdtemp(`${(process.env.TMPDIR ?? '/tmp')}/ambit-relay-`));
+    const pathA = `${dir}/a.sock`;
+    const peers: net.Socket[] = [];
+    const srv = net.createServer({ allowHalfOpen: true }, (s) => peers.push(s));
+    await new Promise<void>((r) => srv.listen(pathA, r));
+    const x = net.connect({ path: pathA, allowHalfOpen: true });
+    const y = net.connect({ path: pathA, allowHalfOpen: true });
+    await new Promise<void>((r) => { const t = setInterval(() => { if (peers.length === 2) { clearInterval(t); r(); } }, 5); });
+    const done = relay(peers[0]!, peers[1]!);
+    const yData = new Promise<string>((r) => y.once('data', (d: Buffer) => r(d.toString())));
+    x.write('over unix');
+    expect(await yData).toBe('over unix');
+    const yClosed = new Promise((r) => y.once('close', r));
+    y.on('error', () => undefined);
+    x.on('error', () => undefined);
+    y.once('end', () => y.end());
+    x.destroy();
+    await yClosed;
+    expect((await done).bytesToTunnel).toBe('over unix'.length);
+    await new Promise((r) => srv.close(r));
+  });
+});
+
+describe('relay between two HTTP/2 streams (a waypoint forwarding one tunnel into another)', () => {
+  it('carries bytes and END_STREAM both ways, and maps a reset of one stream onto the other', async () => {
+    const http2 = await import('node:http2');
+    const waiting: Array<import('node:http2').ServerHttp2Stream> = [];
+    const relays: Promise<RelayResult>[] = [];
+    const server = http2.createServer();
+    server.on('stream', (stream) => {
+      stream.respond({ ':status': 200 });
+      waiting.push(stream);
+      if (waiting.length === 2) relays.push(relay(waiting.shift()!, waiting.shift()!));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    // Two client sessions: the waypoint's downstream and upstream are different connections.
+    const url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+    const sessions = [http2.connect(url), http2.connect(url)];
+    let n = 0;
+    const open = (): import('node:http2').ClientHttp2Stream => {
+      const s = sessions[n++ % 2]!.request({ ':method': 'POST', ':path': '/' }, { endStream: false });
+      s.on('error', () => undefined);
+      return s;
+    };
+    const collect = (s: import('node:http2').ClientHttp2Stream): Promise<string> => new Promise((r) => {
+      let got = '';
+      s.on('data', (d: Buffer) => { got += d.toString(); });
+      s.once('end', () => r(got));
+    });
+    // Half-close both ways.
+    const a = open();
+    await new Promise((r) => setTimeout(r, 20));
+    const b = open();
+    const gotB = collect(b);
+    const gotA = collect(a);
+    a.end('from a');
+    b.end('from b');
+    expect(await gotB).toBe('from a');
+    expect(await gotA).toBe('from b');
+    expect((await relays[0]!).reason).toBe('done');
+    // A reset of one stream resets the other.
+    const c = open();
+    await new Promise((r) => setTimeout(r, 20));
+    const d = open();
+    c.write('x');
+    await new Promise((r) => d.once('data', r));
+    const dClosed = new Promise((r) => d.once('close', r));
+    c.close(http2.constants.NGHTTP2_CANCEL);
+    await dClosed;
+    expect(d.rstCode).toBe(http2.constants.NGHTTP2_CONNECT_ERROR);
+    expect((await relays[1]!).reason).toMatch(/^socket-reset:/);
+    for (const s of sessions) s.close();
+    await new Promise((r) => server.close(r));
+  });
+});

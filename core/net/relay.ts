@@ -1,5 +1,5 @@
-// The one byte relay of the data path: a TCP socket ↔ a tunnel (an HTTP/2 CONNECT stream, or
-// another TCP socket, or any Duplex), keeping TCP semantics across it:
+// The one byte relay of the data path, between any two of: a TCP socket, an HTTP/2 CONNECT
+// stream, another Duplex; keeping TCP semantics across it:
 //   FIN from the socket        → END_STREAM / FIN on the tunnel, and back (half-close both ways)
 //   RST_STREAM on the tunnel   → TCP RST on the socket (resetAndDestroy)
 //   TCP RST on a socket tunnel → TCP RST on the socket
@@ -32,89 +32,95 @@ function isHttp2Stream(d: Duplex): d is Duplex & Http2Like {
   return typeof (d as Partial<Http2Like>).close === 'function' && 'rstCode' in d;
 }
 
+/** One end of a relay and how TCP events map onto it. */
+class End {
+  readonly h2: boolean;
+  readonly tcp: boolean;
+  closed: boolean;
+  constructor(readonly d: Duplex, readonly name: 'socket' | 'tunnel') {
+    this.h2 = isHttp2Stream(d);
+    this.tcp = d instanceof Socket;
+    this.closed = d.destroyed;
+  }
+
+  /** The RST_STREAM code received or sent (0 when none, or not HTTP/2). */
+  rstCode(): number { return this.h2 ? (this.d as unknown as Http2Like).rstCode ?? NGHTTP2_NO_ERROR : NGHTTP2_NO_ERROR; }
+
+  /** Abort: RST_STREAM(CONNECT_ERROR) on HTTP/2, TCP RST on a socket, destroy otherwise. */
+  reset(): void {
+    if (this.d.destroyed || (this.h2 && (this.d as unknown as Http2Like).closed)) return;
+    if (this.h2) (this.d as unknown as Http2Like).close(NGHTTP2_CONNECT_ERROR);
+    else if (this.tcp) {
+      // Only a plain TCP handle can send RST; a TLS socket or a unix socket is just closed.
+      try { (this.d as Socket).resetAndDestroy(); } catch { this.d.destroy(); }
+    } else this.d.destroy();
+  }
+
+  /** Both directions finished without a reset. */
+  clean(): boolean { return this.rstCode() === NGHTTP2_NO_ERROR && this.d.readableEnded && this.d.writableFinished; }
+}
+
 /**
- * Relay until both sides are closed; never rejects. Both sockets must allow half-open
- * connections (`allowHalfOpen: true` on net.createServer / net.connect), else Node closes the
- * write side when the read side ends. A side that already ended or closed before the call
- * (a client that sent FIN during a handshake, a stream reset while dialling) is handled.
+ * Relay until both sides are closed; never rejects. Each side is a TCP socket, an HTTP/2
+ * stream or another Duplex, in any combination (the names only label the result: `socket`'s
+ * bytes count as bytesToTunnel). Sockets must allow half-open connections
+ * (`allowHalfOpen: true` on net.createServer / net.connect), else Node closes the write side
+ * when the read side ends. A side that already ended or closed before the call (a client
+ * that sent FIN during a handshake, a stream reset while dialling) is handled.
  */
-export function relay(socket: Socket, tunnel: Duplex): Promise<RelayResult> {
+export function relay(socket: Duplex, tunnel: Duplex): Promise<RelayResult> {
   return new Promise<RelayResult>((resolve) => {
     const result: RelayResult = { bytesToTunnel: 0, bytesFromTunnel: 0, reason: '' };
-    const h2 = isHttp2Stream(tunnel);
-    const tunnelIsSocket = tunnel instanceof Socket;
-    let socketClosed = socket.destroyed;
-    let tunnelClosed = tunnel.destroyed;
+    const a = new End(socket, 'socket');
+    const b = new End(tunnel, 'tunnel');
     const setReason = (r: string): void => { if (!result.reason) result.reason = r; };
     const finish = (): void => {
-      if (!socketClosed || !tunnelClosed) return;
+      if (!a.closed || !b.closed) return;
       setReason('done');
       resolve(result);
     };
-    const rstCode = (): number => (h2 ? (tunnel as Http2Like).rstCode ?? NGHTTP2_NO_ERROR : NGHTTP2_NO_ERROR);
-    const resetTunnel = (): void => {
-      if (tunnel.destroyed || (h2 && (tunnel as Http2Like).closed)) return;
-      if (h2) (tunnel as Http2Like).close(NGHTTP2_CONNECT_ERROR);
-      else if (tunnelIsSocket) (tunnel as Socket).resetAndDestroy();
-      else tunnel.destroy();
-    };
-    const resetSocket = (): void => { if (!socket.destroyed) socket.resetAndDestroy(); };
     // One side already gone (e.g. the client cancelled while the upstream was dialing).
-    if (tunnel.destroyed && !socket.destroyed) { setReason('tunnel-closed'); resetSocket(); }
-    if (socket.destroyed && !tunnel.destroyed) { setReason('socket-closed'); resetTunnel(); }
+    if (b.d.destroyed && !a.d.destroyed) { setReason('tunnel-closed'); a.reset(); }
+    if (a.d.destroyed && !b.d.destroyed) { setReason('socket-closed'); b.reset(); }
 
     socket.on('data', (chunk: Buffer) => { result.bytesToTunnel += chunk.length; });
     tunnel.on('data', (chunk: Buffer) => { result.bytesFromTunnel += chunk.length; });
-    forward(socket, tunnel, tunnelIsSocket);
-    forward(tunnel, socket, true);
-
-    // FIN from the socket → END_STREAM (or FIN). 'end' may already have been emitted.
-    const endTunnel = (): void => { if (!tunnel.destroyed && !tunnel.writableEnded) tunnel.end(); };
-    if (socket.readableEnded) endTunnel(); else socket.once('end', endTunnel);
-    socket.on('error', (err: NodeJS.ErrnoException) => {
-      setReason(err.code === 'ECONNRESET' ? 'socket-reset' : `socket-error:${err.code ?? err.message}`);
-      resetTunnel();
-    });
-    socket.once('close', (hadError: boolean) => {
-      socketClosed = true;
-      // Closed without both directions finishing (destroyed locally or errored): reset the tunnel.
-      if (hadError || !socket.readableEnded || !socket.writableFinished) {
-        setReason('socket-closed');
-        resetTunnel();
-      }
-      finish();
-    });
-
-    // END_STREAM → FIN, but a RST_STREAM also ends the readable side first (rstCode still 0
-    // then): look again one turn later before choosing between FIN and RST.
-    const onTunnelEnd = (): void => {
-      setImmediate(() => {
-        if (socket.destroyed) return;
-        const code = rstCode();
-        if (code !== NGHTTP2_NO_ERROR) {
-          setReason(`tunnel-reset:${code}`);
-          socket.resetAndDestroy();
-        } else if (!socket.writableEnded) {
-          socket.end();
-        }
+    for (const [from, to] of [[a, b], [b, a]] as const) {
+      forward(from.d, to.d, to.tcp);
+      // FIN / END_STREAM → FIN / END_STREAM. A RST_STREAM also ends an HTTP/2 stream's
+      // readable side first (rstCode still 0 then): look again one turn later before choosing
+      // between FIN and RST. 'end' may already have been emitted.
+      const onEnd = (): void => {
+        const pass = (): void => {
+          if (to.d.destroyed) return;
+          const code = from.rstCode();
+          if (code !== NGHTTP2_NO_ERROR) {
+            setReason(`${from.name}-reset:${code}`);
+            to.reset();
+          } else if (!to.d.writableEnded) {
+            to.d.end();
+          }
+        };
+        if (from.h2) setImmediate(pass); else pass();
+      };
+      if (from.d.readableEnded) onEnd(); else from.d.once('end', onEnd);
+      from.d.on('error', (err: NodeJS.ErrnoException) => {
+        const code = from.rstCode();
+        if (code !== NGHTTP2_NO_ERROR) setReason(`${from.name}-reset:${code}`);
+        else setReason(err.code === 'ECONNRESET' ? `${from.name}-reset` : `${from.name}-error:${err.code ?? err.message}`);
+        to.reset();
       });
-    };
-    if (tunnel.readableEnded) onTunnelEnd(); else tunnel.once('end', onTunnelEnd);
-    tunnel.on('error', (err: NodeJS.ErrnoException) => {
-      if (rstCode() !== NGHTTP2_NO_ERROR) setReason(`tunnel-reset:${rstCode()}`);
-      else setReason(tunnelIsSocket && err.code === 'ECONNRESET' ? 'tunnel-reset' : `tunnel-error:${err.code ?? err.message}`);
-      resetSocket();
-    });
-    tunnel.once('close', () => {
-      tunnelClosed = true;
-      const code = rstCode();
-      const clean = code === NGHTTP2_NO_ERROR && tunnel.readableEnded && tunnel.writableFinished;
-      if (!clean && !socket.destroyed) {
-        setReason(code !== NGHTTP2_NO_ERROR ? `tunnel-reset:${code}` : 'tunnel-closed');
-        socket.resetAndDestroy();
-      }
-      finish();
-    });
+      from.d.once('close', () => {
+        from.closed = true;
+        // Closed without both directions finishing (reset, destroyed locally or errored).
+        if (!from.clean() && !to.d.destroyed) {
+          const code = from.rstCode();
+          setReason(code !== NGHTTP2_NO_ERROR ? `${from.name}-reset:${code}` : `${from.name}-closed`);
+          to.reset();
+        }
+        finish();
+      });
+    }
     finish();
   });
 }
@@ -125,7 +131,7 @@ export interface SpliceResult { fromClient: number; toClient: number; reason: st
  * Relay between two TCP sockets (both allowHalfOpen). Reasons name the sides: done,
  * client-reset, client-error:<code>, client-closed, server-reset, server-error:<code>, server-closed.
  */
-export async function splice(client: Socket, server: Socket): Promise<SpliceResult> {
+export async function splice(client: Duplex, server: Duplex): Promise<SpliceResult> {
   const r = await relay(client, server);
   const reason = r.reason.replace(/^socket-/, 'client-').replace(/^tunnel-/, 'server-');
   return { fromClient: r.bytesToTunnel, toClient: r.bytesFromTunnel, reason };
