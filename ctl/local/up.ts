@@ -20,6 +20,7 @@ import { addPodNetwork, deletePodNetwork, prepareNetwork, reassertPodNetworks, r
 import { builtMain } from './paths.js';
 import { hostsFileFor, planAddedPod, planLocal, podObject, type LocalPlan, type PlannedPod } from './plan.js';
 import { insideUserNamespace, nodePorts, prepareUserNamespace, serveRelaySockets } from './rootless.js';
+import { freePorts, frontAgentPorts, type AgentFront, type AgentPortSet } from './agent-ports.js';
 import { CONTROL_SOCKET, serveControl, type ControlServer } from './control.js';
 import { startProcess, stopProcess, type Started, type StartOptions } from './processes.js';
 import { Supervisor } from './supervisor.js';
@@ -177,6 +178,7 @@ export async function localUp(o: UpOptions): Promise<number> {
   let control: ControlServer | undefined;
   const waypointPorts: WaypointPorts[] = [];
   const balancers = new Map<string, WaypointBalancer>();
+  let front: AgentFront | undefined;
   const waypointsReady = new Set<string>();
   let stopReason: ((r: string) => void) | undefined;
   const stopping = new Promise<string>((r) => { stopReason = r; });
@@ -228,17 +230,27 @@ export async function localUp(o: UpOptions): Promise<number> {
     log.info('controller up', { grpc: ports.controllerGrpc });
 
     const agentSocket = path.join(stateDir, 'agent.sock');
-    const agent = supervisor.add({ name: 'agent', policy: 'Always', graceMs: 8000, ready: readyLine(60_000), start: () => startReporting({
-      role: 'agent', cmd: process.execPath, args: [builtMain('agent')], logFile: path.join(logs, 'agent.log'),
-      env: {
-        ...process.env, AMBIT_CONTROLLER: `127.0.0.1:${ports.controllerGrpc}`, AMBIT_CONTROLLER_ROOTS: path.join(controllerDir, 'root-cert.pem'),
-        AMBIT_CONTROLLER_IDENTITY: CONTROLLER_IDENTITY,
-        AMBIT_TOKEN_FILE: path.join(stateDir, 'agent-token'), AMBIT_NODE_NAME: plan.nodeName, AMBIT_STATE_DIR: path.join(stateDir, 'agent'),
-        AMBIT_AGENT_SOCKET: agentSocket, AMBIT_LOCAL_HOST: '127.0.0.1', AMBIT_PUBLIC_HOST: '127.0.0.1',
-        AMBIT_ADMIN_PORT: String(ports.agentAdmin), AMBIT_METRICS_PORT: String(ports.agentMetrics), AMBIT_READY_PORT: String(ports.agentReady), AMBIT_SOCKS5_PORT: String(ports.agentSocks5),
-        AMBIT_DRAIN_MS: '2000',
-      },
-    }) });
+    // The node ports are local up's, forwarded to the serving agent (agent-ports.ts); each
+    // start takes the other internal set, so a new agent can start beside the old one.
+    front = await frontAgentPorts({ admin: ports.agentAdmin, metrics: ports.agentMetrics, ready: ports.agentReady, socks5: ports.agentSocks5 });
+    const free = await freePorts(8);
+    const portSets: AgentPortSet[] = [0, 4].map((i) => ({ admin: free[i]!, metrics: free[i + 1]!, ready: free[i + 2]!, socks5: free[i + 3]! }));
+    let agentStarts = 0;
+    const agent = supervisor.add({ name: 'agent', policy: 'Always', graceMs: 8000, ready: readyLine(60_000), start: () => {
+      const set = portSets[agentStarts++ % 2]!;
+      return startReporting({
+        role: 'agent', cmd: process.execPath, args: [builtMain('agent')], logFile: path.join(logs, 'agent.log'),
+        onStdoutLine: (line) => { if (line.startsWith('ready')) front?.target(set); },
+        env: {
+          ...process.env, AMBIT_CONTROLLER: `127.0.0.1:${ports.controllerGrpc}`, AMBIT_CONTROLLER_ROOTS: path.join(controllerDir, 'root-cert.pem'),
+          AMBIT_CONTROLLER_IDENTITY: CONTROLLER_IDENTITY,
+          AMBIT_TOKEN_FILE: path.join(stateDir, 'agent-token'), AMBIT_NODE_NAME: plan.nodeName, AMBIT_STATE_DIR: path.join(stateDir, 'agent'),
+          AMBIT_AGENT_SOCKET: agentSocket, AMBIT_LOCAL_HOST: '127.0.0.1', AMBIT_PUBLIC_HOST: '127.0.0.1',
+          AMBIT_ADMIN_PORT: String(set.admin), AMBIT_METRICS_PORT: String(set.metrics), AMBIT_READY_PORT: String(set.ready), AMBIT_SOCKS5_PORT: String(set.socks5),
+          AMBIT_DRAIN_MS: '2000',
+        },
+      });
+    } });
     await writeRecord(record);
     await abortable(readyLine(60_000)(agent), stopping);
     const enrolled = plan.pods.filter((p) => p.enrolled);
@@ -376,7 +388,8 @@ export async function localUp(o: UpOptions): Promise<number> {
     }
     if (insideUserNamespace()) relays = await serveRelaySockets(path.join(stateDir, 'relay'), [...nodePorts(ports), ...(record.waypoints ?? []).map((w) => w.port)]);
     control = await serveControl(path.join(stateDir, CONTROL_SOCKET), supervisor, log, {
-      'reassert-capture': () => reassertPodNetworks(record.network!, record.pods),
+      // The enrolled pods (a waypoint's or a balancer's netns was never captured).
+      'reassert-capture': () => reassertPodNetworks(record.network!, record.pods.filter((p) => record.planned.some((x) => x.netnsName === p.netnsName && x.enrolled))),
       'replace-pod': replacePod,
       'rollout-waypoint': rolloutWaypoint,
     });
@@ -399,6 +412,7 @@ export async function localUp(o: UpOptions): Promise<number> {
     for (const b of balancers.values()) await b.close().catch(() => undefined);
     for (const w of waypointPorts) await w.close().catch((err: unknown) => log.warn('closing waypoint ports failed', { err: describeError(err) }));
     const problems = await tearDown(record, log);
+    await front?.close().catch(() => undefined);
     log.info('torn down', { problems: problems.length });
     if (problems.length > 0) code = 1;
   }
