@@ -51,12 +51,4 @@ export async function controllerLink(opts: ControllerLinkOptions): Promise<Contr
   return { address: opts.address, rootsPem, identity: opts.identity, token: tokenFromFile(opts.tokenFile) };
 }
 
-/**
- * Keeps the process alive while it waits for the controller: the CA client's retry timers are
- * unref'd, so a waypoint or agent with nothing else open would otherwise exit quietly (code 0)
- * instead of retrying. Release it once the process listens.
- */
-export function holdProcessOpen(): () => void {
-  const timer = setInterval(() => undefined, 60_000);
-  return () => clearInterval(timer);
-}
+export { holdProcessOpen } from './hold-open.js';
