@@ -3,7 +3,7 @@
 import { Counter } from 'prom-client';
 import { createLogger } from '../core/log.js';
 import { httpLabels, peerFromWorkload, type PeerInfo } from '../core/metrics/labels.js';
-import type { MeshMetrics } from '../core/metrics/mesh-metrics.js';
+import { observeRequest, type HttpSeries, type MeshMetrics } from '../core/metrics/mesh-metrics.js';
 import type { ClusterEndpoint } from '../core/model/l7.js';
 import type { Workload } from '../core/model/types.js';
 import type { ForwardedRejection } from './source-identity.js';
@@ -52,8 +52,63 @@ function endpointPeer(e: ClusterEndpoint): PeerInfo {
   };
 }
 
+/** Label tuples kept bound (each a few objects); past this the cache starts over. */
+const MAX_BOUND_TUPLES = 4096;
+const NONE = {};
+
+type Level<K, V> = Map<K, V>;
+type Tuples = Level<unknown, Level<unknown, Level<string, Level<string, Level<string, Level<number, HttpSeries>>>>>>;
+
+function level<K, V>(parent: Map<K, V>, key: K, make: () => V): V {
+  let v = parent.get(key);
+  if (v === undefined) { v = make(); parent.set(key, v); }
+  return v;
+}
+
+/**
+ * The metrics bound to a request's label tuple, found by the objects the request already
+ * holds (source workload or principal, destination workload or endpoint, service, protocol,
+ * flag, code): a repeated tuple costs a few map lookups, no label object and no string key.
+ */
+class BoundSeries {
+  private tuples: Tuples = new Map();
+  private size = 0;
+
+  constructor(private readonly metrics: MeshMetrics) {}
+
+  get(r: RequestRecord): HttpSeries {
+    const bySource = level(this.tuples, r.sourceWorkload ?? r.sourcePrincipal ?? NONE, () => new Map());
+    const byDestination = level(bySource, r.destinationWorkload ?? r.destinationEndpoint ?? NONE, () => new Map());
+    const byHost = level(byDestination, r.service?.hostname ?? '', () => new Map());
+    const byNamespace = level(byHost, r.service?.namespace ?? '', () => new Map());
+    const byFlag = level(byNamespace, r.flag, () => new Map());
+    const code = r.protocol === 'grpc' ? -r.status - 1 : r.status;
+    let series = byFlag.get(code);
+    if (series === undefined) {
+      series = this.metrics.httpSeries(labelsOf(r));
+      if (++this.size > MAX_BOUND_TUPLES) { this.tuples = new Map(); this.size = 0; }
+      else byFlag.set(code, series);
+    }
+    return series;
+  }
+}
+
+function labelsOf(r: RequestRecord): ReturnType<typeof httpLabels> {
+  return httpLabels({
+    reporter: 'waypoint',
+    source: peer(r.sourceWorkload, r.sourcePrincipal),
+    destination: r.destinationWorkload ? peerFromWorkload(r.destinationWorkload) : r.destinationEndpoint ? endpointPeer(r.destinationEndpoint) : {},
+    ...(r.service ? { service: r.service } : {}),
+    securityPolicy: 'mutual_tls',
+    protocol: r.protocol,
+    responseFlags: r.flag,
+    responseCode: r.status,
+  });
+}
+
 export class WaypointTelemetry {
   private readonly forwardedIgnoredTotal: Counter<'reason'> | undefined;
+  private readonly bound: BoundSeries | undefined;
 
   constructor(private readonly metrics: MeshMetrics | undefined, private readonly accessLogging: boolean) {
     this.forwardedIgnoredTotal = metrics ? new Counter({
@@ -61,6 +116,7 @@ export class WaypointTelemetry {
       help: 'HBONE forwarded addresses not believed (not an address of a workload with the peer identity)',
       labelNames: ['reason'], registers: [metrics.registry],
     }) : undefined;
+    this.bound = metrics ? new BoundSeries(metrics) : undefined;
   }
 
   /** A tunnel's `forwarded` header named an address the peer does not own. */
@@ -74,19 +130,7 @@ export class WaypointTelemetry {
   }
 
   record(r: RequestRecord): void {
-    if (this.metrics) {
-      const labels = httpLabels({
-        reporter: 'waypoint',
-        source: peer(r.sourceWorkload, r.sourcePrincipal),
-        destination: r.destinationWorkload ? peerFromWorkload(r.destinationWorkload) : r.destinationEndpoint ? endpointPeer(r.destinationEndpoint) : {},
-        ...(r.service ? { service: r.service } : {}),
-        securityPolicy: 'mutual_tls',
-        protocol: r.protocol,
-        responseFlags: r.flag,
-        responseCode: r.status,
-      });
-      this.metrics.recordRequest(labels, { durationMs: r.durationMs, requestBytes: r.requestBytes, responseBytes: r.responseBytes });
-    }
+    if (this.bound) observeRequest(this.bound.get(r), r);
     if (this.accessLogging) {
       accessLog.info('request', {
         method: r.method, path: r.path, authority: r.authority, status: r.status, flags: r.flag,

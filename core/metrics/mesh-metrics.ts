@@ -4,7 +4,8 @@
 // Cardinality: every family keeps at most `maxSeries` label sets; past that, new label sets
 // are folded into one `other` series (and counted in ambit_metrics_series_overflow_total),
 // so a misbehaving input cannot grow memory without bound.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
+import { HttpFamily, observe, type HttpSeriesState } from './http-family.js';
 import {
   HTTP_LABEL_NAMES, TCP_LABEL_NAMES, type HttpLabelName, type HttpLabels, type TcpLabelName, type TcpLabels,
 } from './labels.js';
@@ -83,11 +84,15 @@ class SeriesCache<L extends string, T> {
   }
 }
 
-interface HttpSeries {
-  readonly requests: { inc(): void };
-  readonly duration: { observe(v: number): void };
-  readonly requestBytes: { observe(v: number): void };
-  readonly responseBytes: { observe(v: number): void };
+/** The four HTTP metrics of one label set (plain numbers, exported at scrape time). */
+export type HttpSeries = HttpSeriesState;
+
+/** One finished request on series bound earlier (httpSeries): no label work per request. */
+export function observeRequest(s: HttpSeries, obs: RequestObservation): void {
+  s.requests += 1;
+  observe(s.duration, DURATION_BUCKETS_MS, obs.durationMs);
+  observe(s.requestBytes, SIZE_BUCKETS_BYTES, obs.requestBytes);
+  observe(s.responseBytes, SIZE_BUCKETS_BYTES, obs.responseBytes);
 }
 
 export class MeshMetrics {
@@ -98,10 +103,7 @@ export class MeshMetrics {
   private readonly tcpClosed?: Counter<TcpLabelName>;
   private readonly tcpSent?: Counter<TcpLabelName>;
   private readonly tcpReceived?: Counter<TcpLabelName>;
-  private readonly requests?: Counter<HttpLabelName>;
-  private readonly duration?: Histogram<HttpLabelName>;
-  private readonly requestBytes?: Histogram<HttpLabelName>;
-  private readonly responseBytes?: Histogram<HttpLabelName>;
+  private readonly http?: HttpFamily;
   private readonly tcpCache: SeriesCache<TcpLabelName, TcpSeries>;
   private readonly httpCache: SeriesCache<HttpLabelName, HttpSeries>;
 
@@ -120,7 +122,6 @@ export class MeshMetrics {
     const registers = [this.registry];
     const max = opts.maxSeries ?? 10000;
     const tcpNames = [...TCP_LABEL_NAMES];
-    const httpNames = [...HTTP_LABEL_NAMES];
 
     this.overflow = new Counter({ name: 'ambit_metrics_series_overflow_total', help: 'Label sets folded into the "other" series because a metric reached its series limit', labelNames: ['component'], registers });
     const overflow = (): void => this.overflow.inc({ component: this.component });
@@ -134,10 +135,10 @@ export class MeshMetrics {
       this.tcpReceived = new Counter({ name: 'istio_tcp_received_bytes_total', help: 'Total bytes received in a TCP connection', labelNames: tcpNames, registers });
     }
     if (opts.http !== false) {
-      this.requests = new Counter({ name: 'istio_requests_total', help: 'Total number of requests', labelNames: httpNames, registers });
-      this.duration = new Histogram({ name: 'istio_request_duration_milliseconds', help: 'Duration of requests in milliseconds', labelNames: httpNames, buckets: DURATION_BUCKETS_MS, registers });
-      this.requestBytes = new Histogram({ name: 'istio_request_bytes', help: 'Size of HTTP request bodies and headers in bytes', labelNames: httpNames, buckets: SIZE_BUCKETS_BYTES, registers });
-      this.responseBytes = new Histogram({ name: 'istio_response_bytes', help: 'Size of HTTP response bodies and headers in bytes', labelNames: httpNames, buckets: SIZE_BUCKETS_BYTES, registers });
+      this.http = new HttpFamily(DURATION_BUCKETS_MS, SIZE_BUCKETS_BYTES);
+      for (const metric of [this.http.requestsMetric, this.http.durationMetric, this.http.requestBytesMetric, this.http.responseBytesMetric]) {
+        this.registry.registerMetric(metric as unknown as Metric);
+      }
     }
 
     this.refused = new Counter({ name: 'ambit_connections_refused_total', help: 'Connections refused (authorization, STRICT mTLS, overload…)', labelNames: ['component', 'reason'], registers });
@@ -165,12 +166,16 @@ export class MeshMetrics {
 
   /** One finished HTTP request (waypoint). */
   recordRequest(labels: HttpLabels, obs: RequestObservation): void {
-    if (!this.requests) throw new Error('HTTP metrics are disabled in this registry');
-    const s = this.httpCache.get(labels);
-    s.requests.inc();
-    s.duration.observe(obs.durationMs);
-    s.requestBytes.observe(obs.requestBytes);
-    s.responseBytes.observe(obs.responseBytes);
+    observeRequest(this.httpSeries(labels), obs);
+  }
+
+  /**
+   * The HTTP metrics bound to one label set, for a caller that keeps them per label tuple
+   * (within the series cap; past it, the folded `other` series).
+   */
+  httpSeries(labels: HttpLabels): HttpSeries {
+    if (!this.http) throw new Error('HTTP metrics are disabled in this registry');
+    return this.httpCache.get(labels);
   }
 
   private bindTcp(l: TcpLabels): TcpSeries {
@@ -189,12 +194,7 @@ export class MeshMetrics {
   }
 
   private bindHttp(l: HttpLabels): HttpSeries {
-    return {
-      requests: this.requests!.labels(l),
-      duration: this.duration!.labels(l),
-      requestBytes: this.requestBytes!.labels(l),
-      responseBytes: this.responseBytes!.labels(l),
-    };
+    return this.http!.bind(l);
   }
 
   /** `reason` must come from a small fixed set (e.g. authz, strict_mtls, overload). */
