@@ -4,9 +4,10 @@
 // at L4 to an endpoint of the service.
 import http from 'node:http';
 import http2 from 'node:http2';
-import { pipeline, type Duplex } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import { acceptTunnel, createHboneServer, rejectTunnel, splitHostPort, type HboneRequest, type HboneServer } from '../core/hbone/index.js';
 import { describeError } from '../core/errors.js';
+import { relay } from '../core/net/relay.js';
 import type { Credentials } from '../core/identity/types.js';
 import type { Logger } from '../core/log.js';
 import type { PortProtocol } from '../core/model/types.js';
@@ -211,8 +212,8 @@ export class WaypointServer {
       downstream.destroy();
       throw err;
     }
-    pipeline(downstream, upstream, () => undefined);
-    pipeline(upstream, downstream, () => undefined);
+    // core's relay keeps TCP semantics (half-close, resets); stream.pipeline made a reset a clean close.
+    void relay(downstream, upstream);
   }
 }
 
