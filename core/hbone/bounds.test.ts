@@ -95,13 +95,13 @@ async function until(cond: () => boolean, timeoutMs = 5000): Promise<void> {
 
 describe('hbone server bounds', () => {
   let p: Pki;
-  let other: Credentials;
+  let other_: Credentials;
   const servers: HboneServer[] = [];
   const held: ServerHttp2Stream[] = [];
 
   beforeAll(async () => {
     p = await pki();
-    other = await testCredentials(p.ca, 'other', 'caller');
+    other_ = await testCredentials(p.ca, 'other', 'caller');
   });
   afterEach(async () => {
     held.length = 0;
@@ -175,6 +175,21 @@ describe('hbone server bounds', () => {
     session.destroy();
   });
 
+  it('10,000 streams opened at once on one connection: never more than 100 served, the peer cut off, others unaffected', async () => {
+    const { server, port } = await start();
+    const peer = await rawPeer(port, p.client, false);
+    peer.openStreams(1, 10_000);
+    await until(() => peer.answered.size + peer.reset.size >= 10_000 || peer.socket.destroyed, 20_000);
+    // Node closes a session that makes it refuse more than 100 streams (maxSessionRejectedStreams).
+    expect(peer.answered.size).toBeLessThanOrEqual(100);
+    expect([...peer.reset.values()].every((code) => code === NGHTTP2_REFUSED_STREAM)).toBe(true);
+    expect(server.stats().activeStreams).toBeLessThanOrEqual(100);
+    const other = client(port, other_);
+    expect(await connectStatus(other)).toBe(200);
+    other.destroy();
+    peer.socket.destroy();
+  });
+
   it('drops a silent TCP client after the handshake deadline', async () => {
     const { server, port } = await start({ handshakeTimeoutMs: 300 });
     const t0 = Date.now();
@@ -228,7 +243,7 @@ describe('hbone server bounds', () => {
     expect(await connectStatus(c)).toBe(-1);
     expect(await goaway).toBe(NGHTTP2_ENHANCE_YOUR_CALM);
     expect(server.stats().refusedPeerCap).toBe(1);
-    const d = client(port, other);
+    const d = client(port, other_);
     expect(await connectStatus(d)).toBe(200);
     a.destroy();
     await until(() => server.stats().sessions === 2);
