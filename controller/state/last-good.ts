@@ -10,12 +10,17 @@ export function rejectionKey(r: { kind: string; namespace?: string; name: string
 
 export class LastGoodObjects {
   private good = new Map<string, KubeObject>();
+  /** The last `remember()`, indexed only when a rejection needs it (most translations have none). */
+  private pending: { objects: readonly KubeObject[]; rejected: ReadonlySet<string> } | undefined;
 
   /**
    * The objects to translate instead of `objects`, with each rejected object replaced by its
    * last accepted version; undefined when there is nothing to replace.
    */
   substitute(objects: readonly KubeObject[], rejected: ReadonlySet<string>): { objects: KubeObject[]; replaced: string[] } | undefined {
+    if (rejected.size === 0) return undefined;
+    if (this.pending) this.index(this.pending.objects, this.pending.rejected);
+    this.pending = undefined;
     const replaced: string[] = [];
     const out = objects.map((o) => {
       const key = objectKey(o);
@@ -30,6 +35,10 @@ export class LastGoodObjects {
 
   /** Remembers what the final translation accepted (objects gone from the input are forgotten). */
   remember(objects: readonly KubeObject[], rejected: ReadonlySet<string>): void {
+    this.pending = { objects, rejected };
+  }
+
+  private index(objects: readonly KubeObject[], rejected: ReadonlySet<string>): void {
     const next = new Map<string, KubeObject>();
     for (const o of objects) {
       const key = objectKey(o);
