@@ -14,6 +14,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { AmbitError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
+import { relay } from '../../core/net/relay.js';
 import type { LocalPorts } from './state.js';
 
 export const USERNS_ENV = 'AMBIT_LOCAL_USERNS';
@@ -82,11 +83,8 @@ export async function serveRelaySockets(dir: string, ports: readonly number[]): 
   for (const port of ports) {
     const file = relaySocket(dir, port);
     await rm(file, { force: true });
-    const server = net.createServer((c) => {
-      const up = net.connect({ host: '127.0.0.1', port });
-      c.pipe(up).pipe(c);
-      c.on('error', () => up.destroy());
-      up.on('error', () => c.destroy());
+    const server = net.createServer({ allowHalfOpen: true }, (c) => {
+      void relay(c, net.connect({ host: '127.0.0.1', port, allowHalfOpen: true }));
     });
     await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(file, resolve); });
     servers.push(server);
@@ -98,11 +96,8 @@ export async function serveRelaySockets(dir: string, ports: readonly number[]): 
 export async function forwardPorts(dir: string, ports: readonly number[], log: Logger): Promise<net.Server[]> {
   const servers: net.Server[] = [];
   for (const port of ports) {
-    const server = net.createServer((c) => {
-      const inner = net.connect(relaySocket(dir, port));
-      c.pipe(inner).pipe(c);
-      c.on('error', () => inner.destroy());
-      inner.on('error', () => c.destroy());
+    const server = net.createServer({ allowHalfOpen: true }, (c) => {
+      void relay(c, net.connect({ path: relaySocket(dir, port), allowHalfOpen: true }));
     });
     const ok = await new Promise<boolean>((resolve) => {
       server.once('error', (err) => { log.warn('cannot forward a node port to 127.0.0.1', { port, err: err.message }); resolve(false); });

@@ -13,6 +13,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { createPodSocket, listenInNetns, releaseNetns } from '../../agent/inpod/sockets.js';
 import type { Logger } from '../../core/log.js';
+import { relay } from '../../core/net/relay.js';
 import type { PlannedPod } from './plan.js';
 
 export const WAYPOINT_BASE_PORT = 15100;
@@ -61,14 +62,6 @@ export function waypointEnv(pod: PlannedPod, o: { rootsFile: string; tokenFile: 
   };
 }
 
-function pipe(a: net.Socket, b: net.Socket): void {
-  a.pipe(b).pipe(a);
-  a.on('error', () => b.destroy());
-  b.on('error', () => a.destroy());
-  a.on('close', () => b.destroy());
-  b.on('close', () => a.destroy());
-}
-
 export interface WaypointPorts { close(): Promise<void> }
 
 /** The controller inside the waypoint's netns, and its admin/metrics on the host's 127.0.0.1:`hostPort`. */
@@ -78,7 +71,9 @@ export async function bridgeWaypointPorts(o: { netnsName: string; controllerPort
   const open = new Set<net.Socket>();
   const tracked = (s: net.Socket): net.Socket => { open.add(s); s.once('close', () => open.delete(s)); return s; };
   const toController = await listenInNetns(nsPath, IN_POD.controller, '127.0.0.1');
-  toController.on('connection', (c: net.Socket) => pipe(tracked(c), net.connect({ host: '127.0.0.1', port: o.controllerPort })));
+  toController.on('connection', (c: net.Socket) => {
+    void relay(tracked(c), net.connect({ host: '127.0.0.1', port: o.controllerPort, allowHalfOpen: true }));
+  });
 
   const proxy = http.createServer((req, res) => {
     const port = /^\/(metrics|stats\/prometheus)(\?|$)/.test(req.url ?? '') ? IN_POD.metrics : IN_POD.admin;
