@@ -13,7 +13,7 @@ import type { Container } from './container.js';
 import { ControlPlane, serviceHosts } from './control-plane.js';
 import { snapshotDist } from './images.js';
 import { Kubelet, type RunningPod } from './kubelet.js';
-import { addressing, createNodes, removeLeftovers, removeNodes, sh, type Exec, type NodeAddressing } from './net.js';
+import { addressing, createNodes, leftovers, removeLeftovers, removeNodes, sh, type Exec, type NodeAddressing } from './net.js';
 
 export interface ClusterOptions {
   readonly profile: string;
@@ -184,7 +184,9 @@ export class Cluster {
     }
   }
 
-  async stop(): Promise<void> {
+  /** Stop everything; returns what could not be removed (processes still alive, namespaces, links, routes). */
+  async stop(): Promise<string[]> {
+    const pids = this.containers().map((x) => ({ id: x.id, pid: x.container.pid }));
     await this.controlPlane?.stop().catch(() => undefined);
     // Application pods before the nodes' agents, so the agents see the CNI DELs.
     const appsFirst = [...this.kubelets];
@@ -195,5 +197,11 @@ export class Cluster {
     await this.api?.close().catch(() => undefined);
     if (this.networked) await removeNodes(this.nodes);
     if (this.dir) await rm(this.dir, { recursive: true, force: true }).catch(() => undefined);
+    const left = this.networked ? await leftovers(this.o.tag, this.nodes) : [];
+    for (const { id, pid } of pids) {
+      if (!pid) continue;
+      try { process.kill(pid, 0); left.push(`process ${pid} (${id})`); } catch { /* gone, as it should be */ }
+    }
+    return left;
   }
 }

@@ -81,6 +81,16 @@ export async function removeLeftovers(tag: string, nodes: readonly NodeAddressin
   await removeNodes(nodes);
 }
 
+/** Network namespaces, host veths and host routes of suite `tag` that still exist. */
+export async function leftovers(tag: string, nodes: readonly NodeAddressing[]): Promise<string[]> {
+  const out = (await sh('ip', ['netns', 'list'])).stdout.split('\n').map((l) => l.split(' ')[0]!).filter((n) => n.startsWith(`${tag}-`)).map((n) => `netns ${n}`);
+  for (const n of nodes) {
+    if ((await sh('ip', ['link', 'show', n.hostVeth])).code === 0) out.push(`link ${n.hostVeth}`);
+    if ((await sh('ip', ['route', 'show', n.podCidr])).stdout.trim()) out.push(`route ${n.podCidr}`);
+  }
+  return out;
+}
+
 /** Create both nodes, their host links, the inter-node link and the routes between all of them. */
 export async function createNodes(nodes: readonly [NodeAddressing, NodeAddressing]): Promise<void> {
   for (const n of nodes) {
