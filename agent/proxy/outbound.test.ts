@@ -83,4 +83,14 @@ describe('outbound handler', () => {
     expect(m.tracker.refusalCounts()['not-redirected']).toBe(before + 1);
     await new Promise((r2) => srv.close(r2));
   });
+
+  it('carries a client with an IPv6 address over HBONE (forwarded-for is [v6]:port)', async () => {
+    const { handleOutbound } = await import('./outbound.js');
+    const srv = net.createServer({ allowHalfOpen: true }, (s) => handleOutbound(m.ctx, m.client, s));
+    const port = await new Promise<number>((r) => srv.listen(0, '::1', () => r((srv.address() as net.AddressInfo).port)));
+    m.net.redirect('::1', port, { address: SERVER_IP, port: m.app.port });
+    const r = await exchange(net.connect({ host: '::1', port, allowHalfOpen: true }), 'from v6');
+    expect(r).toEqual({ echoed: 'from v6' });
+    await new Promise((r2) => srv.close(r2));
+  });
 });
