@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { register as registerApply } from './apply.js';
 import { register as registerDown } from './down.js';
 import { register as registerExec } from './exec.js';
+import { register as registerPs } from './ps.js';
 import { DEFAULT_STATE_DIR } from './state.js';
 import { register as registerUp } from './up-command.js';
 
@@ -14,4 +15,5 @@ export function register(program: Command): void {
   registerExec(local, defaults);
   registerApply(local, defaults);
   registerDown(local, defaults);
+  registerPs(local, defaults);
 }

@@ -172,6 +172,8 @@ export class ChaosMesh {
 export interface ChaosEvent {
   readonly name: string;
   readonly goal: Goal;
+  /** The cause found for this event's failed requests (printed when there are any). */
+  readonly knownCause?: string;
   /** Runs the event while the load runs; returns notes. `load` starts the load (once). */
   run(mesh: ChaosMesh): Promise<{ summary: LoadSummary; notes: string[] }>;
 }
@@ -228,6 +230,9 @@ export const EVENTS: readonly ChaosEvent[] = [
   },
   {
     name: 'agent restart', goal: 'no-failed',
+    knownCause: 'new connections never fail (the new agent shares the pods\' listeners through SO_REUSEPORT); the old agent '
+      + 'closes the connections it still carries at its drain deadline (AMBIT_DRAIN_MS=2000 in local up), and an L4 proxy '
+      + 'cannot tell when a keep-alive connection is between requests: one in flight then is reset (ECONNRESET)',
     run: (mesh) => during(mesh, mesh.settings.loadSeconds, 1000, async () => {
       const before = await mesh.unit('agent');
       try {
@@ -241,6 +246,8 @@ export const EVENTS: readonly ChaosEvent[] = [
   },
   {
     name: 'waypoint rollout', goal: 'no-failed',
+    knownCause: 'a replica on SIGTERM sends GOAWAY and closes the HTTP/1 connections inside its tunnels; a client that '
+      + 'writes its next request on such a keep-alive connection as it closes gets ECONNRESET (Node\'s client does not retry)',
     run: (mesh) => during(mesh, mesh.settings.loadSeconds + 4, 1000, async () => {
       const r = await mesh.control<{ replicas: string[]; balanced: boolean }>('POST', `/rollout-waypoint?namespace=${NAMESPACE}&name=waypoint`);
       return [`${r.replicas.length} waypoint replicas (${r.replicas.join(', ')}) restarted one at a time${r.balanced ? ', each out of the balancer\'s rotation meanwhile' : ' (no second replica: a restart)'}`];
@@ -263,6 +270,7 @@ export const EVENTS: readonly ChaosEvent[] = [
   },
   {
     name: 'CA unreachable', goal: 'report',
+    knownCause: 'certificates expired while the CA was away (renewal retries until it is back)',
     run: (mesh) => {
       const away = mesh.settings.caAwaySeconds;
       return during(mesh, away + 3, 1000, async () => {
@@ -325,6 +333,7 @@ function resultOf(event: ChaosEvent, summary: LoadSummary, notes: string[]): Eve
     for (const [r, n] of Object.entries(t.reasons)) reasons[`${target}: ${r}`] = (reasons[`${target}: ${r}`] ?? 0) + n;
     for (const [who, n] of Object.entries(t.misroutedTo)) reasons[`${target}: misrouted to ${who}`] = n;
   }
+  if (failed + misrouted > 0 && event.knownCause) notes.push(`cause: ${event.knownCause}`);
   const eventFailed = notes.some((n) => n.startsWith('the event itself failed') || n.startsWith('no rotation observed'));
   const met = !eventFailed && (event.goal === 'no-failed' ? failed === 0 && misrouted === 0 : event.goal === 'no-misrouted' ? misrouted === 0 : true);
   return { event: event.name, goal: event.goal, sent, failed, misrouted, reasons, notes, met, summary };

@@ -66,6 +66,8 @@ describeNetns('ambitctl local up supervises its processes', () => {
     process.kill(before.pid, 'SIGTERM');
     const after = await until('the pod restarted', async () => { const u = await unit('pod/coffee-shop/payment-service-0'); return u.restarts === 1 && u.state === 'running' ? u : undefined; });
     expect(after.pid).not.toBe(before.pid);
+    const ps = await sh(process.execPath, [CTL, 'local', 'ps', '--state-dir', stateDir]);
+    expect(ps.stdout).toMatch(new RegExp(`^pod/coffee-shop/payment-service-0\\s+${after.pid}\\s+running\\s+1\\s+Always`, 'm'));
     const res = await until('payment-service answering again', async () => { const r = await pay(); return r.code === 0 ? r : undefined; });
     expect((JSON.parse(res.stdout) as { service: string }).service).toBe('payment-service');
   }, 60_000);
