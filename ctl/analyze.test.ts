@@ -16,7 +16,7 @@ spec:
         - destination: { host: reviews }
           weight: 60
         - destination: { host: reviews }
-          weight: 30
+          weight: -10
 `;
 
 describe('ambitctl analyze', () => {
@@ -35,7 +35,7 @@ describe('ambitctl analyze', () => {
     await writeFile(join(dir, 'vs.yaml'), `# leading comment\n${BAD_VS}---\nkind: [\n`);
     const report = await analyzePaths([dir]);
     expect(report.problems).toHaveLength(2);
-    expect(report.problems).toContain(`VirtualService/shop/reviews: spec.http[0].route[1].weight: total destination weight 90 != 100 (${join(dir, 'vs.yaml')}:2)`);
+    expect(report.problems).toContain(`VirtualService/shop/reviews: spec.http[0].route[1].weight: weight -10 must be a non-negative integer (${join(dir, 'vs.yaml')}:2)`);
     expect(report.problems.some((p) => p.startsWith(`${join(dir, 'vs.yaml')}:`) && p.includes('YAML'))).toBe(true);
     const lines: string[] = [];
     expect(await runAnalyze([dir], { out: (l) => lines.push(l) })).toBe(1);
@@ -76,7 +76,7 @@ spec: { hosts: ["*.example.com"], ports: [{ number: 443, name: tls, protocol: TL
     register(program);
     await program.parseAsync(['node', 'ambitctl', 'analyze', '-f', join(dir, 'vs.yaml')]);
     expect(process.exitCode).toBe(1);
-    expect(logged).toEqual([`VirtualService/shop/reviews: spec.http[0].route[1].weight: total destination weight 90 != 100 (${join(dir, 'vs.yaml')}:1)`]);
+    expect(logged).toEqual([`VirtualService/shop/reviews: spec.http[0].route[1].weight: weight -10 must be a non-negative integer (${join(dir, 'vs.yaml')}:1)`]);
 
     logged.length = 0;
     const ok = new Command('ambitctl').exitOverride();

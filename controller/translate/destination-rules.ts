@@ -157,7 +157,9 @@ export function buildCluster(
 ): Cluster {
   const { policy, labels, dr } = drs.policyFor(host, port, subset, clientNs, service?.namespace);
   const sp = service?.ports.find((p) => p.port === port);
-  const endpoints: ClusterEndpoint[] = (service?.endpoints ?? [])
+  // A subset no DestinationRule defines has no endpoints: its route fails with 503, as in Istio.
+  const undefinedSubset = subset !== undefined && labels === undefined;
+  const endpoints: ClusterEndpoint[] = (undefinedSubset ? [] : service?.endpoints ?? [])
     .filter((e) => !labels || labelsMatch(labels, e.labels ?? {}))
     .map((e) => {
       const wl = e.workloadUid ? workloadsByUid.get(e.workloadUid) : undefined;

@@ -4,7 +4,7 @@
 import { byKey } from './raw.js';
 import { contentVersionOf } from './version.js';
 import { DestinationRules, buildCluster } from './destination-rules.js';
-import { indexVirtualServices, meshConflictsRemoved, routesFor, unknownSubsets, VsIndex, type RouteContext } from './virtual-services.js';
+import { indexVirtualServices, meshConflictsRemoved, routesFor, VsIndex, type RouteContext } from './virtual-services.js';
 import { buildGatewayConfig } from './gateways.js';
 import { buildGatewayApiConfigs } from './gateway-api.js';
 import { httpRouteRoutes } from './http-routes.js';
@@ -59,11 +59,9 @@ export function buildL7(input: L7Input): { waypoints: Map<string, WaypointConfig
   const drs = new DestinationRules(inv, domain, mesh.rootNamespace);
   const byHost = new Map(input.services.map((s) => [s.hostname, s] as const));
   const byUid = new Map(input.workloads.map((w) => [w.uid, w] as const));
-  const vsIndex = new VsIndex(meshConflictsRemoved(indexVirtualServices(inv, domain).filter((vs) => {
-    const problems = unknownSubsets(vs, domain, (host, vsNs) => drs.subsetNames(host, vsNs, byHost.get(host)?.namespace));
-    for (const p of problems) input.rejected.push(rejectionFor(vs.obj, p.field, p.reason, input.origins));
-    return problems.length === 0;
-  }), (vs, field, reason) => input.rejected.push(rejectionFor(vs.obj, field, reason, input.origins))));
+  // A route to an undefined subset is kept and answers 503 at run time, as in Istio (analyze reports it).
+  const vsIndex = new VsIndex(meshConflictsRemoved(indexVirtualServices(inv, domain),
+    (vs, field, reason) => input.rejected.push(rejectionFor(vs.obj, field, reason, input.origins))));
   const httpRoutes = httpRouteRoutes(inv);
 
   const waypoints = new Map<string, WaypointConfig>();

@@ -1,37 +1,11 @@
-// The CustomResourceDefinitions Ambit reads, in every version Istio serves, built from the
-// schemas in networking.ts and security.ts. `renderCrds()` is what the chart ships.
+// The CustomResourceDefinitions Ambit reads or reports on, in every version Istio serves, built
+// from the schemas in core/crds (shared with the controller's unknown-field check).
+// `renderCrds()` is what the chart ships.
 import { stringify } from 'yaml';
-import * as net from './networking.js';
-import * as sec from './security.js';
-import type { Schema } from './schema.js';
+import { CRDS, type CrdSpec } from '../../core/crds/index.js';
+import type { Schema } from '../../core/crds/schema.js';
 
-interface CrdSpec {
-  readonly group: 'networking.istio.io' | 'security.istio.io';
-  readonly kind: string;
-  readonly plural: string;
-  readonly shortNames?: readonly string[];
-  readonly versions: readonly string[];
-  /** The version stored in etcd (Istio stores v1 where it exists). */
-  readonly storage: string;
-  readonly spec: Schema;
-  readonly clusterScoped?: boolean;
-}
-
-const NET_ALL = ['v1', 'v1beta1', 'v1alpha3'];
-const SEC_ALL = ['v1', 'v1beta1'];
-
-export const CRDS: readonly CrdSpec[] = [
-  { group: 'networking.istio.io', kind: 'VirtualService', plural: 'virtualservices', shortNames: ['vs'], versions: NET_ALL, storage: 'v1', spec: net.virtualService },
-  { group: 'networking.istio.io', kind: 'DestinationRule', plural: 'destinationrules', shortNames: ['dr'], versions: NET_ALL, storage: 'v1', spec: net.destinationRule },
-  { group: 'networking.istio.io', kind: 'ServiceEntry', plural: 'serviceentries', shortNames: ['se'], versions: NET_ALL, storage: 'v1', spec: net.serviceEntry },
-  { group: 'networking.istio.io', kind: 'Gateway', plural: 'gateways', shortNames: ['gw'], versions: NET_ALL, storage: 'v1', spec: net.gateway },
-  { group: 'networking.istio.io', kind: 'Sidecar', plural: 'sidecars', versions: NET_ALL, storage: 'v1', spec: net.sidecar },
-  { group: 'networking.istio.io', kind: 'WorkloadEntry', plural: 'workloadentries', shortNames: ['we'], versions: NET_ALL, storage: 'v1', spec: net.workloadEntry },
-  { group: 'networking.istio.io', kind: 'WorkloadGroup', plural: 'workloadgroups', shortNames: ['wg'], versions: NET_ALL, storage: 'v1', spec: net.workloadGroup },
-  { group: 'security.istio.io', kind: 'PeerAuthentication', plural: 'peerauthentications', shortNames: ['pa'], versions: SEC_ALL, storage: 'v1', spec: sec.peerAuthentication },
-  { group: 'security.istio.io', kind: 'RequestAuthentication', plural: 'requestauthentications', shortNames: ['ra'], versions: SEC_ALL, storage: 'v1', spec: sec.requestAuthentication },
-  { group: 'security.istio.io', kind: 'AuthorizationPolicy', plural: 'authorizationpolicies', shortNames: ['ap'], versions: SEC_ALL, storage: 'v1', spec: sec.authorizationPolicy },
-];
+export { CRDS, type CrdSpec };
 
 export function crdObject(crd: CrdSpec): Record<string, unknown> {
   return {

@@ -121,9 +121,12 @@ export function checkStringList(issues: Issues, field: string, value: unknown, r
   value.forEach((v, i) => { if (typeof v !== 'string' || v === '') issues.add(`${field}[${i}]`, 'must be a non-empty string'); });
 }
 
-export function checkEnum(issues: Issues, field: string, value: unknown, allowed: readonly string[]): void {
+export function checkEnum(
+  issues: Issues, field: string, value: unknown, allowed: readonly string[], opts: { ignoreCase?: boolean } = {},
+): void {
   if (value === undefined) return;
-  if (typeof value !== 'string' || !allowed.includes(value)) {
+  const v = opts.ignoreCase && typeof value === 'string' ? value.toUpperCase() : value;
+  if (typeof v !== 'string' || !allowed.includes(v)) {
     issues.add(field, `unknown value ${JSON.stringify(value)} (allowed: ${allowed.join(', ')})`);
   }
 }
@@ -132,7 +135,8 @@ export function checkEnum(issues: Issues, field: string, value: unknown, allowed
 export function checkHost(issues: Issues, field: string, value: unknown, allowWildcard = true): void {
   if (typeof value !== 'string' || value === '') return issues.add(field, 'host is required');
   if (value === '*') { if (!allowWildcard) issues.add(field, 'wildcard host not allowed here'); return; }
-  const name = value.startsWith('*.') && allowWildcard ? value.slice(2) : value;
+  // `*.suffix`, and `*suffix` as Istio's ServiceEntry hosts allow.
+  const name = allowWildcard && value.startsWith('*.') ? value.slice(2) : allowWildcard && value.startsWith('*') ? value.slice(1) : value;
   if (!/^[a-zA-Z0-9]([-a-zA-Z0-9_]*[a-zA-Z0-9])?(\.[a-zA-Z0-9]([-a-zA-Z0-9_]*[a-zA-Z0-9])?)*\.?$/.test(name) || name.includes('*')) {
     issues.add(field, `invalid host "${value}"`);
   }

@@ -3,6 +3,7 @@ import { arr, rec } from '../raw.js';
 import {
   checkDuration, checkEnum, checkHost, checkLabels, checkList, checkPort, checkRequiredString, checkStringList, Issues, specOf,
 } from './common.js';
+import { checkObjectSchema } from './schema-check.js';
 import type { KubeObject } from '../../sources/types.js';
 
 const LB_SIMPLE = ['UNSPECIFIED', 'ROUND_ROBIN', 'LEAST_REQUEST', 'LEAST_CONN', 'RANDOM', 'PASSTHROUGH'];
@@ -10,6 +11,7 @@ const TLS_MODES = ['DISABLE', 'SIMPLE', 'MUTUAL', 'ISTIO_MUTUAL'];
 
 export function validateDestinationRule(obj: KubeObject): Issues {
   const issues = new Issues();
+  checkObjectSchema(issues, obj);
   const spec = specOf(obj, issues);
   checkHost(issues, 'spec.host', spec.host);
   checkStringList(issues, 'spec.exportTo', spec.exportTo);

@@ -4,6 +4,7 @@ import { arr, rec, type Raw } from '../raw.js';
 import {
   checkEnum, checkHost, checkLabels, checkList, checkPort, checkRequiredString, checkSelector, checkStringList, Issues, specOf,
 } from './common.js';
+import { checkObjectSchema } from './schema-check.js';
 import type { KubeObject } from '../../sources/types.js';
 
 export const SE_PROTOCOLS = ['HTTP', 'HTTPS', 'HTTP2', 'GRPC', 'GRPC-WEB', 'TLS', 'TCP', 'UDP', 'MONGO', 'MYSQL', 'REDIS'];
@@ -28,6 +29,7 @@ function checkWorkloadEntrySpec(issues: Issues, at: string, spec: Raw, addressRe
 
 export function validateServiceEntry(obj: KubeObject): Issues {
   const issues = new Issues();
+  checkObjectSchema(issues, obj);
   const spec = specOf(obj, issues);
   checkStringList(issues, 'spec.hosts', spec.hosts, true);
   arr(spec.hosts).forEach((h, i) => checkHost(issues, `spec.hosts[${i}]`, h));
@@ -44,7 +46,8 @@ export function validateServiceEntry(obj: KubeObject): Issues {
       if (names.has(port.name)) issues.add(`spec.ports[${i}].name`, `duplicate port name "${port.name}"`);
       names.add(port.name);
     }
-    checkEnum(issues, `spec.ports[${i}].protocol`, port.protocol, SE_PROTOCOLS);
+    // Istio parses protocols case-insensitively; empty means TCP.
+    if (port.protocol !== '') checkEnum(issues, `spec.ports[${i}].protocol`, port.protocol, SE_PROTOCOLS, { ignoreCase: true });
     if (port.targetPort !== undefined) checkPort(issues, `spec.ports[${i}].targetPort`, port.targetPort);
   });
   if (spec.endpoints !== undefined && spec.workloadSelector !== undefined) issues.add('spec.workloadSelector', 'only one of endpoints or workloadSelector may be set');
@@ -71,12 +74,14 @@ export function validateServiceEntry(obj: KubeObject): Issues {
 
 export function validateWorkloadEntry(obj: KubeObject): Issues {
   const issues = new Issues();
+  checkObjectSchema(issues, obj);
   checkWorkloadEntrySpec(issues, 'spec', specOf(obj, issues), true);
   return issues;
 }
 
 export function validateWorkloadGroup(obj: KubeObject): Issues {
   const issues = new Issues();
+  checkObjectSchema(issues, obj);
   const spec = specOf(obj, issues);
   checkLabels(issues, 'spec.metadata.labels', rec(spec.metadata)?.labels);
   const template = rec(spec.template);
@@ -87,6 +92,7 @@ export function validateWorkloadGroup(obj: KubeObject): Issues {
 
 export function validateSidecar(obj: KubeObject): Issues {
   const issues = new Issues();
+  checkObjectSchema(issues, obj);
   const spec = specOf(obj, issues);
   checkSelector(issues, 'spec.workloadSelector', spec.workloadSelector, 'labels');
   checkList(issues, 'spec.egress', spec.egress).forEach((e, i) => {
@@ -107,6 +113,7 @@ export function validateSidecar(obj: KubeObject): Issues {
 
 export function validateIstioGateway(obj: KubeObject): Issues {
   const issues = new Issues();
+  checkObjectSchema(issues, obj);
   const spec = specOf(obj, issues);
   checkLabels(issues, 'spec.selector', spec.selector);
   const servers = checkList(issues, 'spec.servers', spec.servers);
@@ -122,8 +129,8 @@ export function validateIstioGateway(obj: KubeObject): Issues {
     if (!port) issues.add(`spec.servers[${i}].port`, 'required field is missing');
     else {
       checkPort(issues, `spec.servers[${i}].port.number`, port.number, true);
-      checkEnum(issues, `spec.servers[${i}].port.protocol`, port.protocol, SE_PROTOCOLS);
-      if (port.protocol === undefined) issues.add(`spec.servers[${i}].port.protocol`, 'required field is missing');
+      checkEnum(issues, `spec.servers[${i}].port.protocol`, port.protocol, SE_PROTOCOLS, { ignoreCase: true });
+      if (port.protocol === undefined || port.protocol === '') issues.add(`spec.servers[${i}].port.protocol`, 'required field is missing');
     }
     checkStringList(issues, `spec.servers[${i}].hosts`, server.hosts, true);
     const tls = rec(server.tls);
@@ -139,6 +146,7 @@ export function validateIstioGateway(obj: KubeObject): Issues {
 
 export function validateGatewayApiGateway(obj: KubeObject): Issues {
   const issues = new Issues();
+  checkObjectSchema(issues, obj);
   const spec = specOf(obj, issues);
   checkRequiredString(issues, 'spec.gatewayClassName', spec.gatewayClassName);
   checkList(issues, 'spec.listeners', spec.listeners).forEach((l, i) => {
@@ -151,6 +159,7 @@ export function validateGatewayApiGateway(obj: KubeObject): Issues {
 
 export function validateHttpRoute(obj: KubeObject): Issues {
   const issues = new Issues();
+  checkObjectSchema(issues, obj);
   const spec = specOf(obj, issues);
   if (checkList(issues, 'spec.parentRefs', spec.parentRefs).length === 0) issues.add('spec.parentRefs', 'at least one parentRef is required');
   arr(spec.parentRefs).forEach((p, i) => checkRequiredString(issues, `spec.parentRefs[${i}].name`, rec(p)?.name));
@@ -172,6 +181,7 @@ export function validateHttpRoute(obj: KubeObject): Issues {
 /** Core kinds: only what would make the mesh model wrong. */
 export function validateService(obj: KubeObject): Issues {
   const issues = new Issues();
+  checkObjectSchema(issues, obj);
   const spec = specOf(obj, issues);
   checkLabels(issues, 'spec.selector', spec.selector);
   checkList(issues, 'spec.ports', spec.ports).forEach((p, i) => {
@@ -187,6 +197,7 @@ export const MAX_LOCAL_REPLICAS = 1000;
 
 export function validateWorkloadObject(obj: KubeObject): Issues {
   const issues = new Issues();
+  checkObjectSchema(issues, obj);
   checkLabels(issues, 'metadata.labels', obj.metadata.labels);
   if (obj.kind === 'Deployment') {
     const spec = specOf(obj, issues);

@@ -1,12 +1,14 @@
 // security.istio.io validation: AuthorizationPolicy, PeerAuthentication, RequestAuthentication.
 import { arr, rec } from '../raw.js';
 import { checkEnum, checkList, checkPort, checkRequiredString, checkSelector, checkStringList, Issues, specOf } from './common.js';
+import { checkObjectSchema } from './schema-check.js';
 import type { KubeObject } from '../../sources/types.js';
 
 const ACTIONS = ['ALLOW', 'DENY', 'AUDIT', 'CUSTOM'];
 const MTLS_MODES = ['UNSET', 'DISABLE', 'PERMISSIVE', 'STRICT'];
 const SOURCE_FIELDS = ['principals', 'notPrincipals', 'requestPrincipals', 'notRequestPrincipals', 'namespaces', 'notNamespaces',
-  'ipBlocks', 'notIpBlocks', 'remoteIpBlocks', 'notRemoteIpBlocks'];
+  'ipBlocks', 'notIpBlocks', 'remoteIpBlocks', 'notRemoteIpBlocks', 'serviceAccounts', 'notServiceAccounts', 'trustDomains',
+  'notTrustDomains'];
 const OPERATION_FIELDS = ['hosts', 'notHosts', 'ports', 'notPorts', 'methods', 'notMethods', 'paths', 'notPaths'];
 
 /** Istio wildcards: `*` alone, or only as a prefix or suffix. */
@@ -16,15 +18,30 @@ function checkWildcard(issues: Issues, at: string, v: string): boolean {
   return true;
 }
 
-/** Principal: `<trust-domain>/ns/<ns>/sa/<sa>` (no `spiffe://`), or a prefix/suffix wildcard. */
+/**
+ * Principals are free-form strings compared with the peer's identity (`spiffe://` stripped);
+ * only Istio's wildcard rule applies: `*` alone, as a prefix or as a suffix.
+ */
 export function checkPrincipal(issues: Issues, at: string, v: unknown): void {
   if (typeof v !== 'string' || v === '') return issues.add(at, 'principal must be a non-empty string');
-  if (v.startsWith('spiffe://')) return issues.add(at, `malformed principal "${v}": drop the spiffe:// prefix (<trust-domain>/ns/<ns>/sa/<sa>)`);
-  if (!checkWildcard(issues, at, v)) return;
-  if (v.includes('*')) return;
-  if (/\s/.test(v) || !/^[^/]+\/ns\/[^/]+\/sa\/[^/]+$/.test(v)) {
-    issues.add(at, `malformed principal "${v}" (expected <trust-domain>/ns/<namespace>/sa/<service-account>)`);
-  }
+  checkWildcard(issues, at, v);
+}
+
+/** `<namespace>/<service-account>`, as Istio's serviceAccounts field takes them. */
+function checkServiceAccount(issues: Issues, at: string, v: unknown): void {
+  if (typeof v !== 'string') return;
+  if (!/^[^/*\s]+\/[^/*\s]+$/.test(v)) issues.add(at, `"${v}" must be <namespace>/<service-account>`);
+}
+
+/** Paths: wildcards as elsewhere, or URI templates whose segments are `{*}`, `{**}` (last) or literal. */
+function checkPath(issues: Issues, at: string, v: string): void {
+  if (!v.includes('{')) return void checkWildcard(issues, at, v);
+  const segments = v.split('/');
+  segments.forEach((seg, i) => {
+    if (seg === '{*}' || (seg === '{**}' && i === segments.length - 1)) return;
+    if (seg === '{**}') return issues.add(at, `"${v}": {**} must be the last segment`);
+    if (/[{}*]/.test(seg)) issues.add(at, `"${v}": a template segment must be {*}, {**} or literal text`);
+  });
 }
 
 function checkCidr(issues: Issues, at: string, v: unknown): void {
@@ -53,6 +70,7 @@ function checkTargetRefs(issues: Issues, spec: Readonly<Record<string, unknown>>
 
 export function validateAuthorizationPolicy(obj: KubeObject): Issues {
   const issues = new Issues();
+  checkObjectSchema(issues, obj);
   const spec = specOf(obj, issues, false);
   checkSelector(issues, 'spec.selector', spec.selector);
   checkTargetRefs(issues, spec);
@@ -69,7 +87,14 @@ export function validateAuthorizationPolicy(obj: KubeObject): Issues {
       const source = rec(rec(f)?.source);
       if (!source) return issues.add(`${at}.from[${j}].source`, 'required field is missing');
       if (Object.keys(source).length === 0) issues.add(`${at}.from[${j}].source`, 'source must not be empty');
-      for (const k of Object.keys(source)) if (!SOURCE_FIELDS.includes(k)) issues.add(`${at}.from[${j}].source.${k}`, 'unknown field');
+      for (const k of ['principals', 'namespaces']) {
+        if (source.serviceAccounts !== undefined && source[k] !== undefined) {
+          issues.add(`${at}.from[${j}].source.serviceAccounts`, `cannot be set with ${k}`);
+        }
+      }
+      for (const k of ['serviceAccounts', 'notServiceAccounts']) {
+        arr(source[k]).forEach((v, n) => checkServiceAccount(issues, `${at}.from[${j}].source.${k}[${n}]`, v));
+      }
       for (const k of SOURCE_FIELDS) checkStringList(issues, `${at}.from[${j}].source.${k}`, source[k]);
       for (const k of ['principals', 'notPrincipals']) arr(source[k]).forEach((p, n) => checkPrincipal(issues, `${at}.from[${j}].source.${k}[${n}]`, p));
       for (const k of ['ipBlocks', 'notIpBlocks', 'remoteIpBlocks', 'notRemoteIpBlocks']) arr(source[k]).forEach((c, n) => checkCidr(issues, `${at}.from[${j}].source.${k}[${n}]`, c));
@@ -81,18 +106,22 @@ export function validateAuthorizationPolicy(obj: KubeObject): Issues {
       const op = rec(rec(t)?.operation);
       if (!op) return issues.add(`${at}.to[${j}].operation`, 'required field is missing');
       if (Object.keys(op).length === 0) issues.add(`${at}.to[${j}].operation`, 'operation must not be empty');
-      for (const k of Object.keys(op)) if (!OPERATION_FIELDS.includes(k)) issues.add(`${at}.to[${j}].operation.${k}`, 'unknown field');
       for (const k of OPERATION_FIELDS) checkStringList(issues, `${at}.to[${j}].operation.${k}`, op[k]);
       for (const k of ['ports', 'notPorts']) arr(op[k]).forEach((p, n) => {
         if (typeof p !== 'string' || !/^\d+$/.test(p) || Number(p) < 1 || Number(p) > 65535) issues.add(`${at}.to[${j}].operation.${k}[${n}]`, `invalid port ${JSON.stringify(p)} (a string "1".."65535")`);
       });
-      for (const k of ['paths', 'notPaths', 'hosts', 'notHosts']) arr(op[k]).forEach((v, n) => { if (typeof v === 'string') checkWildcard(issues, `${at}.to[${j}].operation.${k}[${n}]`, v); });
+      for (const k of ['hosts', 'notHosts']) {
+        arr(op[k]).forEach((v, n) => { if (typeof v === 'string') checkWildcard(issues, `${at}.to[${j}].operation.${k}[${n}]`, v); });
+      }
+      for (const k of ['paths', 'notPaths']) {
+        arr(op[k]).forEach((v, n) => { if (typeof v === 'string') checkPath(issues, `${at}.to[${j}].operation.${k}[${n}]`, v); });
+      }
     });
     checkList(issues, `${at}.when`, rule.when).forEach((w, j) => {
       const cond = rec(w);
       if (!cond) return issues.add(`${at}.when[${j}]`, 'must be a map');
       checkRequiredString(issues, `${at}.when[${j}].key`, cond.key);
-      if (typeof cond.key === 'string' && !/^(request\.(headers|auth\.claims)\[.+\]|request\.auth\.(principal|audiences|presenter)|source\.(ip|namespace|principal)|remote\.ip|destination\.(ip|port)|connection\.sni|experimental\.envoy\.filters\..+)$/.test(cond.key)) {
+      if (typeof cond.key === 'string' && !/^(request\.(headers|auth\.claims)\[.+\]|request\.auth\.(principal|audiences|presenter)|source\.(ip|namespace|principal|trustDomain)|remote\.ip|destination\.(ip|port)|connection\.sni|experimental\.envoy\.filters\..+)$/.test(cond.key)) {
         issues.add(`${at}.when[${j}].key`, `unknown condition key "${cond.key}"`);
       }
       if (cond.values === undefined && cond.notValues === undefined) issues.add(`${at}.when[${j}]`, 'values or notValues is required');
@@ -105,6 +134,7 @@ export function validateAuthorizationPolicy(obj: KubeObject): Issues {
 
 export function validatePeerAuthentication(obj: KubeObject): Issues {
   const issues = new Issues();
+  checkObjectSchema(issues, obj);
   const spec = specOf(obj, issues, false);
   checkSelector(issues, 'spec.selector', spec.selector);
   if (spec.mtls !== undefined) checkEnum(issues, 'spec.mtls.mode', rec(spec.mtls)?.mode, MTLS_MODES);
@@ -122,6 +152,7 @@ export function validatePeerAuthentication(obj: KubeObject): Issues {
 
 export function validateRequestAuthentication(obj: KubeObject): Issues {
   const issues = new Issues();
+  checkObjectSchema(issues, obj);
   const spec = specOf(obj, issues, false);
   checkSelector(issues, 'spec.selector', spec.selector);
   checkTargetRefs(issues, spec);
@@ -130,7 +161,10 @@ export function validateRequestAuthentication(obj: KubeObject): Issues {
     const at = `spec.jwtRules[${i}]`;
     const rule = rec(r);
     if (!rule) return issues.add(at, 'must be a map');
-    checkRequiredString(issues, `${at}.issuer`, rule.issuer);
+    // Istio takes a rule with only jwksUri/jwks: the token's issuer is then not compared.
+    if (rule.issuer !== undefined || (rule.jwksUri === undefined && rule.jwks === undefined)) {
+      checkRequiredString(issues, `${at}.issuer`, rule.issuer);
+    }
     if (typeof rule.issuer === 'string') {
       if (issuers.has(rule.issuer)) issues.add(`${at}.issuer`, `duplicate issuer "${rule.issuer}"`);
       issuers.add(rule.issuer);

@@ -4,6 +4,7 @@ import {
   checkDuration, checkHost, checkLabels, checkList, checkPercentage, checkPort, checkStringList,
   checkStringMatch, Issues, specOf,
 } from './common.js';
+import { checkObjectSchema } from './schema-check.js';
 import type { KubeObject } from '../../sources/types.js';
 
 const RETRY_ON = new Set([
@@ -14,10 +15,16 @@ const RETRY_ON = new Set([
 
 export function validateVirtualService(obj: KubeObject): Issues {
   const issues = new Issues();
+  checkObjectSchema(issues, obj);
   const spec = specOf(obj, issues);
-  checkStringList(issues, 'spec.hosts', spec.hosts, true);
+  // A VirtualService without hosts is a delegate: only another VirtualService's `delegate` uses it.
+  const delegate = spec.hosts === undefined || (Array.isArray(spec.hosts) && spec.hosts.length === 0);
+  checkStringList(issues, 'spec.hosts', spec.hosts);
   arr(spec.hosts).forEach((h, i) => checkHost(issues, `spec.hosts[${i}]`, h));
   checkStringList(issues, 'spec.gateways', spec.gateways);
+  if (delegate && Array.isArray(spec.gateways) && spec.gateways.length > 0) {
+    issues.add('spec.gateways', 'a delegate VirtualService (no hosts) must not set gateways');
+  }
   const gateways = Array.isArray(spec.gateways) ? spec.gateways : [];
   if (gateways.length === 0 || gateways.includes('mesh')) {
     arr(spec.hosts).forEach((h, i) => { if (h === '*') issues.add(`spec.hosts[${i}]`, 'wildcard host * is not allowed for VirtualServices bound to the mesh'); });
@@ -41,7 +48,9 @@ export function checkHttpRoute(issues: Issues, at: string, value: unknown): void
   if (!hasRoute && r.redirect === undefined && r.directResponse === undefined && r.delegate === undefined) {
     issues.add(`${at}.route`, 'a route, redirect or directResponse is required');
   }
-  if (r.delegate !== undefined) issues.add(`${at}.delegate`, 'delegate VirtualServices are not supported by Ambit; inline the routes');
+  if (r.delegate !== undefined) {
+    issues.add(`${at}.delegate`, 'not supported by Ambit: delegate VirtualServices (inline the routes of the delegate)');
+  }
   if (r.directResponse !== undefined) {
     const dr = rec(r.directResponse);
     const status = dr?.status;
@@ -91,7 +100,8 @@ function checkMatch(issues: Issues, at: string, value: unknown): void {
 export function checkDestination(issues: Issues, at: string, value: unknown): void {
   const d = rec(value);
   if (!d) return issues.add(at, 'destination is required');
-  checkHost(issues, `${at}.host`, d.host, false);
+  if (d.host === '*') issues.add(`${at}.host`, 'destination host * is not allowed (use a name or *.suffix)');
+  else checkHost(issues, `${at}.host`, d.host);
   if (d.subset !== undefined && (typeof d.subset !== 'string' || d.subset === '')) issues.add(`${at}.subset`, 'must be a non-empty string');
   if (d.port !== undefined) {
     const p = rec(d.port);
@@ -103,24 +113,18 @@ export function checkDestination(issues: Issues, at: string, value: unknown): vo
 function checkDestinations(issues: Issues, at: string, value: unknown, required: boolean): void {
   const list = checkList(issues, at, value);
   if (required && list.length === 0) issues.add(at, 'at least one destination is required');
-  let total = 0;
-  let weighted = false;
   list.forEach((dw, k) => {
     const d = rec(dw);
     if (!d) return issues.add(`${at}[${k}]`, 'must be a map');
     checkDestination(issues, `${at}[${k}].destination`, d.destination);
-    if (d.weight !== undefined) {
-      weighted = true;
-      if (typeof d.weight !== 'number' || !Number.isInteger(d.weight) || d.weight < 0 || d.weight > 100) {
-        issues.add(`${at}[${k}].weight`, `weight ${JSON.stringify(d.weight)} must be an integer between 0 and 100`);
-      } else total += d.weight;
+    // Weights need not sum to 100: as in Istio, each destination gets its share of the total.
+    if (d.weight !== undefined && (typeof d.weight !== 'number' || !Number.isInteger(d.weight) || d.weight < 0)) {
+      issues.add(`${at}[${k}].weight`, `weight ${JSON.stringify(d.weight)} must be a non-negative integer`);
     }
     if (d.headers !== undefined) checkHeaders(issues, `${at}[${k}].headers`, d.headers);
   });
-  if (list.length > 1 && (!weighted || total !== 100)) {
-    const last = list.length - 1;
-    issues.add(weighted ? `${at}[${last}].weight` : at, `total destination weight ${total} != 100`);
-  }
+  const weights = list.map((dw) => rec(dw)?.weight);
+  if (list.length > 1 && weights.every((w) => typeof w === 'number' && w === 0)) issues.add(at, 'total destination weight is 0');
 }
 
 function checkRedirect(issues: Issues, at: string, value: unknown): void {

@@ -1,3 +1,4 @@
+// Shared by the controller (unknown-field checks) and ambitctl (the chart's CRDs).
 // A small vocabulary for OpenAPI v3 schemas, so the CRD definitions read like Istio's API
 // reference instead of pages of nested YAML.
 
@@ -36,10 +37,10 @@ export function mapOf(values: Schema): Schema {
 export const percent: Schema = obj({ value: { type: 'number', format: 'double', minimum: 0, maximum: 100 } });
 
 /** Istio StringMatch: exactly one of exact, prefix, regex. */
-export const stringMatch: Schema = obj(
-  { exact: str, prefix: str, regex: str },
-  { maxProperties: 1, minProperties: 1 },
-);
+export const stringMatch: Schema = obj({ exact: str, prefix: str, regex: str }, { maxProperties: 1, minProperties: 1 });
 
 export const workloadSelector: Schema = obj({ matchLabels: labels });
-export const targetRef: Schema = obj({ group: str, kind: str, name: str, namespace: str }, { required: ['kind', 'name'] });
+export const targetRef: Schema = obj(
+  { group: str, kind: str, name: str, namespace: str },
+  { required: ['kind', 'name'] },
+);

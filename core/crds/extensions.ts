@@ -1,0 +1,105 @@
+// OpenAPI schemas of the Istio kinds Ambit reports on but does not apply yet (Telemetry,
+// WasmPlugin, ProxyConfig) or never will (EnvoyFilter: Envoy's own configuration), written
+// from Istio's API reference. Installing them lets `kubectl apply` of existing manifests work.
+import {
+  anything,
+  arr,
+  bool,
+  duration,
+  int,
+  labels,
+  mapOf,
+  obj,
+  oneOfEnum,
+  str,
+  targetRef,
+  workloadSelector,
+  type Schema,
+} from './schema.js';
+
+const providerRef = obj({ name: str });
+const telemetryMatch = obj({
+  metric: str,
+  customMetric: str,
+  mode: oneOfEnum('CLIENT_AND_SERVER', 'CLIENT', 'SERVER'),
+});
+
+export const telemetry: Schema = obj({
+  selector: workloadSelector,
+  targetRef,
+  targetRefs: arr(targetRef),
+  tracing: arr(
+    obj({
+      match: obj({ mode: oneOfEnum('CLIENT_AND_SERVER', 'CLIENT', 'SERVER') }),
+      providers: arr(providerRef),
+      randomSamplingPercentage: { type: 'number', format: 'double', minimum: 0, maximum: 100 },
+      disableSpanReporting: bool,
+      useRequestIdForTraceSampling: bool,
+      customTags: mapOf(anything),
+    }),
+  ),
+  metrics: arr(
+    obj({
+      providers: arr(providerRef),
+      overrides: arr(
+        obj({
+          match: telemetryMatch,
+          disabled: bool,
+          tagOverrides: mapOf(obj({ operation: oneOfEnum('UPSERT', 'REMOVE'), value: str })),
+        }),
+      ),
+      reportingInterval: duration,
+    }),
+  ),
+  accessLogging: arr(
+    obj({
+      match: obj({ mode: oneOfEnum('CLIENT_AND_SERVER', 'CLIENT', 'SERVER') }),
+      providers: arr(providerRef),
+      disabled: bool,
+      filter: obj({ expression: str }),
+    }),
+  ),
+});
+
+const vmConfig = obj({ env: arr(obj({ name: str, value: str, valueFrom: oneOfEnum('INLINE', 'HOST') })) });
+
+export const wasmPlugin: Schema = obj(
+  {
+    selector: workloadSelector,
+    targetRef,
+    targetRefs: arr(targetRef),
+    url: str,
+    sha256: str,
+    imagePullPolicy: oneOfEnum('UNSPECIFIED_POLICY', 'IfNotPresent', 'Always'),
+    imagePullSecret: str,
+    verificationKey: str,
+    pluginConfig: anything,
+    pluginName: str,
+    phase: oneOfEnum('UNSPECIFIED_PHASE', 'AUTHN', 'AUTHZ', 'STATS'),
+    priority: int,
+    failStrategy: oneOfEnum('FAIL_CLOSE', 'FAIL_OPEN'),
+    vmConfig,
+    match: arr(
+      obj({ mode: oneOfEnum('UNDEFINED', 'CLIENT', 'SERVER', 'CLIENT_AND_SERVER'), ports: arr(obj({ number: int })) }),
+    ),
+    type: oneOfEnum('UNSPECIFIED_PLUGIN_TYPE', 'HTTP', 'NETWORK'),
+  },
+  { required: ['url'] },
+);
+
+export const proxyConfig: Schema = obj({
+  selector: workloadSelector,
+  concurrency: int,
+  environmentVariables: mapOf(str),
+  image: obj({ imageType: str }),
+});
+
+/** EnvoyFilter patches are Envoy configuration: kept as written (Ambit does not apply them). */
+export const envoyFilter: Schema = obj({
+  workloadSelector: obj({ labels }),
+  targetRefs: arr(targetRef),
+  configPatches: arr(anything),
+  priority: int,
+});
+
+export const UNAPPLIED_KINDS: ReadonlySet<string> = new Set(['Telemetry', 'WasmPlugin', 'ProxyConfig', 'EnvoyFilter']);
