@@ -103,12 +103,15 @@ export function jwtFilter(
           return replies.jwtInvalid('Jwt is not in the form of Header.Payload.Signature');
         }
         // A token is checked by the rule of its issuer; other rules look further.
-        const rule = applicable.find((r) => r.rule.issuer === issuer && extractToken(ctx, r.rule)?.token === found.token);
+        // A rule without issuer (Istio allows jwksUri/jwks alone) takes any issuer its keys verify.
+        const sameToken = (r: (typeof applicable)[number]): boolean => extractToken(ctx, r.rule)?.token === found.token;
+        const rule = applicable.find((r) => r.rule.issuer === issuer && sameToken(r))
+          ?? applicable.find((r) => r.rule.issuer === '' && sameToken(r));
         if (!rule) return replies.jwtInvalid(`Jwt issuer is not configured`);
         let payload: JWTPayload;
         try {
           ({ payload } = await jwtVerify(found.token, rule.keys, {
-            issuer: rule.rule.issuer,
+            ...(rule.rule.issuer ? { issuer: rule.rule.issuer } : {}),
             ...(rule.rule.audiences && rule.rule.audiences.length > 0 ? { audience: [...rule.rule.audiences] } : {}),
           }));
         } catch (err) {
