@@ -38,6 +38,18 @@ export function compileRetryOn(retryOn: readonly string[]): (o: AttemptOutcome) 
   };
 }
 
+const compiled = new WeakMap<readonly string[], (o: AttemptOutcome) => boolean>();
+
+/** compileRetryOn, once per retryOn list (a route's config object), not once per request. */
+export function retryOnPredicate(retryOn: readonly string[]): (o: AttemptOutcome) => boolean {
+  let f = compiled.get(retryOn);
+  if (!f) {
+    f = compileRetryOn(retryOn);
+    compiled.set(retryOn, f);
+  }
+  return f;
+}
+
 /** Envoy's retry back-off: 25 ms base, doubling, full jitter, at most 250 ms. */
 export function retryBackoffMs(retry: number, random: () => number): number {
   const ceiling = Math.min(250, 25 * 2 ** retry);

@@ -9,7 +9,7 @@ import { pickDestination } from '../route/route-table.js';
 import { replies, replyForError, type LocalReply, type ResponseFlag } from '../respond.js';
 import type { EndpointRuntime } from './balancer.js';
 import type { ClusterManager, ClusterRuntime } from './cluster.js';
-import { compileRetryOn, ISTIO_DEFAULT_RETRY, retryBackoffMs, type AttemptOutcome } from './retry-policy.js';
+import { retryOnPredicate, ISTIO_DEFAULT_RETRY, retryBackoffMs, type AttemptOutcome } from './retry-policy.js';
 import type { EndpointTransport, UpstreamResponse } from './transport.js';
 
 export interface TransportFactory {
@@ -76,7 +76,7 @@ export class Router {
     // Retries need the body again: only a buffered body can be replayed.
     const retry = route.route.retries ?? ISTIO_DEFAULT_RETRY;
     const maxRetries = body === undefined || Buffer.isBuffer(body) ? retry.attempts : 0;
-    const retriable = compileRetryOn(retry.retryOn);
+    const retriable = retryOnPredicate(retry.retryOn);
     const tried = new Set<string>();
     let last: RouterResult = { kind: 'local', reply: replies.noHealthyUpstream(), cluster: runtime.config, attempts: 0 };
 
