@@ -13,7 +13,7 @@ import { createPod, createPodNetwork, deletePod, sweepPodNetwork, type Pod, type
 import { CpuMeter, rssMbOfPid } from '../common/cpu.js';
 import { freePort } from '../common/net.js';
 import { buildResults, writeResults, type ResultRow } from '../common/results.js';
-import { round } from '../common/stats.js';
+import { medianRow, round, spreadText } from '../common/stats.js';
 import { formatTable } from '../common/table.js';
 import { connectRate, iperf, PORTS, requestResponse, startServers, wrk, type PodServers } from './tools.js';
 import { adminGet, waitForVersion } from '../common/admin.js';
@@ -36,21 +36,22 @@ const USAGE = `usage: node dist/bench/agent/run.js [options]      (as root)
   --cases <a,b>           subset of ${CASES.join(', ')}
   --concurrency <n>       parallel connectors in the new-connection test (default 8)
   --wrk-connections <n>   keep-alive connections of wrk (default 32)
-  --repeat <n>            rounds over the cases (order reversed every other round); each metric
-                          keeps its best round (default 1)
+  --repeat <n>            rounds over the cases (order reversed every other round); each metric is
+                          the median of the rounds, with <metric>_min and _max in the JSON (default 1)
+  --node-flags "<flags>"  extra node flags for the agent (e.g. --node-flags="--max-semi-space-size=2")
   --profile <dir>         run the agent under \`node --cpu-prof\`; the .cpuprofile lands in <dir>
                           (summarise: node dist/bench/common/cpuprofile.js <file>)
   --out <dir>             results directory (default bench/results)
   --no-write              print only
   --help`;
 
-interface Options { duration: number; cases: CaseName[]; concurrency: number; wrkConnections: number; repeat: number; profile?: string; out?: string; write: boolean }
+interface Options { nodeFlags: string[]; duration: number; cases: CaseName[]; concurrency: number; wrkConnections: number; repeat: number; profile?: string; out?: string; write: boolean }
 
 function options(): Options {
   const { values } = parseArgs({
     options: {
       duration: { type: 'string', default: '4' }, cases: { type: 'string' }, concurrency: { type: 'string', default: '8' },
-      'wrk-connections': { type: 'string', default: '32' }, repeat: { type: 'string', default: '1' }, profile: { type: 'string' }, out: { type: 'string' }, 'no-write': { type: 'boolean', default: false },
+      'wrk-connections': { type: 'string', default: '32' }, 'node-flags': { type: 'string', default: '' }, repeat: { type: 'string', default: '1' }, profile: { type: 'string' }, out: { type: 'string' }, 'no-write': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -58,6 +59,7 @@ function options(): Options {
   const positive = positiveOption;
   const cases = caseOption(values.cases, CASES);
   return {
+    nodeFlags: values['node-flags'].split(' ').filter(Boolean),
     duration: positive('duration', values.duration), cases, concurrency: Math.round(positive('concurrency', values.concurrency)),
     wrkConnections: Math.round(positive('wrk-connections', values['wrk-connections'])), repeat: Math.round(positive('repeat', values.repeat)), out: values.out, write: !values['no-write'],
     ...(values.profile ? { profile: resolve(values.profile) } : {}),
@@ -84,22 +86,6 @@ function snapshot(version: number, pods: { client?: Pod; server?: Pod }): Record
   };
 }
 
-
-/** Higher is better for these; lower for the others (latency, CPU, memory). */
-const HIGHER_IS_BETTER = new Set(['gbps_1', 'conns_per_s', 'http_rps_max']);
-
-/** Per metric, the best value among the rounds of one case. */
-export function bestOf(rounds: readonly ResultRow[]): ResultRow {
-  const first = rounds[0];
-  if (!first) throw new Error('bestOf: no rounds');
-  const out: Record<string, number | string> = { case: first.case };
-  for (const m of Object.keys(first).filter((k) => k !== 'case')) {
-    const vals = rounds.map((r) => r[m]).filter((v): v is number => typeof v === 'number');
-    // RSS is not a score: report the agent's largest (the end of the run), not its smallest.
-    out[m] = HIGHER_IS_BETTER.has(m) || m === 'rss_mb' ? Math.max(...vals) : Math.min(...vals);
-  }
-  return out as ResultRow;
-}
 
 interface Setup { name: CaseName; client: Pod; target: string; servers: PodServers; agent?: Child; adminPort?: number }
 
@@ -164,7 +150,7 @@ async function main(): Promise<void> {
     const adminPort = await freePort();
     const agentSocket = join(dir, 'agent.sock');
     const profileArgs = o.profile ? ['--cpu-prof', `--cpu-prof-dir=${o.profile}`, '--import', pathToFileURL(join(REPO, 'dist', 'bench', 'common', 'exit-on-sigusr2.js')).href] : [];
-    agent = await group.start(process.execPath, [...profileArgs, join(REPO, 'dist', 'agent', 'main.js')], {
+    agent = await group.start(process.execPath, [...o.nodeFlags, ...profileArgs, join(REPO, 'dist', 'agent', 'main.js')], {
       name: 'ambit-agent', readyLine: /^ready /, readyTimeoutMs: 30_000,
       env: {
         ...process.env, AMBIT_CONFIG_FILE: configFile, AMBIT_STATE_DIR: join(dir, 'agent-state'), AMBIT_AGENT_SOCKET: agentSocket,
@@ -202,7 +188,7 @@ async function main(): Promise<void> {
         }
       }
     }
-    const rows = o.cases.map((name) => bestOf(rounds.filter((r) => r.case === name)));
+    const rows = o.cases.map((name) => medianRow(rounds.filter((r) => r.case === name)));
     if (o.cases.includes('mesh-l4')) {
       // The mesh figures must have gone through the agent: its counters say so.
       const conns = await adminGet(adminPort, '/debug/connections') as { counts?: Record<string, unknown>; refusals?: Record<string, number> };
@@ -210,8 +196,12 @@ async function main(): Promise<void> {
       if (!JSON.stringify(conns.counts ?? {}).match(/[1-9]/)) throw new Error('the agent counted no connection: the mesh-l4 traffic did not go through it');
     }
     const results = buildResults('agent', rows);
-    process.stdout.write(`agent bench, ${results.machine}, ${results.date}, ${o.duration} s per bulk/HTTP test, best of ${o.repeat} round(s); HTTP server: nginx (1 worker), load: wrk -t1 -c${o.wrkConnections}\n\n`);
+    process.stdout.write(`agent bench, ${results.machine}, ${results.date}, ${o.duration} s per bulk/HTTP test, median of ${o.repeat} round(s); HTTP server: nginx (1 worker), load: wrk -t1 -c${o.wrkConnections}\n\n`);
     process.stdout.write(formatTable(rows, { metrics: [...METRICS, 'cpu_s_per_gb'], baseline: 'direct' }) + '\n');
+    if (o.repeat > 1) {
+      process.stdout.write('\nmedian (min–max) of the rounds:\n');
+      for (const r of rows) process.stdout.write(`${r.case}: ${[...METRICS, 'cpu_s_per_gb'].filter((m) => typeof r[m] === 'number').map((m) => `${m} ${spreadText(r, m)}`).join(', ')}\n`);
+    }
     if (o.write) process.stdout.write(`\nwrote ${writeResults(results, o.out)}\n`);
   } finally {
     // CNI DEL while the agent still runs (ambit-cni tells it the pod is gone), then the rest.

@@ -2,13 +2,19 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { percentile, summarize } from './stats.js';
+import { medianRow, percentile, spreadText, summarize } from './stats.js';
 import { buildResults, machineDescription, writeResults } from './results.js';
 import { formatTable } from './table.js';
 import { CpuMeter, cpuSecondsOfPid, rssMbOfPid } from './cpu.js';
 import { ChildGroup } from './children.js';
 
 describe('stats', () => {
+  it('summarises rounds as median with min and max per metric', () => {
+    const row = medianRow([{ case: 'a', rps: 30, p99: 2 }, { case: 'a', rps: 10, p99: 9 }, { case: 'a', rps: 20, p99: 4 }]);
+    expect(row).toEqual({ case: 'a', rps: 20, rps_min: 10, rps_max: 30, p99: 4, p99_min: 2, p99_max: 9 });
+    expect(spreadText(row, 'rps')).toBe('20 (10–30)');
+    expect(medianRow([{ case: 'b', x: 1 }])).toEqual({ case: 'b', x: 1 });
+  });
   it('takes nearest-rank percentiles of unsorted samples', () => {
     const s = [5, 1, 4, 2, 3, 10, 9, 8, 7, 6];
     expect(percentile(s, 50)).toBe(5);

@@ -31,3 +31,33 @@ export function round(value: number, digits = 3): number {
   const f = 10 ** digits;
   return Math.round(value * f) / f;
 }
+
+/**
+ * Rounds of one case → one row: per metric the median of the rounds (the lower middle one for
+ * an even count), with `<metric>_min` and `<metric>_max` beside it. Non-numeric fields keep
+ * the first round's value.
+ */
+export function medianRow<R extends { readonly case: string }>(rounds: readonly R[]): R & Record<string, number | string> {
+  const first = rounds[0];
+  if (!first) throw new Error('medianRow: no rounds');
+  const out: Record<string, number | string> = { case: first.case };
+  for (const m of Object.keys(first).filter((k) => k !== 'case')) {
+    const vals = rounds.map((r) => (r as unknown as Record<string, unknown>)[m]).filter((v): v is number => typeof v === 'number').sort((a, b) => a - b);
+    if (vals.length === 0) continue;
+    out[m] = vals[Math.floor((vals.length - 1) / 2)]!;
+    if (rounds.length > 1) {
+      out[`${m}_min`] = vals[0]!;
+      out[`${m}_max`] = vals[vals.length - 1]!;
+    }
+  }
+  return out as R & Record<string, number | string>;
+}
+
+/** "median (min–max)" of a medianRow metric, for logs and README tables. */
+export function spreadText(row: Readonly<Record<string, unknown>>, m: string, fmt: (v: number) => string = String): string {
+  const v = row[m];
+  if (typeof v !== 'number') return '-';
+  const lo = row[`${m}_min`];
+  const hi = row[`${m}_max`];
+  return typeof lo === 'number' && typeof hi === 'number' ? `${fmt(v)} (${fmt(lo)}–${fmt(hi)})` : fmt(v);
+}

@@ -6,8 +6,8 @@ export interface TableOptions {
   readonly metrics: readonly string[];
   /** Case the "÷ baseline" table divides by, e.g. direct-tcp. */
   readonly baseline?: string;
-  /** Case the "÷ peer" table divides by, e.g. haproxy-chain. */
-  readonly peer?: string;
+  /** Case(s) the "÷ peer" tables divide by, e.g. haproxy-chain. */
+  readonly peer?: string | readonly string[];
 }
 
 function formatNumber(v: number | string | undefined): string {
@@ -42,7 +42,7 @@ function ratioTable(rows: readonly ResultRow[], metrics: readonly string[], ref:
 export function formatTable(rows: readonly ResultRow[], opts: TableOptions): string {
   const body = rows.map((r) => [r.case, ...opts.metrics.map((m) => formatNumber(r[m]))]);
   const parts = [renderGrid(['case', ...opts.metrics], body)];
-  for (const ref of [opts.baseline, opts.peer]) {
+  for (const ref of [opts.baseline, ...(typeof opts.peer === 'string' ? [opts.peer] : opts.peer ?? [])]) {
     if (!ref) continue;
     const t = ratioTable(rows, opts.metrics, ref);
     if (t) parts.push(t);

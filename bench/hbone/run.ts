@@ -4,7 +4,7 @@
 import { parseArgs } from 'node:util';
 import { ChildGroup } from '../common/children.js';
 import { buildResults, writeResults, type ResultRow } from '../common/results.js';
-import { round } from '../common/stats.js';
+import { medianRow, round, spreadText } from '../common/stats.js';
 import { formatTable } from '../common/table.js';
 import { CASES, helperScript, isCaseName, setupCase, type CaseContext, type CaseName, type Targets } from './cases.js';
 import { startIperfServer } from './iperf.js';
@@ -18,7 +18,7 @@ const USAGE = `usage: node dist/bench/hbone/run.js [options]
   --duration <s>        seconds per bulk test (default 4); rr and connect tests take half
   --cases <a,b,...>     subset of ${CASES.join(', ')}
   --repeat <n>          rounds over all cases (order reversed every other round); each
-                        metric keeps its best round (default 1)
+                        metric is the median of the rounds, _min/_max in the JSON (default 1)
   --concurrency <n>     parallel connectors in the new-tunnel test (default 8)
   --haproxy-threads <n> nbthread of each HAProxy process (default 1)
   --out <dir>           results directory (default bench/results)
@@ -69,21 +69,6 @@ async function measureCase(name: CaseName, ctx: CaseContext, o: ReturnType<typeo
   }
 }
 
-/** Higher is better for throughput and rates, lower for latency and CPU. */
-const HIGHER_IS_BETTER = new Set(['gbps_1', 'gbps_8', 'tunnels_per_s']);
-
-/** Per metric, the best value among rounds of one case. */
-export function bestOf(rows: readonly ResultRow[]): ResultRow {
-  const first = rows[0];
-  if (!first) throw new Error('bestOf: no rounds');
-  const out: Record<string, number | string> = { case: first.case };
-  for (const m of METRICS) {
-    const vals = rows.map((r) => r[m]).filter((v): v is number => typeof v === 'number');
-    out[m] = HIGHER_IS_BETTER.has(m) ? Math.max(...vals) : Math.min(...vals);
-  }
-  return out as ResultRow;
-}
-
 async function main(): Promise<void> {
   const o = options();
   const group = new ChildGroup();
@@ -104,10 +89,14 @@ async function main(): Promise<void> {
       }
       rounds.push(rows);
     }
-    const rows = o.cases.map((name) => bestOf(rounds.map((r) => r.find((row) => row.case === name) as ResultRow)));
+    const rows = o.cases.map((name) => medianRow(rounds.map((r) => r.find((row) => row.case === name) as ResultRow)));
     const results = buildResults('hbone', rows);
-    process.stdout.write(`hbone bench, ${results.machine}, ${results.date}, ${o.duration} s per bulk test, best of ${o.repeat} round(s)\n\n`);
+    process.stdout.write(`hbone bench, ${results.machine}, ${results.date}, ${o.duration} s per bulk test, median of ${o.repeat} round(s)\n\n`);
     process.stdout.write(formatTable(rows, { metrics: METRICS, baseline: 'direct-tcp', peer: 'haproxy-chain' }) + '\n');
+    if (o.repeat > 1) {
+      process.stdout.write('\nmedian (min–max) of the rounds:\n');
+      for (const r of rows) process.stdout.write(`${r.case}: ${METRICS.filter((m) => typeof r[m] === 'number').map((m) => `${m} ${spreadText(r, m)}`).join(', ')}\n`);
+    }
     if (o.write) process.stdout.write(`\nwrote ${writeResults(results, o.out)}\n`);
   } finally {
     await group.close();

@@ -15,14 +15,15 @@ import { createPod, createPodNetwork, deletePod, sweepPodNetwork, type Pod, type
 import { CpuMeter, rssMbOfPid } from '../common/cpu.js';
 import { freePort } from '../common/net.js';
 import { buildResults, writeResults, type ResultRow } from '../common/results.js';
-import { round } from '../common/stats.js';
+import { medianRow, round, spreadText } from '../common/stats.js';
 import { formatTable } from '../common/table.js';
 import { HTTP_PORT, MESH_NS, meshSnapshot, PLAIN_NS, ROUTE_HEADER, TRUST_DOMAIN, VIP_L4, VIP_WAYPOINT, WAYPOINT_SA, waypointConfig } from './config.js';
-import { fixedRate, inNetns, probe, proxyConfig, serverConfig, startNginx, wrk } from './tools.js';
+import { common, fixedRate, inNetns, probe, proxyConfig, serverConfig, startNginx, wrk } from './tools.js';
+import { makeMtlsCertificates, MTLS_ENTRY_PORT, MTLS_PORT, proxyMtlsConfig, serverTlsBlock, startClientTls } from './mtls.js';
 import { adminGet, waitForVersion } from '../common/admin.js';
 import { caseOption, positiveOption } from '../common/args.js';
 
-export const CASES = ['direct', 'mesh-l4', 'waypoint', 'nginx'] as const;
+export const CASES = ['direct', 'mesh-l4', 'waypoint', 'nginx', 'nginx-mtls'] as const;
 export const METRICS = ['rps_max', 'p50_ms', 'p99_ms', 'vcpu_per_1000rps', 'rss_mb'] as const;
 type CaseName = (typeof CASES)[number];
 
@@ -43,13 +44,14 @@ const USAGE = `usage: node dist/bench/waypoint/run.js [options]      (as root)
   --rate-connections <n>  keep-alive connections of the fixed-rate client (default 16)
   --profile <dir>         run the agent and the waypoint under \`node --cpu-prof\`; the .cpuprofile
                           files land in <dir> (summarise: node dist/bench/common/cpuprofile.js <file>)
-  --repeat <n>            rounds over the cases (order reversed every other round); each metric
-                          keeps its best round (default 1)
+  --repeat <n>            rounds over the cases (order reversed every other round); each metric is
+                          the median of the rounds, with <metric>_min and _max in the JSON (default 1)
+  --node-flags "<flags>"  extra node flags for the waypoint (e.g. --node-flags="--max-semi-space-size=2")
   --out <dir>             results directory (default bench/results)
   --no-write              print only
   --help`;
 
-interface Options { duration: number; rateSeconds: number; rps: number; lowRps: number; cases: CaseName[]; wrkConnections: number; rateConnections: number; repeat: number; profile?: string; out?: string; write: boolean }
+interface Options { nodeFlags: string[]; duration: number; rateSeconds: number; rps: number; lowRps: number; cases: CaseName[]; wrkConnections: number; rateConnections: number; repeat: number; profile?: string; out?: string; write: boolean }
 
 function options(): Options {
   const { values } = parseArgs({
@@ -57,12 +59,14 @@ function options(): Options {
       duration: { type: 'string', default: '4' }, 'rate-seconds': { type: 'string', default: '5' }, rps: { type: 'string', default: '1000' }, 'low-rps': { type: 'string', default: '250' },
       cases: { type: 'string' }, 'wrk-connections': { type: 'string', default: '32' }, 'rate-connections': { type: 'string', default: '16' }, repeat: { type: 'string', default: '1' },
       profile: { type: 'string' }, out: { type: 'string' }, 'no-write': { type: 'boolean', default: false }, help: { type: 'boolean', default: false },
+      'node-flags': { type: 'string', default: '' },
     },
   });
   if (values.help) { process.stdout.write(USAGE + '\n'); process.exit(0); }
   const positive = positiveOption;
   const cases = caseOption(values.cases, CASES);
   return {
+    nodeFlags: values['node-flags'].split(' ').filter(Boolean),
     duration: positive('duration', values.duration), rateSeconds: positive('rate-seconds', values['rate-seconds']), rps: positive('rps', values.rps), lowRps: Number(values['low-rps']) >= 0 ? Number(values['low-rps']) : positive('low-rps', values['low-rps']),
     cases, wrkConnections: Math.round(positive('wrk-connections', values['wrk-connections'])),
     rateConnections: Math.round(positive('rate-connections', values['rate-connections'])), repeat: Math.round(positive('repeat', values.repeat)), out: values.out, write: !values['no-write'],
@@ -72,21 +76,6 @@ function options(): Options {
 
 const log = (msg: string): void => { process.stderr.write(`waypoint bench: ${msg}\n`); };
 
-
-/** Higher is better for these; lower for the others (latency, CPU, memory). */
-const HIGHER_IS_BETTER = new Set(['rps_max', 'answered_rps']);
-
-/** Per metric, the best value among the rounds of one case. */
-export function bestOf(rounds: readonly ResultRow[]): ResultRow {
-  const first = rounds[0];
-  if (!first) throw new Error('bestOf: no rounds');
-  const out: Record<string, number | string> = { case: first.case };
-  for (const m of Object.keys(first).filter((k) => k !== 'case')) {
-    const vals = rounds.map((r) => r[m]).filter((v): v is number => typeof v === 'number');
-    out[m] = HIGHER_IS_BETTER.has(m) ? Math.max(...vals) : Math.min(...vals);
-  }
-  return out as ResultRow;
-}
 
 /** One case: where the client sends, and which processes are the proxy path (none for direct). */
 interface Setup { readonly name: CaseName; readonly client: Pod; readonly url: string; readonly proxies: () => number[]; readonly waypointPid?: number; readonly serverPids: () => number[] }
@@ -184,7 +173,7 @@ async function main(): Promise<void> {
 
     const wpFile = join(dir, 'waypoint.json');
     writeFileSync(wpFile, JSON.stringify(waypointConfig('bwp-1', meshServer.ip)));
-    const waypoint = await group.start(...inNetns(waypointPod.netns, process.execPath, [...profileArgs, join(REPO, 'dist', 'waypoint', 'main.js')]), {
+    const waypoint = await group.start(...inNetns(waypointPod.netns, process.execPath, [...o.nodeFlags, ...profileArgs, join(REPO, 'dist', 'waypoint', 'main.js')]), {
       name: 'ambit-waypoint', readyLine: /^ready /, readyTimeoutMs: 30_000,
       env: {
         ...process.env, POD_NAMESPACE: MESH_NS, SERVICE_ACCOUNT: WAYPOINT_SA, POD_IP: waypointPod.ip, AMBIT_TRUST_DOMAIN: TRUST_DOMAIN,
@@ -197,14 +186,27 @@ async function main(): Promise<void> {
     log(`pods: direct ${plainClient.ip} → ${plainServer.ip}; nginx ${plainClient.ip} → ${proxyPod.ip} → ${plainServer.ip}; `
       + `mesh ${meshClient.ip} → VIP ${VIP_L4} (L4) / ${VIP_WAYPOINT} (waypoint ${waypointPod.ip}) → ${meshServer.ip}; agent pid ${agent.pid}, waypoint pid ${waypoint.pid}`);
 
-    const plainNginx = await startNginx(group, plainServer.netns, join(dir, 'nginx-plain-server'), 'nginx-plain-server', (d) => serverConfig(d, HTTP_PORT));
+    const mtls = makeMtlsCertificates(join(dir, 'mtls'));
+    // The plain server also answers mutual TLS on MTLS_PORT (nginx-mtls case); port 80 is unchanged.
+    const plainNginx = await startNginx(group, plainServer.netns, join(dir, 'nginx-plain-server'), 'nginx-plain-server', (d) => serverConfig(d, HTTP_PORT, serverTlsBlock(mtls)));
     const meshNginx = await startNginx(group, meshServer.netns, join(dir, 'nginx-mesh-server'), 'nginx-mesh-server', (d) => serverConfig(d, HTTP_PORT));
     const proxy = await startNginx(group, proxyPod.netns, join(dir, 'nginx-proxy'), 'nginx-proxy', (d) => proxyConfig(d, HTTP_PORT, `${plainServer.ip}:${HTTP_PORT}`));
+    const wantMtls = o.cases.includes('nginx-mtls');
+    const proxyMtls = wantMtls
+      ? await startNginx(group, proxyPod.netns, join(dir, 'nginx-proxy-mtls'), 'nginx-proxy-mtls', (d) => proxyMtlsConfig(common(d), mtls, `${plainServer.ip}:${MTLS_PORT}`))
+      : undefined;
+    const clientTls = wantMtls ? await startClientTls(group, plainClient, join(dir, 'nginx-proxy-mtls'), mtls, proxyPod.ip) : undefined;
     const setups: Record<CaseName, Setup> = {
       direct: { name: 'direct', client: plainClient, url: `http://${plainServer.ip}:${HTTP_PORT}/`, proxies: () => [], serverPids: plainNginx.pids },
       'mesh-l4': { name: 'mesh-l4', client: meshClient, url: `http://${VIP_L4}:${HTTP_PORT}/`, proxies: () => [agent.pid], serverPids: meshNginx.pids },
       waypoint: { name: 'waypoint', client: meshClient, url: `http://${VIP_WAYPOINT}:${HTTP_PORT}/`, proxies: () => [agent.pid, waypoint.pid], waypointPid: waypoint.pid, serverPids: meshNginx.pids },
       nginx: { name: 'nginx', client: plainClient, url: `http://${proxyPod.ip}:${HTTP_PORT}/`, proxies: proxy.pids, serverPids: plainNginx.pids },
+      // The proxy path: the client side's TLS origination (HAProxy) and the nginx L7 proxy, as
+      // the waypoint case counts the agent and the waypoint; the server's TLS is in the server nginx.
+      'nginx-mtls': {
+        name: 'nginx-mtls', client: plainClient, url: `http://127.0.0.1:${MTLS_ENTRY_PORT}/`,
+        proxies: () => [...(clientTls ? [clientTls.pid] : []), ...(proxyMtls?.pids() ?? [])], serverPids: plainNginx.pids,
+      },
     };
     const rounds: ResultRow[] = [];
     for (let r = 0; r < o.repeat; r++) {
@@ -213,14 +215,18 @@ async function main(): Promise<void> {
         rounds.push(await measure(group, setups[name], o));
       }
     }
-    const rows = o.cases.map((name) => bestOf(rounds.filter((row) => row.case === name)));
+    const rows = o.cases.map((name) => medianRow(rounds.filter((row) => row.case === name)));
     const conns = await adminGet(adminPort, '/debug/connections') as { counts?: Record<string, unknown>; refusals?: Record<string, number> };
     log(`agent /debug/connections counts: ${JSON.stringify(conns.counts)} refusals: ${JSON.stringify(conns.refusals)}`);
     const results = buildResults('waypoint', rows);
-    process.stdout.write(`waypoint bench, ${results.machine}, ${results.date}, best of ${o.repeat} round(s); server: nginx (1 worker, 3-byte body); rps_max: wrk -t1 -c${o.wrkConnections} ${o.duration} s; `
+    process.stdout.write(`waypoint bench, ${results.machine}, ${results.date}, median of ${o.repeat} round(s); server: nginx (1 worker, 3-byte body); rps_max: wrk -t1 -c${o.wrkConnections} ${o.duration} s; `
       + `p50/p99: Node open-loop client at ${o.rps} req/s, ${o.rateConnections} keep-alive connections, ${o.rateSeconds} s after 1 s warm-up; `
       + `vcpu_per_1000rps and rss_mb: the proxy path (agent; agent + waypoint; nginx master + worker) at that rate\n\n`);
-    process.stdout.write(formatTable(rows, { metrics: [...METRICS, 'answered_rps', ...(o.lowRps > 0 ? [`p50_ms_at_${o.lowRps}`, `p99_ms_at_${o.lowRps}`] : []), 'waypoint_vcpu_per_1000rps', 'waypoint_rss_mb'], baseline: 'direct', peer: 'nginx' }) + '\n');
+    process.stdout.write(formatTable(rows, { metrics: [...METRICS, 'answered_rps', ...(o.lowRps > 0 ? [`p50_ms_at_${o.lowRps}`, `p99_ms_at_${o.lowRps}`] : []), 'waypoint_vcpu_per_1000rps', 'waypoint_rss_mb'], baseline: 'direct', peer: ['nginx', 'nginx-mtls'] }) + '\n');
+    if (o.repeat > 1) {
+      process.stdout.write('\nmedian (min–max) of the rounds:\n');
+      for (const r of rows) process.stdout.write(`${r.case}: ${[...METRICS, 'waypoint_vcpu_per_1000rps', 'waypoint_rss_mb'].filter((m) => typeof r[m] === 'number').map((m) => `${m} ${spreadText(r, m)}`).join(', ')}\n`);
+    }
     if (o.write) process.stdout.write(`\nwrote ${writeResults(results, o.out)}\n`);
   } finally {
     // CNI DEL while the agent still runs (ambit-cni tells it the pod is gone), then the rest.

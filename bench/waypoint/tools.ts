@@ -14,7 +14,7 @@ export function inNetns(netns: string, cmd: string, args: readonly string[]): [s
   return ['ip', ['netns', 'exec', netns, cmd, ...args]];
 }
 
-function common(dir: string): string {
+export function common(dir: string): string {
   return `worker_processes 1;
 pid ${join(dir, 'nginx.pid')};
 error_log stderr warn;
@@ -29,12 +29,12 @@ http {
 }
 
 /** The HTTP server of every case: one worker, a 3-byte body. */
-export function serverConfig(dir: string, port: number): string {
+export function serverConfig(dir: string, port: number, extraServers = ''): string {
   return common(dir) + `  server {
     listen ${port} backlog=4096;
     location / { return 200 "ok\\n"; }
   }
-}
+${extraServers}}
 `;
 }
 
