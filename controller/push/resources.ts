@@ -3,7 +3,10 @@
 // can compare versions with what each client holds and send only what changed.
 import type { MeshSnapshot } from '../../core/model/types.js';
 import type { GatewayConfig, WaypointConfig } from '../../core/model/l7.js';
-import { TYPE_GATEWAY_CONFIG, TYPE_WAYPOINT_CONFIG, resourceVersion, snapshotResources } from '../../core/xds/resources.js';
+import {
+  MESH_CONFIG_NAME, TYPE_AUTHORIZATION_POLICY, TYPE_GATEWAY_CONFIG, TYPE_MESH_CONFIG, TYPE_NAMESPACE, TYPE_PEER_AUTHENTICATION,
+  TYPE_SERVICE, TYPE_SIDECAR_SCOPE, TYPE_WAYPOINT_CONFIG, TYPE_WORKLOAD, resourceVersion,
+} from '../../core/xds/resources.js';
 
 export interface EncodedResource {
   readonly version: string;
@@ -74,6 +77,23 @@ function encodeWaypointConfig(cfg: WaypointConfig): EncodedResource {
   return out;
 }
 
+const NONE: readonly never[] = [];
+/** Encoded maps by the list they were made from: a list the translator kept is not walked again. */
+const listMaps = new WeakMap<readonly object[], ReadonlyMap<string, EncodedResource>>();
+
+function encodeList<T extends object>(values: readonly T[], name: (v: T) => string, previous?: ReadonlyMap<string, EncodedResource>): ReadonlyMap<string, EncodedResource> {
+  // One-element lists (the mesh config) are made fresh on each call: key them by their item.
+  const known = values.length > 0 ? listMaps.get(values) : undefined;
+  if (known) return known;
+  const out = new Map<string, EncodedResource>();
+  for (const v of values) {
+    const n = name(v);
+    out.set(n, encode(v, previous?.get(n)));
+  }
+  if (values !== NONE) listMaps.set(values, out);
+  return out;
+}
+
 /**
  * Encodes a translate result: the snapshot's L4 types, WaypointConfig per namespace,
  * GatewayConfig per gateway. Entries of `previous` (the last set) whose JSON is unchanged
@@ -84,11 +104,18 @@ export function buildResourceSet(input: {
   waypoints: ReadonlyMap<string, WaypointConfig>;
   gateways?: ReadonlyMap<string, GatewayConfig>;
 }, previous?: ResourceSet): ResourceSet {
-  const out = new Map<string, Map<string, EncodedResource>>();
-  for (const [type, values] of snapshotResources(input.snapshot)) {
-    const prev = previous?.get(type);
-    out.set(type, new Map([...values].map(([name, v]) => [name, encode(v, prev?.get(name))])));
-  }
+  const out = new Map<string, ReadonlyMap<string, EncodedResource>>();
+  const s = input.snapshot;
+  const list = <T extends object>(type: string, values: readonly T[] | undefined, name: (v: T) => string): void => {
+    out.set(type, encodeList(values ?? NONE, name, previous?.get(type)));
+  };
+  out.set(TYPE_MESH_CONFIG, encodeList([s.mesh], () => MESH_CONFIG_NAME, previous?.get(TYPE_MESH_CONFIG)));
+  list(TYPE_WORKLOAD, s.workloads, (w) => w.uid);
+  list(TYPE_SERVICE, s.services, (v) => v.key);
+  list(TYPE_AUTHORIZATION_POLICY, s.authorizationPolicies, (p) => p.key);
+  list(TYPE_PEER_AUTHENTICATION, s.peerAuthentications, (p) => p.key);
+  list(TYPE_SIDECAR_SCOPE, s.sidecarScopes, (p) => p.key);
+  list(TYPE_NAMESPACE, s.namespaces, (n) => n.name);
   // The waypoint config's own `version` changes on every translate; leave it out of the
   // content hash so an unchanged namespace is not pushed again.
   out.set(TYPE_WAYPOINT_CONFIG, new Map([...input.waypoints].map(([ns, cfg]) => [ns, encodeWaypointConfig(cfg)])));
@@ -102,6 +129,7 @@ export function changedNames(before: ResourceSet | undefined, after: ResourceSet
   const out = new Map<string, string[]>();
   for (const [type, now] of after) {
     const prev = before?.get(type);
+    if (prev === now) continue; // the same encoded map: nothing changed
     const names = [...now].filter(([n, r]) => prev?.get(n)?.version !== r.version).map(([n]) => n);
     for (const n of prev?.keys() ?? []) if (!now.has(n)) names.push(n);
     if (names.length) out.set(type, names);

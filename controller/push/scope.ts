@@ -32,20 +32,55 @@ export interface ClientScope {
   candidates?(type: string): Iterable<string> | undefined;
 }
 
-interface ByAddress { services: string[]; workloads: string[] }
+interface ByAddress { readonly services: Set<string>; readonly workloads: Set<string> }
+
+/** Node → workload names, and node → namespace → how many of its workloads are in it. */
+interface NodeIndex { readonly workloads: Map<string, Set<string>>; readonly namespaces: Map<string, Map<string, number>> }
 
 /** Sidecar egress visibility per namespace: the namespace's own Sidecar, else the mesh-wide one. */
 interface Visibility { readonly byNamespace: Map<string, ReadonlySet<string>>; readonly mesh?: ReadonlySet<string> }
 
 /** Per resource set: which namespaces have workloads on which node, addresses, the root namespace. */
 export class ScopeIndex {
-  private nodeNamespaces: Map<string, Set<string>> | undefined;
-  private nodeWorkloads: Map<string, string[]> | undefined;
+  private nodes: NodeIndex | undefined;
   private addresses: Map<string, ByAddress> | undefined;
   private visibility: Visibility | undefined;
   private root: string | undefined;
 
   constructor(readonly set: ResourceSet) {}
+
+  /**
+   * The index of `set`, made from this one (the index of `base`) by applying the names that
+   * changed: O(changes) instead of a pass over every workload and service. This index must
+   * not be used afterwards (its tables move to the new one).
+   */
+  advance(set: ResourceSet, base: ResourceSet, changed: ReadonlyMap<string, readonly string[]>): ScopeIndex {
+    if (base !== this.set) return new ScopeIndex(set);
+    const next = new ScopeIndex(set);
+    const before = { workloads: base.get(TYPE_WORKLOAD), services: base.get(TYPE_SERVICE) };
+    const after = { workloads: set.get(TYPE_WORKLOAD), services: set.get(TYPE_SERVICE) };
+    if (this.nodes) {
+      for (const name of changed.get(TYPE_WORKLOAD) ?? []) {
+        indexNode(this.nodes, name, before.workloads?.get(name), -1);
+        indexNode(this.nodes, name, after.workloads?.get(name), 1);
+      }
+      next.nodes = this.nodes;
+    }
+    if (this.addresses) {
+      for (const [type, kind] of [[TYPE_WORKLOAD, 'workloads'], [TYPE_SERVICE, 'services']] as const) {
+        for (const name of changed.get(type) ?? []) {
+          for (const a of before[kind]?.get(name)?.addresses ?? []) this.addresses.get(a)?.[kind].delete(name);
+          for (const a of after[kind]?.get(name)?.addresses ?? []) addressEntry(this.addresses, a)[kind].add(name);
+        }
+      }
+      next.addresses = this.addresses;
+    }
+    if (!changed.has(TYPE_SIDECAR_SCOPE) && !changed.has(TYPE_MESH_CONFIG)) {
+      if (this.visibility) next.visibility = this.visibility;
+      if (this.root !== undefined) next.root = this.root;
+    }
+    return next;
+  }
 
   /** `onDemand`: the addresses and hostnames the client subscribed to (on-demand agents). */
   scopeFor(node: NodeInfo, onDemand?: ReadonlySet<string>): ClientScope {
@@ -138,38 +173,26 @@ export class ScopeIndex {
   private byAddress(): Map<string, ByAddress> {
     if (this.addresses) return this.addresses;
     const out = new Map<string, ByAddress>();
-    const at = (a: string): ByAddress => {
-      let e = out.get(a);
-      if (!e) out.set(a, (e = { services: [], workloads: [] }));
-      return e;
-    };
-    for (const [name, r] of this.set.get(TYPE_WORKLOAD) ?? []) for (const a of r.addresses ?? []) at(a).workloads.push(name);
-    for (const [name, r] of this.set.get(TYPE_SERVICE) ?? []) for (const a of r.addresses ?? []) at(a).services.push(name);
+    for (const [name, r] of this.set.get(TYPE_WORKLOAD) ?? []) for (const a of r.addresses ?? []) addressEntry(out, a).workloads.add(name);
+    for (const [name, r] of this.set.get(TYPE_SERVICE) ?? []) for (const a of r.addresses ?? []) addressEntry(out, a).services.add(name);
     this.addresses = out;
     return out;
   }
 
-  private workloadsOn(node: string): readonly string[] {
-    this.namespacesOn(node);
-    return this.nodeWorkloads!.get(node) ?? [];
+  private nodeIndex(): NodeIndex {
+    if (!this.nodes) {
+      this.nodes = { workloads: new Map(), namespaces: new Map() };
+      for (const [name, w] of this.set.get(TYPE_WORKLOAD) ?? []) indexNode(this.nodes, name, w, 1);
+    }
+    return this.nodes;
+  }
+
+  private workloadsOn(node: string): Iterable<string> {
+    return this.nodeIndex().workloads.get(node) ?? [];
   }
 
   private namespacesOn(node: string): ReadonlySet<string> {
-    if (!this.nodeNamespaces) {
-      this.nodeNamespaces = new Map();
-      this.nodeWorkloads = new Map();
-      for (const [name, w] of this.set.get(TYPE_WORKLOAD) ?? []) {
-        if (w.node === undefined) continue;
-        let names = this.nodeWorkloads.get(w.node);
-        if (!names) this.nodeWorkloads.set(w.node, (names = []));
-        names.push(name);
-        if (w.namespace === undefined) continue;
-        let s = this.nodeNamespaces.get(w.node);
-        if (!s) this.nodeNamespaces.set(w.node, (s = new Set()));
-        s.add(w.namespace);
-      }
-    }
-    return this.nodeNamespaces.get(node) ?? new Set();
+    return new Set(this.nodeIndex().namespaces.get(node)?.keys() ?? []);
   }
 
   private rootNamespace(): string {
@@ -179,6 +202,27 @@ export class ScopeIndex {
     }
     return this.root;
   }
+}
+
+function addressEntry(index: Map<string, ByAddress>, address: string): ByAddress {
+  let e = index.get(address);
+  if (!e) index.set(address, (e = { services: new Set(), workloads: new Set() }));
+  return e;
+}
+
+/** Adds (`delta` 1) or removes (-1) one workload in the node index. */
+function indexNode(index: NodeIndex, name: string, w: EncodedResource | undefined, delta: 1 | -1): void {
+  if (w?.node === undefined) return;
+  let names = index.workloads.get(w.node);
+  if (!names) index.workloads.set(w.node, (names = new Set()));
+  if (delta > 0) names.add(name);
+  else names.delete(name);
+  if (w.namespace === undefined) return;
+  let counts = index.namespaces.get(w.node);
+  if (!counts) index.namespaces.set(w.node, (counts = new Map()));
+  const n = (counts.get(w.namespace) ?? 0) + delta;
+  if (n > 0) counts.set(w.namespace, n);
+  else counts.delete(w.namespace);
 }
 
 /** A short order-independent digest of a set of names (FNV-1a of the sorted names). */

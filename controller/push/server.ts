@@ -78,6 +78,8 @@ export class DiscoveryServer {
     if (!this.current) return;
     // What changed is computed once; clients in step with the last flush are diffed on it only.
     const delta = this.flushed ? { base: this.flushed, changed: changedNames(this.flushed, this.current) } : undefined;
+    // The scope index follows the same names (a full rebuild when it indexes another set).
+    if (delta && this.scopes && this.scopes.set !== this.current) this.scopes = this.scopes.advance(this.current, delta.base, delta.changed);
     let sent = 0;
     let deferred = 0; // clients with a response still in flight get this push on their ACK
     for (const c of this.connections) {
