@@ -1,7 +1,9 @@
 // Helper process: the controller's peers. Spec (JSON in argv[2]), by mode:
-//   {"mode":"xds","address":A,"rootsFile":F,"controllerIdentity":I,"nodes":[{"name":N,"token":T}...]}
-//     one real discovery client (core/xds) per node, subscribed like an agent; prints
-//     SYNCED {n, ms} once every client holds the full configuration, then stays connected;
+//   {"mode":"xds","address":A,"rootsFile":F,"controllerIdentity":I,"nodes":[{"name":N,"token":T,"lookups"?:[H]}...],
+//    "onDemand"?:true}
+//     one real discovery client (core/xds) per node, subscribed like an agent (on demand: it
+//     gets its node's workloads, then looks the hostnames up); prints SYNCED {n, ms} once every
+//     client holds its configuration, then stays connected;
 //     FAILED {error} (and exit) if a client keeps losing its stream before the first sync.
 //   {"mode":"ca-grpc","address":A,"rootsFile":F,"controllerIdentity":I,"node":N,"token":T,
 //    "identity":S,"durationMs":D,"concurrency":C}
@@ -17,8 +19,14 @@ import { createGrpcCaClient } from '../../core/identity/grpc-ca-client.js';
 import type { CaClient } from '../../core/identity/types.js';
 import { DiscoveryClient } from '../../core/xds/client.js';
 import { AGENT_TYPES } from '../../core/xds/resources.js';
+import { DISCOVERY_MODE_METADATA } from '../../core/xds/mesh-source.js';
 
-interface XdsSpec { mode: 'xds'; address: string; rootsFile: string; controllerIdentity: string; nodes: Array<{ name: string; token: string }> }
+interface XdsSpec {
+  mode: 'xds'; address: string; rootsFile: string; controllerIdentity: string;
+  /** `lookups`: hostnames the node's agent looks up on demand once synced (on-demand mode). */
+  nodes: Array<{ name: string; token: string; lookups?: string[] }>;
+  onDemand?: boolean;
+}
 interface CaSpec {
   mode: 'ca-grpc' | 'ca-inproc'; identity: string; durationMs: number; concurrency?: number;
   address?: string; rootsFile?: string; controllerIdentity?: string; node?: string; token?: string;
@@ -31,7 +39,8 @@ async function runXds(spec: XdsSpec): Promise<void> {
   const t0 = performance.now();
   const clients = spec.nodes.map((n) => new DiscoveryClient({
     address: spec.address, rootsPem, controllerIdentity: spec.controllerIdentity,
-    node: { name: n.name, role: 'agent' }, types: AGENT_TYPES, token: n.token,
+    node: { name: n.name, role: 'agent', ...(spec.onDemand ? { metadata: { ...DISCOVERY_MODE_METADATA } } : {}) },
+    types: AGENT_TYPES, token: n.token, lookupTimeoutMs: 600_000,
   }));
   // The handler accepts everything: what is measured is the controller delivering it.
   for (const c of clients) c.start(() => []);
@@ -41,6 +50,8 @@ async function runXds(spec: XdsSpec): Promise<void> {
     if (broken) { out('FAILED', { error: `a discovery client reconnected ${broken.reconnects} times before its first sync: ${broken.lastError ?? '?'}` }); process.exit(1); }
   }, 250);
   await Promise.all(clients.map((c) => c.whenSynced()));
+  // On demand: the destinations each agent's pods talk to, looked up as their first connections would.
+  if (spec.onDemand) await Promise.all(clients.flatMap((c, i) => (spec.nodes[i]!.lookups ?? []).map((h) => c.lookup(h))));
   clearInterval(watch);
   out('SYNCED', { n: clients.length, ms: performance.now() - t0 });
   const stop = (): void => { for (const c of clients) c.stop(); process.exit(0); };

@@ -6,8 +6,8 @@
 //    fed by an in-memory source, writes the CA roots to rootsFile, prints READY {ports}.
 // 3. Commands on stdin, one per line:
 //    `clients N`  → prints CLIENTS {n} once N discovery clients are connected and answered;
-//    `change K`   → a new endpoint pod for service K; prints PUSHED {ms, responses, acks} once
-//                   every response of the resulting push has been ACKed (or NACKed);
+//    `change K`   → a new endpoint pod for service K; prints PUSHED {ms, responses, acks, agents}
+//                   once every response of the resulting push has been ACKed (or NACKed);
 //    `rss`        → prints RSS {mb, hwm_mb}.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -60,6 +60,11 @@ function answered(c: Controller): { acks: number; perClient: Map<number, number>
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Times one new endpoint pod from the source event until every response it caused has been
+ * ACKed: the agents that need it (the pod's node, the agents that looked its service up)
+ * have it, and no client has a response in flight or a push held back.
+ */
 async function timeChange(c: Controller, source: MemorySource, shape: MeshShape, svc: number, seq: number): Promise<void> {
   const sentBefore = await pushesSent(c);
   const before = answered(c);
@@ -70,14 +75,14 @@ async function timeChange(c: Controller, source: MemorySource, shape: MeshShape,
   for (;;) {
     await sleep(1);
     const sent = (await pushesSent(c)) - sentBefore;
-    const now = answered(c);
-    const acked = now.acks - before.acks;
-    const everyClient = [...now.perClient].every(([id, n]) => n > (before.perClient.get(id) ?? 0));
-    if (sent > 0 && acked >= sent && everyClient) {
-      out('PUSHED', { ms: performance.now() - t0, responses: sent, acks: acked, clients: now.perClient.size });
+    const idle = [...c.push.inFlight().values()].every((n) => n === 0);
+    if (sent > 0 && idle) {
+      const now = answered(c);
+      const agents = [...now.perClient].filter(([id, n]) => n > (before.perClient.get(id) ?? 0)).length;
+      out('PUSHED', { ms: performance.now() - t0, responses: sent, acks: now.acks - before.acks, agents, clients: now.perClient.size });
       return;
     }
-    if (Date.now() > deadline) { out('PUSHED', { error: `timeout: ${acked}/${sent} responses acked` }); return; }
+    if (Date.now() > deadline) { out('PUSHED', { error: `timeout: ${sent} responses sent, some not acked` }); return; }
   }
 }
 

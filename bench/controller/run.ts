@@ -18,7 +18,7 @@ import { grpcRound as caGrpcRound } from './ca-bench.js';
 import { nodeName } from './objects.js';
 
 export const CASES = ['services-1000', 'services-10000', 'services-50000', 'ca'] as const;
-export const METRICS = ['translate_ms', 'push_ms', 'rss_mb', 'certs_per_s'] as const;
+export const METRICS = ['translate_ms', 'push_ms', 'push_p99_ms', 'sync_s', 'rss_mb', 'agent_rss_mb', 'certs_per_s'] as const;
 /** Extra rows (not in CONTRACT.md's case list): the CA over its gRPC service. */
 const EXTRA_CASES = ['ca-grpc'] as const;
 
@@ -27,7 +27,11 @@ const USAGE = `usage: node dist/bench/controller/run.js [options]
                          services-<N> for any N
   --clients <n>          discovery clients connected during the push test (default 100)
   --client-procs <n>     processes the clients are spread over (default 4)
-  --changes <n>          timed pushes per services case; push_ms is their median (default 5)
+  --changes <n>          timed pushes per services case; push_ms is their median, push_p99_ms their
+                         99th percentile (default 20)
+  --rounds <n>           services cases run n times: each metric is the median, with _min and _max (default 1)
+  --lookups <n>          destinations each agent looks up on demand after its first sync (default 20)
+  --full-mesh            clients subscribe like agents that are not on demand (every workload and service)
   --sync-timeout <s>     how long the clients may take to get the full configuration (default 600)
   --ca-seconds <s>       duration of each CA test (default 3)
   --ca-concurrency <n>   parallel requests in the gRPC CA test (default 16)
@@ -39,6 +43,7 @@ const USAGE = `usage: node dist/bench/controller/run.js [options]
   --help`;
 
 interface Options {
+  rounds: number; lookups: number; fullMesh: boolean;
   cases: string[]; clients: number; clientProcs: number; changes: number; syncTimeoutS: number; caSeconds: number; caConcurrency: number;
   debounce?: number; profile?: string; out?: string; write: boolean;
 }
@@ -47,7 +52,8 @@ function options(): Options {
   const { values } = parseArgs({
     options: {
       cases: { type: 'string' }, clients: { type: 'string', default: '100' }, 'client-procs': { type: 'string', default: '4' },
-      changes: { type: 'string', default: '5' }, 'sync-timeout': { type: 'string', default: '600' }, 'ca-seconds': { type: 'string', default: '3' }, 'ca-concurrency': { type: 'string', default: '16' },
+      changes: { type: 'string', default: '20' }, rounds: { type: 'string', default: '1' }, lookups: { type: 'string', default: '20' },
+      'full-mesh': { type: 'boolean', default: false }, 'sync-timeout': { type: 'string', default: '600' }, 'ca-seconds': { type: 'string', default: '3' }, 'ca-concurrency': { type: 'string', default: '16' },
       debounce: { type: 'string' }, profile: { type: 'string' }, out: { type: 'string' }, 'no-write': { type: 'boolean', default: false }, help: { type: 'boolean', default: false },
     },
   });
@@ -61,6 +67,7 @@ function options(): Options {
   const cases = values.cases ? values.cases.split(',').map((s) => s.trim()) : [...known];
   for (const c of cases) if (!known.includes(c) && !/^services-\d+$/.test(c)) throw new Error(`--cases: unknown case "${c}" (known: ${known.join(', ')})`);
   return {
+    rounds: Math.round(num('rounds', values.rounds)), lookups: Math.round(num('lookups', values.lookups, 0)), fullMesh: values['full-mesh'],
     cases, clients: Math.round(num('clients', values.clients)), clientProcs: Math.round(num('client-procs', values['client-procs'])),
     changes: Math.round(num('changes', values.changes)), syncTimeoutS: num('sync-timeout', values['sync-timeout']), caSeconds: num('ca-seconds', values['ca-seconds'], 0.1),
     caConcurrency: Math.round(num('ca-concurrency', values['ca-concurrency'])),
@@ -117,9 +124,10 @@ async function command(ctl: Controller, cmd: string, answer: RegExp, timeoutMs: 
  * this machine with the controller, so their number is capped to half the available memory
  * rather than letting the machine swap or the OOM killer pick a victim; a capped run says so.
  */
-function clientsThatFit(wanted: number, services: number): number {
+function clientsThatFit(wanted: number, services: number, fullMesh: boolean): number {
   const available = Number(/^MemAvailable:\s+(\d+)/m.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? 0) * 1024;
-  const perClient = services * 12_000;
+  // On demand, a client holds its node's workloads and the destinations it looked up.
+  const perClient = fullMesh ? services * 12_000 : 30_000_000;
   return Math.max(1, Math.min(wanted, Math.floor((available * 0.5) / perClient)));
 }
 
@@ -128,47 +136,90 @@ function clientsThatFit(wanted: number, services: number): number {
  * the configuration, the run says why at once instead of drowning the controller in 100
  * failing resyncs), then the others spread over the client processes.
  */
-async function connectClients(env: Env, ctl: Controller, count: number): Promise<Child[]> {
+/**
+ * The hostnames agent `i` looks up on demand: 5 of the services the push test changes (so
+ * each change reaches about a quarter of the agents besides the new pod's node) and others.
+ */
+function lookupsFor(i: number, services: number, changes: number, count: number): string[] {
+  const out = new Set<string>();
+  const host = (svc: number): string => `svc${svc}.bench${svc % 10}.svc.cluster.local`;
+  for (let k = i % 4; k < changes && out.size < Math.min(5, count); k += 4) out.add(host((k * 7919) % services));
+  for (let m = 0; out.size < count && m < count * 2; m++) out.add(host((i * 131 + m * 977) % services));
+  return [...out];
+}
+
+interface Connected { procs: Child[]; syncS: number; agentRssMb: number }
+
+async function connectClients(env: Env, ctl: Controller, count: number, services: number): Promise<Connected> {
   const procs: Child[] = [];
   const t0 = Date.now();
+  const onDemand = !env.o.fullMesh;
   const startProc = async (from: number, to: number): Promise<Child> => {
     const nodes = [];
-    for (let i = from; i < to; i++) nodes.push({ name: nodeName(i), token: env.tokens[i]! });
-    const spec = { mode: 'xds', address: `127.0.0.1:${ctl.grpc}`, rootsFile: env.rootsFile, controllerIdentity: ctl.identity, nodes };
+    for (let i = from; i < to; i++) {
+      nodes.push({ name: nodeName(i), token: env.tokens[i]!, ...(onDemand ? { lookups: lookupsFor(i, services, env.o.changes, env.o.lookups) } : {}) });
+    }
+    const spec = { mode: 'xds', address: `127.0.0.1:${ctl.grpc}`, rootsFile: env.rootsFile, controllerIdentity: ctl.identity, nodes, onDemand };
     const child = await env.group.start(process.execPath, ['--max-old-space-size=16384', script('clients-proc'), JSON.stringify(spec)], { name: `clients-${from}-${to - 1}`, env: quietEnv });
     procs.push(child);
     return child;
   };
-  const synced = async (children: Child[]): Promise<void> => {
+  /** The slowest client's time from its start to holding its configuration, in ms. */
+  const synced = async (children: Child[]): Promise<number> => {
     const lines = await Promise.all(children.map((c) => c.nextLine(/^(SYNCED|FAILED) /, env.o.syncTimeoutS * 1000)));
     const failure = lines.find((l) => l.startsWith('FAILED '));
     if (failure) throw new Error(`discovery clients: ${String(parseTagged<{ error: string }>(failure).error)}`);
+    return Math.max(...lines.map((l) => parseTagged<{ ms: number }>(l).ms));
   };
+  let syncMs: number;
   try {
-    await synced([await startProc(0, 1)]);
+    const probeMs = await synced([await startProc(0, 1)]);
     const perProc = Math.ceil((count - 1) / env.o.clientProcs);
-    const rest: Child[] = [];
-    for (let from = 1; from < count; from += perProc) rest.push(await startProc(from, Math.min(count, from + perProc)));
-    await synced(rest);
+    // The other clients start together: what an initial sync of the whole fleet costs.
+    const rest: Array<Promise<Child>> = [];
+    for (let from = 1; from < count; from += perProc) rest.push(startProc(from, Math.min(count, from + perProc)));
+    syncMs = count > 1 ? Math.max(probeMs, await synced(await Promise.all(rest))) : probeMs;
   } catch (err) {
     for (const c of procs) await env.group.stop(c);
     throw err;
   }
   const r = await command(ctl, `clients ${count}`, /^CLIENTS /, 600_000);
   const clientRss = procs.reduce((a, c) => a + rssMbOfPid(c.pid), 0);
-  log(`${String(r.n)} clients connected and holding the full configuration after ${((Date.now() - t0) / 1000).toFixed(1)} s (${String(r.nacks)} NACKs); `
-    + `client processes: ${clientRss.toFixed(0)} MiB RSS, ${(clientRss / count).toFixed(1)} MiB per client`);
-  return procs;
+  // The probe is one agent's discovery client alone in a Node process: what an agent holds.
+  const agentRssMb = rssMbOfPid(procs[0]!.pid);
+  log(`${String(r.n)} clients connected and holding their configuration after ${((Date.now() - t0) / 1000).toFixed(1)} s `
+    + `(slowest client ${(syncMs / 1000).toFixed(1)} s from its start, ${String(r.nacks)} NACKs); `
+    + `client processes: ${clientRss.toFixed(0)} MiB RSS, ${(clientRss / count).toFixed(1)} MiB per client; one client alone: ${agentRssMb.toFixed(0)} MiB`);
+  return { procs, syncS: syncMs / 1000, agentRssMb };
+}
+
+/** Rounds of one case: each metric's median, with `<metric>_min` and `<metric>_max`. */
+function aggregate(rounds: readonly ResultRow[]): ResultRow {
+  const out: ResultRow = { case: rounds[0]!.case };
+  const keys = new Set(rounds.flatMap((r) => Object.keys(r).filter((k) => k !== 'case')));
+  for (const k of keys) {
+    const xs = rounds.map((r) => r[k]).filter((v): v is number => typeof v === 'number');
+    if (xs.length === 0) continue;
+    Object.assign(out, { [k]: median(xs), [`${k}_min`]: Math.min(...xs), [`${k}_max`]: Math.max(...xs) });
+  }
+  return out;
+}
+
+function percentile(xs: readonly number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] as number;
 }
 
 async function servicesCase(env: Env, services: number, withCa: boolean, rows: ResultRow[]): Promise<void> {
   const { ctl, translateMs } = await startController(env, services);
   let clients: Child[] = [];
+  let connected: Connected | undefined;
   try {
     try {
-      const count = clientsThatFit(env.o.clients, services);
+      const count = clientsThatFit(env.o.clients, services, env.o.fullMesh);
       if (count < env.o.clients) log(`${services} services: only ${count} of ${env.o.clients} clients fit in half the available memory; push_ms will be measured with ${count}`);
-      clients = await connectClients(env, ctl, count);
+      connected = await connectClients(env, ctl, count, services);
+      clients = connected.procs;
       if (count < env.o.clients) notes.push(`services-${services}: push_ms and rss_mb measured with ${count} discovery clients (memory), not ${env.o.clients}`);
     } catch (err) {
       // translate_ms stands on its own; push_ms and rss_mb need the clients.
@@ -180,12 +231,15 @@ async function servicesCase(env: Env, services: number, withCa: boolean, rows: R
     for (let k = 0; k < env.o.changes; k++) {
       const r = await command(ctl, `change ${(k * 7919) % services}`, /^PUSHED /, 600_000);
       pushes.push(r.ms as number);
-      log(`${services} services: push ${k + 1}: ${(r.ms as number).toFixed(1)} ms, ${String(r.responses)} responses to ${String(r.clients)} clients, all ACKed`);
+      log(`${services} services: push ${k + 1}: ${(r.ms as number).toFixed(1)} ms, ${String(r.responses)} responses to ${String(r.agents)} of ${String(r.clients)} clients, all ACKed`);
     }
     const rss = rssMbOfPid(ctl.child.pid);
     const hwm = await command(ctl, 'rss', /^RSS /, 10_000);
     log(`${services} services: controller RSS ${rss.toFixed(0)} MiB (peak ${(hwm.hwm_mb as number).toFixed(0)} MiB)`);
-    rows.push({ case: `services-${services}`, translate_ms: round(translateMs, 1), push_ms: round(median(pushes), 1), rss_mb: round(rss, 1) });
+    rows.push({
+      case: `services-${services}`, translate_ms: round(translateMs, 1), push_ms: round(median(pushes), 1), push_p99_ms: round(percentile(pushes, 99), 1),
+      sync_s: round(connected!.syncS, 2), rss_mb: round(rss, 1), agent_rss_mb: round(connected!.agentRssMb, 1),
+    });
     if (withCa) rows.push(await caGrpc(env, ctl));
   } finally {
     for (const c of clients) await env.group.stop(c);
@@ -230,7 +284,15 @@ async function main(): Promise<void> {
       // The gRPC CA test runs against the first (smallest) controller started.
       const withCa = o.cases.includes('ca-grpc') && !rows.some((r) => r.case === 'ca-grpc');
       try {
-        await servicesCase(env, services, withCa, rows);
+        const perRound: ResultRow[] = [];
+        for (let r = 1; r <= o.rounds; r++) {
+          if (o.rounds > 1) log(`services-${services}: round ${r} of ${o.rounds}`);
+          const got: ResultRow[] = [];
+          await servicesCase(env, services, withCa && r === 1, got);
+          perRound.push(...got.filter((r) => r.case === `services-${services}`));
+          rows.push(...got.filter((r) => r.case !== `services-${services}`));
+        }
+        rows.push(o.rounds > 1 ? aggregate(perRound) : perRound[0]!);
       } catch (err) {
         // Reported, not fatal: the cases that fit are still measured and written.
         failed.push(`services-${services}: ${err instanceof Error ? err.message : String(err)}`);
@@ -248,7 +310,9 @@ async function main(): Promise<void> {
     const rank = (c: string): number => Number(/^services-(\d+)$/.exec(c)?.[1] ?? 1e12 + (c === 'ca' ? 0 : 1));
     rows.sort((a, b) => rank(a.case) - rank(b.case));
     const results = buildResults('controller', rows);
-    process.stdout.write(`controller bench, ${results.machine}, ${results.date}, ${o.clients} discovery clients, push_ms = median of ${o.changes}\n\n`);
+    process.stdout.write(`controller bench, ${results.machine}, ${results.date}, ${o.clients} discovery clients`
+      + `${o.fullMesh ? '' : ` on demand (${o.lookups} lookups each)`}, push_ms = median of ${o.changes}, push_p99_ms = p99`
+      + `${o.rounds > 1 ? `, median of ${o.rounds} rounds (min/max in the JSON)` : ''}\n\n`);
     process.stdout.write(formatTable(rows, { metrics: METRICS }) + '\n');
     for (const n of notes) process.stdout.write(`\nnote: ${n}\n`);
     for (const f of failed) process.stdout.write(`\nnot measured: ${f}\n`);
