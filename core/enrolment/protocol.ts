@@ -89,7 +89,8 @@ function labelsOf(obj: Json, where: string): Record<string, string> | undefined 
   const out: Record<string, string> = {};
   for (const [k, val] of Object.entries(v)) {
     if (typeof val !== 'string') throw new MalformedMessageError(`${where}.labels.${k}: expected a string`);
-    out[k] = val;
+    // defineProperty: a label named __proto__ is kept as data, never taken as the prototype.
+    Object.defineProperty(out, k, { value: val, enumerable: true, writable: true, configurable: true });
   }
   return out;
 }
