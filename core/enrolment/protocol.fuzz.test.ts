@@ -17,9 +17,7 @@ function onlyMalformed<T>(fn: () => T): T | undefined {
 }
 
 const nonEmpty = fc.string({ minLength: 1, maxLength: 30 });
-// A label key "__proto__" is dropped by labelsOf (assignment to __proto__ is ignored): harmless,
-// reported to the protocol's owner; left out here so the round trip checks everything else.
-const labels = fc.dictionary(fc.string({ maxLength: 15 }).filter((k) => k !== '__proto__'), fc.string({ maxLength: 15 }), { maxKeys: 4 });
+const labels = fc.dictionary(fc.string({ maxLength: 15 }), fc.string({ maxLength: 15 }), { maxKeys: 4 });
 const pod: fc.Arbitrary<PodInfo> = fc.record({
   uid: nonEmpty, name: nonEmpty, namespace: nonEmpty, netnsPath: nonEmpty,
   ips: fc.array(fc.oneof(fc.ipV4(), fc.ipV6()), { maxLength: 3 }),
@@ -55,7 +53,10 @@ describe('enrolment protocol (fuzz)', () => {
       if (res && !res.ok) expect(typeof res.error).toBe('string');
     }, fuzzTimeout());
 
-  it.prop([request], fuzzParams())('a request survives encodeLine → parseRequest', (req) => {
+  it.prop([request], fuzzParams<[EnrolmentRequest]>({
+    // found by this property: a label named __proto__ was dropped
+    examples: [[{ op: 'query', namespace: 'ns', name: 'p', labels: JSON.parse('{"__proto__":"x","app":"a"}') as Record<string, string> }]],
+  }))('a request survives encodeLine → parseRequest', (req) => {
     const line = encodeLine(req);
     expect(line.endsWith('\n') && !line.slice(0, -1).includes('\n')).toBe(true);
     expect(parseRequest(line.slice(0, -1))).toEqual(req);
