@@ -77,6 +77,7 @@ describeNetns('chart boot test: the rendered chart on a two-node cluster', () =>
         }
         const a = await agentDump(c(), 'node-a');
         expect(a.pods?.some((p) => p.name === 'server-b'), 'node-a\'s agent must not hold node-b\'s pod').toBe(false);
+        expect(a.pods?.some((p) => p.name === 'plain-a'), 'a pod labelled mesh-mode=none is not enrolled').toBe(false);
       }, 60_000);
 
       it('a pod on node-a talks to a pod on node-b over HBONE with mutual TLS, agent to agent, checked on the wire', async () => {
@@ -92,6 +93,14 @@ describeNetns('chart boot test: the rendered chart on a two-node cluster', () =>
         expect(hasTlsRecords(wire.bytes), 'TLS records on the inter-node link').toBe(true);
         expect(wire.bytes.includes(Buffer.from(secret)), 'the plaintext request must not cross the link').toBe(false);
         expect(wire.summary, 'no plaintext app traffic between the nodes').not.toMatch(/\.8080[:,\s]/);
+        // The same capture does see an unmeshed pod's request in plaintext: the check above can fail.
+        const plain = c().pod(APP_NAMESPACE, 'plain-a')!;
+        const visible = marker();
+        const control = await captureInterNode(c());
+        const plainAnswer = await request(c(), plain, `/hello?${visible}`);
+        const plainWire = await control.stop();
+        expect(plainAnswer.status, plainAnswer.error).toBe(200);
+        expect(plainWire.bytes.includes(Buffer.from(visible)), 'an unmeshed request is visible on the link').toBe(true);
       }, 40_000);
 
       it('node-a\'s agent cannot obtain a certificate for a pod that runs only on node-b', async () => {

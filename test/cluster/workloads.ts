@@ -2,7 +2,7 @@
 // `shop` (mesh-mode=ambient), an HTTP server on node-b behind Service `server`, and two
 // clients on node-a with their own service accounts (`client`, `intruder`). The app
 // containers are plain commands (no Ambit image): the server answers every request with a
-// JSON echo of the path and its pod name.
+// JSON echo of the path and its pod name. `plain-a` (node-a) is opted out of the mesh.
 import { randomBytes } from 'node:crypto';
 import type { FakeObject } from '../helpers/fake-apiserver.js';
 import type { Cluster } from './cluster.js';
@@ -38,7 +38,7 @@ function pod(name: string, sa: string, node: string, labels: Record<string, stri
 export async function createApp(cluster: Cluster): Promise<void> {
   const objects: FakeObject[] = [
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: APP_NAMESPACE, labels: { 'mesh-mode': 'ambient' } } },
-    ...['server', 'client', 'intruder'].map((sa) => ({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: sa, namespace: APP_NAMESPACE } })),
+    ...['server', 'client', 'intruder', 'plain'].map((sa) => ({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: sa, namespace: APP_NAMESPACE } })),
     {
       apiVersion: 'v1', kind: 'Service', metadata: { name: 'server', namespace: APP_NAMESPACE },
       spec: { selector: { app: 'server' }, ports: [{ name: 'http', port: 80, targetPort: SERVER_PORT, protocol: 'TCP' }] },
@@ -46,6 +46,8 @@ export async function createApp(cluster: Cluster): Promise<void> {
     pod('server-b', 'server', 'node-b', { app: 'server' }, SERVER),
     pod('client-a', 'client', 'node-a', { app: 'client' }, IDLE),
     pod('intruder-a', 'intruder', 'node-a', { app: 'intruder' }, IDLE),
+    // Opted out of the mesh: its traffic crosses the wire as the app sent it (the capture's control).
+    pod('plain-a', 'plain', 'node-a', { app: 'plain', 'mesh-mode': 'none' }, IDLE),
   ];
   for (const o of objects) await cluster.kubectl('POST', o);
 }
