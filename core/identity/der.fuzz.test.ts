@@ -59,6 +59,19 @@ describe('DER codec (fuzz)', () => {
     onlyCleanErrors(() => walk(Buffer.from(bytes)));
   }, fuzzTimeout());
 
+  it.prop([tree, fc.integer({ min: 0, max: 3 })], fuzzParams())(
+    'only the shortest length form decodes (DER: one encoding per value)', (t, extra) => {
+      const bytes = encodeTree(t);
+      const node = decode(bytes);
+      // Re-encode the outer length in long form with `extra` leading zero bytes (or long form for a short length).
+      const n = node.content.length;
+      const minimal = n < 0x80 ? [] : [...Buffer.from(n.toString(16).padStart(2 * Math.ceil(n.toString(16).length / 2), '0'), 'hex')];
+      const long = [...Array.from({ length: extra }, () => 0), ...(minimal.length > 0 ? minimal : [n])];
+      if (long.length > 4 || (extra === 0 && minimal.length > 0)) return;
+      const bent = Buffer.concat([Buffer.from([node.tag, 0x80 | long.length, ...long]), node.content]);
+      expect(() => decode(bent)).toThrow(/non-minimal length/);
+    }, fuzzTimeout());
+
   it.prop([tree], fuzzParams())('an encoded tree decodes to the same tree and re-encodes to the same bytes', (t) => {
     const bytes = encodeTree(t);
     const node = decode(bytes);
