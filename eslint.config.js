@@ -17,7 +17,7 @@ const layer = (files, forbidden) => ({
 });
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'build/**', 'node_modules/**', 'agent/native/build/**', 'bench/results/**', 'deploy/**/*.js'] },
+  { ignores: ['dist/**', 'build/**', 'tmp/**', 'node_modules/**', 'agent/native/build/**', 'bench/results/**', 'deploy/**/*.js'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
