@@ -18,7 +18,12 @@ import { LastGoodObjects, rejectionKey } from './state/last-good.js';
 import { DiscoveryServer, type DiscoveryServerOptions } from './push/server.js';
 import { buildResourceSet, type ResourceSet } from './push/resources.js';
 import { createControllerMetrics, type ControllerMetrics } from './push/metrics.js';
-import { CONTROLLER_NAMESPACE, CONTROLLER_SERVICE_ACCOUNT, startGrpcServer, type ControllerGrpcServer } from './push/grpc-server.js';
+import {
+  CONTROLLER_NAMESPACE,
+  CONTROLLER_SERVICE_ACCOUNT,
+  startGrpcServer,
+  type ControllerGrpcServer,
+} from './push/grpc-server.js';
 import { startMetricsServer, startReadyServer, type HttpEndpoint } from './push/http.js';
 import { MeshSettingsTracker } from './state/mesh-settings.js';
 
@@ -78,7 +83,9 @@ export function discoveryAdmission(authenticate: Authenticate): NonNullable<Disc
     }
     if (node.role !== 'waypoint') return `${caller.identity} is not an agent`;
     const ns = /\/ns\/([^/]+)\/sa\//.exec(caller.identity)?.[1];
-    return ns === node.namespace ? undefined : `${caller.identity} cannot subscribe as the waypoint of namespace ${node.namespace}`;
+    return ns === node.namespace
+      ? undefined
+      : `${caller.identity} cannot subscribe as the waypoint of namespace ${node.namespace}`;
   };
 }
 
@@ -103,10 +110,17 @@ export class Controller {
 
   private constructor(private readonly opts: ControllerOptions) {
     this.log = opts.log ?? createLogger('controller');
-    if (opts.meshConfigMap) this.meshSettings = new MeshSettingsTracker(opts.meshConfigMap, opts.ca.trustDomain, this.log.child({ component: 'mesh-config' }));
+    if (opts.meshConfigMap)
+      this.meshSettings = new MeshSettingsTracker(
+        opts.meshConfigMap,
+        opts.ca.trustDomain,
+        this.log.child({ component: 'mesh-config' }),
+      );
     this.metrics = createControllerMetrics();
     this.push = new DiscoveryServer({
-      debounceMs: opts.pushDebounceMs ?? 100, metrics: this.metrics, log: this.log.child({ part: 'push' }),
+      debounceMs: opts.pushDebounceMs ?? 100,
+      metrics: this.metrics,
+      log: this.log.child({ part: 'push' }),
       ...(opts.discoveryAuth === false ? {} : { admit: discoveryAdmission(opts.authenticate) }),
     });
   }
@@ -122,16 +136,28 @@ export class Controller {
     return { grpc: this.grpc?.port ?? 0, metrics: this.http[0]?.port ?? 0, ready: this.http[1]?.port ?? 0 };
   }
 
-  get ca(): CertificateAuthority { return this.opts.ca; }
+  get ca(): CertificateAuthority {
+    return this.opts.ca;
+  }
   /** The SPIFFE id on the controller's serving certificate (clients pin it). */
-  get identity(): string { return this.opts.identity ?? spiffeIdFor(this.opts.ca.trustDomain, CONTROLLER_NAMESPACE, CONTROLLER_SERVICE_ACCOUNT); }
+  get identity(): string {
+    return (
+      this.opts.identity ?? spiffeIdFor(this.opts.ca.trustDomain, CONTROLLER_NAMESPACE, CONTROLLER_SERVICE_ACCOUNT)
+    );
+  }
   /** The last successful translation (what is being served). */
-  get current(): TranslateResult | undefined { return this.last; }
-  isReady(): boolean { return this.synced && this.push.hasConfig; }
+  get current(): TranslateResult | undefined {
+    return this.last;
+  }
+  isReady(): boolean {
+    return this.synced && this.push.hasConfig;
+  }
 
   async stop(): Promise<void> {
     clearTimeout(this.timer);
-    await this.opts.source.stop().catch((err: unknown) => this.log.warn('source stop failed', { error: describeError(err) }));
+    await this.opts.source
+      .stop()
+      .catch((err: unknown) => this.log.warn('source stop failed', { error: describeError(err) }));
     this.push.close();
     await this.grpc?.close();
     await Promise.all(this.http.map((h) => h.close()));
@@ -140,25 +166,51 @@ export class Controller {
   private async listen(): Promise<void> {
     const host = this.opts.host ?? '0.0.0.0';
     // Renewed at half-life by the gRPC server; 30 days unless told otherwise.
-    const issue = () => this.opts.ca.issue(this.identity, { ttlSeconds: this.opts.servingCertTtlSeconds ?? 30 * 24 * 3600 });
+    const issue = () =>
+      this.opts.ca.issue(this.identity, { ttlSeconds: this.opts.servingCertTtlSeconds ?? 30 * 24 * 3600 });
     const credentials = await issue();
     const allowed = identitiesAllowedFrom((node) => this.identitiesOn(node));
     this.grpc = await startGrpcServer({
-      credentials, renew: issue, log: this.log, host, port: this.opts.grpcPort ?? 15012,
+      credentials,
+      renew: issue,
+      log: this.log,
+      host,
+      port: this.opts.grpcPort ?? 15012,
       register: [
         (s) => this.push.register(s),
-        (s) => addCertificateService(s, {
-          ca: this.opts.ca, authenticate: this.opts.authenticate, identitiesAllowed: allowed, log: this.log,
-          onIssued: () => this.metrics.certificatesIssued.inc(),
-        }),
+        (s) =>
+          addCertificateService(s, {
+            ca: this.opts.ca,
+            authenticate: this.opts.authenticate,
+            identitiesAllowed: allowed,
+            log: this.log,
+            onIssued: () => this.metrics.certificatesIssued.inc(),
+          }),
       ],
     });
     this.http.push(await startMetricsServer(this.metrics.registry, host, this.opts.metricsPort ?? 15014));
-    this.http.push(await startReadyServer(() => ({
-      ready: this.isReady(),
-      detail: { synced: this.synced, serving: this.push.hasConfig, objects: this.store.size, translations: this.translations, clients: this.push.clients().length },
-    }), host, this.opts.readyPort ?? 15021));
-    this.log.info('listening', { grpc: this.grpc.port, metrics: this.http[0]!.port, ready: this.http[1]!.port, identity: this.identity });
+    this.http.push(
+      await startReadyServer(
+        () => ({
+          ready: this.isReady(),
+          detail: {
+            synced: this.synced,
+            serving: this.push.hasConfig,
+            objects: this.store.size,
+            translations: this.translations,
+            clients: this.push.clients().length,
+          },
+        }),
+        host,
+        this.opts.readyPort ?? 15021,
+      ),
+    );
+    this.log.info('listening', {
+      grpc: this.grpc.port,
+      metrics: this.http[0]!.port,
+      ready: this.http[1]!.port,
+      identity: this.identity,
+    });
   }
 
   /** SPIFFE ids of the workloads scheduled on `node` in the configuration being served. */
@@ -196,7 +248,8 @@ export class Controller {
       // Rejected edits of objects that were fine before: serve their last good version.
       const swap = this.lastGood.substitute(objects, new Set(result.rejected.map(rejectionKey)));
       if (swap) {
-        for (const key of swap.replaced) this.log.warn('keeping the last good version of a rejected object', { object: key });
+        for (const key of swap.replaced)
+          this.log.warn('keeping the last good version of a rejected object', { object: key });
         served = this.translate(swap.objects);
       }
       this.lastGood.remember(swap?.objects ?? objects, new Set(served.rejected.map(rejectionKey)));
@@ -228,7 +281,16 @@ export class Controller {
     const now = new Map(result.rejected.map((r) => [formatRejection(r), r]));
     for (const [text, r] of now) {
       if (this.reported.has(text)) continue;
-      this.log.warn('object rejected', { rejection: text, kind: r.kind, namespace: r.namespace, name: r.name, field: r.field, reason: r.reason, file: r.origin?.file, line: r.origin?.line });
+      this.log.warn('object rejected', {
+        rejection: text,
+        kind: r.kind,
+        namespace: r.namespace,
+        name: r.name,
+        field: r.field,
+        reason: r.reason,
+        file: r.origin?.file,
+        line: r.origin?.line,
+      });
     }
     for (const text of this.reported) if (!now.has(text)) this.log.info('rejection cleared', { rejection: text });
     this.reported = new Set(now.keys());

@@ -22,57 +22,92 @@ import { AGENT_TYPES } from '../../core/xds/resources.js';
 import { DISCOVERY_MODE_METADATA } from '../../core/xds/mesh-source.js';
 
 interface XdsSpec {
-  mode: 'xds'; address: string; rootsFile: string; controllerIdentity: string;
+  mode: 'xds';
+  address: string;
+  rootsFile: string;
+  controllerIdentity: string;
   /** `lookups`: hostnames the node's agent looks up on demand once synced (on-demand mode). */
   nodes: Array<{ name: string; token: string; lookups?: string[] }>;
   onDemand?: boolean;
 }
 interface CaSpec {
-  mode: 'ca-grpc' | 'ca-inproc'; identity: string; durationMs: number; concurrency?: number;
-  address?: string; rootsFile?: string; controllerIdentity?: string; node?: string; token?: string;
+  mode: 'ca-grpc' | 'ca-inproc';
+  identity: string;
+  durationMs: number;
+  concurrency?: number;
+  address?: string;
+  rootsFile?: string;
+  controllerIdentity?: string;
+  node?: string;
+  token?: string;
 }
 
-const out = (tag: string, value: unknown): void => { process.stdout.write(`${tag} ${JSON.stringify(value)}\n`); };
+const out = (tag: string, value: unknown): void => {
+  process.stdout.write(`${tag} ${JSON.stringify(value)}\n`);
+};
 
 async function runXds(spec: XdsSpec): Promise<void> {
   const rootsPem = readFileSync(spec.rootsFile, 'utf8');
   const t0 = performance.now();
-  const clients = spec.nodes.map((n) => new DiscoveryClient({
-    address: spec.address, rootsPem, controllerIdentity: spec.controllerIdentity,
-    node: { name: n.name, role: 'agent', ...(spec.onDemand ? { metadata: { ...DISCOVERY_MODE_METADATA } } : {}) },
-    types: AGENT_TYPES, token: n.token, lookupTimeoutMs: 600_000,
-  }));
+  const clients = spec.nodes.map(
+    (n) =>
+      new DiscoveryClient({
+        address: spec.address,
+        rootsPem,
+        controllerIdentity: spec.controllerIdentity,
+        node: { name: n.name, role: 'agent', ...(spec.onDemand ? { metadata: { ...DISCOVERY_MODE_METADATA } } : {}) },
+        types: AGENT_TYPES,
+        token: n.token,
+        lookupTimeoutMs: 600_000,
+      }),
+  );
   // The handler accepts everything: what is measured is the controller delivering it.
   for (const c of clients) c.start(() => []);
   // A client that keeps losing its stream before it ever synced will not sync: say why.
   const watch = setInterval(() => {
     const broken = clients.map((c) => c.status()).find((st) => !st.synced && st.reconnects >= 3);
-    if (broken) { out('FAILED', { error: `a discovery client reconnected ${broken.reconnects} times before its first sync: ${broken.lastError ?? '?'}` }); process.exit(1); }
+    if (broken) {
+      out('FAILED', {
+        error: `a discovery client reconnected ${broken.reconnects} times before its first sync: ${broken.lastError ?? '?'}`,
+      });
+      process.exit(1);
+    }
   }, 250);
   await Promise.all(clients.map((c) => c.whenSynced()));
   // On demand: the destinations each agent's pods talk to, looked up as their first connections would.
-  if (spec.onDemand) await Promise.all(clients.flatMap((c, i) => (spec.nodes[i]!.lookups ?? []).map((h) => c.lookup(h))));
+  if (spec.onDemand)
+    await Promise.all(clients.flatMap((c, i) => (spec.nodes[i]!.lookups ?? []).map((h) => c.lookup(h))));
   clearInterval(watch);
   out('SYNCED', { n: clients.length, ms: performance.now() - t0 });
-  const stop = (): void => { for (const c of clients) c.stop(); process.exit(0); };
+  const stop = (): void => {
+    for (const c of clients) c.stop();
+    process.exit(0);
+  };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
 }
 
 async function runCa(spec: CaSpec): Promise<void> {
-  const csrs = await Promise.all(Array.from({ length: 64 }, async () => createCsr(spec.identity, (await generateWorkloadKey()).privateKey)));
+  const csrs = await Promise.all(
+    Array.from({ length: 64 }, async () => createCsr(spec.identity, (await generateWorkloadKey()).privateKey)),
+  );
   let client: CaClient;
   let close = (): void => {};
   if (spec.mode === 'ca-inproc') {
     client = (await CertificateAuthority.create({ trustDomain: 'cluster.local' })).asClient();
   } else {
     const g = createGrpcCaClient({
-      address: spec.address!, rootsPem: readFileSync(spec.rootsFile!, 'utf8'), token: spec.token!, nodeName: spec.node!, serverIdentity: spec.controllerIdentity!,
+      address: spec.address!,
+      rootsPem: readFileSync(spec.rootsFile!, 'utf8'),
+      token: spec.token!,
+      nodeName: spec.node!,
+      serverIdentity: spec.controllerIdentity!,
     });
     client = g;
     close = () => g.close();
   }
-  const sign = (i: number): Promise<unknown> => client.sign({ csrPem: csrs[i % csrs.length]!, identity: spec.identity, ttlSeconds: 86_400 });
+  const sign = (i: number): Promise<unknown> =>
+    client.sign({ csrPem: csrs[i % csrs.length]!, identity: spec.identity, ttlSeconds: 86_400 });
   await Promise.all(Array.from({ length: 8 }, (_, i) => sign(i))); // warm up (JIT, TLS connection)
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
@@ -82,7 +117,14 @@ async function runCa(spec: CaSpec): Promise<void> {
   let lastError = '';
   const loop = async (): Promise<void> => {
     while (performance.now() < end) {
-      try { await sign(done + errors); done++; } catch (err) { errors++; lastError = (err as Error).message; if (errors > 100) throw err; }
+      try {
+        await sign(done + errors);
+        done++;
+      } catch (err) {
+        errors++;
+        lastError = (err as Error).message;
+        if (errors > 100) throw err;
+      }
     }
   };
   await Promise.all(Array.from({ length: spec.concurrency ?? 1 }, loop));

@@ -20,8 +20,13 @@ import { CertificateAuthority } from '../../core/identity/ca.js';
 import { generateMesh, scaleUpPod, type MeshShape } from './objects.js';
 
 interface Spec {
-  services: number; nodes: number; tokenFile: string; rootsFile: string; translateRuns: number;
-  translateDebounceMs?: number; pushDebounceMs?: number;
+  services: number;
+  nodes: number;
+  tokenFile: string;
+  rootsFile: string;
+  translateRuns: number;
+  translateDebounceMs?: number;
+  pushDebounceMs?: number;
 }
 
 /** An ObjectSource fed from memory: the initial list, then events the bench injects. */
@@ -33,8 +38,12 @@ class MemorySource implements ObjectSource {
     for (const object of this.initial) onEvent({ type: 'ADDED', object });
     onEvent({ type: 'SYNCED' });
   }
-  inject(ev: SourceEvent): void { this.emit?.(ev); }
-  async stop(): Promise<void> { this.emit = undefined; }
+  inject(ev: SourceEvent): void {
+    this.emit?.(ev);
+  }
+  async stop(): Promise<void> {
+    this.emit = undefined;
+  }
 }
 
 /** VmRSS now and VmHWM (the peak) of this process, in MiB. */
@@ -44,7 +53,9 @@ function rss(): { mb: number; hwm_mb: number } {
   return { mb: kb('VmRSS') / 1024, hwm_mb: kb('VmHWM') / 1024 };
 }
 
-const out = (tag: string, value: unknown): void => { process.stdout.write(`${tag} ${JSON.stringify(value)}\n`); };
+const out = (tag: string, value: unknown): void => {
+  process.stdout.write(`${tag} ${JSON.stringify(value)}\n`);
+};
 
 async function pushesSent(c: Controller): Promise<number> {
   const m = await c.metrics.pushes.get();
@@ -54,7 +65,10 @@ async function pushesSent(c: Controller): Promise<number> {
 function answered(c: Controller): { acks: number; perClient: Map<number, number> } {
   let acks = 0;
   const perClient = new Map<number, number>();
-  for (const s of c.push.clients()) { acks += s.acks + s.nacks; perClient.set(s.id, s.acks + s.nacks); }
+  for (const s of c.push.clients()) {
+    acks += s.acks + s.nacks;
+    perClient.set(s.id, s.acks + s.nacks);
+  }
   return { acks, perClient };
 }
 
@@ -65,7 +79,13 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
  * ACKed: the agents that need it (the pod's node, the agents that looked its service up)
  * have it, and no client has a response in flight or a push held back.
  */
-async function timeChange(c: Controller, source: MemorySource, shape: MeshShape, svc: number, seq: number): Promise<void> {
+async function timeChange(
+  c: Controller,
+  source: MemorySource,
+  shape: MeshShape,
+  svc: number,
+  seq: number,
+): Promise<void> {
   const sentBefore = await pushesSent(c);
   const before = answered(c);
   const object = scaleUpPod(shape, svc, seq);
@@ -79,10 +99,19 @@ async function timeChange(c: Controller, source: MemorySource, shape: MeshShape,
     if (sent > 0 && idle) {
       const now = answered(c);
       const agents = [...now.perClient].filter(([id, n]) => n > (before.perClient.get(id) ?? 0)).length;
-      out('PUSHED', { ms: performance.now() - t0, responses: sent, acks: now.acks - before.acks, agents, clients: now.perClient.size });
+      out('PUSHED', {
+        ms: performance.now() - t0,
+        responses: sent,
+        acks: now.acks - before.acks,
+        agents,
+        clients: now.perClient.size,
+      });
       return;
     }
-    if (Date.now() > deadline) { out('PUSHED', { error: `timeout: ${sent} responses sent, some not acked` }); return; }
+    if (Date.now() > deadline) {
+      out('PUSHED', { error: `timeout: ${sent} responses sent, some not acked` });
+      return;
+    }
   }
 }
 
@@ -90,7 +119,10 @@ async function waitForClients(c: Controller, n: number): Promise<void> {
   const deadline = Date.now() + 600_000;
   // "Answered": every client has ACKed its six first responses (the full configuration).
   while (c.push.clients().filter((s) => s.acks + s.nacks >= 6).length < n) {
-    if (Date.now() > deadline) { out('CLIENTS', { error: `only ${c.push.clients().length} connected` }); return; }
+    if (Date.now() > deadline) {
+      out('CLIENTS', { error: `only ${c.push.clients().length} connected` });
+      return;
+    }
     await sleep(20);
   }
   out('CLIENTS', { n: c.push.clients().length, nacks: c.push.clients().reduce((a, s) => a + s.nacks, 0) });
@@ -106,7 +138,11 @@ async function main(): Promise<void> {
     const t0 = performance.now();
     const r = translate(objects, { mesh: { trustDomain: 'cluster.local' } });
     times.push(performance.now() - t0);
-    counts = { services: r.snapshot.services.length, workloads: r.snapshot.workloads.length, rejected: r.rejected.length };
+    counts = {
+      services: r.snapshot.services.length,
+      workloads: r.snapshot.workloads.length,
+      rejected: r.rejected.length,
+    };
   }
   out('TRANSLATE', { ms: Math.min(...times), runs: times, objects: objects.length, ...counts });
 
@@ -114,7 +150,13 @@ async function main(): Promise<void> {
   const ca = await CertificateAuthority.create({ trustDomain: 'cluster.local' });
   writeFileSync(spec.rootsFile, ca.rootsPem);
   const controller = await Controller.start({
-    source, ca, authenticate: nodeTokenFileAuthenticator(spec.tokenFile), host: '127.0.0.1', grpcPort: 0, metricsPort: 0, readyPort: 0,
+    source,
+    ca,
+    authenticate: nodeTokenFileAuthenticator(spec.tokenFile),
+    host: '127.0.0.1',
+    grpcPort: 0,
+    metricsPort: 0,
+    readyPort: 0,
     ...(spec.translateDebounceMs !== undefined ? { translateDebounceMs: spec.translateDebounceMs } : {}),
     ...(spec.pushDebounceMs !== undefined ? { pushDebounceMs: spec.pushDebounceMs } : {}),
   });
@@ -126,12 +168,17 @@ async function main(): Promise<void> {
   let queue = Promise.resolve();
   createInterface({ input: process.stdin }).on('line', (line) => {
     const [cmd, arg] = line.trim().split(/\s+/);
-    queue = queue.then(async () => {
-      if (cmd === 'clients') await waitForClients(controller, Number(arg));
-      else if (cmd === 'change') await timeChange(controller, source, shape, Number(arg) % spec.services, seq++);
-      else if (cmd === 'rss') out('RSS', rss());
-      else if (cmd === 'quit') { await controller.stop(); process.exit(0); }
-    }).catch((err: unknown) => out('ERROR', { message: err instanceof Error ? err.message : String(err) }));
+    queue = queue
+      .then(async () => {
+        if (cmd === 'clients') await waitForClients(controller, Number(arg));
+        else if (cmd === 'change') await timeChange(controller, source, shape, Number(arg) % spec.services, seq++);
+        else if (cmd === 'rss') out('RSS', rss());
+        else if (cmd === 'quit') {
+          await controller.stop();
+          process.exit(0);
+        }
+      })
+      .catch((err: unknown) => out('ERROR', { message: err instanceof Error ? err.message : String(err) }));
   });
 }
 

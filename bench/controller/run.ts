@@ -18,7 +18,15 @@ import { grpcRound as caGrpcRound } from './ca-bench.js';
 import { nodeName } from './objects.js';
 
 export const CASES = ['services-1000', 'services-10000', 'services-50000', 'ca'] as const;
-export const METRICS = ['translate_ms', 'push_ms', 'push_p99_ms', 'sync_s', 'rss_mb', 'agent_rss_mb', 'certs_per_s'] as const;
+export const METRICS = [
+  'translate_ms',
+  'push_ms',
+  'push_p99_ms',
+  'sync_s',
+  'rss_mb',
+  'agent_rss_mb',
+  'certs_per_s',
+] as const;
 /** Extra rows (not in CONTRACT.md's case list): the CA over its gRPC service. */
 const EXTRA_CASES = ['ca-grpc'] as const;
 
@@ -43,21 +51,46 @@ const USAGE = `usage: node dist/bench/controller/run.js [options]
   --help`;
 
 interface Options {
-  rounds: number; lookups: number; fullMesh: boolean;
-  cases: string[]; clients: number; clientProcs: number; changes: number; syncTimeoutS: number; caSeconds: number; caConcurrency: number;
-  debounce?: number; profile?: string; out?: string; write: boolean;
+  rounds: number;
+  lookups: number;
+  fullMesh: boolean;
+  cases: string[];
+  clients: number;
+  clientProcs: number;
+  changes: number;
+  syncTimeoutS: number;
+  caSeconds: number;
+  caConcurrency: number;
+  debounce?: number;
+  profile?: string;
+  out?: string;
+  write: boolean;
 }
 
 function options(): Options {
   const { values } = parseArgs({
     options: {
-      cases: { type: 'string' }, clients: { type: 'string', default: '100' }, 'client-procs': { type: 'string', default: '4' },
-      changes: { type: 'string', default: '20' }, rounds: { type: 'string', default: '1' }, lookups: { type: 'string', default: '20' },
-      'full-mesh': { type: 'boolean', default: false }, 'sync-timeout': { type: 'string', default: '600' }, 'ca-seconds': { type: 'string', default: '3' }, 'ca-concurrency': { type: 'string', default: '16' },
-      debounce: { type: 'string' }, profile: { type: 'string' }, out: { type: 'string' }, 'no-write': { type: 'boolean', default: false }, help: { type: 'boolean', default: false },
+      cases: { type: 'string' },
+      clients: { type: 'string', default: '100' },
+      'client-procs': { type: 'string', default: '4' },
+      changes: { type: 'string', default: '20' },
+      rounds: { type: 'string', default: '1' },
+      lookups: { type: 'string', default: '20' },
+      'full-mesh': { type: 'boolean', default: false },
+      'sync-timeout': { type: 'string', default: '600' },
+      'ca-seconds': { type: 'string', default: '3' },
+      'ca-concurrency': { type: 'string', default: '16' },
+      debounce: { type: 'string' },
+      profile: { type: 'string' },
+      out: { type: 'string' },
+      'no-write': { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
     },
   });
-  if (values.help) { process.stdout.write(USAGE + '\n'); process.exit(0); }
+  if (values.help) {
+    process.stdout.write(USAGE + '\n');
+    process.exit(0);
+  }
   const num = (name: string, v: string, min = 1): number => {
     const n = Number(v);
     if (!(n >= min)) throw new Error(`--${name}: expected a number >= ${min}, got "${v}"`);
@@ -65,15 +98,24 @@ function options(): Options {
   };
   const known: readonly string[] = [...CASES, ...EXTRA_CASES];
   const cases = values.cases ? values.cases.split(',').map((s) => s.trim()) : [...known];
-  for (const c of cases) if (!known.includes(c) && !/^services-\d+$/.test(c)) throw new Error(`--cases: unknown case "${c}" (known: ${known.join(', ')})`);
+  for (const c of cases)
+    if (!known.includes(c) && !/^services-\d+$/.test(c))
+      throw new Error(`--cases: unknown case "${c}" (known: ${known.join(', ')})`);
   return {
-    rounds: Math.round(num('rounds', values.rounds)), lookups: Math.round(num('lookups', values.lookups, 0)), fullMesh: values['full-mesh'],
-    cases, clients: Math.round(num('clients', values.clients)), clientProcs: Math.round(num('client-procs', values['client-procs'])),
-    changes: Math.round(num('changes', values.changes)), syncTimeoutS: num('sync-timeout', values['sync-timeout']), caSeconds: num('ca-seconds', values['ca-seconds'], 0.1),
+    rounds: Math.round(num('rounds', values.rounds)),
+    lookups: Math.round(num('lookups', values.lookups, 0)),
+    fullMesh: values['full-mesh'],
+    cases,
+    clients: Math.round(num('clients', values.clients)),
+    clientProcs: Math.round(num('client-procs', values['client-procs'])),
+    changes: Math.round(num('changes', values.changes)),
+    syncTimeoutS: num('sync-timeout', values['sync-timeout']),
+    caSeconds: num('ca-seconds', values['ca-seconds'], 0.1),
     caConcurrency: Math.round(num('ca-concurrency', values['ca-concurrency'])),
     ...(values.debounce !== undefined ? { debounce: num('debounce', values.debounce, 0) } : {}),
     ...(values.profile ? { profile: resolve(values.profile) } : {}),
-    out: values.out, write: !values['no-write'],
+    out: values.out,
+    write: !values['no-write'],
   };
 }
 
@@ -82,7 +124,9 @@ const script = (name: string): string => join(here, `${name}.js`);
 const parseTagged = <T>(line: string): T => JSON.parse(line.slice(line.indexOf(' ') + 1)) as T;
 /** Caveats printed under the table. */
 const notes: string[] = [];
-const log = (msg: string): void => { process.stderr.write(`controller bench: ${msg}\n`); };
+const log = (msg: string): void => {
+  process.stderr.write(`controller bench: ${msg}\n`);
+};
 const quietEnv = { ...process.env, AMBIT_LOG_LEVEL: process.env.AMBIT_LOG_LEVEL ?? 'error' };
 
 function median(xs: readonly number[]): number {
@@ -90,28 +134,63 @@ function median(xs: readonly number[]): number {
   return s[Math.floor((s.length - 1) / 2)] as number;
 }
 
-interface Env { group: ChildGroup; dir: string; tokenFile: string; rootsFile: string; tokens: string[]; o: Options }
+interface Env {
+  group: ChildGroup;
+  dir: string;
+  tokenFile: string;
+  rootsFile: string;
+  tokens: string[];
+  o: Options;
+}
 
-interface Controller { child: Child; grpc: number; identity: string }
+interface Controller {
+  child: Child;
+  grpc: number;
+  identity: string;
+}
 
 async function startController(env: Env, services: number): Promise<{ ctl: Controller; translateMs: number }> {
   const spec = {
-    services, nodes: env.o.clients, tokenFile: env.tokenFile, rootsFile: env.rootsFile,
+    services,
+    nodes: env.o.clients,
+    tokenFile: env.tokenFile,
+    rootsFile: env.rootsFile,
     translateRuns: services <= 1000 ? 5 : services <= 10_000 ? 3 : 1,
     ...(env.o.debounce !== undefined ? { translateDebounceMs: env.o.debounce, pushDebounceMs: env.o.debounce } : {}),
   };
   const profile = env.o.profile ? ['--cpu-prof', `--cpu-prof-dir=${env.o.profile}`] : [];
-  const child = await env.group.start(process.execPath, ['--max-old-space-size=16384', ...profile, script('controller-proc'), JSON.stringify(spec)], {
-    name: `controller-${services}`, stdin: 'pipe', env: quietEnv,
-  });
-  const t = parseTagged<{ ms: number; runs: number[]; objects: number; services: number; workloads: number; rejected: number }>(await child.nextLine(/^TRANSLATE /, 1_200_000));
-  log(`${services} services: ${t.objects} objects → ${t.services} services, ${t.workloads} workloads, ${t.rejected} rejected; translate ${t.runs.map((r) => r.toFixed(0)).join(', ')} ms`);
-  if (t.services !== services || t.rejected !== 0) throw new Error(`translate gave ${t.services} services and ${t.rejected} rejections for ${services} services`);
+  const child = await env.group.start(
+    process.execPath,
+    ['--max-old-space-size=16384', ...profile, script('controller-proc'), JSON.stringify(spec)],
+    {
+      name: `controller-${services}`,
+      stdin: 'pipe',
+      env: quietEnv,
+    },
+  );
+  const t = parseTagged<{
+    ms: number;
+    runs: number[];
+    objects: number;
+    services: number;
+    workloads: number;
+    rejected: number;
+  }>(await child.nextLine(/^TRANSLATE /, 1_200_000));
+  log(
+    `${services} services: ${t.objects} objects → ${t.services} services, ${t.workloads} workloads, ${t.rejected} rejected; translate ${t.runs.map((r) => r.toFixed(0)).join(', ')} ms`,
+  );
+  if (t.services !== services || t.rejected !== 0)
+    throw new Error(`translate gave ${t.services} services and ${t.rejected} rejections for ${services} services`);
   const ready = parseTagged<{ grpc: number; identity: string }>(await child.nextLine(/^READY /, 1_200_000));
   return { ctl: { child, grpc: ready.grpc, identity: ready.identity }, translateMs: t.ms };
 }
 
-async function command(ctl: Controller, cmd: string, answer: RegExp, timeoutMs: number): Promise<Record<string, unknown>> {
+async function command(
+  ctl: Controller,
+  cmd: string,
+  answer: RegExp,
+  timeoutMs: number,
+): Promise<Record<string, unknown>> {
   ctl.child.process.stdin!.write(`${cmd}\n`);
   const r = parseTagged<Record<string, unknown>>(await ctl.child.nextLine(answer, timeoutMs));
   if (typeof r.error === 'string') throw new Error(`controller: ${cmd}: ${r.error}`);
@@ -148,7 +227,11 @@ function lookupsFor(i: number, services: number, changes: number, count: number)
   return [...out];
 }
 
-interface Connected { procs: Child[]; syncS: number; agentRssMb: number }
+interface Connected {
+  procs: Child[];
+  syncS: number;
+  agentRssMb: number;
+}
 
 async function connectClients(env: Env, ctl: Controller, count: number, services: number): Promise<Connected> {
   const procs: Child[] = [];
@@ -157,10 +240,25 @@ async function connectClients(env: Env, ctl: Controller, count: number, services
   const startProc = async (from: number, to: number): Promise<Child> => {
     const nodes = [];
     for (let i = from; i < to; i++) {
-      nodes.push({ name: nodeName(i), token: env.tokens[i]!, ...(onDemand ? { lookups: lookupsFor(i, services, env.o.changes, env.o.lookups) } : {}) });
+      nodes.push({
+        name: nodeName(i),
+        token: env.tokens[i]!,
+        ...(onDemand ? { lookups: lookupsFor(i, services, env.o.changes, env.o.lookups) } : {}),
+      });
     }
-    const spec = { mode: 'xds', address: `127.0.0.1:${ctl.grpc}`, rootsFile: env.rootsFile, controllerIdentity: ctl.identity, nodes, onDemand };
-    const child = await env.group.start(process.execPath, ['--max-old-space-size=16384', script('clients-proc'), JSON.stringify(spec)], { name: `clients-${from}-${to - 1}`, env: quietEnv });
+    const spec = {
+      mode: 'xds',
+      address: `127.0.0.1:${ctl.grpc}`,
+      rootsFile: env.rootsFile,
+      controllerIdentity: ctl.identity,
+      nodes,
+      onDemand,
+    };
+    const child = await env.group.start(
+      process.execPath,
+      ['--max-old-space-size=16384', script('clients-proc'), JSON.stringify(spec)],
+      { name: `clients-${from}-${to - 1}`, env: quietEnv },
+    );
     procs.push(child);
     return child;
   };
@@ -187,9 +285,13 @@ async function connectClients(env: Env, ctl: Controller, count: number, services
   const clientRss = procs.reduce((a, c) => a + rssMbOfPid(c.pid), 0);
   // The probe is one agent's discovery client alone in a Node process: what an agent holds.
   const agentRssMb = rssMbOfPid(procs[0]!.pid);
-  log(`${String(r.n)} clients connected and holding their configuration after ${((Date.now() - t0) / 1000).toFixed(1)} s `
-    + `(slowest client ${(syncMs / 1000).toFixed(1)} s from its start, ${String(r.nacks)} NACKs); `
-    + `client processes: ${clientRss.toFixed(0)} MiB RSS, ${(clientRss / count).toFixed(1)} MiB per client; one client alone: ${agentRssMb.toFixed(0)} MiB`);
+  log(
+    `${String(r.n)} clients connected and holding their configuration after ` +
+      `${((Date.now() - t0) / 1000).toFixed(1)} s ` +
+      `(slowest client ${(syncMs / 1000).toFixed(1)} s from its start, ${String(r.nacks)} NACKs); ` +
+      `client processes: ${clientRss.toFixed(0)} MiB RSS, ${(clientRss / count).toFixed(1)} MiB per client; ` +
+      `one client alone: ${agentRssMb.toFixed(0)} MiB`,
+  );
   return { procs, syncS: syncMs / 1000, agentRssMb };
 }
 
@@ -217,28 +319,45 @@ async function servicesCase(env: Env, services: number, withCa: boolean, rows: R
   try {
     try {
       const count = clientsThatFit(env.o.clients, services, env.o.fullMesh);
-      if (count < env.o.clients) log(`${services} services: only ${count} of ${env.o.clients} clients fit in half the available memory; push_ms will be measured with ${count}`);
+      if (count < env.o.clients)
+        log(
+          `${services} services: only ${count} of ${env.o.clients} clients fit in half the available memory; push_ms will be measured with ${count}`,
+        );
       connected = await connectClients(env, ctl, count, services);
       clients = connected.procs;
-      if (count < env.o.clients) notes.push(`services-${services}: push_ms and rss_mb measured with ${count} discovery clients (memory), not ${env.o.clients}`);
+      if (count < env.o.clients)
+        notes.push(
+          `services-${services}: push_ms and rss_mb measured with ${count} discovery clients (memory), not ${env.o.clients}`,
+        );
     } catch (err) {
       // translate_ms stands on its own; push_ms and rss_mb need the clients.
       rows.push({ case: `services-${services}`, translate_ms: round(translateMs, 1) });
       const rss = rssMbOfPid(ctl.child.pid);
-      throw new Error(`${err instanceof Error ? err.message : String(err)} (controller RSS with the configuration loaded, no client: ${rss.toFixed(0)} MiB)`, { cause: err });
+      throw new Error(
+        `${err instanceof Error ? err.message : String(err)} (controller RSS with the configuration loaded, no client: ${rss.toFixed(0)} MiB)`,
+        { cause: err },
+      );
     }
     const pushes: number[] = [];
     for (let k = 0; k < env.o.changes; k++) {
       const r = await command(ctl, `change ${(k * 7919) % services}`, /^PUSHED /, 600_000);
       pushes.push(r.ms as number);
-      log(`${services} services: push ${k + 1}: ${(r.ms as number).toFixed(1)} ms, ${String(r.responses)} responses to ${String(r.agents)} of ${String(r.clients)} clients, all ACKed`);
+      log(
+        `${services} services: push ${k + 1}: ${(r.ms as number).toFixed(1)} ms, ${String(r.responses)} responses ` +
+          `to ${String(r.agents)} of ${String(r.clients)} clients, all ACKed`,
+      );
     }
     const rss = rssMbOfPid(ctl.child.pid);
     const hwm = await command(ctl, 'rss', /^RSS /, 10_000);
     log(`${services} services: controller RSS ${rss.toFixed(0)} MiB (peak ${(hwm.hwm_mb as number).toFixed(0)} MiB)`);
     rows.push({
-      case: `services-${services}`, translate_ms: round(translateMs, 1), push_ms: round(median(pushes), 1), push_p99_ms: round(percentile(pushes, 99), 1),
-      sync_s: round(connected!.syncS, 2), rss_mb: round(rss, 1), agent_rss_mb: round(connected!.agentRssMb, 1),
+      case: `services-${services}`,
+      translate_ms: round(translateMs, 1),
+      push_ms: round(median(pushes), 1),
+      push_p99_ms: round(percentile(pushes, 99), 1),
+      sync_s: round(connected!.syncS, 2),
+      rss_mb: round(rss, 1),
+      agent_rss_mb: round(connected!.agentRssMb, 1),
     });
     if (withCa) rows.push(await caGrpc(env, ctl));
   } finally {
@@ -247,9 +366,17 @@ async function servicesCase(env: Env, services: number, withCa: boolean, rows: R
   }
 }
 
-async function runCaChild(env: Env, spec: Record<string, unknown>): Promise<{ per_s: number; certs: number; errors: number; lastError: string }> {
-  const child = await env.group.start(process.execPath, [script('clients-proc'), JSON.stringify(spec)], { name: `ca-${String(spec.mode)}`, env: quietEnv });
-  const r = parseTagged<{ per_s: number; certs: number; errors: number; lastError: string }>(await child.nextLine(/^RESULT /, (env.o.caSeconds + 60) * 1000));
+async function runCaChild(
+  env: Env,
+  spec: Record<string, unknown>,
+): Promise<{ per_s: number; certs: number; errors: number; lastError: string }> {
+  const child = await env.group.start(process.execPath, [script('clients-proc'), JSON.stringify(spec)], {
+    name: `ca-${String(spec.mode)}`,
+    env: quietEnv,
+  });
+  const r = parseTagged<{ per_s: number; certs: number; errors: number; lastError: string }>(
+    await child.nextLine(/^RESULT /, (env.o.caSeconds + 60) * 1000),
+  );
   if (r.errors > 0) log(`${String(spec.mode)}: ${r.errors} failed requests (${r.lastError})`);
   if (r.certs === 0) throw new Error(`${String(spec.mode)}: no certificate signed: ${r.lastError}`);
   return r;
@@ -258,9 +385,15 @@ async function runCaChild(env: Env, spec: Record<string, unknown>): Promise<{ pe
 /** certs/s through the controller's CertificateService, as node 0's agent (pod svc0-0 runs there). */
 async function caGrpc(env: Env, ctl: Controller): Promise<ResultRow> {
   const r = await runCaChild(env, {
-    mode: 'ca-grpc', address: `127.0.0.1:${ctl.grpc}`, rootsFile: env.rootsFile, controllerIdentity: ctl.identity,
-    node: nodeName(0), token: env.tokens[0], identity: 'spiffe://cluster.local/ns/bench0/sa/sa0',
-    durationMs: env.o.caSeconds * 1000, concurrency: env.o.caConcurrency,
+    mode: 'ca-grpc',
+    address: `127.0.0.1:${ctl.grpc}`,
+    rootsFile: env.rootsFile,
+    controllerIdentity: ctl.identity,
+    node: nodeName(0),
+    token: env.tokens[0],
+    identity: 'spiffe://cluster.local/ns/bench0/sa/sa0',
+    durationMs: env.o.caSeconds * 1000,
+    concurrency: env.o.caConcurrency,
   });
   log(`ca-grpc: ${r.certs} certificates, ${r.per_s.toFixed(0)}/s`);
   return { case: 'ca-grpc', certs_per_s: round(r.per_s, 0) };
@@ -310,9 +443,12 @@ async function main(): Promise<void> {
     const rank = (c: string): number => Number(/^services-(\d+)$/.exec(c)?.[1] ?? 1e12 + (c === 'ca' ? 0 : 1));
     rows.sort((a, b) => rank(a.case) - rank(b.case));
     const results = buildResults('controller', rows);
-    process.stdout.write(`controller bench, ${results.machine}, ${results.date}, ${o.clients} discovery clients`
-      + `${o.fullMesh ? '' : ` on demand (${o.lookups} lookups each)`}, push_ms = median of ${o.changes}, push_p99_ms = p99`
-      + `${o.rounds > 1 ? `, median of ${o.rounds} rounds (min/max in the JSON)` : ''}\n\n`);
+    process.stdout.write(
+      `controller bench, ${results.machine}, ${results.date}, ${o.clients} discovery clients` +
+        `${o.fullMesh ? '' : ` on demand (${o.lookups} lookups each)`}, ` +
+        `push_ms = median of ${o.changes}, push_p99_ms = p99` +
+        `${o.rounds > 1 ? `, median of ${o.rounds} rounds (min/max in the JSON)` : ''}\n\n`,
+    );
     process.stdout.write(formatTable(rows, { metrics: METRICS }) + '\n');
     for (const n of notes) process.stdout.write(`\nnote: ${n}\n`);
     for (const f of failed) process.stdout.write(`\nnot measured: ${f}\n`);

@@ -27,37 +27,71 @@ describe('discovery backpressure', () => {
     ca = await testCa();
     serving = await ca.issue(CONTROLLER_ID);
   });
-  afterEach(async () => { for (const c of cleanups.splice(0).reverse()) await c(); });
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
 
   it('a client that stops reading holds one response per type and does not delay the others', async () => {
     const push = new DiscoveryServer({ debounceMs: 5 });
     cleanups.push(() => push.close());
     // Big workloads, so that the stuck client's socket and HTTP/2 window fill up quickly.
-    const big = (i: number): Workload => ({ ...workload('web'), labels: { app: 'web', rev: String(i), pad: 'x'.repeat(60_000) } });
+    const big = (i: number): Workload => ({
+      ...workload('web'),
+      labels: { app: 'web', rev: String(i), pad: 'x'.repeat(60_000) },
+    });
     let rev = 0;
-    const publish = (): void => push.update(buildResourceSet({ snapshot: snapshot({ workloads: [big(++rev)] }), waypoints: new Map() }), String(rev));
+    const publish = (): void =>
+      push.update(
+        buildResourceSet({ snapshot: snapshot({ workloads: [big(++rev)] }), waypoints: new Map() }),
+        String(rev),
+      );
     publish();
-    const server: ControllerGrpcServer = await startGrpcServer({ credentials: serving, host: '127.0.0.1', port: 0, register: [(s) => push.register(s)] });
+    const server: ControllerGrpcServer = await startGrpcServer({
+      credentials: serving,
+      host: '127.0.0.1',
+      port: 0,
+      register: [(s) => push.register(s)],
+    });
     cleanups.push(() => server.close());
 
     // The stuck client: subscribes to workloads, then never reads nor ACKs again.
     const Ctor = discoveryService();
-    const raw = new Ctor(`127.0.0.1:${server.port}`, grpc.credentials.createSsl(Buffer.from(ca.rootsPem), null, null, { checkServerIdentity: () => undefined }), { 'grpc.ssl_target_name_override': 'ambit-controller' });
+    const raw = new Ctor(
+      `127.0.0.1:${server.port}`,
+      grpc.credentials.createSsl(Buffer.from(ca.rootsPem), null, null, { checkServerIdentity: () => undefined }),
+      { 'grpc.ssl_target_name_override': 'ambit-controller' },
+    );
     cleanups.push(() => raw.close());
-    const stuck = (raw as unknown as { DeltaResources(): grpc.ClientDuplexStream<DeltaRequest, DeltaResponse> }).DeltaResources();
+    const stuck = (
+      raw as unknown as { DeltaResources(): grpc.ClientDuplexStream<DeltaRequest, DeltaResponse> }
+    ).DeltaResources();
     cleanups.push(() => stuck.cancel());
     const stuckGot: DeltaResponse[] = [];
     stuck.on('data', (r: DeltaResponse) => stuckGot.push(r));
     stuck.on('error', () => undefined);
-    stuck.write({ node: { name: 'stuck', role: 'agent', namespace: '', metadata: {} }, typeUrl: TYPE_WORKLOAD, initialVersions: {}, responseNonce: '' });
+    stuck.write({
+      node: { name: 'stuck', role: 'agent', namespace: '', metadata: {} },
+      typeUrl: TYPE_WORKLOAD,
+      initialVersions: {},
+      responseNonce: '',
+    });
     await waitFor(() => stuckGot.length === 1, 'stuck client first answer');
     stuck.pause();
 
     // A well-behaved client.
-    const fast = new DiscoveryClient({ address: `127.0.0.1:${server.port}`, rootsPem: ca.rootsPem, controllerIdentity: CONTROLLER_ID, node: { name: 'fast', role: 'agent' }, types: AGENT_TYPES });
+    const fast = new DiscoveryClient({
+      address: `127.0.0.1:${server.port}`,
+      rootsPem: ca.rootsPem,
+      controllerIdentity: CONTROLLER_ID,
+      node: { name: 'fast', role: 'agent' },
+      types: AGENT_TYPES,
+    });
     cleanups.push(() => fast.stop());
     let seen = '';
-    fast.start((resources) => { seen = (resources.get(TYPE_WORKLOAD)?.get('Pod/shop/web') as Workload | undefined)?.labels.rev ?? ''; return []; });
+    fast.start((resources) => {
+      seen = (resources.get(TYPE_WORKLOAD)?.get('Pod/shop/web') as Workload | undefined)?.labels.rev ?? '';
+      return [];
+    });
     await fast.whenSynced();
 
     const stuckId = push.clients().find((c) => c.node === 'stuck')!.id;

@@ -41,17 +41,30 @@ export class ClientConnection {
   nacks = 0;
   lastNack: string | undefined;
 
-  constructor(readonly id: number, readonly node: NodeInfo, private readonly stream: DiscoveryStream, private readonly log: Logger) {}
+  constructor(
+    readonly id: number,
+    readonly node: NodeInfo,
+    private readonly stream: DiscoveryStream,
+    private readonly log: Logger,
+  ) {}
 
   status(): ConnectionStatus {
     return {
-      id: this.id, node: this.node.name, role: this.node.role, namespace: this.node.namespace, types: [...this.held.keys()],
-      acks: this.acks, nacks: this.nacks, ...(this.lastNack ? { lastNack: this.lastNack } : {}),
+      id: this.id,
+      node: this.node.name,
+      role: this.node.role,
+      namespace: this.node.namespace,
+      types: [...this.held.keys()],
+      acks: this.acks,
+      nacks: this.nacks,
+      ...(this.lastNack ? { lastNack: this.lastNack } : {}),
     };
   }
 
   /** True when the type has a subscription on this stream. */
-  has(type: string): boolean { return this.held.has(type); }
+  has(type: string): boolean {
+    return this.held.has(type);
+  }
 
   /** A subscription: remember what the client says it holds; answer on the next push. */
   subscribe(type: string, initialVersions: Record<string, string>): void {
@@ -66,24 +79,40 @@ export class ClientConnection {
   }
 
   /** The addresses and hostnames this client subscribed to on demand. */
-  get onDemand(): ReadonlySet<string> { return this.subscribed; }
+  get onDemand(): ReadonlySet<string> {
+    return this.subscribed;
+  }
 
   /** Whether the next push has something to catch up on (a skipped type, an unanswered lookup). */
-  get needsPush(): boolean { return this.behind || this.answers.length > 0; }
+  get needsPush(): boolean {
+    return this.behind || this.answers.length > 0;
+  }
 
   /** Responses written and not yet answered (bounded by the number of subscribed types). */
-  get inFlight(): number { return this.awaiting.size; }
+  get inFlight(): number {
+    return this.awaiting.size;
+  }
 
   /** An ACK/NACK; returns the NACK's type and message, if it was one. */
   acknowledge(req: DeltaRequest): { type: string; message: string } | undefined {
     const type = this.inflight.get(req.responseNonce) ?? req.typeUrl;
     this.inflight.delete(req.responseNonce);
     if (this.awaiting.get(type) === req.responseNonce) this.awaiting.delete(type);
-    if (!req.errorDetail) { this.acks++; return undefined; }
+    if (!req.errorDetail) {
+      this.acks++;
+      return undefined;
+    }
     this.nacks++;
     const names = req.errorDetail.resources.map((r) => r.name);
     this.lastNack = `${type}: ${req.errorDetail.message}`;
-    this.log.warn('client rejected configuration (NACK)', { node: this.node.name, role: this.node.role, type, nonce: req.responseNonce, resources: names, err: req.errorDetail.message });
+    this.log.warn('client rejected configuration (NACK)', {
+      node: this.node.name,
+      role: this.node.role,
+      type,
+      nonce: req.responseNonce,
+      resources: names,
+      err: req.errorDetail.message,
+    });
     return { type, message: req.errorDetail.message };
   }
 
@@ -101,18 +130,27 @@ export class ClientConnection {
    * versions (never the versions in between). So a slow or stuck client holds at most one
    * response per type, and never delays the others. Returns the types sent.
    */
-  push(set: ResourceSet, systemVersion: string, scope: ClientScope, delta?: { base: ResourceSet; changed: ReadonlyMap<string, readonly string[]> }): string[] {
+  push(
+    set: ResourceSet,
+    systemVersion: string,
+    scope: ClientScope,
+    delta?: { base: ResourceSet; changed: ReadonlyMap<string, readonly string[]> },
+  ): string[] {
     const inStep = delta !== undefined && this.syncedTo === delta.base && this.scopeKey === scope.key;
     this.scopeKey = scope.key;
     const out: DeltaResponse[] = [];
     let skipped = false;
     for (const [type, held] of this.held) {
-      if (this.awaiting.has(type)) { skipped = true; continue; }
+      if (this.awaiting.has(type)) {
+        skipped = true;
+        continue;
+      }
       const current = set.get(type) ?? new Map<string, EncodedResource>();
       const first = this.unanswered.delete(type);
-      const changed = inStep && !first ? delta.changed.get(type) ?? [] : undefined;
+      const changed = inStep && !first ? (delta.changed.get(type) ?? []) : undefined;
       const scoped = changed === undefined ? scope.candidates?.(type) : undefined;
-      const names = changed ?? (scoped ? new Set([...scoped, ...held.keys()]) : new Set([...current.keys(), ...held.keys()]));
+      const names =
+        changed ?? (scoped ? new Set([...scoped, ...held.keys()]) : new Set([...current.keys(), ...held.keys()]));
       const resources: DeltaResponse['resources'] = [];
       const removedResources: string[] = [];
       for (const name of names) {
@@ -130,9 +168,15 @@ export class ClientConnection {
     }
     // On-demand lookups are answered once what they select has been written.
     if (this.answers.length > 0 && !this.awaiting.has(TYPE_WORKLOAD) && !this.awaiting.has(TYPE_SERVICE)) {
-      const carrier = out[out.length - 1] ?? (this.held.has(TYPE_SERVICE)
-        ? out[out.push({ typeUrl: TYPE_SERVICE, systemVersion, resources: [], removedResources: [], nonce: '' }) - 1] : undefined);
-      if (carrier) { carrier.answeredSubscriptions = this.answers; this.answers = []; }
+      const carrier =
+        out[out.length - 1] ??
+        (this.held.has(TYPE_SERVICE)
+          ? out[out.push({ typeUrl: TYPE_SERVICE, systemVersion, resources: [], removedResources: [], nonce: '' }) - 1]
+          : undefined);
+      if (carrier) {
+        carrier.answeredSubscriptions = this.answers;
+        this.answers = [];
+      }
     }
     for (const res of out) {
       res.nonce = `${this.id}-${++this.nonceSeq}`;
@@ -145,5 +189,7 @@ export class ClientConnection {
     return out.map((r) => r.typeUrl);
   }
 
-  close(): void { this.stream.end(); }
+  close(): void {
+    this.stream.end();
+  }
 }

@@ -4,8 +4,17 @@
 import type { MeshSnapshot } from '../../core/model/types.js';
 import type { GatewayConfig, WaypointConfig } from '../../core/model/l7.js';
 import {
-  MESH_CONFIG_NAME, TYPE_AUTHORIZATION_POLICY, TYPE_GATEWAY_CONFIG, TYPE_MESH_CONFIG, TYPE_NAMESPACE, TYPE_PEER_AUTHENTICATION,
-  TYPE_SERVICE, TYPE_SIDECAR_SCOPE, TYPE_WAYPOINT_CONFIG, TYPE_WORKLOAD, resourceVersion,
+  MESH_CONFIG_NAME,
+  TYPE_AUTHORIZATION_POLICY,
+  TYPE_GATEWAY_CONFIG,
+  TYPE_MESH_CONFIG,
+  TYPE_NAMESPACE,
+  TYPE_PEER_AUTHENTICATION,
+  TYPE_SERVICE,
+  TYPE_SIDECAR_SCOPE,
+  TYPE_WAYPOINT_CONFIG,
+  TYPE_WORKLOAD,
+  resourceVersion,
 } from '../../core/xds/resources.js';
 
 export interface EncodedResource {
@@ -38,7 +47,8 @@ export function encode(value: unknown, previous?: EncodedResource): EncodedResou
   const known = typeof value === 'object' && value !== null ? encodings.get(value) : undefined;
   if (known) return previous && previous.body === known.body ? previous : known;
   const body = JSON.stringify(value);
-  const out = previous && previous.body === body ? previous : { body, version: resourceVersion(body), ...scopeFields(value) };
+  const out =
+    previous && previous.body === body ? previous : { body, version: resourceVersion(body), ...scopeFields(value) };
   if (typeof value === 'object' && value !== null) encodings.set(value, out);
   return out;
 }
@@ -49,11 +59,24 @@ export function encode(value: unknown, previous?: EncodedResource): EncodedResou
  */
 function scopeFields(value: unknown): Omit<EncodedResource, 'body' | 'version'> {
   const v = value as {
-    namespace?: unknown; node?: unknown; scope?: { namespace?: unknown }; ips?: unknown; vips?: unknown; hostname?: unknown;
-    exportTo?: unknown; endpoints?: unknown; uid?: unknown;
+    namespace?: unknown;
+    node?: unknown;
+    scope?: { namespace?: unknown };
+    ips?: unknown;
+    vips?: unknown;
+    hostname?: unknown;
+    exportTo?: unknown;
+    endpoints?: unknown;
+    uid?: unknown;
   };
-  const namespace = typeof v.scope?.namespace === 'string' ? v.scope.namespace : typeof v.namespace === 'string' ? v.namespace : undefined;
-  const strings = (x: unknown): string[] => (Array.isArray(x) ? x.filter((s): s is string => typeof s === 'string') : []);
+  const namespace =
+    typeof v.scope?.namespace === 'string'
+      ? v.scope.namespace
+      : typeof v.namespace === 'string'
+        ? v.namespace
+        : undefined;
+  const strings = (x: unknown): string[] =>
+    Array.isArray(x) ? x.filter((s): s is string => typeof s === 'string') : [];
   const out: { -readonly [K in keyof Omit<EncodedResource, 'body' | 'version'>]: EncodedResource[K] } = {};
   if (namespace !== undefined) out.namespace = namespace;
   if (typeof v.node === 'string') out.node = v.node;
@@ -62,7 +85,9 @@ function scopeFields(value: unknown): Omit<EncodedResource, 'body' | 'version'> 
     out.addresses = [...strings(v.vips), v.hostname];
     out.exportTo = Array.isArray(v.exportTo) ? strings(v.exportTo) : ['*'];
     out.endpoints = (v.endpoints as Array<{ workloadUid?: unknown; address?: unknown }>)
-      .map((e) => (typeof e.workloadUid === 'string' ? e.workloadUid : typeof e.address === 'string' ? `@${e.address}` : ''))
+      .map((e) =>
+        typeof e.workloadUid === 'string' ? e.workloadUid : typeof e.address === 'string' ? `@${e.address}` : '',
+      )
       .filter((s) => s !== '');
   }
   return out;
@@ -81,7 +106,11 @@ const NONE: readonly never[] = [];
 /** Encoded maps by the list they were made from: a list the translator kept is not walked again. */
 const listMaps = new WeakMap<readonly object[], ReadonlyMap<string, EncodedResource>>();
 
-function encodeList<T extends object>(values: readonly T[], name: (v: T) => string, previous?: ReadonlyMap<string, EncodedResource>): ReadonlyMap<string, EncodedResource> {
+function encodeList<T extends object>(
+  values: readonly T[],
+  name: (v: T) => string,
+  previous?: ReadonlyMap<string, EncodedResource>,
+): ReadonlyMap<string, EncodedResource> {
   // One-element lists (the mesh config) are made fresh on each call: key them by their item.
   const known = values.length > 0 ? listMaps.get(values) : undefined;
   if (known) return known;
@@ -99,17 +128,23 @@ function encodeList<T extends object>(values: readonly T[], name: (v: T) => stri
  * GatewayConfig per gateway. Entries of `previous` (the last set) whose JSON is unchanged
  * are reused as they are.
  */
-export function buildResourceSet(input: {
-  snapshot: MeshSnapshot;
-  waypoints: ReadonlyMap<string, WaypointConfig>;
-  gateways?: ReadonlyMap<string, GatewayConfig>;
-}, previous?: ResourceSet): ResourceSet {
+export function buildResourceSet(
+  input: {
+    snapshot: MeshSnapshot;
+    waypoints: ReadonlyMap<string, WaypointConfig>;
+    gateways?: ReadonlyMap<string, GatewayConfig>;
+  },
+  previous?: ResourceSet,
+): ResourceSet {
   const out = new Map<string, ReadonlyMap<string, EncodedResource>>();
   const s = input.snapshot;
   const list = <T extends object>(type: string, values: readonly T[] | undefined, name: (v: T) => string): void => {
     out.set(type, encodeList(values ?? NONE, name, previous?.get(type)));
   };
-  out.set(TYPE_MESH_CONFIG, encodeList([s.mesh], () => MESH_CONFIG_NAME, previous?.get(TYPE_MESH_CONFIG)));
+  out.set(
+    TYPE_MESH_CONFIG,
+    encodeList([s.mesh], () => MESH_CONFIG_NAME, previous?.get(TYPE_MESH_CONFIG)),
+  );
   list(TYPE_WORKLOAD, s.workloads, (w) => w.uid);
   list(TYPE_SERVICE, s.services, (v) => v.key);
   list(TYPE_AUTHORIZATION_POLICY, s.authorizationPolicies, (p) => p.key);
@@ -120,7 +155,15 @@ export function buildResourceSet(input: {
   // content hash so an unchanged namespace is not pushed again.
   out.set(TYPE_WAYPOINT_CONFIG, new Map([...input.waypoints].map(([ns, cfg]) => [ns, encodeWaypointConfig(cfg)])));
   const prevGateways = previous?.get(TYPE_GATEWAY_CONFIG);
-  out.set(TYPE_GATEWAY_CONFIG, new Map([...(input.gateways ?? new Map<string, GatewayConfig>())].map(([key, g]) => [key, encode(g, prevGateways?.get(key))])));
+  out.set(
+    TYPE_GATEWAY_CONFIG,
+    new Map(
+      [...(input.gateways ?? new Map<string, GatewayConfig>())].map(([key, g]) => [
+        key,
+        encode(g, prevGateways?.get(key)),
+      ]),
+    ),
+  );
   return out;
 }
 

@@ -12,8 +12,15 @@
 // GatewayConfigs, and the workloads (its callers).
 import type { NodeInfo } from '../../core/xds/proto.js';
 import {
-  MESH_CONFIG_NAME, TYPE_AUTHORIZATION_POLICY, TYPE_GATEWAY_CONFIG, TYPE_MESH_CONFIG, TYPE_PEER_AUTHENTICATION,
-  TYPE_SERVICE, TYPE_SIDECAR_SCOPE, TYPE_WAYPOINT_CONFIG, TYPE_WORKLOAD,
+  MESH_CONFIG_NAME,
+  TYPE_AUTHORIZATION_POLICY,
+  TYPE_GATEWAY_CONFIG,
+  TYPE_MESH_CONFIG,
+  TYPE_PEER_AUTHENTICATION,
+  TYPE_SERVICE,
+  TYPE_SIDECAR_SCOPE,
+  TYPE_WAYPOINT_CONFIG,
+  TYPE_WORKLOAD,
 } from '../../core/xds/resources.js';
 import { visibleFrom } from '../translate/sidecar.js';
 import type { EncodedResource, ResourceSet } from './resources.js';
@@ -32,13 +39,22 @@ export interface ClientScope {
   candidates?(type: string): Iterable<string> | undefined;
 }
 
-interface ByAddress { readonly services: Set<string>; readonly workloads: Set<string> }
+interface ByAddress {
+  readonly services: Set<string>;
+  readonly workloads: Set<string>;
+}
 
 /** Node → workload names, and node → namespace → how many of its workloads are in it. */
-interface NodeIndex { readonly workloads: Map<string, Set<string>>; readonly namespaces: Map<string, Map<string, number>> }
+interface NodeIndex {
+  readonly workloads: Map<string, Set<string>>;
+  readonly namespaces: Map<string, Map<string, number>>;
+}
 
 /** Sidecar egress visibility per namespace: the namespace's own Sidecar, else the mesh-wide one. */
-interface Visibility { readonly byNamespace: Map<string, ReadonlySet<string>>; readonly mesh?: ReadonlySet<string> }
+interface Visibility {
+  readonly byNamespace: Map<string, ReadonlySet<string>>;
+  readonly mesh?: ReadonlySet<string>;
+}
 
 /** Per resource set: which namespaces have workloads on which node, addresses, the root namespace. */
 export class ScopeIndex {
@@ -67,7 +83,10 @@ export class ScopeIndex {
       next.nodes = this.nodes;
     }
     if (this.addresses) {
-      for (const [type, kind] of [[TYPE_WORKLOAD, 'workloads'], [TYPE_SERVICE, 'services']] as const) {
+      for (const [type, kind] of [
+        [TYPE_WORKLOAD, 'workloads'],
+        [TYPE_SERVICE, 'services'],
+      ] as const) {
         for (const name of changed.get(type) ?? []) {
           for (const a of before[kind]?.get(name)?.addresses ?? []) this.addresses.get(a)?.[kind].delete(name);
           for (const a of after[kind]?.get(name)?.addresses ?? []) addressEntry(this.addresses, a)[kind].add(name);
@@ -87,8 +106,12 @@ export class ScopeIndex {
     if (node.role === 'waypoint') {
       return {
         key: `waypoint/${node.namespace}`,
-        includes: (type, name) => (type === TYPE_WAYPOINT_CONFIG ? name === node.namespace
-          : type === TYPE_GATEWAY_CONFIG ? name.startsWith(`${node.namespace}/`) : true),
+        includes: (type, name) =>
+          type === TYPE_WAYPOINT_CONFIG
+            ? name === node.namespace
+            : type === TYPE_GATEWAY_CONFIG
+              ? name.startsWith(`${node.namespace}/`)
+              : true,
       };
     }
     const namespaces = this.namespacesOn(node.name);
@@ -113,12 +136,16 @@ export class ScopeIndex {
         if (type === TYPE_SERVICE) return wanted.services.has(name);
         return policyIncludes(type, r);
       },
-      candidates: (type) => (type === TYPE_WORKLOAD ? [...own, ...wanted.workloads] : type === TYPE_SERVICE ? wanted.services : undefined),
+      candidates: (type) =>
+        type === TYPE_WORKLOAD ? [...own, ...wanted.workloads] : type === TYPE_SERVICE ? wanted.services : undefined,
     };
   }
 
   /** Services (visible from `namespaces`) and workloads the addresses and hostnames select. */
-  private resolve(onDemand: ReadonlySet<string>, namespaces: ReadonlySet<string>): { services: Set<string>; workloads: Set<string> } {
+  private resolve(
+    onDemand: ReadonlySet<string>,
+    namespaces: ReadonlySet<string>,
+  ): { services: Set<string>; workloads: Set<string> } {
     const services = new Set<string>();
     const workloads = new Set<string>();
     const svcs = this.set.get(TYPE_SERVICE);
@@ -161,7 +188,8 @@ export class ScopeIndex {
     const root = this.rootNamespace();
     for (const r of this.set.get(TYPE_SIDECAR_SCOPE)?.values() ?? []) {
       const s = JSON.parse(r.body) as { scope?: { namespace?: string; level?: string }; visibleServices?: string[] };
-      if (s.scope?.level === 'workload') continue; // per-workload Sidecars narrow one pod: the namespace's view is wider
+      // A per-workload Sidecar narrows one pod: the namespace's view is wider.
+      if (s.scope?.level === 'workload') continue;
       const names = new Set(s.visibleServices ?? []);
       if (s.scope?.namespace === root && s.scope.level === 'mesh') mesh = names;
       else if (s.scope?.namespace !== undefined) byNamespace.set(s.scope.namespace, names);
@@ -173,8 +201,10 @@ export class ScopeIndex {
   private byAddress(): Map<string, ByAddress> {
     if (this.addresses) return this.addresses;
     const out = new Map<string, ByAddress>();
-    for (const [name, r] of this.set.get(TYPE_WORKLOAD) ?? []) for (const a of r.addresses ?? []) addressEntry(out, a).workloads.add(name);
-    for (const [name, r] of this.set.get(TYPE_SERVICE) ?? []) for (const a of r.addresses ?? []) addressEntry(out, a).services.add(name);
+    for (const [name, r] of this.set.get(TYPE_WORKLOAD) ?? [])
+      for (const a of r.addresses ?? []) addressEntry(out, a).workloads.add(name);
+    for (const [name, r] of this.set.get(TYPE_SERVICE) ?? [])
+      for (const a of r.addresses ?? []) addressEntry(out, a).services.add(name);
     this.addresses = out;
     return out;
   }
@@ -198,7 +228,9 @@ export class ScopeIndex {
   private rootNamespace(): string {
     if (this.root === undefined) {
       const mesh = this.set.get(TYPE_MESH_CONFIG)?.get(MESH_CONFIG_NAME);
-      this.root = mesh ? String((JSON.parse(mesh.body) as { rootNamespace?: unknown }).rootNamespace ?? 'istio-system') : 'istio-system';
+      this.root = mesh
+        ? String((JSON.parse(mesh.body) as { rootNamespace?: unknown }).rootNamespace ?? 'istio-system')
+        : 'istio-system';
     }
     return this.root;
   }

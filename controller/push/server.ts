@@ -17,7 +17,10 @@ export interface DiscoveryServerOptions {
   metrics?: ControllerMetrics;
   log?: Logger;
   /** Optional admission check of a new stream (e.g. token); returns an error message to refuse it. */
-  admit?: (node: { name: string; role: string; namespace: string }, metadata: grpc.Metadata) => Promise<string | undefined>;
+  admit?: (
+    node: { name: string; role: string; namespace: string },
+    metadata: grpc.Metadata,
+  ) => Promise<string | undefined>;
 }
 
 export class DiscoveryServer {
@@ -31,6 +34,8 @@ export class DiscoveryServer {
   private systemVersion = '';
   private timer: NodeJS.Timeout | undefined;
   private pendingSince = 0;
+  /** A client caught up (on its ACK) with a set not flushed yet: that push counts for the latency too. */
+  private pushedEarly = false;
   private connSeq = 0;
 
   constructor(private readonly opts: DiscoveryServerOptions = {}) {
@@ -54,17 +59,26 @@ export class DiscoveryServer {
     this.current = set;
     this.systemVersion = systemVersion;
     if (!this.pendingSince || changedAt < this.pendingSince) this.pendingSince = changedAt;
-    if (first) { this.flush(); return; } // clients waiting for their first answer get it now
+    if (first) {
+      this.flush();
+      return;
+    } // clients waiting for their first answer get it now
     this.timer ??= setTimeout(() => this.flush(), this.debounceMs);
   }
 
   /** True once a configuration has been set (clients get answers). */
-  get hasConfig(): boolean { return this.current !== undefined; }
+  get hasConfig(): boolean {
+    return this.current !== undefined;
+  }
 
-  clients(): ConnectionStatus[] { return [...this.connections].map((c) => c.status()); }
+  clients(): ConnectionStatus[] {
+    return [...this.connections].map((c) => c.status());
+  }
 
   /** Responses written to each client and not yet answered, by connection id (tests, debugging). */
-  inFlight(): Map<number, number> { return new Map([...this.connections].map((c) => [c.id, c.inFlight])); }
+  inFlight(): Map<number, number> {
+    return new Map([...this.connections].map((c) => [c.id, c.inFlight]));
+  }
 
   close(): void {
     clearTimeout(this.timer);
@@ -79,7 +93,8 @@ export class DiscoveryServer {
     // What changed is computed once; clients in step with the last flush are diffed on it only.
     const delta = this.flushed ? { base: this.flushed, changed: changedNames(this.flushed, this.current) } : undefined;
     // The scope index follows the same names (a full rebuild when it indexes another set).
-    if (delta && this.scopes && this.scopes.set !== this.current) this.scopes = this.scopes.advance(this.current, delta.base, delta.changed);
+    if (delta && this.scopes && this.scopes.set !== this.current)
+      this.scopes = this.scopes.advance(this.current, delta.base, delta.changed);
     let sent = 0;
     let deferred = 0; // clients with a response still in flight get this push on their ACK
     for (const c of this.connections) {
@@ -87,9 +102,16 @@ export class DiscoveryServer {
       if (c.needsPush) deferred++;
     }
     this.flushed = this.current;
-    if ((sent || deferred) && this.pendingSince) this.opts.metrics?.pushLatency.observe((performance.now() - this.pendingSince) / 1000);
+    if ((sent || deferred || this.pushedEarly) && this.pendingSince)
+      this.opts.metrics?.pushLatency.observe((performance.now() - this.pendingSince) / 1000);
     this.pendingSince = 0;
-    this.log.debug('pushed', { version: this.systemVersion, responses: sent, deferred, clients: this.connections.size });
+    this.pushedEarly = false;
+    this.log.debug('pushed', {
+      version: this.systemVersion,
+      responses: sent,
+      deferred,
+      clients: this.connections.size,
+    });
   }
 
   private pushTo(c: ClientConnection, delta?: Parameters<ClientConnection['push']>[3]): number {
@@ -98,6 +120,7 @@ export class DiscoveryServer {
       if (this.scopes?.set !== this.current) this.scopes = new ScopeIndex(this.current);
       const types = c.push(this.current, this.systemVersion, this.scopes.scopeFor(c.node, c.onDemand), delta);
       for (const type of types) this.opts.metrics?.pushes.inc({ type });
+      if (types.length > 0 && !delta && this.current !== this.flushed) this.pushedEarly = true;
       return types.length;
     } catch (err) {
       this.log.warn('push failed', { node: c.node.name, err: describeError(err) });
@@ -128,8 +151,15 @@ export class DiscoveryServer {
     call.on('data', (req: DeltaRequest) => {
       if (!admitted) {
         const node = req.node;
-        if (!node?.name || !['agent', 'waypoint'].includes(node.role) || (node.role === 'waypoint' && !node.namespace)) {
-          call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: 'first request must carry node {name, role agent|waypoint, namespace for a waypoint}' });
+        if (
+          !node?.name ||
+          !['agent', 'waypoint'].includes(node.role) ||
+          (node.role === 'waypoint' && !node.namespace)
+        ) {
+          call.emit('error', {
+            code: grpc.status.INVALID_ARGUMENT,
+            details: 'first request must carry node {name, role agent|waypoint, namespace for a waypoint}',
+          });
           return;
         }
         admitted = this.admit(call, node).then((ok) => {
@@ -137,25 +167,36 @@ export class DiscoveryServer {
           conn = new ClientConnection(++this.connSeq, { ...node, metadata: node.metadata ?? {} }, call, this.log);
           this.connections.add(conn);
           this.opts.metrics?.connectedClients.inc({ role: node.role });
-          this.log.info('client connected', { node: node.name, role: node.role, namespace: node.namespace || undefined });
+          this.log.info('client connected', {
+            node: node.name,
+            role: node.role,
+            namespace: node.namespace || undefined,
+          });
           for (const q of queue.splice(0)) handle(q);
           return true;
         });
       }
-      if (conn) handle(req); else queue.push(req);
+      if (conn) handle(req);
+      else queue.push(req);
     });
     const done = (): void => {
       if (!conn || !this.connections.delete(conn)) return;
       this.opts.metrics?.connectedClients.dec({ role: conn.node.role });
       this.log.info('client disconnected', { node: conn.node.name, role: conn.node.role });
     };
-    call.on('end', () => { done(); call.end(); });
+    call.on('end', () => {
+      done();
+      call.end();
+    });
     call.on('error', done);
     call.on('cancelled', done);
     call.on('close', done);
   }
 
-  private async admit(call: DiscoveryStream, node: { name: string; role: string; namespace: string }): Promise<boolean> {
+  private async admit(
+    call: DiscoveryStream,
+    node: { name: string; role: string; namespace: string },
+  ): Promise<boolean> {
     if (!this.opts.admit) return true;
     const refusal = await this.opts.admit(node, call.metadata).catch((err: unknown) => describeError(err));
     if (!refusal) return true;

@@ -10,8 +10,13 @@ import type { KubeObject } from '../sources/types.js';
 import type { Service, Workload } from '../../core/model/types.js';
 import type { GatewayConfig, WaypointConfig } from '../../core/model/l7.js';
 import {
-  snapshotVersion, translateWithState, withServiceWaypoint, withWorkloadWaypoint,
-  type TranslateOptions, type TranslateResult, type TranslationState,
+  snapshotVersion,
+  translateWithState,
+  withServiceWaypoint,
+  withWorkloadWaypoint,
+  type TranslateOptions,
+  type TranslateResult,
+  type TranslationState,
 } from './index.js';
 import { fromPod } from './workloads.js';
 import { buildServices, VipAllocator } from './services.js';
@@ -25,7 +30,11 @@ import { labelsMatch, rec, stringMap } from './raw.js';
 /** More changed objects than this in one translation: a full translation is as cheap. */
 const MAX_INCREMENTAL_CHANGES = 500;
 
-interface ServiceEntryRef { readonly obj: KubeObject; readonly at: number; readonly selector?: Readonly<Record<string, string>> }
+interface ServiceEntryRef {
+  readonly obj: KubeObject;
+  readonly at: number;
+  readonly selector?: Readonly<Record<string, string>>;
+}
 
 /** Indexes over a full translation's state, built once per full translation. */
 interface Indexes {
@@ -57,7 +66,8 @@ export class IncrementalTranslator {
   translate(objects: readonly KubeObject[], opts: TranslateOptions = {}): TranslateResult {
     const optsKey = JSON.stringify([opts.mesh ?? null, opts.defaultNode ?? null, opts.domain ?? null]);
     const next = new Set(objects);
-    const changes = this.result && optsKey === this.optsKey && next.size === objects.length ? this.diff(objects, next) : undefined;
+    const changes =
+      this.result && optsKey === this.optsKey && next.size === objects.length ? this.diff(objects, next) : undefined;
     this.objects = next;
     this.optsKey = optsKey;
     if (changes && changes.added.length === 0 && changes.removed.length === 0) {
@@ -83,7 +93,10 @@ export class IncrementalTranslator {
     return this.result;
   }
 
-  private diff(objects: readonly KubeObject[], next: ReadonlySet<KubeObject>): { added: KubeObject[]; removed: KubeObject[] } | undefined {
+  private diff(
+    objects: readonly KubeObject[],
+    next: ReadonlySet<KubeObject>,
+  ): { added: KubeObject[]; removed: KubeObject[] } | undefined {
     const added: KubeObject[] = [];
     let kept = 0;
     for (const o of objects) {
@@ -91,17 +104,25 @@ export class IncrementalTranslator {
       else if (added.push(o) > MAX_INCREMENTAL_CHANGES) return undefined;
     }
     const removed: KubeObject[] = [];
-    if (kept < this.objects.size) for (const o of this.objects) if (!next.has(o) && removed.push(o) > MAX_INCREMENTAL_CHANGES) return undefined;
+    if (kept < this.objects.size)
+      for (const o of this.objects) if (!next.has(o) && removed.push(o) > MAX_INCREMENTAL_CHANGES) return undefined;
     return { added, removed };
   }
 
   /** Pod uid → [old, new] when every change is a valid, non-waypoint Pod; else undefined. */
-  private podChanges(added: readonly KubeObject[], removed: readonly KubeObject[]): Map<string, [KubeObject | undefined, KubeObject | undefined]> | undefined {
+  private podChanges(
+    added: readonly KubeObject[],
+    removed: readonly KubeObject[],
+  ): Map<string, [KubeObject | undefined, KubeObject | undefined]> | undefined {
     const idx = this.indexes();
     const out = new Map<string, [KubeObject | undefined, KubeObject | undefined]>();
-    for (const [list, slot] of [[removed, 0], [added, 1]] as const) {
+    for (const [list, slot] of [
+      [removed, 0],
+      [added, 1],
+    ] as const) {
       for (const o of list) {
-        if (o.kind !== 'Pod' || o.apiVersion !== 'v1' || typeof o.metadata?.name !== 'string' || o.metadata.name === '') return undefined;
+        if (o.kind !== 'Pod' || o.apiVersion !== 'v1' || typeof o.metadata?.name !== 'string' || o.metadata.name === '')
+          return undefined;
         if (o.metadata.labels?.[GATEWAY_NAME_LABEL] !== undefined || !validateWorkloadObject(o).empty) return undefined;
         const uid = `Pod/${o.metadata.namespace ?? 'default'}/${o.metadata.name}`;
         if (idx.replicaUids.has(uid)) return undefined;
@@ -119,7 +140,9 @@ export class IncrementalTranslator {
     const st = this.state!;
     const servicesByNs = new Map<string, ServiceEntryRef[]>();
     const serviceByName = new Map<string, ServiceEntryRef>();
-    const objByName = new Map(st.inv.services.map((o) => [`${o.metadata.namespace ?? 'default'}/${o.metadata.name}`, o] as const));
+    const objByName = new Map(
+      st.inv.services.map((o) => [`${o.metadata.namespace ?? 'default'}/${o.metadata.name}`, o] as const),
+    );
     st.k8sServices.forEach((s, at) => {
       const obj = objByName.get(`${s.namespace}/${s.name}`)!;
       const spec = rec(obj.spec);
@@ -151,7 +174,13 @@ export class IncrementalTranslator {
     for (const [uid, o] of st.podObjects) if (o.kind === 'Deployment') replicaUids.add(uid);
     this.idx = {
       workloadsByUid: new Map(st.workloads.map((w) => [w.uid, w] as const)),
-      servicesByNs, serviceByName, slicedPods, slicesByService, replicaUids, l7Hosts: new Map(), gatewayHosts: new Set(),
+      servicesByNs,
+      serviceByName,
+      slicedPods,
+      slicesByService,
+      replicaUids,
+      l7Hosts: new Map(),
+      gatewayHosts: new Set(),
     };
     this.indexL7(st.result.waypoints, st.result.gateways);
     return this.idx;
@@ -170,7 +199,10 @@ export class IncrementalTranslator {
     idx.gatewayHosts = new Set([...gateways.values()].flatMap((g) => g.clusters.map((c) => c.host)));
   }
 
-  private applyPods(pods: ReadonlyMap<string, [KubeObject | undefined, KubeObject | undefined]>, opts: TranslateOptions): TranslateResult {
+  private applyPods(
+    pods: ReadonlyMap<string, [KubeObject | undefined, KubeObject | undefined]>,
+    opts: TranslateOptions,
+  ): TranslateResult {
     const st = this.state!;
     const idx = this.indexes();
     const prev = this.result!;
@@ -207,30 +239,54 @@ export class IncrementalTranslator {
     if (affected.size > 0) {
       const objs = [...affected].map((k) => idx.serviceByName.get(k)!.obj);
       const slices = [...affected].flatMap((k) => idx.slicesByService.get(k) ?? []);
-      const rebuilt = buildServices({ ...st.inv, services: objs, endpointSlices: slices }, {
-        domain: st.domain, workloads, podObjects: st.podObjects, vips: new VipAllocator([10, 96]), index: st.index, byUid: idx.workloadsByUid,
-      });
+      const rebuilt = buildServices(
+        { ...st.inv, services: objs, endpointSlices: slices },
+        {
+          domain: st.domain,
+          workloads,
+          podObjects: st.podObjects,
+          vips: new VipAllocator([10, 96]),
+          index: st.index,
+          byUid: idx.workloadsByUid,
+        },
+      );
       for (const s of rebuilt) {
         const ref = idx.serviceByName.get(`${s.namespace}/${s.name}`)!;
         // VIPs depend on the Services only, never on pods: keep the ones allocated before.
         const withVips = { ...s, vips: k8sServices[ref.at]!.vips };
-        k8sServices[ref.at] = withServiceWaypoint(withVips, st.serviceLabels.get(`${s.namespace}/${s.name}`), st.resolver, st.nsWaypoint);
+        k8sServices[ref.at] = withServiceWaypoint(
+          withVips,
+          st.serviceLabels.get(`${s.namespace}/${s.name}`),
+          st.resolver,
+          st.nsWaypoint,
+        );
         changedHosts.add(s.hostname);
       }
     }
     let serviceEntries = st.serviceEntries;
     if (st.inv.serviceEntries.length > 0) {
-      const seLabels = new Map(st.inv.serviceEntries.map((s) => [`${s.metadata.namespace ?? 'default'}/${s.metadata.name}`, stringMap(s.metadata.labels)] as const));
-      serviceEntries = buildServiceEntries(st.inv, workloads, newServiceEntryVips(), st.index)
-        .map((s) => withServiceWaypoint(s, seLabels.get(`${s.namespace}/${s.name}`), st.resolver, st.nsWaypoint));
+      const seLabels = new Map(
+        st.inv.serviceEntries.map(
+          (s) => [`${s.metadata.namespace ?? 'default'}/${s.metadata.name}`, stringMap(s.metadata.labels)] as const,
+        ),
+      );
+      serviceEntries = buildServiceEntries(st.inv, workloads, newServiceEntryVips(), st.index).map((s) =>
+        withServiceWaypoint(s, seLabels.get(`${s.namespace}/${s.name}`), st.resolver, st.nsWaypoint),
+      );
       for (const s of serviceEntries) changedHosts.add(s.hostname);
     }
     const services: Service[] = [...k8sServices, ...serviceEntries];
-    const sidecarScopes = st.inv.sidecars.length > 0 ? buildSidecarScopes(st.inv.sidecars, st.mesh.rootNamespace, services) : [];
+    const sidecarScopes =
+      st.inv.sidecars.length > 0 ? buildSidecarScopes(st.inv.sidecars, st.mesh.rootNamespace, services) : [];
     const old = prev.snapshot;
     const body = {
-      mesh: old.mesh, workloads, services, authorizationPolicies: old.authorizationPolicies, peerAuthentications: old.peerAuthentications,
-      ...(sidecarScopes.length > 0 ? { sidecarScopes } : {}), ...(old.namespaces ? { namespaces: old.namespaces } : {}),
+      mesh: old.mesh,
+      workloads,
+      services,
+      authorizationPolicies: old.authorizationPolicies,
+      peerAuthentications: old.peerAuthentications,
+      ...(sidecarScopes.length > 0 ? { sidecarScopes } : {}),
+      ...(old.namespaces ? { namespaces: old.namespaces } : {}),
     };
     const snapshot = { version: snapshotVersion(body), ...body };
 
@@ -243,8 +299,16 @@ export class IncrementalTranslator {
     let gateways = prev.gateways;
     if (namespaces.size > 0 || gatewaysToo) {
       const l7 = buildL7({
-        inv: st.inv, mesh: st.mesh, domain: st.domain, snapshot, workloads, services, requestAuthentications: st.requestAuthentications,
-        rejected: [], origins: opts.origins, only: { namespaces, gateways: gatewaysToo },
+        inv: st.inv,
+        mesh: st.mesh,
+        domain: st.domain,
+        snapshot,
+        workloads,
+        services,
+        requestAuthentications: st.requestAuthentications,
+        rejected: [],
+        origins: opts.origins,
+        only: { namespaces, gateways: gatewaysToo },
       });
       if (namespaces.size > 0) {
         const merged = new Map(prev.waypoints);
@@ -253,7 +317,13 @@ export class IncrementalTranslator {
       }
       if (gatewaysToo) gateways = l7.gateways;
     }
-    this.state = { ...st, workloads, k8sServices, serviceEntries, result: { snapshot, waypoints, gateways, rejected: prev.rejected } };
+    this.state = {
+      ...st,
+      workloads,
+      k8sServices,
+      serviceEntries,
+      result: { snapshot, waypoints, gateways, rejected: prev.rejected },
+    };
     return this.state.result;
   }
 }

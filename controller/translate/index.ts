@@ -71,17 +71,26 @@ export interface TranslationState {
 
 /** The waypoint a workload goes through (a waypoint's own workload never goes through one). */
 export function withWorkloadWaypoint(
-  w: Workload, resolver: WaypointResolver, nsWaypoint: ReadonlyMap<string, WaypointResolution>,
+  w: Workload,
+  resolver: WaypointResolver,
+  nsWaypoint: ReadonlyMap<string, WaypointResolution>,
 ): Workload {
   if (w.labels[GATEWAY_NAME_LABEL]) return w;
   const own = requestedWaypoint(w.labels, w.namespace);
-  const ref = own ? resolver.resolve(own).ref : w.labels['istio.io/use-waypoint'] === 'none' ? undefined : nsWaypoint.get(w.namespace)?.ref;
+  const ref = own
+    ? resolver.resolve(own).ref
+    : w.labels['istio.io/use-waypoint'] === 'none'
+      ? undefined
+      : nsWaypoint.get(w.namespace)?.ref;
   return ref ? { ...w, waypoint: ref } : w;
 }
 
 /** The waypoint a Service (or ServiceEntry) goes through, from its labels or its namespace's. */
 export function withServiceWaypoint(
-  s: Service, labels: Labels | undefined, resolver: WaypointResolver, nsWaypoint: ReadonlyMap<string, WaypointResolution>,
+  s: Service,
+  labels: Labels | undefined,
+  resolver: WaypointResolver,
+  nsWaypoint: ReadonlyMap<string, WaypointResolution>,
 ): Service {
   const own = requestedWaypoint(labels, s.namespace);
   if (labels?.['istio.io/use-waypoint'] === 'none') return s;
@@ -109,7 +118,12 @@ export function snapshotVersion(body: Omit<MeshSnapshot, 'version'>): string {
   const h = createHash('sha256');
   h.update(JSON.stringify(body.mesh));
   const lists: ReadonlyArray<readonly object[] | undefined> = [
-    body.workloads, body.services, body.authorizationPolicies, body.peerAuthentications, body.sidecarScopes, body.namespaces,
+    body.workloads,
+    body.services,
+    body.authorizationPolicies,
+    body.peerAuthentications,
+    body.sidecarScopes,
+    body.namespaces,
   ];
   for (const list of lists) {
     h.update(`|${list === undefined ? '-' : list.length}`);
@@ -126,7 +140,10 @@ export function translateWithState(objects: readonly KubeObject[], opts: Transla
   const nodeLabels = new Map(inv.nodes.map((n) => [n.metadata.name, stringMap(n.metadata.labels)] as const));
 
   const workloadCtx: WorkloadContext = {
-    trustDomain: mesh.trustDomain, namespaceLabels, nodeLabels, ...(opts.defaultNode ? { defaultNode: opts.defaultNode } : {}),
+    trustDomain: mesh.trustDomain,
+    namespaceLabels,
+    nodeLabels,
+    ...(opts.defaultNode ? { defaultNode: opts.defaultNode } : {}),
   };
   const bareWorkloads = buildWorkloads(inv, workloadCtx);
   const resolver = new WaypointResolver(inv, bareWorkloads, mesh.trustDomain);
@@ -144,15 +161,30 @@ export function translateWithState(objects: readonly KubeObject[], opts: Transla
   for (const p of inv.pods) podObjects.set(`Pod/${p.metadata.namespace ?? 'default'}/${p.metadata.name}`, p);
   for (const d of inv.deployments) {
     const replicas = num(rec(d.spec)?.replicas) ?? 1;
-    for (let i = 0; i < replicas; i++) podObjects.set(`Pod/${d.metadata.namespace ?? 'default'}/${d.metadata.name}-${i}`, d);
+    for (let i = 0; i < replicas; i++)
+      podObjects.set(`Pod/${d.metadata.namespace ?? 'default'}/${d.metadata.name}-${i}`, d);
   }
   const index = new WorkloadIndex(workloads);
-  const serviceLabels = new Map(inv.services.map((s) => [`${s.metadata.namespace ?? 'default'}/${s.metadata.name}`, stringMap(s.metadata.labels)] as const));
-  const seLabels = new Map(inv.serviceEntries.map((s) => [`${s.metadata.namespace ?? 'default'}/${s.metadata.name}`, stringMap(s.metadata.labels)] as const));
-  const k8sServices = buildServices(inv, { domain, workloads, podObjects, vips: new VipAllocator([10, 96]), index })
-    .map((s) => withServiceWaypoint(s, serviceLabels.get(`${s.namespace}/${s.name}`), resolver, nsWaypoint));
-  const serviceEntries = buildServiceEntries(inv, workloads, newServiceEntryVips(), index)
-    .map((s) => withServiceWaypoint(s, seLabels.get(`${s.namespace}/${s.name}`), resolver, nsWaypoint));
+  const serviceLabels = new Map(
+    inv.services.map(
+      (s) => [`${s.metadata.namespace ?? 'default'}/${s.metadata.name}`, stringMap(s.metadata.labels)] as const,
+    ),
+  );
+  const seLabels = new Map(
+    inv.serviceEntries.map(
+      (s) => [`${s.metadata.namespace ?? 'default'}/${s.metadata.name}`, stringMap(s.metadata.labels)] as const,
+    ),
+  );
+  const k8sServices = buildServices(inv, {
+    domain,
+    workloads,
+    podObjects,
+    vips: new VipAllocator([10, 96]),
+    index,
+  }).map((s) => withServiceWaypoint(s, serviceLabels.get(`${s.namespace}/${s.name}`), resolver, nsWaypoint));
+  const serviceEntries = buildServiceEntries(inv, workloads, newServiceEntryVips(), index).map((s) =>
+    withServiceWaypoint(s, seLabels.get(`${s.namespace}/${s.name}`), resolver, nsWaypoint),
+  );
   const services: Service[] = [...k8sServices, ...serviceEntries];
 
   const authorizationPolicies = buildAuthorizationPolicies(inv.authorizationPolicies, mesh.rootNamespace);
@@ -161,18 +193,49 @@ export function translateWithState(objects: readonly KubeObject[], opts: Transla
   const sidecarScopes = buildSidecarScopes(inv.sidecars, mesh.rootNamespace, services);
 
   // Namespace labels travel to the agents: they decide enrolment of pods they do not know yet.
-  const namespaces = [...namespaceLabels].map(([name, labels]) => ({ name, labels })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const namespaces = [...namespaceLabels]
+    .map(([name, labels]) => ({ name, labels }))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const body = {
-    mesh, workloads, services, authorizationPolicies, peerAuthentications,
-    ...(sidecarScopes.length > 0 ? { sidecarScopes } : {}), ...(namespaces.length > 0 ? { namespaces } : {}),
+    mesh,
+    workloads,
+    services,
+    authorizationPolicies,
+    peerAuthentications,
+    ...(sidecarScopes.length > 0 ? { sidecarScopes } : {}),
+    ...(namespaces.length > 0 ? { namespaces } : {}),
   };
   const snapshot: MeshSnapshot = { version: snapshotVersion(body), ...body };
   const baseRejected = [...rejected];
-  const l7 = buildL7({ inv, mesh, domain, snapshot, workloads, services, requestAuthentications, rejected, origins: opts.origins });
+  const l7 = buildL7({
+    inv,
+    mesh,
+    domain,
+    snapshot,
+    workloads,
+    services,
+    requestAuthentications,
+    rejected,
+    origins: opts.origins,
+  });
   const result = { snapshot, waypoints: l7.waypoints, gateways: l7.gateways, rejected: dedupe(rejected) };
   return {
-    result, inv, mesh, domain, workloadCtx, resolver, nsWaypoint, workloads, index, podObjects, k8sServices, serviceEntries,
-    serviceLabels, requestAuthentications, baseRejected, l7Rejected: rejected.slice(baseRejected.length),
+    result,
+    inv,
+    mesh,
+    domain,
+    workloadCtx,
+    resolver,
+    nsWaypoint,
+    workloads,
+    index,
+    podObjects,
+    k8sServices,
+    serviceEntries,
+    serviceLabels,
+    requestAuthentications,
+    baseRejected,
+    l7Rejected: rejected.slice(baseRejected.length),
   };
 }
 

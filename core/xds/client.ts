@@ -36,11 +36,19 @@ export interface DiscoveryClientOptions {
 /** Applies the accepted resources; returns problems (empty = applied). */
 export type UpdateHandler = (resources: ReadonlyMap<string, ResourceMap>, systemVersion: string) => readonly string[];
 
-interface Held { version: string; value: unknown }
+interface Held {
+  version: string;
+  value: unknown;
+}
 /** Largest discovery response a client accepts (the controller sends at most this much). */
 export const MAX_DISCOVERY_MESSAGE_BYTES = 512 * 1024 * 1024;
 
-interface PendingAck { call: grpc.ClientDuplexStream<DeltaRequest, DeltaResponse>; typeUrl: string; nonce: string; errors: ResourceError[] }
+interface PendingAck {
+  call: grpc.ClientDuplexStream<DeltaRequest, DeltaResponse>;
+  typeUrl: string;
+  nonce: string;
+  errors: ResourceError[];
+}
 
 export interface DiscoveryClientStatus {
   connected: boolean;
@@ -86,14 +94,21 @@ export class DiscoveryClient {
       checkServerIdentity: (_host: string, cert: PeerCertificate) => {
         const sans = (cert.subjectaltname ?? '').split(',').map((s) => s.trim());
         const ok = expected ? sans.includes(`URI:${expected}`) : sans.some((s) => s.startsWith('URI:spiffe://'));
-        return ok ? undefined : new Error(`controller certificate does not carry ${expected ?? 'a SPIFFE id'} (has ${cert.subjectaltname ?? 'none'})`);
+        return ok
+          ? undefined
+          : new Error(
+              `controller certificate does not carry ${expected ?? 'a SPIFFE id'} (has ${cert.subjectaltname ?? 'none'})`,
+            );
       },
     });
     const Ctor = discoveryService();
     // The controller is verified by its SPIFFE id, not a host name; a fixed name also keeps
     // an IP address out of TLS SNI.
     this.client = new Ctor(opts.address, creds, {
-      'grpc.ssl_target_name_override': 'ambit-controller', 'grpc.keepalive_time_ms': 30_000, 'grpc.keepalive_timeout_ms': 10_000, 'grpc.initial_reconnect_backoff_ms': 100,
+      'grpc.ssl_target_name_override': 'ambit-controller',
+      'grpc.keepalive_time_ms': 30_000,
+      'grpc.keepalive_timeout_ms': 10_000,
+      'grpc.initial_reconnect_backoff_ms': 100,
       // A first push carries every workload of the mesh: gRPC's default 4 MiB cap refuses it
       // past about 2,000 services (measured by bench/controller).
       'grpc.max_receive_message_length': MAX_DISCOVERY_MESSAGE_BYTES,
@@ -115,7 +130,14 @@ export class DiscoveryClient {
   status(): DiscoveryClientStatus {
     const resources: Record<string, number> = {};
     for (const [t, m] of this.held) resources[t] = m.size;
-    return { connected: this.call !== undefined && this.answered === this.call, synced: this.isSynced(), systemVersion: this.systemVersion, resources, ...this.counters, ...(this.lastError ? { lastError: this.lastError } : {}) };
+    return {
+      connected: this.call !== undefined && this.answered === this.call,
+      synced: this.isSynced(),
+      systemVersion: this.systemVersion,
+      resources,
+      ...this.counters,
+      ...(this.lastError ? { lastError: this.lastError } : {}),
+    };
   }
 
   stop(): void {
@@ -138,14 +160,25 @@ export class DiscoveryClient {
     if (!waiting && this.onDemand.has(name)) return Promise.resolve();
     return new Promise<void>((resolve) => {
       const timer = setTimeout(done, this.opts.lookupTimeoutMs ?? 5000);
-      function done(): void { clearTimeout(timer); resolve(); }
-      if (waiting) { waiting.push(done); return; }
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      if (waiting) {
+        waiting.push(done);
+        return;
+      }
       this.lookupWaiters.set(name, [done]);
       this.onDemand.add(name);
       // Not connected: the name goes with the next stream's first requests. Connected (even
       // before the first answer): the server reads requests in order, after the subscriptions.
       if (this.call) {
-        this.call.write({ typeUrl: this.onDemandType(), initialVersions: {}, responseNonce: '', resourceNamesSubscribe: [name] });
+        this.call.write({
+          typeUrl: this.onDemandType(),
+          initialVersions: {},
+          responseNonce: '',
+          resourceNamesSubscribe: [name],
+        });
       }
     });
   }
@@ -154,13 +187,20 @@ export class DiscoveryClient {
     return this.opts.types.find((t) => t === 'ambit.mesh/Service') ?? this.opts.types[0]!;
   }
 
-  private isSynced(): boolean { return this.opts.types.every((t) => this.everReceived.has(t)); }
+  private isSynced(): boolean {
+    return this.opts.types.every((t) => this.everReceived.has(t));
+  }
 
   private connect(): void {
     if (this.stopped) return;
     const token = this.opts.token;
     if (typeof token === 'function') {
-      Promise.resolve().then(token).then((t) => this.open(t), (err: unknown) => this.retry(`cannot read the token: ${describeError(err)}`));
+      Promise.resolve()
+        .then(token)
+        .then(
+          (t) => this.open(t),
+          (err: unknown) => this.retry(`cannot read the token: ${describeError(err)}`),
+        );
     } else {
       this.open(token);
     }
@@ -172,14 +212,24 @@ export class DiscoveryClient {
     for (const [k, v] of Object.entries(this.opts.metadata ?? {})) md.set(k, v);
     if (token) md.set('authorization', `Bearer ${token}`);
     md.set('ambit-node-name', this.opts.node.name);
-    const call = (this.client as unknown as { DeltaResources(md: grpc.Metadata): grpc.ClientDuplexStream<DeltaRequest, DeltaResponse> }).DeltaResources(md);
+    const call = (
+      this.client as unknown as {
+        DeltaResources(md: grpc.Metadata): grpc.ClientDuplexStream<DeltaRequest, DeltaResponse>;
+      }
+    ).DeltaResources(md);
     this.call = call;
-    const node: NodeInfo = { name: this.opts.node.name, role: this.opts.node.role, namespace: this.opts.node.namespace ?? '', metadata: this.opts.node.metadata ?? {} };
+    const node: NodeInfo = {
+      name: this.opts.node.name,
+      role: this.opts.node.role,
+      namespace: this.opts.node.namespace ?? '',
+      metadata: this.opts.node.metadata ?? {},
+    };
     const onDemandType = this.onDemandType();
     this.opts.types.forEach((typeUrl, i) => {
       const initialVersions: Record<string, string> = {};
       for (const [name, h] of this.held.get(typeUrl)!) initialVersions[name] = h.version;
-      const names = typeUrl === onDemandType && this.onDemand.size > 0 ? { resourceNamesSubscribe: [...this.onDemand] } : {};
+      const names =
+        typeUrl === onDemandType && this.onDemand.size > 0 ? { resourceNamesSubscribe: [...this.onDemand] } : {};
       call.write({ ...(i === 0 ? { node } : {}), typeUrl, initialVersions, responseNonce: '', ...names });
     });
     call.on('data', (res: DeltaResponse) => this.onResponse(call, res));
@@ -187,7 +237,10 @@ export class DiscoveryClient {
     call.on('end', () => this.onBroken(call, undefined));
   }
 
-  private onBroken(call: grpc.ClientDuplexStream<DeltaRequest, DeltaResponse>, err: grpc.ServiceError | undefined): void {
+  private onBroken(
+    call: grpc.ClientDuplexStream<DeltaRequest, DeltaResponse>,
+    err: grpc.ServiceError | undefined,
+  ): void {
     if (this.call !== call) return;
     this.call = undefined;
     this.pending = this.pending.filter((p) => p.call !== call);
@@ -198,7 +251,10 @@ export class DiscoveryClient {
   private retry(reason: string): void {
     this.lastError = reason;
     const delay = Math.round(this.backoffMs * (0.8 + Math.random() * 0.4));
-    this.log.warn('discovery stream lost; keeping the last config and reconnecting', { error: this.lastError, retryInMs: delay });
+    this.log.warn('discovery stream lost; keeping the last config and reconnecting', {
+      error: this.lastError,
+      retryInMs: delay,
+    });
     this.backoffMs = Math.min(this.backoffMs * 2, this.opts.backoff?.maxMs ?? 10_000);
     this.counters.reconnects++;
     this.retryTimer = setTimeout(() => this.connect(), delay);
@@ -224,7 +280,10 @@ export class DiscoveryClient {
         }
       }
       for (const name of res.removedResources) if (held.delete(name)) this.changed = true;
-      if (!this.everReceived.has(res.typeUrl)) { this.everReceived.add(res.typeUrl); this.changed = true; }
+      if (!this.everReceived.has(res.typeUrl)) {
+        this.everReceived.add(res.typeUrl);
+        this.changed = true;
+      }
     }
     if (res.systemVersion) this.systemVersion = res.systemVersion;
     if (res.answeredSubscriptions?.length) this.answered_.push(...res.answeredSubscriptions);
@@ -244,7 +303,11 @@ export class DiscoveryClient {
       this.changed = false;
       const view = new Map<string, ResourceMap>();
       for (const [t, m] of this.held) view.set(t, new Map([...m].map(([n, h]) => [n, h.value])));
-      try { problems = this.handler?.(view, this.systemVersion) ?? []; } catch (err) { problems = [describeError(err)]; }
+      try {
+        problems = this.handler?.(view, this.systemVersion) ?? [];
+      } catch (err) {
+        problems = [describeError(err)];
+      }
       for (const w of this.syncWaiters.splice(0)) w();
     }
     // On-demand answers: what they selected is in the set the handler has now.
@@ -258,7 +321,12 @@ export class DiscoveryClient {
         const message = [...p.errors.map((e) => e.message), ...problems].join('; ');
         this.counters.nacks++;
         this.log.warn('rejecting configuration (NACK)', { type: p.typeUrl, nonce: p.nonce, problems: message });
-        p.call.write({ typeUrl: p.typeUrl, initialVersions: {}, responseNonce: p.nonce, errorDetail: { message, resources: p.errors } });
+        p.call.write({
+          typeUrl: p.typeUrl,
+          initialVersions: {},
+          responseNonce: p.nonce,
+          errorDetail: { message, resources: p.errors },
+        });
       } else {
         this.counters.acks++;
         p.call.write({ typeUrl: p.typeUrl, initialVersions: {}, responseNonce: p.nonce });

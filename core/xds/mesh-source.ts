@@ -28,7 +28,9 @@ export class XdsMeshSource implements ConfigSource {
 
   constructor(opts: XdsSourceOptions & { onDemand?: boolean }) {
     const { onDemand, ...rest } = opts;
-    const node = onDemand ? { ...rest.node, metadata: { ...rest.node.metadata, ...DISCOVERY_MODE_METADATA } } : rest.node;
+    const node = onDemand
+      ? { ...rest.node, metadata: { ...rest.node.metadata, ...DISCOVERY_MODE_METADATA } }
+      : rest.node;
     this.client = new DiscoveryClient({ ...rest, node, types: AGENT_TYPES });
     this.lookup = onDemand ? (address) => this.client.lookup(address) : undefined;
   }
@@ -42,8 +44,14 @@ export class XdsMeshSource implements ConfigSource {
   }
 
   /** Resolves once the first snapshot has been delivered. */
-  whenSynced(): Promise<void> { return this.client.whenSynced(); }
-  status(): DiscoveryClientStatus { return this.client.status(); }
+  whenSynced(): Promise<void> {
+    return this.client.whenSynced();
+  }
+  status(): DiscoveryClientStatus {
+    return this.client.status();
+  }
 
-  async stop(): Promise<void> { this.client.stop(); }
+  async stop(): Promise<void> {
+    this.client.stop();
+  }
 }

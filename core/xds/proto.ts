@@ -15,8 +15,14 @@ export interface NodeInfo {
   metadata: Record<string, string>;
 }
 
-export interface ResourceError { name: string; message: string }
-export interface ErrorDetail { message: string; resources: ResourceError[] }
+export interface ResourceError {
+  name: string;
+  message: string;
+}
+export interface ErrorDetail {
+  message: string;
+  resources: ResourceError[];
+}
 
 export interface DeltaRequest {
   node?: NodeInfo | null;
@@ -28,7 +34,11 @@ export interface DeltaRequest {
   resourceNamesSubscribe?: string[];
 }
 
-export interface WireResource { name: string; version: string; body: string }
+export interface WireResource {
+  name: string;
+  version: string;
+  body: string;
+}
 
 export interface DeltaResponse {
   typeUrl: string;
@@ -52,7 +62,9 @@ export function findProtoFile(file: string, from: string = path.dirname(fileURLT
     if (parent === dir) break;
     dir = parent;
   }
-  throw new AmbitError('AMBIT_E_INTERNAL', `proto/${file} not found above ${from}`, { hint: 'the proto/ folder ships next to dist/' });
+  throw new AmbitError('AMBIT_E_INTERNAL', `proto/${file} not found above ${from}`, {
+    hint: 'the proto/ folder ships next to dist/',
+  });
 }
 
 let cached: grpc.ServiceClientConstructor | undefined;
@@ -60,8 +72,16 @@ let cached: grpc.ServiceClientConstructor | undefined;
 /** The MeshDiscovery service: `.service` for servers, `new (addr, creds)` for clients. */
 export function discoveryService(): grpc.ServiceClientConstructor {
   if (cached) return cached;
-  const def = protoLoader.loadSync(findProtoFile('discovery.proto'), { keepCase: false, longs: String, enums: String, defaults: true, oneofs: true });
-  const pkg = grpc.loadPackageDefinition(def) as unknown as { ambit: { discovery: { v1: { MeshDiscovery: grpc.ServiceClientConstructor } } } };
+  const def = protoLoader.loadSync(findProtoFile('discovery.proto'), {
+    keepCase: false,
+    longs: String,
+    enums: String,
+    defaults: true,
+    oneofs: true,
+  });
+  const pkg = grpc.loadPackageDefinition(def) as unknown as {
+    ambit: { discovery: { v1: { MeshDiscovery: grpc.ServiceClientConstructor } } };
+  };
   cached = pkg.ambit.discovery.v1.MeshDiscovery;
   return cached;
 }

@@ -20,30 +20,45 @@ class MemorySource implements ObjectSource {
     for (const object of this.initial) onEvent({ type: 'ADDED', object });
     onEvent({ type: 'SYNCED' });
   }
-  put(object: KubeObject): void { this.emit?.({ type: 'MODIFIED', object }); }
-  async stop(): Promise<void> { this.emit = undefined; }
+  put(object: KubeObject): void {
+    this.emit?.({ type: 'MODIFIED', object });
+  }
+  async stop(): Promise<void> {
+    this.emit = undefined;
+  }
 }
 
-const ns = (name: string): KubeObject => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { 'mesh-mode': 'ambient' } } });
+const ns = (name: string): KubeObject => ({
+  apiVersion: 'v1',
+  kind: 'Namespace',
+  metadata: { name, labels: { 'mesh-mode': 'ambient' } },
+});
 const pod = (namespace: string, name: string, app: string, node: string, ip: string): KubeObject => ({
-  apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace, labels: { app } },
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { name, namespace, labels: { app } },
   spec: { nodeName: node, serviceAccountName: app, containers: [{ name: 'c' }] },
   status: { phase: 'Running', podIP: ip, conditions: [{ type: 'Ready', status: 'True' }] },
 });
 const service = (namespace: string, name: string, app: string, clusterIP: string, exportTo?: string): KubeObject => ({
-  apiVersion: 'v1', kind: 'Service',
+  apiVersion: 'v1',
+  kind: 'Service',
   metadata: { name, namespace, ...(exportTo ? { annotations: { 'networking.istio.io/exportTo': exportTo } } : {}) },
   spec: { selector: { app }, clusterIP, ports: [{ name: 'http', port: 80, targetPort: 8080 }] },
 });
 const deny = (namespace: string): KubeObject => ({
-  apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'deny', namespace },
+  apiVersion: 'security.istio.io/v1',
+  kind: 'AuthorizationPolicy',
+  metadata: { name: 'deny', namespace },
   spec: { action: 'DENY', rules: [{ from: [{ source: { namespaces: ['legacy'] } }] }] },
 });
 
 // node-a runs shop/web only. shop/api runs elsewhere; other/db is exported to its own
 // namespace only; other/pub is exported everywhere but shop's Sidecar only lets shop see shop.
 const MESH: KubeObject[] = [
-  ns('shop'), ns('other'), ns('free'),
+  ns('shop'),
+  ns('other'),
+  ns('free'),
   pod('shop', 'web', 'web', 'node-a', '10.244.1.1'),
   pod('shop', 'api-0', 'api', 'node-b', '10.244.2.1'),
   pod('shop', 'api-1', 'api', 'node-c', '10.244.3.1'),
@@ -54,20 +69,38 @@ const MESH: KubeObject[] = [
   service('other', 'db', 'db', '10.96.0.11', '.'),
   service('other', 'pub', 'pub', '10.96.0.12'),
   service('free', 'free', 'free', '10.96.0.13'),
-  { apiVersion: 'networking.istio.io/v1', kind: 'Sidecar', metadata: { name: 'default', namespace: 'shop' }, spec: { egress: [{ hosts: ['./*', 'free/*'] }] } },
-  deny('shop'), deny('other'),
+  {
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'Sidecar',
+    metadata: { name: 'default', namespace: 'shop' },
+    spec: { egress: [{ hosts: ['./*', 'free/*'] }] },
+  },
+  deny('shop'),
+  deny('other'),
 ];
 
 describe('scoping and on-demand discovery (controller → on-demand client → agent lookup)', () => {
   const stops: Array<() => Promise<unknown> | unknown> = [];
-  afterEach(async () => { for (const s of stops.splice(0).reverse()) await s(); });
+  afterEach(async () => {
+    for (const s of stops.splice(0).reverse()) await s();
+  });
 
   async function start(): Promise<{ source: MemorySource; controller: Controller; ca: CertificateAuthority }> {
     const ca = await CertificateAuthority.create({ trustDomain: 'cluster.local' });
     const source = new MemorySource(MESH);
     const controller = await Controller.start({
-      source, ca, authenticate: async () => { throw new Error('no CA requests in this test'); }, discoveryAuth: false,
-      host: '127.0.0.1', grpcPort: 0, metricsPort: 0, readyPort: 0, translateDebounceMs: 10, pushDebounceMs: 10,
+      source,
+      ca,
+      authenticate: async () => {
+        throw new Error('no CA requests in this test');
+      },
+      discoveryAuth: false,
+      host: '127.0.0.1',
+      grpcPort: 0,
+      metricsPort: 0,
+      readyPort: 0,
+      translateDebounceMs: 10,
+      pushDebounceMs: 10,
     });
     stops.push(() => controller.stop());
     await waitFor(() => controller.isReady(), 'controller ready');
@@ -76,18 +109,33 @@ describe('scoping and on-demand discovery (controller → on-demand client → a
 
   async function agent(controller: Controller, ca: CertificateAuthority, node: string) {
     const snapshots: MeshSnapshot[] = [];
-    let state = new MeshState({ version: '', mesh: controller.current!.snapshot.mesh, workloads: [], services: [], authorizationPolicies: [], peerAuthentications: [] });
+    let state = new MeshState({
+      version: '',
+      mesh: controller.current!.snapshot.mesh,
+      workloads: [],
+      services: [],
+      authorizationPolicies: [],
+      peerAuthentications: [],
+    });
     const src = new XdsMeshSource({
-      address: `127.0.0.1:${controller.ports.grpc}`, rootsPem: ca.rootsPem, controllerIdentity: controller.identity,
-      node: { name: node, role: 'agent' }, onDemand: true, backoff: { initialMs: 50, maxMs: 300 },
+      address: `127.0.0.1:${controller.ports.grpc}`,
+      rootsPem: ca.rootsPem,
+      controllerIdentity: controller.identity,
+      node: { name: node, role: 'agent' },
+      onDemand: true,
+      backoff: { initialMs: 50, maxMs: 300 },
     });
     stops.push(() => src.stop());
-    await src.start((s) => { snapshots.push(s); state = new MeshState(s); return []; });
+    await src.start((s) => {
+      snapshots.push(s);
+      state = new MeshState(s);
+      return [];
+    });
     await src.whenSynced();
     return { src, snapshots, state: () => state, last: () => snapshots.at(-1)! };
   }
 
-  it('an agent holds its node\'s workloads, its namespaces\' policies, and the destinations it looked up (first request succeeds)', async () => {
+  it("an agent holds its node's workloads, its namespaces' policies, the destinations it looked up", async () => {
     const { source, controller, ca } = await start();
     const a = await agent(controller, ca, 'node-a');
     // What it must not receive: other nodes' workloads, services it did not ask for, other namespaces' policies.
@@ -134,8 +182,13 @@ describe('scoping and on-demand discovery (controller → on-demand client → a
   it('a lookup waits for the controller but never fails: unreachable, it resolves after its timeout', async () => {
     const ca = await CertificateAuthority.create({ trustDomain: 'cluster.local' });
     const client = new DiscoveryClient({
-      address: '127.0.0.1:1', rootsPem: ca.rootsPem, node: { name: 'node-a', role: 'agent' }, types: AGENT_TYPES, lookupTimeoutMs: 150,
-      backoff: { initialMs: 50, maxMs: 100 }, log: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {}, child: () => undefined } as never,
+      address: '127.0.0.1:1',
+      rootsPem: ca.rootsPem,
+      node: { name: 'node-a', role: 'agent' },
+      types: AGENT_TYPES,
+      lookupTimeoutMs: 150,
+      backoff: { initialMs: 50, maxMs: 100 },
+      log: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {}, child: () => undefined } as never,
     });
     client.start(() => []);
     stops.push(() => client.stop());
