@@ -93,6 +93,8 @@ async function main(): Promise<void> {
     dump: () => agent.dump(),
     connections: () => agent.connections(),
     registry: metrics.registry,
+    // POST /logging and other state changes only with this bearer token (AMBIT_ADMIN_TOKEN).
+    ...(settings.adminToken ? { mutationToken: settings.adminToken } : {}),
     log: log.child({ component: 'admin' }),
   });
   running.admin = admin;

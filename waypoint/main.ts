@@ -89,6 +89,8 @@ async function main(): Promise<void> {
     dump: () => ({ identity, certificates: certs.expiries(), ...runtime.dump() }),
     connections: () => server.stats(),
     registry: metrics.registry,
+    // POST /logging and other state changes only with this bearer token (AMBIT_ADMIN_TOKEN).
+    ...(s.adminToken ? { mutationToken: s.adminToken } : {}),
     log: log.child({ component: 'admin' }),
   });
 
