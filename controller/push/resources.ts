@@ -96,8 +96,10 @@ function scopeFields(value: unknown): Omit<EncodedResource, 'body' | 'version'> 
 function encodeWaypointConfig(cfg: WaypointConfig): EncodedResource {
   const known = encodings.get(cfg);
   if (known) return known;
-  const { version: _v, ...content } = cfg;
-  const out = { body: JSON.stringify(cfg), version: resourceVersion(JSON.stringify(content)) };
+  // The config's own version is a hash of its content (translate/l7-build.ts), so the body's
+  // hash changes exactly when the content does: one serialisation, one hash.
+  const body = JSON.stringify(cfg);
+  const out = { body, version: resourceVersion(body) };
   encodings.set(cfg, out);
   return out;
 }
@@ -151,8 +153,6 @@ export function buildResourceSet(
   list(TYPE_PEER_AUTHENTICATION, s.peerAuthentications, (p) => p.key);
   list(TYPE_SIDECAR_SCOPE, s.sidecarScopes, (p) => p.key);
   list(TYPE_NAMESPACE, s.namespaces, (n) => n.name);
-  // The waypoint config's own `version` changes on every translate; leave it out of the
-  // content hash so an unchanged namespace is not pushed again.
   out.set(TYPE_WAYPOINT_CONFIG, new Map([...input.waypoints].map(([ns, cfg]) => [ns, encodeWaypointConfig(cfg)])));
   const prevGateways = previous?.get(TYPE_GATEWAY_CONFIG);
   out.set(
