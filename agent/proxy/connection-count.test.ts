@@ -81,6 +81,12 @@ describe('open-connection count', () => {
     expect(await settle(10, (s) => { s.end('hello'); })).toEqual({ active: 0, appOpen: 0 });
   });
 
+  it('a client that sends FIN without a byte while the tunnel is being set up (what a relay once missed)', async () => {
+    // Node emits 'end' on an empty socket before anyone reads it: the FIN must still reach the app.
+    behaviour = echo;
+    expect(await settle(10, (s) => { s.end(); })).toEqual({ active: 0, appOpen: 0 });
+  });
+
   it('the client leaves while the agent is still dialling the app', async () => {
     behaviour = echo;
     m.net.appDialDelayMs = 100;
