@@ -1,0 +1,82 @@
+// What the analyzers read: the objects by kind, the workloads' labels per namespace, and
+// where each object came from. Pure: built from the objects alone.
+import type { KubeObject, ObjectOrigin } from '../sources/types.js';
+import { objectKey } from '../sources/types.js';
+import { rec, recs, str, stringMap, type Raw } from '../translate/raw.js';
+import type { Message, MessageType, Origin } from './messages.js';
+
+export interface WorkloadRef {
+  readonly namespace: string;
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+export class AnalysisContext {
+  readonly messages: Message[] = [];
+  readonly workloads: WorkloadRef[] = [];
+
+  constructor(
+    readonly objects: readonly KubeObject[],
+    readonly opts: {
+      readonly rootNamespace: string;
+      readonly domain: string;
+      readonly origins?: ReadonlyMap<string, ObjectOrigin>;
+    },
+  ) {
+    for (const o of objects) {
+      const ns = o.metadata?.namespace ?? 'default';
+      if (o.kind === 'Pod')
+        this.workloads.push({ namespace: ns, name: o.metadata.name, labels: stringMap(o.metadata.labels) });
+      else if (['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet'].includes(o.kind)) {
+        const labels = stringMap(rec(rec(rec(o.spec)?.template)?.metadata)?.labels);
+        this.workloads.push({ namespace: ns, name: o.metadata.name, labels });
+      } else if (o.kind === 'WorkloadEntry') {
+        this.workloads.push({ namespace: ns, name: o.metadata.name, labels: stringMap(rec(o.spec)?.labels) });
+      }
+    }
+  }
+
+  /** Istio objects of a kind (`networking.istio.io`, `security.istio.io`, …), or core/apps ones. */
+  of(kind: string, group?: string): KubeObject[] {
+    return this.objects.filter(
+      (o) =>
+        o.kind === kind && o.metadata?.name && (group === undefined || (o.apiVersion ?? '').startsWith(`${group}/`)),
+    );
+  }
+
+  origin(obj: KubeObject): Origin {
+    const o = this.opts.origins?.get(objectKey(obj));
+    return {
+      kind: obj.kind,
+      name: obj.metadata?.name ?? '<unnamed>',
+      ...(obj.metadata?.namespace ? { namespace: obj.metadata.namespace } : {}),
+      ...(o?.file ? { file: o.file } : {}),
+      ...(o?.line ? { line: o.line } : {}),
+    };
+  }
+
+  report(type: MessageType, obj: KubeObject, text: string, field?: string): void {
+    this.messages.push({ type, origin: this.origin(obj), text, ...(field ? { field } : {}) });
+  }
+
+  /** Workloads a selector picks: in `ns`, or anywhere for the root namespace. */
+  selected(ns: string, labels: Readonly<Record<string, string>>): WorkloadRef[] {
+    return this.workloads.filter(
+      (w) =>
+        (ns === this.opts.rootNamespace || w.namespace === ns) &&
+        Object.entries(labels).every(([k, v]) => w.labels[k] === v),
+    );
+  }
+}
+
+export const nsOf = (o: KubeObject): string => o.metadata?.namespace ?? 'default';
+export const specOf = (o: KubeObject): Raw => rec(o.spec) ?? {};
+export const names = (list: readonly Raw[]): string[] => list.map((r) => str(r.name) ?? '');
+export { rec, recs, str, stringMap };
+
+export function labelText(labels: Readonly<Record<string, string>>): string {
+  return Object.entries(labels)
+    .map(([k, v]) => `${k}=${v}`)
+    .sort()
+    .join(',');
+}

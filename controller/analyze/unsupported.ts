@@ -1,0 +1,136 @@
+// What Ambit does not apply, named where it appears: kinds (AMB0001), Istio fields Ambit
+// ignores (AMB0002), and extension providers it cannot call (AMB0003). `UNSUPPORTED_FIELDS`
+// is the list the README gives.
+import { parse } from 'yaml';
+import type { KubeObject } from '../sources/types.js';
+import { AnalysisContext, nsOf, rec, recs, specOf, str } from './context.js';
+import { MSG } from './messages.js';
+
+/** Kinds Ambit installs CRDs for but does not apply, and why. */
+export const UNAPPLIED_KINDS: Readonly<Record<string, string>> = {
+  EnvoyFilter:
+    "EnvoyFilter patches Envoy's configuration, and Ambit's proxies are not Envoy: it is never applied. " +
+    'Write the filter as a WasmPlugin (extensions.istio.io) instead.',
+  Telemetry:
+    'Telemetry is not applied by Ambit yet: its metrics overrides, access logging and tracing settings are ignored.',
+  WasmPlugin: 'WasmPlugin is not applied by Ambit yet: the plugin is not loaded.',
+  ProxyConfig: 'ProxyConfig is not applied by Ambit (it tunes Envoy proxies): it is ignored.',
+};
+
+/** Istio fields Ambit accepts but ignores, per kind, as path patterns (`[*]`: every element). */
+export const UNSUPPORTED_FIELDS: Readonly<Record<string, readonly string[]>> = {
+  VirtualService: [
+    'spec.tcp',
+    'spec.tls',
+    'spec.http[*].corsPolicy',
+    'spec.http[*].mirrors',
+    'spec.http[*].rewrite.uriRegexRewrite',
+    'spec.http[*].fault.abort.grpcStatus',
+    'spec.http[*].fault.abort.http2Error',
+    'spec.http[*].fault.delay.exponentialDelay',
+    'spec.http[*].redirect.derivePort',
+    'spec.http[*].match[*].statPrefix',
+  ],
+  DestinationRule: [
+    'spec.trafficPolicy.tunnel',
+    'spec.trafficPolicy.proxyProtocol',
+    'spec.trafficPolicy.connectionPool.tcp.tcpKeepalive',
+    'spec.trafficPolicy.connectionPool.http.h2UpgradePolicy',
+    'spec.trafficPolicy.connectionPool.http.useClientProtocol',
+    'spec.trafficPolicy.loadBalancer.consistentHash.ringHash',
+    'spec.trafficPolicy.loadBalancer.consistentHash.maglev',
+    'spec.trafficPolicy.tls.caCrl',
+    'spec.subsets[*].trafficPolicy.tunnel',
+    'spec.subsets[*].trafficPolicy.proxyProtocol',
+    'spec.subsets[*].trafficPolicy.connectionPool.tcp.tcpKeepalive',
+    'spec.subsets[*].trafficPolicy.tls.caCrl',
+  ],
+  Sidecar: [
+    'spec.ingress',
+    'spec.inboundConnectionPool',
+    'spec.outboundTrafficPolicy.egressProxy',
+    'spec.egress[*].port',
+    'spec.egress[*].bind',
+    'spec.egress[*].captureMode',
+  ],
+  Gateway: ['spec.servers[*].defaultEndpoint', 'spec.servers[*].tls.cipherSuites'],
+};
+
+/** Concrete paths of `pattern` present in `value`. */
+export function presentPaths(value: unknown, pattern: string): string[] {
+  const parts = pattern.split('.');
+  let found: { at: string; v: unknown }[] = [{ at: '', v: value }];
+  for (const part of parts) {
+    const each = part.endsWith('[*]');
+    const key = each ? part.slice(0, -3) : part;
+    const next: { at: string; v: unknown }[] = [];
+    for (const { at, v } of found) {
+      const child = rec(v)?.[key];
+      if (child === undefined) continue;
+      const here = at === '' ? key : `${at}.${key}`;
+      if (each && Array.isArray(child)) child.forEach((c, i) => next.push({ at: `${here}[${i}]`, v: c }));
+      else if (!each) next.push({ at: here, v: child });
+    }
+    found = next;
+  }
+  return found.map((f) => f.at);
+}
+
+export function unsupportedFieldsOf(obj: KubeObject): string[] {
+  return (UNSUPPORTED_FIELDS[obj.kind] ?? []).flatMap((p) => presentPaths(obj, p));
+}
+
+/** Provider name → kind (`envoyExtAuthzHttp`, `envoyExtAuthzGrpc`, …) from the mesh ConfigMap. */
+export function extensionProviderKinds(objects: readonly KubeObject[], rootNamespace: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const cm = objects.find((o) => o.kind === 'ConfigMap' && o.metadata?.name === 'istio' && nsOf(o) === rootNamespace);
+  const text = str(rec(cm?.data)?.mesh);
+  if (!text) return out;
+  let doc: unknown;
+  try {
+    doc = parse(text);
+  } catch {
+    return out;
+  }
+  for (const p of recs(rec(doc)?.extensionProviders)) {
+    const name = str(p.name);
+    if (name) out.set(name, Object.keys(p).find((k) => k !== 'name') ?? 'none');
+  }
+  return out;
+}
+
+export function analyzeUnsupported(ctx: AnalysisContext): void {
+  for (const obj of ctx.objects) {
+    if (!obj.metadata?.name) continue;
+    const group = (obj.apiVersion ?? '').split('/')[0] ?? '';
+    const why = UNAPPLIED_KINDS[obj.kind];
+    if (why && group.endsWith('istio.io')) ctx.report(MSG.UnsupportedKind, obj, why);
+    if (!group.endsWith('istio.io')) continue;
+    for (const field of unsupportedFieldsOf(obj)) {
+      ctx.report(MSG.UnsupportedField, obj, `${field} is not supported by Ambit and is ignored`, field);
+    }
+  }
+  const providers = extensionProviderKinds(ctx.objects, ctx.opts.rootNamespace);
+  for (const ap of ctx.of('AuthorizationPolicy', 'security.istio.io')) {
+    if (str(specOf(ap).action) !== 'CUSTOM') continue;
+    const name = str(rec(specOf(ap).provider)?.name);
+    if (!name) continue;
+    const kind = providers.get(name);
+    if (kind === undefined) {
+      ctx.report(
+        MSG.ReferencedResourceNotFound,
+        ap,
+        `Referenced extension provider not found: "${name}" (requests this policy matches are denied)`,
+        'spec.provider.name',
+      );
+    } else if (kind !== 'envoyExtAuthzHttp') {
+      ctx.report(
+        MSG.UnsupportedExtensionProvider,
+        ap,
+        `extension provider "${name}" is ${kind}, which Ambit does not support (only envoyExtAuthzHttp): ` +
+          'requests this policy matches are denied',
+        'spec.provider.name',
+      );
+    }
+  }
+}

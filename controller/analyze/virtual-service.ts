@@ -1,0 +1,185 @@
+// VirtualService analyzers: references (IST0101), hosts not in the bound Gateway (IST0132),
+// conflicting mesh hosts (IST0109), unreachable rules and ineffective matches (IST0130/0131).
+import { hostMatches, resolveHost } from '../translate/identity.js';
+import type { KubeObject } from '../sources/types.js';
+import { AnalysisContext, nsOf, rec, recs, specOf, str } from './context.js';
+import { MSG } from './messages.js';
+import { strs } from '../translate/raw.js';
+
+const gatewayKey = (g: string, ns: string): string => (g === 'mesh' || g.includes('/') ? g : `${ns}/${g}`);
+
+/** Hosts that Services (as FQDN) and ServiceEntries define. */
+function knownHosts(ctx: AnalysisContext): { has: (host: string) => boolean } {
+  const exact = new Set<string>();
+  const wildcards: string[] = [];
+  for (const s of ctx.of('Service')) exact.add(`${s.metadata.name}.${nsOf(s)}.svc.${ctx.opts.domain}`);
+  for (const se of ctx.of('ServiceEntry', 'networking.istio.io')) {
+    for (const h of strs(specOf(se).hosts)) {
+      exact.add(h);
+      if (h.startsWith('*')) wildcards.push(h);
+    }
+  }
+  return { has: (h) => exact.has(h) || wildcards.some((w) => hostMatches(w, h)) };
+}
+
+/** Subsets defined per host FQDN (DestinationRules of any namespace). */
+function subsetsByHost(ctx: AnalysisContext): Map<string, Set<string>> {
+  const out = new Map<string, Set<string>>();
+  for (const dr of ctx.of('DestinationRule', 'networking.istio.io')) {
+    const host = resolveHost(str(specOf(dr).host) ?? '', nsOf(dr), ctx.opts.domain);
+    const set = out.get(host) ?? new Set<string>();
+    for (const s of recs(specOf(dr).subsets)) if (str(s.name)) set.add(str(s.name)!);
+    out.set(host, set);
+  }
+  return out;
+}
+
+function checkReferences(ctx: AnalysisContext, vs: KubeObject): void {
+  const ns = nsOf(vs);
+  const spec = specOf(vs);
+  const hosts = knownHosts(ctx);
+  const subsets = subsetsByHost(ctx);
+  const gateways = new Map<string, KubeObject>(
+    ctx.of('Gateway', 'networking.istio.io').map((g) => [`${nsOf(g)}/${g.metadata.name}`, g]),
+  );
+  strs(spec.gateways).forEach((g, i) => {
+    if (g !== 'mesh' && !gateways.has(gatewayKey(g, ns))) {
+      ctx.report(MSG.ReferencedResourceNotFound, vs, `Referenced gateway not found: "${g}"`, `spec.gateways[${i}]`);
+    }
+  });
+  const destination = (d: unknown, field: string): void => {
+    const host = str(rec(d)?.host);
+    if (!host) return;
+    const fqdn = resolveHost(host, ns, ctx.opts.domain);
+    if (!hosts.has(fqdn))
+      ctx.report(MSG.ReferencedResourceNotFound, vs, `Referenced host not found: "${host}"`, `${field}.host`);
+    const subset = str(rec(d)?.subset);
+    if (subset && !subsets.get(fqdn)?.has(subset)) {
+      ctx.report(
+        MSG.ReferencedResourceNotFound,
+        vs,
+        `Referenced host+subset in destinationrule not found: "${host}+${subset}" ` +
+          `(subset "${subset}" is not defined: ` +
+          'Ambit answers this route with 503)',
+        `${field}.subset`,
+      );
+    }
+  };
+  recs(spec.http).forEach((r, i) => {
+    recs(r.route).forEach((dw, j) => destination(dw.destination, `spec.http[${i}].route[${j}].destination`));
+    if (r.mirror) destination(r.mirror, `spec.http[${i}].mirror`);
+  });
+  for (const kind of ['tcp', 'tls'] as const) {
+    recs(spec[kind]).forEach((r, i) =>
+      recs(r.route).forEach((dw, j) => destination(dw.destination, `spec.${kind}[${i}].route[${j}].destination`)),
+    );
+  }
+  // IST0132: a host the bound Gateway's servers do not serve.
+  for (const g of strs(spec.gateways)) {
+    const gw = gateways.get(gatewayKey(g, ns));
+    if (!gw) continue;
+    const served = recs(specOf(gw).servers)
+      .flatMap((s) => strs(s.hosts))
+      .map((h) => (h.includes('/') ? h.slice(h.indexOf('/') + 1) : h));
+    const missing = strs(spec.hosts).filter(
+      (h) => !served.some((s) => s === '*' || hostMatches(s, h) || hostMatches(h, s)),
+    );
+    if (missing.length > 0) {
+      ctx.report(
+        MSG.VirtualServiceHostNotFoundInGateway,
+        vs,
+        `one or more host [${missing.join(', ')}] defined in VirtualService ${ns}/${vs.metadata.name} ` +
+          `not found in Gateway ${gatewayKey(g, ns)}.`,
+        'spec.hosts',
+      );
+    }
+  }
+}
+
+/** IST0109: two VirtualServices bound to the mesh for the same host; both are named. */
+function checkMeshConflicts(ctx: AnalysisContext, all: readonly KubeObject[]): void {
+  const byHost = new Map<string, KubeObject[]>();
+  for (const vs of all) {
+    const gws = strs(specOf(vs).gateways);
+    if (gws.length > 0 && !gws.includes('mesh')) continue;
+    for (const h of new Set(strs(specOf(vs).hosts).map((x) => resolveHost(x, nsOf(vs), ctx.opts.domain)))) {
+      byHost.set(h, [...(byHost.get(h) ?? []), vs]);
+    }
+  }
+  for (const [host, list] of byHost) {
+    if (list.length < 2) continue;
+    const names = list
+      .map((v) => `${nsOf(v)}/${v.metadata.name}`)
+      .sort()
+      .join(',');
+    for (const vs of list) {
+      ctx.report(
+        MSG.ConflictingMeshGatewayVirtualServiceHosts,
+        vs,
+        `The VirtualServices ${names} associated with mesh gateway define the same host ${host} ` +
+          'which can lead to undefined behavior. ' +
+          'This can be fixed by merging the conflicting VirtualServices into a single resource.',
+        'spec.hosts',
+      );
+    }
+  }
+}
+
+const ruleName = (r: Record<string, unknown>, i: number): string => str(r.name) ?? `#${i}`;
+const matchName = (m: Record<string, unknown>, j: number): string => str(m.name) ?? `#${j}`;
+/** A match's identity for duplicate detection, without its name. */
+const matchKey = (m: Record<string, unknown>): string => JSON.stringify({ ...m, name: undefined });
+
+/** IST0130/IST0131: rules after a catch-all, and matches an earlier rule already took. */
+function checkRules(ctx: AnalysisContext, vs: KubeObject): void {
+  const rules = recs(specOf(vs).http);
+  const seen = new Map<string, string>();
+  let catchAll: string | undefined;
+  rules.forEach((r, i) => {
+    const name = ruleName(r, i);
+    const matches = recs(r.match);
+    if (catchAll !== undefined) {
+      ctx.report(
+        MSG.VirtualServiceUnreachableRule,
+        vs,
+        `VirtualService rule ${name} not used (only the last rule can have no matches).`,
+        `spec.http[${i}]`,
+      );
+      return;
+    }
+    if (matches.length === 0 || matches.some((m) => Object.keys(m).filter((k) => k !== 'name').length === 0)) {
+      catchAll = name;
+      return;
+    }
+    const dup = matches.map((m, j) => ({ m, j, earlier: seen.get(matchKey(m)) }));
+    if (dup.every((d) => d.earlier !== undefined)) {
+      ctx.report(
+        MSG.VirtualServiceUnreachableRule,
+        vs,
+        `VirtualService rule ${name} not used (duplicate/overlapping match in rule ${dup[0]?.earlier}).`,
+        `spec.http[${i}]`,
+      );
+    } else {
+      for (const d of dup) {
+        if (d.earlier === undefined) continue;
+        ctx.report(
+          MSG.VirtualServiceIneffectiveMatch,
+          vs,
+          `VirtualService rule ${name} match ${matchName(d.m, d.j)} is not used ` +
+            `(duplicate/overlapping match in rule ${d.earlier}).`,
+          `spec.http[${i}].match[${d.j}]`,
+        );
+      }
+    }
+    for (const m of matches) if (!seen.has(matchKey(m))) seen.set(matchKey(m), name);
+  });
+}
+
+export function analyzeVirtualServices(ctx: AnalysisContext): void {
+  const all = ctx.of('VirtualService', 'networking.istio.io');
+  for (const vs of all) {
+    checkReferences(ctx, vs);
+    checkRules(ctx, vs);
+  }
+  checkMeshConflicts(ctx, all);
+}
