@@ -19,6 +19,7 @@ import type { WaypointTelemetry } from './telemetry.js';
 import { nowNs, type Tracer } from './tracing.js';
 import { tunnelInfoOf } from './tunnel-info.js';
 import { endToEndHeaders } from './upstream/transport.js';
+import { RequestCancel } from './upstream/transport-cancel.js';
 
 type Req = IncomingMessage | Http2ServerRequest;
 type Res = ServerResponse | Http2ServerResponse;
@@ -195,11 +196,14 @@ async function handle(req: Req, res: Res, deps: HandlerDeps): Promise<void> {
   if (body === undefined) req.resume(); // nothing to read: let the request end (HTTP/2 streams close on both ends)
   const timeoutMs = ctx.route?.route.timeoutMs;
   // A client that goes away before its answer is complete ends the upstream request too.
-  const downstreamGone = new AbortController();
-  res.once('close', () => { if (!res.writableFinished) downstreamGone.abort(); });
-  const deadline = timeoutMs ? AbortSignal.any([AbortSignal.timeout(timeoutMs), downstreamGone.signal]) : downstreamGone.signal;
+  const downstreamGone = new RequestCancel();
+  const deadline = timeoutMs ? RequestCancel.derived(downstreamGone, timeoutMs) : downstreamGone;
+  res.once('close', () => {
+    if (!res.writableFinished) downstreamGone.abort();
+    if (deadline !== downstreamGone) deadline.dispose();
+  });
   const result = await pipeline.route(ctx, body, deadline);
-  if (downstreamGone.signal.aborted) {
+  if (downstreamGone.aborted) {
     if (result.kind === 'upstream') result.response.body.destroy();
     finish(0, 'DC', 0, { attempts: result.attempts });
     return;

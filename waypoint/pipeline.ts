@@ -17,6 +17,7 @@ import type { LocalReply } from './respond.js';
 import { RouteTable, type CompiledVirtualHost } from './route/route-table.js';
 import type { ClusterManager } from './upstream/cluster.js';
 import { Router, type RouterResult, type TransportFactory } from './upstream/router.js';
+import type { CancelSignal } from './upstream/transport-cancel.js';
 
 export interface PipelineDeps {
   readonly clusters: ClusterManager;
@@ -86,7 +87,7 @@ export class Pipeline {
     return undefined;
   }
 
-  route(ctx: RequestContext, body: Buffer | NodeJS.ReadableStream | undefined, deadline: AbortSignal): Promise<RouterResult> {
+  route(ctx: RequestContext, body: Buffer | NodeJS.ReadableStream | undefined, deadline: CancelSignal): Promise<RouterResult> {
     return this.router.route(ctx, body, deadline);
   }
 }

@@ -9,6 +9,7 @@ import { pickDestination } from '../route/route-table.js';
 import { replies, replyForError, type LocalReply, type ResponseFlag } from '../respond.js';
 import type { EndpointRuntime } from './balancer.js';
 import type { ClusterManager, ClusterRuntime } from './cluster.js';
+import { RequestCancel, type CancelSignal } from './transport-cancel.js';
 import { retryOnPredicate, ISTIO_DEFAULT_RETRY, retryBackoffMs, type AttemptOutcome } from './retry-policy.js';
 import type { EndpointTransport, UpstreamResponse } from './transport.js';
 
@@ -61,7 +62,7 @@ function outcomeOf(err: unknown): AttemptOutcome {
 export class Router {
   constructor(private readonly deps: RouterDeps) {}
 
-  async route(ctx: RequestContext, body: Buffer | NodeJS.ReadableStream | undefined, deadline: AbortSignal): Promise<RouterResult> {
+  async route(ctx: RequestContext, body: Buffer | NodeJS.ReadableStream | undefined, deadline: CancelSignal): Promise<RouterResult> {
     const route = ctx.route;
     if (!route) return { kind: 'local', reply: replies.noRoute(), attempts: 0 };
     const destination = pickDestination(route, this.deps.random());
@@ -109,9 +110,9 @@ export class Router {
 
   private async attempt(
     ctx: RequestContext, runtime: ClusterRuntime, ep: EndpointRuntime, dest: RouteDestination,
-    body: Buffer | NodeJS.ReadableStream | undefined, deadline: AbortSignal, perTryTimeoutMs: number | undefined,
+    body: Buffer | NodeJS.ReadableStream | undefined, deadline: CancelSignal, perTryTimeoutMs: number | undefined,
   ): Promise<{ kind: 'upstream'; response: UpstreamResponse; cluster: Cluster; endpoint: EndpointRuntime } | { kind: 'local'; reply: LocalReply; outcome: AttemptOutcome }> {
-    const signal = perTryTimeoutMs ? AbortSignal.any([deadline, AbortSignal.timeout(perTryTimeoutMs)]) : deadline;
+    const signal = perTryTimeoutMs ? RequestCancel.derived(deadline, perTryTimeoutMs) : deadline;
     runtime.active++;
     ep.active++;
     try {

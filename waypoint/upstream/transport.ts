@@ -6,6 +6,7 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
 import { TunnelSocket } from '../tunnel-socket.js';
+import { abortError, onCancel, type CancelSignal } from './transport-cancel.js';
 
 /** Opens a byte stream to an endpoint (HBONE CONNECT, TCP, or TLS origination). */
 export type Dial = () => Promise<Duplex>;
@@ -53,7 +54,7 @@ export interface UpstreamRequest {
   readonly headers: Readonly<Record<string, string | string[]>>;
   /** Whole body when buffered; a stream to pipe when not. */
   readonly body: Buffer | NodeJS.ReadableStream | undefined;
-  readonly signal: AbortSignal;
+  readonly signal: CancelSignal;
 }
 
 export interface UpstreamResponse {
@@ -84,7 +85,9 @@ export function http1Transport(dial: Dial, opts: { maxConnections?: number; maxR
   return {
     request(r) {
       return new Promise((resolve, reject) => {
-        const req = http.request({ agent, method: r.method, path: r.path, headers: { ...r.headers, host: r.authority }, setHost: false, signal: r.signal });
+        if (r.signal.aborted) { reject(abortError()); return; }
+        const req = http.request({ agent, method: r.method, path: r.path, headers: { ...r.headers, host: r.authority }, setHost: false });
+        req.once('close', onCancel(r.signal, () => req.destroy(abortError())));
         req.on('response', (res) => resolve({ status: res.statusCode ?? 502, headers: endToEndHeaders(res.headers), body: res }));
         req.on('error', reject);
         if (r.body === undefined) req.end();
@@ -117,7 +120,9 @@ export function http2Transport(dial: Dial): EndpointTransport {
     async request(r) {
       const s = await getSession();
       return new Promise((resolve, reject) => {
-        const stream = s.request({ ...r.headers, ':method': r.method, ':path': r.path, ':authority': r.authority }, { signal: r.signal });
+        if (r.signal.aborted) { reject(abortError()); return; }
+        const stream = s.request({ ...r.headers, ':method': r.method, ':path': r.path, ':authority': r.authority });
+        stream.once('close', onCancel(r.signal, () => stream.destroy(abortError())));
         stream.on('response', (headers) => {
           const status = Number(headers[':status'] ?? 502);
           resolve({ status, headers: endToEndHeaders(headers as Record<string, string | string[] | undefined>), body: stream });
