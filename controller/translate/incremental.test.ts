@@ -178,6 +178,22 @@ const change = fc.oneof(
   },
   { weight: 1, arbitrary: fc.constantFrom('web', 'api', 'db').map((app) => ({ kind: 'service' as const, app })) },
   { weight: 1, arbitrary: fc.constant({ kind: 'invalid-pod' as const }) },
+  // EndpointSlices: replaced, added, deleted, for a service with no selector, one with a
+  // selector, a service that does not exist; a slice moving to another service.
+  {
+    weight: 3,
+    arbitrary: fc
+      .record({
+        name: fc.constantFrom('sliced-1', 'sliced-2'),
+        svc: fc.constantFrom('sliced', 'sliced', 'web', 'none'),
+        del: fc.boolean(),
+        eps: fc.array(
+          fc.record({ ip: fc.integer({ min: 1, max: 12 }), pod: fc.integer({ min: 0, max: 7 }), ready: fc.boolean() }),
+          { maxLength: 4 },
+        ),
+      })
+      .map((c) => ({ kind: 'slice' as const, ...c })),
+  },
 );
 
 describe('incremental translation', () => {
@@ -199,7 +215,20 @@ describe('incremental translation', () => {
             for (const c of step) {
               if (c.kind === 'put') store.set(`Pod/${c.p.ns}/p${c.p.name}`, pod(c.p));
               else if (c.kind === 'delete') store.delete(`Pod/${c.ns}/p${c.name}`);
-              else if (c.kind === 'invalid-pod')
+              else if (c.kind === 'slice' && c.del) store.delete(`EndpointSlice/b/${c.name}`);
+              else if (c.kind === 'slice') {
+                store.set(`EndpointSlice/b/${c.name}`, {
+                  apiVersion: 'discovery.k8s.io/v1',
+                  kind: 'EndpointSlice',
+                  metadata: { name: c.name, namespace: 'b', labels: { 'kubernetes.io/service-name': c.svc } },
+                  ports: [{ name: 'http', port: 8080 }],
+                  endpoints: c.eps.map((e) => ({
+                    addresses: [`10.1.0.${e.ip}`],
+                    conditions: { ready: e.ready },
+                    targetRef: { kind: 'Pod', name: `p${e.pod}` },
+                  })),
+                });
+              } else if (c.kind === 'invalid-pod')
                 store.set('Pod/b/bad', {
                   apiVersion: 'v1',
                   kind: 'Pod',

@@ -30,6 +30,20 @@ import { labelsMatch, rec, stringMap } from './raw.js';
 /** More changed objects than this in one translation: a full translation is as cheap. */
 const MAX_INCREMENTAL_CHANGES = 500;
 
+type Pair = [KubeObject | undefined, KubeObject | undefined];
+
+/** Changed Pods by uid and EndpointSlices by `ns/name`: [before, after]. */
+interface Changes {
+  readonly pods: ReadonlyMap<string, Pair>;
+  readonly slices: ReadonlyMap<string, Pair>;
+}
+
+/** `ns/service` an EndpointSlice belongs to (its kubernetes.io/service-name label). */
+function sliceService(slice: KubeObject): string | undefined {
+  const svc = slice.metadata.labels?.['kubernetes.io/service-name'];
+  return svc ? `${slice.metadata.namespace ?? 'default'}/${svc}` : undefined;
+}
+
 interface ServiceEntryRef {
   readonly obj: KubeObject;
   readonly at: number;
@@ -110,19 +124,25 @@ export class IncrementalTranslator {
   }
 
   /** Pod uid → [old, new] when every change is a valid, non-waypoint Pod; else undefined. */
-  private podChanges(
-    added: readonly KubeObject[],
-    removed: readonly KubeObject[],
-  ): Map<string, [KubeObject | undefined, KubeObject | undefined]> | undefined {
+  private podChanges(added: readonly KubeObject[], removed: readonly KubeObject[]): Changes | undefined {
     const idx = this.indexes();
-    const out = new Map<string, [KubeObject | undefined, KubeObject | undefined]>();
+    const out = new Map<string, Pair>();
+    const slices = new Map<string, Pair>();
     for (const [list, slot] of [
       [removed, 0],
       [added, 1],
     ] as const) {
       for (const o of list) {
-        if (o.kind !== 'Pod' || o.apiVersion !== 'v1' || typeof o.metadata?.name !== 'string' || o.metadata.name === '')
-          return undefined;
+        if (typeof o.metadata?.name !== 'string' || o.metadata.name === '') return undefined;
+        if (o.kind === 'EndpointSlice' && o.apiVersion === 'discovery.k8s.io/v1') {
+          const key = `${o.metadata.namespace ?? 'default'}/${o.metadata.name}`;
+          const pair = slices.get(key) ?? [undefined, undefined];
+          if (pair[slot] !== undefined) return undefined;
+          pair[slot] = o;
+          slices.set(key, pair);
+          continue;
+        }
+        if (o.kind !== 'Pod' || o.apiVersion !== 'v1') return undefined;
         if (o.metadata.labels?.[GATEWAY_NAME_LABEL] !== undefined || !validateWorkloadObject(o).empty) return undefined;
         const uid = `Pod/${o.metadata.namespace ?? 'default'}/${o.metadata.name}`;
         if (idx.replicaUids.has(uid)) return undefined;
@@ -132,7 +152,12 @@ export class IncrementalTranslator {
         out.set(uid, pair);
       }
     }
-    return out;
+    // A slice that moves to another service would change the order of that service's slices:
+    // the full translation decides.
+    for (const [before, after] of slices.values()) {
+      if (before && after && sliceService(before) !== sliceService(after)) return undefined;
+    }
+    return { pods: out, slices };
   }
 
   private indexes(): Indexes {
@@ -161,14 +186,7 @@ export class IncrementalTranslator {
       const ns = slice.metadata.namespace ?? 'default';
       const key = `${ns}/${svc}`;
       slicesByService.set(key, [...(slicesByService.get(key) ?? []), slice]);
-      for (const ep of Array.isArray(slice.endpoints) ? slice.endpoints : []) {
-        const target = rec(rec(ep)?.targetRef);
-        if (!target || target.kind !== 'Pod') continue;
-        const uid = `Pod/${typeof target.namespace === 'string' ? target.namespace : ns}/${String(target.name)}`;
-        const set = slicedPods.get(uid) ?? new Set<string>();
-        set.add(key);
-        slicedPods.set(uid, set);
-      }
+      indexSlicePods(slicedPods, slice, key);
     }
     const replicaUids = new Set<string>();
     for (const [uid, o] of st.podObjects) if (o.kind === 'Deployment') replicaUids.add(uid);
@@ -199,16 +217,13 @@ export class IncrementalTranslator {
     idx.gatewayHosts = new Set([...gateways.values()].flatMap((g) => g.clusters.map((c) => c.host)));
   }
 
-  private applyPods(
-    pods: ReadonlyMap<string, [KubeObject | undefined, KubeObject | undefined]>,
-    opts: TranslateOptions,
-  ): TranslateResult {
+  private applyPods(changes: Changes, opts: TranslateOptions): TranslateResult {
     const st = this.state!;
     const idx = this.indexes();
     const prev = this.result!;
     const workloads = st.workloads.slice();
     const affected = new Set<string>(); // `ns/name` of Kubernetes Services to rebuild
-    for (const [uid, [, after]] of pods) {
+    for (const [uid, [, after]] of changes.pods) {
       const before = idx.workloadsByUid.get(uid);
       const ns = uid.slice(4, uid.indexOf('/', 4));
       const now = after ? fromPod(st.workloadCtx, after) : undefined;
@@ -232,6 +247,21 @@ export class IncrementalTranslator {
       }
       if (after) st.podObjects.set(uid, after);
       else st.podObjects.delete(uid);
+    }
+    // EndpointSlices: the service they belong to is rebuilt (the slice keeps its place among
+    // the service's slices, as the object keeps its place in the input).
+    for (const [before, after] of changes.slices.values()) {
+      const key = sliceService((after ?? before)!);
+      if (!key) continue; // a slice of no service is read by nothing
+      const list = idx.slicesByService.get(key) ?? [];
+      const at = before ? list.indexOf(before) : -1;
+      if (after && at >= 0) list[at] = after;
+      else if (at >= 0) list.splice(at, 1);
+      else if (after) list.push(after);
+      if (list.length > 0) idx.slicesByService.set(key, list);
+      else idx.slicesByService.delete(key);
+      if (after) indexSlicePods(idx.slicedPods, after, key); // a superset is fine: it only widens the rebuild
+      if (idx.serviceByName.has(key)) affected.add(key);
     }
 
     const k8sServices = st.k8sServices.slice();
@@ -325,6 +355,19 @@ export class IncrementalTranslator {
       result: { snapshot, waypoints, gateways, rejected: prev.rejected },
     };
     return this.state.result;
+  }
+}
+
+/** Records that the pods a slice names are endpoints of service `key`. */
+function indexSlicePods(slicedPods: Map<string, Set<string>>, slice: KubeObject, key: string): void {
+  const ns = slice.metadata.namespace ?? 'default';
+  for (const ep of Array.isArray(slice.endpoints) ? slice.endpoints : []) {
+    const target = rec(rec(ep)?.targetRef);
+    if (!target || target.kind !== 'Pod') continue;
+    const uid = `Pod/${typeof target.namespace === 'string' ? target.namespace : ns}/${String(target.name)}`;
+    const set = slicedPods.get(uid) ?? new Set<string>();
+    set.add(key);
+    slicedPods.set(uid, set);
   }
 }
 
