@@ -18,6 +18,9 @@ export interface ContainerSpec {
   readonly uid: number;
   readonly gid: number;
   readonly readOnlyRoot: boolean;
+  /** The container's capabilities (securityContext; the runtime's default set otherwise). */
+  readonly capabilities?: readonly string[];
+  readonly noNewPrivs?: boolean;
   /** Folder for the root skeleton and the log. */
   readonly dir: string;
 }
@@ -47,6 +50,7 @@ export class Container {
     const mounts = await buildRootfs(path.join(this.spec.dir, 'root'), { mounts: this.spec.mounts, readOnlyRoot: this.spec.readOnlyRoot });
     this.script = launchScript(path.join(this.spec.dir, 'root'), mounts, {
       readOnlyRoot: this.spec.readOnlyRoot, workdir: this.spec.workdir,
+      ...(this.spec.capabilities ? { capabilities: this.spec.capabilities } : {}), ...(this.spec.noNewPrivs ? { noNewPrivs: true } : {}),
       ...(this.spec.uid !== 0 ? { uid: this.spec.uid, gid: this.spec.gid } : {}),
     });
     this.log = createWriteStream(this.logFile, { flags: 'a' });

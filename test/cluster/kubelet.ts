@@ -42,7 +42,10 @@ interface ContainerSpecK8s {
   volumeMounts?: Array<{ name: string; mountPath: string; readOnly?: boolean; subPath?: string; mountPropagation?: string }>;
   ports?: Array<{ name?: string; containerPort: number }>;
   readinessProbe?: { httpGet?: Probe };
-  securityContext?: { runAsUser?: number; runAsGroup?: number; readOnlyRootFilesystem?: boolean };
+  securityContext?: {
+    runAsUser?: number; runAsGroup?: number; readOnlyRootFilesystem?: boolean; privileged?: boolean; allowPrivilegeEscalation?: boolean;
+    capabilities?: { add?: string[]; drop?: string[] };
+  };
 }
 interface PodSpec {
   nodeName?: string; hostNetwork?: boolean; serviceAccountName?: string; automountServiceAccountToken?: boolean; enableServiceLinks?: boolean;
@@ -270,6 +273,8 @@ export class Kubelet {
       const container = new Container({
         id: `${pod.namespace}/${pod.name}/${c.name}`, netns: pod.netns, command, env: this.env(obj, pod, c), mounts,
         workdir: c.workingDir ?? image?.workdir ?? '/', uid, gid, readOnlyRoot: c.securityContext?.readOnlyRootFilesystem === true, dir: cdir,
+        ...(c.securityContext?.privileged ? {} : { capabilities: capabilitiesOf(c.securityContext?.capabilities) }),
+        ...(c.securityContext?.allowPrivilegeEscalation === false ? { noNewPrivs: true } : {}),
       });
       pod.containers.set(c.name, container);
       await container.start();
@@ -486,6 +491,16 @@ export class Kubelet {
     const order = [...this.pods.values()].sort((a, b) => Number(a.hostNetwork) - Number(b.hostNetwork));
     for (const p of order) await this.stopPod(podKey(p.namespace, p.name));
   }
+}
+
+/** What a container runtime (containerd's default set) grants, minus `drop`, plus `add`. */
+const RUNTIME_DEFAULT_CAPS = ['chown', 'dac_override', 'fsetid', 'fowner', 'mknod', 'net_raw', 'setgid', 'setuid', 'setfcap', 'setpcap', 'net_bind_service', 'sys_chroot', 'kill', 'audit_write'];
+
+function capabilitiesOf(c: { add?: string[]; drop?: string[] } | undefined): string[] {
+  const norm = (x: string): string => x.toLowerCase().replace(/^cap_/, '');
+  const drop = new Set((c?.drop ?? []).map(norm));
+  const base = drop.has('all') ? [] : RUNTIME_DEFAULT_CAPS.filter((x) => !drop.has(x));
+  return [...new Set([...base, ...(c?.add ?? []).map(norm)])];
 }
 
 /** Write a volume's files atomically (ConfigMap/Secret updates replace whole files). */

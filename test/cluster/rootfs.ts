@@ -6,7 +6,8 @@
 // for their other entries. Host symlinks are copied as they are (so `/var/run` → `/run` keeps
 // resolving inside the root). The launch script, run by `unshare -m` (so every mount dies
 // with the process), bind-mounts `/` and each volume, optionally makes the root filesystem
-// read-only, then chroots (as the container's user) and execs the command in its workdir.
+// read-only, then chroots, sets the capability bounding set and the user (setpriv) and execs
+// the command in its workdir.
 import { existsSync, lstatSync, readdirSync, readlinkSync, realpathSync } from 'node:fs';
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -76,7 +77,12 @@ export async function buildRootfs(root: string, spec: RootfsSpec): Promise<Mount
 const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /** The shell script that mounts and execs; argv after the script: the command. */
-export function launchScript(root: string, mounts: readonly Mount[], o: { readOnlyRoot?: boolean; uid?: number; gid?: number; workdir: string }): string {
+export function launchScript(root: string, mounts: readonly Mount[], o: {
+  readOnlyRoot?: boolean; uid?: number; gid?: number; workdir: string;
+  /** The capability bounding set (lower-case names without cap_); undefined: unchanged. */
+  capabilities?: readonly string[];
+  noNewPrivs?: boolean;
+}): string {
   const lines = ['set -e', `mount --rbind / ${q(root + HOST)}`];
   if (o.readOnlyRoot) lines.push(`mount -o remount,bind,ro ${q(root + HOST)}`);
   for (const m of mounts) {
@@ -84,7 +90,15 @@ export function launchScript(root: string, mounts: readonly Mount[], o: { readOn
     lines.push(`mount ${m.recursive ? '--rbind' : '--bind'} ${q(m.source)} ${at}`);
     if (m.readOnly) lines.push(`mount -o remount,bind,ro ${at}`);
   }
-  const user = o.uid !== undefined ? ` --userspec=${o.uid}:${o.gid ?? o.uid} --groups=${o.gid ?? o.uid}` : '';
-  lines.push(`exec chroot${user} ${q(root)} /bin/sh -c 'cd "$0" && exec "$@"' ${q(o.workdir)} "$@"`);
+  if (o.capabilities) {
+    // Capabilities and user are set inside the root (chroot itself needs CAP_SYS_CHROOT), the
+    // bounding set before the user changes (which needs CAP_SETPCAP).
+    const bounding = ['-all', ...o.capabilities.map((c) => `+${c}`)].join(',');
+    const user = o.uid !== undefined ? ` --reuid=${o.uid} --regid=${o.gid ?? o.uid} --clear-groups` : '';
+    lines.push(`exec chroot ${q(root)} /usr/bin/setpriv --bounding-set=${bounding}${o.noNewPrivs ? ' --no-new-privs' : ''}${user} /bin/sh -c 'cd "$0" && exec "$@"' ${q(o.workdir)} "$@"`);
+  } else {
+    const user = o.uid !== undefined ? ` --userspec=${o.uid}:${o.gid ?? o.uid} --groups=${o.gid ?? o.uid}` : '';
+    lines.push(`exec chroot${user} ${q(root)} /bin/sh -c 'cd "$0" && exec "$@"' ${q(o.workdir)} "$@"`);
+  }
   return lines.join('\n');
 }
