@@ -5,15 +5,7 @@
 // the kubelet tries again; a pod of an ambient namespace never starts uncaptured.
 import { RetryLater, type EnrolmentHandler, type EnrolmentQuery, type PodInfo } from '../core/enrolment/index.js';
 import type { MeshSnapshot } from '../core/model/types.js';
-
-/** Label values, Ambit's name first, Istio's alias second. */
-const MODE_LABELS = ['mesh-mode', 'istio.io/dataplane-mode'] as const;
-
-export function modeOf(labels: Readonly<Record<string, string>> | undefined): string | undefined {
-  if (!labels) return undefined;
-  for (const key of MODE_LABELS) if (labels[key] !== undefined) return labels[key];
-  return undefined;
-}
+import { isAmbient, meshModeOf } from '../core/mesh/vocabulary.js';
 
 /**
  * A namespace's labels from the snapshot (discovery: the Namespace resources; file mode: a
@@ -38,13 +30,13 @@ export function namespaceLabels(
  * namespace is known yet.
  */
 export function isEnrolled(snapshot: MeshSnapshot, q: EnrolmentQuery): boolean {
-  const podMode = modeOf(q.labels);
+  const podMode = meshModeOf(q.labels);
   if (podMode === 'none') return false;
   if (podMode === 'ambient') return true;
   const workload = snapshot.workloads.find((w) => w.kind === 'Pod' && w.namespace === q.namespace && w.name === q.name);
   if (workload) return workload.enrolled;
   const nsLabels = namespaceLabels(snapshot, q.namespace);
-  if (nsLabels) return modeOf(nsLabels) === 'ambient';
+  if (nsLabels) return isAmbient(nsLabels);
   throw new RetryLater(
     `namespace ${q.namespace} of pod ${q.namespace}/${q.name} is not known to this agent yet ` +
       '(the controller has not sent it); retry',

@@ -2,9 +2,12 @@
 // with one HBONE listener on 15008 (as Istio's waypoints), and the namespace label
 // `mesh-waypoint=<name>` that sends the namespace's traffic through it. Pure.
 
-export const WAYPOINT_CLASS = 'ambit-waypoint';
+import {
+  isWaypointGateway, USE_WAYPOINT_LABELS, USE_WAYPOINT_NAMESPACE_LABEL, useWaypointOf, WAYPOINT_CLASS,
+} from '../core/mesh/vocabulary.js';
+
 /** Ours first; Istio's alias is read by the controller and removed by `waypoint delete` too. */
-export const WAYPOINT_LABELS = ['mesh-waypoint', 'istio.io/use-waypoint'] as const;
+export const WAYPOINT_LABELS = USE_WAYPOINT_LABELS;
 export const DEFAULT_WAYPOINT_NAME = 'waypoint';
 
 export interface GatewayObject {
@@ -48,13 +51,13 @@ export function summarize(objects: readonly GatewayObject[]): WaypointSummary[] 
   const users = new Map<string, string[]>();
   for (const o of objects) {
     if (o.kind !== 'Namespace' || !o.metadata?.name) continue;
-    const target = WAYPOINT_LABELS.map((l) => o.metadata?.labels?.[l]).find((v) => !!v);
+    const target = useWaypointOf(o.metadata?.labels);
     if (!target || target === 'none') continue;
-    const key = `${o.metadata.labels?.['istio.io/use-waypoint-namespace'] ?? o.metadata.name}/${target}`;
+    const key = `${o.metadata.labels?.[USE_WAYPOINT_NAMESPACE_LABEL] ?? o.metadata.name}/${target}`;
     users.set(key, [...(users.get(key) ?? []), o.metadata.name]);
   }
   return objects
-    .filter((o) => o.kind === 'Gateway' && o.apiVersion?.startsWith('gateway.networking.k8s.io/') && o.spec?.gatewayClassName === WAYPOINT_CLASS)
+    .filter((o) => isWaypointGateway(o))
     .map((o) => {
       const namespace = o.metadata?.namespace ?? 'default';
       const name = o.metadata?.name ?? '';

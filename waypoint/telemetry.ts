@@ -7,6 +7,8 @@ import { observeRequest, type HttpSeries, type MeshMetrics } from '../core/metri
 import type { ClusterEndpoint } from '../core/model/l7.js';
 import type { Workload } from '../core/model/types.js';
 import type { ForwardedRejection } from './source-identity.js';
+import { tryParseSpiffeId } from '../core/identity/spiffe.js';
+import { canonicalNameOf, canonicalRevisionOf, WORKLOAD_NAME_LABEL } from '../core/mesh/vocabulary.js';
 
 const accessLog = createLogger('waypoint.access');
 
@@ -35,19 +37,19 @@ export interface RequestRecord {
 
 function peer(w: Workload | undefined, principal: string | undefined): PeerInfo {
   if (w) return peerFromWorkload(w);
-  const m = principal ? /\/ns\/([^/]+)\/sa\/([^/]+)$/.exec(principal) : null;
-  return { ...(principal ? { principal } : {}), ...(m ? { namespace: m[1]!, workload: m[2]! } : {}) };
+  const id = tryParseSpiffeId(principal);
+  return { ...(principal ? { principal } : {}), ...(id ? { namespace: id.namespace, workload: id.serviceAccount } : {}) };
 }
 
 /** Destination labels from the endpoint alone: identity, namespace, app/version labels. */
 function endpointPeer(e: ClusterEndpoint): PeerInfo {
-  const m = e.identity ? /\/ns\/([^/]+)\/sa\/([^/]+)$/.exec(e.identity) : null;
-  const app = e.labels['service.istio.io/canonical-name'] ?? e.labels['app.kubernetes.io/name'] ?? e.labels.app;
-  const version = e.labels['service.istio.io/canonical-revision'] ?? e.labels['app.kubernetes.io/version'] ?? e.labels.version;
+  const id = tryParseSpiffeId(e.identity);
+  const app = canonicalNameOf(e.labels);
+  const version = canonicalRevisionOf(e.labels);
   return {
     ...(e.identity ? { principal: e.identity } : {}),
-    ...(m ? { namespace: m[1]! } : {}),
-    ...(app ? { app, workload: e.labels['service.istio.io/workload-name'] ?? app } : {}),
+    ...(id ? { namespace: id.namespace } : {}),
+    ...(app ? { app, workload: e.labels[WORKLOAD_NAME_LABEL] ?? app } : {}),
     version: version ?? 'latest',
   };
 }

@@ -2,7 +2,7 @@
 // the host's namespace, then the root namespace (Istio); subsets select endpoints by labels;
 // the effective traffic policy is DR level < DR port level < subset level < subset port level.
 import { byKey, bool, compact, labelsMatch, num, rec, recs, str, strs, stringMap, type Raw } from './raw.js';
-import { hostMatches, hostMatchRank, resolveHost } from './identity.js';
+import { hostMatches, hostMatchRank, resolveHost } from '../../core/mesh/hosts.js';
 import { parseDurationMs } from './validate/common.js';
 import { visibleFrom } from './sidecar.js';
 import { exportToOf } from './services.js';

@@ -3,8 +3,9 @@
 // shape as an Istio Gateway). Listeners become servers; route `hostnames` (default `*`)
 // become virtual hosts per listener port, with routes in creation order.
 import { byKey, compact, num, rec, recs, str, strs } from './raw.js';
-import { hostMatches } from './identity.js';
-import { isWaypointGateway, GATEWAY_NAME_LABEL } from './waypoint-refs.js';
+import { hostMatches } from '../../core/mesh/hosts.js';
+import { isWaypointGateway } from './waypoint-refs.js';
+import { GATEWAY_NAME_LABEL } from '../../core/mesh/vocabulary.js';
 import { translateRule } from './http-routes.js';
 import type { ClusterSet } from './l7-build.js';
 import type { Inventory } from './inventory.js';

@@ -2,7 +2,7 @@
 // routes of the VirtualServices bound to the gateway through `gateways`. A host with no bound
 // VirtualService gets no virtual host (the gateway answers 404).
 import { byKey, compact, num, rec, recs, str, strs, stringMap } from './raw.js';
-import { hostMatches } from './identity.js';
+import { hostMatches } from '../../core/mesh/hosts.js';
 import { routesFor, type VsIndex } from './virtual-services.js';
 import type { ClusterSet } from './l7-build.js';
 import type { KubeObject } from '../sources/types.js';

@@ -2,7 +2,7 @@
 // may see. `ns/host` with ns `*` (any), `.` (own), `~` (none); host `*`, `*.suffix` or exact.
 import { byKey, rec, recs, str, strs } from './raw.js';
 import { scopeOf } from './authz.js';
-import { hostMatches } from './identity.js';
+import { hostMatches } from '../../core/mesh/hosts.js';
 import type { KubeObject } from '../sources/types.js';
 import type { Service, SidecarScope } from '../../core/model/types.js';
 

@@ -3,7 +3,7 @@
 // wins; VirtualServices with equally specific hosts are merged in creation order (then
 // namespace/name). First matching route wins at run time, so order is preserved.
 import { byKey, compact, num, rec, recs, str, strs, stringMap, type Raw } from './raw.js';
-import { hostMatches, hostMatchRank, resolveHost } from './identity.js';
+import { hostMatches, hostMatchRank, resolveHost } from '../../core/mesh/hosts.js';
 import { parseDurationMs } from './validate/common.js';
 import { visibleFrom } from './sidecar.js';
 import { exportToOf } from './services.js';

@@ -7,15 +7,18 @@ import { POD_IP_ANNOTATION } from './workloads.js';
 import type { Inventory } from './inventory.js';
 import type { KubeObject } from '../sources/types.js';
 import type { Labels, WaypointRef, Workload } from '../../core/model/types.js';
+import {
+  GATEWAY_NAME_LABEL, USE_WAYPOINT_NAMESPACE_LABEL, WAYPOINT_CLASSES, useWaypointOf,
+} from '../../core/mesh/vocabulary.js';
 
-export const WAYPOINT_CLASSES = ['ambit-waypoint', 'istio-waypoint'];
-export const GATEWAY_NAME_LABEL = 'gateway.networking.k8s.io/gateway-name';
+// Re-exported for importers not yet moved to core/mesh.
+export { GATEWAY_NAME_LABEL } from '../../core/mesh/vocabulary.js';
 
 /** The waypoint a set of labels asks for, or undefined; `none` opts out. */
 export function requestedWaypoint(labels: Labels | undefined, ownNamespace: string): { name: string; namespace: string } | undefined {
-  const name = labels?.['mesh-waypoint'] ?? labels?.['istio.io/use-waypoint'];
+  const name = useWaypointOf(labels);
   if (!name || name === 'none' || name === '#none') return undefined;
-  return { name, namespace: labels?.['istio.io/use-waypoint-namespace'] ?? ownNamespace };
+  return { name, namespace: labels?.[USE_WAYPOINT_NAMESPACE_LABEL] ?? ownNamespace };
 }
 
 export function isWaypointGateway(gw: KubeObject): boolean {

@@ -6,19 +6,13 @@ import { rec, str, stringMap, compact, byKey } from './raw.js';
 import type { Inventory } from './inventory.js';
 import type { KubeObject } from '../sources/types.js';
 import type { Labels, Locality, Workload } from '../../core/model/types.js';
+import { canonicalNameOf, canonicalRevisionOf, isAmbient, optsOut, WORKLOAD_NAME_LABEL } from '../../core/mesh/vocabulary.js';
 
 export const POD_IP_ANNOTATION = 'ambit.dev/pod-ip';
 /** The node whose agent serves a WorkloadEntry (a VM's agent); without it, none in kube mode. */
 export const WORKLOAD_ENTRY_NODE_ANNOTATION = 'ambit.dev/node';
 const AUTO_REGISTRATION_GROUP = 'istio.io/autoRegistrationGroup';
 
-export function isAmbientNamespace(labels: Labels | undefined): boolean {
-  return labels?.['mesh-mode'] === 'ambient' || labels?.['istio.io/dataplane-mode'] === 'ambient';
-}
-
-function podOptsOut(labels: Labels): boolean {
-  return labels['mesh-mode'] === 'none' || labels['istio.io/dataplane-mode'] === 'none';
-}
 
 /** Locality: pod label `istio-locality` (region.zone.subzone), then node, then pod topology labels. */
 export function localityOf(podLabels: Labels, nodeLabels: Labels | undefined): Locality | undefined {
@@ -84,7 +78,7 @@ function workloadOf(
   localityOverride?: Locality,
 ): Workload {
   const nsLabels = ctx.namespaceLabels.get(p.namespace);
-  const enrolled = isAmbientNamespace(nsLabels) && !podOptsOut(p.labels);
+  const enrolled = isAmbient(nsLabels) && !optsOut(p.labels);
   return compact({
     uid: p.uid,
     kind,
@@ -97,13 +91,8 @@ function workloadOf(
     labels: p.labels,
     locality: localityOverride ?? localityOf(p.labels, p.node === undefined ? undefined : ctx.nodeLabels.get(p.node)),
     enrolled,
-    canonicalName:
-      p.labels['service.istio.io/canonical-name'] ?? p.labels['app.kubernetes.io/name'] ?? p.labels.app ?? p.name,
-    canonicalRevision:
-      p.labels['service.istio.io/canonical-revision'] ??
-      p.labels['app.kubernetes.io/version'] ??
-      p.labels.version ??
-      'latest',
+    canonicalName: canonicalNameOf(p.labels) ?? p.name,
+    canonicalRevision: canonicalRevisionOf(p.labels) ?? 'latest',
     healthy: p.healthy,
   });
 }
@@ -131,8 +120,6 @@ export function fromPod(ctx: WorkloadContext, pod: KubeObject): Workload | undef
   });
 }
 
-/** Istio's label for the owning workload's name (core/metrics reads it for `*_workload`). */
-export const WORKLOAD_NAME_LABEL = 'service.istio.io/workload-name';
 
 /** Local mode: a Deployment becomes `replicas` pods named `<name>-<i>`. */
 function fromDeployment(ctx: WorkloadContext, dep: KubeObject): Workload[] {

@@ -8,11 +8,11 @@
 import { createHash } from 'node:crypto';
 import { parse } from 'yaml';
 import type { KubeObject } from '../sources/types.js';
-import { rec, str } from '../translate/raw.js';
+import { rec } from '../translate/raw.js';
+import { GATEWAY_NAME_LABEL, isWaypointGateway } from '../../core/mesh/vocabulary.js';
 
-export const WAYPOINT_CLASS = 'ambit-waypoint';
+export { GATEWAY_NAME_LABEL, isWaypointGateway } from '../../core/mesh/vocabulary.js';
 export const TEMPLATE_CONFIGMAP = 'ambit-waypoint-template';
-export const GATEWAY_NAME_LABEL = 'gateway.networking.k8s.io/gateway-name';
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY = 'ambit-controller';
 export const HASH_ANNOTATION = 'ambit.io/waypoint-hash';
@@ -68,10 +68,6 @@ export function templateFromConfigMap(cm: { metadata: { name: string; namespace?
     }
   }
   return { deployment: data['deployment.yaml'] as string, service: data['service.yaml'] as string };
-}
-
-export function isWaypointGateway(obj: KubeObject, classes: readonly string[] = [WAYPOINT_CLASS]): boolean {
-  return obj.kind === 'Gateway' && obj.apiVersion.startsWith('gateway.networking.k8s.io/') && classes.includes(str(rec(obj.spec)?.gatewayClassName) ?? '');
 }
 
 const DNS_LABEL = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;

@@ -4,6 +4,7 @@
 // declares all of them; the binary reads its configuration only through `readSettings`, and
 // the chart test and `ambitctl local` use the same declarations.
 import { AmbitError } from '../errors.js';
+import { isSpiffeId } from '../identity/spiffe.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -170,7 +171,7 @@ export const parse = {
     return raw as T;
   },
   spiffeId: (raw: string): string => {
-    if (!/^spiffe:\/\/[^/]+\/ns\/[^/]+\/sa\/[^/]+$/.test(raw)) throw new Error('expected spiffe://<trust domain>/ns/<namespace>/sa/<service account>');
+    if (!isSpiffeId(raw)) throw new Error('expected spiffe://<trust domain>/ns/<namespace>/sa/<service account>');
     return raw;
   },
   trustDomain: (raw: string): string => {

@@ -73,6 +73,12 @@ export function spiffeIdFor(trustDomain: string, namespace: string, serviceAccou
   return formatSpiffeId({ trustDomain, namespace, serviceAccount });
 }
 
+/** The parsed id, or undefined when `uri` is not a SPIFFE id of the Kubernetes form (no throw). */
+export function tryParseSpiffeId(uri: string | undefined): SpiffeId | undefined {
+  if (uri === undefined) return undefined;
+  try { return parseSpiffeId(uri); } catch { return undefined; }
+}
+
 /** True when `uri` parses as a SPIFFE id (no throw). */
 export function isSpiffeId(uri: string): boolean {
   try { parseSpiffeId(uri); return true; } catch { return false; }

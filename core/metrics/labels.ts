@@ -3,6 +3,7 @@
 // never become label values. `source_workload`/`destination_workload` are the owning
 // workload's name (a Deployment's pods share it), as in Istio.
 import type { Labels, Service, Workload } from '../model/types.js';
+import { canonicalNameOf, canonicalRevisionOf, WORKLOAD_NAME_LABEL } from '../mesh/vocabulary.js';
 
 export const UNKNOWN = 'unknown';
 
@@ -50,19 +51,14 @@ const DEPLOYMENT_POD = /^(.+)-[a-z0-9]{6,10}-[a-z0-9]{5}$/;
 
 /** The owning workload name of a pod: its Deployment when the name has that shape. */
 export function workloadNameOf(w: Pick<Workload, 'name' | 'labels'>): string {
-  const fromLabel = w.labels['service.istio.io/workload-name'];
+  const fromLabel = w.labels[WORKLOAD_NAME_LABEL];
   if (fromLabel) return fromLabel;
   const m = DEPLOYMENT_POD.exec(w.name);
   return m ? m[1]! : w.name;
 }
 
-function appOf(labels: Labels): string | undefined {
-  return labels['service.istio.io/canonical-name'] ?? labels['app.kubernetes.io/name'] ?? labels.app;
-}
-
-function versionOf(labels: Labels): string | undefined {
-  return labels['service.istio.io/canonical-revision'] ?? labels['app.kubernetes.io/version'] ?? labels.version;
-}
+const appOf = (labels: Labels): string | undefined => canonicalNameOf(labels);
+const versionOf = (labels: Labels): string | undefined => canonicalRevisionOf(labels);
 
 export function peerFromWorkload(w: WorkloadLike): PeerInfo {
   const workload = workloadNameOf(w);

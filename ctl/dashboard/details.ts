@@ -8,6 +8,7 @@ import type { KubeObject } from '../../controller/sources/types.js';
 import { objectKey } from '../../controller/sources/types.js';
 import { analyzePaths } from '../analyze.js';
 import { sectionData, type Table } from '../proxy-config.js';
+import { WORKLOAD_NAME_LABEL } from '../../core/mesh/vocabulary.js';
 
 type Rec = Record<string, unknown>;
 const rec = (v: unknown): Rec => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Rec) : {});
@@ -40,7 +41,6 @@ interface Subject {
   waypoint?: { namespace: string; name: string };
 }
 
-const WORKLOAD_NAME = 'service.istio.io/workload-name';
 
 function subjectOf(id: string, ctx: DetailsContext): Subject | undefined {
   const m = /^(wl|svc|wp):([^/]+)\/(.+)$/.exec(id);
@@ -49,7 +49,7 @@ function subjectOf(id: string, ctx: DetailsContext): Subject | undefined {
   const dump = rec(ctx.agentDump);
   const workloads = arr(dump.workloads).filter((w) => str(w.namespace) === namespace);
   if (type === 'wl') {
-    const mine = workloads.filter((w) => (str(rec(w.labels)[WORKLOAD_NAME]) || str(w.name)) === name);
+    const mine = workloads.filter((w) => (str(rec(w.labels)[WORKLOAD_NAME_LABEL]) || str(w.name)) === name);
     const services = arr(dump.services).filter(
       (s) =>
         str(s.namespace) === namespace &&

@@ -2,13 +2,13 @@
 // services and their waypoints) and the waypoints `local up` records. A pod's workload is
 // its `service.istio.io/workload-name` label (the Deployment), as Istio names workloads.
 import type { Topology } from './graph.js';
+import { WORKLOAD_NAME_LABEL } from '../../core/mesh/vocabulary.js';
 
 type Rec = Record<string, unknown>;
 const rec = (v: unknown): Rec => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Rec) : {});
 const arr = (v: unknown): Rec[] => (Array.isArray(v) ? v.map(rec) : []);
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
 
-const WORKLOAD_NAME = 'service.istio.io/workload-name';
 
 export interface WaypointInfo {
   readonly namespace: string;
@@ -30,7 +30,7 @@ export function topologyFromDump(agentDump: unknown, waypoints: readonly Waypoin
     const pod = str(w.name);
     if (!ns || !pod || waypointPods.has(`${ns}/${pod}`)) continue;
     const labels = rec(w.labels);
-    const name = str(labels[WORKLOAD_NAME]) ?? pod;
+    const name = str(labels[WORKLOAD_NAME_LABEL]) ?? pod;
     const key = `${ns}/${name}`;
     const entry = workloads.get(key) ?? {
       namespace: ns,
@@ -51,7 +51,7 @@ export function topologyFromDump(agentDump: unknown, waypoints: readonly Waypoin
     if (!ns || !name) return [];
     const wl = new Set<string>();
     for (const e of arr(s.endpoints)) {
-      const name = byUid.get(str(e.workloadUid) ?? '') ?? str(rec(e.labels)[WORKLOAD_NAME]);
+      const name = byUid.get(str(e.workloadUid) ?? '') ?? str(rec(e.labels)[WORKLOAD_NAME_LABEL]);
       if (name) wl.add(name);
     }
     const wp = rec(s.waypoint);

@@ -11,7 +11,7 @@ import { parseYamlFile } from '../../controller/sources/file-parse.js';
 import { readManifests } from '../../controller/sources/file-read.js';
 import { objectKey, type KubeObject } from '../../controller/sources/types.js';
 import { AmbitError } from '../../core/errors.js';
-import { WAYPOINT_CLASS } from './plan.js';
+import { isWaypointGateway } from '../../core/mesh/vocabulary.js';
 import { readRecord, type LocalRecord } from './state.js';
 
 const WORKLOAD_KINDS = new Set(['Pod', 'Deployment']);
@@ -91,8 +91,7 @@ export async function localApply(stateDir: string, paths: readonly string[], out
 }
 
 function isNewWaypoint(record: LocalRecord, o: KubeObject): boolean {
-  const cls = (o.spec as { gatewayClassName?: unknown } | undefined)?.gatewayClassName;
-  if (o.kind !== 'Gateway' || !o.apiVersion.startsWith('gateway.networking.k8s.io/') || cls !== WAYPOINT_CLASS) return false;
+  if (!isWaypointGateway(o)) return false;
   return !(record.waypoints ?? []).some((w) => w.namespace === (o.metadata.namespace ?? 'default') && w.name === o.metadata.name);
 }
 

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { readManifests } from '../../controller/sources/file-read.js';
 import type { KubeObject } from '../../controller/sources/types.js';
 import { setLogSink } from '../../core/log.js';
+import { isAmbient } from '../../core/mesh/vocabulary.js';
 import type { LoadStats, Target } from './loadgen.js';
 import type { UnitStatus } from './supervisor.js';
 import { isDetached } from './terminal.js';
@@ -26,7 +27,7 @@ const rec = (v: unknown): Rec => (v && typeof v === 'object' && !Array.isArray(v
 /** The generator's targets and namespace from DIR's Services. */
 export async function generatorTargets(dir: string): Promise<{ namespace: string; targets: Target[] } | undefined> {
   const objects = (await readManifests(path.resolve(dir))).documents.map((d) => d.object);
-  const ambient = new Set(objects.filter((o) => o.kind === 'Namespace' && (o.metadata.labels?.['mesh-mode'] === 'ambient' || o.metadata.labels?.['istio.io/dataplane-mode'] === 'ambient')).map((o) => o.metadata.name));
+  const ambient = new Set(objects.filter((o) => o.kind === 'Namespace' && isAmbient(o.metadata.labels)).map((o) => o.metadata.name));
   const services = objects.filter((o) => o.kind === 'Service');
   const annotated = services.filter((s) => s.metadata.annotations?.['ambit.dev/traffic-weight'] !== undefined);
   const chosen = annotated.length > 0 ? annotated : services.filter((s) => ambient.has(s.metadata.namespace ?? 'default'));

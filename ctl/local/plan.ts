@@ -9,7 +9,7 @@ import { stringify } from 'yaml';
 import { readManifests } from '../../controller/sources/file-read.js';
 import type { KubeObject } from '../../controller/sources/types.js';
 import { formatRejection, translate } from '../../controller/translate/index.js';
-import { WORKLOAD_NAME_LABEL } from '../../controller/translate/workloads.js';
+import { GATEWAY_NAME_LABEL, isWaypointGateway, WORKLOAD_NAME_LABEL } from '../../core/mesh/vocabulary.js';
 import { AmbitError } from '../../core/errors.js';
 import type { MeshSnapshot } from '../../core/model/types.js';
 import { ipv4Cidr, ipv4ToString } from './cidr.js';
@@ -98,8 +98,6 @@ function restartPolicyOf(spec: Rec, where: string): RestartPolicy {
   return v as RestartPolicy;
 }
 
-export const WAYPOINT_CLASS = 'ambit-waypoint';
-export const GATEWAY_NAME_LABEL = 'gateway.networking.k8s.io/gateway-name';
 /** Local mode: how many waypoint pods run a Gateway (1–10, default 1); past 1 they share an address (waypoint-balancer.ts). */
 export const WAYPOINT_REPLICAS_ANNOTATION = 'ambit.dev/waypoint-replicas';
 /** Istio's annotation choosing the waypoint's service account (default: the Gateway's name). */
@@ -111,7 +109,7 @@ export const SERVICE_ACCOUNT_ANNOTATION = 'gateway.istio.io/service-account';
  * account), never captured itself (`mesh-mode: none`).
  */
 function waypointPodsOf(obj: KubeObject): PodSource[] {
-  if (obj.kind !== 'Gateway' || !obj.apiVersion.startsWith('gateway.networking.k8s.io/') || rec(obj.spec).gatewayClassName !== WAYPOINT_CLASS) return [];
+  if (!isWaypointGateway(obj)) return [];
   const gateway = obj.metadata.name;
   const replicas = waypointReplicasOf(obj);
   return Array.from({ length: replicas }, (_, replica) => ({
