@@ -67,6 +67,7 @@ export class WaypointServer {
   private readonly http1: http.Server;
   private readonly http2: http2.Http2Server;
   private pendingInfo: TunnelInfo | undefined;
+  private draining = false;
 
   constructor(private readonly o: WaypointServerOptions) {
     const handler = createRequestHandler(o);
@@ -81,6 +82,11 @@ export class WaypointServer {
     // listens (tunnels are handed to it), so it is told once here.
     this.http1.emit('listening');
     this.http1.keepAliveTimeout = 60_000;
+    // Draining: a keep-alive connection ends with its next response (the client closes it,
+    // no race with its next request), see close().
+    this.http1.on('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
+      if (this.draining && !res.headersSent) res.setHeader('connection', 'close');
+    });
     // nghttp2 takes header lists up to 256 KiB so the handler can answer 431 above its own
     // 64 KiB limit, as HTTP/1 gets; beyond 256 KiB the stream is reset.
     this.http2 = http2.createServer({ maxSessionMemory: 64, settings: { maxHeaderListSize: 256 * 1024 } }, handler);
@@ -99,18 +105,20 @@ export class WaypointServer {
   }
 
   /**
-   * Graceful: no new sessions, GOAWAY to the open ones (agents open new ones elsewhere), idle
-   * HTTP/1 connections in tunnels closed and busy ones after their response; what is still
-   * open after `drainMs` is reset.
+   * Graceful: no new sessions, GOAWAY to the open ones (agents open new ones elsewhere), HTTP/1
+   * connections in tunnels end with their next response (`connection: close`), those still idle
+   * after a second are closed; what is still open after `drainMs` is reset.
    */
   async close(drainMs = 5000): Promise<void> {
+    this.draining = true;
     const drained = this.hbone.close();
-    this.http1.close();
-    this.http1.closeIdleConnections();
     this.http2.close();
+    const idle = setTimeout(() => { this.http1.close(); this.http1.closeIdleConnections(); }, Math.min(1000, drainMs / 2));
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([drained, new Promise<void>((resolve) => { timer = setTimeout(resolve, drainMs); })]);
     clearTimeout(timer);
+    clearTimeout(idle);
+    this.http1.close();
     await this.hbone.close({ force: true });
     this.http1.closeAllConnections();
   }
