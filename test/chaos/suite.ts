@@ -162,6 +162,17 @@ export class ChaosMesh {
     return (await res.json()) as Awaited<ReturnType<ChaosMesh['agentDump']>>;
   }
 
+  /** Waits (up to 3 min) until every unit runs and every agent certificate is valid; false if not. */
+  async settle(timeoutMs = 180_000): Promise<boolean> {
+    await sleep(1000);
+    return until('a healthy mesh', async () => {
+      const units = await this.control<UnitStatus[]>('GET', '/units');
+      const certs = (await this.agentDump()).certificates ?? [];
+      const now = Date.now();
+      return units.every((u) => u.state === 'running') && certs.length > 0 && certs.every((c) => Date.parse(c.notAfter) > now + 2000) ? true : undefined;
+    }, timeoutMs).catch(() => false);
+  }
+
   async apply(name: string, objects: readonly unknown[]): Promise<void> {
     const file = path.join(this.root, name);
     await writeFile(file, objects.map((o) => stringify(o)).join('---\n'));
@@ -278,7 +289,14 @@ export const EVENTS: readonly ChaosEvent[] = [
         await sleep(away * 1000);
         await mesh.control('POST', '/resume?unit=controller');
         const ttl = mesh.settings.certTtlSeconds;
-        return [`controller (the CA) stopped for ${away} s with a ${ttl} s certificate TTL${away >= ttl / 2 ? ': certificates expire meanwhile, failures expected after that' : ': certificates outlive the outage'}`];
+        const notes = [`controller (the CA) stopped for ${away} s with a ${ttl} s certificate TTL${away >= ttl / 2 ? ': certificates expire meanwhile, failures expected after that' : ': certificates outlive the outage'}`];
+        // Renewal retries: once the CA is back every certificate is fresh again.
+        const renewed = await until('certificates renewed', async () => {
+          const certs = (await mesh.agentDump()).certificates ?? [];
+          return certs.length > 0 && certs.every((c) => Date.parse(c.notAfter) - Date.now() > (ttl * 1000) / 3) ? certs.length : undefined;
+        }, (ttl + 30) * 1000).catch(() => 0);
+        notes.push(renewed > 0 ? `after the CA came back, all ${renewed} agent certificates were renewed` : 'certificates were NOT renewed after the CA came back');
+        return notes;
       });
     },
   },
@@ -346,10 +364,15 @@ export async function runEvents(mesh: ChaosMesh, names?: readonly string[]): Pro
     mesh.log(`event: ${event.name} …`);
     await mesh.refresh();
     const { summary, notes } = await event.run(mesh);
+    // The next event starts on a healthy mesh: every unit running, every certificate valid.
+    const t0 = Date.now();
+    const healthy = await mesh.settle();
+    const took = Math.round((Date.now() - t0) / 1000);
+    if (!healthy) notes.push(`the mesh was not healthy again ${took} s after the event`);
+    else if (took >= 3) notes.push(`the mesh was healthy again ${took} s after the event`);
     const r = resultOf(event, summary, notes);
     mesh.log(`event: ${event.name}: ${r.failed} failed, ${r.misrouted} misrouted of ${r.sent}${r.met ? '' : ' (goal missed)'}`);
     out.push(r);
-    await sleep(1000); // let pools and restarts settle before the next event
   }
   return out;
 }

@@ -7,7 +7,7 @@ import { ChaosMesh, EVENTS, formatTable, runEvents, type EventResult } from '../
 import { describeNetns } from '../helpers/privileges.js';
 
 /** Events whose goal (0 failed, or 0 misrouted) holds; the others are run and reported. */
-const ASSERTED = new Set(['config churn', 'controller kill -9', 'certificate rotation', 'pod churn with IP reuse', 'node reboot']);
+const ASSERTED = new Set(['config churn', 'controller kill -9', 'waypoint rollout', 'certificate rotation', 'pod churn with IP reuse', 'node reboot']);
 
 describeNetns('chaos suite (short): day-2 events under load on local up', () => {
   const mesh = new ChaosMesh({ mode: 'short', bridge: 'ambt-h5-br1', cidr: '10.239.53.0/24', prefix: 'ambt-h5c-', portOffset: 700 });
