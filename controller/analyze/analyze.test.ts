@@ -404,3 +404,21 @@ spec: { selector: { matchLabels: { app: ratings } } }
     });
   });
 });
+
+describe('notAppliedNotes (the controller log)', () => {
+  it('names each object Ambit does not apply, with the reason', async () => {
+    const { notAppliedNotes } = await import('./not-applied.js');
+    const notes = notAppliedNotes(yamlObjects(`apiVersion: networking.istio.io/v1alpha3
+kind: EnvoyFilter
+metadata: { name: lua, namespace: shop }
+spec: { configPatches: [] }
+---
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: { name: t, namespace: shop }
+spec: {}
+`), 'istio-system');
+    expect(notes.map((n) => [n.code, n.object])).toEqual([['AMB0001', 'EnvoyFilter/shop/lua'], ['AMB0001', 'Telemetry/shop/t']]);
+    expect(notes[0]?.text).toMatch(/^EnvoyFilter\/shop\/lua: EnvoyFilter patches Envoy's configuration.*WasmPlugin/);
+  });
+});

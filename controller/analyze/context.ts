@@ -13,7 +13,7 @@ export interface WorkloadRef {
 
 export class AnalysisContext {
   readonly messages: Message[] = [];
-  readonly workloads: WorkloadRef[] = [];
+  private workloadList: WorkloadRef[] | undefined;
 
   constructor(
     readonly objects: readonly KubeObject[],
@@ -22,18 +22,24 @@ export class AnalysisContext {
       readonly domain: string;
       readonly origins?: ReadonlyMap<string, ObjectOrigin>;
     },
-  ) {
-    for (const o of objects) {
+  ) {}
+
+  /** Pods, workload controllers' templates and WorkloadEntries, with their labels (computed once). */
+  get workloads(): readonly WorkloadRef[] {
+    if (this.workloadList) return this.workloadList;
+    const list: WorkloadRef[] = [];
+    for (const o of this.objects) {
       const ns = o.metadata?.namespace ?? 'default';
-      if (o.kind === 'Pod')
-        this.workloads.push({ namespace: ns, name: o.metadata.name, labels: stringMap(o.metadata.labels) });
+      if (o.kind === 'Pod') list.push({ namespace: ns, name: o.metadata.name, labels: stringMap(o.metadata.labels) });
       else if (['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet'].includes(o.kind)) {
         const labels = stringMap(rec(rec(rec(o.spec)?.template)?.metadata)?.labels);
-        this.workloads.push({ namespace: ns, name: o.metadata.name, labels });
+        list.push({ namespace: ns, name: o.metadata.name, labels });
       } else if (o.kind === 'WorkloadEntry') {
-        this.workloads.push({ namespace: ns, name: o.metadata.name, labels: stringMap(rec(o.spec)?.labels) });
+        list.push({ namespace: ns, name: o.metadata.name, labels: stringMap(rec(o.spec)?.labels) });
       }
     }
+    this.workloadList = list;
+    return list;
   }
 
   /** Istio objects of a kind (`networking.istio.io`, `security.istio.io`, …), or core/apps ones. */
