@@ -9,6 +9,7 @@ import { createLogger, type Logger } from '../core/log.js';
 import { describeError } from '../core/errors.js';
 import type { KubeObject, ObjectSource, SourceEvent } from './sources/types.js';
 import { formatRejection, type TranslateResult } from './translate/index.js';
+import { notAppliedNotes } from './analyze/not-applied.js';
 import { IncrementalTranslator } from './translate/incremental.js';
 import { addCertificateService, identitiesAllowedFrom, type Caller } from './ca/service.js';
 import { identitiesOnNode } from './ca/node-index.js';
@@ -100,6 +101,7 @@ export class Controller {
   private timer: NodeJS.Timeout | undefined;
   private last: TranslateResult | undefined;
   private reported = new Set<string>();
+  private notApplied = new Set<string>();
   private translations = 0;
   private resources: ResourceSet | undefined;
   private readonly lastGood = new LastGoodObjects();
@@ -253,6 +255,7 @@ export class Controller {
         served = this.translate(swap.objects);
       }
       this.lastGood.remember(swap?.objects ?? objects, new Set(served.rejected.map(rejectionKey)));
+      this.reportNotApplied(objects, result.snapshot.mesh.rootNamespace);
     } catch (err) {
       this.log.error('translation failed; the last good configuration keeps serving', { error: describeError(err) });
       return;
@@ -274,6 +277,18 @@ export class Controller {
       origins: this.store.origins(),
       ...(this.opts.localNode ? { defaultNode: this.opts.localNode } : {}),
     });
+  }
+
+  /** Objects read but not applied (EnvoyFilter, Telemetry, unsupported fields): logged once each while they last. */
+  private reportNotApplied(objects: readonly KubeObject[], rootNamespace: string): void {
+    const now = new Set<string>();
+    for (const n of notAppliedNotes(objects, rootNamespace)) {
+      now.add(n.text);
+      if (!this.notApplied.has(n.text)) {
+        this.log.warn('not applied', { object: n.object, code: n.code, field: n.field, reason: n.reason });
+      }
+    }
+    this.notApplied = now;
   }
 
   /** Logs each rejection once while it lasts, and when it is fixed. */
