@@ -129,6 +129,10 @@ describe('controller end to end (file source → translate → push → xds clie
     await writeFile(path.join(dir, 'bad-action.yaml'), 'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: { name: odd, namespace: shop }\nspec: { action: MAYBE }\n');
     const rejected = await waitFor(() => logs.find((l) => l.includes('object rejected') && l.includes('AuthorizationPolicy/shop/odd')), 'rejection logged');
     expect(JSON.parse(rejected).rejection).toMatch(/^AuthorizationPolicy\/shop\/odd: [^:]*action[^:]*: /);
+    // a kind Ambit reads but does not apply is named in the log, not skipped silently
+    await writeFile(path.join(dir, 'envoyfilter.yaml'), 'apiVersion: networking.istio.io/v1alpha3\nkind: EnvoyFilter\nmetadata: { name: lua, namespace: shop }\nspec: { configPatches: [] }\n');
+    const notApplied = await waitFor(() => logs.find((l) => l.includes('not applied') && l.includes('EnvoyFilter/shop/lua')), 'EnvoyFilter named');
+    expect(JSON.parse(notApplied).reason).toMatch(/WasmPlugin/);
     expect(principalsOf(c.current?.snapshot)).toEqual(['cluster.local/ns/shop/sa/evil']);
     expect(principalsOf(snapshots.at(-1))).toEqual(['cluster.local/ns/shop/sa/evil']);
     expect(snapshots.length - before).toBeLessThanOrEqual(1);
