@@ -1,6 +1,7 @@
 // Assemble the L7 configs: one WaypointConfig per namespace whose services use a waypoint,
 // one GatewayConfig per Istio Gateway. VirtualServices that reference an undefined subset
 // are rejected first, so they never reach a config.
+import { isIPv6 } from 'node:net';
 import { byKey } from './raw.js';
 import { contentVersionOf } from './version.js';
 import { DestinationRules, buildCluster } from './destination-rules.js';
@@ -50,7 +51,8 @@ export function domainsFor(svc: Service, port: number, domain: string): string[]
     const short = svc.hostname.slice(0, -suffix.length);
     for (const n of [short, `${short}.${svc.namespace}`, `${short}.${svc.namespace}.svc`]) { out.add(n); out.add(`${n}:${port}`); }
   }
-  for (const vip of svc.vips) out.add(`${vip}:${port}`);
+  // A tunnel's authority (and a Host header) writes an IPv6 VIP in brackets: [fd00::10]:80.
+  for (const vip of svc.vips) out.add(isIPv6(vip) ? `[${vip}]:${port}` : `${vip}:${port}`);
   return [...out];
 }
 
