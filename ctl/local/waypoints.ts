@@ -55,7 +55,7 @@ export function waypointEnv(pod: PlannedPod, o: { rootsFile: string; tokenFile: 
     AMBIT_CONTROLLER: `127.0.0.1:${IN_POD.controller}`, AMBIT_CONTROLLER_ROOTS: o.rootsFile, AMBIT_TOKEN_FILE: o.tokenFile,
     AMBIT_CONTROLLER_IDENTITY: o.controllerIdentity, AMBIT_STATE_DIR: path.join(o.stateDir, 'waypoints', `${pod.namespace}.${pod.name}`),
     POD_NAME: pod.name, POD_NAMESPACE: pod.namespace, SERVICE_ACCOUNT: pod.serviceAccount, POD_IP: pod.ip,
-    AMBIT_HBONE_HOST: '0.0.0.0', AMBIT_HBONE_PORT: String(IN_POD.hbone),
+    AMBIT_HBONE_HOST: '::', AMBIT_HBONE_PORT: String(IN_POD.hbone),
     AMBIT_ADMIN_PORT: String(IN_POD.admin), AMBIT_METRICS_PORT: String(IN_POD.metrics), AMBIT_READY_PORT: String(IN_POD.ready),
     // Short-lived certificates for the whole mesh (the chaos suite's rotation event).
     ...(process.env.AMBIT_CERT_TTL_SECONDS ? { AMBIT_CERT_TTL_SECONDS: process.env.AMBIT_CERT_TTL_SECONDS } : {}),

@@ -46,7 +46,7 @@ export const WAYPOINT_SETTINGS = {
   adminPort: setting<number>({ env: 'AMBIT_ADMIN_PORT', default: 15000, parse: parse.port, doc: 'admin endpoint on 127.0.0.1 (0 = off)' }),
   metricsPort: setting<number>({ env: 'AMBIT_METRICS_PORT', default: 15020, parse: parse.port, doc: 'Prometheus /metrics (0 = off)' }),
   readyPort: setting<number>({ env: 'AMBIT_READY_PORT', default: 15021, parse: parse.port, doc: '/healthz/ready (0 = off)' }),
-  hboneHost: setting<string>({ env: 'AMBIT_HBONE_HOST', default: '0.0.0.0', parse: parse.string, doc: 'host of the HBONE listener' }),
+  hboneHost: setting<string>({ env: 'AMBIT_HBONE_HOST', default: '::', parse: parse.string, doc: 'host of the HBONE listener (:: takes IPv4 too)' }),
   upstreamHbonePort: setting<number>({ env: 'AMBIT_UPSTREAM_HBONE_PORT', default: 15008, parse: parse.port, doc: 'HBONE port of the endpoints (agents)' }),
   // Off unless asked for, as Istio's meshConfig.accessLogFile (the demo profile turns it on).
   accessLogging: setting<boolean>({ env: 'AMBIT_ACCESS_LOG', default: false, parse: parse.boolean, doc: 'one access log line per request' }),
