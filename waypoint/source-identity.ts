@@ -39,7 +39,10 @@ export function tunnelSource(input: {
   readonly workloadsByIp: ReadonlyMap<string, Workload>;
 }): TunnelSource {
   const namespace = namespaceOfPrincipal(stripSpiffe(input.peerIdentity));
-  const direct: TunnelSource = { ip: input.remoteAddress, port: input.remotePort, namespace };
+  // A dual-stack (::) listener reports IPv4 peers as ::ffff:a.b.c.d: the workload has the IPv4 form.
+  const remote = input.remoteAddress.startsWith('::ffff:') && input.remoteAddress.includes('.')
+    ? input.remoteAddress.slice(7) : input.remoteAddress;
+  const direct: TunnelSource = { ip: remote, port: input.remotePort, namespace };
   if (input.forwarded === undefined) return direct;
   const fwd = parseForwarded(input.forwarded);
   if (!fwd) return { ...direct, forwardedRejected: 'malformed' };

@@ -5,7 +5,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
-import type { HbonePool } from '../../core/hbone/index.js';
+import { joinHostPort, type HbonePool } from '../../core/hbone/index.js';
 import type { Credentials } from '../../core/identity/types.js';
 import type { Cluster } from '../../core/model/l7.js';
 import type { EndpointRuntime } from './balancer.js';
@@ -56,7 +56,7 @@ export class HboneTransportFactory implements TransportFactory {
     if (e.hbone && e.identity) {
       return this.o.pool.connect({
         source: this.o.credentials(),
-        target: { address: e.address, port: this.o.hbonePort ?? 15008, authority: `${e.address}:${e.port}`, expectedIdentities: [e.identity] },
+        target: { address: e.address, port: this.o.hbonePort ?? 15008, authority: joinHostPort(e.address, e.port), expectedIdentities: [e.identity] },
         timeoutMs: timeout,
       });
     }
