@@ -41,6 +41,11 @@ export const WATCHED_KINDS: readonly KindSpec[] = [
   crd('security.istio.io', ISTIO_SECURITY, 'peerauthentications', 'PeerAuthentication'),
   crd('security.istio.io', ISTIO_SECURITY, 'requestauthentications', 'RequestAuthentication'),
   crd('security.istio.io', ISTIO_SECURITY, 'authorizationpolicies', 'AuthorizationPolicy'),
+  // Read to say they are not applied (controller log, analyze): never silently skipped.
+  crd('networking.istio.io', ['v1alpha3'], 'envoyfilters', 'EnvoyFilter'),
+  crd('networking.istio.io', ['v1beta1'], 'proxyconfigs', 'ProxyConfig'),
+  crd('telemetry.istio.io', ['v1', 'v1alpha1'], 'telemetries', 'Telemetry'),
+  crd('extensions.istio.io', ['v1alpha1'], 'wasmplugins', 'WasmPlugin'),
   crd('gateway.networking.k8s.io', GATEWAY_API, 'gateways', 'Gateway'),
   crd('gateway.networking.k8s.io', GATEWAY_API, 'httproutes', 'HTTPRoute'),
 ];
