@@ -17,7 +17,12 @@ import type { LoadSummary } from '../../test/chaos/load.js';
 /** The agent's drain deadline in local up (AMBIT_DRAIN_MS) plus its shutdown grace; the waypoint drains for 5 s. */
 const DRAIN_DEADLINE_MS: Record<string, number> = { agent: 2000 + 3000, waypoint: 5000 + 1000 };
 
-interface Sample { atS: number; unit: string; rssMiB: number; fds: number }
+interface Sample {
+  atS: number;
+  unit: string;
+  rssMiB: number;
+  fds: number;
+}
 
 async function sampleOf(pid: number): Promise<{ rssMiB: number; fds: number } | undefined> {
   try {
@@ -50,26 +55,44 @@ function openConnections(body: unknown): number {
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: {
-    minutes: { type: 'string', default: '10' }, rate: { type: 'string', default: '500' }, 'sample-seconds': { type: 'string', default: '10' },
-    out: { type: 'string', default: path.join(PACKAGE_ROOT, 'bench', 'results', 'soak.json') },
-  } });
+  const { values } = parseArgs({
+    options: {
+      minutes: { type: 'string', default: '10' },
+      rate: { type: 'string', default: '500' },
+      'sample-seconds': { type: 'string', default: '10' },
+      out: { type: 'string', default: path.join(PACKAGE_ROOT, 'bench', 'results', 'soak.json') },
+    },
+  });
   const minutes = Number(values.minutes);
   const rate = Number(values.rate);
   const every = Number(values['sample-seconds']);
-  if (!(minutes > 0 && rate > 0 && every > 0)) throw new Error('--minutes, --rate and --sample-seconds must be positive numbers');
-  const mesh = new ChaosMesh({ mode: 'full', bridge: 'ambt-soak0', cidr: '10.239.59.0/24', prefix: 'ambt-sk-', portOffset: 1350, log: (l) => console.error(l), certTtlSeconds: 86_400 });
-  process.once('SIGINT', () => { void mesh.stop().finally(() => process.exit(130)); });
+  if (!(minutes > 0 && rate > 0 && every > 0))
+    throw new Error('--minutes, --rate and --sample-seconds must be positive numbers');
+  const mesh = new ChaosMesh({
+    mode: 'full',
+    bridge: 'ambt-soak0',
+    cidr: '10.239.59.0/24',
+    prefix: 'ambt-sk-',
+    portOffset: 1350,
+    log: (l) => console.error(l),
+    certTtlSeconds: 86_400,
+  });
+  process.once('SIGINT', () => {
+    void mesh.stop().finally(() => process.exit(130));
+  });
   try {
     console.error(`soak: ${minutes} min at ${rate} req/s; starting the mesh …`);
     await mesh.start();
-    const units = async () => (await mesh.control<UnitStatus[]>('GET', '/units')).filter((u) => u.role === 'agent' || u.role === 'waypoint');
+    const units = async () =>
+      (await mesh.control<UnitStatus[]>('GET', '/units')).filter((u) => u.role === 'agent' || u.role === 'waypoint');
     const watched = await units();
     const samples: Sample[] = [];
     const started = Date.now();
     const load = mesh.load(minutes * 60, rate);
     let loading = true;
-    void load.finally(() => { loading = false; });
+    void load.finally(() => {
+      loading = false;
+    });
     while (loading) {
       for (const u of await units()) {
         const s = await sampleOf(u.pid);
@@ -85,8 +108,12 @@ async function main(): Promise<number> {
     const connections: Record<string, { afterLoad: number; after10s: number }> = {};
     const admin: Record<string, number> = { agent: mesh.record.ports.agentAdmin };
     for (const w of mesh.record.waypoints ?? []) admin[`waypoint/${w.namespace}/${w.pod}`] = w.port;
-    const read = async (port: number) => openConnections(await (await fetch(`http://127.0.0.1:${port}/debug/connections`, { signal: AbortSignal.timeout(3000) })).json());
-    for (const [name, port] of Object.entries(admin)) connections[name] = { afterLoad: await read(port).catch(() => -1), after10s: -1 };
+    const read = async (port: number) =>
+      openConnections(
+        await (await fetch(`http://127.0.0.1:${port}/debug/connections`, { signal: AbortSignal.timeout(3000) })).json(),
+      );
+    for (const [name, port] of Object.entries(admin))
+      connections[name] = { afterLoad: await read(port).catch(() => -1), after10s: -1 };
     await sleep(10_000);
     for (const [name, port] of Object.entries(admin)) connections[name]!.after10s = await read(port).catch(() => -1);
 
@@ -101,7 +128,10 @@ async function main(): Promise<number> {
     }
 
     const warm = minutes * 60 * 0.1;
-    const trends: Record<string, { rssMiBPerMin: number | null; fdsPerMin: number | null; rssMiB: [number, number]; fds: [number, number] }> = {};
+    const trends: Record<
+      string,
+      { rssMiBPerMin: number | null; fdsPerMin: number | null; rssMiB: [number, number]; fds: [number, number] }
+    > = {};
     for (const name of new Set(samples.map((s) => s.unit))) {
       const mine = samples.filter((s) => s.unit === name);
       const steady = mine.filter((s) => s.atS >= warm);
@@ -113,25 +143,47 @@ async function main(): Promise<number> {
         fds: [mine[0]!.fds, mine.at(-1)!.fds],
       };
     }
-    let sent = 0; let failed = 0;
+    let sent = 0;
+    let failed = 0;
     const reasons: Record<string, number> = {};
     for (const [t, s] of Object.entries(summary.targets)) {
-      sent += s.sent; failed += s.failed + s.misrouted;
+      sent += s.sent;
+      failed += s.failed + s.misrouted;
       for (const [r, n] of Object.entries(s.reasons)) reasons[`${t}: ${r}`] = n;
     }
     const result = {
-      time: new Date().toISOString(), minutes, rate, sampleSeconds: every,
+      time: new Date().toISOString(),
+      minutes,
+      rate,
+      sampleSeconds: every,
       load: { sent, failed, reasons, targets: summary.targets },
-      trends, connections, sigterm, samples,
+      trends,
+      connections,
+      sigterm,
+      samples,
     };
     await mkdir(path.dirname(values.out), { recursive: true });
     await writeFile(values.out, `${JSON.stringify(result, null, 2)}\n`);
-    console.log(`soak: ${sent} requests, ${failed} failed${failed > 0 ? ` (${Object.entries(reasons).map(([r, n]) => `${r} ×${n}`).join(', ')})` : ''}`);
+    console.log(
+      `soak: ${sent} requests, ${failed} failed${
+        failed > 0
+          ? ` (${Object.entries(reasons)
+              .map(([r, n]) => `${r} ×${n}`)
+              .join(', ')})`
+          : ''
+      }`,
+    );
     for (const [name, t] of Object.entries(trends)) {
-      console.log(`${name.padEnd(36)} RSS ${t.rssMiB[0]}→${t.rssMiB[1]} MiB (${t.rssMiBPerMin ?? '?'} MiB/min)  fds ${t.fds[0]}→${t.fds[1]} (${t.fdsPerMin ?? '?'}/min)`);
+      console.log(
+        `${name.padEnd(36)} RSS ${t.rssMiB[0]}→${t.rssMiB[1]} MiB (${t.rssMiBPerMin ?? '?'} MiB/min)  fds ${t.fds[0]}→${t.fds[1]} (${t.fdsPerMin ?? '?'}/min)`,
+      );
     }
-    for (const [name, c] of Object.entries(connections)) console.log(`${name.padEnd(36)} open connections after the load: ${c.afterLoad}, 10 s later: ${c.after10s}`);
-    for (const [name, s] of Object.entries(sigterm)) console.log(`${name.padEnd(36)} SIGTERM → exit in ${s.ms} ms (deadline ${s.deadlineMs} ms)${s.within ? '' : ' LATE'}`);
+    for (const [name, c] of Object.entries(connections))
+      console.log(`${name.padEnd(36)} open connections after the load: ${c.afterLoad}, 10 s later: ${c.after10s}`);
+    for (const [name, s] of Object.entries(sigterm))
+      console.log(
+        `${name.padEnd(36)} SIGTERM → exit in ${s.ms} ms (deadline ${s.deadlineMs} ms)${s.within ? '' : ' LATE'}`,
+      );
     console.log(`written: ${values.out}`);
     return 0;
   } finally {
@@ -139,4 +191,10 @@ async function main(): Promise<number> {
   }
 }
 
-main().then((code) => process.exit(code), (err: unknown) => { console.error(err); process.exit(2); });
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(2);
+  },
+);

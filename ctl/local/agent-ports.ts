@@ -5,7 +5,12 @@
 // `curl 127.0.0.1:15000/config_dump` keeps working through an agent restart.
 import net from 'node:net';
 
-export interface AgentPortSet { readonly admin: number; readonly metrics: number; readonly ready: number; readonly socks5: number }
+export interface AgentPortSet {
+  readonly admin: number;
+  readonly metrics: number;
+  readonly ready: number;
+  readonly socks5: number;
+}
 export type PortKind = keyof AgentPortSet;
 
 export interface AgentFront {
@@ -17,11 +22,17 @@ export interface AgentFront {
 
 /** `n` ports free on 127.0.0.1 right now (the kernel's choice). */
 export async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(Array.from({ length: n }, () => new Promise<net.Server>((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => resolve(s));
-  })));
+  const servers = await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<net.Server>((resolve, reject) => {
+          const s = net.createServer();
+          s.once('error', reject);
+          s.listen(0, '127.0.0.1', () => resolve(s));
+        }),
+    ),
+  );
   const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
   await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
   return ports;
@@ -32,8 +43,12 @@ function relay(a: net.Socket, b: net.Socket): void {
   b.pipe(a);
   a.on('error', () => b.resetAndDestroy());
   b.on('error', () => a.resetAndDestroy());
-  a.on('close', () => { if (!b.destroyed) b.end(() => b.destroy()); });
-  b.on('close', () => { if (!a.destroyed) a.end(() => a.destroy()); });
+  a.on('close', () => {
+    if (!b.destroyed) b.end(() => b.destroy());
+  });
+  b.on('close', () => {
+    if (!a.destroyed) a.end(() => a.destroy());
+  });
 }
 
 export async function frontAgentPorts(publicPorts: AgentPortSet, host = '127.0.0.1'): Promise<AgentFront> {
@@ -45,12 +60,21 @@ export async function frontAgentPorts(publicPorts: AgentPortSet, host = '127.0.0
       if (!(publicPorts[kind] > 0)) continue;
       const server = net.createServer({ allowHalfOpen: true }, (client) => {
         const to = current?.[kind];
-        if (!to) { client.resetAndDestroy(); return; }
+        if (!to) {
+          client.resetAndDestroy();
+          return;
+        }
         const upstream = net.connect({ host: '127.0.0.1', port: to, allowHalfOpen: true });
-        for (const s of [client, upstream]) { open.add(s); s.once('close', () => open.delete(s)); }
+        for (const s of [client, upstream]) {
+          open.add(s);
+          s.once('close', () => open.delete(s));
+        }
         relay(client, upstream);
       });
-      await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(publicPorts[kind], host, resolve); });
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(publicPorts[kind], host, resolve);
+      });
       servers.push(server);
     }
   } catch (err) {
@@ -58,7 +82,9 @@ export async function frontAgentPorts(publicPorts: AgentPortSet, host = '127.0.0
     throw err;
   }
   return {
-    target: (set) => { current = set; },
+    target: (set) => {
+      current = set;
+    },
     current: () => current,
     close: async () => {
       for (const s of open) s.destroy();

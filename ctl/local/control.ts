@@ -11,12 +11,19 @@ import type { Supervisor, UnitStatus } from './supervisor.js';
 
 export const CONTROL_SOCKET = 'control.sock';
 
-export interface ControlServer { close(): Promise<void> }
+export interface ControlServer {
+  close(): Promise<void>;
+}
 
 /** Extra operations `local up` offers besides the supervisor's (pod churn, node reboot, …). */
 export type ControlOps = Record<string, (params: URLSearchParams) => Promise<unknown>>;
 
-export async function serveControl(socket: string, supervisor: Supervisor, log: Logger, ops: ControlOps = {}): Promise<ControlServer> {
+export async function serveControl(
+  socket: string,
+  supervisor: Supervisor,
+  log: Logger,
+  ops: ControlOps = {},
+): Promise<ControlServer> {
   await rm(socket, { force: true });
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://local');
@@ -36,10 +43,22 @@ export async function serveControl(socket: string, supervisor: Supervisor, log: 
       if (req.method === 'POST' && url.pathname === '/resume') return answer(200, await supervisor.resume(name));
       const op = ops[url.pathname.slice(1)];
       if (req.method === 'POST' && op) return answer(200, (await op(url.searchParams)) ?? {});
-      return answer(404, { error: `no ${req.method} ${url.pathname}`, paths: ['GET /units', 'POST /restart?unit=…', 'POST /pause?unit=…', 'POST /resume?unit=…', ...Object.keys(ops).map((k) => `POST /${k}`)] });
+      return answer(404, {
+        error: `no ${req.method} ${url.pathname}`,
+        paths: [
+          'GET /units',
+          'POST /restart?unit=…',
+          'POST /pause?unit=…',
+          'POST /resume?unit=…',
+          ...Object.keys(ops).map((k) => `POST /${k}`),
+        ],
+      });
     })().catch((err: unknown) => answer(500, { error: describeError(err) }));
   });
-  await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(socket, resolve); });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(socket, resolve);
+  });
   return {
     close: async () => {
       server.closeAllConnections();
@@ -50,15 +69,27 @@ export async function serveControl(socket: string, supervisor: Supervisor, log: 
 }
 
 /** A request to a running mesh's control socket. */
-export async function controlRequest<T = unknown>(socket: string, method: 'GET' | 'POST', pathAndQuery: string, timeoutMs = 120_000): Promise<T> {
+export async function controlRequest<T = unknown>(
+  socket: string,
+  method: 'GET' | 'POST',
+  pathAndQuery: string,
+  timeoutMs = 120_000,
+): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const req = http.request({ socketPath: socket, method, path: pathAndQuery, timeout: timeoutMs }, (res) => {
       let text = '';
-      res.on('data', (c: Buffer) => { text += c.toString(); });
+      res.on('data', (c: Buffer) => {
+        text += c.toString();
+      });
       res.on('end', () => {
         let body: unknown;
-        try { body = JSON.parse(text); } catch { body = text; }
-        if ((res.statusCode ?? 500) >= 400) reject(new Error(`${method} ${pathAndQuery}: HTTP ${res.statusCode}: ${JSON.stringify(body)}`));
+        try {
+          body = JSON.parse(text);
+        } catch {
+          body = text;
+        }
+        if ((res.statusCode ?? 500) >= 400)
+          reject(new Error(`${method} ${pathAndQuery}: HTTP ${res.statusCode}: ${JSON.stringify(body)}`));
         else resolve(body as T);
       });
     });

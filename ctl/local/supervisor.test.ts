@@ -22,7 +22,9 @@ describe('supervisor', () => {
   let dir: string;
   const supervisors: Supervisor[] = [];
   const started: Started[] = [];
-  beforeAll(async () => { dir = await mkdtemp(path.join(tmpdir(), 'ambt-h5-sup-')); });
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'ambt-h5-sup-'));
+  });
   afterAll(async () => {
     for (const s of supervisors) s.stop();
     for (const s of started) if (s.child.exitCode === null) s.child.kill('SIGKILL');
@@ -32,13 +34,28 @@ describe('supervisor', () => {
   /** A unit running `node -e script`; every start is kept in `started`. */
   function make(policy: RestartPolicy, script: string, ready?: (s: Started) => Promise<void>) {
     const processes: ProcessRecord[] = [];
-    const sup = new Supervisor({ log: createLogger('test'), processes, onChange: () => undefined, backoff: { initialMs: 50, maxMs: 400, resetAfterMs: 60_000 } });
+    const sup = new Supervisor({
+      log: createLogger('test'),
+      processes,
+      onChange: () => undefined,
+      backoff: { initialMs: 50, maxMs: 400, resetAfterMs: 60_000 },
+    });
     supervisors.push(sup);
     const starts: Started[] = [];
     sup.add({
-      name: 'pod/ns/app', policy, graceMs: 1000, ...(ready ? { ready } : {}),
+      name: 'pod/ns/app',
+      policy,
+      graceMs: 1000,
+      ...(ready ? { ready } : {}),
       start: () => {
-        const s = startProcess({ role: 'pod', pod: 'ns/app', cmd: process.execPath, args: ['-e', script], env: process.env, logFile: path.join(dir, 'app.log') });
+        const s = startProcess({
+          role: 'pod',
+          pod: 'ns/app',
+          cmd: process.execPath,
+          args: ['-e', script],
+          env: process.env,
+          logFile: path.join(dir, 'app.log'),
+        });
         starts.push(s);
         started.push(s);
         return s;
@@ -57,7 +74,7 @@ describe('supervisor', () => {
     const o = { initialMs: 100, maxMs: 1000, resetAfterMs: 5000 };
     const seq: number[] = [];
     let d = 0;
-    for (let i = 0; i < 6; i++) seq.push(d = nextDelay(d, 10, o));
+    for (let i = 0; i < 6; i++) seq.push((d = nextDelay(d, 10, o)));
     expect(seq).toEqual([100, 200, 400, 800, 1000, 1000]);
     expect(nextDelay(1000, 6000, o)).toBe(100);
   });
@@ -97,7 +114,10 @@ describe('supervisor', () => {
     const alive = (s: Started) => s.child.exitCode === null && s.child.signalCode === null;
     let oldAliveWhenNewReady: boolean | undefined;
     const { sup, starts, processes } = make('Always', 'setInterval(() => {}, 1000)', async (s) => {
-      if (s === starts[1]) { await sleep(200); oldAliveWhenNewReady = alive(starts[0]!); }
+      if (s === starts[1]) {
+        await sleep(200);
+        oldAliveWhenNewReady = alive(starts[0]!);
+      }
     });
     await until('the first start', () => starts.length === 1);
     const status = await sup.restart('pod/ns/app', { surge: true });

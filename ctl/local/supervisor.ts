@@ -38,7 +38,11 @@ export interface UnitStatus {
   readonly lastExit?: { code: number | null; at: string };
 }
 
-export interface BackoffOptions { initialMs: number; maxMs: number; resetAfterMs: number }
+export interface BackoffOptions {
+  initialMs: number;
+  maxMs: number;
+  resetAfterMs: number;
+}
 export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 500, maxMs: 30_000, resetAfterMs: 60_000 };
 
 interface Unit {
@@ -69,18 +73,22 @@ export class Supervisor {
   private readonly units = new Map<string, Unit>();
   private stopping = false;
 
-  constructor(private readonly o: {
-    log: Logger;
-    /** The record's process list, kept in step. */
-    processes: ProcessRecord[];
-    /** Called after every change of the process list (write the record). */
-    onChange: () => void;
-    backoff?: BackoffOptions;
-    /** Told of every exit nobody asked for (before the restart policy applies). */
-    onCrash?: (unit: string, code: number | null) => void;
-  }) {}
+  constructor(
+    private readonly o: {
+      log: Logger;
+      /** The record's process list, kept in step. */
+      processes: ProcessRecord[];
+      /** Called after every change of the process list (write the record). */
+      onChange: () => void;
+      backoff?: BackoffOptions;
+      /** Told of every exit nobody asked for (before the restart policy applies). */
+      onCrash?: (unit: string, code: number | null) => void;
+    },
+  ) {}
 
-  private get backoff(): BackoffOptions { return this.o.backoff ?? DEFAULT_BACKOFF; }
+  private get backoff(): BackoffOptions {
+    return this.o.backoff ?? DEFAULT_BACKOFF;
+  }
 
   /** Starts a unit and keeps it running per its policy. */
   add(spec: UnitSpec): Started {
@@ -90,7 +98,9 @@ export class Supervisor {
     return this.launch(unit);
   }
 
-  has(name: string): boolean { return this.units.has(name); }
+  has(name: string): boolean {
+    return this.units.has(name);
+  }
 
   private launch(unit: Unit): Started {
     const s = unit.spec.start();
@@ -118,12 +128,21 @@ export class Supervisor {
     this.o.onCrash?.(unit.spec.name, code);
     if (!shouldRestart(unit.spec.policy, code)) {
       unit.state = 'exited';
-      this.o.log.warn('process exited; not restarted (restartPolicy)', { unit: unit.spec.name, code, policy: unit.spec.policy });
+      this.o.log.warn('process exited; not restarted (restartPolicy)', {
+        unit: unit.spec.name,
+        code,
+        policy: unit.spec.policy,
+      });
       return;
     }
     unit.delayMs = nextDelay(unit.delayMs, Date.now() - unit.startedAt, this.backoff);
     unit.state = 'backoff';
-    this.o.log.warn('process exited; restarting after back-off', { unit: unit.spec.name, code, backoffMs: unit.delayMs, restarts: unit.restarts + 1 });
+    this.o.log.warn('process exited; restarting after back-off', {
+      unit: unit.spec.name,
+      code,
+      backoffMs: unit.delayMs,
+      restarts: unit.restarts + 1,
+    });
     unit.timer = setTimeout(() => {
       unit.timer = undefined;
       if (this.stopping || unit.state !== 'backoff') return;
@@ -142,7 +161,10 @@ export class Supervisor {
    */
   async restart(name: string, opts: { surge?: boolean } = {}): Promise<UnitStatus> {
     const unit = this.unit(name);
-    if (unit.timer) { clearTimeout(unit.timer); unit.timer = undefined; }
+    if (unit.timer) {
+      clearTimeout(unit.timer);
+      unit.timer = undefined;
+    }
     const old = unit.current;
     unit.replacing = old;
     try {
@@ -169,13 +191,20 @@ export class Supervisor {
   /** Stops the unit's process and holds it stopped (no restart) until `resume`. */
   async pause(name: string): Promise<UnitStatus> {
     const unit = this.unit(name);
-    if (unit.timer) { clearTimeout(unit.timer); unit.timer = undefined; }
+    if (unit.timer) {
+      clearTimeout(unit.timer);
+      unit.timer = undefined;
+    }
     const old = unit.current;
     unit.state = 'stopped';
     unit.current = undefined;
     if (old) {
       unit.replacing = old;
-      try { await stopProcess(old, unit.spec.graceMs ?? 5000); } finally { unit.replacing = undefined; }
+      try {
+        await stopProcess(old, unit.spec.graceMs ?? 5000);
+      } finally {
+        unit.replacing = undefined;
+      }
     }
     return this.status(unit);
   }
@@ -184,7 +213,10 @@ export class Supervisor {
   async resume(name: string): Promise<UnitStatus> {
     const unit = this.unit(name);
     if (unit.state === 'running') return this.status(unit);
-    if (unit.timer) { clearTimeout(unit.timer); unit.timer = undefined; }
+    if (unit.timer) {
+      clearTimeout(unit.timer);
+      unit.timer = undefined;
+    }
     const fresh = this.launch(unit);
     unit.restarts++;
     await (unit.spec.ready?.(fresh) ?? Promise.resolve());
@@ -206,14 +238,24 @@ export class Supervisor {
   /** From now on no exit is restarted (teardown). */
   stop(): void {
     this.stopping = true;
-    for (const u of this.units.values()) if (u.timer) { clearTimeout(u.timer); u.timer = undefined; }
+    for (const u of this.units.values())
+      if (u.timer) {
+        clearTimeout(u.timer);
+        u.timer = undefined;
+      }
   }
 
   private status(u: Unit): UnitStatus {
     const s = u.current;
     return {
-      name: u.spec.name, role: s?.role ?? u.spec.name.split('/')[0]!, ...(s?.pod ? { pod: s.pod } : {}), pid: s?.pid ?? -1,
-      state: u.state, restarts: u.restarts, policy: u.spec.policy, ...(u.lastExit ? { lastExit: u.lastExit } : {}),
+      name: u.spec.name,
+      role: s?.role ?? u.spec.name.split('/')[0]!,
+      ...(s?.pod ? { pod: s.pod } : {}),
+      pid: s?.pid ?? -1,
+      state: u.state,
+      restarts: u.restarts,
+      policy: u.spec.policy,
+      ...(u.lastExit ? { lastExit: u.lastExit } : {}),
     };
   }
 

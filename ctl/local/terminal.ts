@@ -11,7 +11,11 @@ export function detachFromTerminal(logFile: string, log: Logger): void {
   detached = true;
   for (const s of [process.stdout, process.stderr]) s.on('error', () => undefined);
   if (process.stdin.isTTY) {
-    try { process.stdin.setRawMode(false); } catch { /* the terminal is gone */ }
+    try {
+      process.stdin.setRawMode(false);
+    } catch {
+      /* the terminal is gone */
+    }
   }
   process.stdin.pause();
   process.stdin.on('error', () => undefined);

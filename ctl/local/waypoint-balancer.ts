@@ -35,7 +35,13 @@ function relay(a: net.Socket, b: net.Socket): void {
   b.on('close', closeAfter(a));
 }
 
-export async function startWaypointBalancer(o: { netnsPath: string; address: string; port: number; replicas: readonly string[]; log: Logger }): Promise<WaypointBalancer> {
+export async function startWaypointBalancer(o: {
+  netnsPath: string;
+  address: string;
+  port: number;
+  replicas: readonly string[];
+  log: Logger;
+}): Promise<WaypointBalancer> {
   const enabled = new Set(o.replicas);
   const open = new Map<string, Set<net.Socket>>(o.replicas.map((ip) => [ip, new Set()]));
   let next = 0;
@@ -47,7 +53,10 @@ export async function startWaypointBalancer(o: { netnsPath: string; address: str
   const server = await listenInNetns(o.netnsPath, o.port, o.address);
   server.on('connection', (client: net.Socket) => {
     const ip = pick();
-    if (!ip) { client.resetAndDestroy(); return; }
+    if (!ip) {
+      client.resetAndDestroy();
+      return;
+    }
     const upstream = net.connect({ host: ip, port: o.port, allowHalfOpen: true });
     const set = open.get(ip)!;
     set.add(upstream);
@@ -56,13 +65,21 @@ export async function startWaypointBalancer(o: { netnsPath: string; address: str
   });
   o.log.info('waypoint balancer', { address: `${o.address}:${o.port}`, replicas: o.replicas });
   return {
-    drain: (ip) => { enabled.delete(ip); },
-    enable: (ip) => { if (open.has(ip)) enabled.add(ip); },
+    drain: (ip) => {
+      enabled.delete(ip);
+    },
+    enable: (ip) => {
+      if (open.has(ip)) enabled.add(ip);
+    },
     connections: () => Object.fromEntries([...open].map(([ip, s]) => [ip, s.size])),
     close: async () => {
       for (const s of open.values()) for (const c of s) c.destroy();
       await new Promise((r) => server.close(r));
-      try { releaseNetns(o.netnsPath); } catch { /* the addon never loaded */ }
+      try {
+        releaseNetns(o.netnsPath);
+      } catch {
+        /* the addon never loaded */
+      }
     },
   };
 }

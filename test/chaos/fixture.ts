@@ -17,18 +17,38 @@ export const L4_SERVICE = 'customer-l4';
 export const REUSE_OLD = 'ip-reuse-old';
 export const REUSE_NEW = 'ip-reuse-new';
 
-const serviceAccount = (name: string): KubeObject => ({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace: NAMESPACE } });
+const serviceAccount = (name: string): KubeObject => ({
+  apiVersion: 'v1',
+  kind: 'ServiceAccount',
+  metadata: { name, namespace: NAMESPACE },
+});
 
 /** A Pod running the coffee-shop's service.mjs as `service`. */
-export function servicePod(name: string, service: string, labels: Record<string, string>, sa: string, ip?: string): KubeObject {
+export function servicePod(
+  name: string,
+  service: string,
+  labels: Record<string, string>,
+  sa: string,
+  ip?: string,
+): KubeObject {
   return {
-    apiVersion: 'v1', kind: 'Pod',
+    apiVersion: 'v1',
+    kind: 'Pod',
     metadata: { name, namespace: NAMESPACE, labels },
     spec: {
       serviceAccountName: sa,
-      containers: [{ name: 'app', image: 'local', command: ['node', 'service.mjs'], env: [
-        { name: 'SERVICE_NAME', value: service }, { name: 'SERVICE_VERSION', value: labels.version ?? 'v1' }, { name: 'PORT', value: '8080' },
-      ] }],
+      containers: [
+        {
+          name: 'app',
+          image: 'local',
+          command: ['node', 'service.mjs'],
+          env: [
+            { name: 'SERVICE_NAME', value: service },
+            { name: 'SERVICE_VERSION', value: labels.version ?? 'v1' },
+            { name: 'PORT', value: '8080' },
+          ],
+        },
+      ],
     },
     ...(ip ? { status: { podIP: ip } } : {}),
   };
@@ -39,9 +59,17 @@ export function chaosObjects(): KubeObject[] {
     serviceAccount(CLIENT_POD),
     servicePod(CLIENT_POD, CLIENT_POD, { app: CLIENT_POD }, CLIENT_POD),
     {
-      apiVersion: 'v1', kind: 'Service',
-      metadata: { name: L4_SERVICE, namespace: NAMESPACE, labels: { app: 'customer-service', 'istio.io/use-waypoint': 'none' } },
-      spec: { selector: { app: 'customer-service' }, ports: [{ name: 'http', port: 8080, targetPort: 8080, appProtocol: 'http' }] },
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: {
+        name: L4_SERVICE,
+        namespace: NAMESPACE,
+        labels: { app: 'customer-service', 'istio.io/use-waypoint': 'none' },
+      },
+      spec: {
+        selector: { app: 'customer-service' },
+        ports: [{ name: 'http', port: 8080, targetPort: 8080, appProtocol: 'http' }],
+      },
     },
     servicePod(REUSE_OLD, 'customer-service', { app: 'customer-service', version: 'v1' }, 'customer-service'),
   ];
@@ -51,11 +79,20 @@ export function chaosObjects(): KubeObject[] {
 export async function writeChaosFixture(repo: string, dir: string): Promise<string> {
   const src = path.join(repo, 'examples', 'coffee-shop');
   await mkdir(dir, { recursive: true });
-  for (const f of await readdir(src)) if (/\.(ya?ml|mjs)$/.test(f)) await copyFile(path.join(src, f), path.join(dir, f));
-  await writeFile(path.join(dir, 'chaos.yaml'), chaosObjects().map((o) => stringify(o)).join('---\n'));
+  for (const f of await readdir(src))
+    if (/\.(ya?ml|mjs)$/.test(f)) await copyFile(path.join(src, f), path.join(dir, f));
+  await writeFile(
+    path.join(dir, 'chaos.yaml'),
+    chaosObjects()
+      .map((o) => stringify(o))
+      .join('---\n'),
+  );
   const gwFile = path.join(dir, 'waypoint-coffee-shop-waypoint.yaml');
   const gw = parse(await readFile(gwFile, 'utf8')) as KubeObject;
-  const replicated = { ...gw, metadata: { ...gw.metadata, annotations: { ...gw.metadata.annotations, [WAYPOINT_REPLICAS_ANNOTATION]: '2' } } };
+  const replicated = {
+    ...gw,
+    metadata: { ...gw.metadata, annotations: { ...gw.metadata.annotations, [WAYPOINT_REPLICAS_ANNOTATION]: '2' } },
+  };
   await writeFile(gwFile, stringify(replicated));
   return dir;
 }

@@ -51,7 +51,9 @@ export interface LoadSummary {
 }
 
 const percentile = (sorted: readonly number[], p: number): number | null =>
-  sorted.length === 0 ? null : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+  sorted.length === 0
+    ? null
+    : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 
 export function runLoad(spec: LoadSpec): Promise<LoadSummary> {
   const timeoutMs = spec.timeoutMs ?? 5000;
@@ -60,7 +62,17 @@ export function runLoad(spec: LoadSpec): Promise<LoadSummary> {
   const started = Date.now();
   const startedAt = new Date(started).toISOString();
   const agents = spec.targets.map(() => new http.Agent({ keepAlive: true, maxSockets: 128 }));
-  const stats = spec.targets.map((): TargetSummary & { latencies: number[] } => ({ sent: 0, ok: 0, failed: 0, misrouted: 0, reasons: {}, misroutedTo: {}, p50Ms: null, p99Ms: null, latencies: [] }));
+  const stats = spec.targets.map((): TargetSummary & { latencies: number[] } => ({
+    sent: 0,
+    ok: 0,
+    failed: 0,
+    misrouted: 0,
+    reasons: {},
+    misroutedTo: {},
+    p50Ms: null,
+    p99Ms: null,
+    latencies: [],
+  }));
   const failures: LoadSummary['failures'] = [];
   let sent = 0;
   let inflight = 0;
@@ -89,7 +101,10 @@ export function runLoad(spec: LoadSpec): Promise<LoadSummary> {
       const t = spec.targets[i]!;
       const s = stats[i]!;
       s.sent++;
-      if (inflight >= maxInflight) { fail(i, 'client-overload'); return; }
+      if (inflight >= maxInflight) {
+        fail(i, 'client-overload');
+        return;
+      }
       inflight++;
       const t0 = Date.now();
       let settled = false;
@@ -104,21 +119,31 @@ export function runLoad(spec: LoadSpec): Promise<LoadSummary> {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', (err: NodeJS.ErrnoException) => done(() => fail(i, err.code ?? 'response-error')));
-        res.on('end', () => done(() => {
-          const status = res.statusCode ?? 0;
-          if (status >= 400) { fail(i, `HTTP ${status}`); return; }
-          let body: { service?: string; pod?: string } = {};
-          try { body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as typeof body; } catch { /* not JSON */ }
-          if (body.service !== t.service) {
-            s.misrouted++;
-            const who = `${body.service ?? '?'}/${body.pod ?? '?'}`;
-            s.misroutedTo[who] = (s.misroutedTo[who] ?? 0) + 1;
-            if (failures.length < 50) failures.push({ atMs: Date.now() - started, target: t.name, reason: `misrouted to ${who}` });
-            return;
-          }
-          s.ok++;
-          s.latencies.push(Date.now() - t0);
-        }));
+        res.on('end', () =>
+          done(() => {
+            const status = res.statusCode ?? 0;
+            if (status >= 400) {
+              fail(i, `HTTP ${status}`);
+              return;
+            }
+            let body: { service?: string; pod?: string } = {};
+            try {
+              body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as typeof body;
+            } catch {
+              /* not JSON */
+            }
+            if (body.service !== t.service) {
+              s.misrouted++;
+              const who = `${body.service ?? '?'}/${body.pod ?? '?'}`;
+              s.misroutedTo[who] = (s.misroutedTo[who] ?? 0) + 1;
+              if (failures.length < 50)
+                failures.push({ atMs: Date.now() - started, target: t.name, reason: `misrouted to ${who}` });
+              return;
+            }
+            s.ok++;
+            s.latencies.push(Date.now() - t0);
+          }),
+        );
       });
       req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'timeout' })));
       req.on('error', (err: NodeJS.ErrnoException) => done(() => fail(i, err.code ?? err.message)));
@@ -126,7 +151,11 @@ export function runLoad(spec: LoadSpec): Promise<LoadSummary> {
     const timer = setInterval(() => {
       const elapsed = Date.now() - started;
       const due = Math.min(maxRequests, Math.floor((Math.min(elapsed, spec.durationMs) * spec.rate) / 1000));
-      while (sent < due) { sent++; fire(next); next = (next + 1) % spec.targets.length; }
+      while (sent < due) {
+        sent++;
+        fire(next);
+        next = (next + 1) % spec.targets.length;
+      }
       if (elapsed >= spec.durationMs || sent >= maxRequests) {
         clearInterval(timer);
         ticking = false;
@@ -145,5 +174,8 @@ async function main(): Promise<void> {
 }
 
 if (process.argv[1]?.endsWith('load.js')) {
-  main().catch((err: unknown) => { console.error(String(err)); process.exit(2); });
+  main().catch((err: unknown) => {
+    console.error(String(err));
+    process.exit(2);
+  });
 }

@@ -9,23 +9,44 @@ import { parseArgs } from 'node:util';
 import { ChaosMesh, formatTable, runEvents, type Mode } from './suite.js';
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { mode: { type: 'string', default: 'full' }, events: { type: 'string' }, out: { type: 'string' } } });
+  const { values } = parseArgs({
+    options: { mode: { type: 'string', default: 'full' }, events: { type: 'string' }, out: { type: 'string' } },
+  });
   const mode = values.mode as Mode;
   if (mode !== 'short' && mode !== 'full') throw new Error(`--mode: "${values.mode}" is not short or full`);
-  const mesh = new ChaosMesh({ mode, bridge: 'ambt-chaos0', cidr: '10.239.57.0/24', prefix: 'ambt-chx-', portOffset: 1200, log: (l) => console.error(l) });
-  const stop = () => { void mesh.stop().finally(() => process.exit(130)); };
+  const mesh = new ChaosMesh({
+    mode,
+    bridge: 'ambt-chaos0',
+    cidr: '10.239.57.0/24',
+    prefix: 'ambt-chx-',
+    portOffset: 1200,
+    log: (l) => console.error(l),
+  });
+  const stop = () => {
+    void mesh.stop().finally(() => process.exit(130));
+  };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   try {
     console.error(`chaos (${mode}): starting the coffee-shop on local up …`);
     await mesh.start();
-    const results = await runEvents(mesh, values.events?.split(',').map((e) => e.trim()));
+    const results = await runEvents(
+      mesh,
+      values.events?.split(',').map((e) => e.trim()),
+    );
     console.log(formatTable(results));
-    if (values.out) await writeFile(values.out, `${JSON.stringify({ mode, settings: mesh.settings, results }, null, 2)}\n`);
+    if (values.out)
+      await writeFile(values.out, `${JSON.stringify({ mode, settings: mesh.settings, results }, null, 2)}\n`);
     return results.every((r) => r.met) ? 0 : 1;
   } finally {
     await mesh.stop();
   }
 }
 
-main().then((code) => process.exit(code), (err: unknown) => { console.error(err); process.exit(2); });
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(2);
+  },
+);

@@ -50,7 +50,12 @@ export interface EventResult {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function sh(cmd: string, args: string[], env?: NodeJS.ProcessEnv, timeoutMs = 600_000): Promise<{ code: number; stdout: string; stderr: string }> {
+function sh(
+  cmd: string,
+  args: string[],
+  env?: NodeJS.ProcessEnv,
+  timeoutMs = 600_000,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(cmd, args, { env: env ?? process.env, timeout: timeoutMs, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
       resolve({ code: err ? Number((err as { code?: unknown }).code) || 1 : 0, stdout, stderr });
@@ -91,14 +96,21 @@ export class ChaosMesh {
     this.settings = { ...SETTINGS[o.mode], ...(o.certTtlSeconds ? { certTtlSeconds: o.certTtlSeconds } : {}) };
   }
 
-  log(line: string): void { this.o.log?.(line); }
+  log(line: string): void {
+    this.o.log?.(line);
+  }
 
   async start(): Promise<void> {
     this.root = await mkdtemp(path.join(tmpdir(), `${this.o.prefix}chaos-`));
     const dir = await writeChaosFixture(REPO, path.join(this.root, 'manifests'));
     this.stateDir = path.join(this.root, 'state');
     this.mesh = new LocalMesh({
-      dir, stateDir: this.stateDir, bridge: this.o.bridge, cidr: this.o.cidr, prefix: this.o.prefix, portOffset: this.o.portOffset,
+      dir,
+      stateDir: this.stateDir,
+      bridge: this.o.bridge,
+      cidr: this.o.cidr,
+      prefix: this.o.prefix,
+      portOffset: this.o.portOffset,
       env: { AMBIT_CERT_TTL_SECONDS: String(this.settings.certTtlSeconds), AMBIT_LOG_LEVEL: 'warn' },
     });
     await this.mesh.start();
@@ -117,7 +129,9 @@ export class ChaosMesh {
     await rm(this.root, { recursive: true, force: true });
   }
 
-  get stderr(): string { return this.mesh.stderr; }
+  get stderr(): string {
+    return this.mesh.stderr;
+  }
 
   control<T>(method: 'GET' | 'POST', what: string, timeoutMs?: number): Promise<T> {
     return controlRequest<T>(path.join(this.stateDir, 'control.sock'), method, what, timeoutMs);
@@ -151,26 +165,49 @@ export class ChaosMesh {
   /** Runs the load inside the client pod for `seconds`. */
   async load(seconds: number, rate = this.settings.rate): Promise<LoadSummary> {
     const spec: LoadSpec = { targets: this.targets(), rate, durationMs: seconds * 1000 };
-    const out = await sh('ip', ['netns', 'exec', this.netnsOf(CLIENT_POD), process.execPath, path.join(REPO, 'dist', 'test', 'chaos', 'load.js')],
-      { ...process.env, CHAOS_LOAD: JSON.stringify(spec) });
+    const out = await sh(
+      'ip',
+      [
+        'netns',
+        'exec',
+        this.netnsOf(CLIENT_POD),
+        process.execPath,
+        path.join(REPO, 'dist', 'test', 'chaos', 'load.js'),
+      ],
+      { ...process.env, CHAOS_LOAD: JSON.stringify(spec) },
+    );
     if (out.code !== 0) throw new Error(`load: exit ${out.code}: ${out.stderr.slice(-2000)}`);
     return JSON.parse(out.stdout) as LoadSummary;
   }
 
-  async agentDump(): Promise<{ pods?: Array<{ namespace: string; name: string }>; workloads?: Array<{ uid: string }>; certificates?: Array<{ identity: string; notAfter: string; notBefore?: string; serial?: string }> }> {
-    const res = await fetch(`http://127.0.0.1:${this.record.ports.agentAdmin}/config_dump`, { signal: AbortSignal.timeout(3000) });
+  async agentDump(): Promise<{
+    pods?: Array<{ namespace: string; name: string }>;
+    workloads?: Array<{ uid: string }>;
+    certificates?: Array<{ identity: string; notAfter: string; notBefore?: string; serial?: string }>;
+  }> {
+    const res = await fetch(`http://127.0.0.1:${this.record.ports.agentAdmin}/config_dump`, {
+      signal: AbortSignal.timeout(3000),
+    });
     return (await res.json()) as Awaited<ReturnType<ChaosMesh['agentDump']>>;
   }
 
   /** Waits (up to 3 min) until every unit runs and every agent certificate is valid; false if not. */
   async settle(timeoutMs = 180_000): Promise<boolean> {
     await sleep(1000);
-    return until('a healthy mesh', async () => {
-      const units = await this.control<UnitStatus[]>('GET', '/units');
-      const certs = (await this.agentDump()).certificates ?? [];
-      const now = Date.now();
-      return units.every((u) => u.state === 'running') && certs.length > 0 && certs.every((c) => Date.parse(c.notAfter) > now + 2000) ? true : undefined;
-    }, timeoutMs).catch(() => false);
+    return until(
+      'a healthy mesh',
+      async () => {
+        const units = await this.control<UnitStatus[]>('GET', '/units');
+        const certs = (await this.agentDump()).certificates ?? [];
+        const now = Date.now();
+        return units.every((u) => u.state === 'running') &&
+          certs.length > 0 &&
+          certs.every((c) => Date.parse(c.notAfter) > now + 2000)
+          ? true
+          : undefined;
+      },
+      timeoutMs,
+    ).catch(() => false);
   }
 
   async apply(name: string, objects: readonly unknown[]): Promise<void> {
@@ -190,7 +227,12 @@ export interface ChaosEvent {
 }
 
 /** The load for `seconds`, with `action` started `leadMs` into it. */
-async function during(mesh: ChaosMesh, seconds: number, leadMs: number, action: () => Promise<string[]>): Promise<{ summary: LoadSummary; notes: string[] }> {
+async function during(
+  mesh: ChaosMesh,
+  seconds: number,
+  leadMs: number,
+  action: () => Promise<string[]>,
+): Promise<{ summary: LoadSummary; notes: string[] }> {
   const load = mesh.load(seconds);
   await sleep(leadMs);
   const notes = await action().catch((err: unknown) => [`the event itself failed: ${String(err)}`]);
@@ -198,27 +240,57 @@ async function during(mesh: ChaosMesh, seconds: number, leadMs: number, action: 
 }
 
 const virtualService = (v1: number) => ({
-  apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'customer-service', namespace: NAMESPACE },
-  spec: { hosts: ['customer-service'], http: [{ route: [
-    { destination: { host: 'customer-service', subset: 'v1' }, weight: v1 }, { destination: { host: 'customer-service', subset: 'v2' }, weight: 100 - v1 },
-  ] }] },
+  apiVersion: 'networking.istio.io/v1',
+  kind: 'VirtualService',
+  metadata: { name: 'customer-service', namespace: NAMESPACE },
+  spec: {
+    hosts: ['customer-service'],
+    http: [
+      {
+        route: [
+          { destination: { host: 'customer-service', subset: 'v1' }, weight: v1 },
+          { destination: { host: 'customer-service', subset: 'v2' }, weight: 100 - v1 },
+        ],
+      },
+    ],
+  },
 });
 const paymentPolicy = (extra: number) => ({
-  apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'payment-service', namespace: NAMESPACE },
-  spec: { selector: { matchLabels: { app: 'payment-service' } }, action: 'ALLOW', rules: [{ from: [{ source: { principals: [
-    'cluster.local/ns/coffee-shop/sa/order-service', ...(extra % 2 === 1 ? [`cluster.local/ns/coffee-shop/sa/churn-${extra}`] : []),
-  ] } }] }] },
+  apiVersion: 'security.istio.io/v1',
+  kind: 'AuthorizationPolicy',
+  metadata: { name: 'payment-service', namespace: NAMESPACE },
+  spec: {
+    selector: { matchLabels: { app: 'payment-service' } },
+    action: 'ALLOW',
+    rules: [
+      {
+        from: [
+          {
+            source: {
+              principals: [
+                'cluster.local/ns/coffee-shop/sa/order-service',
+                ...(extra % 2 === 1 ? [`cluster.local/ns/coffee-shop/sa/churn-${extra}`] : []),
+              ],
+            },
+          },
+        ],
+      },
+    ],
+  },
 });
 
 export const EVENTS: readonly ChaosEvent[] = [
   {
-    name: 'config churn', goal: 'no-failed',
+    name: 'config churn',
+    goal: 'no-failed',
     run: (mesh) => {
       const { churnChanges: n, churnSeconds: secs } = mesh.settings;
       return during(mesh, Math.max(mesh.settings.loadSeconds, secs + 2), 500, async () => {
         const started = Date.now();
         for (let i = 0; i < n; i++) {
-          await mesh.apply(`churn-${i % 2}.yaml`, [i % 2 === 0 ? virtualService(i % 4 === 0 ? 60 : 80) : paymentPolicy(i)]);
+          await mesh.apply(`churn-${i % 2}.yaml`, [
+            i % 2 === 0 ? virtualService(i % 4 === 0 ? 60 : 80) : paymentPolicy(i),
+          ]);
           const due = started + ((i + 1) * secs * 1000) / n;
           await sleep(Math.max(0, due - Date.now()));
         }
@@ -228,47 +300,66 @@ export const EVENTS: readonly ChaosEvent[] = [
     },
   },
   {
-    name: 'controller kill -9', goal: 'no-failed',
-    run: (mesh) => during(mesh, mesh.settings.loadSeconds, 1000, async () => {
-      const before = await mesh.unit('controller');
-      process.kill(before.pid, 'SIGKILL');
-      const after = await until('the controller restarted', async () => {
-        const u = await mesh.unit('controller');
-        return u.pid !== before.pid && u.state === 'running' ? u : undefined;
-      });
-      return [`controller pid ${before.pid} killed; restarted by local up as pid ${after.pid} (restarts ${after.restarts})`];
-    }),
+    name: 'controller kill -9',
+    goal: 'no-failed',
+    run: (mesh) =>
+      during(mesh, mesh.settings.loadSeconds, 1000, async () => {
+        const before = await mesh.unit('controller');
+        process.kill(before.pid, 'SIGKILL');
+        const after = await until('the controller restarted', async () => {
+          const u = await mesh.unit('controller');
+          return u.pid !== before.pid && u.state === 'running' ? u : undefined;
+        });
+        return [
+          `controller pid ${before.pid} killed; restarted by local up as pid ${after.pid} (restarts ${after.restarts})`,
+        ];
+      }),
   },
   {
-    name: 'agent restart', goal: 'no-failed',
-    knownCause: 'new connections never fail (the new agent shares the pods\' listeners through SO_REUSEPORT); the old agent '
-      + 'closes the connections it still carries at its drain deadline (AMBIT_DRAIN_MS=2000 in local up), and an L4 proxy '
-      + 'cannot tell when a keep-alive connection is between requests: one in flight then is reset (ECONNRESET)',
-    run: (mesh) => during(mesh, mesh.settings.loadSeconds, 1000, async () => {
-      const before = await mesh.unit('agent');
-      try {
-        const after = await mesh.control<UnitStatus>('POST', '/restart?unit=agent&surge=1');
-        return [`new agent pid ${after.pid} started and ready before the old one (pid ${before.pid}) was stopped`];
-      } catch (err) {
-        const after = await mesh.control<UnitStatus>('POST', '/restart?unit=agent');
-        return [`the new agent could not start beside the old one (${String(err).slice(0, 300)}): stopped the old, then started the new (pid ${after.pid})`];
-      }
-    }),
+    name: 'agent restart',
+    goal: 'no-failed',
+    knownCause:
+      "new connections never fail (the new agent shares the pods' listeners through SO_REUSEPORT); the old agent " +
+      'closes the connections it still carries at its drain deadline (AMBIT_DRAIN_MS=2000 in local up), and an L4 proxy ' +
+      'cannot tell when a keep-alive connection is between requests: one in flight then is reset (ECONNRESET)',
+    run: (mesh) =>
+      during(mesh, mesh.settings.loadSeconds, 1000, async () => {
+        const before = await mesh.unit('agent');
+        try {
+          const after = await mesh.control<UnitStatus>('POST', '/restart?unit=agent&surge=1');
+          return [`new agent pid ${after.pid} started and ready before the old one (pid ${before.pid}) was stopped`];
+        } catch (err) {
+          const after = await mesh.control<UnitStatus>('POST', '/restart?unit=agent');
+          return [
+            `the new agent could not start beside the old one (${String(err).slice(0, 300)}): stopped the old, then started the new (pid ${after.pid})`,
+          ];
+        }
+      }),
   },
   {
-    name: 'waypoint rollout', goal: 'no-failed',
-    knownCause: 'a replica on SIGTERM sends GOAWAY and closes the HTTP/1 connections inside its tunnels; a client that '
-      + 'writes its next request on such a keep-alive connection as it closes gets ECONNRESET (Node\'s client does not retry)',
-    run: (mesh) => during(mesh, mesh.settings.loadSeconds + 4, 1000, async () => {
-      const r = await mesh.control<{ replicas: string[]; balanced: boolean }>('POST', `/rollout-waypoint?namespace=${NAMESPACE}&name=waypoint`);
-      return [`${r.replicas.length} waypoint replicas (${r.replicas.join(', ')}) restarted one at a time${r.balanced ? ', each out of the balancer\'s rotation meanwhile' : ' (no second replica: a restart)'}`];
-    }),
+    name: 'waypoint rollout',
+    goal: 'no-failed',
+    knownCause:
+      'a replica on SIGTERM sends GOAWAY and closes the HTTP/1 connections inside its tunnels; a client that ' +
+      "writes its next request on such a keep-alive connection as it closes gets ECONNRESET (Node's client does not retry)",
+    run: (mesh) =>
+      during(mesh, mesh.settings.loadSeconds + 4, 1000, async () => {
+        const r = await mesh.control<{ replicas: string[]; balanced: boolean }>(
+          'POST',
+          `/rollout-waypoint?namespace=${NAMESPACE}&name=waypoint`,
+        );
+        return [
+          `${r.replicas.length} waypoint replicas (${r.replicas.join(', ')}) restarted one at a time${r.balanced ? ", each out of the balancer's rotation meanwhile" : ' (no second replica: a restart)'}`,
+        ];
+      }),
   },
   {
-    name: 'certificate rotation', goal: 'no-failed',
+    name: 'certificate rotation',
+    goal: 'no-failed',
     run: async (mesh) => {
       const ttl = mesh.settings.certTtlSeconds;
-      const serials = async () => new Map((await mesh.agentDump()).certificates?.map((c) => [c.identity, c.notAfter]) ?? []);
+      const serials = async () =>
+        new Map((await mesh.agentDump()).certificates?.map((c) => [c.identity, c.notAfter]) ?? []);
       const before = await serials();
       // Long enough to cover the rotation at half the TTL at least once.
       const r = await during(mesh, Math.max(mesh.settings.loadSeconds, Math.ceil(ttl * 0.6) + 1), 0, async () => []);
@@ -280,7 +371,8 @@ export const EVENTS: readonly ChaosEvent[] = [
     },
   },
   {
-    name: 'CA unreachable', goal: 'report',
+    name: 'CA unreachable',
+    goal: 'report',
     knownCause: 'certificates expired while the CA was away (renewal retries until it is back)',
     run: (mesh) => {
       const away = mesh.settings.caAwaySeconds;
@@ -289,29 +381,49 @@ export const EVENTS: readonly ChaosEvent[] = [
         await sleep(away * 1000);
         await mesh.control('POST', '/resume?unit=controller');
         const ttl = mesh.settings.certTtlSeconds;
-        const notes = [`controller (the CA) stopped for ${away} s with a ${ttl} s certificate TTL${away >= ttl / 2 ? ': certificates expire meanwhile, failures expected after that' : ': certificates outlive the outage'}`];
+        const notes = [
+          `controller (the CA) stopped for ${away} s with a ${ttl} s certificate TTL${away >= ttl / 2 ? ': certificates expire meanwhile, failures expected after that' : ': certificates outlive the outage'}`,
+        ];
         // Renewal retries: once the CA is back every certificate is fresh again.
-        const renewed = await until('certificates renewed', async () => {
-          const certs = (await mesh.agentDump()).certificates ?? [];
-          return certs.length > 0 && certs.every((c) => Date.parse(c.notAfter) - Date.now() > (ttl * 1000) / 3) ? certs.length : undefined;
-        }, (ttl + 30) * 1000).catch(() => 0);
-        notes.push(renewed > 0 ? `after the CA came back, all ${renewed} agent certificates were renewed` : 'certificates were NOT renewed after the CA came back');
+        const renewed = await until(
+          'certificates renewed',
+          async () => {
+            const certs = (await mesh.agentDump()).certificates ?? [];
+            return certs.length > 0 && certs.every((c) => Date.parse(c.notAfter) - Date.now() > (ttl * 1000) / 3)
+              ? certs.length
+              : undefined;
+          },
+          (ttl + 30) * 1000,
+        ).catch(() => 0);
+        notes.push(
+          renewed > 0
+            ? `after the CA came back, all ${renewed} agent certificates were renewed`
+            : 'certificates were NOT renewed after the CA came back',
+        );
         return notes;
       });
     },
   },
   {
-    name: 'pod churn with IP reuse', goal: 'no-misrouted',
-    run: (mesh) => during(mesh, mesh.settings.loadSeconds + 3, 1000, async () => {
-      const old = mesh.record.planned.find((p) => p.name === REUSE_OLD)!;
-      const file = path.join(mesh.stateDir, '..', 'ip-reuse-new.yaml');
-      await writeFile(file, stringify(servicePod(REUSE_NEW, 'impostor', { app: 'impostor' }, 'impostor')));
-      const res = await mesh.control<{ ip: string; identity: string }>('POST', `/replace-pod?namespace=${NAMESPACE}&name=${REUSE_OLD}&manifest=${encodeURIComponent(file)}`);
-      return [`${REUSE_OLD} (customer-service, ${old.ip}) deleted; ${REUSE_NEW} (${res.identity}) created with the same IP ${res.ip}`];
-    }),
+    name: 'pod churn with IP reuse',
+    goal: 'no-misrouted',
+    run: (mesh) =>
+      during(mesh, mesh.settings.loadSeconds + 3, 1000, async () => {
+        const old = mesh.record.planned.find((p) => p.name === REUSE_OLD)!;
+        const file = path.join(mesh.stateDir, '..', 'ip-reuse-new.yaml');
+        await writeFile(file, stringify(servicePod(REUSE_NEW, 'impostor', { app: 'impostor' }, 'impostor')));
+        const res = await mesh.control<{ ip: string; identity: string }>(
+          'POST',
+          `/replace-pod?namespace=${NAMESPACE}&name=${REUSE_OLD}&manifest=${encodeURIComponent(file)}`,
+        );
+        return [
+          `${REUSE_OLD} (customer-service, ${old.ip}) deleted; ${REUSE_NEW} (${res.identity}) created with the same IP ${res.ip}`,
+        ];
+      }),
   },
   {
-    name: 'node reboot', goal: 'no-failed',
+    name: 'node reboot',
+    goal: 'no-failed',
     run: async (mesh) => {
       // Traffic stops, the agent dies with the node, the capture rules of every pod are lost
       // (flushed), the agent comes back and the CNI reconciles every pod; traffic resumes.
@@ -322,9 +434,23 @@ export const EVENTS: readonly ChaosEvent[] = [
         await sh('ip', ['netns', 'exec', p.netnsName, 'iptables', '-t', 'nat', '-F']);
         await sh('ip', ['netns', 'exec', p.netnsName, 'iptables', '-t', 'mangle', '-F']);
       }
-      await until('the agent restarted', async () => { const u = await mesh.unit('agent'); return u.pid !== before.pid && u.state === 'running' ? u : undefined; });
-      await until('the agent ready', async () => ((await fetch(`http://127.0.0.1:${mesh.record.ports.agentReady}/healthz/ready`, { signal: AbortSignal.timeout(1000) })).ok || undefined));
-      const reasserted = await mesh.control<Array<{ pod: string; check: string; readded: boolean; error?: string }>>('POST', '/reassert-capture');
+      await until('the agent restarted', async () => {
+        const u = await mesh.unit('agent');
+        return u.pid !== before.pid && u.state === 'running' ? u : undefined;
+      });
+      await until(
+        'the agent ready',
+        async () =>
+          (
+            await fetch(`http://127.0.0.1:${mesh.record.ports.agentReady}/healthz/ready`, {
+              signal: AbortSignal.timeout(1000),
+            })
+          ).ok || undefined,
+      );
+      const reasserted = await mesh.control<Array<{ pod: string; check: string; readded: boolean; error?: string }>>(
+        'POST',
+        '/reassert-capture',
+      );
       const missing: string[] = [];
       for (const p of enrolled) {
         const save = await sh('ip', ['netns', 'exec', p.netnsName, 'iptables-save', '-t', 'nat']);
@@ -334,8 +460,10 @@ export const EVENTS: readonly ChaosEvent[] = [
       const held = new Set(dump.pods?.map((p) => p.name));
       const notHeld = enrolled.filter((p) => !held.has(p.name)).map((p) => p.name);
       const r = await during(mesh, mesh.settings.loadSeconds, 0, async () => []);
-      r.notes.push(`agent pid ${before.pid} killed, nat/mangle rules of ${enrolled.length} pods flushed; CNI re-added ${reasserted.filter((x) => x.readded).length} pods`
-        + `; before traffic resumed: ${missing.length === 0 ? 'every pod redirected' : `no redirection in ${missing.join(', ')}`}, ${notHeld.length === 0 ? 'every pod held by the agent' : `agent lacks ${notHeld.join(', ')}`}`);
+      r.notes.push(
+        `agent pid ${before.pid} killed, nat/mangle rules of ${enrolled.length} pods flushed; CNI re-added ${reasserted.filter((x) => x.readded).length} pods` +
+          `; before traffic resumed: ${missing.length === 0 ? 'every pod redirected' : `no redirection in ${missing.join(', ')}`}, ${notHeld.length === 0 ? 'every pod held by the agent' : `agent lacks ${notHeld.join(', ')}`}`,
+      );
       const errors = reasserted.filter((x) => x.error);
       if (errors.length > 0) r.notes.push(`CNI errors: ${errors.map((e) => `${e.pod}: ${e.error}`).join('; ')}`);
       return r;
@@ -344,16 +472,28 @@ export const EVENTS: readonly ChaosEvent[] = [
 ];
 
 function resultOf(event: ChaosEvent, summary: LoadSummary, notes: string[]): EventResult {
-  let sent = 0; let failed = 0; let misrouted = 0;
+  let sent = 0;
+  let failed = 0;
+  let misrouted = 0;
   const reasons: Record<string, number> = {};
   for (const [target, t] of Object.entries(summary.targets)) {
-    sent += t.sent; failed += t.failed; misrouted += t.misrouted;
+    sent += t.sent;
+    failed += t.failed;
+    misrouted += t.misrouted;
     for (const [r, n] of Object.entries(t.reasons)) reasons[`${target}: ${r}`] = (reasons[`${target}: ${r}`] ?? 0) + n;
     for (const [who, n] of Object.entries(t.misroutedTo)) reasons[`${target}: misrouted to ${who}`] = n;
   }
   if (failed + misrouted > 0 && event.knownCause) notes.push(`cause: ${event.knownCause}`);
-  const eventFailed = notes.some((n) => n.startsWith('the event itself failed') || n.startsWith('no rotation observed'));
-  const met = !eventFailed && (event.goal === 'no-failed' ? failed === 0 && misrouted === 0 : event.goal === 'no-misrouted' ? misrouted === 0 : true);
+  const eventFailed = notes.some(
+    (n) => n.startsWith('the event itself failed') || n.startsWith('no rotation observed'),
+  );
+  const met =
+    !eventFailed &&
+    (event.goal === 'no-failed'
+      ? failed === 0 && misrouted === 0
+      : event.goal === 'no-misrouted'
+        ? misrouted === 0
+        : true);
   return { event: event.name, goal: event.goal, sent, failed, misrouted, reasons, notes, met, summary };
 }
 
@@ -371,7 +511,9 @@ export async function runEvents(mesh: ChaosMesh, names?: readonly string[]): Pro
     if (!healthy) notes.push(`the mesh was not healthy again ${took} s after the event`);
     else if (took >= 3) notes.push(`the mesh was healthy again ${took} s after the event`);
     const r = resultOf(event, summary, notes);
-    mesh.log(`event: ${event.name}: ${r.failed} failed, ${r.misrouted} misrouted of ${r.sent}${r.met ? '' : ' (goal missed)'}`);
+    mesh.log(
+      `event: ${event.name}: ${r.failed} failed, ${r.misrouted} misrouted of ${r.sent}${r.met ? '' : ' (goal missed)'}`,
+    );
     out.push(r);
   }
   return out;
@@ -379,13 +521,19 @@ export async function runEvents(mesh: ChaosMesh, names?: readonly string[]): Pro
 
 /** The table: event × requests, failed, misrouted, goal, and the reasons and notes. */
 export function formatTable(results: readonly EventResult[]): string {
-  const lines = [`${'event'.padEnd(26)}${'requests'.padStart(9)}${'failed'.padStart(8)}${'misrouted'.padStart(10)}  ${'goal'.padEnd(13)}met`];
+  const lines = [
+    `${'event'.padEnd(26)}${'requests'.padStart(9)}${'failed'.padStart(8)}${'misrouted'.padStart(10)}  ${'goal'.padEnd(13)}met`,
+  ];
   for (const r of results) {
-    lines.push(`${r.event.padEnd(26)}${String(r.sent).padStart(9)}${String(r.failed).padStart(8)}${String(r.misrouted).padStart(10)}  ${r.goal.padEnd(13)}${r.goal === 'report' ? '-' : r.met ? 'yes' : 'NO'}`);
+    lines.push(
+      `${r.event.padEnd(26)}${String(r.sent).padStart(9)}${String(r.failed).padStart(8)}${String(r.misrouted).padStart(10)}  ${r.goal.padEnd(13)}${r.goal === 'report' ? '-' : r.met ? 'yes' : 'NO'}`,
+    );
   }
   lines.push('');
   for (const r of results) {
-    const reasons = Object.entries(r.reasons).map(([k, n]) => `${k} ×${n}`).join(', ');
+    const reasons = Object.entries(r.reasons)
+      .map(([k, n]) => `${k} ×${n}`)
+      .join(', ');
     lines.push(`${r.event}: ${r.notes.join('; ')}${reasons ? `. Failures: ${reasons}` : ''}`);
   }
   return lines.join('\n');

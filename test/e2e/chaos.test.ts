@@ -7,13 +7,28 @@ import { ChaosMesh, EVENTS, formatTable, runEvents, type EventResult } from '../
 import { describeNetns } from '../helpers/privileges.js';
 
 /** Events whose goal (0 failed, or 0 misrouted) holds; the others are run and reported. */
-const ASSERTED = new Set(['config churn', 'controller kill -9', 'waypoint rollout', 'certificate rotation', 'pod churn with IP reuse', 'node reboot']);
+const ASSERTED = new Set([
+  'config churn',
+  'controller kill -9',
+  'waypoint rollout',
+  'certificate rotation',
+  'pod churn with IP reuse',
+  'node reboot',
+]);
 
 describeNetns('chaos suite (short): day-2 events under load on local up', () => {
-  const mesh = new ChaosMesh({ mode: 'short', bridge: 'ambt-h5-br1', cidr: '10.239.53.0/24', prefix: 'ambt-h5c-', portOffset: 700 });
+  const mesh = new ChaosMesh({
+    mode: 'short',
+    bridge: 'ambt-h5-br1',
+    cidr: '10.239.53.0/24',
+    prefix: 'ambt-h5c-',
+    portOffset: 700,
+  });
   const results: EventResult[] = [];
 
-  beforeAll(async () => { await mesh.start(); }, 180_000);
+  beforeAll(async () => {
+    await mesh.start();
+  }, 180_000);
   afterAll(async () => {
     if (results.length > 0) console.log(formatTable(results));
     await mesh.stop();
@@ -26,7 +41,10 @@ describeNetns('chaos suite (short): day-2 events under load on local up', () => 
       expect(r!.sent).toBeGreaterThan(0);
       expect(r!.notes.join('; ')).not.toMatch(/the event itself failed|no rotation observed/);
       if (ASSERTED.has(event.name) && event.goal !== 'report') {
-        expect({ failed: event.goal === 'no-failed' ? r!.failed : 0, misrouted: r!.misrouted }, formatTable([r!])).toEqual({ failed: 0, misrouted: 0 });
+        expect(
+          { failed: event.goal === 'no-failed' ? r!.failed : 0, misrouted: r!.misrouted },
+          formatTable([r!]),
+        ).toEqual({ failed: 0, misrouted: 0 });
       }
     }, 180_000);
   }

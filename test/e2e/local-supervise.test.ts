@@ -22,7 +22,25 @@ describeNetns('ambitctl local up supervises its processes', () => {
   let mesh: LocalMesh;
   const units = () => controlRequest<UnitStatus[]>(path.join(stateDir, 'control.sock'), 'GET', '/units');
   const unit = async (name: string) => (await units()).find((u) => u.name === name)!;
-  const pay = () => sh(process.execPath, [CTL, 'local', 'exec', '--state-dir', stateDir, 'order-service-0', '--', 'curl', '-sS', '-m', '5', 'http://payment-service:8080/pay'], 10_000);
+  const pay = () =>
+    sh(
+      process.execPath,
+      [
+        CTL,
+        'local',
+        'exec',
+        '--state-dir',
+        stateDir,
+        'order-service-0',
+        '--',
+        'curl',
+        '-sS',
+        '-m',
+        '5',
+        'http://payment-service:8080/pay',
+      ],
+      10_000,
+    );
   async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
     const end = Date.now() + timeoutMs;
     for (;;) {
@@ -35,7 +53,14 @@ describeNetns('ambitctl local up supervises its processes', () => {
 
   beforeAll(async () => {
     stateDir = path.join(await mkdtemp(path.join(tmpdir(), 'ambt-h5s-')), 'state');
-    mesh = new LocalMesh({ dir: path.join(REPO, 'examples', 'coffee-shop'), stateDir, bridge: BRIDGE, cidr: CIDR, prefix: PREFIX, portOffset: PORT_OFFSET });
+    mesh = new LocalMesh({
+      dir: path.join(REPO, 'examples', 'coffee-shop'),
+      stateDir,
+      bridge: BRIDGE,
+      cidr: CIDR,
+      prefix: PREFIX,
+      portOffset: PORT_OFFSET,
+    });
     await mesh.start();
   }, 180_000);
 
@@ -51,10 +76,15 @@ describeNetns('ambitctl local up supervises its processes', () => {
     process.kill(before.pid, 'SIGKILL');
     const results: number[] = [];
     for (let i = 0; i < 5; i++) results.push((await pay()).code);
-    const after = await until('the controller restarted', async () => { const u = await unit('controller'); return u.restarts === 1 && u.state === 'running' ? u : undefined; });
+    const after = await until('the controller restarted', async () => {
+      const u = await unit('controller');
+      return u.restarts === 1 && u.state === 'running' ? u : undefined;
+    });
     expect(after.pid).not.toBe(before.pid);
     expect(results).toEqual([0, 0, 0, 0, 0]);
-    expect(mesh.stderr).toMatch(/"msg":"process exited; restarting after back-off","component":"ambitctl-local","unit":"controller"/);
+    expect(mesh.stderr).toMatch(
+      /"msg":"process exited; restarting after back-off","component":"ambitctl-local","unit":"controller"/,
+    );
     // The new controller serves: the agent gets config from it again (a config change arrives).
     const res = await pay();
     expect(res.code).toBe(0);
@@ -64,16 +94,27 @@ describeNetns('ambitctl local up supervises its processes', () => {
   it('restarts a pod whose command exits (a Deployment: restartPolicy Always)', async () => {
     const before = await unit('pod/coffee-shop/payment-service-0');
     process.kill(before.pid, 'SIGTERM');
-    const after = await until('the pod restarted', async () => { const u = await unit('pod/coffee-shop/payment-service-0'); return u.restarts === 1 && u.state === 'running' ? u : undefined; });
+    const after = await until('the pod restarted', async () => {
+      const u = await unit('pod/coffee-shop/payment-service-0');
+      return u.restarts === 1 && u.state === 'running' ? u : undefined;
+    });
     expect(after.pid).not.toBe(before.pid);
     const ps = await sh(process.execPath, [CTL, 'local', 'ps', '--state-dir', stateDir]);
-    expect(ps.stdout).toMatch(new RegExp(`^pod/coffee-shop/payment-service-0\\s+${after.pid}\\s+running\\s+1\\s+Always`, 'm'));
-    const res = await until('payment-service answering again', async () => { const r = await pay(); return r.code === 0 ? r : undefined; });
+    expect(ps.stdout).toMatch(
+      new RegExp(`^pod/coffee-shop/payment-service-0\\s+${after.pid}\\s+running\\s+1\\s+Always`, 'm'),
+    );
+    const res = await until('payment-service answering again', async () => {
+      const r = await pay();
+      return r.code === 0 ? r : undefined;
+    });
     expect((JSON.parse(res.stdout) as { service: string }).service).toBe('payment-service');
   }, 60_000);
 
   it('keeps running when the terminal closes (SIGHUP), and SIGTERM later tears everything down', async () => {
-    const record = JSON.parse(await readFile(path.join(stateDir, 'local.json'), 'utf8')) as { pid: number; processes: Array<{ pid: number }> };
+    const record = JSON.parse(await readFile(path.join(stateDir, 'local.json'), 'utf8')) as {
+      pid: number;
+      processes: Array<{ pid: number }>;
+    };
     mesh.closeTerminal();
     process.kill(record.pid, 'SIGHUP');
     await sleep(1500);

@@ -23,14 +23,21 @@ COMMIT
 
 describe('parseIptablesSave', () => {
   it('ignores an empty built-in table, counters and the order of rules', () => {
-    const reordered = NAT.replace('-A OUTPUT -d 192.0.2.1/32 -j RETURN\n-A OUTPUT -d 192.0.2.2/32 -j RETURN', '-A OUTPUT -d 192.0.2.2/32 -j RETURN\n-A OUTPUT -d 192.0.2.1/32 -j RETURN');
+    const reordered = NAT.replace(
+      '-A OUTPUT -d 192.0.2.1/32 -j RETURN\n-A OUTPUT -d 192.0.2.2/32 -j RETURN',
+      '-A OUTPUT -d 192.0.2.2/32 -j RETURN\n-A OUTPUT -d 192.0.2.1/32 -j RETURN',
+    );
     expect(parseIptablesSave(EMPTY_MANGLE + reordered)).toEqual(parseIptablesSave(NAT));
-    expect(parseIptablesSave(NAT)).toEqual({ nat: { OUTPUT: { policy: 'ACCEPT', rules: ['-d 192.0.2.1/32 -j RETURN', '-d 192.0.2.2/32 -j RETURN'] } } });
+    expect(parseIptablesSave(NAT)).toEqual({
+      nat: { OUTPUT: { policy: 'ACCEPT', rules: ['-d 192.0.2.1/32 -j RETURN', '-d 192.0.2.2/32 -j RETURN'] } },
+    });
   });
 
   it('sees a left-over rule, a duplicated rule, an empty custom chain and a changed policy', () => {
     const base = parseIptablesSave(NAT);
-    expect(parseIptablesSave(NAT.replace('COMMIT', '-A OUTPUT -p tcp -j REDIRECT --to-ports 15001\nCOMMIT'))).not.toEqual(base);
+    expect(
+      parseIptablesSave(NAT.replace('COMMIT', '-A OUTPUT -p tcp -j REDIRECT --to-ports 15001\nCOMMIT')),
+    ).not.toEqual(base);
     expect(parseIptablesSave(NAT.replace('COMMIT', '-A OUTPUT -d 192.0.2.1/32 -j RETURN\nCOMMIT'))).not.toEqual(base);
     expect(parseIptablesSave(NAT.replace(':POSTROUTING', ':AMBIT_OUTPUT - [0:0]\n:POSTROUTING'))).not.toEqual(base);
     expect(parseIptablesSave(EMPTY_MANGLE.replace(':INPUT ACCEPT', ':INPUT DROP') + NAT)).not.toEqual(base);

@@ -8,7 +8,10 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
-export interface ChainState { policy: string; rules: string[] }
+export interface ChainState {
+  policy: string;
+  rules: string[];
+}
 /** table → chain → state */
 export type FilterState = Record<string, Record<string, ChainState>>;
 
@@ -53,7 +56,12 @@ export function parseIptablesSave(text: string): FilterState {
   return out;
 }
 
-const lines = (text: string): string[] => text.split('\n').map((l) => l.trim().replace(/\s+/g, ' ')).filter(Boolean).sort();
+const lines = (text: string): string[] =>
+  text
+    .split('\n')
+    .map((l) => l.trim().replace(/\s+/g, ' '))
+    .filter(Boolean)
+    .sort();
 
 async function inNetns(netns: string, cmd: string, ...args: string[]): Promise<string> {
   return (await run('ip', ['netns', 'exec', netns, cmd, ...args])).stdout;
