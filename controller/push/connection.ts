@@ -137,6 +137,10 @@ export class ClientConnection {
     delta?: { base: ResourceSet; changed: ReadonlyMap<string, readonly string[]> },
   ): string[] {
     const inStep = delta !== undefined && this.syncedTo === delta.base && this.scopeKey === scope.key;
+    // Already reflecting this very set: only a new on-demand lookup (a changed scope key) can
+    // change what the client must hold, and only workloads and services.
+    const sameSet = this.syncedTo === set;
+    const sameScope = this.scopeKey === scope.key;
     this.scopeKey = scope.key;
     const out: DeltaResponse[] = [];
     let skipped = false;
@@ -147,6 +151,7 @@ export class ClientConnection {
       }
       const current = set.get(type) ?? new Map<string, EncodedResource>();
       const first = this.unanswered.delete(type);
+      if (!first && sameSet && (sameScope || (type !== TYPE_WORKLOAD && type !== TYPE_SERVICE))) continue;
       const changed = inStep && !first ? (delta.changed.get(type) ?? []) : undefined;
       const scoped = changed === undefined ? scope.candidates?.(type) : undefined;
       const names =
