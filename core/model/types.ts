@@ -187,6 +187,8 @@ export interface ExtAuthzHttpProvider {
 export interface ExtensionProvider {
   readonly name: string;
   readonly envoyExtAuthzHttp?: ExtAuthzHttpProvider;
+  /** Why Ambit cannot call this provider (e.g. envoyExtAuthzGrpc): CUSTOM policies naming it deny, saying so. */
+  readonly unsupported?: string;
 }
 
 /** Everything an agent needs: the L4 view of the mesh. */
