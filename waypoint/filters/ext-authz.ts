@@ -11,6 +11,7 @@
 //   failOpen.
 import http from 'node:http';
 import type { Logger } from '../../core/log.js';
+import { describeError } from '../../core/errors.js';
 import type { ExtAuthzHttpProvider, ExtensionProvider } from '../../core/model/types.js';
 import type { RequestContext } from './context.js';
 
@@ -49,7 +50,8 @@ function checkHeaders(p: ExtAuthzHttpProvider, ctx: RequestContext): Record<stri
     const value = ctx.view.headers[name.toLowerCase()];
     if (value !== undefined) headers[name.toLowerCase()] = value;
   }
-  for (const [name, value] of Object.entries(p.includeAdditionalHeadersInCheck ?? {})) headers[name.toLowerCase()] = value;
+  for (const [name, value] of Object.entries(p.includeAdditionalHeadersInCheck ?? {}))
+    headers[name.toLowerCase()] = value;
   headers.host = ctx.view.authority;
   headers['content-length'] = '0';
   return headers;
@@ -63,24 +65,43 @@ function hostOf(service: string): string {
 
 function check(p: ExtAuthzHttpProvider, ctx: RequestContext, agent: http.Agent): Promise<ExtAuthzResult> {
   return new Promise((resolve, reject) => {
-    const req = http.request({
-      agent, host: hostOf(p.service), port: p.port, method: ctx.view.method,
-      path: `${p.pathPrefix ?? ''}${ctx.view.url}`, headers: checkHeaders(p, ctx), setHost: false,
-      signal: AbortSignal.timeout(p.timeoutMs ?? DEFAULT_TIMEOUT_MS),
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (c: Buffer) => { size += c.length; if (size <= MAX_BODY_BYTES) chunks.push(c); });
-      res.on('error', reject);
-      res.on('end', () => {
-        const status = res.statusCode ?? 403;
-        if (status === 200) {
-          resolve({ allowed: true, status, body: '', headersToUpstream: pick(res.headers, p.headersToUpstreamOnAllow), headersToDownstream: {} });
-        } else {
-          resolve(denied(status, Buffer.concat(chunks).toString('utf8'), pick(res.headers, p.headersToDownstreamOnDeny)));
-        }
-      });
-    });
+    const req = http.request(
+      {
+        agent,
+        host: hostOf(p.service),
+        port: p.port,
+        method: ctx.view.method,
+        path: `${p.pathPrefix ?? ''}${ctx.view.url}`,
+        headers: checkHeaders(p, ctx),
+        setHost: false,
+        signal: AbortSignal.timeout(p.timeoutMs ?? DEFAULT_TIMEOUT_MS),
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size <= MAX_BODY_BYTES) chunks.push(c);
+        });
+        res.on('error', reject);
+        res.on('end', () => {
+          const status = res.statusCode ?? 403;
+          if (status === 200) {
+            resolve({
+              allowed: true,
+              status,
+              body: '',
+              headersToUpstream: pick(res.headers, p.headersToUpstreamOnAllow),
+              headersToDownstream: {},
+            });
+          } else {
+            resolve(
+              denied(status, Buffer.concat(chunks).toString('utf8'), pick(res.headers, p.headersToDownstreamOnDeny)),
+            );
+          }
+        });
+      },
+    );
     req.on('error', reject);
     req.end();
   });
@@ -89,17 +110,32 @@ function check(p: ExtAuthzHttpProvider, ctx: RequestContext, agent: http.Agent):
 /** An ExtAuthzCheck over the mesh's `envoyExtAuthzHttp` providers; unknown providers deny. */
 export function httpExtAuthz(providers: readonly ExtensionProvider[], log: Logger): ExtAuthzCheck & { close(): void } {
   const byName = new Map(providers.filter((p) => p.envoyExtAuthzHttp).map((p) => [p.name, p.envoyExtAuthzHttp!]));
+  const unsupported = new Map(providers.filter((p) => p.unsupported).map((p) => [p.name, p.unsupported!]));
   const agent = new http.Agent({ keepAlive: true, maxFreeSockets: 16 });
+  // Each provider's refusal is logged once per configuration, not per request.
+  const warned = new Set<string>();
+  const warnOnce = (msg: string, fields: Record<string, unknown>): void => {
+    const key = `${msg}|${String(fields.provider)}`;
+    if (warned.has(key)) return;
+    warned.add(key);
+    log.warn(msg, fields);
+  };
   const fn = async (provider: string, ctx: RequestContext): Promise<ExtAuthzResult> => {
     const p = byName.get(provider);
     if (!p) {
-      log.warn('CUSTOM policy names an unknown ext-authz provider; denying', { provider });
+      const reason = unsupported.get(provider);
+      if (reason)
+        warnOnce('CUSTOM policy names an ext-authz provider Ambit cannot call; denying what it matches', {
+          provider,
+          reason,
+        });
+      else warnOnce('CUSTOM policy names an unknown ext-authz provider; denying what it matches', { provider });
       return denied(403, 'RBAC: access denied');
     }
     try {
       return await check(p, ctx, agent);
     } catch (err) {
-      log.warn('ext-authz check failed', { provider, service: p.service, port: p.port, error: err });
+      log.warn('ext-authz check failed', { provider, service: p.service, port: p.port, err: describeError(err) });
       if (p.failOpen) return { allowed: true, status: 200, body: '', headersToUpstream: {}, headersToDownstream: {} };
       return denied(p.statusOnError ?? 403, 'denied by external authorization');
     }
