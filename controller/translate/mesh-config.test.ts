@@ -37,7 +37,7 @@ defaultConfig: { tracing: { sampling: 100 } }`) + POD));
     expect(result.rejected).toEqual([]);
     expect(result.snapshot.mesh.extensionProviders).toEqual([
       { name: 'opa', envoyExtAuthzHttp: { service: 'opa.authz.svc.cluster.local', port: 8181, timeoutMs: 250, failOpen: true, includeRequestHeadersInCheck: ['x-user'] } },
-      { name: 'otel' },
+      { name: 'otel', unsupported: 'opentelemetry cannot serve as an ext-authz provider in Ambit (only envoyExtAuthzHttp)' },
     ]);
     const broken = translate(yamlObjects(configMap('extensionProviders: [{ name: opa, envoyExtAuthzHttp: { service: opa } }]')));
     expect(broken.rejected.map(formatRejection).join('\n')).toMatch(/data\.mesh\.extensionProviders\[0\]\.envoyExtAuthzHttp: service and port/);
