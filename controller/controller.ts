@@ -265,6 +265,8 @@ export class Controller {
     this.last = served;
     this.resources = buildResourceSet(served, this.resources);
     this.push.update(this.resources, served.snapshot.version, changedAt);
+    // After a full translation, index it for the next pod change while nothing is waiting.
+    if (this.translator.lastMode === 'full') setImmediate(() => this.translator.prepare());
   }
 
   /**

@@ -99,6 +99,14 @@ export class IncrementalTranslator {
     }
   }
 
+  /**
+   * Builds the indexes the next incremental translation needs, if the last one was full (the
+   * controller calls it once a full translation has been pushed, off the change's path).
+   */
+  prepare(): void {
+    if (this.state && !this.idx) this.indexes();
+  }
+
   private full(objects: readonly KubeObject[], opts: TranslateOptions): TranslateResult {
     this.lastMode = 'full';
     this.state = translateWithState(objects, opts);
