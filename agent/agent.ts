@@ -3,6 +3,7 @@
 import { lstat, stat } from 'node:fs/promises';
 import type net from 'node:net';
 import { connect as connectUnix, isIP } from 'node:net';
+import { certificateExpiries, type AgentConfigDump } from '../core/admin/dump.js';
 import type { ConfigSource } from '../core/config/source.js';
 import { hasLookup } from '../core/xds/mesh-source.js';
 import { startEnrolmentServer, type EnrolmentServer, type PodInfo } from '../core/enrolment/index.js';
@@ -338,7 +339,7 @@ export class Agent {
   }
 
   /** For the admin config_dump. */
-  dump(): unknown {
+  dump(): AgentConfigDump {
     const s = this.state.snapshot;
     return {
       version: s.version,
@@ -347,7 +348,7 @@ export class Agent {
       workloads: s.workloads,
       services: s.services,
       policies: { authorization: s.authorizationPolicies, peerAuthentication: s.peerAuthentications },
-      certificates: this.certs.expiries().map((c) => ({ identity: c.identity, notAfter: c.notAfter.toISOString() })),
+      certificates: certificateExpiries(this.certs.expiries()),
       connections: this.tracker.counts(),
       refusals: this.tracker.refusalCounts(),
       pool: this.pool.stats(),

@@ -3,6 +3,7 @@
 // (agent: workloads, services, policies, certificates, pods; waypoint: routes, clusters,
 // authorizationPolicies, certificates).
 import type { Command } from 'commander';
+import type { ConfigDump } from '../core/admin/dump.js';
 import { AmbitError } from '../core/errors.js';
 
 export const SECTIONS = ['workloads', 'services', 'policies', 'certs', 'routes'] as const;
@@ -28,7 +29,10 @@ function ruleText(rule: Rec): string {
   return [part('from', arr(rule.from)), part('to', arr(rule.to).map((t) => rec(t.operation ?? t))), part('when', arr(rule.when))].filter(Boolean).join(' ') || '(any)';
 }
 
-/** The rows of one section of a config_dump (agent or waypoint). */
+/**
+ * The rows of one section of a config_dump (agent or waypoint; core/admin/dump.ts has the
+ * shapes). Read defensively: the dump comes from another process, maybe of another version.
+ */
 export function sectionData(dump: unknown, section: Section): { items: unknown[]; table: Table } {
   const d = rec(dump);
   switch (section) {
@@ -71,7 +75,7 @@ export function sectionData(dump: unknown, section: Section): { items: unknown[]
   }
 }
 
-export async function fetchDump(admin: string): Promise<unknown> {
+export async function fetchDump(admin: string): Promise<ConfigDump> {
   const base = /^https?:\/\//.test(admin) ? admin : `http://${admin}`;
   let res: Response;
   try {
@@ -80,7 +84,7 @@ export async function fetchDump(admin: string): Promise<unknown> {
     throw new AmbitError('AMBIT_E_CONFIG', `cannot reach the admin endpoint ${admin}: ${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}`, { hint: 'is the agent running? pass --admin HOST:PORT (an agent: 127.0.0.1:15000; local up with --port-offset N: 15000+N)' });
   }
   if (!res.ok) throw new AmbitError('AMBIT_E_CONFIG', `${admin}/config_dump answered HTTP ${res.status}`);
-  return res.json();
+  return (await res.json()) as ConfigDump;
 }
 
 export function register(program: Command): void {

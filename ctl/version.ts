@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import type { ConfigDump } from '../core/admin/dump.js';
 
 export function packageVersion(): string {
   // Works from ctl/ (sources under vitest) and from dist/ctl/ (built).
@@ -21,7 +22,7 @@ async function componentVersion(url: string): Promise<string> {
   try {
     const res = await fetch(url, { signal: AbortSignal.timeout(500) });
     if (!res.ok) return `unreachable (HTTP ${res.status})`;
-    const dump = (await res.json()) as { version?: string };
+    const dump = (await res.json()) as Partial<ConfigDump>;
     return dump.version ?? 'running (version not reported)';
   } catch {
     return 'not running';

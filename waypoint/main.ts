@@ -5,6 +5,7 @@
 // in-process CA persisted in AMBIT_STATE_DIR/ca.
 import { applyRelayTuning } from '../core/hbone/tuning.js';
 import path from 'node:path';
+import { certificateExpiries, type WaypointConfigDump } from '../core/admin/dump.js';
 import { startAdminServers } from '../core/admin/servers.js';
 import { AmbitError, describeError } from '../core/errors.js';
 import { HbonePool } from '../core/hbone/index.js';
@@ -86,7 +87,7 @@ async function main(): Promise<void> {
     ...(s.ports.metrics > 0 ? { metrics: { port: s.ports.metrics } } : {}),
     ...(s.ports.ready > 0 ? { ready: { port: s.ports.ready } } : {}),
     isReady: () => runtime.pipeline() !== undefined,
-    dump: () => ({ identity, certificates: certs.expiries(), ...runtime.dump() }),
+    dump: (): WaypointConfigDump => ({ identity, certificates: certificateExpiries(certs.expiries()), ...runtime.dump() }),
     connections: () => server.stats(),
     registry: metrics.registry,
     // POST /logging and other state changes only with this bearer token (AMBIT_ADMIN_TOKEN).

@@ -1,6 +1,7 @@
 // Holds the waypoint's current pipeline and rebuilds it when config arrives. A config that
 // cannot be built is refused (the problems go back as a NACK) and the last good pipeline
 // keeps serving.
+import type { WaypointRuntimeDump } from '../core/admin/dump.js';
 import { describeError } from '../core/errors.js';
 import type { HbonePool } from '../core/hbone/index.js';
 import type { Credentials } from '../core/identity/types.js';
@@ -75,7 +76,7 @@ export class WaypointRuntime {
     if (this.current) this.apply(this.current.config);
   }
 
-  dump(): Record<string, unknown> {
+  dump(): WaypointRuntimeDump {
     const p = this.current;
     return {
       version: p?.config.version,

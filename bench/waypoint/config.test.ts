@@ -40,7 +40,7 @@ describe('bench/waypoint configuration', () => {
     try {
       expect(runtime.apply(waypointConfig('v1', ips.server))).toEqual([]);
       expect(runtime.pipeline()).toBeDefined();
-      const dump = runtime.dump() as { clusters: Array<{ endpoints: Array<{ address: string; hbone?: boolean }> }> };
+      const dump = runtime.dump();
       expect(dump.clusters[0]?.endpoints).toEqual([expect.objectContaining({ address: ips.server, hbone: true })]);
     } finally {
       runtime.close();

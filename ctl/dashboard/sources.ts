@@ -9,6 +9,7 @@ import { GRAPH_FAMILIES, parseMetricsText, type Samples } from './metrics-text.j
 import { EMPTY_TOPOLOGY, mergeSamples, WAYPOINT_SOURCE_LABEL, type Topology } from './graph.js';
 import { topologyFromDump, type WaypointInfo } from './topology.js';
 import type { Deltas } from './window.js';
+import type { AgentConfigDump, ConfigDump, WaypointConfigDump } from '../../core/admin/dump.js';
 
 const TIMEOUT_MS = 1500;
 const isGraphFamily = (name: string): boolean => GRAPH_FAMILIES.test(name);
@@ -21,8 +22,8 @@ async function getText(url: string): Promise<string> {
 
 export interface MeshView {
   readonly record?: LocalRecord;
-  readonly agentDump?: unknown;
-  readonly waypointDumps: Array<{ namespace: string; name: string; dump: unknown }>;
+  readonly agentDump?: AgentConfigDump;
+  readonly waypointDumps: Array<{ namespace: string; name: string; dump: WaypointConfigDump }>;
   readonly topology: Topology;
   /** Agent and waypoint samples (waypoints' tagged with their name); undefined when nothing answered. */
   readonly samples?: Samples;
@@ -47,7 +48,7 @@ export async function pollLocalMesh(stateDir: string, withMetrics: boolean): Pro
   const agent = `http://127.0.0.1:${record.ports.agentAdmin}`;
   const [agentDump, agentMetrics] = await Promise.all([
     getText(`${agent}/config_dump`).then(
-      (t) => JSON.parse(t) as unknown,
+      (t) => JSON.parse(t) as AgentConfigDump,
       (err: Error) => {
         problems.push(`agent admin: ${err.message}`);
         return undefined;
@@ -70,7 +71,7 @@ export async function pollLocalMesh(stateDir: string, withMetrics: boolean): Pro
       const base = `http://127.0.0.1:${w.port}`;
       const [dump, metrics] = await Promise.all([
         getText(`${base}/config_dump`).then(
-          (t) => JSON.parse(t) as unknown,
+          (t) => JSON.parse(t) as WaypointConfigDump,
           (err: Error) => {
             problems.push(`waypoint ${w.namespace}/${w.name} admin: ${err.message}`);
             return undefined;
@@ -97,7 +98,7 @@ export async function pollLocalMesh(stateDir: string, withMetrics: boolean): Pro
     identity: w.identity,
     pod: w.pod,
   }));
-  const version = (d: unknown) => String((d as { version?: unknown } | undefined)?.version ?? '');
+  const version = (d: ConfigDump | undefined) => String(d?.version ?? '');
   const samples = parts.length > 0 ? mergeSamples(parts) : undefined;
   return {
     record,

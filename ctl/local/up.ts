@@ -29,6 +29,7 @@ import { isAlive, portsFor, readRecord, writeRecord, type LocalRecord } from './
 import { tearDown } from './teardown.js';
 import { startWaypointBalancer, type WaypointBalancer } from './waypoint-balancer.js';
 import { bridgeWaypointPorts, IN_POD, issueWaypointToken, netnsPath, waypointDump, waypointEnv, waypointHostPort, type WaypointPorts } from './waypoints.js';
+import type { AgentConfigDump } from '../../core/admin/dump.js';
 
 const CONTROLLER_IDENTITY = 'spiffe://cluster.local/ns/ambit-system/sa/ambit-controller';
 
@@ -98,11 +99,8 @@ const tcpOpen = (port: number) => new Promise<boolean | undefined>((resolve) => 
   s.on('error', () => resolve(undefined));
 });
 
-interface AgentDump {
-  workloads?: Array<{ uid: string }>;
-  pods?: Array<{ namespace: string; name: string; identity?: string }>;
-  certificates?: Array<{ identity: string; notAfter: string }>;
-}
+/** Read while the agent starts: a section may be missing. */
+type AgentDump = Partial<AgentConfigDump>;
 
 export async function agentDump(adminPort: number): Promise<AgentDump> {
   const res = await fetch(`http://127.0.0.1:${adminPort}/config_dump`, { signal: AbortSignal.timeout(3000) });

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describeNetns } from '../helpers/privileges.js';
+import type { AgentConfigDump } from '../../core/admin/dump.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CTL = path.join(REPO, 'dist', 'ctl', 'main.js');
@@ -69,7 +70,7 @@ describeNetns('ambitctl local up without root (user namespaces)', () => {
     if (why) { skipOrFail(ctx, why); return; }
     const hostNetns = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout;
     expect(hostNetns).not.toContain('ambit-coffee-shop-');
-    const dump = await (await fetch(`http://127.0.0.1:${15000 + PORT_OFFSET}/config_dump`)).json() as { pods: Array<{ name: string }> };
+    const dump = await (await fetch(`http://127.0.0.1:${15000 + PORT_OFFSET}/config_dump`)).json() as AgentConfigDump;
     expect(dump.pods.map((p) => p.name)).toContain('order-service-0');
     const allowed = await asUser(['local', 'exec', '--state-dir', stateDir, 'order-service', '--', 'curl', '-sS', '-m', '10', 'http://payment-service:8080/pay']);
     expect(allowed.code).toBe(0);

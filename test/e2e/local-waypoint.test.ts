@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describeNetns } from '../helpers/privileges.js';
 import { CTL, LocalMesh, REPO, sh } from './local-mesh.js';
+import type { WaypointConfigDump } from '../../core/admin/dump.js';
 const BRIDGE = 'ambt-h15-br0';
 const CIDR = '10.239.15.0/24';
 const PREFIX = 'ambt-h15-';
@@ -212,7 +213,7 @@ describeNetns('ambitctl local up: the coffee-shop through its waypoint (L7)', ()
     const netns = (await sh('ip', ['netns', 'list'])).stdout;
     expect(netns).toContain(`${PREFIX}coffee-shop-waypoint-waypoint`);
     expect(netns).toContain(`${PREFIX}bakery-bakery-wp-waypoint`);
-    const dump = await (await fetch(`http://127.0.0.1:${WAYPOINT_PORT}/config_dump`)).json() as { identity: string; version?: string; namespace: string; routes: unknown[] };
+    const dump = await (await fetch(`http://127.0.0.1:${WAYPOINT_PORT}/config_dump`)).json() as WaypointConfigDump;
     expect(dump.identity).toBe('spiffe://cluster.local/ns/coffee-shop/sa/waypoint');
     expect(dump.namespace).toBe('coffee-shop');
     expect(dump.version).toBeTruthy();
@@ -223,7 +224,7 @@ describeNetns('ambitctl local up: the coffee-shop through its waypoint (L7)', ()
     expect(rows[0]).toMatchObject({ namespace: 'bakery', name: 'bakery-wp', admin: `127.0.0.1:${BAKERY_PORT}`, usedBy: ['bakery'] });
     expect(rows[1]).toMatchObject({ namespace: 'coffee-shop', name: 'waypoint', admin: `127.0.0.1:${WAYPOINT_PORT}`, usedBy: ['coffee-shop'] });
     for (const r of rows) expect(r.address).toMatch(/^10\.239\.15\.\d+$/);
-    const bakery = await (await fetch(`http://127.0.0.1:${BAKERY_PORT}/config_dump`)).json() as { identity: string; version?: string };
+    const bakery = await (await fetch(`http://127.0.0.1:${BAKERY_PORT}/config_dump`)).json() as WaypointConfigDump;
     expect(bakery.identity).toBe('spiffe://cluster.local/ns/bakery/sa/bakery-wp');
     expect(bakery.version).toBeTruthy();
   });

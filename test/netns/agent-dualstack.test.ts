@@ -10,6 +10,7 @@ import { createPodSocket, listenInNetns, releaseNetns } from '../../agent/inpod/
 import { createCniChain, createPodNetns, deletePodNetns, destroyCniChain, type CniChain, type PodNetns } from '../helpers/cni-chain.js';
 import { describeNetns } from '../helpers/privileges.js';
 import { bundleAgent, eventually, httpGet, sh, startAgent, tempDir, type AgentProcess } from './agent-netns-helpers.js';
+import type { AgentConfigDump } from '../../core/admin/dump.js';
 
 const BRIDGE = 'ambt-h4d-br0';
 const SUBNET = '10.231.45.0/24';
@@ -65,7 +66,7 @@ describeNetns('agent: dual-stack pods', () => {
     }));
     if (!agent) return;
     await eventually(async () => {
-      const dump = JSON.parse(await httpGet(agent!.adminPort, '/config_dump')) as { version: string };
+      const dump = JSON.parse(await httpGet(agent!.adminPort, '/config_dump')) as AgentConfigDump;
       return dump.version === v ? true : undefined;
     }, `config ${v} applied`);
   }

@@ -12,6 +12,7 @@ import { createPodSocket, listenInNetns, releaseNetns } from '../../agent/inpod/
 import { HbonePool } from '../../core/hbone/index.js';
 import { CertificateAuthority } from '../../core/identity/ca.js';
 import { bundleAgent, eventually, httpGet, sh, startAgent, tempDir, type AgentProcess } from './agent-netns-helpers.js';
+import type { AgentConfigDump } from '../../core/admin/dump.js';
 
 const BRIDGE = 'ambt-h3-br0';
 const SUBNET = '10.231.3.0/24';
@@ -100,7 +101,7 @@ describeNetns('agent: pods on a bridge through the CNI chain', () => {
     const s = snapshot(extra);
     await writeFile(configFile, JSON.stringify(s, null, 2));
     await eventually(async () => {
-      const dump = JSON.parse(await httpGet(agent!.adminPort, '/config_dump')) as { version: string };
+      const dump = JSON.parse(await httpGet(agent!.adminPort, '/config_dump')) as AgentConfigDump;
       return dump.version === s.version ? true : undefined;
     }, `config ${String(s.version)} applied`);
   }
@@ -153,7 +154,7 @@ describeNetns('agent: pods on a bridge through the CNI chain', () => {
   }, 60_000);
 
   it('enrolled pods are listed by the agent; the non-enrolled one is not', async () => {
-    const dump = JSON.parse(await httpGet(agent!.adminPort, '/config_dump')) as { pods: Array<{ name: string; identity: string }> };
+    const dump = JSON.parse(await httpGet(agent!.adminPort, '/config_dump')) as AgentConfigDump;
     expect(dump.pods.map((p) => p.name).sort()).toEqual(['client', 'server']);
     expect(dump.pods.find((p) => p.name === 'client')?.identity).toBe(CLIENT_ID);
     // The ADD was acked with the pod's listeners already up inside its netns.
@@ -287,7 +288,7 @@ describeNetns('agent: pods on a bridge through the CNI chain', () => {
     pods.push(podD);
     expect(sh('ip', ['netns', 'exec', podD.netnsName, 'ss', '-Hltn'])).toContain(':15008');
     const names = async (): Promise<string[]> =>
-      (JSON.parse(await httpGet(agent!.adminPort, '/config_dump')) as { pods: Array<{ name: string }> }).pods.map((p) => p.name).sort();
+      (JSON.parse(await httpGet(agent!.adminPort, '/config_dump')) as AgentConfigDump).pods.map((p) => p.name).sort();
     expect(await names()).toEqual(['client', 'server', 'temp']);
     await deletePodNetns(chain, podD);
     pods.splice(pods.indexOf(podD), 1);
@@ -340,7 +341,7 @@ describeNetns('agent: pods on a bridge through the CNI chain', () => {
     await applyConfig();
     const r = await exchange(podA, VIP, 80, 'after restart');
     expect(r.echoed).toBe('after restart');
-    const dump = JSON.parse(await httpGet(agent.adminPort, '/config_dump')) as { pods: Array<{ name: string }> };
+    const dump = JSON.parse(await httpGet(agent.adminPort, '/config_dump')) as AgentConfigDump;
     expect(dump.pods.map((p) => p.name).sort()).toEqual(['client', 'server']);
     const persisted = JSON.parse(await readFile(path.join(env.AMBIT_STATE_DIR!, 'pods.json'), 'utf8')) as { pods: Array<{ name: string }> };
     expect(persisted.pods.map((p) => p.name).sort()).toEqual(['client', 'server']);

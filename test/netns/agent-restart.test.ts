@@ -11,6 +11,7 @@ import { createPodSocket, listenInNetns, releaseNetns } from '../../agent/inpod/
 import { createCniChain, createPodNetns, deletePodNetns, destroyCniChain, type CniChain, type PodNetns } from '../helpers/cni-chain.js';
 import { describeNetns } from '../helpers/privileges.js';
 import { bundleAgent, eventually, httpGet, sh, startAgent, tempDir, type AgentProcess } from './agent-netns-helpers.js';
+import type { AgentConfigDump } from '../../core/admin/dump.js';
 
 const BRIDGE = 'ambt-h4r-br0';
 const SUBNET = '10.231.44.0/24';
@@ -138,7 +139,7 @@ describeNetns('agent restart: listeners handed over in every pod netns', () => {
     await eventually(() => (second!.logs().some((l) => l.includes('enrolment socket taken over')) ? true : undefined), 'enrolment taken over');
     const late = await createPodNetns(chain, { namespace: 'shop', name: 'late' });
     pods.push(late);
-    const dump = JSON.parse(await httpGet(second!.adminPort, '/config_dump')) as { pods: Array<{ name: string }> };
+    const dump = JSON.parse(await httpGet(second!.adminPort, '/config_dump')) as AgentConfigDump;
     expect(dump.pods.map((p) => p.name).sort()).toEqual(['client', 'late', 'server']);
   }, 30_000);
 

@@ -7,12 +7,13 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
 import { to, waypointConfig } from './harness.js';
+import type { WaypointConfigDump } from '../../core/admin/dump.js';
 
 const MAIN = path.resolve('dist/waypoint/main.js');
 
-async function dump(adminPort: number): Promise<{ version?: string; routes: Array<{ name: string; routes: Array<{ name?: string }> }>; identity: string }> {
+async function dump(adminPort: number): Promise<WaypointConfigDump> {
   const res = await fetch(`http://127.0.0.1:${adminPort}/config_dump`);
-  return (await res.json()) as never;
+  return (await res.json()) as WaypointConfigDump;
 }
 
 async function waitFor<T>(fn: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
