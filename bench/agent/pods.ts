@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { enrolmentRequest } from '../../core/enrolment/client.js';
 import type { PodInfo } from '../../core/enrolment/protocol.js';
-import { adminGet } from '../common/admin.js';
+import { adminGet, heapLine } from '../common/admin.js';
 import { positiveOption } from '../common/args.js';
 import { ChildGroup } from '../common/children.js';
 import { rssMbOfPid } from '../common/cpu.js';
@@ -75,16 +75,6 @@ async function settledRss(pid: number): Promise<number> {
   let last = 0;
   for (let i = 0; i < 4; i++) { await new Promise((r) => setTimeout(r, 500)); last = rssMbOfPid(pid); }
   return last;
-}
-
-/** V8 heap used and external memory from the agent's process metrics: JS objects vs native. */
-async function heapLine(metricsPort: number): Promise<string> {
-  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-  const mb = (name: string): string => {
-    const m = new RegExp(`^(?:ambit_process_)?${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text);
-    return m ? (Number(m[1]) / 1048576).toFixed(1) : '?';
-  };
-  return `V8 heap used ${mb('nodejs_heap_size_used_bytes')} MiB, external ${mb('nodejs_external_memory_bytes')} MiB`;
 }
 
 async function oneRound(o: Options, dir: string, maxPods: number): Promise<Map<number, number>> {

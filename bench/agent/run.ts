@@ -16,7 +16,7 @@ import { buildResults, writeResults, type ResultRow } from '../common/results.js
 import { medianRow, round, spreadText } from '../common/stats.js';
 import { formatTable } from '../common/table.js';
 import { connectRate, iperf, PORTS, requestResponse, startServers, wrk, type PodServers } from './tools.js';
-import { adminGet, waitForVersion } from '../common/admin.js';
+import { adminGet, heapLine, waitForVersion } from '../common/admin.js';
 import { caseOption, positiveOption } from '../common/args.js';
 
 export const CASES = ['direct', 'mesh-l4'] as const;
@@ -87,7 +87,7 @@ function snapshot(version: number, pods: { client?: Pod; server?: Pod }): Record
 }
 
 
-interface Setup { name: CaseName; client: Pod; target: string; servers: PodServers; agent?: Child; adminPort?: number }
+interface Setup { name: CaseName; client: Pod; target: string; servers: PodServers; agent?: Child; adminPort?: number; metricsPort?: number }
 
 /** The agent's count of open connections after a test (all of the test's have ended by then). */
 async function openAfter(s: Setup, test: string): Promise<void> {
@@ -127,6 +127,7 @@ async function measure(group: ChildGroup, s: Setup, o: Options): Promise<ResultR
   };
   if (s.agent) {
     row.rss_mb = round(rssMbOfPid(s.agent.pid), 1);
+    if (s.metricsPort) log(`${s.name}: agent RSS ${row.rss_mb} MiB; ${await heapLine(s.metricsPort)}`);
     row.cpu_s_per_gb = round(bulkCpu / (bulk.bytes / 1e9), 3);
   }
   return row as ResultRow;
@@ -149,12 +150,13 @@ async function main(): Promise<void> {
     writeFileSync(configFile, JSON.stringify(snapshot(++version, {})));
     const adminPort = await freePort();
     const agentSocket = join(dir, 'agent.sock');
+    const metricsPort = await freePort();
     const profileArgs = o.profile ? ['--cpu-prof', `--cpu-prof-dir=${o.profile}`, '--import', pathToFileURL(join(REPO, 'dist', 'bench', 'common', 'exit-on-sigusr2.js')).href] : [];
     agent = await group.start(process.execPath, [...o.nodeFlags, ...profileArgs, join(REPO, 'dist', 'agent', 'main.js')], {
       name: 'ambit-agent', readyLine: /^ready /, readyTimeoutMs: 30_000,
       env: {
         ...process.env, AMBIT_CONFIG_FILE: configFile, AMBIT_STATE_DIR: join(dir, 'agent-state'), AMBIT_AGENT_SOCKET: agentSocket,
-        AMBIT_NODE_NAME: 'bench-node', AMBIT_ADMIN_PORT: String(adminPort), AMBIT_METRICS_PORT: String(await freePort()),
+        AMBIT_NODE_NAME: 'bench-node', AMBIT_ADMIN_PORT: String(adminPort), AMBIT_METRICS_PORT: String(metricsPort),
         AMBIT_READY_PORT: String(await freePort()), AMBIT_SOCKS5_PORT: '0', AMBIT_PUBLIC_HOST: '127.0.0.1', AMBIT_DRAIN_MS: '1000',
         AMBIT_NATIVE_ADDON: process.env.AMBIT_NATIVE_ADDON ?? join(REPO, 'agent', 'native', 'build', 'Release', 'ambit_netns.node'),
       },
@@ -173,7 +175,7 @@ async function main(): Promise<void> {
 
     const setups: Record<CaseName, () => Promise<Setup>> = {
       direct: async () => ({ name: 'direct', client: plainClient, target: plainServer.ip, servers: await startServers(group, plainServer, dir) }),
-      'mesh-l4': async () => ({ name: 'mesh-l4', client: meshClient, target: VIP, servers: await startServers(group, meshServer, dir), agent, adminPort }),
+      'mesh-l4': async () => ({ name: 'mesh-l4', client: meshClient, target: VIP, servers: await startServers(group, meshServer, dir), agent, adminPort, metricsPort }),
     };
     const rounds: ResultRow[] = [];
     for (let round = 0; round < o.repeat; round++) {

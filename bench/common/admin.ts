@@ -14,3 +14,13 @@ export async function waitForVersion(adminPort: number, version: string): Promis
   }
   throw new Error(`config ${version} was not applied within 10 s`);
 }
+
+/** V8 heap used and external memory from a component's process metrics: JS objects vs native buffers. */
+export async function heapLine(metricsPort: number): Promise<string> {
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  const mb = (name: string): string => {
+    const m = new RegExp(`^(?:ambit_process_)?${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text);
+    return m ? (Number(m[1]) / 1048576).toFixed(1) : '?';
+  };
+  return `V8 heap used ${mb('nodejs_heap_size_used_bytes')} MiB of ${mb('nodejs_heap_size_total_bytes')}, external ${mb('nodejs_external_memory_bytes')} MiB`;
+}

@@ -78,7 +78,29 @@ const log = (msg: string): void => { process.stderr.write(`waypoint bench: ${msg
 
 
 /** One case: where the client sends, and which processes are the proxy path (none for direct). */
-interface Setup { readonly name: CaseName; readonly client: Pod; readonly url: string; readonly proxies: () => number[]; readonly waypointPid?: number; readonly serverPids: () => number[] }
+interface Setup {
+  readonly name: CaseName; readonly client: Pod; readonly url: string; readonly proxies: () => number[]; readonly waypointPid?: number; readonly serverPids: () => number[];
+  /** The waypoint's /metrics (reachable over the bridge): minor GCs during the fixed-rate run. */
+  readonly waypointMetrics?: string;
+}
+
+/** Minor (scavenge) GCs so far, from prom-client's process metrics. */
+async function minorGcs(url: string): Promise<number> {
+  const text = await (await fetch(url)).text();
+  const m = /^ambit_process_nodejs_gc_duration_seconds_count\{[^}]*kind="minor"[^}]*\} (\S+)$/m.exec(text);
+  if (!m) throw new Error(`no minor GC count in ${url}: ${text.split('\n').filter((l) => l.includes('gc_duration_seconds_count')).join(' ') || text.slice(0, 200)}`);
+  return Number(m[1]);
+}
+
+/** The fixed semi-space size in MiB when both --min- and --max-semi-space-size set it, else undefined. */
+function fixedSemiSpaceMb(flags: readonly string[]): number | undefined {
+  const v = (name: string): number | undefined => {
+    const f = flags.find((x) => x.startsWith(`--${name}=`));
+    return f ? Number(f.split('=')[1]) : undefined;
+  };
+  const lo = v('min-semi-space-size');
+  return lo !== undefined && lo === v('max-semi-space-size') ? lo : undefined;
+}
 
 async function measure(group: ChildGroup, s: Setup, o: Options): Promise<ResultRow> {
   // The response header set by the waypoint's route says which path a response took.
@@ -92,6 +114,7 @@ async function measure(group: ChildGroup, s: Setup, o: Options): Promise<ResultR
 
   const proxies = s.proxies();
   const meter = new CpuMeter([...proxies, ...s.serverPids()]).start();
+  const gcBefore = s.waypointMetrics ? await minorGcs(s.waypointMetrics).catch((err: unknown) => { log(`waypoint metrics: ${String(err)}`); return NaN; }) : NaN;
   const fixed = await fixedRate(group, s.client, s.url, { rps: o.rps, seconds: o.rateSeconds, connections: o.rateConnections, warmupSeconds: 1 });
   const cpu = meter.stop();
   if (fixed.errors > 0) log(`${s.name}: ${fixed.errors} failed requests at the fixed rate (${fixed.lastError})`);
@@ -109,6 +132,18 @@ async function measure(group: ChildGroup, s: Setup, o: Options): Promise<ResultR
     row.vcpu_per_1000rps = round(per1000(proxies), 4);
     row.rss_mb = round(proxies.reduce((a, p) => a + rssMbOfPid(p), 0), 1);
     detail += `, proxy path ${String(row.vcpu_per_1000rps)} (${proxies.map((p) => `${p}: ${per1000([p]).toFixed(3)}`).join(', ')})`;
+  }
+  if (s.waypointMetrics) {
+    // Allocation per request: each scavenge empties a full semi-space, so with the semi-space
+    // fixed (--node-flags="--min-semi-space-size=1 --max-semi-space-size=1") minor GCs × its
+    // size ÷ requests is the bytes allocated per request (an upper bound by the survivors).
+    const gcs = (await minorGcs(s.waypointMetrics).catch(() => NaN)) - gcBefore;
+    if (Number.isFinite(gcs)) {
+      row.waypoint_minor_gc_per_1000 = round((gcs / requests) * 1000, 2);
+      const semi = fixedSemiSpaceMb(o.nodeFlags);
+      if (semi !== undefined) row.waypoint_alloc_kb_per_request = round((gcs * semi * 1024) / requests, 1);
+      detail += `; waypoint ${gcs} minor GCs${semi !== undefined ? ` ≈ ${String(row.waypoint_alloc_kb_per_request)} KiB allocated per request` : ''}`;
+    }
   }
   if (s.waypointPid !== undefined) {
     row.waypoint_vcpu_per_1000rps = round(per1000([s.waypointPid]), 4);
@@ -199,7 +234,7 @@ async function main(): Promise<void> {
     const setups: Record<CaseName, Setup> = {
       direct: { name: 'direct', client: plainClient, url: `http://${plainServer.ip}:${HTTP_PORT}/`, proxies: () => [], serverPids: plainNginx.pids },
       'mesh-l4': { name: 'mesh-l4', client: meshClient, url: `http://${VIP_L4}:${HTTP_PORT}/`, proxies: () => [agent.pid], serverPids: meshNginx.pids },
-      waypoint: { name: 'waypoint', client: meshClient, url: `http://${VIP_WAYPOINT}:${HTTP_PORT}/`, proxies: () => [agent.pid, waypoint.pid], waypointPid: waypoint.pid, serverPids: meshNginx.pids },
+      waypoint: { name: 'waypoint', client: meshClient, url: `http://${VIP_WAYPOINT}:${HTTP_PORT}/`, proxies: () => [agent.pid, waypoint.pid], waypointPid: waypoint.pid, serverPids: meshNginx.pids, waypointMetrics: `http://${waypointPod.ip}:15020/metrics` },
       nginx: { name: 'nginx', client: plainClient, url: `http://${proxyPod.ip}:${HTTP_PORT}/`, proxies: proxy.pids, serverPids: plainNginx.pids },
       // The proxy path: the client side's TLS origination (HAProxy) and the nginx L7 proxy, as
       // the waypoint case counts the agent and the waypoint; the server's TLS is in the server nginx.
