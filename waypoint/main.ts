@@ -9,17 +9,14 @@ import { certificateExpiries, type WaypointConfigDump } from '../core/admin/dump
 import { startAdminServers } from '../core/admin/servers.js';
 import { AmbitError, describeError } from '../core/errors.js';
 import { HbonePool } from '../core/hbone/index.js';
-import { CertificateAuthority } from '../core/identity/ca.js';
 import { CertificateStore } from '../core/identity/cert-store.js';
-import { createGrpcCaClient } from '../core/identity/grpc-ca-client.js';
-import { controllerLink, holdProcessOpen } from '../core/config/controller-link.js';
+import { holdProcessOpen } from '../core/config/hold-open.js';
 import { printReadyLine } from '../core/config/ready-line.js';
 import { spiffeIdFor } from '../core/identity/spiffe.js';
 import type { CaClient, Credentials } from '../core/identity/types.js';
 import { createLogger } from '../core/log.js';
 import { createMeshMetrics } from '../core/metrics/mesh-metrics.js';
-import { XdsWaypointSource, type WaypointConfigSource } from '../core/xds/waypoint-source.js';
-import { FileWaypointSource } from './config/file-source.js';
+import type { WaypointConfigSource } from '../core/xds/waypoint-source.js';
 import { waypointSettings, type WaypointSettings } from './config/settings.js';
 import { WaypointRuntime } from './runtime.js';
 import { WaypointServer } from './server.js';
@@ -28,11 +25,19 @@ import { Tracer } from './tracing.js';
 
 const log = createLogger('waypoint');
 
+// Each mode's modules are imported only in that mode: file mode does not load the controller
+// link (gRPC, protobuf schemas), controller mode not the YAML file source and the in-process CA.
 async function sources(s: WaypointSettings): Promise<{ config: WaypointConfigSource; ca: CaClient }> {
   if (s.configFile) {
+    const [{ CertificateAuthority }, { FileWaypointSource }] = await Promise.all([
+      import('../core/identity/ca.js'), import('./config/file-source.js'),
+    ]);
     const authority = await CertificateAuthority.loadOrCreate(path.join(s.stateDir, 'ca'), { trustDomain: s.trustDomain });
     return { config: new FileWaypointSource(s.configFile, log.child({ component: 'config-file' })), ca: authority.asClient() };
   }
+  const [{ controllerLink }, { XdsWaypointSource }, { createGrpcCaClient }] = await Promise.all([
+    import('../core/config/controller-link.js'), import('../core/xds/waypoint-source.js'), import('../core/identity/grpc-ca-client.js'),
+  ]);
   // waypointSettings refuses controller mode without the address, roots and identity.
   const link = await controllerLink({
     address: s.controller!, rootsFile: s.controllerRoots!, identity: s.controllerIdentity!, tokenFile: s.tokenFile,
