@@ -20,6 +20,7 @@ import { nowNs, type Tracer } from './tracing.js';
 import { tunnelInfoOf } from './tunnel-info.js';
 import { endToEndHeaders } from './upstream/transport.js';
 import { RequestCancel } from './upstream/transport-cancel.js';
+import { describeError } from '../core/errors.js';
 
 type Req = IncomingMessage | Http2ServerRequest;
 type Res = ServerResponse | Http2ServerResponse;
@@ -73,7 +74,7 @@ export interface HandlerDeps {
 export function createRequestHandler(deps: HandlerDeps): (req: Req, res: Res) => void {
   return (req, res) => {
     handle(req, res, deps).catch((err: unknown) => {
-      deps.log.error('request failed', { error: err });
+      deps.log.error('request failed', { err: describeError(err) });
       if (!res.headersSent) writeLocal(res, { status: 500, body: 'internal error', flag: '-' }, []);
       else res.destroy?.();
     });

@@ -4,6 +4,7 @@
 // encoding, POST <endpoint>/v1/traces). Export never blocks or fails a request.
 import { randomFillSync } from 'node:crypto';
 import type { Logger } from '../core/log.js';
+import { describeError } from '../core/errors.js';
 
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 
@@ -106,7 +107,7 @@ export class Tracer {
       if (!res.ok) this.o.log.warn('trace export refused', { status: res.status, spans: spans.length });
       await res.body?.cancel();
     } catch (err) {
-      this.o.log.warn('trace export failed', { error: err, spans: spans.length });
+      this.o.log.warn('trace export failed', { err: describeError(err), spans: spans.length });
     }
   }
 

@@ -61,7 +61,7 @@ export async function runCni(env: NodeJS.ProcessEnv, stdin: string): Promise<Cni
       err instanceof CniError
         ? err
         : new CniError(CNI_CODES.IO_FAILURE, 'ambit-cni internal error', describeError(err));
-    log.error('CNI command failed', { code: cniErr.code, error: cniErr.message, details: cniErr.details });
+    log.error('CNI command failed', { code: cniErr.code, err: cniErr.message, details: cniErr.details });
     return { stdout: JSON.stringify(cniErr.toResult(version)) + '\n', exitCode: 1 };
   }
 }
@@ -210,7 +210,7 @@ async function del(conf: PluginConfig, env: CniEnv, log: Logger): Promise<void> 
   const req = { op: 'delete' as const, uid: pod.uid, ...(env.netns ? { netnsPath: env.netns } : {}) };
   try {
     const res = await enrolmentRequest(conf.agentSocket, req, QUERY_TIMEOUT_MS);
-    if (!res.ok) log.warn('the ambit agent failed to remove the pod', { uid: pod.uid, error: res.error });
+    if (!res.ok) log.warn('the ambit agent failed to remove the pod', { uid: pod.uid, err: res.error });
   } catch (err) {
     // Never block pod deletion on the agent: a restarted agent drops pods whose netns is gone.
     log.warn('cannot reach the ambit agent for DEL; continuing', { uid: pod.uid, err: describeError(err) });

@@ -75,7 +75,7 @@ export async function startGrpcServer(opts: {
       opts.renew!().then((next) => {
         cert.update(next);
         opts.log?.info('serving certificate renewed', { notAfter: next.notAfter.toISOString() });
-      }, (err: unknown) => opts.log?.error('serving certificate renewal failed; retrying', { error: describeError(err) })).finally(schedule);
+      }, (err: unknown) => opts.log?.error('serving certificate renewal failed; retrying', { err: describeError(err) })).finally(schedule);
     }, Math.min(halfLife, 2 ** 31 - 1));
     timer.unref();
   };

@@ -76,7 +76,7 @@ export class Reflector {
         }
         this.stats.errors++;
         if (err instanceof KubeApiError && err.status === 404) this.resourceVersion = ''; // CRD removed: look again
-        this.log.warn('list/watch failed; retrying', { kind: kindLabel(this.spec), error: describeError(err), retryInMs: this.backoffMs });
+        this.log.warn('list/watch failed; retrying', { kind: kindLabel(this.spec), err: describeError(err), retryInMs: this.backoffMs });
         await this.sleep(this.backoffMs);
         this.backoffMs = Math.min(this.backoffMs * 2, this.timing.maxBackoffMs);
       }
@@ -100,7 +100,7 @@ export class Reflector {
         if (!(err instanceof KubeApiError)) throw err;
         // A custom resource we may not read (RBAC) must not hold up the rest: treat as absent.
         if (err.status === 403 && this.spec.optional) {
-          this.log.warn('kind not readable (403); skipping it', { kind: kindLabel(this.spec), version, error: err.message });
+          this.log.warn('kind not readable (403); skipping it', { kind: kindLabel(this.spec), version, err: err.message });
           continue;
         }
         if (err.status !== 404) throw err;

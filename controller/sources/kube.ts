@@ -55,7 +55,7 @@ export class KubeSource implements ObjectSource {
       }, this.log, timing);
       this.reflectors.push(reflector);
       this.runs.push(reflector.run().catch((err: unknown) => {
-        this.log.error('reflector stopped', { kind: spec.kind, error: String(err) });
+        this.log.error('reflector stopped', { kind: spec.kind, err: String(err) });
       }));
     }
   }

@@ -129,7 +129,7 @@ export class CertificateStore {
       this.schedule(identity, entry, rotationDelay(creds));
       this.log.info('certificate obtained', { identity, notAfter: creds.notAfter.toISOString() });
       for (const listener of this.listeners) {
-        try { listener(creds); } catch (err) { this.log.error('certificate rotation listener failed', { identity, error: describeError(err) }); }
+        try { listener(creds); } catch (err) { this.log.error('certificate rotation listener failed', { identity, err: describeError(err) }); }
       }
       return creds;
     }, (err: unknown) => {
@@ -138,7 +138,7 @@ export class CertificateStore {
         entry.failures += 1;
         entry.lastError = describeError(err);
         const delay = backoffDelay(entry.failures, this.backoff);
-        this.log.warn('certificate request failed; retrying', { identity, failures: entry.failures, retryInMs: delay, error: entry.lastError });
+        this.log.warn('certificate request failed; retrying', { identity, failures: entry.failures, retryInMs: delay, err: entry.lastError });
         this.schedule(identity, entry, delay);
       }
       throw err;

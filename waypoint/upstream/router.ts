@@ -140,7 +140,7 @@ export class Router {
       const outcome = outcomeOf(err);
       runtime.record(ep, 0);
       const perTryTimedOut = outcome.failure === 'timeout' && !deadline.aborted;
-      this.deps.log.debug('upstream attempt failed', { cluster: runtime.config.name, endpoint: ep.key, error: (err as Error).message });
+      this.deps.log.debug('upstream attempt failed', { cluster: runtime.config.name, endpoint: ep.key, err: (err as Error).message });
       return { kind: 'local', reply: perTryTimedOut || deadline.aborted ? replies.timeout() : replyForError(err), outcome };
     }
   }
@@ -160,6 +160,6 @@ export class Router {
     transport.request({
       method: ctx.view.method, path: ctx.upstreamPath, authority: `${ctx.upstreamAuthority.split(':')[0]}-shadow`,
       headers: { ...ctx.upstreamHeaders }, body, signal: AbortSignal.timeout(10_000),
-    }).then((res) => res.body.resume(), (err: Error) => this.deps.log.debug('mirror failed', { cluster: m.cluster, error: err.message }));
+    }).then((res) => res.body.resume(), (err: Error) => this.deps.log.debug('mirror failed', { cluster: m.cluster, err: err.message }));
   }
 }
