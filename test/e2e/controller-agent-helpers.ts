@@ -1,4 +1,4 @@
-// Helpers for the controller + agent end-to-end test (H14): the controller as its own process
+// Helpers for the controller + agent end-to-end test: the controller as its own process
 // (bundled like a deployed binary), the manifests it reads from its folder, and a long-lived
 // echo connection from inside a pod's netns. Test code only.
 import { spawn, type ChildProcess } from 'node:child_process';

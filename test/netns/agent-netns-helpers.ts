@@ -1,4 +1,4 @@
-// Small helpers for the agent's netns tests (H3): namespaces, veth pairs, commands inside a
+// Small helpers for the agent's netns tests: namespaces, veth pairs, commands inside a
 // namespace. Test code only (the agent itself never runs synchronous child processes).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
