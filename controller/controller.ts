@@ -122,7 +122,7 @@ export class Controller {
     this.push = new DiscoveryServer({
       debounceMs: opts.pushDebounceMs ?? 100,
       metrics: this.metrics,
-      log: this.log.child({ part: 'push' }),
+      log: this.log.child({ component: 'push' }),
       ...(opts.discoveryAuth === false ? {} : { admit: discoveryAdmission(opts.authenticate) }),
     });
   }
@@ -159,7 +159,7 @@ export class Controller {
     clearTimeout(this.timer);
     await this.opts.source
       .stop()
-      .catch((err: unknown) => this.log.warn('source stop failed', { error: describeError(err) }));
+      .catch((err: unknown) => this.log.warn('source stop failed', { err: describeError(err) }));
     this.push.close();
     await this.grpc?.close();
     await Promise.all(this.http.map((h) => h.close()));
@@ -257,7 +257,7 @@ export class Controller {
       this.lastGood.remember(swap?.objects ?? objects, new Set(served.rejected.map(rejectionKey)));
       this.reportNotApplied(objects, result.snapshot.mesh.rootNamespace);
     } catch (err) {
-      this.log.error('translation failed; the last good configuration keeps serving', { error: describeError(err) });
+      this.log.error('translation failed; the last good configuration keeps serving', { err: describeError(err) });
       return;
     }
     this.translations++;
