@@ -84,7 +84,7 @@ export class MeshState {
   /** Where a connection from `source` to `ip:port` goes. */
   routeOutbound(source: Pick<Workload, 'namespace'>, ip: string, port: number): OutboundDecision {
     const hit = this.serviceByVip(ip, port);
-    if (hit) return this.routeService(hit.service, hit.port, `${ip}:${port}`);
+    if (hit) return this.routeService(hit.service, hit.port, joinHostPort(ip, port));
     const target = this.workloadByIp(ip);
     if (target?.waypoint) return { kind: 'waypoint', waypoint: target.waypoint, authority: joinHostPort(ip, port), workload: target };
     const enrolled = this.enrolledAt(ip);
