@@ -61,8 +61,14 @@ export class RootCertPublisher {
         data: { [ROOT_CERT_KEY]: this.rootsPem },
       } as Manifest;
       if (!current) {
-        await this.client.create(want);
-        this.log.info('published the CA root', { configMap: `${namespace}/${ROOT_CERT_CONFIGMAP}` });
+        try {
+          await this.client.create(want);
+          this.log.info('published the CA root', { configMap: `${namespace}/${ROOT_CERT_CONFIGMAP}` });
+        } catch (err) {
+          // Another controller replica created it first: check it on the next pass, quietly.
+          if (isConflict(err)) return false;
+          throw err;
+        }
       } else if ((current as { data?: Record<string, string> }).data?.[ROOT_CERT_KEY] !== this.rootsPem) {
         await this.client.replace({ ...want, metadata: { ...want.metadata, resourceVersion: current.metadata.resourceVersion } } as Manifest);
         this.log.info('updated the published CA root', { configMap: `${namespace}/${ROOT_CERT_CONFIGMAP}` });
@@ -74,4 +80,8 @@ export class RootCertPublisher {
       return false;
     }
   }
+}
+
+function isConflict(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { status?: unknown }).status === 409;
 }

@@ -120,6 +120,22 @@ describe('reconciling against the API server', () => {
     expect(await names('Deployment')).toEqual(['shop/waypoint']);
   });
 
+  it('two controller replicas racing to create the same objects report no problem', async () => {
+    const shop = gateway('shop', 'waypoint');
+    // The other replica creates everything between this replica's list and its creates.
+    const racing: WaypointKubeClient = {
+      ...client,
+      list: async () => [],
+      create: async (m) => {
+        await client.create(m).catch(() => undefined);
+        return client.create(m);
+      },
+    };
+    const r = await reconcileWaypoints(racing, [shop], opts);
+    expect(r.problems).toEqual([]);
+    expect(await names('Deployment')).toEqual(['shop/waypoint']);
+  });
+
   it('leaves objects it does not manage alone, and keeps the last good state without a template', async () => {
     server.create({ apiVersion: 'v1', kind: 'Service', metadata: { namespace: 'shop', name: 'mine', labels: { app: 'mine' } }, spec: { ports: [{ port: 80 }] } });
     const r = await reconcileWaypoints(client, [gateway('shop', 'mine'), gateway('pay', 'wp2'), gateway('pay', 'Bad_Name')], opts);

@@ -71,6 +71,14 @@ export async function reconcileWaypoints(client: WaypointKubeClient, objects: re
     }
   }
 
+  const managedByUs = async (key: string): Promise<boolean> => {
+    const want = desired?.objects.get(key);
+    if (!want) return false;
+    const ref = { apiVersion: want.apiVersion, kind: want.kind, namespace: want.metadata.namespace ?? '', name: want.metadata.name };
+    const current = await client.get(ref).catch(() => undefined);
+    return current?.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY;
+  };
+
   const attempt = async (what: string, key: string, op: () => Promise<void>, list: string[]): Promise<void> => {
     try {
       await op();
@@ -78,6 +86,11 @@ export async function reconcileWaypoints(client: WaypointKubeClient, objects: re
       log.info(`waypoint object ${what}`, { object: key });
     } catch (err) {
       const [kind, namespace, name] = key.split('/') as [string, string, string];
+      if (err instanceof KubeWriteError && err.status === 409 && what === 'created' && (await managedByUs(key))) {
+        // Another controller replica created it between our list and our create: nothing to do.
+        log.debug('waypoint object created by another controller replica', { object: key });
+        return;
+      }
       const reason = err instanceof KubeWriteError && err.status === 409 && what === 'created'
         ? 'already exists and is not managed by the Ambit controller: left alone'
         : `cannot be ${what}: ${(err as Error).message}`;
