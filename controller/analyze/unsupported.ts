@@ -54,6 +54,9 @@ export const UNSUPPORTED_FIELDS: Readonly<Record<string, readonly string[]>> = {
     'spec.egress[*].captureMode',
   ],
   Gateway: ['spec.servers[*].defaultEndpoint', 'spec.servers[*].tls.cipherSuites'],
+  ServiceEntry: ['spec.subjectAltNames', 'spec.endpoints[*].network'],
+  WorkloadEntry: ['spec.network'],
+  RequestAuthentication: ['spec.jwtRules[*].timeout'],
 };
 
 /** Concrete paths of `pattern` present in `value`. */
