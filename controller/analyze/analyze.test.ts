@@ -2,7 +2,7 @@
 // Messages"): the code, the level, the object blamed and the text Istio gives.
 import { describe, expect, it } from 'vitest';
 import { yamlObjects } from '../translate/testdata/load.js';
-import { analyze, formatMessage, messageRecord, type Message } from './index.js';
+import { analyze, formatMessage, messageRecord, UNSUPPORTED_FIELDS, type Message } from './index.js';
 
 const BASE = `apiVersion: v1
 kind: Namespace
@@ -420,5 +420,36 @@ spec: {}
 `), 'istio-system');
     expect(notes.map((n) => [n.code, n.object])).toEqual([['AMB0001', 'EnvoyFilter/shop/lua'], ['AMB0001', 'Telemetry/shop/t']]);
     expect(notes[0]?.text).toMatch(/^EnvoyFilter\/shop\/lua: EnvoyFilter patches Envoy's configuration.*WasmPlugin/);
+  });
+});
+
+describe('every unsupported field is named when met', () => {
+  const GROUP: Record<string, string> = {
+    VirtualService: 'networking.istio.io/v1', DestinationRule: 'networking.istio.io/v1', Sidecar: 'networking.istio.io/v1',
+    Gateway: 'networking.istio.io/v1', ServiceEntry: 'networking.istio.io/v1', WorkloadEntry: 'networking.istio.io/v1',
+    RequestAuthentication: 'security.istio.io/v1',
+  };
+  /** An object where `pattern` is present (`[*]` as a one-element list). */
+  function objectWith(pattern: string): Record<string, unknown> {
+    const root: Record<string, unknown> = {};
+    let here = root;
+    const parts = pattern.split('.');
+    parts.forEach((part, i) => {
+      const list = part.endsWith('[*]');
+      const key = list ? part.slice(0, -3) : part;
+      const child: Record<string, unknown> = {};
+      if (i === parts.length - 1) here[key] = list ? [child] : child;
+      else {
+        here[key] = list ? [child] : child;
+        here = child;
+      }
+    });
+    return root;
+  }
+  const cases = Object.entries(UNSUPPORTED_FIELDS).flatMap(([kind, patterns]) => patterns.map((p) => ({ kind, p })));
+  it.each(cases)('$kind $p', ({ kind, p }) => {
+    const obj = { apiVersion: GROUP[kind], kind, metadata: { name: 'x', namespace: 'shop' }, ...objectWith(p) };
+    const m = analyze([obj as never]).filter((x) => x.type.code === 'AMB0002');
+    expect(m.map((x) => x.field)).toContain(p.replace(/\[\*\]/g, '[0]'));
   });
 });

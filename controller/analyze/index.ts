@@ -63,6 +63,13 @@ export function analyze(objects: readonly KubeObject[], opts: AnalyzeOptions = {
   analyzeDestinationRules(ctx);
   analyzeServiceEntries(ctx);
   analyzeGateways(ctx);
-  analyzeUnsupported(ctx);
+  // What Ambit ignores is named on every object, rejected or not (a fix for one should not hide the other).
+  const all = new AnalysisContext(objects, {
+    rootNamespace,
+    domain,
+    ...(opts.origins ? { origins: opts.origins } : {}),
+  });
+  analyzeUnsupported(all);
+  ctx.messages.push(...all.messages);
   return ctx.messages;
 }
