@@ -2,7 +2,7 @@
 // manifests, with Istio's codes and levels. Output as istioctl's: one line per message, or
 // `-o json|yaml` records. Exit 79 (istioctl's code) when a message reaches the failure
 // threshold (Error by default), 1 when a file cannot be read or parsed, else 0.
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { stringify } from 'yaml';
 import { readManifests } from '../controller/sources/file-read.js';
 import type { KubeObject, ObjectOrigin } from '../controller/sources/types.js';
@@ -92,7 +92,7 @@ export async function runAnalyze(paths: readonly string[], opts: RunAnalyzeOptio
 
 function level(name: string): (v: string) => Level {
   return (v) => {
-    if (!isLevel(v)) throw new Error(`${name} must be Info, Warning or Error`);
+    if (!isLevel(v)) throw new InvalidArgumentError(`${name} must be Info, Warning or Error`);
     return v;
   };
 }
