@@ -4,9 +4,9 @@
 // a cleanly parsed file (or a deleted file) → DELETED. Each file is read and parsed on its own
 // (size-capped, see file-read.ts): one bad file never stops the others, and the scan yields to
 // the event loop between files.
-import { watch, type FSWatcher } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { watchFolder } from '../../core/config/file-watch.js';
 import { createLogger, type Logger } from '../../core/log.js';
 import { parseYamlFile } from './file-parse.js';
 import { isManifestFile, listManifestFiles, readManifestText, yieldToEventLoop } from './file-read.js';
@@ -15,7 +15,7 @@ import { objectKey, type KubeObject, type ObjectOrigin, type ObjectSource, type 
 export interface FileSourceOptions {
   /** A folder (read recursively) or a single file. */
   readonly path: string;
-  /** Coalesce bursts of file events (editors write several times). Default 50 ms. */
+  /** Coalesce bursts of file events (editors write several times). Default FILE_DEBOUNCE_MS. */
   readonly debounceMs?: number;
   readonly log?: Logger;
 }
@@ -27,8 +27,7 @@ export class FileSource implements ObjectSource {
   private readonly files = new Map<string, Map<string, Entry>>();
   /** What the consumer currently has, by objectKey. */
   private readonly served = new Map<string, Entry>();
-  private watcher: FSWatcher | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private watcher: { close(): void } | undefined;
   private onEvent: ((e: SourceEvent) => void) | undefined;
   private scanning: Promise<void> = Promise.resolve();
   private stopped = false;
@@ -44,21 +43,17 @@ export class FileSource implements ObjectSource {
     onEvent({ type: 'SYNCED' });
     const info = await stat(this.opts.path);
     const target = info.isDirectory() ? this.opts.path : dirname(this.opts.path);
-    const listener = (_event: string, name: string | Buffer | null): void => {
-      if (name !== null && !isManifestFile(String(name).split('/').pop() ?? '')) return;
-      this.schedule();
-    };
-    try {
-      this.watcher = watch(target, { recursive: info.isDirectory() }, listener);
-    } catch {
-      this.watcher = watch(target, listener);
-    }
-    this.watcher.on('error', (err) => this.log.warn('watch error', { path: target, err: String(err) }));
+    this.watcher = watchFolder(target, {
+      recursive: info.isDirectory(),
+      persistent: true,
+      accept: (name) => isManifestFile(name.split('/').pop() ?? ''),
+      ...(this.opts.debounceMs !== undefined ? { debounceMs: this.opts.debounceMs } : {}),
+      log: this.log,
+    }, () => { if (!this.stopped) void this.rescan(); });
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
     this.watcher?.close();
     await this.scanning;
   }
@@ -66,12 +61,6 @@ export class FileSource implements ObjectSource {
   /** Re-read now (tests and `local apply` call this instead of waiting for the watcher). */
   refresh(): Promise<void> {
     return this.rescan();
-  }
-
-  private schedule(): void {
-    if (this.stopped) return;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => { this.timer = undefined; void this.rescan(); }, this.opts.debounceMs ?? 50);
   }
 
   private rescan(): Promise<void> {

@@ -7,6 +7,7 @@ import type {
   AuthorizationPolicy, MeshConfig, MeshSnapshot, NamespaceInfo, PeerAuthentication, Service, SidecarScope, Workload,
 } from '../model/types.js';
 import type { GatewayConfig, WaypointConfig } from '../model/l7.js';
+import { decodeWaypointConfig } from '../model/decode-waypoint-config.js';
 
 export const TYPE_WORKLOAD = 'ambit.mesh/Workload';
 export const TYPE_SERVICE = 'ambit.mesh/Service';
@@ -115,10 +116,10 @@ const CHECKS: Record<string, Check> = {
     { key: isStr, namespace: isStr, servers: isArray, virtualHosts: isArray, clusters: isArray },
     { servers: 'must be an array', virtualHosts: 'must be an array', clusters: 'must be an array' },
   ),
-  [TYPE_WAYPOINT_CONFIG]: fields(
-    { namespace: isStr, mesh: isObj, virtualHosts: isArray, clusters: isArray, authorizationPolicies: isArray },
-    { virtualHosts: 'must be an array', clusters: 'must be an array', authorizationPolicies: 'must be an array' },
-  ),
+  // the same check as the waypoint's config file
+  [TYPE_WAYPOINT_CONFIG]: (v) => {
+    try { decodeWaypointConfig(v); return undefined; } catch (err) { return (err as Error).message; }
+  },
 };
 
 /**

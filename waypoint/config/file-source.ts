@@ -1,55 +1,43 @@
-// File mode: the WaypointConfig from a JSON or YAML file, re-read when it changes. A file
-// that does not parse is reported and the last good config keeps serving.
-import { watch, type FSWatcher } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
+// File mode: the WaypointConfig from a JSON or YAML file, re-read when it changes
+// (core/config/file-watch.ts). The file goes through the same check as a config received
+// over discovery; a bad file is reported and the last good config keeps serving, and a bad
+// first file stops the start (the waypoint never serves without a config it understood).
 import { parse } from 'yaml';
-import { describeError } from '../../core/errors.js';
+import { WatchedFile } from '../../core/config/file-watch.js';
+import { AmbitError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
+import { decodeWaypointConfig } from '../../core/model/decode-waypoint-config.js';
 import type { WaypointConfig } from '../../core/model/l7.js';
 import type { WaypointConfigHandler, WaypointConfigSource } from '../../core/xds/waypoint-source.js';
 
-export class FileWaypointSource implements WaypointConfigSource {
-  private watcher: FSWatcher | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private last = '';
-
-  constructor(private readonly file: string, private readonly log: Logger) {}
-
-  async start(onConfig: WaypointConfigHandler): Promise<void> {
-    const load = async (): Promise<void> => {
-      let text: string;
-      try {
-        text = await readFile(this.file, 'utf8');
-      } catch (err) {
-        this.log.error('cannot read waypoint config', { file: this.file, err: describeError(err) });
-        return;
-      }
-      if (text === this.last) return;
-      let config: WaypointConfig;
-      try {
-        config = parse(text) as WaypointConfig;
-        if (!config || typeof config !== 'object' || !Array.isArray(config.virtualHosts) || !Array.isArray(config.clusters)) {
-          throw new Error('expected a WaypointConfig with virtualHosts and clusters');
-        }
-      } catch (err) {
-        this.log.error('waypoint config rejected; keeping the last good one', { file: this.file, err: describeError(err) });
-        return;
-      }
-      this.last = text;
-      onConfig(config, []);
-    };
-    await load();
-    // Watch the folder: editors replace files, which ends a watch on the file itself.
-    this.watcher = watch(path.dirname(this.file), (_event, name) => {
-      if (name && name !== path.basename(this.file)) return;
-      clearTimeout(this.timer);
-      this.timer = setTimeout(() => void load(), 50);
+/** The file's text as a WaypointConfig, or an AMBIT_E_CONFIG naming the file and field. */
+export function decodeWaypointConfigFile(text: string, file: string): WaypointConfig {
+  const fail = (reason: string, cause: unknown): never => {
+    throw new AmbitError('AMBIT_E_CONFIG', `${file}: ${reason}`, {
+      hint: 'fix the waypoint config file; the waypoint keeps the last good config',
+      cause,
     });
+  };
+  let doc: unknown;
+  try { doc = parse(text); } catch (err) { return fail(`not JSON or YAML: ${(err as Error).message}`, err); }
+  try { return decodeWaypointConfig(doc); } catch (err) { return fail((err as Error).message, err); }
+}
+
+export class FileWaypointSource implements WaypointConfigSource {
+  private readonly watched: WatchedFile<WaypointConfig>;
+
+  constructor(readonly file: string, log: Logger, opts: { debounceMs?: number } = {}) {
+    this.watched = new WatchedFile(file, (text) => decodeWaypointConfigFile(text, file), { log, ...opts });
   }
 
-  async stop(): Promise<void> {
-    clearTimeout(this.timer);
-    this.watcher?.close();
+  /** Problems of the last attempt (empty = the file is applied). */
+  get lastErrors(): readonly string[] { return this.watched.lastErrors; }
+
+  start(onConfig: WaypointConfigHandler): Promise<void> {
+    return this.watched.start((config) => onConfig(config, []));
   }
+
+  reload(): Promise<void> { return this.watched.reload(); }
+
+  stop(): Promise<void> { return this.watched.stop(); }
 }
