@@ -23,6 +23,8 @@ import { buildServices, VipAllocator } from './services.js';
 import { buildServiceEntries, newServiceEntryVips } from './service-entries.js';
 import { buildSidecarScopes } from './sidecar.js';
 import { buildL7 } from './l7-build.js';
+import { DestinationRules, buildCluster } from './destination-rules.js';
+import { contentVersionOf } from './version.js';
 import { validateWorkloadObject } from './validate/networking.js';
 import { GATEWAY_NAME_LABEL } from './waypoint-refs.js';
 import { labelsMatch, rec, stringMap } from './raw.js';
@@ -64,6 +66,8 @@ interface Indexes {
   /** Hostname → namespaces whose waypoint config carries it; hostnames gateways carry. */
   l7Hosts: Map<string, Set<string>>;
   gatewayHosts: Set<string>;
+  /** DestinationRules of the inventory (clusters of waypoint configs), made on first use. */
+  drs?: DestinationRules;
 }
 
 export type TranslationMode = 'full' | 'incremental' | 'unchanged';
@@ -335,7 +339,32 @@ export class IncrementalTranslator {
     const gatewaysToo = [...changedHosts].some((h) => idx.gatewayHosts.has(h));
     let waypoints = prev.waypoints;
     let gateways = prev.gateways;
-    if (namespaces.size > 0 || gatewaysToo) {
+    if (namespaces.size > 0) {
+      // Only the clusters of rebuilt services change (their endpoints): the virtual hosts
+      // and routes depend on services and routes, never on pods.
+      const drs = (idx.drs ??= new DestinationRules(st.inv, st.domain, st.mesh.rootNamespace));
+      const byHost = new Map<string, Service | undefined>();
+      for (const h of changedHosts)
+        byHost.set(
+          h,
+          services.findLast((s) => s.hostname === h),
+        );
+      const merged = new Map(prev.waypoints);
+      for (const ns of namespaces) {
+        const cfg = prev.waypoints.get(ns);
+        if (!cfg) continue;
+        const { version: _version, ...rest } = cfg;
+        const clusters = cfg.clusters.map((c) =>
+          changedHosts.has(c.host)
+            ? buildCluster(c.host, c.port, c.subset, byHost.get(c.host), idx.workloadsByUid, drs, ns)
+            : c,
+        );
+        const body = { ...rest, clusters };
+        merged.set(ns, { ...body, version: contentVersionOf(body) });
+      }
+      waypoints = merged;
+    }
+    if (gatewaysToo) {
       const l7 = buildL7({
         inv: st.inv,
         mesh: st.mesh,
@@ -346,14 +375,9 @@ export class IncrementalTranslator {
         requestAuthentications: st.requestAuthentications,
         rejected: [],
         origins: opts.origins,
-        only: { namespaces, gateways: gatewaysToo },
+        only: { namespaces: new Set(), gateways: true },
       });
-      if (namespaces.size > 0) {
-        const merged = new Map(prev.waypoints);
-        for (const [ns, cfg] of l7.waypoints) merged.set(ns, cfg);
-        waypoints = merged;
-      }
-      if (gatewaysToo) gateways = l7.gateways;
+      gateways = l7.gateways;
     }
     this.state = {
       ...st,
