@@ -70,12 +70,6 @@ export class WaypointRuntime {
     }
   }
 
-  /** Workload list only (from the mesh snapshot): rebuild with the same config. */
-  updateWorkloads(workloads: readonly Workload[]): void {
-    this.workloads = workloads;
-    if (this.current) this.apply(this.current.config);
-  }
-
   dump(): WaypointRuntimeDump {
     const p = this.current;
     return {
