@@ -113,17 +113,31 @@ function encodeList<T extends object>(
   name: (v: T) => string,
   previous?: ReadonlyMap<string, EncodedResource>,
 ): ReadonlyMap<string, EncodedResource> {
-  // One-element lists (the mesh config) are made fresh on each call: key them by their item.
   const known = values.length > 0 ? listMaps.get(values) : undefined;
   if (known) return known;
   const out = new Map<string, EncodedResource>();
+  // What differs from `previous`, found on the way (changedNames then needs no second pass).
+  const changed: string[] = [];
+  let kept = 0;
   for (const v of values) {
     const n = name(v);
-    out.set(n, encode(v, previous?.get(n)));
+    const before = previous?.get(n);
+    const now = encode(v, before);
+    out.set(n, now);
+    if (before !== undefined) kept++;
+    if (now !== before) changed.push(n);
   }
+  if (previous && kept < previous.size) for (const n of previous.keys()) if (!out.has(n)) changed.push(n);
+  if (previous) deltas.set(out, { base: previous, changed });
   if (values !== NONE) listMaps.set(values, out);
   return out;
 }
+
+/** Encoded map → the map it was encoded against and the names that differ from it. */
+const deltas = new WeakMap<
+  ReadonlyMap<string, EncodedResource>,
+  { base: ReadonlyMap<string, EncodedResource>; changed: readonly string[] }
+>();
 
 /**
  * Encodes a translate result: the snapshot's L4 types, WaypointConfig per namespace,
@@ -173,6 +187,11 @@ export function changedNames(before: ResourceSet | undefined, after: ResourceSet
   for (const [type, now] of after) {
     const prev = before?.get(type);
     if (prev === now) continue; // the same encoded map: nothing changed
+    const delta = deltas.get(now);
+    if (delta && prev !== undefined && delta.base === prev) {
+      if (delta.changed.length) out.set(type, [...delta.changed]);
+      continue;
+    }
     const names = [...now].filter(([n, r]) => prev?.get(n)?.version !== r.version).map(([n]) => n);
     for (const n of prev?.keys() ?? []) if (!now.has(n)) names.push(n);
     if (names.length) out.set(type, names);
