@@ -14,15 +14,7 @@ import { setLogLevel } from '../core/log.js';
 import { DEFAULT_MESH_CONFIG } from '../core/model/types.js';
 import { Agent, type AgentCertificates } from './agent.js';
 import type { AgentSettings } from './config/env.js';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from '../test/support/net.js';
 
 /** SOCKS5 CONNECT to 127.0.0.1:port; resolves once the proxy answered success. */
 function socksConnect(socksPort: number, port: number): Promise<net.Socket> {

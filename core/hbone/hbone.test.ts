@@ -8,6 +8,7 @@ import { isAmbitError } from '../errors.js';
 import { HbonePool, HboneStatusError, acceptTunnel, rejectTunnel, createHboneServer } from './index.js';
 import { closed, pki, readAll, startEcho, startForwarder, target } from '../../test/hbone/fixtures.js';
 import type { Forwarder, Pki, TcpTarget } from '../../test/hbone/fixtures.js';
+import { freePort } from '../../test/support/net.js';
 
 describe('hbone client and server', () => {
   let p: Pki;
@@ -155,11 +156,3 @@ describe('hbone client and server', () => {
     expect((err as { hint?: string }).hint).toMatch(/15008/);
   });
 });
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}

@@ -8,8 +8,8 @@ import { processLine } from './live.js';
 import { startProcess, type Started } from './processes.js';
 import type { ProcessRecord } from './state.js';
 import { nextDelay, shouldRestart, Supervisor, type RestartPolicy } from './supervisor.js';
+import { sleep } from '../../test/support/wait.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!check()) {

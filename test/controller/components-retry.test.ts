@@ -3,7 +3,6 @@
 // with backoff and a clear log line, and never exit; once the controller is up they serve.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,6 +16,7 @@ import { setLogSink } from '../../core/log.js';
 import { WAYPOINT_SETTINGS } from '../../waypoint/config/settings.js';
 import { netnsAddonStatus } from '../../agent/inpod/native.js';
 import { waitFor } from './wait.js';
+import { freePort } from '../support/net.js';
 
 const NODE_TOKEN = 'n'.repeat(32);
 const WAYPOINT_TOKEN = 'w'.repeat(32);
@@ -30,14 +30,6 @@ kind: Gateway
 metadata: { name: waypoint, namespace: shop }
 spec: { gatewayClassName: ambit-waypoint, listeners: [{ name: mesh, port: 15008, protocol: HBONE }] }
 `;
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((resolve) => s.close(resolve));
-  return port;
-}
 
 interface Proc { child: ChildProcess; out: string; err: string }
 

@@ -10,13 +10,14 @@
 // calling payment-service, which the AuthorizationPolicy denies.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeNetns } from '../helpers/privileges.js';
 import { CTL, LocalMesh, REPO, sh } from '../e2e/local-mesh.js';
+import { sleep } from '../support/wait.js';
+import { freePort } from '../support/net.js';
 
 // The page's globals, inside page.evaluate / waitForFunction callbacks (tsconfig has no DOM lib).
 declare const window: unknown;
@@ -49,7 +50,6 @@ interface GraphAnswer {
   edges: Edge[];
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
   const end = Date.now() + timeoutMs;
@@ -64,18 +64,6 @@ async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T 
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
     await sleep(500);
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net
-      .createServer()
-      .listen(0, '127.0.0.1', () => {
-        const { port } = s.address() as net.AddressInfo;
-        s.close(() => resolve(port));
-      })
-      .on('error', reject);
-  });
 }
 
 /** A child in its own process group (its children die with it); `lines` collects stdout. */

@@ -14,6 +14,7 @@ import { packageRoot } from '../../ctl/chart/tools.js';
 import { FakeApiServer, type FakeObject } from '../helpers/fake-apiserver.js';
 import { containerEnv, type Container } from './container-settings.js';
 import { render, type K8sObject } from './manifests.js';
+import { freePort } from '../support/net.js';
 
 const NS = 'ambit-system';
 
@@ -29,14 +30,6 @@ const NOT_EXERCISED: Record<string, string> = {
 
 interface Attributes { verb: string; group: string; resource: string; namespace?: string; name?: string }
 interface Rule { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] }
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((resolve) => s.close(resolve));
-  return port;
-}
 
 async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs = 20_000): Promise<T> {
   const end = Date.now() + timeoutMs;

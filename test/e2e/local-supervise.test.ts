@@ -10,12 +10,12 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { controlRequest, type UnitStatus } from '../../ctl/local/control.js';
 import { describeNetns } from '../helpers/privileges.js';
 import { CTL, LocalMesh, REPO, sh } from './local-mesh.js';
+import { sleep } from '../support/wait.js';
 
 const BRIDGE = 'ambt-h5-br0';
 const CIDR = '10.239.51.0/24';
 const PREFIX = 'ambt-h5s-';
 const PORT_OFFSET = 510;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describeNetns('ambitctl local up supervises its processes', () => {
   let stateDir: string;

@@ -5,6 +5,7 @@ import type { HttpRoute, RetryPolicy, TrafficPolicy } from '../../core/model/l7.
 import { testCa } from '../helpers/pki.js';
 import { answerWithName, clientWorkload, HOST, APP_PORT, to, waypointConfig, WaypointHarness, type Behaviour, type Pod } from './harness.js';
 import { clusterName } from '../../core/model/l7.js';
+import { sleep } from '../support/wait.js';
 
 /** A seeded PRNG (mulberry32) so load-balancer picks are reproducible. */
 export function seeded(seed: number): () => number {
@@ -32,7 +33,6 @@ function failFirst(n: number, status: number): Behaviour {
 }
 
 const always = (status: number): Behaviour => (_req, res) => { res.writeHead(status); res.end(`always ${status}`); };
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('waypoint resilience', () => {
   let w: WaypointHarness;

@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clusterName } from '../../core/model/l7.js';
 import { testCa } from '../helpers/pki.js';
 import { answerWithName, APP_PORT, HOST, to, waypointConfig, WaypointHarness } from './harness.js';
+import { sleep } from '../support/wait.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Collects what the waypoint sends back on a raw tunnel until it closes (or `ms` pass). */
 function replyOf(t: Duplex, ms = 5000): Promise<{ text: string; closed: boolean }> {
