@@ -25,7 +25,9 @@ describe('controller gRPC server', () => {
     const srv = await startGrpcServer({ credentials: await issue(), renew: issue, host: '127.0.0.1', port: 0, register: [] });
     try {
       const first = await servedSerial(srv.port, ca.rootsPem);
-      await waitFor(() => issued >= 2, 'renewal', 10_000);
+      const firstPem = srv.credentials.certChainPem;
+      // Renewed once the new certificate is in use (not merely asked for: issuing is async).
+      await waitFor(() => issued >= 2 && srv.credentials.certChainPem !== firstPem, 'renewal', 10_000);
       // the next handshake gets the renewed certificate
       const second = await servedSerial(srv.port, ca.rootsPem);
       expect(second).not.toBe(first);
