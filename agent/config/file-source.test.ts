@@ -4,19 +4,9 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { MeshSnapshot } from '../../core/model/types.js';
 import { FileConfigSource } from './file-source.js';
+import { pollUntil } from '../../test/support/wait.js';
 
-function waitFor<T>(get: () => T | undefined): Promise<T> {
-  return new Promise((resolve, reject) => {
-    let n = 0;
-    const tick = (): void => {
-      const v = get();
-      if (v !== undefined) { resolve(v); return; }
-      if (++n > 100) { reject(new Error('timed out')); return; }
-      setTimeout(tick, 50);
-    };
-    tick();
-  });
-}
+const waitFor = <T>(get: () => T | undefined): Promise<T> => pollUntil(get, { timeoutMs: 5000, intervalMs: 50 });
 
 describe('FileConfigSource', () => {
   let dir = '';

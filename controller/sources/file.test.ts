@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { FileSource } from './file.js';
 import { parseYamlFile } from './file-parse.js';
 import type { SourceEvent } from './types.js';
+import { pollUntil } from '../../test/support/wait.js';
 
 const svc = (name: string, port = 80): string => `apiVersion: v1
 kind: Service
@@ -22,8 +23,7 @@ function summary(e: SourceEvent): string {
 }
 
 async function until(cond: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 400 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
-  if (!cond()) throw new Error(`gave up waiting for ${what}`);
+  await pollUntil(cond, { what, timeoutMs: 4000, intervalMs: 10 });
 }
 
 describe('parseYamlFile', () => {

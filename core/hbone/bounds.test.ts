@@ -13,6 +13,7 @@ import type { HboneServer, HboneServerOptions } from './index.js';
 import { pki, closed } from '../../test/hbone/fixtures.js';
 import type { Pki } from '../../test/hbone/fixtures.js';
 import { testCredentials } from '../../test/helpers/pki.js';
+import { pollUntil } from '../../test/support/wait.js';
 
 const { NGHTTP2_REFUSED_STREAM, NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants;
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
@@ -86,11 +87,7 @@ async function rawPeer(port: number, creds: Credentials, ackSettings: boolean): 
 }
 
 async function until(cond: () => boolean, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  await pollUntil(cond, { timeoutMs, intervalMs: 10 });
 }
 
 describe('hbone server bounds', () => {

@@ -12,13 +12,10 @@ import { closed, pki, readAll, stablePort, startEcho, startForwarder, startTcp, 
 import type { Forwarder, Pki, TcpTarget } from '../../test/hbone/fixtures.js';
 import { testCredentials } from '../../test/helpers/pki.js';
 import type { Duplex } from 'node:stream';
+import { pollUntil } from '../../test/support/wait.js';
 
 async function until(cond: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    if (cond()) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`timed out waiting for ${what}`);
+  await pollUntil(cond, { what, timeoutMs: 5000, intervalMs: 10 });
 }
 
 async function roundTrip(tunnel: Duplex, text: string): Promise<void> {

@@ -8,14 +8,10 @@ import { processLine } from './live.js';
 import { startProcess, type Started } from './processes.js';
 import type { ProcessRecord } from './state.js';
 import { nextDelay, shouldRestart, Supervisor, type RestartPolicy } from './supervisor.js';
-import { sleep } from '../../test/support/wait.js';
+import { pollUntil, sleep } from '../../test/support/wait.js';
 
 async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
+  await pollUntil(check, { what, timeoutMs, intervalMs: 20 });
 }
 
 describe('supervisor', () => {

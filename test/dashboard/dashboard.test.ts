@@ -16,7 +16,7 @@ import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeNetns } from '../helpers/privileges.js';
 import { CTL, LocalMesh, REPO, sh } from '../e2e/local-mesh.js';
-import { sleep } from '../support/wait.js';
+import { pollUntil, sleep } from '../support/wait.js';
 import { freePort } from '../support/net.js';
 
 // The page's globals, inside page.evaluate / waitForFunction callbacks (tsconfig has no DOM lib).
@@ -51,20 +51,8 @@ interface GraphAnswer {
 }
 
 
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await sleep(500);
-  }
-}
+const until = <T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> =>
+  pollUntil(probe, { what, timeoutMs, intervalMs: 500 });
 
 /** A child in its own process group (its children die with it); `lines` collects stdout. */
 function start(

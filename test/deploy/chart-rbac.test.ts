@@ -15,6 +15,7 @@ import { FakeApiServer, type FakeObject } from '../helpers/fake-apiserver.js';
 import { containerEnv, type Container } from './container-settings.js';
 import { render, type K8sObject } from './manifests.js';
 import { freePort } from '../support/net.js';
+import { pollUntil } from '../support/wait.js';
 
 const NS = 'ambit-system';
 
@@ -31,15 +32,8 @@ const NOT_EXERCISED: Record<string, string> = {
 interface Attributes { verb: string; group: string; resource: string; namespace?: string; name?: string }
 interface Rule { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] }
 
-async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+const until = <T>(what: string, fn: () => T | undefined | false, timeoutMs = 20_000): Promise<T> =>
+  pollUntil(fn, { what, timeoutMs, intervalMs: 100 });
 
 describe('controller RBAC: exactly the API calls the controller makes', () => {
   let api: FakeApiServer | undefined;

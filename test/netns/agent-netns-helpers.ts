@@ -77,6 +77,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { pollUntil } from '../support/wait.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const ADDON_PATH = path.join(REPO, 'agent', 'native', 'build', 'Release', 'ambit_netns.node');
@@ -158,16 +159,5 @@ export async function httpGet(port: number, pathName: string): Promise<string> {
 }
 
 /** Poll `fn` until it returns a value that is not undefined (throws after `tries` × 100 ms). */
-export async function eventually<T>(fn: () => Promise<T | undefined> | T | undefined, what: string, tries = 100): Promise<T> {
-  let last: unknown;
-  for (let i = 0; i < tries; i++) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-}
+export const eventually = <T>(fn: () => Promise<T | undefined> | T | undefined, what: string, tries = 100): Promise<T> =>
+  pollUntil(fn, { what, timeoutMs: tries * 100, intervalMs: 100 });

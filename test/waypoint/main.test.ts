@@ -8,6 +8,7 @@ import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
 import { to, waypointConfig } from './harness.js';
 import type { WaypointConfigDump } from '../../core/admin/dump.js';
+import { pollUntil } from '../support/wait.js';
 
 const MAIN = path.resolve('dist/waypoint/main.js');
 
@@ -16,15 +17,8 @@ async function dump(adminPort: number): Promise<WaypointConfigDump> {
   return (await res.json()) as WaypointConfigDump;
 }
 
-async function waitFor<T>(fn: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const waitFor = <T>(fn: () => Promise<T | undefined>, ms = 10_000): Promise<T> =>
+  pollUntil(fn, { what: 'the waypoint', timeoutMs: ms, intervalMs: 100 });
 
 describe('ambit-waypoint process (file mode)', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ambit-wp-'));
