@@ -4,15 +4,14 @@
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { invokePlugin } from '../helpers/cni-chain.js';
 import { cniPluginSuite } from '../netns/cni-plugin-suite.js';
+import { REPO_ROOT as REPO } from '../support/repo.js';
 
 const run = promisify(execFile);
-const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const NO_NODE = { PATH: '/nonexistent' };
 
 describe('ambit-cni as a single executable (SEA)', () => {

@@ -5,11 +5,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import type net from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { createPodSocket } from '../../agent/inpod/sockets.js';
+import { REPO_ROOT as REPO } from '../support/repo.js';
 
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** Bundle `entry` (relative to the repo) into one ESM file; npm packages stay external. */
 export async function bundleMain(entry: string, tag: string): Promise<string> {

@@ -10,11 +10,10 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describeNetns } from '../helpers/privileges.js';
 import type { AgentConfigDump } from '../../core/admin/dump.js';
+import { REPO_ROOT as REPO } from '../support/repo.js';
 
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CTL = path.join(REPO, 'dist', 'ctl', 'main.js');
 const AS_USER = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', 'env', `HOME=${tmpdir()}`];
 const PORT_OFFSET = 960;

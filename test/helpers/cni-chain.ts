@@ -10,16 +10,15 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, rm, stat, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import {
   addPodNetwork, bridgeConflist, checkPodNetwork, deletePodNetwork, netnsPathOf, run, SYSTEM_CNI_DIR, writeCniLauncher,
   type CniNetwork, type CniPodRecord, type Conflist,
 } from '../../ctl/local/cni-chain.js';
+import { REPO_ROOT as REPO } from '../support/repo.js';
 
 export { CniPluginError, invokePlugin, pluginEnv, pluginStdin, SYSTEM_CNI_DIR, type Conflist, type InvokeResult, type PluginConf } from '../../ctl/local/cni-chain.js';
 
-const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 export interface CniChainOptions {
   /** Short tag used in names (netns `ambt-<suite>-<pod>`), e.g. 'h3'. */

@@ -76,10 +76,8 @@ export { spawn };
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { pollUntil } from '../support/wait.js';
-
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+import { REPO_ROOT as REPO } from '../support/repo.js';
 export const ADDON_PATH = path.join(REPO, 'agent', 'native', 'build', 'Release', 'ambit_netns.node');
 
 /** Bundle agent/main.ts into one ESM file (npm packages stay external, resolved from the repo). */
@@ -99,16 +97,9 @@ export async function tempDir(tag: string): Promise<string> {
 }
 
 /** A free TCP port on 127.0.0.1 (bound then released). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from '../support/net.js';
+
+export { freePort };
 
 export interface AgentProcess {
   readonly child: ChildProcess;

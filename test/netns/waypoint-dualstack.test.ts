@@ -8,7 +8,6 @@ import http from 'node:http';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import type net from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createPodSocket, listenInNetns, releaseNetns } from '../../agent/inpod/sockets.js';
 import { domainsFor } from '../../controller/translate/l7-build.js';
@@ -19,8 +18,8 @@ import { describeNetns } from '../helpers/privileges.js';
 import {
   bundleAgent, eventually, httpGet, sh, spawn, startAgent, tempDir, waitForLine, type AgentProcess,
 } from './agent-netns-helpers.js';
+import { REPO_ROOT as REPO } from '../support/repo.js';
 
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BRIDGE = 'ambt-h13w-br0';
 const SUBNET = '10.231.113.0/24';
 const SUBNET6 = 'fd00:a13:113::/64';
