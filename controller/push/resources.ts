@@ -16,6 +16,7 @@ import {
   TYPE_WORKLOAD,
   resourceVersion,
 } from '../../core/xds/resources.js';
+import { listDeltaOf } from '../translate/list-delta.js';
 
 export interface EncodedResource {
   readonly version: string;
@@ -115,6 +116,25 @@ function encodeList<T extends object>(
 ): ReadonlyMap<string, EncodedResource> {
   const known = values.length > 0 ? listMaps.get(values) : undefined;
   if (known) return known;
+  // The translator says which items differ from a list encoded as `previous`: copy, patch.
+  const delta = listDeltaOf(values);
+  if (delta && previous && listMaps.get(delta.base) === previous) {
+    const out = new Map(previous);
+    const changed: string[] = [];
+    for (const [n, v] of delta.changes) {
+      const before = previous.get(n);
+      if (v === undefined) {
+        if (out.delete(n)) changed.push(n);
+        continue;
+      }
+      const now = encode(v, before);
+      out.set(n, now);
+      if (now !== before) changed.push(n);
+    }
+    deltas.set(out, { base: previous, changed });
+    listMaps.set(values, out);
+    return out;
+  }
   const out = new Map<string, EncodedResource>();
   // What differs from `previous`, found on the way (changedNames then needs no second pass).
   const changed: string[] = [];

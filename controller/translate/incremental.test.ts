@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import type { KubeObject } from '../sources/types.js';
 import { translate } from './index.js';
 import { IncrementalTranslator } from './incremental.js';
+import { buildResourceSet, type ResourceSet } from '../push/resources.js';
 
 // A small mesh with every way a pod reaches the result: selector services (one with a named
 // target port), a service with an EndpointSlice, a ServiceEntry selecting workloads, a
@@ -210,7 +211,13 @@ describe('incremental translation', () => {
           for (const p of initial) store.set(`Pod/${p.ns}/p${p.name}`, pod(p));
           const inc = new IncrementalTranslator();
           const opts = { defaultNode: 'n1' };
-          expect(inc.translate([...store.values()], opts)).toEqual(translate([...store.values()], opts));
+          const first = inc.translate([...store.values()], opts);
+          expect(first).toEqual(translate([...store.values()], opts));
+          // The encoded resources follow the incremental results (copied and patched where the
+          // translator says what changed) and equal a fresh encoding of the full translation.
+          let set = buildResourceSet(first);
+          const versions = (rs: ResourceSet) =>
+            [...rs].map(([t, m]) => [t, [...m].map(([n, r]) => [n, r.version]).sort()] as const).sort();
           for (const step of steps) {
             for (const c of step) {
               if (c.kind === 'put') store.set(`Pod/${c.p.ns}/p${c.p.name}`, pod(c.p));
@@ -248,6 +255,8 @@ describe('incremental translation', () => {
             const got = inc.translate(objects, opts);
             expect(got).toEqual(full);
             expect(got.snapshot.version).toBe(full.snapshot.version);
+            set = buildResourceSet(got, set);
+            expect(versions(set)).toEqual(versions(buildResourceSet(full)));
             modes[inc.lastMode]++;
           }
         },

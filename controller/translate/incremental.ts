@@ -23,6 +23,7 @@ import { buildServices, VipAllocator } from './services.js';
 import { buildServiceEntries, newServiceEntryVips } from './service-entries.js';
 import { buildSidecarScopes } from './sidecar.js';
 import { buildL7 } from './l7-build.js';
+import { recordListDelta } from './list-delta.js';
 import { DestinationRules, buildCluster } from './destination-rules.js';
 import { contentVersionOf } from './version.js';
 import { validateWorkloadObject } from './validate/networking.js';
@@ -318,6 +319,18 @@ export class IncrementalTranslator {
       for (const s of serviceEntries) changedHosts.add(s.hostname);
     }
     const services: Service[] = [...k8sServices, ...serviceEntries];
+    // What changed in the two big lists, for the encoder.
+    recordListDelta(workloads, {
+      base: st.workloads,
+      changes: [...changes.pods.keys()].map((uid) => [uid, idx.workloadsByUid.get(uid)] as const),
+    });
+    const replaced = [...affected].map((k) => k8sServices[idx.serviceByName.get(k)!.at]!);
+    recordListDelta(services, {
+      base: prev.snapshot.services,
+      changes: [...replaced, ...(serviceEntries === st.serviceEntries ? [] : serviceEntries)].map(
+        (s) => [s.key, s] as const,
+      ),
+    });
     const sidecarScopes =
       st.inv.sidecars.length > 0 ? buildSidecarScopes(st.inv.sidecars, st.mesh.rootNamespace, services) : [];
     const old = prev.snapshot;
