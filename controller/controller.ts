@@ -4,7 +4,7 @@
 // readiness (15021). A translation's rejected objects are logged one per line
 // (`Kind/ns/name: field: reason`); the rest of the configuration keeps being served.
 import type { CertificateAuthority } from '../core/identity/ca.js';
-import { spiffeIdFor } from '../core/identity/spiffe.js';
+import { spiffeIdFor, tryParseSpiffeId } from '../core/identity/spiffe.js';
 import { createLogger, type Logger } from '../core/log.js';
 import { describeError } from '../core/errors.js';
 import type { KubeObject, ObjectSource, SourceEvent } from './sources/types.js';
@@ -83,7 +83,7 @@ export function discoveryAdmission(authenticate: Authenticate): NonNullable<Disc
       return undefined;
     }
     if (node.role !== 'waypoint') return `${caller.identity} is not an agent`;
-    const ns = /\/ns\/([^/]+)\/sa\//.exec(caller.identity)?.[1];
+    const ns = tryParseSpiffeId(caller.identity)?.namespace;
     return ns === node.namespace
       ? undefined
       : `${caller.identity} cannot subscribe as the waypoint of namespace ${node.namespace}`;
@@ -222,7 +222,7 @@ export class Controller {
 
   private onEvent(ev: SourceEvent): void {
     if (ev.type === 'ERROR') {
-      this.log.warn('input rejected', { error: ev.message, file: ev.origin?.file, line: ev.origin?.line });
+      this.log.warn('input rejected', { err: ev.message, file: ev.origin?.file, line: ev.origin?.line });
     }
     if (ev.type === 'SYNCED') {
       if (!this.synced) this.log.info('source synced', { objects: this.store.size });

@@ -1,6 +1,6 @@
 // VirtualService analyzers: references (IST0101), hosts not in the bound Gateway (IST0132),
 // conflicting mesh hosts (IST0109), unreachable rules and ineffective matches (IST0130/0131).
-import { hostMatches, resolveHost } from '../translate/identity.js';
+import { hostMatches, resolveHost } from '../../core/mesh/hosts.js';
 import type { KubeObject } from '../sources/types.js';
 import { AnalysisContext, nsOf, rec, recs, specOf, str } from './context.js';
 import { MSG } from './messages.js';

@@ -2,6 +2,3 @@
 export function spiffeIdFor(trustDomain: string, namespace: string, serviceAccount: string): string {
   return `spiffe://${trustDomain}/ns/${namespace}/sa/${serviceAccount}`;
 }
-
-// Host matching lives in core/mesh/hosts.ts; re-exported for importers not yet moved.
-export { hostMatches, hostMatchRank, resolveHost } from '../../core/mesh/hosts.js';
