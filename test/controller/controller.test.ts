@@ -122,7 +122,7 @@ describe('controller end to end (file source → translate → push → xds clie
     const before = snapshots.length;
     await writeFile(path.join(dir, 'policy.yaml'), 'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata:\n  name: deny-evil\n  namespace: shop\nspec: [unclosed\n');
     const line = await waitFor(() => logs.find((l) => l.includes('input rejected') && l.includes('policy.yaml')), 'parse error logged');
-    const rec = JSON.parse(line) as { level: string; file: string; line?: number; error: string };
+    const rec = JSON.parse(line) as { level: string; file: string; line?: number; err: string };
     expect(rec.level).toBe('warn');
     expect(rec.line).toBeGreaterThan(0);
     // a translate-level rejection names kind/ns/name: field: reason

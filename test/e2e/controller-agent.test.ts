@@ -206,7 +206,7 @@ describeNetns('controller (file source) + agent (controller mode): pods in netwo
     const lineOf = (text: string, line: string) => text.split('\n').indexOf(line) + 1;
     const policyReport = await eventually(() => reported('40-broken.yaml'), 'the broken policy file reported');
     expect(policyReport).toMatchObject({ level: 'warn', file: path.join(configDir, '40-broken.yaml'), line: lineOf(broken, brokenLine) });
-    expect(String(policyReport.error)).toContain(`40-broken.yaml:${lineOf(broken, brokenLine)}: YAML:`);
+    expect(String(policyReport.err)).toContain(`40-broken.yaml:${lineOf(broken, brokenLine)}: YAML:`);
     const serviceReport = await eventually(() => reported('10-service.yaml'), 'the broken service file reported');
     expect(serviceReport).toMatchObject({ file: path.join(configDir, '10-service.yaml'), line: lineOf(serviceFile(serviceBrokenLine.trim()), serviceBrokenLine) });
     // Give a (wrong) push time to arrive, then check what is served.
