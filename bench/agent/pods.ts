@@ -20,6 +20,7 @@ import { rssMbOfPid } from '../common/cpu.js';
 import { freePort } from '../common/net.js';
 import { buildResults, writeResults, type ResultRow } from '../common/results.js';
 import { round } from '../common/stats.js';
+import type { AgentConfigDump } from '../../core/admin/dump.js';
 
 const PREFIX = 'ambt-bpods-';
 const NS = 'bench-pods';
@@ -113,7 +114,7 @@ async function oneRound(o: Options, dir: string, maxPods: number): Promise<Map<n
       };
       await Promise.all(Array.from({ length: 8 }, worker));
       enrolled = target;
-      const dump = await adminGet(adminPort, '/config_dump') as { pods?: unknown[] };
+      const dump = await adminGet(adminPort, '/config_dump') as Partial<AgentConfigDump>;
       if (dump.pods?.length !== target) throw new Error(`the agent lists ${dump.pods?.length} pods, expected ${target}`);
       rss.set(target, await settledRss(agent.pid));
       if (process.env.BENCH_HEAP_SNAPSHOT && target === o.pods[o.pods.length - 1]) {

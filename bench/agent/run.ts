@@ -18,6 +18,7 @@ import { formatTable } from '../common/table.js';
 import { connectRate, iperf, PORTS, requestResponse, startServers, wrk, type PodServers } from './tools.js';
 import { adminGet, heapLine, waitForVersion } from '../common/admin.js';
 import { caseOption, positiveOption } from '../common/args.js';
+import type { AgentConfigDump } from '../../core/admin/dump.js';
 
 export const CASES = ['direct', 'mesh-l4'] as const;
 export const METRICS = ['gbps_1', 'rr_p50_us', 'rr_p99_us', 'conns_per_s', 'http_rps_max', 'vcpu_per_1000rps', 'rss_mb'] as const;
@@ -169,7 +170,7 @@ async function main(): Promise<void> {
     const meshServer = await make(MESH_NS, 'mesh-server');
     writeFileSync(configFile, JSON.stringify(snapshot(++version, { client: meshClient, server: meshServer })));
     await waitForVersion(adminPort, `bench-${version}`);
-    const enrolled = (await adminGet(adminPort, '/config_dump') as { pods?: Array<{ name: string }> }).pods?.map((p) => p.name).sort() ?? [];
+    const enrolled = (await adminGet(adminPort, '/config_dump') as Partial<AgentConfigDump>).pods?.map((p) => p.name).sort() ?? [];
     if (enrolled.join(',') !== 'mesh-client,mesh-server') throw new Error(`the agent enrolled [${enrolled.join(', ')}], expected the two mesh pods only`);
     log(`pods: direct ${plainClient.ip} → ${plainServer.ip}; mesh ${meshClient.ip} → VIP ${VIP} → ${meshServer.ip}; agent pid ${agent.pid}`);
 

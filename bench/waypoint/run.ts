@@ -22,6 +22,7 @@ import { common, fixedRate, inNetns, probe, proxyConfig, serverConfig, startNgin
 import { makeMtlsCertificates, MTLS_ENTRY_PORT, MTLS_PORT, proxyMtlsConfig, serverTlsBlock, startClientTls } from './mtls.js';
 import { adminGet, waitForVersion } from '../common/admin.js';
 import { caseOption, positiveOption } from '../common/args.js';
+import type { AgentConfigDump } from '../../core/admin/dump.js';
 
 export const CASES = ['direct', 'mesh-l4', 'waypoint', 'nginx', 'nginx-mtls'] as const;
 export const METRICS = ['rps_max', 'p50_ms', 'p99_ms', 'vcpu_per_1000rps', 'rss_mb'] as const;
@@ -203,7 +204,7 @@ async function main(): Promise<void> {
     const waypointPod = await make(MESH_NS, 'waypoint');
     writeFileSync(meshFile, JSON.stringify(meshSnapshot(`bwp-${++version}`, { client: meshClient.ip, server: meshServer.ip, waypoint: waypointPod.ip })));
     await waitForVersion(adminPort, `bwp-${version}`);
-    const enrolled = (await adminGet(adminPort, '/config_dump') as { pods?: Array<{ name: string }> }).pods?.map((p) => p.name).sort() ?? [];
+    const enrolled = (await adminGet(adminPort, '/config_dump') as Partial<AgentConfigDump>).pods?.map((p) => p.name).sort() ?? [];
     if (enrolled.join(',') !== 'mesh-client,mesh-server') throw new Error(`the agent enrolled [${enrolled.join(', ')}], expected the two mesh pods only (not the waypoint)`);
 
     const wpFile = join(dir, 'waypoint.json');

@@ -15,6 +15,7 @@ import { createPodSocket, listenInNetns, releaseNetns } from '../../agent/inpod/
 import type { Logger } from '../../core/log.js';
 import { relay } from '../../core/net/relay.js';
 import type { PlannedPod } from './plan.js';
+import type { WaypointConfigDump } from '../../core/admin/dump.js';
 
 export const WAYPOINT_BASE_PORT = 15100;
 /** Inside the waypoint's netns (CONTRACT.md, Ports). */
@@ -109,8 +110,8 @@ export async function bridgeWaypointPorts(o: { netnsName: string; controllerPort
 }
 
 /** The waypoint's /config_dump through its host port. */
-export async function waypointDump(hostPort: number): Promise<{ version?: string; namespace?: string; identity?: string }> {
+export async function waypointDump(hostPort: number): Promise<Partial<WaypointConfigDump>> {
   const res = await fetch(`http://127.0.0.1:${hostPort}/config_dump`, { signal: AbortSignal.timeout(3000) });
   if (!res.ok) throw new Error(`config_dump: HTTP ${res.status}`);
-  return (await res.json()) as { version?: string };
+  return (await res.json()) as Partial<WaypointConfigDump>;
 }
