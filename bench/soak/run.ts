@@ -90,9 +90,14 @@ async function main(): Promise<number> {
     const started = Date.now();
     const load = mesh.load(minutes * 60, rate);
     let loading = true;
-    void load.finally(() => {
-      loading = false;
-    });
+    load.then(
+      () => {
+        loading = false;
+      },
+      () => {
+        loading = false;
+      }, // the rejection is seen by the await below
+    );
     while (loading) {
       for (const u of await units()) {
         const s = await sampleOf(u.pid);

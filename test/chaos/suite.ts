@@ -175,6 +175,8 @@ export class ChaosMesh {
         path.join(REPO, 'dist', 'test', 'chaos', 'load.js'),
       ],
       { ...process.env, CHAOS_LOAD: JSON.stringify(spec) },
+      // The load's own bound plus room for its last requests (never the 10-minute default).
+      (seconds + 120) * 1000,
     );
     if (out.code !== 0) throw new Error(`load: exit ${out.code}: ${out.stderr.slice(-2000)}`);
     return JSON.parse(out.stdout) as LoadSummary;
