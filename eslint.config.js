@@ -7,17 +7,30 @@ import globals from 'globals';
 const layer = (files, forbidden) => ({
   files,
   rules: {
-    'no-restricted-imports': ['error', {
-      patterns: forbidden.map((dir) => ({
-        group: [`**/${dir}/*`, `**/${dir}`],
-        message: `layering: ${files[0].split('/')[0]} must not import ${dir}/ (see docs/ARCHITECTURE.md, Layout)`,
-      })),
-    }],
+    'no-restricted-imports': [
+      'error',
+      {
+        patterns: forbidden.map((dir) => ({
+          group: [`**/${dir}/*`, `**/${dir}`],
+          message: `layering: ${files[0].split('/')[0]} must not import ${dir}/ (see docs/ARCHITECTURE.md, Layout)`,
+        })),
+      },
+    ],
   },
 });
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'build/**', 'tmp/**', 'node_modules/**', 'agent/native/build/**', 'bench/results/**', 'deploy/**/*.js'] },
+  {
+    ignores: [
+      'dist/**',
+      'build/**',
+      'tmp/**',
+      'node_modules/**',
+      'agent/native/build/**',
+      'bench/results/**',
+      'deploy/**/*.js',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -32,7 +32,8 @@ function socksConnect(socksPort: number, port: number): Promise<net.Socket> {
       }
       if (buf.length >= 12) {
         s.off('data', onData);
-        if (buf[3] === 0) resolve(s); else reject(new Error(`socks reply ${buf[3]}`));
+        if (buf[3] === 0) resolve(s);
+        else reject(new Error(`socks reply ${buf[3]}`));
       }
     };
     s.on('data', onData);
@@ -49,7 +50,11 @@ describe('agent shutdown (drain)', () => {
     if (!process.env.AMBIT_LOG_LEVEL) setLogLevel('warn');
     dir = await mkdtemp(path.join(tmpdir(), 'ambit-agent-drain-'));
     ca = await CertificateAuthority.create();
-    echo = net.createServer({ allowHalfOpen: true }, (s) => { s.on('data', (d) => s.write(d)); s.on('end', () => s.end()); s.on('error', () => undefined); });
+    echo = net.createServer({ allowHalfOpen: true }, (s) => {
+      s.on('data', (d) => s.write(d));
+      s.on('end', () => s.end());
+      s.on('error', () => undefined);
+    });
     await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
     echoPort = (echo.address() as net.AddressInfo).port;
   });
@@ -61,24 +66,52 @@ describe('agent shutdown (drain)', () => {
   async function startAgent(name: string, drainMs: number): Promise<{ agent: Agent; socksPort: number }> {
     const socksPort = await freePort();
     const settings = {
-      mode: 'file', nodeName: 'drain-node', stateDir: path.join(dir, name), enrolmentSocket: path.join(dir, `${name}.sock`),
-      tokenFile: '', trustDomain: 'cluster.local',
-      ports: { outbound: 15001, inboundPlaintext: 15006, hbone: 15008, admin: 0, metrics: 0, ready: 0, socks5: socksPort },
-      localHost: '127.0.0.1', publicHost: '127.0.0.1', drainMs, certTtlSeconds: 3600,
-      socks5Namespace: 'ambit-system', socks5ServiceAccount: 'ambit-agent',
+      mode: 'file',
+      nodeName: 'drain-node',
+      stateDir: path.join(dir, name),
+      enrolmentSocket: path.join(dir, `${name}.sock`),
+      tokenFile: '',
+      trustDomain: 'cluster.local',
+      ports: {
+        outbound: 15001,
+        inboundPlaintext: 15006,
+        hbone: 15008,
+        admin: 0,
+        metrics: 0,
+        ready: 0,
+        socks5: socksPort,
+      },
+      localHost: '127.0.0.1',
+      publicHost: '127.0.0.1',
+      drainMs,
+      certTtlSeconds: 3600,
+      socks5Namespace: 'ambit-system',
+      socks5ServiceAccount: 'ambit-agent',
     } as AgentSettings;
     const config: ConfigSource = {
       start: (apply) => {
-        apply({ version: 'v1', mesh: DEFAULT_MESH_CONFIG, workloads: [], services: [], authorizationPolicies: [], peerAuthentications: [] });
+        apply({
+          version: 'v1',
+          mesh: DEFAULT_MESH_CONFIG,
+          workloads: [],
+          services: [],
+          authorizationPolicies: [],
+          peerAuthentications: [],
+        });
         return Promise.resolve();
       },
       stop: () => Promise.resolve(),
     };
     const held = new Map<string, Credentials>();
     const certs: AgentCertificates = {
-      get: async (id) => { if (!held.has(id)) held.set(id, await ca.issue(id)); return held.get(id)!; },
+      get: async (id) => {
+        if (!held.has(id)) held.set(id, await ca.issue(id));
+        return held.get(id)!;
+      },
       current: (id) => held.get(id),
-      forget: (id) => { held.delete(id); },
+      forget: (id) => {
+        held.delete(id);
+      },
       expiries: () => [],
       close: () => undefined,
     };

@@ -49,9 +49,19 @@ export interface AgentDeps {
   podNet?: PodNet;
 }
 
-interface PodEntry { ctx: PodContext; listeners: PodListeners }
+interface PodEntry {
+  ctx: PodContext;
+  listeners: PodListeners;
+}
 
-const EMPTY: MeshSnapshot = { version: '', mesh: DEFAULT_MESH_CONFIG, workloads: [], services: [], authorizationPolicies: [], peerAuthentications: [] };
+const EMPTY: MeshSnapshot = {
+  version: '',
+  mesh: DEFAULT_MESH_CONFIG,
+  workloads: [],
+  services: [],
+  authorizationPolicies: [],
+  peerAuthentications: [],
+};
 
 export class Agent {
   readonly tracker: ConnectionTracker;
@@ -114,11 +124,17 @@ export class Agent {
       if (!/another process is serving/.test((err as Error).message)) throw err;
       // A restart with overlap: the old agent still serves CNI requests; its pods are served
       // by both agents (SO_REUSEPORT) until it drains. Take the socket once it lets go.
-      this.log.warn('another agent serves the enrolment socket; taking it over when that agent stops', { socket: this.settings.enrolmentSocket });
+      this.log.warn('another agent serves the enrolment socket; taking it over when that agent stops', {
+        socket: this.settings.enrolmentSocket,
+      });
       void this.takeOverEnrolment();
     }
     if (this.settings.ports.socks5 > 0) {
-      const identity = spiffeIdFor(this.settings.trustDomain, this.settings.socks5Namespace, this.settings.socks5ServiceAccount);
+      const identity = spiffeIdFor(
+        this.settings.trustDomain,
+        this.settings.socks5Namespace,
+        this.settings.socks5ServiceAccount,
+      );
       this.socks5 = createSocks5Server(this.proxy, { identity, namespace: this.settings.socks5Namespace });
       this.socks5.on('connection', (s: net.Socket) => {
         this.socksSockets.add(s);
@@ -126,19 +142,26 @@ export class Agent {
       });
       await new Promise<void>((resolve, reject) => {
         this.socks5!.once('error', reject);
-        this.socks5!.listen(this.settings.ports.socks5, this.settings.localHost, () => { this.socks5!.off('error', reject); resolve(); });
+        this.socks5!.listen(this.settings.ports.socks5, this.settings.localHost, () => {
+          this.socks5!.off('error', reject);
+          resolve();
+        });
       });
     }
     this.log.info('agent started', { pods: this.pods.size, socket: this.settings.enrolmentSocket });
   }
 
   private startEnrolment(): Promise<EnrolmentServer> {
-    return startEnrolmentServer(this.settings.enrolmentSocket, enrolmentHandler({
-      snapshot: () => this.state.snapshot,
-      pods: () => this.registry.all(),
-      enrol: (pod) => this.enrol(pod),
-      remove: (uid) => this.remove(uid),
-    }), { log: this.log.child({ component: 'enrolment' }) });
+    return startEnrolmentServer(
+      this.settings.enrolmentSocket,
+      enrolmentHandler({
+        snapshot: () => this.state.snapshot,
+        pods: () => this.registry.all(),
+        enrol: (pod) => this.enrol(pod),
+        remove: (uid) => this.remove(uid),
+      }),
+      { log: this.log.child({ component: 'enrolment' }) },
+    );
   }
 
   /**
@@ -155,7 +178,10 @@ export class Agent {
       if (st) {
         const alive = await new Promise<boolean>((resolve) => {
           const probe = connectUnix(this.settings.enrolmentSocket);
-          probe.once('connect', () => { probe.destroy(); resolve(true); });
+          probe.once('connect', () => {
+            probe.destroy();
+            resolve(true);
+          });
           probe.once('error', () => resolve(false));
         });
         deadFor = alive ? 0 : deadFor + 100;
@@ -163,7 +189,10 @@ export class Agent {
       }
       try {
         const server = await this.startEnrolment();
-        if (this.draining) { await server.close(); return; }
+        if (this.draining) {
+          await server.close();
+          return;
+        }
         this.enrolment = server;
         this.log.info('enrolment socket taken over', { socket: this.settings.enrolmentSocket });
       } catch (err) {
@@ -172,8 +201,12 @@ export class Agent {
     }
   }
 
-  ready(): boolean { return this.configLoaded && this.replayed && !this.draining; }
-  snapshot(): MeshSnapshot { return this.state.snapshot; }
+  ready(): boolean {
+    return this.configLoaded && this.replayed && !this.draining;
+  }
+  snapshot(): MeshSnapshot {
+    return this.state.snapshot;
+  }
 
   applySnapshot(s: MeshSnapshot): readonly string[] {
     this.state = new MeshState(s, (ip) => this.localWorkload(ip), this.settings.ports.hbone);
@@ -195,26 +228,38 @@ export class Agent {
 
   /** The pod's identity and labels: the mesh's view of the workload wins over what the CNI sent. */
   private podContext(pod: PodInfo): PodContext {
-    const w = this.state.workloadByUid(`Pod/${pod.namespace}/${pod.name}`)
-      ?? this.state.snapshot.workloads.find((x) => x.namespace === pod.namespace && x.name === pod.name);
+    const w =
+      this.state.workloadByUid(`Pod/${pod.namespace}/${pod.name}`) ??
+      this.state.snapshot.workloads.find((x) => x.namespace === pod.namespace && x.name === pod.name);
     const serviceAccount = w?.serviceAccount ?? pod.serviceAccount ?? 'default';
     const identity = spiffeIdFor(this.settings.trustDomain, pod.namespace, serviceAccount);
     const labels = { ...(w?.labels ?? {}), ...(pod.labels ?? {}) };
-    return { pod, identity, workload: { namespace: pod.namespace, name: pod.name, identity, ips: pod.ips, labels, serviceAccount } };
+    return {
+      pod,
+      identity,
+      workload: { namespace: pod.namespace, name: pod.name, identity, ips: pod.ips, labels, serviceAccount },
+    };
   }
 
   private serial(uid: string, op: () => Promise<void>): Promise<void> {
     const prev = this.podOps.get(uid) ?? Promise.resolve();
     const next = prev.catch(() => undefined).then(op);
     this.podOps.set(uid, next);
-    void next.catch(() => undefined).then(() => { if (this.podOps.get(uid) === next) this.podOps.delete(uid); });
+    void next
+      .catch(() => undefined)
+      .then(() => {
+        if (this.podOps.get(uid) === next) this.podOps.delete(uid);
+      });
     return next;
   }
 
   /** Resolves when the pod's listeners are up and its certificate is held (the CNI add is acked then). */
   enrol(pod: PodInfo, persist = true): Promise<void> {
     return this.serial(pod.uid, async () => {
-      if (this.draining) throw new AmbitError('AMBIT_E_INTERNAL', 'the agent is shutting down', { hint: 'retry when the new agent is up' });
+      if (this.draining)
+        throw new AmbitError('AMBIT_E_INTERNAL', 'the agent is shutting down', {
+          hint: 'retry when the new agent is up',
+        });
       const old = this.pods.get(pod.uid);
       if (old) {
         this.pods.delete(pod.uid);
@@ -265,26 +310,39 @@ export class Agent {
     const { pods, problems } = await this.registry.load();
     for (const p of problems) this.log.warn('pod registry entry skipped', { problem: p });
     // In parallel: each pod waits for its certificate, and pods of one identity share the request.
-    await Promise.all(pods.map(async (pod) => {
-      const exists = await stat(pod.netnsPath).then(() => true, () => false);
-      if (!exists) {
-        this.log.info('pod gone while the agent was down; forgetting it', { pod: `${pod.namespace}/${pod.name}`, netns: pod.netnsPath });
-        await this.registry.remove(pod.uid);
-        return;
-      }
-      try {
-        await this.enrol(pod, false);
-      } catch (err) {
-        // A port held without SO_REUSEPORT (an older agent still running): serve the pod as
-        // soon as that agent lets the port go.
-        if (portInUse(err)) {
-          this.log.warn('pod ports held by another process; retrying until they are free', { pod: `${pod.namespace}/${pod.name}` });
-          void this.retryEnrol(pod);
+    await Promise.all(
+      pods.map(async (pod) => {
+        const exists = await stat(pod.netnsPath).then(
+          () => true,
+          () => false,
+        );
+        if (!exists) {
+          this.log.info('pod gone while the agent was down; forgetting it', {
+            pod: `${pod.namespace}/${pod.name}`,
+            netns: pod.netnsPath,
+          });
+          await this.registry.remove(pod.uid);
           return;
         }
-        this.log.error('cannot serve a persisted pod again', { pod: `${pod.namespace}/${pod.name}`, err: describeError(err) });
-      }
-    }));
+        try {
+          await this.enrol(pod, false);
+        } catch (err) {
+          // A port held without SO_REUSEPORT (an older agent still running): serve the pod as
+          // soon as that agent lets the port go.
+          if (portInUse(err)) {
+            this.log.warn('pod ports held by another process; retrying until they are free', {
+              pod: `${pod.namespace}/${pod.name}`,
+            });
+            void this.retryEnrol(pod);
+            return;
+          }
+          this.log.error('cannot serve a persisted pod again', {
+            pod: `${pod.namespace}/${pod.name}`,
+            err: describeError(err),
+          });
+        }
+      }),
+    );
     if (pods.length > 0) this.log.info('pods replayed', { serving: this.pods.size, persisted: pods.length });
   }
 
@@ -297,7 +355,10 @@ export class Agent {
         return;
       } catch (err) {
         if (!portInUse(err)) {
-          this.log.error('cannot serve a persisted pod again', { pod: `${pod.namespace}/${pod.name}`, err: describeError(err) });
+          this.log.error('cannot serve a persisted pod again', {
+            pod: `${pod.namespace}/${pod.name}`,
+            err: describeError(err),
+          });
           return;
         }
       }
@@ -328,7 +389,12 @@ export class Agent {
     this.pods.clear();
     // Graceful closes wait for every stream; past the drain they get the short grace, then the
     // pool is reset, so a stuck stream can never keep the agent from exiting.
-    const closing = Promise.all([socksClosed, this.pool.close(), this.config.stop(), this.tracker.waitIdle(closeGraceMs)]).then(() => false);
+    const closing = Promise.all([
+      socksClosed,
+      this.pool.close(),
+      this.config.stop(),
+      this.tracker.waitIdle(closeGraceMs),
+    ]).then(() => false);
     const grace = new Promise<boolean>((r) => setTimeout(() => r(true), closeGraceMs).unref());
     if (await Promise.race([closing, grace])) {
       this.log.warn('closing took longer than the grace; resetting what is left');

@@ -25,21 +25,41 @@ const log = createLogger('agent');
 // in-process CA in controller mode.
 async function controllerMode(settings: AgentSettings): Promise<{ config: ConfigSource; ca: CaClient }> {
   const [{ controllerLink }, { XdsMeshSource }, { createGrpcCaClient }] = await Promise.all([
-    import('../core/config/controller-link.js'), import('../core/xds/mesh-source.js'), import('../core/identity/grpc-ca-client.js'),
+    import('../core/config/controller-link.js'),
+    import('../core/xds/mesh-source.js'),
+    import('../core/identity/grpc-ca-client.js'),
   ]);
   // settingsFromEnv refuses controller mode without these three.
   const link = await controllerLink({
-    address: settings.controller!, rootsFile: settings.controllerRoots!, identity: settings.controllerIdentity!,
-    tokenFile: settings.tokenFile, log: log.child({ component: 'controller-link' }),
+    address: settings.controller!,
+    rootsFile: settings.controllerRoots!,
+    identity: settings.controllerIdentity!,
+    tokenFile: settings.tokenFile,
+    log: log.child({ component: 'controller-link' }),
   });
   const xds = new XdsMeshSource({
-    address: link.address, rootsPem: link.rootsPem, node: { name: settings.nodeName, role: 'agent' },
-    token: link.token, controllerIdentity: link.identity,
+    address: link.address,
+    rootsPem: link.rootsPem,
+    node: { name: settings.nodeName, role: 'agent' },
+    token: link.token,
+    controllerIdentity: link.identity,
   });
   return {
     // Pods are served only once the first snapshot is in: never without policy.
-    config: { start: async (cb) => { await xds.start(cb); await xds.whenSynced(); }, stop: () => xds.stop() },
-    ca: createGrpcCaClient({ address: link.address, rootsPem: link.rootsPem, token: link.token, nodeName: settings.nodeName, serverIdentity: link.identity }),
+    config: {
+      start: async (cb) => {
+        await xds.start(cb);
+        await xds.whenSynced();
+      },
+      stop: () => xds.stop(),
+    },
+    ca: createGrpcCaClient({
+      address: link.address,
+      rootsPem: link.rootsPem,
+      token: link.token,
+      nodeName: settings.nodeName,
+      serverIdentity: link.identity,
+    }),
   };
 }
 
@@ -48,22 +68,32 @@ async function main(): Promise<void> {
   const settings = settingsFromEnv();
   const release = holdProcessOpen(); // until it listens: it may wait long for the controller
   const native = netnsAddonStatus();
-  if (!native.ok) throw new AmbitError('AMBIT_E_NETNS', `in-pod capture unavailable: ${native.reason}`, { hint: 'build agent/native: node scripts/build-native.mjs' });
+  if (!native.ok)
+    throw new AmbitError('AMBIT_E_NETNS', `in-pod capture unavailable: ${native.reason}`, {
+      hint: 'build agent/native: node scripts/build-native.mjs',
+    });
 
   let config: ConfigSource;
   let ca: CaClient;
   if (settings.configFile) {
     const [{ FileConfigSource }, { CertificateAuthority }] = await Promise.all([
-      import('./config/file-source.js'), import('../core/identity/ca.js'),
+      import('./config/file-source.js'),
+      import('../core/identity/ca.js'),
     ]);
     config = new FileConfigSource(settings.configFile, { log: log.child({ component: 'config-file' }) });
-    const authority = await CertificateAuthority.loadOrCreate(path.join(settings.stateDir, 'ca'), { trustDomain: settings.trustDomain });
+    const authority = await CertificateAuthority.loadOrCreate(path.join(settings.stateDir, 'ca'), {
+      trustDomain: settings.trustDomain,
+    });
     ca = authority.asClient();
   } else {
     ({ config, ca } = await controllerMode(settings));
   }
   const metrics = createMeshMetrics({ component: 'agent', tcp: true, processMetrics: true });
-  const certs = new CertificateStore({ ca, ttlSeconds: settings.certTtlSeconds, log: log.child({ component: 'cert-store' }) });
+  const certs = new CertificateStore({
+    ca,
+    ttlSeconds: settings.certTtlSeconds,
+    log: log.child({ component: 'cert-store' }),
+  });
   const agent = new Agent({ settings, config, certs, metrics, log });
 
   const running: { admin?: AdminServers } = {};

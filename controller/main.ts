@@ -27,9 +27,18 @@ const log = createLogger('controller');
 
 /** File mode: a token file for this machine's node, created on first start (mode 0600). */
 async function ensureNodeTokenFile(file: string, node: string): Promise<void> {
-  try { await access(file); return; } catch { /* create it */ }
+  try {
+    await access(file);
+    return;
+  } catch {
+    /* create it */
+  }
   await mkdir(path.dirname(file), { recursive: true });
-  await writeFile(file, `# token node-name (read by ambit-controller; give the token to that node's agent)\n${randomBytes(32).toString('hex')} ${node}\n`, { mode: 0o600, flag: 'wx' });
+  await writeFile(
+    file,
+    `# token node-name (read by ambit-controller; give the token to that node's agent)\n${randomBytes(32).toString('hex')} ${node}\n`,
+    { mode: 0o600, flag: 'wx' },
+  );
   log.info('created node token file', { file, node });
 }
 
@@ -38,9 +47,19 @@ async function kubeCa(api: KubeApi, settings: ControllerSettings): Promise<Certi
   let delay = 500;
   for (;;) {
     try {
-      return await loadOrCreateCaFromSecrets({ api, namespace: settings.namespace, dir: settings.stateDir, trustDomain: settings.trustDomain, log });
+      return await loadOrCreateCaFromSecrets({
+        api,
+        namespace: settings.namespace,
+        dir: settings.stateDir,
+        trustDomain: settings.trustDomain,
+        log,
+      });
     } catch (err) {
-      log.warn('cannot load the CA from the API server; retrying', { namespace: settings.namespace, err: describeError(err), retryInMs: delay });
+      log.warn('cannot load the CA from the API server; retrying', {
+        namespace: settings.namespace,
+        err: describeError(err),
+        retryInMs: delay,
+      });
       await new Promise((resolve) => setTimeout(resolve, delay));
       delay = Math.min(delay * 2, 30_000);
     }
@@ -62,7 +81,8 @@ async function run(settings: ControllerSettings): Promise<void> {
     source = new FileSource({ path: settings.configDir! });
   } else {
     const kc = loadKubeConfig({
-      inCluster: settings.kubernetesServiceHost !== undefined, ...(settings.kubeconfig ? { kubeconfig: settings.kubeconfig } : {}),
+      inCluster: settings.kubernetesServiceHost !== undefined,
+      ...(settings.kubeconfig ? { kubeconfig: settings.kubeconfig } : {}),
     });
     const api = new KubeApi(kc);
     ca = await kubeCa(api, settings);
@@ -74,9 +94,17 @@ async function run(settings: ControllerSettings): Promise<void> {
     });
     source = new KubeSource({ kubeConfig: kc, kinds: watchedKinds(settings.namespace) });
     // ambit-waypoint Gateways → their ServiceAccount/Service/Deployment.
-    waypoints = createKubeWaypointReconciler(kc, { namespace: settings.namespace, log: log.child({ component: 'waypoints' }) });
+    waypoints = createKubeWaypointReconciler(kc, {
+      namespace: settings.namespace,
+      log: log.child({ component: 'waypoints' }),
+    });
     // Agents and waypoints verify the controller with this root.
-    rootCert = new RootCertPublisher(restWaypointClient(kc), ca.rootsPem, settings.namespace, log.child({ component: 'root-cert' }));
+    rootCert = new RootCertPublisher(
+      restWaypointClient(kc),
+      ca.rootsPem,
+      settings.namespace,
+      log.child({ component: 'root-cert' }),
+    );
     rootCert.start();
   }
   const onObjects = (objects: readonly KubeObject[]): void => {
@@ -84,12 +112,26 @@ async function run(settings: ControllerSettings): Promise<void> {
     rootCert?.update(objects);
   };
   const controller = await Controller.start({
-    source, ca, authenticate, host: settings.host, identity: settings.identity,
-    ...(settings.source === 'kube' ? { onObjects, meshConfigMap: { namespace: settings.namespace, name: MESH_CONFIGMAP_NAME } } : {}),
+    source,
+    ca,
+    authenticate,
+    host: settings.host,
+    identity: settings.identity,
+    ...(settings.source === 'kube'
+      ? { onObjects, meshConfigMap: { namespace: settings.namespace, name: MESH_CONFIGMAP_NAME } }
+      : {}),
     ...(settings.source === 'file' ? { localNode: settings.nodeName } : {}),
-    grpcPort: settings.grpcPort, metricsPort: settings.metricsPort, readyPort: settings.readyPort,
+    grpcPort: settings.grpcPort,
+    metricsPort: settings.metricsPort,
+    readyPort: settings.readyPort,
   });
-  log.info('controller started', { source: settings.source, stateDir: settings.stateDir, identity: settings.identity, roots: path.join(settings.stateDir, 'root-cert.pem'), ...controller.ports });
+  log.info('controller started', {
+    source: settings.source,
+    stateDir: settings.stateDir,
+    identity: settings.identity,
+    roots: path.join(settings.stateDir, 'root-cert.pem'),
+    ...controller.ports,
+  });
   let stopping = false;
   const shutdown = (signal: string): void => {
     if (stopping) return;
@@ -97,7 +139,13 @@ async function run(settings: ControllerSettings): Promise<void> {
     log.info('stopping', { signal });
     waypoints?.close();
     rootCert?.close();
-    controller.stop().then(() => process.exit(0), (err: unknown) => { log.error('stop failed', { err: describeError(err) }); process.exit(1); });
+    controller.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error('stop failed', { err: describeError(err) });
+        process.exit(1);
+      },
+    );
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));

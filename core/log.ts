@@ -14,7 +14,9 @@ export interface Logger {
   child(fields: LogFields): Logger;
 }
 
-interface Sink { write(line: string): unknown }
+interface Sink {
+  write(line: string): unknown;
+}
 
 const state: { level: LogLevel; sink: Sink } = {
   level: parseLevel(process.env.AMBIT_LOG_LEVEL) ?? 'info',
@@ -25,10 +27,16 @@ export function parseLevel(value: string | undefined): LogLevel | undefined {
   return value && value in ORDER ? (value as LogLevel) : undefined;
 }
 
-export function setLogLevel(level: LogLevel): void { state.level = level; }
-export function getLogLevel(): LogLevel { return state.level; }
+export function setLogLevel(level: LogLevel): void {
+  state.level = level;
+}
+export function getLogLevel(): LogLevel {
+  return state.level;
+}
 /** Redirect all loggers (tests capture lines this way). */
-export function setLogSink(sink: Sink): void { state.sink = sink; }
+export function setLogSink(sink: Sink): void {
+  state.sink = sink;
+}
 
 class JsonLogger implements Logger {
   constructor(private readonly base: LogFields) {}
@@ -39,11 +47,21 @@ class JsonLogger implements Logger {
     state.sink.write(JSON.stringify(record, errorReplacer) + '\n');
   }
 
-  debug(msg: string, fields?: LogFields): void { this.emit('debug', msg, fields); }
-  info(msg: string, fields?: LogFields): void { this.emit('info', msg, fields); }
-  warn(msg: string, fields?: LogFields): void { this.emit('warn', msg, fields); }
-  error(msg: string, fields?: LogFields): void { this.emit('error', msg, fields); }
-  child(fields: LogFields): Logger { return new JsonLogger({ ...this.base, ...fields }); }
+  debug(msg: string, fields?: LogFields): void {
+    this.emit('debug', msg, fields);
+  }
+  info(msg: string, fields?: LogFields): void {
+    this.emit('info', msg, fields);
+  }
+  warn(msg: string, fields?: LogFields): void {
+    this.emit('warn', msg, fields);
+  }
+  error(msg: string, fields?: LogFields): void {
+    this.emit('error', msg, fields);
+  }
+  child(fields: LogFields): Logger {
+    return new JsonLogger({ ...this.base, ...fields });
+  }
 }
 
 function errorReplacer(_key: string, value: unknown): unknown {

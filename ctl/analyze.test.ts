@@ -22,8 +22,14 @@ spec:
 
 describe('ambitctl analyze', () => {
   let dir: string;
-  beforeEach(async () => { dir = await mkdtemp(join(tmpdir(), 'ambit-analyze-')); });
-  afterEach(async () => { await rm(dir, { recursive: true, force: true }); process.exitCode = undefined; vi.restoreAllMocks(); });
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ambit-analyze-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+    process.exitCode = undefined;
+    vi.restoreAllMocks();
+  });
 
   it('accepts the coffee-shop example', async () => {
     const lines: string[] = [];
@@ -51,11 +57,14 @@ describe('ambitctl analyze', () => {
   });
 
   it('warnings do not fail unless the failure threshold says so; the output threshold hides lower levels', async () => {
-    await writeFile(join(dir, 'ap.yaml'), `apiVersion: security.istio.io/v1
+    await writeFile(
+      join(dir, 'ap.yaml'),
+      `apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
 metadata: { name: ap, namespace: shop }
 spec: { selector: { matchLabels: { app: nobody } } }
-`);
+`,
+    );
     const lines: string[] = [];
     expect(await runAnalyze([dir], { out: (l) => lines.push(l) })).toBe(0);
     expect(lines).toEqual([expect.stringMatching(/^Warning \[IST0127\] \(AuthorizationPolicy shop\/ap /)]);
@@ -71,19 +80,26 @@ spec: { selector: { matchLabels: { app: nobody } } }
     const json: string[] = [];
     await runAnalyze([dir], { out: (l) => json.push(l), output: 'json' });
     const records = JSON.parse(json.join('\n')) as Record<string, unknown>[];
-    expect(records).toEqual([{
-      code: 'IST0106', level: 'Error', origin: 'VirtualService shop/reviews', reference: `${file}:1`,
-      field: 'spec.http[0].route[1].weight',
-      documentationUrl: 'https://istio.io/latest/docs/reference/config/analysis/ist0106/?ref=ambitctl',
-      message: 'Schema validation error: spec.http[0].route[1].weight: weight -10 must be a non-negative integer',
-    }]);
+    expect(records).toEqual([
+      {
+        code: 'IST0106',
+        level: 'Error',
+        origin: 'VirtualService shop/reviews',
+        reference: `${file}:1`,
+        field: 'spec.http[0].route[1].weight',
+        documentationUrl: 'https://istio.io/latest/docs/reference/config/analysis/ist0106/?ref=ambitctl',
+        message: 'Schema validation error: spec.http[0].route[1].weight: weight -10 must be a non-negative integer',
+      },
+    ]);
     const yaml: string[] = [];
     await runAnalyze([dir], { out: (l) => yaml.push(l), output: 'yaml' });
     expect(parse(yaml.join('\n'))).toEqual(records);
   });
 
   it('reports references to hosts and gateways that do not exist', async () => {
-    await writeFile(join(dir, 'vs.yaml'), `apiVersion: networking.istio.io/v1
+    await writeFile(
+      join(dir, 'vs.yaml'),
+      `apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: { name: edge, namespace: shop }
 spec:
@@ -95,7 +111,8 @@ apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: { name: ext, namespace: shop }
 spec: { hosts: ["*.example.com"], ports: [{ number: 443, name: tls, protocol: TLS }] }
-`);
+`,
+    );
     const report = await analyzePaths([dir]);
     expect(report.messages.map((m) => `${m.type.code} ${m.field}: ${m.text}`)).toEqual([
       'IST0101 spec.gateways[0]: Referenced gateway not found: "ingress"',
@@ -111,7 +128,9 @@ spec: { hosts: ["*.example.com"], ports: [{ number: 443, name: tls, protocol: TL
   it('runs as a commander subcommand and sets the exit code', async () => {
     await writeFile(join(dir, 'vs.yaml'), BAD_VS);
     const logged: string[] = [];
-    vi.spyOn(console, 'log').mockImplementation((l: unknown) => { logged.push(String(l)); });
+    vi.spyOn(console, 'log').mockImplementation((l: unknown) => {
+      logged.push(String(l));
+    });
     const program = new Command('ambitctl').exitOverride();
     register(program);
     await program.parseAsync(['node', 'ambitctl', 'analyze', '-f', join(dir, 'vs.yaml'), '-o', 'json']);

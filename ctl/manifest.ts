@@ -2,7 +2,12 @@
 import type { Command } from 'commander';
 import { renderManifest, runTool, type RenderOptions } from './chart/render.js';
 
-interface CliOptions { profile: string; set: string[]; namespace: string; dryRun?: boolean }
+interface CliOptions {
+  profile: string;
+  set: string[];
+  namespace: string;
+  dryRun?: boolean;
+}
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -21,10 +26,11 @@ function withRenderOptions(cmd: Command): Command {
 
 export function register(program: Command): void {
   const manifest = program.command('manifest').description('render the installation manifest');
-  withRenderOptions(manifest.command('generate').description('print the manifest (same as helm template)'))
-    .action(async (opts: CliOptions) => {
+  withRenderOptions(manifest.command('generate').description('print the manifest (same as helm template)')).action(
+    async (opts: CliOptions) => {
       process.stdout.write(await renderManifest(toRender(opts)));
-    });
+    },
+  );
 
   withRenderOptions(program.command('install').description('render the chart and apply it with kubectl'))
     .option('--dry-run', 'print what would be applied, apply nothing')

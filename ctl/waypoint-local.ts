@@ -9,11 +9,22 @@ import path from 'node:path';
 import { isMap, parseAllDocuments, stringify, type Document } from 'yaml';
 import { listManifestFiles } from '../controller/sources/file-read.js';
 import { isAlive, readRecord } from './local/state.js';
-import { WAYPOINT_LABELS, waypointGateway, type GatewayObject, type WaypointSummary, summarize } from './waypoint-objects.js';
+import {
+  WAYPOINT_LABELS,
+  waypointGateway,
+  type GatewayObject,
+  type WaypointSummary,
+  summarize,
+} from './waypoint-objects.js';
 
-export const localGatewayFile = (dir: string, namespace: string, name: string): string => path.join(dir, `waypoint-${namespace}-${name}.yaml`);
+export const localGatewayFile = (dir: string, namespace: string, name: string): string =>
+  path.join(dir, `waypoint-${namespace}-${name}.yaml`);
 
-interface FoundDoc { file: string; docs: Document[]; doc: Document }
+interface FoundDoc {
+  file: string;
+  docs: Document[];
+  doc: Document;
+}
 
 async function writeAtomic(file: string, text: string): Promise<void> {
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
@@ -47,9 +58,13 @@ async function labelNamespace(found: FoundDoc, value: string | undefined, only?:
   for (const key of WAYPOINT_LABELS) {
     const current = found.doc.getIn(['metadata', 'labels', key]);
     if (value === undefined) {
-      if (current !== undefined && (only === undefined || current === only)) { found.doc.deleteIn(['metadata', 'labels', key]); changed = true; }
+      if (current !== undefined && (only === undefined || current === only)) {
+        found.doc.deleteIn(['metadata', 'labels', key]);
+        changed = true;
+      }
     } else if (key === WAYPOINT_LABELS[0] && current !== value) {
-      if (!isMap(found.doc.getIn(['metadata', 'labels']))) found.doc.setIn(['metadata', 'labels'], found.doc.createNode({}));
+      if (!isMap(found.doc.getIn(['metadata', 'labels'])))
+        found.doc.setIn(['metadata', 'labels'], found.doc.createNode({}));
       found.doc.setIn(['metadata', 'labels', key], value);
       changed = true;
     }
@@ -68,7 +83,11 @@ export async function applyLocal(dir: string, namespace: string, name: string): 
   if (ns) {
     if (await labelNamespace(ns, name)) written.push(ns.file);
   } else {
-    docs.unshift({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace, labels: { [WAYPOINT_LABELS[0]]: name } } });
+    docs.unshift({
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: namespace, labels: { [WAYPOINT_LABELS[0]]: name } },
+    });
   }
   const header = `# Written by \`ambitctl waypoint apply -n ${namespace} --name ${name} --local\`; removed by \`ambitctl waypoint delete\`.\n`;
   await writeAtomic(gwFile, header + docs.map((d) => stringify(d)).join('---\n'));
@@ -79,7 +98,10 @@ export async function applyLocal(dir: string, namespace: string, name: string): 
 export async function deleteLocal(dir: string, namespace: string, name: string): Promise<string[]> {
   const gwFile = localGatewayFile(dir, namespace, name);
   const changed: string[] = [];
-  const ns = findNamespace((await loadAll(dir)).filter((f) => f.file !== gwFile), namespace);
+  const ns = findNamespace(
+    (await loadAll(dir)).filter((f) => f.file !== gwFile),
+    namespace,
+  );
   if (ns && (await labelNamespace(ns, undefined, name))) changed.push(ns.file);
   try {
     await rm(gwFile);
@@ -98,7 +120,10 @@ export async function deleteLocal(dir: string, namespace: string, name: string):
 export async function listRunningLocal(dir: string | true, stateDir: string): Promise<WaypointSummary[]> {
   const record = await readRecord(path.resolve(stateDir)).catch(() => undefined);
   const folder = typeof dir === 'string' ? dir : record?.dir;
-  if (!folder) throw new Error(`waypoint list --local: no local mesh is running from ${stateDir}; name its folder (--local DIR) or its --state-dir`);
+  if (!folder)
+    throw new Error(
+      `waypoint list --local: no local mesh is running from ${stateDir}; name its folder (--local DIR) or its --state-dir`,
+    );
   const rows = await listLocal(folder);
   if (!record || record.dir !== path.resolve(folder) || !isAlive(record.pid)) return rows;
   return rows.map((r) => {
@@ -109,6 +134,8 @@ export async function listRunningLocal(dir: string | true, stateDir: string): Pr
 
 /** Waypoint Gateways of the folder and the namespaces that use them. */
 export async function listLocal(dir: string): Promise<WaypointSummary[]> {
-  const objects = (await loadAll(dir)).flatMap((f) => f.docs.map((d) => d.toJS() as unknown)).filter((o): o is GatewayObject => !!o && typeof o === 'object');
+  const objects = (await loadAll(dir))
+    .flatMap((f) => f.docs.map((d) => d.toJS() as unknown))
+    .filter((o): o is GatewayObject => !!o && typeof o === 'object');
   return summarize(objects);
 }

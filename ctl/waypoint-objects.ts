@@ -3,7 +3,11 @@
 // `mesh-waypoint=<name>` that sends the namespace's traffic through it. Pure.
 
 import {
-  isWaypointGateway, USE_WAYPOINT_LABELS, USE_WAYPOINT_NAMESPACE_LABEL, useWaypointOf, WAYPOINT_CLASS,
+  isWaypointGateway,
+  USE_WAYPOINT_LABELS,
+  USE_WAYPOINT_NAMESPACE_LABEL,
+  useWaypointOf,
+  WAYPOINT_CLASS,
 } from '../core/mesh/vocabulary.js';
 
 /** Ours first; Istio's alias is read by the controller and removed by `waypoint delete` too. */
@@ -22,11 +26,17 @@ const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 /** Throws a message naming the option when a name cannot be a Kubernetes name (and a Service name). */
 export function checkName(what: string, value: string): string {
-  if (!DNS_LABEL.test(value)) throw new Error(`${what} "${value}" is not a valid name: lower-case letters, digits and '-', at most 63 characters`);
+  if (!DNS_LABEL.test(value))
+    throw new Error(
+      `${what} "${value}" is not a valid name: lower-case letters, digits and '-', at most 63 characters`,
+    );
   return value;
 }
 
-export function waypointGateway(namespace: string, name: string): Required<Pick<GatewayObject, 'apiVersion' | 'kind' | 'metadata' | 'spec'>> {
+export function waypointGateway(
+  namespace: string,
+  name: string,
+): Required<Pick<GatewayObject, 'apiVersion' | 'kind' | 'metadata' | 'spec'>> {
   return {
     apiVersion: 'gateway.networking.k8s.io/v1',
     kind: 'Gateway',
@@ -63,7 +73,8 @@ export function summarize(objects: readonly GatewayObject[]): WaypointSummary[] 
       const name = o.metadata?.name ?? '';
       const cond = o.status?.conditions?.find((c) => c.type === 'Programmed');
       return {
-        namespace, name,
+        namespace,
+        name,
         usedBy: (users.get(`${namespace}/${name}`) ?? []).sort(),
         address: o.status?.addresses?.map((a) => a.value).find((v) => !!v) ?? '',
         programmed: cond?.status ?? '',
@@ -77,8 +88,17 @@ export function formatTable(rows: readonly WaypointSummary[]): string {
   const local = rows.some((r) => r.admin !== undefined);
   const cells = [
     ['NAMESPACE', 'NAME', 'USED BY', 'ADDRESS', 'PROGRAMMED', ...(local ? ['ADMIN/METRICS'] : [])],
-    ...rows.map((r) => [r.namespace, r.name, r.usedBy.join(',') || '-', r.address || '-', r.programmed || '-', ...(local ? [r.admin ?? '-'] : [])]),
+    ...rows.map((r) => [
+      r.namespace,
+      r.name,
+      r.usedBy.join(',') || '-',
+      r.address || '-',
+      r.programmed || '-',
+      ...(local ? [r.admin ?? '-'] : []),
+    ]),
   ];
   const widths = cells[0]!.map((_, i) => Math.max(...cells.map((c) => c[i]!.length)));
-  return cells.map((c) => c.map((v, i) => (i === c.length - 1 ? v : v.padEnd(widths[i]! + 2))).join('')).join('\n') + '\n';
+  return (
+    cells.map((c) => c.map((v, i) => (i === c.length - 1 ? v : v.padEnd(widths[i]! + 2))).join('')).join('\n') + '\n'
+  );
 }

@@ -20,22 +20,34 @@ const EXAMPLE = join(import.meta.dirname, '..', 'examples', 'coffee-shop');
 // The rules of the Gateway API v1 Gateway schema that our object exercises (required fields,
 // listener count, name/port/protocol formats), from the Gateway API reference.
 const gatewaySchema = {
-  type: 'object', required: ['apiVersion', 'kind', 'metadata', 'spec'],
+  type: 'object',
+  required: ['apiVersion', 'kind', 'metadata', 'spec'],
   properties: {
-    apiVersion: { const: 'gateway.networking.k8s.io/v1' }, kind: { const: 'Gateway' },
+    apiVersion: { const: 'gateway.networking.k8s.io/v1' },
+    kind: { const: 'Gateway' },
     metadata: { type: 'object', required: ['name', 'namespace'] },
     spec: {
-      type: 'object', required: ['gatewayClassName', 'listeners'],
+      type: 'object',
+      required: ['gatewayClassName', 'listeners'],
       properties: {
         gatewayClassName: { type: 'string', minLength: 1, maxLength: 253 },
         listeners: {
-          type: 'array', minItems: 1, maxItems: 64,
+          type: 'array',
+          minItems: 1,
+          maxItems: 64,
           items: {
-            type: 'object', required: ['name', 'port', 'protocol'],
+            type: 'object',
+            required: ['name', 'port', 'protocol'],
             properties: {
               name: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 253 },
               port: { type: 'integer', minimum: 1, maximum: 65535 },
-              protocol: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?$|[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\\/[A-Za-z0-9]+$' },
+              protocol: {
+                type: 'string',
+                minLength: 1,
+                maxLength: 255,
+                pattern:
+                  '^[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?$|[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\\/[A-Za-z0-9]+$',
+              },
             },
           },
         },
@@ -48,7 +60,10 @@ async function runCli(args: string[]): Promise<string> {
   const program = new Command('ambitctl').exitOverride();
   register(program);
   let out = '';
-  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => { out += String(chunk); return true; });
+  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    out += String(chunk);
+    return true;
+  });
   try {
     await program.parseAsync(['node', 'ambitctl', ...args]);
   } finally {
@@ -61,18 +76,24 @@ describe('ambitctl waypoint', () => {
   let dir: string;
   const savedPath = process.env.PATH;
   const savedKubectl = process.env.AMBIT_KUBECTL;
-  beforeEach(async () => { dir = await mkdtemp(join(tmpdir(), 'ambit-h10-waypoint-')); });
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ambit-h10-waypoint-'));
+  });
   afterEach(async () => {
     process.env.PATH = savedPath;
-    if (savedKubectl === undefined) delete process.env.AMBIT_KUBECTL; else process.env.AMBIT_KUBECTL = savedKubectl;
+    if (savedKubectl === undefined) delete process.env.AMBIT_KUBECTL;
+    else process.env.AMBIT_KUBECTL = savedKubectl;
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('the Gateway follows the Gateway API schema and the translator takes it as the namespace\'s waypoint', async () => {
+  it("the Gateway follows the Gateway API schema and the translator takes it as the namespace's waypoint", async () => {
     const gw = waypointGateway('coffee-shop', 'waypoint');
     const validate = new Ajv({ allErrors: true }).compile(gatewaySchema);
     expect(validate(gw), JSON.stringify(validate.errors)).toBe(true);
-    expect(gw.spec).toEqual({ gatewayClassName: 'ambit-waypoint', listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }] });
+    expect(gw.spec).toEqual({
+      gatewayClassName: 'ambit-waypoint',
+      listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }],
+    });
     expect(validate({ ...gw, spec: { ...gw.spec, listeners: [] } })).toBe(false); // the schema check can fail
   });
 
@@ -105,19 +126,32 @@ esac
       delete process.env.AMBIT_KUBECTL;
       process.env.PATH = `${bin}:${savedPath ?? ''}`;
     });
-    const calls = async (): Promise<string[]> => (await readFile(log, 'utf8')).split('\n').filter((l) => l.startsWith('ARGS ')).map((l) => l.slice(5));
+    const calls = async (): Promise<string[]> =>
+      (await readFile(log, 'utf8'))
+        .split('\n')
+        .filter((l) => l.startsWith('ARGS '))
+        .map((l) => l.slice(5));
 
     it('apply: kubectl apply of the Gateway, then the namespace label', async () => {
       const out = await runCli(['waypoint', 'apply', '-n', 'shop']);
       expect(await calls()).toEqual(['apply -f -', 'label namespace shop mesh-waypoint=waypoint --overwrite']);
-      const applied = parseAllDocuments((await readFile(log, 'utf8')).split('\n').filter((l) => !l.startsWith('ARGS ')).join('\n')).map((d) => d.toJS() as K8sObject);
+      const applied = parseAllDocuments(
+        (await readFile(log, 'utf8'))
+          .split('\n')
+          .filter((l) => !l.startsWith('ARGS '))
+          .join('\n'),
+      ).map((d) => d.toJS() as K8sObject);
       expect(applied).toEqual([waypointGateway('shop', 'waypoint')]);
       expect(out).toContain('namespace shop labelled mesh-waypoint=waypoint');
     });
 
     it('delete: removes only the labels that point at this waypoint, then the Gateway', async () => {
       await runCli(['waypoint', 'delete', '-n', 'shop', '--name', 'waypoint']);
-      expect(await calls()).toEqual(['get namespace shop -o json', 'label namespace shop mesh-waypoint-', 'delete gateways.gateway.networking.k8s.io waypoint -n shop --ignore-not-found']);
+      expect(await calls()).toEqual([
+        'get namespace shop -o json',
+        'label namespace shop mesh-waypoint-',
+        'delete gateways.gateway.networking.k8s.io waypoint -n shop --ignore-not-found',
+      ]);
     });
 
     it('list: waypoint Gateways with the namespaces that use them', async () => {
@@ -127,18 +161,22 @@ esac
       expect(lines).toHaveLength(2);
       expect(lines[1]!.split(/\s+/)).toEqual(['shop', 'waypoint', 'pay,shop', '10.96.0.9', 'True']);
       const json = JSON.parse(await runCli(['waypoint', 'list', '-n', 'shop', '-o', 'json'])) as unknown[];
-      expect(json).toEqual([{ namespace: 'shop', name: 'waypoint', usedBy: ['pay', 'shop'], address: '10.96.0.9', programmed: 'True' }]);
+      expect(json).toEqual([
+        { namespace: 'shop', name: 'waypoint', usedBy: ['pay', 'shop'], address: '10.96.0.9', programmed: 'True' },
+      ]);
     });
 
     it('kubectl errors and bad names reach the user', async () => {
       await expect(runCli(['waypoint', 'delete', '-n', 'nope'])).rejects.toThrow(/namespaces "nope" not found/);
-      await expect(runCli(['waypoint', 'apply', '-n', 'Shop'])).rejects.toThrow(/--namespace "Shop" is not a valid name/);
+      await expect(runCli(['waypoint', 'apply', '-n', 'Shop'])).rejects.toThrow(
+        /--namespace "Shop" is not a valid name/,
+      );
       await expect(runCli(['waypoint', 'apply'])).rejects.toThrow(/-n\/--namespace is required/);
     });
   });
 
   describe('--local DIR', () => {
-    it('labels the folder\'s Namespace in place, adds the Gateway file, and delete restores the folder', async () => {
+    it("labels the folder's Namespace in place, adds the Gateway file, and delete restores the folder", async () => {
       const mesh = join(dir, 'mesh');
       await cp(EXAMPLE, mesh, { recursive: true });
       await runCli(['waypoint', 'delete', '-n', 'coffee-shop', '--local', mesh]); // the example ships with its waypoint
@@ -163,7 +201,11 @@ esac
       // idempotent
       await runCli(['waypoint', 'apply', '-n', 'coffee-shop', '--local', mesh]);
       expect(await readFile(nsFile, 'utf8')).toBe(edited);
-      expect((await runCli(['waypoint', 'list', '--local', mesh])).split('\n')[1]!.split(/\s+/).slice(0, 3)).toEqual(['coffee-shop', 'waypoint', 'coffee-shop']);
+      expect((await runCli(['waypoint', 'list', '--local', mesh])).split('\n')[1]!.split(/\s+/).slice(0, 3)).toEqual([
+        'coffee-shop',
+        'waypoint',
+        'coffee-shop',
+      ]);
 
       await runCli(['waypoint', 'delete', '-n', 'coffee-shop', '--local', mesh]);
       expect(await readFile(nsFile, 'utf8')).toBe(original);
@@ -174,7 +216,9 @@ esac
       const mesh = join(dir, 'empty');
       await cp(join(EXAMPLE, 'services.yaml'), join(mesh, 'services.yaml'), { recursive: true });
       await runCli(['waypoint', 'apply', '-n', 'pay', '--name', 'wp', '--local', mesh]);
-      const objs = parseAllDocuments(await readFile(localGatewayFile(mesh, 'pay', 'wp'), 'utf8')).map((d) => d.toJS() as K8sObject);
+      const objs = parseAllDocuments(await readFile(localGatewayFile(mesh, 'pay', 'wp'), 'utf8')).map(
+        (d) => d.toJS() as K8sObject,
+      );
       expect(objs.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual(['Namespace/pay', 'Gateway/wp']);
       expect(objs[0]).toMatchObject({ metadata: { labels: { 'mesh-waypoint': 'wp' } } });
       await validateAgainstKubernetes(objs[0]!);

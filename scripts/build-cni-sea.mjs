@@ -28,7 +28,9 @@ const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 function run(cmd, args, opts = {}) {
   const r = spawnSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', ...opts });
   if (r.status !== 0) {
-    throw new Error(`${path.basename(cmd)} ${args.join(' ')} failed with exit ${r.status ?? r.signal}: ${(r.stderr || r.stdout || '').trim()}`);
+    throw new Error(
+      `${path.basename(cmd)} ${args.join(' ')} failed with exit ${r.status ?? r.signal}: ${(r.stderr || r.stdout || '').trim()}`,
+    );
   }
   return r;
 }
@@ -48,17 +50,27 @@ const result = await build({
   metafile: true,
   // `import.meta` is empty in a CommonJS bundle: a module that finds files through it
   // would read the wrong place at run time, so refuse to build instead.
-  logOverride: { 'empty-import-meta': 'error', 'unsupported-dynamic-import': 'error', 'unsupported-require-call': 'error' },
+  logOverride: {
+    'empty-import-meta': 'error',
+    'unsupported-dynamic-import': 'error',
+    'unsupported-require-call': 'error',
+  },
   logLevel: 'warning',
 });
 // Anything left outside the bundle must be a Node built-in: a SEA cannot load files.
-const externals = Object.values(result.metafile.outputs).flatMap((o) => o.imports.filter((i) => i.external).map((i) => i.path));
+const externals = Object.values(result.metafile.outputs).flatMap((o) =>
+  o.imports.filter((i) => i.external).map((i) => i.path),
+);
 const foreign = [...new Set(externals)].filter((p) => !isBuiltin(p));
-if (foreign.length > 0) throw new Error(`the bundle needs modules a single executable cannot load: ${foreign.join(', ')}`);
+if (foreign.length > 0)
+  throw new Error(`the bundle needs modules a single executable cannot load: ${foreign.join(', ')}`);
 
 const blob = path.join(work, 'ambit-cni.blob');
 const config = path.join(work, 'sea-config.json');
-writeFileSync(config, JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true, useCodeCache: false }));
+writeFileSync(
+  config,
+  JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true, useCodeCache: false }),
+);
 run(process.execPath, ['--experimental-sea-config', config]);
 
 // Inject into a temporary copy, then rename: a half-written executable is never at `out`.
@@ -70,9 +82,14 @@ try {
   const postject = path.join(path.dirname(require.resolve('postject/package.json')), 'dist', 'cli.js');
   run(process.execPath, [postject, partial, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SEA_FUSE]);
   // Smoke test without any Node.js on PATH: the executable must answer CNI VERSION.
-  const version = run(partial, [], { input: '{"cniVersion":"1.0.0"}', env: { PATH: '/nonexistent', CNI_COMMAND: 'VERSION' }, stdio: ['pipe', 'pipe', 'pipe'] });
+  const version = run(partial, [], {
+    input: '{"cniVersion":"1.0.0"}',
+    env: { PATH: '/nonexistent', CNI_COMMAND: 'VERSION' },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   const answer = JSON.parse(version.stdout);
-  if (!Array.isArray(answer.supportedVersions)) throw new Error(`the executable answered VERSION with ${version.stdout}`);
+  if (!Array.isArray(answer.supportedVersions))
+    throw new Error(`the executable answered VERSION with ${version.stdout}`);
   renameSync(partial, out);
 } finally {
   rmSync(partial, { force: true });

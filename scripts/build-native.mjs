@@ -21,7 +21,9 @@ const bundledGyp = path.join(prefix, 'lib', 'node_modules', 'npm', 'node_modules
 const gyp = process.env.npm_config_node_gyp || (existsSync(bundledGyp) ? bundledGyp : undefined);
 const args = ['rebuild'];
 // Build against the headers installed with this node (no download: the network may be closed).
-const nodedir = process.env.npm_config_nodedir || (existsSync(path.join(prefix, 'include', 'node', 'node_api.h')) ? prefix : undefined);
+const nodedir =
+  process.env.npm_config_nodedir ||
+  (existsSync(path.join(prefix, 'include', 'node', 'node_api.h')) ? prefix : undefined);
 if (nodedir) args.push(`--nodedir=${nodedir}`);
 const [cmd, cmdArgs] = gyp ? [process.execPath, [gyp, ...args]] : ['node-gyp', args];
 const result = spawnSync(cmd, cmdArgs, { cwd: dir, stdio: 'inherit' });

@@ -33,7 +33,9 @@ if (!Number.isInteger(runs) || runs < 1) {
   console.error('fuzz: --runs needs a positive integer');
   process.exit(2);
 }
-const files = findFuzzFiles(root).filter((f) => filters.length === 0 || filters.some((x) => f.includes(x))).sort();
+const files = findFuzzFiles(root)
+  .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))
+  .sort();
 if (files.length === 0) {
   console.error(`fuzz: no *.fuzz.test.ts file matches ${filters.join(', ')}`);
   process.exit(2);

@@ -39,9 +39,11 @@ export class DestinationAuthz {
     let ref = this.refs.get(e);
     if (!ref) {
       const w = this.workloadsByIp.get(e.address);
-      const namespace = w?.namespace
-        ?? (e.identity ? namespaceOfPrincipal(stripSpiffe(e.identity)) : undefined)
-        ?? cluster.serviceKey?.split('/')[0] ?? this.config.namespace;
+      const namespace =
+        w?.namespace ??
+        (e.identity ? namespaceOfPrincipal(stripSpiffe(e.identity)) : undefined) ??
+        cluster.serviceKey?.split('/')[0] ??
+        this.config.namespace;
       const labels: Labels = w?.labels ?? e.labels;
       ref = { namespace, labels };
       this.refs.set(e, ref);
@@ -90,12 +92,16 @@ export class DestinationAuthz {
 
   /** L4 decision for a TCP connection to one endpoint. */
   authorizeTcp(input: {
-    cluster: Cluster; endpoint: ClusterEndpoint; port: number;
+    cluster: Cluster;
+    endpoint: ClusterEndpoint;
+    port: number;
     source: { ip: string; port: number; principal: string; namespace: string | undefined };
   }): AuthzDecision {
     const req: AuthzRequest = {
       source: {
-        ip: input.source.ip, port: input.source.port, principal: input.source.principal,
+        ip: input.source.ip,
+        port: input.source.port,
+        principal: input.source.principal,
         ...(input.source.namespace ? { namespace: input.source.namespace } : {}),
       },
       destination: { ip: this.localIp, port: input.port },

@@ -32,7 +32,15 @@ export const MAX_REQUEST_HEADERS_BYTES = 64 * 1024;
 
 function hasBody(req: Req): boolean {
   const len = req.headers['content-length'];
-  return (len !== undefined && len !== '0') || req.headers['transfer-encoding'] !== undefined || ('stream' in req && !req.stream.readableEnded && req.headers['content-length'] === undefined && req.method !== 'GET' && req.method !== 'HEAD');
+  return (
+    (len !== undefined && len !== '0') ||
+    req.headers['transfer-encoding'] !== undefined ||
+    ('stream' in req &&
+      !req.stream.readableEnded &&
+      req.headers['content-length'] === undefined &&
+      req.method !== 'GET' &&
+      req.method !== 'HEAD')
+  );
 }
 
 /**
@@ -52,10 +60,12 @@ export async function readBody(req: Req, cap = REPLAYABLE_BODY_BYTES): Promise<B
     chunks.push(next.value);
     size += next.value.length;
     if (size > cap) {
-      return Readable.from((async function* rest() {
-        yield* chunks;
-        for (let more = await it.next(); !more.done; more = await it.next()) yield more.value;
-      })());
+      return Readable.from(
+        (async function* rest() {
+          yield* chunks;
+          for (let more = await it.next(); !more.done; more = await it.next()) yield more.value;
+        })(),
+      );
     }
   }
   return Buffer.concat(chunks);
@@ -112,9 +122,17 @@ async function handle(req: Req, res: Res, deps: HandlerDeps): Promise<void> {
     req.resume();
     const responseBytes = writeLocal(res, reply, []);
     deps.telemetry.record({
-      method: req.method ?? 'GET', path: req.url ?? '', authority: info.authority, status: reply.status, flag: reply.flag,
-      durationMs: performance.now() - started, requestBytes: 0, responseBytes, protocol: 'http',
-      sourcePrincipal: info.peerIdentity, attempts: 0,
+      method: req.method ?? 'GET',
+      path: req.url ?? '',
+      authority: info.authority,
+      status: reply.status,
+      flag: reply.flag,
+      durationMs: performance.now() - started,
+      requestBytes: 0,
+      responseBytes,
+      protocol: 'http',
+      sourcePrincipal: info.peerIdentity,
+      attempts: 0,
     });
   };
   // HTTP/1 heads over the limit never get here (Node answers 431); HTTP/2 ones are checked here.
@@ -139,9 +157,15 @@ async function handle(req: Req, res: Res, deps: HandlerDeps): Promise<void> {
   }
   const sourceWorkload = verifiedWorkload(pipeline.workloadsByIp, info.clientIp, info.peerIdentity);
   const view = buildRequestView({
-    method: req.method ?? 'GET', url: target.url, authority, headers, port: info.targetPort,
+    method: req.method ?? 'GET',
+    url: target.url,
+    authority,
+    headers,
+    port: info.targetPort,
     source: {
-      ip: info.clientIp, port: info.clientPort, principal: info.peerIdentity,
+      ip: info.clientIp,
+      port: info.clientPort,
+      principal: info.peerIdentity,
       ...(info.sourceNamespace ? { namespace: info.sourceNamespace } : {}),
       ...(sourceWorkload ? { labels: sourceWorkload.labels } : {}),
     },
@@ -157,31 +181,67 @@ async function handle(req: Req, res: Res, deps: HandlerDeps): Promise<void> {
   const startNs = traced ? nowNs() : 0n;
   if (traced) upstreamHeaders.traceparent = traced.traceparent;
 
-  const ctx: RequestContext = { view, vhost, upstreamHeaders, upstreamPath: view.url, upstreamAuthority: authority, responseEdits: [] };
+  const ctx: RequestContext = {
+    view,
+    vhost,
+    upstreamHeaders,
+    upstreamPath: view.url,
+    upstreamAuthority: authority,
+    responseEdits: [],
+  };
   let requestBytes = 0;
   // Paused first: a 'data' listener alone would start the flow while the filters await, and
   // readBody would then wait for a body that already went by.
   req.pause();
-  req.on('data', (c: Buffer) => { requestBytes += c.length; });
+  req.on('data', (c: Buffer) => {
+    requestBytes += c.length;
+  });
 
-  const finish = (status: number, flag: string, responseBytes: number, extra: { upstream?: string; attempts?: number; endpoint?: ClusterEndpoint }): void => {
-    const service = ctx.vhost?.vhost.serviceKey ? serviceOf(ctx.vhost.vhost.host, ctx.vhost.vhost.serviceKey) : undefined;
+  const finish = (
+    status: number,
+    flag: string,
+    responseBytes: number,
+    extra: { upstream?: string; attempts?: number; endpoint?: ClusterEndpoint },
+  ): void => {
+    const service = ctx.vhost?.vhost.serviceKey
+      ? serviceOf(ctx.vhost.vhost.host, ctx.vhost.vhost.serviceKey)
+      : undefined;
     deps.telemetry.record({
-      method: view.method, path: view.url, authority, status, flag, durationMs: performance.now() - started,
-      requestBytes, responseBytes, protocol: headers['content-type']?.startsWith('application/grpc') ? 'grpc' : 'http',
-      sourcePrincipal: info.peerIdentity, ...(sourceWorkload ? { sourceWorkload } : {}),
-      ...(service ? { service } : {}), ...(ctx.route?.route.name ? { route: ctx.route.route.name } : {}),
-      attempts: extra.attempts ?? 0, ...(extra.upstream ? { upstream: extra.upstream } : {}), requestId,
-      ...(extra.endpoint ? { destinationEndpoint: extra.endpoint, ...destinationWorkloadOf(pipeline, extra.endpoint) } : {}),
+      method: view.method,
+      path: view.url,
+      authority,
+      status,
+      flag,
+      durationMs: performance.now() - started,
+      requestBytes,
+      responseBytes,
+      protocol: headers['content-type']?.startsWith('application/grpc') ? 'grpc' : 'http',
+      sourcePrincipal: info.peerIdentity,
+      ...(sourceWorkload ? { sourceWorkload } : {}),
+      ...(service ? { service } : {}),
+      ...(ctx.route?.route.name ? { route: ctx.route.route.name } : {}),
+      attempts: extra.attempts ?? 0,
+      ...(extra.upstream ? { upstream: extra.upstream } : {}),
+      requestId,
+      ...(extra.endpoint
+        ? { destinationEndpoint: extra.endpoint, ...destinationWorkloadOf(pipeline, extra.endpoint) }
+        : {}),
       ...(typeof upstreamHeaders.traceparent === 'string' ? { traceparent: upstreamHeaders.traceparent } : {}),
     });
     if (traced) {
       deps.tracer!.end(traced, {
-        name: `${ctx.vhost?.vhost.host ?? authority}:${info.targetPort}/*`, startNs, endNs: nowNs(), status,
+        name: `${ctx.vhost?.vhost.host ?? authority}:${info.targetPort}/*`,
+        startNs,
+        endNs: nowNs(),
+        status,
         attributes: {
-          'http.method': view.method, 'http.url': view.url, 'http.status_code': status, 'response_flags': flag,
-          'upstream_cluster': ctx.route?.route.destinations?.[0]?.cluster ?? '-', 'peer.principal': info.peerIdentity,
-          ...(extra.upstream ? { 'upstream_address': extra.upstream } : {}),
+          'http.method': view.method,
+          'http.url': view.url,
+          'http.status_code': status,
+          response_flags: flag,
+          upstream_cluster: ctx.route?.route.destinations?.[0]?.cluster ?? '-',
+          'peer.principal': info.peerIdentity,
+          ...(extra.upstream ? { upstream_address: extra.upstream } : {}),
         },
       });
     }
@@ -210,17 +270,27 @@ async function handle(req: Req, res: Res, deps: HandlerDeps): Promise<void> {
     return;
   }
   if (result.kind === 'local') {
-    finish(result.reply.status, result.reply.flag, writeLocal(res, result.reply, ctx.responseEdits), { attempts: result.attempts });
+    finish(result.reply.status, result.reply.flag, writeLocal(res, result.reply, ctx.responseEdits), {
+      attempts: result.attempts,
+    });
     return;
   }
   const responseHeaders = { ...result.response.headers };
   for (const edit of ctx.responseEdits) applyHeaderOps(responseHeaders, edit);
   res.writeHead(result.response.status, responseHeaders);
   let responseBytes = 0;
-  result.response.body.on('data', (c: Buffer) => { responseBytes += c.length; });
+  result.response.body.on('data', (c: Buffer) => {
+    responseBytes += c.length;
+  });
   result.response.body.pipe(res as NodeJS.WritableStream);
   result.response.body.on('error', () => res.destroy?.());
-  res.on('close', () => finish(result.response.status, res.writableFinished ? result.flag ?? '-' : 'DC', responseBytes, { upstream: result.endpoint.key, attempts: result.attempts, endpoint: result.endpoint.endpoint }));
+  res.on('close', () =>
+    finish(result.response.status, res.writableFinished ? (result.flag ?? '-') : 'DC', responseBytes, {
+      upstream: result.endpoint.key,
+      attempts: result.attempts,
+      endpoint: result.endpoint.endpoint,
+    }),
+  );
 }
 
 function destinationWorkloadOf(pipeline: Pipeline, e: ClusterEndpoint): { destinationWorkload?: Workload } {
@@ -235,7 +305,11 @@ function serviceOf(host: string, serviceKey: string): { hostname: string; name: 
 
 /** Writes a local reply; returns the body size. */
 function writeLocal(res: Res, reply: LocalReply, edits: RequestContext['responseEdits']): number {
-  const headers: Record<string, string | string[]> = { 'content-type': 'text/plain', 'content-length': String(Buffer.byteLength(reply.body)), ...(reply.headers ?? {}) };
+  const headers: Record<string, string | string[]> = {
+    'content-type': 'text/plain',
+    'content-length': String(Buffer.byteLength(reply.body)),
+    ...(reply.headers ?? {}),
+  };
   for (const edit of edits) applyHeaderOps(headers, edit);
   res.writeHead(reply.status, headers);
   res.end(reply.body);

@@ -30,33 +30,68 @@ const log = createLogger('waypoint');
 async function sources(s: WaypointSettings): Promise<{ config: WaypointConfigSource; ca: CaClient }> {
   if (s.configFile) {
     const [{ CertificateAuthority }, { FileWaypointSource }] = await Promise.all([
-      import('../core/identity/ca.js'), import('./config/file-source.js'),
+      import('../core/identity/ca.js'),
+      import('./config/file-source.js'),
     ]);
-    const authority = await CertificateAuthority.loadOrCreate(path.join(s.stateDir, 'ca'), { trustDomain: s.trustDomain });
-    return { config: new FileWaypointSource(s.configFile, log.child({ component: 'config-file' })), ca: authority.asClient() };
+    const authority = await CertificateAuthority.loadOrCreate(path.join(s.stateDir, 'ca'), {
+      trustDomain: s.trustDomain,
+    });
+    return {
+      config: new FileWaypointSource(s.configFile, log.child({ component: 'config-file' })),
+      ca: authority.asClient(),
+    };
   }
   const [{ controllerLink }, { XdsWaypointSource }, { createGrpcCaClient }] = await Promise.all([
-    import('../core/config/controller-link.js'), import('../core/xds/waypoint-source.js'), import('../core/identity/grpc-ca-client.js'),
+    import('../core/config/controller-link.js'),
+    import('../core/xds/waypoint-source.js'),
+    import('../core/identity/grpc-ca-client.js'),
   ]);
   // waypointSettings refuses controller mode without the address, roots and identity.
   const link = await controllerLink({
-    address: s.controller!, rootsFile: s.controllerRoots!, identity: s.controllerIdentity!, tokenFile: s.tokenFile,
+    address: s.controller!,
+    rootsFile: s.controllerRoots!,
+    identity: s.controllerIdentity!,
+    tokenFile: s.tokenFile,
     log: log.child({ component: 'controller-link' }),
   });
   return {
     config: new XdsWaypointSource({
-      address: link.address, rootsPem: link.rootsPem, node: { name: `${s.namespace}/${s.serviceAccount}`, role: 'waypoint', namespace: s.namespace, metadata: { pod: s.podName } },
-      token: link.token, controllerIdentity: link.identity,
+      address: link.address,
+      rootsPem: link.rootsPem,
+      node: {
+        name: `${s.namespace}/${s.serviceAccount}`,
+        role: 'waypoint',
+        namespace: s.namespace,
+        metadata: { pod: s.podName },
+      },
+      token: link.token,
+      controllerIdentity: link.identity,
     }),
-    ca: createGrpcCaClient({ address: link.address, rootsPem: link.rootsPem, token: link.token, serverIdentity: link.identity }),
+    ca: createGrpcCaClient({
+      address: link.address,
+      rootsPem: link.rootsPem,
+      token: link.token,
+      serverIdentity: link.identity,
+    }),
   };
 }
 
 /** The first certificate; the store logs each failure and retries with backoff until the CA answers. */
 function firstCredentials(certs: CertificateStore, identity: string): Promise<Credentials> {
   return new Promise((resolve) => {
-    const off = certs.onRotate((c) => { if (c.identity === identity) { off(); resolve(c); } });
-    certs.get(identity).then((c) => { off(); resolve(c); }, () => undefined);
+    const off = certs.onRotate((c) => {
+      if (c.identity === identity) {
+        off();
+        resolve(c);
+      }
+    });
+    certs.get(identity).then(
+      (c) => {
+        off();
+        resolve(c);
+      },
+      () => undefined,
+    );
   });
 }
 
@@ -65,25 +100,46 @@ async function main(): Promise<void> {
   const s = waypointSettings(process.argv);
   const release = holdProcessOpen(); // until it listens: it may wait long for the controller
   if (s.mode !== 'waypoint') {
-    throw new AmbitError('AMBIT_E_CONFIG', `--mode ${s.mode} is not available yet`, { hint: 'run as a waypoint (--mode waypoint)' });
+    throw new AmbitError('AMBIT_E_CONFIG', `--mode ${s.mode} is not available yet`, {
+      hint: 'run as a waypoint (--mode waypoint)',
+    });
   }
   const { config, ca } = await sources(s);
   const identity = spiffeIdFor(s.trustDomain, s.namespace, s.serviceAccount);
   const certs = new CertificateStore({ ca, ttlSeconds: s.certTtlSeconds, log: log.child({ component: 'cert-store' }) });
   let creds: Credentials = await firstCredentials(certs, identity);
-  certs.onRotate((c) => { if (c.identity === identity) creds = c; });
+  certs.onRotate((c) => {
+    if (c.identity === identity) creds = c;
+  });
   const credentials = (): Credentials => creds;
 
   const metrics = createMeshMetrics({ component: 'waypoint', http: true, tcp: true, processMetrics: true });
   metrics.setCertificateSource(() => certs.expiries());
   const pool = new HbonePool({ log: log.child({ component: 'hbone-pool' }) });
-  const runtime = new WaypointRuntime({ pool, credentials, log, localIp: s.podIp, hbonePort: s.upstreamHbonePort, metrics });
+  const runtime = new WaypointRuntime({
+    pool,
+    credentials,
+    log,
+    localIp: s.podIp,
+    hbonePort: s.upstreamHbonePort,
+    metrics,
+  });
   const telemetry = new WaypointTelemetry(metrics, s.accessLogging);
   const otlp = s.otlpEndpoint;
-  const tracer = new Tracer({ serviceName: `${s.namespace}.waypoint`, log: log.child({ component: 'tracing' }), ...(otlp ? { endpoint: otlp } : {}) });
+  const tracer = new Tracer({
+    serviceName: `${s.namespace}.waypoint`,
+    log: log.child({ component: 'tracing' }),
+    ...(otlp ? { endpoint: otlp } : {}),
+  });
   const server = new WaypointServer({
-    credentials, trustDomain: s.trustDomain, transports: runtime.transports, log,
-    pipeline: () => runtime.pipeline(), telemetry, selfIdentity: () => identity, tracer,
+    credentials,
+    trustDomain: s.trustDomain,
+    transports: runtime.transports,
+    log,
+    pipeline: () => runtime.pipeline(),
+    telemetry,
+    selfIdentity: () => identity,
+    tracer,
   });
   await config.start((cfg, _gateways, workloads) => runtime.apply(cfg, workloads));
   const hbone = await server.listen({ host: s.hboneHost, port: s.ports.hbone });
@@ -92,7 +148,11 @@ async function main(): Promise<void> {
     ...(s.ports.metrics > 0 ? { metrics: { port: s.ports.metrics } } : {}),
     ...(s.ports.ready > 0 ? { ready: { port: s.ports.ready } } : {}),
     isReady: () => runtime.pipeline() !== undefined,
-    dump: (): WaypointConfigDump => ({ identity, certificates: certificateExpiries(certs.expiries()), ...runtime.dump() }),
+    dump: (): WaypointConfigDump => ({
+      identity,
+      certificates: certificateExpiries(certs.expiries()),
+      ...runtime.dump(),
+    }),
     connections: () => server.stats(),
     registry: metrics.registry,
     // POST /logging and other state changes only with this bearer token (AMBIT_ADMIN_TOKEN).
@@ -118,7 +178,12 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void stop('SIGINT'));
   log.info('waypoint serving', { identity, hbone: hbone?.port, namespace: s.namespace, pod: s.podName });
   release();
-  printReadyLine({ hbone: hbone?.port, admin: admin.admin?.port, metrics: admin.metrics?.port, ready: admin.ready?.port });
+  printReadyLine({
+    hbone: hbone?.port,
+    admin: admin.admin?.port,
+    metrics: admin.metrics?.port,
+    ready: admin.ready?.port,
+  });
 }
 
 main().catch((err: unknown) => {

@@ -47,7 +47,11 @@ export class Pipeline {
   readonly trustedHeaders: readonly string[];
   readonly pathNormalization: PathNormalization;
 
-  constructor(readonly config: WaypointConfig, workloads: readonly Workload[], deps: PipelineDeps) {
+  constructor(
+    readonly config: WaypointConfig,
+    workloads: readonly Workload[],
+    deps: PipelineDeps,
+  ) {
     const random = deps.random ?? Math.random;
     this.clusters = deps.clusters;
     this.table = RouteTable.fromConfig(config);
@@ -63,9 +67,16 @@ export class Pipeline {
     const destinationOf = (v: CompiledVirtualHost) => destinations.get(v.vhost.name);
     const chain: Array<HttpFilter | undefined> = [
       virtualHostFilter(destinationOf),
-      jwtFilter(config.requestAuthentications, config.mesh.rootNamespace, deps.jwks, config.mesh.jwksAllowHttp ?? false),
+      jwtFilter(
+        config.requestAuthentications,
+        config.mesh.rootNamespace,
+        deps.jwks,
+        config.mesh.jwksAllowHttp ?? false,
+      ),
       authzFilter(this.authz, {
-        log: deps.log, localIp: deps.localIp, providers: config.mesh.extensionProviders ?? [],
+        log: deps.log,
+        localIp: deps.localIp,
+        providers: config.mesh.extensionProviders ?? [],
         hasCustom: config.authorizationPolicies.some((p) => p.action === 'CUSTOM'),
         ...(deps.extAuthz ? { extAuthz: deps.extAuthz } : {}),
       }),
@@ -87,7 +98,11 @@ export class Pipeline {
     return undefined;
   }
 
-  route(ctx: RequestContext, body: Buffer | NodeJS.ReadableStream | undefined, deadline: CancelSignal): Promise<RouterResult> {
+  route(
+    ctx: RequestContext,
+    body: Buffer | NodeJS.ReadableStream | undefined,
+    deadline: CancelSignal,
+  ): Promise<RouterResult> {
     return this.router.route(ctx, body, deadline);
   }
 }
@@ -103,7 +118,8 @@ function destinationWorkloads(config: WaypointConfig): Map<string, Pick<Workload
     const cluster = config.clusters.find((c) => c.host === v.host && c.port === v.port && !c.subset);
     const endpoints = cluster?.endpoints ?? [];
     const shared: Record<string, string> = { ...(endpoints[0]?.labels ?? {}) };
-    for (const e of endpoints.slice(1)) for (const k of Object.keys(shared)) if (e.labels[k] !== shared[k]) delete shared[k];
+    for (const e of endpoints.slice(1))
+      for (const k of Object.keys(shared)) if (e.labels[k] !== shared[k]) delete shared[k];
     const namespace = v.serviceKey?.split('/')[0] ?? config.namespace;
     out.set(v.name, { namespace, labels: shared });
   }

@@ -4,16 +4,16 @@ import { AmbitError, type AmbitErrorCode } from '../core/errors.js';
 
 /** Envoy response flags Ambit reports (same letters, so dashboards read them). */
 export type ResponseFlag =
-  | '-'   // none
-  | 'NR'  // no route
-  | 'UH'  // no healthy upstream
-  | 'UO'  // upstream overflow (circuit breaker)
-  | 'UF'  // upstream connection failure
-  | 'UC'  // upstream connection termination
-  | 'UT'  // upstream request timeout
+  | '-' // none
+  | 'NR' // no route
+  | 'UH' // no healthy upstream
+  | 'UO' // upstream overflow (circuit breaker)
+  | 'UF' // upstream connection failure
+  | 'UC' // upstream connection termination
+  | 'UT' // upstream request timeout
   | 'URX' // retry limit exceeded
-  | 'FI'  // fault injected (abort)
-  | 'DI'  // delay injected
+  | 'FI' // fault injected (abort)
+  | 'DI' // delay injected
   | 'UAEX' // external authorization denied
   | 'DC'; // downstream connection termination
 
@@ -24,7 +24,12 @@ export interface LocalReply {
   readonly headers?: Readonly<Record<string, string>>;
 }
 
-export function localReply(status: number, body: string, flag: ResponseFlag = '-', headers?: Record<string, string>): LocalReply {
+export function localReply(
+  status: number,
+  body: string,
+  flag: ResponseFlag = '-',
+  headers?: Record<string, string>,
+): LocalReply {
   return headers ? { status, body, flag, headers } : { status, body, flag };
 }
 
@@ -32,12 +37,26 @@ export const replies = {
   noRoute: (): LocalReply => localReply(404, 'route not found', 'NR'),
   rbacDenied: (): LocalReply => localReply(403, 'RBAC: access denied'),
   extAuthzDenied: (status = 403): LocalReply => localReply(status, 'denied by external authorization', 'UAEX'),
-  jwtInvalid: (why: string): LocalReply => localReply(401, `Jwt verification fails: ${why}`, '-', { 'www-authenticate': 'Bearer realm="ambit", error="invalid_token"' }),
+  jwtInvalid: (why: string): LocalReply =>
+    localReply(401, `Jwt verification fails: ${why}`, '-', {
+      'www-authenticate': 'Bearer realm="ambit", error="invalid_token"',
+    }),
   timeout: (): LocalReply => localReply(504, 'upstream request timeout', 'UT'),
   noHealthyUpstream: (): LocalReply => localReply(503, 'no healthy upstream', 'UH'),
-  overflow: (): LocalReply => localReply(503, 'upstream connect error or disconnect/reset before headers. reset reason: overflow', 'UO'),
-  connectFailure: (detail: string): LocalReply => localReply(503, `upstream connect error or disconnect/reset before headers. reset reason: connection failure, transport failure reason: ${detail}`, 'UF'),
-  upstreamReset: (): LocalReply => localReply(503, 'upstream connect error or disconnect/reset before headers. reset reason: connection termination', 'UC'),
+  overflow: (): LocalReply =>
+    localReply(503, 'upstream connect error or disconnect/reset before headers. reset reason: overflow', 'UO'),
+  connectFailure: (detail: string): LocalReply =>
+    localReply(
+      503,
+      `upstream connect error or disconnect/reset before headers. reset reason: connection failure, transport failure reason: ${detail}`,
+      'UF',
+    ),
+  upstreamReset: (): LocalReply =>
+    localReply(
+      503,
+      'upstream connect error or disconnect/reset before headers. reset reason: connection termination',
+      'UC',
+    ),
   faultAbort: (status: number): LocalReply => localReply(status, 'fault filter abort', 'FI'),
   badRequest: (why: string): LocalReply => localReply(400, why),
   headersTooLarge: (): LocalReply => localReply(431, 'request header fields too large'),

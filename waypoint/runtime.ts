@@ -37,7 +37,11 @@ export class WaypointRuntime {
   constructor(private readonly o: RuntimeOptions) {
     this.clusters = new ClusterManager(o.locality);
     this.jwks = new JwksCache(o.jwks ?? {});
-    this.transports = new HboneTransportFactory({ pool: o.pool, credentials: o.credentials, ...(o.hbonePort ? { hbonePort: o.hbonePort } : {}) });
+    this.transports = new HboneTransportFactory({
+      pool: o.pool,
+      credentials: o.credentials,
+      ...(o.hbonePort ? { hbonePort: o.hbonePort } : {}),
+    });
   }
 
   pipeline(): Pipeline | undefined {
@@ -50,17 +54,32 @@ export class WaypointRuntime {
     if (!config) return [];
     try {
       const next = new Pipeline(config, this.workloads, {
-        clusters: this.clusters, transports: this.transports, jwks: this.jwks, log: this.o.log, localIp: this.o.localIp,
+        clusters: this.clusters,
+        transports: this.transports,
+        jwks: this.jwks,
+        log: this.o.log,
+        localIp: this.o.localIp,
         ...(this.o.random ? { random: this.o.random } : {}),
       });
       this.current = next;
       this.transports.retain(config.clusters);
       const allowHttp = config.mesh.jwksAllowHttp ?? false;
-      this.jwks.retain(config.requestAuthentications.flatMap((p) => p.jwtRules.map((r) => ({
-        ...(r.jwksUri ? { uri: r.jwksUri } : {}), ...(r.jwks ? { inline: r.jwks } : {}), allowHttp,
-      }))));
+      this.jwks.retain(
+        config.requestAuthentications.flatMap((p) =>
+          p.jwtRules.map((r) => ({
+            ...(r.jwksUri ? { uri: r.jwksUri } : {}),
+            ...(r.jwks ? { inline: r.jwks } : {}),
+            allowHttp,
+          })),
+        ),
+      );
       this.o.metrics?.configApplied(config.version);
-      this.o.log.info('waypoint config applied', { version: config.version, virtualHosts: config.virtualHosts.length, clusters: config.clusters.length, filters: next.filters.map((f) => f.name) });
+      this.o.log.info('waypoint config applied', {
+        version: config.version,
+        virtualHosts: config.virtualHosts.length,
+        clusters: config.clusters.length,
+        filters: next.filters.map((f) => f.name),
+      });
       return [];
     } catch (err) {
       this.o.metrics?.configRejected();

@@ -5,7 +5,14 @@
 import http from 'node:http';
 import http2 from 'node:http2';
 import type { Duplex } from 'node:stream';
-import { acceptTunnel, createHboneServer, rejectTunnel, splitHostPort, type HboneRequest, type HboneServer } from '../core/hbone/index.js';
+import {
+  acceptTunnel,
+  createHboneServer,
+  rejectTunnel,
+  splitHostPort,
+  type HboneRequest,
+  type HboneServer,
+} from '../core/hbone/index.js';
 import { describeError } from '../core/errors.js';
 import { relay } from '../core/net/relay.js';
 import type { Credentials } from '../core/identity/types.js';
@@ -74,10 +81,15 @@ export class WaypointServer {
     // Node checks the header/request timeouts every connectionsCheckingInterval (30 s by
     // default), so a slow client would get up to that much longer than headersTimeout.
     const headersTimeout = o.headersTimeoutMs ?? 60_000;
-    this.http1 = http.createServer({
-      maxHeaderSize: 64 * 1024, requestTimeout: 300_000, headersTimeout,
-      connectionsCheckingInterval: Math.max(100, Math.min(5_000, Math.floor(headersTimeout / 4))),
-    }, handler);
+    this.http1 = http.createServer(
+      {
+        maxHeaderSize: 64 * 1024,
+        requestTimeout: 300_000,
+        headersTimeout,
+        connectionsCheckingInterval: Math.max(100, Math.min(5_000, Math.floor(headersTimeout / 4))),
+      },
+      handler,
+    );
     // Node starts tracking connections for those timeouts on 'listening'; this server never
     // listens (tunnels are handed to it), so it is told once here.
     this.http1.emit('listening');
@@ -93,10 +105,18 @@ export class WaypointServer {
     this.http2.on('sessionError', (err) => o.log.debug('downstream h2 session error', { err: describeError(err) }));
     // Node wraps a non-socket stream in its own socket object for HTTP/2, so the tunnel facts
     // ride on the session instead; 'session' fires synchronously inside emit('connection').
-    this.http2.on('session', (session) => { if (this.pendingInfo) attachTunnelInfo(session, this.pendingInfo); });
+    this.http2.on('session', (session) => {
+      if (this.pendingInfo) attachTunnelInfo(session, this.pendingInfo);
+    });
     this.hbone = createHboneServer({
-      credentials: o.credentials, trustDomain: o.trustDomain, log: o.log,
-      handler: (req) => { this.onTunnel(req).catch((err: unknown) => o.log.warn('tunnel failed', { err: describeError(err), authority: req.authority })); },
+      credentials: o.credentials,
+      trustDomain: o.trustDomain,
+      log: o.log,
+      handler: (req) => {
+        this.onTunnel(req).catch((err: unknown) =>
+          o.log.warn('tunnel failed', { err: describeError(err), authority: req.authority }),
+        );
+      },
     });
   }
 
@@ -113,9 +133,20 @@ export class WaypointServer {
     this.draining = true;
     const drained = this.hbone.close();
     this.http2.close();
-    const idle = setTimeout(() => { this.http1.close(); this.http1.closeIdleConnections(); }, Math.min(1000, drainMs / 2));
+    const idle = setTimeout(
+      () => {
+        this.http1.close();
+        this.http1.closeIdleConnections();
+      },
+      Math.min(1000, drainMs / 2),
+    );
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([drained, new Promise<void>((resolve) => { timer = setTimeout(resolve, drainMs); })]);
+    await Promise.race([
+      drained,
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, drainMs);
+      }),
+    ]);
     clearTimeout(timer);
     clearTimeout(idle);
     this.http1.close();
@@ -141,16 +172,28 @@ export class WaypointServer {
       return;
     }
     const source = tunnelSource({
-      peerIdentity: req.peerIdentity, remoteAddress: req.remoteAddress, remotePort: req.remotePort,
-      forwarded: req.headers.forwarded, workloadsByIp: pipe.workloadsByIp,
+      peerIdentity: req.peerIdentity,
+      remoteAddress: req.remoteAddress,
+      remotePort: req.remotePort,
+      forwarded: req.headers.forwarded,
+      workloadsByIp: pipe.workloadsByIp,
     });
     if (source.forwardedRejected) {
       this.o.telemetry.forwardedIgnored(source.forwardedRejected);
-      this.o.log.debug('forwarded address not believed', { reason: source.forwardedRejected, peer: req.peerIdentity, forwarded: req.headers.forwarded });
+      this.o.log.debug('forwarded address not believed', {
+        reason: source.forwardedRejected,
+        peer: req.peerIdentity,
+        forwarded: req.headers.forwarded,
+      });
     }
     const info: TunnelInfo = {
-      peerIdentity: req.peerIdentity, clientIp: source.ip, clientPort: source.port, sourceNamespace: source.namespace,
-      authority: req.authority, targetPort: target.port, vhostName: vhost.vhost.name,
+      peerIdentity: req.peerIdentity,
+      clientIp: source.ip,
+      clientPort: source.port,
+      sourceNamespace: source.namespace,
+      authority: req.authority,
+      targetPort: target.port,
+      vhostName: vhost.vhost.name,
     };
     // Declared TCP: authorised before the tunnel is accepted, so a refusal is a CONNECT status.
     if (isL4(vhost.vhost.protocol)) {
@@ -168,7 +211,11 @@ export class WaypointServer {
     if (wire === 'http1') this.http1.emit('connection', stream);
     else if (wire === 'http2') {
       this.pendingInfo = info;
-      try { this.http2.emit('connection', stream); } finally { this.pendingInfo = undefined; }
+      try {
+        this.http2.emit('connection', stream);
+      } finally {
+        this.pendingInfo = undefined;
+      }
     } else {
       const picked = this.pickTcpEndpoint(pipe, vhost.vhost.name, info);
       if (picked.kind === 'refused') stream.destroy();
@@ -183,7 +230,9 @@ export class WaypointServer {
    */
   private accept(req: HboneRequest): TunnelSocket {
     const stream = new TunnelSocket(acceptTunnel(req));
-    stream.on('error', (err) => this.o.log.debug('downstream tunnel error', { err: describeError(err), peer: req.peerIdentity }));
+    stream.on('error', (err) =>
+      this.o.log.debug('downstream tunnel error', { err: describeError(err), peer: req.peerIdentity }),
+    );
     return stream;
   }
 
@@ -197,15 +246,28 @@ export class WaypointServer {
     const cluster = destination ? pipe.clusters.get(destination.cluster) : undefined;
     if (!cluster) return { kind: 'refused', status: 503, why: `no cluster for ${vhostName}` };
     const picked = cluster.pick({ random: Math.random });
-    if (typeof picked === 'string') return { kind: 'refused', status: 503, why: `no healthy endpoint for ${vhostName}` };
+    if (typeof picked === 'string')
+      return { kind: 'refused', status: 503, why: `no healthy endpoint for ${vhostName}` };
     if (pipe.authz) {
       const decision = pipe.authz.authorizeTcp({
-        cluster: cluster.config, endpoint: picked.endpoint, port: info.targetPort,
-        source: { ip: info.clientIp, port: info.clientPort, principal: info.peerIdentity, namespace: info.sourceNamespace },
+        cluster: cluster.config,
+        endpoint: picked.endpoint,
+        port: info.targetPort,
+        source: {
+          ip: info.clientIp,
+          port: info.clientPort,
+          principal: info.peerIdentity,
+          namespace: info.sourceNamespace,
+        },
       });
       if (!decision.allowed) {
         this.o.telemetry.tcpRefused();
-        this.o.log.debug('tcp connection denied', { peer: info.peerIdentity, service: vhostName, reason: decision.reason, policy: decision.policy });
+        this.o.log.debug('tcp connection denied', {
+          peer: info.peerIdentity,
+          service: vhostName,
+          reason: decision.reason,
+          policy: decision.policy,
+        });
         return { kind: 'refused', status: 403, why: 'RBAC: access denied' };
       }
     }

@@ -25,7 +25,9 @@ export function sameIdentity(a: string, b: string): boolean {
 
 /** The workload at `ip`, when its identity is the peer's (else undefined: labels are not the peer's). */
 export function verifiedWorkload(
-  workloadsByIp: ReadonlyMap<string, Workload>, ip: string, peerIdentity: string,
+  workloadsByIp: ReadonlyMap<string, Workload>,
+  ip: string,
+  peerIdentity: string,
 ): Workload | undefined {
   const w = workloadsByIp.get(ip);
   return w && sameIdentity(w.identity, peerIdentity) ? w : undefined;
@@ -40,8 +42,10 @@ export function tunnelSource(input: {
 }): TunnelSource {
   const namespace = namespaceOfPrincipal(stripSpiffe(input.peerIdentity));
   // A dual-stack (::) listener reports IPv4 peers as ::ffff:a.b.c.d: the workload has the IPv4 form.
-  const remote = input.remoteAddress.startsWith('::ffff:') && input.remoteAddress.includes('.')
-    ? input.remoteAddress.slice(7) : input.remoteAddress;
+  const remote =
+    input.remoteAddress.startsWith('::ffff:') && input.remoteAddress.includes('.')
+      ? input.remoteAddress.slice(7)
+      : input.remoteAddress;
   const direct: TunnelSource = { ip: remote, port: input.remotePort, namespace };
   if (input.forwarded === undefined) return direct;
   const fwd = parseForwarded(input.forwarded);

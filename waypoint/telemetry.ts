@@ -38,7 +38,10 @@ export interface RequestRecord {
 function peer(w: Workload | undefined, principal: string | undefined): PeerInfo {
   if (w) return peerFromWorkload(w);
   const id = tryParseSpiffeId(principal);
-  return { ...(principal ? { principal } : {}), ...(id ? { namespace: id.namespace, workload: id.serviceAccount } : {}) };
+  return {
+    ...(principal ? { principal } : {}),
+    ...(id ? { namespace: id.namespace, workload: id.serviceAccount } : {}),
+  };
 }
 
 /** Destination labels from the endpoint alone: identity, namespace, app/version labels. */
@@ -63,7 +66,10 @@ type Tuples = Level<unknown, Level<unknown, Level<string, Level<string, Level<st
 
 function level<K, V>(parent: Map<K, V>, key: K, make: () => V): V {
   let v = parent.get(key);
-  if (v === undefined) { v = make(); parent.set(key, v); }
+  if (v === undefined) {
+    v = make();
+    parent.set(key, v);
+  }
   return v;
 }
 
@@ -88,8 +94,10 @@ class BoundSeries {
     let series = byFlag.get(code);
     if (series === undefined) {
       series = this.metrics.httpSeries(labelsOf(r));
-      if (++this.size > MAX_BOUND_TUPLES) { this.tuples = new Map(); this.size = 0; }
-      else byFlag.set(code, series);
+      if (++this.size > MAX_BOUND_TUPLES) {
+        this.tuples = new Map();
+        this.size = 0;
+      } else byFlag.set(code, series);
     }
     return series;
   }
@@ -99,7 +107,11 @@ function labelsOf(r: RequestRecord): ReturnType<typeof httpLabels> {
   return httpLabels({
     reporter: 'waypoint',
     source: peer(r.sourceWorkload, r.sourcePrincipal),
-    destination: r.destinationWorkload ? peerFromWorkload(r.destinationWorkload) : r.destinationEndpoint ? endpointPeer(r.destinationEndpoint) : {},
+    destination: r.destinationWorkload
+      ? peerFromWorkload(r.destinationWorkload)
+      : r.destinationEndpoint
+        ? endpointPeer(r.destinationEndpoint)
+        : {},
     ...(r.service ? { service: r.service } : {}),
     securityPolicy: 'mutual_tls',
     protocol: r.protocol,
@@ -112,12 +124,18 @@ export class WaypointTelemetry {
   private readonly forwardedIgnoredTotal: Counter<'reason'> | undefined;
   private readonly bound: BoundSeries | undefined;
 
-  constructor(private readonly metrics: MeshMetrics | undefined, private readonly accessLogging: boolean) {
-    this.forwardedIgnoredTotal = metrics ? new Counter({
-      name: 'ambit_waypoint_forwarded_ignored_total',
-      help: 'HBONE forwarded addresses not believed (not an address of a workload with the peer identity)',
-      labelNames: ['reason'], registers: [metrics.registry],
-    }) : undefined;
+  constructor(
+    private readonly metrics: MeshMetrics | undefined,
+    private readonly accessLogging: boolean,
+  ) {
+    this.forwardedIgnoredTotal = metrics
+      ? new Counter({
+          name: 'ambit_waypoint_forwarded_ignored_total',
+          help: 'HBONE forwarded addresses not believed (not an address of a workload with the peer identity)',
+          labelNames: ['reason'],
+          registers: [metrics.registry],
+        })
+      : undefined;
     this.bound = metrics ? new BoundSeries(metrics) : undefined;
   }
 
@@ -135,10 +153,20 @@ export class WaypointTelemetry {
     if (this.bound) observeRequest(this.bound.get(r), r);
     if (this.accessLogging) {
       accessLog.info('request', {
-        method: r.method, path: r.path, authority: r.authority, status: r.status, flags: r.flag,
-        duration_ms: Math.round(r.durationMs * 100) / 100, bytes_received: r.requestBytes, bytes_sent: r.responseBytes,
-        source: r.sourcePrincipal, upstream: r.upstream, route: r.route, attempts: r.attempts,
-        request_id: r.requestId, traceparent: r.traceparent,
+        method: r.method,
+        path: r.path,
+        authority: r.authority,
+        status: r.status,
+        flags: r.flag,
+        duration_ms: Math.round(r.durationMs * 100) / 100,
+        bytes_received: r.requestBytes,
+        bytes_sent: r.responseBytes,
+        source: r.sourcePrincipal,
+        upstream: r.upstream,
+        route: r.route,
+        attempts: r.attempts,
+        request_id: r.requestId,
+        traceparent: r.traceparent,
       });
     }
   }

@@ -70,7 +70,10 @@ export class Tracer {
     const traceId = valid ? m[1]! : randomHex(16);
     const sampled = valid ? (parseInt(m[3]!, 16) & 1) === 1 : (this.o.random ?? Math.random)() * 100 < percent;
     return {
-      traceId, spanId, sampled, ...(valid ? { parentSpanId: m[2]! } : {}),
+      traceId,
+      spanId,
+      sampled,
+      ...(valid ? { parentSpanId: m[2]! } : {}),
       traceparent: `00-${traceId}-${spanId}-${sampled ? '01' : '00'}`,
     };
   }
@@ -86,23 +89,37 @@ export class Tracer {
     const spans = this.batch;
     this.batch = [];
     const body = {
-      resourceSpans: [{
-        resource: { attributes: [{ key: 'service.name', value: { stringValue: this.o.serviceName } }] },
-        scopeSpans: [{
-          scope: { name: 'ambit-waypoint' },
-          spans: spans.map(({ ctx, span }) => ({
-            traceId: ctx.traceId, spanId: ctx.spanId, ...(ctx.parentSpanId ? { parentSpanId: ctx.parentSpanId } : {}),
-            name: span.name, kind: 2, // SERVER
-            startTimeUnixNano: span.startNs.toString(), endTimeUnixNano: span.endNs.toString(),
-            attributes: Object.entries(span.attributes).map(([key, v]) => ({ key, value: typeof v === 'number' ? { intValue: String(v) } : { stringValue: v } })),
-            status: { code: span.status >= 500 || span.status === 0 ? 2 : 1 },
-          })),
-        }],
-      }],
+      resourceSpans: [
+        {
+          resource: { attributes: [{ key: 'service.name', value: { stringValue: this.o.serviceName } }] },
+          scopeSpans: [
+            {
+              scope: { name: 'ambit-waypoint' },
+              spans: spans.map(({ ctx, span }) => ({
+                traceId: ctx.traceId,
+                spanId: ctx.spanId,
+                ...(ctx.parentSpanId ? { parentSpanId: ctx.parentSpanId } : {}),
+                name: span.name,
+                kind: 2, // SERVER
+                startTimeUnixNano: span.startNs.toString(),
+                endTimeUnixNano: span.endNs.toString(),
+                attributes: Object.entries(span.attributes).map(([key, v]) => ({
+                  key,
+                  value: typeof v === 'number' ? { intValue: String(v) } : { stringValue: v },
+                })),
+                status: { code: span.status >= 500 || span.status === 0 ? 2 : 1 },
+              })),
+            },
+          ],
+        },
+      ],
     };
     try {
       const res = await fetch(`${this.o.endpoint.replace(/\/$/, '')}/v1/traces`, {
-        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(5000),
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(5000),
       });
       if (!res.ok) this.o.log.warn('trace export refused', { status: res.status, spans: spans.length });
       await res.body?.cancel();

@@ -19,7 +19,9 @@ export class TunnelSocket extends Duplex {
     });
     inner.on('end', () => this.push(null));
     inner.on('error', (err) => this.destroy(err));
-    inner.on('close', () => { if (!this.destroyed) this.destroy(); });
+    inner.on('close', () => {
+      if (!this.destroyed) this.destroy();
+    });
   }
 
   override _read(): void {
@@ -49,8 +51,16 @@ export class TunnelSocket extends Duplex {
     return this;
   }
 
-  setNoDelay(): this { return this; }
-  setKeepAlive(): this { return this; }
-  ref(): this { return this; }
-  unref(): this { return this; }
+  setNoDelay(): this {
+    return this;
+  }
+  setKeepAlive(): this {
+    return this;
+  }
+  ref(): this {
+    return this;
+  }
+  unref(): this {
+    return this;
+  }
 }

@@ -10,7 +10,9 @@ const waitFor = <T>(get: () => T | undefined): Promise<T> => pollUntil(get, { ti
 
 describe('FileConfigSource', () => {
   let dir = '';
-  afterEach(async () => { if (dir) await rm(dir, { recursive: true, force: true }); });
+  afterEach(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
 
   it('delivers the file, follows edits and renames, and keeps the last good snapshot on a bad edit', async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'ambit-h3-fs-'));
@@ -18,7 +20,10 @@ describe('FileConfigSource', () => {
     await writeFile(file, 'version: one\n');
     const seen: MeshSnapshot[] = [];
     const source = new FileConfigSource(file, { debounceMs: 20 });
-    await source.start((s) => { seen.push(s); return []; });
+    await source.start((s) => {
+      seen.push(s);
+      return [];
+    });
     expect(seen.map((s) => s.version)).toEqual(['one']);
 
     await writeFile(file, 'version: two\n');

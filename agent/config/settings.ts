@@ -5,7 +5,14 @@
 // AMBIT_CONTROLLER_IDENTITY on a certificate chaining to AMBIT_CONTROLLER_ROOTS.
 import path from 'node:path';
 import { AmbitError } from '../../core/errors.js';
-import { COMMON_SETTINGS, parse, readSettings, setting, type ComponentSpec, type Env } from '../../core/config/settings.js';
+import {
+  COMMON_SETTINGS,
+  parse,
+  readSettings,
+  setting,
+  type ComponentSpec,
+  type Env,
+} from '../../core/config/settings.js';
 import { DEFAULT_AGENT_SOCKET } from '../../core/enrolment/index.js';
 
 export type AgentMode = 'file' | 'controller';
@@ -15,51 +22,157 @@ const absolute = (raw: string): string => path.resolve(raw);
 
 export const AGENT_SETTINGS = {
   ...COMMON_SETTINGS,
-  configFile: setting<string | undefined>({ env: 'AMBIT_CONFIG_FILE', default: undefined, parse: absolute, requiredIn: ['file'], doc: 'file mode: the mesh snapshot (JSON/YAML), hot-reloaded' }),
-  controller: setting<string | undefined>({ env: 'AMBIT_CONTROLLER', default: undefined, parse: parse.string, requiredIn: CONTROLLER, doc: 'controller mode: discovery + CA address (host:15012)' }),
+  configFile: setting<string | undefined>({
+    env: 'AMBIT_CONFIG_FILE',
+    default: undefined,
+    parse: absolute,
+    requiredIn: ['file'],
+    doc: 'file mode: the mesh snapshot (JSON/YAML), hot-reloaded',
+  }),
+  controller: setting<string | undefined>({
+    env: 'AMBIT_CONTROLLER',
+    default: undefined,
+    parse: parse.string,
+    requiredIn: CONTROLLER,
+    doc: 'controller mode: discovery + CA address (host:15012)',
+  }),
   controllerRoots: setting<string | undefined>({
-    env: 'AMBIT_CONTROLLER_ROOTS', default: undefined, parse: absolute, requiredIn: CONTROLLER,
+    env: 'AMBIT_CONTROLLER_ROOTS',
+    default: undefined,
+    parse: absolute,
+    requiredIn: CONTROLLER,
     doc: 'PEM file of the root the controller certificate chains to (the chart mounts ConfigMap ambit-ca-root-cert)',
   }),
   controllerIdentity: setting<string | undefined>({
-    env: 'AMBIT_CONTROLLER_IDENTITY', default: undefined, parse: parse.spiffeId, requiredIn: CONTROLLER,
+    env: 'AMBIT_CONTROLLER_IDENTITY',
+    default: undefined,
+    parse: parse.spiffeId,
+    requiredIn: CONTROLLER,
     doc: 'SPIFFE id the controller must present, spiffe://<td>/ns/<controller namespace>/sa/ambit-controller',
   }),
   tokenFile: setting<string>({
-    env: 'AMBIT_TOKEN_FILE', default: '/var/run/secrets/kubernetes.io/serviceaccount/token', parse: absolute,
+    env: 'AMBIT_TOKEN_FILE',
+    default: '/var/run/secrets/kubernetes.io/serviceaccount/token',
+    parse: absolute,
     doc: 'controller mode: the token presented to the controller (re-read on every use: projected tokens rotate)',
   }),
-  nodeName: setting<string>({ env: 'AMBIT_NODE_NAME', aliases: ['HOSTNAME'], default: 'local', parse: parse.string, doc: 'this node (spec.nodeName)' }),
-  stateDir: setting<string>({ env: 'AMBIT_STATE_DIR', default: path.resolve('/var/lib/ambit/agent'), parse: absolute, doc: 'file mode CA and agent state' }),
-  enrolmentSocket: setting<string>({ env: 'AMBIT_AGENT_SOCKET', default: DEFAULT_AGENT_SOCKET, parse: parse.string, doc: 'Unix socket the CNI plugin enrols pods on' }),
-  trustDomain: setting<string>({ env: 'AMBIT_TRUST_DOMAIN', default: 'cluster.local', parse: parse.trustDomain, doc: 'SPIFFE trust domain' }),
-  outboundPort: setting<number>({ env: 'AMBIT_OUTBOUND_PORT', default: 15001, parse: parse.port, doc: 'in-pod outbound capture port' }),
-  inboundPlaintextPort: setting<number>({ env: 'AMBIT_INBOUND_PLAINTEXT_PORT', default: 15006, parse: parse.port, doc: 'in-pod plaintext inbound port' }),
-  hbonePort: setting<number>({ env: 'AMBIT_HBONE_PORT', default: 15008, parse: parse.port, doc: 'in-pod HBONE (mTLS) inbound port' }),
-  adminPort: setting<number>({ env: 'AMBIT_ADMIN_PORT', default: 15000, parse: parse.port, doc: 'admin endpoint on AMBIT_LOCAL_HOST (0 = off)' }),
-  metricsPort: setting<number>({ env: 'AMBIT_METRICS_PORT', default: 15020, parse: parse.port, doc: 'Prometheus /metrics on AMBIT_PUBLIC_HOST (0 = off)' }),
-  readyPort: setting<number>({ env: 'AMBIT_READY_PORT', default: 15021, parse: parse.port, doc: '/healthz/ready on AMBIT_PUBLIC_HOST (0 = off)' }),
+  nodeName: setting<string>({
+    env: 'AMBIT_NODE_NAME',
+    aliases: ['HOSTNAME'],
+    default: 'local',
+    parse: parse.string,
+    doc: 'this node (spec.nodeName)',
+  }),
+  stateDir: setting<string>({
+    env: 'AMBIT_STATE_DIR',
+    default: path.resolve('/var/lib/ambit/agent'),
+    parse: absolute,
+    doc: 'file mode CA and agent state',
+  }),
+  enrolmentSocket: setting<string>({
+    env: 'AMBIT_AGENT_SOCKET',
+    default: DEFAULT_AGENT_SOCKET,
+    parse: parse.string,
+    doc: 'Unix socket the CNI plugin enrols pods on',
+  }),
+  trustDomain: setting<string>({
+    env: 'AMBIT_TRUST_DOMAIN',
+    default: 'cluster.local',
+    parse: parse.trustDomain,
+    doc: 'SPIFFE trust domain',
+  }),
+  outboundPort: setting<number>({
+    env: 'AMBIT_OUTBOUND_PORT',
+    default: 15001,
+    parse: parse.port,
+    doc: 'in-pod outbound capture port',
+  }),
+  inboundPlaintextPort: setting<number>({
+    env: 'AMBIT_INBOUND_PLAINTEXT_PORT',
+    default: 15006,
+    parse: parse.port,
+    doc: 'in-pod plaintext inbound port',
+  }),
+  hbonePort: setting<number>({
+    env: 'AMBIT_HBONE_PORT',
+    default: 15008,
+    parse: parse.port,
+    doc: 'in-pod HBONE (mTLS) inbound port',
+  }),
+  adminPort: setting<number>({
+    env: 'AMBIT_ADMIN_PORT',
+    default: 15000,
+    parse: parse.port,
+    doc: 'admin endpoint on AMBIT_LOCAL_HOST (0 = off)',
+  }),
+  metricsPort: setting<number>({
+    env: 'AMBIT_METRICS_PORT',
+    default: 15020,
+    parse: parse.port,
+    doc: 'Prometheus /metrics on AMBIT_PUBLIC_HOST (0 = off)',
+  }),
+  readyPort: setting<number>({
+    env: 'AMBIT_READY_PORT',
+    default: 15021,
+    parse: parse.port,
+    doc: '/healthz/ready on AMBIT_PUBLIC_HOST (0 = off)',
+  }),
   socks5Port: setting<number>({
-    env: 'AMBIT_SOCKS5_PORT', default: 0, parse: parse.port,
+    env: 'AMBIT_SOCKS5_PORT',
+    default: 0,
+    parse: parse.port,
     doc: 'node-level SOCKS5 proxy on AMBIT_LOCAL_HOST; 0 (the default) = off',
   }),
   adminToken: setting<string | undefined>({
-    env: 'AMBIT_ADMIN_TOKEN', default: undefined, parse: parse.string,
+    env: 'AMBIT_ADMIN_TOKEN',
+    default: undefined,
+    parse: parse.string,
     doc: 'enables POST /logging on the admin port for requests with authorization: Bearer <token> (unset: the admin port is read-only)',
   }),
-  localHost: setting<string>({ env: 'AMBIT_LOCAL_HOST', default: '127.0.0.1', parse: parse.string, doc: 'host of the admin and SOCKS5 listeners' }),
-  publicHost: setting<string>({ env: 'AMBIT_PUBLIC_HOST', default: '0.0.0.0', parse: parse.string, doc: 'host of the metrics and readiness listeners' }),
-  drainMs: setting<number>({ env: 'AMBIT_DRAIN_MS', default: 5000, parse: parse.nonNegative, doc: 'how long SIGTERM waits for open connections' }),
-  certTtlSeconds: setting<number>({ env: 'AMBIT_CERT_TTL_SECONDS', default: 24 * 3600, parse: parse.nonNegative, doc: 'lifetime of workload certificates' }),
+  localHost: setting<string>({
+    env: 'AMBIT_LOCAL_HOST',
+    default: '127.0.0.1',
+    parse: parse.string,
+    doc: 'host of the admin and SOCKS5 listeners',
+  }),
+  publicHost: setting<string>({
+    env: 'AMBIT_PUBLIC_HOST',
+    default: '0.0.0.0',
+    parse: parse.string,
+    doc: 'host of the metrics and readiness listeners',
+  }),
+  drainMs: setting<number>({
+    env: 'AMBIT_DRAIN_MS',
+    default: 5000,
+    parse: parse.nonNegative,
+    doc: 'how long SIGTERM waits for open connections',
+  }),
+  certTtlSeconds: setting<number>({
+    env: 'AMBIT_CERT_TTL_SECONDS',
+    default: 24 * 3600,
+    parse: parse.nonNegative,
+    doc: 'lifetime of workload certificates',
+  }),
   namespace: setting<string>({
-    env: 'POD_NAMESPACE', aliases: ['AMBIT_NAMESPACE'], default: 'ambit-system', parse: parse.string,
-    doc: 'the agent\'s namespace (identity of the SOCKS5 proxy)',
+    env: 'POD_NAMESPACE',
+    aliases: ['AMBIT_NAMESPACE'],
+    default: 'ambit-system',
+    parse: parse.string,
+    doc: "the agent's namespace (identity of the SOCKS5 proxy)",
   }),
   serviceAccount: setting<string>({
-    env: 'SERVICE_ACCOUNT', aliases: ['AMBIT_SERVICE_ACCOUNT'], default: 'ambit-agent', parse: parse.string,
-    doc: 'the agent\'s service account (identity of the SOCKS5 proxy)',
+    env: 'SERVICE_ACCOUNT',
+    aliases: ['AMBIT_SERVICE_ACCOUNT'],
+    default: 'ambit-agent',
+    parse: parse.string,
+    doc: "the agent's service account (identity of the SOCKS5 proxy)",
   }),
-  nativeAddon: setting<string | undefined>({ env: 'AMBIT_NATIVE_ADDON', default: undefined, parse: absolute, doc: 'path of the netns addon (read by agent/inpod/native.ts)' }),
+  nativeAddon: setting<string | undefined>({
+    env: 'AMBIT_NATIVE_ADDON',
+    default: undefined,
+    parse: absolute,
+    doc: 'path of the netns addon (read by agent/inpod/native.ts)',
+  }),
 };
 
 export const AGENT_SPEC: ComponentSpec<typeof AGENT_SETTINGS, AgentMode> = {
@@ -121,9 +234,13 @@ export function settingsFromEnv(env: Env = process.env): AgentSettings {
   const v = readSettings(AGENT_SPEC, { env });
   const fileMode = v.mode === 'file';
   if (v.socks5Port > 0 && !isLoopback(v.localHost)) {
-    throw new AmbitError('AMBIT_E_CONFIG', `AMBIT_SOCKS5_PORT: the SOCKS5 proxy has no authentication and listens only on loopback, not ${v.localHost}`, {
-      hint: 'leave AMBIT_LOCAL_HOST at 127.0.0.1, or turn SOCKS5 off (AMBIT_SOCKS5_PORT=0)',
-    });
+    throw new AmbitError(
+      'AMBIT_E_CONFIG',
+      `AMBIT_SOCKS5_PORT: the SOCKS5 proxy has no authentication and listens only on loopback, not ${v.localHost}`,
+      {
+        hint: 'leave AMBIT_LOCAL_HOST at 127.0.0.1, or turn SOCKS5 off (AMBIT_SOCKS5_PORT=0)',
+      },
+    );
   }
   return {
     mode: v.mode,
@@ -131,12 +248,23 @@ export function settingsFromEnv(env: Env = process.env): AgentSettings {
     stateDir: v.stateDir,
     enrolmentSocket: v.enrolmentSocket,
     ...optional('configFile', v.configFile),
-    ...(fileMode ? {} : { ...optional('controller', v.controller), ...optional('controllerRoots', v.controllerRoots), ...optional('controllerIdentity', v.controllerIdentity) }),
+    ...(fileMode
+      ? {}
+      : {
+          ...optional('controller', v.controller),
+          ...optional('controllerRoots', v.controllerRoots),
+          ...optional('controllerIdentity', v.controllerIdentity),
+        }),
     tokenFile: v.tokenFile,
     trustDomain: v.trustDomain,
     ports: {
-      outbound: v.outboundPort, inboundPlaintext: v.inboundPlaintextPort, hbone: v.hbonePort,
-      admin: v.adminPort, metrics: v.metricsPort, ready: v.readyPort, socks5: v.socks5Port,
+      outbound: v.outboundPort,
+      inboundPlaintext: v.inboundPlaintextPort,
+      hbone: v.hbonePort,
+      admin: v.adminPort,
+      metrics: v.metricsPort,
+      ready: v.readyPort,
+      socks5: v.socks5Port,
     },
     localHost: v.localHost,
     publicHost: v.publicHost,

@@ -7,14 +7,21 @@ import { parse as parseYaml } from 'yaml';
 import { AmbitError } from '../../core/errors.js';
 import { spiffeIdFor } from '../../core/identity/spiffe.js';
 import {
-  DEFAULT_MESH_CONFIG, type AuthorizationPolicy, type MeshConfig, type MeshSnapshot, type PeerAuthentication,
-  type Service, type Workload,
+  DEFAULT_MESH_CONFIG,
+  type AuthorizationPolicy,
+  type MeshConfig,
+  type MeshSnapshot,
+  type PeerAuthentication,
+  type Service,
+  type Workload,
 } from '../../core/model/types.js';
 
 type Json = Record<string, unknown>;
 
 function bad(field: string, reason: string): never {
-  throw new AmbitError('AMBIT_E_CONFIG', `${field}: ${reason}`, { hint: 'fix the mesh snapshot file; the agent keeps the last good config' });
+  throw new AmbitError('AMBIT_E_CONFIG', `${field}: ${reason}`, {
+    hint: 'fix the mesh snapshot file; the agent keeps the last good config',
+  });
 }
 
 function obj(v: unknown, field: string): Json {
@@ -42,7 +49,8 @@ function ipList(v: unknown, field: string): string[] {
 }
 
 function portNumber(v: unknown, field: string): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 65535) bad(field, `not a port number: ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 65535)
+    bad(field, `not a port number: ${JSON.stringify(v)}`);
   return v;
 }
 
@@ -106,8 +114,13 @@ function scoped<T extends { key: string; name: string }>(v: unknown, field: stri
   const name = str(o, 'name', field);
   const scope = obj(o.scope, `${field}.scope`);
   const namespace = str(scope, 'namespace', `${field}.scope`);
-  if (!['mesh', 'namespace', 'workload'].includes(scope.level as string)) bad(`${field}.scope.level`, 'expected mesh, namespace or workload');
-  return { ...(o as object), key: typeof o.key === 'string' && o.key ? o.key : `${namespace}/${name}`, name } as unknown as T;
+  if (!['mesh', 'namespace', 'workload'].includes(scope.level as string))
+    bad(`${field}.scope.level`, 'expected mesh, namespace or workload');
+  return {
+    ...(o as object),
+    key: typeof o.key === 'string' && o.key ? o.key : `${namespace}/${name}`,
+    name,
+  } as unknown as T;
 }
 
 /** Validate a parsed document into a MeshSnapshot (throws AmbitError naming the field). */
@@ -120,12 +133,14 @@ export function snapshotFromDocument(doc: unknown, fallbackVersion: string): Mes
   }
   const authorizationPolicies = list(o.authorizationPolicies, 'authorizationPolicies').map((p, i) => {
     const policy = scoped<AuthorizationPolicy>(p, `authorizationPolicies[${i}]`);
-    if (!['ALLOW', 'DENY', 'AUDIT', 'CUSTOM'].includes(policy.action)) bad(`authorizationPolicies[${i}].action`, 'expected ALLOW, DENY, AUDIT or CUSTOM');
+    if (!['ALLOW', 'DENY', 'AUDIT', 'CUSTOM'].includes(policy.action))
+      bad(`authorizationPolicies[${i}].action`, 'expected ALLOW, DENY, AUDIT or CUSTOM');
     return { ...policy, rules: list(policy.rules, `authorizationPolicies[${i}].rules`) } as AuthorizationPolicy;
   });
   const peerAuthentications = list(o.peerAuthentications, 'peerAuthentications').map((p, i) => {
     const pa = scoped<PeerAuthentication>(p, `peerAuthentications[${i}]`);
-    if (!['STRICT', 'PERMISSIVE', 'DISABLE', 'UNSET'].includes(pa.mode)) bad(`peerAuthentications[${i}].mode`, 'expected STRICT, PERMISSIVE, DISABLE or UNSET');
+    if (!['STRICT', 'PERMISSIVE', 'DISABLE', 'UNSET'].includes(pa.mode))
+      bad(`peerAuthentications[${i}].mode`, 'expected STRICT, PERMISSIVE, DISABLE or UNSET');
     return pa;
   });
   return {
@@ -150,7 +165,8 @@ export function parseSnapshotText(text: string, fallbackVersion: string, file: s
   try {
     return snapshotFromDocument(doc, fallbackVersion);
   } catch (err) {
-    if (err instanceof AmbitError) throw new AmbitError(err.code, `${file}: ${err.message}`, { ...(err.hint ? { hint: err.hint } : {}) });
+    if (err instanceof AmbitError)
+      throw new AmbitError(err.code, `${file}: ${err.message}`, { ...(err.hint ? { hint: err.hint } : {}) });
     throw err;
   }
 }

@@ -7,7 +7,11 @@ import { AGENT_MARK, createPodSocket, originalDst, type PodSocketOptions } from 
 
 /** Connect from inside `netnsPath` (marked, so the pod's rules do not capture it again). */
 export function dialFromPod(
-  netnsPath: string, ip: string, port: number, opts: PodSocketOptions = {}, timeoutMs = 10_000,
+  netnsPath: string,
+  ip: string,
+  port: number,
+  opts: PodSocketOptions = {},
+  timeoutMs = 10_000,
 ): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     let sock: net.Socket;
@@ -20,7 +24,9 @@ export function dialFromPod(
     }
     const timer = setTimeout(() => {
       sock.destroy();
-      reject(new AmbitError('AMBIT_E_TIMEOUT', `connect to ${ip}:${port} from ${netnsPath} timed out after ${timeoutMs} ms`));
+      reject(
+        new AmbitError('AMBIT_E_TIMEOUT', `connect to ${ip}:${port} from ${netnsPath} timed out after ${timeoutMs} ms`),
+      );
     }, timeoutMs);
     sock.once('connect', () => {
       clearTimeout(timer);
@@ -31,7 +37,9 @@ export function dialFromPod(
     const onError = (err: Error): void => {
       clearTimeout(timer);
       sock.destroy();
-      reject(new AmbitError('AMBIT_E_UPSTREAM', `connect to ${ip}:${port} failed: ${describeError(err)}`, { cause: err }));
+      reject(
+        new AmbitError('AMBIT_E_UPSTREAM', `connect to ${ip}:${port} failed: ${describeError(err)}`, { cause: err }),
+      );
     };
     sock.once('error', onError);
   });

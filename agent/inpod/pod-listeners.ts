@@ -36,8 +36,16 @@ export class PodListeners {
 
   static async open(o: PodListenerOptions): Promise<PodListeners> {
     const sockets = new Set<net.Socket>();
-    const track = (s: net.Socket): void => { sockets.add(s); s.once('close', () => sockets.delete(s)); };
-    const hboneServer = createHboneServer({ credentials: o.credentials, trustDomain: o.trustDomain, handler: o.handlers.hbone, log: o.log });
+    const track = (s: net.Socket): void => {
+      sockets.add(s);
+      s.once('close', () => sockets.delete(s));
+    };
+    const hboneServer = createHboneServer({
+      credentials: o.credentials,
+      trustDomain: o.trustDomain,
+      handler: o.handlers.hbone,
+      log: o.log,
+    });
     const opened: net.Server[] = [];
     const listeners: Array<[number, (s: net.Socket) => void]> = [
       [o.ports.outbound, (s) => o.handlers.outbound(s)],
@@ -48,13 +56,18 @@ export class PodListeners {
       // SO_REUSEPORT on every listener: a new agent opens its own next to these before this one
       // closes them, so no connection finds the port closed during a restart.
       if (!enableListenerHandover(o.netnsPath)) {
-        o.log.warn('no net.ipv4.tcp_migrate_req (old kernel or addon build): connections queued on a closing listener are reset');
+        o.log.warn(
+          'no net.ipv4.tcp_migrate_req (old kernel or addon build): connections queued on a closing listener are reset',
+        );
       }
       for (const family of o.families ?? [4]) {
         for (const [port, handle] of listeners) {
           const server = await listenInNetns(o.netnsPath, port, family === 6 ? '::' : '0.0.0.0', { reusePort: true });
           opened.push(server);
-          server.on('connection', (s: net.Socket) => { track(s); handle(s); });
+          server.on('connection', (s: net.Socket) => {
+            track(s);
+            handle(s);
+          });
         }
       }
     } catch (err) {
@@ -78,9 +91,15 @@ export class PodListeners {
 
   /** Close everything now: listeners, proxied connections, HBONE sessions, the netns fd. */
   async close(): Promise<void> {
-    const closed = Promise.all(this.servers.map((s) => new Promise((r) => {
-      if (s.listening) s.close(r); else r(undefined);
-    })));
+    const closed = Promise.all(
+      this.servers.map(
+        (s) =>
+          new Promise((r) => {
+            if (s.listening) s.close(r);
+            else r(undefined);
+          }),
+      ),
+    );
     // A connection cut here must not look like a clean end to its client: reset it.
     for (const s of this.sockets) s.resetAndDestroy();
     await Promise.all([closed, this.hboneServer.close({ force: true })]);

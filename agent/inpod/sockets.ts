@@ -11,16 +11,25 @@ export const AGENT_MARK = 0x539;
 
 function familyOf(ip: string, what: string): 4 | 6 {
   const family = net.isIP(ip);
-  if (family === 0) throw new AmbitError('AMBIT_E_NETNS', `${what}: not an IP literal: "${ip}"`, { hint: 'pod sockets take IP literals only' });
+  if (family === 0)
+    throw new AmbitError('AMBIT_E_NETNS', `${what}: not an IP literal: "${ip}"`, {
+      hint: 'pod sockets take IP literals only',
+    });
   return family as 4 | 6;
 }
 
 function netnsError(op: string, netnsPath: string, err: unknown): AmbitError {
   const code = (err as NodeJS.ErrnoException).code;
-  const hint = code === 'ENOENT' ? 'the pod network namespace is gone'
-    : code === 'EPERM' ? 'the agent needs CAP_SYS_ADMIN (setns) and CAP_NET_ADMIN (SO_MARK, IP_TRANSPARENT)'
-      : undefined;
-  return new AmbitError('AMBIT_E_NETNS', `${op} in ${netnsPath}: ${(err as Error).message}`, { cause: err, ...(hint ? { hint } : {}) });
+  const hint =
+    code === 'ENOENT'
+      ? 'the pod network namespace is gone'
+      : code === 'EPERM'
+        ? 'the agent needs CAP_SYS_ADMIN (setns) and CAP_NET_ADMIN (SO_MARK, IP_TRANSPARENT)'
+        : undefined;
+  return new AmbitError('AMBIT_E_NETNS', `${op} in ${netnsPath}: ${(err as Error).message}`, {
+    cause: err,
+    ...(hint ? { hint } : {}),
+  });
 }
 
 export interface ListenInNetnsOptions {
@@ -57,7 +66,12 @@ export function enableListenerHandover(netnsPath: string): boolean {
 }
 
 /** A listening TCP server whose socket lives in the namespace at `netnsPath`. */
-export async function listenInNetns(netnsPath: string, port: number, host = '0.0.0.0', opts: ListenInNetnsOptions = {}): Promise<net.Server> {
+export async function listenInNetns(
+  netnsPath: string,
+  port: number,
+  host = '0.0.0.0',
+  opts: ListenInNetnsOptions = {},
+): Promise<net.Server> {
   const addon = netnsAddon();
   const family = familyOf(host, `listen ${host}:${port}`);
   let fd: number;
@@ -128,7 +142,9 @@ function guardConnect(socket: net.Socket): net.Socket {
     const host = typeof first === 'object' && first !== null ? (first as net.TcpNetConnectOpts).host : args[1];
     if (typeof host !== 'string' || net.isIP(host) === 0) {
       socket.destroy();
-      throw new AmbitError('AMBIT_E_NETNS', `pod socket connect: not an IP literal: ${String(host)}`, { hint: 'resolve names before dialling from a pod namespace' });
+      throw new AmbitError('AMBIT_E_NETNS', `pod socket connect: not an IP literal: ${String(host)}`, {
+        hint: 'resolve names before dialling from a pod namespace',
+      });
     }
     if (typeof first === 'object' && first !== null) args[0] = { ...(first as object), autoSelectFamily: false };
     return connect(...args);

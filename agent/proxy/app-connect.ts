@@ -10,7 +10,13 @@ import type { PodContext, ProxyContext } from './context.js';
 
 const warned = new Set<string>();
 
-export async function connectToApp(ctx: ProxyContext, pod: PodContext, clientIp: string, ip: string, port: number): Promise<net.Socket> {
+export async function connectToApp(
+  ctx: ProxyContext,
+  pod: PodContext,
+  clientIp: string,
+  ip: string,
+  port: number,
+): Promise<net.Socket> {
   const netns = pod.pod.netnsPath;
   if (isIP(clientIp) === isIP(ip)) {
     try {
@@ -21,7 +27,10 @@ export async function connectToApp(ctx: ProxyContext, pod: PodContext, clientIp:
       if (code === 'AMBIT_E_UPSTREAM' || code === 'AMBIT_E_TIMEOUT') throw err;
       if (!warned.has(netns)) {
         warned.add(netns);
-        ctx.log.warn('source IP preservation unavailable; connecting from the pod address', { pod: `${pod.pod.namespace}/${pod.pod.name}`, err: describeError(err) });
+        ctx.log.warn('source IP preservation unavailable; connecting from the pod address', {
+          pod: `${pod.pod.namespace}/${pod.pod.name}`,
+          err: describeError(err),
+        });
       }
     }
   }

@@ -42,7 +42,13 @@ export interface ConnectionResult {
 }
 
 export type RefusalReason =
-  | 'authz-denied' | 'strict-mtls' | 'registry-only' | 'no-endpoint' | 'upstream-failed' | 'not-redirected' | 'unknown-pod';
+  | 'authz-denied'
+  | 'strict-mtls'
+  | 'registry-only'
+  | 'no-endpoint'
+  | 'upstream-failed'
+  | 'not-redirected'
+  | 'unknown-pod';
 
 export interface Tracked {
   /** Call once when both sides are closed. */
@@ -68,7 +74,15 @@ function labelInput(c: ConnectionRecord): LabelInput {
     reporter: c.direction === 'inbound' || c.direction === 'inbound-plaintext' ? 'destination' : 'source',
     source: peerInfo(c.src),
     destination: peerInfo(c.dst),
-    ...(host ? { service: { hostname: host, name: host.split('.')[0]!, ...(slash > 0 ? { namespace: c.service!.slice(0, slash) } : {}) } } : {}),
+    ...(host
+      ? {
+          service: {
+            hostname: host,
+            name: host.split('.')[0]!,
+            ...(slash > 0 ? { namespace: c.service!.slice(0, slash) } : {}),
+          },
+        }
+      : {}),
     securityPolicy: c.security,
   };
 }
@@ -78,7 +92,10 @@ export class ConnectionTracker {
   private readonly refusals = new Map<string, number>();
   private totals = { opened: 0, closed: 0 };
 
-  constructor(private readonly metrics: MeshMetrics | undefined, log: Logger) {
+  constructor(
+    private readonly metrics: MeshMetrics | undefined,
+    log: Logger,
+  ) {
     this.inner = new TelemetryTracker({ ...(metrics ? { metrics } : {}), log });
   }
 
@@ -106,8 +123,12 @@ export class ConnectionTracker {
     };
   }
 
-  active(): ConnectionSnapshot[] { return this.inner.list(); }
-  refusalCounts(): Record<string, number> { return Object.fromEntries(this.refusals); }
+  active(): ConnectionSnapshot[] {
+    return this.inner.list();
+  }
+  refusalCounts(): Record<string, number> {
+    return Object.fromEntries(this.refusals);
+  }
   counts(): { active: number; opened: number; closed: number; refused: number } {
     let refused = 0;
     for (const n of this.refusals.values()) refused += n;

@@ -35,8 +35,13 @@ export interface PodContext {
 export function podPeer(pod: PodContext, ip: string, port: number): Peer {
   const labels = pod.workload.labels;
   return {
-    ip, port, identity: pod.identity, workload: pod.pod.name, namespace: pod.pod.namespace,
+    ip,
+    port,
+    identity: pod.identity,
+    workload: pod.pod.name,
+    namespace: pod.pod.namespace,
     workloadName: workloadNameOf({ name: pod.pod.name, labels }),
-    ...(labels.app ? { app: labels.app } : {}), ...(labels.version ? { version: labels.version } : {}),
+    ...(labels.app ? { app: labels.app } : {}),
+    ...(labels.version ? { version: labels.version } : {}),
   };
 }

@@ -9,8 +9,13 @@ import { CLIENT_ID, CLIENT_IP, LoopbackMesh, SERVER_ID, SERVER_IP, until } from 
 describe('inbound HBONE handler', () => {
   let m: LoopbackMesh;
   const pool = new HbonePool();
-  beforeAll(async () => { m = await LoopbackMesh.start(); });
-  afterAll(async () => { pool.destroy(); await m.close(); });
+  beforeAll(async () => {
+    m = await LoopbackMesh.start();
+  });
+  afterAll(async () => {
+    pool.destroy();
+    await m.close();
+  });
 
   /** CONNECT from the client pod to `authority`; resolves with the echo, or rejects with the status error. */
   async function connect(authority: string, payload: string): Promise<string> {
@@ -20,7 +25,9 @@ describe('inbound HBONE handler', () => {
       via: { key: 'client', createSocket: () => m.net.podSocket('/loopback/client', 4) },
     });
     let got = '';
-    tunnel.on('data', (d: Buffer) => { got += d.toString(); });
+    tunnel.on('data', (d: Buffer) => {
+      got += d.toString();
+    });
     tunnel.end(payload);
     await new Promise<void>((r) => tunnel.once('close', () => r()));
     return got;
@@ -39,7 +46,12 @@ describe('inbound HBONE handler', () => {
     const peers = m.app.peers.length;
     expect(await connect(`${SERVER_IP}:${m.app.port}`, 'hello over hbone')).toBe('hello over hbone');
     expect(m.app.peers.slice(peers)).toEqual([CLIENT_IP]);
-    expect(m.net.dials.at(-1)).toEqual({ netnsPath: '/loopback/server', ip: SERVER_IP, port: m.app.port, sourceIp: CLIENT_IP });
+    expect(m.net.dials.at(-1)).toEqual({
+      netnsPath: '/loopback/server',
+      ip: SERVER_IP,
+      port: m.app.port,
+      sourceIp: CLIENT_IP,
+    });
     expect(await until(() => m.active() === 0)).toBe(true);
   });
 
@@ -51,10 +63,14 @@ describe('inbound HBONE handler', () => {
 
   it('answers 401 when an AuthorizationPolicy denies the peer principal', async () => {
     m.apply({
-      authorizationPolicies: [{
-        name: 'deny-client', scope: { namespace: 'shop', level: 'namespace' }, action: 'DENY',
-        rules: [{ from: [{ principals: ['cluster.local/ns/shop/sa/client'] }] }],
-      }],
+      authorizationPolicies: [
+        {
+          name: 'deny-client',
+          scope: { namespace: 'shop', level: 'namespace' },
+          action: 'DENY',
+          rules: [{ from: [{ principals: ['cluster.local/ns/shop/sa/client'] }] }],
+        },
+      ],
     });
     try {
       const peers = m.app.peers.length;
@@ -68,7 +84,9 @@ describe('inbound HBONE handler', () => {
 
   it('answers 503 when the app refuses the connection', async () => {
     const srv = net.createServer();
-    const port = await new Promise<number>((r) => srv.listen(0, SERVER_IP, () => r((srv.address() as net.AddressInfo).port)));
+    const port = await new Promise<number>((r) =>
+      srv.listen(0, SERVER_IP, () => r((srv.address() as net.AddressInfo).port)),
+    );
     await new Promise((r) => srv.close(r));
     expect(await status(`${SERVER_IP}:${port}`)).toBe(503);
     expect(m.tracker.refusalCounts()['upstream-failed']).toBe(1);
@@ -78,13 +96,20 @@ describe('inbound HBONE handler', () => {
     const appSide = new Promise<net.Socket>((resolve) => m.app.server.once('connection', resolve));
     const tunnel = await pool.connect({
       source: m.creds.get(CLIENT_ID)!,
-      target: { address: SERVER_IP, port: m.hbonePort, authority: `${SERVER_IP}:${m.app.port}`, expectedIdentities: [SERVER_ID] },
+      target: {
+        address: SERVER_IP,
+        port: m.hbonePort,
+        authority: `${SERVER_IP}:${m.app.port}`,
+        expectedIdentities: [SERVER_ID],
+      },
     });
     tunnel.write('x');
     const s = await appSide;
     const closed = new Promise<string | undefined>((r) => {
       let code: string | undefined;
-      s.on('error', (e: NodeJS.ErrnoException) => { code = e.code; });
+      s.on('error', (e: NodeJS.ErrnoException) => {
+        code = e.code;
+      });
       s.once('close', () => r(code));
     });
     (tunnel as unknown as { close(code: number): void }).close(8);

@@ -15,7 +15,9 @@ export function handleHboneRequest(ctx: ProxyContext, pod: PodContext, req: Hbon
   const state = ctx.state();
   const srcWorkload = state.workloadByIp(clientIp);
   const src: Peer = {
-    ip: clientIp, port: req.remotePort, identity: req.peerIdentity,
+    ip: clientIp,
+    port: req.remotePort,
+    identity: req.peerIdentity,
     ...(srcWorkload ? { workload: srcWorkload.name, namespace: srcWorkload.namespace } : {}),
     ...(srcWorkload?.labels.app ? { app: srcWorkload.labels.app } : {}),
   };
@@ -23,7 +25,11 @@ export function handleHboneRequest(ctx: ProxyContext, pod: PodContext, req: Hbon
   const tracked = ctx.tracker.open({ direction: 'inbound', src, dst, route: 'hbone', security: 'mutual_tls' });
   const agentPorts = [ctx.ports.outbound, ctx.ports.inboundPlaintext, ctx.ports.hbone];
   if (!target || !pod.pod.ips.includes(target.host) || agentPorts.includes(target.port)) {
-    rejectTunnel(req, 400, `authority ${req.authority} is not an app address of pod ${pod.pod.namespace}/${pod.pod.name}`);
+    rejectTunnel(
+      req,
+      400,
+      `authority ${req.authority} is not an app address of pod ${pod.pod.namespace}/${pod.pod.name}`,
+    );
     tracked.refuse('unknown-pod', `authority ${req.authority} is not served here`);
     return;
   }
@@ -31,13 +37,24 @@ export function handleHboneRequest(ctx: ProxyContext, pod: PodContext, req: Hbon
   // original caller and with the L7 attributes the agent cannot see; here the peer is the
   // waypoint, whose identity the controller pinned in the workload's waypoint reference.
   const waypoint = state.workloadByIp(target.host)?.waypoint;
-  const decision = waypoint && req.peerIdentity === waypoint.identity
-    ? { allowed: true, reason: `authorized by waypoint ${waypoint.namespace}/${waypoint.name}`, audited: [] as readonly string[], policy: undefined }
-    : state.authz.evaluate(pod.workload, {
-      source: { principal: req.peerIdentity, ip: clientIp, port: req.remotePort },
-      destination: { ip: target.host, port: target.port },
-    }, 'l4');
-  if (decision.audited.length > 0) ctx.log.info('authz audit', { policies: decision.audited, src: req.peerIdentity, dst: req.authority });
+  const decision =
+    waypoint && req.peerIdentity === waypoint.identity
+      ? {
+          allowed: true,
+          reason: `authorized by waypoint ${waypoint.namespace}/${waypoint.name}`,
+          audited: [] as readonly string[],
+          policy: undefined,
+        }
+      : state.authz.evaluate(
+          pod.workload,
+          {
+            source: { principal: req.peerIdentity, ip: clientIp, port: req.remotePort },
+            destination: { ip: target.host, port: target.port },
+          },
+          'l4',
+        );
+  if (decision.audited.length > 0)
+    ctx.log.info('authz audit', { policies: decision.audited, src: req.peerIdentity, dst: req.authority });
   if (!decision.allowed) {
     // CONTRACT: a denied connection is closed at once; HBONE answers 401 to the CONNECT.
     rejectTunnel(req, 401, decision.reason);

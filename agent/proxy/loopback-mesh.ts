@@ -34,7 +34,14 @@ function listen(server: net.Server, host: string): Promise<number> {
 
 function podContext(name: string, ip: string, identity: string, labels: Record<string, string> = {}): PodContext {
   return {
-    pod: { uid: `uid-${name}`, name, namespace: 'shop', netnsPath: `/loopback/${name}`, ips: [ip], serviceAccount: name },
+    pod: {
+      uid: `uid-${name}`,
+      name,
+      namespace: 'shop',
+      netnsPath: `/loopback/${name}`,
+      ips: [ip],
+      serviceAccount: name,
+    },
     identity,
     workload: { namespace: 'shop', name, identity, ips: [ip], labels, serviceAccount: name },
   };
@@ -50,8 +57,13 @@ export class EchoApp {
     s.on('error', () => undefined);
   });
   port = 0;
-  async listen(host: string): Promise<this> { this.port = await listen(this.server, host); return this; }
-  close(): Promise<void> { return new Promise((r) => this.server.close(() => r())); }
+  async listen(host: string): Promise<this> {
+    this.port = await listen(this.server, host);
+    return this;
+  }
+  close(): Promise<void> {
+    return new Promise((r) => this.server.close(() => r()));
+  }
 }
 
 export class LoopbackMesh {
@@ -91,8 +103,10 @@ export class LoopbackMesh {
       net: m.net,
     };
     m.hbone = createHboneServer({
-      credentials: () => m.creds.get(SERVER_ID)!, trustDomain: 'cluster.local',
-      handler: (req) => handleHboneRequest(m.ctx, m.server, req), log,
+      credentials: () => m.creds.get(SERVER_ID)!,
+      trustDomain: 'cluster.local',
+      handler: (req) => handleHboneRequest(m.ctx, m.server, req),
+      log,
     });
     m.hbonePort = (await m.hbone.listen({ port: 0, host: SERVER_IP }))!.port;
     (m.ctx.ports as { hbone: number }).hbone = m.hbonePort;
@@ -102,18 +116,34 @@ export class LoopbackMesh {
 
   /** The mesh the agent sees; `extra` replaces top-level fields (policies, mesh settings). */
   snapshot(extra: Record<string, unknown> = {}): MeshSnapshot {
-    return parseSnapshotText(JSON.stringify({
-      namespaces: [{ name: 'shop', labels: { 'mesh-mode': 'ambient' } }],
-      workloads: [
-        { name: 'client', namespace: 'shop', serviceAccount: 'client', ips: [CLIENT_IP], enrolled: true },
-        { name: 'server', namespace: 'shop', serviceAccount: 'server', ips: [SERVER_IP], enrolled: true, labels: { app: 'server' } },
-      ],
-      services: [{
-        name: 'server', namespace: 'shop', vips: [VIP], ports: [{ port: 80, targetPort: this.app.port, protocol: 'tcp' }],
-        endpoints: [{ address: SERVER_IP, workloadUid: 'Pod/shop/server' }],
-      }],
-      ...extra,
-    }), `v${++this.version}`, 'loopback-mesh');
+    return parseSnapshotText(
+      JSON.stringify({
+        namespaces: [{ name: 'shop', labels: { 'mesh-mode': 'ambient' } }],
+        workloads: [
+          { name: 'client', namespace: 'shop', serviceAccount: 'client', ips: [CLIENT_IP], enrolled: true },
+          {
+            name: 'server',
+            namespace: 'shop',
+            serviceAccount: 'server',
+            ips: [SERVER_IP],
+            enrolled: true,
+            labels: { app: 'server' },
+          },
+        ],
+        services: [
+          {
+            name: 'server',
+            namespace: 'shop',
+            vips: [VIP],
+            ports: [{ port: 80, targetPort: this.app.port, protocol: 'tcp' }],
+            endpoints: [{ address: SERVER_IP, workloadUid: 'Pod/shop/server' }],
+          },
+        ],
+        ...extra,
+      }),
+      `v${++this.version}`,
+      'loopback-mesh',
+    );
   }
 
   apply(extra: Record<string, unknown> = {}): void {
@@ -148,7 +178,9 @@ export class LoopbackMesh {
   }
 
   /** Connections the tracker still counts as open. */
-  active(): number { return this.tracker.counts().active; }
+  active(): number {
+    return this.tracker.counts().active;
+  }
 
   async close(): Promise<void> {
     await Promise.all(this.listeners.map((s) => new Promise((r) => s.close(r))));
@@ -168,8 +200,12 @@ export function exchange(sock: net.Socket, payload: string): Promise<{ echoed: s
   return new Promise((resolve) => {
     let echoed = '';
     let error: string | undefined;
-    sock.on('data', (d: Buffer) => { echoed += d.toString(); });
-    sock.on('error', (e: NodeJS.ErrnoException) => { error = e.code ?? e.message; });
+    sock.on('data', (d: Buffer) => {
+      echoed += d.toString();
+    });
+    sock.on('error', (e: NodeJS.ErrnoException) => {
+      error = e.code ?? e.message;
+    });
     sock.on('close', () => resolve({ echoed, ...(error ? { error } : {}) }));
     sock.end(payload);
   });

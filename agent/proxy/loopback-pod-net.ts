@@ -6,7 +6,12 @@ import net from 'node:net';
 import { AmbitError, describeError } from '../../core/errors.js';
 import type { OriginalDst, PodNet } from './pod-net.js';
 
-export interface LoopbackDial { readonly netnsPath: string; readonly ip: string; readonly port: number; readonly sourceIp?: string }
+export interface LoopbackDial {
+  readonly netnsPath: string;
+  readonly ip: string;
+  readonly port: number;
+  readonly sourceIp?: string;
+}
 
 function isLoopback(ip: string): boolean {
   return ip === '::1' || (net.isIPv4(ip) && ip.startsWith('127.'));
@@ -69,9 +74,17 @@ function connect(o: { host: string; port: number; localAddress?: string }): Prom
   return new Promise((resolve, reject) => {
     const sock = net.connect({ ...o, allowHalfOpen: true });
     const onError = (err: Error): void => {
-      reject(new AmbitError('AMBIT_E_UPSTREAM', `connect to ${o.host}:${o.port} failed: ${describeError(err)}`, { cause: err }));
+      reject(
+        new AmbitError('AMBIT_E_UPSTREAM', `connect to ${o.host}:${o.port} failed: ${describeError(err)}`, {
+          cause: err,
+        }),
+      );
     };
     sock.once('error', onError);
-    sock.once('connect', () => { sock.off('error', onError); sock.setNoDelay(true); resolve(sock); });
+    sock.once('connect', () => {
+      sock.off('error', onError);
+      sock.setNoDelay(true);
+      resolve(sock);
+    });
   });
 }

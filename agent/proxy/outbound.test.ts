@@ -7,8 +7,12 @@ import { CLIENT_IP, exchange, LoopbackMesh, OUTSIDE_IP, SERVER_IP, until, VIP } 
 
 describe('outbound handler', () => {
   let m: LoopbackMesh;
-  beforeAll(async () => { m = await LoopbackMesh.start(); });
-  afterAll(async () => { await m.close(); });
+  beforeAll(async () => {
+    m = await LoopbackMesh.start();
+  });
+  afterAll(async () => {
+    await m.close();
+  });
 
   it('carries a Service VIP to its endpoint over HBONE; the app sees the client pod address', async () => {
     const peers = m.app.peers.length;
@@ -51,7 +55,15 @@ describe('outbound handler', () => {
 
   it('refuses a Service without endpoints', async () => {
     m.apply({
-      services: [{ name: 'empty', namespace: 'shop', vips: ['127.0.0.31'], ports: [{ port: 80, targetPort: 80, protocol: 'tcp' }], endpoints: [] }],
+      services: [
+        {
+          name: 'empty',
+          namespace: 'shop',
+          vips: ['127.0.0.31'],
+          ports: [{ port: 80, targetPort: 80, protocol: 'tcp' }],
+          endpoints: [],
+        },
+      ],
     });
     try {
       const r = await exchange(await m.connectOutbound('127.0.0.31', 80), 'nope');
@@ -64,7 +76,9 @@ describe('outbound handler', () => {
 
   it('resets the client when the destination app refuses the connection', async () => {
     const closed = net.createServer();
-    const port = await new Promise<number>((r) => closed.listen(0, SERVER_IP, () => r((closed.address() as net.AddressInfo).port)));
+    const port = await new Promise<number>((r) =>
+      closed.listen(0, SERVER_IP, () => r((closed.address() as net.AddressInfo).port)),
+    );
     await new Promise((r) => closed.close(r));
     const r = await exchange(await m.connectOutbound(SERVER_IP, port), 'nobody home');
     expect(r.echoed).toBe('');
@@ -76,7 +90,9 @@ describe('outbound handler', () => {
     const srv = net.createServer({ allowHalfOpen: true }, (s) => {
       void import('./outbound.js').then(({ handleOutbound }) => handleOutbound(m.ctx, m.client, s));
     });
-    const port = await new Promise<number>((r) => srv.listen(0, CLIENT_IP, () => r((srv.address() as net.AddressInfo).port)));
+    const port = await new Promise<number>((r) =>
+      srv.listen(0, CLIENT_IP, () => r((srv.address() as net.AddressInfo).port)),
+    );
     const before = m.tracker.refusalCounts()['not-redirected'] ?? 0;
     const r = await exchange(net.connect({ host: CLIENT_IP, port, allowHalfOpen: true }), 'direct');
     expect(r.echoed).toBe('');
@@ -87,7 +103,9 @@ describe('outbound handler', () => {
   it('carries a client with an IPv6 address over HBONE (forwarded-for is [v6]:port)', async () => {
     const { handleOutbound } = await import('./outbound.js');
     const srv = net.createServer({ allowHalfOpen: true }, (s) => handleOutbound(m.ctx, m.client, s));
-    const port = await new Promise<number>((r) => srv.listen(0, '::1', () => r((srv.address() as net.AddressInfo).port)));
+    const port = await new Promise<number>((r) =>
+      srv.listen(0, '::1', () => r((srv.address() as net.AddressInfo).port)),
+    );
     m.net.redirect('::1', port, { address: SERVER_IP, port: m.app.port });
     const r = await exchange(net.connect({ host: '::1', port, allowHalfOpen: true }), 'from v6');
     expect(r).toEqual({ echoed: 'from v6' });

@@ -13,7 +13,9 @@ import type { OriginalDst } from './pod-net.js';
 import { splice } from '../../core/net/relay.js';
 
 export function handleOutbound(ctx: ProxyContext, pod: PodContext, socket: net.Socket): void {
-  socket.on('error', () => { /* reported through relay/splice */ });
+  socket.on('error', () => {
+    /* reported through relay/splice */
+  });
   const src = podPeer(pod, socket.remoteAddress ?? '', socket.remotePort ?? 0);
   let dst: OriginalDst | undefined;
   try {
@@ -24,7 +26,13 @@ export function handleOutbound(ctx: ProxyContext, pod: PodContext, socket: net.S
     return;
   }
   if (!dst) {
-    const t = ctx.tracker.open({ direction: 'outbound', src, dst: { ip: socket.localAddress ?? '', port: socket.localPort ?? 0 }, route: 'none', security: 'none' });
+    const t = ctx.tracker.open({
+      direction: 'outbound',
+      src,
+      dst: { ip: socket.localAddress ?? '', port: socket.localPort ?? 0 },
+      route: 'none',
+      security: 'none',
+    });
     t.refuse('not-redirected', 'connection made to the outbound port directly');
     socket.destroy();
     return;
@@ -32,15 +40,24 @@ export function handleOutbound(ctx: ProxyContext, pod: PodContext, socket: net.S
   const to = dst;
   const route = (decision: OutboundDecision): void => {
     const tracked = ctx.tracker.open({
-      direction: 'outbound', src, dst: dstPeer(decision, to.address, to.port),
+      direction: 'outbound',
+      src,
+      dst: dstPeer(decision, to.address, to.port),
       ...(decision.service ? { service: decision.service.key } : {}),
-      route: decision.kind, security: decision.kind === 'hbone' || decision.kind === 'waypoint' ? 'mutual_tls' : 'none',
+      route: decision.kind,
+      security: decision.kind === 'hbone' || decision.kind === 'waypoint' ? 'mutual_tls' : 'none',
     });
     void proxy(ctx, pod, socket, decision, tracked);
   };
   // A destination the agent does not hold yet is looked up on demand (the connection waits).
   if (ctx.lookup && !ctx.state().knows(dst.address)) {
-    void routeOnDemand(() => ctx.state(), (a) => ctx.lookup!(a), pod.workload, dst.address, dst.port).then(route);
+    void routeOnDemand(
+      () => ctx.state(),
+      (a) => ctx.lookup!(a),
+      pod.workload,
+      dst.address,
+      dst.port,
+    ).then(route);
   } else {
     route(ctx.state().routeOutbound(pod.workload, dst.address, dst.port));
   }
@@ -49,11 +66,20 @@ export function handleOutbound(ctx: ProxyContext, pod: PodContext, socket: net.S
 function dstPeer(d: OutboundDecision, ip: string, port: number): Peer {
   if (d.kind === 'refuse') return { ip, port };
   const w = d.workload;
-  const addr = d.kind === 'waypoint' ? { ip, port } : d.kind === 'hbone' ? splitAuthority(d.authority, ip, port) : { ip: d.address, port: d.port };
+  const addr =
+    d.kind === 'waypoint'
+      ? { ip, port }
+      : d.kind === 'hbone'
+        ? splitAuthority(d.authority, ip, port)
+        : { ip: d.address, port: d.port };
   if (!w) return d.kind === 'waypoint' ? { ...addr, identity: d.waypoint.identity } : addr;
   return {
-    ...addr, identity: w.identity, workload: w.name, namespace: w.namespace,
-    ...(w.labels.app ? { app: w.labels.app } : {}), ...(w.labels.version ? { version: w.labels.version } : {}),
+    ...addr,
+    identity: w.identity,
+    workload: w.name,
+    namespace: w.namespace,
+    ...(w.labels.app ? { app: w.labels.app } : {}),
+    ...(w.labels.version ? { version: w.labels.version } : {}),
   };
 }
 
@@ -63,7 +89,13 @@ function splitAuthority(authority: string, ip: string, port: number): { ip: stri
   return Number.isInteger(p) ? { ip: authority.slice(0, i).replace(/^\[|\]$/g, ''), port: p } : { ip, port };
 }
 
-async function proxy(ctx: ProxyContext, pod: PodContext, socket: net.Socket, d: OutboundDecision, t: Tracked): Promise<void> {
+async function proxy(
+  ctx: ProxyContext,
+  pod: PodContext,
+  socket: net.Socket,
+  d: OutboundDecision,
+  t: Tracked,
+): Promise<void> {
   const netns = pod.pod.netnsPath;
   if (d.kind === 'refuse') {
     t.refuse(d.service ? 'no-endpoint' : 'registry-only', d.reason);
@@ -83,9 +115,15 @@ async function proxy(ctx: ProxyContext, pod: PodContext, socket: net.Socket, d: 
     t.done(r);
     return;
   }
-  const target = d.kind === 'hbone'
-    ? { address: d.address, port: d.port, authority: d.authority, expectedIdentities: [d.identity] }
-    : { address: d.waypoint.address, port: ctx.ports.hbone, authority: d.authority, expectedIdentities: [d.waypoint.identity] };
+  const target =
+    d.kind === 'hbone'
+      ? { address: d.address, port: d.port, authority: d.authority, expectedIdentities: [d.identity] }
+      : {
+          address: d.waypoint.address,
+          port: ctx.ports.hbone,
+          authority: d.authority,
+          expectedIdentities: [d.waypoint.identity],
+        };
   let tunnel;
   try {
     const source = await ctx.credentials(pod.identity);

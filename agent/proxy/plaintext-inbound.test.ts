@@ -8,18 +8,26 @@ import { handlePlaintextInbound } from './plaintext-inbound.js';
 
 describe('inbound plaintext handler', () => {
   let m: LoopbackMesh;
-  beforeAll(async () => { m = await LoopbackMesh.start(); });
-  afterAll(async () => { await m.close(); });
+  beforeAll(async () => {
+    m = await LoopbackMesh.start();
+  });
+  afterAll(async () => {
+    await m.close();
+  });
 
   it('PERMISSIVE (default): the app answers and sees the outside client address', async () => {
     const peers = m.app.peers.length;
-    expect(await exchange(await m.connectPlaintext(OUTSIDE_IP, m.app.port), 'plaintext ok')).toEqual({ echoed: 'plaintext ok' });
+    expect(await exchange(await m.connectPlaintext(OUTSIDE_IP, m.app.port), 'plaintext ok')).toEqual({
+      echoed: 'plaintext ok',
+    });
     expect(m.app.peers.slice(peers)).toEqual([OUTSIDE_IP]);
     expect(await until(() => m.active() === 0)).toBe(true);
   });
 
   it('STRICT refuses the connection and counts it', async () => {
-    m.apply({ peerAuthentications: [{ name: 'default', scope: { namespace: 'shop', level: 'namespace' }, mode: 'STRICT' }] });
+    m.apply({
+      peerAuthentications: [{ name: 'default', scope: { namespace: 'shop', level: 'namespace' }, mode: 'STRICT' }],
+    });
     try {
       const peers = m.app.peers.length;
       const r = await exchange(await m.connectPlaintext(OUTSIDE_IP, m.app.port), 'refused');
@@ -33,10 +41,14 @@ describe('inbound plaintext handler', () => {
 
   it('a DENY policy on the source address refuses it', async () => {
     m.apply({
-      authorizationPolicies: [{
-        name: 'deny-outside', scope: { namespace: 'shop', level: 'namespace' }, action: 'DENY',
-        rules: [{ from: [{ ipBlocks: [`${OUTSIDE_IP}/32`] }] }],
-      }],
+      authorizationPolicies: [
+        {
+          name: 'deny-outside',
+          scope: { namespace: 'shop', level: 'namespace' },
+          action: 'DENY',
+          rules: [{ from: [{ ipBlocks: [`${OUTSIDE_IP}/32`] }] }],
+        },
+      ],
     });
     try {
       const r = await exchange(await m.connectPlaintext(OUTSIDE_IP, m.app.port), 'denied');
@@ -51,7 +63,9 @@ describe('inbound plaintext handler', () => {
 
   it('refuses a connection made to the plaintext port directly', async () => {
     const srv = net.createServer({ allowHalfOpen: true }, (s) => handlePlaintextInbound(m.ctx, m.server, s));
-    const port = await new Promise<number>((r) => srv.listen(0, SERVER_IP, () => r((srv.address() as net.AddressInfo).port)));
+    const port = await new Promise<number>((r) =>
+      srv.listen(0, SERVER_IP, () => r((srv.address() as net.AddressInfo).port)),
+    );
     const r = await exchange(net.connect({ host: SERVER_IP, port, allowHalfOpen: true }), 'direct');
     expect(r.echoed).toBe('');
     expect(m.tracker.refusalCounts()['not-redirected']).toBe(1);

@@ -10,11 +10,17 @@ import { connectToApp } from './app-connect.js';
 import { splice } from '../../core/net/relay.js';
 
 export function handlePlaintextInbound(ctx: ProxyContext, pod: PodContext, socket: net.Socket): void {
-  socket.on('error', () => { /* reported through splice */ });
+  socket.on('error', () => {
+    /* reported through splice */
+  });
   const clientIp = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
   const state = ctx.state();
   const srcWorkload = state.workloadByIp(clientIp);
-  const src: Peer = { ip: clientIp, port: socket.remotePort ?? 0, ...(srcWorkload ? { workload: srcWorkload.name, namespace: srcWorkload.namespace } : {}) };
+  const src: Peer = {
+    ip: clientIp,
+    port: socket.remotePort ?? 0,
+    ...(srcWorkload ? { workload: srcWorkload.name, namespace: srcWorkload.namespace } : {}),
+  };
   let dst: OriginalDst | undefined;
   try {
     dst = ctx.net.originalDst(socket);
@@ -24,7 +30,11 @@ export function handlePlaintextInbound(ctx: ProxyContext, pod: PodContext, socke
     return;
   }
   const tracked = ctx.tracker.open({
-    direction: 'inbound-plaintext', src, dst: podPeer(pod, dst?.address ?? socket.localAddress ?? '', dst?.port ?? 0), route: 'passthrough', security: 'none',
+    direction: 'inbound-plaintext',
+    src,
+    dst: podPeer(pod, dst?.address ?? socket.localAddress ?? '', dst?.port ?? 0),
+    route: 'passthrough',
+    security: 'none',
   });
   if (!dst) {
     tracked.refuse('not-redirected', 'connection made to the inbound plaintext port directly');
@@ -37,10 +47,14 @@ export function handlePlaintextInbound(ctx: ProxyContext, pod: PodContext, socke
     socket.resetAndDestroy();
     return;
   }
-  const decision = state.authz.evaluate(pod.workload, {
-    source: { ip: clientIp, port: socket.remotePort ?? 0 },
-    destination: { ip: dst.address, port: dst.port },
-  }, 'l4');
+  const decision = state.authz.evaluate(
+    pod.workload,
+    {
+      source: { ip: clientIp, port: socket.remotePort ?? 0 },
+      destination: { ip: dst.address, port: dst.port },
+    },
+    'l4',
+  );
   if (!decision.allowed) {
     tracked.refuse('authz-denied', `${decision.reason}${decision.policy ? ` (${decision.policy})` : ''}`);
     socket.resetAndDestroy();

@@ -19,7 +19,12 @@ import { createSocks5Server } from './socks5.js';
 const REP = { notAllowed: 2, hostUnreachable: 4, commandNotSupported: 7, addressNotSupported: 8 };
 
 /** Sends `chunks` (then ends when `end`), returns every byte the server wrote once it closes or after `waitMs`. */
-function exchange(port: number, chunks: Buffer[], end: boolean, waitMs: number): Promise<{ reply: Buffer; closed: boolean }> {
+function exchange(
+  port: number,
+  chunks: Buffer[],
+  end: boolean,
+  waitMs: number,
+): Promise<{ reply: Buffer; closed: boolean }> {
   return new Promise((resolve) => {
     const sock = net.connect(port, '127.0.0.1');
     const got: Buffer[] = [];
@@ -48,7 +53,10 @@ function wellFormed(reply: Buffer): void {
   expect(reply[0]).toBe(5);
   if (reply.length === 1) return;
   expect([0, 0xff]).toContain(reply[1]);
-  if (reply[1] === 0xff) { expect(reply.length).toBe(2); return; }
+  if (reply[1] === 0xff) {
+    expect(reply.length).toBe(2);
+    return;
+  }
   const rest = reply.subarray(2);
   if (rest.length === 0) return;
   expect(rest.length).toBe(10);
@@ -62,7 +70,10 @@ const address = fc.oneof(
   fc.uint8Array({ minLength: 16, maxLength: 16 }).map((b) => Buffer.from([4, ...b])),
   // names that never reach DNS: IP literals as text, and the empty name
   fc.oneof(fc.ipV4(), fc.ipV6(), fc.constant('')).map((name) => Buffer.from([3, name.length, ...Buffer.from(name)])),
-  fc.integer({ min: 0, max: 255 }).filter((t) => t !== 1 && t !== 3 && t !== 4).map((t) => Buffer.from([t])),
+  fc
+    .integer({ min: 0, max: 255 })
+    .filter((t) => t !== 1 && t !== 3 && t !== 4)
+    .map((t) => Buffer.from([t])),
 );
 const request = fc.record({
   cmd: fc.oneof(fc.constant(1), fc.integer({ min: 0, max: 255 })),
@@ -77,7 +88,11 @@ describe('SOCKS5 handshake (fuzz)', () => {
 
   beforeAll(async () => {
     const snapshot = parseSnapshotText(JSON.stringify({ workloads: [], services: [] }), 'v1', 'fuzz');
-    const state = new MeshState({ ...snapshot, mesh: { ...snapshot.mesh, outboundTrafficPolicy: 'REGISTRY_ONLY' } }, undefined, 15008);
+    const state = new MeshState(
+      { ...snapshot, mesh: { ...snapshot.mesh, outboundTrafficPolicy: 'REGISTRY_ONLY' } },
+      undefined,
+      15008,
+    );
     const log = createLogger('socks5-fuzz');
     const ctx: ProxyContext = {
       state: () => state,
@@ -88,7 +103,10 @@ describe('SOCKS5 handshake (fuzz)', () => {
       log,
       net: new LoopbackPodNet(),
     };
-    server = createSocks5Server(ctx, { identity: 'spiffe://cluster.local/ns/ambit-system/sa/ambit-agent', namespace: 'ambit-system' });
+    server = createSocks5Server(ctx, {
+      identity: 'spiffe://cluster.local/ns/ambit-system/sa/ambit-agent',
+      namespace: 'ambit-system',
+    });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     port = (server.address() as net.AddressInfo).port;
   });
@@ -98,33 +116,53 @@ describe('SOCKS5 handshake (fuzz)', () => {
   });
 
   it.prop([fc.array(arbitraryBytes(64), { minLength: 1, maxLength: 4 })], fuzzParams({ quick: 100 }))(
-    'arbitrary bytes get only well-formed replies, and the connection closes', async (chunks) => {
-      const { reply, closed } = await exchange(port, chunks.map((c) => Buffer.from(c)), true, 3_000);
+    'arbitrary bytes get only well-formed replies, and the connection closes',
+    async (chunks) => {
+      const { reply, closed } = await exchange(
+        port,
+        chunks.map((c) => Buffer.from(c)),
+        true,
+        3_000,
+      );
       expect(closed).toBe(true);
       wellFormed(reply);
-    }, fuzzTimeout(60_000));
+    },
+    fuzzTimeout(60_000),
+  );
 
-  it.prop([greeting, request], fuzzParams({
-    quick: 100,
-    examples: [
-      [Buffer.from([5, 0]), { cmd: 1, address: Buffer.from([1, 10, 0, 0, 1]), port: 80 }], // no methods at all
-      [Buffer.from([5, 1, 0]), { cmd: 1, address: Buffer.from([3, 0]), port: 80 }], // an empty name
-    ],
-  }))('a complete greeting and request always get their answer while the client waits', async (hello, req) => {
-    const p = Buffer.alloc(2);
-    p.writeUInt16BE(req.port);
-    const body = [Buffer.from([5, req.cmd, 0]), req.address, ...(req.address.length > 1 ? [p] : [])];
-    const { reply } = await exchange(port, [hello, ...body], false, 2_000);
-    const acceptable = hello.subarray(2).includes(0);
-    if (!acceptable) { expect([...reply]).toEqual([5, 0xff]); return; }
-    expect([...reply.subarray(0, 2)]).toEqual([5, 0]);
-    const atyp = req.address[0]!;
-    const expected = ![1, 3, 4].includes(atyp) ? [REP.addressNotSupported]
-      : req.cmd !== 1 ? [REP.commandNotSupported]
-        : [REP.notAllowed, REP.hostUnreachable];
-    expect(reply.length).toBe(12);
-    expect(expected).toContain(reply[3]);
-  }, fuzzTimeout(60_000));
+  it.prop(
+    [greeting, request],
+    fuzzParams({
+      quick: 100,
+      examples: [
+        [Buffer.from([5, 0]), { cmd: 1, address: Buffer.from([1, 10, 0, 0, 1]), port: 80 }], // no methods at all
+        [Buffer.from([5, 1, 0]), { cmd: 1, address: Buffer.from([3, 0]), port: 80 }], // an empty name
+      ],
+    }),
+  )(
+    'a complete greeting and request always get their answer while the client waits',
+    async (hello, req) => {
+      const p = Buffer.alloc(2);
+      p.writeUInt16BE(req.port);
+      const body = [Buffer.from([5, req.cmd, 0]), req.address, ...(req.address.length > 1 ? [p] : [])];
+      const { reply } = await exchange(port, [hello, ...body], false, 2_000);
+      const acceptable = hello.subarray(2).includes(0);
+      if (!acceptable) {
+        expect([...reply]).toEqual([5, 0xff]);
+        return;
+      }
+      expect([...reply.subarray(0, 2)]).toEqual([5, 0]);
+      const atyp = req.address[0]!;
+      const expected = ![1, 3, 4].includes(atyp)
+        ? [REP.addressNotSupported]
+        : req.cmd !== 1
+          ? [REP.commandNotSupported]
+          : [REP.notAllowed, REP.hostUnreachable];
+      expect(reply.length).toBe(12);
+      expect(expected).toContain(reply[3]);
+    },
+    fuzzTimeout(60_000),
+  );
 
   it('still answers a valid client after the campaign, and holds no connection open', async () => {
     const { reply } = await exchange(port, [Buffer.from([5, 1, 0, 5, 1, 0, 1, 10, 0, 0, 1, 0, 80])], false, 2_000);

@@ -18,7 +18,9 @@ const SOCKS_ID = 'spiffe://cluster.local/ns/ambit-system/sa/ambit-agent';
 const SERVER_ID = 'spiffe://cluster.local/ns/shop/sa/server';
 
 function listen(server: net.Server): Promise<number> {
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port)));
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port)),
+  );
 }
 
 /** SOCKS5 CONNECT to an IPv4 or a name; resolves with the reply code and the connected socket. */
@@ -47,7 +49,9 @@ function socksConnect(port: number, host: string, dstPort: number): Promise<{ re
       }
     };
     sock.on('data', onData);
-    sock.on('close', () => { if (stage < 2) resolve({ rep: -1, sock }); });
+    sock.on('close', () => {
+      if (stage < 2) resolve({ rep: -1, sock });
+    });
   });
 }
 
@@ -55,14 +59,18 @@ function roundTrip(sock: net.Socket, payload: string): Promise<string> {
   return new Promise((resolve) => {
     let got = '';
     sock.setEncoding('utf8');
-    sock.on('data', (d: string) => { got += d; });
+    sock.on('data', (d: string) => {
+      got += d;
+    });
     sock.on('close', () => resolve(got));
     sock.end(payload);
   });
 }
 
 describe('SOCKS5 proxy', () => {
-  const echo = net.createServer({ allowHalfOpen: true }, (s) => { s.pipe(s); });
+  const echo = net.createServer({ allowHalfOpen: true }, (s) => {
+    s.pipe(s);
+  });
   let echoPort = 0;
   let hbone: HboneServer;
   let hbonePort = 0;
@@ -79,19 +87,37 @@ describe('SOCKS5 proxy', () => {
     const creds = new Map<string, Credentials>();
     for (const id of [SOCKS_ID, SERVER_ID]) creds.set(id, await ca.issue(id));
     hbone = createHboneServer({
-      credentials: () => creds.get(SERVER_ID)!, trustDomain: 'cluster.local',
+      credentials: () => creds.get(SERVER_ID)!,
+      trustDomain: 'cluster.local',
       handler: (req) => {
         hboneAuthorities.push(`${req.peerIdentity} ${req.authority}`);
-        const upstream = net.connect({ port: Number(req.authority.split(':')[1]), host: '127.0.0.1', allowHalfOpen: true }, () => {
-          void relay(upstream, acceptTunnel(req));
-        });
+        const upstream = net.connect(
+          { port: Number(req.authority.split(':')[1]), host: '127.0.0.1', allowHalfOpen: true },
+          () => {
+            void relay(upstream, acceptTunnel(req));
+          },
+        );
       },
     });
     hbonePort = (await hbone.listen({ port: 0, host: '127.0.0.2' }))!.port;
-    snapshot = parseSnapshotText(JSON.stringify({
-      workloads: [{ name: 'server', namespace: 'shop', serviceAccount: 'server', ips: ['127.0.0.2'], enrolled: true }],
-      services: [{ name: 'server', namespace: 'shop', vips: ['127.0.0.3'], ports: [{ port: 80, targetPort: echoPort }], endpoints: [{ address: '127.0.0.2' }] }],
-    }), 'v1', 'test');
+    snapshot = parseSnapshotText(
+      JSON.stringify({
+        workloads: [
+          { name: 'server', namespace: 'shop', serviceAccount: 'server', ips: ['127.0.0.2'], enrolled: true },
+        ],
+        services: [
+          {
+            name: 'server',
+            namespace: 'shop',
+            vips: ['127.0.0.3'],
+            ports: [{ port: 80, targetPort: echoPort }],
+            endpoints: [{ address: '127.0.0.2' }],
+          },
+        ],
+      }),
+      'v1',
+      'test',
+    );
     state = new MeshState(snapshot, undefined, hbonePort);
     const log = createLogger('socks5-test');
     const ctx: ProxyContext = {
@@ -129,7 +155,11 @@ describe('SOCKS5 proxy', () => {
 
   it('refuses unknown destinations under REGISTRY_ONLY (reply 2)', async () => {
     const before = state;
-    state = new MeshState({ ...snapshot, mesh: { ...snapshot.mesh, outboundTrafficPolicy: 'REGISTRY_ONLY' } }, undefined, hbonePort);
+    state = new MeshState(
+      { ...snapshot, mesh: { ...snapshot.mesh, outboundTrafficPolicy: 'REGISTRY_ONLY' } },
+      undefined,
+      hbonePort,
+    );
     try {
       const { rep } = await socksConnect(socksPort, '127.0.0.1', echoPort);
       expect(rep).toBe(2);
@@ -141,7 +171,10 @@ describe('SOCKS5 proxy', () => {
   it('answers "no acceptable method" to a client without the no-auth method', async () => {
     const reply = await new Promise<Buffer>((resolve) => {
       const s = net.connect(socksPort, '127.0.0.1', () => s.write(Buffer.from([5, 1, 2])));
-      s.once('data', (d: Buffer) => { resolve(d); s.destroy(); });
+      s.once('data', (d: Buffer) => {
+        resolve(d);
+        s.destroy();
+      });
     });
     expect([...reply]).toEqual([5, 0xff]);
   });

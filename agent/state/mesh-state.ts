@@ -8,7 +8,15 @@ import type { MeshSnapshot, Service, ServicePort, Workload, WaypointRef } from '
 
 /** What the outbound path does with one connection. */
 export type OutboundDecision =
-  | { kind: 'hbone'; address: string; port: number; authority: string; identity: string; service?: Service; workload?: Workload }
+  | {
+      kind: 'hbone';
+      address: string;
+      port: number;
+      authority: string;
+      identity: string;
+      service?: Service;
+      workload?: Workload;
+    }
   | { kind: 'waypoint'; waypoint: WaypointRef; authority: string; service?: Service; workload?: Workload }
   | { kind: 'passthrough'; address: string; port: number; service?: Service; workload?: Workload }
   | { kind: 'refuse'; reason: string; service?: Service };
@@ -49,9 +57,13 @@ export class MeshState {
     }
   }
 
-  get trustDomain(): string { return this.snapshot.mesh.trustDomain; }
+  get trustDomain(): string {
+    return this.snapshot.mesh.trustDomain;
+  }
 
-  workloadByUid(uid: string): Workload | undefined { return this.workloadsByUid.get(uid); }
+  workloadByUid(uid: string): Workload | undefined {
+    return this.workloadsByUid.get(uid);
+  }
 
   /** A snapshot workload with this IP, else a pod enrolled on this node (as an enrolled workload). */
   workloadByIp(ip: string): Workload | undefined {
@@ -60,8 +72,16 @@ export class MeshState {
     const local = this.localByIp(ip);
     if (!local) return undefined;
     return {
-      uid: `Pod/${local.namespace}/${local.name}`, kind: 'Pod', name: local.name, namespace: local.namespace,
-      serviceAccount: local.serviceAccount, identity: local.identity, ips: local.ips, node: '', labels: local.labels, enrolled: true,
+      uid: `Pod/${local.namespace}/${local.name}`,
+      kind: 'Pod',
+      name: local.name,
+      namespace: local.namespace,
+      serviceAccount: local.serviceAccount,
+      identity: local.identity,
+      ips: local.ips,
+      node: '',
+      labels: local.labels,
+      enrolled: true,
     };
   }
 
@@ -86,18 +106,32 @@ export class MeshState {
     const hit = this.serviceByVip(ip, port);
     if (hit) return this.routeService(hit.service, hit.port, joinHostPort(ip, port));
     const target = this.workloadByIp(ip);
-    if (target?.waypoint) return { kind: 'waypoint', waypoint: target.waypoint, authority: joinHostPort(ip, port), workload: target };
+    if (target?.waypoint)
+      return { kind: 'waypoint', waypoint: target.waypoint, authority: joinHostPort(ip, port), workload: target };
     const enrolled = this.enrolledAt(ip);
-    if (enrolled && enrolled.enrolled) return { kind: 'hbone', address: ip, port: this.hbonePort, authority: joinHostPort(ip, port), identity: enrolled.identity, workload: enrolled };
+    if (enrolled && enrolled.enrolled)
+      return {
+        kind: 'hbone',
+        address: ip,
+        port: this.hbonePort,
+        authority: joinHostPort(ip, port),
+        identity: enrolled.identity,
+        workload: enrolled,
+      };
     if (target) return { kind: 'passthrough', address: ip, port, workload: target };
     if (this.outboundPolicy(source) === 'REGISTRY_ONLY') {
-      return { kind: 'refuse', reason: `${joinHostPort(ip, port)} is not a known service or workload (outboundTrafficPolicy REGISTRY_ONLY)` };
+      return {
+        kind: 'refuse',
+        reason: `${joinHostPort(ip, port)} is not a known service or workload (outboundTrafficPolicy REGISTRY_ONLY)`,
+      };
     }
     return { kind: 'passthrough', address: ip, port };
   }
 
   private outboundPolicy(source: Pick<Workload, 'namespace'>): 'ALLOW_ANY' | 'REGISTRY_ONLY' {
-    const scope = this.snapshot.sidecarScopes?.find((s) => s.scope.namespace === source.namespace && s.outboundTrafficPolicy);
+    const scope = this.snapshot.sidecarScopes?.find(
+      (s) => s.scope.namespace === source.namespace && s.outboundTrafficPolicy,
+    );
     return scope?.outboundTrafficPolicy ?? this.snapshot.mesh.outboundTrafficPolicy;
   }
 
@@ -107,9 +141,12 @@ export class MeshState {
       const w = this.endpointWorkload(e.workloadUid, e.address);
       return w?.healthy !== false;
     });
-    if (healthy.length === 0) return { kind: 'refuse', reason: `service ${service.key} port ${sp.port} has no healthy endpoint`, service };
+    if (healthy.length === 0)
+      return { kind: 'refuse', reason: `service ${service.key} port ${sp.port} has no healthy endpoint`, service };
     // Enrolled endpoints first (mutual TLS); only when none is enrolled go plaintext.
-    const meshed = healthy.filter((e) => this.endpointWorkload(e.workloadUid, e.address)?.enrolled || this.localByIp(e.address));
+    const meshed = healthy.filter(
+      (e) => this.endpointWorkload(e.workloadUid, e.address)?.enrolled || this.localByIp(e.address),
+    );
     const pool = meshed.length > 0 ? meshed : healthy;
     const n = this.rr.get(service.key) ?? 0;
     this.rr.set(service.key, n + 1);
@@ -117,7 +154,15 @@ export class MeshState {
     const targetPort = ep.ports?.[sp.port] ?? sp.targetPort;
     if (meshed.length > 0) {
       const w = this.enrolledAt(ep.address) ?? this.endpointWorkload(ep.workloadUid, ep.address)!;
-      return { kind: 'hbone', address: ep.address, port: this.hbonePort, authority: joinHostPort(ep.address, targetPort), identity: w.identity, service, workload: w };
+      return {
+        kind: 'hbone',
+        address: ep.address,
+        port: this.hbonePort,
+        authority: joinHostPort(ep.address, targetPort),
+        identity: w.identity,
+        service,
+        workload: w,
+      };
     }
     return { kind: 'passthrough', address: ep.address, port: targetPort, service };
   }
@@ -138,8 +183,11 @@ export class MeshState {
  * waits for it, it does not fail), then routed with the state current by then.
  */
 export async function routeOnDemand(
-  state: () => MeshState, lookup: ((address: string) => Promise<void>) | undefined,
-  source: Pick<Workload, 'namespace'>, ip: string, port: number,
+  state: () => MeshState,
+  lookup: ((address: string) => Promise<void>) | undefined,
+  source: Pick<Workload, 'namespace'>,
+  ip: string,
+  port: number,
 ): Promise<OutboundDecision> {
   if (lookup && !state().knows(ip)) await lookup(ip);
   return state().routeOutbound(source, ip, port);

@@ -4,11 +4,20 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PodRegistry } from './pod-registry.js';
 
-const pod = (uid: string, ip: string) => ({ uid, name: `p-${uid}`, namespace: 'shop', netnsPath: `/run/netns/${uid}`, ips: [ip], serviceAccount: 'sa' });
+const pod = (uid: string, ip: string) => ({
+  uid,
+  name: `p-${uid}`,
+  namespace: 'shop',
+  netnsPath: `/run/netns/${uid}`,
+  ips: [ip],
+  serviceAccount: 'sa',
+});
 
 describe('PodRegistry', () => {
   let dir = '';
-  afterEach(async () => { if (dir) await rm(dir, { recursive: true, force: true }); });
+  afterEach(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
 
   it('persists pods across instances (what a restarted agent replays)', async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'ambit-h3-reg-'));

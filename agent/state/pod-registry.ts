@@ -14,7 +14,9 @@ export class PodRegistry {
 
   constructor(readonly stateDir: string) {}
 
-  get file(): string { return path.join(this.stateDir, FILE); }
+  get file(): string {
+    return path.join(this.stateDir, FILE);
+  }
 
   /** Read the persisted pods; entries that do not parse are reported and skipped. */
   async load(): Promise<{ pods: PodInfo[]; problems: string[] }> {
@@ -24,7 +26,9 @@ export class PodRegistry {
       text = await readFile(this.file, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { pods: [], problems: [] };
-      throw new AmbitError('AMBIT_E_CONFIG', `cannot read the pod registry ${this.file}: ${describeError(err)}`, { cause: err });
+      throw new AmbitError('AMBIT_E_CONFIG', `cannot read the pod registry ${this.file}: ${describeError(err)}`, {
+        cause: err,
+      });
     }
     const problems: string[] = [];
     let doc: unknown;
@@ -34,7 +38,8 @@ export class PodRegistry {
       return { pods: [], problems: [`${this.file}: not JSON (${(err as Error).message}); starting with no pods`] };
     }
     const list = (doc as { pods?: unknown }).pods;
-    if (!Array.isArray(list)) return { pods: [], problems: [`${this.file}: "pods" is not a list; starting with no pods`] };
+    if (!Array.isArray(list))
+      return { pods: [], problems: [`${this.file}: "pods" is not a list; starting with no pods`] };
     list.forEach((p, i) => {
       try {
         const pod = parsePodInfo(p, `pods[${i}]`);
@@ -46,8 +51,12 @@ export class PodRegistry {
     return { pods: [...this.pods.values()], problems };
   }
 
-  get(uid: string): PodInfo | undefined { return this.pods.get(uid); }
-  all(): PodInfo[] { return [...this.pods.values()]; }
+  get(uid: string): PodInfo | undefined {
+    return this.pods.get(uid);
+  }
+  all(): PodInfo[] {
+    return [...this.pods.values()];
+  }
   byIp(ip: string): PodInfo | undefined {
     for (const p of this.pods.values()) if (p.ips.includes(ip)) return p;
     return undefined;
@@ -66,11 +75,13 @@ export class PodRegistry {
 
   private persist(): Promise<void> {
     const body = JSON.stringify({ pods: [...this.pods.values()] }, null, 2) + '\n';
-    this.writing = this.writing.catch(() => undefined).then(async () => {
-      const tmp = `${this.file}.${process.pid}.tmp`;
-      await writeFile(tmp, body, { mode: 0o600 });
-      await rename(tmp, this.file);
-    });
+    this.writing = this.writing
+      .catch(() => undefined)
+      .then(async () => {
+        const tmp = `${this.file}.${process.pid}.tmp`;
+        await writeFile(tmp, body, { mode: 0o600 });
+        await rename(tmp, this.file);
+      });
     return this.writing;
   }
 }

@@ -7,9 +7,18 @@
 // Its sockets are ordinary app sockets of that pod: in an enrolled pod they are captured.
 import { connect, createServer, type Socket } from 'node:net';
 
-interface Spec { mode: 'echo' | 'rr' | 'connect'; host?: string; port: number; durationMs?: number; size?: number; concurrency?: number }
+interface Spec {
+  mode: 'echo' | 'rr' | 'connect';
+  host?: string;
+  port: number;
+  durationMs?: number;
+  size?: number;
+  concurrency?: number;
+}
 
-const out = (tag: string, v: unknown): void => { process.stdout.write(`${tag} ${JSON.stringify(v)}\n`); };
+const out = (tag: string, v: unknown): void => {
+  process.stdout.write(`${tag} ${JSON.stringify(v)}\n`);
+};
 
 function open(spec: Spec): Promise<Socket> {
   return new Promise((resolve, reject) => {
@@ -38,13 +47,20 @@ async function requestResponse(spec: Spec): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     let got = 0;
     let t0 = process.hrtime.bigint();
-    const send = (): void => { got = 0; t0 = process.hrtime.bigint(); sock.write(payload); };
+    const send = (): void => {
+      got = 0;
+      t0 = process.hrtime.bigint();
+      sock.write(payload);
+    };
     sock.on('data', (chunk: Buffer) => {
       got += chunk.length;
       if (got < size) return;
       const now = Date.now();
       if (now > warmupEnd) samples.push(Number(process.hrtime.bigint() - t0) / 1000);
-      if (now >= end) { resolve(); return; }
+      if (now >= end) {
+        resolve();
+        return;
+      }
       send();
     });
     sock.on('error', reject);
@@ -67,16 +83,28 @@ async function connectRate(spec: Spec): Promise<void> {
   const one = async (): Promise<void> => {
     const sock = await open(spec);
     await new Promise<void>((resolve, reject) => {
-      sock.once('data', () => { sock.end(); resolve(); });
+      sock.once('data', () => {
+        sock.end();
+        resolve();
+      });
       sock.once('error', reject);
       sock.once('close', () => reject(new Error('closed before the echo')));
       sock.write('x');
     });
-    sock.on('error', () => { /* after the echo: does not matter */ });
+    sock.on('error', () => {
+      /* after the echo: does not matter */
+    });
   };
   const loop = async (): Promise<void> => {
     while (Date.now() < end) {
-      try { await one(); done++; } catch (err) { errors++; lastError = (err as Error).message; if (errors > 1000) throw err; }
+      try {
+        await one();
+        done++;
+      } catch (err) {
+        errors++;
+        lastError = (err as Error).message;
+        if (errors > 1000) throw err;
+      }
     }
   };
   await Promise.all(Array.from({ length: spec.concurrency ?? 8 }, loop));
@@ -86,7 +114,10 @@ async function connectRate(spec: Spec): Promise<void> {
 async function main(): Promise<void> {
   const spec = JSON.parse(process.argv[2] ?? '{}') as Spec;
   if (!spec.port) throw new Error('netns-helper: spec needs a port');
-  if (spec.mode === 'echo') { echo(spec); return; }
+  if (spec.mode === 'echo') {
+    echo(spec);
+    return;
+  }
   if (spec.mode === 'rr') await requestResponse(spec);
   else if (spec.mode === 'connect') await connectRate(spec);
   else throw new Error(`netns-helper: unknown mode ${String(spec.mode)}`);

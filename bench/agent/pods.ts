@@ -25,21 +25,41 @@ import type { AgentConfigDump } from '../../core/admin/dump.js';
 const PREFIX = 'ambt-bpods-';
 const NS = 'bench-pods';
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const log = (msg: string): void => { process.stderr.write(`agent pods bench: ${msg}\n`); };
+const log = (msg: string): void => {
+  process.stderr.write(`agent pods bench: ${msg}\n`);
+};
 
-interface Options { pods: number[]; rounds: number; podsPerAccount: number; nodeFlags: string[]; out?: string; write: boolean }
+interface Options {
+  pods: number[];
+  rounds: number;
+  podsPerAccount: number;
+  nodeFlags: string[];
+  out?: string;
+  write: boolean;
+}
 
 function options(): Options {
   const { values } = parseArgs({
     options: {
-      pods: { type: 'string', default: '1,100,1000' }, rounds: { type: 'string', default: '3' },
-      'node-flags': { type: 'string', default: '' }, 'pods-per-account': { type: 'string', default: '1' }, out: { type: 'string' }, 'no-write': { type: 'boolean', default: false },
+      pods: { type: 'string', default: '1,100,1000' },
+      rounds: { type: 'string', default: '3' },
+      'node-flags': { type: 'string', default: '' },
+      'pods-per-account': { type: 'string', default: '1' },
+      out: { type: 'string' },
+      'no-write': { type: 'boolean', default: false },
     },
   });
-  const pods = values.pods.split(',').map((p) => Math.round(positiveOption('pods', p))).sort((a, b) => a - b);
+  const pods = values.pods
+    .split(',')
+    .map((p) => Math.round(positiveOption('pods', p)))
+    .sort((a, b) => a - b);
   return {
-    pods, rounds: Math.round(positiveOption('rounds', values.rounds)), podsPerAccount: Math.round(positiveOption('pods-per-account', values['pods-per-account'])), nodeFlags: values['node-flags'].split(' ').filter(Boolean),
-    out: values.out, write: !values['no-write'],
+    pods,
+    rounds: Math.round(positiveOption('rounds', values.rounds)),
+    podsPerAccount: Math.round(positiveOption('pods-per-account', values['pods-per-account'])),
+    nodeFlags: values['node-flags'].split(' ').filter(Boolean),
+    out: values.out,
+    write: !values['no-write'],
   };
 }
 
@@ -51,7 +71,11 @@ function snapshot(n: number, perAccount: number): Record<string, unknown> {
     version: 'pods-1',
     namespaces: [{ name: NS, labels: { 'mesh-mode': 'ambient' } }],
     workloads: Array.from({ length: n }, (_, i) => ({
-      name: podName(i), namespace: NS, serviceAccount: `sa-${Math.floor(i / perAccount)}`, ips: [podIp(i)], enrolled: true,
+      name: podName(i),
+      namespace: NS,
+      serviceAccount: `sa-${Math.floor(i / perAccount)}`,
+      ips: [podIp(i)],
+      enrolled: true,
     })),
     services: [],
   };
@@ -60,9 +84,18 @@ function snapshot(n: number, perAccount: number): Record<string, unknown> {
 function sweep(): void {
   let names: string[] = [];
   try {
-    names = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').map((l) => l.split(' ')[0] ?? '').filter((n) => n.startsWith(PREFIX));
-  } catch { /* no ip */ }
-  if (names.length) execFileSync('ip', ['-force', '-batch', '-'], { input: names.map((n) => `netns del ${n}`).join('\n') + '\n', stdio: ['pipe', 'ignore', 'ignore'] });
+    names = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+      .split('\n')
+      .map((l) => l.split(' ')[0] ?? '')
+      .filter((n) => n.startsWith(PREFIX));
+  } catch {
+    /* no ip */
+  }
+  if (names.length)
+    execFileSync('ip', ['-force', '-batch', '-'], {
+      input: names.map((n) => `netns del ${n}`).join('\n') + '\n',
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
 }
 
 /** Median, min, max of a list. */
@@ -74,7 +107,10 @@ function spread(xs: number[]): { median: number; min: number; max: number } {
 /** RSS after the agent has been quiet for a while (the last of a few samples 500 ms apart). */
 async function settledRss(pid: number): Promise<number> {
   let last = 0;
-  for (let i = 0; i < 4; i++) { await new Promise((r) => setTimeout(r, 500)); last = rssMbOfPid(pid); }
+  for (let i = 0; i < 4; i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    last = rssMbOfPid(pid);
+  }
   return last;
 }
 
@@ -89,13 +125,24 @@ async function oneRound(o: Options, dir: string, maxPods: number): Promise<Map<n
   const rss = new Map<number, number>();
   try {
     const agent = await group.start(process.execPath, [...o.nodeFlags, join(REPO, 'dist', 'agent', 'main.js')], {
-      name: 'ambit-agent', readyLine: /^ready /, readyTimeoutMs: 30_000,
+      name: 'ambit-agent',
+      readyLine: /^ready /,
+      readyTimeoutMs: 30_000,
       env: {
-        ...process.env, AMBIT_CONFIG_FILE: configFile, AMBIT_STATE_DIR: join(state, 'agent-state'), AMBIT_AGENT_SOCKET: socket,
-        AMBIT_NODE_NAME: 'bench-node', AMBIT_ADMIN_PORT: String(adminPort), AMBIT_METRICS_PORT: String(metricsPort),
-        AMBIT_READY_PORT: String(await freePort()), AMBIT_SOCKS5_PORT: '0', AMBIT_PUBLIC_HOST: '127.0.0.1', AMBIT_DRAIN_MS: '1000',
+        ...process.env,
+        AMBIT_CONFIG_FILE: configFile,
+        AMBIT_STATE_DIR: join(state, 'agent-state'),
+        AMBIT_AGENT_SOCKET: socket,
+        AMBIT_NODE_NAME: 'bench-node',
+        AMBIT_ADMIN_PORT: String(adminPort),
+        AMBIT_METRICS_PORT: String(metricsPort),
+        AMBIT_READY_PORT: String(await freePort()),
+        AMBIT_SOCKS5_PORT: '0',
+        AMBIT_PUBLIC_HOST: '127.0.0.1',
+        AMBIT_DRAIN_MS: '1000',
         AMBIT_LOG_LEVEL: process.env.AMBIT_LOG_LEVEL ?? 'warn',
-        AMBIT_NATIVE_ADDON: process.env.AMBIT_NATIVE_ADDON ?? join(REPO, 'agent', 'native', 'build', 'Release', 'ambit_netns.node'),
+        AMBIT_NATIVE_ADDON:
+          process.env.AMBIT_NATIVE_ADDON ?? join(REPO, 'agent', 'native', 'build', 'Release', 'ambit_netns.node'),
       },
     });
     rss.set(0, await settledRss(agent.pid));
@@ -106,7 +153,12 @@ async function oneRound(o: Options, dir: string, maxPods: number): Promise<Map<n
       const worker = async (): Promise<void> => {
         for (let i = next(); i < target; i = next()) {
           const pod: PodInfo = {
-            uid: `uid-${i}`, name: podName(i), namespace: NS, netnsPath: `/var/run/netns/${PREFIX}${i}`, ips: [podIp(i)], serviceAccount: `sa-${Math.floor(i / o.podsPerAccount)}`,
+            uid: `uid-${i}`,
+            name: podName(i),
+            namespace: NS,
+            netnsPath: `/var/run/netns/${PREFIX}${i}`,
+            ips: [podIp(i)],
+            serviceAccount: `sa-${Math.floor(i / o.podsPerAccount)}`,
           };
           const res = await enrolmentRequest(socket, { op: 'add', pod }, 60_000);
           if (!res.ok) throw new Error(`enrol ${pod.name}: ${res.error}`);
@@ -114,15 +166,18 @@ async function oneRound(o: Options, dir: string, maxPods: number): Promise<Map<n
       };
       await Promise.all(Array.from({ length: 8 }, worker));
       enrolled = target;
-      const dump = await adminGet(adminPort, '/config_dump') as Partial<AgentConfigDump>;
-      if (dump.pods?.length !== target) throw new Error(`the agent lists ${dump.pods?.length} pods, expected ${target}`);
+      const dump = (await adminGet(adminPort, '/config_dump')) as Partial<AgentConfigDump>;
+      if (dump.pods?.length !== target)
+        throw new Error(`the agent lists ${dump.pods?.length} pods, expected ${target}`);
       rss.set(target, await settledRss(agent.pid));
       if (process.env.BENCH_HEAP_SNAPSHOT && target === o.pods[o.pods.length - 1]) {
         // Needs --node-flags --heapsnapshot-signal=SIGUSR2; V8 writes Heap.*.heapsnapshot in the cwd.
         agent.process.kill('SIGUSR2');
         await new Promise((r) => setTimeout(r, 15_000));
       }
-      log(`${target} pods enrolled in ${Date.now() - started} ms: RSS ${rss.get(target)!.toFixed(1)} MiB, ${await heapLine(metricsPort)}`);
+      log(
+        `${target} pods enrolled in ${Date.now() - started} ms: RSS ${rss.get(target)!.toFixed(1)} MiB, ${await heapLine(metricsPort)}`,
+      );
     }
   } finally {
     await group.close();
@@ -139,14 +194,20 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), PREFIX));
   const maxPods = o.pods[o.pods.length - 1]!;
   try {
-    execFileSync('ip', ['-batch', '-'], { input: Array.from({ length: maxPods }, (_, i) => `netns add ${PREFIX}${i}`).join('\n') + '\n' });
+    execFileSync('ip', ['-batch', '-'], {
+      input: Array.from({ length: maxPods }, (_, i) => `netns add ${PREFIX}${i}`).join('\n') + '\n',
+    });
     const rounds: Array<Map<number, number>> = [];
     for (let r = 0; r < o.rounds; r++) {
       log(`round ${r + 1}/${o.rounds}${o.nodeFlags.length ? ` (node ${o.nodeFlags.join(' ')})` : ''}`);
       rounds.push(await oneRound(o, dir, maxPods));
     }
     const first = o.pods[0]!;
-    const name = ['agent', ...(o.podsPerAccount > 1 ? [`${o.podsPerAccount}-pods-per-account`] : []), ...o.nodeFlags].join(' ');
+    const name = [
+      'agent',
+      ...(o.podsPerAccount > 1 ? [`${o.podsPerAccount}-pods-per-account`] : []),
+      ...o.nodeFlags,
+    ].join(' ');
     const row: Record<string, number | string> = { case: name };
     const lines: string[] = [];
     for (const n of [0, ...o.pods]) {
@@ -154,7 +215,9 @@ async function main(): Promise<void> {
       row[`rss_mb_${n}`] = round(s.median, 1);
       row[`rss_mb_${n}_min`] = round(s.min, 1);
       row[`rss_mb_${n}_max`] = round(s.max, 1);
-      lines.push(`${String(n).padStart(5)} pods: RSS ${s.median.toFixed(1)} MiB (min ${s.min.toFixed(1)}, max ${s.max.toFixed(1)})`);
+      lines.push(
+        `${String(n).padStart(5)} pods: RSS ${s.median.toFixed(1)} MiB (min ${s.min.toFixed(1)}, max ${s.max.toFixed(1)})`,
+      );
     }
     if (maxPods > first) {
       const perPod = rounds.map((m) => ((m.get(maxPods)! - m.get(first)!) * 1024) / (maxPods - first));
@@ -162,10 +225,14 @@ async function main(): Promise<void> {
       row.kb_per_pod = round(s.median, 1);
       row.kb_per_pod_min = round(s.min, 1);
       row.kb_per_pod_max = round(s.max, 1);
-      lines.push(`growth ${first} → ${maxPods} pods: ${s.median.toFixed(1)} KiB per pod (min ${s.min.toFixed(1)}, max ${s.max.toFixed(1)})`);
+      lines.push(
+        `growth ${first} → ${maxPods} pods: ${s.median.toFixed(1)} KiB per pod (min ${s.min.toFixed(1)}, max ${s.max.toFixed(1)})`,
+      );
     }
     const results = buildResults('agent-pods', [row as ResultRow]);
-    process.stdout.write(`agent pods bench, ${results.machine}, ${results.date}, median of ${o.rounds} round(s)\n${lines.join('\n')}\n`);
+    process.stdout.write(
+      `agent pods bench, ${results.machine}, ${results.date}, median of ${o.rounds} round(s)\n${lines.join('\n')}\n`,
+    );
     if (o.write) process.stdout.write(`wrote ${writeResults(results, o.out)}\n`);
   } finally {
     sweep();

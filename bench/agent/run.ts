@@ -9,7 +9,14 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ChildGroup, type Child } from '../common/children.js';
-import { createPod, createPodNetwork, deletePod, sweepPodNetwork, type Pod, type PodNetwork } from '../common/cni-pods.js';
+import {
+  createPod,
+  createPodNetwork,
+  deletePod,
+  sweepPodNetwork,
+  type Pod,
+  type PodNetwork,
+} from '../common/cni-pods.js';
 import { CpuMeter, rssMbOfPid } from '../common/cpu.js';
 import { freePort } from '../common/net.js';
 import { buildResults, writeResults, type ResultRow } from '../common/results.js';
@@ -21,7 +28,15 @@ import { caseOption, positiveOption } from '../common/args.js';
 import type { AgentConfigDump } from '../../core/admin/dump.js';
 
 export const CASES = ['direct', 'mesh-l4'] as const;
-export const METRICS = ['gbps_1', 'rr_p50_us', 'rr_p99_us', 'conns_per_s', 'http_rps_max', 'vcpu_per_1000rps', 'rss_mb'] as const;
+export const METRICS = [
+  'gbps_1',
+  'rr_p50_us',
+  'rr_p99_us',
+  'conns_per_s',
+  'http_rps_max',
+  'vcpu_per_1000rps',
+  'rss_mb',
+] as const;
 type CaseName = (typeof CASES)[number];
 
 const PREFIX = 'ambt-bench-';
@@ -46,57 +61,106 @@ const USAGE = `usage: node dist/bench/agent/run.js [options]      (as root)
   --no-write              print only
   --help`;
 
-interface Options { nodeFlags: string[]; duration: number; cases: CaseName[]; concurrency: number; wrkConnections: number; repeat: number; profile?: string; out?: string; write: boolean }
+interface Options {
+  nodeFlags: string[];
+  duration: number;
+  cases: CaseName[];
+  concurrency: number;
+  wrkConnections: number;
+  repeat: number;
+  profile?: string;
+  out?: string;
+  write: boolean;
+}
 
 function options(): Options {
   const { values } = parseArgs({
     options: {
-      duration: { type: 'string', default: '4' }, cases: { type: 'string' }, concurrency: { type: 'string', default: '8' },
-      'wrk-connections': { type: 'string', default: '32' }, 'node-flags': { type: 'string', default: '' }, repeat: { type: 'string', default: '1' }, profile: { type: 'string' }, out: { type: 'string' }, 'no-write': { type: 'boolean', default: false },
+      duration: { type: 'string', default: '4' },
+      cases: { type: 'string' },
+      concurrency: { type: 'string', default: '8' },
+      'wrk-connections': { type: 'string', default: '32' },
+      'node-flags': { type: 'string', default: '' },
+      repeat: { type: 'string', default: '1' },
+      profile: { type: 'string' },
+      out: { type: 'string' },
+      'no-write': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
-  if (values.help) { process.stdout.write(USAGE + '\n'); process.exit(0); }
+  if (values.help) {
+    process.stdout.write(USAGE + '\n');
+    process.exit(0);
+  }
   const positive = positiveOption;
   const cases = caseOption(values.cases, CASES);
   return {
     nodeFlags: values['node-flags'].split(' ').filter(Boolean),
-    duration: positive('duration', values.duration), cases, concurrency: Math.round(positive('concurrency', values.concurrency)),
-    wrkConnections: Math.round(positive('wrk-connections', values['wrk-connections'])), repeat: Math.round(positive('repeat', values.repeat)), out: values.out, write: !values['no-write'],
+    duration: positive('duration', values.duration),
+    cases,
+    concurrency: Math.round(positive('concurrency', values.concurrency)),
+    wrkConnections: Math.round(positive('wrk-connections', values['wrk-connections'])),
+    repeat: Math.round(positive('repeat', values.repeat)),
+    out: values.out,
+    write: !values['no-write'],
     ...(values.profile ? { profile: resolve(values.profile) } : {}),
   };
 }
 
-const log = (msg: string): void => { process.stderr.write(`agent bench: ${msg}\n`); };
+const log = (msg: string): void => {
+  process.stderr.write(`agent bench: ${msg}\n`);
+};
 
 /** The agent's file-mode snapshot: the mesh pods as workloads and one Service in front of the server. */
 function snapshot(version: number, pods: { client?: Pod; server?: Pod }): Record<string, unknown> {
   const ips = (p: Pod | undefined): string[] => (p ? [p.ip] : []);
   return {
     version: `bench-${version}`,
-    namespaces: [{ name: MESH_NS, labels: { 'mesh-mode': 'ambient' } }, { name: PLAIN_NS, labels: {} }],
+    namespaces: [
+      { name: MESH_NS, labels: { 'mesh-mode': 'ambient' } },
+      { name: PLAIN_NS, labels: {} },
+    ],
     workloads: [
       { name: 'mesh-client', namespace: MESH_NS, serviceAccount: 'client', ips: ips(pods.client), enrolled: true },
-      { name: 'mesh-server', namespace: MESH_NS, serviceAccount: 'server', ips: ips(pods.server), enrolled: true, labels: { app: 'server' } },
+      {
+        name: 'mesh-server',
+        namespace: MESH_NS,
+        serviceAccount: 'server',
+        ips: ips(pods.server),
+        enrolled: true,
+        labels: { app: 'server' },
+      },
     ],
-    services: [{
-      name: 'server', namespace: MESH_NS, vips: [VIP],
-      ports: Object.values(PORTS).map((port) => ({ port, targetPort: port, protocol: 'tcp' })),
-      endpoints: pods.server ? [{ address: pods.server.ip, workloadUid: `Pod/${MESH_NS}/mesh-server` }] : [],
-    }],
+    services: [
+      {
+        name: 'server',
+        namespace: MESH_NS,
+        vips: [VIP],
+        ports: Object.values(PORTS).map((port) => ({ port, targetPort: port, protocol: 'tcp' })),
+        endpoints: pods.server ? [{ address: pods.server.ip, workloadUid: `Pod/${MESH_NS}/mesh-server` }] : [],
+      },
+    ],
   };
 }
 
-
-interface Setup { name: CaseName; client: Pod; target: string; servers: PodServers; agent?: Child; adminPort?: number; metricsPort?: number }
+interface Setup {
+  name: CaseName;
+  client: Pod;
+  target: string;
+  servers: PodServers;
+  agent?: Child;
+  adminPort?: number;
+  metricsPort?: number;
+}
 
 /** The agent's count of open connections after a test (all of the test's have ended by then). */
 async function openAfter(s: Setup, test: string): Promise<void> {
   if (!s.adminPort) return;
   await new Promise((r) => setTimeout(r, 300));
-  const c = await adminGet(s.adminPort, '/debug/connections') as { counts?: { active?: number } };
+  const c = (await adminGet(s.adminPort, '/debug/connections')) as { counts?: { active?: number } };
   const active = c.counts?.active ?? 0;
-  if (active > 0) log(`${s.name}: the agent still counts ${active} open connection(s) 300 ms after the ${test} test ended`);
+  if (active > 0)
+    log(`${s.name}: the agent still counts ${active} open connection(s) 300 ms after the ${test} test ended`);
 }
 
 async function measure(group: ChildGroup, s: Setup, o: Options): Promise<ResultRow> {
@@ -118,13 +182,20 @@ async function measure(group: ChildGroup, s: Setup, o: Options): Promise<ResultR
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const cpu = meter.stop();
   await openAfter(s, 'wrk');
-  const agentCpu = s.agent ? cpu.perProcess.get(s.agent.pid) ?? 0 : 0;
-  const vcpu = (cpu.total / seconds) / (http.rps / 1000);
-  log(`${s.name}: ${bulk.gbps.toFixed(2)} Gbit/s, rr p50 ${rr.p50.toFixed(0)} µs p99 ${rr.p99.toFixed(0)} µs, ${conn.perSecond.toFixed(0)} conn/s, ${http.rps.toFixed(0)} HTTP req/s; `
-    + `serving CPU ${(cpu.total / seconds).toFixed(2)} vCPU${s.agent ? ` (agent ${(agentCpu / seconds).toFixed(2)} vCPU = ${((agentCpu / seconds) / (http.rps / 1000)).toFixed(3)} per 1000 rps; bulk: agent ${(bulkCpu / (bulk.bytes / 1e9)).toFixed(2)} CPU s/GB)` : ''}`);
+  const agentCpu = s.agent ? (cpu.perProcess.get(s.agent.pid) ?? 0) : 0;
+  const vcpu = cpu.total / seconds / (http.rps / 1000);
+  log(
+    `${s.name}: ${bulk.gbps.toFixed(2)} Gbit/s, rr p50 ${rr.p50.toFixed(0)} µs p99 ${rr.p99.toFixed(0)} µs, ${conn.perSecond.toFixed(0)} conn/s, ${http.rps.toFixed(0)} HTTP req/s; ` +
+      `serving CPU ${(cpu.total / seconds).toFixed(2)} vCPU${s.agent ? ` (agent ${(agentCpu / seconds).toFixed(2)} vCPU = ${(agentCpu / seconds / (http.rps / 1000)).toFixed(3)} per 1000 rps; bulk: agent ${(bulkCpu / (bulk.bytes / 1e9)).toFixed(2)} CPU s/GB)` : ''}`,
+  );
   const row: Record<string, number | string> = {
-    case: s.name, gbps_1: round(bulk.gbps, 3), rr_p50_us: round(rr.p50, 1), rr_p99_us: round(rr.p99, 1),
-    conns_per_s: round(conn.perSecond, 0), http_rps_max: round(http.rps, 0), vcpu_per_1000rps: round(vcpu, 4),
+    case: s.name,
+    gbps_1: round(bulk.gbps, 3),
+    rr_p50_us: round(rr.p50, 1),
+    rr_p99_us: round(rr.p99, 1),
+    conns_per_s: round(conn.perSecond, 0),
+    http_rps_max: round(http.rps, 0),
+    vcpu_per_1000rps: round(vcpu, 4),
   };
   if (s.agent) {
     row.rss_mb = round(rssMbOfPid(s.agent.pid), 1);
@@ -152,31 +223,74 @@ async function main(): Promise<void> {
     const adminPort = await freePort();
     const agentSocket = join(dir, 'agent.sock');
     const metricsPort = await freePort();
-    const profileArgs = o.profile ? ['--cpu-prof', `--cpu-prof-dir=${o.profile}`, '--import', pathToFileURL(join(REPO, 'dist', 'bench', 'common', 'exit-on-sigusr2.js')).href] : [];
-    agent = await group.start(process.execPath, [...o.nodeFlags, ...profileArgs, join(REPO, 'dist', 'agent', 'main.js')], {
-      name: 'ambit-agent', readyLine: /^ready /, readyTimeoutMs: 30_000,
-      env: {
-        ...process.env, AMBIT_CONFIG_FILE: configFile, AMBIT_STATE_DIR: join(dir, 'agent-state'), AMBIT_AGENT_SOCKET: agentSocket,
-        AMBIT_NODE_NAME: 'bench-node', AMBIT_ADMIN_PORT: String(adminPort), AMBIT_METRICS_PORT: String(metricsPort),
-        AMBIT_READY_PORT: String(await freePort()), AMBIT_SOCKS5_PORT: '0', AMBIT_PUBLIC_HOST: '127.0.0.1', AMBIT_DRAIN_MS: '1000',
-        AMBIT_NATIVE_ADDON: process.env.AMBIT_NATIVE_ADDON ?? join(REPO, 'agent', 'native', 'build', 'Release', 'ambit_netns.node'),
+    const profileArgs = o.profile
+      ? [
+          '--cpu-prof',
+          `--cpu-prof-dir=${o.profile}`,
+          '--import',
+          pathToFileURL(join(REPO, 'dist', 'bench', 'common', 'exit-on-sigusr2.js')).href,
+        ]
+      : [];
+    agent = await group.start(
+      process.execPath,
+      [...o.nodeFlags, ...profileArgs, join(REPO, 'dist', 'agent', 'main.js')],
+      {
+        name: 'ambit-agent',
+        readyLine: /^ready /,
+        readyTimeoutMs: 30_000,
+        env: {
+          ...process.env,
+          AMBIT_CONFIG_FILE: configFile,
+          AMBIT_STATE_DIR: join(dir, 'agent-state'),
+          AMBIT_AGENT_SOCKET: agentSocket,
+          AMBIT_NODE_NAME: 'bench-node',
+          AMBIT_ADMIN_PORT: String(adminPort),
+          AMBIT_METRICS_PORT: String(metricsPort),
+          AMBIT_READY_PORT: String(await freePort()),
+          AMBIT_SOCKS5_PORT: '0',
+          AMBIT_PUBLIC_HOST: '127.0.0.1',
+          AMBIT_DRAIN_MS: '1000',
+          AMBIT_NATIVE_ADDON:
+            process.env.AMBIT_NATIVE_ADDON ?? join(REPO, 'agent', 'native', 'build', 'Release', 'ambit_netns.node'),
+        },
       },
-    });
+    );
     net = createPodNetwork({ prefix: PREFIX, bridge: BRIDGE, subnet: SUBNET, agentSocket });
-    const make = async (ns: string, name: string): Promise<Pod> => { const p = await createPod(net!, ns, name); pods.push(p); return p; };
+    const make = async (ns: string, name: string): Promise<Pod> => {
+      const p = await createPod(net!, ns, name);
+      pods.push(p);
+      return p;
+    };
     const plainClient = await make(PLAIN_NS, 'plain-client');
     const plainServer = await make(PLAIN_NS, 'plain-server');
     const meshClient = await make(MESH_NS, 'mesh-client');
     const meshServer = await make(MESH_NS, 'mesh-server');
     writeFileSync(configFile, JSON.stringify(snapshot(++version, { client: meshClient, server: meshServer })));
     await waitForVersion(adminPort, `bench-${version}`);
-    const enrolled = (await adminGet(adminPort, '/config_dump') as Partial<AgentConfigDump>).pods?.map((p) => p.name).sort() ?? [];
-    if (enrolled.join(',') !== 'mesh-client,mesh-server') throw new Error(`the agent enrolled [${enrolled.join(', ')}], expected the two mesh pods only`);
-    log(`pods: direct ${plainClient.ip} → ${plainServer.ip}; mesh ${meshClient.ip} → VIP ${VIP} → ${meshServer.ip}; agent pid ${agent.pid}`);
+    const enrolled =
+      ((await adminGet(adminPort, '/config_dump')) as Partial<AgentConfigDump>).pods?.map((p) => p.name).sort() ?? [];
+    if (enrolled.join(',') !== 'mesh-client,mesh-server')
+      throw new Error(`the agent enrolled [${enrolled.join(', ')}], expected the two mesh pods only`);
+    log(
+      `pods: direct ${plainClient.ip} → ${plainServer.ip}; mesh ${meshClient.ip} → VIP ${VIP} → ${meshServer.ip}; agent pid ${agent.pid}`,
+    );
 
     const setups: Record<CaseName, () => Promise<Setup>> = {
-      direct: async () => ({ name: 'direct', client: plainClient, target: plainServer.ip, servers: await startServers(group, plainServer, dir) }),
-      'mesh-l4': async () => ({ name: 'mesh-l4', client: meshClient, target: VIP, servers: await startServers(group, meshServer, dir), agent, adminPort, metricsPort }),
+      direct: async () => ({
+        name: 'direct',
+        client: plainClient,
+        target: plainServer.ip,
+        servers: await startServers(group, plainServer, dir),
+      }),
+      'mesh-l4': async () => ({
+        name: 'mesh-l4',
+        client: meshClient,
+        target: VIP,
+        servers: await startServers(group, meshServer, dir),
+        agent,
+        adminPort,
+        metricsPort,
+      }),
     };
     const rounds: ResultRow[] = [];
     for (let round = 0; round < o.repeat; round++) {
@@ -194,23 +308,41 @@ async function main(): Promise<void> {
     const rows = o.cases.map((name) => medianRow(rounds.filter((r) => r.case === name)));
     if (o.cases.includes('mesh-l4')) {
       // The mesh figures must have gone through the agent: its counters say so.
-      const conns = await adminGet(adminPort, '/debug/connections') as { counts?: Record<string, unknown>; refusals?: Record<string, number> };
-      log(`agent /debug/connections counts: ${JSON.stringify(conns.counts)} refusals: ${JSON.stringify(conns.refusals)}`);
-      if (!JSON.stringify(conns.counts ?? {}).match(/[1-9]/)) throw new Error('the agent counted no connection: the mesh-l4 traffic did not go through it');
+      const conns = (await adminGet(adminPort, '/debug/connections')) as {
+        counts?: Record<string, unknown>;
+        refusals?: Record<string, number>;
+      };
+      log(
+        `agent /debug/connections counts: ${JSON.stringify(conns.counts)} refusals: ${JSON.stringify(conns.refusals)}`,
+      );
+      if (!JSON.stringify(conns.counts ?? {}).match(/[1-9]/))
+        throw new Error('the agent counted no connection: the mesh-l4 traffic did not go through it');
     }
     const results = buildResults('agent', rows);
-    process.stdout.write(`agent bench, ${results.machine}, ${results.date}, ${o.duration} s per bulk/HTTP test, median of ${o.repeat} round(s); HTTP server: nginx (1 worker), load: wrk -t1 -c${o.wrkConnections}\n\n`);
+    process.stdout.write(
+      `agent bench, ${results.machine}, ${results.date}, ${o.duration} s per bulk/HTTP test, median of ${o.repeat} round(s); HTTP server: nginx (1 worker), load: wrk -t1 -c${o.wrkConnections}\n\n`,
+    );
     process.stdout.write(formatTable(rows, { metrics: [...METRICS, 'cpu_s_per_gb'], baseline: 'direct' }) + '\n');
     if (o.repeat > 1) {
       process.stdout.write('\nmedian (min–max) of the rounds:\n');
-      for (const r of rows) process.stdout.write(`${r.case}: ${[...METRICS, 'cpu_s_per_gb'].filter((m) => typeof r[m] === 'number').map((m) => `${m} ${spreadText(r, m)}`).join(', ')}\n`);
+      for (const r of rows)
+        process.stdout.write(
+          `${r.case}: ${[...METRICS, 'cpu_s_per_gb']
+            .filter((m) => typeof r[m] === 'number')
+            .map((m) => `${m} ${spreadText(r, m)}`)
+            .join(', ')}\n`,
+        );
     }
     if (o.write) process.stdout.write(`\nwrote ${writeResults(results, o.out)}\n`);
   } finally {
     // CNI DEL while the agent still runs (ambit-cni tells it the pod is gone), then the rest.
-    if (net) for (const p of pods) await deletePod(net, p).catch((err: unknown) => log(`CNI DEL ${p.name}: ${String(err)}`));
+    if (net)
+      for (const p of pods) await deletePod(net, p).catch((err: unknown) => log(`CNI DEL ${p.name}: ${String(err)}`));
     // Profiling: SIGUSR2 → process.exit() in the preload, so the profile is written.
-    if (agent && o.profile) { agent.process.kill('SIGUSR2'); await Promise.race([agent.exited, new Promise((r) => setTimeout(r, 10_000))]); }
+    if (agent && o.profile) {
+      agent.process.kill('SIGUSR2');
+      await Promise.race([agent.exited, new Promise((r) => setTimeout(r, 10_000))]);
+    }
     await group.close();
     sweep();
     process.off('exit', sweep);

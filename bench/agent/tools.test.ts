@@ -5,7 +5,14 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { nginxConfig } from './tools.js';
 
-const hasNginx = ((): boolean => { try { execFileSync('nginx', ['-v'], { stdio: 'ignore' }); return true; } catch { return false; } })();
+const hasNginx = ((): boolean => {
+  try {
+    execFileSync('nginx', ['-v'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
 
 describe('bench/agent nginx config', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ambt-bench-nginx-'));
@@ -19,7 +26,10 @@ describe('bench/agent nginx config', () => {
   });
 
   it.skipIf(!hasNginx)('passes nginx -t', () => {
-    const out = execFileSync('nginx', ['-t', '-c', nginxConfig(dir)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const out = execFileSync('nginx', ['-t', '-c', nginxConfig(dir)], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     expect(out).toBe('');
   });
 });

@@ -9,7 +9,7 @@ export async function adminGet(port: number, path: string): Promise<unknown> {
 /** Waits (10 s at most) until the admin's /config_dump reports `version`. */
 export async function waitForVersion(adminPort: number, version: string): Promise<void> {
   for (let i = 0; i < 100; i++) {
-    const dump = await adminGet(adminPort, '/config_dump').catch(() => undefined) as Partial<ConfigDump> | undefined;
+    const dump = (await adminGet(adminPort, '/config_dump').catch(() => undefined)) as Partial<ConfigDump> | undefined;
     if (dump?.version === version) return;
     await new Promise((r) => setTimeout(r, 100));
   }

@@ -9,6 +9,8 @@ export function positiveOption(name: string, value: string): number {
 /** `--cases a,b` checked against the bench's known cases (all of them when absent). */
 export function caseOption<T extends string>(value: string | undefined, known: readonly T[]): T[] {
   const cases = value ? value.split(',').map((s) => s.trim()) : [...known];
-  for (const c of cases) if (!(known as readonly string[]).includes(c)) throw new Error(`--cases: unknown case "${c}" (known: ${known.join(', ')})`);
+  for (const c of cases)
+    if (!(known as readonly string[]).includes(c))
+      throw new Error(`--cases: unknown case "${c}" (known: ${known.join(', ')})`);
   return cases as T[];
 }

@@ -36,7 +36,10 @@ export interface Child {
 export class ChildGroup {
   private readonly children = new Set<Child>();
   private readonly onExit = (): void => this.killAllSync();
-  private readonly onSignal = (sig: NodeJS.Signals): void => { this.killAllSync(); process.exit(sig === 'SIGINT' ? 130 : 143); };
+  private readonly onSignal = (sig: NodeJS.Signals): void => {
+    this.killAllSync();
+    process.exit(sig === 'SIGINT' ? 130 : 143);
+  };
 
   constructor() {
     process.on('exit', this.onExit);
@@ -45,7 +48,10 @@ export class ChildGroup {
   }
 
   async start(command: string, args: readonly string[], opts: StartOptions): Promise<Child> {
-    const proc = spawn(command, args, { stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe'], env: opts.env ?? process.env });
+    const proc = spawn(command, args, {
+      stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe'],
+      env: opts.env ?? process.env,
+    });
     const lines: string[] = [];
     const stderr: string[] = [];
     const waiters: Array<{ re: RegExp; resolve: (l: string) => void }> = [];
@@ -53,7 +59,10 @@ export class ChildGroup {
       lines.push(line);
       if (lines.length > 1000) lines.shift();
       for (const w of [...waiters]) {
-        if (w.re.test(line)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(line); }
+        if (w.re.test(line)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(line);
+        }
       }
     });
     createInterface({ input: proc.stderr! }).on('line', (line) => {
@@ -70,24 +79,51 @@ export class ChildGroup {
     });
     const nextLine = (re: RegExp, timeoutMs = 10_000): Promise<string> => {
       const seen = lines.find((l) => re.test(l));
-      if (seen) { lines.splice(lines.indexOf(seen), 1); return Promise.resolve(seen); }
+      if (seen) {
+        lines.splice(lines.indexOf(seen), 1);
+        return Promise.resolve(seen);
+      }
       return new Promise<string>((resolve, reject) => {
-        const w = { re, resolve: (l: string) => { clearTimeout(timer); lines.splice(lines.indexOf(l), 1); resolve(l); } };
+        const w = {
+          re,
+          resolve: (l: string) => {
+            clearTimeout(timer);
+            lines.splice(lines.indexOf(l), 1);
+            resolve(l);
+          },
+        };
         const timer = setTimeout(() => {
           waiters.splice(waiters.indexOf(w), 1);
-          reject(new Error(`${opts.name}: no line matching ${re} within ${timeoutMs} ms; stderr: ${stderr.slice(-5).join(' | ')}`));
+          reject(
+            new Error(
+              `${opts.name}: no line matching ${re} within ${timeoutMs} ms; stderr: ${stderr.slice(-5).join(' | ')}`,
+            ),
+          );
         }, timeoutMs);
         waiters.push(w);
         void exited.then((code) => {
           if (waiters.includes(w)) {
             clearTimeout(timer);
             waiters.splice(waiters.indexOf(w), 1);
-            reject(new Error(`${opts.name}: exited (${code}) before printing ${re}; stderr: ${stderr.slice(-5).join(' | ')}`));
+            reject(
+              new Error(
+                `${opts.name}: exited (${code}) before printing ${re}; stderr: ${stderr.slice(-5).join(' | ')}`,
+              ),
+            );
           }
         });
       });
     };
-    const child: Child = { name: opts.name, pid: proc.pid!, process: proc, readyMessage: '', lines, stderr, exited, nextLine };
+    const child: Child = {
+      name: opts.name,
+      pid: proc.pid!,
+      process: proc,
+      readyMessage: '',
+      lines,
+      stderr,
+      exited,
+      nextLine,
+    };
     this.children.add(child);
     void exited.then(() => this.children.delete(child));
     if (!opts.readyLine) return child;

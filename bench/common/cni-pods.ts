@@ -10,7 +10,14 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  addPodNetwork, bridgeConflist, cniLauncherScript, deletePodNetwork, netnsPathOf, SYSTEM_CNI_DIR, type CniNetwork, type CniPodRecord,
+  addPodNetwork,
+  bridgeConflist,
+  cniLauncherScript,
+  deletePodNetwork,
+  netnsPathOf,
+  SYSTEM_CNI_DIR,
+  type CniNetwork,
+  type CniPodRecord,
 } from '../../ctl/local/cni-chain.js';
 import { builtMain } from '../../ctl/local/paths.js';
 
@@ -32,13 +39,22 @@ export interface Pod extends CniPodRecord {
   readonly result: Record<string, unknown>;
 }
 
-export function createPodNetwork(opts: { prefix: string; bridge: string; subnet: string; agentSocket: string }): PodNetwork {
+export function createPodNetwork(opts: {
+  prefix: string;
+  bridge: string;
+  subnet: string;
+  agentSocket: string;
+}): PodNetwork {
   const dir = mkdtempSync(join(tmpdir(), `${opts.prefix}cni-`));
   const bin = join(dir, 'bin');
   mkdirSync(bin);
   writeFileSync(join(bin, 'ambit-cni'), cniLauncherScript(builtMain('cni')), { mode: 0o755 });
   const conflist = bridgeConflist({
-    name: `${opts.prefix}net`, bridge: opts.bridge, subnet: opts.subnet, dataDir: join(dir, 'ipam'), defaultRoute: true,
+    name: `${opts.prefix}net`,
+    bridge: opts.bridge,
+    subnet: opts.subnet,
+    dataDir: join(dir, 'ipam'),
+    defaultRoute: true,
     ambit: { agentSocket: opts.agentSocket },
   });
   return { ...opts, dir, conflist, cniPath: `${bin}:${SYSTEM_CNI_DIR}` };
@@ -62,8 +78,25 @@ export async function deletePod(net: PodNetwork, pod: Pod): Promise<void> {
 export function sweepPodNetwork(prefix: string, bridge: string, dir?: string): void {
   const quiet = { stdio: 'ignore' as const };
   let names: string[] = [];
-  try { names = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').map((l) => l.split(' ')[0] ?? '').filter((n) => n.startsWith(prefix)); } catch { /* no ip */ }
-  for (const n of names) { try { execFileSync('ip', ['netns', 'del', n], quiet); } catch { /* gone */ } }
-  try { execFileSync('ip', ['link', 'del', bridge], quiet); } catch { /* gone */ }
+  try {
+    names = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+      .split('\n')
+      .map((l) => l.split(' ')[0] ?? '')
+      .filter((n) => n.startsWith(prefix));
+  } catch {
+    /* no ip */
+  }
+  for (const n of names) {
+    try {
+      execFileSync('ip', ['netns', 'del', n], quiet);
+    } catch {
+      /* gone */
+    }
+  }
+  try {
+    execFileSync('ip', ['link', 'del', bridge], quiet);
+  } catch {
+    /* gone */
+  }
   if (dir) rmSync(dir, { recursive: true, force: true });
 }

@@ -10,7 +10,11 @@ import { ChildGroup } from './children.js';
 
 describe('stats', () => {
   it('summarises rounds as median with min and max per metric', () => {
-    const row = medianRow([{ case: 'a', rps: 30, p99: 2 }, { case: 'a', rps: 10, p99: 9 }, { case: 'a', rps: 20, p99: 4 }]);
+    const row = medianRow([
+      { case: 'a', rps: 30, p99: 2 },
+      { case: 'a', rps: 10, p99: 9 },
+      { case: 'a', rps: 20, p99: 4 },
+    ]);
     expect(row).toEqual({ case: 'a', rps: 20, rps_min: 10, rps_max: 30, p99: 4, p99_min: 2, p99_max: 9 });
     expect(spreadText(row, 'rps')).toBe('20 (10–30)');
     expect(medianRow([{ case: 'b', x: 1 }])).toEqual({ case: 'b', x: 1 });
@@ -52,7 +56,11 @@ describe('results', () => {
 describe('table', () => {
   it('prints values and ratios to the baseline and the peer', () => {
     const out = formatTable(
-      [{ case: 'direct', gbps: 10 }, { case: 'mine', gbps: 4 }, { case: 'peer', gbps: 2 }],
+      [
+        { case: 'direct', gbps: 10 },
+        { case: 'mine', gbps: 4 },
+        { case: 'peer', gbps: 2 },
+      ],
       { metrics: ['gbps'], baseline: 'direct', peer: 'peer' },
     );
     expect(out).toContain('ratio to direct:');
@@ -67,8 +75,9 @@ describe('cpu and children', () => {
     const group = new ChildGroup();
     try {
       // The child spins until it has used 0.4 s of CPU (not wall time: the machine may be busy).
-      const spin = 'console.log("ready"); const c0=process.cpuUsage(); '
-        + 'while(true){const c=process.cpuUsage(c0); if(c.user+c.system>=400000) break;} console.log("done"); setInterval(()=>{},1000)';
+      const spin =
+        'console.log("ready"); const c0=process.cpuUsage(); ' +
+        'while(true){const c=process.cpuUsage(c0); if(c.user+c.system>=400000) break;} console.log("done"); setInterval(()=>{},1000)';
       const child = await group.start(process.execPath, ['-e', spin], { name: 'busy', readyLine: /^ready$/ });
       const meter = new CpuMeter([child.pid, 'self']).start();
       await child.nextLine(/^done$/, 30_000);

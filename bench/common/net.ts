@@ -20,7 +20,10 @@ export async function waitForPort(port: number, timeoutMs = 10_000, host = '127.
   for (;;) {
     const ok = await new Promise<boolean>((resolve) => {
       const s = connect({ host, port });
-      s.once('connect', () => { s.destroy(); resolve(true); });
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
       s.once('error', () => resolve(false));
     });
     if (ok) return;
@@ -41,14 +44,25 @@ export function listenLoopback(server: import('node:net').Server): Promise<numbe
 }
 
 /** waitForPort, failing at once (with the child's last stderr lines) if the child exits first. */
-export async function waitForPortOf(child: import('./children.js').Child, port: number, timeoutMs = 10_000): Promise<void> {
+export async function waitForPortOf(
+  child: import('./children.js').Child,
+  port: number,
+  timeoutMs = 10_000,
+): Promise<void> {
   let listening = false;
   const exited = new Promise<never>((_resolve, reject) => {
     void child.exited.then((code) => {
-      if (!listening) reject(new Error(`${child.name} exited (${code}) before listening on ${port}: ${child.stderr.slice(-5).join(' | ')}`));
+      if (!listening)
+        reject(
+          new Error(
+            `${child.name} exited (${code}) before listening on ${port}: ${child.stderr.slice(-5).join(' | ')}`,
+          ),
+        );
     });
   });
-  exited.catch(() => { /* reported through the race below */ });
+  exited.catch(() => {
+    /* reported through the race below */
+  });
   await Promise.race([waitForPort(port, timeoutMs), exited]);
   listening = true;
 }

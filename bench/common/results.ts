@@ -5,7 +5,10 @@ import { availableParallelism, cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export interface ResultRow { readonly case: string; readonly [metric: string]: number | string }
+export interface ResultRow {
+  readonly case: string;
+  readonly [metric: string]: number | string;
+}
 
 export interface BenchResults {
   readonly bench: string;
@@ -19,9 +22,13 @@ export function machineDescription(): string {
   let model = cpus()[0]?.model?.trim();
   if (!model) {
     try {
-      const line = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('model name'));
+      const line = readFileSync('/proc/cpuinfo', 'utf8')
+        .split('\n')
+        .find((l) => l.startsWith('model name'));
       model = line?.split(':')[1]?.trim();
-    } catch { /* not Linux */ }
+    } catch {
+      /* not Linux */
+    }
   }
   return `${availableParallelism()} x ${model || 'unknown cpu'}`;
 }
@@ -37,7 +44,8 @@ export function defaultResultsDir(): string {
 export function buildResults(bench: string, rows: readonly ResultRow[], date = new Date()): BenchResults {
   if (!/^[a-z0-9-]+$/.test(bench)) throw new Error(`results: bench name must be [a-z0-9-]+, got "${bench}"`);
   for (const row of rows) {
-    if (typeof row.case !== 'string' || row.case === '') throw new Error(`results: row without a case name in ${bench}`);
+    if (typeof row.case !== 'string' || row.case === '')
+      throw new Error(`results: row without a case name in ${bench}`);
     for (const [k, v] of Object.entries(row)) {
       if (k !== 'case' && (typeof v !== 'number' || !Number.isFinite(v))) {
         throw new Error(`results: ${bench}/${row.case}: metric ${k} is not a finite number (${String(v)})`);

@@ -12,7 +12,15 @@ export function percentile(samples: readonly number[], p: number): number {
   return sorted[rank - 1] as number;
 }
 
-export interface Summary { count: number; min: number; p50: number; p90: number; p99: number; max: number; mean: number }
+export interface Summary {
+  count: number;
+  min: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  mean: number;
+}
 
 export function summarize(samples: readonly number[]): Summary {
   if (samples.length === 0) throw new Error('summarize: no samples');
@@ -20,8 +28,13 @@ export function summarize(samples: readonly number[]): Summary {
   const at = (p: number): number => sorted[Math.max(1, Math.ceil((p / 100) * sorted.length)) - 1] as number;
   const sum = sorted.reduce((a, b) => a + b, 0);
   return {
-    count: sorted.length, min: sorted[0] as number, p50: at(50), p90: at(90), p99: at(99),
-    max: sorted[sorted.length - 1] as number, mean: sum / sorted.length,
+    count: sorted.length,
+    min: sorted[0] as number,
+    p50: at(50),
+    p90: at(90),
+    p99: at(99),
+    max: sorted[sorted.length - 1] as number,
+    mean: sum / sorted.length,
   };
 }
 
@@ -37,12 +50,17 @@ export function round(value: number, digits = 3): number {
  * an even count), with `<metric>_min` and `<metric>_max` beside it. Non-numeric fields keep
  * the first round's value.
  */
-export function medianRow<R extends { readonly case: string }>(rounds: readonly R[]): R & Record<string, number | string> {
+export function medianRow<R extends { readonly case: string }>(
+  rounds: readonly R[],
+): R & Record<string, number | string> {
   const first = rounds[0];
   if (!first) throw new Error('medianRow: no rounds');
   const out: Record<string, number | string> = { case: first.case };
   for (const m of Object.keys(first).filter((k) => k !== 'case')) {
-    const vals = rounds.map((r) => (r as unknown as Record<string, unknown>)[m]).filter((v): v is number => typeof v === 'number').sort((a, b) => a - b);
+    const vals = rounds
+      .map((r) => (r as unknown as Record<string, unknown>)[m])
+      .filter((v): v is number => typeof v === 'number')
+      .sort((a, b) => a - b);
     if (vals.length === 0) continue;
     out[m] = vals[Math.floor((vals.length - 1) / 2)]!;
     if (rounds.length > 1) {
@@ -54,7 +72,11 @@ export function medianRow<R extends { readonly case: string }>(rounds: readonly 
 }
 
 /** "median (min–max)" of a medianRow metric, for logs and README tables. */
-export function spreadText(row: Readonly<Record<string, unknown>>, m: string, fmt: (v: number) => string = String): string {
+export function spreadText(
+  row: Readonly<Record<string, unknown>>,
+  m: string,
+  fmt: (v: number) => string = String,
+): string {
   const v = row[m];
   if (typeof v !== 'number') return '-';
   const lo = row[`${m}_min`];

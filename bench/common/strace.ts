@@ -2,7 +2,11 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
-export interface SyscallCount { readonly name: string; readonly calls: number; readonly seconds: number }
+export interface SyscallCount {
+  readonly name: string;
+  readonly calls: number;
+  readonly seconds: number;
+}
 
 /** Parses the table `strace -c` writes, busiest syscall first, without the total line. */
 export function parseStraceSummary(text: string): SyscallCount[] {
@@ -15,8 +19,13 @@ export function parseStraceSummary(text: string): SyscallCount[] {
 }
 
 /** Attaches strace to `pids` (all threads); stop() detaches and returns the counts. */
-export async function attachStrace(pids: readonly number[], outFile: string): Promise<{ stop(): Promise<SyscallCount[]> }> {
-  const proc = spawn('strace', ['-c', '-f', '-o', outFile, ...pids.flatMap((p) => ['-p', String(p)])], { stdio: 'ignore' });
+export async function attachStrace(
+  pids: readonly number[],
+  outFile: string,
+): Promise<{ stop(): Promise<SyscallCount[]> }> {
+  const proc = spawn('strace', ['-c', '-f', '-o', outFile, ...pids.flatMap((p) => ['-p', String(p)])], {
+    stdio: 'ignore',
+  });
   await new Promise<void>((resolve, reject) => {
     proc.once('spawn', () => resolve());
     proc.once('error', (err) => reject(new Error(`strace: ${err.message} (install the Debian package strace)`)));

@@ -31,10 +31,14 @@ export function renderGrid(header: readonly string[], body: readonly (readonly s
 function ratioTable(rows: readonly ResultRow[], metrics: readonly string[], ref: string): string | undefined {
   const base = rows.find((r) => r.case === ref);
   if (!base) return undefined;
-  const body = rows.map((r) => [r.case, ...metrics.map((m) => {
-    const a = r[m]; const b = base[m];
-    return typeof a === 'number' && typeof b === 'number' && b !== 0 ? formatNumber(a / b) : '-';
-  })]);
+  const body = rows.map((r) => [
+    r.case,
+    ...metrics.map((m) => {
+      const a = r[m];
+      const b = base[m];
+      return typeof a === 'number' && typeof b === 'number' && b !== 0 ? formatNumber(a / b) : '-';
+    }),
+  ]);
   return `ratio to ${ref}:\n` + renderGrid(['case', ...metrics], body);
 }
 
@@ -42,7 +46,7 @@ function ratioTable(rows: readonly ResultRow[], metrics: readonly string[], ref:
 export function formatTable(rows: readonly ResultRow[], opts: TableOptions): string {
   const body = rows.map((r) => [r.case, ...opts.metrics.map((m) => formatNumber(r[m]))]);
   const parts = [renderGrid(['case', ...opts.metrics], body)];
-  for (const ref of [opts.baseline, ...(typeof opts.peer === 'string' ? [opts.peer] : opts.peer ?? [])]) {
+  for (const ref of [opts.baseline, ...(typeof opts.peer === 'string' ? [opts.peer] : (opts.peer ?? []))]) {
     if (!ref) continue;
     const t = ratioTable(rows, opts.metrics, ref);
     if (t) parts.push(t);

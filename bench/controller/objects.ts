@@ -24,10 +24,26 @@ export function podIp(index: number): string {
 
 function pod(svc: number, replica: number, index: number, ns: string, nodes: number, rv: number): KubeObject {
   return {
-    apiVersion: 'v1', kind: 'Pod',
-    metadata: { name: `svc${svc}-${replica}`, namespace: ns, uid: `pod-${svc}-${replica}`, resourceVersion: String(rv), labels: { app: `svc${svc}`, version: replica < 3 ? 'v1' : 'v2' } },
-    spec: { serviceAccountName: `sa${svc}`, nodeName: nodeName(index % nodes), containers: [{ name: 'app', ports: [{ containerPort: 8080 }] }] },
-    status: { phase: 'Running', podIP: podIp(index), podIPs: [{ ip: podIp(index) }], conditions: [{ type: 'Ready', status: 'True' }] },
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name: `svc${svc}-${replica}`,
+      namespace: ns,
+      uid: `pod-${svc}-${replica}`,
+      resourceVersion: String(rv),
+      labels: { app: `svc${svc}`, version: replica < 3 ? 'v1' : 'v2' },
+    },
+    spec: {
+      serviceAccountName: `sa${svc}`,
+      nodeName: nodeName(index % nodes),
+      containers: [{ name: 'app', ports: [{ containerPort: 8080 }] }],
+    },
+    status: {
+      phase: 'Running',
+      podIP: podIp(index),
+      podIPs: [{ ip: podIp(index) }],
+      conditions: [{ type: 'Ready', status: 'True' }],
+    },
   };
 }
 
@@ -40,34 +56,104 @@ export function generateMesh(shape: MeshShape): KubeObject[] {
   for (let n = 0; n < namespaces; n++) {
     const ns = `bench${n}`;
     const waypoint = n < 2;
-    out.push({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { 'mesh-mode': 'ambient', ...(waypoint ? { 'mesh-waypoint': 'waypoint' } : {}) } } });
-    if (waypoint) out.push({ apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', metadata: { name: 'waypoint', namespace: ns }, spec: { gatewayClassName: 'ambit-waypoint', listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }] } });
-    out.push({ apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name: 'default', namespace: ns }, spec: { mtls: { mode: 'STRICT' } } });
     out.push({
-      apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'deny-legacy', namespace: ns },
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: ns, labels: { 'mesh-mode': 'ambient', ...(waypoint ? { 'mesh-waypoint': 'waypoint' } : {}) } },
+    });
+    if (waypoint)
+      out.push({
+        apiVersion: 'gateway.networking.k8s.io/v1',
+        kind: 'Gateway',
+        metadata: { name: 'waypoint', namespace: ns },
+        spec: { gatewayClassName: 'ambit-waypoint', listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }] },
+      });
+    out.push({
+      apiVersion: 'security.istio.io/v1',
+      kind: 'PeerAuthentication',
+      metadata: { name: 'default', namespace: ns },
+      spec: { mtls: { mode: 'STRICT' } },
+    });
+    out.push({
+      apiVersion: 'security.istio.io/v1',
+      kind: 'AuthorizationPolicy',
+      metadata: { name: 'deny-legacy', namespace: ns },
       spec: { action: 'DENY', rules: [{ from: [{ source: { namespaces: ['legacy'] } }] }] },
     });
   }
-  for (let n = 0; n < nodes; n++) out.push({ apiVersion: 'v1', kind: 'Node', metadata: { name: nodeName(n), labels: { 'topology.kubernetes.io/region': 'bench', 'topology.kubernetes.io/zone': `zone-${n % 3}` } } });
+  for (let n = 0; n < nodes; n++)
+    out.push({
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: {
+        name: nodeName(n),
+        labels: { 'topology.kubernetes.io/region': 'bench', 'topology.kubernetes.io/zone': `zone-${n % 3}` },
+      },
+    });
   let podIndex = 0;
   for (let i = 0; i < shape.services; i++) {
     const ns = nsOf(i);
     out.push({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: `sa${i}`, namespace: ns } });
     out.push({
-      apiVersion: 'v1', kind: 'Service', metadata: { name: `svc${i}`, namespace: ns, uid: `svc-${i}` },
-      spec: { selector: { app: `svc${i}` }, ports: [{ name: 'http', port: 80, targetPort: 8080 }, { name: 'grpc', port: 9090, targetPort: 9090 }] },
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: `svc${i}`, namespace: ns, uid: `svc-${i}` },
+      spec: {
+        selector: { app: `svc${i}` },
+        ports: [
+          { name: 'http', port: 80, targetPort: 8080 },
+          { name: 'grpc', port: 9090, targetPort: 9090 },
+        ],
+      },
     });
     for (let p = 0; p < perService; p++) out.push(pod(i, p, podIndex++, ns, nodes, 1));
     if (i % 20 === 0) {
       const caller = `sa${(i + 1) % shape.services}`;
       out.push({
-        apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: `svc${i}-allow`, namespace: ns },
-        spec: { selector: { matchLabels: { app: `svc${i}` } }, action: 'ALLOW', rules: [{ from: [{ source: { principals: [`cluster.local/ns/${nsOf(i + 1)}/sa/${caller}`] } }], to: [{ operation: { ports: ['8080'] } }] }] },
+        apiVersion: 'security.istio.io/v1',
+        kind: 'AuthorizationPolicy',
+        metadata: { name: `svc${i}-allow`, namespace: ns },
+        spec: {
+          selector: { matchLabels: { app: `svc${i}` } },
+          action: 'ALLOW',
+          rules: [
+            {
+              from: [{ source: { principals: [`cluster.local/ns/${nsOf(i + 1)}/sa/${caller}`] } }],
+              to: [{ operation: { ports: ['8080'] } }],
+            },
+          ],
+        },
       });
     }
     if (i % 50 === 0) {
-      out.push({ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: `svc${i}`, namespace: ns }, spec: { host: `svc${i}`, subsets: [{ name: 'v1', labels: { version: 'v1' } }, { name: 'v2', labels: { version: 'v2' } }] } });
-      out.push({ apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: `svc${i}`, namespace: ns }, spec: { hosts: [`svc${i}`], http: [{ route: [{ destination: { host: `svc${i}`, subset: 'v1' }, weight: 90 }, { destination: { host: `svc${i}`, subset: 'v2' }, weight: 10 }] }] } });
+      out.push({
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'DestinationRule',
+        metadata: { name: `svc${i}`, namespace: ns },
+        spec: {
+          host: `svc${i}`,
+          subsets: [
+            { name: 'v1', labels: { version: 'v1' } },
+            { name: 'v2', labels: { version: 'v2' } },
+          ],
+        },
+      });
+      out.push({
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'VirtualService',
+        metadata: { name: `svc${i}`, namespace: ns },
+        spec: {
+          hosts: [`svc${i}`],
+          http: [
+            {
+              route: [
+                { destination: { host: `svc${i}`, subset: 'v1' }, weight: 90 },
+                { destination: { host: `svc${i}`, subset: 'v2' }, weight: 10 },
+              ],
+            },
+          ],
+        },
+      });
     }
   }
   return out;

@@ -10,7 +10,9 @@ import { SERVER_ID } from './pki.js';
 export const CASES = ['direct-tcp', 'node-tls', 'node-relay', 'hbone-1proc', 'hbone-2proc', 'haproxy-chain'] as const;
 export type CaseName = (typeof CASES)[number];
 
-export function isCaseName(s: string): s is CaseName { return (CASES as readonly string[]).includes(s); }
+export function isCaseName(s: string): s is CaseName {
+  return (CASES as readonly string[]).includes(s);
+}
 
 /** The destinations every chain forwards to. */
 export interface Targets {
@@ -22,7 +24,10 @@ export interface Targets {
   readonly targetPid: number;
 }
 
-export interface TlsSpec { readonly credentials: string; readonly serverId: string }
+export interface TlsSpec {
+  readonly credentials: string;
+  readonly serverId: string;
+}
 
 export interface CaseSetup {
   readonly name: CaseName;
@@ -48,15 +53,26 @@ export interface CaseContext {
 const here = dirname(fileURLToPath(import.meta.url));
 export const helperScript = (name: 'chain-proc' | 'loadgen' | 'target'): string => join(here, `${name}.js`);
 
-interface ChainReady { entry: Record<string, number>; hbonePort?: number }
+interface ChainReady {
+  entry: Record<string, number>;
+  hbonePort?: number;
+}
 
-async function startChainProc(ctx: CaseContext, name: string, spec: Record<string, unknown>): Promise<{ child: Child; ready: ChainReady }> {
-  const child = await ctx.group.start(process.execPath, [helperScript('chain-proc'), JSON.stringify(spec)], { name, readyLine: /^READY / });
+async function startChainProc(
+  ctx: CaseContext,
+  name: string,
+  spec: Record<string, unknown>,
+): Promise<{ child: Child; ready: ChainReady }> {
+  const child = await ctx.group.start(process.execPath, [helperScript('chain-proc'), JSON.stringify(spec)], {
+    name,
+    readyLine: /^READY /,
+  });
   return { child, ready: JSON.parse(child.readyMessage.slice('READY '.length)) as ChainReady };
 }
 
 function entryPorts(entry: Record<string, number>): { bulk: number; echo: number } {
-  const bulk = entry.bulk; const echo = entry.echo;
+  const bulk = entry.bulk;
+  const echo = entry.echo;
   if (!bulk || !echo) throw new Error(`chain did not report both entry ports: ${JSON.stringify(entry)}`);
   return { bulk, echo };
 }
@@ -64,45 +80,97 @@ function entryPorts(entry: Record<string, number>): { bulk: number; echo: number
 export async function setupCase(name: CaseName, ctx: CaseContext): Promise<CaseSetup> {
   const t = ctx.targets;
   const routes = { bulk: t.iperf, echo: t.echo };
-  const stopAll = (children: readonly Child[]) => async (): Promise<void> => { await Promise.all(children.map((c) => ctx.group.stop(c))); };
+  const stopAll = (children: readonly Child[]) => async (): Promise<void> => {
+    await Promise.all(children.map((c) => ctx.group.stop(c)));
+  };
   switch (name) {
     case 'direct-tcp':
-      return { name, bulk: { via: 'iperf3', port: t.iperf }, echoPort: t.echo, chainPids: [], endpointsCount: true, stop: async () => {} };
+      return {
+        name,
+        bulk: { via: 'iperf3', port: t.iperf },
+        echoPort: t.echo,
+        chainPids: [],
+        endpointsCount: true,
+        stop: async () => {},
+      };
     case 'node-tls':
       return {
-        name, bulk: { via: 'node', port: t.tlsSink }, echoPort: t.tlsEcho,
+        name,
+        bulk: { via: 'node', port: t.tlsSink },
+        echoPort: t.tlsEcho,
         tls: { credentials: ctx.pki.credentialsFile, serverId: SERVER_ID },
-        chainPids: [t.targetPid], endpointsCount: true, stop: async () => {},
+        chainPids: [t.targetPid],
+        endpointsCount: true,
+        stop: async () => {},
       };
     case 'node-relay': {
       const { child, ready } = await startChainProc(ctx, 'node-relay', { role: 'tcp-relay', routes });
       const p = entryPorts(ready.entry);
-      return { name, bulk: { via: 'iperf3', port: p.bulk }, echoPort: p.echo, chainPids: [child.pid], endpointsCount: false, stop: stopAll([child]) };
+      return {
+        name,
+        bulk: { via: 'iperf3', port: p.bulk },
+        echoPort: p.echo,
+        chainPids: [child.pid],
+        endpointsCount: false,
+        stop: stopAll([child]),
+      };
     }
     case 'hbone-1proc': {
-      const { child, ready } = await startChainProc(ctx, 'hbone-1proc', { role: 'hbone-both', credentials: ctx.pki.credentialsFile, routes });
+      const { child, ready } = await startChainProc(ctx, 'hbone-1proc', {
+        role: 'hbone-both',
+        credentials: ctx.pki.credentialsFile,
+        routes,
+      });
       const p = entryPorts(ready.entry);
-      return { name, bulk: { via: 'iperf3', port: p.bulk }, echoPort: p.echo, chainPids: [child.pid], endpointsCount: false, stop: stopAll([child]) };
+      return {
+        name,
+        bulk: { via: 'iperf3', port: p.bulk },
+        echoPort: p.echo,
+        chainPids: [child.pid],
+        endpointsCount: false,
+        stop: stopAll([child]),
+      };
     }
     case 'hbone-2proc': {
-      const server = await startChainProc(ctx, 'hbone-server', { role: 'hbone-server', credentials: ctx.pki.credentialsFile });
+      const server = await startChainProc(ctx, 'hbone-server', {
+        role: 'hbone-server',
+        credentials: ctx.pki.credentialsFile,
+      });
       const client = await startChainProc(ctx, 'hbone-client', {
-        role: 'hbone-client', credentials: ctx.pki.credentialsFile, hbonePort: server.ready.hbonePort, routes,
+        role: 'hbone-client',
+        credentials: ctx.pki.credentialsFile,
+        hbonePort: server.ready.hbonePort,
+        routes,
       });
       const p = entryPorts(client.ready.entry);
       return {
-        name, bulk: { via: 'iperf3', port: p.bulk }, echoPort: p.echo, chainPids: [client.child.pid, server.child.pid],
-        endpointsCount: false, stop: stopAll([client.child, server.child]),
+        name,
+        bulk: { via: 'iperf3', port: p.bulk },
+        echoPort: p.echo,
+        chainPids: [client.child.pid, server.child.pid],
+        endpointsCount: false,
+        stop: stopAll([client.child, server.child]),
       };
     }
     case 'haproxy-chain': {
-      const chain = await startHaproxyChain(ctx.group, ctx.pki.dir,
+      const chain = await startHaproxyChain(
+        ctx.group,
+        ctx.pki.dir,
         { client: ctx.pki.clientPem, server: ctx.pki.serverPem, ca: ctx.pki.caPem },
-        [{ name: 'bulk', targetPort: t.iperf }, { name: 'echo', targetPort: t.echo }], ctx.haproxyThreads);
+        [
+          { name: 'bulk', targetPort: t.iperf },
+          { name: 'echo', targetPort: t.echo },
+        ],
+        ctx.haproxyThreads,
+      );
       const p = entryPorts(chain.entry);
       return {
-        name, bulk: { via: 'iperf3', port: p.bulk }, echoPort: p.echo, chainPids: chain.children.map((c) => c.pid),
-        endpointsCount: false, stop: stopAll(chain.children),
+        name,
+        bulk: { via: 'iperf3', port: p.bulk },
+        echoPort: p.echo,
+        chainPids: chain.children.map((c) => c.pid),
+        endpointsCount: false,
+        stop: stopAll(chain.children),
       };
     }
   }

@@ -12,13 +12,21 @@ import { listenLoopback } from '../common/net.js';
 import type { Routes } from './hbone-relays.js';
 import { loadCredentialsFile } from './pki.js';
 
-interface Spec { role: 'tcp-relay' | 'hbone-server' | 'hbone-client' | 'hbone-both'; routes?: Routes; credentials?: string; hbonePort?: number }
+interface Spec {
+  role: 'tcp-relay' | 'hbone-server' | 'hbone-client' | 'hbone-both';
+  routes?: Routes;
+  credentials?: string;
+  hbonePort?: number;
+}
 
 /** A plain Node TCP relay: pipe both ways, half-close preserved, an error tears down both. */
 function tcpRelay(down: Socket, targetPort: number): void {
   const up = connect({ host: '127.0.0.1', port: targetPort, allowHalfOpen: true, noDelay: true });
   down.setNoDelay(true);
-  const teardown = (): void => { down.destroy(); up.destroy(); };
+  const teardown = (): void => {
+    down.destroy();
+    up.destroy();
+  };
   down.on('error', teardown);
   up.on('error', teardown);
   down.pipe(up);
@@ -58,7 +66,9 @@ async function main(): Promise<void> {
       break;
     case 'hbone-client': {
       if (!spec.hbonePort) throw new Error('chain: hbone-client needs "hbonePort"');
-      ready = { entry: await (await hbone()).startHboneClientRelays(needCreds().client, spec.hbonePort, spec.routes ?? {}) };
+      ready = {
+        entry: await (await hbone()).startHboneClientRelays(needCreds().client, spec.hbonePort, spec.routes ?? {}),
+      };
       break;
     }
     case 'hbone-both': {

@@ -6,7 +6,10 @@ import { join } from 'node:path';
 import type { Child, ChildGroup } from '../common/children.js';
 import { freePort, waitForPortOf } from '../common/net.js';
 
-export interface Route { readonly name: string; readonly targetPort: number }
+export interface Route {
+  readonly name: string;
+  readonly targetPort: number;
+}
 
 export interface HaproxyChain {
   /** Entry port per route name (TCP in). */
@@ -30,10 +33,17 @@ defaults
   timeout server 60s
 `;
 
-export interface PortedRoute extends Route { readonly inPort: number; readonly tlsPort: number }
+export interface PortedRoute extends Route {
+  readonly inPort: number;
+  readonly tlsPort: number;
+}
 
 /** The two HAProxy configurations (client side, server side) for `routes`. */
-export function haproxyConfigs(pem: { client: string; server: string; ca: string }, routes: readonly PortedRoute[], threads = 1): { client: string; server: string } {
+export function haproxyConfigs(
+  pem: { client: string; server: string; ca: string },
+  routes: readonly PortedRoute[],
+  threads = 1,
+): { client: string; server: string } {
   let client = GLOBAL(threads);
   let server = GLOBAL(threads);
   for (const r of routes) {
@@ -56,7 +66,11 @@ backend out_${r.name}
 }
 
 export async function startHaproxyChain(
-  group: ChildGroup, dir: string, pem: { client: string; server: string; ca: string }, routes: readonly Route[], threads = 1,
+  group: ChildGroup,
+  dir: string,
+  pem: { client: string; server: string; ca: string },
+  routes: readonly Route[],
+  threads = 1,
 ): Promise<HaproxyChain> {
   const ported: PortedRoute[] = [];
   for (const r of routes) ported.push({ ...r, inPort: await freePort(), tlsPort: await freePort() });

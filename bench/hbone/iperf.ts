@@ -4,7 +4,10 @@ import { spawn } from 'node:child_process';
 import type { ChildGroup, Child } from '../common/children.js';
 import { freePort, waitForPortOf } from '../common/net.js';
 
-export interface IperfServer { readonly port: number; readonly child: Child }
+export interface IperfServer {
+  readonly port: number;
+  readonly child: Child;
+}
 
 export async function startIperfServer(group: ChildGroup): Promise<IperfServer> {
   const port = await freePort();
@@ -49,10 +52,15 @@ export function runIperfClient(port: number, streams: number, seconds: number): 
         return;
       }
       const recv = json.end?.sum_received;
-      if (json.error || !recv) { reject(new Error(`iperf3: ${json.error ?? 'no result'}`)); return; }
+      if (json.error || !recv) {
+        reject(new Error(`iperf3: ${json.error ?? 'no result'}`));
+        return;
+      }
       const cpu = json.end?.cpu_utilization_percent;
       resolve({
-        gbps: recv.bits_per_second / 1e9, bytes: recv.bytes, seconds: recv.seconds,
+        gbps: recv.bits_per_second / 1e9,
+        bytes: recv.bytes,
+        seconds: recv.seconds,
         endpointCpuSeconds: cpu ? ((cpu.host_total + cpu.remote_total) / 100) * recv.seconds : 0,
       });
     });

@@ -9,8 +9,19 @@ import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { loadCredentialsFile } from './pki.js';
 import { tlsClientOptions } from './tls-options.js';
 
-interface TlsSpec { credentials: string; serverId: string }
-interface Spec { mode: 'rr' | 'connect' | 'bulk'; port: number; tls?: TlsSpec; durationMs: number; size?: number; concurrency?: number; streams?: number }
+interface TlsSpec {
+  credentials: string;
+  serverId: string;
+}
+interface Spec {
+  mode: 'rr' | 'connect' | 'bulk';
+  port: number;
+  tls?: TlsSpec;
+  durationMs: number;
+  size?: number;
+  concurrency?: number;
+  streams?: number;
+}
 
 let tlsOptions: ConnectionOptions | undefined;
 
@@ -35,14 +46,21 @@ async function requestResponse(spec: Spec): Promise<Record<string, unknown>> {
   await new Promise<void>((resolve, reject) => {
     let got = 0;
     let t0 = process.hrtime.bigint();
-    const send = (): void => { got = 0; t0 = process.hrtime.bigint(); sock.write(payload); };
+    const send = (): void => {
+      got = 0;
+      t0 = process.hrtime.bigint();
+      sock.write(payload);
+    };
     sock.on('data', (chunk: Buffer) => {
       got += chunk.length;
       if (got < size) return;
       const now = process.hrtime.bigint();
       const ms = Date.now();
       if (ms > warmupEnd) samples.push(Number(now - t0) / 1000);
-      if (ms >= end || samples.length >= 2_000_000) { resolve(); return; }
+      if (ms >= end || samples.length >= 2_000_000) {
+        resolve();
+        return;
+      }
       send();
     });
     sock.on('error', reject);
@@ -65,15 +83,26 @@ async function connectRate(spec: Spec): Promise<Record<string, unknown>> {
   const one = async (): Promise<void> => {
     const sock = await open(spec);
     await new Promise<void>((resolve, reject) => {
-      sock.once('data', () => { sock.end(); resolve(); });
+      sock.once('data', () => {
+        sock.end();
+        resolve();
+      });
       sock.once('error', reject);
       sock.write('x');
     });
-    sock.on('error', () => { /* late errors after our byte came back do not matter */ });
+    sock.on('error', () => {
+      /* late errors after our byte came back do not matter */
+    });
   };
   const loop = async (): Promise<void> => {
     while (Date.now() < end) {
-      try { await one(); done++; } catch { errors++; if (errors > 1000) throw new Error('connect: too many errors'); }
+      try {
+        await one();
+        done++;
+      } catch {
+        errors++;
+        if (errors > 1000) throw new Error('connect: too many errors');
+      }
     }
   };
   await Promise.all(Array.from({ length: spec.concurrency ?? 8 }, loop));
@@ -89,19 +118,29 @@ async function bulk(spec: Spec): Promise<Record<string, unknown>> {
   const started = process.hrtime.bigint();
   const stopAt = Date.now() + spec.durationMs;
   let bytes = 0;
-  await Promise.all(socks.map((s) => new Promise<void>((resolve, reject) => {
-    s.on('error', reject);
-    s.on('close', () => resolve());
-    s.on('data', () => { /* the sink sends nothing */ });
-    const pump = (): void => {
-      while (Date.now() < stopAt) {
-        bytes += chunk.length;
-        if (!s.write(chunk)) { s.once('drain', pump); return; }
-      }
-      s.end();
-    };
-    pump();
-  })));
+  await Promise.all(
+    socks.map(
+      (s) =>
+        new Promise<void>((resolve, reject) => {
+          s.on('error', reject);
+          s.on('close', () => resolve());
+          s.on('data', () => {
+            /* the sink sends nothing */
+          });
+          const pump = (): void => {
+            while (Date.now() < stopAt) {
+              bytes += chunk.length;
+              if (!s.write(chunk)) {
+                s.once('drain', pump);
+                return;
+              }
+            }
+            s.end();
+          };
+          pump();
+        }),
+    ),
+  );
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   return { bytes, seconds, gbps: (bytes * 8) / seconds / 1e9 };
 }
@@ -111,10 +150,16 @@ async function main(): Promise<void> {
   if (!spec.port || !spec.durationMs) throw new Error('loadgen: spec needs port and durationMs');
   if (spec.tls) tlsOptions = tlsClientOptions(loadCredentialsFile(spec.tls.credentials).client, spec.tls.serverId);
   const cpu0 = process.cpuUsage();
-  const result = spec.mode === 'rr' ? await requestResponse(spec)
-    : spec.mode === 'connect' ? await connectRate(spec)
-    : spec.mode === 'bulk' ? await bulk(spec)
-    : (() => { throw new Error(`loadgen: unknown mode ${String(spec.mode)}`); })();
+  const result =
+    spec.mode === 'rr'
+      ? await requestResponse(spec)
+      : spec.mode === 'connect'
+        ? await connectRate(spec)
+        : spec.mode === 'bulk'
+          ? await bulk(spec)
+          : (() => {
+              throw new Error(`loadgen: unknown mode ${String(spec.mode)}`);
+            })();
   const cpu = process.cpuUsage(cpu0);
   process.stdout.write(`RESULT ${JSON.stringify({ ...result, cpu_s: (cpu.user + cpu.system) / 1e6 })}\n`);
   process.exit(0);

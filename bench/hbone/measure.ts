@@ -5,10 +5,20 @@ import { CpuMeter } from '../common/cpu.js';
 import { runIperfClient } from './iperf.js';
 import { helperScript, type CaseSetup } from './cases.js';
 
-export interface BulkFigure { readonly gbps: number; readonly bytes: number; readonly cpuSeconds: number }
+export interface BulkFigure {
+  readonly gbps: number;
+  readonly bytes: number;
+  readonly cpuSeconds: number;
+}
 
-async function loadgen(group: ChildGroup, spec: Record<string, unknown>, timeoutMs: number): Promise<Record<string, number>> {
-  const child = await group.start(process.execPath, [helperScript('loadgen'), JSON.stringify(spec)], { name: `loadgen-${String(spec.mode)}` });
+async function loadgen(
+  group: ChildGroup,
+  spec: Record<string, unknown>,
+  timeoutMs: number,
+): Promise<Record<string, number>> {
+  const child = await group.start(process.execPath, [helperScript('loadgen'), JSON.stringify(spec)], {
+    name: `loadgen-${String(spec.mode)}`,
+  });
   const line = await child.nextLine(/^RESULT /, timeoutMs);
   await child.exited;
   return JSON.parse(line.slice('RESULT '.length)) as Record<string, number>;
@@ -20,24 +30,54 @@ const num = (r: Record<string, number>, k: string): number => {
   return v;
 };
 
-export async function measureBulk(group: ChildGroup, c: CaseSetup, streams: number, seconds: number): Promise<BulkFigure> {
+export async function measureBulk(
+  group: ChildGroup,
+  c: CaseSetup,
+  streams: number,
+  seconds: number,
+): Promise<BulkFigure> {
   const meter = new CpuMeter(c.chainPids).start();
   if (c.bulk.via === 'iperf3') {
     const r = await runIperfClient(c.bulk.port, streams, seconds);
     const chainCpu = meter.stop().total;
     return { gbps: r.gbps, bytes: r.bytes, cpuSeconds: chainCpu + (c.endpointsCount ? r.endpointCpuSeconds : 0) };
   }
-  const r = await loadgen(group, { mode: 'bulk', port: c.bulk.port, tls: c.tls, durationMs: seconds * 1000, streams }, (seconds + 30) * 1000);
+  const r = await loadgen(
+    group,
+    { mode: 'bulk', port: c.bulk.port, tls: c.tls, durationMs: seconds * 1000, streams },
+    (seconds + 30) * 1000,
+  );
   const chainCpu = meter.stop().total;
-  return { gbps: num(r, 'gbps'), bytes: num(r, 'bytes'), cpuSeconds: chainCpu + (c.endpointsCount ? num(r, 'cpu_s') : 0) };
+  return {
+    gbps: num(r, 'gbps'),
+    bytes: num(r, 'bytes'),
+    cpuSeconds: chainCpu + (c.endpointsCount ? num(r, 'cpu_s') : 0),
+  };
 }
 
-export async function measureRequestResponse(group: ChildGroup, c: CaseSetup, seconds: number): Promise<{ p50: number; p99: number; count: number }> {
-  const r = await loadgen(group, { mode: 'rr', port: c.echoPort, tls: c.tls, durationMs: seconds * 1000, size: 100 }, (seconds + 30) * 1000);
+export async function measureRequestResponse(
+  group: ChildGroup,
+  c: CaseSetup,
+  seconds: number,
+): Promise<{ p50: number; p99: number; count: number }> {
+  const r = await loadgen(
+    group,
+    { mode: 'rr', port: c.echoPort, tls: c.tls, durationMs: seconds * 1000, size: 100 },
+    (seconds + 30) * 1000,
+  );
   return { p50: num(r, 'p50_us'), p99: num(r, 'p99_us'), count: num(r, 'count') };
 }
 
-export async function measureConnectRate(group: ChildGroup, c: CaseSetup, seconds: number, concurrency: number): Promise<{ perSecond: number; errors: number }> {
-  const r = await loadgen(group, { mode: 'connect', port: c.echoPort, tls: c.tls, durationMs: seconds * 1000, concurrency }, (seconds + 30) * 1000);
+export async function measureConnectRate(
+  group: ChildGroup,
+  c: CaseSetup,
+  seconds: number,
+  concurrency: number,
+): Promise<{ perSecond: number; errors: number }> {
+  const r = await loadgen(
+    group,
+    { mode: 'connect', port: c.echoPort, tls: c.tls, durationMs: seconds * 1000, concurrency },
+    (seconds + 30) * 1000,
+  );
   return { perSecond: num(r, 'per_s'), errors: num(r, 'errors') };
 }

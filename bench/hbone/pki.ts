@@ -37,7 +37,9 @@ export async function createBenchPki(): Promise<BenchPki> {
   };
   const withNewline = (pem: string): string => (pem.endsWith('\n') ? pem : pem + '\n');
   return {
-    dir, client, server,
+    dir,
+    client,
+    server,
     credentialsFile: file('credentials.json', JSON.stringify({ client, server })),
     clientPem: file('client.pem', withNewline(client.certChainPem) + withNewline(client.keyPem)),
     serverPem: file('server.pem', withNewline(server.certChainPem) + withNewline(server.keyPem)),
@@ -46,11 +48,22 @@ export async function createBenchPki(): Promise<BenchPki> {
   };
 }
 
-interface CredentialsJson { identity: string; keyPem: string; certChainPem: string; rootsPem: string; notBefore: string; notAfter: string }
+interface CredentialsJson {
+  identity: string;
+  keyPem: string;
+  certChainPem: string;
+  rootsPem: string;
+  notBefore: string;
+  notAfter: string;
+}
 
 /** Reads the credentials file a helper process was given. */
 export function loadCredentialsFile(path: string): { client: Credentials; server: Credentials } {
   const raw = JSON.parse(readFileSync(path, 'utf8')) as { client: CredentialsJson; server: CredentialsJson };
-  const revive = (c: CredentialsJson): Credentials => ({ ...c, notBefore: new Date(c.notBefore), notAfter: new Date(c.notAfter) });
+  const revive = (c: CredentialsJson): Credentials => ({
+    ...c,
+    notBefore: new Date(c.notBefore),
+    notAfter: new Date(c.notAfter),
+  });
   return { client: revive(raw.client), server: revive(raw.server) };
 }

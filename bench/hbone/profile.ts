@@ -20,16 +20,24 @@ async function main(): Promise<void> {
   if (hwm > 0) setDefaultHighWaterMark(false, hwm);
   const { values } = parseArgs({
     options: {
-      case: { type: 'string', default: 'hbone-1proc' }, seconds: { type: 'string', default: '4' },
-      streams: { type: 'string', default: '1' }, rr: { type: 'boolean', default: false }, strace: { type: 'boolean', default: false }, inproc: { type: 'boolean', default: false },
+      case: { type: 'string', default: 'hbone-1proc' },
+      seconds: { type: 'string', default: '4' },
+      streams: { type: 'string', default: '1' },
+      rr: { type: 'boolean', default: false },
+      strace: { type: 'boolean', default: false },
+      inproc: { type: 'boolean', default: false },
     },
   });
-  const seconds = Number(values.seconds); const streams = Number(values.streams);
+  const seconds = Number(values.seconds);
+  const streams = Number(values.streams);
   const group = new ChildGroup();
   const pki = await createBenchPki();
   try {
     const iperf = await startIperfServer(group);
-    const target = await group.start(process.execPath, [helperScript('target'), pki.credentialsFile], { name: 'target', readyLine: /^READY / });
+    const target = await group.start(process.execPath, [helperScript('target'), pki.credentialsFile], {
+      name: 'target',
+      readyLine: /^READY /,
+    });
     const ports = JSON.parse(target.readyMessage.slice(6)) as { echo: number; tlsEcho: number; tlsSink: number };
     const targets: Targets = { iperf: iperf.port, ...ports, targetPid: target.pid };
     let setup: Pick<CaseSetup, 'bulk' | 'echoPort' | 'chainPids' | 'stop'>;
@@ -37,7 +45,12 @@ async function main(): Promise<void> {
       const { startHboneClientRelays, startHboneServerRelay } = await import('./hbone-relays.js');
       const hbonePort = await startHboneServerRelay(pki.server);
       const entry = await startHboneClientRelays(pki.client, hbonePort, { bulk: iperf.port, echo: ports.echo });
-      setup = { bulk: { via: 'iperf3', port: entry.bulk as number }, echoPort: entry.echo as number, chainPids: [process.pid], stop: async () => {} };
+      setup = {
+        bulk: { via: 'iperf3', port: entry.bulk as number },
+        echoPort: entry.echo as number,
+        chainPids: [process.pid],
+        stop: async () => {},
+      };
     } else {
       if (!isCaseName(values.case) || values.case === 'node-tls' || values.case === 'direct-tcp') {
         throw new Error(`--case: one of node-relay, hbone-1proc, hbone-2proc, haproxy-chain`);
@@ -52,13 +65,16 @@ async function main(): Promise<void> {
       const meter = new CpuMeter(setup.chainPids).start();
       const rr = await measureRequestResponse(group, { ...setup, name: 'direct-tcp', endpointsCount: false }, seconds);
       const cpu = meter.stop().total;
-      process.stdout.write(`${values.inproc ? 'hbone in-process' : values.case}: rr p50 ${rr.p50.toFixed(0)} µs, p99 ${rr.p99.toFixed(0)} µs, `
-        + `${rr.count} round trips, chain CPU ${((cpu / rr.count) * 1e6).toFixed(0)} µs per round trip\n`);
+      process.stdout.write(
+        `${values.inproc ? 'hbone in-process' : values.case}: rr p50 ${rr.p50.toFixed(0)} µs, p99 ${rr.p99.toFixed(0)} µs, ` +
+          `${rr.count} round trips, chain CPU ${((cpu / rr.count) * 1e6).toFixed(0)} µs per round trip\n`,
+      );
       if (strace) {
         const counts = await strace.stop();
         const total = counts.reduce((a, c) => a + c.calls, 0);
         process.stdout.write(`syscalls: ${(total / rr.count).toFixed(1)} per round trip\n`);
-        for (const c of counts.slice(0, 10)) process.stdout.write(`  ${c.name.padEnd(16)} ${(c.calls / rr.count).toFixed(2).padStart(8)}\n`);
+        for (const c of counts.slice(0, 10))
+          process.stdout.write(`  ${c.name.padEnd(16)} ${(c.calls / rr.count).toFixed(2).padStart(8)}\n`);
       }
       await setup.stop();
       return;
@@ -66,14 +82,19 @@ async function main(): Promise<void> {
     const meter = new CpuMeter(setup.chainPids).start();
     const r = await runIperfClient(setup.bulk.port, streams, seconds);
     const cpu = meter.stop().total;
-    process.stdout.write(`${values.inproc ? 'hbone in-process' : values.case}: ${r.gbps.toFixed(2)} Gbit/s, ${streams} stream(s), `
-      + `chain CPU ${(cpu / (r.bytes / 1e9)).toFixed(2)} s/GB\n`);
+    process.stdout.write(
+      `${values.inproc ? 'hbone in-process' : values.case}: ${r.gbps.toFixed(2)} Gbit/s, ${streams} stream(s), ` +
+        `chain CPU ${(cpu / (r.bytes / 1e9)).toFixed(2)} s/GB\n`,
+    );
     if (strace) {
       const counts = await strace.stop();
       const mb = r.bytes / 1e6;
       const total = counts.reduce((a, c) => a + c.calls, 0);
-      process.stdout.write(`syscalls: ${(total / mb).toFixed(1)} per MB relayed (${total} in ${r.seconds.toFixed(1)} s)\n`);
-      for (const c of counts.slice(0, 12)) process.stdout.write(`  ${c.name.padEnd(16)} ${(c.calls / mb).toFixed(2).padStart(8)} per MB\n`);
+      process.stdout.write(
+        `syscalls: ${(total / mb).toFixed(1)} per MB relayed (${total} in ${r.seconds.toFixed(1)} s)\n`,
+      );
+      for (const c of counts.slice(0, 12))
+        process.stdout.write(`  ${c.name.padEnd(16)} ${(c.calls / mb).toFixed(2).padStart(8)} per MB\n`);
     }
     await setup.stop();
   } finally {
@@ -82,7 +103,10 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(() => process.exit(0), (err: unknown) => {
-  process.stderr.write(`profile: ${err instanceof Error ? err.stack : String(err)}\n`);
-  process.exit(1);
-});
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`profile: ${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -25,24 +25,43 @@ const USAGE = `usage: node dist/bench/hbone/run.js [options]
   --no-write            print only
   --help`;
 
-function options(): { duration: number; cases: CaseName[]; repeat: number; concurrency: number; haproxyThreads: number; out?: string; write: boolean } {
+function options(): {
+  duration: number;
+  cases: CaseName[];
+  repeat: number;
+  concurrency: number;
+  haproxyThreads: number;
+  out?: string;
+  write: boolean;
+} {
   const { values } = parseArgs({
     options: {
-      duration: { type: 'string', default: '4' }, cases: { type: 'string' }, repeat: { type: 'string', default: '1' }, concurrency: { type: 'string', default: '8' },
-      'haproxy-threads': { type: 'string', default: '1' }, out: { type: 'string' }, 'no-write': { type: 'boolean', default: false },
+      duration: { type: 'string', default: '4' },
+      cases: { type: 'string' },
+      repeat: { type: 'string', default: '1' },
+      concurrency: { type: 'string', default: '8' },
+      'haproxy-threads': { type: 'string', default: '1' },
+      out: { type: 'string' },
+      'no-write': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
-  if (values.help) { process.stdout.write(USAGE + '\n'); process.exit(0); }
+  if (values.help) {
+    process.stdout.write(USAGE + '\n');
+    process.exit(0);
+  }
   const positive = positiveOption;
   const cases = values.cases ? values.cases.split(',').map((s) => s.trim()) : [...CASES];
-  for (const c of cases) if (!isCaseName(c)) throw new Error(`--cases: unknown case "${c}" (known: ${CASES.join(', ')})`);
+  for (const c of cases)
+    if (!isCaseName(c)) throw new Error(`--cases: unknown case "${c}" (known: ${CASES.join(', ')})`);
   return {
-    duration: positive('duration', values.duration), cases: cases as CaseName[],
+    duration: positive('duration', values.duration),
+    cases: cases as CaseName[],
     repeat: Math.round(positive('repeat', values.repeat)),
     concurrency: Math.round(positive('concurrency', values.concurrency)),
     haproxyThreads: Math.round(positive('haproxy-threads', values['haproxy-threads'])),
-    out: values.out, write: !values['no-write'],
+    out: values.out,
+    write: !values['no-write'],
   };
 }
 
@@ -59,8 +78,10 @@ async function measureCase(name: CaseName, ctx: CaseContext, o: ReturnType<typeo
     const gb = (b1.bytes + b8.bytes) / 1e9;
     return {
       case: name,
-      gbps_1: round(b1.gbps, 3), gbps_8: round(b8.gbps, 3),
-      rr_p50_us: round(rr.p50, 1), rr_p99_us: round(rr.p99, 1),
+      gbps_1: round(b1.gbps, 3),
+      gbps_8: round(b8.gbps, 3),
+      rr_p50_us: round(rr.p50, 1),
+      rr_p99_us: round(rr.p99, 1),
       tunnels_per_s: round(conn.perSecond, 0),
       cpu_s_per_gb: round((b1.cpuSeconds + b8.cpuSeconds) / gb, 3),
     };
@@ -75,8 +96,15 @@ async function main(): Promise<void> {
   const pki = await createBenchPki();
   try {
     const iperf = await startIperfServer(group);
-    const target = await group.start(process.execPath, [helperScript('target'), pki.credentialsFile], { name: 'target', readyLine: /^READY / });
-    const ports = JSON.parse(target.readyMessage.slice('READY '.length)) as { echo: number; tlsEcho: number; tlsSink: number };
+    const target = await group.start(process.execPath, [helperScript('target'), pki.credentialsFile], {
+      name: 'target',
+      readyLine: /^READY /,
+    });
+    const ports = JSON.parse(target.readyMessage.slice('READY '.length)) as {
+      echo: number;
+      tlsEcho: number;
+      tlsSink: number;
+    };
     const targets: Targets = { iperf: iperf.port, ...ports, targetPid: target.pid };
     const ctx: CaseContext = { group, pki, targets, haproxyThreads: o.haproxyThreads };
     const rounds: ResultRow[][] = [];
@@ -91,11 +119,18 @@ async function main(): Promise<void> {
     }
     const rows = o.cases.map((name) => medianRow(rounds.map((r) => r.find((row) => row.case === name) as ResultRow)));
     const results = buildResults('hbone', rows);
-    process.stdout.write(`hbone bench, ${results.machine}, ${results.date}, ${o.duration} s per bulk test, median of ${o.repeat} round(s)\n\n`);
+    process.stdout.write(
+      `hbone bench, ${results.machine}, ${results.date}, ${o.duration} s per bulk test, median of ${o.repeat} round(s)\n\n`,
+    );
     process.stdout.write(formatTable(rows, { metrics: METRICS, baseline: 'direct-tcp', peer: 'haproxy-chain' }) + '\n');
     if (o.repeat > 1) {
       process.stdout.write('\nmedian (min–max) of the rounds:\n');
-      for (const r of rows) process.stdout.write(`${r.case}: ${METRICS.filter((m) => typeof r[m] === 'number').map((m) => `${m} ${spreadText(r, m)}`).join(', ')}\n`);
+      for (const r of rows)
+        process.stdout.write(
+          `${r.case}: ${METRICS.filter((m) => typeof r[m] === 'number')
+            .map((m) => `${m} ${spreadText(r, m)}`)
+            .join(', ')}\n`,
+        );
     }
     if (o.write) process.stdout.write(`\nwrote ${writeResults(results, o.out)}\n`);
   } finally {

@@ -17,7 +17,9 @@ function echo(socket: Socket): void {
 
 function sink(socket: Socket): void {
   socket.on('error', () => socket.destroy());
-  socket.on('data', () => { /* discard */ });
+  socket.on('data', () => {
+    /* discard */
+  });
   socket.on('end', () => socket.end());
 }
 
@@ -30,7 +32,10 @@ async function main(): Promise<void> {
     createTlsServer(tlsServerOptions(creds), echo),
     createTlsServer(tlsServerOptions(creds), sink),
   ];
-  for (const s of servers) s.on('tlsClientError', () => { /* a refused handshake is not our concern here */ });
+  for (const s of servers)
+    s.on('tlsClientError', () => {
+      /* a refused handshake is not our concern here */
+    });
   const [echoPort, tlsEchoPort, tlsSinkPort] = await Promise.all(servers.map(listenLoopback));
   process.stdout.write(`READY ${JSON.stringify({ echo: echoPort, tlsEcho: tlsEchoPort, tlsSink: tlsSinkPort })}\n`);
   process.on('SIGTERM', () => process.exit(0));

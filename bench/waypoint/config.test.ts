@@ -36,7 +36,12 @@ describe('bench/waypoint configuration', () => {
     const ca = await testCa();
     const creds = await testCredentials(ca, MESH_NS, 'waypoint');
     const pool = new HbonePool();
-    const runtime = new WaypointRuntime({ pool, credentials: () => creds, log: createLogger('bench-test'), localIp: ips.waypoint });
+    const runtime = new WaypointRuntime({
+      pool,
+      credentials: () => creds,
+      log: createLogger('bench-test'),
+      localIp: ips.waypoint,
+    });
     try {
       expect(runtime.apply(waypointConfig('v1', ips.server))).toEqual([]);
       expect(runtime.pipeline()).toBeDefined();

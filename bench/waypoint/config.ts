@@ -21,7 +21,11 @@ export const waypointIdentity = (): string => spiffeIdFor(TRUST_DOMAIN, MESH_NS,
 export const serverIdentity = (): string => spiffeIdFor(TRUST_DOMAIN, MESH_NS, 'server');
 export const waypointHost = (): string => `server-wp.${MESH_NS}.svc.cluster.local`;
 
-export interface MeshPods { readonly client?: string; readonly server?: string; readonly waypoint?: string }
+export interface MeshPods {
+  readonly client?: string;
+  readonly server?: string;
+  readonly waypoint?: string;
+}
 
 /**
  * The agent's snapshot. The waypoint pod is a known workload with `enrolled: false` (as Istio
@@ -36,16 +40,48 @@ export function meshSnapshot(version: string, ips: MeshPods): Record<string, unk
   const ports = [{ name: 'http', port: HTTP_PORT, targetPort: HTTP_PORT, protocol: 'http' }];
   return {
     version,
-    namespaces: [{ name: MESH_NS, labels: { 'mesh-mode': 'ambient' } }, { name: PLAIN_NS, labels: {} }],
+    namespaces: [
+      { name: MESH_NS, labels: { 'mesh-mode': 'ambient' } },
+      { name: PLAIN_NS, labels: {} },
+    ],
     workloads: [
-      { name: 'mesh-client', namespace: MESH_NS, serviceAccount: 'client', ips: list(ips.client), enrolled: true, labels: { app: 'client' } },
+      {
+        name: 'mesh-client',
+        namespace: MESH_NS,
+        serviceAccount: 'client',
+        ips: list(ips.client),
+        enrolled: true,
+        labels: { app: 'client' },
+      },
       // The server's waypoint reference lets its agent accept tunnels from the waypoint identity.
-      { name: 'mesh-server', namespace: MESH_NS, serviceAccount: 'server', ips: list(ips.server), enrolled: true, labels: { app: 'server' }, ...(waypoint ? { waypoint } : {}) },
-      { name: 'waypoint', namespace: MESH_NS, serviceAccount: WAYPOINT_SA, ips: list(ips.waypoint), enrolled: false, labels: { 'gateway.networking.k8s.io/gateway-name': WAYPOINT_NAME } },
+      {
+        name: 'mesh-server',
+        namespace: MESH_NS,
+        serviceAccount: 'server',
+        ips: list(ips.server),
+        enrolled: true,
+        labels: { app: 'server' },
+        ...(waypoint ? { waypoint } : {}),
+      },
+      {
+        name: 'waypoint',
+        namespace: MESH_NS,
+        serviceAccount: WAYPOINT_SA,
+        ips: list(ips.waypoint),
+        enrolled: false,
+        labels: { 'gateway.networking.k8s.io/gateway-name': WAYPOINT_NAME },
+      },
     ],
     services: [
       { name: 'server', namespace: MESH_NS, vips: [VIP_L4], ports, endpoints },
-      { name: 'server-wp', namespace: MESH_NS, vips: [VIP_WAYPOINT], ports, endpoints, ...(waypoint ? { waypoint } : {}) },
+      {
+        name: 'server-wp',
+        namespace: MESH_NS,
+        vips: [VIP_WAYPOINT],
+        ports,
+        endpoints,
+        ...(waypoint ? { waypoint } : {}),
+      },
     ],
   };
 }
@@ -56,20 +92,57 @@ export function waypointConfig(version: string, serverIp: string): WaypointConfi
   const cluster = clusterName(host, HTTP_PORT);
   const serviceKey = `${MESH_NS}/${host}`;
   return {
-    namespace: MESH_NS, waypoint: WAYPOINT_NAME, version, mesh: DEFAULT_MESH_CONFIG,
-    virtualHosts: [{
-      name: `${host}:${HTTP_PORT}`, host, port: HTTP_PORT, protocol: 'http', serviceKey, vips: [VIP_WAYPOINT],
-      domains: [`${host}:${HTTP_PORT}`, `server-wp:${HTTP_PORT}`, `server-wp.${MESH_NS}:${HTTP_PORT}`, `${VIP_WAYPOINT}:${HTTP_PORT}`],
-      routes: [{
-        source: `${MESH_NS}/server-wp`, name: 'all', matches: [{ uri: { type: 'prefix', value: '/' } }],
-        destinations: [{ host, port: HTTP_PORT, weight: 100, cluster }],
-        headers: { response: { set: { [ROUTE_HEADER]: 'waypoint' } } },
-      }],
-    }],
-    clusters: [{
-      name: cluster, host, port: HTTP_PORT, protocol: 'http', serviceKey, trafficPolicy: {},
-      endpoints: [{ address: serverIp, port: HTTP_PORT, identity: serverIdentity(), labels: { app: 'server' }, hbone: true, workloadUid: `Pod/${MESH_NS}/mesh-server` }],
-    }],
-    authorizationPolicies: [], requestAuthentications: [], peerAuthentications: [],
+    namespace: MESH_NS,
+    waypoint: WAYPOINT_NAME,
+    version,
+    mesh: DEFAULT_MESH_CONFIG,
+    virtualHosts: [
+      {
+        name: `${host}:${HTTP_PORT}`,
+        host,
+        port: HTTP_PORT,
+        protocol: 'http',
+        serviceKey,
+        vips: [VIP_WAYPOINT],
+        domains: [
+          `${host}:${HTTP_PORT}`,
+          `server-wp:${HTTP_PORT}`,
+          `server-wp.${MESH_NS}:${HTTP_PORT}`,
+          `${VIP_WAYPOINT}:${HTTP_PORT}`,
+        ],
+        routes: [
+          {
+            source: `${MESH_NS}/server-wp`,
+            name: 'all',
+            matches: [{ uri: { type: 'prefix', value: '/' } }],
+            destinations: [{ host, port: HTTP_PORT, weight: 100, cluster }],
+            headers: { response: { set: { [ROUTE_HEADER]: 'waypoint' } } },
+          },
+        ],
+      },
+    ],
+    clusters: [
+      {
+        name: cluster,
+        host,
+        port: HTTP_PORT,
+        protocol: 'http',
+        serviceKey,
+        trafficPolicy: {},
+        endpoints: [
+          {
+            address: serverIp,
+            port: HTTP_PORT,
+            identity: serverIdentity(),
+            labels: { app: 'server' },
+            hbone: true,
+            workloadUid: `Pod/${MESH_NS}/mesh-server`,
+          },
+        ],
+      },
+    ],
+    authorizationPolicies: [],
+    requestAuthentications: [],
+    peerAuthentications: [],
   };
 }

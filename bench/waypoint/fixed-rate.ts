@@ -8,16 +8,30 @@
 //       max_ms, answered}; `answered` counts the warm-up's answers too (for CPU per request).
 import http from 'node:http';
 
-interface Spec { mode: 'probe' | 'rate'; url: string; rps?: number; durationMs?: number; connections?: number; warmupMs?: number }
+interface Spec {
+  mode: 'probe' | 'rate';
+  url: string;
+  rps?: number;
+  durationMs?: number;
+  connections?: number;
+  warmupMs?: number;
+}
 
-const out = (v: unknown): void => { process.stdout.write(`RESULT ${JSON.stringify(v)}\n`); };
+const out = (v: unknown): void => {
+  process.stdout.write(`RESULT ${JSON.stringify(v)}\n`);
+};
 
-function get(agent: http.Agent, url: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+function get(
+  agent: http.Agent,
+  url: string,
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
   return new Promise((resolve, reject) => {
     const req = http.get(url, { agent }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }),
+      );
       res.on('error', reject);
     });
     req.on('error', reject);
@@ -53,13 +67,23 @@ async function rate(spec: Spec): Promise<void> {
         const due = start + (sent * 1000) / rps;
         sent++;
         inFlight++;
-        get(agent, spec.url).then((r) => {
-          if (r.status !== 200) throw new Error(`status ${r.status}`);
-          answered++;
-          lastAnswerAt = performance.now();
-          if (due >= measureFrom) samples.push(performance.now() - due);
-        }).catch((err: unknown) => { if (due >= measureFrom) { errors++; lastError = (err as Error).message; } })
-          .finally(() => { inFlight--; if (inFlight === 0 && performance.now() >= end) resolve(); });
+        get(agent, spec.url)
+          .then((r) => {
+            if (r.status !== 200) throw new Error(`status ${r.status}`);
+            answered++;
+            lastAnswerAt = performance.now();
+            if (due >= measureFrom) samples.push(performance.now() - due);
+          })
+          .catch((err: unknown) => {
+            if (due >= measureFrom) {
+              errors++;
+              lastError = (err as Error).message;
+            }
+          })
+          .finally(() => {
+            inFlight--;
+            if (inFlight === 0 && performance.now() >= end) resolve();
+          });
       }
       if (now < end) setTimeout(tick, 1);
       else if (inFlight === 0) resolve();
@@ -69,7 +93,16 @@ async function rate(spec: Spec): Promise<void> {
   agent.destroy();
   samples.sort((a, b) => a - b);
   const at = (p: number): number => samples[Math.max(1, Math.ceil((p / 100) * samples.length)) - 1] ?? NaN;
-  out({ count: samples.length, errors, lastError, achieved_rps: samples.length / (Math.max(duration, lastAnswerAt - measureFrom) / 1000), p50_ms: at(50), p99_ms: at(99), max_ms: samples[samples.length - 1] ?? NaN, answered });
+  out({
+    count: samples.length,
+    errors,
+    lastError,
+    achieved_rps: samples.length / (Math.max(duration, lastAnswerAt - measureFrom) / 1000),
+    p50_ms: at(50),
+    p99_ms: at(99),
+    max_ms: samples[samples.length - 1] ?? NaN,
+    answered,
+  });
 }
 
 async function main(): Promise<void> {

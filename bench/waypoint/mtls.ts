@@ -19,13 +19,21 @@ export const MTLS_ENTRY_PORT = 18080;
 export const SERVER_NAME = 'server.bench-plain.svc.cluster.local';
 export const PROXY_NAME = 'nginx-proxy.bench-plain.svc.cluster.local';
 
-export interface MtlsFiles { readonly ca: string; readonly server: string; readonly proxy: string; readonly client: string }
+export interface MtlsFiles {
+  readonly ca: string;
+  readonly server: string;
+  readonly proxy: string;
+  readonly client: string;
+}
 
 /** A CA and three leaf certificates (cert + key in one PEM file each). */
 export function makeMtlsCertificates(dir: string): MtlsFiles {
   mkdirSync(dir, { recursive: true });
-  const ossl = (args: string[]): void => { execFileSync('openssl', args, { stdio: 'ignore' }); };
-  const ecKey = (path: string): void => ossl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', path]);
+  const ossl = (args: string[]): void => {
+    execFileSync('openssl', args, { stdio: 'ignore' });
+  };
+  const ecKey = (path: string): void =>
+    ossl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', path]);
   const ca = join(dir, 'ca.pem');
   const caKey = join(dir, 'ca.key');
   ecKey(caKey);
@@ -38,12 +46,33 @@ export function makeMtlsCertificates(dir: string): MtlsFiles {
     ecKey(key);
     ossl(['req', '-new', '-key', key, '-subj', `/CN=${dns}`, '-out', csr]);
     writeFileSync(ext, `subjectAltName=DNS:${dns}\nextendedKeyUsage=serverAuth,clientAuth\n`);
-    ossl(['x509', '-req', '-in', csr, '-CA', ca, '-CAkey', caKey, '-CAcreateserial', '-days', '2', '-extfile', ext, '-out', crt]);
+    ossl([
+      'x509',
+      '-req',
+      '-in',
+      csr,
+      '-CA',
+      ca,
+      '-CAkey',
+      caKey,
+      '-CAcreateserial',
+      '-days',
+      '2',
+      '-extfile',
+      ext,
+      '-out',
+      crt,
+    ]);
     const pem = join(dir, `${name}.pem`);
     execFileSync('sh', ['-c', `cat "${crt}" "${key}" > "${pem}"`]);
     return pem;
   };
-  return { ca, server: leaf('server', SERVER_NAME), proxy: leaf('proxy', PROXY_NAME), client: leaf('client', 'client.bench-plain.svc.cluster.local') };
+  return {
+    ca,
+    server: leaf('server', SERVER_NAME),
+    proxy: leaf('proxy', PROXY_NAME),
+    client: leaf('client', 'client.bench-plain.svc.cluster.local'),
+  };
 }
 
 const TLS = (pem: string, ca: string): string => `ssl_certificate ${pem};
@@ -66,7 +95,9 @@ export function serverTlsBlock(f: MtlsFiles): string {
 
 /** nginx as the L7 proxy with mutual TLS on both sides (in the proxy pod, its own process). */
 export function proxyMtlsConfig(common: string, f: MtlsFiles, upstream: string): string {
-  return common + `  upstream backend_tls {
+  return (
+    common +
+    `  upstream backend_tls {
     server ${upstream};
     keepalive 64;
     keepalive_requests 1000000;
@@ -90,13 +121,22 @@ export function proxyMtlsConfig(common: string, f: MtlsFiles, upstream: string):
     }
   }
 }
-`;
+`
+  );
 }
 
 /** HAProxy in the client pod: plain TCP in on 127.0.0.1:MTLS_ENTRY_PORT, mutual TLS out to the proxy. */
-export async function startClientTls(group: ChildGroup, client: Pod, dir: string, f: MtlsFiles, proxyIp: string): Promise<Child> {
+export async function startClientTls(
+  group: ChildGroup,
+  client: Pod,
+  dir: string,
+  f: MtlsFiles,
+  proxyIp: string,
+): Promise<Child> {
   const cfg = join(dir, 'haproxy-client.cfg');
-  writeFileSync(cfg, `global
+  writeFileSync(
+    cfg,
+    `global
   maxconn 8000
   tune.bufsize 65536
   ssl-default-server-ciphersuites TLS_AES_128_GCM_SHA256
@@ -113,10 +153,14 @@ frontend in
   default_backend tls
 backend tls
   server proxy ${proxyIp}:${MTLS_PORT} ssl crt ${f.client} ca-file ${f.ca} verify required verifyhost ${PROXY_NAME} sni str(${PROXY_NAME})
-`);
+`,
+  );
   // -db: foreground, no master-worker: the pid is the proxy itself.
-  const child = await group.start(...inNetns(client.netns, 'haproxy', ['-db', '-f', cfg]), { name: 'haproxy-client-tls' });
+  const child = await group.start(...inNetns(client.netns, 'haproxy', ['-db', '-f', cfg]), {
+    name: 'haproxy-client-tls',
+  });
   await new Promise((r) => setTimeout(r, 500));
-  if (child.process.exitCode !== null) throw new Error(`haproxy in ${client.netns} exited: ${child.stderr.join(' | ')}`);
+  if (child.process.exitCode !== null)
+    throw new Error(`haproxy in ${client.netns} exited: ${child.stderr.join(' | ')}`);
   return child;
 }

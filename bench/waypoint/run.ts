@@ -11,15 +11,40 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ChildGroup, type Child } from '../common/children.js';
-import { createPod, createPodNetwork, deletePod, sweepPodNetwork, type Pod, type PodNetwork } from '../common/cni-pods.js';
+import {
+  createPod,
+  createPodNetwork,
+  deletePod,
+  sweepPodNetwork,
+  type Pod,
+  type PodNetwork,
+} from '../common/cni-pods.js';
 import { CpuMeter, rssMbOfPid } from '../common/cpu.js';
 import { freePort } from '../common/net.js';
 import { buildResults, writeResults, type ResultRow } from '../common/results.js';
 import { medianRow, round, spreadText } from '../common/stats.js';
 import { formatTable } from '../common/table.js';
-import { HTTP_PORT, MESH_NS, meshSnapshot, PLAIN_NS, ROUTE_HEADER, TRUST_DOMAIN, VIP_L4, VIP_WAYPOINT, WAYPOINT_SA, waypointConfig } from './config.js';
+import {
+  HTTP_PORT,
+  MESH_NS,
+  meshSnapshot,
+  PLAIN_NS,
+  ROUTE_HEADER,
+  TRUST_DOMAIN,
+  VIP_L4,
+  VIP_WAYPOINT,
+  WAYPOINT_SA,
+  waypointConfig,
+} from './config.js';
 import { common, fixedRate, inNetns, probe, proxyConfig, serverConfig, startNginx, wrk } from './tools.js';
-import { makeMtlsCertificates, MTLS_ENTRY_PORT, MTLS_PORT, proxyMtlsConfig, serverTlsBlock, startClientTls } from './mtls.js';
+import {
+  makeMtlsCertificates,
+  MTLS_ENTRY_PORT,
+  MTLS_PORT,
+  proxyMtlsConfig,
+  serverTlsBlock,
+  startClientTls,
+} from './mtls.js';
 import { adminGet, waitForVersion } from '../common/admin.js';
 import { caseOption, positiveOption } from '../common/args.js';
 import type { AgentConfigDump } from '../../core/admin/dump.js';
@@ -52,35 +77,73 @@ const USAGE = `usage: node dist/bench/waypoint/run.js [options]      (as root)
   --no-write              print only
   --help`;
 
-interface Options { nodeFlags: string[]; duration: number; rateSeconds: number; rps: number; lowRps: number; cases: CaseName[]; wrkConnections: number; rateConnections: number; repeat: number; profile?: string; out?: string; write: boolean }
+interface Options {
+  nodeFlags: string[];
+  duration: number;
+  rateSeconds: number;
+  rps: number;
+  lowRps: number;
+  cases: CaseName[];
+  wrkConnections: number;
+  rateConnections: number;
+  repeat: number;
+  profile?: string;
+  out?: string;
+  write: boolean;
+}
 
 function options(): Options {
   const { values } = parseArgs({
     options: {
-      duration: { type: 'string', default: '4' }, 'rate-seconds': { type: 'string', default: '5' }, rps: { type: 'string', default: '1000' }, 'low-rps': { type: 'string', default: '250' },
-      cases: { type: 'string' }, 'wrk-connections': { type: 'string', default: '32' }, 'rate-connections': { type: 'string', default: '16' }, repeat: { type: 'string', default: '1' },
-      profile: { type: 'string' }, out: { type: 'string' }, 'no-write': { type: 'boolean', default: false }, help: { type: 'boolean', default: false },
+      duration: { type: 'string', default: '4' },
+      'rate-seconds': { type: 'string', default: '5' },
+      rps: { type: 'string', default: '1000' },
+      'low-rps': { type: 'string', default: '250' },
+      cases: { type: 'string' },
+      'wrk-connections': { type: 'string', default: '32' },
+      'rate-connections': { type: 'string', default: '16' },
+      repeat: { type: 'string', default: '1' },
+      profile: { type: 'string' },
+      out: { type: 'string' },
+      'no-write': { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
       'node-flags': { type: 'string', default: '' },
     },
   });
-  if (values.help) { process.stdout.write(USAGE + '\n'); process.exit(0); }
+  if (values.help) {
+    process.stdout.write(USAGE + '\n');
+    process.exit(0);
+  }
   const positive = positiveOption;
   const cases = caseOption(values.cases, CASES);
   return {
     nodeFlags: values['node-flags'].split(' ').filter(Boolean),
-    duration: positive('duration', values.duration), rateSeconds: positive('rate-seconds', values['rate-seconds']), rps: positive('rps', values.rps), lowRps: Number(values['low-rps']) >= 0 ? Number(values['low-rps']) : positive('low-rps', values['low-rps']),
-    cases, wrkConnections: Math.round(positive('wrk-connections', values['wrk-connections'])),
-    rateConnections: Math.round(positive('rate-connections', values['rate-connections'])), repeat: Math.round(positive('repeat', values.repeat)), out: values.out, write: !values['no-write'],
+    duration: positive('duration', values.duration),
+    rateSeconds: positive('rate-seconds', values['rate-seconds']),
+    rps: positive('rps', values.rps),
+    lowRps: Number(values['low-rps']) >= 0 ? Number(values['low-rps']) : positive('low-rps', values['low-rps']),
+    cases,
+    wrkConnections: Math.round(positive('wrk-connections', values['wrk-connections'])),
+    rateConnections: Math.round(positive('rate-connections', values['rate-connections'])),
+    repeat: Math.round(positive('repeat', values.repeat)),
+    out: values.out,
+    write: !values['no-write'],
     ...(values.profile ? { profile: resolve(values.profile) } : {}),
   };
 }
 
-const log = (msg: string): void => { process.stderr.write(`waypoint bench: ${msg}\n`); };
-
+const log = (msg: string): void => {
+  process.stderr.write(`waypoint bench: ${msg}\n`);
+};
 
 /** One case: where the client sends, and which processes are the proxy path (none for direct). */
 interface Setup {
-  readonly name: CaseName; readonly client: Pod; readonly url: string; readonly proxies: () => number[]; readonly waypointPid?: number; readonly serverPids: () => number[];
+  readonly name: CaseName;
+  readonly client: Pod;
+  readonly url: string;
+  readonly proxies: () => number[];
+  readonly waypointPid?: number;
+  readonly serverPids: () => number[];
   /** The waypoint's /metrics (reachable over the bridge): minor GCs during the fixed-rate run. */
   readonly waypointMetrics?: string;
 }
@@ -89,7 +152,15 @@ interface Setup {
 async function minorGcs(url: string): Promise<number> {
   const text = await (await fetch(url)).text();
   const m = /^ambit_process_nodejs_gc_duration_seconds_count\{[^}]*kind="minor"[^}]*\} (\S+)$/m.exec(text);
-  if (!m) throw new Error(`no minor GC count in ${url}: ${text.split('\n').filter((l) => l.includes('gc_duration_seconds_count')).join(' ') || text.slice(0, 200)}`);
+  if (!m)
+    throw new Error(
+      `no minor GC count in ${url}: ${
+        text
+          .split('\n')
+          .filter((l) => l.includes('gc_duration_seconds_count'))
+          .join(' ') || text.slice(0, 200)
+      }`,
+    );
   return Number(m[1]);
 }
 
@@ -106,32 +177,56 @@ function fixedSemiSpaceMb(flags: readonly string[]): number | undefined {
 async function measure(group: ChildGroup, s: Setup, o: Options): Promise<ResultRow> {
   // The response header set by the waypoint's route says which path a response took.
   const first = await probe(group, s.client, s.url);
-  if (first.status !== 200) throw new Error(`${s.name}: GET ${s.url} answered ${first.status}: ${first.body.slice(0, 200)}`);
+  if (first.status !== 200)
+    throw new Error(`${s.name}: GET ${s.url} answered ${first.status}: ${first.body.slice(0, 200)}`);
   const viaWaypoint = first.headers[ROUTE_HEADER] === 'waypoint';
-  if (viaWaypoint !== (s.name === 'waypoint')) throw new Error(`${s.name}: the response ${viaWaypoint ? 'came' : 'did not come'} through the waypoint (header ${ROUTE_HEADER}: ${String(first.headers[ROUTE_HEADER])})`);
+  if (viaWaypoint !== (s.name === 'waypoint'))
+    throw new Error(
+      `${s.name}: the response ${viaWaypoint ? 'came' : 'did not come'} through the waypoint (header ${ROUTE_HEADER}: ${String(first.headers[ROUTE_HEADER])})`,
+    );
 
   const max = await wrk(group, s.client, s.url, o.duration, o.wrkConnections);
   if (max.errors) log(`${s.name}: wrk: ${max.errors}`);
 
   const proxies = s.proxies();
   const meter = new CpuMeter([...proxies, ...s.serverPids()]).start();
-  const gcBefore = s.waypointMetrics ? await minorGcs(s.waypointMetrics).catch((err: unknown) => { log(`waypoint metrics: ${String(err)}`); return NaN; }) : NaN;
-  const fixed = await fixedRate(group, s.client, s.url, { rps: o.rps, seconds: o.rateSeconds, connections: o.rateConnections, warmupSeconds: 1 });
+  const gcBefore = s.waypointMetrics
+    ? await minorGcs(s.waypointMetrics).catch((err: unknown) => {
+        log(`waypoint metrics: ${String(err)}`);
+        return NaN;
+      })
+    : NaN;
+  const fixed = await fixedRate(group, s.client, s.url, {
+    rps: o.rps,
+    seconds: o.rateSeconds,
+    connections: o.rateConnections,
+    warmupSeconds: 1,
+  });
   const cpu = meter.stop();
   if (fixed.errors > 0) log(`${s.name}: ${fixed.errors} failed requests at the fixed rate (${fixed.lastError})`);
-  if (fixed.achieved_rps < o.rps * 0.95) log(`${s.name}: the fixed rate was not held: ${fixed.achieved_rps.toFixed(0)} of ${o.rps} requests/s answered`);
+  if (fixed.achieved_rps < o.rps * 0.95)
+    log(`${s.name}: the fixed rate was not held: ${fixed.achieved_rps.toFixed(0)} of ${o.rps} requests/s answered`);
   // The meter ran over the warm-up and the measured seconds: CPU per answered request.
   const requests = fixed.answered;
   if (!(requests > 0)) throw new Error(`${s.name}: no request was answered at the fixed rate (${fixed.lastError})`);
-  const per1000 = (pids: readonly number[]): number => pids.reduce((a, p) => a + (cpu.perProcess.get(p) ?? 0), 0) / (requests / 1000);
+  const per1000 = (pids: readonly number[]): number =>
+    pids.reduce((a, p) => a + (cpu.perProcess.get(p) ?? 0), 0) / (requests / 1000);
   const serverCpu = per1000(s.serverPids());
-  const row: Record<string, number | string> = { case: s.name, rps_max: round(max.rps, 0), p50_ms: round(fixed.p50_ms, 3), p99_ms: round(fixed.p99_ms, 3) };
+  const row: Record<string, number | string> = {
+    case: s.name,
+    rps_max: round(max.rps, 0),
+    p50_ms: round(fixed.p50_ms, 3),
+    p99_ms: round(fixed.p99_ms, 3),
+  };
   // Latency at the fixed rate is queueing time when a path cannot sustain it: the answered rate says so.
   row.answered_rps = round(fixed.achieved_rps, 0);
   let detail = `server nginx ${serverCpu.toFixed(3)} vCPU per 1000 rps`;
   if (proxies.length > 0) {
     row.vcpu_per_1000rps = round(per1000(proxies), 4);
-    row.rss_mb = round(proxies.reduce((a, p) => a + rssMbOfPid(p), 0), 1);
+    row.rss_mb = round(
+      proxies.reduce((a, p) => a + rssMbOfPid(p), 0),
+      1,
+    );
     detail += `, proxy path ${String(row.vcpu_per_1000rps)} (${proxies.map((p) => `${p}: ${per1000([p]).toFixed(3)}`).join(', ')})`;
   }
   if (s.waypointMetrics) {
@@ -151,13 +246,20 @@ async function measure(group: ChildGroup, s: Setup, o: Options): Promise<ResultR
     row.waypoint_rss_mb = round(rssMbOfPid(s.waypointPid), 1);
   }
   if (o.lowRps > 0) {
-    const low = await fixedRate(group, s.client, s.url, { rps: o.lowRps, seconds: Math.max(2, o.rateSeconds / 2), connections: o.rateConnections, warmupSeconds: 1 });
+    const low = await fixedRate(group, s.client, s.url, {
+      rps: o.lowRps,
+      seconds: Math.max(2, o.rateSeconds / 2),
+      connections: o.rateConnections,
+      warmupSeconds: 1,
+    });
     if (low.errors > 0) log(`${s.name}: ${low.errors} failed requests at ${o.lowRps} req/s (${low.lastError})`);
     row[`p50_ms_at_${o.lowRps}`] = round(low.p50_ms, 3);
     row[`p99_ms_at_${o.lowRps}`] = round(low.p99_ms, 3);
     detail += `; at ${o.lowRps} req/s: p50 ${low.p50_ms.toFixed(2)} ms, p99 ${low.p99_ms.toFixed(2)} ms`;
   }
-  log(`${s.name}: ${max.rps.toFixed(0)} req/s max; at ${o.rps} req/s (${fixed.achieved_rps.toFixed(0)} answered/s): p50 ${fixed.p50_ms.toFixed(2)} ms, p99 ${fixed.p99_ms.toFixed(2)} ms, max ${fixed.max_ms.toFixed(1)} ms; ${detail}`);
+  log(
+    `${s.name}: ${max.rps.toFixed(0)} req/s max; at ${o.rps} req/s (${fixed.achieved_rps.toFixed(0)} answered/s): p50 ${fixed.p50_ms.toFixed(2)} ms, p99 ${fixed.p99_ms.toFixed(2)} ms, max ${fixed.max_ms.toFixed(1)} ms; ${detail}`,
+  );
   return row as ResultRow;
 }
 
@@ -168,12 +270,22 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), PREFIX));
   let net: PodNetwork | undefined;
   // The CNI network's own temp dir (host-local IPAM state, the ambit-cni shim) goes too.
-  const sweep = (): void => { sweepPodNetwork(PREFIX, BRIDGE, dir); if (net) rmSync(net.dir, { recursive: true, force: true }); };
+  const sweep = (): void => {
+    sweepPodNetwork(PREFIX, BRIDGE, dir);
+    if (net) rmSync(net.dir, { recursive: true, force: true });
+  };
   process.on('exit', sweep); // also after a failure or Ctrl-C (ChildGroup exits on signals)
   const group = new ChildGroup();
   const pods: Pod[] = [];
   const profiled: Child[] = [];
-  const profileArgs = o.profile ? ['--cpu-prof', `--cpu-prof-dir=${o.profile}`, '--import', pathToFileURL(join(REPO, 'dist', 'bench', 'common', 'exit-on-sigusr2.js')).href] : [];
+  const profileArgs = o.profile
+    ? [
+        '--cpu-prof',
+        `--cpu-prof-dir=${o.profile}`,
+        '--import',
+        pathToFileURL(join(REPO, 'dist', 'bench', 'common', 'exit-on-sigusr2.js')).href,
+      ]
+    : [];
   try {
     const meshFile = join(dir, 'mesh.json');
     let version = 0;
@@ -184,64 +296,157 @@ async function main(): Promise<void> {
     // so both hold certificates of one root (a controller would be that CA in a cluster).
     const stateDir = join(dir, 'agent-state');
     const agent: Child = await group.start(process.execPath, [...profileArgs, join(REPO, 'dist', 'agent', 'main.js')], {
-      name: 'ambit-agent', readyLine: /^ready /, readyTimeoutMs: 30_000,
+      name: 'ambit-agent',
+      readyLine: /^ready /,
+      readyTimeoutMs: 30_000,
       env: {
-        ...process.env, AMBIT_CONFIG_FILE: meshFile, AMBIT_STATE_DIR: stateDir, AMBIT_AGENT_SOCKET: agentSocket, AMBIT_TRUST_DOMAIN: TRUST_DOMAIN,
-        AMBIT_NODE_NAME: 'bench-node', AMBIT_ADMIN_PORT: String(adminPort), AMBIT_METRICS_PORT: String(await freePort()),
-        AMBIT_READY_PORT: String(await freePort()), AMBIT_SOCKS5_PORT: '0', AMBIT_PUBLIC_HOST: '127.0.0.1', AMBIT_DRAIN_MS: '1000',
+        ...process.env,
+        AMBIT_CONFIG_FILE: meshFile,
+        AMBIT_STATE_DIR: stateDir,
+        AMBIT_AGENT_SOCKET: agentSocket,
+        AMBIT_TRUST_DOMAIN: TRUST_DOMAIN,
+        AMBIT_NODE_NAME: 'bench-node',
+        AMBIT_ADMIN_PORT: String(adminPort),
+        AMBIT_METRICS_PORT: String(await freePort()),
+        AMBIT_READY_PORT: String(await freePort()),
+        AMBIT_SOCKS5_PORT: '0',
+        AMBIT_PUBLIC_HOST: '127.0.0.1',
+        AMBIT_DRAIN_MS: '1000',
         AMBIT_LOG_LEVEL: process.env.AMBIT_LOG_LEVEL ?? 'warn',
-        AMBIT_NATIVE_ADDON: process.env.AMBIT_NATIVE_ADDON ?? join(REPO, 'agent', 'native', 'build', 'Release', 'ambit_netns.node'),
+        AMBIT_NATIVE_ADDON:
+          process.env.AMBIT_NATIVE_ADDON ?? join(REPO, 'agent', 'native', 'build', 'Release', 'ambit_netns.node'),
       },
     });
     profiled.push(agent);
     net = createPodNetwork({ prefix: PREFIX, bridge: BRIDGE, subnet: SUBNET, agentSocket });
-    const make = async (ns: string, name: string): Promise<Pod> => { const p = await createPod(net!, ns, name); pods.push(p); return p; };
+    const make = async (ns: string, name: string): Promise<Pod> => {
+      const p = await createPod(net!, ns, name);
+      pods.push(p);
+      return p;
+    };
     const plainClient = await make(PLAIN_NS, 'plain-client');
     const plainServer = await make(PLAIN_NS, 'plain-server');
     const proxyPod = await make(PLAIN_NS, 'nginx-proxy');
     const meshClient = await make(MESH_NS, 'mesh-client');
     const meshServer = await make(MESH_NS, 'mesh-server');
     const waypointPod = await make(MESH_NS, 'waypoint');
-    writeFileSync(meshFile, JSON.stringify(meshSnapshot(`bwp-${++version}`, { client: meshClient.ip, server: meshServer.ip, waypoint: waypointPod.ip })));
+    writeFileSync(
+      meshFile,
+      JSON.stringify(
+        meshSnapshot(`bwp-${++version}`, { client: meshClient.ip, server: meshServer.ip, waypoint: waypointPod.ip }),
+      ),
+    );
     await waitForVersion(adminPort, `bwp-${version}`);
-    const enrolled = (await adminGet(adminPort, '/config_dump') as Partial<AgentConfigDump>).pods?.map((p) => p.name).sort() ?? [];
-    if (enrolled.join(',') !== 'mesh-client,mesh-server') throw new Error(`the agent enrolled [${enrolled.join(', ')}], expected the two mesh pods only (not the waypoint)`);
+    const enrolled =
+      ((await adminGet(adminPort, '/config_dump')) as Partial<AgentConfigDump>).pods?.map((p) => p.name).sort() ?? [];
+    if (enrolled.join(',') !== 'mesh-client,mesh-server')
+      throw new Error(
+        `the agent enrolled [${enrolled.join(', ')}], expected the two mesh pods only (not the waypoint)`,
+      );
 
     const wpFile = join(dir, 'waypoint.json');
     writeFileSync(wpFile, JSON.stringify(waypointConfig('bwp-1', meshServer.ip)));
-    const waypoint = await group.start(...inNetns(waypointPod.netns, process.execPath, [...o.nodeFlags, ...profileArgs, join(REPO, 'dist', 'waypoint', 'main.js')]), {
-      name: 'ambit-waypoint', readyLine: /^ready /, readyTimeoutMs: 30_000,
-      env: {
-        ...process.env, POD_NAMESPACE: MESH_NS, SERVICE_ACCOUNT: WAYPOINT_SA, POD_IP: waypointPod.ip, AMBIT_TRUST_DOMAIN: TRUST_DOMAIN,
-        AMBIT_WAYPOINT_CONFIG_FILE: wpFile, AMBIT_STATE_DIR: stateDir, AMBIT_HBONE_PORT: String(HBONE_PORT), AMBIT_UPSTREAM_HBONE_PORT: String(HBONE_PORT),
-        AMBIT_ADMIN_PORT: '15000', AMBIT_METRICS_PORT: '15020', AMBIT_READY_PORT: '15021', AMBIT_ACCESS_LOG: 'false',
-        AMBIT_LOG_LEVEL: process.env.AMBIT_LOG_LEVEL ?? 'warn',
+    const waypoint = await group.start(
+      ...inNetns(waypointPod.netns, process.execPath, [
+        ...o.nodeFlags,
+        ...profileArgs,
+        join(REPO, 'dist', 'waypoint', 'main.js'),
+      ]),
+      {
+        name: 'ambit-waypoint',
+        readyLine: /^ready /,
+        readyTimeoutMs: 30_000,
+        env: {
+          ...process.env,
+          POD_NAMESPACE: MESH_NS,
+          SERVICE_ACCOUNT: WAYPOINT_SA,
+          POD_IP: waypointPod.ip,
+          AMBIT_TRUST_DOMAIN: TRUST_DOMAIN,
+          AMBIT_WAYPOINT_CONFIG_FILE: wpFile,
+          AMBIT_STATE_DIR: stateDir,
+          AMBIT_HBONE_PORT: String(HBONE_PORT),
+          AMBIT_UPSTREAM_HBONE_PORT: String(HBONE_PORT),
+          AMBIT_ADMIN_PORT: '15000',
+          AMBIT_METRICS_PORT: '15020',
+          AMBIT_READY_PORT: '15021',
+          AMBIT_ACCESS_LOG: 'false',
+          AMBIT_LOG_LEVEL: process.env.AMBIT_LOG_LEVEL ?? 'warn',
+        },
       },
-    });
+    );
     profiled.push(waypoint);
-    log(`pods: direct ${plainClient.ip} → ${plainServer.ip}; nginx ${plainClient.ip} → ${proxyPod.ip} → ${plainServer.ip}; `
-      + `mesh ${meshClient.ip} → VIP ${VIP_L4} (L4) / ${VIP_WAYPOINT} (waypoint ${waypointPod.ip}) → ${meshServer.ip}; agent pid ${agent.pid}, waypoint pid ${waypoint.pid}`);
+    log(
+      `pods: direct ${plainClient.ip} → ${plainServer.ip}; nginx ${plainClient.ip} → ${proxyPod.ip} → ${plainServer.ip}; ` +
+        `mesh ${meshClient.ip} → VIP ${VIP_L4} (L4) / ${VIP_WAYPOINT} (waypoint ${waypointPod.ip}) → ${meshServer.ip}; agent pid ${agent.pid}, waypoint pid ${waypoint.pid}`,
+    );
 
     const mtls = makeMtlsCertificates(join(dir, 'mtls'));
     // The plain server also answers mutual TLS on MTLS_PORT (nginx-mtls case); port 80 is unchanged.
-    const plainNginx = await startNginx(group, plainServer.netns, join(dir, 'nginx-plain-server'), 'nginx-plain-server', (d) => serverConfig(d, HTTP_PORT, serverTlsBlock(mtls)));
-    const meshNginx = await startNginx(group, meshServer.netns, join(dir, 'nginx-mesh-server'), 'nginx-mesh-server', (d) => serverConfig(d, HTTP_PORT));
-    const proxy = await startNginx(group, proxyPod.netns, join(dir, 'nginx-proxy'), 'nginx-proxy', (d) => proxyConfig(d, HTTP_PORT, `${plainServer.ip}:${HTTP_PORT}`));
+    const plainNginx = await startNginx(
+      group,
+      plainServer.netns,
+      join(dir, 'nginx-plain-server'),
+      'nginx-plain-server',
+      (d) => serverConfig(d, HTTP_PORT, serverTlsBlock(mtls)),
+    );
+    const meshNginx = await startNginx(
+      group,
+      meshServer.netns,
+      join(dir, 'nginx-mesh-server'),
+      'nginx-mesh-server',
+      (d) => serverConfig(d, HTTP_PORT),
+    );
+    const proxy = await startNginx(group, proxyPod.netns, join(dir, 'nginx-proxy'), 'nginx-proxy', (d) =>
+      proxyConfig(d, HTTP_PORT, `${plainServer.ip}:${HTTP_PORT}`),
+    );
     const wantMtls = o.cases.includes('nginx-mtls');
     const proxyMtls = wantMtls
-      ? await startNginx(group, proxyPod.netns, join(dir, 'nginx-proxy-mtls'), 'nginx-proxy-mtls', (d) => proxyMtlsConfig(common(d), mtls, `${plainServer.ip}:${MTLS_PORT}`))
+      ? await startNginx(group, proxyPod.netns, join(dir, 'nginx-proxy-mtls'), 'nginx-proxy-mtls', (d) =>
+          proxyMtlsConfig(common(d), mtls, `${plainServer.ip}:${MTLS_PORT}`),
+        )
       : undefined;
-    const clientTls = wantMtls ? await startClientTls(group, plainClient, join(dir, 'nginx-proxy-mtls'), mtls, proxyPod.ip) : undefined;
+    const clientTls = wantMtls
+      ? await startClientTls(group, plainClient, join(dir, 'nginx-proxy-mtls'), mtls, proxyPod.ip)
+      : undefined;
     const setups: Record<CaseName, Setup> = {
-      direct: { name: 'direct', client: plainClient, url: `http://${plainServer.ip}:${HTTP_PORT}/`, proxies: () => [], serverPids: plainNginx.pids },
-      'mesh-l4': { name: 'mesh-l4', client: meshClient, url: `http://${VIP_L4}:${HTTP_PORT}/`, proxies: () => [agent.pid], serverPids: meshNginx.pids },
-      waypoint: { name: 'waypoint', client: meshClient, url: `http://${VIP_WAYPOINT}:${HTTP_PORT}/`, proxies: () => [agent.pid, waypoint.pid], waypointPid: waypoint.pid, serverPids: meshNginx.pids, waypointMetrics: `http://${waypointPod.ip}:15020/metrics` },
-      nginx: { name: 'nginx', client: plainClient, url: `http://${proxyPod.ip}:${HTTP_PORT}/`, proxies: proxy.pids, serverPids: plainNginx.pids },
+      direct: {
+        name: 'direct',
+        client: plainClient,
+        url: `http://${plainServer.ip}:${HTTP_PORT}/`,
+        proxies: () => [],
+        serverPids: plainNginx.pids,
+      },
+      'mesh-l4': {
+        name: 'mesh-l4',
+        client: meshClient,
+        url: `http://${VIP_L4}:${HTTP_PORT}/`,
+        proxies: () => [agent.pid],
+        serverPids: meshNginx.pids,
+      },
+      waypoint: {
+        name: 'waypoint',
+        client: meshClient,
+        url: `http://${VIP_WAYPOINT}:${HTTP_PORT}/`,
+        proxies: () => [agent.pid, waypoint.pid],
+        waypointPid: waypoint.pid,
+        serverPids: meshNginx.pids,
+        waypointMetrics: `http://${waypointPod.ip}:15020/metrics`,
+      },
+      nginx: {
+        name: 'nginx',
+        client: plainClient,
+        url: `http://${proxyPod.ip}:${HTTP_PORT}/`,
+        proxies: proxy.pids,
+        serverPids: plainNginx.pids,
+      },
       // The proxy path: the client side's TLS origination (HAProxy) and the nginx L7 proxy, as
       // the waypoint case counts the agent and the waypoint; the server's TLS is in the server nginx.
       'nginx-mtls': {
-        name: 'nginx-mtls', client: plainClient, url: `http://127.0.0.1:${MTLS_ENTRY_PORT}/`,
-        proxies: () => [...(clientTls ? [clientTls.pid] : []), ...(proxyMtls?.pids() ?? [])], serverPids: plainNginx.pids,
+        name: 'nginx-mtls',
+        client: plainClient,
+        url: `http://127.0.0.1:${MTLS_ENTRY_PORT}/`,
+        proxies: () => [...(clientTls ? [clientTls.pid] : []), ...(proxyMtls?.pids() ?? [])],
+        serverPids: plainNginx.pids,
       },
     };
     const rounds: ResultRow[] = [];
@@ -252,21 +457,45 @@ async function main(): Promise<void> {
       }
     }
     const rows = o.cases.map((name) => medianRow(rounds.filter((row) => row.case === name)));
-    const conns = await adminGet(adminPort, '/debug/connections') as { counts?: Record<string, unknown>; refusals?: Record<string, number> };
+    const conns = (await adminGet(adminPort, '/debug/connections')) as {
+      counts?: Record<string, unknown>;
+      refusals?: Record<string, number>;
+    };
     log(`agent /debug/connections counts: ${JSON.stringify(conns.counts)} refusals: ${JSON.stringify(conns.refusals)}`);
     const results = buildResults('waypoint', rows);
-    process.stdout.write(`waypoint bench, ${results.machine}, ${results.date}, median of ${o.repeat} round(s); server: nginx (1 worker, 3-byte body); rps_max: wrk -t1 -c${o.wrkConnections} ${o.duration} s; `
-      + `p50/p99: Node open-loop client at ${o.rps} req/s, ${o.rateConnections} keep-alive connections, ${o.rateSeconds} s after 1 s warm-up; `
-      + `vcpu_per_1000rps and rss_mb: the proxy path (agent; agent + waypoint; nginx master + worker) at that rate\n\n`);
-    process.stdout.write(formatTable(rows, { metrics: [...METRICS, 'answered_rps', ...(o.lowRps > 0 ? [`p50_ms_at_${o.lowRps}`, `p99_ms_at_${o.lowRps}`] : []), 'waypoint_vcpu_per_1000rps', 'waypoint_rss_mb'], baseline: 'direct', peer: ['nginx', 'nginx-mtls'] }) + '\n');
+    process.stdout.write(
+      `waypoint bench, ${results.machine}, ${results.date}, median of ${o.repeat} round(s); server: nginx (1 worker, 3-byte body); rps_max: wrk -t1 -c${o.wrkConnections} ${o.duration} s; ` +
+        `p50/p99: Node open-loop client at ${o.rps} req/s, ${o.rateConnections} keep-alive connections, ${o.rateSeconds} s after 1 s warm-up; ` +
+        `vcpu_per_1000rps and rss_mb: the proxy path (agent; agent + waypoint; nginx master + worker) at that rate\n\n`,
+    );
+    process.stdout.write(
+      formatTable(rows, {
+        metrics: [
+          ...METRICS,
+          'answered_rps',
+          ...(o.lowRps > 0 ? [`p50_ms_at_${o.lowRps}`, `p99_ms_at_${o.lowRps}`] : []),
+          'waypoint_vcpu_per_1000rps',
+          'waypoint_rss_mb',
+        ],
+        baseline: 'direct',
+        peer: ['nginx', 'nginx-mtls'],
+      }) + '\n',
+    );
     if (o.repeat > 1) {
       process.stdout.write('\nmedian (min–max) of the rounds:\n');
-      for (const r of rows) process.stdout.write(`${r.case}: ${[...METRICS, 'waypoint_vcpu_per_1000rps', 'waypoint_rss_mb'].filter((m) => typeof r[m] === 'number').map((m) => `${m} ${spreadText(r, m)}`).join(', ')}\n`);
+      for (const r of rows)
+        process.stdout.write(
+          `${r.case}: ${[...METRICS, 'waypoint_vcpu_per_1000rps', 'waypoint_rss_mb']
+            .filter((m) => typeof r[m] === 'number')
+            .map((m) => `${m} ${spreadText(r, m)}`)
+            .join(', ')}\n`,
+        );
     }
     if (o.write) process.stdout.write(`\nwrote ${writeResults(results, o.out)}\n`);
   } finally {
     // CNI DEL while the agent still runs (ambit-cni tells it the pod is gone), then the rest.
-    if (net) for (const p of pods) await deletePod(net, p).catch((err: unknown) => log(`CNI DEL ${p.name}: ${String(err)}`));
+    if (net)
+      for (const p of pods) await deletePod(net, p).catch((err: unknown) => log(`CNI DEL ${p.name}: ${String(err)}`));
     // Profiling: SIGUSR2 → process.exit() in the preload, so the profile is written.
     if (o.profile) {
       for (const c of profiled) c.process.kill('SIGUSR2');

@@ -25,9 +25,13 @@ describe('ambit-cni install / uninstall command line', () => {
   const dirs = (): string[] => ['--bin-dir', join(dir, 'bin'), '--conf-dir', join(dir, 'net.d')];
 
   it('installs with the given plugin file and agent socket, then uninstalls', async () => {
-    expect(await runInstallCli(['install', ...dirs(), '--plugin', join(dir, 'plugin'), '--agent-socket', '/run/x.sock'])).toBe(0);
+    expect(
+      await runInstallCli(['install', ...dirs(), '--plugin', join(dir, 'plugin'), '--agent-socket', '/run/x.sock']),
+    ).toBe(0);
     expect(await readFile(join(dir, 'bin', 'ambit-cni'), 'utf8')).toBe('#!/bin/sh\n');
-    const installed = JSON.parse(await readFile(join(dir, 'net.d', '05-k8s.conflist'), 'utf8')) as { plugins: unknown[] };
+    const installed = JSON.parse(await readFile(join(dir, 'net.d', '05-k8s.conflist'), 'utf8')) as {
+      plugins: unknown[];
+    };
     expect(installed.plugins).toEqual([{ type: 'ptp' }, { type: 'ambit-cni', agentSocket: '/run/x.sock' }]);
     expect(await runInstallCli(['uninstall', ...dirs()])).toBe(0);
     expect(await readFile(join(dir, 'net.d', '05-k8s.conflist'), 'utf8')).toBe(conflist);
@@ -37,10 +41,23 @@ describe('ambit-cni install / uninstall command line', () => {
   it('rejects unknown options and reports failures with a non-zero exit', async () => {
     const errors: string[] = [];
     const write = process.stderr.write.bind(process.stderr);
-    process.stderr.write = ((chunk: string) => { errors.push(String(chunk)); return true; }) as typeof process.stderr.write;
+    process.stderr.write = ((chunk: string) => {
+      errors.push(String(chunk));
+      return true;
+    }) as typeof process.stderr.write;
     try {
       expect(await runInstallCli(['install', '--frobnicate'])).toBe(2);
-      expect(await runInstallCli(['install', '--bin-dir', join(dir, 'bin'), '--conf-dir', join(dir, 'missing'), '--plugin', join(dir, 'plugin')])).toBe(1);
+      expect(
+        await runInstallCli([
+          'install',
+          '--bin-dir',
+          join(dir, 'bin'),
+          '--conf-dir',
+          join(dir, 'missing'),
+          '--plugin',
+          join(dir, 'plugin'),
+        ]),
+      ).toBe(1);
     } finally {
       process.stderr.write = write;
     }

@@ -40,7 +40,10 @@ export async function runInstallCli(argv: string[]): Promise<number> {
       else log.info('re-inserted ambit-cni into the conflist', { file: ev.file });
     });
     await new Promise<void>((resolve) => {
-      const stop = (): void => { w.close(); resolve(); };
+      const stop = (): void => {
+        w.close();
+        resolve();
+      };
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);
     });

@@ -14,7 +14,10 @@ export function primaryConfig(fileNames: readonly string[]): string | undefined 
   return [...fileNames].filter(isCniConfigFile).sort()[0];
 }
 
-export interface EditResult { text: string; changed: boolean }
+export interface EditResult {
+  text: string;
+  changed: boolean;
+}
 
 type Json = Record<string, unknown>;
 
@@ -28,7 +31,9 @@ function parseConflist(text: string, file: string): Json & { plugins: Json[] } {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error(`${file}: expected a JSON object`);
   const obj = raw as Json;
   if (!Array.isArray(obj.plugins)) {
-    throw new Error(`${file}: has no "plugins" list (a single-plugin .conf); ambit-cni needs a .conflist to chain after the cluster network`);
+    throw new Error(
+      `${file}: has no "plugins" list (a single-plugin .conf); ambit-cni needs a .conflist to chain after the cluster network`,
+    );
   }
   if (!obj.plugins.every((p) => typeof p === 'object' && p !== null && typeof (p as Json).type === 'string')) {
     throw new Error(`${file}: plugins: every entry needs a "type"`);

@@ -22,12 +22,18 @@ describe('conflist edits', () => {
     expect(a.changed).toBe(true);
     const plugins = (JSON.parse(a.text) as { plugins: Array<{ type: string }> }).plugins;
     expect(plugins.map((p) => p.type)).toEqual(['flannel', 'portmap', 'ambit-cni']);
-    expect(insertPlugin(a.text, { type: 'ambit-cni', agentSocket: '/run/a.sock' })).toEqual({ text: a.text, changed: false });
+    expect(insertPlugin(a.text, { type: 'ambit-cni', agentSocket: '/run/a.sock' })).toEqual({
+      text: a.text,
+      changed: false,
+    });
     // a changed setting replaces our entry, still last and single
     const b = insertPlugin(a.text, { type: 'ambit-cni', agentSocket: '/run/b.sock' });
     expect(b.changed).toBe(true);
-    expect((JSON.parse(b.text) as { plugins: Array<{ type: string; agentSocket?: string }> }).plugins.filter((p) => p.type === 'ambit-cni'))
-      .toEqual([{ type: 'ambit-cni', agentSocket: '/run/b.sock' }]);
+    expect(
+      (JSON.parse(b.text) as { plugins: Array<{ type: string; agentSocket?: string }> }).plugins.filter(
+        (p) => p.type === 'ambit-cni',
+      ),
+    ).toEqual([{ type: 'ambit-cni', agentSocket: '/run/b.sock' }]);
     expect(JSON.parse(removePlugin(b.text).text)).toEqual(JSON.parse(FLANNEL));
   });
 
@@ -37,16 +43,29 @@ describe('conflist edits', () => {
     obj.plugins.push({ type: 'bandwidth' });
     const fixed = insertPlugin(JSON.stringify(obj), { type: 'ambit-cni' });
     expect(fixed.changed).toBe(true);
-    expect((JSON.parse(fixed.text) as { plugins: Array<{ type: string }> }).plugins.map((p) => p.type)).toEqual(['flannel', 'portmap', 'bandwidth', 'ambit-cni']);
+    expect((JSON.parse(fixed.text) as { plugins: Array<{ type: string }> }).plugins.map((p) => p.type)).toEqual([
+      'flannel',
+      'portmap',
+      'bandwidth',
+      'ambit-cni',
+    ]);
   });
 
   it('refuses files it cannot chain into, naming the file', () => {
-    expect(() => insertPlugin('{"cniVersion":"0.4.0","name":"x","type":"bridge"}', { type: 'ambit-cni' }, '/etc/cni/net.d/10-x.conf')).toThrow(/10-x.conf: has no "plugins" list/);
+    expect(() =>
+      insertPlugin(
+        '{"cniVersion":"0.4.0","name":"x","type":"bridge"}',
+        { type: 'ambit-cni' },
+        '/etc/cni/net.d/10-x.conf',
+      ),
+    ).toThrow(/10-x.conf: has no "plugins" list/);
     expect(() => insertPlugin('{oops', { type: 'ambit-cni' }, 'f.conflist')).toThrow(/f.conflist: not valid JSON/);
   });
 
   it('picks the lexically first config file as the runtime does', () => {
-    expect(primaryConfig(['99-loopback.conf', '10-flannel.conflist', 'README', '10-flannel.conflist.ambit-orig'])).toBe('10-flannel.conflist');
+    expect(primaryConfig(['99-loopback.conf', '10-flannel.conflist', 'README', '10-flannel.conflist.ambit-orig'])).toBe(
+      '10-flannel.conflist',
+    );
     expect(primaryConfig(['README'])).toBeUndefined();
   });
 });
@@ -66,7 +85,9 @@ describe('install / uninstall on a conf dir', () => {
     await writeFile(join(confDir, '10-flannel.conflist'), FLANNEL);
     await writeFile(join(confDir, '99-loopback.conf'), '{"cniVersion":"0.4.0","name":"lo","type":"loopback"}');
   });
-  afterEach(async () => { await rm(dir, { recursive: true, force: true }); });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
 
   it('installs the executable and the chain entry; a re-run changes nothing; uninstall restores the original bytes', async () => {
     const first = await install(opts());
@@ -75,19 +96,28 @@ describe('install / uninstall on a conf dir', () => {
     expect(st.mode & 0o111).not.toBe(0);
     expect(await readFile(join(binDir, 'ambit-cni'))).toEqual(exe);
     const installed = await readFile(join(confDir, '10-flannel.conflist'), 'utf8');
-    expect((JSON.parse(installed) as { plugins: Array<{ type: string }> }).plugins.at(-1)).toEqual({ type: 'ambit-cni', agentSocket: '/run/ambit/agent.sock' });
+    expect((JSON.parse(installed) as { plugins: Array<{ type: string }> }).plugins.at(-1)).toEqual({
+      type: 'ambit-cni',
+      agentSocket: '/run/ambit/agent.sock',
+    });
     const mtime = (await stat(join(confDir, '10-flannel.conflist'))).mtimeMs;
 
-    expect(await install(opts())).toEqual({ binaryChanged: false, conflist: '10-flannel.conflist', conflistChanged: false });
+    expect(await install(opts())).toEqual({
+      binaryChanged: false,
+      conflist: '10-flannel.conflist',
+      conflistChanged: false,
+    });
     expect(await readFile(join(confDir, '10-flannel.conflist'), 'utf8')).toBe(installed);
     expect((await stat(join(confDir, '10-flannel.conflist'))).mtimeMs).toBe(mtime);
     // other files untouched
-    expect(await readFile(join(confDir, '99-loopback.conf'), 'utf8')).toBe('{"cniVersion":"0.4.0","name":"lo","type":"loopback"}');
+    expect(await readFile(join(confDir, '99-loopback.conf'), 'utf8')).toBe(
+      '{"cniVersion":"0.4.0","name":"lo","type":"loopback"}',
+    );
 
     expect(await uninstall(opts())).toEqual({ restored: ['10-flannel.conflist'] });
     expect(await readFile(join(confDir, '10-flannel.conflist'), 'utf8')).toBe(FLANNEL);
     expect((await readdir(confDir)).sort()).toEqual(['10-flannel.conflist', '99-loopback.conf']);
-    expect((await readdir(binDir))).toEqual([]);
+    expect(await readdir(binDir)).toEqual([]);
     // uninstall twice is fine
     expect(await uninstall(opts())).toEqual({ restored: [] });
   });
@@ -118,7 +148,12 @@ describe('install / uninstall on a conf dir', () => {
     try {
       await new Promise((r) => setTimeout(r, 200));
       await writeFile(path, FLANNEL); // the network plugin rewrites its config without us
-      await expect.poll(async () => (JSON.parse(await readFile(path, 'utf8')) as { plugins: Array<{ type: string }> }).plugins.at(-1)?.type, { timeout: 5000 })
+      await expect
+        .poll(
+          async () =>
+            (JSON.parse(await readFile(path, 'utf8')) as { plugins: Array<{ type: string }> }).plugins.at(-1)?.type,
+          { timeout: 5000 },
+        )
         .toBe('ambit-cni');
       expect(events).toContain('changed 10-flannel.conflist');
     } finally {

@@ -20,7 +20,11 @@ export interface InstallOptions {
   pluginConf?: Record<string, unknown>;
 }
 
-export interface InstallReport { binaryChanged: boolean; conflist?: string; conflistChanged: boolean }
+export interface InstallReport {
+  binaryChanged: boolean;
+  conflist?: string;
+  conflistChanged: boolean;
+}
 
 /** Write a file atomically (temp + rename) unless it already has this content. */
 async function writeIfDifferent(path: string, content: Buffer | string, mode?: number): Promise<boolean> {
@@ -39,7 +43,9 @@ export async function installBinary(opts: Pick<InstallOptions, 'binDir' | 'execu
 }
 
 /** Insert our entry into the primary conflist; returns its name and whether it changed. */
-export async function installConflist(opts: Pick<InstallOptions, 'confDir' | 'pluginConf'>): Promise<{ file: string; changed: boolean }> {
+export async function installConflist(
+  opts: Pick<InstallOptions, 'confDir' | 'pluginConf'>,
+): Promise<{ file: string; changed: boolean }> {
   const file = primaryConfig(await readdir(opts.confDir));
   if (!file) throw new Error(`no CNI network config in ${opts.confDir}; is the cluster network plugin installed?`);
   const path = join(opts.confDir, file);
@@ -83,12 +89,18 @@ export async function uninstall(opts: Pick<InstallOptions, 'binDir' | 'confDir'>
  * Keep our entry in the primary conflist: re-insert when another plugin (re)writes the conf
  * dir. Our own write triggers one more event, which finds nothing to change.
  */
-export function watchConflist(opts: Pick<InstallOptions, 'confDir' | 'pluginConf'>, onChange: (r: { file?: string; changed: boolean; error?: Error }) => void): { close(): void } {
+export function watchConflist(
+  opts: Pick<InstallOptions, 'confDir' | 'pluginConf'>,
+  onChange: (r: { file?: string; changed: boolean; error?: Error }) => void,
+): { close(): void } {
   let timer: NodeJS.Timeout | undefined;
   let running = false;
   let again = false;
   const run = async (): Promise<void> => {
-    if (running) { again = true; return; }
+    if (running) {
+      again = true;
+      return;
+    }
     running = true;
     try {
       const r = await installConflist(opts);
@@ -97,7 +109,10 @@ export function watchConflist(opts: Pick<InstallOptions, 'confDir' | 'pluginConf
       onChange({ changed: false, error: err as Error });
     } finally {
       running = false;
-      if (again) { again = false; void run(); }
+      if (again) {
+        again = false;
+        void run();
+      }
     }
   };
   const watcher: FSWatcher = fsWatch(opts.confDir, (_event, name) => {
@@ -106,5 +121,10 @@ export function watchConflist(opts: Pick<InstallOptions, 'confDir' | 'pluginConf
     timer = setTimeout(() => void run(), 100);
   });
   void run();
-  return { close() { clearTimeout(timer); watcher.close(); } };
+  return {
+    close() {
+      clearTimeout(timer);
+      watcher.close();
+    },
+  };
 }

@@ -3,8 +3,16 @@
 import { AmbitError } from '../../core/errors.js';
 import { mustRunInNetns, runInNetns } from '../netns/run.js';
 import {
-  buildInstallScript, buildRemovalScript, diffInstalled, hasIpRoute, hasIpRule, ipRouteArgs, ipRuleArgs, parseSave,
-  ROUTE_TABLE, type Family,
+  buildInstallScript,
+  buildRemovalScript,
+  diffInstalled,
+  hasIpRoute,
+  hasIpRule,
+  ipRouteArgs,
+  ipRuleArgs,
+  parseSave,
+  ROUTE_TABLE,
+  type Family,
 } from './rules.js';
 
 /** What ADD may change for one address family, to restore and compare. */
@@ -29,7 +37,11 @@ async function familyState(netnsPath: string, family: Family): Promise<FamilySta
   const rules = await runInNetns(netnsPath, 'ip', [`-${family}`, 'rule', 'show']);
   // "FIB table does not exist" (exit 2) simply means no route there
   const routes = await runInNetns(netnsPath, 'ip', [`-${family}`, 'route', 'show', 'table', String(ROUTE_TABLE)]);
-  return { iptablesSave: save.stdout, ipRule: rules.code === 0 && hasIpRule(rules.stdout), ipRoute: routes.code === 0 && hasIpRoute(routes.stdout) };
+  return {
+    iptablesSave: save.stdout,
+    ipRule: rules.code === 0 && hasIpRule(rules.stdout),
+    ipRoute: routes.code === 0 && hasIpRoute(routes.stdout),
+  };
 }
 
 export async function snapshot(netnsPath: string): Promise<NetnsState> {
@@ -43,7 +55,11 @@ export async function snapshot(netnsPath: string): Promise<NetnsState> {
 
 /** iptables-save without comments (timestamps) and counters, for comparisons. */
 export function comparableSave(save: string): string {
-  return save.split('\n').filter((l) => !l.startsWith('#') && l.trim() !== '').map((l) => l.replace(/\[\d+:\d+\]/g, '[0:0]')).join('\n');
+  return save
+    .split('\n')
+    .filter((l) => !l.startsWith('#') && l.trim() !== '')
+    .map((l) => l.replace(/\[\d+:\d+\]/g, '[0:0]'))
+    .join('\n');
 }
 
 /** The families a pod needs captured, from its IPs. */
@@ -73,7 +89,11 @@ export async function installCapture(netnsPath: string, families: readonly Famil
 export async function removeCapture(netnsPath: string, restoreTo?: NetnsState): Promise<string[]> {
   const failures: string[] = [];
   const attempt = async (what: string, fn: () => Promise<unknown>): Promise<void> => {
-    try { await fn(); } catch (err) { failures.push(`${what}: ${(err as Error).message}`); }
+    try {
+      await fn();
+    } catch (err) {
+      failures.push(`${what}: ${(err as Error).message}`);
+    }
   };
   const now = await snapshot(netnsPath);
   for (const f of FAMILIES) {
@@ -81,10 +101,14 @@ export async function removeCapture(netnsPath: string, restoreTo?: NetnsState): 
     if (!cur) continue;
     const prev = restoreTo?.[`v${f}`];
     const removal = buildRemovalScript(cur.iptablesSave);
-    if (removal) await attempt(`IPv${f} iptables`, () => mustRunInNetns(netnsPath, RESTORE[f], ['-w', '5', '--noflush'], removal));
-    if (cur.ipRule && !prev?.ipRule) await attempt(`IPv${f} ip rule`, () => mustRunInNetns(netnsPath, 'ip', ipRuleArgs(f, 'del')));
-    if (cur.ipRoute && !prev?.ipRoute) await attempt(`IPv${f} ip route`, () => mustRunInNetns(netnsPath, 'ip', ipRouteArgs(f, 'del')));
-    if (restoreTo) await attempt(`IPv${f} iptables tables`, () => dropTablesWeCreated(netnsPath, f, prev?.iptablesSave ?? ''));
+    if (removal)
+      await attempt(`IPv${f} iptables`, () => mustRunInNetns(netnsPath, RESTORE[f], ['-w', '5', '--noflush'], removal));
+    if (cur.ipRule && !prev?.ipRule)
+      await attempt(`IPv${f} ip rule`, () => mustRunInNetns(netnsPath, 'ip', ipRuleArgs(f, 'del')));
+    if (cur.ipRoute && !prev?.ipRoute)
+      await attempt(`IPv${f} ip route`, () => mustRunInNetns(netnsPath, 'ip', ipRouteArgs(f, 'del')));
+    if (restoreTo)
+      await attempt(`IPv${f} iptables tables`, () => dropTablesWeCreated(netnsPath, f, prev?.iptablesSave ?? ''));
   }
   return failures;
 }
@@ -97,7 +121,8 @@ async function dropTablesWeCreated(netnsPath: string, family: Family, beforeSave
   for (const [table, t] of parseSave(afterSave)) {
     if (before.has(table) || t.rules.length > 0) continue;
     const r = await runInNetns(netnsPath, 'nft', ['delete', 'table', NFT_FAMILY[family], table]).catch(() => undefined);
-    if (r && r.code !== 0) throw new AmbitError('AMBIT_E_NETNS', `nft delete table ${NFT_FAMILY[family]} ${table}: ${r.stderr.trim()}`);
+    if (r && r.code !== 0)
+      throw new AmbitError('AMBIT_E_NETNS', `nft delete table ${NFT_FAMILY[family]} ${table}: ${r.stderr.trim()}`);
   }
 }
 
@@ -107,7 +132,10 @@ export async function checkCapture(netnsPath: string, families: readonly Family[
   const problems: string[] = [];
   for (const f of families) {
     const cur = s[`v${f}`];
-    if (!cur) { problems.push(`IPv${f}: cannot read the rules`); continue; }
+    if (!cur) {
+      problems.push(`IPv${f}: cannot read the rules`);
+      continue;
+    }
     const tag = f === 6 ? 'IPv6 ' : '';
     problems.push(...diffInstalled(cur.iptablesSave).map((p) => tag + p));
     if (!cur.ipRule) problems.push(`${tag}ip rule "${ipRuleArgs(f, 'add').slice(3).join(' ')}" missing`);
@@ -123,6 +151,10 @@ export async function sameState(netnsPath: string, before: NetnsState): Promise<
     const a = now[`v${f}`];
     const b = before[`v${f}`];
     if (!a || !b) return a === b;
-    return comparableSave(a.iptablesSave) === comparableSave(b.iptablesSave) && a.ipRule === b.ipRule && a.ipRoute === b.ipRoute;
+    return (
+      comparableSave(a.iptablesSave) === comparableSave(b.iptablesSave) &&
+      a.ipRule === b.ipRule &&
+      a.ipRoute === b.ipRoute
+    );
   });
 }

@@ -42,15 +42,24 @@ interface ChainSpec {
 
 export const CHAINS: readonly ChainSpec[] = [
   {
-    table: 'mangle', builtin: 'PREROUTING', chain: 'AMBIT_PREROUTING', jumpMatch: '',
+    table: 'mangle',
+    builtin: 'PREROUTING',
+    chain: 'AMBIT_PREROUTING',
+    jumpMatch: '',
     rules: [`-m mark --mark ${agentMark} -j CONNMARK --set-xmark ${connMark}`],
   },
   {
-    table: 'mangle', builtin: 'OUTPUT', chain: 'AMBIT_OUTPUT', jumpMatch: '',
+    table: 'mangle',
+    builtin: 'OUTPUT',
+    chain: 'AMBIT_OUTPUT',
+    jumpMatch: '',
     rules: [`-m connmark --mark ${connMark} -j CONNMARK --restore-mark --nfmask 0xffffffff --ctmask 0xffffffff`],
   },
   {
-    table: 'nat', builtin: 'OUTPUT', chain: 'AMBIT_OUTPUT', jumpMatch: '-p tcp ',
+    table: 'nat',
+    builtin: 'OUTPUT',
+    chain: 'AMBIT_OUTPUT',
+    jumpMatch: '-p tcp ',
     rules: [
       `-m mark --mark ${agentMark} -j RETURN`,
       `-m connmark --mark ${connMark} -j RETURN`,
@@ -59,7 +68,10 @@ export const CHAINS: readonly ChainSpec[] = [
     ],
   },
   {
-    table: 'nat', builtin: 'PREROUTING', chain: 'AMBIT_INBOUND', jumpMatch: '-p tcp ',
+    table: 'nat',
+    builtin: 'PREROUTING',
+    chain: 'AMBIT_INBOUND',
+    jumpMatch: '-p tcp ',
     rules: [
       `-m mark --mark ${agentMark} -j RETURN`,
       '-i lo -j RETURN',
@@ -170,7 +182,8 @@ export function diffInstalled(save: string): string[] {
     const before = problems.length;
     for (const w of want) if (!have.includes(w)) problems.push(`${where}: missing rule "${w}"`);
     for (const h of have) if (!want.includes(h)) problems.push(`${where}: unexpected rule "${h}"`);
-    if (problems.length === before && have.join('\n') !== want.join('\n')) problems.push(`${where}: rules out of order`);
+    if (problems.length === before && have.join('\n') !== want.join('\n'))
+      problems.push(`${where}: rules out of order`);
   }
   return problems;
 }
@@ -179,15 +192,38 @@ export type Family = 4 | 6;
 
 /** `ip` arguments (run inside the netns) for the policy rule and local route of source-IP preservation. */
 export function ipRuleArgs(family: Family, action: 'add' | 'del'): string[] {
-  return [`-${family}`, 'rule', action, 'fwmark', `${hex(CONN_MARK)}/${hex(MARK_MASK)}`, 'pref', String(RULE_PRIORITY), 'lookup', String(ROUTE_TABLE)];
+  return [
+    `-${family}`,
+    'rule',
+    action,
+    'fwmark',
+    `${hex(CONN_MARK)}/${hex(MARK_MASK)}`,
+    'pref',
+    String(RULE_PRIORITY),
+    'lookup',
+    String(ROUTE_TABLE),
+  ];
 }
 export function ipRouteArgs(family: Family, action: 'add' | 'del'): string[] {
-  return [`-${family}`, 'route', action, 'local', family === 4 ? '0.0.0.0/0' : '::/0', 'dev', 'lo', 'table', String(ROUTE_TABLE)];
+  return [
+    `-${family}`,
+    'route',
+    action,
+    'local',
+    family === 4 ? '0.0.0.0/0' : '::/0',
+    'dev',
+    'lo',
+    'table',
+    String(ROUTE_TABLE),
+  ];
 }
 
 /** Is our policy rule in `ip rule show` output? (e.g. "32764:\tfrom all fwmark 0x111/0xfff lookup 100") */
 export function hasIpRule(ipRuleShow: string): boolean {
-  const re = new RegExp(`^${RULE_PRIORITY}:\\s+from all fwmark ${hex(CONN_MARK)}/${hex(MARK_MASK)} lookup ${ROUTE_TABLE}\\b`, 'm');
+  const re = new RegExp(
+    `^${RULE_PRIORITY}:\\s+from all fwmark ${hex(CONN_MARK)}/${hex(MARK_MASK)} lookup ${ROUTE_TABLE}\\b`,
+    'm',
+  );
   return re.test(ipRuleShow);
 }
 

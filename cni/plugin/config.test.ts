@@ -3,14 +3,27 @@ import { compareVersions, parseCniArgs, parseConfig, parseEnv, podIps, podRef } 
 import { CniError } from './errors.js';
 
 function codeOf(fn: () => unknown): number | undefined {
-  try { fn(); } catch (err) { return err instanceof CniError ? err.code : -1; }
+  try {
+    fn();
+  } catch (err) {
+    return err instanceof CniError ? err.code : -1;
+  }
   return undefined;
 }
 
 describe('plugin config', () => {
   it('parses a chained config with defaults', () => {
-    const c = parseConfig(JSON.stringify({ cniVersion: '0.4.0', name: 'net', type: 'ambit-cni', prevResult: { ips: [] } }));
-    expect(c).toEqual({ cniVersion: '0.4.0', name: 'net', type: 'ambit-cni', agentSocket: '/var/run/ambit/agent.sock', addTimeoutMs: 30000, prevResult: { ips: [] } });
+    const c = parseConfig(
+      JSON.stringify({ cniVersion: '0.4.0', name: 'net', type: 'ambit-cni', prevResult: { ips: [] } }),
+    );
+    expect(c).toEqual({
+      cniVersion: '0.4.0',
+      name: 'net',
+      type: 'ambit-cni',
+      agentSocket: '/var/run/ambit/agent.sock',
+      addTimeoutMs: 30000,
+      prevResult: { ips: [] },
+    });
   });
 
   it('maps bad input to the spec codes', () => {
@@ -23,7 +36,10 @@ describe('plugin config', () => {
 
   it('reads the environment per command', () => {
     const base = { CNI_CONTAINERID: 'c', CNI_NETNS: '/var/run/netns/x', CNI_IFNAME: 'eth0', CNI_PATH: '/opt/cni/bin' };
-    expect(parseEnv({ ...base, CNI_COMMAND: 'ADD', CNI_ARGS: 'K8S_POD_NAMESPACE=a;K8S_POD_NAME=b' }).args).toEqual({ K8S_POD_NAMESPACE: 'a', K8S_POD_NAME: 'b' });
+    expect(parseEnv({ ...base, CNI_COMMAND: 'ADD', CNI_ARGS: 'K8S_POD_NAMESPACE=a;K8S_POD_NAME=b' }).args).toEqual({
+      K8S_POD_NAMESPACE: 'a',
+      K8S_POD_NAME: 'b',
+    });
     expect(codeOf(() => parseEnv({ ...base }))).toBe(4);
     expect(codeOf(() => parseEnv({ ...base, CNI_COMMAND: 'FROB' }))).toBe(4);
     expect(codeOf(() => parseEnv({ ...base, CNI_COMMAND: 'ADD', CNI_NETNS: '' }))).toBe(4);
@@ -35,7 +51,12 @@ describe('plugin config', () => {
   });
 
   it('finds the pod from CNI_ARGS', () => {
-    const env = parseEnv({ CNI_COMMAND: 'DEL', CNI_CONTAINERID: 'cid', CNI_IFNAME: 'eth0', CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAMESPACE=shop;K8S_POD_NAME=web' });
+    const env = parseEnv({
+      CNI_COMMAND: 'DEL',
+      CNI_CONTAINERID: 'cid',
+      CNI_IFNAME: 'eth0',
+      CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAMESPACE=shop;K8S_POD_NAME=web',
+    });
     expect(podRef(env)).toEqual({ namespace: 'shop', name: 'web', uid: 'container:cid' });
     expect(podRef({ ...env, args: { K8S_POD_NAMESPACE: 'shop' } })).toBeUndefined();
   });

@@ -29,7 +29,11 @@ export interface CniEnv {
   args: Record<string, string>;
 }
 
-export interface PodRef { namespace: string; name: string; uid: string }
+export interface PodRef {
+  namespace: string;
+  name: string;
+  uid: string;
+}
 
 /** Compare dotted versions: <0, 0, >0. */
 export function compareVersions(a: string, b: string): number {
@@ -50,23 +54,38 @@ export function parseConfig(stdin: string): PluginConfig {
   try {
     raw = JSON.parse(stdin);
   } catch (err) {
-    throw new CniError(CNI_CODES.DECODE_FAILURE, 'failed to decode the network configuration on stdin', (err as Error).message);
+    throw new CniError(
+      CNI_CODES.DECODE_FAILURE,
+      'failed to decode the network configuration on stdin',
+      (err as Error).message,
+    );
   }
-  if (!isObject(raw)) throw new CniError(CNI_CODES.DECODE_FAILURE, 'the network configuration on stdin is not a JSON object');
+  if (!isObject(raw))
+    throw new CniError(CNI_CODES.DECODE_FAILURE, 'the network configuration on stdin is not a JSON object');
   const { cniVersion, name, type } = raw;
-  if (typeof cniVersion !== 'string' || cniVersion === '') throw new CniError(CNI_CODES.INVALID_CONFIG, 'network configuration: cniVersion is required');
+  if (typeof cniVersion !== 'string' || cniVersion === '')
+    throw new CniError(CNI_CODES.INVALID_CONFIG, 'network configuration: cniVersion is required');
   if (!(SUPPORTED_VERSIONS as readonly string[]).includes(cniVersion)) {
-    throw new CniError(CNI_CODES.INCOMPATIBLE_VERSION, `incompatible CNI version ${cniVersion}`, `supported: ${SUPPORTED_VERSIONS.join(', ')}`);
+    throw new CniError(
+      CNI_CODES.INCOMPATIBLE_VERSION,
+      `incompatible CNI version ${cniVersion}`,
+      `supported: ${SUPPORTED_VERSIONS.join(', ')}`,
+    );
   }
-  if (typeof name !== 'string' || name === '') throw new CniError(CNI_CODES.INVALID_CONFIG, 'network configuration: name is required');
-  if (typeof type !== 'string' || type === '') throw new CniError(CNI_CODES.INVALID_CONFIG, 'network configuration: type is required');
+  if (typeof name !== 'string' || name === '')
+    throw new CniError(CNI_CODES.INVALID_CONFIG, 'network configuration: name is required');
+  if (typeof type !== 'string' || type === '')
+    throw new CniError(CNI_CODES.INVALID_CONFIG, 'network configuration: type is required');
   const agentSocket = raw.agentSocket ?? DEFAULT_AGENT_SOCKET;
-  if (typeof agentSocket !== 'string' || agentSocket === '') throw new CniError(CNI_CODES.INVALID_CONFIG, 'network configuration: agentSocket must be a non-empty string');
+  if (typeof agentSocket !== 'string' || agentSocket === '')
+    throw new CniError(CNI_CODES.INVALID_CONFIG, 'network configuration: agentSocket must be a non-empty string');
   const addTimeoutMs = raw.addTimeoutMs ?? DEFAULT_ADD_TIMEOUT_MS;
-  if (typeof addTimeoutMs !== 'number' || !(addTimeoutMs > 0)) throw new CniError(CNI_CODES.INVALID_CONFIG, 'network configuration: addTimeoutMs must be a positive number');
+  if (typeof addTimeoutMs !== 'number' || !(addTimeoutMs > 0))
+    throw new CniError(CNI_CODES.INVALID_CONFIG, 'network configuration: addTimeoutMs must be a positive number');
   const conf: PluginConfig = { cniVersion, name, type, agentSocket, addTimeoutMs };
   if (raw.prevResult !== undefined) {
-    if (!isObject(raw.prevResult)) throw new CniError(CNI_CODES.INVALID_CONFIG, 'network configuration: prevResult must be an object');
+    if (!isObject(raw.prevResult))
+      throw new CniError(CNI_CODES.INVALID_CONFIG, 'network configuration: prevResult must be an object');
     conf.prevResult = raw.prevResult;
   }
   return conf;
@@ -80,7 +99,12 @@ export function parseCniArgs(value: string | undefined): Record<string, string> 
     const eq = pair.indexOf('=');
     if (eq <= 0) throw new CniError(CNI_CODES.INVALID_ENV, `CNI_ARGS: invalid pair "${pair}" (expected KEY=VALUE)`);
     // defineProperty: a key such as __proto__ is kept as data, never taken as the prototype.
-    Object.defineProperty(out, pair.slice(0, eq), { value: pair.slice(eq + 1), enumerable: true, writable: true, configurable: true });
+    Object.defineProperty(out, pair.slice(0, eq), {
+      value: pair.slice(eq + 1),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   }
   return out;
 }
@@ -90,9 +114,14 @@ const COMMANDS: readonly Command[] = ['ADD', 'DEL', 'CHECK', 'VERSION'];
 /** Read and validate the CNI_* environment for `command`. */
 export function parseEnv(env: NodeJS.ProcessEnv): CniEnv {
   const command = env.CNI_COMMAND;
-  if (!command) throw new CniError(CNI_CODES.INVALID_ENV, 'CNI_COMMAND is not set', 'expected ADD, DEL, CHECK or VERSION');
+  if (!command)
+    throw new CniError(CNI_CODES.INVALID_ENV, 'CNI_COMMAND is not set', 'expected ADD, DEL, CHECK or VERSION');
   if (!(COMMANDS as readonly string[]).includes(command)) {
-    throw new CniError(CNI_CODES.INVALID_ENV, `unknown CNI_COMMAND "${command}"`, 'expected ADD, DEL, CHECK or VERSION');
+    throw new CniError(
+      CNI_CODES.INVALID_ENV,
+      `unknown CNI_COMMAND "${command}"`,
+      'expected ADD, DEL, CHECK or VERSION',
+    );
   }
   const cmd = command as Command;
   const need = (key: string, required: boolean): string => {

@@ -408,7 +408,8 @@ spec: { selector: { matchLabels: { app: ratings } } }
 describe('notAppliedNotes (the controller log)', () => {
   it('names each object Ambit does not apply, with the reason', async () => {
     const { notAppliedNotes } = await import('./not-applied.js');
-    const notes = notAppliedNotes(yamlObjects(`apiVersion: networking.istio.io/v1alpha3
+    const notes = notAppliedNotes(
+      yamlObjects(`apiVersion: networking.istio.io/v1alpha3
 kind: EnvoyFilter
 metadata: { name: lua, namespace: shop }
 spec: { configPatches: [] }
@@ -417,16 +418,25 @@ apiVersion: telemetry.istio.io/v1
 kind: Telemetry
 metadata: { name: t, namespace: shop }
 spec: {}
-`), 'istio-system');
-    expect(notes.map((n) => [n.code, n.object])).toEqual([['AMB0001', 'EnvoyFilter/shop/lua'], ['AMB0001', 'Telemetry/shop/t']]);
+`),
+      'istio-system',
+    );
+    expect(notes.map((n) => [n.code, n.object])).toEqual([
+      ['AMB0001', 'EnvoyFilter/shop/lua'],
+      ['AMB0001', 'Telemetry/shop/t'],
+    ]);
     expect(notes[0]?.text).toMatch(/^EnvoyFilter\/shop\/lua: EnvoyFilter patches Envoy's configuration.*WasmPlugin/);
   });
 });
 
 describe('every unsupported field is named when met', () => {
   const GROUP: Record<string, string> = {
-    VirtualService: 'networking.istio.io/v1', DestinationRule: 'networking.istio.io/v1', Sidecar: 'networking.istio.io/v1',
-    Gateway: 'networking.istio.io/v1', ServiceEntry: 'networking.istio.io/v1', WorkloadEntry: 'networking.istio.io/v1',
+    VirtualService: 'networking.istio.io/v1',
+    DestinationRule: 'networking.istio.io/v1',
+    Sidecar: 'networking.istio.io/v1',
+    Gateway: 'networking.istio.io/v1',
+    ServiceEntry: 'networking.istio.io/v1',
+    WorkloadEntry: 'networking.istio.io/v1',
     RequestAuthentication: 'security.istio.io/v1',
   };
   /** An object where `pattern` is present (`[*]` as a one-element list). */

@@ -7,11 +7,21 @@ import { startGrpcServer } from './grpc-server.js';
 
 function servedSerial(port: number, rootsPem: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const s = tls.connect({ host: '127.0.0.1', port, ca: rootsPem, ALPNProtocols: ['h2'], servername: 'ambit-controller', checkServerIdentity: () => undefined }, () => {
-      const serial = s.getPeerCertificate().serialNumber;
-      s.destroy();
-      resolve(serial);
-    });
+    const s = tls.connect(
+      {
+        host: '127.0.0.1',
+        port,
+        ca: rootsPem,
+        ALPNProtocols: ['h2'],
+        servername: 'ambit-controller',
+        checkServerIdentity: () => undefined,
+      },
+      () => {
+        const serial = s.getPeerCertificate().serialNumber;
+        s.destroy();
+        resolve(serial);
+      },
+    );
     s.on('error', reject);
   });
 }
@@ -21,8 +31,17 @@ describe('controller gRPC server', () => {
     const ca = await testCa();
     const id = spiffeIdFor(ca.trustDomain, 'ambit-system', 'ambit-controller');
     let issued = 0;
-    const issue = async () => { issued++; return ca.issue(id, { ttlSeconds: 4 }); };
-    const srv = await startGrpcServer({ credentials: await issue(), renew: issue, host: '127.0.0.1', port: 0, register: [] });
+    const issue = async () => {
+      issued++;
+      return ca.issue(id, { ttlSeconds: 4 });
+    };
+    const srv = await startGrpcServer({
+      credentials: await issue(),
+      renew: issue,
+      host: '127.0.0.1',
+      port: 0,
+      register: [],
+    });
     try {
       const first = await servedSerial(srv.port, ca.rootsPem);
       const firstPem = srv.credentials.certChainPem;

@@ -18,18 +18,32 @@ class RenewableCertificate {
   private readonly identity = new Set<IdentityListener>();
   private readonly ca = new Set<CaListener>();
   constructor(private creds: Credentials) {}
-  get current(): Credentials { return this.creds; }
+  get current(): Credentials {
+    return this.creds;
+  }
   update(creds: Credentials): void {
     this.creds = creds;
     for (const l of this.identity) l(this.identityUpdate());
     for (const l of this.ca) l({ caCertificate: Buffer.from(creds.rootsPem) });
   }
-  private identityUpdate() { return { certificate: Buffer.from(this.creds.certChainPem), privateKey: Buffer.from(this.creds.keyPem) }; }
+  private identityUpdate() {
+    return { certificate: Buffer.from(this.creds.certChainPem), privateKey: Buffer.from(this.creds.keyPem) };
+  }
   // grpc-js registers its watcher only after adding these listeners: answer on the next tick.
-  addIdentityCertificateListener(l: IdentityListener): void { this.identity.add(l); setImmediate(() => this.identity.has(l) && l(this.identityUpdate())); }
-  removeIdentityCertificateListener(l: IdentityListener): void { this.identity.delete(l); }
-  addCaCertificateListener(l: CaListener): void { this.ca.add(l); setImmediate(() => this.ca.has(l) && l({ caCertificate: Buffer.from(this.creds.rootsPem) })); }
-  removeCaCertificateListener(l: CaListener): void { this.ca.delete(l); }
+  addIdentityCertificateListener(l: IdentityListener): void {
+    this.identity.add(l);
+    setImmediate(() => this.identity.has(l) && l(this.identityUpdate()));
+  }
+  removeIdentityCertificateListener(l: IdentityListener): void {
+    this.identity.delete(l);
+  }
+  addCaCertificateListener(l: CaListener): void {
+    this.ca.add(l);
+    setImmediate(() => this.ca.has(l) && l({ caCertificate: Buffer.from(this.creds.rootsPem) }));
+  }
+  removeCaCertificateListener(l: CaListener): void {
+    this.ca.delete(l);
+  }
 }
 
 export interface ControllerGrpcServer {
@@ -52,7 +66,9 @@ export async function startGrpcServer(opts: {
   // Discovery requests may be large (an agent reconnecting lists what it holds); the CA
   // service reads at most 1 MiB before it authenticates the caller (see ca/message-limit.ts).
   const server = new grpc.Server({
-    'grpc.keepalive_time_ms': 60_000, 'grpc.max_receive_message_length': 64 * 1024 * 1024, interceptors: [caRequestLimit()],
+    'grpc.keepalive_time_ms': 60_000,
+    'grpc.max_receive_message_length': 64 * 1024 * 1024,
+    interceptors: [caRequestLimit()],
   });
   for (const r of opts.register) r(server);
   const cert = new RenewableCertificate(opts.credentials);
@@ -61,7 +77,15 @@ export async function startGrpcServer(opts: {
   const creds = grpc.experimental.createCertificateProviderServerCredentials(cert, cert, false);
   const host = opts.host ?? '0.0.0.0';
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${host}:${opts.port}`, creds, (err, p) => (err ? reject(new AmbitError('AMBIT_E_XDS', `cannot listen on ${host}:${opts.port}: ${err.message}`, { hint: 'is another controller running? use --grpc-port' })) : resolve(p)));
+    server.bindAsync(`${host}:${opts.port}`, creds, (err, p) =>
+      err
+        ? reject(
+            new AmbitError('AMBIT_E_XDS', `cannot listen on ${host}:${opts.port}: ${err.message}`, {
+              hint: 'is another controller running? use --grpc-port',
+            }),
+          )
+        : resolve(p),
+    );
   });
   // The certificate reaches grpc-js on the next tick (see RenewableCertificate): do not
   // report the server started before a handshake can succeed.
@@ -70,24 +94,42 @@ export async function startGrpcServer(opts: {
   const schedule = (): void => {
     if (!opts.renew) return;
     const c = cert.current;
-    const halfLife = Math.max(1000, (c.notAfter.getTime() - c.notBefore.getTime()) / 2 - (Date.now() - c.notBefore.getTime()));
-    timer = setTimeout(() => {
-      opts.renew!().then((next) => {
-        cert.update(next);
-        opts.log?.info('serving certificate renewed', { notAfter: next.notAfter.toISOString() });
-      }, (err: unknown) => opts.log?.error('serving certificate renewal failed; retrying', { err: describeError(err) })).finally(schedule);
-    }, Math.min(halfLife, 2 ** 31 - 1));
+    const halfLife = Math.max(
+      1000,
+      (c.notAfter.getTime() - c.notBefore.getTime()) / 2 - (Date.now() - c.notBefore.getTime()),
+    );
+    timer = setTimeout(
+      () => {
+        opts.renew!()
+          .then(
+            (next) => {
+              cert.update(next);
+              opts.log?.info('serving certificate renewed', { notAfter: next.notAfter.toISOString() });
+            },
+            (err: unknown) =>
+              opts.log?.error('serving certificate renewal failed; retrying', { err: describeError(err) }),
+          )
+          .finally(schedule);
+      },
+      Math.min(halfLife, 2 ** 31 - 1),
+    );
     timer.unref();
   };
   schedule();
   return {
     server,
     port,
-    get credentials() { return cert.current; },
-    close: () => new Promise<void>((resolve) => {
-      clearTimeout(timer);
-      const force = setTimeout(() => server.forceShutdown(), 2000);
-      server.tryShutdown(() => { clearTimeout(force); resolve(); });
-    }),
+    get credentials() {
+      return cert.current;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        clearTimeout(timer);
+        const force = setTimeout(() => server.forceShutdown(), 2000);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      }),
   };
 }

@@ -80,7 +80,9 @@ describe('YAML bounds', () => {
     await source.refresh();
     expect(events.map(summary)).toEqual(['ERROR big.yaml', 'MODIFIED a']);
     const err = events[0];
-    expect(err?.type === 'ERROR' && err.message).toMatch(/big\.yaml: manifest file is \d+ bytes, over the 4194304-byte limit/);
+    expect(err?.type === 'ERROR' && err.message).toMatch(
+      /big\.yaml: manifest file is \d+ bytes, over the 4194304-byte limit/,
+    );
 
     const read = await readManifests(dir);
     expect(read.documents.map((d) => d.object.metadata.name)).toEqual(['a']);
@@ -90,10 +92,16 @@ describe('YAML bounds', () => {
 
   it('rejects metadata the API server would never produce, naming the field (found by the translator fuzz properties)', () => {
     const doc = (meta: string): string => `apiVersion: v1\nkind: Pod\nmetadata: ${meta}\n`;
-    const parsed = parseYamlFile([
-      doc('{name: a, annotations: {ambit.io/pod-ip: .inf}}'), doc('{name: 5}'), doc('{name: c, labels: {app: [x]}}'),
-      doc('{name: d, namespace: ""}'), doc('{name: ok, labels: null}'),
-    ].join('---\n'), 'm.yaml');
+    const parsed = parseYamlFile(
+      [
+        doc('{name: a, annotations: {ambit.io/pod-ip: .inf}}'),
+        doc('{name: 5}'),
+        doc('{name: c, labels: {app: [x]}}'),
+        doc('{name: d, namespace: ""}'),
+        doc('{name: ok, labels: null}'),
+      ].join('---\n'),
+      'm.yaml',
+    );
     expect(parsed.problems.map((p) => p.message)).toEqual([
       'm.yaml:1: Pod: metadata.annotations must map strings to strings (quote numbers and booleans)',
       'm.yaml:5: Pod: metadata.name must be a non-empty string',

@@ -7,9 +7,18 @@ import { isMap, isScalar, LineCounter, parseAllDocuments, visit } from 'yaml';
 import type { Document } from 'yaml';
 import type { KubeObject, ObjectOrigin } from './types.js';
 
-export interface ParsedDocument { readonly object: KubeObject; readonly origin: ObjectOrigin }
-export interface ParseProblem { readonly message: string; readonly origin: ObjectOrigin }
-export interface ParsedFile { readonly documents: ParsedDocument[]; readonly problems: ParseProblem[] }
+export interface ParsedDocument {
+  readonly object: KubeObject;
+  readonly origin: ObjectOrigin;
+}
+export interface ParseProblem {
+  readonly message: string;
+  readonly origin: ObjectOrigin;
+}
+export interface ParsedFile {
+  readonly documents: ParsedDocument[];
+  readonly problems: ParseProblem[];
+}
 
 /** Alias nodes one document may resolve (the yaml package's default, made explicit). */
 export const MAX_ALIAS_COUNT = 100;
@@ -22,7 +31,12 @@ function isKubeObject(value: unknown): value is KubeObject {
 }
 
 function isStringMap(value: unknown): boolean {
-  return value !== null && typeof value === 'object' && !Array.isArray(value) && Object.values(value).every((v) => typeof v === 'string');
+  return (
+    value !== null &&
+    typeof value === 'object' &&
+    !Array.isArray(value) &&
+    Object.values(value).every((v) => typeof v === 'string')
+  );
 }
 
 /**
@@ -35,7 +49,8 @@ export function metadataProblem(obj: KubeObject): string | undefined {
   const m = obj.metadata as unknown as Record<string, unknown>;
   if (Array.isArray(m)) return 'metadata must be a mapping';
   if (typeof m.name !== 'string' || m.name === '') return 'metadata.name must be a non-empty string';
-  if (m.namespace !== undefined && (typeof m.namespace !== 'string' || m.namespace === '')) return 'metadata.namespace must be a non-empty string';
+  if (m.namespace !== undefined && (typeof m.namespace !== 'string' || m.namespace === ''))
+    return 'metadata.namespace must be a non-empty string';
   for (const field of ['labels', 'annotations'] as const) {
     if (m[field] === null) delete m[field]; // `labels:` with nothing under it: none, as kubectl reads it
     if (m[field] !== undefined && !isStringMap(m[field])) {
@@ -55,7 +70,10 @@ function duplicateKeyOffset(doc: Document.Parsed): number | undefined {
       for (const pair of map.items) {
         if (!isScalar(pair.key)) continue;
         const id = `${typeof pair.key.value}:${String(pair.key.value)}`;
-        if (seen.has(id)) { found = pair.key.range?.[0] ?? map.range?.[0] ?? 0; return visit.BREAK; }
+        if (seen.has(id)) {
+          found = pair.key.range?.[0] ?? map.range?.[0] ?? 0;
+          return visit.BREAK;
+        }
         seen.add(id);
       }
       return undefined;
@@ -77,7 +95,10 @@ export function parseYamlFile(text: string, file: string): ParsedFile {
     docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: false });
   } catch (err) {
     // e.g. a stack overflow on absurd nesting: the whole file is unreadable, nothing escapes.
-    return { documents, problems: [{ message: `${file}: YAML: ${firstLine(String((err as Error)?.message ?? err))}`, origin: { file } }] };
+    return {
+      documents,
+      problems: [{ message: `${file}: YAML: ${firstLine(String((err as Error)?.message ?? err))}`, origin: { file } }],
+    };
   }
   const list = Array.isArray(docs) ? docs : [docs];
   for (const doc of list) {
@@ -87,7 +108,10 @@ export function parseYamlFile(text: string, file: string): ParsedFile {
       const err = doc.errors[0];
       const line = err?.linePos?.[0]?.line ?? (err ? lineCounter.linePos(err.pos[0]).line : docLine);
       const where = line !== docLine ? ` (document starting at line ${docLine})` : '';
-      problems.push({ message: `${file}:${line}: YAML: ${firstLine(err?.message ?? 'parse error')}${where}`, origin: { file, line } });
+      problems.push({
+        message: `${file}:${line}: YAML: ${firstLine(err?.message ?? 'parse error')}${where}`,
+        origin: { file, line },
+      });
       continue;
     }
     let value: unknown;
@@ -108,14 +132,18 @@ export function parseYamlFile(text: string, file: string): ParsedFile {
     }
     if (value === null || value === undefined) continue; // empty document (comments, trailing ---)
     if (!isKubeObject(value)) {
-      problems.push({ message: `${file}:${docLine}: not a Kubernetes object (apiVersion, kind and metadata are required)`, origin: { file, line: docLine } });
+      problems.push({
+        message: `${file}:${docLine}: not a Kubernetes object (apiVersion, kind and metadata are required)`,
+        origin: { file, line: docLine },
+      });
       continue;
     }
     if (value.kind === 'List' && Array.isArray((value as Record<string, unknown>).items)) {
       for (const item of (value as Record<string, unknown>).items as unknown[]) {
         if (!isKubeObject(item)) continue;
         const problem = metadataProblem(item);
-        if (problem) problems.push({ message: `${file}:${docLine}: ${item.kind}: ${problem}`, origin: { file, line: docLine } });
+        if (problem)
+          problems.push({ message: `${file}:${docLine}: ${item.kind}: ${problem}`, origin: { file, line: docLine } });
         else documents.push({ object: item, origin: { file, line: docLine } });
       }
       continue;

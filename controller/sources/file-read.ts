@@ -15,9 +15,10 @@ export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
  * than `maxBytes`. Never reads more than maxBytes + one chunk, so a file that grows meanwhile is caught too.
  */
 export async function readManifestText(file: string, maxBytes = MAX_MANIFEST_BYTES): Promise<string> {
-  const tooBig = (what: string): AmbitError => new AmbitError('AMBIT_E_CONFIG', `${file}: manifest file is ${what}, over the ${maxBytes}-byte limit`, {
-    hint: 'split it into smaller files; a single Kubernetes object is at most about 1.5 MiB',
-  });
+  const tooBig = (what: string): AmbitError =>
+    new AmbitError('AMBIT_E_CONFIG', `${file}: manifest file is ${what}, over the ${maxBytes}-byte limit`, {
+      hint: 'split it into smaller files; a single Kubernetes object is at most about 1.5 MiB',
+    });
   const handle = await open(file, 'r');
   try {
     const size = (await handle.stat()).size;
@@ -70,7 +71,12 @@ export async function readManifests(path: string): Promise<{ documents: ParsedDo
     try {
       text = await readManifestText(file);
     } catch (err) {
-      problems.push({ message: (err as Error).message.startsWith(file) ? (err as Error).message : `${file}: ${(err as Error).message}`, origin: { file } });
+      problems.push({
+        message: (err as Error).message.startsWith(file)
+          ? (err as Error).message
+          : `${file}: ${(err as Error).message}`,
+        origin: { file },
+      });
       continue;
     }
     const parsed = parseYamlFile(text, file);

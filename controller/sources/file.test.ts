@@ -30,7 +30,11 @@ describe('parseYamlFile', () => {
   it('gives each document its line and reports a broken document with its line', () => {
     const text = `${svc('a')}---\n${svc('b')}---\nkind: [unclosed\n---\n${svc('c')}`;
     const parsed = parseYamlFile(text, 'x.yaml');
-    expect(parsed.documents.map((d) => [d.object.metadata.name, d.origin.line])).toEqual([['a', 1], ['b', 9], ['c', 19]]);
+    expect(parsed.documents.map((d) => [d.object.metadata.name, d.origin.line])).toEqual([
+      ['a', 1],
+      ['b', 9],
+      ['c', 19],
+    ]);
     expect(parsed.problems).toHaveLength(1);
     const line = parsed.problems[0]?.origin.line ?? 0;
     // the broken document spans lines 17-18; YAML notices the unclosed [ at its end
@@ -41,7 +45,9 @@ describe('parseYamlFile', () => {
   it('rejects documents that are not Kubernetes objects and skips empty ones', () => {
     const parsed = parseYamlFile('# just a comment\n---\nfoo: bar\n---\n', 'y.yaml');
     expect(parsed.documents).toEqual([]);
-    expect(parsed.problems.map((p) => p.message)).toEqual(['y.yaml:3: not a Kubernetes object (apiVersion, kind and metadata are required)']);
+    expect(parsed.problems.map((p) => p.message)).toEqual([
+      'y.yaml:3: not a Kubernetes object (apiVersion, kind and metadata are required)',
+    ]);
   });
 
   it('reports duplicate keys', () => {

@@ -20,7 +20,11 @@ export interface FileSourceOptions {
   readonly log?: Logger;
 }
 
-interface Entry { readonly object: KubeObject; readonly origin: ObjectOrigin; readonly json: string }
+interface Entry {
+  readonly object: KubeObject;
+  readonly origin: ObjectOrigin;
+  readonly json: string;
+}
 
 export class FileSource implements ObjectSource {
   /** file → objectKey → entry */
@@ -43,13 +47,19 @@ export class FileSource implements ObjectSource {
     onEvent({ type: 'SYNCED' });
     const info = await stat(this.opts.path);
     const target = info.isDirectory() ? this.opts.path : dirname(this.opts.path);
-    this.watcher = watchFolder(target, {
-      recursive: info.isDirectory(),
-      persistent: true,
-      accept: (name) => isManifestFile(name.split('/').pop() ?? ''),
-      ...(this.opts.debounceMs !== undefined ? { debounceMs: this.opts.debounceMs } : {}),
-      log: this.log,
-    }, () => { if (!this.stopped) void this.rescan(); });
+    this.watcher = watchFolder(
+      target,
+      {
+        recursive: info.isDirectory(),
+        persistent: true,
+        accept: (name) => isManifestFile(name.split('/').pop() ?? ''),
+        ...(this.opts.debounceMs !== undefined ? { debounceMs: this.opts.debounceMs } : {}),
+        log: this.log,
+      },
+      () => {
+        if (!this.stopped) void this.rescan();
+      },
+    );
   }
 
   async stop(): Promise<void> {
@@ -64,9 +74,11 @@ export class FileSource implements ObjectSource {
   }
 
   private rescan(): Promise<void> {
-    this.scanning = this.scanning.then(() => this.scanOnce()).catch((err: unknown) => {
-      this.emit({ type: 'ERROR', message: `${this.opts.path}: ${String(err)}`, origin: { file: this.opts.path } });
-    });
+    this.scanning = this.scanning
+      .then(() => this.scanOnce())
+      .catch((err: unknown) => {
+        this.emit({ type: 'ERROR', message: `${this.opts.path}: ${String(err)}`, origin: { file: this.opts.path } });
+      });
     return this.scanning;
   }
 
@@ -81,7 +93,11 @@ export class FileSource implements ObjectSource {
       present = await listManifestFiles(this.opts.path);
     } catch (err) {
       // The folder itself vanished or is unreadable: keep serving what we have.
-      this.emit({ type: 'ERROR', message: `${this.opts.path}: ${(err as Error).message}`, origin: { file: this.opts.path } });
+      this.emit({
+        type: 'ERROR',
+        message: `${this.opts.path}: ${(err as Error).message}`,
+        origin: { file: this.opts.path },
+      });
       return;
     }
     for (const file of [...this.files.keys()]) if (!present.includes(file)) this.files.delete(file);
@@ -90,8 +106,13 @@ export class FileSource implements ObjectSource {
       try {
         text = await readManifestText(file);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') { this.files.delete(file); continue; }
-        const message = (err as Error).message.startsWith(file) ? (err as Error).message : `${file}: ${(err as Error).message}`;
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+          this.files.delete(file);
+          continue;
+        }
+        const message = (err as Error).message.startsWith(file)
+          ? (err as Error).message
+          : `${file}: ${(err as Error).message}`;
         this.log.warn('manifest file rejected', { file, err: message });
         // The objects last read from this file keep serving.
         this.emit({ type: 'ERROR', message, origin: { file } });
@@ -105,7 +126,8 @@ export class FileSource implements ObjectSource {
         this.emit({ type: 'ERROR', message: p.message, origin: p.origin });
       }
       const next = new Map<string, Entry>();
-      for (const d of parsed.documents) next.set(objectKey(d.object), { object: d.object, origin: d.origin, json: JSON.stringify(d.object) });
+      for (const d of parsed.documents)
+        next.set(objectKey(d.object), { object: d.object, origin: d.origin, json: JSON.stringify(d.object) });
       const previous = this.files.get(file);
       // With a broken document we cannot know which objects it held: keep the old ones.
       if (parsed.problems.length > 0 && previous) for (const [k, e] of previous) if (!next.has(k)) next.set(k, e);
@@ -128,7 +150,10 @@ export class FileSource implements ObjectSource {
     }
     for (const [k, e] of wanted) {
       const old = this.served.get(k);
-      if (old && old.json === e.json) { this.served.set(k, e); continue; }
+      if (old && old.json === e.json) {
+        this.served.set(k, e);
+        continue;
+      }
       this.served.set(k, e);
       this.emit({ type: old ? 'MODIFIED' : 'ADDED', object: e.object, origin: e.origin });
     }

@@ -10,7 +10,10 @@ import { AmbitError } from '../../core/errors.js';
 
 /** An HTTP status from the API server (404 = not served, 410 = resourceVersion expired). */
 export class KubeApiError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
     super(message);
     this.name = 'KubeApiError';
   }
@@ -31,10 +34,16 @@ export class KubeApi {
 
   private async request(path: string, signal?: AbortSignal, body?: unknown): Promise<http.IncomingMessage> {
     const cluster = this.kc.getCurrentCluster();
-    if (!cluster) throw new AmbitError('AMBIT_E_CONFIG', 'kubeconfig has no current cluster', { hint: 'set KUBECONFIG or run in a pod' });
+    if (!cluster)
+      throw new AmbitError('AMBIT_E_CONFIG', 'kubeconfig has no current cluster', {
+        hint: 'set KUBECONFIG or run in a pod',
+      });
     const url = new URL(cluster.server.replace(/\/$/, '') + path);
     const payload = body === undefined ? undefined : JSON.stringify(body);
-    const headers: Record<string, string> = { accept: 'application/json', ...(payload ? { 'content-type': 'application/json' } : {}) };
+    const headers: Record<string, string> = {
+      accept: 'application/json',
+      ...(payload ? { 'content-type': 'application/json' } : {}),
+    };
     const opts: https.RequestOptions = { method: payload ? 'POST' : 'GET', headers };
     await this.kc.applyToHTTPSOptions(opts);
     const mod = url.protocol === 'https:' ? https : http;
@@ -63,9 +72,20 @@ export class KubeApi {
   }
 
   /** TokenReview: who a bearer token belongs to (authentication.k8s.io/v1). */
-  async reviewToken(token: string): Promise<{ authenticated: boolean; username?: string; extra?: Record<string, string[]>; error?: string }> {
-    const review = await this.create<{ status?: { authenticated?: boolean; user?: { username?: string; extra?: Record<string, string[]> }; error?: string } }>(
-      '/apis/authentication.k8s.io/v1/tokenreviews', { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } });
+  async reviewToken(
+    token: string,
+  ): Promise<{ authenticated: boolean; username?: string; extra?: Record<string, string[]>; error?: string }> {
+    const review = await this.create<{
+      status?: {
+        authenticated?: boolean;
+        user?: { username?: string; extra?: Record<string, string[]> };
+        error?: string;
+      };
+    }>('/apis/authentication.k8s.io/v1/tokenreviews', {
+      apiVersion: 'authentication.k8s.io/v1',
+      kind: 'TokenReview',
+      spec: { token },
+    });
     const s = review.status ?? {};
     return {
       authenticated: s.authenticated === true,
@@ -79,7 +99,10 @@ export class KubeApi {
     const res = await this.request(path, signal);
     const body = await readBody(res);
     if (res.statusCode !== 200) throw statusError(res.statusCode ?? 0, path, body);
-    const parsed = JSON.parse(body) as { metadata?: { resourceVersion?: string }; items?: Array<Record<string, unknown>> };
+    const parsed = JSON.parse(body) as {
+      metadata?: { resourceVersion?: string };
+      items?: Array<Record<string, unknown>>;
+    };
     return { resourceVersion: parsed.metadata?.resourceVersion ?? '', items: parsed.items ?? [] };
   }
 
@@ -87,16 +110,34 @@ export class KubeApi {
    * Watch `path` from `resourceVersion`; `onEvent` gets each event. Resolves when the server
    * ends the stream, rejects on a transport error or a non-200 status (KubeApiError).
    */
-  async watch(path: string, resourceVersion: string, onEvent: (ev: WatchEvent) => void, signal?: AbortSignal): Promise<void> {
-    const q = new URLSearchParams({ watch: '1', resourceVersion, allowWatchBookmarks: 'true', timeoutSeconds: String(240 + Math.floor(Math.random() * 120)) });
+  async watch(
+    path: string,
+    resourceVersion: string,
+    onEvent: (ev: WatchEvent) => void,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const q = new URLSearchParams({
+      watch: '1',
+      resourceVersion,
+      allowWatchBookmarks: 'true',
+      timeoutSeconds: String(240 + Math.floor(Math.random() * 120)),
+    });
     const res = await this.request(`${path}${path.includes('?') ? '&' : '?'}${q.toString()}`, signal);
     if (res.statusCode !== 200) throw statusError(res.statusCode ?? 0, path, await readBody(res));
     await new Promise<void>((resolve, reject) => {
       let failed = false;
-      const fail = (err: unknown): void => { if (!failed) { failed = true; res.destroy(); reject(err); } };
+      const fail = (err: unknown): void => {
+        if (!failed) {
+          failed = true;
+          res.destroy();
+          reject(err);
+        }
+      };
       // A connection cut mid-stream shows up as 'aborted'/'error' on the response, or a close without 'end'.
       let ended = false;
-      res.on('end', () => { ended = true; });
+      res.on('end', () => {
+        ended = true;
+      });
       res.on('aborted', () => fail(new Error(`watch ${path}: connection lost`)));
       res.on('error', fail);
       const lines = createInterface({ input: res, crlfDelay: Infinity });
@@ -104,12 +145,21 @@ export class KubeApi {
       lines.on('line', (line) => {
         if (failed || !line.trim()) return;
         let ev: WatchEvent;
-        try { ev = JSON.parse(line) as WatchEvent; } catch { return fail(new Error(`watch ${path}: bad event line`)); }
-        try { onEvent(ev); } catch (err) { fail(err); }
+        try {
+          ev = JSON.parse(line) as WatchEvent;
+        } catch {
+          return fail(new Error(`watch ${path}: bad event line`));
+        }
+        try {
+          onEvent(ev);
+        } catch (err) {
+          fail(err);
+        }
       });
       lines.on('close', () => {
         if (failed) return;
-        if (ended) resolve(); else fail(new Error(`watch ${path}: connection lost`));
+        if (ended) resolve();
+        else fail(new Error(`watch ${path}: connection lost`));
       });
     });
   }
@@ -126,6 +176,10 @@ function readBody(res: http.IncomingMessage): Promise<string> {
 
 function statusError(status: number, path: string, body: string): KubeApiError {
   let message = body.slice(0, 200);
-  try { message = (JSON.parse(body) as { message?: string }).message ?? message; } catch { /* not a Status */ }
+  try {
+    message = (JSON.parse(body) as { message?: string }).message ?? message;
+  } catch {
+    /* not a Status */
+  }
   return new KubeApiError(status, `${path}: ${status} ${message}`);
 }

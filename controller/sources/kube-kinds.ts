@@ -17,8 +17,20 @@ export interface KindSpec {
   readonly name?: string;
 }
 
-const core = (plural: string, kind: string): KindSpec => ({ group: '', versions: ['v1'], plural, kind, optional: false });
-const crd = (group: string, versions: string[], plural: string, kind: string): KindSpec => ({ group, versions, plural, kind, optional: true });
+const core = (plural: string, kind: string): KindSpec => ({
+  group: '',
+  versions: ['v1'],
+  plural,
+  kind,
+  optional: false,
+});
+const crd = (group: string, versions: string[], plural: string, kind: string): KindSpec => ({
+  group,
+  versions,
+  plural,
+  kind,
+  optional: true,
+});
 
 const ISTIO_NETWORKING = ['v1', 'v1beta1', 'v1alpha3'];
 const ISTIO_SECURITY = ['v1', 'v1beta1'];
@@ -58,7 +70,15 @@ export const MESH_CONFIGMAP_NAME = 'istio';
  * not grant it, leaves the defaults in force instead of holding up the sync.
  */
 export function meshConfigMapKind(namespace: string): KindSpec {
-  return { group: '', versions: ['v1'], plural: 'configmaps', kind: 'ConfigMap', optional: true, namespace, name: MESH_CONFIGMAP_NAME };
+  return {
+    group: '',
+    versions: ['v1'],
+    plural: 'configmaps',
+    kind: 'ConfigMap',
+    optional: true,
+    namespace,
+    name: MESH_CONFIGMAP_NAME,
+  };
 }
 
 /** Every kind the controller in `namespace` watches. */
@@ -70,7 +90,10 @@ export function watchedKinds(namespace: string): readonly KindSpec[] {
  * `/api/v1/pods` or `/apis/<group>/<version>/<plural>` (all namespaces), or
  * `/api/v1/namespaces/<ns>/<plural>?fieldSelector=metadata.name%3D<name>`.
  */
-export function collectionPath(spec: Pick<KindSpec, 'group' | 'plural' | 'namespace' | 'name'>, version: string): string {
+export function collectionPath(
+  spec: Pick<KindSpec, 'group' | 'plural' | 'namespace' | 'name'>,
+  version: string,
+): string {
   const base = spec.group ? `/apis/${spec.group}/${version}` : `/api/${version}`;
   const ns = spec.namespace ? `/namespaces/${encodeURIComponent(spec.namespace)}` : '';
   const query = spec.name ? `?fieldSelector=${encodeURIComponent(`metadata.name=${spec.name}`)}` : '';

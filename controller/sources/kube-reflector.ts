@@ -49,7 +49,9 @@ export class Reflector {
     this.backoffMs = timing.initialBackoffMs;
   }
 
-  get servedVersion(): string | undefined { return this.version; }
+  get servedVersion(): string | undefined {
+    return this.version;
+  }
 
   stop(): void {
     this.abort.abort();
@@ -61,22 +63,37 @@ export class Reflector {
       try {
         if (!this.resourceVersion) {
           const listed = await this.relist();
-          if (!listed) { await this.sleep(this.timing.absentRetryMs); continue; }
+          if (!listed) {
+            await this.sleep(this.timing.absentRetryMs);
+            continue;
+          }
         }
         this.stats.watches++;
-        await this.api.watch(collectionPath(this.spec, this.version!), this.resourceVersion, (ev) => this.onWatchEvent(ev), this.abort.signal);
+        await this.api.watch(
+          collectionPath(this.spec, this.version!),
+          this.resourceVersion,
+          (ev) => this.onWatchEvent(ev),
+          this.abort.signal,
+        );
         // A clean end (server timeout): watch again from where we are, no backoff.
       } catch (err) {
         if (this.abort.signal.aborted) return;
         if (err instanceof KubeApiError && err.status === 410) {
           this.stats.gone++;
-          this.log.info('watch expired (410 Gone); relisting', { kind: kindLabel(this.spec), resourceVersion: this.resourceVersion });
+          this.log.info('watch expired (410 Gone); relisting', {
+            kind: kindLabel(this.spec),
+            resourceVersion: this.resourceVersion,
+          });
           this.resourceVersion = '';
           continue;
         }
         this.stats.errors++;
         if (err instanceof KubeApiError && err.status === 404) this.resourceVersion = ''; // CRD removed: look again
-        this.log.warn('list/watch failed; retrying', { kind: kindLabel(this.spec), err: describeError(err), retryInMs: this.backoffMs });
+        this.log.warn('list/watch failed; retrying', {
+          kind: kindLabel(this.spec),
+          err: describeError(err),
+          retryInMs: this.backoffMs,
+        });
         await this.sleep(this.backoffMs);
         this.backoffMs = Math.min(this.backoffMs * 2, this.timing.maxBackoffMs);
       }
@@ -100,7 +117,11 @@ export class Reflector {
         if (!(err instanceof KubeApiError)) throw err;
         // A custom resource we may not read (RBAC) must not hold up the rest: treat as absent.
         if (err.status === 403 && this.spec.optional) {
-          this.log.warn('kind not readable (403); skipping it', { kind: kindLabel(this.spec), version, err: err.message });
+          this.log.warn('kind not readable (403); skipping it', {
+            kind: kindLabel(this.spec),
+            version,
+            err: err.message,
+          });
           continue;
         }
         if (err.status !== 404) throw err;
@@ -118,7 +139,10 @@ export class Reflector {
   private replace(items: KubeObject[]): void {
     const fresh = new Map(items.map((o) => [uidOf(o), o]));
     for (const [key, old] of this.known) {
-      if (!fresh.has(key)) { this.known.delete(key); this.sink.remove(old); }
+      if (!fresh.has(key)) {
+        this.known.delete(key);
+        this.sink.remove(old);
+      }
     }
     for (const [key, obj] of fresh) {
       const old = this.known.get(key);
@@ -131,13 +155,19 @@ export class Reflector {
   private onWatchEvent(ev: WatchEvent): void {
     if (ev.type === 'ERROR') {
       const code = typeof ev.object.code === 'number' ? ev.object.code : 500;
-      throw new KubeApiError(code, `watch ${kindLabel(this.spec)}: ${String(ev.object.message ?? ev.object.reason ?? 'error event')}`);
+      throw new KubeApiError(
+        code,
+        `watch ${kindLabel(this.spec)}: ${String(ev.object.message ?? ev.object.reason ?? 'error event')}`,
+      );
     }
     const obj = this.complete(ev.object, this.version!);
     const rv = obj.metadata.resourceVersion;
     if (rv) this.resourceVersion = rv;
     this.backoffMs = this.timing.initialBackoffMs;
-    if (ev.type === 'BOOKMARK') { this.stats.bookmarks++; return; }
+    if (ev.type === 'BOOKMARK') {
+      this.stats.bookmarks++;
+      return;
+    }
     const key = uidOf(obj);
     if (ev.type === 'DELETED') {
       const old = this.known.get(key);
@@ -155,7 +185,9 @@ export class Reflector {
    * (often most of a Pod's bytes) are dropped: nothing downstream reads them.
    */
   private complete(item: Record<string, unknown>, version: string): KubeObject {
-    const { managedFields: _mf, ...metadata } = (item.metadata ?? {}) as KubeObject['metadata'] & { managedFields?: unknown };
+    const { managedFields: _mf, ...metadata } = (item.metadata ?? {}) as KubeObject['metadata'] & {
+      managedFields?: unknown;
+    };
     return { ...item, apiVersion: apiVersionOf(this.spec, version), kind: this.spec.kind, metadata } as KubeObject;
   }
 
@@ -168,7 +200,10 @@ export class Reflector {
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const timer = setTimeout(done, ms);
-      function done(): void { clearTimeout(timer); resolve(); }
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
       this.wakeup = done;
     });
   }

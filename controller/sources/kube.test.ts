@@ -6,12 +6,30 @@ import { KubeSource } from './kube.js';
 import type { SourceEvent } from './types.js';
 import { WATCHED_KINDS } from './kube-kinds.js';
 
-const AUTHZ: ServedResource = { group: 'security.istio.io', versions: ['v1', 'v1beta1'], plural: 'authorizationpolicies', kind: 'AuthorizationPolicy', namespaced: true, crd: true };
-const VS_BETA: ServedResource = { group: 'networking.istio.io', versions: ['v1beta1'], plural: 'virtualservices', kind: 'VirtualService', namespaced: true, crd: true };
+const AUTHZ: ServedResource = {
+  group: 'security.istio.io',
+  versions: ['v1', 'v1beta1'],
+  plural: 'authorizationpolicies',
+  kind: 'AuthorizationPolicy',
+  namespaced: true,
+  crd: true,
+};
+const VS_BETA: ServedResource = {
+  group: 'networking.istio.io',
+  versions: ['v1beta1'],
+  plural: 'virtualservices',
+  kind: 'VirtualService',
+  namespaced: true,
+  crd: true,
+};
 
 const pod = (name: string, ns = 'shop', extra: Record<string, unknown> = {}) => ({
-  apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: ns, labels: { app: name } },
-  spec: { serviceAccountName: name, nodeName: 'node-a' }, status: { podIP: '10.244.0.9' }, ...extra,
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { name, namespace: ns, labels: { app: name } },
+  spec: { serviceAccountName: name, nodeName: 'node-a' },
+  status: { podIP: '10.244.0.9' },
+  ...extra,
 });
 
 describe('KubeSource against the fake API server', () => {
@@ -19,11 +37,17 @@ describe('KubeSource against the fake API server', () => {
   let source: KubeSource;
   let events: SourceEvent[];
 
-  const names = (type: string, kind: string) => events.filter((e) => e.type === type && 'object' in e && e.object.kind === kind).map((e) => ('object' in e ? e.object.metadata.name : ''));
+  const names = (type: string, kind: string) =>
+    events
+      .filter((e) => e.type === type && 'object' in e && e.object.kind === kind)
+      .map((e) => ('object' in e ? e.object.metadata.name : ''));
   const start = async (timing = {}) => {
     const kc = new KubeConfig();
     kc.loadFromString(api.kubeconfig());
-    source = new KubeSource({ kubeConfig: kc, timing: { initialBackoffMs: 20, maxBackoffMs: 200, absentRetryMs: 100, ...timing } });
+    source = new KubeSource({
+      kubeConfig: kc,
+      timing: { initialBackoffMs: 20, maxBackoffMs: 200, absentRetryMs: 100, ...timing },
+    });
     await source.start((e) => events.push(e));
     await waitFor(() => events.some((e) => e.type === 'SYNCED'), 'SYNCED');
   };
@@ -43,12 +67,20 @@ describe('KubeSource against the fake API server', () => {
   it('lists every kind with kind/apiVersion filled in, then SYNCED once, skipping absent CRDs', async () => {
     api.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop', labels: { 'mesh-mode': 'ambient' } } });
     api.create(pod('web'));
-    api.create({ apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'deny', namespace: 'shop' }, spec: {} });
+    api.create({
+      apiVersion: 'security.istio.io/v1',
+      kind: 'AuthorizationPolicy',
+      metadata: { name: 'deny', namespace: 'shop' },
+      spec: {},
+    });
     await start();
     const synced = events.findIndex((e) => e.type === 'SYNCED');
     const before = events.slice(0, synced);
-    expect(before.map((e) => ('object' in e ? `${e.object.apiVersion} ${e.object.kind} ${e.object.metadata.name}` : e.type)).sort())
-      .toEqual(['security.istio.io/v1 AuthorizationPolicy deny', 'v1 Namespace shop', 'v1 Pod web']);
+    expect(
+      before
+        .map((e) => ('object' in e ? `${e.object.apiVersion} ${e.object.kind} ${e.object.metadata.name}` : e.type))
+        .sort(),
+    ).toEqual(['security.istio.io/v1 AuthorizationPolicy deny', 'v1 Namespace shop', 'v1 Pod web']);
     expect(events.filter((e) => e.type === 'SYNCED')).toHaveLength(1);
     // every list carried the bearer token (the server answers 401 otherwise) and absent CRDs were tried in each version
     expect(api.requests).toContain('/apis/networking.istio.io/v1alpha3/virtualservices');
@@ -69,7 +101,9 @@ describe('KubeSource against the fake API server', () => {
     await waitFor(() => names('DELETED', 'Pod').includes('b'), 'pod b deleted');
     expect(names('ADDED', 'Pod')).toEqual(['a', 'b']);
     const modified = events.find((e) => e.type === 'MODIFIED' && 'object' in e && e.object.metadata.name === 'a');
-    expect(modified && 'object' in modified ? (modified.object.status as { podIP: string }).podIP : undefined).toBe('10.244.0.10');
+    expect(modified && 'object' in modified ? (modified.object.status as { podIP: string }).podIP : undefined).toBe(
+      '10.244.0.10',
+    );
     expect(reflectorOf('Pod').lists).toBe(listsBefore);
     expect(reflectorOf('Pod').errors).toBeGreaterThan(0);
   });
@@ -100,7 +134,10 @@ describe('KubeSource against the fake API server', () => {
     api.bookmark();
     await waitFor(() => reflectorOf('Pod').bookmarks > 0, 'bookmark seen');
     api.dropWatches();
-    await waitFor(() => api.requests.some((r) => r.startsWith('/api/v1/pods?') && r.includes(`resourceVersion=${rv}&`)), 'watch from bookmark rv');
+    await waitFor(
+      () => api.requests.some((r) => r.startsWith('/api/v1/pods?') && r.includes(`resourceVersion=${rv}&`)),
+      'watch from bookmark rv',
+    );
     expect(api.requests.find((r) => r.startsWith('/api/v1/pods?watch'))).toContain('allowWatchBookmarks=true');
   });
 
@@ -108,7 +145,12 @@ describe('KubeSource against the fake API server', () => {
     await start();
     expect(reflectorOf('VirtualService').version).toBeUndefined();
     api.serve(VS_BETA);
-    api.create({ apiVersion: 'networking.istio.io/v1beta1', kind: 'VirtualService', metadata: { name: 'reviews', namespace: 'shop' }, spec: { hosts: ['reviews'] } });
+    api.create({
+      apiVersion: 'networking.istio.io/v1beta1',
+      kind: 'VirtualService',
+      metadata: { name: 'reviews', namespace: 'shop' },
+      spec: { hosts: ['reviews'] },
+    });
     await waitFor(() => names('ADDED', 'VirtualService').includes('reviews'), 'virtual service');
     const ev = events.find((e) => 'object' in e && e.object.kind === 'VirtualService');
     expect(ev && 'object' in ev ? ev.object.apiVersion : '').toBe('networking.istio.io/v1beta1');
@@ -122,7 +164,12 @@ describe('KubeSource against the fake API server', () => {
     expect(names('ADDED', 'Pod')).toEqual(['p']);
     expect(reflectorOf('AuthorizationPolicy').version).toBeUndefined();
     // looked for again later, and then read
-    api.create({ apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'late', namespace: 'shop' }, spec: {} });
+    api.create({
+      apiVersion: 'security.istio.io/v1',
+      kind: 'AuthorizationPolicy',
+      metadata: { name: 'late', namespace: 'shop' },
+      spec: {},
+    });
     await waitFor(() => names('ADDED', 'AuthorizationPolicy').includes('late'), 'policy after retry');
   });
 

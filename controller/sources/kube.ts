@@ -21,9 +21,12 @@ export interface KubeSourceOptions {
  * account; elsewhere: the kubeconfig file, or KUBECONFIG / ~/.kube/config. The controller
  * passes its settings (controller/settings.ts); the defaults read the environment.
  */
-export function loadKubeConfig(opts: { inCluster?: boolean; kubeconfig?: string } = {
-  inCluster: process.env.KUBERNETES_SERVICE_HOST !== undefined, kubeconfig: process.env.KUBECONFIG,
-}): KubeConfig {
+export function loadKubeConfig(
+  opts: { inCluster?: boolean; kubeconfig?: string } = {
+    inCluster: process.env.KUBERNETES_SERVICE_HOST !== undefined,
+    kubeconfig: process.env.KUBECONFIG,
+  },
+): KubeConfig {
   const kc = new KubeConfig();
   if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
   else if (opts.inCluster) kc.loadFromCluster();
@@ -48,21 +51,36 @@ export class KubeSource implements ObjectSource {
     let pending = this.kinds.length;
     const emit = (type: 'ADDED' | 'MODIFIED' | 'DELETED', object: KubeObject): void => onEvent({ type, object });
     for (const spec of this.kinds) {
-      const reflector = new Reflector(spec, api, {
-        upsert: (obj, type) => emit(type, obj),
-        remove: (obj) => emit('DELETED', obj),
-        synced: () => { if (--pending === 0) onEvent({ type: 'SYNCED' }); },
-      }, this.log, timing);
+      const reflector = new Reflector(
+        spec,
+        api,
+        {
+          upsert: (obj, type) => emit(type, obj),
+          remove: (obj) => emit('DELETED', obj),
+          synced: () => {
+            if (--pending === 0) onEvent({ type: 'SYNCED' });
+          },
+        },
+        this.log,
+        timing,
+      );
       this.reflectors.push(reflector);
-      this.runs.push(reflector.run().catch((err: unknown) => {
-        this.log.error('reflector stopped', { kind: spec.kind, err: String(err) });
-      }));
+      this.runs.push(
+        reflector.run().catch((err: unknown) => {
+          this.log.error('reflector stopped', { kind: spec.kind, err: String(err) });
+        }),
+      );
     }
   }
 
   /** Per-kind counters (lists, watches, 410s, errors, bookmarks) and served version. */
   stats(): Array<{ kind: string; group: string; version: string | undefined } & Reflector['stats']> {
-    return this.reflectors.map((r, i) => ({ kind: this.kinds[i]!.kind, group: this.kinds[i]!.group, version: r.servedVersion, ...r.stats }));
+    return this.reflectors.map((r, i) => ({
+      kind: this.kinds[i]!.kind,
+      group: this.kinds[i]!.group,
+      version: r.servedVersion,
+      ...r.stats,
+    }));
   }
 
   async stop(): Promise<void> {

@@ -39,5 +39,7 @@ export interface ObjectSource {
 
 /** `kind/namespace/name` (namespace omitted for cluster-scoped objects). */
 export function objectKey(obj: Pick<KubeObject, 'kind' | 'metadata'>): string {
-  return obj.metadata.namespace ? `${obj.kind}/${obj.metadata.namespace}/${obj.metadata.name}` : `${obj.kind}/${obj.metadata.name}`;
+  return obj.metadata.namespace
+    ? `${obj.kind}/${obj.metadata.namespace}/${obj.metadata.name}`
+    : `${obj.kind}/${obj.metadata.name}`;
 }

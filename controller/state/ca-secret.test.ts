@@ -13,8 +13,19 @@ describe('CA persisted in a Secret (kube mode)', () => {
   let api: FakeApiServer;
   let kube: KubeApi;
   const dirs: string[] = [];
-  const tempDir = async () => { const d = await mkdtemp(path.join(tmpdir(), 'ambit-ca-secret-')); dirs.push(d); return d; };
-  const load = async (dir: string) => loadOrCreateCaFromSecrets({ api: kube, namespace: 'ambit-system', dir, trustDomain: 'cluster.local', log: createLogger('test') });
+  const tempDir = async () => {
+    const d = await mkdtemp(path.join(tmpdir(), 'ambit-ca-secret-'));
+    dirs.push(d);
+    return d;
+  };
+  const load = async (dir: string) =>
+    loadOrCreateCaFromSecrets({
+      api: kube,
+      namespace: 'ambit-system',
+      dir,
+      trustDomain: 'cluster.local',
+      log: createLogger('test'),
+    });
 
   beforeEach(async () => {
     api = await FakeApiServer.start();
@@ -42,7 +53,11 @@ describe('CA persisted in a Secret (kube mode)', () => {
     const plugged = await CertificateAuthority.loadOrCreate(pluggedDir);
     const data: Record<string, string> = {};
     for (const f of ['ca-cert.pem', 'ca-key.pem', 'root-cert.pem', 'cert-chain.pem']) {
-      try { data[f] = (await readFile(path.join(pluggedDir, f))).toString('base64'); } catch { /* optional */ }
+      try {
+        data[f] = (await readFile(path.join(pluggedDir, f))).toString('base64');
+      } catch {
+        /* optional */
+      }
     }
     api.create({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'cacerts', namespace: 'ambit-system' }, data });
     const ca = await load(await tempDir());

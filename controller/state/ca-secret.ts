@@ -11,7 +11,9 @@ import { KubeApiError, type KubeApi } from '../sources/kube-api.js';
 export const PLUGGED_CA_SECRET = 'cacerts';
 export const CA_SECRET = 'ambit-ca';
 
-interface Secret { data?: Record<string, string> }
+interface Secret {
+  data?: Record<string, string>;
+}
 
 const secretPath = (ns: string, name?: string): string => `/api/v1/namespaces/${ns}/secrets${name ? `/${name}` : ''}`;
 
@@ -23,14 +25,23 @@ async function materialise(secret: Secret, dir: string): Promise<boolean> {
   for (const file of Object.values(CA_FILES)) {
     const value = data[file];
     const target = path.join(dir, file);
-    if (!value) { await rm(target, { force: true }); continue; } // no stale file from another CA
+    if (!value) {
+      await rm(target, { force: true });
+      continue;
+    } // no stale file from another CA
     await writeFile(target, Buffer.from(value, 'base64'), { mode: 0o600 });
     await chmod(target, 0o600);
   }
   return true;
 }
 
-export async function loadOrCreateCaFromSecrets(opts: { api: KubeApi; namespace: string; dir: string; trustDomain: string; log: Logger }): Promise<CertificateAuthority> {
+export async function loadOrCreateCaFromSecrets(opts: {
+  api: KubeApi;
+  namespace: string;
+  dir: string;
+  trustDomain: string;
+  log: Logger;
+}): Promise<CertificateAuthority> {
   const { api, namespace, dir, trustDomain, log } = opts;
   for (const name of [PLUGGED_CA_SECRET, CA_SECRET]) {
     const secret = await api.get<Secret>(secretPath(namespace, name));
@@ -42,10 +53,20 @@ export async function loadOrCreateCaFromSecrets(opts: { api: KubeApi; namespace:
   const ca = await CertificateAuthority.loadOrCreate(dir, { trustDomain });
   const data: Record<string, string> = {};
   for (const file of Object.values(CA_FILES)) {
-    try { data[file] = (await readFile(path.join(dir, file))).toString('base64'); } catch { /* optional file */ }
+    try {
+      data[file] = (await readFile(path.join(dir, file))).toString('base64');
+    } catch {
+      /* optional file */
+    }
   }
   try {
-    await api.create(secretPath(namespace), { apiVersion: 'v1', kind: 'Secret', type: 'Opaque', metadata: { name: CA_SECRET, namespace }, data });
+    await api.create(secretPath(namespace), {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      type: 'Opaque',
+      metadata: { name: CA_SECRET, namespace },
+      data,
+    });
     log.info('CA generated and stored', { secret: `${namespace}/${CA_SECRET}` });
     return ca;
   } catch (err) {

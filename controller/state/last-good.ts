@@ -17,7 +17,10 @@ export class LastGoodObjects {
    * The objects to translate instead of `objects`, with each rejected object replaced by its
    * last accepted version; undefined when there is nothing to replace.
    */
-  substitute(objects: readonly KubeObject[], rejected: ReadonlySet<string>): { objects: KubeObject[]; replaced: string[] } | undefined {
+  substitute(
+    objects: readonly KubeObject[],
+    rejected: ReadonlySet<string>,
+  ): { objects: KubeObject[]; replaced: string[] } | undefined {
     if (rejected.size === 0) return undefined;
     if (this.pending) this.index(this.pending.objects, this.pending.rejected);
     this.pending = undefined;

@@ -19,13 +19,16 @@ export class MeshSettingsTracker {
 
   /** The settings in force for this object set. */
   current(objects: readonly KubeObject[]): Partial<MeshConfig> {
-    const cm = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === this.ref.name && o.metadata.namespace === this.ref.namespace);
+    const cm = objects.find(
+      (o) => o.kind === 'ConfigMap' && o.metadata.name === this.ref.name && o.metadata.namespace === this.ref.namespace,
+    );
     const key = cm ? `${cm.metadata.resourceVersion ?? ''}:${JSON.stringify(cm.data ?? {})}` : 'absent';
     if (key === this.seen) return this.lastGood;
     this.seen = key;
     const where = `ConfigMap ${this.ref.namespace}/${this.ref.name}`;
     if (!cm) {
-      if (Object.keys(this.lastGood).length > 0) this.log.info('mesh ConfigMap removed; using the default mesh settings', { configMap: where });
+      if (Object.keys(this.lastGood).length > 0)
+        this.log.info('mesh ConfigMap removed; using the default mesh settings', { configMap: where });
       this.lastGood = {};
       return this.lastGood;
     }
@@ -36,9 +39,14 @@ export class MeshSettingsTracker {
       return this.lastGood;
     }
     if (mesh.trustDomain !== undefined && mesh.trustDomain !== this.trustDomain) {
-      this.log.warn('mesh trustDomain differs from the CA\'s; the CA\'s is used (set it with the chart\'s global.trustDomain)', {
-        configMap: where, meshTrustDomain: mesh.trustDomain, trustDomain: this.trustDomain,
-      });
+      this.log.warn(
+        "mesh trustDomain differs from the CA's; the CA's is used (set it with the chart's global.trustDomain)",
+        {
+          configMap: where,
+          meshTrustDomain: mesh.trustDomain,
+          trustDomain: this.trustDomain,
+        },
+      );
     }
     this.lastGood = mesh;
     this.log.info('mesh settings applied', { configMap: where, settings: Object.keys(mesh) });

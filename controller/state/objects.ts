@@ -4,7 +4,10 @@
 // can be reported while they last.
 import { objectKey, type KubeObject, type ObjectOrigin, type SourceEvent } from '../sources/types.js';
 
-interface Entry { readonly object: KubeObject; readonly origin?: ObjectOrigin }
+interface Entry {
+  readonly object: KubeObject;
+  readonly origin?: ObjectOrigin;
+}
 
 const groupOf = (apiVersion: string): string => (apiVersion.includes('/') ? apiVersion.split('/')[0]! : '');
 
@@ -24,7 +27,10 @@ export class ObjectStore {
       case 'SYNCED':
         return false;
       case 'ERROR': {
-        this.inputErrors.set(event.origin?.file ?? event.message, { message: event.message, ...(event.origin ? { origin: event.origin } : {}) });
+        this.inputErrors.set(event.origin?.file ?? event.message, {
+          message: event.message,
+          ...(event.origin ? { origin: event.origin } : {}),
+        });
         return false;
       }
       case 'DELETED': {
@@ -46,13 +52,21 @@ export class ObjectStore {
   }
 
   /** Forget an input error (the source reported the file as readable again). */
-  clearInputError(file: string): void { this.inputErrors.delete(file); }
+  clearInputError(file: string): void {
+    this.inputErrors.delete(file);
+  }
 
-  get size(): number { return this.entries.size; }
+  get size(): number {
+    return this.entries.size;
+  }
   /** Increases on every change. */
-  get version(): number { return this.generation; }
+  get version(): number {
+    return this.generation;
+  }
 
-  objects(): KubeObject[] { return [...this.entries.values()].map((e) => e.object); }
+  objects(): KubeObject[] {
+    return [...this.entries.values()].map((e) => e.object);
+  }
 
   /** `objectKey` → where it came from, for the translator's rejections. */
   origins(): Map<string, ObjectOrigin> {
@@ -61,7 +75,9 @@ export class ObjectStore {
     return out;
   }
 
-  errors(): Array<{ message: string; origin?: ObjectOrigin }> { return [...this.inputErrors.values()]; }
+  errors(): Array<{ message: string; origin?: ObjectOrigin }> {
+    return [...this.inputErrors.values()];
+  }
 }
 
 /** Same content: a resourceVersion match when both have one, else deep JSON equality. */

@@ -39,10 +39,15 @@ export class RootCertPublisher {
 
   /** After each translation: the namespaces of waypoint Gateways get the root too. */
   update(objects: readonly KubeObject[]): void {
-    const wanted = new Set([this.homeNamespace, ...objects.filter((o) => isWaypointGateway(o)).map((o) => o.metadata.namespace ?? 'default')]);
+    const wanted = new Set([
+      this.homeNamespace,
+      ...objects.filter((o) => isWaypointGateway(o)).map((o) => o.metadata.namespace ?? 'default'),
+    ]);
     const missing = [...wanted].filter((ns) => !this.published.has(ns));
     if (missing.length === 0) return;
-    this.running = this.running.then(async () => { for (const ns of missing) await this.ensure(ns); });
+    this.running = this.running.then(async () => {
+      for (const ns of missing) await this.ensure(ns);
+    });
   }
 
   /** Waits for the publications under way (tests). */
@@ -56,8 +61,13 @@ export class RootCertPublisher {
     try {
       const current = await this.client.get(ref);
       const want: Manifest = {
-        apiVersion: 'v1', kind: 'ConfigMap',
-        metadata: { name: ROOT_CERT_CONFIGMAP, namespace, labels: { 'app.kubernetes.io/managed-by': 'ambit-controller' } },
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: {
+          name: ROOT_CERT_CONFIGMAP,
+          namespace,
+          labels: { 'app.kubernetes.io/managed-by': 'ambit-controller' },
+        },
         data: { [ROOT_CERT_KEY]: this.rootsPem },
       } as Manifest;
       if (!current) {
@@ -70,13 +80,19 @@ export class RootCertPublisher {
           throw err;
         }
       } else if ((current as { data?: Record<string, string> }).data?.[ROOT_CERT_KEY] !== this.rootsPem) {
-        await this.client.replace({ ...want, metadata: { ...want.metadata, resourceVersion: current.metadata.resourceVersion } } as Manifest);
+        await this.client.replace({
+          ...want,
+          metadata: { ...want.metadata, resourceVersion: current.metadata.resourceVersion },
+        } as Manifest);
         this.log.info('updated the published CA root', { configMap: `${namespace}/${ROOT_CERT_CONFIGMAP}` });
       }
       this.published.add(namespace);
       return true;
     } catch (err) {
-      this.log.warn('cannot publish the CA root; retrying on the next change', { configMap: `${namespace}/${ROOT_CERT_CONFIGMAP}`, err: describeError(err) });
+      this.log.warn('cannot publish the CA root; retrying on the next change', {
+        configMap: `${namespace}/${ROOT_CERT_CONFIGMAP}`,
+        err: describeError(err),
+      });
       return false;
     }
   }

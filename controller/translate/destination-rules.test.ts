@@ -83,14 +83,32 @@ ${ROUTE_TO_SUBSETS}`);
       },
       connectionPool: {
         tcp: { maxConnections: 10, connectTimeoutMs: 250 },
-        http: { http1MaxPendingRequests: 1, http2MaxRequests: 100, maxRequestsPerConnection: 1, maxRetries: 3, idleTimeoutMs: 30_000 },
+        http: {
+          http1MaxPendingRequests: 1,
+          http2MaxRequests: 100,
+          maxRequestsPerConnection: 1,
+          maxRetries: 3,
+          idleTimeoutMs: 30_000,
+        },
       },
-      outlierDetection: { consecutive5xxErrors: 1, consecutiveGatewayErrors: 2, intervalMs: 1000, baseEjectionTimeMs: 180_000, maxEjectionPercent: 100, minHealthPercent: 0 },
+      outlierDetection: {
+        consecutive5xxErrors: 1,
+        consecutiveGatewayErrors: 2,
+        intervalMs: 1000,
+        baseEjectionTimeMs: 180_000,
+        maxEjectionPercent: 100,
+        minHealthPercent: 0,
+      },
       tls: { mode: 'ISTIO_MUTUAL' },
     });
     expect(base?.destinationRule).toBe('shop/cart');
-    expect(base?.endpoints.map((e) => [e.address, e.port])).toEqual([['10.0.1.1', 8080], ['10.0.1.2', 8080]]);
-    expect(c.get('outbound|9000||cart.shop.svc.cluster.local')?.trafficPolicy.loadBalancer).toEqual({ simple: 'LEAST_REQUEST' });
+    expect(base?.endpoints.map((e) => [e.address, e.port])).toEqual([
+      ['10.0.1.1', 8080],
+      ['10.0.1.2', 8080],
+    ]);
+    expect(c.get('outbound|9000||cart.shop.svc.cluster.local')?.trafficPolicy.loadBalancer).toEqual({
+      simple: 'LEAST_REQUEST',
+    });
     const v2 = c.get('outbound|80|v2|cart.shop.svc.cluster.local');
     expect(v2?.endpoints.map((e) => e.address)).toEqual(['10.0.1.2']);
     expect(v2?.trafficPolicy.connectionPool).toEqual({ tcp: { maxConnections: 1 } });
@@ -98,9 +116,18 @@ ${ROUTE_TO_SUBSETS}`);
     expect(v2?.trafficPolicy.outlierDetection?.consecutive5xxErrors).toBe(1);
     const v1 = c.get('outbound|80|v1|cart.shop.svc.cluster.local');
     expect(v1?.endpoints[0]).toEqual({
-      address: '10.0.1.1', port: 8080, workloadUid: 'Pod/shop/cart-a', identity: 'spiffe://cluster.local/ns/shop/sa/cart',
-      labels: { app: 'cart', version: 'v1', 'topology.kubernetes.io/region': 'eu', 'topology.kubernetes.io/zone': 'eu-1' },
-      locality: { region: 'eu', zone: 'eu-1' }, hbone: true,
+      address: '10.0.1.1',
+      port: 8080,
+      workloadUid: 'Pod/shop/cart-a',
+      identity: 'spiffe://cluster.local/ns/shop/sa/cart',
+      labels: {
+        app: 'cart',
+        version: 'v1',
+        'topology.kubernetes.io/region': 'eu',
+        'topology.kubernetes.io/zone': 'eu-1',
+      },
+      locality: { region: 'eu', zone: 'eu-1' },
+      hbone: true,
     });
   });
 
@@ -118,7 +145,11 @@ spec:
 `);
     const base = c.get('outbound|80||cart.shop.svc.cluster.local');
     expect(base?.trafficPolicy.loadBalancer).toEqual({
-      simple: 'RANDOM', localityLbSetting: { enabled: true, distribute: [{ from: 'eu/eu-1/*', to: { 'eu/eu-1/*': 80, 'eu/eu-2/*': 20 } }] },
+      simple: 'RANDOM',
+      localityLbSetting: {
+        enabled: true,
+        distribute: [{ from: 'eu/eu-1/*', to: { 'eu/eu-1/*': 80, 'eu/eu-2/*': 20 } }],
+      },
     });
     expect(base?.trafficPolicy.outlierDetection).toEqual({ consecutive5xxErrors: 5 });
   });
@@ -130,12 +161,15 @@ kind: DestinationRule
 metadata: { name: cart-${ns}, namespace: ${ns} }
 spec: { host: ${host}, trafficPolicy: { loadBalancer: { simple: ${lb} } } }
 `;
-    const lbOf = (yaml: string): string | undefined => clusters(yaml).get('outbound|80||cart.shop.svc.cluster.local')?.trafficPolicy.loadBalancer?.simple;
+    const lbOf = (yaml: string): string | undefined =>
+      clusters(yaml).get('outbound|80||cart.shop.svc.cluster.local')?.trafficPolicy.loadBalancer?.simple;
     expect(lbOf(dr('istio-system', 'RANDOM'))).toBe('RANDOM');
     expect(lbOf(dr('istio-system', 'RANDOM') + dr('shop', 'LEAST_REQUEST'))).toBe('LEAST_REQUEST');
     // a wildcard host in the service's namespace is used when nothing more specific exists
     expect(lbOf(dr('shop', 'ROUND_ROBIN', '"*.svc.cluster.local"'))).toBe('ROUND_ROBIN');
-    expect(lbOf(dr('shop', 'ROUND_ROBIN', '"*.svc.cluster.local"').replace('cart-shop', 'wild') + dr('shop', 'LEAST_CONN'))).toBe('LEAST_CONN');
+    expect(
+      lbOf(dr('shop', 'ROUND_ROBIN', '"*.svc.cluster.local"').replace('cart-shop', 'wild') + dr('shop', 'LEAST_CONN')),
+    ).toBe('LEAST_CONN');
   });
 
   it('DestinationRules for the same host in one namespace are merged: subsets united, the oldest policy wins', () => {
@@ -150,7 +184,9 @@ metadata: { name: cart-b, namespace: shop, creationTimestamp: "2024-03-01T00:00:
 spec: { host: cart, trafficPolicy: { loadBalancer: { simple: LEAST_REQUEST } }, subsets: [{ name: v2, labels: { version: v2 } }] }
 ${ROUTE_TO_SUBSETS}`);
     expect(c.get('outbound|80|v2|cart.shop.svc.cluster.local')?.endpoints.map((e) => e.address)).toEqual(['10.0.1.2']);
-    expect(c.get('outbound|80|v1|cart.shop.svc.cluster.local')?.trafficPolicy.loadBalancer).toEqual({ simple: 'RANDOM' });
+    expect(c.get('outbound|80|v1|cart.shop.svc.cluster.local')?.trafficPolicy.loadBalancer).toEqual({
+      simple: 'RANDOM',
+    });
   });
 
   it('ServiceEntry destinations: external DNS cluster with TLS origination', () => {
@@ -178,7 +214,9 @@ spec:
   http: [{ route: [{ destination: { host: api.stripe.example, port: { number: 80 } } }], timeout: 3s, retries: { attempts: 2, retryOn: connect-failure } }]
 `);
     expect(c.get('outbound|80||api.stripe.example')).toMatchObject({
-      external: true, resolution: 'DNS', protocol: 'http',
+      external: true,
+      resolution: 'DNS',
+      protocol: 'http',
       endpoints: [{ address: 'api.stripe.example', port: 443, labels: {} }],
       trafficPolicy: { tls: { mode: 'SIMPLE', sni: 'api.stripe.example' } },
     });

@@ -12,7 +12,13 @@ import { clusterName } from '../../core/model/l7.js';
 import type { Cluster, ClusterEndpoint, TrafficPolicy } from '../../core/model/l7.js';
 import type { Labels, Service, Workload } from '../../core/model/types.js';
 
-interface DrEntry { readonly obj: KubeObject; readonly ns: string; readonly host: string; readonly exportTo: readonly string[]; readonly created: string }
+interface DrEntry {
+  readonly obj: KubeObject;
+  readonly ns: string;
+  readonly host: string;
+  readonly exportTo: readonly string[];
+  readonly created: string;
+}
 
 const ms = (v: unknown): number | undefined => (typeof v === 'string' ? parseDurationMs(v) : undefined);
 
@@ -28,46 +34,84 @@ export function toTrafficPolicy(raw: Raw | undefined): TrafficPolicy {
   const od = rec(raw.outlierDetection);
   const tls = rec(raw.tls);
   return compact({
-    loadBalancer: lb ? compact({
-      simple: str(lb.simple) as NonNullable<TrafficPolicy['loadBalancer']>['simple'],
-      consistentHash: ch ? compact({
-        httpHeaderName: str(ch.httpHeaderName),
-        httpCookie: cookie ? compact({ name: str(cookie.name) ?? '', path: str(cookie.path), ttlMs: ms(cookie.ttl) }) : undefined,
-        useSourceIp: bool(ch.useSourceIp),
-        httpQueryParameterName: str(ch.httpQueryParameterName),
-        minimumRingSize: num(ch.minimumRingSize),
-      }) : undefined,
-      localityLbSetting: loc ? compact({
-        enabled: bool(loc.enabled),
-        distribute: Array.isArray(loc.distribute) ? recs(loc.distribute).map((d) => ({ from: str(d.from) ?? '', to: Object.fromEntries(Object.entries(rec(d.to) ?? {}).map(([k, v]) => [k, num(v) ?? 0])) })) : undefined,
-        failover: Array.isArray(loc.failover) ? recs(loc.failover).map((f) => ({ from: str(f.from) ?? '', to: str(f.to) ?? '' })) : undefined,
-        failoverPriority: Array.isArray(loc.failoverPriority) ? strs(loc.failoverPriority) : undefined,
-      }) : undefined,
-      warmupDurationMs: ms(lb.warmupDurationSecs),
-    }) : undefined,
-    connectionPool: cp ? compact({
-      tcp: tcp ? compact({ maxConnections: num(tcp.maxConnections), connectTimeoutMs: ms(tcp.connectTimeout), maxConnectionDurationMs: ms(tcp.maxConnectionDuration) }) : undefined,
-      http: http ? compact({
-        http1MaxPendingRequests: num(http.http1MaxPendingRequests), http2MaxRequests: num(http.http2MaxRequests),
-        maxRequestsPerConnection: num(http.maxRequestsPerConnection), maxRetries: num(http.maxRetries),
-        idleTimeoutMs: ms(http.idleTimeout), maxConcurrentStreams: num(http.maxConcurrentStreams),
-      }) : undefined,
-    }) : undefined,
-    outlierDetection: od ? compact({
-      // `consecutiveErrors` is the deprecated spelling of consecutive5xxErrors.
-      consecutive5xxErrors: num(od.consecutive5xxErrors) ?? num(od.consecutiveErrors),
-      consecutiveGatewayErrors: num(od.consecutiveGatewayErrors),
-      consecutiveLocalOriginFailures: num(od.consecutiveLocalOriginFailures),
-      intervalMs: ms(od.interval), baseEjectionTimeMs: ms(od.baseEjectionTime),
-      maxEjectionPercent: num(od.maxEjectionPercent), minHealthPercent: num(od.minHealthPercent),
-      splitExternalLocalOriginErrors: bool(od.splitExternalLocalOriginErrors),
-    }) : undefined,
-    tls: tls ? compact({
-      mode: (str(tls.mode) ?? 'DISABLE') as NonNullable<TrafficPolicy['tls']>['mode'],
-      clientCertificate: str(tls.clientCertificate), privateKey: str(tls.privateKey), caCertificates: str(tls.caCertificates),
-      credentialName: str(tls.credentialName), subjectAltNames: Array.isArray(tls.subjectAltNames) ? strs(tls.subjectAltNames) : undefined,
-      sni: str(tls.sni), insecureSkipVerify: bool(tls.insecureSkipVerify),
-    }) : undefined,
+    loadBalancer: lb
+      ? compact({
+          simple: str(lb.simple) as NonNullable<TrafficPolicy['loadBalancer']>['simple'],
+          consistentHash: ch
+            ? compact({
+                httpHeaderName: str(ch.httpHeaderName),
+                httpCookie: cookie
+                  ? compact({ name: str(cookie.name) ?? '', path: str(cookie.path), ttlMs: ms(cookie.ttl) })
+                  : undefined,
+                useSourceIp: bool(ch.useSourceIp),
+                httpQueryParameterName: str(ch.httpQueryParameterName),
+                minimumRingSize: num(ch.minimumRingSize),
+              })
+            : undefined,
+          localityLbSetting: loc
+            ? compact({
+                enabled: bool(loc.enabled),
+                distribute: Array.isArray(loc.distribute)
+                  ? recs(loc.distribute).map((d) => ({
+                      from: str(d.from) ?? '',
+                      to: Object.fromEntries(Object.entries(rec(d.to) ?? {}).map(([k, v]) => [k, num(v) ?? 0])),
+                    }))
+                  : undefined,
+                failover: Array.isArray(loc.failover)
+                  ? recs(loc.failover).map((f) => ({ from: str(f.from) ?? '', to: str(f.to) ?? '' }))
+                  : undefined,
+                failoverPriority: Array.isArray(loc.failoverPriority) ? strs(loc.failoverPriority) : undefined,
+              })
+            : undefined,
+          warmupDurationMs: ms(lb.warmupDurationSecs),
+        })
+      : undefined,
+    connectionPool: cp
+      ? compact({
+          tcp: tcp
+            ? compact({
+                maxConnections: num(tcp.maxConnections),
+                connectTimeoutMs: ms(tcp.connectTimeout),
+                maxConnectionDurationMs: ms(tcp.maxConnectionDuration),
+              })
+            : undefined,
+          http: http
+            ? compact({
+                http1MaxPendingRequests: num(http.http1MaxPendingRequests),
+                http2MaxRequests: num(http.http2MaxRequests),
+                maxRequestsPerConnection: num(http.maxRequestsPerConnection),
+                maxRetries: num(http.maxRetries),
+                idleTimeoutMs: ms(http.idleTimeout),
+                maxConcurrentStreams: num(http.maxConcurrentStreams),
+              })
+            : undefined,
+        })
+      : undefined,
+    outlierDetection: od
+      ? compact({
+          // `consecutiveErrors` is the deprecated spelling of consecutive5xxErrors.
+          consecutive5xxErrors: num(od.consecutive5xxErrors) ?? num(od.consecutiveErrors),
+          consecutiveGatewayErrors: num(od.consecutiveGatewayErrors),
+          consecutiveLocalOriginFailures: num(od.consecutiveLocalOriginFailures),
+          intervalMs: ms(od.interval),
+          baseEjectionTimeMs: ms(od.baseEjectionTime),
+          maxEjectionPercent: num(od.maxEjectionPercent),
+          minHealthPercent: num(od.minHealthPercent),
+          splitExternalLocalOriginErrors: bool(od.splitExternalLocalOriginErrors),
+        })
+      : undefined,
+    tls: tls
+      ? compact({
+          mode: (str(tls.mode) ?? 'DISABLE') as NonNullable<TrafficPolicy['tls']>['mode'],
+          clientCertificate: str(tls.clientCertificate),
+          privateKey: str(tls.privateKey),
+          caCertificates: str(tls.caCertificates),
+          credentialName: str(tls.credentialName),
+          subjectAltNames: Array.isArray(tls.subjectAltNames) ? strs(tls.subjectAltNames) : undefined,
+          sni: str(tls.sni),
+          insecureSkipVerify: bool(tls.insecureSkipVerify),
+        })
+      : undefined,
   });
 }
 
@@ -84,19 +128,30 @@ export class DestinationRules {
   private readonly entries: DrEntry[];
   /** namespace → exact host → entries (creation order), and the wildcard entries. */
   private readonly byNs = new Map<string, { exact: Map<string, DrEntry[]>; wildcard: DrEntry[] }>();
-  constructor(inv: Inventory, private readonly domain: string, private readonly rootNamespace: string) {
-    this.entries = inv.destinationRules.map((obj) => {
-      const ns = obj.metadata.namespace ?? 'default';
-      const spec = rec(obj.spec) ?? {};
-      return {
-        obj, ns, host: resolveHost(str(spec.host) ?? '', ns, domain),
-        exportTo: exportToOf(Array.isArray(spec.exportTo) ? strs(spec.exportTo) : undefined, ns),
-        created: str((obj.metadata as { creationTimestamp?: unknown }).creationTimestamp) ?? '',
-      };
-    }).sort(byKey((e) => `${e.created}|${e.ns}/${e.obj.metadata.name}`));
+  constructor(
+    inv: Inventory,
+    private readonly domain: string,
+    private readonly rootNamespace: string,
+  ) {
+    this.entries = inv.destinationRules
+      .map((obj) => {
+        const ns = obj.metadata.namespace ?? 'default';
+        const spec = rec(obj.spec) ?? {};
+        return {
+          obj,
+          ns,
+          host: resolveHost(str(spec.host) ?? '', ns, domain),
+          exportTo: exportToOf(Array.isArray(spec.exportTo) ? strs(spec.exportTo) : undefined, ns),
+          created: str((obj.metadata as { creationTimestamp?: unknown }).creationTimestamp) ?? '',
+        };
+      })
+      .sort(byKey((e) => `${e.created}|${e.ns}/${e.obj.metadata.name}`));
     for (const e of this.entries) {
       let slot = this.byNs.get(e.ns);
-      if (!slot) { slot = { exact: new Map(), wildcard: [] }; this.byNs.set(e.ns, slot); }
+      if (!slot) {
+        slot = { exact: new Map(), wildcard: [] };
+        this.byNs.set(e.ns, slot);
+      }
       if (e.host.startsWith('*')) slot.wildcard.push(e);
       const list = slot.exact.get(e.host);
       if (list) list.push(e);
@@ -112,7 +167,9 @@ export class DestinationRules {
       if (!slot) continue;
       const exact = slot.exact.get(host)?.find((e) => visibleFrom(e.exportTo, e.ns, clientNs));
       if (exact) return exact;
-      const matching = slot.wildcard.filter((e) => hostMatches(e.host, host) && visibleFrom(e.exportTo, e.ns, clientNs));
+      const matching = slot.wildcard.filter(
+        (e) => hostMatches(e.host, host) && visibleFrom(e.exportTo, e.ns, clientNs),
+      );
       if (matching.length === 0) continue;
       return matching.reduce((best, e) => (hostMatchRank(e.host, host) > hostMatchRank(best.host, host) ? e : best));
     }
@@ -126,7 +183,8 @@ export class DestinationRules {
   private mergedSpec(dr: DrEntry): { trafficPolicy?: Raw; subsets: Raw[] } {
     const same = this.byNs.get(dr.ns)?.exact.get(dr.host) ?? [dr];
     const subsets: Raw[] = [];
-    for (const e of same) for (const s of recs(rec(e.obj.spec)?.subsets)) if (!subsets.some((x) => x.name === s.name)) subsets.push(s);
+    for (const e of same)
+      for (const s of recs(rec(e.obj.spec)?.subsets)) if (!subsets.some((x) => x.name === s.name)) subsets.push(s);
     const trafficPolicy = same.map((e) => rec(rec(e.obj.spec)?.trafficPolicy)).find((tp) => tp !== undefined);
     return trafficPolicy ? { trafficPolicy, subsets } : { subsets };
   }
@@ -137,29 +195,47 @@ export class DestinationRules {
   }
 
   /** Labels and effective policy for (host, port, subset). */
-  policyFor(host: string, port: number, subset: string | undefined, clientNs: string, serviceNs?: string): { policy: TrafficPolicy; labels?: Labels; dr?: string } {
+  policyFor(
+    host: string,
+    port: number,
+    subset: string | undefined,
+    clientNs: string,
+    serviceNs?: string,
+  ): { policy: TrafficPolicy; labels?: Labels; dr?: string } {
     const dr = this.lookup(host, clientNs, serviceNs);
     if (!dr) return { policy: {} };
     const spec = this.mergedSpec(dr);
     const top = spec.trafficPolicy;
     const sub = subset ? spec.subsets.find((s) => s.name === subset) : undefined;
     const subTp = rec(sub?.trafficPolicy);
-    const policy = mergePolicies(toTrafficPolicy(top), toTrafficPolicy(portLevel(top, port)), toTrafficPolicy(subTp), toTrafficPolicy(portLevel(subTp, port)));
+    const policy = mergePolicies(
+      toTrafficPolicy(top),
+      toTrafficPolicy(portLevel(top, port)),
+      toTrafficPolicy(subTp),
+      toTrafficPolicy(portLevel(subTp, port)),
+    );
     return compact({ policy, labels: sub ? stringMap(sub.labels) : undefined, dr: `${dr.ns}/${dr.obj.metadata.name}` });
   }
 
-  get domainName(): string { return this.domain; }
+  get domainName(): string {
+    return this.domain;
+  }
 }
 
 export function buildCluster(
-  host: string, port: number, subset: string | undefined, service: Service | undefined,
-  workloadsByUid: ReadonlyMap<string, Workload>, drs: DestinationRules, clientNs: string,
+  host: string,
+  port: number,
+  subset: string | undefined,
+  service: Service | undefined,
+  workloadsByUid: ReadonlyMap<string, Workload>,
+  drs: DestinationRules,
+  clientNs: string,
 ): Cluster {
   const { policy, labels, dr } = drs.policyFor(host, port, subset, clientNs, service?.namespace);
   const sp = service?.ports.find((p) => p.port === port);
   // A subset no DestinationRule defines has no endpoints: its route fails with 503, as in Istio.
   const undefinedSubset = subset !== undefined && labels === undefined;
-  const endpoints: ClusterEndpoint[] = (undefinedSubset ? [] : service?.endpoints ?? [])
+  const endpoints: ClusterEndpoint[] = (undefinedSubset ? [] : (service?.endpoints ?? []))
     .filter((e) => !labels || labelsMatch(labels, e.labels ?? {}))
     .map((e) => {
       const wl = e.workloadUid ? workloadsByUid.get(e.workloadUid) : undefined;
@@ -176,7 +252,9 @@ export function buildCluster(
     });
   return compact({
     name: clusterName(host, port, subset),
-    host, port, subset,
+    host,
+    port,
+    subset,
     protocol: sp?.protocol ?? 'unknown',
     serviceKey: service?.key,
     external: service?.external,

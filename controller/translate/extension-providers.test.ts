@@ -7,13 +7,25 @@ import { Issues } from './validate/common.js';
 describe('extensionProvidersFrom', () => {
   it('keeps envoyExtAuthzGrpc with the reason Ambit cannot call it, and no issue', () => {
     const issues = new Issues();
-    const providers = extensionProvidersFrom([
-      { name: 'sample-ext-authz-grpc', envoyExtAuthzGrpc: { service: 'ext-authz.foo.svc.cluster.local', port: 9000 } },
-      { name: 'sample-ext-authz-http', envoyExtAuthzHttp: { service: 'ext-authz.foo.svc.cluster.local', port: 8000 } },
-    ], issues);
+    const providers = extensionProvidersFrom(
+      [
+        {
+          name: 'sample-ext-authz-grpc',
+          envoyExtAuthzGrpc: { service: 'ext-authz.foo.svc.cluster.local', port: 9000 },
+        },
+        {
+          name: 'sample-ext-authz-http',
+          envoyExtAuthzHttp: { service: 'ext-authz.foo.svc.cluster.local', port: 8000 },
+        },
+      ],
+      issues,
+    );
     expect(issues.list).toEqual([]);
     expect(providers).toEqual([
-      { name: 'sample-ext-authz-grpc', unsupported: 'envoyExtAuthzGrpc cannot serve as an ext-authz provider in Ambit (only envoyExtAuthzHttp)' },
+      {
+        name: 'sample-ext-authz-grpc',
+        unsupported: 'envoyExtAuthzGrpc cannot serve as an ext-authz provider in Ambit (only envoyExtAuthzHttp)',
+      },
       { name: 'sample-ext-authz-http', envoyExtAuthzHttp: { service: 'ext-authz.foo.svc.cluster.local', port: 8000 } },
     ]);
   });

@@ -18,7 +18,10 @@ export function extensionProvidersFrom(value: unknown, issues: Issues): Extensio
     if (!http) {
       const kind = Object.keys(p).find((k) => k !== 'name') ?? 'no provider settings';
       // Refused here, named: a CUSTOM policy on this provider denies what it matches, and says why.
-      out.push({ name, unsupported: `${kind} cannot serve as an ext-authz provider in Ambit (only envoyExtAuthzHttp)` });
+      out.push({
+        name,
+        unsupported: `${kind} cannot serve as an ext-authz provider in Ambit (only envoyExtAuthzHttp)`,
+      });
       return;
     }
     const service = str(http.service);

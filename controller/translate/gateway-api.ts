@@ -17,57 +17,93 @@ const PROTOCOLS: Record<string, GatewayServer['protocol']> = { HTTP: 'HTTP', HTT
 
 function attaches(route: KubeObject, gw: KubeObject, listener: { name?: string; port: number }): boolean {
   const routeNs = route.metadata.namespace ?? 'default';
-  return recs(rec(route.spec)?.parentRefs).some((p) => (str(p.kind) ?? 'Gateway') === 'Gateway'
-    && str(p.name) === gw.metadata.name && (str(p.namespace) ?? routeNs) === (gw.metadata.namespace ?? 'default')
-    && (str(p.sectionName) === undefined || str(p.sectionName) === listener.name)
-    && (num(p.port) === undefined || num(p.port) === listener.port));
+  return recs(rec(route.spec)?.parentRefs).some(
+    (p) =>
+      (str(p.kind) ?? 'Gateway') === 'Gateway' &&
+      str(p.name) === gw.metadata.name &&
+      (str(p.namespace) ?? routeNs) === (gw.metadata.namespace ?? 'default') &&
+      (str(p.sectionName) === undefined || str(p.sectionName) === listener.name) &&
+      (num(p.port) === undefined || num(p.port) === listener.port),
+  );
 }
 
 export function buildGatewayApiConfigs(
-  inv: Inventory, domain: string, byHost: ReadonlyMap<string, Service>, clustersFor: (namespace: string) => ClusterSet,
+  inv: Inventory,
+  domain: string,
+  byHost: ReadonlyMap<string, Service>,
+  clustersFor: (namespace: string) => ClusterSet,
 ): GatewayConfig[] {
-  const routes = [...inv.httpRoutes].sort(byKey((r) => `${str((r.metadata as { creationTimestamp?: unknown }).creationTimestamp) ?? ''}|${r.metadata.namespace}/${r.metadata.name}`));
-  return inv.k8sGateways.filter((gw) => !isWaypointGateway(gw)).map((gw) => {
-    const ns = gw.metadata.namespace ?? 'default';
-    const clusters = clustersFor(ns);
-    const listeners = recs(rec(gw.spec)?.listeners);
-    const servers: GatewayServer[] = listeners.map((l) => {
-      const tls = rec(l.tls);
-      return compact({
-        port: num(l.port) ?? 0, name: str(l.name), protocol: PROTOCOLS[str(l.protocol) ?? 'HTTP'] ?? 'HTTP',
-        hosts: [str(l.hostname) ?? '*'],
-        tls: tls ? compact({
-          mode: str(tls.mode) === 'Passthrough' ? 'PASSTHROUGH' as const : 'SIMPLE' as const,
-          credentialName: str(rec(recs(tls.certificateRefs)[0])?.name),
-        }) : undefined,
+  const routes = [...inv.httpRoutes].sort(
+    byKey(
+      (r) =>
+        `${str((r.metadata as { creationTimestamp?: unknown }).creationTimestamp) ?? ''}|${r.metadata.namespace}/${r.metadata.name}`,
+    ),
+  );
+  return inv.k8sGateways
+    .filter((gw) => !isWaypointGateway(gw))
+    .map((gw) => {
+      const ns = gw.metadata.namespace ?? 'default';
+      const clusters = clustersFor(ns);
+      const listeners = recs(rec(gw.spec)?.listeners);
+      const servers: GatewayServer[] = listeners.map((l) => {
+        const tls = rec(l.tls);
+        return compact({
+          port: num(l.port) ?? 0,
+          name: str(l.name),
+          protocol: PROTOCOLS[str(l.protocol) ?? 'HTTP'] ?? 'HTTP',
+          hosts: [str(l.hostname) ?? '*'],
+          tls: tls
+            ? compact({
+                mode: str(tls.mode) === 'Passthrough' ? ('PASSTHROUGH' as const) : ('SIMPLE' as const),
+                credentialName: str(rec(recs(tls.certificateRefs)[0])?.name),
+              })
+            : undefined,
+        });
       });
-    });
-    const virtualHosts = new Map<string, { vh: Omit<VirtualHost, 'routes'>; routes: HttpRoute[] }>();
-    listeners.forEach((l, i) => {
-      const server = servers[i];
-      if (!server) return;
-      for (const route of routes) {
-        if (!attaches(route, gw, { name: str(l.name), port: server.port })) continue;
-        const hostnames = strs(rec(route.spec)?.hostnames);
-        for (const host of hostnames.length > 0 ? hostnames : ['*']) {
-          if (!server.hosts.some((h) => hostMatches(h, host))) continue;
-          const name = `${host}:${server.port}`;
-          let slot = virtualHosts.get(name);
-          if (!slot) {
-            slot = { vh: { name, host, port: server.port, protocol: server.protocol === 'HTTPS' ? 'https' : 'http', domains: host.startsWith('*') ? [host] : [host, name], vips: [] }, routes: [] };
-            virtualHosts.set(name, slot);
+      const virtualHosts = new Map<string, { vh: Omit<VirtualHost, 'routes'>; routes: HttpRoute[] }>();
+      listeners.forEach((l, i) => {
+        const server = servers[i];
+        if (!server) return;
+        for (const route of routes) {
+          if (!attaches(route, gw, { name: str(l.name), port: server.port })) continue;
+          const hostnames = strs(rec(route.spec)?.hostnames);
+          for (const host of hostnames.length > 0 ? hostnames : ['*']) {
+            if (!server.hosts.some((h) => hostMatches(h, host))) continue;
+            const name = `${host}:${server.port}`;
+            let slot = virtualHosts.get(name);
+            if (!slot) {
+              slot = {
+                vh: {
+                  name,
+                  host,
+                  port: server.port,
+                  protocol: server.protocol === 'HTTPS' ? 'https' : 'http',
+                  domains: host.startsWith('*') ? [host] : [host, name],
+                  vips: [],
+                },
+                routes: [],
+              };
+              virtualHosts.set(name, slot);
+            }
+            const ctx = {
+              domain,
+              services: byHost,
+              port: server.port,
+              gateway: `${ns}/${gw.metadata.name}`,
+              needCluster: clusters.need,
+            };
+            recs(rec(route.spec)?.rules).forEach((rule, n) => slot.routes.push(translateRule(route, n, rule, ctx)));
           }
-          const ctx = { domain, services: byHost, port: server.port, gateway: `${ns}/${gw.metadata.name}`, needCluster: clusters.need };
-          recs(rec(route.spec)?.rules).forEach((rule, n) => slot.routes.push(translateRule(route, n, rule, ctx)));
         }
-      }
+      });
+      return {
+        key: `${ns}/${gw.metadata.name}`,
+        namespace: ns,
+        name: gw.metadata.name,
+        selector: { [GATEWAY_NAME_LABEL]: gw.metadata.name },
+        servers,
+        virtualHosts: [...virtualHosts.values()].map((s) => ({ ...s.vh, routes: s.routes })).sort(byKey((v) => v.name)),
+        clusters: clusters.list(),
+      };
     });
-    return {
-      key: `${ns}/${gw.metadata.name}`, namespace: ns, name: gw.metadata.name,
-      selector: { [GATEWAY_NAME_LABEL]: gw.metadata.name },
-      servers,
-      virtualHosts: [...virtualHosts.values()].map((s) => ({ ...s.vh, routes: s.routes })).sort(byKey((v) => v.name)),
-      clusters: clusters.list(),
-    };
-  });
 }

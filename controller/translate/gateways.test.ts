@@ -6,7 +6,8 @@ import { MESH } from './testdata/mesh.js';
 
 describe('Istio Gateway', () => {
   it('servers and the routes of bound VirtualServices (merged for the same host)', () => {
-    const result = translate(yamlObjects(`${MESH}---
+    const result = translate(
+      yamlObjects(`${MESH}---
 apiVersion: networking.istio.io/v1
 kind: Gateway
 metadata: { name: ingress, namespace: shop }
@@ -39,24 +40,36 @@ spec:
       route: [{ destination: { host: ratings } }]
     - name: rest
       route: [{ destination: { host: ratings } }]
-`));
+`),
+    );
     expect(result.rejected).toEqual([]);
     const gw = result.gateways.get('shop/ingress');
     expect(gw?.selector).toEqual({ istio: 'ingressgateway' });
     expect(gw?.servers).toEqual([
       { port: 80, name: 'http', protocol: 'HTTP', hosts: ['shop.example.com'] },
-      { port: 443, name: 'https', protocol: 'HTTPS', hosts: ['*'], tls: { mode: 'SIMPLE', credentialName: 'shop-cert' } },
+      {
+        port: 443,
+        name: 'https',
+        protocol: 'HTTPS',
+        hosts: ['*'],
+        tls: { mode: 'SIMPLE', credentialName: 'shop-cert' },
+      },
     ]);
     expect(gw?.virtualHosts.map((v) => [v.name, v.routes.map((r) => r.name)])).toEqual([
-      ['shop.example.com:443', ['api', 'rest']], ['shop.example.com:80', ['api', 'rest']],
+      ['shop.example.com:443', ['api', 'rest']],
+      ['shop.example.com:80', ['api', 'rest']],
     ]);
-    expect(gw?.clusters.map((c) => c.name)).toEqual(['outbound|8080||ratings.shop.svc.cluster.local', 'outbound|9080||reviews.shop.svc.cluster.local']);
+    expect(gw?.clusters.map((c) => c.name)).toEqual([
+      'outbound|8080||ratings.shop.svc.cluster.local',
+      'outbound|9080||reviews.shop.svc.cluster.local',
+    ]);
   });
 });
 
 describe('Gateway API ingress', () => {
   it('a Gateway of another class with attached HTTPRoutes becomes a GatewayConfig', () => {
-    const result = translate(yamlObjects(`${MESH}---
+    const result = translate(
+      yamlObjects(`${MESH}---
 apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata: { name: edge, namespace: shop }
@@ -83,13 +96,20 @@ metadata: { name: elsewhere, namespace: shop }
 spec:
   parentRefs: [{ name: not-this-one }]
   rules: [{ backendRefs: [{ name: ratings, port: 8080 }] }]
-`));
+`),
+    );
     expect(result.rejected).toEqual([]);
     const gw = result.gateways.get('shop/edge');
     expect(gw?.selector).toEqual({ 'gateway.networking.k8s.io/gateway-name': 'edge' });
     expect(gw?.servers).toEqual([
       { port: 8080, name: 'http', protocol: 'HTTP', hosts: ['*.example.com'] },
-      { port: 8443, name: 'https', protocol: 'HTTPS', hosts: ['*'], tls: { mode: 'SIMPLE', credentialName: 'shop-cert' } },
+      {
+        port: 8443,
+        name: 'https',
+        protocol: 'HTTPS',
+        hosts: ['*'],
+        tls: { mode: 'SIMPLE', credentialName: 'shop-cert' },
+      },
     ]);
     expect(gw?.virtualHosts.map((v) => v.name)).toEqual(['shop.example.com:8080']);
     const [exact, redirect] = gw?.virtualHosts[0]?.routes ?? [];

@@ -9,7 +9,15 @@ import type { KubeObject } from '../sources/types.js';
 import type { GatewayConfig, GatewayServer, VirtualHost } from '../../core/model/l7.js';
 import type { PortProtocol, Service } from '../../core/model/types.js';
 
-const SERVER_PROTOCOL: Record<string, PortProtocol> = { HTTP: 'http', HTTP2: 'http2', GRPC: 'grpc', HTTPS: 'https', TLS: 'tls', TCP: 'tcp', MONGO: 'mongo' };
+const SERVER_PROTOCOL: Record<string, PortProtocol> = {
+  HTTP: 'http',
+  HTTP2: 'http2',
+  GRPC: 'grpc',
+  HTTPS: 'https',
+  TLS: 'tls',
+  TCP: 'tcp',
+  MONGO: 'mongo',
+};
 
 export interface GatewayContext {
   readonly domain: string;
@@ -39,11 +47,16 @@ export function buildGatewayConfig(gw: KubeObject, ctx: GatewayContext): Gateway
       name: str(port.name),
       protocol: (str(port.protocol) ?? 'HTTP').toUpperCase() as GatewayServer['protocol'],
       hosts: strs(s.hosts),
-      tls: tls ? compact({
-        mode: (str(tls.mode) ?? 'SIMPLE') as NonNullable<GatewayServer['tls']>['mode'],
-        credentialName: str(tls.credentialName), serverCertificate: str(tls.serverCertificate), privateKey: str(tls.privateKey),
-        caCertificates: str(tls.caCertificates), httpsRedirect: typeof tls.httpsRedirect === 'boolean' ? tls.httpsRedirect : undefined,
-      }) : undefined,
+      tls: tls
+        ? compact({
+            mode: (str(tls.mode) ?? 'SIMPLE') as NonNullable<GatewayServer['tls']>['mode'],
+            credentialName: str(tls.credentialName),
+            serverCertificate: str(tls.serverCertificate),
+            privateKey: str(tls.privateKey),
+            caCertificates: str(tls.caCertificates),
+            httpsRedirect: typeof tls.httpsRedirect === 'boolean' ? tls.httpsRedirect : undefined,
+          })
+        : undefined,
     });
   });
   const bound = ctx.vsIndex.entries.filter((e) => e.gateways.includes(key));
@@ -54,17 +67,34 @@ export function buildGatewayConfig(gw: KubeObject, ctx: GatewayContext): Gateway
         if (!server.hosts.some((h) => serverAdmits(h, vsHost, vs.ns))) continue;
         const name = `${vsHost}:${server.port}`;
         if (virtualHosts.has(name)) continue;
-        const routes = routesFor(ctx.vsIndex, vsHost, key, ns, { domain: ctx.domain, services: ctx.byHost, port: server.port, gateway: key, needCluster: ctx.clusters.need });
+        const routes = routesFor(ctx.vsIndex, vsHost, key, ns, {
+          domain: ctx.domain,
+          services: ctx.byHost,
+          port: server.port,
+          gateway: key,
+          needCluster: ctx.clusters.need,
+        });
         const svc = ctx.byHost.get(vsHost);
-        virtualHosts.set(name, compact({
-          name, host: vsHost, port: server.port, protocol: SERVER_PROTOCOL[server.protocol] ?? 'http',
-          domains: vsHost.startsWith('*') ? [vsHost] : [vsHost, name], vips: svc?.vips ?? [], serviceKey: svc?.key, routes,
-        }));
+        virtualHosts.set(
+          name,
+          compact({
+            name,
+            host: vsHost,
+            port: server.port,
+            protocol: SERVER_PROTOCOL[server.protocol] ?? 'http',
+            domains: vsHost.startsWith('*') ? [vsHost] : [vsHost, name],
+            vips: svc?.vips ?? [],
+            serviceKey: svc?.key,
+            routes,
+          }),
+        );
       }
     }
   }
   return {
-    key, namespace: ns, name: gw.metadata.name,
+    key,
+    namespace: ns,
+    name: gw.metadata.name,
     selector: stringMap(spec.selector),
     servers,
     virtualHosts: [...virtualHosts.values()].sort(byKey((v) => v.name)),

@@ -13,19 +13,32 @@ import { clusterName } from '../../core/model/l7.js';
 import type { HeaderOperations, HttpMatch, HttpRoute, RouteDestination, StringMatch } from '../../core/model/l7.js';
 import type { Service } from '../../core/model/types.js';
 
-const PATH_TYPE: Record<string, StringMatch['type']> = { Exact: 'exact', PathPrefix: 'prefix', RegularExpression: 'regex' };
+const PATH_TYPE: Record<string, StringMatch['type']> = {
+  Exact: 'exact',
+  PathPrefix: 'prefix',
+  RegularExpression: 'regex',
+};
 
 function valueMatches(list: unknown, lower: boolean): Record<string, StringMatch> | undefined {
   const items = recs(list);
   if (items.length === 0) return undefined;
-  return Object.fromEntries(items.map((h) => [lower ? (str(h.name) ?? '').toLowerCase() : str(h.name) ?? '',
-    { type: str(h.type) === 'RegularExpression' ? 'regex' : 'exact', value: str(h.value) ?? '' } as StringMatch]));
+  return Object.fromEntries(
+    items.map((h) => [
+      lower ? (str(h.name) ?? '').toLowerCase() : (str(h.name) ?? ''),
+      { type: str(h.type) === 'RegularExpression' ? 'regex' : 'exact', value: str(h.value) ?? '' } as StringMatch,
+    ]),
+  );
 }
 
 function headerModifier(raw: Raw | undefined): HeaderOperations | undefined {
   if (!raw) return undefined;
-  const toMap = (l: unknown): Record<string, string> | undefined => (Array.isArray(l) ? Object.fromEntries(recs(l).map((h) => [str(h.name) ?? '', str(h.value) ?? ''])) : undefined);
-  return compact({ set: toMap(raw.set), add: toMap(raw.add), remove: Array.isArray(raw.remove) ? strs(raw.remove) : undefined });
+  const toMap = (l: unknown): Record<string, string> | undefined =>
+    Array.isArray(l) ? Object.fromEntries(recs(l).map((h) => [str(h.name) ?? '', str(h.value) ?? ''])) : undefined;
+  return compact({
+    set: toMap(raw.set),
+    add: toMap(raw.add),
+    remove: Array.isArray(raw.remove) ? strs(raw.remove) : undefined,
+  });
 }
 
 export function translateRule(route: KubeObject, index: number, rule: Raw, ctx: RouteContext): HttpRoute {
@@ -33,7 +46,9 @@ export function translateRule(route: KubeObject, index: number, rule: Raw, ctx: 
   const matches: HttpMatch[] = recs(rule.matches).map((m) => {
     const path = rec(m.path);
     return compact({
-      uri: path ? { type: PATH_TYPE[str(path.type) ?? 'PathPrefix'] ?? 'prefix', value: str(path.value) ?? '/' } : undefined,
+      uri: path
+        ? { type: PATH_TYPE[str(path.type) ?? 'PathPrefix'] ?? 'prefix', value: str(path.value) ?? '/' }
+        : undefined,
       method: str(m.method) ? { type: 'exact', value: str(m.method) as string } : undefined,
       headers: valueMatches(m.headers, true),
       queryParams: valueMatches(m.queryParams, false),
@@ -44,11 +59,14 @@ export function translateRule(route: KubeObject, index: number, rule: Raw, ctx: 
     const host = `${str(b.name)}.${str(b.namespace) ?? ns}.svc.${ctx.domain}`;
     const port = num(b.port) ?? destinationPort({}, host, ctx);
     ctx.needCluster(host, port, undefined);
-    return { host, port, weight: backends.length === 1 ? 100 : num(b.weight) ?? 1, cluster: clusterName(host, port) };
+    return { host, port, weight: backends.length === 1 ? 100 : (num(b.weight) ?? 1), cluster: clusterName(host, port) };
   });
   // Gateway API weights are relative; the model's are percentages.
   const total = destinations.reduce((s, d) => s + d.weight, 0);
-  const normalised = total > 0 && destinations.length > 1 ? destinations.map((d) => ({ ...d, weight: (d.weight * 100) / total })) : destinations;
+  const normalised =
+    total > 0 && destinations.length > 1
+      ? destinations.map((d) => ({ ...d, weight: (d.weight * 100) / total }))
+      : destinations;
   const filters = recs(rule.filters);
   const filter = (type: string): Raw | undefined => filters.find((f) => f.type === type);
   const redirect = rec(filter('RequestRedirect')?.requestRedirect);
@@ -69,11 +87,21 @@ export function translateRule(route: KubeObject, index: number, rule: Raw, ctx: 
     name: `${ns}/${route.metadata.name}#${index}`,
     matches,
     destinations: redirect ? undefined : normalised,
-    redirect: redirect ? compact({
-      scheme: str(redirect.scheme), authority: str(redirect.hostname), port: num(redirect.port),
-      uri: str(redirectPath?.replaceFullPath) ?? str(redirectPath?.replacePrefixMatch), code: num(redirect.statusCode) ?? 302,
-    }) : undefined,
-    rewrite: rewrite ? compact({ uri: str(rewritePath?.replacePrefixMatch) ?? str(rewritePath?.replaceFullPath), authority: str(rewrite.hostname) }) : undefined,
+    redirect: redirect
+      ? compact({
+          scheme: str(redirect.scheme),
+          authority: str(redirect.hostname),
+          port: num(redirect.port),
+          uri: str(redirectPath?.replaceFullPath) ?? str(redirectPath?.replacePrefixMatch),
+          code: num(redirect.statusCode) ?? 302,
+        })
+      : undefined,
+    rewrite: rewrite
+      ? compact({
+          uri: str(rewritePath?.replacePrefixMatch) ?? str(rewritePath?.replaceFullPath),
+          authority: str(rewrite.hostname),
+        })
+      : undefined,
     mirror,
     headers: compact({
       request: headerModifier(rec(filter('RequestHeaderModifier')?.requestHeaderModifier)),
@@ -86,12 +114,23 @@ export function translateRule(route: KubeObject, index: number, rule: Raw, ctx: 
 export function httpRouteRoutes(inv: Inventory): {
   routesFor(svc: Service, ctx: RouteContext): HttpRoute[] | undefined;
 } {
-  const sorted = [...inv.httpRoutes].sort(byKey((r) => `${str((r.metadata as { creationTimestamp?: unknown }).creationTimestamp) ?? ''}|${r.metadata.namespace}/${r.metadata.name}`));
+  const sorted = [...inv.httpRoutes].sort(
+    byKey(
+      (r) =>
+        `${str((r.metadata as { creationTimestamp?: unknown }).creationTimestamp) ?? ''}|${r.metadata.namespace}/${r.metadata.name}`,
+    ),
+  );
   return {
     routesFor(svc, ctx) {
-      const mine = sorted.filter((r) => recs(rec(r.spec)?.parentRefs).some((p) => (str(p.kind) ?? 'Gateway') === 'Service'
-        && str(p.name) === svc.name && (str(p.namespace) ?? r.metadata.namespace ?? 'default') === svc.namespace
-        && (num(p.port) === undefined || num(p.port) === ctx.port)));
+      const mine = sorted.filter((r) =>
+        recs(rec(r.spec)?.parentRefs).some(
+          (p) =>
+            (str(p.kind) ?? 'Gateway') === 'Service' &&
+            str(p.name) === svc.name &&
+            (str(p.namespace) ?? r.metadata.namespace ?? 'default') === svc.namespace &&
+            (num(p.port) === undefined || num(p.port) === ctx.port),
+        ),
+      );
       if (mine.length === 0) return undefined;
       return mine.flatMap((r) => recs(rec(r.spec)?.rules).map((rule, i) => translateRule(r, i, rule, ctx)));
     },

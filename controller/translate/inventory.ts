@@ -5,10 +5,21 @@ import { objectKey } from '../sources/types.js';
 import type { Issues } from './validate/common.js';
 import { validateDestinationRule } from './validate/destination-rule.js';
 import {
-  validateGatewayApiGateway, validateHttpRoute, validateIstioGateway, validateService, validateServiceEntry, validateSidecar,
-  validateWorkloadEntry, validateWorkloadGroup, validateWorkloadObject,
+  validateGatewayApiGateway,
+  validateHttpRoute,
+  validateIstioGateway,
+  validateService,
+  validateServiceEntry,
+  validateSidecar,
+  validateWorkloadEntry,
+  validateWorkloadGroup,
+  validateWorkloadObject,
 } from './validate/networking.js';
-import { validateAuthorizationPolicy, validatePeerAuthentication, validateRequestAuthentication } from './validate/security.js';
+import {
+  validateAuthorizationPolicy,
+  validatePeerAuthentication,
+  validateRequestAuthentication,
+} from './validate/security.js';
 import { validateVirtualService } from './validate/virtual-service.js';
 
 export interface Rejection {
@@ -31,7 +42,11 @@ const NETWORKING = ['networking.istio.io/v1', 'networking.istio.io/v1beta1', 'ne
 const SECURITY = ['security.istio.io/v1', 'security.istio.io/v1beta1'];
 const GATEWAY_API = ['gateway.networking.k8s.io/v1', 'gateway.networking.k8s.io/v1beta1'];
 
-interface KindSpec { readonly versions: readonly string[]; readonly validate?: (obj: KubeObject) => Issues; readonly bucket: keyof Inventory }
+interface KindSpec {
+  readonly versions: readonly string[];
+  readonly validate?: (obj: KubeObject) => Issues;
+  readonly bucket: keyof Inventory;
+}
 
 /** Kinds keyed by `group/Kind` so that Istio's Gateway and Gateway API's Gateway differ. */
 const KINDS: Record<string, KindSpec> = {
@@ -42,33 +57,99 @@ const KINDS: Record<string, KindSpec> = {
   'core/ServiceAccount': { versions: ['v1'], bucket: 'serviceAccounts' },
   'apps/Deployment': { versions: ['apps/v1'], validate: validateWorkloadObject, bucket: 'deployments' },
   'discovery.k8s.io/EndpointSlice': { versions: ['discovery.k8s.io/v1'], bucket: 'endpointSlices' },
-  'networking.istio.io/VirtualService': { versions: NETWORKING, validate: validateVirtualService, bucket: 'virtualServices' },
-  'networking.istio.io/DestinationRule': { versions: NETWORKING, validate: validateDestinationRule, bucket: 'destinationRules' },
-  'networking.istio.io/ServiceEntry': { versions: NETWORKING, validate: validateServiceEntry, bucket: 'serviceEntries' },
+  'networking.istio.io/VirtualService': {
+    versions: NETWORKING,
+    validate: validateVirtualService,
+    bucket: 'virtualServices',
+  },
+  'networking.istio.io/DestinationRule': {
+    versions: NETWORKING,
+    validate: validateDestinationRule,
+    bucket: 'destinationRules',
+  },
+  'networking.istio.io/ServiceEntry': {
+    versions: NETWORKING,
+    validate: validateServiceEntry,
+    bucket: 'serviceEntries',
+  },
   'networking.istio.io/Gateway': { versions: NETWORKING, validate: validateIstioGateway, bucket: 'gateways' },
   'networking.istio.io/Sidecar': { versions: NETWORKING, validate: validateSidecar, bucket: 'sidecars' },
-  'networking.istio.io/WorkloadEntry': { versions: NETWORKING, validate: validateWorkloadEntry, bucket: 'workloadEntries' },
-  'networking.istio.io/WorkloadGroup': { versions: NETWORKING, validate: validateWorkloadGroup, bucket: 'workloadGroups' },
-  'security.istio.io/AuthorizationPolicy': { versions: SECURITY, validate: validateAuthorizationPolicy, bucket: 'authorizationPolicies' },
-  'security.istio.io/PeerAuthentication': { versions: SECURITY, validate: validatePeerAuthentication, bucket: 'peerAuthentications' },
-  'security.istio.io/RequestAuthentication': { versions: SECURITY, validate: validateRequestAuthentication, bucket: 'requestAuthentications' },
-  'gateway.networking.k8s.io/Gateway': { versions: GATEWAY_API, validate: validateGatewayApiGateway, bucket: 'k8sGateways' },
+  'networking.istio.io/WorkloadEntry': {
+    versions: NETWORKING,
+    validate: validateWorkloadEntry,
+    bucket: 'workloadEntries',
+  },
+  'networking.istio.io/WorkloadGroup': {
+    versions: NETWORKING,
+    validate: validateWorkloadGroup,
+    bucket: 'workloadGroups',
+  },
+  'security.istio.io/AuthorizationPolicy': {
+    versions: SECURITY,
+    validate: validateAuthorizationPolicy,
+    bucket: 'authorizationPolicies',
+  },
+  'security.istio.io/PeerAuthentication': {
+    versions: SECURITY,
+    validate: validatePeerAuthentication,
+    bucket: 'peerAuthentications',
+  },
+  'security.istio.io/RequestAuthentication': {
+    versions: SECURITY,
+    validate: validateRequestAuthentication,
+    bucket: 'requestAuthentications',
+  },
+  'gateway.networking.k8s.io/Gateway': {
+    versions: GATEWAY_API,
+    validate: validateGatewayApiGateway,
+    bucket: 'k8sGateways',
+  },
   'gateway.networking.k8s.io/HTTPRoute': { versions: GATEWAY_API, validate: validateHttpRoute, bucket: 'httpRoutes' },
 };
 
 export interface Inventory {
-  namespaces: KubeObject[]; nodes: KubeObject[]; pods: KubeObject[]; services: KubeObject[]; serviceAccounts: KubeObject[];
-  deployments: KubeObject[]; endpointSlices: KubeObject[]; virtualServices: KubeObject[]; destinationRules: KubeObject[];
-  serviceEntries: KubeObject[]; gateways: KubeObject[]; sidecars: KubeObject[]; workloadEntries: KubeObject[];
-  workloadGroups: KubeObject[]; authorizationPolicies: KubeObject[]; peerAuthentications: KubeObject[];
-  requestAuthentications: KubeObject[]; k8sGateways: KubeObject[]; httpRoutes: KubeObject[];
+  namespaces: KubeObject[];
+  nodes: KubeObject[];
+  pods: KubeObject[];
+  services: KubeObject[];
+  serviceAccounts: KubeObject[];
+  deployments: KubeObject[];
+  endpointSlices: KubeObject[];
+  virtualServices: KubeObject[];
+  destinationRules: KubeObject[];
+  serviceEntries: KubeObject[];
+  gateways: KubeObject[];
+  sidecars: KubeObject[];
+  workloadEntries: KubeObject[];
+  workloadGroups: KubeObject[];
+  authorizationPolicies: KubeObject[];
+  peerAuthentications: KubeObject[];
+  requestAuthentications: KubeObject[];
+  k8sGateways: KubeObject[];
+  httpRoutes: KubeObject[];
 }
 
 function emptyInventory(): Inventory {
   return {
-    namespaces: [], nodes: [], pods: [], services: [], serviceAccounts: [], deployments: [], endpointSlices: [], virtualServices: [],
-    destinationRules: [], serviceEntries: [], gateways: [], sidecars: [], workloadEntries: [], workloadGroups: [],
-    authorizationPolicies: [], peerAuthentications: [], requestAuthentications: [], k8sGateways: [], httpRoutes: [],
+    namespaces: [],
+    nodes: [],
+    pods: [],
+    services: [],
+    serviceAccounts: [],
+    deployments: [],
+    endpointSlices: [],
+    virtualServices: [],
+    destinationRules: [],
+    serviceEntries: [],
+    gateways: [],
+    sidecars: [],
+    workloadEntries: [],
+    workloadGroups: [],
+    authorizationPolicies: [],
+    peerAuthentications: [],
+    requestAuthentications: [],
+    k8sGateways: [],
+    httpRoutes: [],
   };
 }
 
@@ -77,7 +158,12 @@ function groupOf(apiVersion: string): string {
   return slash < 0 ? 'core' : apiVersion.slice(0, slash);
 }
 
-export function rejectionFor(obj: KubeObject, field: string | undefined, reason: string, origins?: ReadonlyMap<string, ObjectOrigin>): Rejection {
+export function rejectionFor(
+  obj: KubeObject,
+  field: string | undefined,
+  reason: string,
+  origins?: ReadonlyMap<string, ObjectOrigin>,
+): Rejection {
   const origin = origins?.get(objectKey(obj));
   return {
     kind: obj.kind,
@@ -90,7 +176,10 @@ export function rejectionFor(obj: KubeObject, field: string | undefined, reason:
 }
 
 /** Objects of kinds the mesh does not read (ConfigMaps, …) are ignored silently. */
-export function buildInventory(objects: readonly KubeObject[], origins?: ReadonlyMap<string, ObjectOrigin>): { inventory: Inventory; rejected: Rejection[] } {
+export function buildInventory(
+  objects: readonly KubeObject[],
+  origins?: ReadonlyMap<string, ObjectOrigin>,
+): { inventory: Inventory; rejected: Rejection[] } {
   const inventory = emptyInventory();
   const rejected: Rejection[] = [];
   const seen = new Map<string, KubeObject>();
@@ -98,11 +187,25 @@ export function buildInventory(objects: readonly KubeObject[], origins?: Readonl
     const spec = KINDS[`${groupOf(obj.apiVersion ?? '')}/${obj.kind}`];
     if (!spec) continue;
     if (!obj.metadata || typeof obj.metadata.name !== 'string' || obj.metadata.name === '') {
-      rejected.push(rejectionFor({ ...obj, metadata: { name: '<unnamed>' } }, 'metadata.name', 'required field is missing', origins));
+      rejected.push(
+        rejectionFor(
+          { ...obj, metadata: { name: '<unnamed>' } },
+          'metadata.name',
+          'required field is missing',
+          origins,
+        ),
+      );
       continue;
     }
     if (!spec.versions.includes(obj.apiVersion)) {
-      rejected.push(rejectionFor(obj, 'apiVersion', `${obj.apiVersion} is not served for ${obj.kind} (use ${spec.versions.join(', ')})`, origins));
+      rejected.push(
+        rejectionFor(
+          obj,
+          'apiVersion',
+          `${obj.apiVersion} is not served for ${obj.kind} (use ${spec.versions.join(', ')})`,
+          origins,
+        ),
+      );
       continue;
     }
     const issues = spec.validate?.(obj);

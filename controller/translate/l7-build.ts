@@ -5,14 +5,26 @@ import { isIPv6 } from 'node:net';
 import { byKey } from './raw.js';
 import { contentVersionOf } from './version.js';
 import { DestinationRules, buildCluster } from './destination-rules.js';
-import { indexVirtualServices, meshConflictsRemoved, routesFor, VsIndex, type RouteContext } from './virtual-services.js';
+import {
+  indexVirtualServices,
+  meshConflictsRemoved,
+  routesFor,
+  VsIndex,
+  type RouteContext,
+} from './virtual-services.js';
 import { buildGatewayConfig } from './gateways.js';
 import { buildGatewayApiConfigs } from './gateway-api.js';
 import { httpRouteRoutes } from './http-routes.js';
 import { rejectionFor, type Inventory, type Rejection } from './inventory.js';
 import type { ObjectOrigin } from '../sources/types.js';
 import { clusterName } from '../../core/model/l7.js';
-import type { Cluster, GatewayConfig, RequestAuthentication, VirtualHost, WaypointConfig } from '../../core/model/l7.js';
+import type {
+  Cluster,
+  GatewayConfig,
+  RequestAuthentication,
+  VirtualHost,
+  WaypointConfig,
+} from '../../core/model/l7.js';
 import type { MeshConfig, MeshSnapshot, Service, Workload } from '../../core/model/types.js';
 
 export interface L7Input {
@@ -33,15 +45,19 @@ export interface L7Input {
 export class ClusterSet {
   private readonly clusters = new Map<string, Cluster>();
   constructor(
-    private readonly services: ReadonlyMap<string, Service>, private readonly workloads: ReadonlyMap<string, Workload>,
-    private readonly drs: DestinationRules, private readonly clientNs: string,
+    private readonly services: ReadonlyMap<string, Service>,
+    private readonly workloads: ReadonlyMap<string, Workload>,
+    private readonly drs: DestinationRules,
+    private readonly clientNs: string,
   ) {}
   need = (host: string, port: number, subset: string | undefined): void => {
     if (this.clusters.has(clusterName(host, port, subset))) return;
     const c = buildCluster(host, port, subset, this.services.get(host), this.workloads, this.drs, this.clientNs);
     if (!this.clusters.has(c.name)) this.clusters.set(c.name, c);
   };
-  list(): Cluster[] { return [...this.clusters.values()].sort(byKey((c) => c.name)); }
+  list(): Cluster[] {
+    return [...this.clusters.values()].sort(byKey((c) => c.name));
+  }
 }
 
 export function domainsFor(svc: Service, port: number, domain: string): string[] {
@@ -49,21 +65,30 @@ export function domainsFor(svc: Service, port: number, domain: string): string[]
   const suffix = `.${svc.namespace}.svc.${domain}`;
   if (svc.hostname.endsWith(suffix)) {
     const short = svc.hostname.slice(0, -suffix.length);
-    for (const n of [short, `${short}.${svc.namespace}`, `${short}.${svc.namespace}.svc`]) { out.add(n); out.add(`${n}:${port}`); }
+    for (const n of [short, `${short}.${svc.namespace}`, `${short}.${svc.namespace}.svc`]) {
+      out.add(n);
+      out.add(`${n}:${port}`);
+    }
   }
   // A tunnel's authority (and a Host header) writes an IPv6 VIP in brackets: [fd00::10]:80.
   for (const vip of svc.vips) out.add(isIPv6(vip) ? `[${vip}]:${port}` : `${vip}:${port}`);
   return [...out];
 }
 
-export function buildL7(input: L7Input): { waypoints: Map<string, WaypointConfig>; gateways: Map<string, GatewayConfig> } {
+export function buildL7(input: L7Input): {
+  waypoints: Map<string, WaypointConfig>;
+  gateways: Map<string, GatewayConfig>;
+} {
   const { inv, mesh, domain } = input;
   const drs = new DestinationRules(inv, domain, mesh.rootNamespace);
   const byHost = new Map(input.services.map((s) => [s.hostname, s] as const));
   const byUid = new Map(input.workloads.map((w) => [w.uid, w] as const));
   // A route to an undefined subset is kept and answers 503 at run time, as in Istio (analyze reports it).
-  const vsIndex = new VsIndex(meshConflictsRemoved(indexVirtualServices(inv, domain),
-    (vs, field, reason) => input.rejected.push(rejectionFor(vs.obj, field, reason, input.origins))));
+  const vsIndex = new VsIndex(
+    meshConflictsRemoved(indexVirtualServices(inv, domain), (vs, field, reason) =>
+      input.rejected.push(rejectionFor(vs.obj, field, reason, input.origins)),
+    ),
+  );
   const httpRoutes = httpRouteRoutes(inv);
 
   const waypoints = new Map<string, WaypointConfig>();
@@ -89,8 +114,14 @@ export function buildL7(input: L7Input): { waypoints: Map<string, WaypointConfig
         // The default cluster of every served port, so subset-less traffic always has one.
         clusters.need(svc.hostname, sp.port, undefined);
         virtualHosts.push({
-          name: `${svc.hostname}:${sp.port}`, host: svc.hostname, port: sp.port, protocol: sp.protocol,
-          domains: domainsFor(svc, sp.port, domain), vips: svc.vips, serviceKey: svc.key, routes,
+          name: `${svc.hostname}:${sp.port}`,
+          host: svc.hostname,
+          port: sp.port,
+          protocol: sp.protocol,
+          domains: domainsFor(svc, sp.port, domain),
+          vips: svc.vips,
+          serviceKey: svc.key,
+          routes,
         });
       }
     }
@@ -111,9 +142,15 @@ export function buildL7(input: L7Input): { waypoints: Map<string, WaypointConfig
   const gateways = new Map<string, GatewayConfig>();
   if (input.only && !input.only.gateways) return { waypoints, gateways };
   for (const gw of inv.gateways) {
-    const cfg = buildGatewayConfig(gw, { domain, vsIndex, byHost, clusters: new ClusterSet(byHost, byUid, drs, gw.metadata.namespace ?? 'default') });
+    const cfg = buildGatewayConfig(gw, {
+      domain,
+      vsIndex,
+      byHost,
+      clusters: new ClusterSet(byHost, byUid, drs, gw.metadata.namespace ?? 'default'),
+    });
     gateways.set(cfg.key, cfg);
   }
-  for (const cfg of buildGatewayApiConfigs(inv, domain, byHost, (ns) => new ClusterSet(byHost, byUid, drs, ns))) gateways.set(cfg.key, cfg);
+  for (const cfg of buildGatewayApiConfigs(inv, domain, byHost, (ns) => new ClusterSet(byHost, byUid, drs, ns)))
+    gateways.set(cfg.key, cfg);
   return { waypoints, gateways };
 }

@@ -14,7 +14,11 @@ import { isPathNormalization, PATH_NORMALIZATIONS } from '../../core/http/path-n
 export const MESH_CONFIGMAP = 'istio';
 
 export function isMeshConfigMap(obj: KubeObject, rootNamespace: string): boolean {
-  return obj.kind === 'ConfigMap' && obj.metadata.name === MESH_CONFIGMAP && (obj.metadata.namespace ?? 'default') === rootNamespace;
+  return (
+    obj.kind === 'ConfigMap' &&
+    obj.metadata.name === MESH_CONFIGMAP &&
+    (obj.metadata.namespace ?? 'default') === rootNamespace
+  );
 }
 
 /** The settings of a mesh ConfigMap, or the problems that make it unusable. */
@@ -32,28 +36,42 @@ export function meshConfigFrom(obj: KubeObject): { mesh: Partial<MeshConfig>; is
   const m = rec(doc) ?? {};
   const out: { -readonly [K in keyof MeshConfig]?: MeshConfig[K] } = {};
   if (m.trustDomain !== undefined) {
-    if (typeof m.trustDomain !== 'string' || !/^[a-z0-9.-]+$/i.test(m.trustDomain)) issues.add('data.mesh.trustDomain', `invalid trust domain ${JSON.stringify(m.trustDomain)}`);
+    if (typeof m.trustDomain !== 'string' || !/^[a-z0-9.-]+$/i.test(m.trustDomain))
+      issues.add('data.mesh.trustDomain', `invalid trust domain ${JSON.stringify(m.trustDomain)}`);
     else out.trustDomain = m.trustDomain;
   }
   if (m.rootNamespace !== undefined) {
-    if (typeof m.rootNamespace !== 'string' || m.rootNamespace === '') issues.add('data.mesh.rootNamespace', 'must be a namespace name');
+    if (typeof m.rootNamespace !== 'string' || m.rootNamespace === '')
+      issues.add('data.mesh.rootNamespace', 'must be a namespace name');
     else out.rootNamespace = m.rootNamespace;
   }
   const mode = rec(m.outboundTrafficPolicy)?.mode;
   if (mode !== undefined) {
-    if (mode !== 'ALLOW_ANY' && mode !== 'REGISTRY_ONLY') issues.add('data.mesh.outboundTrafficPolicy.mode', `unknown value ${JSON.stringify(mode)} (allowed: ALLOW_ANY, REGISTRY_ONLY)`);
+    if (mode !== 'ALLOW_ANY' && mode !== 'REGISTRY_ONLY')
+      issues.add(
+        'data.mesh.outboundTrafficPolicy.mode',
+        `unknown value ${JSON.stringify(mode)} (allowed: ALLOW_ANY, REGISTRY_ONLY)`,
+      );
     else out.outboundTrafficPolicy = mode;
   }
   const sampling = rec(rec(m.defaultConfig)?.tracing)?.sampling;
   if (sampling !== undefined) {
     const v = num(sampling);
-    if (v === undefined || v < 0 || v > 100) issues.add('data.mesh.defaultConfig.tracing.sampling', `percentage ${JSON.stringify(sampling)} must be between 0 and 100`);
+    if (v === undefined || v < 0 || v > 100)
+      issues.add(
+        'data.mesh.defaultConfig.tracing.sampling',
+        `percentage ${JSON.stringify(sampling)} must be between 0 and 100`,
+      );
     else out.traceSampling = v;
   }
   if (m.extensionProviders !== undefined) out.extensionProviders = extensionProvidersFrom(m.extensionProviders, issues);
   const normalization = rec(m.pathNormalization)?.normalization;
   if (normalization !== undefined) {
-    if (!isPathNormalization(normalization)) issues.add('data.mesh.pathNormalization.normalization', `unknown value ${JSON.stringify(normalization)} (allowed: ${PATH_NORMALIZATIONS.join(', ')})`);
+    if (!isPathNormalization(normalization))
+      issues.add(
+        'data.mesh.pathNormalization.normalization',
+        `unknown value ${JSON.stringify(normalization)} (allowed: ${PATH_NORMALIZATIONS.join(', ')})`,
+      );
     else out.pathNormalization = normalization;
   }
   if (m.jwksAllowHttp !== undefined) {

@@ -12,7 +12,9 @@ export function arr(value: unknown): readonly unknown[] {
 }
 
 export function recs(value: unknown): Raw[] {
-  return arr(value).map(rec).filter((r): r is Raw => r !== undefined);
+  return arr(value)
+    .map(rec)
+    .filter((r): r is Raw => r !== undefined);
 }
 
 export function str(value: unknown): string | undefined {
@@ -47,7 +49,10 @@ export function compact<T extends object>(value: T): T {
   return out as T;
 }
 
-export function labelsMatch(selector: Readonly<Record<string, string>>, labels: Readonly<Record<string, string>>): boolean {
+export function labelsMatch(
+  selector: Readonly<Record<string, string>>,
+  labels: Readonly<Record<string, string>>,
+): boolean {
   for (const [k, v] of Object.entries(selector)) if (labels[k] !== v) return false;
   return true;
 }

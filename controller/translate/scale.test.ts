@@ -8,18 +8,64 @@ function mesh(services: number): KubeObject[] {
   const out: KubeObject[] = [];
   const namespaces = 10;
   for (let n = 0; n < namespaces; n++) {
-    out.push({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: `ns${n}`, labels: { 'mesh-mode': 'ambient', 'mesh-waypoint': 'wp' } } });
-    out.push({ apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', metadata: { name: 'wp', namespace: `ns${n}` }, spec: { gatewayClassName: 'ambit-waypoint' } });
+    out.push({
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: `ns${n}`, labels: { 'mesh-mode': 'ambient', 'mesh-waypoint': 'wp' } },
+    });
+    out.push({
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'Gateway',
+      metadata: { name: 'wp', namespace: `ns${n}` },
+      spec: { gatewayClassName: 'ambit-waypoint' },
+    });
   }
   for (let i = 0; i < services; i++) {
     const ns = `ns${i % namespaces}`;
-    out.push({ apiVersion: 'v1', kind: 'Service', metadata: { name: `svc${i}`, namespace: ns }, spec: { selector: { app: `svc${i}` }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] } });
+    out.push({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: `svc${i}`, namespace: ns },
+      spec: { selector: { app: `svc${i}` }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] },
+    });
     for (let p = 0; p < 5; p++) {
-      out.push({ apiVersion: 'v1', kind: 'Pod', metadata: { name: `svc${i}-${p}`, namespace: ns, labels: { app: `svc${i}`, version: p < 3 ? 'v1' : 'v2' } }, spec: {}, status: { podIP: `10.${(i >> 8) & 255}.${i & 255}.${p + 1}` } });
+      out.push({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: `svc${i}-${p}`, namespace: ns, labels: { app: `svc${i}`, version: p < 3 ? 'v1' : 'v2' } },
+        spec: {},
+        status: { podIP: `10.${(i >> 8) & 255}.${i & 255}.${p + 1}` },
+      });
     }
     if (i % 10 === 0) {
-      out.push({ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: `svc${i}`, namespace: ns }, spec: { host: `svc${i}`, subsets: [{ name: 'v1', labels: { version: 'v1' } }, { name: 'v2', labels: { version: 'v2' } }] } });
-      out.push({ apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: `svc${i}`, namespace: ns }, spec: { hosts: [`svc${i}`], http: [{ route: [{ destination: { host: `svc${i}`, subset: 'v1' }, weight: 90 }, { destination: { host: `svc${i}`, subset: 'v2' }, weight: 10 }] }] } });
+      out.push({
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'DestinationRule',
+        metadata: { name: `svc${i}`, namespace: ns },
+        spec: {
+          host: `svc${i}`,
+          subsets: [
+            { name: 'v1', labels: { version: 'v1' } },
+            { name: 'v2', labels: { version: 'v2' } },
+          ],
+        },
+      });
+      out.push({
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'VirtualService',
+        metadata: { name: `svc${i}`, namespace: ns },
+        spec: {
+          hosts: [`svc${i}`],
+          http: [
+            {
+              route: [
+                { destination: { host: `svc${i}`, subset: 'v1' }, weight: 90 },
+                { destination: { host: `svc${i}`, subset: 'v2' }, weight: 10 },
+              ],
+            },
+          ],
+        },
+      });
     }
   }
   return out;

@@ -61,38 +61,71 @@ spec:
         - { key: source.ip, values: [10.0.0.1] }
     - {}
 `);
-    expect(snapshot.authorizationPolicies).toEqual([{
-      key: 'shop/full', name: 'full', action: 'DENY',
-      scope: { namespace: 'shop', level: 'workload', selector: { app: 'api' } },
-      rules: [
-        {
-          from: [{
-            principals: ['cluster.local/ns/shop/sa/order', '*/ns/admin/sa/*'], notPrincipals: ['*'],
-            requestPrincipals: ['issuer.example/*'], notRequestPrincipals: ['bad/user'], namespaces: ['shop'], notNamespaces: ['test'],
-            ipBlocks: ['10.0.0.0/8'], notIpBlocks: ['10.1.0.0/16'], remoteIpBlocks: ['203.0.113.7'], notRemoteIpBlocks: ['2001:db8::/32'],
-          }],
-          to: [{
-            hosts: ['api.shop.svc.cluster.local'], notHosts: ['*.internal'], ports: ['80'], notPorts: ['9090'],
-            methods: ['GET', 'POST'], notMethods: ['DELETE'], paths: ['/api/*', '/healthz'], notPaths: ['*/admin'],
-          }],
-          when: [
-            { key: 'request.auth.claims[groups]', values: ['admins'] },
-            { key: 'request.headers[x-tenant]', notValues: ['blocked'] },
-            { key: 'source.ip', values: ['10.0.0.1'] },
-          ],
-        },
-        {},
-      ],
-    }]);
+    expect(snapshot.authorizationPolicies).toEqual([
+      {
+        key: 'shop/full',
+        name: 'full',
+        action: 'DENY',
+        scope: { namespace: 'shop', level: 'workload', selector: { app: 'api' } },
+        rules: [
+          {
+            from: [
+              {
+                principals: ['cluster.local/ns/shop/sa/order', '*/ns/admin/sa/*'],
+                notPrincipals: ['*'],
+                requestPrincipals: ['issuer.example/*'],
+                notRequestPrincipals: ['bad/user'],
+                namespaces: ['shop'],
+                notNamespaces: ['test'],
+                ipBlocks: ['10.0.0.0/8'],
+                notIpBlocks: ['10.1.0.0/16'],
+                remoteIpBlocks: ['203.0.113.7'],
+                notRemoteIpBlocks: ['2001:db8::/32'],
+              },
+            ],
+            to: [
+              {
+                hosts: ['api.shop.svc.cluster.local'],
+                notHosts: ['*.internal'],
+                ports: ['80'],
+                notPorts: ['9090'],
+                methods: ['GET', 'POST'],
+                notMethods: ['DELETE'],
+                paths: ['/api/*', '/healthz'],
+                notPaths: ['*/admin'],
+              },
+            ],
+            when: [
+              { key: 'request.auth.claims[groups]', values: ['admins'] },
+              { key: 'request.headers[x-tenant]', notValues: ['blocked'] },
+              { key: 'source.ip', values: ['10.0.0.1'] },
+            ],
+          },
+          {},
+        ],
+      },
+    ]);
   });
 
   it.each([
     ['root namespace, no selector → mesh', 'istio-system', '', { namespace: 'istio-system', level: 'mesh' }],
     ['a namespace, no selector → namespace', 'shop', '', { namespace: 'shop', level: 'namespace' }],
-    ['a selector → workload', 'shop', '  selector: { matchLabels: { app: api } }\n', { namespace: 'shop', level: 'workload', selector: { app: 'api' } }],
-    ['root namespace with a selector → workload', 'istio-system', '  selector: { matchLabels: { app: api } }\n', { namespace: 'istio-system', level: 'workload', selector: { app: 'api' } }],
+    [
+      'a selector → workload',
+      'shop',
+      '  selector: { matchLabels: { app: api } }\n',
+      { namespace: 'shop', level: 'workload', selector: { app: 'api' } },
+    ],
+    [
+      'root namespace with a selector → workload',
+      'istio-system',
+      '  selector: { matchLabels: { app: api } }\n',
+      { namespace: 'istio-system', level: 'workload', selector: { app: 'api' } },
+    ],
   ])('scope: %s', (_name, ns, selector, scope) => {
-    const { snapshot } = run(`apiVersion: security.istio.io/v1beta1\nkind: AuthorizationPolicy\nmetadata: { name: p, namespace: ${ns} }\nspec:\n${selector}  action: ALLOW\n  rules: [{}]\n`);
+    const { snapshot } = run(
+      `apiVersion: security.istio.io/v1beta1\nkind: AuthorizationPolicy\nmetadata: { name: p, namespace: ${ns} }\nspec:\n${selector}  action: ALLOW\n  rules: [{}]\n`,
+    );
     expect(snapshot.authorizationPolicies[0]?.scope).toEqual(scope);
   });
 
@@ -111,11 +144,16 @@ spec:
   targetRef: { kind: Service, name: api }
   jwtRules: [{ issuer: me }]
 `);
-    expect(snapshot.authorizationPolicies[0]?.scope).toEqual({ namespace: 'shop', level: 'namespace', targetRefs: [{ kind: 'Gateway', name: 'wp' }] });
+    expect(snapshot.authorizationPolicies[0]?.scope).toEqual({
+      namespace: 'shop',
+      level: 'namespace',
+      targetRefs: [{ kind: 'Gateway', name: 'wp' }],
+    });
   });
 
   it('the root namespace is configurable; action defaults to ALLOW; no rules stays no rules; CUSTOM keeps its provider', () => {
-    const { snapshot } = run(`apiVersion: security.istio.io/v1
+    const { snapshot } = run(
+      `apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
 metadata: { name: deny-all, namespace: mesh-root }
 spec: {}
@@ -129,14 +167,23 @@ apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
 metadata: { name: audit, namespace: shop }
 spec: { action: AUDIT, rules: [{ to: [{ operation: { methods: [DELETE] } }] }] }
-`, { rootNamespace: 'mesh-root' });
-    expect(snapshot.authorizationPolicies.map((p) => [p.key, p.action, p.scope.level, p.rules.length, p.provider])).toEqual([
-      ['mesh-root/deny-all', 'ALLOW', 'mesh', 0, undefined], ['shop/audit', 'AUDIT', 'namespace', 1, undefined], ['shop/ext', 'CUSTOM', 'namespace', 1, 'opa'],
+`,
+      { rootNamespace: 'mesh-root' },
+    );
+    expect(
+      snapshot.authorizationPolicies.map((p) => [p.key, p.action, p.scope.level, p.rules.length, p.provider]),
+    ).toEqual([
+      ['mesh-root/deny-all', 'ALLOW', 'mesh', 0, undefined],
+      ['shop/audit', 'AUDIT', 'namespace', 1, undefined],
+      ['shop/ext', 'CUSTOM', 'namespace', 1, 'opa'],
     ]);
   });
 
   it('the waypoint config carries the mesh-level and its own namespace policies, not others', () => {
-    const result = run(['istio-system', 'shop', 'elsewhere'].map((ns) => `apiVersion: security.istio.io/v1
+    const result = run(
+      ['istio-system', 'shop', 'elsewhere']
+        .map(
+          (ns) => `apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
 metadata: { name: p, namespace: ${ns} }
 spec: { rules: [{}] }
@@ -150,7 +197,10 @@ apiVersion: security.istio.io/v1
 kind: RequestAuthentication
 metadata: { name: ra, namespace: ${ns} }
 spec: { jwtRules: [{ issuer: "https://${ns}.example" }] }
-`).join('---\n'));
+`,
+        )
+        .join('---\n'),
+    );
     const wp = result.waypoints.get('shop');
     expect(wp?.authorizationPolicies.map((p) => p.key)).toEqual(['istio-system/p', 'shop/p']);
     expect(wp?.peerAuthentications.map((p) => p.key)).toEqual(['istio-system/pa', 'shop/pa']);
@@ -180,9 +230,20 @@ spec:
   portLevelMtls: { "8080": { mode: DISABLE }, "9090": { mode: STRICT } }
 `);
     expect(snapshot.peerAuthentications).toEqual([
-      { key: 'istio-system/default', name: 'default', scope: { namespace: 'istio-system', level: 'mesh' }, mode: 'STRICT' },
+      {
+        key: 'istio-system/default',
+        name: 'default',
+        scope: { namespace: 'istio-system', level: 'mesh' },
+        mode: 'STRICT',
+      },
       { key: 'shop/inherit', name: 'inherit', scope: { namespace: 'shop', level: 'namespace' }, mode: 'UNSET' },
-      { key: 'shop/legacy-port', name: 'legacy-port', scope: { namespace: 'shop', level: 'workload', selector: { app: 'api' } }, mode: 'PERMISSIVE', portLevel: { 8080: 'DISABLE', 9090: 'STRICT' } },
+      {
+        key: 'shop/legacy-port',
+        name: 'legacy-port',
+        scope: { namespace: 'shop', level: 'workload', selector: { app: 'api' } },
+        mode: 'PERMISSIVE',
+        portLevel: { 8080: 'DISABLE', 9090: 'STRICT' },
+      },
     ]);
   });
 });
@@ -207,17 +268,26 @@ spec:
     - issuer: local
       jwks: '${jwks}'
 `);
-    expect(result.waypoints.get('shop')?.requestAuthentications).toEqual([{
-      key: 'shop/jwt', name: 'jwt', scope: { namespace: 'shop', level: 'workload', selector: { app: 'api' } },
-      jwtRules: [
-        {
-          issuer: 'https://auth.example', jwksUri: 'https://auth.example/.well-known/jwks.json', audiences: ['coffee'],
-          fromHeaders: [{ name: 'x-jwt', prefix: 'Bearer ' }], fromParams: ['token'], forwardOriginalToken: true,
-          outputPayloadToHeader: 'x-jwt-payload', outputClaimToHeaders: [{ header: 'x-sub', claim: 'sub' }],
-        },
-        { issuer: 'local', jwks },
-      ],
-    }]);
+    expect(result.waypoints.get('shop')?.requestAuthentications).toEqual([
+      {
+        key: 'shop/jwt',
+        name: 'jwt',
+        scope: { namespace: 'shop', level: 'workload', selector: { app: 'api' } },
+        jwtRules: [
+          {
+            issuer: 'https://auth.example',
+            jwksUri: 'https://auth.example/.well-known/jwks.json',
+            audiences: ['coffee'],
+            fromHeaders: [{ name: 'x-jwt', prefix: 'Bearer ' }],
+            fromParams: ['token'],
+            forwardOriginalToken: true,
+            outputPayloadToHeader: 'x-jwt-payload',
+            outputClaimToHeaders: [{ header: 'x-sub', claim: 'sub' }],
+          },
+          { issuer: 'local', jwks },
+        ],
+      },
+    ]);
   });
 });
 
@@ -258,12 +328,20 @@ spec:
 `);
     expect(snapshot.sidecarScopes).toEqual([
       {
-        key: 'shop/default', scope: { namespace: 'shop', level: 'namespace' }, egressHosts: ['./*', 'ops/*'],
-        visibleServices: ['ops/api.example.com', 'ops/metrics.ops.svc.cluster.local', 'shop/api.shop.svc.cluster.local'],
+        key: 'shop/default',
+        scope: { namespace: 'shop', level: 'namespace' },
+        egressHosts: ['./*', 'ops/*'],
+        visibleServices: [
+          'ops/api.example.com',
+          'ops/metrics.ops.svc.cluster.local',
+          'shop/api.shop.svc.cluster.local',
+        ],
         outboundTrafficPolicy: 'REGISTRY_ONLY',
       },
       {
-        key: 'shop/narrow', scope: { namespace: 'shop', level: 'workload', selector: { app: 'api' } }, egressHosts: ['*/api.example.com'],
+        key: 'shop/narrow',
+        scope: { namespace: 'shop', level: 'workload', selector: { app: 'api' } },
+        egressHosts: ['*/api.example.com'],
         visibleServices: ['ops/api.example.com'],
       },
     ]);
@@ -276,18 +354,35 @@ spec:
 
 describe('served API versions', () => {
   it.each([
-    ['networking.istio.io/v1', 'DestinationRule', true], ['networking.istio.io/v1beta1', 'DestinationRule', true],
-    ['networking.istio.io/v1alpha3', 'DestinationRule', true], ['networking.istio.io/v2', 'DestinationRule', false],
-    ['security.istio.io/v1', 'PeerAuthentication', true], ['security.istio.io/v1beta1', 'PeerAuthentication', true],
-    ['security.istio.io/v1alpha1', 'PeerAuthentication', false], ['gateway.networking.k8s.io/v1', 'HTTPRoute', true],
+    ['networking.istio.io/v1', 'DestinationRule', true],
+    ['networking.istio.io/v1beta1', 'DestinationRule', true],
+    ['networking.istio.io/v1alpha3', 'DestinationRule', true],
+    ['networking.istio.io/v2', 'DestinationRule', false],
+    ['security.istio.io/v1', 'PeerAuthentication', true],
+    ['security.istio.io/v1beta1', 'PeerAuthentication', true],
+    ['security.istio.io/v1alpha1', 'PeerAuthentication', false],
+    ['gateway.networking.k8s.io/v1', 'HTTPRoute', true],
   ])('%s %s served: %s', (apiVersion, kind, served) => {
-    const spec = kind === 'DestinationRule' ? '{ host: api }' : kind === 'HTTPRoute' ? '{ parentRefs: [{ kind: Service, name: api }] }' : '{}';
-    const result = translate(yamlObjects(`${NS}---\napiVersion: ${apiVersion}\nkind: ${kind}\nmetadata: { name: x, namespace: shop }\nspec: ${spec}\n`));
+    const spec =
+      kind === 'DestinationRule'
+        ? '{ host: api }'
+        : kind === 'HTTPRoute'
+          ? '{ parentRefs: [{ kind: Service, name: api }] }'
+          : '{}';
+    const result = translate(
+      yamlObjects(
+        `${NS}---\napiVersion: ${apiVersion}\nkind: ${kind}\nmetadata: { name: x, namespace: shop }\nspec: ${spec}\n`,
+      ),
+    );
     expect(result.rejected.length === 0).toBe(served);
   });
 
   it('ignores kinds the mesh does not read', () => {
-    const result = translate(yamlObjects(`${NS}---\napiVersion: v1\nkind: ConfigMap\nmetadata: { name: cm, namespace: shop }\ndata: { a: b }\n`));
+    const result = translate(
+      yamlObjects(
+        `${NS}---\napiVersion: v1\nkind: ConfigMap\nmetadata: { name: cm, namespace: shop }\ndata: { a: b }\n`,
+      ),
+    );
     expect(result.rejected).toEqual([]);
   });
 });

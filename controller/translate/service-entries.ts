@@ -8,24 +8,42 @@ import { WorkloadIndex } from './label-index.js';
 import type { Endpoint, PortProtocol, Service, ServicePort, Workload } from '../../core/model/types.js';
 
 const SE_PROTOCOL: Record<string, PortProtocol> = {
-  HTTP: 'http', HTTP2: 'http2', GRPC: 'grpc', 'GRPC-WEB': 'http', HTTPS: 'https', TLS: 'tls', TCP: 'tcp', MONGO: 'mongo',
+  HTTP: 'http',
+  HTTP2: 'http2',
+  GRPC: 'grpc',
+  'GRPC-WEB': 'http',
+  HTTPS: 'https',
+  TLS: 'tls',
+  TCP: 'tcp',
+  MONGO: 'mongo',
 };
 
 export function seProtocol(protocol: string | undefined): PortProtocol {
-  return protocol ? SE_PROTOCOL[protocol.toUpperCase()] ?? 'tcp' : 'tcp';
+  return protocol ? (SE_PROTOCOL[protocol.toUpperCase()] ?? 'tcp') : 'tcp';
 }
 
-export function buildServiceEntries(inv: Inventory, workloads: readonly Workload[], vips: VipAllocator, index = new WorkloadIndex(workloads)): Service[] {
+export function buildServiceEntries(
+  inv: Inventory,
+  workloads: readonly Workload[],
+  vips: VipAllocator,
+  index = new WorkloadIndex(workloads),
+): Service[] {
   const out: Service[] = [];
   const sorted = [...inv.serviceEntries].sort(byKey((s) => `${s.metadata.namespace ?? 'default'}/${s.metadata.name}`));
   for (const se of sorted) {
     const ns = se.metadata.namespace ?? 'default';
     const spec = rec(se.spec) ?? {};
-    const resolution = (str(spec.resolution) === 'DNS_ROUND_ROBIN' ? 'DNS' : str(spec.resolution) ?? 'NONE') as 'STATIC' | 'DNS' | 'NONE';
+    const resolution = (str(spec.resolution) === 'DNS_ROUND_ROBIN' ? 'DNS' : (str(spec.resolution) ?? 'NONE')) as
+      'STATIC' | 'DNS' | 'NONE';
     const external = (str(spec.location) ?? 'MESH_EXTERNAL') === 'MESH_EXTERNAL';
-    const ports: ServicePort[] = recs(spec.ports).map((p) => compact({
-      name: str(p.name), port: num(p.number) ?? 0, targetPort: num(p.targetPort) ?? num(p.number) ?? 0, protocol: seProtocol(str(p.protocol)),
-    }));
+    const ports: ServicePort[] = recs(spec.ports).map((p) =>
+      compact({
+        name: str(p.name),
+        port: num(p.number) ?? 0,
+        targetPort: num(p.targetPort) ?? num(p.number) ?? 0,
+        protocol: seProtocol(str(p.protocol)),
+      }),
+    );
     const endpointPorts = (raw: Record<string, unknown>): Record<number, number> | undefined => {
       const map: Record<number, number> = {};
       for (const sp of ports) {
@@ -38,8 +56,12 @@ export function buildServiceEntries(inv: Inventory, workloads: readonly Workload
     const selector = rec(spec.workloadSelector);
     if (selector) {
       const labels = stringMap(selector.labels);
-      endpoints = (Object.keys(labels).length > 0 ? index.select(ns, labels, (w) => w.healthy !== false) : [])
-        .flatMap((w) => w.ips.slice(0, 1).map((address) => compact({ workloadUid: w.uid, address, labels: w.labels, locality: w.locality })));
+      endpoints = (Object.keys(labels).length > 0 ? index.select(ns, labels, (w) => w.healthy !== false) : []).flatMap(
+        (w) =>
+          w.ips
+            .slice(0, 1)
+            .map((address) => compact({ workloadUid: w.uid, address, labels: w.labels, locality: w.locality })),
+      );
     } else {
       endpoints = recs(spec.endpoints).map((e) => {
         const localityText = str(e.locality);
@@ -48,7 +70,9 @@ export function buildServiceEntries(inv: Inventory, workloads: readonly Workload
           address: str(e.address) ?? '',
           ports: endpointPorts(rec(e.ports) ?? {}),
           labels: stringMap(e.labels),
-          locality: localityText ? compact({ region: region || undefined, zone: zone || undefined, subzone: subzone || undefined }) : undefined,
+          locality: localityText
+            ? compact({ region: region || undefined, zone: zone || undefined, subzone: subzone || undefined })
+            : undefined,
           weight: num(e.weight),
         });
       });
@@ -57,20 +81,26 @@ export function buildServiceEntries(inv: Inventory, workloads: readonly Workload
     for (const host of strs(spec.hosts)) {
       // Wildcard hosts get no VIP; DNS/STATIC hosts without addresses get one so captured
       // traffic can be recognised (Istio's DNS auto-allocation).
-      const hostVips = addresses.length > 0 ? addresses
-        : host.startsWith('*') || resolution === 'NONE' ? [] : [vips.allocate(`${ns}/${host}`)];
-      out.push(compact({
-        key: `${ns}/${host}`,
-        name: se.metadata.name,
-        namespace: ns,
-        hostname: host,
-        vips: hostVips,
-        ports,
-        endpoints: resolution === 'DNS' && endpoints.length === 0 ? [{ address: host }] : endpoints,
-        external,
-        resolution,
-        exportTo: exportToOf(strs(spec.exportTo).length > 0 ? strs(spec.exportTo) : undefined, ns),
-      }));
+      const hostVips =
+        addresses.length > 0
+          ? addresses
+          : host.startsWith('*') || resolution === 'NONE'
+            ? []
+            : [vips.allocate(`${ns}/${host}`)];
+      out.push(
+        compact({
+          key: `${ns}/${host}`,
+          name: se.metadata.name,
+          namespace: ns,
+          hostname: host,
+          vips: hostVips,
+          ports,
+          endpoints: resolution === 'DNS' && endpoints.length === 0 ? [{ address: host }] : endpoints,
+          external,
+          resolution,
+          exportTo: exportToOf(strs(spec.exportTo).length > 0 ? strs(spec.exportTo) : undefined, ns),
+        }),
+      );
     }
   }
   return out;

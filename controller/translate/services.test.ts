@@ -7,10 +7,20 @@ const NS = 'apiVersion: v1\nkind: Namespace\nmetadata: { name: shop, labels: { m
 
 describe('services', () => {
   it.each([
-    ['http', undefined, 'http'], ['http-web', undefined, 'http'], ['http2-api', undefined, 'http2'], ['grpc-inv', undefined, 'grpc'],
-    ['tcp-db', undefined, 'tcp'], ['tls', undefined, 'tls'], ['https-x', undefined, 'https'], ['mongo', undefined, 'mongo'],
-    ['web', undefined, 'unknown'], [undefined, undefined, 'unknown'], ['web', 'http', 'http'], ['tcp', 'grpc', 'grpc'],
-    ['x', 'kubernetes.io/h2c', 'http2'], ['x', 'HTTP2', 'http2'],
+    ['http', undefined, 'http'],
+    ['http-web', undefined, 'http'],
+    ['http2-api', undefined, 'http2'],
+    ['grpc-inv', undefined, 'grpc'],
+    ['tcp-db', undefined, 'tcp'],
+    ['tls', undefined, 'tls'],
+    ['https-x', undefined, 'https'],
+    ['mongo', undefined, 'mongo'],
+    ['web', undefined, 'unknown'],
+    [undefined, undefined, 'unknown'],
+    ['web', 'http', 'http'],
+    ['tcp', 'grpc', 'grpc'],
+    ['x', 'kubernetes.io/h2c', 'http2'],
+    ['x', 'HTTP2', 'http2'],
   ] as const)('protocol of port name %s / appProtocol %s is %s', (name, app, expected) => {
     expect(portProtocol(name, app)).toBe(expected);
   });
@@ -44,7 +54,11 @@ spec: { ports: [{ port: 80 }] }
 
   it('allocation never hands out an address already taken by another Service', () => {
     // many services: the probe must skip addresses that are explicitly assigned
-    const docs = Array.from({ length: 300 }, (_, i) => `apiVersion: v1\nkind: Service\nmetadata: { name: s${i}, namespace: shop }\nspec: { ports: [{ port: 80 }] }\n`);
+    const docs = Array.from(
+      { length: 300 },
+      (_, i) =>
+        `apiVersion: v1\nkind: Service\nmetadata: { name: s${i}, namespace: shop }\nspec: { ports: [{ port: 80 }] }\n`,
+    );
     const first = translate(yamlObjects(docs.join('---\n'))).snapshot.services;
     const taken = first[0]?.vips[0] ?? '';
     const fixed = `apiVersion: v1\nkind: Service\nmetadata: { name: zz, namespace: shop }\nspec: { clusterIP: ${taken}, ports: [{ port: 80 }] }\n`;
@@ -83,7 +97,9 @@ status: { podIP: 10.0.0.3 }
 `);
     const svc = translate(objects).snapshot.services[0];
     expect(svc?.ports).toEqual([{ name: 'http', port: 80, targetPort: 8080, protocol: 'http' }]);
-    expect(svc?.endpoints).toEqual([{ workloadUid: 'Pod/shop/web-a', address: '10.0.0.1', labels: { app: 'web', version: 'v1' } }]);
+    expect(svc?.endpoints).toEqual([
+      { workloadUid: 'Pod/shop/web-a', address: '10.0.0.1', labels: { app: 'web', version: 'v1' } },
+    ]);
   });
 
   it('endpoints from EndpointSlices when present (ports by name, not-ready skipped, pod linked)', () => {
@@ -175,20 +191,36 @@ spec:
     const svcs = translate(objects).snapshot.services;
     const by = (h: string) => svcs.find((s) => s.hostname === h);
     expect(by('api.stripe.example')).toMatchObject({
-      key: 'shop/api.stripe.example', external: true, resolution: 'DNS', exportTo: ['shop'],
-      ports: [{ name: 'https', port: 443, targetPort: 443, protocol: 'https' }, { name: 'http', port: 80, targetPort: 8080, protocol: 'http' }],
+      key: 'shop/api.stripe.example',
+      external: true,
+      resolution: 'DNS',
+      exportTo: ['shop'],
+      ports: [
+        { name: 'https', port: 443, targetPort: 443, protocol: 'https' },
+        { name: 'http', port: 80, targetPort: 8080, protocol: 'http' },
+      ],
       endpoints: [{ address: 'api.stripe.example' }],
     });
     expect(by('api.stripe.example')?.vips[0]).toMatch(/^240\.240\./);
     expect(by('api2.stripe.example')?.vips[0]).not.toBe(by('api.stripe.example')?.vips[0]);
     expect(by('db.internal')).toMatchObject({
-      vips: ['192.168.50.0/24'], external: false, resolution: 'STATIC',
+      vips: ['192.168.50.0/24'],
+      external: false,
+      resolution: 'STATIC',
       endpoints: [
-        { address: '192.168.50.10', labels: { role: 'primary' }, locality: { region: 'eu', zone: 'eu-1' }, weight: 3, ports: { 5432: 6432 } },
+        {
+          address: '192.168.50.10',
+          labels: { role: 'primary' },
+          locality: { region: 'eu', zone: 'eu-1' },
+          weight: 3,
+          ports: { 5432: 6432 },
+        },
         { address: '192.168.50.11', labels: {} },
       ],
     });
-    expect(by('legacy.shop.internal')?.endpoints).toEqual([{ workloadUid: 'WorkloadEntry/shop/vm-1', address: '10.9.0.1', labels: { app: 'legacy' } }]);
+    expect(by('legacy.shop.internal')?.endpoints).toEqual([
+      { workloadUid: 'WorkloadEntry/shop/vm-1', address: '10.9.0.1', labels: { app: 'legacy' } },
+    ]);
     expect(by('*.googleapis.example')).toMatchObject({ vips: [], resolution: 'NONE', external: true });
   });
 
@@ -230,9 +262,22 @@ spec: { ports: [{ port: 80 }] }
 `);
     const result = translate(objects);
     const by = (n: string) => result.snapshot.services.find((s) => s.name === n);
-    expect(by('a')?.waypoint).toEqual({ name: 'wp', namespace: 'shop', address: '10.244.9.9', identity: 'spiffe://cluster.local/ns/shop/sa/wp' });
-    expect(by('b')?.waypoint).toEqual({ name: 'special', namespace: 'shop', address: '10.244.9.10', identity: 'spiffe://cluster.local/ns/shop/sa/special-sa' });
+    expect(by('a')?.waypoint).toEqual({
+      name: 'wp',
+      namespace: 'shop',
+      address: '10.244.9.9',
+      identity: 'spiffe://cluster.local/ns/shop/sa/wp',
+    });
+    expect(by('b')?.waypoint).toEqual({
+      name: 'special',
+      namespace: 'shop',
+      address: '10.244.9.10',
+      identity: 'spiffe://cluster.local/ns/shop/sa/special-sa',
+    });
     expect(by('c')?.waypoint).toBeUndefined();
-    expect(result.waypoints.get('shop')?.virtualHosts.map((v) => v.host)).toEqual(['a.shop.svc.cluster.local', 'b.shop.svc.cluster.local']);
+    expect(result.waypoints.get('shop')?.virtualHosts.map((v) => v.host)).toEqual([
+      'a.shop.svc.cluster.local',
+      'b.shop.svc.cluster.local',
+    ]);
   });
 });

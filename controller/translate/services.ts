@@ -7,8 +7,17 @@ import type { KubeObject } from '../sources/types.js';
 import type { Endpoint, PortProtocol, Service, ServicePort, Workload } from '../../core/model/types.js';
 
 const PROTOCOL_NAMES: Record<string, PortProtocol> = {
-  http: 'http', http2: 'http2', grpc: 'grpc', 'grpc-web': 'http', tcp: 'tcp', tls: 'tls', https: 'https', mongo: 'mongo',
-  'kubernetes.io/h2c': 'http2', 'kubernetes.io/ws': 'http', 'kubernetes.io/wss': 'https',
+  http: 'http',
+  http2: 'http2',
+  grpc: 'grpc',
+  'grpc-web': 'http',
+  tcp: 'tcp',
+  tls: 'tls',
+  https: 'https',
+  mongo: 'mongo',
+  'kubernetes.io/h2c': 'http2',
+  'kubernetes.io/ws': 'http',
+  'kubernetes.io/wss': 'https',
 };
 
 /** Protocol from `appProtocol`, else the port name (`http`, `http-web`, `grpc-api`, …). */
@@ -22,15 +31,23 @@ export function portProtocol(name: string | undefined, appProtocol: string | und
 /** Deterministic VIP allocation: hash of the key, then linear probing over unused addresses. */
 export class VipAllocator {
   private readonly used = new Set<string>();
-  constructor(private readonly base: [number, number], private readonly size = 65_534) {}
-  reserve(ip: string): void { this.used.add(ip); }
+  constructor(
+    private readonly base: [number, number],
+    private readonly size = 65_534,
+  ) {}
+  reserve(ip: string): void {
+    this.used.add(ip);
+  }
   allocate(key: string): string {
     let h = 2166136261;
     for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 16777619) >>> 0;
     for (let probe = 0; probe < this.size; probe++) {
       const offset = ((h + probe) % this.size) + 1; // skip .0.0
       const ip = `${this.base[0]}.${this.base[1]}.${offset >> 8}.${offset & 255}`;
-      if (!this.used.has(ip) && (offset & 255) !== 255) { this.used.add(ip); return ip; }
+      if (!this.used.has(ip) && (offset & 255) !== 255) {
+        this.used.add(ip);
+        return ip;
+      }
     }
     throw new Error(`VIP range ${this.base.join('.')}/16 exhausted`);
   }
@@ -41,13 +58,22 @@ export function exportToOf(value: readonly string[] | undefined, namespace: stri
   return value.map((v) => (v === '.' ? namespace : v));
 }
 
-interface SlicePort { name?: string; port: number }
+interface SlicePort {
+  name?: string;
+  port: number;
+}
 
 /** Endpoints from the EndpointSlices labelled `kubernetes.io/service-name`. */
-function endpointsFromSlices(slices: readonly KubeObject[], ports: readonly { name?: string; port: number }[], byName: ReadonlyMap<string, Workload>): Endpoint[] {
+function endpointsFromSlices(
+  slices: readonly KubeObject[],
+  ports: readonly { name?: string; port: number }[],
+  byName: ReadonlyMap<string, Workload>,
+): Endpoint[] {
   const out: Endpoint[] = [];
   for (const slice of slices) {
-    const slicePorts: SlicePort[] = recs(slice.ports).map((p) => compact({ name: str(p.name), port: num(p.port) ?? 0 }));
+    const slicePorts: SlicePort[] = recs(slice.ports).map((p) =>
+      compact({ name: str(p.name), port: num(p.port) ?? 0 }),
+    );
     for (const ep of recs(slice.endpoints)) {
       if (rec(ep.conditions)?.ready === false) continue;
       const target = rec(ep.targetRef);
@@ -55,13 +81,21 @@ function endpointsFromSlices(slices: readonly KubeObject[], ports: readonly { na
       const wl = target && str(target.kind) === 'Pod' ? byName.get(`Pod/${ns}/${str(target.name)}`) : undefined;
       const portMap: Record<number, number> = {};
       for (const sp of ports) {
-        const match = slicePorts.find((p) => (p.name ?? '') === (sp.name ?? '')) ?? (slicePorts.length === 1 ? slicePorts[0] : undefined);
+        const match =
+          slicePorts.find((p) => (p.name ?? '') === (sp.name ?? '')) ??
+          (slicePorts.length === 1 ? slicePorts[0] : undefined);
         if (match && match.port > 0) portMap[sp.port] = match.port;
       }
       for (const address of strs(ep.addresses)) {
-        out.push(compact({
-          workloadUid: wl?.uid, address, ports: portMap, labels: wl?.labels, locality: wl?.locality,
-        }));
+        out.push(
+          compact({
+            workloadUid: wl?.uid,
+            address,
+            ports: portMap,
+            labels: wl?.labels,
+            locality: wl?.locality,
+          }),
+        );
       }
     }
   }
@@ -72,7 +106,9 @@ function endpointsFromSlices(slices: readonly KubeObject[], ports: readonly { na
 function containerPorts(pod: KubeObject | undefined): Map<string, number> {
   const out = new Map<string, number>();
   const spec = pod?.kind === 'Deployment' ? rec(rec(rec(pod.spec)?.template)?.spec) : rec(pod?.spec);
-  for (const c of recs(spec?.containers)) for (const p of recs(c.ports)) if (str(p.name) && num(p.containerPort)) out.set(str(p.name) as string, num(p.containerPort) as number);
+  for (const c of recs(spec?.containers))
+    for (const p of recs(c.ports))
+      if (str(p.name) && num(p.containerPort)) out.set(str(p.name) as string, num(p.containerPort) as number);
   return out;
 }
 
@@ -97,7 +133,8 @@ export function buildServices(inv: Inventory, ctx: ServiceContext): Service[] {
     const key = `${s.metadata.namespace ?? 'default'}/${svc}`;
     slicesByService.set(key, [...(slicesByService.get(key) ?? []), s]);
   }
-  for (const svc of inv.services) for (const ip of strs(rec(svc.spec)?.clusterIPs).concat(str(rec(svc.spec)?.clusterIP) ?? [])) ctx.vips.reserve(ip);
+  for (const svc of inv.services)
+    for (const ip of strs(rec(svc.spec)?.clusterIPs).concat(str(rec(svc.spec)?.clusterIP) ?? [])) ctx.vips.reserve(ip);
   const sorted = [...inv.services].sort(byKey((s) => `${s.metadata.namespace ?? 'default'}/${s.metadata.name}`));
   return sorted.map((svc) => {
     const ns = svc.metadata.namespace ?? 'default';
@@ -105,18 +142,24 @@ export function buildServices(inv: Inventory, ctx: ServiceContext): Service[] {
     const hostname = `${svc.metadata.name}.${ns}.svc.${ctx.domain}`;
     const clusterIps = strs(spec.clusterIPs).length > 0 ? strs(spec.clusterIPs) : strs([spec.clusterIP]);
     const headless = clusterIps[0] === 'None';
-    const vips = headless ? [] : clusterIps.filter((ip) => ip !== '').length > 0 ? clusterIps : [ctx.vips.allocate(`${ns}/${svc.metadata.name}`)];
+    const vips = headless
+      ? []
+      : clusterIps.filter((ip) => ip !== '').length > 0
+        ? clusterIps
+        : [ctx.vips.allocate(`${ns}/${svc.metadata.name}`)];
     const rawPorts = recs(spec.ports);
     const selector = rec(spec.selector) ? stringMap(spec.selector) : undefined;
     const slices = slicesByService.get(`${ns}/${svc.metadata.name}`);
-    const members = selector && Object.keys(selector).length > 0
-      ? index.select(ns, selector, (w) => w.kind === 'Pod') : [];
+    const members =
+      selector && Object.keys(selector).length > 0 ? index.select(ns, selector, (w) => w.kind === 'Pod') : [];
     const ports: ServicePort[] = rawPorts.map((p) => {
       const port = num(p.port) ?? 0;
       const target = p.targetPort;
       let targetPort = typeof target === 'number' ? target : port;
       if (typeof target === 'string') {
-        const first = members.map((w) => containerPorts(ctx.podObjects.get(w.uid)).get(target)).find((n) => n !== undefined);
+        const first = members
+          .map((w) => containerPorts(ctx.podObjects.get(w.uid)).get(target))
+          .find((n) => n !== undefined);
         targetPort = first ?? (/^\d+$/.test(target) ? Number(target) : port);
       }
       return compact({ name: str(p.name), port, targetPort, protocol: portProtocol(str(p.name), str(p.appProtocol)) });
@@ -134,9 +177,17 @@ export function buildServices(inv: Inventory, ctx: ServiceContext): Service[] {
           if (resolved !== undefined && sp && resolved !== sp.targetPort) named.set(sp.port, resolved);
         });
         const portMap = named.size > 0 ? Object.fromEntries(named) : undefined;
-        return w.healthy === false ? [] : w.ips.slice(0, 1).map((address) => compact({
-          workloadUid: w.uid, address, ports: portMap, labels: w.labels, locality: w.locality,
-        }));
+        return w.healthy === false
+          ? []
+          : w.ips.slice(0, 1).map((address) =>
+              compact({
+                workloadUid: w.uid,
+                address,
+                ports: portMap,
+                labels: w.labels,
+                locality: w.locality,
+              }),
+            );
       });
     }
     const exportAnnotation = svc.metadata.annotations?.['networking.istio.io/exportTo'];

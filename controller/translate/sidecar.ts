@@ -28,7 +28,8 @@ export function translateSidecar(obj: KubeObject, rootNamespace: string, service
   const egressHosts = recs(spec.egress).flatMap((e) => strs(e.hosts));
   const visibleServices = services
     .filter((s) => visibleFrom(s.exportTo, s.namespace, ns) && egressHosts.some((p) => egressHostSelects(p, ns, s)))
-    .map((s) => s.key).sort();
+    .map((s) => s.key)
+    .sort();
   const mode = str(rec(spec.outboundTrafficPolicy)?.mode) as SidecarScope['outboundTrafficPolicy'];
   return {
     key: `${ns}/${obj.metadata.name}`,
@@ -39,6 +40,10 @@ export function translateSidecar(obj: KubeObject, rootNamespace: string, service
   };
 }
 
-export function buildSidecarScopes(objs: readonly KubeObject[], rootNamespace: string, services: readonly Service[]): SidecarScope[] {
+export function buildSidecarScopes(
+  objs: readonly KubeObject[],
+  rootNamespace: string,
+  services: readonly Service[],
+): SidecarScope[] {
   return objs.map((o) => translateSidecar(o, rootNamespace, services)).sort(byKey((s) => s.key));
 }

@@ -10,7 +10,14 @@ import { exportToOf } from './services.js';
 import type { Inventory } from './inventory.js';
 import type { KubeObject } from '../sources/types.js';
 import { clusterName } from '../../core/model/l7.js';
-import type { HeaderEdits, HeaderOperations, HttpMatch, HttpRoute, RouteDestination, StringMatch } from '../../core/model/l7.js';
+import type {
+  HeaderEdits,
+  HeaderOperations,
+  HttpMatch,
+  HttpRoute,
+  RouteDestination,
+  StringMatch,
+} from '../../core/model/l7.js';
 import type { Service } from '../../core/model/types.js';
 
 export interface VsEntry {
@@ -25,17 +32,21 @@ export interface VsEntry {
 }
 
 export function indexVirtualServices(inv: Inventory, domain: string): VsEntry[] {
-  return inv.virtualServices.map((obj) => {
-    const ns = obj.metadata.namespace ?? 'default';
-    const spec = rec(obj.spec) ?? {};
-    return {
-      obj, ns, key: `${ns}/${obj.metadata.name}`,
-      hosts: strs(spec.hosts).map((h) => resolveHost(h, ns, domain)),
-      gateways: strs(spec.gateways).map((g) => (g === 'mesh' || g.includes('/') ? g : `${ns}/${g}`)),
-      exportTo: exportToOf(Array.isArray(spec.exportTo) ? strs(spec.exportTo) : undefined, ns),
-      created: str((obj.metadata as { creationTimestamp?: unknown }).creationTimestamp) ?? '',
-    };
-  }).sort(byKey((e) => `${e.created}|${e.key}`));
+  return inv.virtualServices
+    .map((obj) => {
+      const ns = obj.metadata.namespace ?? 'default';
+      const spec = rec(obj.spec) ?? {};
+      return {
+        obj,
+        ns,
+        key: `${ns}/${obj.metadata.name}`,
+        hosts: strs(spec.hosts).map((h) => resolveHost(h, ns, domain)),
+        gateways: strs(spec.gateways).map((g) => (g === 'mesh' || g.includes('/') ? g : `${ns}/${g}`)),
+        exportTo: exportToOf(Array.isArray(spec.exportTo) ? strs(spec.exportTo) : undefined, ns),
+        created: str((obj.metadata as { creationTimestamp?: unknown }).creationTimestamp) ?? '',
+      };
+    })
+    .sort(byKey((e) => `${e.created}|${e.key}`));
 }
 
 /** VirtualServices by exact host, plus the wildcard ones, keeping creation order. */
@@ -68,8 +79,13 @@ export class VsIndex {
 
 /** The VirtualServices that route `host` for `gateway` (`mesh` or `ns/name`) seen from `clientNs`. */
 export function virtualServicesFor(index: VsIndex, host: string, gateway: string, clientNs: string): VsEntry[] {
-  const bound = index.candidates(host).filter((e) => (e.gateways.length === 0 ? gateway === 'mesh' : e.gateways.includes(gateway))
-    && (gateway !== 'mesh' || visibleFrom(e.exportTo, e.ns, clientNs)));
+  const bound = index
+    .candidates(host)
+    .filter(
+      (e) =>
+        (e.gateways.length === 0 ? gateway === 'mesh' : e.gateways.includes(gateway)) &&
+        (gateway !== 'mesh' || visibleFrom(e.exportTo, e.ns, clientNs)),
+    );
   let best = -1;
   const ranked = bound.map((e) => {
     let rank = -1;
@@ -83,7 +99,8 @@ export function virtualServicesFor(index: VsIndex, host: string, gateway: string
 function stringMatch(raw: unknown): StringMatch | undefined {
   const r = rec(raw);
   if (!r) return undefined;
-  for (const type of ['exact', 'prefix', 'regex'] as const) if (typeof r[type] === 'string') return { type, value: r[type] as string };
+  for (const type of ['exact', 'prefix', 'regex'] as const)
+    if (typeof r[type] === 'string') return { type, value: r[type] as string };
   // `{}`: the header must be present with any value.
   return Object.keys(r).length === 0 ? { type: 'regex', value: '.*' } : undefined;
 }
@@ -92,14 +109,21 @@ function matchMap(raw: unknown, lowerCase: boolean): Record<string, StringMatch>
   const r = rec(raw);
   if (!r) return undefined;
   const out: Record<string, StringMatch> = {};
-  for (const [k, v] of Object.entries(r)) { const m = stringMatch(v); if (m) out[lowerCase ? k.toLowerCase() : k] = m; }
+  for (const [k, v] of Object.entries(r)) {
+    const m = stringMatch(v);
+    if (m) out[lowerCase ? k.toLowerCase() : k] = m;
+  }
   return out;
 }
 
 function headerOps(raw: unknown): HeaderOperations | undefined {
   const r = rec(raw);
   if (!r) return undefined;
-  return compact({ set: r.set ? stringMap(r.set) : undefined, add: r.add ? stringMap(r.add) : undefined, remove: Array.isArray(r.remove) ? strs(r.remove) : undefined });
+  return compact({
+    set: r.set ? stringMap(r.set) : undefined,
+    add: r.add ? stringMap(r.add) : undefined,
+    remove: Array.isArray(r.remove) ? strs(r.remove) : undefined,
+  });
 }
 
 export function headerEdits(raw: unknown): HeaderEdits | undefined {
@@ -133,8 +157,13 @@ export function destinationPort(raw: Raw, host: string, ctx: RouteContext): numb
 function translateMatch(m: Raw): HttpMatch {
   return compact({
     name: str(m.name),
-    uri: stringMatch(m.uri), scheme: stringMatch(m.scheme), method: stringMatch(m.method), authority: stringMatch(m.authority),
-    headers: matchMap(m.headers, true), withoutHeaders: matchMap(m.withoutHeaders, true), queryParams: matchMap(m.queryParams, false),
+    uri: stringMatch(m.uri),
+    scheme: stringMatch(m.scheme),
+    method: stringMatch(m.method),
+    authority: stringMatch(m.authority),
+    headers: matchMap(m.headers, true),
+    withoutHeaders: matchMap(m.withoutHeaders, true),
+    queryParams: matchMap(m.queryParams, false),
     ignoreUriCase: typeof m.ignoreUriCase === 'boolean' ? m.ignoreUriCase : undefined,
     sourceLabels: m.sourceLabels ? stringMap(m.sourceLabels) : undefined,
     sourceNamespace: str(m.sourceNamespace),
@@ -147,24 +176,32 @@ export function translateHttpRoute(vs: VsEntry, index: number, raw: Raw, ctx: Ro
   const rawMatches = recs(raw.match);
   const gateway = ctx.gateway ?? 'mesh';
   // A match block can be limited to some gateways (`match[].gateways`, short names in the VS namespace).
-  const forThisGateway = (m: Raw): boolean => !Array.isArray(m.gateways)
-    || strs(m.gateways).some((g) => (g === 'mesh' || g.includes('/') ? g : `${vs.ns}/${g}`) === gateway);
-  const matches = rawMatches.filter((m) => (num(m.port) === undefined || num(m.port) === ctx.port) && forThisGateway(m)).map(translateMatch);
+  const forThisGateway = (m: Raw): boolean =>
+    !Array.isArray(m.gateways) ||
+    strs(m.gateways).some((g) => (g === 'mesh' || g.includes('/') ? g : `${vs.ns}/${g}`) === gateway);
+  const matches = rawMatches
+    .filter((m) => (num(m.port) === undefined || num(m.port) === ctx.port) && forThisGateway(m))
+    .map(translateMatch);
   if (rawMatches.length > 0 && matches.length === 0) return undefined;
   const rawRoutes = recs(raw.route);
-  const destinations: RouteDestination[] | undefined = rawRoutes.length > 0 ? rawRoutes.map((dw) => {
-    const d = rec(dw.destination) ?? {};
-    const host = resolveHost(str(d.host) ?? '', vs.ns, ctx.domain);
-    const port = destinationPort(d, host, ctx);
-    const subset = str(d.subset);
-    ctx.needCluster(host, port, subset);
-    return compact({
-      host, subset, port,
-      weight: rawRoutes.length === 1 ? num(dw.weight) ?? 100 : num(dw.weight) ?? 0,
-      cluster: clusterName(host, port, subset),
-      headers: headerEdits(dw.headers),
-    });
-  }) : undefined;
+  const destinations: RouteDestination[] | undefined =
+    rawRoutes.length > 0
+      ? rawRoutes.map((dw) => {
+          const d = rec(dw.destination) ?? {};
+          const host = resolveHost(str(d.host) ?? '', vs.ns, ctx.domain);
+          const port = destinationPort(d, host, ctx);
+          const subset = str(d.subset);
+          ctx.needCluster(host, port, subset);
+          return compact({
+            host,
+            subset,
+            port,
+            weight: rawRoutes.length === 1 ? (num(dw.weight) ?? 100) : (num(dw.weight) ?? 0),
+            cluster: clusterName(host, port, subset),
+            headers: headerEdits(dw.headers),
+          });
+        })
+      : undefined;
   const redirect = rec(raw.redirect);
   const directResponse = rec(raw.directResponse);
   const rewrite = rec(raw.rewrite);
@@ -187,36 +224,73 @@ export function translateHttpRoute(vs: VsEntry, index: number, raw: Raw, ctx: Ro
     name: str(raw.name) ?? `${vs.key}#${index}`,
     matches,
     destinations,
-    redirect: redirect ? compact({
-      uri: str(redirect.uri), authority: str(redirect.authority), scheme: str(redirect.scheme), port: num(redirect.port),
-      code: num(redirect.redirectCode) ?? 301,
-    }) : undefined,
-    directResponse: directResponse ? compact({
-      status: num(directResponse.status) ?? 200,
-      body: str(rec(directResponse.body)?.string) ?? str(rec(directResponse.body)?.bytes),
-    }) : undefined,
+    redirect: redirect
+      ? compact({
+          uri: str(redirect.uri),
+          authority: str(redirect.authority),
+          scheme: str(redirect.scheme),
+          port: num(redirect.port),
+          code: num(redirect.redirectCode) ?? 301,
+        })
+      : undefined,
+    directResponse: directResponse
+      ? compact({
+          status: num(directResponse.status) ?? 200,
+          body: str(rec(directResponse.body)?.string) ?? str(rec(directResponse.body)?.bytes),
+        })
+      : undefined,
     rewrite: rewrite ? compact({ uri: str(rewrite.uri), authority: str(rewrite.authority) }) : undefined,
     mirror,
-    mirrorPercentage: mirror ? (raw.mirrorPercentage !== undefined ? percentOf(raw.mirrorPercentage) : num(raw.mirror_percent) ?? 100) : undefined,
+    mirrorPercentage: mirror
+      ? raw.mirrorPercentage !== undefined
+        ? percentOf(raw.mirrorPercentage)
+        : (num(raw.mirror_percent) ?? 100)
+      : undefined,
     headers: headerEdits(raw.headers),
     timeoutMs: timeout ? parseDurationMs(timeout) : undefined,
-    retries: retries ? compact({
-      attempts: num(retries.attempts) ?? 0,
-      perTryTimeoutMs: typeof retries.perTryTimeout === 'string' ? parseDurationMs(retries.perTryTimeout) : undefined,
-      retryOn: (str(retries.retryOn) ?? '').split(',').map((s) => s.trim()).filter((s) => s !== ''),
-      retryRemoteLocalities: typeof retries.retryRemoteLocalities === 'boolean' ? retries.retryRemoteLocalities : undefined,
-    }) : undefined,
-    fault: fault ? compact({
-      abort: abort && num(abort.httpStatus) !== undefined
-        ? { httpStatus: num(abort.httpStatus) as number, percentage: abort.percentage !== undefined ? percentOf(abort.percentage) : 100 } : undefined,
-      delay: delay && typeof delay.fixedDelay === 'string'
-        ? { fixedDelayMs: parseDurationMs(delay.fixedDelay) ?? 0, percentage: delay.percentage !== undefined ? percentOf(delay.percentage) : num(delay.percent) ?? 100 } : undefined,
-    }) : undefined,
+    retries: retries
+      ? compact({
+          attempts: num(retries.attempts) ?? 0,
+          perTryTimeoutMs:
+            typeof retries.perTryTimeout === 'string' ? parseDurationMs(retries.perTryTimeout) : undefined,
+          retryOn: (str(retries.retryOn) ?? '')
+            .split(',')
+            .map((s) => s.trim())
+            .filter((s) => s !== ''),
+          retryRemoteLocalities:
+            typeof retries.retryRemoteLocalities === 'boolean' ? retries.retryRemoteLocalities : undefined,
+        })
+      : undefined,
+    fault: fault
+      ? compact({
+          abort:
+            abort && num(abort.httpStatus) !== undefined
+              ? {
+                  httpStatus: num(abort.httpStatus) as number,
+                  percentage: abort.percentage !== undefined ? percentOf(abort.percentage) : 100,
+                }
+              : undefined,
+          delay:
+            delay && typeof delay.fixedDelay === 'string'
+              ? {
+                  fixedDelayMs: parseDurationMs(delay.fixedDelay) ?? 0,
+                  percentage:
+                    delay.percentage !== undefined ? percentOf(delay.percentage) : (num(delay.percent) ?? 100),
+                }
+              : undefined,
+        })
+      : undefined,
   });
 }
 
 /** Routes for (host, port): merged VirtualServices, else the implicit default route. */
-export function routesFor(index: VsIndex, host: string, gateway: string, clientNs: string, ctx: RouteContext): HttpRoute[] {
+export function routesFor(
+  index: VsIndex,
+  host: string,
+  gateway: string,
+  clientNs: string,
+  ctx: RouteContext,
+): HttpRoute[] {
   const vss = virtualServicesFor(index, host, gateway, clientNs);
   const routes: HttpRoute[] = [];
   for (const vs of vss) {
@@ -227,14 +301,22 @@ export function routesFor(index: VsIndex, host: string, gateway: string, clientN
   }
   if (vss.length > 0 || gateway !== 'mesh') return routes;
   ctx.needCluster(host, ctx.port, undefined);
-  return [{
-    source: 'default', name: 'default', matches: [],
-    destinations: [{ host, port: ctx.port, weight: 100, cluster: clusterName(host, ctx.port) }],
-  }];
+  return [
+    {
+      source: 'default',
+      name: 'default',
+      matches: [],
+      destinations: [{ host, port: ctx.port, weight: 100, cluster: clusterName(host, ctx.port) }],
+    },
+  ];
 }
 
 /** Subset references that no DestinationRule defines: `spec.http[i].route[j].destination.subset`. */
-export function unknownSubsets(vs: VsEntry, domain: string, subsetsOf: (host: string, vsNs: string) => readonly string[]): { field: string; reason: string }[] {
+export function unknownSubsets(
+  vs: VsEntry,
+  domain: string,
+  subsetsOf: (host: string, vsNs: string) => readonly string[],
+): { field: string; reason: string }[] {
   const out: { field: string; reason: string }[] = [];
   recs(rec(vs.obj.spec)?.http).forEach((route, i) => {
     const check = (d: Raw | undefined, field: string): void => {
@@ -243,7 +325,10 @@ export function unknownSubsets(vs: VsEntry, domain: string, subsetsOf: (host: st
       const host = resolveHost(str(d.host) ?? '', vs.ns, domain);
       const known = subsetsOf(host, vs.ns);
       if (!known.includes(subset)) {
-        out.push({ field, reason: `subset "${subset}" of host ${host} is not defined by any DestinationRule${known.length > 0 ? ` (known: ${known.join(', ')})` : ''}` });
+        out.push({
+          field,
+          reason: `subset "${subset}" of host ${host} is not defined by any DestinationRule${known.length > 0 ? ` (known: ${known.join(', ')})` : ''}`,
+        });
       }
     };
     recs(route.route).forEach((dw, j) => check(rec(dw.destination), `spec.http[${i}].route[${j}].destination.subset`));
@@ -260,15 +345,34 @@ function exportsOverlap(a: readonly string[], b: readonly string[]): boolean {
  * On the mesh, Istio uses one VirtualService per host (IST0109): the oldest wins and a later
  * one for the same host, visible in the same namespaces, is rejected. Gateways merge instead.
  */
-export function meshConflictsRemoved(entries: readonly VsEntry[], reject: (vs: VsEntry, field: string, reason: string) => void): VsEntry[] {
+export function meshConflictsRemoved(
+  entries: readonly VsEntry[],
+  reject: (vs: VsEntry, field: string, reason: string) => void,
+): VsEntry[] {
   const kept: VsEntry[] = [];
   for (const vs of entries) {
     const onMesh = vs.gateways.length === 0 || vs.gateways.includes('mesh');
-    const conflict = onMesh ? vs.hosts.map((h, i) => ({ h, i })).map(({ h, i }) => ({
-      i, h, other: kept.find((k) => (k.gateways.length === 0 || k.gateways.includes('mesh')) && k.hosts.includes(h) && exportsOverlap(k.exportTo, vs.exportTo)),
-    })).find((c) => c.other) : undefined;
+    const conflict = onMesh
+      ? vs.hosts
+          .map((h, i) => ({ h, i }))
+          .map(({ h, i }) => ({
+            i,
+            h,
+            other: kept.find(
+              (k) =>
+                (k.gateways.length === 0 || k.gateways.includes('mesh')) &&
+                k.hosts.includes(h) &&
+                exportsOverlap(k.exportTo, vs.exportTo),
+            ),
+          }))
+          .find((c) => c.other)
+      : undefined;
     if (conflict?.other) {
-      reject(vs, `spec.hosts[${conflict.i}]`, `host ${conflict.h} is already routed on the mesh by VirtualService ${conflict.other.key} (older); merge them into one (Istio IST0109)`);
+      reject(
+        vs,
+        `spec.hosts[${conflict.i}]`,
+        `host ${conflict.h} is already routed on the mesh by VirtualService ${conflict.other.key} (older); merge them into one (Istio IST0109)`,
+      );
       continue;
     }
     kept.push(vs);

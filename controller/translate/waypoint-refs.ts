@@ -8,14 +8,20 @@ import type { Inventory } from './inventory.js';
 import type { KubeObject } from '../sources/types.js';
 import type { Labels, WaypointRef, Workload } from '../../core/model/types.js';
 import {
-  GATEWAY_NAME_LABEL, USE_WAYPOINT_NAMESPACE_LABEL, WAYPOINT_CLASSES, useWaypointOf,
+  GATEWAY_NAME_LABEL,
+  USE_WAYPOINT_NAMESPACE_LABEL,
+  WAYPOINT_CLASSES,
+  useWaypointOf,
 } from '../../core/mesh/vocabulary.js';
 
 // Re-exported for importers not yet moved to core/mesh.
 export { GATEWAY_NAME_LABEL } from '../../core/mesh/vocabulary.js';
 
 /** The waypoint a set of labels asks for, or undefined; `none` opts out. */
-export function requestedWaypoint(labels: Labels | undefined, ownNamespace: string): { name: string; namespace: string } | undefined {
+export function requestedWaypoint(
+  labels: Labels | undefined,
+  ownNamespace: string,
+): { name: string; namespace: string } | undefined {
   const name = useWaypointOf(labels);
   if (!name || name === 'none' || name === '#none') return undefined;
   return { name, namespace: labels?.[USE_WAYPOINT_NAMESPACE_LABEL] ?? ownNamespace };
@@ -33,8 +39,13 @@ export interface WaypointResolution {
 
 export class WaypointResolver {
   private readonly gateways = new Map<string, KubeObject>();
-  constructor(inv: Inventory, private readonly workloads: readonly Workload[], private readonly trustDomain: string) {
-    for (const gw of inv.k8sGateways) if (isWaypointGateway(gw)) this.gateways.set(`${gw.metadata.namespace ?? 'default'}/${gw.metadata.name}`, gw);
+  constructor(
+    inv: Inventory,
+    private readonly workloads: readonly Workload[],
+    private readonly trustDomain: string,
+  ) {
+    for (const gw of inv.k8sGateways)
+      if (isWaypointGateway(gw)) this.gateways.set(`${gw.metadata.namespace ?? 'default'}/${gw.metadata.name}`, gw);
   }
 
   /** Workloads that run waypoint `<ns>/<name>` (never themselves sent through a waypoint). */
@@ -46,9 +57,22 @@ export class WaypointResolver {
     const gw = this.gateways.get(`${want.namespace}/${want.name}`);
     if (!gw) return { problem: `waypoint Gateway ${want.namespace}/${want.name} of class ambit-waypoint not found` };
     const runners = this.workloadsOf(want.namespace, want.name);
-    const statusAddress = recs(rec(gw.status)?.addresses).map((a) => str(a.value)).find((v) => !!v);
-    const address = statusAddress ?? gw.metadata.annotations?.[POD_IP_ANNOTATION] ?? runners.find((w) => w.ips.length > 0)?.ips[0] ?? '';
+    const statusAddress = recs(rec(gw.status)?.addresses)
+      .map((a) => str(a.value))
+      .find((v) => !!v);
+    const address =
+      statusAddress ??
+      gw.metadata.annotations?.[POD_IP_ANNOTATION] ??
+      runners.find((w) => w.ips.length > 0)?.ips[0] ??
+      '';
     const sa = runners[0]?.serviceAccount ?? want.name;
-    return { ref: { name: want.name, namespace: want.namespace, address, identity: spiffeIdFor(this.trustDomain, want.namespace, sa) } };
+    return {
+      ref: {
+        name: want.name,
+        namespace: want.namespace,
+        address,
+        identity: spiffeIdFor(this.trustDomain, want.namespace, sa),
+      },
+    };
   }
 }

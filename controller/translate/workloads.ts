@@ -6,13 +6,18 @@ import { rec, str, stringMap, compact, byKey } from './raw.js';
 import type { Inventory } from './inventory.js';
 import type { KubeObject } from '../sources/types.js';
 import type { Labels, Locality, Workload } from '../../core/model/types.js';
-import { canonicalNameOf, canonicalRevisionOf, isAmbient, optsOut, WORKLOAD_NAME_LABEL } from '../../core/mesh/vocabulary.js';
+import {
+  canonicalNameOf,
+  canonicalRevisionOf,
+  isAmbient,
+  optsOut,
+  WORKLOAD_NAME_LABEL,
+} from '../../core/mesh/vocabulary.js';
 
 export const POD_IP_ANNOTATION = 'ambit.dev/pod-ip';
 /** The node whose agent serves a WorkloadEntry (a VM's agent); without it, none in kube mode. */
 export const WORKLOAD_ENTRY_NODE_ANNOTATION = 'ambit.dev/node';
 const AUTO_REGISTRATION_GROUP = 'istio.io/autoRegistrationGroup';
-
 
 /** Locality: pod label `istio-locality` (region.zone.subzone), then node, then pod topology labels. */
 export function localityOf(podLabels: Labels, nodeLabels: Labels | undefined): Locality | undefined {
@@ -119,7 +124,6 @@ export function fromPod(ctx: WorkloadContext, pod: KubeObject): Workload | undef
     healthy: ready && (pod.metadata as { deletionTimestamp?: unknown }).deletionTimestamp === undefined,
   });
 }
-
 
 /** Local mode: a Deployment becomes `replicas` pods named `<name>-<i>`. */
 function fromDeployment(ctx: WorkloadContext, dep: KubeObject): Workload[] {

@@ -60,11 +60,20 @@ export function formatProblem(p: WaypointProblem): string {
 }
 
 /** The template from the ConfigMap's data; a problem names the missing key. */
-export function templateFromConfigMap(cm: { metadata: { name: string; namespace?: string }; data?: unknown }): WaypointTemplate | WaypointProblem {
+export function templateFromConfigMap(cm: {
+  metadata: { name: string; namespace?: string };
+  data?: unknown;
+}): WaypointTemplate | WaypointProblem {
   const data = rec(cm.data) ?? {};
   for (const key of ['deployment.yaml', 'service.yaml']) {
     if (typeof data[key] !== 'string' || !data[key]) {
-      return { kind: 'ConfigMap', namespace: cm.metadata.namespace, name: cm.metadata.name, field: `data.${key}`, reason: 'missing: the waypoint template needs deployment.yaml and service.yaml' };
+      return {
+        kind: 'ConfigMap',
+        namespace: cm.metadata.namespace,
+        name: cm.metadata.name,
+        field: `data.${key}`,
+        reason: 'missing: the waypoint template needs deployment.yaml and service.yaml',
+      };
     }
   }
   return { deployment: data['deployment.yaml'] as string, service: data['service.yaml'] as string };
@@ -98,7 +107,9 @@ function finish(obj: Manifest, gw: KubeObject): Manifest {
       name: obj.metadata.name,
       namespace: gw.metadata.namespace,
       labels: { ...obj.metadata.labels, [GATEWAY_NAME_LABEL]: name, [MANAGED_BY_LABEL]: MANAGED_BY },
-      ownerReferences: [{ apiVersion: gw.apiVersion, kind: 'Gateway', name, uid: gw.metadata.uid ?? '', controller: true }],
+      ownerReferences: [
+        { apiVersion: gw.apiVersion, kind: 'Gateway', name, uid: gw.metadata.uid ?? '', controller: true },
+      ],
     },
   };
   out.metadata.annotations = { ...obj.metadata.annotations, [HASH_ANNOTATION]: contentHash(out) };
@@ -114,7 +125,8 @@ function renderDocument(text: string, want: string, vars: Record<string, string>
   }
   const m = rec(doc);
   const meta = rec(m?.metadata);
-  if (!m || m.kind !== want || !meta || typeof meta.name !== 'string') return `the template's document is not a ${want} with metadata.name`;
+  if (!m || m.kind !== want || !meta || typeof meta.name !== 'string')
+    return `the template's document is not a ${want} with metadata.name`;
   if (meta.name !== gw.metadata.name) return `the template's ${want} must be named GATEWAY_NAME (got ${meta.name})`;
   return finish(m as Manifest, gw);
 }
@@ -122,17 +134,32 @@ function renderDocument(text: string, want: string, vars: Record<string, string>
 /** Desired objects for one Gateway, or a problem naming the Gateway and field. */
 export function desiredForGateway(gw: KubeObject, template: WaypointTemplate): Manifest[] | WaypointProblem {
   const { name, namespace } = gw.metadata;
-  const problem = (field: string, reason: string): WaypointProblem => ({ kind: 'Gateway', namespace, name, field, reason });
+  const problem = (field: string, reason: string): WaypointProblem => ({
+    kind: 'Gateway',
+    namespace,
+    name,
+    field,
+    reason,
+  });
   if (!namespace) return problem('metadata.namespace', 'a waypoint Gateway must be namespaced');
-  if (!gw.metadata.uid) return problem('metadata.uid', 'missing (needed for the owner references of what the controller creates)');
-  if (!DNS_LABEL.test(name)) return problem('metadata.name', 'must be a DNS label (lower case, ≤ 63 characters): it names the waypoint Service');
+  if (!gw.metadata.uid)
+    return problem('metadata.uid', 'missing (needed for the owner references of what the controller creates)');
+  if (!DNS_LABEL.test(name))
+    return problem('metadata.name', 'must be a DNS label (lower case, ≤ 63 characters): it names the waypoint Service');
   const sa = gw.metadata.annotations?.[SERVICE_ACCOUNT_ANNOTATION] ?? name;
-  if (!DNS_SUBDOMAIN.test(sa)) return problem(`metadata.annotations[${SERVICE_ACCOUNT_ANNOTATION}]`, `not a valid ServiceAccount name: ${sa}`);
+  if (!DNS_SUBDOMAIN.test(sa))
+    return problem(`metadata.annotations[${SERVICE_ACCOUNT_ANNOTATION}]`, `not a valid ServiceAccount name: ${sa}`);
   const vars = { GATEWAY_NAME: name, GATEWAY_NAMESPACE: namespace, SERVICE_ACCOUNT: sa };
-  const out: Manifest[] = [finish({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: sa, labels: {} } }, gw)];
-  for (const [text, want] of [[template.service, 'Service'], [template.deployment, 'Deployment']] as const) {
+  const out: Manifest[] = [
+    finish({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: sa, labels: {} } }, gw),
+  ];
+  for (const [text, want] of [
+    [template.service, 'Service'],
+    [template.deployment, 'Deployment'],
+  ] as const) {
     const r = renderDocument(text, want, vars, gw);
-    if (typeof r === 'string') return { kind: 'ConfigMap', name: TEMPLATE_CONFIGMAP, reason: `${r} (for Gateway ${namespace}/${name})` };
+    if (typeof r === 'string')
+      return { kind: 'ConfigMap', name: TEMPLATE_CONFIGMAP, reason: `${r} (for Gateway ${namespace}/${name})` };
     out.push(r);
   }
   return out;
@@ -146,21 +173,36 @@ export interface DesiredState {
   readonly gateways: readonly string[];
 }
 
-export const manifestKey = (m: { kind: string; metadata: { name: string; namespace?: string } }): string => `${m.kind}/${m.metadata.namespace ?? ''}/${m.metadata.name}`;
+export const manifestKey = (m: { kind: string; metadata: { name: string; namespace?: string } }): string =>
+  `${m.kind}/${m.metadata.namespace ?? ''}/${m.metadata.name}`;
 
 /** Desired objects for every waypoint Gateway among `objects` (other objects are ignored). */
-export function desiredState(objects: readonly KubeObject[], template: WaypointTemplate, classes?: readonly string[]): DesiredState {
+export function desiredState(
+  objects: readonly KubeObject[],
+  template: WaypointTemplate,
+  classes?: readonly string[],
+): DesiredState {
   const out = new Map<string, Manifest>();
   const problems: WaypointProblem[] = [];
   const gateways: string[] = [];
   const gws = objects.filter((o) => isWaypointGateway(o, classes));
-  gws.sort((a, b) => `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`));
+  gws.sort((a, b) =>
+    `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`),
+  );
   for (const gw of gws) {
     const r = desiredForGateway(gw, template);
-    if (!Array.isArray(r)) { problems.push(r); continue; }
+    if (!Array.isArray(r)) {
+      problems.push(r);
+      continue;
+    }
     const clash = r.find((m) => out.has(manifestKey(m)));
     if (clash) {
-      problems.push({ kind: 'Gateway', namespace: gw.metadata.namespace, name: gw.metadata.name, reason: `${manifestKey(clash)} is already created for another waypoint Gateway` });
+      problems.push({
+        kind: 'Gateway',
+        namespace: gw.metadata.namespace,
+        name: gw.metadata.name,
+        reason: `${manifestKey(clash)} is already created for another waypoint Gateway`,
+      });
       continue;
     }
     for (const m of r) out.set(manifestKey(m), m);

@@ -6,13 +6,30 @@ import type { Logger } from '../../core/log.js';
 import { restWaypointClient } from './kube-client.js';
 import { WaypointReconciler } from './reconciler.js';
 
-export { WaypointReconciler, reconcileWaypoints, type ReconcileResult, type WaypointReconcilerOptions } from './reconciler.js';
+export {
+  WaypointReconciler,
+  reconcileWaypoints,
+  type ReconcileResult,
+  type WaypointReconcilerOptions,
+} from './reconciler.js';
 export { restWaypointClient, type WaypointKubeClient, type ObjectRef } from './kube-client.js';
-export { desiredState, desiredForGateway, templateFromConfigMap, formatProblem, type Manifest, type WaypointProblem } from './desired.js';
+export {
+  desiredState,
+  desiredForGateway,
+  templateFromConfigMap,
+  formatProblem,
+  type Manifest,
+  type WaypointProblem,
+} from './desired.js';
 
-export function createKubeWaypointReconciler(kc: KubeConfig, opts: { namespace: string; log?: Logger; resyncMs?: number }): WaypointReconciler {
+export function createKubeWaypointReconciler(
+  kc: KubeConfig,
+  opts: { namespace: string; log?: Logger; resyncMs?: number },
+): WaypointReconciler {
   return new WaypointReconciler({
-    client: restWaypointClient(kc), templateNamespace: opts.namespace,
-    ...(opts.log ? { log: opts.log } : {}), ...(opts.resyncMs !== undefined ? { resyncMs: opts.resyncMs } : {}),
+    client: restWaypointClient(kc),
+    templateNamespace: opts.namespace,
+    ...(opts.log ? { log: opts.log } : {}),
+    ...(opts.resyncMs !== undefined ? { resyncMs: opts.resyncMs } : {}),
   });
 }

@@ -29,14 +29,20 @@ export interface WaypointKubeClient {
 
 /** An HTTP error status from the API server. */
 export class KubeWriteError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
     super(message);
     this.name = 'KubeWriteError';
   }
 }
 
 const PLURALS: Readonly<Record<string, string>> = {
-  ServiceAccount: 'serviceaccounts', Service: 'services', Deployment: 'deployments', ConfigMap: 'configmaps',
+  ServiceAccount: 'serviceaccounts',
+  Service: 'services',
+  Deployment: 'deployments',
+  ConfigMap: 'configmaps',
 };
 
 function collection(apiVersion: string, kind: string, namespace?: string): string {
@@ -46,7 +52,8 @@ function collection(apiVersion: string, kind: string, namespace?: string): strin
   return namespace ? `${base}/namespaces/${encodeURIComponent(namespace)}/${plural}` : `${base}/${plural}`;
 }
 
-const objectPath = (r: ObjectRef): string => `${collection(r.apiVersion, r.kind, r.namespace)}/${encodeURIComponent(r.name)}`;
+const objectPath = (r: ObjectRef): string =>
+  `${collection(r.apiVersion, r.kind, r.namespace)}/${encodeURIComponent(r.name)}`;
 
 export function refOf(m: Manifest): ObjectRef {
   return { apiVersion: m.apiVersion, kind: m.kind, namespace: m.metadata.namespace ?? '', name: m.metadata.name };
@@ -56,10 +63,16 @@ export function refOf(m: Manifest): ObjectRef {
 export function restWaypointClient(kc: KubeConfig): WaypointKubeClient {
   async function call(method: string, path: string, body?: unknown): Promise<{ status: number; text: string }> {
     const cluster = kc.getCurrentCluster();
-    if (!cluster) throw new AmbitError('AMBIT_E_CONFIG', 'kubeconfig has no current cluster', { hint: 'set KUBECONFIG or run in a pod' });
+    if (!cluster)
+      throw new AmbitError('AMBIT_E_CONFIG', 'kubeconfig has no current cluster', {
+        hint: 'set KUBECONFIG or run in a pod',
+      });
     const url = new URL(cluster.server.replace(/\/$/, '') + path);
     const payload = body === undefined ? undefined : JSON.stringify(body);
-    const opts: https.RequestOptions = { method, headers: { accept: 'application/json', ...(payload ? { 'content-type': 'application/json' } : {}) } };
+    const opts: https.RequestOptions = {
+      method,
+      headers: { accept: 'application/json', ...(payload ? { 'content-type': 'application/json' } : {}) },
+    };
     await kc.applyToHTTPSOptions(opts);
     const mod = url.protocol === 'https:' ? https : http;
     return new Promise((resolve, reject) => {
@@ -75,7 +88,11 @@ export function restWaypointClient(kc: KubeConfig): WaypointKubeClient {
   }
   const fail = (method: string, path: string, r: { status: number; text: string }): KubeWriteError => {
     let message = r.text.slice(0, 300);
-    try { message = String((JSON.parse(r.text) as { message?: unknown }).message ?? message); } catch { /* not JSON */ }
+    try {
+      message = String((JSON.parse(r.text) as { message?: unknown }).message ?? message);
+    } catch {
+      /* not JSON */
+    }
     return new KubeWriteError(r.status, `${method} ${path}: ${r.status} ${message}`);
   };
   return {
@@ -106,7 +123,11 @@ export function restWaypointClient(kc: KubeConfig): WaypointKubeClient {
     },
     async delete(ref) {
       const path = objectPath(ref);
-      const r = await call('DELETE', path, { apiVersion: 'v1', kind: 'DeleteOptions', propagationPolicy: 'Background' });
+      const r = await call('DELETE', path, {
+        apiVersion: 'v1',
+        kind: 'DeleteOptions',
+        propagationPolicy: 'Background',
+      });
       if (r.status !== 200 && r.status !== 202 && r.status !== 404) throw fail('DELETE', path, r);
     },
   };

@@ -8,8 +8,20 @@
 import { createLogger, type Logger } from '../../core/log.js';
 import type { KubeObject } from '../sources/types.js';
 import {
-  desiredState, formatProblem, GATEWAY_NAME_LABEL, HASH_ANNOTATION, isWaypointGateway, MANAGED_BY, MANAGED_BY_LABEL, MANAGED_KINDS,
-  manifestKey, TEMPLATE_CONFIGMAP, templateFromConfigMap, type Manifest, type WaypointProblem, type WaypointTemplate,
+  desiredState,
+  formatProblem,
+  GATEWAY_NAME_LABEL,
+  HASH_ANNOTATION,
+  isWaypointGateway,
+  MANAGED_BY,
+  MANAGED_BY_LABEL,
+  MANAGED_KINDS,
+  manifestKey,
+  TEMPLATE_CONFIGMAP,
+  templateFromConfigMap,
+  type Manifest,
+  type WaypointProblem,
+  type WaypointTemplate,
 } from './desired.js';
 import { KubeWriteError, refOf, type WaypointKubeClient } from './kube-client.js';
 
@@ -37,21 +49,35 @@ function carryOver(want: Manifest, current: Manifest): Manifest {
   if (want.kind === 'Service') {
     const cur = (current.spec ?? {}) as Record<string, unknown>;
     const spec = { ...(want.spec as Record<string, unknown>) };
-    for (const f of ['clusterIP', 'clusterIPs', 'ipFamilies', 'ipFamilyPolicy']) if (spec[f] === undefined && cur[f] !== undefined) spec[f] = cur[f];
+    for (const f of ['clusterIP', 'clusterIPs', 'ipFamilies', 'ipFamilyPolicy'])
+      if (spec[f] === undefined && cur[f] !== undefined) spec[f] = cur[f];
     out.spec = spec;
   }
   return out;
 }
 
-async function readTemplate(client: WaypointKubeClient, opts: ReconcileOptions): Promise<WaypointTemplate | WaypointProblem> {
+async function readTemplate(
+  client: WaypointKubeClient,
+  opts: ReconcileOptions,
+): Promise<WaypointTemplate | WaypointProblem> {
   const name = opts.templateName ?? TEMPLATE_CONFIGMAP;
   const cm = await client.get({ apiVersion: 'v1', kind: 'ConfigMap', namespace: opts.templateNamespace, name });
-  if (!cm) return { kind: 'ConfigMap', namespace: opts.templateNamespace, name, reason: 'not found: waypoints are not created or updated until the chart\'s waypoint template exists' };
+  if (!cm)
+    return {
+      kind: 'ConfigMap',
+      namespace: opts.templateNamespace,
+      name,
+      reason: "not found: waypoints are not created or updated until the chart's waypoint template exists",
+    };
   return templateFromConfigMap(cm);
 }
 
 /** One reconcile pass over the current objects (only waypoint Gateways among them matter). */
-export async function reconcileWaypoints(client: WaypointKubeClient, objects: readonly KubeObject[], opts: ReconcileOptions): Promise<ReconcileResult> {
+export async function reconcileWaypoints(
+  client: WaypointKubeClient,
+  objects: readonly KubeObject[],
+  opts: ReconcileOptions,
+): Promise<ReconcileResult> {
   const result: ReconcileResult = { created: [], replaced: [], deleted: [], problems: [] };
   const log = opts.log ?? createLogger('waypoints');
   const gateways = objects.filter((o) => isWaypointGateway(o, opts.classes));
@@ -74,7 +100,12 @@ export async function reconcileWaypoints(client: WaypointKubeClient, objects: re
   const managedByUs = async (key: string): Promise<boolean> => {
     const want = desired?.objects.get(key);
     if (!want) return false;
-    const ref = { apiVersion: want.apiVersion, kind: want.kind, namespace: want.metadata.namespace ?? '', name: want.metadata.name };
+    const ref = {
+      apiVersion: want.apiVersion,
+      kind: want.kind,
+      namespace: want.metadata.namespace ?? '',
+      name: want.metadata.name,
+    };
     const current = await client.get(ref).catch(() => undefined);
     return current?.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY;
   };
@@ -91,9 +122,10 @@ export async function reconcileWaypoints(client: WaypointKubeClient, objects: re
         log.debug('waypoint object created by another controller replica', { object: key });
         return;
       }
-      const reason = err instanceof KubeWriteError && err.status === 409 && what === 'created'
-        ? 'already exists and is not managed by the Ambit controller: left alone'
-        : `cannot be ${what}: ${(err as Error).message}`;
+      const reason =
+        err instanceof KubeWriteError && err.status === 409 && what === 'created'
+          ? 'already exists and is not managed by the Ambit controller: left alone'
+          : `cannot be ${what}: ${(err as Error).message}`;
       result.problems.push({ kind, namespace, name, reason });
     }
   };
@@ -142,7 +174,9 @@ export class WaypointReconciler {
     this.log = opts.log ?? createLogger('waypoints');
     const every = opts.resyncMs ?? 300_000;
     if (every > 0) {
-      this.timer = setInterval(() => { void this.sync().catch(() => undefined); }, every);
+      this.timer = setInterval(() => {
+        void this.sync().catch(() => undefined);
+      }, every);
       this.timer.unref();
     }
   }
@@ -150,7 +184,9 @@ export class WaypointReconciler {
   /** The controller's current objects; a pass runs when the waypoint Gateways among them changed. */
   update(objects: readonly KubeObject[]): void {
     const gws = objects.filter((o) => isWaypointGateway(o, this.opts.classes));
-    const fp = JSON.stringify(gws.map((g) => [g.metadata.namespace, g.metadata.name, g.metadata.uid, g.metadata.annotations, g.spec]).sort());
+    const fp = JSON.stringify(
+      gws.map((g) => [g.metadata.namespace, g.metadata.name, g.metadata.uid, g.metadata.annotations, g.spec]).sort(),
+    );
     this.objects = objects;
     if (fp === this.fingerprint) return;
     this.fingerprint = fp;
@@ -161,10 +197,12 @@ export class WaypointReconciler {
   sync(): Promise<ReconcileResult> {
     if (this.closed) return Promise.resolve({ created: [], replaced: [], deleted: [], problems: [] });
     if (this.pending) return this.pending; // not started yet: it will see the latest objects
-    const next = this.tail.catch(() => undefined).then(() => {
-      this.pending = undefined;
-      return this.pass();
-    });
+    const next = this.tail
+      .catch(() => undefined)
+      .then(() => {
+        this.pending = undefined;
+        return this.pass();
+      });
     this.pending = next;
     this.tail = next;
     return next;
@@ -174,7 +212,8 @@ export class WaypointReconciler {
     try {
       const r = await reconcileWaypoints(this.opts.client, this.objects, { ...this.opts, log: this.log });
       const problems = r.problems.map(formatProblem).join('\n');
-      if (problems !== this.lastProblems) for (const p of r.problems) this.log.warn('waypoint problem', { problem: formatProblem(p) });
+      if (problems !== this.lastProblems)
+        for (const p of r.problems) this.log.warn('waypoint problem', { problem: formatProblem(p) });
       this.lastProblems = problems;
       return r;
     } catch (err) {

@@ -27,7 +27,12 @@ export interface AgentConfigDump {
     readonly peerAuthentication: readonly PeerAuthentication[];
   };
   readonly certificates: readonly CertificateExpiryDump[];
-  readonly connections: { readonly active: number; readonly opened: number; readonly closed: number; readonly refused: number };
+  readonly connections: {
+    readonly active: number;
+    readonly opened: number;
+    readonly closed: number;
+    readonly refused: number;
+  };
   /** Refused connections by reason. */
   readonly refusals: Readonly<Record<string, number>>;
   readonly pool: HbonePoolStats;
@@ -63,6 +68,8 @@ export interface WaypointConfigDump extends WaypointRuntimeDump {
 export type ConfigDump = AgentConfigDump | WaypointConfigDump;
 
 /** Certificate expiries in the dump's form. */
-export function certificateExpiries(list: ReadonlyArray<{ identity: string; notAfter: Date }>): CertificateExpiryDump[] {
+export function certificateExpiries(
+  list: ReadonlyArray<{ identity: string; notAfter: Date }>,
+): CertificateExpiryDump[] {
   return list.map((c) => ({ identity: c.identity, notAfter: c.notAfter.toISOString() }));
 }

@@ -22,7 +22,11 @@ describe('admin servers (real HTTP on loopback)', () => {
   it('serves config_dump, readiness, connections and logging on the admin port', async () => {
     let ready = false;
     const tracker = new ConnectionTracker();
-    const c = tracker.track({ direction: 'inbound', src: { address: '10.0.0.1', port: 1234, identity: 'spiffe://td/ns/a/sa/b' }, dst: { address: '10.0.0.2', port: 80 } });
+    const c = tracker.track({
+      direction: 'inbound',
+      src: { address: '10.0.0.1', port: 1234, identity: 'spiffe://td/ns/a/sa/b' },
+      dst: { address: '10.0.0.2', port: 80 },
+    });
     c.addReceived(5);
     running = await startAdminServers({
       admin: { host: LO, port: 0 },
@@ -43,9 +47,15 @@ describe('admin servers (real HTTP on loopback)', () => {
     ready = true;
     expect((await fetch(url(running.admin, '/healthz/ready'))).status).toBe(200);
 
-    const conns = await (await fetch(url(running.admin, '/debug/connections'))).json() as Array<Record<string, unknown>>;
+    const conns = (await (await fetch(url(running.admin, '/debug/connections'))).json()) as Array<
+      Record<string, unknown>
+    >;
     expect(conns).toHaveLength(1);
-    expect(conns[0]).toMatchObject({ direction: 'inbound', bytesReceived: 5, src: { identity: 'spiffe://td/ns/a/sa/b' } });
+    expect(conns[0]).toMatchObject({
+      direction: 'inbound',
+      bytesReceived: 5,
+      src: { identity: 'spiffe://td/ns/a/sa/b' },
+    });
     expect(await (await fetch(url(running.admin, '/debug/pools'))).json()).toEqual({ hbone: 2 });
 
     const auth = { authorization: 'Bearer sekrit-token' };
@@ -67,7 +77,10 @@ describe('admin servers (real HTTP on loopback)', () => {
 
   it('is read-only without a mutation token: POST /logging answers 403 and changes nothing', async () => {
     running = await startAdminServers({ admin: { host: LO, port: 0 }, isReady: () => true, dump: () => ({}) });
-    const r = await fetch(url(running.admin, '/logging?level=debug'), { method: 'POST', headers: { authorization: 'Bearer x' } });
+    const r = await fetch(url(running.admin, '/logging?level=debug'), {
+      method: 'POST',
+      headers: { authorization: 'Bearer x' },
+    });
     expect(r.status).toBe(403);
     expect(((await r.json()) as { hint: string }).hint).toMatch(/AMBIT_ADMIN_TOKEN/);
     expect(getLogLevel()).toBe('info');
@@ -75,8 +88,14 @@ describe('admin servers (real HTTP on loopback)', () => {
   });
 
   it('with a mutation token, refuses a missing or wrong token and accepts the right one', async () => {
-    running = await startAdminServers({ admin: { host: LO, port: 0 }, isReady: () => true, dump: () => ({}), mutationToken: 't0ken' });
-    const post = (headers: Record<string, string>) => fetch(url(running!.admin, '/logging?level=warn'), { method: 'POST', headers });
+    running = await startAdminServers({
+      admin: { host: LO, port: 0 },
+      isReady: () => true,
+      dump: () => ({}),
+      mutationToken: 't0ken',
+    });
+    const post = (headers: Record<string, string>) =>
+      fetch(url(running!.admin, '/logging?level=warn'), { method: 'POST', headers });
     expect((await post({})).status).toBe(403);
     expect((await post({ authorization: 'Bearer t0ke' })).status).toBe(403);
     expect((await post({ authorization: 'Bearer t0ken-and-more' })).status).toBe(403);
@@ -89,8 +108,12 @@ describe('admin servers (real HTTP on loopback)', () => {
   it('answers 500 with the error when the dump callback throws, and keeps serving', async () => {
     let fail = true;
     running = await startAdminServers({
-      admin: { host: LO, port: 0 }, isReady: () => true,
-      dump: () => { if (fail) throw new Error('snapshot missing'); return { ok: true }; },
+      admin: { host: LO, port: 0 },
+      isReady: () => true,
+      dump: () => {
+        if (fail) throw new Error('snapshot missing');
+        return { ok: true };
+      },
     });
     const r = await fetch(url(running.admin, '/config_dump'));
     expect(r.status).toBe(500);
@@ -104,8 +127,11 @@ describe('admin servers (real HTTP on loopback)', () => {
     metrics.tcpSeries(tcpLabels({ reporter: 'destination', securityPolicy: 'mutual_tls' })).opened();
     let ready = true;
     running = await startAdminServers({
-      metrics: { host: LO, port: 0 }, ready: { host: LO, port: 0 },
-      isReady: () => ready, dump: () => ({}), registry: metrics.registry,
+      metrics: { host: LO, port: 0 },
+      ready: { host: LO, port: 0 },
+      isReady: () => ready,
+      dump: () => ({}),
+      registry: metrics.registry,
     });
     expect(running.admin).toBeUndefined();
     expect(running.metrics!.port).not.toBe(running.ready!.port);
@@ -124,9 +150,16 @@ describe('admin servers (real HTTP on loopback)', () => {
 
   it('shares one server when metrics and readiness use the same port', async () => {
     const probe = createServer();
-    const port = await new Promise<number>((resolve) => probe.listen(0, LO, () => resolve((probe.address() as { port: number }).port)));
+    const port = await new Promise<number>((resolve) =>
+      probe.listen(0, LO, () => resolve((probe.address() as { port: number }).port)),
+    );
     await new Promise<void>((resolve) => probe.close(() => resolve()));
-    running = await startAdminServers({ metrics: { host: LO, port }, ready: { host: LO, port }, isReady: () => true, dump: () => ({}) });
+    running = await startAdminServers({
+      metrics: { host: LO, port },
+      ready: { host: LO, port },
+      isReady: () => true,
+      dump: () => ({}),
+    });
     expect(running.ready!.port).toBe(port);
     expect((await fetch(url(running.ready, '/healthz/ready'))).status).toBe(200);
     expect((await fetch(url(running.metrics, '/metrics'))).status).toBe(200);
@@ -134,10 +167,19 @@ describe('admin servers (real HTTP on loopback)', () => {
 
   it('fails with a clear error when a port is taken, leaving nothing listening', async () => {
     const blocker = createServer();
-    const port = await new Promise<number>((resolve) => blocker.listen(0, LO, () => resolve((blocker.address() as { port: number }).port)));
+    const port = await new Promise<number>((resolve) =>
+      blocker.listen(0, LO, () => resolve((blocker.address() as { port: number }).port)),
+    );
     try {
-      const err = await startAdminServers({ admin: { host: LO, port: 0 }, metrics: { host: LO, port }, isReady: () => true, dump: () => ({}) })
-        .then(() => undefined, (e: unknown) => e);
+      const err = await startAdminServers({
+        admin: { host: LO, port: 0 },
+        metrics: { host: LO, port },
+        isReady: () => true,
+        dump: () => ({}),
+      }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(isAmbitError(err, 'AMBIT_E_CONFIG')).toBe(true);
       expect((err as Error).message).toContain(String(port));
       expect((err as { hint?: string }).hint).toContain('in use');

@@ -13,7 +13,10 @@ import type { Registry } from 'prom-client';
 import { AmbitError, describeError } from '../errors.js';
 import { createLogger, getLogLevel, parseLevel, setLogLevel, type Logger } from '../log.js';
 
-export interface Listen { readonly host?: string; readonly port: number }
+export interface Listen {
+  readonly host?: string;
+  readonly port: number;
+}
 
 export interface AdminServersOptions {
   /** Admin endpoint; the host defaults to 127.0.0.1 (never exposed by default). */
@@ -48,7 +51,10 @@ export interface AdminServers {
 
 type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void> | void;
 /** `methods`: the accepted methods; GET routes also answer HEAD. */
-interface Route { readonly methods: readonly string[]; readonly handler: Handler }
+interface Route {
+  readonly methods: readonly string[];
+  readonly handler: Handler;
+}
 
 function send(res: ServerResponse, status: number, body: string, type = 'text/plain; charset=utf-8'): void {
   res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
@@ -99,7 +105,10 @@ function mayMutate(req: IncomingMessage, res: ServerResponse, token: string | un
   }
   if (!tokenMatches(req.headers.authorization, token)) {
     log.warn('admin mutation refused: missing or wrong token', { path: req.url, remote: req.socket.remoteAddress });
-    sendJson(res, 403, { error: 'a valid admin token is required', hint: 'send authorization: Bearer <AMBIT_ADMIN_TOKEN>' });
+    sendJson(res, 403, {
+      error: 'a valid admin token is required',
+      hint: 'send authorization: Bearer <AMBIT_ADMIN_TOKEN>',
+    });
     return false;
   }
   return true;
@@ -116,7 +125,10 @@ function adminRoutes(o: AdminServersOptions, log: Logger): Map<string, Route> {
   const routes = new Map<string, Route>();
   routes.set('/config_dump', { methods: ['GET'], handler: async (_q, res) => sendJson(res, 200, await o.dump()) });
   routes.set('/healthz/ready', readyRoute(o.isReady));
-  routes.set('/debug/connections', { methods: ['GET'], handler: async (_q, res) => sendJson(res, 200, o.connections ? await o.connections() : []) });
+  routes.set('/debug/connections', {
+    methods: ['GET'],
+    handler: async (_q, res) => sendJson(res, 200, o.connections ? await o.connections() : []),
+  });
   routes.set('/logging', {
     methods: ['GET', 'POST'],
     handler: (req, res, url) => {
@@ -124,7 +136,10 @@ function adminRoutes(o: AdminServersOptions, log: Logger): Map<string, Route> {
       if (!mayMutate(req, res, o.mutationToken, log)) return;
       const wanted = url.searchParams.get('level') ?? undefined;
       const level = parseLevel(wanted);
-      if (!level) return sendJson(res, 400, { error: `level must be one of debug, info, warn, error (got ${JSON.stringify(wanted ?? '')})` });
+      if (!level)
+        return sendJson(res, 400, {
+          error: `level must be one of debug, info, warn, error (got ${JSON.stringify(wanted ?? '')})`,
+        });
       const previous = getLogLevel();
       setLogLevel(level);
       log.info('log level changed', { from: previous, to: level });
@@ -156,10 +171,15 @@ async function listen(name: string, server: Server, l: Listen, defaultHost: stri
   const host = l.host ?? defaultHost;
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
-      reject(new AmbitError('AMBIT_E_CONFIG', `${name} server cannot listen on ${host}:${l.port}: ${err.message}`, {
-        hint: err.code === 'EADDRINUSE' ? `port ${l.port} is in use; stop the other process or choose another port` : undefined,
-        cause: err,
-      }));
+      reject(
+        new AmbitError('AMBIT_E_CONFIG', `${name} server cannot listen on ${host}:${l.port}: ${err.message}`, {
+          hint:
+            err.code === 'EADDRINUSE'
+              ? `port ${l.port} is in use; stop the other process or choose another port`
+              : undefined,
+          cause: err,
+        }),
+      );
     };
     server.once('error', onError);
     server.listen(l.port, host, () => {
@@ -188,8 +208,12 @@ export async function startAdminServers(o: AdminServersOptions): Promise<AdminSe
   };
   try {
     if (o.admin) out.admin = await start('admin', adminRoutes(o, log), o.admin, '127.0.0.1');
-    const shared = o.metrics && o.ready && o.metrics.port !== 0 && o.metrics.port === o.ready.port
-      && (o.metrics.host ?? '0.0.0.0') === (o.ready.host ?? '0.0.0.0');
+    const shared =
+      o.metrics &&
+      o.ready &&
+      o.metrics.port !== 0 &&
+      o.metrics.port === o.ready.port &&
+      (o.metrics.host ?? '0.0.0.0') === (o.ready.host ?? '0.0.0.0');
     if (o.metrics) {
       const routes = metricsRoutes(o);
       if (shared) routes.set('/healthz/ready', readyRoute(o.isReady));

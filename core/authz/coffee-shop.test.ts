@@ -9,17 +9,29 @@ const NS = 'coffee-shop';
 const payment = { namespace: NS, labels: { app: 'payment-service', version: 'v1' } };
 const orders = { namespace: NS, labels: { app: 'order-service' } };
 
-const engine = new AuthzEngine([
-  policy(NS, 'payment-callers', 'ALLOW', [
-    { from: [{ principals: [`cluster.local/ns/${NS}/sa/order-service`] }] },
-  ], { selector: { app: 'payment-service' } }),
-  policy(NS, 'delete-admin-only', 'DENY', [
-    { from: [{ notPrincipals: [`cluster.local/ns/${NS}/sa/admin-service`] }], to: [{ methods: ['DELETE'] }] },
-  ]),
-  policy(NS, 'payment-admin', 'ALLOW', [
-    { from: [{ principals: [`cluster.local/ns/${NS}/sa/admin-service`] }], to: [{ methods: ['DELETE'], paths: ['/payments/*'] }] },
-  ], { selector: { app: 'payment-service' } }),
-], DEFAULT_MESH_CONFIG);
+const engine = new AuthzEngine(
+  [
+    policy(NS, 'payment-callers', 'ALLOW', [{ from: [{ principals: [`cluster.local/ns/${NS}/sa/order-service`] }] }], {
+      selector: { app: 'payment-service' },
+    }),
+    policy(NS, 'delete-admin-only', 'DENY', [
+      { from: [{ notPrincipals: [`cluster.local/ns/${NS}/sa/admin-service`] }], to: [{ methods: ['DELETE'] }] },
+    ]),
+    policy(
+      NS,
+      'payment-admin',
+      'ALLOW',
+      [
+        {
+          from: [{ principals: [`cluster.local/ns/${NS}/sa/admin-service`] }],
+          to: [{ methods: ['DELETE'], paths: ['/payments/*'] }],
+        },
+      ],
+      { selector: { app: 'payment-service' } },
+    ),
+  ],
+  DEFAULT_MESH_CONFIG,
+);
 
 describe('coffee-shop authorization', () => {
   const cases: Array<[string, string, string | undefined, boolean]> = [
@@ -39,7 +51,9 @@ describe('coffee-shop authorization', () => {
   }
 
   it('names the deciding policy', () => {
-    expect(engine.evaluate(payment, http(conn(NS, 'frontend'), { method: 'DELETE' }), 'l7').policy).toBe(`${NS}/delete-admin-only`);
+    expect(engine.evaluate(payment, http(conn(NS, 'frontend'), { method: 'DELETE' }), 'l7').policy).toBe(
+      `${NS}/delete-admin-only`,
+    );
     expect(engine.evaluate(payment, http(conn(NS, 'order-service'), {}), 'l7').policy).toBe(`${NS}/payment-callers`);
   });
 
@@ -50,9 +64,18 @@ describe('coffee-shop authorization', () => {
   });
 
   it('L4 with only the principal policy: order-service allowed, others refused', () => {
-    const l4only = new AuthzEngine([
-      policy(NS, 'payment-callers', 'ALLOW', [{ from: [{ principals: [`cluster.local/ns/${NS}/sa/order-service`] }] }], { selector: { app: 'payment-service' } }),
-    ], DEFAULT_MESH_CONFIG);
+    const l4only = new AuthzEngine(
+      [
+        policy(
+          NS,
+          'payment-callers',
+          'ALLOW',
+          [{ from: [{ principals: [`cluster.local/ns/${NS}/sa/order-service`] }] }],
+          { selector: { app: 'payment-service' } },
+        ),
+      ],
+      DEFAULT_MESH_CONFIG,
+    );
     expect(l4only.evaluate(payment, conn(NS, 'order-service'), 'l4').allowed).toBe(true);
     expect(l4only.evaluate(payment, conn(NS, 'frontend'), 'l4').allowed).toBe(false);
     expect(l4only.evaluate(payment, conn(undefined, undefined), 'l4').allowed).toBe(false);

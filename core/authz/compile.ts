@@ -11,7 +11,13 @@
 // Bad values (unparseable CIDR or port, unknown `when` key) are reported as problems and fail
 // closed the same way: the part never matches in ALLOW/AUDIT, always matches in DENY/CUSTOM.
 import type {
-  AuthorizationPolicy, AuthzCondition, AuthzOperation, AuthzRule, AuthzSource, PolicyAction, PolicyScope,
+  AuthorizationPolicy,
+  AuthzCondition,
+  AuthzOperation,
+  AuthzRule,
+  AuthzSource,
+  PolicyAction,
+  PolicyScope,
 } from '../model/types.js';
 import { compileCondition, L4_CONDITION_KEYS, parsePort, type Predicate } from './conditions.js';
 import { anyCidrContains, parseCidr } from './ip-match.js';
@@ -43,7 +49,10 @@ export interface CompiledPolicy {
   readonly decidedReason: string;
 }
 
-interface Part { readonly pred: Predicate; readonly http: boolean }
+interface Part {
+  readonly pred: Predicate;
+  readonly http: boolean;
+}
 
 const ALWAYS: Predicate = () => true;
 
@@ -57,7 +66,8 @@ export function expandPrincipals(values: readonly string[], trustDomain: string)
   for (const raw of values) {
     const v = stripSpiffe(raw);
     out.push(v);
-    if (trustDomain !== 'cluster.local' && v.startsWith('cluster.local/')) out.push(trustDomain + v.slice('cluster.local'.length));
+    if (trustDomain !== 'cluster.local' && v.startsWith('cluster.local/'))
+      out.push(trustDomain + v.slice('cluster.local'.length));
   }
   return out;
 }
@@ -85,14 +95,20 @@ class RuleCompiler {
   }
 
   private list(
-    parts: Part[], field: string, values: readonly string[] | undefined, negate: boolean, http: boolean,
+    parts: Part[],
+    field: string,
+    values: readonly string[] | undefined,
+    negate: boolean,
+    http: boolean,
     compile: (values: readonly string[]) => Predicate,
   ): void {
     if (!values || values.length === 0) return;
-    parts.push(this.guard(field, http, () => {
-      const p = compile(values);
-      return negate ? (v) => !p(v) : p;
-    }));
+    parts.push(
+      this.guard(field, http, () => {
+        const p = compile(values);
+        return negate ? (v) => !p(v) : p;
+      }),
+    );
   }
 
   private strings(get: (v: RequestView) => string | undefined, m: ValueMatcher): Predicate {
@@ -148,7 +164,9 @@ class RuleCompiler {
   }
 
   condition(c: AuthzCondition, path: string): Part {
-    return this.guard(`${path}.key`, !L4_CONDITION_KEYS.has(c.key), () => compileCondition(c, (vals) => expandPrincipals(vals, this.trustDomain)));
+    return this.guard(`${path}.key`, !L4_CONDITION_KEYS.has(c.key), () =>
+      compileCondition(c, (vals) => expandPrincipals(vals, this.trustDomain)),
+    );
   }
 
   rule(r: AuthzRule, index: number): CompiledRule {
@@ -190,7 +208,10 @@ function allOf(preds: Predicate[]): Predicate {
   const ps = preds.filter((p) => p !== ALWAYS);
   if (ps.length === 0) return ALWAYS;
   if (ps.length === 1) return ps[0]!;
-  if (ps.length === 2) { const [a, b] = ps as [Predicate, Predicate]; return (v) => a(v) && b(v); }
+  if (ps.length === 2) {
+    const [a, b] = ps as [Predicate, Predicate];
+    return (v) => a(v) && b(v);
+  }
   return (v) => {
     for (const p of ps) if (!p(v)) return false;
     return true;
@@ -202,10 +223,18 @@ function allOf(preds: Predicate[]): Predicate {
  * (an ALLOW without rules is allow-nothing, a DENY without rules denies nothing), while an
  * empty rule `{}` matches everything.
  */
-export function compilePolicy(policy: AuthorizationPolicy, problems: PolicyProblem[], trustDomain = 'cluster.local'): CompiledPolicy {
+export function compilePolicy(
+  policy: AuthorizationPolicy,
+  problems: PolicyProblem[],
+  trustDomain = 'cluster.local',
+): CompiledPolicy {
   const c = new RuleCompiler(policy, problems, trustDomain);
   if (policy.action === 'CUSTOM' && !policy.provider) {
-    problems.push({ policy: `AuthorizationPolicy/${policy.key}`, field: 'provider.name', reason: 'CUSTOM action needs a provider' });
+    problems.push({
+      policy: `AuthorizationPolicy/${policy.key}`,
+      field: 'provider.name',
+      reason: 'CUSTOM action needs a provider',
+    });
   }
   return {
     key: policy.key,

@@ -11,7 +11,11 @@ export type Predicate = (view: RequestView) => boolean;
 
 /** The keys ztunnel can evaluate on a connection (istio.io "Use Layer 4 security policy"). */
 export const L4_CONDITION_KEYS: ReadonlySet<string> = new Set([
-  'source.ip', 'source.namespace', 'source.principal', 'destination.ip', 'destination.port',
+  'source.ip',
+  'source.namespace',
+  'source.principal',
+  'destination.ip',
+  'destination.port',
 ]);
 
 type Attr = string | readonly string[] | undefined;
@@ -19,13 +23,19 @@ type Extract = (view: RequestView) => Attr;
 
 function stringKey(key: string): Extract | undefined {
   switch (key) {
-    case 'source.namespace': return (v) => v.namespace;
-    case 'source.principal': return (v) => v.principal;
-    case 'request.auth.principal': return (v) => v.req.http?.requestPrincipal;
-    case 'request.auth.audiences': return (v) => v.claim(['aud']);
-    case 'request.auth.presenter': return (v) => v.claim(['azp']);
+    case 'source.namespace':
+      return (v) => v.namespace;
+    case 'source.principal':
+      return (v) => v.principal;
+    case 'request.auth.principal':
+      return (v) => v.req.http?.requestPrincipal;
+    case 'request.auth.audiences':
+      return (v) => v.claim(['aud']);
+    case 'request.auth.presenter':
+      return (v) => v.claim(['azp']);
     // Not available to Ambit (no SNI on the inner tunnel stream): never matches `values`.
-    case 'connection.sni': return () => undefined;
+    case 'connection.sni':
+      return () => undefined;
   }
   const header = /^request\.headers\[([^\]]+)\]$/.exec(key);
   if (header) {
@@ -63,17 +73,22 @@ function anyMatches(m: ValueMatcher, a: Attr): boolean {
 
 /** Compile one condition; throws an Error naming the problem (caller adds the field path). */
 export function compileCondition(
-  c: AuthzCondition, expandPrincipals: (values: readonly string[]) => readonly string[] = (v) => v,
+  c: AuthzCondition,
+  expandPrincipals: (values: readonly string[]) => readonly string[] = (v) => v,
 ): Predicate {
   const isPrincipal = c.key === 'source.principal';
-  const values = isPrincipal ? expandPrincipals(c.values ?? []) : c.values ?? [];
-  const notValues = isPrincipal ? expandPrincipals(c.notValues ?? []) : c.notValues ?? [];
+  const values = isPrincipal ? expandPrincipals(c.values ?? []) : (c.values ?? []);
+  const notValues = isPrincipal ? expandPrincipals(c.notValues ?? []) : (c.notValues ?? []);
   if (values.length === 0 && notValues.length === 0) {
     throw new Error(`condition "${c.key}" needs values or notValues`);
   }
   if (c.key === 'source.ip' || c.key === 'remote.ip' || c.key === 'destination.ip') {
-    const pick = c.key === 'source.ip' ? (v: RequestView) => v.sourceIp
-      : c.key === 'remote.ip' ? (v: RequestView) => v.remoteIp : (v: RequestView) => v.destinationIp;
+    const pick =
+      c.key === 'source.ip'
+        ? (v: RequestView) => v.sourceIp
+        : c.key === 'remote.ip'
+          ? (v: RequestView) => v.remoteIp
+          : (v: RequestView) => v.destinationIp;
     const pos = values.map(parseCidr);
     const neg = notValues.map(parseCidr);
     return combine(

@@ -51,15 +51,21 @@ export class AuthzEngine {
   private readonly byKey = new Map<string, Selected>();
   private readonly selectionKeys = new WeakMap<Selected, string>();
 
-  constructor(policies: readonly AuthorizationPolicy[], private readonly mesh: MeshConfig) {
+  constructor(
+    policies: readonly AuthorizationPolicy[],
+    private readonly mesh: MeshConfig,
+  ) {
     const problems: PolicyProblem[] = [];
     // Sorted by key so that the reported deciding policy does not depend on input order.
-    this.compiled = [...policies].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+    this.compiled = [...policies]
+      .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
       .map((p) => compilePolicy(p, problems, mesh.trustDomain));
     this.problems = problems;
   }
 
-  get size(): number { return this.compiled.length; }
+  get size(): number {
+    return this.compiled.length;
+  }
 
   /** Keys of the policies that apply to a workload (for config dumps and tests). */
   policiesFor(workload: WorkloadRef): string[] {

@@ -68,12 +68,13 @@ function parseV6(addr: string): IpBytes {
     const v4 = parseV4(tail);
     text = `${text.slice(0, lastColon + 1)}${((v4[0]! << 8) | v4[1]!).toString(16)}:${((v4[2]! << 8) | v4[3]!).toString(16)}`;
   }
-  const [head, rest] = text.includes('::') ? text.split('::') as [string, string] : [text, undefined];
+  const [head, rest] = text.includes('::') ? (text.split('::') as [string, string]) : [text, undefined];
   const headGroups = head ? head.split(':') : [];
   const tailGroups = rest === undefined ? [] : rest ? rest.split(':') : [];
-  const groups = rest === undefined
-    ? headGroups
-    : [...headGroups, ...new Array<string>(8 - headGroups.length - tailGroups.length).fill('0'), ...tailGroups];
+  const groups =
+    rest === undefined
+      ? headGroups
+      : [...headGroups, ...new Array<string>(8 - headGroups.length - tailGroups.length).fill('0'), ...tailGroups];
   for (let i = 0; i < 8; i++) {
     const g = parseInt(groups[i] ?? '0', 16);
     out[i * 2] = g >> 8;

@@ -39,7 +39,14 @@ describe('ip matching', () => {
 describe('string matching', () => {
   it('exact, prefix, suffix, presence', () => {
     const m = compileStringList(['a', 'pre*', '*suf', 'x']);
-    expect([m('a'), m('prefix'), m('endsuf'), m('x'), m('b'), m(undefined)]).toEqual([true, true, true, true, false, false]);
+    expect([m('a'), m('prefix'), m('endsuf'), m('x'), m('b'), m(undefined)]).toEqual([
+      true,
+      true,
+      true,
+      true,
+      false,
+      false,
+    ]);
     const any = compileStringList(['*']);
     expect([any('z'), any(''), any(undefined)]).toEqual([true, false, false]);
   });
@@ -50,7 +57,15 @@ describe('string matching', () => {
   });
   it('paths drop query and fragment', () => {
     const m = compilePathList(['/a', '/b/*', '/t/{*}/x', '/f/{**}']);
-    expect([m('/a?q=1'), m('/a#f'), m('/b/c'), m('/t/1/x'), m('/t//x'), m('/f/'), m('/c')]).toEqual([true, true, true, true, false, true, false]);
+    expect([m('/a?q=1'), m('/a#f'), m('/b/c'), m('/t/1/x'), m('/t//x'), m('/f/'), m('/c')]).toEqual([
+      true,
+      true,
+      true,
+      true,
+      false,
+      true,
+      false,
+    ]);
   });
 });
 
@@ -73,7 +88,7 @@ describe('path normalisation (RFC 3986, Istio BASE)', () => {
     expect([normal('/public/../admin/users'), normal('/%61dmin'), normal('/public')]).toEqual([true, true, false]);
   });
 
-  it('matches the path it is given: normalising is the caller\'s one step, not a second one here', () => {
+  it("matches the path it is given: normalising is the caller's one step, not a second one here", () => {
     // With pathNormalization NONE the app gets the raw path; authorization must judge that same path.
     const m = compilePathList(['/admin*']);
     expect(m('/public/../admin/users')).toBe(false);

@@ -26,19 +26,27 @@ function isSelectorPolicy(pa: PeerAuthentication): boolean {
 
 /** The mesh, namespace and workload policies that apply to a workload (each may be absent). */
 export function peerAuthenticationsFor(
-  pas: readonly PeerAuthentication[], mesh: MeshConfig, workload: Pick<Workload, 'namespace' | 'labels'>,
+  pas: readonly PeerAuthentication[],
+  mesh: MeshConfig,
+  workload: Pick<Workload, 'namespace' | 'labels'>,
 ): { mesh?: PeerAuthentication; namespace?: PeerAuthentication; workload?: PeerAuthentication } {
   // Istio picks the oldest when several conflict; the model has no creation time, so the
   // first by key is used — deterministic, and a warning case in `ambitctl analyze`.
   const sorted = [...pas].sort(byKey);
   const meshPa = sorted.find((p) => !isSelectorPolicy(p) && p.scope.namespace === mesh.rootNamespace);
-  const nsPa = workload.namespace === mesh.rootNamespace
-    ? undefined
-    : sorted.find((p) => !isSelectorPolicy(p) && p.scope.namespace === workload.namespace);
+  const nsPa =
+    workload.namespace === mesh.rootNamespace
+      ? undefined
+      : sorted.find((p) => !isSelectorPolicy(p) && p.scope.namespace === workload.namespace);
   // "PeerAuthentication policies with workload selectors are ignored when deployed in the
   // root namespace" (PeerAuthentication reference).
-  const wlPa = sorted.find((p) => isSelectorPolicy(p) && p.scope.namespace === workload.namespace
-    && p.scope.namespace !== mesh.rootNamespace && selectorMatches(p.scope.selector, workload.labels));
+  const wlPa = sorted.find(
+    (p) =>
+      isSelectorPolicy(p) &&
+      p.scope.namespace === workload.namespace &&
+      p.scope.namespace !== mesh.rootNamespace &&
+      selectorMatches(p.scope.selector, workload.labels),
+  );
   return { mesh: meshPa, namespace: nsPa, workload: wlPa };
 }
 

@@ -5,7 +5,10 @@
 
 export type ValueMatcher = (value: string | undefined) => boolean;
 
-interface Pattern { readonly kind: 'exact' | 'prefix' | 'suffix' | 'presence'; readonly text: string }
+interface Pattern {
+  readonly kind: 'exact' | 'prefix' | 'suffix' | 'presence';
+  readonly text: string;
+}
 
 function classify(raw: string): Pattern {
   if (raw === '*') return { kind: 'presence', text: '' };
@@ -16,10 +19,14 @@ function classify(raw: string): Pattern {
 
 function testPattern(p: Pattern, v: string): boolean {
   switch (p.kind) {
-    case 'presence': return v.length > 0;
-    case 'exact': return v === p.text;
-    case 'prefix': return v.startsWith(p.text);
-    case 'suffix': return v.endsWith(p.text);
+    case 'presence':
+      return v.length > 0;
+    case 'exact':
+      return v === p.text;
+    case 'prefix':
+      return v.startsWith(p.text);
+    case 'suffix':
+      return v.endsWith(p.text);
   }
 }
 
@@ -81,7 +88,6 @@ export function pathOnly(value: string): string {
   if (h >= 0 && h < end) end = h;
   return end === value.length ? value : value.slice(0, end);
 }
-
 
 function templateToRegExp(template: string): RegExp {
   const parts = template.split(/(\{\*\*\}|\{\*\})/);

@@ -27,7 +27,10 @@ export interface ControllerLinkOptions {
 }
 
 /** Reads `file` once it exists and holds a PEM certificate, retrying with capped backoff. */
-export async function waitForPemFile(file: string, opts: Pick<ControllerLinkOptions, 'log' | 'backoff' | 'signal'> & { what: string }): Promise<string> {
+export async function waitForPemFile(
+  file: string,
+  opts: Pick<ControllerLinkOptions, 'log' | 'backoff' | 'signal'> & { what: string },
+): Promise<string> {
   let delay = opts.backoff?.initialMs ?? 500;
   const max = opts.backoff?.maxMs ?? 10_000;
   for (;;) {
@@ -47,7 +50,10 @@ export async function waitForPemFile(file: string, opts: Pick<ControllerLinkOpti
 }
 
 export async function controllerLink(opts: ControllerLinkOptions): Promise<ControllerLink> {
-  const rootsPem = await waitForPemFile(opts.rootsFile, { ...opts, what: 'the controller root certificate (AMBIT_CONTROLLER_ROOTS)' });
+  const rootsPem = await waitForPemFile(opts.rootsFile, {
+    ...opts,
+    what: 'the controller root certificate (AMBIT_CONTROLLER_ROOTS)',
+  });
   return { address: opts.address, rootsPem, identity: opts.identity, token: tokenFromFile(opts.tokenFile) };
 }
 

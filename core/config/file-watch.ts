@@ -31,7 +31,10 @@ export function watchFolder(target: string, opts: WatchOptions, onChange: () => 
   const listener = (_event: string, name: string | Buffer | null): void => {
     if (closed || (name !== null && opts.accept && !opts.accept(String(name)))) return;
     clearTimeout(timer);
-    timer = setTimeout(() => { timer = undefined; if (!closed) onChange(); }, opts.debounceMs ?? FILE_DEBOUNCE_MS);
+    timer = setTimeout(() => {
+      timer = undefined;
+      if (!closed) onChange();
+    }, opts.debounceMs ?? FILE_DEBOUNCE_MS);
   };
   let watcher: FSWatcher;
   try {
@@ -40,7 +43,13 @@ export function watchFolder(target: string, opts: WatchOptions, onChange: () => 
     watcher = watch(target, { persistent: opts.persistent ?? false }, listener); // no recursive watch here
   }
   watcher.on('error', (err) => opts.log?.warn('file watch failed', { path: target, err: describeError(err) }));
-  return { close: () => { closed = true; clearTimeout(timer); watcher.close(); } };
+  return {
+    close: () => {
+      closed = true;
+      clearTimeout(timer);
+      watcher.close();
+    },
+  };
 }
 
 export interface WatchedFileOptions {

@@ -54,7 +54,8 @@ export function setting<T>(s: Setting<T>): Setting<T> {
   return s;
 }
 
-const configError = (message: string, hint?: string): AmbitError => new AmbitError('AMBIT_E_CONFIG', message, hint ? { hint } : {});
+const configError = (message: string, hint?: string): AmbitError =>
+  new AmbitError('AMBIT_E_CONFIG', message, hint ? { hint } : {});
 
 /** Every name a setting may be given by, for messages: `--grpc-port / AMBIT_GRPC_PORT`. */
 export function namesOf(s: Setting<unknown>): string[] {
@@ -82,7 +83,10 @@ export function rawInput<S extends SettingMap>(settings: S, input: Input): RawIn
 }
 
 /** Parses and checks every setting; errors name the variable or flag and say what is wrong. */
-export function readSettings<S extends SettingMap, M extends string>(spec: ComponentSpec<S, M>, input: Input): Values<S> & { readonly mode: M } {
+export function readSettings<S extends SettingMap, M extends string>(
+  spec: ComponentSpec<S, M>,
+  input: Input,
+): Values<S> & { readonly mode: M } {
   const raw = rawInput(spec.settings, input);
   const mode = spec.mode(raw);
   const out: Record<string, unknown> = { mode };
@@ -112,7 +116,11 @@ export function readSettings<S extends SettingMap, M extends string>(spec: Compo
 
 /** Environment variables a component reads (names and aliases). */
 export function envNames(settings: SettingMap): Set<string> {
-  return new Set(Object.values(settings).flatMap((s) => [s.env, ...(s.aliases ?? [])]).filter((n): n is string => n !== undefined));
+  return new Set(
+    Object.values(settings)
+      .flatMap((s) => [s.env, ...(s.aliases ?? [])])
+      .filter((n): n is string => n !== undefined),
+  );
 }
 
 export function flagNames(settings: SettingMap): Set<string> {
@@ -128,18 +136,31 @@ export function requiredIn(settings: SettingMap, mode: string): Array<Setting<un
  * Splits argv (after the program and any subcommand) into the declared flags; unknown flags
  * and missing values are errors, positionals are returned.
  */
-export function parseFlags(settings: SettingMap, argv: readonly string[]): { flags: Record<string, string | boolean>; positionals: string[] } {
-  const byFlag = new Map(Object.values(settings).filter((s) => s.flag).map((s) => [s.flag!, s]));
+export function parseFlags(
+  settings: SettingMap,
+  argv: readonly string[],
+): { flags: Record<string, string | boolean>; positionals: string[] } {
+  const byFlag = new Map(
+    Object.values(settings)
+      .filter((s) => s.flag)
+      .map((s) => [s.flag!, s]),
+  );
   const flags: Record<string, string | boolean> = {};
   const positionals: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
-    if (!arg.startsWith('--')) { positionals.push(arg); continue; }
+    if (!arg.startsWith('--')) {
+      positionals.push(arg);
+      continue;
+    }
     const eq = arg.indexOf('=');
     const name = eq > 0 ? arg.slice(0, eq) : arg;
     const s = byFlag.get(name);
     if (!s) throw configError(`unknown option '${name}'`, `known options: ${[...byFlag.keys()].join(', ')}`);
-    if (s.switch) { flags[name] = true; continue; }
+    if (s.switch) {
+      flags[name] = true;
+      continue;
+    }
     const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
     if (value === undefined) throw configError(`option '${name}' needs a value`, s.doc);
     flags[name] = value;
@@ -153,7 +174,8 @@ export const parse = {
   string: (raw: string): string => raw,
   port: (raw: string): number => {
     const n = Number(raw);
-    if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error('not a port number (0..65535, 0 disables the listener)');
+    if (!Number.isInteger(n) || n < 0 || n > 65535)
+      throw new Error('not a port number (0..65535, 0 disables the listener)');
     return n;
   },
   nonNegative: (raw: string): number => {
@@ -166,10 +188,12 @@ export const parse = {
     if (raw === 'false' || raw === '0') return false;
     throw new Error('expected true or false');
   },
-  oneOf: <T extends string>(...allowed: T[]) => (raw: string): T => {
-    if (!(allowed as string[]).includes(raw)) throw new Error(`expected one of ${allowed.join(', ')}`);
-    return raw as T;
-  },
+  oneOf:
+    <T extends string>(...allowed: T[]) =>
+    (raw: string): T => {
+      if (!(allowed as string[]).includes(raw)) throw new Error(`expected one of ${allowed.join(', ')}`);
+      return raw as T;
+    },
   spiffeId: (raw: string): string => {
     if (!isSpiffeId(raw)) throw new Error('expected spiffe://<trust domain>/ns/<namespace>/sa/<service account>');
     return raw;
@@ -182,5 +206,10 @@ export const parse = {
 
 /** Settings every Ambit binary shares (read by core/log.ts). */
 export const COMMON_SETTINGS = {
-  logLevel: setting<string>({ env: 'AMBIT_LOG_LEVEL', default: 'info', parse: parse.oneOf('debug', 'info', 'warn', 'error'), doc: 'log level' }),
+  logLevel: setting<string>({
+    env: 'AMBIT_LOG_LEVEL',
+    default: 'info',
+    parse: parse.oneOf('debug', 'info', 'warn', 'error'),
+    doc: 'log level',
+  }),
 };

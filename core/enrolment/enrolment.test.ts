@@ -5,25 +5,44 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isAmbitError } from '../errors.js';
 import {
-  enrolmentRequest, parseRequest, startEnrolmentServer,
-  type EnrolmentHandler, type EnrolmentServer, type PodInfo,
+  enrolmentRequest,
+  parseRequest,
+  startEnrolmentServer,
+  type EnrolmentHandler,
+  type EnrolmentServer,
+  type PodInfo,
 } from './index.js';
 
-const pod: PodInfo = { uid: 'u1', name: 'a', namespace: 'ns1', netnsPath: '/var/run/netns/a', ips: ['10.1.0.2'], labels: { app: 'a' } };
+const pod: PodInfo = {
+  uid: 'u1',
+  name: 'a',
+  namespace: 'ns1',
+  netnsPath: '/var/run/netns/a',
+  ips: ['10.1.0.2'],
+  labels: { app: 'a' },
+};
 
 /** A tiny in-memory agent: namespaces in `enrolledNs` are enrolled; adds of pod "bad" fail. */
 function memoryHandler(): EnrolmentHandler & { pods: Map<string, PodInfo>; deleted: string[] } {
   const pods = new Map<string, PodInfo>();
   const deleted: string[] = [];
   return {
-    pods, deleted,
-    async query(q) { return q.namespace === 'ns1' && q.labels?.['mesh-mode'] !== 'none'; },
+    pods,
+    deleted,
+    async query(q) {
+      return q.namespace === 'ns1' && q.labels?.['mesh-mode'] !== 'none';
+    },
     async add(p) {
       if (p.name === 'bad') throw new Error(`no certificate for ${p.name}`);
       pods.set(p.uid, p);
     },
-    async delete(uid) { deleted.push(uid); pods.delete(uid); },
-    async list() { return [...pods.values()]; },
+    async delete(uid) {
+      deleted.push(uid);
+      pods.delete(uid);
+    },
+    async list() {
+      return [...pods.values()];
+    },
   };
 }
 
@@ -32,8 +51,13 @@ function rawExchange(path: string, payload: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = connect({ path, allowHalfOpen: true });
     let out = '';
-    s.on('data', (d) => { out += d.toString(); });
-    s.on('end', () => { s.end(); resolve(out); });
+    s.on('data', (d) => {
+      out += d.toString();
+    });
+    s.on('end', () => {
+      s.end();
+      resolve(out);
+    });
     s.on('error', reject);
     s.end(payload); // half-close: the server still answers every line, then ends
   });
@@ -57,13 +81,22 @@ describe('enrolment protocol', () => {
   });
 
   it('answers query, add, list and delete', async () => {
-    expect(await enrolmentRequest(sockPath, { op: 'query', namespace: 'ns1', name: 'a' })).toEqual({ ok: true, enrolled: true });
-    expect(await enrolmentRequest(sockPath, { op: 'query', namespace: 'ns2', name: 'a' })).toEqual({ ok: true, enrolled: false });
-    expect(await enrolmentRequest(sockPath, { op: 'query', namespace: 'ns1', name: 'a', labels: { 'mesh-mode': 'none' } }))
-      .toEqual({ ok: true, enrolled: false });
+    expect(await enrolmentRequest(sockPath, { op: 'query', namespace: 'ns1', name: 'a' })).toEqual({
+      ok: true,
+      enrolled: true,
+    });
+    expect(await enrolmentRequest(sockPath, { op: 'query', namespace: 'ns2', name: 'a' })).toEqual({
+      ok: true,
+      enrolled: false,
+    });
+    expect(
+      await enrolmentRequest(sockPath, { op: 'query', namespace: 'ns1', name: 'a', labels: { 'mesh-mode': 'none' } }),
+    ).toEqual({ ok: true, enrolled: false });
     expect(await enrolmentRequest(sockPath, { op: 'add', pod })).toEqual({ ok: true });
     expect(await enrolmentRequest(sockPath, { op: 'list' })).toEqual({ ok: true, pods: [pod] });
-    expect(await enrolmentRequest(sockPath, { op: 'delete', uid: 'u1', netnsPath: pod.netnsPath })).toEqual({ ok: true });
+    expect(await enrolmentRequest(sockPath, { op: 'delete', uid: 'u1', netnsPath: pod.netnsPath })).toEqual({
+      ok: true,
+    });
     expect(handler.deleted).toEqual(['u1']);
     expect(await enrolmentRequest(sockPath, { op: 'list' })).toEqual({ ok: true, pods: [] });
   });
@@ -75,15 +108,29 @@ describe('enrolment protocol', () => {
   });
 
   it('answers several requests on one connection in order', async () => {
-    const out = await rawExchange(sockPath, '{"op":"query","namespace":"ns1","name":"x"}\n{"op":"query","namespace":"zz","name":"x"}\n');
-    expect(out.trim().split('\n').map((l) => JSON.parse(l))).toEqual([{ ok: true, enrolled: true }, { ok: true, enrolled: false }]);
+    const out = await rawExchange(
+      sockPath,
+      '{"op":"query","namespace":"ns1","name":"x"}\n{"op":"query","namespace":"zz","name":"x"}\n',
+    );
+    expect(
+      out
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l)),
+    ).toEqual([
+      { ok: true, enrolled: true },
+      { ok: true, enrolled: false },
+    ]);
   });
 
   it('closes only the connection that sent a malformed line', async () => {
     const held = connect({ path: sockPath, allowHalfOpen: true });
     await new Promise((r) => held.once('connect', r));
     const out = await rawExchange(sockPath, '{"op":"query","namespace":"ns1","name":"x"}\nnot json\n{"op":"list"}\n');
-    const lines = out.trim().split('\n').map((l) => JSON.parse(l) as { ok: boolean; error?: string });
+    const lines = out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { ok: boolean; error?: string });
     expect(lines).toHaveLength(2);
     expect(lines[0]).toEqual({ ok: true, enrolled: true });
     expect(lines[1]!.ok).toBe(false);
@@ -98,17 +145,24 @@ describe('enrolment protocol', () => {
 
   it('rejects an invalid add naming the field', async () => {
     const out = await rawExchange(sockPath, JSON.stringify({ op: 'add', pod: { ...pod, ips: ['10.1.0.999'] } }) + '\n');
-    expect(JSON.parse(out)).toEqual({ ok: false, error: 'malformed request: pod.ips[0]: not an IP address: "10.1.0.999"' });
+    expect(JSON.parse(out)).toEqual({
+      ok: false,
+      error: 'malformed request: pod.ips[0]: not an IP address: "10.1.0.999"',
+    });
     expect(handler.pods.size).toBe(0);
   });
 
   it('the client reports an unreachable agent and a timeout as errors', async () => {
-    await expect(enrolmentRequest(join(dir, 'nope.sock'), { op: 'list' })).rejects.toSatisfy((e) => isAmbitError(e, 'AMBIT_E_UPSTREAM'));
+    await expect(enrolmentRequest(join(dir, 'nope.sock'), { op: 'list' })).rejects.toSatisfy((e) =>
+      isAmbitError(e, 'AMBIT_E_UPSTREAM'),
+    );
     const slow = join(dir, 'slow.sock');
     const never: EnrolmentHandler = { ...memoryHandler(), query: () => new Promise<boolean>(() => undefined) };
     const slowServer = await startEnrolmentServer(slow, never);
     try {
-      await expect(enrolmentRequest(slow, { op: 'query', namespace: 'a', name: 'b' }, 200)).rejects.toSatisfy((e) => isAmbitError(e, 'AMBIT_E_TIMEOUT'));
+      await expect(enrolmentRequest(slow, { op: 'query', namespace: 'a', name: 'b' }, 200)).rejects.toSatisfy((e) =>
+        isAmbitError(e, 'AMBIT_E_TIMEOUT'),
+      );
     } finally {
       await slowServer.close();
     }

@@ -29,7 +29,8 @@ function frame(type: number, flags: number, streamId: number, payload: Buffer = 
 
 /** HPACK literals without indexing, names from the static table (1 :authority, 2 :method). */
 function connectHeadersBlock(authority: string): Buffer {
-  const lit = (index: number, value: string): Buffer => Buffer.concat([Buffer.from([index, value.length]), Buffer.from(value)]);
+  const lit = (index: number, value: string): Buffer =>
+    Buffer.concat([Buffer.from([index, value.length]), Buffer.from(value)]);
   return Buffer.concat([lit(2, 'CONNECT'), lit(1, authority)]);
 }
 
@@ -47,15 +48,27 @@ interface RawPeer {
 /** A TLS + HTTP/2 peer that writes frames itself; `ackSettings` false never acknowledges the server's SETTINGS. */
 async function rawPeer(port: number, creds: Credentials, ackSettings: boolean): Promise<RawPeer> {
   const socket = tls.connect({
-    host: '127.0.0.1', port, key: creds.keyPem, cert: creds.certChainPem, ca: creds.rootsPem,
-    ALPNProtocols: ['h2'], checkServerIdentity: () => undefined,
+    host: '127.0.0.1',
+    port,
+    key: creds.keyPem,
+    cert: creds.certChainPem,
+    ca: creds.rootsPem,
+    ALPNProtocols: ['h2'],
+    checkServerIdentity: () => undefined,
   });
-  await new Promise<void>((resolve, reject) => { socket.once('secureConnect', resolve); socket.once('error', reject); });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('secureConnect', resolve);
+    socket.once('error', reject);
+  });
   socket.on('error', () => undefined);
   let onSettings!: () => void;
   const peer: RawPeer = {
-    socket, answered: new Set(), reset: new Map(),
-    settingsSeen: new Promise<void>((resolve) => { onSettings = resolve; }),
+    socket,
+    answered: new Set(),
+    reset: new Map(),
+    settingsSeen: new Promise<void>((resolve) => {
+      onSettings = resolve;
+    }),
     openStreams(first, count) {
       const frames: Buffer[] = [];
       for (let i = 0; i < count; i++) frames.push(frame(1, 0x4, first + 2 * i, connectHeadersBlock('127.0.0.1:9')));
@@ -108,8 +121,13 @@ describe('hbone server bounds', () => {
   /** A server that accepts every CONNECT and keeps the tunnel open. */
   async function start(opts: Partial<HboneServerOptions> = {}): Promise<{ server: HboneServer; port: number }> {
     const server = createHboneServer({
-      credentials: () => p.server, trustDomain: 'cluster.local',
-      handler: (req) => { acceptTunnel(req); held.push(req.stream); }, ...opts,
+      credentials: () => p.server,
+      trustDomain: 'cluster.local',
+      handler: (req) => {
+        acceptTunnel(req);
+        held.push(req.stream);
+      },
+      ...opts,
     });
     servers.push(server);
     const addr = await server.listen({ host: '127.0.0.1', port: 0 });
@@ -118,7 +136,10 @@ describe('hbone server bounds', () => {
 
   function client(port: number, creds: Credentials): http2.ClientHttp2Session {
     const s = http2.connect(`https://127.0.0.1:${port}`, {
-      key: creds.keyPem, cert: creds.certChainPem, ca: creds.rootsPem, checkServerIdentity: () => undefined,
+      key: creds.keyPem,
+      cert: creds.certChainPem,
+      ca: creds.rootsPem,
+      checkServerIdentity: () => undefined,
     });
     s.on('error', () => undefined);
     return s;
@@ -206,7 +227,10 @@ describe('hbone server bounds', () => {
     // The start of a TLS record header, one byte at a time (Node's own timer only sees inactivity).
     const drip = [0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
     const t0 = Date.now();
-    const timer = setInterval(() => { const b = drip.shift(); if (b !== undefined && !sock.destroyed) sock.write(Buffer.from([b])); }, 100);
+    const timer = setInterval(() => {
+      const b = drip.shift();
+      if (b !== undefined && !sock.destroyed) sock.write(Buffer.from([b]));
+    }, 100);
     await closed(sock);
     clearInterval(timer);
     expect(Date.now() - t0).toBeLessThan(1500);

@@ -18,21 +18,30 @@ const { NGHTTP2_CANCEL } = http2.constants;
 export class HboneStatusError extends AmbitError {
   readonly status: number;
   constructor(status: number, target: string, authority: string) {
-    super('AMBIT_E_HBONE_STATUS', `HBONE CONNECT to ${authority} via ${target} answered ${status}`, { hint: statusHint(status) });
+    super('AMBIT_E_HBONE_STATUS', `HBONE CONNECT to ${authority} via ${target} answered ${status}`, {
+      hint: statusHint(status),
+    });
     this.status = status;
   }
 }
 
 function statusHint(status: number): string {
   switch (status) {
-    case 400: return 'the HBONE server found the CONNECT malformed (authority must be ip:port)';
-    case 401: case 403: return 'an AuthorizationPolicy at the destination denied this source identity';
-    case 503: return 'the destination has no usable upstream (pod gone, port closed or not in the mesh)';
-    default: return 'see the destination agent/waypoint logs for this tunnel';
+    case 400:
+      return 'the HBONE server found the CONNECT malformed (authority must be ip:port)';
+    case 401:
+    case 403:
+      return 'an AuthorizationPolicy at the destination denied this source identity';
+    case 503:
+      return 'the destination has no usable upstream (pod gone, port closed or not in the mesh)';
+    default:
+      return 'see the destination agent/waypoint logs for this tunnel';
   }
 }
 
-export function targetName(t: HboneTarget): string { return joinHostPort(t.address, t.port); }
+export function targetName(t: HboneTarget): string {
+  return joinHostPort(t.address, t.port);
+}
 
 export interface DialInput {
   source: Credentials;
@@ -77,9 +86,11 @@ export function dial(o: DialInput): Promise<DialedConnection> {
       return;
     }
     const timer = setTimeout(() => {
-      fail(new AmbitError('AMBIT_E_TIMEOUT', `HBONE handshake with ${name} did not finish in ${o.timeoutMs} ms`, {
-        hint: 'the endpoint accepts TCP but does not answer TLS, or the network drops packets',
-      }));
+      fail(
+        new AmbitError('AMBIT_E_TIMEOUT', `HBONE handshake with ${name} did not finish in ${o.timeoutMs} ms`, {
+          hint: 'the endpoint accepts TCP but does not answer TLS, or the network drops packets',
+        }),
+      );
     }, o.timeoutMs);
     const fail = (err: unknown): void => {
       clearTimeout(timer);
@@ -92,9 +103,15 @@ export function dial(o: DialInput): Promise<DialedConnection> {
       clearTimeout(timer);
       secure.removeListener('error', fail);
       if (secure.alpnProtocol !== HBONE_ALPN) {
-        fail(new AmbitError('AMBIT_E_HBONE_CONNECT', `${name} did not negotiate ALPN h2 (got ${String(secure.alpnProtocol)})`, {
-          hint: 'the port is not an HBONE endpoint (expected the agent or a waypoint on 15008)',
-        }));
+        fail(
+          new AmbitError(
+            'AMBIT_E_HBONE_CONNECT',
+            `${name} did not negotiate ALPN h2 (got ${String(secure.alpnProtocol)})`,
+            {
+              hint: 'the port is not an HBONE endpoint (expected the agent or a waypoint on 15008)',
+            },
+          ),
+        );
         return;
       }
       const identity = peerIdentity(secure) ?? '';
@@ -121,8 +138,15 @@ export const STREAM_ERROR = Symbol('ambit.hbone.streamError');
 
 /** Why a CONNECT stream ended before its answer; the pool decides on retry and error code. */
 export class TunnelOpenFailure extends Error {
-  constructor(readonly rstCode: number, readonly sessionGone: boolean, cause?: unknown) {
-    super(`stream closed before the CONNECT was answered (HTTP/2 code ${rstCode}${sessionGone ? ', connection gone' : ''})`, { cause });
+  constructor(
+    readonly rstCode: number,
+    readonly sessionGone: boolean,
+    cause?: unknown,
+  ) {
+    super(
+      `stream closed before the CONNECT was answered (HTTP/2 code ${rstCode}${sessionGone ? ', connection gone' : ''})`,
+      { cause },
+    );
   }
 }
 
@@ -131,14 +155,23 @@ export class TunnelOpenFailure extends Error {
  * rejects with HboneStatusError on another status or TunnelOpenFailure when the stream ends first.
  * The stream keeps an 'error' listener for life so a late reset never becomes an uncaught error.
  */
-export function openTunnel(session: ClientHttp2Session, headers: OutgoingHttpHeaders, name: string): { stream: ClientHttp2Stream; ready: Promise<ClientHttp2Stream> } {
+export function openTunnel(
+  session: ClientHttp2Session,
+  headers: OutgoingHttpHeaders,
+  name: string,
+): { stream: ClientHttp2Stream; ready: Promise<ClientHttp2Stream> } {
   const stream = session.request(headers, { endStream: false });
-  stream.on('error', (err) => { (stream as unknown as Record<symbol, unknown>)[STREAM_ERROR] = err; });
+  stream.on('error', (err) => {
+    (stream as unknown as Record<symbol, unknown>)[STREAM_ERROR] = err;
+  });
   const ready = new Promise<ClientHttp2Stream>((resolve, reject) => {
     const onResponse = (h: http2.IncomingHttpHeaders): void => {
       stream.removeListener('close', onClose);
       const status = Number(h[':status']);
-      if (status === 200) { resolve(stream); return; }
+      if (status === 200) {
+        resolve(stream);
+        return;
+      }
       stream.close(NGHTTP2_CANCEL);
       reject(new HboneStatusError(status, name, String(headers[':authority'])));
     };
@@ -158,7 +191,12 @@ export function openTunnel(session: ClientHttp2Session, headers: OutgoingHttpHea
  * `timeoutMs` (a peer gone without FIN or RST; a graceful close would wait for it forever).
  * Stops when the session closes.
  */
-export function watchLiveness(session: ClientHttp2Session, intervalMs: number, timeoutMs: number, onDead: () => void): void {
+export function watchLiveness(
+  session: ClientHttp2Session,
+  intervalMs: number,
+  timeoutMs: number,
+  onDead: () => void,
+): void {
   if (intervalMs <= 0) return;
   let waiting: NodeJS.Timeout | undefined;
   const tick = setInterval(() => {
@@ -176,5 +214,8 @@ export function watchLiveness(session: ClientHttp2Session, intervalMs: number, t
     }
   }, intervalMs);
   tick.unref();
-  session.once('close', () => { clearInterval(tick); clearTimeout(waiting); });
+  session.once('close', () => {
+    clearInterval(tick);
+    clearTimeout(waiting);
+  });
 }

@@ -46,24 +46,36 @@ describe('hbone client and server', () => {
 
   it('passes a given traceparent through', async () => {
     const tp = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
-    const tunnel = await pool.connect({ source: p.client, target: target(fwd.port, echo.port, p.server.identity), traceparent: tp });
+    const tunnel = await pool.connect({
+      source: p.client,
+      target: target(fwd.port, echo.port, p.server.identity),
+      traceparent: tp,
+    });
     tunnel.end();
     await readAll(tunnel);
     expect(fwd.requests.at(-1)!.headers['traceparent']).toBe(tp);
   });
 
   it('rejects with AMBIT_E_HBONE_STATUS carrying the status', async () => {
-    const refusing = createHboneServer({ credentials: () => p.server, trustDomain: 'cluster.local', handler: (req) => rejectTunnel(req, 401, 'denied') });
+    const refusing = createHboneServer({
+      credentials: () => p.server,
+      trustDomain: 'cluster.local',
+      handler: (req) => rejectTunnel(req, 401, 'denied'),
+    });
     const addr = await refusing.listen({ host: '127.0.0.1', port: 0 });
     try {
-      const err = await pool.connect({ source: p.client, target: target(addr!.port, 9, p.server.identity) }).catch((e: unknown) => e);
+      const err = await pool
+        .connect({ source: p.client, target: target(addr!.port, 9, p.server.identity) })
+        .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(HboneStatusError);
       expect((err as HboneStatusError).status).toBe(401);
       expect((err as HboneStatusError).code).toBe('AMBIT_E_HBONE_STATUS');
       expect((err as HboneStatusError).hint).toMatch(/AuthorizationPolicy/);
       // a closed upstream port: the forwarder answers 503
       const closedPort = await freePort();
-      const err503 = await pool.connect({ source: p.client, target: target(fwd.port, closedPort, p.server.identity) }).catch((e: unknown) => e);
+      const err503 = await pool
+        .connect({ source: p.client, target: target(fwd.port, closedPort, p.server.identity) })
+        .catch((e: unknown) => e);
       expect((err503 as HboneStatusError).status).toBe(503);
     } finally {
       await refusing.close({ force: true });
@@ -72,7 +84,10 @@ describe('hbone client and server', () => {
 
   it('answers 400 to a non-CONNECT request', async () => {
     const session = http2.connect(`https://127.0.0.1:${fwd.port}`, {
-      key: p.client.keyPem, cert: p.client.certChainPem, ca: p.client.rootsPem, checkServerIdentity: () => undefined,
+      key: p.client.keyPem,
+      cert: p.client.certChainPem,
+      ca: p.client.rootsPem,
+      checkServerIdentity: () => undefined,
     });
     try {
       const status = await new Promise<number>((resolve, reject) => {
@@ -89,7 +104,10 @@ describe('hbone client and server', () => {
 
   it('answers 400 to a CONNECT whose authority is not ip:port', async () => {
     const session = http2.connect(`https://127.0.0.1:${fwd.port}`, {
-      key: p.client.keyPem, cert: p.client.certChainPem, ca: p.client.rootsPem, checkServerIdentity: () => undefined,
+      key: p.client.keyPem,
+      cert: p.client.certChainPem,
+      ca: p.client.rootsPem,
+      checkServerIdentity: () => undefined,
     });
     try {
       const status = await new Promise<number>((resolve, reject) => {
@@ -105,8 +123,13 @@ describe('hbone client and server', () => {
 
   it('closes HTTP/1 over TLS and plaintext connections', async () => {
     const h1 = tls.connect({
-      host: '127.0.0.1', port: fwd.port, key: p.client.keyPem, cert: p.client.certChainPem, ca: p.client.rootsPem,
-      ALPNProtocols: ['http/1.1'], checkServerIdentity: () => undefined,
+      host: '127.0.0.1',
+      port: fwd.port,
+      key: p.client.keyPem,
+      cert: p.client.certChainPem,
+      ca: p.client.rootsPem,
+      ALPNProtocols: ['http/1.1'],
+      checkServerIdentity: () => undefined,
     });
     h1.on('error', () => undefined);
     h1.on('secureConnect', () => h1.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
@@ -125,11 +148,15 @@ describe('hbone client and server', () => {
   });
 
   it('serves sockets accepted elsewhere (handleSocket)', async () => {
-    const hbone = createHboneServer({ credentials: () => p.server, trustDomain: 'cluster.local', handler: (req) => {
-      const tunnel = acceptTunnel(req);
-      tunnel.end(`hello ${req.peerIdentity}`);
-      tunnel.resume();
-    } });
+    const hbone = createHboneServer({
+      credentials: () => p.server,
+      trustDomain: 'cluster.local',
+      handler: (req) => {
+        const tunnel = acceptTunnel(req);
+        tunnel.end(`hello ${req.peerIdentity}`);
+        tunnel.resume();
+      },
+    });
     const outer = net.createServer((s) => hbone.handleSocket(s));
     await new Promise<void>((resolve) => outer.listen(0, '127.0.0.1', resolve));
     try {
@@ -145,13 +172,17 @@ describe('hbone client and server', () => {
   });
 
   it('rejects a malformed authority before dialing', async () => {
-    const err = await pool.connect({ source: p.client, target: { ...target(fwd.port, 1, p.server.identity), authority: 'example.com:80' } }).catch((e: unknown) => e);
+    const err = await pool
+      .connect({ source: p.client, target: { ...target(fwd.port, 1, p.server.identity), authority: 'example.com:80' } })
+      .catch((e: unknown) => e);
     expect(isAmbitError(err, 'AMBIT_E_HBONE_CONNECT')).toBe(true);
   });
 
   it('maps a refused TCP dial to AMBIT_E_HBONE_CONNECT with a hint', async () => {
     const port = await freePort();
-    const err = await pool.connect({ source: p.client, target: target(port, 1, p.server.identity) }).catch((e: unknown) => e);
+    const err = await pool
+      .connect({ source: p.client, target: target(port, 1, p.server.identity) })
+      .catch((e: unknown) => e);
     expect(isAmbitError(err, 'AMBIT_E_HBONE_CONNECT')).toBe(true);
     expect((err as { hint?: string }).hint).toMatch(/15008/);
   });

@@ -23,7 +23,31 @@ const authorityLike = fc.oneof(
   fc.string({ maxLength: 60 }),
   fc.string({ maxLength: 60, unit: 'binary' }),
   hostPort,
-  fc.array(fc.constantFrom('[', ']', ':', '.', '%', '1', '0', 'f', 'fe80', '::', '255', '65536', '99999', ' ', 'a', '"', ',', ';', '='), { maxLength: 20 })
+  fc
+    .array(
+      fc.constantFrom(
+        '[',
+        ']',
+        ':',
+        '.',
+        '%',
+        '1',
+        '0',
+        'f',
+        'fe80',
+        '::',
+        '255',
+        '65536',
+        '99999',
+        ' ',
+        'a',
+        '"',
+        ',',
+        ';',
+        '=',
+      ),
+      { maxLength: 20 },
+    )
     .map((parts) => parts.join('')),
   fc.tuple(hostPort, fc.string({ maxLength: 8 })).map(([hp, tail]) => hp + tail),
 );
@@ -37,25 +61,50 @@ function validHostPort(r: { host: string; port: number } | undefined): void {
 
 const forwardedLike = fc.oneof(
   authorityLike,
-  fc.tuple(fc.constantFrom('for=', 'For = ', 'by=x;for=', 'proto=http;for=', 'for'), fc.constantFrom('"', ''), authorityLike, fc.constantFrom('"', ''), fc.constantFrom('', ', for=1.2.3.4:5', ';by=y'))
+  fc
+    .tuple(
+      fc.constantFrom('for=', 'For = ', 'by=x;for=', 'proto=http;for=', 'for'),
+      fc.constantFrom('"', ''),
+      authorityLike,
+      fc.constantFrom('"', ''),
+      fc.constantFrom('', ', for=1.2.3.4:5', ';by=y'),
+    )
     .map((parts) => parts.join('')),
 );
 
 describe('HBONE CONNECT headers (fuzz)', () => {
-  it.prop([authorityLike], fuzzParams({ examples: [['[fe80::1%eth0]:80'], ['[fe80::1%25lo]:15008']] }))('splitHostPort never throws and yields only ip:port in range', (value) => {
-    validHostPort(splitHostPort(value));
-  }, fuzzTimeout());
+  it.prop([authorityLike], fuzzParams({ examples: [['[fe80::1%eth0]:80'], ['[fe80::1%25lo]:15008']] }))(
+    'splitHostPort never throws and yields only ip:port in range',
+    (value) => {
+      validHostPort(splitHostPort(value));
+    },
+    fuzzTimeout(),
+  );
 
-  it.prop([fc.oneof(ipV4, ipV6), port], fuzzParams())('joinHostPort and splitHostPort round-trip', (host, p) => {
-    expect(splitHostPort(joinHostPort(host, p))).toEqual({ host, port: p });
-  }, fuzzTimeout());
+  it.prop([fc.oneof(ipV4, ipV6), port], fuzzParams())(
+    'joinHostPort and splitHostPort round-trip',
+    (host, p) => {
+      expect(splitHostPort(joinHostPort(host, p))).toEqual({ host, port: p });
+    },
+    fuzzTimeout(),
+  );
 
   it.prop([fc.oneof(forwardedLike, fc.array(forwardedLike, { maxLength: 3 }), fc.constant(undefined))], fuzzParams())(
-    'forwardedFor never throws and yields only ip:port in range', (value) => {
+    'forwardedFor never throws and yields only ip:port in range',
+    (value) => {
       validHostPort(forwardedFor({ forwarded: value as string | undefined }));
-    }, fuzzTimeout());
+    },
+    fuzzTimeout(),
+  );
 
-  it.prop([authorityLike, fc.option(authorityLike, { nil: undefined }), fc.option(fc.string({ maxLength: 60 }), { nil: undefined })], fuzzParams())(
+  it.prop(
+    [
+      authorityLike,
+      fc.option(authorityLike, { nil: undefined }),
+      fc.option(fc.string({ maxLength: 60 }), { nil: undefined }),
+    ],
+    fuzzParams(),
+  )(
     'connectHeaders builds headers or refuses with AMBIT_E_HBONE_CONNECT; what it writes parses back',
     (authority, fwd, traceparent) => {
       let h: ReturnType<typeof connectHeaders>;
@@ -63,19 +112,26 @@ describe('HBONE CONNECT headers (fuzz)', () => {
         h = connectHeaders({ authority, forwardedFor: fwd, traceparent });
       } catch (err) {
         if (!isAmbitError(err) || err.code !== 'AMBIT_E_HBONE_CONNECT') throw err;
-        expect(splitHostPort(authority) === undefined || (fwd !== undefined && splitHostPort(fwd) === undefined)).toBe(true);
+        expect(splitHostPort(authority) === undefined || (fwd !== undefined && splitHostPort(fwd) === undefined)).toBe(
+          true,
+        );
         return;
       }
       expect(h[':authority']).toBe(authority);
       expect(isTraceparent(String(h['traceparent']))).toBe(true);
       if (fwd !== undefined) expect(forwardedFor({ forwarded: String(h['forwarded']) })).toEqual(splitHostPort(fwd));
-    }, fuzzTimeout());
+    },
+    fuzzTimeout(),
+  );
 
   it.prop([fc.string({ maxLength: 64 }), fc.constant(null).map(() => newTraceparent())], fuzzParams())(
-    'isTraceparent never throws; generated ones are valid', (value, generated) => {
+    'isTraceparent never throws; generated ones are valid',
+    (value, generated) => {
       expect(typeof isTraceparent(value)).toBe('boolean');
       expect(isTraceparent(generated)).toBe(true);
-    }, fuzzTimeout());
+    },
+    fuzzTimeout(),
+  );
 
   describe('on a real HBONE server', () => {
     let server: HboneServer;
@@ -89,7 +145,8 @@ describe('HBONE CONNECT headers (fuzz)', () => {
     beforeAll(async () => {
       const p = await pki();
       server = createHboneServer({
-        credentials: () => p.server, trustDomain: 'cluster.local',
+        credentials: () => p.server,
+        trustDomain: 'cluster.local',
         handler: (req) => {
           forwardedFor(req.headers);
           acceptTunnel(req).end();
@@ -98,7 +155,10 @@ describe('HBONE CONNECT headers (fuzz)', () => {
       const addr = await server.listen({ host: '127.0.0.1', port: 0 });
       connect = () => {
         const s = http2.connect(`https://127.0.0.1:${addr!.port}`, {
-          key: p.client.keyPem, cert: p.client.certChainPem, ca: p.client.rootsPem, checkServerIdentity: () => undefined,
+          key: p.client.keyPem,
+          cert: p.client.certChainPem,
+          ca: p.client.rootsPem,
+          checkServerIdentity: () => undefined,
         });
         s.on('error', () => undefined);
         return s;
@@ -109,12 +169,20 @@ describe('HBONE CONNECT headers (fuzz)', () => {
       await server.close({ force: true });
     });
 
-    it.prop([authorityLike, fc.option(forwardedLike, { nil: undefined }), fc.constantFrom('CONNECT', 'GET', 'POST')], fuzzParams({ quick: 100 }))(
+    it.prop(
+      [authorityLike, fc.option(forwardedLike, { nil: undefined }), fc.constantFrom('CONNECT', 'GET', 'POST')],
+      fuzzParams({ quick: 100 }),
+    )(
       'any authority and forwarded value gets 200 (ip:port) or 400, and the server keeps serving',
       async (authority, fwd, method) => {
         let req: http2.ClientHttp2Stream;
         try {
-          req = client().request({ ':method': method, ':authority': authority, ...(method === 'CONNECT' ? {} : { ':path': '/' }), ...(fwd !== undefined ? { forwarded: fwd } : {}) });
+          req = client().request({
+            ':method': method,
+            ':authority': authority,
+            ...(method === 'CONNECT' ? {} : { ':path': '/' }),
+            ...(fwd !== undefined ? { forwarded: fwd } : {}),
+          });
         } catch {
           return; // the client itself refuses to send this header value
         }
@@ -128,7 +196,9 @@ describe('HBONE CONNECT headers (fuzz)', () => {
         if (status === -1) return;
         const expected = method === 'CONNECT' && splitHostPort(authority) ? 200 : 400;
         expect(status).toBe(expected);
-      }, fuzzTimeout(60_000));
+      },
+      fuzzTimeout(60_000),
+    );
 
     it('still serves a valid CONNECT after the campaign', async () => {
       session?.destroy();

@@ -15,8 +15,17 @@ describe('hbone headers', () => {
   });
 
   it('builds CONNECT headers with forwarded and a generated or given traceparent', () => {
-    const h = connectHeaders({ authority: '10.0.0.7:8080', forwardedFor: '[fd00::1]:5555', extraHeaders: { 'x-a': 'b' } });
-    expect(h).toMatchObject({ ':method': 'CONNECT', ':authority': '10.0.0.7:8080', forwarded: 'for="[fd00::1]:5555"', 'x-a': 'b' });
+    const h = connectHeaders({
+      authority: '10.0.0.7:8080',
+      forwardedFor: '[fd00::1]:5555',
+      extraHeaders: { 'x-a': 'b' },
+    });
+    expect(h).toMatchObject({
+      ':method': 'CONNECT',
+      ':authority': '10.0.0.7:8080',
+      forwarded: 'for="[fd00::1]:5555"',
+      'x-a': 'b',
+    });
     expect(isTraceparent(String(h['traceparent']))).toBe(true);
     const given = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
     expect(connectHeaders({ authority: '10.0.0.7:1', traceparent: given })['traceparent']).toBe(given);
@@ -27,13 +36,23 @@ describe('hbone headers', () => {
 
   it('refuses a malformed authority or forwardedFor with AMBIT_E_HBONE_CONNECT', () => {
     expect(() => connectHeaders({ authority: 'svc.ns:80' })).toThrow(/not ip:port/);
-    const err = ((): unknown => { try { connectHeaders({ authority: '10.0.0.1:80', forwardedFor: 'client' }); return undefined; } catch (e) { return e; } })();
+    const err = ((): unknown => {
+      try {
+        connectHeaders({ authority: '10.0.0.1:80', forwardedFor: 'client' });
+        return undefined;
+      } catch (e) {
+        return e;
+      }
+    })();
     expect(isAmbitError(err, 'AMBIT_E_HBONE_CONNECT')).toBe(true);
   });
 
   it('reads the client address of a forwarded header', () => {
     expect(forwardedFor({ forwarded: 'for="10.1.2.3:4567"' })).toEqual({ host: '10.1.2.3', port: 4567 });
-    expect(forwardedFor({ forwarded: 'proto=https;for="[fd00::2]:80", for=1.1.1.1:1' })).toEqual({ host: 'fd00::2', port: 80 });
+    expect(forwardedFor({ forwarded: 'proto=https;for="[fd00::2]:80", for=1.1.1.1:1' })).toEqual({
+      host: 'fd00::2',
+      port: 80,
+    });
     expect(forwardedFor({ forwarded: 'for=unknown' })).toBeUndefined();
     expect(forwardedFor({})).toBeUndefined();
   });

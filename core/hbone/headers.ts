@@ -53,11 +53,14 @@ export function connectHeaders(o: ConnectHeaderInput): OutgoingHttpHeaders {
   const headers: OutgoingHttpHeaders = { ...o.extraHeaders, ':method': 'CONNECT', ':authority': o.authority };
   if (o.forwardedFor !== undefined) {
     if (!splitHostPort(o.forwardedFor)) {
-      throw new AmbitError('AMBIT_E_HBONE_CONNECT', `forwardedFor "${o.forwardedFor}" is not ip:port`, { hint: 'pass the original client address as ip:port' });
+      throw new AmbitError('AMBIT_E_HBONE_CONNECT', `forwardedFor "${o.forwardedFor}" is not ip:port`, {
+        hint: 'pass the original client address as ip:port',
+      });
     }
     headers['forwarded'] = `for="${o.forwardedFor}"`;
   }
-  headers['traceparent'] = o.traceparent !== undefined && isTraceparent(o.traceparent) ? o.traceparent : newTraceparent();
+  headers['traceparent'] =
+    o.traceparent !== undefined && isTraceparent(o.traceparent) ? o.traceparent : newTraceparent();
   return headers;
 }
 
@@ -70,7 +73,10 @@ export function forwardedFor(headers: IncomingHttpHeaders): { host: string; port
   for (const pair of first.split(';')) {
     const eq = pair.indexOf('=');
     if (eq < 0 || pair.slice(0, eq).trim().toLowerCase() !== 'for') continue;
-    const v = pair.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1');
+    const v = pair
+      .slice(eq + 1)
+      .trim()
+      .replace(/^"(.*)"$/, '$1');
     return splitHostPort(v);
   }
   return undefined;

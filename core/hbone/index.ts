@@ -7,7 +7,13 @@
 //   AMBIT_E_HBONE_RESET   the server reset the CONNECT stream
 //   AMBIT_E_TIMEOUT       handshake or answer slower than timeoutMs
 //   AMBIT_E_HBONE_POOL    the pool is closed
-export type { HboneConnectOptions, HboneFlowOptions, HbonePoolOptions, HbonePoolStats, HboneTarget } from './options.js';
+export type {
+  HboneConnectOptions,
+  HboneFlowOptions,
+  HbonePoolOptions,
+  HbonePoolStats,
+  HboneTarget,
+} from './options.js';
 export { HbonePool } from './pool.js';
 export { HboneStatusError } from './client.js';
 export { acceptTunnel, createHboneServer, rejectTunnel } from './server.js';

@@ -122,6 +122,10 @@ export function resolveFlow(o: HboneFlowOptions = {}): ResolvedFlow {
 }
 
 /** HTTP/2 SETTINGS both peers advertise. */
-export function http2Settings(flow: ResolvedFlow): { initialWindowSize: number; maxFrameSize: number; enablePush: false } {
+export function http2Settings(flow: ResolvedFlow): {
+  initialWindowSize: number;
+  maxFrameSize: number;
+  enablePush: false;
+} {
   return { initialWindowSize: flow.streamWindowBytes, maxFrameSize: flow.maxFrameBytes, enablePush: false };
 }

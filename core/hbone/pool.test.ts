@@ -8,7 +8,16 @@ import { isAmbitError } from '../errors.js';
 import type { Credentials } from '../identity/types.js';
 import { HbonePool, createHboneServer } from './index.js';
 import type { HboneRequest } from './index.js';
-import { closed, pki, readAll, stablePort, startEcho, startForwarder, startTcp, target } from '../../test/hbone/fixtures.js';
+import {
+  closed,
+  pki,
+  readAll,
+  stablePort,
+  startEcho,
+  startForwarder,
+  startTcp,
+  target,
+} from '../../test/hbone/fixtures.js';
 import type { Forwarder, Pki, TcpTarget } from '../../test/hbone/fixtures.js';
 import { testCredentials } from '../../test/helpers/pki.js';
 import type { Duplex } from 'node:stream';
@@ -28,7 +37,11 @@ describe('hbone pool', () => {
   let fwd: Forwarder;
   let echo: TcpTarget;
   const pools: HbonePool[] = [];
-  const newPool = (o: ConstructorParameters<typeof HbonePool>[0] = {}): HbonePool => { const x = new HbonePool(o); pools.push(x); return x; };
+  const newPool = (o: ConstructorParameters<typeof HbonePool>[0] = {}): HbonePool => {
+    const x = new HbonePool(o);
+    pools.push(x);
+    return x;
+  };
   const tgt = (): ReturnType<typeof target> => target(fwd.port, echo.port, p.server.identity);
 
   beforeAll(async () => {
@@ -36,7 +49,9 @@ describe('hbone pool', () => {
     fwd = await startForwarder(() => p.server);
     echo = await startEcho();
   });
-  afterEach(() => { for (const x of pools.splice(0)) x.destroy(); });
+  afterEach(() => {
+    for (const x of pools.splice(0)) x.destroy();
+  });
   afterAll(async () => {
     await fwd.close(true);
     await echo.close();
@@ -44,7 +59,9 @@ describe('hbone pool', () => {
 
   it('shares one handshake among concurrent connects and reuses the connection', async () => {
     const pool = newPool();
-    const tunnels = await Promise.all(Array.from({ length: 20 }, () => pool.connect({ source: p.client, target: tgt() })));
+    const tunnels = await Promise.all(
+      Array.from({ length: 20 }, () => pool.connect({ source: p.client, target: tgt() })),
+    );
     expect(pool.stats()).toMatchObject({ handshakes: 1, connections: 1, activeStreams: 20, tunnelsOpened: 20 });
     await Promise.all(tunnels.map((t, i) => roundTrip(t, `t${i}`)));
     await roundTrip(await pool.connect({ source: p.client, target: tgt() }), 'again');
@@ -53,22 +70,40 @@ describe('hbone pool', () => {
 
   it('opens another connection past maxStreamsPerConnection', async () => {
     const pool = newPool({ maxStreamsPerConnection: 3 });
-    const tunnels = await Promise.all(Array.from({ length: 7 }, () => pool.connect({ source: p.client, target: tgt() })));
+    const tunnels = await Promise.all(
+      Array.from({ length: 7 }, () => pool.connect({ source: p.client, target: tgt() })),
+    );
     expect(pool.stats()).toMatchObject({ handshakes: 3, connections: 3 });
     await Promise.all(tunnels.map((t, i) => roundTrip(t, `s${i}`)));
     // slots freed: new tunnels fit on existing connections
-    await Promise.all(Array.from({ length: 6 }, async (_, i) => roundTrip(await pool.connect({ source: p.client, target: tgt() }), `r${i}`)));
+    await Promise.all(
+      Array.from({ length: 6 }, async (_, i) =>
+        roundTrip(await pool.connect({ source: p.client, target: tgt() }), `r${i}`),
+      ),
+    );
     expect(pool.stats().handshakes).toBe(3);
   });
 
   it('keeps separate connections per key (expected identities, netns key)', async () => {
     const pool = newPool();
     let made = 0;
-    const via = { key: 'pod-a', createSocket: () => { made++; return new net.Socket(); } };
+    const via = {
+      key: 'pod-a',
+      createSocket: () => {
+        made++;
+        return new net.Socket();
+      },
+    };
     await roundTrip(await pool.connect({ source: p.client, target: tgt() }), 'a');
     await roundTrip(await pool.connect({ source: p.client, target: tgt(), via }), 'b');
     await roundTrip(await pool.connect({ source: p.client, target: tgt(), via }), 'c');
-    await roundTrip(await pool.connect({ source: p.client, target: { ...tgt(), expectedIdentities: [p.server.identity, 'spiffe://cluster.local/ns/x/sa/y'] } }), 'd');
+    await roundTrip(
+      await pool.connect({
+        source: p.client,
+        target: { ...tgt(), expectedIdentities: [p.server.identity, 'spiffe://cluster.local/ns/x/sa/y'] },
+      }),
+      'd',
+    );
     expect(made).toBe(1);
     expect(pool.stats().handshakes).toBe(3);
   });
@@ -114,7 +149,10 @@ describe('hbone pool', () => {
     let clientCreds = p.client;
     const results: Array<Promise<void>> = [];
     const wave = (n: number): void => {
-      for (let i = 0; i < n; i++) results.push(pool.connect({ source: clientCreds, target: t() }).then((x) => roundTrip(x, `w${results.length}`)));
+      for (let i = 0; i < n; i++)
+        results.push(
+          pool.connect({ source: clientCreds, target: t() }).then((x) => roundTrip(x, `w${results.length}`)),
+        );
     };
     wave(10);
     const longLived = await pool.connect({ source: clientCreds, target: t() });
@@ -128,8 +166,19 @@ describe('hbone pool', () => {
     await until(() => pool.stats().connections === 1, 'the old connection to drain');
     expect(pool.stats().tunnelsFailed).toBe(0);
     // the server presents its new certificate to new connections
-    const probe = tls.connect({ host: '127.0.0.1', port: rot.port, key: clientCreds.keyPem, cert: clientCreds.certChainPem, ca: p.ca.rootsPem, ALPNProtocols: ['h2'], checkServerIdentity: () => undefined });
-    const presented = await new Promise<X509Certificate>((resolve, reject) => { probe.once('secureConnect', () => resolve(probe.getPeerX509Certificate()!)); probe.once('error', reject); });
+    const probe = tls.connect({
+      host: '127.0.0.1',
+      port: rot.port,
+      key: clientCreds.keyPem,
+      cert: clientCreds.certChainPem,
+      ca: p.ca.rootsPem,
+      ALPNProtocols: ['h2'],
+      checkServerIdentity: () => undefined,
+    });
+    const presented = await new Promise<X509Certificate>((resolve, reject) => {
+      probe.once('secureConnect', () => resolve(probe.getPeerX509Certificate()!));
+      probe.once('error', reject);
+    });
     probe.destroy();
     expect(presented.serialNumber).toBe(new X509Certificate(serverCreds.certChainPem).serialNumber);
     await rot.close(true);
@@ -149,7 +198,12 @@ describe('hbone pool', () => {
     await roundTrip(await pool.connect({ source: p.client, target: t }), 'before');
     expect(pool.stats().connections).toBe(1);
     // the path goes silent: no FIN, no RST, nothing forwarded
-    for (const [a, b] of links) { a.unpipe(); b.unpipe(); a.pause(); b.pause(); }
+    for (const [a, b] of links) {
+      a.unpipe();
+      b.unpipe();
+      a.pause();
+      b.pause();
+    }
     await until(() => pool.stats().connections === 0, 'the silent connection to be dropped');
     await roundTrip(await pool.connect({ source: p.client, target: t }), 'after');
     expect(pool.stats()).toMatchObject({ handshakes: 2, tunnelsFailed: 0 });
@@ -157,21 +211,33 @@ describe('hbone pool', () => {
   });
 
   it('refuses a target address that is not an IP literal', async () => {
-    const err = await newPool().connect({ source: p.client, target: { ...tgt(), address: 'localhost' } }).catch((e: unknown) => e);
+    const err = await newPool()
+      .connect({ source: p.client, target: { ...tgt(), address: 'localhost' } })
+      .catch((e: unknown) => e);
     expect(isAmbitError(err, 'AMBIT_E_HBONE_CONNECT')).toBe(true);
   });
 
   it('times out a handshake that never completes and a CONNECT never answered', async () => {
     const silent = await startTcp(() => undefined);
     const pool = newPool();
-    const err = await pool.connect({ source: p.client, target: target(silent.port, 1, p.server.identity), timeoutMs: 200 }).catch((e: unknown) => e);
+    const err = await pool
+      .connect({ source: p.client, target: target(silent.port, 1, p.server.identity), timeoutMs: 200 })
+      .catch((e: unknown) => e);
     expect(isAmbitError(err, 'AMBIT_E_TIMEOUT')).toBe(true);
     await silent.close();
 
     const held: HboneRequest[] = [];
-    const mute = createHboneServer({ credentials: () => p.server, trustDomain: 'cluster.local', handler: (req) => { held.push(req); } });
+    const mute = createHboneServer({
+      credentials: () => p.server,
+      trustDomain: 'cluster.local',
+      handler: (req) => {
+        held.push(req);
+      },
+    });
     const addr = await mute.listen({ host: '127.0.0.1', port: 0 });
-    const err2 = await pool.connect({ source: p.client, target: target(addr!.port, 1, p.server.identity), timeoutMs: 200 }).catch((e: unknown) => e);
+    const err2 = await pool
+      .connect({ source: p.client, target: target(addr!.port, 1, p.server.identity), timeoutMs: 200 })
+      .catch((e: unknown) => e);
     expect(isAmbitError(err2, 'AMBIT_E_TIMEOUT')).toBe(true);
     expect(held).toHaveLength(1);
     await closed(held[0]!.stream); // the client cancelled the stream

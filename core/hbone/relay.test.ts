@@ -6,11 +6,18 @@ import { HbonePool } from './index.js';
 import { closed, pki, startForwarder, startSourceAgent, startTcp, target } from '../../test/hbone/fixtures.js';
 import type { Forwarder, Pki, SourceAgent, TcpTarget } from '../../test/hbone/fixtures.js';
 
-interface Peer { socket: net.Socket; data: () => string; ended: Promise<void>; error: Promise<NodeJS.ErrnoException | undefined> }
+interface Peer {
+  socket: net.Socket;
+  data: () => string;
+  ended: Promise<void>;
+  error: Promise<NodeJS.ErrnoException | undefined>;
+}
 
 function watch(socket: net.Socket): Peer {
   let buf = '';
-  socket.on('data', (d: Buffer) => { buf += d.toString(); });
+  socket.on('data', (d: Buffer) => {
+    buf += d.toString();
+  });
   return {
     socket,
     data: () => buf,
@@ -46,7 +53,9 @@ describe('relay over hbone', () => {
 
   /** Connect an app to the source agent; resolve with both ends once the target accepted. */
   async function pair(): Promise<{ app: Peer; server: Peer }> {
-    const serverSide = new Promise<net.Socket>((resolve) => { accepted = resolve; });
+    const serverSide = new Promise<net.Socket>((resolve) => {
+      accepted = resolve;
+    });
     const app = net.connect({ port: agent.port, host: '127.0.0.1', allowHalfOpen: true });
     const a = watch(app);
     return { app: a, server: watch(await serverSide) };
@@ -63,9 +72,17 @@ describe('relay over hbone', () => {
     expect(app.data()).toBe('response after FIN');
     await Promise.all([closed(app.socket), closed(server.socket)]);
     const r = await fwd.relays.at(-1)!;
-    expect(r).toMatchObject({ reason: 'done', bytesToTunnel: 'response after FIN'.length, bytesFromTunnel: 'request'.length });
+    expect(r).toMatchObject({
+      reason: 'done',
+      bytesToTunnel: 'response after FIN'.length,
+      bytesFromTunnel: 'request'.length,
+    });
     const s = await agent.relays.at(-1)!;
-    expect(s).toMatchObject({ reason: 'done', bytesToTunnel: 'request'.length, bytesFromTunnel: 'response after FIN'.length });
+    expect(s).toMatchObject({
+      reason: 'done',
+      bytesToTunnel: 'request'.length,
+      bytesFromTunnel: 'response after FIN'.length,
+    });
   });
 
   it('half-closes target → app: the app sees FIN and can still send', async () => {

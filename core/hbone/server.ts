@@ -89,8 +89,14 @@ export function createHboneServer(o: HboneServerOptions): HboneServer {
   const sockets = new Set<Socket>();
   const sessions = new Set<ServerHttp2Session>();
   const counts = {
-    activeStreams: 0, streamsTotal: 0, tlsFailures: 0, refusedPeers: 0,
-    handshakeTimeouts: 0, idleClosed: 0, refusedPeerCap: 0, refusedStreams: 0,
+    activeStreams: 0,
+    streamsTotal: 0,
+    tlsFailures: 0,
+    refusedPeers: 0,
+    handshakeTimeouts: 0,
+    idleClosed: 0,
+    refusedPeerCap: 0,
+    refusedStreams: 0,
   };
   const connectionsPerPeer = new Map<string, number>();
   // Handshake deadlines by the TCP 4-tuple: the TLS socket is a new object over the same connection.
@@ -122,7 +128,10 @@ export function createHboneServer(o: HboneServerOptions): HboneServer {
       if (creds !== current) {
         server.setSecureContext(secureContextOptions(creds));
         current = creds;
-        log.info('hbone server credentials rotated', { identity: creds.identity, notAfter: creds.notAfter.toISOString() });
+        log.info('hbone server credentials rotated', {
+          identity: creds.identity,
+          notAfter: creds.notAfter.toISOString(),
+        });
       }
     } catch (err) {
       log.warn('hbone server keeps its previous credentials', { err: describeError(err) });
@@ -139,18 +148,26 @@ export function createHboneServer(o: HboneServerOptions): HboneServer {
     log.debug('hbone tls handshake failed', { err: describeError(err), remote: socket.remoteAddress });
   });
   // HTTP/1 over TLS (or no ALPN): not HBONE, close at once.
-  server.on('unknownProtocol', (socket) => { socket.destroy(); });
+  server.on('unknownProtocol', (socket) => {
+    socket.destroy();
+  });
   server.on('sessionError', (err: Error) => log.debug('hbone session error', { err: describeError(err) }));
 
   server.on('session', (session: ServerHttp2Session) => {
     sessions.add(session);
     session.once('close', () => sessions.delete(session));
     session.on('error', (err: Error) => log.debug('hbone session error', { err: describeError(err) }));
-    if (closing) { session.close(); return; }
+    if (closing) {
+      session.close();
+      return;
+    }
     const peer = peerIdentity(session.socket as TLSSocket);
     if (!peer || !inTrustDomain(peer, o.trustDomain)) {
       counts.refusedPeers++;
-      log.warn('hbone peer refused: identity outside the trust domain', { peer: peer ?? '(none)', trustDomain: o.trustDomain });
+      log.warn('hbone peer refused: identity outside the trust domain', {
+        peer: peer ?? '(none)',
+        trustDomain: o.trustDomain,
+      });
       session.goaway(NGHTTP2_INADEQUATE_SECURITY, 0, Buffer.from('peer identity outside the trust domain'));
       session.close();
       return;
@@ -166,7 +183,8 @@ export function createHboneServer(o: HboneServerOptions): HboneServer {
     connectionsPerPeer.set(peer, held + 1);
     session.once('close', () => {
       const n = (connectionsPerPeer.get(peer) ?? 1) - 1;
-      if (n > 0) connectionsPerPeer.set(peer, n); else connectionsPerPeer.delete(peer);
+      if (n > 0) connectionsPerPeer.set(peer, n);
+      else connectionsPerPeer.delete(peer);
     });
     // Idle: no stream open for idleTimeoutMs (PINGs do not count) closes the connection gracefully.
     let sessionStreams = 0;
@@ -191,7 +209,11 @@ export function createHboneServer(o: HboneServerOptions): HboneServer {
       counts.streamsTotal++;
       sessionStreams++;
       clearTimeout(idleTimer);
-      stream.once('close', () => { counts.activeStreams--; sessionStreams--; armIdle(); });
+      stream.once('close', () => {
+        counts.activeStreams--;
+        sessionStreams--;
+        armIdle();
+      });
       stream.on('error', (err: Error) => log.debug('hbone stream error', { err: describeError(err) }));
       // nghttp2 enforces the advertised limit itself; this guards the count it does not see.
       if (sessionStreams > bounds.maxConcurrentStreams) {
@@ -229,18 +251,28 @@ export function createHboneServer(o: HboneServerOptions): HboneServer {
       });
     },
     handleSocket(socket: Socket): void {
-      if (closing) { socket.destroy(); return; }
+      if (closing) {
+        socket.destroy();
+        return;
+      }
       server.emit('connection', socket);
     },
     async close(opts?: { force?: boolean }): Promise<void> {
       closing = true;
       const stopped = listening ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
       listening = false;
-      const drained = [...sessions].map((s) => new Promise<void>((resolve) => {
-        if (s.closed || s.destroyed) { resolve(); return; }
-        s.once('close', () => resolve());
-        if (opts?.force) s.destroy(); else s.close();
-      }));
+      const drained = [...sessions].map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            if (s.closed || s.destroyed) {
+              resolve();
+              return;
+            }
+            s.once('close', () => resolve());
+            if (opts?.force) s.destroy();
+            else s.close();
+          }),
+      );
       if (opts?.force) for (const s of sockets) s.destroy();
       await Promise.all([...drained, stopped]);
     },
@@ -266,6 +298,11 @@ export function rejectTunnel(req: HboneRequest, status: 400 | 401 | 403 | 503, r
 
 const rejectLog = createLogger('hbone-server');
 
-function tupleKey(s: { remoteAddress?: string; remotePort?: number; localAddress?: string; localPort?: number }): string {
+function tupleKey(s: {
+  remoteAddress?: string;
+  remotePort?: number;
+  localAddress?: string;
+  localPort?: number;
+}): string {
   return `${s.remoteAddress}|${s.remotePort}|${s.localAddress}|${s.localPort}`;
 }

@@ -19,7 +19,11 @@ describe('hbone mutual TLS', () => {
   let fwd: Forwarder;
   let echo: TcpTarget;
   const pools: HbonePool[] = [];
-  const newPool = (): HbonePool => { const pool = new HbonePool(); pools.push(pool); return pool; };
+  const newPool = (): HbonePool => {
+    const pool = new HbonePool();
+    pools.push(pool);
+    return pool;
+  };
 
   beforeAll(async () => {
     p = await pki();
@@ -38,11 +42,19 @@ describe('hbone mutual TLS', () => {
     expect((await readAll(tunnel)).toString()).toBe('ping');
   }
 
-  async function refused(source: Credentials, port = fwd.port, expected = p.server.identity): Promise<{ code: string; message: string; hint?: string }> {
-    const err = await newPool().connect({ source, target: target(port, echo.port, expected), timeoutMs: 5000 }).then(
-      () => { throw new Error('tunnel was established but should have been refused'); },
-      (e: unknown) => e,
-    );
+  async function refused(
+    source: Credentials,
+    port = fwd.port,
+    expected = p.server.identity,
+  ): Promise<{ code: string; message: string; hint?: string }> {
+    const err = await newPool()
+      .connect({ source, target: target(port, echo.port, expected), timeoutMs: 5000 })
+      .then(
+        () => {
+          throw new Error('tunnel was established but should have been refused');
+        },
+        (e: unknown) => e,
+      );
     expect(isAmbitError(err)).toBe(true);
     return err as { code: string; message: string; hint?: string };
   }
@@ -78,13 +90,19 @@ describe('hbone mutual TLS', () => {
   });
 
   it('refuses an expired client certificate', async () => {
-    const expired = await testCredentials(p.ca, 'default', 'client', { notBefore: new Date(Date.now() - 2 * HOUR), notAfter: new Date(Date.now() - HOUR) });
+    const expired = await testCredentials(p.ca, 'default', 'client', {
+      notBefore: new Date(Date.now() - 2 * HOUR),
+      notAfter: new Date(Date.now() - HOUR),
+    });
     const err = await refused(expired);
     expect(err.code).toBe('AMBIT_E_TLS_PEER');
   });
 
   it('refuses an expired server certificate', async () => {
-    const expired = await testCredentials(p.ca, 'ztunnel', 'agent', { notBefore: new Date(Date.now() - 2 * HOUR), notAfter: new Date(Date.now() - HOUR) });
+    const expired = await testCredentials(p.ca, 'ztunnel', 'agent', {
+      notBefore: new Date(Date.now() - 2 * HOUR),
+      notAfter: new Date(Date.now() - HOUR),
+    });
     const stale = await startForwarder(() => expired);
     try {
       const err = await refused(p.client, stale.port);
@@ -119,7 +137,10 @@ describe('hbone mutual TLS', () => {
   });
 
   it('speaks TLS 1.3 only, as client and as server', async () => {
-    const old = tls.createServer({ key: p.server.keyPem, cert: p.server.certChainPem, maxVersion: 'TLSv1.2', ALPNProtocols: ['h2'] }, (s) => s.destroy());
+    const old = tls.createServer(
+      { key: p.server.keyPem, cert: p.server.certChainPem, maxVersion: 'TLSv1.2', ALPNProtocols: ['h2'] },
+      (s) => s.destroy(),
+    );
     await new Promise<void>((resolve) => old.listen(0, '127.0.0.1', resolve));
     try {
       const err = await refused(p.client, (old.address() as net.AddressInfo).port);
@@ -127,7 +148,16 @@ describe('hbone mutual TLS', () => {
     } finally {
       old.close();
     }
-    const client12 = tls.connect({ host: '127.0.0.1', port: fwd.port, key: p.client.keyPem, cert: p.client.certChainPem, ca: p.client.rootsPem, maxVersion: 'TLSv1.2', ALPNProtocols: ['h2'], checkServerIdentity: () => undefined });
+    const client12 = tls.connect({
+      host: '127.0.0.1',
+      port: fwd.port,
+      key: p.client.keyPem,
+      cert: p.client.certChainPem,
+      ca: p.client.rootsPem,
+      maxVersion: 'TLSv1.2',
+      ALPNProtocols: ['h2'],
+      checkServerIdentity: () => undefined,
+    });
     const outcome = await new Promise<string>((resolve) => {
       client12.once('secureConnect', () => resolve(`connected ${String(client12.getProtocol())}`));
       client12.once('error', (e: NodeJS.ErrnoException) => resolve(`error ${e.code ?? ''}`));
@@ -137,7 +167,12 @@ describe('hbone mutual TLS', () => {
   });
 
   it('advertises the flow-control windows on both peers', async () => {
-    const d = await dial({ source: p.client, target: target(fwd.port, echo.port, p.server.identity), flow: resolveFlow(), timeoutMs: 5000 });
+    const d = await dial({
+      source: p.client,
+      target: target(fwd.port, echo.port, p.server.identity),
+      flow: resolveFlow(),
+      timeoutMs: 5000,
+    });
     try {
       await Promise.all([
         new Promise<void>((resolve) => d.session.once('remoteSettings', () => resolve())),
@@ -153,7 +188,10 @@ describe('hbone mutual TLS', () => {
         const stream = d.session.request({ ':method': 'CONNECT', ':authority': `127.0.0.1:${echo.port}` });
         stream.on('response', () => {
           const req = fwd.requests.at(-1)!;
-          resolve({ remote: req.stream.session!.remoteSettings, window: req.stream.session!.state.effectiveLocalWindowSize });
+          resolve({
+            remote: req.stream.session!.remoteSettings,
+            window: req.stream.session!.state.effectiveLocalWindowSize,
+          });
           stream.close();
         });
       });
@@ -166,7 +204,10 @@ describe('hbone mutual TLS', () => {
 
   it('refuses a client without a certificate', async () => {
     const before = fwd.server.stats().tlsFailures;
-    const session = http2.connect(`https://127.0.0.1:${fwd.port}`, { ca: p.client.rootsPem, checkServerIdentity: () => undefined });
+    const session = http2.connect(`https://127.0.0.1:${fwd.port}`, {
+      ca: p.client.rootsPem,
+      checkServerIdentity: () => undefined,
+    });
     session.on('error', () => undefined);
     const outcome = await new Promise<string>((resolve) => {
       const req = session.request({ ':method': 'CONNECT', ':authority': `127.0.0.1:${echo.port}` });

@@ -15,7 +15,13 @@ const contexts = new WeakMap<Credentials, SecureContext>();
 
 /** The options a TLS endpoint needs to present and verify with `creds`. */
 export function secureContextOptions(creds: Credentials): tls.SecureContextOptions {
-  return { key: creds.keyPem, cert: creds.certChainPem, ca: creds.rootsPem, minVersion: TLS_MIN_VERSION, ciphers: TLS13_CIPHERS };
+  return {
+    key: creds.keyPem,
+    cert: creds.certChainPem,
+    ca: creds.rootsPem,
+    minVersion: TLS_MIN_VERSION,
+    ciphers: TLS13_CIPHERS,
+  };
 }
 
 /** The shared SecureContext of one Credentials object (built once, reused by every connection). */
@@ -25,10 +31,14 @@ export function secureContextFor(creds: Credentials): SecureContext {
     try {
       ctx = tls.createSecureContext(secureContextOptions(creds));
     } catch (err) {
-      throw new AmbitError('AMBIT_E_CERT', `credentials of ${creds.identity} are not usable for TLS: ${(err as Error).message}`, {
-        hint: 'the key and certificate chain must be PEM and match each other; check the certificate store',
-        cause: err,
-      });
+      throw new AmbitError(
+        'AMBIT_E_CERT',
+        `credentials of ${creds.identity} are not usable for TLS: ${(err as Error).message}`,
+        {
+          hint: 'the key and certificate chain must be PEM and match each other; check the certificate store',
+          cause: err,
+        },
+      );
     }
     contexts.set(creds, ctx);
   }
@@ -45,7 +55,11 @@ export function uriSans(cert: Pick<PeerCertificate, 'subjectaltname'> | undefine
     let value = part.slice(4);
     // Node JSON-quotes values with unusual characters; SPIFFE ids never need it, but be exact.
     if (value.startsWith('"')) {
-      try { value = JSON.parse(value) as string; } catch { continue; }
+      try {
+        value = JSON.parse(value) as string;
+      } catch {
+        continue;
+      }
     }
     out.push(value);
   }
@@ -75,14 +89,18 @@ export const IDENTITY_MISMATCH = Symbol('ambit.hbone.identityMismatch');
  * bundle by OpenSSL; here the server's URI SAN must be one of the expected identities
  * (hostnames and IP SANs play no part in SPIFFE authentication).
  */
-export function expectIdentity(expected: readonly string[]): (host: string, cert: PeerCertificate) => Error | undefined {
+export function expectIdentity(
+  expected: readonly string[],
+): (host: string, cert: PeerCertificate) => Error | undefined {
   return (_host, cert) => {
     const sans = uriSans(cert);
     if (sans.some((s) => expected.includes(s))) return undefined;
     const err = new AmbitError(
       'AMBIT_E_TLS_PEER',
       `server presented ${sans.length ? sans.join(', ') : 'no URI SAN'}, expected ${expected.length ? expected.join(' or ') : '(no identity)'}`,
-      { hint: 'the destination runs under another service account than the mesh config says; check the workload and its waypoint/agent identity' },
+      {
+        hint: 'the destination runs under another service account than the mesh config says; check the workload and its waypoint/agent identity',
+      },
     );
     Object.defineProperty(err, IDENTITY_MISMATCH, { value: true });
     return err;
@@ -95,7 +113,10 @@ export function tlsClientError(err: unknown, target: string, identity: string): 
   const e = err as NodeJS.ErrnoException & { reason?: string };
   const code = e?.code ?? '';
   const msg = e?.message ?? String(err);
-  if (/CERT|SELF_SIGNED|UNABLE_TO|ERR_TLS_CERT|ERR_SSL_.*(CERTIFICATE|UNKNOWN_CA|DECRYPT)/.test(code) || /certificate/i.test(msg)) {
+  if (
+    /CERT|SELF_SIGNED|UNABLE_TO|ERR_TLS_CERT|ERR_SSL_.*(CERTIFICATE|UNKNOWN_CA|DECRYPT)/.test(code) ||
+    /certificate/i.test(msg)
+  ) {
     return new AmbitError('AMBIT_E_TLS_PEER', `TLS with ${target} failed (${code || 'error'}): ${msg}`, {
       hint: `the peer's certificate does not chain to our trust bundle, is expired, or it refused ours (${identity}); check both ends share the mesh CA and clocks`,
       cause: err,
@@ -107,8 +128,12 @@ export function tlsClientError(err: unknown, target: string, identity: string): 
       cause: err,
     });
   }
-  return new AmbitError('AMBIT_E_HBONE_CONNECT', `cannot reach HBONE endpoint ${target}: ${code ? `${code}: ` : ''}${msg}`, {
-    hint: 'check the destination node agent/waypoint listens on the HBONE port (15008) and nothing blocks it',
-    cause: err,
-  });
+  return new AmbitError(
+    'AMBIT_E_HBONE_CONNECT',
+    `cannot reach HBONE endpoint ${target}: ${code ? `${code}: ` : ''}${msg}`,
+    {
+      hint: 'check the destination node agent/waypoint listens on the HBONE port (15008) and nothing blocks it',
+      cause: err,
+    },
+  );
 }

@@ -5,12 +5,78 @@
 import { describe, expect } from 'vitest';
 import { it, fc } from '@fast-check/vitest';
 import { fuzzParams, fuzzTimeout } from '../../test/support/fuzz.js';
-import { normalizePath, normalizeRequestTarget, PATH_NORMALIZATIONS, type PathNormalization } from './path-normalize.js';
+import {
+  normalizePath,
+  normalizeRequestTarget,
+  PATH_NORMALIZATIONS,
+  type PathNormalization,
+} from './path-normalize.js';
 
 const fragment = fc.constantFrom(
-  '/', '/', '/', '//', '.', '..', '...', '%2e', '%2E', '%2e%2e', '.%2e', '%2e.', '%61', '%7e', '%7E', '%2f', '%2F', '%5c', '%5C',
-  '\\', 'a', 'b', 'admin', '%', '%zz', '%0', '%00', '%1f', '%25', '%41', '%c3%a9', 'é', '😀', ' ', '"', '<', '>', '`', '{', '}',
-  '^', '|', '[', ']', '@', ':', ';', '=', '&', '+', ',', '!', '$', "'", '(', ')', '*', '~', '-', '_', '?', '#', '\t', '\u0000',
+  '/',
+  '/',
+  '/',
+  '//',
+  '.',
+  '..',
+  '...',
+  '%2e',
+  '%2E',
+  '%2e%2e',
+  '.%2e',
+  '%2e.',
+  '%61',
+  '%7e',
+  '%7E',
+  '%2f',
+  '%2F',
+  '%5c',
+  '%5C',
+  '\\',
+  'a',
+  'b',
+  'admin',
+  '%',
+  '%zz',
+  '%0',
+  '%00',
+  '%1f',
+  '%25',
+  '%41',
+  '%c3%a9',
+  'é',
+  '😀',
+  ' ',
+  '"',
+  '<',
+  '>',
+  '`',
+  '{',
+  '}',
+  '^',
+  '|',
+  '[',
+  ']',
+  '@',
+  ':',
+  ';',
+  '=',
+  '&',
+  '+',
+  ',',
+  '!',
+  '$',
+  "'",
+  '(',
+  ')',
+  '*',
+  '~',
+  '-',
+  '_',
+  '?',
+  '#',
+  '\t',
+  '\u0000',
 );
 const pathLike = fc.oneof(
   { weight: 4, arbitrary: fc.array(fragment, { maxLength: 16 }).map((parts) => `/${parts.join('')}`) },
@@ -38,42 +104,73 @@ function whatwgPath(path: string): string | undefined {
 }
 
 describe('path normalisation (fuzz)', () => {
-  it.prop([pathLike, mode], fuzzParams({ quick: 400 }))('never throws and is idempotent', (path, m) => {
-    const once = normalizePath(path, m);
-    if (once === undefined) return;
-    expect(normalizePath(once, m)).toBe(once);
-  }, fuzzTimeout());
+  it.prop([pathLike, mode], fuzzParams({ quick: 400 }))(
+    'never throws and is idempotent',
+    (path, m) => {
+      const once = normalizePath(path, m);
+      if (once === undefined) return;
+      expect(normalizePath(once, m)).toBe(once);
+    },
+    fuzzTimeout(),
+  );
 
-  it.prop([pathLike, fc.constantFrom<PathNormalization>('BASE', 'MERGE_SLASHES', 'DECODE_AND_MERGE_SLASHES')], fuzzParams({ quick: 400 }))(
-    'never yields a . or .. segment, and always starts with /', (path, m) => {
+  it.prop(
+    [pathLike, fc.constantFrom<PathNormalization>('BASE', 'MERGE_SLASHES', 'DECODE_AND_MERGE_SLASHES')],
+    fuzzParams({ quick: 400 }),
+  )(
+    'never yields a . or .. segment, and always starts with /',
+    (path, m) => {
       const out = normalizePath(path, m);
       if (out === undefined) return;
       expect(out.startsWith('/')).toBe(true);
       expect(out.split('/').some((s) => s === '.' || s === '..')).toBe(false);
       if (m !== 'BASE') expect(out.includes('//')).toBe(false);
-    }, fuzzTimeout());
+    },
+    fuzzTimeout(),
+  );
 
-  it.prop([pathLike], fuzzParams({ quick: 400 }))('BASE agrees with new URL() path resolution', (path) => {
-    const ours = normalizePath(path, 'BASE');
-    // Query and fragment delimiters end a URL's path; a path handed to us has neither.
-    // URL parsing also strips leading and trailing spaces of the whole input: not a path rule.
-    if (ours === undefined || /[?#]/.test(path) || path.charCodeAt(path.length - 1) <= 0x20) return;
-    const theirs = whatwgPath(path);
-    if (theirs === undefined) return;
-    expect(ours).toBe(canonicalEscapes(theirs));
-  }, fuzzTimeout());
+  it.prop([pathLike], fuzzParams({ quick: 400 }))(
+    'BASE agrees with new URL() path resolution',
+    (path) => {
+      const ours = normalizePath(path, 'BASE');
+      // Query and fragment delimiters end a URL's path; a path handed to us has neither.
+      // URL parsing also strips leading and trailing spaces of the whole input: not a path rule.
+      if (ours === undefined || /[?#]/.test(path) || path.charCodeAt(path.length - 1) <= 0x20) return;
+      const theirs = whatwgPath(path);
+      if (theirs === undefined) return;
+      expect(ours).toBe(canonicalEscapes(theirs));
+    },
+    fuzzTimeout(),
+  );
 
-  it.prop([pathLike, mode], fuzzParams({ quick: 400 }))('a normalised path (except NONE) is a fixed point of new URL()', (path, m) => {
-    const out = normalizePath(path, m);
-    if (out === undefined || m === 'NONE') return;
-    expect(whatwgPath(out)).toBe(out);
-  }, fuzzTimeout());
+  it.prop([pathLike, mode], fuzzParams({ quick: 400 }))(
+    'a normalised path (except NONE) is a fixed point of new URL()',
+    (path, m) => {
+      const out = normalizePath(path, m);
+      if (out === undefined || m === 'NONE') return;
+      expect(whatwgPath(out)).toBe(out);
+    },
+    fuzzTimeout(),
+  );
 
-  it.prop([fc.oneof(pathLike, pathLike.map((p) => `http://host:80${p}`), fc.tuple(pathLike, fc.string()).map(([p, q]) => `${p}?${q}`)), mode], fuzzParams({ quick: 400 }))(
-    'normalizeRequestTarget never throws; its path is normalised and its url is path?query', (target, m) => {
+  it.prop(
+    [
+      fc.oneof(
+        pathLike,
+        pathLike.map((p) => `http://host:80${p}`),
+        fc.tuple(pathLike, fc.string()).map(([p, q]) => `${p}?${q}`),
+      ),
+      mode,
+    ],
+    fuzzParams({ quick: 400 }),
+  )(
+    'normalizeRequestTarget never throws; its path is normalised and its url is path?query',
+    (target, m) => {
       const r = normalizeRequestTarget(target, m);
       if (!r) return;
       expect(normalizePath(r.path, m)).toBe(r.path);
       expect(r.url).toBe(r.query === '' && !target.includes('?') ? r.path : `${r.path}?${r.query}`);
-    }, fuzzTimeout());
+    },
+    fuzzTimeout(),
+  );
 });

@@ -40,7 +40,15 @@ describe('normalizePath', () => {
   });
 
   it('is idempotent, leaves no dot segments and is a fixed point of new URL()', () => {
-    const samples = ['/a/../b', '/%2e%2e/%2E./x', '/a//./b/', '/\\\\x', '/a%2f%2e%2e', '/{x}<y>`z"', '/%C3%A9/../\u00fc'];
+    const samples = [
+      '/a/../b',
+      '/%2e%2e/%2E./x',
+      '/a//./b/',
+      '/\\\\x',
+      '/a%2f%2e%2e',
+      '/{x}<y>`z"',
+      '/%C3%A9/../\u00fc',
+    ];
     for (const s of samples) {
       for (const m of ALL) {
         const once = normalizePath(s, m)!;

@@ -14,7 +14,12 @@ export type PathNormalization = 'NONE' | 'BASE' | 'MERGE_SLASHES' | 'DECODE_AND_
 
 export const DEFAULT_PATH_NORMALIZATION: PathNormalization = 'BASE';
 
-export const PATH_NORMALIZATIONS: readonly PathNormalization[] = ['NONE', 'BASE', 'MERGE_SLASHES', 'DECODE_AND_MERGE_SLASHES'];
+export const PATH_NORMALIZATIONS: readonly PathNormalization[] = [
+  'NONE',
+  'BASE',
+  'MERGE_SLASHES',
+  'DECODE_AND_MERGE_SLASHES',
+];
 
 const HEX = '0123456789ABCDEF';
 
@@ -28,7 +33,15 @@ function hexValue(c: number): number {
 
 /** RFC 3986 unreserved: ALPHA / DIGIT / "-" / "." / "_" / "~". */
 function isUnreserved(c: number): boolean {
-  return (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 45 || c === 46 || c === 95 || c === 126;
+  return (
+    (c >= 65 && c <= 90) ||
+    (c >= 97 && c <= 122) ||
+    (c >= 48 && c <= 57) ||
+    c === 45 ||
+    c === 46 ||
+    c === 95 ||
+    c === 126
+  );
 }
 
 /** Characters WHATWG's path percent-encode set encodes that may appear in a path given to us. */
@@ -49,7 +62,8 @@ function canonicalEscapes(path: string, decodeSlashes: boolean): string | undefi
   let out = '';
   for (let i = 0; i < path.length; i++) {
     const c = path.charCodeAt(i);
-    if (c === 37) { // %
+    if (c === 37) {
+      // %
       const h = path.charCodeAt(i + 1);
       const l = path.charCodeAt(i + 2);
       if (!isHex(h) || !isHex(l)) return undefined;
@@ -60,9 +74,11 @@ function canonicalEscapes(path: string, decodeSlashes: boolean): string | undefi
       if (isUnreserved(byte)) out += String.fromCharCode(byte);
       else if (decodeSlashes && (byte === 0x2f || byte === 0x5c)) out += '/';
       else out += encodeByte(byte);
-    } else if (c < 0x20 || c === 0x7f || c === 35) { // controls and '#': not in a request target
+    } else if (c < 0x20 || c === 0x7f || c === 35) {
+      // controls and '#': not in a request target
       return undefined;
-    } else if (c === 92) { // backslash, as browsers and Envoy's normaliser treat it
+    } else if (c === 92) {
+      // backslash, as browsers and Envoy's normaliser treat it
       out += '/';
     } else if (c < 0x80) {
       out += needsEncoding(c) ? encodeByte(c) : path[i];
@@ -106,7 +122,8 @@ function mergeSlashes(path: string): string {
  * has no `.` or `..` segment.
  */
 export function normalizePath(path: string, mode: PathNormalization = DEFAULT_PATH_NORMALIZATION): string | undefined {
-  if (path.length === 0 || (path.charCodeAt(0) !== 47 && !(mode !== 'NONE' && path.charCodeAt(0) === 92))) return undefined;
+  if (path.length === 0 || (path.charCodeAt(0) !== 47 && !(mode !== 'NONE' && path.charCodeAt(0) === 92)))
+    return undefined;
   if (mode === 'NONE') {
     for (let i = 0; i < path.length; i++) {
       const c = path.charCodeAt(i);
@@ -127,7 +144,8 @@ export function normalizePath(path: string, mode: PathNormalization = DEFAULT_PA
  * (never re-encoded as UTF-8 characters). undefined when the target is invalid.
  */
 export function normalizeRequestTarget(
-  target: string, mode: PathNormalization = DEFAULT_PATH_NORMALIZATION,
+  target: string,
+  mode: PathNormalization = DEFAULT_PATH_NORMALIZATION,
 ): { path: string; query: string; url: string } | undefined {
   let t = target;
   const scheme = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^/?#]*/.exec(t);

@@ -10,7 +10,12 @@ import { join } from 'node:path';
 import { AmbitError } from '../errors.js';
 import { isSelfSigned, notAfterOf, parseCertificates } from './x509.js';
 
-export const CA_FILES = { cert: 'ca-cert.pem', key: 'ca-key.pem', root: 'root-cert.pem', chain: 'cert-chain.pem' } as const;
+export const CA_FILES = {
+  cert: 'ca-cert.pem',
+  key: 'ca-key.pem',
+  root: 'root-cert.pem',
+  chain: 'cert-chain.pem',
+} as const;
 
 export interface LoadedCa {
   signingCert: X509Certificate;
@@ -25,7 +30,10 @@ async function readOptional(path: string): Promise<string | undefined> {
     return await readFile(path, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new AmbitError('AMBIT_E_CA', `cannot read ${path}: ${(err as Error).message}`, { hint: 'check the permissions of the CA directory', cause: err });
+    throw new AmbitError('AMBIT_E_CA', `cannot read ${path}: ${(err as Error).message}`, {
+      hint: 'check the permissions of the CA directory',
+      cause: err,
+    });
   }
 }
 
@@ -40,7 +48,8 @@ function certsOf(text: string, path: string): X509Certificate[] {
   } catch (err) {
     throw caError(`${path} holds a certificate that cannot be parsed`, 'replace it with a valid PEM certificate', err);
   }
-  if (certs.length === 0) throw caError(`${path} holds no PEM certificate`, 'expected -----BEGIN CERTIFICATE----- blocks');
+  if (certs.length === 0)
+    throw caError(`${path} holds no PEM certificate`, 'expected -----BEGIN CERTIFICATE----- blocks');
   return certs;
 }
 
@@ -64,7 +73,8 @@ export function directoryCaStore(dir: string): CaMaterialStore {
     describe: path,
     async load() {
       const [cert, key, root, chain] = await Promise.all(
-        [CA_FILES.cert, CA_FILES.key, CA_FILES.root, CA_FILES.chain].map((f) => readOptional(path(f))));
+        [CA_FILES.cert, CA_FILES.key, CA_FILES.root, CA_FILES.chain].map((f) => readOptional(path(f))),
+      );
       if ([cert, key, root, chain].every((t) => t === undefined)) return undefined;
       const material: CaMaterial = {};
       if (cert !== undefined) material[CA_FILES.cert] = cert;
@@ -89,12 +99,23 @@ export function caFromMaterial(material: CaMaterial, describe: (file: string) =>
   const where = describe('') || 'the CA store';
   if (certText === undefined && keyText === undefined) {
     if (rootText !== undefined || chainText !== undefined) {
-      throw caError(`${where} has ${rootText !== undefined ? CA_FILES.root : CA_FILES.chain} but no ${CA_FILES.cert}/${CA_FILES.key}`, 'plug in all of ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem, or remove them to let Ambit generate a root');
+      throw caError(
+        `${where} has ${rootText !== undefined ? CA_FILES.root : CA_FILES.chain} but no ${CA_FILES.cert}/${CA_FILES.key}`,
+        'plug in all of ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem, or remove them to let Ambit generate a root',
+      );
     }
     return undefined;
   }
-  if (certText === undefined) throw caError(`${describe(CA_FILES.cert)} is missing (${CA_FILES.key} is present)`, 'the signing certificate and its key go together');
-  if (keyText === undefined) throw caError(`${describe(CA_FILES.key)} is missing (${CA_FILES.cert} is present)`, 'the signing certificate and its key go together');
+  if (certText === undefined)
+    throw caError(
+      `${describe(CA_FILES.cert)} is missing (${CA_FILES.key} is present)`,
+      'the signing certificate and its key go together',
+    );
+  if (keyText === undefined)
+    throw caError(
+      `${describe(CA_FILES.key)} is missing (${CA_FILES.cert} is present)`,
+      'the signing certificate and its key go together',
+    );
 
   const [signingCert] = certsOf(certText, describe(CA_FILES.cert));
   if (!signingCert) throw caError(`${describe(CA_FILES.cert)} holds no certificate`, 'expected a PEM certificate');
@@ -102,24 +123,47 @@ export function caFromMaterial(material: CaMaterial, describe: (file: string) =>
   try {
     signingKey = createPrivateKey(keyText);
   } catch (err) {
-    throw caError(`${describe(CA_FILES.key)} is not a readable private key`, 'expected a PEM (PKCS#8, SEC1 or PKCS#1) key without a passphrase', err);
+    throw caError(
+      `${describe(CA_FILES.key)} is not a readable private key`,
+      'expected a PEM (PKCS#8, SEC1 or PKCS#1) key without a passphrase',
+      err,
+    );
   }
-  const spki = (k: KeyObject): Buffer => (k.type === 'public' ? k : createPublicKey(k)).export({ format: 'der', type: 'spki' });
+  const spki = (k: KeyObject): Buffer =>
+    (k.type === 'public' ? k : createPublicKey(k)).export({ format: 'der', type: 'spki' });
   if (!spki(signingKey).equals(spki(signingCert.publicKey))) {
-    throw caError(`${describe(CA_FILES.key)} does not match the public key of ${describe(CA_FILES.cert)}`, 'plug in the key that belongs to ca-cert.pem');
+    throw caError(
+      `${describe(CA_FILES.key)} does not match the public key of ${describe(CA_FILES.cert)}`,
+      'plug in the key that belongs to ca-cert.pem',
+    );
   }
-  if (!signingCert.ca) throw caError(`${describe(CA_FILES.cert)} is not a CA certificate (basicConstraints CA:false)`, 'plug in an intermediate or root CA certificate');
-  if (notAfterOf(signingCert).getTime() <= Date.now()) throw caError(`${describe(CA_FILES.cert)} expired at ${signingCert.validTo}`, 'plug in a renewed CA certificate');
+  if (!signingCert.ca)
+    throw caError(
+      `${describe(CA_FILES.cert)} is not a CA certificate (basicConstraints CA:false)`,
+      'plug in an intermediate or root CA certificate',
+    );
+  if (notAfterOf(signingCert).getTime() <= Date.now())
+    throw caError(`${describe(CA_FILES.cert)} expired at ${signingCert.validTo}`, 'plug in a renewed CA certificate');
 
   let roots: X509Certificate[];
   if (rootText !== undefined && rootText.trim() !== '') roots = certsOf(rootText, describe(CA_FILES.root));
   else if (isSelfSigned(signingCert)) roots = [signingCert];
-  else throw caError(`${describe(CA_FILES.root)} is missing and ${CA_FILES.cert} is not self-signed`, 'plug in the root certificate');
+  else
+    throw caError(
+      `${describe(CA_FILES.root)} is missing and ${CA_FILES.cert} is not self-signed`,
+      'plug in the root certificate',
+    );
 
-  let chain = chainText !== undefined && chainText.trim() !== '' ? certsOf(chainText, describe(CA_FILES.chain)) : [signingCert];
+  let chain =
+    chainText !== undefined && chainText.trim() !== '' ? certsOf(chainText, describe(CA_FILES.chain)) : [signingCert];
   if (!chain[0]?.raw.equals(signingCert.raw)) chain = [signingCert, ...chain];
   verifyChain(chain, roots, describe);
-  return { signingCert, signingKey, chainPem: chain.map((c) => c.toString()).join(''), rootsPem: roots.map((c) => c.toString()).join('') };
+  return {
+    signingCert,
+    signingKey,
+    chainPem: chain.map((c) => c.toString()).join(''),
+    rootsPem: roots.map((c) => c.toString()).join(''),
+  };
 }
 
 /** Each certificate of the chain is issued by the next; the last one by (or is) a root. */
@@ -128,13 +172,22 @@ function verifyChain(chain: X509Certificate[], roots: X509Certificate[], describ
     const child = chain[i];
     const parent = chain[i + 1];
     if (child && parent && !(child.checkIssued(parent) && child.verify(parent.publicKey))) {
-      throw caError(`${describe(CA_FILES.chain)}: certificate ${i} (${child.subject.replace(/\n/g, ', ')}) is not issued by certificate ${i + 1}`, 'order cert-chain.pem from the signing certificate up to the root');
+      throw caError(
+        `${describe(CA_FILES.chain)}: certificate ${i} (${child.subject.replace(/\n/g, ', ')}) is not issued by certificate ${i + 1}`,
+        'order cert-chain.pem from the signing certificate up to the root',
+      );
     }
   }
   const top = chain[chain.length - 1];
   if (!top) return;
-  const anchored = roots.some((root) => root.raw.equals(top.raw) || (top.checkIssued(root) && top.verify(root.publicKey)));
-  if (!anchored) throw caError(`the chain of ${describe(CA_FILES.cert)} does not lead to a certificate of ${CA_FILES.root}`, 'root-cert.pem must hold the root that issued the chain');
+  const anchored = roots.some(
+    (root) => root.raw.equals(top.raw) || (top.checkIssued(root) && top.verify(root.publicKey)),
+  );
+  if (!anchored)
+    throw caError(
+      `the chain of ${describe(CA_FILES.cert)} does not lead to a certificate of ${CA_FILES.root}`,
+      'root-cert.pem must hold the root that issued the chain',
+    );
 }
 
 async function writeAtomic(path: string, content: string, mode: number): Promise<void> {
@@ -151,6 +204,10 @@ async function persistCaFiles(dir: string, ca: { certPem: string; keyPem: string
     await writeAtomic(join(dir, CA_FILES.key), ca.keyPem, 0o600);
     await writeAtomic(join(dir, CA_FILES.cert), ca.certPem, 0o644);
   } catch (err) {
-    throw caError(`cannot persist the CA to ${dir}: ${(err as Error).message}`, 'the controller needs a writable CA directory (or plug in cacerts)', err);
+    throw caError(
+      `cannot persist the CA to ${dir}: ${(err as Error).message}`,
+      'the controller needs a writable CA directory (or plug in cacerts)',
+      err,
+    );
   }
 }

@@ -12,8 +12,13 @@ export const CERTIFICATE_SERVICE = 'ambit.ca.v1.CertificateService';
 /** Metadata keys of the certificate service. */
 export const CA_METADATA = { authorization: 'authorization', nodeName: 'ambit-node-name' } as const;
 
-export interface CertificateRequestMessage { csr: string; validityDuration: string | number }
-export interface CertificateResponseMessage { certChain: string[] }
+export interface CertificateRequestMessage {
+  csr: string;
+  validityDuration: string | number;
+}
+export interface CertificateResponseMessage {
+  certChain: string[];
+}
 
 export function findCaProto(from: string = path.dirname(fileURLToPath(import.meta.url))): string {
   let dir = from;
@@ -24,7 +29,9 @@ export function findCaProto(from: string = path.dirname(fileURLToPath(import.met
     if (parent === dir) break;
     dir = parent;
   }
-  throw new AmbitError('AMBIT_E_INTERNAL', `proto/ca.proto not found above ${from}`, { hint: 'the proto/ folder ships next to dist/' });
+  throw new AmbitError('AMBIT_E_INTERNAL', `proto/ca.proto not found above ${from}`, {
+    hint: 'the proto/ folder ships next to dist/',
+  });
 }
 
 let cached: grpc.ServiceClientConstructor | undefined;
@@ -33,7 +40,9 @@ let cached: grpc.ServiceClientConstructor | undefined;
 export function certificateService(): grpc.ServiceClientConstructor {
   if (cached) return cached;
   const def = protoLoader.loadSync(findCaProto(), { keepCase: false, longs: String, enums: String, defaults: true });
-  const pkg = grpc.loadPackageDefinition(def) as unknown as { ambit: { ca: { v1: { CertificateService: grpc.ServiceClientConstructor } } } };
+  const pkg = grpc.loadPackageDefinition(def) as unknown as {
+    ambit: { ca: { v1: { CertificateService: grpc.ServiceClientConstructor } } };
+  };
   cached = pkg.ambit.ca.v1.CertificateService;
   return cached;
 }

@@ -10,7 +10,10 @@ import { testCa, testCredentials } from '../../test/helpers/pki.js';
 const SLEEP = 'spiffe://cluster.local/ns/default/sa/sleep';
 
 async function expectCode(p: Promise<unknown>, code: string, text: RegExp): Promise<void> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(isAmbitError(err), `expected an AmbitError, got ${String(err)}`).toBe(true);
   expect((err as { code: string }).code).toBe(code);
   expect((err as Error).message).toMatch(text);
@@ -48,7 +51,9 @@ describe('CertificateAuthority', () => {
     expect(lifetime).toBeGreaterThan(590);
     expect(lifetime).toBeLessThanOrEqual(601);
     expect(creds.notBefore.getTime()).toBeLessThanOrEqual(Date.now());
-    expect(leaf!.serialNumber).not.toBe(parseCertificates((await testCredentials(ca, 'default', 'sleep')).certChainPem)[0]!.serialNumber);
+    expect(leaf!.serialNumber).not.toBe(
+      parseCertificates((await testCredentials(ca, 'default', 'sleep')).certChainPem)[0]!.serialNumber,
+    );
   });
 
   it('defaults to a 24 h lifetime', async () => {
@@ -61,14 +66,19 @@ describe('CertificateAuthority', () => {
 
   it('issues expired certificates when asked (for tests)', async () => {
     const ca = await testCa();
-    const creds = await testCredentials(ca, 'default', 'sleep', { notBefore: new Date(Date.now() - 7200_000), notAfter: new Date(Date.now() - 3600_000) });
+    const creds = await testCredentials(ca, 'default', 'sleep', {
+      notBefore: new Date(Date.now() - 7200_000),
+      notAfter: new Date(Date.now() - 3600_000),
+    });
     expect(creds.notAfter.getTime()).toBeLessThan(Date.now());
   });
 
   it('signs a CSR made by a client key through asClient()', async () => {
     const ca = await testCa();
     const key = await generateWorkloadKey();
-    const { certChainPem, rootsPem } = await ca.asClient().sign({ csrPem: createCsr(SLEEP, key.privateKey), identity: SLEEP, ttlSeconds: 60 });
+    const { certChainPem, rootsPem } = await ca
+      .asClient()
+      .sign({ csrPem: createCsr(SLEEP, key.privateKey), identity: SLEEP, ttlSeconds: 60 });
     const leaf = new X509Certificate(certChainPem);
     expect(leaf.checkPrivateKey(key.privateKey)).toBe(true);
     expect(rootsPem).toBe(ca.rootsPem);
@@ -78,14 +88,22 @@ describe('CertificateAuthority', () => {
     const ca = await testCa();
     const key = await generateWorkloadKey();
     const csrPem = createCsr('spiffe://cluster.local/ns/default/sa/other', key.privateKey);
-    await expectCode(ca.sign({ csrPem, identity: SLEEP, ttlSeconds: 60 }), 'AMBIT_E_CSR', /spiffe:\/\/cluster.local\/ns\/default\/sa\/other.*not exactly spiffe:\/\/cluster.local\/ns\/default\/sa\/sleep/);
+    await expectCode(
+      ca.sign({ csrPem, identity: SLEEP, ttlSeconds: 60 }),
+      'AMBIT_E_CSR',
+      /spiffe:\/\/cluster.local\/ns\/default\/sa\/other.*not exactly spiffe:\/\/cluster.local\/ns\/default\/sa\/sleep/,
+    );
   });
 
   it('refuses an identity in another trust domain', async () => {
     const ca = await testCa();
     const other = 'spiffe://evil.example/ns/default/sa/sleep';
     const key = await generateWorkloadKey();
-    await expectCode(ca.sign({ csrPem: createCsr(other, key.privateKey), identity: other, ttlSeconds: 60 }), 'AMBIT_E_CSR', /trust domain "evil.example".*"cluster.local"/);
+    await expectCode(
+      ca.sign({ csrPem: createCsr(other, key.privateKey), identity: other, ttlSeconds: 60 }),
+      'AMBIT_E_CSR',
+      /trust domain "evil.example".*"cluster.local"/,
+    );
   });
 
   it('refuses a CSR whose signature does not verify', async () => {
@@ -101,12 +119,26 @@ describe('CertificateAuthority', () => {
   it('refuses garbage, a malformed identity and a non-positive TTL', async () => {
     const ca = await testCa();
     const key = await generateWorkloadKey();
-    await expectCode(ca.sign({ csrPem: 'hello', identity: SLEEP, ttlSeconds: 60 }), 'AMBIT_E_CSR', /CERTIFICATE REQUEST/);
-    await expectCode(ca.sign({ csrPem: createCsr(SLEEP, key.privateKey), identity: 'spiffe://cluster.local/sleep', ttlSeconds: 60 }), 'AMBIT_E_CSR', /path/);
-    await expectCode(ca.sign({ csrPem: createCsr(SLEEP, key.privateKey), identity: SLEEP, ttlSeconds: 0 }), 'AMBIT_E_CSR', /TTL/);
+    await expectCode(
+      ca.sign({ csrPem: 'hello', identity: SLEEP, ttlSeconds: 60 }),
+      'AMBIT_E_CSR',
+      /CERTIFICATE REQUEST/,
+    );
+    await expectCode(
+      ca.sign({ csrPem: createCsr(SLEEP, key.privateKey), identity: 'spiffe://cluster.local/sleep', ttlSeconds: 60 }),
+      'AMBIT_E_CSR',
+      /path/,
+    );
+    await expectCode(
+      ca.sign({ csrPem: createCsr(SLEEP, key.privateKey), identity: SLEEP, ttlSeconds: 0 }),
+      'AMBIT_E_CSR',
+      /TTL/,
+    );
   });
 
   it('rejects a bad trust domain at creation', async () => {
-    await expect(CertificateAuthority.create({ trustDomain: 'Cluster.Local' })).rejects.toMatchObject({ code: 'AMBIT_E_SPIFFE_ID' });
+    await expect(CertificateAuthority.create({ trustDomain: 'Cluster.Local' })).rejects.toMatchObject({
+      code: 'AMBIT_E_SPIFFE_ID',
+    });
   });
 });

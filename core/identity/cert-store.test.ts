@@ -6,7 +6,9 @@ import { testCa } from '../../test/helpers/pki.js';
 
 const SLEEP = 'spiffe://cluster.local/ns/default/sa/sleep';
 const stores: CertificateStore[] = [];
-afterEach(() => { for (const s of stores.splice(0)) s.close(); });
+afterEach(() => {
+  for (const s of stores.splice(0)) s.close();
+});
 
 function store(ca: CaClient, ttlSeconds?: number, backoff?: { initialMs: number; maxMs: number }): CertificateStore {
   const s = new CertificateStore({ ca, ...(ttlSeconds ? { ttlSeconds } : {}), ...(backoff ? { backoff } : {}) });
@@ -21,7 +23,10 @@ function countingClient(inner: CaClient): CaClient & { calls: number; failNext: 
     failNext: 0,
     async sign(req: { csrPem: string; identity: string; ttlSeconds: number }) {
       client.calls += 1;
-      if (client.failNext > 0) { client.failNext -= 1; throw new Error('CA unavailable'); }
+      if (client.failNext > 0) {
+        client.failNext -= 1;
+        throw new Error('CA unavailable');
+      }
       return inner.sign(req);
     },
   };
@@ -29,7 +34,13 @@ function countingClient(inner: CaClient): CaClient & { calls: number; failNext: 
 }
 
 const serial = (c: Credentials): string => new X509Certificate(c.certChainPem).serialNumber;
-const nextRotation = (s: CertificateStore): Promise<Credentials> => new Promise((resolve) => { const off = s.onRotate((c) => { off(); resolve(c); }); });
+const nextRotation = (s: CertificateStore): Promise<Credentials> =>
+  new Promise((resolve) => {
+    const off = s.onRotate((c) => {
+      off();
+      resolve(c);
+    });
+  });
 
 describe('CertificateStore', () => {
   it('obtains credentials once for concurrent callers and serves them from memory', async () => {
@@ -41,7 +52,11 @@ describe('CertificateStore', () => {
     expect(await s.get(SLEEP)).toBe(a);
     expect(client.calls).toBe(1);
     expect(s.current(SLEEP)).toBe(a);
-    expect(new X509Certificate(a.certChainPem).checkPrivateKey(await import('node:crypto').then((c) => c.createPrivateKey(a.keyPem)))).toBe(true);
+    expect(
+      new X509Certificate(a.certChainPem).checkPrivateKey(
+        await import('node:crypto').then((c) => c.createPrivateKey(a.keyPem)),
+      ),
+    ).toBe(true);
     expect(s.expiries()).toEqual([{ identity: SLEEP, notAfter: a.notAfter }]);
     const hours = (a.notAfter.getTime() - Date.now()) / 3_600_000;
     expect(hours).toBeGreaterThan(23.9); // default TTL 24 h
@@ -50,7 +65,9 @@ describe('CertificateStore', () => {
   it('rejects a malformed identity without calling the CA', async () => {
     const ca = await testCa();
     const client = countingClient(ca.asClient());
-    await expect(store(client).get('spiffe://cluster.local/default/sleep')).rejects.toMatchObject({ code: 'AMBIT_E_SPIFFE_ID' });
+    await expect(store(client).get('spiffe://cluster.local/default/sleep')).rejects.toMatchObject({
+      code: 'AMBIT_E_SPIFFE_ID',
+    });
     expect(client.calls).toBe(0);
   });
 

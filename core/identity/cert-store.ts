@@ -9,13 +9,20 @@ import { credentialsFrom, DEFAULT_TTL_SECONDS } from './ca.js';
 import { createCsr, generateWorkloadKey } from './csr.js';
 import { parseSpiffeId } from './spiffe.js';
 
-export interface BackoffOptions { initialMs: number; maxMs: number }
+export interface BackoffOptions {
+  initialMs: number;
+  maxMs: number;
+}
 const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 1000, maxMs: 60_000 };
 /** setTimeout's limit (~24.8 days); longer waits are re-armed. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Delay before retry number `failures` (1-based): initial × 2^(failures-1), capped, with ±10 % jitter. */
-export function backoffDelay(failures: number, opts: BackoffOptions = DEFAULT_BACKOFF, random: () => number = Math.random): number {
+export function backoffDelay(
+  failures: number,
+  opts: BackoffOptions = DEFAULT_BACKOFF,
+  random: () => number = Math.random,
+): number {
   const base = Math.min(opts.maxMs, opts.initialMs * 2 ** Math.max(0, failures - 1));
   return Math.round(Math.min(opts.maxMs, base * (0.9 + 0.2 * random())));
 }
@@ -54,7 +61,10 @@ export class CertificateStore {
 
   /** Valid credentials for `identity`, requesting them when none are held. */
   async get(identity: string): Promise<Credentials> {
-    if (this.closed) throw new AmbitError('AMBIT_E_CA', 'the certificate store is closed', { hint: 'this is a shutdown race; retry on the new store' });
+    if (this.closed)
+      throw new AmbitError('AMBIT_E_CA', 'the certificate store is closed', {
+        hint: 'this is a shutdown race; retry on the new store',
+      });
     const held = this.current(identity);
     if (held) return held;
     parseSpiffeId(identity);
@@ -85,7 +95,9 @@ export class CertificateStore {
   /** Called with each newly obtained credential (first issue and every rotation). */
   onRotate(listener: (creds: Credentials) => void): () => void {
     this.listeners.add(listener);
-    return () => { this.listeners.delete(listener); };
+    return () => {
+      this.listeners.delete(listener);
+    };
   }
 
   /** Expiry of the newest credentials per identity (for `ambit_cert_expiry_seconds`). */
@@ -119,37 +131,53 @@ export class CertificateStore {
   }
 
   private obtain(identity: string, entry: Entry): Promise<Credentials> {
-    const attempt = this.request(identity).then((creds) => {
-      entry.inflight = undefined;
-      if (this.entries.get(identity) !== entry) return creds; // forgotten meanwhile
-      entry.failures = 0;
-      entry.lastError = undefined;
-      entry.held.push(creds);
-      this.prune(entry);
-      this.schedule(identity, entry, rotationDelay(creds));
-      this.log.info('certificate obtained', { identity, notAfter: creds.notAfter.toISOString() });
-      for (const listener of this.listeners) {
-        try { listener(creds); } catch (err) { this.log.error('certificate rotation listener failed', { identity, err: describeError(err) }); }
-      }
-      return creds;
-    }, (err: unknown) => {
-      entry.inflight = undefined;
-      if (this.entries.get(identity) === entry) {
-        entry.failures += 1;
-        entry.lastError = describeError(err);
-        const delay = backoffDelay(entry.failures, this.backoff);
-        this.log.warn('certificate request failed; retrying', { identity, failures: entry.failures, retryInMs: delay, err: entry.lastError });
-        this.schedule(identity, entry, delay);
-      }
-      throw err;
-    });
+    const attempt = this.request(identity).then(
+      (creds) => {
+        entry.inflight = undefined;
+        if (this.entries.get(identity) !== entry) return creds; // forgotten meanwhile
+        entry.failures = 0;
+        entry.lastError = undefined;
+        entry.held.push(creds);
+        this.prune(entry);
+        this.schedule(identity, entry, rotationDelay(creds));
+        this.log.info('certificate obtained', { identity, notAfter: creds.notAfter.toISOString() });
+        for (const listener of this.listeners) {
+          try {
+            listener(creds);
+          } catch (err) {
+            this.log.error('certificate rotation listener failed', { identity, err: describeError(err) });
+          }
+        }
+        return creds;
+      },
+      (err: unknown) => {
+        entry.inflight = undefined;
+        if (this.entries.get(identity) === entry) {
+          entry.failures += 1;
+          entry.lastError = describeError(err);
+          const delay = backoffDelay(entry.failures, this.backoff);
+          this.log.warn('certificate request failed; retrying', {
+            identity,
+            failures: entry.failures,
+            retryInMs: delay,
+            err: entry.lastError,
+          });
+          this.schedule(identity, entry, delay);
+        }
+        throw err;
+      },
+    );
     entry.inflight = attempt;
     return attempt;
   }
 
   private async request(identity: string): Promise<Credentials> {
     const key = await generateWorkloadKey();
-    const signed = await this.ca.sign({ csrPem: createCsr(identity, key.privateKey), identity, ttlSeconds: this.ttlSeconds });
+    const signed = await this.ca.sign({
+      csrPem: createCsr(identity, key.privateKey),
+      identity,
+      ttlSeconds: this.ttlSeconds,
+    });
     return credentialsFrom(identity, key.keyPem, signed);
   }
 
@@ -159,7 +187,10 @@ export class CertificateStore {
     const wait = Math.max(0, Math.min(delayMs, MAX_TIMER_MS));
     entry.timer = setTimeout(() => {
       entry.timer = undefined;
-      if (delayMs > MAX_TIMER_MS) { this.schedule(identity, entry, delayMs - MAX_TIMER_MS); return; }
+      if (delayMs > MAX_TIMER_MS) {
+        this.schedule(identity, entry, delayMs - MAX_TIMER_MS);
+        return;
+      }
       if (!entry.inflight) this.obtain(identity, entry).catch(() => undefined); // failure already logged and rescheduled
     }, wait);
     entry.timer.unref();

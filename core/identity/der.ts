@@ -37,7 +37,8 @@ export const setOf = (...items: Buffer[]): Buffer => tlv(TAG.SET, Buffer.concat(
 /** [n] EXPLICIT (constructed, context-specific). */
 export const explicit = (n: number, inner: Buffer): Buffer => tlv(0xa0 | n, inner);
 export const octetString = (content: Buffer): Buffer => tlv(TAG.OCTET_STRING, content);
-export const bitString = (content: Buffer, unusedBits = 0): Buffer => tlv(TAG.BIT_STRING, Buffer.concat([Buffer.from([unusedBits]), content]));
+export const bitString = (content: Buffer, unusedBits = 0): Buffer =>
+  tlv(TAG.BIT_STRING, Buffer.concat([Buffer.from([unusedBits]), content]));
 export const nullValue = (): Buffer => tlv(TAG.NULL, Buffer.alloc(0));
 export const boolean = (value: boolean): Buffer => tlv(TAG.BOOLEAN, Buffer.from([value ? 0xff : 0x00]));
 export const utf8String = (value: string): Buffer => tlv(TAG.UTF8_STRING, Buffer.from(value, 'utf8'));
@@ -88,7 +89,9 @@ export function time(date: Date): Buffer {
   const iso = date.toISOString(); // YYYY-MM-DDTHH:MM:SS.sssZ
   const digits = iso.slice(0, 19).replace(/[-:T]/g, '') + 'Z';
   const year = date.getUTCFullYear();
-  return year < 2050 && year >= 1950 ? tlv(TAG.UTC_TIME, Buffer.from(digits.slice(2), 'ascii')) : tlv(TAG.GENERALIZED_TIME, Buffer.from(digits, 'ascii'));
+  return year < 2050 && year >= 1950
+    ? tlv(TAG.UTC_TIME, Buffer.from(digits.slice(2), 'ascii'))
+    : tlv(TAG.GENERALIZED_TIME, Buffer.from(digits, 'ascii'));
 }
 
 /** One decoded TLV: `raw` is the whole element, `content` its value. */
@@ -146,7 +149,10 @@ export function decodeOid(node: DerNode): string {
   let value = 0;
   for (const byte of node.content) {
     value = value * 128 + (byte & 0x7f);
-    if (!(byte & 0x80)) { ids.push(value); value = 0; }
+    if (!(byte & 0x80)) {
+      ids.push(value);
+      value = 0;
+    }
   }
   const first = ids[0] ?? 0;
   const arc = Math.min(2, Math.floor(first / 40));
@@ -159,5 +165,7 @@ export function bitStringBytes(node: DerNode): Buffer {
 }
 
 function malformed(what: string, why: string): AmbitError {
-  return new AmbitError('AMBIT_E_CERT', `malformed ${what}: ${why}`, { hint: 'the PEM/DER data is corrupt or not the expected structure' });
+  return new AmbitError('AMBIT_E_CERT', `malformed ${what}: ${why}`, {
+    hint: 'the PEM/DER data is corrupt or not the expected structure',
+  });
 }

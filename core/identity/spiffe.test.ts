@@ -6,7 +6,9 @@ describe('SPIFFE ids', () => {
     const id = parseSpiffeId('spiffe://cluster.local/ns/default/sa/sleep');
     expect(id).toEqual({ trustDomain: 'cluster.local', namespace: 'default', serviceAccount: 'sleep' });
     expect(formatSpiffeId(id)).toBe('spiffe://cluster.local/ns/default/sa/sleep');
-    expect(spiffeIdFor('example.org', 'prod-1', 'svc.account_x')).toBe('spiffe://example.org/ns/prod-1/sa/svc.account_x');
+    expect(spiffeIdFor('example.org', 'prod-1', 'svc.account_x')).toBe(
+      'spiffe://example.org/ns/prod-1/sa/svc.account_x',
+    );
   });
 
   const bad: Array<[string, RegExp]> = [
@@ -29,7 +31,11 @@ describe('SPIFFE ids', () => {
   ];
   it.each(bad)('refuses %j', (uri, message) => {
     let error: unknown;
-    try { parseSpiffeId(uri); } catch (err) { error = err; }
+    try {
+      parseSpiffeId(uri);
+    } catch (err) {
+      error = err;
+    }
     expect(error).toMatchObject({ code: 'AMBIT_E_SPIFFE_ID' });
     expect((error as Error).message).toMatch(message);
     expect((error as { hint?: string }).hint).toBeTruthy();

@@ -8,26 +8,45 @@ import { identityOfCertificate } from './verify.js';
 import { testCa, testCredentials } from '../../test/helpers/pki.js';
 
 const servers: tls.Server[] = [];
-afterEach(() => { for (const s of servers.splice(0)) s.close(); });
+afterEach(() => {
+  for (const s of servers.splice(0)) s.close();
+});
 
 /**
  * A TLS 1.3 server requiring client certificates. With `reject` false it accepts every client
  * and records why OpenSSL would have refused it (`reasons`), so tests can check the cause.
  */
-async function serve(creds: Credentials, trust: string, reject = true): Promise<{ port: number; peers: Array<string | undefined>; errors: string[]; reasons: string[] }> {
+async function serve(
+  creds: Credentials,
+  trust: string,
+  reject = true,
+): Promise<{ port: number; peers: Array<string | undefined>; errors: string[]; reasons: string[] }> {
   const peers: Array<string | undefined> = [];
   const errors: string[] = [];
   const reasons: string[] = [];
-  const server = tls.createServer({
-    key: creds.keyPem, cert: creds.certChainPem, ca: trust,
-    requestCert: true, rejectUnauthorized: reject, minVersion: 'TLSv1.3',
-  }, (socket) => {
-    if (!socket.authorized) { reasons.push(String(socket.authorizationError)); socket.destroy(); return; }
-    const peer = socket.getPeerX509Certificate();
-    peers.push(peer ? identityOfCertificate(peer) : undefined);
-    socket.end('hello');
+  const server = tls.createServer(
+    {
+      key: creds.keyPem,
+      cert: creds.certChainPem,
+      ca: trust,
+      requestCert: true,
+      rejectUnauthorized: reject,
+      minVersion: 'TLSv1.3',
+    },
+    (socket) => {
+      if (!socket.authorized) {
+        reasons.push(String(socket.authorizationError));
+        socket.destroy();
+        return;
+      }
+      const peer = socket.getPeerX509Certificate();
+      peers.push(peer ? identityOfCertificate(peer) : undefined);
+      socket.end('hello');
+    },
+  );
+  server.on('tlsClientError', (err) => {
+    errors.push(err.message);
   });
-  server.on('tlsClientError', (err) => { errors.push(err.message); });
   servers.push(server);
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -39,9 +58,17 @@ async function serve(creds: Credentials, trust: string, reject = true): Promise<
  * finishes its handshake before the server has checked the client certificate, so a refusal
  * shows up after `secureConnect` as an alert: wait for the end of the connection.
  */
-async function dial(port: number, creds: Credentials | undefined, trust: string): Promise<{ data: string; serverIdentity: string | undefined; protocol: string | null }> {
+async function dial(
+  port: number,
+  creds: Credentials | undefined,
+  trust: string,
+): Promise<{ data: string; serverIdentity: string | undefined; protocol: string | null }> {
   const socket = tls.connect({
-    host: '127.0.0.1', port, ca: trust, minVersion: 'TLSv1.3', rejectUnauthorized: true,
+    host: '127.0.0.1',
+    port,
+    ca: trust,
+    minVersion: 'TLSv1.3',
+    rejectUnauthorized: true,
     ...(creds ? { key: creds.keyPem, cert: creds.certChainPem } : {}),
     checkServerIdentity: () => undefined, // SPIFFE: the URI SAN is checked by the caller, not the host name
   });
@@ -50,8 +77,12 @@ async function dial(port: number, creds: Credentials | undefined, trust: string)
   let serverIdentity: string | undefined;
   let protocol: string | null = null;
   socket.setEncoding('utf8');
-  socket.on('data', (d: string) => { data += d; });
-  socket.on('error', (err) => { failure = err; });
+  socket.on('data', (d: string) => {
+    data += d;
+  });
+  socket.on('error', (err) => {
+    failure = err;
+  });
   socket.on('secureConnect', () => {
     const peer = socket.getPeerX509Certificate();
     serverIdentity = peer ? identityOfCertificate(peer) : undefined;
@@ -77,7 +108,9 @@ describe('mutual TLS 1.3 with the CA certificates', () => {
     const ca = await testCa();
     const other = await testCa('evil.example');
     const server = await serve(await testCredentials(ca, 'backend', 'httpbin'), ca.rootsPem);
-    const outcome = await dial(server.port, await testCredentials(other, 'default', 'sleep'), ca.rootsPem).catch((e: Error) => e);
+    const outcome = await dial(server.port, await testCredentials(other, 'default', 'sleep'), ca.rootsPem).catch(
+      (e: Error) => e,
+    );
     expect(outcome).not.toHaveProperty('data', 'hello');
     expect(server.peers).toEqual([]);
     expect(server.errors).toHaveLength(1);
@@ -89,7 +122,10 @@ describe('mutual TLS 1.3 with the CA certificates', () => {
   it('refuses an expired client certificate', async () => {
     const ca = await testCa();
     const server = await serve(await testCredentials(ca, 'backend', 'httpbin'), ca.rootsPem);
-    const expired = await testCredentials(ca, 'default', 'sleep', { notBefore: new Date(Date.now() - 7200_000), notAfter: new Date(Date.now() - 3600_000) });
+    const expired = await testCredentials(ca, 'default', 'sleep', {
+      notBefore: new Date(Date.now() - 7200_000),
+      notAfter: new Date(Date.now() - 3600_000),
+    });
     const outcome = await dial(server.port, expired, ca.rootsPem).catch((e: Error) => e);
     expect(outcome).not.toHaveProperty('data', 'hello');
     expect(server.peers).toEqual([]);
@@ -108,8 +144,13 @@ describe('mutual TLS 1.3 with the CA certificates', () => {
 
   it('the client refuses a server whose certificate has expired', async () => {
     const ca = await testCa();
-    const expired = await testCredentials(ca, 'backend', 'httpbin', { notBefore: new Date(Date.now() - 7200_000), notAfter: new Date(Date.now() - 3600_000) });
+    const expired = await testCredentials(ca, 'backend', 'httpbin', {
+      notBefore: new Date(Date.now() - 7200_000),
+      notAfter: new Date(Date.now() - 3600_000),
+    });
     const server = await serve(expired, ca.rootsPem);
-    await expect(dial(server.port, await testCredentials(ca, 'default', 'sleep'), ca.rootsPem)).rejects.toThrow(/expired/);
+    await expect(dial(server.port, await testCredentials(ca, 'default', 'sleep'), ca.rootsPem)).rejects.toThrow(
+      /expired/,
+    );
   });
 });

@@ -20,5 +20,9 @@ export interface CaClient {
    * Sign `csrPem` for `identity` with a lifetime of `ttlSeconds`.
    * Returns the leaf + chain (PEM, leaf first) and the trust bundle (PEM).
    */
-  sign(request: { csrPem: string; identity: string; ttlSeconds: number }): Promise<{ certChainPem: string; rootsPem: string }>;
+  sign(request: {
+    csrPem: string;
+    identity: string;
+    ttlSeconds: number;
+  }): Promise<{ certChainPem: string; rootsPem: string }>;
 }

@@ -4,7 +4,20 @@
 import { createHash, randomBytes, sign, X509Certificate, type KeyObject } from 'node:crypto';
 import { AmbitError } from '../errors.js';
 import {
-  bitString, boolean, children, decode, explicit, ia5String, integer, octetString, oid, sequence, setOf, time, utf8String, nullValue,
+  bitString,
+  boolean,
+  children,
+  decode,
+  explicit,
+  ia5String,
+  integer,
+  octetString,
+  oid,
+  sequence,
+  setOf,
+  time,
+  utf8String,
+  nullValue,
   type DerNode,
 } from './der.js';
 
@@ -46,8 +59,11 @@ function algorithmFor(key: KeyObject): { algId: Buffer; digest: 'sha256' | 'sha3
     if (curve === 'secp384r1') return { algId: sequence(oid(OID.ecdsaWithSha384)), digest: 'sha384' };
     return { algId: sequence(oid(OID.ecdsaWithSha256)), digest: 'sha256' };
   }
-  if (key.asymmetricKeyType === 'rsa') return { algId: sequence(oid(OID.sha256WithRsa), nullValue()), digest: 'sha256' };
-  throw new AmbitError('AMBIT_E_CA', `unsupported signing key type ${key.asymmetricKeyType ?? 'unknown'}`, { hint: 'use an EC (P-256/P-384) or RSA CA key' });
+  if (key.asymmetricKeyType === 'rsa')
+    return { algId: sequence(oid(OID.sha256WithRsa), nullValue()), digest: 'sha256' };
+  throw new AmbitError('AMBIT_E_CA', `unsupported signing key type ${key.asymmetricKeyType ?? 'unknown'}`, {
+    hint: 'use an EC (P-256/P-384) or RSA CA key',
+  });
 }
 
 /** Sign a DER to-be-signed structure: SEQUENCE { tbs, algId, BIT STRING signature }. */
@@ -133,7 +149,8 @@ function tbsCertificate(t: CertificateTemplate, signingKey: KeyObject): Buffer {
   }
   if (t.uris && t.uris.length > 0) exts.push(uriSanExtension(t.uris));
   exts.push(extension(OID.subjectKeyIdentifier, false, octetString(keyIdentifier(t.spkiDer))));
-  if (t.authorityKeyId) exts.push(extension(OID.authorityKeyIdentifier, false, sequence(tagged(0x80, t.authorityKeyId))));
+  if (t.authorityKeyId)
+    exts.push(extension(OID.authorityKeyIdentifier, false, sequence(tagged(0x80, t.authorityKeyId))));
 
   const { algId } = signatureAlgorithm(signingKey);
   return sequence(
@@ -173,7 +190,8 @@ function findSubjectKeyId(extsField: DerNode | undefined): Buffer | undefined {
     const parts = children(ext);
     const id = parts[0];
     const value = parts[parts.length - 1];
-    if (id && value && id.content.equals(oid(OID.subjectKeyIdentifier).subarray(2))) return decode(value.content).content;
+    if (id && value && id.content.equals(oid(OID.subjectKeyIdentifier).subarray(2)))
+      return decode(value.content).content;
   }
   return undefined;
 }
@@ -197,5 +215,9 @@ export function isSelfSigned(cert: X509Certificate): boolean {
   return cert.subject === cert.issuer && cert.checkIssued(cert) && cert.verify(cert.publicKey);
 }
 
-export function notBeforeOf(cert: X509Certificate): Date { return new Date(cert.validFrom); }
-export function notAfterOf(cert: X509Certificate): Date { return new Date(cert.validTo); }
+export function notBeforeOf(cert: X509Certificate): Date {
+  return new Date(cert.validFrom);
+}
+export function notAfterOf(cert: X509Certificate): Date {
+  return new Date(cert.validTo);
+}

@@ -3,7 +3,7 @@ import { canonicalNameOf, isAmbient, isWaypointGateway, meshModeOf, optsOut, use
 import { hostMatches, hostMatchRank, resolveHost } from './hosts.js';
 
 describe('mesh vocabulary', () => {
-  it('reads the mesh mode from Ambit\'s label first, then Istio\'s alias', () => {
+  it("reads the mesh mode from Ambit's label first, then Istio's alias", () => {
     expect(meshModeOf({ 'istio.io/dataplane-mode': 'ambient' })).toBe('ambient');
     expect(meshModeOf({ 'mesh-mode': 'none', 'istio.io/dataplane-mode': 'ambient' })).toBe('none');
     expect(isAmbient({ 'mesh-mode': 'ambient' })).toBe(true);
@@ -24,7 +24,11 @@ describe('mesh vocabulary', () => {
   });
 
   it('knows a waypoint Gateway by kind, API group and class', () => {
-    const gw = { kind: 'Gateway', apiVersion: 'gateway.networking.k8s.io/v1', spec: { gatewayClassName: 'ambit-waypoint' } };
+    const gw = {
+      kind: 'Gateway',
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      spec: { gatewayClassName: 'ambit-waypoint' },
+    };
     expect(isWaypointGateway(gw)).toBe(true);
     expect(isWaypointGateway({ ...gw, spec: { gatewayClassName: 'istio' } })).toBe(false);
     expect(isWaypointGateway({ ...gw, apiVersion: 'networking.istio.io/v1' })).toBe(false);

@@ -42,7 +42,10 @@ export function observe(h: HistogramCounts, bounds: readonly number[], value: nu
   h.sum += value;
   h.count += 1;
   for (let i = 0; i < bounds.length; i++) {
-    if (value <= bounds[i]!) { h.buckets[i]! += 1; return; }
+    if (value <= bounds[i]!) {
+      h.buckets[i]! += 1;
+      return;
+    }
   }
 }
 
@@ -57,20 +60,49 @@ export class HttpFamily {
   readonly requestBytesMetric: LeanHistogram;
   readonly responseBytesMetric: LeanHistogram;
 
-  constructor(readonly durationBounds: readonly number[], readonly sizeBounds: readonly number[]) {
+  constructor(
+    readonly durationBounds: readonly number[],
+    readonly sizeBounds: readonly number[],
+  ) {
     const states = (): readonly HttpSeriesState[] => this.states;
-    const reset = (): void => { this.reset(); };
+    const reset = (): void => {
+      this.reset();
+    };
     this.requestsMetric = new LeanCounter('istio_requests_total', 'Total number of requests', states, reset);
-    this.durationMetric = new LeanHistogram('istio_request_duration_milliseconds', 'Duration of requests in milliseconds', durationBounds, states, (s) => s.duration, reset);
-    this.requestBytesMetric = new LeanHistogram('istio_request_bytes', 'Size of HTTP request bodies and headers in bytes', sizeBounds, states, (s) => s.requestBytes, reset);
-    this.responseBytesMetric = new LeanHistogram('istio_response_bytes', 'Size of HTTP response bodies and headers in bytes', sizeBounds, states, (s) => s.responseBytes, reset);
+    this.durationMetric = new LeanHistogram(
+      'istio_request_duration_milliseconds',
+      'Duration of requests in milliseconds',
+      durationBounds,
+      states,
+      (s) => s.duration,
+      reset,
+    );
+    this.requestBytesMetric = new LeanHistogram(
+      'istio_request_bytes',
+      'Size of HTTP request bodies and headers in bytes',
+      sizeBounds,
+      states,
+      (s) => s.requestBytes,
+      reset,
+    );
+    this.responseBytesMetric = new LeanHistogram(
+      'istio_response_bytes',
+      'Size of HTTP response bodies and headers in bytes',
+      sizeBounds,
+      states,
+      (s) => s.responseBytes,
+      reset,
+    );
   }
 
   /** A new label set's values (exported from its first request on). */
   bind(labels: Readonly<Record<string, string>>): HttpSeriesState {
     const s: HttpSeriesState = {
-      labels: { ...labels }, requests: 0,
-      duration: emptyCounts(this.durationBounds), requestBytes: emptyCounts(this.sizeBounds), responseBytes: emptyCounts(this.sizeBounds),
+      labels: { ...labels },
+      requests: 0,
+      duration: emptyCounts(this.durationBounds),
+      requestBytes: emptyCounts(this.sizeBounds),
+      responseBytes: emptyCounts(this.sizeBounds),
     };
     this.states.push(s);
     return s;
@@ -79,26 +111,38 @@ export class HttpFamily {
   private reset(): void {
     for (const s of this.states) {
       s.requests = 0;
-      for (const h of [s.duration, s.requestBytes, s.responseBytes]) { h.sum = 0; h.count = 0; h.buckets.fill(0); }
+      for (const h of [s.duration, s.requestBytes, s.responseBytes]) {
+        h.sum = 0;
+        h.count = 0;
+        h.buckets.fill(0);
+      }
     }
   }
 }
 
 /** Spread `{le}` before the series labels, as prom-client's Histogram.get() does. */
 function splay(v: MetricValue): MetricValue {
-  return { value: v.value, labels: { ...v.labels, ...v.sharedLabels }, ...(v.metricName ? { metricName: v.metricName } : {}) };
+  return {
+    value: v.value,
+    labels: { ...v.labels, ...v.sharedLabels },
+    ...(v.metricName ? { metricName: v.metricName } : {}),
+  };
 }
 
 class LeanCounter {
   readonly type = 'counter';
   readonly aggregator = 'sum';
   constructor(
-    readonly name: string, readonly help: string,
-    private readonly states: () => readonly HttpSeriesState[], readonly reset: () => void,
+    readonly name: string,
+    readonly help: string,
+    private readonly states: () => readonly HttpSeriesState[],
+    readonly reset: () => void,
   ) {}
 
   get(): Promise<MetricData> {
-    const values = this.states().filter((s) => s.requests > 0).map((s) => ({ value: s.requests, labels: { ...s.labels } }));
+    const values = this.states()
+      .filter((s) => s.requests > 0)
+      .map((s) => ({ value: s.requests, labels: { ...s.labels } }));
     return Promise.resolve({ name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values });
   }
 }
@@ -107,8 +151,11 @@ class LeanHistogram {
   readonly type = 'histogram';
   readonly aggregator = 'sum';
   constructor(
-    readonly name: string, readonly help: string, private readonly bounds: readonly number[],
-    private readonly states: () => readonly HttpSeriesState[], private readonly pick: (s: HttpSeriesState) => HistogramCounts,
+    readonly name: string,
+    readonly help: string,
+    private readonly bounds: readonly number[],
+    private readonly states: () => readonly HttpSeriesState[],
+    private readonly pick: (s: HttpSeriesState) => HistogramCounts,
     readonly reset: () => void,
   ) {}
 

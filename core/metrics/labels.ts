@@ -10,10 +10,21 @@ export const UNKNOWN = 'unknown';
 /** Labels shared by the TCP and HTTP metrics (Istio puts `response_code` on HTTP only). */
 export const TCP_LABEL_NAMES = [
   'reporter',
-  'source_workload', 'source_workload_namespace', 'source_principal', 'source_app', 'source_version',
-  'destination_workload', 'destination_workload_namespace', 'destination_principal',
-  'destination_service', 'destination_service_name', 'destination_service_namespace', 'destination_version',
-  'request_protocol', 'response_flags', 'connection_security_policy',
+  'source_workload',
+  'source_workload_namespace',
+  'source_principal',
+  'source_app',
+  'source_version',
+  'destination_workload',
+  'destination_workload_namespace',
+  'destination_principal',
+  'destination_service',
+  'destination_service_name',
+  'destination_service_namespace',
+  'destination_version',
+  'request_protocol',
+  'response_flags',
+  'connection_security_policy',
 ] as const;
 
 export const HTTP_LABEL_NAMES = [...TCP_LABEL_NAMES, 'response_code'] as const;

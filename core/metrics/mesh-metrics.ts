@@ -7,11 +7,18 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import { HttpFamily, observe, type HttpSeriesState } from './http-family.js';
 import {
-  HTTP_LABEL_NAMES, TCP_LABEL_NAMES, type HttpLabelName, type HttpLabels, type TcpLabelName, type TcpLabels,
+  HTTP_LABEL_NAMES,
+  TCP_LABEL_NAMES,
+  type HttpLabelName,
+  type HttpLabels,
+  type TcpLabelName,
+  type TcpLabels,
 } from './labels.js';
 
 /** Istio's default buckets for istio_request_duration_milliseconds. */
-export const DURATION_BUCKETS_MS = [0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000];
+export const DURATION_BUCKETS_MS = [
+  0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000,
+];
 /** Istio's byte-size buckets (1 B .. 10 MB, ×10). */
 export const SIZE_BUCKETS_BYTES = [1, 10, 100, 1000, 10000, 100000, 1000000, 10000000];
 
@@ -41,7 +48,13 @@ export interface RequestObservation {
 
 const OTHER = 'other';
 // Labels kept on an overflow series; everything else becomes `other`.
-const KEPT_ON_OVERFLOW = new Set(['reporter', 'request_protocol', 'response_flags', 'connection_security_policy', 'response_code']);
+const KEPT_ON_OVERFLOW = new Set([
+  'reporter',
+  'request_protocol',
+  'response_flags',
+  'connection_security_policy',
+  'response_code',
+]);
 
 /**
  * Caps the number of label sets of a metric family and caches what was built for each one
@@ -123,36 +136,92 @@ export class MeshMetrics {
     const max = opts.maxSeries ?? 10000;
     const tcpNames = [...TCP_LABEL_NAMES];
 
-    this.overflow = new Counter({ name: 'ambit_metrics_series_overflow_total', help: 'Label sets folded into the "other" series because a metric reached its series limit', labelNames: ['component'], registers });
+    this.overflow = new Counter({
+      name: 'ambit_metrics_series_overflow_total',
+      help: 'Label sets folded into the "other" series because a metric reached its series limit',
+      labelNames: ['component'],
+      registers,
+    });
     const overflow = (): void => this.overflow.inc({ component: this.component });
     this.tcpCache = new SeriesCache(TCP_LABEL_NAMES, max, overflow, (l) => this.bindTcp(l));
     this.httpCache = new SeriesCache(HTTP_LABEL_NAMES, max, overflow, (l) => this.bindHttp(l));
 
     if (opts.tcp !== false) {
-      this.tcpOpened = new Counter({ name: 'istio_tcp_connections_opened_total', help: 'Total number of TCP connections opened', labelNames: tcpNames, registers });
-      this.tcpClosed = new Counter({ name: 'istio_tcp_connections_closed_total', help: 'Total number of TCP connections closed', labelNames: tcpNames, registers });
-      this.tcpSent = new Counter({ name: 'istio_tcp_sent_bytes_total', help: 'Total bytes sent in response to a TCP connection', labelNames: tcpNames, registers });
-      this.tcpReceived = new Counter({ name: 'istio_tcp_received_bytes_total', help: 'Total bytes received in a TCP connection', labelNames: tcpNames, registers });
+      this.tcpOpened = new Counter({
+        name: 'istio_tcp_connections_opened_total',
+        help: 'Total number of TCP connections opened',
+        labelNames: tcpNames,
+        registers,
+      });
+      this.tcpClosed = new Counter({
+        name: 'istio_tcp_connections_closed_total',
+        help: 'Total number of TCP connections closed',
+        labelNames: tcpNames,
+        registers,
+      });
+      this.tcpSent = new Counter({
+        name: 'istio_tcp_sent_bytes_total',
+        help: 'Total bytes sent in response to a TCP connection',
+        labelNames: tcpNames,
+        registers,
+      });
+      this.tcpReceived = new Counter({
+        name: 'istio_tcp_received_bytes_total',
+        help: 'Total bytes received in a TCP connection',
+        labelNames: tcpNames,
+        registers,
+      });
     }
     if (opts.http !== false) {
       this.http = new HttpFamily(DURATION_BUCKETS_MS, SIZE_BUCKETS_BYTES);
-      for (const metric of [this.http.requestsMetric, this.http.durationMetric, this.http.requestBytesMetric, this.http.responseBytesMetric]) {
+      for (const metric of [
+        this.http.requestsMetric,
+        this.http.durationMetric,
+        this.http.requestBytesMetric,
+        this.http.responseBytesMetric,
+      ]) {
         this.registry.registerMetric(metric as unknown as Metric);
       }
     }
 
-    this.refused = new Counter({ name: 'ambit_connections_refused_total', help: 'Connections refused (authorization, STRICT mTLS, overload…)', labelNames: ['component', 'reason'], registers });
-    this.activeConnections = new Gauge({ name: 'ambit_active_connections', help: 'Connections open now', labelNames: ['component'], registers });
-    this.configVersion = new Gauge({ name: 'ambit_config_version', help: 'Version of the config in use (value 1, version as a label)', labelNames: ['component', 'version'], registers });
-    this.configUpdates = new Counter({ name: 'ambit_config_updates_total', help: 'Config updates received, by result (applied, rejected)', labelNames: ['component', 'result'], registers });
+    this.refused = new Counter({
+      name: 'ambit_connections_refused_total',
+      help: 'Connections refused (authorization, STRICT mTLS, overload…)',
+      labelNames: ['component', 'reason'],
+      registers,
+    });
+    this.activeConnections = new Gauge({
+      name: 'ambit_active_connections',
+      help: 'Connections open now',
+      labelNames: ['component'],
+      registers,
+    });
+    this.configVersion = new Gauge({
+      name: 'ambit_config_version',
+      help: 'Version of the config in use (value 1, version as a label)',
+      labelNames: ['component', 'version'],
+      registers,
+    });
+    this.configUpdates = new Counter({
+      name: 'ambit_config_updates_total',
+      help: 'Config updates received, by result (applied, rejected)',
+      labelNames: ['component', 'result'],
+      registers,
+    });
     const collectCerts = (): void => this.collectCerts();
     const collectPools = (): void => this.collectPools();
     this.certExpiry = new Gauge({
-      name: 'ambit_cert_expiry_seconds', help: 'Seconds until each held workload certificate expires', labelNames: ['component', 'identity'], registers,
+      name: 'ambit_cert_expiry_seconds',
+      help: 'Seconds until each held workload certificate expires',
+      labelNames: ['component', 'identity'],
+      registers,
       collect: collectCerts,
     });
     this.poolSize = new Gauge({
-      name: 'ambit_pool_size', help: 'Open upstream connections per pool', labelNames: ['component', 'pool'], registers,
+      name: 'ambit_pool_size',
+      help: 'Open upstream connections per pool',
+      labelNames: ['component', 'pool'],
+      registers,
       collect: collectPools,
     });
     if (opts.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'ambit_process_' });
@@ -184,12 +253,18 @@ export class MeshMetrics {
     const sent = this.tcpSent!.labels(l);
     const received = this.tcpReceived!.labels(l);
     // Create the series at 0 so rate() sees the first increment.
-    closed.inc(0); sent.inc(0); received.inc(0);
+    closed.inc(0);
+    sent.inc(0);
+    received.inc(0);
     return {
       opened: () => opened.inc(),
       closed: () => closed.inc(),
-      sent: (n) => { if (n > 0) sent.inc(n); },
-      received: (n) => { if (n > 0) received.inc(n); },
+      sent: (n) => {
+        if (n > 0) sent.inc(n);
+      },
+      received: (n) => {
+        if (n > 0) received.inc(n);
+      },
     };
   }
 
@@ -198,8 +273,12 @@ export class MeshMetrics {
   }
 
   /** `reason` must come from a small fixed set (e.g. authz, strict_mtls, overload). */
-  connectionRefused(reason: string): void { this.refused.inc({ component: this.component, reason }); }
-  setActiveConnections(n: number): void { this.activeConnections.set({ component: this.component }, n); }
+  connectionRefused(reason: string): void {
+    this.refused.inc({ component: this.component, reason });
+  }
+  setActiveConnections(n: number): void {
+    this.activeConnections.set({ component: this.component }, n);
+  }
 
   configApplied(version: string): void {
     this.configVersion.reset();
@@ -207,32 +286,48 @@ export class MeshMetrics {
     this.configUpdates.inc({ component: this.component, result: 'applied' });
   }
 
-  configRejected(): void { this.configUpdates.inc({ component: this.component, result: 'rejected' }); }
+  configRejected(): void {
+    this.configUpdates.inc({ component: this.component, result: 'rejected' });
+  }
 
   /** Read at scrape time, e.g. `() => certStore.expiries()`. */
-  setCertificateSource(fn: () => ReadonlyArray<{ identity: string; notAfter: Date }>): void { this.certSource = fn; }
+  setCertificateSource(fn: () => ReadonlyArray<{ identity: string; notAfter: Date }>): void {
+    this.certSource = fn;
+  }
   /** Read at scrape time: pool name → open connections. */
-  setPoolSource(fn: () => Readonly<Record<string, number>>): void { this.poolSource = fn; }
+  setPoolSource(fn: () => Readonly<Record<string, number>>): void {
+    this.poolSource = fn;
+  }
 
   /** Prometheus text exposition. */
-  async text(): Promise<string> { return this.registry.metrics(); }
+  async text(): Promise<string> {
+    return this.registry.metrics();
+  }
   /** Same as text(); lets a MeshMetrics be passed where a prom-client Registry is expected. */
-  async metrics(): Promise<string> { return this.registry.metrics(); }
-  get contentType(): string { return this.registry.contentType; }
+  async metrics(): Promise<string> {
+    return this.registry.metrics();
+  }
+  get contentType(): string {
+    return this.registry.contentType;
+  }
 
   private collectCerts(): void {
     this.certExpiry.reset();
     if (!this.certSource) return;
     const now = Date.now();
     for (const c of this.certSource()) {
-      this.certExpiry.set({ component: this.component, identity: c.identity }, Math.round((c.notAfter.getTime() - now) / 1000));
+      this.certExpiry.set(
+        { component: this.component, identity: c.identity },
+        Math.round((c.notAfter.getTime() - now) / 1000),
+      );
     }
   }
 
   private collectPools(): void {
     this.poolSize.reset();
     if (!this.poolSource) return;
-    for (const [pool, n] of Object.entries(this.poolSource())) this.poolSize.set({ component: this.component, pool }, n);
+    for (const [pool, n] of Object.entries(this.poolSource()))
+      this.poolSize.set({ component: this.component, pool }, n);
   }
 }
 

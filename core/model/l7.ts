@@ -3,7 +3,13 @@
 // the same shapes, for an ingress/egress gateway). Plain readonly JSON-able data: it travels
 // over gRPC as JSON. Durations are milliseconds, percentages are 0..100 (fractions allowed).
 import type {
-  AuthorizationPolicy, Labels, Locality, MeshConfig, PeerAuthentication, PolicyScope, PortProtocol,
+  AuthorizationPolicy,
+  Labels,
+  Locality,
+  MeshConfig,
+  PeerAuthentication,
+  PolicyScope,
+  PortProtocol,
 } from './types.js';
 
 /** Istio StringMatch: exactly one of exact / prefix / regex (RE2 syntax, full match). */
@@ -102,7 +108,12 @@ export interface HttpRoute {
   /** Answer without an upstream (Istio `directResponse`). */
   readonly directResponse?: { readonly status: number; readonly body?: string };
   readonly rewrite?: HttpRewrite;
-  readonly mirror?: { readonly host: string; readonly subset?: string; readonly port: number; readonly cluster: string };
+  readonly mirror?: {
+    readonly host: string;
+    readonly subset?: string;
+    readonly port: number;
+    readonly cluster: string;
+  };
   /** 0..100; absent with a mirror = 100. */
   readonly mirrorPercentage?: number;
   readonly headers?: HeaderEdits;
@@ -127,7 +138,8 @@ export interface VirtualHost {
   readonly routes: readonly HttpRoute[];
 }
 
-export type LoadBalancerSimple = 'UNSPECIFIED' | 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'LEAST_CONN' | 'RANDOM' | 'PASSTHROUGH';
+export type LoadBalancerSimple =
+  'UNSPECIFIED' | 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'LEAST_CONN' | 'RANDOM' | 'PASSTHROUGH';
 
 export interface ConsistentHash {
   readonly httpHeaderName?: string;
@@ -153,7 +165,11 @@ export interface LoadBalancerSettings {
 }
 
 export interface ConnectionPoolSettings {
-  readonly tcp?: { readonly maxConnections?: number; readonly connectTimeoutMs?: number; readonly maxConnectionDurationMs?: number };
+  readonly tcp?: {
+    readonly maxConnections?: number;
+    readonly connectTimeoutMs?: number;
+    readonly maxConnectionDurationMs?: number;
+  };
   readonly http?: {
     readonly http1MaxPendingRequests?: number;
     readonly http2MaxRequests?: number;
@@ -272,7 +288,8 @@ export interface WaypointConfig {
   readonly peerAuthentications: readonly PeerAuthentication[];
 }
 
-export type ServerTlsMode = 'PASSTHROUGH' | 'SIMPLE' | 'MUTUAL' | 'AUTO_PASSTHROUGH' | 'ISTIO_MUTUAL' | 'OPTIONAL_MUTUAL';
+export type ServerTlsMode =
+  'PASSTHROUGH' | 'SIMPLE' | 'MUTUAL' | 'AUTO_PASSTHROUGH' | 'ISTIO_MUTUAL' | 'OPTIONAL_MUTUAL';
 
 export interface GatewayServer {
   readonly port: number;

@@ -5,13 +5,22 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { relay, splice, type RelayResult } from './relay.js';
 
-interface Peer { socket: net.Socket; data: () => string; ended: Promise<void>; closed: Promise<NodeJS.ErrnoException | undefined> }
+interface Peer {
+  socket: net.Socket;
+  data: () => string;
+  ended: Promise<void>;
+  closed: Promise<NodeJS.ErrnoException | undefined>;
+}
 
 function watch(socket: net.Socket): Peer {
   let buf = '';
   let err: NodeJS.ErrnoException | undefined;
-  socket.on('data', (d: Buffer) => { buf += d.toString(); });
-  socket.on('error', (e: NodeJS.ErrnoException) => { err = e; });
+  socket.on('data', (d: Buffer) => {
+    buf += d.toString();
+  });
+  socket.on('error', (e: NodeJS.ErrnoException) => {
+    err = e;
+  });
   return {
     socket,
     data: () => buf,
@@ -38,9 +47,14 @@ describe('relay between two TCP sockets', () => {
     const targetPort = (target.address() as net.AddressInfo).port;
     proxy = net.createServer({ allowHalfOpen: true }, (s) => {
       s.on('error', () => undefined);
-      const p = beforeRelay(s).then(() => new Promise<RelayResult>((resolve) => {
-        const up = net.connect({ port: targetPort, host: '127.0.0.1', allowHalfOpen: true }, () => resolve(relay(s, up)));
-      }));
+      const p = beforeRelay(s).then(
+        () =>
+          new Promise<RelayResult>((resolve) => {
+            const up = net.connect({ port: targetPort, host: '127.0.0.1', allowHalfOpen: true }, () =>
+              resolve(relay(s, up)),
+            );
+          }),
+      );
       lastRelay = p;
       relays.push(p);
     });
@@ -53,7 +67,9 @@ describe('relay between two TCP sockets', () => {
   });
 
   async function pair(first?: (app: net.Socket) => void): Promise<{ app: Peer; server: Peer }> {
-    const serverSide = new Promise<net.Socket>((resolve) => { waiting.push(resolve); });
+    const serverSide = new Promise<net.Socket>((resolve) => {
+      waiting.push(resolve);
+    });
     const app = watch(net.connect({ port: proxyPort, host: '127.0.0.1', allowHalfOpen: true }));
     first?.(app.socket);
     return { app, server: watch(await serverSide) };
@@ -103,11 +119,19 @@ describe('relay between two TCP sockets', () => {
   });
 
   it('forwards a FIN the client sent before the relay started (e.g. during a handshake)', async () => {
-    beforeRelay = (s) => new Promise<void>((resolve) => {
-      // Read everything, as a handshake parser would, so 'end' is emitted before relay.
-      s.on('readable', () => { while (s.read() !== null) { /* drain */ } });
-      s.once('end', () => { s.removeAllListeners('readable'); resolve(); });
-    });
+    beforeRelay = (s) =>
+      new Promise<void>((resolve) => {
+        // Read everything, as a handshake parser would, so 'end' is emitted before relay.
+        s.on('readable', () => {
+          while (s.read() !== null) {
+            /* drain */
+          }
+        });
+        s.once('end', () => {
+          s.removeAllListeners('readable');
+          resolve();
+        });
+      });
     try {
       const { app, server } = await pair((a) => a.end('hello'));
       await server.ended;
@@ -126,10 +150,19 @@ describe('relay between two TCP sockets', () => {
     for (let i = 0; i < 30; i++) clients.push(await pair());
     clients.forEach(({ app, server }, i) => {
       // Like a real server: answer a FIN with a FIN.
-      server.socket.once('end', () => { if (!server.socket.writableEnded) server.socket.end(); });
-      if (i % 3 === 0) { app.socket.end('bye'); server.socket.end(); }
-      else if (i % 3 === 1) { app.socket.write('x'); app.socket.resetAndDestroy(); }
-      else { server.socket.end('banner'); app.socket.end(); }
+      server.socket.once('end', () => {
+        if (!server.socket.writableEnded) server.socket.end();
+      });
+      if (i % 3 === 0) {
+        app.socket.end('bye');
+        server.socket.end();
+      } else if (i % 3 === 1) {
+        app.socket.write('x');
+        app.socket.resetAndDestroy();
+      } else {
+        server.socket.end('banner');
+        app.socket.end();
+      }
     });
     await Promise.all(clients.flatMap(({ app, server }) => [app.closed, server.closed]));
     const results = await Promise.all(relays.slice(start));
@@ -140,15 +173,25 @@ describe('relay between two TCP sockets', () => {
 
   it('splice reports bytes from the client and to the client', async () => {
     const [a, b] = await new Promise<[net.Socket, net.Socket]>((resolve) => {
-      const srv = net.createServer({ allowHalfOpen: true }, (s) => { srv.close(); resolve([c, s]); });
+      const srv = net.createServer({ allowHalfOpen: true }, (s) => {
+        srv.close();
+        resolve([c, s]);
+      });
       let c: net.Socket;
-      srv.listen(0, '127.0.0.1', () => { c = net.connect({ port: (srv.address() as net.AddressInfo).port, host: '127.0.0.1', allowHalfOpen: true }); });
+      srv.listen(0, '127.0.0.1', () => {
+        c = net.connect({ port: (srv.address() as net.AddressInfo).port, host: '127.0.0.1', allowHalfOpen: true });
+      });
     });
     // a is a client socket, b its accepted end: splice(b, other) with a loopback pair.
     const [x, y] = await new Promise<[net.Socket, net.Socket]>((resolve) => {
-      const srv = net.createServer({ allowHalfOpen: true }, (s) => { srv.close(); resolve([c, s]); });
+      const srv = net.createServer({ allowHalfOpen: true }, (s) => {
+        srv.close();
+        resolve([c, s]);
+      });
       let c: net.Socket;
-      srv.listen(0, '127.0.0.1', () => { c = net.connect({ port: (srv.address() as net.AddressInfo).port, host: '127.0.0.1', allowHalfOpen: true }); });
+      srv.listen(0, '127.0.0.1', () => {
+        c = net.connect({ port: (srv.address() as net.AddressInfo).port, host: '127.0.0.1', allowHalfOpen: true });
+      });
     });
     const done = splice(b, x);
     const yPeer = watch(y);
@@ -163,14 +206,21 @@ describe('relay between two TCP sockets', () => {
 
 describe('relay between other kinds of streams', () => {
   it('relays two unix sockets (no RST there: a close is a FIN) and settles when both close', async () => {
-    const dir = await import('node:fs/promises').then((f) => f.mkdtemp(`${(process.env.TMPDIR ?? '/tmp')}/ambit-relay-`));
+    const dir = await import('node:fs/promises').then((f) => f.mkdtemp(`${process.env.TMPDIR ?? '/tmp'}/ambit-relay-`));
     const pathA = `${dir}/a.sock`;
     const peers: net.Socket[] = [];
     const srv = net.createServer({ allowHalfOpen: true }, (s) => peers.push(s));
     await new Promise<void>((r) => srv.listen(pathA, r));
     const x = net.connect({ path: pathA, allowHalfOpen: true });
     const y = net.connect({ path: pathA, allowHalfOpen: true });
-    await new Promise<void>((r) => { const t = setInterval(() => { if (peers.length === 2) { clearInterval(t); r(); } }, 5); });
+    await new Promise<void>((r) => {
+      const t = setInterval(() => {
+        if (peers.length === 2) {
+          clearInterval(t);
+          r();
+        }
+      }, 5);
+    });
     const done = relay(peers[0]!, peers[1]!);
     const yData = new Promise<string>((r) => y.once('data', (d: Buffer) => r(d.toString())));
     x.write('over unix');
@@ -207,11 +257,14 @@ describe('relay between two HTTP/2 streams (a waypoint forwarding one tunnel int
       s.on('error', () => undefined);
       return s;
     };
-    const collect = (s: import('node:http2').ClientHttp2Stream): Promise<string> => new Promise((r) => {
-      let got = '';
-      s.on('data', (d: Buffer) => { got += d.toString(); });
-      s.once('end', () => r(got));
-    });
+    const collect = (s: import('node:http2').ClientHttp2Stream): Promise<string> =>
+      new Promise((r) => {
+        let got = '';
+        s.on('data', (d: Buffer) => {
+          got += d.toString();
+        });
+        s.once('end', () => r(got));
+      });
     // Half-close both ways.
     const a = open();
     await new Promise((r) => setTimeout(r, 20));

@@ -26,7 +26,11 @@ export interface RelayResult {
 }
 
 /** The parts of an Http2Stream relay needs. */
-interface Http2Like { rstCode?: number; closed?: boolean; close(code?: number): void }
+interface Http2Like {
+  rstCode?: number;
+  closed?: boolean;
+  close(code?: number): void;
+}
 
 function isHttp2Stream(d: Duplex): d is Duplex & Http2Like {
   return typeof (d as Partial<Http2Like>).close === 'function' && 'rstCode' in d;
@@ -37,14 +41,19 @@ class End {
   readonly h2: boolean;
   readonly tcp: boolean;
   closed: boolean;
-  constructor(readonly d: Duplex, readonly name: 'socket' | 'tunnel') {
+  constructor(
+    readonly d: Duplex,
+    readonly name: 'socket' | 'tunnel',
+  ) {
     this.h2 = isHttp2Stream(d);
     this.tcp = d instanceof Socket;
     this.closed = d.destroyed;
   }
 
   /** The RST_STREAM code received or sent (0 when none, or not HTTP/2). */
-  rstCode(): number { return this.h2 ? (this.d as unknown as Http2Like).rstCode ?? NGHTTP2_NO_ERROR : NGHTTP2_NO_ERROR; }
+  rstCode(): number {
+    return this.h2 ? ((this.d as unknown as Http2Like).rstCode ?? NGHTTP2_NO_ERROR) : NGHTTP2_NO_ERROR;
+  }
 
   /** Abort: RST_STREAM(CONNECT_ERROR) on HTTP/2, TCP RST on a socket, destroy otherwise. */
   reset(): void {
@@ -52,12 +61,18 @@ class End {
     if (this.h2) (this.d as unknown as Http2Like).close(NGHTTP2_CONNECT_ERROR);
     else if (this.tcp) {
       // Only a plain TCP handle can send RST; a TLS socket or a unix socket is just closed.
-      try { (this.d as Socket).resetAndDestroy(); } catch { this.d.destroy(); }
+      try {
+        (this.d as Socket).resetAndDestroy();
+      } catch {
+        this.d.destroy();
+      }
     } else this.d.destroy();
   }
 
   /** Both directions finished without a reset. */
-  clean(): boolean { return this.rstCode() === NGHTTP2_NO_ERROR && this.d.readableEnded && this.d.writableFinished; }
+  clean(): boolean {
+    return this.rstCode() === NGHTTP2_NO_ERROR && this.d.readableEnded && this.d.writableFinished;
+  }
 }
 
 /**
@@ -73,19 +88,34 @@ export function relay(socket: Duplex, tunnel: Duplex): Promise<RelayResult> {
     const result: RelayResult = { bytesToTunnel: 0, bytesFromTunnel: 0, reason: '' };
     const a = new End(socket, 'socket');
     const b = new End(tunnel, 'tunnel');
-    const setReason = (r: string): void => { if (!result.reason) result.reason = r; };
+    const setReason = (r: string): void => {
+      if (!result.reason) result.reason = r;
+    };
     const finish = (): void => {
       if (!a.closed || !b.closed) return;
       setReason('done');
       resolve(result);
     };
     // One side already gone (e.g. the client cancelled while the upstream was dialing).
-    if (b.d.destroyed && !a.d.destroyed) { setReason('tunnel-closed'); a.reset(); }
-    if (a.d.destroyed && !b.d.destroyed) { setReason('socket-closed'); b.reset(); }
+    if (b.d.destroyed && !a.d.destroyed) {
+      setReason('tunnel-closed');
+      a.reset();
+    }
+    if (a.d.destroyed && !b.d.destroyed) {
+      setReason('socket-closed');
+      b.reset();
+    }
 
-    socket.on('data', (chunk: Buffer) => { result.bytesToTunnel += chunk.length; });
-    tunnel.on('data', (chunk: Buffer) => { result.bytesFromTunnel += chunk.length; });
-    for (const [from, to] of [[a, b], [b, a]] as const) {
+    socket.on('data', (chunk: Buffer) => {
+      result.bytesToTunnel += chunk.length;
+    });
+    tunnel.on('data', (chunk: Buffer) => {
+      result.bytesFromTunnel += chunk.length;
+    });
+    for (const [from, to] of [
+      [a, b],
+      [b, a],
+    ] as const) {
       forward(from.d, to.d, to.tcp);
       // FIN / END_STREAM → FIN / END_STREAM. A RST_STREAM also ends an HTTP/2 stream's
       // readable side first (rstCode still 0 then): look again one turn later before choosing
@@ -101,13 +131,16 @@ export function relay(socket: Duplex, tunnel: Duplex): Promise<RelayResult> {
             to.d.end();
           }
         };
-        if (from.h2) setImmediate(pass); else pass();
+        if (from.h2) setImmediate(pass);
+        else pass();
       };
-      if (from.d.readableEnded) onEnd(); else from.d.once('end', onEnd);
+      if (from.d.readableEnded) onEnd();
+      else from.d.once('end', onEnd);
       from.d.on('error', (err: NodeJS.ErrnoException) => {
         const code = from.rstCode();
         if (code !== NGHTTP2_NO_ERROR) setReason(`${from.name}-reset:${code}`);
-        else setReason(err.code === 'ECONNRESET' ? `${from.name}-reset` : `${from.name}-error:${err.code ?? err.message}`);
+        else
+          setReason(err.code === 'ECONNRESET' ? `${from.name}-reset` : `${from.name}-error:${err.code ?? err.message}`);
         to.reset();
       });
       from.d.once('close', () => {
@@ -125,7 +158,11 @@ export function relay(socket: Duplex, tunnel: Duplex): Promise<RelayResult> {
   });
 }
 
-export interface SpliceResult { fromClient: number; toClient: number; reason: string }
+export interface SpliceResult {
+  fromClient: number;
+  toClient: number;
+  reason: string;
+}
 
 /**
  * Relay between two TCP sockets (both allowHalfOpen). Reasons name the sides: done,
@@ -156,18 +193,31 @@ function forward(from: Duplex, to: Duplex, cork: boolean): void {
   let corked = false;
   const endTurn = (): void => {
     inTurn = false;
-    if (corked) { corked = false; to.uncork(); }
+    if (corked) {
+      corked = false;
+      to.uncork();
+    }
   };
   from.on('data', (chunk: Buffer) => {
     if (to.destroyed || to.writableEnded) return;
     if (cork) {
-      if (!inTurn) { inTurn = true; setImmediate(endTurn); } else if (!corked) { corked = true; to.cork(); }
+      if (!inTurn) {
+        inTurn = true;
+        setImmediate(endTurn);
+      } else if (!corked) {
+        corked = true;
+        to.cork();
+      }
     }
     to.write(chunk);
     if (to.writableLength > WRITE_BUFFER_LIMIT) from.pause();
   });
-  to.on('drain', () => { if (to.writableLength <= WRITE_BUFFER_LIMIT) from.resume(); });
+  to.on('drain', () => {
+    if (to.writableLength <= WRITE_BUFFER_LIMIT) from.resume();
+  });
   // A side that cannot take more bytes any more must not leave the other paused for ever.
-  to.once('close', () => { if (!from.destroyed) from.resume(); });
+  to.once('close', () => {
+    if (!from.destroyed) from.resume();
+  });
   from.resume();
 }

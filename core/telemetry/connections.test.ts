@@ -5,7 +5,9 @@ import { ConnectionTracker } from './connections.js';
 
 const lines: string[] = [];
 setLogSink({ write: (l: string) => lines.push(l) });
-afterEach(() => { lines.length = 0; });
+afterEach(() => {
+  lines.length = 0;
+});
 
 const A = 'spiffe://cluster.local/ns/shop/sa/order';
 const B = 'spiffe://cluster.local/ns/shop/sa/payment';
@@ -14,8 +16,24 @@ function open(t: ConnectionTracker, withMetrics = true) {
   return t.track({
     direction: 'inbound',
     src: { address: '10.244.0.5', port: 40000, identity: A, workload: 'order', namespace: 'shop' },
-    dst: { address: '10.244.0.9', port: 8080, identity: B, workload: 'payment', namespace: 'shop', service: 'payment.shop.svc.cluster.local' },
-    ...(withMetrics ? { metrics: { reporter: 'destination' as const, source: { workload: 'order', namespace: 'shop', principal: A }, destination: { workload: 'payment', namespace: 'shop', principal: B }, securityPolicy: 'mutual_tls' as const } } : {}),
+    dst: {
+      address: '10.244.0.9',
+      port: 8080,
+      identity: B,
+      workload: 'payment',
+      namespace: 'shop',
+      service: 'payment.shop.svc.cluster.local',
+    },
+    ...(withMetrics
+      ? {
+          metrics: {
+            reporter: 'destination' as const,
+            source: { workload: 'order', namespace: 'shop', principal: A },
+            destination: { workload: 'payment', namespace: 'shop', principal: B },
+            securityPolicy: 'mutual_tls' as const,
+          },
+        }
+      : {}),
   });
 }
 
@@ -31,7 +49,14 @@ describe('ConnectionTracker', () => {
     c.addReceived(10);
     c.addSent(25);
     const [s] = t.list();
-    expect(s).toMatchObject({ id: c.id, direction: 'inbound', bytesReceived: 10, bytesSent: 25, src: { identity: A, address: '10.244.0.5' }, dst: { identity: B, port: 8080 } });
+    expect(s).toMatchObject({
+      id: c.id,
+      direction: 'inbound',
+      bytesReceived: 10,
+      bytesSent: 25,
+      src: { identity: A, address: '10.244.0.5' },
+      dst: { identity: B, port: 8080 },
+    });
     expect(Date.parse(s!.start)).not.toBeNaN();
     c.close('eof');
     expect(t.list()).toEqual([]);
@@ -43,11 +68,18 @@ describe('ConnectionTracker', () => {
     c.addReceived(3);
     c.close('peer closed', { received: 100, sent: 7 });
     c.close('again');
-    const logs = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((r) => r.msg === 'connection complete');
+    const logs = lines
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((r) => r.msg === 'connection complete');
     expect(logs).toHaveLength(1);
     expect(logs[0]).toMatchObject({
-      level: 'info', direction: 'inbound', reason: 'peer closed', bytes_received: 100, bytes_sent: 7,
-      src: { addr: '10.244.0.5:40000', identity: A }, dst: { addr: '10.244.0.9:8080', identity: B, service: 'payment.shop.svc.cluster.local' },
+      level: 'info',
+      direction: 'inbound',
+      reason: 'peer closed',
+      bytes_received: 100,
+      bytes_sent: 7,
+      src: { addr: '10.244.0.5:40000', identity: A },
+      dst: { addr: '10.244.0.9:8080', identity: B, service: 'payment.shop.svc.cluster.local' },
     });
     expect(typeof logs[0]!.duration_ms).toBe('number');
   });

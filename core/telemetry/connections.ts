@@ -60,9 +60,15 @@ export class TrackedConnection {
     series?.opened();
   }
 
-  get bytesReceived(): number { return this.received; }
-  get bytesSent(): number { return this.sent; }
-  get isClosed(): boolean { return this.closed; }
+  get bytesReceived(): number {
+    return this.received;
+  }
+  get bytesSent(): number {
+    return this.sent;
+  }
+  get isClosed(): boolean {
+    return this.closed;
+  }
 
   addReceived(n: number): void {
     if (this.closed) return; // late data events after close() are already in its totals
@@ -79,7 +85,8 @@ export class TrackedConnection {
   /** Idempotent: the first call logs and counts, later calls do nothing. */
   close(reason: string, totals: CloseTotals = {}): void {
     if (this.closed) return;
-    if (totals.received !== undefined && totals.received > this.received) this.addReceived(totals.received - this.received);
+    if (totals.received !== undefined && totals.received > this.received)
+      this.addReceived(totals.received - this.received);
     if (totals.sent !== undefined && totals.sent > this.sent) this.addSent(totals.sent - this.sent);
     this.closed = true;
     this.series?.closed();
@@ -117,7 +124,9 @@ export class ConnectionTracker {
     this.metrics = opts.metrics;
   }
 
-  get size(): number { return this.open.size; }
+  get size(): number {
+    return this.open.size;
+  }
 
   track(info: OpenConnection): TrackedConnection {
     const series = this.metrics && info.metrics ? this.metrics.tcpSeries(tcpLabels(info.metrics)) : undefined;
@@ -141,7 +150,10 @@ export class ConnectionTracker {
         this.idleWaiters = this.idleWaiters.filter((w) => w !== done);
         resolve(false);
       }, timeoutMs);
-      const done = (): void => { clearTimeout(timer); resolve(true); };
+      const done = (): void => {
+        clearTimeout(timer);
+        resolve(true);
+      };
       this.idleWaiters.push(done);
     });
   }
@@ -155,7 +167,13 @@ export class ConnectionTracker {
       id: c.id,
       direction,
       src: { addr: fmtAddr(src), identity: src.identity, workload: src.workload, namespace: src.namespace },
-      dst: { addr: fmtAddr(dst), identity: dst.identity, workload: dst.workload, namespace: dst.namespace, service: dst.service },
+      dst: {
+        addr: fmtAddr(dst),
+        identity: dst.identity,
+        workload: dst.workload,
+        namespace: dst.namespace,
+        service: dst.service,
+      },
       bytes_received: c.bytesReceived,
       bytes_sent: c.bytesSent,
       duration_ms: Date.now() - c.startMs,

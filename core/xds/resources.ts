@@ -4,7 +4,14 @@
 // and assembles the snapshot back.
 import { createHash } from 'node:crypto';
 import type {
-  AuthorizationPolicy, MeshConfig, MeshSnapshot, NamespaceInfo, PeerAuthentication, Service, SidecarScope, Workload,
+  AuthorizationPolicy,
+  MeshConfig,
+  MeshSnapshot,
+  NamespaceInfo,
+  PeerAuthentication,
+  Service,
+  SidecarScope,
+  Workload,
 } from '../model/types.js';
 import type { GatewayConfig, WaypointConfig } from '../model/l7.js';
 import { decodeWaypointConfig } from '../model/decode-waypoint-config.js';
@@ -23,7 +30,12 @@ export const TYPE_GATEWAY_CONFIG = 'ambit.mesh/GatewayConfig';
 
 /** What an agent subscribes to (everything that makes a MeshSnapshot). */
 export const AGENT_TYPES = [
-  TYPE_MESH_CONFIG, TYPE_WORKLOAD, TYPE_SERVICE, TYPE_AUTHORIZATION_POLICY, TYPE_PEER_AUTHENTICATION, TYPE_SIDECAR_SCOPE,
+  TYPE_MESH_CONFIG,
+  TYPE_WORKLOAD,
+  TYPE_SERVICE,
+  TYPE_AUTHORIZATION_POLICY,
+  TYPE_PEER_AUTHENTICATION,
+  TYPE_SIDECAR_SCOPE,
   TYPE_NAMESPACE,
 ] as const;
 
@@ -55,8 +67,10 @@ export function snapshotResources(s: MeshSnapshot): Map<string, ResourceMap> {
 export function assembleSnapshot(version: string, byType: ReadonlyMap<string, ResourceMap>): MeshSnapshot | undefined {
   const mesh = byType.get(TYPE_MESH_CONFIG)?.get(MESH_CONFIG_NAME) as MeshConfig | undefined;
   if (!mesh) return undefined;
-  const values = <T>(type: string): T[] => [...(byType.get(type) ?? new Map<string, unknown>()).entries()]
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v as T);
+  const values = <T>(type: string): T[] =>
+    [...(byType.get(type) ?? new Map<string, unknown>()).entries()]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([, v]) => v as T);
   const sidecarScopes = values<SidecarScope>(TYPE_SIDECAR_SCOPE);
   const namespaces = values<NamespaceInfo>(TYPE_NAMESPACE);
   return {
@@ -82,15 +96,20 @@ const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object
 
 function fields(spec: Record<string, (v: unknown) => boolean>, what: Record<string, string>): Check {
   return (v) => {
-    for (const [field, ok] of Object.entries(spec)) if (!ok(v[field])) return `field ${field}: ${what[field] ?? 'invalid'}`;
+    for (const [field, ok] of Object.entries(spec))
+      if (!ok(v[field])) return `field ${field}: ${what[field] ?? 'invalid'}`;
     return undefined;
   };
 }
 
-const scopeOk = (v: unknown): boolean => isObj(v) && typeof v.namespace === 'string' && ['mesh', 'namespace', 'workload'].includes(String(v.level));
+const scopeOk = (v: unknown): boolean =>
+  isObj(v) && typeof v.namespace === 'string' && ['mesh', 'namespace', 'workload'].includes(String(v.level));
 
 const CHECKS: Record<string, Check> = {
-  [TYPE_MESH_CONFIG]: fields({ trustDomain: isStr, rootNamespace: isStr }, { trustDomain: 'must be a non-empty string', rootNamespace: 'must be a non-empty string' }),
+  [TYPE_MESH_CONFIG]: fields(
+    { trustDomain: isStr, rootNamespace: isStr },
+    { trustDomain: 'must be a non-empty string', rootNamespace: 'must be a non-empty string' },
+  ),
   [TYPE_WORKLOAD]: fields(
     { uid: isStr, name: isStr, namespace: isStr, identity: isStr, ips: isStrArray, labels: isObj },
     { ips: 'must be an array of IP strings', labels: 'must be an object', identity: 'must be a SPIFFE id' },
@@ -100,14 +119,22 @@ const CHECKS: Record<string, Check> = {
     { vips: 'must be an array of IP strings', ports: 'must be an array', endpoints: 'must be an array' },
   ),
   [TYPE_AUTHORIZATION_POLICY]: fields(
-    { key: isStr, scope: scopeOk, action: (a) => ['ALLOW', 'DENY', 'AUDIT', 'CUSTOM'].includes(String(a)), rules: isArray },
+    {
+      key: isStr,
+      scope: scopeOk,
+      action: (a) => ['ALLOW', 'DENY', 'AUDIT', 'CUSTOM'].includes(String(a)),
+      rules: isArray,
+    },
     { scope: 'must be {namespace, level}', action: 'must be ALLOW, DENY, AUDIT or CUSTOM', rules: 'must be an array' },
   ),
   [TYPE_PEER_AUTHENTICATION]: fields(
     { key: isStr, scope: scopeOk, mode: (m) => ['STRICT', 'PERMISSIVE', 'DISABLE', 'UNSET'].includes(String(m)) },
     { scope: 'must be {namespace, level}', mode: 'must be STRICT, PERMISSIVE, DISABLE or UNSET' },
   ),
-  [TYPE_SIDECAR_SCOPE]: fields({ key: isStr, scope: scopeOk, visibleServices: isStrArray }, { visibleServices: 'must be an array of strings' }),
+  [TYPE_SIDECAR_SCOPE]: fields(
+    { key: isStr, scope: scopeOk, visibleServices: isStrArray },
+    { visibleServices: 'must be an array of strings' },
+  ),
   [TYPE_NAMESPACE]: fields(
     { name: isStr, labels: (v) => isObj(v) && Object.values(v).every((x) => typeof x === 'string') },
     { name: 'must be a non-empty string', labels: 'must be an object of strings' },
@@ -118,7 +145,12 @@ const CHECKS: Record<string, Check> = {
   ),
   // the same check as the waypoint's config file
   [TYPE_WAYPOINT_CONFIG]: (v) => {
-    try { decodeWaypointConfig(v); return undefined; } catch (err) { return (err as Error).message; }
+    try {
+      decodeWaypointConfig(v);
+      return undefined;
+    } catch (err) {
+      return (err as Error).message;
+    }
   },
 };
 
@@ -128,7 +160,11 @@ const CHECKS: Record<string, Check> = {
  */
 export function decodeResource(type: string, name: string, body: string): unknown {
   let value: unknown;
-  try { value = JSON.parse(body); } catch (err) { throw new Error(`${name}: body is not JSON (${(err as Error).message})`, { cause: err }); }
+  try {
+    value = JSON.parse(body);
+  } catch (err) {
+    throw new Error(`${name}: body is not JSON (${(err as Error).message})`, { cause: err });
+  }
   if (!isObj(value)) throw new Error(`${name}: body must be a JSON object`);
   const problem = CHECKS[type]?.(value);
   if (problem) throw new Error(`${name}: ${problem}`);

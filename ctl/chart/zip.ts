@@ -7,7 +7,13 @@ const EOCD_SIGNATURE = 0x06054b50;
 const CENTRAL_SIGNATURE = 0x02014b50;
 const LOCAL_SIGNATURE = 0x04034b50;
 
-interface Entry { name: string; method: number; compressedSize: number; size: number; localOffset: number }
+interface Entry {
+  name: string;
+  method: number;
+  compressedSize: number;
+  size: number;
+  localOffset: number;
+}
 
 function findEndOfCentralDirectory(buf: Buffer): number {
   // The record is at least 22 bytes and may be followed by a comment of up to 64 KiB.
@@ -51,7 +57,8 @@ export function extractFile(zipPath: string, name: string): Buffer {
   if (entry.method === 0) return Buffer.from(data);
   if (entry.method === 8) {
     const out = inflateRawSync(data);
-    if (out.length !== entry.size) throw new Error(`zip: ${name} inflated to ${out.length} bytes, expected ${entry.size}`);
+    if (out.length !== entry.size)
+      throw new Error(`zip: ${name} inflated to ${out.length} bytes, expected ${entry.size}`);
     return out;
   }
   throw new Error(`zip: ${name} uses compression method ${entry.method}, which is not supported`);

@@ -41,7 +41,6 @@ interface Subject {
   waypoint?: { namespace: string; name: string };
 }
 
-
 function subjectOf(id: string, ctx: DetailsContext): Subject | undefined {
   const m = /^(wl|svc|wp):([^/]+)\/(.+)$/.exec(id);
   if (!m) return undefined;

@@ -9,7 +9,6 @@ const rec = (v: unknown): Rec => (v && typeof v === 'object' && !Array.isArray(v
 const arr = (v: unknown): Rec[] => (Array.isArray(v) ? v.map(rec) : []);
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
 
-
 export interface WaypointInfo {
   readonly namespace: string;
   readonly name: string;

@@ -22,22 +22,41 @@ describe('local apply / delete', () => {
     stateDir = await mkdtemp(path.join(tmpdir(), 'ambit-apply-'));
     input = await mkdtemp(path.join(tmpdir(), 'ambit-apply-in-'));
     const record: LocalRecord = {
-      version: 1, pid: process.pid, startedAt: '', dir: input, stateDir, configDir: path.join(stateDir, 'config'), bridge: 'b', podCidr: '10.1.0.0/24',
-      nodeName: 'n', ports: portsFor(0), pods: [], planned: [], processes: [], etcNetns: [],
+      version: 1,
+      pid: process.pid,
+      startedAt: '',
+      dir: input,
+      stateDir,
+      configDir: path.join(stateDir, 'config'),
+      bridge: 'b',
+      podCidr: '10.1.0.0/24',
+      nodeName: 'n',
+      ports: portsFor(0),
+      pods: [],
+      planned: [],
+      processes: [],
+      etcNetns: [],
       serviceVips: [{ namespace: 'shop', name: 'web', vips: ['10.96.1.2'] }],
     };
     await mkdir(record.configDir);
     await writeFile(path.join(record.configDir, 'policies.yaml'), POLICY('cluster.local/ns/shop/sa/a'));
     await writeRecord(record);
   });
-  afterEach(async () => { await rm(stateDir, { recursive: true, force: true }); await rm(input, { recursive: true, force: true }); });
+  afterEach(async () => {
+    await rm(stateDir, { recursive: true, force: true });
+    await rm(input, { recursive: true, force: true });
+  });
 
   it('upserts objects by key into the watched folder, pins Service VIPs, skips pods; delete removes them', async () => {
-    await writeFile(path.join(input, 'new.yaml'), `${POLICY('cluster.local/ns/shop/sa/b')}---\napiVersion: v1\nkind: Service\nmetadata: { name: web, namespace: shop }\nspec: { ports: [{ port: 80 }] }\n---\napiVersion: v1\nkind: Pod\nmetadata: { name: p, namespace: shop }\nspec: {}\n`);
+    await writeFile(
+      path.join(input, 'new.yaml'),
+      `${POLICY('cluster.local/ns/shop/sa/b')}---\napiVersion: v1\nkind: Service\nmetadata: { name: web, namespace: shop }\nspec: { ports: [{ port: 80 }] }\n---\napiVersion: v1\nkind: Pod\nmetadata: { name: p, namespace: shop }\nspec: {}\n`,
+    );
     await localApply(stateDir, [path.join(input, 'new.yaml')], (l) => out.push(l));
     expect(out).toEqual([
       'Pod/shop/p: skipped (pods are started by `local up`; restart it to add or change pods)',
-      'AuthorizationPolicy/shop/pay configured', 'Service/shop/web configured',
+      'AuthorizationPolicy/shop/pay configured',
+      'Service/shop/web configured',
     ]);
     const config = path.join(stateDir, 'config');
     expect((await readdir(config)).sort()).toEqual(['new.yaml']); // the old copy of the policy was removed from policies.yaml (now empty)
@@ -55,14 +74,20 @@ describe('local apply / delete', () => {
   });
 
   it('says that a new waypoint Gateway needs a restart of local up', async () => {
-    const gw = (name: string) => `apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: { name: ${name}, namespace: shop }\nspec: { gatewayClassName: ambit-waypoint, listeners: [{ name: mesh, port: 15008, protocol: HBONE }] }\n`;
+    const gw = (name: string) =>
+      `apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: { name: ${name}, namespace: shop }\nspec: { gatewayClassName: ambit-waypoint, listeners: [{ name: mesh, port: 15008, protocol: HBONE }] }\n`;
     await writeFile(path.join(input, 'gw.yaml'), gw('wp'));
     await localApply(stateDir, [path.join(input, 'gw.yaml')], (l) => out.push(l));
-    expect(out).toEqual(['Gateway/shop/wp configured', 'Gateway/shop/wp: its waypoint pod is started by `local up` only: restart it to run this waypoint']);
+    expect(out).toEqual([
+      'Gateway/shop/wp configured',
+      'Gateway/shop/wp: its waypoint pod is started by `local up` only: restart it to run this waypoint',
+    ]);
   });
 
   it('names a missing input and a missing mesh', async () => {
-    await expect(localApply(stateDir, [path.join(input, 'nope.yaml')])).rejects.toThrow(/nope.yaml: no such file or directory/);
+    await expect(localApply(stateDir, [path.join(input, 'nope.yaml')])).rejects.toThrow(
+      /nope.yaml: no such file or directory/,
+    );
     await expect(localApply(path.join(input, 'none'), [input])).rejects.toThrow(/no local mesh running from/);
   });
 });

@@ -35,7 +35,10 @@ export function ipv4Cidr(text: string): Ipv4Cidr {
   const size = 2 ** (32 - prefix);
   const network = base - (base % size);
   return {
-    text: `${ipv4ToString(network)}/${prefix}`, network, broadcast: network + size - 1, prefix,
+    text: `${ipv4ToString(network)}/${prefix}`,
+    network,
+    broadcast: network + size - 1,
+    prefix,
     parse: ipv4ToNumber,
     contains: (n) => n > network && n < network + size - 1,
   };

@@ -6,8 +6,18 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describeError } from '../../core/errors.js';
 import {
-  bridgeConflist, checkPodNetwork, CniPluginError, invokePlugin, pluginEnv, pluginExecutable, pluginStdin, run, SYSTEM_CNI_DIR, writeCniLauncher,
-  type CniNetwork, type CniPodRecord,
+  bridgeConflist,
+  checkPodNetwork,
+  CniPluginError,
+  invokePlugin,
+  pluginEnv,
+  pluginExecutable,
+  pluginStdin,
+  run,
+  SYSTEM_CNI_DIR,
+  writeCniLauncher,
+  type CniNetwork,
+  type CniPodRecord,
 } from './cni-chain.js';
 import { builtMain } from './paths.js';
 
@@ -23,15 +33,26 @@ export interface LocalNetwork extends CniNetwork {
 export type PodNetworkRecord = CniPodRecord;
 
 /** Writes the ambit-cni launcher (this Node, dist/cni/main.js) and the conflist for the local bridge. */
-export async function prepareNetwork(opts: { stateDir: string; bridge: string; subnet: string; gateway: string; agentSocket: string }): Promise<LocalNetwork> {
+export async function prepareNetwork(opts: {
+  stateDir: string;
+  bridge: string;
+  subnet: string;
+  gateway: string;
+  agentSocket: string;
+}): Promise<LocalNetwork> {
   const binDir = path.join(opts.stateDir, 'cni-bin');
   await mkdir(binDir, { recursive: true });
   await writeCniLauncher(binDir, builtMain('cni'));
   const conflist = bridgeConflist({
-    name: `ambit-local-${opts.bridge}`, bridge: opts.bridge, subnet: opts.subnet, gateway: opts.gateway, dataDir: path.join(opts.stateDir, 'ipam'),
+    name: `ambit-local-${opts.bridge}`,
+    bridge: opts.bridge,
+    subnet: opts.subnet,
+    gateway: opts.gateway,
+    dataDir: path.join(opts.stateDir, 'ipam'),
     // The default route (via the bridge) carries Service VIPs, which the pod's capture rules
     // redirect to the agent before they ever leave the netns.
-    defaultRoute: true, ambit: { agentSocket: opts.agentSocket, addTimeoutMs: 60_000 },
+    defaultRoute: true,
+    ambit: { agentSocket: opts.agentSocket, addTimeoutMs: 60_000 },
   });
   await writeFile(path.join(opts.stateDir, '10-ambit-local.conflist'), JSON.stringify(conflist, null, 2));
   return { bridge: opts.bridge, subnet: opts.subnet, conflist, binDir, cniPath: `${binDir}:${SYSTEM_CNI_DIR}` };
@@ -41,7 +62,12 @@ export async function deleteBridge(bridge: string): Promise<void> {
   await run('ip', ['link', 'del', bridge]);
 }
 
-export interface Reasserted { readonly pod: string; readonly check: string; readonly readded: boolean; readonly error?: string }
+export interface Reasserted {
+  readonly pod: string;
+  readonly check: string;
+  readonly readded: boolean;
+  readonly error?: string;
+}
 
 /**
  * What a CNI node agent does after it (or the node) restarted: CHECK every pod's chain; a pod
@@ -58,9 +84,19 @@ export async function reassertPodNetworks(net: LocalNetwork, pods: readonly PodN
       out.push({ pod: who, check: 'ok', readded: false });
       continue;
     } catch (err) {
-      if (!ambit) { out.push({ pod: who, check: describeError(err), readded: false }); continue; }
-      const add = await invokePlugin(pluginExecutable(net, 'ambit-cni'), pluginEnv(net, pod, 'ADD', pod.ip), pluginStdin(net, ambit, pod.result));
-      const failed = add.exitCode === 0 ? undefined : new CniPluginError('ambit-cni', 'ADD', add.exitCode, add.json, add.stderr, who).message;
+      if (!ambit) {
+        out.push({ pod: who, check: describeError(err), readded: false });
+        continue;
+      }
+      const add = await invokePlugin(
+        pluginExecutable(net, 'ambit-cni'),
+        pluginEnv(net, pod, 'ADD', pod.ip),
+        pluginStdin(net, ambit, pod.result),
+      );
+      const failed =
+        add.exitCode === 0
+          ? undefined
+          : new CniPluginError('ambit-cni', 'ADD', add.exitCode, add.json, add.stderr, who).message;
       out.push({ pod: who, check: describeError(err), readded: !failed, ...(failed ? { error: failed } : {}) });
     }
   }

@@ -18,8 +18,14 @@ export async function localDown(stateDir: string): Promise<number> {
     // A live `local up` tears down itself, in order, on SIGTERM.
     process.kill(record.pid, 'SIGTERM');
     for (let i = 0; i < 300 && isAlive(record.pid); i++) await new Promise((r) => setTimeout(r, 100));
-    if (isAlive(record.pid)) throw new AmbitError('AMBIT_E_TIMEOUT', `local up (pid ${record.pid}) did not stop within 30 s`, { hint: 'kill it, then run `ambitctl local down` again' });
-    if (!(await readRecord(stateDir))) { log.info('local up stopped and cleaned up', { pid: record.pid }); return 0; }
+    if (isAlive(record.pid))
+      throw new AmbitError('AMBIT_E_TIMEOUT', `local up (pid ${record.pid}) did not stop within 30 s`, {
+        hint: 'kill it, then run `ambitctl local down` again',
+      });
+    if (!(await readRecord(stateDir))) {
+      log.info('local up stopped and cleaned up', { pid: record.pid });
+      return 0;
+    }
   }
   const networkGone = record.userns !== undefined && !insideUserNamespace();
   const problems = await tearDown(record, log, { networkGone });
@@ -29,8 +35,11 @@ export async function localDown(stateDir: string): Promise<number> {
 }
 
 export function register(local: Command, defaults: { stateDir: string }): void {
-  local.command('down')
+  local
+    .command('down')
     .description('tear down a local mesh left behind (processes, netns, veths, bridge, /etc/netns files, state)')
     .option('--state-dir <dir>', 'state dir of the local mesh', defaults.stateDir)
-    .action(async (opts: { stateDir: string }) => { process.exitCode = await localDown(opts.stateDir); });
+    .action(async (opts: { stateDir: string }) => {
+      process.exitCode = await localDown(opts.stateDir);
+    });
 }

@@ -9,7 +9,9 @@ import { DEFAULT_STATE_DIR } from './state.js';
 import { register as registerUp } from './up-command.js';
 
 export function register(program: Command): void {
-  const local = program.command('local').description('run the whole mesh on this machine: pods as processes in network namespaces');
+  const local = program
+    .command('local')
+    .description('run the whole mesh on this machine: pods as processes in network namespaces');
   const defaults = { stateDir: process.env.AMBIT_LOCAL_STATE_DIR ?? DEFAULT_STATE_DIR, nodeName: hostname() };
   registerUp(local, defaults);
   registerExec(local, defaults);

@@ -27,39 +27,62 @@ const rec = (v: unknown): Rec => (v && typeof v === 'object' && !Array.isArray(v
 /** The generator's targets and namespace from DIR's Services. */
 export async function generatorTargets(dir: string): Promise<{ namespace: string; targets: Target[] } | undefined> {
   const objects = (await readManifests(path.resolve(dir))).documents.map((d) => d.object);
-  const ambient = new Set(objects.filter((o) => o.kind === 'Namespace' && isAmbient(o.metadata.labels)).map((o) => o.metadata.name));
+  const ambient = new Set(
+    objects.filter((o) => o.kind === 'Namespace' && isAmbient(o.metadata.labels)).map((o) => o.metadata.name),
+  );
   const services = objects.filter((o) => o.kind === 'Service');
   const annotated = services.filter((s) => s.metadata.annotations?.['ambit.dev/traffic-weight'] !== undefined);
-  const chosen = annotated.length > 0 ? annotated : services.filter((s) => ambient.has(s.metadata.namespace ?? 'default'));
+  const chosen =
+    annotated.length > 0 ? annotated : services.filter((s) => ambient.has(s.metadata.namespace ?? 'default'));
   if (chosen.length === 0) return undefined;
   const namespace = chosen[0]!.metadata.namespace ?? 'default';
-  const targets = chosen.filter((s) => (s.metadata.namespace ?? 'default') === namespace).map((s) => {
-    const port = rec((rec(s.spec).ports as unknown[] | undefined)?.[0]).port ?? 80;
-    const a = s.metadata.annotations ?? {};
-    return { name: s.metadata.name, url: `http://${s.metadata.name}:${String(port)}${a['ambit.dev/traffic-path'] ?? '/'}`, weight: Number(a['ambit.dev/traffic-weight'] ?? 1) };
-  });
+  const targets = chosen
+    .filter((s) => (s.metadata.namespace ?? 'default') === namespace)
+    .map((s) => {
+      const port = rec((rec(s.spec).ports as unknown[] | undefined)?.[0]).port ?? 80;
+      const a = s.metadata.annotations ?? {};
+      return {
+        name: s.metadata.name,
+        url: `http://${s.metadata.name}:${String(port)}${a['ambit.dev/traffic-path'] ?? '/'}`,
+        weight: Number(a['ambit.dev/traffic-weight'] ?? 1),
+      };
+    });
   return { namespace, targets };
 }
 
 /** The generator pod, added to the plan. */
-export function generatorPod(namespace: string, targets: readonly Target[], stateDir: string, rate: number): KubeObject {
+export function generatorPod(
+  namespace: string,
+  targets: readonly Target[],
+  stateDir: string,
+  rate: number,
+): KubeObject {
   return {
-    apiVersion: 'v1', kind: 'Pod',
+    apiVersion: 'v1',
+    kind: 'Pod',
     metadata: { name: GENERATOR_NAME, namespace, labels: { app: GENERATOR_NAME } },
     spec: {
       serviceAccountName: GENERATOR_NAME,
-      containers: [{
-        name: 'loadgen', command: ['node', path.join(PACKAGE_ROOT, 'dist', 'ctl', 'local', 'loadgen.js')],
-        env: [
-          { name: 'TARGETS', value: JSON.stringify(targets) }, { name: 'RATE', value: String(rate) },
-          { name: 'STATS_FILE', value: path.join(stateDir, 'logs', 'loadgen-stats.json') }, { name: 'RATE_FILE', value: path.join(stateDir, 'logs', 'loadgen-rate') },
-        ],
-      }],
+      containers: [
+        {
+          name: 'loadgen',
+          command: ['node', path.join(PACKAGE_ROOT, 'dist', 'ctl', 'local', 'loadgen.js')],
+          env: [
+            { name: 'TARGETS', value: JSON.stringify(targets) },
+            { name: 'RATE', value: String(rate) },
+            { name: 'STATS_FILE', value: path.join(stateDir, 'logs', 'loadgen-stats.json') },
+            { name: 'RATE_FILE', value: path.join(stateDir, 'logs', 'loadgen-rate') },
+          ],
+        },
+      ],
     },
   };
 }
 
-interface Sample { labels: Record<string, string>; value: number }
+interface Sample {
+  labels: Record<string, string>;
+  value: number;
+}
 
 export function parseMetrics(text: string): Map<string, Sample[]> {
   const out = new Map<string, Sample[]>();
@@ -75,14 +98,20 @@ export function parseMetrics(text: string): Map<string, Sample[]> {
   return out;
 }
 
-interface Edge { opened: number; closed: number; sent: number; received: number; mtls: boolean }
+interface Edge {
+  opened: number;
+  closed: number;
+  sent: number;
+  received: number;
+  mtls: boolean;
+}
 
 function edges(metrics: Map<string, Sample[]>): Map<string, Edge> {
   const out = new Map<string, Edge>();
   const add = (name: string, field: 'opened' | 'closed' | 'sent' | 'received') => {
     for (const s of metrics.get(name) ?? []) {
       if (s.labels.reporter !== 'source') continue;
-      const key = `${s.labels.source_workload ?? '?'} → ${s.labels.destination_service_name && s.labels.destination_service_name !== 'unknown' ? s.labels.destination_service_name : s.labels.destination_workload ?? '?'}`;
+      const key = `${s.labels.source_workload ?? '?'} → ${s.labels.destination_service_name && s.labels.destination_service_name !== 'unknown' ? s.labels.destination_service_name : (s.labels.destination_workload ?? '?')}`;
       const e = out.get(key) ?? { opened: 0, closed: 0, sent: 0, received: 0, mtls: true };
       e[field] += s.value;
       if (s.labels.connection_security_policy !== 'mutual_tls') e.mtls = false;
@@ -97,7 +126,8 @@ function edges(metrics: Map<string, Sample[]>): Map<string, Edge> {
 }
 
 const ms = (v: number | null) => (v === null ? '-' : v < 10 ? v.toFixed(1) : v.toFixed(0));
-const bytes = (n: number) => (n < 1024 ? `${n.toFixed(0)} B` : n < 1 << 20 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / (1 << 20)).toFixed(1)} MiB`);
+const bytes = (n: number) =>
+  n < 1024 ? `${n.toFixed(0)} B` : n < 1 << 20 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / (1 << 20)).toFixed(1)} MiB`;
 
 export interface WaypointView {
   /** `<namespace>/<gateway>` */
@@ -108,7 +138,9 @@ export interface WaypointView {
 }
 
 /** The waypoint's istio_requests_total by destination service: total and per response code. */
-function requestsByService(metrics: Map<string, Sample[]> | undefined): Map<string, { total: number; codes: Record<string, number> }> {
+function requestsByService(
+  metrics: Map<string, Sample[]> | undefined,
+): Map<string, { total: number; codes: Record<string, number> }> {
   const out = new Map<string, { total: number; codes: Record<string, number> }>();
   for (const s of metrics?.get('istio_requests_total') ?? []) {
     if (s.labels.reporter !== 'waypoint') continue;
@@ -125,43 +157,71 @@ function requestsByService(metrics: Map<string, Sample[]> | undefined): Map<stri
 /** One line on the supervised processes: restarts and what is not running. */
 export function processLine(units: readonly UnitStatus[]): string {
   const restarted = units.filter((u) => u.restarts > 0).map((u) => `${u.name} ×${u.restarts}`);
-  const down = units.filter((u) => u.state !== 'running').map((u) => `${u.name} (${u.state}${u.lastExit ? `, exit ${u.lastExit.code ?? 'signal'}` : ''})`);
+  const down = units
+    .filter((u) => u.state !== 'running')
+    .map((u) => `${u.name} (${u.state}${u.lastExit ? `, exit ${u.lastExit.code ?? 'signal'}` : ''})`);
   const color = down.length > 0 ? '\x1b[33m' : restarted.length > 0 ? '\x1b[36m' : '\x1b[32m';
   return `\x1b[1mPROCESSES\x1b[0m ${color}${units.length - down.length}/${units.length} running; restarts: ${restarted.join(', ') || 'none'}${down.length > 0 ? `; not running: ${down.join(', ')}` : ''}\x1b[0m`;
 }
 
 export function renderView(o: {
-  stats: LoadStats | undefined; now: Map<string, Sample[]>; before: Map<string, Sample[]> | undefined; pods: number; started: number; admin: number;
-  waypoints?: readonly WaypointView[]; units?: readonly UnitStatus[];
+  stats: LoadStats | undefined;
+  now: Map<string, Sample[]>;
+  before: Map<string, Sample[]> | undefined;
+  pods: number;
+  started: number;
+  admin: number;
+  waypoints?: readonly WaypointView[];
+  units?: readonly UnitStatus[];
 }): string {
   const lines: string[] = [];
   const up = Math.round((Date.now() - o.started) / 1000);
-  lines.push(`\x1b[1mAmbit local mesh\x1b[0m — ${o.pods} pods, up ${up}s — generator ${o.stats ? `${o.stats.rate} req/s (in flight ${o.stats.inflight}, skipped ${o.stats.skipped})` : 'starting…'}`);
+  lines.push(
+    `\x1b[1mAmbit local mesh\x1b[0m — ${o.pods} pods, up ${up}s — generator ${o.stats ? `${o.stats.rate} req/s (in flight ${o.stats.inflight}, skipped ${o.stats.skipped})` : 'starting…'}`,
+  );
   // The dashboard `local up --live` serves beside this view: 20001, moved by the port offset as the node ports are.
-  lines.push(`keys: + / - change the rate, q or Ctrl-C to stop and tear down — dashboard: http://127.0.0.1:${20001 + o.admin - 15000}/`);
+  lines.push(
+    `keys: + / - change the rate, q or Ctrl-C to stop and tear down — dashboard: http://127.0.0.1:${20001 + o.admin - 15000}/`,
+  );
   if (o.units) lines.push(processLine(o.units));
   lines.push('');
   lines.push('\x1b[1mTRAFFIC (traffic-generator → service)\x1b[0m');
-  lines.push(`${'service'.padEnd(20)}${'rps'.padStart(6)}${'success'.padStart(9)}${'p50 ms'.padStart(8)}${'p99 ms'.padStart(8)}  versions (since start) / errors`);
+  lines.push(
+    `${'service'.padEnd(20)}${'rps'.padStart(6)}${'success'.padStart(9)}${'p50 ms'.padStart(8)}${'p99 ms'.padStart(8)}  versions (since start) / errors`,
+  );
   for (const [name, t] of Object.entries(o.stats?.targets ?? {})) {
     const success = t.rps > 0 ? `${((100 * t.ok) / t.rps).toFixed(1)}%` : '-';
     // The split since the start: a second holds only a few requests per service.
     const split = t.totalVersions && Object.keys(t.totalVersions).length > 0 ? t.totalVersions : t.versions;
-    const answered = Math.max(1, Object.values(split).reduce((a, b) => a + b, 0));
-    const versions = Object.entries(split).sort().map(([v, n]) => `${v} ${Math.round((100 * n) / answered)}%`).join(' ');
-    const errors = Object.entries(t.errors).map(([e, n]) => `${e}×${n}`).join(' ');
+    const answered = Math.max(
+      1,
+      Object.values(split).reduce((a, b) => a + b, 0),
+    );
+    const versions = Object.entries(split)
+      .sort()
+      .map(([v, n]) => `${v} ${Math.round((100 * n) / answered)}%`)
+      .join(' ');
+    const errors = Object.entries(t.errors)
+      .map(([e, n]) => `${e}×${n}`)
+      .join(' ');
     const color = t.failed > 0 && t.ok === 0 ? '\x1b[31m' : t.failed > 0 ? '\x1b[33m' : '\x1b[32m';
-    lines.push(`${color}${name.padEnd(20)}${String(t.rps).padStart(6)}${success.padStart(9)}${ms(t.p50).padStart(8)}${ms(t.p99).padStart(8)}  ${[versions, errors].filter(Boolean).join('  ')}\x1b[0m`);
+    lines.push(
+      `${color}${name.padEnd(20)}${String(t.rps).padStart(6)}${success.padStart(9)}${ms(t.p50).padStart(8)}${ms(t.p99).padStart(8)}  ${[versions, errors].filter(Boolean).join('  ')}\x1b[0m`,
+    );
   }
   lines.push('');
   lines.push(`\x1b[1mMESH EDGES (agent metrics, 127.0.0.1:${o.admin + 20})\x1b[0m`);
-  lines.push(`${'source → destination'.padEnd(44)}${'conns'.padStart(7)}${'conns/s'.padStart(8)}${'open'.padStart(6)}${'bytes'.padStart(11)}  security`);
+  lines.push(
+    `${'source → destination'.padEnd(44)}${'conns'.padStart(7)}${'conns/s'.padStart(8)}${'open'.padStart(6)}${'bytes'.padStart(11)}  security`,
+  );
   const now = edges(o.now);
   const before = o.before ? edges(o.before) : new Map<string, Edge>();
   for (const [key, e] of [...now.entries()].sort(([a], [b]) => a.localeCompare(b))) {
     const b = before.get(key);
     const rate = b ? e.opened - b.opened : 0;
-    lines.push(`${key.padEnd(44)}${String(e.opened).padStart(7)}${String(rate).padStart(8)}${String(e.opened - e.closed).padStart(6)}${bytes(e.sent + e.received).padStart(11)}  ${e.mtls ? '\x1b[32mmTLS (HBONE)\x1b[0m' : '\x1b[31mplaintext\x1b[0m'}`);
+    lines.push(
+      `${key.padEnd(44)}${String(e.opened).padStart(7)}${String(rate).padStart(8)}${String(e.opened - e.closed).padStart(6)}${bytes(e.sent + e.received).padStart(11)}  ${e.mtls ? '\x1b[32mmTLS (HBONE)\x1b[0m' : '\x1b[31mplaintext\x1b[0m'}`,
+    );
   }
   lines.push('');
   let denied = 0;
@@ -173,22 +233,34 @@ export function renderView(o: {
     const before = requestsByService(w.before);
     for (const [svc, e] of [...now.entries()].sort(([a], [b]) => a.localeCompare(b))) {
       const b = before.get(svc);
-      const codes = Object.entries(e.codes).sort().map(([c, n]) => `${c} ${Math.round((100 * n) / Math.max(1, e.total))}%`).join(' ');
-      lines.push(`${svc.padEnd(24)}${String(e.total).padStart(9)}${String(b ? e.total - b.total : 0).padStart(7)}  ${codes}`);
+      const codes = Object.entries(e.codes)
+        .sort()
+        .map(([c, n]) => `${c} ${Math.round((100 * n) / Math.max(1, e.total))}%`)
+        .join(' ');
+      lines.push(
+        `${svc.padEnd(24)}${String(e.total).padStart(9)}${String(b ? e.total - b.total : 0).padStart(7)}  ${codes}`,
+      );
       denied += e.codes['403'] ?? 0;
       deniedBefore += b ? (b.codes['403'] ?? 0) : (e.codes['403'] ?? 0);
     }
     lines.push('');
   }
   const refused = (o.now.get('ambit_connections_refused_total') ?? []).map((s) => {
-    const b = (o.before?.get('ambit_connections_refused_total') ?? []).find((x) => x.labels.reason === s.labels.reason)?.value ?? s.value;
+    const b =
+      (o.before?.get('ambit_connections_refused_total') ?? []).find((x) => x.labels.reason === s.labels.reason)
+        ?.value ?? s.value;
     return `${s.labels.reason ?? '?'}: ${s.value} (+${s.value - b}/s)`;
   });
-  const waypointDenials = o.waypoints && o.waypoints.length > 0 ? `; requests denied by waypoints (403) — ${denied} (+${denied - deniedBefore}/s)` : '';
+  const waypointDenials =
+    o.waypoints && o.waypoints.length > 0
+      ? `; requests denied by waypoints (403) — ${denied} (+${denied - deniedBefore}/s)`
+      : '';
   lines.push(`\x1b[1mPOLICY\x1b[0m refused connections — ${refused.join(', ') || 'none'}${waypointDenials}`);
-  lines.push(o.waypoints && o.waypoints.length > 0
-    ? 'Service traffic goes through the waypoint: it splits customer-service 70/30 per request (VirtualService) and answers 403 to callers the AuthorizationPolicy denies.'
-    : 'Without a waypoint, customer-service v1/v2 are balanced per connection at L4; the 70/30 VirtualService needs one.');
+  lines.push(
+    o.waypoints && o.waypoints.length > 0
+      ? 'Service traffic goes through the waypoint: it splits customer-service 70/30 per request (VirtualService) and answers 403 to callers the AuthorizationPolicy denies.'
+      : 'Without a waypoint, customer-service v1/v2 are balanced per connection at L4; the 70/30 VirtualService needs one.',
+  );
   return lines.join('\n');
 }
 
@@ -219,15 +291,31 @@ export async function startLive(mesh: RunningMesh, opts: { rate: number }): Prom
   const timer = setInterval(() => {
     void (async () => {
       if (stopped || isDetached()) return; // no terminal left to draw on
-      const stats = await readFile(path.join(logs, 'loadgen-stats.json'), 'utf8').then((t) => JSON.parse(t) as LoadStats, () => undefined);
-      const scrape = (port: number) => fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(900) }).then((r) => r.text(), () => '').then(parseMetrics);
+      const stats = await readFile(path.join(logs, 'loadgen-stats.json'), 'utf8').then(
+        (t) => JSON.parse(t) as LoadStats,
+        () => undefined,
+      );
+      const scrape = (port: number) =>
+        fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(900) })
+          .then(
+            (r) => r.text(),
+            () => '',
+          )
+          .then(parseMetrics);
       const now = await scrape(mesh.record.ports.agentMetrics);
       const waypoints: WaypointView[] = [];
       for (const w of mesh.record.waypoints ?? []) {
-        waypoints.push({ label: `${w.namespace}/${w.name}`, port: w.port, now: await scrape(w.port), before: waypointsBefore.get(w.port) });
+        waypoints.push({
+          label: `${w.namespace}/${w.name}`,
+          port: w.port,
+          now: await scrape(w.port),
+          before: waypointsBefore.get(w.port),
+        });
       }
       if (stopped) return;
-      process.stdout.write(`\x1b[H\x1b[2J${renderView({ stats, now, before, pods: mesh.record.planned.length, started, admin: mesh.record.ports.agentAdmin, waypoints, units: mesh.supervisor.list() })}\n`);
+      process.stdout.write(
+        `\x1b[H\x1b[2J${renderView({ stats, now, before, pods: mesh.record.planned.length, started, admin: mesh.record.ports.agentAdmin, waypoints, units: mesh.supervisor.list() })}\n`,
+      );
       before = now;
       for (const w of waypoints) waypointsBefore.set(w.port, w.now);
     })();
@@ -235,7 +323,10 @@ export async function startLive(mesh: RunningMesh, opts: { rate: number }): Prom
   const reason = await mesh.stopping;
   stopped = true;
   clearInterval(timer);
-  if (tty) { process.stdin.setRawMode(false); process.stdin.pause(); }
+  if (tty) {
+    process.stdin.setRawMode(false);
+    process.stdin.pause();
+  }
   if (!isDetached()) setLogSink(process.stderr);
   logStream.end();
   process.stdout.write(`\nstopping (${reason}): tearing the local mesh down…\n`);

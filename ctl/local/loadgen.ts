@@ -8,7 +8,11 @@
 import http from 'node:http';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 
-export interface Target { name: string; url: string; weight: number }
+export interface Target {
+  name: string;
+  url: string;
+  weight: number;
+}
 
 export interface TargetStats {
   rps: number;
@@ -25,14 +29,26 @@ export interface TargetStats {
   totalVersions?: Record<string, number>;
 }
 
-export interface LoadStats { time: string; rate: number; inflight: number; skipped: number; targets: Record<string, TargetStats> }
+export interface LoadStats {
+  time: string;
+  rate: number;
+  inflight: number;
+  skipped: number;
+  targets: Record<string, TargetStats>;
+}
 
 export function percentile(sorted: readonly number[], p: number): number | null {
   if (sorted.length === 0) return null;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
 
-interface Window { ok: number; failed: number; latencies: number[]; errors: Record<string, number>; versions: Record<string, number> }
+interface Window {
+  ok: number;
+  failed: number;
+  latencies: number[];
+  errors: Record<string, number>;
+  versions: Record<string, number>;
+}
 const emptyWindow = (): Window => ({ ok: 0, failed: 0, latencies: [], errors: {}, versions: {} });
 
 function main(): void {
@@ -47,14 +63,19 @@ function main(): void {
   // v1/v2 split and gives the mesh edges a connection rate.
   const agent = new http.Agent({ keepAlive: false });
   const windows = new Map(targets.map((t) => [t.name, emptyWindow()] as const));
-  const totals = new Map<string, { ok: number; failed: number; versions: Record<string, number> }>(targets.map((t) => [t.name, { ok: 0, failed: 0, versions: {} }]));
+  const totals = new Map<string, { ok: number; failed: number; versions: Record<string, number> }>(
+    targets.map((t) => [t.name, { ok: 0, failed: 0, versions: {} }]),
+  );
   let inflight = 0;
   let skipped = 0;
   let credit = 0;
 
   const pick = (): Target => {
     let r = Math.random() * total;
-    for (const t of targets) { r -= Math.max(0, t.weight); if (r < 0) return t; }
+    for (const t of targets) {
+      r -= Math.max(0, t.weight);
+      if (r < 0) return t;
+    }
     return targets[targets.length - 1]!;
   };
   const fire = (t: Target) => {
@@ -65,7 +86,14 @@ function main(): void {
       inflight--;
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       const win = w();
-      if (ok) { win.ok++; totals.get(t.name)!.ok++; win.latencies.push(ms); } else { win.failed++; totals.get(t.name)!.failed++; }
+      if (ok) {
+        win.ok++;
+        totals.get(t.name)!.ok++;
+        win.latencies.push(ms);
+      } else {
+        win.failed++;
+        totals.get(t.name)!.failed++;
+      }
       if (cause) win.errors[cause] = (win.errors[cause] ?? 0) + 1;
       if (version) {
         win.versions[version] = (win.versions[version] ?? 0) + 1;
@@ -75,10 +103,16 @@ function main(): void {
     };
     const req = http.get(t.url, { agent, timeout: 5000 }, (res) => {
       const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => { if (chunks.length < 64) chunks.push(c); });
+      res.on('data', (c: Buffer) => {
+        if (chunks.length < 64) chunks.push(c);
+      });
       res.on('end', () => {
         let version: string | undefined;
-        try { version = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { version?: string }).version; } catch { /* not JSON */ }
+        try {
+          version = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { version?: string }).version;
+        } catch {
+          /* not JSON */
+        }
         const status = res.statusCode ?? 0;
         done(status < 400, status < 400 ? undefined : `HTTP ${status}`, version);
       });
@@ -92,14 +126,22 @@ function main(): void {
     credit = Math.min(credit + rate / 20, rate); // at most one second of backlog
     while (credit >= 1) {
       credit--;
-      if (inflight >= maxInflight) { skipped++; continue; }
+      if (inflight >= maxInflight) {
+        skipped++;
+        continue;
+      }
       fire(pick());
     }
   }, 50);
 
   setInterval(() => {
     if (rateFile) {
-      try { const r = Number(readFileSync(rateFile, 'utf8').trim()); if (r >= 0 && r <= 1000) rate = r; } catch { /* keep the rate */ }
+      try {
+        const r = Number(readFileSync(rateFile, 'utf8').trim());
+        if (r >= 0 && r <= 1000) rate = r;
+      } catch {
+        /* keep the rate */
+      }
     }
     const out: LoadStats = { time: new Date().toISOString(), rate, inflight, skipped, targets: {} };
     for (const t of targets) {
@@ -107,8 +149,16 @@ function main(): void {
       const sorted = win.latencies.sort((a, b) => a - b);
       const tot = totals.get(t.name)!;
       out.targets[t.name] = {
-        rps: win.ok + win.failed, ok: win.ok, failed: win.failed, p50: percentile(sorted, 50), p99: percentile(sorted, 99),
-        errors: win.errors, versions: win.versions, totalOk: tot.ok, totalFailed: tot.failed, totalVersions: { ...tot.versions },
+        rps: win.ok + win.failed,
+        ok: win.ok,
+        failed: win.failed,
+        p50: percentile(sorted, 50),
+        p99: percentile(sorted, 99),
+        errors: win.errors,
+        versions: win.versions,
+        totalOk: tot.ok,
+        totalFailed: tot.failed,
+        totalVersions: { ...tot.versions },
       };
       windows.set(t.name, emptyWindow());
     }

@@ -66,7 +66,8 @@ export interface LocalPlan {
 type Rec = Record<string, unknown>;
 const rec = (v: unknown): Rec => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Rec) : {});
 const strings = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : []);
-const labelsOf = (v: unknown): Record<string, string> => Object.fromEntries(Object.entries(rec(v)).map(([k, x]) => [k, String(x)]));
+const labelsOf = (v: unknown): Record<string, string> =>
+  Object.fromEntries(Object.entries(rec(v)).map(([k, x]) => [k, String(x)]));
 
 function containerOf(podSpec: Rec, where: string): ContainerSpec | undefined {
   const containers = Array.isArray(podSpec.containers) ? podSpec.containers.map(rec) : [];
@@ -74,7 +75,10 @@ function containerOf(podSpec: Rec, where: string): ContainerSpec | undefined {
   if (!c) return undefined;
   const command = [...strings(c.command), ...strings(c.args)];
   if (command.length === 0) {
-    throw new AmbitError('AMBIT_E_CONFIG', `${where}: spec.containers[0].command: empty (local mode runs the command on this machine; the image is ignored)`);
+    throw new AmbitError(
+      'AMBIT_E_CONFIG',
+      `${where}: spec.containers[0].command: empty (local mode runs the command on this machine; the image is ignored)`,
+    );
   }
   const env: Record<string, string> = {};
   for (const e of Array.isArray(c.env) ? c.env.map(rec) : []) {
@@ -84,8 +88,14 @@ function containerOf(podSpec: Rec, where: string): ContainerSpec | undefined {
 }
 
 interface PodSource {
-  namespace: string; name: string; labels: Record<string, string>; serviceAccount: string; container: ContainerSpec | undefined;
-  fixedIp?: string; waypoint?: { gateway: string; replica: number }; restartPolicy?: RestartPolicy;
+  namespace: string;
+  name: string;
+  labels: Record<string, string>;
+  serviceAccount: string;
+  container: ContainerSpec | undefined;
+  fixedIp?: string;
+  waypoint?: { gateway: string; replica: number };
+  restartPolicy?: RestartPolicy;
 }
 
 const RESTART_POLICIES: readonly RestartPolicy[] = ['Always', 'OnFailure', 'Never'];
@@ -93,7 +103,10 @@ const RESTART_POLICIES: readonly RestartPolicy[] = ['Always', 'OnFailure', 'Neve
 function restartPolicyOf(spec: Rec, where: string): RestartPolicy {
   const v = spec.restartPolicy ?? 'Always';
   if (!RESTART_POLICIES.includes(v as RestartPolicy)) {
-    throw new AmbitError('AMBIT_E_CONFIG', `${where}: spec.restartPolicy: "${String(v)}" is not one of ${RESTART_POLICIES.join(', ')}`);
+    throw new AmbitError(
+      'AMBIT_E_CONFIG',
+      `${where}: spec.restartPolicy: "${String(v)}" is not one of ${RESTART_POLICIES.join(', ')}`,
+    );
   }
   return v as RestartPolicy;
 }
@@ -113,10 +126,12 @@ function waypointPodsOf(obj: KubeObject): PodSource[] {
   const gateway = obj.metadata.name;
   const replicas = waypointReplicasOf(obj);
   return Array.from({ length: replicas }, (_, replica) => ({
-    namespace: obj.metadata.namespace ?? 'default', name: replica === 0 ? `${gateway}-waypoint` : `${gateway}-waypoint-${replica}`,
+    namespace: obj.metadata.namespace ?? 'default',
+    name: replica === 0 ? `${gateway}-waypoint` : `${gateway}-waypoint-${replica}`,
     labels: { [GATEWAY_NAME_LABEL]: gateway, 'mesh-mode': 'none' },
     serviceAccount: obj.metadata.annotations?.[SERVICE_ACCOUNT_ANNOTATION] ?? gateway,
-    container: undefined, waypoint: { gateway, replica },
+    container: undefined,
+    waypoint: { gateway, replica },
   }));
 }
 
@@ -125,7 +140,10 @@ export function waypointReplicasOf(obj: KubeObject): number {
   if (text === undefined) return 1;
   const n = Number(text);
   if (!Number.isInteger(n) || n < 1 || n > 10) {
-    throw new AmbitError('AMBIT_E_CONFIG', `Gateway/${obj.metadata.namespace ?? 'default'}/${obj.metadata.name}: metadata.annotations.${WAYPOINT_REPLICAS_ANNOTATION}: "${text}" is not a whole number from 1 to 10`);
+    throw new AmbitError(
+      'AMBIT_E_CONFIG',
+      `Gateway/${obj.metadata.namespace ?? 'default'}/${obj.metadata.name}: metadata.annotations.${WAYPOINT_REPLICAS_ANNOTATION}: "${text}" is not a whole number from 1 to 10`,
+    );
   }
   return n;
 }
@@ -138,11 +156,17 @@ function podsOf(obj: KubeObject): PodSource[] {
   if (obj.kind === 'Pod') {
     const spec = rec(obj.spec);
     const fixedIp = rec(obj.status).podIP;
-    return [{
-      namespace: ns, name: obj.metadata.name, labels: labelsOf(obj.metadata.labels),
-      serviceAccount: String(spec.serviceAccountName ?? spec.serviceAccount ?? 'default'),
-      container: containerOf(spec, where), ...(typeof fixedIp === 'string' ? { fixedIp } : {}), restartPolicy: restartPolicyOf(spec, where),
-    }];
+    return [
+      {
+        namespace: ns,
+        name: obj.metadata.name,
+        labels: labelsOf(obj.metadata.labels),
+        serviceAccount: String(spec.serviceAccountName ?? spec.serviceAccount ?? 'default'),
+        container: containerOf(spec, where),
+        ...(typeof fixedIp === 'string' ? { fixedIp } : {}),
+        restartPolicy: restartPolicyOf(spec, where),
+      },
+    ];
   }
   if (obj.kind === 'Deployment') {
     const spec = rec(obj.spec);
@@ -151,8 +175,11 @@ function podsOf(obj: KubeObject): PodSource[] {
     const replicas = typeof spec.replicas === 'number' ? spec.replicas : 1;
     const container = containerOf(tspec, where);
     return Array.from({ length: replicas }, (_, i) => ({
-      namespace: ns, name: `${obj.metadata.name}-${i}`, labels: { [WORKLOAD_NAME_LABEL]: obj.metadata.name, ...labelsOf(rec(template.metadata).labels) },
-      serviceAccount: String(tspec.serviceAccountName ?? 'default'), container,
+      namespace: ns,
+      name: `${obj.metadata.name}-${i}`,
+      labels: { [WORKLOAD_NAME_LABEL]: obj.metadata.name, ...labelsOf(rec(template.metadata).labels) },
+      serviceAccount: String(tspec.serviceAccountName ?? 'default'),
+      container,
     }));
   }
   return [];
@@ -162,19 +189,33 @@ function podsOf(obj: KubeObject): PodSource[] {
  * A pod added to a running plan (`local up`'s pod replacement): `obj` is a Pod, given `ip`;
  * enrolled like the pods of its namespace; identity from its service account.
  */
-export function planAddedPod(obj: KubeObject, ip: string, enrolled: boolean, trustDomain = 'cluster.local'): PlannedPod {
+export function planAddedPod(
+  obj: KubeObject,
+  ip: string,
+  enrolled: boolean,
+  trustDomain = 'cluster.local',
+): PlannedPod {
   const [p] = obj.kind === 'Pod' ? podsOf(obj) : [];
   if (!p) throw new AmbitError('AMBIT_E_CONFIG', `${obj.kind}/${obj.metadata.name}: expected a Pod`);
   return {
-    namespace: p.namespace, name: p.name, uid: `Pod/${p.namespace}/${p.name}`, labels: p.labels, serviceAccount: p.serviceAccount, ip,
-    container: p.container, enrolled, identity: `spiffe://${trustDomain}/ns/${p.namespace}/sa/${p.serviceAccount}`, restartPolicy: p.restartPolicy ?? 'Always',
+    namespace: p.namespace,
+    name: p.name,
+    uid: `Pod/${p.namespace}/${p.name}`,
+    labels: p.labels,
+    serviceAccount: p.serviceAccount,
+    ip,
+    container: p.container,
+    enrolled,
+    identity: `spiffe://${trustDomain}/ns/${p.namespace}/sa/${p.serviceAccount}`,
+    restartPolicy: p.restartPolicy ?? 'Always',
   };
 }
 
 /** The Pod object the controller sees for a planned pod. */
 export function podObject(p: PlannedPod, nodeName: string): KubeObject {
   return {
-    apiVersion: 'v1', kind: 'Pod',
+    apiVersion: 'v1',
+    kind: 'Pod',
     metadata: { name: p.name, namespace: p.namespace, labels: { ...p.labels } },
     spec: { serviceAccountName: p.serviceAccount, nodeName, containers: [{ name: 'app', image: 'local' }] },
     status: { phase: 'Running', podIP: p.ip, podIPs: [{ ip: p.ip }] },
@@ -185,10 +226,17 @@ export function podObject(p: PlannedPod, nodeName: string): KubeObject {
 export async function planLocal(dir: string, opts: PlanOptions = {}): Promise<LocalPlan> {
   const root = path.resolve(dir);
   const read = await readManifests(root).catch((err: NodeJS.ErrnoException) => {
-    throw new AmbitError('AMBIT_E_CONFIG', `${root}: ${err.code === 'ENOENT' ? 'no such file or directory' : err.message}`);
+    throw new AmbitError(
+      'AMBIT_E_CONFIG',
+      `${root}: ${err.code === 'ENOENT' ? 'no such file or directory' : err.message}`,
+    );
   });
-  if (read.problems.length > 0) throw new AmbitError('AMBIT_E_CONFIG', read.problems.map((p) => p.message).join('; '), { hint: 'fix the YAML; `ambitctl analyze -f DIR` lists every problem' });
-  for (const o of opts.extraObjects ?? []) read.documents.push({ object: o, origin: { file: path.join(root, 'zz-local-extra.yaml') } });
+  if (read.problems.length > 0)
+    throw new AmbitError('AMBIT_E_CONFIG', read.problems.map((p) => p.message).join('; '), {
+      hint: 'fix the YAML; `ambitctl analyze -f DIR` lists every problem',
+    });
+  for (const o of opts.extraObjects ?? [])
+    read.documents.push({ object: o, origin: { file: path.join(root, 'zz-local-extra.yaml') } });
   const cidr = ipv4Cidr(opts.podCidr ?? '10.244.0.0/16');
   const nodeName = opts.nodeName ?? 'local';
 
@@ -199,11 +247,19 @@ export async function planLocal(dir: string, opts: PlanOptions = {}): Promise<Lo
   const used = new Set<number>([cidr.network, cidr.network + 1, cidr.broadcast]);
   for (const { p } of sources) {
     const key = `${p.namespace}/${p.name}`;
-    if (seen.has(key)) throw new AmbitError('AMBIT_E_CONFIG', `Pod/${key}: defined twice (a Pod and a Deployment replica share the name?)`);
+    if (seen.has(key))
+      throw new AmbitError(
+        'AMBIT_E_CONFIG',
+        `Pod/${key}: defined twice (a Pod and a Deployment replica share the name?)`,
+      );
     seen.add(key);
     if (p.fixedIp) {
       const n = cidr.parse(p.fixedIp);
-      if (n === undefined || !cidr.contains(n)) throw new AmbitError('AMBIT_E_CONFIG', `Pod/${key}: status.podIP: ${p.fixedIp} is not in the pod CIDR ${cidr.text}`);
+      if (n === undefined || !cidr.contains(n))
+        throw new AmbitError(
+          'AMBIT_E_CONFIG',
+          `Pod/${key}: status.podIP: ${p.fixedIp} is not in the pod CIDR ${cidr.text}`,
+        );
       used.add(n);
     }
   }
@@ -215,18 +271,30 @@ export async function planLocal(dir: string, opts: PlanOptions = {}): Promise<Lo
     return ipv4ToString(next);
   };
   const planned = sources.map(({ p }) => ({ ...p, ip: p.fixedIp ?? assign() }));
-  const waypointAddresses = read.documents.map((d) => d.object).filter((g) => waypointPodsOf(g).length > 1)
+  const waypointAddresses = read.documents
+    .map((d) => d.object)
+    .filter((g) => waypointPodsOf(g).length > 1)
     .map((g) => ({ namespace: g.metadata.namespace ?? 'default', gateway: g.metadata.name, address: assign() }));
   // The controller hands that shared address to the agents as the waypoint's (Gateway status).
   const pinGateway = (o: KubeObject): KubeObject => {
-    const shared = waypointAddresses.find((w) => o.kind === 'Gateway' && w.namespace === (o.metadata.namespace ?? 'default') && w.gateway === o.metadata.name);
-    return shared ? { ...o, status: { ...rec(o.status), addresses: [{ type: 'IPAddress', value: shared.address }] } } : o;
+    const shared = waypointAddresses.find(
+      (w) =>
+        o.kind === 'Gateway' && w.namespace === (o.metadata.namespace ?? 'default') && w.gateway === o.metadata.name,
+    );
+    return shared
+      ? { ...o, status: { ...rec(o.status), addresses: [{ type: 'IPAddress', value: shared.address }] } }
+      : o;
   };
 
   // The controller's view: the user's objects with Pods/Deployments replaced by the planned Pods.
-  const podObjects = planned.map((p) => podObject({ ...p, uid: '', enrolled: false, identity: '', restartPolicy: p.restartPolicy ?? 'Always' }, nodeName));
+  const podObjects = planned.map((p) =>
+    podObject({ ...p, uid: '', enrolled: false, identity: '', restartPolicy: p.restartPolicy ?? 'Always' }, nodeName),
+  );
   const others = read.documents.filter((d) => d.object.kind !== 'Pod' && d.object.kind !== 'Deployment');
-  const first = translate([...others.map((d) => d.object), ...podObjects], { defaultNode: nodeName, ...(opts.trustDomain ? { mesh: { trustDomain: opts.trustDomain } } : {}) });
+  const first = translate([...others.map((d) => d.object), ...podObjects], {
+    defaultNode: nodeName,
+    ...(opts.trustDomain ? { mesh: { trustDomain: opts.trustDomain } } : {}),
+  });
   const vipOf = new Map(first.snapshot.services.map((s) => [`${s.namespace}/${s.name}`, s.vips] as const));
   const pinService = (o: KubeObject): KubeObject => {
     if (o.kind !== 'Service') return o;
@@ -238,7 +306,9 @@ export async function planLocal(dir: string, opts: PlanOptions = {}): Promise<Lo
 
   const byFile = new Map<string, KubeObject[]>();
   for (const d of others) {
-    const rel = path.relative(root, d.origin.file ?? path.join(root, 'objects.yaml')) || path.basename(d.origin.file ?? 'objects.yaml');
+    const rel =
+      path.relative(root, d.origin.file ?? path.join(root, 'objects.yaml')) ||
+      path.basename(d.origin.file ?? 'objects.yaml');
     const list = byFile.get(rel) ?? [];
     list.push(pinGateway(pinService(d.object)));
     byFile.set(rel, list);
@@ -252,21 +322,41 @@ export async function planLocal(dir: string, opts: PlanOptions = {}): Promise<Lo
     const uid = `Pod/${p.namespace}/${p.name}`;
     const w = workloads.get(uid);
     return {
-      namespace: p.namespace, name: p.name, uid, labels: p.labels, serviceAccount: p.serviceAccount, ip: p.ip, container: p.container,
-      enrolled: w?.enrolled ?? false, identity: w?.identity ?? '', ...(p.waypoint ? { waypoint: p.waypoint } : {}),
+      namespace: p.namespace,
+      name: p.name,
+      uid,
+      labels: p.labels,
+      serviceAccount: p.serviceAccount,
+      ip: p.ip,
+      container: p.container,
+      enrolled: w?.enrolled ?? false,
+      identity: w?.identity ?? '',
+      ...(p.waypoint ? { waypoint: p.waypoint } : {}),
       restartPolicy: p.restartPolicy ?? 'Always',
     };
   });
-  const serviceVips = first.snapshot.services.filter((s) => s.vips.length > 0 && !s.external)
+  const serviceVips = first.snapshot.services
+    .filter((s) => s.vips.length > 0 && !s.external)
     .map((s) => ({ namespace: s.namespace, name: s.name, hostname: s.hostname, vips: s.vips }));
   return {
-    dir: root, podCidr: cidr.text, gateway: ipv4ToString(cidr.network + 1), nodeName, pods, files,
-    snapshot: first.snapshot, serviceVips, problems: first.rejected.map(formatRejection), waypointAddresses,
+    dir: root,
+    podCidr: cidr.text,
+    gateway: ipv4ToString(cidr.network + 1),
+    nodeName,
+    pods,
+    files,
+    snapshot: first.snapshot,
+    serviceVips,
+    problems: first.rejected.map(formatRejection),
+    waypointAddresses,
   };
 }
 
 /** /etc/hosts for a pod: localhost, itself, and every Service (short names for its own namespace). */
-export function hostsFileFor(plan: Pick<LocalPlan, 'serviceVips'>, pod: Pick<PlannedPod, 'namespace' | 'name' | 'ip'>): string {
+export function hostsFileFor(
+  plan: Pick<LocalPlan, 'serviceVips'>,
+  pod: Pick<PlannedPod, 'namespace' | 'name' | 'ip'>,
+): string {
   const lines = ['127.0.0.1\tlocalhost', '::1\tlocalhost ip6-localhost ip6-loopback', `${pod.ip}\t${pod.name}`];
   for (const s of plan.serviceVips) {
     const names = new Set([s.hostname, `${s.name}.${s.namespace}.svc`, `${s.name}.${s.namespace}`]);

@@ -25,7 +25,12 @@ export interface StartOptions {
 
 export function startProcess(o: StartOptions): Started {
   const log = createWriteStream(o.logFile, { flags: 'a' });
-  const child = spawn(o.cmd, [...o.args], { env: o.env, cwd: o.cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(o.cmd, [...o.args], {
+    env: o.env,
+    cwd: o.cwd,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let buffered = '';
   child.stdout!.on('data', (chunk: Buffer) => {
     log.write(chunk);
@@ -39,14 +44,31 @@ export function startProcess(o: StartOptions): Started {
   });
   child.stderr!.on('data', (chunk: Buffer) => log.write(chunk));
   const exited = new Promise<number | null>((resolve) => {
-    child.once('error', (err) => { log.write(`spawn failed: ${err.message}\n`); resolve(-1); });
-    child.once('exit', (code, signal) => { log.end(`exited ${code ?? signal}\n`); resolve(code); });
+    child.once('error', (err) => {
+      log.write(`spawn failed: ${err.message}\n`);
+      resolve(-1);
+    });
+    child.once('exit', (code, signal) => {
+      log.end(`exited ${code ?? signal}\n`);
+      resolve(code);
+    });
   });
-  return { role: o.role, ...(o.pod ? { pod: o.pod } : {}), pid: child.pid ?? -1, cmdline: [o.cmd, ...o.args].join(' '), child, exited };
+  return {
+    role: o.role,
+    ...(o.pod ? { pod: o.pod } : {}),
+    pid: child.pid ?? -1,
+    cmdline: [o.cmd, ...o.args].join(' '),
+    child,
+    exited,
+  };
 }
 
 async function cmdlineOf(pid: number): Promise<string | undefined> {
-  try { return (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').filter(Boolean).join(' '); } catch { return undefined; }
+  try {
+    return (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').filter(Boolean).join(' ');
+  } catch {
+    return undefined;
+  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -62,7 +84,15 @@ export async function stopProcess(p: ProcessRecord, graceMs = 5000): Promise<voi
   const actual = await cmdlineOf(p.pid);
   if (actual !== undefined && !p.cmdline.endsWith(actual) && !actual.endsWith(p.cmdline)) return;
   const signal = (sig: NodeJS.Signals) => {
-    try { process.kill(-p.pid, sig); } catch { try { process.kill(p.pid, sig); } catch { /* gone */ } }
+    try {
+      process.kill(-p.pid, sig);
+    } catch {
+      try {
+        process.kill(p.pid, sig);
+      } catch {
+        /* gone */
+      }
+    }
   };
   signal('SIGTERM');
   const deadline = Date.now() + graceMs;

@@ -32,9 +32,13 @@ export function checkUserNamespaces(): void {
   const probe = spawnSync('unshare', ['--user', '--map-root-user', '--net', '--mount', 'true'], { encoding: 'utf8' });
   if (probe.error || probe.status !== 0) {
     const why = probe.error ? `unshare: ${probe.error.message}` : probe.stderr.trim();
-    throw new AmbitError('AMBIT_E_NETNS', `local up without root needs unprivileged user namespaces, which are not available here (${why})`, {
-      hint: 'enable them (sysctl kernel.unprivileged_userns_clone=1, user.max_user_namespaces>0; on Ubuntu 24.04+ also kernel.apparmor_restrict_unprivileged_userns=0), or run with sudo',
-    });
+    throw new AmbitError(
+      'AMBIT_E_NETNS',
+      `local up without root needs unprivileged user namespaces, which are not available here (${why})`,
+      {
+        hint: 'enable them (sysctl kernel.unprivileged_userns_clone=1, user.max_user_namespaces>0; on Ubuntu 24.04+ also kernel.apparmor_restrict_unprivileged_userns=0), or run with sudo',
+      },
+    );
   }
 }
 
@@ -47,7 +51,10 @@ export function prepareUserNamespace(stateDir: string, log: Logger): void {
     if (r.status !== 0) throw new AmbitError('AMBIT_E_NETNS', `mount tmpfs on ${target}: ${r.stderr.trim()}`);
   };
   if (existsSync('/run/netns')) mount('/run/netns');
-  else { mount('/run'); run('mkdir', ['-p', '/run/netns']); }
+  else {
+    mount('/run');
+    run('mkdir', ['-p', '/run/netns']);
+  }
   if (existsSync('/etc/netns')) mount('/etc/netns');
   else {
     // No /etc/netns to mount on (and the real /etc is not writable): a private overlay of /etc
@@ -57,9 +64,20 @@ export function prepareUserNamespace(stateDir: string, log: Logger): void {
     mount(scratch);
     mkdirSync(path.join(scratch, 'upper'));
     mkdirSync(path.join(scratch, 'work'));
-    const ov = run('mount', ['-t', 'overlay', 'ambit-local-etc', '-o', `lowerdir=/etc,upperdir=${scratch}/upper,workdir=${scratch}/work`, '/etc']);
+    const ov = run('mount', [
+      '-t',
+      'overlay',
+      'ambit-local-etc',
+      '-o',
+      `lowerdir=/etc,upperdir=${scratch}/upper,workdir=${scratch}/work`,
+      '/etc',
+    ]);
     if (ov.status === 0) mkdirSync('/etc/netns');
-    else log.warn('/etc/netns does not exist and /etc cannot be overlaid: Service names will not resolve inside pods (use VIPs, see `ambitctl proxy-config services`)', { err: ov.stderr.trim(), hint: 'sudo mkdir /etc/netns once' });
+    else
+      log.warn(
+        '/etc/netns does not exist and /etc cannot be overlaid: Service names will not resolve inside pods (use VIPs, see `ambitctl proxy-config services`)',
+        { err: ov.stderr.trim(), hint: 'sudo mkdir /etc/netns once' },
+      );
   }
   const lo = run('ip', ['link', 'set', 'lo', 'up']);
   if (lo.status !== 0) throw new AmbitError('AMBIT_E_NETNS', `ip link set lo up: ${lo.stderr.trim()}`);
@@ -71,7 +89,15 @@ export function etcScratchDir(stateDir: string): string {
 }
 
 export function nodePorts(p: LocalPorts): number[] {
-  return [p.agentAdmin, p.agentMetrics, p.agentReady, p.agentSocks5, p.controllerGrpc, p.controllerMetrics, p.controllerReady];
+  return [
+    p.agentAdmin,
+    p.agentMetrics,
+    p.agentReady,
+    p.agentSocks5,
+    p.controllerGrpc,
+    p.controllerMetrics,
+    p.controllerReady,
+  ];
 }
 
 const relaySocket = (dir: string, port: number) => path.join(dir, `${port}.sock`);
@@ -86,7 +112,10 @@ export async function serveRelaySockets(dir: string, ports: readonly number[]): 
     const server = net.createServer({ allowHalfOpen: true }, (c) => {
       void relay(c, net.connect({ host: '127.0.0.1', port, allowHalfOpen: true }));
     });
-    await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(file, resolve); });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(file, resolve);
+    });
     servers.push(server);
   }
   return servers;
@@ -100,7 +129,10 @@ export async function forwardPorts(dir: string, ports: readonly number[], log: L
       void relay(c, net.connect({ path: relaySocket(dir, port), allowHalfOpen: true }));
     });
     const ok = await new Promise<boolean>((resolve) => {
-      server.once('error', (err) => { log.warn('cannot forward a node port to 127.0.0.1', { port, err: err.message }); resolve(false); });
+      server.once('error', (err) => {
+        log.warn('cannot forward a node port to 127.0.0.1', { port, err: err.message });
+        resolve(false);
+      });
       server.listen(port, '127.0.0.1', () => resolve(true));
     });
     if (ok) servers.push(server);
@@ -109,20 +141,30 @@ export async function forwardPorts(dir: string, ports: readonly number[], log: L
 }
 
 /** Outside: run this same `ambitctl` invocation inside fresh namespaces; resolves with its exit code. */
-export async function runUpInUserNamespace(argv: readonly string[], stateDir: string, ports: LocalPorts, log: Logger, extraPorts: readonly number[] = []): Promise<number> {
+export async function runUpInUserNamespace(
+  argv: readonly string[],
+  stateDir: string,
+  ports: LocalPorts,
+  log: Logger,
+  extraPorts: readonly number[] = [],
+): Promise<number> {
   checkUserNamespaces();
   const relayDir = path.join(stateDir, 'relay');
   const forwarded = [...nodePorts(ports), ...extraPorts];
   log.info('not root: running the local mesh in a user + network + mount namespace', { forwarded });
   const child = spawn('unshare', ['--user', '--map-root-user', '--net', '--mount', '--', process.execPath, ...argv], {
-    stdio: 'inherit', env: { ...process.env, [USERNS_ENV]: '1' },
+    stdio: 'inherit',
+    env: { ...process.env, [USERNS_ENV]: '1' },
   });
   const servers = await forwardPorts(relayDir, forwarded, log);
   // The terminal's Ctrl-C reaches both processes; SIGTERM (a supervisor, a test) is passed on.
   process.on('SIGINT', () => undefined);
   process.on('SIGTERM', () => child.kill('SIGTERM'));
   const code = await new Promise<number>((resolve) => {
-    child.on('error', (err) => { log.error('unshare failed', { err: err.message }); resolve(1); });
+    child.on('error', (err) => {
+      log.error('unshare failed', { err: err.message });
+      resolve(1);
+    });
     child.on('exit', (c, sig) => resolve(c ?? (sig ? 1 : 0)));
   });
   for (const s of servers) s.close();

@@ -42,7 +42,14 @@ export interface LocalRecord {
   network?: LocalNetwork;
   pods: PodNetworkRecord[];
   /** Every pod of the plan: name → netns, IP (for `local exec` and the live view). */
-  planned: Array<{ namespace: string; name: string; netnsName: string; ip: string; enrolled: boolean; labels: Record<string, string> }>;
+  planned: Array<{
+    namespace: string;
+    name: string;
+    netnsName: string;
+    ip: string;
+    enrolled: boolean;
+    labels: Record<string, string>;
+  }>;
   /** Service VIPs pinned for this run (`local apply` keeps them). */
   serviceVips: Array<{ namespace: string; name: string; vips: readonly string[] }>;
   processes: ProcessRecord[];
@@ -56,9 +63,14 @@ export interface LocalRecord {
 
 export function portsFor(offset: number): LocalPorts {
   return {
-    agentAdmin: 15000 + offset, agentMetrics: 15020 + offset, agentReady: 15021 + offset, agentSocks5: 15080 + offset,
+    agentAdmin: 15000 + offset,
+    agentMetrics: 15020 + offset,
+    agentReady: 15021 + offset,
+    agentSocks5: 15080 + offset,
     // 15021 is the agent's on 127.0.0.1, so the controller's readiness moves to 15022 in local mode.
-    controllerGrpc: 15012 + offset, controllerMetrics: 15014 + offset, controllerReady: 15022 + offset,
+    controllerGrpc: 15012 + offset,
+    controllerMetrics: 15014 + offset,
+    controllerReady: 15022 + offset,
   };
 }
 
@@ -88,5 +100,10 @@ export function writeRecord(record: LocalRecord): Promise<void> {
 }
 
 export function isAlive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM'; }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

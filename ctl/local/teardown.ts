@@ -10,24 +10,53 @@ import { stopProcess } from './processes.js';
 import { RECORD_FILE, writeRecord, type LocalRecord } from './state.js';
 
 /** What `local up` writes into its state dir; only these are removed (the dir may be the user's). */
-export const STATE_ENTRIES = [RECORD_FILE, `${RECORD_FILE}.tmp`, 'config', 'controller', 'agent', 'cni-bin', 'ipam', 'logs', '10-ambit-local.conflist', 'agent.sock', 'agent-token', 'node-tokens', 'relay', 'waypoints', 'control.sock'];
+export const STATE_ENTRIES = [
+  RECORD_FILE,
+  `${RECORD_FILE}.tmp`,
+  'config',
+  'controller',
+  'agent',
+  'cni-bin',
+  'ipam',
+  'logs',
+  '10-ambit-local.conflist',
+  'agent.sock',
+  'agent-token',
+  'node-tokens',
+  'relay',
+  'waypoints',
+  'control.sock',
+];
 
 /**
  * `networkGone`: the mesh ran in user namespaces that are no longer reachable (rootless, the
  * inner `local up` crashed): its netns, bridge and mounts vanish with its last process, so
  * only processes and state are cleaned.
  */
-export async function tearDown(record: LocalRecord, log: Logger, opts: { networkGone?: boolean } = {}): Promise<string[]> {
+export async function tearDown(
+  record: LocalRecord,
+  log: Logger,
+  opts: { networkGone?: boolean } = {},
+): Promise<string[]> {
   const problems: string[] = [];
   const step = async (what: string, fn: () => Promise<unknown>) => {
-    try { await fn(); } catch (err) { problems.push(`${what}: ${(err as Error).message}`); log.warn('teardown step failed', { step: what, err: (err as Error).message }); }
+    try {
+      await fn();
+    } catch (err) {
+      problems.push(`${what}: ${(err as Error).message}`);
+      log.warn('teardown step failed', { step: what, err: (err as Error).message });
+    }
   };
   // Pods' commands and waypoints: both run inside pod netns.
   const inPods = (p: { role: string }) => p.role === 'pod' || p.role === 'waypoint';
   const apps = record.processes.filter(inPods);
   await step('stop pods', () => Promise.all(apps.map((p) => stopProcess(p, 3000))));
   record.processes = record.processes.filter((p) => !inPods(p));
-  if (opts.networkGone) { record.pods = []; record.planned = []; record.etcNetns = []; }
+  if (opts.networkGone) {
+    record.pods = [];
+    record.planned = [];
+    record.etcNetns = [];
+  }
   for (const pod of [...record.pods].reverse()) {
     await step(`CNI DEL ${pod.namespace}/${pod.name}`, async () => {
       if (record.network) await deletePodNetwork(record.network, pod);
@@ -41,7 +70,8 @@ export async function tearDown(record: LocalRecord, log: Logger, opts: { network
   for (const dir of record.etcNetns) await step(`rm ${dir}`, () => rm(dir, { recursive: true, force: true }));
   record.etcNetns = [];
   for (const role of ['agent', 'controller']) {
-    for (const p of record.processes.filter((x) => x.role === role)) await step(`stop ${role}`, () => stopProcess(p, role === 'agent' ? 8000 : 5000));
+    for (const p of record.processes.filter((x) => x.role === role))
+      await step(`stop ${role}`, () => stopProcess(p, role === 'agent' ? 8000 : 5000));
   }
   record.processes = [];
   if (!opts.networkGone) await step(`ip link del ${record.bridge}`, () => deleteBridge(record.bridge));

@@ -49,28 +49,52 @@ export async function issueWaypointToken(stateDir: string, nodeTokens: string, p
 }
 
 /** The waypoint process's environment (controller mode). */
-export function waypointEnv(pod: PlannedPod, o: { rootsFile: string; tokenFile: string; controllerIdentity: string; stateDir: string }): NodeJS.ProcessEnv {
+export function waypointEnv(
+  pod: PlannedPod,
+  o: { rootsFile: string; tokenFile: string; controllerIdentity: string; stateDir: string },
+): NodeJS.ProcessEnv {
   return {
-    PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', HOME: process.env.HOME ?? '/root',
+    PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+    HOME: process.env.HOME ?? '/root',
     AMBIT_LOG_LEVEL: process.env.AMBIT_LOG_LEVEL ?? 'info',
-    AMBIT_CONTROLLER: `127.0.0.1:${IN_POD.controller}`, AMBIT_CONTROLLER_ROOTS: o.rootsFile, AMBIT_TOKEN_FILE: o.tokenFile,
-    AMBIT_CONTROLLER_IDENTITY: o.controllerIdentity, AMBIT_STATE_DIR: path.join(o.stateDir, 'waypoints', `${pod.namespace}.${pod.name}`),
-    POD_NAME: pod.name, POD_NAMESPACE: pod.namespace, SERVICE_ACCOUNT: pod.serviceAccount, POD_IP: pod.ip,
-    AMBIT_HBONE_HOST: '::', AMBIT_HBONE_PORT: String(IN_POD.hbone),
-    AMBIT_ADMIN_PORT: String(IN_POD.admin), AMBIT_METRICS_PORT: String(IN_POD.metrics), AMBIT_READY_PORT: String(IN_POD.ready),
+    AMBIT_CONTROLLER: `127.0.0.1:${IN_POD.controller}`,
+    AMBIT_CONTROLLER_ROOTS: o.rootsFile,
+    AMBIT_TOKEN_FILE: o.tokenFile,
+    AMBIT_CONTROLLER_IDENTITY: o.controllerIdentity,
+    AMBIT_STATE_DIR: path.join(o.stateDir, 'waypoints', `${pod.namespace}.${pod.name}`),
+    POD_NAME: pod.name,
+    POD_NAMESPACE: pod.namespace,
+    SERVICE_ACCOUNT: pod.serviceAccount,
+    POD_IP: pod.ip,
+    AMBIT_HBONE_HOST: '::',
+    AMBIT_HBONE_PORT: String(IN_POD.hbone),
+    AMBIT_ADMIN_PORT: String(IN_POD.admin),
+    AMBIT_METRICS_PORT: String(IN_POD.metrics),
+    AMBIT_READY_PORT: String(IN_POD.ready),
     // Short-lived certificates for the whole mesh (the chaos suite's rotation event).
     ...(process.env.AMBIT_CERT_TTL_SECONDS ? { AMBIT_CERT_TTL_SECONDS: process.env.AMBIT_CERT_TTL_SECONDS } : {}),
   };
 }
 
-export interface WaypointPorts { close(): Promise<void> }
+export interface WaypointPorts {
+  close(): Promise<void>;
+}
 
 /** The controller inside the waypoint's netns, and its admin/metrics on the host's 127.0.0.1:`hostPort`. */
-export async function bridgeWaypointPorts(o: { netnsName: string; controllerPort: number; hostPort: number; log: Logger }): Promise<WaypointPorts> {
+export async function bridgeWaypointPorts(o: {
+  netnsName: string;
+  controllerPort: number;
+  hostPort: number;
+  log: Logger;
+}): Promise<WaypointPorts> {
   const nsPath = netnsPath(o.netnsName);
   // Sockets made inside the netns keep it alive: every one is destroyed on close.
   const open = new Set<net.Socket>();
-  const tracked = (s: net.Socket): net.Socket => { open.add(s); s.once('close', () => open.delete(s)); return s; };
+  const tracked = (s: net.Socket): net.Socket => {
+    open.add(s);
+    s.once('close', () => open.delete(s));
+    return s;
+  };
   const toController = await listenInNetns(nsPath, IN_POD.controller, '127.0.0.1');
   toController.on('connection', (c: net.Socket) => {
     void relay(tracked(c), net.connect({ host: '127.0.0.1', port: o.controllerPort, allowHalfOpen: true }));
@@ -78,13 +102,20 @@ export async function bridgeWaypointPorts(o: { netnsName: string; controllerPort
 
   const proxy = http.createServer((req, res) => {
     const port = /^\/(metrics|stats\/prometheus)(\?|$)/.test(req.url ?? '') ? IN_POD.metrics : IN_POD.admin;
-    const up = http.request({
-      method: req.method, path: req.url, headers: req.headers, host: '127.0.0.1', port,
-      createConnection: () => tracked(createPodSocket(nsPath).connect(port, '127.0.0.1')),
-    }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(res);
-    });
+    const up = http.request(
+      {
+        method: req.method,
+        path: req.url,
+        headers: req.headers,
+        host: '127.0.0.1',
+        port,
+        createConnection: () => tracked(createPodSocket(nsPath).connect(port, '127.0.0.1')),
+      },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
     up.on('error', (err) => {
       if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' });
       res.end(`waypoint ${o.netnsName}: ${err.message}\n`);
@@ -92,19 +123,30 @@ export async function bridgeWaypointPorts(o: { netnsName: string; controllerPort
     req.pipe(up);
   });
   try {
-    await new Promise<void>((resolve, reject) => { proxy.once('error', reject); proxy.listen(o.hostPort, '127.0.0.1', resolve); });
+    await new Promise<void>((resolve, reject) => {
+      proxy.once('error', reject);
+      proxy.listen(o.hostPort, '127.0.0.1', resolve);
+    });
   } catch (err) {
     toController.close();
     throw err;
   }
-  o.log.info('waypoint ports', { netns: o.netnsName, admin: `127.0.0.1:${o.hostPort}`, metrics: `127.0.0.1:${o.hostPort}/metrics` });
+  o.log.info('waypoint ports', {
+    netns: o.netnsName,
+    admin: `127.0.0.1:${o.hostPort}`,
+    metrics: `127.0.0.1:${o.hostPort}/metrics`,
+  });
   return {
     close: async () => {
       proxy.closeAllConnections();
       for (const s of open) s.destroy();
       await Promise.all([new Promise((r) => proxy.close(r)), new Promise((r) => toController.close(r))]);
       // The addon caches a netns fd per path; a held fd would keep the netns (and its veth) alive.
-      try { releaseNetns(nsPath); } catch { /* the addon never loaded */ }
+      try {
+        releaseNetns(nsPath);
+      } catch {
+        /* the addon never loaded */
+      }
     },
   };
 }

@@ -18,20 +18,33 @@ const FULL_PROFILE = 'default';
 const PROFILES = [FULL_PROFILE, 'ambient', 'demo'];
 const BOOT_MS = 60_000;
 const ambitContainer = (id: string): boolean => id.startsWith(`${RELEASE_NAMESPACE}/`) || id.includes('/waypoint');
-const onNode = (node: string) => (id: string): boolean => ambitContainer(id) && (id.includes(node) || !id.includes('agent'));
+const onNode =
+  (node: string) =>
+  (id: string): boolean =>
+    ambitContainer(id) && (id.includes(node) || !id.includes('agent'));
 // Waypoints go to node-b, so client (node-a) → waypoint (node-b) crosses the inter-node link.
 const place = (pod: { metadata: { labels?: Record<string, string> } }): string | undefined =>
-  (pod.metadata.labels?.['gateway.networking.k8s.io/gateway-name'] ? 'node-b' : undefined);
+  pod.metadata.labels?.['gateway.networking.k8s.io/gateway-name'] ? 'node-b' : undefined;
 
 /** Every Ambit container of the release runs, never restarted, and every release pod is Ready. */
 async function everyContainerUpAndReady(cluster: Cluster): Promise<void> {
-  await cluster.waitFor('every pod of the release to be Ready', BOOT_MS, () => {
-    const pods = cluster.pods().filter((p) => p.namespace === RELEASE_NAMESPACE);
-    const expected = cluster.api.listObjects('Pod', RELEASE_NAMESPACE).length;
-    return pods.length > 0 && pods.length === expected && pods.every((p) => p.ready);
-  }, ambitContainer);
-  const bad = cluster.containers().filter((c) => c.id.startsWith(`${RELEASE_NAMESPACE}/`) && (!c.container.running || c.container.restarts > 0));
-  expect(bad.map((c) => c.id), `containers that exited:\n${cluster.describe(ambitContainer)}`).toEqual([]);
+  await cluster.waitFor(
+    'every pod of the release to be Ready',
+    BOOT_MS,
+    () => {
+      const pods = cluster.pods().filter((p) => p.namespace === RELEASE_NAMESPACE);
+      const expected = cluster.api.listObjects('Pod', RELEASE_NAMESPACE).length;
+      return pods.length > 0 && pods.length === expected && pods.every((p) => p.ready);
+    },
+    ambitContainer,
+  );
+  const bad = cluster
+    .containers()
+    .filter((c) => c.id.startsWith(`${RELEASE_NAMESPACE}/`) && (!c.container.running || c.container.restarts > 0));
+  expect(
+    bad.map((c) => c.id),
+    `containers that exited:\n${cluster.describe(ambitContainer)}`,
+  ).toEqual([]);
 }
 
 describeNetns('chart boot test: the rendered chart on a two-node cluster', () => {
@@ -52,44 +65,81 @@ describeNetns('chart boot test: the rendered chart on a two-node cluster', () =>
         expect(left ?? []).toEqual([]);
       }, 90_000);
 
-      it('starts every container of the release; each stays up and gets ready; the controller syncs', async () => {
-        await everyContainerUpAndReady(c());
-        const controllers = c().containers().filter((x) => x.id.includes('/ambit-controller'));
-        expect(controllers.length).toBeGreaterThan(0);
-        for (const { container } of controllers) {
-          await c().waitFor('the controller to sync with the API server', 10_000, () => /source synced/.test(container.tail(200)), (id) => id.includes('controller'));
-        }
-        expect(c().api.denials.filter((d) => d.user.includes(':ambit-')), 'the release\'s service accounts were refused by RBAC').toEqual([]);
-      }, BOOT_MS + 20_000);
+      it(
+        'starts every container of the release; each stays up and gets ready; the controller syncs',
+        async () => {
+          await everyContainerUpAndReady(c());
+          const controllers = c()
+            .containers()
+            .filter((x) => x.id.includes('/ambit-controller'));
+          expect(controllers.length).toBeGreaterThan(0);
+          for (const { container } of controllers) {
+            await c().waitFor(
+              'the controller to sync with the API server',
+              10_000,
+              () => /source synced/.test(container.tail(200)),
+              (id) => id.includes('controller'),
+            );
+          }
+          expect(
+            c().api.denials.filter((d) => d.user.includes(':ambit-')),
+            "the release's service accounts were refused by RBAC",
+          ).toEqual([]);
+        },
+        BOOT_MS + 20_000,
+      );
 
       if (profile !== FULL_PROFILE) return;
 
-      it('each node\'s agent enrols the pods created on it through the API', async () => {
+      it("each node's agent enrols the pods created on it through the API", async () => {
         await createApp(c());
-        for (const [node, pods] of [['node-a', ['client-a', 'intruder-a']], ['node-b', ['server-b']]] as const) {
-          await c().waitFor(`${node}'s agent to enrol ${pods.join(', ')} with certificates`, 40_000, async () => {
-            const dump = await agentDump(c(), node);
-            const enrolled = new Set(dump.pods?.map((p) => `${p.namespace}/${p.name}`));
-            const certs = new Set(dump.certificates?.map((x) => x.identity));
-            const identities = pods.map((p) => `spiffe://cluster.local/ns/${APP_NAMESPACE}/sa/${p.replace(/-[ab]$/, '')}`);
-            return pods.every((p) => enrolled.has(`${APP_NAMESPACE}/${p}`)) && identities.every((id) => certs.has(id));
-          }, onNode(node));
+        for (const [node, pods] of [
+          ['node-a', ['client-a', 'intruder-a']],
+          ['node-b', ['server-b']],
+        ] as const) {
+          await c().waitFor(
+            `${node}'s agent to enrol ${pods.join(', ')} with certificates`,
+            40_000,
+            async () => {
+              const dump = await agentDump(c(), node);
+              const enrolled = new Set(dump.pods?.map((p) => `${p.namespace}/${p.name}`));
+              const certs = new Set(dump.certificates?.map((x) => x.identity));
+              const identities = pods.map(
+                (p) => `spiffe://cluster.local/ns/${APP_NAMESPACE}/sa/${p.replace(/-[ab]$/, '')}`,
+              );
+              return (
+                pods.every((p) => enrolled.has(`${APP_NAMESPACE}/${p}`)) && identities.every((id) => certs.has(id))
+              );
+            },
+            onNode(node),
+          );
         }
         const a = await agentDump(c(), 'node-a');
-        expect(a.pods?.some((p) => p.name === 'server-b'), 'node-a\'s agent must not hold node-b\'s pod').toBe(false);
-        expect(a.pods?.some((p) => p.name === 'plain-a'), 'a pod labelled mesh-mode=none is not enrolled').toBe(false);
+        expect(
+          a.pods?.some((p) => p.name === 'server-b'),
+          "node-a's agent must not hold node-b's pod",
+        ).toBe(false);
+        expect(
+          a.pods?.some((p) => p.name === 'plain-a'),
+          'a pod labelled mesh-mode=none is not enrolled',
+        ).toBe(false);
       }, 60_000);
 
       it('a pod on node-a talks to a pod on node-b over HBONE with mutual TLS, agent to agent, checked on the wire', async () => {
         const client = c().pod(APP_NAMESPACE, 'client-a')!;
         const secret = marker();
-        await c().waitFor('client-a → server (node-b)', 20_000, async () => (await request(c(), client, `/warmup`)).status === 200, onNode('node-a'));
+        await c().waitFor(
+          'client-a → server (node-b)',
+          20_000,
+          async () => (await request(c(), client, `/warmup`)).status === 200,
+          onNode('node-a'),
+        );
         const capture = await captureInterNode(c());
         const answer = await request(c(), client, `/hello?${secret}`);
         const wire = await capture.stop();
         expect(answer.status, answer.error).toBe(200);
         expect(JSON.parse(answer.body)).toMatchObject({ pod: 'server-b', path: `/hello?${secret}` });
-        expect(wire.summary, 'the request crosses the inter-node link to node-b\'s HBONE port').toMatch(/\.15008[:,\s]/);
+        expect(wire.summary, "the request crosses the inter-node link to node-b's HBONE port").toMatch(/\.15008[:,\s]/);
         expect(hasTlsRecords(wire.bytes), 'TLS records on the inter-node link').toBe(true);
         expect(wire.bytes.includes(Buffer.from(secret)), 'the plaintext request must not cross the link').toBe(false);
         expect(wire.summary, 'no plaintext app traffic between the nodes').not.toMatch(/\.8080[:,\s]/);
@@ -103,15 +153,19 @@ describeNetns('chart boot test: the rendered chart on a two-node cluster', () =>
         expect(plainWire.bytes.includes(Buffer.from(visible)), 'an unmeshed request is visible on the link').toBe(true);
       }, 40_000);
 
-      it('node-a\'s agent cannot obtain a certificate for a pod that runs only on node-b', async () => {
+      it("node-a's agent cannot obtain a certificate for a pod that runs only on node-b", async () => {
         const server = `spiffe://cluster.local/ns/${APP_NAMESPACE}/sa/server`;
         const client = `spiffe://cluster.local/ns/${APP_NAMESPACE}/sa/client`;
         // The same token and call succeed for a pod of its own node: the refusal below is about the node.
         expect(await signWithAgentToken(c(), 'node-a', client, 'node-a')).toContain('BEGIN CERTIFICATE');
         // Refused as node-a (PERMISSION_DENIED), not for a broken request.
-        await expect(signWithAgentToken(c(), 'node-a', server, 'node-a')).rejects.toThrow(/PERMISSION_DENIED: .*node-a/);
+        await expect(signWithAgentToken(c(), 'node-a', server, 'node-a')).rejects.toThrow(
+          /PERMISSION_DENIED: .*node-a/,
+        );
         // Claiming node-b does not help: the CA takes the node from the pod the token is bound to.
-        await expect(signWithAgentToken(c(), 'node-a', server, 'node-b')).rejects.toThrow(/PERMISSION_DENIED: .*node-a/);
+        await expect(signWithAgentToken(c(), 'node-a', server, 'node-b')).rejects.toThrow(
+          /PERMISSION_DENIED: .*node-a/,
+        );
         // node-b's agent, with its own token, may.
         expect(await signWithAgentToken(c(), 'node-b', server, 'node-b')).toContain('BEGIN CERTIFICATE');
       }, 30_000);
@@ -119,12 +173,24 @@ describeNetns('chart boot test: the rendered chart on a two-node cluster', () =>
       it('an AuthorizationPolicy applied through the API is enforced', async () => {
         const client = c().pod(APP_NAMESPACE, 'client-a')!;
         const intruder = c().pod(APP_NAMESPACE, 'intruder-a')!;
-        expect((await request(c(), intruder, '/before')).status, 'without a policy the intruder gets through').toBe(200);
+        expect((await request(c(), intruder, '/before')).status, 'without a policy the intruder gets through').toBe(
+          200,
+        );
         await c().kubectl('POST', l4Policy());
-        await c().waitFor('the policy to refuse the intruder', 20_000, async () => (await request(c(), intruder, '/after')).status !== 200, ambitContainer);
+        await c().waitFor(
+          'the policy to refuse the intruder',
+          20_000,
+          async () => (await request(c(), intruder, '/after')).status !== 200,
+          ambitContainer,
+        );
         expect((await request(c(), client, '/after')).status, 'the allowed caller still gets through').toBe(200);
         await c().kubectl('DELETE', l4Policy());
-        await c().waitFor('the intruder to get through again', 20_000, async () => (await request(c(), intruder, '/again')).status === 200, ambitContainer);
+        await c().waitFor(
+          'the intruder to get through again',
+          20_000,
+          async () => (await request(c(), intruder, '/again')).status === 200,
+          ambitContainer,
+        );
       }, 60_000);
 
       it('a waypoint Gateway makes the controller create a waypoint Deployment whose container serves L7 policy between the nodes', async () => {
@@ -132,19 +198,40 @@ describeNetns('chart boot test: the rendered chart on a two-node cluster', () =>
         // What `ambitctl waypoint apply -n shop` writes: the Gateway, then the namespace label.
         await c().kubectl('POST', waypointGateway(APP_NAMESPACE, 'waypoint') as FakeObject);
         const ns = api.getObject('Namespace', APP_NAMESPACE)!;
-        await c().kubectl('PUT', { ...ns, metadata: { ...ns.metadata, labels: { ...ns.metadata.labels, 'mesh-waypoint': 'waypoint' } } });
-        await c().waitFor('the controller to create Deployment shop/waypoint', 20_000, () => api.getObject('Deployment', 'waypoint', APP_NAMESPACE), (id) => id.includes('controller'));
-        await c().waitFor('the waypoint pod (node-b) to be Ready', 40_000, () => c().pod(APP_NAMESPACE, 'waypoint', 'node-b')?.ready, ambitContainer);
+        await c().kubectl('PUT', {
+          ...ns,
+          metadata: { ...ns.metadata, labels: { ...ns.metadata.labels, 'mesh-waypoint': 'waypoint' } },
+        });
+        await c().waitFor(
+          'the controller to create Deployment shop/waypoint',
+          20_000,
+          () => api.getObject('Deployment', 'waypoint', APP_NAMESPACE),
+          (id) => id.includes('controller'),
+        );
+        await c().waitFor(
+          'the waypoint pod (node-b) to be Ready',
+          40_000,
+          () => c().pod(APP_NAMESPACE, 'waypoint', 'node-b')?.ready,
+          ambitContainer,
+        );
         await c().kubectl('POST', l7Policy());
         const client = c().pod(APP_NAMESPACE, 'client-a')!;
-        await c().waitFor('the waypoint to answer 403 for /admin', 30_000, async () => (await request(c(), client, '/admin/x')).status === 403, ambitContainer);
+        await c().waitFor(
+          'the waypoint to answer 403 for /admin',
+          30_000,
+          async () => (await request(c(), client, '/admin/x')).status === 403,
+          ambitContainer,
+        );
         const denied = await request(c(), client, '/admin/x');
         expect(denied.body).toContain('RBAC: access denied');
         const allowed = await request(c(), client, '/shop');
         expect(allowed.status, allowed.error).toBe(200);
         expect(JSON.parse(allowed.body)).toMatchObject({ pod: 'server-b', path: '/shop' });
         const waypoint = c().pod(APP_NAMESPACE, 'waypoint')!;
-        expect([...waypoint.containers.values()].every((x) => x.running && x.restarts === 0), c().describe(ambitContainer)).toBe(true);
+        expect(
+          [...waypoint.containers.values()].every((x) => x.running && x.restarts === 0),
+          c().describe(ambitContainer),
+        ).toBe(true);
       }, 100_000);
 
       it('components retry an unreachable API server and controller with backoff; none exits', async () => {
@@ -152,28 +239,73 @@ describeNetns('chart boot test: the rendered chart on a two-node cluster', () =>
         const block = async (on: boolean): Promise<void> => {
           for (const n of cl.nodes) {
             for (const chain of ['FORWARD', 'OUTPUT']) {
-              await must('ip', ['netns', 'exec', n.netns, 'iptables', '-w', on ? '-I' : '-D', chain, '-d', `${cl.apiServerIp}/32`, '-p', 'tcp', '--dport', '443', '-j', 'REJECT', '--reject-with', 'tcp-reset']);
+              await must('ip', [
+                'netns',
+                'exec',
+                n.netns,
+                'iptables',
+                '-w',
+                on ? '-I' : '-D',
+                chain,
+                '-d',
+                `${cl.apiServerIp}/32`,
+                '-p',
+                'tcp',
+                '--dport',
+                '443',
+                '-j',
+                'REJECT',
+                '--reject-with',
+                'tcp-reset',
+              ]);
             }
           }
         };
         await block(true);
         // A new controller starts while the API server cannot be reached; the agents lose theirs.
-        const old = cl.api.listObjects('Pod', RELEASE_NAMESPACE).filter((x) => x.metadata.name.startsWith('ambit-controller')).map((x) => x.metadata.name);
-        for (const name of old) await cl.kubectl('DELETE', { apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: RELEASE_NAMESPACE } });
-        const isNew = (id: string): boolean => id.includes('/ambit-controller') && !old.some((name) => id.includes(`/${name}/`));
-        const fresh = await cl.waitFor('a new controller container', 20_000, () => cl.containers().find((x) => isNew(x.id) && x.container.running));
+        const old = cl.api
+          .listObjects('Pod', RELEASE_NAMESPACE)
+          .filter((x) => x.metadata.name.startsWith('ambit-controller'))
+          .map((x) => x.metadata.name);
+        for (const name of old)
+          await cl.kubectl('DELETE', {
+            apiVersion: 'v1',
+            kind: 'Pod',
+            metadata: { name, namespace: RELEASE_NAMESPACE },
+          });
+        const isNew = (id: string): boolean =>
+          id.includes('/ambit-controller') && !old.some((name) => id.includes(`/${name}/`));
+        const fresh = await cl.waitFor('a new controller container', 20_000, () =>
+          cl.containers().find((x) => isNew(x.id) && x.container.running),
+        );
         await new Promise((r) => setTimeout(r, 8000));
-        const agents = cl.containers().filter((x) => (x.id.includes('/ambit-agent') && x.id.endsWith('/agent')) || x.id.endsWith('/waypoint'));
+        const agents = cl
+          .containers()
+          .filter((x) => (x.id.includes('/ambit-agent') && x.id.endsWith('/agent')) || x.id.endsWith('/waypoint'));
         expect(agents.length).toBe(3);
         for (const x of [fresh, ...agents]) {
-          expect(x.container.running && x.container.restarts === 0, `${x.id} must keep running while the API server or controller is unreachable:\n${cl.describe(ambitContainer)}`).toBe(true);
+          expect(
+            x.container.running && x.container.restarts === 0,
+            `${x.id} must keep running while the API server or controller is unreachable:\n${cl.describe(ambitContainer)}`,
+          ).toBe(true);
         }
         expect(fresh.container.tail(200), 'the controller says that it retries').toMatch(/retry|retrying|backoff/i);
-        for (const x of agents) expect(x.container.tail(200), `${x.id} says that it reconnects`).toMatch(/retry|retrying|reconnect/i);
+        for (const x of agents)
+          expect(x.container.tail(200), `${x.id} says that it reconnects`).toMatch(/retry|retrying|reconnect/i);
         await block(false);
-        await cl.waitFor('the new controller to get ready once the API server is back', 40_000, () => cl.pod(RELEASE_NAMESPACE, 'ambit-controller')?.ready, ambitContainer);
+        await cl.waitFor(
+          'the new controller to get ready once the API server is back',
+          40_000,
+          () => cl.pod(RELEASE_NAMESPACE, 'ambit-controller')?.ready,
+          ambitContainer,
+        );
         const client = cl.pod(APP_NAMESPACE, 'client-a')!;
-        await cl.waitFor('traffic to still flow after the controller came back', 20_000, async () => (await request(cl, client, '/after-outage')).status === 200, ambitContainer);
+        await cl.waitFor(
+          'traffic to still flow after the controller came back',
+          20_000,
+          async () => (await request(cl, client, '/after-outage')).status === 200,
+          ambitContainer,
+        );
         for (const x of agents) expect(x.container.restarts, `${x.id} restarted`).toBe(0);
       }, 90_000);
     });

@@ -18,24 +18,48 @@ export interface AgentDump {
 /** GET the agent's admin /config_dump on its node (it listens on the node's 127.0.0.1). */
 export async function agentDump(cluster: Cluster, node: string, adminPort = 15000): Promise<AgentDump> {
   const n = cluster.kubelet(node).node;
-  const r = await sh('ip', ['netns', 'exec', n.netns, 'curl', '-sS', '-m', '3', `http://127.0.0.1:${adminPort}/config_dump`]);
+  const r = await sh('ip', [
+    'netns',
+    'exec',
+    n.netns,
+    'curl',
+    '-sS',
+    '-m',
+    '3',
+    `http://127.0.0.1:${adminPort}/config_dump`,
+  ]);
   if (r.code !== 0) throw new Error(`agent admin on ${node}: ${r.stderr.trim()}`);
   return JSON.parse(r.stdout) as AgentDump;
 }
 
-export interface Capture { stop(): Promise<{ bytes: Buffer; summary: string }> }
+export interface Capture {
+  stop(): Promise<{ bytes: Buffer; summary: string }>;
+}
 
 /** tcpdump on node-a's end of the inter-node link (raw packets, pcap on its stdout). */
 export async function captureInterNode(cluster: Cluster): Promise<Capture> {
   const n = cluster.nodes[0];
-  const child = spawn('ip', ['netns', 'exec', n.netns, 'tcpdump', '-i', n.peerVeth, '--immediate-mode', '-U', '-s', '0', '-w', '-', 'tcp'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    'ip',
+    ['netns', 'exec', n.netns, 'tcpdump', '-i', n.peerVeth, '--immediate-mode', '-U', '-s', '0', '-w', '-', 'tcp'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   const chunks: Buffer[] = [];
   child.stdout!.on('data', (b: Buffer) => chunks.push(b));
   let err = '';
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`tcpdump did not start: ${err}`)), 5000);
-    child.stderr!.on('data', (b: Buffer) => { err += b.toString(); if (err.includes('listening on')) { clearTimeout(timer); resolve(); } });
-    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`tcpdump exited ${code}: ${err}`)); });
+    child.stderr!.on('data', (b: Buffer) => {
+      err += b.toString();
+      if (err.includes('listening on')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`tcpdump exited ${code}: ${err}`));
+    });
   });
   return {
     async stop() {
@@ -47,7 +71,9 @@ export async function captureInterNode(cluster: Cluster): Promise<Capture> {
       const summary = await new Promise<string>((resolve) => {
         const r = spawn('tcpdump', ['-nn', '-r', '-'], { stdio: ['pipe', 'pipe', 'ignore'] });
         let out = '';
-        r.stdout.on('data', (b: Buffer) => { out += b.toString(); });
+        r.stdout.on('data', (b: Buffer) => {
+          out += b.toString();
+        });
         r.on('close', () => resolve(out));
         r.stdin.on('error', () => undefined);
         r.stdin.end(bytes);
@@ -70,14 +96,28 @@ export function hasTlsRecords(bytes: Buffer): boolean {
  * projected token file), sending `claimNode` as the node-name metadata. Resolves to the
  * certificate chain or rejects with the CA's answer.
  */
-export async function signWithAgentToken(cluster: Cluster, node: string, identity: string, claimNode: string): Promise<string> {
+export async function signWithAgentToken(
+  cluster: Cluster,
+  node: string,
+  identity: string,
+  claimNode: string,
+): Promise<string> {
   const token = (await readFile(agentTokenFile(cluster, node), 'utf8')).trim();
-  const roots = cluster.api.getObject('ConfigMap', 'ambit-ca-root-cert', RELEASE_NAMESPACE)?.data as Record<string, string> | undefined;
+  const roots = cluster.api.getObject('ConfigMap', 'ambit-ca-root-cert', RELEASE_NAMESPACE)?.data as
+    Record<string, string> | undefined;
   const rootsPem = roots?.['root-cert.pem'];
   if (!rootsPem) throw new Error('no ConfigMap ambit-ca-root-cert with root-cert.pem');
-  const controller = cluster.pods().find((p) => p.namespace === RELEASE_NAMESPACE && p.name.startsWith('ambit-controller') && p.ready);
+  const controller = cluster
+    .pods()
+    .find((p) => p.namespace === RELEASE_NAMESPACE && p.name.startsWith('ambit-controller') && p.ready);
   if (!controller) throw new Error('no ready controller pod');
-  const client = createGrpcCaClient({ address: `${controller.ip}:15012`, rootsPem, token, nodeName: claimNode, timeoutMs: 5000 });
+  const client = createGrpcCaClient({
+    address: `${controller.ip}:15012`,
+    rootsPem,
+    token,
+    nodeName: claimNode,
+    timeoutMs: 5000,
+  });
   try {
     const key = await generateWorkloadKey();
     const signed = await client.sign({ csrPem: createCsr(identity, key.privateKey), identity, ttlSeconds: 3600 });
@@ -89,9 +129,13 @@ export async function signWithAgentToken(cluster: Cluster, node: string, identit
 
 /** The projected ambit-ca token file the kubelet wrote for the node's agent pod. */
 export function agentTokenFile(cluster: Cluster, node: string): string {
-  const agent = cluster.pods().find((p) => p.namespace === RELEASE_NAMESPACE && p.node === node && p.hostNetwork && p.containers.has('agent'));
+  const agent = cluster
+    .pods()
+    .find((p) => p.namespace === RELEASE_NAMESPACE && p.node === node && p.hostNetwork && p.containers.has('agent'));
   if (!agent) throw new Error(`no agent pod on ${node}`);
-  const mount = agent.containers.get('agent')!.spec.mounts.find((m) => m.target.startsWith('/var/run/secrets/ambit') && !m.target.endsWith('/ca'));
+  const mount = agent.containers
+    .get('agent')!
+    .spec.mounts.find((m) => m.target.startsWith('/var/run/secrets/ambit') && !m.target.endsWith('/ca'));
   if (!mount) throw new Error(`the agent on ${node} mounts no token under /var/run/secrets/ambit`);
   return path.join(mount.source, 'token');
 }

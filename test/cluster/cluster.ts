@@ -13,7 +13,16 @@ import type { Container } from './container.js';
 import { ControlPlane, serviceHosts } from './control-plane.js';
 import { snapshotDist } from './images.js';
 import { Kubelet, type RunningPod } from './kubelet.js';
-import { addressing, createNodes, leftovers, removeLeftovers, removeNodes, sh, type Exec, type NodeAddressing } from './net.js';
+import {
+  addressing,
+  createNodes,
+  leftovers,
+  removeLeftovers,
+  removeNodes,
+  sh,
+  type Exec,
+  type NodeAddressing,
+} from './net.js';
 
 export interface ClusterOptions {
   readonly profile: string;
@@ -67,42 +76,75 @@ export class Cluster {
     this.networked = true;
     await removeLeftovers(this.o.tag, this.nodes);
     await createNodes(this.nodes);
-    this.api = await FakeApiServer.start({ rbac: true, tls: true, host: this.apiServerIp, port: 443, serviceCidr: this.serviceCidr });
+    this.api = await FakeApiServer.start({
+      rbac: true,
+      tls: true,
+      host: this.apiServerIp,
+      port: 443,
+      serviceCidr: this.serviceCidr,
+    });
     this.api.serveStandard();
     for (const r of [...GATEWAY_API, ...this.chart.crds]) this.api.serve(r);
     for (const n of this.nodes) {
-      this.api.create({ apiVersion: 'v1', kind: 'Node', metadata: { name: n.name, labels: { 'kubernetes.io/hostname': n.name } }, status: { addresses: [{ type: 'InternalIP', address: n.nodeIp }] } });
+      this.api.create({
+        apiVersion: 'v1',
+        kind: 'Node',
+        metadata: { name: n.name, labels: { 'kubernetes.io/hostname': n.name } },
+        status: { addresses: [{ type: 'InternalIP', address: n.nodeIp }] },
+      });
     }
     this.api.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: RELEASE_NAMESPACE } });
     for (const o of this.chart.objects) this.install(o);
     const nodePaths = new Set<string>(['/opt/cni/bin', '/etc/cni/net.d', '/var/lib/cni']);
     for (const ds of this.chart.objects.filter((x) => x.kind === 'DaemonSet')) {
-      const vols = ((ds.spec as { template: { spec: { volumes?: Array<{ hostPath?: { path: string } }> } } }).template.spec.volumes ?? []);
+      const vols =
+        (ds.spec as { template: { spec: { volumes?: Array<{ hostPath?: { path: string } }> } } }).template.spec
+          .volumes ?? [];
       for (const v of vols) if (v.hostPath) nodePaths.add(v.hostPath.path);
     }
     const hosts = (): string => serviceHosts(this.api);
     const imageDist = await snapshotDist(this.dir);
     for (const n of this.nodes) {
-      const k = new Kubelet({
-        api: this.api, dir: this.dir, apiServer: { host: this.apiServerIp, port: 443 }, nodePaths: [...nodePaths], hosts,
-        event: (l) => this.event(l), imageDist,
-      }, n, this.o.tag);
+      const k = new Kubelet(
+        {
+          api: this.api,
+          dir: this.dir,
+          apiServer: { host: this.apiServerIp, port: 443 },
+          nodePaths: [...nodePaths],
+          hosts,
+          event: (l) => this.event(l),
+          imageDist,
+        },
+        n,
+        this.o.tag,
+      );
       this.kubelets.push(k);
       await k.prepare();
     }
     this.controlPlane = new ControlPlane({
-      api: this.api, nodes: this.nodes, event: (l) => this.event(l),
+      api: this.api,
+      nodes: this.nodes,
+      event: (l) => this.event(l),
       ...(this.o.place ? { place: this.o.place } : {}),
-      onServicesChanged: async () => { for (const k of this.kubelets) await k.refreshHosts(); },
+      onServicesChanged: async () => {
+        for (const k of this.kubelets) await k.refreshHosts();
+      },
     });
   }
 
   /** Create a rendered object through the API server's store (as helm install, with admin rights). */
   install(o: FakeObject): FakeObject {
     const group = o.apiVersion?.includes('/') ? o.apiVersion.split('/')[0]! : '';
-    if (!this.api.serves(o.kind, group)) throw new Error(`the chart renders ${o.apiVersion} ${o.kind} ${o.metadata.name}, which this cluster does not serve`);
-    const namespaced = !['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'Node', 'CustomResourceDefinition'].includes(o.kind);
-    return this.api.create(namespaced ? { ...o, metadata: { ...o.metadata, namespace: o.metadata.namespace ?? RELEASE_NAMESPACE } } : o);
+    if (!this.api.serves(o.kind, group))
+      throw new Error(
+        `the chart renders ${o.apiVersion} ${o.kind} ${o.metadata.name}, which this cluster does not serve`,
+      );
+    const namespaced = !['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'Node', 'CustomResourceDefinition'].includes(
+      o.kind,
+    );
+    return this.api.create(
+      namespaced ? { ...o, metadata: { ...o.metadata, namespace: o.metadata.namespace ?? RELEASE_NAMESPACE } } : o,
+    );
   }
 
   /**
@@ -113,13 +155,21 @@ export class Cluster {
     const url = new URL(this.api.url + this.api.pathOf(obj, method !== 'POST'));
     const body = method === 'DELETE' ? undefined : JSON.stringify(obj);
     const res = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-      const req = https.request(url, {
-        method, ca: this.api.caPem, headers: { authorization: `Bearer ${this.api.adminToken}`, 'content-type': 'application/json' },
-      }, (r) => {
-        let text = '';
-        r.on('data', (c: Buffer) => { text += c.toString(); });
-        r.on('end', () => resolve({ status: r.statusCode ?? 0, text }));
-      });
+      const req = https.request(
+        url,
+        {
+          method,
+          ca: this.api.caPem,
+          headers: { authorization: `Bearer ${this.api.adminToken}`, 'content-type': 'application/json' },
+        },
+        (r) => {
+          let text = '';
+          r.on('data', (c: Buffer) => {
+            text += c.toString();
+          });
+          r.on('end', () => resolve({ status: r.statusCode ?? 0, text }));
+        },
+      );
       req.on('error', reject);
       req.end(body);
     });
@@ -139,12 +189,16 @@ export class Cluster {
   }
 
   pod(namespace: string, namePrefix: string, node?: string): (RunningPod & { node: string }) | undefined {
-    return this.pods().find((p) => p.namespace === namespace && p.name.startsWith(namePrefix) && (node === undefined || p.node === node));
+    return this.pods().find(
+      (p) => p.namespace === namespace && p.name.startsWith(namePrefix) && (node === undefined || p.node === node),
+    );
   }
 
   /** All containers, `namespace/pod/container` → container. */
   containers(): Array<{ id: string; node: string; container: Container }> {
-    return this.pods().flatMap((p) => [...p.containers.values()].map((c) => ({ id: c.spec.id, node: p.node, container: c })));
+    return this.pods().flatMap((p) =>
+      [...p.containers.values()].map((c) => ({ id: c.spec.id, node: p.node, container: c })),
+    );
   }
 
   /** Run a command in a pod's network namespace (as `kubectl exec` would, without the mounts). */
@@ -157,11 +211,19 @@ export class Cluster {
     const lines: string[] = [];
     for (const { id, node, container } of this.containers()) {
       if (filter && !filter(id)) continue;
-      lines.push(`--- ${id} on ${node}: ${container.running ? 'running' : 'NOT running'}, restarts ${container.restarts}`);
+      lines.push(
+        `--- ${id} on ${node}: ${container.running ? 'running' : 'NOT running'}, restarts ${container.restarts}`,
+      );
       if (container.firstExit !== undefined) lines.push('(up to its first exit:)', container.firstExit, '(now:)');
       lines.push(container.tail(12));
     }
-    if (this.api?.denials.length) lines.push('--- RBAC denials:', ...this.api.denials.slice(-15).map((d) => `${d.user} ${d.verb} ${d.resource} ${d.namespace ?? '(cluster)'} ${d.name ?? ''}`));
+    if (this.api?.denials.length)
+      lines.push(
+        '--- RBAC denials:',
+        ...this.api.denials
+          .slice(-15)
+          .map((d) => `${d.user} ${d.verb} ${d.resource} ${d.namespace ?? '(cluster)'} ${d.name ?? ''}`),
+      );
     const problems = this.kubelets.flatMap((k) => k.problems.slice(-5));
     if (problems.length) lines.push('--- kubelet problems:', ...problems);
     lines.push('--- events:', ...this.events.slice(-25));
@@ -169,16 +231,25 @@ export class Cluster {
   }
 
   /** Poll until `probe` returns a value; on timeout fail with `what` and describe(). */
-  async waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined, filter?: (id: string) => boolean): Promise<T> {
+  async waitFor<T>(
+    what: string,
+    timeoutMs: number,
+    probe: () => Promise<T | undefined> | T | undefined,
+    filter?: (id: string) => boolean,
+  ): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     let last: unknown;
     for (;;) {
       try {
         const v = await probe();
         if (v !== undefined && v !== false) return v;
-      } catch (err) { last = err; }
+      } catch (err) {
+        last = err;
+      }
       if (Date.now() > deadline) {
-        throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}\n${this.describe(filter)}`);
+        throw new Error(
+          `timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}\n${this.describe(filter)}`,
+        );
       }
       await new Promise((r) => setTimeout(r, 250));
     }
@@ -191,7 +262,8 @@ export class Cluster {
     // Application pods before the nodes' agents, so the agents see the CNI DELs.
     const appsFirst = [...this.kubelets];
     for (const k of appsFirst) {
-      for (const p of [...k.pods.values()].filter((x) => !x.hostNetwork && x.namespace !== RELEASE_NAMESPACE)) await k.stopPod(`${p.namespace}/${p.name}`).catch(() => undefined);
+      for (const p of [...k.pods.values()].filter((x) => !x.hostNetwork && x.namespace !== RELEASE_NAMESPACE))
+        await k.stopPod(`${p.namespace}/${p.name}`).catch(() => undefined);
     }
     for (const k of this.kubelets) await k.stop().catch(() => undefined);
     await this.api?.close().catch(() => undefined);
@@ -200,7 +272,12 @@ export class Cluster {
     const left = this.networked ? await leftovers(this.o.tag, this.nodes) : [];
     for (const { id, pid } of pids) {
       if (!pid) continue;
-      try { process.kill(pid, 0); left.push(`process ${pid} (${id})`); } catch { /* gone, as it should be */ }
+      try {
+        process.kill(pid, 0);
+        left.push(`process ${pid} (${id})`);
+      } catch {
+        /* gone, as it should be */
+      }
     }
     return left;
   }

@@ -39,18 +39,31 @@ export class Container {
 
   constructor(readonly spec: ContainerSpec) {}
 
-  get logFile(): string { return path.join(this.spec.dir, 'log'); }
-  get running(): boolean { return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null; }
-  get pid(): number | undefined { return this.child?.pid; }
+  get logFile(): string {
+    return path.join(this.spec.dir, 'log');
+  }
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
 
   /** The last lines it printed (stdout and stderr). */
-  tail(n = 15): string { return this.tailLines.slice(-n).join('\n'); }
+  tail(n = 15): string {
+    return this.tailLines.slice(-n).join('\n');
+  }
 
   async start(): Promise<void> {
-    const mounts = await buildRootfs(path.join(this.spec.dir, 'root'), { mounts: this.spec.mounts, readOnlyRoot: this.spec.readOnlyRoot });
+    const mounts = await buildRootfs(path.join(this.spec.dir, 'root'), {
+      mounts: this.spec.mounts,
+      readOnlyRoot: this.spec.readOnlyRoot,
+    });
     this.script = launchScript(path.join(this.spec.dir, 'root'), mounts, {
-      readOnlyRoot: this.spec.readOnlyRoot, workdir: this.spec.workdir,
-      ...(this.spec.capabilities ? { capabilities: this.spec.capabilities } : {}), ...(this.spec.noNewPrivs ? { noNewPrivs: true } : {}),
+      readOnlyRoot: this.spec.readOnlyRoot,
+      workdir: this.spec.workdir,
+      ...(this.spec.capabilities ? { capabilities: this.spec.capabilities } : {}),
+      ...(this.spec.noNewPrivs ? { noNewPrivs: true } : {}),
       ...(this.spec.uid !== 0 ? { uid: this.spec.uid, gid: this.spec.gid } : {}),
     });
     this.log = createWriteStream(this.logFile, { flags: 'a' });
@@ -59,9 +72,28 @@ export class Container {
 
   private spawn(): void {
     if (this.stopped) return;
-    const child = spawn('ip', ['netns', 'exec', this.spec.netns, 'unshare', '-m', '--propagation', 'slave', '/bin/sh', '-c', this.script, 'sh', ...this.spec.command], {
-      env: { ...this.spec.env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        this.spec.netns,
+        'unshare',
+        '-m',
+        '--propagation',
+        'slave',
+        '/bin/sh',
+        '-c',
+        this.script,
+        'sh',
+        ...this.spec.command,
+      ],
+      {
+        env: { ...this.spec.env },
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     this.child = child;
     let partial = '';
     const onData = (chunk: Buffer): void => {
@@ -69,7 +101,10 @@ export class Container {
       partial += chunk.toString('utf8');
       const lines = partial.split('\n');
       partial = lines.pop()!;
-      for (const l of lines) { this.tailLines.push(l); if (this.tailLines.length > 200) this.tailLines.shift(); }
+      for (const l of lines) {
+        this.tailLines.push(l);
+        if (this.tailLines.length > 200) this.tailLines.shift();
+      }
     };
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onData);
@@ -92,8 +127,18 @@ export class Container {
     const child = this.child;
     if (child && child.exitCode === null && child.signalCode === null && child.pid) {
       const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      try { process.kill(-child.pid, 'SIGTERM'); } catch { /* already gone */ }
-      const timer = setTimeout(() => { try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ } }, graceMs);
+      try {
+        process.kill(-child.pid, 'SIGTERM');
+      } catch {
+        /* already gone */
+      }
+      const timer = setTimeout(() => {
+        try {
+          process.kill(-child.pid!, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }, graceMs);
       await gone;
       clearTimeout(timer);
     }

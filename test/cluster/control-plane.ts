@@ -17,7 +17,10 @@ export interface ControlPlaneOptions {
   readonly event: (line: string) => void;
 }
 
-interface PodTemplate { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> }; spec: Record<string, unknown> }
+interface PodTemplate {
+  metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
+  spec: Record<string, unknown>;
+}
 
 const matches = (labels: Record<string, string> | undefined, sel: Record<string, string> | undefined): boolean =>
   sel !== undefined && Object.keys(sel).length > 0 && Object.entries(sel).every(([k, v]) => labels?.[k] === v);
@@ -56,7 +59,8 @@ export class ControlPlane {
 
   private async reconcile(): Promise<void> {
     const api = this.o.api;
-    for (const d of api.listObjects('Deployment')) this.ownPods(d, Number((d.spec as { replicas?: number }).replicas ?? 1), undefined);
+    for (const d of api.listObjects('Deployment'))
+      this.ownPods(d, Number((d.spec as { replicas?: number }).replicas ?? 1), undefined);
     for (const ds of api.listObjects('DaemonSet')) for (const n of this.o.nodes) this.ownPods(ds, 1, n.name);
     // Pods whose owner is gone.
     for (const p of api.listObjects('Pod')) {
@@ -82,18 +86,36 @@ export class ControlPlane {
     const hash = createHash('sha256').update(JSON.stringify(template)).digest('hex').slice(0, 10);
     const mine = api.listObjects('Pod', ns).filter((p) => {
       const ref = (p.metadata.ownerReferences as Array<{ kind: string; name: string }> | undefined)?.[0];
-      return ref?.kind === owner.kind && ref.name === owner.metadata.name && (node === undefined || (p.spec as { nodeName?: string }).nodeName === node);
+      return (
+        ref?.kind === owner.kind &&
+        ref.name === owner.metadata.name &&
+        (node === undefined || (p.spec as { nodeName?: string }).nodeName === node)
+      );
     });
     for (const p of mine) if (p.metadata.labels?.['pod-template-hash'] !== hash) this.deletePod(p);
     const current = mine.filter((p) => p.metadata.labels?.['pod-template-hash'] === hash);
     for (const p of current.slice(count)) this.deletePod(p);
     for (let i = current.length; i < count; i++) {
-      const name = node ? `${owner.metadata.name}-${node}` : `${owner.metadata.name}-${hash.slice(0, 6)}-${randomBytes(3).toString('hex')}`;
+      const name = node
+        ? `${owner.metadata.name}-${node}`
+        : `${owner.metadata.name}-${hash.slice(0, 6)}-${randomBytes(3).toString('hex')}`;
       api.create({
-        apiVersion: 'v1', kind: 'Pod',
+        apiVersion: 'v1',
+        kind: 'Pod',
         metadata: {
-          name, namespace: ns, labels: { ...(template.metadata?.labels ?? {}), 'pod-template-hash': hash }, annotations: { ...(template.metadata?.annotations ?? {}) },
-          ownerReferences: [{ apiVersion: owner.apiVersion, kind: owner.kind, name: owner.metadata.name, uid: owner.metadata.uid, controller: true }],
+          name,
+          namespace: ns,
+          labels: { ...(template.metadata?.labels ?? {}), 'pod-template-hash': hash },
+          annotations: { ...(template.metadata?.annotations ?? {}) },
+          ownerReferences: [
+            {
+              apiVersion: owner.apiVersion,
+              kind: owner.kind,
+              name: owner.metadata.name,
+              uid: owner.metadata.uid,
+              controller: true,
+            },
+          ],
         },
         spec: { ...template.spec, ...(node ? { nodeName: node } : {}) },
       });
@@ -102,21 +124,37 @@ export class ControlPlane {
   }
 
   private deletePod(p: FakeObject): void {
-    try { this.o.api.delete('Pod', p.metadata.name, p.metadata.namespace); } catch { /* already gone */ }
+    try {
+      this.o.api.delete('Pod', p.metadata.name, p.metadata.namespace);
+    } catch {
+      /* already gone */
+    }
   }
 
   private async endpoints(): Promise<void> {
     const api = this.o.api;
     const proxy: ServiceEndpoints[] = [];
     for (const svc of api.listObjects('Service')) {
-      const spec = (svc.spec ?? {}) as { selector?: Record<string, string>; clusterIP?: string; ports?: Array<{ name?: string; port: number; targetPort?: number | string; protocol?: string }> };
+      const spec = (svc.spec ?? {}) as {
+        selector?: Record<string, string>;
+        clusterIP?: string;
+        ports?: Array<{ name?: string; port: number; targetPort?: number | string; protocol?: string }>;
+      };
       if (!spec.selector) continue;
-      const pods = api.listObjects('Pod', svc.metadata.namespace).filter((p) => matches(p.metadata.labels, spec.selector) && (p.status as { podIP?: string } | undefined)?.podIP);
-      const ready = (p: FakeObject): boolean => ((p.status as { conditions?: Array<{ type: string; status: string }> }).conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+      const pods = api
+        .listObjects('Pod', svc.metadata.namespace)
+        .filter(
+          (p) => matches(p.metadata.labels, spec.selector) && (p.status as { podIP?: string } | undefined)?.podIP,
+        );
+      const ready = (p: FakeObject): boolean =>
+        ((p.status as { conditions?: Array<{ type: string; status: string }> }).conditions ?? []).some(
+          (c) => c.type === 'Ready' && c.status === 'True',
+        );
       const portOf = (p: FakeObject, target: number | string | undefined, port: number): number => {
         if (typeof target === 'number') return target;
         if (target === undefined) return port;
-        for (const c of ((p.spec as { containers?: Array<{ ports?: Array<{ name?: string; containerPort: number }> }> }).containers ?? [])) {
+        for (const c of (p.spec as { containers?: Array<{ ports?: Array<{ name?: string; containerPort: number }> }> })
+          .containers ?? []) {
           const hit = c.ports?.find((x) => x.name === target);
           if (hit) return hit.containerPort;
         }
@@ -124,24 +162,40 @@ export class ControlPlane {
       };
       const first = pods[0];
       const slice: FakeObject = {
-        apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
-        metadata: { name: `${svc.metadata.name}-sim`, namespace: svc.metadata.namespace, labels: { 'kubernetes.io/service-name': svc.metadata.name } },
+        apiVersion: 'discovery.k8s.io/v1',
+        kind: 'EndpointSlice',
+        metadata: {
+          name: `${svc.metadata.name}-sim`,
+          namespace: svc.metadata.namespace,
+          labels: { 'kubernetes.io/service-name': svc.metadata.name },
+        },
         addressType: 'IPv4',
         endpoints: pods.map((p) => ({
-          addresses: [(p.status as { podIP: string }).podIP], conditions: { ready: ready(p) }, nodeName: (p.spec as { nodeName?: string }).nodeName,
+          addresses: [(p.status as { podIP: string }).podIP],
+          conditions: { ready: ready(p) },
+          nodeName: (p.spec as { nodeName?: string }).nodeName,
           targetRef: { kind: 'Pod', name: p.metadata.name, namespace: p.metadata.namespace, uid: p.metadata.uid },
         })),
-        ports: (spec.ports ?? []).map((sp) => ({ ...(sp.name ? { name: sp.name } : {}), port: first ? portOf(first, sp.targetPort, sp.port) : sp.port, protocol: sp.protocol ?? 'TCP' })),
+        ports: (spec.ports ?? []).map((sp) => ({
+          ...(sp.name ? { name: sp.name } : {}),
+          port: first ? portOf(first, sp.targetPort, sp.port) : sp.port,
+          protocol: sp.protocol ?? 'TCP',
+        })),
       };
       const old = api.getObject('EndpointSlice', slice.metadata.name, svc.metadata.namespace);
-      const strip = (o: FakeObject | undefined): string => JSON.stringify(o ? { e: o.endpoints, p: o.ports } : undefined);
+      const strip = (o: FakeObject | undefined): string =>
+        JSON.stringify(o ? { e: o.endpoints, p: o.ports } : undefined);
       if (!old) api.create(slice);
       else if (strip(old) !== strip(slice)) api.update({ ...slice, metadata: { ...old.metadata, ...slice.metadata } });
       if (spec.clusterIP && spec.clusterIP !== 'None') {
         for (const sp of spec.ports ?? []) {
           proxy.push({
-            clusterIp: spec.clusterIP, port: sp.port, protocol: sp.protocol ?? 'TCP',
-            targets: pods.filter(ready).map((p) => ({ ip: (p.status as { podIP: string }).podIP, port: portOf(p, sp.targetPort, sp.port) })),
+            clusterIp: spec.clusterIP,
+            port: sp.port,
+            protocol: sp.protocol ?? 'TCP',
+            targets: pods
+              .filter(ready)
+              .map((p) => ({ ip: (p.status as { podIP: string }).podIP, port: portOf(p, sp.targetPort, sp.port) })),
           });
         }
       }
@@ -149,7 +203,10 @@ export class ControlPlane {
     const key = JSON.stringify(proxy);
     if (key !== this.lastProxy) {
       this.lastProxy = key;
-      for (const n of this.o.nodes) await syncKubeProxy(n.netns, proxy).catch((err: unknown) => this.o.event(`kube-proxy ${n.name}: ${(err as Error).message}`));
+      for (const n of this.o.nodes)
+        await syncKubeProxy(n.netns, proxy).catch((err: unknown) =>
+          this.o.event(`kube-proxy ${n.name}: ${(err as Error).message}`),
+        );
       await this.o.onServicesChanged?.();
     }
   }
@@ -157,10 +214,13 @@ export class ControlPlane {
 
 /** /etc/hosts lines for every Service with a ClusterIP (name.ns.svc[.cluster.local]). */
 export function serviceHosts(api: FakeApiServer): string {
-  return api.listObjects('Service').map((s) => {
-    const ip = (s.spec as { clusterIP?: string } | undefined)?.clusterIP;
-    if (!ip || ip === 'None') return '';
-    const n = `${s.metadata.name}.${s.metadata.namespace}`;
-    return `${ip}\t${n}.svc.cluster.local ${n}.svc ${n}\n`;
-  }).join('');
+  return api
+    .listObjects('Service')
+    .map((s) => {
+      const ip = (s.spec as { clusterIP?: string } | undefined)?.clusterIP;
+      if (!ip || ip === 'None') return '';
+      const n = `${s.metadata.name}.${s.metadata.namespace}`;
+      return `${ip}\t${n}.svc.cluster.local ${n}.svc ${n}\n`;
+    })
+    .join('');
 }

@@ -26,14 +26,24 @@ export function imageFor(image: string): ImageSpec | undefined {
   const name = image.split('/').pop()!.split(':')[0]!.split('@')[0]!;
   const main = (c: string): string[] => [NODE, `dist/${c}/main.js`];
   switch (name) {
-    case 'agent': return { component: 'agent', entrypoint: main('agent'), uid: 0, workdir: REPO, files: {} };
-    case 'controller': return { component: 'controller', entrypoint: main('controller'), uid: 1337, workdir: REPO, files: {} };
-    case 'waypoint': return { component: 'waypoint', entrypoint: main('waypoint'), uid: 1337, workdir: REPO, files: {} };
-    case 'cni': return {
-      component: 'cni', entrypoint: ['/usr/local/bin/ambit-cni'], uid: 0, workdir: '/',
-      files: { '/usr/local/bin/ambit-cni': `#!/bin/sh\nexec "${NODE}" "${path.join(REPO, 'dist', 'cni', 'main.js')}" "$@"\n` },
-    };
-    default: return undefined;
+    case 'agent':
+      return { component: 'agent', entrypoint: main('agent'), uid: 0, workdir: REPO, files: {} };
+    case 'controller':
+      return { component: 'controller', entrypoint: main('controller'), uid: 1337, workdir: REPO, files: {} };
+    case 'waypoint':
+      return { component: 'waypoint', entrypoint: main('waypoint'), uid: 1337, workdir: REPO, files: {} };
+    case 'cni':
+      return {
+        component: 'cni',
+        entrypoint: ['/usr/local/bin/ambit-cni'],
+        uid: 0,
+        workdir: '/',
+        files: {
+          '/usr/local/bin/ambit-cni': `#!/bin/sh\nexec "${NODE}" "${path.join(REPO, 'dist', 'cni', 'main.js')}" "$@"\n`,
+        },
+      };
+    default:
+      return undefined;
   }
 }
 
@@ -47,7 +57,11 @@ export const IMAGE_DIST_PARTS = ['agent', 'controller', 'waypoint', 'cni', 'core
 export async function snapshotDist(dir: string): Promise<string> {
   const target = path.join(dir, 'dist');
   await mkdir(target, { recursive: true });
-  for (const part of IMAGE_DIST_PARTS) await cp(path.join(REPO, 'dist', part), path.join(target, part), { recursive: true, filter: (f) => !f.endsWith('.map') });
+  for (const part of IMAGE_DIST_PARTS)
+    await cp(path.join(REPO, 'dist', part), path.join(target, part), {
+      recursive: true,
+      filter: (f) => !f.endsWith('.map'),
+    });
   return target;
 }
 

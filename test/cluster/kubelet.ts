@@ -34,23 +34,45 @@ export interface KubeletContext {
   readonly imageDist: string;
 }
 
-interface Probe { path: string; port: number | string }
+interface Probe {
+  path: string;
+  port: number | string;
+}
 interface ContainerSpecK8s {
-  name: string; image: string; command?: string[]; args?: string[]; workingDir?: string;
+  name: string;
+  image: string;
+  command?: string[];
+  args?: string[];
+  workingDir?: string;
   env?: Array<{ name: string; value?: string; valueFrom?: Record<string, Record<string, unknown>> }>;
   envFrom?: Array<{ configMapRef?: { name: string }; secretRef?: { name: string }; prefix?: string }>;
-  volumeMounts?: Array<{ name: string; mountPath: string; readOnly?: boolean; subPath?: string; mountPropagation?: string }>;
+  volumeMounts?: Array<{
+    name: string;
+    mountPath: string;
+    readOnly?: boolean;
+    subPath?: string;
+    mountPropagation?: string;
+  }>;
   ports?: Array<{ name?: string; containerPort: number }>;
   readinessProbe?: { httpGet?: Probe };
   securityContext?: {
-    runAsUser?: number; runAsGroup?: number; readOnlyRootFilesystem?: boolean; privileged?: boolean; allowPrivilegeEscalation?: boolean;
+    runAsUser?: number;
+    runAsGroup?: number;
+    readOnlyRootFilesystem?: boolean;
+    privileged?: boolean;
+    allowPrivilegeEscalation?: boolean;
     capabilities?: { add?: string[]; drop?: string[] };
   };
 }
 interface PodSpec {
-  nodeName?: string; hostNetwork?: boolean; serviceAccountName?: string; automountServiceAccountToken?: boolean; enableServiceLinks?: boolean;
+  nodeName?: string;
+  hostNetwork?: boolean;
+  serviceAccountName?: string;
+  automountServiceAccountToken?: boolean;
+  enableServiceLinks?: boolean;
   securityContext?: { runAsUser?: number; runAsGroup?: number };
-  containers: ContainerSpecK8s[]; initContainers?: ContainerSpecK8s[];
+  containers: ContainerSpecK8s[];
+  initContainers?: ContainerSpecK8s[];
   volumes?: Array<Record<string, unknown> & { name: string }>;
 }
 
@@ -83,7 +105,11 @@ export class Kubelet {
   /** Failures of pod starts (CNI, volumes), newest last. */
   readonly problems: string[] = [];
 
-  constructor(private readonly ctx: KubeletContext, readonly node: NodeAddressing, private readonly tag: string) {
+  constructor(
+    private readonly ctx: KubeletContext,
+    readonly node: NodeAddressing,
+    private readonly tag: string,
+  ) {
     this.root = path.join(ctx.dir, 'nodes', node.name, 'root');
   }
 
@@ -101,13 +127,26 @@ export class Kubelet {
     const conf = this.hostPath('/etc/cni/net.d');
     await mkdir(bin, { recursive: true });
     await mkdir(conf, { recursive: true });
-    for (const plugin of ['bridge', 'host-local', 'loopback']) await sh('cp', [`/usr/lib/cni/${plugin}`, path.join(bin, plugin)]);
+    for (const plugin of ['bridge', 'host-local', 'loopback'])
+      await sh('cp', [`/usr/lib/cni/${plugin}`, path.join(bin, plugin)]);
     const conflist = {
-      cniVersion: '1.0.0', name: 'k8s-pod-network',
-      plugins: [{
-        type: 'bridge', bridge: this.node.bridge, isGateway: true, ipMasq: false, hairpinMode: true,
-        ipam: { type: 'host-local', ranges: [[{ subnet: this.node.podCidr }]], routes: [{ dst: '0.0.0.0/0' }], dataDir: '/var/lib/cni/networks' },
-      }],
+      cniVersion: '1.0.0',
+      name: 'k8s-pod-network',
+      plugins: [
+        {
+          type: 'bridge',
+          bridge: this.node.bridge,
+          isGateway: true,
+          ipMasq: false,
+          hairpinMode: true,
+          ipam: {
+            type: 'host-local',
+            ranges: [[{ subnet: this.node.podCidr }]],
+            routes: [{ dst: '0.0.0.0/0' }],
+            dataDir: '/var/lib/cni/networks',
+          },
+        },
+      ],
     };
     await writeFile(path.join(conf, '10-bridge.conflist'), JSON.stringify(conflist, null, 2));
     this.unsubscribe = this.ctx.api.onChange((type, obj) => this.onChange(type, obj));
@@ -123,12 +162,17 @@ export class Kubelet {
     }
     if (obj.kind !== 'Pod' || (obj.spec as PodSpec | undefined)?.nodeName !== this.node.name) return;
     const key = podKey(obj.metadata.namespace!, obj.metadata.name);
-    if (type === 'DELETED') { void this.stopPod(key); return; }
+    if (type === 'DELETED') {
+      void this.stopPod(key);
+      return;
+    }
     if (this.pods.has(key) || this.starting.has(key)) return;
-    const p = this.startPod(obj).catch((err: unknown) => {
-      this.problems.push(`pod ${key} on ${this.node.name}: ${(err as Error).message}`);
-      this.ctx.event(`kubelet ${this.node.name}: pod ${key} failed to start: ${(err as Error).message}`);
-    }).finally(() => this.starting.delete(key));
+    const p = this.startPod(obj)
+      .catch((err: unknown) => {
+        this.problems.push(`pod ${key} on ${this.node.name}: ${(err as Error).message}`);
+        this.ctx.event(`kubelet ${this.node.name}: pod ${key} failed to start: ${(err as Error).message}`);
+      })
+      .finally(() => this.starting.delete(key));
     this.starting.set(key, p);
   }
 
@@ -136,11 +180,15 @@ export class Kubelet {
 
   private async nodeView(): Promise<{ root: string; mounts: Mount[] }> {
     const root = path.join(this.ctx.dir, 'nodes', this.node.name, `view-${randomBytes(4).toString('hex')}`);
-    const wanted = [...new Set([...this.ctx.nodePaths, '/opt/cni/bin', '/etc/cni/net.d', '/var/lib/cni'])]
-      .filter((p) => this.hostPath(p) !== path.resolve(p));
+    const wanted = [...new Set([...this.ctx.nodePaths, '/opt/cni/bin', '/etc/cni/net.d', '/var/lib/cni'])].filter(
+      (p) => this.hostPath(p) !== path.resolve(p),
+    );
     for (const p of wanted) await mkdir(this.hostPath(p), { recursive: true });
     const mounts = await buildRootfs(root, {
-      mounts: [...wanted.map((p) => ({ source: this.hostPath(p), target: p, recursive: true })), { source: this.ctx.imageDist, target: path.join(REPO, 'dist'), readOnly: true }],
+      mounts: [
+        ...wanted.map((p) => ({ source: this.hostPath(p), target: p, recursive: true })),
+        { source: this.ctx.imageDist, target: path.join(REPO, 'dist'), readOnly: true },
+      ],
     });
     return { root, mounts };
   }
@@ -148,23 +196,66 @@ export class Kubelet {
   private viewCache: Promise<{ root: string; mounts: Mount[] }> | undefined;
 
   /** Run one CNI plugin as the kubelet does, in the node's netns and filesystem. */
-  private async plugin(type: string, env: Record<string, string>, stdin: string): Promise<{ code: number; json?: Record<string, unknown>; stdout: string; stderr: string }> {
+  private async plugin(
+    type: string,
+    env: Record<string, string>,
+    stdin: string,
+  ): Promise<{ code: number; json?: Record<string, unknown>; stdout: string; stderr: string }> {
     this.viewCache ??= this.nodeView();
     const view = await this.viewCache;
     const script = launchScript(view.root, view.mounts, { workdir: '/' });
-    const r = await sh('ip', ['netns', 'exec', this.node.netns, 'unshare', '-m', '--propagation', 'slave', '/bin/sh', '-c', script, 'sh', `/opt/cni/bin/${type}`],
-      { env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...env }, stdin, timeoutMs: 90_000 });
+    const r = await sh(
+      'ip',
+      [
+        'netns',
+        'exec',
+        this.node.netns,
+        'unshare',
+        '-m',
+        '--propagation',
+        'slave',
+        '/bin/sh',
+        '-c',
+        script,
+        'sh',
+        `/opt/cni/bin/${type}`,
+      ],
+      {
+        env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...env },
+        stdin,
+        timeoutMs: 90_000,
+      },
+    );
     let json: Record<string, unknown> | undefined;
-    try { json = r.stdout.trim() ? (JSON.parse(r.stdout) as Record<string, unknown>) : undefined; } catch { json = undefined; }
+    try {
+      json = r.stdout.trim() ? (JSON.parse(r.stdout) as Record<string, unknown>) : undefined;
+    } catch {
+      json = undefined;
+    }
     return { code: r.code, stdout: r.stdout, stderr: r.stderr, ...(json ? { json } : {}) };
   }
 
-  private async conflist(): Promise<{ cniVersion: string; name: string; plugins: Array<Record<string, unknown> & { type: string }> }> {
+  private async conflist(): Promise<{
+    cniVersion: string;
+    name: string;
+    plugins: Array<Record<string, unknown> & { type: string }>;
+  }> {
     const dir = this.hostPath('/etc/cni/net.d');
     const files = (await readdir(dir)).filter((f) => f.endsWith('.conflist') || f.endsWith('.conf')).sort();
     if (files.length === 0) throw new Error(`no CNI config in ${this.node.name}:/etc/cni/net.d`);
-    const parsed = JSON.parse(await readFile(path.join(dir, files[0]!), 'utf8')) as { cniVersion: string; name: string; plugins?: Array<Record<string, unknown> & { type: string }>; type?: string };
-    return parsed.plugins ? { cniVersion: parsed.cniVersion, name: parsed.name, plugins: parsed.plugins } : { cniVersion: parsed.cniVersion, name: parsed.name, plugins: [parsed as Record<string, unknown> & { type: string }] };
+    const parsed = JSON.parse(await readFile(path.join(dir, files[0]!), 'utf8')) as {
+      cniVersion: string;
+      name: string;
+      plugins?: Array<Record<string, unknown> & { type: string }>;
+      type?: string;
+    };
+    return parsed.plugins
+      ? { cniVersion: parsed.cniVersion, name: parsed.name, plugins: parsed.plugins }
+      : {
+          cniVersion: parsed.cniVersion,
+          name: parsed.name,
+          plugins: [parsed as Record<string, unknown> & { type: string }],
+        };
   }
 
   private async cni(command: 'ADD' | 'DEL', pod: RunningPod): Promise<Record<string, unknown> | undefined> {
@@ -172,16 +263,28 @@ export class Kubelet {
     const plugins = command === 'DEL' ? [...list.plugins].reverse() : list.plugins;
     let prev = command === 'ADD' ? undefined : pod.cniResult;
     const env = {
-      CNI_COMMAND: command, CNI_CONTAINERID: pod.containerId, CNI_NETNS: `/var/run/netns/${pod.netns}`, CNI_IFNAME: 'eth0', CNI_PATH: '/opt/cni/bin',
+      CNI_COMMAND: command,
+      CNI_CONTAINERID: pod.containerId,
+      CNI_NETNS: `/var/run/netns/${pod.netns}`,
+      CNI_IFNAME: 'eth0',
+      CNI_PATH: '/opt/cni/bin',
       CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=${pod.namespace};K8S_POD_NAME=${pod.name};K8S_POD_INFRA_CONTAINER_ID=${pod.containerId};K8S_POD_UID=${pod.uid}`,
     };
     const errors: string[] = [];
     for (const p of plugins) {
-      const stdin = JSON.stringify({ ...p, cniVersion: list.cniVersion, name: list.name, ...(prev ? { prevResult: prev } : {}) });
+      const stdin = JSON.stringify({
+        ...p,
+        cniVersion: list.cniVersion,
+        name: list.name,
+        ...(prev ? { prevResult: prev } : {}),
+      });
       const out = await this.plugin(p.type, env, stdin);
       if (out.code !== 0) {
         const msg = `${p.type} ${command} failed (exit ${out.code}): ${out.json ? `${String(out.json.msg)} ${String(out.json.details ?? '')}` : (out.stderr || out.stdout).trim()}`;
-        if (command === 'DEL') { errors.push(msg); continue; }
+        if (command === 'DEL') {
+          errors.push(msg);
+          continue;
+        }
         throw new Error(msg);
       }
       if (command === 'ADD') prev = out.json;
@@ -199,9 +302,15 @@ export class Kubelet {
     const key = podKey(ns, name);
     const hostNetwork = spec.hostNetwork === true;
     const pod: RunningPod = {
-      namespace: ns, name, uid: obj.metadata.uid!, hostNetwork, containers: new Map(), ready: false,
+      namespace: ns,
+      name,
+      uid: obj.metadata.uid!,
+      hostNetwork,
+      containers: new Map(),
+      ready: false,
       netns: hostNetwork ? this.node.netns : `${this.tag}-${this.node.name.slice(-1)}${++this.netnsSeq}`,
-      ip: hostNetwork ? this.node.nodeIp : '', containerId: randomBytes(32).toString('hex'),
+      ip: hostNetwork ? this.node.nodeIp : '',
+      containerId: randomBytes(32).toString('hex'),
     };
     const dir = path.join(this.ctx.dir, 'pods', `${ns}_${name}`);
     await mkdir(dir, { recursive: true, mode: 0o755 });
@@ -213,7 +322,10 @@ export class Kubelet {
       // A failed sandbox is retried with backoff while the pod exists, as the kubelet does.
       let attempt = 0;
       for (;;) {
-        if (this.stopping || this.cancelled.has(key)) { await sh('ip', ['netns', 'del', pod.netns]); return; }
+        if (this.stopping || this.cancelled.has(key)) {
+          await sh('ip', ['netns', 'del', pod.netns]);
+          return;
+        }
         try {
           pod.cniResult = await this.cni('ADD', pod);
           break;
@@ -226,7 +338,9 @@ export class Kubelet {
           await sleep(Math.min(500 * attempt, 3000));
         }
       }
-      const ips = ((pod.cniResult?.ips as Array<{ address?: string }> | undefined) ?? []).map((i) => (i.address ?? '').split('/')[0]!);
+      const ips = ((pod.cniResult?.ips as Array<{ address?: string }> | undefined) ?? []).map(
+        (i) => (i.address ?? '').split('/')[0]!,
+      );
       (pod as { ip: string }).ip = ips.find((a) => a.includes('.')) ?? '';
     }
     this.pods.set(key, pod);
@@ -237,13 +351,30 @@ export class Kubelet {
   private setStatus(pod: RunningPod, ready: boolean): void {
     const cur = this.ctx.api.getObject('Pod', pod.name, pod.namespace);
     if (!cur || cur.metadata.uid !== pod.uid) return;
-    const containers = [...pod.containers.entries()].map(([name, c]) => ({ name, ready: ready && c.running, restartCount: c.restarts, started: c.running }));
+    const containers = [...pod.containers.entries()].map(([name, c]) => ({
+      name,
+      ready: ready && c.running,
+      restartCount: c.restarts,
+      started: c.running,
+    }));
     const status = {
-      phase: 'Running', podIP: pod.ip, podIPs: [{ ip: pod.ip }], hostIP: this.node.nodeIp, hostIPs: [{ ip: this.node.nodeIp }],
-      conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }, { type: 'PodScheduled', status: 'True' }], containerStatuses: containers,
+      phase: 'Running',
+      podIP: pod.ip,
+      podIPs: [{ ip: pod.ip }],
+      hostIP: this.node.nodeIp,
+      hostIPs: [{ ip: this.node.nodeIp }],
+      conditions: [
+        { type: 'Ready', status: ready ? 'True' : 'False' },
+        { type: 'PodScheduled', status: 'True' },
+      ],
+      containerStatuses: containers,
     };
     if (JSON.stringify(cur.status) === JSON.stringify(status)) return;
-    try { this.ctx.api.update({ ...cur, status }); } catch { /* deleted meanwhile */ }
+    try {
+      this.ctx.api.update({ ...cur, status });
+    } catch {
+      /* deleted meanwhile */
+    }
   }
 
   private async startContainers(obj: FakeObject, pod: RunningPod, dir: string): Promise<void> {
@@ -256,23 +387,52 @@ export class Kubelet {
     for (const c of [...(spec.initContainers ?? []), ...spec.containers]) {
       const image = imageFor(c.image);
       const command = [...(c.command ?? image?.entrypoint ?? []), ...(c.args ?? [])];
-      if (command.length === 0) throw new Error(`container ${c.name} of ${pod.namespace}/${pod.name}: image ${c.image} has no known entrypoint`);
+      if (command.length === 0)
+        throw new Error(
+          `container ${c.name} of ${pod.namespace}/${pod.name}: image ${c.image} has no known entrypoint`,
+        );
       const mounts: Mount[] = [{ source: hostsFile, target: '/etc/hosts', readOnly: true }];
-      for (const [target, content] of Object.entries(image?.files ?? {})) mounts.push({ source: await writeImageFile(imageDir, target, content), target, readOnly: true });
-      if (image) mounts.push({ source: REPO, target: REPO, readOnly: true }, { source: this.ctx.imageDist, target: path.join(REPO, 'dist'), readOnly: true });
+      for (const [target, content] of Object.entries(image?.files ?? {}))
+        mounts.push({ source: await writeImageFile(imageDir, target, content), target, readOnly: true });
+      if (image)
+        mounts.push(
+          { source: REPO, target: REPO, readOnly: true },
+          { source: this.ctx.imageDist, target: path.join(REPO, 'dist'), readOnly: true },
+        );
       for (const vm of c.volumeMounts ?? []) {
         const v = volumes.get(vm.name);
-        if (!v) throw new Error(`container ${c.name} of ${pod.namespace}/${pod.name}: volumeMount ${vm.name} names no volume`);
-        mounts.push({ source: vm.subPath ? path.join(v.source, vm.subPath) : v.source, target: vm.mountPath, readOnly: vm.readOnly === true || v.readOnly, recursive: v.hostPath });
+        if (!v)
+          throw new Error(
+            `container ${c.name} of ${pod.namespace}/${pod.name}: volumeMount ${vm.name} names no volume`,
+          );
+        mounts.push({
+          source: vm.subPath ? path.join(v.source, vm.subPath) : v.source,
+          target: vm.mountPath,
+          readOnly: vm.readOnly === true || v.readOnly,
+          recursive: v.hostPath,
+        });
       }
-      if (volumes.has('kube-api-access')) mounts.push({ source: volumes.get('kube-api-access')!.source, target: '/var/run/secrets/kubernetes.io/serviceaccount', readOnly: true });
+      if (volumes.has('kube-api-access'))
+        mounts.push({
+          source: volumes.get('kube-api-access')!.source,
+          target: '/var/run/secrets/kubernetes.io/serviceaccount',
+          readOnly: true,
+        });
       const uid = c.securityContext?.runAsUser ?? spec.securityContext?.runAsUser ?? image?.uid ?? 0;
       const gid = c.securityContext?.runAsGroup ?? spec.securityContext?.runAsGroup ?? uid;
       const cdir = path.join(dir, 'containers', c.name);
       await mkdir(cdir, { recursive: true, mode: 0o755 });
       const container = new Container({
-        id: `${pod.namespace}/${pod.name}/${c.name}`, netns: pod.netns, command, env: this.env(obj, pod, c), mounts,
-        workdir: c.workingDir ?? image?.workdir ?? '/', uid, gid, readOnlyRoot: c.securityContext?.readOnlyRootFilesystem === true, dir: cdir,
+        id: `${pod.namespace}/${pod.name}/${c.name}`,
+        netns: pod.netns,
+        command,
+        env: this.env(obj, pod, c),
+        mounts,
+        workdir: c.workingDir ?? image?.workdir ?? '/',
+        uid,
+        gid,
+        readOnlyRoot: c.securityContext?.readOnlyRootFilesystem === true,
+        dir: cdir,
         ...(c.securityContext?.privileged ? {} : { capabilities: capabilitiesOf(c.securityContext?.capabilities) }),
         ...(c.securityContext?.allowPrivilegeEscalation === false ? { noNewPrivs: true } : {}),
       });
@@ -297,32 +457,54 @@ export class Kubelet {
   private env(obj: FakeObject, pod: RunningPod, c: ContainerSpecK8s): Record<string, string> {
     const spec = obj.spec as PodSpec;
     const api = this.ctx.api;
-    const env: Record<string, string> = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOSTNAME: pod.hostNetwork ? this.node.name : pod.name };
+    const env: Record<string, string> = {
+      PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+      HOSTNAME: pod.hostNetwork ? this.node.name : pod.name,
+    };
     if (spec.enableServiceLinks !== false) {
       for (const svc of api.listObjects('Service', pod.namespace)) Object.assign(env, serviceLinkEnv(svc));
     }
     const k = { host: this.ctx.apiServer.host, port: String(this.ctx.apiServer.port) };
     Object.assign(env, {
-      KUBERNETES_SERVICE_HOST: k.host, KUBERNETES_SERVICE_PORT: k.port, KUBERNETES_SERVICE_PORT_HTTPS: k.port,
-      KUBERNETES_PORT: `tcp://${k.host}:${k.port}`, KUBERNETES_PORT_443_TCP: `tcp://${k.host}:${k.port}`,
-      KUBERNETES_PORT_443_TCP_PROTO: 'tcp', KUBERNETES_PORT_443_TCP_ADDR: k.host, KUBERNETES_PORT_443_TCP_PORT: k.port,
+      KUBERNETES_SERVICE_HOST: k.host,
+      KUBERNETES_SERVICE_PORT: k.port,
+      KUBERNETES_SERVICE_PORT_HTTPS: k.port,
+      KUBERNETES_PORT: `tcp://${k.host}:${k.port}`,
+      KUBERNETES_PORT_443_TCP: `tcp://${k.host}:${k.port}`,
+      KUBERNETES_PORT_443_TCP_PROTO: 'tcp',
+      KUBERNETES_PORT_443_TCP_ADDR: k.host,
+      KUBERNETES_PORT_443_TCP_PORT: k.port,
     });
     const dataOf = (kind: 'ConfigMap' | 'Secret', name: string): Record<string, string> | undefined => {
       const o = api.getObject(kind, name, pod.namespace);
       if (!o) return undefined;
       if (kind === 'ConfigMap') return (o.data as Record<string, string> | undefined) ?? {};
-      return Object.fromEntries(Object.entries((o.data as Record<string, string> | undefined) ?? {}).map(([key, v]) => [key, Buffer.from(v, 'base64').toString('utf8')]));
+      return Object.fromEntries(
+        Object.entries((o.data as Record<string, string> | undefined) ?? {}).map(([key, v]) => [
+          key,
+          Buffer.from(v, 'base64').toString('utf8'),
+        ]),
+      );
     };
     for (const from of c.envFrom ?? []) {
-      const d = from.configMapRef ? dataOf('ConfigMap', from.configMapRef.name) : from.secretRef ? dataOf('Secret', from.secretRef.name) : undefined;
+      const d = from.configMapRef
+        ? dataOf('ConfigMap', from.configMapRef.name)
+        : from.secretRef
+          ? dataOf('Secret', from.secretRef.name)
+          : undefined;
       for (const [key, v] of Object.entries(d ?? {})) env[`${from.prefix ?? ''}${key}`] = v;
     }
     for (const e of c.env ?? []) {
-      if (e.value !== undefined) { env[e.name] = expand(e.value, env); continue; }
+      if (e.value !== undefined) {
+        env[e.name] = expand(e.value, env);
+        continue;
+      }
       const vf = e.valueFrom ?? {};
       if (vf.fieldRef) env[e.name] = this.field(obj, pod, String(vf.fieldRef.fieldPath));
-      else if (vf.configMapKeyRef) env[e.name] = dataOf('ConfigMap', String(vf.configMapKeyRef.name))?.[String(vf.configMapKeyRef.key)] ?? '';
-      else if (vf.secretKeyRef) env[e.name] = dataOf('Secret', String(vf.secretKeyRef.name))?.[String(vf.secretKeyRef.key)] ?? '';
+      else if (vf.configMapKeyRef)
+        env[e.name] = dataOf('ConfigMap', String(vf.configMapKeyRef.name))?.[String(vf.configMapKeyRef.key)] ?? '';
+      else if (vf.secretKeyRef)
+        env[e.name] = dataOf('Secret', String(vf.secretKeyRef.name))?.[String(vf.secretKeyRef.key)] ?? '';
       else if (vf.resourceFieldRef) env[e.name] = '1';
       else env[e.name] = '';
     }
@@ -334,42 +516,73 @@ export class Kubelet {
     const m = /^metadata\.(labels|annotations)\['(.+)'\]$/.exec(fieldPath);
     if (m) return ((obj.metadata[m[1]!] as Record<string, string> | undefined) ?? {})[m[2]!] ?? '';
     switch (fieldPath) {
-      case 'metadata.name': return pod.name;
-      case 'metadata.namespace': return pod.namespace;
-      case 'metadata.uid': return pod.uid;
-      case 'spec.nodeName': return this.node.name;
-      case 'spec.serviceAccountName': return spec.serviceAccountName ?? 'default';
-      case 'status.podIP': case 'status.podIPs': return pod.ip;
-      case 'status.hostIP': case 'status.hostIPs': return this.node.nodeIp;
-      default: throw new Error(`${pod.namespace}/${pod.name}: fieldRef ${fieldPath} is not supported by the Downward API`);
+      case 'metadata.name':
+        return pod.name;
+      case 'metadata.namespace':
+        return pod.namespace;
+      case 'metadata.uid':
+        return pod.uid;
+      case 'spec.nodeName':
+        return this.node.name;
+      case 'spec.serviceAccountName':
+        return spec.serviceAccountName ?? 'default';
+      case 'status.podIP':
+      case 'status.podIPs':
+        return pod.ip;
+      case 'status.hostIP':
+      case 'status.hostIPs':
+        return this.node.nodeIp;
+      default:
+        throw new Error(`${pod.namespace}/${pod.name}: fieldRef ${fieldPath} is not supported by the Downward API`);
     }
   }
 
   // ---- volumes ----
 
-  private async volumes(obj: FakeObject, pod: RunningPod, dir: string): Promise<Map<string, { source: string; readOnly: boolean; hostPath: boolean }>> {
+  private async volumes(
+    obj: FakeObject,
+    pod: RunningPod,
+    dir: string,
+  ): Promise<Map<string, { source: string; readOnly: boolean; hostPath: boolean }>> {
     const spec = obj.spec as PodSpec;
     const out = new Map<string, { source: string; readOnly: boolean; hostPath: boolean }>();
     const sa = spec.serviceAccountName ?? 'default';
     const api = this.ctx.api;
-    const wait = async (kind: 'ConfigMap' | 'Secret', name: string, optional: boolean): Promise<FakeObject | undefined> => {
+    const wait = async (
+      kind: 'ConfigMap' | 'Secret',
+      name: string,
+      optional: boolean,
+    ): Promise<FakeObject | undefined> => {
       for (let i = 0; ; i++) {
         const o = api.getObject(kind, name, pod.namespace);
         if (o || optional) return o;
-        if (i % 20 === 0) this.ctx.event(`kubelet ${this.node.name}: ${pod.namespace}/${pod.name} waits for ${kind} ${name}`);
+        if (i % 20 === 0)
+          this.ctx.event(`kubelet ${this.node.name}: ${pod.namespace}/${pod.name} waits for ${kind} ${name}`);
         if (this.stopping) throw new Error('stopping');
         await sleep(250);
       }
     };
-    const files = (kind: 'ConfigMap' | 'Secret', o: FakeObject | undefined, items?: Array<{ key: string; path: string }>): Record<string, string> => {
+    const files = (
+      kind: 'ConfigMap' | 'Secret',
+      o: FakeObject | undefined,
+      items?: Array<{ key: string; path: string }>,
+    ): Record<string, string> => {
       const raw = (o?.data as Record<string, string> | undefined) ?? {};
-      const data = kind === 'Secret' ? Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')])) : { ...raw };
+      const data =
+        kind === 'Secret'
+          ? Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]))
+          : { ...raw };
       if (!items) return data;
       return Object.fromEntries(items.filter((i) => data[i.key] !== undefined).map((i) => [i.path, data[i.key]!]));
     };
-    const token = (audience: string | undefined, expirationSeconds: number | undefined): string => api.mintToken({
-      namespace: pod.namespace, serviceAccount: sa, pod: pod.name, ...(audience ? { audiences: [audience] } : {}), expirationSeconds: Math.max(expirationSeconds ?? 3607, 600),
-    });
+    const token = (audience: string | undefined, expirationSeconds: number | undefined): string =>
+      api.mintToken({
+        namespace: pod.namespace,
+        serviceAccount: sa,
+        pod: pod.name,
+        ...(audience ? { audiences: [audience] } : {}),
+        expirationSeconds: Math.max(expirationSeconds ?? 3607, 600),
+      });
     type Source = { kind: 'ConfigMap' | 'Secret'; name: string; items?: Array<{ key: string; path: string }> };
     const watched: Array<{ vdir: string; sources: Source[] }> = [];
     for (const v of spec.volumes ?? []) {
@@ -382,33 +595,48 @@ export class Kubelet {
         continue;
       }
       await mkdir(vdir, { recursive: true, mode: 0o777 });
-      if (v.emptyDir) { await sh('chmod', ['0777', vdir]); out.set(v.name, { source: vdir, readOnly: false, hostPath: false }); continue; }
+      if (v.emptyDir) {
+        await sh('chmod', ['0777', vdir]);
+        out.set(v.name, { source: vdir, readOnly: false, hostPath: false });
+        continue;
+      }
       const sources: Source[] = [];
       const content: Record<string, string> = {};
       if (v.configMap || v.secret) {
         const kind = v.configMap ? 'ConfigMap' : 'Secret';
-        const ref = (v.configMap ?? v.secret) as { name?: string; secretName?: string; optional?: boolean; items?: Array<{ key: string; path: string }> };
+        const ref = (v.configMap ?? v.secret) as {
+          name?: string;
+          secretName?: string;
+          optional?: boolean;
+          items?: Array<{ key: string; path: string }>;
+        };
         const name = ref.name ?? ref.secretName!;
         Object.assign(content, files(kind, await wait(kind, name, ref.optional === true), ref.items));
         sources.push({ kind, name, ...(ref.items ? { items: ref.items } : {}) });
       } else if (v.projected) {
-        for (const s of ((v.projected as { sources?: Array<Record<string, Record<string, unknown>>> }).sources ?? [])) {
+        for (const s of (v.projected as { sources?: Array<Record<string, Record<string, unknown>>> }).sources ?? []) {
           if (s.serviceAccountToken) {
             const t = s.serviceAccountToken as { path: string; audience?: string; expirationSeconds?: number };
             content[t.path] = token(t.audience, t.expirationSeconds);
           } else if (s.configMap || s.secret) {
             const kind = s.configMap ? 'ConfigMap' : 'Secret';
-            const ref = (s.configMap ?? s.secret) as { name: string; optional?: boolean; items?: Array<{ key: string; path: string }> };
+            const ref = (s.configMap ?? s.secret) as {
+              name: string;
+              optional?: boolean;
+              items?: Array<{ key: string; path: string }>;
+            };
             Object.assign(content, files(kind, await wait(kind, ref.name, ref.optional === true), ref.items));
             sources.push({ kind, name: ref.name, ...(ref.items ? { items: ref.items } : {}) });
           } else if (s.downwardAPI) {
-            for (const item of ((s.downwardAPI as { items?: Array<{ path: string; fieldRef?: { fieldPath: string } }> }).items ?? [])) {
+            for (const item of (s.downwardAPI as { items?: Array<{ path: string; fieldRef?: { fieldPath: string } }> })
+              .items ?? []) {
               if (item.fieldRef) content[item.path] = this.field(obj, pod, item.fieldRef.fieldPath);
             }
           }
         }
       } else if (v.downwardAPI) {
-        for (const item of ((v.downwardAPI as { items?: Array<{ path: string; fieldRef?: { fieldPath: string } }> }).items ?? [])) {
+        for (const item of (v.downwardAPI as { items?: Array<{ path: string; fieldRef?: { fieldPath: string } }> })
+          .items ?? []) {
           if (item.fieldRef) content[item.path] = this.field(obj, pod, item.fieldRef.fieldPath);
         }
       } else {
@@ -420,7 +648,10 @@ export class Kubelet {
     }
     // The API token every pod gets unless it opts out (the ServiceAccount admission plugin).
     const saObj = api.getObject('ServiceAccount', sa, pod.namespace);
-    if (spec.automountServiceAccountToken !== false && (saObj?.automountServiceAccountToken as boolean | undefined) !== false) {
+    if (
+      spec.automountServiceAccountToken !== false &&
+      (saObj?.automountServiceAccountToken as boolean | undefined) !== false
+    ) {
       const vdir = path.join(dir, 'kube-api-access');
       await mkdir(vdir, { recursive: true });
       await writeVolume(vdir, { token: token(undefined, 3607), 'ca.crt': api.caPem ?? '', namespace: pod.namespace });
@@ -432,7 +663,8 @@ export class Kubelet {
         for (const w of watched) {
           if (!w.sources.some((s) => s.kind === changed.kind && s.name === changed.metadata.name)) continue;
           const content: Record<string, string> = {};
-          for (const s of w.sources) Object.assign(content, files(s.kind, api.getObject(s.kind, s.name, pod.namespace), s.items));
+          for (const s of w.sources)
+            Object.assign(content, files(s.kind, api.getObject(s.kind, s.name, pod.namespace), s.items));
           await writeVolume(w.vdir, content);
         }
       });
@@ -450,18 +682,28 @@ export class Kubelet {
       let ready = true;
       for (const c of spec.containers) {
         const running = pod.containers.get(c.name)?.running === true;
-        if (!running) { ready = false; break; }
+        if (!running) {
+          ready = false;
+          break;
+        }
         const probe = c.readinessProbe?.httpGet;
         if (!probe) continue;
-        const port = typeof probe.port === 'number' ? probe.port : c.ports?.find((p) => p.name === probe.port)?.containerPort;
-        if (!port) { ready = false; break; }
+        const port =
+          typeof probe.port === 'number' ? probe.port : c.ports?.find((p) => p.name === probe.port)?.containerPort;
+        if (!port) {
+          ready = false;
+          break;
+        }
         try {
           const res = await fetch(`http://${pod.ip}:${port}${probe.path}`, { signal: AbortSignal.timeout(900) });
           if (res.status < 200 || res.status >= 400) ready = false;
           await res.arrayBuffer().catch(() => undefined);
-        } catch { ready = false; }
+        } catch {
+          ready = false;
+        }
       }
-      if (pod.ready !== ready) this.ctx.event(`kubelet ${this.node.name}: ${pod.namespace}/${pod.name} ${ready ? 'ready' : 'not ready'}`);
+      if (pod.ready !== ready)
+        this.ctx.event(`kubelet ${this.node.name}: ${pod.namespace}/${pod.name} ${ready ? 'ready' : 'not ready'}`);
       pod.ready = ready;
       this.setStatus(pod, ready);
     }
@@ -477,7 +719,9 @@ export class Kubelet {
     this.pods.delete(key);
     for (const c of [...pod.containers.values()].reverse()) await c.stop();
     if (!pod.hostNetwork) {
-      await this.cni('DEL', pod).catch((err: unknown) => this.problems.push(`CNI DEL ${key}: ${(err as Error).message}`));
+      await this.cni('DEL', pod).catch((err: unknown) =>
+        this.problems.push(`CNI DEL ${key}: ${(err as Error).message}`),
+      );
       await sh('ip', ['netns', 'del', pod.netns]);
     }
   }
@@ -494,7 +738,22 @@ export class Kubelet {
 }
 
 /** What a container runtime (containerd's default set) grants, minus `drop`, plus `add`. */
-const RUNTIME_DEFAULT_CAPS = ['chown', 'dac_override', 'fsetid', 'fowner', 'mknod', 'net_raw', 'setgid', 'setuid', 'setfcap', 'setpcap', 'net_bind_service', 'sys_chroot', 'kill', 'audit_write'];
+const RUNTIME_DEFAULT_CAPS = [
+  'chown',
+  'dac_override',
+  'fsetid',
+  'fowner',
+  'mknod',
+  'net_raw',
+  'setgid',
+  'setuid',
+  'setfcap',
+  'setpcap',
+  'net_bind_service',
+  'sys_chroot',
+  'kill',
+  'audit_write',
+];
 
 function capabilitiesOf(c: { add?: string[]; drop?: string[] } | undefined): string[] {
   const norm = (x: string): string => x.toLowerCase().replace(/^cap_/, '');
@@ -513,7 +772,8 @@ async function writeVolume(dir: string, content: Record<string, string>): Promis
     await rename(tmp, target);
   }
   for (const f of await readdir(dir)) {
-    if (!(f in content) && !Object.keys(content).some((k) => k.startsWith(f + '/'))) await rm(path.join(dir, f), { recursive: true, force: true });
+    if (!(f in content) && !Object.keys(content).some((k) => k.startsWith(f + '/')))
+      await rm(path.join(dir, f), { recursive: true, force: true });
   }
 }
 
@@ -524,17 +784,29 @@ function expand(value: string, env: Record<string, string>): string {
 
 /** Docker-link style variables of a Service, as the kubelet sets them (enableServiceLinks). */
 export function serviceLinkEnv(svc: FakeObject): Record<string, string> {
-  const spec = (svc.spec ?? {}) as { clusterIP?: string; ports?: Array<{ name?: string; port: number; protocol?: string }> };
+  const spec = (svc.spec ?? {}) as {
+    clusterIP?: string;
+    ports?: Array<{ name?: string; port: number; protocol?: string }>;
+  };
   if (!spec.clusterIP || spec.clusterIP === 'None' || !spec.ports?.length) return {};
   const base = svc.metadata.name.toUpperCase().replace(/-/g, '_');
-  const out: Record<string, string> = { [`${base}_SERVICE_HOST`]: spec.clusterIP, [`${base}_SERVICE_PORT`]: String(spec.ports[0]!.port) };
-  for (const p of spec.ports) if (p.name) out[`${base}_SERVICE_PORT_${p.name.toUpperCase().replace(/-/g, '_')}`] = String(p.port);
+  const out: Record<string, string> = {
+    [`${base}_SERVICE_HOST`]: spec.clusterIP,
+    [`${base}_SERVICE_PORT`]: String(spec.ports[0]!.port),
+  };
+  for (const p of spec.ports)
+    if (p.name) out[`${base}_SERVICE_PORT_${p.name.toUpperCase().replace(/-/g, '_')}`] = String(p.port);
   const first = spec.ports[0]!;
   out[`${base}_PORT`] = `${(first.protocol ?? 'TCP').toLowerCase()}://${spec.clusterIP}:${first.port}`;
   for (const p of spec.ports) {
-    const proto = (p.protocol ?? 'TCP');
+    const proto = p.protocol ?? 'TCP';
     const pre = `${base}_PORT_${p.port}_${proto}`;
-    Object.assign(out, { [pre]: `${proto.toLowerCase()}://${spec.clusterIP}:${p.port}`, [`${pre}_PROTO`]: proto.toLowerCase(), [`${pre}_PORT`]: String(p.port), [`${pre}_ADDR`]: spec.clusterIP });
+    Object.assign(out, {
+      [pre]: `${proto.toLowerCase()}://${spec.clusterIP}:${p.port}`,
+      [`${pre}_PROTO`]: proto.toLowerCase(),
+      [`${pre}_PORT`]: String(p.port),
+      [`${pre}_ADDR`]: spec.clusterIP,
+    });
   }
   return out;
 }

@@ -6,14 +6,31 @@
 // and unmeshed pods calling the controller).
 import { execFile } from 'node:child_process';
 
-export interface Exec { code: number; stdout: string; stderr: string }
+export interface Exec {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
-export function sh(cmd: string, args: readonly string[], opts: { stdin?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<Exec> {
+export function sh(
+  cmd: string,
+  args: readonly string[],
+  opts: { stdin?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Promise<Exec> {
   return new Promise((resolve) => {
-    const child = execFile(cmd, [...args], { env: opts.env ?? process.env, timeout: opts.timeoutMs ?? 30_000, maxBuffer: 32 << 20 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
-      resolve({ code, stdout, stderr: stderr || (err && code === 1 && !stderr ? err.message : '') });
-    });
+    const child = execFile(
+      cmd,
+      [...args],
+      { env: opts.env ?? process.env, timeout: opts.timeoutMs ?? 30_000, maxBuffer: 32 << 20 },
+      (err, stdout, stderr) => {
+        const code = err
+          ? typeof (err as { code?: unknown }).code === 'number'
+            ? (err as { code: number }).code
+            : 1
+          : 0;
+        resolve({ code, stdout, stderr: stderr || (err && code === 1 && !stderr ? err.message : '') });
+      },
+    );
     child.stdin?.on('error', () => undefined);
     child.stdin?.end(opts.stdin ?? '');
   });
@@ -47,13 +64,21 @@ export interface NodeAddressing {
  * Two nodes for suite `tag` (2-4 chars) in 10.<octet>.0.0/16: host links 10.o.0.0/30 and
  * 10.o.0.4/30, inter-node link 10.o.0.8/30, pods 10.o.1.0/24 and 10.o.2.0/24, Services 10.o.128.0/24.
  */
-export function addressing(tag: string, octet: number): { nodes: [NodeAddressing, NodeAddressing]; serviceCidr: string; apiServerIp: string } {
+export function addressing(
+  tag: string,
+  octet: number,
+): { nodes: [NodeAddressing, NodeAddressing]; serviceCidr: string; apiServerIp: string } {
   const p = `10.${octet}`;
   const node = (i: 0 | 1, name: string): NodeAddressing => ({
-    name, netns: `${tag}-${name}`,
-    hostLinkIp: `${p}.0.${i * 4 + 1}`, nodeIp: `${p}.0.${i * 4 + 2}`,
-    hostVeth: `${tag}-h${i}`, peerVeth: `${tag}-p${i}`, peerLinkIp: `${p}.0.${9 + i}`,
-    podCidr: `${p}.${i + 1}.0/24`, bridge: `${tag}-br${i}`,
+    name,
+    netns: `${tag}-${name}`,
+    hostLinkIp: `${p}.0.${i * 4 + 1}`,
+    nodeIp: `${p}.0.${i * 4 + 2}`,
+    hostVeth: `${tag}-h${i}`,
+    peerVeth: `${tag}-p${i}`,
+    peerLinkIp: `${p}.0.${9 + i}`,
+    podCidr: `${p}.${i + 1}.0/24`,
+    bridge: `${tag}-br${i}`,
   });
   return { nodes: [node(0, 'node-a'), node(1, 'node-b')], serviceCidr: `${p}.128.0/24`, apiServerIp: `${p}.0.1` };
 }
@@ -71,10 +96,20 @@ export async function removeNodes(nodes: readonly NodeAddressing[]): Promise<voi
  * pods; the processes still inside them were started by that run and are killed) and the nodes.
  */
 export async function removeLeftovers(tag: string, nodes: readonly NodeAddressing[]): Promise<void> {
-  const list = (await sh('ip', ['netns', 'list'])).stdout.split('\n').map((l) => l.split(' ')[0]!).filter((n) => n.startsWith(`${tag}-`));
+  const list = (await sh('ip', ['netns', 'list'])).stdout
+    .split('\n')
+    .map((l) => l.split(' ')[0]!)
+    .filter((n) => n.startsWith(`${tag}-`));
   for (const ns of list) {
-    for (const pid of (await sh('ip', ['netns', 'pids', ns])).stdout.split('\n').map(Number).filter((p) => p > 0)) {
-      try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    for (const pid of (await sh('ip', ['netns', 'pids', ns])).stdout
+      .split('\n')
+      .map(Number)
+      .filter((p) => p > 0)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
     }
   }
   for (const ns of list) await sh('ip', ['netns', 'del', ns]);
@@ -83,7 +118,11 @@ export async function removeLeftovers(tag: string, nodes: readonly NodeAddressin
 
 /** Network namespaces, host veths and host routes of suite `tag` that still exist. */
 export async function leftovers(tag: string, nodes: readonly NodeAddressing[]): Promise<string[]> {
-  const out = (await sh('ip', ['netns', 'list'])).stdout.split('\n').map((l) => l.split(' ')[0]!).filter((n) => n.startsWith(`${tag}-`)).map((n) => `netns ${n}`);
+  const out = (await sh('ip', ['netns', 'list'])).stdout
+    .split('\n')
+    .map((l) => l.split(' ')[0]!)
+    .filter((n) => n.startsWith(`${tag}-`))
+    .map((n) => `netns ${n}`);
   for (const n of nodes) {
     if ((await sh('ip', ['link', 'show', n.hostVeth])).code === 0) out.push(`link ${n.hostVeth}`);
     if ((await sh('ip', ['route', 'show', n.podCidr])).stdout.trim()) out.push(`route ${n.podCidr}`);
@@ -107,26 +146,70 @@ export async function createNodes(nodes: readonly [NodeAddressing, NodeAddressin
     await must('ip', ['route', 'replace', n.podCidr, 'via', n.nodeIp, 'dev', n.hostVeth]);
   }
   const [a, b] = nodes;
-  await must('ip', ['-n', a.netns, 'link', 'add', a.peerVeth, 'type', 'veth', 'peer', 'name', b.peerVeth, 'netns', b.netns]);
-  for (const [n, other] of [[a, b], [b, a]] as const) {
+  await must('ip', [
+    '-n',
+    a.netns,
+    'link',
+    'add',
+    a.peerVeth,
+    'type',
+    'veth',
+    'peer',
+    'name',
+    b.peerVeth,
+    'netns',
+    b.netns,
+  ]);
+  for (const [n, other] of [
+    [a, b],
+    [b, a],
+  ] as const) {
     await must('ip', ['-n', n.netns, 'addr', 'add', `${n.peerLinkIp}/30`, 'dev', n.peerVeth]);
     await must('ip', ['-n', n.netns, 'link', 'set', n.peerVeth, 'up']);
     await must('ip', ['-n', n.netns, 'route', 'add', other.podCidr, 'via', other.peerLinkIp]);
   }
 }
 
-export interface ServiceEndpoints { clusterIp: string; port: number; protocol: string; targets: Array<{ ip: string; port: number }> }
+export interface ServiceEndpoints {
+  clusterIp: string;
+  port: number;
+  protocol: string;
+  targets: Array<{ ip: string; port: number }>;
+}
 
 /** kube-proxy's job on one node: DNAT each ClusterIP:port to its endpoints (random choice). */
 export async function syncKubeProxy(netns: string, services: readonly ServiceEndpoints[]): Promise<void> {
-  const lines = ['*nat', ':AMBSIM-SERVICES - [0:0]', ':OUTPUT ACCEPT [0:0]', ':PREROUTING ACCEPT [0:0]', ':POSTROUTING ACCEPT [0:0]', ':INPUT ACCEPT [0:0]',
-    '-A OUTPUT -j AMBSIM-SERVICES', '-A PREROUTING -j AMBSIM-SERVICES'];
+  const lines = [
+    '*nat',
+    ':AMBSIM-SERVICES - [0:0]',
+    ':OUTPUT ACCEPT [0:0]',
+    ':PREROUTING ACCEPT [0:0]',
+    ':POSTROUTING ACCEPT [0:0]',
+    ':INPUT ACCEPT [0:0]',
+    '-A OUTPUT -j AMBSIM-SERVICES',
+    '-A PREROUTING -j AMBSIM-SERVICES',
+  ];
   for (const s of services) {
     const n = s.targets.length;
     s.targets.forEach((t, i) => {
       const left = n - i;
       const pick = left > 1 ? ['-m', 'statistic', '--mode', 'random', '--probability', (1 / left).toFixed(5)] : [];
-      lines.push(['-A AMBSIM-SERVICES', '-d', `${s.clusterIp}/32`, '-p', s.protocol.toLowerCase(), '--dport', String(s.port), ...pick, '-j', 'DNAT', '--to-destination', `${t.ip}:${t.port}`].join(' '));
+      lines.push(
+        [
+          '-A AMBSIM-SERVICES',
+          '-d',
+          `${s.clusterIp}/32`,
+          '-p',
+          s.protocol.toLowerCase(),
+          '--dport',
+          String(s.port),
+          ...pick,
+          '-j',
+          'DNAT',
+          '--to-destination',
+          `${t.ip}:${t.port}`,
+        ].join(' '),
+      );
     });
   }
   lines.push('COMMIT', '');

@@ -46,14 +46,21 @@ export async function buildRootfs(root: string, spec: RootfsSpec): Promise<Mount
   const split = new Set<string>(['/']);
   for (const m of mounts) {
     let dir = path.dirname(m.target);
-    while (dir !== '/') { split.add(dir); dir = path.dirname(dir); }
+    while (dir !== '/') {
+      split.add(dir);
+      dir = path.dirname(dir);
+    }
   }
   const targets = new Set(mounts.map((m) => m.target));
   const fill = async (dir: string): Promise<void> => {
     const real = path.join(root, dir);
     await mkdir(real, { recursive: true });
     let entries: string[] = [];
-    try { entries = readdirSync(dir); } catch { /* not on the host: only our targets */ }
+    try {
+      entries = readdirSync(dir);
+    } catch {
+      /* not on the host: only our targets */
+    }
     for (const e of entries) {
       const p = path.join(dir, e);
       if (split.has(p) || targets.has(p) || p === HOST) continue;
@@ -67,9 +74,16 @@ export async function buildRootfs(root: string, spec: RootfsSpec): Promise<Mount
   for (const m of mounts) {
     const at = path.join(root, m.target);
     let isDir = true;
-    try { isDir = lstatSync(m.source).isDirectory(); } catch { /* created later by its owner */ }
+    try {
+      isDir = lstatSync(m.source).isDirectory();
+    } catch {
+      /* created later by its owner */
+    }
     if (isDir) await mkdir(at, { recursive: true });
-    else { await mkdir(path.dirname(at), { recursive: true }); await writeFile(at, ''); }
+    else {
+      await mkdir(path.dirname(at), { recursive: true });
+      await writeFile(at, '');
+    }
   }
   return mounts;
 }
@@ -77,12 +91,19 @@ export async function buildRootfs(root: string, spec: RootfsSpec): Promise<Mount
 const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /** The shell script that mounts and execs; argv after the script: the command. */
-export function launchScript(root: string, mounts: readonly Mount[], o: {
-  readOnlyRoot?: boolean; uid?: number; gid?: number; workdir: string;
-  /** The capability bounding set (lower-case names without cap_); undefined: unchanged. */
-  capabilities?: readonly string[];
-  noNewPrivs?: boolean;
-}): string {
+export function launchScript(
+  root: string,
+  mounts: readonly Mount[],
+  o: {
+    readOnlyRoot?: boolean;
+    uid?: number;
+    gid?: number;
+    workdir: string;
+    /** The capability bounding set (lower-case names without cap_); undefined: unchanged. */
+    capabilities?: readonly string[];
+    noNewPrivs?: boolean;
+  },
+): string {
   const lines = ['set -e', `mount --rbind / ${q(root + HOST)}`];
   if (o.readOnlyRoot) lines.push(`mount -o remount,bind,ro ${q(root + HOST)}`);
   for (const m of mounts) {
@@ -95,7 +116,9 @@ export function launchScript(root: string, mounts: readonly Mount[], o: {
     // bounding set before the user changes (which needs CAP_SETPCAP).
     const bounding = ['-all', ...o.capabilities.map((c) => `+${c}`)].join(',');
     const user = o.uid !== undefined ? ` --reuid=${o.uid} --regid=${o.gid ?? o.uid} --clear-groups` : '';
-    lines.push(`exec chroot ${q(root)} /usr/bin/setpriv --bounding-set=${bounding}${o.noNewPrivs ? ' --no-new-privs' : ''}${user} /bin/sh -c 'cd "$0" && exec "$@"' ${q(o.workdir)} "$@"`);
+    lines.push(
+      `exec chroot ${q(root)} /usr/bin/setpriv --bounding-set=${bounding}${o.noNewPrivs ? ' --no-new-privs' : ''}${user} /bin/sh -c 'cd "$0" && exec "$@"' ${q(o.workdir)} "$@"`,
+    );
   } else {
     const user = o.uid !== undefined ? ` --userspec=${o.uid}:${o.gid ?? o.uid} --groups=${o.gid ?? o.uid}` : '';
     lines.push(`exec chroot${user} ${q(root)} /bin/sh -c 'cd "$0" && exec "$@"' ${q(o.workdir)} "$@"`);

@@ -22,14 +22,22 @@ const IDLE = 'setInterval(() => undefined, 1 << 30)';
 
 function pod(name: string, sa: string, node: string, labels: Record<string, string>, script: string): FakeObject {
   return {
-    apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: APP_NAMESPACE, labels },
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: APP_NAMESPACE, labels },
     spec: {
-      nodeName: node, serviceAccountName: sa, automountServiceAccountToken: false,
-      containers: [{
-        name: 'app', image: 'example.com/app:1', command: [process.execPath, '-e', script],
-        env: [{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
-        ports: [{ name: 'http', containerPort: SERVER_PORT }],
-      }],
+      nodeName: node,
+      serviceAccountName: sa,
+      automountServiceAccountToken: false,
+      containers: [
+        {
+          name: 'app',
+          image: 'example.com/app:1',
+          command: [process.execPath, '-e', script],
+          env: [{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
+          ports: [{ name: 'http', containerPort: SERVER_PORT }],
+        },
+      ],
     },
   };
 }
@@ -38,10 +46,19 @@ function pod(name: string, sa: string, node: string, labels: Record<string, stri
 export async function createApp(cluster: Cluster): Promise<void> {
   const objects: FakeObject[] = [
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: APP_NAMESPACE, labels: { 'mesh-mode': 'ambient' } } },
-    ...['server', 'client', 'intruder', 'plain'].map((sa) => ({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: sa, namespace: APP_NAMESPACE } })),
+    ...['server', 'client', 'intruder', 'plain'].map((sa) => ({
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
+      metadata: { name: sa, namespace: APP_NAMESPACE },
+    })),
     {
-      apiVersion: 'v1', kind: 'Service', metadata: { name: 'server', namespace: APP_NAMESPACE },
-      spec: { selector: { app: 'server' }, ports: [{ name: 'http', port: 80, targetPort: SERVER_PORT, protocol: 'TCP' }] },
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'server', namespace: APP_NAMESPACE },
+      spec: {
+        selector: { app: 'server' },
+        ports: [{ name: 'http', port: 80, targetPort: SERVER_PORT, protocol: 'TCP' }],
+      },
     },
     pod('server-b', 'server', 'node-b', { app: 'server' }, SERVER),
     pod('client-a', 'client', 'node-a', { app: 'client' }, IDLE),
@@ -52,30 +69,60 @@ export async function createApp(cluster: Cluster): Promise<void> {
   for (const o of objects) await cluster.kubectl('POST', o);
 }
 
-export interface HttpAnswer { status: number; body: string; error?: string }
+export interface HttpAnswer {
+  status: number;
+  body: string;
+  error?: string;
+}
 
 /** An HTTP request from a pod to the server's ClusterIP (curl in the pod's network namespace). */
 export async function request(cluster: Cluster, from: RunningPod, urlPath: string): Promise<HttpAnswer> {
   const svc = cluster.api.getObject('Service', 'server', APP_NAMESPACE)!;
   const ip = (svc.spec as { clusterIP: string }).clusterIP;
-  const r = await cluster.exec(from, ['curl', '-sS', '-m', '5', '-H', 'host: server.shop.svc.cluster.local', '-w', '\n%{http_code}', `http://${ip}${urlPath}`]);
+  const r = await cluster.exec(from, [
+    'curl',
+    '-sS',
+    '-m',
+    '5',
+    '-H',
+    'host: server.shop.svc.cluster.local',
+    '-w',
+    '\n%{http_code}',
+    `http://${ip}${urlPath}`,
+  ]);
   const lines = r.stdout.trimEnd().split('\n');
   const status = Number(lines.pop());
-  return { status: Number.isFinite(status) ? status : 0, body: lines.join('\n'), ...(r.code !== 0 ? { error: r.stderr.trim() || `curl exit ${r.code}` } : {}) };
+  return {
+    status: Number.isFinite(status) ? status : 0,
+    body: lines.join('\n'),
+    ...(r.code !== 0 ? { error: r.stderr.trim() || `curl exit ${r.code}` } : {}),
+  };
 }
 
 export const marker = (): string => `ambit-plaintext-${randomBytes(6).toString('hex')}`;
 
 export function l4Policy(): FakeObject {
   return {
-    apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'server-callers', namespace: APP_NAMESPACE },
-    spec: { selector: { matchLabels: { app: 'server' } }, action: 'ALLOW', rules: [{ from: [{ source: { principals: [`cluster.local/ns/${APP_NAMESPACE}/sa/client`] } }] }] },
+    apiVersion: 'security.istio.io/v1',
+    kind: 'AuthorizationPolicy',
+    metadata: { name: 'server-callers', namespace: APP_NAMESPACE },
+    spec: {
+      selector: { matchLabels: { app: 'server' } },
+      action: 'ALLOW',
+      rules: [{ from: [{ source: { principals: [`cluster.local/ns/${APP_NAMESPACE}/sa/client`] } }] }],
+    },
   };
 }
 
 export function l7Policy(): FakeObject {
   return {
-    apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'server-admin', namespace: APP_NAMESPACE },
-    spec: { selector: { matchLabels: { app: 'server' } }, action: 'DENY', rules: [{ to: [{ operation: { paths: ['/admin*'] } }] }] },
+    apiVersion: 'security.istio.io/v1',
+    kind: 'AuthorizationPolicy',
+    metadata: { name: 'server-admin', namespace: APP_NAMESPACE },
+    spec: {
+      selector: { matchLabels: { app: 'server' } },
+      action: 'DENY',
+      rules: [{ to: [{ operation: { paths: ['/admin*'] } }] }],
+    },
   };
 }

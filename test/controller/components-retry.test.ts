@@ -31,18 +31,38 @@ metadata: { name: waypoint, namespace: shop }
 spec: { gatewayClassName: ambit-waypoint, listeners: [{ name: mesh, port: 15008, protocol: HBONE }] }
 `;
 
-interface Proc { child: ChildProcess; out: string; err: string }
+interface Proc {
+  child: ChildProcess;
+  out: string;
+  err: string;
+}
 
 function start(main: string, env: Record<string, string>): Proc {
-  const p: Proc = { child: spawn(process.execPath, [path.join(packageRoot(), 'dist', main)], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] }), out: '', err: '' };
-  p.child.stdout!.on('data', (b: Buffer) => { p.out += b.toString(); });
-  p.child.stderr!.on('data', (b: Buffer) => { p.err += b.toString(); });
-  p.child.on('exit', (code, signal) => { p.err += `\n[${main} exited: ${code ?? signal}]\n`; });
+  const p: Proc = {
+    child: spawn(process.execPath, [path.join(packageRoot(), 'dist', main)], {
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+    out: '',
+    err: '',
+  };
+  p.child.stdout!.on('data', (b: Buffer) => {
+    p.out += b.toString();
+  });
+  p.child.stderr!.on('data', (b: Buffer) => {
+    p.err += b.toString();
+  });
+  p.child.on('exit', (code, signal) => {
+    p.err += `\n[${main} exited: ${code ?? signal}]\n`;
+  });
   return p;
 }
 
 /** `{ AMBIT_X: v }` from declared setting keys, so a renamed variable breaks this test at compile time. */
-function envOf<S extends Record<string, { env?: string }>>(settings: S, values: { [K in keyof S]?: string }): Record<string, string> {
+function envOf<S extends Record<string, { env?: string }>>(
+  settings: S,
+  values: { [K in keyof S]?: string },
+): Record<string, string> {
   return Object.fromEntries(Object.entries(values).map(([k, v]) => [settings[k]!.env!, v!]));
 }
 
@@ -62,17 +82,39 @@ describe('agent and waypoint started before the controller', () => {
     roots = path.join(dir, 'ca-root', 'root-cert.pem');
     await writeFile(path.join(dir, 'node-token'), `${NODE_TOKEN}\n`);
     await writeFile(path.join(dir, 'waypoint-token'), `${WAYPOINT_TOKEN}\n`);
-    const common = { controller: `127.0.0.1:${port}`, controllerRoots: roots, controllerIdentity: IDENTITY, adminPort: '0', metricsPort: '0', readyPort: '0' };
-    procs.push(start('waypoint/main.js', {
-      ...envOf(WAYPOINT_SETTINGS, { ...common, namespace: 'shop', serviceAccount: 'waypoint', tokenFile: path.join(dir, 'waypoint-token'), hbonePort: '0', hboneHost: '127.0.0.1' }),
-    }));
-    if (agentRuns) {
-      procs.push(start('agent/main.js', {
-        ...envOf(AGENT_SETTINGS, {
-          ...common, nodeName: 'node-a', tokenFile: path.join(dir, 'node-token'), stateDir: path.join(dir, 'agent'),
-          enrolmentSocket: path.join(dir, 'agent.sock'), publicHost: '127.0.0.1',
+    const common = {
+      controller: `127.0.0.1:${port}`,
+      controllerRoots: roots,
+      controllerIdentity: IDENTITY,
+      adminPort: '0',
+      metricsPort: '0',
+      readyPort: '0',
+    };
+    procs.push(
+      start('waypoint/main.js', {
+        ...envOf(WAYPOINT_SETTINGS, {
+          ...common,
+          namespace: 'shop',
+          serviceAccount: 'waypoint',
+          tokenFile: path.join(dir, 'waypoint-token'),
+          hbonePort: '0',
+          hboneHost: '127.0.0.1',
         }),
-      }));
+      }),
+    );
+    if (agentRuns) {
+      procs.push(
+        start('agent/main.js', {
+          ...envOf(AGENT_SETTINGS, {
+            ...common,
+            nodeName: 'node-a',
+            tokenFile: path.join(dir, 'node-token'),
+            stateDir: path.join(dir, 'agent'),
+            enrolmentSocket: path.join(dir, 'agent.sock'),
+            publicHost: '127.0.0.1',
+          }),
+        }),
+      );
     }
   });
 
@@ -84,14 +126,25 @@ describe('agent and waypoint started before the controller', () => {
   });
 
   it('wait for the CA root, then retry the unreachable controller, without exiting', async () => {
-    for (const p of procs) await waitFor(() => /waiting for the controller root certificate \(AMBIT_CONTROLLER_ROOTS\); retrying/.test(p.err), 'the root wait line');
+    for (const p of procs)
+      await waitFor(
+        () => /waiting for the controller root certificate \(AMBIT_CONTROLLER_ROOTS\); retrying/.test(p.err),
+        'the root wait line',
+      );
     ca = await CertificateAuthority.create({ trustDomain: 'cluster.local' });
     await mkdir(path.dirname(roots), { recursive: true });
     await writeFile(roots, ca.rootsPem);
     const [waypoint, agent] = procs;
     // The waypoint asks for its certificate first (discovery follows), the agent subscribes first.
-    await waitFor(() => /certificate request failed; retrying.*ECONNREFUSED/.test(waypoint!.err), 'the waypoint\'s CA retry line');
-    if (agent) await waitFor(() => /discovery stream lost; keeping the last config and reconnecting/.test(agent.err), 'the agent\'s discovery retry line');
+    await waitFor(
+      () => /certificate request failed; retrying.*ECONNREFUSED/.test(waypoint!.err),
+      "the waypoint's CA retry line",
+    );
+    if (agent)
+      await waitFor(
+        () => /discovery stream lost; keeping the last config and reconnecting/.test(agent.err),
+        "the agent's discovery retry line",
+      );
     for (const p of procs) expect(p.child.exitCode, p.err.slice(-2000)).toBeNull();
   }, 30_000);
 
@@ -99,11 +152,22 @@ describe('agent and waypoint started before the controller', () => {
     const objectsDir = path.join(dir, 'objects');
     await mkdir(objectsDir);
     await writeFile(path.join(objectsDir, 'objects.yaml'), OBJECTS);
-    await writeFile(path.join(dir, 'node-tokens'), `${NODE_TOKEN} node-a\n${WAYPOINT_TOKEN} spiffe://cluster.local/ns/shop/sa/waypoint\n`);
+    await writeFile(
+      path.join(dir, 'node-tokens'),
+      `${NODE_TOKEN} node-a\n${WAYPOINT_TOKEN} spiffe://cluster.local/ns/shop/sa/waypoint\n`,
+    );
     controller = await Controller.start({
-      source: new FileSource({ path: objectsDir, debounceMs: 20 }), ca, identity: IDENTITY,
+      source: new FileSource({ path: objectsDir, debounceMs: 20 }),
+      ca,
+      identity: IDENTITY,
       authenticate: nodeTokenFileAuthenticator(path.join(dir, 'node-tokens')),
-      localNode: 'node-a', host: '127.0.0.1', grpcPort: port, metricsPort: 0, readyPort: 0, translateDebounceMs: 20, pushDebounceMs: 20,
+      localNode: 'node-a',
+      host: '127.0.0.1',
+      grpcPort: port,
+      metricsPort: 0,
+      readyPort: 0,
+      translateDebounceMs: 20,
+      pushDebounceMs: 20,
     });
     for (const p of procs) await waitFor(() => /^ready \{/m.test(p.out), 'a ready line', 30_000);
     for (const p of procs) expect(p.child.exitCode).toBeNull();

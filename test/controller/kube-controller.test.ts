@@ -18,11 +18,16 @@ import { waitFor } from './wait.js';
 
 const AGENT_TOKEN = 'agent-token-of-node-a';
 const pod = (name: string, node: string, ip: string): FakeObject => ({
-  apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'shop', labels: { app: name } },
-  spec: { serviceAccountName: name, nodeName: node, containers: [{ name, image: 'x' }] }, status: { podIP: ip, phase: 'Running' },
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { name, namespace: 'shop', labels: { app: name } },
+  spec: { serviceAccountName: name, nodeName: node, containers: [{ name, image: 'x' }] },
+  status: { podIP: ip, phase: 'Running' },
 });
 const policy = (principal: string): FakeObject => ({
-  apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'deny-evil', namespace: 'shop' },
+  apiVersion: 'security.istio.io/v1',
+  kind: 'AuthorizationPolicy',
+  metadata: { name: 'deny-evil', namespace: 'shop' },
   spec: { action: 'DENY', rules: [{ from: [{ source: { principals: [principal] } }] }] },
 });
 
@@ -34,7 +39,8 @@ describe('controller in kube mode (fake API server)', () => {
   let snapshots: MeshSnapshot[];
 
   const shopWorkloads = () => snapshots.at(-1)!.workloads.filter((w) => w.namespace === 'shop');
-  const principals = () => snapshots.at(-1)?.authorizationPolicies.find((p) => p.name === 'deny-evil')?.rules[0]?.from?.[0]?.principals?.[0];
+  const principals = () =>
+    snapshots.at(-1)?.authorizationPolicies.find((p) => p.name === 'deny-evil')?.rules[0]?.from?.[0]?.principals?.[0];
 
   beforeAll(async () => {
     setLogSink({ write: () => true });
@@ -45,15 +51,29 @@ describe('controller in kube mode (fake API server)', () => {
   beforeEach(async () => {
     api = await FakeApiServer.start({ token: 'controller-token' });
     for (const r of STANDARD_RESOURCES) api.serve(r);
-    api.serve({ group: 'security.istio.io', versions: ['v1', 'v1beta1'], plural: 'authorizationpolicies', kind: 'AuthorizationPolicy', namespaced: true, crd: true });
+    api.serve({
+      group: 'security.istio.io',
+      versions: ['v1', 'v1beta1'],
+      plural: 'authorizationpolicies',
+      kind: 'AuthorizationPolicy',
+      namespaced: true,
+      crd: true,
+    });
     // The agent's token is bound to its pod on node-a; the CA reads the pod to learn the node.
     const agentPod = api.create({
-      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'ambit-agent-a', namespace: 'ambit-system' },
-      spec: { serviceAccountName: 'ambit-agent', nodeName: 'node-a', containers: [{ name: 'agent', image: 'x' }] }, status: { podIP: '10.244.0.2', phase: 'Running' },
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'ambit-agent-a', namespace: 'ambit-system' },
+      spec: { serviceAccountName: 'ambit-agent', nodeName: 'node-a', containers: [{ name: 'agent', image: 'x' }] },
+      status: { podIP: '10.244.0.2', phase: 'Running' },
     });
     api.tokenReviews.set(AGENT_TOKEN, {
       username: 'system:serviceaccount:ambit-system:ambit-agent',
-      extra: { 'authentication.kubernetes.io/pod-name': ['ambit-agent-a'], 'authentication.kubernetes.io/pod-uid': [String(agentPod.metadata.uid)], 'authentication.kubernetes.io/node-name': ['node-a'] },
+      extra: {
+        'authentication.kubernetes.io/pod-name': ['ambit-agent-a'],
+        'authentication.kubernetes.io/pod-uid': [String(agentPod.metadata.uid)],
+        'authentication.kubernetes.io/node-name': ['node-a'],
+      },
     });
     api.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop', labels: { 'mesh-mode': 'ambient' } } });
     api.create(pod('web', 'node-a', '10.244.0.5'));
@@ -63,17 +83,39 @@ describe('controller in kube mode (fake API server)', () => {
     kc.loadFromString(api.kubeconfig());
     const review = kubeTokenReviewer(kc, { audiences: ['ambit-ca'] });
     controller = await Controller.start({
-      source: new KubeSource({ kubeConfig: kc, timing: { initialBackoffMs: 20, maxBackoffMs: 200, absentRetryMs: 200 } }),
-      ca, authenticate: tokenReviewAuthenticator({
-        // The open-mode fake answers from a fixed table without status.audiences; the real API server reports them.
-        reviewToken: async (t) => { const r = await review(t); return r.authenticated ? { ...r, audiences: r.audiences ?? ['ambit-ca'] } : r; },
-        lookup: kubeBoundObjectLookup(kc), trustDomain: ca.trustDomain,
+      source: new KubeSource({
+        kubeConfig: kc,
+        timing: { initialBackoffMs: 20, maxBackoffMs: 200, absentRetryMs: 200 },
       }),
-      host: '127.0.0.1', grpcPort: 0, metricsPort: 0, readyPort: 0, translateDebounceMs: 30, pushDebounceMs: 30,
+      ca,
+      authenticate: tokenReviewAuthenticator({
+        // The open-mode fake answers from a fixed table without status.audiences; the real API server reports them.
+        reviewToken: async (t) => {
+          const r = await review(t);
+          return r.authenticated ? { ...r, audiences: r.audiences ?? ['ambit-ca'] } : r;
+        },
+        lookup: kubeBoundObjectLookup(kc),
+        trustDomain: ca.trustDomain,
+      }),
+      host: '127.0.0.1',
+      grpcPort: 0,
+      metricsPort: 0,
+      readyPort: 0,
+      translateDebounceMs: 30,
+      pushDebounceMs: 30,
     });
     snapshots = [];
-    client = new XdsMeshSource({ address: `127.0.0.1:${controller.ports.grpc}`, rootsPem: ca.rootsPem, controllerIdentity: controller.identity, token: AGENT_TOKEN, node: { name: 'node-a', role: 'agent' } });
-    await client.start((s) => { snapshots.push(s); return []; });
+    client = new XdsMeshSource({
+      address: `127.0.0.1:${controller.ports.grpc}`,
+      rootsPem: ca.rootsPem,
+      controllerIdentity: controller.identity,
+      token: AGENT_TOKEN,
+      node: { name: 'node-a', role: 'agent' },
+    });
+    await client.start((s) => {
+      snapshots.push(s);
+      return [];
+    });
     await client.whenSynced();
   });
   afterEach(async () => {
@@ -82,8 +124,15 @@ describe('controller in kube mode (fake API server)', () => {
     await api.close();
   });
 
-  it('serves the cluster\'s workloads and policies, and follows watch events and a 410 relist', async () => {
-    expect(shopWorkloads().map((w) => [w.name, w.node, w.ips[0]]).sort()).toEqual([['remote', 'node-b', '10.244.1.5'], ['web', 'node-a', '10.244.0.5']]);
+  it("serves the cluster's workloads and policies, and follows watch events and a 410 relist", async () => {
+    expect(
+      shopWorkloads()
+        .map((w) => [w.name, w.node, w.ips[0]])
+        .sort(),
+    ).toEqual([
+      ['remote', 'node-b', '10.244.1.5'],
+      ['web', 'node-a', '10.244.0.5'],
+    ]);
     expect(principals()).toBe('cluster.local/ns/shop/sa/evil');
 
     api.update(policy('cluster.local/ns/shop/sa/mallory'));
@@ -94,20 +143,41 @@ describe('controller in kube mode (fake API server)', () => {
     api.delete('Pod', 'remote', 'shop');
     api.update(policy('cluster.local/ns/shop/sa/trudy'));
     api.compact();
-    await waitFor(() => principals() === 'cluster.local/ns/shop/sa/trudy' && shopWorkloads().length === 1, 'state after relist');
+    await waitFor(
+      () => principals() === 'cluster.local/ns/shop/sa/trudy' && shopWorkloads().length === 1,
+      'state after relist',
+    );
     expect(shopWorkloads().map((w) => w.name)).toEqual(['web']);
   });
 
-  it('signs for pods on the agent\'s node only, authenticating with TokenReview', async () => {
+  it("signs for pods on the agent's node only, authenticating with TokenReview", async () => {
     const key = await generateWorkloadKey();
     const web = 'spiffe://cluster.local/ns/shop/sa/web';
     const remote = 'spiffe://cluster.local/ns/shop/sa/remote';
-    const agent = createGrpcCaClient({ address: `127.0.0.1:${controller.ports.grpc}`, rootsPem: ca.rootsPem, token: AGENT_TOKEN, nodeName: 'node-a', serverIdentity: controller.identity });
-    const stranger = createGrpcCaClient({ address: `127.0.0.1:${controller.ports.grpc}`, rootsPem: ca.rootsPem, token: 'not-a-token', nodeName: 'node-a', serverIdentity: controller.identity });
+    const agent = createGrpcCaClient({
+      address: `127.0.0.1:${controller.ports.grpc}`,
+      rootsPem: ca.rootsPem,
+      token: AGENT_TOKEN,
+      nodeName: 'node-a',
+      serverIdentity: controller.identity,
+    });
+    const stranger = createGrpcCaClient({
+      address: `127.0.0.1:${controller.ports.grpc}`,
+      rootsPem: ca.rootsPem,
+      token: 'not-a-token',
+      nodeName: 'node-a',
+      serverIdentity: controller.identity,
+    });
     try {
-      expect((await agent.sign({ csrPem: createCsr(web, key.privateKey), identity: web, ttlSeconds: 600 })).certChainPem).toContain('BEGIN CERTIFICATE');
-      await expect(agent.sign({ csrPem: createCsr(remote, key.privateKey), identity: remote, ttlSeconds: 600 })).rejects.toThrow(/may not obtain/);
-      await expect(stranger.sign({ csrPem: createCsr(web, key.privateKey), identity: web, ttlSeconds: 600 })).rejects.toThrow(/token refused/);
+      expect(
+        (await agent.sign({ csrPem: createCsr(web, key.privateKey), identity: web, ttlSeconds: 600 })).certChainPem,
+      ).toContain('BEGIN CERTIFICATE');
+      await expect(
+        agent.sign({ csrPem: createCsr(remote, key.privateKey), identity: remote, ttlSeconds: 600 }),
+      ).rejects.toThrow(/may not obtain/);
+      await expect(
+        stranger.sign({ csrPem: createCsr(web, key.privateKey), identity: web, ttlSeconds: 600 }),
+      ).rejects.toThrow(/token refused/);
       // one review for the discovery stream opened in beforeEach (the accepted token is then
       // remembered), one for the stranger's token
       expect(api.requests.filter((r) => r.includes('tokenreviews'))).toHaveLength(2);

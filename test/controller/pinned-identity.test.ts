@@ -29,7 +29,10 @@ describe('pinned controller identity', () => {
   let ca: CertificateAuthority;
   let controller: Controller;
   // The identity the settings derive for a controller in namespace `mesh-cp`.
-  const identity = controllerSettings({ '--trust-domain': 'cluster.local' }, { POD_NAMESPACE: 'mesh-cp', SERVICE_ACCOUNT: 'ambit-controller' }).identity;
+  const identity = controllerSettings(
+    { '--trust-domain': 'cluster.local' },
+    { POD_NAMESPACE: 'mesh-cp', SERVICE_ACCOUNT: 'ambit-controller' },
+  ).identity;
   const impostor = 'spiffe://cluster.local/ns/ambit-system/sa/ambit-controller';
 
   beforeAll(async () => {
@@ -39,9 +42,17 @@ describe('pinned controller identity', () => {
     await writeFile(path.join(dir, 'node-tokens'), `${TOKEN} node-a\n`);
     ca = await CertificateAuthority.create({ trustDomain: 'cluster.local' });
     controller = await Controller.start({
-      source: new FileSource({ path: dir, debounceMs: 20 }), ca, identity,
+      source: new FileSource({ path: dir, debounceMs: 20 }),
+      ca,
+      identity,
       authenticate: nodeTokenFileAuthenticator(path.join(dir, 'node-tokens')),
-      localNode: 'node-a', host: '127.0.0.1', grpcPort: 0, metricsPort: 0, readyPort: 0, translateDebounceMs: 20, pushDebounceMs: 20,
+      localNode: 'node-a',
+      host: '127.0.0.1',
+      grpcPort: 0,
+      metricsPort: 0,
+      readyPort: 0,
+      translateDebounceMs: 20,
+      pushDebounceMs: 20,
     });
     await waitFor(() => controller.isReady(), 'controller ready');
   });
@@ -57,10 +68,15 @@ describe('pinned controller identity', () => {
     expect(controller.identity).toBe(identity);
   });
 
-  const discovery = (pinned: string): XdsMeshSource => new XdsMeshSource({
-    address: `127.0.0.1:${controller.ports.grpc}`, rootsPem: ca.rootsPem, controllerIdentity: pinned, token: TOKEN,
-    node: { name: 'node-a', role: 'agent' }, backoff: { initialMs: 50, maxMs: 200 },
-  });
+  const discovery = (pinned: string): XdsMeshSource =>
+    new XdsMeshSource({
+      address: `127.0.0.1:${controller.ports.grpc}`,
+      rootsPem: ca.rootsPem,
+      controllerIdentity: pinned,
+      token: TOKEN,
+      node: { name: 'node-a', role: 'agent' },
+      backoff: { initialMs: 50, maxMs: 200 },
+    });
 
   it('discovery: a controller with another identity is refused, the pinned one accepted', async () => {
     const refused = discovery(impostor);
@@ -68,7 +84,9 @@ describe('pinned controller identity', () => {
       await refused.start(() => []);
       await waitFor(() => refused.status().reconnects > 1, 'a refused connection');
       expect(refused.status().synced).toBe(false);
-      expect(refused.status().lastError).toMatch(/does not carry spiffe:\/\/cluster\.local\/ns\/ambit-system\/sa\/ambit-controller/);
+      expect(refused.status().lastError).toMatch(
+        /does not carry spiffe:\/\/cluster\.local\/ns\/ambit-system\/sa\/ambit-controller/,
+      );
     } finally {
       await refused.stop();
     }
@@ -86,10 +104,25 @@ describe('pinned controller identity', () => {
     const key = await generateWorkloadKey();
     const id = 'spiffe://cluster.local/ns/shop/sa/web';
     const req = { csrPem: createCsr(id, key.privateKey), identity: id, ttlSeconds: 600 };
-    const wrong = createGrpcCaClient({ address: `127.0.0.1:${controller.ports.grpc}`, rootsPem: ca.rootsPem, token: TOKEN, nodeName: 'node-a', serverIdentity: impostor, timeoutMs: 3000 });
-    const right = createGrpcCaClient({ address: `127.0.0.1:${controller.ports.grpc}`, rootsPem: ca.rootsPem, token: TOKEN, nodeName: 'node-a', serverIdentity: identity });
+    const wrong = createGrpcCaClient({
+      address: `127.0.0.1:${controller.ports.grpc}`,
+      rootsPem: ca.rootsPem,
+      token: TOKEN,
+      nodeName: 'node-a',
+      serverIdentity: impostor,
+      timeoutMs: 3000,
+    });
+    const right = createGrpcCaClient({
+      address: `127.0.0.1:${controller.ports.grpc}`,
+      rootsPem: ca.rootsPem,
+      token: TOKEN,
+      nodeName: 'node-a',
+      serverIdentity: identity,
+    });
     try {
-      await expect(wrong.sign(req)).rejects.toThrow(/presented spiffe:\/\/cluster.local\/ns\/mesh-cp\/sa\/ambit-controller, expected spiffe:\/\/cluster.local\/ns\/ambit-system/);
+      await expect(wrong.sign(req)).rejects.toThrow(
+        /presented spiffe:\/\/cluster.local\/ns\/mesh-cp\/sa\/ambit-controller, expected spiffe:\/\/cluster.local\/ns\/ambit-system/,
+      );
       expect((await right.sign(req)).certChainPem).toContain('BEGIN CERTIFICATE');
     } finally {
       wrong.close();

@@ -50,7 +50,6 @@ interface GraphAnswer {
   edges: Edge[];
 }
 
-
 const until = <T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> =>
   pollUntil(probe, { what, timeoutMs, intervalMs: 500 });
 

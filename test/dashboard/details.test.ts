@@ -115,7 +115,7 @@ describe('dashboard details', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('a service: its workloads\' policies, its routes, its objects and analyze\'s findings on them', async () => {
+  it("a service: its workloads' policies, its routes, its objects and analyze's findings on them", async () => {
     const d = await details(`svc:${NS}/customer-service`, ctx);
     expect(d.routes.rows.map((r) => r[0])).toEqual([`customer-service.${NS}.svc.cluster.local:8080`]);
     expect(d.routes.rows[0]!.join(' ')).toContain('70%');
@@ -133,8 +133,12 @@ describe('dashboard details', () => {
     expect(keys).not.toContain(`AuthorizationPolicy/${NS}/payment-service`);
     // The undefined subset (IST0101), and the two VirtualServices for one mesh host, each naming both (IST0109).
     expect(d.findings).toHaveLength(3);
-    expect(d.findings.filter((f) => /^VirtualService\/coffee-shop\/customer-canary: .*subset "v9"/.test(f))).toHaveLength(1);
-    expect(d.findings.filter((f) => /IST0109.*coffee-shop\/customer-canary,coffee-shop\/customer-service/.test(f))).toHaveLength(2);
+    expect(
+      d.findings.filter((f) => /^VirtualService\/coffee-shop\/customer-canary: .*subset "v9"/.test(f)),
+    ).toHaveLength(1);
+    expect(
+      d.findings.filter((f) => /IST0109.*coffee-shop\/customer-canary,coffee-shop\/customer-service/.test(f)),
+    ).toHaveLength(2);
   });
 
   it("a workload, and an edge (its destination's details)", async () => {

@@ -90,7 +90,11 @@ spec:
       outputClaimToHeaders: [{ header: x-verified-sub, claim: sub }]
 `;
 
-interface LocalRecordView { planned: Array<{ name: string; ip: string }>; serviceVips: Array<{ name: string; vips: string[] }>; waypoints: Array<{ ip: string }> }
+interface LocalRecordView {
+  planned: Array<{ name: string; ip: string }>;
+  serviceVips: Array<{ name: string; vips: string[] }>;
+  waypoints: Array<{ ip: string }>;
+}
 
 describeNetns('ambitctl local up: a hostile pod against the coffee-shop and its waypoint', () => {
   let work: string;
@@ -100,7 +104,8 @@ describeNetns('ambitctl local up: a hostile pod against the coffee-shop and its 
   let record: LocalRecordView;
   let validToken: string;
 
-  const exec = (pod: string, ...argv: string[]) => sh(process.execPath, [CTL, 'local', 'exec', '--state-dir', stateDir, pod, '--', ...argv], 120_000);
+  const exec = (pod: string, ...argv: string[]) =>
+    sh(process.execPath, [CTL, 'local', 'exec', '--state-dir', stateDir, pod, '--', ...argv], 120_000);
   /** curl from a pod; the last line of stdout is the status code. */
   const curl = async (pod: string, ...args: string[]): Promise<{ code: number; status: string; body: string }> => {
     const r = await exec(pod, 'curl', '-sS', '-m', '10', '--path-as-is', '-w', '\n%{http_code}', ...args);
@@ -119,14 +124,26 @@ describeNetns('ambitctl local up: a hostile pod against the coffee-shop and its 
     stateDir = path.join(work, 'state');
     const keys = await generateKeyPair('ES256');
     const jwks = JSON.stringify({ keys: [{ ...(await exportJWK(keys.publicKey)), kid: 'k1', alg: 'ES256' }] });
-    validToken = await new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuer(ISSUER).setSubject('alice')
-      .setIssuedAt().setExpirationTime('1h').sign(keys.privateKey);
+    validToken = await new SignJWT({})
+      .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+      .setIssuer(ISSUER)
+      .setSubject('alice')
+      .setIssuedAt()
+      .setExpirationTime('1h')
+      .sign(keys.privateKey);
     const mesh = path.join(work, 'coffee-shop');
     await cp(path.join(REPO, 'examples', 'coffee-shop'), mesh, { recursive: true });
     await writeFile(path.join(mesh, 'adversarial.yaml'), manifests(jwks));
     bigHeaderFile = path.join(work, 'big-header.txt');
     await writeFile(bigHeaderFile, `x-big: ${'a'.repeat(200 * 1024)}\n`);
-    localMesh = new LocalMesh({ dir: mesh, stateDir, bridge: BRIDGE, cidr: CIDR, prefix: PREFIX, portOffset: PORT_OFFSET });
+    localMesh = new LocalMesh({
+      dir: mesh,
+      stateDir,
+      bridge: BRIDGE,
+      cidr: CIDR,
+      prefix: PREFIX,
+      portOffset: PORT_OFFSET,
+    });
     await localMesh.start();
     record = JSON.parse(await readFile(path.join(stateDir, 'local.json'), 'utf8')) as LocalRecordView;
     await legit();
@@ -139,7 +156,15 @@ describeNetns('ambitctl local up: a hostile pod against the coffee-shop and its 
   }, 120_000);
 
   it('path variants of a denied path are refused (dot segments, %2e, %61, backslashes)', async () => {
-    for (const p of ['/admin', '/x/../admin', '/x/%2e%2e/admin', '/x/.%2E/admin', '/%61dmin', '/x\\..\\admin', '/./admin/users']) {
+    for (const p of [
+      '/admin',
+      '/x/../admin',
+      '/x/%2e%2e/admin',
+      '/x/.%2E/admin',
+      '/%61dmin',
+      '/x\\..\\admin',
+      '/./admin/users',
+    ]) {
       const r = await curl('intruder', `http://customer-service:8080${p}`);
       expect(r.status, p).toBe('403');
       expect(r.body, p).toBe('RBAC: access denied');
@@ -159,14 +184,27 @@ describeNetns('ambitctl local up: a hostile pod against the coffee-shop and its 
   }, 60_000);
 
   it('spoofed JWT output and identity headers never reach the app', async () => {
-    const r = await curl('intruder', '-H', 'x-verified-sub: root', '-H', 'x-forwarded-client-cert: By=x;URI=spiffe://cluster.local/ns/coffee-shop/sa/order-service',
-      'http://customer-service:8080/profile');
+    const r = await curl(
+      'intruder',
+      '-H',
+      'x-verified-sub: root',
+      '-H',
+      'x-forwarded-client-cert: By=x;URI=spiffe://cluster.local/ns/coffee-shop/sa/order-service',
+      'http://customer-service:8080/profile',
+    );
     expect(r.status).toBe('200');
     const seen = JSON.parse(r.body) as { headers: Record<string, string>; caller: { identity?: string } };
     expect(seen.headers['x-verified-sub']).toBeUndefined();
     expect(seen.caller.identity).toBe('spiffe://cluster.local/ns/coffee-shop/sa/intruder');
     // The header does carry a verified claim.
-    const ok = await curl('intruder', '-H', `authorization: Bearer ${validToken}`, '-H', 'x-verified-sub: root', 'http://customer-service:8080/profile');
+    const ok = await curl(
+      'intruder',
+      '-H',
+      `authorization: Bearer ${validToken}`,
+      '-H',
+      'x-verified-sub: root',
+      'http://customer-service:8080/profile',
+    );
     expect((JSON.parse(ok.body) as { headers: Record<string, string> }).headers['x-verified-sub']).toBe('alice');
     await legit();
   }, 60_000);
@@ -188,7 +226,9 @@ describeNetns('ambitctl local up: a hostile pod against the coffee-shop and its 
       const s = net.connect({ host: payment.ip, port: 8080 });
       s.setTimeout(5_000, () => s.destroy());
       s.on('connect', () => s.write('GET /pay HTTP/1.1\r\nHost: payment-service\r\nConnection: close\r\n\r\n'));
-      s.on('data', (d: Buffer) => { got += d.toString(); });
+      s.on('data', (d: Buffer) => {
+        got += d.toString();
+      });
       s.on('close', () => resolve(got));
       s.on('error', () => undefined);
     });
@@ -209,29 +249,46 @@ describeNetns('ambitctl local up: a hostile pod against the coffee-shop and its 
     const waypoint = record.waypoints[0]!;
     const vip = record.serviceVips.find((s) => s.name === 'customer-service')!.vips[0]!;
     const session = http2.connect(`https://${waypoint.ip}:15008`, {
-      key: creds.keyPem, cert: creds.certChainPem, ca: creds.rootsPem, checkServerIdentity: () => undefined,
+      key: creds.keyPem,
+      cert: creds.certChainPem,
+      ca: creds.rootsPem,
+      checkServerIdentity: () => undefined,
       // Ignore the server's limit until its SETTINGS arrive: send as many streams as possible.
       peerMaxConcurrentStreams: 20_000,
     });
     session.on('error', () => undefined);
-    await new Promise<void>((resolve, reject) => { session.once('connect', () => resolve()); session.once('error', reject); });
+    await new Promise<void>((resolve, reject) => {
+      session.once('connect', () => resolve());
+      session.once('error', reject);
+    });
     let accepted = 0;
     let refused = 0;
     const streams: http2.ClientHttp2Stream[] = [];
-    const settled = Array.from({ length: 10_000 }, () => new Promise<void>((resolve) => {
-      let s: http2.ClientHttp2Stream;
-      try {
-        s = session.request({ ':method': 'CONNECT', ':authority': `${vip}:8080` }, { endStream: false });
-      } catch {
-        refused++;
-        resolve();
-        return;
-      }
-      streams.push(s);
-      s.on('response', (h) => { if (Number(h[':status']) === 200) accepted++; else refused++; resolve(); });
-      s.on('error', () => { refused++; resolve(); });
-      s.on('close', () => resolve());
-    }));
+    const settled = Array.from(
+      { length: 10_000 },
+      () =>
+        new Promise<void>((resolve) => {
+          let s: http2.ClientHttp2Stream;
+          try {
+            s = session.request({ ':method': 'CONNECT', ':authority': `${vip}:8080` }, { endStream: false });
+          } catch {
+            refused++;
+            resolve();
+            return;
+          }
+          streams.push(s);
+          s.on('response', (h) => {
+            if (Number(h[':status']) === 200) accepted++;
+            else refused++;
+            resolve();
+          });
+          s.on('error', () => {
+            refused++;
+            resolve();
+          });
+          s.on('close', () => resolve());
+        }),
+    );
     await Promise.race([Promise.all(settled), new Promise((r) => setTimeout(r, 15_000))]);
     expect(accepted).toBeGreaterThan(0);
     expect(accepted).toBeLessThanOrEqual(100);
@@ -242,29 +299,42 @@ describeNetns('ambitctl local up: a hostile pod against the coffee-shop and its 
     expect(refused + accepted).toBeGreaterThan(0);
   }, 120_000);
 
-  it('10,000 streams on one HBONE connection to a pod\'s agent are as harmless', async () => {
+  it("10,000 streams on one HBONE connection to a pod's agent are as harmless", async () => {
     const ca = await CertificateAuthority.loadOrCreate(path.join(stateDir, 'controller'));
     const creds = await ca.issue('spiffe://cluster.local/ns/coffee-shop/sa/intruder');
     const payment = record.planned.find((p) => p.name.startsWith('payment-service'))!;
     const session = http2.connect(`https://${payment.ip}:15008`, {
-      key: creds.keyPem, cert: creds.certChainPem, ca: creds.rootsPem, checkServerIdentity: () => undefined,
+      key: creds.keyPem,
+      cert: creds.certChainPem,
+      ca: creds.rootsPem,
+      checkServerIdentity: () => undefined,
       peerMaxConcurrentStreams: 20_000,
     });
     session.on('error', () => undefined);
-    await new Promise<void>((resolve, reject) => { session.once('connect', () => resolve()); session.once('error', reject); });
+    await new Promise<void>((resolve, reject) => {
+      session.once('connect', () => resolve());
+      session.once('error', reject);
+    });
     let accepted = 0;
-    const settled = Array.from({ length: 10_000 }, () => new Promise<void>((resolve) => {
-      let s: http2.ClientHttp2Stream;
-      try {
-        s = session.request({ ':method': 'CONNECT', ':authority': `${payment.ip}:8080` }, { endStream: false });
-      } catch {
-        resolve();
-        return;
-      }
-      s.on('response', (h) => { if (Number(h[':status']) === 200) accepted++; resolve(); });
-      s.on('error', () => resolve());
-      s.on('close', () => resolve());
-    }));
+    const settled = Array.from(
+      { length: 10_000 },
+      () =>
+        new Promise<void>((resolve) => {
+          let s: http2.ClientHttp2Stream;
+          try {
+            s = session.request({ ':method': 'CONNECT', ':authority': `${payment.ip}:8080` }, { endStream: false });
+          } catch {
+            resolve();
+            return;
+          }
+          s.on('response', (h) => {
+            if (Number(h[':status']) === 200) accepted++;
+            resolve();
+          });
+          s.on('error', () => resolve());
+          s.on('close', () => resolve());
+        }),
+    );
     await Promise.race([Promise.all(settled), new Promise((r) => setTimeout(r, 15_000))]);
     expect(accepted).toBeLessThanOrEqual(100);
     await legit();

@@ -9,15 +9,21 @@ import { stringify } from 'yaml';
 import { createPodSocket } from '../../agent/inpod/sockets.js';
 import { REPO_ROOT as REPO } from '../support/repo.js';
 
-
 /** Bundle `entry` (relative to the repo) into one ESM file; npm packages stay external. */
 export async function bundleMain(entry: string, tag: string): Promise<string> {
   const esbuild = await import('esbuild');
   const dir = await mkdtemp(path.join(REPO, 'node_modules', `.ambit-h14-${tag}-`));
   const outfile = path.join(dir, `${tag}.mjs`);
   await esbuild.build({
-    entryPoints: [path.join(REPO, entry)], bundle: true, platform: 'node', format: 'esm', target: 'node20',
-    outfile, logLevel: 'silent', packages: 'external', absWorkingDir: REPO,
+    entryPoints: [path.join(REPO, entry)],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    outfile,
+    logLevel: 'silent',
+    packages: 'external',
+    absWorkingDir: REPO,
   });
   return outfile;
 }
@@ -41,11 +47,33 @@ export interface ControllerRun {
 
 /** `ambit-controller --source file`; resolves once it logged "controller started". */
 export async function startController(run: ControllerRun): Promise<ControllerProcess> {
-  const child = spawn(process.execPath, [run.bundle, '--source', 'file', '--config-dir', run.configDir, '--state-dir', run.stateDir,
-    '--node-name', run.nodeName, '--host', '127.0.0.1', '--grpc-port', String(run.ports.grpc),
-    '--metrics-port', String(run.ports.metrics), '--ready-port', String(run.ports.ready)], {
-    cwd: REPO, env: { ...process.env, AMBIT_LOG_LEVEL: 'info' }, stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      run.bundle,
+      '--source',
+      'file',
+      '--config-dir',
+      run.configDir,
+      '--state-dir',
+      run.stateDir,
+      '--node-name',
+      run.nodeName,
+      '--host',
+      '127.0.0.1',
+      '--grpc-port',
+      String(run.ports.grpc),
+      '--metrics-port',
+      String(run.ports.metrics),
+      '--ready-port',
+      String(run.ports.ready),
+    ],
+    {
+      cwd: REPO,
+      env: { ...process.env, AMBIT_LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   const lines: Array<Record<string, unknown>> = [];
   let partial = '';
   let started: (() => void) | undefined;
@@ -54,7 +82,11 @@ export async function startController(run: ControllerRun): Promise<ControllerPro
     partial = parts.pop() ?? '';
     for (const text of parts) {
       let rec: Record<string, unknown>;
-      try { rec = JSON.parse(text) as Record<string, unknown>; } catch { rec = { msg: text }; }
+      try {
+        rec = JSON.parse(text) as Record<string, unknown>;
+      } catch {
+        rec = { msg: text };
+      }
       lines.push(rec);
       if (rec.msg === 'controller started') started?.();
     }
@@ -62,13 +94,28 @@ export async function startController(run: ControllerRun): Promise<ControllerPro
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   await new Promise<void>((resolve, reject) => {
     started = resolve;
-    void exited.then((code) => reject(new Error(`controller exited (${code}) before starting:\n${lines.slice(-10).map((l) => JSON.stringify(l)).join('\n')}`)));
+    void exited.then((code) =>
+      reject(
+        new Error(
+          `controller exited (${code}) before starting:\n${lines
+            .slice(-10)
+            .map((l) => JSON.stringify(l))
+            .join('\n')}`,
+        ),
+      ),
+    );
   });
   return {
     child,
     logs: () => [...lines],
-    stop: async () => { child.kill('SIGTERM'); return exited; },
-    kill: async () => { if (child.exitCode === null) child.kill('SIGKILL'); await exited; },
+    stop: async () => {
+      child.kill('SIGTERM');
+      return exited;
+    },
+    kill: async () => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await exited;
+    },
   };
 }
 
@@ -76,16 +123,24 @@ export async function startController(run: ControllerRun): Promise<ControllerPro
 
 type Obj = Record<string, unknown>;
 
-export const namespaceObject = (name: string, labels: Record<string, string>): Obj =>
-  ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } });
+export const namespaceObject = (name: string, labels: Record<string, string>): Obj => ({
+  apiVersion: 'v1',
+  kind: 'Namespace',
+  metadata: { name, labels },
+});
 
-export const serviceAccountObject = (namespace: string, name: string): Obj =>
-  ({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace } });
+export const serviceAccountObject = (namespace: string, name: string): Obj => ({
+  apiVersion: 'v1',
+  kind: 'ServiceAccount',
+  metadata: { name, namespace },
+});
 
 /** A Pod as the API server holds it: scheduled on `nodeName`, with its IP once the CNI gave it one. */
 export function podObject(namespace: string, name: string, serviceAccount: string, nodeName: string, ip?: string): Obj {
   return {
-    apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace, labels: { app: serviceAccount } },
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace, labels: { app: serviceAccount } },
     spec: { nodeName, serviceAccountName: serviceAccount, containers: [{ name: 'app', image: 'none' }] },
     status: ip ? { phase: 'Running', podIP: ip, podIPs: [{ ip }] } : { phase: 'Pending' },
   };
@@ -94,7 +149,9 @@ export function podObject(namespace: string, name: string, serviceAccount: strin
 /** DENY every connection from the service account `from` to the workloads of `namespace`. */
 export function denyPolicyObject(namespace: string, name: string, from: string): Obj {
   return {
-    apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name, namespace },
+    apiVersion: 'security.istio.io/v1',
+    kind: 'AuthorizationPolicy',
+    metadata: { name, namespace },
     spec: { action: 'DENY', rules: [{ from: [{ source: { principals: [from] } }] }] },
   };
 }
@@ -116,17 +173,34 @@ export async function removeManifest(dir: string, file: string): Promise<void> {
 
 // ---- traffic from inside a pod ----
 
-export interface Exchange { echoed: string; error?: string }
+export interface Exchange {
+  echoed: string;
+  error?: string;
+}
 
 /** One short connection from the pod's netns (captured like an app): send, half-close, read the echo. */
-export function exchange(netnsPath: string, ip: string, port: number, payload: string, timeoutMs = 5000): Promise<Exchange> {
+export function exchange(
+  netnsPath: string,
+  ip: string,
+  port: number,
+  payload: string,
+  timeoutMs = 5000,
+): Promise<Exchange> {
   return new Promise((resolve) => {
     const sock = createPodSocket(netnsPath);
     let echoed = '';
-    const timer = setTimeout(() => { sock.destroy(); resolve({ echoed, error: 'timeout' }); }, timeoutMs);
-    const done = (r: Exchange): void => { clearTimeout(timer); resolve(r); };
+    const timer = setTimeout(() => {
+      sock.destroy();
+      resolve({ echoed, error: 'timeout' });
+    }, timeoutMs);
+    const done = (r: Exchange): void => {
+      clearTimeout(timer);
+      resolve(r);
+    };
     sock.setEncoding('utf8');
-    sock.on('data', (d: string) => { echoed += d; });
+    sock.on('data', (d: string) => {
+      echoed += d;
+    });
     sock.on('error', (err: NodeJS.ErrnoException) => done({ echoed, error: err.code ?? err.message }));
     sock.on('close', () => done({ echoed }));
     sock.connect(port, ip);
@@ -141,8 +215,12 @@ export class LongLivedConnection {
   private closed = false;
   private constructor(private readonly sock: net.Socket) {
     sock.setEncoding('utf8');
-    sock.on('data', (d: string) => { this.received += d; });
-    sock.on('close', () => { this.closed = true; });
+    sock.on('data', (d: string) => {
+      this.received += d;
+    });
+    sock.on('close', () => {
+      this.closed = true;
+    });
     sock.on('error', () => undefined);
   }
 
@@ -150,11 +228,16 @@ export class LongLivedConnection {
     const sock = createPodSocket(netnsPath);
     const conn = new LongLivedConnection(sock);
     sock.connect(port, ip);
-    await new Promise<void>((resolve, reject) => { sock.once('connect', resolve); sock.once('error', reject); });
+    await new Promise<void>((resolve, reject) => {
+      sock.once('connect', resolve);
+      sock.once('error', reject);
+    });
     return conn;
   }
 
-  get isClosed(): boolean { return this.closed; }
+  get isClosed(): boolean {
+    return this.closed;
+  }
 
   /** Send a numbered line; resolves with the echo, rejects if it does not come back in time. */
   async ping(tag: string, timeoutMs = 5000): Promise<string> {

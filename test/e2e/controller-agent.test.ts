@@ -12,11 +12,29 @@ import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { listenInNetns, releaseNetns } from '../../agent/inpod/sockets.js';
 import { describeNetns } from '../helpers/privileges.js';
-import { createCniChain, createPodNetns, deletePodNetns, destroyCniChain, type CniChain, type PodNetns } from '../helpers/cni-chain.js';
+import {
+  createCniChain,
+  createPodNetns,
+  deletePodNetns,
+  destroyCniChain,
+  type CniChain,
+  type PodNetns,
+} from '../helpers/cni-chain.js';
 import { eventually, freePort, httpGet, sh, startAgent, type AgentProcess } from '../netns/agent-netns-helpers.js';
 import {
-  bundleMain, denyPolicyObject, exchange, LongLivedConnection, namespaceObject, podObject, removeManifest, serviceAccountObject,
-  startController, writeManifests, writeText, type ControllerProcess, type ControllerRun,
+  bundleMain,
+  denyPolicyObject,
+  exchange,
+  LongLivedConnection,
+  namespaceObject,
+  podObject,
+  removeManifest,
+  serviceAccountObject,
+  startController,
+  writeManifests,
+  writeText,
+  type ControllerProcess,
+  type ControllerRun,
 } from './controller-agent-helpers.js';
 
 const BRIDGE = 'ambt-h14-br0';
@@ -41,10 +59,20 @@ interface Dump {
   certificates: Array<{ identity: string; notAfter: string }>;
 }
 
-const serviceFile = (vipLine = `clusterIP: ${VIP}`) => [
-  'apiVersion: v1', 'kind: Service', 'metadata:', `  name: ${SERVER.sa}`, `  namespace: ${NS}`, `  labels: { app: ${SERVER.sa} }`,
-  'spec:', `  ${vipLine}`, `  selector: { app: ${SERVER.sa} }`, `  ports: [{ name: tcp-echo, port: ${SVC_PORT}, targetPort: ${APP_PORT}, protocol: TCP }]`, '',
-].join('\n');
+const serviceFile = (vipLine = `clusterIP: ${VIP}`) =>
+  [
+    'apiVersion: v1',
+    'kind: Service',
+    'metadata:',
+    `  name: ${SERVER.sa}`,
+    `  namespace: ${NS}`,
+    `  labels: { app: ${SERVER.sa} }`,
+    'spec:',
+    `  ${vipLine}`,
+    `  selector: { app: ${SERVER.sa} }`,
+    `  ports: [{ name: tcp-echo, port: ${SVC_PORT}, targetPort: ${APP_PORT}, protocol: TCP }]`,
+    '',
+  ].join('\n');
 
 describeNetns('controller (file source) + agent (controller mode): pods in network namespaces', () => {
   let dir: string;
@@ -63,19 +91,24 @@ describeNetns('controller (file source) + agent (controller mode): pods in netwo
 
   const dump = async (): Promise<Dump> => JSON.parse(await httpGet(agent!.adminPort, '/config_dump')) as Dump;
   const refused = async (): Promise<number> =>
-    ((JSON.parse(await httpGet(agent!.adminPort, '/debug/connections')) as { refusals: Record<string, number> }).refusals['authz-denied'] ?? 0);
+    (JSON.parse(await httpGet(agent!.adminPort, '/debug/connections')) as { refusals: Record<string, number> })
+      .refusals['authz-denied'] ?? 0;
   const probe = (payload: string) => exchange(client.netnsPath, VIP, SVC_PORT, payload);
-  const writePods = (ips?: { client: string; server: string }) => writeManifests(configDir, '20-pods.yaml', [
-    podObject(NS, CLIENT.name, CLIENT.sa, NODE, ips?.client),
-    podObject(NS, SERVER.name, SERVER.sa, NODE, ips?.server),
-  ]);
+  const writePods = (ips?: { client: string; server: string }) =>
+    writeManifests(configDir, '20-pods.yaml', [
+      podObject(NS, CLIENT.name, CLIENT.sa, NODE, ips?.client),
+      podObject(NS, SERVER.name, SERVER.sa, NODE, ips?.server),
+    ]);
   /** Wait until new connections are refused (true) or echoed (false); returns the ms it took. */
   async function untilNew(refusedWanted: boolean, budgetMs: number): Promise<number> {
     const t0 = performance.now();
     for (let i = 0; ; i++) {
       const r = await probe(`probe-${i}`);
       if ((r.echoed === '') === refusedWanted) return performance.now() - t0;
-      if (performance.now() - t0 > budgetMs) throw new Error(`new connections still ${refusedWanted ? 'echoed' : 'refused'} after ${budgetMs} ms (last: ${JSON.stringify(r)})`);
+      if (performance.now() - t0 > budgetMs)
+        throw new Error(
+          `new connections still ${refusedWanted ? 'echoed' : 'refused'} after ${budgetMs} ms (last: ${JSON.stringify(r)})`,
+        );
       await new Promise((res) => setTimeout(res, 25));
     }
   }
@@ -86,31 +119,58 @@ describeNetns('controller (file source) + agent (controller mode): pods in netwo
     await mkdir(configDir);
     // What an API server holds before the pods start: namespace, accounts, Service, scheduled Pods.
     await writeManifests(configDir, '00-namespace.yaml', [
-      namespaceObject(NS, { 'mesh-mode': 'ambient' }), serviceAccountObject(NS, CLIENT.sa), serviceAccountObject(NS, SERVER.sa),
+      namespaceObject(NS, { 'mesh-mode': 'ambient' }),
+      serviceAccountObject(NS, CLIENT.sa),
+      serviceAccountObject(NS, SERVER.sa),
     ]);
     await writeText(configDir, '10-service.yaml', serviceFile());
     await writePods();
-    const [controllerBundle, bundle] = await Promise.all([bundleMain('controller/main.ts', 'controller'), bundleMain('agent/main.ts', 'agent')]);
+    const [controllerBundle, bundle] = await Promise.all([
+      bundleMain('controller/main.ts', 'controller'),
+      bundleMain('agent/main.ts', 'agent'),
+    ]);
     agentBundle = bundle;
     const stateDir = path.join(dir, 'controller');
-    run = { bundle: controllerBundle, configDir, stateDir, nodeName: NODE, ports: { grpc: await freePort(), metrics: await freePort(), ready: await freePort() } };
+    run = {
+      bundle: controllerBundle,
+      configDir,
+      stateDir,
+      nodeName: NODE,
+      ports: { grpc: await freePort(), metrics: await freePort(), ready: await freePort() },
+    };
     controller = await startController(run);
     // File mode: the controller created a token for this node; the agent presents it.
-    const tokenLine = (await readFile(path.join(stateDir, 'node-tokens'), 'utf8')).split('\n').find((l) => l.endsWith(` ${NODE}`));
+    const tokenLine = (await readFile(path.join(stateDir, 'node-tokens'), 'utf8'))
+      .split('\n')
+      .find((l) => l.endsWith(` ${NODE}`));
     const tokenFile = path.join(dir, 'agent-token');
     await writeText(dir, 'agent-token', `${tokenLine!.split(' ')[0]}\n`);
     agentEnv = {
-      AMBIT_CONTROLLER: `127.0.0.1:${run.ports.grpc}`, AMBIT_CONTROLLER_ROOTS: path.join(stateDir, 'root-cert.pem'),
-      AMBIT_CONTROLLER_IDENTITY: CONTROLLER_ID, AMBIT_TOKEN_FILE: tokenFile, AMBIT_NODE_NAME: NODE,
-      AMBIT_STATE_DIR: path.join(dir, 'agent'), AMBIT_AGENT_SOCKET: path.join(dir, 'agent.sock'), AMBIT_DRAIN_MS: '2000',
+      AMBIT_CONTROLLER: `127.0.0.1:${run.ports.grpc}`,
+      AMBIT_CONTROLLER_ROOTS: path.join(stateDir, 'root-cert.pem'),
+      AMBIT_CONTROLLER_IDENTITY: CONTROLLER_ID,
+      AMBIT_TOKEN_FILE: tokenFile,
+      AMBIT_NODE_NAME: NODE,
+      AMBIT_STATE_DIR: path.join(dir, 'agent'),
+      AMBIT_AGENT_SOCKET: path.join(dir, 'agent.sock'),
+      AMBIT_DRAIN_MS: '2000',
     };
     agent = await startAgent(agentBundle, agentEnv);
-    await eventually(async () => {
-      const uids = new Set((await dump()).workloads.map((w) => w.uid));
-      return uids.has(`Pod/${NS}/${CLIENT.name}`) && uids.has(`Pod/${NS}/${SERVER.name}`) ? true : undefined;
-    }, 'the agent to receive the scheduled pods', 300);
+    await eventually(
+      async () => {
+        const uids = new Set((await dump()).workloads.map((w) => w.uid));
+        return uids.has(`Pod/${NS}/${CLIENT.name}`) && uids.has(`Pod/${NS}/${SERVER.name}`) ? true : undefined;
+      },
+      'the agent to receive the scheduled pods',
+      300,
+    );
 
-    chain = await createCniChain({ suite: 'h14', bridge: BRIDGE, subnet: SUBNET, agentSocket: agentEnv.AMBIT_AGENT_SOCKET });
+    chain = await createCniChain({
+      suite: 'h14',
+      bridge: BRIDGE,
+      subnet: SUBNET,
+      agentSocket: agentEnv.AMBIT_AGENT_SOCKET,
+    });
     client = await createPodNetns(chain, { namespace: NS, name: CLIENT.name });
     pods.push(client);
     server = await createPodNetns(chain, { namespace: NS, name: SERVER.name });
@@ -127,11 +187,17 @@ describeNetns('controller (file source) + agent (controller mode): pods in netwo
     });
     // As the kubelet reports it: the pods' IPs into their status.
     await writePods({ client: client.ip, server: server.ip });
-    await eventually(async () => {
-      const d = await dump();
-      const svc = d.services.find((s) => s.name === SERVER.sa);
-      return svc?.endpoints.some((e) => e.address === server.ip) && d.workloads.some((w) => w.ips.includes(client.ip)) ? true : undefined;
-    }, 'the agent to receive the pod IPs', 300);
+    await eventually(
+      async () => {
+        const d = await dump();
+        const svc = d.services.find((s) => s.name === SERVER.sa);
+        return svc?.endpoints.some((e) => e.address === server.ip) && d.workloads.some((w) => w.ips.includes(client.ip))
+          ? true
+          : undefined;
+      },
+      'the agent to receive the pod IPs',
+      300,
+    );
   }, 180_000);
 
   afterAll(async () => {
@@ -150,7 +216,8 @@ describeNetns('controller (file source) + agent (controller mode): pods in netwo
   it('the controller serves the folder: pods enrolled with its certificates, client → Service VIP reaches the server', async () => {
     const d = await dump();
     expect(d.pods.map((p) => [p.name, p.identity]).sort()).toEqual([
-      [CLIENT.name, `spiffe://cluster.local/ns/${NS}/sa/${CLIENT.sa}`], [SERVER.name, `spiffe://cluster.local/ns/${NS}/sa/${SERVER.sa}`],
+      [CLIENT.name, `spiffe://cluster.local/ns/${NS}/sa/${CLIENT.sa}`],
+      [SERVER.name, `spiffe://cluster.local/ns/${NS}/sa/${SERVER.sa}`],
     ]);
     expect(d.certificates.map((c) => c.identity).sort()).toEqual(d.pods.map((p) => p.identity).sort());
     expect(d.workloads.every((w) => w.node === NODE)).toBe(true);
@@ -168,10 +235,14 @@ describeNetns('controller (file source) + agent (controller mode): pods in netwo
     await held.ping('before-policy');
     const deniedBefore = await refused();
     const writtenAt = performance.now();
-    await writeManifests(configDir, '30-deny-order.yaml', [denyPolicyObject(NS, 'deny-order-service', CLIENT_PRINCIPAL)]);
+    await writeManifests(configDir, '30-deny-order.yaml', [
+      denyPolicyObject(NS, 'deny-order-service', CLIENT_PRINCIPAL),
+    ]);
     await untilNew(true, 10_000);
     const enforcedMs = performance.now() - writtenAt;
-    console.log(`[h14] DENY enforced for new connections ${enforcedMs.toFixed(0)} ms after the policy file was written`);
+    console.log(
+      `[h14] DENY enforced for new connections ${enforcedMs.toFixed(0)} ms after the policy file was written`,
+    );
     expect(enforcedMs).toBeLessThanOrEqual(1000);
     expect(await refused()).toBeGreaterThan(deniedBefore);
     expect((await dump()).policies.authorization.map((p) => p.name)).toContain('deny-order-service');
@@ -195,20 +266,35 @@ describeNetns('controller (file source) + agent (controller mode): pods in netwo
     const held = await LongLivedConnection.open(client.netnsPath, VIP, SVC_PORT);
     const brokenLine = '  action: DENY: right now';
     const broken = [
-      'apiVersion: security.istio.io/v1', 'kind: AuthorizationPolicy', 'metadata:', '  name: half-written', `  namespace: ${NS}`, 'spec:',
-      brokenLine, `  rules: [{ from: [{ source: { principals: ["${CLIENT_PRINCIPAL}"] } }] }]`, '',
+      'apiVersion: security.istio.io/v1',
+      'kind: AuthorizationPolicy',
+      'metadata:',
+      '  name: half-written',
+      `  namespace: ${NS}`,
+      'spec:',
+      brokenLine,
+      `  rules: [{ from: [{ source: { principals: ["${CLIENT_PRINCIPAL}"] } }] }]`,
+      '',
     ].join('\n');
     await writeText(configDir, '40-broken.yaml', broken);
     // An edit that breaks the Service's own file: its last good version keeps serving.
     const serviceBrokenLine = `  clusterIP: ${VIP}: oops`;
     await writeText(configDir, '10-service.yaml', serviceFile(serviceBrokenLine.trim()));
-    const reported = (file: string) => controller!.logs().find((l) => l.msg === 'input rejected' && String(l.file).endsWith(file));
+    const reported = (file: string) =>
+      controller!.logs().find((l) => l.msg === 'input rejected' && String(l.file).endsWith(file));
     const lineOf = (text: string, line: string) => text.split('\n').indexOf(line) + 1;
     const policyReport = await eventually(() => reported('40-broken.yaml'), 'the broken policy file reported');
-    expect(policyReport).toMatchObject({ level: 'warn', file: path.join(configDir, '40-broken.yaml'), line: lineOf(broken, brokenLine) });
+    expect(policyReport).toMatchObject({
+      level: 'warn',
+      file: path.join(configDir, '40-broken.yaml'),
+      line: lineOf(broken, brokenLine),
+    });
     expect(String(policyReport.err)).toContain(`40-broken.yaml:${lineOf(broken, brokenLine)}: YAML:`);
     const serviceReport = await eventually(() => reported('10-service.yaml'), 'the broken service file reported');
-    expect(serviceReport).toMatchObject({ file: path.join(configDir, '10-service.yaml'), line: lineOf(serviceFile(serviceBrokenLine.trim()), serviceBrokenLine) });
+    expect(serviceReport).toMatchObject({
+      file: path.join(configDir, '10-service.yaml'),
+      line: lineOf(serviceFile(serviceBrokenLine.trim()), serviceBrokenLine),
+    });
     // Give a (wrong) push time to arrive, then check what is served.
     await new Promise((r) => setTimeout(r, 1000));
     const d = await dump();
@@ -227,7 +313,10 @@ describeNetns('controller (file source) + agent (controller mode): pods in netwo
     const held = await LongLivedConnection.open(client.netnsPath, VIP, SVC_PORT);
     await held.ping('before-stop');
     expect(await controller!.stop()).toBe(0);
-    await eventually(() => (agent!.logs().some((l) => l.includes('discovery stream lost')) ? true : undefined), 'the agent to notice the controller went away');
+    await eventually(
+      () => (agent!.logs().some((l) => l.includes('discovery stream lost')) ? true : undefined),
+      'the agent to notice the controller went away',
+    );
     // Existing and new connections keep working for a while without a controller.
     for (let i = 0; i < 10; i++) {
       expect(await probe(`no-controller-${i}`)).toEqual({ echoed: `no-controller-${i}` });
@@ -235,10 +324,16 @@ describeNetns('controller (file source) + agent (controller mode): pods in netwo
       await new Promise((r) => setTimeout(r, 100));
     }
     controller = await startController(run);
-    await eventually(() => controller!.logs().find((l) => l.msg === 'client connected' && l.node === NODE), 'the agent to reconnect', 300);
+    await eventually(
+      () => controller!.logs().find((l) => l.msg === 'client connected' && l.node === NODE),
+      'the agent to reconnect',
+      300,
+    );
     await held.ping('after-restart');
     // A policy change on the restarted controller reaches the agent.
-    await writeManifests(configDir, '30-deny-order.yaml', [denyPolicyObject(NS, 'deny-order-service', CLIENT_PRINCIPAL)]);
+    await writeManifests(configDir, '30-deny-order.yaml', [
+      denyPolicyObject(NS, 'deny-order-service', CLIENT_PRINCIPAL),
+    ]);
     await untilNew(true, 10_000);
     await held.ping('denied-new-held-ok');
     await removeManifest(configDir, '30-deny-order.yaml');
@@ -257,10 +352,19 @@ describeNetns('controller (file source) + agent (controller mode): pods in netwo
     const record = async (): Promise<void> => {
       for (const c of (await dump()).certificates) expiries.get(c.identity)?.add(c.notAfter);
     };
-    await eventually(async () => {
-      const d = await dump();
-      return d.pods.length === 2 && identities.every((id) => d.certificates.some((c) => c.identity === id && Date.parse(c.notAfter) - Date.now() <= TTL * 1000)) ? true : undefined;
-    }, 'the pods served again with short certificates', 300);
+    await eventually(
+      async () => {
+        const d = await dump();
+        return d.pods.length === 2 &&
+          identities.every((id) =>
+            d.certificates.some((c) => c.identity === id && Date.parse(c.notAfter) - Date.now() <= TTL * 1000),
+          )
+          ? true
+          : undefined;
+      },
+      'the pods served again with short certificates',
+      300,
+    );
     const held = await LongLivedConnection.open(client.netnsPath, VIP, SVC_PORT);
     const poolBefore = (await dump()).pool;
     const results: Array<{ i: number; ok: boolean; detail: string }> = [];
@@ -272,7 +376,9 @@ describeNetns('controller (file source) + agent (controller mode): pods in netwo
       await new Promise((res) => setTimeout(res, 50));
     }
     const failed = results.filter((r) => !r.ok);
-    console.log(`[h14] ${results.length} connections across rotations, ${failed.length} failed; certificates seen: ${[...expiries].map(([id, s]) => `${id.split('/').pop()}=${s.size}`).join(', ')}`);
+    console.log(
+      `[h14] ${results.length} connections across rotations, ${failed.length} failed; certificates seen: ${[...expiries].map(([id, s]) => `${id.split('/').pop()}=${s.size}`).join(', ')}`,
+    );
     expect(failed).toEqual([]);
     // Both workloads rotated at least twice during the stream (initial + 2 renewals seen).
     for (const id of identities) expect(expiries.get(id)!.size).toBeGreaterThanOrEqual(3);

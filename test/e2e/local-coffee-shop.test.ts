@@ -16,8 +16,10 @@ const PREFIX = 'ambt-h9-';
 const PORT_OFFSET = '930';
 
 /** `ambitctl local <sub> --state-dir D <args…>` (the option before any `--`). */
-const ctl = (stateDir: string, sub: string, ...args: string[]) => sh(process.execPath, [CTL, 'local', sub, '--state-dir', stateDir, ...args]);
-const ours = (text: string) => text.split('\n').filter((l) => l.includes(PREFIX) || l.includes(BRIDGE) || l.includes(CIDR.replace(/\.0\/24$/, '.')));
+const ctl = (stateDir: string, sub: string, ...args: string[]) =>
+  sh(process.execPath, [CTL, 'local', sub, '--state-dir', stateDir, ...args]);
+const ours = (text: string) =>
+  text.split('\n').filter((l) => l.includes(PREFIX) || l.includes(BRIDGE) || l.includes(CIDR.replace(/\.0\/24$/, '.')));
 
 describeNetns('ambitctl local up: the coffee-shop on one machine', () => {
   let stateDir: string;
@@ -27,7 +29,14 @@ describeNetns('ambitctl local up: the coffee-shop on one machine', () => {
   beforeAll(async () => {
     stateDir = await mkdtemp(path.join(tmpdir(), 'ambt-h9-state-'));
     iptablesBefore = ours((await sh('iptables-save', [])).stdout);
-    mesh = new LocalMesh({ dir: path.join(REPO, 'examples', 'coffee-shop'), stateDir, bridge: BRIDGE, cidr: CIDR, prefix: PREFIX, portOffset: Number(PORT_OFFSET) });
+    mesh = new LocalMesh({
+      dir: path.join(REPO, 'examples', 'coffee-shop'),
+      stateDir,
+      bridge: BRIDGE,
+      cidr: CIDR,
+      prefix: PREFIX,
+      portOffset: Number(PORT_OFFSET),
+    });
     await mesh.start();
   }, 180_000);
 
@@ -39,15 +48,37 @@ describeNetns('ambitctl local up: the coffee-shop on one machine', () => {
 
   it('runs every pod of the example enrolled, in its own netns', async () => {
     const netns = (await sh('ip', ['netns', 'list'])).stdout;
-    for (const pod of ['order-service-0', 'payment-service-0', 'inventory-service-0', 'customer-service-v1-0', 'customer-service-v2-0', 'web-frontend-0', 'waypoint-waypoint']) {
+    for (const pod of [
+      'order-service-0',
+      'payment-service-0',
+      'inventory-service-0',
+      'customer-service-v1-0',
+      'customer-service-v2-0',
+      'web-frontend-0',
+      'waypoint-waypoint',
+    ]) {
       expect(netns).toContain(`${PREFIX}coffee-shop-${pod}`);
     }
-    const dump = await (await fetch(`http://127.0.0.1:${15000 + Number(PORT_OFFSET)}/config_dump`)).json() as { pods: Array<{ name: string; identity: string }> };
-    expect(dump.pods.find((p) => p.name === 'payment-service-0')?.identity).toBe('spiffe://cluster.local/ns/coffee-shop/sa/payment-service');
+    const dump = (await (await fetch(`http://127.0.0.1:${15000 + Number(PORT_OFFSET)}/config_dump`)).json()) as {
+      pods: Array<{ name: string; identity: string }>;
+    };
+    expect(dump.pods.find((p) => p.name === 'payment-service-0')?.identity).toBe(
+      'spiffe://cluster.local/ns/coffee-shop/sa/payment-service',
+    );
   });
 
   it('lets order-service call payment-service by its Service name (allowed by the AuthorizationPolicy)', async () => {
-    const res = await ctl(stateDir, 'exec', 'order-service-0', '--', 'curl', '-sS', '-m', '10', 'http://payment-service:8080/pay');
+    const res = await ctl(
+      stateDir,
+      'exec',
+      'order-service-0',
+      '--',
+      'curl',
+      '-sS',
+      '-m',
+      '10',
+      'http://payment-service:8080/pay',
+    );
     expect(res.stderr).toBe('');
     expect(res.code).toBe(0);
     const body = JSON.parse(res.stdout) as { service: string; pod: string; caller: { address: string } };
@@ -57,18 +88,46 @@ describeNetns('ambitctl local up: the coffee-shop on one machine', () => {
   }, 60_000);
 
   it('refuses inventory-service → payment-service (the waypoint answers 403 RBAC: access denied)', async () => {
-    const res = await ctl(stateDir, 'exec', '-n', 'coffee-shop', 'inventory-service', '--', 'curl', '-sS', '-m', '10', '-w', '\n%{http_code}', 'http://payment-service.coffee-shop.svc.cluster.local:8080/pay');
+    const res = await ctl(
+      stateDir,
+      'exec',
+      '-n',
+      'coffee-shop',
+      'inventory-service',
+      '--',
+      'curl',
+      '-sS',
+      '-m',
+      '10',
+      '-w',
+      '\n%{http_code}',
+      'http://payment-service.coffee-shop.svc.cluster.local:8080/pay',
+    );
     expect(res.code).toBe(0);
     expect(res.stdout).not.toContain('payment-service-0');
     expect(res.stdout.trim().split('\n')).toEqual(['RBAC: access denied', '403']);
     // The waypoint's admin and metrics: 127.0.0.1:15100 (+ the port offset) for the first waypoint.
     const metrics = await (await fetch(`http://127.0.0.1:${15100 + Number(PORT_OFFSET)}/metrics`)).text();
-    expect(metrics).toMatch(/istio_requests_total\{reporter="waypoint",source_workload="inventory-service",[^}]*destination_service_name="payment-service",[^}]*response_code="403"\} [1-9]/);
+    expect(metrics).toMatch(
+      /istio_requests_total\{reporter="waypoint",source_workload="inventory-service",[^}]*destination_service_name="payment-service",[^}]*response_code="403"\} [1-9]/,
+    );
   }, 60_000);
 
   it('tears everything down on SIGTERM', async () => {
-    const record = JSON.parse(await readFile(path.join(stateDir, 'local.json'), 'utf8')) as { processes: Array<{ role: string; pid: number }> };
-    expect(record.processes.map((p) => p.role).sort()).toEqual(['agent', 'controller', 'pod', 'pod', 'pod', 'pod', 'pod', 'pod', 'waypoint']);
+    const record = JSON.parse(await readFile(path.join(stateDir, 'local.json'), 'utf8')) as {
+      processes: Array<{ role: string; pid: number }>;
+    };
+    expect(record.processes.map((p) => p.role).sort()).toEqual([
+      'agent',
+      'controller',
+      'pod',
+      'pod',
+      'pod',
+      'pod',
+      'pod',
+      'pod',
+      'waypoint',
+    ]);
     const pids = record.processes.map((p) => p.pid);
     for (const pid of pids) expect(existsSync(`/proc/${pid}`)).toBe(true);
     const code = await mesh.stop();

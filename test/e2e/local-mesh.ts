@@ -12,7 +12,11 @@ import { clearStaleNetwork } from '../helpers/stale-network.js';
 export const REPO = PACKAGE_ROOT;
 export const CTL = path.join(REPO, 'dist', 'ctl', 'main.js');
 
-export function sh(cmd: string, args: string[], timeoutMs = 60_000): Promise<{ code: number; stdout: string; stderr: string }> {
+export function sh(
+  cmd: string,
+  args: string[],
+  timeoutMs = 60_000,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
       resolve({ code: err ? Number((err as { code?: unknown }).code) || 1 : 0, stdout, stderr });
@@ -37,23 +41,47 @@ export class LocalMesh {
 
   constructor(readonly o: LocalMeshOptions) {}
 
-  get stderr(): string { return this.stderrText; }
+  get stderr(): string {
+    return this.stderrText;
+  }
 
   async start(): Promise<void> {
     if (!existsSync(CTL)) throw new Error(`${CTL} is missing: run \`npm run build\` first`);
     await clearStaleNetwork(this.o.bridge, this.o.prefix);
-    const up = spawn(process.execPath, [CTL, 'local', 'up', '-f', this.o.dir, '--state-dir', this.o.stateDir,
-      '--bridge', this.o.bridge, '--pod-cidr', this.o.cidr, '--netns-prefix', this.o.prefix, '--port-offset', String(this.o.portOffset)],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.o.env } });
+    const up = spawn(
+      process.execPath,
+      [
+        CTL,
+        'local',
+        'up',
+        '-f',
+        this.o.dir,
+        '--state-dir',
+        this.o.stateDir,
+        '--bridge',
+        this.o.bridge,
+        '--pod-cidr',
+        this.o.cidr,
+        '--netns-prefix',
+        this.o.prefix,
+        '--port-offset',
+        String(this.o.portOffset),
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.o.env } },
+    );
     this.child = up;
-    up.stderr!.on('data', (c: Buffer) => { this.stderrText += c.toString(); });
+    up.stderr!.on('data', (c: Buffer) => {
+      this.stderrText += c.toString();
+    });
     await new Promise<void>((resolve, reject) => {
       let out = '';
       up.stdout!.on('data', (c: Buffer) => {
         out += c.toString();
         if (out.split('\n').includes('ready')) resolve();
       });
-      up.once('exit', (code) => reject(new Error(`local up exited (${code}) before ready:\n${this.stderrText.slice(-4000)}`)));
+      up.once('exit', (code) =>
+        reject(new Error(`local up exited (${code}) before ready:\n${this.stderrText.slice(-4000)}`)),
+      );
     });
   }
 

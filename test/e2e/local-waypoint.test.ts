@@ -169,10 +169,15 @@ agent.destroy();
 console.log(JSON.stringify(out));
 `;
 
-interface ClientResult { statuses: Record<string, number>; versions: Record<string, number>; samples: Record<string, string>; errors: Record<string, number> }
+interface ClientResult {
+  statuses: Record<string, number>;
+  versions: Record<string, number>;
+  samples: Record<string, string>;
+  errors: Record<string, number>;
+}
 
-
-const ours = (text: string) => text.split('\n').filter((l) => l.includes(PREFIX) || l.includes(BRIDGE) || l.includes(CIDR.replace(/\.0\/24$/, '.')));
+const ours = (text: string) =>
+  text.split('\n').filter((l) => l.includes(PREFIX) || l.includes(BRIDGE) || l.includes(CIDR.replace(/\.0\/24$/, '.')));
 
 describeNetns('ambitctl local up: the coffee-shop through its waypoint (L7)', () => {
   let work: string;
@@ -181,9 +186,15 @@ describeNetns('ambitctl local up: the coffee-shop through its waypoint (L7)', ()
   let localMesh: LocalMesh;
   let iptablesBefore: string[] = [];
 
-  const exec = (pod: string, ...argv: string[]) => sh(process.execPath, [CTL, 'local', 'exec', '--state-dir', stateDir, pod, '--', ...argv], 120_000);
+  const exec = (pod: string, ...argv: string[]) =>
+    sh(process.execPath, [CTL, 'local', 'exec', '--state-dir', stateDir, pod, '--', ...argv], 120_000);
   const curl = (pod: string, ...args: string[]) => exec(pod, 'curl', '-sS', '-m', '10', ...args);
-  const many = async (pod: string, url: string, total: number, headers: Record<string, string> = {}): Promise<ClientResult> => {
+  const many = async (
+    pod: string,
+    url: string,
+    total: number,
+    headers: Record<string, string> = {},
+  ): Promise<ClientResult> => {
     const res = await exec(pod, process.execPath, clientFile, url, String(total), '16', JSON.stringify(headers));
     expect(res.stderr).toBe('');
     return JSON.parse(res.stdout) as ClientResult;
@@ -199,7 +210,14 @@ describeNetns('ambitctl local up: the coffee-shop through its waypoint (L7)', ()
     clientFile = path.join(work, 'client.mjs');
     await writeFile(clientFile, CLIENT);
     iptablesBefore = ours((await sh('iptables-save', [])).stdout);
-    localMesh = new LocalMesh({ dir: mesh, stateDir, bridge: BRIDGE, cidr: CIDR, prefix: PREFIX, portOffset: PORT_OFFSET });
+    localMesh = new LocalMesh({
+      dir: mesh,
+      stateDir,
+      bridge: BRIDGE,
+      cidr: CIDR,
+      prefix: PREFIX,
+      portOffset: PORT_OFFSET,
+    });
     await localMesh.start();
   }, 180_000);
 
@@ -213,28 +231,55 @@ describeNetns('ambitctl local up: the coffee-shop through its waypoint (L7)', ()
     const netns = (await sh('ip', ['netns', 'list'])).stdout;
     expect(netns).toContain(`${PREFIX}coffee-shop-waypoint-waypoint`);
     expect(netns).toContain(`${PREFIX}bakery-bakery-wp-waypoint`);
-    const dump = await (await fetch(`http://127.0.0.1:${WAYPOINT_PORT}/config_dump`)).json() as WaypointConfigDump;
+    const dump = (await (await fetch(`http://127.0.0.1:${WAYPOINT_PORT}/config_dump`)).json()) as WaypointConfigDump;
     expect(dump.identity).toBe('spiffe://cluster.local/ns/coffee-shop/sa/waypoint');
     expect(dump.namespace).toBe('coffee-shop');
     expect(dump.version).toBeTruthy();
-    const list = await sh(process.execPath, [CTL, 'waypoint', 'list', '--local', '--state-dir', stateDir, '-o', 'json']);
+    const list = await sh(process.execPath, [
+      CTL,
+      'waypoint',
+      'list',
+      '--local',
+      '--state-dir',
+      stateDir,
+      '-o',
+      'json',
+    ]);
     expect(list.stderr).toBe('');
-    const rows = JSON.parse(list.stdout) as Array<{ namespace: string; name: string; address: string; admin?: string; usedBy: string[] }>;
+    const rows = JSON.parse(list.stdout) as Array<{
+      namespace: string;
+      name: string;
+      address: string;
+      admin?: string;
+      usedBy: string[];
+    }>;
     expect(rows).toHaveLength(2);
-    expect(rows[0]).toMatchObject({ namespace: 'bakery', name: 'bakery-wp', admin: `127.0.0.1:${BAKERY_PORT}`, usedBy: ['bakery'] });
-    expect(rows[1]).toMatchObject({ namespace: 'coffee-shop', name: 'waypoint', admin: `127.0.0.1:${WAYPOINT_PORT}`, usedBy: ['coffee-shop'] });
+    expect(rows[0]).toMatchObject({
+      namespace: 'bakery',
+      name: 'bakery-wp',
+      admin: `127.0.0.1:${BAKERY_PORT}`,
+      usedBy: ['bakery'],
+    });
+    expect(rows[1]).toMatchObject({
+      namespace: 'coffee-shop',
+      name: 'waypoint',
+      admin: `127.0.0.1:${WAYPOINT_PORT}`,
+      usedBy: ['coffee-shop'],
+    });
     for (const r of rows) expect(r.address).toMatch(/^10\.239\.15\.\d+$/);
-    const bakery = await (await fetch(`http://127.0.0.1:${BAKERY_PORT}/config_dump`)).json() as WaypointConfigDump;
+    const bakery = (await (await fetch(`http://127.0.0.1:${BAKERY_PORT}/config_dump`)).json()) as WaypointConfigDump;
     expect(bakery.identity).toBe('spiffe://cluster.local/ns/bakery/sa/bakery-wp');
     expect(bakery.version).toBeTruthy();
   });
 
-  it('sends a call into another namespace through that namespace\'s waypoint', async () => {
+  it("sends a call into another namespace through that namespace's waypoint", async () => {
     const res = await curl('order-service', 'http://bread.bakery:8080/loaf');
     expect(res.code).toBe(0);
     expect((JSON.parse(res.stdout) as { service: string }).service).toBe('bread');
     const bakery = await (await fetch(`http://127.0.0.1:${BAKERY_PORT}/metrics`)).text();
-    expect(bakery).toMatch(/istio_requests_total\{reporter="waypoint",source_workload="order-service",[^}]*destination_service_name="bread",[^}]*response_code="200"\} 1\b/);
+    expect(bakery).toMatch(
+      /istio_requests_total\{reporter="waypoint",source_workload="order-service",[^}]*destination_service_name="bread",[^}]*response_code="200"\} 1\b/,
+    );
     const coffee = await (await fetch(`http://127.0.0.1:${WAYPOINT_PORT}/metrics`)).text();
     expect(coffee).not.toMatch(/destination_service_name="bread"/);
   }, 60_000);
@@ -251,7 +296,9 @@ describeNetns('ambitctl local up: the coffee-shop through its waypoint (L7)', ()
   }, 120_000);
 
   it('sends a Firefox user-agent to v1 only', async () => {
-    const r = await many('web-frontend', 'http://customer-service:8080/profile', 60, { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0' });
+    const r = await many('web-frontend', 'http://customer-service:8080/profile', 60, {
+      'user-agent': 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0',
+    });
     expect(r.statuses).toEqual({ 200: 60 });
     expect(r.versions).toEqual({ v1: 60 }); // at 70/30, 60 requests all on v1 by chance: 0.7^60 ≈ 5e-10
   }, 60_000);
@@ -265,7 +312,14 @@ describeNetns('ambitctl local up: the coffee-shop through its waypoint (L7)', ()
   }, 60_000);
 
   it('sets x-coffee-shop and removes x-api-key before inventory-service sees the request', async () => {
-    const res = await curl('order-service', '-H', 'x-api-key: secret-123', '-H', 'x-keep: yes', 'http://inventory-service:8080/stock');
+    const res = await curl(
+      'order-service',
+      '-H',
+      'x-api-key: secret-123',
+      '-H',
+      'x-keep: yes',
+      'http://inventory-service:8080/stock',
+    );
     expect(res.code).toBe(0);
     const body = JSON.parse(res.stdout) as { service: string; headers: Record<string, string> };
     expect(body.service).toBe('inventory-service');
@@ -296,20 +350,40 @@ describeNetns('ambitctl local up: the coffee-shop through its waypoint (L7)', ()
     expect(res.stdout.trim().split('\n')).toEqual(['RBAC: access denied', '403']);
   }, 60_000);
 
-  it('reports Istio request metrics on the waypoint\'s metrics port', async () => {
+  it("reports Istio request metrics on the waypoint's metrics port", async () => {
     const text = await (await fetch(`http://127.0.0.1:${WAYPOINT_PORT}/metrics`)).text();
     const samples = text.split('\n').filter((l) => l.startsWith('istio_requests_total{'));
     const count = (re: RegExp) => samples.filter((l) => re.test(l)).reduce((n, l) => n + Number(l.split(' ').pop()), 0);
-    expect(count(/reporter="waypoint".*destination_service="customer-service\.coffee-shop\.svc\.cluster\.local".*response_code="200"/)).toBeGreaterThanOrEqual(2060);
-    expect(count(/reporter="waypoint".*destination_service="payment-service\.coffee-shop\.svc\.cluster\.local".*response_code="503"/)).toBeGreaterThan(0);
-    expect(count(/reporter="waypoint".*source_workload="inventory-service".*destination_service="payment-service\.coffee-shop\.svc\.cluster\.local".*response_code="403"/)).toBeGreaterThanOrEqual(1);
+    expect(
+      count(
+        /reporter="waypoint".*destination_service="customer-service\.coffee-shop\.svc\.cluster\.local".*response_code="200"/,
+      ),
+    ).toBeGreaterThanOrEqual(2060);
+    expect(
+      count(
+        /reporter="waypoint".*destination_service="payment-service\.coffee-shop\.svc\.cluster\.local".*response_code="503"/,
+      ),
+    ).toBeGreaterThan(0);
+    expect(
+      count(
+        /reporter="waypoint".*source_workload="inventory-service".*destination_service="payment-service\.coffee-shop\.svc\.cluster\.local".*response_code="403"/,
+      ),
+    ).toBeGreaterThanOrEqual(1);
     // The waypoint knows its callers from the mesh snapshot: app label, not "unknown".
-    expect(count(/reporter="waypoint".*source_workload="order-service".*source_app="order-service"/)).toBeGreaterThan(0);
-    expect(count(/reporter="waypoint".*destination_service="slow-service\.coffee-shop\.svc\.cluster\.local".*response_code="504"/)).toBeGreaterThanOrEqual(1);
+    expect(count(/reporter="waypoint".*source_workload="order-service".*source_app="order-service"/)).toBeGreaterThan(
+      0,
+    );
+    expect(
+      count(
+        /reporter="waypoint".*destination_service="slow-service\.coffee-shop\.svc\.cluster\.local".*response_code="504"/,
+      ),
+    ).toBeGreaterThanOrEqual(1);
   }, 60_000);
 
   it('tears everything down on SIGTERM, the waypoint included', async () => {
-    const record = JSON.parse(await readFile(path.join(stateDir, 'local.json'), 'utf8')) as { processes: Array<{ role: string; pid: number }> };
+    const record = JSON.parse(await readFile(path.join(stateDir, 'local.json'), 'utf8')) as {
+      processes: Array<{ role: string; pid: number }>;
+    };
     expect(record.processes.filter((p) => p.role === 'waypoint')).toHaveLength(2);
     const pids = record.processes.map((p) => p.pid);
     const code = await localMesh.stop();

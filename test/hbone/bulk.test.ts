@@ -27,11 +27,17 @@ describe('hbone bulk traffic', () => {
     await fwd.close(true);
   });
 
-  async function chain(onTarget: (s: net.Socket) => void): Promise<{ agent: SourceAgent; tgt: TcpTarget; pool: HbonePool }> {
+  async function chain(
+    onTarget: (s: net.Socket) => void,
+  ): Promise<{ agent: SourceAgent; tgt: TcpTarget; pool: HbonePool }> {
     const pool = new HbonePool();
     const tgt = await startTcp(onTarget);
     const agent = await startSourceAgent(pool, p.client, target(fwd.port, tgt.port, p.server.identity));
-    closers.push(() => tgt.close(), () => agent.close(), () => pool.destroy());
+    closers.push(
+      () => tgt.close(),
+      () => agent.close(),
+      () => pool.destroy(),
+    );
     return { agent, tgt, pool };
   }
 
@@ -61,24 +67,48 @@ describe('hbone bulk traffic', () => {
     closers.push(() => wide.close(true));
     const pool = new HbonePool({ maxStreamsPerConnection: 200 });
     closers.push(() => pool.destroy());
-    const tunnels = await Promise.all(Array.from({ length: 200 }, () => pool.connect({ source: p.client, target: target(wide.port, echo.port, p.server.identity) })));
+    const tunnels = await Promise.all(
+      Array.from({ length: 200 }, () =>
+        pool.connect({ source: p.client, target: target(wide.port, echo.port, p.server.identity) }),
+      ),
+    );
     expect(pool.stats()).toMatchObject({ handshakes: 1, connections: 1, activeStreams: 200 });
     expect(wide.server.stats().streamsTotal).toBe(200);
     const payloads = tunnels.map(() => randomBytes(64 * 1024));
-    const echoed = await Promise.all(tunnels.map((t, i) => { t.end(payloads[i]); return readAll(t); }));
+    const echoed = await Promise.all(
+      tunnels.map((t, i) => {
+        t.end(payloads[i]);
+        return readAll(t);
+      }),
+    );
     echoed.forEach((b, i) => expect(b.equals(payloads[i]!)).toBe(true));
     // with the default limit of 100, the same load takes two connections
     const pool100 = new HbonePool();
     closers.push(() => pool100.destroy());
-    const more = await Promise.all(Array.from({ length: 200 }, () => pool100.connect({ source: p.client, target: target(fwd.port, echo.port, p.server.identity) })));
+    const more = await Promise.all(
+      Array.from({ length: 200 }, () =>
+        pool100.connect({ source: p.client, target: target(fwd.port, echo.port, p.server.identity) }),
+      ),
+    );
     expect(pool100.stats()).toMatchObject({ handshakes: 2, connections: 2 });
-    await Promise.all(more.map((t) => { t.end('z'); return readAll(t); }));
+    await Promise.all(
+      more.map((t) => {
+        t.end('z');
+        return readAll(t);
+      }),
+    );
   });
 
   it('bounds buffering when the target stops reading, then delivers everything', async () => {
     let stalled!: net.Socket;
     const accepted = new Promise<void>((resolve) => {
-      void chain((s) => { s.pause(); stalled = s; resolve(); }).then(({ agent }) => { app = net.connect({ port: agent.port, host: '127.0.0.1', allowHalfOpen: true }); });
+      void chain((s) => {
+        s.pause();
+        stalled = s;
+        resolve();
+      }).then(({ agent }) => {
+        app = net.connect({ port: agent.port, host: '127.0.0.1', allowHalfOpen: true });
+      });
     });
     let app!: net.Socket;
     await accepted;
@@ -89,8 +119,14 @@ describe('hbone bulk traffic', () => {
       while (app.write(chunk)) written += chunk.length;
       written += chunk.length;
       const drained = await new Promise<boolean>((resolve) => {
-        const t = setTimeout(() => { app.off('drain', onDrain); resolve(false); }, 1500);
-        const onDrain = (): void => { clearTimeout(t); resolve(true); };
+        const t = setTimeout(() => {
+          app.off('drain', onDrain);
+          resolve(false);
+        }, 1500);
+        const onDrain = (): void => {
+          clearTimeout(t);
+          resolve(true);
+        };
         app.once('drain', onDrain);
       });
       if (!drained) break;

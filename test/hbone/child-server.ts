@@ -5,7 +5,10 @@ import { readFileSync } from 'node:fs';
 import type { Credentials } from '../../core/identity/types.js';
 import { startForwarder } from './fixtures.js';
 
-const raw = JSON.parse(readFileSync(process.env.AMBIT_TEST_CREDS ?? '', 'utf8')) as Credentials & { notBefore: string; notAfter: string };
+const raw = JSON.parse(readFileSync(process.env.AMBIT_TEST_CREDS ?? '', 'utf8')) as Credentials & {
+  notBefore: string;
+  notAfter: string;
+};
 const creds: Credentials = { ...raw, notBefore: new Date(raw.notBefore), notAfter: new Date(raw.notAfter) };
 const fwd = await startForwarder(() => creds, { listen: { fd: 3 } });
 process.stdout.write(`ready ${process.pid}\n`);

@@ -8,7 +8,14 @@ import type { CertificateAuthority } from '../../core/identity/ca.js';
 import type { Credentials } from '../../core/identity/types.js';
 import { acceptTunnel, createHboneServer, rejectTunnel, relay } from '../../core/hbone/index.js';
 import type { HbonePool } from '../../core/hbone/index.js';
-import type { HboneListenOptions, HboneRequest, HboneServer, HboneServerOptions, HboneTarget, RelayResult } from '../../core/hbone/index.js';
+import type {
+  HboneListenOptions,
+  HboneRequest,
+  HboneServer,
+  HboneServerOptions,
+  HboneTarget,
+  RelayResult,
+} from '../../core/hbone/index.js';
 import { testCa, testCredentials } from '../helpers/pki.js';
 
 export interface Pki {
@@ -19,7 +26,11 @@ export interface Pki {
 
 export async function pki(trustDomain = 'cluster.local'): Promise<Pki> {
   const ca = await testCa(trustDomain);
-  return { ca, client: await testCredentials(ca, 'default', 'client'), server: await testCredentials(ca, 'ztunnel', 'agent') };
+  return {
+    ca,
+    client: await testCredentials(ca, 'default', 'client'),
+    server: await testCredentials(ca, 'ztunnel', 'agent'),
+  };
 }
 
 export interface Forwarder {
@@ -57,17 +68,29 @@ function splitAuthority(a: string): [string, number] {
   return [a.slice(0, i).replace(/^\[|\]$/g, ''), Number(a.slice(i + 1))];
 }
 
-export interface TcpTarget { port: number; sockets: net.Socket[]; close(): Promise<void> }
+export interface TcpTarget {
+  port: number;
+  sockets: net.Socket[];
+  close(): Promise<void>;
+}
 
 /** A TCP server (half-open allowed) that hands each accepted socket to `onSocket`. */
 export async function startTcp(onSocket: (s: net.Socket) => void): Promise<TcpTarget> {
   const sockets: net.Socket[] = [];
-  const srv = net.createServer({ allowHalfOpen: true }, (s) => { sockets.push(s); s.on('error', () => undefined); onSocket(s); });
+  const srv = net.createServer({ allowHalfOpen: true }, (s) => {
+    sockets.push(s);
+    s.on('error', () => undefined);
+    onSocket(s);
+  });
   await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
   return {
     port: (srv.address() as AddressInfo).port,
     sockets,
-    close: () => new Promise<void>((resolve) => { for (const s of sockets) s.destroy(); srv.close(() => resolve()); }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        srv.close(() => resolve());
+      }),
   };
 }
 
@@ -97,10 +120,15 @@ export function readAll(d: Duplex): Promise<Buffer> {
 
 /** Resolves on 'close' of an emitter-like stream. */
 export function closed(d: { once(ev: 'close', fn: () => void): unknown; destroyed?: boolean }): Promise<void> {
-  return new Promise((resolve) => { if (d.destroyed) resolve(); else d.once('close', () => resolve()); });
+  return new Promise((resolve) => {
+    if (d.destroyed) resolve();
+    else d.once('close', () => resolve());
+  });
 }
 
-export interface SourceAgent extends TcpTarget { relays: Promise<RelayResult>[] }
+export interface SourceAgent extends TcpTarget {
+  relays: Promise<RelayResult>[];
+}
 
 /**
  * A TCP listener that tunnels every accepted connection over HBONE to `tgt` and relays
@@ -111,7 +139,10 @@ export function startSourceAgent(pool: HbonePool, source: Credentials, tgt: Hbon
   return startTcp((socket) => {
     socket.pause();
     pool.connect({ source, target: tgt, forwardedFor: `${socket.remoteAddress}:${socket.remotePort}` }).then(
-      (tunnel) => { relays.push(relay(socket, tunnel)); socket.resume(); },
+      (tunnel) => {
+        relays.push(relay(socket, tunnel));
+        socket.resume();
+      },
       () => socket.resetAndDestroy(),
     );
   }).then((t) => ({ ...t, relays }));

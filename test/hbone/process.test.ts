@@ -22,7 +22,14 @@ describe('hbone server in another process on an inherited fd', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'ambit-hbone-'));
     bundle = join(dir, 'child-server.mjs');
-    await build({ entryPoints: [join(import.meta.dirname, 'child-server.ts')], bundle: true, platform: 'node', format: 'esm', outfile: bundle, logLevel: 'warning' });
+    await build({
+      entryPoints: [join(import.meta.dirname, 'child-server.ts')],
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      outfile: bundle,
+      logLevel: 'warning',
+    });
     p = await pki();
     writeFileSync(join(dir, 'creds.json'), JSON.stringify(p.server));
     echo = await startEcho();
@@ -36,7 +43,10 @@ describe('hbone server in another process on an inherited fd', () => {
   /** Listen here, hand the listening fd to a child as fd 3, close ours; resolve once it serves. */
   async function startChild(port?: number): Promise<{ child: ChildProcess; port: number }> {
     const listener = net.createServer();
-    await new Promise<void>((resolve, reject) => { listener.once('error', reject); listener.listen(port, '127.0.0.1', resolve); });
+    await new Promise<void>((resolve, reject) => {
+      listener.once('error', reject);
+      listener.listen(port, '127.0.0.1', resolve);
+    });
     const bound = (listener.address() as net.AddressInfo).port;
     // The listening fd (libuv's, a Linux-only detail) is duplicated into the child as fd 3.
     const fd = (listener as unknown as { _handle: { fd: number } })._handle.fd;
@@ -47,7 +57,9 @@ describe('hbone server in another process on an inherited fd', () => {
     children.push(child);
     listener.close(); // the child holds its own copy of the fd
     await new Promise<void>((resolve, reject) => {
-      child.stdout!.once('data', (d: Buffer) => (d.toString().startsWith('ready') ? resolve() : reject(new Error(d.toString()))));
+      child.stdout!.once('data', (d: Buffer) =>
+        d.toString().startsWith('ready') ? resolve() : reject(new Error(d.toString())),
+      );
       child.once('exit', (code) => reject(new Error(`child exited ${code}`)));
     });
     return { child, port: bound };
@@ -85,7 +97,11 @@ describe('hbone server in another process on an inherited fd', () => {
     const inFlight = await pool.connect({ source: p.client, target: target(port, echo.port, p.server.identity) });
     inFlight.write('half ');
     const exited = new Promise((resolve) => child.once('exit', resolve));
-    const closing = new Promise<void>((resolve) => child.stdout!.on('data', (d: Buffer) => { if (d.toString().includes('closing')) resolve(); }));
+    const closing = new Promise<void>((resolve) =>
+      child.stdout!.on('data', (d: Buffer) => {
+        if (d.toString().includes('closing')) resolve();
+      }),
+    );
     child.kill('SIGTERM');
     await closing;
     inFlight.end('and the rest');

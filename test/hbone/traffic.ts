@@ -19,25 +19,40 @@ export async function sendBytes(w: Writable, total: number, opts: { end?: boolea
     chunk.writeUInt32BE(index++ >>> 0, 0);
     hash.update(chunk);
     sent += n;
-    if (!w.write(chunk)) await new Promise<void>((resolve, reject) => {
-      const onDrain = (): void => { w.off('error', onError); resolve(); };
-      const onError = (e: Error): void => { w.off('drain', onDrain); reject(e); };
-      w.once('drain', onDrain);
-      w.once('error', onError);
-    });
+    if (!w.write(chunk))
+      await new Promise<void>((resolve, reject) => {
+        const onDrain = (): void => {
+          w.off('error', onError);
+          resolve();
+        };
+        const onError = (e: Error): void => {
+          w.off('drain', onDrain);
+          reject(e);
+        };
+        w.once('drain', onDrain);
+        w.once('error', onError);
+      });
   }
   if (opts.end !== false) w.end();
   return hash.digest('hex');
 }
 
-export interface Received { bytes: number; sha256: string }
+export interface Received {
+  bytes: number;
+  sha256: string;
+}
 
 /** Hash everything `r` yields until it ends. */
-export function receiveBytes(r: NodeJS.ReadableStream & { once(ev: string, fn: (...a: unknown[]) => void): unknown }): Promise<Received> {
+export function receiveBytes(
+  r: NodeJS.ReadableStream & { once(ev: string, fn: (...a: unknown[]) => void): unknown },
+): Promise<Received> {
   const hash = createHash('sha256');
   let bytes = 0;
   return new Promise((resolve, reject) => {
-    r.on('data', (c: Buffer) => { bytes += c.length; hash.update(c); });
+    r.on('data', (c: Buffer) => {
+      bytes += c.length;
+      hash.update(c);
+    });
     r.once('end', () => resolve({ bytes, sha256: hash.digest('hex') }));
     r.once('error', (e) => reject(e as Error));
   });

@@ -12,13 +12,30 @@ import { mkdir, mkdtemp, rm, stat, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
-  addPodNetwork, bridgeConflist, checkPodNetwork, deletePodNetwork, netnsPathOf, run, SYSTEM_CNI_DIR, writeCniLauncher,
-  type CniNetwork, type CniPodRecord, type Conflist,
+  addPodNetwork,
+  bridgeConflist,
+  checkPodNetwork,
+  deletePodNetwork,
+  netnsPathOf,
+  run,
+  SYSTEM_CNI_DIR,
+  writeCniLauncher,
+  type CniNetwork,
+  type CniPodRecord,
+  type Conflist,
 } from '../../ctl/local/cni-chain.js';
 import { REPO_ROOT as REPO } from '../support/repo.js';
 
-export { CniPluginError, invokePlugin, pluginEnv, pluginStdin, SYSTEM_CNI_DIR, type Conflist, type InvokeResult, type PluginConf } from '../../ctl/local/cni-chain.js';
-
+export {
+  CniPluginError,
+  invokePlugin,
+  pluginEnv,
+  pluginStdin,
+  SYSTEM_CNI_DIR,
+  type Conflist,
+  type InvokeResult,
+  type PluginConf,
+} from '../../ctl/local/cni-chain.js';
 
 export interface CniChainOptions {
   /** Short tag used in names (netns `ambt-<suite>-<pod>`), e.g. 'h3'. */
@@ -48,7 +65,12 @@ export interface CniChain extends CniNetwork {
   readonly conflist: Conflist;
 }
 
-export interface PodRequest { namespace: string; name: string; uid?: string; netnsName?: string }
+export interface PodRequest {
+  namespace: string;
+  name: string;
+  uid?: string;
+  netnsName?: string;
+}
 
 export interface PodNetns extends CniPodRecord {
   readonly netnsPath: string;
@@ -61,13 +83,22 @@ export async function writeAmbitCniExecutable(binDir: string): Promise<string> {
     const esbuild = await import('esbuild');
     const bundle = join(binDir, 'ambit-cni.mjs');
     await esbuild.build({
-      entryPoints: [join(REPO, 'cni', 'main.ts')], bundle: true, platform: 'node', format: 'esm', target: 'node20',
-      outfile: bundle, logLevel: 'silent', packages: 'external', absWorkingDir: REPO,
+      entryPoints: [join(REPO, 'cni', 'main.ts')],
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      outfile: bundle,
+      logLevel: 'silent',
+      packages: 'external',
+      absWorkingDir: REPO,
     });
     return await writeCniLauncher(binDir, bundle);
   } catch {
     const main = join(REPO, 'dist', 'cni', 'main.js');
-    await stat(main).catch(() => { throw new Error(`${main} is missing: run \`npx tsc -p .\` first`); });
+    await stat(main).catch(() => {
+      throw new Error(`${main} is missing: run \`npx tsc -p .\` first`);
+    });
     return writeCniLauncher(binDir, main);
   }
 }
@@ -82,9 +113,20 @@ export async function createCniChain(opts: CniChainOptions): Promise<CniChain> {
     else await writeAmbitCniExecutable(binDir);
   }
   const conflist = bridgeConflist({
-    name: `ambt-${opts.suite}`, bridge: opts.bridge, subnet: opts.subnet, dataDir: join(dir, 'ipam'),
-    ...(opts.subnet6 ? { subnet6: opts.subnet6 } : {}), ...(opts.cniVersion ? { cniVersion: opts.cniVersion } : {}),
-    ...(withAmbit ? { ambit: { ...(opts.agentSocket ? { agentSocket: opts.agentSocket } : {}), ...(opts.addTimeoutMs ? { addTimeoutMs: opts.addTimeoutMs } : {}) } } : {}),
+    name: `ambt-${opts.suite}`,
+    bridge: opts.bridge,
+    subnet: opts.subnet,
+    dataDir: join(dir, 'ipam'),
+    ...(opts.subnet6 ? { subnet6: opts.subnet6 } : {}),
+    ...(opts.cniVersion ? { cniVersion: opts.cniVersion } : {}),
+    ...(withAmbit
+      ? {
+          ambit: {
+            ...(opts.agentSocket ? { agentSocket: opts.agentSocket } : {}),
+            ...(opts.addTimeoutMs ? { addTimeoutMs: opts.addTimeoutMs } : {}),
+          },
+        }
+      : {}),
   });
   return { opts, dir, conflist, cniPath: `${binDir}:${SYSTEM_CNI_DIR}` };
 }
@@ -92,7 +134,12 @@ export async function createCniChain(opts: CniChainOptions): Promise<CniChain> {
 /** Create the pod's netns and run ADD along the chain; on failure the chain is DELeted and the netns removed. */
 export async function createPodNetns(chain: CniChain, req: PodRequest): Promise<PodNetns> {
   const netnsName = req.netnsName ?? `ambt-${chain.opts.suite}-${req.name}`.slice(0, 60);
-  const pod = await addPodNetwork(chain, { namespace: req.namespace, name: req.name, uid: req.uid ?? randomUUID(), netnsName });
+  const pod = await addPodNetwork(chain, {
+    namespace: req.namespace,
+    name: req.name,
+    uid: req.uid ?? randomUUID(),
+    netnsName,
+  });
   return { ...pod, netnsPath: netnsPathOf(netnsName), result: pod.result! };
 }
 

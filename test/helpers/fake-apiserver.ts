@@ -39,7 +39,16 @@
 //   api.create(pod);                                                     // a Pod with spec.nodeName + serviceAccountName
 //   const token = api.mintToken({ namespace: 'shop', serviceAccount: 'web', audiences: ['ambit-ca'], pod: 'web-1' });
 //   api.getObject('Pod', 'web-1', 'shop');                               // CA-side lookups go through GET /api/v1/…/pods/NAME
-import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, randomUUID, sign, verify, type KeyObject } from 'node:crypto';
+import {
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  randomBytes,
+  randomUUID,
+  sign,
+  verify,
+  type KeyObject,
+} from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -52,7 +61,14 @@ import { join } from 'node:path';
 export interface FakeObject {
   apiVersion?: string;
   kind: string;
-  metadata: { name: string; namespace?: string; resourceVersion?: string; uid?: string; labels?: Record<string, string>; [k: string]: unknown };
+  metadata: {
+    name: string;
+    namespace?: string;
+    resourceVersion?: string;
+    uid?: string;
+    labels?: Record<string, string>;
+    [k: string]: unknown;
+  };
   [field: string]: unknown;
 }
 
@@ -90,7 +106,15 @@ export interface MintTokenOptions {
 }
 
 /** One request RBAC refused (for assertions and failure messages). */
-export interface Denial { user: string; verb: string; group: string; resource: string; namespace?: string; name?: string; path: string }
+export interface Denial {
+  user: string;
+  verb: string;
+  group: string;
+  resource: string;
+  namespace?: string;
+  name?: string;
+  path: string;
+}
 
 export interface StartOptions {
   /** Open mode: demand exactly this bearer token. */
@@ -108,15 +132,59 @@ export interface StartOptions {
 }
 
 type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete' | 'deletecollection';
-interface HistoryEvent { rv: number; type: 'ADDED' | 'MODIFIED' | 'DELETED'; resource: string; object: FakeObject }
-interface Route { resource: ServedResource; version: string; namespace?: string; name?: string; subresource?: string }
-interface Selectors { labels?: string; fields?: string }
-interface OpenWatch { resource: ServedResource; version: string; namespace?: string; res: http.ServerResponse; bookmarks: boolean; selectors: Selectors }
-interface Attributes { verb: Verb; group: string; resource: string; subresource?: string; namespace?: string; name?: string }
-interface PolicyRule { apiGroups?: string[]; resources?: string[]; verbs?: string[]; resourceNames?: string[]; nonResourceURLs?: string[] }
-interface Subject { kind?: string; name?: string; namespace?: string }
+interface HistoryEvent {
+  rv: number;
+  type: 'ADDED' | 'MODIFIED' | 'DELETED';
+  resource: string;
+  object: FakeObject;
+}
+interface Route {
+  resource: ServedResource;
+  version: string;
+  namespace?: string;
+  name?: string;
+  subresource?: string;
+}
+interface Selectors {
+  labels?: string;
+  fields?: string;
+}
+interface OpenWatch {
+  resource: ServedResource;
+  version: string;
+  namespace?: string;
+  res: http.ServerResponse;
+  bookmarks: boolean;
+  selectors: Selectors;
+}
+interface Attributes {
+  verb: Verb;
+  group: string;
+  resource: string;
+  subresource?: string;
+  namespace?: string;
+  name?: string;
+}
+interface PolicyRule {
+  apiGroups?: string[];
+  resources?: string[];
+  verbs?: string[];
+  resourceNames?: string[];
+  nonResourceURLs?: string[];
+}
+interface Subject {
+  kind?: string;
+  name?: string;
+  namespace?: string;
+}
 interface TokenClaims {
-  iss: string; sub: string; aud: string[]; exp: number; nbf: number; iat: number; jti: string;
+  iss: string;
+  sub: string;
+  aud: string[];
+  exp: number;
+  nbf: number;
+  iat: number;
+  jti: string;
   'kubernetes.io': {
     namespace: string;
     serviceaccount: { name: string; uid: string };
@@ -156,7 +224,10 @@ export class FakeApiServer {
    * minted tokens; open mode: others are not authenticated). `audiences`: the reviews it passes
    * (default: any; status.audiences echoes spec.audiences).
    */
-  readonly tokenReviews = new Map<string, { username: string; extra?: Record<string, string[]>; audiences?: string[] }>();
+  readonly tokenReviews = new Map<
+    string,
+    { username: string; extra?: Record<string, string[]>; audiences?: string[] }
+  >();
   /** RBAC mode: the token of a cluster admin (system:masters). */
   readonly adminToken = randomBytes(24).toString('hex');
   /** Audiences the API itself accepts (and a TokenReview without spec.audiences checks). */
@@ -166,8 +237,13 @@ export class FakeApiServer {
   /** TLS mode: the PEM of the self-signed server certificate (give it to clients as their CA). */
   caPem: string | undefined;
 
-  private constructor(private readonly opts: StartOptions, tls?: { key: string; cert: string }) {
-    this.server = tls ? https.createServer(tls, (req, res) => this.handle(req, res)) : http.createServer((req, res) => this.handle(req, res));
+  private constructor(
+    private readonly opts: StartOptions,
+    tls?: { key: string; cert: string },
+  ) {
+    this.server = tls
+      ? https.createServer(tls, (req, res) => this.handle(req, res))
+      : http.createServer((req, res) => this.handle(req, res));
     const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     this.signingKey = createPrivateKey(pair.privateKey.export({ format: 'pem', type: 'pkcs8' }));
     this.verifyKey = createPublicKey(pair.publicKey.export({ format: 'pem', type: 'spki' }));
@@ -193,7 +269,9 @@ export class FakeApiServer {
     return `${this.opts.tls ? 'https' : 'http'}://${host}:${a.port}`;
   }
 
-  get port(): number { return (this.server.address() as AddressInfo).port; }
+  get port(): number {
+    return (this.server.address() as AddressInfo).port;
+  }
 
   /** A kubeconfig (YAML) pointing at this server (RBAC mode: as the cluster admin). */
   kubeconfig(): string {
@@ -203,10 +281,24 @@ export class FakeApiServer {
       ? `    certificate-authority-data: ${Buffer.from(this.caPem).toString('base64')}`
       : '    insecure-skip-tls-verify: true';
     return [
-      'apiVersion: v1', 'kind: Config', 'current-context: fake',
-      'clusters:', '- name: fake', '  cluster:', `    server: ${this.url}`, cluster,
-      'users:', '- name: fake', '  user:', user.trimEnd(),
-      'contexts:', '- name: fake', '  context:', '    cluster: fake', '    user: fake', '',
+      'apiVersion: v1',
+      'kind: Config',
+      'current-context: fake',
+      'clusters:',
+      '- name: fake',
+      '  cluster:',
+      `    server: ${this.url}`,
+      cluster,
+      'users:',
+      '- name: fake',
+      '  user:',
+      user.trimEnd(),
+      'contexts:',
+      '- name: fake',
+      '  context:',
+      '    cluster: fake',
+      '    user: fake',
+      '',
     ].join('\n');
   }
 
@@ -240,11 +332,19 @@ export class FakeApiServer {
     return [...this.resources.values()].some((r) => r.kind === kind && (group === undefined || r.group === group));
   }
 
-  get resourceVersion(): number { return this.rv; }
-  get openWatches(): number { return this.watches.size; }
+  get resourceVersion(): number {
+    return this.rv;
+  }
+  get openWatches(): number {
+    return this.watches.size;
+  }
 
-  create(obj: FakeObject): FakeObject { return this.write('ADDED', obj); }
-  update(obj: FakeObject): FakeObject { return this.write('MODIFIED', obj); }
+  create(obj: FakeObject): FakeObject {
+    return this.write('ADDED', obj);
+  }
+  update(obj: FakeObject): FakeObject {
+    return this.write('MODIFIED', obj);
+  }
   delete(kind: string, name: string, namespace?: string, group?: string): void {
     const r = this.resourceForKind(kind, group);
     const store = this.stores.get(resourceId(r))!;
@@ -277,7 +377,9 @@ export class FakeApiServer {
   }
 
   /** Advance the resourceVersion with no event for the watched resources (other writes in etcd). */
-  bumpResourceVersion(by = 1): void { this.rv += by; }
+  bumpResourceVersion(by = 1): void {
+    this.rv += by;
+  }
 
   /** Forget history up to now: a watch from an older resourceVersion gets 410 Gone. */
   compact(): void {
@@ -289,7 +391,11 @@ export class FakeApiServer {
   bookmark(): void {
     for (const w of this.watches) {
       if (!w.bookmarks) continue;
-      const object = { kind: w.resource.kind, apiVersion: apiVersionOf(w.resource, w.version), metadata: { resourceVersion: String(this.rv) } };
+      const object = {
+        kind: w.resource.kind,
+        apiVersion: apiVersionOf(w.resource, w.version),
+        metadata: { resourceVersion: String(this.rv) },
+      };
       w.res.write(JSON.stringify({ type: 'BOOKMARK', object }) + '\n');
     }
   }
@@ -307,7 +413,9 @@ export class FakeApiServer {
   }
 
   /** The next `times` requests whose path contains `match` get `status`. */
-  failNext(match: string, status: number, times = 1): void { this.failures.push({ match, status, times }); }
+  failNext(match: string, status: number, times = 1): void {
+    this.failures.push({ match, status, times });
+  }
 
   async close(): Promise<void> {
     this.dropWatches();
@@ -328,7 +436,9 @@ export class FakeApiServer {
       if (!p) throw new Error(`fake-apiserver: cannot bind a token to pod ${o.namespace}/${o.pod}: it does not exist`);
       const spec = (p.spec ?? {}) as { serviceAccountName?: string; nodeName?: string };
       if ((spec.serviceAccountName ?? 'default') !== o.serviceAccount) {
-        throw new Error(`fake-apiserver: pod ${o.namespace}/${o.pod} runs as ${spec.serviceAccountName ?? 'default'}, not ${o.serviceAccount}`);
+        throw new Error(
+          `fake-apiserver: pod ${o.namespace}/${o.pod} runs as ${spec.serviceAccountName ?? 'default'}, not ${o.serviceAccount}`,
+        );
       }
       pod = { name: o.pod, uid: p.metadata.uid! };
       if (spec.nodeName) node = this.nodeRef(spec.nodeName);
@@ -336,8 +446,13 @@ export class FakeApiServer {
     if (o.node !== undefined) node = this.nodeRef(o.node);
     const now = Math.floor(Date.now() / 1000);
     const claims: TokenClaims = {
-      iss: ISSUER, sub: `system:serviceaccount:${o.namespace}:${o.serviceAccount}`, aud: o.audiences ?? [...this.apiAudiences],
-      exp: now + (o.expirationSeconds ?? 3600), nbf: now, iat: now, jti: randomUUID(),
+      iss: ISSUER,
+      sub: `system:serviceaccount:${o.namespace}:${o.serviceAccount}`,
+      aud: o.audiences ?? [...this.apiAudiences],
+      exp: now + (o.expirationSeconds ?? 3600),
+      nbf: now,
+      iat: now,
+      jti: randomUUID(),
       'kubernetes.io': {
         namespace: o.namespace,
         serviceaccount: { name: o.serviceAccount, uid: sa?.metadata.uid ?? '' },
@@ -347,7 +462,10 @@ export class FakeApiServer {
     };
     const header = b64url(JSON.stringify({ alg: 'ES256', kid: this.keyId }));
     const body = b64url(JSON.stringify(claims));
-    const signature = sign('sha256', Buffer.from(`${header}.${body}`), { key: this.signingKey, dsaEncoding: 'ieee-p1363' });
+    const signature = sign('sha256', Buffer.from(`${header}.${body}`), {
+      key: this.signingKey,
+      dsaEncoding: 'ieee-p1363',
+    });
     return `${header}.${body}.${b64url(signature)}`;
   }
 
@@ -360,7 +478,12 @@ export class FakeApiServer {
     if (parts.length !== 3) return { error: 'invalid bearer token' };
     let claims: TokenClaims;
     try {
-      const ok = verify('sha256', Buffer.from(`${parts[0]}.${parts[1]}`), { key: this.verifyKey, dsaEncoding: 'ieee-p1363' }, Buffer.from(parts[2]!, 'base64url'));
+      const ok = verify(
+        'sha256',
+        Buffer.from(`${parts[0]}.${parts[1]}`),
+        { key: this.verifyKey, dsaEncoding: 'ieee-p1363' },
+        Buffer.from(parts[2]!, 'base64url'),
+      );
       if (!ok) return { error: 'invalid bearer token, square/go-jose: error in cryptographic primitive' };
       claims = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8')) as TokenClaims;
     } catch {
@@ -372,17 +495,25 @@ export class FakeApiServer {
     const want = audiences && audiences.length > 0 ? audiences : this.apiAudiences;
     const good = want.filter((a) => claims.aud.includes(a));
     if (good.length === 0) {
-      return { error: `invalid bearer token, token audiences ${JSON.stringify(claims.aud)} is invalid for the target audiences ${JSON.stringify(want)}` };
+      return {
+        error: `invalid bearer token, token audiences ${JSON.stringify(claims.aud)} is invalid for the target audiences ${JSON.stringify(want)}`,
+      };
     }
     const k = claims['kubernetes.io'];
     const sa = this.findObject('ServiceAccount', k.serviceaccount.name, k.namespace);
-    if (this.serves('ServiceAccount', '') && (!sa || (k.serviceaccount.uid && sa.metadata.uid !== k.serviceaccount.uid))) {
-      return { error: `invalid bearer token, service account ${k.namespace}/${k.serviceaccount.name} has been deleted` };
+    if (
+      this.serves('ServiceAccount', '') &&
+      (!sa || (k.serviceaccount.uid && sa.metadata.uid !== k.serviceaccount.uid))
+    ) {
+      return {
+        error: `invalid bearer token, service account ${k.namespace}/${k.serviceaccount.name} has been deleted`,
+      };
     }
     const extra: Record<string, string[]> = { 'authentication.kubernetes.io/credential-id': [`JTI=${claims.jti}`] };
     if (k.pod) {
       const pod = this.findObject('Pod', k.pod.name, k.namespace);
-      if (!pod || pod.metadata.uid !== k.pod.uid) return { error: `invalid bearer token, pod ${k.namespace}/${k.pod.name} (uid ${k.pod.uid}) no longer exists` };
+      if (!pod || pod.metadata.uid !== k.pod.uid)
+        return { error: `invalid bearer token, pod ${k.namespace}/${k.pod.name} (uid ${k.pod.uid}) no longer exists` };
       extra['authentication.kubernetes.io/pod-name'] = [k.pod.name];
       extra['authentication.kubernetes.io/pod-uid'] = [k.pod.uid];
     }
@@ -391,8 +522,10 @@ export class FakeApiServer {
       if (k.node.uid) extra['authentication.kubernetes.io/node-uid'] = [k.node.uid];
     }
     const user: UserInfo = {
-      username: claims.sub, uid: k.serviceaccount.uid,
-      groups: ['system:serviceaccounts', `system:serviceaccounts:${k.namespace}`, 'system:authenticated'], extra,
+      username: claims.sub,
+      uid: k.serviceaccount.uid,
+      groups: ['system:serviceaccounts', `system:serviceaccounts:${k.namespace}`, 'system:authenticated'],
+      extra,
     };
     return { user, audiences: good };
   }
@@ -420,17 +553,20 @@ export class FakeApiServer {
       return false;
     };
     const roleRules = (ref: { kind?: string; name?: string }, namespace?: string): PolicyRule[] => {
-      const role = ref.kind === 'Role'
-        ? this.findRbac('Role', ref.name ?? '', namespace)
-        : this.findRbac('ClusterRole', ref.name ?? '');
-      return ((role?.rules as PolicyRule[] | undefined) ?? []);
+      const role =
+        ref.kind === 'Role'
+          ? this.findRbac('Role', ref.name ?? '', namespace)
+          : this.findRbac('ClusterRole', ref.name ?? '');
+      return (role?.rules as PolicyRule[] | undefined) ?? [];
     };
     for (const b of this.rbacObjects('ClusterRoleBinding')) {
-      if (((b.subjects as Subject[] | undefined) ?? []).some(subjectMatches)) rules.push(...roleRules(b.roleRef as Subject));
+      if (((b.subjects as Subject[] | undefined) ?? []).some(subjectMatches))
+        rules.push(...roleRules(b.roleRef as Subject));
     }
     if (a.namespace) {
       for (const b of this.rbacObjects('RoleBinding', a.namespace)) {
-        if (((b.subjects as Subject[] | undefined) ?? []).some(subjectMatches)) rules.push(...roleRules(b.roleRef as Subject, a.namespace));
+        if (((b.subjects as Subject[] | undefined) ?? []).some(subjectMatches))
+          rules.push(...roleRules(b.roleRef as Subject, a.namespace));
       }
     }
     return rules.some((r) => ruleAllows(r, a));
@@ -452,25 +588,46 @@ export class FakeApiServer {
     const auth = req.headers.authorization ?? '';
     const m = /^Bearer\s+(\S+)$/i.exec(auth);
     if (!m) return { error: 'no bearer token' };
-    if (m[1] === this.adminToken) return { username: 'kubernetes-admin', groups: ['system:masters', 'system:authenticated'] };
+    if (m[1] === this.adminToken)
+      return { username: 'kubernetes-admin', groups: ['system:masters', 'system:authenticated'] };
     const r = this.authenticateToken(m[1]!);
     return 'error' in r ? r : r.user;
   }
 
   private deny(res: http.ServerResponse, user: UserInfo, a: Attributes, path: string): void {
-    this.denials.push({ user: user.username, verb: a.verb, group: a.group, resource: a.subresource ? `${a.resource}/${a.subresource}` : a.resource, path, ...(a.namespace ? { namespace: a.namespace } : {}), ...(a.name ? { name: a.name } : {}) });
+    this.denials.push({
+      user: user.username,
+      verb: a.verb,
+      group: a.group,
+      resource: a.subresource ? `${a.resource}/${a.subresource}` : a.resource,
+      path,
+      ...(a.namespace ? { namespace: a.namespace } : {}),
+      ...(a.name ? { name: a.name } : {}),
+    });
     const what = a.subresource ? `${a.resource}/${a.subresource}` : a.resource;
     const where = a.namespace ? `in the namespace "${a.namespace}"` : 'at the cluster scope';
     const subject = a.name ? `${what} "${a.name}"` : what;
     const message = `${subject} is forbidden: User "${user.username}" cannot ${a.verb} resource "${what}" in API group "${a.group}" ${where}`;
     res.writeHead(403, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason: 'Forbidden', details: { ...(a.name ? { name: a.name } : {}), group: a.group, kind: what }, code: 403 }));
+    res.end(
+      JSON.stringify({
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Failure',
+        message,
+        reason: 'Forbidden',
+        details: { ...(a.name ? { name: a.name } : {}), group: a.group, kind: what },
+        code: 403,
+      }),
+    );
   }
 
   // ---- storage ----
 
   private resourceForKind(kind: string, group?: string): ServedResource {
-    for (const r of this.resources.values()) if (r.kind === kind && (group === undefined || r.group === group)) return r;
+    for (const r of this.resources.values())
+      if (r.kind === kind && (group === undefined || r.group === group)) return r;
     throw new Error(`fake-apiserver: kind ${kind} not served`);
   }
 
@@ -501,7 +658,9 @@ export class FakeApiServer {
     const [base] = cidr.split('/');
     const o = base!.split('.').map(Number);
     const n = this.nextServiceIp++;
-    const ip = cidr.endsWith('/24') ? `${o[0]}.${o[1]}.${o[2]}.${n}` : `${o[0]}.${o[1]}.${Math.floor(n / 256)}.${n % 256}`;
+    const ip = cidr.endsWith('/24')
+      ? `${o[0]}.${o[1]}.${o[2]}.${n}`
+      : `${o[0]}.${o[1]}.${Math.floor(n / 256)}.${n % 256}`;
     spec.clusterIP = ip;
     spec.clusterIPs = [ip];
   }
@@ -510,7 +669,11 @@ export class FakeApiServer {
     this.history.push(ev);
     for (const w of this.watches) this.sendIfMatches(w, ev);
     for (const l of this.listeners) {
-      try { l(ev.type, clone(ev.object)); } catch { /* a listener's problem is not the server's */ }
+      try {
+        l(ev.type, clone(ev.object));
+      } catch {
+        /* a listener's problem is not the server's */
+      }
     }
   }
 
@@ -546,19 +709,24 @@ export class FakeApiServer {
       return this.tokenReview(req, res);
     }
     const route = this.route(url.pathname);
-    if (!route) return status(res, 404, 'NotFound', `the server could not find the requested resource (${url.pathname})`);
+    if (!route)
+      return status(res, 404, 'NotFound', `the server could not find the requested resource (${url.pathname})`);
     const verb = verbOf(req.method ?? 'GET', route, url);
     const fieldName = /(?:^|,)metadata\.name=([^,]+)/.exec(url.searchParams.get('fieldSelector') ?? '')?.[1];
     const name = route.name ?? (verb === 'list' || verb === 'watch' ? fieldName : undefined);
     const attrs: Attributes = {
-      verb, group: route.resource.group, resource: route.resource.plural,
+      verb,
+      group: route.resource.group,
+      resource: route.resource.plural,
       ...(route.subresource ? { subresource: route.subresource } : {}),
       ...(route.namespace ? { namespace: route.namespace } : {}),
       ...(name ? { name } : {}),
     };
     if (!this.authorize(user, attrs)) return this.deny(res, user, attrs, url.pathname);
-    if (route.subresource === 'token' && route.resource.kind === 'ServiceAccount' && req.method === 'POST') return this.tokenRequest(route, req, res);
-    if (route.subresource !== undefined && route.subresource !== 'status') return status(res, 404, 'NotFound', `subresource ${route.subresource} is not served`);
+    if (route.subresource === 'token' && route.resource.kind === 'ServiceAccount' && req.method === 'POST')
+      return this.tokenRequest(route, req, res);
+    if (route.subresource !== undefined && route.subresource !== 'status')
+      return status(res, 404, 'NotFound', `subresource ${route.subresource} is not served`);
     if (route.name !== undefined && req.method === 'PUT') return this.replaceFromRequest(route, req, res);
     if (route.name !== undefined && req.method === 'PATCH') return this.patchFromRequest(route, req, res);
     if (route.name !== undefined && req.method === 'DELETE') return this.deleteFromRequest(route, res);
@@ -579,32 +747,55 @@ export class FakeApiServer {
         const asked = review.spec?.audiences ?? [];
         const good = fixed.audiences ? asked.filter((a) => fixed.audiences!.includes(a)) : asked;
         const { audiences: _a, ...who } = fixed;
-        st = fixed.audiences && asked.length > 0 && good.length === 0
-          ? { authenticated: false, error: 'invalid bearer token, token audiences is invalid for the target audiences' }
-          : { authenticated: true, user: who, ...(good.length > 0 ? { audiences: good } : {}) };
-      }
-      else if (this.opts.rbac) {
+        st =
+          fixed.audiences && asked.length > 0 && good.length === 0
+            ? {
+                authenticated: false,
+                error: 'invalid bearer token, token audiences is invalid for the target audiences',
+              }
+            : { authenticated: true, user: who, ...(good.length > 0 ? { audiences: good } : {}) };
+      } else if (this.opts.rbac) {
         const r = this.authenticateToken(token, review.spec?.audiences);
-        st = 'error' in r ? { authenticated: false, error: r.error } : { authenticated: true, user: r.user, audiences: r.audiences };
+        st =
+          'error' in r
+            ? { authenticated: false, error: r.error }
+            : { authenticated: true, user: r.user, audiences: r.audiences };
       } else st = { authenticated: false, error: 'invalid bearer token' };
-      json(res, 201, { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', metadata: { creationTimestamp: null }, spec: review.spec ?? {}, status: st });
+      json(res, 201, {
+        apiVersion: 'authentication.k8s.io/v1',
+        kind: 'TokenReview',
+        metadata: { creationTimestamp: null },
+        spec: review.spec ?? {},
+        status: st,
+      });
     });
   }
 
   /** TokenRequest: POST …/serviceaccounts/SA/token {spec: {audiences, expirationSeconds, boundObjectRef}}. */
   private tokenRequest(route: Route, req: http.IncomingMessage, res: http.ServerResponse): void {
-    readJson<{ spec?: { audiences?: string[]; expirationSeconds?: number; boundObjectRef?: { kind?: string; name?: string } } }>(req, res, (body) => {
+    readJson<{
+      spec?: { audiences?: string[]; expirationSeconds?: number; boundObjectRef?: { kind?: string; name?: string } };
+    }>(req, res, (body) => {
       const spec = body.spec ?? {};
       const ref = spec.boundObjectRef;
       if (ref && ref.kind !== 'Pod') return status(res, 400, 'BadRequest', `cannot bind a token to a ${ref.kind}`);
       try {
         const expirationSeconds = spec.expirationSeconds ?? 3600;
         const token = this.mintToken({
-          namespace: route.namespace!, serviceAccount: route.name!, expirationSeconds,
-          ...(spec.audiences?.length ? { audiences: spec.audiences } : {}), ...(ref?.name ? { pod: ref.name } : {}),
+          namespace: route.namespace!,
+          serviceAccount: route.name!,
+          expirationSeconds,
+          ...(spec.audiences?.length ? { audiences: spec.audiences } : {}),
+          ...(ref?.name ? { pod: ref.name } : {}),
         });
         const expirationTimestamp = new Date(Date.now() + expirationSeconds * 1000).toISOString();
-        json(res, 201, { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', metadata: { name: route.name, namespace: route.namespace }, spec, status: { token, expirationTimestamp } });
+        json(res, 201, {
+          apiVersion: 'authentication.k8s.io/v1',
+          kind: 'TokenRequest',
+          metadata: { name: route.name, namespace: route.namespace },
+          spec,
+          status: { token, expirationTimestamp },
+        });
       } catch (err) {
         status(res, 400, 'BadRequest', (err as Error).message);
       }
@@ -619,11 +810,17 @@ export class FakeApiServer {
 
   private createFromRequest(route: Route, req: http.IncomingMessage, res: http.ServerResponse): void {
     readJson<FakeObject>(req, res, (obj) => {
-      if (!obj.metadata?.name) return status(res, 422, 'Invalid', `${route.resource.kind} is invalid: metadata.name: Required value`);
+      if (!obj.metadata?.name)
+        return status(res, 422, 'Invalid', `${route.resource.kind} is invalid: metadata.name: Required value`);
       obj.metadata.namespace = route.namespace ?? obj.metadata.namespace;
       if (!route.resource.namespaced) delete obj.metadata.namespace;
-      if (this.stores.get(resourceId(route.resource))!.has(objKey(obj))) return status(res, 409, 'AlreadyExists', `${route.resource.plural} "${obj.metadata.name}" already exists`);
-      const created = this.create({ ...obj, kind: route.resource.kind, apiVersion: apiVersionOf(route.resource, route.version) });
+      if (this.stores.get(resourceId(route.resource))!.has(objKey(obj)))
+        return status(res, 409, 'AlreadyExists', `${route.resource.plural} "${obj.metadata.name}" already exists`);
+      const created = this.create({
+        ...obj,
+        kind: route.resource.kind,
+        apiVersion: apiVersionOf(route.resource, route.version),
+      });
       json(res, 201, present(created, route.resource, route.version, true));
     });
   }
@@ -634,30 +831,63 @@ export class FakeApiServer {
       const current = this.stores.get(resourceId(route.resource))!.get(`${route.namespace ?? ''}/${route.name}`);
       if (!current) return status(res, 404, 'NotFound', `${route.resource.plural} "${route.name}" not found`);
       const rv = obj.metadata?.resourceVersion;
-      if (rv && rv !== current.metadata.resourceVersion) return status(res, 409, 'Conflict', `Operation cannot be fulfilled on ${route.resource.plural} "${route.name}": the object has been modified; please apply your changes to the latest version and try again`);
+      if (rv && rv !== current.metadata.resourceVersion)
+        return status(
+          res,
+          409,
+          'Conflict',
+          `Operation cannot be fulfilled on ${route.resource.plural} "${route.name}": the object has been modified; please apply your changes to the latest version and try again`,
+        );
       // The status subresource changes status only; the main resource keeps the stored status.
-      const next: FakeObject = route.subresource === 'status'
-        ? { ...clone(current), status: obj.status }
-        : { ...obj, metadata: { ...obj.metadata, name: route.name!, ...(route.namespace ? { namespace: route.namespace } : {}) } };
-      const updated = this.update({ ...next, kind: route.resource.kind, apiVersion: apiVersionOf(route.resource, route.version) });
+      const next: FakeObject =
+        route.subresource === 'status'
+          ? { ...clone(current), status: obj.status }
+          : {
+              ...obj,
+              metadata: {
+                ...obj.metadata,
+                name: route.name!,
+                ...(route.namespace ? { namespace: route.namespace } : {}),
+              },
+            };
+      const updated = this.update({
+        ...next,
+        kind: route.resource.kind,
+        apiVersion: apiVersionOf(route.resource, route.version),
+      });
       json(res, 200, present(updated, route.resource, route.version, true));
     });
   }
 
   /** PATCH with a JSON merge patch (strategic merge patches are applied as merge patches). */
   private patchFromRequest(route: Route, req: http.IncomingMessage, res: http.ServerResponse): void {
-    const type = String(req.headers['content-type'] ?? '').split(';')[0]!.trim();
+    const type = String(req.headers['content-type'] ?? '')
+      .split(';')[0]!
+      .trim();
     if (type !== 'application/merge-patch+json' && type !== 'application/strategic-merge-patch+json') {
       req.resume();
-      return status(res, 415, 'UnsupportedMediaType', `the fake API server takes merge patches only, not ${type || 'no content type'}`);
+      return status(
+        res,
+        415,
+        'UnsupportedMediaType',
+        `the fake API server takes merge patches only, not ${type || 'no content type'}`,
+      );
     }
     readJson<Record<string, unknown>>(req, res, (patch) => {
       const current = this.stores.get(resourceId(route.resource))!.get(`${route.namespace ?? ''}/${route.name}`);
       if (!current) return status(res, 404, 'NotFound', `${route.resource.plural} "${route.name}" not found`);
       const scoped = route.subresource === 'status' ? { status: patch.status } : patch;
       const merged = mergePatch(clone(current), scoped) as FakeObject;
-      merged.metadata = { ...merged.metadata, name: route.name!, ...(route.namespace ? { namespace: route.namespace } : {}) };
-      const updated = this.update({ ...merged, kind: route.resource.kind, apiVersion: apiVersionOf(route.resource, route.version) });
+      merged.metadata = {
+        ...merged.metadata,
+        name: route.name!,
+        ...(route.namespace ? { namespace: route.namespace } : {}),
+      };
+      const updated = this.update({
+        ...merged,
+        kind: route.resource.kind,
+        apiVersion: apiVersionOf(route.resource, route.version),
+      });
       json(res, 200, present(updated, route.resource, route.version, true));
     });
   }
@@ -676,20 +906,35 @@ export class FakeApiServer {
 
   private route(path: string): Route | undefined {
     const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
-    let group: string; let rest: string[];
-    if (parts[0] === 'api') { group = ''; rest = parts.slice(1); }
-    else if (parts[0] === 'apis' && parts.length >= 3) { group = parts[1]!; rest = parts.slice(2); }
-    else return undefined;
+    let group: string;
+    let rest: string[];
+    if (parts[0] === 'api') {
+      group = '';
+      rest = parts.slice(1);
+    } else if (parts[0] === 'apis' && parts.length >= 3) {
+      group = parts[1]!;
+      rest = parts.slice(2);
+    } else return undefined;
     const [version, ...tail] = rest;
-    let namespace: string | undefined; let plural: string | undefined; let name: string | undefined; let sub: string | undefined;
-    const namespacedPlural = tail[0] === 'namespaces' && tail.length >= 3 ? this.resources.get(`${group}/${tail[2]}`) : undefined;
+    let namespace: string | undefined;
+    let plural: string | undefined;
+    let name: string | undefined;
+    let sub: string | undefined;
+    const namespacedPlural =
+      tail[0] === 'namespaces' && tail.length >= 3 ? this.resources.get(`${group}/${tail[2]}`) : undefined;
     if (namespacedPlural?.namespaced && tail.length <= 5) [, namespace, plural, name, sub] = tail;
     else if (tail.length >= 1 && tail.length <= 3) [plural, name, sub] = tail;
     else return undefined;
     const resource = this.resources.get(`${group}/${plural}`);
     if (!resource || !version || !resource.versions.includes(version)) return undefined;
     if (namespace && !resource.namespaced) return undefined;
-    return { resource, version, ...(namespace ? { namespace } : {}), ...(name ? { name } : {}), ...(sub ? { subresource: sub } : {}) };
+    return {
+      resource,
+      version,
+      ...(namespace ? { namespace } : {}),
+      ...(name ? { name } : {}),
+      ...(sub ? { subresource: sub } : {}),
+    };
   }
 
   private objects(resource: ServedResource, namespace?: string, selectors: Selectors = {}): FakeObject[] {
@@ -703,7 +948,9 @@ export class FakeApiServer {
       kind: `${resource.kind}List`,
       apiVersion: apiVersionOf(resource, version),
       metadata: { resourceVersion: String(this.rv) },
-      items: this.objects(resource, route.namespace, selectors).map((o) => present(o, resource, version, resource.crd === true)),
+      items: this.objects(resource, route.namespace, selectors).map((o) =>
+        present(o, resource, version, resource.crd === true),
+      ),
     });
   }
 
@@ -711,14 +958,29 @@ export class FakeApiServer {
     const rvParam = url.searchParams.get('resourceVersion');
     const from = rvParam ? Number(rvParam) : 0;
     const expired = from > 0 && from < this.compactedRv;
-    if (expired && this.expiredAs === 'status') return status(res, 410, 'Expired', `too old resource version: ${from} (${this.compactedRv})`);
+    if (expired && this.expiredAs === 'status')
+      return status(res, 410, 'Expired', `too old resource version: ${from} (${this.compactedRv})`);
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
     if (expired) {
-      const st = { kind: 'Status', apiVersion: 'v1', status: 'Failure', code: 410, reason: 'Expired', message: `too old resource version: ${from} (${this.compactedRv})` };
+      const st = {
+        kind: 'Status',
+        apiVersion: 'v1',
+        status: 'Failure',
+        code: 410,
+        reason: 'Expired',
+        message: `too old resource version: ${from} (${this.compactedRv})`,
+      };
       res.end(JSON.stringify({ type: 'ERROR', object: st }) + '\n');
       return;
     }
-    const w: OpenWatch = { resource: route.resource, version: route.version, res, bookmarks: url.searchParams.get('allowWatchBookmarks') === 'true', selectors, ...(route.namespace ? { namespace: route.namespace } : {}) };
+    const w: OpenWatch = {
+      resource: route.resource,
+      version: route.version,
+      res,
+      bookmarks: url.searchParams.get('allowWatchBookmarks') === 'true',
+      selectors,
+      ...(route.namespace ? { namespace: route.namespace } : {}),
+    };
     if (from === 0) {
       for (const o of this.objects(route.resource, route.namespace, selectors)) {
         res.write(JSON.stringify({ type: 'ADDED', object: present(o, route.resource, route.version, true) }) + '\n');
@@ -729,28 +991,43 @@ export class FakeApiServer {
     this.watches.add(w);
     const timeout = Number(url.searchParams.get('timeoutSeconds') ?? 0);
     const timer = timeout > 0 ? setTimeout(() => res.end(), timeout * 1000) : undefined;
-    res.on('close', () => { this.watches.delete(w); if (timer) clearTimeout(timer); });
+    res.on('close', () => {
+      this.watches.delete(w);
+      if (timer) clearTimeout(timer);
+    });
   }
 }
 
 function verbOf(method: string, route: Route, url: URL): Verb {
   const watch = url.searchParams.get('watch');
   switch (method) {
-    case 'POST': return 'create';
-    case 'PUT': return 'update';
-    case 'PATCH': return 'patch';
-    case 'DELETE': return route.name === undefined ? 'deletecollection' : 'delete';
-    default: return route.name !== undefined ? 'get' : watch === '1' || watch === 'true' ? 'watch' : 'list';
+    case 'POST':
+      return 'create';
+    case 'PUT':
+      return 'update';
+    case 'PATCH':
+      return 'patch';
+    case 'DELETE':
+      return route.name === undefined ? 'deletecollection' : 'delete';
+    default:
+      return route.name !== undefined ? 'get' : watch === '1' || watch === 'true' ? 'watch' : 'list';
   }
 }
 
 function ruleAllows(rule: PolicyRule, a: Attributes): boolean {
-  const has = (list: string[] | undefined, v: string): boolean => (list ?? []).includes('*') || (list ?? []).includes(v);
+  const has = (list: string[] | undefined, v: string): boolean =>
+    (list ?? []).includes('*') || (list ?? []).includes(v);
   if (!has(rule.verbs, a.verb) || !has(rule.apiGroups, a.group)) return false;
   const full = a.subresource ? `${a.resource}/${a.subresource}` : a.resource;
-  const resourceOk = (rule.resources ?? []).some((r) => r === '*' || r === full || (a.subresource !== undefined && (r === `${a.resource}/*` || r === `*/${a.subresource}`)));
+  const resourceOk = (rule.resources ?? []).some(
+    (r) =>
+      r === '*' ||
+      r === full ||
+      (a.subresource !== undefined && (r === `${a.resource}/*` || r === `*/${a.subresource}`)),
+  );
   if (!resourceOk) return false;
-  if (rule.resourceNames && rule.resourceNames.length > 0) return a.name !== undefined && rule.resourceNames.includes(a.name);
+  if (rule.resourceNames && rule.resourceNames.length > 0)
+    return a.name !== undefined && rule.resourceNames.includes(a.name);
   return true;
 }
 
@@ -763,14 +1040,23 @@ function selectorsOf(url: URL): Selectors {
 /** Equality-based label selectors (k=v, k==v, k!=v, k, !k) and the common field selectors. */
 function matchesSelectors(o: FakeObject, s: Selectors): boolean {
   const labels = o.metadata.labels ?? {};
-  for (const term of (s.labels ?? '').split(',').map((t) => t.trim()).filter(Boolean)) {
+  for (const term of (s.labels ?? '')
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean)) {
     let m: RegExpExecArray | null;
-    if ((m = /^([^!=]+)!=(.*)$/.exec(term))) { if (labels[m[1]!.trim()] === m[2]!.trim()) return false; }
-    else if ((m = /^([^!=]+)==?(.*)$/.exec(term))) { if (labels[m[1]!.trim()] !== m[2]!.trim()) return false; }
-    else if (term.startsWith('!')) { if (term.slice(1) in labels) return false; }
-    else if (!(term in labels)) return false;
+    if ((m = /^([^!=]+)!=(.*)$/.exec(term))) {
+      if (labels[m[1]!.trim()] === m[2]!.trim()) return false;
+    } else if ((m = /^([^!=]+)==?(.*)$/.exec(term))) {
+      if (labels[m[1]!.trim()] !== m[2]!.trim()) return false;
+    } else if (term.startsWith('!')) {
+      if (term.slice(1) in labels) return false;
+    } else if (!(term in labels)) return false;
   }
-  for (const term of (s.fields ?? '').split(',').map((t) => t.trim()).filter(Boolean)) {
+  for (const term of (s.fields ?? '')
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean)) {
     const m = /^([^!=]+)(!=|==|=)(.*)$/.exec(term);
     if (!m) continue;
     const value = fieldValue(o, m[1]!.trim());
@@ -781,14 +1067,16 @@ function matchesSelectors(o: FakeObject, s: Selectors): boolean {
 
 function fieldValue(o: FakeObject, path: string): string | undefined {
   let cur: unknown = o;
-  for (const k of path.split('.')) cur = cur && typeof cur === 'object' ? (cur as Record<string, unknown>)[k] : undefined;
+  for (const k of path.split('.'))
+    cur = cur && typeof cur === 'object' ? (cur as Record<string, unknown>)[k] : undefined;
   return cur === undefined || cur === null ? '' : String(cur);
 }
 
 /** RFC 7386 JSON merge patch. */
 function mergePatch(target: unknown, patch: unknown): unknown {
   if (!patch || typeof patch !== 'object' || Array.isArray(patch)) return patch;
-  const out: Record<string, unknown> = target && typeof target === 'object' && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {};
+  const out: Record<string, unknown> =
+    target && typeof target === 'object' && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {};
   for (const [k, v] of Object.entries(patch as Record<string, unknown>)) {
     if (v === null) delete out[k];
     else out[k] = mergePatch(out[k], v);
@@ -801,7 +1089,11 @@ function readJson<T>(req: http.IncomingMessage, res: http.ServerResponse, then: 
   req.on('data', (c: Buffer) => chunks.push(c));
   req.on('end', () => {
     let body: T;
-    try { body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as T; } catch { return status(res, 400, 'BadRequest', 'the body is not JSON'); }
+    try {
+      body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as T;
+    } catch {
+      return status(res, 400, 'BadRequest', 'the body is not JSON');
+    }
     then(body);
   });
 }
@@ -815,10 +1107,38 @@ function json(res: http.ServerResponse, code: number, body: unknown): void {
 function selfSignedCertificate(host: string): { key: string; cert: string } {
   const dir = mkdtempSync(join(tmpdir(), 'ambit-fake-apiserver-'));
   try {
-    const san = [`${isIP(host) ? 'IP' : 'DNS'}:${host}`, 'IP:127.0.0.1', 'DNS:localhost', 'DNS:kubernetes', 'DNS:kubernetes.default', 'DNS:kubernetes.default.svc', 'DNS:kubernetes.default.svc.cluster.local'];
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
-      '-subj', '/CN=kube-apiserver', '-addext', `subjectAltName=${[...new Set(san)].join(',')}`,
-      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'pipe' });
+    const san = [
+      `${isIP(host) ? 'IP' : 'DNS'}:${host}`,
+      'IP:127.0.0.1',
+      'DNS:localhost',
+      'DNS:kubernetes',
+      'DNS:kubernetes.default',
+      'DNS:kubernetes.default.svc',
+      'DNS:kubernetes.default.svc.cluster.local',
+    ];
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '2',
+        '-subj',
+        '/CN=kube-apiserver',
+        '-addext',
+        `subjectAltName=${[...new Set(san)].join(',')}`,
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+      ],
+      { stdio: 'pipe' },
+    );
     return { key: readFileSync(join(dir, 'key.pem'), 'utf8'), cert: readFileSync(join(dir, 'cert.pem'), 'utf8') };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -854,9 +1174,27 @@ export const STANDARD_RESOURCES: readonly ServedResource[] = [
 /** The RBAC kinds (served automatically in RBAC mode). */
 export const RBAC_RESOURCES: readonly ServedResource[] = [
   { group: 'rbac.authorization.k8s.io', versions: ['v1'], plural: 'roles', kind: 'Role', namespaced: true },
-  { group: 'rbac.authorization.k8s.io', versions: ['v1'], plural: 'rolebindings', kind: 'RoleBinding', namespaced: true },
-  { group: 'rbac.authorization.k8s.io', versions: ['v1'], plural: 'clusterroles', kind: 'ClusterRole', namespaced: false },
-  { group: 'rbac.authorization.k8s.io', versions: ['v1'], plural: 'clusterrolebindings', kind: 'ClusterRoleBinding', namespaced: false },
+  {
+    group: 'rbac.authorization.k8s.io',
+    versions: ['v1'],
+    plural: 'rolebindings',
+    kind: 'RoleBinding',
+    namespaced: true,
+  },
+  {
+    group: 'rbac.authorization.k8s.io',
+    versions: ['v1'],
+    plural: 'clusterroles',
+    kind: 'ClusterRole',
+    namespaced: false,
+  },
+  {
+    group: 'rbac.authorization.k8s.io',
+    versions: ['v1'],
+    plural: 'clusterrolebindings',
+    kind: 'ClusterRoleBinding',
+    namespaced: false,
+  },
 ];
 
 /** Other built-in kinds a chart install writes or reads. */

@@ -13,6 +13,11 @@ export async function testCa(trustDomain = 'cluster.local'): Promise<Certificate
  * Credentials for spiffe://<ca td>/ns/<ns>/sa/<sa>. `opts.notBefore`/`notAfter` make
  * not-yet-valid or expired certificates; `opts.ttlSeconds` short-lived ones.
  */
-export async function testCredentials(ca: CertificateAuthority, ns: string, sa: string, opts?: IssueOptions): Promise<Credentials> {
+export async function testCredentials(
+  ca: CertificateAuthority,
+  ns: string,
+  sa: string,
+  opts?: IssueOptions,
+): Promise<Credentials> {
   return ca.issue(spiffeIdFor(ca.trustDomain, ns, sa), opts);
 }

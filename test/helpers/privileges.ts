@@ -3,8 +3,10 @@
 import { describe } from 'vitest';
 
 export function canUseNetns(): { ok: true } | { ok: false; reason: string } {
-  if (process.platform !== 'linux') return { ok: false, reason: `network namespaces need Linux (this is ${process.platform})` };
-  if (typeof process.getuid === 'function' && process.getuid() !== 0) return { ok: false, reason: 'network namespace tests need root (run as root or under `unshare -r`)' };
+  if (process.platform !== 'linux')
+    return { ok: false, reason: `network namespaces need Linux (this is ${process.platform})` };
+  if (typeof process.getuid === 'function' && process.getuid() !== 0)
+    return { ok: false, reason: 'network namespace tests need root (run as root or under `unshare -r`)' };
   return { ok: true };
 }
 

@@ -13,11 +13,21 @@ export async function clearStaleNetwork(bridge: string, netnsPrefix: string): Pr
   for (const line of stdout.split('\n')) {
     const name = line.split(' ')[0] ?? '';
     if (name && name.startsWith(netnsPrefix)) {
-      await run('ip', ['netns', 'delete', name]).then(() => removed.push(`netns ${name}`), () => undefined);
+      await run('ip', ['netns', 'delete', name]).then(
+        () => removed.push(`netns ${name}`),
+        () => undefined,
+      );
     }
   }
-  const exists = await run('ip', ['link', 'show', 'dev', bridge]).then(() => true, () => false);
-  if (exists) await run('ip', ['link', 'delete', bridge]).then(() => removed.push(`link ${bridge}`), () => undefined);
+  const exists = await run('ip', ['link', 'show', 'dev', bridge]).then(
+    () => true,
+    () => false,
+  );
+  if (exists)
+    await run('ip', ['link', 'delete', bridge]).then(
+      () => removed.push(`link ${bridge}`),
+      () => undefined,
+    );
   if (removed.length > 0) console.warn(`removed what an earlier run left: ${removed.join(', ')}`);
   return removed;
 }

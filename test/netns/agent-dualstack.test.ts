@@ -7,7 +7,14 @@ import type net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createPodSocket, listenInNetns, releaseNetns } from '../../agent/inpod/sockets.js';
-import { createCniChain, createPodNetns, deletePodNetns, destroyCniChain, type CniChain, type PodNetns } from '../helpers/cni-chain.js';
+import {
+  createCniChain,
+  createPodNetns,
+  deletePodNetns,
+  destroyCniChain,
+  type CniChain,
+  type PodNetns,
+} from '../helpers/cni-chain.js';
 import { describeNetns } from '../helpers/privileges.js';
 import { bundleAgent, eventually, httpGet, sh, startAgent, tempDir, type AgentProcess } from './agent-netns-helpers.js';
 import type { AgentConfigDump } from '../../core/admin/dump.js';
@@ -20,15 +27,27 @@ const VIP6 = 'fd00:a4:96::10';
 const APP_PORT = 8080;
 
 /** Connect from the pod (captured like an app), send, half-close, collect the echo. */
-function exchange(pod: PodNetns, ip: string, port: number, payload: string): Promise<{ echoed: string; error?: string }> {
+function exchange(
+  pod: PodNetns,
+  ip: string,
+  port: number,
+  payload: string,
+): Promise<{ echoed: string; error?: string }> {
   return new Promise((resolve) => {
     const sock = createPodSocket(pod.netnsPath, { family: ip.includes(':') ? 6 : 4 });
     let echoed = '';
     let error: string | undefined;
     sock.setEncoding('utf8');
-    sock.setTimeout(5000, () => { error = 'timeout'; sock.destroy(); });
-    sock.on('data', (d: string) => { echoed += d; });
-    sock.on('error', (err: NodeJS.ErrnoException) => { error = err.code ?? err.message; });
+    sock.setTimeout(5000, () => {
+      error = 'timeout';
+      sock.destroy();
+    });
+    sock.on('data', (d: string) => {
+      echoed += d;
+    });
+    sock.on('error', (err: NodeJS.ErrnoException) => {
+      error = err.code ?? err.message;
+    });
     sock.on('close', () => resolve({ echoed, ...(error ? { error } : {}) }));
     sock.connect(port, ip);
     sock.on('connect', () => sock.end(payload));
@@ -51,19 +70,27 @@ describeNetns('agent: dual-stack pods', () => {
   async function applyConfig(extra: Record<string, unknown> = {}): Promise<void> {
     const v = `v${++version}`;
     const ips = (p: PodNetns | undefined): string[] => (p ? [p.ip, ...(p.ip6 ? [p.ip6] : [])] : []);
-    await writeFile(configFile, JSON.stringify({
-      version: v,
-      namespaces: [{ name: 'shop', labels: { 'mesh-mode': 'ambient' } }],
-      workloads: [
-        { name: 'client', namespace: 'shop', serviceAccount: 'client', ips: ips(client), enrolled: true },
-        { name: 'server', namespace: 'shop', serviceAccount: 'server', ips: ips(server), enrolled: true },
-      ],
-      services: [{
-        name: 'server', namespace: 'shop', vips: [VIP4, VIP6], ports: [{ port: 80, targetPort: APP_PORT, protocol: 'tcp' }],
-        endpoints: server ? ips(server).map((address) => ({ address, workloadUid: 'Pod/shop/server' })) : [],
-      }],
-      ...extra,
-    }));
+    await writeFile(
+      configFile,
+      JSON.stringify({
+        version: v,
+        namespaces: [{ name: 'shop', labels: { 'mesh-mode': 'ambient' } }],
+        workloads: [
+          { name: 'client', namespace: 'shop', serviceAccount: 'client', ips: ips(client), enrolled: true },
+          { name: 'server', namespace: 'shop', serviceAccount: 'server', ips: ips(server), enrolled: true },
+        ],
+        services: [
+          {
+            name: 'server',
+            namespace: 'shop',
+            vips: [VIP4, VIP6],
+            ports: [{ port: 80, targetPort: APP_PORT, protocol: 'tcp' }],
+            endpoints: server ? ips(server).map((address) => ({ address, workloadUid: 'Pod/shop/server' })) : [],
+          },
+        ],
+        ...extra,
+      }),
+    );
     if (!agent) return;
     await eventually(async () => {
       const dump = JSON.parse(await httpGet(agent!.adminPort, '/config_dump')) as AgentConfigDump;
@@ -72,13 +99,20 @@ describeNetns('agent: dual-stack pods', () => {
   }
 
   async function refusals(): Promise<Record<string, number>> {
-    return (JSON.parse(await httpGet(agent!.adminPort, '/debug/connections')) as { refusals: Record<string, number> }).refusals;
+    return (JSON.parse(await httpGet(agent!.adminPort, '/debug/connections')) as { refusals: Record<string, number> })
+      .refusals;
   }
 
   /** "connection complete" records the destination agent logged for HBONE (mTLS) connections. */
   function inboundFrom(src: string): number {
-    return agent!.logs().filter((l) => l.includes('"connection complete"') && l.includes('"direction":"inbound"')
-      && (l.includes(`"addr":"${src}:`) || l.includes(`"addr":"[${src}]:`))).length;
+    return agent!
+      .logs()
+      .filter(
+        (l) =>
+          l.includes('"connection complete"') &&
+          l.includes('"direction":"inbound"') &&
+          (l.includes(`"addr":"${src}:`) || l.includes(`"addr":"[${src}]:`)),
+      ).length;
   }
 
   beforeAll(async () => {
@@ -87,10 +121,20 @@ describeNetns('agent: dual-stack pods', () => {
     await applyConfig();
     bundle = await bundleAgent();
     agent = await startAgent(bundle, {
-      AMBIT_CONFIG_FILE: configFile, AMBIT_STATE_DIR: path.join(dir, 'state'), AMBIT_AGENT_SOCKET: path.join(dir, 'agent.sock'),
-      AMBIT_NODE_NAME: 'h4-dual-node', AMBIT_DRAIN_MS: '2000', AMBIT_SOCKS5_PORT: '0',
+      AMBIT_CONFIG_FILE: configFile,
+      AMBIT_STATE_DIR: path.join(dir, 'state'),
+      AMBIT_AGENT_SOCKET: path.join(dir, 'agent.sock'),
+      AMBIT_NODE_NAME: 'h4-dual-node',
+      AMBIT_DRAIN_MS: '2000',
+      AMBIT_SOCKS5_PORT: '0',
     });
-    chain = await createCniChain({ suite: 'h4d', bridge: BRIDGE, subnet: SUBNET, subnet6: SUBNET6, agentSocket: path.join(dir, 'agent.sock') });
+    chain = await createCniChain({
+      suite: 'h4d',
+      bridge: BRIDGE,
+      subnet: SUBNET,
+      subnet6: SUBNET6,
+      agentSocket: path.join(dir, 'agent.sock'),
+    });
     client = await createPodNetns(chain, { namespace: 'shop', name: 'client' });
     pods.push(client);
     server = await createPodNetns(chain, { namespace: 'shop', name: 'server' });
@@ -140,9 +184,14 @@ describeNetns('agent: dual-stack pods', () => {
     expect(await exchange(client, server.ip6!, APP_PORT, 'over ipv6')).toEqual({ echoed: 'over ipv6' });
     expect(appPeers.slice(peers).map((a) => a.replace(/^::ffff:/, ''))).toEqual([client.ip, client.ip6]);
     // Inbound records exist only for HBONE connections (mutual TLS), one per family.
-    await eventually(() => (inboundFrom(client.ip) > 0 && inboundFrom(client.ip6!) > 0 ? true : undefined), 'inbound HBONE records for both families');
+    await eventually(
+      () => (inboundFrom(client.ip) > 0 && inboundFrom(client.ip6!) > 0 ? true : undefined),
+      'inbound HBONE records for both families',
+    );
     const metrics = await httpGet(agent!.metricsPort, '/metrics');
-    expect(metrics).toMatch(/istio_tcp_connections_opened_total\{[^}]*reporter="destination"[^}]*connection_security_policy="mutual_tls"[^}]*\} [2-9]/);
+    expect(metrics).toMatch(
+      /istio_tcp_connections_opened_total\{[^}]*reporter="destination"[^}]*connection_security_policy="mutual_tls"[^}]*\} [2-9]/,
+    );
   });
 
   it('both Service VIPs (IPv4 and IPv6) reach the server', async () => {
@@ -152,10 +201,14 @@ describeNetns('agent: dual-stack pods', () => {
 
   it('a DENY policy for the client refuses both families', async () => {
     await applyConfig({
-      authorizationPolicies: [{
-        name: 'deny-client', scope: { namespace: 'shop', level: 'namespace' }, action: 'DENY',
-        rules: [{ from: [{ principals: ['cluster.local/ns/shop/sa/client'] }] }],
-      }],
+      authorizationPolicies: [
+        {
+          name: 'deny-client',
+          scope: { namespace: 'shop', level: 'namespace' },
+          action: 'DENY',
+          rules: [{ from: [{ principals: ['cluster.local/ns/shop/sa/client'] }] }],
+        },
+      ],
     });
     const before = (await refusals())['authz-denied'] ?? 0;
     const peers = appPeers.length;

@@ -7,7 +7,14 @@ import type net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeNetns } from '../helpers/privileges.js';
-import { createCniChain, createPodNetns, deletePodNetns, destroyCniChain, type CniChain, type PodNetns } from '../helpers/cni-chain.js';
+import {
+  createCniChain,
+  createPodNetns,
+  deletePodNetns,
+  destroyCniChain,
+  type CniChain,
+  type PodNetns,
+} from '../helpers/cni-chain.js';
 import { createPodSocket, listenInNetns, releaseNetns } from '../../agent/inpod/sockets.js';
 import { HbonePool } from '../../core/hbone/index.js';
 import { CertificateAuthority } from '../../core/identity/ca.js';
@@ -23,20 +30,27 @@ const CLIENT_ID = 'spiffe://cluster.local/ns/shop/sa/client';
 /** The host-side veth of a pod (its port on the bridge). */
 function bridgePortOf(pod: PodNetns): string {
   const idx = /@if(\d+)/.exec(sh('ip', ['-n', pod.netnsName, '-o', 'link', 'show', 'eth0']))?.[1];
-  const line = sh('ip', ['-o', 'link', 'show', 'master', BRIDGE]).split('\n').find((l) => l.startsWith(`${idx}:`));
+  const line = sh('ip', ['-o', 'link', 'show', 'master', BRIDGE])
+    .split('\n')
+    .find((l) => l.startsWith(`${idx}:`));
   const name = line?.split(':')[1]?.trim().split('@')[0];
   if (!name) throw new Error(`no bridge port for ${pod.netnsName}`);
   return name;
 }
 
 /** What happens to a client whose chain the agent does not trust: it never gets an echo. */
-async function rogueAttempt(source: import('../../core/identity/types.js').Credentials, target: import('../../core/hbone/index.js').HboneTarget): Promise<string> {
+async function rogueAttempt(
+  source: import('../../core/identity/types.js').Credentials,
+  target: import('../../core/hbone/index.js').HboneTarget,
+): Promise<string> {
   const pool = new HbonePool({ connectTimeoutMs: 3000 });
   try {
     const tunnel = await pool.connect({ source, target });
     return await new Promise<string>((resolve) => {
       let got = '';
-      tunnel.on('data', (d: Buffer) => { got += d.toString(); });
+      tunnel.on('data', (d: Buffer) => {
+        got += d.toString();
+      });
       tunnel.on('error', () => resolve('error'));
       tunnel.on('close', () => resolve(got === 'x' ? 'echoed' : 'closed'));
       tunnel.end('x');
@@ -48,7 +62,10 @@ async function rogueAttempt(source: import('../../core/identity/types.js').Crede
   }
 }
 
-interface Exchange { echoed: string; error?: string }
+interface Exchange {
+  echoed: string;
+  error?: string;
+}
 
 /** Connect from a pod netns (no mark: captured like an app), send `payload`, half-close, read the echo. */
 function exchange(pod: PodNetns, ip: string, port: number, payload: string): Promise<Exchange> {
@@ -56,7 +73,9 @@ function exchange(pod: PodNetns, ip: string, port: number, payload: string): Pro
     const sock = createPodSocket(pod.netnsPath);
     let echoed = '';
     sock.setEncoding('utf8');
-    sock.on('data', (d: string) => { echoed += d; });
+    sock.on('data', (d: string) => {
+      echoed += d;
+    });
     sock.on('error', (err: NodeJS.ErrnoException) => resolve({ echoed, error: err.code ?? err.message }));
     sock.on('close', () => resolve({ echoed }));
     sock.connect(port, ip);
@@ -83,16 +102,31 @@ describeNetns('agent: pods on a bridge through the CNI chain', () => {
     const ips = (p: PodNetns | undefined): string[] => (p ? [p.ip] : []);
     return {
       version: `v${++version}`,
-      namespaces: [{ name: 'shop', labels: { 'mesh-mode': 'ambient' } }, { name: 'outside', labels: {} }],
+      namespaces: [
+        { name: 'shop', labels: { 'mesh-mode': 'ambient' } },
+        { name: 'outside', labels: {} },
+      ],
       workloads: [
         { name: 'client', namespace: 'shop', serviceAccount: 'client', ips: ips(podA), enrolled: true },
-        { name: 'server', namespace: 'shop', serviceAccount: 'server', ips: ips(podB), enrolled: true, labels: { app: 'server' } },
+        {
+          name: 'server',
+          namespace: 'shop',
+          serviceAccount: 'server',
+          ips: ips(podB),
+          enrolled: true,
+          labels: { app: 'server' },
+        },
         { name: 'legacy', namespace: 'outside', serviceAccount: 'legacy', ips: ips(podC), enrolled: false },
       ],
-      services: [{
-        name: 'server', namespace: 'shop', vips: [VIP], ports: [{ port: 80, targetPort: APP_PORT, protocol: 'tcp' }],
-        endpoints: podB ? [{ address: podB.ip, workloadUid: 'Pod/shop/server' }] : [],
-      }],
+      services: [
+        {
+          name: 'server',
+          namespace: 'shop',
+          vips: [VIP],
+          ports: [{ port: 80, targetPort: APP_PORT, protocol: 'tcp' }],
+          endpoints: podB ? [{ address: podB.ip, workloadUid: 'Pod/shop/server' }] : [],
+        },
+      ],
       ...extra,
     };
   }
@@ -100,14 +134,18 @@ describeNetns('agent: pods on a bridge through the CNI chain', () => {
   async function applyConfig(extra: Record<string, unknown> = {}): Promise<void> {
     const s = snapshot(extra);
     await writeFile(configFile, JSON.stringify(s, null, 2));
-    await eventually(async () => {
-      const dump = JSON.parse(await httpGet(agent!.adminPort, '/config_dump')) as AgentConfigDump;
-      return dump.version === s.version ? true : undefined;
-    }, `config ${String(s.version)} applied`);
+    await eventually(
+      async () => {
+        const dump = JSON.parse(await httpGet(agent!.adminPort, '/config_dump')) as AgentConfigDump;
+        return dump.version === s.version ? true : undefined;
+      },
+      `config ${String(s.version)} applied`,
+    );
   }
 
   async function refusals(): Promise<Record<string, number>> {
-    return (JSON.parse(await httpGet(agent!.adminPort, '/debug/connections')) as { refusals: Record<string, number> }).refusals;
+    return (JSON.parse(await httpGet(agent!.adminPort, '/debug/connections')) as { refusals: Record<string, number> })
+      .refusals;
   }
 
   beforeAll(async () => {
@@ -115,8 +153,11 @@ describeNetns('agent: pods on a bridge through the CNI chain', () => {
     configFile = path.join(dir, 'mesh.json');
     await writeFile(configFile, JSON.stringify(snapshot()));
     env = {
-      AMBIT_CONFIG_FILE: configFile, AMBIT_STATE_DIR: path.join(dir, 'state'), AMBIT_AGENT_SOCKET: path.join(dir, 'agent.sock'),
-      AMBIT_NODE_NAME: 'h3-node', AMBIT_DRAIN_MS: '20000',
+      AMBIT_CONFIG_FILE: configFile,
+      AMBIT_STATE_DIR: path.join(dir, 'state'),
+      AMBIT_AGENT_SOCKET: path.join(dir, 'agent.sock'),
+      AMBIT_NODE_NAME: 'h3-node',
+      AMBIT_DRAIN_MS: '20000',
     };
     bundle = await bundleAgent();
     agent = await startAgent(bundle, env);
@@ -170,10 +211,17 @@ describeNetns('agent: pods on a bridge through the CNI chain', () => {
     const pcap = path.join(dir, 'bridge.pcap');
     // Frames forwarded between two bridge ports do not show on the bridge device itself:
     // capture on the bridge port of pod A (its veth on the host side).
-    const dump: ChildProcess = spawn('tcpdump', ['-i', bridgePortOf(podA), '--immediate-mode', '-U', '-s', '0', '-w', pcap, 'tcp'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const dump: ChildProcess = spawn(
+      'tcpdump',
+      ['-i', bridgePortOf(podA), '--immediate-mode', '-U', '-s', '0', '-w', pcap, 'tcp'],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     await new Promise<void>((resolve, reject) => {
       let err = '';
-      dump.stderr?.on('data', (d: Buffer) => { err += d.toString(); if (err.includes('listening on')) resolve(); });
+      dump.stderr?.on('data', (d: Buffer) => {
+        err += d.toString();
+        if (err.includes('listening on')) resolve();
+      });
       dump.once('exit', (code) => reject(new Error(`tcpdump exited (${code}): ${err}`)));
     });
     const marker = `ambit-h3-plaintext-marker-${Date.now()}`;
@@ -196,22 +244,45 @@ describeNetns('agent: pods on a bridge through the CNI chain', () => {
     for (const line of between) expect(line).toMatch(/\.15008[ :]/);
 
     // One "connection complete" line per connection, each side with identities and bytes.
-    const complete = agent!.logs().filter((l) => l.includes('"connection complete"')).map((l) => JSON.parse(l) as Record<string, unknown>);
-    const outbound = complete.find((c) => c.direction === 'outbound' && (c.dst as { service?: string }).service === 'shop/server.shop.svc.cluster.local');
-    expect(outbound).toMatchObject({ src: { identity: CLIENT_ID }, dst: { identity: 'spiffe://cluster.local/ns/shop/sa/server' }, bytes_received: payload.length, bytes_sent: payload.length, reason: 'done' });
+    const complete = agent!
+      .logs()
+      .filter((l) => l.includes('"connection complete"'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const outbound = complete.find(
+      (c) =>
+        c.direction === 'outbound' && (c.dst as { service?: string }).service === 'shop/server.shop.svc.cluster.local',
+    );
+    expect(outbound).toMatchObject({
+      src: { identity: CLIENT_ID },
+      dst: { identity: 'spiffe://cluster.local/ns/shop/sa/server' },
+      bytes_received: payload.length,
+      bytes_sent: payload.length,
+      reason: 'done',
+    });
     expect(typeof outbound?.duration_ms).toBe('number');
-    expect(complete.find((c) => c.direction === 'inbound')).toMatchObject({ src: { identity: CLIENT_ID }, bytes_received: payload.length });
+    expect(complete.find((c) => c.direction === 'inbound')).toMatchObject({
+      src: { identity: CLIENT_ID },
+      bytes_received: payload.length,
+    });
     const metrics = await httpGet(agent!.metricsPort, '/metrics');
-    expect(metrics).toMatch(/istio_tcp_connections_opened_total\{[^}]*reporter="source"[^}]*source_principal="spiffe:\/\/cluster\.local\/ns\/shop\/sa\/client"[^}]*\} 1/);
-    expect(metrics).toMatch(/istio_tcp_received_bytes_total\{[^}]*reporter="destination"[^}]*connection_security_policy="mutual_tls"[^}]*\} \d+/);
+    expect(metrics).toMatch(
+      /istio_tcp_connections_opened_total\{[^}]*reporter="source"[^}]*source_principal="spiffe:\/\/cluster\.local\/ns\/shop\/sa\/client"[^}]*\} 1/,
+    );
+    expect(metrics).toMatch(
+      /istio_tcp_received_bytes_total\{[^}]*reporter="destination"[^}]*connection_security_policy="mutual_tls"[^}]*\} \d+/,
+    );
   });
 
   it('AuthorizationPolicy DENY for the client SA refuses the connection and counts it', async () => {
     await applyConfig({
-      authorizationPolicies: [{
-        name: 'deny-client', scope: { namespace: 'shop', level: 'namespace' }, action: 'DENY',
-        rules: [{ from: [{ principals: ['cluster.local/ns/shop/sa/client'] }] }],
-      }],
+      authorizationPolicies: [
+        {
+          name: 'deny-client',
+          scope: { namespace: 'shop', level: 'namespace' },
+          action: 'DENY',
+          rules: [{ from: [{ principals: ['cluster.local/ns/shop/sa/client'] }] }],
+        },
+      ],
     });
     const before = (await refusals())['authz-denied'] ?? 0;
     const peers = appPeers.length;
@@ -225,10 +296,14 @@ describeNetns('agent: pods on a bridge through the CNI chain', () => {
 
   it('AuthorizationPolicy ALLOW for another principal refuses the client', async () => {
     await applyConfig({
-      authorizationPolicies: [{
-        name: 'allow-other', scope: { namespace: 'shop', level: 'namespace' }, action: 'ALLOW',
-        rules: [{ from: [{ principals: ['cluster.local/ns/shop/sa/other'] }] }],
-      }],
+      authorizationPolicies: [
+        {
+          name: 'allow-other',
+          scope: { namespace: 'shop', level: 'namespace' },
+          action: 'ALLOW',
+          rules: [{ from: [{ principals: ['cluster.local/ns/shop/sa/other'] }] }],
+        },
+      ],
     });
     const before = (await refusals())['authz-denied'] ?? 0;
     const r = await exchange(podA, VIP, 80, 'should not arrive either');
@@ -236,22 +311,30 @@ describeNetns('agent: pods on a bridge through the CNI chain', () => {
     expect((await refusals())['authz-denied']).toBe(before + 1);
     // Allowing the client's principal lets it through again.
     await applyConfig({
-      authorizationPolicies: [{
-        name: 'allow-client', scope: { namespace: 'shop', level: 'namespace' }, action: 'ALLOW',
-        rules: [{ from: [{ principals: ['cluster.local/ns/shop/sa/client'] }] }],
-      }],
+      authorizationPolicies: [
+        {
+          name: 'allow-client',
+          scope: { namespace: 'shop', level: 'namespace' },
+          action: 'ALLOW',
+          rules: [{ from: [{ principals: ['cluster.local/ns/shop/sa/client'] }] }],
+        },
+      ],
     });
     expect((await exchange(podA, VIP, 80, 'allowed')).echoed).toBe('allowed');
   });
 
   it('STRICT refuses a non-enrolled pod reaching the server directly; PERMISSIVE lets it in', async () => {
-    await applyConfig({ peerAuthentications: [{ name: 'default', scope: { namespace: 'shop', level: 'namespace' }, mode: 'STRICT' }] });
+    await applyConfig({
+      peerAuthentications: [{ name: 'default', scope: { namespace: 'shop', level: 'namespace' }, mode: 'STRICT' }],
+    });
     const before = (await refusals())['strict-mtls'] ?? 0;
     const strict = await exchange(podC, podB.ip, APP_PORT, 'plaintext');
     expect(strict.echoed).toBe('');
     expect((await refusals())['strict-mtls']).toBe(before + 1);
 
-    await applyConfig({ peerAuthentications: [{ name: 'default', scope: { namespace: 'shop', level: 'namespace' }, mode: 'PERMISSIVE' }] });
+    await applyConfig({
+      peerAuthentications: [{ name: 'default', scope: { namespace: 'shop', level: 'namespace' }, mode: 'PERMISSIVE' }],
+    });
     const peers = appPeers.length;
     const permissive = await exchange(podC, podB.ip, APP_PORT, 'plaintext ok');
     expect(permissive.echoed).toBe('plaintext ok');
@@ -293,7 +376,9 @@ describeNetns('agent: pods on a bridge through the CNI chain', () => {
     await deletePodNetns(chain, podD);
     pods.splice(pods.indexOf(podD), 1);
     expect(await names()).toEqual(['client', 'server']);
-    const persisted = JSON.parse(await readFile(path.join(env.AMBIT_STATE_DIR!, 'pods.json'), 'utf8')) as { pods: Array<{ name: string }> };
+    const persisted = JSON.parse(await readFile(path.join(env.AMBIT_STATE_DIR!, 'pods.json'), 'utf8')) as {
+      pods: Array<{ name: string }>;
+    };
     expect(persisted.pods.map((p) => p.name).sort()).toEqual(['client', 'server']);
   });
 
@@ -304,20 +389,31 @@ describeNetns('agent: pods on a bridge through the CNI chain', () => {
     const good = await ca.issue('spiffe://cluster.local/ns/shop/sa/tester');
     const rogue = await (await CertificateAuthority.create()).issue('spiffe://cluster.local/ns/shop/sa/rogue');
     const pool = new HbonePool({ connectTimeoutMs: 5000 });
-    const target = (authority: string) => ({ address: podB.ip, port: 15008, authority, expectedIdentities: ['spiffe://cluster.local/ns/shop/sa/server'] });
+    const target = (authority: string) => ({
+      address: podB.ip,
+      port: 15008,
+      authority,
+      expectedIdentities: ['spiffe://cluster.local/ns/shop/sa/server'],
+    });
     try {
       const tunnel = await pool.connect({ source: good, target: target(`${podB.ip}:${APP_PORT}`) });
       const echoed = await new Promise<string>((resolve, reject) => {
         let got = '';
-        tunnel.on('data', (d: Buffer) => { got += d.toString(); });
+        tunnel.on('data', (d: Buffer) => {
+          got += d.toString();
+        });
         tunnel.on('end', () => resolve(got));
         tunnel.on('error', reject);
         tunnel.end('over hbone from the node');
       });
       expect(echoed).toBe('over hbone from the node');
       // Not an address of this pod, or the agent's own port: 400.
-      await expect(pool.connect({ source: good, target: target(`${podA.ip}:${APP_PORT}`) })).rejects.toMatchObject({ code: 'AMBIT_E_HBONE_STATUS' });
-      await expect(pool.connect({ source: good, target: target(`${podB.ip}:15001`) })).rejects.toMatchObject({ code: 'AMBIT_E_HBONE_STATUS' });
+      await expect(pool.connect({ source: good, target: target(`${podA.ip}:${APP_PORT}`) })).rejects.toMatchObject({
+        code: 'AMBIT_E_HBONE_STATUS',
+      });
+      await expect(pool.connect({ source: good, target: target(`${podB.ip}:15001`) })).rejects.toMatchObject({
+        code: 'AMBIT_E_HBONE_STATUS',
+      });
       // A chain from another CA never reaches the handler (own pool: nothing shared with the good client).
       const peers = appPeers.length;
       const rogueClient = await rogueAttempt(rogue, target(`${podB.ip}:${APP_PORT}`));
@@ -343,7 +439,9 @@ describeNetns('agent: pods on a bridge through the CNI chain', () => {
     expect(r.echoed).toBe('after restart');
     const dump = JSON.parse(await httpGet(agent.adminPort, '/config_dump')) as AgentConfigDump;
     expect(dump.pods.map((p) => p.name).sort()).toEqual(['client', 'server']);
-    const persisted = JSON.parse(await readFile(path.join(env.AMBIT_STATE_DIR!, 'pods.json'), 'utf8')) as { pods: Array<{ name: string }> };
+    const persisted = JSON.parse(await readFile(path.join(env.AMBIT_STATE_DIR!, 'pods.json'), 'utf8')) as {
+      pods: Array<{ name: string }>;
+    };
     expect(persisted.pods.map((p) => p.name).sort()).toEqual(['client', 'server']);
   });
 
@@ -351,7 +449,9 @@ describeNetns('agent: pods on a bridge through the CNI chain', () => {
     const sock = createPodSocket(podA.netnsPath);
     sock.setEncoding('utf8');
     let echoed = '';
-    sock.on('data', (d: string) => { echoed += d; });
+    sock.on('data', (d: string) => {
+      echoed += d;
+    });
     const closed = new Promise<void>((resolve) => sock.on('close', () => resolve()));
     sock.connect(80, VIP);
     await new Promise<void>((resolve) => sock.once('connect', () => resolve()));

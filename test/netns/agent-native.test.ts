@@ -33,7 +33,10 @@ describeNetns('agent native addon in network namespaces', () => {
     ipt(A, `-t nat -A OUTPUT -p tcp ! -o lo -m mark ! --mark ${AGENT_MARK}/0xfff -j REDIRECT --to-ports 15001`);
     // B: return traffic of agent sockets bound to a foreign (client) address goes back to the agent.
     ipt(B, `-t mangle -A PREROUTING -m mark --mark ${AGENT_MARK}/0xfff -j CONNMARK --set-xmark 0x111/0xfff`);
-    ipt(B, '-t mangle -A OUTPUT -p tcp -m connmark --mark 0x111/0xfff -j CONNMARK --restore-mark --nfmask 0xffffffff --ctmask 0xffffffff');
+    ipt(
+      B,
+      '-t mangle -A OUTPUT -p tcp -m connmark --mark 0x111/0xfff -j CONNMARK --restore-mark --nfmask 0xffffffff --ctmask 0xffffffff',
+    );
     inNs(B, 'ip', ['rule', 'add', 'fwmark', '0x111/0xfff', 'lookup', '100']);
     inNs(B, 'ip', ['route', 'add', 'local', '0.0.0.0/0', 'dev', 'lo', 'table', '100']);
   });
@@ -41,7 +44,11 @@ describeNetns('agent native addon in network namespaces', () => {
   afterAll(async () => {
     await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
     for (const ns of [A, B, C]) {
-      try { releaseNetns(netnsPath(ns)); } catch { /* addon missing */ }
+      try {
+        releaseNetns(netnsPath(ns));
+      } catch {
+        /* addon missing */
+      }
       delNetns(ns);
     }
   });
@@ -63,10 +70,15 @@ describeNetns('agent native addon in network namespaces', () => {
     servers.push(capture);
     const app = await echoServer(B, 8080);
     const seen = new Promise<ReturnType<typeof originalDst>>((resolve) => {
-      capture.once('connection', (s) => { resolve(originalDst(s)); s.destroy(); });
+      capture.once('connection', (s) => {
+        resolve(originalDst(s));
+        s.destroy();
+      });
     });
     const client = createPodSocket(netnsPath(A));
-    client.on('error', () => { /* destroyed by the capture side */ });
+    client.on('error', () => {
+      /* destroyed by the capture side */
+    });
     client.connect(8080, ipB);
     expect(await seen).toEqual({ address: ipB, port: 8080, family: 4 });
     expect(app.peers).toHaveLength(0);
@@ -84,7 +96,9 @@ describeNetns('agent native addon in network namespaces', () => {
   it('does not capture sockets carrying the agent mark (no loop through 15001)', async () => {
     const capture = servers[0]!;
     let captured = 0;
-    const onConn = (): void => { captured += 1; };
+    const onConn = (): void => {
+      captured += 1;
+    };
     capture.on('connection', onConn);
     const payload = 'x'.repeat(100_000);
     const sock = createPodSocket(netnsPath(A), { mark: AGENT_MARK });
@@ -111,7 +125,9 @@ describeNetns('agent native addon in network namespaces', () => {
   it('refuses host names on pod sockets and reports a missing namespace clearly', () => {
     const sock = createPodSocket(netnsPath(A), { mark: AGENT_MARK });
     expect(() => sock.connect(8080, 'localhost')).toThrow(/not an IP literal/);
-    expect(() => createPodSocket('/run/netns/ambt-h3-missing')).toThrow(expect.objectContaining({ code: 'AMBIT_E_NETNS', hint: 'the pod network namespace is gone' }));
+    expect(() => createPodSocket('/run/netns/ambt-h3-missing')).toThrow(
+      expect.objectContaining({ code: 'AMBIT_E_NETNS', hint: 'the pod network namespace is gone' }),
+    );
     expect(() => createPodSocket(netnsPath(A), { bindIp: 'not-an-ip' })).toThrow(/not an IP literal/);
   });
 

@@ -12,10 +12,16 @@ export function inNs(ns: string, cmd: string, args: readonly string[]): string {
 }
 
 export function tryRun(cmd: string, args: readonly string[]): void {
-  try { sh(cmd, args); } catch { /* already gone */ }
+  try {
+    sh(cmd, args);
+  } catch {
+    /* already gone */
+  }
 }
 
-export function netnsPath(ns: string): string { return `/run/netns/${ns}`; }
+export function netnsPath(ns: string): string {
+  return `/run/netns/${ns}`;
+}
 
 export function addNetns(ns: string): void {
   tryRun('ip', ['netns', 'del', ns]);
@@ -23,7 +29,9 @@ export function addNetns(ns: string): void {
   inNs(ns, 'ip', ['link', 'set', 'lo', 'up']);
 }
 
-export function delNetns(ns: string): void { tryRun('ip', ['netns', 'del', ns]); }
+export function delNetns(ns: string): void {
+  tryRun('ip', ['netns', 'del', ns]);
+}
 
 /** A veth pair between two namespaces with one /24: a gets `${prefix}.1`, b gets `${prefix}.2`. */
 export function vethPair(a: string, b: string, prefix: string, name: string): { ipA: string; ipB: string } {
@@ -47,7 +55,9 @@ export function readAll(socket: net.Socket): Promise<string> {
   return new Promise((resolve, reject) => {
     let data = '';
     socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => { data += chunk; });
+    socket.on('data', (chunk: string) => {
+      data += chunk;
+    });
     socket.on('end', () => resolve(data));
     socket.on('error', reject);
   });
@@ -66,7 +76,9 @@ export function waitForLine(child: ChildProcess, pattern: RegExp): Promise<strin
       }
     };
     child.stdout?.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`process exited (${code}) before printing ${pattern}: ${buf.slice(-500)}`)));
+    child.once('exit', (code) =>
+      reject(new Error(`process exited (${code}) before printing ${pattern}: ${buf.slice(-500)}`)),
+    );
   });
 }
 
@@ -86,8 +98,15 @@ export async function bundleAgent(): Promise<string> {
   const dir = await mkdtemp(path.join(REPO, 'node_modules', '.ambit-h3-agent-'));
   const outfile = path.join(dir, 'agent.mjs');
   await esbuild.build({
-    entryPoints: [path.join(REPO, 'agent', 'main.ts')], bundle: true, platform: 'node', format: 'esm', target: 'node20',
-    outfile, logLevel: 'silent', packages: 'external', absWorkingDir: REPO,
+    entryPoints: [path.join(REPO, 'agent', 'main.ts')],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    outfile,
+    logLevel: 'silent',
+    packages: 'external',
+    absWorkingDir: REPO,
   });
   return outfile;
 }
@@ -114,12 +133,23 @@ export interface AgentProcess {
 }
 
 export async function startAgent(bundle: string, env: Record<string, string>): Promise<AgentProcess> {
-  const [adminPort, metricsPort, readyPort, socksPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const [adminPort, metricsPort, readyPort, socksPort] = [
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+  ];
   const child = spawn(process.execPath, [bundle], {
     cwd: REPO,
     env: {
-      ...process.env, AMBIT_NATIVE_ADDON: ADDON_PATH, AMBIT_ADMIN_PORT: String(adminPort), AMBIT_METRICS_PORT: String(metricsPort),
-      AMBIT_READY_PORT: String(readyPort), AMBIT_SOCKS5_PORT: String(socksPort), AMBIT_PUBLIC_HOST: '127.0.0.1', ...env,
+      ...process.env,
+      AMBIT_NATIVE_ADDON: ADDON_PATH,
+      AMBIT_ADMIN_PORT: String(adminPort),
+      AMBIT_METRICS_PORT: String(metricsPort),
+      AMBIT_READY_PORT: String(readyPort),
+      AMBIT_SOCKS5_PORT: String(socksPort),
+      AMBIT_PUBLIC_HOST: '127.0.0.1',
+      ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -137,10 +167,18 @@ export async function startAgent(bundle: string, env: Record<string, string>): P
     throw new Error(`${(err as Error).message}\nagent log:\n${lines.slice(-20).join('\n')}`, { cause: err });
   }
   return {
-    child, adminPort, metricsPort,
+    child,
+    adminPort,
+    metricsPort,
     logs: () => [...lines, ...(partial ? [partial] : [])],
-    kill: async () => { child.kill('SIGKILL'); await exited; },
-    stop: async () => { child.kill('SIGTERM'); return exited; },
+    kill: async () => {
+      child.kill('SIGKILL');
+      await exited;
+    },
+    stop: async () => {
+      child.kill('SIGTERM');
+      return exited;
+    },
   };
 }
 
@@ -150,5 +188,8 @@ export async function httpGet(port: number, pathName: string): Promise<string> {
 }
 
 /** Poll `fn` until it returns a value that is not undefined (throws after `tries` × 100 ms). */
-export const eventually = <T>(fn: () => Promise<T | undefined> | T | undefined, what: string, tries = 100): Promise<T> =>
-  pollUntil(fn, { what, timeoutMs: tries * 100, intervalMs: 100 });
+export const eventually = <T>(
+  fn: () => Promise<T | undefined> | T | undefined,
+  what: string,
+  tries = 100,
+): Promise<T> => pollUntil(fn, { what, timeoutMs: tries * 100, intervalMs: 100 });

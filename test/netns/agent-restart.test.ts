@@ -8,7 +8,14 @@ import type net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createPodSocket, listenInNetns, releaseNetns } from '../../agent/inpod/sockets.js';
-import { createCniChain, createPodNetns, deletePodNetns, destroyCniChain, type CniChain, type PodNetns } from '../helpers/cni-chain.js';
+import {
+  createCniChain,
+  createPodNetns,
+  deletePodNetns,
+  destroyCniChain,
+  type CniChain,
+  type PodNetns,
+} from '../helpers/cni-chain.js';
 import { describeNetns } from '../helpers/privileges.js';
 import { bundleAgent, eventually, httpGet, sh, startAgent, tempDir, type AgentProcess } from './agent-netns-helpers.js';
 import type { AgentConfigDump } from '../../core/admin/dump.js';
@@ -25,9 +32,16 @@ function oneConnection(pod: PodNetns, payload: string): Promise<string | undefin
     let echoed = '';
     let error: string | undefined;
     sock.setEncoding('utf8');
-    sock.setTimeout(5000, () => { error = 'timeout'; sock.destroy(); });
-    sock.on('data', (d: string) => { echoed += d; });
-    sock.on('error', (err: NodeJS.ErrnoException) => { error = err.code ?? err.message; });
+    sock.setTimeout(5000, () => {
+      error = 'timeout';
+      sock.destroy();
+    });
+    sock.on('data', (d: string) => {
+      echoed += d;
+    });
+    sock.on('error', (err: NodeJS.ErrnoException) => {
+      error = err.code ?? err.message;
+    });
     sock.on('close', () => resolve(error ?? (echoed === payload ? undefined : `echo ${JSON.stringify(echoed)}`)));
     sock.connect(80, VIP);
     sock.on('connect', () => sock.end(payload));
@@ -50,23 +64,47 @@ describeNetns('agent restart: listeners handed over in every pod netns', () => {
     dir = await tempDir('h4-restart');
     const configFile = path.join(dir, 'mesh.json');
     env = {
-      AMBIT_CONFIG_FILE: configFile, AMBIT_STATE_DIR: path.join(dir, 'state'), AMBIT_AGENT_SOCKET: path.join(dir, 'agent.sock'),
-      AMBIT_NODE_NAME: 'h4-node', AMBIT_DRAIN_MS: '5000', AMBIT_SOCKS5_PORT: '0',
+      AMBIT_CONFIG_FILE: configFile,
+      AMBIT_STATE_DIR: path.join(dir, 'state'),
+      AMBIT_AGENT_SOCKET: path.join(dir, 'agent.sock'),
+      AMBIT_NODE_NAME: 'h4-node',
+      AMBIT_DRAIN_MS: '5000',
+      AMBIT_SOCKS5_PORT: '0',
     };
     // Config first (pods are enrolled as their CNI ADD runs).
     const writeConfig = async (): Promise<void> => {
-      await writeFile(configFile, JSON.stringify({
-        version: `v${Date.now()}`,
-        namespaces: [{ name: 'shop', labels: { 'mesh-mode': 'ambient' } }],
-        workloads: [
-          { name: 'client', namespace: 'shop', serviceAccount: 'client', ips: client ? [client.ip] : [], enrolled: true },
-          { name: 'server', namespace: 'shop', serviceAccount: 'server', ips: server ? [server.ip] : [], enrolled: true },
-        ],
-        services: [{
-          name: 'server', namespace: 'shop', vips: [VIP], ports: [{ port: 80, targetPort: APP_PORT, protocol: 'tcp' }],
-          endpoints: server ? [{ address: server.ip, workloadUid: 'Pod/shop/server' }] : [],
-        }],
-      }));
+      await writeFile(
+        configFile,
+        JSON.stringify({
+          version: `v${Date.now()}`,
+          namespaces: [{ name: 'shop', labels: { 'mesh-mode': 'ambient' } }],
+          workloads: [
+            {
+              name: 'client',
+              namespace: 'shop',
+              serviceAccount: 'client',
+              ips: client ? [client.ip] : [],
+              enrolled: true,
+            },
+            {
+              name: 'server',
+              namespace: 'shop',
+              serviceAccount: 'server',
+              ips: server ? [server.ip] : [],
+              enrolled: true,
+            },
+          ],
+          services: [
+            {
+              name: 'server',
+              namespace: 'shop',
+              vips: [VIP],
+              ports: [{ port: 80, targetPort: APP_PORT, protocol: 'tcp' }],
+              endpoints: server ? [{ address: server.ip, workloadUid: 'Pod/shop/server' }] : [],
+            },
+          ],
+        }),
+      );
     };
     await writeConfig();
     bundle = await bundleAgent();
@@ -85,7 +123,10 @@ describeNetns('agent restart: listeners handed over in every pod netns', () => {
       s.on('error', () => undefined);
     });
     await writeConfig();
-    await eventually(async () => ((await oneConnection(client, 'warm-up')) === undefined ? true : undefined), 'mesh serving');
+    await eventually(
+      async () => ((await oneConnection(client, 'warm-up')) === undefined ? true : undefined),
+      'mesh serving',
+    );
   }, 120_000);
 
   afterAll(async () => {
@@ -115,7 +156,10 @@ describeNetns('agent restart: listeners handed over in every pod netns', () => {
     const load = Promise.all([0, 1, 2, 3].map(worker));
     await new Promise((r) => setTimeout(r, 500));
     second = await startAgent(bundle, env);
-    await eventually(() => (second!.logs().some((l) => l.includes('"pods replayed"')) ? true : undefined), 'agent #2 replayed the pods');
+    await eventually(
+      () => (second!.logs().some((l) => l.includes('"pods replayed"')) ? true : undefined),
+      'agent #2 replayed the pods',
+    );
     await new Promise((r) => setTimeout(r, 500));
     const t = Date.now();
     expect(await first!.stop()).toBe(0);
@@ -125,18 +169,25 @@ describeNetns('agent restart: listeners handed over in every pod netns', () => {
     await new Promise((r) => setTimeout(r, 1000));
     running = false;
     await load;
-    process.stdout.write(`agent restart: ${total} connections, ${failures.length} failed; old agent drained in ${drainMs} ms\n`);
+    process.stdout.write(
+      `agent restart: ${total} connections, ${failures.length} failed; old agent drained in ${drainMs} ms\n`,
+    );
     expect(failures).toEqual([]);
     expect(total - before).toBeGreaterThan(5);
     expect(total).toBeGreaterThan(20);
     // The old agent stopped well within its drain deadline (nothing stayed open).
     expect(drainMs).toBeLessThan(5000);
-    const conns = JSON.parse(await httpGet(second.adminPort, '/debug/connections')) as { counts: { opened: number; active: number } };
+    const conns = JSON.parse(await httpGet(second.adminPort, '/debug/connections')) as {
+      counts: { opened: number; active: number };
+    };
     expect(conns.counts.opened).toBeGreaterThan(0);
   }, 60_000);
 
   it('agent #2 takes over the enrolment socket and enrols a new pod', async () => {
-    await eventually(() => (second!.logs().some((l) => l.includes('enrolment socket taken over')) ? true : undefined), 'enrolment taken over');
+    await eventually(
+      () => (second!.logs().some((l) => l.includes('enrolment socket taken over')) ? true : undefined),
+      'enrolment taken over',
+    );
     const late = await createPodNetns(chain, { namespace: 'shop', name: 'late' });
     pods.push(late);
     const dump = JSON.parse(await httpGet(second!.adminPort, '/config_dump')) as AgentConfigDump;
@@ -150,9 +201,15 @@ describeNetns('agent restart: listeners handed over in every pod netns', () => {
     const holder = await listenInNetns(client.netnsPath, 15001);
     const third = await startAgent(bundle, env);
     second = third;
-    await eventually(() => (third.logs().some((l) => l.includes('retrying until they are free')) ? true : undefined), 'retry logged');
+    await eventually(
+      () => (third.logs().some((l) => l.includes('retrying until they are free')) ? true : undefined),
+      'retry logged',
+    );
     await new Promise((r) => holder.close(r));
-    await eventually(() => (third.logs().some((l) => l.includes('pod serving after its ports were freed')) ? true : undefined), 'pod served');
+    await eventually(
+      () => (third.logs().some((l) => l.includes('pod serving after its ports were freed')) ? true : undefined),
+      'pod served',
+    );
     expect(await oneConnection(client, 'after the port was freed')).toBeUndefined();
   }, 30_000);
 });

@@ -9,10 +9,21 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { netnsAddonStatus } from '../../agent/inpod/native.js';
 import { AGENT_MARK, createPodSocket, listenInNetns, originalDst, releaseNetns } from '../../agent/inpod/sockets.js';
 import { startEnrolmentServer, type EnrolmentServer } from '../../core/enrolment/index.js';
-import { createCniChain, createPodNetns, deletePodNetns, destroyCniChain, type CniChain, type PodNetns } from '../helpers/cni-chain.js';
+import {
+  createCniChain,
+  createPodNetns,
+  deletePodNetns,
+  destroyCniChain,
+  type CniChain,
+  type PodNetns,
+} from '../helpers/cni-chain.js';
 import { describeNetns } from '../helpers/privileges.js';
 
-interface Seen { port: number; remote: string; originalDst: string | null }
+interface Seen {
+  port: number;
+  remote: string;
+  originalDst: string | null;
+}
 
 describeNetns('capture rules written by ambit-cni, with real traffic', () => {
   let dir: string;
@@ -29,7 +40,11 @@ describeNetns('capture rules written by ambit-cni, with real traffic', () => {
     const s = await listenInNetns(pod.netnsPath, port);
     s.on('connection', (sock) => {
       const od = originalDst(sock);
-      seen.push({ port, remote: `${pod.name}<-${sock.remoteAddress}`, originalDst: od ? `${od.address}:${od.port}` : null });
+      seen.push({
+        port,
+        remote: `${pod.name}<-${sock.remoteAddress}`,
+        originalDst: od ? `${od.address}:${od.port}` : null,
+      });
       sock.on('data', (d) => sock.write(d));
       sock.on('end', () => sock.end());
       sock.on('error', () => undefined);
@@ -38,11 +53,19 @@ describeNetns('capture rules written by ambit-cni, with real traffic', () => {
   }
 
   /** Connect from inside `from`'s netns, send a line, return the echo; `seen` tells where it landed. */
-  function exchange(from: PodNetns, ip: string, port: number, opts: { mark?: number; transparent?: boolean; bindIp?: string } = {}): Promise<string> {
+  function exchange(
+    from: PodNetns,
+    ip: string,
+    port: number,
+    opts: { mark?: number; transparent?: boolean; bindIp?: string } = {},
+  ): Promise<string> {
     return new Promise((resolve, reject) => {
       const sock = createPodSocket(from.netnsPath, opts);
       let got = '';
-      sock.on('data', (d) => { got += d.toString(); if (got.includes('\n')) sock.end(); });
+      sock.on('data', (d) => {
+        got += d.toString();
+        if (got.includes('\n')) sock.end();
+      });
       sock.on('end', () => resolve(got));
       sock.on('error', reject);
       sock.setTimeout(5000, () => sock.destroy(new Error(`no answer from ${ip}:${port}`)));

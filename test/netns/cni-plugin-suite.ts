@@ -10,8 +10,16 @@ import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startEnrolmentServer, type EnrolmentServer, type PodInfo } from '../../core/enrolment/index.js';
 import {
-  checkPodNetns, createCniChain, createPodNetns, deletePodNetns, destroyCniChain, invokePlugin, pluginEnv, pluginStdin,
-  SYSTEM_CNI_DIR, type CniChain,
+  checkPodNetns,
+  createCniChain,
+  createPodNetns,
+  deletePodNetns,
+  destroyCniChain,
+  invokePlugin,
+  pluginEnv,
+  pluginStdin,
+  SYSTEM_CNI_DIR,
+  type CniChain,
 } from '../helpers/cni-chain.js';
 import { describeNetns } from '../helpers/privileges.js';
 import { filterState, netnsState } from './cni-plugin-state.js';
@@ -36,17 +44,33 @@ export interface CniPluginSuiteOptions {
 class FakeAgentDecisions {
   pods = new Map<string, PodInfo>();
   deleted: string[] = [];
-  async query(q: { namespace: string }): Promise<boolean> { return q.namespace === 'mesh'; }
+  async query(q: { namespace: string }): Promise<boolean> {
+    return q.namespace === 'mesh';
+  }
   async add(pod: PodInfo): Promise<void> {
     if (pod.name.startsWith('refuse')) throw new Error(`no certificate for ${pod.namespace}/${pod.name}`);
     if (pod.name.startsWith('hang')) await new Promise(() => undefined);
     this.pods.set(pod.uid, pod);
   }
-  async delete(uid: string): Promise<void> { this.deleted.push(uid); this.pods.delete(uid); }
-  async list(): Promise<PodInfo[]> { return [...this.pods.values()]; }
+  async delete(uid: string): Promise<void> {
+    this.deleted.push(uid);
+    this.pods.delete(uid);
+  }
+  async list(): Promise<PodInfo[]> {
+    return [...this.pods.values()];
+  }
 }
 
-interface ManualPod { namespace: string; name: string; uid: string; containerId: string; netnsName: string; netnsPath: string; ifName: string; prev: Record<string, unknown> }
+interface ManualPod {
+  namespace: string;
+  name: string;
+  uid: string;
+  containerId: string;
+  netnsName: string;
+  netnsPath: string;
+  ifName: string;
+  prev: Record<string, unknown>;
+}
 
 async function sh(netns: string, cmd: string, ...args: string[]): Promise<string> {
   return (await run('ip', ['netns', 'exec', netns, cmd, ...args])).stdout;
@@ -67,7 +91,14 @@ export function cniPluginSuite(title: string, o: CniPluginSuiteOptions): void {
       dir = await mkdtemp(join(tmpdir(), `ambt-${o.tag}-`));
       agent = new FakeAgentDecisions();
       server = await startEnrolmentServer(join(dir, 'agent.sock'), agent);
-      chain = await createCniChain({ suite: o.tag, bridge: BRIDGE, subnet: SUBNET, agentSocket: join(dir, 'agent.sock'), addTimeoutMs: 1500, ...plugin() });
+      chain = await createCniChain({
+        suite: o.tag,
+        bridge: BRIDGE,
+        subnet: SUBNET,
+        agentSocket: join(dir, 'agent.sock'),
+        addTimeoutMs: 1500,
+        ...plugin(),
+      });
     });
     afterAll(async () => {
       for (const p of manual) await run('ip', ['netns', 'del', p.netnsName]).catch(() => undefined);
@@ -77,13 +108,26 @@ export function cniPluginSuite(title: string, o: CniPluginSuiteOptions): void {
     });
 
     const ambitConf = (): Record<string, unknown> => chain.conflist.plugins.find((p) => p.type === 'ambit-cni')!;
-    const bridgeConf = (): Record<string, unknown> & { type: string } => chain.conflist.plugins.find((p) => p.type === 'bridge')!;
+    const bridgeConf = (): Record<string, unknown> & { type: string } =>
+      chain.conflist.plugins.find((p) => p.type === 'bridge')!;
 
     /** A netns networked by the bridge plugin only (what the runtime has done before calling us). */
-    async function bridgedPod(namespace: string, name: string, cniVersion = chain.conflist.cniVersion): Promise<ManualPod> {
+    async function bridgedPod(
+      namespace: string,
+      name: string,
+      cniVersion = chain.conflist.cniVersion,
+    ): Promise<ManualPod> {
       const netnsName = `ambt-${o.tag}-${name}-${++seq}`;
       await run('ip', ['netns', 'add', netnsName]);
-      const pod = { namespace, name, uid: `uid-${name}-${seq}`, containerId: `cid${seq}${'0'.repeat(20)}`, netnsName, netnsPath: `/var/run/netns/${netnsName}`, ifName: 'eth0' };
+      const pod = {
+        namespace,
+        name,
+        uid: `uid-${name}-${seq}`,
+        containerId: `cid${seq}${'0'.repeat(20)}`,
+        netnsName,
+        netnsPath: `/var/run/netns/${netnsName}`,
+        ifName: 'eth0',
+      };
       manual.push({ ...pod, prev: {} });
       const stdin = JSON.stringify({ ...bridgeConf(), cniVersion, name: chain.conflist.name });
       const out = await invokePlugin(join(SYSTEM_CNI_DIR, 'bridge'), pluginEnv(chain, pod, 'ADD'), stdin);
@@ -93,23 +137,48 @@ export function cniPluginSuite(title: string, o: CniPluginSuiteOptions): void {
       return m;
     }
 
-    function ambit(cmd: string, pod: ManualPod, opts: { conf?: Record<string, unknown>; stdin?: string; env?: Record<string, string | undefined>; cniVersion?: string } = {}) {
+    function ambit(
+      cmd: string,
+      pod: ManualPod,
+      opts: {
+        conf?: Record<string, unknown>;
+        stdin?: string;
+        env?: Record<string, string | undefined>;
+        cniVersion?: string;
+      } = {},
+    ) {
       const conf = { ...ambitConf(), ...opts.conf };
-      const stdin = opts.stdin ?? JSON.stringify({ ...conf, cniVersion: opts.cniVersion ?? chain.conflist.cniVersion, name: chain.conflist.name, prevResult: pod.prev });
+      const stdin =
+        opts.stdin ??
+        JSON.stringify({
+          ...conf,
+          cniVersion: opts.cniVersion ?? chain.conflist.cniVersion,
+          name: chain.conflist.name,
+          prevResult: pod.prev,
+        });
       const env: Record<string, string> = {};
-      for (const [k, v] of Object.entries({ ...pluginEnv(chain, pod, cmd), ...o.env, ...opts.env })) if (v !== undefined) env[k] = v;
+      for (const [k, v] of Object.entries({ ...pluginEnv(chain, pod, cmd), ...o.env, ...opts.env }))
+        if (v !== undefined) env[k] = v;
       return invokePlugin(join(chain.cniPath.split(':')[0]!, 'ambit-cni'), env, stdin);
     }
 
     afterEach(async () => {
       for (const p of manual.splice(0)) {
-        await invokePlugin(join(SYSTEM_CNI_DIR, 'bridge'), pluginEnv(chain, p, 'DEL'), pluginStdin(chain, bridgeConf(), p.prev)).catch(() => undefined);
+        await invokePlugin(
+          join(SYSTEM_CNI_DIR, 'bridge'),
+          pluginEnv(chain, p, 'DEL'),
+          pluginStdin(chain, bridgeConf(), p.prev),
+        ).catch(() => undefined);
         await run('ip', ['netns', 'del', p.netnsName]).catch(() => undefined);
       }
     });
 
     it('VERSION lists the supported versions', async () => {
-      const out = await invokePlugin(join(chain.cniPath.split(':')[0]!, 'ambit-cni'), { ...o.env, CNI_COMMAND: 'VERSION' }, '{"cniVersion":"0.4.0"}');
+      const out = await invokePlugin(
+        join(chain.cniPath.split(':')[0]!, 'ambit-cni'),
+        { ...o.env, CNI_COMMAND: 'VERSION' },
+        '{"cniVersion":"0.4.0"}',
+      );
       expect(out.exitCode).toBe(0);
       expect(out.json).toEqual({ cniVersion: '0.4.0', supportedVersions: expect.arrayContaining(['0.4.0', '1.0.0']) });
     });
@@ -133,11 +202,32 @@ export function cniPluginSuite(title: string, o: CniPluginSuiteOptions): void {
       expect(await sh(pod.netnsName, 'ip', 'rule', 'show')).toMatch(/fwmark 0x111\/0xfff lookup 100/);
       expect(await sh(pod.netnsName, 'ip', 'route', 'show', 'table', '100')).toMatch(/^local default dev lo/m);
 
-      const ip = ((pod.prev.ips as Array<{ address: string }>)[0]!.address).split('/')[0];
-      expect(agent.pods.get(pod.uid)).toEqual({ uid: pod.uid, name: 'web', namespace: 'mesh', netnsPath: pod.netnsPath, ips: [ip] });
+      const ip = (pod.prev.ips as Array<{ address: string }>)[0]!.address.split('/')[0];
+      expect(agent.pods.get(pod.uid)).toEqual({
+        uid: pod.uid,
+        name: 'web',
+        namespace: 'mesh',
+        netnsPath: pod.netnsPath,
+        ips: [ip],
+      });
 
       expect((await ambit('CHECK', pod)).exitCode).toBe(0);
-      await sh(pod.netnsName, 'iptables', '-t', 'nat', '-D', 'AMBIT_INBOUND', '-p', 'tcp', '-m', 'tcp', '--dport', '15008', '-j', 'RETURN');
+      await sh(
+        pod.netnsName,
+        'iptables',
+        '-t',
+        'nat',
+        '-D',
+        'AMBIT_INBOUND',
+        '-p',
+        'tcp',
+        '-m',
+        'tcp',
+        '--dport',
+        '15008',
+        '-j',
+        'RETURN',
+      );
       const check = await ambit('CHECK', pod);
       expect(check.exitCode).not.toBe(0);
       expect(check.json).toMatchObject({ cniVersion: '1.0.0', code: 102 });
@@ -201,13 +291,24 @@ export function cniPluginSuite(title: string, o: CniPluginSuiteOptions): void {
     });
 
     describe('errors leave the netns as it was', () => {
-      const cases: Array<{ what: string; ns?: string; name?: string; code: number; opts: Parameters<typeof ambit>[2]; cmd?: string }> = [
+      const cases: Array<{
+        what: string;
+        ns?: string;
+        name?: string;
+        code: number;
+        opts: Parameters<typeof ambit>[2];
+        cmd?: string;
+      }> = [
         { what: 'malformed stdin', code: 6, opts: { stdin: '{"cniVersion": "1.0.0", "name": ' } },
         { what: 'missing CNI_NETNS', code: 4, opts: { env: { CNI_NETNS: undefined } } },
         { what: 'missing CNI_CONTAINERID', code: 4, opts: { env: { CNI_CONTAINERID: undefined } } },
         { what: 'unknown command', code: 4, cmd: 'FROB', opts: {} },
         { what: 'unsupported cniVersion', code: 1, opts: { cniVersion: '9.0.0' } },
-        { what: 'an unreachable agent', code: 11, opts: { conf: { agentSocket: `/var/run/ambt-${o.tag}-none/agent.sock` } } },
+        {
+          what: 'an unreachable agent',
+          code: 11,
+          opts: { conf: { agentSocket: `/var/run/ambt-${o.tag}-none/agent.sock` } },
+        },
         { what: 'the agent refusing the add', name: 'refuse-me', code: 100, opts: {} },
         { what: 'the agent not answering the add', name: 'hang-on', code: 11, opts: {} },
       ];
@@ -229,7 +330,14 @@ export function cniPluginSuite(title: string, o: CniPluginSuiteOptions): void {
     });
 
     it('a dual-stack pod gets the capture for IPv6 too, and a refused dual-stack add is rolled back', async () => {
-      const chain6 = await createCniChain({ suite: o.tag, bridge: BRIDGE6, subnet: SUBNET46, subnet6: o.subnet6, agentSocket: join(dir, 'agent.sock'), ...plugin() });
+      const chain6 = await createCniChain({
+        suite: o.tag,
+        bridge: BRIDGE6,
+        subnet: SUBNET46,
+        subnet6: o.subnet6,
+        agentSocket: join(dir, 'agent.sock'),
+        ...plugin(),
+      });
       try {
         const p = await createPodNetns(chain6, { namespace: 'mesh', name: 'dual' });
         try {
@@ -250,15 +358,34 @@ export function cniPluginSuite(title: string, o: CniPluginSuiteOptions): void {
         await run('ip', ['netns', 'add', netnsName]);
         try {
           await run('ip', ['-n', netnsName, 'link', 'set', 'lo', 'up']);
-          const pod = { namespace: 'mesh', name: 'refuse-dual', uid: 'uid-refuse-dual', containerId: 'c'.repeat(32), netnsPath: `/var/run/netns/${netnsName}`, ifName: 'eth0' };
+          const pod = {
+            namespace: 'mesh',
+            name: 'refuse-dual',
+            uid: 'uid-refuse-dual',
+            containerId: 'c'.repeat(32),
+            netnsPath: `/var/run/netns/${netnsName}`,
+            ifName: 'eth0',
+          };
           const bridge = chain6.conflist.plugins[0]!;
-          const b = await invokePlugin(join(SYSTEM_CNI_DIR, 'bridge'), pluginEnv(chain6, pod, 'ADD'), pluginStdin(chain6, bridge));
+          const b = await invokePlugin(
+            join(SYSTEM_CNI_DIR, 'bridge'),
+            pluginEnv(chain6, pod, 'ADD'),
+            pluginStdin(chain6, bridge),
+          );
           expect(b.exitCode, b.stdout).toBe(0);
           const before = await netnsState(netnsName);
-          const out = await invokePlugin(join(chain6.cniPath.split(':')[0]!, 'ambit-cni'), { ...pluginEnv(chain6, pod, 'ADD'), ...o.env }, pluginStdin(chain6, chain6.conflist.plugins[1]!, b.json));
+          const out = await invokePlugin(
+            join(chain6.cniPath.split(':')[0]!, 'ambit-cni'),
+            { ...pluginEnv(chain6, pod, 'ADD'), ...o.env },
+            pluginStdin(chain6, chain6.conflist.plugins[1]!, b.json),
+          );
           expect(out.json).toMatchObject({ code: 100 });
           expect(await netnsState(netnsName)).toEqual(before);
-          await invokePlugin(join(SYSTEM_CNI_DIR, 'bridge'), pluginEnv(chain6, pod, 'DEL'), pluginStdin(chain6, bridge, b.json));
+          await invokePlugin(
+            join(SYSTEM_CNI_DIR, 'bridge'),
+            pluginEnv(chain6, pod, 'DEL'),
+            pluginStdin(chain6, bridge, b.json),
+          );
         } finally {
           await run('ip', ['netns', 'del', netnsName]).catch(() => undefined);
         }
@@ -279,7 +406,9 @@ export function cniPluginSuite(title: string, o: CniPluginSuiteOptions): void {
       }
       expect(agent.pods.has(a.uid)).toBe(false);
       await expect(run('ip', ['netns', 'exec', a.netnsName, 'true'])).rejects.toThrow();
-      await expect(createPodNetns(chain, { namespace: 'mesh', name: 'refuse-chain' })).rejects.toThrow(/ambit-cni ADD failed/);
+      await expect(createPodNetns(chain, { namespace: 'mesh', name: 'refuse-chain' })).rejects.toThrow(
+        /ambit-cni ADD failed/,
+      );
       await expect(run('ip', ['netns', 'exec', `ambt-${o.tag}-refuse-chain`, 'true'])).rejects.toThrow();
     });
   });

@@ -13,10 +13,25 @@ import { createPodSocket, listenInNetns, releaseNetns } from '../../agent/inpod/
 import { domainsFor } from '../../controller/translate/l7-build.js';
 import { clusterName, type WaypointConfig } from '../../core/model/l7.js';
 import { DEFAULT_MESH_CONFIG, type Service } from '../../core/model/types.js';
-import { createCniChain, createPodNetns, deletePodNetns, destroyCniChain, type CniChain, type PodNetns } from '../helpers/cni-chain.js';
+import {
+  createCniChain,
+  createPodNetns,
+  deletePodNetns,
+  destroyCniChain,
+  type CniChain,
+  type PodNetns,
+} from '../helpers/cni-chain.js';
 import { describeNetns } from '../helpers/privileges.js';
 import {
-  bundleAgent, eventually, httpGet, sh, spawn, startAgent, tempDir, waitForLine, type AgentProcess,
+  bundleAgent,
+  eventually,
+  httpGet,
+  sh,
+  spawn,
+  startAgent,
+  tempDir,
+  waitForLine,
+  type AgentProcess,
 } from './agent-netns-helpers.js';
 import { REPO_ROOT as REPO } from '../support/repo.js';
 
@@ -36,8 +51,15 @@ async function bundleWaypoint(): Promise<string> {
   const dir = await mkdtemp(path.join(REPO, 'node_modules', '.ambit-h13-waypoint-'));
   const outfile = path.join(dir, 'waypoint.mjs');
   await esbuild.build({
-    entryPoints: [path.join(REPO, 'waypoint', 'main.ts')], bundle: true, platform: 'node', format: 'esm', target: 'node20',
-    outfile, logLevel: 'silent', packages: 'external', absWorkingDir: REPO,
+    entryPoints: [path.join(REPO, 'waypoint', 'main.ts')],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    outfile,
+    logLevel: 'silent',
+    packages: 'external',
+    absWorkingDir: REPO,
   });
   return outfile;
 }
@@ -45,20 +67,27 @@ async function bundleWaypoint(): Promise<string> {
 /** One HTTP/1.1 request from the client pod (captured like an app) to `ip:80`. */
 function podGet(pod: PodNetns, ip: string, pathName: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.request({
-      method: 'GET', path: pathName, headers: { host: HOST, connection: 'close' },
-      createConnection: () => {
-        const sock = createPodSocket(pod.netnsPath, { family: ip.includes(':') ? 6 : 4 });
-        sock.connect(80, ip);
-        return sock;
+    const req = http.request(
+      {
+        method: 'GET',
+        path: pathName,
+        headers: { host: HOST, connection: 'close' },
+        createConnection: () => {
+          const sock = createPodSocket(pod.netnsPath, { family: ip.includes(':') ? 6 : 4 });
+          sock.connect(80, ip);
+          return sock;
+        },
+        timeout: 8000,
       },
-      timeout: 8000,
-    }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => { body += d; });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => {
+          body += d;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
     req.on('timeout', () => req.destroy(new Error(`GET ${pathName} via ${ip} timed out`)));
     req.on('error', reject);
     req.end();
@@ -82,23 +111,41 @@ describeNetns('waypoint: dual-stack pods', () => {
 
   const ips = (p: PodNetns): string[] => [p.ip, ...(p.ip6 ? [p.ip6] : [])];
   const service = (): Record<string, unknown> => ({
-    name: 'server', namespace: 'shop', vips: [VIP4, VIP6], ports: [{ port: 80, targetPort: APP_PORT, protocol: 'http' }],
+    name: 'server',
+    namespace: 'shop',
+    vips: [VIP4, VIP6],
+    ports: [{ port: 80, targetPort: APP_PORT, protocol: 'http' }],
     endpoints: server ? ips(server).map((address) => ({ address, workloadUid: 'Pod/shop/server' })) : [],
     ...(wp ? { waypoint: { name: 'waypoint', namespace: 'shop', address: wp.ip6, identity: WAYPOINT_ID } } : {}),
   });
 
   async function applyMesh(configFile: string, version: string): Promise<void> {
-    await writeFile(configFile, JSON.stringify({
-      version,
-      namespaces: [{ name: 'shop', labels: { 'mesh-mode': 'ambient' } }],
-      workloads: [
-        { name: 'client', namespace: 'shop', serviceAccount: 'client', ips: client ? ips(client) : [], enrolled: true },
-        { name: 'server', namespace: 'shop', serviceAccount: 'server', ips: server ? ips(server) : [], enrolled: true },
-        // The waypoint's own pod is not captured (its traffic is already HBONE).
-        { name: 'waypoint', namespace: 'shop', serviceAccount: 'waypoint', ips: wp ? ips(wp) : [], enrolled: false },
-      ],
-      services: [service()],
-    }));
+    await writeFile(
+      configFile,
+      JSON.stringify({
+        version,
+        namespaces: [{ name: 'shop', labels: { 'mesh-mode': 'ambient' } }],
+        workloads: [
+          {
+            name: 'client',
+            namespace: 'shop',
+            serviceAccount: 'client',
+            ips: client ? ips(client) : [],
+            enrolled: true,
+          },
+          {
+            name: 'server',
+            namespace: 'shop',
+            serviceAccount: 'server',
+            ips: server ? ips(server) : [],
+            enrolled: true,
+          },
+          // The waypoint's own pod is not captured (its traffic is already HBONE).
+          { name: 'waypoint', namespace: 'shop', serviceAccount: 'waypoint', ips: wp ? ips(wp) : [], enrolled: false },
+        ],
+        services: [service()],
+      }),
+    );
     if (!agent) return;
     await eventually(async () => {
       const dump = JSON.parse(await httpGet(agent!.adminPort, '/config_dump')) as { version: string };
@@ -110,22 +157,53 @@ describeNetns('waypoint: dual-stack pods', () => {
     const cluster = clusterName(HOST, 80, undefined);
     const svc = { hostname: HOST, namespace: 'shop', vips: [VIP4, VIP6] } as unknown as Service;
     return {
-      namespace: 'shop', waypoint: 'waypoint', version: 'wp-v1', mesh: DEFAULT_MESH_CONFIG,
-      virtualHosts: [{
-        name: `${HOST}:80`, host: HOST, port: 80, protocol: 'http', serviceKey: `shop/${HOST}`,
-        domains: domainsFor(svc, 80, 'cluster.local'), vips: [VIP4, VIP6],
-        routes: [{ source: 'default', matches: [], destinations: [{ host: HOST, port: 80, weight: 100, cluster }] }],
-      }],
-      clusters: [{
-        name: cluster, host: HOST, port: 80, protocol: 'http', serviceKey: `shop/${HOST}`, trafficPolicy: {},
-        // The server's IPv6 address only: the waypoint's upstream tunnel is `[v6]:8080`.
-        endpoints: [{ address: server.ip6!, port: APP_PORT, identity: 'spiffe://cluster.local/ns/shop/sa/server', labels: {}, hbone: true }],
-      }],
-      authorizationPolicies: [{
-        key: 'shop/deny-admin', name: 'deny-admin', scope: { namespace: 'shop', level: 'namespace' }, action: 'DENY',
-        rules: [{ to: [{ paths: ['/admin*'] }] }],
-      }],
-      requestAuthentications: [], peerAuthentications: [],
+      namespace: 'shop',
+      waypoint: 'waypoint',
+      version: 'wp-v1',
+      mesh: DEFAULT_MESH_CONFIG,
+      virtualHosts: [
+        {
+          name: `${HOST}:80`,
+          host: HOST,
+          port: 80,
+          protocol: 'http',
+          serviceKey: `shop/${HOST}`,
+          domains: domainsFor(svc, 80, 'cluster.local'),
+          vips: [VIP4, VIP6],
+          routes: [{ source: 'default', matches: [], destinations: [{ host: HOST, port: 80, weight: 100, cluster }] }],
+        },
+      ],
+      clusters: [
+        {
+          name: cluster,
+          host: HOST,
+          port: 80,
+          protocol: 'http',
+          serviceKey: `shop/${HOST}`,
+          trafficPolicy: {},
+          // The server's IPv6 address only: the waypoint's upstream tunnel is `[v6]:8080`.
+          endpoints: [
+            {
+              address: server.ip6!,
+              port: APP_PORT,
+              identity: 'spiffe://cluster.local/ns/shop/sa/server',
+              labels: {},
+              hbone: true,
+            },
+          ],
+        },
+      ],
+      authorizationPolicies: [
+        {
+          key: 'shop/deny-admin',
+          name: 'deny-admin',
+          scope: { namespace: 'shop', level: 'namespace' },
+          action: 'DENY',
+          rules: [{ to: [{ paths: ['/admin*'] }] }],
+        },
+      ],
+      requestAuthentications: [],
+      peerAuthentications: [],
     } as WaypointConfig;
   }
 
@@ -135,7 +213,9 @@ describeNetns('waypoint: dual-stack pods', () => {
       try {
         const o = JSON.parse(l) as { msg?: string; path: string; status: number; source?: string; upstream?: string };
         return o.msg === 'request' ? [o] : [];
-      } catch { return []; }
+      } catch {
+        return [];
+      }
     });
   }
 
@@ -145,10 +225,20 @@ describeNetns('waypoint: dual-stack pods', () => {
     await applyMesh(configFile, 'v0');
     [agentBundle, waypointBundle] = await Promise.all([bundleAgent(), bundleWaypoint()]);
     agent = await startAgent(agentBundle, {
-      AMBIT_CONFIG_FILE: configFile, AMBIT_STATE_DIR: path.join(dir, 'state'), AMBIT_AGENT_SOCKET: path.join(dir, 'agent.sock'),
-      AMBIT_NODE_NAME: 'h13-wp-node', AMBIT_DRAIN_MS: '2000', AMBIT_SOCKS5_PORT: '0',
+      AMBIT_CONFIG_FILE: configFile,
+      AMBIT_STATE_DIR: path.join(dir, 'state'),
+      AMBIT_AGENT_SOCKET: path.join(dir, 'agent.sock'),
+      AMBIT_NODE_NAME: 'h13-wp-node',
+      AMBIT_DRAIN_MS: '2000',
+      AMBIT_SOCKS5_PORT: '0',
     });
-    chain = await createCniChain({ suite: 'h13w', bridge: BRIDGE, subnet: SUBNET, subnet6: SUBNET6, agentSocket: path.join(dir, 'agent.sock') });
+    chain = await createCniChain({
+      suite: 'h13w',
+      bridge: BRIDGE,
+      subnet: SUBNET,
+      subnet6: SUBNET6,
+      agentSocket: path.join(dir, 'agent.sock'),
+    });
     client = await createPodNetns(chain, { namespace: 'shop', name: 'client' });
     pods.push(client);
     server = await createPodNetns(chain, { namespace: 'shop', name: 'server' });
@@ -176,8 +266,15 @@ describeNetns('waypoint: dual-stack pods', () => {
     waypoint = spawn('ip', ['netns', 'exec', wp.netnsName, process.execPath, waypointBundle], {
       cwd: REPO,
       env: {
-        ...process.env, AMBIT_WAYPOINT_CONFIG_FILE: wpConfig, AMBIT_STATE_DIR: path.join(dir, 'state'), POD_NAMESPACE: 'shop',
-        POD_NAME: 'waypoint', SERVICE_ACCOUNT: 'waypoint', POD_IP: wp.ip, AMBIT_ACCESS_LOG: 'true', AMBIT_ADMIN_PORT: '0',
+        ...process.env,
+        AMBIT_WAYPOINT_CONFIG_FILE: wpConfig,
+        AMBIT_STATE_DIR: path.join(dir, 'state'),
+        POD_NAMESPACE: 'shop',
+        POD_NAME: 'waypoint',
+        SERVICE_ACCOUNT: 'waypoint',
+        POD_IP: wp.ip,
+        AMBIT_ACCESS_LOG: 'true',
+        AMBIT_ADMIN_PORT: '0',
         AMBIT_LOG_LEVEL: 'info',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -193,7 +290,9 @@ describeNetns('waypoint: dual-stack pods', () => {
     try {
       await waitForLine(waypoint, /^ready /);
     } catch (err) {
-      throw new Error(`${(err as Error).message}\nwaypoint log:\n${waypointLines.slice(-20).join('\n')}`, { cause: err });
+      throw new Error(`${(err as Error).message}\nwaypoint log:\n${waypointLines.slice(-20).join('\n')}`, {
+        cause: err,
+      });
     }
   }, 180_000);
 
@@ -226,7 +325,8 @@ describeNetns('waypoint: dual-stack pods', () => {
     expect(await podGet(client, VIP6, '/menu?family=6')).toEqual({ status: 200, body: 'served /menu?family=6' });
     // The app was reached from the waypoint's IPv6 address (the waypoint dialled [server v6]:8080).
     expect(appSeen.slice(seen)).toEqual([
-      { url: '/menu?family=4', peer: wp.ip6 }, { url: '/menu?family=6', peer: wp.ip6 },
+      { url: '/menu?family=4', peer: wp.ip6 },
+      { url: '/menu?family=6', peer: wp.ip6 },
     ]);
     // The waypoint saw each, from the client's certificate identity (known only over mutual TLS).
     await eventually(() => {
@@ -239,10 +339,22 @@ describeNetns('waypoint: dual-stack pods', () => {
       expect(r?.upstream).toContain(server.ip6);
     }
     const metrics = await (await fetch(`http://${wp.ip}:15020/metrics`)).text();
-    const served = metrics.split('\n')
-      .filter((l) => l.startsWith('istio_requests_total{') && l.includes('response_code="200"') && l.includes('connection_security_policy="mutual_tls"'))
+    const served = metrics
+      .split('\n')
+      .filter(
+        (l) =>
+          l.startsWith('istio_requests_total{') &&
+          l.includes('response_code="200"') &&
+          l.includes('connection_security_policy="mutual_tls"'),
+      )
       .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
-    expect(served, metrics.split('\n').filter((l) => l.startsWith('istio_requests_total')).join('\n')).toBeGreaterThanOrEqual(2);
+    expect(
+      served,
+      metrics
+        .split('\n')
+        .filter((l) => l.startsWith('istio_requests_total'))
+        .join('\n'),
+    ).toBeGreaterThanOrEqual(2);
   });
 
   it('an L7 DENY on /admin answers 403 over both families; the other path stays allowed over both', async () => {
@@ -252,7 +364,9 @@ describeNetns('waypoint: dual-stack pods', () => {
     expect(appSeen.length).toBe(seen);
     expect((await podGet(client, VIP4, '/menu')).status).toBe(200);
     expect((await podGet(client, VIP6, '/menu')).status).toBe(200);
-    await eventually(() => (accessLog().filter((r) => r.path === '/admin/users' && r.status === 403).length === 2 ? true : undefined),
-      'two 403s in the access log');
+    await eventually(
+      () => (accessLog().filter((r) => r.path === '/admin/users' && r.status === 403).length === 2 ? true : undefined),
+      'two 403s in the access log',
+    );
   });
 });

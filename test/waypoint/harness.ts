@@ -18,7 +18,12 @@ import { WaypointRuntime, type RuntimeOptions } from '../../waypoint/runtime.js'
 import { WaypointServer } from '../../waypoint/server.js';
 import { WaypointTelemetry } from '../../waypoint/telemetry.js';
 import type { Tracer } from '../../waypoint/tracing.js';
-import { http1Transport, http2Transport, type EndpointTransport, type UpstreamResponse } from '../../waypoint/upstream/transport.js';
+import {
+  http1Transport,
+  http2Transport,
+  type EndpointTransport,
+  type UpstreamResponse,
+} from '../../waypoint/upstream/transport.js';
 import { testCredentials } from '../helpers/pki.js';
 
 export type Behaviour = (req: http.IncomingMessage, res: http.ServerResponse, body: string) => void;
@@ -59,13 +64,24 @@ export class WaypointHarness {
   /** Starts pods on 127.0.0.<base+i>, each serving APP_PORT behind an HBONE terminator. Suites run
    *  in parallel: each test file uses its own `base` (routing 30, resilience 60, security 70,
    *  telemetry 80, robustness 85, tracing 90). */
-  async startPods(specs: Array<{ name: string; labels: Record<string, string>; sa?: string; locality?: Locality }>, base = 30): Promise<void> {
+  async startPods(
+    specs: Array<{ name: string; labels: Record<string, string>; sa?: string; locality?: Locality }>,
+    base = 30,
+  ): Promise<void> {
     // One HBONE port for every pod (as 15008 is), free on each pod IP.
     this.hbonePort = 20000 + Math.floor(Math.random() * 20000);
     for (const [i, spec] of specs.entries()) {
       const ip = `127.0.0.${base + i}`;
       const creds = await testCredentials(this.ca, 'coffee-shop', spec.sa ?? spec.labels.app ?? spec.name);
-      const pod: Pod = { name: spec.name, ip, labels: spec.labels, identity: creds.identity, seen: [], behaviour: answerWithName, ...(spec.locality ? { locality: spec.locality } : {}) };
+      const pod: Pod = {
+        name: spec.name,
+        ip,
+        labels: spec.labels,
+        identity: creds.identity,
+        seen: [],
+        behaviour: answerWithName,
+        ...(spec.locality ? { locality: spec.locality } : {}),
+      };
       const app = http.createServer((req, res) => {
         const chunks: Buffer[] = [];
         req.on('data', (c: Buffer) => chunks.push(c));
@@ -77,10 +93,14 @@ export class WaypointHarness {
       });
       await new Promise<void>((r) => app.listen(APP_PORT, ip, r));
       const hbone = createHboneServer({
-        credentials: () => creds, trustDomain: 'cluster.local',
+        credentials: () => creds,
+        trustDomain: 'cluster.local',
         handler: (req) => {
           const tunnel = acceptTunnel(req);
-          const [host, port] = [req.authority.slice(0, req.authority.lastIndexOf(':')), Number(req.authority.slice(req.authority.lastIndexOf(':') + 1))];
+          const [host, port] = [
+            req.authority.slice(0, req.authority.lastIndexOf(':')),
+            Number(req.authority.slice(req.authority.lastIndexOf(':') + 1)),
+          ];
           const sock = net.connect({ host, port, allowHalfOpen: true });
           tunnel.pipe(sock).pipe(tunnel);
           sock.on('error', () => tunnel.destroy());
@@ -89,39 +109,89 @@ export class WaypointHarness {
       });
       await hbone.listen({ host: ip, port: this.hbonePort });
       this.pods.push(pod);
-      this.closers.push(() => new Promise<void>((r) => { app.closeAllConnections(); app.close(() => r()); }), () => closeHbone(hbone));
+      this.closers.push(
+        () =>
+          new Promise<void>((r) => {
+            app.closeAllConnections();
+            app.close(() => r());
+          }),
+        () => closeHbone(hbone),
+      );
     }
   }
 
-  async startWaypoint(config: WaypointConfig, opts: {
-    random?: () => number; locality?: Locality; workloads?: readonly Workload[]; accessLog?: boolean; headersTimeoutMs?: number; tracer?: Tracer;
-    jwks?: RuntimeOptions['jwks'];
-  } = {}): Promise<void> {
+  async startWaypoint(
+    config: WaypointConfig,
+    opts: {
+      random?: () => number;
+      locality?: Locality;
+      workloads?: readonly Workload[];
+      accessLog?: boolean;
+      headersTimeoutMs?: number;
+      tracer?: Tracer;
+      jwks?: RuntimeOptions['jwks'];
+    } = {},
+  ): Promise<void> {
     this.waypointCreds = await testCredentials(this.ca, 'coffee-shop', 'waypoint');
     const log = createLogger('waypoint-test');
     this.metrics = createMeshMetrics({ component: 'waypoint', http: true });
     const pool = new HbonePool();
-    this.runtime = new WaypointRuntime({ pool, credentials: () => this.waypointCreds, log, localIp: '127.0.0.1', hbonePort: this.hbonePort, metrics: this.metrics, ...(opts.random ? { random: opts.random } : {}), ...(opts.locality ? { locality: opts.locality } : {}), ...(opts.jwks ? { jwks: opts.jwks } : {}) });
+    this.runtime = new WaypointRuntime({
+      pool,
+      credentials: () => this.waypointCreds,
+      log,
+      localIp: '127.0.0.1',
+      hbonePort: this.hbonePort,
+      metrics: this.metrics,
+      ...(opts.random ? { random: opts.random } : {}),
+      ...(opts.locality ? { locality: opts.locality } : {}),
+      ...(opts.jwks ? { jwks: opts.jwks } : {}),
+    });
     const problems = this.runtime.apply(config, opts.workloads ?? []);
     if (problems.length > 0) throw new Error(problems.join('; '));
     this.server = new WaypointServer({
-      credentials: () => this.waypointCreds, trustDomain: 'cluster.local', transports: this.runtime.transports, log,
-      pipeline: () => this.runtime.pipeline(), telemetry: new WaypointTelemetry(this.metrics, opts.accessLog ?? false), selfIdentity: () => this.waypointCreds.identity,
+      credentials: () => this.waypointCreds,
+      trustDomain: 'cluster.local',
+      transports: this.runtime.transports,
+      log,
+      pipeline: () => this.runtime.pipeline(),
+      telemetry: new WaypointTelemetry(this.metrics, opts.accessLog ?? false),
+      selfIdentity: () => this.waypointCreds.identity,
       ...(opts.tracer ? { tracer: opts.tracer } : {}),
       ...(opts.headersTimeoutMs ? { headersTimeoutMs: opts.headersTimeoutMs } : {}),
     });
     const addr = (await this.server.listen({ host: '127.0.0.1', port: 0 })) as AddressInfo;
     this.waypointPort = addr.port;
-    this.closers.push(() => this.server.close(), () => pool.destroy(), () => this.runtime.close());
+    this.closers.push(
+      () => this.server.close(),
+      () => pool.destroy(),
+      () => this.runtime.close(),
+    );
   }
 
   /** One HTTP/1.1 request from `sa` to the service VIP through the waypoint. */
-  async request(opts: { sa?: string; method?: string; path?: string; headers?: Record<string, string>; body?: string; h2?: boolean; authority?: string; forwardedFor?: string; signal?: AbortSignal } = {}): Promise<{ status: number; headers: UpstreamResponse['headers']; body: string }> {
+  async request(
+    opts: {
+      sa?: string;
+      method?: string;
+      path?: string;
+      headers?: Record<string, string>;
+      body?: string;
+      h2?: boolean;
+      authority?: string;
+      forwardedFor?: string;
+      signal?: AbortSignal;
+    } = {},
+  ): Promise<{ status: number; headers: UpstreamResponse['headers']; body: string }> {
     const transport = await this.transport(opts.sa ?? 'web-frontend', opts.h2 ?? false, opts.forwardedFor);
     {
       const res = await transport.request({
-        method: opts.method ?? 'GET', path: opts.path ?? '/', authority: opts.authority ?? `customer-service:${APP_PORT}`,
-        headers: opts.headers ?? {}, body: opts.body === undefined ? undefined : Buffer.from(opts.body), signal: opts.signal ?? AbortSignal.timeout(15_000),
+        method: opts.method ?? 'GET',
+        path: opts.path ?? '/',
+        authority: opts.authority ?? `customer-service:${APP_PORT}`,
+        headers: opts.headers ?? {},
+        body: opts.body === undefined ? undefined : Buffer.from(opts.body),
+        signal: opts.signal ?? AbortSignal.timeout(15_000),
       });
       const chunks: Buffer[] = [];
       for await (const c of res.body) chunks.push(c as Buffer);
@@ -136,10 +206,17 @@ export class WaypointHarness {
     let t = this.transports.get(key);
     if (!t) {
       const source = await this.clientCreds(sa);
-      const dial = (): Promise<Duplex> => this.clientPool.connect({
-        source, target: { address: '127.0.0.1', port: this.waypointPort, authority: `${VIP}:${APP_PORT}`, expectedIdentities: [this.waypointCreds.identity] },
-        forwardedFor,
-      });
+      const dial = (): Promise<Duplex> =>
+        this.clientPool.connect({
+          source,
+          target: {
+            address: '127.0.0.1',
+            port: this.waypointPort,
+            authority: `${VIP}:${APP_PORT}`,
+            expectedIdentities: [this.waypointCreds.identity],
+          },
+          forwardedFor,
+        });
       t = h2 ? http2Transport(dial) : http1Transport(dial);
       this.transports.set(key, t);
     }
@@ -150,7 +227,12 @@ export class WaypointHarness {
   async rawTunnel(sa = 'web-frontend'): Promise<Duplex> {
     return this.clientPool.connect({
       source: await this.clientCreds(sa),
-      target: { address: '127.0.0.1', port: this.waypointPort, authority: `${VIP}:${APP_PORT}`, expectedIdentities: [this.waypointCreds.identity] },
+      target: {
+        address: '127.0.0.1',
+        port: this.waypointPort,
+        authority: `${VIP}:${APP_PORT}`,
+        expectedIdentities: [this.waypointCreds.identity],
+      },
       forwardedFor: '10.244.0.9:40000',
     });
   }
@@ -174,38 +256,92 @@ export class WaypointHarness {
   /** Cluster of the given pods (all pods when no filter). */
   cluster(subset: string | undefined, filter: (p: Pod) => boolean, policy: Cluster['trafficPolicy'] = {}): Cluster {
     return {
-      name: clusterName(HOST, APP_PORT, subset), host: HOST, port: APP_PORT, ...(subset ? { subset } : {}), protocol: 'http',
-      serviceKey: `coffee-shop/${HOST}`, trafficPolicy: policy,
-      endpoints: this.pods.filter(filter).map((p) => ({ address: p.ip, port: APP_PORT, identity: p.identity, labels: p.labels, hbone: true, ...(p.locality ? { locality: p.locality } : {}) })),
+      name: clusterName(HOST, APP_PORT, subset),
+      host: HOST,
+      port: APP_PORT,
+      ...(subset ? { subset } : {}),
+      protocol: 'http',
+      serviceKey: `coffee-shop/${HOST}`,
+      trafficPolicy: policy,
+      endpoints: this.pods
+        .filter(filter)
+        .map((p) => ({
+          address: p.ip,
+          port: APP_PORT,
+          identity: p.identity,
+          labels: p.labels,
+          hbone: true,
+          ...(p.locality ? { locality: p.locality } : {}),
+        })),
     };
   }
 }
 
 export function vhost(routes: HttpRoute[], protocol: VirtualHost['protocol'] = 'http'): VirtualHost {
   return {
-    name: `${HOST}:${APP_PORT}`, host: HOST, port: APP_PORT, protocol, serviceKey: `coffee-shop/${HOST}`,
-    domains: [`${HOST}:${APP_PORT}`, `customer-service:${APP_PORT}`, `customer-service.coffee-shop:${APP_PORT}`, `${VIP}:${APP_PORT}`], vips: [VIP],
+    name: `${HOST}:${APP_PORT}`,
+    host: HOST,
+    port: APP_PORT,
+    protocol,
+    serviceKey: `coffee-shop/${HOST}`,
+    domains: [
+      `${HOST}:${APP_PORT}`,
+      `customer-service:${APP_PORT}`,
+      `customer-service.coffee-shop:${APP_PORT}`,
+      `${VIP}:${APP_PORT}`,
+    ],
+    vips: [VIP],
     routes,
   };
 }
 
-export function waypointConfig(routes: HttpRoute[], clusters: Cluster[], extra: Partial<WaypointConfig> = {}): WaypointConfig {
+export function waypointConfig(
+  routes: HttpRoute[],
+  clusters: Cluster[],
+  extra: Partial<WaypointConfig> = {},
+): WaypointConfig {
   return {
-    namespace: 'coffee-shop', waypoint: 'waypoint', version: String(Date.now()), mesh: DEFAULT_MESH_CONFIG,
-    virtualHosts: [vhost(routes)], clusters, authorizationPolicies: [], requestAuthentications: [], peerAuthentications: [],
+    namespace: 'coffee-shop',
+    waypoint: 'waypoint',
+    version: String(Date.now()),
+    mesh: DEFAULT_MESH_CONFIG,
+    virtualHosts: [vhost(routes)],
+    clusters,
+    authorizationPolicies: [],
+    requestAuthentications: [],
+    peerAuthentications: [],
     ...extra,
   };
 }
 
 export function to(subset: string | undefined, weight = 100): NonNullable<HttpRoute['destinations']>[number] {
-  return { host: HOST, port: APP_PORT, weight, cluster: clusterName(HOST, APP_PORT, subset), ...(subset ? { subset } : {}) };
+  return {
+    host: HOST,
+    port: APP_PORT,
+    weight,
+    cluster: clusterName(HOST, APP_PORT, subset),
+    ...(subset ? { subset } : {}),
+  };
 }
 
 /** A client workload in coffee-shop: the waypoint believes a `forwarded` address only for one of these with the caller's identity. */
-export function clientWorkload(name: string, ip: string, sa = 'web-frontend', labels: Record<string, string> = { app: sa }): Workload {
+export function clientWorkload(
+  name: string,
+  ip: string,
+  sa = 'web-frontend',
+  labels: Record<string, string> = { app: sa },
+): Workload {
   return {
-    uid: `Pod/coffee-shop/${name}`, kind: 'Pod', name, namespace: 'coffee-shop', serviceAccount: sa,
-    identity: `spiffe://cluster.local/ns/coffee-shop/sa/${sa}`, ips: [ip], node: 'node-1', labels, enrolled: true,
+    uid: `Pod/coffee-shop/${name}`,
+    kind: 'Pod',
+    name,
+    namespace: 'coffee-shop',
+    serviceAccount: sa,
+    identity: `spiffe://cluster.local/ns/coffee-shop/sa/${sa}`,
+    ips: [ip],
+    node: 'node-1',
+    labels,
+    enrolled: true,
   };
 }
 

@@ -24,7 +24,11 @@ import { APP_PORT, clientWorkload, HOST, to, VIP, vhost, waypointConfig } from '
 const VIP6 = 'fd00:96::7';
 const SVC_PORT = APP_PORT;
 
-function policy(name: string, action: AuthorizationPolicy['action'], rules: AuthorizationPolicy['rules']): AuthorizationPolicy {
+function policy(
+  name: string,
+  action: AuthorizationPolicy['action'],
+  rules: AuthorizationPolicy['rules'],
+): AuthorizationPolicy {
   return { key: `coffee-shop/${name}`, name, scope: { namespace: 'coffee-shop', level: 'namespace' }, action, rules };
 }
 
@@ -51,12 +55,16 @@ describe('waypoint: IPv6 clients, VIPs and endpoints', () => {
     await new Promise<void>((r) => app.listen(0, '::1', r));
     const appPort = (app.address() as AddressInfo).port;
     const terminator: HboneServer = createHboneServer({
-      credentials: () => podCreds, trustDomain: 'cluster.local',
+      credentials: () => podCreds,
+      trustDomain: 'cluster.local',
       handler: (req) => {
         upstreamAuthorities.push(req.authority);
         const target = splitHostPort(req.authority);
         const tunnel = acceptTunnel(req);
-        if (!target) { tunnel.destroy(); return; }
+        if (!target) {
+          tunnel.destroy();
+          return;
+        }
         const sock = net.connect({ host: target.host, port: target.port, allowHalfOpen: true });
         tunnel.pipe(sock).pipe(tunnel);
         sock.on('error', () => tunnel.destroy());
@@ -67,17 +75,43 @@ describe('waypoint: IPv6 clients, VIPs and endpoints', () => {
 
     const log = createLogger('waypoint-ipv6-test');
     const metrics = createMeshMetrics({ component: 'waypoint', http: true });
-    const runtime = new WaypointRuntime({ pool: new HbonePool(), credentials: () => waypointCreds, log, localIp: '::1', hbonePort: hboneAddr.port, metrics });
+    const runtime = new WaypointRuntime({
+      pool: new HbonePool(),
+      credentials: () => waypointCreds,
+      log,
+      localIp: '::1',
+      hbonePort: hboneAddr.port,
+      metrics,
+    });
     // The service's domains as the controller writes them, for both VIPs.
     const svc = { hostname: HOST, namespace: 'coffee-shop', vips: [VIP, VIP6] } as unknown as Service;
     const cluster = {
-      name: clusterName(HOST, SVC_PORT, undefined), host: HOST, port: SVC_PORT, protocol: 'http' as const, serviceKey: `coffee-shop/${HOST}`, trafficPolicy: {},
-      endpoints: [{ address: '::1', port: appPort, identity: podCreds.identity, labels: { app: 'customer-service' }, hbone: true }],
+      name: clusterName(HOST, SVC_PORT, undefined),
+      host: HOST,
+      port: SVC_PORT,
+      protocol: 'http' as const,
+      serviceKey: `coffee-shop/${HOST}`,
+      trafficPolicy: {},
+      endpoints: [
+        {
+          address: '::1',
+          port: appPort,
+          identity: podCreds.identity,
+          labels: { app: 'customer-service' },
+          hbone: true,
+        },
+      ],
     };
     const base = waypointConfig([{ source: 'default', matches: [], destinations: [to(undefined)] }], [cluster]);
     const config = {
       ...base,
-      virtualHosts: [{ ...vhost([{ source: 'default', matches: [], destinations: [to(undefined)] }]), domains: domainsFor(svc, SVC_PORT, 'cluster.local'), vips: [VIP, VIP6] }],
+      virtualHosts: [
+        {
+          ...vhost([{ source: 'default', matches: [], destinations: [to(undefined)] }]),
+          domains: domainsFor(svc, SVC_PORT, 'cluster.local'),
+          vips: [VIP, VIP6],
+        },
+      ],
       authorizationPolicies: [
         policy('deny-admin', 'DENY', [{ to: [{ paths: ['/admin*'] }] }]),
         policy('deny-range', 'DENY', [{ from: [{ ipBlocks: ['fd00:bad::/64'] }] }]),
@@ -89,15 +123,29 @@ describe('waypoint: IPv6 clients, VIPs and endpoints', () => {
     ]);
     expect(problems).toEqual([]);
     const server = new WaypointServer({
-      credentials: () => waypointCreds, trustDomain: 'cluster.local', transports: runtime.transports, log,
-      pipeline: () => runtime.pipeline(), telemetry: new WaypointTelemetry(metrics, false), selfIdentity: () => waypointCreds.identity,
+      credentials: () => waypointCreds,
+      trustDomain: 'cluster.local',
+      transports: runtime.transports,
+      log,
+      pipeline: () => runtime.pipeline(),
+      telemetry: new WaypointTelemetry(metrics, false),
+      selfIdentity: () => waypointCreds.identity,
     });
     // `::` as the waypoint's default host: one socket for both families.
     waypointPort = ((await server.listen({ host: '::', port: 0 })) as AddressInfo).port;
     closers.push(
-      () => { for (const t of transports.values()) t.close(); pool.destroy(); },
-      () => server.close(100), () => runtime.close(), () => terminator.close({ force: true }),
-      () => new Promise<void>((r) => { app.closeAllConnections(); app.close(() => r()); }),
+      () => {
+        for (const t of transports.values()) t.close();
+        pool.destroy();
+      },
+      () => server.close(100),
+      () => runtime.close(),
+      () => terminator.close({ force: true }),
+      () =>
+        new Promise<void>((r) => {
+          app.closeAllConnections();
+          app.close(() => r());
+        }),
     );
   }, 30_000);
 
@@ -106,25 +154,48 @@ describe('waypoint: IPv6 clients, VIPs and endpoints', () => {
   });
 
   /** GET `path` through a tunnel to the waypoint at `waypointHost`, for `authority`, from `forwardedFor`. */
-  async function get(waypointHost: string, authority: string, forwardedFor: string, path: string): Promise<{ status: number; body: string }> {
+  async function get(
+    waypointHost: string,
+    authority: string,
+    forwardedFor: string,
+    path: string,
+  ): Promise<{ status: number; body: string }> {
     const key = `${waypointHost}|${authority}|${forwardedFor}`;
     let t = transports.get(key);
     if (!t) {
-      t = http1Transport(() => pool.connect({
-        source: clientCreds,
-        target: { address: waypointHost, port: waypointPort, authority, expectedIdentities: [waypointCreds.identity] },
-        forwardedFor,
-      }));
+      t = http1Transport(() =>
+        pool.connect({
+          source: clientCreds,
+          target: {
+            address: waypointHost,
+            port: waypointPort,
+            authority,
+            expectedIdentities: [waypointCreds.identity],
+          },
+          forwardedFor,
+        }),
+      );
       transports.set(key, t);
     }
-    const res = await t.request({ method: 'GET', path, authority: `customer-service:${SVC_PORT}`, headers: {}, body: undefined, signal: AbortSignal.timeout(10_000) });
+    const res = await t.request({
+      method: 'GET',
+      path,
+      authority: `customer-service:${SVC_PORT}`,
+      headers: {},
+      body: undefined,
+      signal: AbortSignal.timeout(10_000),
+    });
     const chunks: Buffer[] = [];
     for await (const c of res.body) chunks.push(c as Buffer);
     return { status: res.status, body: Buffer.concat(chunks).toString() };
   }
 
   it('writes an IPv6 VIP domain in brackets', () => {
-    const domains = domainsFor({ hostname: HOST, namespace: 'coffee-shop', vips: [VIP, VIP6] } as unknown as Service, SVC_PORT, 'cluster.local');
+    const domains = domainsFor(
+      { hostname: HOST, namespace: 'coffee-shop', vips: [VIP, VIP6] } as unknown as Service,
+      SVC_PORT,
+      'cluster.local',
+    );
     expect(domains).toContain(`[${VIP6}]:${SVC_PORT}`);
     expect(domains).toContain(`${VIP}:${SVC_PORT}`);
   });
@@ -171,6 +242,10 @@ describe('tunnelSource on a dual-stack listener', () => {
     const base = { peerIdentity: WEB, remotePort: 50000, workloadsByIp: byIp, forwarded: undefined };
     expect(tunnelSource({ ...base, remoteAddress: '::ffff:10.0.0.1' }).ip).toBe('10.0.0.1');
     expect(tunnelSource({ ...base, remoteAddress: 'fd00:44::1' }).ip).toBe('fd00:44::1');
-    expect(tunnelSource({ ...base, remoteAddress: '::1', forwarded: 'for="[fd00:44::9]:4000"' })).toEqual({ ip: 'fd00:44::9', port: 4000, namespace: 'coffee-shop' });
+    expect(tunnelSource({ ...base, remoteAddress: '::1', forwarded: 'for="[fd00:44::9]:4000"' })).toEqual({
+      ip: 'fd00:44::9',
+      port: 4000,
+      namespace: 'coffee-shop',
+    });
   });
 });

@@ -37,27 +37,49 @@ describe('JWKS fetch bounds', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });
-  afterAll(() => { server.closeAllConnections(); server.close(); });
+  afterAll(() => {
+    server.closeAllConnections();
+    server.close();
+  });
 
   const onLoopback = { allowHttp: true, addressAllowed: () => true };
 
   it('refuses plain http unless the mesh allows it', async () => {
-    await expect(fetchJwks(`${base}/jwks`, { allowHttp: false, addressAllowed: () => true })).rejects.toThrow(/only https/);
+    await expect(fetchJwks(`${base}/jwks`, { allowHttp: false, addressAllowed: () => true })).rejects.toThrow(
+      /only https/,
+    );
     await expect(fetchJwks('ftp://example.com/jwks', { allowHttp: true })).rejects.toThrow(/only http and https/);
     await expect(fetchJwks(`${base}/jwks`, onLoopback)).resolves.toMatchObject({ keys: [{ kid: 'k1' }] });
   });
 
   it('never connects to loopback, link-local or unspecified addresses, literal or resolved', async () => {
-    for (const ip of ['127.0.0.1', '127.1.2.3', '::1', '169.254.169.254', 'fe80::1', '0.0.0.0', '::', '::ffff:127.0.0.1', '224.0.0.1']) {
+    for (const ip of [
+      '127.0.0.1',
+      '127.1.2.3',
+      '::1',
+      '169.254.169.254',
+      'fe80::1',
+      '0.0.0.0',
+      '::',
+      '::ffff:127.0.0.1',
+      '224.0.0.1',
+    ]) {
       expect(forbiddenJwksAddress(ip), ip).toBe(true);
     }
-    for (const ip of ['10.0.0.1', '192.168.1.1', '8.8.8.8', '2001:db8::1']) expect(forbiddenJwksAddress(ip), ip).toBe(false);
+    for (const ip of ['10.0.0.1', '192.168.1.1', '8.8.8.8', '2001:db8::1'])
+      expect(forbiddenJwksAddress(ip), ip).toBe(false);
     const before = fetches;
     await expect(fetchJwks(`${base}/jwks`, { allowHttp: true })).rejects.toThrow(/loopback/);
-    await expect(fetchJwks(`https://[::1]:${(server.address() as AddressInfo).port}/jwks`, { allowHttp: true })).rejects.toThrow(/loopback/);
-    await expect(fetchJwks('http://169.254.169.254/latest/meta-data', { allowHttp: true })).rejects.toThrow(/link-local/);
+    await expect(
+      fetchJwks(`https://[::1]:${(server.address() as AddressInfo).port}/jwks`, { allowHttp: true }),
+    ).rejects.toThrow(/loopback/);
+    await expect(fetchJwks('http://169.254.169.254/latest/meta-data', { allowHttp: true })).rejects.toThrow(
+      /link-local/,
+    );
     // A name is resolved and every address checked before connecting.
-    await expect(fetchJwks(`http://localhost:${(server.address() as AddressInfo).port}/jwks`, { allowHttp: true })).rejects.toThrow(/resolves to/);
+    await expect(
+      fetchJwks(`http://localhost:${(server.address() as AddressInfo).port}/jwks`, { allowHttp: true }),
+    ).rejects.toThrow(/resolves to/);
     expect(fetches).toBe(before);
   });
 
@@ -72,7 +94,10 @@ describe('JWKS fetch bounds', () => {
     let calls = 0;
     const cache = new JwksCache({
       now: () => now,
-      fetch: async () => { calls++; return JSON.parse(jwks) as { keys: [] }; },
+      fetch: async () => {
+        calls++;
+        return JSON.parse(jwks) as { keys: [] };
+      },
     });
     const { privateKey } = await generateKeyPair('ES256');
     const stranger = await new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'other' }).sign(privateKey);
@@ -83,10 +108,20 @@ describe('JWKS fetch bounds', () => {
     await cache.keysFor('https://idp.example/jwks', false)(header, flat);
     expect(calls).toBe(1);
     // An unknown kid within the cooldown does not refetch; after it, once.
-    await expect(cache.keysFor('https://idp.example/jwks', false)({ alg: 'ES256', kid: 'other' }, { payload: stranger, signature: '' })).rejects.toThrow();
+    await expect(
+      cache.keysFor('https://idp.example/jwks', false)(
+        { alg: 'ES256', kid: 'other' },
+        { payload: stranger, signature: '' },
+      ),
+    ).rejects.toThrow();
     expect(calls).toBe(1);
     now += 31_000;
-    await expect(cache.keysFor('https://idp.example/jwks', false)({ alg: 'ES256', kid: 'other' }, { payload: stranger, signature: '' })).rejects.toThrow();
+    await expect(
+      cache.keysFor('https://idp.example/jwks', false)(
+        { alg: 'ES256', kid: 'other' },
+        { payload: stranger, signature: '' },
+      ),
+    ).rejects.toThrow();
     expect(calls).toBe(2);
     now += 21 * 60_000;
     await cache.keysFor('https://idp.example/jwks', false)(header, flat);
@@ -98,9 +133,16 @@ describe('JWKS fetch bounds', () => {
   it('does not hammer a failing URI: retried after the cooldown', async () => {
     let now = 0;
     let calls = 0;
-    const cache = new JwksCache({ now: () => now, fetch: async () => { calls++; throw new Error('down'); } });
+    const cache = new JwksCache({
+      now: () => now,
+      fetch: async () => {
+        calls++;
+        throw new Error('down');
+      },
+    });
     const get = cache.keysFor('https://idp.example/down', false);
-    for (let i = 0; i < 5; i++) await expect(get({ alg: 'ES256' }, { payload: '', signature: '' })).rejects.toThrow(/down/);
+    for (let i = 0; i < 5; i++)
+      await expect(get({ alg: 'ES256' }, { payload: '', signature: '' })).rejects.toThrow(/down/);
     expect(calls).toBe(1);
     now += 31_000;
     await expect(get({ alg: 'ES256' }, { payload: '', signature: '' })).rejects.toThrow(/down/);
@@ -110,7 +152,10 @@ describe('JWKS fetch bounds', () => {
 
 describe('request bodies kept for retry and mirror', () => {
   const request = (declared: number, chunks: Buffer[]): Parameters<typeof readBody>[0] =>
-    Object.assign(Readable.from(chunks), { headers: { 'content-length': String(declared) }, method: 'POST' }) as unknown as Parameters<typeof readBody>[0];
+    Object.assign(Readable.from(chunks), {
+      headers: { 'content-length': String(declared) },
+      method: 'POST',
+    }) as unknown as Parameters<typeof readBody>[0];
 
   it('buffers a body within the cap', async () => {
     const body = await readBody(request(5, [Buffer.from('hello')]), 16);

@@ -30,13 +30,24 @@ describe('ambit-waypoint process (file mode)', () => {
 
   it('serves its config, reloads it, and keeps the last good one on a broken file', async () => {
     const file = path.join(dir, 'waypoint.json');
-    const first = { ...waypointConfig([{ source: 'coffee-shop/a', name: 'first', matches: [], destinations: [to(undefined)] }], []), version: 'v1' };
+    const first = {
+      ...waypointConfig([{ source: 'coffee-shop/a', name: 'first', matches: [], destinations: [to(undefined)] }], []),
+      version: 'v1',
+    };
     writeFileSync(file, JSON.stringify(first));
     const base = 30_000 + Math.floor(Math.random() * 30_000);
     child = spawn(process.execPath, [MAIN, '--mode', 'waypoint'], {
       env: {
-        ...process.env, POD_NAMESPACE: 'coffee-shop', SERVICE_ACCOUNT: 'waypoint', AMBIT_WAYPOINT_CONFIG_FILE: file,
-        AMBIT_STATE_DIR: dir, AMBIT_HBONE_PORT: '0', AMBIT_ADMIN_PORT: String(base), AMBIT_METRICS_PORT: String(base + 1), AMBIT_READY_PORT: String(base + 2), AMBIT_HBONE_HOST: '127.0.0.1',
+        ...process.env,
+        POD_NAMESPACE: 'coffee-shop',
+        SERVICE_ACCOUNT: 'waypoint',
+        AMBIT_WAYPOINT_CONFIG_FILE: file,
+        AMBIT_STATE_DIR: dir,
+        AMBIT_HBONE_PORT: '0',
+        AMBIT_ADMIN_PORT: String(base),
+        AMBIT_METRICS_PORT: String(base + 1),
+        AMBIT_READY_PORT: String(base + 2),
+        AMBIT_HBONE_HOST: '127.0.0.1',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -51,9 +62,16 @@ describe('ambit-waypoint process (file mode)', () => {
     expect(d1.identity).toBe('spiffe://cluster.local/ns/coffee-shop/sa/waypoint');
     expect(d1.version).toBe('v1');
 
-    const second = { ...first, version: 'v2', virtualHosts: first.virtualHosts.map((v) => ({ ...v, routes: [{ ...v.routes[0]!, name: 'second' }] })) };
+    const second = {
+      ...first,
+      version: 'v2',
+      virtualHosts: first.virtualHosts.map((v) => ({ ...v, routes: [{ ...v.routes[0]!, name: 'second' }] })),
+    };
     writeFileSync(file, JSON.stringify(second));
-    const d2 = await waitFor(async () => { const d = await dump(ready.admin); return d.version === 'v2' ? d : undefined; });
+    const d2 = await waitFor(async () => {
+      const d = await dump(ready.admin);
+      return d.version === 'v2' ? d : undefined;
+    });
     expect(d2.routes[0]?.routes[0]?.name).toBe('second');
 
     writeFileSync(file, '{ "virtualHosts": [ broken');
@@ -64,9 +82,14 @@ describe('ambit-waypoint process (file mode)', () => {
 
   it('refuses to start without a namespace, with a clear message', async () => {
     const out = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      const p = spawn(process.execPath, [MAIN], { env: { PATH: process.env.PATH }, stdio: ['ignore', 'ignore', 'pipe'] });
+      const p = spawn(process.execPath, [MAIN], {
+        env: { PATH: process.env.PATH },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
       let stderr = '';
-      p.stderr!.on('data', (c: Buffer) => { stderr += c.toString(); });
+      p.stderr!.on('data', (c: Buffer) => {
+        stderr += c.toString();
+      });
       p.on('exit', (code) => resolve({ code, stderr }));
     });
     expect(out.code).toBe(1);

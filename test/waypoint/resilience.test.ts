@@ -3,7 +3,17 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { HttpRoute, RetryPolicy, TrafficPolicy } from '../../core/model/l7.js';
 import { testCa } from '../helpers/pki.js';
-import { answerWithName, clientWorkload, HOST, APP_PORT, to, waypointConfig, WaypointHarness, type Behaviour, type Pod } from './harness.js';
+import {
+  answerWithName,
+  clientWorkload,
+  HOST,
+  APP_PORT,
+  to,
+  waypointConfig,
+  WaypointHarness,
+  type Behaviour,
+  type Pod,
+} from './harness.js';
 import { clusterName } from '../../core/model/l7.js';
 import { sleep } from '../support/wait.js';
 
@@ -32,30 +42,62 @@ function failFirst(n: number, status: number): Behaviour {
   };
 }
 
-const always = (status: number): Behaviour => (_req, res) => { res.writeHead(status); res.end(`always ${status}`); };
+const always =
+  (status: number): Behaviour =>
+  (_req, res) => {
+    res.writeHead(status);
+    res.end(`always ${status}`);
+  };
 
 describe('waypoint resilience', () => {
   let w: WaypointHarness;
-  let a: Pod; let b: Pod; let c: Pod;
+  let a: Pod;
+  let b: Pod;
+  let c: Pod;
   const route = (name: string, cluster: string, extra: Partial<HttpRoute> = {}): HttpRoute => ({
-    source: 'coffee-shop/resilience', name, matches: [{ uri: { type: 'prefix', value: `/${name}/` } }], destinations: [to(cluster)], ...extra,
+    source: 'coffee-shop/resilience',
+    name,
+    matches: [{ uri: { type: 'prefix', value: `/${name}/` } }],
+    destinations: [to(cluster)],
+    ...extra,
   });
-  const retries = (retryOn: string[], attempts = 2, perTryTimeoutMs?: number): RetryPolicy => ({ attempts, retryOn, ...(perTryTimeoutMs ? { perTryTimeoutMs } : {}) });
-  const only = (...names: string[]) => (p: Pod) => names.includes(p.name);
+  const retries = (retryOn: string[], attempts = 2, perTryTimeoutMs?: number): RetryPolicy => ({
+    attempts,
+    retryOn,
+    ...(perTryTimeoutMs ? { perTryTimeoutMs } : {}),
+  });
+  const only =
+    (...names: string[]) =>
+    (p: Pod) =>
+      names.includes(p.name);
   const served = (p: Pod, prefix: string) => p.seen.filter((s) => s.url.startsWith(prefix)).length;
-  const reset = () => { for (const p of w.pods) p.behaviour = answerWithName; };
+  const reset = () => {
+    for (const p of w.pods) p.behaviour = answerWithName;
+  };
 
   beforeAll(async () => {
     w = new WaypointHarness(await testCa());
-    await w.startPods([
-      { name: 'a', labels: { app: 'customer-service' }, locality: { region: 'r1', zone: 'z1' } },
-      { name: 'b', labels: { app: 'customer-service' }, locality: { region: 'r2', zone: 'z1' } },
-      { name: 'c', labels: { app: 'customer-service' }, locality: { region: 'r3', zone: 'z1' } },
-    ], 60);
+    await w.startPods(
+      [
+        { name: 'a', labels: { app: 'customer-service' }, locality: { region: 'r1', zone: 'z1' } },
+        { name: 'b', labels: { app: 'customer-service' }, locality: { region: 'r2', zone: 'z1' } },
+        { name: 'c', labels: { app: 'customer-service' }, locality: { region: 'r3', zone: 'z1' } },
+      ],
+      60,
+    );
     [a, b, c] = w.pods as [Pod, Pod, Pod];
     const rr: TrafficPolicy = { loadBalancer: { simple: 'ROUND_ROBIN' } };
-    const outlier = (o: NonNullable<TrafficPolicy['outlierDetection']>): TrafficPolicy => ({ loadBalancer: { simple: 'ROUND_ROBIN' }, outlierDetection: { intervalMs: 100, baseEjectionTimeMs: 500, maxEjectionPercent: 100, ...o } });
-    const dead = { ...w.cluster('dead', only('a'), rr), endpoints: [{ address: '127.0.0.99', port: APP_PORT, identity: a.identity, labels: {}, hbone: true }, ...w.cluster('dead', only('a')).endpoints] };
+    const outlier = (o: NonNullable<TrafficPolicy['outlierDetection']>): TrafficPolicy => ({
+      loadBalancer: { simple: 'ROUND_ROBIN' },
+      outlierDetection: { intervalMs: 100, baseEjectionTimeMs: 500, maxEjectionPercent: 100, ...o },
+    });
+    const dead = {
+      ...w.cluster('dead', only('a'), rr),
+      endpoints: [
+        { address: '127.0.0.99', port: APP_PORT, identity: a.identity, labels: {}, hbone: true },
+        ...w.cluster('dead', only('a')).endpoints,
+      ],
+    };
     const routes: HttpRoute[] = [
       route('r5xx', 'one', { retries: retries(['5xx'], 3) }),
       route('rgw', 'one', { retries: retries(['gateway-error'], 3) }),
@@ -73,38 +115,65 @@ describe('waypoint resilience', () => {
       route('odall', 'odall', { retries: retries([], 0) }),
       route('pool', 'pool'),
       route('h2max', 'h2max'),
-      route('rr', 'rr'), route('random', 'random'), route('lr', 'lr'),
-      route('hhdr', 'hhdr'), route('hcookie', 'hcookie'), route('hip', 'hip'),
-      route('fo', 'fo', { retries: retries([], 0) }), route('dist', 'dist'),
+      route('rr', 'rr'),
+      route('random', 'random'),
+      route('lr', 'lr'),
+      route('hhdr', 'hhdr'),
+      route('hcookie', 'hcookie'),
+      route('hip', 'hip'),
+      route('fo', 'fo', { retries: retries([], 0) }),
+      route('dist', 'dist'),
     ];
-    await w.startWaypoint(waypointConfig(routes, [
-      w.cluster('one', only('a')),
-      w.cluster('two', only('a', 'b'), { loadBalancer: { simple: 'RANDOM' } }),
-      dead,
-      w.cluster('od5xx', only('a', 'b'), outlier({ consecutive5xxErrors: 2, intervalMs: 200 })),
-      w.cluster('odgw', only('a', 'b'), outlier({ consecutive5xxErrors: 0, consecutiveGatewayErrors: 2 })),
-      w.cluster('odmax', only('a', 'b', 'c'), outlier({ consecutive5xxErrors: 1, maxEjectionPercent: 34 })),
-      w.cluster('odall', only('a'), outlier({ consecutive5xxErrors: 1 })),
-      w.cluster('pool', only('a'), { connectionPool: { tcp: { maxConnections: 1 }, http: { http1MaxPendingRequests: 1 } } }),
-      w.cluster('h2max', only('a'), { connectionPool: { http: { http2MaxRequests: 1 } } }),
-      w.cluster('rr', only('a', 'b', 'c'), rr),
-      w.cluster('random', only('a', 'b', 'c'), { loadBalancer: { simple: 'RANDOM' } }),
-      w.cluster('lr', only('a', 'b', 'c'), { loadBalancer: { simple: 'LEAST_REQUEST' } }),
-      w.cluster('hhdr', only('a', 'b', 'c'), { loadBalancer: { consistentHash: { httpHeaderName: 'x-user' } } }),
-      w.cluster('hcookie', only('a', 'b', 'c'), { loadBalancer: { consistentHash: { httpCookie: { name: 'session' } } } }),
-      w.cluster('hip', only('a', 'b', 'c'), { loadBalancer: { consistentHash: { useSourceIp: true } } }),
-      w.cluster('fo', only('a', 'b', 'c'), {
-        loadBalancer: { simple: 'ROUND_ROBIN', localityLbSetting: { enabled: true, failover: [{ from: 'r1', to: 'r3' }] } },
-        outlierDetection: { consecutive5xxErrors: 1, intervalMs: 100, baseEjectionTimeMs: 30_000, maxEjectionPercent: 100 },
-      }),
-      w.cluster('dist', only('a', 'b', 'c'), { loadBalancer: { localityLbSetting: { enabled: true, distribute: [{ from: 'r1/z1/*', to: { 'r1/z1/*': 20, 'r2/*': 80 } }] } } }),
-    ]), {
-      random: seeded(7), locality: { region: 'r1', zone: 'z1' },
-      // useSourceIp hashes the client address, which comes from `forwarded` only for a known caller.
-      workloads: Array.from({ length: 8 }, (_, k) => clientWorkload(`web-${k}`, `10.244.1.${k + 1}`)),
-    });
+    await w.startWaypoint(
+      waypointConfig(routes, [
+        w.cluster('one', only('a')),
+        w.cluster('two', only('a', 'b'), { loadBalancer: { simple: 'RANDOM' } }),
+        dead,
+        w.cluster('od5xx', only('a', 'b'), outlier({ consecutive5xxErrors: 2, intervalMs: 200 })),
+        w.cluster('odgw', only('a', 'b'), outlier({ consecutive5xxErrors: 0, consecutiveGatewayErrors: 2 })),
+        w.cluster('odmax', only('a', 'b', 'c'), outlier({ consecutive5xxErrors: 1, maxEjectionPercent: 34 })),
+        w.cluster('odall', only('a'), outlier({ consecutive5xxErrors: 1 })),
+        w.cluster('pool', only('a'), {
+          connectionPool: { tcp: { maxConnections: 1 }, http: { http1MaxPendingRequests: 1 } },
+        }),
+        w.cluster('h2max', only('a'), { connectionPool: { http: { http2MaxRequests: 1 } } }),
+        w.cluster('rr', only('a', 'b', 'c'), rr),
+        w.cluster('random', only('a', 'b', 'c'), { loadBalancer: { simple: 'RANDOM' } }),
+        w.cluster('lr', only('a', 'b', 'c'), { loadBalancer: { simple: 'LEAST_REQUEST' } }),
+        w.cluster('hhdr', only('a', 'b', 'c'), { loadBalancer: { consistentHash: { httpHeaderName: 'x-user' } } }),
+        w.cluster('hcookie', only('a', 'b', 'c'), {
+          loadBalancer: { consistentHash: { httpCookie: { name: 'session' } } },
+        }),
+        w.cluster('hip', only('a', 'b', 'c'), { loadBalancer: { consistentHash: { useSourceIp: true } } }),
+        w.cluster('fo', only('a', 'b', 'c'), {
+          loadBalancer: {
+            simple: 'ROUND_ROBIN',
+            localityLbSetting: { enabled: true, failover: [{ from: 'r1', to: 'r3' }] },
+          },
+          outlierDetection: {
+            consecutive5xxErrors: 1,
+            intervalMs: 100,
+            baseEjectionTimeMs: 30_000,
+            maxEjectionPercent: 100,
+          },
+        }),
+        w.cluster('dist', only('a', 'b', 'c'), {
+          loadBalancer: {
+            localityLbSetting: { enabled: true, distribute: [{ from: 'r1/z1/*', to: { 'r1/z1/*': 20, 'r2/*': 80 } }] },
+          },
+        }),
+      ]),
+      {
+        random: seeded(7),
+        locality: { region: 'r1', zone: 'z1' },
+        // useSourceIp hashes the client address, which comes from `forwarded` only for a known caller.
+        workloads: Array.from({ length: 8 }, (_, k) => clientWorkload(`web-${k}`, `10.244.1.${k + 1}`)),
+      },
+    );
   });
-  afterAll(async () => { await w?.close(); });
+  afterAll(async () => {
+    await w?.close();
+  });
   afterEach(() => reset());
 
   describe('retries', () => {
@@ -143,7 +212,10 @@ describe('waypoint resilience', () => {
 
     it('reset retries a connection the upstream dropped before answering', async () => {
       let left = 1;
-      a.behaviour = (req, res, body) => { if (left-- > 0) req.socket.destroy(); else answerWithName(req, res, body); };
+      a.behaviour = (req, res, body) => {
+        if (left-- > 0) req.socket.destroy();
+        else answerWithName(req, res, body);
+      };
       const r = await w.request({ path: '/rreset/x' });
       expect(r.status).toBe(200);
       expect(served(a, '/rreset/')).toBe(2);
@@ -163,7 +235,10 @@ describe('waypoint resilience', () => {
     it('perTryTimeout cuts a slow attempt and retries', async () => {
       let left = 1;
       a.behaviour = (req, res, body) => {
-        if (left-- > 0) setTimeout(() => { res.end('late'); }, 1000);
+        if (left-- > 0)
+          setTimeout(() => {
+            res.end('late');
+          }, 1000);
         else answerWithName(req, res, body);
       };
       const r = await w.request({ path: '/rpertry/x' });
@@ -244,7 +319,9 @@ describe('waypoint resilience', () => {
 
   describe('connection pool', () => {
     it('maxConnections + http1MaxPendingRequests: the overflow gets 503 UO', async () => {
-      a.behaviour = (req, res, body) => { setTimeout(() => answerWithName(req, res, body), 800); };
+      a.behaviour = (req, res, body) => {
+        setTimeout(() => answerWithName(req, res, body), 800);
+      };
       const rs = await Promise.all(Array.from({ length: 4 }, (_, i) => w.request({ path: `/pool/${i}` })));
       const codes = rs.map((r) => r.status).sort();
       expect(codes).toEqual([200, 200, 503, 503]);
@@ -254,7 +331,9 @@ describe('waypoint resilience', () => {
     });
 
     it('http2MaxRequests bounds concurrent requests', async () => {
-      a.behaviour = (req, res, body) => { setTimeout(() => answerWithName(req, res, body), 800); };
+      a.behaviour = (req, res, body) => {
+        setTimeout(() => answerWithName(req, res, body), 800);
+      };
       const rs = await Promise.all(Array.from({ length: 3 }, (_, i) => w.request({ path: `/h2max/${i}` })));
       expect(rs.map((r) => r.status).sort()).toEqual([200, 503, 503]);
       reset();
@@ -311,7 +390,9 @@ describe('waypoint resilience', () => {
         return pods.size;
       };
       expect(await spread((k) => ({ path: '/hhdr/x', headers: { 'x-user': `user-${k}` } }))).toBeGreaterThan(1);
-      expect(await spread((k) => ({ path: '/hcookie/x', headers: { cookie: `theme=dark; session=s${k}` } }))).toBeGreaterThan(1);
+      expect(
+        await spread((k) => ({ path: '/hcookie/x', headers: { cookie: `theme=dark; session=s${k}` } })),
+      ).toBeGreaterThan(1);
       expect(await spread((k) => ({ path: '/hip/x', forwardedFor: `10.244.1.${k + 1}:40000` }))).toBeGreaterThan(1);
     });
   });

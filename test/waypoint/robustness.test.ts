@@ -8,14 +8,18 @@ import { testCa } from '../helpers/pki.js';
 import { answerWithName, APP_PORT, HOST, to, waypointConfig, WaypointHarness } from './harness.js';
 import { sleep } from '../support/wait.js';
 
-
 /** Collects what the waypoint sends back on a raw tunnel until it closes (or `ms` pass). */
 function replyOf(t: Duplex, ms = 5000): Promise<{ text: string; closed: boolean }> {
   return new Promise((resolve) => {
     let text = '';
-    const done = (closed: boolean) => { clearTimeout(timer); resolve({ text, closed }); };
+    const done = (closed: boolean) => {
+      clearTimeout(timer);
+      resolve({ text, closed });
+    };
     const timer = setTimeout(() => done(false), ms);
-    t.on('data', (d: Buffer) => { text += d.toString('latin1'); });
+    t.on('data', (d: Buffer) => {
+      text += d.toString('latin1');
+    });
     t.once('end', () => done(true));
     t.once('close', () => done(true));
     t.once('error', () => done(true));
@@ -34,17 +38,36 @@ describe('waypoint robustness', () => {
     const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'RS256' };
     w = new WaypointHarness(await testCa());
     await w.startPods([{ name: 'customer-v1', labels: { app: 'customer-service' } }], 85);
-    await w.startWaypoint(waypointConfig([{ source: 'coffee-shop/all', matches: [], destinations: [to(undefined)] }], [w.cluster(undefined, () => true)], {
-      requestAuthentications: [{
-        key: 'coffee-shop/jwt', name: 'jwt', scope: { namespace: 'coffee-shop', level: 'namespace' },
-        jwtRules: [{ issuer: 'https://issuer.example', jwks: JSON.stringify({ keys: [jwk] }) }],
-      }],
-    }), { headersTimeoutMs: 600 });
+    await w.startWaypoint(
+      waypointConfig(
+        [{ source: 'coffee-shop/all', matches: [], destinations: [to(undefined)] }],
+        [w.cluster(undefined, () => true)],
+        {
+          requestAuthentications: [
+            {
+              key: 'coffee-shop/jwt',
+              name: 'jwt',
+              scope: { namespace: 'coffee-shop', level: 'namespace' },
+              jwtRules: [{ issuer: 'https://issuer.example', jwks: JSON.stringify({ keys: [jwk] }) }],
+            },
+          ],
+        },
+      ),
+      { headersTimeoutMs: 600 },
+    );
   });
-  afterAll(async () => { await w?.close(); });
+  afterAll(async () => {
+    await w?.close();
+  });
 
   it('answers 401 to malformed JWTs and keeps serving', async () => {
-    for (const bad of ['not-a-jwt', 'a.b.c', 'eyJhbGciOiJub25lIn0.eyJpc3MiOiJ4In0.', '....', `${'A'.repeat(4000)}.x.y`]) {
+    for (const bad of [
+      'not-a-jwt',
+      'a.b.c',
+      'eyJhbGciOiJub25lIn0.eyJpc3MiOiJ4In0.',
+      '....',
+      `${'A'.repeat(4000)}.x.y`,
+    ]) {
       const r = await w.request({ path: '/ok', headers: { authorization: `Bearer ${bad}` } });
       expect(r.status, bad.slice(0, 20)).toBe(401);
     }
@@ -63,8 +86,14 @@ describe('waypoint robustness', () => {
   });
 
   it('over HTTP/2 refuses only the stream with huge headers; the session keeps serving', async () => {
-    const big = w.request({ h2: true, path: '/ok', headers: { 'x-big': 'a'.repeat(100 * 1024) } }).then((r) => r.status, (e: Error) => e.message);
-    const other = w.request({ h2: true, path: '/ok' }).then((r) => r.status, (e: Error) => e.message);
+    const big = w.request({ h2: true, path: '/ok', headers: { 'x-big': 'a'.repeat(100 * 1024) } }).then(
+      (r) => r.status,
+      (e: Error) => e.message,
+    );
+    const other = w.request({ h2: true, path: '/ok' }).then(
+      (r) => r.status,
+      (e: Error) => e.message,
+    );
     expect(await big).toMatch(/REFUSED_STREAM|431/);
     expect(await other).toBe(200);
     expect((await w.request({ h2: true, path: '/ok' })).status).toBe(200);
@@ -98,7 +127,10 @@ describe('waypoint robustness', () => {
         await sleep(100);
       }
     })();
-    for (let i = 0; i < 3; i++) { await ok(); await sleep(100); }
+    for (let i = 0; i < 3; i++) {
+      await ok();
+      await sleep(100);
+    }
     const r = await reply;
     trickling = false;
     await trickle;
@@ -112,7 +144,9 @@ describe('waypoint robustness', () => {
     const pod = w.pods[0]!;
     const cluster = () => w.runtime.clusters.get(clusterName(HOST, APP_PORT))!;
     const held: Array<() => void> = [];
-    pod.behaviour = (_req, res) => { held.push(() => res.end('late')); };
+    pod.behaviour = (_req, res) => {
+      held.push(() => res.end('late'));
+    };
     const gone = new AbortController();
     const pending = w.request({ path: '/hang', signal: gone.signal }).catch((e: Error) => e);
     for (let i = 0; i < 50 && held.length === 0; i++) await sleep(20);
@@ -120,7 +154,11 @@ describe('waypoint robustness', () => {
     gone.abort();
     expect(await pending).toBeInstanceOf(Error);
     // Streaming answer: head and part of the body sent, then the client goes away.
-    pod.behaviour = (_req, res) => { res.writeHead(200); res.write('partial'); held.push(() => res.end()); };
+    pod.behaviour = (_req, res) => {
+      res.writeHead(200);
+      res.write('partial');
+      held.push(() => res.end());
+    };
     const streaming = new AbortController();
     const partial = w.request({ path: '/stream', signal: streaming.signal }).catch((e: Error) => e);
     for (let i = 0; i < 50 && held.length < 2; i++) await sleep(20);
@@ -129,7 +167,11 @@ describe('waypoint robustness', () => {
     await partial;
     for (let i = 0; i < 100 && cluster().active > 0; i++) await sleep(20);
     expect(cluster().active).toBe(0);
-    expect(cluster().snapshot().every((e) => e.active === 0)).toBe(true);
+    expect(
+      cluster()
+        .snapshot()
+        .every((e) => e.active === 0),
+    ).toBe(true);
     pod.behaviour = answerWithName;
     for (const release of held) release();
     await ok();

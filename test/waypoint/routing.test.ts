@@ -14,31 +14,91 @@ describe('waypoint routing', () => {
     ]);
     const v1 = (p: { labels: Record<string, string> }) => p.labels.version === 'v1';
     const v2 = (p: { labels: Record<string, string> }) => p.labels.version === 'v2';
-    await w.startWaypoint(waypointConfig([
-      { source: 'coffee-shop/customer', name: 'firefox', matches: [{ headers: { 'user-agent': { type: 'regex', value: '.*Firefox.*' } } }], destinations: [to('v1')] },
-      { source: 'coffee-shop/customer', name: 'old-api', matches: [{ uri: { type: 'prefix', value: '/old' } }], redirect: { uri: '/new', code: 301 } },
-      { source: 'coffee-shop/customer', name: 'moved', matches: [{ uri: { type: 'exact', value: '/gone' } }], redirect: { uri: '/here', authority: 'shop.example', code: 308 } },
-      { source: 'coffee-shop/customer', name: 'rewrite', matches: [{ uri: { type: 'prefix', value: '/api/v1/' } }], rewrite: { uri: '/' }, destinations: [to('v1')] },
-      {
-        source: 'coffee-shop/customer', name: 'headers', matches: [{ uri: { type: 'prefix', value: '/headers' } }], destinations: [to('v1')],
-        headers: { request: { set: { 'x-mesh': 'ambit' }, remove: ['x-api-key'] }, response: { add: { 'x-served-through': 'waypoint' } } },
-      },
-      { source: 'coffee-shop/customer', name: 'mirror', matches: [{ uri: { type: 'prefix', value: '/mirror' } }], destinations: [to('v1')], mirror: { host: HOST, subset: 'v2', port: 18080, cluster: to('v2').cluster }, mirrorPercentage: 100 },
-      { source: 'coffee-shop/customer', name: 'abort', matches: [{ uri: { type: 'prefix', value: '/abort' } }], destinations: [to('v1')], fault: { abort: { httpStatus: 418, percentage: 30 } } },
-      { source: 'coffee-shop/customer', name: 'delay', matches: [{ uri: { type: 'prefix', value: '/delay' } }], destinations: [to('v1')], fault: { delay: { fixedDelayMs: 300, percentage: 100 } } },
-      { source: 'coffee-shop/customer', name: 'timeout', matches: [{ uri: { type: 'prefix', value: '/slow' } }], destinations: [to('v1')], timeoutMs: 200 },
-      { source: 'coffee-shop/customer', name: 'split', matches: [], destinations: [to('v1', 70), to('v2', 30)] },
-    ], [w.cluster(undefined, () => true), w.cluster('v1', v1), w.cluster('v2', v2)]));
+    await w.startWaypoint(
+      waypointConfig(
+        [
+          {
+            source: 'coffee-shop/customer',
+            name: 'firefox',
+            matches: [{ headers: { 'user-agent': { type: 'regex', value: '.*Firefox.*' } } }],
+            destinations: [to('v1')],
+          },
+          {
+            source: 'coffee-shop/customer',
+            name: 'old-api',
+            matches: [{ uri: { type: 'prefix', value: '/old' } }],
+            redirect: { uri: '/new', code: 301 },
+          },
+          {
+            source: 'coffee-shop/customer',
+            name: 'moved',
+            matches: [{ uri: { type: 'exact', value: '/gone' } }],
+            redirect: { uri: '/here', authority: 'shop.example', code: 308 },
+          },
+          {
+            source: 'coffee-shop/customer',
+            name: 'rewrite',
+            matches: [{ uri: { type: 'prefix', value: '/api/v1/' } }],
+            rewrite: { uri: '/' },
+            destinations: [to('v1')],
+          },
+          {
+            source: 'coffee-shop/customer',
+            name: 'headers',
+            matches: [{ uri: { type: 'prefix', value: '/headers' } }],
+            destinations: [to('v1')],
+            headers: {
+              request: { set: { 'x-mesh': 'ambit' }, remove: ['x-api-key'] },
+              response: { add: { 'x-served-through': 'waypoint' } },
+            },
+          },
+          {
+            source: 'coffee-shop/customer',
+            name: 'mirror',
+            matches: [{ uri: { type: 'prefix', value: '/mirror' } }],
+            destinations: [to('v1')],
+            mirror: { host: HOST, subset: 'v2', port: 18080, cluster: to('v2').cluster },
+            mirrorPercentage: 100,
+          },
+          {
+            source: 'coffee-shop/customer',
+            name: 'abort',
+            matches: [{ uri: { type: 'prefix', value: '/abort' } }],
+            destinations: [to('v1')],
+            fault: { abort: { httpStatus: 418, percentage: 30 } },
+          },
+          {
+            source: 'coffee-shop/customer',
+            name: 'delay',
+            matches: [{ uri: { type: 'prefix', value: '/delay' } }],
+            destinations: [to('v1')],
+            fault: { delay: { fixedDelayMs: 300, percentage: 100 } },
+          },
+          {
+            source: 'coffee-shop/customer',
+            name: 'timeout',
+            matches: [{ uri: { type: 'prefix', value: '/slow' } }],
+            destinations: [to('v1')],
+            timeoutMs: 200,
+          },
+          { source: 'coffee-shop/customer', name: 'split', matches: [], destinations: [to('v1', 70), to('v2', 30)] },
+        ],
+        [w.cluster(undefined, () => true), w.cluster('v1', v1), w.cluster('v2', v2)],
+      ),
+    );
     h.w = w;
   });
-  afterAll(async () => { await h.w?.close(); });
+  afterAll(async () => {
+    await h.w?.close();
+  });
 
   it('splits 70/30 between subsets over 2000 requests', async () => {
     const counts = { v1: 0, v2: 0 };
     const batch = async () => {
       const r = await h.w.request({ path: '/split' });
       expect(r.status).toBe(200);
-      if (r.body.includes('127.0.0.30')) counts.v1++; else counts.v2++;
+      if (r.body.includes('127.0.0.30')) counts.v1++;
+      else counts.v2++;
     };
     for (let i = 0; i < 2000; i += 50) await Promise.all(Array.from({ length: 50 }, batch));
     expect(counts.v1 + counts.v2).toBe(2000);
@@ -48,7 +108,9 @@ describe('waypoint routing', () => {
 
   it('sends Firefox to v1 only', async () => {
     for (let i = 0; i < 30; i++) {
-      const r = await h.w.request({ headers: { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0' } });
+      const r = await h.w.request({
+        headers: { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0' },
+      });
       expect(r.body).toContain('127.0.0.30');
     }
   });
@@ -76,7 +138,9 @@ describe('waypoint routing', () => {
     expect(seen.headers['x-mesh']).toBe('ambit');
     expect(seen.headers['x-api-key']).toBeUndefined();
     expect(seen.headers['x-keep']).toBe('yes');
-    expect(seen.headers['x-forwarded-client-cert']).toMatch(/URI=spiffe:\/\/cluster.local\/ns\/coffee-shop\/sa\/web-frontend/);
+    expect(seen.headers['x-forwarded-client-cert']).toMatch(
+      /URI=spiffe:\/\/cluster.local\/ns\/coffee-shop\/sa\/web-frontend/,
+    );
   });
 
   it('mirrors to v2 while the answer comes from v1', async () => {
@@ -96,7 +160,9 @@ describe('waypoint routing', () => {
     const n = 600;
     for (let i = 0; i < n; i += 50) {
       const rs = await Promise.all(Array.from({ length: 50 }, () => h.w.request({ path: '/abort' })));
-      for (const r of rs) if (r.status === 418) aborted++; else expect(r.status).toBe(200);
+      for (const r of rs)
+        if (r.status === 418) aborted++;
+        else expect(r.status).toBe(200);
     }
     expect(aborted / n).toBeGreaterThan(0.22);
     expect(aborted / n).toBeLessThan(0.38);
@@ -110,7 +176,11 @@ describe('waypoint routing', () => {
   });
 
   it('answers 504 when the route timeout passes', async () => {
-    h.w.pods[0]!.behaviour = (_req, res) => { setTimeout(() => { res.end('late'); }, 1000); };
+    h.w.pods[0]!.behaviour = (_req, res) => {
+      setTimeout(() => {
+        res.end('late');
+      }, 1000);
+    };
     try {
       const r = await h.w.request({ path: '/slow' });
       expect(r.status).toBe(504);

@@ -15,8 +15,20 @@ const LOCAL_ISSUER = 'https://issuer.example';
 const REMOTE_ISSUER = 'https://remote.example';
 const ADMIN = 'cluster.local/ns/coffee-shop/sa/admin-service';
 
-function policy(name: string, action: AuthorizationPolicy['action'], rules: AuthorizationPolicy['rules'], provider?: string): AuthorizationPolicy {
-  return { key: `coffee-shop/${name}`, name, scope: { namespace: 'coffee-shop', level: 'namespace' }, action, rules, ...(provider ? { provider } : {}) };
+function policy(
+  name: string,
+  action: AuthorizationPolicy['action'],
+  rules: AuthorizationPolicy['rules'],
+  provider?: string,
+): AuthorizationPolicy {
+  return {
+    key: `coffee-shop/${name}`,
+    name,
+    scope: { namespace: 'coffee-shop', level: 'namespace' },
+    action,
+    rules,
+    ...(provider ? { provider } : {}),
+  };
 }
 
 type SignKey = Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
@@ -24,23 +36,40 @@ type SignKey = Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
 describe('waypoint security', () => {
   let w: WaypointHarness;
   let pod: Pod;
-  let localKey: SignKey; let remoteKey: SignKey; let strangerKey: SignKey;
-  let jwksServer: http.Server; let extAuthz: http.Server;
+  let localKey: SignKey;
+  let remoteKey: SignKey;
+  let strangerKey: SignKey;
+  let jwksServer: http.Server;
+  let extAuthz: http.Server;
   let jwksFetches = 0;
   let config: WaypointConfig;
   const extSeen: Array<{ method: string; url: string; headers: http.IncomingHttpHeaders }> = [];
   const logs: string[] = [];
 
-  const token = async (key: SignKey, kid: string, alg: string, claims: Record<string, unknown>, opts: { iss?: string; aud?: string; exp?: string | number } = {}) =>
-    new SignJWT(claims).setProtectedHeader({ alg, kid }).setIssuer(opts.iss ?? LOCAL_ISSUER).setSubject(String(claims.sub ?? 'alice'))
-      .setAudience(opts.aud ?? 'coffee-shop').setIssuedAt().setExpirationTime(opts.exp ?? '10m').sign(key);
-  const local = (sub: string, extra: Record<string, unknown> = {}, opts: Parameters<typeof token>[4] = {}) => token(localKey, 'local-1', 'RS256', { sub, ...extra }, opts);
+  const token = async (
+    key: SignKey,
+    kid: string,
+    alg: string,
+    claims: Record<string, unknown>,
+    opts: { iss?: string; aud?: string; exp?: string | number } = {},
+  ) =>
+    new SignJWT(claims)
+      .setProtectedHeader({ alg, kid })
+      .setIssuer(opts.iss ?? LOCAL_ISSUER)
+      .setSubject(String(claims.sub ?? 'alice'))
+      .setAudience(opts.aud ?? 'coffee-shop')
+      .setIssuedAt()
+      .setExpirationTime(opts.exp ?? '10m')
+      .sign(key);
+  const local = (sub: string, extra: Record<string, unknown> = {}, opts: Parameters<typeof token>[4] = {}) =>
+    token(localKey, 'local-1', 'RS256', { sub, ...extra }, opts);
   const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
 
   beforeAll(async () => {
     const localPair = await generateKeyPair('RS256');
     const remotePair = await generateKeyPair('ES256');
-    localKey = localPair.privateKey; remoteKey = remotePair.privateKey;
+    localKey = localPair.privateKey;
+    remoteKey = remotePair.privateKey;
     strangerKey = (await generateKeyPair('RS256')).privateKey;
     const localJwk: JWK = { ...(await exportJWK(localPair.publicKey)), kid: 'local-1', alg: 'RS256', use: 'sig' };
     const remoteJwk: JWK = { ...(await exportJWK(remotePair.publicKey)), kid: 'remote-1', alg: 'ES256', use: 'sig' };
@@ -79,49 +108,75 @@ describe('waypoint security', () => {
         {
           name: 'ext-authz-http',
           envoyExtAuthzHttp: {
-            service: '127.0.0.1', port: (extAuthz.address() as AddressInfo).port, pathPrefix: '/check',
-            includeRequestHeadersInCheck: ['x-ext-authz', 'x-want-status'], includeAdditionalHeadersInCheck: { 'x-from-waypoint': 'yes' },
-            headersToUpstreamOnAllow: ['x-ext-authz-check-result'], headersToDownstreamOnDeny: ['x-ext-authz-check-result'],
+            service: '127.0.0.1',
+            port: (extAuthz.address() as AddressInfo).port,
+            pathPrefix: '/check',
+            includeRequestHeadersInCheck: ['x-ext-authz', 'x-want-status'],
+            includeAdditionalHeadersInCheck: { 'x-from-waypoint': 'yes' },
+            headersToUpstreamOnAllow: ['x-ext-authz-check-result'],
+            headersToDownstreamOnDeny: ['x-ext-authz-check-result'],
           },
         },
       ],
     };
-    config = waypointConfig([{ source: 'coffee-shop/all', matches: [], destinations: [to(undefined)] }], [w.cluster(undefined, () => true)], {
-      // The JWKS server is plain http on loopback: allowed here by the mesh setting and a test-only address check.
-      mesh: { ...mesh, jwksAllowHttp: true },
-      requestAuthentications: [{
-        key: 'coffee-shop/jwt', name: 'jwt', scope: { namespace: 'coffee-shop', level: 'namespace' },
-        jwtRules: [
-          { issuer: LOCAL_ISSUER, audiences: ['coffee-shop'], jwks: JSON.stringify({ keys: [localJwk] }) },
-          { issuer: REMOTE_ISSUER, jwksUri: `http://127.0.0.1:${(jwksServer.address() as AddressInfo).port}/jwks` },
+    config = waypointConfig(
+      [{ source: 'coffee-shop/all', matches: [], destinations: [to(undefined)] }],
+      [w.cluster(undefined, () => true)],
+      {
+        // The JWKS server is plain http on loopback: allowed here by the mesh setting and a test-only address check.
+        mesh: { ...mesh, jwksAllowHttp: true },
+        requestAuthentications: [
+          {
+            key: 'coffee-shop/jwt',
+            name: 'jwt',
+            scope: { namespace: 'coffee-shop', level: 'namespace' },
+            jwtRules: [
+              { issuer: LOCAL_ISSUER, audiences: ['coffee-shop'], jwks: JSON.stringify({ keys: [localJwk] }) },
+              { issuer: REMOTE_ISSUER, jwksUri: `http://127.0.0.1:${(jwksServer.address() as AddressInfo).port}/jwks` },
+            ],
+          },
         ],
-      }],
-      authorizationPolicies: [
-        policy('allow', 'ALLOW', [
-          { from: [{ principals: [ADMIN] }], to: [{ methods: ['DELETE'] }] },
-          { to: [{ methods: ['GET', 'POST'], paths: ['/orders*', '/public/*', '/custom/*', '/custom-down/*', '/custom-open/*'] }] },
-          { to: [{ methods: ['PUT'], notPaths: ['/locked/*'] }] },
-          { to: [{ hosts: ['customer-service.coffee-shop:18080'], paths: ['/byhost'] }] },
-          { from: [{ requestPrincipals: [`${LOCAL_ISSUER}/alice`] }], to: [{ paths: ['/jwt/*'] }] },
-          { from: [{ requestPrincipals: [`${REMOTE_ISSUER}/*`] }], to: [{ paths: ['/remote/*'] }] },
-          { to: [{ paths: ['/claims/*'] }], when: [{ key: 'request.auth.claims[groups]', values: ['baristas'] }] },
-        ]),
-        policy('deny-admin-paths', 'DENY', [{ to: [{ paths: ['/public/admin*'] }] }]),
-        policy('audit-public', 'AUDIT', [{ to: [{ paths: ['/public/audited'] }] }]),
-        policy('ext', 'CUSTOM', [{ to: [{ paths: ['/custom/*'] }] }], 'ext-authz-http'),
-        policy('ext-down', 'CUSTOM', [{ to: [{ paths: ['/custom-down/*'] }] }], 'ext-down'),
-        policy('ext-open', 'CUSTOM', [{ to: [{ paths: ['/custom-open/*'] }] }], 'ext-open'),
-        policy('ext-unknown', 'CUSTOM', [{ to: [{ paths: ['/public/unknown-provider'] }] }], 'nobody'),
-      ],
-    });
+        authorizationPolicies: [
+          policy('allow', 'ALLOW', [
+            { from: [{ principals: [ADMIN] }], to: [{ methods: ['DELETE'] }] },
+            {
+              to: [
+                {
+                  methods: ['GET', 'POST'],
+                  paths: ['/orders*', '/public/*', '/custom/*', '/custom-down/*', '/custom-open/*'],
+                },
+              ],
+            },
+            { to: [{ methods: ['PUT'], notPaths: ['/locked/*'] }] },
+            { to: [{ hosts: ['customer-service.coffee-shop:18080'], paths: ['/byhost'] }] },
+            { from: [{ requestPrincipals: [`${LOCAL_ISSUER}/alice`] }], to: [{ paths: ['/jwt/*'] }] },
+            { from: [{ requestPrincipals: [`${REMOTE_ISSUER}/*`] }], to: [{ paths: ['/remote/*'] }] },
+            { to: [{ paths: ['/claims/*'] }], when: [{ key: 'request.auth.claims[groups]', values: ['baristas'] }] },
+          ]),
+          policy('deny-admin-paths', 'DENY', [{ to: [{ paths: ['/public/admin*'] }] }]),
+          policy('audit-public', 'AUDIT', [{ to: [{ paths: ['/public/audited'] }] }]),
+          policy('ext', 'CUSTOM', [{ to: [{ paths: ['/custom/*'] }] }], 'ext-authz-http'),
+          policy('ext-down', 'CUSTOM', [{ to: [{ paths: ['/custom-down/*'] }] }], 'ext-down'),
+          policy('ext-open', 'CUSTOM', [{ to: [{ paths: ['/custom-open/*'] }] }], 'ext-open'),
+          policy('ext-unknown', 'CUSTOM', [{ to: [{ paths: ['/public/unknown-provider'] }] }], 'nobody'),
+        ],
+      },
+    );
     await w.startWaypoint(config, { jwks: { addressAllowed: () => true } });
-    setLogSink({ write: (line: string) => { logs.push(line); return true; } });
+    setLogSink({
+      write: (line: string) => {
+        logs.push(line);
+        return true;
+      },
+    });
   });
   afterAll(async () => {
     setLogSink(process.stderr);
     await w?.close();
-    jwksServer?.closeAllConnections(); jwksServer?.close();
-    extAuthz?.closeAllConnections(); extAuthz?.close();
+    jwksServer?.closeAllConnections();
+    jwksServer?.close();
+    extAuthz?.closeAllConnections();
+    extAuthz?.close();
   });
 
   describe('AuthorizationPolicy', () => {
@@ -155,7 +210,10 @@ describe('waypoint security', () => {
       const from = logs.length;
       expect((await w.request({ path: '/public/audited' })).status).toBe(200);
       expect((await w.request({ path: '/public/not-audited' })).status).toBe(200);
-      const audits = logs.slice(from).map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'audit');
+      const audits = logs
+        .slice(from)
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .filter((l) => l.msg === 'audit');
       expect(audits).toHaveLength(1);
       expect(audits[0]).toMatchObject({ policy: 'coffee-shop/audit-public', path: '/public/audited', allowed: true });
     });
@@ -165,7 +223,12 @@ describe('waypoint security', () => {
       expect(allowed.status).toBe(200);
       const check = extSeen.at(-1)!;
       expect(check).toMatchObject({ method: 'GET', url: '/check/custom/a?x=1' });
-      expect(check.headers).toMatchObject({ 'x-ext-authz': 'allow', 'x-from-waypoint': 'yes', host: 'customer-service:18080', 'content-length': '0' });
+      expect(check.headers).toMatchObject({
+        'x-ext-authz': 'allow',
+        'x-from-waypoint': 'yes',
+        host: 'customer-service:18080',
+        'content-length': '0',
+      });
       expect(check.headers['x-secret']).toBeUndefined();
       const upstream = pod.seen.at(-1)!;
       expect(upstream.headers['x-ext-authz-check-result']).toBe('allowed');
@@ -175,7 +238,10 @@ describe('waypoint security', () => {
       expect(denied.status).toBe(403);
       expect(denied.body).toBe('denied by ext-authz');
       expect(denied.headers['x-ext-authz-check-result']).toBe('denied');
-      const unauthorized = await w.request({ path: '/custom/c', headers: { 'x-ext-authz': 'allow', 'x-want-status': '401' } });
+      const unauthorized = await w.request({
+        path: '/custom/c',
+        headers: { 'x-ext-authz': 'allow', 'x-want-status': '401' },
+      });
       expect(unauthorized.status).toBe(401);
       expect(pod.seen.some((s) => s.url.startsWith('/custom/b') || s.url.startsWith('/custom/c'))).toBe(false);
       // An unreachable service: statusOnError, or through with failOpen; an unknown provider denies.
@@ -215,8 +281,18 @@ describe('waypoint security', () => {
       // Istio's second default location: the access_token query parameter.
       expect((await w.request({ path: `/jwt/q?access_token=${await local('alice')}` })).status).toBe(200);
       expect((await w.request({ path: '/jwt/q?access_token=garbage' })).status).toBe(401);
-      expect((await w.request({ path: '/claims/x', headers: bearer(await local('carol', { groups: ['baristas', 'staff'] })) })).status).toBe(200);
-      expect((await w.request({ path: '/claims/x', headers: bearer(await local('dave', { groups: ['customers'] })) })).status).toBe(403);
+      expect(
+        (
+          await w.request({
+            path: '/claims/x',
+            headers: bearer(await local('carol', { groups: ['baristas', 'staff'] })),
+          })
+        ).status,
+      ).toBe(200);
+      expect(
+        (await w.request({ path: '/claims/x', headers: bearer(await local('dave', { groups: ['customers'] })) }))
+          .status,
+      ).toBe(403);
       // The token is not forwarded upstream (Istio's forwardOriginalToken default).
       expect(pod.seen.at(-2)?.headers.authorization).toBeUndefined();
     });

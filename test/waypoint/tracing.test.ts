@@ -9,7 +9,13 @@ import { Tracer } from '../../waypoint/tracing.js';
 import { testCa } from '../helpers/pki.js';
 import { to, waypointConfig, WaypointHarness } from './harness.js';
 
-interface OtlpSpan { traceId: string; spanId: string; parentSpanId?: string; name: string; attributes: Array<{ key: string; value: { stringValue?: string; intValue?: string } }> }
+interface OtlpSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  attributes: Array<{ key: string; value: { stringValue?: string; intValue?: string } }>;
+}
 
 describe('waypoint tracing', () => {
   const h = { w: undefined as unknown as WaypointHarness, tracer: undefined as unknown as Tracer };
@@ -19,7 +25,9 @@ describe('waypoint tracing', () => {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       if (req.url === '/v1/traces') {
-        const body = JSON.parse(Buffer.concat(chunks).toString()) as { resourceSpans: Array<{ scopeSpans: Array<{ spans: OtlpSpan[] }> }> };
+        const body = JSON.parse(Buffer.concat(chunks).toString()) as {
+          resourceSpans: Array<{ scopeSpans: Array<{ spans: OtlpSpan[] }> }>;
+        };
         for (const rs of body.resourceSpans) for (const ss of rs.scopeSpans) received.push(...ss.spans);
       }
       res.end('{}');
@@ -29,12 +37,23 @@ describe('waypoint tracing', () => {
   beforeAll(async () => {
     await new Promise<void>((r) => collector.listen(0, '127.0.0.1', r));
     const endpoint = `http://127.0.0.1:${(collector.address() as AddressInfo).port}`;
-    h.tracer = new Tracer({ endpoint, serviceName: 'coffee-shop.waypoint', log: createLogger('tracing-test'), flushIntervalMs: 50 });
+    h.tracer = new Tracer({
+      endpoint,
+      serviceName: 'coffee-shop.waypoint',
+      log: createLogger('tracing-test'),
+      flushIntervalMs: 50,
+    });
     const w = new WaypointHarness(await testCa());
     await w.startPods([{ name: 'customer-v1', labels: { app: 'customer-service', version: 'v1' } }], 90);
     // 0% sampling for new traces: only requests whose caller sampled them are exported.
-    await w.startWaypoint(waypointConfig([{ source: 'coffee-shop/c', name: 'all', matches: [], destinations: [to(undefined)] }],
-      [w.cluster(undefined, () => true)], { mesh: { ...DEFAULT_MESH_CONFIG, traceSampling: 0 } }), { tracer: h.tracer });
+    await w.startWaypoint(
+      waypointConfig(
+        [{ source: 'coffee-shop/c', name: 'all', matches: [], destinations: [to(undefined)] }],
+        [w.cluster(undefined, () => true)],
+        { mesh: { ...DEFAULT_MESH_CONFIG, traceSampling: 0 } },
+      ),
+      { tracer: h.tracer },
+    );
     h.w = w;
   });
   afterAll(async () => {

@@ -5,7 +5,13 @@
 import http2 from 'node:http2';
 import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clusterName, type Cluster, type HttpRoute, type VirtualHost, type WaypointConfig } from '../../core/model/l7.js';
+import {
+  clusterName,
+  type Cluster,
+  type HttpRoute,
+  type VirtualHost,
+  type WaypointConfig,
+} from '../../core/model/l7.js';
 import type { AuthorizationPolicy } from '../../core/model/types.js';
 import { DEFAULT_MESH_CONFIG } from '../../core/model/types.js';
 import type { CertificateAuthority } from '../../core/identity/ca.js';
@@ -17,10 +23,20 @@ const B_HOST = 'b.coffee-shop.svc.cluster.local';
 const B_PORT = 9090;
 const ISSUER = 'https://issuer.example';
 
-function policy(name: string, action: AuthorizationPolicy['action'], rules: AuthorizationPolicy['rules'], selector?: Record<string, string>): AuthorizationPolicy {
+function policy(
+  name: string,
+  action: AuthorizationPolicy['action'],
+  rules: AuthorizationPolicy['rules'],
+  selector?: Record<string, string>,
+): AuthorizationPolicy {
   return {
-    key: `coffee-shop/${name}`, name, action, rules,
-    scope: selector ? { namespace: 'coffee-shop', level: 'workload', selector } : { namespace: 'coffee-shop', level: 'namespace' },
+    key: `coffee-shop/${name}`,
+    name,
+    action,
+    rules,
+    scope: selector
+      ? { namespace: 'coffee-shop', level: 'workload', selector }
+      : { namespace: 'coffee-shop', level: 'namespace' },
   };
 }
 
@@ -28,7 +44,9 @@ const served = (p: Pod, prefix: string): number => p.seen.filter((s) => s.url.st
 
 describe('waypoint trust boundary (HTTP)', () => {
   let w: WaypointHarness;
-  let v1: Pod; let v2: Pod; let b: Pod;
+  let v1: Pod;
+  let v2: Pod;
+  let b: Pod;
   let config: WaypointConfig;
   let token: (sub: string) => Promise<string>;
   let ca: CertificateAuthority;
@@ -36,62 +54,125 @@ describe('waypoint trust boundary (HTTP)', () => {
   beforeAll(async () => {
     const keys = await generateKeyPair('RS256');
     const jwk: JWK = { ...(await exportJWK(keys.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
-    token = (sub) => new SignJWT({}).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setIssuer(ISSUER).setSubject(sub)
-      .setIssuedAt().setExpirationTime('10m').sign(keys.privateKey);
+    token = (sub) =>
+      new SignJWT({})
+        .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
+        .setIssuer(ISSUER)
+        .setSubject(sub)
+        .setIssuedAt()
+        .setExpirationTime('10m')
+        .sign(keys.privateKey);
 
     ca = await testCa();
     w = new WaypointHarness(ca);
-    await w.startPods([
-      { name: 'customer-v1', labels: { app: 'customer-service', version: 'v1' }, sa: 'customer' },
-      { name: 'customer-v2', labels: { app: 'customer-service', version: 'v2' }, sa: 'customer' },
-      { name: 'b', labels: { app: 'b' } },
-    ], 100);
+    await w.startPods(
+      [
+        { name: 'customer-v1', labels: { app: 'customer-service', version: 'v1' }, sa: 'customer' },
+        { name: 'customer-v2', labels: { app: 'customer-service', version: 'v2' }, sa: 'customer' },
+        { name: 'b', labels: { app: 'b' } },
+      ],
+      100,
+    );
     [v1, v2, b] = w.pods as [Pod, Pod, Pod];
     const bCluster: Cluster = {
-      name: clusterName(B_HOST, B_PORT), host: B_HOST, port: B_PORT, protocol: 'http', serviceKey: `coffee-shop/${B_HOST}`, trafficPolicy: {},
+      name: clusterName(B_HOST, B_PORT),
+      host: B_HOST,
+      port: B_PORT,
+      protocol: 'http',
+      serviceKey: `coffee-shop/${B_HOST}`,
+      trafficPolicy: {},
       endpoints: [{ address: b.ip, port: APP_PORT, identity: b.identity, labels: b.labels, hbone: true }],
     };
     const bVhost: VirtualHost = {
-      name: `${B_HOST}:${B_PORT}`, host: B_HOST, port: B_PORT, protocol: 'http', serviceKey: `coffee-shop/${B_HOST}`,
-      domains: [`${B_HOST}:${B_PORT}`, `b:${B_PORT}`, `10.96.0.8:${B_PORT}`], vips: ['10.96.0.8'],
-      routes: [{ source: 'default', matches: [], destinations: [{ host: B_HOST, port: B_PORT, weight: 100, cluster: bCluster.name }] }],
+      name: `${B_HOST}:${B_PORT}`,
+      host: B_HOST,
+      port: B_PORT,
+      protocol: 'http',
+      serviceKey: `coffee-shop/${B_HOST}`,
+      domains: [`${B_HOST}:${B_PORT}`, `b:${B_PORT}`, `10.96.0.8:${B_PORT}`],
+      vips: ['10.96.0.8'],
+      routes: [
+        {
+          source: 'default',
+          matches: [],
+          destinations: [{ host: B_HOST, port: B_PORT, weight: 100, cluster: bCluster.name }],
+        },
+      ],
     };
     const rr = { loadBalancer: { simple: 'ROUND_ROBIN' as const } };
     const routes: HttpRoute[] = [
-      { source: 'coffee-shop/vs', name: 'routed-admin', matches: [{ uri: { type: 'prefix', value: '/routed-admin' } }], destinations: [to('v2')] },
-      { source: 'coffee-shop/vs', name: 'v1', matches: [{ uri: { type: 'prefix', value: '/v1/' } }], destinations: [to('v1')] },
-      { source: 'coffee-shop/vs', name: 'v2', matches: [{ uri: { type: 'prefix', value: '/v2/' } }], destinations: [to('v2')] },
+      {
+        source: 'coffee-shop/vs',
+        name: 'routed-admin',
+        matches: [{ uri: { type: 'prefix', value: '/routed-admin' } }],
+        destinations: [to('v2')],
+      },
+      {
+        source: 'coffee-shop/vs',
+        name: 'v1',
+        matches: [{ uri: { type: 'prefix', value: '/v1/' } }],
+        destinations: [to('v1')],
+      },
+      {
+        source: 'coffee-shop/vs',
+        name: 'v2',
+        matches: [{ uri: { type: 'prefix', value: '/v2/' } }],
+        destinations: [to('v2')],
+      },
       { source: 'coffee-shop/vs', name: 'all', matches: [], destinations: [to(undefined)] },
     ];
-    config = waypointConfig(routes, [
-      w.cluster(undefined, (p) => p !== b, rr), w.cluster('v1', (p) => p === v1), w.cluster('v2', (p) => p === v2), bCluster,
-    ], {
-      virtualHosts: [vhost(routes), bVhost],
-      requestAuthentications: [{
-        key: 'coffee-shop/jwt', name: 'jwt', scope: { namespace: 'coffee-shop', level: 'namespace' },
-        jwtRules: [{ issuer: ISSUER, jwks: JSON.stringify({ keys: [jwk] }), outputClaimToHeaders: [{ header: 'X-Verified-Sub', claim: 'sub' }] }],
-      }],
-      authorizationPolicies: [
-        policy('allow-most', 'ALLOW', [
-          { to: [{ notPaths: ['/payments-only*', '/ip-only*', '/mine-ip*', '/vip*'] }] },
-          { from: [{ namespaces: ['payments'] }], to: [{ paths: ['/payments-only*'] }] },
-          { from: [{ ipBlocks: ['10.244.5.5/32'] }], to: [{ paths: ['/ip-only*'] }] },
-          { from: [{ ipBlocks: ['10.244.0.9/32'] }], to: [{ paths: ['/mine-ip*'] }] },
-          { to: [{ paths: ['/vip*'] }], when: [{ key: 'request.headers[x-verified-sub]', values: ['root'] }] },
-        ]),
-        policy('deny-admin', 'DENY', [{ to: [{ paths: ['/admin*'] }] }]),
-        // Selects only the v2 pods of the service: only admin-service may reach them.
-        policy('v2-admin-only', 'DENY', [{ from: [{ notPrincipals: [ADMIN] }] }], { version: 'v2' }),
+    config = waypointConfig(
+      routes,
+      [
+        w.cluster(undefined, (p) => p !== b, rr),
+        w.cluster('v1', (p) => p === v1),
+        w.cluster('v2', (p) => p === v2),
+        bCluster,
       ],
-    });
+      {
+        virtualHosts: [vhost(routes), bVhost],
+        requestAuthentications: [
+          {
+            key: 'coffee-shop/jwt',
+            name: 'jwt',
+            scope: { namespace: 'coffee-shop', level: 'namespace' },
+            jwtRules: [
+              {
+                issuer: ISSUER,
+                jwks: JSON.stringify({ keys: [jwk] }),
+                outputClaimToHeaders: [{ header: 'X-Verified-Sub', claim: 'sub' }],
+              },
+            ],
+          },
+        ],
+        authorizationPolicies: [
+          policy('allow-most', 'ALLOW', [
+            { to: [{ notPaths: ['/payments-only*', '/ip-only*', '/mine-ip*', '/vip*'] }] },
+            { from: [{ namespaces: ['payments'] }], to: [{ paths: ['/payments-only*'] }] },
+            { from: [{ ipBlocks: ['10.244.5.5/32'] }], to: [{ paths: ['/ip-only*'] }] },
+            { from: [{ ipBlocks: ['10.244.0.9/32'] }], to: [{ paths: ['/mine-ip*'] }] },
+            { to: [{ paths: ['/vip*'] }], when: [{ key: 'request.headers[x-verified-sub]', values: ['root'] }] },
+          ]),
+          policy('deny-admin', 'DENY', [{ to: [{ paths: ['/admin*'] }] }]),
+          // Selects only the v2 pods of the service: only admin-service may reach them.
+          policy('v2-admin-only', 'DENY', [{ from: [{ notPrincipals: [ADMIN] }] }], { version: 'v2' }),
+        ],
+      },
+    );
     await w.startWaypoint(config, {
       workloads: [
         clientWorkload('web-frontend', '10.244.0.9'),
-        { ...clientWorkload('payments', '10.244.5.5', 'payments-sa'), namespace: 'payments', identity: 'spiffe://cluster.local/ns/payments/sa/payments-sa' },
+        {
+          ...clientWorkload('payments', '10.244.5.5', 'payments-sa'),
+          namespace: 'payments',
+          identity: 'spiffe://cluster.local/ns/payments/sa/payments-sa',
+        },
       ],
     });
   });
-  afterAll(async () => { await w?.close(); });
+  afterAll(async () => {
+    await w?.close();
+  });
 
   /** After every attack, someone legitimate still gets through. */
   const legitStillServed = async (): Promise<void> => {
@@ -100,7 +181,15 @@ describe('waypoint trust boundary (HTTP)', () => {
 
   describe('one normalised path', () => {
     it('refuses dot-segment, %2e, %61 and backslash variants of a denied path', async () => {
-      for (const path of ['/admin', '/public/../admin', '/public/%2e%2e/admin', '/public/.%2E/admin', '/%61dmin', '/public\\..\\admin', '/./admin/x']) {
+      for (const path of [
+        '/admin',
+        '/public/../admin',
+        '/public/%2e%2e/admin',
+        '/public/.%2E/admin',
+        '/%61dmin',
+        '/public\\..\\admin',
+        '/./admin/x',
+      ]) {
         expect((await w.request({ sa: 'admin-service', path })).status, path).toBe(403);
       }
       expect(v1.seen.concat(v2.seen).some((s) => s.url.includes('admin') && !s.url.startsWith('/routed'))).toBe(false);
@@ -124,10 +213,22 @@ describe('waypoint trust boundary (HTTP)', () => {
     it('follows meshConfig.pathNormalization: MERGE_SLASHES and DECODE_AND_MERGE_SLASHES', async () => {
       try {
         expect((await w.request({ sa: 'admin-service', path: '//admin' })).status).toBe(200); // BASE keeps //admin
-        expect(w.runtime.apply({ ...config, version: 'merge', mesh: { ...DEFAULT_MESH_CONFIG, pathNormalization: 'MERGE_SLASHES' } })).toEqual([]);
+        expect(
+          w.runtime.apply({
+            ...config,
+            version: 'merge',
+            mesh: { ...DEFAULT_MESH_CONFIG, pathNormalization: 'MERGE_SLASHES' },
+          }),
+        ).toEqual([]);
         expect((await w.request({ sa: 'admin-service', path: '//admin' })).status).toBe(403);
         expect((await w.request({ sa: 'admin-service', path: '/%2fadmin' })).status).toBe(200);
-        expect(w.runtime.apply({ ...config, version: 'decode', mesh: { ...DEFAULT_MESH_CONFIG, pathNormalization: 'DECODE_AND_MERGE_SLASHES' } })).toEqual([]);
+        expect(
+          w.runtime.apply({
+            ...config,
+            version: 'decode',
+            mesh: { ...DEFAULT_MESH_CONFIG, pathNormalization: 'DECODE_AND_MERGE_SLASHES' },
+          }),
+        ).toEqual([]);
         expect((await w.request({ sa: 'admin-service', path: '/%2fadmin' })).status).toBe(403);
         expect((await w.request({ sa: 'admin-service', path: '/x%2F..%2Fadmin' })).status).toBe(403);
       } finally {
@@ -138,15 +239,25 @@ describe('waypoint trust boundary (HTTP)', () => {
 
   describe('the service is the tunnel target', () => {
     it('a Host naming another service:port is answered 404 and never reaches it', async () => {
-      for (const authority of [`${B_HOST}:${B_PORT}`, `b:${B_PORT}`, `10.96.0.8:${B_PORT}`, 'customer-service:9090', 'elsewhere.example']) {
+      for (const authority of [
+        `${B_HOST}:${B_PORT}`,
+        `b:${B_PORT}`,
+        `10.96.0.8:${B_PORT}`,
+        'customer-service:9090',
+        'elsewhere.example',
+      ]) {
         expect((await w.request({ path: '/v1/x', authority })).status, authority).toBe(404);
       }
       expect(b.seen).toHaveLength(0);
       const requests = await w.metrics.registry.getSingleMetric('istio_requests_total')?.get();
-      const notRouted = (requests?.values ?? []).filter((v) => v.labels.response_code === 404 || v.labels.response_code === '404');
+      const notRouted = (requests?.values ?? []).filter(
+        (v) => v.labels.response_code === 404 || v.labels.response_code === '404',
+      );
       expect(notRouted.reduce((n, v) => n + v.value, 0)).toBeGreaterThanOrEqual(5);
       expect(notRouted.every((v) => v.labels.response_flags === 'NR')).toBe(true);
-      expect((await w.request({ path: '/v1/x', authority: 'customer-service.coffee-shop.svc.cluster.local' })).status).toBe(200);
+      expect(
+        (await w.request({ path: '/v1/x', authority: 'customer-service.coffee-shop.svc.cluster.local' })).status,
+      ).toBe(200);
     });
   });
 
@@ -167,15 +278,35 @@ describe('waypoint trust boundary (HTTP)', () => {
   describe('trusted headers', () => {
     it('removes client-supplied JWT output headers before authorization and the app see them', async () => {
       const before = v1.seen.length + v2.seen.length;
-      const spoof = await w.request({ sa: 'admin-service', path: '/vip/x', headers: { 'x-verified-sub': 'root', 'x-forwarded-client-cert': 'By=x;URI=spiffe://cluster.local/ns/kube-system/sa/root' } });
+      const spoof = await w.request({
+        sa: 'admin-service',
+        path: '/vip/x',
+        headers: {
+          'x-verified-sub': 'root',
+          'x-forwarded-client-cert': 'By=x;URI=spiffe://cluster.local/ns/kube-system/sa/root',
+        },
+      });
       expect(spoof.status).toBe(403);
       expect(v1.seen.length + v2.seen.length).toBe(before);
       await w.request({ path: '/v1/echo', headers: { 'x-verified-sub': 'root' } });
       expect(v1.seen.at(-1)?.headers['x-verified-sub']).toBeUndefined();
-      expect(String(v1.seen.at(-1)?.headers['x-forwarded-client-cert'])).toContain('URI=spiffe://cluster.local/ns/coffee-shop/sa/web-frontend');
+      expect(String(v1.seen.at(-1)?.headers['x-forwarded-client-cert'])).toContain(
+        'URI=spiffe://cluster.local/ns/coffee-shop/sa/web-frontend',
+      );
       // A verified token does set it.
-      expect((await w.request({ sa: 'admin-service', path: '/vip/x', headers: { authorization: `Bearer ${await token('root')}` } })).status).toBe(200);
-      await w.request({ path: '/v1/echo', headers: { authorization: `Bearer ${await token('alice')}`, 'x-verified-sub': 'root' } });
+      expect(
+        (
+          await w.request({
+            sa: 'admin-service',
+            path: '/vip/x',
+            headers: { authorization: `Bearer ${await token('root')}` },
+          })
+        ).status,
+      ).toBe(200);
+      await w.request({
+        path: '/v1/echo',
+        headers: { authorization: `Bearer ${await token('alice')}`, 'x-verified-sub': 'root' },
+      });
       expect(v1.seen.at(-1)?.headers['x-verified-sub']).toBe('alice');
     });
   });
@@ -203,19 +334,34 @@ describe('waypoint trust boundary (HTTP)', () => {
       // ends the whole session with an error, while 100 accepted tunnels wait for bytes.
       const creds = await testCredentials(ca, 'coffee-shop', 'intruder');
       const session = http2.connect(`https://127.0.0.1:${w.waypointPort}`, {
-        key: creds.keyPem, cert: creds.certChainPem, ca: creds.rootsPem, checkServerIdentity: () => undefined,
+        key: creds.keyPem,
+        cert: creds.certChainPem,
+        ca: creds.rootsPem,
+        checkServerIdentity: () => undefined,
         peerMaxConcurrentStreams: 5000,
       });
       session.on('error', () => undefined);
       await new Promise((resolve) => session.once('connect', resolve));
       let accepted = 0;
       await Promise.race([
-        Promise.all(Array.from({ length: 3000 }, () => new Promise<void>((resolve) => {
-          const s = session.request({ ':method': 'CONNECT', ':authority': `${VIP}:${APP_PORT}` }, { endStream: false });
-          s.on('response', (h) => { if (h[':status'] === 200) accepted++; resolve(); });
-          s.on('error', () => resolve());
-          s.on('close', () => resolve());
-        }))),
+        Promise.all(
+          Array.from(
+            { length: 3000 },
+            () =>
+              new Promise<void>((resolve) => {
+                const s = session.request(
+                  { ':method': 'CONNECT', ':authority': `${VIP}:${APP_PORT}` },
+                  { endStream: false },
+                );
+                s.on('response', (h) => {
+                  if (h[':status'] === 200) accepted++;
+                  resolve();
+                });
+                s.on('error', () => resolve());
+                s.on('close', () => resolve());
+              }),
+          ),
+        ),
         new Promise((r) => setTimeout(r, 5_000)),
       ]);
       expect(accepted).toBeLessThanOrEqual(100);
@@ -228,13 +374,18 @@ describe('waypoint trust boundary (HTTP)', () => {
   describe('bounds', () => {
     it('answers 431 to a 200 KB header (HTTP/1.1 and HTTP/2) and keeps serving', async () => {
       const big = 'a'.repeat(200 * 1024);
-      const r1 = await w.request({ path: '/v1/big', headers: { 'x-big': big } }).catch((err: Error) => ({ status: -1, err }));
+      const r1 = await w
+        .request({ path: '/v1/big', headers: { 'x-big': big } })
+        .catch((err: Error) => ({ status: -1, err }));
       expect(r1.status).toBe(431);
       // HTTP/2: nghttp2 refuses any single field over 64 KB outright (a session error); a head
       // of many fields over the 64 KiB list limit is answered 431 like HTTP/1.1.
       // (Node's client sends at most 64 KB of headers by default: this one is told it may send more.)
       const tunnel = await w.rawTunnel();
-      const session = http2.connect('http://waypoint', { createConnection: () => tunnel, maxSendHeaderBlockLength: 1024 * 1024 });
+      const session = http2.connect('http://waypoint', {
+        createConnection: () => tunnel,
+        maxSendHeaderBlockLength: 1024 * 1024,
+      });
       const many = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`x-big-${i}`, 'b'.repeat(3000)]));
       const stream = session.request({ ':path': '/v1/big', ':authority': 'customer-service:18080', ...many });
       const status = await new Promise<number>((resolve, reject) => {
@@ -264,7 +415,9 @@ describe('waypoint trust boundary (TCP)', () => {
       authorizationPolicies: [policy('db-admin-only', 'ALLOW', [{ from: [{ principals: [ADMIN] }] }])],
     });
   });
-  afterAll(async () => { await w?.close(); });
+  afterAll(async () => {
+    await w?.close();
+  });
 
   const exchange = async (sa: string): Promise<string> => {
     const tunnel = await w.rawTunnel(sa);

@@ -9,14 +9,23 @@ import { decodeResource, TYPE_WAYPOINT_CONFIG } from '../../core/xds/resources.j
 import { decodeWaypointConfigFile, FileWaypointSource } from './file-source.js';
 
 const good = (version: string): WaypointConfig => ({
-  namespace: 'shop', waypoint: 'waypoint', version, mesh: DEFAULT_MESH_CONFIG, virtualHosts: [], clusters: [],
-  authorizationPolicies: [], requestAuthentications: [], peerAuthentications: [],
+  namespace: 'shop',
+  waypoint: 'waypoint',
+  version,
+  mesh: DEFAULT_MESH_CONFIG,
+  virtualHosts: [],
+  clusters: [],
+  authorizationPolicies: [],
+  requestAuthentications: [],
+  peerAuthentications: [],
 });
 const log = createLogger('test', { component: 'config-file' });
 
 describe('FileWaypointSource', () => {
   let dir = '';
-  afterEach(async () => { if (dir) await rm(dir, { recursive: true, force: true }); });
+  afterEach(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
 
   it('refuses a bad first file, so the waypoint never starts on a config it did not understand', async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'ambit-wp-fs-'));
@@ -24,7 +33,12 @@ describe('FileWaypointSource', () => {
     await writeFile(file, JSON.stringify({ ...good('v1'), clusters: 'none' }));
     const seen: Array<WaypointConfig | undefined> = [];
     const source = new FileWaypointSource(file, log, { debounceMs: 10 });
-    await expect(source.start((c) => { seen.push(c); return []; })).rejects.toThrow(/waypoint\.json: field clusters: must be an array/);
+    await expect(
+      source.start((c) => {
+        seen.push(c);
+        return [];
+      }),
+    ).rejects.toThrow(/waypoint\.json: field clusters: must be an array/);
     expect(seen).toEqual([]);
     await source.stop();
   });
@@ -35,7 +49,10 @@ describe('FileWaypointSource', () => {
     await writeFile(file, JSON.stringify(good('v1')));
     const seen: string[] = [];
     const source = new FileWaypointSource(file, log, { debounceMs: 10 });
-    await source.start((c) => { seen.push(c!.version); return []; });
+    await source.start((c) => {
+      seen.push(c!.version);
+      return [];
+    });
     try {
       await writeFile(file, '{ "virtualHosts": [ broken');
       await source.reload();
@@ -49,10 +66,18 @@ describe('FileWaypointSource', () => {
   });
 
   it('rejects the same bad config as the discovery path, with the same field named', () => {
-    for (const bad of [{ ...good('v'), virtualHosts: null }, { ...good('v'), namespace: '' }, { ...good('v'), mesh: [] }]) {
+    for (const bad of [
+      { ...good('v'), virtualHosts: null },
+      { ...good('v'), namespace: '' },
+      { ...good('v'), mesh: [] },
+    ]) {
       const text = JSON.stringify(bad);
       let discoveryError = '';
-      try { decodeResource(TYPE_WAYPOINT_CONFIG, 'shop', text); } catch (err) { discoveryError = (err as Error).message; }
+      try {
+        decodeResource(TYPE_WAYPOINT_CONFIG, 'shop', text);
+      } catch (err) {
+        discoveryError = (err as Error).message;
+      }
       expect(discoveryError).toMatch(/^shop: field \w+: /);
       const reason = discoveryError.slice('shop: '.length);
       expect(() => decodeWaypointConfigFile(text, 'waypoint.json')).toThrow(`waypoint.json: ${reason}`);

@@ -19,25 +19,43 @@ export function decodeWaypointConfigFile(text: string, file: string): WaypointCo
     });
   };
   let doc: unknown;
-  try { doc = parse(text); } catch (err) { return fail(`not JSON or YAML: ${(err as Error).message}`, err); }
-  try { return decodeWaypointConfig(doc); } catch (err) { return fail((err as Error).message, err); }
+  try {
+    doc = parse(text);
+  } catch (err) {
+    return fail(`not JSON or YAML: ${(err as Error).message}`, err);
+  }
+  try {
+    return decodeWaypointConfig(doc);
+  } catch (err) {
+    return fail((err as Error).message, err);
+  }
 }
 
 export class FileWaypointSource implements WaypointConfigSource {
   private readonly watched: WatchedFile<WaypointConfig>;
 
-  constructor(readonly file: string, log: Logger, opts: { debounceMs?: number } = {}) {
+  constructor(
+    readonly file: string,
+    log: Logger,
+    opts: { debounceMs?: number } = {},
+  ) {
     this.watched = new WatchedFile(file, (text) => decodeWaypointConfigFile(text, file), { log, ...opts });
   }
 
   /** Problems of the last attempt (empty = the file is applied). */
-  get lastErrors(): readonly string[] { return this.watched.lastErrors; }
+  get lastErrors(): readonly string[] {
+    return this.watched.lastErrors;
+  }
 
   start(onConfig: WaypointConfigHandler): Promise<void> {
     return this.watched.start((config) => onConfig(config, []));
   }
 
-  reload(): Promise<void> { return this.watched.reload(); }
+  reload(): Promise<void> {
+    return this.watched.reload();
+  }
 
-  stop(): Promise<void> { return this.watched.stop(); }
+  stop(): Promise<void> {
+    return this.watched.stop();
+  }
 }

@@ -3,7 +3,15 @@
 // Controller mode (AMBIT_CONTROLLER): L7 config and certificate from the controller, which
 // must present AMBIT_CONTROLLER_IDENTITY. File mode (AMBIT_WAYPOINT_CONFIG_FILE): config from
 // a file, certificate from an in-process CA persisted in AMBIT_STATE_DIR/ca.
-import { COMMON_SETTINGS, parse, parseFlags, readSettings, setting, type ComponentSpec, type Env } from '../../core/config/settings.js';
+import {
+  COMMON_SETTINGS,
+  parse,
+  parseFlags,
+  readSettings,
+  setting,
+  type ComponentSpec,
+  type Env,
+} from '../../core/config/settings.js';
 
 export type WaypointRole = 'waypoint' | 'ingress-gateway' | 'egress-gateway';
 export type WaypointSource = 'file' | 'controller';
@@ -13,49 +21,147 @@ const CONTROLLER: WaypointSource[] = ['controller'];
 export const WAYPOINT_SETTINGS = {
   ...COMMON_SETTINGS,
   role: setting<WaypointRole>({
-    flag: '--mode', env: 'AMBIT_WAYPOINT_MODE', default: 'waypoint', parse: parse.oneOf('waypoint', 'ingress-gateway', 'egress-gateway'),
+    flag: '--mode',
+    env: 'AMBIT_WAYPOINT_MODE',
+    default: 'waypoint',
+    parse: parse.oneOf('waypoint', 'ingress-gateway', 'egress-gateway'),
     doc: 'waypoint, ingress-gateway or egress-gateway (the gateway modes do not run yet)',
   }),
   namespace: setting<string>({
-    env: 'POD_NAMESPACE', aliases: ['AMBIT_NAMESPACE'], default: '', parse: parse.string, requiredIn: ['file', 'controller'],
+    env: 'POD_NAMESPACE',
+    aliases: ['AMBIT_NAMESPACE'],
+    default: '',
+    parse: parse.string,
+    requiredIn: ['file', 'controller'],
     doc: 'the namespace whose waypoint this is (downward API metadata.namespace)',
   }),
-  podName: setting<string>({ env: 'POD_NAME', aliases: ['HOSTNAME'], default: 'waypoint', parse: parse.string, doc: 'this replica (downward API metadata.name): logs and discovery node metadata' }),
-  serviceAccount: setting<string>({ env: 'SERVICE_ACCOUNT', default: 'waypoint', parse: parse.string, doc: 'the waypoint\'s service account (its identity)' }),
-  trustDomain: setting<string>({ env: 'AMBIT_TRUST_DOMAIN', default: 'cluster.local', parse: parse.trustDomain, doc: 'SPIFFE trust domain' }),
-  podIp: setting<string>({ env: 'POD_IP', aliases: ['AMBIT_POD_IP'], default: '127.0.0.1', parse: parse.string, doc: 'the pod\'s address (downward API status.podIP)' }),
+  podName: setting<string>({
+    env: 'POD_NAME',
+    aliases: ['HOSTNAME'],
+    default: 'waypoint',
+    parse: parse.string,
+    doc: 'this replica (downward API metadata.name): logs and discovery node metadata',
+  }),
+  serviceAccount: setting<string>({
+    env: 'SERVICE_ACCOUNT',
+    default: 'waypoint',
+    parse: parse.string,
+    doc: "the waypoint's service account (its identity)",
+  }),
+  trustDomain: setting<string>({
+    env: 'AMBIT_TRUST_DOMAIN',
+    default: 'cluster.local',
+    parse: parse.trustDomain,
+    doc: 'SPIFFE trust domain',
+  }),
+  podIp: setting<string>({
+    env: 'POD_IP',
+    aliases: ['AMBIT_POD_IP'],
+    default: '127.0.0.1',
+    parse: parse.string,
+    doc: "the pod's address (downward API status.podIP)",
+  }),
   configFile: setting<string | undefined>({
-    env: 'AMBIT_WAYPOINT_CONFIG_FILE', default: undefined, parse: parse.string, requiredIn: ['file'],
+    env: 'AMBIT_WAYPOINT_CONFIG_FILE',
+    default: undefined,
+    parse: parse.string,
+    requiredIn: ['file'],
     doc: 'file mode: a WaypointConfig as JSON or YAML, hot-reloaded',
   }),
-  controller: setting<string | undefined>({ env: 'AMBIT_CONTROLLER', default: undefined, parse: parse.string, requiredIn: CONTROLLER, doc: 'controller mode: discovery + CA address (host:15012)' }),
+  controller: setting<string | undefined>({
+    env: 'AMBIT_CONTROLLER',
+    default: undefined,
+    parse: parse.string,
+    requiredIn: CONTROLLER,
+    doc: 'controller mode: discovery + CA address (host:15012)',
+  }),
   controllerRoots: setting<string | undefined>({
-    env: 'AMBIT_CONTROLLER_ROOTS', default: undefined, parse: parse.string, requiredIn: CONTROLLER,
+    env: 'AMBIT_CONTROLLER_ROOTS',
+    default: undefined,
+    parse: parse.string,
+    requiredIn: CONTROLLER,
     doc: 'PEM file of the root the controller certificate chains to (ConfigMap ambit-ca-root-cert)',
   }),
   controllerIdentity: setting<string | undefined>({
-    env: 'AMBIT_CONTROLLER_IDENTITY', default: undefined, parse: parse.spiffeId, requiredIn: CONTROLLER,
+    env: 'AMBIT_CONTROLLER_IDENTITY',
+    default: undefined,
+    parse: parse.spiffeId,
+    requiredIn: CONTROLLER,
     doc: 'SPIFFE id the controller must present',
   }),
   tokenFile: setting<string>({
-    env: 'AMBIT_TOKEN_FILE', default: '/var/run/secrets/kubernetes.io/serviceaccount/token', parse: parse.string,
+    env: 'AMBIT_TOKEN_FILE',
+    default: '/var/run/secrets/kubernetes.io/serviceaccount/token',
+    parse: parse.string,
     doc: 'controller mode: the token presented to the controller (re-read on every use)',
   }),
-  stateDir: setting<string>({ env: 'AMBIT_STATE_DIR', default: '/var/run/ambit-waypoint', parse: parse.string, doc: 'file mode CA' }),
-  hbonePort: setting<number>({ env: 'AMBIT_HBONE_PORT', default: 15008, parse: parse.port, doc: 'HBONE (mTLS) listener' }),
-  adminPort: setting<number>({ env: 'AMBIT_ADMIN_PORT', default: 15000, parse: parse.port, doc: 'admin endpoint on 127.0.0.1 (0 = off)' }),
-  metricsPort: setting<number>({ env: 'AMBIT_METRICS_PORT', default: 15020, parse: parse.port, doc: 'Prometheus /metrics (0 = off)' }),
-  readyPort: setting<number>({ env: 'AMBIT_READY_PORT', default: 15021, parse: parse.port, doc: '/healthz/ready (0 = off)' }),
-  hboneHost: setting<string>({ env: 'AMBIT_HBONE_HOST', default: '::', parse: parse.string, doc: 'host of the HBONE listener (:: takes IPv4 too)' }),
-  upstreamHbonePort: setting<number>({ env: 'AMBIT_UPSTREAM_HBONE_PORT', default: 15008, parse: parse.port, doc: 'HBONE port of the endpoints (agents)' }),
+  stateDir: setting<string>({
+    env: 'AMBIT_STATE_DIR',
+    default: '/var/run/ambit-waypoint',
+    parse: parse.string,
+    doc: 'file mode CA',
+  }),
+  hbonePort: setting<number>({
+    env: 'AMBIT_HBONE_PORT',
+    default: 15008,
+    parse: parse.port,
+    doc: 'HBONE (mTLS) listener',
+  }),
+  adminPort: setting<number>({
+    env: 'AMBIT_ADMIN_PORT',
+    default: 15000,
+    parse: parse.port,
+    doc: 'admin endpoint on 127.0.0.1 (0 = off)',
+  }),
+  metricsPort: setting<number>({
+    env: 'AMBIT_METRICS_PORT',
+    default: 15020,
+    parse: parse.port,
+    doc: 'Prometheus /metrics (0 = off)',
+  }),
+  readyPort: setting<number>({
+    env: 'AMBIT_READY_PORT',
+    default: 15021,
+    parse: parse.port,
+    doc: '/healthz/ready (0 = off)',
+  }),
+  hboneHost: setting<string>({
+    env: 'AMBIT_HBONE_HOST',
+    default: '::',
+    parse: parse.string,
+    doc: 'host of the HBONE listener (:: takes IPv4 too)',
+  }),
+  upstreamHbonePort: setting<number>({
+    env: 'AMBIT_UPSTREAM_HBONE_PORT',
+    default: 15008,
+    parse: parse.port,
+    doc: 'HBONE port of the endpoints (agents)',
+  }),
   // Off unless asked for, as Istio's meshConfig.accessLogFile (the demo profile turns it on).
-  accessLogging: setting<boolean>({ env: 'AMBIT_ACCESS_LOG', default: false, parse: parse.boolean, doc: 'one access log line per request' }),
-  certTtlSeconds: setting<number>({ env: 'AMBIT_CERT_TTL_SECONDS', default: 86_400, parse: parse.nonNegative, doc: 'lifetime of the waypoint certificate' }),
+  accessLogging: setting<boolean>({
+    env: 'AMBIT_ACCESS_LOG',
+    default: false,
+    parse: parse.boolean,
+    doc: 'one access log line per request',
+  }),
+  certTtlSeconds: setting<number>({
+    env: 'AMBIT_CERT_TTL_SECONDS',
+    default: 86_400,
+    parse: parse.nonNegative,
+    doc: 'lifetime of the waypoint certificate',
+  }),
   adminToken: setting<string | undefined>({
-    env: 'AMBIT_ADMIN_TOKEN', default: undefined, parse: parse.string,
+    env: 'AMBIT_ADMIN_TOKEN',
+    default: undefined,
+    parse: parse.string,
     doc: 'enables POST /logging on the admin port for requests with authorization: Bearer <token> (unset: the admin port is read-only)',
   }),
-  otlpEndpoint: setting<string | undefined>({ env: 'AMBIT_OTLP_ENDPOINT', default: undefined, parse: parse.string, doc: 'OTLP/HTTP collector for traces (unset = no export)' }),
+  otlpEndpoint: setting<string | undefined>({
+    env: 'AMBIT_OTLP_ENDPOINT',
+    default: undefined,
+    parse: parse.string,
+    doc: 'OTLP/HTTP collector for traces (unset = no export)',
+  }),
 };
 
 export const WAYPOINT_SPEC: ComponentSpec<typeof WAYPOINT_SETTINGS, WaypointSource> = {
@@ -111,7 +217,13 @@ export function waypointSettings(argv: readonly string[], env: Env = process.env
     trustDomain: v.trustDomain,
     podIp: v.podIp,
     ...present('configFile', v.configFile),
-    ...(file ? {} : { ...present('controller', v.controller), ...present('controllerRoots', v.controllerRoots), ...present('controllerIdentity', v.controllerIdentity) }),
+    ...(file
+      ? {}
+      : {
+          ...present('controller', v.controller),
+          ...present('controllerRoots', v.controllerRoots),
+          ...present('controllerIdentity', v.controllerIdentity),
+        }),
     tokenFile: v.tokenFile,
     stateDir: v.stateDir,
     ports: { hbone: v.hbonePort, admin: v.adminPort, metrics: v.metricsPort, ready: v.readyPort },

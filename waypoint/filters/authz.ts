@@ -15,10 +15,17 @@ export type { ExtAuthzCheck, ExtAuthzResult } from './ext-authz.js';
 export function authzRequestOf(ctx: RequestContext, localIp: string): AuthzRequest {
   const v = ctx.view;
   return {
-    source: { ip: v.source.ip, port: v.source.port, ...(v.source.principal ? { principal: v.source.principal } : {}), ...(v.source.namespace ? { namespace: v.source.namespace } : {}) },
+    source: {
+      ip: v.source.ip,
+      port: v.source.port,
+      ...(v.source.principal ? { principal: v.source.principal } : {}),
+      ...(v.source.namespace ? { namespace: v.source.namespace } : {}),
+    },
     destination: { ip: localIp, port: v.port },
     http: {
-      method: v.method, path: v.path, host: v.authority,
+      method: v.method,
+      path: v.path,
+      host: v.authority,
       // The client's copies of JWT output headers were removed on arrival; the verified ones count.
       headers: ctx.jwt && Object.keys(ctx.jwt.headers).length > 0 ? { ...v.headers, ...ctx.jwt.headers } : v.headers,
       ...(ctx.jwt ? { requestPrincipal: ctx.jwt.principal, claims: ctx.jwt.claims } : {}),
@@ -28,7 +35,13 @@ export function authzRequestOf(ctx: RequestContext, localIp: string): AuthzReque
 
 export function authzFilter(
   authz: DestinationAuthz | undefined,
-  opts: { log: Logger; extAuthz?: ExtAuthzCheck; localIp: string; providers: readonly ExtensionProvider[]; hasCustom: boolean },
+  opts: {
+    log: Logger;
+    extAuthz?: ExtAuthzCheck;
+    localIp: string;
+    providers: readonly ExtensionProvider[];
+    hasCustom: boolean;
+  },
 ): HttpFilter | undefined {
   if (!authz || authz.engine.size === 0) return undefined;
   for (const p of authz.engine.problems) opts.log.warn('authorization policy problem', { problem: p });
@@ -46,7 +59,13 @@ export function authzFilter(
       const audited = new Set(all.flatMap((d) => d.audited));
       const allowedAll = all.every((d) => d.allowed);
       for (const policy of audited) {
-        opts.log.info('audit', { policy, method: v.method, path: v.path, principal: v.source.principal, allowed: allowedAll });
+        opts.log.info('audit', {
+          policy,
+          method: v.method,
+          path: v.path,
+          principal: v.source.principal,
+          allowed: allowedAll,
+        });
       }
       // CUSTOM first: any provider denying ends the request with its answer.
       const providers = new Set(all.flatMap((d) => d.custom ?? []));

@@ -8,8 +8,12 @@ import type { RequestContext } from './context.js';
 function recordingLogger(): { log: Logger; warnings: { msg: string; fields?: Record<string, unknown> }[] } {
   const warnings: { msg: string; fields?: Record<string, unknown> }[] = [];
   const log: Logger = {
-    debug: () => {}, info: () => {}, error: () => {},
-    warn: (msg, fields) => { warnings.push({ msg, ...(fields ? { fields } : {}) }); },
+    debug: () => {},
+    info: () => {},
+    error: () => {},
+    warn: (msg, fields) => {
+      warnings.push({ msg, ...(fields ? { fields } : {}) });
+    },
     child: () => log,
   };
   return { log, warnings };
@@ -26,10 +30,12 @@ describe('httpExtAuthz', () => {
         expect(r.allowed).toBe(false);
         expect(r.status).toBe(403);
       }
-      expect(warnings).toEqual([{
-        msg: 'CUSTOM policy names an ext-authz provider Ambit cannot call; denying what it matches',
-        fields: { provider: 'grpc-authz', reason },
-      }]);
+      expect(warnings).toEqual([
+        {
+          msg: 'CUSTOM policy names an ext-authz provider Ambit cannot call; denying what it matches',
+          fields: { provider: 'grpc-authz', reason },
+        },
+      ]);
       await check('missing', {} as RequestContext);
       expect(warnings.at(-1)?.msg).toMatch(/unknown ext-authz provider/);
     } finally {

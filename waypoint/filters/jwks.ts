@@ -22,8 +22,15 @@ const COOLDOWN_MS = 30_000;
 const TIMEOUT_MS = 5_000;
 
 const FORBIDDEN = [
-  '127.0.0.0/8', '0.0.0.0/8', '169.254.0.0/16', '224.0.0.0/4', '255.255.255.255/32',
-  '::1/128', '::/128', 'fe80::/10', 'ff00::/8',
+  '127.0.0.0/8',
+  '0.0.0.0/8',
+  '169.254.0.0/16',
+  '224.0.0.0/4',
+  '255.255.255.255/32',
+  '::1/128',
+  '::/128',
+  'fe80::/10',
+  'ff00::/8',
 ].map(parseCidr); // IPv4-mapped IPv6 addresses are parsed as IPv4, so these cover them too
 
 /** Loopback, link-local (cloud metadata lives there), unspecified and multicast addresses. */
@@ -42,7 +49,9 @@ export interface JwksFetchOptions {
 }
 
 function refuse(uri: string, why: string): AmbitError {
-  return new AmbitError('AMBIT_E_CONFIG', `jwksUri ${uri}: ${why}`, { hint: 'serve the JWKS over https from a routable address, or inline it with jwks' });
+  return new AmbitError('AMBIT_E_CONFIG', `jwksUri ${uri}: ${why}`, {
+    hint: 'serve the JWKS over https from a routable address, or inline it with jwks',
+  });
 }
 
 /** Fetches and parses one JWKS document within the bounds above. */
@@ -54,7 +63,12 @@ export async function fetchJwks(uri: string, o: JwksFetchOptions): Promise<JSONW
     throw refuse(uri, 'not a URL');
   }
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && o.allowHttp)) {
-    throw refuse(uri, o.allowHttp ? 'only http and https are allowed' : 'only https is allowed (mesh config jwksAllowHttp permits http)');
+    throw refuse(
+      uri,
+      o.allowHttp
+        ? 'only http and https are allowed'
+        : 'only https is allowed (mesh config jwksAllowHttp permits http)',
+    );
   }
   const allowed = o.addressAllowed ?? ((ip: string) => !forbiddenJwksAddress(ip));
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
@@ -67,48 +81,53 @@ export async function fetchJwks(uri: string, o: JwksFetchOptions): Promise<JSONW
     const found = await dns.promises.lookup(host, { all: true, verbatim: true });
     if (found.length === 0) throw refuse(uri, `${host} does not resolve`);
     const bad = found.find((a) => !allowed(a.address));
-    if (bad) throw refuse(uri, `${host} resolves to ${bad.address}, a loopback, link-local or otherwise non-routable address`);
+    if (bad)
+      throw refuse(uri, `${host} resolves to ${bad.address}, a loopback, link-local or otherwise non-routable address`);
     ({ address, family } = found[0]!);
   }
   if (!allowed(address)) throw refuse(uri, `${address} is a loopback, link-local or otherwise non-routable address`);
   const max = o.maxBytes ?? JWKS_MAX_BYTES;
   const body = await new Promise<string>((resolve, reject) => {
     const client = url.protocol === 'https:' ? https : http;
-    const req = client.get(url, {
-      // Connect to the checked address; TLS still verifies the certificate for the URL's host.
-      lookup: (_h: string, opts: dns.LookupOptions, cb: (...a: unknown[]) => void) => {
-        if (opts.all) cb(null, [{ address, family }]);
-        else cb(null, address, family);
-      },
-      ...(url.protocol === 'https:' ? { servername: net.isIP(host) ? undefined : host } : {}),
-      headers: { accept: 'application/json' },
-      signal: AbortSignal.timeout(o.timeoutMs ?? TIMEOUT_MS),
-    } as https.RequestOptions, (res) => {
-      if (res.statusCode !== 200) {
-        res.resume();
-        reject(refuse(uri, `answered ${res.statusCode}`));
-        return;
-      }
-      const declared = Number(res.headers['content-length'] ?? 0);
-      if (declared > max) {
-        res.destroy();
-        reject(refuse(uri, `response of ${declared} bytes is over the ${max}-byte limit`));
-        return;
-      }
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (c: Buffer) => {
-        size += c.length;
-        if (size > max) {
-          res.destroy();
-          reject(refuse(uri, `response is over the ${max}-byte limit`));
+    const req = client.get(
+      url,
+      {
+        // Connect to the checked address; TLS still verifies the certificate for the URL's host.
+        lookup: (_h: string, opts: dns.LookupOptions, cb: (...a: unknown[]) => void) => {
+          if (opts.all) cb(null, [{ address, family }]);
+          else cb(null, address, family);
+        },
+        ...(url.protocol === 'https:' ? { servername: net.isIP(host) ? undefined : host } : {}),
+        headers: { accept: 'application/json' },
+        signal: AbortSignal.timeout(o.timeoutMs ?? TIMEOUT_MS),
+      } as https.RequestOptions,
+      (res) => {
+        if (res.statusCode !== 200) {
+          res.resume();
+          reject(refuse(uri, `answered ${res.statusCode}`));
           return;
         }
-        chunks.push(c);
-      });
-      res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-      res.on('error', reject);
-    });
+        const declared = Number(res.headers['content-length'] ?? 0);
+        if (declared > max) {
+          res.destroy();
+          reject(refuse(uri, `response of ${declared} bytes is over the ${max}-byte limit`));
+          return;
+        }
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > max) {
+            res.destroy();
+            reject(refuse(uri, `response is over the ${max}-byte limit`));
+            return;
+          }
+          chunks.push(c);
+        });
+        res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
   });
   let doc: unknown;
@@ -139,7 +158,9 @@ export class JwksCache {
   private readonly entries = new Map<string, Entry>();
   private readonly inline = new Map<string, JWTVerifyGetKey>();
 
-  constructor(private readonly o: Omit<JwksFetchOptions, 'allowHttp'> & { now?: () => number; fetch?: typeof fetchJwks } = {}) {}
+  constructor(
+    private readonly o: Omit<JwksFetchOptions, 'allowHttp'> & { now?: () => number; fetch?: typeof fetchJwks } = {},
+  ) {}
 
   /** The key getter for jose's jwtVerify. */
   keysFor(uri: string, allowHttp: boolean): JWTVerifyGetKey {
@@ -160,7 +181,8 @@ export class JwksCache {
         return await e.keys(header, token);
       } catch (err) {
         // A key the set lacks may be a rotation: fetch again, not more often than the cooldown.
-        if ((err as { code?: string }).code !== 'ERR_JWKS_NO_MATCHING_KEY' || now - (e.fetchedAt ?? 0) < COOLDOWN_MS) throw err;
+        if ((err as { code?: string }).code !== 'ERR_JWKS_NO_MATCHING_KEY' || now - (e.fetchedAt ?? 0) < COOLDOWN_MS)
+          throw err;
         await this.refresh(e, uri, allowHttp);
         return e.keys(header, token);
       }
@@ -186,9 +208,13 @@ export class JwksCache {
   }
 
   /** Remote key sets held (for tests and config dumps). */
-  get size(): number { return this.entries.size; }
+  get size(): number {
+    return this.entries.size;
+  }
 
-  private now(): number { return (this.o.now ?? Date.now)(); }
+  private now(): number {
+    return (this.o.now ?? Date.now)();
+  }
 
   private refresh(e: Entry, uri: string, allowHttp: boolean): Promise<void> {
     e.pending ??= (async () => {

@@ -11,12 +11,23 @@ import { jwtFilter } from './jwt.js';
 function context(token: string): RequestContext {
   const headers = { authorization: `Bearer ${token}` };
   const view: RequestView = {
-    method: 'GET', url: '/x', path: '/x', query: new URLSearchParams(), authority: 'svc:80', scheme: 'http',
-    headers, port: 80, source: { ip: '10.0.0.1', port: 1234, namespace: 'shop' },
+    method: 'GET',
+    url: '/x',
+    path: '/x',
+    query: new URLSearchParams(),
+    authority: 'svc:80',
+    scheme: 'http',
+    headers,
+    port: 80,
+    source: { ip: '10.0.0.1', port: 1234, namespace: 'shop' },
   };
   return {
-    view, upstreamHeaders: { ...headers }, upstreamPath: '/x', upstreamAuthority: 'svc:80',
-    destinationWorkload: { namespace: 'shop', labels: {} }, responseEdits: [],
+    view,
+    upstreamHeaders: { ...headers },
+    upstreamPath: '/x',
+    upstreamAuthority: 'svc:80',
+    destinationWorkload: { namespace: 'shop', labels: {} },
+    responseEdits: [],
   };
 }
 
@@ -26,12 +37,19 @@ describe('JWT filter: a rule without issuer', () => {
     const other = await generateKeyPair('ES256');
     const jwk = { ...(await exportJWK(mine.publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' };
     const policy: RequestAuthentication = {
-      key: 'shop/jwt', name: 'jwt', scope: { namespace: 'shop', level: 'namespace' },
+      key: 'shop/jwt',
+      name: 'jwt',
+      scope: { namespace: 'shop', level: 'namespace' },
       jwtRules: [{ issuer: '', jwks: JSON.stringify({ keys: [jwk] }) }],
     };
     const filter = jwtFilter([policy], 'istio-system', new JwksCache(), false)!;
-    const sign = (key: typeof mine.privateKey, iss: string): Promise<string> => new SignJWT({ sub: 'alice' })
-      .setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuer(iss).setIssuedAt().setExpirationTime('10m').sign(key);
+    const sign = (key: typeof mine.privateKey, iss: string): Promise<string> =>
+      new SignJWT({ sub: 'alice' })
+        .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+        .setIssuer(iss)
+        .setIssuedAt()
+        .setExpirationTime('10m')
+        .sign(key);
     const ok = context(await sign(mine.privateKey, 'https://anyone.example'));
     expect(await filter.onRequest(ok)).toBeUndefined();
     expect(ok.jwt?.principal).toBe('https://anyone.example/alice');

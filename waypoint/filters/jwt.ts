@@ -20,7 +20,12 @@ interface CompiledJwtRule {
   readonly scope: RequestAuthentication['scope'];
 }
 
-function compileRule(policy: RequestAuthentication, rule: JwtRule, jwks: JwksCache, allowHttp: boolean): CompiledJwtRule {
+function compileRule(
+  policy: RequestAuthentication,
+  rule: JwtRule,
+  jwks: JwksCache,
+  allowHttp: boolean,
+): CompiledJwtRule {
   let keys: JWTVerifyGetKey;
   if (rule.jwks) {
     keys = jwks.inlineKeys(rule.jwks);
@@ -58,10 +63,14 @@ function appliesTo(scope: RequestAuthentication['scope'], rootNamespace: string,
  * Where a token may be: the configured headers, query parameters and cookies; with none
  * configured, Istio's defaults: `Authorization: Bearer <token>`, then `?access_token=`.
  */
-function extractToken(ctx: RequestContext, rule: JwtRule): { token: string; header?: string; param?: string } | undefined {
-  const configured = (rule.fromHeaders?.length ?? 0) + (rule.fromParams?.length ?? 0) + (rule.fromCookies?.length ?? 0) > 0;
-  const headers = configured ? rule.fromHeaders ?? [] : [{ name: 'authorization', prefix: 'Bearer ' }];
-  const params = configured ? rule.fromParams ?? [] : ['access_token'];
+function extractToken(
+  ctx: RequestContext,
+  rule: JwtRule,
+): { token: string; header?: string; param?: string } | undefined {
+  const configured =
+    (rule.fromHeaders?.length ?? 0) + (rule.fromParams?.length ?? 0) + (rule.fromCookies?.length ?? 0) > 0;
+  const headers = configured ? (rule.fromHeaders ?? []) : [{ name: 'authorization', prefix: 'Bearer ' }];
+  const params = configured ? (rule.fromParams ?? []) : ['access_token'];
   for (const h of headers) {
     const value = ctx.view.headers[h.name.toLowerCase()];
     if (value === undefined) continue;
@@ -83,7 +92,10 @@ function extractToken(ctx: RequestContext, rule: JwtRule): { token: string; head
 }
 
 export function jwtFilter(
-  policies: readonly RequestAuthentication[], rootNamespace: string, jwks: JwksCache, allowHttp: boolean,
+  policies: readonly RequestAuthentication[],
+  rootNamespace: string,
+  jwks: JwksCache,
+  allowHttp: boolean,
 ): HttpFilter | undefined {
   const rules = policies.flatMap((p) => p.jwtRules.map((r) => compileRule(p, r, jwks, allowHttp)));
   if (rules.length === 0) return undefined;
@@ -105,8 +117,9 @@ export function jwtFilter(
         // A token is checked by the rule of its issuer; other rules look further.
         // A rule without issuer (Istio allows jwksUri/jwks alone) takes any issuer its keys verify.
         const sameToken = (r: (typeof applicable)[number]): boolean => extractToken(ctx, r.rule)?.token === found.token;
-        const rule = applicable.find((r) => r.rule.issuer === issuer && sameToken(r))
-          ?? applicable.find((r) => r.rule.issuer === '' && sameToken(r));
+        const rule =
+          applicable.find((r) => r.rule.issuer === issuer && sameToken(r)) ??
+          applicable.find((r) => r.rule.issuer === '' && sameToken(r));
         if (!rule) return replies.jwtInvalid(`Jwt issuer is not configured`);
         let payload: JWTPayload;
         try {
@@ -120,7 +133,9 @@ export function jwtFilter(
         if (!rule.rule.forwardOriginalToken && found.header) delete ctx.upstreamHeaders[found.header];
         const outputs: Record<string, string> = {};
         if (rule.rule.outputPayloadToHeader) {
-          outputs[rule.rule.outputPayloadToHeader.toLowerCase()] = Buffer.from(JSON.stringify(payload)).toString('base64url');
+          outputs[rule.rule.outputPayloadToHeader.toLowerCase()] = Buffer.from(JSON.stringify(payload)).toString(
+            'base64url',
+          );
         }
         for (const { header, claim } of rule.rule.outputClaimToHeaders ?? []) {
           const value = payload[claim];

@@ -47,7 +47,8 @@ export class RouteTable {
     this.virtualHosts = virtualHosts.map((vhost) => {
       const domains = vhost.domains.map((d) => d.toLowerCase());
       return {
-        vhost, routes: vhost.routes.map(compileRoute),
+        vhost,
+        routes: vhost.routes.map(compileRoute),
         exactDomains: new Set(domains.filter((d) => !d.startsWith('*.'))),
         wildcardSuffixes: domains.filter((d) => d.startsWith('*.')).map((d) => d.slice(1)),
       };

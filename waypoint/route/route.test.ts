@@ -4,7 +4,17 @@ import { compileRouteMatch } from './match.js';
 import { buildRequestView, type RequestView } from './request-view.js';
 import { pickDestination, RouteTable } from './route-table.js';
 
-function req(over: Partial<{ method: string; url: string; authority: string; headers: Record<string, string>; port: number; labels: Record<string, string>; ns: string }> = {}): RequestView {
+function req(
+  over: Partial<{
+    method: string;
+    url: string;
+    authority: string;
+    headers: Record<string, string>;
+    port: number;
+    labels: Record<string, string>;
+    ns: string;
+  }> = {},
+): RequestView {
   return buildRequestView({
     method: over.method ?? 'GET',
     url: over.url ?? '/',
@@ -15,7 +25,13 @@ function req(over: Partial<{ method: string; url: string; authority: string; hea
   });
 }
 
-const dest = (subset: string, weight: number) => ({ host: 'customer-service.coffee-shop.svc.cluster.local', subset, port: 8080, weight, cluster: `outbound|8080|${subset}|customer-service.coffee-shop.svc.cluster.local` });
+const dest = (subset: string, weight: number) => ({
+  host: 'customer-service.coffee-shop.svc.cluster.local',
+  subset,
+  port: 8080,
+  weight,
+  cluster: `outbound|8080|${subset}|customer-service.coffee-shop.svc.cluster.local`,
+});
 
 function route(over: Partial<HttpRoute>): HttpRoute {
   return { source: 'coffee-shop/customer', matches: [], destinations: [dest('v1', 100)], ...over };
@@ -23,12 +39,14 @@ function route(over: Partial<HttpRoute>): HttpRoute {
 
 describe('route matching', () => {
   it('ANDs conditions in one block and ORs blocks; no block matches all', () => {
-    const r = compileRouteMatch(route({
-      matches: [
-        { uri: { type: 'prefix', value: '/api' }, method: { type: 'exact', value: 'GET' } },
-        { headers: { 'user-agent': { type: 'regex', value: '.*Firefox.*' } } },
-      ],
-    }));
+    const r = compileRouteMatch(
+      route({
+        matches: [
+          { uri: { type: 'prefix', value: '/api' }, method: { type: 'exact', value: 'GET' } },
+          { headers: { 'user-agent': { type: 'regex', value: '.*Firefox.*' } } },
+        ],
+      }),
+    );
     expect(r(req({ url: '/api/x' }))).toBe(true);
     expect(r(req({ url: '/api/x', method: 'POST' }))).toBe(false);
     expect(r(req({ url: '/other', headers: { 'User-Agent': 'Mozilla/5.0 Firefox/120' } }))).toBe(true);
@@ -37,16 +55,47 @@ describe('route matching', () => {
   });
 
   it('regex must match the whole value; exact, prefix, query params, authority, ignoreUriCase', () => {
-    expect(compileRouteMatch(route({ matches: [{ uri: { type: 'regex', value: '/a' } }] }))(req({ url: '/ab' }))).toBe(false);
-    expect(compileRouteMatch(route({ matches: [{ uri: { type: 'exact', value: '/pay' } }] }))(req({ url: '/pay?x=1' }))).toBe(true);
-    expect(compileRouteMatch(route({ matches: [{ queryParams: { v: { type: 'exact', value: '2' } } }] }))(req({ url: '/?v=2' }))).toBe(true);
-    expect(compileRouteMatch(route({ matches: [{ queryParams: { v: { type: 'exact', value: '2' } } }] }))(req({ url: '/?v=3' }))).toBe(false);
-    expect(compileRouteMatch(route({ matches: [{ authority: { type: 'exact', value: 'shop.example' } }] }))(req({ authority: 'shop.example:80' }))).toBe(true);
-    expect(compileRouteMatch(route({ matches: [{ uri: { type: 'prefix', value: '/API' }, ignoreUriCase: true }] }))(req({ url: '/api/v1' }))).toBe(true);
+    expect(compileRouteMatch(route({ matches: [{ uri: { type: 'regex', value: '/a' } }] }))(req({ url: '/ab' }))).toBe(
+      false,
+    );
+    expect(
+      compileRouteMatch(route({ matches: [{ uri: { type: 'exact', value: '/pay' } }] }))(req({ url: '/pay?x=1' })),
+    ).toBe(true);
+    expect(
+      compileRouteMatch(route({ matches: [{ queryParams: { v: { type: 'exact', value: '2' } } }] }))(
+        req({ url: '/?v=2' }),
+      ),
+    ).toBe(true);
+    expect(
+      compileRouteMatch(route({ matches: [{ queryParams: { v: { type: 'exact', value: '2' } } }] }))(
+        req({ url: '/?v=3' }),
+      ),
+    ).toBe(false);
+    expect(
+      compileRouteMatch(route({ matches: [{ authority: { type: 'exact', value: 'shop.example' } }] }))(
+        req({ authority: 'shop.example:80' }),
+      ),
+    ).toBe(true);
+    expect(
+      compileRouteMatch(route({ matches: [{ uri: { type: 'prefix', value: '/API' }, ignoreUriCase: true }] }))(
+        req({ url: '/api/v1' }),
+      ),
+    ).toBe(true);
   });
 
   it('withoutHeaders, sourceLabels, sourceNamespace and port', () => {
-    const r = compileRouteMatch(route({ matches: [{ withoutHeaders: { 'x-debug': { type: 'exact', value: '1' } }, sourceLabels: { app: 'web' }, sourceNamespace: 'shop', port: 8080 }] }));
+    const r = compileRouteMatch(
+      route({
+        matches: [
+          {
+            withoutHeaders: { 'x-debug': { type: 'exact', value: '1' } },
+            sourceLabels: { app: 'web' },
+            sourceNamespace: 'shop',
+            port: 8080,
+          },
+        ],
+      }),
+    );
     expect(r(req({ labels: { app: 'web', version: 'v1' }, ns: 'shop' }))).toBe(true);
     expect(r(req({ labels: { app: 'web' }, ns: 'shop', headers: { 'x-debug': '1' } }))).toBe(false);
     expect(r(req({ labels: { app: 'other' }, ns: 'shop' }))).toBe(false);
@@ -57,8 +106,12 @@ describe('route matching', () => {
 
 describe('route table', () => {
   const vhost: VirtualHost = {
-    name: 'customer-service.coffee-shop.svc.cluster.local:8080', host: 'customer-service.coffee-shop.svc.cluster.local', port: 8080, protocol: 'http',
-    domains: ['customer-service.coffee-shop.svc.cluster.local:8080', 'customer-service:8080', '10.96.0.7:8080'], vips: ['10.96.0.7'],
+    name: 'customer-service.coffee-shop.svc.cluster.local:8080',
+    host: 'customer-service.coffee-shop.svc.cluster.local',
+    port: 8080,
+    protocol: 'http',
+    domains: ['customer-service.coffee-shop.svc.cluster.local:8080', 'customer-service:8080', '10.96.0.7:8080'],
+    vips: ['10.96.0.7'],
     routes: [
       route({ name: 'firefox', matches: [{ headers: { 'user-agent': { type: 'regex', value: '.*Firefox.*' } } }] }),
       route({ name: 'split', destinations: [dest('v1', 70), dest('v2', 30)] }),

@@ -14,7 +14,12 @@ function seeded(seed: number): () => number {
 }
 
 function ep(address: string, locality?: ClusterEndpoint['locality'], active = 0): EndpointRuntime {
-  return { endpoint: { address, port: 80, labels: {}, ...(locality ? { locality } : {}) }, key: `${address}:80`, active, outlier: newOutlierState() };
+  return {
+    endpoint: { address, port: 80, labels: {}, ...(locality ? { locality } : {}) },
+    key: `${address}:80`,
+    active,
+    outlier: newOutlierState(),
+  };
 }
 
 describe('load balancer', () => {
@@ -32,7 +37,13 @@ describe('load balancer', () => {
 
   it('consistent hash maps a key to one endpoint and only moves the keys of a removed endpoint', () => {
     const all = [ep('a'), ep('b'), ep('c')];
-    const pick = (eps: EndpointRuntime[], key: string) => pickByPolicy(eps, { consistentHash: { httpHeaderName: 'x' } }, { hashKey: key, random: Math.random }, { next: 0 })!.key;
+    const pick = (eps: EndpointRuntime[], key: string) =>
+      pickByPolicy(
+        eps,
+        { consistentHash: { httpHeaderName: 'x' } },
+        { hashKey: key, random: Math.random },
+        { next: 0 },
+      )!.key;
     const before = new Map(Array.from({ length: 50 }, (_, i) => [`k${i}`, pick(all, `k${i}`)]));
     expect(new Set(before.values()).size).toBe(3);
     for (const [key, owner] of before) {
@@ -48,7 +59,9 @@ describe('load balancer', () => {
     expect(localityPriority(self, { region: 'r3' }, [{ from: 'r1', to: 'r3' }])).toBe(3);
     expect(localityPriority(self, { region: 'r2' }, [{ from: 'r1', to: 'r3' }])).toBe(4);
     const eps = [ep('far', { region: 'r2' }), ep('near', { region: 'r1', zone: 'z2' })];
-    expect(localityCandidates(eps, self, { localityLbSetting: { enabled: true } }, Math.random).map((e) => e.key)).toEqual(['near:80']);
+    expect(
+      localityCandidates(eps, self, { localityLbSetting: { enabled: true } }, Math.random).map((e) => e.key),
+    ).toEqual(['near:80']);
   });
 
   it('distribute sends the configured share to each locality', () => {
@@ -56,7 +69,8 @@ describe('load balancer', () => {
     const random = seeded(3);
     let toB = 0;
     const lb = { localityLbSetting: { distribute: [{ from: 'r1/z1/*', to: { 'r1/z1/*': 25, 'r2/*': 75 } }] } };
-    for (let i = 0; i < 400; i++) if (localityCandidates(eps, { region: 'r1', zone: 'z1' }, lb, random)[0]!.key === 'b:80') toB++;
+    for (let i = 0; i < 400; i++)
+      if (localityCandidates(eps, { region: 'r1', zone: 'z1' }, lb, random)[0]!.key === 'b:80') toB++;
     expect(toB).toBeGreaterThan(260);
     expect(toB).toBeLessThan(340);
   });

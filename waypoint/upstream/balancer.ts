@@ -24,7 +24,12 @@ function hashScore(key: string, endpointKey: string): bigint {
   return createHash('sha1').update(key).update('\0').update(endpointKey).digest().readBigUInt64BE(0);
 }
 
-export function pickByPolicy(candidates: readonly EndpointRuntime[], lb: LoadBalancerSettings | undefined, input: PickInput, rr: { next: number }): EndpointRuntime | undefined {
+export function pickByPolicy(
+  candidates: readonly EndpointRuntime[],
+  lb: LoadBalancerSettings | undefined,
+  input: PickInput,
+  rr: { next: number },
+): EndpointRuntime | undefined {
   if (candidates.length === 0) return undefined;
   if (candidates.length === 1) return candidates[0];
   if (lb?.consistentHash && input.hashKey !== undefined) {
@@ -32,7 +37,10 @@ export function pickByPolicy(candidates: readonly EndpointRuntime[], lb: LoadBal
     let bestScore = -1n;
     for (const c of candidates) {
       const score = hashScore(input.hashKey, c.key);
-      if (score > bestScore) { best = c; bestScore = score; }
+      if (score > bestScore) {
+        best = c;
+        bestScore = score;
+      }
     }
     return best;
   }
@@ -65,7 +73,11 @@ function matchesLocalityPattern(pattern: string, locality: Locality | undefined)
  * 2 same region, 3 elsewhere. A `failover` rule from our region to another ranks that
  * region just after our own.
  */
-export function localityPriority(self: Locality | undefined, ep: Locality | undefined, failover: readonly { from: string; to: string }[] = []): number {
+export function localityPriority(
+  self: Locality | undefined,
+  ep: Locality | undefined,
+  failover: readonly { from: string; to: string }[] = [],
+): number {
   if (!self?.region) return 0;
   if (ep?.region === self.region) {
     if (ep.zone === self.zone) return ep.subzone === self.subzone ? 0 : 1;
@@ -77,7 +89,10 @@ export function localityPriority(self: Locality | undefined, ep: Locality | unde
 
 /** Healthy endpoints of the best-ranked locality that has any; distribute weights applied. */
 export function localityCandidates(
-  healthy: readonly EndpointRuntime[], self: Locality | undefined, lb: LoadBalancerSettings | undefined, random: () => number,
+  healthy: readonly EndpointRuntime[],
+  self: Locality | undefined,
+  lb: LoadBalancerSettings | undefined,
+  random: () => number,
 ): readonly EndpointRuntime[] {
   const setting = lb?.localityLbSetting;
   if (!setting || setting.enabled === false || !self?.region) return healthy;

@@ -43,7 +43,11 @@ export class ClusterRuntime {
   active = 0;
   private sweepTimer: NodeJS.Timeout | undefined;
 
-  constructor(config: Cluster, private readonly selfLocality: Locality | undefined, private readonly now: () => number = Date.now) {
+  constructor(
+    config: Cluster,
+    private readonly selfLocality: Locality | undefined,
+    private readonly now: () => number = Date.now,
+  ) {
     this.config = config;
     this.limits = limitsOf(config);
     this.update(config);
@@ -63,7 +67,14 @@ export class ClusterRuntime {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = undefined;
     if (this.outlier) {
-      this.sweepTimer = setInterval(() => sweep(this.endpoints.map((e) => e.outlier), this.now()), Math.min(this.outlier.intervalMs, 1000));
+      this.sweepTimer = setInterval(
+        () =>
+          sweep(
+            this.endpoints.map((e) => e.outlier),
+            this.now(),
+          ),
+        Math.min(this.outlier.intervalMs, 1000),
+      );
       this.sweepTimer.unref();
     }
   }
@@ -109,7 +120,10 @@ export class ClusterRuntime {
   snapshot(): Array<{ address: string; active: number; ejected: boolean; ejections: number; ejectedForMs: number }> {
     const now = this.now();
     return this.endpoints.map((e) => ({
-      address: e.key, active: e.active, ejected: isEjected(e.outlier, now), ejections: e.outlier.ejections,
+      address: e.key,
+      active: e.active,
+      ejected: isEjected(e.outlier, now),
+      ejections: e.outlier.ejections,
       ejectedForMs: Math.max(0, e.outlier.ejectedUntil - now),
     }));
   }

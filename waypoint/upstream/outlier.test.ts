@@ -2,7 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { isEjected, newOutlierState, outlierSettings, recordResult, sweep } from './outlier.js';
 
 describe('outlier detection', () => {
-  const settings = outlierSettings({ consecutive5xxErrors: 3, intervalMs: 100, baseEjectionTimeMs: 1000, maxEjectionPercent: 100 })!;
+  const settings = outlierSettings({
+    consecutive5xxErrors: 3,
+    intervalMs: 100,
+    baseEjectionTimeMs: 1000,
+    maxEjectionPercent: 100,
+  })!;
 
   it('ejects after N consecutive 5xx; a success in between resets the count', () => {
     const s = newOutlierState();
@@ -18,7 +23,9 @@ describe('outlier detection', () => {
 
   it('multiplies the ejection time by the number of ejections; healthy sweeps lower it again', () => {
     const s = newOutlierState();
-    const fail = (now: number) => { for (let i = 0; i < 3; i++) recordResult(s, settings, 500, now, 0, 2); };
+    const fail = (now: number) => {
+      for (let i = 0; i < 3; i++) recordResult(s, settings, 500, now, 0, 2);
+    };
     fail(0);
     expect(s.ejectedUntil).toBe(1000);
     sweep([s], 1000);

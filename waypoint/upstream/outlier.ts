@@ -53,7 +53,12 @@ export function isEjected(state: OutlierState, now: number): boolean {
  * must now be ejected. `ejectedCount` and `total` enforce maxEjectionPercent.
  */
 export function recordResult(
-  state: OutlierState, settings: OutlierSettings, status: number, now: number, ejectedCount: number, total: number,
+  state: OutlierState,
+  settings: OutlierSettings,
+  status: number,
+  now: number,
+  ejectedCount: number,
+  total: number,
 ): boolean {
   const gatewayError = status === 0 || status === 502 || status === 503 || status === 504;
   if (status === 0 || status >= 500) {
@@ -64,12 +69,14 @@ export function recordResult(
     state.consecutiveGateway = 0;
     return false;
   }
-  const tripped = (settings.consecutive5xx > 0 && state.consecutive5xx >= settings.consecutive5xx)
-    || (settings.consecutiveGateway > 0 && state.consecutiveGateway >= settings.consecutiveGateway);
+  const tripped =
+    (settings.consecutive5xx > 0 && state.consecutive5xx >= settings.consecutive5xx) ||
+    (settings.consecutiveGateway > 0 && state.consecutiveGateway >= settings.consecutiveGateway);
   if (!tripped || isEjected(state, now)) return false;
   if ((100 * (ejectedCount + 1)) / total > settings.maxEjectionPercent) return false;
   state.ejections++;
-  state.ejectedUntil = now + Math.min(settings.baseEjectionMs * state.ejections, Math.max(MAX_EJECTION_MS, settings.baseEjectionMs));
+  state.ejectedUntil =
+    now + Math.min(settings.baseEjectionMs * state.ejections, Math.max(MAX_EJECTION_MS, settings.baseEjectionMs));
   state.consecutive5xx = 0;
   state.consecutiveGateway = 0;
   return true;

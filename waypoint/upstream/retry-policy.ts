@@ -15,7 +15,13 @@ export interface AttemptOutcome {
   readonly grpcStatus?: string;
 }
 
-const GRPC_CODES: Record<string, string> = { cancelled: '1', 'deadline-exceeded': '4', 'resource-exhausted': '8', unavailable: '14', internal: '13' };
+const GRPC_CODES: Record<string, string> = {
+  cancelled: '1',
+  'deadline-exceeded': '4',
+  'resource-exhausted': '8',
+  unavailable: '14',
+  internal: '13',
+};
 
 export function compileRetryOn(retryOn: readonly string[]): (o: AttemptOutcome) => boolean {
   const conditions = new Set(retryOn.map((s) => s.trim().toLowerCase()).filter(Boolean));
@@ -23,7 +29,13 @@ export function compileRetryOn(retryOn: readonly string[]): (o: AttemptOutcome) 
   return (o) => {
     if (o.status === 0) {
       if (o.failure === 'timeout') return conditions.has('5xx') || conditions.has('gateway-error');
-      if (o.failure === 'connect') return conditions.has('connect-failure') || conditions.has('5xx') || conditions.has('gateway-error') || conditions.has('reset');
+      if (o.failure === 'connect')
+        return (
+          conditions.has('connect-failure') ||
+          conditions.has('5xx') ||
+          conditions.has('gateway-error') ||
+          conditions.has('reset')
+        );
       return conditions.has('reset') || conditions.has('5xx') || conditions.has('refused-stream');
     }
     if (conditions.has('5xx') && o.status >= 500) return true;
@@ -32,7 +44,8 @@ export function compileRetryOn(retryOn: readonly string[]): (o: AttemptOutcome) 
     // Istio lists bare codes in retryOn and turns on retriable-status-codes for them.
     if (codes.has(o.status)) return true;
     if (o.grpcStatus) {
-      for (const [name, code] of Object.entries(GRPC_CODES)) if (conditions.has(name) && o.grpcStatus === code) return true;
+      for (const [name, code] of Object.entries(GRPC_CODES))
+        if (conditions.has(name) && o.grpcStatus === code) return true;
     }
     return false;
   };

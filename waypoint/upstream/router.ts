@@ -29,7 +29,14 @@ export interface RouterDeps {
 
 export type RouterResult =
   /** `flag` URX: the answer is a retriable one that used up the retries (Envoy's flag). */
-  | { kind: 'upstream'; response: UpstreamResponse; cluster: Cluster; endpoint: EndpointRuntime; attempts: number; flag?: ResponseFlag }
+  | {
+      kind: 'upstream';
+      response: UpstreamResponse;
+      cluster: Cluster;
+      endpoint: EndpointRuntime;
+      attempts: number;
+      flag?: ResponseFlag;
+    }
   | { kind: 'local'; reply: LocalReply; cluster?: Cluster; attempts: number };
 
 /** The consistent-hash key; undefined when the request lacks it (Envoy then picks as without hashing). */
@@ -53,7 +60,12 @@ export function hashKeyFor(cluster: Cluster, ctx: Pick<RequestContext, 'view'>):
 function outcomeOf(err: unknown): AttemptOutcome {
   const code = (err as { code?: string }).code ?? '';
   if (code === 'AMBIT_E_TIMEOUT' || code === 'ABORT_ERR') return { status: 0, failure: 'timeout' };
-  if (code === 'AMBIT_E_HBONE_CONNECT' || code === 'AMBIT_E_HBONE_STATUS' || code === 'AMBIT_E_TLS_PEER' || code === 'ECONNREFUSED') {
+  if (
+    code === 'AMBIT_E_HBONE_CONNECT' ||
+    code === 'AMBIT_E_HBONE_STATUS' ||
+    code === 'AMBIT_E_TLS_PEER' ||
+    code === 'ECONNREFUSED'
+  ) {
     return { status: 0, failure: 'connect' };
   }
   return { status: 0, failure: 'reset' };
@@ -62,7 +74,11 @@ function outcomeOf(err: unknown): AttemptOutcome {
 export class Router {
   constructor(private readonly deps: RouterDeps) {}
 
-  async route(ctx: RequestContext, body: Buffer | NodeJS.ReadableStream | undefined, deadline: CancelSignal): Promise<RouterResult> {
+  async route(
+    ctx: RequestContext,
+    body: Buffer | NodeJS.ReadableStream | undefined,
+    deadline: CancelSignal,
+  ): Promise<RouterResult> {
     const route = ctx.route;
     if (!route) return { kind: 'local', reply: replies.noRoute(), attempts: 0 };
     const destination = pickDestination(route, this.deps.random());
@@ -79,14 +95,22 @@ export class Router {
     const maxRetries = body === undefined || Buffer.isBuffer(body) ? retry.attempts : 0;
     const retriable = retryOnPredicate(retry.retryOn);
     const tried = new Set<string>();
-    let last: RouterResult = { kind: 'local', reply: replies.noHealthyUpstream(), cluster: runtime.config, attempts: 0 };
+    let last: RouterResult = {
+      kind: 'local',
+      reply: replies.noHealthyUpstream(),
+      cluster: runtime.config,
+      attempts: 0,
+    };
 
     for (let attempt = 0; attempt <= maxRetries; attempt++) {
-      if (deadline.aborted) return { kind: 'local', reply: replies.timeout(), cluster: runtime.config, attempts: attempt };
+      if (deadline.aborted)
+        return { kind: 'local', reply: replies.timeout(), cluster: runtime.config, attempts: attempt };
       if (attempt > 0) await new Promise((r) => setTimeout(r, retryBackoffMs(attempt - 1, this.deps.random)));
       const picked = runtime.pick({ hashKey: hashKeyFor(runtime.config, ctx), random: this.deps.random }, tried);
-      if (picked === 'overflow') return { kind: 'local', reply: replies.overflow(), cluster: runtime.config, attempts: attempt };
-      if (picked === 'no-healthy') return { kind: 'local', reply: replies.noHealthyUpstream(), cluster: runtime.config, attempts: attempt };
+      if (picked === 'overflow')
+        return { kind: 'local', reply: replies.overflow(), cluster: runtime.config, attempts: attempt };
+      if (picked === 'no-healthy')
+        return { kind: 'local', reply: replies.noHealthyUpstream(), cluster: runtime.config, attempts: attempt };
       tried.add(picked.key);
       // A policy that selects only some endpoints is enforced on the one picked (no retry
       // elsewhere: the request is denied, as it would be at that workload).
@@ -94,13 +118,21 @@ export class Router {
         return { kind: 'local', reply: replies.rbacDenied(), cluster: runtime.config, attempts: attempt };
       }
       const result = await this.attempt(ctx, runtime, picked, destination, body, deadline, retry.perTryTimeoutMs);
-      last = result.kind === 'upstream'
-        ? { ...result, attempts: attempt + 1 }
-        : { kind: 'local', reply: result.reply, cluster: runtime.config, attempts: attempt + 1 };
-      const outcome: AttemptOutcome = result.kind === 'upstream'
-        ? { status: result.response.status, ...(typeof result.response.headers['grpc-status'] === 'string' ? { grpcStatus: result.response.headers['grpc-status'] } : {}) }
-        : result.outcome;
-      if (deadline.aborted) return { kind: 'local', reply: replies.timeout(), cluster: runtime.config, attempts: attempt + 1 };
+      last =
+        result.kind === 'upstream'
+          ? { ...result, attempts: attempt + 1 }
+          : { kind: 'local', reply: result.reply, cluster: runtime.config, attempts: attempt + 1 };
+      const outcome: AttemptOutcome =
+        result.kind === 'upstream'
+          ? {
+              status: result.response.status,
+              ...(typeof result.response.headers['grpc-status'] === 'string'
+                ? { grpcStatus: result.response.headers['grpc-status'] }
+                : {}),
+            }
+          : result.outcome;
+      if (deadline.aborted)
+        return { kind: 'local', reply: replies.timeout(), cluster: runtime.config, attempts: attempt + 1 };
       if (!retriable(outcome)) return last;
       if (attempt === maxRetries) return maxRetries > 0 && last.kind === 'upstream' ? { ...last, flag: 'URX' } : last;
       if (result.kind === 'upstream') result.response.body.resume(); // discard the retried answer
@@ -109,17 +141,29 @@ export class Router {
   }
 
   private async attempt(
-    ctx: RequestContext, runtime: ClusterRuntime, ep: EndpointRuntime, dest: RouteDestination,
-    body: Buffer | NodeJS.ReadableStream | undefined, deadline: CancelSignal, perTryTimeoutMs: number | undefined,
-  ): Promise<{ kind: 'upstream'; response: UpstreamResponse; cluster: Cluster; endpoint: EndpointRuntime } | { kind: 'local'; reply: LocalReply; outcome: AttemptOutcome }> {
+    ctx: RequestContext,
+    runtime: ClusterRuntime,
+    ep: EndpointRuntime,
+    dest: RouteDestination,
+    body: Buffer | NodeJS.ReadableStream | undefined,
+    deadline: CancelSignal,
+    perTryTimeoutMs: number | undefined,
+  ): Promise<
+    | { kind: 'upstream'; response: UpstreamResponse; cluster: Cluster; endpoint: EndpointRuntime }
+    | { kind: 'local'; reply: LocalReply; outcome: AttemptOutcome }
+  > {
     const signal = perTryTimeoutMs ? RequestCancel.derived(deadline, perTryTimeoutMs) : deadline;
     runtime.active++;
     ep.active++;
     try {
       const transport = this.deps.transports.forEndpoint(runtime.config, ep);
       const response = await transport.request({
-        method: ctx.view.method, path: ctx.upstreamPath, authority: ctx.upstreamAuthority,
-        headers: ctx.upstreamHeaders, body, signal,
+        method: ctx.view.method,
+        path: ctx.upstreamPath,
+        authority: ctx.upstreamAuthority,
+        headers: ctx.upstreamHeaders,
+        body,
+        signal,
       });
       runtime.record(ep, response.status);
       // Counted down once, whichever of end / error / close comes first.
@@ -140,8 +184,16 @@ export class Router {
       const outcome = outcomeOf(err);
       runtime.record(ep, 0);
       const perTryTimedOut = outcome.failure === 'timeout' && !deadline.aborted;
-      this.deps.log.debug('upstream attempt failed', { cluster: runtime.config.name, endpoint: ep.key, err: (err as Error).message });
-      return { kind: 'local', reply: perTryTimedOut || deadline.aborted ? replies.timeout() : replyForError(err), outcome };
+      this.deps.log.debug('upstream attempt failed', {
+        cluster: runtime.config.name,
+        endpoint: ep.key,
+        err: (err as Error).message,
+      });
+      return {
+        kind: 'local',
+        reply: perTryTimedOut || deadline.aborted ? replies.timeout() : replyForError(err),
+        outcome,
+      };
     }
   }
 
@@ -157,9 +209,18 @@ export class Router {
     if (typeof picked === 'string') return;
     if (ctx.authorizeEndpoint && !ctx.authorizeEndpoint(runtime.config, picked.endpoint)) return;
     const transport = this.deps.transports.forEndpoint(runtime.config, picked);
-    transport.request({
-      method: ctx.view.method, path: ctx.upstreamPath, authority: `${ctx.upstreamAuthority.split(':')[0]}-shadow`,
-      headers: { ...ctx.upstreamHeaders }, body, signal: AbortSignal.timeout(10_000),
-    }).then((res) => res.body.resume(), (err: Error) => this.deps.log.debug('mirror failed', { cluster: m.cluster, err: err.message }));
+    transport
+      .request({
+        method: ctx.view.method,
+        path: ctx.upstreamPath,
+        authority: `${ctx.upstreamAuthority.split(':')[0]}-shadow`,
+        headers: { ...ctx.upstreamHeaders },
+        body,
+        signal: AbortSignal.timeout(10_000),
+      })
+      .then(
+        (res) => res.body.resume(),
+        (err: Error) => this.deps.log.debug('mirror failed', { cluster: m.cluster, err: err.message }),
+      );
   }
 }

@@ -21,9 +21,15 @@ export class RequestCancel {
   /** Aborts when `parent` does, and on its own after `timeoutMs` (timer unref'd, cleared by dispose). */
   static derived(parent: CancelSignal, timeoutMs: number): RequestCancel {
     const c = new RequestCancel();
-    if (parent.aborted) { c.aborted = true; return c; }
+    if (parent.aborted) {
+      c.aborted = true;
+      return c;
+    }
     const off = onCancel(parent, () => c.abort());
-    c.timer = setTimeout(() => { off(); c.abort(); }, timeoutMs);
+    c.timer = setTimeout(() => {
+      off();
+      c.abort();
+    }, timeoutMs);
     c.timer.unref();
     return c;
   }
@@ -39,7 +45,10 @@ export class RequestCancel {
 
   /** `fn` once on abort (now, if already aborted); returns the unsubscribe. */
   onAbort(fn: () => void): () => void {
-    if (this.aborted) { fn(); return noop; }
+    if (this.aborted) {
+      fn();
+      return noop;
+    }
     (this.hooks ??= []).push(fn);
     return () => {
       const i = this.hooks?.indexOf(fn) ?? -1;
@@ -57,7 +66,10 @@ export class RequestCancel {
 /** Subscribe to either kind of signal; returns the unsubscribe. */
 export function onCancel(signal: CancelSignal, fn: () => void): () => void {
   if (signal instanceof RequestCancel) return signal.onAbort(fn);
-  if (signal.aborted) { fn(); return noop; }
+  if (signal.aborted) {
+    fn();
+    return noop;
+  }
   signal.addEventListener('abort', fn, { once: true });
   return () => signal.removeEventListener('abort', fn);
 }

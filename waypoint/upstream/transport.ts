@@ -16,11 +16,18 @@ export type Dial = () => Promise<Duplex>;
  * keep-alive bookkeeping (setKeepAlive, ref/unref); tunnels have no such knobs.
  */
 class TunnelAgent extends http.Agent {
-  constructor(private readonly dial: Dial, maxSockets: number, private readonly maxRequestsPerConnection?: number) {
+  constructor(
+    private readonly dial: Dial,
+    maxSockets: number,
+    private readonly maxRequestsPerConnection?: number,
+  ) {
     super({ keepAlive: true, maxSockets, maxFreeSockets: Math.min(maxSockets, 64), timeout: 60_000 });
   }
 
-  override createConnection(_options: object, callback?: (err: Error | null, stream: Duplex) => void): Duplex | undefined {
+  override createConnection(
+    _options: object,
+    callback?: (err: Error | null, stream: Duplex) => void,
+  ): Duplex | undefined {
     this.dial().then(
       (dialed) => {
         // node:http corks the request head (a latin1 string) with the body and writes both
@@ -64,9 +71,21 @@ export interface UpstreamResponse {
 }
 
 // Hop-by-hop headers never cross a proxy (RFC 9110 §7.6.1); HTTP/2 forbids them outright.
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'host', 'http2-settings']);
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'te',
+  'trailer',
+  'host',
+  'http2-settings',
+]);
 
-export function endToEndHeaders(headers: Readonly<Record<string, string | string[] | undefined>>): Record<string, string | string[]> {
+export function endToEndHeaders(
+  headers: Readonly<Record<string, string | string[] | undefined>>,
+): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined || name.startsWith(':') || HOP_BY_HOP.has(name)) continue;
@@ -80,22 +99,41 @@ export interface EndpointTransport {
   close(): void;
 }
 
-export function http1Transport(dial: Dial, opts: { maxConnections?: number; maxRequestsPerConnection?: number } = {}): EndpointTransport {
+export function http1Transport(
+  dial: Dial,
+  opts: { maxConnections?: number; maxRequestsPerConnection?: number } = {},
+): EndpointTransport {
   const agent = new TunnelAgent(dial, opts.maxConnections ?? 1024, opts.maxRequestsPerConnection);
   return {
     request(r) {
       return new Promise((resolve, reject) => {
-        if (r.signal.aborted) { reject(abortError()); return; }
-        const req = http.request({ agent, method: r.method, path: r.path, headers: { ...r.headers, host: r.authority }, setHost: false });
-        req.once('close', onCancel(r.signal, () => req.destroy(abortError())));
-        req.on('response', (res) => resolve({ status: res.statusCode ?? 502, headers: endToEndHeaders(res.headers), body: res }));
+        if (r.signal.aborted) {
+          reject(abortError());
+          return;
+        }
+        const req = http.request({
+          agent,
+          method: r.method,
+          path: r.path,
+          headers: { ...r.headers, host: r.authority },
+          setHost: false,
+        });
+        req.once(
+          'close',
+          onCancel(r.signal, () => req.destroy(abortError())),
+        );
+        req.on('response', (res) =>
+          resolve({ status: res.statusCode ?? 502, headers: endToEndHeaders(res.headers), body: res }),
+        );
         req.on('error', reject);
         if (r.body === undefined) req.end();
         else if (Buffer.isBuffer(r.body)) req.end(r.body);
         else r.body.pipe(req);
       });
     },
-    close() { agent.destroy(); },
+    close() {
+      agent.destroy();
+    },
   };
 }
 
@@ -105,13 +143,17 @@ export function http2Transport(dial: Dial): EndpointTransport {
     if (!session) {
       const opening = dial().then((stream) => {
         const s = http2.connect('http://upstream', { createConnection: () => stream });
-        const forget = (): void => { if (session === opening) session = undefined; };
+        const forget = (): void => {
+          if (session === opening) session = undefined;
+        };
         s.on('close', forget);
         s.on('goaway', forget);
         s.on('error', forget);
         return s;
       });
-      opening.catch(() => { if (session === opening) session = undefined; });
+      opening.catch(() => {
+        if (session === opening) session = undefined;
+      });
       session = opening;
     }
     return session;
@@ -120,12 +162,22 @@ export function http2Transport(dial: Dial): EndpointTransport {
     async request(r) {
       const s = await getSession();
       return new Promise((resolve, reject) => {
-        if (r.signal.aborted) { reject(abortError()); return; }
+        if (r.signal.aborted) {
+          reject(abortError());
+          return;
+        }
         const stream = s.request({ ...r.headers, ':method': r.method, ':path': r.path, ':authority': r.authority });
-        stream.once('close', onCancel(r.signal, () => stream.destroy(abortError())));
+        stream.once(
+          'close',
+          onCancel(r.signal, () => stream.destroy(abortError())),
+        );
         stream.on('response', (headers) => {
           const status = Number(headers[':status'] ?? 502);
-          resolve({ status, headers: endToEndHeaders(headers as Record<string, string | string[] | undefined>), body: stream });
+          resolve({
+            status,
+            headers: endToEndHeaders(headers as Record<string, string | string[] | undefined>),
+            body: stream,
+          });
         });
         stream.on('error', reject);
         if (r.body === undefined) stream.end();
@@ -133,6 +185,11 @@ export function http2Transport(dial: Dial): EndpointTransport {
         else r.body.pipe(stream);
       });
     },
-    close() { void session?.then((s) => s.close(), () => undefined); },
+    close() {
+      void session?.then(
+        (s) => s.close(),
+        () => undefined,
+      );
+    },
   };
 }

@@ -23,9 +23,21 @@ export interface TransportOptions {
 function connectTcp(host: string, port: number, timeoutMs: number): Promise<Duplex> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host, port, allowHalfOpen: true });
-    const timer = setTimeout(() => socket.destroy(Object.assign(new Error(`connect to ${host}:${port} timed out`), { code: 'AMBIT_E_HBONE_CONNECT' })), timeoutMs);
-    socket.once('connect', () => { clearTimeout(timer); resolve(socket); });
-    socket.once('error', (err) => { clearTimeout(timer); reject(Object.assign(err, { code: (err as NodeJS.ErrnoException).code ?? 'ECONNREFUSED' })); });
+    const timer = setTimeout(
+      () =>
+        socket.destroy(
+          Object.assign(new Error(`connect to ${host}:${port} timed out`), { code: 'AMBIT_E_HBONE_CONNECT' }),
+        ),
+      timeoutMs,
+    );
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      resolve(socket);
+    });
+    socket.once('error', (err) => {
+      clearTimeout(timer);
+      reject(Object.assign(err, { code: (err as NodeJS.ErrnoException).code ?? 'ECONNREFUSED' }));
+    });
   });
 }
 
@@ -33,15 +45,23 @@ function originateTls(cluster: Cluster, host: string, port: number, timeoutMs: n
   const t = cluster.trafficPolicy.tls!;
   return new Promise((resolve, reject) => {
     const socket = tls.connect({
-      host, port, servername: t.sni ?? cluster.host,
+      host,
+      port,
+      servername: t.sni ?? cluster.host,
       ...(t.caCertificates ? { ca: t.caCertificates } : {}),
       ...(t.mode === 'MUTUAL' && t.clientCertificate ? { cert: t.clientCertificate, key: t.privateKey } : {}),
       rejectUnauthorized: !t.insecureSkipVerify,
       ALPNProtocols: cluster.protocol === 'http2' || cluster.protocol === 'grpc' ? ['h2'] : ['http/1.1'],
     });
     const timer = setTimeout(() => socket.destroy(new Error(`TLS to ${host}:${port} timed out`)), timeoutMs);
-    socket.once('secureConnect', () => { clearTimeout(timer); resolve(socket); });
-    socket.once('error', (err) => { clearTimeout(timer); reject(err); });
+    socket.once('secureConnect', () => {
+      clearTimeout(timer);
+      resolve(socket);
+    });
+    socket.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
   });
 }
 
@@ -56,7 +76,12 @@ export class HboneTransportFactory implements TransportFactory {
     if (e.hbone && e.identity) {
       return this.o.pool.connect({
         source: this.o.credentials(),
-        target: { address: e.address, port: this.o.hbonePort ?? 15008, authority: joinHostPort(e.address, e.port), expectedIdentities: [e.identity] },
+        target: {
+          address: e.address,
+          port: this.o.hbonePort ?? 15008,
+          authority: joinHostPort(e.address, e.port),
+          expectedIdentities: [e.identity],
+        },
         timeoutMs: timeout,
       });
     }
@@ -71,12 +96,15 @@ export class HboneTransportFactory implements TransportFactory {
     if (!t) {
       const dial = (): Promise<Duplex> => this.dial(cluster, ep);
       const pool = cluster.trafficPolicy.connectionPool;
-      t = cluster.protocol === 'http2' || cluster.protocol === 'grpc'
-        ? http2Transport(dial)
-        : http1Transport(dial, {
-          ...(pool?.tcp?.maxConnections ? { maxConnections: pool.tcp.maxConnections } : {}),
-          ...(pool?.http?.maxRequestsPerConnection ? { maxRequestsPerConnection: pool.http.maxRequestsPerConnection } : {}),
-        });
+      t =
+        cluster.protocol === 'http2' || cluster.protocol === 'grpc'
+          ? http2Transport(dial)
+          : http1Transport(dial, {
+              ...(pool?.tcp?.maxConnections ? { maxConnections: pool.tcp.maxConnections } : {}),
+              ...(pool?.http?.maxRequestsPerConnection
+                ? { maxRequestsPerConnection: pool.http.maxRequestsPerConnection }
+                : {}),
+            });
       this.cache.set(key, t);
     }
     return t;

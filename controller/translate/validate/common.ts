@@ -10,11 +10,23 @@ export interface Issue {
 /** Collects issues with their field paths (`spec.http[0].route[1].weight`). */
 export class Issues {
   readonly list: Issue[] = [];
-  add(field: string, reason: string): void { this.list.push({ field, reason }); }
-  get empty(): boolean { return this.list.length === 0; }
+  add(field: string, reason: string): void {
+    this.list.push({ field, reason });
+  }
+  get empty(): boolean {
+    return this.list.length === 0;
+  }
 }
 
-const DURATION_UNIT_MS: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 0.001, 'µs': 0.001, ns: 0.000001 };
+const DURATION_UNIT_MS: Record<string, number> = {
+  h: 3_600_000,
+  m: 60_000,
+  s: 1000,
+  ms: 1,
+  us: 0.001,
+  µs: 0.001,
+  ns: 0.000001,
+};
 const DURATION_PART = /(\d+(?:\.\d+)?|\.\d+)(h|ms|m|s|us|µs|ns)/y;
 
 /** Go/protobuf duration text → milliseconds, or undefined when malformed ("1.5x", "10"). */
@@ -33,9 +45,15 @@ export function parseDurationMs(text: string): number | undefined {
   return Number.isFinite(ms) ? ms : undefined;
 }
 
-export function checkDuration(issues: Issues, field: string, value: unknown, opts: { min1ms?: boolean } = { min1ms: true }): void {
+export function checkDuration(
+  issues: Issues,
+  field: string,
+  value: unknown,
+  opts: { min1ms?: boolean } = { min1ms: true },
+): void {
   if (value === undefined) return;
-  if (typeof value !== 'string') return issues.add(field, `duration must be a string like "5s" or "100ms", got ${JSON.stringify(value)}`);
+  if (typeof value !== 'string')
+    return issues.add(field, `duration must be a string like "5s" or "100ms", got ${JSON.stringify(value)}`);
   const ms = parseDurationMs(value);
   if (ms === undefined) return issues.add(field, `invalid duration "${value}" (use h, m, s, ms, e.g. "1.5s")`);
   if (opts.min1ms && ms < 1) issues.add(field, `duration "${value}" must be at least 1ms`);
@@ -46,8 +64,10 @@ export function checkPercentage(issues: Issues, field: string, value: unknown): 
   if (value === undefined) return;
   const r = rec(value);
   const v = r ? r.value : undefined;
-  if (!r || (v !== undefined && typeof v !== 'number')) return issues.add(field, 'percentage must be {value: <number between 0 and 100>}');
-  if (typeof v === 'number' && (v < 0 || v > 100 || !Number.isFinite(v))) issues.add(`${field}.value`, `percentage ${v} must be between 0 and 100`);
+  if (!r || (v !== undefined && typeof v !== 'number'))
+    return issues.add(field, 'percentage must be {value: <number between 0 and 100>}');
+  if (typeof v === 'number' && (v < 0 || v > 100 || !Number.isFinite(v)))
+    issues.add(`${field}.value`, `percentage ${v} must be between 0 and 100`);
 }
 
 export function checkPort(issues: Issues, field: string, value: unknown, required = false): void {
@@ -65,7 +85,8 @@ const NOT_RE2 = /\(\?[=!]|\(\?<[=!]|\\[1-9]/;
 
 export function checkRegex(issues: Issues, field: string, value: unknown): void {
   if (typeof value !== 'string') return issues.add(field, 'regex must be a string');
-  if (NOT_RE2.test(value)) return issues.add(field, `regex "${value}" uses lookaround or backreferences, which RE2 does not support`);
+  if (NOT_RE2.test(value))
+    return issues.add(field, `regex "${value}" uses lookaround or backreferences, which RE2 does not support`);
   try {
     new RegExp(value, 'u');
   } catch (err) {
@@ -93,7 +114,8 @@ export function checkLabels(issues: Issues, field: string, value: unknown): void
   const r = rec(value);
   if (!r) return issues.add(field, 'must be a map of string labels');
   for (const [k, v] of Object.entries(r)) {
-    if (typeof v !== 'string') issues.add(`${field}.${k}`, `label value must be a string, got ${typeof v} ${JSON.stringify(v)} (quote it)`);
+    if (typeof v !== 'string')
+      issues.add(`${field}.${k}`, `label value must be a string, got ${typeof v} ${JSON.stringify(v)} (quote it)`);
     if (k === '' || /\s/.test(k)) issues.add(`${field}.${k}`, 'invalid label key');
   }
 }
@@ -118,11 +140,17 @@ export function checkStringList(issues: Issues, field: string, value: unknown, r
   }
   if (!Array.isArray(value)) return issues.add(field, 'must be a list of strings');
   if (required && value.length === 0) issues.add(field, 'must not be empty');
-  value.forEach((v, i) => { if (typeof v !== 'string' || v === '') issues.add(`${field}[${i}]`, 'must be a non-empty string'); });
+  value.forEach((v, i) => {
+    if (typeof v !== 'string' || v === '') issues.add(`${field}[${i}]`, 'must be a non-empty string');
+  });
 }
 
 export function checkEnum(
-  issues: Issues, field: string, value: unknown, allowed: readonly string[], opts: { ignoreCase?: boolean } = {},
+  issues: Issues,
+  field: string,
+  value: unknown,
+  allowed: readonly string[],
+  opts: { ignoreCase?: boolean } = {},
 ): void {
   if (value === undefined) return;
   const v = opts.ignoreCase && typeof value === 'string' ? value.toUpperCase() : value;
@@ -134,10 +162,21 @@ export function checkEnum(
 /** Host names in VirtualService/DestinationRule/ServiceEntry: a DNS name, `*` or `*.suffix`. */
 export function checkHost(issues: Issues, field: string, value: unknown, allowWildcard = true): void {
   if (typeof value !== 'string' || value === '') return issues.add(field, 'host is required');
-  if (value === '*') { if (!allowWildcard) issues.add(field, 'wildcard host not allowed here'); return; }
+  if (value === '*') {
+    if (!allowWildcard) issues.add(field, 'wildcard host not allowed here');
+    return;
+  }
   // `*.suffix`, and `*suffix` as Istio's ServiceEntry hosts allow.
-  const name = allowWildcard && value.startsWith('*.') ? value.slice(2) : allowWildcard && value.startsWith('*') ? value.slice(1) : value;
-  if (!/^[a-zA-Z0-9]([-a-zA-Z0-9_]*[a-zA-Z0-9])?(\.[a-zA-Z0-9]([-a-zA-Z0-9_]*[a-zA-Z0-9])?)*\.?$/.test(name) || name.includes('*')) {
+  const name =
+    allowWildcard && value.startsWith('*.')
+      ? value.slice(2)
+      : allowWildcard && value.startsWith('*')
+        ? value.slice(1)
+        : value;
+  if (
+    !/^[a-zA-Z0-9]([-a-zA-Z0-9_]*[a-zA-Z0-9])?(\.[a-zA-Z0-9]([-a-zA-Z0-9_]*[a-zA-Z0-9])?)*\.?$/.test(name) ||
+    name.includes('*')
+  ) {
     issues.add(field, `invalid host "${value}"`);
   }
 }

@@ -1,7 +1,16 @@
 // DestinationRule validation: host, subsets (unique names, string labels), traffic policies.
 import { arr, rec } from '../raw.js';
 import {
-  checkDuration, checkEnum, checkHost, checkLabels, checkList, checkPort, checkRequiredString, checkStringList, Issues, specOf,
+  checkDuration,
+  checkEnum,
+  checkHost,
+  checkLabels,
+  checkList,
+  checkPort,
+  checkRequiredString,
+  checkStringList,
+  Issues,
+  specOf,
 } from './common.js';
 import { checkObjectSchema } from './schema-check.js';
 import type { KubeObject } from '../../sources/types.js';
@@ -27,9 +36,11 @@ export function validateDestinationRule(obj: KubeObject): Issues {
       names.add(subset.name);
     }
     checkLabels(issues, `${at}.labels`, subset.labels);
-    if (subset.trafficPolicy !== undefined) checkTrafficPolicy(issues, `${at}.trafficPolicy`, subset.trafficPolicy, true);
+    if (subset.trafficPolicy !== undefined)
+      checkTrafficPolicy(issues, `${at}.trafficPolicy`, subset.trafficPolicy, true);
   });
-  if (spec.workloadSelector !== undefined) checkLabels(issues, 'spec.workloadSelector.matchLabels', rec(spec.workloadSelector)?.matchLabels);
+  if (spec.workloadSelector !== undefined)
+    checkLabels(issues, 'spec.workloadSelector.matchLabels', rec(spec.workloadSelector)?.matchLabels);
   return issues;
 }
 
@@ -42,7 +53,11 @@ export function checkTrafficPolicy(issues: Issues, at: string, value: unknown, a
   if (tp.tls !== undefined) {
     const tls = rec(tp.tls) ?? {};
     checkEnum(issues, `${at}.tls.mode`, tls.mode, TLS_MODES);
-    if (tls.mode === 'MUTUAL' && tls.credentialName === undefined && (tls.clientCertificate === undefined || tls.privateKey === undefined)) {
+    if (
+      tls.mode === 'MUTUAL' &&
+      tls.credentialName === undefined &&
+      (tls.clientCertificate === undefined || tls.privateKey === undefined)
+    ) {
       issues.add(`${at}.tls`, 'MUTUAL requires clientCertificate and privateKey, or credentialName');
     }
     checkStringList(issues, `${at}.tls.subjectAltNames`, tls.subjectAltNames);
@@ -61,11 +76,18 @@ function checkLoadBalancer(issues: Issues, at: string, value: unknown): void {
   const lb = rec(value);
   if (!lb) return issues.add(at, 'must be a map');
   checkEnum(issues, `${at}.simple`, lb.simple, LB_SIMPLE);
-  if (lb.simple !== undefined && lb.consistentHash !== undefined) issues.add(at, 'only one of simple or consistentHash may be set');
+  if (lb.simple !== undefined && lb.consistentHash !== undefined)
+    issues.add(at, 'only one of simple or consistentHash may be set');
   if (lb.consistentHash !== undefined) {
     const ch = rec(lb.consistentHash) ?? {};
-    const kinds = ['httpHeaderName', 'httpCookie', 'useSourceIp', 'httpQueryParameterName'].filter((k) => ch[k] !== undefined);
-    if (kinds.length !== 1) issues.add(`${at}.consistentHash`, 'exactly one of httpHeaderName, httpCookie, useSourceIp, httpQueryParameterName is required');
+    const kinds = ['httpHeaderName', 'httpCookie', 'useSourceIp', 'httpQueryParameterName'].filter(
+      (k) => ch[k] !== undefined,
+    );
+    if (kinds.length !== 1)
+      issues.add(
+        `${at}.consistentHash`,
+        'exactly one of httpHeaderName, httpCookie, useSourceIp, httpQueryParameterName is required',
+      );
     if (ch.httpCookie !== undefined) {
       const c = rec(ch.httpCookie) ?? {};
       checkRequiredString(issues, `${at}.consistentHash.httpCookie.name`, c.name);
@@ -74,14 +96,16 @@ function checkLoadBalancer(issues: Issues, at: string, value: unknown): void {
   }
   if (lb.localityLbSetting !== undefined) {
     const l = rec(lb.localityLbSetting) ?? {};
-    if (l.distribute !== undefined && l.failover !== undefined) issues.add(`${at}.localityLbSetting`, 'distribute and failover cannot both be set');
+    if (l.distribute !== undefined && l.failover !== undefined)
+      issues.add(`${at}.localityLbSetting`, 'distribute and failover cannot both be set');
     arr(l.distribute).forEach((d, i) => {
       const r = rec(d) ?? {};
       checkRequiredString(issues, `${at}.localityLbSetting.distribute[${i}].from`, r.from);
       const to = rec(r.to) ?? {};
       let sum = 0;
       for (const [k, v] of Object.entries(to)) {
-        if (typeof v !== 'number' || v < 0) issues.add(`${at}.localityLbSetting.distribute[${i}].to.${k}`, 'weight must be a non-negative number');
+        if (typeof v !== 'number' || v < 0)
+          issues.add(`${at}.localityLbSetting.distribute[${i}].to.${k}`, 'weight must be a non-negative number');
         else sum += v;
       }
       if (sum !== 100) issues.add(`${at}.localityLbSetting.distribute[${i}].to`, `total weight ${sum} != 100`);
@@ -96,7 +120,8 @@ function checkLoadBalancer(issues: Issues, at: string, value: unknown): void {
 }
 
 function nonNegativeInt(issues: Issues, at: string, v: unknown): void {
-  if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < 0)) issues.add(at, `must be a non-negative integer, got ${JSON.stringify(v)}`);
+  if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < 0))
+    issues.add(at, `must be a non-negative integer, got ${JSON.stringify(v)}`);
 }
 
 function checkConnectionPool(issues: Issues, at: string, value: unknown): void {
@@ -107,7 +132,13 @@ function checkConnectionPool(issues: Issues, at: string, value: unknown): void {
   checkDuration(issues, `${at}.tcp.connectTimeout`, tcp.connectTimeout);
   checkDuration(issues, `${at}.tcp.maxConnectionDuration`, tcp.maxConnectionDuration);
   const http = rec(cp.http) ?? {};
-  for (const k of ['http1MaxPendingRequests', 'http2MaxRequests', 'maxRequestsPerConnection', 'maxRetries', 'maxConcurrentStreams']) {
+  for (const k of [
+    'http1MaxPendingRequests',
+    'http2MaxRequests',
+    'maxRequestsPerConnection',
+    'maxRetries',
+    'maxConcurrentStreams',
+  ]) {
     nonNegativeInt(issues, `${at}.http.${k}`, http[k]);
   }
   checkDuration(issues, `${at}.http.idleTimeout`, http.idleTimeout);
@@ -116,11 +147,18 @@ function checkConnectionPool(issues: Issues, at: string, value: unknown): void {
 function checkOutlier(issues: Issues, at: string, value: unknown): void {
   const od = rec(value);
   if (!od) return issues.add(at, 'must be a map');
-  for (const k of ['consecutive5xxErrors', 'consecutiveGatewayErrors', 'consecutiveLocalOriginFailures', 'consecutiveErrors']) nonNegativeInt(issues, `${at}.${k}`, od[k]);
+  for (const k of [
+    'consecutive5xxErrors',
+    'consecutiveGatewayErrors',
+    'consecutiveLocalOriginFailures',
+    'consecutiveErrors',
+  ])
+    nonNegativeInt(issues, `${at}.${k}`, od[k]);
   checkDuration(issues, `${at}.interval`, od.interval);
   checkDuration(issues, `${at}.baseEjectionTime`, od.baseEjectionTime);
   for (const k of ['maxEjectionPercent', 'minHealthPercent']) {
     const v = od[k];
-    if (v !== undefined && (typeof v !== 'number' || v < 0 || v > 100)) issues.add(`${at}.${k}`, `percentage ${JSON.stringify(v)} must be between 0 and 100`);
+    if (v !== undefined && (typeof v !== 'number' || v < 0 || v > 100))
+      issues.add(`${at}.${k}`, `percentage ${JSON.stringify(v)} must be between 0 and 100`);
   }
 }

@@ -2,12 +2,33 @@
 // Gateway API) and HTTPRoute.
 import { arr, rec, type Raw } from '../raw.js';
 import {
-  checkEnum, checkHost, checkLabels, checkList, checkPort, checkRequiredString, checkSelector, checkStringList, Issues, specOf,
+  checkEnum,
+  checkHost,
+  checkLabels,
+  checkList,
+  checkPort,
+  checkRequiredString,
+  checkSelector,
+  checkStringList,
+  Issues,
+  specOf,
 } from './common.js';
 import { checkObjectSchema } from './schema-check.js';
 import type { KubeObject } from '../../sources/types.js';
 
-export const SE_PROTOCOLS = ['HTTP', 'HTTPS', 'HTTP2', 'GRPC', 'GRPC-WEB', 'TLS', 'TCP', 'UDP', 'MONGO', 'MYSQL', 'REDIS'];
+export const SE_PROTOCOLS = [
+  'HTTP',
+  'HTTPS',
+  'HTTP2',
+  'GRPC',
+  'GRPC-WEB',
+  'TLS',
+  'TCP',
+  'UDP',
+  'MONGO',
+  'MYSQL',
+  'REDIS',
+];
 
 function checkPortMap(issues: Issues, at: string, value: unknown): void {
   if (value === undefined) return;
@@ -23,8 +44,10 @@ function checkWorkloadEntrySpec(issues: Issues, at: string, spec: Raw, addressRe
   if (spec.address !== undefined && typeof spec.address !== 'string') issues.add(`${at}.address`, 'must be a string');
   checkLabels(issues, `${at}.labels`, spec.labels);
   checkPortMap(issues, `${at}.ports`, spec.ports);
-  if (spec.weight !== undefined && (typeof spec.weight !== 'number' || spec.weight < 0)) issues.add(`${at}.weight`, 'weight must be a non-negative integer');
-  if (spec.serviceAccount !== undefined && typeof spec.serviceAccount !== 'string') issues.add(`${at}.serviceAccount`, 'must be a string');
+  if (spec.weight !== undefined && (typeof spec.weight !== 'number' || spec.weight < 0))
+    issues.add(`${at}.weight`, 'weight must be a non-negative integer');
+  if (spec.serviceAccount !== undefined && typeof spec.serviceAccount !== 'string')
+    issues.add(`${at}.serviceAccount`, 'must be a string');
 }
 
 export function validateServiceEntry(obj: KubeObject): Issues {
@@ -47,11 +70,15 @@ export function validateServiceEntry(obj: KubeObject): Issues {
       names.add(port.name);
     }
     // Istio parses protocols case-insensitively; empty means TCP.
-    if (port.protocol !== '') checkEnum(issues, `spec.ports[${i}].protocol`, port.protocol, SE_PROTOCOLS, { ignoreCase: true });
+    if (port.protocol !== '')
+      checkEnum(issues, `spec.ports[${i}].protocol`, port.protocol, SE_PROTOCOLS, { ignoreCase: true });
     if (port.targetPort !== undefined) checkPort(issues, `spec.ports[${i}].targetPort`, port.targetPort);
   });
-  if (spec.endpoints !== undefined && spec.workloadSelector !== undefined) issues.add('spec.workloadSelector', 'only one of endpoints or workloadSelector may be set');
-  checkList(issues, 'spec.endpoints', spec.endpoints).forEach((e, i) => checkWorkloadEntrySpec(issues, `spec.endpoints[${i}]`, rec(e) ?? {}, true));
+  if (spec.endpoints !== undefined && spec.workloadSelector !== undefined)
+    issues.add('spec.workloadSelector', 'only one of endpoints or workloadSelector may be set');
+  checkList(issues, 'spec.endpoints', spec.endpoints).forEach((e, i) =>
+    checkWorkloadEntrySpec(issues, `spec.endpoints[${i}]`, rec(e) ?? {}, true),
+  );
   checkSelector(issues, 'spec.workloadSelector', spec.workloadSelector, 'labels');
   if (spec.resolution === 'STATIC' && spec.endpoints === undefined && spec.workloadSelector === undefined) {
     issues.add('spec.endpoints', 'resolution STATIC needs endpoints or a workloadSelector');
@@ -61,12 +88,14 @@ export function validateServiceEntry(obj: KubeObject): Issues {
   }
   if ((spec.resolution ?? 'NONE') === 'NONE' || spec.resolution === 'STATIC') {
     arr(spec.hosts).forEach((h, i) => {
-      if (typeof h === 'string' && h.startsWith('*') && spec.resolution === 'STATIC') issues.add(`spec.hosts[${i}]`, 'wildcard hosts cannot use resolution STATIC');
+      if (typeof h === 'string' && h.startsWith('*') && spec.resolution === 'STATIC')
+        issues.add(`spec.hosts[${i}]`, 'wildcard hosts cannot use resolution STATIC');
     });
   }
   if (spec.resolution === 'DNS') {
     arr(spec.hosts).forEach((h, i) => {
-      if (typeof h === 'string' && h.startsWith('*') && spec.endpoints === undefined) issues.add(`spec.hosts[${i}]`, 'wildcard host with resolution DNS needs endpoints');
+      if (typeof h === 'string' && h.startsWith('*') && spec.endpoints === undefined)
+        issues.add(`spec.hosts[${i}]`, 'wildcard host with resolution DNS needs endpoints');
     });
   }
   return issues;
@@ -101,7 +130,11 @@ export function validateSidecar(obj: KubeObject): Issues {
     arr(eg.hosts).forEach((h, j) => {
       if (typeof h !== 'string') return;
       const slash = h.indexOf('/');
-      if (slash <= 0) return issues.add(`spec.egress[${i}].hosts[${j}]`, `"${h}" must be namespace/dnsName (e.g. ./* or istio-system/*)`);
+      if (slash <= 0)
+        return issues.add(
+          `spec.egress[${i}].hosts[${j}]`,
+          `"${h}" must be namespace/dnsName (e.g. ./* or istio-system/*)`,
+        );
       checkHost(issues, `spec.egress[${i}].hosts[${j}]`, h.slice(slash + 1));
     });
     if (eg.port !== undefined) checkPort(issues, `spec.egress[${i}].port.number`, rec(eg.port)?.number, true);
@@ -123,21 +156,37 @@ export function validateIstioGateway(obj: KubeObject): Issues {
     const server = rec(s) ?? {};
     const port = rec(server.port);
     if (typeof port?.name === 'string') {
-      if (portNames.has(port.name)) issues.add(`spec.servers[${i}].port.name`, `port names in servers must be unique: duplicate "${port.name}"`);
+      if (portNames.has(port.name))
+        issues.add(`spec.servers[${i}].port.name`, `port names in servers must be unique: duplicate "${port.name}"`);
       portNames.add(port.name);
     }
     if (!port) issues.add(`spec.servers[${i}].port`, 'required field is missing');
     else {
       checkPort(issues, `spec.servers[${i}].port.number`, port.number, true);
       checkEnum(issues, `spec.servers[${i}].port.protocol`, port.protocol, SE_PROTOCOLS, { ignoreCase: true });
-      if (port.protocol === undefined || port.protocol === '') issues.add(`spec.servers[${i}].port.protocol`, 'required field is missing');
+      if (port.protocol === undefined || port.protocol === '')
+        issues.add(`spec.servers[${i}].port.protocol`, 'required field is missing');
     }
     checkStringList(issues, `spec.servers[${i}].hosts`, server.hosts, true);
     const tls = rec(server.tls);
     if (tls) {
-      checkEnum(issues, `spec.servers[${i}].tls.mode`, tls.mode, ['PASSTHROUGH', 'SIMPLE', 'MUTUAL', 'AUTO_PASSTHROUGH', 'ISTIO_MUTUAL', 'OPTIONAL_MUTUAL']);
-      if ((tls.mode === 'SIMPLE' || tls.mode === 'MUTUAL') && tls.credentialName === undefined && tls.serverCertificate === undefined) {
-        issues.add(`spec.servers[${i}].tls`, `${String(tls.mode)} needs credentialName or serverCertificate/privateKey`);
+      checkEnum(issues, `spec.servers[${i}].tls.mode`, tls.mode, [
+        'PASSTHROUGH',
+        'SIMPLE',
+        'MUTUAL',
+        'AUTO_PASSTHROUGH',
+        'ISTIO_MUTUAL',
+        'OPTIONAL_MUTUAL',
+      ]);
+      if (
+        (tls.mode === 'SIMPLE' || tls.mode === 'MUTUAL') &&
+        tls.credentialName === undefined &&
+        tls.serverCertificate === undefined
+      ) {
+        issues.add(
+          `spec.servers[${i}].tls`,
+          `${String(tls.mode)} needs credentialName or serverCertificate/privateKey`,
+        );
       }
     } else if (port?.protocol === 'HTTPS') issues.add(`spec.servers[${i}].tls`, 'HTTPS server requires tls settings');
   });
@@ -161,13 +210,19 @@ export function validateHttpRoute(obj: KubeObject): Issues {
   const issues = new Issues();
   checkObjectSchema(issues, obj);
   const spec = specOf(obj, issues);
-  if (checkList(issues, 'spec.parentRefs', spec.parentRefs).length === 0) issues.add('spec.parentRefs', 'at least one parentRef is required');
+  if (checkList(issues, 'spec.parentRefs', spec.parentRefs).length === 0)
+    issues.add('spec.parentRefs', 'at least one parentRef is required');
   arr(spec.parentRefs).forEach((p, i) => checkRequiredString(issues, `spec.parentRefs[${i}].name`, rec(p)?.name));
   checkList(issues, 'spec.rules', spec.rules).forEach((r, i) => {
     const rule = rec(r) ?? {};
     arr(rule.matches).forEach((m, j) => {
       const path = rec(rec(m)?.path);
-      if (path) checkEnum(issues, `spec.rules[${i}].matches[${j}].path.type`, path.type, ['Exact', 'PathPrefix', 'RegularExpression']);
+      if (path)
+        checkEnum(issues, `spec.rules[${i}].matches[${j}].path.type`, path.type, [
+          'Exact',
+          'PathPrefix',
+          'RegularExpression',
+        ]);
     });
     arr(rule.backendRefs).forEach((b, j) => {
       const ref = rec(b) ?? {};
@@ -202,8 +257,13 @@ export function validateWorkloadObject(obj: KubeObject): Issues {
   if (obj.kind === 'Deployment') {
     const spec = specOf(obj, issues);
     // Local mode expands each replica into a pod: bound it, or one object could stall the controller.
-    if (spec.replicas !== undefined && (typeof spec.replicas !== 'number' || !Number.isInteger(spec.replicas) || spec.replicas < 0
-      || spec.replicas > MAX_LOCAL_REPLICAS)) {
+    if (
+      spec.replicas !== undefined &&
+      (typeof spec.replicas !== 'number' ||
+        !Number.isInteger(spec.replicas) ||
+        spec.replicas < 0 ||
+        spec.replicas > MAX_LOCAL_REPLICAS)
+    ) {
       issues.add('spec.replicas', `replicas must be an integer from 0 to ${MAX_LOCAL_REPLICAS}`);
     }
     checkLabels(issues, 'spec.selector.matchLabels', rec(spec.selector)?.matchLabels);

@@ -1,20 +1,45 @@
 // security.istio.io validation: AuthorizationPolicy, PeerAuthentication, RequestAuthentication.
 import { arr, rec } from '../raw.js';
-import { checkEnum, checkList, checkPort, checkRequiredString, checkSelector, checkStringList, Issues, specOf } from './common.js';
+import {
+  checkEnum,
+  checkList,
+  checkPort,
+  checkRequiredString,
+  checkSelector,
+  checkStringList,
+  Issues,
+  specOf,
+} from './common.js';
 import { checkObjectSchema } from './schema-check.js';
 import type { KubeObject } from '../../sources/types.js';
 
 const ACTIONS = ['ALLOW', 'DENY', 'AUDIT', 'CUSTOM'];
 const MTLS_MODES = ['UNSET', 'DISABLE', 'PERMISSIVE', 'STRICT'];
-const SOURCE_FIELDS = ['principals', 'notPrincipals', 'requestPrincipals', 'notRequestPrincipals', 'namespaces', 'notNamespaces',
-  'ipBlocks', 'notIpBlocks', 'remoteIpBlocks', 'notRemoteIpBlocks', 'serviceAccounts', 'notServiceAccounts', 'trustDomains',
-  'notTrustDomains'];
+const SOURCE_FIELDS = [
+  'principals',
+  'notPrincipals',
+  'requestPrincipals',
+  'notRequestPrincipals',
+  'namespaces',
+  'notNamespaces',
+  'ipBlocks',
+  'notIpBlocks',
+  'remoteIpBlocks',
+  'notRemoteIpBlocks',
+  'serviceAccounts',
+  'notServiceAccounts',
+  'trustDomains',
+  'notTrustDomains',
+];
 const OPERATION_FIELDS = ['hosts', 'notHosts', 'ports', 'notPorts', 'methods', 'notMethods', 'paths', 'notPaths'];
 
 /** Istio wildcards: `*` alone, or only as a prefix or suffix. */
 function checkWildcard(issues: Issues, at: string, v: string): boolean {
   const inner = v.slice(1, -1);
-  if (v.length > 1 && inner.includes('*')) { issues.add(at, `"${v}": wildcard * is only allowed as a prefix or suffix`); return false; }
+  if (v.length > 1 && inner.includes('*')) {
+    issues.add(at, `"${v}": wildcard * is only allowed as a prefix or suffix`);
+    return false;
+  }
   return true;
 }
 
@@ -56,15 +81,22 @@ function checkCidr(issues: Issues, at: string, v: unknown): void {
 
 /** `targetRef` / `targetRefs` (Gateway API policy attachment): kind and name required; not with a selector. */
 function checkTargetRefs(issues: Issues, spec: Readonly<Record<string, unknown>>): void {
-  if (spec.targetRef !== undefined && spec.targetRefs !== undefined) issues.add('spec.targetRefs', 'only one of targetRef or targetRefs may be set');
-  const refs = spec.targetRefs !== undefined ? checkList(issues, 'spec.targetRefs', spec.targetRefs).map((r, i) => ({ r, at: `spec.targetRefs[${i}]` }))
-    : spec.targetRef !== undefined ? [{ r: spec.targetRef, at: 'spec.targetRef' }] : [];
-  if (refs.length > 0 && spec.selector !== undefined) issues.add('spec.selector', 'selector and targetRef(s) cannot both be set');
+  if (spec.targetRef !== undefined && spec.targetRefs !== undefined)
+    issues.add('spec.targetRefs', 'only one of targetRef or targetRefs may be set');
+  const refs =
+    spec.targetRefs !== undefined
+      ? checkList(issues, 'spec.targetRefs', spec.targetRefs).map((r, i) => ({ r, at: `spec.targetRefs[${i}]` }))
+      : spec.targetRef !== undefined
+        ? [{ r: spec.targetRef, at: 'spec.targetRef' }]
+        : [];
+  if (refs.length > 0 && spec.selector !== undefined)
+    issues.add('spec.selector', 'selector and targetRef(s) cannot both be set');
   for (const { r, at } of refs) {
     const ref = rec(r);
     checkRequiredString(issues, `${at}.kind`, ref?.kind);
     checkRequiredString(issues, `${at}.name`, ref?.name);
-    if (typeof ref?.kind === 'string' && !['Gateway', 'Service', 'ServiceEntry', 'GatewayClass'].includes(ref.kind)) issues.add(`${at}.kind`, `unsupported target kind "${ref.kind}" (Gateway, Service, ServiceEntry, GatewayClass)`);
+    if (typeof ref?.kind === 'string' && !['Gateway', 'Service', 'ServiceEntry', 'GatewayClass'].includes(ref.kind))
+      issues.add(`${at}.kind`, `unsupported target kind "${ref.kind}" (Gateway, Service, ServiceEntry, GatewayClass)`);
   }
 }
 
@@ -76,8 +108,10 @@ export function validateAuthorizationPolicy(obj: KubeObject): Issues {
   checkTargetRefs(issues, spec);
   checkEnum(issues, 'spec.action', spec.action, ACTIONS);
   const provider = rec(spec.provider);
-  if (spec.action === 'CUSTOM' && !provider?.name) issues.add('spec.provider.name', 'CUSTOM action requires a provider name');
-  if (spec.action !== 'CUSTOM' && spec.provider !== undefined) issues.add('spec.provider', 'provider is only allowed with action CUSTOM');
+  if (spec.action === 'CUSTOM' && !provider?.name)
+    issues.add('spec.provider.name', 'CUSTOM action requires a provider name');
+  if (spec.action !== 'CUSTOM' && spec.provider !== undefined)
+    issues.add('spec.provider', 'provider is only allowed with action CUSTOM');
   if (spec.action === 'AUDIT' && spec.rules === undefined) issues.add('spec.rules', 'AUDIT action requires rules');
   checkList(issues, 'spec.rules', spec.rules).forEach((ruleValue, i) => {
     const at = `spec.rules[${i}]`;
@@ -96,10 +130,14 @@ export function validateAuthorizationPolicy(obj: KubeObject): Issues {
         arr(source[k]).forEach((v, n) => checkServiceAccount(issues, `${at}.from[${j}].source.${k}[${n}]`, v));
       }
       for (const k of SOURCE_FIELDS) checkStringList(issues, `${at}.from[${j}].source.${k}`, source[k]);
-      for (const k of ['principals', 'notPrincipals']) arr(source[k]).forEach((p, n) => checkPrincipal(issues, `${at}.from[${j}].source.${k}[${n}]`, p));
-      for (const k of ['ipBlocks', 'notIpBlocks', 'remoteIpBlocks', 'notRemoteIpBlocks']) arr(source[k]).forEach((c, n) => checkCidr(issues, `${at}.from[${j}].source.${k}[${n}]`, c));
+      for (const k of ['principals', 'notPrincipals'])
+        arr(source[k]).forEach((p, n) => checkPrincipal(issues, `${at}.from[${j}].source.${k}[${n}]`, p));
+      for (const k of ['ipBlocks', 'notIpBlocks', 'remoteIpBlocks', 'notRemoteIpBlocks'])
+        arr(source[k]).forEach((c, n) => checkCidr(issues, `${at}.from[${j}].source.${k}[${n}]`, c));
       for (const k of ['requestPrincipals', 'notRequestPrincipals', 'namespaces', 'notNamespaces']) {
-        arr(source[k]).forEach((v, n) => { if (typeof v === 'string') checkWildcard(issues, `${at}.from[${j}].source.${k}[${n}]`, v); });
+        arr(source[k]).forEach((v, n) => {
+          if (typeof v === 'string') checkWildcard(issues, `${at}.from[${j}].source.${k}[${n}]`, v);
+        });
       }
     });
     checkList(issues, `${at}.to`, rule.to).forEach((t, j) => {
@@ -107,24 +145,39 @@ export function validateAuthorizationPolicy(obj: KubeObject): Issues {
       if (!op) return issues.add(`${at}.to[${j}].operation`, 'required field is missing');
       if (Object.keys(op).length === 0) issues.add(`${at}.to[${j}].operation`, 'operation must not be empty');
       for (const k of OPERATION_FIELDS) checkStringList(issues, `${at}.to[${j}].operation.${k}`, op[k]);
-      for (const k of ['ports', 'notPorts']) arr(op[k]).forEach((p, n) => {
-        if (typeof p !== 'string' || !/^\d+$/.test(p) || Number(p) < 1 || Number(p) > 65535) issues.add(`${at}.to[${j}].operation.${k}[${n}]`, `invalid port ${JSON.stringify(p)} (a string "1".."65535")`);
-      });
+      for (const k of ['ports', 'notPorts'])
+        arr(op[k]).forEach((p, n) => {
+          if (typeof p !== 'string' || !/^\d+$/.test(p) || Number(p) < 1 || Number(p) > 65535)
+            issues.add(
+              `${at}.to[${j}].operation.${k}[${n}]`,
+              `invalid port ${JSON.stringify(p)} (a string "1".."65535")`,
+            );
+        });
       for (const k of ['hosts', 'notHosts']) {
-        arr(op[k]).forEach((v, n) => { if (typeof v === 'string') checkWildcard(issues, `${at}.to[${j}].operation.${k}[${n}]`, v); });
+        arr(op[k]).forEach((v, n) => {
+          if (typeof v === 'string') checkWildcard(issues, `${at}.to[${j}].operation.${k}[${n}]`, v);
+        });
       }
       for (const k of ['paths', 'notPaths']) {
-        arr(op[k]).forEach((v, n) => { if (typeof v === 'string') checkPath(issues, `${at}.to[${j}].operation.${k}[${n}]`, v); });
+        arr(op[k]).forEach((v, n) => {
+          if (typeof v === 'string') checkPath(issues, `${at}.to[${j}].operation.${k}[${n}]`, v);
+        });
       }
     });
     checkList(issues, `${at}.when`, rule.when).forEach((w, j) => {
       const cond = rec(w);
       if (!cond) return issues.add(`${at}.when[${j}]`, 'must be a map');
       checkRequiredString(issues, `${at}.when[${j}].key`, cond.key);
-      if (typeof cond.key === 'string' && !/^(request\.(headers|auth\.claims)\[.+\]|request\.auth\.(principal|audiences|presenter)|source\.(ip|namespace|principal|trustDomain)|remote\.ip|destination\.(ip|port)|connection\.sni|experimental\.envoy\.filters\..+)$/.test(cond.key)) {
+      if (
+        typeof cond.key === 'string' &&
+        !/^(request\.(headers|auth\.claims)\[.+\]|request\.auth\.(principal|audiences|presenter)|source\.(ip|namespace|principal|trustDomain)|remote\.ip|destination\.(ip|port)|connection\.sni|experimental\.envoy\.filters\..+)$/.test(
+          cond.key,
+        )
+      ) {
         issues.add(`${at}.when[${j}].key`, `unknown condition key "${cond.key}"`);
       }
-      if (cond.values === undefined && cond.notValues === undefined) issues.add(`${at}.when[${j}]`, 'values or notValues is required');
+      if (cond.values === undefined && cond.notValues === undefined)
+        issues.add(`${at}.when[${j}]`, 'values or notValues is required');
       checkStringList(issues, `${at}.when[${j}].values`, cond.values);
       checkStringList(issues, `${at}.when[${j}].notValues`, cond.notValues);
     });
@@ -171,12 +224,14 @@ export function validateRequestAuthentication(obj: KubeObject): Issues {
     }
     if (rule.jwksUri !== undefined && rule.jwks !== undefined) issues.add(at, 'only one of jwksUri or jwks may be set');
     if (rule.jwksUri !== undefined) {
-      if (typeof rule.jwksUri !== 'string' || !/^https?:\/\/[^\s/]+/.test(rule.jwksUri)) issues.add(`${at}.jwksUri`, `invalid URL ${JSON.stringify(rule.jwksUri)}`);
+      if (typeof rule.jwksUri !== 'string' || !/^https?:\/\/[^\s/]+/.test(rule.jwksUri))
+        issues.add(`${at}.jwksUri`, `invalid URL ${JSON.stringify(rule.jwksUri)}`);
     }
     if (rule.jwks !== undefined) {
       try {
         const doc: unknown = typeof rule.jwks === 'string' ? JSON.parse(rule.jwks) : undefined;
-        if (!Array.isArray(rec(doc)?.keys)) issues.add(`${at}.jwks`, 'jwks must be a JSON Web Key Set with a "keys" list');
+        if (!Array.isArray(rec(doc)?.keys))
+          issues.add(`${at}.jwks`, 'jwks must be a JSON Web Key Set with a "keys" list');
       } catch {
         issues.add(`${at}.jwks`, 'jwks is not valid JSON');
       }

@@ -95,7 +95,7 @@ const LOCK_ICON = `data:image/svg+xml;utf8,${encodeURIComponent(
   '<svg xmlns="http://www.w3.org/2000/svg" width="20" height="20" viewBox="0 0 20 20">' +
     '<path d="M6 9V6.5a4 4 0 0 1 8 0V9" fill="none" stroke="#1a7f37" stroke-width="2.2"/>' +
     '<rect x="3.5" y="8.5" width="13" height="10" rx="2" fill="#1a7f37"/>' +
-      '<circle cx="10" cy="13.3" r="1.6" fill="#fff"/></svg>',
+    '<circle cx="10" cy="13.3" r="1.6" fill="#fff"/></svg>',
 )}`;
 state.lockIcon = LOCK_ICON;
 document.getElementById('lock-legend').innerHTML = `<img src="${LOCK_ICON}" alt="lock" width="12" height="12">`;
