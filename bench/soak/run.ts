@@ -2,8 +2,9 @@
 // replicas, a client pod) under constant open-loop load through the waypoint and at L4 for
 // --minutes (default 10) at --rate req/s (default 500). Every --sample-seconds it samples the
 // agent's and the waypoints' RSS and open fds (/proc), and afterwards reports their slope
-// (least squares over the samples after the first tenth: the warm-up), whether
-// /debug/connections returns to no open connection once the load stopped, and how long each
+// (least squares over the samples after the first tenth: the warm-up), whether and when
+// /debug/connections returns to no open connection once the load stopped (within
+// --settle-seconds, default 90: past the pooled connections' 60 s idle timeout), and how long each
 // takes to exit on SIGTERM against its drain deadline. Writes bench/results/soak.json.
 // Needs root and a build; run it alone: flock /tmp/ambit-netns.lock npm run soak -- --minutes 1
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
@@ -60,14 +61,17 @@ async function main(): Promise<number> {
       minutes: { type: 'string', default: '10' },
       rate: { type: 'string', default: '500' },
       'sample-seconds': { type: 'string', default: '10' },
+      // Longer than the 60 s idle timeouts of the pooled connections (see below).
+      'settle-seconds': { type: 'string', default: '90' },
       out: { type: 'string', default: path.join(PACKAGE_ROOT, 'bench', 'results', 'soak.json') },
     },
   });
   const minutes = Number(values.minutes);
   const rate = Number(values.rate);
   const every = Number(values['sample-seconds']);
-  if (!(minutes > 0 && rate > 0 && every > 0))
-    throw new Error('--minutes, --rate and --sample-seconds must be positive numbers');
+  const settleS = Number(values['settle-seconds']);
+  if (!(minutes > 0 && rate > 0 && every > 0 && settleS >= 10))
+    throw new Error('--minutes, --rate and --sample-seconds must be positive numbers, --settle-seconds at least 10');
   const mesh = new ChaosMesh({
     mode: 'full',
     bridge: 'ambt-soak0',
@@ -109,18 +113,44 @@ async function main(): Promise<number> {
     const summary: LoadSummary = await load;
     console.error('soak: load finished; waiting for connections to close …');
 
-    // After the load: every open connection closes (a leak shows as a count that stays).
-    const connections: Record<string, { afterLoad: number; after10s: number }> = {};
+    // After the load: every open connection closes (a leak shows as a count that stays). The load
+    // ran in its own process, which closed its keep-alive sockets and exited before `load`
+    // resolved, so no client holds a connection now. What stays open a while is pooled and idle:
+    // the waypoints' keep-alive HTTP/1.1 connections to the apps (one HBONE stream each, counted
+    // by the agent as inbound) and the agent's HBONE sessions to the waypoints; both close after
+    // their 60 s idle timeout. So the count is read at once, 10 s later (with what is still open:
+    // direction, peers, age, bytes), then every second until every component reports 0 or
+    // --settle-seconds pass.
+    const connections: Record<string, { afterLoad: number; after10s: number; zeroAfterS: number | null }> = {};
     const admin: Record<string, number> = { agent: mesh.record.ports.agentAdmin };
     for (const w of mesh.record.waypoints ?? []) admin[`waypoint/${w.namespace}/${w.pod}`] = w.port;
-    const read = async (port: number) =>
-      openConnections(
-        await (await fetch(`http://127.0.0.1:${port}/debug/connections`, { signal: AbortSignal.timeout(3000) })).json(),
-      );
-    for (const [name, port] of Object.entries(admin))
-      connections[name] = { afterLoad: await read(port).catch(() => -1), after10s: -1 };
-    await sleep(10_000);
-    for (const [name, port] of Object.entries(admin)) connections[name]!.after10s = await read(port).catch(() => -1);
+    const body = async (port: number): Promise<unknown> =>
+      (await fetch(`http://127.0.0.1:${port}/debug/connections`, { signal: AbortSignal.timeout(3000) })).json();
+    const read = async (port: number) => openConnections(await body(port));
+    const loadEnded = Date.now();
+    for (const [name, port] of Object.entries(admin)) {
+      const n = await read(port).catch(() => -1);
+      connections[name] = { afterLoad: n, after10s: -1, zeroAfterS: n === 0 ? 0 : null };
+    }
+    const stuck: Record<string, unknown> = {};
+    let tenSecondsRead = false;
+    while (Date.now() - loadEnded < settleS * 1000) {
+      await sleep(1000);
+      const atS = Math.round((Date.now() - loadEnded) / 100) / 10;
+      const first = !tenSecondsRead && atS >= 10;
+      for (const [name, port] of Object.entries(admin)) {
+        const c = connections[name]!;
+        if (!first && c.zeroAfterS !== null) continue;
+        const n = await read(port).catch(() => -1);
+        if (n === 0 && c.zeroAfterS === null) c.zeroAfterS = atS;
+        if (first) {
+          c.after10s = n;
+          if (n > 0) stuck[name] = await body(port).catch((err: unknown) => String(err));
+        }
+      }
+      if (first) tenSecondsRead = true;
+      if (tenSecondsRead && Object.values(connections).every((c) => c.zeroAfterS !== null)) break;
+    }
 
     // SIGTERM: how long each takes to exit (the supervisor stops it and holds it down).
     const sigterm: Record<string, { ms: number; deadlineMs: number; within: boolean }> = {};
@@ -161,9 +191,11 @@ async function main(): Promise<number> {
       minutes,
       rate,
       sampleSeconds: every,
+      settleSeconds: settleS,
       load: { sent, failed, reasons, targets: summary.targets },
       trends,
       connections,
+      stuck,
       sigterm,
       samples,
     };
@@ -184,7 +216,10 @@ async function main(): Promise<number> {
       );
     }
     for (const [name, c] of Object.entries(connections))
-      console.log(`${name.padEnd(36)} open connections after the load: ${c.afterLoad}, 10 s later: ${c.after10s}`);
+      console.log(
+        `${name.padEnd(36)} open connections after the load: ${c.afterLoad}, 10 s later: ${c.after10s}, ` +
+          (c.zeroAfterS === null ? `still open after ${settleS} s` : `0 after ${c.zeroAfterS} s`),
+      );
     for (const [name, s] of Object.entries(sigterm))
       console.log(
         `${name.padEnd(36)} SIGTERM → exit in ${s.ms} ms (deadline ${s.deadlineMs} ms)${s.within ? '' : ' LATE'}`,
