@@ -74,7 +74,11 @@ async function echo(address: string, payload: Buffer): Promise<Buffer> {
   }
 }
 
-async function startServer(authenticate: Authenticate, failureLimiter?: FailureLimiter): Promise<string> {
+async function startServer(
+  authenticate: Authenticate,
+  failureLimiter?: FailureLimiter,
+  bindTo = '127.0.0.1:0',
+): Promise<string> {
   // As the controller's server: a large server-wide limit, narrowed for the CA service.
   const server = new grpc.Server({
     interceptors: [caRequestLimit()],
@@ -98,7 +102,7 @@ async function startServer(authenticate: Authenticate, failureLimiter?: FailureL
     false,
   );
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', creds, (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync(bindTo, creds, (err, p) => (err ? reject(err) : resolve(p))),
   );
   servers.push(server);
   return `127.0.0.1:${port}`;
@@ -175,6 +179,33 @@ describe('CA service (file mode tokens)', () => {
     );
     expect((err as { hint?: string }).hint).toMatch(/this node/);
   });
+
+  it('after a CA outage, certificates are issued again within seconds (reconnect back-off is capped)', async () => {
+    const auth = nodeTokenFileAuthenticator(join(dir, 'tokens'));
+    const address = await startServer(auth);
+    const c = client(address, TOKEN_A);
+    await c.sign({ csrPem: await csrFor(SLEEP), identity: SLEEP, ttlSeconds: 60 });
+    servers.pop()!.forceShutdown();
+    // 12 s of failed attempts: gRPC's default back-off (up to 120 s) would now wait ~10 s more.
+    const outageEnds = Date.now() + 12_000;
+    while (Date.now() < outageEnds) {
+      await c.sign({ csrPem: await csrFor(SLEEP), identity: SLEEP, ttlSeconds: 60 }).catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    await startServer(auth, undefined, address);
+    // Renewal retries (as the certificate store does): it must succeed within a few seconds.
+    const giveUp = Date.now() + 6_000;
+    let chain: string | undefined;
+    while (!chain && Date.now() < giveUp) {
+      chain = await c.sign({ csrPem: await csrFor(SLEEP), identity: SLEEP, ttlSeconds: 60 }).then(
+        (r) => r.certChainPem,
+        () => undefined,
+      );
+      if (!chain) await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(chain, 'no certificate within 6 s of the CA coming back').toBeDefined();
+    expect(identityOfCertificate(parseCertificates(chain!)[0]!)).toBe(SLEEP);
+  }, 40_000);
 
   it('a waypoint obtains its own identity and nothing else', async () => {
     const wp = client(fileAddress, TOKEN_WP);

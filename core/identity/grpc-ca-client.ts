@@ -70,7 +70,13 @@ export function createGrpcCaClient(opts: GrpcCaClientOptions): GrpcCaClient {
   };
   const credentials = grpc.credentials.createSsl(Buffer.from(opts.rootsPem), null, null, { checkServerIdentity });
   const Service = certificateService();
-  const client = new Service(opts.address, credentials);
+  // After a controller outage, gRPC's default reconnect back-off grows to 120 s and calls fail
+  // fast meanwhile: new pods would get no certificate long after the CA is back. Cap it. (Not
+  // waitForReady: a controller with the wrong identity must fail with that reason, at once.)
+  const client = new Service(opts.address, credentials, {
+    'grpc.initial_reconnect_backoff_ms': 500,
+    'grpc.max_reconnect_backoff_ms': 3_000,
+  });
   const create = (client as unknown as { CreateCertificate: CreateCertificate }).CreateCertificate.bind(client);
   const timeoutMs = opts.timeoutMs ?? 10_000;
 
