@@ -263,16 +263,14 @@ export class WaypointHarness {
       protocol: 'http',
       serviceKey: `coffee-shop/${HOST}`,
       trafficPolicy: policy,
-      endpoints: this.pods
-        .filter(filter)
-        .map((p) => ({
-          address: p.ip,
-          port: APP_PORT,
-          identity: p.identity,
-          labels: p.labels,
-          hbone: true,
-          ...(p.locality ? { locality: p.locality } : {}),
-        })),
+      endpoints: this.pods.filter(filter).map((p) => ({
+        address: p.ip,
+        port: APP_PORT,
+        identity: p.identity,
+        labels: p.labels,
+        hbone: true,
+        ...(p.locality ? { locality: p.locality } : {}),
+      })),
     };
   }
 }
