@@ -7,6 +7,7 @@ import path from 'node:path';
 import { AmbitError } from '../../core/errors.js';
 import {
   COMMON_SETTINGS,
+  CONTROLLER_LINK_SETTINGS,
   parse,
   readSettings,
   setting,
@@ -17,44 +18,17 @@ import { DEFAULT_AGENT_SOCKET } from '../../core/enrolment/index.js';
 
 export type AgentMode = 'file' | 'controller';
 
-const CONTROLLER: AgentMode[] = ['controller'];
 const absolute = (raw: string): string => path.resolve(raw);
 
 export const AGENT_SETTINGS = {
   ...COMMON_SETTINGS,
+  ...CONTROLLER_LINK_SETTINGS,
   configFile: setting<string | undefined>({
     env: 'AMBIT_CONFIG_FILE',
     default: undefined,
     parse: absolute,
     requiredIn: ['file'],
     doc: 'file mode: the mesh snapshot (JSON/YAML), hot-reloaded',
-  }),
-  controller: setting<string | undefined>({
-    env: 'AMBIT_CONTROLLER',
-    default: undefined,
-    parse: parse.string,
-    requiredIn: CONTROLLER,
-    doc: 'controller mode: discovery + CA address (host:15012)',
-  }),
-  controllerRoots: setting<string | undefined>({
-    env: 'AMBIT_CONTROLLER_ROOTS',
-    default: undefined,
-    parse: absolute,
-    requiredIn: CONTROLLER,
-    doc: 'PEM file of the root the controller certificate chains to (the chart mounts ConfigMap ambit-ca-root-cert)',
-  }),
-  controllerIdentity: setting<string | undefined>({
-    env: 'AMBIT_CONTROLLER_IDENTITY',
-    default: undefined,
-    parse: parse.spiffeId,
-    requiredIn: CONTROLLER,
-    doc: 'SPIFFE id the controller must present, spiffe://<td>/ns/<controller namespace>/sa/ambit-controller',
-  }),
-  tokenFile: setting<string>({
-    env: 'AMBIT_TOKEN_FILE',
-    default: '/var/run/secrets/kubernetes.io/serviceaccount/token',
-    parse: absolute,
-    doc: 'controller mode: the token presented to the controller (re-read on every use: projected tokens rotate)',
   }),
   nodeName: setting<string>({
     env: 'AMBIT_NODE_NAME',
@@ -122,12 +96,6 @@ export const AGENT_SETTINGS = {
     default: 0,
     parse: parse.port,
     doc: 'node-level SOCKS5 proxy on AMBIT_LOCAL_HOST; 0 (the default) = off',
-  }),
-  adminToken: setting<string | undefined>({
-    env: 'AMBIT_ADMIN_TOKEN',
-    default: undefined,
-    parse: parse.string,
-    doc: 'enables POST /logging on the admin port for requests with authorization: Bearer <token> (unset: the admin port is read-only)',
   }),
   localHost: setting<string>({
     env: 'AMBIT_LOCAL_HOST',

@@ -213,3 +213,43 @@ export const COMMON_SETTINGS = {
     doc: 'log level',
   }),
 };
+
+/**
+ * How an agent or waypoint reaches the controller (controller mode), and who may change its
+ * admin state: the same names and rules in both, so the chart sets them the same way.
+ */
+export const CONTROLLER_LINK_SETTINGS = {
+  controller: setting<string | undefined>({
+    env: 'AMBIT_CONTROLLER',
+    default: undefined,
+    parse: parse.string,
+    requiredIn: ['controller'],
+    doc: 'controller mode: discovery + CA address (host:15012)',
+  }),
+  controllerRoots: setting<string | undefined>({
+    env: 'AMBIT_CONTROLLER_ROOTS',
+    default: undefined,
+    parse: parse.string,
+    requiredIn: ['controller'],
+    doc: 'PEM file of the root the controller certificate chains to (the chart mounts ConfigMap ambit-ca-root-cert)',
+  }),
+  controllerIdentity: setting<string | undefined>({
+    env: 'AMBIT_CONTROLLER_IDENTITY',
+    default: undefined,
+    parse: parse.spiffeId,
+    requiredIn: ['controller'],
+    doc: 'SPIFFE id the controller must present, spiffe://<td>/ns/<controller namespace>/sa/ambit-controller',
+  }),
+  tokenFile: setting<string>({
+    env: 'AMBIT_TOKEN_FILE',
+    default: '/var/run/secrets/kubernetes.io/serviceaccount/token',
+    parse: parse.string,
+    doc: 'controller mode: the token presented to the controller (re-read on every use: projected tokens rotate)',
+  }),
+  adminToken: setting<string | undefined>({
+    env: 'AMBIT_ADMIN_TOKEN',
+    default: undefined,
+    parse: parse.string,
+    doc: 'enables POST /logging on the admin port for requests with authorization: Bearer <token> (unset: the admin port is read-only)',
+  }),
+};

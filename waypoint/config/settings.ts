@@ -5,6 +5,7 @@
 // a file, certificate from an in-process CA persisted in AMBIT_STATE_DIR/ca.
 import {
   COMMON_SETTINGS,
+  CONTROLLER_LINK_SETTINGS,
   parse,
   parseFlags,
   readSettings,
@@ -16,10 +17,9 @@ import {
 export type WaypointRole = 'waypoint' | 'ingress-gateway' | 'egress-gateway';
 export type WaypointSource = 'file' | 'controller';
 
-const CONTROLLER: WaypointSource[] = ['controller'];
-
 export const WAYPOINT_SETTINGS = {
   ...COMMON_SETTINGS,
+  ...CONTROLLER_LINK_SETTINGS,
   role: setting<WaypointRole>({
     flag: '--mode',
     env: 'AMBIT_WAYPOINT_MODE',
@@ -67,33 +67,6 @@ export const WAYPOINT_SETTINGS = {
     parse: parse.string,
     requiredIn: ['file'],
     doc: 'file mode: a WaypointConfig as JSON or YAML, hot-reloaded',
-  }),
-  controller: setting<string | undefined>({
-    env: 'AMBIT_CONTROLLER',
-    default: undefined,
-    parse: parse.string,
-    requiredIn: CONTROLLER,
-    doc: 'controller mode: discovery + CA address (host:15012)',
-  }),
-  controllerRoots: setting<string | undefined>({
-    env: 'AMBIT_CONTROLLER_ROOTS',
-    default: undefined,
-    parse: parse.string,
-    requiredIn: CONTROLLER,
-    doc: 'PEM file of the root the controller certificate chains to (ConfigMap ambit-ca-root-cert)',
-  }),
-  controllerIdentity: setting<string | undefined>({
-    env: 'AMBIT_CONTROLLER_IDENTITY',
-    default: undefined,
-    parse: parse.spiffeId,
-    requiredIn: CONTROLLER,
-    doc: 'SPIFFE id the controller must present',
-  }),
-  tokenFile: setting<string>({
-    env: 'AMBIT_TOKEN_FILE',
-    default: '/var/run/secrets/kubernetes.io/serviceaccount/token',
-    parse: parse.string,
-    doc: 'controller mode: the token presented to the controller (re-read on every use)',
   }),
   stateDir: setting<string>({
     env: 'AMBIT_STATE_DIR',
@@ -149,12 +122,6 @@ export const WAYPOINT_SETTINGS = {
     default: 86_400,
     parse: parse.nonNegative,
     doc: 'lifetime of the waypoint certificate',
-  }),
-  adminToken: setting<string | undefined>({
-    env: 'AMBIT_ADMIN_TOKEN',
-    default: undefined,
-    parse: parse.string,
-    doc: 'enables POST /logging on the admin port for requests with authorization: Bearer <token> (unset: the admin port is read-only)',
   }),
   otlpEndpoint: setting<string | undefined>({
     env: 'AMBIT_OTLP_ENDPOINT',
