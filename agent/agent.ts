@@ -154,12 +154,15 @@ export class Agent {
   private startEnrolment(): Promise<EnrolmentServer> {
     return startEnrolmentServer(
       this.settings.enrolmentSocket,
-      enrolmentHandler({
-        snapshot: () => this.state.snapshot,
-        pods: () => this.registry.all(),
-        enrol: (pod) => this.enrol(pod),
-        remove: (uid) => this.remove(uid),
-      }),
+      enrolmentHandler(
+        {
+          snapshot: () => this.state.snapshot,
+          pods: () => this.registry.all(),
+          enrol: (pod) => this.enrol(pod),
+          remove: (uid) => this.remove(uid),
+        },
+        { podMustBeKnown: this.settings.controller !== undefined },
+      ),
       { log: this.log.child({ component: 'enrolment' }) },
     );
   }

@@ -80,7 +80,10 @@ describe('enrolment answers over the socket', () => {
     let snapshot: MeshSnapshot = snap({ workloads: [] });
     server = await startEnrolmentServer(
       socket,
-      enrolmentHandler({ snapshot: () => snapshot, pods: () => [], enrol: async () => {}, remove: async () => {} }),
+      enrolmentHandler(
+        { snapshot: () => snapshot, pods: () => [], enrol: async () => {}, remove: async () => {} },
+        { waitMs: 0 },
+      ),
     );
     const first = await enrolmentRequest(socket, { op: 'query', namespace: 'shop', name: 'web-1' });
     expect(first).toEqual({
@@ -93,5 +96,36 @@ describe('enrolment answers over the socket', () => {
       ok: true,
       enrolled: true,
     });
+  });
+
+  it('with a controller, waits for the pod itself: a waypoint pod pushed during the wait is not captured', async () => {
+    setLogSink({ write: () => true });
+    dir = mkdtempSync(join(tmpdir(), 'ambit-enrol-'));
+    const socket = join(dir, 'agent.sock');
+    const ns = [{ name: 'shop', labels: { 'mesh-mode': 'ambient' } }];
+    let snapshot: MeshSnapshot = snap({ namespaces: ns, workloads: [] });
+    server = await startEnrolmentServer(
+      socket,
+      enrolmentHandler(
+        { snapshot: () => snapshot, pods: () => [], enrol: async () => {}, remove: async () => {} },
+        { podMustBeKnown: true, waitMs: 2_000 },
+      ),
+    );
+    setTimeout(() => {
+      snapshot = snap({
+        namespaces: ns,
+        workloads: [{ name: 'waypoint-1', namespace: 'shop', ips: [], enrolled: false }],
+      });
+    }, 300);
+    expect(await enrolmentRequest(socket, { op: 'query', namespace: 'shop', name: 'waypoint-1' })).toEqual({
+      ok: true,
+      enrolled: false,
+    });
+  });
+
+  it('with a controller, a pod of an ambient namespace that never arrives gets a retry, not a capture', () => {
+    const s = snap({ namespaces: [{ name: 'shop', labels: { 'mesh-mode': 'ambient' } }], workloads: [] });
+    expect(() => isEnrolled(s, { namespace: 'shop', name: 'late' }, true)).toThrow(/not known to this agent yet/);
+    expect(isEnrolled(s, { namespace: 'shop', name: 'late' })).toBe(true);
   });
 });

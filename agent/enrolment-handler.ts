@@ -3,6 +3,9 @@
 // labels. It fails closed: a pod of a namespace the agent does not know yet (the controller
 // has not sent it) gets a retry answer, so the CNI ADD fails, the pod is left as it was and
 // the kubelet tries again; a pod of an ambient namespace never starts uncaptured.
+// With a controller, the pod itself must be known too: its opt-out label (a waypoint's
+// `mesh-mode: none`) is only in the controller's view, and the kubelet runs CNI ADD moments
+// after the pod is created, often before the controller has pushed it.
 import { RetryLater, type EnrolmentHandler, type EnrolmentQuery, type PodInfo } from '../core/enrolment/index.js';
 import type { MeshSnapshot } from '../core/model/types.js';
 import { isAmbient, meshModeOf } from '../core/mesh/vocabulary.js';
@@ -29,14 +32,20 @@ export function namespaceLabels(
  * view of the pod, then its namespace's label. Throws RetryLater when neither the pod nor its
  * namespace is known yet.
  */
-export function isEnrolled(snapshot: MeshSnapshot, q: EnrolmentQuery): boolean {
+export function isEnrolled(snapshot: MeshSnapshot, q: EnrolmentQuery, podMustBeKnown = false): boolean {
   const podMode = meshModeOf(q.labels);
   if (podMode === 'none') return false;
   if (podMode === 'ambient') return true;
   const workload = snapshot.workloads.find((w) => w.kind === 'Pod' && w.namespace === q.namespace && w.name === q.name);
   if (workload) return workload.enrolled;
   const nsLabels = namespaceLabels(snapshot, q.namespace);
-  if (nsLabels) return isAmbient(nsLabels);
+  if (nsLabels && !isAmbient(nsLabels)) return false;
+  if (nsLabels && !podMustBeKnown) return true;
+  if (nsLabels)
+    throw new RetryLater(
+      `pod ${q.namespace}/${q.name} is not known to this agent yet (the controller has not sent it, ` +
+        'and its labels may opt it out); retry',
+    );
   throw new RetryLater(
     `namespace ${q.namespace} of pod ${q.namespace}/${q.name} is not known to this agent yet ` +
       '(the controller has not sent it); retry',
@@ -50,9 +59,29 @@ export interface PodLifecycle {
   remove(uid: string, netnsPath?: string): Promise<void>;
 }
 
-export function enrolmentHandler(agent: PodLifecycle): EnrolmentHandler {
+export interface EnrolmentOptions {
+  /** Controller mode: a pod of an ambient namespace is only enrolled once the controller has sent it. */
+  readonly podMustBeKnown?: boolean;
+  /** How long a query waits for the pod or its namespace to arrive before asking the plugin to retry. */
+  readonly waitMs?: number;
+}
+
+/** Answer a query, waiting up to `waitMs` for the snapshot to learn the pod (usually a push away). */
+async function decide(agent: PodLifecycle, q: EnrolmentQuery, opts: EnrolmentOptions): Promise<boolean> {
+  const deadline = Date.now() + (opts.waitMs ?? 3_000);
+  for (;;) {
+    try {
+      return isEnrolled(agent.snapshot(), q, opts.podMustBeKnown ?? false);
+    } catch (err) {
+      if (!(err instanceof RetryLater) || Date.now() >= deadline) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+export function enrolmentHandler(agent: PodLifecycle, opts: EnrolmentOptions = {}): EnrolmentHandler {
   return {
-    query: async (q) => isEnrolled(agent.snapshot(), q),
+    query: (q) => decide(agent, q, opts),
     add: (pod) => agent.enrol(pod),
     delete: (uid, netnsPath) => agent.remove(uid, netnsPath),
     list: () => Promise.resolve(agent.pods()),

@@ -211,9 +211,15 @@ describe('reconciling against the API server', () => {
   it('two controller replicas racing to create the same objects report no problem', async () => {
     const shop = gateway('shop', 'waypoint');
     // The other replica creates everything between this replica's list and its creates.
+    // The first pass lists nothing (one list per managed kind); the chart grants `get` on the template only.
+    let lists = 0;
     const racing: WaypointKubeClient = {
       ...client,
-      list: async () => [],
+      list: async (apiVersion, kind, selector) => (lists++ < 3 ? [] : client.list(apiVersion, kind, selector)),
+      get: (ref) =>
+        ref.kind === 'ConfigMap'
+          ? client.get(ref)
+          : Promise.reject(new Error('403: get is not granted by the chart RBAC')),
       create: async (m) => {
         await client.create(m).catch(() => undefined);
         return client.create(m);

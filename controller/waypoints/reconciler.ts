@@ -97,17 +97,12 @@ export async function reconcileWaypoints(
     }
   }
 
+  // A list by our selector, not a GET: the chart's RBAC grants list on these kinds, not get.
   const managedByUs = async (key: string): Promise<boolean> => {
     const want = desired?.objects.get(key);
     if (!want) return false;
-    const ref = {
-      apiVersion: want.apiVersion,
-      kind: want.kind,
-      namespace: want.metadata.namespace ?? '',
-      name: want.metadata.name,
-    };
-    const current = await client.get(ref).catch(() => undefined);
-    return current?.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY;
+    const mine = await client.list(want.apiVersion, want.kind, SELECTOR).catch(() => []);
+    return mine.some((m) => manifestKey(m) === key && m.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY);
   };
 
   const attempt = async (what: string, key: string, op: () => Promise<void>, list: string[]): Promise<void> => {
