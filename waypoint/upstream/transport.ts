@@ -49,9 +49,8 @@ class TunnelAgent extends http.Agent {
     return this.maxRequestsPerConnection === undefined || socket.requestsServed < this.maxRequestsPerConnection;
   }
 
-  override reuseSocket(_socket: Duplex, req: http.ClientRequest): void {
-    req.reusedSocket = true;
-  }
+  // No reuseSocket override: Node's removes the error listener it added when the socket went
+  // free; skipping it left one listener per reuse (MaxListenersExceededWarning under keep-alive).
 }
 
 export interface UpstreamRequest {
