@@ -18,6 +18,7 @@ export type AmbitErrorCode =
   | 'AMBIT_E_XDS'
   | 'AMBIT_E_TIMEOUT'
   | 'AMBIT_E_UPSTREAM'
+  | 'AMBIT_E_DNS'
   | 'AMBIT_E_INTERNAL';
 
 export class AmbitError extends Error {
