@@ -167,6 +167,13 @@ export interface MeshConfig {
   readonly pathNormalization?: PathNormalization;
   /** Ambit: let RequestAuthentication jwksUri use plain http (https only when absent or false). */
   readonly jwksAllowHttp?: boolean;
+  /**
+   * Istio `ISTIO_META_DNS_CAPTURE`: the agent's DNS proxy answers mesh names (default true, as
+   * in ambient since Istio 1.25); false = it forwards every query unchanged.
+   */
+  readonly dnsCapture?: boolean;
+  /** Istio `ISTIO_META_DNS_AUTO_ALLOCATE`: ServiceEntry hosts without addresses get a VIP (default true). */
+  readonly dnsAutoAllocate?: boolean;
 }
 
 /** Istio MeshConfig `extensionProviders[].envoyExtAuthzHttp`; durations in ms. */
