@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { readManifests } from '../controller/sources/file-read.js';
 import { translate } from '../controller/translate/index.js';
-import { validateAgainstKubernetes, type K8sObject } from '../test/deploy/manifests.js';
+import { validateAgainstKubernetes, type K8sObject } from '../test/support/manifests.js';
 import { register } from './waypoint.js';
 import { localGatewayFile } from './waypoint-local.js';
 import { waypointGateway } from './waypoint-objects.js';

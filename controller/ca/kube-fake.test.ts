@@ -14,7 +14,7 @@ import { Controller } from '../controller.js';
 import { KubeSource } from '../sources/kube.js';
 import { kubeCaAuthenticator } from './kube.js';
 import { FakeApiServer, type FakeObject } from '../../test/helpers/fake-apiserver.js';
-import { waitFor } from '../../test/controller/wait.js';
+import { waitFor } from '../../test/support/wait.js';
 
 const TD = 'cluster.local';
 const id = (ns: string, sa: string): string => `spiffe://${TD}/ns/${ns}/sa/${sa}`;

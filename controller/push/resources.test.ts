@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { Workload } from '../../core/model/types.js';
-import { snapshot, workload } from '../../test/controller/fixtures.js';
+import { snapshot, workload } from '../../test/support/mesh-fixtures.js';
 import { buildResourceSet, changedNames } from './resources.js';
 
 const workloads = fc

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import type { Service, Workload } from '../../core/model/types.js';
 import { TYPE_SERVICE, TYPE_WORKLOAD } from '../../core/xds/resources.js';
 import type { NodeInfo } from '../../core/xds/proto.js';
-import { snapshot, workload } from '../../test/controller/fixtures.js';
+import { snapshot, workload } from '../../test/support/mesh-fixtures.js';
 import { buildResourceSet, changedNames } from './resources.js';
 import { ScopeIndex, DISCOVERY_MODE_KEY, ON_DEMAND } from './scope.js';
 

@@ -10,8 +10,8 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Credentials } from '../identity/types.js';
 import { acceptTunnel, createHboneServer } from './index.js';
 import type { HboneServer, HboneServerOptions } from './index.js';
-import { pki, closed } from '../../test/hbone/fixtures.js';
-import type { Pki } from '../../test/hbone/fixtures.js';
+import { pki, closed } from '../../test/support/hbone.js';
+import type { Pki } from '../../test/support/hbone.js';
 import { testCredentials } from '../../test/helpers/pki.js';
 import { pollUntil } from '../../test/support/wait.js';
 

@@ -6,8 +6,8 @@ import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAmbitError } from '../errors.js';
 import { HbonePool, HboneStatusError, acceptTunnel, rejectTunnel, createHboneServer } from './index.js';
-import { closed, pki, readAll, startEcho, startForwarder, target } from '../../test/hbone/fixtures.js';
-import type { Forwarder, Pki, TcpTarget } from '../../test/hbone/fixtures.js';
+import { closed, pki, readAll, startEcho, startForwarder, target } from '../../test/support/hbone.js';
+import type { Forwarder, Pki, TcpTarget } from '../../test/support/hbone.js';
 import { freePort } from '../../test/support/net.js';
 
 describe('hbone client and server', () => {

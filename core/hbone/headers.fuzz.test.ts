@@ -7,7 +7,7 @@ import { isIP } from 'node:net';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { it, fc } from '@fast-check/vitest';
 import { fuzzParams, fuzzTimeout } from '../../test/support/fuzz.js';
-import { pki } from '../../test/hbone/fixtures.js';
+import { pki } from '../../test/support/hbone.js';
 import { isAmbitError } from '../errors.js';
 import { connectHeaders, forwardedFor, isTraceparent, joinHostPort, newTraceparent, splitHostPort } from './headers.js';
 import { acceptTunnel, createHboneServer } from './server.js';

@@ -17,8 +17,8 @@ import {
   startForwarder,
   startTcp,
   target,
-} from '../../test/hbone/fixtures.js';
-import type { Forwarder, Pki, TcpTarget } from '../../test/hbone/fixtures.js';
+} from '../../test/support/hbone.js';
+import type { Forwarder, Pki, TcpTarget } from '../../test/support/hbone.js';
 import { testCredentials } from '../../test/helpers/pki.js';
 import type { Duplex } from 'node:stream';
 import { pollUntil } from '../../test/support/wait.js';

@@ -3,8 +3,8 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HbonePool } from './index.js';
-import { closed, pki, startForwarder, startSourceAgent, startTcp, target } from '../../test/hbone/fixtures.js';
-import type { Forwarder, Pki, SourceAgent, TcpTarget } from '../../test/hbone/fixtures.js';
+import { closed, pki, startForwarder, startSourceAgent, startTcp, target } from '../../test/support/hbone.js';
+import type { Forwarder, Pki, SourceAgent, TcpTarget } from '../../test/support/hbone.js';
 
 interface Peer {
   socket: net.Socket;

@@ -8,8 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAmbitError } from '../errors.js';
 import type { Credentials } from '../identity/types.js';
 import { HbonePool } from './index.js';
-import { pki, readAll, startEcho, startForwarder, target } from '../../test/hbone/fixtures.js';
-import type { Forwarder, Pki, TcpTarget } from '../../test/hbone/fixtures.js';
+import { pki, readAll, startEcho, startForwarder, target } from '../../test/support/hbone.js';
+import type { Forwarder, Pki, TcpTarget } from '../../test/support/hbone.js';
 import { testCa, testCredentials } from '../../test/helpers/pki.js';
 
 const HOUR = 3600_000;

@@ -15,7 +15,7 @@ import { CertificateAuthority } from '../../core/identity/ca.js';
 import { setLogSink } from '../../core/log.js';
 import { WAYPOINT_SETTINGS } from '../../waypoint/config/settings.js';
 import { netnsAddonStatus } from '../../agent/inpod/native.js';
-import { waitFor } from './wait.js';
+import { waitFor } from '../support/wait.js';
 import { freePort } from '../support/net.js';
 
 const NODE_TOKEN = 'n'.repeat(32);

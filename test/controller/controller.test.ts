@@ -13,7 +13,7 @@ import { XdsMeshSource } from '../../core/xds/mesh-source.js';
 import { Controller } from '../../controller/controller.js';
 import { FileSource } from '../../controller/sources/file.js';
 import { nodeTokenFileAuthenticator } from '../../controller/ca/auth.js';
-import { waitFor } from './wait.js';
+import { waitFor } from '../support/wait.js';
 
 const TOKEN = 'a'.repeat(32);
 const BASE = `

@@ -14,7 +14,7 @@ import { KubeSource } from '../../controller/sources/kube.js';
 import { tokenReviewAuthenticator } from '../../controller/ca/auth.js';
 import { kubeBoundObjectLookup, kubeTokenReviewer } from '../../controller/ca/kube.js';
 import { FakeApiServer, STANDARD_RESOURCES, type FakeObject } from '../helpers/fake-apiserver.js';
-import { waitFor } from './wait.js';
+import { waitFor } from '../support/wait.js';
 
 const AGENT_TOKEN = 'agent-token-of-node-a';
 const pod = (name: string, node: string, ip: string): FakeObject => ({

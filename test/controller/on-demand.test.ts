@@ -10,7 +10,7 @@ import { AGENT_TYPES } from '../../core/xds/resources.js';
 import { Controller } from '../../controller/controller.js';
 import type { KubeObject, ObjectSource, SourceEvent } from '../../controller/sources/types.js';
 import { MeshState, routeOnDemand } from '../../agent/state/mesh-state.js';
-import { waitFor } from './wait.js';
+import { waitFor } from '../support/wait.js';
 
 class MemorySource implements ObjectSource {
   private emit: ((ev: SourceEvent) => void) | undefined;

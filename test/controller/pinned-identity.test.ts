@@ -15,7 +15,7 @@ import { createCsr, generateWorkloadKey } from '../../core/identity/csr.js';
 import { createGrpcCaClient } from '../../core/identity/grpc-ca-client.js';
 import { setLogSink } from '../../core/log.js';
 import { XdsMeshSource } from '../../core/xds/mesh-source.js';
-import { waitFor } from './wait.js';
+import { waitFor } from '../support/wait.js';
 
 const TOKEN = 'c'.repeat(32);
 const POD = `apiVersion: v1

@@ -3,7 +3,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { render, validateAgainstKubernetes } from '../deploy/manifests.js';
+import { render, validateAgainstKubernetes } from '../support/manifests.js';
 import { REPO } from '../e2e/local-mesh.js';
 
 const dashboards = (objects: Awaited<ReturnType<typeof render>>) =>

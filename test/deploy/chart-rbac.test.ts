@@ -13,7 +13,7 @@ import { WATCHED_KINDS } from '../../controller/sources/kube-kinds.js';
 import { packageRoot } from '../../ctl/chart/tools.js';
 import { FakeApiServer, type FakeObject } from '../helpers/fake-apiserver.js';
 import { containerEnv, type Container } from './container-settings.js';
-import { render, type K8sObject } from './manifests.js';
+import { render, type K8sObject } from '../support/manifests.js';
 import { freePort } from '../support/net.js';
 import { pollUntil } from '../support/wait.js';
 

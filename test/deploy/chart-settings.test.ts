@@ -8,7 +8,7 @@ import { AGENT_SPEC, settingsFromEnv } from '../../agent/config/settings.js';
 import { controllerSettings } from '../../controller/settings.js';
 import { waypointSettings } from '../../waypoint/config/settings.js';
 import { renderManifest } from '../../ctl/chart/render.js';
-import { parseManifest, render, type K8sObject } from './manifests.js';
+import { parseManifest, render, type K8sObject } from '../support/manifests.js';
 import { checkContainer, containerEnv, mountFor, type Container } from './container-settings.js';
 
 const PROFILES = listProfiles().map((p) => p.name);

@@ -8,7 +8,7 @@ import { chartDir } from '../../ctl/chart/tools.js';
 import { listProfiles } from '../../ctl/chart/values.js';
 import { renderCrds } from '../../ctl/crds/definitions.js';
 import { CRD_FILE } from '../../ctl/crds/write.js';
-import { helm, parseManifest, render, validateAgainstKubernetes, validateCustomResource, type K8sObject } from './manifests.js';
+import { helm, parseManifest, render, validateAgainstKubernetes, validateCustomResource, type K8sObject } from '../support/manifests.js';
 
 const PROFILES = listProfiles().map((p) => p.name);
 

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { buildProgram } from '../../ctl/program.js';
 import { chartDir } from '../../ctl/chart/tools.js';
-import { helm, parseManifest, validateAgainstKubernetes } from './manifests.js';
+import { helm, parseManifest, validateAgainstKubernetes } from '../support/manifests.js';
 
 async function ambitctl(...args: string[]): Promise<string> {
   const chunks: string[] = [];

@@ -1,6 +1,6 @@
 // The CNI plugin as a single executable (Node SEA, scripts/build-cni-sea.mjs), the form the
 // CNI image installs on nodes that have no Node.js: built once here, then run through the
-// same CNI cases as the TS build (test/netns/cni-plugin-suite.ts) with no Node.js on PATH.
+// same CNI cases as the TS build (test/support/cni-plugin-suite.ts) with no Node.js on PATH.
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { invokePlugin } from '../helpers/cni-chain.js';
-import { cniPluginSuite } from '../netns/cni-plugin-suite.js';
+import { cniPluginSuite } from '../support/cni-plugin-suite.js';
 import { REPO_ROOT as REPO } from '../support/repo.js';
 
 const run = promisify(execFile);

@@ -20,7 +20,7 @@ import {
   type CniChain,
   type PodNetns,
 } from '../helpers/cni-chain.js';
-import { eventually, freePort, httpGet, sh, startAgent, type AgentProcess } from '../netns/agent-netns-helpers.js';
+import { eventually, freePort, httpGet, sh, startAgent, type AgentProcess } from '../support/agent-netns.js';
 import {
   bundleMain,
   denyPolicyObject,

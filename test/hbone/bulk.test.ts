@@ -5,8 +5,8 @@ import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HbonePool } from '../../core/hbone/index.js';
-import { pki, readAll, startEcho, startForwarder, startSourceAgent, startTcp, target } from './fixtures.js';
-import type { Forwarder, Pki, SourceAgent, TcpTarget } from './fixtures.js';
+import { pki, readAll, startEcho, startForwarder, startSourceAgent, startTcp, target } from '../support/hbone.js';
+import type { Forwarder, Pki, SourceAgent, TcpTarget } from '../support/hbone.js';
 import { receiveBytes, sendBytes } from './traffic.js';
 
 const MiB = 1024 * 1024;

@@ -3,7 +3,7 @@
 // the JSON file named by AMBIT_TEST_CREDS. SIGTERM closes gracefully (GOAWAY, streams finish).
 import { readFileSync } from 'node:fs';
 import type { Credentials } from '../../core/identity/types.js';
-import { startForwarder } from './fixtures.js';
+import { startForwarder } from '../support/hbone.js';
 
 const raw = JSON.parse(readFileSync(process.env.AMBIT_TEST_CREDS ?? '', 'utf8')) as Credentials & {
   notBefore: string;

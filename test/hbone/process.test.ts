@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HbonePool } from '../../core/hbone/index.js';
-import { closed, pki, readAll, stablePort, startEcho, target } from './fixtures.js';
-import type { Pki, TcpTarget } from './fixtures.js';
+import { closed, pki, readAll, stablePort, startEcho, target } from '../support/hbone.js';
+import type { Pki, TcpTarget } from '../support/hbone.js';
 
 describe('hbone server in another process on an inherited fd', () => {
   let dir: string;

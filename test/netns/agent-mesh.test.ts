@@ -18,7 +18,15 @@ import {
 import { createPodSocket, listenInNetns, releaseNetns } from '../../agent/inpod/sockets.js';
 import { HbonePool } from '../../core/hbone/index.js';
 import { CertificateAuthority } from '../../core/identity/ca.js';
-import { bundleAgent, eventually, httpGet, sh, startAgent, tempDir, type AgentProcess } from './agent-netns-helpers.js';
+import {
+  bundleAgent,
+  eventually,
+  httpGet,
+  sh,
+  startAgent,
+  tempDir,
+  type AgentProcess,
+} from '../support/agent-netns.js';
 import type { AgentConfigDump } from '../../core/admin/dump.js';
 
 const BRIDGE = 'ambt-h3-br0';

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeNetns } from '../helpers/privileges.js';
 import { netnsAddon, netnsAddonStatus } from '../../agent/inpod/native.js';
 import { AGENT_MARK, createPodSocket, listenInNetns, originalDst, releaseNetns } from '../../agent/inpod/sockets.js';
-import { addNetns, delNetns, inNs, ipt, netnsPath, readAll, sh, vethPair } from './agent-netns-helpers.js';
+import { addNetns, delNetns, inNs, ipt, netnsPath, readAll, sh, vethPair } from '../support/agent-netns.js';
 
 const A = 'ambt-h3-na';
 const B = 'ambt-h3-nb';

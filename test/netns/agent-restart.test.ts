@@ -17,7 +17,15 @@ import {
   type PodNetns,
 } from '../helpers/cni-chain.js';
 import { describeNetns } from '../helpers/privileges.js';
-import { bundleAgent, eventually, httpGet, sh, startAgent, tempDir, type AgentProcess } from './agent-netns-helpers.js';
+import {
+  bundleAgent,
+  eventually,
+  httpGet,
+  sh,
+  startAgent,
+  tempDir,
+  type AgentProcess,
+} from '../support/agent-netns.js';
 import type { AgentConfigDump } from '../../core/admin/dump.js';
 
 const BRIDGE = 'ambt-h4r-br0';

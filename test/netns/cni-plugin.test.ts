@@ -1,6 +1,6 @@
 // ambit-cni (the TS build, bundled by the chain helper) in a real CNI chain; the cases are
-// in cni-plugin-suite.ts, shared with the single-executable run in test/deploy/sea-cni.test.ts.
-import { cniPluginSuite } from './cni-plugin-suite.js';
+// in test/support/cni-plugin-suite.ts, shared with the single-executable run in test/deploy/sea-cni.test.ts.
+import { cniPluginSuite } from '../support/cni-plugin-suite.js';
 
 cniPluginSuite('ambit-cni in a real CNI chain', {
   tag: 'h4',

@@ -32,7 +32,7 @@ import {
   tempDir,
   waitForLine,
   type AgentProcess,
-} from './agent-netns-helpers.js';
+} from '../support/agent-netns.js';
 import { REPO_ROOT as REPO } from '../support/repo.js';
 
 const BRIDGE = 'ambt-h13w-br0';

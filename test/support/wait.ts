@@ -35,3 +35,7 @@ export async function pollUntil<T>(
     await sleep(opts.intervalMs ?? 50);
   }
 }
+
+/** pollUntil with a short interval, for in-process conditions that settle in milliseconds. */
+export const waitFor = <T>(probe: () => T | undefined | false, what: string, timeoutMs = 10_000): Promise<T> =>
+  pollUntil(probe, { what, timeoutMs, intervalMs: 10 });

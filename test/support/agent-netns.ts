@@ -88,8 +88,8 @@ export { spawn };
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { pollUntil } from '../support/wait.js';
-import { REPO_ROOT as REPO } from '../support/repo.js';
+import { pollUntil } from './wait.js';
+import { REPO_ROOT as REPO } from './repo.js';
 export const ADDON_PATH = path.join(REPO, 'agent', 'native', 'build', 'Release', 'ambit_netns.node');
 
 /** Bundle agent/main.ts into one ESM file (npm packages stay external, resolved from the repo). */
@@ -116,7 +116,7 @@ export async function tempDir(tag: string): Promise<string> {
 }
 
 /** A free TCP port on 127.0.0.1 (bound then released). */
-import { freePort } from '../support/net.js';
+import { freePort } from './net.js';
 
 export { freePort };
 

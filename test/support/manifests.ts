@@ -5,7 +5,12 @@ import { Ajv } from 'ajv';
 import { renderManifest, runTool } from '../../ctl/chart/render.js';
 import { CRDS, crdObject } from '../../ctl/crds/definitions.js';
 
-export type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string }; [k: string]: unknown };
+export type K8sObject = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string };
+  [k: string]: unknown;
+};
 
 export function parseManifest(text: string): K8sObject[] {
   return parseAllDocuments(text)
@@ -22,7 +27,10 @@ export function helm(args: string[]): Promise<string> {
 }
 
 /** The kubernetes-models class module for an apiVersion/kind, e.g. apps/v1 Deployment. */
-async function modelFor(apiVersion: string, kind: string): Promise<(new (o: unknown) => { validate(): void }) | undefined> {
+async function modelFor(
+  apiVersion: string,
+  kind: string,
+): Promise<(new (o: unknown) => { validate(): void }) | undefined> {
   const modulePath = `kubernetes-models/${apiVersion}/${kind}`;
   try {
     const mod = (await import(modulePath)) as Record<string, unknown>;
