@@ -5,7 +5,7 @@ import type net from 'node:net';
 import { connect as connectUnix, isIP } from 'node:net';
 import { certificateExpiries, type AgentConfigDump } from '../core/admin/dump.js';
 import type { ConfigSource } from '../core/config/source.js';
-import { hasLookup } from '../core/xds/mesh-source.js';
+import { hasLookup } from '../core/config/on-demand.js';
 import { startEnrolmentServer, type EnrolmentServer, type PodInfo } from '../core/enrolment/index.js';
 import { AmbitError, describeError } from '../core/errors.js';
 import { HbonePool } from '../core/hbone/index.js';

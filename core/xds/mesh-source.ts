@@ -11,15 +11,7 @@ export type XdsSourceOptions = Omit<DiscoveryClientOptions, 'types'>;
 /** Node metadata an on-demand agent sends (controller/push/scope.ts reads it). */
 export const DISCOVERY_MODE_METADATA = { 'ambit.dev/discovery': 'on-demand' } as const;
 
-/** A config source that can fetch a destination it does not hold yet. */
-export interface OnDemandLookup {
-  /** Resolves once what `address` (an IP or a service hostname) selects is applied; never rejects. */
-  lookup(address: string): Promise<void>;
-}
-
-export function hasLookup(source: object): source is OnDemandLookup {
-  return typeof (source as Partial<OnDemandLookup>).lookup === 'function';
-}
+export { hasLookup, type OnDemandLookup } from '../config/on-demand.js';
 
 export class XdsMeshSource implements ConfigSource {
   private readonly client: DiscoveryClient;
