@@ -96,6 +96,44 @@ export interface FaultInjection {
   readonly delay?: { readonly fixedDelayMs: number; readonly percentage: number };
 }
 
+/**
+ * Istio CorsPolicy of an HTTP route, answered at the proxy as Envoy's CORS filter does:
+ * preflights from an allowed origin get a local 200, other requests get the response headers.
+ */
+export interface CorsPolicy {
+  /** Origins allowed (`allowOrigins`, plus the deprecated exact-only `allowOrigin`). */
+  readonly allowOrigins: readonly StringMatch[];
+  readonly allowMethods?: readonly string[];
+  readonly allowHeaders?: readonly string[];
+  readonly exposeHeaders?: readonly string[];
+  readonly maxAgeSeconds?: number;
+  readonly allowCredentials?: boolean;
+  /** Preflights from an origin not allowed: FORWARD (the default) to the upstream, or IGNORE (200, no CORS headers). */
+  readonly unmatchedPreflights?: 'FORWARD' | 'IGNORE';
+}
+
+/** One `match[]` block of a VirtualService `tcp[]` or `tls[]` route: every present condition must hold. */
+export interface L4Match {
+  /** Service port the connection arrived on. */
+  readonly port?: number;
+  /** Original destination IPs or CIDRs (Istio `destinationSubnets`). */
+  readonly destinationSubnets?: readonly string[];
+  readonly sourceLabels?: Labels;
+  readonly sourceNamespace?: string;
+  /** `tls` routes: server names (SNI), lower-cased, `*.suffix` wildcards and `*` allowed. */
+  readonly sniHosts?: readonly string[];
+}
+
+/** A VirtualService `tcp[]` or `tls[]` route: each connection goes whole to one weighted destination. */
+export interface L4Route {
+  /** `<vs namespace>/<vs name>` */
+  readonly source: string;
+  readonly name: string;
+  /** Empty = every connection. Several = OR. */
+  readonly matches: readonly L4Match[];
+  readonly destinations: readonly RouteDestination[];
+}
+
 export interface HttpRoute {
   /** `<vs namespace>/<vs name>` or `default` for the implicit route to the service. */
   readonly source: string;
@@ -121,6 +159,7 @@ export interface HttpRoute {
   readonly timeoutMs?: number;
   readonly retries?: RetryPolicy;
   readonly fault?: FaultInjection;
+  readonly corsPolicy?: CorsPolicy;
 }
 
 /** The routes for one service host+port, evaluated in order: first match wins. */
@@ -136,6 +175,10 @@ export interface VirtualHost {
   /** Mesh Service key (`<ns>/<hostname>`) when this is a known service. */
   readonly serviceKey?: string;
   readonly routes: readonly HttpRoute[];
+  /** VirtualService `tcp` routes for this port, first match wins (a TCP port without them uses `routes`' default). */
+  readonly tcpRoutes?: readonly L4Route[];
+  /** VirtualService `tls` routes for this port, matched on the ClientHello's SNI without terminating TLS. */
+  readonly tlsRoutes?: readonly L4Route[];
 }
 
 export type LoadBalancerSimple =
