@@ -40,6 +40,7 @@ export const OID = {
 
 /** GeneralName uniformResourceIdentifier: [6] IMPLICIT IA5String. */
 const GENERAL_NAME_URI = 0x86;
+const GENERAL_NAME_DNS = 0x82;
 
 /** The signature algorithm and digest for a signing key (EC P-256/P-384 or RSA). */
 const algorithmOfKey = new WeakMap<KeyObject, { algId: Buffer; digest: 'sha256' | 'sha384' }>();
@@ -83,15 +84,23 @@ function extension(id: string, critical: boolean, value: Buffer): Buffer {
   return critical ? sequence(oid(id), boolean(true), octetString(value)) : sequence(oid(id), octetString(value));
 }
 
-export function uriSanExtension(uris: readonly string[]): Buffer {
+export function uriSanExtension(uris: readonly string[], dnsNames: readonly string[] = []): Buffer {
   // Critical: leaves have an empty subject, so the SAN is the whole identity (RFC 5280 4.2.1.6).
-  return extension(OID.subjectAltName, true, sequence(...uris.map((u) => tlvUri(u))));
+  return extension(
+    OID.subjectAltName,
+    true,
+    sequence(...uris.map((u) => tlvUri(u)), ...dnsNames.map((d) => tlvTagged(GENERAL_NAME_DNS, d))),
+  );
+}
+
+function tlvTagged(tag: number, text: string): Buffer {
+  const encoded = ia5String(text);
+  encoded[0] = tag;
+  return encoded;
 }
 
 function tlvUri(uri: string): Buffer {
-  const encoded = ia5String(uri);
-  encoded[0] = GENERAL_NAME_URI;
-  return encoded;
+  return tlvTagged(GENERAL_NAME_URI, uri);
 }
 
 /** SHA-1 of the subjectPublicKey bits (RFC 5280 4.2.1.2 method 1). */
@@ -109,6 +118,8 @@ export interface CertificateTemplate {
   notAfter: Date;
   isCa: boolean;
   uris?: readonly string[];
+  /** DNS SANs (certificates for servers outside the mesh, e.g. `local up`'s external server). */
+  dnsNames?: readonly string[];
   authorityKeyId?: Buffer;
 }
 
@@ -147,7 +158,8 @@ function tbsCertificate(t: CertificateTemplate, signingKey: KeyObject): Buffer {
     exts.push(extension(OID.keyUsage, true, bitString(Buffer.from([0xa0]), 5)));
     exts.push(extension(OID.extKeyUsage, false, sequence(oid(OID.serverAuth), oid(OID.clientAuth))));
   }
-  if (t.uris && t.uris.length > 0) exts.push(uriSanExtension(t.uris));
+  if ((t.uris && t.uris.length > 0) || (t.dnsNames && t.dnsNames.length > 0))
+    exts.push(uriSanExtension(t.uris ?? [], t.dnsNames ?? []));
   exts.push(extension(OID.subjectKeyIdentifier, false, octetString(keyIdentifier(t.spkiDer))));
   if (t.authorityKeyId)
     exts.push(extension(OID.authorityKeyIdentifier, false, sequence(tagged(0x80, t.authorityKeyId))));
