@@ -1,9 +1,8 @@
 // How the waypoint reaches endpoints: HBONE (mutual TLS, its own identity, the endpoint's
 // identity expected) for mesh workloads; plain TCP for endpoints outside the mesh, or TLS
-// when a DestinationRule originates it (SIMPLE / MUTUAL). Transports are cached per
+// when a DestinationRule originates it (SIMPLE / MUTUAL / ISTIO_MUTUAL, tls-origination.ts). Transports are cached per
 // endpoint and protocol and dropped when the endpoint leaves the config.
 import net from 'node:net';
-import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { joinHostPort, type HbonePool } from '../../core/hbone/index.js';
 import type { Credentials } from '../../core/identity/types.js';
@@ -11,6 +10,7 @@ import type { Cluster } from '../../core/model/l7.js';
 import type { EndpointRuntime } from './balancer.js';
 import type { TransportFactory } from './router.js';
 import { http1Transport, http2Transport, type EndpointTransport } from './transport.js';
+import { connectTls, originationOptions, TlsMaterial } from './tls-origination.js';
 
 export interface TransportOptions {
   readonly pool: HbonePool;
@@ -18,6 +18,8 @@ export interface TransportOptions {
   /** HBONE port of the endpoints (15008). */
   readonly hbonePort?: number;
   readonly connectTimeoutMs?: number;
+  /** Where DestinationRule `credentialName`s are read from (`<dir>/<name>/tls.crt`, …). */
+  readonly credentialsDir?: string;
 }
 
 function connectTcp(host: string, port: number, timeoutMs: number): Promise<Duplex> {
@@ -41,34 +43,13 @@ function connectTcp(host: string, port: number, timeoutMs: number): Promise<Dupl
   });
 }
 
-function originateTls(cluster: Cluster, host: string, port: number, timeoutMs: number): Promise<Duplex> {
-  const t = cluster.trafficPolicy.tls!;
-  return new Promise((resolve, reject) => {
-    const socket = tls.connect({
-      host,
-      port,
-      servername: t.sni ?? cluster.host,
-      ...(t.caCertificates ? { ca: t.caCertificates } : {}),
-      ...(t.mode === 'MUTUAL' && t.clientCertificate ? { cert: t.clientCertificate, key: t.privateKey } : {}),
-      rejectUnauthorized: !t.insecureSkipVerify,
-      ALPNProtocols: cluster.protocol === 'http2' || cluster.protocol === 'grpc' ? ['h2'] : ['http/1.1'],
-    });
-    const timer = setTimeout(() => socket.destroy(new Error(`TLS to ${host}:${port} timed out`)), timeoutMs);
-    socket.once('secureConnect', () => {
-      clearTimeout(timer);
-      resolve(socket);
-    });
-    socket.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-  });
-}
-
 export class HboneTransportFactory implements TransportFactory {
   private readonly cache = new Map<string, EndpointTransport>();
+  private readonly material: TlsMaterial;
 
-  constructor(private readonly o: TransportOptions) {}
+  constructor(private readonly o: TransportOptions) {
+    this.material = new TlsMaterial(o.credentialsDir);
+  }
 
   dial(cluster: Cluster, ep: EndpointRuntime): Promise<Duplex> {
     const e = ep.endpoint;
@@ -85,8 +66,18 @@ export class HboneTransportFactory implements TransportFactory {
         timeoutMs: timeout,
       });
     }
-    const mode = cluster.trafficPolicy.tls?.mode;
-    if (mode === 'SIMPLE' || mode === 'MUTUAL') return originateTls(cluster, e.address, e.port, timeout);
+    const t = cluster.trafficPolicy.tls;
+    // ISTIO_MUTUAL between mesh workloads is HBONE already; towards endpoints outside the mesh
+    // it applies to ServiceEntry (external) hosts only, so a blanket ISTIO_MUTUAL rule does not
+    // turn plaintext to a non-enrolled pod into TLS it cannot speak.
+    if (t && t.mode !== 'DISABLE' && (t.mode !== 'ISTIO_MUTUAL' || cluster.external)) {
+      try {
+        const target = { cluster, address: e.address, port: e.port, ...(e.identity ? { identity: e.identity } : {}) };
+        return connectTls(originationOptions(t, target, this.material, this.o.credentials), timeout);
+      } catch (err) {
+        return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+      }
+    }
     return connectTcp(e.address, e.port, timeout);
   }
 
@@ -112,6 +103,8 @@ export class HboneTransportFactory implements TransportFactory {
 
   /** Drops transports of endpoints that are gone. */
   retain(clusters: readonly Cluster[]): void {
+    // Certificate files are read again after a config change (rotated credentials).
+    this.material.clear();
     const live = new Set(clusters.flatMap((c) => c.endpoints.map((e) => `${c.name}|${e.address}:${e.port}`)));
     for (const [key, t] of this.cache) {
       if (!live.has(key)) {
