@@ -25,6 +25,8 @@ export interface RuntimeOptions {
   readonly random?: () => number;
   /** JWKS fetch bounds; tests on loopback replace the address check. */
   readonly jwks?: ConstructorParameters<typeof JwksCache>[0];
+  /** DestinationRule `credentialName` folders (`<dir>/<name>/tls.crt`, tls.key, ca.crt). */
+  readonly credentialsDir?: string;
 }
 
 export class WaypointRuntime {
@@ -41,6 +43,7 @@ export class WaypointRuntime {
       pool: o.pool,
       credentials: o.credentials,
       ...(o.hbonePort ? { hbonePort: o.hbonePort } : {}),
+      ...(o.credentialsDir ? { credentialsDir: o.credentialsDir } : {}),
     });
   }
 
