@@ -43,7 +43,10 @@ async function controllerMode(settings: AgentSettings): Promise<{ config: Config
     node: { name: settings.nodeName, role: 'agent' },
     token: link.token,
     controllerIdentity: link.identity,
+    // On demand: this node's workloads, and each destination asked for the first time it is met.
+    onDemand: settings.discovery !== 'full',
   });
+  const lookup = xds.lookup;
   return {
     // Pods are served only once the first snapshot is in: never without policy.
     config: {
@@ -52,6 +55,7 @@ async function controllerMode(settings: AgentSettings): Promise<{ config: Config
         await xds.whenSynced();
       },
       stop: () => xds.stop(),
+      ...(lookup ? { lookup } : {}),
     },
     ca: createGrpcCaClient({
       address: link.address,

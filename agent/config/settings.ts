@@ -135,6 +135,14 @@ export const AGENT_SETTINGS = {
     parse: parse.string,
     doc: "the agent's service account (identity of the SOCKS5 proxy)",
   }),
+  discovery: setting<'on-demand' | 'full'>({
+    env: 'AMBIT_DISCOVERY',
+    default: 'on-demand',
+    parse: parse.oneOf('on-demand', 'full'),
+    doc:
+      "controller mode: 'on-demand' receives this node's workloads and looks destinations up by address " +
+      "when it first meets them; 'full' receives the whole mesh",
+  }),
   nativeAddon: setting<string | undefined>({
     env: 'AMBIT_NATIVE_ADDON',
     default: undefined,
@@ -189,6 +197,8 @@ export interface AgentSettings {
   /** Identity (namespace/serviceAccount) the node-level SOCKS5 proxy presents. */
   readonly socks5Namespace: string;
   readonly socks5ServiceAccount: string;
+  /** Controller mode: this node's workloads plus destinations looked up on demand, or the whole mesh. */
+  readonly discovery?: 'on-demand' | 'full';
   /** AMBIT_ADMIN_TOKEN: enables the admin port's state-changing endpoints (bearer token). */
   readonly adminToken?: string;
 }
@@ -240,6 +250,7 @@ export function settingsFromEnv(env: Env = process.env): AgentSettings {
     certTtlSeconds: v.certTtlSeconds,
     socks5Namespace: v.namespace,
     socks5ServiceAccount: v.serviceAccount,
+    discovery: v.discovery,
     ...optional('adminToken', v.adminToken || undefined),
   };
 }

@@ -5,24 +5,28 @@
 import net from 'node:net';
 import { describeError } from '../../core/errors.js';
 import { acceptTunnel, rejectTunnel, relay, splitHostPort, type HboneRequest } from '../../core/hbone/index.js';
-import type { Peer } from './connections.js';
+import type { Peer, Tracked } from './connections.js';
 import { podPeer, type PodContext, type ProxyContext } from './context.js';
 import { connectToApp } from './app-connect.js';
+import type { Workload } from '../../core/model/types.js';
 
 export function handleHboneRequest(ctx: ProxyContext, pod: PodContext, req: HboneRequest): void {
   const target = splitHostPort(req.authority);
   const clientIp = req.remoteAddress.replace(/^::ffff:/, '');
   const state = ctx.state();
-  const srcWorkload = state.workloadByIp(clientIp);
-  const src: Peer = {
-    ip: clientIp,
-    port: req.remotePort,
-    identity: req.peerIdentity,
-    ...(srcWorkload ? { workload: srcWorkload.name, namespace: srcWorkload.namespace } : {}),
-    ...(srcWorkload?.labels.app ? { app: srcWorkload.labels.app } : {}),
-  };
   const dst = podPeer(pod, target?.host ?? '', target?.port ?? 0);
-  const tracked = ctx.tracker.open({ direction: 'inbound', src, dst, route: 'hbone', security: 'mutual_tls' });
+  // The source's identity is its certificate's; its workload labels (metrics only) come from
+  // the mesh view. A source this agent does not hold (on demand: another node's pod) is looked
+  // up by IP while the connection goes on; the record opens once the labels are known.
+  const open = (): Tracked =>
+    ctx.tracker.open({
+      direction: 'inbound',
+      src: sourcePeer(ctx.state().workloadByIp(clientIp), clientIp, req.remotePort, req.peerIdentity),
+      dst,
+      route: 'hbone',
+      security: 'mutual_tls',
+    });
+  const tracked = state.workloadByIp(clientIp) || !ctx.lookup ? open() : trackAfter(ctx.lookup(clientIp), open);
   const agentPorts = [ctx.ports.outbound, ctx.ports.inboundPlaintext, ctx.ports.hbone];
   if (!target || !pod.pod.ips.includes(target.host) || agentPorts.includes(target.port)) {
     rejectTunnel(
@@ -79,4 +83,34 @@ export function handleHboneRequest(ctx: ProxyContext, pod: PodContext, req: Hbon
     const r = await relay(app, tunnel);
     tracked.done({ fromClient: r.bytesFromTunnel, toClient: r.bytesToTunnel, reason: r.reason });
   })();
+}
+
+function sourcePeer(w: Workload | undefined, ip: string, port: number, identity: string): Peer {
+  return {
+    ip,
+    port,
+    identity,
+    ...(w ? { workload: w.name, namespace: w.namespace } : {}),
+    ...(w?.labels.app ? { app: w.labels.app } : {}),
+  };
+}
+
+/** How long an inbound record waits for the source's labels before it opens without them. */
+const SOURCE_LABELS_WAIT_MS = 2000;
+
+/** A record opened once `ready` settles (or the wait passes); done/refuse wait for it. */
+function trackAfter(ready: Promise<void>, open: () => Tracked): Tracked {
+  let timer: NodeJS.Timeout | undefined;
+  const bounded = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, SOURCE_LABELS_WAIT_MS);
+    ready.then(resolve, resolve);
+  });
+  const tracked = bounded.then(() => {
+    clearTimeout(timer);
+    return open();
+  });
+  return {
+    done: (r) => void tracked.then((t) => t.done(r)),
+    refuse: (reason, detail) => void tracked.then((t) => t.refuse(reason, detail)),
+  };
 }

@@ -1,7 +1,9 @@
 // SOCKS5 (RFC 1928, CONNECT only, no authentication) on the node, 127.0.0.1:15080, for
 // clients that cannot be captured. The destination goes through the same routing as captured
 // traffic (VIP → endpoint → HBONE, or passthrough), presenting the agent's SOCKS identity.
-// Names resolve against the mesh's service hostnames first, then the node's resolver.
+// Names resolve against the mesh's service hostnames first (on demand: asked of the controller
+// the first time), then the node's resolver; an address the agent does not hold is looked up
+// before it is routed, like captured traffic.
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
 import { describeError } from '../../core/errors.js';
@@ -9,6 +11,7 @@ import { joinHostPort, relay } from '../../core/hbone/index.js';
 import type { Tracked } from './connections.js';
 import type { ProxyContext } from './context.js';
 import { splice } from '../../core/net/relay.js';
+import { routeOnDemand } from '../state/mesh-state.js';
 
 const REP = {
   ok: 0,
@@ -48,8 +51,12 @@ export function createSocks5Server(ctx: ProxyContext, o: Socks5Options): net.Ser
 }
 
 async function resolve(ctx: ProxyContext, host: string): Promise<string | undefined> {
-  const svc = ctx.state().snapshot.services.find((s) => s.hostname === host || `${s.name}.${s.namespace}` === host);
-  if (svc?.vips[0]) return svc.vips[0];
+  const meshVip = (): string | undefined =>
+    ctx.state().snapshot.services.find((s) => s.hostname === host || `${s.name}.${s.namespace}` === host)?.vips[0];
+  // On demand the agent holds only the services it has met: ask the controller for the name.
+  if (!meshVip() && ctx.lookup) await ctx.lookup(host);
+  const vip = meshVip();
+  if (vip) return vip;
   try {
     return (await lookup(host)).address;
   } catch {
@@ -140,7 +147,7 @@ function reader(socket: net.Socket): (n: number) => Promise<Buffer> {
 }
 
 async function proxy(ctx: ProxyContext, o: Socks5Options, socket: net.Socket, ip: string, port: number): Promise<void> {
-  const d = ctx.state().routeOutbound({ namespace: o.namespace }, ip, port);
+  const d = await routeOnDemand(() => ctx.state(), ctx.lookup, { namespace: o.namespace }, ip, port);
   const t: Tracked = ctx.tracker.open({
     direction: 'socks5',
     src: { ip: socket.remoteAddress ?? '', port: socket.remotePort ?? 0, identity: o.identity },

@@ -1,0 +1,218 @@
+// The agent binary on demand, end to end: the real controller (file source) and the real agent
+// (controller mode, default discovery) with two pods in network namespaces on this node, and a
+// pod of the same namespace scheduled on another node. The agent holds its own node's
+// workloads and nothing else: not the other node's pod, no Service. The first connection to a
+// Service VIP it has never seen succeeds (it waits for the lookup, it does not fail), and the
+// lookup brings that Service, not the other node's pod.
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import type net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { listenInNetns, releaseNetns } from '../../agent/inpod/sockets.js';
+import { describeNetns } from '../helpers/privileges.js';
+import {
+  createCniChain,
+  createPodNetns,
+  deletePodNetns,
+  destroyCniChain,
+  type CniChain,
+  type PodNetns,
+} from '../helpers/cni-chain.js';
+import { eventually, freePort, httpGet, sh, startAgent, type AgentProcess } from '../support/agent-netns.js';
+import {
+  bundleMain,
+  exchange,
+  namespaceObject,
+  podObject,
+  serviceAccountObject,
+  startController,
+  writeManifests,
+  writeText,
+  type ControllerProcess,
+  type ControllerRun,
+} from './controller-agent-helpers.js';
+
+const BRIDGE = 'ambt-s1od-br0';
+const SUBNET = '10.231.61.0/24';
+const VIP = '10.96.61.10';
+const REMOTE_VIP = '10.96.61.20';
+const NS = 'ondemand';
+const NODE = 'ambt-s1od-node';
+const OTHER_NODE = 'ambt-s1od-other';
+const CLIENT = { name: 'client-0', sa: 'client' };
+const SERVER = { name: 'server-0', sa: 'server' };
+/** Scheduled on the other node, with an IP no pod here has. */
+const REMOTE = { name: 'remote-0', sa: 'remote', ip: '10.231.62.5' };
+const APP_PORT = 8080;
+const CONTROLLER_ID = 'spiffe://cluster.local/ns/ambit-system/sa/ambit-controller';
+
+interface Dump {
+  pods: Array<{ name: string }>;
+  workloads: Array<{ uid: string; ips: string[]; node?: string }>;
+  services: Array<{ name: string; vips: string[]; endpoints: Array<{ address: string }> }>;
+}
+
+const serviceYaml = (name: string, vip: string, app: string): string =>
+  [
+    'apiVersion: v1',
+    'kind: Service',
+    'metadata:',
+    `  name: ${name}`,
+    `  namespace: ${NS}`,
+    'spec:',
+    `  clusterIP: ${vip}`,
+    `  selector: { app: ${app} }`,
+    `  ports: [{ name: tcp-echo, port: 80, targetPort: ${APP_PORT}, protocol: TCP }]`,
+    '---',
+    '',
+  ].join('\n');
+
+describeNetns(
+  'agent on demand (real controller + agent): node-scoped workloads, first connection to a new destination',
+  () => {
+    let dir: string;
+    let configDir: string;
+    let run: ControllerRun;
+    let controller: ControllerProcess | undefined;
+    let agentBundle: string;
+    let agent: AgentProcess | undefined;
+    let chain: CniChain | undefined;
+    const pods: PodNetns[] = [];
+    let client: PodNetns;
+    let server: PodNetns;
+    let app: net.Server | undefined;
+
+    const dump = async (): Promise<Dump> => JSON.parse(await httpGet(agent!.adminPort, '/config_dump')) as Dump;
+    const writePods = (ips?: { client: string; server: string }) =>
+      writeManifests(configDir, '20-pods.yaml', [
+        podObject(NS, CLIENT.name, CLIENT.sa, NODE, ips?.client),
+        podObject(NS, SERVER.name, SERVER.sa, NODE, ips?.server),
+        podObject(NS, REMOTE.name, REMOTE.sa, OTHER_NODE, REMOTE.ip),
+      ]);
+
+    beforeAll(async () => {
+      dir = await mkdtemp(path.join(tmpdir(), 'ambt-s1od-'));
+      configDir = path.join(dir, 'config');
+      await mkdir(configDir);
+      await writeManifests(configDir, '00-namespace.yaml', [
+        namespaceObject(NS, { 'mesh-mode': 'ambient' }),
+        ...[CLIENT, SERVER, REMOTE].map((p) => serviceAccountObject(NS, p.sa)),
+      ]);
+      await writeText(
+        configDir,
+        '10-services.yaml',
+        serviceYaml(SERVER.sa, VIP, SERVER.sa) + serviceYaml(REMOTE.sa, REMOTE_VIP, REMOTE.sa),
+      );
+      await writePods();
+      const [controllerBundle, bundle] = await Promise.all([
+        bundleMain('controller/main.ts', 'controller'),
+        bundleMain('agent/main.ts', 'agent'),
+      ]);
+      agentBundle = bundle;
+      const stateDir = path.join(dir, 'controller');
+      run = {
+        bundle: controllerBundle,
+        configDir,
+        stateDir,
+        nodeName: NODE,
+        ports: { grpc: await freePort(), metrics: await freePort(), ready: await freePort() },
+      };
+      controller = await startController(run);
+      const tokenLine = (await readFile(path.join(stateDir, 'node-tokens'), 'utf8'))
+        .split('\n')
+        .find((l) => l.endsWith(` ${NODE}`));
+      await writeText(dir, 'agent-token', `${tokenLine!.split(' ')[0]}\n`);
+      // No AMBIT_DISCOVERY: on demand is the agent's default.
+      agent = await startAgent(agentBundle, {
+        AMBIT_CONTROLLER: `127.0.0.1:${run.ports.grpc}`,
+        AMBIT_CONTROLLER_ROOTS: path.join(stateDir, 'root-cert.pem'),
+        AMBIT_CONTROLLER_IDENTITY: CONTROLLER_ID,
+        AMBIT_TOKEN_FILE: path.join(dir, 'agent-token'),
+        AMBIT_NODE_NAME: NODE,
+        AMBIT_STATE_DIR: path.join(dir, 'agent'),
+        AMBIT_AGENT_SOCKET: path.join(dir, 'agent.sock'),
+        AMBIT_DRAIN_MS: '1000',
+      });
+      chain = await createCniChain({
+        suite: 's1od',
+        bridge: BRIDGE,
+        subnet: SUBNET,
+        agentSocket: path.join(dir, 'agent.sock'),
+      });
+      client = await createPodNetns(chain, { namespace: NS, name: CLIENT.name });
+      pods.push(client);
+      server = await createPodNetns(chain, { namespace: NS, name: SERVER.name });
+      pods.push(server);
+      const gateway = SUBNET.replace(/\.0\/24$/, '.1');
+      for (const p of pods) sh('ip', ['-n', p.netnsName, 'route', 'replace', 'default', 'via', gateway]);
+      app = await listenInNetns(server.netnsPath, APP_PORT);
+      app.on('connection', (s: net.Socket) => {
+        s.on('data', (d) => s.write(d));
+        s.on('end', () => s.end());
+        s.on('error', () => undefined);
+      });
+      await writePods({ client: client.ip, server: server.ip });
+      await eventually(
+        async () => {
+          const d = await dump();
+          return [client.ip, server.ip].every((ip) => d.workloads.some((w) => w.ips.includes(ip))) ? true : undefined;
+        },
+        'the agent to receive its pods with their IPs',
+        600,
+      );
+    }, 240_000);
+
+    afterAll(async () => {
+      if (app) await new Promise((r) => app!.close(r));
+      await agent?.kill().catch(() => undefined);
+      await controller?.kill().catch(() => undefined);
+      for (const p of pods) {
+        releaseNetns(p.netnsPath);
+        if (chain) await deletePodNetns(chain, p).catch(() => undefined);
+      }
+      if (chain) await destroyCniChain(chain);
+      for (const b of [run?.bundle, agentBundle]) if (b) await rm(path.dirname(b), { recursive: true, force: true });
+      if (dir) await rm(dir, { recursive: true, force: true });
+    }, 60_000);
+
+    it("holds only its own node's workloads: not the other node's pod, and no Service before a connection", async () => {
+      // The other node's pod was in the very files the controller read before the agent connected,
+      // and the pod IP update after it: whatever the agent holds now, the controller chose to send.
+      const d = await dump();
+      expect(d.workloads.map((w) => w.uid).sort()).toEqual([`Pod/${NS}/${CLIENT.name}`, `Pod/${NS}/${SERVER.name}`]);
+      expect(d.workloads.every((w) => w.node === NODE)).toBe(true);
+      expect(d.workloads.some((w) => w.ips.includes(REMOTE.ip))).toBe(false);
+      expect(d.services).toEqual([]);
+    });
+
+    it('the first connection to a never-seen Service VIP succeeds; the lookup brings that Service only', async () => {
+      expect(await exchange(client.netnsPath, VIP, 80, 'first ever', 30_000)).toEqual({ echoed: 'first ever' });
+      const d = await dump();
+      expect(d.services.map((s) => s.name)).toEqual([SERVER.sa]);
+      expect(d.services[0]!.endpoints.map((e) => e.address)).toEqual([server.ip]);
+      // Still not the other node's pod: nothing asked for it.
+      expect(d.workloads.some((w) => w.ips.includes(REMOTE.ip) || w.node === OTHER_NODE)).toBe(false);
+      // Held from now on: the next connections go at once.
+      for (let i = 0; i < 3; i++)
+        expect(await exchange(client.netnsPath, VIP, 80, `again-${i}`)).toEqual({ echoed: `again-${i}` });
+    });
+
+    it('a lookup of the other Service brings its endpoint on the other node, and nothing else', async () => {
+      // No pod answers there (the node is not real): the connection fails, but the agent asked.
+      await exchange(client.netnsPath, REMOTE_VIP, 80, 'x', 3000);
+      const d = await eventually(
+        async () => {
+          const x = await dump();
+          return x.services.some((s) => s.name === REMOTE.sa) ? x : undefined;
+        },
+        'the remote Service after a lookup',
+        300,
+      );
+      expect(d.services.map((s) => s.name).sort()).toEqual([REMOTE.sa, SERVER.sa]);
+      expect(d.workloads.map((w) => w.uid).sort()).toEqual(
+        [`Pod/${NS}/${CLIENT.name}`, `Pod/${NS}/${REMOTE.name}`, `Pod/${NS}/${SERVER.name}`].sort(),
+      );
+    });
+  },
+);
