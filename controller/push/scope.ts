@@ -9,7 +9,9 @@
 // Namespaces, the SidecarScopes, and only the policies that can apply to the workloads on
 // its node: those of the root namespace and of namespaces with a workload on that node.
 // A waypoint gets its own namespace's WaypointConfig (its routes and policies) and
-// GatewayConfigs, and the workloads (its callers).
+// GatewayConfigs, the policies of its namespace and the root namespace when it asks for them
+// (a gateway), and the workloads: the waypoint labels its callers' metrics from them, and a
+// caller may be any workload of the mesh (narrowing them needs a lookup by caller IP there).
 import type { NodeInfo } from '../../core/xds/proto.js';
 import {
   MESH_CONFIG_NAME,
@@ -103,19 +105,22 @@ export class ScopeIndex {
 
   /** `onDemand`: the addresses and hostnames the client subscribed to (on-demand agents). */
   scopeFor(node: NodeInfo, onDemand?: ReadonlySet<string>): ClientScope {
+    const root = this.rootNamespace();
     if (node.role === 'waypoint') {
+      // Policies (a gateway enforces those that select it) of its namespace and the root one.
       return {
-        key: `waypoint/${node.namespace}`,
-        includes: (type, name) =>
+        key: `waypoint/${node.namespace}/${root}`,
+        includes: (type, name, r) =>
           type === TYPE_WAYPOINT_CONFIG
             ? name === node.namespace
             : type === TYPE_GATEWAY_CONFIG
               ? name.startsWith(`${node.namespace}/`)
-              : true,
+              : NAMESPACED_POLICY_TYPES.has(type) && r?.namespace !== undefined
+                ? r.namespace === node.namespace || r.namespace === root
+                : true,
       };
     }
     const namespaces = this.namespacesOn(node.name);
-    const root = this.rootNamespace();
     const policyIncludes = (type: string, r: EncodedResource | undefined): boolean => {
       if (type === TYPE_WAYPOINT_CONFIG || type === TYPE_GATEWAY_CONFIG) return false;
       if (!NAMESPACED_POLICY_TYPES.has(type) || r?.namespace === undefined) return true;
