@@ -9,7 +9,7 @@ import http2 from 'node:http2';
 import type { IncomingHttpHeaders, ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
 import type { AddressInfo, ListenOptions, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { TLSSocket } from 'node:tls';
+import type { SecureContext, Server as TlsServer, TLSSocket } from 'node:tls';
 import { describeError } from '../errors.js';
 import type { Credentials } from '../identity/types.js';
 import { createLogger } from '../log.js';
@@ -17,7 +17,14 @@ import type { Logger } from '../log.js';
 import { splitHostPort } from './headers.js';
 import type { HboneFlowOptions, HboneServerBounds } from './options.js';
 import { http2Settings, resolveFlow, resolveServerBounds } from './options.js';
-import { HBONE_ALPN, inTrustDomain, peerIdentity, secureContextOptions } from './tls.js';
+import {
+  HBONE_ALPN,
+  inTrustDomain,
+  peerIdentity,
+  secureContextFor,
+  secureContextOptions,
+  TLS_MIN_VERSION,
+} from './tls.js';
 
 const { NGHTTP2_INADEQUATE_SECURITY, NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_REFUSED_STREAM } = http2.constants;
 
@@ -75,8 +82,10 @@ export function createHboneServer(o: HboneServerOptions): HboneServer {
   const flow = resolveFlow(o);
   const bounds = resolveServerBounds(o);
   let current = o.credentials();
+  // No key, certificate or roots here: tls.Server would build its own OpenSSL context from
+  // them. The context served is the one shared by every holder of the credentials (serveWith).
   const server = http2.createSecureServer({
-    ...secureContextOptions(current),
+    minVersion: TLS_MIN_VERSION,
     requestCert: true,
     rejectUnauthorized: true,
     ALPNProtocols: [HBONE_ALPN],
@@ -86,6 +95,7 @@ export function createHboneServer(o: HboneServerOptions): HboneServer {
     settings: { ...http2Settings(flow), enablePush: undefined, maxConcurrentStreams: bounds.maxConcurrentStreams },
     maxSessionMemory: flow.maxSessionMemoryMb,
   });
+  serveWith(server, current);
   const sockets = new Set<Socket>();
   const sessions = new Set<ServerHttp2Session>();
   const counts = {
@@ -126,7 +136,7 @@ export function createHboneServer(o: HboneServerOptions): HboneServer {
     try {
       const creds = o.credentials();
       if (creds !== current) {
-        server.setSecureContext(secureContextOptions(creds));
+        serveWith(server, creds);
         current = creds;
         log.info('hbone server credentials rotated', {
           identity: creds.identity,
@@ -297,6 +307,18 @@ export function rejectTunnel(req: HboneRequest, status: 400 | 401 | 403 | 503, r
 }
 
 const rejectLog = createLogger('hbone-server');
+
+/**
+ * Serve new connections with the shared context of `creds` (tls.ts secureContextFor): the pods
+ * of one service account then hold one OpenSSL context between them, not one per pod's server.
+ * tls.Server reads the context of each new connection from `_sharedCreds` (Node 18-24); where
+ * that property is gone, setSecureContext builds a context of the server's own.
+ */
+export function serveWith(server: TlsServer, creds: Credentials): void {
+  const s = server as unknown as { _sharedCreds?: SecureContext };
+  if ('_sharedCreds' in s) s._sharedCreds = secureContextFor(creds);
+  else server.setSecureContext(secureContextOptions(creds));
+}
 
 function tupleKey(s: {
   remoteAddress?: string;
