@@ -1,11 +1,13 @@
-// ServiceEntry → mesh Services, one per host: addresses (or an address auto-allocated from
-// 240.240.0.0/16 as Istio's DNS proxy does), ports with protocol, location, resolution,
-// endpoints (inline, or the workloads selected by workloadSelector).
+// ServiceEntry → mesh Services, one per host: addresses (or addresses auto-allocated from
+// 240.240.0.0/16 and 2001:2::/48 as Istio's DNS auto-allocation does, core/dns/vip-allocation),
+// ports with protocol, location, resolution, endpoints (inline, or the workloads selected by
+// workloadSelector).
 import { byKey, compact, num, rec, recs, str, strs, stringMap } from './raw.js';
-import { exportToOf, VipAllocator } from './services.js';
+import { exportToOf } from './services.js';
+import { allocateAutoVips, wantsAutoVip } from '../../core/dns/vip-allocation.js';
 import type { Inventory } from './inventory.js';
 import { WorkloadIndex } from './label-index.js';
-import type { Endpoint, PortProtocol, Service, ServicePort, Workload } from '../../core/model/types.js';
+import type { Endpoint, MeshConfig, PortProtocol, Service, ServicePort, Workload } from '../../core/model/types.js';
 
 const SE_PROTOCOL: Record<string, PortProtocol> = {
   HTTP: 'http',
@@ -25,11 +27,12 @@ export function seProtocol(protocol: string | undefined): PortProtocol {
 export function buildServiceEntries(
   inv: Inventory,
   workloads: readonly Workload[],
-  vips: VipAllocator,
+  vips: ServiceEntryVipPolicy,
   index = new WorkloadIndex(workloads),
 ): Service[] {
   const out: Service[] = [];
   const sorted = [...inv.serviceEntries].sort(byKey((s) => `${s.metadata.namespace ?? 'default'}/${s.metadata.name}`));
+  const autoVips = autoAllocate(sorted, vips);
   for (const se of sorted) {
     const ns = se.metadata.namespace ?? 'default';
     const spec = rec(se.spec) ?? {};
@@ -79,14 +82,9 @@ export function buildServiceEntries(
     }
     const addresses = strs(spec.addresses);
     for (const host of strs(spec.hosts)) {
-      // Wildcard hosts get no VIP; DNS/STATIC hosts without addresses get one so captured
-      // traffic can be recognised (Istio's DNS auto-allocation).
-      const hostVips =
-        addresses.length > 0
-          ? addresses
-          : host.startsWith('*') || resolution === 'NONE'
-            ? []
-            : [vips.allocate(`${ns}/${host}`)];
+      // Wildcard and NONE hosts get no VIP; DNS/STATIC hosts without addresses get one so
+      // captured traffic can be recognised (Istio's DNS auto-allocation).
+      const hostVips = addresses.length > 0 ? addresses : [...(autoVips.get(`${ns}/${host}`) ?? [])];
       out.push(
         compact({
           key: `${ns}/${host}`,
@@ -106,6 +104,30 @@ export function buildServiceEntries(
   return out;
 }
 
-export function newServiceEntryVips(): VipAllocator {
-  return new VipAllocator([240, 240]);
+/** Whether hosts without addresses get VIPs (mesh `dnsAutoAllocate`, default true). */
+export interface ServiceEntryVipPolicy {
+  readonly autoAllocate: boolean;
+}
+
+export function newServiceEntryVips(mesh?: Pick<MeshConfig, 'dnsAutoAllocate'>): ServiceEntryVipPolicy {
+  return { autoAllocate: mesh?.dnsAutoAllocate !== false };
+}
+
+/** The auto VIPs of every ServiceEntry host that wants one, keyed `<ns>/<host>`. */
+function autoAllocate(
+  entries: readonly { metadata: { namespace?: string; labels?: unknown }; spec?: unknown }[],
+  policy: ServiceEntryVipPolicy,
+): Map<string, readonly [string, string]> {
+  if (!policy.autoAllocate) return new Map();
+  const keys: string[] = [];
+  const explicit: string[] = [];
+  for (const se of entries) {
+    const spec = rec(se.spec) ?? {};
+    const addresses = strs(spec.addresses);
+    explicit.push(...addresses);
+    const candidate = { resolution: str(spec.resolution), addresses, labels: stringMap(se.metadata.labels) };
+    for (const host of strs(spec.hosts))
+      if (wantsAutoVip({ host, ...candidate })) keys.push(`${se.metadata.namespace ?? 'default'}/${host}`);
+  }
+  return allocateAutoVips(keys, explicit);
 }
