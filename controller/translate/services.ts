@@ -28,30 +28,9 @@ export function portProtocol(name: string | undefined, appProtocol: string | und
   return PROTOCOL_NAMES[prefix] ?? 'unknown';
 }
 
-/** Deterministic VIP allocation: hash of the key, then linear probing over unused addresses. */
-export class VipAllocator {
-  private readonly used = new Set<string>();
-  constructor(
-    private readonly base: [number, number],
-    private readonly size = 65_534,
-  ) {}
-  reserve(ip: string): void {
-    this.used.add(ip);
-  }
-  allocate(key: string): string {
-    let h = 2166136261;
-    for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 16777619) >>> 0;
-    for (let probe = 0; probe < this.size; probe++) {
-      const offset = ((h + probe) % this.size) + 1; // skip .0.0
-      const ip = `${this.base[0]}.${this.base[1]}.${offset >> 8}.${offset & 255}`;
-      if (!this.used.has(ip) && (offset & 255) !== 255) {
-        this.used.add(ip);
-        return ip;
-      }
-    }
-    throw new Error(`VIP range ${this.base.join('.')}/16 exhausted`);
-  }
-}
+// Deterministic VIP allocation (hash of the key, then linear probing): shared with ServiceEntry auto VIPs.
+import { VipAllocator } from '../../core/dns/vip-allocation.js';
+export { VipAllocator };
 
 export function exportToOf(value: readonly string[] | undefined, namespace: string): string[] {
   if (!value || value.length === 0) return ['*'];
