@@ -1,7 +1,8 @@
 // Mesh-wide settings from Istio's place for them: the ConfigMap `istio` (data key `mesh`, a
 // YAML MeshConfig) in the root namespace. Read: trustDomain, rootNamespace,
 // outboundTrafficPolicy.mode, defaultConfig.tracing.sampling, extensionProviders (ext-authz),
-// pathNormalization.normalization, and Ambit's jwksAllowHttp. Explicit translate options
+// pathNormalization.normalization, defaultConfig.proxyMetadata ISTIO_META_DNS_CAPTURE and
+// ISTIO_META_DNS_AUTO_ALLOCATE, and Ambit's jwksAllowHttp. Explicit translate options
 // win over the ConfigMap, which wins over the defaults.
 import { parse } from 'yaml';
 import { num, rec, str } from './raw.js';
@@ -78,5 +79,26 @@ export function meshConfigFrom(obj: KubeObject): { mesh: Partial<MeshConfig>; is
     if (typeof m.jwksAllowHttp !== 'boolean') issues.add('data.mesh.jwksAllowHttp', 'must be true or false');
     else out.jwksAllowHttp = m.jwksAllowHttp;
   }
+  readDnsSwitches(rec(rec(m.defaultConfig)?.proxyMetadata), out, issues);
   return { mesh: out, issues };
+}
+
+/** Istio's DNS proxy switches, where Istio reads them: `defaultConfig.proxyMetadata` ("true"/"false"). */
+function readDnsSwitches(
+  meta: Record<string, unknown> | undefined,
+  out: { dnsCapture?: boolean; dnsAutoAllocate?: boolean },
+  issues: Issues,
+): void {
+  const flags = [
+    ['ISTIO_META_DNS_CAPTURE', 'dnsCapture'],
+    ['ISTIO_META_DNS_AUTO_ALLOCATE', 'dnsAutoAllocate'],
+  ] as const;
+  for (const [key, field] of flags) {
+    const v = meta?.[key];
+    if (v === undefined) continue;
+    const text = String(v).toLowerCase();
+    if (text !== 'true' && text !== 'false')
+      issues.add(`data.mesh.defaultConfig.proxyMetadata.${key}`, `must be "true" or "false", not ${JSON.stringify(v)}`);
+    else out[field] = text === 'true';
+  }
 }
