@@ -183,7 +183,7 @@ export function translateWithState(objects: readonly KubeObject[], opts: Transla
     vips: new VipAllocator([10, 96]),
     index,
   }).map((s) => withServiceWaypoint(s, serviceLabels.get(`${s.namespace}/${s.name}`), resolver, nsWaypoint));
-  const serviceEntries = buildServiceEntries(inv, workloads, newServiceEntryVips(), index).map((s) =>
+  const serviceEntries = buildServiceEntries(inv, workloads, newServiceEntryVips(mesh), index).map((s) =>
     withServiceWaypoint(s, seLabels.get(`${s.namespace}/${s.name}`), resolver, nsWaypoint),
   );
   const services: Service[] = [...k8sServices, ...serviceEntries];
