@@ -313,7 +313,7 @@ export class IncrementalTranslator {
           (s) => [`${s.metadata.namespace ?? 'default'}/${s.metadata.name}`, stringMap(s.metadata.labels)] as const,
         ),
       );
-      serviceEntries = buildServiceEntries(st.inv, workloads, newServiceEntryVips(), st.index).map((s) =>
+      serviceEntries = buildServiceEntries(st.inv, workloads, newServiceEntryVips(st.mesh), st.index).map((s) =>
         withServiceWaypoint(s, seLabels.get(`${s.namespace}/${s.name}`), st.resolver, st.nsWaypoint),
       );
       for (const s of serviceEntries) changedHosts.add(s.hostname);
