@@ -4,6 +4,7 @@
 // IP before the controller has seen it).
 import { AuthzEngine } from '../../core/authz/engine.js';
 import { effectiveMtlsMode, type EffectiveMtlsMode } from '../../core/authz/peer-authn.js';
+import { cidrContains, parseCidr, parseIp, type CidrBlock } from '../../core/authz/ip-match.js';
 import type { MeshSnapshot, Service, ServicePort, Workload, WaypointRef } from '../../core/model/types.js';
 
 /** What the outbound path does with one connection. */
@@ -38,6 +39,7 @@ export class MeshState {
   private readonly workloadsByUid = new Map<string, Workload>();
   private readonly rr = new Map<string, number>();
   private readonly vips = new Set<string>();
+  private readonly cidrIndex: Array<{ block: CidrBlock; service: Service; port: ServicePort }> = [];
 
   constructor(
     readonly snapshot: MeshSnapshot,
@@ -51,6 +53,12 @@ export class MeshState {
     }
     for (const s of snapshot.services) {
       for (const vip of s.vips) {
+        // ServiceEntry addresses may be CIDR blocks (resolution NONE): matched by containment.
+        if (vip.includes('/')) {
+          const block = cidrOf(vip);
+          if (block) for (const p of s.ports) this.cidrIndex.push({ block, service: s, port: p });
+          continue;
+        }
         this.vips.add(vip);
         for (const p of s.ports) this.vipIndex.set(`${vip}|${p.port}`, { service: s, port: p });
       }
@@ -94,17 +102,24 @@ export class MeshState {
 
   /** Whether the snapshot has a Service with this VIP or a workload with this IP. */
   knows(ip: string): boolean {
-    return this.workloadsByIp.has(ip) || this.vips.has(ip);
+    return this.workloadsByIp.has(ip) || this.vips.has(ip) || this.inCidr(ip, undefined) !== undefined;
   }
 
   serviceByVip(ip: string, port: number): { service: Service; port: ServicePort } | undefined {
-    return this.vipIndex.get(`${ip}|${port}`);
+    return this.vipIndex.get(`${ip}|${port}`) ?? (this.cidrIndex.length > 0 ? this.inCidr(ip, port) : undefined);
+  }
+
+  private inCidr(ip: string, port: number | undefined): { service: Service; port: ServicePort } | undefined {
+    if (this.cidrIndex.length === 0) return undefined;
+    const bytes = parseIp(ip);
+    if (!bytes) return undefined;
+    return this.cidrIndex.find((c) => (port === undefined || c.port.port === port) && cidrContains(c.block, bytes));
   }
 
   /** Where a connection from `source` to `ip:port` goes. */
   routeOutbound(source: Pick<Workload, 'namespace'>, ip: string, port: number): OutboundDecision {
     const hit = this.serviceByVip(ip, port);
-    if (hit) return this.routeService(hit.service, hit.port, joinHostPort(ip, port));
+    if (hit) return this.routeService(hit.service, hit.port, ip, port);
     const target = this.workloadByIp(ip);
     if (target?.waypoint)
       return { kind: 'waypoint', waypoint: target.waypoint, authority: joinHostPort(ip, port), workload: target };
@@ -135,8 +150,13 @@ export class MeshState {
     return scope?.outboundTrafficPolicy ?? this.snapshot.mesh.outboundTrafficPolicy;
   }
 
-  private routeService(service: Service, sp: ServicePort, vipAuthority: string): OutboundDecision {
+  private routeService(service: Service, sp: ServicePort, ip: string, port: number): OutboundDecision {
+    const vipAuthority = joinHostPort(ip, port);
     if (service.waypoint) return { kind: 'waypoint', waypoint: service.waypoint, authority: vipAuthority, service };
+    // ServiceEntry resolution NONE without endpoints: the addresses are the destination itself
+    // (Istio forwards to the original destination); the entry only declares it known.
+    if (service.resolution === 'NONE' && service.endpoints.length === 0)
+      return { kind: 'passthrough', address: ip, port, service };
     const healthy = service.endpoints.filter((e) => {
       const w = this.endpointWorkload(e.workloadUid, e.address);
       return w?.healthy !== false;
@@ -191,6 +211,14 @@ export async function routeOnDemand(
 ): Promise<OutboundDecision> {
   if (lookup && !state().knows(ip)) await lookup(ip);
   return state().routeOutbound(source, ip, port);
+}
+
+function cidrOf(text: string): CidrBlock | undefined {
+  try {
+    return parseCidr(text);
+  } catch {
+    return undefined;
+  }
 }
 
 export function joinHostPort(host: string, port: number): string {
