@@ -9,6 +9,7 @@ import type { AgentPorts } from '../config/env.js';
 import type { MeshState, LocalWorkload } from '../state/mesh-state.js';
 import type { ConnectionTracker, Peer } from './connections.js';
 import type { PodNet } from './pod-net.js';
+import type { ResolveHost } from './external-dns.js';
 
 export interface ProxyContext {
   state(): MeshState;
@@ -22,6 +23,8 @@ export interface ProxyContext {
   readonly log: Logger;
   /** Sockets in the pods' network namespaces (the addon in production, loopback in unit tests). */
   readonly net: PodNet;
+  /** Resolves ServiceEntry endpoint names (resolution DNS); default: the node's resolver, cached. */
+  readonly resolveHost?: ResolveHost;
 }
 
 export interface PodContext {

@@ -1,7 +1,8 @@
 // Outbound (15001 in the client pod's netns): the app's connection was REDIRECTed here.
 // Original destination → Service VIP → endpoint (or waypoint) → HBONE from the pod's netns;
-// a destination outside the mesh → plain TCP from the pod's netns; REGISTRY_ONLY refuses
-// unknown destinations. Agent sockets carry AGENT_MARK so they are not captured again.
+// a destination outside the mesh → plain TCP from the pod's netns (a ServiceEntry endpoint
+// name resolved by the agent first, external-dns.ts); REGISTRY_ONLY refuses unknown
+// destinations. Agent sockets carry AGENT_MARK so they are not captured again.
 import type net from 'node:net';
 import { isIP } from 'node:net';
 import { describeError } from '../../core/errors.js';
@@ -11,6 +12,9 @@ import type { Peer, Tracked } from './connections.js';
 import { podPeer, type PodContext, type ProxyContext } from './context.js';
 import type { OriginalDst } from './pod-net.js';
 import { splice } from '../../core/net/relay.js';
+import { cachingResolver, dialAddress } from './external-dns.js';
+
+const nodeResolver = cachingResolver();
 
 export function handleOutbound(ctx: ProxyContext, pod: PodContext, socket: net.Socket): void {
   socket.on('error', () => {
@@ -105,7 +109,8 @@ async function proxy(
   if (d.kind === 'passthrough') {
     let upstream: net.Socket;
     try {
-      upstream = await ctx.net.dial(netns, d.address, d.port);
+      const ip = await dialAddress(d.address, ctx.resolveHost ?? nodeResolver);
+      upstream = await ctx.net.dial(netns, ip, d.port);
     } catch (err) {
       t.refuse('upstream-failed', describeError(err));
       socket.resetAndDestroy();
