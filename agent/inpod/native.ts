@@ -14,8 +14,8 @@ export interface OriginalDst {
 
 /** The addon's functions (agent/native/src/netns.cc). All throw Errors with `code` = errno name. */
 export interface NetnsAddon {
-  /** A TCP socket (SOCK_NONBLOCK|SOCK_CLOEXEC) created inside the namespace at `netnsPath`. */
-  socketInNetns(netnsPath: string, family: 4 | 6): number;
+  /** A TCP (default) or UDP socket (SOCK_NONBLOCK|SOCK_CLOEXEC) created inside the namespace at `netnsPath`. */
+  socketInNetns(netnsPath: string, family: 4 | 6, type?: 'tcp' | 'udp'): number;
   /** Close the cached namespace fd; true when one was open. */
   closeNetns(netnsPath: string): boolean;
   cachedNetnsCount(): number;

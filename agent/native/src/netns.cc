@@ -111,11 +111,18 @@ int FdArg(const Napi::CallbackInfo& info, size_t i) {
 Napi::Value SocketInNetns(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsString() || !info[1].IsNumber()) {
-    throw Napi::TypeError::New(env, "socketInNetns(netnsPath: string, family: 4 | 6)");
+    throw Napi::TypeError::New(env, "socketInNetns(netnsPath: string, family: 4 | 6, type?: 'tcp' | 'udp')");
   }
   std::string path = info[0].As<Napi::String>().Utf8Value();
   int family = info[1].As<Napi::Number>().Int32Value();
   if (family != 4 && family != 6) throw Napi::TypeError::New(env, "family must be 4 or 6");
+  // Optional third argument: "udp" for a datagram socket (the DNS proxy), else TCP.
+  int type = SOCK_STREAM;
+  if (info.Length() >= 3 && info[2].IsString()) {
+    std::string t = info[2].As<Napi::String>().Utf8Value();
+    if (t == "udp") type = SOCK_DGRAM;
+    else if (t != "tcp") throw Napi::TypeError::New(env, "type must be 'tcp' or 'udp'");
+  }
   int target = NetnsFd(env, path);
 
   int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
@@ -125,7 +132,7 @@ Napi::Value SocketInNetns(const Napi::CallbackInfo& info) {
     close(self);
     throw ErrnoError(env, err, "setns", path);
   }
-  int fd = socket(family == 6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int fd = socket(family == 6 ? AF_INET6 : AF_INET, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   int sockErr = errno;
   if (setns(self, CLONE_NEWNET) != 0) {
     // The JS thread would keep running in a pod's namespace: every later socket would
