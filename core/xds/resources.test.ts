@@ -47,28 +47,47 @@ describe('discovery resources', () => {
     expect(assembleSnapshot('v', new Map([[TYPE_WORKLOAD, new Map()]]))).toBeUndefined(); // no MeshConfig yet
   });
 
+  const svc = {
+    key: 'shop/a.shop.svc.cluster.local',
+    name: 'a',
+    namespace: 'shop',
+    hostname: 'a.shop.svc.cluster.local',
+    vips: ['10.96.0.1'],
+    ports: [{ port: 80, targetPort: 8080, protocol: 'http' }],
+    endpoints: [{ address: '10.0.0.1' }],
+  };
+  const scope = { namespace: 'shop', level: 'namespace' };
   it.each([
-    [TYPE_WORKLOAD, { ...wl, ips: '10.0.0.1' }, /field ips: must be an array/],
+    [TYPE_WORKLOAD, { ...wl, ips: '10.0.0.1' }, /Pod\/shop\/web: field ips: expected a list/],
+    [TYPE_WORKLOAD, { ...wl, ips: ['10.0.0.1', 'web'] }, /field ips\[1\]: not an IP address/],
     [TYPE_WORKLOAD, { ...wl, identity: '' }, /field identity/],
-    [TYPE_SERVICE, { key: 'shop/a', hostname: 'a', vips: [], ports: {}, endpoints: [] }, /field ports/],
-    [
-      TYPE_AUTHORIZATION_POLICY,
-      { key: 'k', scope: { namespace: 'shop', level: 'namespace' }, action: 'MAYBE', rules: [] },
-      /field action/,
-    ],
+    [TYPE_WORKLOAD, { ...wl, enrolled: 'yes' }, /field enrolled: expected true or false/],
+    [TYPE_SERVICE, { ...svc, ports: {} }, /field ports: expected a list/],
+    [TYPE_SERVICE, { ...svc, ports: [{ port: 80, targetPort: 0, protocol: 'tcp' }] }, /field ports\[0\]\.targetPort/],
+    [TYPE_SERVICE, { ...svc, endpoints: [{ address: 'db.example.com' }] }, /field endpoints\[0\]\.address/],
+    [TYPE_SERVICE, { ...svc, vips: ['10.96.0.0/33'] }, /field vips\[0\]: not an IP address or CIDR/],
+    [TYPE_AUTHORIZATION_POLICY, { key: 'k', name: 'p', scope, action: 'MAYBE', rules: [] }, /field action/],
     [
       TYPE_PEER_AUTHENTICATION,
-      { key: 'k', scope: { namespace: 'shop', level: 'galaxy' }, mode: 'STRICT' },
-      /field scope/,
+      { key: 'k', name: 'p', scope: { namespace: 'shop', level: 'galaxy' }, mode: 'STRICT' },
+      /field scope\.level/,
     ],
-    [TYPE_MESH_CONFIG, { rootNamespace: 'istio-system' }, /field trustDomain/],
+    [TYPE_MESH_CONFIG, { ...DEFAULT_MESH_CONFIG, trustDomain: undefined }, /field trustDomain/],
+    [TYPE_MESH_CONFIG, { ...DEFAULT_MESH_CONFIG, traceSampling: 101 }, /field traceSampling/],
     [
       TYPE_WAYPOINT_CONFIG,
       { namespace: 'shop', mesh: {}, virtualHosts: null, clusters: [], authorizationPolicies: [] },
       /field virtualHosts/,
     ],
   ])('rejects a malformed %s naming the field', (type, value, message) => {
-    expect(() => decodeResource(type, 'r1', JSON.stringify(value))).toThrow(message);
+    expect(() => decodeResource(type, 'Pod/shop/web', JSON.stringify(value))).toThrow(message);
+  });
+
+  it('accepts what the model allows: DNS endpoints, CIDR VIPs, a WorkloadEntry host name, unknown fields', () => {
+    const dns = { ...svc, resolution: 'DNS', vips: ['240.240.0.0/16'], endpoints: [{ address: 'db.example.com' }] };
+    expect(decodeResource(TYPE_SERVICE, 'r', JSON.stringify(dns))).toEqual(dns);
+    const we = { ...wl, uid: 'WorkloadEntry/shop/vm', kind: 'WorkloadEntry', ips: ['vm-1.example.com'], extra: 1 };
+    expect(decodeResource(TYPE_WORKLOAD, 'r', JSON.stringify(we))).toEqual(we);
   });
 
   it('rejects a body that is not a JSON object', () => {

@@ -15,6 +15,16 @@ import type {
 } from '../model/types.js';
 import type { GatewayConfig, WaypointConfig } from '../model/l7.js';
 import { decodeWaypointConfig } from '../model/decode-waypoint-config.js';
+import {
+  ModelError,
+  decodeAuthorizationPolicy,
+  decodeMeshConfig,
+  decodeNamespace,
+  decodePeerAuthentication,
+  decodeService,
+  decodeSidecarScope,
+  decodeWorkload,
+} from '../model/decode-mesh.js';
 
 export const TYPE_WORKLOAD = 'ambit.mesh/Workload';
 export const TYPE_SERVICE = 'ambit.mesh/Service';
@@ -85,73 +95,32 @@ export function assembleSnapshot(version: string, byType: ReadonlyMap<string, Re
   };
 }
 
-// ---- checks on receipt: enough to be sure the consumer will not trip over the shape ----
+// ---- checks on receipt: the model's decoders (core/model/decode-mesh.ts), shared with the
+// agent's snapshot file, so both paths accept the same values ----
 
-type Check = (v: Record<string, unknown>) => string | undefined;
-
-const isStr = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
-const isStrArray = (v: unknown): boolean => Array.isArray(v) && v.every((x) => typeof x === 'string');
-const isArray = (v: unknown): boolean => Array.isArray(v);
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-function fields(spec: Record<string, (v: unknown) => boolean>, what: Record<string, string>): Check {
-  return (v) => {
-    for (const [field, ok] of Object.entries(spec))
-      if (!ok(v[field])) return `field ${field}: ${what[field] ?? 'invalid'}`;
-    return undefined;
-  };
+/** The GatewayConfig's outline (its servers and routes are checked where they are built). */
+function decodeGatewayConfig(v: unknown): GatewayConfig {
+  const o = v as Record<string, unknown>;
+  for (const field of ['key', 'namespace'])
+    if (typeof o[field] !== 'string' || o[field] === '') throw new ModelError(field, 'expected a non-empty string');
+  for (const field of ['servers', 'virtualHosts', 'clusters'])
+    if (!Array.isArray(o[field])) throw new ModelError(field, 'expected a list');
+  return v as GatewayConfig;
 }
 
-const scopeOk = (v: unknown): boolean =>
-  isObj(v) && typeof v.namespace === 'string' && ['mesh', 'namespace', 'workload'].includes(String(v.level));
-
-const CHECKS: Record<string, Check> = {
-  [TYPE_MESH_CONFIG]: fields(
-    { trustDomain: isStr, rootNamespace: isStr },
-    { trustDomain: 'must be a non-empty string', rootNamespace: 'must be a non-empty string' },
-  ),
-  [TYPE_WORKLOAD]: fields(
-    { uid: isStr, name: isStr, namespace: isStr, identity: isStr, ips: isStrArray, labels: isObj },
-    { ips: 'must be an array of IP strings', labels: 'must be an object', identity: 'must be a SPIFFE id' },
-  ),
-  [TYPE_SERVICE]: fields(
-    { key: isStr, hostname: isStr, vips: isStrArray, ports: isArray, endpoints: isArray },
-    { vips: 'must be an array of IP strings', ports: 'must be an array', endpoints: 'must be an array' },
-  ),
-  [TYPE_AUTHORIZATION_POLICY]: fields(
-    {
-      key: isStr,
-      scope: scopeOk,
-      action: (a) => ['ALLOW', 'DENY', 'AUDIT', 'CUSTOM'].includes(String(a)),
-      rules: isArray,
-    },
-    { scope: 'must be {namespace, level}', action: 'must be ALLOW, DENY, AUDIT or CUSTOM', rules: 'must be an array' },
-  ),
-  [TYPE_PEER_AUTHENTICATION]: fields(
-    { key: isStr, scope: scopeOk, mode: (m) => ['STRICT', 'PERMISSIVE', 'DISABLE', 'UNSET'].includes(String(m)) },
-    { scope: 'must be {namespace, level}', mode: 'must be STRICT, PERMISSIVE, DISABLE or UNSET' },
-  ),
-  [TYPE_SIDECAR_SCOPE]: fields(
-    { key: isStr, scope: scopeOk, visibleServices: isStrArray },
-    { visibleServices: 'must be an array of strings' },
-  ),
-  [TYPE_NAMESPACE]: fields(
-    { name: isStr, labels: (v) => isObj(v) && Object.values(v).every((x) => typeof x === 'string') },
-    { name: 'must be a non-empty string', labels: 'must be an object of strings' },
-  ),
-  [TYPE_GATEWAY_CONFIG]: fields(
-    { key: isStr, namespace: isStr, servers: isArray, virtualHosts: isArray, clusters: isArray },
-    { servers: 'must be an array', virtualHosts: 'must be an array', clusters: 'must be an array' },
-  ),
+const DECODERS: Record<string, (v: unknown) => unknown> = {
+  [TYPE_MESH_CONFIG]: (v) => decodeMeshConfig(v),
+  [TYPE_WORKLOAD]: (v) => decodeWorkload(v),
+  [TYPE_SERVICE]: (v) => decodeService(v),
+  [TYPE_AUTHORIZATION_POLICY]: (v) => decodeAuthorizationPolicy(v),
+  [TYPE_PEER_AUTHENTICATION]: (v) => decodePeerAuthentication(v),
+  [TYPE_SIDECAR_SCOPE]: (v) => decodeSidecarScope(v),
+  [TYPE_NAMESPACE]: (v) => decodeNamespace(v),
+  [TYPE_GATEWAY_CONFIG]: decodeGatewayConfig,
   // the same check as the waypoint's config file
-  [TYPE_WAYPOINT_CONFIG]: (v) => {
-    try {
-      decodeWaypointConfig(v);
-      return undefined;
-    } catch (err) {
-      return (err as Error).message;
-    }
-  },
+  [TYPE_WAYPOINT_CONFIG]: decodeWaypointConfig,
 };
 
 /**
@@ -166,9 +135,13 @@ export function decodeResource(type: string, name: string, body: string): unknow
     throw new Error(`${name}: body is not JSON (${(err as Error).message})`, { cause: err });
   }
   if (!isObj(value)) throw new Error(`${name}: body must be a JSON object`);
-  const problem = CHECKS[type]?.(value);
-  if (problem) throw new Error(`${name}: ${problem}`);
-  return value;
+  try {
+    return DECODERS[type]?.(value) ?? value;
+  } catch (err) {
+    // `<resource name>: field <path>: <reason>`: the message goes back in the NACK
+    if (err instanceof ModelError) throw new Error(`${name}: field ${err.message}`, { cause: err });
+    throw new Error(`${name}: ${(err as Error).message}`, { cause: err });
+  }
 }
 
 export type { GatewayConfig, WaypointConfig };
