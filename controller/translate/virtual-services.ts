@@ -7,6 +7,8 @@ import { hostMatches, hostMatchRank, resolveHost } from '../../core/mesh/hosts.j
 import { parseDurationMs } from './validate/common.js';
 import { visibleFrom } from './sidecar.js';
 import { exportToOf } from './services.js';
+import { corsPolicyOf } from './cors-policy.js';
+import { stringMatch } from './string-match.js';
 import type { Inventory } from './inventory.js';
 import type { KubeObject } from '../sources/types.js';
 import { clusterName } from '../../core/model/l7.js';
@@ -96,15 +98,6 @@ export function virtualServicesFor(index: VsIndex, host: string, gateway: string
   return best < 0 ? [] : ranked.filter((r) => r.rank === best).map((r) => r.e);
 }
 
-function stringMatch(raw: unknown): StringMatch | undefined {
-  const r = rec(raw);
-  if (!r) return undefined;
-  for (const type of ['exact', 'prefix', 'regex'] as const)
-    if (typeof r[type] === 'string') return { type, value: r[type] as string };
-  // `{}`: the header must be present with any value.
-  return Object.keys(r).length === 0 ? { type: 'regex', value: '.*' } : undefined;
-}
-
 function matchMap(raw: unknown, lowerCase: boolean): Record<string, StringMatch> | undefined {
   const r = rec(raw);
   if (!r) return undefined;
@@ -171,37 +164,43 @@ function translateMatch(m: Raw): HttpMatch {
   });
 }
 
+/** Weighted destinations of one route (`http[]`, `tcp[]` or `tls[]`); a lone destination weighs 100 unless set. */
+export function routeDestinations(vs: VsEntry, rawRoutes: readonly Raw[], ctx: RouteContext): RouteDestination[] {
+  return rawRoutes.map((dw) => {
+    const d = rec(dw.destination) ?? {};
+    const host = resolveHost(str(d.host) ?? '', vs.ns, ctx.domain);
+    const port = destinationPort(d, host, ctx);
+    const subset = str(d.subset);
+    ctx.needCluster(host, port, subset);
+    return compact({
+      host,
+      subset,
+      port,
+      weight: rawRoutes.length === 1 ? (num(dw.weight) ?? 100) : (num(dw.weight) ?? 0),
+      cluster: clusterName(host, port, subset),
+      headers: headerEdits(dw.headers),
+    });
+  });
+}
+
+/** Whether a `match[]` block applies to the gateway being built (`match[].gateways`, short names in the VS namespace). */
+export function matchForGateway(vs: VsEntry, m: Raw, gateway: string): boolean {
+  return (
+    !Array.isArray(m.gateways) ||
+    strs(m.gateways).some((g) => (g === 'mesh' || g.includes('/') ? g : `${vs.ns}/${g}`) === gateway)
+  );
+}
+
 /** One VS `http[]` entry for the context's port, or undefined when its matches exclude the port. */
 export function translateHttpRoute(vs: VsEntry, index: number, raw: Raw, ctx: RouteContext): HttpRoute | undefined {
   const rawMatches = recs(raw.match);
   const gateway = ctx.gateway ?? 'mesh';
-  // A match block can be limited to some gateways (`match[].gateways`, short names in the VS namespace).
-  const forThisGateway = (m: Raw): boolean =>
-    !Array.isArray(m.gateways) ||
-    strs(m.gateways).some((g) => (g === 'mesh' || g.includes('/') ? g : `${vs.ns}/${g}`) === gateway);
   const matches = rawMatches
-    .filter((m) => (num(m.port) === undefined || num(m.port) === ctx.port) && forThisGateway(m))
+    .filter((m) => (num(m.port) === undefined || num(m.port) === ctx.port) && matchForGateway(vs, m, gateway))
     .map(translateMatch);
   if (rawMatches.length > 0 && matches.length === 0) return undefined;
   const rawRoutes = recs(raw.route);
-  const destinations: RouteDestination[] | undefined =
-    rawRoutes.length > 0
-      ? rawRoutes.map((dw) => {
-          const d = rec(dw.destination) ?? {};
-          const host = resolveHost(str(d.host) ?? '', vs.ns, ctx.domain);
-          const port = destinationPort(d, host, ctx);
-          const subset = str(d.subset);
-          ctx.needCluster(host, port, subset);
-          return compact({
-            host,
-            subset,
-            port,
-            weight: rawRoutes.length === 1 ? (num(dw.weight) ?? 100) : (num(dw.weight) ?? 0),
-            cluster: clusterName(host, port, subset),
-            headers: headerEdits(dw.headers),
-          });
-        })
-      : undefined;
+  const destinations = rawRoutes.length > 0 ? routeDestinations(vs, rawRoutes, ctx) : undefined;
   const redirect = rec(raw.redirect);
   const directResponse = rec(raw.directResponse);
   const rewrite = rec(raw.rewrite);
@@ -247,6 +246,7 @@ export function translateHttpRoute(vs: VsEntry, index: number, raw: Raw, ctx: Ro
         : (num(raw.mirror_percent) ?? 100)
       : undefined,
     headers: headerEdits(raw.headers),
+    corsPolicy: corsPolicyOf(raw.corsPolicy),
     timeoutMs: timeout ? parseDurationMs(timeout) : undefined,
     retries: retries
       ? compact({

@@ -2,6 +2,7 @@
 import { arr, rec, type Raw } from '../raw.js';
 import {
   checkDuration,
+  checkEnum,
   checkHost,
   checkLabels,
   checkList,
@@ -55,11 +56,31 @@ export function validateVirtualService(obj: KubeObject): Issues {
   }
   checkStringList(issues, 'spec.exportTo', spec.exportTo);
   checkList(issues, 'spec.http', spec.http).forEach((route, i) => checkHttpRoute(issues, `spec.http[${i}]`, route));
-  checkList(issues, 'spec.tcp', spec.tcp).forEach((route, i) => {
-    const r = rec(route) ?? {};
-    checkDestinations(issues, `spec.tcp[${i}].route`, r.route, true);
-  });
+  checkList(issues, 'spec.tcp', spec.tcp).forEach((route, i) => checkL4Route(issues, `spec.tcp[${i}]`, route, false));
+  checkList(issues, 'spec.tls', spec.tls).forEach((route, i) => checkL4Route(issues, `spec.tls[${i}]`, route, true));
   return issues;
+}
+
+/** A `tcp[]` or `tls[]` route; a `tls` route needs match blocks, each with `sniHosts` (as Istio requires). */
+function checkL4Route(issues: Issues, at: string, value: unknown, tls: boolean): void {
+  const r = rec(value);
+  if (!r) return issues.add(at, 'must be a map');
+  const matches = checkList(issues, `${at}.match`, r.match);
+  if (tls && matches.length === 0) issues.add(`${at}.match`, 'a tls route needs at least one match with sniHosts');
+  matches.forEach((value, j) => {
+    const m = rec(value);
+    const mat = `${at}.match[${j}]`;
+    if (!m) return issues.add(mat, 'must be a map');
+    checkPort(issues, `${mat}.port`, m.port);
+    checkLabels(issues, `${mat}.sourceLabels`, m.sourceLabels);
+    checkStringList(issues, `${mat}.gateways`, m.gateways);
+    checkStringList(issues, `${mat}.destinationSubnets`, m.destinationSubnets);
+    if (tls) {
+      checkStringList(issues, `${mat}.sniHosts`, m.sniHosts, true);
+      arr(m.sniHosts).forEach((h, k) => checkHost(issues, `${mat}.sniHosts[${k}]`, h));
+    }
+  });
+  checkDestinations(issues, `${at}.route`, r.route, true);
 }
 
 export function checkHttpRoute(issues: Issues, at: string, value: unknown): void {
@@ -103,6 +124,19 @@ export function checkHttpRoute(issues: Issues, at: string, value: unknown): void
   checkPercentage(issues, `${at}.mirrorPercentage`, r.mirrorPercentage);
   if (r.mirror_percent !== undefined) checkPercent(issues, `${at}.mirror_percent`, r.mirror_percent);
   if (r.headers !== undefined) checkHeaders(issues, `${at}.headers`, r.headers);
+  if (r.corsPolicy !== undefined) checkCorsPolicy(issues, `${at}.corsPolicy`, r.corsPolicy);
+}
+
+function checkCorsPolicy(issues: Issues, at: string, value: unknown): void {
+  const c = rec(value);
+  if (!c) return issues.add(at, 'must be a map');
+  checkList(issues, `${at}.allowOrigins`, c.allowOrigins).forEach((m, i) =>
+    checkStringMatch(issues, `${at}.allowOrigins[${i}]`, m),
+  );
+  for (const k of ['allowMethods', 'allowHeaders', 'exposeHeaders'] as const)
+    checkStringList(issues, `${at}.${k}`, c[k]);
+  checkDuration(issues, `${at}.maxAge`, c.maxAge);
+  checkEnum(issues, `${at}.unmatchedPreflights`, c.unmatchedPreflights, ['UNSPECIFIED', 'FORWARD', 'IGNORE']);
 }
 
 function checkPercent(issues: Issues, at: string, v: unknown): void {
