@@ -15,6 +15,7 @@ import {
 import { buildGatewayConfig } from './gateways.js';
 import { buildGatewayApiConfigs } from './gateway-api.js';
 import { httpRouteRoutes } from './http-routes.js';
+import { l4RoutesFor } from './l4-routes.js';
 import { rejectionFor, type Inventory, type Rejection } from './inventory.js';
 import type { ObjectOrigin } from '../sources/types.js';
 import { clusterName } from '../../core/model/l7.js';
@@ -111,6 +112,8 @@ export function buildL7(input: L7Input): {
         const ctx: RouteContext = { domain, services: byHost, port: sp.port, needCluster: clusters.need };
         const gammaRoutes = httpRoutes.routesFor(svc, ctx);
         const routes = gammaRoutes ?? routesFor(vsIndex, svc.hostname, 'mesh', ns, ctx);
+        const tcpRoutes = gammaRoutes ? [] : l4RoutesFor(vsIndex, 'tcp', svc.hostname, 'mesh', ns, ctx);
+        const tlsRoutes = gammaRoutes ? [] : l4RoutesFor(vsIndex, 'tls', svc.hostname, 'mesh', ns, ctx);
         // The default cluster of every served port, so subset-less traffic always has one.
         clusters.need(svc.hostname, sp.port, undefined);
         virtualHosts.push({
@@ -122,6 +125,8 @@ export function buildL7(input: L7Input): {
           vips: svc.vips,
           serviceKey: svc.key,
           routes,
+          ...(tcpRoutes.length > 0 ? { tcpRoutes } : {}),
+          ...(tlsRoutes.length > 0 ? { tlsRoutes } : {}),
         });
       }
     }
