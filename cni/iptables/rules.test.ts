@@ -40,6 +40,7 @@ describe('capture rules', () => {
     expect(out.slice(0, -1)).toEqual([
       '-A AMBIT_OUTPUT -m mark --mark 0x539/0xfff -j RETURN',
       '-A AMBIT_OUTPUT -m connmark --mark 0x111/0xfff -j RETURN',
+      '-A AMBIT_OUTPUT -p tcp -m tcp --dport 53 -j REDIRECT --to-ports 15053',
       '-A AMBIT_OUTPUT -o lo -j RETURN',
     ]);
     const inb = nat.split('\n').filter((l) => l.startsWith('-A AMBIT_INBOUND'));
@@ -49,6 +50,22 @@ describe('capture rules', () => {
     expect(inb).toContain('-A AMBIT_INBOUND -i lo -j RETURN');
     expect(nat).toContain('-A OUTPUT -p tcp -j AMBIT_OUTPUT');
     expect(nat).toContain('-A PREROUTING -p tcp -j AMBIT_INBOUND');
+  });
+
+  it('redirects DNS (UDP and TCP to port 53) to the agent proxy on 15053, except agent sockets', () => {
+    const s = buildInstallScript();
+    const nat = s.slice(s.indexOf('*nat'));
+    expect(nat).toContain('-A OUTPUT -p udp -j AMBIT_DNS');
+    const dns = nat.split('\n').filter((l) => l.startsWith('-A AMBIT_DNS'));
+    expect(dns).toEqual([
+      '-A AMBIT_DNS -m mark --mark 0x539/0xfff -j RETURN',
+      '-A AMBIT_DNS -p udp -m udp --dport 53 -j REDIRECT --to-ports 15053',
+    ]);
+    // TCP DNS is redirected before the loopback exemption (a loopback resolver is captured too).
+    const out = nat.split('\n').filter((l) => l.startsWith('-A AMBIT_OUTPUT'));
+    const dnsAt = out.indexOf('-A AMBIT_OUTPUT -p tcp -m tcp --dport 53 -j REDIRECT --to-ports 15053');
+    expect(dnsAt).toBeGreaterThan(out.indexOf('-A AMBIT_OUTPUT -m mark --mark 0x539/0xfff -j RETURN'));
+    expect(dnsAt).toBeLessThan(out.indexOf('-A AMBIT_OUTPUT -o lo -j RETURN'));
   });
 
   it('writes the source-IP preservation rules in mangle', () => {
@@ -77,7 +94,7 @@ describe('capture rules', () => {
     ]);
     const noJump = save.replace('-A OUTPUT -p tcp -j AMBIT_OUTPUT\n', '');
     expect(diffInstalled(noJump)).toEqual(['nat/OUTPUT: expected one "-A OUTPUT -p tcp -j AMBIT_OUTPUT", found 0']);
-    expect(diffInstalled('')).toHaveLength(4);
+    expect(diffInstalled('')).toHaveLength(5);
   });
 
   it('removes exactly our jumps and chains, leaving foreign rules alone', () => {

@@ -6,6 +6,9 @@
 // nat    AMBIT_OUTPUT   outbound TCP → 15001, except agent sockets (mark 0x539), replies of
 //                       connections the agent made transparently (connmark 0x111), and
 //                       anything leaving through lo (loopback and to-self traffic)
+//                       DNS: TCP to port 53 → 15053 (the agent's DNS proxy), even to a loopback
+//                       resolver (a pod sharing a host's resolv.conf names one it cannot reach)
+// nat    AMBIT_DNS      UDP to port 53 → 15053, except agent sockets
 // nat    AMBIT_INBOUND  inbound TCP → 15006, except HBONE (15008), agent-marked packets and lo
 // mangle AMBIT_PREROUTING / AMBIT_OUTPUT: source-IP preservation. The agent connects to the
 //                       app with SO_MARK 0x539 + IP_TRANSPARENT from the client's IP; the
@@ -16,6 +19,8 @@
 export const OUTBOUND_PORT = 15001;
 export const INBOUND_PLAINTEXT_PORT = 15006;
 export const HBONE_PORT = 15008;
+/** The agent's in-pod DNS proxy (UDP and TCP), where queries to port 53 are redirected. */
+export const DNS_PROXY_PORT = 15053;
 /** SO_MARK on every socket the agent opens in a pod netns (never captured again). */
 export const AGENT_MARK = 0x539;
 /** Connection mark for connections the agent opened to the app with the client's source IP. */
@@ -63,8 +68,19 @@ export const CHAINS: readonly ChainSpec[] = [
     rules: [
       `-m mark --mark ${agentMark} -j RETURN`,
       `-m connmark --mark ${connMark} -j RETURN`,
+      `-p tcp -m tcp --dport 53 -j REDIRECT --to-ports ${DNS_PROXY_PORT}`,
       '-o lo -j RETURN',
       `-p tcp -j REDIRECT --to-ports ${OUTBOUND_PORT}`,
+    ],
+  },
+  {
+    table: 'nat',
+    builtin: 'OUTPUT',
+    chain: 'AMBIT_DNS',
+    jumpMatch: '-p udp ',
+    rules: [
+      `-m mark --mark ${agentMark} -j RETURN`,
+      `-p udp -m udp --dport 53 -j REDIRECT --to-ports ${DNS_PROXY_PORT}`,
     ],
   },
   {
