@@ -2,7 +2,6 @@
 // one WaypointConfig per namespace with a waypoint, GatewayConfigs), plus every rejected
 // object with the field and the reason. Pure: same input, same output (and same version).
 import { DEFAULT_MESH_CONFIG } from '../../core/model/types.js';
-import { createHash } from 'node:crypto';
 import type { Labels, MeshConfig, MeshSnapshot, Service, Workload } from '../../core/model/types.js';
 import type { GatewayConfig, RequestAuthentication, WaypointConfig } from '../../core/model/l7.js';
 import type { KubeObject, ObjectOrigin } from '../sources/types.js';
@@ -20,8 +19,10 @@ import { GATEWAY_NAME_LABEL } from '../../core/mesh/vocabulary.js';
 import { buildL7 } from './l7-build.js';
 import { num, rec, stringMap } from './raw.js';
 import { isMeshConfigMap, meshConfigFrom } from './mesh-config.js';
+import { snapshotVersion } from './snapshot-version.js';
 
 export { formatRejection, type Rejection } from './inventory.js';
+export { snapshotVersion } from './snapshot-version.js';
 
 export interface TranslateOptions {
   readonly mesh?: Partial<MeshConfig>;
@@ -97,40 +98,6 @@ export function withServiceWaypoint(
   if (labels?.['istio.io/use-waypoint'] === 'none') return s;
   const ref = own ? resolver.resolve(own).ref : nsWaypoint.get(s.namespace)?.ref;
   return ref ? { ...s, waypoint: ref } : s;
-}
-
-const itemVersions = new WeakMap<object, string>();
-
-/** Content hash of one snapshot item, remembered per object (unchanged items keep their object). */
-function itemVersion(item: object): string {
-  let v = itemVersions.get(item);
-  if (v === undefined) {
-    v = createHash('sha256').update(JSON.stringify(item)).digest('base64url').slice(0, 16);
-    itemVersions.set(item, v);
-  }
-  return v;
-}
-
-/**
- * The snapshot's version: a hash over the content hashes of its items, so that an
- * incremental translation re-hashes only the items it rebuilt (and equals a full one).
- */
-export function snapshotVersion(body: Omit<MeshSnapshot, 'version'>): string {
-  const h = createHash('sha256');
-  h.update(JSON.stringify(body.mesh));
-  const lists: ReadonlyArray<readonly object[] | undefined> = [
-    body.workloads,
-    body.services,
-    body.authorizationPolicies,
-    body.peerAuthentications,
-    body.sidecarScopes,
-    body.namespaces,
-  ];
-  for (const list of lists) {
-    h.update(`|${list === undefined ? '-' : list.length}`);
-    for (const item of list ?? []) h.update(itemVersion(item));
-  }
-  return h.digest('hex').slice(0, 16);
 }
 
 export function translateWithState(objects: readonly KubeObject[], opts: TranslateOptions = {}): TranslationState {
