@@ -246,6 +246,8 @@ export class Controller {
       const objects = this.store.objects();
       this.opts.onObjects?.(objects);
       result = this.translate(objects);
+      // Only pods changed: no object the not-applied notes read (istio.io kinds, the mesh config).
+      const podsOnly = this.translator.lastMode === 'incremental' || this.translator.lastMode === 'unchanged';
       served = result;
       // Rejected edits of objects that were fine before: serve their last good version.
       const swap = this.lastGood.substitute(objects, new Set(result.rejected.map(rejectionKey)));
@@ -255,7 +257,7 @@ export class Controller {
         served = this.translate(swap.objects);
       }
       this.lastGood.remember(swap?.objects ?? objects, new Set(served.rejected.map(rejectionKey)));
-      this.reportNotApplied(objects, result.snapshot.mesh.rootNamespace);
+      if (!podsOnly) this.reportNotApplied(objects, result.snapshot.mesh.rootNamespace);
     } catch (err) {
       this.log.error('translation failed; the last good configuration keeps serving', { err: describeError(err) });
       return;
