@@ -2,6 +2,7 @@
 // agents and waypoints consume (through discovery, or a file in local/test modes).
 // L4 types live here; the waypoint's L7 types live in ./l7.ts.
 import type { PathNormalization } from '../http/path-normalize.js';
+import type { TelemetryPolicy } from '../telemetry/policy.js';
 
 export type Labels = Readonly<Record<string, string>>;
 
@@ -32,6 +33,11 @@ export interface Workload {
   readonly enrolled: boolean;
   /** Waypoint that serves traffic addressed to this workload's services, if any. */
   readonly waypoint?: WaypointRef;
+  /**
+   * The owning workload's name (Deployment, StatefulSet, CronJob…, or the pod itself), as Istio
+   * derives it for the `*_workload` metric labels.
+   */
+  readonly workloadName?: string;
   /** Name of the owning app/version for telemetry (`app`, `version` labels). */
   readonly canonicalName?: string;
   readonly canonicalRevision?: string;
@@ -174,6 +180,8 @@ export interface MeshConfig {
   readonly dnsCapture?: boolean;
   /** Istio `ISTIO_META_DNS_AUTO_ALLOCATE`: ServiceEntry hosts without addresses get a VIP (default true). */
   readonly dnsAutoAllocate?: boolean;
+  /** Telemetry API resources (telemetry.istio.io), resolved per reporter by core/telemetry/policy.ts. */
+  readonly telemetry?: readonly TelemetryPolicy[];
 }
 
 /** Istio MeshConfig `extensionProviders[].envoyExtAuthzHttp`; durations in ms. */
