@@ -1,14 +1,31 @@
 // Per-request telemetry of the waypoint: Istio's request metrics with the standard labels
-// and one JSON access log line per request.
+// and one JSON access log line per request. The Telemetry API resources that select this
+// waypoint (its namespace, the root namespace, targetRefs naming its Gateway or the request's
+// Service, a selector matching its Gateway label) change the metrics, write Envoy-style access
+// log lines to their providers, and set the trace sampling (samplingPolicy, for the tracer).
 import { Counter } from 'prom-client';
+import type { IncomingHttpHeaders } from 'node:http';
 import { createLogger } from '../core/log.js';
 import { httpLabels, peerFromWorkload, type PeerInfo } from '../core/metrics/labels.js';
 import { observeRequest, type HttpSeries, type MeshMetrics } from '../core/metrics/mesh-metrics.js';
-import type { ClusterEndpoint } from '../core/model/l7.js';
+import type { ClusterEndpoint, WaypointConfig } from '../core/model/l7.js';
 import type { Workload } from '../core/model/types.js';
 import type { ForwardedRejection } from './source-identity.js';
 import { tryParseSpiffeId } from '../core/identity/spiffe.js';
-import { canonicalNameOf, canonicalRevisionOf, WORKLOAD_NAME_LABEL } from '../core/mesh/vocabulary.js';
+import {
+  canonicalNameOf,
+  canonicalRevisionOf,
+  GATEWAY_NAME_LABEL,
+  WORKLOAD_NAME_LABEL,
+} from '../core/mesh/vocabulary.js';
+import type { Attribute } from '../core/telemetry/policy.js';
+import {
+  AccessLogWriter,
+  extrasOf,
+  TelemetryResolver,
+  type AttributeSource,
+  type ResolvedTelemetry,
+} from '../core/telemetry/reporter.js';
 
 const accessLog = createLogger('waypoint.access');
 
@@ -33,6 +50,10 @@ export interface RequestRecord {
   readonly attempts: number;
   readonly requestId?: string;
   readonly traceparent?: string;
+  /** The request's headers as received (Telemetry tag values may read them). */
+  readonly requestHeaders?: IncomingHttpHeaders;
+  /** The client's address, for Envoy's downstream_remote_address. */
+  readonly clientAddress?: string;
 }
 
 function peer(w: Workload | undefined, principal: string | undefined): PeerInfo {
@@ -120,13 +141,75 @@ function labelsOf(r: RequestRecord): ReturnType<typeof httpLabels> {
   });
 }
 
+/** Attributes of a finished request for Telemetry tag values. */
+function requestAttributes(r: RequestRecord): AttributeSource {
+  const q = r.path.indexOf('?');
+  const values: Partial<Record<Attribute, string | number | boolean>> = {
+    'request.host': r.authority,
+    'request.method': r.method,
+    'request.path': r.path,
+    'request.url_path': q < 0 ? r.path : r.path.slice(0, q),
+    'request.scheme': 'http',
+    'request.protocol': r.protocol === 'grpc' ? 'HTTP/2' : 'HTTP/1.1',
+    'response.code': r.status,
+    'response.flags': r.flag,
+    'connection.mtls': true,
+    ...(r.requestId ? { 'request.id': r.requestId } : {}),
+    ...(r.sourcePrincipal ? { 'source.principal': r.sourcePrincipal } : {}),
+    ...(r.destinationEndpoint?.identity ? { 'destination.principal': r.destinationEndpoint.identity } : {}),
+    ...(r.destinationEndpoint
+      ? { 'destination.address': r.destinationEndpoint.address, 'destination.port': r.destinationEndpoint.port }
+      : {}),
+  };
+  const header = (name: string): string | undefined => {
+    const v = r.requestHeaders?.[name];
+    return Array.isArray(v) ? v.join(',') : v;
+  };
+  if (header('user-agent')) values['request.useragent'] = header('user-agent')!;
+  if (header('referer')) values['request.referer'] = header('referer')!;
+  return { attribute: (name) => values[name], requestHeader: header };
+}
+
+/** Envoy's default access log fields, as JSON (what `envoy` / envoyFileAccessLog providers get). */
+function envoyAccessLogEntry(r: RequestRecord): Record<string, unknown> {
+  const header = (name: string): string | undefined => {
+    const v = r.requestHeaders?.[name];
+    return Array.isArray(v) ? v.join(',') : v;
+  };
+  return {
+    start_time: new Date(Date.now() - r.durationMs).toISOString(),
+    method: r.method,
+    path: r.path,
+    protocol: r.protocol === 'grpc' ? 'HTTP/2' : 'HTTP/1.1',
+    response_code: r.status,
+    response_flags: r.flag,
+    bytes_received: r.requestBytes,
+    bytes_sent: r.responseBytes,
+    duration: Math.round(r.durationMs),
+    upstream_host: r.upstream ?? null,
+    upstream_cluster: r.route ?? null,
+    x_forwarded_for: header('x-forwarded-for') ?? null,
+    user_agent: header('user-agent') ?? null,
+    request_id: r.requestId ?? null,
+    authority: r.authority,
+    downstream_remote_address: r.clientAddress ?? null,
+    source_principal: r.sourcePrincipal ?? null,
+    destination_service: r.service?.hostname ?? null,
+    traceparent: r.traceparent ?? null,
+  };
+}
+
 export class WaypointTelemetry {
   private readonly forwardedIgnoredTotal: Counter<'reason'> | undefined;
   private readonly bound: BoundSeries | undefined;
+  private readonly resolver = new TelemetryResolver();
 
+  /** `config`: the waypoint's current config (its mesh settings carry the Telemetry resources). */
   constructor(
     private readonly metrics: MeshMetrics | undefined,
     private readonly accessLogging: boolean,
+    private readonly config?: () => WaypointConfig | undefined,
+    private readonly accessLogWriter = new AccessLogWriter(),
   ) {
     this.forwardedIgnoredTotal = metrics
       ? new Counter({
@@ -149,9 +232,40 @@ export class WaypointTelemetry {
     this.metrics?.connectionRefused('authz');
   }
 
+  /** The Telemetry that applies to this waypoint (and to requests for `service`, by targetRefs). */
+  private resolve(service?: { name: string; namespace: string }): ResolvedTelemetry | undefined {
+    const cfg = this.config?.();
+    if (!cfg?.mesh.telemetry || cfg.mesh.telemetry.length === 0) return undefined;
+    return this.resolver.resolve(cfg.mesh, {
+      namespace: cfg.namespace,
+      labels: { [GATEWAY_NAME_LABEL]: cfg.waypoint },
+      gateway: cfg.waypoint,
+      ...(service && service.namespace === cfg.namespace ? { service: service.name } : {}),
+      mode: 'SERVER',
+    });
+  }
+
+  /** Trace sampling from the Telemetry API (undefined: the mesh's traceSampling applies). */
+  samplingPolicy(): { percent?: number; report: boolean } | undefined {
+    const t = this.resolve()?.effective;
+    if (!t) return undefined;
+    return {
+      ...(t.samplingPercentage !== undefined ? { percent: t.samplingPercentage } : {}),
+      report: !t.disableSpanReporting,
+    };
+  }
+
   record(r: RequestRecord): void {
-    if (this.bound) observeRequest(this.bound.get(r), r);
-    if (this.accessLogging) {
+    const tel = this.resolve(r.service);
+    if (tel?.view) {
+      const extras = extrasOf(tel.view, requestAttributes(r));
+      this.metrics?.recordRequest(labelsOf(r), r, { view: tel.view, ...(extras ? { extras } : {}) });
+    } else if (this.bound) observeRequest(this.bound.get(r), r);
+    if (tel?.effective.accessLogging) {
+      this.accessLogWriter.write(tel.effective, r.status, envoyAccessLogEntry(r));
+      return;
+    }
+    if (this.accessLogging && !tel?.effective.accessLoggingDisabled) {
       accessLog.info('request', {
         method: r.method,
         path: r.path,

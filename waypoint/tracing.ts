@@ -1,6 +1,7 @@
 // OpenTelemetry tracing of the waypoint: W3C trace context (`traceparent`) is continued or
 // started for every request, the sampling decision is the caller's when it sent one, else
-// `mesh.traceSampling` percent; sampled spans are exported in batches over OTLP/HTTP (JSON
+// `mesh.traceSampling` percent, or what the Telemetry API sets for this waypoint (`policy`,
+// randomSamplingPercentage; disableSpanReporting keeps the context but exports nothing); sampled spans are exported in batches over OTLP/HTTP (JSON
 // encoding, POST <endpoint>/v1/traces). Export never blocks or fails a request.
 import { randomFillSync } from 'node:crypto';
 import type { Logger } from '../core/log.js';
@@ -33,6 +34,8 @@ export interface TracerOptions {
   readonly random?: () => number;
   readonly flushIntervalMs?: number;
   readonly maxBatch?: number;
+  /** Telemetry API tracing for this waypoint, read per request; undefined = the mesh's settings. */
+  readonly policy?: () => { readonly percent?: number; readonly report: boolean } | undefined;
 }
 
 // Ids come from a pooled random buffer: one randomFillSync per 4 KiB instead of two per
@@ -63,7 +66,8 @@ export class Tracer {
   }
 
   /** Continues the caller's trace or starts one, sampling `percent` of new traces. */
-  start(traceparent: string | undefined, percent: number): SpanContext {
+  start(traceparent: string | undefined, meshPercent: number): SpanContext {
+    const percent = this.o.policy?.()?.percent ?? meshPercent;
     const m = traceparent ? TRACEPARENT.exec(traceparent.trim().toLowerCase()) : null;
     const spanId = randomHex(8);
     const valid = m && !/^0+$/.test(m[1]!) && !/^0+$/.test(m[2]!);
@@ -79,7 +83,7 @@ export class Tracer {
   }
 
   end(ctx: SpanContext, span: FinishedSpan): void {
-    if (!ctx.sampled || !this.o.endpoint) return;
+    if (!ctx.sampled || !this.o.endpoint || this.o.policy?.()?.report === false) return;
     this.batch.push({ ctx, span });
     if (this.batch.length >= (this.o.maxBatch ?? 512)) void this.flush();
   }

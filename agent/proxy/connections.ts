@@ -1,8 +1,25 @@
 // The agent's connection bookkeeping on top of core/telemetry's tracker (which owns the
 // "connection complete" log line, /debug/connections and the Istio TCP metrics): how the
-// proxy handlers describe a connection, refusal counting, and the metric labels.
+// proxy handlers describe a connection, refusal counting, and the metric labels. Labels name
+// workloads as the waypoint does (core/metrics/labels.ts): with a mesh view, a peer's labels
+// come from the mesh's workload at its address, and the hop to a waypoint names the waypoint.
 import type { MeshMetrics } from '../../core/metrics/mesh-metrics.js';
-import { workloadNameOf, type LabelInput, type PeerInfo } from '../../core/metrics/labels.js';
+import {
+  peerFromWaypoint,
+  peerFromWorkload,
+  workloadNameOf,
+  type LabelInput,
+  type PeerInfo,
+} from '../../core/metrics/labels.js';
+import type { MeshSnapshot, Service, WaypointRef, Workload } from '../../core/model/types.js';
+import type { Attribute } from '../../core/telemetry/policy.js';
+import {
+  AccessLogWriter,
+  extrasOf,
+  TelemetryResolver,
+  type AttributeSource,
+  type ResolvedTelemetry,
+} from '../../core/telemetry/reporter.js';
 import { ConnectionTracker as TelemetryTracker, type ConnectionSnapshot } from '../../core/telemetry/connections.js';
 import type { Logger } from '../../core/log.js';
 
@@ -57,6 +74,13 @@ export interface Tracked {
   refuse(reason: RefusalReason, detail: string): void;
 }
 
+/** What the tracker reads from the agent's current mesh view (MeshState has it). */
+export interface MeshView {
+  readonly snapshot: Pick<MeshSnapshot, 'mesh'>;
+  workloadByIp(ip: string): Workload | undefined;
+  serviceByVip(ip: string, port: number): { service: Service } | undefined;
+}
+
 function peerInfo(p: Peer): PeerInfo {
   const workload = p.workloadName ?? (p.workload ? workloadNameOf({ name: p.workload, labels: {} }) : undefined);
   return {
@@ -67,13 +91,26 @@ function peerInfo(p: Peer): PeerInfo {
   };
 }
 
-function labelInput(c: ConnectionRecord): LabelInput {
+/** A peer's metric labels: the mesh's workload at its address when known, keeping its verified principal. */
+function meshPeer(p: Peer, view: MeshView | undefined): PeerInfo {
+  const w = view && p.ip ? view.workloadByIp(p.ip) : undefined;
+  if (!w) return peerInfo(p);
+  return { ...peerFromWorkload(w), ...(p.identity ? { principal: p.identity } : {}) };
+}
+
+function waypointOf(c: ConnectionRecord, view: MeshView | undefined): WaypointRef | undefined {
+  if (c.route !== 'waypoint' || !view) return undefined;
+  return view.serviceByVip(c.dst.ip, c.dst.port)?.service.waypoint ?? view.workloadByIp(c.dst.ip)?.waypoint;
+}
+
+function labelInput(c: ConnectionRecord, view: MeshView | undefined): LabelInput {
   const slash = c.service?.indexOf('/') ?? -1;
   const host = c.service ? c.service.slice(slash + 1) : undefined;
+  const waypoint = waypointOf(c, view);
   return {
     reporter: c.direction === 'inbound' || c.direction === 'inbound-plaintext' ? 'destination' : 'source',
-    source: peerInfo(c.src),
-    destination: peerInfo(c.dst),
+    source: meshPeer(c.src, view),
+    destination: waypoint ? peerFromWaypoint(waypoint) : meshPeer(c.dst, view),
     ...(host
       ? {
           service: {
@@ -91,21 +128,51 @@ export class ConnectionTracker {
   private readonly inner: TelemetryTracker;
   private readonly refusals = new Map<string, number>();
   private totals = { opened: 0, closed: 0 };
+  private readonly telemetry = new TelemetryResolver();
+  private readonly accessLog: AccessLogWriter;
 
+  /** `view`: the agent's current mesh view, for workload labels and Telemetry resources. */
   constructor(
     private readonly metrics: MeshMetrics | undefined,
     log: Logger,
+    private readonly view?: () => MeshView | undefined,
+    accessLog?: AccessLogWriter,
   ) {
     this.inner = new TelemetryTracker({ ...(metrics ? { metrics } : {}), log });
+    this.accessLog = accessLog ?? new AccessLogWriter();
   }
 
   open(c: ConnectionRecord): Tracked {
     this.totals.opened++;
+    const view = this.view?.();
+    const input = labelInput(c, view);
+    const tel = view ? this.resolve(c, view) : undefined;
     const t = this.inner.track({
       direction: c.direction,
       src: { address: c.src.ip, port: c.src.port, ...pick(c.src) },
       dst: { address: c.dst.ip, port: c.dst.port, ...pick(c.dst), ...(c.service ? { service: c.service } : {}) },
-      metrics: labelInput(c),
+      metrics: input,
+      ...(tel?.view ? { overrides: { view: tel.view, extras: extrasOf(tel.view, l4Attributes(c)) } } : {}),
+      ...(tel?.effective.accessLogging
+        ? {
+            onClose: (snap, reason) =>
+              this.accessLog.write(tel.effective, undefined, {
+                start_time: snap.start,
+                duration: snap.durationMs,
+                reporter: input.reporter,
+                direction: c.direction,
+                downstream_remote_address: `${c.src.ip}:${c.src.port}`,
+                upstream_host: `${c.dst.ip}:${c.dst.port}`,
+                source_principal: c.src.identity,
+                destination_principal: c.dst.identity,
+                destination_service: c.service,
+                bytes_received: snap.bytesReceived,
+                bytes_sent: snap.bytesSent,
+                connection_security_policy: c.security,
+                connection_termination_details: reason,
+              }),
+          }
+        : {}),
     });
     return {
       done: (r) => {
@@ -121,6 +188,21 @@ export class ConnectionTracker {
         t.close(`refused: ${reason}: ${detail}`);
       },
     };
+  }
+
+  /**
+   * The reporting pod's Telemetry (Istio's modes: the source side reports as CLIENT, the
+   * destination side as SERVER), from the mesh's workload at its address.
+   */
+  private resolve(c: ConnectionRecord, view: MeshView): ResolvedTelemetry | undefined {
+    const mesh = view.snapshot.mesh;
+    if (!mesh.telemetry || mesh.telemetry.length === 0) return undefined;
+    const server = c.direction === 'inbound' || c.direction === 'inbound-plaintext';
+    const local = server ? c.dst : c.src;
+    const w = view.workloadByIp(local.ip);
+    const namespace = w?.namespace ?? local.namespace;
+    if (!namespace) return undefined;
+    return this.telemetry.resolve(mesh, { namespace, labels: w?.labels ?? {}, mode: server ? 'SERVER' : 'CLIENT' });
   }
 
   active(): ConnectionSnapshot[] {
@@ -140,6 +222,20 @@ export class ConnectionTracker {
     await this.inner.whenIdle(ms);
     return this.inner.size;
   }
+}
+
+/** L4 attributes a Telemetry tag value may read (request.* and response.* are unknown here). */
+function l4Attributes(c: ConnectionRecord): AttributeSource {
+  const values: Partial<Record<Attribute, string | number | boolean>> = {
+    'source.address': c.src.ip,
+    'source.port': c.src.port,
+    'destination.address': c.dst.ip,
+    'destination.port': c.dst.port,
+    'connection.mtls': c.security === 'mutual_tls',
+    ...(c.src.identity ? { 'source.principal': c.src.identity } : {}),
+    ...(c.dst.identity ? { 'destination.principal': c.dst.identity } : {}),
+  };
+  return { attribute: (name) => values[name] };
 }
 
 function pick(p: Peer): { identity?: string; workload?: string; namespace?: string } {

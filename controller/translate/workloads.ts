@@ -9,6 +9,7 @@ import type { Labels, Locality, Workload } from '../../core/model/types.js';
 import {
   canonicalNameOf,
   canonicalRevisionOf,
+  GATEWAY_NAME_LABEL,
   isAmbient,
   optsOut,
   WORKLOAD_NAME_LABEL,
@@ -65,9 +66,36 @@ export interface WorkloadContext {
   readonly defaultNode?: string;
 }
 
+// A Job a CronJob created: `<cronjob>-<scheduled time in minutes>`.
+const CRON_JOB_NAME = /^(.+)-\d{8,10}$/;
+
+/**
+ * The owning workload's name, as Istio derives `*_workload` from a pod: Istio's
+ * `service.istio.io/workload-name` label; a waypoint pod's Gateway (Istio names the waypoint's
+ * Deployment after it); the controlling owner reference of a generated pod, with a ReplicaSet
+ * `<deployment>-<pod-template-hash>` read as its Deployment and a Job `<cronjob>-<minutes>` as its
+ * CronJob; else the pod's own name.
+ */
+export function podWorkloadName(pod: Pick<KubeObject, 'metadata'>): string {
+  const labels = pod.metadata.labels ?? {};
+  if (labels[WORKLOAD_NAME_LABEL]) return labels[WORKLOAD_NAME_LABEL];
+  if (labels[GATEWAY_NAME_LABEL]) return labels[GATEWAY_NAME_LABEL];
+  const meta = pod.metadata as { generateName?: unknown; ownerReferences?: unknown };
+  const owners = Array.isArray(meta.ownerReferences) ? meta.ownerReferences.map(rec) : [];
+  const owner = owners.find((o) => o?.controller === true);
+  const ownerName = str(owner?.name);
+  if (!owner || !ownerName || !meta.generateName) return pod.metadata.name;
+  const hash = labels['pod-template-hash'];
+  if (owner.kind === 'ReplicaSet' && hash && ownerName.endsWith(`-${hash}`))
+    return ownerName.slice(0, -hash.length - 1);
+  if (owner.kind === 'Job') return CRON_JOB_NAME.exec(ownerName)?.[1] ?? ownerName;
+  return ownerName;
+}
+
 interface PodLike {
   uid: string;
   name: string;
+  workloadName: string;
   namespace: string;
   labels: Labels;
   serviceAccount: string;
@@ -91,6 +119,7 @@ function workloadOf(
     namespace: p.namespace,
     serviceAccount: p.serviceAccount,
     identity: spiffeIdFor(ctx.trustDomain, p.namespace, p.serviceAccount),
+    workloadName: p.workloadName,
     ips: p.ips,
     node: p.node,
     labels: p.labels,
@@ -115,6 +144,7 @@ export function fromPod(ctx: WorkloadContext, pod: KubeObject): Workload | undef
   return workloadOf(ctx, 'Pod', {
     uid: `Pod/${ns}/${pod.metadata.name}`,
     name: pod.metadata.name,
+    workloadName: podWorkloadName(pod),
     namespace: ns,
     labels: stringMap(pod.metadata.labels),
     serviceAccount: str(spec.serviceAccountName) ?? str(spec.serviceAccount) ?? 'default',
@@ -144,6 +174,7 @@ function fromDeployment(ctx: WorkloadContext, dep: KubeObject): Workload[] {
       workloadOf(ctx, 'Pod', {
         uid: `Pod/${ns}/${name}`,
         name,
+        workloadName: stringMap(tmeta.labels)[WORKLOAD_NAME_LABEL] ?? dep.metadata.name,
         namespace: ns,
         // Telemetry names the owning Deployment, as Istio's `source_workload` does.
         labels: { [WORKLOAD_NAME_LABEL]: dep.metadata.name, ...stringMap(tmeta.labels) },
@@ -180,6 +211,8 @@ function fromWorkloadEntry(ctx: WorkloadContext, we: KubeObject, groups: Readonl
     {
       uid: `WorkloadEntry/${ns}/${we.metadata.name}`,
       name: we.metadata.name,
+      // Istio: a WorkloadEntry's workload is its label, else its WorkloadGroup, else itself.
+      workloadName: labels[WORKLOAD_NAME_LABEL] ?? groupName ?? we.metadata.name,
       namespace: ns,
       labels,
       serviceAccount: str(spec.serviceAccount) ?? str(template.serviceAccount) ?? 'default',

@@ -55,13 +55,17 @@ export interface ServiceInfo {
 }
 
 type WorkloadLike = Pick<Workload, 'name' | 'namespace' | 'identity' | 'labels'> &
-  Partial<Pick<Workload, 'canonicalName' | 'canonicalRevision' | 'kind'>>;
+  Partial<Pick<Workload, 'canonicalName' | 'canonicalRevision' | 'kind' | 'workloadName'>>;
 
 // <deployment>-<replicaset hash>-<pod suffix>, the shape Kubernetes gives Deployment pods.
 const DEPLOYMENT_POD = /^(.+)-[a-z0-9]{6,10}-[a-z0-9]{5}$/;
 
-/** The owning workload name of a pod: its Deployment when the name has that shape. */
-export function workloadNameOf(w: Pick<Workload, 'name' | 'labels'>): string {
+/**
+ * The owning workload name of a pod: what the controller derived from its owner (the model's
+ * `workloadName`), else Istio's label, else its Deployment when the pod name has that shape.
+ */
+export function workloadNameOf(w: Pick<Workload, 'name' | 'labels'> & Partial<Pick<Workload, 'workloadName'>>): string {
+  if (w.workloadName) return w.workloadName;
   const fromLabel = w.labels[WORKLOAD_NAME_LABEL];
   if (fromLabel) return fromLabel;
   const m = DEPLOYMENT_POD.exec(w.name);
@@ -80,6 +84,14 @@ export function peerFromWorkload(w: WorkloadLike): PeerInfo {
     app: w.canonicalName ?? appOf(w.labels) ?? workload,
     version: w.canonicalRevision ?? versionOf(w.labels) ?? 'latest',
   };
+}
+
+/**
+ * A waypoint as the destination of the agent's hop to it: Istio names a waypoint's workload
+ * after its Gateway (the Deployment it creates has the Gateway's name).
+ */
+export function peerFromWaypoint(ref: { name: string; namespace: string; identity: string }): PeerInfo {
+  return { workload: ref.name, namespace: ref.namespace, principal: ref.identity, app: ref.name, version: 'latest' };
 }
 
 export function serviceInfo(s: Pick<Service, 'hostname' | 'name' | 'namespace'>): ServiceInfo {

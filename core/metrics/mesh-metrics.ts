@@ -6,6 +6,8 @@
 // so a misbehaving input cannot grow memory without bound.
 import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import { HttpFamily, observe, type HttpSeriesState } from './http-family.js';
+import { viewKey, type MetricsView } from './projection.js';
+import { TcpFamily } from './tcp-family.js';
 import {
   HTTP_LABEL_NAMES,
   TCP_LABEL_NAMES,
@@ -47,6 +49,11 @@ export interface RequestObservation {
 }
 
 const OTHER = 'other';
+const GAUGES_NAMED_TOTAL = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+];
 // Labels kept on an overflow series; everything else becomes `other`.
 const KEPT_ON_OVERFLOW = new Set([
   'reporter',
@@ -56,9 +63,15 @@ const KEPT_ON_OVERFLOW = new Set([
   'response_code',
 ]);
 
+/** Telemetry API overrides for a series: the reporter's view and the UPSERT values. */
+export interface SeriesOverrides {
+  readonly view?: MetricsView;
+  readonly extras?: Readonly<Record<string, string>>;
+}
+
 /**
- * Caps the number of label sets of a metric family and caches what was built for each one
- * (bound prom-client children), so a repeated label set costs one string join and a lookup.
+ * Caps the number of label sets of a metric family and caches what was built for each one,
+ * so a repeated label set costs one string join and a lookup.
  */
 class SeriesCache<L extends string, T> {
   private readonly cache = new Map<string, T>();
@@ -66,7 +79,7 @@ class SeriesCache<L extends string, T> {
     private readonly names: readonly L[],
     private readonly max: number,
     private readonly onOverflow: () => void,
-    private readonly build: (labels: Record<L, string>) => T,
+    private readonly build: (labels: Record<L, string>, o: SeriesOverrides) => T,
   ) {}
 
   private key(labels: Record<L, string>): string {
@@ -75,22 +88,24 @@ class SeriesCache<L extends string, T> {
     return key;
   }
 
-  get(labels: Record<L, string>): T {
-    const key = this.key(labels);
+  get(labels: Record<L, string>, o: SeriesOverrides = {}): T {
+    const key = this.key(labels) + viewKey(o.view, o.extras);
     const hit = this.cache.get(key);
     if (hit !== undefined) return hit;
     if (this.cache.size < this.max) {
-      const made = this.build(labels);
+      const made = this.build(labels, o);
       this.cache.set(key, made);
       return made;
     }
     this.onOverflow();
     const folded = {} as Record<L, string>;
     for (const n of this.names) folded[n] = KEPT_ON_OVERFLOW.has(n) ? labels[n] : OTHER;
-    const foldedKey = '\u0000' + this.key(folded);
+    // The folded series keeps the reporter's view (a disabled metric stays off), not its values.
+    const foldedOverrides = o.view ? { view: o.view } : {};
+    const foldedKey = '\u0000' + this.key(folded) + viewKey(o.view, undefined);
     let made = this.cache.get(foldedKey);
     if (made === undefined) {
-      made = this.build(folded);
+      made = this.build(folded, foldedOverrides);
       this.cache.set(foldedKey, made);
     }
     return made;
@@ -112,10 +127,7 @@ export class MeshMetrics {
   readonly registry = new Registry();
   readonly component: string;
 
-  private readonly tcpOpened?: Counter<TcpLabelName>;
-  private readonly tcpClosed?: Counter<TcpLabelName>;
-  private readonly tcpSent?: Counter<TcpLabelName>;
-  private readonly tcpReceived?: Counter<TcpLabelName>;
+  private readonly tcp?: TcpFamily;
   private readonly http?: HttpFamily;
   private readonly tcpCache: SeriesCache<TcpLabelName, TcpSeries>;
   private readonly httpCache: SeriesCache<HttpLabelName, HttpSeries>;
@@ -134,7 +146,6 @@ export class MeshMetrics {
     this.component = opts.component;
     const registers = [this.registry];
     const max = opts.maxSeries ?? 10000;
-    const tcpNames = [...TCP_LABEL_NAMES];
 
     this.overflow = new Counter({
       name: 'ambit_metrics_series_overflow_total',
@@ -143,34 +154,12 @@ export class MeshMetrics {
       registers,
     });
     const overflow = (): void => this.overflow.inc({ component: this.component });
-    this.tcpCache = new SeriesCache(TCP_LABEL_NAMES, max, overflow, (l) => this.bindTcp(l));
-    this.httpCache = new SeriesCache(HTTP_LABEL_NAMES, max, overflow, (l) => this.bindHttp(l));
+    this.tcpCache = new SeriesCache(TCP_LABEL_NAMES, max, overflow, (l, o) => this.bindTcp(l, o));
+    this.httpCache = new SeriesCache(HTTP_LABEL_NAMES, max, overflow, (l, o) => this.http!.bind(l, o.view, o.extras));
 
     if (opts.tcp !== false) {
-      this.tcpOpened = new Counter({
-        name: 'istio_tcp_connections_opened_total',
-        help: 'Total number of TCP connections opened',
-        labelNames: tcpNames,
-        registers,
-      });
-      this.tcpClosed = new Counter({
-        name: 'istio_tcp_connections_closed_total',
-        help: 'Total number of TCP connections closed',
-        labelNames: tcpNames,
-        registers,
-      });
-      this.tcpSent = new Counter({
-        name: 'istio_tcp_sent_bytes_total',
-        help: 'Total bytes sent in response to a TCP connection',
-        labelNames: tcpNames,
-        registers,
-      });
-      this.tcpReceived = new Counter({
-        name: 'istio_tcp_received_bytes_total',
-        help: 'Total bytes received in a TCP connection',
-        labelNames: tcpNames,
-        registers,
-      });
+      this.tcp = new TcpFamily();
+      for (const metric of this.tcp.metrics) this.registry.registerMetric(metric as unknown as Metric);
     }
     if (opts.http !== false) {
       this.http = new HttpFamily(DURATION_BUCKETS_MS, SIZE_BUCKETS_BYTES);
@@ -224,52 +213,50 @@ export class MeshMetrics {
       registers,
       collect: collectPools,
     });
-    if (opts.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'ambit_process_' });
+    if (opts.processMetrics) {
+      collectDefaultMetrics({ register: this.registry, prefix: 'ambit_process_' });
+      // prom-client's `nodejs_active_*_total` are gauges, and a gauge must not end in `_total`
+      // (promtool check metrics); the per-type `nodejs_active_*` gauges carry the same counts.
+      for (const name of GAUGES_NAMED_TOTAL) this.registry.removeSingleMetric(`ambit_process_${name}`);
+    }
   }
 
   /** The four TCP metrics bound to one label set (call once per connection). */
-  tcpSeries(labels: TcpLabels): TcpSeries {
-    if (!this.tcpOpened) throw new Error('TCP metrics are disabled in this registry');
-    return this.tcpCache.get(labels);
+  tcpSeries(labels: TcpLabels, overrides?: SeriesOverrides): TcpSeries {
+    if (!this.tcp) throw new Error('TCP metrics are disabled in this registry');
+    return this.tcpCache.get(labels, overrides);
   }
 
   /** One finished HTTP request (waypoint). */
-  recordRequest(labels: HttpLabels, obs: RequestObservation): void {
-    observeRequest(this.httpSeries(labels), obs);
+  recordRequest(labels: HttpLabels, obs: RequestObservation, overrides?: SeriesOverrides): void {
+    observeRequest(this.httpSeries(labels, overrides), obs);
   }
 
   /**
    * The HTTP metrics bound to one label set, for a caller that keeps them per label tuple
    * (within the series cap; past it, the folded `other` series).
    */
-  httpSeries(labels: HttpLabels): HttpSeries {
+  httpSeries(labels: HttpLabels, overrides?: SeriesOverrides): HttpSeries {
     if (!this.http) throw new Error('HTTP metrics are disabled in this registry');
-    return this.httpCache.get(labels);
+    return this.httpCache.get(labels, overrides);
   }
 
-  private bindTcp(l: TcpLabels): TcpSeries {
-    const opened = this.tcpOpened!.labels(l);
-    const closed = this.tcpClosed!.labels(l);
-    const sent = this.tcpSent!.labels(l);
-    const received = this.tcpReceived!.labels(l);
-    // Create the series at 0 so rate() sees the first increment.
-    closed.inc(0);
-    sent.inc(0);
-    received.inc(0);
+  private bindTcp(l: TcpLabels, o: SeriesOverrides): TcpSeries {
+    const s = this.tcp!.bind(l, o.view, o.extras);
     return {
-      opened: () => opened.inc(),
-      closed: () => closed.inc(),
+      opened: () => {
+        s.opened += 1;
+      },
+      closed: () => {
+        s.closed += 1;
+      },
       sent: (n) => {
-        if (n > 0) sent.inc(n);
+        if (n > 0) s.sent += n;
       },
       received: (n) => {
-        if (n > 0) received.inc(n);
+        if (n > 0) s.received += n;
       },
     };
-  }
-
-  private bindHttp(l: HttpLabels): HttpSeries {
-    return this.http!.bind(l);
   }
 
   /** `reason` must come from a small fixed set (e.g. authz, strict_mtls, overload). */

@@ -7,7 +7,7 @@
 // that only know totals at the end pass them to `close()` instead (only the delta is added).
 import { createLogger, type Logger } from '../log.js';
 import { tcpLabels, type LabelInput } from '../metrics/labels.js';
-import type { MeshMetrics, TcpSeries } from '../metrics/mesh-metrics.js';
+import type { MeshMetrics, SeriesOverrides, TcpSeries } from '../metrics/mesh-metrics.js';
 
 export interface Endpoint {
   readonly address: string;
@@ -25,6 +25,10 @@ export interface OpenConnection {
   readonly dst: Endpoint & { readonly service?: string };
   /** Label input for the Istio TCP metrics; no metrics for this connection when absent. */
   readonly metrics?: LabelInput;
+  /** Telemetry API metric overrides of the reporter. */
+  readonly overrides?: SeriesOverrides;
+  /** Called once when the connection closes (Telemetry API access logs). */
+  readonly onClose?: (c: ConnectionSnapshot, reason: string) => void;
 }
 
 export interface ConnectionSnapshot {
@@ -129,7 +133,8 @@ export class ConnectionTracker {
   }
 
   track(info: OpenConnection): TrackedConnection {
-    const series = this.metrics && info.metrics ? this.metrics.tcpSeries(tcpLabels(info.metrics)) : undefined;
+    const series =
+      this.metrics && info.metrics ? this.metrics.tcpSeries(tcpLabels(info.metrics), info.overrides) : undefined;
     const c = new TrackedConnection(this.nextId++, info, series, this);
     this.open.set(c.id, c);
     this.metrics?.setActiveConnections(this.open.size);
@@ -179,6 +184,7 @@ export class ConnectionTracker {
       duration_ms: Date.now() - c.startMs,
       reason,
     });
+    c.info.onClose?.(c.snapshot(), reason);
     if (this.open.size === 0 && this.idleWaiters.length) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];
