@@ -1,7 +1,8 @@
 // The waypoint's front door: an HBONE server (its own identity) whose CONNECT streams carry
 // HTTP/1.1, HTTP/2 (h2c) or gRPC for a service VIP:port. The protocol comes from the service
 // port (appProtocol or name); for `unknown` the first bytes decide; plain TCP is forwarded
-// at L4 to an endpoint of the service.
+// at L4 to an endpoint of the service, chosen per connection by the service's VirtualService
+// `tcp` routes, or `tls` routes on the SNI of the ClientHello (read, not terminated).
 import http from 'node:http';
 import http2 from 'node:http2';
 import type { Duplex } from 'node:stream';
@@ -21,10 +22,12 @@ import type { PortProtocol } from '../core/model/types.js';
 import type { HandlerDeps } from './http-handler.js';
 import { createRequestHandler } from './http-handler.js';
 import type { Pipeline } from './pipeline.js';
-import { tunnelSource } from './source-identity.js';
+import { tunnelSource, verifiedWorkload } from './source-identity.js';
+import { routesBySni, selectL4Route } from './route/l4-routes.js';
+import { peekClientHello } from '../core/tls/peek.js';
 import { attachTunnelInfo, type TunnelInfo } from './tunnel-info.js';
 import { TunnelSocket } from './tunnel-socket.js';
-import type { Cluster } from '../core/model/l7.js';
+import { clusterName, type Cluster, type VirtualHost } from '../core/model/l7.js';
 import type { EndpointRuntime } from './upstream/balancer.js';
 import type { TransportFactory } from './upstream/router.js';
 
@@ -195,9 +198,14 @@ export class WaypointServer {
       targetPort: target.port,
       vhostName: vhost.vhost.name,
     };
-    // Declared TCP: authorised before the tunnel is accepted, so a refusal is a CONNECT status.
+    // Declared TCP: authorised before the tunnel is accepted, so a refusal is a CONNECT status;
+    // routing by SNI needs the ClientHello, so there the tunnel is accepted first.
+    if (isL4(vhost.vhost.protocol) && routesBySni(vhost.vhost)) {
+      await this.routeTcp(pipe, vhost.vhost, info, target.host, this.accept(req));
+      return;
+    }
     if (isL4(vhost.vhost.protocol)) {
-      const picked = this.pickTcpEndpoint(pipe, vhost.vhost.name, info);
+      const picked = this.pickTcpEndpoint(pipe, vhost.vhost, info, target.host, undefined);
       if (picked.kind === 'refused') {
         rejectTunnel(req, picked.status, picked.why);
         return;
@@ -216,11 +224,31 @@ export class WaypointServer {
       } finally {
         this.pendingInfo = undefined;
       }
-    } else {
-      const picked = this.pickTcpEndpoint(pipe, vhost.vhost.name, info);
-      if (picked.kind === 'refused') stream.destroy();
-      else await this.forwardTcp(picked, stream);
+    } else await this.routeTcp(pipe, vhost.vhost, info, target.host, stream);
+  }
+
+  /** An accepted tunnel carrying TCP: the ClientHello's SNI when `tls` routes need it, then route and forward. */
+  private async routeTcp(
+    pipe: Pipeline,
+    vhost: VirtualHost,
+    info: TunnelInfo,
+    destinationIp: string,
+    stream: Duplex,
+  ): Promise<void> {
+    let serverName: string | undefined;
+    if (routesBySni(vhost)) {
+      const hello = await peekClientHello(stream);
+      if (hello.kind === 'closed') {
+        stream.destroy();
+        return;
+      }
+      // No hello (plaintext, a malformed one, or silence): tcp routes and the service's default still apply.
+      if (hello.kind === 'client-hello') serverName = hello.serverName;
+      else this.o.log.debug('no server name for tls routes', { service: vhost.name, result: hello.kind });
     }
+    const picked = this.pickTcpEndpoint(pipe, vhost, info, destinationIp, serverName);
+    if (picked.kind === 'refused') stream.destroy();
+    else await this.forwardTcp(picked, stream);
   }
 
   /**
@@ -237,17 +265,34 @@ export class WaypointServer {
   }
 
   /**
-   * L4 through the waypoint: one endpoint of the service's default cluster, then the L4 form
+   * L4 through the waypoint: the destination of the first matching `tls`/`tcp` route (weighted,
+   * per connection), else the service's default cluster; one endpoint of it; then the L4 form
    * of the policies that select that endpoint, before a byte moves.
    */
-  private pickTcpEndpoint(pipe: Pipeline, vhostName: string, info: TunnelInfo): TcpPick {
-    const vhost = pipe.table.named(vhostName);
-    const destination = vhost?.vhost.routes[0]?.destinations?.[0];
-    const cluster = destination ? pipe.clusters.get(destination.cluster) : undefined;
-    if (!cluster) return { kind: 'refused', status: 503, why: `no cluster for ${vhostName}` };
+  private pickTcpEndpoint(
+    pipe: Pipeline,
+    vhost: VirtualHost,
+    info: TunnelInfo,
+    destinationIp: string,
+    serverName: string | undefined,
+  ): TcpPick {
+    const vhostName = vhost.name;
+    const selection = selectL4Route(vhost, {
+      port: info.targetPort,
+      destinationIp,
+      sourceLabels: verifiedWorkload(pipe.workloadsByIp, info.clientIp, info.peerIdentity)?.labels,
+      sourceNamespace: info.sourceNamespace,
+      serverName,
+    });
+    const clusterKey =
+      selection?.destination.cluster ??
+      vhost.routes[0]?.destinations?.[0]?.cluster ??
+      clusterName(vhost.host, vhost.port);
+    const cluster = pipe.clusters.get(clusterKey);
+    if (!cluster) return { kind: 'refused', status: 503, why: `no cluster ${clusterKey} for ${vhostName}` };
     const picked = cluster.pick({ random: Math.random });
     if (typeof picked === 'string')
-      return { kind: 'refused', status: 503, why: `no healthy endpoint for ${vhostName}` };
+      return { kind: 'refused', status: 503, why: `no healthy endpoint in ${clusterKey} for ${vhostName}` };
     if (pipe.authz) {
       const decision = pipe.authz.authorizeTcp({
         cluster: cluster.config,
