@@ -6,6 +6,7 @@ import type { Workload } from '../core/model/types.js';
 import { DEFAULT_PATH_NORMALIZATION, type PathNormalization } from '../core/http/path-normalize.js';
 import { DestinationAuthz } from './destination-authz.js';
 import { authzFilter, type ExtAuthzCheck } from './filters/authz.js';
+import { corsFilter } from './filters/cors.js';
 import type { HttpFilter, RequestContext } from './filters/context.js';
 import { faultFilter } from './filters/fault.js';
 import { headerEditsFilter } from './filters/header-edits.js';
@@ -81,6 +82,7 @@ export class Pipeline {
         ...(deps.extAuthz ? { extAuthz: deps.extAuthz } : {}),
       }),
       routeSelectFilter(this.table),
+      corsFilter,
       faultFilter(random),
       redirectRewriteFilter,
       headerEditsFilter,
