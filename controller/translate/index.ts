@@ -19,6 +19,7 @@ import { GATEWAY_NAME_LABEL } from '../../core/mesh/vocabulary.js';
 import { buildL7 } from './l7-build.js';
 import { num, rec, stringMap } from './raw.js';
 import { isMeshConfigMap, meshConfigFrom } from './mesh-config.js';
+import { withTelemetry } from './telemetry.js';
 import { snapshotVersion } from './snapshot-version.js';
 
 export { formatRejection, type Rejection } from './inventory.js';
@@ -103,7 +104,7 @@ export function withServiceWaypoint(
 export function translateWithState(objects: readonly KubeObject[], opts: TranslateOptions = {}): TranslationState {
   const domain = opts.domain ?? 'cluster.local';
   const { inventory: inv, rejected } = buildInventory(objects, opts.origins);
-  const mesh = resolveMeshConfig(objects, opts, rejected);
+  const mesh = withTelemetry(resolveMeshConfig(objects, opts, rejected), objects, rejected, opts.origins);
   const namespaceLabels = new Map(inv.namespaces.map((n) => [n.metadata.name, stringMap(n.metadata.labels)] as const));
   const nodeLabels = new Map(inv.nodes.map((n) => [n.metadata.name, stringMap(n.metadata.labels)] as const));
 

@@ -231,3 +231,14 @@ export function buildTelemetry(
   }
   return [...out.values()].sort(byKey((p) => p.key));
 }
+
+/** The mesh settings with the Telemetry resources agents and waypoints resolve (none: unchanged). */
+export function withTelemetry(
+  mesh: MeshConfig,
+  objects: readonly KubeObject[],
+  rejected: Rejection[],
+  origins?: ReadonlyMap<string, ObjectOrigin>,
+): MeshConfig {
+  const telemetry = buildTelemetry(objects, mesh, rejected, origins);
+  return telemetry.length > 0 ? { ...mesh, telemetry } : mesh;
+}
