@@ -305,7 +305,7 @@ spec: { hosts: [db.example.com], ports: [{ number: 5432, name: pg, protocol: TCP
 });
 
 describe('analyze: what Ambit does not apply', () => {
-  it('EnvoyFilter is named as Envoy-specific and points to WasmPlugin; Telemetry, WasmPlugin, ProxyConfig are not applied', () => {
+  it('EnvoyFilter is named as Envoy-specific and points to WasmPlugin; WasmPlugin, ProxyConfig are not applied', () => {
     const m = only(
       run(`apiVersion: networking.istio.io/v1alpha3
 kind: EnvoyFilter
@@ -331,7 +331,6 @@ spec: { concurrency: 2 }
     );
     expect(m.map((x) => `${x.type.level} ${x.origin.kind} ${x.origin.name}`)).toEqual([
       'Warning EnvoyFilter lua',
-      'Warning Telemetry mesh-default',
       'Warning WasmPlugin plugin',
       'Warning ProxyConfig pc',
     ]);
@@ -421,10 +420,7 @@ spec: {}
 `),
       'istio-system',
     );
-    expect(notes.map((n) => [n.code, n.object])).toEqual([
-      ['AMB0001', 'EnvoyFilter/shop/lua'],
-      ['AMB0001', 'Telemetry/shop/t'],
-    ]);
+    expect(notes.map((n) => [n.code, n.object])).toEqual([['AMB0001', 'EnvoyFilter/shop/lua']]);
     expect(notes[0]?.text).toMatch(/^EnvoyFilter\/shop\/lua: EnvoyFilter patches Envoy's configuration.*WasmPlugin/);
   });
 });
@@ -438,6 +434,7 @@ describe('every unsupported field is named when met', () => {
     ServiceEntry: 'networking.istio.io/v1',
     WorkloadEntry: 'networking.istio.io/v1',
     RequestAuthentication: 'security.istio.io/v1',
+    Telemetry: 'telemetry.istio.io/v1',
   };
   /** An object where `pattern` is present (`[*]` as a one-element list). */
   function objectWith(pattern: string): Record<string, unknown> {

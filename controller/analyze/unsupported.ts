@@ -11,8 +11,6 @@ export const UNAPPLIED_KINDS: Readonly<Record<string, string>> = {
   EnvoyFilter:
     "EnvoyFilter patches Envoy's configuration, and Ambit's proxies are not Envoy: it is never applied. " +
     'Write the filter as a WasmPlugin (extensions.istio.io) instead.',
-  Telemetry:
-    'Telemetry is not applied by Ambit yet: its metrics overrides, access logging and tracing settings are ignored.',
   WasmPlugin: 'WasmPlugin is not applied by Ambit yet: the plugin is not loaded.',
   ProxyConfig: 'ProxyConfig is not applied by Ambit (it tunes Envoy proxies): it is ignored.',
 };
@@ -57,6 +55,11 @@ export const UNSUPPORTED_FIELDS: Readonly<Record<string, readonly string[]>> = {
   ServiceEntry: ['spec.subjectAltNames', 'spec.endpoints[*].network'],
   WorkloadEntry: ['spec.network'],
   RequestAuthentication: ['spec.jwtRules[*].timeout'],
+  Telemetry: [
+    'spec.metrics[*].reportingInterval',
+    'spec.tracing[*].customTags',
+    'spec.tracing[*].useRequestIdForTraceSampling',
+  ],
 };
 
 /** Concrete paths of `pattern` present in `value`. */

@@ -1,6 +1,6 @@
-// OpenAPI schemas of the Istio kinds Ambit reports on but does not apply yet (Telemetry,
-// WasmPlugin, ProxyConfig) or never will (EnvoyFilter: Envoy's own configuration), written
-// from Istio's API reference. Installing them lets `kubectl apply` of existing manifests work.
+// OpenAPI schemas of Telemetry (applied: controller/translate/telemetry.ts) and of the Istio
+// kinds Ambit reports on but does not apply yet (WasmPlugin, ProxyConfig) or never will
+// (EnvoyFilter: Envoy's own configuration), written from Istio's API reference. Installing them lets `kubectl apply` of existing manifests work.
 import {
   anything,
   arr,
@@ -102,4 +102,4 @@ export const envoyFilter: Schema = obj({
   priority: int,
 });
 
-export const UNAPPLIED_KINDS: ReadonlySet<string> = new Set(['Telemetry', 'WasmPlugin', 'ProxyConfig', 'EnvoyFilter']);
+export const UNAPPLIED_KINDS: ReadonlySet<string> = new Set(['WasmPlugin', 'ProxyConfig', 'EnvoyFilter']);
