@@ -1,6 +1,7 @@
 // OpenAPI schemas of Telemetry (applied: controller/translate/telemetry.ts) and of the Istio
 // kinds Ambit reports on but does not apply yet (WasmPlugin, ProxyConfig) or never will
-// (EnvoyFilter: Envoy's own configuration), written from Istio's API reference. Installing them lets `kubectl apply` of existing manifests work.
+// (EnvoyFilter: Envoy's own configuration), written from Istio's API reference. Installing
+// them lets `kubectl apply` of existing manifests work.
 import {
   anything,
   arr,
