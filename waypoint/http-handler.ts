@@ -151,7 +151,7 @@ async function handle(req: Req, res: Res, deps: HandlerDeps): Promise<void> {
   const authority = (headers[':authority'] as string | undefined) ?? headers.host ?? info.authority;
   // The tunnel chose the service (VIP:port); Host may only name that same service and port.
   const vhost = pipeline.table.named(info.vhostName);
-  if (!vhost || !RouteTable.hostBelongs(vhost, authority, info.targetPort)) {
+  if (!vhost || (!info.hostSelected && !RouteTable.hostBelongs(vhost, authority, info.targetPort))) {
     early(replies.noRoute());
     return;
   }
@@ -175,7 +175,7 @@ async function handle(req: Req, res: Res, deps: HandlerDeps): Promise<void> {
   upstreamHeaders['x-request-id'] = requestId;
   const xff = headers['x-forwarded-for'];
   upstreamHeaders['x-forwarded-for'] = xff ? `${String(xff)}, ${info.clientIp}` : info.clientIp;
-  upstreamHeaders['x-forwarded-proto'] = 'http';
+  upstreamHeaders['x-forwarded-proto'] = info.scheme ?? 'http';
   upstreamHeaders['x-forwarded-client-cert'] = `By=${deps.selfIdentity()};URI=${info.peerIdentity}`;
   const traced = deps.tracer?.start(headers.traceparent as string | undefined, pipeline.config.mesh.traceSampling);
   const startNs = traced ? nowNs() : 0n;

@@ -16,6 +16,10 @@ export interface TunnelInfo {
   readonly targetPort: number;
   /** Name of the virtual host the tunnel targets: the service every request on it is for. */
   readonly vhostName: string;
+  /** A gateway chose `vhostName` from this request's Host already (no tunnel pins a service). */
+  readonly hostSelected?: boolean;
+  /** How the client reached the gateway (x-forwarded-proto); tunnels are `http`. */
+  readonly scheme?: 'http' | 'https';
 }
 
 export function tunnelInfoOf(socket: object | null | undefined): TunnelInfo | undefined {
