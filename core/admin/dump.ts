@@ -62,6 +62,11 @@ export interface WaypointRuntimeDump {
 export interface WaypointConfigDump extends WaypointRuntimeDump {
   readonly identity: string;
   readonly certificates: readonly CertificateExpiryDump[];
+  /** Gateway modes: the Istio Gateways served and the server ports. */
+  readonly gateway?: {
+    readonly gateways: readonly string[];
+    readonly ports: ReadonlyArray<{ readonly port: number; readonly kind: string; readonly hosts: readonly string[] }>;
+  };
 }
 
 /** Either component's dump; `pods` is the agent's, `routes` the waypoint's. */
