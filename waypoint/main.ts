@@ -1,8 +1,10 @@
 #!/usr/bin/env node
-// `ambit-waypoint`: a namespace's waypoint (and, with --mode, an ingress/egress gateway).
+// `ambit-waypoint`: a namespace's waypoint, or with --mode ingress-gateway|egress-gateway a
+// gateway serving the Istio Gateways that select its labels (waypoint/gateway/), through
+// the same L7 pipeline, into the mesh over HBONE with its own identity.
 // Controller mode (AMBIT_CONTROLLER): L7 config and certificate from the controller.
-// File mode (AMBIT_WAYPOINT_CONFIG_FILE): config from a file, certificate from an
-// in-process CA persisted in AMBIT_STATE_DIR/ca.
+// File mode (AMBIT_WAYPOINT_CONFIG_FILE, or AMBIT_GATEWAY_CONFIG_FILE for a gateway): config
+// from a file, certificate from an in-process CA persisted in AMBIT_STATE_DIR/ca.
 import { applyRelayTuning } from '../core/hbone/tuning.js';
 import path from 'node:path';
 import { certificateExpiries, type WaypointConfigDump } from '../core/admin/dump.js';
@@ -18,6 +20,7 @@ import { createLogger } from '../core/log.js';
 import { createMeshMetrics } from '../core/metrics/mesh-metrics.js';
 import type { WaypointConfigSource } from '../core/xds/waypoint-source.js';
 import { waypointSettings, type WaypointSettings } from './config/settings.js';
+import { startGateway } from './gateway/start.js';
 import { WaypointRuntime } from './runtime.js';
 import { WaypointServer } from './server.js';
 import { WaypointTelemetry } from './telemetry.js';
@@ -28,16 +31,24 @@ const log = createLogger('waypoint');
 // Each mode's modules are imported only in that mode: file mode does not load the controller
 // link (gRPC, protobuf schemas), controller mode not the YAML file source and the in-process CA.
 async function sources(s: WaypointSettings): Promise<{ config: WaypointConfigSource; ca: CaClient }> {
-  if (s.configFile) {
-    const [{ CertificateAuthority }, { FileWaypointSource }] = await Promise.all([
+  const gateway = s.mode !== 'waypoint';
+  if (s.source === 'file') {
+    const [{ CertificateAuthority }, { FileWaypointSource }, { FileGatewaySource }] = await Promise.all([
       import('../core/identity/ca.js'),
       import('./config/file-source.js'),
+      import('./gateway/file-source.js'),
     ]);
     const authority = await CertificateAuthority.loadOrCreate(path.join(s.stateDir, 'ca'), {
       trustDomain: s.trustDomain,
     });
+    const fileLog = log.child({ component: 'config-file' });
+    const file = gateway ? s.gateway.configFile : s.configFile;
+    if (!file)
+      throw new AmbitError('AMBIT_E_CONFIG', `file mode: no config file for --mode ${s.mode}`, {
+        hint: gateway ? 'set AMBIT_GATEWAY_CONFIG_FILE' : 'set AMBIT_WAYPOINT_CONFIG_FILE',
+      });
     return {
-      config: new FileWaypointSource(s.configFile, log.child({ component: 'config-file' })),
+      config: gateway ? new FileGatewaySource(file, fileLog) : new FileWaypointSource(file, fileLog),
       ca: authority.asClient(),
     };
   }
@@ -66,6 +77,7 @@ async function sources(s: WaypointSettings): Promise<{ config: WaypointConfigSou
       },
       token: link.token,
       controllerIdentity: link.identity,
+      gateway,
     }),
     ca: createGrpcCaClient({
       address: link.address,
@@ -99,11 +111,6 @@ async function main(): Promise<void> {
   applyRelayTuning();
   const s = waypointSettings(process.argv);
   const release = holdProcessOpen(); // until it listens: it may wait long for the controller
-  if (s.mode !== 'waypoint') {
-    throw new AmbitError('AMBIT_E_CONFIG', `--mode ${s.mode} is not available yet`, {
-      hint: 'run as a waypoint (--mode waypoint)',
-    });
-  }
   const { config, ca } = await sources(s);
   const identity = spiffeIdFor(s.trustDomain, s.namespace, s.serviceAccount);
   const certs = new CertificateStore({ ca, ttlSeconds: s.certTtlSeconds, log: log.child({ component: 'cert-store' }) });
@@ -123,6 +130,7 @@ async function main(): Promise<void> {
     localIp: s.podIp,
     hbonePort: s.upstreamHbonePort,
     metrics,
+    credentialsDir: s.gateway.credentialDir,
   });
   const telemetry = new WaypointTelemetry(metrics, s.accessLogging);
   const otlp = s.otlpEndpoint;
@@ -141,7 +149,14 @@ async function main(): Promise<void> {
     selfIdentity: () => identity,
     tracer,
   });
-  await config.start((cfg, _gateways, workloads) => runtime.apply(cfg, workloads));
+  const gateway =
+    s.mode === 'waypoint'
+      ? undefined
+      : await startGateway(s, { runtime, telemetry, tracer, identity, log: log.child({ component: 'gateway' }) });
+  await config.start((cfg, gateways, workloads, policies) =>
+    gateway ? gateway.runtime.apply(gateways, policies, workloads) : runtime.apply(cfg, workloads),
+  );
+  await gateway?.runtime.settled();
   const hbone = await server.listen({ host: s.hboneHost, port: s.ports.hbone });
   const admin = await startAdminServers({
     ...(s.ports.admin > 0 ? { admin: { host: '127.0.0.1', port: s.ports.admin } } : {}),
@@ -152,6 +167,7 @@ async function main(): Promise<void> {
       identity,
       certificates: certificateExpiries(certs.expiries()),
       ...runtime.dump(),
+      ...(gateway ? { gateway: gateway.runtime.dump() } : {}),
     }),
     connections: () => server.stats(),
     registry: metrics.registry,
@@ -166,6 +182,7 @@ async function main(): Promise<void> {
     stopping = true;
     log.info('shutting down', { signal });
     await config.stop();
+    await gateway?.close();
     await server.close();
     await tracer.close();
     await pool.close();
@@ -176,9 +193,16 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
-  log.info('waypoint serving', { identity, hbone: hbone?.port, namespace: s.namespace, pod: s.podName });
+  log.info(gateway ? `${s.mode} serving` : 'waypoint serving', {
+    identity,
+    hbone: hbone?.port,
+    namespace: s.namespace,
+    pod: s.podName,
+    ...(gateway ? { ports: gateway.listeners.ports() } : {}),
+  });
   release();
   printReadyLine({
+    ...(gateway ? { gatewayPorts: gateway.listeners.ports().join(',') } : {}),
     hbone: hbone?.port,
     admin: admin.admin?.port,
     metrics: admin.metrics?.port,

@@ -14,6 +14,20 @@ import {
   type Env,
 } from '../../core/config/settings.js';
 
+/** `k=v,k=v` → labels; a pair without `=` is refused. */
+function parseLabels(raw: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of raw
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '')) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new Error(`"${pair}" is not key=value`);
+    out[pair.slice(0, eq).trim()] = pair.slice(eq + 1).trim();
+  }
+  return out;
+}
+
 export type WaypointRole = 'waypoint' | 'ingress-gateway' | 'egress-gateway';
 export type WaypointSource = 'file' | 'controller';
 
@@ -25,7 +39,7 @@ export const WAYPOINT_SETTINGS = {
     env: 'AMBIT_WAYPOINT_MODE',
     default: 'waypoint',
     parse: parse.oneOf('waypoint', 'ingress-gateway', 'egress-gateway'),
-    doc: 'waypoint, ingress-gateway or egress-gateway (the gateway modes do not run yet)',
+    doc: 'waypoint, ingress-gateway or egress-gateway (serves the Istio Gateways that select it)',
   }),
   namespace: setting<string>({
     env: 'POD_NAMESPACE',
@@ -65,8 +79,7 @@ export const WAYPOINT_SETTINGS = {
     env: 'AMBIT_WAYPOINT_CONFIG_FILE',
     default: undefined,
     parse: parse.string,
-    requiredIn: ['file'],
-    doc: 'file mode: a WaypointConfig as JSON or YAML, hot-reloaded',
+    doc: 'file mode: a WaypointConfig as JSON or YAML, hot-reloaded (gateways: AMBIT_GATEWAY_CONFIG_FILE)',
   }),
   stateDir: setting<string>({
     env: 'AMBIT_STATE_DIR',
@@ -123,6 +136,36 @@ export const WAYPOINT_SETTINGS = {
     parse: parse.nonNegative,
     doc: 'lifetime of the waypoint certificate',
   }),
+  gatewayLabels: setting<Record<string, string> | undefined>({
+    env: 'AMBIT_GATEWAY_LABELS',
+    default: undefined,
+    parse: parseLabels,
+    doc: "gateway modes: the pod's labels, k=v,k=v, matched by each Gateway's selector (default istio=ingressgateway or istio=egressgateway)",
+  }),
+  gatewayCredentialDir: setting<string>({
+    env: 'AMBIT_GATEWAY_CREDENTIAL_DIR',
+    default: '/etc/ambit/gateway-credentials',
+    parse: parse.string,
+    doc: 'gateway modes: credentialName X is the folder X/ here with tls.crt, tls.key, ca.crt (file and local mode)',
+  }),
+  gatewayCredentialSource: setting<'files' | 'kube'>({
+    env: 'AMBIT_GATEWAY_CREDENTIALS',
+    default: 'files',
+    parse: parse.oneOf('files', 'kube'),
+    doc: 'gateway modes: read credentialName from AMBIT_GATEWAY_CREDENTIAL_DIR, or as a Secret of the gateway namespace',
+  }),
+  gatewayHost: setting<string>({
+    env: 'AMBIT_GATEWAY_HOST',
+    default: '::',
+    parse: parse.string,
+    doc: 'gateway modes: address the Gateway server ports listen on (:: takes IPv4 too)',
+  }),
+  gatewayConfigFile: setting<string | undefined>({
+    env: 'AMBIT_GATEWAY_CONFIG_FILE',
+    default: undefined,
+    parse: parse.string,
+    doc: 'gateway modes, file mode: {gateways: [GatewayConfig], authorizationPolicies: []} as JSON or YAML',
+  }),
   otlpEndpoint: setting<string | undefined>({
     env: 'AMBIT_OTLP_ENDPOINT',
     default: undefined,
@@ -135,7 +178,7 @@ export const WAYPOINT_SPEC: ComponentSpec<typeof WAYPOINT_SETTINGS, WaypointSour
   component: 'ambit-waypoint',
   modes: ['file', 'controller'],
   settings: WAYPOINT_SETTINGS,
-  mode: (raw) => (raw.get('configFile') ? 'file' : 'controller'),
+  mode: (raw) => (raw.get('configFile') || raw.get('gatewayConfigFile') ? 'file' : 'controller'),
 };
 
 export interface WaypointSettings {
@@ -163,6 +206,14 @@ export interface WaypointSettings {
   readonly accessLogging: boolean;
   readonly certTtlSeconds: number;
   readonly otlpEndpoint?: string;
+  /** Gateway modes: labels matched by Gateway selectors, where credentials come from, the listen address. */
+  readonly gateway: {
+    readonly labels: Readonly<Record<string, string>>;
+    readonly credentialDir: string;
+    readonly credentialSource: 'files' | 'kube';
+    readonly host: string;
+    readonly configFile?: string;
+  };
   /** AMBIT_ADMIN_TOKEN: enables the admin port's state-changing endpoints (bearer token). */
   readonly adminToken?: string;
 }
@@ -199,6 +250,13 @@ export function waypointSettings(argv: readonly string[], env: Env = process.env
     accessLogging: v.accessLogging,
     certTtlSeconds: v.certTtlSeconds,
     ...present('otlpEndpoint', v.otlpEndpoint),
+    gateway: {
+      labels: v.gatewayLabels ?? { istio: v.role === 'egress-gateway' ? 'egressgateway' : 'ingressgateway' },
+      credentialDir: v.gatewayCredentialDir,
+      credentialSource: v.gatewayCredentialSource,
+      host: v.gatewayHost,
+      ...present('configFile', v.gatewayConfigFile),
+    },
     ...present('adminToken', v.adminToken || undefined),
   };
 }

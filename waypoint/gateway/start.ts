@@ -1,0 +1,55 @@
+// Assembles a gateway inside the waypoint binary: credentials (files, or Secrets in kube
+// mode), the server-port listeners and the runtime that applies each push.
+import type { Logger } from '../../core/log.js';
+import type { WaypointSettings } from '../config/settings.js';
+import type { WaypointRuntime } from '../runtime.js';
+import type { WaypointTelemetry } from '../telemetry.js';
+import type { Tracer } from '../tracing.js';
+import { folderCredentials, GatewayCredentials, type CredentialReader } from './credentials.js';
+import { GatewayRuntime } from './gateway-runtime.js';
+import { GatewayListeners } from './listeners.js';
+
+export interface StartedGateway {
+  readonly runtime: GatewayRuntime;
+  readonly listeners: GatewayListeners;
+  close(): Promise<void>;
+}
+
+export async function startGateway(
+  s: WaypointSettings,
+  deps: { runtime: WaypointRuntime; telemetry: WaypointTelemetry; tracer: Tracer; identity: string; log: Logger },
+): Promise<StartedGateway> {
+  let reader: CredentialReader;
+  if (s.gateway.credentialSource === 'kube') {
+    const { kubeSecretCredentials } = await import('./kube-secrets.js');
+    reader = kubeSecretCredentials({ namespace: s.namespace, log: deps.log });
+  } else {
+    reader = folderCredentials(s.gateway.credentialDir);
+  }
+  const credentials = new GatewayCredentials({ reader, log: deps.log });
+  const listeners = new GatewayListeners({
+    transports: deps.runtime.transports,
+    credentials,
+    log: deps.log,
+    host: s.gateway.host,
+    pipeline: () => deps.runtime.pipeline(),
+    telemetry: deps.telemetry,
+    selfIdentity: () => deps.identity,
+    tracer: deps.tracer,
+  });
+  const runtime = new GatewayRuntime({
+    self: { namespace: s.namespace, labels: s.gateway.labels, trustDomain: s.trustDomain },
+    runtime: deps.runtime,
+    listeners,
+    credentials,
+    log: deps.log,
+  });
+  return {
+    runtime,
+    listeners,
+    close: async () => {
+      credentials.close();
+      await listeners.close();
+    },
+  };
+}
