@@ -29,7 +29,7 @@ describe('DNS wire format', () => {
     const back = decodeMessage(encodeMessage(q));
     expect(back.id).toBe(0xbeef);
     expect(back.recursionDesired).toBe(true);
-    expect(back.questions).toEqual([{ name: 'api.example.com', type: TYPE.A, class: 1 }]);
+    expect(back.questions).toEqual([{ name: 'Api.Example.COM', type: TYPE.A, class: 1 }]);
     const answer: DnsMessage = {
       ...q,
       response: true,

@@ -215,7 +215,7 @@ export function queryMessage(id: number, name: string, type: number): DnsMessage
     recursionDesired: true,
     recursionAvailable: false,
     rcode: RCODE.NOERROR,
-    questions: [{ name: name.toLowerCase().replace(/\.$/, ''), type, class: CLASS_IN }],
+    questions: [{ name: name.replace(/\.$/, ''), type, class: CLASS_IN }],
     answers: [],
     authorities: [],
     additionals: [],

@@ -1,0 +1,227 @@
+// The DNS proxy without sockets in pods: mesh names answered with their VIPs in every form a
+// pod's resolver sends, the rest forwarded (through a real UDP/TCP test resolver on
+// loopback), garbage dropped, upstream failure answered SERVFAIL.
+import dgram from 'node:dgram';
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../core/log.js';
+import {
+  addressRecord,
+  decodeMessage,
+  encodeMessage,
+  queryMessage,
+  RCODE,
+  recordAddress,
+  TYPE,
+} from '../../core/dns/wire.js';
+import type { MeshSnapshot, Service } from '../../core/model/types.js';
+import { DEFAULT_MESH_CONFIG } from '../../core/model/types.js';
+import { NameTable } from './name-table.js';
+import { DnsProxy, type DnsClient } from './proxy.js';
+import { Forwarder, nameserversOf, parseUpstreams } from './upstream.js';
+
+const svc = (over: Partial<Service> & Pick<Service, 'name' | 'namespace' | 'hostname'>): Service => ({
+  key: `${over.namespace}/${over.hostname}`,
+  vips: [],
+  ports: [{ port: 80, targetPort: 80, protocol: 'http' }],
+  endpoints: [],
+  ...over,
+});
+
+const snapshot: MeshSnapshot = {
+  version: '1',
+  mesh: DEFAULT_MESH_CONFIG,
+  workloads: [],
+  authorizationPolicies: [],
+  peerAuthentications: [],
+  services: [
+    svc({ name: 'payment', namespace: 'shop', hostname: 'payment.shop.svc.cluster.local', vips: ['10.96.0.5'] }),
+    svc({ name: 'payment', namespace: 'bank', hostname: 'payment.bank.svc.cluster.local', vips: ['10.96.0.6'] }),
+    svc({
+      name: 'api',
+      namespace: 'shop',
+      hostname: 'api.example.com',
+      vips: ['240.240.1.2', '2001:2::102'],
+      external: true,
+      resolution: 'DNS',
+    }),
+    svc({
+      name: 'private',
+      namespace: 'bank',
+      hostname: 'private.example.com',
+      vips: ['240.240.1.3'],
+      exportTo: ['bank'],
+    }),
+    svc({
+      name: 'db',
+      namespace: 'shop',
+      hostname: 'db.shop.svc.cluster.local',
+      endpoints: [{ address: '10.244.0.7' }, { address: '10.244.0.8' }],
+    }),
+    svc({ name: 'noaddr', namespace: 'shop', hostname: 'noaddr.example.com', external: true, resolution: 'DNS' }),
+  ],
+};
+
+const shopV4: DnsClient = { namespace: 'shop', families: [4] };
+const log = createLogger('dns-test');
+
+/** A tiny resolver on loopback (UDP and TCP): answers every A query with 192.0.2.1, counts queries. */
+class TestResolver {
+  queries: string[] = [];
+  readonly udp = dgram.createSocket('udp4');
+  readonly tcp = net.createServer((s) => {
+    s.once('data', (d: Buffer) => {
+      const answer = this.answer(d.subarray(2));
+      const len = Buffer.alloc(2);
+      len.writeUInt16BE(answer.length);
+      s.end(Buffer.concat([len, answer]));
+    });
+  });
+  port = 0;
+  private answer(bytes: Buffer): Buffer {
+    const q = decodeMessage(bytes);
+    this.queries.push(q.questions[0]!.name);
+    const nx = q.questions[0]!.name.startsWith('nx.');
+    return encodeMessage({
+      ...q,
+      response: true,
+      rcode: nx ? RCODE.NXDOMAIN : RCODE.NOERROR,
+      answers: nx ? [] : [addressRecord(q.questions[0]!.name, '192.0.2.1', 60)],
+    });
+  }
+  async start(): Promise<void> {
+    this.udp.on('message', (m, r) => this.udp.send(this.answer(m), r.port, r.address));
+    await new Promise<void>((r) => this.udp.bind(0, '127.0.0.1', r));
+    this.port = this.udp.address().port;
+    await new Promise<void>((r) => this.tcp.listen(this.port, '127.0.0.1', r));
+  }
+  async stop(): Promise<void> {
+    this.udp.close();
+    await new Promise((r) => this.tcp.close(r));
+  }
+}
+
+const resolver = new TestResolver();
+let proxy: DnsProxy;
+let capture = true;
+
+beforeAll(async () => {
+  await resolver.start();
+  proxy = new DnsProxy({
+    names: () => new NameTable(snapshot),
+    capture: () => capture,
+    upstream: new Forwarder({ servers: [{ address: '127.0.0.1', port: resolver.port }] }),
+    log,
+  });
+});
+afterAll(() => resolver.stop());
+
+async function ask(
+  name: string,
+  type: number = TYPE.A,
+  client = shopV4,
+  transport: 'udp' | 'tcp' = 'udp',
+): Promise<{ rcode: number; addresses: string[]; id: number; question: string }> {
+  const id = Math.floor(Math.random() * 65535);
+  const out = await proxy.handle(encodeMessage(queryMessage(id, name, type)), client, transport);
+  const m = decodeMessage(out!);
+  return {
+    rcode: m.rcode,
+    addresses: m.answers.map((r) => recordAddress(r)!),
+    id: m.id,
+    question: m.questions[0]!.name,
+  };
+}
+
+describe('DNS proxy', () => {
+  it('answers a Kubernetes service in every form, relative to the pod namespace', async () => {
+    for (const name of [
+      'payment',
+      'payment.shop',
+      'payment.shop.svc',
+      'payment.shop.svc.cluster.local',
+      'PAYMENT.shop.svc.cluster.local.',
+    ]) {
+      const a = await ask(name);
+      expect(a, name).toMatchObject({ rcode: RCODE.NOERROR, addresses: ['10.96.0.5'] });
+    }
+    expect((await ask('payment.bank')).addresses).toEqual(['10.96.0.6']);
+    expect((await ask('payment', TYPE.A, { namespace: 'bank', families: [4] })).addresses).toEqual(['10.96.0.6']);
+    expect(resolver.queries).toEqual([]);
+  });
+
+  it('answers a ServiceEntry host with its auto VIP; AAAA only to a pod with IPv6', async () => {
+    expect(await ask('api.example.com')).toMatchObject({ rcode: RCODE.NOERROR, addresses: ['240.240.1.2'] });
+    expect(await ask('api.example.com', TYPE.AAAA)).toMatchObject({ rcode: RCODE.NOERROR, addresses: [] });
+    const dual = await ask('api.example.com', TYPE.AAAA, { namespace: 'shop', families: [4, 6] });
+    expect(dual.addresses).toEqual(['2001:2:0:0:0:0:0:102']);
+  });
+
+  it('keeps the id and the question as asked', async () => {
+    const a = await ask('Api.Example.com');
+    expect(a.question).toBe('Api.Example.com');
+    expect(a.addresses).toEqual(['240.240.1.2']);
+  });
+
+  it('answers a headless service with its endpoints', async () => {
+    expect((await ask('db')).addresses).toEqual(['10.244.0.7', '10.244.0.8']);
+  });
+
+  it('forwards names outside the mesh, not exported here, or without an address, over UDP and TCP', async () => {
+    resolver.queries = [];
+    expect(await ask('www.example.org')).toMatchObject({ rcode: RCODE.NOERROR, addresses: ['192.0.2.1'] });
+    expect(await ask('private.example.com')).toMatchObject({ addresses: ['192.0.2.1'] });
+    expect((await ask('private.example.com', TYPE.A, { namespace: 'bank', families: [4] })).addresses).toEqual([
+      '240.240.1.3',
+    ]);
+    expect(await ask('noaddr.example.com')).toMatchObject({ addresses: ['192.0.2.1'] });
+    expect(await ask('nx.example.org', TYPE.A, shopV4, 'tcp')).toMatchObject({ rcode: RCODE.NXDOMAIN });
+    expect(resolver.queries).toEqual([
+      'www.example.org',
+      'private.example.com',
+      'noaddr.example.com',
+      'nx.example.org',
+    ]);
+  });
+
+  it('forwards everything when the mesh turns DNS capture off', async () => {
+    resolver.queries = [];
+    capture = false;
+    try {
+      expect((await ask('payment')).addresses).toEqual(['192.0.2.1']);
+    } finally {
+      capture = true;
+    }
+    expect(resolver.queries).toEqual(['payment']);
+  });
+
+  it('drops garbage and answers; an unreachable upstream gives SERVFAIL', async () => {
+    expect(await proxy.handle(Buffer.from('not dns at all'), shopV4, 'udp')).toBeUndefined();
+    const answer = encodeMessage({ ...queryMessage(1, 'x.org', TYPE.A), response: true });
+    expect(await proxy.handle(answer, shopV4, 'udp')).toBeUndefined();
+    const dead = new DnsProxy({
+      names: () => new NameTable(snapshot),
+      capture: () => true,
+      upstream: new Forwarder({ servers: [{ address: '127.0.0.1', port: 9 }], udpTimeoutMs: 300 }),
+      log,
+    });
+    const out = await dead.handle(encodeMessage(queryMessage(7, 'www.example.org', TYPE.A)), shopV4, 'udp');
+    expect(decodeMessage(out!)).toMatchObject({ id: 7, rcode: RCODE.SERVFAIL });
+  });
+});
+
+describe('upstream configuration', () => {
+  it('reads nameservers from resolv.conf and AMBIT_DNS_UPSTREAMS', () => {
+    expect(nameserversOf('# c\nsearch a.b\nnameserver 10.0.0.10\nnameserver fe80::1%eth0\nnameserver x\n')).toEqual([
+      { address: '10.0.0.10', port: 53 },
+      { address: 'fe80::1', port: 53 },
+    ]);
+    expect(parseUpstreams('10.0.0.1, 10.0.0.2:5353,[::1]:53,fd00::1')).toEqual([
+      { address: '10.0.0.1', port: 53 },
+      { address: '10.0.0.2', port: 5353 },
+      { address: '::1', port: 53 },
+      { address: 'fd00::1', port: 53 },
+    ]);
+    expect(() => parseUpstreams('dns.example.com')).toThrow(/AMBIT_DNS_UPSTREAMS|expected ip/);
+  });
+});

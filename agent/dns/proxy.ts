@@ -1,0 +1,119 @@
+// The agent's DNS proxy logic, without sockets: a pod's query in, the answer out. Mesh names
+// (name-table.ts) are answered here with their VIPs; everything else, and every query when
+// the mesh's dnsCapture is off, goes to the upstream resolvers unchanged. A message that does
+// not decode is dropped (undefined); a query the proxy cannot serve gets SERVFAIL.
+import { isAmbitError } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
+import {
+  addressRecord,
+  decodeMessage,
+  encodeMessage,
+  OPCODE_QUERY,
+  RCODE,
+  TYPE,
+  type DnsMessage,
+  type DnsRecord,
+} from '../../core/dns/wire.js';
+import type { NameTable } from './name-table.js';
+import type { Upstream } from './upstream.js';
+
+/** Istio's DNS proxy answers mesh names with a 30 s TTL. */
+export const MESH_TTL_SECONDS = 30;
+const UDP_PLAIN_LIMIT = 512;
+/** Queries one pod may have at the upstream resolvers at once; more are dropped (the client retries). */
+export const MAX_PENDING_PER_POD = 256;
+
+export interface DnsClient {
+  /** The pod's namespace: short names are relative to it. */
+  readonly namespace: string;
+  /** The pod's address families: AAAA answers carry IPv6 VIPs only for a pod that has IPv6. */
+  readonly families: readonly (4 | 6)[];
+}
+
+export interface DnsProxyDeps {
+  /** The current name table (rebuilt with each snapshot). */
+  names(): NameTable;
+  /** Mesh dnsCapture (default true). */
+  capture(): boolean;
+  upstream: Upstream;
+  log: Logger;
+}
+
+export interface DnsStats {
+  answered: number;
+  forwarded: number;
+  dropped: number;
+  failed: number;
+}
+
+export class DnsProxy {
+  readonly stats: DnsStats = { answered: 0, forwarded: 0, dropped: 0, failed: 0 };
+  constructor(private readonly deps: DnsProxyDeps) {}
+
+  /** The answer to one query (as bytes), or undefined when the message is dropped. */
+  async handle(query: Buffer, client: DnsClient, transport: 'udp' | 'tcp'): Promise<Buffer | undefined> {
+    let msg: DnsMessage;
+    try {
+      msg = decodeMessage(query);
+    } catch (err) {
+      if (!isAmbitError(err, 'AMBIT_E_DNS')) throw err;
+      this.stats.dropped++;
+      this.deps.log.debug('DNS message dropped', { err: err.message });
+      return undefined;
+    }
+    if (msg.response) {
+      this.stats.dropped++;
+      return undefined;
+    }
+    const local = this.deps.capture() ? this.answerLocally(msg, client, transport) : undefined;
+    if (local) {
+      this.stats.answered++;
+      return local;
+    }
+    try {
+      const reply = await this.deps.upstream.exchange(query, transport);
+      this.stats.forwarded++;
+      return reply;
+    } catch (err) {
+      this.stats.failed++;
+      this.deps.log.debug('DNS upstream failed', { err: (err as Error).message });
+      return encodeMessage(reply(msg, RCODE.SERVFAIL, []));
+    }
+  }
+
+  /** An answer from the mesh's names, or undefined when the query is for the upstream. */
+  private answerLocally(msg: DnsMessage, client: DnsClient, transport: 'udp' | 'tcp'): Buffer | undefined {
+    if (msg.opcode !== OPCODE_QUERY || msg.questions.length !== 1) return undefined;
+    const q = msg.questions[0]!;
+    if (q.type !== TYPE.A && q.type !== TYPE.AAAA) return undefined;
+    const family = q.type === TYPE.A ? 4 : 6;
+    const hit = this.deps.names().lookup(q.name, client.namespace, family);
+    if (!hit) return undefined;
+    const addresses = family === 6 && !client.families.includes(6) ? [] : hit.addresses;
+    // The name exists: no address of this family is an empty NOERROR answer, not NXDOMAIN.
+    const answers: DnsRecord[] = addresses.map((ip) => addressRecord(q.name, ip, MESH_TTL_SECONDS));
+    const full = encodeMessage(reply(msg, RCODE.NOERROR, answers));
+    // Over UDP without EDNS an answer is at most 512 bytes: a longer one says "truncated", the
+    // client asks again over TCP.
+    if (transport === 'udp' && full.length > UDP_PLAIN_LIMIT)
+      return encodeMessage({ ...reply(msg, RCODE.NOERROR, []), truncated: true });
+    return full;
+  }
+}
+
+function reply(query: DnsMessage, rcode: number, answers: DnsRecord[]): DnsMessage {
+  return {
+    id: query.id,
+    response: true,
+    opcode: query.opcode,
+    authoritative: rcode === RCODE.NOERROR,
+    truncated: false,
+    recursionDesired: query.recursionDesired,
+    recursionAvailable: true,
+    rcode,
+    questions: query.questions,
+    answers,
+    authorities: [],
+    additionals: [],
+  };
+}
