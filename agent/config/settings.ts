@@ -15,6 +15,7 @@ import {
   type Env,
 } from '../../core/config/settings.js';
 import { DEFAULT_AGENT_SOCKET } from '../../core/enrolment/index.js';
+import { parseUpstreams } from '../dns/upstream.js';
 
 export type AgentMode = 'file' | 'controller';
 
@@ -91,6 +92,18 @@ export const AGENT_SETTINGS = {
     parse: parse.port,
     doc: '/healthz/ready on AMBIT_PUBLIC_HOST (0 = off)',
   }),
+  dnsPort: setting<number>({
+    env: 'AMBIT_DNS_PORT',
+    default: 15053,
+    parse: parse.port,
+    doc: "in-pod DNS proxy (UDP and TCP on the pod's loopback; the capture rules redirect port 53 to 15053)",
+  }),
+  dnsUpstreams: setting<string | undefined>({
+    env: 'AMBIT_DNS_UPSTREAMS',
+    default: undefined,
+    parse: (raw) => (parseUpstreams(raw), raw),
+    doc: "resolvers for names outside the mesh (ip, ip:port, [ipv6]:port, comma-separated); default: the agent's /etc/resolv.conf",
+  }),
   socks5Port: setting<number>({
     env: 'AMBIT_SOCKS5_PORT',
     default: 0,
@@ -163,6 +176,8 @@ export interface AgentPorts {
   readonly outbound: number;
   readonly inboundPlaintext: number;
   readonly hbone: number;
+  /** The DNS proxy (UDP and TCP on the pod's loopback); absent or 0 = none. */
+  readonly dns?: number;
   /** Node level. */
   readonly admin: number;
   readonly metrics: number;
@@ -201,6 +216,8 @@ export interface AgentSettings {
   readonly discovery?: 'on-demand' | 'full';
   /** AMBIT_ADMIN_TOKEN: enables the admin port's state-changing endpoints (bearer token). */
   readonly adminToken?: string;
+  /** AMBIT_DNS_UPSTREAMS as written; absent = the agent's resolv.conf. */
+  readonly dnsUpstreams?: string;
 }
 
 const isLoopback = (host: string): boolean => host === 'localhost' || host === '::1' || host.startsWith('127.');
@@ -239,6 +256,7 @@ export function settingsFromEnv(env: Env = process.env): AgentSettings {
       outbound: v.outboundPort,
       inboundPlaintext: v.inboundPlaintextPort,
       hbone: v.hbonePort,
+      dns: v.dnsPort,
       admin: v.adminPort,
       metrics: v.metricsPort,
       ready: v.readyPort,
@@ -252,5 +270,6 @@ export function settingsFromEnv(env: Env = process.env): AgentSettings {
     socks5ServiceAccount: v.serviceAccount,
     discovery: v.discovery,
     ...optional('adminToken', v.adminToken || undefined),
+    ...optional('dnsUpstreams', v.dnsUpstreams),
   };
 }
