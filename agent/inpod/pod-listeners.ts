@@ -1,11 +1,13 @@
 // One enrolled pod's listeners, all inside its netns: 15001 outbound, 15006 inbound
 // plaintext, 15008 HBONE (presenting the pod's own certificate), on IPv4 and, for a
-// dual-stack pod, IPv6. Closing releases every socket and the cached netns fd (a held fd
+// dual-stack pod, IPv6; and the DNS proxy on 15053 (UDP and TCP on the pod's loopback). Closing releases every socket and the cached netns fd (a held fd
 // would keep a deleted netns alive).
 import type net from 'node:net';
 import { createHboneServer, type HboneRequest, type HboneServer } from '../../core/hbone/index.js';
 import type { Credentials } from '../../core/identity/types.js';
 import type { Logger } from '../../core/log.js';
+import { PodDns } from '../dns/pod-dns.js';
+import type { DnsClient, DnsProxy } from '../dns/proxy.js';
 import { enableListenerHandover, listenInNetns, releaseNetns } from './sockets.js';
 
 export interface PodHandlers {
@@ -24,6 +26,8 @@ export interface PodListenerOptions {
   trustDomain: string;
   handlers: PodHandlers;
   log: Logger;
+  /** The DNS proxy's listeners for this pod; none when absent. */
+  dns?: { port: number; proxy: DnsProxy; client: () => DnsClient };
 }
 
 export class PodListeners {
@@ -32,6 +36,7 @@ export class PodListeners {
     private readonly servers: readonly net.Server[],
     private readonly hboneServer: HboneServer,
     private readonly sockets: Set<net.Socket>,
+    private readonly dns: PodDns | undefined,
   ) {}
 
   static async open(o: PodListenerOptions): Promise<PodListeners> {
@@ -47,6 +52,7 @@ export class PodListeners {
       log: o.log,
     });
     const opened: net.Server[] = [];
+    let dns: PodDns | undefined;
     const listeners: Array<[number, (s: net.Socket) => void]> = [
       [o.ports.outbound, (s) => o.handlers.outbound(s)],
       [o.ports.inboundPlaintext, (s) => o.handlers.inboundPlaintext(s)],
@@ -70,6 +76,16 @@ export class PodListeners {
           });
         }
       }
+      if (o.dns) {
+        dns = await PodDns.open({
+          netnsPath: o.netnsPath,
+          port: o.dns.port,
+          families: o.families ?? [4],
+          proxy: o.dns.proxy,
+          client: o.dns.client,
+          log: o.log,
+        });
+      }
     } catch (err) {
       await Promise.all(opened.map((s) => new Promise((r) => s.close(r))));
       await hboneServer.close({ force: true });
@@ -77,7 +93,7 @@ export class PodListeners {
       throw err;
     }
     for (const s of opened) s.on('error', (err) => o.log.error('pod listener error', { err }));
-    return new PodListeners(o.netnsPath, opened, hboneServer, sockets);
+    return new PodListeners(o.netnsPath, opened, hboneServer, sockets, dns);
   }
 
   /**
@@ -102,7 +118,7 @@ export class PodListeners {
     );
     // A connection cut here must not look like a clean end to its client: reset it.
     for (const s of this.sockets) s.resetAndDestroy();
-    await Promise.all([closed, this.hboneServer.close({ force: true })]);
+    await Promise.all([closed, this.hboneServer.close({ force: true }), this.dns?.close()]);
     releaseNetns(this.netnsPath);
   }
 
