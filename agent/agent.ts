@@ -19,6 +19,9 @@ import type { AgentSettings } from './config/env.js';
 import { enrolmentHandler } from './enrolment-handler.js';
 import { nativePodNet } from './inpod/native-pod-net.js';
 import { PodListeners } from './inpod/pod-listeners.js';
+import { NameTable } from './dns/name-table.js';
+import { DnsProxy } from './dns/proxy.js';
+import { Forwarder, parseUpstreams, systemUpstreams } from './dns/upstream.js';
 import { ConnectionTracker } from './proxy/connections.js';
 import type { PodContext, ProxyContext } from './proxy/context.js';
 import type { PodNet } from './proxy/pod-net.js';
@@ -76,6 +79,9 @@ export class Agent {
   /** Serialises add/delete per pod uid. */
   private readonly podOps = new Map<string, Promise<void>>();
   private state = new MeshState(EMPTY);
+  /** Mesh names the DNS proxy answers, rebuilt with each snapshot. */
+  private names = new NameTable(EMPTY);
+  readonly dns: DnsProxy;
   private enrolment: EnrolmentServer | undefined;
   private socks5: net.Server | undefined;
   /** Open SOCKS5 client connections (closed when the drain deadline passes). */
@@ -105,6 +111,14 @@ export class Agent {
       log: this.log,
       net: deps.podNet ?? nativePodNet,
     };
+    this.dns = new DnsProxy({
+      names: () => this.names,
+      capture: () => this.state.snapshot.mesh.dnsCapture !== false,
+      upstream: new Forwarder({
+        servers: this.settings.dnsUpstreams ? parseUpstreams(this.settings.dnsUpstreams) : systemUpstreams(),
+      }),
+      log: this.log.child({ component: 'dns' }),
+    });
     this.metrics?.setCertificateSource(() => this.certs.expiries());
     this.metrics?.setPoolSource(() => {
       const st = this.pool.stats();
@@ -213,6 +227,7 @@ export class Agent {
 
   applySnapshot(s: MeshSnapshot): readonly string[] {
     this.state = new MeshState(s, (ip) => this.localWorkload(ip), this.settings.ports.hbone);
+    this.names = new NameTable(s);
     this.metrics?.configApplied(s.version);
     for (const entry of this.pods.values()) entry.ctx = this.podContext(entry.ctx.pod);
     // The snapshot is applied either way (a policy part that does not compile fails closed), so
@@ -287,6 +302,15 @@ export class Agent {
           hbone: (req) => handleHboneRequest(this.proxy, entry.ctx, req),
         },
         log,
+        ...(this.settings.ports.dns
+          ? {
+              dns: {
+                port: this.settings.ports.dns,
+                proxy: this.dns,
+                client: () => ({ namespace: entry.ctx.pod.namespace, families: ipFamilies(entry.ctx.pod.ips) }),
+              },
+            }
+          : {}),
       });
       this.pods.set(pod.uid, entry);
       if (persist) await this.registry.put(pod);
