@@ -49,6 +49,11 @@ export async function issueWaypointToken(stateDir: string, nodeTokens: string, p
 }
 
 /** The waypoint process's environment (controller mode). */
+/** Where `local up` keeps credentials (`<name>/tls.crt`, tls.key, ca.crt) for waypoints and gateways. */
+export function localCredentialsDir(stateDir: string): string {
+  return path.join(stateDir, 'credentials');
+}
+
 export function waypointEnv(
   pod: PlannedPod,
   o: { rootsFile: string; tokenFile: string; controllerIdentity: string; stateDir: string },
@@ -71,6 +76,8 @@ export function waypointEnv(
     AMBIT_ADMIN_PORT: String(IN_POD.admin),
     AMBIT_METRICS_PORT: String(IN_POD.metrics),
     AMBIT_READY_PORT: String(IN_POD.ready),
+    // DestinationRule credentialName folders (the credentials of hosts outside the mesh, outside-hosts.ts).
+    AMBIT_GATEWAY_CREDENTIAL_DIR: localCredentialsDir(o.stateDir),
     // Short-lived certificates for the whole mesh (the chaos suite's rotation event).
     ...(process.env.AMBIT_CERT_TTL_SECONDS ? { AMBIT_CERT_TTL_SECONDS: process.env.AMBIT_CERT_TTL_SECONDS } : {}),
   };
