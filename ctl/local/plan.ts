@@ -10,6 +10,7 @@ import { readManifests } from '../../controller/sources/file-read.js';
 import type { KubeObject } from '../../controller/sources/types.js';
 import { formatRejection, translate } from '../../controller/translate/index.js';
 import { GATEWAY_NAME_LABEL, isWaypointGateway, WORKLOAD_NAME_LABEL } from '../../core/mesh/vocabulary.js';
+import { isOutsideHost, outsideHostOf, type OutsideHost } from './outside-hosts.js';
 import { AmbitError } from '../../core/errors.js';
 import type { MeshSnapshot } from '../../core/model/types.js';
 import { ipv4Cidr, ipv4ToString } from './cidr.js';
@@ -61,6 +62,8 @@ export interface LocalPlan {
   readonly problems: readonly string[];
   /** Waypoints of several replicas: the address they share (a balancer's, see waypoint-balancer.ts). */
   readonly waypointAddresses: ReadonlyArray<{ namespace: string; gateway: string; address: string }>;
+  /** Pods that stand for hosts outside the mesh (outside-hosts.ts): never shown to the controller. */
+  readonly outsideHosts: readonly OutsideHost[];
 }
 
 type Rec = Record<string, unknown>;
@@ -241,6 +244,16 @@ export async function planLocal(dir: string, opts: PlanOptions = {}): Promise<Lo
   const nodeName = opts.nodeName ?? 'local';
 
   // Pods in a stable order; fixed IPs (status.podIP) are honoured, the rest take the next free address.
+  const outsideHosts = read.documents.filter((d) => isOutsideHost(d.object)).map((d) => outsideHostOf(d.object));
+  for (const h of outsideHosts) {
+    const n = cidr.parse(h.address);
+    if (n !== undefined && cidr.contains(n))
+      throw new AmbitError(
+        'AMBIT_E_CONFIG',
+        `Pod/${h.namespace}/${h.name}: ${h.address} is inside the pod CIDR ${cidr.text}`,
+      );
+  }
+  read.documents = read.documents.filter((d) => !isOutsideHost(d.object));
   const sources = read.documents.flatMap((d) => podsOf(d.object).map((p) => ({ p, file: d.origin.file ?? '' })));
   sources.sort((a, b) => `${a.p.namespace}/${a.p.name}`.localeCompare(`${b.p.namespace}/${b.p.name}`));
   const seen = new Set<string>();
@@ -349,6 +362,7 @@ export async function planLocal(dir: string, opts: PlanOptions = {}): Promise<Lo
     serviceVips,
     problems: first.rejected.map(formatRejection),
     waypointAddresses,
+    outsideHosts,
   };
 }
 
