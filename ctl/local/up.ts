@@ -28,6 +28,7 @@ import { detachFromTerminal } from './terminal.js';
 import { isAlive, portsFor, readRecord, writeRecord, type LocalRecord } from './state.js';
 import { tearDown } from './teardown.js';
 import { startWaypointBalancer, type WaypointBalancer } from './waypoint-balancer.js';
+import { addOutsideHostNetwork, hostVethName, serverNamesFor, writeOutsideHostPki } from './outside-hosts.js';
 import {
   bridgeWaypointPorts,
   IN_POD,
@@ -35,6 +36,7 @@ import {
   netnsPath,
   waypointDump,
   waypointEnv,
+  localCredentialsDir,
   waypointHostPort,
   type WaypointPorts,
 } from './waypoints.js';
@@ -494,6 +496,50 @@ export async function localUp(o: UpOptions): Promise<number> {
           log,
         }),
       );
+    }
+    // Hosts outside the mesh first: the apps may call them from their first request.
+    for (const [i, host] of plan.outsideHosts.entries()) {
+      const netnsName = netnsNameOf(o.netnsPrefix, host);
+      record.planned.push({
+        namespace: host.namespace,
+        name: host.name,
+        netnsName,
+        ip: host.address,
+        enrolled: false,
+        labels: {},
+      });
+      await writeRecord(record);
+      await addOutsideHostNetwork({ netnsName, hostVeth: hostVethName(o.netnsPrefix, i), address: host.address });
+      const tlsEnv = await writeOutsideHostPki({
+        stateDir,
+        credentialsDir: localCredentialsDir(stateDir),
+        host,
+        serverNames: serverNamesFor(plan.snapshot.services, host.address),
+      });
+      const [cmd, ...args] = host.command;
+      supervisor.add({
+        name: `pod/${host.namespace}/${host.name}`,
+        policy: 'Always',
+        graceMs: 3000,
+        start: () =>
+          startProcess({
+            role: 'pod',
+            pod: `${host.namespace}/${host.name}`,
+            cmd: 'ip',
+            cwd: plan.dir,
+            env: {
+              PATH: process.env.PATH ?? '/usr/bin:/bin',
+              POD_NAME: host.name,
+              POD_IP: host.address,
+              ...tlsEnv,
+              ...host.env,
+            },
+            args: ['netns', 'exec', netnsName, cmd === 'node' ? process.execPath : cmd!, ...args],
+            logFile: path.join(logs, `${host.namespace}.${host.name}.log`),
+          }),
+      });
+      await writeRecord(record);
+      log.info('host outside the mesh started', { pod: `${host.namespace}/${host.name}`, ip: host.address });
     }
     // Waypoints first (the pods' service traffic goes through them from its first request);
     // the added pods (the live view's traffic generator) last, once the apps they call run.
