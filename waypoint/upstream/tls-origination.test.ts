@@ -28,7 +28,7 @@ async function tlsServer(opts: tls.TlsOptions): Promise<{ port: number; seen: Se
     const peer = s.getPeerCertificate();
     seen.push({
       servername: (s as tls.TLSSocket & { servername: string | false }).servername,
-      alpn: s.alpnProtocol,
+      alpn: s.alpnProtocol ?? false,
       clientSans: peer && 'subjectaltname' in peer ? subjectAltNamesOf(peer) : [],
     });
     s.end('hello from outside');
@@ -162,6 +162,13 @@ describe('DestinationRule TLS origination', () => {
     );
     expect(await readAll(s)).toBe('hello from outside');
     expect(mutualServer.seen.at(-1)?.clientSans).toEqual(['mesh-egress-client']);
+  });
+
+  it('SIMPLE with credentialName takes the CA from a credential holding only ca.crt', async () => {
+    await mkdir(path.join(dir, 'creds', 'ca-only'), { recursive: true });
+    await writeFile(path.join(dir, 'creds', 'ca-only', 'ca.crt'), pki.caPem);
+    const s = await factory.dial(cluster({ mode: 'SIMPLE', credentialName: 'ca-only' }), endpoint(server.port));
+    expect(await readAll(s)).toBe('hello from outside');
   });
 
   it('MUTUAL without a client certificate, or with a missing credential, fails naming the field', async () => {

@@ -11,7 +11,7 @@
 //   `subjectAltNames`, when given, replace the host-name check: one DNS or URI SAN of the
 //   server's certificate must equal one of them (ISTIO_MUTUAL without them: the endpoint's
 //   SPIFFE identity when known, else any identity of the trust domain).
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import tls, { type PeerCertificate } from 'node:tls';
 import { AmbitError } from '../../core/errors.js';
@@ -30,21 +30,23 @@ export class TlsMaterial {
     return this.file(ref, field);
   }
 
-  /** tls.crt, tls.key and (when present) ca.crt of a credential, Istio's Secret layout. */
-  credential(name: string): { cert: string; key: string; ca?: string } {
+  /** tls.crt, tls.key and ca.crt of a credential, Istio's Secret layout (each may be absent; MUTUAL checks). */
+  credential(name: string): { cert?: string; key?: string; ca?: string } {
     if (!this.credentialsDir)
       throw new AmbitError('AMBIT_E_CONFIG', `tls.credentialName ${name}: no credentials directory is configured`, {
         hint: 'mount the Secret under the waypoint credentials directory, or use clientCertificate/privateKey files',
       });
     const dir = path.join(this.credentialsDir, path.basename(name));
+    if (!existsSync(dir))
+      throw new AmbitError('AMBIT_E_CONFIG', `tls.credentialName ${name}: no such credential (${dir})`, {
+        hint: 'a credential is a folder with tls.crt, tls.key and/or ca.crt',
+      });
     const field = `tls.credentialName ${name}`;
+    const cert = this.optional(path.join(dir, 'tls.crt'), field);
+    const key = this.optional(path.join(dir, 'tls.key'), field);
     const ca =
       this.optional(path.join(dir, 'ca.crt'), field) ?? this.optional(path.join(`${dir}-cacert`, 'ca.crt'), field);
-    return {
-      cert: this.file(path.join(dir, 'tls.crt'), field),
-      key: this.file(path.join(dir, 'tls.key'), field),
-      ...(ca ? { ca } : {}),
-    };
+    return { ...(cert ? { cert } : {}), ...(key ? { key } : {}), ...(ca ? { ca } : {}) };
   }
 
   clear(): void {
@@ -142,10 +144,12 @@ export function originationOptions(
   const ca = fromSecret?.ca ?? (t.caCertificates ? material.pem(t.caCertificates, 'tls.caCertificates') : undefined);
   const clientPair =
     t.mode === 'MUTUAL'
-      ? (fromSecret ?? {
-          cert: t.clientCertificate ? material.pem(t.clientCertificate, 'tls.clientCertificate') : undefined,
-          key: t.privateKey ? material.pem(t.privateKey, 'tls.privateKey') : undefined,
-        })
+      ? fromSecret?.cert
+        ? fromSecret
+        : {
+            cert: t.clientCertificate ? material.pem(t.clientCertificate, 'tls.clientCertificate') : undefined,
+            key: t.privateKey ? material.pem(t.privateKey, 'tls.privateKey') : undefined,
+          }
       : undefined;
   if (t.mode === 'MUTUAL' && (!clientPair?.cert || !clientPair.key))
     throw new AmbitError('AMBIT_E_CONFIG', `tls MUTUAL to ${to.cluster.host}: no client certificate and key`, {
