@@ -132,12 +132,13 @@ async function main(): Promise<void> {
     metrics,
     credentialsDir: s.gateway.credentialDir,
   });
-  const telemetry = new WaypointTelemetry(metrics, s.accessLogging);
+  const telemetry = new WaypointTelemetry(metrics, s.accessLogging, () => runtime.pipeline()?.config);
   const otlp = s.otlpEndpoint;
   const tracer = new Tracer({
     serviceName: `${s.namespace}.waypoint`,
     log: log.child({ component: 'tracing' }),
     ...(otlp ? { endpoint: otlp } : {}),
+    policy: () => telemetry.samplingPolicy(),
   });
   const server = new WaypointServer({
     credentials,
