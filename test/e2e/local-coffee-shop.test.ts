@@ -126,6 +126,7 @@ describeNetns('ambitctl local up: the coffee-shop on one machine', () => {
       'pod',
       'pod',
       'pod',
+      'pod', // external-api, the host outside the mesh (egress.yaml)
       'waypoint',
     ]);
     const pids = record.processes.map((p) => p.pid);
