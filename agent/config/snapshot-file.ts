@@ -4,6 +4,7 @@
 // meaning (IPs, ports, actions) must be there and well-formed, or the error names it.
 import { createRequire } from 'node:module';
 import { AmbitError } from '../../core/errors.js';
+import { withAutoVips } from '../../core/dns/vip-allocation.js';
 import { spiffeIdFor } from '../../core/identity/spiffe.js';
 import {
   ModelError,
@@ -96,7 +97,8 @@ export function snapshotFromDocument(doc: unknown, fallbackVersion: string): Mes
       version: given(doc.version) ? doc.version : fallbackVersion,
       mesh,
       workloads: decodeAll(doc.workloads, 'workloads', workloadDefaults(mesh.trustDomain), decodeWorkload),
-      services: decodeAll(doc.services, 'services', serviceDefaults, decodeService),
+      // ServiceEntry hosts written without addresses get the controller's auto VIPs.
+      services: withAutoVips(decodeAll(doc.services, 'services', serviceDefaults, decodeService), mesh),
       authorizationPolicies: decodeAll(
         doc.authorizationPolicies,
         'authorizationPolicies',

@@ -7,6 +7,7 @@ import {
   vipSlot,
   VipAllocator,
   wantsAutoVip,
+  withAutoVips,
 } from './vip-allocation.js';
 
 const inRange = (ip: string): boolean => /^240\.240\.\d{1,3}\.\d{1,3}$/.test(ip);
@@ -77,5 +78,21 @@ describe('auto VIP allocation', () => {
     expect(wantsAutoVip({ ...base, host: '*.example.com' })).toBe(false);
     expect(wantsAutoVip({ ...base, addresses: ['10.0.0.1'] })).toBe(false);
     expect(wantsAutoVip({ ...base, labels: { [AUTO_ALLOCATE_LABEL]: 'false' } })).toBe(false);
+  });
+});
+
+describe('auto VIPs of a snapshot file', () => {
+  it('fills in the same addresses the controller gives, only where none are written', () => {
+    const services = [
+      { namespace: 'shop', hostname: 'api.example.com', vips: [] as string[], resolution: 'DNS' as const },
+      { namespace: 'shop', hostname: 'fixed.example.com', vips: ['240.240.0.9'], resolution: 'STATIC' as const },
+      { namespace: 'shop', hostname: 'pass.example.com', vips: [] as string[], resolution: 'NONE' as const },
+      { namespace: 'shop', hostname: 'payment.shop.svc.cluster.local', vips: ['10.96.0.1'] },
+    ];
+    const out = withAutoVips(services, {});
+    const expected = allocateAutoVips(['shop/api.example.com'], ['240.240.0.9', '10.96.0.1']);
+    expect(out[0]?.vips).toEqual([...expected.get('shop/api.example.com')!]);
+    expect(out.slice(1)).toEqual(services.slice(1));
+    expect(withAutoVips(services, { dnsAutoAllocate: false })[0]?.vips).toEqual([]);
   });
 });

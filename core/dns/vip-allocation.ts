@@ -10,6 +10,7 @@
 // the next free one: an address changes only when a new key hashes onto an existing key's
 // slot and sorts before it.
 import { AmbitError } from '../errors.js';
+import type { MeshConfig, Service } from '../model/types.js';
 
 /** Istio's label that turns auto-allocation off for one ServiceEntry. */
 export const AUTO_ALLOCATE_LABEL = 'networking.istio.io/enable-autoallocate-ip';
@@ -106,4 +107,29 @@ export function allocateAutoVips(
   const out = new Map<string, readonly [string, string]>();
   for (const key of [...new Set(keys)].sort()) out.set(key, alloc.allocate(key));
   return out;
+}
+
+/**
+ * Services as given, with auto VIPs for the ServiceEntry hosts that want one and have none
+ * (the agent's snapshot file: hosts written without addresses get what the controller would
+ * give them). Every address already given is reserved.
+ */
+export function withAutoVips<S extends Pick<Service, 'namespace' | 'hostname' | 'vips' | 'resolution'>>(
+  services: readonly S[],
+  mesh: Pick<MeshConfig, 'dnsAutoAllocate'>,
+): S[] {
+  if (mesh.dnsAutoAllocate === false) return [...services];
+  const key = (s: S): string => `${s.namespace}/${s.hostname}`;
+  const wanting = services.filter((s) =>
+    wantsAutoVip({ host: s.hostname, resolution: s.resolution, addresses: s.vips }),
+  );
+  if (wanting.length === 0) return [...services];
+  const vips = allocateAutoVips(
+    wanting.map(key),
+    services.flatMap((s) => s.vips),
+  );
+  return services.map((s) => {
+    const pair = s.vips.length === 0 ? vips.get(key(s)) : undefined;
+    return pair ? { ...s, vips: [...pair] } : s;
+  });
 }
