@@ -15,6 +15,7 @@ describe('agent settings from env', () => {
       outbound: 15001,
       inboundPlaintext: 15006,
       hbone: 15008,
+      dns: 15053,
       admin: 15000,
       metrics: 15020,
       ready: 15021,
@@ -27,7 +28,14 @@ describe('agent settings from env', () => {
       AMBIT_ADMIN_PORT: '25000',
       AMBIT_HBONE_PORT: '25008',
       AMBIT_SOCKS5_PORT: '15080',
+      AMBIT_DNS_PORT: '25053',
+      AMBIT_DNS_UPSTREAMS: '10.0.0.10,[fd00::10]:5353',
     });
+    expect(o.ports.dns).toBe(25053);
+    expect(o.dnsUpstreams).toBe('10.0.0.10,[fd00::10]:5353');
+    expect(() => settingsFromEnv({ ...CONTROLLER_ENV, AMBIT_DNS_UPSTREAMS: 'dns.example.com' })).toThrow(
+      /AMBIT_DNS_UPSTREAMS|expected ip/,
+    );
     expect(o.mode).toBe('controller');
     expect(o.ports.admin).toBe(25000);
     expect(o.ports.hbone).toBe(25008);
