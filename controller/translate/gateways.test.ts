@@ -5,6 +5,50 @@ import { yamlObjects } from './testdata/load.js';
 import { MESH } from './testdata/mesh.js';
 
 describe('Istio Gateway', () => {
+  it("TLS PASSTHROUGH and TCP servers carry the bound VirtualServices' tls (SNI) and tcp routes", () => {
+    const result = translate(
+      yamlObjects(`${MESH}---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: { name: edge, namespace: shop }
+spec:
+  selector: { istio: ingressgateway }
+  servers:
+    - port: { number: 443, name: tls, protocol: TLS }
+      hosts: ["db.example.com"]
+      tls: { mode: PASSTHROUGH }
+    - port: { number: 31400, name: tcp, protocol: TCP }
+      hosts: ["*"]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: db, namespace: shop }
+spec:
+  hosts: [db.example.com]
+  gateways: [edge]
+  tls: [{ match: [{ port: 443, sniHosts: [db.example.com] }], route: [{ destination: { host: reviews, port: { number: 9443 } } }] }]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: raw, namespace: shop }
+spec:
+  hosts: ["*"]
+  gateways: [edge]
+  tcp: [{ match: [{ port: 31400 }], route: [{ destination: { host: ratings, port: { number: 9000 } } }] }]
+`),
+    );
+    const gw = result.gateways.get('shop/edge');
+    const db = gw?.virtualHosts.find((v) => v.name === 'db.example.com:443');
+    expect(db?.protocol).toBe('tls');
+    expect(db?.tlsRoutes?.[0]?.matches[0]?.sniHosts).toEqual(['db.example.com']);
+    expect(db?.tlsRoutes?.[0]?.destinations[0]?.host).toBe('reviews.shop.svc.cluster.local');
+    const tcp = gw?.virtualHosts.find((v) => v.name === '*:31400');
+    expect(tcp?.tcpRoutes?.[0]?.destinations[0]?.cluster).toMatch(/ratings\.shop\.svc\.cluster\.local/);
+    expect(gw?.clusters.map((c) => c.host)).toEqual(
+      expect.arrayContaining(['reviews.shop.svc.cluster.local', 'ratings.shop.svc.cluster.local']),
+    );
+  });
+
   it('servers and the routes of bound VirtualServices (merged for the same host)', () => {
     const result = translate(
       yamlObjects(`${MESH}---

@@ -3,6 +3,7 @@
 // VirtualService gets no virtual host (the gateway answers 404).
 import { byKey, compact, num, rec, recs, str, strs, stringMap } from './raw.js';
 import { hostMatches } from '../../core/mesh/hosts.js';
+import { l4RoutesFor } from './l4-routes.js';
 import { routesFor, type VsIndex } from './virtual-services.js';
 import type { ClusterSet } from './l7-build.js';
 import type { KubeObject } from '../sources/types.js';
@@ -74,6 +75,17 @@ export function buildGatewayConfig(gw: KubeObject, ctx: GatewayContext): Gateway
           gateway: key,
           needCluster: ctx.clusters.need,
         });
+        // TCP and TLS servers route connections by the VirtualService's `tcp` / `tls` (SNI) routes.
+        const l4Ctx = {
+          domain: ctx.domain,
+          services: ctx.byHost,
+          port: server.port,
+          gateway: key,
+          needCluster: ctx.clusters.need,
+        };
+        const l4 = server.protocol === 'TCP' || server.protocol === 'TLS' || server.protocol === 'MONGO';
+        const tcpRoutes = l4 ? l4RoutesFor(ctx.vsIndex, 'tcp', vsHost, key, ns, l4Ctx) : [];
+        const tlsRoutes = server.protocol === 'TLS' ? l4RoutesFor(ctx.vsIndex, 'tls', vsHost, key, ns, l4Ctx) : [];
         const svc = ctx.byHost.get(vsHost);
         virtualHosts.set(
           name,
@@ -86,6 +98,8 @@ export function buildGatewayConfig(gw: KubeObject, ctx: GatewayContext): Gateway
             vips: svc?.vips ?? [],
             serviceKey: svc?.key,
             routes,
+            tcpRoutes: tcpRoutes.length > 0 ? tcpRoutes : undefined,
+            tlsRoutes: tlsRoutes.length > 0 ? tlsRoutes : undefined,
           }),
         );
       }

@@ -15,6 +15,7 @@ import type { GatewayServer, VirtualHost } from '../../core/model/l7.js';
 import { relay } from '../../core/net/relay.js';
 import { createRequestHandler, type HandlerDeps } from '../http-handler.js';
 import type { Pipeline } from '../pipeline.js';
+import { selectL4Route } from '../route/l4-routes.js';
 import { pickDestination } from '../route/route-table.js';
 import { TUNNEL_INFO, type TunnelInfo } from '../tunnel-info.js';
 import { TunnelSocket } from '../tunnel-socket.js';
@@ -365,9 +366,11 @@ export class GatewayListeners {
     conn: Conn,
     sni: string | undefined,
   ): Promise<void> {
+    // The VirtualService's tls (by SNI) or tcp routes; else the first route of the host.
+    const selected = vhost ? selectL4Route(vhost, { port: conn.port, ...(sni ? { serverName: sni } : {}) }) : undefined;
     const compiled = vhost ? pipe.table.named(vhost.name) : undefined;
     const route = compiled?.routes[0];
-    const destination = route ? pickDestination(route) : undefined;
+    const destination = selected?.destination ?? (route ? pickDestination(route) : undefined);
     const cluster = destination ? pipe.clusters.get(destination.cluster) : undefined;
     if (!cluster) {
       this.o.log.debug('gateway tcp: no route', { port: conn.port, sni, vhost: vhost?.name });
