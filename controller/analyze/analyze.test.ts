@@ -344,13 +344,17 @@ kind: VirtualService
 metadata: { name: vs, namespace: shop }
 spec:
   hosts: [reviews]
-  http: [{ route: [{ destination: { host: reviews } }], corsPolicy: { allowOrigins: [{ exact: "https://a" }] } }]
+  http:
+    - route: [{ destination: { host: reviews } }]
+      corsPolicy: { allowOrigins: [{ exact: "https://a" }] }
+      match: [{ uri: { prefix: /a }, statPrefix: a }]
   tcp: [{ route: [{ destination: { host: reviews } }] }]
 `),
       'AMB0002',
     );
-    expect(m.map((x) => x.field)).toEqual(['spec.tcp', 'spec.http[0].corsPolicy']);
-    expect(m[1]?.text).toBe('spec.http[0].corsPolicy is not supported by Ambit and is ignored');
+    // tcp routes and corsPolicy are applied (at waypoints): not named.
+    expect(m.map((x) => x.field)).toEqual(['spec.http[0].match[0].statPrefix']);
+    expect(m[0]?.text).toBe('spec.http[0].match[0].statPrefix is not supported by Ambit and is ignored');
   });
 
   it('a CUSTOM policy naming a gRPC ext-authz provider is an error; an unknown provider is IST0101', () => {

@@ -18,9 +18,6 @@ export const UNAPPLIED_KINDS: Readonly<Record<string, string>> = {
 /** Istio fields Ambit accepts but ignores, per kind, as path patterns (`[*]`: every element). */
 export const UNSUPPORTED_FIELDS: Readonly<Record<string, readonly string[]>> = {
   VirtualService: [
-    'spec.tcp',
-    'spec.tls',
-    'spec.http[*].corsPolicy',
     'spec.http[*].mirrors',
     'spec.http[*].rewrite.uriRegexRewrite',
     'spec.http[*].fault.abort.grpcStatus',
