@@ -55,6 +55,7 @@ export class WaypointHarness {
   server!: WaypointServer;
   waypointPort = 0;
   metrics!: MeshMetrics;
+  telemetry!: WaypointTelemetry;
   waypointCreds!: Credentials;
   private clientPool = new HbonePool();
   hbonePort = 0;
@@ -149,13 +150,18 @@ export class WaypointHarness {
     });
     const problems = this.runtime.apply(config, opts.workloads ?? []);
     if (problems.length > 0) throw new Error(problems.join('; '));
+    this.telemetry = new WaypointTelemetry(
+      this.metrics,
+      opts.accessLog ?? false,
+      () => this.runtime.pipeline()?.config,
+    );
     this.server = new WaypointServer({
       credentials: () => this.waypointCreds,
       trustDomain: 'cluster.local',
       transports: this.runtime.transports,
       log,
       pipeline: () => this.runtime.pipeline(),
-      telemetry: new WaypointTelemetry(this.metrics, opts.accessLog ?? false),
+      telemetry: this.telemetry,
       selfIdentity: () => this.waypointCreds.identity,
       ...(opts.tracer ? { tracer: opts.tracer } : {}),
       ...(opts.headersTimeoutMs ? { headersTimeoutMs: opts.headersTimeoutMs } : {}),
