@@ -3,9 +3,8 @@
 // istio=egressgateway, one VirtualService bound to `mesh` and the gateway, DestinationRule
 // SIMPLE on the external host's 443) go through the controller's translator; the mesh side (the
 // namespace's waypoint) sends the external host to the egress gateway's Service, and the gateway
-// (the waypoint binary
-// in egress-gateway mode, its runtime and listeners) sends it to the external host's 443,
-// originating TLS: the external TLS server sees the handshake with the SNI.
+// (the waypoint binary in egress-gateway mode, its runtime and listeners) sends it to the
+// external host's 443, originating TLS: the external TLS server sees the handshake with the SNI.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
