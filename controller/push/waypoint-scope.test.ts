@@ -34,7 +34,7 @@ const strict = (ns: string): PeerAuthentication => ({
   key: `${ns}/default`,
   name: 'default',
   scope: { namespace: ns, level: 'namespace' },
-  mtls: { mode: 'STRICT' },
+  mode: 'STRICT',
 });
 
 const waypointOf = (namespace: string): NodeInfo => ({
