@@ -9,6 +9,7 @@ import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describeNetns } from '../helpers/privileges.js';
+import { pollUntil } from '../support/wait.js';
 import { CTL, LocalMesh, REPO, sh } from './local-mesh.js';
 
 const BRIDGE = 'ambt-g4-br0';
@@ -218,7 +219,16 @@ describeNetns('ambitctl local up: VirtualService tcp/tls routes and corsPolicy a
     await writeFile(clientFile, CLIENT);
     localMesh = new LocalMesh({ dir, stateDir, bridge: BRIDGE, cidr: CIDR, prefix: PREFIX, portOffset: PORT_OFFSET });
     await localMesh.start();
-  }, 180_000);
+    // `ready` means enrolled with certificates; the apps may still be starting: wait until both
+    // versions answer through the waypoint (a few connections hit both at 80/20 soon enough).
+    await pollUntil(
+      async () => {
+        const r = await connections(DB_VIP, 9000, 20);
+        return Object.keys(r.answers).length === 2 && Object.keys(r.errors).length === 0;
+      },
+      { what: 'both db versions answering through the waypoint', timeoutMs: 90_000, intervalMs: 500 },
+    );
+  }, 240_000);
 
   afterAll(async () => {
     await localMesh?.stop();
@@ -245,40 +255,17 @@ describeNetns('ambitctl local up: VirtualService tcp/tls routes and corsPolicy a
   }, 180_000);
 
   it('answers a CORS preflight at the waypoint; an actual request gets Access-Control-Allow-Origin', async () => {
-    const pre = await exec(
-      'client',
-      'curl',
-      '-sS',
-      '-m',
-      '10',
-      '-o',
-      '/dev/null',
-      '-D',
-      '-',
-      '-X',
-      'OPTIONS',
-      '-H',
-      'Origin: https://shop.example',
-      '-H',
-      'Access-Control-Request-Method: POST',
-      'http://api.edge:8080/orders',
-    );
+    // Response head (and body) of one request from the client pod, with an Origin.
+    const origin = 'Origin: https://shop.example';
+    const url = 'http://api.edge:8080/orders';
+    const curl = (...args: string[]) =>
+      exec('client', 'curl', '-sS', '-m', '10', '-D', '-', '-H', origin, ...args, url);
+    const pre = await curl('-o', '/dev/null', '-X', 'OPTIONS', '-H', 'Access-Control-Request-Method: POST');
     expect(pre.stdout).toMatch(/^HTTP\/1.1 200/);
     expect(pre.stdout).toMatch(/^access-control-allow-origin: https:\/\/shop\.example\r?$/im);
     expect(pre.stdout).toMatch(/^access-control-allow-methods: GET,POST\r?$/im);
     expect(pre.stdout).toMatch(/^access-control-max-age: 3600\r?$/im);
-    const get = await exec(
-      'client',
-      'curl',
-      '-sS',
-      '-m',
-      '10',
-      '-D',
-      '-',
-      '-H',
-      'Origin: https://shop.example',
-      'http://api.edge:8080/orders',
-    );
+    const get = await curl();
     expect(get.stdout).toMatch(/^HTTP\/1.1 200/);
     expect(get.stdout).toMatch(/^access-control-allow-origin: https:\/\/shop\.example\r?$/im);
     expect(get.stdout).toContain('"service":"api"');
