@@ -1,0 +1,255 @@
+// The agent's DNS proxy end to end, in real network namespaces networked by the CNI chain:
+// a pod's getaddrinfo of a ServiceEntry host without addresses returns its auto-allocated VIP
+// (the agent in file mode allocates it like the controller), and an HTTP request to that name
+// reaches the in-mesh endpoint over HBONE; a Kubernetes service's short names resolve; a name
+// outside the mesh goes to the pod's resolver, a tiny DNS server on the bridge, through the
+// agent (the server sees the query from the node, not from the pod). Run under the netns lock.
+import { execFile } from 'node:child_process';
+import dgram from 'node:dgram';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeNetns } from '../helpers/privileges.js';
+import type { PodNetns } from '../helpers/cni-chain.js';
+import { listenInNetns } from '../../agent/inpod/sockets.js';
+import type { AgentConfigDump } from '../../core/admin/dump.js';
+import { allocateAutoVips } from '../../core/dns/vip-allocation.js';
+import { addressRecord, decodeMessage, encodeMessage, RCODE } from '../../core/dns/wire.js';
+import {
+  bundleAgent,
+  eventually,
+  httpGet,
+  nodeAgentEnv,
+  startAgent,
+  tempDir,
+  type AgentProcess,
+} from '../support/agent-netns.js';
+import { bridgeAddress, createPodNetwork, type PodNetwork } from '../support/pod-network.js';
+
+const run = promisify(execFile);
+const BRIDGE = 'ambt-g3-br0';
+const SUBNET = '10.231.53.0/24';
+const RESOLVER = bridgeAddress(SUBNET);
+const SERVICE_VIP = '10.96.53.10';
+const SE_HOST = 'api.mesh-dns.test';
+const OUTSIDE_HOST = 'outside.example.test';
+const OUTSIDE_IP = '192.0.2.77';
+const APP_PORT = 8080;
+
+/** The pod's resolver: answers OUTSIDE_HOST, NXDOMAIN otherwise; records who asked what. */
+class TestResolver {
+  readonly seen: { name: string; from: string }[] = [];
+  private readonly udp = dgram.createSocket('udp4');
+  private readonly tcp = net.createServer((s) => {
+    s.on('error', () => undefined);
+    s.once('data', (d: Buffer) => {
+      const answer = this.answer(d.subarray(2), s.remoteAddress ?? '');
+      const len = Buffer.alloc(2);
+      len.writeUInt16BE(answer.length);
+      s.end(Buffer.concat([len, answer]));
+    });
+  });
+
+  private answer(bytes: Buffer, from: string): Buffer {
+    const q = decodeMessage(bytes);
+    const name = q.questions[0]?.name.toLowerCase() ?? '';
+    this.seen.push({ name, from });
+    const known = name === OUTSIDE_HOST && q.questions[0]?.type === 1;
+    return encodeMessage({
+      ...q,
+      response: true,
+      recursionAvailable: true,
+      rcode: known || name === OUTSIDE_HOST ? RCODE.NOERROR : RCODE.NXDOMAIN,
+      answers: known ? [addressRecord(name, OUTSIDE_IP, 60)] : [],
+    });
+  }
+
+  async start(): Promise<void> {
+    this.udp.on('message', (m, r) => {
+      try {
+        this.udp.send(this.answer(m, r.address), r.port, r.address);
+      } catch {
+        /* garbage: no answer */
+      }
+    });
+    await new Promise<void>((resolve) => this.udp.bind(53, RESOLVER, resolve));
+    await new Promise<void>((resolve) => this.tcp.listen(53, RESOLVER, resolve));
+  }
+
+  async stop(): Promise<void> {
+    this.udp.close();
+    await new Promise((r) => this.tcp.close(r));
+  }
+}
+
+/** Run a command inside the pod's netns with its own /etc/resolv.conf (ip netns exec binds /etc/netns/<name>). */
+async function inPod(pod: PodNetns, cmd: string, args: string[]): Promise<string> {
+  const { stdout } = await run('ip', ['netns', 'exec', pod.netnsName, cmd, ...args], { timeout: 30_000 });
+  return stdout;
+}
+
+/** getaddrinfo (IPv4) inside the pod, as an app resolves a name. */
+async function resolveInPod(pod: PodNetns, name: string): Promise<string[]> {
+  try {
+    const out = await inPod(pod, 'getent', ['ahostsv4', name]);
+    return [...new Set(out.split('\n').map((l) => l.split(/\s+/)[0] ?? ''))].filter((ip) => ip !== '');
+  } catch {
+    return []; // getent exits 2 when the name does not resolve
+  }
+}
+
+describeNetns('agent DNS proxy: names from a pod', () => {
+  let network: PodNetwork | undefined;
+  let dir: string;
+  let bundle: string;
+  let agent: AgentProcess | undefined;
+  let client: PodNetns;
+  let server: PodNetns;
+  let app: net.Server | undefined;
+  const resolver = new TestResolver();
+  let resolverUp = false;
+  const etcDirs: string[] = [];
+  let configFile: string;
+  let version = 0;
+  // What the agent's snapshot loader gives the ServiceEntry host (the controller's function).
+  const seVip = allocateAutoVips([`shop/${SE_HOST}`], [SERVICE_VIP]).get(`shop/${SE_HOST}`)![0];
+
+  function snapshot(): Record<string, unknown> {
+    const serverIps = server ? [server.ip] : [];
+    const endpoints = server ? [{ address: server.ip, workloadUid: 'Pod/shop/server' }] : [];
+    return {
+      version: `v${++version}`,
+      namespaces: [{ name: 'shop', labels: { 'mesh-mode': 'ambient' } }],
+      workloads: [
+        { name: 'client', namespace: 'shop', serviceAccount: 'client', ips: client ? [client.ip] : [], enrolled: true },
+        { name: 'server', namespace: 'shop', serviceAccount: 'server', ips: serverIps, enrolled: true },
+      ],
+      services: [
+        {
+          name: 'payment',
+          namespace: 'shop',
+          vips: [SERVICE_VIP],
+          ports: [{ port: 80, targetPort: APP_PORT, protocol: 'http' }],
+          endpoints,
+        },
+        {
+          // A ServiceEntry (in-mesh endpoints) without addresses: the loader allocates its VIP.
+          name: 'api',
+          namespace: 'shop',
+          hostname: SE_HOST,
+          resolution: 'STATIC',
+          ports: [{ port: 80, targetPort: APP_PORT, protocol: 'http' }],
+          endpoints,
+        },
+      ],
+    };
+  }
+
+  async function applyConfig(): Promise<void> {
+    const s = snapshot();
+    await writeFile(configFile, JSON.stringify(s, null, 2));
+    await eventually(
+      async () => {
+        const dump = JSON.parse(await httpGet(agent!.adminPort, '/config_dump')) as AgentConfigDump;
+        return dump.version === s.version ? true : undefined;
+      },
+      `config ${String(s.version)} applied`,
+      300,
+    );
+  }
+
+  beforeAll(async () => {
+    dir = await tempDir('dns');
+    configFile = path.join(dir, 'mesh.json');
+    await writeFile(configFile, JSON.stringify(snapshot()));
+    const env = nodeAgentEnv(dir, 'g3-node', {
+      AMBIT_CONFIG_FILE: configFile,
+      AMBIT_DNS_UPSTREAMS: `${RESOLVER}:53`,
+    });
+    bundle = await bundleAgent();
+    agent = await startAgent(bundle, env);
+    network = await createPodNetwork({
+      suite: 'g3',
+      bridge: BRIDGE,
+      subnet: SUBNET,
+      agentSocket: env.AMBIT_AGENT_SOCKET,
+    });
+    client = await network.addPod({ namespace: 'shop', name: 'client' });
+    server = await network.addPod({ namespace: 'shop', name: 'server' });
+    // Each pod's resolv.conf names the test resolver on the bridge (no search list, as a pod
+    // outside Kubernetes has), so its queries leave for RESOLVER:53 and the capture takes them.
+    for (const pod of [client, server]) {
+      const etc = `/etc/netns/${pod.netnsName}`;
+      await mkdir(etc, { recursive: true });
+      etcDirs.push(etc);
+      await writeFile(path.join(etc, 'resolv.conf'), `nameserver ${RESOLVER}\noptions timeout:2 attempts:2\n`);
+    }
+    await resolver.start();
+    resolverUp = true;
+    app = await listenInNetns(server.netnsPath, APP_PORT);
+    app.on('connection', (s: net.Socket) => {
+      s.on('error', () => undefined);
+      s.once('data', () => s.end('HTTP/1.1 200 OK\r\ncontent-length: 11\r\nconnection: close\r\n\r\nfrom-server'));
+    });
+    await applyConfig();
+  }, 180_000);
+
+  afterAll(async () => {
+    if (app) await new Promise((r) => app!.close(r));
+    if (resolverUp) await resolver.stop();
+    await agent?.kill().catch(() => undefined);
+    await network?.destroy();
+    for (const etc of etcDirs) await rm(etc, { recursive: true, force: true });
+    if (bundle) await rm(path.dirname(bundle), { recursive: true, force: true });
+    if (dir) await rm(dir, { recursive: true, force: true });
+  }, 60_000);
+
+  it('the pod has DNS listeners on its loopback and capture rules for port 53', async () => {
+    const udp = await inPod(client, 'ss', ['-Hlun']);
+    const tcp = await inPod(client, 'ss', ['-Hltn']);
+    expect(udp).toContain('127.0.0.1:15053');
+    expect(tcp).toContain('127.0.0.1:15053');
+    const nat = await inPod(client, 'iptables-save', ['-t', 'nat']);
+    expect(nat).toMatch(/-A AMBIT_DNS .*--dport 53 -j REDIRECT --to-ports 15053/);
+  });
+
+  it('a ServiceEntry host without addresses resolves to its auto-allocated VIP and answers by name', async () => {
+    expect(seVip).toMatch(/^240\.240\./);
+    const dump = JSON.parse(await httpGet(agent!.adminPort, '/config_dump')) as { services?: unknown };
+    expect(JSON.stringify(dump.services)).toContain(seVip);
+    expect(await resolveInPod(client, SE_HOST)).toEqual([seVip]);
+    const body = await inPod(client, process.execPath, [
+      '-e',
+      `fetch('http://${SE_HOST}/').then(async (r) => console.log(r.status, await r.text()))` +
+        `.catch((e) => { console.log('failed', e.cause?.code ?? e.message); process.exitCode = 1; })`,
+    ]);
+    expect(body.trim()).toBe('200 from-server');
+    // The proxy answered: the pod's resolver never saw the mesh name.
+    expect(resolver.seen.filter((q) => q.name === SE_HOST)).toEqual([]);
+  });
+
+  it('a Kubernetes service resolves by its short, namespaced and full names', async () => {
+    for (const name of ['payment', 'payment.shop', 'payment.shop.svc', 'payment.shop.svc.cluster.local'])
+      expect(await resolveInPod(client, name), name).toEqual([SERVICE_VIP]);
+  });
+
+  it('a name outside the mesh goes to the pod resolver through the agent', async () => {
+    const before = resolver.seen.length;
+    expect(await resolveInPod(client, OUTSIDE_HOST)).toEqual([OUTSIDE_IP]);
+    const asked = resolver.seen.slice(before).filter((q) => q.name === OUTSIDE_HOST);
+    expect(asked.length).toBeGreaterThan(0);
+    // Forwarded by the agent from the node, not sent by the pod itself (captured).
+    for (const q of asked) expect(q.from).not.toBe(client.ip);
+    expect(await resolveInPod(client, 'nothing-here.example.test')).toEqual([]);
+  });
+
+  it('garbage sent to the resolver is dropped; the next query is answered', async () => {
+    const script =
+      `const d=require('node:dgram');const s=d.createSocket('udp4');` +
+      `s.send(Buffer.from([1,2,3,0xc0,0x0c,9,9,9,9,9,9,9,9,9,9]),53,'${RESOLVER}',()=>s.close());`;
+    await inPod(client, process.execPath, ['-e', script]);
+    expect(await resolveInPod(client, 'payment')).toEqual([SERVICE_VIP]);
+  });
+});
