@@ -17,6 +17,7 @@ import {
   resourceVersion,
 } from '../../core/xds/resources.js';
 import { listDeltaOf } from '../translate/list-delta.js';
+import { OverlayMap } from './overlay-map.js';
 
 export interface EncodedResource {
   readonly version: string;
@@ -119,18 +120,25 @@ function encodeList<T extends object>(
   // The translator says which items differ from a list encoded as `previous`: copy, patch.
   const delta = listDeltaOf(values);
   if (delta && previous && listMaps.get(delta.base) === previous) {
-    const out = new Map(previous);
+    const patches: Array<readonly [string, EncodedResource | undefined]> = [];
     const changed: string[] = [];
     for (const [n, v] of delta.changes) {
       const before = previous.get(n);
       if (v === undefined) {
-        if (out.delete(n)) changed.push(n);
+        if (before !== undefined) {
+          patches.push([n, undefined]);
+          changed.push(n);
+        }
         continue;
       }
       const now = encode(v, before);
-      out.set(n, now);
-      if (now !== before) changed.push(n);
+      if (now !== before) {
+        patches.push([n, now]);
+        changed.push(n);
+      }
     }
+    // The previous map with the differences laid over it: no copy of every entry.
+    const out = OverlayMap.patch(previous, patches);
     deltas.set(out, { base: previous, changed });
     listMaps.set(values, out);
     return out;
