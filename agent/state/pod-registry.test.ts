@@ -34,6 +34,24 @@ describe('PodRegistry', () => {
     expect(JSON.parse(await readFile(b.file, 'utf8')).pods).toHaveLength(1);
   });
 
+  it('a burst of changes is on disk once each put resolves, though the file is written once per burst', async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'ambit-h3-reg-'));
+    const a = new PodRegistry(dir);
+    await a.load();
+    // Each put resolves only after a write that holds its pod; the file is read at each resolution.
+    const seen = await Promise.all(
+      Array.from({ length: 40 }, async (_, i) => {
+        await a.put(pod(String(i), `10.0.1.${i}`));
+        const onDisk = JSON.parse(await readFile(a.file, 'utf8')) as { pods: Array<{ uid: string }> };
+        return onDisk.pods.some((p) => p.uid === String(i));
+      }),
+    );
+    expect(seen.every(Boolean)).toBe(true);
+    await Promise.all([a.remove('0'), a.put(pod('40', '10.0.1.40')), a.remove('1')]);
+    const { pods } = await new PodRegistry(dir).load();
+    expect(pods.map((p) => p.uid).sort()).toEqual(Array.from({ length: 39 }, (_, i) => String(i + 2)).sort());
+  });
+
   it('skips malformed entries and survives a corrupt file', async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'ambit-h3-reg-'));
     const r = new PodRegistry(dir);

@@ -11,6 +11,8 @@ const FILE = 'pods.json';
 export class PodRegistry {
   private readonly pods = new Map<string, PodInfo>();
   private writing: Promise<void> = Promise.resolve();
+  /** The write queued behind the running one, not started yet (changes join it). */
+  private queued: Promise<void> | undefined;
 
   constructor(readonly stateDir: string) {}
 
@@ -73,15 +75,24 @@ export class PodRegistry {
     return had;
   }
 
+  /**
+   * Changes made while a write is running share the one queued after it: the file is written
+   * once per burst (pods enrolled 8 at a time), not once per pod with the whole list each time.
+   * The body is built when that write starts, so it holds every change made before it.
+   */
   private persist(): Promise<void> {
-    const body = JSON.stringify({ pods: [...this.pods.values()] }, null, 2) + '\n';
-    this.writing = this.writing
+    if (this.queued) return this.queued;
+    const next = this.writing
       .catch(() => undefined)
       .then(async () => {
+        this.queued = undefined;
+        const body = JSON.stringify({ pods: [...this.pods.values()] }, null, 2) + '\n';
         const tmp = `${this.file}.${process.pid}.tmp`;
         await writeFile(tmp, body, { mode: 0o600 });
         await rename(tmp, this.file);
       });
-    return this.writing;
+    this.queued = next;
+    this.writing = next;
+    return next;
   }
 }
