@@ -1,6 +1,7 @@
 // The controller's side of the resource types: a translate result becomes, per type, a map
 // of named resources with their JSON body and content version, so that the push server
 // can compare versions with what each client holds and send only what changed.
+import { createHash } from 'node:crypto';
 import type { MeshSnapshot } from '../../core/model/types.js';
 import type { GatewayConfig, WaypointConfig } from '../../core/model/l7.js';
 import {
@@ -95,13 +96,47 @@ function scopeFields(value: unknown): Omit<EncodedResource, 'body' | 'version'> 
   return out;
 }
 
+/** JSON text and hash of one item of a config's list, kept per object (the model is immutable). */
+const itemTexts = new WeakMap<object, { json: string; hash: string }>();
+
+function itemText(item: object): { json: string; hash: string } {
+  let t = itemTexts.get(item);
+  if (!t) {
+    const json = JSON.stringify(item);
+    t = { json, hash: resourceVersion(json) };
+    itemTexts.set(item, t);
+  }
+  return t;
+}
+
+const isObjectList = (v: unknown): v is object[] =>
+  Array.isArray(v) && v.every((x) => typeof x === 'object' && x !== null && !Array.isArray(x));
+
+/**
+ * A waypoint config is megabytes at 10,000 services, and a pod change rebuilds a few of its
+ * clusters: the body (the same text JSON.stringify gives) is put together from the JSON of
+ * each list item, kept per object, and the version hashes the items' hashes. So only the
+ * rebuilt items are serialised and hashed again.
+ */
 function encodeWaypointConfig(cfg: WaypointConfig): EncodedResource {
   const known = encodings.get(cfg);
   if (known) return known;
-  // The config's own version is a hash of its content (translate/l7-build.ts), so the body's
-  // hash changes exactly when the content does: one serialisation, one hash.
-  const body = JSON.stringify(cfg);
-  const out = { body, version: resourceVersion(body) };
+  const parts: string[] = [];
+  const hash = createHash('sha256');
+  for (const [key, field] of Object.entries(cfg)) {
+    if (field === undefined) continue;
+    let json: string;
+    if (isObjectList(field)) {
+      const items = field.map(itemText);
+      json = `[${items.map((t) => t.json).join(',')}]`;
+      hash.update(`${JSON.stringify(key)}[${items.map((t) => t.hash).join(',')}]`);
+    } else {
+      json = JSON.stringify(field);
+      hash.update(`${JSON.stringify(key)}=${json};`);
+    }
+    parts.push(`${JSON.stringify(key)}:${json}`);
+  }
+  const out = { body: `{${parts.join(',')}}`, version: hash.digest('base64url').slice(0, 16) };
   encodings.set(cfg, out);
   return out;
 }
