@@ -7,6 +7,7 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLIENT_ID, CLIENT_IP, exchange, LoopbackMesh, SERVER_IP, until, VIP } from './loopback-mesh.js';
 import { createSocks5Server } from './socks5.js';
+import { socksConnect } from '../../test/support/socks5-client.js';
 import type { ProxyContext } from './context.js';
 
 /** What a node-scoped agent holds before any lookup: its own pod (the server), no services. */
@@ -119,33 +120,3 @@ describe('on-demand lookups on the data path', () => {
     }
   });
 });
-
-/** SOCKS5 CONNECT by name; resolves with the reply code and the socket, past the reply. */
-function socksConnect(port: number, host: string, dstPort: number): Promise<{ rep: number; sock: net.Socket }> {
-  return new Promise((resolve, reject) => {
-    const sock = net.connect(port, '127.0.0.1');
-    let buf = Buffer.alloc(0);
-    let stage = 0;
-    sock.on('error', reject);
-    sock.on('connect', () => sock.write(Buffer.from([5, 1, 0])));
-    const onData = (d: Buffer): void => {
-      buf = Buffer.concat([buf, d]);
-      if (stage === 0 && buf.length >= 2) {
-        buf = buf.subarray(2);
-        stage = 1;
-        const p = Buffer.alloc(2);
-        p.writeUInt16BE(dstPort);
-        sock.write(Buffer.concat([Buffer.from([5, 1, 0, 3, host.length]), Buffer.from(host), p]));
-      }
-      if (stage === 1 && buf.length >= 10) {
-        sock.off('data', onData);
-        stage = 2;
-        resolve({ rep: buf[1]!, sock });
-      }
-    };
-    sock.on('data', onData);
-    sock.on('close', () => {
-      if (stage < 2) resolve({ rep: -1, sock });
-    });
-  });
-}

@@ -13,6 +13,7 @@ import { ConnectionTracker } from './connections.js';
 import type { ProxyContext } from './context.js';
 import { LoopbackPodNet } from './loopback-pod-net.js';
 import { createSocks5Server } from './socks5.js';
+import { socksConnect } from '../../test/support/socks5-client.js';
 
 const SOCKS_ID = 'spiffe://cluster.local/ns/ambit-system/sa/ambit-agent';
 const SERVER_ID = 'spiffe://cluster.local/ns/shop/sa/server';
@@ -21,38 +22,6 @@ function listen(server: net.Server): Promise<number> {
   return new Promise((resolve) =>
     server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port)),
   );
-}
-
-/** SOCKS5 CONNECT to an IPv4 or a name; resolves with the reply code and the connected socket. */
-function socksConnect(port: number, host: string, dstPort: number): Promise<{ rep: number; sock: net.Socket }> {
-  return new Promise((resolve, reject) => {
-    const sock = net.connect(port, '127.0.0.1');
-    let buf = Buffer.alloc(0);
-    let stage = 0;
-    sock.on('error', reject);
-    sock.on('connect', () => sock.write(Buffer.from([5, 1, 0])));
-    const onData = (d: Buffer): void => {
-      buf = Buffer.concat([buf, d]);
-      if (stage === 0 && buf.length >= 2) {
-        buf = buf.subarray(2);
-        stage = 1;
-        const addr = net.isIPv4(host)
-          ? Buffer.from([1, ...host.split('.').map(Number)])
-          : Buffer.concat([Buffer.from([3, host.length]), Buffer.from(host)]);
-        const p = Buffer.alloc(2);
-        p.writeUInt16BE(dstPort);
-        sock.write(Buffer.concat([Buffer.from([5, 1, 0]), addr, p]));
-      }
-      if (stage === 1 && buf.length >= 10) {
-        sock.off('data', onData);
-        resolve({ rep: buf[1]!, sock });
-      }
-    };
-    sock.on('data', onData);
-    sock.on('close', () => {
-      if (stage < 2) resolve({ rep: -1, sock });
-    });
-  });
 }
 
 function roundTrip(sock: net.Socket, payload: string): Promise<string> {

@@ -2,31 +2,13 @@
 // (bundled like a deployed binary), the manifests it reads from its folder, and a long-lived
 // echo connection from inside a pod's netns. Test code only.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import type net from 'node:net';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { createPodSocket } from '../../agent/inpod/sockets.js';
+import { podExchange, type Exchange } from '../support/pod-exchange.js';
 import { REPO_ROOT as REPO } from '../support/repo.js';
-
-/** Bundle `entry` (relative to the repo) into one ESM file; npm packages stay external. */
-export async function bundleMain(entry: string, tag: string): Promise<string> {
-  const esbuild = await import('esbuild');
-  const dir = await mkdtemp(path.join(REPO, 'node_modules', `.ambit-h14-${tag}-`));
-  const outfile = path.join(dir, `${tag}.mjs`);
-  await esbuild.build({
-    entryPoints: [path.join(REPO, entry)],
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    outfile,
-    logLevel: 'silent',
-    packages: 'external',
-    absWorkingDir: REPO,
-  });
-  return outfile;
-}
 
 export interface ControllerProcess {
   readonly child: ChildProcess;
@@ -173,40 +155,11 @@ export async function removeManifest(dir: string, file: string): Promise<void> {
 
 // ---- traffic from inside a pod ----
 
-export interface Exchange {
-  echoed: string;
-  error?: string;
-}
+export type { Exchange };
 
-/** One short connection from the pod's netns (captured like an app): send, half-close, read the echo. */
-export function exchange(
-  netnsPath: string,
-  ip: string,
-  port: number,
-  payload: string,
-  timeoutMs = 5000,
-): Promise<Exchange> {
-  return new Promise((resolve) => {
-    const sock = createPodSocket(netnsPath);
-    let echoed = '';
-    const timer = setTimeout(() => {
-      sock.destroy();
-      resolve({ echoed, error: 'timeout' });
-    }, timeoutMs);
-    const done = (r: Exchange): void => {
-      clearTimeout(timer);
-      resolve(r);
-    };
-    sock.setEncoding('utf8');
-    sock.on('data', (d: string) => {
-      echoed += d;
-    });
-    sock.on('error', (err: NodeJS.ErrnoException) => done({ echoed, error: err.code ?? err.message }));
-    sock.on('close', () => done({ echoed }));
-    sock.connect(port, ip);
-    sock.on('connect', () => sock.end(payload));
-  });
-}
+/** One short connection from the pod's netns (captured like an app), given up after `timeoutMs`. */
+export const exchange = (netnsPath: string, ip: string, port: number, payload: string, timeoutMs = 5000) =>
+  podExchange(netnsPath, ip, port, payload, { timeoutMs });
 
 /** A connection that stays open; `ping` sends a line and waits for its echo. */
 export class LongLivedConnection {

@@ -9,19 +9,12 @@ import type net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { listenInNetns, releaseNetns } from '../../agent/inpod/sockets.js';
+import { listenInNetns } from '../../agent/inpod/sockets.js';
 import { describeNetns } from '../helpers/privileges.js';
+import type { PodNetns } from '../helpers/cni-chain.js';
+import { createPodNetwork, type PodNetwork } from '../support/pod-network.js';
+import { eventually, freePort, httpGet, startAgent, type AgentProcess } from '../support/agent-netns.js';
 import {
-  createCniChain,
-  createPodNetns,
-  deletePodNetns,
-  destroyCniChain,
-  type CniChain,
-  type PodNetns,
-} from '../helpers/cni-chain.js';
-import { eventually, freePort, httpGet, sh, startAgent, type AgentProcess } from '../support/agent-netns.js';
-import {
-  bundleMain,
   exchange,
   namespaceObject,
   podObject,
@@ -32,6 +25,7 @@ import {
   type ControllerProcess,
   type ControllerRun,
 } from './controller-agent-helpers.js';
+import { bundleMain } from '../support/bundle.js';
 
 const BRIDGE = 'ambt-s1od-br0';
 const SUBNET = '10.231.61.0/24';
@@ -77,8 +71,7 @@ describeNetns(
     let controller: ControllerProcess | undefined;
     let agentBundle: string;
     let agent: AgentProcess | undefined;
-    let chain: CniChain | undefined;
-    const pods: PodNetns[] = [];
+    let network: PodNetwork | undefined;
     let client: PodNetns;
     let server: PodNetns;
     let app: net.Server | undefined;
@@ -134,18 +127,16 @@ describeNetns(
         AMBIT_AGENT_SOCKET: path.join(dir, 'agent.sock'),
         AMBIT_DRAIN_MS: '1000',
       });
-      chain = await createCniChain({
+      // host-local here returns no routes; the pod network adds the default route a cluster's pods
+      // have (Service VIPs use it).
+      network = await createPodNetwork({
         suite: 's1od',
         bridge: BRIDGE,
         subnet: SUBNET,
         agentSocket: path.join(dir, 'agent.sock'),
       });
-      client = await createPodNetns(chain, { namespace: NS, name: CLIENT.name });
-      pods.push(client);
-      server = await createPodNetns(chain, { namespace: NS, name: SERVER.name });
-      pods.push(server);
-      const gateway = SUBNET.replace(/\.0\/24$/, '.1');
-      for (const p of pods) sh('ip', ['-n', p.netnsName, 'route', 'replace', 'default', 'via', gateway]);
+      client = await network.addPod({ namespace: NS, name: CLIENT.name });
+      server = await network.addPod({ namespace: NS, name: SERVER.name });
       app = await listenInNetns(server.netnsPath, APP_PORT);
       app.on('connection', (s: net.Socket) => {
         s.on('data', (d) => s.write(d));
@@ -167,11 +158,7 @@ describeNetns(
       if (app) await new Promise((r) => app!.close(r));
       await agent?.kill().catch(() => undefined);
       await controller?.kill().catch(() => undefined);
-      for (const p of pods) {
-        releaseNetns(p.netnsPath);
-        if (chain) await deletePodNetns(chain, p).catch(() => undefined);
-      }
-      if (chain) await destroyCniChain(chain);
+      await network?.destroy();
       for (const b of [run?.bundle, agentBundle]) if (b) await rm(path.dirname(b), { recursive: true, force: true });
       if (dir) await rm(dir, { recursive: true, force: true });
     }, 60_000);

@@ -24,6 +24,7 @@ import {
   type CniPodRecord,
   type Conflist,
 } from '../../ctl/local/cni-chain.js';
+import { bundleEntry } from '../support/bundle.js';
 import { REPO_ROOT as REPO } from '../support/repo.js';
 
 export {
@@ -80,19 +81,8 @@ export interface PodNetns extends CniPodRecord {
 /** Write an `ambit-cni` executable into `binDir`: a fresh bundle of cni/main.ts (esbuild) or dist/cni/main.js. */
 export async function writeAmbitCniExecutable(binDir: string): Promise<string> {
   try {
-    const esbuild = await import('esbuild');
     const bundle = join(binDir, 'ambit-cni.mjs');
-    await esbuild.build({
-      entryPoints: [join(REPO, 'cni', 'main.ts')],
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      outfile: bundle,
-      logLevel: 'silent',
-      packages: 'external',
-      absWorkingDir: REPO,
-    });
+    await bundleEntry(join('cni', 'main.ts'), bundle);
     return await writeCniLauncher(binDir, bundle);
   } catch {
     const main = join(REPO, 'dist', 'cni', 'main.js');

@@ -6,25 +6,22 @@ import { rm, writeFile } from 'node:fs/promises';
 import type net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createPodSocket, listenInNetns, releaseNetns } from '../../agent/inpod/sockets.js';
-import {
-  createCniChain,
-  createPodNetns,
-  deletePodNetns,
-  destroyCniChain,
-  type CniChain,
-  type PodNetns,
-} from '../helpers/cni-chain.js';
+import { listenInNetns } from '../../agent/inpod/sockets.js';
+import type { PodNetns } from '../helpers/cni-chain.js';
 import { describeNetns } from '../helpers/privileges.js';
 import {
+  agentSocket,
   bundleAgent,
   eventually,
   httpGet,
+  nodeAgentEnv,
   sh,
   startAgent,
   tempDir,
   type AgentProcess,
 } from '../support/agent-netns.js';
+import { podExchange, type Exchange } from '../support/pod-exchange.js';
+import { createPodNetwork, type PodNetwork } from '../support/pod-network.js';
 import type { AgentConfigDump } from '../../core/admin/dump.js';
 
 const BRIDGE = 'ambt-h4d-br0';
@@ -35,40 +32,15 @@ const VIP6 = 'fd00:a4:96::10';
 const APP_PORT = 8080;
 
 /** Connect from the pod (captured like an app), send, half-close, collect the echo. */
-function exchange(
-  pod: PodNetns,
-  ip: string,
-  port: number,
-  payload: string,
-): Promise<{ echoed: string; error?: string }> {
-  return new Promise((resolve) => {
-    const sock = createPodSocket(pod.netnsPath, { family: ip.includes(':') ? 6 : 4 });
-    let echoed = '';
-    let error: string | undefined;
-    sock.setEncoding('utf8');
-    sock.setTimeout(5000, () => {
-      error = 'timeout';
-      sock.destroy();
-    });
-    sock.on('data', (d: string) => {
-      echoed += d;
-    });
-    sock.on('error', (err: NodeJS.ErrnoException) => {
-      error = err.code ?? err.message;
-    });
-    sock.on('close', () => resolve({ echoed, ...(error ? { error } : {}) }));
-    sock.connect(port, ip);
-    sock.on('connect', () => sock.end(payload));
-  });
-}
+const exchange = (pod: PodNetns, ip: string, port: number, payload: string): Promise<Exchange> =>
+  podExchange(pod.netnsPath, ip, port, payload, { timeoutMs: 5000 });
 
 describeNetns('agent: dual-stack pods', () => {
-  let chain: CniChain;
+  let network: PodNetwork | undefined;
   let dir: string;
   let bundle: string;
   let configFile: string;
   let agent: AgentProcess | undefined;
-  const pods: PodNetns[] = [];
   let client: PodNetns;
   let server: PodNetns;
   const apps: net.Server[] = [];
@@ -128,29 +100,23 @@ describeNetns('agent: dual-stack pods', () => {
     configFile = path.join(dir, 'mesh.json');
     await applyConfig();
     bundle = await bundleAgent();
-    agent = await startAgent(bundle, {
-      AMBIT_CONFIG_FILE: configFile,
-      AMBIT_STATE_DIR: path.join(dir, 'state'),
-      AMBIT_AGENT_SOCKET: path.join(dir, 'agent.sock'),
-      AMBIT_NODE_NAME: 'h4-dual-node',
-      AMBIT_DRAIN_MS: '2000',
-      AMBIT_SOCKS5_PORT: '0',
-    });
-    chain = await createCniChain({
+    agent = await startAgent(
+      bundle,
+      nodeAgentEnv(dir, 'h4-dual-node', {
+        AMBIT_CONFIG_FILE: configFile,
+        AMBIT_DRAIN_MS: '2000',
+        AMBIT_SOCKS5_PORT: '0',
+      }),
+    );
+    network = await createPodNetwork({
       suite: 'h4d',
       bridge: BRIDGE,
       subnet: SUBNET,
       subnet6: SUBNET6,
-      agentSocket: path.join(dir, 'agent.sock'),
+      agentSocket: agentSocket(dir),
     });
-    client = await createPodNetns(chain, { namespace: 'shop', name: 'client' });
-    pods.push(client);
-    server = await createPodNetns(chain, { namespace: 'shop', name: 'server' });
-    pods.push(server);
-    for (const p of pods) {
-      sh('ip', ['-n', p.netnsName, 'route', 'replace', 'default', 'via', SUBNET.replace(/\.0\/24$/, '.1')]);
-      sh('ip', ['-n', p.netnsName, '-6', 'route', 'replace', 'default', 'via', SUBNET6.replace(/::\/64$/, '::1')]);
-    }
+    client = await network.addPod({ namespace: 'shop', name: 'client' });
+    server = await network.addPod({ namespace: 'shop', name: 'server' });
     for (const host of ['0.0.0.0', '::']) {
       const app = await listenInNetns(server.netnsPath, APP_PORT, host);
       app.on('connection', (s: net.Socket) => {
@@ -167,11 +133,7 @@ describeNetns('agent: dual-stack pods', () => {
   afterAll(async () => {
     for (const a of apps) await new Promise((r) => a.close(r));
     await agent?.kill().catch(() => undefined);
-    for (const p of pods) {
-      releaseNetns(p.netnsPath);
-      await deletePodNetns(chain, p).catch(() => undefined);
-    }
-    if (chain) await destroyCniChain(chain);
+    await network?.destroy();
     if (bundle) await rm(path.dirname(bundle), { recursive: true, force: true });
     if (dir) await rm(dir, { recursive: true, force: true });
   }, 60_000);

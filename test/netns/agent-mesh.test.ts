@@ -7,14 +7,7 @@ import type net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeNetns } from '../helpers/privileges.js';
-import {
-  createCniChain,
-  createPodNetns,
-  deletePodNetns,
-  destroyCniChain,
-  type CniChain,
-  type PodNetns,
-} from '../helpers/cni-chain.js';
+import { createPodNetns, type PodNetns } from '../helpers/cni-chain.js';
 import { createPodSocket, listenInNetns, releaseNetns } from '../../agent/inpod/sockets.js';
 import { HbonePool } from '../../core/hbone/index.js';
 import { CertificateAuthority } from '../../core/identity/ca.js';
@@ -22,11 +15,14 @@ import {
   bundleAgent,
   eventually,
   httpGet,
+  nodeAgentEnv,
   sh,
   startAgent,
   tempDir,
   type AgentProcess,
 } from '../support/agent-netns.js';
+import { podExchange, type Exchange } from '../support/pod-exchange.js';
+import { createPodNetwork, type PodNetwork } from '../support/pod-network.js';
 import type { AgentConfigDump } from '../../core/admin/dump.js';
 
 const BRIDGE = 'ambt-h3-br0';
@@ -70,33 +66,15 @@ async function rogueAttempt(
   }
 }
 
-interface Exchange {
-  echoed: string;
-  error?: string;
-}
-
-/** Connect from a pod netns (no mark: captured like an app), send `payload`, half-close, read the echo. */
-function exchange(pod: PodNetns, ip: string, port: number, payload: string): Promise<Exchange> {
-  return new Promise((resolve) => {
-    const sock = createPodSocket(pod.netnsPath);
-    let echoed = '';
-    sock.setEncoding('utf8');
-    sock.on('data', (d: string) => {
-      echoed += d;
-    });
-    sock.on('error', (err: NodeJS.ErrnoException) => resolve({ echoed, error: err.code ?? err.message }));
-    sock.on('close', () => resolve({ echoed }));
-    sock.connect(port, ip);
-    sock.on('connect', () => sock.end(payload));
-  });
-}
+/** Connect from a pod netns (captured like an app), send `payload`, half-close, read the echo. */
+const exchange = (pod: PodNetns, ip: string, port: number, payload: string): Promise<Exchange> =>
+  podExchange(pod.netnsPath, ip, port, payload);
 
 describeNetns('agent: pods on a bridge through the CNI chain', () => {
-  let chain: CniChain;
+  let network: PodNetwork | undefined;
   let dir: string;
   let bundle: string;
   let agent: AgentProcess | undefined;
-  const pods: PodNetns[] = [];
   let podA: PodNetns;
   let podB: PodNetns;
   let podC: PodNetns;
@@ -160,25 +138,20 @@ describeNetns('agent: pods on a bridge through the CNI chain', () => {
     dir = await tempDir('mesh');
     configFile = path.join(dir, 'mesh.json');
     await writeFile(configFile, JSON.stringify(snapshot()));
-    env = {
-      AMBIT_CONFIG_FILE: configFile,
-      AMBIT_STATE_DIR: path.join(dir, 'state'),
-      AMBIT_AGENT_SOCKET: path.join(dir, 'agent.sock'),
-      AMBIT_NODE_NAME: 'h3-node',
-      AMBIT_DRAIN_MS: '20000',
-    };
+    env = nodeAgentEnv(dir, 'h3-node', { AMBIT_CONFIG_FILE: configFile, AMBIT_DRAIN_MS: '20000' });
     bundle = await bundleAgent();
     agent = await startAgent(bundle, env);
-    chain = await createCniChain({ suite: 'h3', bridge: BRIDGE, subnet: SUBNET, agentSocket: env.AMBIT_AGENT_SOCKET });
-    podA = await createPodNetns(chain, { namespace: 'shop', name: 'client' });
-    pods.push(podA);
-    podB = await createPodNetns(chain, { namespace: 'shop', name: 'server' });
-    pods.push(podB);
-    podC = await createPodNetns(chain, { namespace: 'outside', name: 'legacy' });
-    pods.push(podC);
-    // host-local here returns no routes; a cluster's pods have a default route (Service VIPs use it).
-    const gateway = SUBNET.replace(/\.0\/24$/, '.1');
-    for (const p of pods) sh('ip', ['-n', p.netnsName, 'route', 'replace', 'default', 'via', gateway]);
+    // host-local here returns no routes; the pod network adds the default route a cluster's pods
+    // have (Service VIPs use it).
+    network = await createPodNetwork({
+      suite: 'h3',
+      bridge: BRIDGE,
+      subnet: SUBNET,
+      agentSocket: env.AMBIT_AGENT_SOCKET,
+    });
+    podA = await network.addPod({ namespace: 'shop', name: 'client' });
+    podB = await network.addPod({ namespace: 'shop', name: 'server' });
+    podC = await network.addPod({ namespace: 'outside', name: 'legacy' });
     // The "app" of pod B: an echo server inside B's netns that records who connected.
     app = await listenInNetns(podB.netnsPath, APP_PORT);
     app.on('connection', (s: net.Socket) => {
@@ -193,11 +166,7 @@ describeNetns('agent: pods on a bridge through the CNI chain', () => {
   afterAll(async () => {
     if (app) await new Promise((r) => app.close(r));
     await agent?.kill().catch(() => undefined);
-    for (const p of pods) {
-      releaseNetns(p.netnsPath);
-      await deletePodNetns(chain, p).catch(() => undefined);
-    }
-    if (chain) await destroyCniChain(chain);
+    await network?.destroy();
     if (bundle) await rm(path.dirname(bundle), { recursive: true, force: true });
     if (dir) await rm(dir, { recursive: true, force: true });
   }, 60_000);
@@ -375,14 +344,12 @@ describeNetns('agent: pods on a bridge through the CNI chain', () => {
   });
 
   it('CNI DEL removes a pod: its listeners close and the agent forgets it', async () => {
-    const podD = await createPodNetns(chain, { namespace: 'shop', name: 'temp' });
-    pods.push(podD);
+    const podD = await network!.addPod({ namespace: 'shop', name: 'temp' });
     expect(sh('ip', ['netns', 'exec', podD.netnsName, 'ss', '-Hltn'])).toContain(':15008');
     const names = async (): Promise<string[]> =>
       (JSON.parse(await httpGet(agent!.adminPort, '/config_dump')) as AgentConfigDump).pods.map((p) => p.name).sort();
     expect(await names()).toEqual(['client', 'server', 'temp']);
-    await deletePodNetns(chain, podD);
-    pods.splice(pods.indexOf(podD), 1);
+    await network!.removePod(podD);
     expect(await names()).toEqual(['client', 'server']);
     const persisted = JSON.parse(await readFile(path.join(env.AMBIT_STATE_DIR!, 'pods.json'), 'utf8')) as {
       pods: Array<{ name: string }>;
@@ -434,7 +401,7 @@ describeNetns('agent: pods on a bridge through the CNI chain', () => {
 
   it('a killed and restarted agent serves the existing pods again without the CNI plugin', async () => {
     // A pod whose netns disappears while the agent is down is forgotten on restart.
-    const podE = await createPodNetns(chain, { namespace: 'shop', name: 'gone' });
+    const podE = await createPodNetns(network!.chain, { namespace: 'shop', name: 'gone' });
     await agent!.kill();
     agent = undefined;
     releaseNetns(podE.netnsPath);

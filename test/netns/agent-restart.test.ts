@@ -7,25 +7,20 @@ import { rm, writeFile } from 'node:fs/promises';
 import type net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createPodSocket, listenInNetns, releaseNetns } from '../../agent/inpod/sockets.js';
-import {
-  createCniChain,
-  createPodNetns,
-  deletePodNetns,
-  destroyCniChain,
-  type CniChain,
-  type PodNetns,
-} from '../helpers/cni-chain.js';
+import { listenInNetns } from '../../agent/inpod/sockets.js';
+import type { PodNetns } from '../helpers/cni-chain.js';
 import { describeNetns } from '../helpers/privileges.js';
 import {
   bundleAgent,
   eventually,
   httpGet,
-  sh,
+  nodeAgentEnv,
   startAgent,
   tempDir,
   type AgentProcess,
 } from '../support/agent-netns.js';
+import { podExchange } from '../support/pod-exchange.js';
+import { createPodNetwork, type PodNetwork } from '../support/pod-network.js';
 import type { AgentConfigDump } from '../../core/admin/dump.js';
 
 const BRIDGE = 'ambt-h4r-br0';
@@ -33,37 +28,19 @@ const SUBNET = '10.231.44.0/24';
 const VIP = '10.96.44.10';
 const APP_PORT = 8080;
 
-/** One short connection from the client pod: send, half-close, expect the echo. */
-function oneConnection(pod: PodNetns, payload: string): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    const sock = createPodSocket(pod.netnsPath);
-    let echoed = '';
-    let error: string | undefined;
-    sock.setEncoding('utf8');
-    sock.setTimeout(5000, () => {
-      error = 'timeout';
-      sock.destroy();
-    });
-    sock.on('data', (d: string) => {
-      echoed += d;
-    });
-    sock.on('error', (err: NodeJS.ErrnoException) => {
-      error = err.code ?? err.message;
-    });
-    sock.on('close', () => resolve(error ?? (echoed === payload ? undefined : `echo ${JSON.stringify(echoed)}`)));
-    sock.connect(80, VIP);
-    sock.on('connect', () => sock.end(payload));
-  });
+/** One short connection from the client pod: send, half-close, expect the echo (undefined) or say what came. */
+async function oneConnection(pod: PodNetns, payload: string): Promise<string | undefined> {
+  const r = await podExchange(pod.netnsPath, VIP, 80, payload, { timeoutMs: 5000 });
+  return r.error ?? (r.echoed === payload ? undefined : `echo ${JSON.stringify(r.echoed)}`);
 }
 
 describeNetns('agent restart: listeners handed over in every pod netns', () => {
-  let chain: CniChain;
+  let network: PodNetwork | undefined;
   let dir: string;
   let bundle: string;
   let env: Record<string, string>;
   let first: AgentProcess | undefined;
   let second: AgentProcess | undefined;
-  const pods: PodNetns[] = [];
   let client: PodNetns;
   let server: PodNetns;
   let app: net.Server;
@@ -71,14 +48,11 @@ describeNetns('agent restart: listeners handed over in every pod netns', () => {
   beforeAll(async () => {
     dir = await tempDir('h4-restart');
     const configFile = path.join(dir, 'mesh.json');
-    env = {
+    env = nodeAgentEnv(dir, 'h4-node', {
       AMBIT_CONFIG_FILE: configFile,
-      AMBIT_STATE_DIR: path.join(dir, 'state'),
-      AMBIT_AGENT_SOCKET: path.join(dir, 'agent.sock'),
-      AMBIT_NODE_NAME: 'h4-node',
       AMBIT_DRAIN_MS: '5000',
       AMBIT_SOCKS5_PORT: '0',
-    };
+    });
     // Config first (pods are enrolled as their CNI ADD runs).
     const writeConfig = async (): Promise<void> => {
       await writeFile(
@@ -117,13 +91,14 @@ describeNetns('agent restart: listeners handed over in every pod netns', () => {
     await writeConfig();
     bundle = await bundleAgent();
     first = await startAgent(bundle, env);
-    chain = await createCniChain({ suite: 'h4r', bridge: BRIDGE, subnet: SUBNET, agentSocket: env.AMBIT_AGENT_SOCKET });
-    client = await createPodNetns(chain, { namespace: 'shop', name: 'client' });
-    pods.push(client);
-    server = await createPodNetns(chain, { namespace: 'shop', name: 'server' });
-    pods.push(server);
-    const gateway = SUBNET.replace(/\.0\/24$/, '.1');
-    for (const p of pods) sh('ip', ['-n', p.netnsName, 'route', 'replace', 'default', 'via', gateway]);
+    network = await createPodNetwork({
+      suite: 'h4r',
+      bridge: BRIDGE,
+      subnet: SUBNET,
+      agentSocket: env.AMBIT_AGENT_SOCKET,
+    });
+    client = await network.addPod({ namespace: 'shop', name: 'client' });
+    server = await network.addPod({ namespace: 'shop', name: 'server' });
     app = await listenInNetns(server.netnsPath, APP_PORT);
     app.on('connection', (s: net.Socket) => {
       s.on('data', (d) => s.write(d));
@@ -141,11 +116,7 @@ describeNetns('agent restart: listeners handed over in every pod netns', () => {
     if (app) await new Promise((r) => app.close(r));
     await first?.kill().catch(() => undefined);
     await second?.kill().catch(() => undefined);
-    for (const p of pods) {
-      releaseNetns(p.netnsPath);
-      await deletePodNetns(chain, p).catch(() => undefined);
-    }
-    if (chain) await destroyCniChain(chain);
+    await network?.destroy();
     if (bundle) await rm(path.dirname(bundle), { recursive: true, force: true });
     if (dir) await rm(dir, { recursive: true, force: true });
   }, 60_000);
@@ -196,8 +167,7 @@ describeNetns('agent restart: listeners handed over in every pod netns', () => {
       () => (second!.logs().some((l) => l.includes('enrolment socket taken over')) ? true : undefined),
       'enrolment taken over',
     );
-    const late = await createPodNetns(chain, { namespace: 'shop', name: 'late' });
-    pods.push(late);
+    await network!.addPod({ namespace: 'shop', name: 'late' });
     const dump = JSON.parse(await httpGet(second!.adminPort, '/config_dump')) as AgentConfigDump;
     expect(dump.pods.map((p) => p.name).sort()).toEqual(['client', 'late', 'server']);
   }, 30_000);

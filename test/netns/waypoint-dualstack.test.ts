@@ -5,34 +5,31 @@
 // applies L7 policy and dials the server's IPv6 endpoint over HBONE. A path denied by an
 // AuthorizationPolicy answers 403 over both families; another path passes over both.
 import http from 'node:http';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import type net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createPodSocket, listenInNetns, releaseNetns } from '../../agent/inpod/sockets.js';
+import { createPodSocket, listenInNetns } from '../../agent/inpod/sockets.js';
 import { domainsFor } from '../../controller/translate/l7-build.js';
 import { clusterName, type WaypointConfig } from '../../core/model/l7.js';
 import { DEFAULT_MESH_CONFIG, type Service } from '../../core/model/types.js';
-import {
-  createCniChain,
-  createPodNetns,
-  deletePodNetns,
-  destroyCniChain,
-  type CniChain,
-  type PodNetns,
-} from '../helpers/cni-chain.js';
+import type { PodNetns } from '../helpers/cni-chain.js';
 import { describeNetns } from '../helpers/privileges.js';
 import {
+  agentSocket,
   bundleAgent,
   eventually,
   httpGet,
   sh,
   spawn,
+  nodeAgentEnv,
   startAgent,
   tempDir,
   waitForLine,
   type AgentProcess,
 } from '../support/agent-netns.js';
+import { bundleMain } from '../support/bundle.js';
+import { createPodNetwork, type PodNetwork } from '../support/pod-network.js';
 import { REPO_ROOT as REPO } from '../support/repo.js';
 
 const BRIDGE = 'ambt-h13w-br0';
@@ -44,25 +41,6 @@ const APP_PORT = 8080;
 const HOST = 'server.shop.svc.cluster.local';
 const WAYPOINT_ID = 'spiffe://cluster.local/ns/shop/sa/waypoint';
 const CLIENT_ID = 'spiffe://cluster.local/ns/shop/sa/client';
-
-/** Bundle waypoint/main.ts into one ESM file, as a deployed binary. */
-async function bundleWaypoint(): Promise<string> {
-  const esbuild = await import('esbuild');
-  const dir = await mkdtemp(path.join(REPO, 'node_modules', '.ambit-h13-waypoint-'));
-  const outfile = path.join(dir, 'waypoint.mjs');
-  await esbuild.build({
-    entryPoints: [path.join(REPO, 'waypoint', 'main.ts')],
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    outfile,
-    logLevel: 'silent',
-    packages: 'external',
-    absWorkingDir: REPO,
-  });
-  return outfile;
-}
 
 /** One HTTP/1.1 request from the client pod (captured like an app) to `ip:80`. */
 function podGet(pod: PodNetns, ip: string, pathName: string): Promise<{ status: number; body: string }> {
@@ -95,14 +73,13 @@ function podGet(pod: PodNetns, ip: string, pathName: string): Promise<{ status: 
 }
 
 describeNetns('waypoint: dual-stack pods', () => {
-  let chain: CniChain;
+  let network: PodNetwork | undefined;
   let dir: string;
   let agentBundle: string;
   let waypointBundle: string;
   let agent: AgentProcess | undefined;
   let waypoint: ReturnType<typeof spawn> | undefined;
   const waypointLines: string[] = [];
-  const pods: PodNetns[] = [];
   let client: PodNetns;
   let server: PodNetns;
   let wp: PodNetns;
@@ -223,32 +200,25 @@ describeNetns('waypoint: dual-stack pods', () => {
     dir = await tempDir('h13-wp-dual');
     const configFile = path.join(dir, 'mesh.json');
     await applyMesh(configFile, 'v0');
-    [agentBundle, waypointBundle] = await Promise.all([bundleAgent(), bundleWaypoint()]);
-    agent = await startAgent(agentBundle, {
-      AMBIT_CONFIG_FILE: configFile,
-      AMBIT_STATE_DIR: path.join(dir, 'state'),
-      AMBIT_AGENT_SOCKET: path.join(dir, 'agent.sock'),
-      AMBIT_NODE_NAME: 'h13-wp-node',
-      AMBIT_DRAIN_MS: '2000',
-      AMBIT_SOCKS5_PORT: '0',
-    });
-    chain = await createCniChain({
+    [agentBundle, waypointBundle] = await Promise.all([bundleAgent(), bundleMain('waypoint/main.ts', 'waypoint')]);
+    agent = await startAgent(
+      agentBundle,
+      nodeAgentEnv(dir, 'h13-wp-node', {
+        AMBIT_CONFIG_FILE: configFile,
+        AMBIT_DRAIN_MS: '2000',
+        AMBIT_SOCKS5_PORT: '0',
+      }),
+    );
+    network = await createPodNetwork({
       suite: 'h13w',
       bridge: BRIDGE,
       subnet: SUBNET,
       subnet6: SUBNET6,
-      agentSocket: path.join(dir, 'agent.sock'),
+      agentSocket: agentSocket(dir),
     });
-    client = await createPodNetns(chain, { namespace: 'shop', name: 'client' });
-    pods.push(client);
-    server = await createPodNetns(chain, { namespace: 'shop', name: 'server' });
-    pods.push(server);
-    wp = await createPodNetns(chain, { namespace: 'shop', name: 'waypoint' });
-    pods.push(wp);
-    for (const p of pods) {
-      sh('ip', ['-n', p.netnsName, 'route', 'replace', 'default', 'via', SUBNET.replace(/\.0\/24$/, '.1')]);
-      sh('ip', ['-n', p.netnsName, '-6', 'route', 'replace', 'default', 'via', SUBNET6.replace(/::\/64$/, '::1')]);
-    }
+    client = await network.addPod({ namespace: 'shop', name: 'client' });
+    server = await network.addPod({ namespace: 'shop', name: 'server' });
+    wp = await network.addPod({ namespace: 'shop', name: 'waypoint' });
     const appHandler = http.createServer((req, res) => {
       appSeen.push({ url: req.url ?? '', peer: req.socket.remoteAddress ?? '' });
       res.end(`served ${req.url}`);
@@ -304,11 +274,7 @@ describeNetns('waypoint: dual-stack pods', () => {
     }
     for (const a of apps) await new Promise((r) => a.close(r));
     await agent?.kill().catch(() => undefined);
-    for (const p of pods) {
-      releaseNetns(p.netnsPath);
-      await deletePodNetns(chain, p).catch(() => undefined);
-    }
-    if (chain) await destroyCniChain(chain);
+    await network?.destroy();
     for (const b of [agentBundle, waypointBundle]) if (b) await rm(path.dirname(b), { recursive: true, force: true });
     if (dir) await rm(dir, { recursive: true, force: true });
   }, 60_000);

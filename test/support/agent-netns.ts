@@ -90,26 +90,26 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pollUntil } from './wait.js';
 import { REPO_ROOT as REPO } from './repo.js';
+import { bundleMain } from './bundle.js';
 export const ADDON_PATH = path.join(REPO, 'agent', 'native', 'build', 'Release', 'ambit_netns.node');
 
-/** Bundle agent/main.ts into one ESM file (npm packages stay external, resolved from the repo). */
-export async function bundleAgent(): Promise<string> {
-  const esbuild = await import('esbuild');
-  const dir = await mkdtemp(path.join(REPO, 'node_modules', '.ambit-h3-agent-'));
-  const outfile = path.join(dir, 'agent.mjs');
-  await esbuild.build({
-    entryPoints: [path.join(REPO, 'agent', 'main.ts')],
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    outfile,
-    logLevel: 'silent',
-    packages: 'external',
-    absWorkingDir: REPO,
-  });
-  return outfile;
+/** The agent's bundle, as deployed (test/support/bundle.ts). */
+export const bundleAgent = (): Promise<string> => bundleMain('agent/main.ts', 'agent');
+
+/**
+ * The env of an agent a suite starts on one node: its state dir and enrolment socket under
+ * `dir` (`agentSocket(dir)` is what the CNI chain asks), plus the suite's own settings.
+ */
+export function nodeAgentEnv(dir: string, node: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    AMBIT_STATE_DIR: path.join(dir, 'state'),
+    AMBIT_AGENT_SOCKET: agentSocket(dir),
+    AMBIT_NODE_NAME: node,
+    ...extra,
+  };
 }
+
+export const agentSocket = (dir: string): string => path.join(dir, 'agent.sock');
 
 export async function tempDir(tag: string): Promise<string> {
   return mkdtemp(path.join(tmpdir(), `ambit-h3-${tag}-`));
@@ -132,7 +132,22 @@ export interface AgentProcess {
   stop(): Promise<number | null>;
 }
 
+/**
+ * Start the agent on free ports. A port is free when picked and taken when the agent binds it,
+ * so on a busy machine another process can take it in between: the start is tried again, on
+ * fresh ports, when the agent exits on EADDRINUSE.
+ */
 export async function startAgent(bundle: string, env: Record<string, string>): Promise<AgentProcess> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startAgentOnce(bundle, env);
+    } catch (err) {
+      if (attempt >= 3 || !String((err as Error).message).includes('EADDRINUSE')) throw err;
+    }
+  }
+}
+
+async function startAgentOnce(bundle: string, env: Record<string, string>): Promise<AgentProcess> {
   const [adminPort, metricsPort, readyPort, socksPort] = [
     await freePort(),
     await freePort(),

@@ -3,33 +3,12 @@
 import { describe, expect, it } from 'vitest';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import type { RequestAuthentication } from '../../core/model/l7.js';
-import type { RequestView } from '../route/request-view.js';
+import { requestContext } from '../../test/support/request-context.js';
 import type { RequestContext } from './context.js';
 import { JwksCache } from './jwks.js';
 import { jwtFilter } from './jwt.js';
 
-function context(token: string): RequestContext {
-  const headers = { authorization: `Bearer ${token}` };
-  const view: RequestView = {
-    method: 'GET',
-    url: '/x',
-    path: '/x',
-    query: new URLSearchParams(),
-    authority: 'svc:80',
-    scheme: 'http',
-    headers,
-    port: 80,
-    source: { ip: '10.0.0.1', port: 1234, namespace: 'shop' },
-  };
-  return {
-    view,
-    upstreamHeaders: { ...headers },
-    upstreamPath: '/x',
-    upstreamAuthority: 'svc:80',
-    destinationWorkload: { namespace: 'shop', labels: {} },
-    responseEdits: [],
-  };
-}
+const context = (token: string): RequestContext => requestContext({ authorization: `Bearer ${token}` });
 
 describe('JWT filter: a rule without issuer', () => {
   it('accepts any issuer its keys verify, and refuses a token signed by another key', async () => {

@@ -8,35 +8,15 @@ import { beforeAll, describe, expect } from 'vitest';
 import { it, fc } from '@fast-check/vitest';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { fuzzParams, fuzzTimeout } from '../../test/support/fuzz.js';
+import { requestContext } from '../../test/support/request-context.js';
 import type { RequestAuthentication } from '../../core/model/l7.js';
-import type { RequestView } from '../route/request-view.js';
 import type { HttpFilter, RequestContext } from './context.js';
 import { JwksCache } from './jwks.js';
 import { jwtFilter } from './jwt.js';
 
 const ISSUER = 'https://issuer.example';
 
-function context(headers: Record<string, string>, query = ''): RequestContext {
-  const view: RequestView = {
-    method: 'GET',
-    url: `/x${query ? `?${query}` : ''}`,
-    path: '/x',
-    query: new URLSearchParams(query),
-    authority: 'svc:80',
-    scheme: 'http',
-    headers,
-    port: 80,
-    source: { ip: '10.0.0.1', port: 1234, namespace: 'shop' },
-  };
-  return {
-    view,
-    upstreamHeaders: { ...headers },
-    upstreamPath: '/x',
-    upstreamAuthority: 'svc:80',
-    destinationWorkload: { namespace: 'shop', labels: {} },
-    responseEdits: [],
-  };
-}
+const context = requestContext;
 
 /** Runs the filter; the property fails on any throw or rejection. */
 async function run(filter: HttpFilter, ctx: RequestContext): Promise<number | undefined> {
