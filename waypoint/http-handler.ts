@@ -223,6 +223,10 @@ async function handle(req: Req, res: Res, deps: HandlerDeps): Promise<void> {
       attempts: extra.attempts ?? 0,
       ...(extra.upstream ? { upstream: extra.upstream } : {}),
       requestId,
+      requestHeaders: headers,
+      clientAddress: info.clientIp.includes(':')
+        ? `[${info.clientIp}]:${info.clientPort}`
+        : `${info.clientIp}:${info.clientPort}`,
       ...(extra.endpoint
         ? { destinationEndpoint: extra.endpoint, ...destinationWorkloadOf(pipeline, extra.endpoint) }
         : {}),
