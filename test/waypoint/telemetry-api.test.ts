@@ -1,5 +1,5 @@
 // The Telemetry API at a real waypoint (HBONE in, HBONE out): a namespace's metric overrides
-// (a tag from request.host, a tag removed, a metric disabled), its access log to an Envoy file
+// (tags from request.host and a request header, a tag removed, a metric disabled), its access log to an Envoy file
 // provider with a response.code filter, and trace sampling from a resource that targets the
 // waypoint's Gateway, all carried in the waypoint config's mesh settings as the controller
 // sends them. A new config without the resources puts the defaults back.
@@ -43,6 +43,7 @@ function policies(logFile: string): TelemetryPolicy[] {
           mode: 'CLIENT_AND_SERVER',
           tags: [
             { tag: 'request_host', operation: 'UPSERT', value: { attribute: 'request.host' } },
+            { tag: 'user', operation: 'UPSERT', value: { requestHeader: 'x-user' } },
             { tag: 'source_principal', operation: 'REMOVE' },
           ],
         },
@@ -95,13 +96,15 @@ describe('Telemetry API at the waypoint', () => {
   const text = async (): Promise<string> => w.metrics.text();
   const lines = (t: string, name: string): string[] => t.split('\n').filter((l) => l.startsWith(`${name}{`));
 
-  it('metrics: request_host from the request, source_principal removed, istio_request_bytes off', async () => {
-    expect((await w.request({ path: '/ok' })).status).toBe(200);
-    expect((await w.request({ path: '/ok' })).status).toBe(200);
+  it('metrics: request_host and user from the request, source_principal removed, istio_request_bytes off', async () => {
+    expect((await w.request({ path: '/ok', headers: { 'x-user': 'alice' } })).status).toBe(200);
+    expect((await w.request({ path: '/ok', headers: { 'x-user': 'alice' } })).status).toBe(200);
     expect((await w.request({ path: '/teapot' })).status).toBe(418);
     const t = await text();
     const total = lines(t, 'istio_requests_total');
     expect(total).toHaveLength(2);
+    expect(total.find((l) => l.includes('response_code="200"'))).toContain('user="alice"');
+    expect(total.find((l) => l.includes('response_code="418"'))).toContain('user="unknown"');
     for (const l of total) {
       expect(l).toContain(`request_host="customer-service:${APP_PORT}"`);
       expect(l).not.toContain('source_principal=');
