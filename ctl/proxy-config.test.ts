@@ -110,6 +110,48 @@ describe('proxy-config', () => {
     ]);
   });
 
+  it("renders a waypoint's tls and tcp routes: SNI patterns, ports, weights", () => {
+    const dump = {
+      routes: [
+        {
+          name: 'db.shop.svc.cluster.local:5432',
+          tlsRoutes: [
+            {
+              source: 'shop/db',
+              matches: [{ sniHosts: ['a.example', '*.b.example'] }],
+              destinations: [{ host: 'db.shop.svc.cluster.local', subset: 'v1', port: 5432, weight: 100 }],
+            },
+          ],
+          tcpRoutes: [
+            {
+              source: 'shop/db',
+              matches: [],
+              destinations: [
+                { host: 'db.shop.svc.cluster.local', subset: 'v1', port: 5432, weight: 80 },
+                { host: 'db.shop.svc.cluster.local', subset: 'v2', port: 5432, weight: 20 },
+              ],
+            },
+          ],
+          routes: [],
+        },
+      ],
+    };
+    expect(sectionData(dump, 'routes').table.rows).toEqual([
+      [
+        'db.shop.svc.cluster.local:5432',
+        'shop/db',
+        'tls sni=a.example,*.b.example',
+        'db.shop.svc.cluster.local/v1:5432 100%',
+      ],
+      [
+        'db.shop.svc.cluster.local:5432',
+        'shop/db',
+        'tcp *',
+        'db.shop.svc.cluster.local/v1:5432 80%, db.shop.svc.cluster.local/v2:5432 20%',
+      ],
+    ]);
+  });
+
   it('reads /config_dump over HTTP and explains an unreachable endpoint', async () => {
     server = http.createServer((req, res) => {
       res.writeHead(req.url === '/config_dump' ? 200 : 404, { 'content-type': 'application/json' });

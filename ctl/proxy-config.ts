@@ -168,8 +168,23 @@ export function sectionData(dump: unknown, section: Section): { items: unknown[]
     case 'routes': {
       const hosts = arr(d.routes);
       const items = hosts;
-      const rows = hosts.flatMap((h) =>
-        arr(h.routes).map((r) => [
+      const destinations = (r: Rec): string =>
+        arr(r.destinations)
+          .map((x) => `${s(x.host)}${x.subset ? `/${s(x.subset)}` : ''}:${s(x.port)} ${s(x.weight)}%`)
+          .join(', ');
+      // tcp/tls routes: MATCH names the kind and, for tls, the SNI patterns.
+      const l4Match = (kind: 'tcp' | 'tls', r: Rec): string =>
+        arr(r.matches).length === 0
+          ? `${kind} *`
+          : arr(r.matches)
+              .map(
+                (m) => `${kind} ${Array.isArray(m.sniHosts) ? `sni=${m.sniHosts.map(s).join(',')}` : s(m.port ?? m)}`,
+              )
+              .join(' | ');
+      const rows = hosts.flatMap((h) => [
+        ...arr(h.tlsRoutes).map((r) => [s(h.name), s(r.source), l4Match('tls', r), destinations(r)]),
+        ...arr(h.tcpRoutes).map((r) => [s(h.name), s(r.source), l4Match('tcp', r), destinations(r)]),
+        ...arr(h.routes).map((r) => [
           s(h.name),
           s(r.source),
           arr(r.matches).length === 0
@@ -181,11 +196,9 @@ export function sectionData(dump: unknown, section: Section): { items: unknown[]
             ? `redirect ${s(r.redirect)}`
             : r.directResponse
               ? `respond ${s(rec(r.directResponse).status)}`
-              : arr(r.destinations)
-                  .map((x) => `${s(x.host)}${x.subset ? `/${s(x.subset)}` : ''}:${s(x.port)} ${s(x.weight)}%`)
-                  .join(', '),
+              : destinations(r),
         ]),
-      );
+      ]);
       return { items, table: { headers: ['VIRTUAL HOST', 'SOURCE', 'MATCH', 'ROUTE'], rows } };
     }
   }
