@@ -8,6 +8,7 @@ import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clusterName, type Cluster, type L4Route, type VirtualHost } from '../../core/model/l7.js';
+import { helloBytes } from '../../core/tls/test-fixtures.js';
 import { testCa, testCredentials } from '../helpers/pki.js';
 import { APP_PORT, clientWorkload, HOST, to, vhost, waypointConfig, WaypointHarness } from './harness.js';
 
@@ -176,6 +177,24 @@ describe('waypoint: VirtualService tls routes (SNI, not terminated)', () => {
     const b = await tlsExchange('deep.x.b.example');
     expect(b.greeting).toBe('pod=tls-b sni=deep.x.b.example');
     expect(b.peer).toContain('sa/tls-b');
+  }, 60_000);
+
+  it('survives what is not a good hello: plaintext, a cut hello, garbage, an oversized hello', async () => {
+    const send = async (bytes: Buffer): Promise<string> => {
+      const tunnel = await w.rawTunnel();
+      tunnel.on('error', () => undefined);
+      tunnel.end(bytes);
+      return readAll(tunnel).catch(() => 'reset');
+    };
+    const hello = helloBytes({ serverName: 'a.example' });
+    // Not TLS: no SNI, so the service default takes it (its TLS server then rejects the bytes).
+    expect(await send(Buffer.from('GET / HTTP/1.1\r\n\r\n'))).not.toContain('pod=tls-a');
+    // Cut short, then closed: nothing to route.
+    expect(await send(hello.subarray(0, hello.length - 3))).not.toContain('pod=');
+    expect(await send(Buffer.from([0x16, 0x03, 0x01, 0xff, 0xff, 1, 2, 3]))).not.toContain('pod=');
+    expect(await send(helloBytes({ serverName: 'a.example', padding: 40_000 }))).not.toContain('pod=tls-a');
+    // And the waypoint still routes a good one.
+    expect((await tlsExchange('a.example')).greeting).toBe('pod=tls-a sni=a.example');
   }, 60_000);
 
   it('an SNI no tls route matches goes to the service default', async () => {
