@@ -16,7 +16,15 @@ import type { PodNetns } from '../helpers/cni-chain.js';
 import { listenInNetns } from '../../agent/inpod/sockets.js';
 import type { AgentConfigDump } from '../../core/admin/dump.js';
 import { allocateAutoVips } from '../../core/dns/vip-allocation.js';
-import { addressRecord, decodeMessage, encodeMessage, RCODE } from '../../core/dns/wire.js';
+import {
+  addressRecord,
+  decodeMessage,
+  encodeMessage,
+  queryMessage,
+  RCODE,
+  recordAddress,
+  TYPE,
+} from '../../core/dns/wire.js';
 import {
   bundleAgent,
   eventually,
@@ -243,6 +251,20 @@ describeNetns('agent DNS proxy: names from a pod', () => {
     // Forwarded by the agent from the node, not sent by the pod itself (captured).
     for (const q of asked) expect(q.from).not.toBe(client.ip);
     expect(await resolveInPod(client, 'nothing-here.example.test')).toEqual([]);
+  });
+
+  it('a query over TCP is answered too (the proxy listens on TCP 15053)', async () => {
+    const query = encodeMessage(queryMessage(0x4242, 'payment.shop', TYPE.A));
+    const script =
+      `const n=require('node:net');const q=Buffer.from('${query.toString('hex')}','hex');` +
+      `const l=Buffer.alloc(2);l.writeUInt16BE(q.length);let b=Buffer.alloc(0);` +
+      `const s=n.connect(53,'${RESOLVER}',()=>s.write(Buffer.concat([l,q])));` +
+      `s.on('data',(d)=>{b=Buffer.concat([b,d]);if(b.length>=2&&b.length>=2+b.readUInt16BE(0)){` +
+      `process.stdout.write(b.subarray(2).toString('hex'));s.destroy();}});` +
+      `s.on('error',(e)=>{console.error(e.message);process.exitCode=1;});`;
+    const answer = decodeMessage(Buffer.from((await inPod(client, process.execPath, ['-e', script])).trim(), 'hex'));
+    expect(answer.id).toBe(0x4242);
+    expect(answer.answers.map(recordAddress)).toEqual([SERVICE_VIP]);
   });
 
   it('garbage sent to the resolver is dropped; the next query is answered', async () => {
