@@ -101,7 +101,7 @@ export interface FaultInjection {
  * preflights from an allowed origin get a local 200, other requests get the response headers.
  */
 export interface CorsPolicy {
-  /** Origins allowed (`allowOrigins`, plus the deprecated exact-only `allowOrigin`). */
+  /** Origins allowed (`allowOrigins`). */
   readonly allowOrigins: readonly StringMatch[];
   readonly allowMethods?: readonly string[];
   readonly allowHeaders?: readonly string[];
