@@ -32,6 +32,8 @@ export class ClientConnection {
   /** The resource set every answered type of this client reflects. */
   private syncedTo: ResourceSet | undefined;
   private scopeKey: string | undefined;
+  /** The scope of the last push (what `held` reflects once `syncedTo` is set). */
+  private lastScope: ClientScope | undefined;
   /** On-demand subscriptions (addresses, hostnames), and those not answered yet. */
   private readonly subscribed = new Set<string>();
   private answers: string[] = [];
@@ -141,7 +143,14 @@ export class ClientConnection {
     // change what the client must hold, and only workloads and services.
     const sameSet = this.syncedTo === set;
     const sameScope = this.scopeKey === scope.key;
+    // In step with the base (or this very set) under a scope that differs only in what the
+    // lookups resolve to: the changed names plus those that entered or left the resolution.
+    const moved =
+      !sameScope && (sameSet || (delta !== undefined && this.syncedTo === delta.base))
+        ? wantedChange(this.lastScope, scope)
+        : undefined;
     this.scopeKey = scope.key;
+    this.lastScope = scope;
     const out: DeltaResponse[] = [];
     let skipped = false;
     for (const [type, held] of this.held) {
@@ -152,7 +161,13 @@ export class ClientConnection {
       const current = set.get(type) ?? new Map<string, EncodedResource>();
       const first = this.unanswered.delete(type);
       if (!first && sameSet && (sameScope || (type !== TYPE_WORKLOAD && type !== TYPE_SERVICE))) continue;
-      const changed = inStep && !first ? (delta.changed.get(type) ?? []) : undefined;
+      const changed = first
+        ? undefined
+        : inStep
+          ? (delta.changed.get(type) ?? [])
+          : moved
+            ? [...(sameSet ? [] : (delta?.changed.get(type) ?? [])), ...(moved.get(type) ?? [])]
+            : undefined;
       const scoped = changed === undefined ? scope.candidates?.(type) : undefined;
       const names =
         changed ?? (scoped ? new Set([...scoped, ...held.keys()]) : new Set([...current.keys(), ...held.keys()]));
@@ -197,4 +212,20 @@ export class ClientConnection {
   close(): void {
     this.stream.end();
   }
+}
+
+/** Names whose membership differs between two on-demand scopes of the same base; undefined when not comparable. */
+function wantedChange(before: ClientScope | undefined, after: ClientScope): Map<string, string[]> | undefined {
+  if (!before?.wanted || !after.wanted || before.baseKey === undefined || before.baseKey !== after.baseKey)
+    return undefined;
+  const diff = (a: ReadonlySet<string>, b: ReadonlySet<string>): string[] => {
+    const out: string[] = [];
+    for (const n of a) if (!b.has(n)) out.push(n);
+    for (const n of b) if (!a.has(n)) out.push(n);
+    return out;
+  };
+  return new Map([
+    [TYPE_WORKLOAD, diff(before.wanted.workloads, after.wanted.workloads)],
+    [TYPE_SERVICE, diff(before.wanted.services, after.wanted.services)],
+  ]);
 }

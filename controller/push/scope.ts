@@ -39,6 +39,13 @@ export interface ClientScope {
   includes(type: string, name: string, resource: EncodedResource | undefined): boolean;
   /** Names of `type` that may be in scope (a superset); undefined: any name of the type. */
   candidates?(type: string): Iterable<string> | undefined;
+  /**
+   * On-demand agents: the key without the lookups' resolution, and that resolution. Two scopes
+   * with the same `baseKey` differ only in `wanted`, so a client moves from one to the other
+   * by the names that entered or left it (no comparison over its whole scope).
+   */
+  readonly baseKey?: string;
+  readonly wanted?: { readonly services: ReadonlySet<string>; readonly workloads: ReadonlySet<string> };
 }
 
 interface ByAddress {
@@ -132,10 +139,13 @@ export class ScopeIndex {
     }
     const own = this.workloadsOn(node.name);
     const wanted = this.resolve(onDemand ?? new Set(), namespaces);
+    const baseKey = `agent-on-demand/${node.name}/${root}/${nsKey}`;
     return {
       // The resolution is part of the key: a service that gains an existing workload as an
       // endpoint changes what the client must hold without that workload changing.
-      key: `agent-on-demand/${node.name}/${root}/${nsKey}/${digest([...wanted.services, ...wanted.workloads])}`,
+      key: `${baseKey}/${digest([...wanted.services, ...wanted.workloads])}`,
+      baseKey,
+      wanted,
       includes: (type, name, r) => {
         if (type === TYPE_WORKLOAD) return r?.node === node.name || wanted.workloads.has(name);
         if (type === TYPE_SERVICE) return wanted.services.has(name);
