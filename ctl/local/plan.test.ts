@@ -50,7 +50,7 @@ describe('local plan', () => {
     expect(vip).toMatch(/^10\.96\./);
 
     // the example's waypoint Gateway becomes a pod the mesh does not capture, with the Gateway's identity
-    const wp = plan.pods.find((p) => p.waypoint)!;
+    const wp = plan.pods.find((p) => p.waypoint && !p.gateway)!;
     expect(wp).toMatchObject({
       namespace: 'coffee-shop',
       name: 'waypoint-waypoint',

@@ -14,6 +14,7 @@ import { isOutsideHost, outsideHostOf, type OutsideHost } from './outside-hosts.
 import { AmbitError } from '../../core/errors.js';
 import type { MeshSnapshot } from '../../core/model/types.js';
 import { ipv4Cidr, ipv4ToString } from './cidr.js';
+import { gatewayPodSources, type LocalGateway } from './gateways.js';
 import type { RestartPolicy } from './supervisor.js';
 
 export interface ContainerSpec {
@@ -35,6 +36,8 @@ export interface PlannedPod {
   readonly identity: string;
   /** The pod runs this waypoint Gateway (`local up` starts ambit-waypoint in it); `replica` 0, 1, … */
   readonly waypoint?: { readonly gateway: string; readonly replica: number };
+  /** An Istio ingress/egress gateway pod (gateways.ts): ambit-waypoint runs in that mode. */
+  readonly gateway?: LocalGateway;
   /** What `local up` does when the pod's command exits (a Pod's spec.restartPolicy; Deployments: Always). */
   readonly restartPolicy: RestartPolicy;
 }
@@ -98,6 +101,7 @@ interface PodSource {
   container: ContainerSpec | undefined;
   fixedIp?: string;
   waypoint?: { gateway: string; replica: number };
+  gateway?: LocalGateway;
   restartPolicy?: RestartPolicy;
 }
 
@@ -255,6 +259,7 @@ export async function planLocal(dir: string, opts: PlanOptions = {}): Promise<Lo
   }
   read.documents = read.documents.filter((d) => !isOutsideHost(d.object));
   const sources = read.documents.flatMap((d) => podsOf(d.object).map((p) => ({ p, file: d.origin.file ?? '' })));
+  for (const p of gatewayPodSources(read.documents.map((d) => d.object))) sources.push({ p, file: '' });
   sources.sort((a, b) => `${a.p.namespace}/${a.p.name}`.localeCompare(`${b.p.namespace}/${b.p.name}`));
   const seen = new Set<string>();
   const used = new Set<number>([cidr.network, cidr.network + 1, cidr.broadcast]);
@@ -345,6 +350,7 @@ export async function planLocal(dir: string, opts: PlanOptions = {}): Promise<Lo
       enrolled: w?.enrolled ?? false,
       identity: w?.identity ?? '',
       ...(p.waypoint ? { waypoint: p.waypoint } : {}),
+      ...(p.gateway ? { gateway: p.gateway } : {}),
       restartPolicy: p.restartPolicy ?? 'Always',
     };
   });
