@@ -28,6 +28,7 @@ import { detachFromTerminal } from './terminal.js';
 import { isAlive, portsFor, readRecord, writeRecord, type LocalRecord } from './state.js';
 import { tearDown } from './teardown.js';
 import { startWaypointBalancer, type WaypointBalancer } from './waypoint-balancer.js';
+import { copyManifestCredentials, exposeIngressPorts, gatewayEnv } from './gateways.js';
 import { addOutsideHostNetwork, hostVethName, serverNamesFor, writeOutsideHostPki } from './outside-hosts.js';
 import {
   bridgeWaypointPorts,
@@ -541,6 +542,7 @@ export async function localUp(o: UpOptions): Promise<number> {
       await writeRecord(record);
       log.info('host outside the mesh started', { pod: `${host.namespace}/${host.name}`, ip: host.address });
     }
+    await copyManifestCredentials(plan.dir, localCredentialsDir(stateDir), log);
     // Waypoints first (the pods' service traffic goes through them from its first request);
     // the added pods (the live view's traffic generator) last, once the apps they call run.
     const added = new Set((o.extraObjects ?? []).map((x) => `${x.metadata.namespace ?? 'default'}/${x.metadata.name}`));
@@ -572,12 +574,16 @@ export async function localUp(o: UpOptions): Promise<number> {
         waypointPorts.push(
           await bridgeWaypointPorts({ netnsName, controllerPort: ports.controllerGrpc, hostPort: wp.port, log }),
         );
-        const env = waypointEnv(pod, {
-          rootsFile: path.join(controllerDir, 'root-cert.pem'),
-          tokenFile: waypointTokens.get(pod.uid)!,
-          controllerIdentity: CONTROLLER_IDENTITY,
-          stateDir,
-        });
+        const env = {
+          ...waypointEnv(pod, {
+            rootsFile: path.join(controllerDir, 'root-cert.pem'),
+            tokenFile: waypointTokens.get(pod.uid)!,
+            controllerIdentity: CONTROLLER_IDENTITY,
+            stateDir,
+          }),
+          ...(pod.gateway ? gatewayEnv(pod) : {}),
+        };
+        if (pod.gateway) waypointPorts.push(...(await exposeIngressPorts(pod, netnsName, o.portOffset, log)));
         supervisor.add({
           name: `waypoint/${pod.namespace}/${pod.name}`,
           policy: 'Always',
@@ -590,7 +596,10 @@ export async function localUp(o: UpOptions): Promise<number> {
               cmd: 'ip',
               cwd: plan.dir,
               env,
-              args: ['netns', 'exec', netnsName, process.execPath, builtMain('waypoint'), '--mode', 'waypoint'],
+              args: [
+                ...['netns', 'exec', netnsName, process.execPath, builtMain('waypoint')],
+                ...['--mode', pod.gateway?.mode ?? 'waypoint'],
+              ],
               logFile: path.join(logs, `waypoint.${pod.namespace}.${pod.name}.log`),
               onStdoutLine: (line) => {
                 if (line.startsWith('ready')) waypointsReady.add(pod.uid);
@@ -719,7 +728,8 @@ export async function localUp(o: UpOptions): Promise<number> {
       const used = plan.snapshot.services.some(
         (s) => s.waypoint?.namespace === wp.namespace && s.waypoint.name === wp.name,
       );
-      if (!used)
+      const isGateway = plan.pods.some((p) => p.gateway && p.namespace === wp.namespace && p.name === wp.pod);
+      if (!used && !isGateway)
         log.warn('no Service uses this waypoint', {
           waypoint: `${wp.namespace}/${wp.name}`,
           hint: `label a namespace mesh-waypoint=${wp.name}`,
