@@ -121,7 +121,10 @@ export function computeGraph(deltas: Deltas, topology: Topology = EMPTY_TOPOLOGY
   const edges = new Map<string, EdgeAcc>();
   const podToWorkload = new Map<string, string>();
   for (const w of topology.workloads) for (const p of w.pods) podToWorkload.set(`${w.namespace}/${p}`, w.name);
-  const waypointPods = new Set(topology.waypoints.map((w) => `${w.namespace}/${w.pod ?? `${w.name}-waypoint`}`));
+  // A waypoint's workload is its Gateway's name in Istio's labels; its pod name in older reporters.
+  const waypointPods = new Set(
+    topology.waypoints.flatMap((w) => [`${w.namespace}/${w.pod ?? `${w.name}-waypoint`}`, `${w.namespace}/${w.name}`]),
+  );
   const waypointByIdentity = new Map(topology.waypoints.filter((w) => w.identity).map((w) => [w.identity!, w]));
   const serviceWaypoint = new Map(
     topology.services.filter((s) => s.waypoint).map((s) => [`${s.namespace}/${s.name}`, s.waypoint!]),
