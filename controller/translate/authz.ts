@@ -36,7 +36,8 @@ function listOrUndefined(value: unknown): readonly string[] | undefined {
   return Array.isArray(value) ? list : undefined;
 }
 
-const SOURCE_KEYS = [
+/** The AuthorizationPolicy `source` fields translated into the model (the validator checks these and more). */
+export const SOURCE_KEYS = [
   'principals',
   'notPrincipals',
   'requestPrincipals',
@@ -48,7 +49,8 @@ const SOURCE_KEYS = [
   'remoteIpBlocks',
   'notRemoteIpBlocks',
 ] as const;
-const OPERATION_KEYS = [
+/** The AuthorizationPolicy `operation` fields. */
+export const OPERATION_KEYS = [
   'hosts',
   'notHosts',
   'ports',

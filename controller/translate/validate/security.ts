@@ -10,28 +10,15 @@ import {
   Issues,
   specOf,
 } from './common.js';
+import { OPERATION_KEYS, SOURCE_KEYS } from '../authz.js';
 import { checkObjectSchema } from './schema-check.js';
 import type { KubeObject } from '../../sources/types.js';
 
 const ACTIONS = ['ALLOW', 'DENY', 'AUDIT', 'CUSTOM'];
 const MTLS_MODES = ['UNSET', 'DISABLE', 'PERMISSIVE', 'STRICT'];
-const SOURCE_FIELDS = [
-  'principals',
-  'notPrincipals',
-  'requestPrincipals',
-  'notRequestPrincipals',
-  'namespaces',
-  'notNamespaces',
-  'ipBlocks',
-  'notIpBlocks',
-  'remoteIpBlocks',
-  'notRemoteIpBlocks',
-  'serviceAccounts',
-  'notServiceAccounts',
-  'trustDomains',
-  'notTrustDomains',
-];
-const OPERATION_FIELDS = ['hosts', 'notHosts', 'ports', 'notPorts', 'methods', 'notMethods', 'paths', 'notPaths'];
+// Istio's source fields: those the translator carries, and those it reads into principals.
+const SOURCE_FIELDS = [...SOURCE_KEYS, 'serviceAccounts', 'notServiceAccounts', 'trustDomains', 'notTrustDomains'];
+const OPERATION_FIELDS = OPERATION_KEYS;
 
 /** Istio wildcards: `*` alone, or only as a prefix or suffix. */
 function checkWildcard(issues: Issues, at: string, v: string): boolean {
