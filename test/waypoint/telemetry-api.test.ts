@@ -16,21 +16,15 @@ import { pollUntil } from '../support/wait.js';
 import { testCa } from '../helpers/pki.js';
 import { APP_PORT, to, waypointConfig, WaypointHarness } from './harness.js';
 
-const routes: HttpRoute[] = [
-  {
-    source: 'coffee-shop/t',
-    name: 'ok',
-    matches: [{ uri: { type: 'prefix', value: '/ok' } }],
-    destinations: [to(undefined)],
-  },
-  {
-    source: 'coffee-shop/t',
-    name: 'teapot',
-    matches: [{ uri: { type: 'prefix', value: '/teapot' } }],
-    destinations: [to(undefined)],
-    fault: { abort: { httpStatus: 418, percentage: 100 } },
-  },
-];
+/** A route for the path prefix `/<name>` to the service. */
+const prefixRoute = (name: string, extra: Partial<HttpRoute> = {}): HttpRoute => ({
+  source: 'coffee-shop/t',
+  name,
+  matches: [{ uri: { type: 'prefix', value: `/${name}` } }],
+  destinations: [to(undefined)],
+  ...extra,
+});
+const routes = [prefixRoute('ok'), prefixRoute('teapot', { fault: { abort: { httpStatus: 418, percentage: 100 } } })];
 
 function policies(logFile: string): TelemetryPolicy[] {
   return [
