@@ -99,12 +99,18 @@ export function nodeTokenFileAuthenticator(
     cache.checkedAt = now();
     return cache.tokens;
   };
+  // Requests that find the check due at the same moment share one stat (and read).
+  let refreshing: Promise<Map<string, Caller>> | undefined;
+  const shared = (): Promise<Map<string, Caller>> =>
+    (refreshing ??= refresh().finally(() => {
+      refreshing = undefined;
+    }));
   return async (token) => {
     // Keyed by SHA-256: the lookup compares digests, so its timing says nothing about the token.
     const key = digest(token).toString('hex');
     const fresh = cache !== undefined && now() - cache.checkedAt < recheckMs;
     let caller = fresh ? cache!.tokens.get(key) : undefined;
-    if (!caller) caller = (await refresh()).get(key);
+    if (!caller) caller = (await shared()).get(key);
     if (!caller) throw new Error('unknown token');
     return caller;
   };
