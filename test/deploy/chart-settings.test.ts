@@ -81,10 +81,20 @@ describe.each(PROFILES)('profile %s: every Ambit container starts as rendered', 
     expect(mountFor(controller.c, s.stateDir)?.readOnly).not.toBe(true);
   });
 
-  it('renders no gateway: the gateway modes do not run yet', () => {
+  it('a gateway container runs a gateway mode and names the labels its Gateways select', () => {
+    let gateways = 0;
     for (const { pod, c, check } of checks) {
-      if (check?.component === 'waypoint') expect(check.flags['--mode'] ?? 'waypoint', `${pod.where} ${c.name}`).toBe('waypoint');
+      if (check?.component !== 'waypoint') continue;
+      const mode = check.flags['--mode'] ?? 'waypoint';
+      if (mode === 'waypoint') continue;
+      expect(['ingress-gateway', 'egress-gateway'], `${pod.where} ${c.name}`).toContain(mode);
+      const s = waypointSettings(['node', 'waypoint', ...Object.entries(check.flags).flat()], check.env);
+      expect(s.gateway.labels.istio, `${pod.where} ${c.name}`).toBe(mode === 'ingress-gateway' ? 'ingressgateway' : 'egressgateway');
+      expect(s.gateway.credentialSource).toBe('kube');
+      gateways++;
     }
+    const rendered = objects.filter((o) => o.kind === 'Deployment' && /gateway$/.test(o.metadata.name)).length;
+    expect(gateways, 'every rendered gateway Deployment was checked').toBe(rendered);
   });
 });
 
@@ -102,9 +112,15 @@ describe('chart switches', () => {
     expect(on.localHost).toBe('127.0.0.1');
   });
 
-  it('enabling a gateway renders nothing while the gateway modes do not exist', async () => {
-    const objects = await render('demo', ['gateways.ingress.enabled=true', 'gateways.egress.enabled=true']);
-    expect(objects.filter((o) => /gateway/.test(o.metadata.name) && o.kind !== 'CustomResourceDefinition')).toEqual([]);
+  it('gateways render when enabled, each with a Service on the ports its container listens on, and none when disabled', async () => {
+    const on = await render('demo', ['gateways.ingress.enabled=true', 'gateways.egress.enabled=true']);
+    const names = (objs: typeof on, kind: string) => objs.filter((o) => o.kind === kind).map((o) => o.metadata.name);
+    expect(names(on, 'Deployment')).toEqual(expect.arrayContaining(['ambit-ingressgateway', 'ambit-egressgateway']));
+    const svc = on.find((o) => o.kind === 'Service' && o.metadata.name === 'ambit-ingressgateway')!;
+    const ports = (svc.spec as { ports: Array<{ port: number; targetPort: number }> }).ports;
+    expect(ports.every((p) => p.port === p.targetPort)).toBe(true);
+    const off = await render('demo', ['gateways.ingress.enabled=false', 'gateways.egress.enabled=false']);
+    expect(off.filter((o) => /gateway/.test(o.metadata.name) && o.kind !== 'CustomResourceDefinition')).toEqual([]);
   });
 
   it('in another release namespace the pinned identity is still the one the controller presents', async () => {

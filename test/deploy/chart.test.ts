@@ -154,8 +154,9 @@ spec:
     expect(minimal.has('DaemonSet/ambit-agent')).toBe(false);
     const demo = kinds(await render('demo'));
     expect(demo.has('Deployment/ambit-controller')).toBe(true);
-    // No gateway until the gateway modes exist (they would refuse to start).
-    expect(demo.has('Deployment/ambit-egressgateway')).toBe(false);
+    // demo turns the egress gateway on beside the default ingress gateway.
+    expect(demo.has('Deployment/ambit-egressgateway')).toBe(true);
+    expect(demo.has('Deployment/ambit-ingressgateway')).toBe(true);
     const empty = await render('empty');
     expect(empty.every((o) => o.kind === 'CustomResourceDefinition' || o.kind === 'ConfigMap')).toBe(true);
   });

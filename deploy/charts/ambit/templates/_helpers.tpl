@@ -43,10 +43,9 @@ imagePullSecrets:
 {{- end -}}
 
 {{/*
-Gateways: the ingress/egress modes of ambit-waypoint are not built yet, so no profile
-renders a gateway whatever gateways.*.enabled says. Flip this once the modes exist.
+Gateways: ambit-waypoint runs them (--mode ingress-gateway|egress-gateway); gateways.*.enabled decides.
 */}}
-{{- define "ambit.gatewaysAvailable" -}}false{{- end -}}
+{{- define "ambit.gatewaysAvailable" -}}true{{- end -}}
 
 {{/* Where agents and waypoints find the CA root the controller publishes (ConfigMap ambit-ca-root-cert). */}}
 {{- define "ambit.rootCertDir" -}}/var/run/secrets/ambit/ca{{- end -}}
