@@ -2,7 +2,7 @@
 // real network namespace (`ip netns add`, no interfaces: the agent's listeners bind 0.0.0.0 in
 // it) enrolled through the agent's enrolment socket exactly as ambit-cni does it (op `add`),
 // each with its own service account by default, so each pod also holds its own certificate
-// (--pods-per-account n: n pods share one). The real
+// (--pods-per-account n: n pods share one; a list, e.g. 1,10, gives a row each). The real
 // ambit-agent (dist/agent/main.js) runs in file mode; every round starts a fresh agent.
 // Needs root. Usage: node dist/bench/agent/pods.js [--pods 1,100,1000] [--rounds 3] [--node-flags "..."]
 import { execFileSync } from 'node:child_process';
@@ -17,6 +17,7 @@ import { adminGet, heapLine } from '../common/admin.js';
 import { positiveOption } from '../common/args.js';
 import { ChildGroup } from '../common/children.js';
 import { rssMbOfPid } from '../common/cpu.js';
+import { residentSplitLine } from '../common/smaps.js';
 import { freePort } from '../common/net.js';
 import { buildResults, writeResults, type ResultRow } from '../common/results.js';
 import { round } from '../common/stats.js';
@@ -32,7 +33,7 @@ const log = (msg: string): void => {
 interface Options {
   pods: number[];
   rounds: number;
-  podsPerAccount: number;
+  podsPerAccount: number[];
   nodeFlags: string[];
   out?: string;
   write: boolean;
@@ -56,7 +57,7 @@ function options(): Options {
   return {
     pods,
     rounds: Math.round(positiveOption('rounds', values.rounds)),
-    podsPerAccount: Math.round(positiveOption('pods-per-account', values['pods-per-account'])),
+    podsPerAccount: values['pods-per-account'].split(',').map((n) => Math.round(positiveOption('pods-per-account', n))),
     nodeFlags: values['node-flags'].split(' ').filter(Boolean),
     out: values.out,
     write: !values['no-write'],
@@ -114,11 +115,11 @@ async function settledRss(pid: number): Promise<number> {
   return last;
 }
 
-async function oneRound(o: Options, dir: string, maxPods: number): Promise<Map<number, number>> {
+async function oneRound(o: Options, perAccount: number, dir: string, maxPods: number): Promise<Map<number, number>> {
   const group = new ChildGroup();
   const state = mkdtempSync(join(dir, 'round-'));
   const configFile = join(state, 'mesh.json');
-  writeFileSync(configFile, JSON.stringify(snapshot(maxPods, o.podsPerAccount)));
+  writeFileSync(configFile, JSON.stringify(snapshot(maxPods, perAccount)));
   const socket = join(state, 'agent.sock');
   const adminPort = await freePort();
   const metricsPort = await freePort();
@@ -158,32 +159,62 @@ async function oneRound(o: Options, dir: string, maxPods: number): Promise<Map<n
             namespace: NS,
             netnsPath: `/var/run/netns/${PREFIX}${i}`,
             ips: [podIp(i)],
-            serviceAccount: `sa-${Math.floor(i / o.podsPerAccount)}`,
+            serviceAccount: `sa-${Math.floor(i / perAccount)}`,
           };
           const res = await enrolmentRequest(socket, { op: 'add', pod }, 60_000);
           if (!res.ok) throw new Error(`enrol ${pod.name}: ${res.error}`);
+          if ((i + 1) % 100 === 0 && i + 1 < target)
+            log(`  ${i + 1}/${target} pods enrolled (${Date.now() - started} ms)`);
         }
       };
       await Promise.all(Array.from({ length: 8 }, worker));
       enrolled = target;
-      const dump = (await adminGet(adminPort, '/config_dump')) as Partial<AgentConfigDump>;
-      if (dump.pods?.length !== target)
-        throw new Error(`the agent lists ${dump.pods?.length} pods, expected ${target}`);
+      // RSS first: the dump asked for below is a large response that the agent builds (garbage).
       rss.set(target, await settledRss(agent.pid));
+      const split = residentSplitLine(agent.pid);
       if (process.env.BENCH_HEAP_SNAPSHOT && target === o.pods[o.pods.length - 1]) {
         // Needs --node-flags --heapsnapshot-signal=SIGUSR2; V8 writes Heap.*.heapsnapshot in the cwd.
         agent.process.kill('SIGUSR2');
         await new Promise((r) => setTimeout(r, 15_000));
       }
       log(
-        `${target} pods enrolled in ${Date.now() - started} ms: RSS ${rss.get(target)!.toFixed(1)} MiB, ${await heapLine(metricsPort)}`,
+        `${target} pods enrolled in ${Date.now() - started} ms: RSS ${rss.get(target)!.toFixed(1)} MiB (${split}), ${await heapLine(metricsPort)}`,
       );
+      const dump = (await adminGet(adminPort, '/config_dump')) as Partial<AgentConfigDump>;
+      if (dump.pods?.length !== target)
+        throw new Error(`the agent lists ${dump.pods?.length} pods, expected ${target}`);
     }
   } finally {
     await group.close();
     rmSync(state, { recursive: true, force: true });
   }
   return rss;
+}
+
+/** One row: RSS per level (median of the rounds, min, max) and the growth per pod, first → last level. */
+function summarise(name: string, rounds: Array<Map<number, number>>, pods: number[], lines: string[]): ResultRow {
+  const row: Record<string, number | string> = { case: name };
+  for (const n of [0, ...pods]) {
+    const s = spread(rounds.map((m) => m.get(n)!));
+    row[`rss_mb_${n}`] = round(s.median, 1);
+    row[`rss_mb_${n}_min`] = round(s.min, 1);
+    row[`rss_mb_${n}_max`] = round(s.max, 1);
+    lines.push(
+      `${String(n).padStart(5)} pods: RSS ${s.median.toFixed(1)} MiB (min ${s.min.toFixed(1)}, max ${s.max.toFixed(1)})`,
+    );
+  }
+  const first = pods[0]!;
+  const last = pods[pods.length - 1]!;
+  if (last > first) {
+    const s = spread(rounds.map((m) => ((m.get(last)! - m.get(first)!) * 1024) / (last - first)));
+    row.kb_per_pod = round(s.median, 1);
+    row.kb_per_pod_min = round(s.min, 1);
+    row.kb_per_pod_max = round(s.max, 1);
+    lines.push(
+      `growth ${first} → ${last} pods: ${s.median.toFixed(1)} KiB per pod (min ${s.min.toFixed(1)}, max ${s.max.toFixed(1)})`,
+    );
+  }
+  return row as ResultRow;
 }
 
 async function main(): Promise<void> {
@@ -194,42 +225,32 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), PREFIX));
   const maxPods = o.pods[o.pods.length - 1]!;
   try {
+    const made = Date.now();
+    log(`creating ${maxPods} network namespaces`);
     execFileSync('ip', ['-batch', '-'], {
       input: Array.from({ length: maxPods }, (_, i) => `netns add ${PREFIX}${i}`).join('\n') + '\n',
     });
-    const rounds: Array<Map<number, number>> = [];
+    log(`${maxPods} network namespaces made in ${Date.now() - made} ms`);
+    // rounds[case][round]; the cases' order is reversed every other round.
+    const rounds = o.podsPerAccount.map(() => [] as Array<Map<number, number>>);
     for (let r = 0; r < o.rounds; r++) {
-      log(`round ${r + 1}/${o.rounds}${o.nodeFlags.length ? ` (node ${o.nodeFlags.join(' ')})` : ''}`);
-      rounds.push(await oneRound(o, dir, maxPods));
+      const order = o.podsPerAccount.map((_, i) => i);
+      if (r % 2 === 1) order.reverse();
+      for (const c of order) {
+        const perAccount = o.podsPerAccount[c]!;
+        const flags = o.nodeFlags.length ? `, node ${o.nodeFlags.join(' ')}` : '';
+        log(`round ${r + 1}/${o.rounds} (${perAccount} pod(s) per service account${flags})`);
+        rounds[c]!.push(await oneRound(o, perAccount, dir, maxPods));
+      }
     }
-    const first = o.pods[0]!;
-    const name = [
-      'agent',
-      ...(o.podsPerAccount > 1 ? [`${o.podsPerAccount}-pods-per-account`] : []),
-      ...o.nodeFlags,
-    ].join(' ');
-    const row: Record<string, number | string> = { case: name };
+    const rows: ResultRow[] = [];
     const lines: string[] = [];
-    for (const n of [0, ...o.pods]) {
-      const s = spread(rounds.map((m) => m.get(n)!));
-      row[`rss_mb_${n}`] = round(s.median, 1);
-      row[`rss_mb_${n}_min`] = round(s.min, 1);
-      row[`rss_mb_${n}_max`] = round(s.max, 1);
-      lines.push(
-        `${String(n).padStart(5)} pods: RSS ${s.median.toFixed(1)} MiB (min ${s.min.toFixed(1)}, max ${s.max.toFixed(1)})`,
-      );
-    }
-    if (maxPods > first) {
-      const perPod = rounds.map((m) => ((m.get(maxPods)! - m.get(first)!) * 1024) / (maxPods - first));
-      const s = spread(perPod);
-      row.kb_per_pod = round(s.median, 1);
-      row.kb_per_pod_min = round(s.min, 1);
-      row.kb_per_pod_max = round(s.max, 1);
-      lines.push(
-        `growth ${first} → ${maxPods} pods: ${s.median.toFixed(1)} KiB per pod (min ${s.min.toFixed(1)}, max ${s.max.toFixed(1)})`,
-      );
-    }
-    const results = buildResults('agent-pods', [row as ResultRow]);
+    o.podsPerAccount.forEach((perAccount, c) => {
+      const name = ['agent', ...(perAccount > 1 ? [`${perAccount}-pods-per-account`] : []), ...o.nodeFlags].join(' ');
+      lines.push(`${name}:`);
+      rows.push(summarise(name, rounds[c]!, o.pods, lines));
+    });
+    const results = buildResults('agent-pods', rows);
     process.stdout.write(
       `agent pods bench, ${results.machine}, ${results.date}, median of ${o.rounds} round(s)\n${lines.join('\n')}\n`,
     );
