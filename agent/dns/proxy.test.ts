@@ -68,15 +68,18 @@ const log = createLogger('dns-test');
 /** A tiny resolver on loopback (UDP and TCP): answers every A query with 192.0.2.1, counts queries. */
 class TestResolver {
   queries: string[] = [];
-  readonly udp = dgram.createSocket('udp4');
-  readonly tcp = net.createServer((s) => {
-    s.once('data', (d: Buffer) => {
-      const answer = this.answer(d.subarray(2));
-      const len = Buffer.alloc(2);
-      len.writeUInt16BE(answer.length);
-      s.end(Buffer.concat([len, answer]));
+  private udp: dgram.Socket | undefined;
+  private tcp: net.Server | undefined;
+  private tcpServer(): net.Server {
+    return net.createServer((s) => {
+      s.once('data', (d: Buffer) => {
+        const answer = this.answer(d.subarray(2));
+        const len = Buffer.alloc(2);
+        len.writeUInt16BE(answer.length);
+        s.end(Buffer.concat([len, answer]));
+      });
     });
-  });
+  }
   port = 0;
   private answer(bytes: Buffer): Buffer {
     const q = decodeMessage(bytes);
@@ -89,15 +92,30 @@ class TestResolver {
       answers: nx ? [] : [addressRecord(q.questions[0]!.name, '192.0.2.1', 60)],
     });
   }
+  /** UDP on a free port, then TCP on the same number; another number when TCP's is taken. */
   async start(): Promise<void> {
-    this.udp.on('message', (m, r) => this.udp.send(this.answer(m), r.port, r.address));
-    await new Promise<void>((r) => this.udp.bind(0, '127.0.0.1', r));
-    this.port = this.udp.address().port;
-    await new Promise<void>((r) => this.tcp.listen(this.port, '127.0.0.1', r));
+    for (let attempt = 1; ; attempt++) {
+      const udp = dgram.createSocket('udp4');
+      udp.on('message', (m, r) => udp.send(this.answer(m), r.port, r.address));
+      await new Promise<void>((r) => udp.bind(0, '127.0.0.1', r));
+      this.port = udp.address().port;
+      const tcp = this.tcpServer();
+      const ok = await new Promise<boolean>((resolve) => {
+        tcp.once('error', () => resolve(false));
+        tcp.listen(this.port, '127.0.0.1', () => resolve(true));
+      });
+      if (ok) {
+        this.udp = udp;
+        this.tcp = tcp;
+        return;
+      }
+      udp.close();
+      if (attempt >= 20) throw new Error('no free port pair for the test resolver');
+    }
   }
   async stop(): Promise<void> {
-    this.udp.close();
-    await new Promise((r) => this.tcp.close(r));
+    this.udp?.close();
+    await new Promise((r) => (this.tcp ? this.tcp.close(r) : r(undefined)));
   }
 }
 
@@ -223,5 +241,31 @@ describe('upstream configuration', () => {
       { address: 'fd00::1', port: 53 },
     ]);
     expect(() => parseUpstreams('dns.example.com')).toThrow(/AMBIT_DNS_UPSTREAMS|expected ip/);
+  });
+});
+
+describe('DNS proxy on demand', () => {
+  it('looks an unknown name up once (every form), then answers from what the controller sent', async () => {
+    const extra = svc({ name: 'late', namespace: 'shop', hostname: 'late.example.com', vips: ['240.240.7.7'] });
+    let table = new NameTable(snapshot);
+    const asked: string[] = [];
+    const onDemand = new DnsProxy({
+      names: () => table,
+      capture: () => true,
+      upstream: new Forwarder({ servers: [{ address: '127.0.0.1', port: resolver.port }] }),
+      log,
+      lookup: async (name) => {
+        asked.push(name);
+        if (name === 'late.example.com') table = new NameTable({ services: [...snapshot.services, extra] });
+      },
+    });
+    const q = async (name: string): Promise<string[]> =>
+      decodeMessage((await onDemand.handle(encodeMessage(queryMessage(3, name, TYPE.A)), shopV4, 'udp'))!).answers.map(
+        (r) => recordAddress(r)!,
+      );
+    expect(await q('late.example.com')).toEqual(['240.240.7.7']);
+    expect(await q('other')).toEqual(['192.0.2.1']);
+    expect(await q('other')).toEqual(['192.0.2.1']);
+    expect(asked).toEqual(['late.example.com', 'other', 'other.shop.svc.cluster.local']);
   });
 });

@@ -37,7 +37,17 @@ export interface DnsProxyDeps {
   capture(): boolean;
   upstream: Upstream;
   log: Logger;
+  /**
+   * On-demand discovery: fetch what a name selects from the controller (resolves once applied,
+   * never rejects). A name the table does not hold is looked up once before it is forwarded.
+   */
+  lookup?: (name: string) => Promise<void>;
 }
+
+/** Distinct names one agent looks up on demand; past that, unknown names go upstream at once. */
+export const MAX_LOOKUPS = 10_000;
+/** How long a query waits for on-demand answers before it goes on with what the agent holds. */
+export const LOOKUP_WAIT_MS = 1000;
 
 export interface DnsStats {
   answered: number;
@@ -48,6 +58,7 @@ export interface DnsStats {
 
 export class DnsProxy {
   readonly stats: DnsStats = { answered: 0, forwarded: 0, dropped: 0, failed: 0 };
+  private readonly looked = new Set<string>();
   constructor(private readonly deps: DnsProxyDeps) {}
 
   /** The answer to one query (as bytes), or undefined when the message is dropped. */
@@ -65,7 +76,9 @@ export class DnsProxy {
       this.stats.dropped++;
       return undefined;
     }
-    const local = this.deps.capture() ? this.answerLocally(msg, client, transport) : undefined;
+    const capture = this.deps.capture();
+    let local = capture ? this.answerLocally(msg, client, transport) : undefined;
+    if (!local && capture && (await this.lookUp(msg, client))) local = this.answerLocally(msg, client, transport);
     if (local) {
       this.stats.answered++;
       return local;
@@ -79,6 +92,26 @@ export class DnsProxy {
       this.deps.log.debug('DNS upstream failed', { err: (err as Error).message });
       return encodeMessage(reply(msg, RCODE.SERVFAIL, []));
     }
+  }
+
+  /** On demand: ask the controller for the names an address query may mean; true when any was new. */
+  private async lookUp(msg: DnsMessage, client: DnsClient): Promise<boolean> {
+    const lookup = this.deps.lookup;
+    const q = msg.questions[0];
+    if (!lookup || msg.questions.length !== 1 || !q || (q.type !== TYPE.A && q.type !== TYPE.AAAA)) return false;
+    const fresh = this.deps
+      .names()
+      .candidates(q.name, client.namespace)
+      .filter((n) => !this.looked.has(n));
+    if (fresh.length === 0 || this.looked.size + fresh.length > MAX_LOOKUPS) return false;
+    for (const n of fresh) this.looked.add(n);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(fresh.map((n) => lookup(n))),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, LOOKUP_WAIT_MS))),
+    ]);
+    clearTimeout(timer);
+    return true;
   }
 
   /** An answer from the mesh's names, or undefined when the query is for the upstream. */
