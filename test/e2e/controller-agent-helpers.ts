@@ -2,11 +2,13 @@
 // (bundled like a deployed binary), the manifests it reads from its folder, and a long-lived
 // echo connection from inside a pod's netns. Test code only.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { rename, rm, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import type net from 'node:net';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { createPodSocket } from '../../agent/inpod/sockets.js';
+import { bundleMain } from '../support/bundle.js';
+import { freePort } from '../support/net.js';
 import { podExchange, type Exchange } from '../support/pod-exchange.js';
 import { REPO_ROOT as REPO } from '../support/repo.js';
 
@@ -25,6 +27,57 @@ export interface ControllerRun {
   stateDir: string;
   nodeName: string;
   ports: { grpc: number; metrics: number; ready: number };
+}
+
+/** The identity the controller's serving certificate carries (what agents pin). */
+export const CONTROLLER_IDENTITY = 'spiffe://cluster.local/ns/ambit-system/sa/ambit-controller';
+
+export interface ControllerForNode {
+  readonly run: ControllerRun;
+  readonly controller: ControllerProcess;
+  readonly agentBundle: string;
+  /** What an agent of the node joins the controller with; its state and socket under the suite's dir. */
+  readonly agentEnv: Record<string, string>;
+}
+
+/**
+ * Bundle the controller and the agent, start the controller on `configDir` (file source, state
+ * in `dir`/controller) and write the token it created for `nodeName` where the agent reads it.
+ */
+export async function startControllerForNode(
+  dir: string,
+  configDir: string,
+  nodeName: string,
+): Promise<ControllerForNode> {
+  const [controllerBundle, agentBundle] = await Promise.all([
+    bundleMain('controller/main.ts', 'controller'),
+    bundleMain('agent/main.ts', 'agent'),
+  ]);
+  const stateDir = path.join(dir, 'controller');
+  const run: ControllerRun = {
+    bundle: controllerBundle,
+    configDir,
+    stateDir,
+    nodeName,
+    ports: { grpc: await freePort(), metrics: await freePort(), ready: await freePort() },
+  };
+  const controller = await startController(run);
+  // File mode: the controller created a token per node; the agent presents its node's.
+  const tokenLine = (await readFile(path.join(stateDir, 'node-tokens'), 'utf8'))
+    .split('\n')
+    .find((l) => l.endsWith(` ${nodeName}`));
+  if (!tokenLine) throw new Error(`the controller wrote no token for ${nodeName}`);
+  await writeText(dir, 'agent-token', `${tokenLine.split(' ')[0]}\n`);
+  const agentEnv = {
+    AMBIT_CONTROLLER: `127.0.0.1:${run.ports.grpc}`,
+    AMBIT_CONTROLLER_ROOTS: path.join(stateDir, 'root-cert.pem'),
+    AMBIT_CONTROLLER_IDENTITY: CONTROLLER_IDENTITY,
+    AMBIT_TOKEN_FILE: path.join(dir, 'agent-token'),
+    AMBIT_NODE_NAME: nodeName,
+    AMBIT_STATE_DIR: path.join(dir, 'agent'),
+    AMBIT_AGENT_SOCKET: path.join(dir, 'agent.sock'),
+  };
+  return { run, controller, agentBundle, agentEnv };
 }
 
 /** `ambit-controller --source file`; resolves once it logged "controller started". */

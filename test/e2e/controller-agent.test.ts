@@ -5,7 +5,7 @@
 // reported with file and line and the old config keeps serving; traffic survives a stopped
 // controller and the agent reconnects to the restarted one; short-lived certificates rotate
 // under a stream of connections that all succeed.
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import type net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -14,7 +14,7 @@ import { listenInNetns } from '../../agent/inpod/sockets.js';
 import { describeNetns } from '../helpers/privileges.js';
 import type { PodNetns } from '../helpers/cni-chain.js';
 import { createPodNetwork, type PodNetwork } from '../support/pod-network.js';
-import { eventually, freePort, httpGet, startAgent, type AgentProcess } from '../support/agent-netns.js';
+import { eventually, httpGet, startAgent, type AgentProcess } from '../support/agent-netns.js';
 import {
   denyPolicyObject,
   exchange,
@@ -24,12 +24,12 @@ import {
   removeManifest,
   serviceAccountObject,
   startController,
+  startControllerForNode,
   writeManifests,
   writeText,
   type ControllerProcess,
   type ControllerRun,
 } from './controller-agent-helpers.js';
-import { bundleMain } from '../support/bundle.js';
 
 const BRIDGE = 'ambt-h14-br0';
 const SUBNET = '10.231.14.0/24';
@@ -41,7 +41,6 @@ const SERVER = { name: 'payment-service-0', sa: 'payment-service' };
 const SVC_PORT = 80;
 const APP_PORT = 8080;
 const CLIENT_PRINCIPAL = `cluster.local/ns/${NS}/sa/${CLIENT.sa}`;
-const CONTROLLER_ID = 'spiffe://cluster.local/ns/ambit-system/sa/ambit-controller';
 
 interface Dump {
   version: string;
@@ -118,36 +117,9 @@ describeNetns('controller (file source) + agent (controller mode): pods in netwo
     ]);
     await writeText(configDir, '10-service.yaml', serviceFile());
     await writePods();
-    const [controllerBundle, bundle] = await Promise.all([
-      bundleMain('controller/main.ts', 'controller'),
-      bundleMain('agent/main.ts', 'agent'),
-    ]);
-    agentBundle = bundle;
-    const stateDir = path.join(dir, 'controller');
-    run = {
-      bundle: controllerBundle,
-      configDir,
-      stateDir,
-      nodeName: NODE,
-      ports: { grpc: await freePort(), metrics: await freePort(), ready: await freePort() },
-    };
-    controller = await startController(run);
-    // File mode: the controller created a token for this node; the agent presents it.
-    const tokenLine = (await readFile(path.join(stateDir, 'node-tokens'), 'utf8'))
-      .split('\n')
-      .find((l) => l.endsWith(` ${NODE}`));
-    const tokenFile = path.join(dir, 'agent-token');
-    await writeText(dir, 'agent-token', `${tokenLine!.split(' ')[0]}\n`);
-    agentEnv = {
-      AMBIT_CONTROLLER: `127.0.0.1:${run.ports.grpc}`,
-      AMBIT_CONTROLLER_ROOTS: path.join(stateDir, 'root-cert.pem'),
-      AMBIT_CONTROLLER_IDENTITY: CONTROLLER_ID,
-      AMBIT_TOKEN_FILE: tokenFile,
-      AMBIT_NODE_NAME: NODE,
-      AMBIT_STATE_DIR: path.join(dir, 'agent'),
-      AMBIT_AGENT_SOCKET: path.join(dir, 'agent.sock'),
-      AMBIT_DRAIN_MS: '2000',
-    };
+    const started = await startControllerForNode(dir, configDir, NODE);
+    ({ run, controller, agentBundle } = started);
+    agentEnv = { ...started.agentEnv, AMBIT_DRAIN_MS: '2000' };
     agent = await startAgent(agentBundle, agentEnv);
     await eventually(
       async () => {

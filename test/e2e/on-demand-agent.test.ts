@@ -4,7 +4,7 @@
 // workloads and nothing else: not the other node's pod, no Service. The first connection to a
 // Service VIP it has never seen succeeds (it waits for the lookup, it does not fail), and the
 // lookup brings that Service, not the other node's pod.
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import type net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,19 +13,18 @@ import { listenInNetns } from '../../agent/inpod/sockets.js';
 import { describeNetns } from '../helpers/privileges.js';
 import type { PodNetns } from '../helpers/cni-chain.js';
 import { createPodNetwork, type PodNetwork } from '../support/pod-network.js';
-import { eventually, freePort, httpGet, startAgent, type AgentProcess } from '../support/agent-netns.js';
+import { eventually, httpGet, startAgent, type AgentProcess } from '../support/agent-netns.js';
 import {
   exchange,
   namespaceObject,
   podObject,
   serviceAccountObject,
-  startController,
+  startControllerForNode,
   writeManifests,
   writeText,
   type ControllerProcess,
   type ControllerRun,
 } from './controller-agent-helpers.js';
-import { bundleMain } from '../support/bundle.js';
 
 const BRIDGE = 'ambt-s1od-br0';
 const SUBNET = '10.231.61.0/24';
@@ -39,7 +38,6 @@ const SERVER = { name: 'server-0', sa: 'server' };
 /** Scheduled on the other node, with an IP no pod here has. */
 const REMOTE = { name: 'remote-0', sa: 'remote', ip: '10.231.62.5' };
 const APP_PORT = 8080;
-const CONTROLLER_ID = 'spiffe://cluster.local/ns/ambit-system/sa/ambit-controller';
 
 interface Dump {
   pods: Array<{ name: string }>;
@@ -98,42 +96,17 @@ describeNetns(
         serviceYaml(SERVER.sa, VIP, SERVER.sa) + serviceYaml(REMOTE.sa, REMOTE_VIP, REMOTE.sa),
       );
       await writePods();
-      const [controllerBundle, bundle] = await Promise.all([
-        bundleMain('controller/main.ts', 'controller'),
-        bundleMain('agent/main.ts', 'agent'),
-      ]);
-      agentBundle = bundle;
-      const stateDir = path.join(dir, 'controller');
-      run = {
-        bundle: controllerBundle,
-        configDir,
-        stateDir,
-        nodeName: NODE,
-        ports: { grpc: await freePort(), metrics: await freePort(), ready: await freePort() },
-      };
-      controller = await startController(run);
-      const tokenLine = (await readFile(path.join(stateDir, 'node-tokens'), 'utf8'))
-        .split('\n')
-        .find((l) => l.endsWith(` ${NODE}`));
-      await writeText(dir, 'agent-token', `${tokenLine!.split(' ')[0]}\n`);
+      const started = await startControllerForNode(dir, configDir, NODE);
+      ({ run, controller, agentBundle } = started);
       // No AMBIT_DISCOVERY: on demand is the agent's default.
-      agent = await startAgent(agentBundle, {
-        AMBIT_CONTROLLER: `127.0.0.1:${run.ports.grpc}`,
-        AMBIT_CONTROLLER_ROOTS: path.join(stateDir, 'root-cert.pem'),
-        AMBIT_CONTROLLER_IDENTITY: CONTROLLER_ID,
-        AMBIT_TOKEN_FILE: path.join(dir, 'agent-token'),
-        AMBIT_NODE_NAME: NODE,
-        AMBIT_STATE_DIR: path.join(dir, 'agent'),
-        AMBIT_AGENT_SOCKET: path.join(dir, 'agent.sock'),
-        AMBIT_DRAIN_MS: '1000',
-      });
+      agent = await startAgent(agentBundle, { ...started.agentEnv, AMBIT_DRAIN_MS: '1000' });
       // host-local here returns no routes; the pod network adds the default route a cluster's pods
       // have (Service VIPs use it).
       network = await createPodNetwork({
         suite: 's1od',
         bridge: BRIDGE,
         subnet: SUBNET,
-        agentSocket: path.join(dir, 'agent.sock'),
+        agentSocket: started.agentEnv.AMBIT_AGENT_SOCKET,
       });
       client = await network.addPod({ namespace: NS, name: CLIENT.name });
       server = await network.addPod({ namespace: NS, name: SERVER.name });
