@@ -97,7 +97,7 @@ export class Agent {
     this.certs = deps.certs;
     this.metrics = deps.metrics;
     this.log = deps.log ?? createLogger('agent', { node: deps.settings.nodeName });
-    this.tracker = new ConnectionTracker(deps.metrics, this.log.child({ component: 'agent-proxy' }), () => this.state);
+    this.tracker = new ConnectionTracker(deps.metrics, this.log.child({ component: 'agent-proxy' }));
     this.registry = new PodRegistry(deps.settings.stateDir);
     this.pool = new HbonePool({ log: this.log.child({ component: 'hbone-pool' }) });
     const config = deps.config;
@@ -118,6 +118,8 @@ export class Agent {
         servers: this.settings.dnsUpstreams ? parseUpstreams(this.settings.dnsUpstreams) : systemUpstreams(),
       }),
       log: this.log.child({ component: 'dns' }),
+      // On-demand discovery: a name the agent does not hold yet is asked for before it goes upstream.
+      ...(hasLookup(config) ? { lookup: (name: string) => config.lookup(name) } : {}),
     });
     this.metrics?.setCertificateSource(() => this.certs.expiries());
     this.metrics?.setPoolSource(() => {
