@@ -188,3 +188,14 @@ export async function exposeIngressPorts(
   }
   return out;
 }
+
+/** The host ports `local up` exposes for the ingress gateways of a plan (rootless mode forwards them too). */
+export function ingressHostPorts(pods: ReadonlyArray<{ gateway?: LocalGateway }>, portOffset: number): number[] {
+  const out = new Set<number>();
+  for (const p of pods) {
+    if (p.gateway?.mode !== 'ingress-gateway') continue;
+    if (p.gateway.httpPort !== undefined) out.add(INGRESS_HOST_PORTS.http + portOffset);
+    if (p.gateway.httpsPort !== undefined) out.add(INGRESS_HOST_PORTS.https + portOffset);
+  }
+  return [...out];
+}

@@ -9,6 +9,7 @@ import { portsFor } from './state.js';
 import { planLocal } from './plan.js';
 import { localUp, type UpOptions } from './up.js';
 import { waypointHostPort } from './waypoints.js';
+import { ingressHostPorts } from './gateways.js';
 
 interface Flags {
   filename: string;
@@ -72,8 +73,9 @@ export function register(local: Command, defaults: { stateDir: string; nodeName:
       }
       try {
         if (needsUserNamespace()) {
-          const waypoints = (await planLocal(f.filename, { podCidr: f.podCidr })).pods.filter((p) => p.waypoint);
-          const extra = waypoints.map((_, i) => waypointHostPort(offset, i));
+          const planned = (await planLocal(f.filename, { podCidr: f.podCidr })).pods;
+          const waypoints = planned.filter((p) => p.waypoint);
+          const extra = [...waypoints.map((_, i) => waypointHostPort(offset, i)), ...ingressHostPorts(planned, offset)];
           process.exitCode = await runUpInUserNamespace(
             process.argv.slice(1),
             path.resolve(f.stateDir),

@@ -28,7 +28,7 @@ import { detachFromTerminal } from './terminal.js';
 import { isAlive, portsFor, readRecord, writeRecord, type LocalRecord } from './state.js';
 import { tearDown } from './teardown.js';
 import { startWaypointBalancer, type WaypointBalancer } from './waypoint-balancer.js';
-import { copyManifestCredentials, exposeIngressPorts, gatewayEnv } from './gateways.js';
+import { copyManifestCredentials, exposeIngressPorts, gatewayEnv, ingressHostPorts } from './gateways.js';
 import { addOutsideHostNetwork, hostVethName, serverNamesFor, writeOutsideHostPki } from './outside-hosts.js';
 import {
   bridgeWaypointPorts,
@@ -754,6 +754,7 @@ export async function localUp(o: UpOptions): Promise<number> {
       relays = await serveRelaySockets(path.join(stateDir, 'relay'), [
         ...nodePorts(ports),
         ...(record.waypoints ?? []).map((w) => w.port),
+        ...ingressHostPorts(plan.pods, o.portOffset),
       ]);
     control = await serveControl(path.join(stateDir, CONTROL_SOCKET), supervisor, log, {
       // The enrolled pods (a waypoint's or a balancer's netns was never captured).
