@@ -21,6 +21,7 @@ import {
   validateRequestAuthentication,
 } from './validate/security.js';
 import { validateVirtualService } from './validate/virtual-service.js';
+import { validateGrpcRoute } from './grpc-route-validate.js';
 
 export interface Rejection {
   readonly kind: string;
@@ -105,6 +106,11 @@ const KINDS: Record<string, KindSpec> = {
     bucket: 'k8sGateways',
   },
   'gateway.networking.k8s.io/HTTPRoute': { versions: GATEWAY_API, validate: validateHttpRoute, bucket: 'httpRoutes' },
+  'gateway.networking.k8s.io/GRPCRoute': {
+    versions: ['gateway.networking.k8s.io/v1'],
+    validate: validateGrpcRoute,
+    bucket: 'grpcRoutes',
+  },
 };
 
 export interface Inventory {
@@ -127,6 +133,7 @@ export interface Inventory {
   requestAuthentications: KubeObject[];
   k8sGateways: KubeObject[];
   httpRoutes: KubeObject[];
+  grpcRoutes: KubeObject[];
 }
 
 function emptyInventory(): Inventory {
@@ -150,6 +157,7 @@ function emptyInventory(): Inventory {
     requestAuthentications: [],
     k8sGateways: [],
     httpRoutes: [],
+    grpcRoutes: [],
   };
 }
 
