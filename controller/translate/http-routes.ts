@@ -1,16 +1,19 @@
-// Gateway API HTTPRoute (minimal, GAMMA style: parentRefs to a Service) → HttpRoutes for
-// that service's waypoint. When an HTTPRoute targets a service it replaces VirtualServices
-// for it (Istio ambient gives HTTPRoute precedence on waypoints). Supported: path
+// Gateway API HTTPRoute (and GRPCRoute, grpc-route.ts) with a Service parentRef (GAMMA) →
+// HttpRoutes for that service's waypoint. When such a route targets a service port it
+// replaces the VirtualServices for it: Istio's ambient docs give Gateway API routes
+// precedence at a waypoint and ignore a VirtualService for the same service. Supported: path
 // Exact/PathPrefix/RegularExpression, headers, queryParams, method; backendRefs with weight
 // and port; filters RequestHeaderModifier, ResponseHeaderModifier, RequestRedirect,
-// URLRewrite, RequestMirror; timeouts.request.
-import { byKey, compact, num, rec, recs, str, strs, type Raw } from './raw.js';
+// URLRewrite, RequestMirror; timeouts.request and timeouts.backendRequest. Each match of a
+// rule becomes one HttpRoute, ordered by the Gateway API's precedence (gamma-order.ts).
+import { compact, num, rec, recs, str, strs, type Raw } from './raw.js';
+import { translateGrpcRule } from './grpc-route.js';
 import { parseDurationMs } from './validate/common.js';
 import { destinationPort, type RouteContext } from './virtual-services.js';
 import type { Inventory } from './inventory.js';
 import type { KubeObject } from '../sources/types.js';
 import { clusterName } from '../../core/model/l7.js';
-import type { HeaderOperations, HttpMatch, HttpRoute, RouteDestination, StringMatch } from '../../core/model/l7.js';
+import type { HeaderOperations, HttpMatch, HttpRoute, StringMatch } from '../../core/model/l7.js';
 import type { Service } from '../../core/model/types.js';
 
 const PATH_TYPE: Record<string, StringMatch['type']> = {
@@ -19,7 +22,7 @@ const PATH_TYPE: Record<string, StringMatch['type']> = {
   RegularExpression: 'regex',
 };
 
-function valueMatches(list: unknown, lower: boolean): Record<string, StringMatch> | undefined {
+export function valueMatches(list: unknown, lower: boolean): Record<string, StringMatch> | undefined {
   const items = recs(list);
   if (items.length === 0) return undefined;
   return Object.fromEntries(
@@ -41,52 +44,105 @@ function headerModifier(raw: Raw | undefined): HeaderOperations | undefined {
   });
 }
 
+/** A backendRef's host and port, or undefined when it names no known Service (Gateway API: 500). */
+export function backendTarget(
+  b: Raw,
+  ns: string,
+  ctx: RouteContext,
+): { host: string; port: number; weight: number } | undefined {
+  const kind = str(b.kind) ?? 'Service';
+  const group = str(b.group) ?? '';
+  if (kind !== 'Service' || (group !== '' && group !== 'core')) return undefined;
+  const host = `${str(b.name)}.${str(b.namespace) ?? ns}.svc.${ctx.domain}`;
+  if (!ctx.services.has(host)) return undefined;
+  return { host, port: num(b.port) ?? destinationPort({}, host, ctx), weight: num(b.weight) ?? 1 };
+}
+
+/** Weighted backendRefs → destinations (percentages); a ref that does not resolve keeps its share as a 500. */
+export function backendDestinations(
+  refs: readonly Raw[],
+  ns: string,
+  ctx: RouteContext,
+): Pick<HttpRoute, 'destinations' | 'directResponse'> {
+  const targets = refs.map((b) => backendTarget(b, ns, ctx));
+  const resolved = targets.filter((t): t is NonNullable<typeof t> => t !== undefined && t.weight > 0);
+  if (resolved.length === 0) return { directResponse: { status: 500 } };
+  for (const t of resolved) ctx.needCluster(t.host, t.port, undefined);
+  // Gateway API weights are relative (the unresolved refs' share answers 500, which the model
+  // cannot split off: it goes to the resolved ones); the model's are percentages.
+  const total = resolved.reduce((s, d) => s + d.weight, 0);
+  return {
+    destinations: resolved.map((d) => ({
+      host: d.host,
+      port: d.port,
+      weight: resolved.length === 1 ? 100 : (d.weight * 100) / total,
+      cluster: clusterName(d.host, d.port),
+    })),
+  };
+}
+
+/** The filters GRPCRoute shares with HTTPRoute: header modifiers and the mirror. */
+export function commonFilters(filters: readonly Raw[], ns: string, ctx: RouteContext): Partial<HttpRoute> {
+  const filter = (type: string): Raw | undefined => filters.find((f) => f.type === type);
+  const mirrorRef = rec(rec(filter('RequestMirror')?.requestMirror)?.backendRef);
+  const mirrorTarget = mirrorRef ? backendTarget(mirrorRef, ns, ctx) : undefined;
+  if (mirrorTarget) ctx.needCluster(mirrorTarget.host, mirrorTarget.port, undefined);
+  return compact({
+    mirror: mirrorTarget
+      ? { host: mirrorTarget.host, port: mirrorTarget.port, cluster: clusterName(mirrorTarget.host, mirrorTarget.port) }
+      : undefined,
+    headers: compact({
+      request: headerModifier(rec(filter('RequestHeaderModifier')?.requestHeaderModifier)),
+      response: headerModifier(rec(filter('ResponseHeaderModifier')?.responseHeaderModifier)),
+    }),
+  });
+}
+
+function translateMatch(m: Raw): HttpMatch {
+  const path = rec(m.path);
+  return compact({
+    uri: path
+      ? { type: PATH_TYPE[str(path.type) ?? 'PathPrefix'] ?? 'prefix', value: str(path.value) ?? '/' }
+      : undefined,
+    method: str(m.method) ? { type: 'exact', value: str(m.method) as string } : undefined,
+    headers: valueMatches(m.headers, true),
+    queryParams: valueMatches(m.queryParams, false),
+  });
+}
+
+const escapeRegex = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * One rule (all its matches) → an HttpRoute. URLRewrite replaceFullPath under a PathPrefix
+ * match rewrites the whole path: the prefix becomes a regex over the whole path, which the
+ * waypoint's rewrite replaces entirely.
+ */
 export function translateRule(route: KubeObject, index: number, rule: Raw, ctx: RouteContext): HttpRoute {
   const ns = route.metadata.namespace ?? 'default';
-  const matches: HttpMatch[] = recs(rule.matches).map((m) => {
-    const path = rec(m.path);
-    return compact({
-      uri: path
-        ? { type: PATH_TYPE[str(path.type) ?? 'PathPrefix'] ?? 'prefix', value: str(path.value) ?? '/' }
-        : undefined,
-      method: str(m.method) ? { type: 'exact', value: str(m.method) as string } : undefined,
-      headers: valueMatches(m.headers, true),
-      queryParams: valueMatches(m.queryParams, false),
-    });
-  });
-  const backends = recs(rule.backendRefs);
-  const destinations: RouteDestination[] = backends.map((b) => {
-    const host = `${str(b.name)}.${str(b.namespace) ?? ns}.svc.${ctx.domain}`;
-    const port = num(b.port) ?? destinationPort({}, host, ctx);
-    ctx.needCluster(host, port, undefined);
-    return { host, port, weight: backends.length === 1 ? 100 : (num(b.weight) ?? 1), cluster: clusterName(host, port) };
-  });
-  // Gateway API weights are relative; the model's are percentages.
-  const total = destinations.reduce((s, d) => s + d.weight, 0);
-  const normalised =
-    total > 0 && destinations.length > 1
-      ? destinations.map((d) => ({ ...d, weight: (d.weight * 100) / total }))
-      : destinations;
   const filters = recs(rule.filters);
   const filter = (type: string): Raw | undefined => filters.find((f) => f.type === type);
   const redirect = rec(filter('RequestRedirect')?.requestRedirect);
   const rewrite = rec(filter('URLRewrite')?.urlRewrite);
-  const mirrorRef = rec(rec(filter('RequestMirror')?.requestMirror)?.backendRef);
-  let mirror: HttpRoute['mirror'];
-  if (mirrorRef) {
-    const host = `${str(mirrorRef.name)}.${str(mirrorRef.namespace) ?? ns}.svc.${ctx.domain}`;
-    const port = num(mirrorRef.port) ?? destinationPort({}, host, ctx);
-    ctx.needCluster(host, port, undefined);
-    mirror = { host, port, cluster: clusterName(host, port) };
-  }
   const rewritePath = rec(rewrite?.path);
   const redirectPath = rec(redirect?.path);
-  const timeout = str(rec(rule.timeouts)?.request);
+  const fullPath = str(rewritePath?.replaceFullPath);
+  const matches: HttpMatch[] = recs(rule.matches).map((m) => {
+    const match = translateMatch(m);
+    if (fullPath === undefined || match.uri?.type !== 'prefix') return match;
+    return { ...match, uri: { type: 'regex', value: `${escapeRegex(match.uri.value)}.*` } };
+  });
+  if (fullPath !== undefined && matches.length === 0) matches.push({ uri: { type: 'regex', value: '/.*' } });
+  const timeouts = rec(rule.timeouts);
+  // One try per request (HTTPRoute has no retries here): the backend request's timeout caps the request's.
+  const timeoutMs = [str(timeouts?.request), str(timeouts?.backendRequest)]
+    .map((t) => (t ? parseDurationMs(t) : undefined))
+    .filter((t): t is number => t !== undefined && t > 0)
+    .reduce<number | undefined>((a, b) => (a === undefined ? b : Math.min(a, b)), undefined);
   return compact({
     source: `HTTPRoute/${ns}/${route.metadata.name}`,
     name: `${ns}/${route.metadata.name}#${index}`,
     matches,
-    destinations: redirect ? undefined : normalised,
+    ...(redirect ? {} : backendDestinations(recs(rule.backendRefs), ns, ctx)),
     redirect: redirect
       ? compact({
           scheme: str(redirect.scheme),
@@ -97,42 +153,95 @@ export function translateRule(route: KubeObject, index: number, rule: Raw, ctx: 
         })
       : undefined,
     rewrite: rewrite
-      ? compact({
-          uri: str(rewritePath?.replacePrefixMatch) ?? str(rewritePath?.replaceFullPath),
-          authority: str(rewrite.hostname),
-        })
+      ? compact({ uri: str(rewritePath?.replacePrefixMatch) ?? fullPath, authority: str(rewrite.hostname) })
       : undefined,
-    mirror,
-    headers: compact({
-      request: headerModifier(rec(filter('RequestHeaderModifier')?.requestHeaderModifier)),
-      response: headerModifier(rec(filter('ResponseHeaderModifier')?.responseHeaderModifier)),
-    }),
-    timeoutMs: timeout ? parseDurationMs(timeout) : undefined,
+    ...commonFilters(filters, ns, ctx),
+    timeoutMs,
   });
+}
+
+/** One match of a rule as its own route, with what orders it (Gateway API route precedence). */
+export interface GammaEntry {
+  readonly route: HttpRoute;
+  /** `creationTimestamp|ns/name` of the route object: older first, then by name. */
+  readonly age: string;
+  readonly rule: number;
+}
+
+const URI_RANK: Record<StringMatch['type'], number> = { exact: 3, prefix: 2, regex: 1 };
+
+/**
+ * Istio's order for Gateway API routes: exact path, then prefix, then regex (longer first within
+ * each), then a method match, more header matches, more query matches; ties go to the older
+ * route, then the name, then rule order. A rule without matches (everything) comes last.
+ */
+export function compareGamma(a: GammaEntry, b: GammaEntry): number {
+  const ma = a.route.matches[0];
+  const mb = b.route.matches[0];
+  if (!ma || !mb) {
+    if (ma !== mb) return ma ? -1 : 1;
+  } else {
+    const rank = (m: HttpMatch): [number, number] => (m.uri ? [URI_RANK[m.uri.type], m.uri.value.length] : [2, 1]);
+    const [ra, la] = rank(ma);
+    const [rb, lb] = rank(mb);
+    if (ra !== rb) return rb - ra;
+    if (la !== lb) return lb - la;
+    if (!ma.method !== !mb.method) return ma.method ? -1 : 1;
+    const count = (r?: Readonly<Record<string, unknown>>): number => (r ? Object.keys(r).length : 0);
+    if (count(ma.headers) !== count(mb.headers)) return count(mb.headers) - count(ma.headers);
+    if (count(ma.queryParams) !== count(mb.queryParams)) return count(mb.queryParams) - count(ma.queryParams);
+  }
+  if (a.age !== b.age) return a.age < b.age ? -1 : 1;
+  return a.rule - b.rule;
+}
+
+export function ageKey(r: KubeObject): string {
+  const created = str((r.metadata as { creationTimestamp?: unknown }).creationTimestamp) ?? '';
+  return `${created}|${r.metadata.namespace ?? 'default'}/${r.metadata.name}`;
+}
+
+/** A rule's route split per match (each keeps the rule's actions). */
+export function splitMatches(route: HttpRoute, age: string, rule: number): GammaEntry[] {
+  if (route.matches.length <= 1) return [{ route, age, rule }];
+  return route.matches.map((m, j) => ({
+    route: { ...route, name: `${route.name ?? ''}.${j}`, matches: [m] },
+    age,
+    rule,
+  }));
+}
+
+/** Whether a Gateway API route has a parentRef naming this Service (and port, when it names one). */
+export function attachesToService(r: KubeObject, svc: Service, port: number): boolean {
+  return recs(rec(r.spec)?.parentRefs).some(
+    (p) =>
+      (str(p.kind) ?? 'Gateway') === 'Service' &&
+      (str(p.group) ?? '') !== 'networking.istio.io' &&
+      str(p.name) === svc.name &&
+      (str(p.namespace) ?? r.metadata.namespace ?? 'default') === svc.namespace &&
+      (num(p.port) === undefined || num(p.port) === port),
+  );
 }
 
 export function httpRouteRoutes(inv: Inventory): {
   routesFor(svc: Service, ctx: RouteContext): HttpRoute[] | undefined;
 } {
-  const sorted = [...inv.httpRoutes].sort(
-    byKey(
-      (r) =>
-        `${str((r.metadata as { creationTimestamp?: unknown }).creationTimestamp) ?? ''}|${r.metadata.namespace}/${r.metadata.name}`,
-    ),
-  );
   return {
     routesFor(svc, ctx) {
-      const mine = sorted.filter((r) =>
-        recs(rec(r.spec)?.parentRefs).some(
-          (p) =>
-            (str(p.kind) ?? 'Gateway') === 'Service' &&
-            str(p.name) === svc.name &&
-            (str(p.namespace) ?? r.metadata.namespace ?? 'default') === svc.namespace &&
-            (num(p.port) === undefined || num(p.port) === ctx.port),
-        ),
-      );
-      if (mine.length === 0) return undefined;
-      return mine.flatMap((r) => recs(rec(r.spec)?.rules).map((rule, i) => translateRule(r, i, rule, ctx)));
+      const entries: GammaEntry[] = [];
+      for (const r of inv.httpRoutes) {
+        if (!attachesToService(r, svc, ctx.port)) continue;
+        recs(rec(r.spec)?.rules).forEach((rule, i) =>
+          entries.push(...splitMatches(translateRule(r, i, rule, ctx), ageKey(r), i)),
+        );
+      }
+      for (const r of inv.grpcRoutes) {
+        if (!attachesToService(r, svc, ctx.port)) continue;
+        recs(rec(r.spec)?.rules).forEach((rule, i) =>
+          entries.push(...splitMatches(translateGrpcRule(r, i, rule, ctx), ageKey(r), i)),
+        );
+      }
+      if (entries.length === 0) return undefined;
+      return entries.sort(compareGamma).map((e) => e.route);
     },
   };
 }
