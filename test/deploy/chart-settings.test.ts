@@ -88,7 +88,7 @@ describe.each(PROFILES)('profile %s: every Ambit container starts as rendered', 
       const mode = check.flags['--mode'] ?? 'waypoint';
       if (mode === 'waypoint') continue;
       expect(['ingress-gateway', 'egress-gateway'], `${pod.where} ${c.name}`).toContain(mode);
-      const s = waypointSettings(['node', 'waypoint', ...Object.entries(check.flags).flat()], check.env);
+      const s = waypointSettings(['node', 'waypoint', ...Object.entries(check.flags).flat().map(String)], check.env);
       expect(s.gateway.labels.istio, `${pod.where} ${c.name}`).toBe(mode === 'ingress-gateway' ? 'ingressgateway' : 'egressgateway');
       expect(s.gateway.credentialSource).toBe('kube');
       gateways++;
