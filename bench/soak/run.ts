@@ -12,8 +12,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { PACKAGE_ROOT } from '../../ctl/local/paths.js';
 import type { UnitStatus } from '../../ctl/local/supervisor.js';
-import { ChaosMesh } from '../../test/chaos/suite.js';
-import type { LoadSummary } from '../../test/chaos/load.js';
+import { ChaosMesh } from '../../test/support/chaos-mesh.js';
+import type { LoadSummary } from '../../test/support/chaos-load.js';
 
 /** The agent's drain deadline in local up (AMBIT_DRAIN_MS) plus its shutdown grace; the waypoint drains for 5 s. */
 const DRAIN_DEADLINE_MS: Record<string, number> = { agent: 2000 + 3000, waypoint: 5000 + 1000 };

@@ -1,4 +1,4 @@
-// `npm run chaos`: the full chaos suite (test/chaos/suite.ts) on `ambitctl local up`, then a
+// `npm run chaos`: the full chaos suite (test/support/chaos-mesh.ts) on `ambitctl local up`, then a
 // table event × failed requests. Needs root and a build (npm run build). Options:
 //   --mode short|full (default full)   --events "config churn,agent restart" (default all)
 //   --out FILE (the results as JSON)
@@ -6,7 +6,7 @@
 // (flock /tmp/ambit-netns.lock npm run chaos).
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { ChaosMesh, formatTable, runEvents, type Mode } from './suite.js';
+import { ChaosMesh, formatTable, runEvents, type Mode } from '../support/chaos-mesh.js';
 
 async function main(): Promise<number> {
   const { values } = parseArgs({

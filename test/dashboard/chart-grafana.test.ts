@@ -4,7 +4,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { render, validateAgainstKubernetes } from '../support/manifests.js';
-import { REPO } from '../e2e/local-mesh.js';
+import { REPO } from '../support/local-mesh.js';
 
 const dashboards = (objects: Awaited<ReturnType<typeof render>>) =>
   objects.filter(

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { details, type DetailsContext } from '../../ctl/dashboard/details.js';
-import { REPO } from '../e2e/local-mesh.js';
+import { REPO } from '../support/local-mesh.js';
 
 const NS = 'coffee-shop';
 const wl = (name: string, app: string, version = 'v1') => ({

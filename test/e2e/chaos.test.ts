@@ -1,9 +1,9 @@
 // The chaos suite's short form (a few seconds per event, 100 req/s): the coffee-shop on
 // `ambitctl local up` under open-loop load through the waypoint and at L4, one day-2 event at
-// a time (test/chaos/suite.ts). It prints the table event × failed requests and asserts the
+// a time (test/support/chaos-mesh.ts). It prints the table event × failed requests and asserts the
 // goals that are met today; `npm run chaos` runs the full form.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { ChaosMesh, EVENTS, formatTable, runEvents, type EventResult } from '../chaos/suite.js';
+import { ChaosMesh, EVENTS, formatTable, runEvents, type EventResult } from '../support/chaos-mesh.js';
 import { describeNetns } from '../helpers/privileges.js';
 
 /** Events whose goal (0 failed, or 0 misrouted) holds; the others are run and reported. */

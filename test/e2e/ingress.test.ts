@@ -15,7 +15,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeNetns } from '../helpers/privileges.js';
 import { pollUntil } from '../support/wait.js';
 import { makePki, type TestPki } from './ingress-pki.js';
-import { LocalMesh, REPO } from './local-mesh.js';
+import { LocalMesh, REPO } from '../support/local-mesh.js';
 
 const BRIDGE = 'ambt-g1-br0';
 const CIDR = '10.239.71.0/24';

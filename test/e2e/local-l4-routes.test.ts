@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describeNetns } from '../helpers/privileges.js';
 import { pollUntil } from '../support/wait.js';
-import { CTL, LocalMesh, REPO, sh } from './local-mesh.js';
+import { CTL, LocalMesh, REPO, sh } from '../support/local-mesh.js';
 
 const BRIDGE = 'ambt-g4-br0';
 const CIDR = '10.239.44.0/24';

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { controlRequest, type UnitStatus } from '../../ctl/local/control.js';
 import { describeNetns } from '../helpers/privileges.js';
-import { CTL, LocalMesh, REPO, sh } from './local-mesh.js';
+import { CTL, LocalMesh, REPO, sh } from '../support/local-mesh.js';
 import { sleep } from '../support/wait.js';
 
 const BRIDGE = 'ambt-h5-br0';

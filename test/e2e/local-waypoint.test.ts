@@ -13,7 +13,7 @@ import { cp, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describeNetns } from '../helpers/privileges.js';
-import { CTL, LocalMesh, REPO, sh } from './local-mesh.js';
+import { CTL, LocalMesh, REPO, sh } from '../support/local-mesh.js';
 import type { WaypointConfigDump } from '../../core/admin/dump.js';
 const BRIDGE = 'ambt-h15-br0';
 const CIDR = '10.239.15.0/24';

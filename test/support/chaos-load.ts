@@ -173,7 +173,7 @@ async function main(): Promise<void> {
   process.stdout.write(`${JSON.stringify(await runLoad(spec))}\n`);
 }
 
-if (process.argv[1]?.endsWith('load.js')) {
+if (process.argv[1]?.endsWith('chaos-load.js')) {
   main().catch((err: unknown) => {
     console.error(String(err));
     process.exit(2);

@@ -12,9 +12,17 @@ import { localApply } from '../../ctl/local/apply.js';
 import { controlRequest, type UnitStatus } from '../../ctl/local/control.js';
 import type { LocalRecord } from '../../ctl/local/state.js';
 import { readRecord } from '../../ctl/local/state.js';
-import { LocalMesh, REPO } from '../e2e/local-mesh.js';
-import { CLIENT_POD, L4_SERVICE, NAMESPACE, REUSE_NEW, REUSE_OLD, servicePod, writeChaosFixture } from './fixture.js';
-import type { LoadSpec, LoadSummary, LoadTarget } from './load.js';
+import { LocalMesh, REPO } from './local-mesh.js';
+import {
+  CLIENT_POD,
+  L4_SERVICE,
+  NAMESPACE,
+  REUSE_NEW,
+  REUSE_OLD,
+  servicePod,
+  writeChaosFixture,
+} from './chaos-fixture.js';
+import type { LoadSpec, LoadSummary, LoadTarget } from './chaos-load.js';
 
 export type Mode = 'short' | 'full';
 /** What an event must achieve: no failed request, no misrouted one, or only a report. */
@@ -172,7 +180,7 @@ export class ChaosMesh {
         'exec',
         this.netnsOf(CLIENT_POD),
         process.execPath,
-        path.join(REPO, 'dist', 'test', 'chaos', 'load.js'),
+        path.join(REPO, 'dist', 'test', 'support', 'chaos-load.js'),
       ],
       { ...process.env, CHAOS_LOAD: JSON.stringify(spec) },
       // The load's own bound plus room for its last requests (never the 10-minute default).
