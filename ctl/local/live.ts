@@ -227,7 +227,11 @@ export function renderView(o: {
   let denied = 0;
   let deniedBefore = 0;
   for (const w of o.waypoints ?? []) {
-    lines.push(`\x1b[1mWAYPOINT ${w.label}\x1b[0m (L7 routing and policy; admin + metrics 127.0.0.1:${w.port})`);
+    // Istio's gateway pods (istio-ingressgateway / istio-egressgateway, see gateways.ts) run the same binary.
+    const title = /\/istio-(ingress|egress)gateway$/.test(w.label)
+      ? `GATEWAY ${w.label}\x1b[0m (traffic entering or leaving the mesh; admin + metrics 127.0.0.1:${w.port})`
+      : `WAYPOINT ${w.label}\x1b[0m (L7 routing and policy; admin + metrics 127.0.0.1:${w.port})`;
+    lines.push(`\x1b[1m${title}`);
     lines.push(`${'destination service'.padEnd(24)}${'requests'.padStart(9)}${'req/s'.padStart(7)}  responses`);
     const now = requestsByService(w.now);
     const before = requestsByService(w.before);
