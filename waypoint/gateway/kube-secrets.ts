@@ -33,14 +33,21 @@ function get(url: URL, token: string, ca: string): Promise<{ status: number; bod
   });
 }
 
-export function kubeSecretCredentials(o: { namespace: string; log: Logger; apiServer?: string }): CredentialReader {
+export function kubeSecretCredentials(o: {
+  namespace: string;
+  log: Logger;
+  /** Tests: the API server's URL and the folder holding `token` and `ca.crt`. */
+  apiServer?: string;
+  serviceAccountDir?: string;
+}): CredentialReader {
+  const saDir = o.serviceAccountDir ?? SA_DIR;
   const host = process.env.KUBERNETES_SERVICE_HOST;
   const port = process.env.KUBERNETES_SERVICE_PORT ?? '443';
   const base = o.apiServer ?? (host ? `https://${host.includes(':') ? `[${host}]` : host}:${port}` : undefined);
   return async (name) => {
     if (!base) throw new Error('kube credentials: KUBERNETES_SERVICE_HOST is not set');
     if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(name)) return undefined;
-    const [token, ca] = await Promise.all([readFile(`${SA_DIR}/token`, 'utf8'), readFile(`${SA_DIR}/ca.crt`, 'utf8')]);
+    const [token, ca] = await Promise.all([readFile(`${saDir}/token`, 'utf8'), readFile(`${saDir}/ca.crt`, 'utf8')]);
     const url = new URL(
       `/api/v1/namespaces/${encodeURIComponent(o.namespace)}/secrets/${encodeURIComponent(name)}`,
       base,
