@@ -18,7 +18,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { CertificateAuthority } from '../../core/identity/ca.js';
 import { controlRequest, type UnitStatus } from '../../ctl/local/control.js';
 import { describeNetns } from '../helpers/privileges.js';
-import { CTL, LocalMesh, REPO, sh } from './local-mesh.js';
+import { CTL, LocalMesh, REPO, sh } from '../support/local-mesh.js';
 
 const BRIDGE = 'ambt-h6a-br0';
 const CIDR = '10.239.66.0/24';
@@ -243,17 +243,19 @@ describeNetns('ambitctl local up: a hostile pod against the coffee-shop and its 
     await legit();
   }, 60_000);
 
-  it('10,000 streams on one HBONE connection: at most 100 are served at once, and others keep being served', async () => {
+  /**
+   * An HBONE session to `ip`:15008 with a valid mesh certificate (an "intruder" identity the
+   * controller's CA signed), ignoring the server's stream limit until its SETTINGS arrive so
+   * the client sends as many streams as it can.
+   */
+  async function intruderSession(ip: string): Promise<http2.ClientHttp2Session> {
     const ca = await CertificateAuthority.loadOrCreate(path.join(stateDir, 'controller'));
     const creds = await ca.issue('spiffe://cluster.local/ns/coffee-shop/sa/intruder');
-    const waypoint = record.waypoints[0]!;
-    const vip = record.serviceVips.find((s) => s.name === 'customer-service')!.vips[0]!;
-    const session = http2.connect(`https://${waypoint.ip}:15008`, {
+    const session = http2.connect(`https://${ip}:15008`, {
       key: creds.keyPem,
       cert: creds.certChainPem,
       ca: creds.rootsPem,
       checkServerIdentity: () => undefined,
-      // Ignore the server's limit until its SETTINGS arrive: send as many streams as possible.
       peerMaxConcurrentStreams: 20_000,
     });
     session.on('error', () => undefined);
@@ -261,6 +263,13 @@ describeNetns('ambitctl local up: a hostile pod against the coffee-shop and its 
       session.once('connect', () => resolve());
       session.once('error', reject);
     });
+    return session;
+  }
+
+  it('10,000 streams on one HBONE connection: at most 100 are served at once, and others keep being served', async () => {
+    const waypoint = record.waypoints[0]!;
+    const vip = record.serviceVips.find((s) => s.name === 'customer-service')!.vips[0]!;
+    const session = await intruderSession(waypoint.ip);
     let accepted = 0;
     let refused = 0;
     const streams: http2.ClientHttp2Stream[] = [];
@@ -300,21 +309,8 @@ describeNetns('ambitctl local up: a hostile pod against the coffee-shop and its 
   }, 120_000);
 
   it("10,000 streams on one HBONE connection to a pod's agent are as harmless", async () => {
-    const ca = await CertificateAuthority.loadOrCreate(path.join(stateDir, 'controller'));
-    const creds = await ca.issue('spiffe://cluster.local/ns/coffee-shop/sa/intruder');
     const payment = record.planned.find((p) => p.name.startsWith('payment-service'))!;
-    const session = http2.connect(`https://${payment.ip}:15008`, {
-      key: creds.keyPem,
-      cert: creds.certChainPem,
-      ca: creds.rootsPem,
-      checkServerIdentity: () => undefined,
-      peerMaxConcurrentStreams: 20_000,
-    });
-    session.on('error', () => undefined);
-    await new Promise<void>((resolve, reject) => {
-      session.once('connect', () => resolve());
-      session.once('error', reject);
-    });
+    const session = await intruderSession(payment.ip);
     let accepted = 0;
     const settled = Array.from(
       { length: 10_000 },
