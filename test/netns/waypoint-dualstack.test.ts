@@ -200,6 +200,8 @@ describeNetns('waypoint: dual-stack pods', () => {
     dir = await tempDir('h13-wp-dual');
     const configFile = path.join(dir, 'mesh.json');
     await applyMesh(configFile, 'v0');
+    // The node's setup reads like agent-dualstack's: the same support steps (agent, pod network)
+    // with this suite's names and addresses.
     [agentBundle, waypointBundle] = await Promise.all([bundleAgent(), bundleMain('waypoint/main.ts', 'waypoint')]);
     agent = await startAgent(
       agentBundle,
