@@ -4,27 +4,17 @@
 // reaches the in-mesh endpoint over HBONE; a Kubernetes service's short names resolve; a name
 // outside the mesh goes to the pod's resolver, a tiny DNS server on the bridge, through the
 // agent (the server sees the query from the node, not from the pod). Run under the netns lock.
-import { execFile } from 'node:child_process';
-import dgram from 'node:dgram';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
+import { writeFile, rm } from 'node:fs/promises';
+import type net from 'node:net';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeNetns } from '../helpers/privileges.js';
 import type { PodNetns } from '../helpers/cni-chain.js';
 import { listenInNetns } from '../../agent/inpod/sockets.js';
 import type { AgentConfigDump } from '../../core/admin/dump.js';
 import { allocateAutoVips } from '../../core/dns/vip-allocation.js';
-import {
-  addressRecord,
-  decodeMessage,
-  encodeMessage,
-  queryMessage,
-  RCODE,
-  recordAddress,
-  TYPE,
-} from '../../core/dns/wire.js';
+import { decodeMessage, encodeMessage, queryMessage, recordAddress, TYPE } from '../../core/dns/wire.js';
+import { fetchInPod, inPod, podResolvConf, removeDirs, resolveInPod, TestResolver } from './dns-helpers.js';
 import {
   bundleAgent,
   eventually,
@@ -36,7 +26,6 @@ import {
 } from '../support/agent-netns.js';
 import { bridgeAddress, createPodNetwork, type PodNetwork } from '../support/pod-network.js';
 
-const run = promisify(execFile);
 const BRIDGE = 'ambt-g3-br0';
 const SUBNET = '10.231.53.0/24';
 const RESOLVER = bridgeAddress(SUBNET);
@@ -46,68 +35,6 @@ const OUTSIDE_HOST = 'outside.example.test';
 const OUTSIDE_IP = '192.0.2.77';
 const APP_PORT = 8080;
 
-/** The pod's resolver: answers OUTSIDE_HOST, NXDOMAIN otherwise; records who asked what. */
-class TestResolver {
-  readonly seen: { name: string; from: string }[] = [];
-  private readonly udp = dgram.createSocket('udp4');
-  private readonly tcp = net.createServer((s) => {
-    s.on('error', () => undefined);
-    s.once('data', (d: Buffer) => {
-      const answer = this.answer(d.subarray(2), s.remoteAddress ?? '');
-      const len = Buffer.alloc(2);
-      len.writeUInt16BE(answer.length);
-      s.end(Buffer.concat([len, answer]));
-    });
-  });
-
-  private answer(bytes: Buffer, from: string): Buffer {
-    const q = decodeMessage(bytes);
-    const name = q.questions[0]?.name.toLowerCase() ?? '';
-    this.seen.push({ name, from });
-    const known = name === OUTSIDE_HOST && q.questions[0]?.type === 1;
-    return encodeMessage({
-      ...q,
-      response: true,
-      recursionAvailable: true,
-      rcode: known || name === OUTSIDE_HOST ? RCODE.NOERROR : RCODE.NXDOMAIN,
-      answers: known ? [addressRecord(name, OUTSIDE_IP, 60)] : [],
-    });
-  }
-
-  async start(): Promise<void> {
-    this.udp.on('message', (m, r) => {
-      try {
-        this.udp.send(this.answer(m, r.address), r.port, r.address);
-      } catch {
-        /* garbage: no answer */
-      }
-    });
-    await new Promise<void>((resolve) => this.udp.bind(53, RESOLVER, resolve));
-    await new Promise<void>((resolve) => this.tcp.listen(53, RESOLVER, resolve));
-  }
-
-  async stop(): Promise<void> {
-    this.udp.close();
-    await new Promise((r) => this.tcp.close(r));
-  }
-}
-
-/** Run a command inside the pod's netns with its own /etc/resolv.conf (ip netns exec binds /etc/netns/<name>). */
-async function inPod(pod: PodNetns, cmd: string, args: string[]): Promise<string> {
-  const { stdout } = await run('ip', ['netns', 'exec', pod.netnsName, cmd, ...args], { timeout: 30_000 });
-  return stdout;
-}
-
-/** getaddrinfo (IPv4) inside the pod, as an app resolves a name. */
-async function resolveInPod(pod: PodNetns, name: string): Promise<string[]> {
-  try {
-    const out = await inPod(pod, 'getent', ['ahostsv4', name]);
-    return [...new Set(out.split('\n').map((l) => l.split(/\s+/)[0] ?? ''))].filter((ip) => ip !== '');
-  } catch {
-    return []; // getent exits 2 when the name does not resolve
-  }
-}
-
 describeNetns('agent DNS proxy: names from a pod', () => {
   let network: PodNetwork | undefined;
   let dir: string;
@@ -116,9 +43,8 @@ describeNetns('agent DNS proxy: names from a pod', () => {
   let client: PodNetns;
   let server: PodNetns;
   let app: net.Server | undefined;
-  const resolver = new TestResolver();
-  let resolverUp = false;
-  const etcDirs: string[] = [];
+  const resolver = new TestResolver(RESOLVER, { [OUTSIDE_HOST]: OUTSIDE_IP });
+  let etcDirs: string[] = [];
   let configFile: string;
   let version = 0;
   // What the agent's snapshot loader gives the ServiceEntry host (the controller's function).
@@ -188,14 +114,8 @@ describeNetns('agent DNS proxy: names from a pod', () => {
     server = await network.addPod({ namespace: 'shop', name: 'server' });
     // Each pod's resolv.conf names the test resolver on the bridge (no search list, as a pod
     // outside Kubernetes has), so its queries leave for RESOLVER:53 and the capture takes them.
-    for (const pod of [client, server]) {
-      const etc = `/etc/netns/${pod.netnsName}`;
-      await mkdir(etc, { recursive: true });
-      etcDirs.push(etc);
-      await writeFile(path.join(etc, 'resolv.conf'), `nameserver ${RESOLVER}\noptions timeout:2 attempts:2\n`);
-    }
+    etcDirs = await podResolvConf([client, server], RESOLVER);
     await resolver.start();
-    resolverUp = true;
     app = await listenInNetns(server.netnsPath, APP_PORT);
     app.on('connection', (s: net.Socket) => {
       s.on('error', () => undefined);
@@ -206,10 +126,10 @@ describeNetns('agent DNS proxy: names from a pod', () => {
 
   afterAll(async () => {
     if (app) await new Promise((r) => app!.close(r));
-    if (resolverUp) await resolver.stop();
+    await resolver.stop();
     await agent?.kill().catch(() => undefined);
     await network?.destroy();
-    for (const etc of etcDirs) await rm(etc, { recursive: true, force: true });
+    await removeDirs(etcDirs);
     if (bundle) await rm(path.dirname(bundle), { recursive: true, force: true });
     if (dir) await rm(dir, { recursive: true, force: true });
   }, 60_000);
@@ -228,12 +148,8 @@ describeNetns('agent DNS proxy: names from a pod', () => {
     const dump = JSON.parse(await httpGet(agent!.adminPort, '/config_dump')) as { services?: unknown };
     expect(JSON.stringify(dump.services)).toContain(seVip);
     expect(await resolveInPod(client, SE_HOST)).toEqual([seVip]);
-    const body = await inPod(client, process.execPath, [
-      '-e',
-      `fetch('http://${SE_HOST}/').then(async (r) => console.log(r.status, await r.text()))` +
-        `.catch((e) => { console.log('failed', e.cause?.code ?? e.message); process.exitCode = 1; })`,
-    ]);
-    expect(body.trim()).toBe('200 from-server');
+    const body = await fetchInPod(client, `http://${SE_HOST}/`);
+    expect(body).toBe('200 from-server');
     // The proxy answered: the pod's resolver never saw the mesh name.
     expect(resolver.seen.filter((q) => q.name === SE_HOST)).toEqual([]);
   });
