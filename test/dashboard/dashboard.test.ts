@@ -5,10 +5,12 @@
 //   visible within 5 s; a screenshot is kept (its path is printed);
 // - Debian's prometheus scraping the agent, the waypoint and the controller every second:
 //   every panel query of every dashboard in deploy/grafana/ parses and returns data;
-// - `ambitctl dashboard --prometheus URL` draws the same edges from Prometheus.
+// - `ambitctl dashboard --prometheus URL` draws the same edges from Prometheus;
+// - each Istio label has one meaning across the agent and the waypoint, and promtool finds
+//   nothing on their /metrics but Istio's own istio_request_duration_milliseconds unit.
 // Traffic: a curl loop pod (the traffic generator) and a loop inside inventory-service
 // calling payment-service, which the AuthorizationPolicy denies.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -33,6 +35,15 @@ const DENIED_EDGE = `wl:${NS}/inventory-service->svc:${NS}/payment-service`;
 const RED = 'rgb(211,51,51)';
 const CHROMIUM = '/usr/bin/chromium';
 const PROMETHEUS = '/usr/bin/prometheus';
+const PROMTOOL = '/usr/bin/promtool';
+
+/** `promtool check metrics` over `text`: its findings (stdout and stderr). */
+function promtool(text: string): Promise<string> {
+  return new Promise((resolve) => {
+    const child = execFile(PROMTOOL, ['check', 'metrics'], (_err, stdout, stderr) => resolve(stdout + stderr));
+    child.stdin!.end(text);
+  });
+}
 
 interface Edge {
   id: string;
@@ -158,6 +169,14 @@ describeNetns('ambitctl dashboard and the Grafana dashboards on the coffee-shop'
   let caller: ReturnType<typeof start> | undefined;
   let prometheus: ReturnType<typeof start> | undefined;
   let promUrl = '';
+  let waypointMetricsPort: number = PORTS.waypoint;
+  /** The namespace waypoint's host port as `local up` recorded it (gateways take ports of that range too). */
+  const waypointPort = async (): Promise<number> => {
+    const record = JSON.parse(await readFile(path.join(stateDir, 'local.json'), 'utf8')) as {
+      waypoints?: Array<{ namespace: string; name: string; port: number }>;
+    };
+    return record.waypoints?.find((w) => w.namespace === NS && w.name === 'waypoint')?.port ?? PORTS.waypoint;
+  };
   let browser: Browser | undefined;
   let page: Page;
 
@@ -353,6 +372,7 @@ describeNetns('ambitctl dashboard and the Grafana dashboards on the coffee-shop'
     const record = JSON.parse(await readFile(path.join(stateDir, 'local.json'), 'utf8')) as {
       planned: Array<{ name: string; ip: string }>;
     };
+    waypointMetricsPort = await waypointPort();
     await sh('curl', [
       '-s',
       '-m',
@@ -369,7 +389,7 @@ describeNetns('ambitctl dashboard and the Grafana dashboards on the coffee-shop'
       path.join(work, 'prometheus.yml'),
       'global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n' +
         job('ambit-agent', PORTS.agentMetrics) +
-        job('ambit-waypoint', PORTS.waypoint) +
+        job('ambit-waypoint', waypointMetricsPort) +
         job('ambit-controller', PORTS.controllerMetrics),
     );
     prometheus = start(PROMETHEUS, [
@@ -444,6 +464,80 @@ describeNetns('ambitctl dashboard and the Grafana dashboards on the coffee-shop'
     console.log(`grafana: ${evaluated} panel queries evaluated, ${failures.length} failed`);
     expect(failures).toEqual([]);
   }, 180_000);
+
+  it("each Istio label means one thing across the agent and the waypoint (Prometheus' view)", async () => {
+    const series = async (q: string): Promise<Array<Record<string, string>>> => {
+      const res = await fetch(`${promUrl}/api/v1/series?match[]=${encodeURIComponent(q)}`);
+      return ((await res.json()) as { data?: Array<Record<string, string>> }).data ?? [];
+    };
+    const values = (list: Array<Record<string, string>>, label: string): string[] =>
+      [...new Set(list.map((x) => x[label] ?? ''))].sort();
+    const svc = 'customer-service';
+    // The same edges as each reporter sees them: the agent's hop from the callers to the
+    // service (reporter=source), the waypoint's requests to it, the agent's hop from the
+    // waypoint into its pods (reporter=destination).
+    const agentSource = await series(
+      `istio_tcp_connections_opened_total{job="ambit-agent",reporter="source",destination_service_name="${svc}"}`,
+    );
+    const waypoint = await series(
+      `istio_requests_total{job="ambit-waypoint",reporter="waypoint",destination_service_name="${svc}"}`,
+    );
+    const agentDestination = await series(
+      `istio_tcp_connections_opened_total{job="ambit-agent",reporter="destination",destination_workload=~"${svc}.*"}`,
+    );
+    expect(agentSource.length, 'agent source series').toBeGreaterThan(0);
+    expect(waypoint.length, 'waypoint series').toBeGreaterThan(0);
+    expect(agentDestination.length, 'agent destination series').toBeGreaterThan(0);
+    // Source labels: the callers, named alike by both reporters.
+    for (const label of [
+      'source_workload',
+      'source_workload_namespace',
+      'source_principal',
+      'source_app',
+      'source_version',
+      'destination_service',
+      'destination_service_name',
+      'destination_service_namespace',
+      'connection_security_policy',
+    ]) {
+      expect(values(agentSource, label), label).toEqual(values(waypoint, label));
+    }
+    expect(values(waypoint, 'source_workload')).toEqual(['traffic-generator', 'web-frontend']);
+    // Destination labels: the agent's hop goes to the waypoint, named after its Gateway.
+    expect(values(agentSource, 'destination_workload')).toEqual(['waypoint']);
+    expect(values(agentSource, 'destination_principal')).toEqual([`spiffe://cluster.local/ns/${NS}/sa/waypoint`]);
+    // The waypoint's requests that reached a pod and the agent's last hop name the same pods'
+    // owners (a request the waypoint answers itself, as a 403, has no destination workload).
+    const served = waypoint.filter((x) => x.destination_workload !== 'unknown');
+    for (const label of [
+      'destination_workload',
+      'destination_workload_namespace',
+      'destination_principal',
+      'destination_version',
+    ]) {
+      expect(values(agentDestination, label), label).toEqual(values(served, label));
+    }
+    expect(values(served, 'destination_workload')).toEqual(['customer-service-v1', 'customer-service-v2']);
+    expect(values(agentDestination, 'source_workload')).toEqual(['waypoint']);
+    // No reporter names a pod (`order-service-0`) or the waypoint's pod (`waypoint-waypoint`).
+    const all = await series(`{__name__=~"istio_.+",destination_workload_namespace="${NS}"}`);
+    for (const label of ['source_workload', 'destination_workload'])
+      for (const v of values(all, label)) expect(v, label).not.toMatch(/-\d+$|^waypoint-waypoint$/);
+  }, 60_000);
+
+  it('promtool check metrics finds nothing on the agent and the waypoint /metrics but Istio names', async () => {
+    const ISTIO_NAMED = ['istio_request_duration_milliseconds use base unit "seconds" instead of "milliseconds"'];
+    for (const [who, port] of [
+      ['agent', PORTS.agentMetrics],
+      ['waypoint', await waypointPort()],
+    ] as const) {
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      expect(text, who).toContain('istio_tcp_connections_opened_total');
+      const out = await promtool(text);
+      const findings = out.split('\n').filter((l) => l.trim() !== '' && !ISTIO_NAMED.includes(l.trim()));
+      expect(findings, `${who}: promtool check metrics`).toEqual([]);
+    }
+  }, 60_000);
 
   it('draws the same edges from Prometheus (--prometheus)', async () => {
     const fromProm = await startDashboard(stateDir, ['--prometheus', promUrl]);
