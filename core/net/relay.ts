@@ -106,17 +106,15 @@ export function relay(socket: Duplex, tunnel: Duplex): Promise<RelayResult> {
       b.reset();
     }
 
-    socket.on('data', (chunk: Buffer) => {
-      result.bytesToTunnel += chunk.length;
-    });
-    tunnel.on('data', (chunk: Buffer) => {
-      result.bytesFromTunnel += chunk.length;
-    });
-    for (const [from, to] of [
-      [a, b],
-      [b, a],
+    const counters = [
+      (n: number): void => void (result.bytesToTunnel += n),
+      (n: number): void => void (result.bytesFromTunnel += n),
+    ] as const;
+    for (const [from, to, count] of [
+      [a, b, counters[0]],
+      [b, a, counters[1]],
     ] as const) {
-      forward(from.d, to.d, to.tcp);
+      forward(from.d, to.d, to.tcp, count);
       // FIN / END_STREAM → FIN / END_STREAM. A RST_STREAM also ends an HTTP/2 stream's
       // readable side first (rstCode still 0 then): look again one turn later before choosing
       // between FIN and RST. 'end' may already have been emitted.
@@ -185,7 +183,7 @@ const WRITE_BUFFER_LIMIT = 1024 * 1024;
  * `cork` (towards a TCP socket): an HTTP/2 stream hands over about two chunks per 16 KiB TLS
  * record; corking the rest of this event-loop turn sends them with one writev.
  */
-function forward(from: Duplex, to: Duplex, cork: boolean): void {
+function forward(from: Duplex, to: Duplex, cork: boolean, count: (bytes: number) => void): void {
   // The first chunk of an event-loop turn is written at once (a lone small message must not
   // wait a turn: request/response latency); the chunks after it in the same turn are corked
   // and leave together with one writev.
@@ -198,7 +196,9 @@ function forward(from: Duplex, to: Duplex, cork: boolean): void {
       to.uncork();
     }
   };
+  // The only 'data' listener (it also counts): with two, every emit would copy the listener list.
   from.on('data', (chunk: Buffer) => {
+    count(chunk.length);
     if (to.destroyed || to.writableEnded) return;
     if (cork) {
       if (!inTurn) {
