@@ -7,13 +7,31 @@ import net from 'node:net';
 import type {
   AuthorizationPolicy,
   MeshConfig,
+  MtlsMode,
   NamespaceInfo,
   PeerAuthentication,
+  PolicyAction,
   PolicyScope,
   Service,
   SidecarScope,
   Workload,
 } from './types.js';
+
+/**
+ * Every value of `T`, listed: `all<T>()([...])` does not compile when the list misses one, so a
+ * value added to the model's type is added here too (or the build says so).
+ */
+const all =
+  <T extends string>() =>
+  <L extends readonly T[]>(list: L & ([Exclude<T, L[number]>] extends [never] ? unknown : never)): readonly T[] =>
+    list;
+
+const LEVELS = all<PolicyScope['level']>()(['mesh', 'namespace', 'workload'] as const);
+const OUTBOUND = all<MeshConfig['outboundTrafficPolicy']>()(['ALLOW_ANY', 'REGISTRY_ONLY'] as const);
+const KINDS = all<Workload['kind']>()(['Pod', 'WorkloadEntry'] as const);
+const RESOLUTIONS = all<NonNullable<Service['resolution']>>()(['STATIC', 'DNS', 'NONE'] as const);
+const ACTIONS = all<PolicyAction>()(['ALLOW', 'DENY', 'AUDIT', 'CUSTOM'] as const);
+const MODES = all<MtlsMode>()(['STRICT', 'PERMISSIVE', 'DISABLE', 'UNSET'] as const);
 
 /** A model value that does not have the shape its consumers rely on. */
 export class ModelError extends Error {
@@ -102,7 +120,7 @@ function addresses(v: unknown, field: string, ok: (a: unknown) => boolean, what:
 function scope(v: unknown, field: string): PolicyScope {
   const o = obj(v, field);
   if (typeof o.namespace !== 'string') bad(at(field, 'namespace'), 'expected a string');
-  oneOf(o, 'level', field, ['mesh', 'namespace', 'workload']);
+  oneOf(o, 'level', field, LEVELS);
   optional(o, 'selector', field, (s) => typeof s === 'object' && s !== null && !Array.isArray(s), 'expected an object');
   if (o.selector !== undefined) stringMap(o.selector, at(field, 'selector'));
   optional(o, 'targetRefs', field, Array.isArray, 'expected a list');
@@ -113,7 +131,7 @@ export function decodeMeshConfig(v: unknown, field = ''): MeshConfig {
   const o = obj(v, field);
   str(o, 'trustDomain', field);
   str(o, 'rootNamespace', field);
-  oneOf(o, 'outboundTrafficPolicy', field, ['ALLOW_ANY', 'REGISTRY_ONLY']);
+  oneOf(o, 'outboundTrafficPolicy', field, OUTBOUND);
   const sampling = o.traceSampling;
   if (typeof sampling !== 'number' || !(sampling >= 0 && sampling <= 100))
     bad(at(field, 'traceSampling'), 'expected a percentage from 0 to 100');
@@ -126,7 +144,7 @@ export function decodeWorkload(v: unknown, field = ''): Workload {
   str(o, 'name', field);
   str(o, 'namespace', field);
   str(o, 'uid', field);
-  const kind = oneOf(o, 'kind', field, ['Pod', 'WorkloadEntry']);
+  const kind = oneOf(o, 'kind', field, KINDS);
   str(o, 'serviceAccount', field);
   str(o, 'identity', field);
   // A WorkloadEntry's address may be a DNS name (Istio allows it); a pod's are IPs.
@@ -154,7 +172,7 @@ export function decodeService(v: unknown, field = ''): Service {
     port(po.targetPort, at(at(at(field, 'ports'), i), 'targetPort'));
     if (typeof po.protocol !== 'string') bad(at(at(at(field, 'ports'), i), 'protocol'), 'expected a string');
   });
-  if (o.resolution !== undefined) oneOf(o, 'resolution', field, ['STATIC', 'DNS', 'NONE']);
+  if (o.resolution !== undefined) oneOf(o, 'resolution', field, RESOLUTIONS);
   // A DNS ServiceEntry's endpoints are host names; an endpoint without an address (one behind
   // a network gateway, which Ambit does not route) is carried as ''.
   const endpointOk = o.resolution === 'DNS' ? (a: unknown) => isIp(a) || isHostname(a) : isIp;
@@ -178,7 +196,7 @@ export function decodeAuthorizationPolicy(v: unknown, field = ''): Authorization
   str(o, 'name', field);
   scope(o.scope, at(field, 'scope'));
   str(o, 'key', field);
-  oneOf(o, 'action', field, ['ALLOW', 'DENY', 'AUDIT', 'CUSTOM']);
+  oneOf(o, 'action', field, ACTIONS);
   list(o.rules, at(field, 'rules')).forEach((r, i) => obj(r, at(at(field, 'rules'), i)));
   return o as unknown as AuthorizationPolicy;
 }
@@ -188,11 +206,10 @@ export function decodePeerAuthentication(v: unknown, field = ''): PeerAuthentica
   str(o, 'name', field);
   scope(o.scope, at(field, 'scope'));
   str(o, 'key', field);
-  const modes = ['STRICT', 'PERMISSIVE', 'DISABLE', 'UNSET'] as const;
-  oneOf(o, 'mode', field, modes);
+  oneOf(o, 'mode', field, MODES);
   if (o.portLevel !== undefined)
     for (const [p, mode] of Object.entries(obj(o.portLevel, at(field, 'portLevel'))))
-      if (!modes.includes(mode as (typeof modes)[number]))
+      if (!MODES.includes(mode as MtlsMode))
         bad(at(at(field, 'portLevel'), p), 'expected STRICT, PERMISSIVE, DISABLE or UNSET');
   return o as unknown as PeerAuthentication;
 }
@@ -203,7 +220,7 @@ export function decodeSidecarScope(v: unknown, field = ''): SidecarScope {
   scope(o.scope, at(field, 'scope'));
   strings(o.egressHosts, at(field, 'egressHosts'));
   strings(o.visibleServices, at(field, 'visibleServices'));
-  if (o.outboundTrafficPolicy !== undefined) oneOf(o, 'outboundTrafficPolicy', field, ['ALLOW_ANY', 'REGISTRY_ONLY']);
+  if (o.outboundTrafficPolicy !== undefined) oneOf(o, 'outboundTrafficPolicy', field, OUTBOUND);
   return o as unknown as SidecarScope;
 }
 
