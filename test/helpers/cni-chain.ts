@@ -3,7 +3,7 @@
 // without a build) and a bridge + host-local conflist; pods are netns networked by the chain
 // as a kubelet would. Needs root.
 //
-//   const chain = await createCniChain({ suite: 'h3', bridge: 'ambt-h3-br0', subnet: '10.231.3.0/24', agentSocket });
+//   const chain = await createCniChain({ suite: 'mesh', bridge: 'ambt-mesh-br0', subnet: '10.231.3.0/24', agentSocket });
 //   const pod = await createPodNetns(chain, { namespace: 'shop', name: 'web-1' });   // pod.ip, pod.netnsPath
 //   await deletePodNetns(chain, pod);
 //   await destroyCniChain(chain);                                                     // bridge + temp dir
@@ -39,9 +39,9 @@ export {
 } from '../../ctl/local/cni-chain.js';
 
 export interface CniChainOptions {
-  /** Short tag used in names (netns `ambt-<suite>-<pod>`), e.g. 'h3'. */
+  /** Short tag used in names (netns `ambt-<suite>-<pod>`), e.g. 'mesh'. */
   suite: string;
-  /** Linux bridge the `bridge` plugin creates (≤ 15 chars), e.g. 'ambt-h3-br0'. */
+  /** Linux bridge the `bridge` plugin creates (≤ 15 chars), e.g. 'ambt-mesh-br0'. */
   bridge: string;
   /** host-local subnet, one per test suite, e.g. '10.231.3.0/24'; the bridge gets .1. */
   subnet: string;

@@ -112,7 +112,7 @@ export function nodeAgentEnv(dir: string, node: string, extra: Record<string, st
 export const agentSocket = (dir: string): string => path.join(dir, 'agent.sock');
 
 export async function tempDir(tag: string): Promise<string> {
-  return mkdtemp(path.join(tmpdir(), `ambit-h3-${tag}-`));
+  return mkdtemp(path.join(tmpdir(), `ambit-netns-${tag}-`));
 }
 
 /** A free TCP port on 127.0.0.1 (bound then released). */
