@@ -641,6 +641,10 @@ export class FakeApiServer {
     if (type === 'ADDED' && existing) throw new Error(`fake-apiserver: ${input.kind} ${key} exists`);
     if (type === 'MODIFIED' && !existing) throw new Error(`fake-apiserver: ${input.kind} ${key} not found`);
     obj.metadata.uid = existing?.metadata.uid ?? obj.metadata.uid ?? `uid-${++this.uidSeq}`;
+    // metadata.generation counts spec changes (status writes leave it), as the real server's.
+    const generation = (existing?.metadata as { generation?: number } | undefined)?.generation ?? 0;
+    (obj.metadata as { generation?: number }).generation =
+      existing && JSON.stringify(existing.spec) === JSON.stringify(obj.spec) ? generation : generation + 1;
     if (type === 'ADDED') {
       obj.metadata.creationTimestamp ??= new Date().toISOString();
       if (r.kind === 'Service' && r.group === '') this.allocateClusterIp(obj);
@@ -838,18 +842,22 @@ export class FakeApiServer {
           'Conflict',
           `Operation cannot be fulfilled on ${route.resource.plural} "${route.name}": the object has been modified; please apply your changes to the latest version and try again`,
         );
-      // The status subresource changes status only; the main resource keeps the stored status.
+      // The status subresource changes status only; the main resource keeps the stored status
+      // (a status sent there is ignored, as the real server does).
       const next: FakeObject =
         route.subresource === 'status'
           ? { ...clone(current), status: obj.status }
-          : {
-              ...obj,
-              metadata: {
-                ...obj.metadata,
-                name: route.name!,
-                ...(route.namespace ? { namespace: route.namespace } : {}),
+          : withStoredStatus(
+              {
+                ...obj,
+                metadata: {
+                  ...obj.metadata,
+                  name: route.name!,
+                  ...(route.namespace ? { namespace: route.namespace } : {}),
+                },
               },
-            };
+              current,
+            );
       const updated = this.update({
         ...next,
         kind: route.resource.kind,
@@ -877,7 +885,8 @@ export class FakeApiServer {
       const current = this.stores.get(resourceId(route.resource))!.get(`${route.namespace ?? ''}/${route.name}`);
       if (!current) return status(res, 404, 'NotFound', `${route.resource.plural} "${route.name}" not found`);
       const scoped = route.subresource === 'status' ? { status: patch.status } : patch;
-      const merged = mergePatch(clone(current), scoped) as FakeObject;
+      let merged = mergePatch(clone(current), scoped) as FakeObject;
+      if (route.subresource !== 'status') merged = withStoredStatus(merged, current);
       merged.metadata = {
         ...merged.metadata,
         name: route.name!,
@@ -1070,6 +1079,12 @@ function fieldValue(o: FakeObject, path: string): string | undefined {
   for (const k of path.split('.'))
     cur = cur && typeof cur === 'object' ? (cur as Record<string, unknown>)[k] : undefined;
   return cur === undefined || cur === null ? '' : String(cur);
+}
+
+/** The object with the stored object's status (a write to the main resource does not change status). */
+function withStoredStatus(obj: FakeObject, stored: FakeObject): FakeObject {
+  const { status: _ignored, ...rest } = obj;
+  return stored.status === undefined ? (rest as FakeObject) : { ...rest, status: clone(stored.status) };
 }
 
 /** RFC 7386 JSON merge patch. */
