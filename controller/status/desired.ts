@@ -1,0 +1,305 @@
+// The Gateway API status Ambit owns, computed from the object set alone (pure):
+// - a waypoint Gateway (class ambit-waypoint / istio-waypoint): conditions Accepted and
+//   Programmed, and `addresses`: the IPs of its running pods, which agents dial for HBONE (the
+//   translator reads them back as the waypoint's address; Istio lists the waypoint Service's
+//   ClusterIP there, which needs kube-proxy in front of the waypoint);
+// - an HTTPRoute or GRPCRoute: one `parents[]` entry per parentRef Ambit serves, with Accepted
+//   (NoMatchingParent when the Service is missing, has no waypoint, or lacks the port) and
+//   ResolvedRefs (BackendNotFound, InvalidKind).
+// Entries of other controllers in `parents` are kept; lastTransitionTime moves only when a
+// condition's status changes.
+import { arr, rec, recs, str, num, type Raw } from '../translate/raw.js';
+import { isWaypointGateway, requestedWaypoint } from '../translate/waypoint-refs.js';
+import { validateHttpRoute } from '../translate/validate/networking.js';
+import { validateGrpcRoute } from '../translate/grpc-route-validate.js';
+import { GATEWAY_NAME_LABEL } from '../../core/mesh/vocabulary.js';
+import type { KubeObject } from '../sources/types.js';
+
+/** controllerName for routes attached to Services (the waypoint's) and waypoint Gateways. */
+export const MESH_CONTROLLER = 'ambit.dev/mesh-controller';
+/** controllerName for routes attached to ingress Gateways. */
+export const GATEWAY_CONTROLLER = 'ambit.dev/gateway-controller';
+const GATEWAY_GROUP = 'gateway.networking.k8s.io';
+
+export interface Condition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+  observedGeneration?: number;
+  lastTransitionTime?: string;
+}
+
+export interface StatusTarget {
+  readonly apiVersion: string;
+  readonly kind: 'Gateway' | 'HTTPRoute' | 'GRPCRoute';
+  readonly plural: 'gateways' | 'httproutes' | 'grpcroutes';
+  readonly namespace: string;
+  readonly name: string;
+}
+
+export interface DesiredStatus {
+  readonly target: StatusTarget;
+  /** The object as last seen (its status and resourceVersion). */
+  readonly object: KubeObject;
+  /** The whole `status` to hold, merged with what others wrote. */
+  readonly status: Raw;
+}
+
+const nsOf = (o: KubeObject): string => o.metadata.namespace ?? 'default';
+const keyOf = (ns: string, name: string): string => `${ns}/${name}`;
+
+function condition(type: string, ok: boolean, reason: string, message: string, generation?: number): Condition {
+  return {
+    type,
+    status: ok ? 'True' : 'False',
+    reason,
+    message,
+    ...(generation !== undefined ? { observedGeneration: generation } : {}),
+  };
+}
+
+/** Keeps lastTransitionTime where a condition's status did not change; stamps `now` elsewhere. */
+export function withTransitionTimes(next: Condition[], previous: unknown, now: string): Condition[] {
+  const before = new Map(recs(previous).map((c) => [str(c.type), c] as const));
+  return next.map((c) => {
+    const old = before.get(c.type);
+    const kept = old && str(old.status) === c.status ? str(old.lastTransitionTime) : undefined;
+    return { ...c, lastTransitionTime: kept ?? now };
+  });
+}
+
+interface World {
+  services: Map<string, KubeObject>;
+  namespaces: Map<string, KubeObject>;
+  gateways: Map<string, KubeObject>;
+  /** Running pods' IPs per waypoint `ns/name`. */
+  waypointIps: Map<string, string[]>;
+}
+
+function world(objects: readonly KubeObject[]): World {
+  const w: World = { services: new Map(), namespaces: new Map(), gateways: new Map(), waypointIps: new Map() };
+  for (const o of objects) {
+    if (o.kind === 'Service' && o.apiVersion === 'v1') w.services.set(keyOf(nsOf(o), o.metadata.name), o);
+    else if (o.kind === 'Namespace') w.namespaces.set(o.metadata.name, o);
+    else if (o.kind === 'Gateway' && o.apiVersion.startsWith(`${GATEWAY_GROUP}/`))
+      w.gateways.set(keyOf(nsOf(o), o.metadata.name), o);
+  }
+  for (const o of objects) {
+    const gw = o.kind === 'Pod' ? o.metadata.labels?.[GATEWAY_NAME_LABEL] : undefined;
+    const st = rec(o.status);
+    const ip = str(st?.podIP);
+    if (!gw || !ip || str(st?.phase) !== 'Running' || rec(o.metadata)?.deletionTimestamp) continue;
+    const list = w.waypointIps.get(keyOf(nsOf(o), gw)) ?? [];
+    list.push(ip);
+    w.waypointIps.set(keyOf(nsOf(o), gw), list);
+  }
+  return w;
+}
+
+function gatewayStatus(gw: KubeObject, w: World, now: string): Raw {
+  const gen = gw.metadata.generation;
+  const ips = [...(w.waypointIps.get(keyOf(nsOf(gw), gw.metadata.name)) ?? [])].sort();
+  const conditions = [
+    condition('Accepted', true, 'Accepted', 'Resource accepted', gen),
+    ips.length > 0
+      ? condition('Programmed', true, 'Programmed', `waypoint serving at ${ips.join(', ')}`, gen)
+      : condition('Programmed', false, 'Pending', 'no waypoint pod is running yet', gen),
+  ];
+  const previous = rec(gw.status) ?? {};
+  return {
+    ...previous,
+    conditions: withTransitionTimes(conditions, previous.conditions, now),
+    addresses: ips.map((value) => ({ type: 'IPAddress', value })),
+  };
+}
+
+/** The waypoint a Service goes through (its own label, else its namespace's), or undefined. */
+function serviceWaypoint(svc: KubeObject, w: World): { namespace: string; name: string } | undefined {
+  const labels = svc.metadata.labels;
+  if (labels?.['istio.io/use-waypoint'] === 'none') return undefined;
+  const ns = nsOf(svc);
+  return requestedWaypoint(labels, ns) ?? requestedWaypoint(w.namespaces.get(ns)?.metadata.labels, ns);
+}
+
+function servicePorts(svc: KubeObject): number[] {
+  return recs(rec(svc.spec)?.ports)
+    .map((p) => num(p.port))
+    .filter((p): p is number => p !== undefined);
+}
+
+/** Accepted for one parentRef, and which controller answers for it (undefined: not ours). */
+function parentAccepted(
+  route: KubeObject,
+  ref: Raw,
+  w: World,
+): { controller: string; ok: boolean; reason: string; message: string } | undefined {
+  const ns = str(ref.namespace) ?? nsOf(route);
+  const name = str(ref.name) ?? '';
+  const kind = str(ref.kind) ?? 'Gateway';
+  const group = str(ref.group) ?? GATEWAY_GROUP;
+  const port = num(ref.port);
+  if (kind === 'Service' && (group === '' || group === 'core')) {
+    const svc = w.services.get(keyOf(ns, name));
+    const no = (message: string): { controller: string; ok: boolean; reason: string; message: string } => ({
+      controller: MESH_CONTROLLER,
+      ok: false,
+      reason: 'NoMatchingParent',
+      message,
+    });
+    if (!svc) return no(`Service ${ns}/${name} not found`);
+    if (port !== undefined && !servicePorts(svc).includes(port))
+      return no(`port ${port} is not a port of Service ${ns}/${name}`);
+    const wp = serviceWaypoint(svc, w);
+    if (!wp) return no(`Service ${ns}/${name} has no waypoint (label istio.io/use-waypoint on it or its namespace)`);
+    const gw = w.gateways.get(keyOf(wp.namespace, wp.name));
+    if (!gw || !isWaypointGateway(gw))
+      return no(`the waypoint Gateway ${wp.namespace}/${wp.name} of Service ${ns}/${name} is not found`);
+    return {
+      controller: MESH_CONTROLLER,
+      ok: true,
+      reason: 'Accepted',
+      message: `applied at waypoint ${wp.namespace}/${wp.name}`,
+    };
+  }
+  if (kind !== 'Gateway' || group !== GATEWAY_GROUP) return undefined;
+  const gw = w.gateways.get(keyOf(ns, name));
+  if (!gw)
+    return {
+      controller: GATEWAY_CONTROLLER,
+      ok: false,
+      reason: 'NoMatchingParent',
+      message: `Gateway ${ns}/${name} not found`,
+    };
+  if (isWaypointGateway(gw))
+    return {
+      controller: MESH_CONTROLLER,
+      ok: false,
+      reason: 'UnsupportedValue',
+      message:
+        'a route attached to a waypoint Gateway is not applied: attach it to the Service (parentRef kind Service)',
+    };
+  if (route.kind === 'GRPCRoute')
+    return {
+      controller: GATEWAY_CONTROLLER,
+      ok: false,
+      reason: 'UnsupportedValue',
+      message: 'GRPCRoute is applied at waypoints only, not at ingress Gateways',
+    };
+  const section = str(ref.sectionName);
+  const listeners = recs(rec(gw.spec)?.listeners).filter(
+    (l) => (section === undefined || str(l.name) === section) && (port === undefined || num(l.port) === port),
+  );
+  if (listeners.length === 0)
+    return {
+      controller: GATEWAY_CONTROLLER,
+      ok: false,
+      reason: 'NoMatchingParent',
+      message: `no listener of Gateway ${ns}/${name} matches`,
+    };
+  return { controller: GATEWAY_CONTROLLER, ok: true, reason: 'Accepted', message: 'Route was valid' };
+}
+
+/** ResolvedRefs for a route's backendRefs and mirror backends. */
+function resolvedRefs(route: KubeObject, w: World): { ok: boolean; reason: string; message: string } {
+  const rules = recs(rec(route.spec)?.rules);
+  const refs: Raw[] = rules.flatMap((r) => [
+    ...recs(r.backendRefs),
+    ...recs(r.filters)
+      .map((f) => rec(rec(f.requestMirror)?.backendRef))
+      .filter((b): b is Raw => b !== undefined),
+  ]);
+  for (const ref of refs) {
+    const kind = str(ref.kind) ?? 'Service';
+    const group = str(ref.group) ?? '';
+    const ns = str(ref.namespace) ?? nsOf(route);
+    const name = str(ref.name) ?? '';
+    if (kind !== 'Service' || (group !== '' && group !== 'core'))
+      return {
+        ok: false,
+        reason: 'InvalidKind',
+        message: `backend kind ${group ? `${group}/` : ''}${kind} is not supported`,
+      };
+    const svc = w.services.get(keyOf(ns, name));
+    if (!svc) return { ok: false, reason: 'BackendNotFound', message: `Service ${ns}/${name} not found` };
+    const port = num(ref.port);
+    if (port !== undefined && !servicePorts(svc).includes(port))
+      return { ok: false, reason: 'BackendNotFound', message: `port ${port} is not a port of Service ${ns}/${name}` };
+  }
+  return { ok: true, reason: 'ResolvedRefs', message: 'All references resolved' };
+}
+
+const OURS = new Set([MESH_CONTROLLER, GATEWAY_CONTROLLER]);
+
+function sameRef(a: Raw, b: Raw): boolean {
+  const fields = ['group', 'kind', 'namespace', 'name', 'sectionName', 'port'];
+  return fields.every((f) => JSON.stringify(a[f]) === JSON.stringify(b[f]));
+}
+
+function routeStatus(route: KubeObject, w: World, now: string): Raw | undefined {
+  const gen = route.metadata.generation;
+  const issues = (route.kind === 'GRPCRoute' ? validateGrpcRoute(route) : validateHttpRoute(route)).list;
+  const invalid = issues[0] ? `${issues[0].field}: ${issues[0].reason}` : undefined;
+  const refs = resolvedRefs(route, w);
+  const previous = rec(route.status) ?? {};
+  const before = recs(previous.parents);
+  const ours: Raw[] = [];
+  for (const parentRef of recs(rec(route.spec)?.parentRefs)) {
+    const accepted = parentAccepted(route, parentRef, w);
+    if (!accepted) continue;
+    const conditions = [
+      invalid
+        ? condition('Accepted', false, 'UnsupportedValue', invalid, gen)
+        : condition('Accepted', accepted.ok, accepted.reason, accepted.message, gen),
+      condition('ResolvedRefs', refs.ok, refs.reason, refs.message, gen),
+    ];
+    const old = before.find((p) => OURS.has(str(p.controllerName) ?? '') && sameRef(rec(p.parentRef) ?? {}, parentRef));
+    ours.push({
+      parentRef,
+      controllerName: accepted.controller,
+      conditions: withTransitionTimes(conditions, old?.conditions, now),
+    });
+  }
+  const others = before.filter((p) => !OURS.has(str(p.controllerName) ?? ''));
+  if (ours.length === 0 && others.length === before.length) return undefined;
+  return { ...previous, parents: [...others, ...ours] };
+}
+
+const PLURAL = { Gateway: 'gateways', HTTPRoute: 'httproutes', GRPCRoute: 'grpcroutes' } as const;
+
+/** The status every waypoint Gateway and every HTTPRoute/GRPCRoute should hold now. */
+export function desiredStatuses(objects: readonly KubeObject[], now = new Date().toISOString()): DesiredStatus[] {
+  const w = world(objects);
+  const out: DesiredStatus[] = [];
+  for (const o of objects) {
+    if (!o.apiVersion.startsWith(`${GATEWAY_GROUP}/`)) continue;
+    let status: Raw | undefined;
+    if (o.kind === 'Gateway') status = isWaypointGateway(o) ? gatewayStatus(o, w, now) : undefined;
+    else if (o.kind === 'HTTPRoute' || o.kind === 'GRPCRoute') status = routeStatus(o, w, now);
+    if (!status) continue;
+    const kind = o.kind as keyof typeof PLURAL;
+    out.push({
+      target: { apiVersion: o.apiVersion, kind, plural: PLURAL[kind], namespace: nsOf(o), name: o.metadata.name },
+      object: o,
+      status,
+    });
+  }
+  return out;
+}
+
+/** Whether two statuses say the same (key order aside). */
+export function sameStatus(a: unknown, b: unknown): boolean {
+  return canonical(a) === canonical(b);
+}
+
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${arr(v).map(canonical).join(',')}]`;
+  const r = rec(v);
+  if (r)
+    return `{${Object.keys(r)
+      .filter((k) => r[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical(r[k])}`)
+      .join(',')}}`;
+  return JSON.stringify(v) ?? 'null';
+}
