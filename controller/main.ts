@@ -15,6 +15,7 @@ import { KubeSource, loadKubeConfig } from './sources/kube.js';
 import { MESH_CONFIGMAP_NAME, watchedKinds } from './sources/kube-kinds.js';
 import { KubeApi } from './sources/kube-api.js';
 import { createKubeWaypointReconciler, restWaypointClient } from './waypoints/index.js';
+import { createKubeStatusWriter } from './status/index.js';
 import type { KubeObject } from './sources/types.js';
 import { loadOrCreateCaFromSecrets } from './state/ca-secret.js';
 import { RootCertPublisher } from './state/root-cert-configmap.js';
@@ -73,6 +74,7 @@ async function run(settings: ControllerSettings): Promise<void> {
   let source;
   let waypoints: ReturnType<typeof createKubeWaypointReconciler> | undefined;
   let rootCert: RootCertPublisher | undefined;
+  let status: ReturnType<typeof createKubeStatusWriter> | undefined;
   if (settings.source === 'file') {
     ca = await CertificateAuthority.loadOrCreate(settings.stateDir, { trustDomain: settings.trustDomain });
     const tokenFile = settings.nodeTokenFile ?? path.join(settings.stateDir, 'node-tokens');
@@ -106,10 +108,13 @@ async function run(settings: ControllerSettings): Promise<void> {
       log.child({ component: 'root-cert' }),
     );
     rootCert.start();
+    // Gateway API status: waypoint Gateways, HTTPRoutes and GRPCRoutes.
+    status = createKubeStatusWriter(kc, log.child({ component: 'status' }));
   }
   const onObjects = (objects: readonly KubeObject[]): void => {
     waypoints?.update(objects);
     rootCert?.update(objects);
+    status?.update(objects);
   };
   const controller = await Controller.start({
     source,
@@ -139,6 +144,7 @@ async function run(settings: ControllerSettings): Promise<void> {
     log.info('stopping', { signal });
     waypoints?.close();
     rootCert?.close();
+    status?.close();
     controller.stop().then(
       () => process.exit(0),
       (err: unknown) => {

@@ -60,6 +60,7 @@ export const WATCHED_KINDS: readonly KindSpec[] = [
   crd('extensions.istio.io', ['v1alpha1'], 'wasmplugins', 'WasmPlugin'),
   crd('gateway.networking.k8s.io', GATEWAY_API, 'gateways', 'Gateway'),
   crd('gateway.networking.k8s.io', GATEWAY_API, 'httproutes', 'HTTPRoute'),
+  crd('gateway.networking.k8s.io', ['v1'], 'grpcroutes', 'GRPCRoute'),
 ];
 
 /** The mesh settings, as Istio keeps them: ConfigMap `istio` (key `mesh`) in the controller's namespace. */

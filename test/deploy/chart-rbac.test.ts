@@ -29,7 +29,7 @@ const NOT_EXERCISED: Record<string, string> = {
   'update /configmaps ambit-ca-root-cert': 'a published CA root that differs (the CA was replaced)',
 };
 
-interface Attributes { verb: string; group: string; resource: string; namespace?: string; name?: string }
+interface Attributes { verb: string; group: string; resource: string; subresource?: string; namespace?: string; name?: string }
 interface Rule { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] }
 
 const until = <T>(what: string, fn: () => T | undefined | false, timeoutMs = 20_000): Promise<T> =>
@@ -106,6 +106,23 @@ describe('controller RBAC: exactly the API calls the controller makes', () => {
     });
     await until('the waypoint Deployment', () => api!.getObject('Deployment', 'waypoint', 'shop', 'apps'));
     await until('the CA root in shop', () => api!.getObject('ConfigMap', 'ambit-ca-root-cert', 'shop'));
+    // Gateway API routes on a Service of that waypoint: the controller writes their status.
+    api.create({
+      apiVersion: 'v1', kind: 'Service', metadata: { name: 'reviews', namespace: 'shop', labels: { 'istio.io/use-waypoint': 'waypoint' } },
+      spec: { selector: { app: 'reviews' }, ports: [{ name: 'http', port: 9080 }] },
+    });
+    for (const kind of ['HTTPRoute', 'GRPCRoute']) {
+      api.create({
+        apiVersion: 'gateway.networking.k8s.io/v1', kind, metadata: { name: 'reviews', namespace: 'shop' },
+        spec: { parentRefs: [{ group: '', kind: 'Service', name: 'reviews', port: 9080 }], rules: [{ backendRefs: [{ name: 'reviews', port: 9080 }] }] },
+      });
+    }
+    const accepted = (kind: string): boolean => {
+      const parents = (api!.getObject(kind, 'reviews', 'shop', 'gateway.networking.k8s.io') as { status?: { parents?: Array<{ conditions: Array<{ type: string; status: string }> }> } })?.status?.parents ?? [];
+      return parents[0]?.conditions.some((c) => c.type === 'Accepted' && c.status === 'True') ?? false;
+    };
+    await until('the routes\' status', () => accepted('HTTPRoute') && accepted('GRPCRoute'));
+    await until('the waypoint Gateway\'s status', () => (api!.getObject('Gateway', 'waypoint', 'shop', 'gateway.networking.k8s.io') as { status?: { conditions?: unknown[] } })?.status?.conditions?.length);
     api.delete('Gateway', 'waypoint', 'shop', 'gateway.networking.k8s.io');
     await until('the waypoint objects to go', () => !api!.getObject('Deployment', 'waypoint', 'shop', 'apps')
       && !api!.getObject('Service', 'waypoint', 'shop') && !api!.getObject('ServiceAccount', 'waypoint', 'shop'));
@@ -138,7 +155,7 @@ describe('controller RBAC: exactly the API calls the controller makes', () => {
           for (const verb of rule.verbs) {
             const names = rule.resourceNames ?? [undefined];
             for (const name of names) {
-              const used = calls.some((c) => c.verb === verb && c.group === group && c.resource === resource && (name === undefined || c.name === name));
+              const used = calls.some((c) => c.verb === verb && c.group === group && (c.subresource ? `${c.resource}/${c.subresource}` : c.resource) === resource && (name === undefined || c.name === name));
               const key = `${verb} ${group}/${resource}${name ? ` ${name}` : ''}`;
               if (!used && !NOT_EXERCISED[key]) unused.push(key);
             }
