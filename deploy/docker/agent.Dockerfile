@@ -20,4 +20,5 @@ COPY --from=build /src/agent/native/build/Release/*.node ./agent/native/build/Re
 COPY --from=build /src/package.json ./
 # Needs CAP_SYS_ADMIN (setns) and CAP_NET_ADMIN (SO_MARK, IP_TRANSPARENT); see the chart.
 EXPOSE 15020 15021 15080
-ENTRYPOINT ["node", "dist/agent/main.js"]
+# V8 flags: agent/node-flags.ts (agent/node-flags.test.ts checks this line against it).
+ENTRYPOINT ["node", "--max-semi-space-size=1", "dist/agent/main.js"]
