@@ -7,6 +7,7 @@
 // start first); 4. `ready` on stdout once the agent's /config_dump holds every enrolled pod
 // and its certificate and every waypoint serves its namespace's config. SIGINT/SIGTERM: tear it all down (teardown.ts).
 import { randomBytes } from 'node:crypto';
+import { AGENT_NODE_FLAGS } from '../../agent/node-flags.js';
 import { readFileSync } from 'node:fs';
 import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
@@ -411,7 +412,8 @@ export async function localUp(o: UpOptions): Promise<number> {
         return startReporting({
           role: 'agent',
           cmd: process.execPath,
-          args: [builtMain('agent')],
+          // The agent's V8 flags, as its image's ENTRYPOINT passes them (agent/node-flags.ts).
+          args: [...AGENT_NODE_FLAGS, builtMain('agent')],
           logFile: path.join(logs, 'agent.log'),
           onStdoutLine: (line) => {
             if (line.startsWith('ready')) front?.target(set);
