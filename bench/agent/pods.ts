@@ -5,6 +5,7 @@
 // (--pods-per-account n: n pods share one; a list, e.g. 1,10, gives a row each). The real
 // ambit-agent (dist/agent/main.js) runs in file mode; every round starts a fresh agent.
 // Needs root. Usage: node dist/bench/agent/pods.js [--pods 1,100,1000] [--rounds 3] [--node-flags "..."]
+import { AGENT_NODE_FLAGS } from '../../agent/node-flags.js';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -125,27 +126,31 @@ async function oneRound(o: Options, perAccount: number, dir: string, maxPods: nu
   const metricsPort = await freePort();
   const rss = new Map<number, number>();
   try {
-    const agent = await group.start(process.execPath, [...o.nodeFlags, join(REPO, 'dist', 'agent', 'main.js')], {
-      name: 'ambit-agent',
-      readyLine: /^ready /,
-      readyTimeoutMs: 30_000,
-      env: {
-        ...process.env,
-        AMBIT_CONFIG_FILE: configFile,
-        AMBIT_STATE_DIR: join(state, 'agent-state'),
-        AMBIT_AGENT_SOCKET: socket,
-        AMBIT_NODE_NAME: 'bench-node',
-        AMBIT_ADMIN_PORT: String(adminPort),
-        AMBIT_METRICS_PORT: String(metricsPort),
-        AMBIT_READY_PORT: String(await freePort()),
-        AMBIT_SOCKS5_PORT: '0',
-        AMBIT_PUBLIC_HOST: '127.0.0.1',
-        AMBIT_DRAIN_MS: '1000',
-        AMBIT_LOG_LEVEL: process.env.AMBIT_LOG_LEVEL ?? 'warn',
-        AMBIT_NATIVE_ADDON:
-          process.env.AMBIT_NATIVE_ADDON ?? join(REPO, 'agent', 'native', 'build', 'Release', 'ambit_netns.node'),
+    const agent = await group.start(
+      process.execPath,
+      [...AGENT_NODE_FLAGS, ...o.nodeFlags, join(REPO, 'dist', 'agent', 'main.js')],
+      {
+        name: 'ambit-agent',
+        readyLine: /^ready /,
+        readyTimeoutMs: 30_000,
+        env: {
+          ...process.env,
+          AMBIT_CONFIG_FILE: configFile,
+          AMBIT_STATE_DIR: join(state, 'agent-state'),
+          AMBIT_AGENT_SOCKET: socket,
+          AMBIT_NODE_NAME: 'bench-node',
+          AMBIT_ADMIN_PORT: String(adminPort),
+          AMBIT_METRICS_PORT: String(metricsPort),
+          AMBIT_READY_PORT: String(await freePort()),
+          AMBIT_SOCKS5_PORT: '0',
+          AMBIT_PUBLIC_HOST: '127.0.0.1',
+          AMBIT_DRAIN_MS: '1000',
+          AMBIT_LOG_LEVEL: process.env.AMBIT_LOG_LEVEL ?? 'warn',
+          AMBIT_NATIVE_ADDON:
+            process.env.AMBIT_NATIVE_ADDON ?? join(REPO, 'agent', 'native', 'build', 'Release', 'ambit_netns.node'),
+        },
       },
-    });
+    );
     rss.set(0, await settledRss(agent.pid));
     let enrolled = 0;
     for (const target of o.pods) {

@@ -3,6 +3,7 @@
 // networked by the real CNI chain (bridge + host-local + ambit-cni); the agent is the real
 // ambit-agent process (dist/agent/main.js) in file mode. Needs root.
 // Usage: node dist/bench/agent/run.js [--duration 4] [--cases direct,mesh-l4] [--no-write]
+import { AGENT_NODE_FLAGS } from '../../agent/node-flags.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -233,7 +234,7 @@ async function main(): Promise<void> {
       : [];
     agent = await group.start(
       process.execPath,
-      [...o.nodeFlags, ...profileArgs, join(REPO, 'dist', 'agent', 'main.js')],
+      [...AGENT_NODE_FLAGS, ...o.nodeFlags, ...profileArgs, join(REPO, 'dist', 'agent', 'main.js')],
       {
         name: 'ambit-agent',
         readyLine: /^ready /,

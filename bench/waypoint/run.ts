@@ -5,6 +5,7 @@
 // ambit-cni); the agent (dist/agent/main.js) and the waypoint (dist/waypoint/main.js, in its
 // own netns, not captured) are the real processes in file mode, sharing one CA. Needs root.
 // Usage: node dist/bench/waypoint/run.js [--duration 4] [--rate-seconds 5] [--cases a,b] [--no-write]
+import { AGENT_NODE_FLAGS } from '../../agent/node-flags.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -295,28 +296,32 @@ async function main(): Promise<void> {
     // The agent's file mode keeps its CA in <state>/ca; the waypoint reads the same directory,
     // so both hold certificates of one root (a controller would be that CA in a cluster).
     const stateDir = join(dir, 'agent-state');
-    const agent: Child = await group.start(process.execPath, [...profileArgs, join(REPO, 'dist', 'agent', 'main.js')], {
-      name: 'ambit-agent',
-      readyLine: /^ready /,
-      readyTimeoutMs: 30_000,
-      env: {
-        ...process.env,
-        AMBIT_CONFIG_FILE: meshFile,
-        AMBIT_STATE_DIR: stateDir,
-        AMBIT_AGENT_SOCKET: agentSocket,
-        AMBIT_TRUST_DOMAIN: TRUST_DOMAIN,
-        AMBIT_NODE_NAME: 'bench-node',
-        AMBIT_ADMIN_PORT: String(adminPort),
-        AMBIT_METRICS_PORT: String(await freePort()),
-        AMBIT_READY_PORT: String(await freePort()),
-        AMBIT_SOCKS5_PORT: '0',
-        AMBIT_PUBLIC_HOST: '127.0.0.1',
-        AMBIT_DRAIN_MS: '1000',
-        AMBIT_LOG_LEVEL: process.env.AMBIT_LOG_LEVEL ?? 'warn',
-        AMBIT_NATIVE_ADDON:
-          process.env.AMBIT_NATIVE_ADDON ?? join(REPO, 'agent', 'native', 'build', 'Release', 'ambit_netns.node'),
+    const agent: Child = await group.start(
+      process.execPath,
+      [...AGENT_NODE_FLAGS, ...profileArgs, join(REPO, 'dist', 'agent', 'main.js')],
+      {
+        name: 'ambit-agent',
+        readyLine: /^ready /,
+        readyTimeoutMs: 30_000,
+        env: {
+          ...process.env,
+          AMBIT_CONFIG_FILE: meshFile,
+          AMBIT_STATE_DIR: stateDir,
+          AMBIT_AGENT_SOCKET: agentSocket,
+          AMBIT_TRUST_DOMAIN: TRUST_DOMAIN,
+          AMBIT_NODE_NAME: 'bench-node',
+          AMBIT_ADMIN_PORT: String(adminPort),
+          AMBIT_METRICS_PORT: String(await freePort()),
+          AMBIT_READY_PORT: String(await freePort()),
+          AMBIT_SOCKS5_PORT: '0',
+          AMBIT_PUBLIC_HOST: '127.0.0.1',
+          AMBIT_DRAIN_MS: '1000',
+          AMBIT_LOG_LEVEL: process.env.AMBIT_LOG_LEVEL ?? 'warn',
+          AMBIT_NATIVE_ADDON:
+            process.env.AMBIT_NATIVE_ADDON ?? join(REPO, 'agent', 'native', 'build', 'Release', 'ambit_netns.node'),
+        },
       },
-    });
+    );
     profiled.push(agent);
     net = createPodNetwork({ prefix: PREFIX, bridge: BRIDGE, subnet: SUBNET, agentSocket });
     const make = async (ns: string, name: string): Promise<Pod> => {
