@@ -5,6 +5,7 @@
 // node, runs there too; the node's Node.js is the image's.
 import { chmod, cp, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { AGENT_NODE_FLAGS } from '../../agent/node-flags.js';
 import { packageRoot } from '../../ctl/chart/tools.js';
 
 export const REPO = packageRoot();
@@ -27,7 +28,14 @@ export function imageFor(image: string): ImageSpec | undefined {
   const main = (c: string): string[] => [NODE, `dist/${c}/main.js`];
   switch (name) {
     case 'agent':
-      return { component: 'agent', entrypoint: main('agent'), uid: 0, workdir: REPO, files: {} };
+      // The agent's Dockerfile passes its V8 flags (agent/node-flags.ts) before main.js.
+      return {
+        component: 'agent',
+        entrypoint: [NODE, ...AGENT_NODE_FLAGS, 'dist/agent/main.js'],
+        uid: 0,
+        workdir: REPO,
+        files: {},
+      };
     case 'controller':
       return { component: 'controller', entrypoint: main('controller'), uid: 1337, workdir: REPO, files: {} };
     case 'waypoint':
