@@ -91,9 +91,7 @@ const PROMTOOL = '/usr/bin/promtool';
  * promtool's one finding that is Istio's own name (CONTRACT.md): Istio exports the request
  * duration in milliseconds under this name, and Kiali and Istio's dashboards query it.
  */
-const ISTIO_NAMED_FINDINGS = [
-  'istio_request_duration_milliseconds use base unit "seconds" instead of "milliseconds"',
-];
+const ISTIO_NAMED_FINDINGS = ['istio_request_duration_milliseconds use base unit "seconds" instead of "milliseconds"'];
 
 describe('promtool check metrics', () => {
   const have = existsSync(PROMTOOL);
