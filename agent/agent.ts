@@ -97,7 +97,7 @@ export class Agent {
     this.certs = deps.certs;
     this.metrics = deps.metrics;
     this.log = deps.log ?? createLogger('agent', { node: deps.settings.nodeName });
-    this.tracker = new ConnectionTracker(deps.metrics, this.log.child({ component: 'agent-proxy' }));
+    this.tracker = new ConnectionTracker(deps.metrics, this.log.child({ component: 'agent-proxy' }), () => this.state);
     this.registry = new PodRegistry(deps.settings.stateDir);
     this.pool = new HbonePool({ log: this.log.child({ component: 'hbone-pool' }) });
     const config = deps.config;
