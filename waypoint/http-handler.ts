@@ -281,10 +281,27 @@ async function handle(req: Req, res: Res, deps: HandlerDeps): Promise<void> {
   }
   const responseHeaders = { ...result.response.headers };
   for (const edit of ctx.responseEdits) applyHeaderOps(responseHeaders, edit);
+  // A gRPC trailers-only answer (status in the headers, HEADERS with END_STREAM) cannot be
+  // re-sent as one frame through Node's compatibility API: its status goes in the trailers.
+  if (req.httpVersion === '2.0' && responseHeaders['grpc-status'] !== undefined) {
+    const status: Record<string, string | string[]> = {};
+    for (const name of ['grpc-status', 'grpc-message', 'grpc-status-details-bin']) {
+      const value = responseHeaders[name];
+      if (value !== undefined) status[name] = value;
+      delete responseHeaders[name];
+    }
+    res.addTrailers(status);
+  }
   res.writeHead(result.response.status, responseHeaders);
   let responseBytes = 0;
   result.response.body.on('data', (c: Buffer) => {
     responseBytes += c.length;
+  });
+  // HTTP/2 trailers (gRPC's grpc-status and grpc-message) arrive on the upstream stream just
+  // before its end: passed on before the piped end closes the downstream response.
+  result.response.body.on('trailers', (trailers: Record<string, string | string[] | undefined>) => {
+    const passed = Object.entries(trailers).filter((e): e is [string, string | string[]] => e[1] !== undefined);
+    if (passed.length > 0) res.addTrailers(Object.fromEntries(passed));
   });
   result.response.body.pipe(res as NodeJS.WritableStream);
   result.response.body.on('error', () => res.destroy?.());
