@@ -48,6 +48,18 @@ export interface ClientScope {
   readonly wanted?: { readonly services: ReadonlySet<string>; readonly workloads: ReadonlySet<string> };
 }
 
+/** One client's lookups resolved against a set: valid for that subscription set, size and namespaces. */
+interface Resolution {
+  readonly lookups: ReadonlySet<string>;
+  readonly count: number;
+  readonly nsKey: string;
+  readonly services: Set<string>;
+  readonly workloads: Set<string>;
+  /** Addresses the resolution read: a change there may change it. */
+  readonly deps: Set<string>;
+  digest: string;
+}
+
 interface ByAddress {
   readonly services: Set<string>;
   readonly workloads: Set<string>;
@@ -70,6 +82,8 @@ export class ScopeIndex {
   private nodes: NodeIndex | undefined;
   private addresses: Map<string, ByAddress> | undefined;
   private visibility: Visibility | undefined;
+  /** What each on-demand client's lookups resolve to, by node; kept across sets while still true. */
+  private resolutions = new Map<string, Resolution>();
   private root: string | undefined;
 
   constructor(readonly set: ResourceSet) {}
@@ -106,6 +120,25 @@ export class ScopeIndex {
     if (!changed.has(TYPE_SIDECAR_SCOPE) && !changed.has(TYPE_MESH_CONFIG)) {
       if (this.visibility) next.visibility = this.visibility;
       if (this.root !== undefined) next.root = this.root;
+      // A resolution stays true unless a service it holds changed, or a workload or service
+      // changed at an address it consulted (a lookup, an endpoint given by address).
+      const touched = new Set<string>();
+      for (const [type, kind] of [
+        [TYPE_WORKLOAD, 'workloads'],
+        [TYPE_SERVICE, 'services'],
+      ] as const) {
+        for (const name of changed.get(type) ?? []) {
+          for (const a of before[kind]?.get(name)?.addresses ?? []) touched.add(a);
+          for (const a of after[kind]?.get(name)?.addresses ?? []) touched.add(a);
+        }
+      }
+      const services = changed.get(TYPE_SERVICE) ?? [];
+      for (const [node, r] of this.resolutions) {
+        if (services.some((n) => r.services.has(n))) continue;
+        let still = true;
+        for (const a of touched) if (r.deps.has(a)) still = false;
+        if (still) next.resolutions.set(node, r);
+      }
     }
     return next;
   }
@@ -138,12 +171,19 @@ export class ScopeIndex {
       return { key: `agent/${root}/${nsKey}`, includes: (type, _name, r) => policyIncludes(type, r) };
     }
     const own = this.workloadsOn(node.name);
-    const wanted = this.resolve(onDemand ?? new Set(), namespaces);
+    const lookups = onDemand ?? new Set<string>();
+    let wanted = this.resolutions.get(node.name);
+    if (!wanted || wanted.lookups !== lookups || wanted.count !== lookups.size || wanted.nsKey !== nsKey) {
+      // The subscription set only grows: the same set with the same size asks for the same names.
+      wanted = { ...this.resolve(lookups, namespaces), lookups, count: lookups.size, nsKey, digest: '' };
+      wanted.digest = digest([...wanted.services, ...wanted.workloads]);
+      this.resolutions.set(node.name, wanted);
+    }
     const baseKey = `agent-on-demand/${node.name}/${root}/${nsKey}`;
     return {
       // The resolution is part of the key: a service that gains an existing workload as an
       // endpoint changes what the client must hold without that workload changing.
-      key: `${baseKey}/${digest([...wanted.services, ...wanted.workloads])}`,
+      key: `${baseKey}/${wanted.digest}`,
       baseKey,
       wanted,
       includes: (type, name, r) => {
@@ -160,9 +200,10 @@ export class ScopeIndex {
   private resolve(
     onDemand: ReadonlySet<string>,
     namespaces: ReadonlySet<string>,
-  ): { services: Set<string>; workloads: Set<string> } {
+  ): { services: Set<string>; workloads: Set<string>; deps: Set<string> } {
     const services = new Set<string>();
     const workloads = new Set<string>();
+    const deps = new Set<string>(onDemand);
     const svcs = this.set.get(TYPE_SERVICE);
     for (const address of onDemand) {
       const hit = this.byAddress().get(address);
@@ -174,11 +215,14 @@ export class ScopeIndex {
         services.add(name);
         for (const ep of r.endpoints ?? []) {
           if (!ep.startsWith('@')) workloads.add(ep);
-          else for (const uid of this.byAddress().get(ep.slice(1))?.workloads ?? []) workloads.add(uid);
+          else {
+            deps.add(ep.slice(1));
+            for (const uid of this.byAddress().get(ep.slice(1))?.workloads ?? []) workloads.add(uid);
+          }
         }
       }
     }
-    return { services, workloads };
+    return { services, workloads, deps };
   }
 
   /** exportTo and Sidecar egress: visible from at least one of the agent's namespaces. */
