@@ -53,9 +53,11 @@ export class PodListeners {
     });
     const opened: net.Server[] = [];
     let dns: PodDns | undefined;
+    // No Nagle towards the app (as the dialled sockets and HBONE's): a reply the relay writes
+    // in two turns must not wait for the ACK of the first part.
     const listeners: Array<[number, (s: net.Socket) => void]> = [
-      [o.ports.outbound, (s) => o.handlers.outbound(s)],
-      [o.ports.inboundPlaintext, (s) => o.handlers.inboundPlaintext(s)],
+      [o.ports.outbound, (s) => o.handlers.outbound(s.setNoDelay(true))],
+      [o.ports.inboundPlaintext, (s) => o.handlers.inboundPlaintext(s.setNoDelay(true))],
       [o.ports.hbone, (s) => hboneServer.handleSocket(s)],
     ];
     try {
