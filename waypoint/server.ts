@@ -21,6 +21,7 @@ import type { Logger } from '../core/log.js';
 import type { PortProtocol } from '../core/model/types.js';
 import type { HandlerDeps } from './http-handler.js';
 import { createRequestHandler } from './http-handler.js';
+import { handedHttp1Server, handedHttp2Server } from './handed-http.js';
 import type { Pipeline } from './pipeline.js';
 import { tunnelSource, verifiedWorkload } from './source-identity.js';
 import { routesBySni, selectL4Route } from './route/l4-routes.js';
@@ -81,30 +82,13 @@ export class WaypointServer {
 
   constructor(private readonly o: WaypointServerOptions) {
     const handler = createRequestHandler(o);
-    // Node checks the header/request timeouts every connectionsCheckingInterval (30 s by
-    // default), so a slow client would get up to that much longer than headersTimeout.
-    const headersTimeout = o.headersTimeoutMs ?? 60_000;
-    this.http1 = http.createServer(
-      {
-        maxHeaderSize: 64 * 1024,
-        requestTimeout: 300_000,
-        headersTimeout,
-        connectionsCheckingInterval: Math.max(100, Math.min(5_000, Math.floor(headersTimeout / 4))),
-      },
-      handler,
-    );
-    // Node starts tracking connections for those timeouts on 'listening'; this server never
-    // listens (tunnels are handed to it), so it is told once here.
-    this.http1.emit('listening');
-    this.http1.keepAliveTimeout = 60_000;
+    this.http1 = handedHttp1Server(handler, o.headersTimeoutMs);
     // Draining: a keep-alive connection ends with its next response (the client closes it,
     // no race with its next request), see close().
     this.http1.on('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
       if (this.draining && !res.headersSent) res.setHeader('connection', 'close');
     });
-    // nghttp2 takes header lists up to 256 KiB so the handler can answer 431 above its own
-    // 64 KiB limit, as HTTP/1 gets; beyond 256 KiB the stream is reset.
-    this.http2 = http2.createServer({ maxSessionMemory: 64, settings: { maxHeaderListSize: 256 * 1024 } }, handler);
+    this.http2 = handedHttp2Server(handler);
     this.http2.on('sessionError', (err) => o.log.debug('downstream h2 session error', { err: describeError(err) }));
     // Node wraps a non-socket stream in its own socket object for HTTP/2, so the tunnel facts
     // ride on the session instead; 'session' fires synchronously inside emit('connection').
