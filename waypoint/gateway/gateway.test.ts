@@ -18,6 +18,7 @@ import { clusterName, type Cluster, type GatewayConfig, type VirtualHost } from 
 import type { AuthorizationPolicy } from '../../core/model/types.js';
 import { makePki, type TestPki } from '../../test/e2e/ingress-pki.js';
 import { testCa, testCredentials } from '../../test/helpers/pki.js';
+import { freePort } from '../../test/support/net.js';
 import { APP_PORT, HOST, WaypointHarness } from '../../test/waypoint/harness.js';
 import { WaypointRuntime } from '../runtime.js';
 import { WaypointTelemetry } from '../telemetry.js';
@@ -26,11 +27,11 @@ import { GatewayRuntime } from './gateway-runtime.js';
 import { GatewayListeners } from './listeners.js';
 
 const BASE = 110; // pods on 127.0.0.110+
-const PORT_BASE = 41000 + Math.floor(Math.random() * 4000) * 4;
-const HTTP_PORT = PORT_BASE;
-const HTTPS_PORT = PORT_BASE + 1;
-const TLS_PORT = PORT_BASE + 2;
-const TCP_PORT = PORT_BASE + 3;
+// Free ports, asked of the kernel when the suite starts (never a guess that another suite may hold).
+let HTTP_PORT = 0;
+let HTTPS_PORT = 0;
+let TLS_PORT = 0;
+let TCP_PORT = 0;
 const TLS_APP_PORT = 18443;
 
 let harness: WaypointHarness;
@@ -121,16 +122,19 @@ function gatewayConfig(clusters: Cluster[]): GatewayConfig {
   };
 }
 
-const denyAdmin: AuthorizationPolicy = {
+const denyAdmin = (): AuthorizationPolicy => ({
   key: 'shop/deny-admin',
   name: 'deny-admin',
   scope: { namespace: 'shop', level: 'workload', selector: { istio: 'ingressgateway' } },
   action: 'DENY',
   // Ports: the L4 form of a DENY keeps its ports, so TCP servers stay open.
   rules: [{ to: [{ paths: ['/shop/admin*'], ports: [String(HTTP_PORT)] }] }],
-};
+});
 
 beforeAll(async () => {
+  const ports = new Set<number>();
+  while (ports.size < 4) ports.add(await freePort());
+  [HTTP_PORT, HTTPS_PORT, TLS_PORT, TCP_PORT] = [...ports] as [number, number, number, number];
   dir = mkdtempSync(path.join(tmpdir(), 'ambit-gateway-'));
   pki = makePki(dir);
   pki.credential('shop', ['shop.example.com']);
@@ -188,7 +192,7 @@ beforeAll(async () => {
     [gatewayConfig([shop, db])],
     {
       mesh: undefined,
-      authorizationPolicies: [denyAdmin],
+      authorizationPolicies: [denyAdmin()],
       peerAuthentications: [],
     },
     [],

@@ -13,6 +13,7 @@ import { describeError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { GatewayServer, VirtualHost } from '../../core/model/l7.js';
 import { relay } from '../../core/net/relay.js';
+import { handedHttp1Server, handedHttp2Server } from '../handed-http.js';
 import { createRequestHandler, type HandlerDeps } from '../http-handler.js';
 import type { Pipeline } from '../pipeline.js';
 import { selectL4Route } from '../route/l4-routes.js';
@@ -64,24 +65,12 @@ export class GatewayListeners {
 
   constructor(private readonly o: GatewayListenerOptions) {
     this.handler = createRequestHandler(o);
-    const headersTimeout = o.headersTimeoutMs ?? 60_000;
     const onRequest = (
       req: http.IncomingMessage | http2.Http2ServerRequest,
       res: http.ServerResponse | http2.Http2ServerResponse,
     ): void => this.onRequest(req, res);
-    this.http1 = http.createServer(
-      {
-        maxHeaderSize: 64 * 1024,
-        requestTimeout: 300_000,
-        headersTimeout,
-        connectionsCheckingInterval: Math.max(100, Math.min(5_000, Math.floor(headersTimeout / 4))),
-      },
-      onRequest,
-    );
-    // Connections are handed to this server, it never listens: start its timeout tracking.
-    this.http1.emit('listening');
-    this.http1.keepAliveTimeout = 60_000;
-    this.http2 = http2.createServer({ maxSessionMemory: 64, settings: { maxHeaderListSize: 256 * 1024 } }, onRequest);
+    this.http1 = handedHttp1Server(onRequest, o.headersTimeoutMs);
+    this.http2 = handedHttp2Server(onRequest);
     this.http2.on('sessionError', (err) => o.log.debug('downstream h2 session error', { err: describeError(err) }));
     this.http2.on('session', (session) => {
       const facts = this.pendingFacts;
