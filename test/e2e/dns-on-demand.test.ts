@@ -118,14 +118,11 @@ describeNetns('agent DNS proxy on demand (real controller + agent)', () => {
       s.once('data', () => s.end('HTTP/1.1 200 OK\r\ncontent-length: 11\r\nconnection: close\r\n\r\nfrom-server'));
     });
     await writePods({ client: client.ip, server: server.ip });
-    await eventually(
-      async () => {
-        const d = await dump();
-        return [client.ip, server.ip].every((ip) => d.workloads.some((w) => w.ips.includes(ip))) ? true : undefined;
-      },
-      'the agent to receive its pods with their IPs',
-      600,
-    );
+    const holdsPods = async (): Promise<true | undefined> => {
+      const ips = (await dump()).workloads.flatMap((w) => w.ips);
+      return ips.includes(client.ip) && ips.includes(server.ip) ? true : undefined;
+    };
+    await eventually(holdsPods, 'the agent to receive its pods with their IPs', 600);
   }, 240_000);
 
   afterAll(async () => {

@@ -104,12 +104,8 @@ describeNetns('agent DNS proxy: names from a pod', () => {
     });
     bundle = await bundleAgent();
     agent = await startAgent(bundle, env);
-    network = await createPodNetwork({
-      suite: 'g3',
-      bridge: BRIDGE,
-      subnet: SUBNET,
-      agentSocket: env.AMBIT_AGENT_SOCKET,
-    });
+    const agentSocket = env.AMBIT_AGENT_SOCKET;
+    network = await createPodNetwork({ suite: 'g3', bridge: BRIDGE, subnet: SUBNET, agentSocket });
     client = await network.addPod({ namespace: 'shop', name: 'client' });
     server = await network.addPod({ namespace: 'shop', name: 'server' });
     // Each pod's resolv.conf names the test resolver on the bridge (no search list, as a pod
