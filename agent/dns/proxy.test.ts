@@ -256,6 +256,7 @@ describe('DNS proxy on demand', () => {
       log,
       lookup: async (name) => {
         asked.push(name);
+        await new Promise((r) => setTimeout(r, 20));
         if (name === 'late.example.com') table = new NameTable({ services: [...snapshot.services, extra] });
       },
     });
@@ -263,7 +264,13 @@ describe('DNS proxy on demand', () => {
       decodeMessage((await onDemand.handle(encodeMessage(queryMessage(3, name, TYPE.A)), shopV4, 'udp'))!).answers.map(
         (r) => recordAddress(r)!,
       );
-    expect(await q('late.example.com')).toEqual(['240.240.7.7']);
+    // The A and AAAA queries of one getaddrinfo arrive together: both wait for the one lookup.
+    const [a, aaaa] = await Promise.all([
+      q('late.example.com'),
+      onDemand.handle(encodeMessage(queryMessage(4, 'late.example.com', TYPE.AAAA)), shopV4, 'udp'),
+    ]);
+    expect(a).toEqual(['240.240.7.7']);
+    expect(decodeMessage(aaaa!)).toMatchObject({ rcode: RCODE.NOERROR, answers: [] });
     expect(await q('other')).toEqual(['192.0.2.1']);
     expect(await q('other')).toEqual(['192.0.2.1']);
     expect(asked).toEqual(['late.example.com', 'other', 'other.shop.svc.cluster.local']);

@@ -58,7 +58,8 @@ export interface DnsStats {
 
 export class DnsProxy {
   readonly stats: DnsStats = { answered: 0, forwarded: 0, dropped: 0, failed: 0 };
-  private readonly looked = new Set<string>();
+  /** Names looked up on demand (settled or in flight). */
+  private readonly looked = new Map<string, Promise<void>>();
   constructor(private readonly deps: DnsProxyDeps) {}
 
   /** The answer to one query (as bytes), or undefined when the message is dropped. */
@@ -94,20 +95,29 @@ export class DnsProxy {
     }
   }
 
-  /** On demand: ask the controller for the names an address query may mean; true when any was new. */
+  /**
+   * On demand: ask the controller for the names an address query may mean, once per name; a
+   * query for a name already being looked up (the A and AAAA queries of one getaddrinfo) waits
+   * for that lookup too. True when the table may have changed since the query was first tried.
+   */
   private async lookUp(msg: DnsMessage, client: DnsClient): Promise<boolean> {
     const lookup = this.deps.lookup;
     const q = msg.questions[0];
     if (!lookup || msg.questions.length !== 1 || !q || (q.type !== TYPE.A && q.type !== TYPE.AAAA)) return false;
-    const fresh = this.deps
-      .names()
-      .candidates(q.name, client.namespace)
-      .filter((n) => !this.looked.has(n));
-    if (fresh.length === 0 || this.looked.size + fresh.length > MAX_LOOKUPS) return false;
-    for (const n of fresh) this.looked.add(n);
+    const waits: Promise<void>[] = [];
+    for (const name of this.deps.names().candidates(q.name, client.namespace)) {
+      let pending = this.looked.get(name);
+      if (!pending) {
+        if (this.looked.size >= MAX_LOOKUPS) continue;
+        pending = lookup(name);
+        this.looked.set(name, pending);
+      }
+      waits.push(pending);
+    }
+    if (waits.length === 0) return false;
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
-      Promise.all(fresh.map((n) => lookup(n))),
+      Promise.all(waits),
       new Promise<void>((resolve) => (timer = setTimeout(resolve, LOOKUP_WAIT_MS))),
     ]);
     clearTimeout(timer);
