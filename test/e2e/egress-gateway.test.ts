@@ -131,7 +131,10 @@ describe("egress gateway with TLS origination (Istio's egress gateway pattern)",
     });
     const app = http.createServer((req, res) => res.end(`external saw ${req.headers.host} ${req.url}`));
     external.on('secureConnection', (s) => {
-      handshakes.push({ sni: (s as tls.TLSSocket & { servername: string | false }).servername, alpn: s.alpnProtocol });
+      handshakes.push({
+        sni: (s as tls.TLSSocket & { servername: string | false }).servername,
+        alpn: s.alpnProtocol ?? false,
+      });
       app.emit('connection', s);
     });
     await new Promise<void>((r) => external.listen(0, '127.0.0.1', r));
@@ -193,7 +196,7 @@ describe("egress gateway with TLS origination (Istio's egress gateway pattern)",
   it("the mesh side: the namespace's waypoint routes the external host's port 80 to the egress gateway", () => {
     const wp = result.waypoints.get('istio-system');
     const vh = wp?.virtualHosts.find((v) => v.domains.includes(HOST) && v.port === 80);
-    expect(vh?.routes.flatMap((r) => r.destinations.map((d) => `${d.host}:${d.port}`))).toEqual([
+    expect(vh?.routes.flatMap((r) => (r.destinations ?? []).map((d) => `${d.host}:${d.port}`))).toEqual([
       `${EGRESS_SVC}:${gatewayPort}`,
     ]);
   });

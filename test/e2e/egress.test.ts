@@ -4,7 +4,8 @@
 // refuses that undeclared address while the host its ServiceEntry declares still passes; and
 // the declared host goes through the namespace's waypoint, which originates TLS (DestinationRule
 // SIMPLE, credentialName): the server's TLS port sees the handshake with the SNI and ALPN and
-// answers what it saw, while plaintext to that port fails there.
+// answers what it saw, while plaintext to that port fails there; MUTUAL applied live makes the
+// waypoint present the credential's client certificate.
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -29,10 +30,21 @@ data:
       mode: REGISTRY_ONLY
 `;
 
+const MUTUAL = `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: external-api, namespace: coffee-shop }
+spec:
+  host: api.external.example
+  trafficPolicy:
+    portLevelSettings:
+      - port: { number: 80 }
+        tls: { mode: MUTUAL, credentialName: external-api, sni: api.external.example }
+`;
+
 interface ExternalAnswer {
   service: string;
   host: string | null;
-  tls: { sni: string | null; alpn: string | null; clientAuthorized: boolean } | null;
+  tls: { sni: string | null; alpn: string | null; clientAuthorized: boolean; clientSans: string[] } | null;
 }
 
 describeNetns('egress on local up: ServiceEntry, REGISTRY_ONLY and TLS origination to a host outside the mesh', () => {
@@ -130,6 +142,36 @@ describeNetns('egress on local up: ServiceEntry, REGISTRY_ONLY and TLS originati
       { timeoutMs: 10_000, what: 'the failed handshake in the external server log' },
     );
   });
+
+  it("MUTUAL (DestinationRule applied live): the waypoint presents the credential's client certificate", async () => {
+    const file = path.join(work, 'mutual.yaml');
+    await writeFile(file, MUTUAL);
+    const applied = await ctl('apply', '--state-dir', stateDir, '-f', file);
+    expect(applied.code, applied.stderr).toBe(0);
+    const tls = await pollUntil(
+      async () => {
+        const r = await curl(`http://${DECLARED_VIP}/mutual`, '-H', 'host: api.external.example');
+        const answer = r.status === '200' ? (JSON.parse(r.body) as ExternalAnswer) : undefined;
+        if (answer?.tls?.clientAuthorized) return answer.tls;
+        throw new Error(`last answer: ${r.status} ${r.body}`);
+      },
+      { timeoutMs: 60_000, intervalMs: 500, what: 'the external server to see a client certificate it trusts' },
+    );
+    expect(tls).toMatchObject({ sni: 'api.external.example', clientSans: ['DNS:mesh-egress-client'] });
+    // Back to SIMPLE origination (the same file, so the object stays where it is): no client certificate.
+    await writeFile(file, MUTUAL.replace('mode: MUTUAL', 'mode: SIMPLE'));
+    const restored = await ctl('apply', '--state-dir', stateDir, '-f', file);
+    expect(restored.code, restored.stderr).toBe(0);
+    await pollUntil(
+      async () => {
+        const r = await curl(`http://${DECLARED_VIP}/simple`, '-H', 'host: api.external.example');
+        const answer = r.status === '200' ? (JSON.parse(r.body) as ExternalAnswer) : undefined;
+        if (answer?.tls && !answer.tls.clientAuthorized && answer.tls.clientSans.length === 0) return true;
+        throw new Error(`last answer: ${r.status} ${r.body}`);
+      },
+      { timeoutMs: 60_000, intervalMs: 500, what: 'SIMPLE origination again' },
+    );
+  }, 180_000);
 
   it('REGISTRY_ONLY refuses the undeclared external address and still allows the declared host', async () => {
     const file = path.join(work, 'registry-only.yaml');

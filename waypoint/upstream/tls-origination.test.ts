@@ -214,6 +214,15 @@ describe('DestinationRule TLS origination', () => {
     }
   });
 
+  it('a DestinationRule that changes the TLS settings gets a new transport, not the kept-alive one', () => {
+    const ep = endpoint(mutualServer.port);
+    const simple = cluster({ mode: 'SIMPLE', credentialName: 'egress-client' });
+    const mutual = cluster({ mode: 'MUTUAL', credentialName: 'egress-client' });
+    const first = factory.forEndpoint(simple, ep);
+    expect(factory.forEndpoint(cluster({ mode: 'SIMPLE', credentialName: 'egress-client' }), ep)).toBe(first);
+    expect(factory.forEndpoint(mutual, ep)).not.toBe(first);
+  });
+
   it('ISTIO_MUTUAL on a host of the mesh registry leaves a non-enrolled endpoint plain TCP', async () => {
     const s = await factory.dial(cluster({ mode: 'ISTIO_MUTUAL' }, false), endpoint(server.port));
     // A TLS server answers plaintext bytes with nothing TLS-shaped from us: the socket is plain TCP.

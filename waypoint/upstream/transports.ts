@@ -46,6 +46,7 @@ function connectTcp(host: string, port: number, timeoutMs: number): Promise<Dupl
 export class HboneTransportFactory implements TransportFactory {
   private readonly cache = new Map<string, EndpointTransport>();
   private readonly material: TlsMaterial;
+  private readonly tlsKeys = new WeakMap<Cluster, string>();
 
   constructor(private readonly o: TransportOptions) {
     this.material = new TlsMaterial(o.credentialsDir);
@@ -82,7 +83,7 @@ export class HboneTransportFactory implements TransportFactory {
   }
 
   forEndpoint(cluster: Cluster, ep: EndpointRuntime): EndpointTransport {
-    const key = `${cluster.name}|${ep.key}`;
+    const key = `${cluster.name}|${ep.key}|${this.tlsKey(cluster)}`;
     let t = this.cache.get(key);
     if (!t) {
       const dial = (): Promise<Duplex> => this.dial(cluster, ep);
@@ -101,11 +102,26 @@ export class HboneTransportFactory implements TransportFactory {
     return t;
   }
 
-  /** Drops transports of endpoints that are gone. */
+  /**
+   * The TLS settings are part of a transport's key: a DestinationRule that changes them gets new
+   * connections made with the new settings (kept-alive ones would keep the old handshake).
+   */
+  private tlsKey(cluster: Cluster): string {
+    let k = this.tlsKeys.get(cluster);
+    if (k === undefined) {
+      k = cluster.trafficPolicy.tls ? JSON.stringify(cluster.trafficPolicy.tls) : '';
+      this.tlsKeys.set(cluster, k);
+    }
+    return k;
+  }
+
+  /** Drops transports of endpoints that are gone, or whose TLS settings changed. */
   retain(clusters: readonly Cluster[]): void {
     // Certificate files are read again after a config change (rotated credentials).
     this.material.clear();
-    const live = new Set(clusters.flatMap((c) => c.endpoints.map((e) => `${c.name}|${e.address}:${e.port}`)));
+    const live = new Set(
+      clusters.flatMap((c) => c.endpoints.map((e) => `${c.name}|${e.address}:${e.port}|${this.tlsKey(c)}`)),
+    );
     for (const [key, t] of this.cache) {
       if (!live.has(key)) {
         t.close();
