@@ -19,6 +19,8 @@ data:
         envoyFileAccessLog: { path: /tmp/ambit-access.log }
       - name: otel-als
         envoyOtelAls: { service: otel.istio-system.svc.cluster.local, port: 4317 }
+      - name: text-log
+        envoyFileAccessLog: { path: /dev/stdout, logFormat: { text: "%REQ(:METHOD)%\\n" } }
 `;
 
 const telemetry = (ns: string, name: string, spec: string): string => `---
@@ -109,6 +111,12 @@ describe('Telemetry translation', () => {
       `  accessLogging: [{ providers: [{ name: otel-als }] }]\n`,
       'spec.accessLogging[0].providers[0].name',
       /envoyOtelAls.*not served/,
+    ],
+    [
+      'a file provider with a logFormat',
+      `  accessLogging: [{ providers: [{ name: text-log }] }]\n`,
+      'spec.accessLogging[0].providers[0].name',
+      /logFormat, which Ambit does not apply/,
     ],
     [
       'an undefined provider',

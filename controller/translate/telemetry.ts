@@ -37,6 +37,8 @@ const NOT_APPLIED_TAGS = new Set(['reporter']);
 
 interface AccessLogProviders {
   readonly paths: ReadonlyMap<string, string>;
+  /** File providers with a logFormat (Ambit writes Envoy's default fields as JSON only). */
+  readonly formatted: ReadonlySet<string>;
   /** Other providers by name and kind (not served). */
   readonly others: ReadonlyMap<string, string>;
   readonly defaults: readonly string[];
@@ -45,26 +47,28 @@ interface AccessLogProviders {
 /** meshConfig `extensionProviders` of kind envoyFileAccessLog, and `defaultProviders.accessLogging`. */
 function accessLogProviders(objects: readonly KubeObject[], rootNamespace: string): AccessLogProviders {
   const paths = new Map<string, string>([[DEFAULT_ACCESS_LOG_PROVIDER, '/dev/stdout']]);
+  const formatted = new Set<string>();
   const others = new Map<string, string>();
   let defaults: string[] = [];
   const cm = objects.find((o) => isMeshConfigMap(o, rootNamespace));
   const text = str(rec(cm?.data)?.mesh);
-  if (!text) return { paths, others, defaults };
+  if (!text) return { paths, formatted, others, defaults };
   let mesh: Raw | undefined;
   try {
     mesh = rec(parse(text));
   } catch {
-    return { paths, others, defaults }; // the mesh settings translator reports it
+    return { paths, formatted, others, defaults }; // the mesh settings translator reports it
   }
   for (const p of recs(mesh?.extensionProviders)) {
     const name = str(p.name);
     if (!name) continue;
     const file = rec(p.envoyFileAccessLog);
     if (file) paths.set(name, str(file.path) ?? '/dev/stdout');
+    if (file?.logFormat !== undefined) formatted.add(name);
     else others.set(name, Object.keys(p).find((k) => k !== 'name') ?? 'none');
   }
   defaults = arr(rec(mesh?.defaultProviders)?.accessLogging).filter((x): x is string => typeof x === 'string');
-  return { paths, others, defaults };
+  return { paths, formatted, others, defaults };
 }
 
 function modeOf(match: unknown): TelemetryMode {
@@ -150,7 +154,13 @@ function accessLoggingOf(spec: Raw, providers: AccessLogProviders, issues: Issue
     const sinks: AccessLogSink[] = [];
     names.forEach((name, j) => {
       const path = providers.paths.get(name);
-      if (path) sinks.push({ provider: name, path });
+      if (path && providers.formatted.has(name))
+        issues.add(
+          named.length > 0 ? `${at}.providers[${j}].name` : `${at}.providers`,
+          `provider "${name}" sets envoyFileAccessLog.logFormat, which Ambit does not apply ` +
+            "(it writes Envoy's default fields as one JSON object per line): remove logFormat",
+        );
+      else if (path) sinks.push({ provider: name, path });
       else
         issues.add(
           named.length > 0 ? `${at}.providers[${j}].name` : `${at}.providers`,
