@@ -70,7 +70,11 @@ interface PodSpec {
   serviceAccountName?: string;
   automountServiceAccountToken?: boolean;
   enableServiceLinks?: boolean;
-  securityContext?: { runAsUser?: number; runAsGroup?: number };
+  securityContext?: {
+    runAsUser?: number;
+    runAsGroup?: number;
+    sysctls?: Array<{ name: string; value: string }>;
+  };
   containers: ContainerSpecK8s[];
   initContainers?: ContainerSpecK8s[];
   volumes?: Array<Record<string, unknown> & { name: string }>;
@@ -319,6 +323,11 @@ export class Kubelet {
       const add = await sh('ip', ['netns', 'add', pod.netns]);
       if (add.code !== 0) throw new Error(`ip netns add ${pod.netns}: ${add.stderr}`);
       await sh('ip', ['-n', pod.netns, 'link', 'set', 'lo', 'up']);
+      // Namespaced sysctls of the pod (a gateway's ip_unprivileged_port_start), set in its sandbox.
+      for (const { name: key, value } of spec.securityContext?.sysctls ?? []) {
+        const set = await sh('ip', ['netns', 'exec', pod.netns, 'sysctl', '-w', `${key}=${value}`]);
+        if (set.code !== 0) this.problems.push(`sysctl ${key} in ${pod.netns}: ${set.stderr.trim()}`);
+      }
       // A failed sandbox is retried with backoff while the pod exists, as the kubelet does.
       let attempt = 0;
       for (;;) {
