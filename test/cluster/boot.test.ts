@@ -12,7 +12,16 @@ import { RELEASE_NAMESPACE } from './chart.js';
 import { agentDump, captureInterNode, hasTlsRecords, signWithAgentToken } from './checks.js';
 import { Cluster } from './cluster.js';
 import { must } from './net.js';
-import { APP_NAMESPACE, createApp, l4Policy, l7Policy, marker, request } from './workloads.js';
+import {
+  APP_NAMESPACE,
+  createApp,
+  ingressObjects,
+  l4Policy,
+  l7Policy,
+  marker,
+  request,
+  requestViaGateway,
+} from './workloads.js';
 
 const FULL_PROFILE = 'default';
 const PROFILES = [FULL_PROFILE, 'ambient', 'demo'];
@@ -191,6 +200,36 @@ describeNetns('chart boot test: the rendered chart on a two-node cluster', () =>
           async () => (await request(c(), intruder, '/again')).status === 200,
           ambitContainer,
         );
+      }, 60_000);
+
+      it('the ingress gateway serves an Istio Gateway of its namespace, routing into the mesh', async () => {
+        for (const o of ingressObjects(RELEASE_NAMESPACE)) await c().kubectl('POST', o);
+        const gateway = c().pod(RELEASE_NAMESPACE, 'ambit-ingressgateway');
+        expect(gateway?.ip, c().describe(ambitContainer)).toBeTruthy();
+        // From outside the mesh (plain-a is opted out), to the gateway pod's port 80.
+        const plain = c().pod(APP_NAMESPACE, 'plain-a')!;
+        await c().waitFor(
+          'the ingress gateway to route shop.example.com to the server',
+          40_000,
+          async () => (await requestViaGateway(c(), plain, gateway!.ip, '/ingress')).status === 200,
+          ambitContainer,
+        );
+        const answer = await requestViaGateway(c(), plain, gateway!.ip, '/ingress');
+        expect(JSON.parse(answer.body)).toMatchObject({ pod: 'server-b', path: '/ingress' });
+        // A host no Gateway server names: 404 from the gateway itself.
+        const other = await c().exec(plain, [
+          'curl',
+          '-sS',
+          '-m',
+          '5',
+          '-o',
+          '/dev/null',
+          '-w',
+          '%{http_code}',
+          `http://${gateway!.ip}/`,
+        ]);
+        expect(other.stdout.trim()).toBe('404');
+        for (const o of ingressObjects(RELEASE_NAMESPACE)) await c().kubectl('DELETE', o);
       }, 60_000);
 
       it('a waypoint Gateway makes the controller create a waypoint Deployment whose container serves L7 policy between the nodes', async () => {

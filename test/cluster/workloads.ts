@@ -126,3 +126,57 @@ export function l7Policy(): FakeObject {
     },
   };
 }
+
+/** An Istio Gateway for the chart's ingress gateway (release namespace) and a VirtualService to the server. */
+export function ingressObjects(namespace: string): FakeObject[] {
+  return [
+    {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'Gateway',
+      metadata: { name: 'ingress', namespace },
+      spec: {
+        selector: { istio: 'ingressgateway' },
+        servers: [{ port: { number: 80, name: 'http', protocol: 'HTTP' }, hosts: ['shop.example.com'] }],
+      },
+    },
+    {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'VirtualService',
+      metadata: { name: 'shop-ingress', namespace },
+      spec: {
+        hosts: ['shop.example.com'],
+        gateways: ['ingress'],
+        http: [
+          { route: [{ destination: { host: `server.${APP_NAMESPACE}.svc.cluster.local`, port: { number: 80 } } }] },
+        ],
+      },
+    },
+  ];
+}
+
+/** An HTTP request from a pod to the ingress gateway pod's port 80, for shop.example.com. */
+export async function requestViaGateway(
+  cluster: Cluster,
+  from: RunningPod,
+  gatewayIp: string,
+  urlPath: string,
+): Promise<HttpAnswer> {
+  const r = await cluster.exec(from, [
+    'curl',
+    '-sS',
+    '-m',
+    '5',
+    '-H',
+    'host: shop.example.com',
+    '-w',
+    '\n%{http_code}',
+    `http://${gatewayIp}${urlPath}`,
+  ]);
+  const lines = r.stdout.trimEnd().split('\n');
+  const status = Number(lines.pop());
+  return {
+    status: Number.isFinite(status) ? status : 0,
+    body: lines.join('\n'),
+    ...(r.code !== 0 ? { error: r.stderr.trim() || `curl exit ${r.code}` } : {}),
+  };
+}
