@@ -4,39 +4,15 @@
 // a scope that moved by its lookups' resolution) or compared its whole scope.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import type { Service, Workload } from '../../core/model/types.js';
 import type { DeltaResponse, NodeInfo } from '../../core/xds/proto.js';
 import { createLogger } from '../../core/log.js';
 import { AGENT_TYPES } from '../../core/xds/resources.js';
-import { snapshot, workload } from '../../test/support/mesh-fixtures.js';
 import { ClientConnection, type DiscoveryStream } from './connection.js';
-import { buildResourceSet, changedNames, type ResourceSet } from './resources.js';
+import { changedNames, type ResourceSet } from './resources.js';
 import { DISCOVERY_MODE_KEY, ON_DEMAND, ScopeIndex } from './scope.js';
+import { placedMesh } from './scope-fixtures.js';
 
 const NODE: NodeInfo = { name: 'n1', role: 'agent', namespace: '', metadata: { [DISCOVERY_MODE_KEY]: ON_DEMAND } };
-
-function mesh(placement: ReadonlyArray<{ node: string; ip: number; app: number }>): ResourceSet {
-  const workloads: Workload[] = placement.map((p, i) => ({
-    ...workload(`w${i}`, `ns${p.app % 2}`, p.node),
-    ips: [`10.0.0.${p.ip}`],
-    labels: { app: `a${p.app}` },
-  }));
-  const services: Service[] = [0, 1, 2].map((a) => ({
-    key: `ns${a % 2}/a${a}.ns${a % 2}.svc.cluster.local`,
-    name: `a${a}`,
-    namespace: `ns${a % 2}`,
-    hostname: `a${a}.ns${a % 2}.svc.cluster.local`,
-    vips: [`10.96.0.${a}`],
-    ports: [{ port: 80, targetPort: 8080, protocol: 'http' }],
-    endpoints: workloads
-      .filter((w) => w.labels.app === `a${a}`)
-      .map((w) => ({ workloadUid: w.uid, address: w.ips[0]! })),
-  }));
-  return buildResourceSet({
-    snapshot: snapshot({ workloads: workloads.sort((a, b) => (a.uid < b.uid ? -1 : 1)), services }),
-    waypoints: new Map(),
-  });
-}
 
 const placement = fc.array(
   fc.record({
@@ -69,7 +45,7 @@ describe('on-demand client pushes', () => {
         let index: ScopeIndex | undefined;
         for (const [p, name] of steps) {
           if (name) conn.subscribeNames([name]);
-          const set = mesh(p);
+          const set = placedMesh(p);
           const delta = base ? { base, changed: changedNames(base, set) } : undefined;
           index = index && delta ? index.advance(set, delta.base, delta.changed) : new ScopeIndex(set);
           const scope = index.scopeFor(NODE, conn.onDemand);

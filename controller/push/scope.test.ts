@@ -1,11 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import type { Service, Workload } from '../../core/model/types.js';
 import { TYPE_SERVICE, TYPE_WORKLOAD } from '../../core/xds/resources.js';
 import type { NodeInfo } from '../../core/xds/proto.js';
-import { snapshot, workload } from '../../test/support/mesh-fixtures.js';
-import { buildResourceSet, changedNames } from './resources.js';
+import { changedNames } from './resources.js';
 import { ScopeIndex, DISCOVERY_MODE_KEY, ON_DEMAND } from './scope.js';
+import { placedMesh } from './scope-fixtures.js';
 
 const agent = (name: string): NodeInfo => ({
   name,
@@ -13,29 +12,6 @@ const agent = (name: string): NodeInfo => ({
   namespace: '',
   metadata: { [DISCOVERY_MODE_KEY]: ON_DEMAND },
 });
-
-function mesh(placement: ReadonlyArray<{ node: string; ip: number; app: number }>) {
-  const workloads: Workload[] = placement.map((p, i) => ({
-    ...workload(`w${i}`, `ns${p.app % 2}`, p.node),
-    ips: [`10.0.0.${p.ip}`],
-    labels: { app: `a${p.app}` },
-  }));
-  const services: Service[] = [0, 1, 2].map((a) => ({
-    key: `ns${a % 2}/a${a}.ns${a % 2}.svc.cluster.local`,
-    name: `a${a}`,
-    namespace: `ns${a % 2}`,
-    hostname: `a${a}.ns${a % 2}.svc.cluster.local`,
-    vips: [`10.96.0.${a}`],
-    ports: [{ port: 80, targetPort: 8080, protocol: 'http' }],
-    endpoints: workloads
-      .filter((w) => w.labels.app === `a${a}`)
-      .map((w) => ({ workloadUid: w.uid, address: w.ips[0]! })),
-  }));
-  return buildResourceSet({
-    snapshot: snapshot({ workloads: workloads.sort((a, b) => (a.uid < b.uid ? -1 : 1)), services }),
-    waypoints: new Map(),
-  });
-}
 
 /** What a scope selects from a set, as plain data. */
 function selected(index: ScopeIndex, node: NodeInfo, lookups: ReadonlySet<string>) {
@@ -70,12 +46,12 @@ describe('scope index', () => {
         fc.array(placement, { minLength: 2, maxLength: 5 }),
         fc.constantFrom('10.96.0.0', '10.96.0.1', 'a2.ns0.svc.cluster.local', '10.0.0.3'),
         (sets, lookup) => {
-          let base = mesh(sets[0]!);
+          let base = placedMesh(sets[0]!);
           let index = new ScopeIndex(base);
           const lookups = new Set([lookup]);
           selected(index, agent('n1'), lookups); // builds the lazy tables
           for (const p of sets.slice(1)) {
-            const next = mesh(p);
+            const next = placedMesh(p);
             index = index.advance(next, base, changedNames(base, next));
             for (const n of ['n1', 'n2'])
               expect(selected(index, agent(n), lookups)).toEqual(selected(new ScopeIndex(next), agent(n), lookups));
@@ -88,7 +64,7 @@ describe('scope index', () => {
   });
 
   it("an on-demand agent selects its node's workloads and what its lookups resolve to, nothing else", () => {
-    const set = mesh([
+    const set = placedMesh([
       { node: 'n1', ip: 1, app: 0 },
       { node: 'n2', ip: 2, app: 1 },
       { node: 'n3', ip: 3, app: 2 },
