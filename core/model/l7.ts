@@ -329,6 +329,32 @@ export interface WaypointConfig {
   readonly authorizationPolicies: readonly AuthorizationPolicy[];
   readonly requestAuthentications: readonly RequestAuthentication[];
   readonly peerAuthentications: readonly PeerAuthentication[];
+  /** WasmPlugins (extensions.istio.io) that apply to this waypoint; absent: none. */
+  readonly wasmPlugins?: readonly WasmPluginConfig[];
+}
+
+/** Where a WasmPlugin runs relative to the waypoint's own filters (Istio's PluginPhase). */
+export type WasmPluginPhase = 'AUTHN' | 'AUTHZ' | 'STATS' | 'UNSPECIFIED_PHASE';
+
+/** One WasmPlugin as the waypoint loads it (a proxy-wasm HTTP filter). */
+export interface WasmPluginConfig {
+  /** `<ns>/<name>` */
+  readonly key: string;
+  /** file:///path, or an http(s) URL the waypoint fetches. */
+  readonly url: string;
+  /** Lower-case hex; the module is refused when its digest differs. */
+  readonly sha256?: string;
+  readonly phase: WasmPluginPhase;
+  /** Higher runs first within a phase. */
+  readonly priority: number;
+  /** `pluginConfig`, handed to the plugin as JSON (proxy_on_configure). */
+  readonly pluginConfig?: unknown;
+  readonly failStrategy: 'FAIL_CLOSE' | 'FAIL_OPEN';
+  /** Service keys (`ns/hostname`) from targetRefs of kind Service; absent: every service of the waypoint. */
+  readonly services?: readonly string[];
+  /** Sandbox limits; defaults in waypoint/filters/wasm. */
+  readonly maxMemoryPages?: number;
+  readonly callTimeoutMs?: number;
 }
 
 export type ServerTlsMode =
