@@ -1,16 +1,17 @@
 // Gateway API ingress: a gateway.networking.k8s.io Gateway of a class other than the
 // waypoint classes, with the HTTPRoutes whose parentRefs name it → GatewayConfig (the same
 // shape as an Istio Gateway). Listeners become servers; route `hostnames` (default `*`)
-// become virtual hosts per listener port, with routes in creation order.
+// become virtual hosts per listener port, with routes in the Gateway API's precedence order
+// (http-routes.ts).
 import { byKey, compact, num, rec, recs, str, strs } from './raw.js';
 import { hostMatches } from '../../core/mesh/hosts.js';
 import { isWaypointGateway } from './waypoint-refs.js';
 import { GATEWAY_NAME_LABEL } from '../../core/mesh/vocabulary.js';
-import { translateRule } from './http-routes.js';
+import { ageKey, compareGamma, translateRule, type GammaEntry } from './http-routes.js';
 import type { ClusterSet } from './l7-build.js';
 import type { Inventory } from './inventory.js';
 import type { KubeObject } from '../sources/types.js';
-import type { GatewayConfig, GatewayServer, HttpRoute, VirtualHost } from '../../core/model/l7.js';
+import type { GatewayConfig, GatewayServer, VirtualHost } from '../../core/model/l7.js';
 import type { Service } from '../../core/model/types.js';
 
 const PROTOCOLS: Record<string, GatewayServer['protocol']> = { HTTP: 'HTTP', HTTPS: 'HTTPS', TLS: 'TLS', TCP: 'TCP' };
@@ -33,12 +34,7 @@ export function buildGatewayApiConfigs(
   byHost: ReadonlyMap<string, Service>,
   clustersFor: (namespace: string) => ClusterSet,
 ): GatewayConfig[] {
-  const routes = [...inv.httpRoutes].sort(
-    byKey(
-      (r) =>
-        `${str((r.metadata as { creationTimestamp?: unknown }).creationTimestamp) ?? ''}|${r.metadata.namespace}/${r.metadata.name}`,
-    ),
-  );
+  const routes = [...inv.httpRoutes].sort(byKey(ageKey));
   return inv.k8sGateways
     .filter((gw) => !isWaypointGateway(gw))
     .map((gw) => {
@@ -60,7 +56,7 @@ export function buildGatewayApiConfigs(
             : undefined,
         });
       });
-      const virtualHosts = new Map<string, { vh: Omit<VirtualHost, 'routes'>; routes: HttpRoute[] }>();
+      const virtualHosts = new Map<string, { vh: Omit<VirtualHost, 'routes'>; routes: GammaEntry[] }>();
       listeners.forEach((l, i) => {
         const server = servers[i];
         if (!server) return;
@@ -92,7 +88,9 @@ export function buildGatewayApiConfigs(
               gateway: `${ns}/${gw.metadata.name}`,
               needCluster: clusters.need,
             };
-            recs(rec(route.spec)?.rules).forEach((rule, n) => slot.routes.push(translateRule(route, n, rule, ctx)));
+            recs(rec(route.spec)?.rules).forEach((rule, n) =>
+              slot.routes.push(...translateRule(route, n, rule, ctx, ageKey(route))),
+            );
           }
         }
       });
@@ -102,7 +100,9 @@ export function buildGatewayApiConfigs(
         name: gw.metadata.name,
         selector: { [GATEWAY_NAME_LABEL]: gw.metadata.name },
         servers,
-        virtualHosts: [...virtualHosts.values()].map((s) => ({ ...s.vh, routes: s.routes })).sort(byKey((v) => v.name)),
+        virtualHosts: [...virtualHosts.values()]
+          .map((s) => ({ ...s.vh, routes: s.routes.sort(compareGamma).map((e) => e.route) }))
+          .sort(byKey((v) => v.name)),
         clusters: clusters.list(),
       };
     });

@@ -49,13 +49,30 @@ function one(rule: string): HttpRoute {
 describe('HTTPRoute with a Service parent: each match and filter', () => {
   it.each([
     ['Exact', { type: 'exact', value: '/a' }],
-    ['PathPrefix', { type: 'prefix', value: '/a' }],
     ['RegularExpression', { type: 'regex', value: '/a' }],
   ])('path %s', (type, uri) => {
     const r = one(
       `- matches: [{ path: { type: ${type}, value: /a } }]\n  backendRefs: [{ name: reviews, port: 9080 }]`,
     );
     expect(r.matches).toEqual([{ uri }]);
+  });
+
+  it('path PathPrefix matches whole elements: /a and /a/..., never /ab (a trailing / ignored)', () => {
+    for (const value of ['/a', '/a/']) {
+      const { routes } = routesOf(
+        httpRoute(
+          `- matches: [{ path: { type: PathPrefix, value: ${value} } }]\n  backendRefs: [{ name: reviews, port: 9080 }]`,
+        ),
+      );
+      expect(routes.map((r) => r.matches)).toEqual([
+        [{ uri: { type: 'exact', value: '/a' } }],
+        [{ uri: { type: 'prefix', value: '/a/' } }],
+      ]);
+    }
+    const root = one(
+      `- matches: [{ path: { type: PathPrefix, value: / } }]\n  backendRefs: [{ name: reviews, port: 9080 }]`,
+    );
+    expect(root.matches).toEqual([{ uri: { type: 'prefix', value: '/' } }]);
   });
 
   it('headers (names lower-cased), query params (case kept), method', () => {
@@ -94,17 +111,38 @@ describe('HTTPRoute with a Service parent: each match and filter', () => {
     expect(r.redirect).toEqual({ scheme: 'https', authority: 'example.com', port: 8443, uri: '/new', code: 301 });
   });
 
-  it('URLRewrite ReplacePrefixMatch keeps the prefix match; ReplaceFullPath under a prefix rewrites the whole path', () => {
-    const prefix = one(`- matches: [{ path: { type: PathPrefix, value: /api } }]
+  it('URLRewrite ReplacePrefixMatch replaces the matched elements; ReplaceFullPath the whole path', () => {
+    const prefix = routesOf(
+      httpRoute(`- matches: [{ path: { type: PathPrefix, value: /api } }]
   filters: [{ type: URLRewrite, urlRewrite: { hostname: other, path: { type: ReplacePrefixMatch, replacePrefixMatch: /v2 } } }]
-  backendRefs: [{ name: reviews, port: 9080 }]`);
-    expect(prefix.matches).toEqual([{ uri: { type: 'prefix', value: '/api' } }]);
-    expect(prefix.rewrite).toEqual({ uri: '/v2', authority: 'other' });
-    const full = one(`- matches: [{ path: { type: PathPrefix, value: /a.b } }]
+  backendRefs: [{ name: reviews, port: 9080 }]`),
+    ).routes;
+    // /api → /v2, /api/x → /v2/x (the waypoint replaces an exact path whole, a prefix by its match)
+    expect(prefix.map((r) => [r.matches[0]?.uri, r.rewrite])).toEqual([
+      [
+        { type: 'exact', value: '/api' },
+        { uri: '/v2', authority: 'other' },
+      ],
+      [
+        { type: 'prefix', value: '/api/' },
+        { uri: '/v2/', authority: 'other' },
+      ],
+    ]);
+    const toRoot = routesOf(
+      httpRoute(`- matches: [{ path: { type: PathPrefix, value: /api } }]
+  filters: [{ type: URLRewrite, urlRewrite: { path: { type: ReplacePrefixMatch, replacePrefixMatch: / } } }]
+  backendRefs: [{ name: reviews, port: 9080 }]`),
+    ).routes;
+    expect(toRoot.map((r) => r.rewrite?.uri)).toEqual(['/', '/']);
+    const full = routesOf(
+      httpRoute(`- matches: [{ path: { type: PathPrefix, value: /a.b } }]
   filters: [{ type: URLRewrite, urlRewrite: { path: { type: ReplaceFullPath, replaceFullPath: /x } } }]
-  backendRefs: [{ name: reviews, port: 9080 }]`);
-    expect(full.matches).toEqual([{ uri: { type: 'regex', value: '/a\\.b.*' } }]);
-    expect(full.rewrite).toEqual({ uri: '/x' });
+  backendRefs: [{ name: reviews, port: 9080 }]`),
+    ).routes;
+    expect(full.map((r) => [r.matches[0]?.uri, r.rewrite])).toEqual([
+      [{ type: 'exact', value: '/a.b' }, { uri: '/x' }],
+      [{ type: 'regex', value: '/a\\.b/.*' }, { uri: '/x' }],
+    ]);
   });
 
   it('RequestMirror to another Service', () => {
@@ -166,13 +204,19 @@ describe('precedence', () => {
     );
     const { routes, rejected } = routesOf(`${newer}---\n${older}`);
     expect(rejected).toEqual([]);
+    // A PathPrefix is two routes (the path itself, then under it), ranked as the prefix written.
     expect(routes.map((r) => r.name)).toEqual([
-      'shop/older#0.1', // Exact /a/b
-      'shop/newer#0.0', // PathPrefix /a/long
-      'shop/newer#0.1', // /a + method
-      'shop/newer#1', // /a + a header
+      'shop/older#0.2', // Exact /a/b
+      'shop/newer#0.0', // PathPrefix /a/long: /a/long
+      'shop/newer#0.1', // and /a/long/
+      'shop/newer#0.2', // /a + method
+      'shop/newer#0.3',
+      'shop/newer#1.0', // /a + a header
+      'shop/newer#1.1',
       'shop/older#0.0', // /a, the older route
-      'shop/newer#2', // /a, the newer one
+      'shop/older#0.1',
+      'shop/newer#2.0', // /a, the newer one
+      'shop/newer#2.1',
       'shop/older#1', // no match: last
     ]);
   });

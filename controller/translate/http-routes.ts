@@ -112,12 +112,60 @@ function translateMatch(m: Raw): HttpMatch {
 
 const escapeRegex = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
+/** One match of a rule as its own route, with what orders it (Gateway API route precedence). */
+export interface GammaEntry {
+  readonly route: HttpRoute;
+  /** The match as written, which ranks the route (its path may have been expanded). */
+  readonly rank: HttpMatch | undefined;
+  /** `creationTimestamp|ns/name` of the route object: older first, then by name. */
+  readonly age: string;
+  readonly rule: number;
+}
+
 /**
- * One rule (all its matches) → an HttpRoute. URLRewrite replaceFullPath under a PathPrefix
- * match rewrites the whole path: the prefix becomes a regex over the whole path, which the
- * waypoint's rewrite replaces entirely.
+ * The waypoint's forms of one written match, each with the rewrite path it needs. Gateway API's
+ * PathPrefix matches whole path elements (`/api` matches `/api` and `/api/x`, not `/apix`; a
+ * trailing `/` is ignored): the exact path, and the prefix with its `/`. ReplacePrefixMatch
+ * replaces the matched elements; ReplaceFullPath replaces the whole path (a regex match, which
+ * the waypoint's rewrite replaces entirely).
  */
-export function translateRule(route: KubeObject, index: number, rule: Raw, ctx: RouteContext): HttpRoute {
+function pathForms(
+  match: HttpMatch,
+  rewrite: { prefix?: string; full?: string },
+): Array<{ match: HttpMatch; rewriteUri?: string }> {
+  const uri = match.uri;
+  const full = rewrite.full;
+  if (uri?.type !== 'prefix') {
+    return [
+      {
+        match: full !== undefined && !uri ? { ...match, uri: { type: 'regex', value: '/.*' } } : match,
+        rewriteUri: full ?? rewrite.prefix,
+      },
+    ];
+  }
+  const base = uri.value.replace(/\/+$/, '');
+  if (base === '') {
+    return [
+      {
+        match: full !== undefined ? { ...match, uri: { type: 'regex', value: '/.*' } } : match,
+        rewriteUri: full ?? rewrite.prefix,
+      },
+    ];
+  }
+  const under: StringMatch =
+    full !== undefined ? { type: 'regex', value: `${escapeRegex(base)}/.*` } : { type: 'prefix', value: `${base}/` };
+  const repl = rewrite.prefix;
+  return [
+    { match: { ...match, uri: { type: 'exact', value: base } }, rewriteUri: full ?? repl },
+    {
+      match: { ...match, uri: under },
+      rewriteUri: full ?? (repl === undefined || repl.endsWith('/') ? repl : `${repl}/`),
+    },
+  ];
+}
+
+/** One HTTPRoute rule → one route per match (per path form), ranked by the match as written. */
+export function translateRule(route: KubeObject, index: number, rule: Raw, ctx: RouteContext, age = ''): GammaEntry[] {
   const ns = route.metadata.namespace ?? 'default';
   const filters = recs(rule.filters);
   const filter = (type: string): Raw | undefined => filters.find((f) => f.type === type);
@@ -125,23 +173,14 @@ export function translateRule(route: KubeObject, index: number, rule: Raw, ctx: 
   const rewrite = rec(filter('URLRewrite')?.urlRewrite);
   const rewritePath = rec(rewrite?.path);
   const redirectPath = rec(redirect?.path);
-  const fullPath = str(rewritePath?.replaceFullPath);
-  const matches: HttpMatch[] = recs(rule.matches).map((m) => {
-    const match = translateMatch(m);
-    if (fullPath === undefined || match.uri?.type !== 'prefix') return match;
-    return { ...match, uri: { type: 'regex', value: `${escapeRegex(match.uri.value)}.*` } };
-  });
-  if (fullPath !== undefined && matches.length === 0) matches.push({ uri: { type: 'regex', value: '/.*' } });
   const timeouts = rec(rule.timeouts);
   // One try per request (HTTPRoute has no retries here): the backend request's timeout caps the request's.
   const timeoutMs = [str(timeouts?.request), str(timeouts?.backendRequest)]
     .map((t) => (t ? parseDurationMs(t) : undefined))
     .filter((t): t is number => t !== undefined && t > 0)
     .reduce<number | undefined>((a, b) => (a === undefined ? b : Math.min(a, b)), undefined);
-  return compact({
+  const actions = compact({
     source: `HTTPRoute/${ns}/${route.metadata.name}`,
-    name: `${ns}/${route.metadata.name}#${index}`,
-    matches,
     ...(redirect ? {} : backendDestinations(recs(rule.backendRefs), ns, ctx)),
     redirect: redirect
       ? compact({
@@ -152,20 +191,31 @@ export function translateRule(route: KubeObject, index: number, rule: Raw, ctx: 
           code: num(redirect.statusCode) ?? 302,
         })
       : undefined,
-    rewrite: rewrite
-      ? compact({ uri: str(rewritePath?.replacePrefixMatch) ?? fullPath, authority: str(rewrite.hostname) })
-      : undefined,
     ...commonFilters(filters, ns, ctx),
     timeoutMs,
   });
-}
-
-/** One match of a rule as its own route, with what orders it (Gateway API route precedence). */
-export interface GammaEntry {
-  readonly route: HttpRoute;
-  /** `creationTimestamp|ns/name` of the route object: older first, then by name. */
-  readonly age: string;
-  readonly rule: number;
+  const written = recs(rule.matches).map(translateMatch);
+  const rewriteWith = { prefix: str(rewritePath?.replacePrefixMatch), full: str(rewritePath?.replaceFullPath) };
+  type Form = { match: HttpMatch; rewriteUri?: string; rank: HttpMatch | undefined };
+  const forms: Form[] =
+    written.length > 0
+      ? written.flatMap((m) => pathForms(m, rewriteWith).map((f) => ({ ...f, rank: m })))
+      : pathForms({}, rewriteWith).map((f) => ({ ...f, rank: undefined }));
+  return forms.map((f, j) => {
+    const matches = f.rank === undefined && f.match.uri === undefined ? [] : [f.match];
+    const rewriteFields = rewrite ? compact({ uri: f.rewriteUri, authority: str(rewrite.hostname) }) : undefined;
+    return {
+      route: compact({
+        ...actions,
+        name: `${ns}/${route.metadata.name}#${index}${forms.length > 1 ? `.${j}` : ''}`,
+        matches,
+        rewrite: rewriteFields,
+      }) as HttpRoute,
+      rank: f.rank,
+      age,
+      rule: index,
+    };
+  });
 }
 
 const URI_RANK: Record<StringMatch['type'], number> = { exact: 3, prefix: 2, regex: 1 };
@@ -176,8 +226,8 @@ const URI_RANK: Record<StringMatch['type'], number> = { exact: 3, prefix: 2, reg
  * route, then the name, then rule order. A rule without matches (everything) comes last.
  */
 export function compareGamma(a: GammaEntry, b: GammaEntry): number {
-  const ma = a.route.matches[0];
-  const mb = b.route.matches[0];
+  const ma = a.rank;
+  const mb = b.rank;
   if (!ma || !mb) {
     if (ma !== mb) return ma ? -1 : 1;
   } else {
@@ -200,11 +250,12 @@ export function ageKey(r: KubeObject): string {
   return `${created}|${r.metadata.namespace ?? 'default'}/${r.metadata.name}`;
 }
 
-/** A rule's route split per match (each keeps the rule's actions). */
+/** A rule's route split per match (each keeps the rule's actions), ranked by its own match. */
 export function splitMatches(route: HttpRoute, age: string, rule: number): GammaEntry[] {
-  if (route.matches.length <= 1) return [{ route, age, rule }];
+  if (route.matches.length <= 1) return [{ route, rank: route.matches[0], age, rule }];
   return route.matches.map((m, j) => ({
     route: { ...route, name: `${route.name ?? ''}.${j}`, matches: [m] },
+    rank: m,
     age,
     rule,
   }));
@@ -230,9 +281,7 @@ export function httpRouteRoutes(inv: Inventory): {
       const entries: GammaEntry[] = [];
       for (const r of inv.httpRoutes) {
         if (!attachesToService(r, svc, ctx.port)) continue;
-        recs(rec(r.spec)?.rules).forEach((rule, i) =>
-          entries.push(...splitMatches(translateRule(r, i, rule, ctx), ageKey(r), i)),
-        );
+        recs(rec(r.spec)?.rules).forEach((rule, i) => entries.push(...translateRule(r, i, rule, ctx, ageKey(r))));
       }
       for (const r of inv.grpcRoutes) {
         if (!attachesToService(r, svc, ctx.port)) continue;

@@ -294,10 +294,16 @@ spec:
     - backendRefs: [{ name: reviews, port: 9080 }]
 `);
     const r = routes(wp);
-    expect(r.map((x) => x.source)).toEqual(['HTTPRoute/shop/reviews-split', 'HTTPRoute/shop/reviews-split']);
+    // PathPrefix /v2 is two routes (/v2 itself, then /v2/...), then the catch-all rule.
+    expect(r.map((x) => x.source)).toEqual([
+      'HTTPRoute/shop/reviews-split',
+      'HTTPRoute/shop/reviews-split',
+      'HTTPRoute/shop/reviews-split',
+    ]);
+    expect(r[1]?.matches[0]?.uri).toEqual({ type: 'prefix', value: '/v2/' });
     expect(r[0]?.matches).toEqual([
       {
-        uri: { type: 'prefix', value: '/v2' },
+        uri: { type: 'exact', value: '/v2' },
         method: { type: 'exact', value: 'GET' },
         headers: { 'x-beta': { type: 'exact', value: 'yes' } },
       },
