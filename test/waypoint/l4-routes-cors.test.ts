@@ -10,7 +10,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clusterName, type Cluster, type L4Route, type VirtualHost } from '../../core/model/l7.js';
 import { helloBytes } from '../../core/tls/test-fixtures.js';
 import { testCa, testCredentials } from '../helpers/pki.js';
-import { APP_PORT, clientWorkload, HOST, to, vhost, waypointConfig, WaypointHarness } from './harness.js';
+import {
+  APP_PORT,
+  clientWorkload,
+  HOST,
+  to,
+  vhost,
+  waypointConfig,
+  WaypointHarness,
+} from '../support/waypoint-harness.js';
 
 const TLS_PORT = APP_PORT + 363;
 

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
-import { to, waypointConfig } from './harness.js';
+import { to, waypointConfig } from '../support/waypoint-harness.js';
 import type { WaypointConfigDump } from '../../core/admin/dump.js';
 import { pollUntil } from '../support/wait.js';
 

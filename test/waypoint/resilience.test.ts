@@ -13,7 +13,7 @@ import {
   WaypointHarness,
   type Behaviour,
   type Pod,
-} from './harness.js';
+} from '../support/waypoint-harness.js';
 import { clusterName } from '../../core/model/l7.js';
 import { sleep } from '../support/wait.js';
 

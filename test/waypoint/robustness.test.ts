@@ -5,7 +5,7 @@ import { exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clusterName } from '../../core/model/l7.js';
 import { testCa } from '../helpers/pki.js';
-import { answerWithName, APP_PORT, HOST, to, waypointConfig, WaypointHarness } from './harness.js';
+import { answerWithName, APP_PORT, HOST, to, waypointConfig, WaypointHarness } from '../support/waypoint-harness.js';
 import { sleep } from '../support/wait.js';
 
 /** Collects what the waypoint sends back on a raw tunnel until it closes (or `ms` pass). */

@@ -1,7 +1,7 @@
 // L7 routing through a real waypoint: every behaviour checked by a test that fails without it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testCa } from '../helpers/pki.js';
-import { HOST, to, waypointConfig, WaypointHarness } from './harness.js';
+import { HOST, to, waypointConfig, WaypointHarness } from '../support/waypoint-harness.js';
 
 describe('waypoint routing', () => {
   const h = { w: undefined as unknown as WaypointHarness };
@@ -186,7 +186,7 @@ describe('waypoint routing', () => {
       expect(r.status).toBe(504);
       expect(r.body).toBe('upstream request timeout');
     } finally {
-      const { answerWithName } = await import('./harness.js');
+      const { answerWithName } = await import('../support/waypoint-harness.js');
       h.w.pods[0]!.behaviour = answerWithName;
     }
   });

@@ -9,7 +9,7 @@ import type { WaypointConfig } from '../../core/model/l7.js';
 import type { AuthorizationPolicy } from '../../core/model/types.js';
 import { DEFAULT_MESH_CONFIG } from '../../core/model/types.js';
 import { testCa } from '../helpers/pki.js';
-import { to, waypointConfig, WaypointHarness, type Pod } from './harness.js';
+import { to, waypointConfig, WaypointHarness, type Pod } from '../support/waypoint-harness.js';
 
 const LOCAL_ISSUER = 'https://issuer.example';
 const REMOTE_ISSUER = 'https://remote.example';

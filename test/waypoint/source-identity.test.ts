@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Workload } from '../../core/model/types.js';
 import { tunnelSource, verifiedWorkload } from '../../waypoint/source-identity.js';
-import { clientWorkload } from './harness.js';
+import { clientWorkload } from '../support/waypoint-harness.js';
 
 const WEB = 'spiffe://cluster.local/ns/coffee-shop/sa/web-frontend';
 const payments: Workload = {

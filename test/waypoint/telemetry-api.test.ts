@@ -14,7 +14,7 @@ import type { TelemetryPolicy } from '../../core/telemetry/policy.js';
 import { Tracer } from '../../waypoint/tracing.js';
 import { pollUntil } from '../support/wait.js';
 import { testCa } from '../helpers/pki.js';
-import { APP_PORT, to, waypointConfig, WaypointHarness } from './harness.js';
+import { APP_PORT, to, waypointConfig, WaypointHarness } from '../support/waypoint-harness.js';
 
 /** A route for the path prefix `/<name>` to the service. */
 const prefixRoute = (name: string, extra: Partial<HttpRoute> = {}): HttpRoute => ({

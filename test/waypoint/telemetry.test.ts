@@ -5,7 +5,7 @@ import { setLogSink } from '../../core/log.js';
 import type { HttpRoute } from '../../core/model/l7.js';
 import type { Workload } from '../../core/model/types.js';
 import { testCa } from '../helpers/pki.js';
-import { answerWithName, APP_PORT, HOST, to, waypointConfig, WaypointHarness } from './harness.js';
+import { answerWithName, APP_PORT, HOST, to, waypointConfig, WaypointHarness } from '../support/waypoint-harness.js';
 
 type Series = { labels: Record<string, string | number>; value: number; metricName?: string };
 

@@ -7,7 +7,7 @@ import { createLogger } from '../../core/log.js';
 import { DEFAULT_MESH_CONFIG } from '../../core/model/types.js';
 import { Tracer } from '../../waypoint/tracing.js';
 import { testCa } from '../helpers/pki.js';
-import { to, waypointConfig, WaypointHarness } from './harness.js';
+import { to, waypointConfig, WaypointHarness } from '../support/waypoint-harness.js';
 
 interface OtlpSpan {
   traceId: string;

@@ -16,7 +16,16 @@ import type { AuthorizationPolicy } from '../../core/model/types.js';
 import { DEFAULT_MESH_CONFIG } from '../../core/model/types.js';
 import type { CertificateAuthority } from '../../core/identity/ca.js';
 import { testCa, testCredentials } from '../helpers/pki.js';
-import { APP_PORT, clientWorkload, to, VIP, vhost, waypointConfig, WaypointHarness, type Pod } from './harness.js';
+import {
+  APP_PORT,
+  clientWorkload,
+  to,
+  VIP,
+  vhost,
+  waypointConfig,
+  WaypointHarness,
+  type Pod,
+} from '../support/waypoint-harness.js';
 
 const ADMIN = 'cluster.local/ns/coffee-shop/sa/admin-service';
 const B_HOST = 'b.coffee-shop.svc.cluster.local';

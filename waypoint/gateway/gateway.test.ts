@@ -19,7 +19,7 @@ import type { AuthorizationPolicy } from '../../core/model/types.js';
 import { makePki, type TestPki } from '../../test/e2e/ingress-pki.js';
 import { testCa, testCredentials } from '../../test/helpers/pki.js';
 import { freePort } from '../../test/support/net.js';
-import { APP_PORT, HOST, WaypointHarness } from '../../test/waypoint/harness.js';
+import { APP_PORT, HOST, WaypointHarness } from '../../test/support/waypoint-harness.js';
 import { WaypointRuntime } from '../runtime.js';
 import { WaypointTelemetry } from '../telemetry.js';
 import { folderCredentials, GatewayCredentials } from './credentials.js';
