@@ -43,6 +43,8 @@ const PLURALS: Readonly<Record<string, string>> = {
   Service: 'services',
   Deployment: 'deployments',
   ConfigMap: 'configmaps',
+  // the controller's leader election (controller/leader)
+  Lease: 'leases',
 };
 
 function collection(apiVersion: string, kind: string, namespace?: string): string {
