@@ -5,10 +5,12 @@
 //   ClusterIP there, which needs kube-proxy in front of the waypoint);
 // - an HTTPRoute or GRPCRoute: one `parents[]` entry per parentRef Ambit serves, with Accepted
 //   (NoMatchingParent when the Service is missing, has no waypoint, or lacks the port) and
-//   ResolvedRefs (BackendNotFound, InvalidKind).
+//   ResolvedRefs (BackendNotFound, InvalidKind, UnsupportedProtocol: a GRPCRoute backend port
+//   that is not grpc/http2).
 // Entries of other controllers in `parents` are kept; lastTransitionTime moves only when a
 // condition's status changes.
 import { arr, rec, recs, str, num, type Raw } from '../translate/raw.js';
+import { portProtocol } from '../translate/services.js';
 import { isWaypointGateway, requestedWaypoint } from '../translate/waypoint-refs.js';
 import { validateHttpRoute } from '../translate/validate/networking.js';
 import { validateGrpcRoute } from '../translate/grpc-route-validate.js';
@@ -225,6 +227,15 @@ function resolvedRefs(route: KubeObject, w: World): { ok: boolean; reason: strin
     const port = num(ref.port);
     if (port !== undefined && !servicePorts(svc).includes(port))
       return { ok: false, reason: 'BackendNotFound', message: `port ${port} is not a port of Service ${ns}/${name}` };
+    // gRPC needs HTTP/2 to the backend: the waypoint speaks it to grpc and http2 ports only.
+    const sp = recs(rec(svc.spec)?.ports).find((p) => port === undefined || num(p.port) === port);
+    const protocol = sp ? portProtocol(str(sp.name), str(sp.appProtocol)) : 'unknown';
+    if (route.kind === 'GRPCRoute' && protocol !== 'grpc' && protocol !== 'http2')
+      return {
+        ok: false,
+        reason: 'UnsupportedProtocol',
+        message: `port ${num(sp?.port) ?? '?'} of Service ${ns}/${name} is not grpc or http2 (name grpc-* or appProtocol grpc): the waypoint would speak HTTP/1.1 to it`,
+      };
   }
   return { ok: true, reason: 'ResolvedRefs', message: 'All references resolved' };
 }

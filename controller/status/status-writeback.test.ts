@@ -8,7 +8,7 @@ import { setLogSink } from '../../core/log.js';
 import { KubeSource } from '../sources/kube.js';
 import { WATCHED_KINDS } from '../sources/kube-kinds.js';
 import type { KubeObject } from '../sources/types.js';
-import { FakeApiServer, type FakeObject } from '../../test/helpers/fake-apiserver.js';
+import { FakeApiServer, type FakeObject } from '../../test/support/fake-apiserver.js';
 import { waitFor } from '../../test/support/wait.js';
 import { restStatusClient } from './kube-status-client.js';
 import { GATEWAY_CONTROLLER, MESH_CONTROLLER } from './desired.js';
@@ -179,10 +179,11 @@ describe('Gateway API status write-back (test API server, kube source)', () => {
     expect(parents('HTTPRoute', 'split').map((x) => x.controllerName)).toEqual(['example.com/other', MESH_CONTROLLER]);
   });
 
-  it('a GRPCRoute whose parent Service does not exist: Accepted False, NoMatchingParent', async () => {
+  it('a GRPCRoute whose parent Service does not exist: NoMatchingParent; an HTTP/1 backend port: UnsupportedProtocol', async () => {
     const p = await waitFor(() => ours('GRPCRoute', 'rpc'), 'the GRPCRoute status', 20_000);
     expect(cond(p, 'Accepted')).toMatchObject({ status: 'False', reason: 'NoMatchingParent' });
-    expect(cond(p, 'ResolvedRefs')).toMatchObject({ status: 'True', reason: 'ResolvedRefs' });
+    expect(cond(p, 'ResolvedRefs')).toMatchObject({ status: 'False', reason: 'UnsupportedProtocol' });
+    expect(cond(p, 'ResolvedRefs')?.message).toContain('shop/ratings');
   });
 
   it('writes only when the status changes: no write loop through its own watch events', async () => {
