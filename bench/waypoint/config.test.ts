@@ -7,7 +7,7 @@ import { MeshState } from '../../agent/state/mesh-state.js';
 import { HbonePool } from '../../core/hbone/index.js';
 import { createLogger } from '../../core/log.js';
 import { WaypointRuntime } from '../../waypoint/runtime.js';
-import { testCa, testCredentials } from '../../test/helpers/pki.js';
+import { testCa, testCredentials } from '../../test/support/pki.js';
 import { HTTP_PORT, MESH_NS, meshSnapshot, VIP_L4, VIP_WAYPOINT, waypointConfig, waypointIdentity } from './config.js';
 
 const ips = { client: '10.231.210.5', server: '10.231.210.6', waypoint: '10.231.210.7' };

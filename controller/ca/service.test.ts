@@ -26,7 +26,7 @@ import { parseCertificates } from '../../core/identity/x509.js';
 import { identityOfCertificate } from '../../core/identity/verify.js';
 import type { CertificateAuthority } from '../../core/identity/ca.js';
 import { createLogger } from '../../core/log.js';
-import { testCa, testCredentials } from '../../test/helpers/pki.js';
+import { testCa, testCredentials } from '../../test/support/pki.js';
 
 const TD = 'cluster.local';
 const SLEEP = `spiffe://${TD}/ns/default/sa/sleep`; // scheduled on node-a

@@ -10,7 +10,7 @@ import { discoveryService, type DeltaRequest, type DeltaResponse } from '../../c
 import { AGENT_TYPES, TYPE_WORKLOAD } from '../../core/xds/resources.js';
 import { DiscoveryClient } from '../../core/xds/client.js';
 import type { Workload } from '../../core/model/types.js';
-import { testCa } from '../../test/helpers/pki.js';
+import { testCa } from '../../test/support/pki.js';
 import { snapshot, workload } from '../../test/support/mesh-fixtures.js';
 import { waitFor } from '../../test/support/wait.js';
 import { DiscoveryServer } from './server.js';

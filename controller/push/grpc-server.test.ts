@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import tls from 'node:tls';
 import { spiffeIdFor } from '../../core/identity/spiffe.js';
-import { testCa } from '../../test/helpers/pki.js';
+import { testCa } from '../../test/support/pki.js';
 import { waitFor } from '../../test/support/wait.js';
 import { startGrpcServer } from './grpc-server.js';
 

@@ -11,7 +11,7 @@ import { TYPE_AUTHORIZATION_POLICY, TYPE_WAYPOINT_CONFIG, TYPE_WORKLOAD } from '
 import { XdsMeshSource } from '../../core/xds/mesh-source.js';
 import { XdsWaypointSource } from '../../core/xds/waypoint-source.js';
 import { DiscoveryClient } from '../../core/xds/client.js';
-import { testCa } from '../../test/helpers/pki.js';
+import { testCa } from '../../test/support/pki.js';
 import { denyPolicy, snapshot, workload } from '../../test/support/mesh-fixtures.js';
 import { waitFor } from '../../test/support/wait.js';
 import { DiscoveryServer } from './server.js';

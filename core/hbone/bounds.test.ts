@@ -12,7 +12,7 @@ import { acceptTunnel, createHboneServer } from './index.js';
 import type { HboneServer, HboneServerOptions } from './index.js';
 import { pki, closed } from '../../test/support/hbone.js';
 import type { Pki } from '../../test/support/hbone.js';
-import { testCredentials } from '../../test/helpers/pki.js';
+import { testCredentials } from '../../test/support/pki.js';
 import { pollUntil } from '../../test/support/wait.js';
 
 const { NGHTTP2_REFUSED_STREAM, NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants;

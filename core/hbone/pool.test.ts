@@ -19,7 +19,7 @@ import {
   target,
 } from '../../test/support/hbone.js';
 import type { Forwarder, Pki, TcpTarget } from '../../test/support/hbone.js';
-import { testCredentials } from '../../test/helpers/pki.js';
+import { testCredentials } from '../../test/support/pki.js';
 import type { Duplex } from 'node:stream';
 import { pollUntil } from '../../test/support/wait.js';
 

@@ -8,7 +8,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { CertificateAuthority } from '../identity/ca.js';
 import type { Credentials } from '../identity/types.js';
 import { setLogLevel } from '../log.js';
-import { testCa, testCredentials } from '../../test/helpers/pki.js';
+import { testCa, testCredentials } from '../../test/support/pki.js';
 import { createHboneServer, serveWith, type HboneServer } from './server.js';
 import { HBONE_ALPN, secureContextFor, spiffeIdOf } from './tls.js';
 

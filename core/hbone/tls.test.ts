@@ -10,7 +10,7 @@ import type { Credentials } from '../identity/types.js';
 import { HbonePool } from './index.js';
 import { pki, readAll, startEcho, startForwarder, target } from '../../test/support/hbone.js';
 import type { Forwarder, Pki, TcpTarget } from '../../test/support/hbone.js';
-import { testCa, testCredentials } from '../../test/helpers/pki.js';
+import { testCa, testCredentials } from '../../test/support/pki.js';
 
 const HOUR = 3600_000;
 

@@ -5,7 +5,7 @@ import { createCsr, generateWorkloadKey } from './csr.js';
 import { identityOfCertificate } from './verify.js';
 import { parseCertificates } from './x509.js';
 import { isAmbitError } from '../errors.js';
-import { testCa, testCredentials } from '../../test/helpers/pki.js';
+import { testCa, testCredentials } from '../../test/support/pki.js';
 
 const SLEEP = 'spiffe://cluster.local/ns/default/sa/sleep';
 

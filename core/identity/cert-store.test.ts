@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { X509Certificate } from 'node:crypto';
 import { backoffDelay, CertificateStore } from './cert-store.js';
 import type { CaClient, Credentials } from './types.js';
-import { testCa } from '../../test/helpers/pki.js';
+import { testCa } from '../../test/support/pki.js';
 
 const SLEEP = 'spiffe://cluster.local/ns/default/sa/sleep';
 const stores: CertificateStore[] = [];

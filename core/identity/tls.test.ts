@@ -5,7 +5,7 @@ import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import type { Credentials } from './types.js';
 import { identityOfCertificate } from './verify.js';
-import { testCa, testCredentials } from '../../test/helpers/pki.js';
+import { testCa, testCredentials } from '../../test/support/pki.js';
 
 const servers: tls.Server[] = [];
 afterEach(() => {

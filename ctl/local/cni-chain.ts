@@ -2,7 +2,7 @@
 // spec: create the pod's netns, run the conflist's plugins in order (config on stdin with name,
 // cniVersion and prevResult; CNI_* environment; each plugin found along CNI_PATH), DEL in
 // reverse with the cached result, and the netns removed again. The one runner of the tree:
-// `local up` (cni.ts), the netns test suites (test/helpers/cni-chain.ts) and the benches
+// `local up` (cni.ts), the netns test suites (test/support/cni-chain.ts) and the benches
 // (bench/common/cni-pods.ts) build on it. Needs root (or a user namespace).
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';

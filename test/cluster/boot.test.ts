@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waypointGateway } from '../../ctl/waypoint-objects.js';
 import type { FakeObject } from '../helpers/fake-apiserver.js';
-import { describeNetns } from '../helpers/privileges.js';
+import { describeNetns } from '../support/privileges.js';
 import { RELEASE_NAMESPACE } from './chart.js';
 import { agentDump, captureInterNode, hasTlsRecords, signWithAgentToken } from './checks.js';
 import { Cluster } from './cluster.js';

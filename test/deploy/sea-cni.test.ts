@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { invokePlugin } from '../helpers/cni-chain.js';
+import { invokePlugin } from '../support/cni-chain.js';
 import { cniPluginSuite } from '../support/cni-plugin-suite.js';
 import { REPO_ROOT as REPO } from '../support/repo.js';
 

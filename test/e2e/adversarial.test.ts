@@ -17,7 +17,7 @@ import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { CertificateAuthority } from '../../core/identity/ca.js';
 import { controlRequest, type UnitStatus } from '../../ctl/local/control.js';
-import { describeNetns } from '../helpers/privileges.js';
+import { describeNetns } from '../support/privileges.js';
 import { CTL, LocalMesh, REPO, sh } from '../support/local-mesh.js';
 
 const BRIDGE = 'ambt-h6a-br0';

@@ -4,7 +4,7 @@
 // goals that are met today; `npm run chaos` runs the full form.
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ChaosMesh, EVENTS, formatTable, runEvents, type EventResult } from '../support/chaos-mesh.js';
-import { describeNetns } from '../helpers/privileges.js';
+import { describeNetns } from '../support/privileges.js';
 
 /** Events whose goal (0 failed, or 0 misrouted) holds; the others are run and reported. */
 const ASSERTED = new Set([

@@ -7,7 +7,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import type { PodNetns } from '../helpers/cni-chain.js';
+import type { PodNetns } from '../support/cni-chain.js';
 import { addressRecord, decodeMessage, encodeMessage, RCODE, TYPE } from '../../core/dns/wire.js';
 
 const run = promisify(execFile);

@@ -24,7 +24,7 @@ import { GatewayRuntime } from '../../waypoint/gateway/gateway-runtime.js';
 import { GatewayListeners } from '../../waypoint/gateway/listeners.js';
 import { WaypointRuntime } from '../../waypoint/runtime.js';
 import { WaypointTelemetry } from '../../waypoint/telemetry.js';
-import { testCa, testCredentials } from '../helpers/pki.js';
+import { testCa, testCredentials } from '../support/pki.js';
 import { freePort } from '../support/net.js';
 
 const HOST = 'api.external.example';

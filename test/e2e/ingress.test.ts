@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { describeNetns } from '../helpers/privileges.js';
+import { describeNetns } from '../support/privileges.js';
 import { pollUntil } from '../support/wait.js';
 import { makePki, type TestPki } from './ingress-pki.js';
 import { LocalMesh, REPO } from '../support/local-mesh.js';

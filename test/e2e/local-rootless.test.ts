@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describeNetns } from '../helpers/privileges.js';
+import { describeNetns } from '../support/privileges.js';
 import type { AgentConfigDump } from '../../core/admin/dump.js';
 import { REPO_ROOT as REPO } from '../support/repo.js';
 

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { controlRequest, type UnitStatus } from '../../ctl/local/control.js';
-import { describeNetns } from '../helpers/privileges.js';
+import { describeNetns } from '../support/privileges.js';
 import { CTL, LocalMesh, REPO, sh } from '../support/local-mesh.js';
 import { sleep } from '../support/wait.js';
 

@@ -12,7 +12,7 @@ import { existsSync } from 'node:fs';
 import { cp, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describeNetns } from '../helpers/privileges.js';
+import { describeNetns } from '../support/privileges.js';
 import { CTL, LocalMesh, REPO, sh } from '../support/local-mesh.js';
 import type { WaypointConfigDump } from '../../core/admin/dump.js';
 const BRIDGE = 'ambt-h15-br0';

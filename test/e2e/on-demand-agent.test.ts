@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { listenInNetns } from '../../agent/inpod/sockets.js';
-import { describeNetns } from '../helpers/privileges.js';
-import type { PodNetns } from '../helpers/cni-chain.js';
+import { describeNetns } from '../support/privileges.js';
+import type { PodNetns } from '../support/cni-chain.js';
 import { createPodNetwork, type PodNetwork } from '../support/pod-network.js';
 import { eventually, httpGet, startAgent, type AgentProcess } from '../support/agent-netns.js';
 import {

@@ -7,8 +7,8 @@ import type net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { listenInNetns } from '../../agent/inpod/sockets.js';
-import type { PodNetns } from '../helpers/cni-chain.js';
-import { describeNetns } from '../helpers/privileges.js';
+import type { PodNetns } from '../support/cni-chain.js';
+import { describeNetns } from '../support/privileges.js';
 import {
   agentSocket,
   bundleAgent,

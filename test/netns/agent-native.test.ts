@@ -2,7 +2,7 @@
 // SO_ORIGINAL_DST after a REDIRECT, SO_MARK escaping capture, IP_TRANSPARENT source IPs.
 import net from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { describeNetns } from '../helpers/privileges.js';
+import { describeNetns } from '../support/privileges.js';
 import { netnsAddon, netnsAddonStatus } from '../../agent/inpod/native.js';
 import { AGENT_MARK, createPodSocket, listenInNetns, originalDst, releaseNetns } from '../../agent/inpod/sockets.js';
 import { addNetns, delNetns, inNs, ipt, netnsPath, readAll, sh, vethPair } from '../support/agent-netns.js';

@@ -16,8 +16,8 @@ import {
   destroyCniChain,
   type CniChain,
   type PodNetns,
-} from '../helpers/cni-chain.js';
-import { describeNetns } from '../helpers/privileges.js';
+} from '../support/cni-chain.js';
+import { describeNetns } from '../support/privileges.js';
 
 interface Seen {
   port: number;

@@ -13,8 +13,8 @@ import { createPodSocket, listenInNetns } from '../../agent/inpod/sockets.js';
 import { domainsFor } from '../../controller/translate/l7-build.js';
 import { clusterName, type WaypointConfig } from '../../core/model/l7.js';
 import { DEFAULT_MESH_CONFIG, type Service } from '../../core/model/types.js';
-import type { PodNetns } from '../helpers/cni-chain.js';
-import { describeNetns } from '../helpers/privileges.js';
+import type { PodNetns } from '../support/cni-chain.js';
+import { describeNetns } from '../support/privileges.js';
 import {
   agentSocket,
   bundleAgent,

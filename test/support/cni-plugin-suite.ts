@@ -20,8 +20,8 @@ import {
   pluginStdin,
   SYSTEM_CNI_DIR,
   type CniChain,
-} from '../helpers/cni-chain.js';
-import { describeNetns } from '../helpers/privileges.js';
+} from './cni-chain.js';
+import { describeNetns } from './privileges.js';
 import { filterState, netnsState } from './cni-plugin-state.js';
 
 const run = promisify(execFile);

@@ -16,7 +16,7 @@ import type {
   HboneTarget,
   RelayResult,
 } from '../../core/hbone/index.js';
-import { testCa, testCredentials } from '../helpers/pki.js';
+import { testCa, testCredentials } from './pki.js';
 
 export interface Pki {
   ca: CertificateAuthority;

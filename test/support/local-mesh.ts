@@ -6,7 +6,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { PACKAGE_ROOT } from '../../ctl/local/paths.js';
-import { clearStaleNetwork } from '../helpers/stale-network.js';
+import { clearStaleNetwork } from './stale-network.js';
 
 // The checkout (also when this runs compiled, from dist/test/e2e: `npm run chaos`).
 export const REPO = PACKAGE_ROOT;

@@ -11,7 +11,7 @@ import {
   type CniChainOptions,
   type PodNetns,
   type PodRequest,
-} from '../helpers/cni-chain.js';
+} from './cni-chain.js';
 import { sh } from './agent-netns.js';
 
 export interface PodNetwork {

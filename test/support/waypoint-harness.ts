@@ -24,7 +24,7 @@ import {
   type EndpointTransport,
   type UpstreamResponse,
 } from '../../waypoint/upstream/transport.js';
-import { testCredentials } from '../helpers/pki.js';
+import { testCredentials } from './pki.js';
 
 export type Behaviour = (req: http.IncomingMessage, res: http.ServerResponse, body: string) => void;
 

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { translate, formatRejection } from '../../controller/translate/index.js';
 import { yamlObjects } from '../../controller/translate/testdata/load.js';
 import type { WaypointConfig } from '../../core/model/l7.js';
-import { testCa } from '../helpers/pki.js';
+import { testCa } from '../support/pki.js';
 import { APP_PORT, VIP, WaypointHarness } from '../support/waypoint-harness.js';
 
 const GRPC_PORT = APP_PORT + 7;

@@ -18,7 +18,7 @@ import { WaypointServer } from '../../waypoint/server.js';
 import { tunnelSource } from '../../waypoint/source-identity.js';
 import { WaypointTelemetry } from '../../waypoint/telemetry.js';
 import { http1Transport, type EndpointTransport } from '../../waypoint/upstream/transport.js';
-import { testCa, testCredentials } from '../helpers/pki.js';
+import { testCa, testCredentials } from '../support/pki.js';
 import { APP_PORT, clientWorkload, HOST, to, VIP, vhost, waypointConfig } from '../support/waypoint-harness.js';
 
 const VIP6 = 'fd00:96::7';

@@ -9,7 +9,7 @@ import type { Duplex } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clusterName, type Cluster, type L4Route, type VirtualHost } from '../../core/model/l7.js';
 import { helloBytes } from '../../core/tls/test-fixtures.js';
-import { testCa, testCredentials } from '../helpers/pki.js';
+import { testCa, testCredentials } from '../support/pki.js';
 import {
   APP_PORT,
   clientWorkload,

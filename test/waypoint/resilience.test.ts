@@ -2,7 +2,7 @@
 // load balancers and locality, each checked by a test that fails without the behaviour.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { HttpRoute, RetryPolicy, TrafficPolicy } from '../../core/model/l7.js';
-import { testCa } from '../helpers/pki.js';
+import { testCa } from '../support/pki.js';
 import {
   answerWithName,
   clientWorkload,

@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import { exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clusterName } from '../../core/model/l7.js';
-import { testCa } from '../helpers/pki.js';
+import { testCa } from '../support/pki.js';
 import { answerWithName, APP_PORT, HOST, to, waypointConfig, WaypointHarness } from '../support/waypoint-harness.js';
 import { sleep } from '../support/wait.js';
 

@@ -1,6 +1,6 @@
 // L7 routing through a real waypoint: every behaviour checked by a test that fails without it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testCa } from '../helpers/pki.js';
+import { testCa } from '../support/pki.js';
 import { HOST, to, waypointConfig, WaypointHarness } from '../support/waypoint-harness.js';
 
 describe('waypoint routing', () => {

@@ -8,7 +8,7 @@ import { setLogSink } from '../../core/log.js';
 import type { WaypointConfig } from '../../core/model/l7.js';
 import type { AuthorizationPolicy } from '../../core/model/types.js';
 import { DEFAULT_MESH_CONFIG } from '../../core/model/types.js';
-import { testCa } from '../helpers/pki.js';
+import { testCa } from '../support/pki.js';
 import { to, waypointConfig, WaypointHarness, type Pod } from '../support/waypoint-harness.js';
 
 const LOCAL_ISSUER = 'https://issuer.example';

@@ -13,7 +13,7 @@ import { DEFAULT_MESH_CONFIG } from '../../core/model/types.js';
 import type { TelemetryPolicy } from '../../core/telemetry/policy.js';
 import { Tracer } from '../../waypoint/tracing.js';
 import { pollUntil } from '../support/wait.js';
-import { testCa } from '../helpers/pki.js';
+import { testCa } from '../support/pki.js';
 import { APP_PORT, to, waypointConfig, WaypointHarness } from '../support/waypoint-harness.js';
 
 /** A route for the path prefix `/<name>` to the service. */

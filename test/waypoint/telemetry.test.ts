@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setLogSink } from '../../core/log.js';
 import type { HttpRoute } from '../../core/model/l7.js';
 import type { Workload } from '../../core/model/types.js';
-import { testCa } from '../helpers/pki.js';
+import { testCa } from '../support/pki.js';
 import { answerWithName, APP_PORT, HOST, to, waypointConfig, WaypointHarness } from '../support/waypoint-harness.js';
 
 type Series = { labels: Record<string, string | number>; value: number; metricName?: string };

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../core/log.js';
 import { DEFAULT_MESH_CONFIG } from '../../core/model/types.js';
 import { Tracer } from '../../waypoint/tracing.js';
-import { testCa } from '../helpers/pki.js';
+import { testCa } from '../support/pki.js';
 import { to, waypointConfig, WaypointHarness } from '../support/waypoint-harness.js';
 
 interface OtlpSpan {

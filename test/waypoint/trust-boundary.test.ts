@@ -15,7 +15,7 @@ import {
 import type { AuthorizationPolicy } from '../../core/model/types.js';
 import { DEFAULT_MESH_CONFIG } from '../../core/model/types.js';
 import type { CertificateAuthority } from '../../core/identity/ca.js';
-import { testCa, testCredentials } from '../helpers/pki.js';
+import { testCa, testCredentials } from '../support/pki.js';
 import {
   APP_PORT,
   clientWorkload,

@@ -17,7 +17,7 @@ import { createMeshMetrics } from '../../core/metrics/mesh-metrics.js';
 import { clusterName, type Cluster, type GatewayConfig, type VirtualHost } from '../../core/model/l7.js';
 import type { AuthorizationPolicy } from '../../core/model/types.js';
 import { makePki, type TestPki } from '../../test/e2e/ingress-pki.js';
-import { testCa, testCredentials } from '../../test/helpers/pki.js';
+import { testCa, testCredentials } from '../../test/support/pki.js';
 import { freePort } from '../../test/support/net.js';
 import { APP_PORT, HOST, WaypointHarness } from '../../test/support/waypoint-harness.js';
 import { WaypointRuntime } from '../runtime.js';

@@ -11,7 +11,7 @@ import type { HbonePool } from '../../core/hbone/index.js';
 import type { Credentials } from '../../core/identity/types.js';
 import type { ClientTlsSettings, Cluster } from '../../core/model/l7.js';
 import { makeExternalPki, type ExternalPki } from '../../core/identity/external-pki.js';
-import { testCa, testCredentials } from '../../test/helpers/pki.js';
+import { testCa, testCredentials } from '../../test/support/pki.js';
 import type { EndpointRuntime } from './balancer.js';
 import { HboneTransportFactory } from './transports.js';
 import { subjectAltNamesOf } from './tls-origination.js';
