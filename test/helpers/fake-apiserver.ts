@@ -884,6 +884,15 @@ export class FakeApiServer {
     readJson<Record<string, unknown>>(req, res, (patch) => {
       const current = this.stores.get(resourceId(route.resource))!.get(`${route.namespace ?? ''}/${route.name}`);
       if (!current) return status(res, 404, 'NotFound', `${route.resource.plural} "${route.name}" not found`);
+      // A resourceVersion in the patch is a precondition, as on the real server.
+      const rv = (patch.metadata as { resourceVersion?: unknown } | undefined)?.resourceVersion;
+      if (typeof rv === 'string' && rv !== current.metadata.resourceVersion)
+        return status(
+          res,
+          409,
+          'Conflict',
+          `Operation cannot be fulfilled on ${route.resource.plural} "${route.name}"`,
+        );
       const scoped = route.subresource === 'status' ? { status: patch.status } : patch;
       let merged = mergePatch(clone(current), scoped) as FakeObject;
       if (route.subresource !== 'status') merged = withStoredStatus(merged, current);
@@ -1218,5 +1227,6 @@ export const EXTRA_CORE_RESOURCES: readonly ServedResource[] = [
   { group: '', versions: ['v1'], plural: 'secrets', kind: 'Secret', namespaced: true },
   { group: 'apps', versions: ['v1'], plural: 'deployments', kind: 'Deployment', namespaced: true },
   { group: 'apps', versions: ['v1'], plural: 'daemonsets', kind: 'DaemonSet', namespaced: true },
+  { group: 'coordination.k8s.io', versions: ['v1'], plural: 'leases', kind: 'Lease', namespaced: true },
   { group: 'policy', versions: ['v1'], plural: 'poddisruptionbudgets', kind: 'PodDisruptionBudget', namespaced: true },
 ];
