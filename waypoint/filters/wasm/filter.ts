@@ -1,0 +1,139 @@
+// WasmPlugins as waypoint HTTP filters: each plugin's VM sees the request headers and
+// properties, may edit the headers sent upstream or answer locally; a failure (trap, time
+// limit, memory limit, a module not loaded) applies the plugin's failStrategy.
+import type { Logger } from '../../../core/log.js';
+import type { WasmPluginConfig, WasmPluginPhase } from '../../../core/model/l7.js';
+import { localReply } from '../../respond.js';
+import type { FilterResult, HttpFilter, RequestContext } from '../context.js';
+import type { HeaderPairs } from './abi.js';
+import { DEFAULT_CALL_TIMEOUT_MS, DEFAULT_MAX_MEMORY_PAGES, fetchModule, loadFileModule } from './load.js';
+import { sha256Hex } from './module-check.js';
+import { WasmPluginRunner } from './runner.js';
+import type { RequestCall } from './vm.js';
+
+/**
+ * VMs shared by every config version that loads the same plugin, module and settings, so a
+ * config change does not restart them; a VM ends once no live pipeline holds it.
+ */
+const shared = new Map<string, { runner: WasmPluginRunner; refs: number }>();
+const released = new FinalizationRegistry<string>((key) => {
+  const entry = shared.get(key);
+  if (!entry || --entry.refs > 0) return;
+  entry.runner.close();
+  shared.delete(key);
+});
+
+function acquire(holder: object, p: WasmPluginConfig, bytes: Uint8Array, log: Logger): WasmPluginRunner {
+  const maxMemoryPages = p.maxMemoryPages ?? DEFAULT_MAX_MEMORY_PAGES;
+  const timeout = p.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
+  const pluginConfig = p.pluginConfig === undefined ? '' : JSON.stringify(p.pluginConfig);
+  const key = JSON.stringify([p.key, sha256Hex(bytes), pluginConfig, maxMemoryPages, timeout]);
+  let entry = shared.get(key);
+  if (!entry) {
+    entry = {
+      runner: new WasmPluginRunner({ key: p.key, bytes, pluginConfig, maxMemoryPages }, timeout, log),
+      refs: 0,
+    };
+    shared.set(key, entry);
+  }
+  entry.refs++;
+  released.register(holder, key);
+  return entry.runner;
+}
+
+function headerPairs(headers: Record<string, string | string[]>): HeaderPairs {
+  const out: HeaderPairs = [];
+  for (const [k, v] of Object.entries(headers)) for (const one of Array.isArray(v) ? v : [v]) out.push([k, one]);
+  return out;
+}
+
+function properties(ctx: RequestContext): Record<string, string> {
+  const v = ctx.view;
+  const out: Record<string, string> = {
+    'request.path': ctx.upstreamPath,
+    'request.url_path': ctx.upstreamPath.split('?')[0] ?? '',
+    'request.method': v.method,
+    'request.host': ctx.upstreamAuthority,
+    'request.scheme': v.scheme,
+    'source.address': `${v.source.ip}:${v.source.port}`,
+    'source.port': String(v.source.port),
+  };
+  if (v.source.principal) out['source.principal'] = v.source.principal;
+  if (v.source.namespace) out['source.namespace'] = v.source.namespace;
+  if (ctx.vhost) out['destination.service.host'] = ctx.vhost.vhost.host;
+  return out;
+}
+
+class WasmFilter implements HttpFilter {
+  readonly name: string;
+  private runner: WasmPluginRunner | undefined;
+  private loadError: string | undefined;
+
+  constructor(
+    private readonly plugin: WasmPluginConfig,
+    private readonly log: Logger,
+  ) {
+    this.name = `wasm:${plugin.key}`;
+    // A file module is checked now and a bad one throws: the config is rejected.
+    const bytes = loadFileModule(plugin);
+    if (bytes) this.runner = acquire(this, plugin, bytes, log);
+    else {
+      this.loadError = 'module not fetched yet';
+      fetchModule(plugin).then(
+        (b) => {
+          this.runner = acquire(this, plugin, b, log);
+          this.loadError = undefined;
+        },
+        (err: unknown) => {
+          this.loadError = err instanceof Error ? err.message : String(err);
+          log.error('wasm plugin not loaded', { plugin: plugin.key, err: this.loadError });
+        },
+      );
+    }
+  }
+
+  async onRequest(ctx: RequestContext): Promise<FilterResult> {
+    const services = this.plugin.services;
+    if (services && !(ctx.vhost?.vhost.serviceKey && services.includes(ctx.vhost.vhost.serviceKey))) return undefined;
+    const call: RequestCall = { headers: headerPairs(ctx.upstreamHeaders), properties: properties(ctx) };
+    let outcome;
+    try {
+      if (!this.runner) throw new Error(this.loadError ?? 'module not loaded');
+      outcome = await this.runner.call(call);
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      this.log.warn('wasm plugin failed', {
+        plugin: this.plugin.key,
+        err: why,
+        failStrategy: this.plugin.failStrategy,
+      });
+      if (this.plugin.failStrategy === 'FAIL_OPEN') return undefined;
+      return localReply(500, `wasm plugin ${this.plugin.key} failed`);
+    }
+    if (outcome.localResponse) {
+      const { status, body, headers } = outcome.localResponse;
+      return localReply(status, body, '-', Object.fromEntries(headers));
+    }
+    const next: Record<string, string | string[]> = {};
+    for (const [k, v] of outcome.headers) {
+      const prior = next[k];
+      next[k] = prior === undefined ? v : [...(Array.isArray(prior) ? prior : [prior]), v];
+    }
+    for (const k of Object.keys(ctx.upstreamHeaders)) if (!(k in next)) delete ctx.upstreamHeaders[k];
+    Object.assign(ctx.upstreamHeaders, next);
+    return undefined;
+  }
+}
+
+/** The plugins of `phase`, highest priority first (ties: by name, so the order is stable). */
+export function wasmFilters(
+  plugins: readonly WasmPluginConfig[] | undefined,
+  phase: WasmPluginPhase | readonly WasmPluginPhase[],
+  log: Logger,
+): HttpFilter[] {
+  const phases: readonly WasmPluginPhase[] = typeof phase === 'string' ? [phase] : phase;
+  return (plugins ?? [])
+    .filter((p) => phases.includes(p.phase))
+    .sort((a, b) => b.priority - a.priority || a.key.localeCompare(b.key))
+    .map((p) => new WasmFilter(p, log));
+}
