@@ -14,6 +14,7 @@ import type { JwksCache } from './filters/jwks.js';
 import { jwtFilter, jwtOutputHeaders } from './filters/jwt.js';
 import { redirectRewriteFilter } from './filters/redirect-rewrite.js';
 import { routeSelectFilter, virtualHostFilter } from './filters/route-select.js';
+import { wasmFilters } from './filters/wasm/filter.js';
 import type { LocalReply } from './respond.js';
 import { RouteTable, type CompiledVirtualHost } from './route/route-table.js';
 import type { ClusterManager } from './upstream/cluster.js';
@@ -64,16 +65,21 @@ export class Pipeline {
     this.trustedHeaders = [...new Set([...jwtOutputHeaders(config.requestAuthentications), 'x-forwarded-client-cert'])];
     this.pathNormalization = config.mesh.pathNormalization ?? DEFAULT_PATH_NORMALIZATION;
     // Istio's order: authentication, authorization, then routing and what hangs off the route.
+    // WasmPlugins run by phase around them: AUTHN before JWT, AUTHZ before authorization,
+    // STATS and unspecified after it (before routing; Ambit hands plugins no response).
     const destinations = destinationWorkloads(config);
     const destinationOf = (v: CompiledVirtualHost) => destinations.get(v.vhost.name);
+    const wasm = config.wasmPlugins;
     const chain: Array<HttpFilter | undefined> = [
       virtualHostFilter(destinationOf),
+      ...wasmFilters(wasm, 'AUTHN', deps.log),
       jwtFilter(
         config.requestAuthentications,
         config.mesh.rootNamespace,
         deps.jwks,
         config.mesh.jwksAllowHttp ?? false,
       ),
+      ...wasmFilters(wasm, 'AUTHZ', deps.log),
       authzFilter(this.authz, {
         log: deps.log,
         localIp: deps.localIp,
@@ -81,6 +87,7 @@ export class Pipeline {
         hasCustom: config.authorizationPolicies.some((p) => p.action === 'CUSTOM'),
         ...(deps.extAuthz ? { extAuthz: deps.extAuthz } : {}),
       }),
+      ...wasmFilters(wasm, ['STATS', 'UNSPECIFIED_PHASE'], deps.log),
       routeSelectFilter(this.table),
       corsFilter,
       faultFilter(random),
