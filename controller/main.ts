@@ -23,6 +23,7 @@ import { controllerProgram, type ControllerSettings } from './settings.js';
 import { printReadyLine } from '../core/config/ready-line.js';
 import { nodeTokenFileAuthenticator, type Authenticate } from './ca/auth.js';
 import { kubeCaAuthenticator } from './ca/kube.js';
+import { LEADER_LEASE_NAME, LeaderElector, replicaIdentity } from './leader/elector.js';
 
 const log = createLogger('controller');
 
@@ -75,6 +76,8 @@ async function run(settings: ControllerSettings): Promise<void> {
   let waypoints: ReturnType<typeof createKubeWaypointReconciler> | undefined;
   let rootCert: RootCertPublisher | undefined;
   let status: ReturnType<typeof createKubeStatusWriter> | undefined;
+  let elector: LeaderElector | undefined;
+  let latest: readonly KubeObject[] | undefined;
   if (settings.source === 'file') {
     ca = await CertificateAuthority.loadOrCreate(settings.stateDir, { trustDomain: settings.trustDomain });
     const tokenFile = settings.nodeTokenFile ?? path.join(settings.stateDir, 'node-tokens');
@@ -107,14 +110,31 @@ async function run(settings: ControllerSettings): Promise<void> {
       settings.namespace,
       log.child({ component: 'root-cert' }),
     );
-    rootCert.start();
     // Gateway API status: waypoint Gateways, HTTPRoutes and GRPCRoutes.
     status = createKubeStatusWriter(kc, log.child({ component: 'status' }));
+    // Every replica serves discovery and the CA; only the Lease holder writes to the API.
+    const publisher = rootCert;
+    elector = new LeaderElector({
+      client: restWaypointClient(kc),
+      namespace: settings.namespace,
+      name: LEADER_LEASE_NAME,
+      identity: replicaIdentity(),
+      log: log.child({ component: 'leader' }),
+      onStartedLeading: () => {
+        publisher.start();
+        if (latest) writeAll(latest);
+      },
+    });
+    elector.start();
   }
-  const onObjects = (objects: readonly KubeObject[]): void => {
+  function writeAll(objects: readonly KubeObject[]): void {
     waypoints?.update(objects);
     rootCert?.update(objects);
     status?.update(objects);
+  }
+  const onObjects = (objects: readonly KubeObject[]): void => {
+    latest = objects;
+    if (!elector || elector.isLeader) writeAll(objects);
   };
   const controller = await Controller.start({
     source,
@@ -145,13 +165,16 @@ async function run(settings: ControllerSettings): Promise<void> {
     waypoints?.close();
     rootCert?.close();
     status?.close();
-    controller.stop().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        log.error('stop failed', { err: describeError(err) });
-        process.exit(1);
-      },
-    );
+    // Releasing the lease lets another replica lead at once instead of after the lease duration.
+    Promise.resolve(elector?.stop())
+      .then(() => controller.stop())
+      .then(
+        () => process.exit(0),
+        (err: unknown) => {
+          log.error('stop failed', { err: describeError(err) });
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));

@@ -123,6 +123,10 @@ describe('controller RBAC: exactly the API calls the controller makes', () => {
     };
     await until('the routes\' status', () => accepted('HTTPRoute') && accepted('GRPCRoute'));
     await until('the waypoint Gateway\'s status', () => (api!.getObject('Gateway', 'waypoint', 'shop', 'gateway.networking.k8s.io') as { status?: { conditions?: unknown[] } })?.status?.conditions?.length);
+    // The leader election: the Lease created, then renewed by its holder.
+    const lease = (): { acquireTime?: string; renewTime?: string } | undefined =>
+      (api!.getObject('Lease', 'ambit-controller', NS, 'coordination.k8s.io') as { spec?: { acquireTime?: string; renewTime?: string } })?.spec;
+    await until('the leader lease renewed', () => lease() && lease()!.renewTime !== lease()!.acquireTime);
     api.delete('Gateway', 'waypoint', 'shop', 'gateway.networking.k8s.io');
     await until('the waypoint objects to go', () => !api!.getObject('Deployment', 'waypoint', 'shop', 'apps')
       && !api!.getObject('Service', 'waypoint', 'shop') && !api!.getObject('ServiceAccount', 'waypoint', 'shop'));
