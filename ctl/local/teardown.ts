@@ -47,8 +47,8 @@ export async function tearDown(
       log.warn('teardown step failed', { step: what, err: (err as Error).message });
     }
   };
-  // Pods' commands and waypoints: both run inside pod netns.
-  const inPods = (p: { role: string }) => p.role === 'pod' || p.role === 'waypoint';
+  // Pods' commands, waypoints and gateways: all run inside pod netns.
+  const inPods = (p: { role: string }) => p.role === 'pod' || p.role === 'waypoint' || p.role === 'gateway';
   const apps = record.processes.filter(inPods);
   await step('stop pods', () => Promise.all(apps.map((p) => stopProcess(p, 3000))));
   record.processes = record.processes.filter((p) => !inPods(p));

@@ -248,9 +248,9 @@ export async function localUp(o: UpOptions): Promise<number> {
       labels: { ...p.labels },
     })),
     serviceVips: plan.serviceVips.map((s) => ({ namespace: s.namespace, name: s.name, vips: s.vips })),
-    waypoints: plan.pods
-      .filter((p) => p.waypoint)
-      .map((p, i) => ({
+    // Waypoints first, then gateway pods: a waypoint keeps its admin port whatever gateways the folder has.
+    waypoints: [...plan.pods.filter((p) => p.waypoint && !p.gateway), ...plan.pods.filter((p) => p.gateway)].map(
+      (p, i) => ({
         namespace: p.namespace,
         name: p.waypoint!.gateway,
         pod: p.name,
@@ -258,7 +258,8 @@ export async function localUp(o: UpOptions): Promise<number> {
         ip: p.ip,
         identity: p.identity,
         port: waypointHostPort(o.portOffset, i),
-      })),
+      }),
+    ),
   };
   const logs = path.join(stateDir, 'logs');
   await mkdir(logs, { recursive: true });
@@ -512,7 +513,12 @@ export async function localUp(o: UpOptions): Promise<number> {
         labels: {},
       });
       await writeRecord(record);
-      await addOutsideHostNetwork({ netnsName, hostVeth: hostVethName(o.netnsPrefix, i), address: host.address });
+      await addOutsideHostNetwork({
+        netnsName,
+        hostVeth: hostVethName(o.netnsPrefix, i),
+        address: host.address,
+        bridge: o.bridge,
+      });
       const tlsEnv = await writeOutsideHostPki({
         stateDir,
         credentialsDir: localCredentialsDir(stateDir),
@@ -593,7 +599,7 @@ export async function localUp(o: UpOptions): Promise<number> {
           ready: readyLine(60_000),
           start: () =>
             startReporting({
-              role: 'waypoint',
+              role: pod.gateway ? 'gateway' : 'waypoint',
               pod: `${pod.namespace}/${pod.name}`,
               cmd: 'ip',
               cwd: plan.dir,
@@ -791,7 +797,7 @@ export async function localUp(o: UpOptions): Promise<number> {
     await control?.close().catch(() => undefined);
     for (const r of relays) r.close();
     // Stop the waypoints first: their controller connection runs through these ports.
-    for (const p of record.processes.filter((x) => x.role === 'waypoint'))
+    for (const p of record.processes.filter((x) => x.role === 'waypoint' || x.role === 'gateway'))
       await stopProcess(p, 3000).catch(() => undefined);
     for (const b of balancers.values()) await b.close().catch(() => undefined);
     for (const w of waypointPorts)
