@@ -120,6 +120,7 @@ describeNetns('ambitctl local up: the coffee-shop on one machine', () => {
     expect(record.processes.map((p) => p.role).sort()).toEqual([
       'agent',
       'controller',
+      'gateway', // istio-ingressgateway (ingress-gateway.yaml)
       'pod',
       'pod',
       'pod',
