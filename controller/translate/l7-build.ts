@@ -17,6 +17,7 @@ import { buildGatewayApiConfigs } from './gateway-api.js';
 import { httpRouteRoutes } from './http-routes.js';
 import { l4RoutesFor } from './l4-routes.js';
 import { rejectionFor, type Inventory, type Rejection } from './inventory.js';
+import { wasmPluginsFor, type WasmPluginSource } from './wasm-plugins.js';
 import type { ObjectOrigin } from '../sources/types.js';
 import { clusterName } from '../../core/model/l7.js';
 import type {
@@ -38,6 +39,8 @@ export interface L7Input {
   readonly requestAuthentications: readonly RequestAuthentication[];
   readonly rejected: Rejection[];
   readonly origins?: ReadonlyMap<string, ObjectOrigin>;
+  /** Valid WasmPlugins (wasm-plugins.ts); each waypoint gets those that reach it. */
+  readonly wasmPlugins?: readonly WasmPluginSource[];
   /** Build only these namespaces' waypoint configs, and gateways only when true (incremental translation). */
   readonly only?: { readonly namespaces: ReadonlySet<string>; readonly gateways: boolean };
 }
@@ -131,6 +134,7 @@ export function buildL7(input: L7Input): {
       }
     }
     const inScope = (scopeNs: string): boolean => scopeNs === ns || scopeNs === mesh.rootNamespace;
+    const wasmPlugins = wasmPluginsFor(input.wasmPlugins, ns, names.get(ns) ?? '', services, mesh.rootNamespace);
     const body = {
       namespace: ns,
       waypoint: names.get(ns) ?? '',
@@ -140,6 +144,7 @@ export function buildL7(input: L7Input): {
       authorizationPolicies: input.snapshot.authorizationPolicies.filter((p) => inScope(p.scope.namespace)),
       requestAuthentications: input.requestAuthentications.filter((p) => inScope(p.scope.namespace)),
       peerAuthentications: input.snapshot.peerAuthentications.filter((p) => inScope(p.scope.namespace)),
+      ...(wasmPlugins.length > 0 ? { wasmPlugins } : {}),
     };
     waypoints.set(ns, { ...body, version: contentVersionOf(body) });
   }
