@@ -17,6 +17,7 @@ import { buildSidecarScopes } from './sidecar.js';
 import { requestedWaypoint, WaypointResolver, type WaypointResolution } from './waypoint-refs.js';
 import { GATEWAY_NAME_LABEL } from '../../core/mesh/vocabulary.js';
 import { buildL7 } from './l7-build.js';
+import { readWasmPlugins } from './wasm-plugins.js';
 import { num, rec, stringMap } from './raw.js';
 import { isMeshConfigMap, meshConfigFrom } from './mesh-config.js';
 import { withTelemetry } from './telemetry.js';
@@ -186,6 +187,7 @@ export function translateWithState(objects: readonly KubeObject[], opts: Transla
     requestAuthentications,
     rejected,
     origins: opts.origins,
+    wasmPlugins: readWasmPlugins(objects, rejected, opts.origins),
   });
   const result = { snapshot, waypoints: l7.waypoints, gateways: l7.gateways, rejected: dedupe(rejected) };
   return {
