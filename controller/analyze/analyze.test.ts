@@ -305,7 +305,7 @@ spec: { hosts: [db.example.com], ports: [{ number: 5432, name: pg, protocol: TCP
 });
 
 describe('analyze: what Ambit does not apply', () => {
-  it('EnvoyFilter is named as Envoy-specific and points to WasmPlugin; WasmPlugin, ProxyConfig are not applied', () => {
+  it('EnvoyFilter is named as Envoy-specific and points to WasmPlugin; ProxyConfig is not applied; WasmPlugin is', () => {
     const m = only(
       run(`apiVersion: networking.istio.io/v1alpha3
 kind: EnvoyFilter
@@ -331,10 +331,27 @@ spec: { concurrency: 2 }
     );
     expect(m.map((x) => `${x.type.level} ${x.origin.kind} ${x.origin.name}`)).toEqual([
       'Warning EnvoyFilter lua',
-      'Warning WasmPlugin plugin',
       'Warning ProxyConfig pc',
     ]);
     expect(m[0]?.text).toMatch(/Envoy.*WasmPlugin/);
+  });
+
+  it('a WasmPlugin Ambit cannot load is a schema error naming the field', () => {
+    const m = only(
+      run(`apiVersion: extensions.istio.io/v1alpha1
+kind: WasmPlugin
+metadata: { name: plugin, namespace: shop }
+spec: { url: "oci://example/plugin:1" }
+---
+apiVersion: extensions.istio.io/v1alpha1
+kind: WasmPlugin
+metadata: { name: good, namespace: shop }
+spec: { url: "file:///plugins/good.wasm", phase: AUTHZ }
+`),
+      'IST0106',
+    );
+    expect(m.map((x) => `${x.origin.kind} ${x.origin.name}`)).toEqual(['WasmPlugin plugin']);
+    expect(m[0]?.text).toMatch(/spec\.url.*OCI/);
   });
 
   it('unsupported fields are named with their path', () => {

@@ -11,7 +11,6 @@ export const UNAPPLIED_KINDS: Readonly<Record<string, string>> = {
   EnvoyFilter:
     "EnvoyFilter patches Envoy's configuration, and Ambit's proxies are not Envoy: it is never applied. " +
     'Write the filter as a WasmPlugin (extensions.istio.io) instead.',
-  WasmPlugin: 'WasmPlugin is not applied by Ambit yet: the plugin is not loaded.',
   ProxyConfig: 'ProxyConfig is not applied by Ambit (it tunes Envoy proxies): it is ignored.',
 };
 
