@@ -2,7 +2,9 @@
 // built here from WAT with wabt, denies /admin with a local 403 and adds a request header from
 // its pluginConfig; a wrong sha256 is refused naming the plugin and field while the last good
 // config keeps serving; a trapping module fails closed (500) or open (passes) as configured.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -12,6 +14,15 @@ import { buildHeaderDeny, watToWasm } from '../../examples/wasm-header-deny/buil
 import { sha256Hex } from '../../waypoint/filters/wasm/module-check.js';
 import { testCa } from '../helpers/pki.js';
 import { to, waypointConfig, WaypointHarness } from '../support/waypoint-harness.js';
+
+/** Polls `check` until it holds (the fetch runs in the background). */
+async function until(check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'ambit-wasm-e2e-'));
 
@@ -88,6 +99,37 @@ describe('waypoint: WasmPlugin (proxy-wasm) filters', () => {
     );
     expect((await w.request({ path: '/admin' })).status).toBe(200);
   });
+
+  it('an http URL is fetched by the waypoint: failStrategy until the module is loaded, then the plugin runs', async () => {
+    const bytes = readFileSync(new URL(deny.url));
+    let serve = false;
+    let fetches = 0;
+    const server = http.createServer((_req, res) => {
+      fetches++;
+      if (!serve) res.writeHead(503).end();
+      else res.writeHead(200, { 'content-type': 'application/wasm' }).end(bytes);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/deny.wasm`;
+      // The first fetch fails (503): FAIL_CLOSE answers 500 while the module is missing.
+      expect(w.runtime.apply(base([{ ...deny, key: 'coffee-shop/fetched', url }]))).toEqual([]);
+      await until(async () => (await w.request({ path: '/menu' })).status === 500);
+      serve = true;
+      expect(w.runtime.apply(base([{ ...deny, key: 'coffee-shop/fetched', url, priority: 11 }]))).toEqual([]);
+      await until(async () => (await w.request({ path: '/admin' })).status === 403);
+      expect((await w.request({ path: '/menu' })).status).toBe(200);
+      // A fetched module with another digest never runs.
+      const served = fetches;
+      expect(w.runtime.apply(base([{ ...deny, key: 'coffee-shop/bad', url, sha256: '0'.repeat(64) }]))).toEqual([]);
+      await until(async () => fetches > served);
+      const end = Date.now() + 1000;
+      while (Date.now() < end) expect((await w.request({ path: '/menu' })).status).toBe(500);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  }, 60_000);
 
   it('a trapping module: FAIL_CLOSE answers 500, FAIL_OPEN lets the request through', async () => {
     const trap: WasmPluginConfig = {
