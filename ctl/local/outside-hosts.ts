@@ -59,11 +59,27 @@ export function hostVethName(prefix: string, index: number): string {
   return `${prefix.slice(0, 15 - suffix.length)}${suffix}`;
 }
 
-/** The netns, the veth pair and the routes of one outside host (undone by deleting the netns). */
+/**
+ * The routing table of a mesh's routes to its outside hosts: with `iif <bridge>` rules, meshes
+ * side by side (test suites) may each have a host at the same address, as every copy of the
+ * example does.
+ */
+export function outsideHostTable(bridge: string): number {
+  let h = 0;
+  for (const c of bridge) h = (h * 31 + c.charCodeAt(0)) >>> 0;
+  return 1000 + (h % 30000);
+}
+
+/**
+ * The netns, the veth pair and the routes of one outside host (undone by deleting the netns;
+ * the policy rule of `bridge`, when given, is replaced on the next run with that bridge).
+ * Without `bridge` the route is in the main table (one mesh per machine at that address).
+ */
 export async function addOutsideHostNetwork(o: {
   netnsName: string;
   hostVeth: string;
   address: string;
+  bridge?: string;
 }): Promise<void> {
   const ip = async (...args: string[]): Promise<void> => {
     const r = await run('ip', args);
@@ -83,7 +99,36 @@ export async function addOutsideHostNetwork(o: {
   await ip('-n', o.netnsName, 'route', 'add', 'default', 'dev', 'eth0');
   await ip('link', 'set', o.hostVeth, 'up');
   await writeFile(`/proc/sys/net/ipv4/conf/${o.hostVeth}/proxy_arp`, '1');
-  await ip('route', 'replace', `${o.address}/32`, 'dev', o.hostVeth);
+  if (!o.bridge) {
+    await ip('route', 'replace', `${o.address}/32`, 'dev', o.hostVeth);
+    return;
+  }
+  await dropDetachedRules();
+  const table = String(outsideHostTable(o.bridge));
+  const selector = ['iif', o.bridge, 'to', `${o.address}/32`, 'lookup', table];
+  while ((await run('ip', ['rule', 'del', ...selector])).code === 0);
+  await ip('rule', 'add', ...selector);
+  await ip('route', 'replace', `${o.address}/32`, 'dev', o.hostVeth, 'table', table);
+}
+
+/**
+ * Rules of earlier runs whose bridge is gone (a rule outlives its `iif` device): those this
+ * module adds (a /32 destination, a table of outsideHostTable's range, a detached bridge).
+ */
+async function dropDetachedRules(): Promise<void> {
+  const listed = await run('ip', ['-j', 'rule', 'show']);
+  if (listed.code !== 0) return;
+  let rules: Array<{ dst?: string; iif?: string; iif_detached?: unknown; table?: string }>;
+  try {
+    rules = JSON.parse(listed.stdout) as typeof rules;
+  } catch {
+    return;
+  }
+  for (const r of rules) {
+    const table = Number(r.table);
+    if (!('iif_detached' in r) || !r.iif || !r.dst || !(table >= 1000 && table < 31000)) continue;
+    await run('ip', ['rule', 'del', 'iif', r.iif, 'to', `${r.dst}/32`, 'lookup', String(table)]);
+  }
 }
 
 /** DNS names of the ServiceEntry hosts whose endpoints are `address`. */

@@ -1,8 +1,8 @@
 // A server outside the mesh (`ambitctl local up` runs it in a network namespace of its own at
 // the address of its Pod's `ambit.dev/outside-mesh-address`). Plain HTTP on HTTP_PORT (80);
 // with TLS_CERT/TLS_KEY (a CA that is not the mesh's, written by local up), HTTPS only on
-// TLS_PORT (443). Each answer says what the server saw on the wire (TLS or not, SNI, ALPN,
-// client certificate); each TLS handshake, and each failed one, is logged as a JSON line.
+// TLS_PORT (443). Each answer says what the server saw on the wire (the client's address, TLS
+// or not, SNI, ALPN, client certificate); each TLS handshake, and each failed one, is logged as a JSON line.
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -17,7 +17,13 @@ const clientSans = (socket) => {
 };
 
 function answer(req, res, tls) {
-  const body = JSON.stringify({ service: 'external-api', path: req.url, host: req.headers.host ?? null, tls });
+  const body = JSON.stringify({
+    service: 'external-api',
+    path: req.url,
+    host: req.headers.host ?? null,
+    client: req.socket.remoteAddress ?? null,
+    tls,
+  });
   res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
   res.end(body);
 }
