@@ -5,6 +5,7 @@ import { isSea } from 'node:sea';
 import { createLogger } from '../../core/log.js';
 import { install, uninstall, watchConflist } from './install.js';
 import { readInstallerSettings } from './settings.js';
+import { inClusterEndpoint, untaintWhenAgentReady } from './node-taint.js';
 
 /** A launcher that runs this very plugin with this Node binary; a single executable copies itself. */
 async function launcher(): Promise<Buffer> {
@@ -18,7 +19,7 @@ export async function runInstallCli(argv: string[]): Promise<number> {
   const sub = argv[0] ?? '';
   let settings: ReturnType<typeof readInstallerSettings>;
   try {
-    settings = readInstallerSettings(argv);
+    settings = readInstallerSettings(argv, process.env);
   } catch (err) {
     process.stderr.write(`ambit-cni ${sub}: ${(err as Error).message}\n`);
     return 2;
@@ -39,8 +40,17 @@ export async function runInstallCli(argv: string[]): Promise<number> {
       if (ev.error) log.error('cannot re-insert ambit-cni', { err: ev.error.message });
       else log.info('re-inserted ambit-cni into the conflist', { file: ev.file });
     });
+    const untaint = new AbortController();
+    if (settings.nodeTaint) {
+      const { nodeTaint: key, nodeName: node, kubernetesServiceHost: host, agentSocket } = settings;
+      if (!node || !host || !agentSocket)
+        throw new Error('--node-taint needs AMBIT_NODE_NAME, KUBERNETES_SERVICE_HOST and --agent-socket');
+      const api = () => inClusterEndpoint(host, settings.kubernetesServicePort);
+      void untaintWhenAgentReady({ api, node, key, agentSocket, log, signal: untaint.signal });
+    }
     await new Promise<void>((resolve) => {
       const stop = (): void => {
+        untaint.abort();
         w.close();
         resolve();
       };

@@ -40,6 +40,30 @@ export const CNI_INSTALL_SETTINGS = {
     parse: parse.string,
     doc: 'the plugin executable to copy (default: this program)',
   }),
+  nodeTaint: setting<string | undefined>({
+    flag: '--node-taint',
+    default: undefined,
+    parse: parse.string,
+    doc: 'with --watch: remove this taint from the node once the plugin is chained and the agent answers',
+  }),
+  nodeName: setting<string | undefined>({
+    env: 'AMBIT_NODE_NAME',
+    default: undefined,
+    parse: parse.string,
+    doc: 'the node this installer runs on (downward API spec.nodeName); the only node whose taint it removes',
+  }),
+  kubernetesServiceHost: setting<string | undefined>({
+    env: 'KUBERNETES_SERVICE_HOST',
+    default: undefined,
+    parse: parse.string,
+    doc: "set by the kubelet: --node-taint uses the pod's service account",
+  }),
+  kubernetesServicePort: setting<string>({
+    env: 'KUBERNETES_SERVICE_PORT',
+    default: '443',
+    parse: parse.string,
+    doc: 'set by the kubelet',
+  }),
   watch: setting<boolean>({
     flag: '--watch',
     switch: true,
