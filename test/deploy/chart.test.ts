@@ -113,7 +113,24 @@ spec:
       expect(agent.securityContext?.capabilities).toEqual({ drop: ['ALL'], add: ['NET_ADMIN', 'SYS_ADMIN'] });
       const installer = spec.containers.find((c) => c.name === 'cni-installer')!;
       expect(installer.securityContext?.capabilities?.add).toBeUndefined();
-      expect(spec.tolerations).toEqual([{ operator: 'Exists' }]);
+      expect(spec.tolerations).toContainEqual({ operator: 'Exists' });
+    });
+
+    it('nodes join tainted until ready: the agent tolerates the taint, its installer removes it from its own node only', async () => {
+      const taint = { key: 'ambit.dev/agent-not-ready', operator: 'Exists', effect: 'NoSchedule' };
+      const spec = podSpec(find(objects, 'DaemonSet', 'ambit-agent'));
+      expect(spec.tolerations).toContainEqual(taint);
+      type Installer = { args: string[]; env?: Array<{ name: string; valueFrom?: { fieldRef?: { fieldPath: string } } }> };
+      const installer = spec.containers.find((c) => c.name === 'cni-installer') as unknown as Installer;
+      expect(installer.args.join(' ')).toContain('--node-taint ambit.dev/agent-not-ready');
+      expect(installer.env).toContainEqual({ name: 'AMBIT_NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } });
+      expect(find(objects, 'ClusterRole', 'ambit-agent-node-taint')).toMatchObject({ rules: [{ apiGroups: [''], resources: ['nodes'], verbs: ['get', 'patch'] }] });
+      expect(find(objects, 'ClusterRoleBinding', 'ambit-agent-node-taint')).toMatchObject({ subjects: [{ kind: 'ServiceAccount', name: 'ambit-agent' }] });
+      const off = await render('default', ['agent.nodeReadyTaint.enabled=false']);
+      const offSpec = podSpec(find(off, 'DaemonSet', 'ambit-agent'));
+      expect(offSpec.tolerations).toEqual([{ operator: 'Exists' }]);
+      expect(JSON.stringify(offSpec.containers)).not.toContain('--node-taint');
+      expect(off.some((o) => o.metadata.name === 'ambit-agent-node-taint')).toBe(false);
     });
 
     it('the agent mounts exactly the host paths it needs', () => {
