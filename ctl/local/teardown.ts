@@ -26,6 +26,9 @@ export const STATE_ENTRIES = [
   'relay',
   'waypoints',
   'control.sock',
+  // credentialName folders (gateway server certificates, outside hosts' CAs) and the outside hosts' own PKI
+  'credentials',
+  'outside',
 ];
 
 /**
