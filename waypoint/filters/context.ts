@@ -32,6 +32,8 @@ export interface RequestContext {
   authorizeEndpoint?: (cluster: Cluster, endpoint: ClusterEndpoint) => boolean;
   /** Delay injected by the fault filter, for the access log. */
   delayedMs?: number;
+  /** Run on the upstream response's headers before they are sent (WasmPlugins), in order. */
+  responseHooks?: Array<(headers: Record<string, string | string[]>) => Promise<void>>;
 }
 
 /** Continue (undefined) or answer locally. */
