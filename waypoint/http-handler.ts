@@ -281,6 +281,7 @@ async function handle(req: Req, res: Res, deps: HandlerDeps): Promise<void> {
   }
   const responseHeaders = { ...result.response.headers };
   for (const edit of ctx.responseEdits) applyHeaderOps(responseHeaders, edit);
+  for (const hook of ctx.responseHooks ?? []) await hook(responseHeaders);
   // A gRPC trailers-only answer (status in the headers, HEADERS with END_STREAM) cannot be
   // re-sent as one frame through Node's compatibility API: its status goes in the trailers.
   if (req.httpVersion === '2.0' && responseHeaders['grpc-status'] !== undefined) {
