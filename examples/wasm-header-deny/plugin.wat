@@ -1,7 +1,8 @@
 ;; wasm-header-deny: a proxy-wasm (ABI 0.2.1) HTTP filter written directly in WebAssembly text.
 ;; - Requests whose path starts with /admin get a local 403 with the header x-denied-by: wasm.
 ;; - Every other request goes upstream with the header x-wasm-greeting set to the plugin's
-;;   pluginConfig (the JSON text the WasmPlugin gives).
+;;   pluginConfig (the JSON text the WasmPlugin gives), and its response comes back with the
+;;   header x-wasm-plugin: wasm-header-deny.
 ;; Build: wat2wasm plugin.wat -o plugin.wasm  (Debian package wabt)
 (module
   (import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))
@@ -24,6 +25,8 @@
   ;; A header map of one pair, x-denied-by: wasm (29 bytes): count, key length, value length, key\0 value\0.
   (data (i32.const 128) "\01\00\00\00\0b\00\00\00\04\00\00\00x-denied-by\00wasm\00")
   (data (i32.const 192) "wasm-header-deny configured") ;; 27 bytes
+  (data (i32.const 224) "x-wasm-plugin")               ;; 13 bytes
+  (data (i32.const 240) "wasm-header-deny")            ;; 16 bytes
   ;; 256, 260: where the host writes a returned buffer's address and size.
 
   (func (export "proxy_abi_version_0_2_1"))
@@ -73,5 +76,9 @@
             (return (i32.const 1))))))
     (drop (call $add_header (i32.const 0) (i32.const 32) (i32.const 15) (global.get $cfg_ptr) (global.get $cfg_len)))
     (global.set $heap (local.get $saved))
+    (i32.const 0))
+
+  (func (export "proxy_on_response_headers") (param $ctx i32) (param $n i32) (param $eos i32) (result i32)
+    (drop (call $add_header (i32.const 2) (i32.const 224) (i32.const 13) (i32.const 240) (i32.const 16)))
     (i32.const 0))
 )

@@ -1,6 +1,6 @@
 // WasmPlugin through a real waypoint (HBONE in and out, loopback pods): the example plugin,
-// built here from WAT with wabt, denies /admin with a local 403 and adds a request header from
-// its pluginConfig; a wrong sha256 is refused naming the plugin and field while the last good
+// built here from WAT with wabt, denies /admin with a local 403, adds a request header from
+// its pluginConfig and a response header; a wrong sha256 is refused naming the plugin and field while the last good
 // config keeps serving; a trapping module fails closed (500) or open (passes) as configured.
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -72,7 +72,7 @@ describe('waypoint: WasmPlugin (proxy-wasm) filters', () => {
     await w?.close();
   });
 
-  it('denies /admin locally with the plugin reply and adds its header to other requests', async () => {
+  it('denies /admin locally with the plugin reply; adds its headers to other requests and their responses', async () => {
     const denied = await w.request({ path: '/admin/users' });
     expect(denied.status).toBe(403);
     expect(denied.body).toBe('denied by wasm-header-deny');
@@ -84,6 +84,8 @@ describe('waypoint: WasmPlugin (proxy-wasm) filters', () => {
     const seen = w.pods[0]!.seen.at(-1);
     expect(seen?.url).toBe('/menu');
     expect(seen?.headers['x-wasm-greeting']).toBe('{"greeting":"hi"}');
+    expect(ok.headers['x-wasm-plugin']).toBe('wasm-header-deny');
+    expect(denied.headers['x-wasm-plugin']).toBeUndefined();
   });
 
   it('a wrong sha256 is refused naming the WasmPlugin and field; the last good config keeps serving', async () => {

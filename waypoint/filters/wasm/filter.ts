@@ -41,10 +41,26 @@ function acquire(holder: object, p: WasmPluginConfig, bytes: Uint8Array, log: Lo
   return entry.runner;
 }
 
-function headerPairs(headers: Record<string, string | string[]>): HeaderPairs {
+type Headers = Record<string, string | string[]>;
+
+function headerPairs(headers: Headers): HeaderPairs {
   const out: HeaderPairs = [];
-  for (const [k, v] of Object.entries(headers)) for (const one of Array.isArray(v) ? v : [v]) out.push([k, one]);
+  for (const [k, v] of Object.entries(headers)) {
+    if (v === undefined) continue;
+    for (const one of Array.isArray(v) ? v : [v]) out.push([k, String(one)]);
+  }
   return out;
+}
+
+/** Makes `target` hold exactly `pairs` (repeated names become lists). */
+function replaceHeaders(target: Headers, pairs: HeaderPairs): void {
+  const next: Headers = {};
+  for (const [k, v] of pairs) {
+    const prior = next[k];
+    next[k] = prior === undefined ? v : [...(Array.isArray(prior) ? prior : [prior]), v];
+  }
+  for (const k of Object.keys(target)) if (!(k in next)) delete target[k];
+  Object.assign(target, next);
 }
 
 function properties(ctx: RequestContext): Record<string, string> {
@@ -114,14 +130,23 @@ class WasmFilter implements HttpFilter {
       const { status, body, headers } = outcome.localResponse;
       return localReply(status, body, '-', Object.fromEntries(headers));
     }
-    const next: Record<string, string | string[]> = {};
-    for (const [k, v] of outcome.headers) {
-      const prior = next[k];
-      next[k] = prior === undefined ? v : [...(Array.isArray(prior) ? prior : [prior]), v];
-    }
-    for (const k of Object.keys(ctx.upstreamHeaders)) if (!(k in next)) delete ctx.upstreamHeaders[k];
-    Object.assign(ctx.upstreamHeaders, next);
+    replaceHeaders(ctx.upstreamHeaders, outcome.headers);
+    const context = outcome.context;
+    const runner = this.runner;
+    // Response filters run in the reverse order of request filters, as in Envoy.
+    if (context !== undefined && runner) (ctx.responseHooks ??= []).unshift((h) => this.onResponse(runner, context, h));
     return undefined;
+  }
+
+  /** A failure here leaves the response as it came: its status is already decided upstream. */
+  private async onResponse(runner: WasmPluginRunner, context: number, headers: Headers): Promise<void> {
+    try {
+      const outcome = await runner.respond({ context, headers: headerPairs(headers) });
+      replaceHeaders(headers, outcome.headers);
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      this.log.warn('wasm plugin failed on response headers', { plugin: this.plugin.key, err: why });
+    }
   }
 }
 

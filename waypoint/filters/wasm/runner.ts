@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../../../core/log.js';
-import type { RequestCall, RequestOutcome, VmInit } from './vm.js';
+import type { RequestCall, RequestOutcome, ResponseCall, VmInit } from './vm.js';
 import type { WorkerReply } from './vm-worker.js';
 
 /** JS heap of a plugin's worker (WebAssembly memory is bounded by maxMemoryPages instead). */
@@ -64,7 +64,16 @@ export class WasmPluginRunner {
 
   /** Runs one request through the plugin; rejects on a trap, a timeout or a plugin that did not start. */
   call(req: RequestCall): Promise<RequestOutcome> {
-    const run = this.queue.then(() => this.send(req));
+    return this.enqueue({ call: req });
+  }
+
+  /** Response headers for a context a request call left open. */
+  respond(res: ResponseCall): Promise<RequestOutcome> {
+    return this.enqueue({ response: res });
+  }
+
+  private enqueue(message: { call?: RequestCall; response?: ResponseCall }): Promise<RequestOutcome> {
+    const run = this.queue.then(() => this.send(message));
     this.queue = run.catch(() => undefined);
     return run;
   }
@@ -99,7 +108,7 @@ export class WasmPluginRunner {
     return this.worker;
   }
 
-  private async send(call: RequestCall): Promise<RequestOutcome> {
+  private async send(message: { call?: RequestCall; response?: ResponseCall }): Promise<RequestOutcome> {
     if (this.closed) throw new Error('plugin closed');
     const { w, ready } = this.ensureWorker();
     await ready;
@@ -109,7 +118,7 @@ export class WasmPluginRunner {
         this.fail(w, `call exceeded ${this.callTimeoutMs} ms; the VM was stopped`);
       }, this.callTimeoutMs);
       this.pending = { id, resolve, reject, timer };
-      w.postMessage({ id, call });
+      w.postMessage({ id, ...message });
     });
   }
 

@@ -2,7 +2,7 @@
 // terminates this worker when a call overruns: a looping module cannot be interrupted from
 // inside its own thread, and terminating a worker stops running WebAssembly.
 import { parentPort, workerData } from 'node:worker_threads';
-import { ProxyWasmVm, type RequestCall, type VmInit } from './vm.js';
+import { ProxyWasmVm, type RequestCall, type ResponseCall, type VmInit } from './vm.js';
 
 export type WorkerReply =
   | { readonly type: 'ready'; readonly logs: ReturnType<ProxyWasmVm['takeLogs']> }
@@ -30,13 +30,14 @@ port?.postMessage(
   failed === undefined ? { type: 'ready', logs: vm?.takeLogs() ?? [] } : { type: 'error', message: failed },
 );
 
-port?.on('message', (msg: { id: number; call: RequestCall }) => {
+port?.on('message', (msg: { id: number; call?: RequestCall; response?: ResponseCall }) => {
   if (!vm) {
     port.postMessage({ type: 'error', id: msg.id, message: `the plugin did not start: ${failed ?? 'unknown'}` });
     return;
   }
   try {
-    port.postMessage({ type: 'result', id: msg.id, outcome: vm.onRequest(msg.call) });
+    const outcome = msg.response ? vm.onResponse(msg.response) : msg.call ? vm.onRequest(msg.call) : undefined;
+    port.postMessage({ type: 'result', id: msg.id, outcome });
   } catch (err) {
     port.postMessage({ type: 'error', id: msg.id, message: message(err) });
     // A trapped instance may hold broken state: the next call gets a fresh one.

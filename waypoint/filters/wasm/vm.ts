@@ -37,19 +37,31 @@ export interface LocalResponse {
   readonly headers: HeaderPairs;
 }
 
+export interface ResponseCall {
+  /** The context proxy_on_request_headers ran in (RequestOutcome.context). */
+  readonly context: number;
+  readonly headers: HeaderPairs;
+}
+
 export interface RequestOutcome {
   readonly headers: HeaderPairs;
+  /** Set when the plugin takes response headers: the context stays open for onResponse. */
+  readonly context?: number;
   readonly localResponse?: LocalResponse;
   readonly logs: LogLine[];
 }
 
 const ROOT_CONTEXT = 1;
 const PAGE = 65536;
+/** Request contexts awaiting their response, at most (the oldest are closed first). */
+const MAX_OPEN_CONTEXTS = 1024;
 
 type Fn = (...args: number[]) => number;
 
 /** The per-request state host functions read and edit. */
 interface Stream {
+  /** The header map the stream's phase offers (request or response headers). */
+  readonly map: number;
   headers: HeaderPairs;
   properties: Readonly<Record<string, string>>;
   localResponse?: LocalResponse;
@@ -61,6 +73,8 @@ export class ProxyWasmVm {
   private logs: LogLine[] = [];
   private stream: Stream | undefined;
   private nextContext = ROOT_CONTEXT + 1;
+  /** Open request contexts and their properties (still readable while their response runs). */
+  private readonly open = new Map<number, Readonly<Record<string, string>>>();
   private readonly enc = new TextEncoder();
   private readonly dec = new TextDecoder();
   private readonly vmConfig = new Uint8Array(0);
@@ -100,7 +114,11 @@ export class ProxyWasmVm {
 
   /** One request's headers through the plugin: context create, request headers, done, delete. */
   onRequest(call: RequestCall): RequestOutcome {
-    const stream: Stream = { headers: call.headers.map(([k, v]) => [k, v]), properties: call.properties };
+    const stream: Stream = {
+      map: MapType.RequestHeaders,
+      headers: call.headers.map(([k, v]) => [k, v]),
+      properties: call.properties,
+    };
     this.stream = stream;
     const id = this.nextContext++;
     try {
@@ -108,9 +126,11 @@ export class ProxyWasmVm {
       const status = this.optional('proxy_on_request_headers')?.(id, stream.headers.length, 1);
       if (status === FilterHeadersStatus.StopIteration && !stream.localResponse)
         this.logs.push({ level: 3, message: 'plugin paused the request; Ambit continues it (no async host calls)' });
-      this.optional('proxy_on_done')?.(id);
-      this.optional('proxy_on_delete')?.(id);
+      const waits = !stream.localResponse && this.optional('proxy_on_response_headers') !== undefined;
+      if (waits) this.keepOpen(id, call.properties);
+      else this.finish(id);
       this.checkMemory();
+      if (waits) return { headers: stream.headers, context: id, logs: this.takeLogs() };
     } finally {
       this.stream = undefined;
     }
@@ -119,6 +139,37 @@ export class ProxyWasmVm {
       ...(stream.localResponse ? { localResponse: stream.localResponse } : {}),
       logs: this.takeLogs(),
     };
+  }
+
+  /** The response headers of a request whose context stayed open; the context ends here. */
+  onResponse(call: ResponseCall): RequestOutcome {
+    const properties = this.open.get(call.context);
+    if (!properties) return { headers: call.headers, logs: this.takeLogs() };
+    this.open.delete(call.context);
+    const stream: Stream = { map: MapType.ResponseHeaders, headers: call.headers.map(([k, v]) => [k, v]), properties };
+    this.stream = stream;
+    try {
+      this.optional('proxy_on_response_headers')?.(call.context, stream.headers.length, 0);
+      this.finish(call.context);
+      this.checkMemory();
+    } finally {
+      this.stream = undefined;
+    }
+    return { headers: stream.headers, logs: this.takeLogs() };
+  }
+
+  private keepOpen(id: number, properties: Readonly<Record<string, string>>): void {
+    this.open.set(id, properties);
+    for (const old of this.open.keys()) {
+      if (this.open.size <= MAX_OPEN_CONTEXTS) break;
+      this.open.delete(old);
+      this.finish(old);
+    }
+  }
+
+  private finish(id: number): void {
+    this.optional('proxy_on_done')?.(id);
+    this.optional('proxy_on_delete')?.(id);
   }
 
   private optional(name: string): Fn | undefined {
@@ -154,8 +205,9 @@ export class ProxyWasmVm {
     return WasmResult.Ok;
   }
 
+  /** The stream's headers: request headers during onRequest, response headers during onResponse. */
   private headerMap(mapType: number): HeaderPairs | undefined {
-    return mapType === MapType.RequestHeaders ? this.stream?.headers : undefined;
+    return mapType === this.stream?.map ? this.stream.headers : undefined;
   }
 
   private hostFunctions(): Record<string, Fn> {

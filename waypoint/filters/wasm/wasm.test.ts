@@ -66,6 +66,14 @@ describe('proxy-wasm host', () => {
     expect(passed.localResponse).toBeUndefined();
     expect(passed.headers).toContainEqual(['x-wasm-greeting', '{"greeting":"hi"}']);
     expect(passed.headers).toContainEqual(['host', 'shop']);
+    expect(passed.context).toBeDefined();
+    const response = await r.respond({ context: passed.context!, headers: [['content-type', 'text/plain']] });
+    expect(response.headers).toEqual([
+      ['content-type', 'text/plain'],
+      ['x-wasm-plugin', 'wasm-header-deny'],
+    ]);
+    // The context ended with its response: a second answer for it is not the plugin's.
+    expect((await r.respond({ context: passed.context!, headers: [] })).headers).toEqual([]);
   });
 
   it('a trapping call fails, and so does the next (a fresh instance traps again)', async () => {
