@@ -61,6 +61,7 @@ export const WATCHED_KINDS: readonly KindSpec[] = [
   crd('gateway.networking.k8s.io', GATEWAY_API, 'gateways', 'Gateway'),
   crd('gateway.networking.k8s.io', GATEWAY_API, 'httproutes', 'HTTPRoute'),
   crd('gateway.networking.k8s.io', ['v1'], 'grpcroutes', 'GRPCRoute'),
+  crd('gateway.networking.k8s.io', ['v1beta1'], 'referencegrants', 'ReferenceGrant'),
 ];
 
 /** The mesh settings, as Istio keeps them: ConfigMap `istio` (key `mesh`) in the controller's namespace. */

@@ -5,12 +5,13 @@
 //   ClusterIP there, which needs kube-proxy in front of the waypoint);
 // - an HTTPRoute or GRPCRoute: one `parents[]` entry per parentRef Ambit serves, with Accepted
 //   (NoMatchingParent when the Service is missing, has no waypoint, or lacks the port) and
-//   ResolvedRefs (BackendNotFound, InvalidKind, UnsupportedProtocol: a GRPCRoute backend port
+//   ResolvedRefs (BackendNotFound, InvalidKind, RefNotPermitted, UnsupportedProtocol: a GRPCRoute backend port
 //   that is not grpc/http2).
 // Entries of other controllers in `parents` are kept; lastTransitionTime moves only when a
 // condition's status changes.
 import { arr, rec, recs, str, num, type Raw } from '../translate/raw.js';
 import { portProtocol } from '../translate/services.js';
+import { ReferenceGrants } from '../translate/reference-grants.js';
 import { isWaypointGateway, requestedWaypoint } from '../translate/waypoint-refs.js';
 import { validateHttpRoute } from '../translate/validate/networking.js';
 import { validateGrpcRoute } from '../translate/grpc-route-validate.js';
@@ -77,10 +78,18 @@ interface World {
   gateways: Map<string, KubeObject>;
   /** Running pods' IPs per waypoint `ns/name`. */
   waypointIps: Map<string, string[]>;
+  grants: ReferenceGrants;
 }
 
 function world(objects: readonly KubeObject[]): World {
-  const w: World = { services: new Map(), namespaces: new Map(), gateways: new Map(), waypointIps: new Map() };
+  const grants = objects.filter((o) => o.kind === 'ReferenceGrant' && o.apiVersion.startsWith(`${GATEWAY_GROUP}/`));
+  const w: World = {
+    services: new Map(),
+    namespaces: new Map(),
+    gateways: new Map(),
+    waypointIps: new Map(),
+    grants: new ReferenceGrants(grants),
+  };
   for (const o of objects) {
     if (o.kind === 'Service' && o.apiVersion === 'v1') w.services.set(keyOf(nsOf(o), o.metadata.name), o);
     else if (o.kind === 'Namespace') w.namespaces.set(o.metadata.name, o);
@@ -221,6 +230,12 @@ function resolvedRefs(route: KubeObject, w: World): { ok: boolean; reason: strin
         ok: false,
         reason: 'InvalidKind',
         message: `backend kind ${group ? `${group}/` : ''}${kind} is not supported`,
+      };
+    if (!w.grants.allows(route.kind, nsOf(route), ns, name))
+      return {
+        ok: false,
+        reason: 'RefNotPermitted',
+        message: `no ReferenceGrant in ${ns} lets a ${route.kind} of ${nsOf(route)} reference Service ${name}`,
       };
     const svc = w.services.get(keyOf(ns, name));
     if (!svc) return { ok: false, reason: 'BackendNotFound', message: `Service ${ns}/${name} not found` };

@@ -133,13 +133,19 @@ describe('Gateway API status write-back (test API server, kube source)', () => {
     kc.loadFromString(api.kubeconfig());
     writer = new StatusWriter({ client: restStatusClient(kc), retryMs: 200 });
     source = new KubeSource({ kubeConfig: kc });
+    // As the controller: objects are acted on once the initial lists are all in (SYNCED).
+    let synced = false;
     await source.start((e) => {
+      if (e.type === 'SYNCED') {
+        synced = true;
+        writer.update([...store.values()]);
+      }
       if (e.type === 'SYNCED' || e.type === 'ERROR') return;
       const key = `${e.object.apiVersion.split('/')[0]}|${e.object.kind}/${e.object.metadata.namespace ?? ''}/${e.object.metadata.name}`;
       if (e.type === 'DELETED') store.delete(key);
       else store.set(key, e.object);
       events++;
-      writer.update([...store.values()]);
+      if (synced) writer.update([...store.values()]);
     });
   }, 60_000);
 
@@ -239,6 +245,34 @@ describe('Gateway API status write-back (test API server, kube source)', () => {
     );
   });
 
+  it('a backend in another namespace without a ReferenceGrant: RefNotPermitted; with one: resolved', async () => {
+    api.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'audit' } });
+    api.create({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'log', namespace: 'audit' },
+      spec: { ports: [{ port: 80 }] },
+    });
+    api.create({
+      apiVersion: GW_API,
+      kind: 'HTTPRoute',
+      metadata: { name: 'cross', namespace: 'shop' },
+      spec: {
+        parentRefs: [{ group: '', kind: 'Service', name: 'reviews' }],
+        rules: [{ backendRefs: [{ name: 'log', namespace: 'audit', port: 80 }] }],
+      },
+    });
+    const refs = (): Cond | undefined => cond(ours('HTTPRoute', 'cross'), 'ResolvedRefs');
+    await waitFor(() => refs()?.reason === 'RefNotPermitted', 'RefNotPermitted', 20_000);
+    api.create({
+      apiVersion: 'gateway.networking.k8s.io/v1beta1',
+      kind: 'ReferenceGrant',
+      metadata: { name: 'from-shop', namespace: 'audit' },
+      spec: { from: [{ group: GROUP, kind: 'HTTPRoute', namespace: 'shop' }], to: [{ group: '', kind: 'Service' }] },
+    });
+    await waitFor(() => refs()?.status === 'True', 'ResolvedRefs True after the grant', 20_000);
+  });
+
   it('a route to an ingress Gateway is reported by the gateway controller; to a missing listener, NoMatchingParent', async () => {
     api.create({
       apiVersion: GW_API,
@@ -257,8 +291,9 @@ describe('Gateway API status write-back (test API server, kube source)', () => {
     });
     const list = await waitFor(
       () => {
+        // The route may be seen before its Gateway (NoMatchingParent for both): wait for the final answer.
         const l = parents('HTTPRoute', 'edge');
-        return l.length === 2 ? l : undefined;
+        return l.length === 2 && cond(l[0], 'Accepted')?.status === 'True' ? l : undefined;
       },
       'the edge route status',
       20_000,

@@ -8,6 +8,7 @@ import { hostMatches } from '../../core/mesh/hosts.js';
 import { isWaypointGateway } from './waypoint-refs.js';
 import { GATEWAY_NAME_LABEL } from '../../core/mesh/vocabulary.js';
 import { ageKey, compareGamma, translateRule, type GammaEntry } from './http-routes.js';
+import { ReferenceGrants } from './reference-grants.js';
 import type { ClusterSet } from './l7-build.js';
 import type { Inventory } from './inventory.js';
 import type { KubeObject } from '../sources/types.js';
@@ -35,6 +36,7 @@ export function buildGatewayApiConfigs(
   clustersFor: (namespace: string) => ClusterSet,
 ): GatewayConfig[] {
   const routes = [...inv.httpRoutes].sort(byKey(ageKey));
+  const grants = new ReferenceGrants(inv.referenceGrants);
   return inv.k8sGateways
     .filter((gw) => !isWaypointGateway(gw))
     .map((gw) => {
@@ -89,7 +91,7 @@ export function buildGatewayApiConfigs(
               needCluster: clusters.need,
             };
             recs(rec(route.spec)?.rules).forEach((rule, n) =>
-              slot.routes.push(...translateRule(route, n, rule, ctx, ageKey(route))),
+              slot.routes.push(...translateRule(route, n, rule, ctx, grants, ageKey(route))),
             );
           }
         }

@@ -171,6 +171,42 @@ describe('HTTPRoute with a Service parent: each match and filter', () => {
     expect(r.directResponse).toEqual({ status: 500 });
   });
 
+  it('a backendRef to another namespace needs a ReferenceGrant there (else 500), for this route kind and namespace', () => {
+    const rule = `- backendRefs: [{ name: audit, namespace: other, port: 80 }]`;
+    const grant = (
+      fromKind: string,
+      fromNs: string,
+      to = '{ group: "", kind: Service }',
+    ): string => `apiVersion: gateway.networking.k8s.io/v1beta1
+kind: ReferenceGrant
+metadata: { name: g, namespace: other }
+spec:
+  from: [{ group: gateway.networking.k8s.io, kind: ${fromKind}, namespace: ${fromNs} }]
+  to: [${to}]
+`;
+    const target = (extra: string): HttpRoute => {
+      const { routes, rejected } = routesOf(`${httpRoute(rule)}${extra}`);
+      expect(rejected).toEqual([]);
+      return routes[0]!;
+    };
+    expect(target('').directResponse).toEqual({ status: 500 });
+    expect(target(`---\n${grant('GRPCRoute', 'shop')}`).directResponse).toEqual({ status: 500 });
+    expect(target(`---\n${grant('HTTPRoute', 'elsewhere')}`).directResponse).toEqual({ status: 500 });
+    expect(
+      target(`---\n${grant('HTTPRoute', 'shop', '{ group: "", kind: Service, name: not-audit }')}`).directResponse,
+    ).toEqual({
+      status: 500,
+    });
+    expect(target(`---\n${grant('HTTPRoute', 'shop')}`).destinations?.map((d) => d.host)).toEqual([
+      'audit.other.svc.cluster.local',
+    ]);
+    expect(
+      target(`---\n${grant('HTTPRoute', 'shop', '{ group: "", kind: Service, name: audit }')}`).destinations?.map(
+        (d) => d.host,
+      ),
+    ).toEqual(['audit.other.svc.cluster.local']);
+  });
+
   it('timeouts: request; backendRequest caps it (one try)', () => {
     expect(one(`- timeouts: { request: 3s }\n  backendRefs: [{ name: reviews, port: 9080 }]`).timeoutMs).toBe(3000);
     expect(

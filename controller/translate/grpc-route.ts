@@ -6,6 +6,7 @@
 // (h2c inside the tunnel) to ports whose protocol is grpc or http2.
 import { compact, rec, recs, str, type Raw } from './raw.js';
 import { backendDestinations, commonFilters, valueMatches } from './http-routes.js';
+import type { ReferenceGrants, RefOrigin } from './reference-grants.js';
 import type { RouteContext } from './virtual-services.js';
 import type { KubeObject } from '../sources/types.js';
 import type { HttpMatch, HttpRoute, StringMatch } from '../../core/model/l7.js';
@@ -31,13 +32,20 @@ function grpcMatch(m: Raw): HttpMatch {
 }
 
 /** One GRPCRoute rule (all its matches) → an HttpRoute. */
-export function translateGrpcRule(route: KubeObject, index: number, rule: Raw, ctx: RouteContext): HttpRoute {
+export function translateGrpcRule(
+  route: KubeObject,
+  index: number,
+  rule: Raw,
+  ctx: RouteContext,
+  grants: ReferenceGrants,
+): HttpRoute {
   const ns = route.metadata.namespace ?? 'default';
+  const from: RefOrigin = { kind: 'GRPCRoute', namespace: ns, grants };
   return compact({
     source: `GRPCRoute/${ns}/${route.metadata.name}`,
     name: `${ns}/${route.metadata.name}#${index}`,
     matches: recs(rule.matches).map(grpcMatch),
-    ...backendDestinations(recs(rule.backendRefs), ns, ctx),
-    ...commonFilters(recs(rule.filters), ns, ctx),
+    ...backendDestinations(recs(rule.backendRefs), from, ctx),
+    ...commonFilters(recs(rule.filters), from, ctx),
   });
 }

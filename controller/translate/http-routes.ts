@@ -8,6 +8,7 @@
 // rule becomes one HttpRoute, ordered by the Gateway API's precedence (gamma-order.ts).
 import { compact, num, rec, recs, str, strs, type Raw } from './raw.js';
 import { translateGrpcRule } from './grpc-route.js';
+import { ReferenceGrants, type RefOrigin } from './reference-grants.js';
 import { parseDurationMs } from './validate/common.js';
 import { destinationPort, type RouteContext } from './virtual-services.js';
 import type { Inventory } from './inventory.js';
@@ -44,16 +45,19 @@ function headerModifier(raw: Raw | undefined): HeaderOperations | undefined {
   });
 }
 
-/** A backendRef's host and port, or undefined when it names no known Service (Gateway API: 500). */
+/** A backendRef's host and port, or undefined when it names no known Service or one it may not (Gateway API: 500). */
 export function backendTarget(
   b: Raw,
-  ns: string,
+  from: RefOrigin,
   ctx: RouteContext,
 ): { host: string; port: number; weight: number } | undefined {
   const kind = str(b.kind) ?? 'Service';
   const group = str(b.group) ?? '';
   if (kind !== 'Service' || (group !== '' && group !== 'core')) return undefined;
-  const host = `${str(b.name)}.${str(b.namespace) ?? ns}.svc.${ctx.domain}`;
+  const ns = str(b.namespace) ?? from.namespace;
+  const name = str(b.name) ?? '';
+  if (!from.grants.allows(from.kind, from.namespace, ns, name)) return undefined;
+  const host = `${name}.${ns}.svc.${ctx.domain}`;
   if (!ctx.services.has(host)) return undefined;
   return { host, port: num(b.port) ?? destinationPort({}, host, ctx), weight: num(b.weight) ?? 1 };
 }
@@ -61,10 +65,10 @@ export function backendTarget(
 /** Weighted backendRefs → destinations (percentages); a ref that does not resolve keeps its share as a 500. */
 export function backendDestinations(
   refs: readonly Raw[],
-  ns: string,
+  from: RefOrigin,
   ctx: RouteContext,
 ): Pick<HttpRoute, 'destinations' | 'directResponse'> {
-  const targets = refs.map((b) => backendTarget(b, ns, ctx));
+  const targets = refs.map((b) => backendTarget(b, from, ctx));
   const resolved = targets.filter((t): t is NonNullable<typeof t> => t !== undefined && t.weight > 0);
   if (resolved.length === 0) return { directResponse: { status: 500 } };
   for (const t of resolved) ctx.needCluster(t.host, t.port, undefined);
@@ -82,10 +86,10 @@ export function backendDestinations(
 }
 
 /** The filters GRPCRoute shares with HTTPRoute: header modifiers and the mirror. */
-export function commonFilters(filters: readonly Raw[], ns: string, ctx: RouteContext): Partial<HttpRoute> {
+export function commonFilters(filters: readonly Raw[], from: RefOrigin, ctx: RouteContext): Partial<HttpRoute> {
   const filter = (type: string): Raw | undefined => filters.find((f) => f.type === type);
   const mirrorRef = rec(rec(filter('RequestMirror')?.requestMirror)?.backendRef);
-  const mirrorTarget = mirrorRef ? backendTarget(mirrorRef, ns, ctx) : undefined;
+  const mirrorTarget = mirrorRef ? backendTarget(mirrorRef, from, ctx) : undefined;
   if (mirrorTarget) ctx.needCluster(mirrorTarget.host, mirrorTarget.port, undefined);
   return compact({
     mirror: mirrorTarget
@@ -165,8 +169,16 @@ function pathForms(
 }
 
 /** One HTTPRoute rule → one route per match (per path form), ranked by the match as written. */
-export function translateRule(route: KubeObject, index: number, rule: Raw, ctx: RouteContext, age = ''): GammaEntry[] {
+export function translateRule(
+  route: KubeObject,
+  index: number,
+  rule: Raw,
+  ctx: RouteContext,
+  grants: ReferenceGrants,
+  age = '',
+): GammaEntry[] {
   const ns = route.metadata.namespace ?? 'default';
+  const from: RefOrigin = { kind: 'HTTPRoute', namespace: ns, grants };
   const filters = recs(rule.filters);
   const filter = (type: string): Raw | undefined => filters.find((f) => f.type === type);
   const redirect = rec(filter('RequestRedirect')?.requestRedirect);
@@ -181,7 +193,7 @@ export function translateRule(route: KubeObject, index: number, rule: Raw, ctx: 
     .reduce<number | undefined>((a, b) => (a === undefined ? b : Math.min(a, b)), undefined);
   const actions = compact({
     source: `HTTPRoute/${ns}/${route.metadata.name}`,
-    ...(redirect ? {} : backendDestinations(recs(rule.backendRefs), ns, ctx)),
+    ...(redirect ? {} : backendDestinations(recs(rule.backendRefs), from, ctx)),
     redirect: redirect
       ? compact({
           scheme: str(redirect.scheme),
@@ -191,7 +203,7 @@ export function translateRule(route: KubeObject, index: number, rule: Raw, ctx: 
           code: num(redirect.statusCode) ?? 302,
         })
       : undefined,
-    ...commonFilters(filters, ns, ctx),
+    ...commonFilters(filters, from, ctx),
     timeoutMs,
   });
   const written = recs(rule.matches).map(translateMatch);
@@ -276,17 +288,20 @@ export function attachesToService(r: KubeObject, svc: Service, port: number): bo
 export function httpRouteRoutes(inv: Inventory): {
   routesFor(svc: Service, ctx: RouteContext): HttpRoute[] | undefined;
 } {
+  const grants = new ReferenceGrants(inv.referenceGrants);
   return {
     routesFor(svc, ctx) {
       const entries: GammaEntry[] = [];
       for (const r of inv.httpRoutes) {
         if (!attachesToService(r, svc, ctx.port)) continue;
-        recs(rec(r.spec)?.rules).forEach((rule, i) => entries.push(...translateRule(r, i, rule, ctx, ageKey(r))));
+        recs(rec(r.spec)?.rules).forEach((rule, i) =>
+          entries.push(...translateRule(r, i, rule, ctx, grants, ageKey(r))),
+        );
       }
       for (const r of inv.grpcRoutes) {
         if (!attachesToService(r, svc, ctx.port)) continue;
         recs(rec(r.spec)?.rules).forEach((rule, i) =>
-          entries.push(...splitMatches(translateGrpcRule(r, i, rule, ctx), ageKey(r), i)),
+          entries.push(...splitMatches(translateGrpcRule(r, i, rule, ctx, grants), ageKey(r), i)),
         );
       }
       if (entries.length === 0) return undefined;

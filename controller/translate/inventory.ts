@@ -22,6 +22,7 @@ import {
 } from './validate/security.js';
 import { validateVirtualService } from './validate/virtual-service.js';
 import { validateGrpcRoute } from './grpc-route-validate.js';
+import { validateReferenceGrant } from './reference-grants.js';
 
 export interface Rejection {
   readonly kind: string;
@@ -111,6 +112,11 @@ const KINDS: Record<string, KindSpec> = {
     validate: validateGrpcRoute,
     bucket: 'grpcRoutes',
   },
+  'gateway.networking.k8s.io/ReferenceGrant': {
+    versions: ['gateway.networking.k8s.io/v1beta1', 'gateway.networking.k8s.io/v1'],
+    validate: validateReferenceGrant,
+    bucket: 'referenceGrants',
+  },
 };
 
 export interface Inventory {
@@ -134,6 +140,7 @@ export interface Inventory {
   k8sGateways: KubeObject[];
   httpRoutes: KubeObject[];
   grpcRoutes: KubeObject[];
+  referenceGrants: KubeObject[];
 }
 
 function emptyInventory(): Inventory {
@@ -158,6 +165,7 @@ function emptyInventory(): Inventory {
     k8sGateways: [],
     httpRoutes: [],
     grpcRoutes: [],
+    referenceGrants: [],
   };
 }
 
