@@ -9,9 +9,10 @@ import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { describeNetns } from '../helpers/privileges.js';
+import { describeNetns } from '../support/privileges.js';
 import { pollUntil } from '../support/wait.js';
-import { CTL, LocalMesh, REPO, sh } from './local-mesh.js';
+import { LocalMesh, REPO } from './local-mesh.js';
+import { curlFromPod, egressGatewayYaml } from './egress-fixtures.js';
 
 const BRIDGE = 'ambt-g2g-br0';
 const CIDR = '10.239.154.0/24';
@@ -20,58 +21,14 @@ const PORT_OFFSET = 3680;
 const HOST = 'egress.external.example';
 const VIP = '198.18.0.11';
 
-const EGRESS_GATEWAY = `apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: { name: egress-gateway, namespace: coffee-shop }
-spec:
-  selector: { istio: egressgateway }
-  servers:
-    - port: { number: 80, name: http, protocol: HTTP }
-      hosts: [${HOST}]
----
-apiVersion: v1
-kind: Service
-metadata: { name: istio-egressgateway, namespace: coffee-shop }
-spec:
-  selector: { istio: egressgateway }
-  ports: [{ name: http, port: 80, targetPort: 80 }]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: egress-external, namespace: coffee-shop }
-spec:
-  hosts: [${HOST}]
-  addresses: [${VIP}]
-  location: MESH_EXTERNAL
-  resolution: STATIC
-  ports:
-    - { number: 80, name: http, protocol: HTTP }
-    - { number: 443, name: https, protocol: HTTPS }
-  endpoints:
-    - { address: 203.0.113.10 }
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: { name: egress-external, namespace: coffee-shop }
-spec:
-  hosts: [${HOST}]
-  gateways: [mesh, egress-gateway]
-  http:
-    - match: [{ gateways: [mesh], port: 80 }]
-      route: [{ destination: { host: istio-egressgateway.coffee-shop.svc.cluster.local, port: { number: 80 } } }]
-    - match: [{ gateways: [egress-gateway], port: 80 }]
-      route: [{ destination: { host: ${HOST}, port: { number: 443 } } }]
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: { name: egress-external, namespace: coffee-shop }
-spec:
-  host: ${HOST}
-  trafficPolicy:
-    portLevelSettings:
-      - port: { number: 443 }
-        tls: { mode: SIMPLE, credentialName: external-api, sni: ${HOST} }
-`;
+const EGRESS_GATEWAY = egressGatewayYaml({
+  namespace: 'coffee-shop',
+  host: HOST,
+  gatewayPort: 80,
+  addresses: [VIP],
+  endpoint: { address: '203.0.113.10' },
+  credentialName: 'external-api',
+});
 
 interface ExternalAnswer {
   host: string | null;
@@ -108,30 +65,15 @@ describeNetns('egress gateway on local up: mesh → waypoint → egress gateway 
     expect(gatewayIp).toBeDefined();
     const answer = await pollUntil(
       async () => {
-        const r = await sh(
-          process.execPath,
-          [
-            CTL,
-            'local',
-            'exec',
-            '--state-dir',
-            stateDir,
-            '-n',
-            'coffee-shop',
-            'web-frontend-0',
-            '--',
-            'curl',
-            '-sS',
-            '-m',
-            '10',
-            '-H',
-            `host: ${HOST}`,
-            `http://${VIP}/through-the-gateway`,
-          ],
-          60_000,
+        const r = await curlFromPod(
+          stateDir,
+          { namespace: 'coffee-shop', name: 'web-frontend-0' },
+          `http://${VIP}/through-the-gateway`,
+          '-H',
+          `host: ${HOST}`,
         );
-        if (r.code !== 0 || !r.stdout.startsWith('{')) throw new Error(`curl: ${r.code} ${r.stdout} ${r.stderr}`);
-        return JSON.parse(r.stdout) as ExternalAnswer;
+        if (r.status !== '200') throw new Error(`curl: ${r.code} ${r.status} ${r.body} ${r.stderr}`);
+        return JSON.parse(r.body) as ExternalAnswer;
       },
       { timeoutMs: 60_000, intervalMs: 1000, what: 'an answer through the egress gateway' },
     );

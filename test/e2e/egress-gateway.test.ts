@@ -26,6 +26,7 @@ import { WaypointRuntime } from '../../waypoint/runtime.js';
 import { WaypointTelemetry } from '../../waypoint/telemetry.js';
 import { testCa, testCredentials } from '../support/pki.js';
 import { freePort } from '../support/net.js';
+import { egressGatewayYaml } from './egress-fixtures.js';
 
 const HOST = 'api.external.example';
 const EGRESS_SVC = 'istio-egressgateway.istio-system.svc.cluster.local';
@@ -49,57 +50,13 @@ spec:
 status:
   addresses: [{ type: IPAddress, value: 10.0.0.9 }]
 ---
-apiVersion: v1
-kind: Service
-metadata: { name: istio-egressgateway, namespace: istio-system }
-spec:
-  selector: { istio: egressgateway }
-  ports: [{ name: http, port: ${gatewayPort}, targetPort: ${gatewayPort} }]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: external-api, namespace: istio-system }
-spec:
-  hosts: [${HOST}]
-  location: MESH_EXTERNAL
-  resolution: STATIC
-  ports:
-    - { number: 80, name: http, protocol: HTTP }
-    - { number: 443, name: https, protocol: HTTPS }
-  endpoints:
-    - { address: 127.0.0.1, ports: { https: ${tlsPort} } }
----
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: { name: egress, namespace: istio-system }
-spec:
-  selector: { istio: egressgateway }
-  servers:
-    - port: { number: ${gatewayPort}, name: http, protocol: HTTP }
-      hosts: [${HOST}]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: { name: external-via-egress, namespace: istio-system }
-spec:
-  hosts: [${HOST}]
-  gateways: [egress, mesh]
-  http:
-    - match: [{ gateways: [mesh], port: 80 }]
-      route: [{ destination: { host: ${EGRESS_SVC}, port: { number: ${gatewayPort} } } }]
-    - match: [{ gateways: [egress], port: ${gatewayPort} }]
-      route: [{ destination: { host: ${HOST}, port: { number: 443 } } }]
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: { name: external-api-tls, namespace: istio-system }
-spec:
-  host: ${HOST}
-  trafficPolicy:
-    portLevelSettings:
-      - port: { number: 443 }
-        tls: { mode: SIMPLE, credentialName: external-api, sni: ${HOST} }
-`;
+${egressGatewayYaml({
+  namespace: 'istio-system',
+  host: HOST,
+  gatewayPort,
+  endpoint: { address: '127.0.0.1', httpsPort: tlsPort },
+  credentialName: 'external-api',
+})}`;
   return parseAllDocuments(yaml).map((d) => d.toJS() as KubeObject);
 }
 

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeNetns } from '../support/privileges.js';
 import { pollUntil } from '../support/wait.js';
 import { CTL, LocalMesh, REPO, sh } from './local-mesh.js';
+import { curlFromPod } from './egress-fixtures.js';
 
 const BRIDGE = 'ambt-g2e-br0';
 const CIDR = '10.239.152.0/24';
@@ -53,28 +54,9 @@ describeNetns('egress on local up: ServiceEntry, REGISTRY_ONLY and TLS originati
   let mesh: LocalMesh;
 
   const ctl = (...args: string[]) => sh(process.execPath, [CTL, 'local', ...args], 120_000);
-  /** curl from the coffee-shop's web-frontend pod; stdout is the body, then the status code. */
-  const curl = async (url: string, ...args: string[]): Promise<{ code: number; body: string; status: string }> => {
-    const r = await ctl(
-      'exec',
-      '--state-dir',
-      stateDir,
-      '-n',
-      'coffee-shop',
-      'web-frontend-0',
-      '--',
-      'curl',
-      '-sS',
-      '-m',
-      '10',
-      '-w',
-      '\\n%{http_code}',
-      ...args,
-      url,
-    );
-    const lines = r.stdout.split('\n');
-    return { code: r.code, status: lines.pop() ?? '', body: lines.join('\n') };
-  };
+  /** curl from the coffee-shop's web-frontend pod. */
+  const curl = (url: string, ...args: string[]) =>
+    curlFromPod(stateDir, { namespace: 'coffee-shop', name: 'web-frontend-0' }, url, ...args);
   const externalLog = async (): Promise<Array<Record<string, unknown>>> => {
     const text = await readFile(path.join(stateDir, 'logs', 'external.external-api.log'), 'utf8').catch(() => '');
     return text
