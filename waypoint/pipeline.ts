@@ -66,7 +66,7 @@ export class Pipeline {
     this.pathNormalization = config.mesh.pathNormalization ?? DEFAULT_PATH_NORMALIZATION;
     // Istio's order: authentication, authorization, then routing and what hangs off the route.
     // WasmPlugins run by phase around them: AUTHN before JWT, AUTHZ before authorization,
-    // STATS and unspecified after it (before routing; Ambit hands plugins no response).
+    // then STATS, then unspecified (last before routing).
     const destinations = destinationWorkloads(config);
     const destinationOf = (v: CompiledVirtualHost) => destinations.get(v.vhost.name);
     const wasm = config.wasmPlugins;
@@ -87,7 +87,8 @@ export class Pipeline {
         hasCustom: config.authorizationPolicies.some((p) => p.action === 'CUSTOM'),
         ...(deps.extAuthz ? { extAuthz: deps.extAuthz } : {}),
       }),
-      ...wasmFilters(wasm, ['STATS', 'UNSPECIFIED_PHASE'], deps.log),
+      ...wasmFilters(wasm, 'STATS', deps.log),
+      ...wasmFilters(wasm, 'UNSPECIFIED_PHASE', deps.log),
       routeSelectFilter(this.table),
       corsFilter,
       faultFilter(random),
