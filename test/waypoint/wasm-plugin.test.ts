@@ -95,6 +95,35 @@ describe('waypoint: WasmPlugin (proxy-wasm) filters', () => {
     expect((await w.request({ path: '/admin' })).status).toBe(403);
   });
 
+  it('plugins run by phase (AUTHN, AUTHZ, STATS, unspecified, then routing), higher priority first within one', () => {
+    const at = (key: string, phase: WasmPluginConfig['phase'], priority: number): WasmPluginConfig => ({
+      ...deny,
+      key: `coffee-shop/${key}`,
+      phase,
+      priority,
+    });
+    expect(
+      w.runtime.apply(
+        base([
+          at('unspecified', 'UNSPECIFIED_PHASE', 100),
+          at('stats', 'STATS', 0),
+          at('authz-low', 'AUTHZ', 1),
+          at('authz-high', 'AUTHZ', 7),
+          at('authn', 'AUTHN', -5),
+        ]),
+      ),
+    ).toEqual([]);
+    const names = w.runtime.pipeline()?.filters.map((f) => f.name) ?? [];
+    expect(names.filter((n) => n.startsWith('wasm:') || n === 'route')).toEqual([
+      'wasm:coffee-shop/authn',
+      'wasm:coffee-shop/authz-high',
+      'wasm:coffee-shop/authz-low',
+      'wasm:coffee-shop/stats',
+      'wasm:coffee-shop/unspecified',
+      'route',
+    ]);
+  });
+
   it('a plugin that targets another service leaves this one alone', async () => {
     expect(w.runtime.apply(base([{ ...deny, services: ['coffee-shop/other.coffee-shop.svc.cluster.local'] }]))).toEqual(
       [],

@@ -153,12 +153,11 @@ class WasmFilter implements HttpFilter {
 /** The plugins of `phase`, highest priority first (ties: by name, so the order is stable). */
 export function wasmFilters(
   plugins: readonly WasmPluginConfig[] | undefined,
-  phase: WasmPluginPhase | readonly WasmPluginPhase[],
+  phase: WasmPluginPhase,
   log: Logger,
 ): HttpFilter[] {
-  const phases: readonly WasmPluginPhase[] = typeof phase === 'string' ? [phase] : phase;
   return (plugins ?? [])
-    .filter((p) => phases.includes(p.phase))
+    .filter((p) => p.phase === phase)
     .sort((a, b) => b.priority - a.priority || a.key.localeCompare(b.key))
     .map((p) => new WasmFilter(p, log));
 }
