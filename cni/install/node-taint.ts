@@ -112,10 +112,12 @@ export interface UntaintOptions {
  * retries both with backoff until done or aborted. Resolves with what happened.
  */
 export async function untaintWhenAgentReady(o: UntaintOptions): Promise<'removed' | 'absent' | 'aborted'> {
-  let delay = o.retryMs ?? 500;
+  const first = o.retryMs ?? 500;
+  let delay = first;
   let waitingLogged = false;
   while (!o.signal?.aborted) {
-    if (await agentServing(o.agentSocket)) {
+    const serving = await agentServing(o.agentSocket);
+    if (serving) {
       try {
         const r = await removeNodeTaint(await o.api(), o.node, o.key);
         o.log.info(r === 'removed' ? 'node taint removed' : 'node has no taint to remove', {
@@ -134,8 +136,9 @@ export async function untaintWhenAgentReady(o: UntaintOptions): Promise<'removed
       waitingLogged = true;
       o.log.info('waiting for the agent before removing the node taint', { socket: o.agentSocket, node: o.node });
     }
-    await new Promise((resolve) => setTimeout(resolve, delay));
-    delay = Math.min(delay * 2, 30_000);
+    // A local socket is cheap to ask: no backoff while waiting for the agent, only for API errors.
+    await new Promise((resolve) => setTimeout(resolve, serving ? delay : first));
+    if (serving) delay = Math.min(delay * 2, 30_000);
   }
   return 'aborted';
 }
