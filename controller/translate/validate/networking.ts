@@ -206,6 +206,14 @@ export function validateGatewayApiGateway(obj: KubeObject): Issues {
   return issues;
 }
 
+const HTTP_ROUTE_FILTERS = [
+  'RequestHeaderModifier',
+  'ResponseHeaderModifier',
+  'RequestRedirect',
+  'URLRewrite',
+  'RequestMirror',
+];
+
 export function validateHttpRoute(obj: KubeObject): Issues {
   const issues = new Issues();
   checkObjectSchema(issues, obj);
@@ -224,6 +232,10 @@ export function validateHttpRoute(obj: KubeObject): Issues {
           'RegularExpression',
         ]);
     });
+    // Filters a waypoint or gateway applies (http-routes.ts); others are refused, never ignored.
+    arr(rule.filters).forEach((f, j) =>
+      checkEnum(issues, `spec.rules[${i}].filters[${j}].type`, rec(f)?.type, HTTP_ROUTE_FILTERS),
+    );
     arr(rule.backendRefs).forEach((b, j) => {
       const ref = rec(b) ?? {};
       checkRequiredString(issues, `spec.rules[${i}].backendRefs[${j}].name`, ref.name);
