@@ -207,6 +207,15 @@ spec:
     ).toEqual(['audit.other.svc.cluster.local']);
   });
 
+  it('a filter the waypoint cannot apply is refused, naming the field (never ignored)', () => {
+    const { rejected } = routesOf(
+      httpRoute(`- filters: [{ type: ExtensionRef, extensionRef: { group: x, kind: y, name: z } }]
+  backendRefs: [{ name: reviews, port: 9080 }]`),
+    );
+    expect(rejected).toHaveLength(1);
+    expect(rejected[0]).toContain('spec.rules[0].filters[0].type');
+  });
+
   it('timeouts: request; backendRequest caps it (one try)', () => {
     expect(one(`- timeouts: { request: 3s }\n  backendRefs: [{ name: reviews, port: 9080 }]`).timeoutMs).toBe(3000);
     expect(
