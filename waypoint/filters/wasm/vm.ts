@@ -1,6 +1,6 @@
 // One proxy-wasm VM: a module instance with the host functions an HTTP filter uses (ABI
 // 0.2.1). It runs inside a worker (vm-worker.ts), which is what bounds the time of a call;
-// this file only does the ABI. It imports nothing but abi.ts so the worker stays small.
+// this file only does the ABI (and caps the module's memory, module-check.ts).
 import {
   BufferType,
   decodeHeaderMap,
@@ -10,6 +10,7 @@ import {
   WasmResult,
   type HeaderPairs,
 } from './abi.js';
+import { capMemory } from './module-check.js';
 import { wasm, type WasmMemory } from './wasm-api.js';
 
 export interface VmInit {
@@ -83,7 +84,7 @@ export class ProxyWasmVm {
   /** Instantiates and runs proxy_on_vm_start and proxy_on_configure; throws when either refuses. */
   constructor(private readonly init: VmInit) {
     this.pluginConfig = this.enc.encode(init.pluginConfig);
-    const module = new wasm.Module(init.bytes);
+    const module = new wasm.Module(capMemory(init.bytes, init.maxMemoryPages));
     // A module that imports its memory gets one capped at the limit.
     const imported = new wasm.Memory({ initial: 1, maximum: init.maxMemoryPages });
     const env: Record<string, unknown> = { ...this.hostFunctions(), memory: imported };

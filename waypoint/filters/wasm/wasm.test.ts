@@ -11,9 +11,10 @@ import type { WasmPluginConfig } from '../../../core/model/l7.js';
 import { buildHeaderDeny, watToWasm } from '../../../examples/wasm-header-deny/build.js';
 import { decodeHeaderMap, encodeHeaderMap } from './abi.js';
 import { checkModule, loadFileModule } from './load.js';
-import { declaredMemoryPages, sha256Hex } from './module-check.js';
+import { capMemory, declaredMemoryPages, sha256Hex } from './module-check.js';
 import { WasmPluginRunner } from './runner.js';
 import type { RequestCall } from './vm.js';
+import { wasm } from './wasm-api.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'ambit-wasm-'));
 const log = createLogger('wasm-test');
@@ -91,9 +92,24 @@ describe('proxy-wasm host', () => {
     await expect(r.call(request('/loop'))).rejects.toThrow(/exceeded 300 ms/);
   });
 
-  it('memory that grows past maxMemoryPages fails the call', async () => {
-    const r = runner(module('grow', '(drop (memory.grow (i32.const 20))) (i32.const 0)'), { pages: 8 });
-    await expect(r.call(request('/'))).rejects.toThrow(/memory grew to 21 pages, over the limit of 8/);
+  it('memory cannot grow past maxMemoryPages: memory.grow fails inside the module', async () => {
+    // Traps when a grow by $n pages fails, so the test sees which grows the cap let through.
+    const grow = (n: number) =>
+      module(
+        `grow${n}`,
+        `(if (i32.eq (memory.grow (i32.const ${n})) (i32.const -1)) (then unreachable)) (i32.const 0)`,
+      );
+    await expect(runner(grow(7), { pages: 8 }).call(request('/'))).resolves.toBeDefined();
+    await expect(runner(grow(8), { pages: 8 }).call(request('/'))).rejects.toThrow(/unreachable/);
+    await expect(runner(grow(100_000), { pages: 8 }).call(request('/'))).rejects.toThrow(/unreachable/);
+  });
+
+  it('capMemory sets the maximum and keeps the module valid', () => {
+    const bytes = module('capped', '(i32.const 0)', 3);
+    const capped = capMemory(bytes, 5);
+    expect(declaredMemoryPages(capped)).toEqual([3]);
+    expect(() => new wasm.Module(capped)).not.toThrow();
+    expect(capped.length).toBeGreaterThan(bytes.length);
   });
 
   it('a module declaring more memory than allowed, or with another sha256, is refused naming the field', () => {
@@ -115,12 +131,13 @@ describe('proxy-wasm host', () => {
     expect(() => loadFileModule(plugin({ url: 'file:///nonexistent/x.wasm' }))).toThrow(/spec\.url: cannot read/);
   });
 
-  it('the section walk is bounded: any bytes end in pages or an Error', () => {
+  it('the section walk is bounded: any bytes end in pages (or capped bytes) or an Error', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 200 }), fc.nat(400), (tail, cut) => {
         const bytes = Uint8Array.from([...example.bytes.subarray(0, cut), ...tail]);
         try {
           expect(Array.isArray(declaredMemoryPages(bytes))).toBe(true);
+          expect(capMemory(bytes, 8)).toBeInstanceOf(Uint8Array);
         } catch (err) {
           expect(err).toBeInstanceOf(Error);
         }
