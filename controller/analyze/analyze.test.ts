@@ -354,6 +354,25 @@ spec: { url: "file:///plugins/good.wasm", phase: AUTHZ }
     expect(m[0]?.text).toMatch(/spec\.url.*OCI/);
   });
 
+  it('a WasmPlugin with only a selector is named: it reaches no waypoint', () => {
+    const m = only(
+      run(`apiVersion: extensions.istio.io/v1alpha1
+kind: WasmPlugin
+metadata: { name: by-selector, namespace: shop }
+spec: { url: "file:///plugins/p.wasm", selector: { matchLabels: { app: web } } }
+---
+apiVersion: extensions.istio.io/v1alpha1
+kind: WasmPlugin
+metadata: { name: by-ref, namespace: shop }
+spec: { url: "file:///plugins/p.wasm", targetRefs: [{ kind: Service, group: "", name: web }] }
+`),
+      'AMB0002',
+    );
+    expect(m.map((x) => `${x.origin.name} ${x.text}`)).toEqual([
+      expect.stringMatching(/^by-selector spec\.selector .*reaches no waypoint/),
+    ]);
+  });
+
   it('unsupported fields are named with their path', () => {
     const m = only(
       run(`apiVersion: networking.istio.io/v1

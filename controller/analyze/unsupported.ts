@@ -111,6 +111,16 @@ export function analyzeUnsupported(ctx: AnalysisContext): void {
     for (const field of unsupportedFieldsOf(obj)) {
       ctx.report(MSG.UnsupportedField, obj, `${field} is not supported by Ambit and is ignored`, field);
     }
+    const spec = specOf(obj);
+    if (obj.kind === 'WasmPlugin' && spec.selector !== undefined && !spec.targetRef && !spec.targetRefs) {
+      ctx.report(
+        MSG.UnsupportedField,
+        obj,
+        'spec.selector picks workloads, which have no proxy in ambient mode: the plugin reaches no waypoint ' +
+          '(use targetRefs to the waypoint Gateway or a Service)',
+        'spec.selector',
+      );
+    }
   }
   const providers = extensionProviderKinds(ctx.objects, ctx.opts.rootNamespace);
   for (const ap of ctx.of('AuthorizationPolicy', 'security.istio.io')) {
