@@ -84,6 +84,7 @@ class WasmFilter implements HttpFilter {
   readonly name: string;
   private runner: WasmPluginRunner | undefined;
   private loadError: string | undefined;
+  private loggedAt = 0;
 
   constructor(
     private readonly plugin: WasmPluginConfig,
@@ -118,11 +119,15 @@ class WasmFilter implements HttpFilter {
       outcome = await this.runner.call(call);
     } catch (err) {
       const why = err instanceof Error ? err.message : String(err);
-      this.log.warn('wasm plugin failed', {
-        plugin: this.plugin.key,
-        err: why,
-        failStrategy: this.plugin.failStrategy,
-      });
+      // At most one line a second: a broken plugin under load would flood the log.
+      if (Date.now() - this.loggedAt >= 1000) {
+        this.loggedAt = Date.now();
+        this.log.warn('wasm plugin failed', {
+          plugin: this.plugin.key,
+          err: why,
+          failStrategy: this.plugin.failStrategy,
+        });
+      }
       if (this.plugin.failStrategy === 'FAIL_OPEN') return undefined;
       return localReply(500, `wasm plugin ${this.plugin.key} failed`);
     }
