@@ -120,6 +120,8 @@ spec:
       const taint = { key: 'ambit.dev/agent-not-ready', operator: 'Exists', effect: 'NoSchedule' };
       const spec = podSpec(find(objects, 'DaemonSet', 'ambit-agent'));
       expect(spec.tolerations).toContainEqual(taint);
+      // The agents need the controller's CA root to become ready: the controller must not wait for them.
+      expect(podSpec(find(objects, 'Deployment', 'ambit-controller')).tolerations).toContainEqual(taint);
       type Installer = { args: string[]; env?: Array<{ name: string; valueFrom?: { fieldRef?: { fieldPath: string } } }> };
       const installer = spec.containers.find((c) => c.name === 'cni-installer') as unknown as Installer;
       expect(installer.args.join(' ')).toContain('--node-taint ambit.dev/agent-not-ready');
