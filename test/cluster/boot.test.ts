@@ -10,7 +10,7 @@ import type { FakeObject } from '../helpers/fake-apiserver.js';
 import { describeNetns } from '../support/privileges.js';
 import { RELEASE_NAMESPACE } from './chart.js';
 import { agentDump, captureInterNode, hasTlsRecords, signWithAgentToken } from './checks.js';
-import { Cluster } from './cluster.js';
+import { Cluster, nodeReadinessTaint } from './cluster.js';
 import { must } from './net.js';
 import {
   APP_NAMESPACE,
@@ -56,6 +56,37 @@ async function everyContainerUpAndReady(cluster: Cluster): Promise<void> {
   ).toEqual([]);
 }
 
+const EARLY = 'early';
+const nodeTaints = (cluster: Cluster, node: string): string[] =>
+  ((cluster.api.getObject('Node', node)?.spec as { taints?: Array<{ key: string }> } | undefined)?.taints ?? []).map(
+    (t) => t.key,
+  );
+
+/** Namespace, service account and an unscheduled pod `early/early`; true when both nodes were tainted then. */
+function createEarlyPod(cluster: Cluster): boolean {
+  const taint = nodeReadinessTaint(cluster.chart.objects);
+  const tainted = taint !== undefined && cluster.nodes.every((n) => nodeTaints(cluster, n.name).includes(taint));
+  cluster.api.create({
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: { name: EARLY, labels: { 'mesh-mode': 'ambient' } },
+  });
+  cluster.api.create({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: EARLY, namespace: EARLY } });
+  cluster.api.create({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: EARLY, namespace: EARLY, labels: { app: EARLY } },
+    spec: {
+      serviceAccountName: EARLY,
+      automountServiceAccountToken: false,
+      containers: [
+        { name: 'app', image: 'example.com/app:1', command: [process.execPath, '-e', 'setInterval(() => 0, 1 << 30)'] },
+      ],
+    },
+  } as FakeObject);
+  return tainted;
+}
+
 describeNetns('chart boot test: the rendered chart on a two-node cluster', () => {
   for (const profile of PROFILES) {
     describe(`profile ${profile}`, () => {
@@ -65,8 +96,11 @@ describeNetns('chart boot test: the rendered chart on a two-node cluster', () =>
         return cluster;
       };
 
+      let earlyPodWhileTainted: boolean | undefined;
       beforeAll(async () => {
         cluster = await Cluster.start({ profile, tag: 'h2c', octet: 218, place });
+        // A pod created before any node is ready (the nodes still carry the readiness taint).
+        if (profile === FULL_PROFILE) earlyPodWhileTainted = createEarlyPod(cluster);
       }, 90_000);
       afterAll(async () => {
         const left = await cluster?.stop();
@@ -94,6 +128,15 @@ describeNetns('chart boot test: the rendered chart on a two-node cluster', () =>
             c().api.denials.filter((d) => d.user.includes(':ambit-')),
             "the release's service accounts were refused by RBAC",
           ).toEqual([]);
+          // Each node's CNI installer removed the readiness taint once its agent answered.
+          const taint = nodeReadinessTaint(c().chart.objects);
+          if (taint)
+            await c().waitFor(
+              `the ${taint} taint to leave both nodes`,
+              40_000,
+              () => c().nodes.every((n) => !nodeTaints(c(), n.name).includes(taint)),
+              (id) => id.includes('agent'),
+            );
         },
         BOOT_MS + 20_000,
       );
@@ -133,6 +176,26 @@ describeNetns('chart boot test: the rendered chart on a two-node cluster', () =>
           'a pod labelled mesh-mode=none is not enrolled',
         ).toBe(false);
       }, 60_000);
+
+      it('a pod created before the nodes were ready waited Pending, then was scheduled and captured', async () => {
+        expect(earlyPodWhileTainted, 'both nodes were tainted when the early pod was created').toBe(true);
+        expect(
+          c().events.some((e) => e.endsWith(`scheduler: ${EARLY}/${EARLY} pending: no node whose taints it tolerates`)),
+        ).toBe(true);
+        const node = await c().waitFor(
+          'the early pod to be scheduled',
+          40_000,
+          () =>
+            (c().api.getObject('Pod', EARLY, EARLY) as { spec?: { nodeName?: string } } | undefined)?.spec?.nodeName,
+          (id) => id.includes('agent'),
+        );
+        await c().waitFor(
+          `${node}'s agent to enrol the early pod`,
+          40_000,
+          async () => (await agentDump(c(), node)).pods?.some((p) => p.name === EARLY) ?? false,
+          onNode(node),
+        );
+      }, 90_000);
 
       it('a pod on node-a talks to a pod on node-b over HBONE with mutual TLS, agent to agent, checked on the wire', async () => {
         const client = c().pod(APP_NAMESPACE, 'client-a')!;

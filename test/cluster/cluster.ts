@@ -85,11 +85,14 @@ export class Cluster {
     });
     this.api.serveStandard();
     for (const r of [...GATEWAY_API, ...this.chart.crds]) this.api.serve(r);
+    const readinessTaint = nodeReadinessTaint(this.chart.objects);
     for (const n of this.nodes) {
       this.api.create({
         apiVersion: 'v1',
         kind: 'Node',
         metadata: { name: n.name, labels: { 'kubernetes.io/hostname': n.name } },
+        // Nodes join with the readiness taint the chart's installer removes (as its values say).
+        ...(readinessTaint ? { spec: { taints: [{ key: readinessTaint, effect: 'NoSchedule' }] } } : {}),
         status: { addresses: [{ type: 'InternalIP', address: n.nodeIp }] },
       });
     }
@@ -281,4 +284,17 @@ export class Cluster {
     }
     return left;
   }
+}
+
+/** The taint the chart's CNI installer removes (`--node-taint KEY`), if it renders one. */
+export function nodeReadinessTaint(objects: readonly FakeObject[]): string | undefined {
+  for (const ds of objects.filter((o) => o.kind === 'DaemonSet')) {
+    const containers = (ds.spec as { template: { spec: { containers: Array<{ args?: string[] }> } } }).template.spec
+      .containers;
+    for (const c of containers) {
+      const i = c.args?.indexOf('--node-taint') ?? -1;
+      if (i >= 0) return c.args![i + 1];
+    }
+  }
+  return undefined;
 }

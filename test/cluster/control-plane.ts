@@ -1,6 +1,7 @@
 // The parts of kube-controller-manager, the scheduler, kube-proxy and cluster DNS the boot test
 // needs, driven by the API server's writes: Deployments and DaemonSets get their Pods (a
-// changed template replaces them, a deleted owner deletes them), unscheduled Pods get a node,
+// changed template replaces them, a deleted owner deletes them), unscheduled Pods get a node
+// whose NoSchedule taints they tolerate (else they stay Pending until a taint goes),
 // Services with a selector get an EndpointSlice of the ready pods, every node's nat table
 // DNATs ClusterIPs to endpoints, and Service names resolve through /etc/hosts.
 import { createHash, randomBytes } from 'node:crypto';
@@ -25,6 +26,34 @@ interface PodTemplate {
 const matches = (labels: Record<string, string> | undefined, sel: Record<string, string> | undefined): boolean =>
   sel !== undefined && Object.keys(sel).length > 0 && Object.entries(sel).every(([k, v]) => labels?.[k] === v);
 
+interface Taint {
+  key: string;
+  value?: string;
+  effect?: string;
+}
+interface Toleration {
+  key?: string;
+  operator?: string;
+  value?: string;
+  effect?: string;
+}
+
+/** The scheduler's taint check: every NoSchedule taint of the node is tolerated by the pod. */
+export function tolerates(pod: FakeObject, node: FakeObject | undefined): boolean {
+  const taints = ((node?.spec as { taints?: Taint[] } | undefined)?.taints ?? []).filter(
+    (t) => t.effect === 'NoSchedule',
+  );
+  const tolerations = (pod.spec as { tolerations?: Toleration[] } | undefined)?.tolerations ?? [];
+  return taints.every((t) =>
+    tolerations.some(
+      (x) =>
+        (x.key === undefined || x.key === '' ? x.operator === 'Exists' : x.key === t.key) &&
+        (x.effect === undefined || x.effect === '' || x.effect === t.effect) &&
+        (x.operator === 'Exists' || (x.value ?? '') === (t.value ?? '')),
+    ),
+  );
+}
+
 export class ControlPlane {
   private readonly unsubscribe: () => void;
   private running: Promise<void> = Promise.resolve();
@@ -32,10 +61,11 @@ export class ControlPlane {
   private rr = 0;
   private lastProxy = '';
   private stopped = false;
+  private readonly pendingLogged = new Set<string>();
 
   constructor(private readonly o: ControlPlaneOptions) {
     this.unsubscribe = o.api.onChange((_t, obj) => {
-      if (['Pod', 'Service', 'Deployment', 'DaemonSet'].includes(obj.kind)) this.kick();
+      if (['Pod', 'Service', 'Deployment', 'DaemonSet', 'Node'].includes(obj.kind)) this.kick();
     });
     this.kick();
   }
@@ -71,7 +101,17 @@ export class ControlPlane {
     for (const p of api.listObjects('Pod')) {
       const spec = p.spec as { nodeName?: string };
       if (spec.nodeName) continue;
-      const node = this.o.place?.(p) ?? this.o.nodes[this.rr++ % this.o.nodes.length]!.name;
+      const fits = this.o.nodes.map((n) => n.name).filter((n) => tolerates(p, api.getObject('Node', n)));
+      const wanted = this.o.place?.(p);
+      const node = wanted ? fits.find((n) => n === wanted) : fits[this.rr++ % Math.max(fits.length, 1)];
+      const key = `${p.metadata.namespace}/${p.metadata.name}`;
+      if (!node) {
+        // Pending: every (or the wanted) node has a taint the pod does not tolerate.
+        if (!this.pendingLogged.has(key)) this.o.event(`scheduler: ${key} pending: no node whose taints it tolerates`);
+        this.pendingLogged.add(key);
+        continue;
+      }
+      this.pendingLogged.delete(key);
       api.update({ ...p, spec: { ...spec, nodeName: node } });
       this.o.event(`scheduler: ${p.metadata.namespace}/${p.metadata.name} → ${node}`);
     }
