@@ -73,6 +73,9 @@ describeNetns('ambitctl local up supervises its processes', () => {
   it('restarts a controller killed with SIGKILL; requests keep succeeding meanwhile', async () => {
     const before = await unit('controller');
     expect(before).toMatchObject({ state: 'running', restarts: 0 });
+    // The agent looks destinations up on demand: one it has used keeps serving without the
+    // controller; one never used before the outage waits for the controller (README, Day 2).
+    expect((await pay()).code).toBe(0);
     process.kill(before.pid, 'SIGKILL');
     const results: number[] = [];
     for (let i = 0; i < 5; i++) results.push((await pay()).code);
