@@ -336,6 +336,50 @@ describeNetns('chart boot test: the rendered chart on a two-node cluster', () =>
         ).toBe(true);
       }, 100_000);
 
+      it('two controller replicas: one leads; when its pod goes, another takes the lease and reconciles a new waypoint', async () => {
+        const api = c().api;
+        type LeaseSpec = { holderIdentity?: string; leaseTransitions?: number };
+        const lease = (): LeaseSpec =>
+          (api.getObject('Lease', 'ambit-controller', RELEASE_NAMESPACE, 'coordination.k8s.io')?.spec ??
+            {}) as LeaseSpec;
+        const holder = await c().waitFor('a leader', 20_000, () => lease().holderIdentity || undefined);
+        const leader = c()
+          .containers()
+          .find(
+            (x) =>
+              x.id.includes('/ambit-controller') &&
+              x.container.tail(2000).includes(`"msg":"became the leader"`) &&
+              x.container.tail(2000).includes(`"identity":"${holder}"`),
+          );
+        expect(leader, `the controller holding the lease (${holder})`).toBeDefined();
+        const podName = leader!.id.split('/')[1]!;
+        await c().kubectl('DELETE', {
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { name: podName, namespace: RELEASE_NAMESPACE },
+        } as FakeObject);
+        await c().waitFor(
+          'another replica to take the lease',
+          60_000,
+          () => (lease().holderIdentity ?? '') !== '' && lease().holderIdentity !== holder,
+          (id) => id.includes('controller'),
+        );
+        await c().kubectl('POST', waypointGateway(APP_NAMESPACE, 'waypoint2') as FakeObject);
+        await c().waitFor(
+          'the new leader to create Deployment shop/waypoint2',
+          30_000,
+          () => api.getObject('Deployment', 'waypoint2', APP_NAMESPACE),
+          (id) => id.includes('controller'),
+        );
+        await c().kubectl('DELETE', waypointGateway(APP_NAMESPACE, 'waypoint2') as FakeObject);
+        await c().waitFor(
+          'Deployment shop/waypoint2 to go',
+          30_000,
+          () => !api.getObject('Deployment', 'waypoint2', APP_NAMESPACE),
+          (id) => id.includes('controller'),
+        );
+      }, 120_000);
+
       it('components retry an unreachable API server and controller with backoff; none exits', async () => {
         const cl = c();
         const block = async (on: boolean): Promise<void> => {
