@@ -24,6 +24,8 @@ interface Entry {
   readonly object: KubeObject;
   readonly origin: ObjectOrigin;
   readonly json: string;
+  /** The scan in which this file's definition of the object last changed (newest wins a key). */
+  readonly seq: number;
 }
 
 export class FileSource implements ObjectSource {
@@ -35,6 +37,9 @@ export class FileSource implements ObjectSource {
   private onEvent: ((e: SourceEvent) => void) | undefined;
   private scanning: Promise<void> = Promise.resolve();
   private stopped = false;
+  private scans = 0;
+  /** objectKey → the duplicate definition last reported, so each is logged once. */
+  private readonly reportedDuplicates = new Map<string, string>();
   private readonly log: Logger;
 
   constructor(private readonly opts: FileSourceOptions) {
@@ -88,6 +93,7 @@ export class FileSource implements ObjectSource {
 
   private async scanOnce(): Promise<void> {
     if (this.stopped) return;
+    const seq = ++this.scans;
     let present: string[];
     try {
       present = await listManifestFiles(this.opts.path);
@@ -125,10 +131,14 @@ export class FileSource implements ObjectSource {
         this.log.warn('manifest rejected', { file: p.origin.file, line: p.origin.line, err: p.message });
         this.emit({ type: 'ERROR', message: p.message, origin: p.origin });
       }
-      const next = new Map<string, Entry>();
-      for (const d of parsed.documents)
-        next.set(objectKey(d.object), { object: d.object, origin: d.origin, json: JSON.stringify(d.object) });
       const previous = this.files.get(file);
+      const next = new Map<string, Entry>();
+      for (const d of parsed.documents) {
+        const key = objectKey(d.object);
+        const json = JSON.stringify(d.object);
+        const before = previous?.get(key);
+        next.set(key, { object: d.object, origin: d.origin, json, seq: before?.json === json ? before.seq : seq });
+      }
       // With a broken document we cannot know which objects it held: keep the old ones.
       if (parsed.problems.length > 0 && previous) for (const [k, e] of previous) if (!next.has(k)) next.set(k, e);
       this.files.set(file, next);
@@ -136,12 +146,23 @@ export class FileSource implements ObjectSource {
     this.publish();
   }
 
-  /** Diff the union of all files against what was served; the first file (sorted) wins a key. */
+  /**
+   * Diff the union of all files against what was served. An object defined by several files
+   * is served from the one that changed it last, as `kubectl apply` would keep the last apply
+   * (the files read at start tie: the first path in sorted order wins); the duplicate is logged.
+   */
   private publish(): void {
     const wanted = new Map<string, Entry>();
+    const definedIn = new Map<string, string[]>();
     for (const file of [...this.files.keys()].sort()) {
-      for (const [k, e] of this.files.get(file) ?? []) if (!wanted.has(k)) wanted.set(k, e);
+      for (const [k, e] of this.files.get(file) ?? []) {
+        const best = wanted.get(k);
+        if (best) definedIn.get(k)?.push(file);
+        else definedIn.set(k, [file]);
+        if (!best || e.seq > best.seq) wanted.set(k, e);
+      }
     }
+    this.reportDuplicates(wanted, definedIn);
     for (const [k, e] of this.served) {
       if (!wanted.has(k)) {
         this.served.delete(k);
@@ -156,6 +177,23 @@ export class FileSource implements ObjectSource {
       }
       this.served.set(k, e);
       this.emit({ type: old ? 'MODIFIED' : 'ADDED', object: e.object, origin: e.origin });
+    }
+  }
+
+  private reportDuplicates(wanted: ReadonlyMap<string, Entry>, definedIn: ReadonlyMap<string, string[]>): void {
+    for (const k of this.reportedDuplicates.keys())
+      if ((definedIn.get(k)?.length ?? 0) < 2) this.reportedDuplicates.delete(k);
+    for (const [k, files] of definedIn) {
+      if (files.length < 2) continue;
+      const servedFrom = wanted.get(k)?.origin.file ?? files[0]!;
+      const note = `${files.join(',')}>${servedFrom}`;
+      if (this.reportedDuplicates.get(k) === note) continue;
+      this.reportedDuplicates.set(k, note);
+      this.log.warn('object defined in several files; serving the definition changed last', {
+        object: k,
+        files,
+        servedFrom,
+      });
     }
   }
 }

@@ -1,7 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { FileSource } from '../../controller/sources/file.js';
+import type { SourceEvent } from '../../controller/sources/types.js';
+import { ObjectStore } from '../../controller/state/objects.js';
+import { translate } from '../../controller/translate/index.js';
 import { localApply, localDelete } from './apply.js';
 import { portsFor, writeRecord, type LocalRecord } from './state.js';
 
@@ -11,6 +15,18 @@ metadata: { name: pay, namespace: shop }
 spec:
   action: ALLOW
   rules: [{ from: [{ source: { principals: ["${principal}"] } }] }]
+`;
+
+const EXAMPLE = path.resolve('examples/coffee-shop');
+const MUTUAL = `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: external-api, namespace: coffee-shop }
+spec:
+  host: api.external.example
+  trafficPolicy:
+    portLevelSettings:
+      - port: { number: 80 }
+        tls: { mode: MUTUAL, credentialName: external-api, sni: api.external.example }
 `;
 
 describe('local apply / delete', () => {
@@ -89,5 +105,45 @@ describe('local apply / delete', () => {
       /nope.yaml: no such file or directory/,
     );
     await expect(localApply(path.join(input, 'none'), [input])).rejects.toThrow(/no local mesh running from/);
+  });
+
+  // One object moved between files, through the controller's file source, store and translation:
+  // the waypoint's cluster ends with the TLS of the last apply and the rule is never deleted.
+  it("coffee-shop's egress DestinationRule: MUTUAL from mutual.yaml, then egress.yaml again → SIMPLE", async () => {
+    // The coffee-shop example as `local up` copies it into the watched folder.
+    const configDir = path.join(stateDir, 'config');
+    await rm(path.join(configDir, 'policies.yaml'));
+    for (const f of await readdir(EXAMPLE))
+      if (f.endsWith('.yaml')) await copyFile(path.join(EXAMPLE, f), path.join(configDir, f));
+    const store = new ObjectStore();
+    const ruleEvents: string[] = [];
+    const onEvent = (e: SourceEvent): void => {
+      store.apply(e);
+      if (e.type !== 'SYNCED' && e.type !== 'ERROR' && e.object.kind === 'DestinationRule')
+        ruleEvents.push(`${e.type} ${e.object.metadata.name}`);
+    };
+    const source = new FileSource({ path: configDir, debounceMs: 10_000 });
+    await source.start(onEvent);
+    try {
+      const tlsMode = (): string | undefined => {
+        const clusters = [...translate(store.objects()).waypoints.values()].flatMap((w) => w.clusters);
+        return clusters.find((c) => c.host === 'api.external.example')?.trafficPolicy.tls?.mode;
+      };
+      expect(tlsMode()).toBe('SIMPLE');
+
+      const mutual = path.join(stateDir, 'mutual.yaml');
+      await writeFile(mutual, MUTUAL);
+      await localApply(stateDir, [mutual], () => {});
+      await source.refresh();
+      expect(tlsMode()).toBe('MUTUAL');
+
+      await localApply(stateDir, [path.join(EXAMPLE, 'egress.yaml')], () => {});
+      await source.refresh();
+      expect(tlsMode()).toBe('SIMPLE');
+      expect(ruleEvents.filter((e) => e.includes('external-api') && e.startsWith('DELETED'))).toEqual([]);
+      expect((await readdir(configDir)).includes('mutual.yaml')).toBe(false);
+    } finally {
+      await source.stop();
+    }
   });
 });

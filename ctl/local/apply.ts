@@ -35,23 +35,26 @@ async function writeObjects(file: string, objects: readonly KubeObject[]): Promi
   await rename(tmp, file);
 }
 
-/** Rewrites every config file without the given keys; returns the objects of `keep` file left. */
-async function removeKeys(
-  record: LocalRecord,
-  keys: ReadonlySet<string>,
-  keep?: string,
-): Promise<{ removed: number; kept: KubeObject[] }> {
+/** The objects of a config file, none when it does not exist. */
+async function objectsOf(file: string): Promise<KubeObject[]> {
+  const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return '';
+    throw err;
+  });
+  return parseYamlFile(text, file).documents.map((d) => d.object);
+}
+
+/** Rewrites every config file but `except` without the given keys; returns how many objects went. */
+async function removeKeys(record: LocalRecord, keys: ReadonlySet<string>, except?: string): Promise<number> {
   let removed = 0;
-  let kept: KubeObject[] = [];
   for (const file of await configFiles(record.configDir)) {
-    const parsed = parseYamlFile(await readFile(file, 'utf8'), file);
-    const objects = parsed.documents.map((d) => d.object);
+    if (file === except) continue;
+    const objects = await objectsOf(file);
     const rest = objects.filter((o) => !keys.has(objectKey(o)));
     removed += objects.length - rest.length;
-    if (file === keep) kept = rest;
-    else if (rest.length !== objects.length) await writeObjects(file, rest);
+    if (rest.length !== objects.length) await writeObjects(file, rest);
   }
-  return { removed, kept };
+  return removed;
 }
 
 async function readInput(paths: readonly string[]): Promise<Array<{ file: string; objects: KubeObject[] }>> {
@@ -104,8 +107,12 @@ export async function localApply(
     const mesh = objects.filter((o) => !WORKLOAD_KINDS.has(o.kind)).map((o) => pinVip(record, o));
     if (mesh.length === 0) continue;
     const target = path.join(record.configDir, path.basename(file));
-    const { kept } = await removeKeys(record, new Set(mesh.map(objectKey)), target);
+    // The new definition is written before the old ones go, so the controller never sees the
+    // object missing (it serves the definition changed last while both exist).
+    const keys = new Set(mesh.map(objectKey));
+    const kept = (await objectsOf(target)).filter((o) => !keys.has(objectKey(o)));
     await writeObjects(target, [...kept, ...mesh]);
+    await removeKeys(record, keys, target);
     for (const o of mesh) out(`${objectKey(o)} configured`);
     for (const o of mesh.filter((x) => isNewWaypoint(record, x))) {
       out(`${objectKey(o)}: its waypoint pod is started by \`local up\` only: restart it to run this waypoint`);
@@ -130,7 +137,7 @@ export async function localDelete(
     const mesh = objects.filter((o) => !WORKLOAD_KINDS.has(o.kind));
     for (const o of objects.filter((x) => WORKLOAD_KINDS.has(x.kind)))
       out(`${objectKey(o)}: skipped (pods stop with \`local up\`)`);
-    const { removed } = await removeKeys(record, new Set(mesh.map(objectKey)));
+    const removed = await removeKeys(record, new Set(mesh.map(objectKey)));
     out(removed > 0 ? `${mesh.map(objectKey).join(', ')} deleted` : `${mesh.map(objectKey).join(', ')}: not found`);
   }
 }
