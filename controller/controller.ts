@@ -7,6 +7,7 @@ import type { CertificateAuthority } from '../core/identity/ca.js';
 import { spiffeIdFor, tryParseSpiffeId } from '../core/identity/spiffe.js';
 import { createLogger, type Logger } from '../core/log.js';
 import { describeError } from '../core/errors.js';
+import { startAdminServers, type AdminServers } from '../core/admin/servers.js';
 import type { KubeObject, ObjectSource, SourceEvent } from './sources/types.js';
 import { formatRejection, type TranslateResult } from './translate/index.js';
 import { notAppliedNotes } from './analyze/not-applied.js';
@@ -25,7 +26,6 @@ import {
   startGrpcServer,
   type ControllerGrpcServer,
 } from './push/grpc-server.js';
-import { startMetricsServer, startReadyServer, type HttpEndpoint } from './push/http.js';
 import { MeshSettingsTracker } from './state/mesh-settings.js';
 
 export interface ControllerOptions {
@@ -96,7 +96,7 @@ export class Controller {
   readonly metrics: ControllerMetrics;
   readonly push: DiscoveryServer;
   private grpc: ControllerGrpcServer | undefined;
-  private http: HttpEndpoint[] = [];
+  private http: AdminServers | undefined;
   private synced = false;
   private timer: NodeJS.Timeout | undefined;
   private last: TranslateResult | undefined;
@@ -135,7 +135,7 @@ export class Controller {
   }
 
   get ports(): { grpc: number; metrics: number; ready: number } {
-    return { grpc: this.grpc?.port ?? 0, metrics: this.http[0]?.port ?? 0, ready: this.http[1]?.port ?? 0 };
+    return { grpc: this.grpc?.port ?? 0, metrics: this.http?.metrics?.port ?? 0, ready: this.http?.ready?.port ?? 0 };
   }
 
   get ca(): CertificateAuthority {
@@ -162,7 +162,7 @@ export class Controller {
       .catch((err: unknown) => this.log.warn('source stop failed', { err: describeError(err) }));
     this.push.close();
     await this.grpc?.close();
-    await Promise.all(this.http.map((h) => h.close()));
+    await this.http?.close();
   }
 
   private async listen(): Promise<void> {
@@ -190,27 +190,28 @@ export class Controller {
           }),
       ],
     });
-    this.http.push(await startMetricsServer(this.metrics.registry, host, this.opts.metricsPort ?? 15014));
-    this.http.push(
-      await startReadyServer(
-        () => ({
-          ready: this.isReady(),
-          detail: {
-            synced: this.synced,
-            serving: this.push.hasConfig,
-            objects: this.store.size,
-            translations: this.translations,
-            clients: this.push.clients().length,
-          },
-        }),
-        host,
-        this.opts.readyPort ?? 15021,
-      ),
-    );
+    // Metrics (15014, /metrics) and readiness (15021, /healthz/ready: 200 once the first
+    // configuration is served, else 503; the body says why) on the shared admin server code.
+    this.http = await startAdminServers({
+      metrics: { host, port: this.opts.metricsPort ?? 15014 },
+      ready: { host, port: this.opts.readyPort ?? 15021 },
+      registry: this.metrics.registry,
+      isReady: () => this.isReady(),
+      readyDetail: () => ({
+        synced: this.synced,
+        serving: this.push.hasConfig,
+        objects: this.store.size,
+        translations: this.translations,
+        clients: this.push.clients().length,
+      }),
+      readyAliases: ['/ready'],
+      dump: () => ({}),
+      log: this.log.child({ component: 'http' }),
+    });
     this.log.info('listening', {
       grpc: this.grpc.port,
-      metrics: this.http[0]!.port,
-      ready: this.http[1]!.port,
+      metrics: this.http.metrics?.port,
+      ready: this.http.ready?.port,
       identity: this.identity,
     });
   }

@@ -165,6 +165,28 @@ describe('admin servers (real HTTP on loopback)', () => {
     expect((await fetch(url(running.metrics, '/metrics'))).status).toBe(200);
   });
 
+  it('readiness with readyDetail answers the detail as JSON, on /healthz/ready and each alias', async () => {
+    let ready = false;
+    running = await startAdminServers({
+      ready: { host: LO, port: 0 },
+      isReady: () => ready,
+      readyDetail: () => ({ synced: ready }),
+      readyAliases: ['/ready'],
+      dump: () => ({}),
+    });
+    for (const path of ['/healthz/ready', '/ready']) {
+      const notReady = await fetch(url(running.ready, path));
+      expect(notReady.status).toBe(503);
+      expect(notReady.headers.get('content-type')).toBe('application/json');
+      expect(await notReady.json()).toEqual({ synced: false });
+    }
+    ready = true;
+    const ok = await fetch(url(running.ready, '/ready'));
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toEqual({ synced: true });
+    expect((await fetch(url(running.ready, '/other'))).status).toBe(404);
+  });
+
   it('fails with a clear error when a port is taken, leaving nothing listening', async () => {
     const blocker = createServer();
     const port = await new Promise<number>((resolve) =>

@@ -4,7 +4,8 @@
 //   The admin port is read-only: a state-changing endpoint (POST /logging) answers 403 unless a
 //   mutationToken is configured and the request carries `authorization: Bearer <token>`.
 //   metrics   <host>:<port>     GET /metrics (and /stats/prometheus), Prometheus text
-//   readiness <host>:<port>     GET /healthz/ready → 200 when ready, else 503
+//   readiness <host>:<port>     GET /healthz/ready → 200 when ready, else 503 (a JSON body when
+//                               readyDetail is given, and readyAliases answer the same)
 // Metrics and readiness share one server when given the same non-zero port and host.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -26,6 +27,10 @@ export interface AdminServersOptions {
   /** Readiness endpoint; the host defaults to 0.0.0.0. */
   ready?: Listen;
   isReady: () => boolean;
+  /** When set, readiness answers with this value as JSON (status still from isReady) instead of plain text. */
+  readyDetail?: () => unknown;
+  /** More paths that answer like /healthz/ready on the readiness server, e.g. `['/ready']`. */
+  readyAliases?: readonly string[];
   /** Body of GET /config_dump. */
   dump: () => unknown;
   /** Body of GET /debug/connections. */
@@ -114,11 +119,22 @@ function mayMutate(req: IncomingMessage, res: ServerResponse, token: string | un
   return true;
 }
 
-function readyRoute(isReady: () => boolean): Route {
+function readyRoute(isReady: () => boolean, detail?: () => unknown): Route {
   return {
     methods: ['GET'],
-    handler: (_req, res) => (isReady() ? send(res, 200, 'ready\n') : send(res, 503, 'not ready\n')),
+    handler: (_req, res) => {
+      const ready = isReady();
+      if (detail) return sendJson(res, ready ? 200 : 503, detail());
+      return ready ? send(res, 200, 'ready\n') : send(res, 503, 'not ready\n');
+    },
   };
+}
+
+/** The readiness routes of the metrics or readiness server: /healthz/ready and its aliases. */
+function readinessRoutes(o: AdminServersOptions, routes = new Map<string, Route>()): Map<string, Route> {
+  const route = readyRoute(o.isReady, o.readyDetail);
+  for (const path of ['/healthz/ready', ...(o.readyAliases ?? [])]) routes.set(path, route);
+  return routes;
 }
 
 function adminRoutes(o: AdminServersOptions, log: Logger): Map<string, Route> {
@@ -216,12 +232,12 @@ export async function startAdminServers(o: AdminServersOptions): Promise<AdminSe
       (o.metrics.host ?? '0.0.0.0') === (o.ready.host ?? '0.0.0.0');
     if (o.metrics) {
       const routes = metricsRoutes(o);
-      if (shared) routes.set('/healthz/ready', readyRoute(o.isReady));
+      if (shared) readinessRoutes(o, routes);
       out.metrics = await start('metrics', routes, o.metrics, '0.0.0.0');
       if (shared) out.ready = out.metrics;
     }
     if (o.ready && !shared) {
-      out.ready = await start('readiness', new Map([['/healthz/ready', readyRoute(o.isReady)]]), o.ready, '0.0.0.0');
+      out.ready = await start('readiness', readinessRoutes(o), o.ready, '0.0.0.0');
     }
   } catch (err) {
     await Promise.all(servers.map(closeServer));
