@@ -3,26 +3,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setLogSink } from '../../core/log.js';
 import type { HttpRoute } from '../../core/model/l7.js';
-import type { Workload } from '../../core/model/types.js';
 import { testCa } from '../support/pki.js';
-import { answerWithName, APP_PORT, HOST, to, waypointConfig, WaypointHarness } from '../support/waypoint-harness.js';
+import {
+  answerWithName,
+  APP_PORT,
+  clientWorkload,
+  HOST,
+  to,
+  waypointConfig,
+  WaypointHarness,
+} from '../support/waypoint-harness.js';
 
 type Series = { labels: Record<string, string | number>; value: number; metricName?: string };
-
-function workload(name: string, ip: string, sa: string, labels: Record<string, string>): Workload {
-  return {
-    uid: `Pod/coffee-shop/${name}`,
-    kind: 'Pod',
-    name,
-    namespace: 'coffee-shop',
-    serviceAccount: sa,
-    identity: `spiffe://cluster.local/ns/coffee-shop/sa/${sa}`,
-    ips: [ip],
-    node: 'node-1',
-    labels,
-    enrolled: true,
-  };
-}
 
 describe('waypoint telemetry', () => {
   let w: WaypointHarness;
@@ -93,11 +85,14 @@ describe('waypoint telemetry', () => {
       {
         accessLog: true,
         workloads: [
-          workload('web-frontend-5d8f7c9b4-x2k9q', '10.244.0.9', 'web-frontend', {
+          clientWorkload('web-frontend-5d8f7c9b4-x2k9q', '10.244.0.9', 'web-frontend', {
             app: 'web-frontend',
             version: 'v3',
           }),
-          workload('customer-v1-6c7d8f9b5-p4m2n', pod.ip, 'customer-v1', { app: 'customer-service', version: 'v1' }),
+          clientWorkload('customer-v1-6c7d8f9b5-p4m2n', pod.ip, 'customer-v1', {
+            app: 'customer-service',
+            version: 'v1',
+          }),
         ],
       },
     );
