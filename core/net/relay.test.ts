@@ -4,6 +4,7 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { relay, splice, type RelayResult } from './relay.js';
+import { pollUntil } from '../../test/support/wait.js';
 
 interface Peer {
   socket: net.Socket;
@@ -27,6 +28,20 @@ function watch(socket: net.Socket): Peer {
     ended: new Promise((resolve) => socket.once('end', () => resolve())),
     closed: new Promise((resolve) => socket.once('close', () => resolve(err))),
   };
+}
+
+/** A connected loopback TCP pair (client, accepted), both allowHalfOpen. */
+function loopbackPair(): Promise<[net.Socket, net.Socket]> {
+  return new Promise((resolve) => {
+    const srv = net.createServer({ allowHalfOpen: true }, (s) => {
+      srv.close();
+      resolve([c, s]);
+    });
+    let c: net.Socket;
+    srv.listen(0, '127.0.0.1', () => {
+      c = net.connect({ port: (srv.address() as net.AddressInfo).port, host: '127.0.0.1', allowHalfOpen: true });
+    });
+  });
 }
 
 /** client ⇄ [proxy: relay(accepted, upstream)] ⇄ target, all allowHalfOpen on 127.0.0.1. */
@@ -171,28 +186,29 @@ describe('relay between two TCP sockets', () => {
     expect(results.filter((r, i) => i % 3 !== 1 && r.reason !== 'done')).toEqual([]);
   });
 
+  it('counts into a result passed in while the relay runs, and resolves with that object', async () => {
+    const counts: RelayResult = { bytesToTunnel: 0, bytesFromTunnel: 0, reason: '' };
+    const [a, b] = await loopbackPair();
+    const [x, y] = await loopbackPair();
+    const done = relay(b, x, counts);
+    const yPeer = watch(y);
+    const aPeer = watch(a);
+    a.write('12345');
+    await pollUntil(() => yPeer.data() === '12345', { what: 'the bytes across the relay' });
+    y.write('ab');
+    await pollUntil(() => aPeer.data() === 'ab', { what: 'the answer across the relay' });
+    // Still open: the counts are already there.
+    expect([counts.bytesToTunnel, counts.bytesFromTunnel, counts.reason]).toEqual([5, 2, '']);
+    a.end();
+    y.end();
+    expect(await done).toBe(counts);
+    expect(counts).toEqual({ bytesToTunnel: 5, bytesFromTunnel: 2, reason: 'done' });
+  });
+
   it('splice reports bytes from the client and to the client', async () => {
-    const [a, b] = await new Promise<[net.Socket, net.Socket]>((resolve) => {
-      const srv = net.createServer({ allowHalfOpen: true }, (s) => {
-        srv.close();
-        resolve([c, s]);
-      });
-      let c: net.Socket;
-      srv.listen(0, '127.0.0.1', () => {
-        c = net.connect({ port: (srv.address() as net.AddressInfo).port, host: '127.0.0.1', allowHalfOpen: true });
-      });
-    });
-    // a is a client socket, b its accepted end: splice(b, other) with a loopback pair.
-    const [x, y] = await new Promise<[net.Socket, net.Socket]>((resolve) => {
-      const srv = net.createServer({ allowHalfOpen: true }, (s) => {
-        srv.close();
-        resolve([c, s]);
-      });
-      let c: net.Socket;
-      srv.listen(0, '127.0.0.1', () => {
-        c = net.connect({ port: (srv.address() as net.AddressInfo).port, host: '127.0.0.1', allowHalfOpen: true });
-      });
-    });
+    // b and x are accepted/client ends of two loopback pairs: splice(b, x) joins a and y.
+    const [a, b] = await loopbackPair();
+    const [x, y] = await loopbackPair();
     const done = splice(b, x);
     const yPeer = watch(y);
     const aPeer = watch(a);

@@ -82,10 +82,15 @@ class End {
  * (`allowHalfOpen: true` on net.createServer / net.connect), else Node closes the write side
  * when the read side ends. A side that already ended or closed before the call (a client
  * that sent FIN during a handshake, a stream reset while dialling) is handled.
+ * `result` may be passed in: its byte counts are then live while the relay runs (what
+ * `/debug/connections` reads for open connections); the promise resolves with it.
  */
-export function relay(socket: Duplex, tunnel: Duplex): Promise<RelayResult> {
+export function relay(
+  socket: Duplex,
+  tunnel: Duplex,
+  result: RelayResult = { bytesToTunnel: 0, bytesFromTunnel: 0, reason: '' },
+): Promise<RelayResult> {
   return new Promise<RelayResult>((resolve) => {
-    const result: RelayResult = { bytesToTunnel: 0, bytesFromTunnel: 0, reason: '' };
     const a = new End(socket, 'socket');
     const b = new End(tunnel, 'tunnel');
     const setReason = (r: string): void => {
