@@ -113,4 +113,30 @@ describe('ConnectionTracker', () => {
     c.close('drain');
     expect(await idle).toBe(true);
   });
+
+  it('lists the live counts of an open connection, reads them only when listed, and logs the close totals', () => {
+    const t = new ConnectionTracker();
+    const c = open(t, false);
+    const relayCounts = { received: 0, sent: 0 };
+    let reads = 0;
+    c.readLive(() => {
+      reads++;
+      return relayCounts;
+    });
+    relayCounts.received = 1200;
+    relayCounts.sent = 300;
+    expect(reads).toBe(0);
+    expect(t.list().map((x) => [x.bytesReceived, x.bytesSent])).toEqual([[1200, 300]]);
+    // Bytes also counted directly: the larger count shows.
+    c.addSent(500);
+    expect(t.list().map((x) => [x.bytesReceived, x.bytesSent])).toEqual([[1200, 500]]);
+    c.close('done', { received: 1500, sent: 600 });
+    const readsAtClose = reads;
+    relayCounts.received = 9999;
+    expect(t.list()).toEqual([]);
+    expect(c.bytesReceived).toBe(1500);
+    expect(reads).toBe(readsAtClose);
+    const line = JSON.parse(lines.find((l) => l.includes('connection complete'))!) as Record<string, unknown>;
+    expect([line.bytes_received, line.bytes_sent]).toEqual([1500, 600]);
+  });
 });

@@ -4,7 +4,8 @@
 // Byte directions follow Istio's TCP metrics: `received` = bytes from the source (client →
 // destination), `sent` = bytes back to the source (destination → client).
 // Hot path: `addReceived`/`addSent` are two additions and a bound counter increment; callers
-// that only know totals at the end pass them to `close()` instead (only the delta is added).
+// that only know totals at the end pass them to `close()` instead (only the delta is added),
+// and may hand `readLive` their relay's running counts so an open connection shows its bytes.
 import { createLogger, type Logger } from '../log.js';
 import { tcpLabels, type LabelInput } from '../metrics/labels.js';
 import type { MeshMetrics, SeriesOverrides, TcpSeries } from '../metrics/mesh-metrics.js';
@@ -49,10 +50,14 @@ export interface CloseTotals {
   readonly sent?: number;
 }
 
+/** Running byte counts of an open connection, read when it is listed. */
+export type LiveBytes = () => CloseTotals;
+
 export class TrackedConnection {
   private received = 0;
   private sent = 0;
   private closed = false;
+  private live: LiveBytes | undefined;
   readonly startMs = Date.now();
 
   constructor(
@@ -64,11 +69,22 @@ export class TrackedConnection {
     series?.opened();
   }
 
+  /** Counted bytes, or the live counts of an open connection when they are ahead. */
   get bytesReceived(): number {
-    return this.received;
+    const n = this.closed ? undefined : this.live?.().received;
+    return n !== undefined && n > this.received ? n : this.received;
   }
   get bytesSent(): number {
-    return this.sent;
+    const n = this.closed ? undefined : this.live?.().sent;
+    return n !== undefined && n > this.sent ? n : this.sent;
+  }
+
+  /**
+   * Where to read this connection's bytes while it is open (a relay's running counts; the
+   * totals still reach the metrics through `close()`). Read only when the connection is listed.
+   */
+  readLive(read: LiveBytes): void {
+    if (!this.closed) this.live = read;
   }
   get isClosed(): boolean {
     return this.closed;
@@ -93,6 +109,7 @@ export class TrackedConnection {
       this.addReceived(totals.received - this.received);
     if (totals.sent !== undefined && totals.sent > this.sent) this.addSent(totals.sent - this.sent);
     this.closed = true;
+    this.live = undefined;
     this.series?.closed();
     this.owner.finished(this, reason);
   }
@@ -105,8 +122,8 @@ export class TrackedConnection {
       dst: this.info.dst,
       start: new Date(this.startMs).toISOString(),
       durationMs: now - this.startMs,
-      bytesReceived: this.received,
-      bytesSent: this.sent,
+      bytesReceived: this.bytesReceived,
+      bytesSent: this.bytesSent,
     };
   }
 }
