@@ -72,6 +72,8 @@ export interface Tracked {
   done(result: ConnectionResult): void;
   /** The connection was refused before any byte was proxied; counted by reason. */
   refuse(reason: RefusalReason, detail: string): void;
+  /** Where `/debug/connections` reads the bytes while the connection is open (the relay's counts). */
+  readLive(read: () => Pick<ConnectionResult, 'fromClient' | 'toClient'>): void;
 }
 
 /** What the tracker reads from the agent's current mesh view (MeshState has it). */
@@ -187,6 +189,11 @@ export class ConnectionTracker {
         this.metrics?.connectionRefused(reason);
         t.close(`refused: ${reason}: ${detail}`);
       },
+      readLive: (read) =>
+        t.readLive(() => {
+          const r = read();
+          return { received: r.fromClient, sent: r.toClient };
+        }),
     };
   }
 

@@ -118,4 +118,32 @@ describe('inbound HBONE handler', () => {
     expect(s.readableEnded).toBe(false);
     expect(await until(() => m.active() === 0)).toBe(true);
   });
+
+  it('shows the bytes of an open connection in /debug/connections, not only once it closes', async () => {
+    const tunnel = await pool.connect({
+      source: m.creds.get(CLIENT_ID)!,
+      target: {
+        address: SERVER_IP,
+        port: m.hbonePort,
+        authority: `${SERVER_IP}:${m.app.port}`,
+        expectedIdentities: [SERVER_ID],
+      },
+    });
+    let echoed = '';
+    tunnel.on('data', (d: Buffer) => {
+      echoed += d.toString();
+    });
+    const open = () => m.tracker.active().filter((c) => c.direction === 'inbound');
+    const bytes = () => open().map((c) => [c.bytesReceived, c.bytesSent]);
+    tunnel.write('hello');
+    expect(await until(() => echoed === 'hello', 20_000)).toBe(true);
+    // The echo went back through the relay: both directions are counted while the tunnel is open.
+    expect(await until(() => JSON.stringify(bytes()) === '[[5,5]]', 20_000), JSON.stringify(bytes())).toBe(true);
+    tunnel.write('abc');
+    expect(await until(() => JSON.stringify(bytes()) === '[[8,8]]', 20_000), JSON.stringify(bytes())).toBe(true);
+    const closed = new Promise<void>((r) => tunnel.once('close', () => r()));
+    tunnel.end();
+    await closed;
+    expect(await until(() => m.active() === 0, 20_000)).toBe(true);
+  });
 });

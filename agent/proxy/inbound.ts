@@ -4,8 +4,9 @@
 // bound to the client pod's IP, so the app sees the original client address.
 import net from 'node:net';
 import { describeError } from '../../core/errors.js';
-import { acceptTunnel, rejectTunnel, relay, splitHostPort, type HboneRequest } from '../../core/hbone/index.js';
+import { acceptTunnel, rejectTunnel, splitHostPort, type HboneRequest } from '../../core/hbone/index.js';
 import type { Peer, Tracked } from './connections.js';
+import { relayTracked } from './relay-tracked.js';
 import { podPeer, type PodContext, type ProxyContext } from './context.js';
 import { connectToApp } from './app-connect.js';
 import type { Workload } from '../../core/model/types.js';
@@ -80,8 +81,7 @@ export function handleHboneRequest(ctx: ProxyContext, pod: PodContext, req: Hbon
       return;
     }
     const tunnel = acceptTunnel(req);
-    const r = await relay(app, tunnel);
-    tracked.done({ fromClient: r.bytesFromTunnel, toClient: r.bytesToTunnel, reason: r.reason });
+    await relayTracked(tracked, app, tunnel, 'tunnel');
   })();
 }
 
@@ -112,5 +112,6 @@ function trackAfter(ready: Promise<void>, open: () => Tracked): Tracked {
   return {
     done: (r) => void tracked.then((t) => t.done(r)),
     refuse: (reason, detail) => void tracked.then((t) => t.refuse(reason, detail)),
+    readLive: (read) => void tracked.then((t) => t.readLive(read)),
   };
 }

@@ -6,7 +6,8 @@
 import type net from 'node:net';
 import { isIP } from 'node:net';
 import { describeError } from '../../core/errors.js';
-import { joinHostPort, relay } from '../../core/hbone/index.js';
+import { joinHostPort } from '../../core/hbone/index.js';
+import { relayTracked } from './relay-tracked.js';
 import { routeOnDemand, type OutboundDecision } from '../state/mesh-state.js';
 import type { Peer, Tracked } from './connections.js';
 import { podPeer, type PodContext, type ProxyContext } from './context.js';
@@ -148,6 +149,5 @@ async function proxy(
     t.done({ fromClient: 0, toClient: 0, reason: 'client-closed' });
     return;
   }
-  const r = await relay(socket, tunnel);
-  t.done({ fromClient: r.bytesToTunnel, toClient: r.bytesFromTunnel, reason: r.reason });
+  await relayTracked(t, socket, tunnel, 'socket');
 }

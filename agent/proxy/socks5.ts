@@ -7,7 +7,8 @@
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
 import { describeError } from '../../core/errors.js';
-import { joinHostPort, relay } from '../../core/hbone/index.js';
+import { joinHostPort } from '../../core/hbone/index.js';
+import { relayTracked } from './relay-tracked.js';
 import type { Tracked } from './connections.js';
 import type { ProxyContext } from './context.js';
 import { splice } from '../../core/net/relay.js';
@@ -189,8 +190,7 @@ async function proxy(ctx: ProxyContext, o: Socks5Options, socket: net.Socket, ip
       forwardedFor: joinHostPort(socket.remoteAddress ?? '', socket.remotePort ?? 0),
     });
     reply(socket, REP.ok);
-    const r = await relay(socket, tunnel);
-    t.done({ fromClient: r.bytesToTunnel, toClient: r.bytesFromTunnel, reason: r.reason });
+    await relayTracked(t, socket, tunnel, 'socket');
   } catch (err) {
     refuse(socket, REP.refused);
     t.refuse('upstream-failed', describeError(err));
