@@ -33,6 +33,19 @@ describe('inbound HBONE handler', () => {
     return got;
   }
 
+  /** A tunnel from the client pod to the echo app, left open. */
+  function appTunnel() {
+    return pool.connect({
+      source: m.creds.get(CLIENT_ID)!,
+      target: {
+        address: SERVER_IP,
+        port: m.hbonePort,
+        authority: `${SERVER_IP}:${m.app.port}`,
+        expectedIdentities: [SERVER_ID],
+      },
+    });
+  }
+
   async function status(authority: string): Promise<number | undefined> {
     try {
       await connect(authority, 'x');
@@ -94,15 +107,7 @@ describe('inbound HBONE handler', () => {
 
   it('keeps TCP semantics to the app: a reset of the tunnel resets the app connection', async () => {
     const appSide = new Promise<net.Socket>((resolve) => m.app.server.once('connection', resolve));
-    const tunnel = await pool.connect({
-      source: m.creds.get(CLIENT_ID)!,
-      target: {
-        address: SERVER_IP,
-        port: m.hbonePort,
-        authority: `${SERVER_IP}:${m.app.port}`,
-        expectedIdentities: [SERVER_ID],
-      },
-    });
+    const tunnel = await appTunnel();
     tunnel.write('x');
     const s = await appSide;
     const closed = new Promise<string | undefined>((r) => {
@@ -120,15 +125,7 @@ describe('inbound HBONE handler', () => {
   });
 
   it('shows the bytes of an open connection in /debug/connections, not only once it closes', async () => {
-    const tunnel = await pool.connect({
-      source: m.creds.get(CLIENT_ID)!,
-      target: {
-        address: SERVER_IP,
-        port: m.hbonePort,
-        authority: `${SERVER_IP}:${m.app.port}`,
-        expectedIdentities: [SERVER_ID],
-      },
-    });
+    const tunnel = await appTunnel();
     let echoed = '';
     tunnel.on('data', (d: Buffer) => {
       echoed += d.toString();
