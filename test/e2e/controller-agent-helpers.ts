@@ -7,6 +7,7 @@ import type net from 'node:net';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { createPodSocket } from '../../agent/inpod/sockets.js';
+import { eventually } from '../support/agent-netns.js';
 import { bundleMain } from '../support/bundle.js';
 import { freePort } from '../support/net.js';
 import { podExchange, type Exchange } from '../support/pod-exchange.js';
@@ -266,4 +267,43 @@ export class LongLivedConnection {
     this.sock.end();
     await closed;
   }
+}
+
+/** Wait until the agent's config dump holds a workload with each of `ips` (`tries` × 100 ms). */
+export async function waitForWorkloadIps(
+  dump: () => Promise<{ workloads: ReadonlyArray<{ ips: readonly string[] }> }>,
+  ips: readonly string[],
+  what: string,
+  tries: number,
+): Promise<void> {
+  await eventually(
+    async () => {
+      const d = await dump();
+      return ips.every((ip) => d.workloads.some((w) => w.ips.includes(ip))) ? true : undefined;
+    },
+    what,
+    tries,
+  );
+}
+
+/** What a controller + agent suite started; any part may be missing when its setup failed early. */
+export interface SuiteParts {
+  app?: net.Server;
+  agent?: { kill(): Promise<void> };
+  controller?: ControllerProcess;
+  network?: { destroy(): Promise<void> };
+  /** Bundled binaries: each one's folder is removed. */
+  bundles: ReadonlyArray<string | undefined>;
+  dir?: string;
+}
+
+/** Stop and remove what a suite started, the app first and the suite's folder last. */
+export async function tearDownSuite(p: SuiteParts): Promise<void> {
+  const app = p.app;
+  if (app) await new Promise((r) => app.close(r));
+  await p.agent?.kill().catch(() => undefined);
+  await p.controller?.kill().catch(() => undefined);
+  await p.network?.destroy();
+  for (const b of p.bundles) if (b) await rm(path.dirname(b), { recursive: true, force: true });
+  if (p.dir) await rm(p.dir, { recursive: true, force: true });
 }

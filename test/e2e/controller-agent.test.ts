@@ -5,7 +5,7 @@
 // reported with file and line and the old config keeps serving; traffic survives a stopped
 // controller and the agent reconnects to the restarted one; short-lived certificates rotate
 // under a stream of connections that all succeed.
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp } from 'node:fs/promises';
 import type net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -25,6 +25,8 @@ import {
   serviceAccountObject,
   startController,
   startControllerForNode,
+  tearDownSuite,
+  waitForWorkloadIps,
   writeManifests,
   writeText,
   type ControllerProcess,
@@ -150,25 +152,11 @@ describeNetns('controller (file source) + agent (controller mode): pods in netwo
     // As the kubelet reports it: the pods' IPs into their status.
     await writePods({ client: client.ip, server: server.ip });
     // On demand, the agent holds its node's workloads; the Service comes with the first connection to it.
-    await eventually(
-      async () => {
-        const d = await dump();
-        return d.workloads.some((w) => w.ips.includes(server.ip)) && d.workloads.some((w) => w.ips.includes(client.ip))
-          ? true
-          : undefined;
-      },
-      'the agent to receive the pod IPs',
-      300,
-    );
+    await waitForWorkloadIps(dump, [server.ip, client.ip], 'the agent to receive the pod IPs', 300);
   }, 180_000);
 
   afterAll(async () => {
-    if (app) await new Promise((r) => app!.close(r));
-    await agent?.kill().catch(() => undefined);
-    await controller?.kill().catch(() => undefined);
-    await network?.destroy();
-    for (const b of [run?.bundle, agentBundle]) if (b) await rm(path.dirname(b), { recursive: true, force: true });
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await tearDownSuite({ app, agent, controller, network, bundles: [run?.bundle, agentBundle], dir });
   }, 60_000);
 
   it('the controller serves the folder: pods enrolled with its certificates, client → Service VIP reaches the server', async () => {

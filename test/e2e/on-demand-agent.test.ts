@@ -4,7 +4,7 @@
 // workloads and nothing else: not the other node's pod, no Service. The first connection to a
 // Service VIP it has never seen succeeds (it waits for the lookup, it does not fail), and the
 // lookup brings that Service, not the other node's pod.
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp } from 'node:fs/promises';
 import type net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -20,6 +20,8 @@ import {
   podObject,
   serviceAccountObject,
   startControllerForNode,
+  tearDownSuite,
+  waitForWorkloadIps,
   writeManifests,
   writeText,
   type ControllerProcess,
@@ -117,23 +119,11 @@ describeNetns(
         s.on('error', () => undefined);
       });
       await writePods({ client: client.ip, server: server.ip });
-      await eventually(
-        async () => {
-          const d = await dump();
-          return [client.ip, server.ip].every((ip) => d.workloads.some((w) => w.ips.includes(ip))) ? true : undefined;
-        },
-        'the agent to receive its pods with their IPs',
-        600,
-      );
+      await waitForWorkloadIps(dump, [client.ip, server.ip], 'the agent to receive its pods with their IPs', 600);
     }, 240_000);
 
     afterAll(async () => {
-      if (app) await new Promise((r) => app!.close(r));
-      await agent?.kill().catch(() => undefined);
-      await controller?.kill().catch(() => undefined);
-      await network?.destroy();
-      for (const b of [run?.bundle, agentBundle]) if (b) await rm(path.dirname(b), { recursive: true, force: true });
-      if (dir) await rm(dir, { recursive: true, force: true });
+      await tearDownSuite({ app, agent, controller, network, bundles: [run?.bundle, agentBundle], dir });
     }, 60_000);
 
     it("holds only its own node's workloads: not the other node's pod, and no Service before a connection", async () => {
