@@ -75,21 +75,9 @@ export interface HttpAnswer {
   error?: string;
 }
 
-/** An HTTP request from a pod to the server's ClusterIP (curl in the pod's network namespace). */
-export async function request(cluster: Cluster, from: RunningPod, urlPath: string): Promise<HttpAnswer> {
-  const svc = cluster.api.getObject('Service', 'server', APP_NAMESPACE)!;
-  const ip = (svc.spec as { clusterIP: string }).clusterIP;
-  const r = await cluster.exec(from, [
-    'curl',
-    '-sS',
-    '-m',
-    '5',
-    '-H',
-    'host: server.shop.svc.cluster.local',
-    '-w',
-    '\n%{http_code}',
-    `http://${ip}${urlPath}`,
-  ]);
+/** An HTTP GET from inside a pod with curl: the status and body, or why curl failed. */
+async function curlFrom(cluster: Cluster, from: RunningPod, host: string, url: string): Promise<HttpAnswer> {
+  const r = await cluster.exec(from, ['curl', '-sS', '-m', '5', '-H', `host: ${host}`, '-w', '\n%{http_code}', url]);
   const lines = r.stdout.trimEnd().split('\n');
   const status = Number(lines.pop());
   return {
@@ -97,6 +85,13 @@ export async function request(cluster: Cluster, from: RunningPod, urlPath: strin
     body: lines.join('\n'),
     ...(r.code !== 0 ? { error: r.stderr.trim() || `curl exit ${r.code}` } : {}),
   };
+}
+
+/** An HTTP request from a pod to the server's ClusterIP (curl in the pod's network namespace). */
+export async function request(cluster: Cluster, from: RunningPod, urlPath: string): Promise<HttpAnswer> {
+  const svc = cluster.api.getObject('Service', 'server', APP_NAMESPACE)!;
+  const ip = (svc.spec as { clusterIP: string }).clusterIP;
+  return curlFrom(cluster, from, 'server.shop.svc.cluster.local', `http://${ip}${urlPath}`);
 }
 
 export const marker = (): string => `ambit-plaintext-${randomBytes(6).toString('hex')}`;
@@ -161,22 +156,5 @@ export async function requestViaGateway(
   gatewayIp: string,
   urlPath: string,
 ): Promise<HttpAnswer> {
-  const r = await cluster.exec(from, [
-    'curl',
-    '-sS',
-    '-m',
-    '5',
-    '-H',
-    'host: shop.example.com',
-    '-w',
-    '\n%{http_code}',
-    `http://${gatewayIp}${urlPath}`,
-  ]);
-  const lines = r.stdout.trimEnd().split('\n');
-  const status = Number(lines.pop());
-  return {
-    status: Number.isFinite(status) ? status : 0,
-    body: lines.join('\n'),
-    ...(r.code !== 0 ? { error: r.stderr.trim() || `curl exit ${r.code}` } : {}),
-  };
+  return curlFrom(cluster, from, 'shop.example.com', `http://${gatewayIp}${urlPath}`);
 }
