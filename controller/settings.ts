@@ -15,6 +15,7 @@ import { spiffeIdFor } from '../core/identity/spiffe.js';
 
 export type ControllerSource = 'kube' | 'file';
 
+// A declaration table: entries look alike by design (flag, env, default, parse, doc); duplicates reports them as shape.
 export const CONTROLLER_SETTINGS = {
   ...COMMON_SETTINGS,
   source: setting<ControllerSource>({

@@ -14,6 +14,7 @@ import { DEFAULT_BIN_DIR, DEFAULT_CONF_DIR } from './install.js';
 
 export type InstallerCommand = 'install' | 'uninstall';
 
+// A declaration table: entries look alike by design (flag, env, default, parse, doc); duplicates reports them as shape.
 export const CNI_INSTALL_SETTINGS = {
   ...COMMON_SETTINGS,
   binDir: setting<string>({

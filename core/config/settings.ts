@@ -218,6 +218,7 @@ export const COMMON_SETTINGS = {
  * How an agent or waypoint reaches the controller (controller mode), and who may change its
  * admin state: the same names and rules in both, so the chart sets them the same way.
  */
+// A declaration table: entries look alike by design (flag, env, default, parse, doc); duplicates reports them as shape.
 export const CONTROLLER_LINK_SETTINGS = {
   controller: setting<string | undefined>({
     env: 'AMBIT_CONTROLLER',

@@ -31,6 +31,7 @@ function parseLabels(raw: string): Record<string, string> {
 export type WaypointRole = 'waypoint' | 'ingress-gateway' | 'egress-gateway';
 export type WaypointSource = 'file' | 'controller';
 
+// A declaration table: entries look alike by design (flag, env, default, parse, doc); duplicates reports them as shape.
 export const WAYPOINT_SETTINGS = {
   ...COMMON_SETTINGS,
   ...CONTROLLER_LINK_SETTINGS,
