@@ -4,6 +4,7 @@ import { translate } from './index.js';
 import { yamlObjects } from './testdata/load.js';
 import { MESH } from './testdata/mesh.js';
 
+// Each test spells out its own Gateway YAML: alike in shape, kept inline so a test reads on its own.
 describe('Istio Gateway', () => {
   it("TLS PASSTHROUGH and TCP servers carry the bound VirtualServices' tls (SNI) and tcp routes", () => {
     const result = translate(

@@ -26,6 +26,7 @@ const HTTPS_PORT = 8443 + PORT_OFFSET;
 const AGENT_METRICS = 15020 + PORT_OFFSET;
 const GATEWAY_IDENTITY = 'spiffe://cluster.local/ns/shop/sa/istio-ingressgateway';
 
+// Fixture YAML: its Service/Pod entries share their shape with other local suites' manifests on purpose.
 const MANIFESTS = `
 apiVersion: v1
 kind: Namespace
