@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startEnrolmentServer, type EnrolmentServer } from '../../core/enrolment/index.js';
 import { createLogger } from '../../core/log.js';
-import { FakeApiServer, type FakeObject } from '../../test/helpers/fake-apiserver.js';
+import { FakeApiServer, type FakeObject } from '../../test/support/fake-apiserver.js';
 import { AGENT_NOT_READY_TAINT, removeNodeTaint, untaintWhenAgentReady, type KubeEndpoint } from './node-taint.js';
 
 const log = createLogger('node-taint-test');

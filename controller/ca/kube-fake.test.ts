@@ -13,7 +13,7 @@ import type { MeshSnapshot } from '../../core/model/types.js';
 import { Controller } from '../controller.js';
 import { KubeSource } from '../sources/kube.js';
 import { kubeCaAuthenticator } from './kube.js';
-import { FakeApiServer, type FakeObject } from '../../test/helpers/fake-apiserver.js';
+import { FakeApiServer, type FakeObject } from '../../test/support/fake-apiserver.js';
 import { waitFor } from '../../test/support/wait.js';
 
 const TD = 'cluster.local';

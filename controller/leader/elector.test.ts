@@ -1,7 +1,7 @@
 // The leader elector against the test API server (real REST, Lease resourceVersions and 409s).
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { KubeConfig } from '@kubernetes/client-node';
-import { FakeApiServer, EXTRA_CORE_RESOURCES } from '../../test/helpers/fake-apiserver.js';
+import { FakeApiServer, EXTRA_CORE_RESOURCES } from '../../test/support/fake-apiserver.js';
 import { createLogger } from '../../core/log.js';
 import { restWaypointClient, type WaypointKubeClient } from '../waypoints/index.js';
 import { LeaderElector, type LeaseSpec } from './elector.js';

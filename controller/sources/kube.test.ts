@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { KubeConfig } from '@kubernetes/client-node';
-import { FakeApiServer, STANDARD_RESOURCES, type ServedResource } from '../../test/helpers/fake-apiserver.js';
+import { FakeApiServer, STANDARD_RESOURCES, type ServedResource } from '../../test/support/fake-apiserver.js';
 import { waitFor } from '../../test/support/wait.js';
 import { KubeSource } from './kube.js';
 import type { SourceEvent } from './types.js';

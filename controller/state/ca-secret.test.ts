@@ -5,7 +5,7 @@ import path from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { CertificateAuthority } from '../../core/identity/ca.js';
 import { createLogger } from '../../core/log.js';
-import { FakeApiServer } from '../../test/helpers/fake-apiserver.js';
+import { FakeApiServer } from '../../test/support/fake-apiserver.js';
 import { KubeApi } from '../sources/kube-api.js';
 import { loadOrCreateCaFromSecrets } from './ca-secret.js';
 

@@ -8,7 +8,7 @@ import { setLogSink } from '../../core/log.js';
 import { KubeSource } from '../sources/kube.js';
 import { WATCHED_KINDS } from '../sources/kube-kinds.js';
 import type { KubeObject } from '../sources/types.js';
-import { FakeApiServer, type FakeObject } from '../../test/helpers/fake-apiserver.js';
+import { FakeApiServer, type FakeObject } from '../../test/support/fake-apiserver.js';
 import { waitFor } from '../../test/support/wait.js';
 import { restStatusClient } from './kube-status-client.js';
 import { GATEWAY_CONTROLLER, MESH_CONTROLLER } from './desired.js';

@@ -2,7 +2,7 @@
 // template ConfigMap rendered from the real chart by the real helm.
 import { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { FakeApiServer, STANDARD_RESOURCES, type FakeObject } from '../../test/helpers/fake-apiserver.js';
+import { FakeApiServer, STANDARD_RESOURCES, type FakeObject } from '../../test/support/fake-apiserver.js';
 import { render, validateAgainstKubernetes, type K8sObject } from '../../test/support/manifests.js';
 import type { KubeObject } from '../sources/types.js';
 import {

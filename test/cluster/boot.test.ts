@@ -6,7 +6,7 @@
 // default profile; every other profile must boot with every container up and ready.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waypointGateway } from '../../ctl/waypoint-objects.js';
-import type { FakeObject } from '../helpers/fake-apiserver.js';
+import type { FakeObject } from '../support/fake-apiserver.js';
 import { describeNetns } from '../support/privileges.js';
 import { RELEASE_NAMESPACE } from './chart.js';
 import { agentDump, captureInterNode, hasTlsRecords, signWithAgentToken } from './checks.js';

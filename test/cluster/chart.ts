@@ -3,7 +3,7 @@
 // server would) and objects (created through the API as `helm install` does).
 import { parseAllDocuments } from 'yaml';
 import { helmTemplateArgs, runTool } from '../../ctl/chart/render.js';
-import type { FakeObject, ServedResource } from '../helpers/fake-apiserver.js';
+import type { FakeObject, ServedResource } from '../support/fake-apiserver.js';
 
 export const RELEASE_NAMESPACE = 'ambit-system';
 

@@ -7,7 +7,7 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { FakeApiServer, type FakeObject } from '../helpers/fake-apiserver.js';
+import { FakeApiServer, type FakeObject } from '../support/fake-apiserver.js';
 import { GATEWAY_API, RELEASE_NAMESPACE, renderChart, type RenderedChart } from './chart.js';
 import type { Container } from './container.js';
 import { ControlPlane, serviceHosts } from './control-plane.js';

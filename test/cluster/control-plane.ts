@@ -5,7 +5,7 @@
 // Services with a selector get an EndpointSlice of the ready pods, every node's nat table
 // DNATs ClusterIPs to endpoints, and Service names resolve through /etc/hosts.
 import { createHash, randomBytes } from 'node:crypto';
-import type { FakeApiServer, FakeObject } from '../helpers/fake-apiserver.js';
+import type { FakeApiServer, FakeObject } from '../support/fake-apiserver.js';
 import { syncKubeProxy, type ServiceEndpoints } from './net.js';
 
 export interface ControlPlaneOptions {

@@ -2,7 +2,7 @@
 // Roles/Bindings, service-account tokens (JWT, audiences, bound pods), TokenReview, HTTPS.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { KubeConfig } from '@kubernetes/client-node';
-import { FakeApiServer, type FakeObject } from '../helpers/fake-apiserver.js';
+import { FakeApiServer, type FakeObject } from '../support/fake-apiserver.js';
 import { KubeApi } from '../../controller/sources/kube-api.js';
 
 const RBAC = 'rbac.authorization.k8s.io/v1';

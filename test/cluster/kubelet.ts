@@ -11,7 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { FakeApiServer, FakeObject } from '../helpers/fake-apiserver.js';
+import type { FakeApiServer, FakeObject } from '../support/fake-apiserver.js';
 import { Container } from './container.js';
 import { imageFor, REPO, writeImageFile } from './images.js';
 import { sh, type NodeAddressing } from './net.js';

@@ -1,6 +1,6 @@
 // The cluster simulation's scheduler check: a pod goes only to nodes whose NoSchedule taints it tolerates.
 import { describe, expect, it } from 'vitest';
-import type { FakeObject } from '../helpers/fake-apiserver.js';
+import type { FakeObject } from '../support/fake-apiserver.js';
 import { tolerates } from './control-plane.js';
 
 const node = (taints: unknown[]): FakeObject => ({

@@ -4,7 +4,7 @@
 // containers are plain commands (no Ambit image): the server answers every request with a
 // JSON echo of the path and its pod name. `plain-a` (node-a) is opted out of the mesh.
 import { randomBytes } from 'node:crypto';
-import type { FakeObject } from '../helpers/fake-apiserver.js';
+import type { FakeObject } from '../support/fake-apiserver.js';
 import type { Cluster } from './cluster.js';
 import type { RunningPod } from './kubelet.js';
 

@@ -13,7 +13,7 @@ import { Controller } from '../../controller/controller.js';
 import { KubeSource } from '../../controller/sources/kube.js';
 import { tokenReviewAuthenticator } from '../../controller/ca/auth.js';
 import { kubeBoundObjectLookup, kubeTokenReviewer } from '../../controller/ca/kube.js';
-import { FakeApiServer, STANDARD_RESOURCES, type FakeObject } from '../helpers/fake-apiserver.js';
+import { FakeApiServer, STANDARD_RESOURCES, type FakeObject } from '../support/fake-apiserver.js';
 import { waitFor } from '../support/wait.js';
 
 const AGENT_TOKEN = 'agent-token-of-node-a';

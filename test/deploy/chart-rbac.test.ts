@@ -11,7 +11,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WATCHED_KINDS } from '../../controller/sources/kube-kinds.js';
 import { packageRoot } from '../../ctl/chart/tools.js';
-import { FakeApiServer, type FakeObject } from '../helpers/fake-apiserver.js';
+import { FakeApiServer, type FakeObject } from '../support/fake-apiserver.js';
 import { containerEnv, type Container } from './container-settings.js';
 import { render, type K8sObject } from '../support/manifests.js';
 import { freePort } from '../support/net.js';

@@ -1,7 +1,7 @@
 // Shared by the egress suites: the objects of Istio's egress gateway pattern (the docs' five:
 // Gateway, Service of the gateway pod, ServiceEntry, VirtualService bound to `mesh` and the
 // gateway, DestinationRule originating TLS on 443), and curl from a pod of a local mesh.
-import { CTL, sh } from './local-mesh.js';
+import { CTL, sh } from '../support/local-mesh.js';
 
 export interface EgressGatewayPattern {
   readonly namespace: string;

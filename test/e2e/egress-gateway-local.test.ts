@@ -11,7 +11,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeNetns } from '../support/privileges.js';
 import { pollUntil } from '../support/wait.js';
-import { LocalMesh, REPO } from './local-mesh.js';
+import { LocalMesh, REPO } from '../support/local-mesh.js';
 import { curlFromPod, egressGatewayYaml } from './egress-fixtures.js';
 
 const BRIDGE = 'ambt-g2g-br0';

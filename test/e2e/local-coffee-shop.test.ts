@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describeNetns } from '../helpers/privileges.js';
+import { describeNetns } from '../support/privileges.js';
 import { CTL, LocalMesh, REPO, sh } from '../support/local-mesh.js';
 const BRIDGE = 'ambt-h9-br0';
 const CIDR = '10.239.19.0/24';

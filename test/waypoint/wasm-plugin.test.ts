@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WasmPluginConfig, WaypointConfig } from '../../core/model/l7.js';
 import { buildHeaderDeny, watToWasm } from '../../examples/wasm-header-deny/build.js';
 import { sha256Hex } from '../../waypoint/filters/wasm/module-check.js';
-import { testCa } from '../helpers/pki.js';
+import { testCa } from '../support/pki.js';
 import { to, waypointConfig, WaypointHarness } from '../support/waypoint-harness.js';
 
 /** Polls `check` until it holds (the fetch runs in the background). */

@@ -1,5 +1,5 @@
 // The gateway runtime on loopback: real listeners, the shared L7 pipeline, and "pods" behind
-// HBONE terminators (test/waypoint/harness.ts). Host and path routing, httpsRedirect, HTTPS
+// HBONE terminators (test/support/waypoint-harness.ts). Host and path routing, httpsRedirect, HTTPS
 // SIMPLE with SNI selection, MUTUAL, PASSTHROUGH by SNI, TCP, a policy at the gateway, and
 // the hop into the mesh made with the gateway's identity.
 import { mkdtempSync, rmSync } from 'node:fs';
