@@ -12,7 +12,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeNetns } from '../support/privileges.js';
 import { pollUntil } from '../support/wait.js';
-import { CTL, LocalMesh, REPO, sh } from './local-mesh.js';
+import { CTL, LocalMesh, REPO, sh } from '../support/local-mesh.js';
 import { curlFromPod } from './egress-fixtures.js';
 
 const BRIDGE = 'ambt-g2e-br0';
