@@ -6,7 +6,7 @@ import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import type net from 'node:net';
 import path from 'node:path';
 import { stringify } from 'yaml';
-import { createPodSocket } from '../../agent/inpod/sockets.js';
+import { createPodSocket, listenInNetns } from '../../agent/inpod/sockets.js';
 import { eventually } from '../support/agent-netns.js';
 import { bundleMain } from '../support/bundle.js';
 import { freePort } from '../support/net.js';
@@ -267,6 +267,22 @@ export class LongLivedConnection {
     this.sock.end();
     await closed;
   }
+}
+
+/** A TCP echo app listening on `port` inside a pod's netns; `onConnection` sees each accepted socket. */
+export async function startEchoApp(
+  netnsPath: string,
+  port: number,
+  onConnection?: (s: net.Socket) => void,
+): Promise<net.Server> {
+  const app = await listenInNetns(netnsPath, port);
+  app.on('connection', (s: net.Socket) => {
+    onConnection?.(s);
+    s.on('data', (d) => s.write(d));
+    s.on('end', () => s.end());
+    s.on('error', () => undefined);
+  });
+  return app;
 }
 
 /** Wait until the agent's config dump holds a workload with each of `ips` (`tries` × 100 ms). */

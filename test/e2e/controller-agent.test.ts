@@ -10,7 +10,6 @@ import type net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { listenInNetns } from '../../agent/inpod/sockets.js';
 import { describeNetns } from '../support/privileges.js';
 import type { PodNetns } from '../support/cni-chain.js';
 import { createPodNetwork, type PodNetwork } from '../support/pod-network.js';
@@ -24,6 +23,7 @@ import {
   removeManifest,
   serviceAccountObject,
   startController,
+  startEchoApp,
   startControllerForNode,
   tearDownSuite,
   waitForWorkloadIps,
@@ -142,13 +142,7 @@ describeNetns('controller (file source) + agent (controller mode): pods in netwo
     });
     client = await network.addPod({ namespace: NS, name: CLIENT.name });
     server = await network.addPod({ namespace: NS, name: SERVER.name });
-    app = await listenInNetns(server.netnsPath, APP_PORT);
-    app.on('connection', (s: net.Socket) => {
-      appPeers.push(s.remoteAddress ?? '');
-      s.on('data', (d) => s.write(d));
-      s.on('end', () => s.end());
-      s.on('error', () => undefined);
-    });
+    app = await startEchoApp(server.netnsPath, APP_PORT, (s) => appPeers.push(s.remoteAddress ?? ''));
     // As the kubelet reports it: the pods' IPs into their status.
     await writePods({ client: client.ip, server: server.ip });
     // On demand, the agent holds its node's workloads; the Service comes with the first connection to it.

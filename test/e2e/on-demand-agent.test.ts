@@ -9,7 +9,6 @@ import type net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { listenInNetns } from '../../agent/inpod/sockets.js';
 import { describeNetns } from '../support/privileges.js';
 import type { PodNetns } from '../support/cni-chain.js';
 import { createPodNetwork, type PodNetwork } from '../support/pod-network.js';
@@ -19,6 +18,7 @@ import {
   namespaceObject,
   podObject,
   serviceAccountObject,
+  startEchoApp,
   startControllerForNode,
   tearDownSuite,
   waitForWorkloadIps,
@@ -112,12 +112,7 @@ describeNetns(
       });
       client = await network.addPod({ namespace: NS, name: CLIENT.name });
       server = await network.addPod({ namespace: NS, name: SERVER.name });
-      app = await listenInNetns(server.netnsPath, APP_PORT);
-      app.on('connection', (s: net.Socket) => {
-        s.on('data', (d) => s.write(d));
-        s.on('end', () => s.end());
-        s.on('error', () => undefined);
-      });
+      app = await startEchoApp(server.netnsPath, APP_PORT);
       await writePods({ client: client.ip, server: server.ip });
       await waitForWorkloadIps(dump, [client.ip, server.ip], 'the agent to receive its pods with their IPs', 600);
     }, 240_000);
