@@ -4,6 +4,7 @@
 // AuthorizationPolicy for every 20th service, a DENY per namespace, a DestinationRule +
 // VirtualService (90/10 split) for every 50th service, and a waypoint in two namespaces.
 import type { KubeObject } from '../../controller/sources/types.js';
+import { canarySplit } from '../../test/support/canary-split.js';
 
 export interface MeshShape {
   readonly services: number;
@@ -126,34 +127,7 @@ export function generateMesh(shape: MeshShape): KubeObject[] {
       });
     }
     if (i % 50 === 0) {
-      out.push({
-        apiVersion: 'networking.istio.io/v1',
-        kind: 'DestinationRule',
-        metadata: { name: `svc${i}`, namespace: ns },
-        spec: {
-          host: `svc${i}`,
-          subsets: [
-            { name: 'v1', labels: { version: 'v1' } },
-            { name: 'v2', labels: { version: 'v2' } },
-          ],
-        },
-      });
-      out.push({
-        apiVersion: 'networking.istio.io/v1',
-        kind: 'VirtualService',
-        metadata: { name: `svc${i}`, namespace: ns },
-        spec: {
-          hosts: [`svc${i}`],
-          http: [
-            {
-              route: [
-                { destination: { host: `svc${i}`, subset: 'v1' }, weight: 90 },
-                { destination: { host: `svc${i}`, subset: 'v2' }, weight: 10 },
-              ],
-            },
-          ],
-        },
-      });
+      out.push(...canarySplit(ns, `svc${i}`));
     }
   }
   return out;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { translate } from './index.js';
 import type { KubeObject } from '../sources/types.js';
+import { canarySplit } from '../../test/support/canary-split.js';
 
 // Many services (5 pods each) in a few namespaces with a waypoint: translate must stay
 // close to linear. Asserts the shape, not the time (speed belongs to bench/).
@@ -38,34 +39,7 @@ function mesh(services: number): KubeObject[] {
       });
     }
     if (i % 10 === 0) {
-      out.push({
-        apiVersion: 'networking.istio.io/v1',
-        kind: 'DestinationRule',
-        metadata: { name: `svc${i}`, namespace: ns },
-        spec: {
-          host: `svc${i}`,
-          subsets: [
-            { name: 'v1', labels: { version: 'v1' } },
-            { name: 'v2', labels: { version: 'v2' } },
-          ],
-        },
-      });
-      out.push({
-        apiVersion: 'networking.istio.io/v1',
-        kind: 'VirtualService',
-        metadata: { name: `svc${i}`, namespace: ns },
-        spec: {
-          hosts: [`svc${i}`],
-          http: [
-            {
-              route: [
-                { destination: { host: `svc${i}`, subset: 'v1' }, weight: 90 },
-                { destination: { host: `svc${i}`, subset: 'v2' }, weight: 10 },
-              ],
-            },
-          ],
-        },
-      });
+      out.push(...canarySplit(ns, `svc${i}`));
     }
   }
   return out;
