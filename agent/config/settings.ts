@@ -21,6 +21,7 @@ export type AgentMode = 'file' | 'controller';
 
 const absolute = (raw: string): string => path.resolve(raw);
 
+// A declaration table: entries look alike by design (flag, env, default, parse, doc); duplicates reports them as shape.
 export const AGENT_SETTINGS = {
   ...COMMON_SETTINGS,
   ...CONTROLLER_LINK_SETTINGS,
