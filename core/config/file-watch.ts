@@ -3,7 +3,7 @@
 // and for a single config file, keep-last-good: a file that does not decode is logged with
 // the decoder's message and the last good value keeps serving; a bad first file is refused.
 import { createHash } from 'node:crypto';
-import { watch, type FSWatcher } from 'node:fs';
+import { readdirSync, watch, type Dirent, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describeError } from '../errors.js';
@@ -36,18 +36,81 @@ export function watchFolder(target: string, opts: WatchOptions, onChange: () => 
       if (!closed) onChange();
     }, opts.debounceMs ?? FILE_DEBOUNCE_MS);
   };
-  let watcher: FSWatcher;
-  try {
-    watcher = watch(target, { persistent: opts.persistent ?? false, recursive: opts.recursive ?? false }, listener);
-  } catch {
-    watcher = watch(target, { persistent: opts.persistent ?? false }, listener); // no recursive watch here
-  }
-  watcher.on('error', (err) => opts.log?.warn('file watch failed', { path: target, err: describeError(err) }));
+  const onError = (err: Error): void => opts.log?.warn('file watch failed', { path: target, err: describeError(err) });
+  let watcher: { close(): void };
+  if (opts.recursive) watcher = watchTree(target, opts, listener, onError);
+  else watcher = watch(target, { persistent: opts.persistent ?? false }, listener).on('error', onError);
   return {
     close: () => {
       closed = true;
       clearTimeout(timer);
       watcher.close();
+    },
+  };
+}
+
+/**
+ * A folder and its subfolders, one non-recursive watcher per folder (subfolders created later
+ * are added). Not Node's `recursive: true`: on Linux it follows each file by its inode, so
+ * once a file has been replaced by a rename (an atomic write, as `ambitctl local apply` does),
+ * later replacements of that file raise no event at all. A folder's own watcher reports
+ * every rename into it. Names passed on are relative to `root`.
+ */
+function watchTree(
+  root: string,
+  opts: WatchOptions,
+  listener: (event: string, name: string | null) => void,
+  onError: (err: Error) => void,
+): { close(): void } {
+  const folders = new Map<string, FSWatcher>();
+  const add = (dir: string): void => {
+    if (folders.has(dir)) return;
+    let w: FSWatcher;
+    try {
+      w = watch(dir, { persistent: opts.persistent ?? false }, (event, name) => {
+        if (name === null) return listener(event, null);
+        const full = path.join(dir, String(name));
+        listener(event, path.relative(root, full));
+        if (event === 'rename') {
+          // A folder created, removed or replaced here: watch what is there now.
+          drop(full);
+          addTree(full);
+        }
+      });
+    } catch (err) {
+      if (dir === root) throw err;
+      return; // a subfolder that went away before it could be watched
+    }
+    w.on('error', (err) => {
+      w.close();
+      folders.delete(dir);
+      if (dir === root) onError(err);
+    });
+    folders.set(dir, w);
+  };
+  const drop = (dir: string): void => {
+    for (const [d, w] of folders)
+      if (d === dir || d.startsWith(dir + path.sep)) {
+        w.close();
+        folders.delete(d);
+      }
+  };
+  const addTree = (dir: string): void => {
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return; // a file, or gone
+    }
+    add(dir);
+    for (const e of entries) if (e.isDirectory()) addTree(path.join(dir, e.name));
+  };
+  add(root);
+  addTree(root);
+  return {
+    close: () => {
+      for (const w of folders.values()) w.close();
+      folders.clear();
     },
   };
 }
