@@ -140,9 +140,15 @@ describeNetns('egress on local up: ServiceEntry, REGISTRY_ONLY and TLS originati
       { timeoutMs: 60_000, intervalMs: 500, what: 'the external server to see a client certificate it trusts' },
     );
     expect(tls).toMatchObject({ sni: 'api.external.example', clientSans: ['DNS:mesh-egress-client'] });
-    // Back to SIMPLE origination (the same file, so the object stays where it is): no client certificate.
-    await writeFile(file, MUTUAL.replace('mode: MUTUAL', 'mode: SIMPLE'));
-    const restored = await ctl('apply', '--state-dir', stateDir, '-f', file);
+    // Back to SIMPLE origination by applying the example's own file again: the rule moves back
+    // from mutual.yaml to egress.yaml and is never missing on the way; no client certificate.
+    const restored = await ctl(
+      'apply',
+      '--state-dir',
+      stateDir,
+      '-f',
+      path.join(REPO, 'examples/coffee-shop/egress.yaml'),
+    );
     expect(restored.code, restored.stderr).toBe(0);
     await pollUntil(
       async () => {
