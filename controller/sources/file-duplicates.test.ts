@@ -76,6 +76,16 @@ describe('FileSource: one object in two files', () => {
     expect(events.map(summary)).toEqual(['MODIFIED SIMPLE@a-egress.yaml']);
   });
 
+  it('the same text moved to another file is a change of origin', async () => {
+    await writeFile(join(dir, 'a.yaml'), rule('SIMPLE'));
+    await source.start((e) => events.push(e));
+    events.length = 0;
+    await writeFile(join(dir, 'b.yaml'), rule('SIMPLE'));
+    await rm(join(dir, 'a.yaml'));
+    await source.refresh();
+    expect(events.map(summary)).toEqual(['MODIFIED SIMPLE@b.yaml']);
+  });
+
   it('an unchanged file keeps losing to the file edited after it', async () => {
     await writeFile(join(dir, 'a.yaml'), rule('SIMPLE'));
     await source.start((e) => events.push(e));

@@ -171,7 +171,8 @@ export class FileSource implements ObjectSource {
     }
     for (const [k, e] of wanted) {
       const old = this.served.get(k);
-      if (old && old.json === e.json) {
+      // The same object moved to another file: a change of origin (error messages name it).
+      if (old && old.json === e.json && old.origin.file === e.origin.file) {
         this.served.set(k, e);
         continue;
       }

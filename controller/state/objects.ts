@@ -43,7 +43,13 @@ export class ObjectStore {
         const old = this.entries.get(key);
         // A file that parses again clears its error.
         if (event.origin?.file) this.inputErrors.delete(event.origin.file);
-        if (old && sameResource(old.object, event.object) && old.origin?.line === event.origin?.line) return false;
+        if (
+          old &&
+          sameResource(old.object, event.object) &&
+          old.origin?.file === event.origin?.file &&
+          old.origin?.line === event.origin?.line
+        )
+          return false;
         this.entries.set(key, { object: event.object, ...(event.origin ? { origin: event.origin } : {}) });
         this.generation++;
         return true;
