@@ -4,6 +4,7 @@ import { lstat, stat } from 'node:fs/promises';
 import type net from 'node:net';
 import { connect as connectUnix, isIP } from 'node:net';
 import { certificateExpiries, type AgentConfigDump } from '../core/admin/dump.js';
+import type { ComponentRuntime } from '../core/config/component.js';
 import type { ConfigSource } from '../core/config/source.js';
 import { hasLookup } from '../core/config/on-demand.js';
 import { startEnrolmentServer, type EnrolmentServer, type PodInfo } from '../core/enrolment/index.js';
@@ -66,7 +67,7 @@ const EMPTY: MeshSnapshot = {
   peerAuthentications: [],
 };
 
-export class Agent {
+export class Agent implements ComponentRuntime {
   readonly tracker: ConnectionTracker;
   readonly log: Logger;
   private readonly settings: AgentSettings;
@@ -89,6 +90,10 @@ export class Agent {
   private configLoaded = false;
   private replayed = false;
   private draining = false;
+  private stopped = false;
+  /** Set by drain(): how long stop() waits for graceful closes before resetting. */
+  private closeGraceMs = 50;
+  private socksClosed: Promise<unknown> = Promise.resolve();
   readonly proxy: ProxyContext;
 
   constructor(deps: AgentDeps) {
@@ -395,31 +400,40 @@ export class Agent {
   }
 
   /**
-   * Stop accepting, let open connections finish, then close everything; all within
-   * `deadlineMs` (the last tenth, at most 2 s, is kept for closing what is still open).
-   * Resolves at once when nothing is open.
+   * Stop accepting and let open connections finish within `deadlineMs`, keeping the last
+   * tenth (at most 2 s) for stop() to close what is still open. Resolves at once when
+   * nothing is open.
    */
-  async shutdown(deadlineMs = this.settings.drainMs): Promise<void> {
+  async drain(deadlineMs = this.settings.drainMs): Promise<void> {
     if (this.draining) return;
     this.draining = true;
-    const closeGraceMs = Math.min(2000, Math.max(50, deadlineMs / 10));
+    this.closeGraceMs = Math.min(2000, Math.max(50, deadlineMs / 10));
     this.log.info('draining', { connections: this.tracker.counts().active, deadlineMs });
     await this.enrolment?.close();
-    const socksClosed = this.socks5 ? new Promise((r) => this.socks5!.close(r)) : Promise.resolve();
+    this.socksClosed = this.socks5 ? new Promise((r) => this.socks5!.close(r)) : Promise.resolve();
     const entries = [...this.pods.values()];
     await Promise.all(entries.map((e) => e.listeners.stopAccepting()));
     // GOAWAY to the HBONE peers so they open no new streams here; not awaited: a peer's idle
     // pooled connection must not hold the drain.
     for (const e of entries) void e.listeners.drain().catch(() => undefined);
-    const left = await this.tracker.waitIdle(Math.max(0, deadlineMs - closeGraceMs));
+    const left = await this.tracker.waitIdle(Math.max(0, deadlineMs - this.closeGraceMs));
     if (left > 0) this.log.warn('drain deadline reached; closing the remaining connections', { open: left });
+  }
+
+  /** Close what the drain left open (a drain with no time first if none ran); idempotent. */
+  async stop(): Promise<void> {
+    if (!this.draining) await this.drain(0);
+    if (this.stopped) return;
+    this.stopped = true;
+    const closeGraceMs = this.closeGraceMs;
+    const entries = [...this.pods.values()];
     for (const s of this.socksSockets) s.resetAndDestroy();
     await Promise.all(entries.map((e) => e.listeners.close()));
     this.pods.clear();
     // Graceful closes wait for every stream; past the drain they get the short grace, then the
     // pool is reset, so a stuck stream can never keep the agent from exiting.
     const closing = Promise.all([
-      socksClosed,
+      this.socksClosed,
       this.pool.close(),
       this.config.stop(),
       this.tracker.waitIdle(closeGraceMs),
@@ -431,6 +445,12 @@ export class Agent {
     }
     this.certs.close();
     this.log.info('agent stopped');
+  }
+
+  /** drain then stop, all within `deadlineMs`. */
+  async shutdown(deadlineMs = this.settings.drainMs): Promise<void> {
+    await this.drain(deadlineMs);
+    await this.stop();
   }
 
   /** For the admin config_dump. */

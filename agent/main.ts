@@ -6,6 +6,7 @@
 import { applyRelayTuning } from '../core/hbone/tuning.js';
 import path from 'node:path';
 import { startAdminServers, type AdminServers } from '../core/admin/servers.js';
+import { runUntilSignalled } from '../core/config/component.js';
 import type { ConfigSource } from '../core/config/source.js';
 import { holdProcessOpen } from '../core/config/hold-open.js';
 import { printReadyLine } from '../core/config/ready-line.js';
@@ -101,21 +102,18 @@ async function main(): Promise<void> {
   const agent = new Agent({ settings, config, certs, metrics, log });
 
   const running: { admin?: AdminServers } = {};
-  let stopping = false;
-  const stop = async (signal: string): Promise<void> => {
-    if (stopping) return;
-    stopping = true;
-    log.info('shutting down', { signal });
-    try {
-      await agent.shutdown();
-      await running.admin?.close();
-    } catch (err) {
-      log.error('shutdown failed', { err: describeError(err) });
-    }
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
+  // Signals are handled from here on: a SIGTERM while waiting for the controller still drains.
+  runUntilSignalled(
+    {
+      drain: () => agent.drain(),
+      stop: async () => {
+        await agent.stop();
+        await running.admin?.close();
+      },
+    },
+    log,
+    { failedExitCode: 0 },
+  );
 
   await agent.start();
   const p = settings.ports;

@@ -7,6 +7,7 @@ import type { CertificateAuthority } from '../core/identity/ca.js';
 import { spiffeIdFor, tryParseSpiffeId } from '../core/identity/spiffe.js';
 import { createLogger, type Logger } from '../core/log.js';
 import { describeError } from '../core/errors.js';
+import type { ComponentRuntime } from '../core/config/component.js';
 import { startAdminServers, type AdminServers } from '../core/admin/servers.js';
 import type { KubeObject, ObjectSource, SourceEvent } from './sources/types.js';
 import { formatRejection, type TranslateResult } from './translate/index.js';
@@ -90,7 +91,7 @@ export function discoveryAdmission(authenticate: Authenticate): NonNullable<Disc
   };
 }
 
-export class Controller {
+export class Controller implements ComponentRuntime {
   private readonly store = new ObjectStore();
   private readonly log: Logger;
   readonly metrics: ControllerMetrics;
@@ -98,6 +99,7 @@ export class Controller {
   private grpc: ControllerGrpcServer | undefined;
   private http: AdminServers | undefined;
   private synced = false;
+  private stopped = false;
   private timer: NodeJS.Timeout | undefined;
   private last: TranslateResult | undefined;
   private reported = new Set<string>();
@@ -129,9 +131,14 @@ export class Controller {
 
   static async start(opts: ControllerOptions): Promise<Controller> {
     const c = new Controller(opts);
-    await c.listen();
-    await opts.source.start((ev) => c.onEvent(ev));
+    await c.start();
     return c;
+  }
+
+  /** Listen, then read the source (Controller.start builds and starts one). */
+  async start(): Promise<void> {
+    await this.listen();
+    await this.opts.source.start((ev) => this.onEvent(ev));
   }
 
   get ports(): { grpc: number; metrics: number; ready: number } {
@@ -155,7 +162,24 @@ export class Controller {
     return this.synced && this.push.hasConfig;
   }
 
+  ready(): boolean {
+    return this.isReady();
+  }
+
+  /**
+   * The same as stop(), and the deadline is not used: discovery streams are open-ended
+   * watches with no work in flight (clients reconnect to another replica and resync), and
+   * closing the gRPC server already refuses new calls and lets in-flight CA calls finish
+   * for up to 2 s.
+   */
+  async drain(): Promise<void> {
+    await this.stop();
+  }
+
+  /** Stop the source, close discovery and the servers; idempotent. */
   async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
     clearTimeout(this.timer);
     await this.opts.source
       .stop()

@@ -21,6 +21,7 @@ import { loadOrCreateCaFromSecrets } from './state/ca-secret.js';
 import { RootCertPublisher } from './state/root-cert-configmap.js';
 import { controllerProgram, type ControllerSettings } from './settings.js';
 import { printReadyLine } from '../core/config/ready-line.js';
+import { runUntilSignalled } from '../core/config/component.js';
 import { nodeTokenFileAuthenticator, type Authenticate } from './ca/auth.js';
 import { kubeCaAuthenticator } from './ca/kube.js';
 import { LEADER_LEASE_NAME, LeaderElector, replicaIdentity } from './leader/elector.js';
@@ -157,27 +158,21 @@ async function run(settings: ControllerSettings): Promise<void> {
     roots: path.join(settings.stateDir, 'root-cert.pem'),
     ...controller.ports,
   });
-  let stopping = false;
-  const shutdown = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    log.info('stopping', { signal });
-    waypoints?.close();
-    rootCert?.close();
-    status?.close();
-    // Releasing the lease lets another replica lead at once instead of after the lease duration.
-    Promise.resolve(elector?.stop())
-      .then(() => controller.stop())
-      .then(
-        () => process.exit(0),
-        (err: unknown) => {
-          log.error('stop failed', { err: describeError(err) });
-          process.exit(1);
-        },
-      );
-  };
-  process.on('SIGINT', () => shutdown('SIGINT'));
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  runUntilSignalled(
+    {
+      drain: async () => {
+        waypoints?.close();
+        rootCert?.close();
+        status?.close();
+        // Releasing the lease lets another replica lead at once instead of after the lease duration.
+        await elector?.stop();
+        await controller.drain();
+      },
+      stop: () => controller.stop(),
+    },
+    log,
+    { stoppingMessage: 'stopping', failedMessage: 'stop failed' },
+  );
   printReadyLine(controller.ports);
 }
 
