@@ -62,7 +62,7 @@ export async function startControllerForNode(
     nodeName,
     ports: { grpc: await freePort(), metrics: await freePort(), ready: await freePort() },
   };
-  const controller = await startController(run);
+  const controller = await startOnFreePorts(run);
   // File mode: the controller created a token per node; the agent presents its node's.
   const tokenLine = (await readFile(path.join(stateDir, 'node-tokens'), 'utf8'))
     .split('\n')
@@ -79,6 +79,21 @@ export async function startControllerForNode(
     AMBIT_AGENT_SOCKET: path.join(dir, 'agent.sock'),
   };
   return { run, controller, agentBundle, agentEnv };
+}
+
+/**
+ * Start the controller, picking fresh ports when one picked as free was taken before the
+ * controller bound it (suites run in parallel and pick ports the same way).
+ */
+async function startOnFreePorts(run: ControllerRun): Promise<ControllerProcess> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startController(run);
+    } catch (err) {
+      if (attempt >= 4 || !/EADDRINUSE/.test(String(err))) throw err;
+      run.ports = { grpc: await freePort(), metrics: await freePort(), ready: await freePort() };
+    }
+  }
 }
 
 /** `ambit-controller --source file`; resolves once it logged "controller started". */
