@@ -741,8 +741,10 @@ export class Kubelet {
     if (this.probeTimer) clearInterval(this.probeTimer);
     await Promise.all([...this.starting.values()]);
     // Application pods first, the node's own (host-network) pods last: the agent must see the DELs.
-    const order = [...this.pods.values()].sort((a, b) => Number(a.hostNetwork) - Number(b.hostNetwork));
-    for (const p of order) await this.stopPod(podKey(p.namespace, p.name));
+    const pods = [...this.pods.values()];
+    const stopAll = (group: typeof pods) => Promise.all(group.map((p) => this.stopPod(podKey(p.namespace, p.name))));
+    await stopAll(pods.filter((p) => !p.hostNetwork));
+    await stopAll(pods.filter((p) => p.hostNetwork));
   }
 }
 
