@@ -24,7 +24,7 @@ import type { TransportFactory } from '../upstream/router.js';
 import type { GatewayCredentials } from './credentials.js';
 import { serverAdmitsName, serverForSni, virtualHostFor, type PortPlan } from './gateway-config.js';
 import { httpsRedirectFor } from './redirect.js';
-import { readSni, MAX_CLIENT_HELLO_BYTES } from './sni.js';
+import { peekClientHello } from '../../core/tls/peek.js';
 
 export interface GatewayListenerOptions extends HandlerDeps {
   readonly transports: TransportFactory;
@@ -169,43 +169,14 @@ export class GatewayListeners {
     );
   }
 
-  /** The first ClientHello record, read without losing it (the bytes are handed back). */
-  private peekHello(socket: net.Socket): Promise<{ head: Buffer; sni: string | undefined }> {
-    return new Promise((resolve, reject) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      const done = (err: Error | undefined, sni?: string): void => {
-        clearTimeout(timer);
-        socket.off('data', onData);
-        socket.off('end', onEnd);
-        socket.pause();
-        const head = Buffer.concat(chunks);
-        if (err) reject(err);
-        else resolve({ head, sni });
-      };
-      const onData = (chunk: Buffer): void => {
-        chunks.push(chunk);
-        size += chunk.length;
-        const head = Buffer.concat(chunks);
-        const r = readSni(head.subarray(0, MAX_CLIENT_HELLO_BYTES));
-        if (r.kind === 'hello') done(undefined, r.serverName);
-        else if (r.kind === 'not-tls') done(new Error('not a TLS ClientHello'));
-        else if (size >= MAX_CLIENT_HELLO_BYTES) done(new Error('ClientHello too large'));
-      };
-      const onEnd = (): void => done(new Error('closed before the ClientHello'));
-      const timer = setTimeout(() => done(new Error('no ClientHello in time')), this.o.helloTimeoutMs ?? 10_000);
-      socket.on('data', onData);
-      socket.once('end', onEnd);
-      socket.resume();
-    });
+  /** The ClientHello's SNI, peeked: the bytes stay in the socket for whoever reads it next. */
+  private async peekHello(socket: net.Socket): Promise<{ sni: string | undefined }> {
+    const r = await peekClientHello(socket, { timeoutMs: this.o.helloTimeoutMs ?? 10_000 });
+    if (r.kind === 'client-hello') return { sni: r.serverName };
+    throw new Error(r.kind === 'invalid' ? `bad ClientHello: ${r.reason}` : `no TLS ClientHello (${r.kind})`);
   }
 
-  private onHello(
-    plan: PortPlan,
-    socket: net.Socket,
-    conn: Conn,
-    hello: { head: Buffer; sni: string | undefined },
-  ): void {
+  private onHello(plan: PortPlan, socket: net.Socket, conn: Conn, hello: { sni: string | undefined }): void {
     const pipe = this.o.pipeline();
     const server = serverForSni(plan.servers, hello.sni);
     if (!pipe || !server) {
@@ -216,7 +187,6 @@ export class GatewayListeners {
     const mode = server.tls?.mode ?? 'PASSTHROUGH';
     if (mode === 'PASSTHROUGH' || mode === 'AUTO_PASSTHROUGH') {
       const vhost = hello.sni ? virtualHostFor(pipe.config.virtualHosts, conn.port, hello.sni) : undefined;
-      socket.unshift(hello.head);
       void this.forwardTcp(pipe, vhost, socket, conn, hello.sni);
       return;
     }
@@ -230,9 +200,8 @@ export class GatewayListeners {
       socket.destroy();
       return;
     }
-    // A Duplex (not the net.Socket) so the TLS layer reads the bytes already taken off the socket.
+    // A Duplex (not the net.Socket) so the TLS layer reads the peeked bytes back from the socket.
     const raw = this.track(new TunnelSocket(socket));
-    raw.unshift(hello.head);
     const secure = this.track(
       new tls.TLSSocket(raw, {
         isServer: true,

@@ -1,16 +1,16 @@
-// Property-based tests of the ClientHello reader (bytes from any client on a gateway's TLS
-// port): it never throws, reads no further than the first record, and any name it returns is
+// Property-based tests of the ClientHello reader a gateway's TLS port uses (core/tls), on bytes
+// from any client: it never throws, and any name it returns is
 // a plain lower-case host name; truncating or corrupting a real ClientHello never crashes it.
 import { describe, expect } from 'vitest';
 import { it, fc } from '@fast-check/vitest';
 import { arbitraryBytes, fuzzParams, fuzzTimeout } from '../../test/support/fuzz.js';
 import { captureClientHello } from '../../test/e2e/ingress-pki.js';
-import { readSni } from './sni.js';
+import { parseClientHello } from '../../core/tls/client-hello.js';
 
 function checkResult(bytes: Uint8Array): void {
-  const r = readSni(Buffer.from(bytes));
-  expect(['need-more', 'not-tls', 'hello']).toContain(r.kind);
-  if (r.kind === 'hello' && r.serverName !== undefined) {
+  const r = parseClientHello(Buffer.from(bytes));
+  expect(['incomplete', 'not-tls', 'invalid', 'client-hello']).toContain(r.kind);
+  if (r.kind === 'client-hello' && r.serverName !== undefined) {
     expect(r.serverName).toMatch(/^[a-z0-9.*_-]{1,253}$/);
     expect(r.serverName.endsWith('.')).toBe(false);
   }
@@ -18,7 +18,7 @@ function checkResult(bytes: Uint8Array): void {
 
 const hello = await captureClientHello('fuzz.example.com');
 
-describe('readSni (fuzz)', () => {
+describe('gateway SNI reading (fuzz)', () => {
   it.prop([arbitraryBytes(512)], fuzzParams())(
     'never throws on arbitrary bytes',
     (bytes) => checkResult(bytes),
