@@ -8,7 +8,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { createLogger } from '../core/log.js';
 import { httpLabels, peerFromWorkload, type PeerInfo } from '../core/metrics/labels.js';
 import { observeRequest, type HttpSeries, type MeshMetrics } from '../core/metrics/mesh-metrics.js';
-import type { ClusterEndpoint, WaypointConfig } from '../core/model/l7.js';
+import type { Cluster, ClusterEndpoint, WaypointConfig } from '../core/model/l7.js';
 import type { Workload } from '../core/model/types.js';
 import type { ForwardedRejection } from './source-identity.js';
 import { tryParseSpiffeId } from '../core/identity/spiffe.js';
@@ -45,6 +45,8 @@ export interface RequestRecord {
   /** The endpoint that answered, for destination labels when its workload is not known. */
   readonly destinationEndpoint?: ClusterEndpoint;
   readonly service?: { hostname: string; name: string; namespace: string };
+  /** The cluster the request was routed to (a gateway names its destination service by it). */
+  readonly cluster?: Pick<Cluster, 'host' | 'serviceKey'>;
   readonly upstream?: string;
   readonly route?: string;
   readonly attempts: number;
@@ -78,6 +80,22 @@ function endpointPeer(e: ClusterEndpoint): PeerInfo {
   };
 }
 
+/** The destination side of a request: its workload, else the endpoint that answered. */
+export function destinationPeer(r: RequestRecord): PeerInfo {
+  if (r.destinationWorkload) return peerFromWorkload(r.destinationWorkload);
+  return r.destinationEndpoint ? endpointPeer(r.destinationEndpoint) : {};
+}
+
+/**
+ * Who reports a request, and how: the waypoint (reporter `waypoint`, the caller as source),
+ * or a gateway, which reports as Istio's gateways do (waypoint/gateway/gateway-reporter.ts).
+ */
+export interface RequestReporter {
+  /** The record as this reporter sees it (e.g. the destination service of the routed-to cluster). */
+  view(r: RequestRecord): RequestRecord;
+  labels(r: RequestRecord): ReturnType<typeof httpLabels>;
+}
+
 /** Label tuples kept bound (each a few objects); past this the cache starts over. */
 const MAX_BOUND_TUPLES = 4096;
 const NONE = {};
@@ -103,7 +121,10 @@ class BoundSeries {
   private tuples: Tuples = new Map();
   private size = 0;
 
-  constructor(private readonly metrics: MeshMetrics) {}
+  constructor(
+    private readonly metrics: MeshMetrics,
+    private readonly labels: (r: RequestRecord) => ReturnType<typeof httpLabels> = labelsOf,
+  ) {}
 
   get(r: RequestRecord): HttpSeries {
     const bySource = level(this.tuples, r.sourceWorkload ?? r.sourcePrincipal ?? NONE, () => new Map());
@@ -114,7 +135,7 @@ class BoundSeries {
     const code = r.protocol === 'grpc' ? -r.status - 1 : r.status;
     let series = byFlag.get(code);
     if (series === undefined) {
-      series = this.metrics.httpSeries(labelsOf(r));
+      series = this.metrics.httpSeries(this.labels(r));
       if (++this.size > MAX_BOUND_TUPLES) {
         this.tuples = new Map();
         this.size = 0;
@@ -124,15 +145,13 @@ class BoundSeries {
   }
 }
 
+const waypointReporter: RequestReporter = { view: (r) => r, labels: labelsOf };
+
 function labelsOf(r: RequestRecord): ReturnType<typeof httpLabels> {
   return httpLabels({
     reporter: 'waypoint',
     source: peer(r.sourceWorkload, r.sourcePrincipal),
-    destination: r.destinationWorkload
-      ? peerFromWorkload(r.destinationWorkload)
-      : r.destinationEndpoint
-        ? endpointPeer(r.destinationEndpoint)
-        : {},
+    destination: destinationPeer(r),
     ...(r.service ? { service: r.service } : {}),
     securityPolicy: 'mutual_tls',
     protocol: r.protocol,
@@ -201,7 +220,8 @@ function envoyAccessLogEntry(r: RequestRecord): Record<string, unknown> {
 
 export class WaypointTelemetry {
   private readonly forwardedIgnoredTotal: Counter<'reason'> | undefined;
-  private readonly bound: BoundSeries | undefined;
+  private bound: BoundSeries | undefined;
+  private reporter = waypointReporter;
   private readonly resolver = new TelemetryResolver();
 
   /** `config`: the waypoint's current config (its mesh settings carry the Telemetry resources). */
@@ -220,6 +240,12 @@ export class WaypointTelemetry {
         })
       : undefined;
     this.bound = metrics ? new BoundSeries(metrics) : undefined;
+  }
+
+  /** Report requests as `reporter` does from now on (a gateway reports as Istio's gateways). */
+  reportAs(reporter: RequestReporter): void {
+    this.reporter = reporter;
+    this.bound = this.metrics ? new BoundSeries(this.metrics, reporter.labels) : undefined;
   }
 
   /** A tunnel's `forwarded` header named an address the peer does not own. */
@@ -255,11 +281,12 @@ export class WaypointTelemetry {
     };
   }
 
-  record(r: RequestRecord): void {
+  record(received: RequestRecord): void {
+    const r = this.reporter.view(received);
     const tel = this.resolve(r.service);
     if (tel?.view) {
       const extras = extrasOf(tel.view, requestAttributes(r));
-      this.metrics?.recordRequest(labelsOf(r), r, { view: tel.view, ...(extras ? { extras } : {}) });
+      this.metrics?.recordRequest(this.reporter.labels(r), r, { view: tel.view, ...(extras ? { extras } : {}) });
     } else if (this.bound) observeRequest(this.bound.get(r), r);
     if (tel?.effective.accessLogging) {
       this.accessLogWriter.write(tel.effective, r.status, envoyAccessLogEntry(r));
