@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { Readable } from 'node:stream';
 import type { Logger } from '../core/log.js';
-import type { ClusterEndpoint } from '../core/model/l7.js';
+import type { Cluster, ClusterEndpoint } from '../core/model/l7.js';
 import type { Workload } from '../core/model/types.js';
 import { normalizeRequestTarget } from '../core/http/path-normalize.js';
 import { applyHeaderOps, type RequestContext } from './filters/context.js';
@@ -201,11 +201,14 @@ async function handle(req: Req, res: Res, deps: HandlerDeps): Promise<void> {
     status: number,
     flag: string,
     responseBytes: number,
-    extra: { upstream?: string; attempts?: number; endpoint?: ClusterEndpoint },
+    extra: { upstream?: string; attempts?: number; endpoint?: ClusterEndpoint; cluster?: Cluster },
   ): void => {
     const service = ctx.vhost?.vhost.serviceKey
       ? serviceOf(ctx.vhost.vhost.host, ctx.vhost.vhost.serviceKey)
       : undefined;
+    // The routed-to cluster: the one answering, else the matched route's first (a local reply).
+    const firstCluster = ctx.route?.route.destinations?.[0]?.cluster;
+    const cluster = extra.cluster ?? (firstCluster ? pipeline.clusters.get(firstCluster)?.config : undefined);
     deps.telemetry.record({
       method: view.method,
       path: view.url,
@@ -219,6 +222,7 @@ async function handle(req: Req, res: Res, deps: HandlerDeps): Promise<void> {
       sourcePrincipal: info.peerIdentity,
       ...(sourceWorkload ? { sourceWorkload } : {}),
       ...(service ? { service } : {}),
+      ...(cluster ? { cluster } : {}),
       ...(ctx.route?.route.name ? { route: ctx.route.route.name } : {}),
       attempts: extra.attempts ?? 0,
       ...(extra.upstream ? { upstream: extra.upstream } : {}),
@@ -311,6 +315,7 @@ async function handle(req: Req, res: Res, deps: HandlerDeps): Promise<void> {
       upstream: result.endpoint.key,
       attempts: result.attempts,
       endpoint: result.endpoint.endpoint,
+      cluster: result.cluster,
     }),
   );
 }
