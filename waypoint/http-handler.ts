@@ -206,9 +206,9 @@ async function handle(req: Req, res: Res, deps: HandlerDeps): Promise<void> {
     const service = ctx.vhost?.vhost.serviceKey
       ? serviceOf(ctx.vhost.vhost.host, ctx.vhost.vhost.serviceKey)
       : undefined;
-    // The routed-to cluster: the one answering, else the matched route's first (a local reply).
-    const firstCluster = ctx.route?.route.destinations?.[0]?.cluster;
-    const cluster = extra.cluster ?? (firstCluster ? pipeline.clusters.get(firstCluster)?.config : undefined);
+    // The routed-to cluster: the one answering, else (a local reply, maybe before route
+    // selection, as a denial) the first of the route the request matches, as Envoy's is.
+    const cluster = extra.cluster ?? routedCluster(pipeline, ctx);
     deps.telemetry.record({
       method: view.method,
       path: view.url,
@@ -318,6 +318,12 @@ async function handle(req: Req, res: Res, deps: HandlerDeps): Promise<void> {
       cluster: result.cluster,
     }),
   );
+}
+
+function routedCluster(pipeline: Pipeline, ctx: RequestContext): Cluster | undefined {
+  const route = ctx.route ?? (ctx.vhost ? pipeline.table.findRoute(ctx.vhost, ctx.view) : undefined);
+  const name = route?.route.destinations?.[0]?.cluster;
+  return name ? pipeline.clusters.get(name)?.config : undefined;
 }
 
 function destinationWorkloadOf(pipeline: Pipeline, e: ClusterEndpoint): { destinationWorkload?: Workload } {
