@@ -23,6 +23,7 @@ import { APP_PORT, HOST, WaypointHarness } from '../../test/support/waypoint-har
 import { WaypointRuntime } from '../runtime.js';
 import { WaypointTelemetry } from '../telemetry.js';
 import { folderCredentials, GatewayCredentials } from './credentials.js';
+import { clusterService, gatewayPeer, gatewayReporter } from './gateway-reporter.js';
 import { GatewayRuntime } from './gateway-runtime.js';
 import { GatewayListeners } from './listeners.js';
 
@@ -45,6 +46,7 @@ let pool: HbonePool;
 let tlsApp: tls.Server;
 const tlsAppSni: string[] = [];
 let dir: string;
+let metrics: ReturnType<typeof createMeshMetrics>;
 
 const vh = (host: string, port: number, routes: VirtualHost['routes'], protocol: VirtualHost['protocol'] = 'http') => ({
   name: `${host}:${port}`,
@@ -154,7 +156,19 @@ beforeAll(async () => {
   gatewayCreds = await testCredentials(ca, 'istio-system', 'istio-ingressgateway');
   pool = new HbonePool();
   const log = createLogger('gateway-test');
-  const metrics = createMeshMetrics({ component: 'waypoint', http: true });
+  metrics = createMeshMetrics({ component: 'waypoint', http: true });
+  // Labelled as Istio's ingress gateway (a Deployment's pod in its namespace), as startGateway does.
+  const telemetry = new WaypointTelemetry(metrics, false);
+  telemetry.reportAs(
+    gatewayReporter(
+      gatewayPeer({
+        podName: 'istio-ingressgateway-7d4f9c8b6d-q2x8z',
+        namespace: 'shop',
+        labels: { app: 'istio-ingressgateway', istio: 'ingressgateway' },
+        identity: gatewayCreds.identity,
+      }),
+    ),
+  );
   runtime = new WaypointRuntime({
     pool,
     credentials: () => gatewayCreds,
@@ -169,7 +183,7 @@ beforeAll(async () => {
     log,
     host: '127.0.0.1',
     pipeline: () => runtime.pipeline(),
-    telemetry: new WaypointTelemetry(metrics, false),
+    telemetry,
     selfIdentity: () => gatewayCreds.identity,
   });
   gateway = new GatewayRuntime({
@@ -336,5 +350,56 @@ describe('gateway: TCP servers', () => {
     });
     expect(answer).toMatch(/^HTTP\/1.1 200/);
     expect(harness.pods[0]!.seen.at(-1)!.url).toBe('/tcp');
+  });
+});
+
+/** The istio_requests_total series of the gateway's registry, as label maps with their count. */
+async function requestSeries(): Promise<Array<Record<string, string> & { value: string }>> {
+  const text = await metrics.registry.metrics();
+  return [...text.matchAll(/^istio_requests_total\{(.*)\} (\S+)$/gm)].map((m) => ({
+    ...Object.fromEntries([...m[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1]!, l[2]!])),
+    value: m[2]!,
+  }));
+}
+
+describe('gateway: request metrics labelled as Istio labels its gateways', () => {
+  it('reporter source, the gateway as source, the routed-to service and workload as destination', async () => {
+    expect((await get(HTTP_PORT, 'api.example.com', '/metrics-ok')).status).toBe(200);
+    expect((await get(HTTP_PORT, 'shop.example.com', '/shop/admin/metrics')).status).toBe(403);
+    const series = await requestSeries();
+    const ok = series.find((s) => s.response_code === '200');
+    expect(ok).toMatchObject({
+      reporter: 'source',
+      source_workload: 'istio-ingressgateway',
+      source_workload_namespace: 'shop',
+      source_principal: gatewayCreds.identity,
+      source_app: 'istio-ingressgateway',
+      destination_service: 'customer-service.coffee-shop.svc.cluster.local',
+      destination_service_name: 'customer-service',
+      destination_service_namespace: 'coffee-shop',
+      destination_workload: 'web',
+      destination_principal: harness.pods[0]!.identity,
+      connection_security_policy: 'mutual_tls',
+    });
+    // Denied at the gateway: the route was matched, so the service it routes to is named.
+    const denied = series.find((s) => s.response_code === '403');
+    expect(denied).toMatchObject({ reporter: 'source', destination_service_name: 'customer-service' });
+    expect(series.every((s) => s.reporter === 'source' && s.source_workload === 'istio-ingressgateway')).toBe(true);
+  });
+
+  it('names a Kubernetes service by its short name and a ServiceEntry host in full', () => {
+    expect(
+      clusterService({ host: 'web.shop.svc.cluster.local', serviceKey: 'shop/web.shop.svc.cluster.local' }),
+    ).toEqual({ hostname: 'web.shop.svc.cluster.local', name: 'web', namespace: 'shop' });
+    expect(clusterService({ host: 'api.example.com', serviceKey: 'egress/api.example.com' })).toEqual({
+      hostname: 'api.example.com',
+      name: 'api.example.com',
+      namespace: 'egress',
+    });
+    expect(clusterService({ host: 'api.example.com' })).toEqual({
+      hostname: 'api.example.com',
+      name: 'api.example.com',
+      namespace: '',
+    });
   });
 });

@@ -7,6 +7,7 @@ import type { WaypointTelemetry } from '../telemetry.js';
 import type { Tracer } from '../tracing.js';
 import { folderCredentials, GatewayCredentials, type CredentialReader } from './credentials.js';
 import { GatewayRuntime } from './gateway-runtime.js';
+import { gatewayPeer, gatewayReporter } from './gateway-reporter.js';
 import { GatewayListeners } from './listeners.js';
 
 export interface StartedGateway {
@@ -27,6 +28,11 @@ export async function startGateway(
     reader = folderCredentials(s.gateway.credentialDir);
   }
   const credentials = new GatewayCredentials({ reader, log: deps.log });
+  deps.telemetry.reportAs(
+    gatewayReporter(
+      gatewayPeer({ podName: s.podName, namespace: s.namespace, labels: s.gateway.labels, identity: deps.identity }),
+    ),
+  );
   const listeners = new GatewayListeners({
     transports: deps.runtime.transports,
     credentials,
