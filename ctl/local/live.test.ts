@@ -125,6 +125,32 @@ describe('live view', () => {
     expect(text).toContain('splits customer-service 70/30 per request');
   });
 
+  it("shows the ingress gateway's requests under the service they were routed to (reporter source, as Istio)", () => {
+    // What the gateway's /metrics say (waypoint/gateway/gateway-reporter.ts): Istio's labels.
+    const gw = (code: string) =>
+      `istio_requests_total{reporter="source",source_workload="istio-ingressgateway",destination_service="web-frontend.coffee-shop.svc.cluster.local",destination_service_name="web-frontend",destination_service_namespace="coffee-shop",response_code="${code}"}`;
+    const text = renderView({
+      stats: undefined,
+      now: new Map(),
+      before: undefined,
+      pods: 8,
+      started: Date.now(),
+      admin: 15000,
+      waypoints: [
+        {
+          label: 'coffee-shop/istio-ingressgateway',
+          port: 15101,
+          now: parseMetrics([`${gw('200')} 9`, `${gw('503')} 1`].join('\n')),
+          before: parseMetrics(`${gw('200')} 5`),
+        },
+      ],
+      // eslint-disable-next-line no-control-regex
+    }).replace(/\x1b\[[0-9;]*[A-Za-z]/g, '');
+    expect(text).toContain('GATEWAY coffee-shop/istio-ingressgateway');
+    expect(text).toMatch(/web-frontend\s+10\s+5\s+200 90% 503 10%/);
+    expect(text).not.toMatch(/^unknown\s/m);
+  });
+
   it('percentile', () => {
     expect(percentile([], 50)).toBeNull();
     expect(percentile([1, 2, 3, 4], 50)).toBe(2);

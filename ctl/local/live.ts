@@ -137,13 +137,17 @@ export interface WaypointView {
   readonly before: Map<string, Sample[]> | undefined;
 }
 
-/** The waypoint's istio_requests_total by destination service: total and per response code. */
+/**
+ * A waypoint's (or gateway's) istio_requests_total by destination service: total and per
+ * response code. A gateway reports as Istio's gateways do, with reporter `source`.
+ */
 function requestsByService(
   metrics: Map<string, Sample[]> | undefined,
+  reporter: 'waypoint' | 'source',
 ): Map<string, { total: number; codes: Record<string, number> }> {
   const out = new Map<string, { total: number; codes: Record<string, number> }>();
   for (const s of metrics?.get('istio_requests_total') ?? []) {
-    if (s.labels.reporter !== 'waypoint') continue;
+    if (s.labels.reporter !== reporter) continue;
     const key = s.labels.destination_service_name ?? '?';
     const e = out.get(key) ?? { total: 0, codes: {} };
     e.total += s.value;
@@ -228,13 +232,14 @@ export function renderView(o: {
   let deniedBefore = 0;
   for (const w of o.waypoints ?? []) {
     // Istio's gateway pods (istio-ingressgateway / istio-egressgateway, see gateways.ts) run the same binary.
-    const title = /\/istio-(ingress|egress)gateway$/.test(w.label)
+    const gateway = /\/istio-(ingress|egress)gateway$/.test(w.label);
+    const title = gateway
       ? `GATEWAY ${w.label}\x1b[0m (traffic entering or leaving the mesh; admin + metrics 127.0.0.1:${w.port})`
       : `WAYPOINT ${w.label}\x1b[0m (L7 routing and policy; admin + metrics 127.0.0.1:${w.port})`;
     lines.push(`\x1b[1m${title}`);
     lines.push(`${'destination service'.padEnd(24)}${'requests'.padStart(9)}${'req/s'.padStart(7)}  responses`);
-    const now = requestsByService(w.now);
-    const before = requestsByService(w.before);
+    const now = requestsByService(w.now, gateway ? 'source' : 'waypoint');
+    const before = requestsByService(w.before, gateway ? 'source' : 'waypoint');
     for (const [svc, e] of [...now.entries()].sort(([a], [b]) => a.localeCompare(b))) {
       const b = before.get(svc);
       const codes = Object.entries(e.codes)
