@@ -216,7 +216,9 @@ export function computeGraph(deltas: Deltas, topology: Topology = EMPTY_TOPOLOGY
     return undefined;
   };
 
-  // Requests, as the waypoints saw them.
+  // Requests, as the waypoints saw them, and the gateways (reporter `source`, as Istio's
+  // gateways report: the gateway is the source, the routed-to service the destination).
+  const byProxy = (l: Sample['labels']) => l.reporter === 'waypoint' || l.reporter === 'source';
   const requestKey = (l: Sample['labels']) => {
     const src = source(l);
     const svc = destinationService(l);
@@ -225,7 +227,7 @@ export function computeGraph(deltas: Deltas, topology: Topology = EMPTY_TOPOLOGY
     return { src, svc, dst, via };
   };
   for (const s of deltas.samples.get('istio_requests_total') ?? []) {
-    if (s.labels.reporter !== 'waypoint') continue;
+    if (!byProxy(s.labels)) continue;
     const { src, svc, dst, via } = requestKey(s.labels);
     const target = svc ?? dst;
     if (!target) continue;
@@ -241,7 +243,7 @@ export function computeGraph(deltas: Deltas, topology: Topology = EMPTY_TOPOLOGY
     }
   }
   for (const s of deltas.samples.get('istio_request_duration_milliseconds_bucket') ?? []) {
-    if (s.labels.reporter !== 'waypoint') continue;
+    if (!byProxy(s.labels)) continue;
     const { src, svc, dst } = requestKey(s.labels);
     const le = s.labels.le === '+Inf' ? Infinity : Number(s.labels.le);
     if (Number.isNaN(le)) continue;

@@ -183,6 +183,20 @@ describe('dashboard graph', () => {
     expect(g.windowSeconds).toBe(10);
   });
 
+  it("draws an ingress gateway's requests (reporter source, as Istio's gateways report) to the routed-to service", () => {
+    const gateway = (count: number) =>
+      requests('istio-ingressgateway', 'payment-service', 'payment-service', '200', count, 3).replaceAll(
+        'reporter="waypoint"',
+        'reporter="source"',
+      );
+    const g = graphOf(gateway(10), gateway(40), 10);
+    const e = edge(g, 'wl:coffee-shop/istio-ingressgateway', 'svc:coffee-shop/payment-service')!;
+    expect(e).toMatchObject({ protocol: 'http', rps: 3, total: 30, mtls: true });
+    expect(e.via).toBeUndefined();
+    expect(e.p99Ms).toBeGreaterThan(1);
+    expect(edge(g, 'svc:coffee-shop/payment-service', 'wl:coffee-shop/payment-service')).toMatchObject({ total: 30 });
+  });
+
   it('marks an edge with any plaintext request as not mTLS', () => {
     const g = graphOf(
       '',
