@@ -3,6 +3,7 @@
 // loopback), garbage dropped, upstream failure answered SERVFAIL.
 import dgram from 'node:dgram';
 import net from 'node:net';
+import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../core/log.js';
 import {
@@ -225,6 +226,75 @@ describe('DNS proxy', () => {
     });
     const out = await dead.handle(encodeMessage(queryMessage(7, 'www.example.org', TYPE.A)), shopV4, 'udp');
     expect(decodeMessage(out!)).toMatchObject({ id: 7, rcode: RCODE.SERVFAIL });
+  });
+});
+
+/** `name{labels} value` lines of a registry as label maps with their values. */
+async function series(registry: Registry, name: string): Promise<Array<Record<string, string>>> {
+  const text = await registry.metrics();
+  return [...text.matchAll(new RegExp(`^${name}\\{(.*)\\} (\\S+)$`, 'gm'))].map((m) => ({
+    ...Object.fromEntries([...m[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1]!, l[2]!])),
+    value: m[2]!,
+  }));
+}
+
+describe('DNS proxy metrics (ztunnel names and labels)', () => {
+  it('counts queries by type, transport and source; forwards, their failures and duration', async () => {
+    const registry = new Registry();
+    const source = { name: 'web-7d4f9c8b6d-q2x8z', namespace: 'shop', identity: 'spiffe://x/ns/shop/sa/web' };
+    const web: DnsClient = { ...shopV4, workload: { ...source, labels: { app: 'web', version: 'v2' } } };
+    const counting = new DnsProxy({
+      names: () => new NameTable(snapshot),
+      capture: () => true,
+      upstream: new Forwarder({ servers: [{ address: '127.0.0.1', port: resolver.port }] }),
+      log,
+      registry,
+    });
+    const query = (name: string, type: number, client: DnsClient, transport: 'udp' | 'tcp', proxy = counting) =>
+      proxy.handle(encodeMessage(queryMessage(9, name, type)), client, transport);
+    await query('payment', TYPE.A, web, 'udp'); // answered here
+    await query('payment', TYPE.AAAA, web, 'udp'); // answered here
+    await query('www.example.org', TYPE.A, web, 'tcp'); // forwarded
+    await query('www.example.org', TYPE.A, shopV4, 'udp'); // forwarded, from a pod without a workload
+    const requests = await series(registry, 'istio_dns_requests_total');
+    const row = (type: string, protocol: string, service: string) =>
+      requests.find(
+        (r) =>
+          r.request_query_type === type && r.request_protocol === protocol && r.source_canonical_service === service,
+      )?.value;
+    expect(row('a', 'udp', 'web')).toBe('1');
+    expect(row('aaaa', 'udp', 'web')).toBe('1');
+    expect(row('a', 'tcp', 'web')).toBe('1');
+    expect(row('a', 'udp', 'unknown')).toBe('1');
+    expect(requests.find((r) => r.source_canonical_service === 'web')?.source_canonical_revision).toBe('v2');
+    const upstream = await series(registry, 'istio_dns_upstream_requests_total');
+    expect(upstream.map((r) => [r.request_protocol, r.source_canonical_service, r.value]).sort()).toEqual([
+      ['tcp', 'web', '1'],
+      ['udp', 'unknown', '1'],
+    ]);
+    expect(await series(registry, 'istio_dns_upstream_failures_total')).toEqual([]);
+    const counts = await series(registry, 'istio_dns_upstream_request_duration_seconds_count');
+    expect(counts.map((r) => r.value).sort()).toEqual(['1', '1']);
+
+    // An unreachable upstream: a failure, counted and timed, on the same registry (a second proxy).
+    const dead = new DnsProxy({
+      names: () => new NameTable(snapshot),
+      capture: () => true,
+      upstream: new Forwarder({ servers: [{ address: '127.0.0.1', port: 9 }], udpTimeoutMs: 200 }),
+      log,
+      registry,
+    });
+    await query('www.example.org', TYPE.A, web, 'udp', dead);
+    const failures = await series(registry, 'istio_dns_upstream_failures_total');
+    expect(failures).toEqual([
+      {
+        request_query_type: 'a',
+        request_protocol: 'udp',
+        source_canonical_service: 'web',
+        source_canonical_revision: 'v2',
+        value: '1',
+      },
+    ]);
   });
 });
 

@@ -1,7 +1,9 @@
 // The agent's DNS proxy logic, without sockets: a pod's query in, the answer out. Mesh names
 // (name-table.ts) are answered here with their VIPs; everything else, and every query when
 // the mesh's dnsCapture is off, goes to the upstream resolvers unchanged. A message that does
-// not decode is dropped (undefined); a query the proxy cannot serve gets SERVFAIL.
+// not decode is dropped (undefined); a query the proxy cannot serve gets SERVFAIL. Each query
+// is counted in Prometheus with ztunnel's DNS metrics (metrics.ts), the `stats` kept here too.
+import type { Registry } from 'prom-client';
 import { isAmbitError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import {
@@ -14,6 +16,7 @@ import {
   type DnsMessage,
   type DnsRecord,
 } from '../../core/dns/wire.js';
+import { DnsMetrics, type DnsQueryFacts, type DnsSource } from './metrics.js';
 import type { NameTable } from './name-table.js';
 import type { Upstream } from './upstream.js';
 
@@ -28,6 +31,8 @@ export interface DnsClient {
   readonly namespace: string;
   /** The pod's address families: AAAA answers carry IPv6 VIPs only for a pod that has IPv6. */
   readonly families: readonly (4 | 6)[];
+  /** The pod's workload, for the metrics' source labels. */
+  readonly workload?: DnsSource;
 }
 
 export interface DnsProxyDeps {
@@ -42,6 +47,8 @@ export interface DnsProxyDeps {
    * never rejects). A name the table does not hold is looked up once before it is forwarded.
    */
   lookup?: (name: string) => Promise<void>;
+  /** Where the DNS metrics are registered (the agent's /metrics); absent = not exported. */
+  registry?: Registry;
 }
 
 /** Distinct names one agent looks up on demand; past that, unknown names go upstream at once. */
@@ -60,7 +67,10 @@ export class DnsProxy {
   readonly stats: DnsStats = { answered: 0, forwarded: 0, dropped: 0, failed: 0 };
   /** Names looked up on demand (settled or in flight). */
   private readonly looked = new Map<string, Promise<void>>();
-  constructor(private readonly deps: DnsProxyDeps) {}
+  private readonly metrics: DnsMetrics | undefined;
+  constructor(private readonly deps: DnsProxyDeps) {
+    this.metrics = deps.registry ? new DnsMetrics(deps.registry) : undefined;
+  }
 
   /** The answer to one query (as bytes), or undefined when the message is dropped. */
   async handle(query: Buffer, client: DnsClient, transport: 'udp' | 'tcp'): Promise<Buffer | undefined> {
@@ -77,6 +87,12 @@ export class DnsProxy {
       this.stats.dropped++;
       return undefined;
     }
+    const facts: DnsQueryFacts = {
+      type: msg.questions[0]?.type ?? 0,
+      transport,
+      ...(client.workload ? { source: client.workload } : {}),
+    };
+    this.metrics?.query(facts);
     const capture = this.deps.capture();
     let local = capture ? this.answerLocally(msg, client, transport) : undefined;
     if (!local && capture && (await this.lookUp(msg, client))) local = this.answerLocally(msg, client, transport);
@@ -84,12 +100,15 @@ export class DnsProxy {
       this.stats.answered++;
       return local;
     }
+    const started = performance.now();
     try {
       const reply = await this.deps.upstream.exchange(query, transport);
       this.stats.forwarded++;
+      this.metrics?.forwarded(facts, (performance.now() - started) / 1000, false);
       return reply;
     } catch (err) {
       this.stats.failed++;
+      this.metrics?.forwarded(facts, (performance.now() - started) / 1000, true);
       this.deps.log.debug('DNS upstream failed', { err: (err as Error).message });
       return encodeMessage(reply(msg, RCODE.SERVFAIL, []));
     }
