@@ -123,6 +123,7 @@ export class Agent implements ComponentRuntime {
         servers: this.settings.dnsUpstreams ? parseUpstreams(this.settings.dnsUpstreams) : systemUpstreams(),
       }),
       log: this.log.child({ component: 'dns' }),
+      ...(deps.metrics ? { registry: deps.metrics.registry } : {}),
       // On-demand discovery: a name the agent does not hold yet is asked for before it goes upstream.
       ...(hasLookup(config) ? { lookup: (name: string) => config.lookup(name) } : {}),
     });
@@ -314,7 +315,11 @@ export class Agent implements ComponentRuntime {
               dns: {
                 port: this.settings.ports.dns,
                 proxy: this.dns,
-                client: () => ({ namespace: entry.ctx.pod.namespace, families: ipFamilies(entry.ctx.pod.ips) }),
+                client: () => ({
+                  namespace: entry.ctx.pod.namespace,
+                  families: ipFamilies(entry.ctx.pod.ips),
+                  workload: entry.ctx.workload,
+                }),
               },
             }
           : {}),
