@@ -1,10 +1,13 @@
 // What one request carries through the filter chain. Created per request; everything it
 // points at (compiled routes, policies, JWKS) is built once per config change.
+import type { Readable } from 'node:stream';
 import type { Cluster, ClusterEndpoint, HeaderOperations } from '../../core/model/l7.js';
 import type { Workload } from '../../core/model/types.js';
 import type { CompiledRoute, CompiledVirtualHost } from '../route/route-table.js';
 import type { RequestView } from '../route/request-view.js';
 import type { LocalReply } from '../respond.js';
+import type { RouterResult } from '../upstream/router.js';
+import type { CancelSignal } from '../upstream/transport-cancel.js';
 
 export interface RequestContext {
   readonly view: RequestView;
@@ -34,6 +37,22 @@ export interface RequestContext {
   delayedMs?: number;
   /** Run on the upstream response's headers before they are sent (WasmPlugins), in order. */
   responseHooks?: Array<(headers: Record<string, string | string[]>) => Promise<void>>;
+  /** Set by filters that read or change bodies (WasmPlugin body callbacks); absent, bodies pass untouched. */
+  bodyFilter?: BodyFilter;
+}
+
+export type RequestBody = Buffer | NodeJS.ReadableStream | undefined;
+
+/** The handler's hook for body filters: the request body around routing, the response body before it is sent. */
+export interface BodyFilter {
+  /** Routes with the body as the filters leave it (Content-Length fixed up); their local reply replaces the result. */
+  route(
+    body: RequestBody,
+    deadline: CancelSignal,
+    route: (body: RequestBody, deadline: CancelSignal) => Promise<RouterResult>,
+  ): Promise<RouterResult>;
+  /** The upstream body as the filters leave it (`headers` fixed up in place), or their local reply instead. */
+  response(status: number, headers: Record<string, string | string[]>, body: Readable): Promise<Readable | LocalReply>;
 }
 
 /** Continue (undefined) or answer locally. */
