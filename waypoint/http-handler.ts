@@ -271,7 +271,10 @@ async function handle(req: Req, res: Res, deps: HandlerDeps): Promise<void> {
     if (!res.writableFinished) downstreamGone.abort();
     if (deadline !== downstreamGone) deadline.dispose();
   });
-  const result = await pipeline.route(ctx, body, deadline);
+  // Body filters (WasmPlugins with body callbacks) see the request body around routing.
+  const result = ctx.bodyFilter
+    ? await ctx.bodyFilter.route(body, deadline, (b, d) => pipeline.route(ctx, b, d))
+    : await pipeline.route(ctx, body, deadline);
   if (downstreamGone.aborted) {
     if (result.kind === 'upstream') result.response.body.destroy();
     finish(0, 'DC', 0, { attempts: result.attempts });
@@ -286,6 +289,20 @@ async function handle(req: Req, res: Res, deps: HandlerDeps): Promise<void> {
   const responseHeaders = { ...result.response.headers };
   for (const edit of ctx.responseEdits) applyHeaderOps(responseHeaders, edit);
   for (const hook of ctx.responseHooks ?? []) await hook(responseHeaders);
+  const upstream = {
+    upstream: result.endpoint.key,
+    attempts: result.attempts,
+    endpoint: result.endpoint.endpoint,
+    cluster: result.cluster,
+  };
+  // Body filters may change the response body (Content-Length fixed up) or answer instead.
+  const responseBody = ctx.bodyFilter
+    ? await ctx.bodyFilter.response(result.response.status, responseHeaders, result.response.body)
+    : result.response.body;
+  if (!(responseBody instanceof Readable)) {
+    finish(responseBody.status, responseBody.flag, writeLocal(res, responseBody, ctx.responseEdits), upstream);
+    return;
+  }
   // A gRPC trailers-only answer (status in the headers, HEADERS with END_STREAM) cannot be
   // re-sent as one frame through Node's compatibility API: its status goes in the trailers.
   if (req.httpVersion === '2.0' && responseHeaders['grpc-status'] !== undefined) {
@@ -299,7 +316,7 @@ async function handle(req: Req, res: Res, deps: HandlerDeps): Promise<void> {
   }
   res.writeHead(result.response.status, responseHeaders);
   let responseBytes = 0;
-  result.response.body.on('data', (c: Buffer) => {
+  responseBody.on('data', (c: Buffer) => {
     responseBytes += c.length;
   });
   // HTTP/2 trailers (gRPC's grpc-status and grpc-message) arrive on the upstream stream just
@@ -308,15 +325,10 @@ async function handle(req: Req, res: Res, deps: HandlerDeps): Promise<void> {
     const passed = Object.entries(trailers).filter((e): e is [string, string | string[]] => e[1] !== undefined);
     if (passed.length > 0) res.addTrailers(Object.fromEntries(passed));
   });
-  result.response.body.pipe(res as NodeJS.WritableStream);
-  result.response.body.on('error', () => res.destroy?.());
+  responseBody.pipe(res as NodeJS.WritableStream);
+  responseBody.on('error', () => res.destroy?.());
   res.on('close', () =>
-    finish(result.response.status, res.writableFinished ? (result.flag ?? '-') : 'DC', responseBytes, {
-      upstream: result.endpoint.key,
-      attempts: result.attempts,
-      endpoint: result.endpoint.endpoint,
-      cluster: result.cluster,
-    }),
+    finish(result.response.status, res.writableFinished ? (result.flag ?? '-') : 'DC', responseBytes, upstream),
   );
 }
 
