@@ -20,8 +20,11 @@ export const BufferType = {
   PluginConfiguration: 7,
 } as const;
 
-/** proxy_on_request_headers' answer. */
-export const FilterHeadersStatus = { Continue: 0, StopIteration: 1 } as const;
+/** The action a stream callback returns (proxy_action_t): headers and bodies alike. */
+export const Action = { Continue: 0, Pause: 1 } as const;
+
+/** Buffer ids the ABI defines (0..8); any other is a bad argument, not merely unavailable. */
+export const MAX_BUFFER_TYPE = 8;
 
 export type HeaderPairs = Array<[string, string]>;
 
@@ -69,5 +72,34 @@ export function decodeHeaderMap(data: Uint8Array): HeaderPairs | undefined {
     at += vl + 1;
     out.push([k, v]);
   }
+  return out;
+}
+
+/** An i32 the module passed as size_t: WebAssembly hands it to JS signed. */
+export const u32 = (n: number): number => n >>> 0;
+
+/**
+ * proxy_get_buffer_bytes: up to `max` bytes from `start` (both u32). Undefined (BAD_ARGUMENT)
+ * when `start` lies past the end; a `max` reaching past the end is cut at the end.
+ */
+export function bufferSlice(buf: Uint8Array, start: number, max: number): Uint8Array | undefined {
+  const from = u32(start);
+  if (from > buf.length) return undefined;
+  return buf.subarray(from, from + Math.min(u32(max), buf.length - from));
+}
+
+/**
+ * proxy_set_buffer_bytes: `value` replaces `size` bytes from `start` (both u32). start 0 with
+ * size 0 prepends, a start at or past the end appends (the ABI allows the maximum size_t),
+ * a size reaching past the end replaces the rest, so start 0 with the buffer's size (or more)
+ * replaces the whole buffer.
+ */
+export function bufferSplice(buf: Uint8Array, start: number, size: number, value: Uint8Array): Uint8Array {
+  const from = Math.min(u32(start), buf.length);
+  const to = Math.min(from + u32(size), buf.length);
+  const out = new Uint8Array(buf.length - (to - from) + value.length);
+  out.set(buf.subarray(0, from), 0);
+  out.set(value, from);
+  out.set(buf.subarray(to), from + value.length);
   return out;
 }

@@ -1,44 +1,63 @@
 // WasmPlugins as waypoint HTTP filters: each plugin's VM sees the request headers and
-// properties, may edit the headers sent upstream or answer locally; a failure (trap, time
-// limit, memory limit, a module not loaded) applies the plugin's failStrategy.
+// properties, may edit the headers sent upstream or answer locally; a plugin that exports
+// body callbacks also sees (and may change) the request and response bodies (body-chain.ts).
+// A failure (trap, time limit, memory limit, a module not loaded) applies the plugin's
+// failStrategy.
 import type { Logger } from '../../../core/log.js';
 import type { WasmPluginConfig, WasmPluginPhase } from '../../../core/model/l7.js';
 import { localReply } from '../../respond.js';
 import type { FilterResult, HttpFilter, RequestContext } from '../context.js';
 import type { HeaderPairs } from './abi.js';
+import { BodyChain } from './body-chain.js';
+import { DEFAULT_BODY_BUFFER_LIMIT, WasmBodyStage, type WasmStream } from './body-stage.js';
 import { DEFAULT_CALL_TIMEOUT_MS, DEFAULT_MAX_MEMORY_PAGES, fetchModule, loadFileModule } from './load.js';
 import { sha256Hex } from './module-check.js';
 import { WasmPluginRunner } from './runner.js';
 import type { RequestCall } from './vm.js';
+import { wasm } from './wasm-api.js';
 
 /**
  * VMs shared by every config version that loads the same plugin, module and settings, so a
  * config change does not restart them; a VM ends once no live pipeline holds it.
  */
-const shared = new Map<string, { runner: WasmPluginRunner; refs: number }>();
+const shared = new Map<string, { plugin: LoadedPlugin; refs: number }>();
 const released = new FinalizationRegistry<string>((key) => {
   const entry = shared.get(key);
   if (!entry || --entry.refs > 0) return;
-  entry.runner.close();
+  entry.plugin.runner.close();
   shared.delete(key);
 });
 
-function acquire(holder: object, p: WasmPluginConfig, bytes: Uint8Array, log: Logger): WasmPluginRunner {
+/** A plugin's VM and the stream callbacks its module exports (the others are never called). */
+interface LoadedPlugin {
+  readonly runner: WasmPluginRunner;
+  readonly responseHeaders: boolean;
+  readonly requestBody: boolean;
+  readonly responseBody: boolean;
+}
+
+function acquire(holder: object, p: WasmPluginConfig, bytes: Uint8Array, log: Logger): LoadedPlugin {
   const maxMemoryPages = p.maxMemoryPages ?? DEFAULT_MAX_MEMORY_PAGES;
   const timeout = p.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
   const pluginConfig = p.pluginConfig === undefined ? '' : JSON.stringify(p.pluginConfig);
   const key = JSON.stringify([p.key, sha256Hex(bytes), pluginConfig, maxMemoryPages, timeout]);
   let entry = shared.get(key);
   if (!entry) {
+    const exported = new Set(wasm.Module.exports(new wasm.Module(bytes)).map((e) => e.name));
     entry = {
-      runner: new WasmPluginRunner({ key: p.key, bytes, pluginConfig, maxMemoryPages }, timeout, log),
+      plugin: {
+        runner: new WasmPluginRunner({ key: p.key, bytes, pluginConfig, maxMemoryPages }, timeout, log),
+        responseHeaders: exported.has('proxy_on_response_headers'),
+        requestBody: exported.has('proxy_on_request_body'),
+        responseBody: exported.has('proxy_on_response_body'),
+      },
       refs: 0,
     };
     shared.set(key, entry);
   }
   entry.refs++;
   released.register(holder, key);
-  return entry.runner;
+  return entry.plugin;
 }
 
 type Headers = Record<string, string | string[]>;
@@ -63,6 +82,14 @@ function replaceHeaders(target: Headers, pairs: HeaderPairs): void {
   Object.assign(target, next);
 }
 
+/** The request's headers end it (no body follows); an HTTP/2 request without a length may still have one. */
+function requestEnds(ctx: RequestContext): boolean {
+  const h = ctx.view.headers;
+  if (h['transfer-encoding'] !== undefined) return false;
+  if (h['content-length'] !== undefined) return h['content-length'] === '0';
+  return ctx.view.method === 'GET' || ctx.view.method === 'HEAD';
+}
+
 function properties(ctx: RequestContext): Record<string, string> {
   const v = ctx.view;
   const out: Record<string, string> = {
@@ -82,7 +109,7 @@ function properties(ctx: RequestContext): Record<string, string> {
 
 class WasmFilter implements HttpFilter {
   readonly name: string;
-  private runner: WasmPluginRunner | undefined;
+  private loaded: LoadedPlugin | undefined;
   private loadError: string | undefined;
   private loggedAt = 0;
 
@@ -93,12 +120,12 @@ class WasmFilter implements HttpFilter {
     this.name = `wasm:${plugin.key}`;
     // A file module is checked now and a bad one throws: the config is rejected.
     const bytes = loadFileModule(plugin);
-    if (bytes) this.runner = acquire(this, plugin, bytes, log);
+    if (bytes) this.loaded = acquire(this, plugin, bytes, log);
     else {
       this.loadError = 'module not fetched yet';
       fetchModule(plugin).then(
         (b) => {
-          this.runner = acquire(this, plugin, b, log);
+          this.loaded = acquire(this, plugin, b, log);
           this.loadError = undefined;
         },
         (err: unknown) => {
@@ -112,22 +139,15 @@ class WasmFilter implements HttpFilter {
   async onRequest(ctx: RequestContext): Promise<FilterResult> {
     const services = this.plugin.services;
     if (services && !(ctx.vhost?.vhost.serviceKey && services.includes(ctx.vhost.vhost.serviceKey))) return undefined;
-    const call: RequestCall = { headers: headerPairs(ctx.upstreamHeaders), properties: properties(ctx) };
+    const endOfStream = requestEnds(ctx);
+    const call: RequestCall = { headers: headerPairs(ctx.upstreamHeaders), properties: properties(ctx), endOfStream };
+    const loaded = this.loaded;
     let outcome;
     try {
-      if (!this.runner) throw new Error(this.loadError ?? 'module not loaded');
-      outcome = await this.runner.call(call);
+      if (!loaded) throw new Error(this.loadError ?? 'module not loaded');
+      outcome = await loaded.runner.call(call);
     } catch (err) {
-      const why = err instanceof Error ? err.message : String(err);
-      // At most one line a second: a broken plugin under load would flood the log.
-      if (Date.now() - this.loggedAt >= 1000) {
-        this.loggedAt = Date.now();
-        this.log.warn('wasm plugin failed', {
-          plugin: this.plugin.key,
-          err: why,
-          failStrategy: this.plugin.failStrategy,
-        });
-      }
+      this.failed(err, 'request headers');
       if (this.plugin.failStrategy === 'FAIL_OPEN') return undefined;
       return localReply(500, `wasm plugin ${this.plugin.key} failed`);
     }
@@ -137,21 +157,61 @@ class WasmFilter implements HttpFilter {
     }
     replaceHeaders(ctx.upstreamHeaders, outcome.headers);
     const context = outcome.context;
-    const runner = this.runner;
+    if (context === undefined) return undefined;
+    const method = ctx.view.method;
     // Response filters run in the reverse order of request filters, as in Envoy.
-    if (context !== undefined && runner) (ctx.responseHooks ??= []).unshift((h) => this.onResponse(runner, context, h));
+    if (loaded.responseHeaders)
+      (ctx.responseHooks ??= []).unshift((h) => this.onResponse(loaded.runner, context, h, method));
+    if (loaded.requestBody || loaded.responseBody) this.addBodyStages(ctx, loaded, context, endOfStream);
     return undefined;
   }
 
+  /** Hands this plugin the request's bodies: the handler then runs them through it (body-chain.ts). */
+  private addBodyStages(ctx: RequestContext, loaded: LoadedPlugin, context: number, requestEnded: boolean): void {
+    const chain =
+      ctx.bodyFilter instanceof BodyChain
+        ? ctx.bodyFilter
+        : new BodyChain(ctx.view.method, ctx.upstreamHeaders, requestEnded);
+    ctx.bodyFilter = chain;
+    const stream: WasmStream = {
+      key: this.plugin.key,
+      runner: loaded.runner,
+      context,
+      failOpen: this.plugin.failStrategy === 'FAIL_OPEN',
+      bufferLimit: DEFAULT_BODY_BUFFER_LIMIT,
+      closed: false,
+      bypass: false,
+      failed: (err, phase) => this.failed(err, phase),
+    };
+    if (loaded.requestBody) chain.addRequestStage(new WasmBodyStage(stream, false));
+    if (loaded.responseBody) chain.addResponseStage(new WasmBodyStage(stream, true));
+    chain.onAbandon(() => {
+      if (!stream.closed) loaded.runner.end(context);
+      stream.closed = true;
+    });
+  }
+
   /** A failure here leaves the response as it came: its status is already decided upstream. */
-  private async onResponse(runner: WasmPluginRunner, context: number, headers: Headers): Promise<void> {
+  private async onResponse(runner: WasmPluginRunner, context: number, headers: Headers, method: string): Promise<void> {
     try {
-      const outcome = await runner.respond({ context, headers: headerPairs(headers) });
+      const endOfStream = method === 'HEAD' || headers['content-length'] === '0';
+      const outcome = await runner.respond({ context, headers: headerPairs(headers), endOfStream });
       replaceHeaders(headers, outcome.headers);
     } catch (err) {
-      const why = err instanceof Error ? err.message : String(err);
-      this.log.warn('wasm plugin failed on response headers', { plugin: this.plugin.key, err: why });
+      this.failed(err, 'response headers');
     }
+  }
+
+  /** At most one line a second: a broken plugin under load would flood the log. */
+  private failed(err: unknown, phase: string): void {
+    if (Date.now() - this.loggedAt < 1000) return;
+    this.loggedAt = Date.now();
+    this.log.warn('wasm plugin failed', {
+      plugin: this.plugin.key,
+      phase,
+      err: err instanceof Error ? err.message : String(err),
+      failStrategy: this.plugin.failStrategy,
+    });
   }
 }
 

@@ -6,8 +6,8 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../../../core/log.js';
-import type { RequestCall, RequestOutcome, ResponseCall, VmInit } from './vm.js';
-import type { WorkerReply } from './vm-worker.js';
+import type { BodyCall, BodyOutcome, RequestCall, RequestOutcome, ResponseCall, VmInit } from './vm.js';
+import type { WorkerCall, WorkerReply } from './vm-worker.js';
 
 /** JS heap of a plugin's worker (WebAssembly memory is bounded by maxMemoryPages instead). */
 const WORKER_HEAP_MB = 32;
@@ -40,7 +40,7 @@ function spawn(init: VmInit): Worker {
 
 interface Pending {
   readonly id: number;
-  readonly resolve: (o: RequestOutcome) => void;
+  readonly resolve: (o: RequestOutcome | BodyOutcome) => void;
   readonly reject: (e: Error) => void;
   readonly timer: NodeJS.Timeout;
 }
@@ -64,15 +64,27 @@ export class WasmPluginRunner {
 
   /** Runs one request through the plugin; rejects on a trap, a timeout or a plugin that did not start. */
   call(req: RequestCall): Promise<RequestOutcome> {
-    return this.enqueue({ call: req });
+    return this.enqueue({ call: req }) as Promise<RequestOutcome>;
   }
 
   /** Response headers for a context a request call left open. */
   respond(res: ResponseCall): Promise<RequestOutcome> {
-    return this.enqueue({ response: res });
+    return this.enqueue({ response: res }) as Promise<RequestOutcome>;
   }
 
-  private enqueue(message: { call?: RequestCall; response?: ResponseCall }): Promise<RequestOutcome> {
+  /** The next piece of a request or response body for an open context. */
+  body(call: BodyCall): Promise<BodyOutcome> {
+    return this.enqueue({ body: call }) as Promise<BodyOutcome>;
+  }
+
+  /** Ends a context whose stream ended early (proxy_on_done, proxy_on_delete); never rejects. */
+  end(context: number): void {
+    // A worker that is not running holds no contexts (a new one starts with none).
+    if (!this.worker) return;
+    this.enqueue({ end: context }).catch(() => undefined);
+  }
+
+  private enqueue(message: WorkerCall): Promise<RequestOutcome | BodyOutcome> {
     const run = this.queue.then(() => this.send(message));
     this.queue = run.catch(() => undefined);
     return run;
@@ -108,12 +120,12 @@ export class WasmPluginRunner {
     return this.worker;
   }
 
-  private async send(message: { call?: RequestCall; response?: ResponseCall }): Promise<RequestOutcome> {
+  private async send(message: WorkerCall): Promise<RequestOutcome | BodyOutcome> {
     if (this.closed) throw new Error('plugin closed');
     const { w, ready } = this.ensureWorker();
     await ready;
     const id = this.nextId++;
-    return new Promise<RequestOutcome>((resolve, reject) => {
+    return new Promise<RequestOutcome | BodyOutcome>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.fail(w, `call exceeded ${this.callTimeoutMs} ms; the VM was stopped`);
       }, this.callTimeoutMs);

@@ -2,11 +2,15 @@
 // 0.2.1). It runs inside a worker (vm-worker.ts), which is what bounds the time of a call;
 // this file only does the ABI (and caps the module's memory, module-check.ts).
 import {
+  Action,
   BufferType,
+  bufferSlice,
+  bufferSplice,
   decodeHeaderMap,
   encodeHeaderMap,
-  FilterHeadersStatus,
   MapType,
+  MAX_BUFFER_TYPE,
+  u32,
   WasmResult,
   type HeaderPairs,
 } from './abi.js';
@@ -30,6 +34,8 @@ export interface RequestCall {
   readonly headers: HeaderPairs;
   /** Property path (segments joined by '.') → value. */
   readonly properties: Readonly<Record<string, string>>;
+  /** The request has no body (end_of_stream on its headers); true when not said. */
+  readonly endOfStream?: boolean;
 }
 
 export interface LocalResponse {
@@ -42,6 +48,27 @@ export interface ResponseCall {
   /** The context proxy_on_request_headers ran in (RequestOutcome.context). */
   readonly context: number;
   readonly headers: HeaderPairs;
+  /** The response has no body. */
+  readonly endOfStream?: boolean;
+}
+
+/** The next piece of a request or response body for an open context. */
+export interface BodyCall {
+  readonly context: number;
+  readonly response: boolean;
+  readonly chunk: Uint8Array;
+  readonly endOfStream: boolean;
+}
+
+export interface BodyOutcome {
+  /** The bytes to pass on; absent while the plugin pauses (the VM keeps them). */
+  readonly body?: Uint8Array;
+  /** Bytes the VM holds for this body after the call (0 unless paused). */
+  readonly buffered: number;
+  readonly localResponse?: LocalResponse;
+  /** The context ended with this call: no further calls for it. */
+  readonly closed: boolean;
+  readonly logs: LogLine[];
 }
 
 export interface RequestOutcome {
@@ -54,10 +81,13 @@ export interface RequestOutcome {
 
 const ROOT_CONTEXT = 1;
 const PAGE = 65536;
-/** Request contexts awaiting their response, at most (the oldest are closed first). */
-const MAX_OPEN_CONTEXTS = 1024;
+/** Request contexts awaiting a body or their response, at most (the oldest are closed first). */
+const MAX_OPEN_CONTEXTS = 4096;
 
 type Fn = (...args: number[]) => number;
+
+/** No header map: body calls offer the body buffer only. */
+const NO_MAP = -1;
 
 /** The per-request state host functions read and edit. */
 interface Stream {
@@ -66,6 +96,8 @@ interface Stream {
   headers: HeaderPairs;
   properties: Readonly<Record<string, string>>;
   localResponse?: LocalResponse;
+  /** During a body call: the body buffer offered (request or response body) and its bytes. */
+  body?: { readonly type: number; bytes: Uint8Array };
 }
 
 export class ProxyWasmVm {
@@ -74,8 +106,10 @@ export class ProxyWasmVm {
   private logs: LogLine[] = [];
   private stream: Stream | undefined;
   private nextContext = ROOT_CONTEXT + 1;
-  /** Open request contexts and their properties (still readable while their response runs). */
+  /** Open request contexts and their properties (still readable while their body and response run). */
   private readonly open = new Map<number, Readonly<Record<string, string>>>();
+  /** Bodies a plugin paused, by context: each later chunk is appended and the whole offered again. */
+  private readonly paused = new Map<number, Uint8Array>();
   private readonly enc = new TextEncoder();
   private readonly dec = new TextDecoder();
   private readonly vmConfig = new Uint8Array(0);
@@ -122,12 +156,14 @@ export class ProxyWasmVm {
     };
     this.stream = stream;
     const id = this.nextContext++;
+    const eos = call.endOfStream ?? true;
     try {
       this.optional('proxy_on_context_create')?.(id, ROOT_CONTEXT);
-      const status = this.optional('proxy_on_request_headers')?.(id, stream.headers.length, 1);
-      if (status === FilterHeadersStatus.StopIteration && !stream.localResponse)
+      const status = this.optional('proxy_on_request_headers')?.(id, stream.headers.length, eos ? 1 : 0);
+      if (status === Action.Pause && !stream.localResponse)
         this.logs.push({ level: 3, message: 'plugin paused the request; Ambit continues it (no async host calls)' });
-      const waits = !stream.localResponse && this.optional('proxy_on_response_headers') !== undefined;
+      const later = (!eos && this.has('proxy_on_request_body')) || this.takesResponse();
+      const waits = !stream.localResponse && later;
       if (waits) this.keepOpen(id, call.properties);
       else this.finish(id);
       this.checkMemory();
@@ -149,22 +185,83 @@ export class ProxyWasmVm {
     this.open.delete(call.context);
     const stream: Stream = { map: MapType.ResponseHeaders, headers: call.headers.map(([k, v]) => [k, v]), properties };
     this.stream = stream;
+    const eos = call.endOfStream ?? false;
     try {
-      this.optional('proxy_on_response_headers')?.(call.context, stream.headers.length, 0);
-      this.finish(call.context);
+      this.optional('proxy_on_response_headers')?.(call.context, stream.headers.length, eos ? 1 : 0);
+      const more = !eos && !stream.localResponse && this.has('proxy_on_response_body');
+      if (more) this.open.set(call.context, properties);
+      else this.finish(call.context);
       this.checkMemory();
     } finally {
       this.stream = undefined;
     }
-    return { headers: stream.headers, logs: this.takeLogs() };
+    return {
+      headers: stream.headers,
+      ...(stream.localResponse ? { localResponse: stream.localResponse } : {}),
+      logs: this.takeLogs(),
+    };
+  }
+
+  /**
+   * The next piece of a body: appended to what the plugin paused before, offered whole to
+   * proxy_on_request_body or proxy_on_response_body. Continue passes the (possibly edited)
+   * bytes on; Pause keeps them here until a later call continues or the body ends (at its end
+   * the host continues: Ambit has no async host calls that could resume it later).
+   */
+  onBody(call: BodyCall): BodyOutcome {
+    const properties = this.open.get(call.context);
+    if (!properties) throw new Error(`context ${call.context} is no longer open (the VM restarted or evicted it)`);
+    const held = this.paused.get(call.context);
+    this.paused.delete(call.context);
+    const bytes = held ? bufferSplice(held, held.length, 0, call.chunk) : call.chunk;
+    const type = call.response ? BufferType.ResponseBody : BufferType.RequestBody;
+    const stream: Stream = { map: NO_MAP, headers: [], properties, body: { type, bytes } };
+    this.stream = stream;
+    const eos = call.endOfStream;
+    try {
+      const hook = call.response ? 'proxy_on_response_body' : 'proxy_on_request_body';
+      const action = this.optional(hook)?.(call.context, bytes.length, eos ? 1 : 0) ?? Action.Continue;
+      this.checkMemory();
+      const body = stream.body?.bytes ?? bytes;
+      if (stream.localResponse) {
+        this.end(call.context);
+        return { buffered: 0, localResponse: stream.localResponse, closed: true, logs: this.takeLogs() };
+      }
+      if (action !== Action.Continue && !eos) {
+        this.paused.set(call.context, body);
+        return { buffered: body.length, closed: false, logs: this.takeLogs() };
+      }
+      if (action !== Action.Continue)
+        this.logs.push({ level: 3, message: 'plugin paused at the end of the body; Ambit continues it' });
+      const closed = eos && (call.response || !this.takesResponse());
+      if (closed) this.end(call.context);
+      return { body, buffered: 0, closed, logs: this.takeLogs() };
+    } finally {
+      this.stream = undefined;
+    }
+  }
+
+  /** Ends a context early (its stream failed or was answered elsewhere); nothing when it is not open. */
+  end(context: number): void {
+    this.paused.delete(context);
+    if (!this.open.delete(context)) return;
+    this.finish(context);
+  }
+
+  /** The module has a callback for response headers or bodies, so a request context waits for them. */
+  private takesResponse(): boolean {
+    return this.has('proxy_on_response_headers') || this.has('proxy_on_response_body');
+  }
+
+  private has(name: string): boolean {
+    return this.optional(name) !== undefined;
   }
 
   private keepOpen(id: number, properties: Readonly<Record<string, string>>): void {
     this.open.set(id, properties);
     for (const old of this.open.keys()) {
       if (this.open.size <= MAX_OPEN_CONTEXTS) break;
-      this.open.delete(old);
-      this.finish(old);
+      this.end(old);
     }
   }
 
@@ -229,6 +326,7 @@ export class ProxyWasmVm {
       // Ambit calls no proxy_on_tick: accepted so plugins that ask still start.
       proxy_set_tick_period_milliseconds: () => WasmResult.Ok,
       proxy_get_buffer_status: (type, retSize, retFlags) => {
+        if (u32(type) > MAX_BUFFER_TYPE) return WasmResult.BadArgument;
         const buf = this.buffer(type);
         if (!buf) return WasmResult.NotFound;
         const view = new DataView(this.memory.buffer);
@@ -237,13 +335,20 @@ export class ProxyWasmVm {
         return WasmResult.Ok;
       },
       proxy_get_buffer_bytes: (type, start, max, retPtr, retSize) => {
+        if (u32(type) > MAX_BUFFER_TYPE) return WasmResult.BadArgument;
         const buf = this.buffer(type);
         if (!buf) return WasmResult.NotFound;
-        if (start < 0 || start > buf.length) return WasmResult.BadArgument;
-        return this.give(buf.subarray(start, start + Math.max(0, max)), retPtr, retSize);
+        const part = bufferSlice(buf, start, max);
+        return part ? this.give(part, retPtr, retSize) : WasmResult.BadArgument;
       },
-      // Bodies are not handed to plugins (see README): nothing to replace.
-      proxy_set_buffer_bytes: () => WasmResult.NotFound,
+      // Only the body of the current body call can be changed (configurations are read-only).
+      proxy_set_buffer_bytes: (type, start, size, ptr, len) => {
+        if (u32(type) > MAX_BUFFER_TYPE) return WasmResult.BadArgument;
+        const body = this.stream?.body;
+        if (!body || body.type !== type) return WasmResult.NotFound;
+        body.bytes = bufferSplice(body.bytes, start, size, this.bytes(ptr, len));
+        return WasmResult.Ok;
+      },
       proxy_get_header_map_size: (mapType, retSize) => {
         const map = this.headerMap(mapType);
         if (!map) return WasmResult.NotFound;
@@ -311,6 +416,7 @@ export class ProxyWasmVm {
   private buffer(type: number): Uint8Array | undefined {
     if (type === BufferType.PluginConfiguration) return this.pluginConfig;
     if (type === BufferType.VmConfiguration) return this.vmConfig;
-    return undefined;
+    const body = this.stream?.body;
+    return body?.type === type ? body.bytes : undefined;
   }
 }

@@ -11,7 +11,11 @@ export interface WasmModuleImport {
 }
 
 interface WasmApi {
-  readonly Module: { new (bytes: Uint8Array): object; imports(module: object): WasmModuleImport[] };
+  readonly Module: {
+    new (bytes: Uint8Array): object;
+    imports(module: object): WasmModuleImport[];
+    exports(module: object): Array<{ readonly name: string; readonly kind: string }>;
+  };
   readonly Instance: new (module: object, imports: object) => { readonly exports: Record<string, unknown> };
   readonly Memory: new (d: { initial: number; maximum?: number }) => WasmMemory;
 }
