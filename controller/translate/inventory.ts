@@ -23,6 +23,11 @@ import {
 import { validateVirtualService } from './validate/virtual-service.js';
 import { validateGrpcRoute } from './grpc-route-validate.js';
 import { validateReferenceGrant } from './reference-grants.js';
+import { decodeIstioObject, type DecodeResult, type IstioObject } from './decode-object.js';
+import * as net from '../../core/crds/networking.js';
+import * as sec from '../../core/crds/security.js';
+import type * as crd from '../../core/crds/types.js';
+import type { Schema } from '../../core/crds/schema.js';
 
 export interface Rejection {
   readonly kind: string;
@@ -46,8 +51,15 @@ const GATEWAY_API = ['gateway.networking.k8s.io/v1', 'gateway.networking.k8s.io/
 
 interface KindSpec {
   readonly versions: readonly string[];
+  /** Decode into the typed value validation and translation read (schema-level issues). */
+  readonly decode?: (obj: KubeObject) => DecodeResult<unknown>;
+  /** Istio's value rules, on the decoded object. */
   readonly validate?: (obj: KubeObject) => Issues;
   readonly bucket: keyof Inventory;
+}
+
+function istio<S>(spec: Schema<S>): (obj: KubeObject) => DecodeResult<unknown> {
+  return (obj) => decodeIstioObject(obj, spec);
 }
 
 /** Kinds keyed by `group/Kind` so that Istio's Gateway and Gateway API's Gateway differ. */
@@ -60,43 +72,61 @@ const KINDS: Record<string, KindSpec> = {
   'apps/Deployment': { versions: ['apps/v1'], validate: validateWorkloadObject, bucket: 'deployments' },
   'discovery.k8s.io/EndpointSlice': { versions: ['discovery.k8s.io/v1'], bucket: 'endpointSlices' },
   'networking.istio.io/VirtualService': {
+    decode: istio(net.virtualService),
     versions: NETWORKING,
     validate: validateVirtualService,
     bucket: 'virtualServices',
   },
   'networking.istio.io/DestinationRule': {
+    decode: istio(net.destinationRule),
     versions: NETWORKING,
     validate: validateDestinationRule,
     bucket: 'destinationRules',
   },
   'networking.istio.io/ServiceEntry': {
+    decode: istio(net.serviceEntry),
     versions: NETWORKING,
     validate: validateServiceEntry,
     bucket: 'serviceEntries',
   },
-  'networking.istio.io/Gateway': { versions: NETWORKING, validate: validateIstioGateway, bucket: 'gateways' },
-  'networking.istio.io/Sidecar': { versions: NETWORKING, validate: validateSidecar, bucket: 'sidecars' },
+  'networking.istio.io/Gateway': {
+    decode: istio(net.gateway),
+    versions: NETWORKING,
+    validate: validateIstioGateway,
+    bucket: 'gateways',
+  },
+  'networking.istio.io/Sidecar': {
+    decode: istio(net.sidecar),
+    versions: NETWORKING,
+    validate: validateSidecar,
+    bucket: 'sidecars',
+  },
   'networking.istio.io/WorkloadEntry': {
+    decode: istio(net.workloadEntry),
     versions: NETWORKING,
     validate: validateWorkloadEntry,
     bucket: 'workloadEntries',
   },
   'networking.istio.io/WorkloadGroup': {
+    decode: istio(net.workloadGroup),
     versions: NETWORKING,
     validate: validateWorkloadGroup,
     bucket: 'workloadGroups',
   },
   'security.istio.io/AuthorizationPolicy': {
+    decode: istio(sec.authorizationPolicy),
     versions: SECURITY,
     validate: validateAuthorizationPolicy,
     bucket: 'authorizationPolicies',
   },
   'security.istio.io/PeerAuthentication': {
+    decode: istio(sec.peerAuthentication),
     versions: SECURITY,
     validate: validatePeerAuthentication,
     bucket: 'peerAuthentications',
   },
   'security.istio.io/RequestAuthentication': {
+    decode: istio(sec.requestAuthentication),
     versions: SECURITY,
     validate: validateRequestAuthentication,
     bucket: 'requestAuthentications',
@@ -127,16 +157,16 @@ export interface Inventory {
   serviceAccounts: KubeObject[];
   deployments: KubeObject[];
   endpointSlices: KubeObject[];
-  virtualServices: KubeObject[];
-  destinationRules: KubeObject[];
-  serviceEntries: KubeObject[];
-  gateways: KubeObject[];
-  sidecars: KubeObject[];
-  workloadEntries: KubeObject[];
-  workloadGroups: KubeObject[];
-  authorizationPolicies: KubeObject[];
-  peerAuthentications: KubeObject[];
-  requestAuthentications: KubeObject[];
+  virtualServices: IstioObject<crd.VirtualServiceSpec>[];
+  destinationRules: IstioObject<crd.DestinationRuleSpec>[];
+  serviceEntries: IstioObject<crd.ServiceEntrySpec>[];
+  gateways: IstioObject<crd.GatewaySpec>[];
+  sidecars: IstioObject<crd.SidecarSpec>[];
+  workloadEntries: IstioObject<crd.WorkloadEntrySpec>[];
+  workloadGroups: IstioObject<crd.WorkloadGroupSpec>[];
+  authorizationPolicies: IstioObject<crd.AuthorizationPolicySpec>[];
+  peerAuthentications: IstioObject<crd.PeerAuthenticationSpec>[];
+  requestAuthentications: IstioObject<crd.RequestAuthenticationSpec>[];
   k8sGateways: KubeObject[];
   httpRoutes: KubeObject[];
   grpcRoutes: KubeObject[];
@@ -224,7 +254,13 @@ export function buildInventory(
       );
       continue;
     }
-    const issues = spec.validate?.(obj);
+    const decoded = spec.decode?.(obj);
+    if (decoded && decoded.issues.length > 0) {
+      for (const issue of decoded.issues) rejected.push(rejectionFor(obj, issue.field, issue.reason, origins));
+      continue;
+    }
+    const value = decoded ? decoded.value : obj;
+    const issues = spec.validate?.(value);
     if (issues && !issues.empty) {
       for (const issue of issues.list) rejected.push(rejectionFor(obj, issue.field, issue.reason, origins));
       continue;
@@ -233,11 +269,11 @@ export function buildInventory(
     const key = `${groupOf(obj.apiVersion)}/${objectKey(obj)}`;
     const previous = seen.get(key);
     if (previous) {
-      const list = inventory[spec.bucket];
+      const list = inventory[spec.bucket] as KubeObject[];
       list.splice(list.indexOf(previous), 1);
     }
-    seen.set(key, obj);
-    inventory[spec.bucket].push(obj);
+    seen.set(key, value);
+    (inventory[spec.bucket] as KubeObject[]).push(value);
   }
   return { inventory, rejected };
 }

@@ -154,6 +154,8 @@ spec:
 });
 
 describe('validation of tcp, tls and corsPolicy', () => {
+  // The schema's findings (sniHosts required, the preflight enum) come first, as the API server
+  // refuses such an object before Istio's validation sees it; maxAge is a value rule.
   it('names the field: a tls match without sniHosts, a bad preflight mode, a bad maxAge', () => {
     const result = translate(
       yamlObjects(`${MESH}${DB}---
@@ -166,7 +168,16 @@ spec:
     - match: [{ port: 443 }]
       route: [{ destination: { host: db } }]
   http:
-    - corsPolicy: { allowOrigins: [{ exact: x }], unmatchedPreflights: DROP, maxAge: soon }
+    - corsPolicy: { allowOrigins: [{ exact: x }], unmatchedPreflights: DROP }
+      route: [{ destination: { host: db } }]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: bad-age, namespace: shop }
+spec:
+  hosts: [db]
+  http:
+    - corsPolicy: { allowOrigins: [{ exact: x }], maxAge: soon }
       route: [{ destination: { host: db } }]
 `),
     );

@@ -162,7 +162,7 @@ const CASES: { name: string; yaml: string; kind: string; field: string; reason: 
     kind: 'VirtualService',
     yaml: vs('- route: [{ destination: { subset: v1 } }]'),
     field: 'spec.http[0].route[0].destination.host',
-    reason: /host is required/,
+    reason: /required field is missing/,
   },
   {
     name: 'route without destination or redirect',
@@ -176,7 +176,7 @@ const CASES: { name: string; yaml: string; kind: string; field: string; reason: 
     kind: 'DestinationRule',
     yaml: 'apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: { name: bad, namespace: shop }\nspec:\n  host: reviews\n  subsets: [{ name: v2, labels: { version: 2 } }]\n',
     field: 'spec.subsets[0].labels.version',
-    reason: /label value must be a string, got number 2/,
+    reason: /must be a string, got number 2/,
   },
   {
     name: 'DR bad duration',
@@ -197,7 +197,7 @@ const CASES: { name: string; yaml: string; kind: string; field: string; reason: 
     kind: 'DestinationRule',
     yaml: 'apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: { name: bad, namespace: shop }\nspec:\n  subsets: [{ name: v1 }]\n',
     field: 'spec.host',
-    reason: /host is required/,
+    reason: /required field is missing/,
   },
   {
     name: 'DR duplicate subset',
@@ -260,7 +260,7 @@ const CASES: { name: string; yaml: string; kind: string; field: string; reason: 
     kind: 'AuthorizationPolicy',
     yaml: 'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: { name: bad, namespace: shop }\nspec:\n  selector: { matchLabels: { enabled: true } }\n  rules: [{}]\n',
     field: 'spec.selector.matchLabels.enabled',
-    reason: /label value must be a string, got boolean/,
+    reason: /must be a string, got boolean/,
   },
   {
     name: 'selector together with targetRefs',

@@ -10,6 +10,7 @@ import {
   int,
   labels,
   mapOf,
+  num,
   obj,
   oneOfEnum,
   str,
@@ -25,7 +26,7 @@ const telemetryMatch = obj({
   mode: oneOfEnum('CLIENT_AND_SERVER', 'CLIENT', 'SERVER'),
 });
 
-export const telemetry: Schema = obj({
+export const telemetry = obj({
   selector: workloadSelector,
   targetRef,
   targetRefs: arr(targetRef),
@@ -33,7 +34,7 @@ export const telemetry: Schema = obj({
     obj({
       match: obj({ mode: oneOfEnum('CLIENT_AND_SERVER', 'CLIENT', 'SERVER') }),
       providers: arr(providerRef),
-      randomSamplingPercentage: { type: 'number', format: 'double', minimum: 0, maximum: 100 },
+      randomSamplingPercentage: { ...num, minimum: 0, maximum: 100 } as Schema<number>,
       disableSpanReporting: bool,
       useRequestIdForTraceSampling: bool,
       customTags: mapOf(anything),
@@ -64,7 +65,7 @@ export const telemetry: Schema = obj({
 
 const vmConfig = obj({ env: arr(obj({ name: str, value: str, valueFrom: oneOfEnum('INLINE', 'HOST') })) });
 
-export const wasmPlugin: Schema = obj(
+export const wasmPlugin = obj(
   {
     selector: workloadSelector,
     targetRef,
@@ -88,7 +89,7 @@ export const wasmPlugin: Schema = obj(
   { required: ['url'] },
 );
 
-export const proxyConfig: Schema = obj({
+export const proxyConfig = obj({
   selector: workloadSelector,
   concurrency: int,
   environmentVariables: mapOf(str),
@@ -96,7 +97,7 @@ export const proxyConfig: Schema = obj({
 });
 
 /** EnvoyFilter patches are Envoy configuration: kept as written (Ambit does not apply them). */
-export const envoyFilter: Schema = obj({
+export const envoyFilter = obj({
   workloadSelector: obj({ labels }),
   targetRefs: arr(targetRef),
   configPatches: arr(anything),

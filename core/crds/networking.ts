@@ -16,7 +16,6 @@ import {
   strings,
   uint,
   workloadSelector,
-  type Schema,
 } from './schema.js';
 
 const portSelector = obj({ number: port });
@@ -87,7 +86,7 @@ const l4Match = obj({
 });
 const routeDestination = obj({ destination, weight: int });
 
-export const virtualService: Schema = obj({
+export const virtualService = obj({
   hosts: strings,
   gateways: strings,
   http: arr(httpRoute),
@@ -193,7 +192,7 @@ const trafficPolicy = obj({
   portLevelSettings: arr(obj({ port: portSelector, loadBalancer, connectionPool, outlierDetection, tls: clientTls })),
 });
 
-export const destinationRule: Schema = obj(
+export const destinationRule = obj(
   {
     host: str,
     trafficPolicy,
@@ -215,7 +214,7 @@ const workloadEntrySpec = obj({
   serviceAccount: str,
 });
 
-export const serviceEntry: Schema = obj(
+export const serviceEntry = obj(
   {
     hosts: strings,
     addresses: strings,
@@ -246,7 +245,7 @@ const serverTls = obj({
   cipherSuites: strings,
 });
 
-export const gateway: Schema = obj({
+export const gateway = obj({
   servers: arr(
     obj(
       {
@@ -266,7 +265,7 @@ export const gateway: Schema = obj({
   selector: labels,
 });
 
-export const sidecar: Schema = obj({
+export const sidecar = obj({
   workloadSelector: obj({ labels }),
   ingress: arr(
     obj({
@@ -288,9 +287,9 @@ export const sidecar: Schema = obj({
   outboundTrafficPolicy: obj({ mode: oneOfEnum('REGISTRY_ONLY', 'ALLOW_ANY'), egressProxy: destination }),
 });
 
-export const workloadEntry: Schema = workloadEntrySpec;
+export const workloadEntry = workloadEntrySpec;
 
-export const workloadGroup: Schema = obj(
+export const workloadGroup = obj(
   {
     metadata: obj({ labels, annotations: mapOf(str) }),
     template: workloadEntrySpec,

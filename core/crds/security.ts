@@ -1,9 +1,9 @@
 // OpenAPI schemas of security.istio.io resources, written from Istio's API reference.
-import { arr, bool, mapOf, obj, oneOfEnum, str, strings, targetRef, workloadSelector, type Schema } from './schema.js';
+import { arr, bool, mapOf, obj, oneOfEnum, str, strings, targetRef, workloadSelector } from './schema.js';
 
 const mtlsMode = oneOfEnum('UNSET', 'DISABLE', 'PERMISSIVE', 'STRICT');
 
-export const peerAuthentication: Schema = obj({
+export const peerAuthentication = obj({
   selector: workloadSelector,
   mtls: obj({ mode: mtlsMode }),
   portLevelMtls: mapOf(obj({ mode: mtlsMode })),
@@ -11,7 +11,7 @@ export const peerAuthentication: Schema = obj({
 
 const jwtHeader = obj({ name: str, prefix: str }, { required: ['name'] });
 
-export const requestAuthentication: Schema = obj({
+export const requestAuthentication = obj({
   selector: workloadSelector,
   targetRef,
   targetRefs: arr(targetRef),
@@ -60,7 +60,7 @@ const operation = obj({
   notPaths: strings,
 });
 
-export const authorizationPolicy: Schema = obj({
+export const authorizationPolicy = obj({
   selector: workloadSelector,
   targetRef,
   targetRefs: arr(targetRef),
