@@ -95,7 +95,26 @@ describe('enrolment answers over the socket', () => {
     expect(await enrolmentRequest(socket, { op: 'query', namespace: 'shop', name: 'web-1' })).toEqual({
       ok: true,
       enrolled: true,
+      dnsCapture: true,
     });
+  });
+
+  it("tells the plugin to leave a pod's DNS alone when the mesh's DNS capture is off or there is no DNS proxy", async () => {
+    setLogSink({ write: () => true });
+    dir = mkdtempSync(join(tmpdir(), 'ambit-enrol-'));
+    const ns = [{ name: 'shop', labels: { 'mesh-mode': 'ambient' } }];
+    let snapshot: MeshSnapshot = snap({ namespaces: ns, workloads: [], mesh: { dnsCapture: false } });
+    const lifecycle = { snapshot: () => snapshot, pods: () => [], enrol: async () => {}, remove: async () => {} };
+    server = await startEnrolmentServer(join(dir, 'agent.sock'), enrolmentHandler(lifecycle));
+    const ask = (name = 'web-1') =>
+      enrolmentRequest(join(dir!, 'agent.sock'), { op: 'query', namespace: 'shop', name });
+    expect(await ask()).toEqual({ ok: true, enrolled: true, dnsCapture: false });
+    snapshot = snap({ namespaces: ns, workloads: [], mesh: { dnsCapture: true } });
+    expect(await ask()).toEqual({ ok: true, enrolled: true, dnsCapture: true });
+    // An agent without a DNS proxy (AMBIT_DNS_PORT=0): a redirect would leave the pod without DNS.
+    await server.close();
+    server = await startEnrolmentServer(join(dir, 'agent.sock'), enrolmentHandler(lifecycle, { dnsProxy: false }));
+    expect(await ask()).toEqual({ ok: true, enrolled: true, dnsCapture: false });
   });
 
   it('with a controller, waits for the pod itself: a waypoint pod pushed during the wait is not captured', async () => {

@@ -6,7 +6,13 @@
 // With a controller, the pod itself must be known too: its opt-out label (a waypoint's
 // `mesh-mode: none`) is only in the controller's view, and the kubelet runs CNI ADD moments
 // after the pod is created, often before the controller has pushed it.
-import { RetryLater, type EnrolmentHandler, type EnrolmentQuery, type PodInfo } from '../core/enrolment/index.js';
+import {
+  RetryLater,
+  type EnrolmentHandler,
+  type EnrolmentQuery,
+  type PodInfo,
+  type QueryAnswer,
+} from '../core/enrolment/index.js';
 import type { MeshSnapshot } from '../core/model/types.js';
 import { isAmbient, meshModeOf } from '../core/mesh/vocabulary.js';
 
@@ -64,14 +70,27 @@ export interface EnrolmentOptions {
   readonly podMustBeKnown?: boolean;
   /** How long a query waits for the pod or its namespace to arrive before asking the plugin to retry. */
   readonly waitMs?: number;
+  /** The agent serves a DNS proxy in each pod (false: its DNS port is 0, so port 53 must not be redirected). */
+  readonly dnsProxy?: boolean;
+}
+
+/**
+ * Whether a captured pod's DNS goes to the agent: the mesh's DNS capture (Istio's
+ * ISTIO_META_DNS_CAPTURE, on unless set false) and a DNS proxy to send it to. Off: the
+ * plugin writes no port-53 redirect, and the pod's resolver is asked directly.
+ */
+export function capturesDns(snapshot: MeshSnapshot, dnsProxy = true): boolean {
+  return dnsProxy && snapshot.mesh.dnsCapture !== false;
 }
 
 /** Answer a query, waiting up to `waitMs` for the snapshot to learn the pod (usually a push away). */
-async function decide(agent: PodLifecycle, q: EnrolmentQuery, opts: EnrolmentOptions): Promise<boolean> {
+async function decide(agent: PodLifecycle, q: EnrolmentQuery, opts: EnrolmentOptions): Promise<QueryAnswer> {
   const deadline = Date.now() + (opts.waitMs ?? 3_000);
   for (;;) {
     try {
-      return isEnrolled(agent.snapshot(), q, opts.podMustBeKnown ?? false);
+      const snapshot = agent.snapshot();
+      if (!isEnrolled(snapshot, q, opts.podMustBeKnown ?? false)) return { enrolled: false };
+      return { enrolled: true, dnsCapture: capturesDns(snapshot, opts.dnsProxy) };
     } catch (err) {
       if (!(err instanceof RetryLater) || Date.now() >= deadline) throw err;
       await new Promise((r) => setTimeout(r, 100));

@@ -12,6 +12,8 @@ import {
   ipRuleArgs,
   parseSave,
   ROUTE_TABLE,
+  WITH_DNS,
+  type CaptureOptions,
   type Family,
 } from './rules.js';
 
@@ -68,14 +70,18 @@ export function familiesOf(ips: readonly string[]): Family[] {
 }
 
 /** Write the rules for each family (replacing any of ours already there, e.g. a repeated ADD). */
-export async function installCapture(netnsPath: string, families: readonly Family[] = [4]): Promise<void> {
+export async function installCapture(
+  netnsPath: string,
+  families: readonly Family[] = [4],
+  options: CaptureOptions = WITH_DNS,
+): Promise<void> {
   const before = await snapshot(netnsPath);
   for (const f of families) {
     const b = before[`v${f}`];
     if (!b) throw new AmbitError('AMBIT_E_NETNS', `cannot read the IPv${f} rules of ${netnsPath} (${SAVE[f]} failed)`);
     const stale = buildRemovalScript(b.iptablesSave);
     if (stale) await mustRunInNetns(netnsPath, RESTORE[f], ['-w', '5', '--noflush'], stale);
-    await mustRunInNetns(netnsPath, RESTORE[f], ['-w', '5', '--noflush'], buildInstallScript());
+    await mustRunInNetns(netnsPath, RESTORE[f], ['-w', '5', '--noflush'], buildInstallScript(options));
     if (!b.ipRule) await mustRunInNetns(netnsPath, 'ip', ipRuleArgs(f, 'add'));
     if (!b.ipRoute) await mustRunInNetns(netnsPath, 'ip', ipRouteArgs(f, 'add'));
   }
@@ -127,7 +133,11 @@ async function dropTablesWeCreated(netnsPath: string, family: Family, beforeSave
 }
 
 /** What is missing from an installed capture; empty when complete. */
-export async function checkCapture(netnsPath: string, families: readonly Family[] = [4]): Promise<string[]> {
+export async function checkCapture(
+  netnsPath: string,
+  families: readonly Family[] = [4],
+  options: CaptureOptions = WITH_DNS,
+): Promise<string[]> {
   const s = await snapshot(netnsPath);
   const problems: string[] = [];
   for (const f of families) {
@@ -137,7 +147,7 @@ export async function checkCapture(netnsPath: string, families: readonly Family[
       continue;
     }
     const tag = f === 6 ? 'IPv6 ' : '';
-    problems.push(...diffInstalled(cur.iptablesSave).map((p) => tag + p));
+    problems.push(...diffInstalled(cur.iptablesSave, options).map((p) => tag + p));
     if (!cur.ipRule) problems.push(`${tag}ip rule "${ipRuleArgs(f, 'add').slice(3).join(' ')}" missing`);
     if (!cur.ipRoute) problems.push(`${tag}ip route "${ipRouteArgs(f, 'add').slice(3).join(' ')}" missing`);
   }

@@ -7,11 +7,19 @@ import {
   hasIpRoute,
   hasIpRule,
   parseSave,
+  WITH_DNS,
 } from './rules.js';
 
+/** Does any nat rule send port 53 elsewhere (what a capture of DNS means, whatever its chain)? */
+function redirectsDns(save: string): boolean {
+  return (parseSave(save).get('nat')?.rules ?? []).some(
+    (r) => /--dport 53\b/.test(r) && /-j (REDIRECT|DNAT)\b/.test(r),
+  );
+}
+
 /** What iptables-save prints after our install script in a netns that already had one foreign rule. */
-function savedAfterInstall(extraNat: string[] = []): string {
-  const script = buildInstallScript();
+function savedAfterInstall(extraNat: string[] = [], options = WITH_DNS): string {
+  const script = buildInstallScript(options);
   const tables: Record<string, string[]> = {};
   let cur = '';
   for (const line of script.split('\n')) {
@@ -66,6 +74,25 @@ describe('capture rules', () => {
     const dnsAt = out.indexOf('-A AMBIT_OUTPUT -p tcp -m tcp --dport 53 -j REDIRECT --to-ports 15053');
     expect(dnsAt).toBeGreaterThan(out.indexOf('-A AMBIT_OUTPUT -m mark --mark 0x539/0xfff -j RETURN'));
     expect(dnsAt).toBeLessThan(out.indexOf('-A AMBIT_OUTPUT -o lo -j RETURN'));
+  });
+
+  it('with DNS capture off, redirects nothing on port 53 and captures TCP as before', () => {
+    const off = { dns: false };
+    expect(redirectsDns(savedAfterInstall())).toBe(true);
+    const save = savedAfterInstall([], off);
+    expect(redirectsDns(save)).toBe(false);
+    expect(parseSave(save).get('nat')!.chains.has('AMBIT_DNS')).toBe(false);
+    expect(save).toContain('-A AMBIT_OUTPUT -p tcp -j REDIRECT --to-ports 15001');
+    expect(save).toContain('-A AMBIT_INBOUND -p tcp -j REDIRECT --to-ports 15006');
+    expect(diffInstalled(save, off)).toEqual([]);
+    // A capture with DNS where none is wanted (and the reverse) is named.
+    expect(diffInstalled(savedAfterInstall(), off)).toEqual([
+      'nat/AMBIT_DNS: unexpected chain',
+      'nat/AMBIT_OUTPUT: unexpected rule "-A AMBIT_OUTPUT -p tcp -m tcp --dport 53 -j REDIRECT --to-ports 15053"',
+    ]);
+    expect(diffInstalled(save)).toContain('nat/AMBIT_DNS: chain missing');
+    // Removal takes whichever form is there.
+    expect(buildRemovalScript(save)).not.toContain('AMBIT_DNS');
   });
 
   it('writes the source-IP preservation rules in mangle', () => {

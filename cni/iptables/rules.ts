@@ -9,6 +9,7 @@
 //                       DNS: TCP to port 53 → 15053 (the agent's DNS proxy), even to a loopback
 //                       resolver (a pod sharing a host's resolv.conf names one it cannot reach)
 // nat    AMBIT_DNS      UDP to port 53 → 15053, except agent sockets
+//                       (with DNS capture off, neither DNS rule is written: port 53 is not redirected)
 // nat    AMBIT_INBOUND  inbound TCP → 15006, except HBONE (15008), agent-marked packets and lo
 // mangle AMBIT_PREROUTING / AMBIT_OUTPUT: source-IP preservation. The agent connects to the
 //                       app with SO_MARK 0x539 + IP_TRANSPARENT from the client's IP; the
@@ -32,6 +33,12 @@ export const RULE_PRIORITY = 32764;
 export const CHAIN_PREFIX = 'AMBIT_';
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
+
+/** What a pod's capture includes besides TCP: its DNS (port 53 → the agent's DNS proxy), unless off. */
+export interface CaptureOptions {
+  readonly dns: boolean;
+}
+export const WITH_DNS: CaptureOptions = { dns: true };
 const agentMark = `${hex(AGENT_MARK)}/${hex(MARK_MASK)}`;
 const connMark = `${hex(CONN_MARK)}/${hex(MARK_MASK)}`;
 
@@ -44,6 +51,9 @@ interface ChainSpec {
   /** Match on the jump from the built-in chain. */
   readonly jumpMatch: string;
 }
+
+const DNS_TCP_RULE = `-p tcp -m tcp --dport 53 -j REDIRECT --to-ports ${DNS_PROXY_PORT}`;
+const DNS_CHAIN = 'AMBIT_DNS';
 
 export const CHAINS: readonly ChainSpec[] = [
   {
@@ -68,7 +78,7 @@ export const CHAINS: readonly ChainSpec[] = [
     rules: [
       `-m mark --mark ${agentMark} -j RETURN`,
       `-m connmark --mark ${connMark} -j RETURN`,
-      `-p tcp -m tcp --dport 53 -j REDIRECT --to-ports ${DNS_PROXY_PORT}`,
+      DNS_TCP_RULE,
       '-o lo -j RETURN',
       `-p tcp -j REDIRECT --to-ports ${OUTBOUND_PORT}`,
     ],
@@ -76,7 +86,7 @@ export const CHAINS: readonly ChainSpec[] = [
   {
     table: 'nat',
     builtin: 'OUTPUT',
-    chain: 'AMBIT_DNS',
+    chain: DNS_CHAIN,
     jumpMatch: '-p udp ',
     rules: [
       `-m mark --mark ${agentMark} -j RETURN`,
@@ -97,6 +107,15 @@ export const CHAINS: readonly ChainSpec[] = [
   },
 ];
 
+const WITHOUT_DNS: readonly ChainSpec[] = CHAINS.filter((c) => c.chain !== DNS_CHAIN).map((c) =>
+  c.rules.includes(DNS_TCP_RULE) ? { ...c, rules: c.rules.filter((r) => r !== DNS_TCP_RULE) } : c,
+);
+
+/** The chains of a capture: all of them, or without the DNS redirects. */
+export function chainsFor(o: CaptureOptions): readonly ChainSpec[] {
+  return o.dns ? CHAINS : WITHOUT_DNS;
+}
+
 const TABLES = ['mangle', 'nat'] as const;
 type Table = (typeof TABLES)[number];
 
@@ -105,10 +124,10 @@ function jumpRule(spec: ChainSpec): string {
 }
 
 /** The iptables-restore input (use with --noflush) that installs every chain and jump. */
-export function buildInstallScript(): string {
+export function buildInstallScript(o: CaptureOptions = WITH_DNS): string {
   const out: string[] = [];
   for (const table of TABLES) {
-    const specs = CHAINS.filter((c) => c.table === table);
+    const specs = chainsFor(o).filter((c) => c.table === table);
     out.push(`*${table}`);
     for (const s of specs) out.push(`:${s.chain} - [0:0]`);
     for (const s of specs) out.push(jumpRule(s));
@@ -180,10 +199,15 @@ export function buildRemovalScript(save: string): string | undefined {
 }
 
 /** What is missing or different from the expected rules; empty when everything is in place. */
-export function diffInstalled(save: string): string[] {
+export function diffInstalled(save: string, o: CaptureOptions = WITH_DNS): string[] {
   const tables = parseSave(save);
   const problems: string[] = [];
-  for (const spec of CHAINS) {
+  const chains = chainsFor(o);
+  for (const [table, t] of tables)
+    for (const c of t.chains)
+      if (isOurs(c) && !chains.some((s) => s.table === table && s.chain === c))
+        problems.push(`${table}/${c}: unexpected chain`);
+  for (const spec of chains) {
     const t: SavedTable | undefined = tables.get(spec.table as Table);
     const where = `${spec.table}/${spec.chain}`;
     if (!t || !t.chains.has(spec.chain)) {

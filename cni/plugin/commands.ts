@@ -13,6 +13,7 @@ import {
   snapshot,
   type NetnsState,
 } from '../iptables/capture.js';
+import type { CaptureOptions } from '../iptables/rules.js';
 import { netnsExists } from '../netns/run.js';
 import {
   compareVersions,
@@ -100,7 +101,8 @@ async function ask(conf: PluginConfig, req: EnrolmentRequest, timeoutMs: number)
   }
 }
 
-async function isEnrolled(conf: PluginConfig, pod: PodRef): Promise<boolean> {
+/** The agent's answer for a pod: captured or not, and whether its DNS is (absent from an older agent: yes). */
+async function enrolment(conf: PluginConfig, pod: PodRef): Promise<{ enrolled: boolean; capture: CaptureOptions }> {
   const res = await ask(conf, { op: 'query', namespace: pod.namespace, name: pod.name }, QUERY_TIMEOUT_MS);
   if (!res.ok) {
     // Fail closed: the pod is left as it was and the kubelet retries the ADD.
@@ -116,7 +118,7 @@ async function isEnrolled(conf: PluginConfig, pod: PodRef): Promise<boolean> {
       res.error,
     );
   }
-  return res.enrolled === true;
+  return { enrolled: res.enrolled === true, capture: { dns: res.dnsCapture !== false } };
 }
 
 async function add(conf: PluginConfig, env: CniEnv, log: Logger): Promise<Record<string, unknown>> {
@@ -127,7 +129,8 @@ async function add(conf: PluginConfig, env: CniEnv, log: Logger): Promise<Record
     log.info('not a Kubernetes pod (no K8S_POD_NAMESPACE/K8S_POD_NAME in CNI_ARGS); passing through');
     return result;
   }
-  if (!(await isEnrolled(conf, pod))) return result;
+  const answer = await enrolment(conf, pod);
+  if (!answer.enrolled) return result;
 
   if (!(await netnsExists(env.netns)))
     throw new CniError(CNI_CODES.UNKNOWN_CONTAINER, `network namespace ${env.netns} does not exist`);
@@ -142,7 +145,7 @@ async function add(conf: PluginConfig, env: CniEnv, log: Logger): Promise<Record
     throw new CniError(CNI_CODES.RULES_FAILED, `cannot read the state of ${env.netns}`, describeError(err));
   });
   try {
-    await installCapture(env.netns, familiesOf(ips));
+    await installCapture(env.netns, familiesOf(ips), answer.capture);
   } catch (err) {
     throw await rollback(
       env.netns,
@@ -235,12 +238,13 @@ async function check(conf: PluginConfig, env: CniEnv): Promise<void> {
   }
   const prev = requirePrevResult(conf);
   const pod = podRef(env);
-  if (!pod || !(await isEnrolled(conf, pod))) return;
+  const answer = pod ? await enrolment(conf, pod) : undefined;
+  if (!pod || !answer?.enrolled) return;
   if (!(await netnsExists(env.netns)))
     throw new CniError(CNI_CODES.UNKNOWN_CONTAINER, `network namespace ${env.netns} does not exist`);
-  const problems = await checkCapture(env.netns, familiesOf(podIps(prev, env.netns))).catch((err: unknown) => [
-    describeError(err),
-  ]);
+  const problems = await checkCapture(env.netns, familiesOf(podIps(prev, env.netns)), answer.capture).catch(
+    (err: unknown) => [describeError(err)],
+  );
   const listed = await ask(conf, { op: 'list' }, QUERY_TIMEOUT_MS);
   if (listed.ok && !(listed.pods ?? []).some((p) => p.uid === pod.uid))
     problems.push(`the ambit agent does not hold pod ${pod.uid}`);

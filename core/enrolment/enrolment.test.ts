@@ -7,6 +7,7 @@ import { isAmbitError } from '../errors.js';
 import {
   enrolmentRequest,
   parseRequest,
+  parseResponse,
   startEnrolmentServer,
   type EnrolmentHandler,
   type EnrolmentServer,
@@ -30,6 +31,8 @@ function memoryHandler(): EnrolmentHandler & { pods: Map<string, PodInfo>; delet
     pods,
     deleted,
     async query(q) {
+      // ns3: captured without its DNS (the mesh's DNS capture is off).
+      if (q.namespace === 'ns3') return { enrolled: true, dnsCapture: false };
       return q.namespace === 'ns1' && q.labels?.['mesh-mode'] !== 'none';
     },
     async add(p) {
@@ -92,6 +95,12 @@ describe('enrolment protocol', () => {
     expect(
       await enrolmentRequest(sockPath, { op: 'query', namespace: 'ns1', name: 'a', labels: { 'mesh-mode': 'none' } }),
     ).toEqual({ ok: true, enrolled: false });
+    expect(await enrolmentRequest(sockPath, { op: 'query', namespace: 'ns3', name: 'a' })).toEqual({
+      ok: true,
+      enrolled: true,
+      dnsCapture: false,
+    });
+    expect(() => parseResponse('{"ok":true,"enrolled":true,"dnsCapture":"no"}')).toThrow(/response\.dnsCapture/);
     expect(await enrolmentRequest(sockPath, { op: 'add', pod })).toEqual({ ok: true });
     expect(await enrolmentRequest(sockPath, { op: 'list' })).toEqual({ ok: true, pods: [pod] });
     expect(await enrolmentRequest(sockPath, { op: 'delete', uid: 'u1', netnsPath: pod.netnsPath })).toEqual({

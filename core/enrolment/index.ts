@@ -13,6 +13,7 @@ export {
   type EnrolmentRequest,
   type EnrolmentResponse,
   type PodInfo,
+  type QueryAnswer,
 } from './protocol.js';
 export { startEnrolmentServer, type EnrolmentServer, type EnrolmentServerOptions } from './server.js';
 export { DEFAULT_REQUEST_TIMEOUT_MS, enrolmentRequest } from './client.js';

@@ -85,6 +85,7 @@ describe('enrolment protocol (fuzz)', () => {
             {
               ok: fc.boolean(),
               enrolled: fc.jsonValue(),
+              dnsCapture: fc.jsonValue(),
               pods: fc.oneof(fc.array(pod, { maxLength: 2 }), fc.jsonValue()),
               error: fc.jsonValue(),
             },
@@ -132,7 +133,12 @@ describe('enrolment protocol (fuzz)', () => {
     [
       fc.oneof(
         fc.record(
-          { ok: fc.constant(true as const), enrolled: fc.boolean(), pods: fc.array(pod, { maxLength: 3 }) },
+          {
+            ok: fc.constant(true as const),
+            enrolled: fc.boolean(),
+            dnsCapture: fc.boolean(),
+            pods: fc.array(pod, { maxLength: 3 }),
+          },
           { requiredKeys: ['ok'] },
         ),
         fc.record({ ok: fc.constant(false as const), error: fc.string() }),

@@ -32,8 +32,18 @@ export type EnrolmentRequest =
   | { op: 'delete'; uid: string; netnsPath?: string }
   | { op: 'list' };
 
+/**
+ * The answer to a query: whether the pod is captured, and for a captured pod whether its DNS
+ * (port 53) goes to the agent's DNS proxy. `dnsCapture: false` = no DNS redirect in the pod
+ * (the mesh's DNS capture is off, or the agent runs no DNS proxy); absent = captured.
+ */
+export interface QueryAnswer {
+  enrolled: boolean;
+  dnsCapture?: boolean;
+}
+
 export type EnrolmentResponse =
-  | { ok: true; enrolled?: boolean; pods?: PodInfo[] }
+  | { ok: true; enrolled?: boolean; dnsCapture?: boolean; pods?: PodInfo[] }
   /** `retry`: the agent cannot decide yet (e.g. it does not know the pod's namespace); ask again later. */
   | { ok: false; error: string; retry?: boolean };
 
@@ -50,8 +60,11 @@ export class RetryLater extends Error {
 
 /** What the agent implements; the server turns each request into one call. */
 export interface EnrolmentHandler {
-  /** Is this pod captured by the mesh (namespace label, pod opt-out)? Throws RetryLater when it cannot tell yet. */
-  query(q: EnrolmentQuery): Promise<boolean>;
+  /**
+   * Is this pod captured by the mesh (namespace label, pod opt-out), and its DNS with it?
+   * Throws RetryLater when it cannot tell yet. A bare boolean: enrolled, DNS as the default.
+   */
+  query(q: EnrolmentQuery): Promise<boolean | QueryAnswer>;
   /** Resolve only when the pod's listeners are up and its certificate is held. */
   add(pod: PodInfo): Promise<void>;
   /** Forget the pod; succeed for a pod that is unknown or already gone. */
@@ -173,6 +186,10 @@ export function parseResponse(line: string): EnrolmentResponse {
   if (v.enrolled !== undefined) {
     if (typeof v.enrolled !== 'boolean') throw new MalformedMessageError('response.enrolled: expected a boolean');
     res.enrolled = v.enrolled;
+  }
+  if (v.dnsCapture !== undefined) {
+    if (typeof v.dnsCapture !== 'boolean') throw new MalformedMessageError('response.dnsCapture: expected a boolean');
+    res.dnsCapture = v.dnsCapture;
   }
   if (v.pods !== undefined) {
     if (!Array.isArray(v.pods)) throw new MalformedMessageError('response.pods: expected an array');

@@ -150,7 +150,8 @@ async function dispatch(handler: EnrolmentHandler, req: EnrolmentRequest, log: L
     switch (req.op) {
       case 'query': {
         const q = { namespace: req.namespace, name: req.name, ...(req.labels ? { labels: req.labels } : {}) };
-        return { ok: true, enrolled: await handler.query(q) };
+        const answer = await handler.query(q);
+        return typeof answer === 'boolean' ? { ok: true, enrolled: answer } : { ok: true, ...answer };
       }
       case 'add':
         await handler.add(req.pod);

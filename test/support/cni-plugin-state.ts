@@ -56,6 +56,29 @@ export function parseIptablesSave(text: string): FilterState {
   return out;
 }
 
+/**
+ * Whether the nat table sends UDP and TCP to port 53 somewhere else (REDIRECT or DNAT), on
+ * any path from OUTPUT: what "DNS is captured" means, whatever the chains are called.
+ */
+export function redirectsPort53(state: FilterState): { udp: boolean; tcp: boolean } {
+  const nat = state.nat ?? {};
+  const reaches = (chain: string, protocol: 'udp' | 'tcp', seen = new Set<string>()): boolean => {
+    if (seen.has(chain)) return false;
+    seen.add(chain);
+    for (const rule of nat[chain]?.rules ?? []) {
+      const proto = /(?:^|\s)-p (\w+)/.exec(rule)?.[1];
+      if (proto && proto !== protocol) continue;
+      const port = /--dport (\d+)/.exec(rule)?.[1];
+      if (port && port !== '53') continue;
+      const target = /-j (\S+)/.exec(rule)?.[1] ?? '';
+      if ((target === 'REDIRECT' || target === 'DNAT') && port === '53') return true;
+      if (nat[target] && reaches(target, protocol, seen)) return true;
+    }
+    return false;
+  };
+  return { udp: reaches('OUTPUT', 'udp'), tcp: reaches('OUTPUT', 'tcp') };
+}
+
 const lines = (text: string): string[] =>
   text
     .split('\n')

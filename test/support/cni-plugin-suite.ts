@@ -8,7 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startEnrolmentServer, type EnrolmentServer, type PodInfo } from '../../core/enrolment/index.js';
+import {
+  startEnrolmentServer,
+  type EnrolmentServer,
+  type PodInfo,
+  type QueryAnswer,
+} from '../../core/enrolment/index.js';
 import {
   checkPodNetns,
   createCniChain,
@@ -22,7 +27,7 @@ import {
   type CniChain,
 } from './cni-chain.js';
 import { describeNetns } from './privileges.js';
-import { filterState, netnsState } from './cni-plugin-state.js';
+import { filterState, netnsState, redirectsPort53 } from './cni-plugin-state.js';
 
 const run = promisify(execFile);
 
@@ -40,12 +45,16 @@ export interface CniPluginSuiteOptions {
   env?: Record<string, string>;
 }
 
-/** The agent's decisions: namespace "mesh" is enrolled; adds of pods named refuse-* fail; hang-* never answer. */
+/**
+ * The agent's decisions: namespace "mesh" is enrolled, "mesh-nodns" too but with DNS capture
+ * off; adds of pods named refuse-* fail; hang-* never answer.
+ */
 class FakeAgentDecisions {
   pods = new Map<string, PodInfo>();
   deleted: string[] = [];
-  async query(q: { namespace: string }): Promise<boolean> {
-    return q.namespace === 'mesh';
+  async query(q: { namespace: string }): Promise<QueryAnswer> {
+    if (q.namespace === 'mesh-nodns') return { enrolled: true, dnsCapture: false };
+    return { enrolled: q.namespace === 'mesh' };
   }
   async add(pod: PodInfo): Promise<void> {
     if (pod.name.startsWith('refuse')) throw new Error(`no certificate for ${pod.namespace}/${pod.name}`);
@@ -266,6 +275,25 @@ export function cniPluginSuite(title: string, o: CniPluginSuiteOptions): void {
       expect(del.exitCode, del.stdout + del.stderr).toBe(0);
       expect(await sh(pod.netnsName, 'iptables-save')).not.toContain('AMBIT_');
       expect(await sh(pod.netnsName, 'ip', 'route', 'show', 'table', 'all')).not.toMatch(/table 100/);
+    });
+
+    it("with the mesh's DNS capture off, ADD captures TCP but redirects nothing on port 53; CHECK agrees", async () => {
+      const plain = await bridgedPod('mesh', 'dns-on');
+      expect((await ambit('ADD', plain)).exitCode).toBe(0);
+      expect(redirectsPort53(await filterState(plain.netnsName))).toEqual({ udp: true, tcp: true });
+
+      const pod = await bridgedPod('mesh-nodns', 'dns-off');
+      const out = await ambit('ADD', pod);
+      expect(out.exitCode, out.stdout + out.stderr).toBe(0);
+      expect(agent.pods.has(pod.uid)).toBe(true);
+      const state = await filterState(pod.netnsName);
+      expect(redirectsPort53(state)).toEqual({ udp: false, tcp: false });
+      // Still captured: outbound and inbound TCP go to the agent.
+      expect(state.nat?.AMBIT_OUTPUT?.rules).toContain('-p tcp -j REDIRECT --to-ports 15001');
+      expect(state.nat?.AMBIT_INBOUND?.rules).toContain('-p tcp -j REDIRECT --to-ports 15006');
+      expect((await ambit('CHECK', pod)).exitCode).toBe(0);
+      expect((await ambit('DEL', pod)).exitCode).toBe(0);
+      expect(await sh(pod.netnsName, 'iptables-save')).not.toContain('AMBIT_');
     });
 
     it('a pod that is not enrolled passes through untouched', async () => {
