@@ -15,7 +15,9 @@ import { RequestCancel } from '../../upstream/transport-cancel.js';
 import type { RequestBody } from '../context.js';
 import { bufferSlice, bufferSplice } from './abi.js';
 import { BodyChain, type BodyStage } from './body-chain.js';
+import { WasmBodyStage, type WasmStream } from './body-stage.js';
 import { FilteredBody } from './body-stream.js';
+import type { WasmPluginRunner } from './runner.js';
 import { ProxyWasmVm, type BodyOutcome } from './vm.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'ambit-wasm-body-'));
@@ -339,5 +341,86 @@ describe('body chain', () => {
     const empty = Readable.from([]);
     expect(await head.response(200, headersOf({ 'content-length': '5' }), empty)).toBe(empty);
     expect(seen).toEqual([]);
+  });
+});
+
+describe('body chain: a reply after the body started upstream', () => {
+  it('cancels the upstream request and answers with the reply', async () => {
+    const headers: Record<string, string | string[]> = {};
+    const chain = new BodyChain('POST', headers, false);
+    chain.addRequestStage(stage([], (s) => (s.includes('stop') ? localReply(403, 'stopped') : s)));
+    const source = new PassThrough();
+    source.write('fine;');
+    let upstreamSaw = '';
+    const result = await chain.route(source, new RequestCancel(), (b, signal) => {
+      (b as Readable).on('data', (c: Buffer) => {
+        upstreamSaw += c.toString();
+        if (upstreamSaw === 'fine;') source.write('stop');
+      });
+      // The upstream request ends when its signal is cancelled, as a transport's does.
+      return new Promise((resolve) =>
+        (signal as RequestCancel).onAbort(() =>
+          resolve({ kind: 'local', reply: localReply(504, 'upstream request timeout', 'UT'), attempts: 1 }),
+        ),
+      );
+    });
+    expect(upstreamSaw).toBe('fine;');
+    expect(result).toMatchObject({ kind: 'local', reply: { status: 403, body: 'stopped' } });
+  });
+});
+
+describe('wasm body stage', () => {
+  /** A stage over a fake VM that pauses until end_of_stream and then answers with `last`. */
+  function pausing(response: boolean, failOpen: boolean, last: () => Promise<BodyOutcome>) {
+    let held = 0;
+    const runner = {
+      body: (call: { chunk: Uint8Array; endOfStream: boolean }) => {
+        held += call.chunk.length;
+        return call.endOfStream ? last() : Promise.resolve({ buffered: held, closed: false, logs: [] });
+      },
+    };
+    const failures: string[] = [];
+    const s: WasmStream = {
+      key: 'shop/p',
+      runner: runner as unknown as WasmPluginRunner,
+      context: 2,
+      failOpen,
+      bufferLimit: 10,
+      closed: false,
+      bypass: false,
+      failed: (_err, phase) => failures.push(phase),
+    };
+    return { stage: new WasmBodyStage(s, response), failures, s };
+  }
+
+  it('over the limit while paused: 413 for a request, 500 for a response, whatever the failStrategy', async () => {
+    const never = () => Promise.reject(new Error('not reached'));
+    const request = pausing(false, true, never).stage;
+    expect(await request.data(Buffer.alloc(6), false)).toEqual(Buffer.alloc(0));
+    expect(await request.data(Buffer.alloc(5), false)).toMatchObject({ status: 413 });
+    const response = pausing(true, true, never).stage;
+    expect(await response.data(Buffer.alloc(6), false)).toEqual(Buffer.alloc(0));
+    expect(await response.data(Buffer.alloc(5), true)).toMatchObject({
+      status: 500,
+      body: 'response body over the 10-byte body buffer limit of wasm plugin shop/p',
+    });
+  });
+
+  it('a failure: FAIL_OPEN passes the held bytes untouched and bypasses the rest; FAIL_CLOSE answers 500', async () => {
+    const trap = () => Promise.reject(new Error('unreachable'));
+    const open = pausing(false, true, trap);
+    await open.stage.data(Buffer.from('ab'), false);
+    expect(String(await open.stage.data(Buffer.from('cd'), true))).toBe('abcd');
+    expect(open.failures).toEqual(['request body']);
+    expect(open.s.bypass).toBe(true);
+    expect(String(await open.stage.data(Buffer.from('later'), false))).toBe('later');
+
+    const closed = pausing(true, false, trap);
+    await closed.stage.data(Buffer.from('ab'), false);
+    expect(await closed.stage.data(Buffer.from('cd'), true)).toMatchObject({
+      status: 500,
+      body: 'wasm plugin shop/p failed',
+    });
+    expect(closed.s.closed).toBe(true);
   });
 });
