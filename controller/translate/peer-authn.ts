@@ -1,27 +1,33 @@
 // PeerAuthentication → the model: mtls mode (UNSET when absent: inherit from the parent
 // level) and per-port modes. Precedence (workload > namespace > mesh) is applied by
 // core/authz effectiveMtlsMode from the scope recorded here.
-import { byKey, compact, rec, str } from './raw.js';
+import { byKey, compact } from './raw.js';
 import { scopeOf } from './authz.js';
-import type { KubeObject } from '../sources/types.js';
+import type { IstioObject } from './decode-object.js';
+import type { PeerAuthenticationSpec } from '../../core/crds/types.js';
 import type { MtlsMode, PeerAuthentication } from '../../core/model/types.js';
 
-export function translatePeerAuthentication(obj: KubeObject, rootNamespace: string): PeerAuthentication {
-  const spec = rec(obj.spec) ?? {};
+export function translatePeerAuthentication(
+  obj: IstioObject<PeerAuthenticationSpec>,
+  rootNamespace: string,
+): PeerAuthentication {
+  const { spec } = obj;
   const ns = obj.metadata.namespace ?? 'default';
   const portLevel: Record<number, MtlsMode> = {};
-  for (const [port, setting] of Object.entries(rec(spec.portLevelMtls) ?? {})) {
-    portLevel[Number(port)] = (str(rec(setting)?.mode) ?? 'UNSET') as MtlsMode;
-  }
+  for (const [port, setting] of Object.entries(spec.portLevelMtls ?? {}))
+    portLevel[Number(port)] = setting.mode ?? 'UNSET';
   return compact({
     key: `${ns}/${obj.metadata.name}`,
     name: obj.metadata.name,
     scope: scopeOf(obj, rootNamespace),
-    mode: (str(rec(spec.mtls)?.mode) ?? 'UNSET') as MtlsMode,
+    mode: spec.mtls?.mode ?? 'UNSET',
     portLevel: Object.keys(portLevel).length > 0 ? portLevel : undefined,
   });
 }
 
-export function buildPeerAuthentications(objs: readonly KubeObject[], rootNamespace: string): PeerAuthentication[] {
+export function buildPeerAuthentications(
+  objs: readonly IstioObject<PeerAuthenticationSpec>[],
+  rootNamespace: string,
+): PeerAuthentication[] {
   return objs.map((o) => translatePeerAuthentication(o, rootNamespace)).sort(byKey((p) => p.key));
 }
