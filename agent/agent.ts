@@ -192,7 +192,7 @@ export class Agent implements ComponentRuntime {
           enrol: (pod) => this.enrol(pod),
           remove: (uid) => this.remove(uid),
         },
-        { podMustBeKnown: this.settings.controller !== undefined },
+        { podMustBeKnown: this.settings.controller !== undefined, dnsProxy: Boolean(this.settings.ports.dns) },
       ),
       { log: this.log.child({ component: 'enrolment' }) },
     );
