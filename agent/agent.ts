@@ -18,6 +18,7 @@ import type { MeshSnapshot } from '../core/model/types.js';
 import { DEFAULT_MESH_CONFIG } from '../core/model/types.js';
 import type { AgentSettings } from './config/env.js';
 import { enrolmentHandler } from './enrolment-handler.js';
+import { startMallocTrim, type MallocTrimmer } from './inpod/malloc-trim.js';
 import { nativePodNet } from './inpod/native-pod-net.js';
 import { PodListeners } from './inpod/pod-listeners.js';
 import { NameTable } from './dns/name-table.js';
@@ -94,6 +95,8 @@ export class Agent implements ComponentRuntime {
   /** Set by drain(): how long stop() waits for graceful closes before resetting. */
   private closeGraceMs = 50;
   private socksClosed: Promise<unknown> = Promise.resolve();
+  /** Returns freed native memory (TLS/HTTP/2 buffers) to the kernel after a load. */
+  private trimmer: MallocTrimmer | undefined;
   readonly proxy: ProxyContext;
 
   constructor(deps: AgentDeps) {
@@ -140,6 +143,12 @@ export class Agent implements ComponentRuntime {
     this.configLoaded = true;
     await this.replay();
     this.replayed = true;
+    this.trimmer = startMallocTrim({
+      activity: () => {
+        const c = this.tracker.counts();
+        return c.opened + c.closed;
+      },
+    });
     try {
       this.enrolment = await this.startEnrolment();
     } catch (err) {
@@ -430,6 +439,7 @@ export class Agent implements ComponentRuntime {
     if (!this.draining) await this.drain(0);
     if (this.stopped) return;
     this.stopped = true;
+    this.trimmer?.stop();
     const closeGraceMs = this.closeGraceMs;
     const entries = [...this.pods.values()];
     for (const s of this.socksSockets) s.resetAndDestroy();
