@@ -4,7 +4,7 @@
 // ambit-agent process (dist/agent/main.js) in file mode. Needs root.
 // Usage: node dist/bench/agent/run.js [--duration 4] [--cases direct,mesh-l4] [--no-write]
 import { AGENT_NODE_FLAGS } from '../../agent/node-flags.js';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -25,6 +25,7 @@ import { medianRow, round, spreadText } from '../common/stats.js';
 import { formatTable } from '../common/table.js';
 import { connectRate, iperf, PORTS, requestResponse, startServers, wrk, type PodServers } from './tools.js';
 import { adminGet, heapLine, waitForVersion } from '../common/admin.js';
+import { residentSplitLine } from '../common/smaps.js';
 import { caseOption, positiveOption } from '../common/args.js';
 import type { AgentConfigDump } from '../../core/admin/dump.js';
 
@@ -37,8 +38,14 @@ export const METRICS = [
   'http_rps_max',
   'vcpu_per_1000rps',
   'rss_mb',
+  'rss_mb_quiet',
 ] as const;
 type CaseName = (typeof CASES)[number];
+/** The tests of a case, in the order they run; `--tests` picks some (to profile one figure alone). */
+export const TESTS = ['rr', 'bulk', 'conn', 'http'] as const;
+type TestName = (typeof TESTS)[number];
+/** How long after the last test `rss_mb_quiet` is read. */
+const QUIET_MS = 3000;
 
 const PREFIX = 'ambt-bench-';
 const BRIDGE = 'ambt-bench-br0';
@@ -51,6 +58,8 @@ const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const USAGE = `usage: node dist/bench/agent/run.js [options]      (as root)
   --duration <s>          seconds of the bulk and HTTP tests (default 4); rr and connect take half
   --cases <a,b>           subset of ${CASES.join(', ')}
+  --tests <a,b>           subset of ${TESTS.join(', ')} (rr: rr_p50/p99, bulk: gbps_1, conn: conns_per_s,
+                          http: http_rps_max and vcpu_per_1000rps); default all
   --concurrency <n>       parallel connectors in the new-connection test (default 8)
   --wrk-connections <n>   keep-alive connections of wrk (default 32)
   --repeat <n>            rounds over the cases (order reversed every other round); each metric is
@@ -66,6 +75,7 @@ interface Options {
   nodeFlags: string[];
   duration: number;
   cases: CaseName[];
+  tests: TestName[];
   concurrency: number;
   wrkConnections: number;
   repeat: number;
@@ -79,6 +89,7 @@ function options(): Options {
     options: {
       duration: { type: 'string', default: '4' },
       cases: { type: 'string' },
+      tests: { type: 'string' },
       concurrency: { type: 'string', default: '8' },
       'wrk-connections': { type: 'string', default: '32' },
       'node-flags': { type: 'string', default: '' },
@@ -99,6 +110,7 @@ function options(): Options {
     nodeFlags: values['node-flags'].split(' ').filter(Boolean),
     duration: positive('duration', values.duration),
     cases,
+    tests: testsOption(values.tests),
     concurrency: Math.round(positive('concurrency', values.concurrency)),
     wrkConnections: Math.round(positive('wrk-connections', values['wrk-connections'])),
     repeat: Math.round(positive('repeat', values.repeat)),
@@ -106,6 +118,14 @@ function options(): Options {
     write: !values['no-write'],
     ...(values.profile ? { profile: resolve(values.profile) } : {}),
   };
+}
+
+function testsOption(value: string | undefined): TestName[] {
+  const tests = value ? value.split(',').map((t) => t.trim()) : [...TESTS];
+  for (const t of tests)
+    if (!(TESTS as readonly string[]).includes(t))
+      throw new Error(`--tests: unknown test "${t}" (known: ${TESTS.join(', ')})`);
+  return tests as TestName[];
 }
 
 const log = (msg: string): void => {
@@ -154,6 +174,13 @@ interface Setup {
   metricsPort?: number;
 }
 
+/** User and system clock ticks of a process so far (/proc/<pid>/stat fields 14 and 15). */
+function userSystemTicks(pid: number): { user: number; system: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { user: Number(rest[11]), system: Number(rest[12]) };
+}
+
 /** The agent's count of open connections after a test (all of the test's have ended by then). */
 async function openAfter(s: Setup, test: string): Promise<void> {
   if (!s.adminPort) return;
@@ -166,42 +193,71 @@ async function openAfter(s: Setup, test: string): Promise<void> {
 
 async function measure(group: ChildGroup, s: Setup, o: Options): Promise<ResultRow> {
   const half = Math.max(1, o.duration / 2);
-  const rr = await requestResponse(group, s.client, s.target, half);
-  await openAfter(s, 'request/response');
+  const runs = (t: TestName): boolean => o.tests.includes(t);
+  const row: Record<string, number | string> = { case: s.name };
+  const said: string[] = [];
   const meshPids = s.agent ? [s.agent.pid] : [];
-  let meter = new CpuMeter(meshPids).start();
-  const bulk = await iperf(group, s.client, s.target, o.duration);
-  const bulkCpu = meter.stop().total;
-  await openAfter(s, 'iperf3');
-  const conn = await connectRate(group, s.client, s.target, half, o.concurrency);
-  if (conn.errors > 0) log(`${s.name}: ${conn.errors} failed connections (${conn.lastError})`);
-  await openAfter(s, 'new-connection');
-  const servingPids = [...s.servers.pids(), ...meshPids];
-  meter = new CpuMeter(servingPids).start();
-  const started = process.hrtime.bigint();
-  const http = await wrk(group, s.client, s.target, o.duration, o.wrkConnections);
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  const cpu = meter.stop();
-  await openAfter(s, 'wrk');
-  const agentCpu = s.agent ? (cpu.perProcess.get(s.agent.pid) ?? 0) : 0;
-  const vcpu = cpu.total / seconds / (http.rps / 1000);
-  log(
-    `${s.name}: ${bulk.gbps.toFixed(2)} Gbit/s, rr p50 ${rr.p50.toFixed(0)} µs p99 ${rr.p99.toFixed(0)} µs, ${conn.perSecond.toFixed(0)} conn/s, ${http.rps.toFixed(0)} HTTP req/s; ` +
-      `serving CPU ${(cpu.total / seconds).toFixed(2)} vCPU${s.agent ? ` (agent ${(agentCpu / seconds).toFixed(2)} vCPU = ${(agentCpu / seconds / (http.rps / 1000)).toFixed(3)} per 1000 rps; bulk: agent ${(bulkCpu / (bulk.bytes / 1e9)).toFixed(2)} CPU s/GB)` : ''}`,
-  );
-  const row: Record<string, number | string> = {
-    case: s.name,
-    gbps_1: round(bulk.gbps, 3),
-    rr_p50_us: round(rr.p50, 1),
-    rr_p99_us: round(rr.p99, 1),
-    conns_per_s: round(conn.perSecond, 0),
-    http_rps_max: round(http.rps, 0),
-    vcpu_per_1000rps: round(vcpu, 4),
-  };
+  if (runs('rr')) {
+    const rr = await requestResponse(group, s.client, s.target, half);
+    await openAfter(s, 'request/response');
+    row.rr_p50_us = round(rr.p50, 1);
+    row.rr_p99_us = round(rr.p99, 1);
+    said.push(`rr p50 ${rr.p50.toFixed(0)} µs p99 ${rr.p99.toFixed(0)} µs`);
+  }
+  if (runs('bulk')) {
+    const meter = new CpuMeter(meshPids).start();
+    const bulk = await iperf(group, s.client, s.target, o.duration);
+    const bulkCpu = meter.stop().total;
+    await openAfter(s, 'iperf3');
+    row.gbps_1 = round(bulk.gbps, 3);
+    if (s.agent) row.cpu_s_per_gb = round(bulkCpu / (bulk.bytes / 1e9), 3);
+    said.push(
+      `${bulk.gbps.toFixed(2)} Gbit/s${s.agent ? ` (agent ${(bulkCpu / (bulk.bytes / 1e9)).toFixed(2)} CPU s/GB)` : ''}`,
+    );
+  }
+  if (runs('conn')) {
+    const conn = await connectRate(group, s.client, s.target, half, o.concurrency);
+    if (conn.errors > 0) log(`${s.name}: ${conn.errors} failed connections (${conn.lastError})`);
+    await openAfter(s, 'new-connection');
+    row.conns_per_s = round(conn.perSecond, 0);
+    said.push(`${conn.perSecond.toFixed(0)} conn/s`);
+  }
+  if (runs('http')) {
+    const servingPids = [...s.servers.pids(), ...meshPids];
+    const split = s.agent ? userSystemTicks(s.agent.pid) : undefined;
+    const meter = new CpuMeter(servingPids).start();
+    const started = process.hrtime.bigint();
+    const http = await wrk(group, s.client, s.target, o.duration, o.wrkConnections);
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const cpu = meter.stop();
+    await openAfter(s, 'wrk');
+    const agentCpu = s.agent ? (cpu.perProcess.get(s.agent.pid) ?? 0) : 0;
+    row.http_rps_max = round(http.rps, 0);
+    if (s.agent && split) {
+      const after = userSystemTicks(s.agent.pid);
+      const user = after.user - split.user;
+      const system = after.system - split.system;
+      log(`${s.name}: agent CPU during wrk: ${Math.round((100 * system) / Math.max(1, user + system))}% in the kernel`);
+    }
+    row.vcpu_per_1000rps = round(cpu.total / seconds / (http.rps / 1000), 4);
+    said.push(
+      `${http.rps.toFixed(0)} HTTP req/s; serving CPU ${(cpu.total / seconds).toFixed(2)} vCPU` +
+        (s.agent
+          ? ` (agent ${(agentCpu / seconds).toFixed(2)} vCPU = ${(agentCpu / seconds / (http.rps / 1000)).toFixed(3)} per 1000 rps)`
+          : ''),
+    );
+  }
+  log(`${s.name}: ${said.join(', ')}`);
   if (s.agent) {
     row.rss_mb = round(rssMbOfPid(s.agent.pid), 1);
     if (s.metricsPort) log(`${s.name}: agent RSS ${row.rss_mb} MiB; ${await heapLine(s.metricsPort)}`);
-    row.cpu_s_per_gb = round(bulkCpu / (bulk.bytes / 1e9), 3);
+    // The agent gives freed native buffers back once connections stop opening and closing
+    // (agent/inpod/malloc-trim.ts, one quiet second): what it holds when the load is over.
+    await new Promise((r) => setTimeout(r, QUIET_MS));
+    row.rss_mb_quiet = round(rssMbOfPid(s.agent.pid), 1);
+    log(
+      `${s.name}: agent RSS ${row.rss_mb_quiet} MiB ${QUIET_MS / 1000} s after the load (${residentSplitLine(s.agent.pid)})`,
+    );
   }
   return row as ResultRow;
 }
