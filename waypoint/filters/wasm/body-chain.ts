@@ -30,8 +30,7 @@ function chain(stages: readonly BodyStage[]): BodyStep {
   };
 }
 
-function declaredLength(headers: Headers): number | undefined {
-  const value = headers['content-length'];
+function declaredLength(value: string | string[] | undefined): number | undefined {
   const n = typeof value === 'string' ? Number(value) : NaN;
   return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
 }
@@ -46,11 +45,13 @@ export class BodyChain implements BodyFilter {
   /**
    * @param upstreamHeaders the request's upstream headers (Content-Length is fixed up there).
    * @param requestEnded the request's headers ended it (no body will come).
+   * @param requestLength the client's Content-Length (before any filter changed the headers).
    */
   constructor(
     private readonly method: string,
     private readonly upstreamHeaders: Headers,
     private readonly requestEnded: boolean,
+    private readonly requestLength?: string,
   ) {}
 
   addRequestStage(stage: BodyStage): void {
@@ -96,7 +97,7 @@ export class BodyChain implements BodyFilter {
     // A filter's late reply (after bytes went upstream) cancels the upstream request.
     const upstream = new RequestCancel();
     const off = onCancel(deadline, () => upstream.abort());
-    const filtered = new FilteredBody(step, declaredLength(this.upstreamHeaders), () => {
+    const filtered = new FilteredBody(step, declaredLength(this.requestLength), () => {
       source.unpipe(filtered);
       source.resume(); // the rest of the client's body is read and dropped
       upstream.abort();
@@ -134,7 +135,8 @@ export class BodyChain implements BodyFilter {
       this.abandon();
       return body;
     }
-    const filtered: FilteredBody = new FilteredBody(chain(this.responseStages), declaredLength(headers), (reply) =>
+    const length = declaredLength(headers['content-length']);
+    const filtered: FilteredBody = new FilteredBody(chain(this.responseStages), length, (reply) =>
       // The head has gone to the client: a reply can no longer be sent, the stream is reset.
       filtered.destroy(new Error(`a body filter answered ${reply.status} after the response began`)),
     );

@@ -68,10 +68,9 @@ export class FilteredBody extends Duplex {
   }
 
   private accept(chunk: Buffer, done: Done): void {
-    if (this.reply || this.ended) {
-      done();
-      return;
-    }
+    if (this.reply) return done(); // answered: the rest is read and dropped
+    // Past the declared length (a header a filter changed): reset rather than drop bytes.
+    if (this.ended) return done(chunk.length > 0 ? new Error('the body is longer than its Content-Length') : null);
     this.received += chunk.length;
     const eos = this.declaredLength !== undefined && this.received >= this.declaredLength;
     this.run(chunk, eos, done);

@@ -260,6 +260,17 @@ describe('body chain', () => {
     expect(await readAll(filtered)).toBe('abcdefgh');
     expect(seen.at(-1)).toEqual(['efgh', true]);
     expect(seen.filter(([, eos]) => eos)).toHaveLength(1);
+
+    // Bytes past the declared length (a header a filter changed) reset the stream, never vanish.
+    const short = new FilteredBody(
+      (c, eos) => stage([]).data(c, eos),
+      3,
+      () => undefined,
+    );
+    const failed = new Promise<Error>((resolve) => short.once('error', resolve));
+    short.write('abc');
+    short.write('def');
+    expect((await failed).message).toMatch(/longer than its Content-Length/);
   });
 
   const headersOf = (h: Record<string, string>) => ({ ...h }) as Record<string, string | string[]>;
@@ -293,7 +304,7 @@ describe('body chain', () => {
 
   it('request: a streamed body drops Content-Length; a filter reply before routing replaces the route', async () => {
     const headers = headersOf({ 'content-length': '2000000' });
-    const chain = new BodyChain('POST', headers, false);
+    const chain = new BodyChain('POST', headers, false, '2000000');
     chain.addRequestStage(stage([]));
     const source = new PassThrough();
     source.write(Buffer.alloc(1000, 1));

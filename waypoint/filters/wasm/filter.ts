@@ -171,7 +171,7 @@ class WasmFilter implements HttpFilter {
     const chain =
       ctx.bodyFilter instanceof BodyChain
         ? ctx.bodyFilter
-        : new BodyChain(ctx.view.method, ctx.upstreamHeaders, requestEnded);
+        : new BodyChain(ctx.view.method, ctx.upstreamHeaders, requestEnded, ctx.view.headers['content-length']);
     ctx.bodyFilter = chain;
     const stream: WasmStream = {
       key: this.plugin.key,
