@@ -3,7 +3,10 @@
 // (the agent in file mode allocates it like the controller), and an HTTP request to that name
 // reaches the in-mesh endpoint over HBONE; a Kubernetes service's short names resolve; a name
 // outside the mesh goes to the pod's resolver, a tiny DNS server on the bridge, through the
-// agent (the server sees the query from the node, not from the pod). Run under the netns lock.
+// agent (the server sees the query from the node, not from the pod). The agent's /metrics
+// count the queries with ztunnel's DNS metrics. With the mesh's DNS capture turned off, a pod
+// enrolled afterwards has no port-53 redirect and asks its resolver itself, while its TCP is
+// still captured. Run under the netns lock.
 import { writeFile, rm } from 'node:fs/promises';
 import type net from 'node:net';
 import path from 'node:path';
@@ -25,6 +28,7 @@ import {
   type AgentProcess,
 } from '../support/agent-netns.js';
 import { bridgeAddress, createPodNetwork, type PodNetwork } from '../support/pod-network.js';
+import { filterState, redirectsPort53 } from '../support/cni-plugin-state.js';
 
 const BRIDGE = 'ambt-g3-br0';
 const SUBNET = '10.231.53.0/24';
@@ -47,6 +51,7 @@ describeNetns('agent DNS proxy: names from a pod', () => {
   let etcDirs: string[] = [];
   let configFile: string;
   let version = 0;
+  let dnsCapture = true;
   // What the agent's snapshot loader gives the ServiceEntry host (the controller's function).
   const seVip = allocateAutoVips([`shop/${SE_HOST}`], [SERVICE_VIP]).get(`shop/${SE_HOST}`)![0];
 
@@ -55,6 +60,7 @@ describeNetns('agent DNS proxy: names from a pod', () => {
     const endpoints = server ? [{ address: server.ip, workloadUid: 'Pod/shop/server' }] : [];
     return {
       version: `v${++version}`,
+      ...(dnsCapture ? {} : { mesh: { dnsCapture: false } }),
       namespaces: [{ name: 'shop', labels: { 'mesh-mode': 'ambient' } }],
       workloads: [
         { name: 'client', namespace: 'shop', serviceAccount: 'client', ips: client ? [client.ip] : [], enrolled: true },
@@ -185,5 +191,41 @@ describeNetns('agent DNS proxy: names from a pod', () => {
       `s.send(Buffer.from([1,2,3,0xc0,0x0c,9,9,9,9,9,9,9,9,9,9]),53,'${RESOLVER}',()=>s.close());`;
     await inPod(client, process.execPath, ['-e', script]);
     expect(await resolveInPod(client, 'payment')).toEqual([SERVICE_VIP]);
+  });
+
+  it("the agent's /metrics count the pods' queries with ztunnel's DNS metrics", async () => {
+    expect(await resolveInPod(client, 'payment')).toEqual([SERVICE_VIP]);
+    expect(await resolveInPod(client, OUTSIDE_HOST)).toEqual([OUTSIDE_IP]);
+    const text = await httpGet(agent!.metricsPort, '/metrics');
+    const value = (name: string, ...labels: string[]): number =>
+      text
+        .split('\n')
+        .filter((l) => l.startsWith(`${name}{`) && labels.every((x) => l.includes(x)))
+        .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+    const fromClient = 'source_canonical_service="client"';
+    // Both lookups (one answered here, one forwarded), each an A query over UDP from getaddrinfo.
+    expect(
+      value('istio_dns_requests_total', fromClient, 'request_query_type="a"', 'request_protocol="udp"'),
+    ).toBeGreaterThanOrEqual(2);
+    expect(value('istio_dns_upstream_requests_total', fromClient)).toBeGreaterThanOrEqual(1);
+    expect(value('istio_dns_upstream_request_duration_seconds_count', fromClient)).toBeGreaterThanOrEqual(1);
+    expect(text).toMatch(/^# TYPE istio_dns_upstream_failures_total counter$/m);
+  });
+
+  it("with the mesh's DNS capture off, a pod enrolled then has no port-53 redirect: it asks its resolver itself", async () => {
+    expect(redirectsPort53(await filterState(client.netnsName))).toEqual({ udp: true, tcp: true });
+    dnsCapture = false;
+    await applyConfig();
+    const plain = await network!.addPod({ namespace: 'shop', name: 'nodns' });
+    etcDirs.push(...(await podResolvConf([plain], RESOLVER)));
+    expect(redirectsPort53(await filterState(plain.netnsName))).toEqual({ udp: false, tcp: false });
+    // Its query reaches the resolver from the pod's own address (not forwarded by the agent)...
+    const before = resolver.seen.length;
+    expect(await resolveInPod(plain, OUTSIDE_HOST)).toEqual([OUTSIDE_IP]);
+    expect(resolver.seen.slice(before).filter((q) => q.name === OUTSIDE_HOST && q.from === plain.ip)).not.toEqual([]);
+    // ...a mesh name is not answered by the agent...
+    expect(await resolveInPod(plain, 'payment')).toEqual([]);
+    // ...and its TCP is still captured: the service VIP answers through the mesh.
+    expect(await fetchInPod(plain, `http://${SERVICE_VIP}/`)).toBe('200 from-server');
   });
 });
