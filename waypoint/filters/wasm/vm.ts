@@ -147,7 +147,10 @@ export class ProxyWasmVm {
     return out;
   }
 
-  /** One request's headers through the plugin: context create, request headers, done, delete. */
+  /**
+   * One request's headers through the plugin: context create, request headers, then done and
+   * delete, unless the module takes the request body or the response (the context stays open).
+   */
   onRequest(call: RequestCall): RequestOutcome {
     const stream: Stream = {
       map: MapType.RequestHeaders,
@@ -171,14 +174,10 @@ export class ProxyWasmVm {
     } finally {
       this.stream = undefined;
     }
-    return {
-      headers: stream.headers,
-      ...(stream.localResponse ? { localResponse: stream.localResponse } : {}),
-      logs: this.takeLogs(),
-    };
+    return this.headersOutcome(stream);
   }
 
-  /** The response headers of a request whose context stayed open; the context ends here. */
+  /** The response headers of a request whose context stayed open; it ends here unless a response body follows. */
   onResponse(call: ResponseCall): RequestOutcome {
     const properties = this.open.get(call.context);
     if (!properties) return { headers: call.headers, logs: this.takeLogs() };
@@ -195,11 +194,7 @@ export class ProxyWasmVm {
     } finally {
       this.stream = undefined;
     }
-    return {
-      headers: stream.headers,
-      ...(stream.localResponse ? { localResponse: stream.localResponse } : {}),
-      logs: this.takeLogs(),
-    };
+    return this.headersOutcome(stream);
   }
 
   /**
@@ -239,6 +234,14 @@ export class ProxyWasmVm {
     } finally {
       this.stream = undefined;
     }
+  }
+
+  private headersOutcome(stream: Stream): RequestOutcome {
+    return {
+      headers: stream.headers,
+      ...(stream.localResponse ? { localResponse: stream.localResponse } : {}),
+      logs: this.takeLogs(),
+    };
   }
 
   /** Ends a context early (its stream failed or was answered elsewhere); nothing when it is not open. */
