@@ -13,7 +13,7 @@ import { arr, rec, recs, str, num, type Raw } from '../translate/raw.js';
 import { portProtocol } from '../translate/services.js';
 import { ReferenceGrants } from '../translate/reference-grants.js';
 import { isWaypointGateway, requestedWaypoint } from '../translate/waypoint-refs.js';
-import { validateHttpRoute } from '../translate/validate/networking.js';
+import { validateHttpRoute } from '../translate/validate/gateway-api.js';
 import { validateGrpcRoute } from '../translate/grpc-route-validate.js';
 import { GATEWAY_NAME_LABEL } from '../../core/mesh/vocabulary.js';
 import type { KubeObject } from '../sources/types.js';

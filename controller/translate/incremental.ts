@@ -26,7 +26,7 @@ import { buildL7 } from './l7-build.js';
 import { recordListDelta } from './list-delta.js';
 import { DestinationRules, buildCluster } from './destination-rules.js';
 import { contentVersionOf } from './version.js';
-import { validateWorkloadObject } from './validate/networking.js';
+import { validateWorkloadObject } from './validate/kubernetes.js';
 import { GATEWAY_NAME_LABEL } from './waypoint-refs.js';
 import { labelsMatch, rec, stringMap } from './raw.js';
 

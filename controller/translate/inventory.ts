@@ -5,16 +5,14 @@ import { objectKey } from '../sources/types.js';
 import type { Issues } from './validate/common.js';
 import { validateDestinationRule } from './validate/destination-rule.js';
 import {
-  validateGatewayApiGateway,
-  validateHttpRoute,
   validateIstioGateway,
-  validateService,
   validateServiceEntry,
   validateSidecar,
   validateWorkloadEntry,
   validateWorkloadGroup,
-  validateWorkloadObject,
 } from './validate/networking.js';
+import { validateGatewayApiGateway, validateHttpRoute } from './validate/gateway-api.js';
+import { validateService, validateWorkloadObject } from './validate/kubernetes.js';
 import {
   validateAuthorizationPolicy,
   validatePeerAuthentication,

@@ -1,5 +1,4 @@
-// Validation of ServiceEntry, Sidecar, WorkloadEntry/WorkloadGroup, Gateway (Istio and
-// Gateway API) and HTTPRoute.
+// Validation of ServiceEntry, Sidecar, WorkloadEntry/WorkloadGroup and Istio's Gateway.
 import { arr, rec, type Raw } from '../raw.js';
 import {
   checkEnum,
@@ -190,96 +189,5 @@ export function validateIstioGateway(obj: KubeObject): Issues {
       }
     } else if (port?.protocol === 'HTTPS') issues.add(`spec.servers[${i}].tls`, 'HTTPS server requires tls settings');
   });
-  return issues;
-}
-
-export function validateGatewayApiGateway(obj: KubeObject): Issues {
-  const issues = new Issues();
-  checkObjectSchema(issues, obj);
-  const spec = specOf(obj, issues);
-  checkRequiredString(issues, 'spec.gatewayClassName', spec.gatewayClassName);
-  checkList(issues, 'spec.listeners', spec.listeners).forEach((l, i) => {
-    const listener = rec(l) ?? {};
-    checkRequiredString(issues, `spec.listeners[${i}].name`, listener.name);
-    checkPort(issues, `spec.listeners[${i}].port`, listener.port, true);
-  });
-  return issues;
-}
-
-const HTTP_ROUTE_FILTERS = [
-  'RequestHeaderModifier',
-  'ResponseHeaderModifier',
-  'RequestRedirect',
-  'URLRewrite',
-  'RequestMirror',
-];
-
-export function validateHttpRoute(obj: KubeObject): Issues {
-  const issues = new Issues();
-  checkObjectSchema(issues, obj);
-  const spec = specOf(obj, issues);
-  if (checkList(issues, 'spec.parentRefs', spec.parentRefs).length === 0)
-    issues.add('spec.parentRefs', 'at least one parentRef is required');
-  arr(spec.parentRefs).forEach((p, i) => checkRequiredString(issues, `spec.parentRefs[${i}].name`, rec(p)?.name));
-  checkList(issues, 'spec.rules', spec.rules).forEach((r, i) => {
-    const rule = rec(r) ?? {};
-    arr(rule.matches).forEach((m, j) => {
-      const path = rec(rec(m)?.path);
-      if (path)
-        checkEnum(issues, `spec.rules[${i}].matches[${j}].path.type`, path.type, [
-          'Exact',
-          'PathPrefix',
-          'RegularExpression',
-        ]);
-    });
-    // Filters a waypoint or gateway applies (http-routes.ts); others are refused, never ignored.
-    arr(rule.filters).forEach((f, j) =>
-      checkEnum(issues, `spec.rules[${i}].filters[${j}].type`, rec(f)?.type, HTTP_ROUTE_FILTERS),
-    );
-    arr(rule.backendRefs).forEach((b, j) => {
-      const ref = rec(b) ?? {};
-      checkRequiredString(issues, `spec.rules[${i}].backendRefs[${j}].name`, ref.name);
-      if (ref.port !== undefined) checkPort(issues, `spec.rules[${i}].backendRefs[${j}].port`, ref.port);
-    });
-  });
-  return issues;
-}
-
-/** Core kinds: only what would make the mesh model wrong. */
-export function validateService(obj: KubeObject): Issues {
-  const issues = new Issues();
-  checkObjectSchema(issues, obj);
-  const spec = specOf(obj, issues);
-  checkLabels(issues, 'spec.selector', spec.selector);
-  checkList(issues, 'spec.ports', spec.ports).forEach((p, i) => {
-    const port = rec(p) ?? {};
-    checkPort(issues, `spec.ports[${i}].port`, port.port, true);
-    if (typeof port.targetPort === 'number') checkPort(issues, `spec.ports[${i}].targetPort`, port.targetPort);
-  });
-  return issues;
-}
-
-/** Replicas of one Deployment in local mode (each becomes a pod). */
-export const MAX_LOCAL_REPLICAS = 1000;
-
-export function validateWorkloadObject(obj: KubeObject): Issues {
-  const issues = new Issues();
-  checkObjectSchema(issues, obj);
-  checkLabels(issues, 'metadata.labels', obj.metadata.labels);
-  if (obj.kind === 'Deployment') {
-    const spec = specOf(obj, issues);
-    // Local mode expands each replica into a pod: bound it, or one object could stall the controller.
-    if (
-      spec.replicas !== undefined &&
-      (typeof spec.replicas !== 'number' ||
-        !Number.isInteger(spec.replicas) ||
-        spec.replicas < 0 ||
-        spec.replicas > MAX_LOCAL_REPLICAS)
-    ) {
-      issues.add('spec.replicas', `replicas must be an integer from 0 to ${MAX_LOCAL_REPLICAS}`);
-    }
-    checkLabels(issues, 'spec.selector.matchLabels', rec(spec.selector)?.matchLabels);
-    checkLabels(issues, 'spec.template.metadata.labels', rec(rec(spec.template)?.metadata)?.labels);
-  }
   return issues;
 }
