@@ -46,6 +46,48 @@ function trapping(which: 'request' | 'response'): { file: string; bytes: Buffer 
   return { file, bytes: watToWasm(wat, file) };
 }
 
+/**
+ * A module that upper-cases every request body piece in place and lets it go on (Continue):
+ * proxy_get_buffer_bytes, then proxy_set_buffer_bytes with start 0 and the piece's size.
+ */
+function upperCasing(): { file: string; bytes: Buffer } {
+  const wat = path.join(dir, 'upper.wat');
+  writeFileSync(
+    wat,
+    `(module
+       (import "env" "proxy_get_buffer_bytes" (func $get (param i32 i32 i32 i32 i32) (result i32)))
+       (import "env" "proxy_set_buffer_bytes" (func $set (param i32 i32 i32 i32 i32) (result i32)))
+       (memory (export "memory") 1)
+       ;; One piece at a time at 1024; memory grows to hold it.
+       (func (export "proxy_on_memory_allocate") (param $n i32) (result i32)
+         (local $short i32)
+         (local.set $short (i32.sub (i32.add (i32.const 1024) (local.get $n))
+                                    (i32.mul (memory.size) (i32.const 65536))))
+         (if (i32.gt_s (local.get $short) (i32.const 0))
+           (then (if (i32.eq (memory.grow (i32.add (i32.shr_u (local.get $short) (i32.const 16)) (i32.const 1)))
+                             (i32.const -1))
+                   (then unreachable))))
+         (i32.const 1024))
+       (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32) (i32.const 0))
+       (func (export "proxy_on_request_body") (param $ctx i32) (param $size i32) (param $eos i32) (result i32)
+         (local $p i32) (local $i i32) (local $c i32)
+         (if (i32.eqz (local.get $size)) (then (return (i32.const 0))))
+         (drop (call $get (i32.const 0) (i32.const 0) (local.get $size) (i32.const 16) (i32.const 20)))
+         (local.set $p (i32.load (i32.const 16)))
+         (block $done (loop $next
+           (br_if $done (i32.ge_u (local.get $i) (local.get $size)))
+           (local.set $c (i32.load8_u (i32.add (local.get $p) (local.get $i))))
+           (if (i32.and (i32.ge_u (local.get $c) (i32.const 97)) (i32.le_u (local.get $c) (i32.const 122)))
+             (then (i32.store8 (i32.add (local.get $p) (local.get $i)) (i32.sub (local.get $c) (i32.const 32)))))
+           (local.set $i (i32.add (local.get $i) (i32.const 1)))
+           (br $next)))
+         (drop (call $set (i32.const 0) (i32.const 0) (local.get $size) (local.get $p) (local.get $size)))
+         (i32.const 0)))`,
+  );
+  const file = path.join(dir, 'upper.wasm');
+  return { file, bytes: watToWasm(wat, file) };
+}
+
 /** A body sent in pieces without a length (chunked), each piece on its own tick. */
 function pieces(...parts: Array<string | Buffer>): Readable {
   return Readable.from(
@@ -208,6 +250,31 @@ describe('waypoint: WasmPlugin request and response bodies', () => {
     await text(res.body);
     expect(pod().seen.at(-1)?.body.length).toBe(2 * MiB);
     expect(w.runtime.apply(base([bodies]))).toEqual([]);
+  });
+
+  it('a body the plugin does not pause streams through changed, past the buffer limit, without a stale length', async () => {
+    const upper = upperCasing();
+    expect(w.runtime.apply(base([plugin('upper', upper.file, upper.bytes)]))).toEqual([]);
+    try {
+      const piece = 'latte '.repeat(10_000); // 60,000 bytes
+      const res = await post(pieces(...Array.from({ length: 40 }, () => piece))); // 2.4 MB, over 1 MiB
+      expect(res.status).toBe(200);
+      await text(res.body);
+      const seen = pod().seen.at(-1)!;
+      expect(seen.body).toBe('LATTE '.repeat(400_000));
+      expect(seen.headers['content-length']).toBeUndefined();
+      expect(seen.headers['transfer-encoding']).toBe('chunked');
+
+      // With a declared length the body (over the replay limit, so streamed) loses it upstream.
+      const declared = Buffer.from('mocha '.repeat(200_000));
+      const sized = await post(declared, { 'content-length': String(declared.length) });
+      expect(sized.status).toBe(200);
+      await text(sized.body);
+      expect(pod().seen.at(-1)?.body).toBe('MOCHA '.repeat(200_000));
+      expect(pod().seen.at(-1)?.headers['content-length']).toBeUndefined();
+    } finally {
+      expect(w.runtime.apply(base([bodies]))).toEqual([]);
+    }
   });
 
   it('a trapping body callback: FAIL_CLOSE answers 500, FAIL_OPEN passes the body untouched', async () => {

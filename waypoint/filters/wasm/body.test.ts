@@ -435,3 +435,23 @@ describe('wasm body stage', () => {
     expect(closed.s.closed).toBe(true);
   });
 });
+
+describe('body chain: a reply after the response began', () => {
+  it('resets the response stream (its head has gone out) and ends the contexts', async () => {
+    const chain = new BodyChain('GET', {}, true);
+    let ended = 0;
+    chain.onAbandon(() => ended++);
+    chain.addResponseStage(stage([], (s) => (s === 'bad' ? localReply(500, 'late') : s)));
+    const source = new PassThrough();
+    source.write('good');
+    const out = (await chain.response(200, {}, source)) as Readable;
+    expect(out).toBeInstanceOf(Readable);
+    const failed = new Promise<Error>((resolve) => out.once('error', resolve));
+    expect(out.read()?.toString()).toBe('good');
+    source.write('bad');
+    expect((await failed).message).toMatch(/answered 500 after the response began/);
+    await new Promise((r) => setImmediate(r));
+    expect(source.destroyed).toBe(true);
+    expect(ended).toBe(1);
+  });
+});
