@@ -51,8 +51,11 @@ interface KindSpec {
   readonly versions: readonly string[];
   /** Decode into the typed value validation and translation read (schema-level issues). */
   readonly decode?: (obj: KubeObject) => DecodeResult<unknown>;
-  /** Istio's value rules, on the decoded object. */
-  readonly validate?: (obj: KubeObject) => Issues;
+  /**
+   * Istio's value rules, on the decoded object. Method syntax on purpose: a validator may take
+   * the decoded type (`IstioObject<VirtualServiceSpec>`), which `decode` above guarantees.
+   */
+  validate?(obj: KubeObject): Issues;
   readonly bucket: keyof Inventory;
 }
 
