@@ -3,6 +3,9 @@
 import type { KubeObject, ObjectOrigin } from '../sources/types.js';
 import { objectKey } from '../sources/types.js';
 import { rec, recs, str, stringMap, type Raw } from '../translate/raw.js';
+import { decodeIstioObject, type IstioObject } from '../translate/decode-object.js';
+import { workloadEntry } from '../../core/crds/networking.js';
+import type { Schema } from '../../core/crds/schema.js';
 import type { Message, MessageType, Origin } from './messages.js';
 
 export interface WorkloadRef {
@@ -35,7 +38,8 @@ export class AnalysisContext {
         const labels = stringMap(rec(rec(rec(o.spec)?.template)?.metadata)?.labels);
         list.push({ namespace: ns, name: o.metadata.name, labels });
       } else if (o.kind === 'WorkloadEntry') {
-        list.push({ namespace: ns, name: o.metadata.name, labels: stringMap(rec(o.spec)?.labels) });
+        const labels = decodeIstioObject(o, workloadEntry).value.spec.labels ?? {};
+        list.push({ namespace: ns, name: o.metadata.name, labels });
       }
     }
     this.workloadList = list;
@@ -48,6 +52,14 @@ export class AnalysisContext {
       (o) =>
         o.kind === kind && o.metadata?.name && (group === undefined || (o.apiVersion ?? '').startsWith(`${group}/`)),
     );
+  }
+
+  /**
+   * Istio objects of a kind, decoded against their CRD's spec schema: the typed value the
+   * translator validated (decoding is cached per object, so this costs nothing twice).
+   */
+  istio<S>(kind: string, group: string, spec: Schema<S>): IstioObject<S>[] {
+    return this.of(kind, group).map((o) => decodeIstioObject(o, spec).value);
   }
 
   origin(obj: KubeObject): Origin {
