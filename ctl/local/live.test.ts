@@ -149,6 +149,9 @@ describe('live view', () => {
     expect(text).toContain('GATEWAY coffee-shop/istio-ingressgateway');
     expect(text).toMatch(/web-frontend\s+10\s+5\s+200 90% 503 10%/);
     expect(text).not.toMatch(/^unknown\s/m);
+    // A gateway alone is not a waypoint: no waypoint split is claimed.
+    expect(text).toContain('requests denied by waypoints and gateways (403)');
+    expect(text).toContain('Without a waypoint');
   });
 
   it('percentile', () => {

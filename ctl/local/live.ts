@@ -158,6 +158,9 @@ function requestsByService(
   return out;
 }
 
+/** Istio's gateway pods (istio-ingressgateway / istio-egressgateway, see gateways.ts) run the waypoint binary. */
+const isGateway = (w: Pick<WaypointView, 'label'>): boolean => /\/istio-(ingress|egress)gateway$/.test(w.label);
+
 /** One line on the supervised processes: restarts and what is not running. */
 export function processLine(units: readonly UnitStatus[]): string {
   const restarted = units.filter((u) => u.restarts > 0).map((u) => `${u.name} ×${u.restarts}`);
@@ -231,8 +234,7 @@ export function renderView(o: {
   let denied = 0;
   let deniedBefore = 0;
   for (const w of o.waypoints ?? []) {
-    // Istio's gateway pods (istio-ingressgateway / istio-egressgateway, see gateways.ts) run the same binary.
-    const gateway = /\/istio-(ingress|egress)gateway$/.test(w.label);
+    const gateway = isGateway(w);
     const title = gateway
       ? `GATEWAY ${w.label}\x1b[0m (traffic entering or leaving the mesh; admin + metrics 127.0.0.1:${w.port})`
       : `WAYPOINT ${w.label}\x1b[0m (L7 routing and policy; admin + metrics 127.0.0.1:${w.port})`;
@@ -262,11 +264,11 @@ export function renderView(o: {
   });
   const waypointDenials =
     o.waypoints && o.waypoints.length > 0
-      ? `; requests denied by waypoints (403) — ${denied} (+${denied - deniedBefore}/s)`
+      ? `; requests denied by ${o.waypoints.some(isGateway) ? 'waypoints and gateways' : 'waypoints'} (403) — ${denied} (+${denied - deniedBefore}/s)`
       : '';
   lines.push(`\x1b[1mPOLICY\x1b[0m refused connections — ${refused.join(', ') || 'none'}${waypointDenials}`);
   lines.push(
-    o.waypoints && o.waypoints.length > 0
+    o.waypoints?.some((w) => !isGateway(w))
       ? 'Service traffic goes through the waypoint: it splits customer-service 70/30 per request (VirtualService) and answers 403 to callers the AuthorizationPolicy denies.'
       : 'Without a waypoint, customer-service v1/v2 are balanced per connection at L4; the 70/30 VirtualService needs one.',
   );

@@ -4,7 +4,9 @@
 // HTTPS with host and path routing, the hop into the mesh over HBONE with the gateway's
 // identity (the namespace is STRICT; the destination agent counts the connection as mutual
 // TLS from that identity), a policy at the gateway denying a path, and TLS PASSTHROUGH by
-// SNI to an app that terminates TLS itself. Own bridge, pod CIDR, netns prefix and ports.
+// SNI to an app that terminates TLS itself. The gateway's request metrics carry Istio's
+// gateway labels (reporter source, the routed-to service), so the live view's GATEWAY block
+// names the service. Own bridge, pod CIDR, netns prefix and ports.
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
@@ -16,6 +18,8 @@ import { describeNetns } from '../support/privileges.js';
 import { pollUntil } from '../support/wait.js';
 import { makePki, type TestPki } from './ingress-pki.js';
 import { LocalMesh, REPO } from '../support/local-mesh.js';
+import { parseMetrics, renderView } from '../../ctl/local/live.js';
+import { readRecord } from '../../ctl/local/state.js';
 
 const BRIDGE = 'ambt-g1-br0';
 const CIDR = '10.239.71.0/24';
@@ -270,5 +274,46 @@ describeNetns('ambitctl local up: the ingress gateway', () => {
       s.setTimeout(20_000, () => s.destroy(new Error('timeout')));
     });
     expect(text).toBe('db over passthrough, sni=db.example.com');
+  }, 60_000);
+
+  it("the gateway's request metrics name the routed-to service as Istio's gateways do; the live view shows it", async () => {
+    expect((await get('shop.example.com', '/menu')).status).toBe(200);
+    expect((await get('shop.example.com', '/admin/x')).status).toBe(403);
+    const gateway = (await readRecord(path.join(work, 'state')))?.waypoints?.find(
+      (w) => w.name === 'istio-ingressgateway',
+    );
+    expect(gateway).toBeDefined();
+    const text = await fetch(`http://127.0.0.1:${gateway!.port}/metrics`).then((r) => r.text());
+    const series = (parseMetrics(text).get('istio_requests_total') ?? []).map((s) => s.labels);
+    const served = series.find((l) => l.response_code === '200');
+    expect(served).toMatchObject({
+      reporter: 'source',
+      source_workload: 'istio-ingressgateway',
+      source_workload_namespace: 'shop',
+      source_principal: GATEWAY_IDENTITY,
+      destination_service: 'web.shop.svc.cluster.local',
+      destination_service_name: 'web',
+      destination_service_namespace: 'shop',
+      destination_workload: 'web',
+      destination_workload_namespace: 'shop',
+    });
+    expect(series.find((l) => l.response_code === '403')).toMatchObject({ destination_service_name: 'web' });
+    // The live view's GATEWAY block, from the same scrape.
+    const view = renderView({
+      stats: undefined,
+      now: new Map(),
+      before: undefined,
+      pods: 3,
+      started: Date.now(),
+      admin: 15000 + PORT_OFFSET,
+      waypoints: [
+        { label: 'shop/istio-ingressgateway', port: gateway!.port, now: parseMetrics(text), before: undefined },
+      ],
+      // eslint-disable-next-line no-control-regex
+    }).replace(/\x1b\[[0-9;]*[A-Za-z]/g, '');
+    expect(view).toContain('GATEWAY shop/istio-ingressgateway');
+    expect(view).toMatch(/^web\s+\d+\s+\d+\s+200 \d+% 403 \d+%/m);
+    // Only requests no route took (404, host or path unknown) stay without a destination service.
+    expect(view.split('\n').filter((l) => /^unknown\s/.test(l) && !/\s404 100%$/.test(l))).toEqual([]);
   }, 60_000);
 });
