@@ -10,6 +10,7 @@ export type ResponseFlag =
   | 'UO' // upstream overflow (circuit breaker)
   | 'UF' // upstream connection failure
   | 'UC' // upstream connection termination
+  | 'UPE' // upstream protocol error (a malformed response)
   | 'UT' // upstream request timeout
   | 'URX' // retry limit exceeded
   | 'FI' // fault injected (abort)
@@ -57,6 +58,8 @@ export const replies = {
       'upstream connect error or disconnect/reset before headers. reset reason: connection termination',
       'UC',
     ),
+  upstreamProtocolError: (): LocalReply =>
+    localReply(503, 'upstream connect error or disconnect/reset before headers. reset reason: protocol error', 'UPE'),
   faultAbort: (status: number): LocalReply => localReply(status, 'fault filter abort', 'FI'),
   badRequest: (why: string): LocalReply => localReply(400, why),
   headersTooLarge: (): LocalReply => localReply(431, 'request header fields too large'),
@@ -79,6 +82,7 @@ export function replyForError(err: unknown): LocalReply {
   }
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   if (code === 'ECONNREFUSED' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH') return replies.connectFailure(code);
+  if (code === 'AMBIT_E_UPSTREAM_HTTP1') return replies.upstreamProtocolError();
   if (code === 'ECONNRESET' || code === 'ERR_HTTP2_STREAM_ERROR' || code === 'EPIPE') return replies.upstreamReset();
   return localReply(500, 'internal error');
 }
