@@ -80,8 +80,8 @@ function endpointPeer(e: ClusterEndpoint): PeerInfo {
   };
 }
 
-/** The destination side of a request: its workload, else the endpoint that answered. */
-export function destinationPeer(r: RequestRecord): PeerInfo {
+/** The destination side of a request (or connection): its workload, else the endpoint that answered. */
+export function destinationPeer(r: Pick<RequestRecord, 'destinationWorkload' | 'destinationEndpoint'>): PeerInfo {
   if (r.destinationWorkload) return peerFromWorkload(r.destinationWorkload);
   return r.destinationEndpoint ? endpointPeer(r.destinationEndpoint) : {};
 }
