@@ -123,7 +123,7 @@ const loadBalancer = obj({
   simple: oneOfEnum('UNSPECIFIED', 'LEAST_CONN', 'RANDOM', 'PASSTHROUGH', 'ROUND_ROBIN', 'LEAST_REQUEST'),
   consistentHash: obj({
     httpHeaderName: str,
-    httpCookie: obj({ name: str, path: str, ttl: duration }),
+    httpCookie: obj({ name: str, path: str, ttl: duration }, { required: ['name'] }),
     useSourceIp: bool,
     httpQueryParameterName: str,
     ringHash: obj({ minimumRingSize: uint }),
