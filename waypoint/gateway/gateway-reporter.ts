@@ -2,9 +2,12 @@
 // counts a gateway as the client side of the hop into the mesh (reporter `source`); the source
 // is the gateway itself (its workload, namespace, principal, app, version), the destination is
 // the service the request was routed to (the cluster's service, not the Host the client sent)
-// and the workload that answered.
-import { httpLabels, peerFromWorkload, type PeerInfo } from '../../core/metrics/labels.js';
-import type { Cluster } from '../../core/model/l7.js';
+// and the workload that answered. TCP servers (and TLS passed through) count connections the
+// same way in Istio's TCP metrics.
+import { httpLabels, peerFromWorkload, tcpLabels, type PeerInfo } from '../../core/metrics/labels.js';
+import type { MeshMetrics, TcpSeries } from '../../core/metrics/mesh-metrics.js';
+import type { Cluster, ClusterEndpoint } from '../../core/model/l7.js';
+import type { Workload } from '../../core/model/types.js';
 import { destinationPeer, type RequestRecord, type RequestReporter } from '../telemetry.js';
 
 export interface GatewayWorkload {
@@ -40,6 +43,36 @@ export function clusterService(c: Pick<Cluster, 'host' | 'serviceKey'>): {
   return { hostname: c.host, name: m ? m[1]! : c.host, namespace };
 }
 
+/** The hop into the mesh is HBONE (mutual TLS); an endpoint outside it (egress) is not. */
+const securityOf = (e: ClusterEndpoint): 'mutual_tls' | 'none' => (e.hbone && e.identity ? 'mutual_tls' : 'none');
+
+/** The gateway's TCP metrics: one series per connection it forwards, labelled as its requests are. */
+export class GatewayTcpMetrics {
+  constructor(
+    private readonly metrics: MeshMetrics,
+    private readonly self: PeerInfo,
+  ) {}
+
+  /** A connection forwarded to `endpoint` of `cluster`, counted as opened. */
+  opened(cluster: Pick<Cluster, 'host' | 'serviceKey'>, endpoint: ClusterEndpoint, workload?: Workload): TcpSeries {
+    const series = this.metrics.tcpSeries(
+      tcpLabels({
+        reporter: 'source',
+        source: this.self,
+        destination: destinationPeer({
+          destinationEndpoint: endpoint,
+          ...(workload ? { destinationWorkload: workload } : {}),
+        }),
+        service: clusterService(cluster),
+        securityPolicy: securityOf(endpoint),
+        protocol: 'tcp',
+      }),
+    );
+    series.opened();
+    return series;
+  }
+}
+
 export function gatewayReporter(self: PeerInfo): RequestReporter {
   return {
     view: (r) => {
@@ -53,8 +86,7 @@ export function gatewayReporter(self: PeerInfo): RequestReporter {
         source: self,
         destination: destinationPeer(r),
         ...(r.service ? { service: r.service } : {}),
-        // The hop into the mesh is HBONE (mutual TLS); an endpoint outside it (egress) is not.
-        securityPolicy: r.destinationEndpoint && !r.destinationEndpoint.hbone ? 'none' : 'mutual_tls',
+        securityPolicy: r.destinationEndpoint ? securityOf(r.destinationEndpoint) : 'mutual_tls',
         protocol: r.protocol,
         responseFlags: r.flag,
         responseCode: r.status,

@@ -19,11 +19,12 @@ import type { AuthorizationPolicy } from '../../core/model/types.js';
 import { makePki, type TestPki } from '../../test/e2e/ingress-pki.js';
 import { testCa, testCredentials } from '../../test/support/pki.js';
 import { freePort } from '../../test/support/net.js';
+import { pollUntil } from '../../test/support/wait.js';
 import { APP_PORT, HOST, WaypointHarness } from '../../test/support/waypoint-harness.js';
 import { WaypointRuntime } from '../runtime.js';
 import { WaypointTelemetry } from '../telemetry.js';
 import { folderCredentials, GatewayCredentials } from './credentials.js';
-import { clusterService, gatewayPeer, gatewayReporter } from './gateway-reporter.js';
+import { clusterService, gatewayPeer, gatewayReporter, GatewayTcpMetrics } from './gateway-reporter.js';
 import { GatewayRuntime } from './gateway-runtime.js';
 import { GatewayListeners } from './listeners.js';
 
@@ -159,16 +160,13 @@ beforeAll(async () => {
   metrics = createMeshMetrics({ component: 'waypoint', http: true });
   // Labelled as Istio's ingress gateway (a Deployment's pod in its namespace), as startGateway does.
   const telemetry = new WaypointTelemetry(metrics, false);
-  telemetry.reportAs(
-    gatewayReporter(
-      gatewayPeer({
-        podName: 'istio-ingressgateway-7d4f9c8b6d-q2x8z',
-        namespace: 'shop',
-        labels: { app: 'istio-ingressgateway', istio: 'ingressgateway' },
-        identity: gatewayCreds.identity,
-      }),
-    ),
-  );
+  const self = gatewayPeer({
+    podName: 'istio-ingressgateway-7d4f9c8b6d-q2x8z',
+    namespace: 'shop',
+    labels: { app: 'istio-ingressgateway', istio: 'ingressgateway' },
+    identity: gatewayCreds.identity,
+  });
+  telemetry.reportAs(gatewayReporter(self));
   runtime = new WaypointRuntime({
     pool,
     credentials: () => gatewayCreds,
@@ -185,6 +183,7 @@ beforeAll(async () => {
     pipeline: () => runtime.pipeline(),
     telemetry,
     selfIdentity: () => gatewayCreds.identity,
+    tcpMetrics: new GatewayTcpMetrics(metrics, self),
   });
   gateway = new GatewayRuntime({
     self: { namespace: 'shop', labels: { istio: 'ingressgateway' }, trustDomain: 'cluster.local' },
@@ -353,10 +352,10 @@ describe('gateway: TCP servers', () => {
   });
 });
 
-/** The istio_requests_total series of the gateway's registry, as label maps with their count. */
-async function requestSeries(): Promise<Array<Record<string, string> & { value: string }>> {
+/** The series of one metric in the gateway's registry, as label maps with their value. */
+async function seriesOf(name: string): Promise<Array<Record<string, string> & { value: string }>> {
   const text = await metrics.registry.metrics();
-  return [...text.matchAll(/^istio_requests_total\{(.*)\} (\S+)$/gm)].map((m) => ({
+  return [...text.matchAll(new RegExp(`^${name}\\{(.*)\\} (\\S+)$`, 'gm'))].map((m) => ({
     ...Object.fromEntries([...m[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1]!, l[2]!])),
     value: m[2]!,
   }));
@@ -366,7 +365,7 @@ describe('gateway: request metrics labelled as Istio labels its gateways', () =>
   it('reporter source, the gateway as source, the routed-to service and workload as destination', async () => {
     expect((await get(HTTP_PORT, 'api.example.com', '/metrics-ok')).status).toBe(200);
     expect((await get(HTTP_PORT, 'shop.example.com', '/shop/admin/metrics')).status).toBe(403);
-    const series = await requestSeries();
+    const series = await seriesOf('istio_requests_total');
     const ok = series.find((s) => s.response_code === '200');
     expect(ok).toMatchObject({
       reporter: 'source',
@@ -385,6 +384,60 @@ describe('gateway: request metrics labelled as Istio labels its gateways', () =>
     const denied = series.find((s) => s.response_code === '403');
     expect(denied).toMatchObject({ reporter: 'source', destination_service_name: 'customer-service' });
     expect(series.every((s) => s.reporter === 'source' && s.source_workload === 'istio-ingressgateway')).toBe(true);
+  });
+
+  it('TCP connections: Istio TCP metrics with the same labels, bytes counted once closed', async () => {
+    // Series of connections to customer-service (PASSTHROUGH to db has its own).
+    const value = async (name: string) =>
+      Number((await seriesOf(name)).find((x) => x.destination_service_name === 'customer-service')?.value ?? 0);
+    const counts = async () => ({
+      opened: await value('istio_tcp_connections_opened_total'),
+      closed: await value('istio_tcp_connections_closed_total'),
+      received: await value('istio_tcp_received_bytes_total'),
+      sent: await value('istio_tcp_sent_bytes_total'),
+    });
+    // Earlier suites' connections to the same service are all counted as closed first.
+    await pollUntil(async () => ((c) => c.opened === c.closed)(await counts()), {
+      what: 'earlier TCP connections counted as closed',
+      timeoutMs: 10_000,
+      intervalMs: 50,
+    });
+    const before = await counts();
+    const request = 'GET /tcp-metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n';
+    const answer = await new Promise<string>((resolve, reject) => {
+      const s = net.connect({ host: '127.0.0.1', port: TCP_PORT }, () => s.write(request));
+      let got = '';
+      s.on('data', (c: Buffer) => (got += c.toString()));
+      s.on('end', () => resolve(got));
+      s.on('error', reject);
+    });
+    expect(answer).toMatch(/^HTTP\/1.1 200/);
+    // The relay ends after the client's side: wait for the close to be counted.
+    await pollUntil(async () => (await counts()).closed > before.closed, {
+      what: 'the TCP connection counted as closed',
+      timeoutMs: 10_000,
+      intervalMs: 50,
+    });
+    const after = await counts();
+    expect({
+      opened: after.opened - before.opened,
+      closed: after.closed - before.closed,
+      received: after.received - before.received,
+      sent: after.sent - before.sent,
+    }).toEqual({ opened: 1, closed: 1, received: Buffer.byteLength(request), sent: Buffer.byteLength(answer) });
+    const series = (await seriesOf('istio_tcp_connections_opened_total')).find(
+      (x) => x.destination_service_name === 'customer-service',
+    );
+    expect(series).toMatchObject({
+      reporter: 'source',
+      source_workload: 'istio-ingressgateway',
+      source_principal: gatewayCreds.identity,
+      destination_service: 'customer-service.coffee-shop.svc.cluster.local',
+      destination_service_namespace: 'coffee-shop',
+      destination_workload: 'web',
+      connection_security_policy: 'mutual_tls',
+      request_protocol: 'tcp',
+    });
   });
 
   it('names a Kubernetes service by its short name and a ServiceEntry host in full', () => {

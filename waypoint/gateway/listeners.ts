@@ -22,6 +22,7 @@ import { TUNNEL_INFO, type TunnelInfo } from '../tunnel-info.js';
 import { TunnelSocket } from '../tunnel-socket.js';
 import type { TransportFactory } from '../upstream/router.js';
 import type { GatewayCredentials } from './credentials.js';
+import type { GatewayTcpMetrics } from './gateway-reporter.js';
 import { serverAdmitsName, serverForSni, virtualHostFor, type PortPlan } from './gateway-config.js';
 import { httpsRedirectFor } from './redirect.js';
 import { peekClientHello } from '../../core/tls/peek.js';
@@ -36,6 +37,8 @@ export interface GatewayListenerOptions extends HandlerDeps {
   readonly helloTimeoutMs?: number;
   /** Slow or idle HTTP clients are cut after this long without a complete request head. */
   readonly headersTimeoutMs?: number;
+  /** Istio's TCP metrics of the connections TCP and PASSTHROUGH servers forward. */
+  readonly tcpMetrics?: GatewayTcpMetrics;
 }
 
 interface Conn {
@@ -364,7 +367,17 @@ export class GatewayListeners {
       return;
     }
     this.track(upstream);
-    void relay(downstream, upstream);
+    const series = this.o.tcpMetrics?.opened(
+      cluster.config,
+      picked.endpoint,
+      pipe.workloadsByIp.get(picked.endpoint.address),
+    );
+    void relay(downstream, upstream).then((r) => {
+      // From the client: received; to the client: sent (as the agent counts them).
+      series?.received(r.bytesToTunnel);
+      series?.sent(r.bytesFromTunnel);
+      series?.closed();
+    });
     downstream.resume(); // accepted paused (pauseOnConnect, or paused after the ClientHello)
   }
 }

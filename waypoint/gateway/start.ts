@@ -7,7 +7,8 @@ import type { WaypointTelemetry } from '../telemetry.js';
 import type { Tracer } from '../tracing.js';
 import { folderCredentials, GatewayCredentials, type CredentialReader } from './credentials.js';
 import { GatewayRuntime } from './gateway-runtime.js';
-import { gatewayPeer, gatewayReporter } from './gateway-reporter.js';
+import { gatewayPeer, gatewayReporter, GatewayTcpMetrics } from './gateway-reporter.js';
+import type { MeshMetrics } from '../../core/metrics/mesh-metrics.js';
 import { GatewayListeners } from './listeners.js';
 
 export interface StartedGateway {
@@ -18,7 +19,15 @@ export interface StartedGateway {
 
 export async function startGateway(
   s: WaypointSettings,
-  deps: { runtime: WaypointRuntime; telemetry: WaypointTelemetry; tracer: Tracer; identity: string; log: Logger },
+  deps: {
+    runtime: WaypointRuntime;
+    telemetry: WaypointTelemetry;
+    tracer: Tracer;
+    identity: string;
+    log: Logger;
+    /** For Istio's TCP metrics of forwarded connections (absent: none). */
+    metrics?: MeshMetrics;
+  },
 ): Promise<StartedGateway> {
   let reader: CredentialReader;
   if (s.gateway.credentialSource === 'kube') {
@@ -28,11 +37,13 @@ export async function startGateway(
     reader = folderCredentials(s.gateway.credentialDir);
   }
   const credentials = new GatewayCredentials({ reader, log: deps.log });
-  deps.telemetry.reportAs(
-    gatewayReporter(
-      gatewayPeer({ podName: s.podName, namespace: s.namespace, labels: s.gateway.labels, identity: deps.identity }),
-    ),
-  );
+  const self = gatewayPeer({
+    podName: s.podName,
+    namespace: s.namespace,
+    labels: s.gateway.labels,
+    identity: deps.identity,
+  });
+  deps.telemetry.reportAs(gatewayReporter(self));
   const listeners = new GatewayListeners({
     transports: deps.runtime.transports,
     credentials,
@@ -42,6 +53,7 @@ export async function startGateway(
     telemetry: deps.telemetry,
     selfIdentity: () => deps.identity,
     tracer: deps.tracer,
+    ...(deps.metrics ? { tcpMetrics: new GatewayTcpMetrics(deps.metrics, self) } : {}),
   });
   const runtime = new GatewayRuntime({
     self: { namespace: s.namespace, labels: s.gateway.labels, trustDomain: s.trustDomain },
