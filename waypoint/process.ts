@@ -187,7 +187,14 @@ export class WaypointProcess implements ComponentRuntime {
     const gateway =
       s.mode === 'waypoint'
         ? undefined
-        : await startGateway(s, { runtime, telemetry, tracer, identity, log: log.child({ component: 'gateway' }) });
+        : await startGateway(s, {
+            runtime,
+            telemetry,
+            tracer,
+            identity,
+            metrics,
+            log: log.child({ component: 'gateway' }),
+          });
     await config.start((cfg, gateways, workloads, policies) =>
       gateway ? gateway.runtime.apply(gateways, policies, workloads) : runtime.apply(cfg, workloads),
     );
