@@ -320,8 +320,9 @@ async function handle(req: Req, res: Res, deps: HandlerDeps): Promise<void> {
     responseBytes += c.length;
   });
   // HTTP/2 trailers (gRPC's grpc-status and grpc-message) arrive on the upstream stream just
-  // before its end: passed on before the piped end closes the downstream response.
-  result.response.body.on('trailers', (trailers: Record<string, string | string[] | undefined>) => {
+  // before its end: passed on before the piped end closes the downstream response. Taken from
+  // the body as the filters leave it (the upstream body itself when none): they may edit them.
+  responseBody.on('trailers', (trailers: Record<string, string | string[] | undefined>) => {
     const passed = Object.entries(trailers).filter((e): e is [string, string | string[]] => e[1] !== undefined);
     if (passed.length > 0) res.addTrailers(Object.fromEntries(passed));
   });
