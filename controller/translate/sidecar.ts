@@ -3,7 +3,8 @@
 import { byKey, rec, recs, str, strs } from './raw.js';
 import { scopeOf } from './authz.js';
 import { hostMatches } from '../../core/mesh/hosts.js';
-import type { KubeObject } from '../sources/types.js';
+import type { IstioObject } from './decode-object.js';
+import type { SidecarSpec } from '../../core/crds/types.js';
 import type { Service, SidecarScope } from '../../core/model/types.js';
 
 /** Whether a service exported with `exportTo` is visible from `namespace`. */
@@ -22,7 +23,11 @@ export function egressHostSelects(pattern: string, sidecarNamespace: string, ser
   return hostMatches(host, service.hostname);
 }
 
-export function translateSidecar(obj: KubeObject, rootNamespace: string, services: readonly Service[]): SidecarScope {
+export function translateSidecar(
+  obj: IstioObject<SidecarSpec>,
+  rootNamespace: string,
+  services: readonly Service[],
+): SidecarScope {
   const ns = obj.metadata.namespace ?? 'default';
   const spec = rec(obj.spec) ?? {};
   const egressHosts = recs(spec.egress).flatMap((e) => strs(e.hosts));
@@ -41,7 +46,7 @@ export function translateSidecar(obj: KubeObject, rootNamespace: string, service
 }
 
 export function buildSidecarScopes(
-  objs: readonly KubeObject[],
+  objs: readonly IstioObject<SidecarSpec>[],
   rootNamespace: string,
   services: readonly Service[],
 ): SidecarScope[] {
