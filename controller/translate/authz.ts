@@ -1,40 +1,55 @@
 // AuthorizationPolicy → the model's AuthorizationPolicy, with its scope: mesh (root
 // namespace, no selector), namespace, or workload (selector.matchLabels).
-import { byKey, compact, rec, recs, str, strs, stringMap } from './raw.js';
-import type { KubeObject } from '../sources/types.js';
+import { byKey, compact } from './raw.js';
+import type { IstioObject } from './decode-object.js';
+import type { AuthorizationPolicySpec } from '../../core/crds/types.js';
 import type {
   AuthorizationPolicy,
   AuthzCondition,
   AuthzOperation,
   AuthzRule,
   AuthzSource,
-  PolicyAction,
   PolicyScope,
 } from '../../core/model/types.js';
 
+type Labels = Readonly<Record<string, string>>;
+interface TargetRef {
+  readonly kind: string;
+  readonly name: string;
+  readonly namespace?: string;
+}
+
+/** The fields that scope a policy, as the decoded specs of the kinds that have them carry them. */
+export interface ScopeSpec {
+  readonly selector?: { readonly matchLabels?: Labels };
+  readonly workloadSelector?: { readonly labels?: Labels; readonly matchLabels?: Labels };
+  readonly targetRef?: TargetRef;
+  readonly targetRefs?: readonly TargetRef[];
+}
+
 export function scopeOf(
-  obj: KubeObject,
+  obj: IstioObject<ScopeSpec>,
   rootNamespace: string,
   selectorField: 'selector' | 'workloadSelector' = 'selector',
-  labelsKey = 'matchLabels',
+  labelsKey: 'matchLabels' | 'labels' = 'matchLabels',
 ): PolicyScope {
   const ns = obj.metadata.namespace ?? 'default';
-  const spec = rec(obj.spec);
-  const selector = rec(rec(spec?.[selectorField])?.[labelsKey]);
-  if (selector && Object.keys(selector).length > 0)
-    return { namespace: ns, level: 'workload', selector: stringMap(selector) };
-  const refs = [
-    ...recs(spec?.targetRefs),
-    ...(rec(spec?.targetRef) ? [rec(spec?.targetRef) as Record<string, unknown>] : []),
-  ].map((r) => compact({ kind: str(r.kind) ?? '', name: str(r.name) ?? '', namespace: str(r.namespace) }));
+  const { spec } = obj;
+  const holder: { readonly labels?: Labels; readonly matchLabels?: Labels } | undefined =
+    selectorField === 'selector' ? spec.selector : spec.workloadSelector;
+  const selector = holder?.[labelsKey];
+  if (selector && Object.keys(selector).length > 0) return { namespace: ns, level: 'workload', selector };
+  const refs = [...(spec.targetRefs ?? []), ...(spec.targetRef ? [spec.targetRef] : [])].map((r) =>
+    compact({ kind: r.kind, name: r.name, namespace: r.namespace }),
+  );
   if (refs.length > 0) return { namespace: ns, level: 'namespace', targetRefs: refs };
   return { namespace: ns, level: ns === rootNamespace ? 'mesh' : 'namespace' };
 }
 
-function listOrUndefined(value: unknown): readonly string[] | undefined {
-  const list = strs(value);
-  return Array.isArray(value) ? list : undefined;
-}
+type Rule = NonNullable<AuthorizationPolicySpec['rules']>[number];
+type Source = NonNullable<NonNullable<Rule['from']>[number]['source']>;
+type Operation = NonNullable<NonNullable<Rule['to']>[number]['operation']>;
+type Condition = NonNullable<Rule['when']>[number];
 
 /** The AuthorizationPolicy `source` fields translated into the model (the validator checks these and more). */
 export const SOURCE_KEYS = [
@@ -62,14 +77,11 @@ export const OPERATION_KEYS = [
 ] as const;
 
 function pick<K extends string>(
-  raw: Readonly<Record<string, unknown>>,
+  fields: Readonly<Partial<Record<K, readonly string[]>>>,
   keys: readonly K[],
 ): Partial<Record<K, readonly string[]>> {
   const out: Partial<Record<K, readonly string[]>> = {};
-  for (const k of keys) {
-    const v = listOrUndefined(raw[k]);
-    if (v) out[k] = v;
-  }
+  for (const k of keys) if (fields[k] !== undefined) out[k] = fields[k];
   return out;
 }
 
@@ -81,43 +93,40 @@ const trustDomainPatterns = (tds: readonly string[] | undefined): readonly strin
  * suffixes of any trust domain; trustDomains become conditions on source.principal (returned
  * apart, since they AND with the principals of the same source).
  */
-function translateSource(raw: Readonly<Record<string, unknown>>): {
+function translateSource(from: Source): {
   source: AuthzSource;
   conditions: AuthzCondition[];
 } {
-  const source: Record<string, readonly string[] | undefined> = pick(raw, SOURCE_KEYS);
-  const accounts = (key: string): string[] => strs(raw[key]).map((a) => `*/ns/${a.replace('/', '/sa/')}`);
-  if (Array.isArray(raw.serviceAccounts)) source.principals = accounts('serviceAccounts');
-  if (Array.isArray(raw.notServiceAccounts))
-    source.notPrincipals = [...(source.notPrincipals ?? []), ...accounts('notServiceAccounts')];
-  const values = trustDomainPatterns(listOrUndefined(raw.trustDomains));
-  const notValues = trustDomainPatterns(listOrUndefined(raw.notTrustDomains));
+  const source: Record<string, readonly string[] | undefined> = pick(from, SOURCE_KEYS);
+  const accounts = (list: readonly string[]): string[] => list.map((a) => `*/ns/${a.replace('/', '/sa/')}`);
+  if (from.serviceAccounts) source.principals = accounts(from.serviceAccounts);
+  if (from.notServiceAccounts)
+    source.notPrincipals = [...(source.notPrincipals ?? []), ...accounts(from.notServiceAccounts)];
+  const values = trustDomainPatterns(from.trustDomains);
+  const notValues = trustDomainPatterns(from.notTrustDomains);
   const conditions = values || notValues ? [compact({ key: 'source.principal', values, notValues })] : [];
   return { source: compact(source) as AuthzSource, conditions };
 }
 
 /** `source.trustDomain` is the trust domain part of source.principal. */
-function translateCondition(w: Readonly<Record<string, unknown>>): AuthzCondition {
-  const key = str(w.key) ?? '';
-  if (key === 'source.trustDomain') {
+function translateCondition(w: Condition): AuthzCondition {
+  if (w.key === 'source.trustDomain') {
     return compact({
       key: 'source.principal',
-      values: trustDomainPatterns(listOrUndefined(w.values)),
-      notValues: trustDomainPatterns(listOrUndefined(w.notValues)),
+      values: trustDomainPatterns(w.values),
+      notValues: trustDomainPatterns(w.notValues),
     });
   }
-  return compact({ key, values: listOrUndefined(w.values), notValues: listOrUndefined(w.notValues) });
+  return compact({ key: w.key, values: w.values, notValues: w.notValues });
 }
 
-function translateRule(rule: Readonly<Record<string, unknown>>): AuthzRule[] {
-  const to: AuthzOperation[] | undefined = Array.isArray(rule.to)
-    ? recs(rule.to).map((t) => pick(rec(t.operation) ?? {}, OPERATION_KEYS))
-    : undefined;
-  const when: AuthzCondition[] | undefined = Array.isArray(rule.when)
-    ? recs(rule.when).map(translateCondition)
-    : undefined;
-  if (!Array.isArray(rule.from)) return [compact({ to, when })];
-  const sources = recs(rule.from).map((f) => translateSource(rec(f.source) ?? {}));
+function translateRule(rule: Rule): AuthzRule[] {
+  const to: AuthzOperation[] | undefined = rule.to?.map((t) =>
+    pick<keyof Operation>(t.operation ?? {}, OPERATION_KEYS),
+  );
+  const when: AuthzCondition[] | undefined = rule.when?.map(translateCondition);
+  if (!rule.from) return [compact({ to, when })];
+  const sources = rule.from.map((f) => translateSource(f.source ?? {}));
   if (sources.every((s) => s.conditions.length === 0))
     return [compact({ from: sources.map((s) => s.source), to, when })];
   // Sources are alternatives: one rule per source carries that source's trust-domain conditions.
@@ -127,20 +136,25 @@ function translateRule(rule: Readonly<Record<string, unknown>>): AuthzRule[] {
   });
 }
 
-export function translateAuthorizationPolicy(obj: KubeObject, rootNamespace: string): AuthorizationPolicy {
-  const spec = rec(obj.spec) ?? {};
+export function translateAuthorizationPolicy(
+  obj: IstioObject<AuthorizationPolicySpec>,
+  rootNamespace: string,
+): AuthorizationPolicy {
+  const { spec } = obj;
   const ns = obj.metadata.namespace ?? 'default';
-  const rules: AuthzRule[] = recs(spec.rules).flatMap(translateRule);
   return compact({
     key: `${ns}/${obj.metadata.name}`,
     name: obj.metadata.name,
     scope: scopeOf(obj, rootNamespace),
-    action: (str(spec.action) ?? 'ALLOW') as PolicyAction,
-    provider: str(rec(spec.provider)?.name),
-    rules,
+    action: spec.action ?? 'ALLOW',
+    provider: spec.provider?.name,
+    rules: (spec.rules ?? []).flatMap(translateRule),
   });
 }
 
-export function buildAuthorizationPolicies(objs: readonly KubeObject[], rootNamespace: string): AuthorizationPolicy[] {
+export function buildAuthorizationPolicies(
+  objs: readonly IstioObject<AuthorizationPolicySpec>[],
+  rootNamespace: string,
+): AuthorizationPolicy[] {
   return objs.map((o) => translateAuthorizationPolicy(o, rootNamespace)).sort(byKey((p) => p.key));
 }

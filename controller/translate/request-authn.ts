@@ -1,39 +1,34 @@
 // RequestAuthentication → JWT rules for the waypoint (issuer, JWKS, audiences, locations).
-import { byKey, compact, rec, recs, str, strs } from './raw.js';
+import { byKey, compact } from './raw.js';
 import { scopeOf } from './authz.js';
-import type { KubeObject } from '../sources/types.js';
+import type { IstioObject } from './decode-object.js';
+import type { RequestAuthenticationSpec } from '../../core/crds/types.js';
 import type { JwtRule, RequestAuthentication } from '../../core/model/l7.js';
 
-function optionalList(value: unknown): readonly string[] | undefined {
-  return Array.isArray(value) ? strs(value) : undefined;
-}
-
-export function translateRequestAuthentication(obj: KubeObject, rootNamespace: string): RequestAuthentication {
-  const spec = rec(obj.spec) ?? {};
+export function translateRequestAuthentication(
+  obj: IstioObject<RequestAuthenticationSpec>,
+  rootNamespace: string,
+): RequestAuthentication {
   const ns = obj.metadata.namespace ?? 'default';
-  const jwtRules: JwtRule[] = recs(spec.jwtRules).map((r) =>
+  const jwtRules: JwtRule[] = (obj.spec.jwtRules ?? []).map((r) =>
     compact({
-      issuer: str(r.issuer) ?? '',
-      audiences: optionalList(r.audiences),
-      jwksUri: str(r.jwksUri),
-      jwks: str(r.jwks),
-      fromHeaders: Array.isArray(r.fromHeaders)
-        ? recs(r.fromHeaders).map((h) => compact({ name: str(h.name) ?? '', prefix: str(h.prefix) }))
-        : undefined,
-      fromParams: optionalList(r.fromParams),
-      fromCookies: optionalList(r.fromCookies),
-      forwardOriginalToken: typeof r.forwardOriginalToken === 'boolean' ? r.forwardOriginalToken : undefined,
-      outputPayloadToHeader: str(r.outputPayloadToHeader),
-      outputClaimToHeaders: Array.isArray(r.outputClaimToHeaders)
-        ? recs(r.outputClaimToHeaders).map((c) => ({ header: str(c.header) ?? '', claim: str(c.claim) ?? '' }))
-        : undefined,
+      issuer: r.issuer ?? '',
+      audiences: r.audiences,
+      jwksUri: r.jwksUri,
+      jwks: r.jwks,
+      fromHeaders: r.fromHeaders?.map((h) => compact({ name: h.name, prefix: h.prefix })),
+      fromParams: r.fromParams,
+      fromCookies: r.fromCookies,
+      forwardOriginalToken: r.forwardOriginalToken,
+      outputPayloadToHeader: r.outputPayloadToHeader,
+      outputClaimToHeaders: r.outputClaimToHeaders?.map((c) => ({ header: c.header ?? '', claim: c.claim ?? '' })),
     }),
   );
   return { key: `${ns}/${obj.metadata.name}`, name: obj.metadata.name, scope: scopeOf(obj, rootNamespace), jwtRules };
 }
 
 export function buildRequestAuthentications(
-  objs: readonly KubeObject[],
+  objs: readonly IstioObject<RequestAuthenticationSpec>[],
   rootNamespace: string,
 ): RequestAuthentication[] {
   return objs.map((o) => translateRequestAuthentication(o, rootNamespace)).sort(byKey((p) => p.key));
