@@ -9,8 +9,23 @@
 //   that is not grpc/http2).
 // Entries of other controllers in `parents` are kept; lastTransitionTime moves only when a
 // condition's status changes.
-import { arr, rec, recs, str, num, type Raw } from '../translate/raw.js';
 import { portProtocol } from '../translate/services.js';
+import {
+  decodeKubeObject,
+  kubeBodies,
+  type GrpcRoute,
+  type HttpRoute,
+  type K8sGateway,
+  type K8sService,
+  type KubeDecoded,
+  type Namespace,
+  type Pod,
+  type ReferenceGrant,
+} from '../translate/decode-kube.js';
+import type { BackendRef } from '../translate/http-routes.js';
+import { grpcRouteBody, httpRouteBody, type ParentRef, type RouteStatus } from '../../core/crds/gateway-api.js';
+import type { DecodeResult } from '../translate/decode-object.js';
+import type { Schema } from '../../core/crds/schema.js';
 import { ReferenceGrants } from '../translate/reference-grants.js';
 import { isWaypointGateway, requestedWaypoint } from '../translate/waypoint-refs.js';
 import { validateHttpRoute } from '../translate/validate/gateway-api.js';
@@ -46,8 +61,11 @@ export interface DesiredStatus {
   /** The object as last seen (its status and resourceVersion). */
   readonly object: KubeObject;
   /** The whole `status` to hold, merged with what others wrote. */
-  readonly status: Raw;
+  readonly status: Readonly<Record<string, unknown>>;
 }
+
+type Route = HttpRoute | GrpcRoute;
+type Previous = readonly { readonly type?: string; readonly status?: string; readonly lastTransitionTime?: string }[];
 
 const nsOf = (o: KubeObject): string => o.metadata.namespace ?? 'default';
 const keyOf = (ns: string, name: string): string => `${ns}/${name}`;
@@ -63,26 +81,39 @@ function condition(type: string, ok: boolean, reason: string, message: string, g
 }
 
 /** Keeps lastTransitionTime where a condition's status did not change; stamps `now` elsewhere. */
-export function withTransitionTimes(next: Condition[], previous: unknown, now: string): Condition[] {
-  const before = new Map(recs(previous).map((c) => [str(c.type), c] as const));
+export function withTransitionTimes(next: Condition[], previous: Previous | undefined, now: string): Condition[] {
+  const before = new Map((previous ?? []).map((c) => [c.type, c] as const));
   return next.map((c) => {
     const old = before.get(c.type);
-    const kept = old && str(old.status) === c.status ? str(old.lastTransitionTime) : undefined;
+    const kept = old && old.status === c.status ? old.lastTransitionTime : undefined;
     return { ...c, lastTransitionTime: kept ?? now };
   });
 }
 
 interface World {
-  services: Map<string, KubeObject>;
-  namespaces: Map<string, KubeObject>;
-  gateways: Map<string, KubeObject>;
+  services: Map<string, K8sService>;
+  namespaces: Map<string, Namespace>;
+  gateways: Map<string, K8sGateway>;
   /** Running pods' IPs per waypoint `ns/name`. */
   waypointIps: Map<string, string[]>;
   grants: ReferenceGrants;
 }
 
+/** The decoded object, or undefined when it does not decode (the translation rejects it: it counts as absent). */
+function decoded<K extends keyof typeof kubeBodies>(o: KubeObject, kind: K): KubeDecoded<BodyOf<K>> | undefined {
+  const r = decodeKubeObject(o, kubeBodies[kind] as Schema<BodyOf<K>>);
+  return r.issues.length > 0 ? undefined : r.value;
+}
+type BodyOf<K extends keyof typeof kubeBodies> = (typeof kubeBodies)[K] extends Schema<infer B> ? B : never;
+
+const isGatewayApi = (o: KubeObject): boolean => o.apiVersion.startsWith(`${GATEWAY_GROUP}/`);
+
 function world(objects: readonly KubeObject[]): World {
-  const grants = objects.filter((o) => o.kind === 'ReferenceGrant' && o.apiVersion.startsWith(`${GATEWAY_GROUP}/`));
+  const grants: ReferenceGrant[] = [];
+  for (const o of objects) {
+    const g = o.kind === 'ReferenceGrant' && isGatewayApi(o) ? decoded(o, 'ReferenceGrant') : undefined;
+    if (g) grants.push(g);
+  }
   const w: World = {
     services: new Map(),
     namespaces: new Map(),
@@ -91,16 +122,22 @@ function world(objects: readonly KubeObject[]): World {
     grants: new ReferenceGrants(grants),
   };
   for (const o of objects) {
-    if (o.kind === 'Service' && o.apiVersion === 'v1') w.services.set(keyOf(nsOf(o), o.metadata.name), o);
-    else if (o.kind === 'Namespace') w.namespaces.set(o.metadata.name, o);
-    else if (o.kind === 'Gateway' && o.apiVersion.startsWith(`${GATEWAY_GROUP}/`))
-      w.gateways.set(keyOf(nsOf(o), o.metadata.name), o);
+    if (o.kind === 'Service' && o.apiVersion === 'v1') {
+      const svc = decoded(o, 'Service');
+      if (svc) w.services.set(keyOf(nsOf(o), o.metadata.name), svc);
+    } else if (o.kind === 'Namespace') {
+      const ns = decoded(o, 'Namespace');
+      if (ns) w.namespaces.set(o.metadata.name, ns);
+    } else if (o.kind === 'Gateway' && isGatewayApi(o)) {
+      const gw = decoded(o, 'Gateway');
+      if (gw) w.gateways.set(keyOf(nsOf(o), o.metadata.name), gw);
+    }
   }
   for (const o of objects) {
     const gw = o.kind === 'Pod' ? o.metadata.labels?.[GATEWAY_NAME_LABEL] : undefined;
-    const st = rec(o.status);
-    const ip = str(st?.podIP);
-    if (!gw || !ip || str(st?.phase) !== 'Running' || rec(o.metadata)?.deletionTimestamp) continue;
+    const pod: Pod | undefined = gw ? decoded(o, 'Pod') : undefined;
+    const ip = pod?.status?.podIP;
+    if (!gw || !pod || !ip || pod.status?.phase !== 'Running' || pod.metadata.deletionTimestamp) continue;
     const list = w.waypointIps.get(keyOf(nsOf(o), gw)) ?? [];
     list.push(ip);
     w.waypointIps.set(keyOf(nsOf(o), gw), list);
@@ -108,7 +145,7 @@ function world(objects: readonly KubeObject[]): World {
   return w;
 }
 
-function gatewayStatus(gw: KubeObject, w: World, now: string): Raw {
+function gatewayStatus(gw: K8sGateway, w: World, now: string): Readonly<Record<string, unknown>> {
   const gen = gw.metadata.generation;
   const ips = [...(w.waypointIps.get(keyOf(nsOf(gw), gw.metadata.name)) ?? [])].sort();
   const conditions = [
@@ -117,7 +154,7 @@ function gatewayStatus(gw: KubeObject, w: World, now: string): Raw {
       ? condition('Programmed', true, 'Programmed', `waypoint serving at ${ips.join(', ')}`, gen)
       : condition('Programmed', false, 'Pending', 'no waypoint pod is running yet', gen),
   ];
-  const previous = rec(gw.status) ?? {};
+  const previous = gw.status ?? {};
   return {
     ...previous,
     conditions: withTransitionTimes(conditions, previous.conditions, now),
@@ -126,30 +163,28 @@ function gatewayStatus(gw: KubeObject, w: World, now: string): Raw {
 }
 
 /** The waypoint a Service goes through (its own label, else its namespace's), or undefined. */
-function serviceWaypoint(svc: KubeObject, w: World): { namespace: string; name: string } | undefined {
+function serviceWaypoint(svc: K8sService, w: World): { namespace: string; name: string } | undefined {
   const labels = svc.metadata.labels;
   if (labels?.['istio.io/use-waypoint'] === 'none') return undefined;
   const ns = nsOf(svc);
   return requestedWaypoint(labels, ns) ?? requestedWaypoint(w.namespaces.get(ns)?.metadata.labels, ns);
 }
 
-function servicePorts(svc: KubeObject): number[] {
-  return recs(rec(svc.spec)?.ports)
-    .map((p) => num(p.port))
-    .filter((p): p is number => p !== undefined);
+function servicePorts(svc: K8sService): number[] {
+  return (svc.spec?.ports ?? []).map((p) => p.port);
 }
 
 /** Accepted for one parentRef, and which controller answers for it (undefined: not ours). */
 function parentAccepted(
-  route: KubeObject,
-  ref: Raw,
+  route: Route,
+  ref: ParentRef,
   w: World,
 ): { controller: string; ok: boolean; reason: string; message: string } | undefined {
-  const ns = str(ref.namespace) ?? nsOf(route);
-  const name = str(ref.name) ?? '';
-  const kind = str(ref.kind) ?? 'Gateway';
-  const group = str(ref.group) ?? GATEWAY_GROUP;
-  const port = num(ref.port);
+  const ns = ref.namespace ?? nsOf(route);
+  const name = ref.name;
+  const kind = ref.kind ?? 'Gateway';
+  const group = ref.group ?? GATEWAY_GROUP;
+  const port = ref.port;
   if (kind === 'Service' && (group === '' || group === 'core')) {
     const svc = w.services.get(keyOf(ns, name));
     const no = (message: string): { controller: string; ok: boolean; reason: string; message: string } => ({
@@ -197,9 +232,9 @@ function parentAccepted(
       reason: 'UnsupportedValue',
       message: 'GRPCRoute is applied at waypoints only, not at ingress Gateways',
     };
-  const section = str(ref.sectionName);
-  const listeners = recs(rec(gw.spec)?.listeners).filter(
-    (l) => (section === undefined || str(l.name) === section) && (port === undefined || num(l.port) === port),
+  const section = ref.sectionName;
+  const listeners = (gw.spec.listeners ?? []).filter(
+    (l) => (section === undefined || l.name === section) && (port === undefined || l.port === port),
   );
   if (listeners.length === 0)
     return {
@@ -212,19 +247,18 @@ function parentAccepted(
 }
 
 /** ResolvedRefs for a route's backendRefs and mirror backends. */
-function resolvedRefs(route: KubeObject, w: World): { ok: boolean; reason: string; message: string } {
-  const rules = recs(rec(route.spec)?.rules);
-  const refs: Raw[] = rules.flatMap((r) => [
-    ...recs(r.backendRefs),
-    ...recs(r.filters)
-      .map((f) => rec(rec(f.requestMirror)?.backendRef))
-      .filter((b): b is Raw => b !== undefined),
+function resolvedRefs(route: Route, w: World): { ok: boolean; reason: string; message: string } {
+  const rules: readonly Pick<NonNullable<HttpRoute['spec']['rules']>[number], 'backendRefs' | 'filters'>[] =
+    route.spec.rules ?? [];
+  const refs: BackendRef[] = rules.flatMap((r) => [
+    ...(r.backendRefs ?? []),
+    ...(r.filters ?? []).map((f) => f.requestMirror?.backendRef).filter((b): b is BackendRef => b !== undefined),
   ]);
   for (const ref of refs) {
-    const kind = str(ref.kind) ?? 'Service';
-    const group = str(ref.group) ?? '';
-    const ns = str(ref.namespace) ?? nsOf(route);
-    const name = str(ref.name) ?? '';
+    const kind = ref.kind ?? 'Service';
+    const group = ref.group ?? '';
+    const ns = ref.namespace ?? nsOf(route);
+    const name = ref.name;
     if (kind !== 'Service' || (group !== '' && group !== 'core'))
       return {
         ok: false,
@@ -239,17 +273,17 @@ function resolvedRefs(route: KubeObject, w: World): { ok: boolean; reason: strin
       };
     const svc = w.services.get(keyOf(ns, name));
     if (!svc) return { ok: false, reason: 'BackendNotFound', message: `Service ${ns}/${name} not found` };
-    const port = num(ref.port);
+    const port = ref.port;
     if (port !== undefined && !servicePorts(svc).includes(port))
       return { ok: false, reason: 'BackendNotFound', message: `port ${port} is not a port of Service ${ns}/${name}` };
     // gRPC needs HTTP/2 to the backend: the waypoint speaks it to grpc and http2 ports only.
-    const sp = recs(rec(svc.spec)?.ports).find((p) => port === undefined || num(p.port) === port);
-    const protocol = sp ? portProtocol(str(sp.name), str(sp.appProtocol)) : 'unknown';
+    const sp = (svc.spec?.ports ?? []).find((p) => port === undefined || p.port === port);
+    const protocol = sp ? portProtocol(sp.name, sp.appProtocol) : 'unknown';
     if (route.kind === 'GRPCRoute' && protocol !== 'grpc' && protocol !== 'http2')
       return {
         ok: false,
         reason: 'UnsupportedProtocol',
-        message: `port ${num(sp?.port) ?? '?'} of Service ${ns}/${name} is not grpc or http2 (name grpc-* or appProtocol grpc): the waypoint would speak HTTP/1.1 to it`,
+        message: `port ${sp?.port ?? '?'} of Service ${ns}/${name} is not grpc or http2 (name grpc-* or appProtocol grpc): the waypoint would speak HTTP/1.1 to it`,
       };
   }
   return { ok: true, reason: 'ResolvedRefs', message: 'All references resolved' };
@@ -257,20 +291,30 @@ function resolvedRefs(route: KubeObject, w: World): { ok: boolean; reason: strin
 
 const OURS = new Set([MESH_CONTROLLER, GATEWAY_CONTROLLER]);
 
-function sameRef(a: Raw, b: Raw): boolean {
-  const fields = ['group', 'kind', 'namespace', 'name', 'sectionName', 'port'];
-  return fields.every((f) => JSON.stringify(a[f]) === JSON.stringify(b[f]));
+function sameRef(a: ParentRef, b: ParentRef): boolean {
+  const fields = ['group', 'kind', 'namespace', 'name', 'sectionName', 'port'] as const;
+  return fields.every((f) => a[f] === b[f]);
 }
 
-function routeStatus(route: KubeObject, w: World, now: string): Raw | undefined {
+type ParentStatus = NonNullable<RouteStatus['parents']>[number];
+
+/** A route's status; `issue` is why it was refused (decode or validation), if it was. */
+function routeStatus(
+  route: Route,
+  issue: string | undefined,
+  w: World,
+  now: string,
+): Record<string, unknown> | undefined {
   const gen = route.metadata.generation;
-  const issues = (route.kind === 'GRPCRoute' ? validateGrpcRoute(route) : validateHttpRoute(route)).list;
-  const invalid = issues[0] ? `${issues[0].field}: ${issues[0].reason}` : undefined;
+  const issues = issue
+    ? []
+    : (route.kind === 'GRPCRoute' ? validateGrpcRoute(route as GrpcRoute) : validateHttpRoute(route as HttpRoute)).list;
+  const invalid = issue ?? (issues[0] ? `${issues[0].field}: ${issues[0].reason}` : undefined);
   const refs = resolvedRefs(route, w);
-  const previous = rec(route.status) ?? {};
-  const before = recs(previous.parents);
-  const ours: Raw[] = [];
-  for (const parentRef of recs(rec(route.spec)?.parentRefs)) {
+  const previous = route.status ?? {};
+  const before: readonly ParentStatus[] = previous.parents ?? [];
+  const ours: unknown[] = [];
+  for (const parentRef of route.spec.parentRefs ?? []) {
     const accepted = parentAccepted(route, parentRef, w);
     if (!accepted) continue;
     const conditions = [
@@ -279,14 +323,14 @@ function routeStatus(route: KubeObject, w: World, now: string): Raw | undefined 
         : condition('Accepted', accepted.ok, accepted.reason, accepted.message, gen),
       condition('ResolvedRefs', refs.ok, refs.reason, refs.message, gen),
     ];
-    const old = before.find((p) => OURS.has(str(p.controllerName) ?? '') && sameRef(rec(p.parentRef) ?? {}, parentRef));
+    const old = before.find((p) => OURS.has(p.controllerName) && sameRef(p.parentRef, parentRef));
     ours.push({
       parentRef,
       controllerName: accepted.controller,
       conditions: withTransitionTimes(conditions, old?.conditions, now),
     });
   }
-  const others = before.filter((p) => !OURS.has(str(p.controllerName) ?? ''));
+  const others = before.filter((p) => !OURS.has(p.controllerName));
   if (ours.length === 0 && others.length === before.length) return undefined;
   return { ...previous, parents: [...others, ...ours] };
 }
@@ -299,9 +343,13 @@ export function desiredStatuses(objects: readonly KubeObject[], now = new Date()
   const out: DesiredStatus[] = [];
   for (const o of objects) {
     if (!o.apiVersion.startsWith(`${GATEWAY_GROUP}/`)) continue;
-    let status: Raw | undefined;
-    if (o.kind === 'Gateway') status = isWaypointGateway(o) ? gatewayStatus(o, w, now) : undefined;
-    else if (o.kind === 'HTTPRoute' || o.kind === 'GRPCRoute') status = routeStatus(o, w, now);
+    let status: Readonly<Record<string, unknown>> | undefined;
+    if (o.kind === 'Gateway') {
+      const gw = decoded(o, 'Gateway');
+      status = gw && isWaypointGateway(gw) ? gatewayStatus(gw, w, now) : undefined;
+    } else if (o.kind === 'HTTPRoute' || o.kind === 'GRPCRoute') {
+      status = routeStatusOf(o, o.kind, w, now);
+    }
     if (!status) continue;
     const kind = o.kind as keyof typeof PLURAL;
     out.push({
@@ -318,9 +366,24 @@ export function sameStatus(a: unknown, b: unknown): boolean {
   return canonical(a) === canonical(b);
 }
 
+/** A route that does not decode still gets a status: Accepted False with the first issue. */
+function routeStatusOf(
+  o: KubeObject,
+  kind: 'HTTPRoute' | 'GRPCRoute',
+  w: World,
+  now: string,
+): Record<string, unknown> | undefined {
+  const r: DecodeResult<Route> =
+    kind === 'HTTPRoute' ? decodeKubeObject(o, httpRouteBody) : decodeKubeObject(o, grpcRouteBody);
+  const first = r.issues[0];
+  // A spec that did not decode is left out of the value: no parentRefs to answer for.
+  const route = r.value.spec === undefined ? { ...r.value, spec: {} } : r.value;
+  return routeStatus(route, first ? `${first.field}: ${first.reason}` : undefined, w, now);
+}
+
 function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${arr(v).map(canonical).join(',')}]`;
-  const r = rec(v);
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  const r = v !== null && typeof v === 'object' ? (v as Readonly<Record<string, unknown>>) : undefined;
   if (r)
     return `{${Object.keys(r)
       .filter((k) => r[k] !== undefined)

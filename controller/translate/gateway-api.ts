@@ -3,7 +3,7 @@
 // shape as an Istio Gateway). Listeners become servers; route `hostnames` (default `*`)
 // become virtual hosts per listener port, with routes in the Gateway API's precedence order
 // (http-routes.ts).
-import { byKey, compact, num, rec, recs, str, strs } from './raw.js';
+import { byKey, compact } from './raw.js';
 import { hostMatches } from '../../core/mesh/hosts.js';
 import { isWaypointGateway } from './waypoint-refs.js';
 import { GATEWAY_NAME_LABEL } from '../../core/mesh/vocabulary.js';
@@ -11,21 +11,21 @@ import { ageKey, compareGamma, translateRule, type GammaEntry } from './http-rou
 import { ReferenceGrants } from './reference-grants.js';
 import type { ClusterSet } from './l7-build.js';
 import type { Inventory } from './inventory.js';
-import type { KubeObject } from '../sources/types.js';
+import type { HttpRoute, K8sGateway } from './decode-kube.js';
 import type { GatewayConfig, GatewayServer, VirtualHost } from '../../core/model/l7.js';
 import type { Service } from '../../core/model/types.js';
 
 const PROTOCOLS: Record<string, GatewayServer['protocol']> = { HTTP: 'HTTP', HTTPS: 'HTTPS', TLS: 'TLS', TCP: 'TCP' };
 
-function attaches(route: KubeObject, gw: KubeObject, listener: { name?: string; port: number }): boolean {
+function attaches(route: HttpRoute, gw: K8sGateway, listener: { name?: string; port: number }): boolean {
   const routeNs = route.metadata.namespace ?? 'default';
-  return recs(rec(route.spec)?.parentRefs).some(
+  return (route.spec.parentRefs ?? []).some(
     (p) =>
-      (str(p.kind) ?? 'Gateway') === 'Gateway' &&
-      str(p.name) === gw.metadata.name &&
-      (str(p.namespace) ?? routeNs) === (gw.metadata.namespace ?? 'default') &&
-      (str(p.sectionName) === undefined || str(p.sectionName) === listener.name) &&
-      (num(p.port) === undefined || num(p.port) === listener.port),
+      (p.kind ?? 'Gateway') === 'Gateway' &&
+      p.name === gw.metadata.name &&
+      (p.namespace ?? routeNs) === (gw.metadata.namespace ?? 'default') &&
+      (p.sectionName === undefined || p.sectionName === listener.name) &&
+      (p.port === undefined || p.port === listener.port),
   );
 }
 
@@ -42,18 +42,18 @@ export function buildGatewayApiConfigs(
     .map((gw) => {
       const ns = gw.metadata.namespace ?? 'default';
       const clusters = clustersFor(ns);
-      const listeners = recs(rec(gw.spec)?.listeners);
+      const listeners = gw.spec.listeners ?? [];
       const servers: GatewayServer[] = listeners.map((l) => {
-        const tls = rec(l.tls);
+        const tls = l.tls;
         return compact({
-          port: num(l.port) ?? 0,
-          name: str(l.name),
-          protocol: PROTOCOLS[str(l.protocol) ?? 'HTTP'] ?? 'HTTP',
-          hosts: [str(l.hostname) ?? '*'],
+          port: l.port,
+          name: l.name,
+          protocol: PROTOCOLS[l.protocol ?? 'HTTP'] ?? 'HTTP',
+          hosts: [l.hostname ?? '*'],
           tls: tls
             ? compact({
-                mode: str(tls.mode) === 'Passthrough' ? ('PASSTHROUGH' as const) : ('SIMPLE' as const),
-                credentialName: str(rec(recs(tls.certificateRefs)[0])?.name),
+                mode: tls.mode === 'Passthrough' ? ('PASSTHROUGH' as const) : ('SIMPLE' as const),
+                credentialName: tls.certificateRefs?.[0]?.name,
               })
             : undefined,
         });
@@ -63,8 +63,8 @@ export function buildGatewayApiConfigs(
         const server = servers[i];
         if (!server) return;
         for (const route of routes) {
-          if (!attaches(route, gw, { name: str(l.name), port: server.port })) continue;
-          const hostnames = strs(rec(route.spec)?.hostnames);
+          if (!attaches(route, gw, { name: l.name, port: server.port })) continue;
+          const hostnames = route.spec.hostnames ?? [];
           for (const host of hostnames.length > 0 ? hostnames : ['*']) {
             if (!server.hosts.some((h) => hostMatches(h, host))) continue;
             const name = `${host}:${server.port}`;
@@ -90,7 +90,7 @@ export function buildGatewayApiConfigs(
               gateway: `${ns}/${gw.metadata.name}`,
               needCluster: clusters.need,
             };
-            recs(rec(route.spec)?.rules).forEach((rule, n) =>
+            (route.spec.rules ?? []).forEach((rule, n) =>
               slot.routes.push(...translateRule(route, n, rule, ctx, grants, ageKey(route))),
             );
           }

@@ -4,22 +4,25 @@
 // alone, or RegularExpression → a regex over the path. Header matches, header modifiers, the
 // mirror and weighted backendRefs are HTTPRoute's (http-routes.ts). The waypoint speaks HTTP/2
 // (h2c inside the tunnel) to ports whose protocol is grpc or http2.
-import { compact, rec, recs, str, type Raw } from './raw.js';
+import { compact } from './raw.js';
 import { backendDestinations, commonFilters, valueMatches } from './http-routes.js';
 import type { ReferenceGrants, RefOrigin } from './reference-grants.js';
 import type { RouteContext } from './virtual-services.js';
-import type { KubeObject } from '../sources/types.js';
+import type { GrpcRoute } from './decode-kube.js';
+import type { GrpcRouteRule } from '../../core/crds/gateway-api.js';
 import type { HttpMatch, HttpRoute, StringMatch } from '../../core/model/l7.js';
 
 const escapeRegex = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** The path match of a GRPCRoute method match (undefined: any method of any service). */
-export function grpcPathMatch(method: Raw | undefined): StringMatch | undefined {
+type GrpcMatch = NonNullable<GrpcRouteRule['matches']>[number];
+
+export function grpcPathMatch(method: GrpcMatch['method']): StringMatch | undefined {
   if (!method) return undefined;
-  const service = str(method.service);
-  const name = str(method.method);
+  const service = method.service;
+  const name = method.method;
   if (service === undefined && name === undefined) return undefined;
-  if (str(method.type) === 'RegularExpression') {
+  if (method.type === 'RegularExpression') {
     return { type: 'regex', value: `/${service ?? '[^/]+'}/${name ?? '[^/]+'}` };
   }
   if (service !== undefined && name !== undefined) return { type: 'exact', value: `/${service}/${name}` };
@@ -27,15 +30,15 @@ export function grpcPathMatch(method: Raw | undefined): StringMatch | undefined 
   return { type: 'regex', value: `/[^/]+/${escapeRegex(name ?? '')}` };
 }
 
-function grpcMatch(m: Raw): HttpMatch {
-  return compact({ uri: grpcPathMatch(rec(m.method)), headers: valueMatches(m.headers, true) });
+function grpcMatch(m: GrpcMatch): HttpMatch {
+  return compact({ uri: grpcPathMatch(m.method), headers: valueMatches(m.headers, true) });
 }
 
 /** One GRPCRoute rule (all its matches) → an HttpRoute. */
 export function translateGrpcRule(
-  route: KubeObject,
+  route: GrpcRoute,
   index: number,
-  rule: Raw,
+  rule: GrpcRouteRule,
   ctx: RouteContext,
   grants: ReferenceGrants,
 ): HttpRoute {
@@ -44,8 +47,8 @@ export function translateGrpcRule(
   return compact({
     source: `GRPCRoute/${ns}/${route.metadata.name}`,
     name: `${ns}/${route.metadata.name}#${index}`,
-    matches: recs(rule.matches).map(grpcMatch),
-    ...backendDestinations(recs(rule.backendRefs), from, ctx),
-    ...commonFilters(recs(rule.filters), from, ctx),
+    matches: (rule.matches ?? []).map(grpcMatch),
+    ...backendDestinations(rule.backendRefs ?? [], from, ctx),
+    ...commonFilters(rule.filters ?? [], from, ctx),
   });
 }

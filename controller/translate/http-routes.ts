@@ -6,13 +6,14 @@
 // and port; filters RequestHeaderModifier, ResponseHeaderModifier, RequestRedirect,
 // URLRewrite, RequestMirror; timeouts.request and timeouts.backendRequest. Each match of a
 // rule becomes one HttpRoute, ordered by the Gateway API's precedence (gamma-order.ts).
-import { compact, num, rec, recs, str, strs, type Raw } from './raw.js';
+import { compact } from './raw.js';
 import { translateGrpcRule } from './grpc-route.js';
 import { ReferenceGrants, type RefOrigin } from './reference-grants.js';
 import { parseDurationMs } from './validate/common.js';
 import { destinationPort, type RouteContext } from './virtual-services.js';
 import type { Inventory } from './inventory.js';
-import type { KubeObject } from '../sources/types.js';
+import type { GrpcRoute, HttpRoute as HttpRouteObject } from './decode-kube.js';
+import type { BackendObjectRef, HttpRouteRule } from '../../core/crds/gateway-api.js';
 import { clusterName } from '../../core/model/l7.js';
 import type { HeaderOperations, HttpMatch, HttpRoute, StringMatch } from '../../core/model/l7.js';
 import type { Service } from '../../core/model/types.js';
@@ -23,48 +24,54 @@ const PATH_TYPE: Record<string, StringMatch['type']> = {
   RegularExpression: 'regex',
 };
 
-export function valueMatches(list: unknown, lower: boolean): Record<string, StringMatch> | undefined {
-  const items = recs(list);
-  if (items.length === 0) return undefined;
+type Filter = NonNullable<HttpRouteRule['filters']>[number];
+type ValueMatch = NonNullable<NonNullable<HttpRouteRule['matches']>[number]['headers']>[number];
+type HeaderModifier = NonNullable<Filter['requestHeaderModifier']>;
+/** The filters GRPCRoute shares with HTTPRoute. */
+export type CommonFilter = Pick<Filter, 'type' | 'requestHeaderModifier' | 'responseHeaderModifier' | 'requestMirror'>;
+/** A backendRef (a mirror's has no weight). */
+export type BackendRef = BackendObjectRef & { readonly weight?: number };
+
+export function valueMatches(
+  items: readonly ValueMatch[] | undefined,
+  lower: boolean,
+): Record<string, StringMatch> | undefined {
+  if (!items || items.length === 0) return undefined;
   return Object.fromEntries(
     items.map((h) => [
-      lower ? (str(h.name) ?? '').toLowerCase() : (str(h.name) ?? ''),
-      { type: str(h.type) === 'RegularExpression' ? 'regex' : 'exact', value: str(h.value) ?? '' } as StringMatch,
+      lower ? h.name.toLowerCase() : h.name,
+      { type: h.type === 'RegularExpression' ? 'regex' : 'exact', value: h.value } as StringMatch,
     ]),
   );
 }
 
-function headerModifier(raw: Raw | undefined): HeaderOperations | undefined {
-  if (!raw) return undefined;
-  const toMap = (l: unknown): Record<string, string> | undefined =>
-    Array.isArray(l) ? Object.fromEntries(recs(l).map((h) => [str(h.name) ?? '', str(h.value) ?? ''])) : undefined;
-  return compact({
-    set: toMap(raw.set),
-    add: toMap(raw.add),
-    remove: Array.isArray(raw.remove) ? strs(raw.remove) : undefined,
-  });
+function headerModifier(mod: HeaderModifier | undefined): HeaderOperations | undefined {
+  if (!mod) return undefined;
+  const toMap = (l: HeaderModifier['set']): Record<string, string> | undefined =>
+    l ? Object.fromEntries(l.map((h) => [h.name, h.value])) : undefined;
+  return compact({ set: toMap(mod.set), add: toMap(mod.add), remove: mod.remove });
 }
 
 /** A backendRef's host and port, or undefined when it names no known Service or one it may not (Gateway API: 500). */
 export function backendTarget(
-  b: Raw,
+  b: BackendRef,
   from: RefOrigin,
   ctx: RouteContext,
 ): { host: string; port: number; weight: number } | undefined {
-  const kind = str(b.kind) ?? 'Service';
-  const group = str(b.group) ?? '';
+  const kind = b.kind ?? 'Service';
+  const group = b.group ?? '';
   if (kind !== 'Service' || (group !== '' && group !== 'core')) return undefined;
-  const ns = str(b.namespace) ?? from.namespace;
-  const name = str(b.name) ?? '';
+  const ns = b.namespace ?? from.namespace;
+  const name = b.name;
   if (!from.grants.allows(from.kind, from.namespace, ns, name)) return undefined;
   const host = `${name}.${ns}.svc.${ctx.domain}`;
   if (!ctx.services.has(host)) return undefined;
-  return { host, port: num(b.port) ?? destinationPort({}, host, ctx), weight: num(b.weight) ?? 1 };
+  return { host, port: b.port ?? destinationPort({}, host, ctx), weight: b.weight ?? 1 };
 }
 
 /** Weighted backendRefs → destinations (percentages); a ref that does not resolve keeps its share as a 500. */
 export function backendDestinations(
-  refs: readonly Raw[],
+  refs: readonly BackendRef[],
   from: RefOrigin,
   ctx: RouteContext,
 ): Pick<HttpRoute, 'destinations' | 'directResponse'> {
@@ -86,9 +93,13 @@ export function backendDestinations(
 }
 
 /** The filters GRPCRoute shares with HTTPRoute: header modifiers and the mirror. */
-export function commonFilters(filters: readonly Raw[], from: RefOrigin, ctx: RouteContext): Partial<HttpRoute> {
-  const filter = (type: string): Raw | undefined => filters.find((f) => f.type === type);
-  const mirrorRef = rec(rec(filter('RequestMirror')?.requestMirror)?.backendRef);
+export function commonFilters(
+  filters: readonly CommonFilter[],
+  from: RefOrigin,
+  ctx: RouteContext,
+): Partial<HttpRoute> {
+  const filter = (type: string): CommonFilter | undefined => filters.find((f) => f.type === type);
+  const mirrorRef = filter('RequestMirror')?.requestMirror?.backendRef;
   const mirrorTarget = mirrorRef ? backendTarget(mirrorRef, from, ctx) : undefined;
   if (mirrorTarget) ctx.needCluster(mirrorTarget.host, mirrorTarget.port, undefined);
   return compact({
@@ -96,19 +107,17 @@ export function commonFilters(filters: readonly Raw[], from: RefOrigin, ctx: Rou
       ? { host: mirrorTarget.host, port: mirrorTarget.port, cluster: clusterName(mirrorTarget.host, mirrorTarget.port) }
       : undefined,
     headers: compact({
-      request: headerModifier(rec(filter('RequestHeaderModifier')?.requestHeaderModifier)),
-      response: headerModifier(rec(filter('ResponseHeaderModifier')?.responseHeaderModifier)),
+      request: headerModifier(filter('RequestHeaderModifier')?.requestHeaderModifier),
+      response: headerModifier(filter('ResponseHeaderModifier')?.responseHeaderModifier),
     }),
   });
 }
 
-function translateMatch(m: Raw): HttpMatch {
-  const path = rec(m.path);
+function translateMatch(m: NonNullable<HttpRouteRule['matches']>[number]): HttpMatch {
+  const path = m.path;
   return compact({
-    uri: path
-      ? { type: PATH_TYPE[str(path.type) ?? 'PathPrefix'] ?? 'prefix', value: str(path.value) ?? '/' }
-      : undefined,
-    method: str(m.method) ? { type: 'exact', value: str(m.method) as string } : undefined,
+    uri: path ? { type: PATH_TYPE[path.type ?? 'PathPrefix'] ?? 'prefix', value: path.value ?? '/' } : undefined,
+    method: m.method ? { type: 'exact', value: m.method } : undefined,
     headers: valueMatches(m.headers, true),
     queryParams: valueMatches(m.queryParams, false),
   });
@@ -170,44 +179,44 @@ function pathForms(
 
 /** One HTTPRoute rule → one route per match (per path form), ranked by the match as written. */
 export function translateRule(
-  route: KubeObject,
+  route: HttpRouteObject,
   index: number,
-  rule: Raw,
+  rule: HttpRouteRule,
   ctx: RouteContext,
   grants: ReferenceGrants,
   age = '',
 ): GammaEntry[] {
   const ns = route.metadata.namespace ?? 'default';
   const from: RefOrigin = { kind: 'HTTPRoute', namespace: ns, grants };
-  const filters = recs(rule.filters);
-  const filter = (type: string): Raw | undefined => filters.find((f) => f.type === type);
-  const redirect = rec(filter('RequestRedirect')?.requestRedirect);
-  const rewrite = rec(filter('URLRewrite')?.urlRewrite);
-  const rewritePath = rec(rewrite?.path);
-  const redirectPath = rec(redirect?.path);
-  const timeouts = rec(rule.timeouts);
+  const filters = rule.filters ?? [];
+  const filter = (type: string): Filter | undefined => filters.find((f) => f.type === type);
+  const redirect = filter('RequestRedirect')?.requestRedirect;
+  const rewrite = filter('URLRewrite')?.urlRewrite;
+  const rewritePath = rewrite?.path;
+  const redirectPath = redirect?.path;
+  const timeouts = rule.timeouts;
   // One try per request (HTTPRoute has no retries here): the backend request's timeout caps the request's.
-  const timeoutMs = [str(timeouts?.request), str(timeouts?.backendRequest)]
+  const timeoutMs = [timeouts?.request, timeouts?.backendRequest]
     .map((t) => (t ? parseDurationMs(t) : undefined))
     .filter((t): t is number => t !== undefined && t > 0)
     .reduce<number | undefined>((a, b) => (a === undefined ? b : Math.min(a, b)), undefined);
   const actions = compact({
     source: `HTTPRoute/${ns}/${route.metadata.name}`,
-    ...(redirect ? {} : backendDestinations(recs(rule.backendRefs), from, ctx)),
+    ...(redirect ? {} : backendDestinations(rule.backendRefs ?? [], from, ctx)),
     redirect: redirect
       ? compact({
-          scheme: str(redirect.scheme),
-          authority: str(redirect.hostname),
-          port: num(redirect.port),
-          uri: str(redirectPath?.replaceFullPath) ?? str(redirectPath?.replacePrefixMatch),
-          code: num(redirect.statusCode) ?? 302,
+          scheme: redirect.scheme,
+          authority: redirect.hostname,
+          port: redirect.port,
+          uri: redirectPath?.replaceFullPath ?? redirectPath?.replacePrefixMatch,
+          code: redirect.statusCode ?? 302,
         })
       : undefined,
     ...commonFilters(filters, from, ctx),
     timeoutMs,
   });
-  const written = recs(rule.matches).map(translateMatch);
-  const rewriteWith = { prefix: str(rewritePath?.replacePrefixMatch), full: str(rewritePath?.replaceFullPath) };
+  const written = (rule.matches ?? []).map(translateMatch);
+  const rewriteWith = { prefix: rewritePath?.replacePrefixMatch, full: rewritePath?.replaceFullPath };
   type Form = { match: HttpMatch; rewriteUri?: string; rank: HttpMatch | undefined };
   const forms: Form[] =
     written.length > 0
@@ -215,7 +224,7 @@ export function translateRule(
       : pathForms({}, rewriteWith).map((f) => ({ ...f, rank: undefined }));
   return forms.map((f, j) => {
     const matches = f.rank === undefined && f.match.uri === undefined ? [] : [f.match];
-    const rewriteFields = rewrite ? compact({ uri: f.rewriteUri, authority: str(rewrite.hostname) }) : undefined;
+    const rewriteFields = rewrite ? compact({ uri: f.rewriteUri, authority: rewrite.hostname }) : undefined;
     return {
       route: compact({
         ...actions,
@@ -257,8 +266,8 @@ export function compareGamma(a: GammaEntry, b: GammaEntry): number {
   return a.rule - b.rule;
 }
 
-export function ageKey(r: KubeObject): string {
-  const created = str((r.metadata as { creationTimestamp?: unknown }).creationTimestamp) ?? '';
+export function ageKey(r: HttpRouteObject | GrpcRoute): string {
+  const created = r.metadata.creationTimestamp ?? '';
   return `${created}|${r.metadata.namespace ?? 'default'}/${r.metadata.name}`;
 }
 
@@ -274,14 +283,14 @@ export function splitMatches(route: HttpRoute, age: string, rule: number): Gamma
 }
 
 /** Whether a Gateway API route has a parentRef naming this Service (and port, when it names one). */
-export function attachesToService(r: KubeObject, svc: Service, port: number): boolean {
-  return recs(rec(r.spec)?.parentRefs).some(
+export function attachesToService(r: HttpRouteObject | GrpcRoute, svc: Service, port: number): boolean {
+  return (r.spec.parentRefs ?? []).some(
     (p) =>
-      (str(p.kind) ?? 'Gateway') === 'Service' &&
-      (str(p.group) ?? '') !== 'networking.istio.io' &&
-      str(p.name) === svc.name &&
-      (str(p.namespace) ?? r.metadata.namespace ?? 'default') === svc.namespace &&
-      (num(p.port) === undefined || num(p.port) === port),
+      (p.kind ?? 'Gateway') === 'Service' &&
+      (p.group ?? '') !== 'networking.istio.io' &&
+      p.name === svc.name &&
+      (p.namespace ?? r.metadata.namespace ?? 'default') === svc.namespace &&
+      (p.port === undefined || p.port === port),
   );
 }
 
@@ -294,13 +303,11 @@ export function httpRouteRoutes(inv: Inventory): {
       const entries: GammaEntry[] = [];
       for (const r of inv.httpRoutes) {
         if (!attachesToService(r, svc, ctx.port)) continue;
-        recs(rec(r.spec)?.rules).forEach((rule, i) =>
-          entries.push(...translateRule(r, i, rule, ctx, grants, ageKey(r))),
-        );
+        (r.spec.rules ?? []).forEach((rule, i) => entries.push(...translateRule(r, i, rule, ctx, grants, ageKey(r))));
       }
       for (const r of inv.grpcRoutes) {
         if (!attachesToService(r, svc, ctx.port)) continue;
-        recs(rec(r.spec)?.rules).forEach((rule, i) =>
+        (r.spec.rules ?? []).forEach((rule, i) =>
           entries.push(...splitMatches(translateGrpcRule(r, i, rule, ctx, grants), ageKey(r), i)),
         );
       }

@@ -26,29 +26,31 @@ import { buildL7 } from './l7-build.js';
 import { recordListDelta } from './list-delta.js';
 import { DestinationRules, buildCluster } from './destination-rules.js';
 import { contentVersionOf } from './version.js';
-import { validateWorkloadObject } from './validate/kubernetes.js';
+import { validatePod } from './validate/kubernetes.js';
+import { decodeKubeObject, decodePod, type EndpointSlice, type K8sService, type Pod } from './decode-kube.js';
+import { endpointSliceBody } from '../../core/crds/kubernetes.js';
 import { GATEWAY_NAME_LABEL } from './waypoint-refs.js';
-import { labelsMatch, rec, stringMap } from './raw.js';
+import { labelsMatch } from './raw.js';
 
 /** More changed objects than this in one translation: a full translation is as cheap. */
 const MAX_INCREMENTAL_CHANGES = 500;
 
-type Pair = [KubeObject | undefined, KubeObject | undefined];
+type Pair<T> = [T | undefined, T | undefined];
 
-/** Changed Pods by uid and EndpointSlices by `ns/name`: [before, after]. */
+/** Changed Pods by uid and EndpointSlices by `ns/name`, decoded: [before, after]. */
 interface Changes {
-  readonly pods: ReadonlyMap<string, Pair>;
-  readonly slices: ReadonlyMap<string, Pair>;
+  readonly pods: ReadonlyMap<string, Pair<Pod>>;
+  readonly slices: ReadonlyMap<string, Pair<EndpointSlice>>;
 }
 
 /** `ns/service` an EndpointSlice belongs to (its kubernetes.io/service-name label). */
-function sliceService(slice: KubeObject): string | undefined {
+function sliceService(slice: EndpointSlice): string | undefined {
   const svc = slice.metadata.labels?.['kubernetes.io/service-name'];
   return svc ? `${slice.metadata.namespace ?? 'default'}/${svc}` : undefined;
 }
 
 interface ServiceEntryRef {
-  readonly obj: KubeObject;
+  readonly obj: K8sService;
   readonly at: number;
   readonly selector?: Readonly<Record<string, string>>;
 }
@@ -61,7 +63,7 @@ interface Indexes {
   /** Pod uid → `ns/name` of the services whose EndpointSlices name it. */
   readonly slicedPods: Map<string, Set<string>>;
   readonly serviceByName: Map<string, ServiceEntryRef>;
-  readonly slicesByService: Map<string, KubeObject[]>;
+  readonly slicesByService: Map<string, EndpointSlice[]>;
   /** Uids of the replicas local mode expands Deployments into. */
   readonly replicaUids: Set<string>;
   /** Hostname → namespaces whose waypoint config carries it; hostnames gateways carry. */
@@ -139,29 +141,35 @@ export class IncrementalTranslator {
   /** Pod uid → [old, new] when every change is a valid, non-waypoint Pod; else undefined. */
   private podChanges(added: readonly KubeObject[], removed: readonly KubeObject[]): Changes | undefined {
     const idx = this.indexes();
-    const out = new Map<string, Pair>();
-    const slices = new Map<string, Pair>();
+    const out = new Map<string, Pair<Pod>>();
+    const slices = new Map<string, Pair<EndpointSlice>>();
     for (const [list, slot] of [
       [removed, 0],
       [added, 1],
     ] as const) {
       for (const o of list) {
         if (typeof o.metadata?.name !== 'string' || o.metadata.name === '') return undefined;
+        // Decoded the way the inventory decodes them (the same cached value); a rejected one: full translation.
         if (o.kind === 'EndpointSlice' && o.apiVersion === 'discovery.k8s.io/v1') {
+          const decoded = decodeKubeObject(o, endpointSliceBody);
+          if (decoded.issues.length > 0) return undefined;
           const key = `${o.metadata.namespace ?? 'default'}/${o.metadata.name}`;
           const pair = slices.get(key) ?? [undefined, undefined];
           if (pair[slot] !== undefined) return undefined;
-          pair[slot] = o;
+          pair[slot] = decoded.value;
           slices.set(key, pair);
           continue;
         }
         if (o.kind !== 'Pod' || o.apiVersion !== 'v1') return undefined;
-        if (o.metadata.labels?.[GATEWAY_NAME_LABEL] !== undefined || !validateWorkloadObject(o).empty) return undefined;
+        const decoded = decodePod(o);
+        if (decoded.issues.length > 0) return undefined;
+        const pod = decoded.value;
+        if (pod.metadata.labels?.[GATEWAY_NAME_LABEL] !== undefined || !validatePod(pod).empty) return undefined;
         const uid = `Pod/${o.metadata.namespace ?? 'default'}/${o.metadata.name}`;
         if (idx.replicaUids.has(uid)) return undefined;
         const pair = out.get(uid) ?? [undefined, undefined];
         if (pair[slot] !== undefined) return undefined; // the same pod twice
-        pair[slot] = o;
+        pair[slot] = pod;
         out.set(uid, pair);
       }
     }
@@ -183,15 +191,14 @@ export class IncrementalTranslator {
     );
     st.k8sServices.forEach((s, at) => {
       const obj = objByName.get(`${s.namespace}/${s.name}`)!;
-      const spec = rec(obj.spec);
-      const selector = rec(spec?.selector) ? stringMap(spec?.selector) : undefined;
+      const selector = obj.spec?.selector;
       const ref: ServiceEntryRef = { obj, at, ...(selector && Object.keys(selector).length > 0 ? { selector } : {}) };
       serviceByName.set(`${s.namespace}/${s.name}`, ref);
       const list = servicesByNs.get(s.namespace);
       if (list) list.push(ref);
       else servicesByNs.set(s.namespace, [ref]);
     });
-    const slicesByService = new Map<string, KubeObject[]>();
+    const slicesByService = new Map<string, EndpointSlice[]>();
     const slicedPods = new Map<string, Set<string>>();
     for (const slice of st.inv.endpointSlices) {
       const svc = slice.metadata.labels?.['kubernetes.io/service-name'];
@@ -310,7 +317,7 @@ export class IncrementalTranslator {
     if (st.inv.serviceEntries.length > 0) {
       const seLabels = new Map(
         st.inv.serviceEntries.map(
-          (s) => [`${s.metadata.namespace ?? 'default'}/${s.metadata.name}`, stringMap(s.metadata.labels)] as const,
+          (s) => [`${s.metadata.namespace ?? 'default'}/${s.metadata.name}`, s.metadata.labels ?? {}] as const,
         ),
       );
       serviceEntries = buildServiceEntries(st.inv, workloads, newServiceEntryVips(st.mesh), st.index).map((s) =>
@@ -404,12 +411,12 @@ export class IncrementalTranslator {
 }
 
 /** Records that the pods a slice names are endpoints of service `key`. */
-function indexSlicePods(slicedPods: Map<string, Set<string>>, slice: KubeObject, key: string): void {
+function indexSlicePods(slicedPods: Map<string, Set<string>>, slice: EndpointSlice, key: string): void {
   const ns = slice.metadata.namespace ?? 'default';
-  for (const ep of Array.isArray(slice.endpoints) ? slice.endpoints : []) {
-    const target = rec(rec(ep)?.targetRef);
+  for (const ep of slice.endpoints ?? []) {
+    const target = ep.targetRef;
     if (!target || target.kind !== 'Pod') continue;
-    const uid = `Pod/${typeof target.namespace === 'string' ? target.namespace : ns}/${String(target.name)}`;
+    const uid = `Pod/${target.namespace ?? ns}/${String(target.name)}`;
     const set = slicedPods.get(uid) ?? new Set<string>();
     set.add(key);
     slicedPods.set(uid, set);

@@ -6,6 +6,7 @@ import type { Labels, MeshConfig, MeshSnapshot, Service, Workload } from '../../
 import type { GatewayConfig, RequestAuthentication, WaypointConfig } from '../../core/model/l7.js';
 import type { KubeObject, ObjectOrigin } from '../sources/types.js';
 import { buildInventory, rejectionFor, type Inventory, type Rejection } from './inventory.js';
+import type { Deployment, Pod } from './decode-kube.js';
 import { buildWorkloads, type WorkloadContext } from './workloads.js';
 import { WorkloadIndex } from './label-index.js';
 import { buildServices, VipAllocator } from './services.js';
@@ -18,7 +19,6 @@ import { requestedWaypoint, WaypointResolver, type WaypointResolution } from './
 import { GATEWAY_NAME_LABEL } from '../../core/mesh/vocabulary.js';
 import { buildL7 } from './l7-build.js';
 import { readWasmPlugins } from './wasm-plugins.js';
-import { num, rec, stringMap } from './raw.js';
 import { isMeshConfigMap, meshConfigFrom } from './mesh-config.js';
 import { withTelemetry } from './telemetry.js';
 import { snapshotVersion } from './snapshot-version.js';
@@ -63,7 +63,7 @@ export interface TranslationState {
   readonly nsWaypoint: ReadonlyMap<string, WaypointResolution>;
   readonly workloads: Workload[];
   readonly index: WorkloadIndex;
-  readonly podObjects: Map<string, KubeObject>;
+  readonly podObjects: Map<string, Pod | Deployment>;
   readonly k8sServices: Service[];
   readonly serviceEntries: Service[];
   readonly serviceLabels: ReadonlyMap<string, Labels>;
@@ -106,8 +106,8 @@ export function translateWithState(objects: readonly KubeObject[], opts: Transla
   const domain = opts.domain ?? 'cluster.local';
   const { inventory: inv, rejected } = buildInventory(objects, opts.origins);
   const mesh = withTelemetry(resolveMeshConfig(objects, opts, rejected), objects, rejected, opts.origins);
-  const namespaceLabels = new Map(inv.namespaces.map((n) => [n.metadata.name, stringMap(n.metadata.labels)] as const));
-  const nodeLabels = new Map(inv.nodes.map((n) => [n.metadata.name, stringMap(n.metadata.labels)] as const));
+  const namespaceLabels = new Map(inv.namespaces.map((n) => [n.metadata.name, n.metadata.labels ?? {}] as const));
+  const nodeLabels = new Map(inv.nodes.map((n) => [n.metadata.name, n.metadata.labels ?? {}] as const));
 
   const workloadCtx: WorkloadContext = {
     trustDomain: mesh.trustDomain,
@@ -127,22 +127,22 @@ export function translateWithState(objects: readonly KubeObject[], opts: Transla
   }
   const workloads: Workload[] = bareWorkloads.map((w) => withWorkloadWaypoint(w, resolver, nsWaypoint));
 
-  const podObjects = new Map<string, KubeObject>();
+  const podObjects = new Map<string, Pod | Deployment>();
   for (const p of inv.pods) podObjects.set(`Pod/${p.metadata.namespace ?? 'default'}/${p.metadata.name}`, p);
   for (const d of inv.deployments) {
-    const replicas = num(rec(d.spec)?.replicas) ?? 1;
+    const replicas = d.spec?.replicas ?? 1;
     for (let i = 0; i < replicas; i++)
       podObjects.set(`Pod/${d.metadata.namespace ?? 'default'}/${d.metadata.name}-${i}`, d);
   }
   const index = new WorkloadIndex(workloads);
   const serviceLabels = new Map(
     inv.services.map(
-      (s) => [`${s.metadata.namespace ?? 'default'}/${s.metadata.name}`, stringMap(s.metadata.labels)] as const,
+      (s) => [`${s.metadata.namespace ?? 'default'}/${s.metadata.name}`, s.metadata.labels ?? {}] as const,
     ),
   );
   const seLabels = new Map(
     inv.serviceEntries.map(
-      (s) => [`${s.metadata.namespace ?? 'default'}/${s.metadata.name}`, stringMap(s.metadata.labels)] as const,
+      (s) => [`${s.metadata.namespace ?? 'default'}/${s.metadata.name}`, s.metadata.labels ?? {}] as const,
     ),
   );
   const k8sServices = buildServices(inv, {

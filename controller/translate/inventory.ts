@@ -12,7 +12,7 @@ import {
   validateWorkloadGroup,
 } from './validate/networking.js';
 import { validateGatewayApiGateway, validateHttpRoute } from './validate/gateway-api.js';
-import { validateService, validateWorkloadObject } from './validate/kubernetes.js';
+import { validateDeployment, validatePod, validateService } from './validate/kubernetes.js';
 import {
   validateAuthorizationPolicy,
   validatePeerAuthentication,
@@ -22,6 +22,8 @@ import { validateVirtualService } from './validate/virtual-service.js';
 import { validateGrpcRoute } from './grpc-route-validate.js';
 import { validateReferenceGrant } from './reference-grants.js';
 import { decodeIstioObject, type DecodeResult, type IstioObject } from './decode-object.js';
+import { decodeKubeObject, kubeBodies } from './decode-kube.js';
+import type * as k from './decode-kube.js';
 import * as net from '../../core/crds/networking.js';
 import * as sec from '../../core/crds/security.js';
 import type * as crd from '../../core/crds/types.js';
@@ -63,15 +65,30 @@ function istio<S>(spec: Schema<S>): (obj: KubeObject) => DecodeResult<unknown> {
   return (obj) => decodeIstioObject(obj, spec);
 }
 
+/** Kubernetes and Gateway API kinds: metadata and body decoded (open schemas: the rest kept). */
+function kube(kind: keyof typeof kubeBodies): (obj: KubeObject) => DecodeResult<unknown> {
+  const body = kubeBodies[kind];
+  return (obj) => decodeKubeObject(obj, body as Schema);
+}
+
 /** Kinds keyed by `group/Kind` so that Istio's Gateway and Gateway API's Gateway differ. */
 const KINDS: Record<string, KindSpec> = {
-  'core/Namespace': { versions: ['v1'], bucket: 'namespaces' },
-  'core/Node': { versions: ['v1'], bucket: 'nodes' },
-  'core/Pod': { versions: ['v1'], validate: validateWorkloadObject, bucket: 'pods' },
-  'core/Service': { versions: ['v1'], validate: validateService, bucket: 'services' },
-  'core/ServiceAccount': { versions: ['v1'], bucket: 'serviceAccounts' },
-  'apps/Deployment': { versions: ['apps/v1'], validate: validateWorkloadObject, bucket: 'deployments' },
-  'discovery.k8s.io/EndpointSlice': { versions: ['discovery.k8s.io/v1'], bucket: 'endpointSlices' },
+  'core/Namespace': { versions: ['v1'], decode: kube('Namespace'), bucket: 'namespaces' },
+  'core/Node': { versions: ['v1'], decode: kube('Node'), bucket: 'nodes' },
+  'core/Pod': { versions: ['v1'], decode: kube('Pod'), validate: validatePod, bucket: 'pods' },
+  'core/Service': { versions: ['v1'], decode: kube('Service'), validate: validateService, bucket: 'services' },
+  'core/ServiceAccount': { versions: ['v1'], decode: kube('ServiceAccount'), bucket: 'serviceAccounts' },
+  'apps/Deployment': {
+    versions: ['apps/v1'],
+    decode: kube('Deployment'),
+    validate: validateDeployment,
+    bucket: 'deployments',
+  },
+  'discovery.k8s.io/EndpointSlice': {
+    versions: ['discovery.k8s.io/v1'],
+    decode: kube('EndpointSlice'),
+    bucket: 'endpointSlices',
+  },
   'networking.istio.io/VirtualService': {
     decode: istio(net.virtualService),
     versions: NETWORKING,
@@ -134,30 +151,38 @@ const KINDS: Record<string, KindSpec> = {
   },
   'gateway.networking.k8s.io/Gateway': {
     versions: GATEWAY_API,
+    decode: kube('Gateway'),
     validate: validateGatewayApiGateway,
     bucket: 'k8sGateways',
   },
-  'gateway.networking.k8s.io/HTTPRoute': { versions: GATEWAY_API, validate: validateHttpRoute, bucket: 'httpRoutes' },
+  'gateway.networking.k8s.io/HTTPRoute': {
+    versions: GATEWAY_API,
+    decode: kube('HTTPRoute'),
+    validate: validateHttpRoute,
+    bucket: 'httpRoutes',
+  },
   'gateway.networking.k8s.io/GRPCRoute': {
     versions: ['gateway.networking.k8s.io/v1'],
+    decode: kube('GRPCRoute'),
     validate: validateGrpcRoute,
     bucket: 'grpcRoutes',
   },
   'gateway.networking.k8s.io/ReferenceGrant': {
     versions: ['gateway.networking.k8s.io/v1beta1', 'gateway.networking.k8s.io/v1'],
+    decode: kube('ReferenceGrant'),
     validate: validateReferenceGrant,
     bucket: 'referenceGrants',
   },
 };
 
 export interface Inventory {
-  namespaces: KubeObject[];
-  nodes: KubeObject[];
-  pods: KubeObject[];
-  services: KubeObject[];
-  serviceAccounts: KubeObject[];
-  deployments: KubeObject[];
-  endpointSlices: KubeObject[];
+  namespaces: k.Namespace[];
+  nodes: k.Node[];
+  pods: k.Pod[];
+  services: k.K8sService[];
+  serviceAccounts: k.ServiceAccount[];
+  deployments: k.Deployment[];
+  endpointSlices: k.EndpointSlice[];
   virtualServices: IstioObject<crd.VirtualServiceSpec>[];
   destinationRules: IstioObject<crd.DestinationRuleSpec>[];
   serviceEntries: IstioObject<crd.ServiceEntrySpec>[];
@@ -168,10 +193,10 @@ export interface Inventory {
   authorizationPolicies: IstioObject<crd.AuthorizationPolicySpec>[];
   peerAuthentications: IstioObject<crd.PeerAuthenticationSpec>[];
   requestAuthentications: IstioObject<crd.RequestAuthenticationSpec>[];
-  k8sGateways: KubeObject[];
-  httpRoutes: KubeObject[];
-  grpcRoutes: KubeObject[];
-  referenceGrants: KubeObject[];
+  k8sGateways: k.K8sGateway[];
+  httpRoutes: k.HttpRoute[];
+  grpcRoutes: k.GrpcRoute[];
+  referenceGrants: k.ReferenceGrant[];
 }
 
 function emptyInventory(): Inventory {

@@ -2,10 +2,8 @@
 // a Service in another namespace only when a ReferenceGrant in that namespace allows routes of
 // its kind from its namespace (`spec.from`) to that Service, or to every Service (`spec.to`
 // without a name). Istio enforces it for HTTPRoute and GRPCRoute backends alike.
-import { rec, recs, str } from './raw.js';
-import { Issues, checkList, checkRequiredString, specOf } from './validate/common.js';
-import { checkObjectSchema } from './validate/schema-check.js';
-import type { KubeObject } from '../sources/types.js';
+import { Issues, checkRequiredString } from './validate/common.js';
+import type { ReferenceGrant } from './decode-kube.js';
 
 const GATEWAY_GROUP = 'gateway.networking.k8s.io';
 
@@ -17,9 +15,9 @@ export interface RefOrigin {
 }
 
 export class ReferenceGrants {
-  private readonly byNamespace = new Map<string, KubeObject[]>();
+  private readonly byNamespace = new Map<string, ReferenceGrant[]>();
 
-  constructor(grants: readonly KubeObject[]) {
+  constructor(grants: readonly ReferenceGrant[]) {
     for (const g of grants) {
       const ns = g.metadata.namespace ?? 'default';
       this.byNamespace.set(ns, [...(this.byNamespace.get(ns) ?? []), g]);
@@ -30,28 +28,24 @@ export class ReferenceGrants {
   allows(kind: string, fromNs: string, toNs: string, name: string): boolean {
     if (fromNs === toNs) return true;
     return (this.byNamespace.get(toNs) ?? []).some((g) => {
-      const spec = rec(g.spec);
-      const from = recs(spec?.from).some(
-        (f) => str(f.group) === GATEWAY_GROUP && str(f.kind) === kind && str(f.namespace) === fromNs,
+      const from = (g.spec.from ?? []).some(
+        (f) => f.group === GATEWAY_GROUP && f.kind === kind && f.namespace === fromNs,
       );
-      const to = recs(spec?.to).some(
-        (t) => (str(t.group) ?? '') === '' && str(t.kind) === 'Service' && (str(t.name) ?? name) === name,
+      const to = (g.spec.to ?? []).some(
+        (t) => (t.group ?? '') === '' && t.kind === 'Service' && (t.name ?? name) === name,
       );
       return from && to;
     });
   }
 }
 
-export function validateReferenceGrant(obj: KubeObject): Issues {
+/** Decoding has checked types and required fields; an empty kind or namespace matches nothing. */
+export function validateReferenceGrant(obj: ReferenceGrant): Issues {
   const issues = new Issues();
-  checkObjectSchema(issues, obj);
-  const spec = specOf(obj, issues);
-  checkList(issues, 'spec.from', spec.from).forEach((f, i) => {
-    checkRequiredString(issues, `spec.from[${i}].kind`, rec(f)?.kind);
-    checkRequiredString(issues, `spec.from[${i}].namespace`, rec(f)?.namespace);
+  (obj.spec.from ?? []).forEach((f, i) => {
+    checkRequiredString(issues, `spec.from[${i}].kind`, f.kind);
+    checkRequiredString(issues, `spec.from[${i}].namespace`, f.namespace);
   });
-  checkList(issues, 'spec.to', spec.to).forEach((t, i) =>
-    checkRequiredString(issues, `spec.to[${i}].kind`, rec(t)?.kind),
-  );
+  (obj.spec.to ?? []).forEach((t, i) => checkRequiredString(issues, `spec.to[${i}].kind`, t.kind));
   return issues;
 }

@@ -1,9 +1,9 @@
 // Kubernetes Services → mesh Services: VIPs (clusterIP, or allocated from 10.96.0.0/16 in
 // local mode), ports with their protocol, endpoints from EndpointSlices or the selector.
-import { byKey, compact, num, rec, recs, str, strs, stringMap } from './raw.js';
+import { byKey, compact } from './raw.js';
 import type { Inventory } from './inventory.js';
 import { WorkloadIndex } from './label-index.js';
-import type { KubeObject } from '../sources/types.js';
+import type { Deployment, EndpointSlice, Pod } from './decode-kube.js';
 import type { Endpoint, PortProtocol, Service, ServicePort, Workload } from '../../core/model/types.js';
 
 const PROTOCOL_NAMES: Record<string, PortProtocol> = {
@@ -44,20 +44,18 @@ interface SlicePort {
 
 /** Endpoints from the EndpointSlices labelled `kubernetes.io/service-name`. */
 function endpointsFromSlices(
-  slices: readonly KubeObject[],
+  slices: readonly EndpointSlice[],
   ports: readonly { name?: string; port: number }[],
   byName: ReadonlyMap<string, Workload>,
 ): Endpoint[] {
   const out: Endpoint[] = [];
   for (const slice of slices) {
-    const slicePorts: SlicePort[] = recs(slice.ports).map((p) =>
-      compact({ name: str(p.name), port: num(p.port) ?? 0 }),
-    );
-    for (const ep of recs(slice.endpoints)) {
-      if (rec(ep.conditions)?.ready === false) continue;
-      const target = rec(ep.targetRef);
-      const ns = str(target?.namespace) ?? slice.metadata.namespace ?? 'default';
-      const wl = target && str(target.kind) === 'Pod' ? byName.get(`Pod/${ns}/${str(target.name)}`) : undefined;
+    const slicePorts: SlicePort[] = (slice.ports ?? []).map((p) => compact({ name: p.name, port: p.port ?? 0 }));
+    for (const ep of slice.endpoints ?? []) {
+      if (ep.conditions?.ready === false) continue;
+      const target = ep.targetRef;
+      const ns = target?.namespace ?? slice.metadata.namespace ?? 'default';
+      const wl = target && target.kind === 'Pod' ? byName.get(`Pod/${ns}/${target.name}`) : undefined;
       const portMap: Record<number, number> = {};
       for (const sp of ports) {
         const match =
@@ -65,7 +63,7 @@ function endpointsFromSlices(
           (slicePorts.length === 1 ? slicePorts[0] : undefined);
         if (match && match.port > 0) portMap[sp.port] = match.port;
       }
-      for (const address of strs(ep.addresses)) {
+      for (const address of ep.addresses) {
         out.push(
           compact({
             workloadUid: wl?.uid,
@@ -82,12 +80,15 @@ function endpointsFromSlices(
 }
 
 /** Named targetPorts resolve against the pod's container ports. */
-function containerPorts(pod: KubeObject | undefined): Map<string, number> {
+function isDeployment(o: Pod | Deployment): o is Deployment {
+  return o.kind === 'Deployment';
+}
+
+function containerPorts(pod: Pod | Deployment | undefined): Map<string, number> {
   const out = new Map<string, number>();
-  const spec = pod?.kind === 'Deployment' ? rec(rec(rec(pod.spec)?.template)?.spec) : rec(pod?.spec);
-  for (const c of recs(spec?.containers))
-    for (const p of recs(c.ports))
-      if (str(p.name) && num(p.containerPort)) out.set(str(p.name) as string, num(p.containerPort) as number);
+  const spec = pod === undefined ? undefined : isDeployment(pod) ? pod.spec?.template?.spec : pod.spec;
+  for (const c of spec?.containers ?? [])
+    for (const p of c.ports ?? []) if (p.name && p.containerPort) out.set(p.name, p.containerPort);
   return out;
 }
 
@@ -95,7 +96,7 @@ export interface ServiceContext {
   readonly domain: string;
   readonly workloads: readonly Workload[];
   /** Pod / Deployment objects by workload uid (for named target ports). */
-  readonly podObjects: ReadonlyMap<string, KubeObject>;
+  readonly podObjects: ReadonlyMap<string, Pod | Deployment>;
   readonly vips: VipAllocator;
   readonly index?: WorkloadIndex;
   /** Workloads by uid, when the caller keeps one (else built from `workloads`). */
@@ -105,7 +106,7 @@ export interface ServiceContext {
 export function buildServices(inv: Inventory, ctx: ServiceContext): Service[] {
   const byUid = ctx.byUid ?? new Map(ctx.workloads.map((w) => [w.uid, w] as const));
   const index = ctx.index ?? new WorkloadIndex(ctx.workloads);
-  const slicesByService = new Map<string, KubeObject[]>();
+  const slicesByService = new Map<string, EndpointSlice[]>();
   for (const s of inv.endpointSlices) {
     const svc = s.metadata.labels?.['kubernetes.io/service-name'];
     if (!svc) continue;
@@ -113,26 +114,31 @@ export function buildServices(inv: Inventory, ctx: ServiceContext): Service[] {
     slicesByService.set(key, [...(slicesByService.get(key) ?? []), s]);
   }
   for (const svc of inv.services)
-    for (const ip of strs(rec(svc.spec)?.clusterIPs).concat(str(rec(svc.spec)?.clusterIP) ?? [])) ctx.vips.reserve(ip);
+    for (const ip of (svc.spec?.clusterIPs ?? []).concat(svc.spec?.clusterIP ?? [])) ctx.vips.reserve(ip);
   const sorted = [...inv.services].sort(byKey((s) => `${s.metadata.namespace ?? 'default'}/${s.metadata.name}`));
   return sorted.map((svc) => {
     const ns = svc.metadata.namespace ?? 'default';
-    const spec = rec(svc.spec) ?? {};
+    const spec = svc.spec ?? {};
     const hostname = `${svc.metadata.name}.${ns}.svc.${ctx.domain}`;
-    const clusterIps = strs(spec.clusterIPs).length > 0 ? strs(spec.clusterIPs) : strs([spec.clusterIP]);
+    const clusterIps =
+      spec.clusterIPs && spec.clusterIPs.length > 0
+        ? spec.clusterIPs
+        : spec.clusterIP !== undefined
+          ? [spec.clusterIP]
+          : [];
     const headless = clusterIps[0] === 'None';
     const vips = headless
       ? []
       : clusterIps.filter((ip) => ip !== '').length > 0
         ? clusterIps
         : [ctx.vips.allocate(`${ns}/${svc.metadata.name}`)];
-    const rawPorts = recs(spec.ports);
-    const selector = rec(spec.selector) ? stringMap(spec.selector) : undefined;
+    const specPorts = spec.ports ?? [];
+    const selector = spec.selector;
     const slices = slicesByService.get(`${ns}/${svc.metadata.name}`);
     const members =
       selector && Object.keys(selector).length > 0 ? index.select(ns, selector, (w) => w.kind === 'Pod') : [];
-    const ports: ServicePort[] = rawPorts.map((p) => {
-      const port = num(p.port) ?? 0;
+    const ports: ServicePort[] = specPorts.map((p) => {
+      const port = p.port;
       const target = p.targetPort;
       let targetPort = typeof target === 'number' ? target : port;
       if (typeof target === 'string') {
@@ -141,7 +147,7 @@ export function buildServices(inv: Inventory, ctx: ServiceContext): Service[] {
           .find((n) => n !== undefined);
         targetPort = first ?? (/^\d+$/.test(target) ? Number(target) : port);
       }
-      return compact({ name: str(p.name), port, targetPort, protocol: portProtocol(str(p.name), str(p.appProtocol)) });
+      return compact({ name: p.name, port, targetPort, protocol: portProtocol(p.name, p.appProtocol) });
     });
     let endpoints: Endpoint[];
     if (slices) {
@@ -149,9 +155,10 @@ export function buildServices(inv: Inventory, ctx: ServiceContext): Service[] {
     } else {
       endpoints = members.flatMap((w) => {
         const named = new Map<number, number>();
-        rawPorts.forEach((p, i) => {
-          if (typeof p.targetPort !== 'string') return;
-          const resolved = containerPorts(ctx.podObjects.get(w.uid)).get(p.targetPort);
+        specPorts.forEach((p, i) => {
+          const target = p.targetPort;
+          if (typeof target !== 'string') return;
+          const resolved = containerPorts(ctx.podObjects.get(w.uid)).get(target);
           const sp = ports[i];
           if (resolved !== undefined && sp && resolved !== sp.targetPort) named.set(sp.port, resolved);
         });

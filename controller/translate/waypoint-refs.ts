@@ -1,11 +1,10 @@
 // Which waypoint serves a namespace: the namespace label `mesh-waypoint=<name>` (alias
 // `istio.io/use-waypoint`, optional `istio.io/use-waypoint-namespace`), resolved to a
 // Gateway API Gateway of class `ambit-waypoint` and the workload that runs it.
-import { rec, recs, str } from './raw.js';
 import { spiffeIdFor } from './identity.js';
 import { POD_IP_ANNOTATION } from './workloads.js';
 import type { Inventory } from './inventory.js';
-import type { KubeObject } from '../sources/types.js';
+import type { K8sGateway } from './decode-kube.js';
 import type { Labels, WaypointRef, Workload } from '../../core/model/types.js';
 import {
   GATEWAY_NAME_LABEL,
@@ -27,8 +26,8 @@ export function requestedWaypoint(
   return { name, namespace: labels?.[USE_WAYPOINT_NAMESPACE_LABEL] ?? ownNamespace };
 }
 
-export function isWaypointGateway(gw: KubeObject): boolean {
-  return WAYPOINT_CLASSES.includes(str(rec(gw.spec)?.gatewayClassName) ?? '');
+export function isWaypointGateway(gw: K8sGateway): boolean {
+  return WAYPOINT_CLASSES.includes(gw.spec.gatewayClassName);
 }
 
 export interface WaypointResolution {
@@ -38,7 +37,7 @@ export interface WaypointResolution {
 }
 
 export class WaypointResolver {
-  private readonly gateways = new Map<string, KubeObject>();
+  private readonly gateways = new Map<string, K8sGateway>();
   constructor(
     inv: Inventory,
     private readonly workloads: readonly Workload[],
@@ -57,9 +56,7 @@ export class WaypointResolver {
     const gw = this.gateways.get(`${want.namespace}/${want.name}`);
     if (!gw) return { problem: `waypoint Gateway ${want.namespace}/${want.name} of class ambit-waypoint not found` };
     const runners = this.workloadsOf(want.namespace, want.name);
-    const statusAddress = recs(rec(gw.status)?.addresses)
-      .map((a) => str(a.value))
-      .find((v) => !!v);
+    const statusAddress = (gw.status?.addresses ?? []).map((a) => a.value).find((v) => !!v);
     const address =
       statusAddress ??
       gw.metadata.annotations?.[POD_IP_ANNOTATION] ??

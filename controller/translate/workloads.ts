@@ -2,9 +2,11 @@
 // WorkloadGroup templates → mesh Workloads with identity, IPs, node, labels, locality, and
 // enrolment from the namespace label (`mesh-mode=ambient` or `istio.io/dataplane-mode=ambient`).
 import { spiffeIdFor } from './identity.js';
-import { rec, str, stringMap, compact, byKey } from './raw.js';
+import { compact, byKey } from './raw.js';
 import type { Inventory } from './inventory.js';
-import type { KubeObject } from '../sources/types.js';
+import type { IstioObject } from './decode-object.js';
+import type { Deployment, Pod } from './decode-kube.js';
+import type { WorkloadEntrySpec, WorkloadGroupSpec } from '../../core/crds/types.js';
 import type { Labels, Locality, Workload } from '../../core/model/types.js';
 import {
   canonicalNameOf,
@@ -45,13 +47,11 @@ function splitIps(value: string | undefined): string[] {
     .filter((s) => s !== '');
 }
 
-function podIps(pod: KubeObject): string[] {
-  const status = rec(pod.status);
-  const list = Array.isArray(status?.podIPs)
-    ? status.podIPs.map((p) => str(rec(p)?.ip)).filter((ip): ip is string => !!ip)
-    : [];
+function podIps(pod: Pod): string[] {
+  const status = pod.status;
+  const list = (status?.podIPs ?? []).map((p) => p.ip).filter((ip): ip is string => !!ip);
   if (list.length > 0) return list;
-  if (str(status?.podIP)) return [str(status?.podIP) as string];
+  if (status?.podIP) return [status.podIP];
   return splitIps(pod.metadata.annotations?.[POD_IP_ANNOTATION]);
 }
 
@@ -76,14 +76,13 @@ const CRON_JOB_NAME = /^(.+)-\d{8,10}$/;
  * `<deployment>-<pod-template-hash>` read as its Deployment and a Job `<cronjob>-<minutes>` as its
  * CronJob; else the pod's own name.
  */
-export function podWorkloadName(pod: Pick<KubeObject, 'metadata'>): string {
+export function podWorkloadName(pod: Pick<Pod, 'metadata'>): string {
   const labels = pod.metadata.labels ?? {};
   if (labels[WORKLOAD_NAME_LABEL]) return labels[WORKLOAD_NAME_LABEL];
   if (labels[GATEWAY_NAME_LABEL]) return labels[GATEWAY_NAME_LABEL];
-  const meta = pod.metadata as { generateName?: unknown; ownerReferences?: unknown };
-  const owners = Array.isArray(meta.ownerReferences) ? meta.ownerReferences.map(rec) : [];
-  const owner = owners.find((o) => o?.controller === true);
-  const ownerName = str(owner?.name);
+  const meta = pod.metadata;
+  const owner = meta.ownerReferences?.find((o) => o.controller === true);
+  const ownerName = owner?.name;
   if (!owner || !ownerName || !meta.generateName) return pod.metadata.name;
   const hash = labels['pod-template-hash'];
   if (owner.kind === 'ReplicaSet' && hash && ownerName.endsWith(`-${hash}`))
@@ -132,40 +131,36 @@ function workloadOf(
 }
 
 /** One Pod's workload (undefined once it has Succeeded or Failed). */
-export function fromPod(ctx: WorkloadContext, pod: KubeObject): Workload | undefined {
-  const status = rec(pod.status);
-  const phase = str(status?.phase);
+export function fromPod(ctx: WorkloadContext, pod: Pod): Workload | undefined {
+  const status = pod.status;
+  const phase = status?.phase;
   if (phase === 'Succeeded' || phase === 'Failed') return undefined;
-  const spec = rec(pod.spec) ?? {};
+  const spec = pod.spec ?? {};
   const ns = pod.metadata.namespace ?? 'default';
-  const ready = Array.isArray(status?.conditions)
-    ? status.conditions.map(rec).find((c) => c?.type === 'Ready')?.status !== 'False'
-    : true;
+  const ready = status?.conditions ? status.conditions.find((c) => c.type === 'Ready')?.status !== 'False' : true;
   return workloadOf(ctx, 'Pod', {
     uid: `Pod/${ns}/${pod.metadata.name}`,
     name: pod.metadata.name,
     workloadName: podWorkloadName(pod),
     namespace: ns,
-    labels: stringMap(pod.metadata.labels),
-    serviceAccount: str(spec.serviceAccountName) ?? str(spec.serviceAccount) ?? 'default',
+    labels: { ...pod.metadata.labels },
+    serviceAccount: spec.serviceAccountName ?? spec.serviceAccount ?? 'default',
     ips: podIps(pod),
-    node: str(spec.nodeName) || ctx.defaultNode,
+    node: spec.nodeName || ctx.defaultNode,
     // a terminating pod (deletionTimestamp set) takes no new traffic
-    healthy: ready && (pod.metadata as { deletionTimestamp?: unknown }).deletionTimestamp === undefined,
+    healthy: ready && pod.metadata.deletionTimestamp === undefined,
   });
 }
 
 /** Local mode: a Deployment becomes `replicas` pods named `<name>-<i>`. */
-function fromDeployment(ctx: WorkloadContext, dep: KubeObject): Workload[] {
-  const spec = rec(dep.spec) ?? {};
-  const template = rec(spec.template) ?? {};
-  const tmeta = rec(template.metadata) ?? {};
-  const tspec = rec(template.spec) ?? {};
-  const replicas = typeof spec.replicas === 'number' ? spec.replicas : 1;
+function fromDeployment(ctx: WorkloadContext, dep: Deployment): Workload[] {
+  const spec = dep.spec ?? {};
+  const tmeta = spec.template?.metadata ?? {};
+  const tspec = spec.template?.spec ?? {};
+  const replicas = spec.replicas ?? 1;
+  const tlabels = tmeta.labels ?? {};
   const ns = dep.metadata.namespace ?? 'default';
-  const ips = splitIps(
-    dep.metadata.annotations?.[POD_IP_ANNOTATION] ?? stringMap(tmeta.annotations)[POD_IP_ANNOTATION],
-  );
+  const ips = splitIps(dep.metadata.annotations?.[POD_IP_ANNOTATION] ?? tmeta.annotations?.[POD_IP_ANNOTATION]);
   const out: Workload[] = [];
   for (let i = 0; i < replicas; i++) {
     const name = `${dep.metadata.name}-${i}`;
@@ -174,13 +169,13 @@ function fromDeployment(ctx: WorkloadContext, dep: KubeObject): Workload[] {
       workloadOf(ctx, 'Pod', {
         uid: `Pod/${ns}/${name}`,
         name,
-        workloadName: stringMap(tmeta.labels)[WORKLOAD_NAME_LABEL] ?? dep.metadata.name,
+        workloadName: tlabels[WORKLOAD_NAME_LABEL] ?? dep.metadata.name,
         namespace: ns,
         // Telemetry names the owning Deployment, as Istio's `source_workload` does.
-        labels: { [WORKLOAD_NAME_LABEL]: dep.metadata.name, ...stringMap(tmeta.labels) },
-        serviceAccount: str(tspec.serviceAccountName) ?? 'default',
+        labels: { [WORKLOAD_NAME_LABEL]: dep.metadata.name, ...tlabels },
+        serviceAccount: tspec.serviceAccountName ?? 'default',
         ips: ip ? [ip] : [],
-        node: str(tspec.nodeName) || ctx.defaultNode,
+        node: tspec.nodeName || ctx.defaultNode,
         healthy: true,
       }),
     );
@@ -188,19 +183,18 @@ function fromDeployment(ctx: WorkloadContext, dep: KubeObject): Workload[] {
   return out;
 }
 
-function fromWorkloadEntry(ctx: WorkloadContext, we: KubeObject, groups: ReadonlyMap<string, KubeObject>): Workload {
+function fromWorkloadEntry(
+  ctx: WorkloadContext,
+  we: IstioObject<WorkloadEntrySpec>,
+  groups: ReadonlyMap<string, IstioObject<WorkloadGroupSpec>>,
+): Workload {
   const ns = we.metadata.namespace ?? 'default';
-  const spec = rec(we.spec) ?? {};
+  const spec = we.spec;
   const groupName = we.metadata.annotations?.[AUTO_REGISTRATION_GROUP];
   const group = groupName ? groups.get(`${ns}/${groupName}`) : undefined;
-  const gspec = rec(group?.spec) ?? {};
-  const template = rec(gspec.template) ?? {};
-  const labels = {
-    ...stringMap(rec(gspec.metadata)?.labels),
-    ...stringMap(template.labels),
-    ...stringMap(spec.labels),
-  };
-  const localityText = str(spec.locality) ?? str(template.locality);
+  const template = group?.spec.template ?? {};
+  const labels = { ...group?.spec.metadata?.labels, ...template.labels, ...spec.labels };
+  const localityText = spec.locality ?? template.locality;
   const [region, zone, subzone] = (localityText ?? '').split('/');
   const locality = localityText
     ? compact({ region: region || undefined, zone: zone || undefined, subzone: subzone || undefined })
@@ -215,8 +209,8 @@ function fromWorkloadEntry(ctx: WorkloadContext, we: KubeObject, groups: Readonl
       workloadName: labels[WORKLOAD_NAME_LABEL] ?? groupName ?? we.metadata.name,
       namespace: ns,
       labels,
-      serviceAccount: str(spec.serviceAccount) ?? str(template.serviceAccount) ?? 'default',
-      ips: str(spec.address) ? [str(spec.address) as string] : [],
+      serviceAccount: spec.serviceAccount ?? template.serviceAccount ?? 'default',
+      ips: spec.address ? [spec.address] : [],
       node: we.metadata.annotations?.[WORKLOAD_ENTRY_NODE_ANNOTATION] || ctx.defaultNode,
       healthy: true,
     },

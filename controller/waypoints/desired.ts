@@ -8,7 +8,6 @@
 import { createHash } from 'node:crypto';
 import { parse } from 'yaml';
 import type { KubeObject } from '../sources/types.js';
-import { rec } from '../translate/raw.js';
 import { GATEWAY_NAME_LABEL, isWaypointGateway } from '../../core/mesh/vocabulary.js';
 
 export { GATEWAY_NAME_LABEL, isWaypointGateway } from '../../core/mesh/vocabulary.js';
@@ -64,7 +63,7 @@ export function templateFromConfigMap(cm: {
   metadata: { name: string; namespace?: string };
   data?: unknown;
 }): WaypointTemplate | WaypointProblem {
-  const data = rec(cm.data) ?? {};
+  const data = mapping(cm.data) ?? {};
   for (const key of ['deployment.yaml', 'service.yaml']) {
     if (typeof data[key] !== 'string' || !data[key]) {
       return {
@@ -77,6 +76,13 @@ export function templateFromConfigMap(cm: {
     }
   }
   return { deployment: data['deployment.yaml'] as string, service: data['service.yaml'] as string };
+}
+
+/** A mapping of the template's ConfigMap or of a parsed template document (free-form input, not a mesh kind). */
+function mapping(value: unknown): Readonly<Record<string, unknown>> | undefined {
+  return value !== null && typeof value === 'object' && !Array.isArray(value)
+    ? (value as Readonly<Record<string, unknown>>)
+    : undefined;
 }
 
 const DNS_LABEL = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -123,8 +129,8 @@ function renderDocument(text: string, want: string, vars: Record<string, string>
   } catch (err) {
     return `the template's ${want} is not valid YAML: ${(err as Error).message.split('\n')[0]}`;
   }
-  const m = rec(doc);
-  const meta = rec(m?.metadata);
+  const m = mapping(doc);
+  const meta = mapping(m?.metadata);
   if (!m || m.kind !== want || !meta || typeof meta.name !== 'string')
     return `the template's document is not a ${want} with metadata.name`;
   if (meta.name !== gw.metadata.name) return `the template's ${want} must be named GATEWAY_NAME (got ${meta.name})`;

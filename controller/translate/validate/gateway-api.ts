@@ -1,18 +1,15 @@
-// Validation of the Gateway API objects Ambit reads: Gateway and HTTPRoute (GRPCRoute: grpc-route-validate.ts).
-import { arr, rec } from '../raw.js';
-import { checkEnum, checkList, checkPort, checkRequiredString, Issues, specOf } from './common.js';
-import { checkObjectSchema } from './schema-check.js';
-import type { KubeObject } from '../../sources/types.js';
+// Validation of the Gateway API objects Ambit reads: Gateway and HTTPRoute (GRPCRoute:
+// grpc-route-validate.ts), on the decoded object (decode-kube.ts has checked types, enums and
+// required fields): ports in range, names not empty, and only the filters Ambit applies.
+import { checkEnum, checkPort, checkRequiredString, Issues } from './common.js';
+import type { HttpRoute, K8sGateway } from '../decode-kube.js';
 
-export function validateGatewayApiGateway(obj: KubeObject): Issues {
+export function validateGatewayApiGateway(obj: K8sGateway): Issues {
   const issues = new Issues();
-  checkObjectSchema(issues, obj);
-  const spec = specOf(obj, issues);
-  checkRequiredString(issues, 'spec.gatewayClassName', spec.gatewayClassName);
-  checkList(issues, 'spec.listeners', spec.listeners).forEach((l, i) => {
-    const listener = rec(l) ?? {};
-    checkRequiredString(issues, `spec.listeners[${i}].name`, listener.name);
-    checkPort(issues, `spec.listeners[${i}].port`, listener.port, true);
+  checkRequiredString(issues, 'spec.gatewayClassName', obj.spec.gatewayClassName);
+  (obj.spec.listeners ?? []).forEach((l, i) => {
+    checkRequiredString(issues, `spec.listeners[${i}].name`, l.name);
+    checkPort(issues, `spec.listeners[${i}].port`, l.port, true);
   });
   return issues;
 }
@@ -25,33 +22,31 @@ const HTTP_ROUTE_FILTERS = [
   'RequestMirror',
 ];
 
-export function validateHttpRoute(obj: KubeObject): Issues {
+/** parentRefs: at least one, each naming its parent. */
+export function checkParentRefs(issues: Issues, parentRefs: readonly { readonly name: string }[] | undefined): void {
+  if (!parentRefs || parentRefs.length === 0) issues.add('spec.parentRefs', 'at least one parentRef is required');
+  (parentRefs ?? []).forEach((p, i) => checkRequiredString(issues, `spec.parentRefs[${i}].name`, p.name));
+}
+
+/** A backendRef names its Service; its port, when given, is a port. */
+export function checkBackendRef(
+  issues: Issues,
+  at: string,
+  ref: { readonly name: string; readonly port?: number },
+): void {
+  checkRequiredString(issues, `${at}.name`, ref.name);
+  if (ref.port !== undefined) checkPort(issues, `${at}.port`, ref.port);
+}
+
+export function validateHttpRoute(obj: HttpRoute): Issues {
   const issues = new Issues();
-  checkObjectSchema(issues, obj);
-  const spec = specOf(obj, issues);
-  if (checkList(issues, 'spec.parentRefs', spec.parentRefs).length === 0)
-    issues.add('spec.parentRefs', 'at least one parentRef is required');
-  arr(spec.parentRefs).forEach((p, i) => checkRequiredString(issues, `spec.parentRefs[${i}].name`, rec(p)?.name));
-  checkList(issues, 'spec.rules', spec.rules).forEach((r, i) => {
-    const rule = rec(r) ?? {};
-    arr(rule.matches).forEach((m, j) => {
-      const path = rec(rec(m)?.path);
-      if (path)
-        checkEnum(issues, `spec.rules[${i}].matches[${j}].path.type`, path.type, [
-          'Exact',
-          'PathPrefix',
-          'RegularExpression',
-        ]);
-    });
+  checkParentRefs(issues, obj.spec.parentRefs);
+  (obj.spec.rules ?? []).forEach((rule, i) => {
     // Filters a waypoint or gateway applies (http-routes.ts); others are refused, never ignored.
-    arr(rule.filters).forEach((f, j) =>
-      checkEnum(issues, `spec.rules[${i}].filters[${j}].type`, rec(f)?.type, HTTP_ROUTE_FILTERS),
+    (rule.filters ?? []).forEach((f, j) =>
+      checkEnum(issues, `spec.rules[${i}].filters[${j}].type`, f.type, HTTP_ROUTE_FILTERS),
     );
-    arr(rule.backendRefs).forEach((b, j) => {
-      const ref = rec(b) ?? {};
-      checkRequiredString(issues, `spec.rules[${i}].backendRefs[${j}].name`, ref.name);
-      if (ref.port !== undefined) checkPort(issues, `spec.rules[${i}].backendRefs[${j}].port`, ref.port);
-    });
+    (rule.backendRefs ?? []).forEach((b, j) => checkBackendRef(issues, `spec.rules[${i}].backendRefs[${j}]`, b));
   });
   return issues;
 }
