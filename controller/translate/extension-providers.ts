@@ -2,21 +2,36 @@
 // CUSTOM AuthorizationPolicies name (`provider.name`). Other provider kinds (envoyExtAuthzGrpc,
 // tracing and logging providers) are kept with the reason Ambit cannot call them.
 import type { ExtensionProvider } from '../../core/model/types.js';
-import { bool, num, rec, recs, str, stringMap, strs } from './raw.js';
+import type { ExtensionProviderDoc } from '../../core/crds/mesh-config.js';
 import { parseDurationMs, type Issues } from './validate/common.js';
 
-export function extensionProvidersFrom(value: unknown, issues: Issues): ExtensionProvider[] {
+/** The provider kind: its one field besides `name` (`envoyExtAuthzHttp`, `zipkin`, …). */
+export function providerKind(p: ExtensionProviderDoc): string | undefined {
+  return Object.keys(p).find((k) => k !== 'name');
+}
+
+/** An integer field that Istio's protobuf JSON also takes as a string ("8181"). */
+function integer(value: number | string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = typeof value === 'number' ? value : value.trim() === '' ? NaN : Number(value);
+  return Number.isInteger(n) ? n : undefined;
+}
+
+export function extensionProvidersFrom(
+  providers: readonly ExtensionProviderDoc[],
+  issues: Issues,
+): ExtensionProvider[] {
   const out: ExtensionProvider[] = [];
-  recs(value).forEach((p, i) => {
+  providers.forEach((p, i) => {
     const field = `data.mesh.extensionProviders[${i}]`;
-    const name = str(p.name);
+    const { name } = p;
     if (!name) {
       issues.add(`${field}.name`, 'required');
       return;
     }
-    const http = rec(p.envoyExtAuthzHttp);
+    const http = p.envoyExtAuthzHttp;
     if (!http) {
-      const kind = Object.keys(p).find((k) => k !== 'name') ?? 'no provider settings';
+      const kind = providerKind(p) ?? 'no provider settings';
       // Refused here, named: a CUSTOM policy on this provider denies what it matches, and says why.
       out.push({
         name,
@@ -24,34 +39,37 @@ export function extensionProvidersFrom(value: unknown, issues: Issues): Extensio
       });
       return;
     }
-    const service = str(http.service);
-    const port = num(http.port);
-    if (!service || port === undefined || port < 1 || port > 65535) {
+    const port = integer(http.port);
+    if (!http.service || port === undefined || port < 1 || port > 65535) {
       issues.add(`${field}.envoyExtAuthzHttp`, 'service and port (1..65535) are required');
       return;
     }
-    const timeout = str(http.timeout);
-    const timeoutMs = timeout === undefined ? undefined : parseDurationMs(timeout);
-    if (timeout !== undefined && timeoutMs === undefined)
-      issues.add(`${field}.envoyExtAuthzHttp.timeout`, `bad duration ${JSON.stringify(timeout)}`);
-    const statusOnError = num(http.statusOnError);
+    const timeoutMs = http.timeout === undefined ? undefined : parseDurationMs(http.timeout);
+    if (http.timeout !== undefined && timeoutMs === undefined)
+      issues.add(`${field}.envoyExtAuthzHttp.timeout`, `bad duration ${JSON.stringify(http.timeout)}`);
+    const statusOnError = integer(http.statusOnError);
+    if (http.statusOnError !== undefined && statusOnError === undefined)
+      issues.add(
+        `${field}.envoyExtAuthzHttp.statusOnError`,
+        `not an HTTP status: ${JSON.stringify(http.statusOnError)}`,
+      );
     out.push({
       name,
       envoyExtAuthzHttp: {
-        service,
+        service: http.service,
         port,
-        ...(str(http.pathPrefix) ? { pathPrefix: str(http.pathPrefix)! } : {}),
+        ...(http.pathPrefix ? { pathPrefix: http.pathPrefix } : {}),
         ...(timeoutMs !== undefined ? { timeoutMs } : {}),
-        ...(bool(http.failOpen) !== undefined ? { failOpen: bool(http.failOpen)! } : {}),
+        ...(http.failOpen !== undefined ? { failOpen: http.failOpen } : {}),
         ...(statusOnError !== undefined ? { statusOnError } : {}),
         ...(http.includeRequestHeadersInCheck
-          ? { includeRequestHeadersInCheck: strs(http.includeRequestHeadersInCheck) }
+          ? { includeRequestHeadersInCheck: http.includeRequestHeadersInCheck }
           : {}),
         ...(http.includeAdditionalHeadersInCheck
-          ? { includeAdditionalHeadersInCheck: stringMap(http.includeAdditionalHeadersInCheck) }
+          ? { includeAdditionalHeadersInCheck: http.includeAdditionalHeadersInCheck }
           : {}),
-        ...(http.headersToUpstreamOnAllow ? { headersToUpstreamOnAllow: strs(http.headersToUpstreamOnAllow) } : {}),
-        ...(http.headersToDownstreamOnDeny ? { headersToDownstreamOnDeny: strs(http.headersToDownstreamOnDeny) } : {}),
+        ...(http.headersToUpstreamOnAllow ? { headersToUpstreamOnAllow: http.headersToUpstreamOnAllow } : {}),
+        ...(http.headersToDownstreamOnDeny ? { headersToDownstreamOnDeny: http.headersToDownstreamOnDeny } : {}),
       },
     });
   });
