@@ -6,8 +6,10 @@
 import type { KubeObject, ObjectOrigin } from '../sources/types.js';
 import type { WasmPluginConfig, WasmPluginPhase } from '../../core/model/l7.js';
 import type { Service } from '../../core/model/types.js';
-import { rec, recs, str } from './raw.js';
 import { rejectionFor, type Rejection } from './inventory.js';
+import { decodeIstioObject, type IstioObject } from './decode-object.js';
+import * as ext from '../../core/crds/extensions.js';
+import type { WasmPluginSpec } from '../../core/crds/types.js';
 
 /** A validated WasmPlugin, before it is matched to waypoints. */
 export interface WasmPluginSource {
@@ -19,86 +21,60 @@ export interface WasmPluginSource {
   readonly selected: boolean;
 }
 
-const KNOWN_SPEC = new Set([
-  'selector',
-  'targetRef',
-  'targetRefs',
-  'url',
-  'sha256',
-  'imagePullPolicy',
-  'imagePullSecret',
-  'pluginConfig',
-  'pluginName',
-  'phase',
-  'priority',
-  'failStrategy',
-  'type',
-  'vmConfig',
-  'match',
-]);
-const PHASES = new Set(['AUTHN', 'AUTHZ', 'STATS', 'UNSPECIFIED_PHASE']);
-
 type Problem = { field: string; reason: string };
 
-function parse(obj: KubeObject): { source?: WasmPluginSource; problem?: Problem } {
-  const spec = rec((obj as { spec?: unknown }).spec) ?? {};
-  const namespace = obj.metadata.namespace ?? 'default';
-  const key = `${namespace}/${obj.metadata.name}`;
-  const unknown = Object.keys(spec).find((k) => !KNOWN_SPEC.has(k));
-  if (unknown) return { problem: { field: `spec.${unknown}`, reason: 'unknown field' } };
+const isTargetKind = (kind: string): kind is 'Gateway' | 'Service' => kind === 'Gateway' || kind === 'Service';
+
+/** targetRef and targetRefs, with the field each came from. */
+function targetRefsOf(
+  spec: WasmPluginSpec,
+): { readonly ref: NonNullable<WasmPluginSpec['targetRef']>; field: string }[] {
+  return [
+    ...(spec.targetRef ? [{ ref: spec.targetRef, field: 'spec.targetRef' }] : []),
+    ...(spec.targetRefs ?? []).map((ref, i) => ({ ref, field: `spec.targetRefs[${i}]` })),
+  ];
+}
+
+/** What Ambit cannot honour as written (decode checked types, enums and unknown fields). */
+function problemOf(spec: WasmPluginSpec, namespace: string): Problem | undefined {
   if (spec.match !== undefined)
-    return { problem: { field: 'spec.match', reason: 'not supported by Ambit (use targetRefs to pick services)' } };
+    return { field: 'spec.match', reason: 'not supported by Ambit (use targetRefs to pick services)' };
   if (spec.vmConfig !== undefined)
-    return { problem: { field: 'spec.vmConfig', reason: 'not supported by Ambit (plugins get no environment)' } };
-  if (spec.type !== undefined && spec.type !== 'HTTP' && spec.type !== 'UNSPECIFIED_PLUGIN_TYPE')
-    return { problem: { field: 'spec.type', reason: `${String(spec.type)} plugins are not supported (HTTP only)` } };
-  const url = str(spec.url);
-  if (!url) return { problem: { field: 'spec.url', reason: 'required' } };
-  if (!/^(file|https?):\/\//.test(url))
-    return {
-      problem: { field: 'spec.url', reason: 'Ambit loads file://, http:// and https:// modules (no OCI images)' },
-    };
-  const sha256 = spec.sha256 === undefined ? undefined : str(spec.sha256);
-  if (spec.sha256 !== undefined && !/^[0-9a-fA-F]{64}$/.test(sha256 ?? ''))
-    return { problem: { field: 'spec.sha256', reason: 'must be 64 hexadecimal digits' } };
-  const phase = spec.phase === undefined ? 'UNSPECIFIED_PHASE' : str(spec.phase);
-  if (!phase || !PHASES.has(phase))
-    return { problem: { field: 'spec.phase', reason: 'must be AUTHN, AUTHZ, STATS or UNSPECIFIED_PHASE' } };
-  const priority = spec.priority === undefined ? 0 : spec.priority;
-  if (typeof priority !== 'number' || !Number.isInteger(priority))
-    return { problem: { field: 'spec.priority', reason: 'must be an integer' } };
-  const failStrategy = spec.failStrategy === undefined ? 'FAIL_CLOSE' : spec.failStrategy;
-  if (failStrategy !== 'FAIL_CLOSE' && failStrategy !== 'FAIL_OPEN')
-    return { problem: { field: 'spec.failStrategy', reason: 'must be FAIL_CLOSE or FAIL_OPEN' } };
-  const refs = [...(spec.targetRef === undefined ? [] : [rec(spec.targetRef) ?? {}]), ...recs(spec.targetRefs)];
-  const targets: { kind: 'Gateway' | 'Service'; name: string }[] = [];
-  for (const [i, ref] of refs.entries()) {
-    const kind = str(ref.kind);
-    const name = str(ref.name);
-    const field =
-      spec.targetRef === undefined ? `spec.targetRefs[${i}]` : i === 0 ? 'spec.targetRef' : `spec.targetRefs[${i - 1}]`;
-    if ((kind !== 'Gateway' && kind !== 'Service') || !name)
-      return { problem: { field, reason: 'must name a Gateway (a waypoint) or a Service' } };
+    return { field: 'spec.vmConfig', reason: 'not supported by Ambit (plugins get no environment)' };
+  if (spec.type === 'NETWORK') return { field: 'spec.type', reason: 'NETWORK plugins are not supported (HTTP only)' };
+  if (spec.url === '') return { field: 'spec.url', reason: 'required' };
+  if (!/^(file|https?):\/\//.test(spec.url))
+    return { field: 'spec.url', reason: 'Ambit loads file://, http:// and https:// modules (no OCI images)' };
+  if (spec.sha256 !== undefined && !/^[0-9a-fA-F]{64}$/.test(spec.sha256))
+    return { field: 'spec.sha256', reason: 'must be 64 hexadecimal digits' };
+  for (const { ref, field } of targetRefsOf(spec)) {
+    if (!isTargetKind(ref.kind) || !ref.name) return { field, reason: 'must name a Gateway (a waypoint) or a Service' };
     if (ref.namespace !== undefined && ref.namespace !== namespace)
-      return { problem: { field: `${field}.namespace`, reason: 'must be the WasmPlugin namespace' } };
-    targets.push({ kind, name });
+      return { field: `${field}.namespace`, reason: 'must be the WasmPlugin namespace' };
   }
+  return undefined;
+}
+
+function sourceOf(obj: IstioObject<WasmPluginSpec>): WasmPluginSource {
+  const { spec } = obj;
+  const namespace = obj.metadata.namespace ?? 'default';
+  const refs = targetRefsOf(spec);
   const plugin: Omit<WasmPluginConfig, 'services'> = {
-    key,
-    url,
-    ...(sha256 ? { sha256: sha256.toLowerCase() } : {}),
-    phase: phase as WasmPluginPhase,
-    priority,
+    key: `${namespace}/${obj.metadata.name}`,
+    url: spec.url,
+    ...(spec.sha256 ? { sha256: spec.sha256.toLowerCase() } : {}),
+    phase: (spec.phase ?? 'UNSPECIFIED_PHASE') satisfies WasmPluginPhase,
+    priority: spec.priority ?? 0,
     ...(spec.pluginConfig !== undefined ? { pluginConfig: spec.pluginConfig } : {}),
-    failStrategy,
+    failStrategy: spec.failStrategy ?? 'FAIL_CLOSE',
   };
   return {
-    source: {
-      namespace,
-      plugin,
-      ...(refs.length > 0 ? { targets } : {}),
-      selected: spec.selector !== undefined && refs.length === 0,
-    },
+    namespace,
+    plugin,
+    ...(refs.length > 0
+      ? { targets: refs.flatMap(({ ref }) => (isTargetKind(ref.kind) ? [{ kind: ref.kind, name: ref.name }] : [])) }
+      : {}),
+    selected: spec.selector !== undefined && refs.length === 0,
   };
 }
 
@@ -111,9 +87,11 @@ export function readWasmPlugins(
   const out: WasmPluginSource[] = [];
   for (const obj of objects) {
     if (obj.kind !== 'WasmPlugin' || !(obj.apiVersion ?? '').startsWith('extensions.istio.io/')) continue;
-    const { source, problem } = parse(obj);
-    if (problem) rejected.push(rejectionFor(obj, problem.field, problem.reason, origins));
-    else if (source) out.push(source);
+    const decoded = decodeIstioObject(obj, ext.wasmPlugin);
+    const problem = decoded.issues[0] ? undefined : problemOf(decoded.value.spec, obj.metadata.namespace ?? 'default');
+    const problems = [...decoded.issues, ...(problem ? [problem] : [])];
+    for (const p of problems) rejected.push(rejectionFor(obj, p.field, p.reason, origins));
+    if (problems.length === 0) out.push(sourceOf(decoded.value));
   }
   return out;
 }
