@@ -8,6 +8,8 @@ import { chartDir } from '../../ctl/chart/tools.js';
 import { listProfiles } from '../../ctl/chart/values.js';
 import { renderCrds } from '../../ctl/crds/definitions.js';
 import { CRD_FILE } from '../../ctl/crds/write.js';
+import { meshConfigFrom } from '../../controller/translate/mesh-config.js';
+import type { KubeObject } from '../../controller/sources/types.js';
 import { helm, parseManifest, render, validateAgainstKubernetes, validateCustomResource, type K8sObject } from '../support/manifests.js';
 
 const PROFILES = listProfiles().map((p) => p.name);
@@ -164,6 +166,17 @@ spec:
       const ds = find(objects, 'DaemonSet', 'ambit-agent') as K8sObject & { spec: { updateStrategy: unknown } };
       expect(ds.spec.updateStrategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1 } });
     });
+  });
+
+  it("meshConfig.dnsCapture reaches the mesh settings the controller reads (ISTIO_META_DNS_CAPTURE)", async () => {
+    const dnsCaptureOf = async (set: string[]) => {
+      const cm = (await render('default', set)).find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'istio');
+      const { mesh, issues } = meshConfigFrom(cm as unknown as KubeObject);
+      expect(issues.list).toEqual([]);
+      return mesh.dnsCapture;
+    };
+    expect(await dnsCaptureOf([])).toBe(true);
+    expect(await dnsCaptureOf(['meshConfig.dnsCapture=false'])).toBe(false);
   });
 
   it('profiles render what they promise', async () => {
