@@ -20,6 +20,9 @@ export const BufferType = {
   PluginConfiguration: 7,
 } as const;
 
+/** proxy_continue_stream / proxy_close_stream: which stream of the HTTP context. */
+export const StreamType = { HttpRequest: 0, HttpResponse: 1 } as const;
+
 /** The action a stream callback returns (proxy_action_t): headers and bodies alike. */
 export const Action = { Continue: 0, Pause: 1 } as const;
 

@@ -7,22 +7,25 @@ import { replies, type LocalReply } from '../../respond.js';
 import type { RouterResult } from '../../upstream/router.js';
 import { onCancel, RequestCancel, type CancelSignal } from '../../upstream/transport-cancel.js';
 import type { BodyFilter, RequestBody } from '../context.js';
-import { EMPTY_BODY, FilteredBody, type BodyStep } from './body-stream.js';
+import { EMPTY_BODY, FilteredBody, type BodyStep, type Trailers } from './body-stream.js';
 
 export interface BodyStage {
-  /** One piece through this filter: the bytes it passes on (none while it holds them) or a local reply. */
-  data(chunk: Buffer, endOfStream: boolean): Promise<Buffer | LocalReply>;
+  /**
+   * One piece through this filter: the bytes it passes on (none while it holds them) or a local
+   * reply. The last piece may carry the stream's trailers, which the filter edits in place.
+   */
+  data(chunk: Buffer, endOfStream: boolean, trailers?: Trailers): Promise<Buffer | LocalReply>;
 }
 
 type Headers = Record<string, string | string[]>;
 
 function chain(stages: readonly BodyStage[]): BodyStep {
-  return async (chunk, eos) => {
+  return async (chunk, eos, trailers) => {
     let data = chunk;
     for (const stage of stages) {
       // A filter that holds the bytes stops them here, as Envoy stops iteration.
       if (data.length === 0 && !eos) return data;
-      const out = await stage.data(data, eos);
+      const out = await stage.data(data, eos, trailers);
       if (!Buffer.isBuffer(out)) return out;
       data = out;
     }
@@ -41,6 +44,8 @@ export class BodyChain implements BodyFilter {
   private readonly requestStages: BodyStage[] = [];
   private readonly responseStages: BodyStage[] = [];
   private readonly enders: Array<() => void> = [];
+  /** A filter's local reply to the response headers: it replaces the upstream response. */
+  private responseReply: LocalReply | undefined;
 
   /**
    * @param upstreamHeaders the request's upstream headers (Content-Length is fixed up there).
@@ -61,6 +66,18 @@ export class BodyChain implements BodyFilter {
   /** Response filters run in the reverse order of request filters, as in Envoy. */
   addResponseStage(stage: BodyStage): void {
     this.responseStages.unshift(stage);
+  }
+
+  /**
+   * Answers instead of the upstream response (a reply from a response headers callback, which
+   * runs before the head goes out): its body is discarded, as in Envoy. The first reply wins.
+   */
+  answerResponse(reply: LocalReply): void {
+    this.responseReply ??= reply;
+  }
+
+  get responseAnswered(): boolean {
+    return this.responseReply !== undefined;
   }
 
   /** Called when the stream ends before its body reached every filter (a reply, a failure, no body). */
@@ -97,11 +114,17 @@ export class BodyChain implements BodyFilter {
     // A filter's late reply (after bytes went upstream) cancels the upstream request.
     const upstream = new RequestCancel();
     const off = onCancel(deadline, () => upstream.abort());
-    const filtered = new FilteredBody(step, declaredLength(this.requestLength), () => {
-      source.unpipe(filtered);
-      source.resume(); // the rest of the client's body is read and dropped
-      upstream.abort();
-    });
+    const filtered = new FilteredBody(
+      step,
+      declaredLength(this.requestLength),
+      () => {
+        source.unpipe(filtered);
+        source.resume(); // the rest of the client's body is read and dropped
+        upstream.abort();
+      },
+      // The client's trailers (HTTP/1 chunked or HTTP/2) are known once its body ended.
+      () => (source as { trailers?: Trailers }).trailers,
+    );
     filtered.on('error', () => undefined);
     source.pipe(filtered);
     source.once('error', (err: Error) => filtered.destroy(err));
@@ -129,6 +152,11 @@ export class BodyChain implements BodyFilter {
   }
 
   async response(status: number, headers: Headers, body: Readable): Promise<Readable | LocalReply> {
+    if (this.responseReply) {
+      body.destroy();
+      this.abandon();
+      return this.responseReply;
+    }
     if (this.responseStages.length === 0) return body;
     const bodiless = this.method === 'HEAD' || status === 204 || status === 304 || headers['content-length'] === '0';
     if (bodiless) {
@@ -136,9 +164,20 @@ export class BodyChain implements BodyFilter {
       return body;
     }
     const length = declaredLength(headers['content-length']);
-    const filtered: FilteredBody = new FilteredBody(chain(this.responseStages), length, (reply) =>
-      // The head has gone to the client: a reply can no longer be sent, the stream is reset.
-      filtered.destroy(new Error(`a body filter answered ${reply.status} after the response began`)),
+    // HTTP/2 trailers (gRPC's status) arrive on the upstream body just before its end.
+    let upstreamTrailers: Trailers | undefined;
+    body.on('trailers', (t: Record<string, string | string[] | undefined>) => {
+      upstreamTrailers = Object.fromEntries(
+        Object.entries(t).filter((e): e is [string, string | string[]] => e[1] !== undefined),
+      );
+    });
+    const filtered: FilteredBody = new FilteredBody(
+      chain(this.responseStages),
+      length,
+      (reply) =>
+        // The head has gone to the client: a reply can no longer be sent, the stream is reset.
+        filtered.destroy(new Error(`a body filter answered ${reply.status} after the response began`)),
+      () => upstreamTrailers,
     );
     filtered.once('close', () => {
       if (!filtered.readableEnded) {

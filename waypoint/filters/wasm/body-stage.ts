@@ -1,9 +1,11 @@
 // One WasmPlugin's view of one request's bodies: each piece goes to proxy_on_request_body or
 // proxy_on_response_body in the plugin's VM. While the plugin pauses, the VM holds the body
-// (each later piece is appended and the whole offered again), up to the buffer limit.
+// (each later piece is appended and the whole offered again), up to the buffer limit. The
+// trailers that end the stream go with the last piece to proxy_on_*_trailers.
 import { localReply, type LocalReply } from '../../respond.js';
 import type { BodyStage } from './body-chain.js';
-import { EMPTY_BODY } from './body-stream.js';
+import { EMPTY_BODY, type Trailers } from './body-stream.js';
+import { headerPairs, replaceHeaders } from './header-pairs.js';
 import type { WasmPluginRunner } from './runner.js';
 
 /** Per-request body buffer limit, as Envoy's default per-connection buffer limit (1 MiB). */
@@ -24,6 +26,12 @@ export interface WasmStream {
   readonly failed: (err: unknown, phase: string) => void;
 }
 
+/** The callbacks the module exports for one direction: bodies, trailers, or both. */
+export interface StageCallbacks {
+  readonly body: boolean;
+  readonly trailers: boolean;
+}
+
 export class WasmBodyStage implements BodyStage {
   /** Bytes the VM holds for this body while the plugin pauses. */
   private buffered = 0;
@@ -33,16 +41,22 @@ export class WasmBodyStage implements BodyStage {
   constructor(
     private readonly stream: WasmStream,
     private readonly response: boolean,
+    private readonly callbacks: StageCallbacks = { body: true, trailers: false },
   ) {}
 
-  async data(chunk: Buffer, endOfStream: boolean): Promise<Buffer | LocalReply> {
+  async data(chunk: Buffer, endOfStream: boolean, trailers?: Trailers): Promise<Buffer | LocalReply> {
     const s = this.stream;
     if (s.closed || s.bypass) return chunk;
+    // A module with trailers but no body callback: pieces pass without a call until the end.
+    if (!this.callbacks.body && !endOfStream) return chunk;
     if (this.buffered + chunk.length > s.bufferLimit) return this.overLimit();
     this.held.push(chunk);
+    const piece = this.callbacks.body ? chunk : EMPTY_BODY;
+    const withTrailers = trailers && this.callbacks.trailers ? { trailers: headerPairs(trailers) } : {};
     let outcome;
     try {
-      outcome = await s.runner.body({ context: s.context, response: this.response, chunk, endOfStream });
+      const call = { context: s.context, response: this.response, chunk: piece, endOfStream, ...withTrailers };
+      outcome = await s.runner.body(call);
     } catch (err) {
       s.failed(err, this.response ? 'response body' : 'request body');
       // A trap restarts the instance and a timeout the worker: the context is gone either way.
@@ -60,6 +74,8 @@ export class WasmBodyStage implements BodyStage {
       this.buffered = outcome.buffered;
       return EMPTY_BODY;
     }
+    if (outcome.trailers && trailers) replaceHeaders(trailers, outcome.trailers);
+    if (!this.callbacks.body) return this.release();
     this.held = [];
     this.buffered = 0;
     return Buffer.from(outcome.body.buffer, outcome.body.byteOffset, outcome.body.byteLength);

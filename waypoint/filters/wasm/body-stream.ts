@@ -5,8 +5,13 @@
 import { Duplex } from 'node:stream';
 import type { LocalReply } from '../../respond.js';
 
-/** One piece through the filters: the bytes to pass on (none while one holds them) or a local reply. */
-export type BodyStep = (chunk: Buffer, endOfStream: boolean) => Promise<Buffer | LocalReply>;
+export type Trailers = Record<string, string | string[]>;
+
+/**
+ * One piece through the filters: the bytes to pass on (none while one holds them) or a local
+ * reply. The last piece may carry the trailers that end the stream; filters edit them in place.
+ */
+export type BodyStep = (chunk: Buffer, endOfStream: boolean, trailers?: Trailers) => Promise<Buffer | LocalReply>;
 
 export const EMPTY_BODY = Buffer.alloc(0);
 
@@ -31,15 +36,24 @@ export class FilteredBody extends Duplex {
    * @param declaredLength the body's Content-Length: its last byte carries end_of_stream; without
    *   one, end_of_stream comes as an empty last piece once the writer ends.
    * @param onLateReply a filter answered after bytes had already gone on.
+   * @param readTrailers the source's trailers once it ended (none: undefined or empty).
    */
   constructor(
     private readonly step: BodyStep,
     private readonly declaredLength: number | undefined,
     private readonly onLateReply: (reply: LocalReply) => void,
+    private readonly readTrailers: () => Trailers | undefined = () => undefined,
   ) {
     super({ writableHighWaterMark: 64 * 1024 });
     this.started = new Promise((resolve) => {
       this.settle = resolve;
+    });
+    // The trailers as the filters left them (edited in place), or as they came when the body
+    // ended at its declared length. Registered first, so a reader's 'trailers' listener runs
+    // before a pipe ends its destination.
+    this.once('end', () => {
+      const trailers = this.readTrailers();
+      if (trailers && Object.keys(trailers).length > 0) this.emit('trailers', trailers);
     });
   }
 
@@ -52,8 +66,9 @@ export class FilteredBody extends Duplex {
   }
 
   override _final(done: Done): void {
-    if (this.ended || this.reply) done();
-    else this.run(EMPTY_BODY, true, done);
+    if (this.ended || this.reply) return done();
+    const trailers = this.readTrailers();
+    this.run(EMPTY_BODY, true, done, trailers && Object.keys(trailers).length > 0 ? trailers : undefined);
   }
 
   override _read(): void {
@@ -76,8 +91,8 @@ export class FilteredBody extends Duplex {
     this.run(chunk, eos, done);
   }
 
-  private run(chunk: Buffer, eos: boolean, done: Done): void {
-    this.step(chunk, eos).then(
+  private run(chunk: Buffer, eos: boolean, done: Done, trailers?: Trailers): void {
+    this.step(chunk, eos, trailers).then(
       (out) => {
         if (this.destroyed) return done();
         if (!Buffer.isBuffer(out)) {

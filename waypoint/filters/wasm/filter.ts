@@ -7,8 +7,8 @@ import type { Logger } from '../../../core/log.js';
 import type { WasmPluginConfig, WasmPluginPhase } from '../../../core/model/l7.js';
 import { localReply } from '../../respond.js';
 import type { FilterResult, HttpFilter, RequestContext } from '../context.js';
-import type { HeaderPairs } from './abi.js';
 import { BodyChain } from './body-chain.js';
+import { headerPairs, replaceHeaders, type Headers } from './header-pairs.js';
 import { DEFAULT_BODY_BUFFER_LIMIT, WasmBodyStage, type WasmStream } from './body-stage.js';
 import { DEFAULT_CALL_TIMEOUT_MS, DEFAULT_MAX_MEMORY_PAGES, fetchModule, loadFileModule } from './load.js';
 import { sha256Hex } from './module-check.js';
@@ -34,6 +34,8 @@ interface LoadedPlugin {
   readonly responseHeaders: boolean;
   readonly requestBody: boolean;
   readonly responseBody: boolean;
+  readonly requestTrailers: boolean;
+  readonly responseTrailers: boolean;
 }
 
 function acquire(holder: object, p: WasmPluginConfig, bytes: Uint8Array, log: Logger): LoadedPlugin {
@@ -50,6 +52,8 @@ function acquire(holder: object, p: WasmPluginConfig, bytes: Uint8Array, log: Lo
         responseHeaders: exported.has('proxy_on_response_headers'),
         requestBody: exported.has('proxy_on_request_body'),
         responseBody: exported.has('proxy_on_response_body'),
+        requestTrailers: exported.has('proxy_on_request_trailers'),
+        responseTrailers: exported.has('proxy_on_response_trailers'),
       },
       refs: 0,
     };
@@ -58,28 +62,6 @@ function acquire(holder: object, p: WasmPluginConfig, bytes: Uint8Array, log: Lo
   entry.refs++;
   released.register(holder, key);
   return entry.plugin;
-}
-
-type Headers = Record<string, string | string[]>;
-
-function headerPairs(headers: Headers): HeaderPairs {
-  const out: HeaderPairs = [];
-  for (const [k, v] of Object.entries(headers)) {
-    if (v === undefined) continue;
-    for (const one of Array.isArray(v) ? v : [v]) out.push([k, String(one)]);
-  }
-  return out;
-}
-
-/** Makes `target` hold exactly `pairs` (repeated names become lists). */
-function replaceHeaders(target: Headers, pairs: HeaderPairs): void {
-  const next: Headers = {};
-  for (const [k, v] of pairs) {
-    const prior = next[k];
-    next[k] = prior === undefined ? v : [...(Array.isArray(prior) ? prior : [prior]), v];
-  }
-  for (const k of Object.keys(target)) if (!(k in next)) delete target[k];
-  Object.assign(target, next);
 }
 
 /** The request's headers end it (no body follows); an HTTP/2 request without a length may still have one. */
@@ -159,20 +141,20 @@ class WasmFilter implements HttpFilter {
     const context = outcome.context;
     if (context === undefined) return undefined;
     const method = ctx.view.method;
+    const requestStage = loaded.requestBody || loaded.requestTrailers;
+    const responseStage = loaded.responseBody || loaded.responseTrailers;
+    if (!loaded.responseHeaders && !requestStage && !responseStage) return undefined;
+    // The chain also carries a response headers callback's local reply (it replaces the response).
+    const chain = bodyChain(ctx, endOfStream);
     // Response filters run in the reverse order of request filters, as in Envoy.
     if (loaded.responseHeaders)
-      (ctx.responseHooks ??= []).unshift((h) => this.onResponse(loaded.runner, context, h, method));
-    if (loaded.requestBody || loaded.responseBody) this.addBodyStages(ctx, loaded, context, endOfStream);
+      (ctx.responseHooks ??= []).unshift((h) => this.onResponse(loaded.runner, context, h, method, chain));
+    if (requestStage || responseStage) this.addBodyStages(chain, loaded, context);
     return undefined;
   }
 
-  /** Hands this plugin the request's bodies: the handler then runs them through it (body-chain.ts). */
-  private addBodyStages(ctx: RequestContext, loaded: LoadedPlugin, context: number, requestEnded: boolean): void {
-    const chain =
-      ctx.bodyFilter instanceof BodyChain
-        ? ctx.bodyFilter
-        : new BodyChain(ctx.view.method, ctx.upstreamHeaders, requestEnded, ctx.view.headers['content-length']);
-    ctx.bodyFilter = chain;
+  /** Hands this plugin the request's bodies and trailers: the handler then runs them through it (body-chain.ts). */
+  private addBodyStages(chain: BodyChain, loaded: LoadedPlugin, context: number): void {
     const stream: WasmStream = {
       key: this.plugin.key,
       runner: loaded.runner,
@@ -183,19 +165,37 @@ class WasmFilter implements HttpFilter {
       bypass: false,
       failed: (err, phase) => this.failed(err, phase),
     };
-    if (loaded.requestBody) chain.addRequestStage(new WasmBodyStage(stream, false));
-    if (loaded.responseBody) chain.addResponseStage(new WasmBodyStage(stream, true));
+    const request = { body: loaded.requestBody, trailers: loaded.requestTrailers };
+    const response = { body: loaded.responseBody, trailers: loaded.responseTrailers };
+    if (request.body || request.trailers) chain.addRequestStage(new WasmBodyStage(stream, false, request));
+    if (response.body || response.trailers) chain.addResponseStage(new WasmBodyStage(stream, true, response));
     chain.onAbandon(() => {
       if (!stream.closed) loaded.runner.end(context);
       stream.closed = true;
     });
   }
 
-  /** A failure here leaves the response as it came: its status is already decided upstream. */
-  private async onResponse(runner: WasmPluginRunner, context: number, headers: Headers, method: string): Promise<void> {
+  /**
+   * The response headers through the plugin; its local reply replaces the upstream response (the
+   * head has not gone out yet). A failure here leaves the response as it came.
+   */
+  private async onResponse(
+    runner: WasmPluginRunner,
+    context: number,
+    headers: Headers,
+    method: string,
+    chain: BodyChain,
+  ): Promise<void> {
+    // An earlier response callback answered: this plugin's callbacks are not called for it.
+    if (chain.responseAnswered) return runner.end(context);
     try {
       const endOfStream = method === 'HEAD' || headers['content-length'] === '0';
       const outcome = await runner.respond({ context, headers: headerPairs(headers), endOfStream });
+      if (outcome.localResponse) {
+        const { status, body, headers: replyHeaders } = outcome.localResponse;
+        chain.answerResponse(localReply(status, body, '-', Object.fromEntries(replyHeaders)));
+        return;
+      }
       replaceHeaders(headers, outcome.headers);
     } catch (err) {
       this.failed(err, 'response headers');
@@ -213,6 +213,14 @@ class WasmFilter implements HttpFilter {
       failStrategy: this.plugin.failStrategy,
     });
   }
+}
+
+/** The request's body chain (one for all its plugins), created by the first plugin that needs it. */
+function bodyChain(ctx: RequestContext, requestEnded: boolean): BodyChain {
+  if (ctx.bodyFilter instanceof BodyChain) return ctx.bodyFilter;
+  const chain = new BodyChain(ctx.view.method, ctx.upstreamHeaders, requestEnded, ctx.view.headers['content-length']);
+  ctx.bodyFilter = chain;
+  return chain;
 }
 
 /** The plugins of `phase`, highest priority first (ties: by name, so the order is stable). */

@@ -10,6 +10,7 @@ import {
   encodeHeaderMap,
   MapType,
   MAX_BUFFER_TYPE,
+  StreamType,
   u32,
   WasmResult,
   type HeaderPairs,
@@ -58,6 +59,8 @@ export interface BodyCall {
   readonly response: boolean;
   readonly chunk: Uint8Array;
   readonly endOfStream: boolean;
+  /** The trailers that end the stream (with the last piece, endOfStream set). */
+  readonly trailers?: HeaderPairs;
 }
 
 export interface BodyOutcome {
@@ -66,6 +69,8 @@ export interface BodyOutcome {
   /** Bytes the VM holds for this body after the call (0 unless paused). */
   readonly buffered: number;
   readonly localResponse?: LocalResponse;
+  /** The trailers as the plugin left them (when the call carried trailers and the module takes them). */
+  readonly trailers?: HeaderPairs;
   /** The context ended with this call: no further calls for it. */
   readonly closed: boolean;
   readonly logs: LogLine[];
@@ -86,19 +91,41 @@ const MAX_OPEN_CONTEXTS = 4096;
 
 type Fn = (...args: number[]) => number;
 
-/** No header map: body calls offer the body buffer only. */
+/** No writable header map: body calls offer the body buffer (and read-only headers). */
 const NO_MAP = -1;
 
 /** The per-request state host functions read and edit. */
 interface Stream {
-  /** The header map the stream's phase offers (request or response headers). */
+  /** The header map the call may change (request or response headers, or trailers). */
   readonly map: number;
   headers: HeaderPairs;
+  /**
+   * Header maps the call may read but no longer change, as they already went on: the request
+   * headers in later calls, the response headers in response body and trailers calls.
+   */
+  readonly readOnly: ReadonlyMap<number, HeaderPairs>;
+  /** The stream the call is about (StreamType): proxy_continue_stream applies to it. */
+  readonly direction: number;
   properties: Readonly<Record<string, string>>;
   localResponse?: LocalResponse;
+  /** The plugin called proxy_continue_stream during the call: a Pause it returns is a Continue. */
+  continued?: boolean;
   /** During a body call: the body buffer offered (request or response body) and its bytes. */
   body?: { readonly type: number; bytes: Uint8Array };
 }
+
+/** A request context that stays open for its body, trailers or response. */
+interface OpenContext {
+  readonly properties: Readonly<Record<string, string>>;
+  /** The request headers as this plugin left them (read-only in later calls). */
+  readonly requestHeaders: HeaderPairs;
+  responseHeaders?: HeaderPairs;
+}
+
+/** What proxy_close_stream turns into: the filter API cannot reset a client stream, so it answers 503. */
+const CLOSED_STREAM: LocalResponse = { status: 503, body: 'stream closed by the wasm plugin', headers: [] };
+
+const copy = (pairs: HeaderPairs): HeaderPairs => pairs.map(([k, v]) => [k, v]);
 
 export class ProxyWasmVm {
   private readonly exports: Record<string, unknown>;
@@ -106,8 +133,8 @@ export class ProxyWasmVm {
   private logs: LogLine[] = [];
   private stream: Stream | undefined;
   private nextContext = ROOT_CONTEXT + 1;
-  /** Open request contexts and their properties (still readable while their body and response run). */
-  private readonly open = new Map<number, Readonly<Record<string, string>>>();
+  /** Open request contexts: their properties and headers stay readable while their body and response run. */
+  private readonly open = new Map<number, OpenContext>();
   /** Bodies a plugin paused, by context: each later chunk is appended and the whole offered again. */
   private readonly paused = new Map<number, Uint8Array>();
   private readonly enc = new TextEncoder();
@@ -154,7 +181,9 @@ export class ProxyWasmVm {
   onRequest(call: RequestCall): RequestOutcome {
     const stream: Stream = {
       map: MapType.RequestHeaders,
-      headers: call.headers.map(([k, v]) => [k, v]),
+      headers: copy(call.headers),
+      readOnly: new Map(),
+      direction: StreamType.HttpRequest,
       properties: call.properties,
     };
     this.stream = stream;
@@ -163,11 +192,12 @@ export class ProxyWasmVm {
     try {
       this.optional('proxy_on_context_create')?.(id, ROOT_CONTEXT);
       const status = this.optional('proxy_on_request_headers')?.(id, stream.headers.length, eos ? 1 : 0);
-      if (status === Action.Pause && !stream.localResponse)
+      if (status === Action.Pause && !stream.localResponse && !stream.continued)
         this.logs.push({ level: 3, message: 'plugin paused the request; Ambit continues it (no async host calls)' });
-      const later = (!eos && this.has('proxy_on_request_body')) || this.takesResponse();
+      const requestLater = this.has('proxy_on_request_body') || this.has('proxy_on_request_trailers');
+      const later = (!eos && requestLater) || this.takesResponse();
       const waits = !stream.localResponse && later;
-      if (waits) this.keepOpen(id, call.properties);
+      if (waits) this.keepOpen(id, { properties: call.properties, requestHeaders: stream.headers });
       else this.finish(id);
       this.checkMemory();
       if (waits) return { headers: stream.headers, context: id, logs: this.takeLogs() };
@@ -179,16 +209,23 @@ export class ProxyWasmVm {
 
   /** The response headers of a request whose context stayed open; it ends here unless a response body follows. */
   onResponse(call: ResponseCall): RequestOutcome {
-    const properties = this.open.get(call.context);
-    if (!properties) return { headers: call.headers, logs: this.takeLogs() };
+    const open = this.open.get(call.context);
+    if (!open) return { headers: call.headers, logs: this.takeLogs() };
     this.open.delete(call.context);
-    const stream: Stream = { map: MapType.ResponseHeaders, headers: call.headers.map(([k, v]) => [k, v]), properties };
+    const stream: Stream = {
+      map: MapType.ResponseHeaders,
+      headers: copy(call.headers),
+      readOnly: new Map([[MapType.RequestHeaders, open.requestHeaders]]),
+      direction: StreamType.HttpResponse,
+      properties: open.properties,
+    };
     this.stream = stream;
     const eos = call.endOfStream ?? false;
     try {
       this.optional('proxy_on_response_headers')?.(call.context, stream.headers.length, eos ? 1 : 0);
-      const more = !eos && !stream.localResponse && this.has('proxy_on_response_body');
-      if (more) this.open.set(call.context, properties);
+      const responseLater = this.has('proxy_on_response_body') || this.has('proxy_on_response_trailers');
+      const more = !eos && !stream.localResponse && responseLater;
+      if (more) this.open.set(call.context, { ...open, responseHeaders: stream.headers });
       else this.finish(call.context);
       this.checkMemory();
     } finally {
@@ -201,39 +238,78 @@ export class ProxyWasmVm {
    * The next piece of a body: appended to what the plugin paused before, offered whole to
    * proxy_on_request_body or proxy_on_response_body. Continue passes the (possibly edited)
    * bytes on; Pause keeps them here until a later call continues or the body ends (at its end
-   * the host continues: Ambit has no async host calls that could resume it later).
+   * the host continues: Ambit has no async host calls that could resume it later). Trailers
+   * with the last piece go to proxy_on_*_trailers when the module exports it; the body call
+   * before them then says end_of_stream 0, as in Envoy, where trailers end the stream.
    */
   onBody(call: BodyCall): BodyOutcome {
-    const properties = this.open.get(call.context);
-    if (!properties) throw new Error(`context ${call.context} is no longer open (the VM restarted or evicted it)`);
+    const open = this.open.get(call.context);
+    if (!open) throw new Error(`context ${call.context} is no longer open (the VM restarted or evicted it)`);
     const held = this.paused.get(call.context);
     this.paused.delete(call.context);
     const bytes = held ? bufferSplice(held, held.length, 0, call.chunk) : call.chunk;
     const type = call.response ? BufferType.ResponseBody : BufferType.RequestBody;
-    const stream: Stream = { map: NO_MAP, headers: [], properties, body: { type, bytes } };
+    const readOnly = this.readOnlyMaps(open, call.response);
+    const direction = call.response ? StreamType.HttpResponse : StreamType.HttpRequest;
+    const stream: Stream = { map: NO_MAP, headers: [], readOnly, direction, properties: open.properties };
+    stream.body = { type, bytes };
+    const trailerHook = call.response ? 'proxy_on_response_trailers' : 'proxy_on_request_trailers';
+    const trailers = call.endOfStream && call.trailers && this.has(trailerHook) ? call.trailers : undefined;
     this.stream = stream;
     const eos = call.endOfStream;
     try {
       const hook = call.response ? 'proxy_on_response_body' : 'proxy_on_request_body';
-      const action = this.optional(hook)?.(call.context, bytes.length, eos ? 1 : 0) ?? Action.Continue;
+      // Trailers alone (no bytes came or are held) make no body call, as Envoy.
+      const skip = trailers !== undefined && bytes.length === 0;
+      const bodyEos = eos && !trailers ? 1 : 0;
+      const action = skip
+        ? Action.Continue
+        : (this.optional(hook)?.(call.context, bytes.length, bodyEos) ?? Action.Continue);
       this.checkMemory();
       const body = stream.body?.bytes ?? bytes;
-      if (stream.localResponse) {
-        this.end(call.context);
-        return { buffered: 0, localResponse: stream.localResponse, closed: true, logs: this.takeLogs() };
-      }
-      if (action !== Action.Continue && !eos) {
+      if (stream.localResponse) return this.answered(call.context, stream.localResponse);
+      const pauses = action !== Action.Continue && !stream.continued;
+      if (pauses && !eos) {
         this.paused.set(call.context, body);
         return { buffered: body.length, closed: false, logs: this.takeLogs() };
       }
-      if (action !== Action.Continue)
+      let outTrailers: HeaderPairs | undefined;
+      if (trailers) {
+        const t = this.onTrailers(call.context, trailerHook, { ...stream, map: trailerMap(call.response) }, trailers);
+        if (t.localResponse) return this.answered(call.context, t.localResponse);
+        outTrailers = t.headers;
+      } else if (pauses)
         this.logs.push({ level: 3, message: 'plugin paused at the end of the body; Ambit continues it' });
       const closed = eos && (call.response || !this.takesResponse());
       if (closed) this.end(call.context);
-      return { body, buffered: 0, closed, logs: this.takeLogs() };
+      return { body, buffered: 0, closed, ...(outTrailers ? { trailers: outTrailers } : {}), logs: this.takeLogs() };
     } finally {
       this.stream = undefined;
     }
+  }
+
+  /** proxy_on_request_trailers / proxy_on_response_trailers with the trailers as the writable map. */
+  private onTrailers(context: number, hook: string, base: Stream, trailers: HeaderPairs): Stream {
+    const stream: Stream = { ...base, headers: copy(trailers), continued: false };
+    delete stream.body;
+    this.stream = stream;
+    const action = this.optional(hook)?.(context, stream.headers.length) ?? Action.Continue;
+    this.checkMemory();
+    if (action !== Action.Continue && !stream.continued && !stream.localResponse)
+      this.logs.push({ level: 3, message: 'plugin paused at the trailers; Ambit continues it' });
+    return stream;
+  }
+
+  private answered(context: number, localResponse: LocalResponse): BodyOutcome {
+    this.end(context);
+    return { buffered: 0, localResponse, closed: true, logs: this.takeLogs() };
+  }
+
+  /** The header maps a later call may read: the request's, and in response calls the response's. */
+  private readOnlyMaps(open: OpenContext, response: boolean): Map<number, HeaderPairs> {
+    const maps = new Map([[MapType.RequestHeaders as number, open.requestHeaders]]);
+    if (response && open.responseHeaders) maps.set(MapType.ResponseHeaders, open.responseHeaders);
+    return maps;
   }
 
   private headersOutcome(stream: Stream): RequestOutcome {
@@ -251,17 +327,19 @@ export class ProxyWasmVm {
     this.finish(context);
   }
 
-  /** The module has a callback for response headers or bodies, so a request context waits for them. */
+  /** The module has a callback for the response, so a request context waits for it. */
   private takesResponse(): boolean {
-    return this.has('proxy_on_response_headers') || this.has('proxy_on_response_body');
+    return ['proxy_on_response_headers', 'proxy_on_response_body', 'proxy_on_response_trailers'].some((n) =>
+      this.has(n),
+    );
   }
 
   private has(name: string): boolean {
     return this.optional(name) !== undefined;
   }
 
-  private keepOpen(id: number, properties: Readonly<Record<string, string>>): void {
-    this.open.set(id, properties);
+  private keepOpen(id: number, open: OpenContext): void {
+    this.open.set(id, open);
     for (const old of this.open.keys()) {
       if (this.open.size <= MAX_OPEN_CONTEXTS) break;
       this.end(old);
@@ -306,9 +384,28 @@ export class ProxyWasmVm {
     return WasmResult.Ok;
   }
 
-  /** The stream's headers: request headers during onRequest, response headers during onResponse. */
+  /** A header map the current call may read: the one it may change, or one that already went on. */
   private headerMap(mapType: number): HeaderPairs | undefined {
-    return mapType === this.stream?.map ? this.stream.headers : undefined;
+    const s = this.stream;
+    if (!s) return undefined;
+    return mapType === s.map ? s.headers : s.readOnly.get(mapType);
+  }
+
+  /**
+   * Changes the call's writable map. A map that already went on (request headers in a body call)
+   * is read-only: the change is accepted and has no effect, as in Envoy once headers are sent
+   * (an error would make SDKs that unwrap every result trap).
+   */
+  private editMap(mapType: number, change: (map: HeaderPairs) => HeaderPairs): number {
+    const s = this.stream;
+    if (!s) return WasmResult.NotFound;
+    if (mapType === s.map) {
+      s.headers = change(s.headers);
+      return WasmResult.Ok;
+    }
+    if (!s.readOnly.has(mapType)) return WasmResult.NotFound;
+    this.logs.push({ level: 3, message: `header map ${mapType} already went on: the plugin's change is ignored` });
+    return WasmResult.Ok;
   }
 
   private hostFunctions(): Record<string, Fn> {
@@ -363,12 +460,10 @@ export class ProxyWasmVm {
         return map ? this.give(encodeHeaderMap(map), retPtr, retSize) : WasmResult.NotFound;
       },
       proxy_set_header_map_pairs: (mapType, ptr, size) => {
-        const map = this.headerMap(mapType);
         const pairs = decodeHeaderMap(this.bytes(ptr, size));
-        if (!map || !this.stream) return WasmResult.NotFound;
+        if (!this.headerMap(mapType)) return WasmResult.NotFound;
         if (!pairs) return WasmResult.SerializationFailure;
-        this.stream.headers = pairs.map(([k, v]) => [k.toLowerCase(), v]);
-        return WasmResult.Ok;
+        return this.editMap(mapType, () => pairs.map(([k, v]) => [k.toLowerCase(), v]));
       },
       proxy_get_header_map_value: (mapType, kp, ks, retPtr, retSize) => {
         const map = this.headerMap(mapType);
@@ -378,24 +473,16 @@ export class ProxyWasmVm {
         return found ? this.give(this.enc.encode(found[1]), retPtr, retSize) : WasmResult.NotFound;
       },
       proxy_add_header_map_value: (mapType, kp, ks, vp, vs) => {
-        const map = this.headerMap(mapType);
-        if (!map) return WasmResult.NotFound;
-        map.push([key(kp, ks), this.text(vp, vs)]);
-        return WasmResult.Ok;
+        const pair: [string, string] = [key(kp, ks), this.text(vp, vs)];
+        return this.editMap(mapType, (map) => [...map, pair]);
       },
       proxy_replace_header_map_value: (mapType, kp, ks, vp, vs) => {
-        const map = this.headerMap(mapType);
-        if (!map || !this.stream) return WasmResult.NotFound;
-        const name = key(kp, ks);
-        this.stream.headers = [...map.filter(([k]) => k !== name), [name, this.text(vp, vs)]];
-        return WasmResult.Ok;
+        const [name, value] = [key(kp, ks), this.text(vp, vs)];
+        return this.editMap(mapType, (map) => [...map.filter(([k]) => k !== name), [name, value]]);
       },
       proxy_remove_header_map_value: (mapType, kp, ks) => {
-        const map = this.headerMap(mapType);
-        if (!map || !this.stream) return WasmResult.NotFound;
         const name = key(kp, ks);
-        this.stream.headers = map.filter(([k]) => k !== name);
-        return WasmResult.Ok;
+        return this.editMap(mapType, (map) => map.filter(([k]) => k !== name));
       },
       proxy_get_property: (pp, ps, retPtr, retSize) => {
         const path = this.text(pp, ps).split('\0').filter(Boolean).join('.');
@@ -410,8 +497,18 @@ export class ProxyWasmVm {
         this.stream.localResponse = { status, body: this.text(bp, bs), headers };
         return WasmResult.Ok;
       },
-      proxy_continue_stream: () => WasmResult.Ok,
-      proxy_close_stream: () => WasmResult.Ok,
+      // Without async host calls a stream can only be continued or closed from its own callback.
+      proxy_continue_stream: (type) => {
+        if (!this.stream || type !== this.stream.direction) return WasmResult.NotFound;
+        this.stream.continued = true;
+        return WasmResult.Ok;
+      },
+      proxy_close_stream: (type) => {
+        if (!this.stream) return WasmResult.NotFound;
+        if (type !== StreamType.HttpRequest && type !== StreamType.HttpResponse) return WasmResult.BadArgument;
+        this.stream.localResponse ??= CLOSED_STREAM;
+        return WasmResult.Ok;
+      },
       proxy_done: () => WasmResult.Ok,
     };
   }
@@ -423,3 +520,5 @@ export class ProxyWasmVm {
     return body?.type === type ? body.bytes : undefined;
   }
 }
+
+const trailerMap = (response: boolean): number => (response ? MapType.ResponseTrailers : MapType.RequestTrailers);
