@@ -1,9 +1,12 @@
 // What Ambit does not apply, named where it appears: kinds (AMB0001), Istio fields Ambit
 // ignores (AMB0002), and extension providers it cannot call (AMB0003). `UNSUPPORTED_FIELDS`
 // is the list the README gives.
-import { parse } from 'yaml';
 import type { KubeObject } from '../sources/types.js';
-import { AnalysisContext, nsOf, rec, recs, specOf, str } from './context.js';
+import { meshConfigDocOf } from '../translate/mesh-config.js';
+import { providerKind } from '../translate/extension-providers.js';
+import * as ext from '../../core/crds/extensions.js';
+import * as sec from '../../core/crds/security.js';
+import { AnalysisContext } from './context.js';
 import { MSG } from './messages.js';
 
 /** Kinds Ambit installs CRDs for but does not apply, and why. */
@@ -58,7 +61,11 @@ export const UNSUPPORTED_FIELDS: Readonly<Record<string, readonly string[]>> = {
   ],
 };
 
-/** Concrete paths of `pattern` present in `value`. */
+function isRecord(value: unknown): value is Readonly<Record<string, unknown>> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/** Concrete paths of `pattern` present in `value` (any shape: walked generically). */
 export function presentPaths(value: unknown, pattern: string): string[] {
   const parts = pattern.split('.');
   let found: { at: string; v: unknown }[] = [{ at: '', v: value }];
@@ -67,7 +74,7 @@ export function presentPaths(value: unknown, pattern: string): string[] {
     const key = each ? part.slice(0, -3) : part;
     const next: { at: string; v: unknown }[] = [];
     for (const { at, v } of found) {
-      const child = rec(v)?.[key];
+      const child = isRecord(v) ? v[key] : undefined;
       if (child === undefined) continue;
       const here = at === '' ? key : `${at}.${key}`;
       if (each && Array.isArray(child)) child.forEach((c, i) => next.push({ at: `${here}[${i}]`, v: c }));
@@ -78,6 +85,11 @@ export function presentPaths(value: unknown, pattern: string): string[] {
   return found.map((f) => f.at);
 }
 
+/**
+ * The ignored fields an Istio object sets. Walked on the object as written, not its decoded
+ * form: a field is named when present, even with a value decoding rejects (that object's
+ * rejection is reported too, and fixing one should not reveal the other).
+ */
 export function unsupportedFieldsOf(obj: KubeObject): string[] {
   return (UNSUPPORTED_FIELDS[obj.kind] ?? []).flatMap((p) => presentPaths(obj, p));
 }
@@ -85,19 +97,8 @@ export function unsupportedFieldsOf(obj: KubeObject): string[] {
 /** Provider name → kind (`envoyExtAuthzHttp`, `envoyExtAuthzGrpc`, …) from the mesh ConfigMap. */
 export function extensionProviderKinds(objects: readonly KubeObject[], rootNamespace: string): Map<string, string> {
   const out = new Map<string, string>();
-  const cm = objects.find((o) => o.kind === 'ConfigMap' && o.metadata?.name === 'istio' && nsOf(o) === rootNamespace);
-  const text = str(rec(cm?.data)?.mesh);
-  if (!text) return out;
-  let doc: unknown;
-  try {
-    doc = parse(text);
-  } catch {
-    return out;
-  }
-  for (const p of recs(rec(doc)?.extensionProviders)) {
-    const name = str(p.name);
-    if (name) out.set(name, Object.keys(p).find((k) => k !== 'name') ?? 'none');
-  }
+  for (const p of meshConfigDocOf(objects, rootNamespace)?.extensionProviders ?? [])
+    if (p.name) out.set(p.name, providerKind(p) ?? 'none');
   return out;
 }
 
@@ -111,11 +112,13 @@ export function analyzeUnsupported(ctx: AnalysisContext): void {
     for (const field of unsupportedFieldsOf(obj)) {
       ctx.report(MSG.UnsupportedField, obj, `${field} is not supported by Ambit and is ignored`, field);
     }
-    const spec = specOf(obj);
-    if (obj.kind === 'WasmPlugin' && spec.selector !== undefined && !spec.targetRef && !spec.targetRefs) {
+  }
+  for (const plugin of ctx.istio('WasmPlugin', 'extensions.istio.io', ext.wasmPlugin)) {
+    const { spec } = plugin;
+    if (spec.selector !== undefined && !spec.targetRef && !spec.targetRefs) {
       ctx.report(
         MSG.UnsupportedField,
-        obj,
+        plugin,
         'spec.selector picks workloads, which have no proxy in ambient mode: the plugin reaches no waypoint ' +
           '(use targetRefs to the waypoint Gateway or a Service)',
         'spec.selector',
@@ -123,9 +126,9 @@ export function analyzeUnsupported(ctx: AnalysisContext): void {
     }
   }
   const providers = extensionProviderKinds(ctx.objects, ctx.opts.rootNamespace);
-  for (const ap of ctx.of('AuthorizationPolicy', 'security.istio.io')) {
-    if (str(specOf(ap).action) !== 'CUSTOM') continue;
-    const name = str(rec(specOf(ap).provider)?.name);
+  for (const ap of ctx.istio('AuthorizationPolicy', 'security.istio.io', sec.authorizationPolicy)) {
+    if (ap.spec.action !== 'CUSTOM') continue;
+    const name = ap.spec.provider?.name;
     if (!name) continue;
     const kind = providers.get(name);
     if (kind === undefined) {

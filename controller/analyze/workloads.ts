@@ -1,17 +1,26 @@
 // Selector analyzers: Sidecars that select the same workload (IST0110) or several without a
 // selector in one namespace (IST0111), and policies whose selector matches no workload (IST0127).
 import type { KubeObject } from '../sources/types.js';
-import { AnalysisContext, labelText, nsOf, rec, specOf, stringMap } from './context.js';
+import type { IstioObject } from '../translate/decode-object.js';
+import * as net from '../../core/crds/networking.js';
+import * as sec from '../../core/crds/security.js';
+import type { Schema } from '../../core/crds/schema.js';
+import type { SidecarSpec } from '../../core/crds/types.js';
+import { AnalysisContext, labelText, nsOf } from './context.js';
 import { MSG } from './messages.js';
 
-function sidecarSelector(sc: KubeObject): Record<string, string> | undefined {
-  const labels = rec(rec(specOf(sc).workloadSelector)?.labels);
-  return labels && Object.keys(labels).length > 0 ? stringMap(labels) : undefined;
+type Labels = Readonly<Record<string, string>>;
+type Sidecar = IstioObject<SidecarSpec>;
+
+function sidecarSelector(sc: Sidecar): Labels | undefined {
+  const labels = sc.spec.workloadSelector?.labels;
+  return labels && Object.keys(labels).length > 0 ? labels : undefined;
 }
 
 export function analyzeSidecars(ctx: AnalysisContext): void {
-  const byNs = new Map<string, KubeObject[]>();
-  for (const sc of ctx.of('Sidecar', 'networking.istio.io')) byNs.set(nsOf(sc), [...(byNs.get(nsOf(sc)) ?? []), sc]);
+  const byNs = new Map<string, Sidecar[]>();
+  for (const sc of ctx.istio('Sidecar', 'networking.istio.io', net.sidecar))
+    byNs.set(nsOf(sc), [...(byNs.get(nsOf(sc)) ?? []), sc]);
   for (const [ns, list] of byNs) {
     const global = list.filter((sc) => !sidecarSelector(sc));
     if (global.length > 1) {
@@ -28,7 +37,7 @@ export function analyzeSidecars(ctx: AnalysisContext): void {
         );
       }
     }
-    const byWorkload = new Map<string, KubeObject[]>();
+    const byWorkload = new Map<string, Sidecar[]>();
     for (const sc of list) {
       const sel = sidecarSelector(sc);
       if (!sel) continue;
@@ -57,28 +66,80 @@ export function analyzeSidecars(ctx: AnalysisContext): void {
   }
 }
 
+/** An object whose selector picks workloads: its labels and the field they are in. */
+interface Selecting {
+  readonly obj: KubeObject;
+  readonly labels: Labels | undefined;
+  readonly field: string;
+}
+
+/** Decoded objects of one kind with the labels of their selector. */
+function selecting<S>(
+  kind: string,
+  group: string,
+  spec: Schema<S>,
+  field: string,
+  labelsOf: (spec: S) => Labels | undefined,
+): (ctx: AnalysisContext) => Selecting[] {
+  return (ctx) => ctx.istio(kind, group, spec).map((obj) => ({ obj, labels: labelsOf(obj.spec), field }));
+}
+
 /** Kinds whose selector picks workloads, with where the labels are. */
-const SELECTING: readonly { kind: string; group: string; path: readonly string[] }[] = [
-  { kind: 'AuthorizationPolicy', group: 'security.istio.io', path: ['selector', 'matchLabels'] },
-  { kind: 'PeerAuthentication', group: 'security.istio.io', path: ['selector', 'matchLabels'] },
-  { kind: 'RequestAuthentication', group: 'security.istio.io', path: ['selector', 'matchLabels'] },
-  { kind: 'Sidecar', group: 'networking.istio.io', path: ['workloadSelector', 'labels'] },
-  { kind: 'DestinationRule', group: 'networking.istio.io', path: ['workloadSelector', 'matchLabels'] },
-  { kind: 'ServiceEntry', group: 'networking.istio.io', path: ['workloadSelector', 'labels'] },
+const SELECTING: readonly ((ctx: AnalysisContext) => Selecting[])[] = [
+  selecting(
+    'AuthorizationPolicy',
+    'security.istio.io',
+    sec.authorizationPolicy,
+    'spec.selector.matchLabels',
+    (s) => s.selector?.matchLabels,
+  ),
+  selecting(
+    'PeerAuthentication',
+    'security.istio.io',
+    sec.peerAuthentication,
+    'spec.selector.matchLabels',
+    (s) => s.selector?.matchLabels,
+  ),
+  selecting(
+    'RequestAuthentication',
+    'security.istio.io',
+    sec.requestAuthentication,
+    'spec.selector.matchLabels',
+    (s) => s.selector?.matchLabels,
+  ),
+  selecting(
+    'Sidecar',
+    'networking.istio.io',
+    net.sidecar,
+    'spec.workloadSelector.labels',
+    (s) => s.workloadSelector?.labels,
+  ),
+  selecting(
+    'DestinationRule',
+    'networking.istio.io',
+    net.destinationRule,
+    'spec.workloadSelector.matchLabels',
+    (s) => s.workloadSelector?.matchLabels,
+  ),
+  selecting(
+    'ServiceEntry',
+    'networking.istio.io',
+    net.serviceEntry,
+    'spec.workloadSelector.labels',
+    (s) => s.workloadSelector?.labels,
+  ),
 ];
 
 export function analyzeSelectors(ctx: AnalysisContext): void {
-  for (const { kind, group, path } of SELECTING) {
-    for (const obj of ctx.of(kind, group)) {
-      const labels = rec(rec(specOf(obj)[path[0]!])?.[path[1]!]);
+  for (const objectsOf of SELECTING) {
+    for (const { obj, labels, field } of objectsOf(ctx)) {
       if (!labels || Object.keys(labels).length === 0) continue;
-      const sel = stringMap(labels);
-      if (ctx.selected(nsOf(obj), sel).length === 0) {
+      if (ctx.selected(nsOf(obj), labels).length === 0) {
         ctx.report(
           MSG.NoMatchingWorkloadsFound,
           obj,
-          `No matching workloads for this resource with the following labels: ${labelText(sel)}`,
-          `spec.${path.join('.')}`,
+          `No matching workloads for this resource with the following labels: ${labelText(labels)}`,
+          field,
         );
       }
     }
