@@ -22,6 +22,8 @@ const portSelector = obj({ number: port });
 const headerOps = obj({ set: mapOf(str), add: mapOf(str), remove: strings });
 const headers = obj({ request: headerOps, response: headerOps });
 const destination = obj({ host: str, subset: str, port: portSelector }, { required: ['host'] });
+/** A StringMatch in a map of headers or query parameters: `{}` (present, any value) is allowed too. */
+const presenceMatch = obj({ exact: str, prefix: str, regex: str }, { maxProperties: 1 });
 
 const httpMatch = obj({
   name: str,
@@ -29,9 +31,9 @@ const httpMatch = obj({
   scheme: stringMatch,
   method: stringMatch,
   authority: stringMatch,
-  headers: mapOf(stringMatch),
-  withoutHeaders: mapOf(stringMatch),
-  queryParams: mapOf(stringMatch),
+  headers: mapOf(presenceMatch),
+  withoutHeaders: mapOf(presenceMatch),
+  queryParams: mapOf(presenceMatch),
   port: uint,
   sourceLabels: labels,
   gateways: strings,
@@ -43,7 +45,7 @@ const httpMatch = obj({
 const httpRoute = obj({
   name: str,
   match: arr(httpMatch),
-  route: arr(obj({ destination, weight: int, headers })),
+  route: arr(obj({ destination, weight: int, headers }, { required: ['destination'] })),
   redirect: obj({
     uri: str,
     authority: str,
@@ -51,21 +53,30 @@ const httpRoute = obj({
     derivePort: oneOfEnum('FROM_PROTOCOL_DEFAULT', 'FROM_REQUEST_PORT'),
     scheme: str,
     redirectCode: uint,
+    prefixRewrite: str,
   }),
-  directResponse: obj({ status: uint, body: obj({ string: str, bytes: str }) }),
+  directResponse: obj({ status: uint, body: obj({ string: str, bytes: str }) }, { required: ['status'] }),
   delegate: obj({ name: str, namespace: str }),
   rewrite: obj({ uri: str, authority: str, uriRegexRewrite: obj({ match: str, rewrite: str }) }),
   timeout: duration,
-  retries: obj({ attempts: int, perTryTimeout: duration, retryOn: str, retryRemoteLocalities: bool }),
+  retries: obj({
+    attempts: int,
+    perTryTimeout: duration,
+    retryOn: str,
+    retryRemoteLocalities: bool,
+    retryIgnorePreviousHosts: bool,
+    backoff: duration,
+  }),
   fault: obj({
-    delay: obj({ fixedDelay: duration, percentage: percent, percent: int }),
+    delay: obj({ fixedDelay: duration, exponentialDelay: duration, percentage: percent, percent: int }),
     abort: obj({ httpStatus: int, grpcStatus: str, http2Error: str, percentage: percent }),
   }),
   mirror: destination,
-  mirrors: arr(obj({ destination, percentage: percent })),
+  mirrors: arr(obj({ destination, percentage: percent }, { required: ['destination'] })),
   mirrorPercentage: percent,
-  mirror_percent: int,
+  mirror_percent: uint,
   corsPolicy: obj({
+    allowOrigin: strings,
     allowOrigins: arr(stringMatch),
     allowMethods: strings,
     allowHeaders: strings,
@@ -80,34 +91,29 @@ const httpRoute = obj({
 const l4Match = obj({
   destinationSubnets: strings,
   port: uint,
+  sourceSubnet: str,
   sourceLabels: labels,
   gateways: strings,
   sourceNamespace: str,
 });
-const routeDestination = obj({ destination, weight: int });
+const tlsMatch = obj(
+  {
+    sniHosts: strings,
+    destinationSubnets: strings,
+    port: uint,
+    sourceLabels: labels,
+    gateways: strings,
+    sourceNamespace: str,
+  },
+  { required: ['sniHosts'] },
+);
+const routeDestination = obj({ destination, weight: int }, { required: ['destination'] });
 
 export const virtualService = obj({
   hosts: strings,
   gateways: strings,
   http: arr(httpRoute),
-  tls: arr(
-    obj({
-      match: arr(
-        obj(
-          {
-            sniHosts: strings,
-            destinationSubnets: strings,
-            port: uint,
-            sourceLabels: labels,
-            gateways: strings,
-            sourceNamespace: str,
-          },
-          { required: ['sniHosts'] },
-        ),
-      ),
-      route: arr(routeDestination),
-    }),
-  ),
+  tls: arr(obj({ match: arr(tlsMatch), route: arr(routeDestination) }, { required: ['match'] })),
   tcp: arr(obj({ match: arr(l4Match), route: arr(routeDestination) })),
   exportTo: strings,
 });
