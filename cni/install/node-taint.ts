@@ -5,7 +5,10 @@
 // the taint from ITS OWN node (the node name comes from the downward API). Kubernetes RBAC
 // cannot restrict `patch nodes` to one node, so the grant lets the agent's service account
 // patch any node; Istio's CNI has the same limit. The installer never exits on failure: it
-// retries with backoff and a log line.
+// retries with backoff and a log line. Like Istio's untaint controller, the taint is only ever
+// removed, never added back when the agent later stops answering: a pod scheduled then still
+// does not start uncaptured (ambit-cni fails its ADD with "try again later" until the agent
+// answers, and the kubelet retries), and a NoSchedule taint would not touch running pods.
 import http from 'node:http';
 import https from 'node:https';
 import { readFile } from 'node:fs/promises';
