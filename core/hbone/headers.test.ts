@@ -34,6 +34,16 @@ describe('hbone headers', () => {
     expect(newTraceparent()).not.toBe(newTraceparent());
   });
 
+  it('makes valid, distinct traceparents across refills of its random pool', () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 1000; i++) {
+      const t = newTraceparent();
+      expect(isTraceparent(t)).toBe(true);
+      seen.add(t.slice(3, 35));
+    }
+    expect(seen.size).toBe(1000);
+  });
+
   it('refuses a malformed authority or forwardedFor with AMBIT_E_HBONE_CONNECT', () => {
     expect(() => connectHeaders({ authority: 'svc.ns:80' })).toThrow(/not ip:port/);
     const err = ((): unknown => {
