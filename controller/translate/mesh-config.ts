@@ -65,7 +65,8 @@ export function meshConfigFrom(obj: KubeObject): { mesh: Partial<MeshConfig>; is
   const { doc: m, issues: decodeIssues } = meshConfigDocument(obj);
   const issues = new Issues();
   issues.list.push(...decodeIssues.list);
-  if (!m) return { mesh: {}, issues };
+  // What decoding refused already rejects the ConfigMap; the value rules run on a clean decode.
+  if (!m || !decodeIssues.empty) return { mesh: {}, issues };
   const out: { -readonly [K in keyof MeshConfig]?: MeshConfig[K] } = {};
   if (m.trustDomain !== undefined) {
     if (!/^[a-z0-9.-]+$/i.test(m.trustDomain))
