@@ -1,66 +1,61 @@
 // DestinationRule → clusters: the DR for a host is looked up in the client's namespace, then
 // the host's namespace, then the root namespace (Istio); subsets select endpoints by labels;
 // the effective traffic policy is DR level < DR port level < subset level < subset port level.
-import { byKey, bool, compact, labelsMatch, num, rec, recs, str, strs, stringMap, type Raw } from './raw.js';
+import { byKey, compact, labelsMatch } from './raw.js';
 import { hostMatches, hostMatchRank, resolveHost } from '../../core/mesh/hosts.js';
 import { parseDurationMs } from './validate/common.js';
 import { visibleFrom } from './sidecar.js';
 import { exportToOf } from './services.js';
 import type { Inventory } from './inventory.js';
-import type { KubeObject } from '../sources/types.js';
+import type { IstioObject } from './decode-object.js';
+import type { DestinationRuleSpec } from '../../core/crds/types.js';
 import { clusterName } from '../../core/model/l7.js';
 import type { Cluster, ClusterEndpoint, TrafficPolicy } from '../../core/model/l7.js';
 import type { Labels, Service, Workload } from '../../core/model/types.js';
 
+type DrSpec = DestinationRuleSpec;
+type DrPolicy = NonNullable<DrSpec['trafficPolicy']>;
+type DrSubset = NonNullable<DrSpec['subsets']>[number];
+/** The settings a port level may override (all but portLevelSettings, tunnel and proxyProtocol). */
+type DrPolicySettings = Pick<DrPolicy, 'loadBalancer' | 'connectionPool' | 'outlierDetection' | 'tls'>;
+
 interface DrEntry {
-  readonly obj: KubeObject;
+  readonly obj: IstioObject<DrSpec>;
   readonly ns: string;
   readonly host: string;
   readonly exportTo: readonly string[];
   readonly created: string;
 }
 
-const ms = (v: unknown): number | undefined => (typeof v === 'string' ? parseDurationMs(v) : undefined);
+const ms = (v: string | undefined): number | undefined => (v === undefined ? undefined : parseDurationMs(v));
 
-export function toTrafficPolicy(raw: Raw | undefined): TrafficPolicy {
-  if (!raw) return {};
-  const lb = rec(raw.loadBalancer);
-  const ch = rec(lb?.consistentHash);
-  const cookie = rec(ch?.httpCookie);
-  const loc = rec(lb?.localityLbSetting);
-  const cp = rec(raw.connectionPool);
-  const tcp = rec(cp?.tcp);
-  const http = rec(cp?.http);
-  const od = rec(raw.outlierDetection);
-  const tls = rec(raw.tls);
+export function toTrafficPolicy(tp: DrPolicySettings | undefined): TrafficPolicy {
+  if (!tp) return {};
+  const { loadBalancer: lb, connectionPool: cp, outlierDetection: od, tls } = tp;
+  const ch = lb?.consistentHash;
+  const cookie = ch?.httpCookie;
+  const loc = lb?.localityLbSetting;
   return compact({
     loadBalancer: lb
       ? compact({
-          simple: str(lb.simple) as NonNullable<TrafficPolicy['loadBalancer']>['simple'],
+          simple: lb.simple,
           consistentHash: ch
             ? compact({
-                httpHeaderName: str(ch.httpHeaderName),
+                httpHeaderName: ch.httpHeaderName,
                 httpCookie: cookie
-                  ? compact({ name: str(cookie.name) ?? '', path: str(cookie.path), ttlMs: ms(cookie.ttl) })
+                  ? compact({ name: cookie.name, path: cookie.path, ttlMs: ms(cookie.ttl) })
                   : undefined,
-                useSourceIp: bool(ch.useSourceIp),
-                httpQueryParameterName: str(ch.httpQueryParameterName),
-                minimumRingSize: num(ch.minimumRingSize),
+                useSourceIp: ch.useSourceIp,
+                httpQueryParameterName: ch.httpQueryParameterName,
+                minimumRingSize: ch.minimumRingSize ?? ch.ringHash?.minimumRingSize,
               })
             : undefined,
           localityLbSetting: loc
             ? compact({
-                enabled: bool(loc.enabled),
-                distribute: Array.isArray(loc.distribute)
-                  ? recs(loc.distribute).map((d) => ({
-                      from: str(d.from) ?? '',
-                      to: Object.fromEntries(Object.entries(rec(d.to) ?? {}).map(([k, v]) => [k, num(v) ?? 0])),
-                    }))
-                  : undefined,
-                failover: Array.isArray(loc.failover)
-                  ? recs(loc.failover).map((f) => ({ from: str(f.from) ?? '', to: str(f.to) ?? '' }))
-                  : undefined,
-                failoverPriority: Array.isArray(loc.failoverPriority) ? strs(loc.failoverPriority) : undefined,
+                enabled: loc.enabled,
+                distribute: loc.distribute?.map((d) => ({ from: d.from ?? '', to: { ...d.to } })),
+                failover: loc.failover?.map((f) => ({ from: f.from ?? '', to: f.to ?? '' })),
+                failoverPriority: loc.failoverPriority,
               })
             : undefined,
           warmupDurationMs: ms(lb.warmupDurationSecs),
@@ -68,21 +63,21 @@ export function toTrafficPolicy(raw: Raw | undefined): TrafficPolicy {
       : undefined,
     connectionPool: cp
       ? compact({
-          tcp: tcp
+          tcp: cp.tcp
             ? compact({
-                maxConnections: num(tcp.maxConnections),
-                connectTimeoutMs: ms(tcp.connectTimeout),
-                maxConnectionDurationMs: ms(tcp.maxConnectionDuration),
+                maxConnections: cp.tcp.maxConnections,
+                connectTimeoutMs: ms(cp.tcp.connectTimeout),
+                maxConnectionDurationMs: ms(cp.tcp.maxConnectionDuration),
               })
             : undefined,
-          http: http
+          http: cp.http
             ? compact({
-                http1MaxPendingRequests: num(http.http1MaxPendingRequests),
-                http2MaxRequests: num(http.http2MaxRequests),
-                maxRequestsPerConnection: num(http.maxRequestsPerConnection),
-                maxRetries: num(http.maxRetries),
-                idleTimeoutMs: ms(http.idleTimeout),
-                maxConcurrentStreams: num(http.maxConcurrentStreams),
+                http1MaxPendingRequests: cp.http.http1MaxPendingRequests,
+                http2MaxRequests: cp.http.http2MaxRequests,
+                maxRequestsPerConnection: cp.http.maxRequestsPerConnection,
+                maxRetries: cp.http.maxRetries,
+                idleTimeoutMs: ms(cp.http.idleTimeout),
+                maxConcurrentStreams: cp.http.maxConcurrentStreams,
               })
             : undefined,
         })
@@ -90,33 +85,33 @@ export function toTrafficPolicy(raw: Raw | undefined): TrafficPolicy {
     outlierDetection: od
       ? compact({
           // `consecutiveErrors` is the deprecated spelling of consecutive5xxErrors.
-          consecutive5xxErrors: num(od.consecutive5xxErrors) ?? num(od.consecutiveErrors),
-          consecutiveGatewayErrors: num(od.consecutiveGatewayErrors),
-          consecutiveLocalOriginFailures: num(od.consecutiveLocalOriginFailures),
+          consecutive5xxErrors: od.consecutive5xxErrors ?? od.consecutiveErrors,
+          consecutiveGatewayErrors: od.consecutiveGatewayErrors,
+          consecutiveLocalOriginFailures: od.consecutiveLocalOriginFailures,
           intervalMs: ms(od.interval),
           baseEjectionTimeMs: ms(od.baseEjectionTime),
-          maxEjectionPercent: num(od.maxEjectionPercent),
-          minHealthPercent: num(od.minHealthPercent),
-          splitExternalLocalOriginErrors: bool(od.splitExternalLocalOriginErrors),
+          maxEjectionPercent: od.maxEjectionPercent,
+          minHealthPercent: od.minHealthPercent,
+          splitExternalLocalOriginErrors: od.splitExternalLocalOriginErrors,
         })
       : undefined,
     tls: tls
       ? compact({
-          mode: (str(tls.mode) ?? 'DISABLE') as NonNullable<TrafficPolicy['tls']>['mode'],
-          clientCertificate: str(tls.clientCertificate),
-          privateKey: str(tls.privateKey),
-          caCertificates: str(tls.caCertificates),
-          credentialName: str(tls.credentialName),
-          subjectAltNames: Array.isArray(tls.subjectAltNames) ? strs(tls.subjectAltNames) : undefined,
-          sni: str(tls.sni),
-          insecureSkipVerify: bool(tls.insecureSkipVerify),
+          mode: tls.mode ?? 'DISABLE',
+          clientCertificate: tls.clientCertificate,
+          privateKey: tls.privateKey,
+          caCertificates: tls.caCertificates,
+          credentialName: tls.credentialName,
+          subjectAltNames: tls.subjectAltNames,
+          sni: tls.sni,
+          insecureSkipVerify: tls.insecureSkipVerify,
         })
       : undefined,
   });
 }
 
-function portLevel(raw: Raw | undefined, port: number): Raw | undefined {
-  return recs(raw?.portLevelSettings).find((p) => num(rec(p.port)?.number) === port);
+function portLevel(tp: DrPolicy | undefined, port: number): DrPolicySettings | undefined {
+  return tp?.portLevelSettings?.find((p) => p.port?.number === port);
 }
 
 /** Field-wise override: a later level replaces loadBalancer/connectionPool/outlierDetection/tls. */
@@ -136,13 +131,13 @@ export class DestinationRules {
     this.entries = inv.destinationRules
       .map((obj) => {
         const ns = obj.metadata.namespace ?? 'default';
-        const spec = rec(obj.spec) ?? {};
+        const created = (obj.metadata as { readonly creationTimestamp?: unknown }).creationTimestamp;
         return {
           obj,
           ns,
-          host: resolveHost(str(spec.host) ?? '', ns, domain),
-          exportTo: exportToOf(Array.isArray(spec.exportTo) ? strs(spec.exportTo) : undefined, ns),
-          created: str((obj.metadata as { creationTimestamp?: unknown }).creationTimestamp) ?? '',
+          host: resolveHost(obj.spec.host, ns, domain),
+          exportTo: exportToOf(obj.spec.exportTo, ns),
+          created: typeof created === 'string' ? created : '',
         };
       })
       .sort(byKey((e) => `${e.created}|${e.ns}/${e.obj.metadata.name}`));
@@ -180,18 +175,18 @@ export class DestinationRules {
    * Istio merges DestinationRules for the same host in the same namespace: subsets are
    * united (the first definition of a name wins) and the oldest top-level policy applies.
    */
-  private mergedSpec(dr: DrEntry): { trafficPolicy?: Raw; subsets: Raw[] } {
+  private mergedSpec(dr: DrEntry): { trafficPolicy?: DrPolicy; subsets: DrSubset[] } {
     const same = this.byNs.get(dr.ns)?.exact.get(dr.host) ?? [dr];
-    const subsets: Raw[] = [];
+    const subsets: DrSubset[] = [];
     for (const e of same)
-      for (const s of recs(rec(e.obj.spec)?.subsets)) if (!subsets.some((x) => x.name === s.name)) subsets.push(s);
-    const trafficPolicy = same.map((e) => rec(rec(e.obj.spec)?.trafficPolicy)).find((tp) => tp !== undefined);
+      for (const s of e.obj.spec.subsets ?? []) if (!subsets.some((x) => x.name === s.name)) subsets.push(s);
+    const trafficPolicy = same.map((e) => e.obj.spec.trafficPolicy).find((tp) => tp !== undefined);
     return trafficPolicy ? { trafficPolicy, subsets } : { subsets };
   }
 
   subsetNames(host: string, clientNs: string, serviceNs?: string): string[] {
     const dr = this.lookup(host, clientNs, serviceNs);
-    return dr ? this.mergedSpec(dr).subsets.map((s) => str(s.name) ?? '') : [];
+    return dr ? this.mergedSpec(dr).subsets.map((s) => s.name) : [];
   }
 
   /** Labels and effective policy for (host, port, subset). */
@@ -207,14 +202,14 @@ export class DestinationRules {
     const spec = this.mergedSpec(dr);
     const top = spec.trafficPolicy;
     const sub = subset ? spec.subsets.find((s) => s.name === subset) : undefined;
-    const subTp = rec(sub?.trafficPolicy);
+    const subTp = sub?.trafficPolicy;
     const policy = mergePolicies(
       toTrafficPolicy(top),
       toTrafficPolicy(portLevel(top, port)),
       toTrafficPolicy(subTp),
       toTrafficPolicy(portLevel(subTp, port)),
     );
-    return compact({ policy, labels: sub ? stringMap(sub.labels) : undefined, dr: `${dr.ns}/${dr.obj.metadata.name}` });
+    return compact({ policy, labels: sub ? { ...sub.labels } : undefined, dr: `${dr.ns}/${dr.obj.metadata.name}` });
   }
 
   get domainName(): string {

@@ -1,58 +1,56 @@
-// DestinationRule validation: host, subsets (unique names, string labels), traffic policies.
-import { arr, rec } from '../raw.js';
-import {
-  checkDuration,
-  checkEnum,
-  checkHost,
-  checkLabels,
-  checkList,
-  checkPort,
-  checkRequiredString,
-  checkStringList,
-  Issues,
-  specOf,
-} from './common.js';
-import { checkObjectSchema } from './schema-check.js';
-import type { KubeObject } from '../../sources/types.js';
+// DestinationRule validation: Istio's value rules on the decoded spec (host, unique subset
+// names, traffic policies). Types, enums, required and unknown fields were checked by decode.
+import { checkDuration, checkHost, checkLabels, checkPort, Issues } from './common.js';
+import type { IstioObject } from '../decode-object.js';
+import type { DestinationRuleSpec } from '../../../core/crds/types.js';
 
-const LB_SIMPLE = ['UNSPECIFIED', 'ROUND_ROBIN', 'LEAST_REQUEST', 'LEAST_CONN', 'RANDOM', 'PASSTHROUGH'];
-const TLS_MODES = ['DISABLE', 'SIMPLE', 'MUTUAL', 'ISTIO_MUTUAL'];
+type TrafficPolicy = NonNullable<DestinationRuleSpec['trafficPolicy']>;
+/** The settings a port level may override (all but portLevelSettings, tunnel and proxyProtocol). */
+type PolicySettings = Pick<TrafficPolicy, 'loadBalancer' | 'connectionPool' | 'outlierDetection' | 'tls'>;
+type LoadBalancer = NonNullable<TrafficPolicy['loadBalancer']>;
+type ConnectionPool = NonNullable<TrafficPolicy['connectionPool']>;
+type OutlierDetection = NonNullable<TrafficPolicy['outlierDetection']>;
 
-export function validateDestinationRule(obj: KubeObject): Issues {
+export function validateDestinationRule(obj: IstioObject<DestinationRuleSpec>): Issues {
   const issues = new Issues();
-  checkObjectSchema(issues, obj);
-  const spec = specOf(obj, issues);
+  const { spec } = obj;
   checkHost(issues, 'spec.host', spec.host);
-  checkStringList(issues, 'spec.exportTo', spec.exportTo);
-  if (spec.trafficPolicy !== undefined) checkTrafficPolicy(issues, 'spec.trafficPolicy', spec.trafficPolicy, true);
+  checkNonEmptyStrings(issues, 'spec.exportTo', spec.exportTo);
+  if (spec.trafficPolicy) checkTrafficPolicy(issues, 'spec.trafficPolicy', spec.trafficPolicy);
   const names = new Set<string>();
-  checkList(issues, 'spec.subsets', spec.subsets).forEach((s, i) => {
+  (spec.subsets ?? []).forEach((subset, i) => {
     const at = `spec.subsets[${i}]`;
-    const subset = rec(s);
-    if (!subset) return issues.add(at, 'must be a map');
-    checkRequiredString(issues, `${at}.name`, subset.name);
-    if (typeof subset.name === 'string') {
-      if (names.has(subset.name)) issues.add(`${at}.name`, `duplicate subset name "${subset.name}"`);
-      names.add(subset.name);
-    }
+    if (subset.name === '') issues.add(`${at}.name`, 'required field is missing');
+    else if (names.has(subset.name)) issues.add(`${at}.name`, `duplicate subset name "${subset.name}"`);
+    names.add(subset.name);
     checkLabels(issues, `${at}.labels`, subset.labels);
-    if (subset.trafficPolicy !== undefined)
-      checkTrafficPolicy(issues, `${at}.trafficPolicy`, subset.trafficPolicy, true);
+    if (subset.trafficPolicy) checkTrafficPolicy(issues, `${at}.trafficPolicy`, subset.trafficPolicy);
   });
-  if (spec.workloadSelector !== undefined)
-    checkLabels(issues, 'spec.workloadSelector.matchLabels', rec(spec.workloadSelector)?.matchLabels);
+  checkLabels(issues, 'spec.workloadSelector.matchLabels', spec.workloadSelector?.matchLabels);
   return issues;
 }
 
-export function checkTrafficPolicy(issues: Issues, at: string, value: unknown, allowPortLevel: boolean): void {
-  const tp = rec(value);
-  if (!tp) return issues.add(at, 'must be a map');
-  if (tp.loadBalancer !== undefined) checkLoadBalancer(issues, `${at}.loadBalancer`, tp.loadBalancer);
-  if (tp.connectionPool !== undefined) checkConnectionPool(issues, `${at}.connectionPool`, tp.connectionPool);
-  if (tp.outlierDetection !== undefined) checkOutlier(issues, `${at}.outlierDetection`, tp.outlierDetection);
-  if (tp.tls !== undefined) {
-    const tls = rec(tp.tls) ?? {};
-    checkEnum(issues, `${at}.tls.mode`, tls.mode, TLS_MODES);
+/** Entries of a string list must not be empty. */
+export function checkNonEmptyStrings(issues: Issues, at: string, list: readonly string[] | undefined): void {
+  (list ?? []).forEach((v, i) => {
+    if (v === '') issues.add(`${at}[${i}]`, 'must be a non-empty string');
+  });
+}
+
+function checkTrafficPolicy(issues: Issues, at: string, tp: TrafficPolicy): void {
+  checkPolicySettings(issues, at, tp);
+  (tp.portLevelSettings ?? []).forEach((pl, i) => {
+    checkPort(issues, `${at}.portLevelSettings[${i}].port.number`, pl.port?.number, true);
+    checkPolicySettings(issues, `${at}.portLevelSettings[${i}]`, pl);
+  });
+}
+
+function checkPolicySettings(issues: Issues, at: string, tp: PolicySettings): void {
+  if (tp.loadBalancer) checkLoadBalancer(issues, `${at}.loadBalancer`, tp.loadBalancer);
+  if (tp.connectionPool) checkConnectionPool(issues, `${at}.connectionPool`, tp.connectionPool);
+  if (tp.outlierDetection) checkOutlier(issues, `${at}.outlierDetection`, tp.outlierDetection);
+  const tls = tp.tls;
+  if (tls) {
     if (
       tls.mode === 'MUTUAL' &&
       tls.credentialName === undefined &&
@@ -60,105 +58,79 @@ export function checkTrafficPolicy(issues: Issues, at: string, value: unknown, a
     ) {
       issues.add(`${at}.tls`, 'MUTUAL requires clientCertificate and privateKey, or credentialName');
     }
-    checkStringList(issues, `${at}.tls.subjectAltNames`, tls.subjectAltNames);
-  }
-  if (tp.portLevelSettings !== undefined) {
-    if (!allowPortLevel) issues.add(`${at}.portLevelSettings`, 'not allowed here');
-    checkList(issues, `${at}.portLevelSettings`, tp.portLevelSettings).forEach((pl, i) => {
-      const p = rec(pl) ?? {};
-      checkPort(issues, `${at}.portLevelSettings[${i}].port.number`, rec(p.port)?.number, true);
-      checkTrafficPolicy(issues, `${at}.portLevelSettings[${i}]`, { ...p, port: undefined }, false);
-    });
+    checkNonEmptyStrings(issues, `${at}.tls.subjectAltNames`, tls.subjectAltNames);
   }
 }
 
-function checkLoadBalancer(issues: Issues, at: string, value: unknown): void {
-  const lb = rec(value);
-  if (!lb) return issues.add(at, 'must be a map');
-  checkEnum(issues, `${at}.simple`, lb.simple, LB_SIMPLE);
+function checkLoadBalancer(issues: Issues, at: string, lb: LoadBalancer): void {
   if (lb.simple !== undefined && lb.consistentHash !== undefined)
     issues.add(at, 'only one of simple or consistentHash may be set');
-  if (lb.consistentHash !== undefined) {
-    const ch = rec(lb.consistentHash) ?? {};
-    const kinds = ['httpHeaderName', 'httpCookie', 'useSourceIp', 'httpQueryParameterName'].filter(
-      (k) => ch[k] !== undefined,
+  const ch = lb.consistentHash;
+  if (ch) {
+    const kinds = [ch.httpHeaderName, ch.httpCookie, ch.useSourceIp, ch.httpQueryParameterName].filter(
+      (k) => k !== undefined,
     );
     if (kinds.length !== 1)
       issues.add(
         `${at}.consistentHash`,
         'exactly one of httpHeaderName, httpCookie, useSourceIp, httpQueryParameterName is required',
       );
-    if (ch.httpCookie !== undefined) {
-      const c = rec(ch.httpCookie) ?? {};
-      checkRequiredString(issues, `${at}.consistentHash.httpCookie.name`, c.name);
-      checkDuration(issues, `${at}.consistentHash.httpCookie.ttl`, c.ttl, { min1ms: false });
+    if (ch.httpCookie) {
+      if (ch.httpCookie.name === '') issues.add(`${at}.consistentHash.httpCookie.name`, 'required field is missing');
+      checkDuration(issues, `${at}.consistentHash.httpCookie.ttl`, ch.httpCookie.ttl, { min1ms: false });
     }
   }
-  if (lb.localityLbSetting !== undefined) {
-    const l = rec(lb.localityLbSetting) ?? {};
+  const l = lb.localityLbSetting;
+  if (l) {
+    const lat = `${at}.localityLbSetting`;
     if (l.distribute !== undefined && l.failover !== undefined)
-      issues.add(`${at}.localityLbSetting`, 'distribute and failover cannot both be set');
-    arr(l.distribute).forEach((d, i) => {
-      const r = rec(d) ?? {};
-      checkRequiredString(issues, `${at}.localityLbSetting.distribute[${i}].from`, r.from);
-      const to = rec(r.to) ?? {};
+      issues.add(lat, 'distribute and failover cannot both be set');
+    (l.distribute ?? []).forEach((d, i) => {
+      if (!d.from) issues.add(`${lat}.distribute[${i}].from`, 'required field is missing');
       let sum = 0;
-      for (const [k, v] of Object.entries(to)) {
-        if (typeof v !== 'number' || v < 0)
-          issues.add(`${at}.localityLbSetting.distribute[${i}].to.${k}`, 'weight must be a non-negative number');
+      for (const [k, v] of Object.entries(d.to ?? {})) {
+        if (v < 0) issues.add(`${lat}.distribute[${i}].to.${k}`, 'weight must be a non-negative number');
         else sum += v;
       }
-      if (sum !== 100) issues.add(`${at}.localityLbSetting.distribute[${i}].to`, `total weight ${sum} != 100`);
+      if (sum !== 100) issues.add(`${lat}.distribute[${i}].to`, `total weight ${sum} != 100`);
     });
-    arr(l.failover).forEach((f, i) => {
-      const r = rec(f) ?? {};
-      checkRequiredString(issues, `${at}.localityLbSetting.failover[${i}].from`, r.from);
-      checkRequiredString(issues, `${at}.localityLbSetting.failover[${i}].to`, r.to);
-      if (r.from === r.to) issues.add(`${at}.localityLbSetting.failover[${i}]`, 'from and to must differ');
+    (l.failover ?? []).forEach((f, i) => {
+      if (!f.from) issues.add(`${lat}.failover[${i}].from`, 'required field is missing');
+      if (!f.to) issues.add(`${lat}.failover[${i}].to`, 'required field is missing');
+      if (f.from === f.to) issues.add(`${lat}.failover[${i}]`, 'from and to must differ');
     });
   }
 }
 
-function nonNegativeInt(issues: Issues, at: string, v: unknown): void {
-  if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < 0))
-    issues.add(at, `must be a non-negative integer, got ${JSON.stringify(v)}`);
+function nonNegative(issues: Issues, at: string, v: number | undefined): void {
+  if (v !== undefined && v < 0) issues.add(at, `must be a non-negative integer, got ${v}`);
 }
 
-function checkConnectionPool(issues: Issues, at: string, value: unknown): void {
-  const cp = rec(value);
-  if (!cp) return issues.add(at, 'must be a map');
-  const tcp = rec(cp.tcp) ?? {};
-  nonNegativeInt(issues, `${at}.tcp.maxConnections`, tcp.maxConnections);
+function checkConnectionPool(issues: Issues, at: string, cp: ConnectionPool): void {
+  const tcp = cp.tcp ?? {};
+  nonNegative(issues, `${at}.tcp.maxConnections`, tcp.maxConnections);
   checkDuration(issues, `${at}.tcp.connectTimeout`, tcp.connectTimeout);
   checkDuration(issues, `${at}.tcp.maxConnectionDuration`, tcp.maxConnectionDuration);
-  const http = rec(cp.http) ?? {};
-  for (const k of [
-    'http1MaxPendingRequests',
-    'http2MaxRequests',
-    'maxRequestsPerConnection',
-    'maxRetries',
-    'maxConcurrentStreams',
-  ]) {
-    nonNegativeInt(issues, `${at}.http.${k}`, http[k]);
-  }
+  const http = cp.http ?? {};
+  nonNegative(issues, `${at}.http.http1MaxPendingRequests`, http.http1MaxPendingRequests);
+  nonNegative(issues, `${at}.http.http2MaxRequests`, http.http2MaxRequests);
+  nonNegative(issues, `${at}.http.maxRequestsPerConnection`, http.maxRequestsPerConnection);
+  nonNegative(issues, `${at}.http.maxRetries`, http.maxRetries);
+  nonNegative(issues, `${at}.http.maxConcurrentStreams`, http.maxConcurrentStreams);
   checkDuration(issues, `${at}.http.idleTimeout`, http.idleTimeout);
 }
 
-function checkOutlier(issues: Issues, at: string, value: unknown): void {
-  const od = rec(value);
-  if (!od) return issues.add(at, 'must be a map');
-  for (const k of [
-    'consecutive5xxErrors',
-    'consecutiveGatewayErrors',
-    'consecutiveLocalOriginFailures',
-    'consecutiveErrors',
-  ])
-    nonNegativeInt(issues, `${at}.${k}`, od[k]);
+function checkOutlier(issues: Issues, at: string, od: OutlierDetection): void {
+  nonNegative(issues, `${at}.consecutive5xxErrors`, od.consecutive5xxErrors);
+  nonNegative(issues, `${at}.consecutiveGatewayErrors`, od.consecutiveGatewayErrors);
+  nonNegative(issues, `${at}.consecutiveLocalOriginFailures`, od.consecutiveLocalOriginFailures);
+  nonNegative(issues, `${at}.consecutiveErrors`, od.consecutiveErrors);
   checkDuration(issues, `${at}.interval`, od.interval);
   checkDuration(issues, `${at}.baseEjectionTime`, od.baseEjectionTime);
-  for (const k of ['maxEjectionPercent', 'minHealthPercent']) {
-    const v = od[k];
-    if (v !== undefined && (typeof v !== 'number' || v < 0 || v > 100))
-      issues.add(`${at}.${k}`, `percentage ${JSON.stringify(v)} must be between 0 and 100`);
+  for (const [k, v] of [
+    ['maxEjectionPercent', od.maxEjectionPercent],
+    ['minHealthPercent', od.minHealthPercent],
+  ] as const) {
+    if (v !== undefined && (v < 0 || v > 100)) issues.add(`${at}.${k}`, `percentage ${v} must be between 0 and 100`);
   }
 }
