@@ -1,12 +1,13 @@
 // networking.istio.io Gateway → GatewayConfig: servers (port, protocol, hosts, TLS) and the
 // routes of the VirtualServices bound to the gateway through `gateways`. A host with no bound
 // VirtualService gets no virtual host (the gateway answers 404).
-import { byKey, compact, num, rec, recs, str, strs, stringMap } from './raw.js';
+import { byKey, compact } from './raw.js';
 import { hostMatches } from '../../core/mesh/hosts.js';
 import { l4RoutesFor } from './l4-routes.js';
 import { routesFor, type VsIndex } from './virtual-services.js';
 import type { ClusterSet } from './l7-build.js';
-import type { KubeObject } from '../sources/types.js';
+import type { IstioObject } from './decode-object.js';
+import type { GatewaySpec } from '../../core/crds/types.js';
 import type { GatewayConfig, GatewayServer, VirtualHost } from '../../core/model/l7.js';
 import type { PortProtocol, Service } from '../../core/model/types.js';
 
@@ -18,6 +19,24 @@ const SERVER_PROTOCOL: Record<string, PortProtocol> = {
   TLS: 'tls',
   TCP: 'tcp',
   MONGO: 'mongo',
+};
+
+/**
+ * A server port's protocol (validated, any case) as the gateway serves it: GRPC-WEB is HTTP;
+ * MYSQL, REDIS and UDP are served as plain TCP.
+ */
+const SERVED_AS: Readonly<Record<string, GatewayServer['protocol']>> = {
+  HTTP: 'HTTP',
+  HTTPS: 'HTTPS',
+  HTTP2: 'HTTP2',
+  GRPC: 'GRPC',
+  'GRPC-WEB': 'HTTP',
+  TLS: 'TLS',
+  TCP: 'TCP',
+  MONGO: 'MONGO',
+  MYSQL: 'TCP',
+  REDIS: 'TCP',
+  UDP: 'TCP',
 };
 
 export interface GatewayContext {
@@ -36,30 +55,28 @@ function serverAdmits(serverHost: string, vsHost: string, vsNs: string): boolean
   return hostMatches(host, vsHost);
 }
 
-export function buildGatewayConfig(gw: KubeObject, ctx: GatewayContext): GatewayConfig {
+export function buildGatewayConfig(gw: IstioObject<GatewaySpec>, ctx: GatewayContext): GatewayConfig {
   const ns = gw.metadata.namespace ?? 'default';
   const key = `${ns}/${gw.metadata.name}`;
-  const spec = rec(gw.spec) ?? {};
-  const servers: GatewayServer[] = recs(spec.servers).map((s) => {
-    const port = rec(s.port) ?? {};
-    const tls = rec(s.tls);
-    return compact({
-      port: num(port.number) ?? 0,
-      name: str(port.name),
-      protocol: (str(port.protocol) ?? 'HTTP').toUpperCase() as GatewayServer['protocol'],
-      hosts: strs(s.hosts),
+  const { spec } = gw;
+  const servers: GatewayServer[] = (spec.servers ?? []).map(({ port, hosts, tls }) =>
+    compact({
+      port: port.number,
+      name: port.name,
+      protocol: SERVED_AS[port.protocol.toUpperCase()] ?? 'HTTP',
+      hosts,
       tls: tls
         ? compact({
-            mode: (str(tls.mode) ?? 'SIMPLE') as NonNullable<GatewayServer['tls']>['mode'],
-            credentialName: str(tls.credentialName),
-            serverCertificate: str(tls.serverCertificate),
-            privateKey: str(tls.privateKey),
-            caCertificates: str(tls.caCertificates),
-            httpsRedirect: typeof tls.httpsRedirect === 'boolean' ? tls.httpsRedirect : undefined,
+            mode: tls.mode ?? 'SIMPLE',
+            credentialName: tls.credentialName,
+            serverCertificate: tls.serverCertificate,
+            privateKey: tls.privateKey,
+            caCertificates: tls.caCertificates,
+            httpsRedirect: tls.httpsRedirect,
           })
         : undefined,
-    });
-  });
+    }),
+  );
   const bound = ctx.vsIndex.entries.filter((e) => e.gateways.includes(key));
   const virtualHosts = new Map<string, VirtualHost>();
   for (const server of servers) {
@@ -109,7 +126,7 @@ export function buildGatewayConfig(gw: KubeObject, ctx: GatewayContext): Gateway
     key,
     namespace: ns,
     name: gw.metadata.name,
-    selector: stringMap(spec.selector),
+    selector: { ...spec.selector },
     servers,
     virtualHosts: [...virtualHosts.values()].sort(byKey((v) => v.name)),
     clusters: ctx.clusters.list(),

@@ -2,10 +2,13 @@
 // 240.240.0.0/16 and 2001:2::/48 as Istio's DNS auto-allocation does, core/dns/vip-allocation),
 // ports with protocol, location, resolution, endpoints (inline, or the workloads selected by
 // workloadSelector).
-import { byKey, compact, num, rec, recs, str, strs, stringMap } from './raw.js';
+import { byKey, compact } from './raw.js';
 import { exportToOf } from './services.js';
+import { localityFromText } from './workload-entries.js';
 import { allocateAutoVips, wantsAutoVip } from '../../core/dns/vip-allocation.js';
 import type { Inventory } from './inventory.js';
+import type { IstioObject } from './decode-object.js';
+import type { ServiceEntrySpec } from '../../core/crds/types.js';
 import { WorkloadIndex } from './label-index.js';
 import type { Endpoint, MeshConfig, PortProtocol, Service, ServicePort, Workload } from '../../core/model/types.js';
 
@@ -35,30 +38,29 @@ export function buildServiceEntries(
   const autoVips = autoAllocate(sorted, vips);
   for (const se of sorted) {
     const ns = se.metadata.namespace ?? 'default';
-    const spec = rec(se.spec) ?? {};
-    const resolution = (str(spec.resolution) === 'DNS_ROUND_ROBIN' ? 'DNS' : (str(spec.resolution) ?? 'NONE')) as
-      'STATIC' | 'DNS' | 'NONE';
-    const external = (str(spec.location) ?? 'MESH_EXTERNAL') === 'MESH_EXTERNAL';
-    const ports: ServicePort[] = recs(spec.ports).map((p) =>
+    const { spec } = se;
+    const resolution = spec.resolution === 'DNS_ROUND_ROBIN' ? 'DNS' : (spec.resolution ?? 'NONE');
+    const external = (spec.location ?? 'MESH_EXTERNAL') === 'MESH_EXTERNAL';
+    const ports: ServicePort[] = (spec.ports ?? []).map((p) =>
       compact({
-        name: str(p.name),
-        port: num(p.number) ?? 0,
-        targetPort: num(p.targetPort) ?? num(p.number) ?? 0,
-        protocol: seProtocol(str(p.protocol)),
+        name: p.name,
+        port: p.number,
+        targetPort: p.targetPort ?? p.number,
+        protocol: seProtocol(p.protocol),
       }),
     );
-    const endpointPorts = (raw: Record<string, unknown>): Record<number, number> | undefined => {
+    const endpointPorts = (named: Readonly<Record<string, number>>): Record<number, number> | undefined => {
       const map: Record<number, number> = {};
       for (const sp of ports) {
-        const n = sp.name ? num(raw[sp.name]) : undefined;
+        const n = sp.name ? named[sp.name] : undefined;
         if (n !== undefined && n !== sp.targetPort) map[sp.port] = n;
       }
       return Object.keys(map).length > 0 ? map : undefined;
     };
     let endpoints: Endpoint[];
-    const selector = rec(spec.workloadSelector);
+    const selector = spec.workloadSelector;
     if (selector) {
-      const labels = stringMap(selector.labels);
+      const labels = selector.labels ?? {};
       endpoints = (Object.keys(labels).length > 0 ? index.select(ns, labels, (w) => w.healthy !== false) : []).flatMap(
         (w) =>
           w.ips
@@ -66,22 +68,18 @@ export function buildServiceEntries(
             .map((address) => compact({ workloadUid: w.uid, address, labels: w.labels, locality: w.locality })),
       );
     } else {
-      endpoints = recs(spec.endpoints).map((e) => {
-        const localityText = str(e.locality);
-        const [region, zone, subzone] = (localityText ?? '').split('/');
-        return compact({
-          address: str(e.address) ?? '',
-          ports: endpointPorts(rec(e.ports) ?? {}),
-          labels: stringMap(e.labels),
-          locality: localityText
-            ? compact({ region: region || undefined, zone: zone || undefined, subzone: subzone || undefined })
-            : undefined,
-          weight: num(e.weight),
-        });
-      });
+      endpoints = (spec.endpoints ?? []).map((e) =>
+        compact({
+          address: e.address ?? '',
+          ports: endpointPorts(e.ports ?? {}),
+          labels: { ...e.labels },
+          locality: localityFromText(e.locality),
+          weight: e.weight,
+        }),
+      );
     }
-    const addresses = strs(spec.addresses);
-    for (const host of strs(spec.hosts)) {
+    const addresses = spec.addresses ?? [];
+    for (const host of spec.hosts) {
       // Wildcard and NONE hosts get no VIP; DNS/STATIC hosts without addresses get one so
       // captured traffic can be recognised (Istio's DNS auto-allocation).
       const hostVips = addresses.length > 0 ? addresses : [...(autoVips.get(`${ns}/${host}`) ?? [])];
@@ -96,7 +94,7 @@ export function buildServiceEntries(
           endpoints: resolution === 'DNS' && endpoints.length === 0 ? [{ address: host }] : endpoints,
           external,
           resolution,
-          exportTo: exportToOf(strs(spec.exportTo).length > 0 ? strs(spec.exportTo) : undefined, ns),
+          exportTo: exportToOf(spec.exportTo?.length ? spec.exportTo : undefined, ns),
         }),
       );
     }
@@ -115,18 +113,17 @@ export function newServiceEntryVips(mesh?: Pick<MeshConfig, 'dnsAutoAllocate'>):
 
 /** The auto VIPs of every ServiceEntry host that wants one, keyed `<ns>/<host>`. */
 function autoAllocate(
-  entries: readonly { metadata: { namespace?: string; labels?: unknown }; spec?: unknown }[],
+  entries: readonly IstioObject<ServiceEntrySpec>[],
   policy: ServiceEntryVipPolicy,
 ): Map<string, readonly [string, string]> {
   if (!policy.autoAllocate) return new Map();
   const keys: string[] = [];
   const explicit: string[] = [];
   for (const se of entries) {
-    const spec = rec(se.spec) ?? {};
-    const addresses = strs(spec.addresses);
+    const addresses = se.spec.addresses ?? [];
     explicit.push(...addresses);
-    const candidate = { resolution: str(spec.resolution), addresses, labels: stringMap(se.metadata.labels) };
-    for (const host of strs(spec.hosts))
+    const candidate = { resolution: se.spec.resolution, addresses, labels: se.metadata.labels ?? {} };
+    for (const host of se.spec.hosts)
       if (wantsAutoVip({ host, ...candidate })) keys.push(`${se.metadata.namespace ?? 'default'}/${host}`);
   }
   return allocateAutoVips(keys, explicit);

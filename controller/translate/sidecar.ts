@@ -1,6 +1,6 @@
 // Sidecar egress scoping: which services the selected workloads (or the whole namespace)
 // may see. `ns/host` with ns `*` (any), `.` (own), `~` (none); host `*`, `*.suffix` or exact.
-import { byKey, rec, recs, str, strs } from './raw.js';
+import { byKey } from './raw.js';
 import { scopeOf } from './authz.js';
 import { hostMatches } from '../../core/mesh/hosts.js';
 import type { IstioObject } from './decode-object.js';
@@ -29,13 +29,13 @@ export function translateSidecar(
   services: readonly Service[],
 ): SidecarScope {
   const ns = obj.metadata.namespace ?? 'default';
-  const spec = rec(obj.spec) ?? {};
-  const egressHosts = recs(spec.egress).flatMap((e) => strs(e.hosts));
+  const { spec } = obj;
+  const egressHosts = (spec.egress ?? []).flatMap((e) => e.hosts);
   const visibleServices = services
     .filter((s) => visibleFrom(s.exportTo, s.namespace, ns) && egressHosts.some((p) => egressHostSelects(p, ns, s)))
     .map((s) => s.key)
     .sort();
-  const mode = str(rec(spec.outboundTrafficPolicy)?.mode) as SidecarScope['outboundTrafficPolicy'];
+  const mode = spec.outboundTrafficPolicy?.mode;
   return {
     key: `${ns}/${obj.metadata.name}`,
     scope: scopeOf(obj, rootNamespace, 'workloadSelector', 'labels'),

@@ -1,19 +1,10 @@
 // Validation of ServiceEntry, Sidecar, WorkloadEntry/WorkloadGroup and Istio's Gateway.
-import { arr, rec, type Raw } from '../raw.js';
-import {
-  checkEnum,
-  checkHost,
-  checkLabels,
-  checkList,
-  checkPort,
-  checkRequiredString,
-  checkSelector,
-  checkStringList,
-  Issues,
-  specOf,
-} from './common.js';
-import { checkObjectSchema } from './schema-check.js';
-import type { KubeObject } from '../../sources/types.js';
+// Istio's value rules on the decoded spec; types, enums, required and unknown fields were
+// checked by decode.
+import { checkEnum, checkHost, checkLabels, checkPort, Issues } from './common.js';
+import { checkNonEmptyStrings } from './destination-rule.js';
+import type { IstioObject } from '../decode-object.js';
+import type * as crd from '../../../core/crds/types.js';
 
 export const SE_PROTOCOLS = [
   'HTTP',
@@ -29,45 +20,40 @@ export const SE_PROTOCOLS = [
   'REDIS',
 ];
 
-function checkPortMap(issues: Issues, at: string, value: unknown): void {
-  if (value === undefined) return;
-  const m = rec(value);
-  if (!m) return issues.add(at, 'must be a map of port name → number');
-  for (const [k, v] of Object.entries(m)) checkPort(issues, `${at}.${k}`, v, true);
-}
+type WorkloadEntrySpec = crd.WorkloadEntrySpec;
 
-function checkWorkloadEntrySpec(issues: Issues, at: string, spec: Raw, addressRequired: boolean): void {
-  if (addressRequired && (spec.address === undefined || spec.address === '') && spec.network === undefined) {
+function checkWorkloadEntrySpec(
+  issues: Issues,
+  at: string,
+  spec: Partial<WorkloadEntrySpec>,
+  addressRequired: boolean,
+): void {
+  if (addressRequired && !spec.address && spec.network === undefined)
     issues.add(`${at}.address`, 'required field is missing');
-  }
-  if (spec.address !== undefined && typeof spec.address !== 'string') issues.add(`${at}.address`, 'must be a string');
   checkLabels(issues, `${at}.labels`, spec.labels);
-  checkPortMap(issues, `${at}.ports`, spec.ports);
-  if (spec.weight !== undefined && (typeof spec.weight !== 'number' || spec.weight < 0))
-    issues.add(`${at}.weight`, 'weight must be a non-negative integer');
-  if (spec.serviceAccount !== undefined && typeof spec.serviceAccount !== 'string')
-    issues.add(`${at}.serviceAccount`, 'must be a string');
+  for (const [name, port] of Object.entries(spec.ports ?? {})) checkPort(issues, `${at}.ports.${name}`, port, true);
+  if (spec.weight !== undefined && spec.weight < 0) issues.add(`${at}.weight`, 'weight must be a non-negative integer');
 }
 
-export function validateServiceEntry(obj: KubeObject): Issues {
+/** A required list: present (decode checked), not empty, no empty entries. */
+function checkRequiredList(issues: Issues, at: string, list: readonly string[]): void {
+  if (list.length === 0) issues.add(at, 'must not be empty');
+  checkNonEmptyStrings(issues, at, list);
+}
+
+export function validateServiceEntry(obj: IstioObject<crd.ServiceEntrySpec>): Issues {
   const issues = new Issues();
-  checkObjectSchema(issues, obj);
-  const spec = specOf(obj, issues);
-  checkStringList(issues, 'spec.hosts', spec.hosts, true);
-  arr(spec.hosts).forEach((h, i) => checkHost(issues, `spec.hosts[${i}]`, h));
-  checkStringList(issues, 'spec.addresses', spec.addresses);
-  checkStringList(issues, 'spec.exportTo', spec.exportTo);
-  checkEnum(issues, 'spec.location', spec.location, ['MESH_EXTERNAL', 'MESH_INTERNAL']);
-  checkEnum(issues, 'spec.resolution', spec.resolution, ['NONE', 'STATIC', 'DNS', 'DNS_ROUND_ROBIN']);
+  const { spec } = obj;
+  checkRequiredList(issues, 'spec.hosts', spec.hosts);
+  spec.hosts.forEach((h, i) => checkHost(issues, `spec.hosts[${i}]`, h));
+  checkNonEmptyStrings(issues, 'spec.addresses', spec.addresses);
+  checkNonEmptyStrings(issues, 'spec.exportTo', spec.exportTo);
   const names = new Set<string>();
-  checkList(issues, 'spec.ports', spec.ports).forEach((p, i) => {
-    const port = rec(p) ?? {};
+  (spec.ports ?? []).forEach((port, i) => {
     checkPort(issues, `spec.ports[${i}].number`, port.number, true);
-    checkRequiredString(issues, `spec.ports[${i}].name`, port.name);
-    if (typeof port.name === 'string') {
-      if (names.has(port.name)) issues.add(`spec.ports[${i}].name`, `duplicate port name "${port.name}"`);
-      names.add(port.name);
-    }
+    if (port.name === '') issues.add(`spec.ports[${i}].name`, 'required field is missing');
+    else if (names.has(port.name)) issues.add(`spec.ports[${i}].name`, `duplicate port name "${port.name}"`);
+    names.add(port.name);
     // Istio parses protocols case-insensitively; empty means TCP.
     if (port.protocol !== '')
       checkEnum(issues, `spec.ports[${i}].protocol`, port.protocol, SE_PROTOCOLS, { ignoreCase: true });
@@ -75,59 +61,42 @@ export function validateServiceEntry(obj: KubeObject): Issues {
   });
   if (spec.endpoints !== undefined && spec.workloadSelector !== undefined)
     issues.add('spec.workloadSelector', 'only one of endpoints or workloadSelector may be set');
-  checkList(issues, 'spec.endpoints', spec.endpoints).forEach((e, i) =>
-    checkWorkloadEntrySpec(issues, `spec.endpoints[${i}]`, rec(e) ?? {}, true),
-  );
-  checkSelector(issues, 'spec.workloadSelector', spec.workloadSelector, 'labels');
-  if (spec.resolution === 'STATIC' && spec.endpoints === undefined && spec.workloadSelector === undefined) {
+  (spec.endpoints ?? []).forEach((e, i) => checkWorkloadEntrySpec(issues, `spec.endpoints[${i}]`, e, true));
+  checkLabels(issues, 'spec.workloadSelector.labels', spec.workloadSelector?.labels);
+  const resolution = spec.resolution ?? 'NONE';
+  if (resolution === 'STATIC' && spec.endpoints === undefined && spec.workloadSelector === undefined)
     issues.add('spec.endpoints', 'resolution STATIC needs endpoints or a workloadSelector');
-  }
-  if ((spec.resolution ?? 'NONE') === 'NONE' && Array.isArray(spec.endpoints) && spec.endpoints.length > 0) {
+  if (resolution === 'NONE' && (spec.endpoints ?? []).length > 0)
     issues.add('spec.endpoints', 'no endpoints should be provided for resolution NONE');
-  }
-  if ((spec.resolution ?? 'NONE') === 'NONE' || spec.resolution === 'STATIC') {
-    arr(spec.hosts).forEach((h, i) => {
-      if (typeof h === 'string' && h.startsWith('*') && spec.resolution === 'STATIC')
-        issues.add(`spec.hosts[${i}]`, 'wildcard hosts cannot use resolution STATIC');
-    });
-  }
-  if (spec.resolution === 'DNS') {
-    arr(spec.hosts).forEach((h, i) => {
-      if (typeof h === 'string' && h.startsWith('*') && spec.endpoints === undefined)
-        issues.add(`spec.hosts[${i}]`, 'wildcard host with resolution DNS needs endpoints');
-    });
-  }
+  spec.hosts.forEach((h, i) => {
+    if (!h.startsWith('*')) return;
+    if (resolution === 'STATIC') issues.add(`spec.hosts[${i}]`, 'wildcard hosts cannot use resolution STATIC');
+    if (resolution === 'DNS' && spec.endpoints === undefined)
+      issues.add(`spec.hosts[${i}]`, 'wildcard host with resolution DNS needs endpoints');
+  });
   return issues;
 }
 
-export function validateWorkloadEntry(obj: KubeObject): Issues {
+export function validateWorkloadEntry(obj: IstioObject<crd.WorkloadEntrySpec>): Issues {
   const issues = new Issues();
-  checkObjectSchema(issues, obj);
-  checkWorkloadEntrySpec(issues, 'spec', specOf(obj, issues), true);
+  checkWorkloadEntrySpec(issues, 'spec', obj.spec, true);
   return issues;
 }
 
-export function validateWorkloadGroup(obj: KubeObject): Issues {
+export function validateWorkloadGroup(obj: IstioObject<crd.WorkloadGroupSpec>): Issues {
   const issues = new Issues();
-  checkObjectSchema(issues, obj);
-  const spec = specOf(obj, issues);
-  checkLabels(issues, 'spec.metadata.labels', rec(spec.metadata)?.labels);
-  const template = rec(spec.template);
-  if (!template) issues.add('spec.template', 'required field is missing');
-  else checkWorkloadEntrySpec(issues, 'spec.template', template, false);
+  checkLabels(issues, 'spec.metadata.labels', obj.spec.metadata?.labels);
+  checkWorkloadEntrySpec(issues, 'spec.template', obj.spec.template, false);
   return issues;
 }
 
-export function validateSidecar(obj: KubeObject): Issues {
+export function validateSidecar(obj: IstioObject<crd.SidecarSpec>): Issues {
   const issues = new Issues();
-  checkObjectSchema(issues, obj);
-  const spec = specOf(obj, issues);
-  checkSelector(issues, 'spec.workloadSelector', spec.workloadSelector, 'labels');
-  checkList(issues, 'spec.egress', spec.egress).forEach((e, i) => {
-    const eg = rec(e) ?? {};
-    checkStringList(issues, `spec.egress[${i}].hosts`, eg.hosts, true);
-    arr(eg.hosts).forEach((h, j) => {
-      if (typeof h !== 'string') return;
+  const { spec } = obj;
+  checkLabels(issues, 'spec.workloadSelector.labels', spec.workloadSelector?.labels);
+  (spec.egress ?? []).forEach((eg, i) => {
+    checkRequiredList(issues, `spec.egress[${i}].hosts`, eg.hosts);
+    eg.hosts.forEach((h, j) => {
       const slash = h.indexOf('/');
       if (slash <= 0)
         return issues.add(
@@ -136,58 +105,32 @@ export function validateSidecar(obj: KubeObject): Issues {
         );
       checkHost(issues, `spec.egress[${i}].hosts[${j}]`, h.slice(slash + 1));
     });
-    if (eg.port !== undefined) checkPort(issues, `spec.egress[${i}].port.number`, rec(eg.port)?.number, true);
+    if (eg.port) checkPort(issues, `spec.egress[${i}].port.number`, eg.port.number, true);
   });
-  const otp = rec(spec.outboundTrafficPolicy);
-  if (otp) checkEnum(issues, 'spec.outboundTrafficPolicy.mode', otp.mode, ['ALLOW_ANY', 'REGISTRY_ONLY']);
   return issues;
 }
 
-export function validateIstioGateway(obj: KubeObject): Issues {
+export function validateIstioGateway(obj: IstioObject<crd.GatewaySpec>): Issues {
   const issues = new Issues();
-  checkObjectSchema(issues, obj);
-  const spec = specOf(obj, issues);
+  const { spec } = obj;
   checkLabels(issues, 'spec.selector', spec.selector);
-  const servers = checkList(issues, 'spec.servers', spec.servers);
+  const servers = spec.servers ?? [];
   if (servers.length === 0) issues.add('spec.servers', 'at least one server is required');
   const portNames = new Set<string>();
-  servers.forEach((s, i) => {
-    const server = rec(s) ?? {};
-    const port = rec(server.port);
-    if (typeof port?.name === 'string') {
-      if (portNames.has(port.name))
-        issues.add(`spec.servers[${i}].port.name`, `port names in servers must be unique: duplicate "${port.name}"`);
-      portNames.add(port.name);
-    }
-    if (!port) issues.add(`spec.servers[${i}].port`, 'required field is missing');
-    else {
-      checkPort(issues, `spec.servers[${i}].port.number`, port.number, true);
-      checkEnum(issues, `spec.servers[${i}].port.protocol`, port.protocol, SE_PROTOCOLS, { ignoreCase: true });
-      if (port.protocol === undefined || port.protocol === '')
-        issues.add(`spec.servers[${i}].port.protocol`, 'required field is missing');
-    }
-    checkStringList(issues, `spec.servers[${i}].hosts`, server.hosts, true);
-    const tls = rec(server.tls);
+  servers.forEach((server, i) => {
+    const { port, tls } = server;
+    if (portNames.has(port.name))
+      issues.add(`spec.servers[${i}].port.name`, `port names in servers must be unique: duplicate "${port.name}"`);
+    portNames.add(port.name);
+    checkPort(issues, `spec.servers[${i}].port.number`, port.number, true);
+    if (port.protocol === '') issues.add(`spec.servers[${i}].port.protocol`, 'required field is missing');
+    else checkEnum(issues, `spec.servers[${i}].port.protocol`, port.protocol, SE_PROTOCOLS, { ignoreCase: true });
+    checkRequiredList(issues, `spec.servers[${i}].hosts`, server.hosts);
     if (tls) {
-      checkEnum(issues, `spec.servers[${i}].tls.mode`, tls.mode, [
-        'PASSTHROUGH',
-        'SIMPLE',
-        'MUTUAL',
-        'AUTO_PASSTHROUGH',
-        'ISTIO_MUTUAL',
-        'OPTIONAL_MUTUAL',
-      ]);
-      if (
-        (tls.mode === 'SIMPLE' || tls.mode === 'MUTUAL') &&
-        tls.credentialName === undefined &&
-        tls.serverCertificate === undefined
-      ) {
-        issues.add(
-          `spec.servers[${i}].tls`,
-          `${String(tls.mode)} needs credentialName or serverCertificate/privateKey`,
-        );
-      }
-    } else if (port?.protocol === 'HTTPS') issues.add(`spec.servers[${i}].tls`, 'HTTPS server requires tls settings');
+      const noCertificate = tls.credentialName === undefined && tls.serverCertificate === undefined;
+      if ((tls.mode === 'SIMPLE' || tls.mode === 'MUTUAL') && noCertificate)
+        issues.add(`spec.servers[${i}].tls`, `${tls.mode} needs credentialName or serverCertificate/privateKey`);
+    } else if (port.protocol === 'HTTPS') issues.add(`spec.servers[${i}].tls`, 'HTTPS server requires tls settings');
   });
   return issues;
 }
