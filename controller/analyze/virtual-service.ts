@@ -1,10 +1,18 @@
 // VirtualService analyzers: references (IST0101), hosts not in the bound Gateway (IST0132),
 // conflicting mesh hosts (IST0109), unreachable rules and ineffective matches (IST0130/0131).
 import { hostMatches, resolveHost } from '../../core/mesh/hosts.js';
-import type { KubeObject } from '../sources/types.js';
-import { AnalysisContext, nsOf, rec, recs, specOf, str } from './context.js';
+import * as net from '../../core/crds/networking.js';
+import { AnalysisContext, nsOf } from './context.js';
 import { MSG } from './messages.js';
-import { strs } from '../translate/raw.js';
+import type { GatewaySpec } from '../../core/crds/types.js';
+import type { IstioObject } from '../translate/decode-object.js';
+import type {
+  DestinationSpec,
+  HttpMatchSpec,
+  HttpRouteSpec,
+  L4RouteSpec,
+  VirtualServiceObject,
+} from '../translate/virtual-service-spec.js';
 
 const gatewayKey = (g: string, ns: string): string => (g === 'mesh' || g.includes('/') ? g : `${ns}/${g}`);
 
@@ -13,8 +21,8 @@ function knownHosts(ctx: AnalysisContext): { has: (host: string) => boolean } {
   const exact = new Set<string>();
   const wildcards: string[] = [];
   for (const s of ctx.of('Service')) exact.add(`${s.metadata.name}.${nsOf(s)}.svc.${ctx.opts.domain}`);
-  for (const se of ctx.of('ServiceEntry', 'networking.istio.io')) {
-    for (const h of strs(specOf(se).hosts)) {
+  for (const se of ctx.istio('ServiceEntry', 'networking.istio.io', net.serviceEntry)) {
+    for (const h of se.spec.hosts ?? []) {
       exact.add(h);
       if (h.startsWith('*')) wildcards.push(h);
     }
@@ -25,35 +33,35 @@ function knownHosts(ctx: AnalysisContext): { has: (host: string) => boolean } {
 /** Subsets defined per host FQDN (DestinationRules of any namespace). */
 function subsetsByHost(ctx: AnalysisContext): Map<string, Set<string>> {
   const out = new Map<string, Set<string>>();
-  for (const dr of ctx.of('DestinationRule', 'networking.istio.io')) {
-    const host = resolveHost(str(specOf(dr).host) ?? '', nsOf(dr), ctx.opts.domain);
+  for (const dr of ctx.istio('DestinationRule', 'networking.istio.io', net.destinationRule)) {
+    const host = resolveHost(dr.spec.host ?? '', nsOf(dr), ctx.opts.domain);
     const set = out.get(host) ?? new Set<string>();
-    for (const s of recs(specOf(dr).subsets)) if (str(s.name)) set.add(str(s.name)!);
+    for (const s of dr.spec.subsets ?? []) if (s.name) set.add(s.name);
     out.set(host, set);
   }
   return out;
 }
 
-function checkReferences(ctx: AnalysisContext, vs: KubeObject): void {
+function checkReferences(ctx: AnalysisContext, vs: VirtualServiceObject): void {
   const ns = nsOf(vs);
-  const spec = specOf(vs);
+  const { spec } = vs;
   const hosts = knownHosts(ctx);
   const subsets = subsetsByHost(ctx);
-  const gateways = new Map<string, KubeObject>(
-    ctx.of('Gateway', 'networking.istio.io').map((g) => [`${nsOf(g)}/${g.metadata.name}`, g]),
+  const gateways = new Map<string, IstioObject<GatewaySpec>>(
+    ctx.istio('Gateway', 'networking.istio.io', net.gateway).map((g) => [`${nsOf(g)}/${g.metadata.name}`, g]),
   );
-  strs(spec.gateways).forEach((g, i) => {
+  (spec.gateways ?? []).forEach((g, i) => {
     if (g !== 'mesh' && !gateways.has(gatewayKey(g, ns))) {
       ctx.report(MSG.ReferencedResourceNotFound, vs, `Referenced gateway not found: "${g}"`, `spec.gateways[${i}]`);
     }
   });
-  const destination = (d: unknown, field: string): void => {
-    const host = str(rec(d)?.host);
+  const destination = (d: DestinationSpec, field: string): void => {
+    const host = d.host;
     if (!host) return;
     const fqdn = resolveHost(host, ns, ctx.opts.domain);
     if (!hosts.has(fqdn))
       ctx.report(MSG.ReferencedResourceNotFound, vs, `Referenced host not found: "${host}"`, `${field}.host`);
-    const subset = str(rec(d)?.subset);
+    const subset = d.subset;
     if (subset && !subsets.get(fqdn)?.has(subset)) {
       ctx.report(
         MSG.ReferencedResourceNotFound,
@@ -65,23 +73,24 @@ function checkReferences(ctx: AnalysisContext, vs: KubeObject): void {
       );
     }
   };
-  recs(spec.http).forEach((r, i) => {
-    recs(r.route).forEach((dw, j) => destination(dw.destination, `spec.http[${i}].route[${j}].destination`));
+  (spec.http ?? []).forEach((r, i) => {
+    r.route?.forEach((dw, j) => destination(dw.destination, `spec.http[${i}].route[${j}].destination`));
     if (r.mirror) destination(r.mirror, `spec.http[${i}].mirror`);
   });
   for (const kind of ['tcp', 'tls'] as const) {
-    recs(spec[kind]).forEach((r, i) =>
-      recs(r.route).forEach((dw, j) => destination(dw.destination, `spec.${kind}[${i}].route[${j}].destination`)),
+    const routes: readonly L4RouteSpec[] = spec[kind] ?? [];
+    routes.forEach((r, i) =>
+      r.route?.forEach((dw, j) => destination(dw.destination, `spec.${kind}[${i}].route[${j}].destination`)),
     );
   }
   // IST0132: a host the bound Gateway's servers do not serve.
-  for (const g of strs(spec.gateways)) {
+  for (const g of spec.gateways ?? []) {
     const gw = gateways.get(gatewayKey(g, ns));
     if (!gw) continue;
-    const served = recs(specOf(gw).servers)
-      .flatMap((s) => strs(s.hosts))
+    const served = (gw.spec.servers ?? [])
+      .flatMap((s) => s.hosts)
       .map((h) => (h.includes('/') ? h.slice(h.indexOf('/') + 1) : h));
-    const missing = strs(spec.hosts).filter(
+    const missing = (spec.hosts ?? []).filter(
       (h) => !served.some((s) => s === '*' || hostMatches(s, h) || hostMatches(h, s)),
     );
     if (missing.length > 0) {
@@ -97,12 +106,12 @@ function checkReferences(ctx: AnalysisContext, vs: KubeObject): void {
 }
 
 /** IST0109: two VirtualServices bound to the mesh for the same host; both are named. */
-function checkMeshConflicts(ctx: AnalysisContext, all: readonly KubeObject[]): void {
-  const byHost = new Map<string, KubeObject[]>();
+function checkMeshConflicts(ctx: AnalysisContext, all: readonly VirtualServiceObject[]): void {
+  const byHost = new Map<string, VirtualServiceObject[]>();
   for (const vs of all) {
-    const gws = strs(specOf(vs).gateways);
+    const gws = vs.spec.gateways ?? [];
     if (gws.length > 0 && !gws.includes('mesh')) continue;
-    for (const h of new Set(strs(specOf(vs).hosts).map((x) => resolveHost(x, nsOf(vs), ctx.opts.domain)))) {
+    for (const h of new Set((vs.spec.hosts ?? []).map((x) => resolveHost(x, nsOf(vs), ctx.opts.domain)))) {
       byHost.set(h, [...(byHost.get(h) ?? []), vs]);
     }
   }
@@ -125,19 +134,19 @@ function checkMeshConflicts(ctx: AnalysisContext, all: readonly KubeObject[]): v
   }
 }
 
-const ruleName = (r: Record<string, unknown>, i: number): string => str(r.name) ?? `#${i}`;
-const matchName = (m: Record<string, unknown>, j: number): string => str(m.name) ?? `#${j}`;
+const ruleName = (r: HttpRouteSpec, i: number): string => r.name ?? `#${i}`;
+const matchName = (m: HttpMatchSpec, j: number): string => m.name ?? `#${j}`;
 /** A match's identity for duplicate detection, without its name. */
-const matchKey = (m: Record<string, unknown>): string => JSON.stringify({ ...m, name: undefined });
+const matchKey = (m: HttpMatchSpec): string => JSON.stringify({ ...m, name: undefined });
 
 /** IST0130/IST0131: rules after a catch-all, and matches an earlier rule already took. */
-function checkRules(ctx: AnalysisContext, vs: KubeObject): void {
-  const rules = recs(specOf(vs).http);
+function checkRules(ctx: AnalysisContext, vs: VirtualServiceObject): void {
+  const rules = vs.spec.http ?? [];
   const seen = new Map<string, string>();
   let catchAll: string | undefined;
   rules.forEach((r, i) => {
     const name = ruleName(r, i);
-    const matches = recs(r.match);
+    const matches = r.match ?? [];
     if (catchAll !== undefined) {
       ctx.report(
         MSG.VirtualServiceUnreachableRule,
@@ -176,7 +185,7 @@ function checkRules(ctx: AnalysisContext, vs: KubeObject): void {
 }
 
 export function analyzeVirtualServices(ctx: AnalysisContext): void {
-  const all = ctx.of('VirtualService', 'networking.istio.io');
+  const all = ctx.istio('VirtualService', 'networking.istio.io', net.virtualService);
   for (const vs of all) {
     checkReferences(ctx, vs);
     checkRules(ctx, vs);

@@ -1,29 +1,28 @@
 // VirtualService `http[].corsPolicy` → the waypoint's CorsPolicy. maxAge becomes whole seconds,
-// as Envoy writes Access-Control-Max-Age. (The deprecated `allowOrigin` is not in the schema.)
-import { bool, compact, rec, str, strs } from './raw.js';
+// as Envoy writes Access-Control-Max-Age. The deprecated `allowOrigin` (plain strings) are exact
+// origins, as Istio reads them, and come before `allowOrigins`.
+import { compact } from './raw.js';
 import { parseDurationMs } from './validate/common.js';
 import { stringMatch } from './string-match.js';
 import type { CorsPolicy, StringMatch } from '../../core/model/l7.js';
+import type { CorsPolicySpec } from './virtual-service-spec.js';
 
-export function corsPolicyOf(raw: unknown): CorsPolicy | undefined {
-  const r = rec(raw);
-  if (!r) return undefined;
-  const origins: StringMatch[] = [];
-  if (Array.isArray(r.allowOrigins))
-    for (const m of r.allowOrigins) {
-      const sm = stringMatch(m);
-      if (sm) origins.push(sm);
-    }
-  const maxAge = str(r.maxAge);
-  const maxAgeMs = maxAge ? parseDurationMs(maxAge) : undefined;
-  const unmatched = str(r.unmatchedPreflights);
+export function corsPolicyOf(spec: CorsPolicySpec | undefined): CorsPolicy | undefined {
+  if (!spec) return undefined;
+  const origins: StringMatch[] = (spec.allowOrigin ?? []).map((value) => ({ type: 'exact', value }));
+  for (const m of spec.allowOrigins ?? []) {
+    const sm = stringMatch(m);
+    if (sm) origins.push(sm);
+  }
+  const maxAgeMs = spec.maxAge ? parseDurationMs(spec.maxAge) : undefined;
+  const unmatched = spec.unmatchedPreflights;
   return compact<CorsPolicy>({
     allowOrigins: origins,
-    allowMethods: Array.isArray(r.allowMethods) ? strs(r.allowMethods) : undefined,
-    allowHeaders: Array.isArray(r.allowHeaders) ? strs(r.allowHeaders) : undefined,
-    exposeHeaders: Array.isArray(r.exposeHeaders) ? strs(r.exposeHeaders) : undefined,
+    allowMethods: spec.allowMethods,
+    allowHeaders: spec.allowHeaders,
+    exposeHeaders: spec.exposeHeaders,
     maxAgeSeconds: maxAgeMs !== undefined ? Math.floor(maxAgeMs / 1000) : undefined,
-    allowCredentials: bool(rec(r.allowCredentials)?.value) ?? bool(r.allowCredentials),
+    allowCredentials: spec.allowCredentials,
     unmatchedPreflights: unmatched === 'IGNORE' || unmatched === 'FORWARD' ? unmatched : undefined,
   });
 }

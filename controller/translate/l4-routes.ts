@@ -3,7 +3,7 @@
 // the first matching route wins per connection. A match block for another port or gateway
 // drops out; a route whose every block dropped out is not for this port. `tls` routes match
 // on the ClientHello's SNI (`sniHosts`), read at the waypoint without terminating TLS.
-import { compact, num, rec, recs, str, strs, stringMap, type Raw } from './raw.js';
+import { compact } from './raw.js';
 import {
   matchForGateway,
   routeDestinations,
@@ -13,16 +13,17 @@ import {
   type VsIndex,
 } from './virtual-services.js';
 import type { L4Match, L4Route } from '../../core/model/l7.js';
+import type { L4MatchSpec, L4RouteSpec } from './virtual-service-spec.js';
 
 export type L4RouteKind = 'tcp' | 'tls';
 
-function translateL4Match(m: Raw, kind: L4RouteKind): L4Match {
+function translateL4Match(m: L4MatchSpec, kind: L4RouteKind): L4Match {
   return compact<L4Match>({
-    port: num(m.port),
-    destinationSubnets: Array.isArray(m.destinationSubnets) ? strs(m.destinationSubnets) : undefined,
-    sourceLabels: m.sourceLabels ? stringMap(m.sourceLabels) : undefined,
-    sourceNamespace: str(m.sourceNamespace),
-    sniHosts: kind === 'tls' ? strs(m.sniHosts).map((h) => h.toLowerCase()) : undefined,
+    port: m.port,
+    destinationSubnets: m.destinationSubnets,
+    sourceLabels: m.sourceLabels,
+    sourceNamespace: m.sourceNamespace,
+    sniHosts: kind === 'tls' ? ('sniHosts' in m ? m.sniHosts : []).map((h) => h.toLowerCase()) : undefined,
   });
 }
 
@@ -31,22 +32,21 @@ export function translateL4Route(
   vs: VsEntry,
   kind: L4RouteKind,
   index: number,
-  raw: Raw,
+  spec: L4RouteSpec,
   ctx: RouteContext,
 ): L4Route | undefined {
   const gateway = ctx.gateway ?? 'mesh';
-  const rawMatches = recs(raw.match);
-  const matches = rawMatches
-    .filter((m) => (num(m.port) === undefined || num(m.port) === ctx.port) && matchForGateway(vs, m, gateway))
+  const specMatches: readonly L4MatchSpec[] = spec.match ?? [];
+  const matches = specMatches
+    .filter((m) => (m.port === undefined || m.port === ctx.port) && matchForGateway(vs, m, gateway))
     .map((m) => translateL4Match(m, kind));
-  if (rawMatches.length > 0 && matches.length === 0) return undefined;
-  const rawRoutes = recs(raw.route);
-  if (rawRoutes.length === 0) return undefined;
+  if (specMatches.length > 0 && matches.length === 0) return undefined;
+  if (!spec.route || spec.route.length === 0) return undefined;
   return {
     source: vs.key,
     name: `${vs.key}#${kind}${index}`,
     matches,
-    destinations: routeDestinations(vs, rawRoutes, ctx),
+    destinations: routeDestinations(vs, spec.route, ctx),
   };
 }
 
@@ -61,8 +61,9 @@ export function l4RoutesFor(
 ): L4Route[] {
   const routes: L4Route[] = [];
   for (const vs of virtualServicesFor(index, host, gateway, clientNs)) {
-    recs(rec(vs.obj.spec)?.[kind]).forEach((raw, i) => {
-      const r = translateL4Route(vs, kind, i, raw, ctx);
+    const specs: readonly L4RouteSpec[] = vs.obj.spec[kind] ?? [];
+    specs.forEach((spec, i) => {
+      const r = translateL4Route(vs, kind, i, spec, ctx);
       if (r) routes.push(r);
     });
   }

@@ -1,13 +1,13 @@
-// Istio StringMatch as written in a CRD (`{exact|prefix|regex: ...}`) → the model's StringMatch.
-import { rec } from './raw.js';
+// Istio StringMatch as decoded from a CRD (`{exact|prefix|regex: ...}`) → the model's StringMatch.
 import type { StringMatch } from '../../core/model/l7.js';
+import type { StringMatchSpec } from './virtual-service-spec.js';
 
 /** `{}` means present with any value. */
-export function stringMatch(raw: unknown): StringMatch | undefined {
-  const r = rec(raw);
-  if (!r) return undefined;
-  for (const type of ['exact', 'prefix', 'regex'] as const)
-    if (typeof r[type] === 'string') return { type, value: r[type] as string };
+export function stringMatch(spec: StringMatchSpec | undefined): StringMatch | undefined {
+  if (!spec) return undefined;
+  if (spec.exact !== undefined) return { type: 'exact', value: spec.exact };
+  if (spec.prefix !== undefined) return { type: 'prefix', value: spec.prefix };
+  if (spec.regex !== undefined) return { type: 'regex', value: spec.regex };
   // `{}`: the header must be present with any value.
-  return Object.keys(r).length === 0 ? { type: 'regex', value: '.*' } : undefined;
+  return { type: 'regex', value: '.*' };
 }

@@ -2,7 +2,7 @@
 // in the VS namespace, FQDNs as written, `*.suffix` wildcards. The most specific host match
 // wins; VirtualServices with equally specific hosts are merged in creation order (then
 // namespace/name). First matching route wins at run time, so order is preserved.
-import { byKey, compact, num, rec, recs, str, strs, stringMap, type Raw } from './raw.js';
+import { byKey, compact } from './raw.js';
 import { hostMatches, hostMatchRank, resolveHost } from '../../core/mesh/hosts.js';
 import { parseDurationMs } from './validate/common.js';
 import { visibleFrom } from './sidecar.js';
@@ -10,7 +10,15 @@ import { exportToOf } from './services.js';
 import { corsPolicyOf } from './cors-policy.js';
 import { stringMatch } from './string-match.js';
 import type { Inventory } from './inventory.js';
-import type { KubeObject } from '../sources/types.js';
+import type {
+  DestinationSpec,
+  HeadersSpec,
+  HttpMatchSpec,
+  HttpRouteSpec,
+  RouteDestinationSpec,
+  StringMatchSpec,
+  VirtualServiceObject,
+} from './virtual-service-spec.js';
 import { clusterName } from '../../core/model/l7.js';
 import type {
   HeaderEdits,
@@ -23,7 +31,7 @@ import type {
 import type { Service } from '../../core/model/types.js';
 
 export interface VsEntry {
-  readonly obj: KubeObject;
+  readonly obj: VirtualServiceObject;
   readonly ns: string;
   readonly key: string;
   readonly hosts: readonly string[];
@@ -33,19 +41,25 @@ export interface VsEntry {
   readonly created: string;
 }
 
+/** A gateway name as written in a VirtualService: `mesh`, `ns/name`, or a short name in the VS namespace. */
+function gatewayRef(name: string, vsNs: string): string {
+  return name === 'mesh' || name.includes('/') ? name : `${vsNs}/${name}`;
+}
+
 export function indexVirtualServices(inv: Inventory, domain: string): VsEntry[] {
   return inv.virtualServices
     .map((obj) => {
       const ns = obj.metadata.namespace ?? 'default';
-      const spec = rec(obj.spec) ?? {};
+      const { spec } = obj;
+      const created = (obj.metadata as { creationTimestamp?: unknown }).creationTimestamp;
       return {
         obj,
         ns,
         key: `${ns}/${obj.metadata.name}`,
-        hosts: strs(spec.hosts).map((h) => resolveHost(h, ns, domain)),
-        gateways: strs(spec.gateways).map((g) => (g === 'mesh' || g.includes('/') ? g : `${ns}/${g}`)),
-        exportTo: exportToOf(Array.isArray(spec.exportTo) ? strs(spec.exportTo) : undefined, ns),
-        created: str((obj.metadata as { creationTimestamp?: unknown }).creationTimestamp) ?? '',
+        hosts: (spec.hosts ?? []).map((h) => resolveHost(h, ns, domain)),
+        gateways: (spec.gateways ?? []).map((g) => gatewayRef(g, ns)),
+        exportTo: exportToOf(spec.exportTo, ns),
+        created: typeof created === 'string' ? created : '',
       };
     })
     .sort(byKey((e) => `${e.created}|${e.key}`));
@@ -98,33 +112,28 @@ export function virtualServicesFor(index: VsIndex, host: string, gateway: string
   return best < 0 ? [] : ranked.filter((r) => r.rank === best).map((r) => r.e);
 }
 
-function matchMap(raw: unknown, lowerCase: boolean): Record<string, StringMatch> | undefined {
-  const r = rec(raw);
-  if (!r) return undefined;
+function matchMap(
+  spec: Readonly<Record<string, StringMatchSpec>> | undefined,
+  lowerCase: boolean,
+): Record<string, StringMatch> | undefined {
+  if (!spec) return undefined;
   const out: Record<string, StringMatch> = {};
-  for (const [k, v] of Object.entries(r)) {
+  for (const [k, v] of Object.entries(spec)) {
     const m = stringMatch(v);
     if (m) out[lowerCase ? k.toLowerCase() : k] = m;
   }
   return out;
 }
 
-function headerOps(raw: unknown): HeaderOperations | undefined {
-  const r = rec(raw);
-  if (!r) return undefined;
-  return compact({
-    set: r.set ? stringMap(r.set) : undefined,
-    add: r.add ? stringMap(r.add) : undefined,
-    remove: Array.isArray(r.remove) ? strs(r.remove) : undefined,
-  });
+function headerOps(spec: HeadersSpec['request']): HeaderOperations | undefined {
+  return spec ? compact({ set: spec.set, add: spec.add, remove: spec.remove }) : undefined;
 }
 
-export function headerEdits(raw: unknown): HeaderEdits | undefined {
-  const r = rec(raw);
-  return r ? compact({ request: headerOps(r.request), response: headerOps(r.response) }) : undefined;
+export function headerEdits(spec: HeadersSpec | undefined): HeaderEdits | undefined {
+  return spec ? compact({ request: headerOps(spec.request), response: headerOps(spec.response) }) : undefined;
 }
 
-const percentOf = (p: unknown, fallback = 100): number => num(rec(p)?.value) ?? fallback;
+const percentOf = (p: { readonly value?: number } | undefined, fallback = 100): number => p?.value ?? fallback;
 
 export interface RouteContext {
   readonly domain: string;
@@ -139,17 +148,21 @@ export interface RouteContext {
 }
 
 /** Destination port: explicit, else the service's only port, else the virtual host's port. */
-export function destinationPort(raw: Raw, host: string, ctx: RouteContext): number {
-  const explicit = num(rec(raw.port)?.number);
+export function destinationPort(
+  portSelector: { readonly number?: number } | undefined,
+  host: string,
+  ctx: RouteContext,
+): number {
+  const explicit = portSelector?.number;
   if (explicit !== undefined) return explicit;
   const svc = ctx.services.get(host);
   if (svc && svc.ports.length === 1 && svc.ports[0]) return svc.ports[0].port;
   return ctx.port;
 }
 
-function translateMatch(m: Raw): HttpMatch {
+function translateMatch(m: HttpMatchSpec): HttpMatch {
   return compact({
-    name: str(m.name),
+    name: m.name,
     uri: stringMatch(m.uri),
     scheme: stringMatch(m.scheme),
     method: stringMatch(m.method),
@@ -157,129 +170,120 @@ function translateMatch(m: Raw): HttpMatch {
     headers: matchMap(m.headers, true),
     withoutHeaders: matchMap(m.withoutHeaders, true),
     queryParams: matchMap(m.queryParams, false),
-    ignoreUriCase: typeof m.ignoreUriCase === 'boolean' ? m.ignoreUriCase : undefined,
-    sourceLabels: m.sourceLabels ? stringMap(m.sourceLabels) : undefined,
-    sourceNamespace: str(m.sourceNamespace),
-    port: num(m.port),
+    ignoreUriCase: m.ignoreUriCase,
+    sourceLabels: m.sourceLabels,
+    sourceNamespace: m.sourceNamespace,
+    port: m.port,
   });
 }
 
+/** The cluster a destination (or mirror) needs, registered with the context. */
+function destinationTarget(vs: VsEntry, d: DestinationSpec, ctx: RouteContext) {
+  const host = resolveHost(d.host, vs.ns, ctx.domain);
+  const port = destinationPort(d.port, host, ctx);
+  ctx.needCluster(host, port, d.subset);
+  return { host, subset: d.subset, port, cluster: clusterName(host, port, d.subset) };
+}
+
 /** Weighted destinations of one route (`http[]`, `tcp[]` or `tls[]`); a lone destination weighs 100 unless set. */
-export function routeDestinations(vs: VsEntry, rawRoutes: readonly Raw[], ctx: RouteContext): RouteDestination[] {
-  return rawRoutes.map((dw) => {
-    const d = rec(dw.destination) ?? {};
-    const host = resolveHost(str(d.host) ?? '', vs.ns, ctx.domain);
-    const port = destinationPort(d, host, ctx);
-    const subset = str(d.subset);
-    ctx.needCluster(host, port, subset);
+export function routeDestinations(
+  vs: VsEntry,
+  routes: readonly (RouteDestinationSpec & { readonly headers?: HeadersSpec })[],
+  ctx: RouteContext,
+): RouteDestination[] {
+  return routes.map((dw) => {
+    const { host, subset, port, cluster } = destinationTarget(vs, dw.destination, ctx);
     return compact({
       host,
       subset,
       port,
-      weight: rawRoutes.length === 1 ? (num(dw.weight) ?? 100) : (num(dw.weight) ?? 0),
-      cluster: clusterName(host, port, subset),
+      weight: dw.weight ?? (routes.length === 1 ? 100 : 0),
+      cluster,
       headers: headerEdits(dw.headers),
     });
   });
 }
 
 /** Whether a `match[]` block applies to the gateway being built (`match[].gateways`, short names in the VS namespace). */
-export function matchForGateway(vs: VsEntry, m: Raw, gateway: string): boolean {
-  return (
-    !Array.isArray(m.gateways) ||
-    strs(m.gateways).some((g) => (g === 'mesh' || g.includes('/') ? g : `${vs.ns}/${g}`) === gateway)
-  );
+export function matchForGateway(vs: VsEntry, m: { readonly gateways?: readonly string[] }, gateway: string): boolean {
+  return m.gateways === undefined || m.gateways.some((g) => gatewayRef(g, vs.ns) === gateway);
+}
+
+type RetriesSpec = NonNullable<HttpRouteSpec['retries']>;
+type FaultSpec = NonNullable<HttpRouteSpec['fault']>;
+
+function retryPolicy(retries: RetriesSpec): NonNullable<HttpRoute['retries']> {
+  return compact({
+    attempts: retries.attempts ?? 0,
+    perTryTimeoutMs: retries.perTryTimeout !== undefined ? parseDurationMs(retries.perTryTimeout) : undefined,
+    retryOn: (retries.retryOn ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== ''),
+    retryRemoteLocalities: retries.retryRemoteLocalities,
+  });
+}
+
+function faultInjection({ abort, delay }: FaultSpec): NonNullable<HttpRoute['fault']> {
+  return compact({
+    abort:
+      abort?.httpStatus !== undefined
+        ? { httpStatus: abort.httpStatus, percentage: percentOf(abort.percentage) }
+        : undefined,
+    delay:
+      delay?.fixedDelay !== undefined
+        ? {
+            fixedDelayMs: parseDurationMs(delay.fixedDelay) ?? 0,
+            percentage: delay.percentage !== undefined ? percentOf(delay.percentage) : (delay.percent ?? 100),
+          }
+        : undefined,
+  });
 }
 
 /** One VS `http[]` entry for the context's port, or undefined when its matches exclude the port. */
-export function translateHttpRoute(vs: VsEntry, index: number, raw: Raw, ctx: RouteContext): HttpRoute | undefined {
-  const rawMatches = recs(raw.match);
+export function translateHttpRoute(
+  vs: VsEntry,
+  index: number,
+  spec: HttpRouteSpec,
+  ctx: RouteContext,
+): HttpRoute | undefined {
+  const specMatches = spec.match ?? [];
   const gateway = ctx.gateway ?? 'mesh';
-  const matches = rawMatches
-    .filter((m) => (num(m.port) === undefined || num(m.port) === ctx.port) && matchForGateway(vs, m, gateway))
+  const matches = specMatches
+    .filter((m) => (m.port === undefined || m.port === ctx.port) && matchForGateway(vs, m, gateway))
     .map(translateMatch);
-  if (rawMatches.length > 0 && matches.length === 0) return undefined;
-  const rawRoutes = recs(raw.route);
-  const destinations = rawRoutes.length > 0 ? routeDestinations(vs, rawRoutes, ctx) : undefined;
-  const redirect = rec(raw.redirect);
-  const directResponse = rec(raw.directResponse);
-  const rewrite = rec(raw.rewrite);
-  const mirrorRaw = rec(raw.mirror);
-  let mirror: HttpRoute['mirror'];
-  if (mirrorRaw) {
-    const host = resolveHost(str(mirrorRaw.host) ?? '', vs.ns, ctx.domain);
-    const port = destinationPort(mirrorRaw, host, ctx);
-    const subset = str(mirrorRaw.subset);
-    ctx.needCluster(host, port, subset);
-    mirror = compact({ host, subset, port, cluster: clusterName(host, port, subset) });
-  }
-  const retries = rec(raw.retries);
-  const fault = rec(raw.fault);
-  const abort = rec(fault?.abort);
-  const delay = rec(fault?.delay);
-  const timeout = str(raw.timeout);
+  if (specMatches.length > 0 && matches.length === 0) return undefined;
+  const { redirect, directResponse, rewrite } = spec;
+  const mirror = spec.mirror ? compact(destinationTarget(vs, spec.mirror, ctx)) : undefined;
   return compact({
     source: vs.key,
-    name: str(raw.name) ?? `${vs.key}#${index}`,
+    name: spec.name ?? `${vs.key}#${index}`,
     matches,
-    destinations,
+    destinations: spec.route && spec.route.length > 0 ? routeDestinations(vs, spec.route, ctx) : undefined,
     redirect: redirect
       ? compact({
-          uri: str(redirect.uri),
-          authority: str(redirect.authority),
-          scheme: str(redirect.scheme),
-          port: num(redirect.port),
-          code: num(redirect.redirectCode) ?? 301,
+          uri: redirect.uri,
+          authority: redirect.authority,
+          scheme: redirect.scheme,
+          port: redirect.port,
+          code: redirect.redirectCode ?? 301,
         })
       : undefined,
     directResponse: directResponse
-      ? compact({
-          status: num(directResponse.status) ?? 200,
-          body: str(rec(directResponse.body)?.string) ?? str(rec(directResponse.body)?.bytes),
-        })
+      ? compact({ status: directResponse.status, body: directResponse.body?.string ?? directResponse.body?.bytes })
       : undefined,
-    rewrite: rewrite ? compact({ uri: str(rewrite.uri), authority: str(rewrite.authority) }) : undefined,
+    rewrite: rewrite ? compact({ uri: rewrite.uri, authority: rewrite.authority }) : undefined,
     mirror,
     mirrorPercentage: mirror
-      ? raw.mirrorPercentage !== undefined
-        ? percentOf(raw.mirrorPercentage)
-        : (num(raw.mirror_percent) ?? 100)
+      ? spec.mirrorPercentage !== undefined
+        ? percentOf(spec.mirrorPercentage)
+        : (spec.mirror_percent ?? 100)
       : undefined,
-    headers: headerEdits(raw.headers),
-    corsPolicy: corsPolicyOf(raw.corsPolicy),
-    timeoutMs: timeout ? parseDurationMs(timeout) : undefined,
-    retries: retries
-      ? compact({
-          attempts: num(retries.attempts) ?? 0,
-          perTryTimeoutMs:
-            typeof retries.perTryTimeout === 'string' ? parseDurationMs(retries.perTryTimeout) : undefined,
-          retryOn: (str(retries.retryOn) ?? '')
-            .split(',')
-            .map((s) => s.trim())
-            .filter((s) => s !== ''),
-          retryRemoteLocalities:
-            typeof retries.retryRemoteLocalities === 'boolean' ? retries.retryRemoteLocalities : undefined,
-        })
-      : undefined,
-    fault: fault
-      ? compact({
-          abort:
-            abort && num(abort.httpStatus) !== undefined
-              ? {
-                  httpStatus: num(abort.httpStatus) as number,
-                  percentage: abort.percentage !== undefined ? percentOf(abort.percentage) : 100,
-                }
-              : undefined,
-          delay:
-            delay && typeof delay.fixedDelay === 'string'
-              ? {
-                  fixedDelayMs: parseDurationMs(delay.fixedDelay) ?? 0,
-                  percentage:
-                    delay.percentage !== undefined ? percentOf(delay.percentage) : (num(delay.percent) ?? 100),
-                }
-              : undefined,
-        })
-      : undefined,
+    headers: headerEdits(spec.headers),
+    corsPolicy: corsPolicyOf(spec.corsPolicy),
+    timeoutMs: spec.timeout ? parseDurationMs(spec.timeout) : undefined,
+    retries: spec.retries ? retryPolicy(spec.retries) : undefined,
+    fault: spec.fault ? faultInjection(spec.fault) : undefined,
   });
 }
 
@@ -294,8 +298,8 @@ export function routesFor(
   const vss = virtualServicesFor(index, host, gateway, clientNs);
   const routes: HttpRoute[] = [];
   for (const vs of vss) {
-    recs(rec(vs.obj.spec)?.http).forEach((raw, i) => {
-      const r = translateHttpRoute(vs, i, raw, ctx);
+    (vs.obj.spec.http ?? []).forEach((spec, i) => {
+      const r = translateHttpRoute(vs, i, spec, ctx);
       if (r) routes.push(r);
     });
   }
@@ -309,32 +313,6 @@ export function routesFor(
       destinations: [{ host, port: ctx.port, weight: 100, cluster: clusterName(host, ctx.port) }],
     },
   ];
-}
-
-/** Subset references that no DestinationRule defines: `spec.http[i].route[j].destination.subset`. */
-export function unknownSubsets(
-  vs: VsEntry,
-  domain: string,
-  subsetsOf: (host: string, vsNs: string) => readonly string[],
-): { field: string; reason: string }[] {
-  const out: { field: string; reason: string }[] = [];
-  recs(rec(vs.obj.spec)?.http).forEach((route, i) => {
-    const check = (d: Raw | undefined, field: string): void => {
-      const subset = str(d?.subset);
-      if (!d || !subset) return;
-      const host = resolveHost(str(d.host) ?? '', vs.ns, domain);
-      const known = subsetsOf(host, vs.ns);
-      if (!known.includes(subset)) {
-        out.push({
-          field,
-          reason: `subset "${subset}" of host ${host} is not defined by any DestinationRule${known.length > 0 ? ` (known: ${known.join(', ')})` : ''}`,
-        });
-      }
-    };
-    recs(route.route).forEach((dw, j) => check(rec(dw.destination), `spec.http[${i}].route[${j}].destination.subset`));
-    check(rec(route.mirror), `spec.http[${i}].mirror.subset`);
-  });
-  return out;
 }
 
 function exportsOverlap(a: readonly string[], b: readonly string[]): boolean {

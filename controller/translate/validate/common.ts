@@ -1,6 +1,12 @@
 // Field checks shared by the per-kind validators, with Istio's rules: durations as Go
 // durations of at least 1ms, percentages 0..100, ports 1..65535, RE2 regexes, string labels.
-import { arr, rec, type Raw } from '../raw.js';
+
+type FieldMap = Readonly<Record<string, unknown>>;
+
+/** The value as a map of fields, when it is one (helpers here also check undecoded input). */
+function mapOf(value: unknown): FieldMap | undefined {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as FieldMap) : undefined;
+}
 
 export interface Issue {
   readonly field: string;
@@ -62,7 +68,7 @@ export function checkDuration(
 /** Istio Percent: `{value: 0..100}`. */
 export function checkPercentage(issues: Issues, field: string, value: unknown): void {
   if (value === undefined) return;
-  const r = rec(value);
+  const r = mapOf(value);
   const v = r ? r.value : undefined;
   if (!r || (v !== undefined && typeof v !== 'number'))
     return issues.add(field, 'percentage must be {value: <number between 0 and 100>}');
@@ -96,7 +102,7 @@ export function checkRegex(issues: Issues, field: string, value: unknown): void 
 
 /** Istio StringMatch: exactly one of exact/prefix/regex. */
 export function checkStringMatch(issues: Issues, field: string, value: unknown): void {
-  const r = rec(value);
+  const r = mapOf(value);
   if (!r) return issues.add(field, 'must be a map with one of exact, prefix, regex');
   const keys = Object.keys(r).filter((k) => k === 'exact' || k === 'prefix' || k === 'regex');
   const unknown = Object.keys(r).filter((k) => k !== 'exact' && k !== 'prefix' && k !== 'regex');
@@ -111,7 +117,7 @@ export function checkStringMatch(issues: Issues, field: string, value: unknown):
 /** Label maps must be string → string (YAML `version: 1` is a number: quote it). */
 export function checkLabels(issues: Issues, field: string, value: unknown): void {
   if (value === undefined) return;
-  const r = rec(value);
+  const r = mapOf(value);
   if (!r) return issues.add(field, 'must be a map of string labels');
   for (const [k, v] of Object.entries(r)) {
     if (typeof v !== 'string')
@@ -123,7 +129,7 @@ export function checkLabels(issues: Issues, field: string, value: unknown): void
 /** Istio `selector` / `workloadSelector`: `{matchLabels: {...}}`. */
 export function checkSelector(issues: Issues, field: string, value: unknown, labelsKey = 'matchLabels'): void {
   if (value === undefined) return;
-  const r = rec(value);
+  const r = mapOf(value);
   if (!r) return issues.add(field, `must be a map with ${labelsKey}`);
   checkLabels(issues, `${field}.${labelsKey}`, r[labelsKey]);
 }
@@ -182,12 +188,16 @@ export function checkHost(issues: Issues, field: string, value: unknown, allowWi
 }
 
 export function checkList(issues: Issues, field: string, value: unknown): readonly unknown[] {
-  if (value !== undefined && !Array.isArray(value)) issues.add(field, 'must be a list');
-  return arr(value);
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) {
+    issues.add(field, 'must be a list');
+    return [];
+  }
+  return value;
 }
 
-export function specOf(obj: { readonly [k: string]: unknown }, issues: Issues, required = true): Raw {
-  const spec = rec(obj.spec);
+export function specOf(obj: { readonly [k: string]: unknown }, issues: Issues, required = true): FieldMap {
+  const spec = mapOf(obj.spec);
   if (!spec && required) issues.add('spec', 'required field is missing');
   return spec ?? {};
 }
