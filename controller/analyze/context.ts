@@ -4,7 +4,9 @@ import type { KubeObject, ObjectOrigin } from '../sources/types.js';
 import { objectKey } from '../sources/types.js';
 import { rec, recs, str, stringMap, type Raw } from '../translate/raw.js';
 import { decodeIstioObject, type IstioObject } from '../translate/decode-object.js';
+import { decodeKubeObject, type KubeDecoded } from '../translate/decode-kube.js';
 import { workloadEntry } from '../../core/crds/networking.js';
+import { deploymentBody, podBody } from '../../core/crds/kubernetes.js';
 import type { Schema } from '../../core/crds/schema.js';
 import type { Message, MessageType, Origin } from './messages.js';
 
@@ -33,9 +35,12 @@ export class AnalysisContext {
     const list: WorkloadRef[] = [];
     for (const o of this.objects) {
       const ns = o.metadata?.namespace ?? 'default';
-      if (o.kind === 'Pod') list.push({ namespace: ns, name: o.metadata.name, labels: stringMap(o.metadata.labels) });
-      else if (['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet'].includes(o.kind)) {
-        const labels = stringMap(rec(rec(rec(o.spec)?.template)?.metadata)?.labels);
+      if (o.kind === 'Pod') {
+        const labels = decodeKubeObject(o, podBody).value.metadata.labels ?? {};
+        list.push({ namespace: ns, name: o.metadata.name, labels });
+      } else if (['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet'].includes(o.kind)) {
+        // The four share the pod template's place (spec.template.metadata.labels).
+        const labels = decodeKubeObject(o, deploymentBody).value.spec?.template?.metadata?.labels ?? {};
         list.push({ namespace: ns, name: o.metadata.name, labels });
       } else if (o.kind === 'WorkloadEntry') {
         const labels = decodeIstioObject(o, workloadEntry).value.spec.labels ?? {};
@@ -60,6 +65,11 @@ export class AnalysisContext {
    */
   istio<S>(kind: string, group: string, spec: Schema<S>): IstioObject<S>[] {
     return this.of(kind, group).map((o) => decodeIstioObject(o, spec).value);
+  }
+
+  /** Kubernetes objects of a kind (Service, Pod, …), decoded against the open schema of what is read. */
+  kube<B>(kind: string, body: Schema<B>): KubeDecoded<B>[] {
+    return this.of(kind).map((o) => decodeKubeObject(o, body).value);
   }
 
   origin(obj: KubeObject): Origin {
