@@ -1,25 +1,32 @@
 // DestinationRule TLS without CA certificates (IST0128, IST0129), ServiceEntry addresses
 // (IST0134), Istio Gateways: ports the selected workloads' Services do not expose (IST0104),
 // selectors that match nothing (IST0101), and conflicting servers (IST0145).
-import type { KubeObject } from '../sources/types.js';
-import { AnalysisContext, labelText, nsOf, rec, recs, specOf, str, stringMap } from './context.js';
+import { destinationRule, gateway, serviceEntry } from '../../core/crds/networking.js';
+import { serviceBody } from '../../core/crds/kubernetes.js';
+import type { DestinationRuleSpec, GatewaySpec } from '../../core/crds/types.js';
+import type { IstioObject } from '../translate/decode-object.js';
+import { AnalysisContext, labelText, nsOf } from './context.js';
 import { MSG } from './messages.js';
-import { strs } from '../translate/raw.js';
 
-const needsCa = (tls: Record<string, unknown> | undefined): string | undefined => {
-  const mode = str(tls?.mode);
+const NET = 'networking.istio.io';
+type DrPolicy = NonNullable<DestinationRuleSpec['trafficPolicy']>;
+type ClientTls = NonNullable<DrPolicy['tls']>;
+
+/** The TLS mode (SIMPLE or MUTUAL) of settings that verify no server certificate. */
+const needsCa = (tls: ClientTls | undefined): string | undefined => {
+  const mode = tls?.mode;
   if (!tls || (mode !== 'SIMPLE' && mode !== 'MUTUAL')) return undefined;
-  if (str(tls.caCertificates) || str(tls.credentialName) || tls.insecureSkipVerify === true) return undefined;
+  if (tls.caCertificates || tls.credentialName || tls.insecureSkipVerify === true) return undefined;
   return mode;
 };
 
 export function analyzeDestinationRules(ctx: AnalysisContext): void {
-  for (const dr of ctx.of('DestinationRule', 'networking.istio.io')) {
-    const spec = specOf(dr);
-    const host = str(spec.host) ?? '';
+  for (const dr of ctx.istio('DestinationRule', NET, destinationRule)) {
+    const { spec } = dr;
+    const host = spec.host;
     const ns = nsOf(dr);
-    const check = (tp: Record<string, unknown> | undefined, at: string): void => {
-      const mode = needsCa(rec(tp?.tls));
+    const check = (tp: DrPolicy | undefined, at: string): void => {
+      const mode = needsCa(tp?.tls);
       if (mode) {
         ctx.report(
           MSG.NoServerCertificateVerificationDestinationLevel,
@@ -30,30 +37,30 @@ export function analyzeDestinationRules(ctx: AnalysisContext): void {
           `${at}.tls`,
         );
       }
-      recs(tp?.portLevelSettings).forEach((pl, i) => {
-        const m = needsCa(rec(pl.tls));
+      (tp?.portLevelSettings ?? []).forEach((pl, i) => {
+        const m = needsCa(pl.tls);
         if (!m) return;
         ctx.report(
           MSG.NoServerCertificateVerificationPortLevel,
           dr,
           `DestinationRule ${dr.metadata.name} in namespace ${ns} has TLS mode set to ${m} ` +
             'but no caCertificates are set to ' +
-            `validate server identity for host: ${host} at port ${String(rec(pl.port)?.number ?? '')}`,
+            `validate server identity for host: ${host} at port ${pl.port?.number ?? ''}`,
           `${at}.portLevelSettings[${i}].tls`,
         );
       });
     };
-    check(rec(spec.trafficPolicy), 'spec.trafficPolicy');
-    recs(spec.subsets).forEach((s, i) => check(rec(s.trafficPolicy), `spec.subsets[${i}].trafficPolicy`));
+    check(spec.trafficPolicy, 'spec.trafficPolicy');
+    (spec.subsets ?? []).forEach((s, i) => check(s.trafficPolicy, `spec.subsets[${i}].trafficPolicy`));
   }
 }
 
 export function analyzeServiceEntries(ctx: AnalysisContext): void {
-  for (const se of ctx.of('ServiceEntry', 'networking.istio.io')) {
-    const spec = specOf(se);
-    if (strs(spec.addresses).length > 0) continue;
-    recs(spec.ports).forEach((p, i) => {
-      const protocol = (str(p.protocol) ?? '').toUpperCase();
+  for (const se of ctx.istio('ServiceEntry', NET, serviceEntry)) {
+    const { spec } = se;
+    if ((spec.addresses ?? []).length > 0) continue;
+    (spec.ports ?? []).forEach((p, i) => {
+      const protocol = (p.protocol ?? '').toUpperCase();
       if (protocol !== '' && protocol !== 'TCP') return;
       ctx.report(
         MSG.ServiceEntryAddressesRequired,
@@ -70,15 +77,15 @@ function servicePortsOf(
   pods: readonly { namespace: string; labels: Readonly<Record<string, string>> }[],
 ): Set<number> {
   const ports = new Set<number>();
-  for (const svc of ctx.of('Service')) {
-    const sel = stringMap(specOf(svc).selector);
+  for (const svc of ctx.kube('Service', serviceBody)) {
+    const sel = svc.spec?.selector ?? {};
     if (Object.keys(sel).length === 0) continue;
     const selects = pods.some(
       (p) => p.namespace === nsOf(svc) && Object.entries(sel).every(([k, v]) => p.labels[k] === v),
     );
     if (!selects) continue;
-    for (const p of recs(specOf(svc).ports)) {
-      if (typeof p.port === 'number') ports.add(p.port);
+    for (const p of svc.spec?.ports ?? []) {
+      ports.add(p.port);
       if (typeof p.targetPort === 'number') ports.add(p.targetPort);
     }
   }
@@ -86,9 +93,9 @@ function servicePortsOf(
 }
 
 export function analyzeGateways(ctx: AnalysisContext): void {
-  const gateways = ctx.of('Gateway', 'networking.istio.io');
+  const gateways = ctx.istio('Gateway', NET, gateway);
   for (const gw of gateways) {
-    const sel = stringMap(specOf(gw).selector);
+    const sel = gw.spec.selector ?? {};
     // Istio's default: a Gateway selects workloads in every namespace.
     const pods = ctx.workloads.filter((w) => Object.entries(sel).every(([k, v]) => w.labels[k] === v));
     if (pods.length === 0) {
@@ -101,9 +108,9 @@ export function analyzeGateways(ctx: AnalysisContext): void {
       continue;
     }
     const ports = servicePortsOf(ctx, pods);
-    recs(specOf(gw).servers).forEach((s, i) => {
-      const n = rec(s.port)?.number;
-      if (typeof n === 'number' && !ports.has(n)) {
+    (gw.spec.servers ?? []).forEach((s, i) => {
+      const n = s.port.number;
+      if (!ports.has(n)) {
         ctx.report(
           MSG.GatewayPortNotDefinedOnService,
           gw,
@@ -115,21 +122,21 @@ export function analyzeGateways(ctx: AnalysisContext): void {
     });
   }
   // IST0145: same selector, same port, a host in common, different Gateways.
-  const keyOf = (gw: KubeObject): string => labelText(stringMap(specOf(gw).selector));
+  const keyOf = (gw: IstioObject<GatewaySpec>): string => labelText(gw.spec.selector ?? {});
   for (const gw of gateways) {
     for (const other of gateways) {
       if (other === gw || keyOf(other) !== keyOf(gw)) continue;
-      for (const s of recs(specOf(gw).servers)) {
-        const port = rec(s.port)?.number;
-        for (const o of recs(specOf(other).servers)) {
-          if (rec(o.port)?.number !== port) continue;
-          const common = strs(s.hosts).filter((h) => strs(o.hosts).includes(h));
+      for (const s of gw.spec.servers ?? []) {
+        const port = s.port.number;
+        for (const o of other.spec.servers ?? []) {
+          if (o.port.number !== port) continue;
+          const common = s.hosts.filter((h) => o.hosts.includes(h));
           if (common.length === 0) continue;
           ctx.report(
             MSG.ConflictingGateways,
             gw,
             `Conflict with gateways ${nsOf(other)}/${other.metadata.name} ` +
-              `(workload selector ${keyOf(gw)}, port ${String(port)}, ` +
+              `(workload selector ${keyOf(gw)}, port ${port}, ` +
               `hosts ${common.join(', ')}).`,
             'spec.servers',
           );
