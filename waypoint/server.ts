@@ -27,7 +27,7 @@ import { tunnelSource, verifiedWorkload } from './source-identity.js';
 import { routesBySni, selectL4Route } from './route/l4-routes.js';
 import { peekClientHello } from '../core/tls/peek.js';
 import { attachTunnelInfo, type TunnelInfo } from './tunnel-info.js';
-import { TunnelSocket } from './tunnel-socket.js';
+import { asHttpSocket } from './tunnel-socket.js';
 import { clusterName, type Cluster, type VirtualHost } from '../core/model/l7.js';
 import type { EndpointRuntime } from './upstream/balancer.js';
 import type { TransportFactory } from './upstream/router.js';
@@ -240,8 +240,8 @@ export class WaypointServer {
    * session dies (e.g. ended by the server for protocol errors) errors every tunnel on it,
    * including ones still waiting for their first bytes, before any HTTP server listens.
    */
-  private accept(req: HboneRequest): TunnelSocket {
-    const stream = new TunnelSocket(acceptTunnel(req));
+  private accept(req: HboneRequest): Duplex {
+    const stream = asHttpSocket(acceptTunnel(req));
     stream.on('error', (err) =>
       this.o.log.debug('downstream tunnel error', { err: describeError(err), peer: req.peerIdentity }),
     );

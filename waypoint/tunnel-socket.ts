@@ -64,3 +64,41 @@ export class TunnelSocket extends Duplex {
     return this;
   }
 }
+
+type Patched = Duplex & {
+  _write(chunk: Buffer | string, encoding: BufferEncoding, callback: (error?: Error | null) => void): void;
+  _writev?(chunks: Chunk[], callback: (error?: Error | null) => void): void;
+  setNoDelay?: () => unknown;
+  setKeepAlive?: () => unknown;
+  ref?: () => unknown;
+  unref?: () => unknown;
+};
+
+const self = function (this: unknown): unknown {
+  return this;
+};
+
+/**
+ * The tunnel stream itself as node:http's socket, without the Duplex in between (one stream
+ * hop less per chunk each way): its writes are made Buffer-only in place (the same reason as
+ * TunnelSocket), and the socket knobs node:http calls are no-ops.
+ */
+export function asHttpSocket(stream: Duplex): Duplex {
+  const s = stream as Patched;
+  // Writable passes 'buffer' as the encoding of Buffer chunks (not a BufferEncoding).
+  const write = s._write.bind(s) as (chunk: Buffer, encoding: string, callback: (error?: Error | null) => void) => void;
+  s._write = (chunk, encoding, callback) => write(toBuffer(chunk, encoding), 'buffer', callback);
+  s._writev = (chunks, callback) =>
+    write(
+      chunks.length === 1
+        ? toBuffer(chunks[0]!.chunk, chunks[0]!.encoding)
+        : Buffer.concat(chunks.map((c) => toBuffer(c.chunk, c.encoding))),
+      'buffer',
+      callback,
+    );
+  s.setNoDelay ??= self;
+  s.setKeepAlive ??= self;
+  s.ref ??= self;
+  s.unref ??= self;
+  return s;
+}
