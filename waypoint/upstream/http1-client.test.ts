@@ -9,29 +9,8 @@ import { RequestCancel } from './transport-cancel.js';
 import type { UpstreamRequest, UpstreamResponse } from './transport.js';
 
 /** A duplex over a TCP socket that is not a net.Socket, as HBONE streams are. */
-class NotASocket extends Duplex {
-  constructor(private readonly s: net.Socket) {
-    super({ allowHalfOpen: true });
-    s.on('data', (c: Buffer) => {
-      if (!this.push(c)) s.pause();
-    });
-    s.on('end', () => this.push(null));
-    s.on('error', (err) => this.destroy(err));
-    s.on('close', () => this.destroy());
-  }
-  override _read(): void {
-    this.s.resume();
-  }
-  override _write(c: Buffer, _e: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.s.write(c, cb);
-  }
-  override _final(cb: (err?: Error | null) => void): void {
-    this.s.end(cb);
-  }
-  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    this.s.destroy();
-    cb(err);
-  }
+function notASocket(s: net.Socket): Duplex {
+  return Duplex.from({ readable: s, writable: s });
 }
 
 const cleanup: Array<() => void> = [];
@@ -52,7 +31,7 @@ function client(port: number, opts: ConstructorParameters<typeof Http1Client>[1]
     () =>
       new Promise((resolve, reject) => {
         dials.count++;
-        const s = net.connect(port, '127.0.0.1', () => resolve(tcp ? s : new NotASocket(s)));
+        const s = net.connect(port, '127.0.0.1', () => resolve(tcp ? s : notASocket(s)));
         s.once('error', reject);
       }),
     opts,
