@@ -46,6 +46,8 @@ export class BodyChain implements BodyFilter {
   private readonly enders: Array<() => void> = [];
   /** A filter's local reply to the response headers: it replaces the upstream response. */
   private responseReply: LocalReply | undefined;
+  /** The upstream response's HTTP/2 trailers, caught from the moment it came back. */
+  private upstreamTrailers: Trailers | undefined;
 
   /**
    * @param upstreamHeaders the request's upstream headers (Content-Length is fixed up there).
@@ -92,6 +94,13 @@ export class BodyChain implements BodyFilter {
   ): Promise<RouterResult> {
     const result = await this.routeBody(body, deadline, route);
     if (result.kind === 'local') this.abandon();
+    // Trailers may arrive while response callbacks run, before the body is handed on.
+    else
+      result.response.body.on('trailers', (t: Record<string, string | string[] | undefined>) => {
+        this.upstreamTrailers = Object.fromEntries(
+          Object.entries(t).filter((e): e is [string, string | string[]] => e[1] !== undefined),
+        );
+      });
     return result;
   }
 
@@ -157,27 +166,20 @@ export class BodyChain implements BodyFilter {
       this.abandon();
       return this.responseReply;
     }
-    if (this.responseStages.length === 0) return body;
+    if (this.responseStages.length === 0) return this.untouched(body);
     const bodiless = this.method === 'HEAD' || status === 204 || status === 304 || headers['content-length'] === '0';
     if (bodiless) {
       this.abandon();
-      return body;
+      return this.untouched(body);
     }
     const length = declaredLength(headers['content-length']);
-    // HTTP/2 trailers (gRPC's status) arrive on the upstream body just before its end.
-    let upstreamTrailers: Trailers | undefined;
-    body.on('trailers', (t: Record<string, string | string[] | undefined>) => {
-      upstreamTrailers = Object.fromEntries(
-        Object.entries(t).filter((e): e is [string, string | string[]] => e[1] !== undefined),
-      );
-    });
     const filtered: FilteredBody = new FilteredBody(
       chain(this.responseStages),
       length,
       (reply) =>
         // The head has gone to the client: a reply can no longer be sent, the stream is reset.
         filtered.destroy(new Error(`a body filter answered ${reply.status} after the response began`)),
-      () => upstreamTrailers,
+      () => this.upstreamTrailers,
     );
     filtered.once('close', () => {
       if (!filtered.readableEnded) {
@@ -198,6 +200,13 @@ export class BodyChain implements BodyFilter {
     if (filtered.complete) headers['content-length'] = String(filtered.output.reduce((n, b) => n + b.length, 0));
     else delete headers['content-length'];
     return filtered;
+  }
+
+  /** The upstream body as it came; trailers that arrived before it was handed on are emitted again at its end. */
+  private untouched(body: Readable): Readable {
+    const early = this.upstreamTrailers;
+    if (early) body.prependOnceListener('end', () => body.emit('trailers', early));
+    return body;
   }
 
   private abandon(): void {

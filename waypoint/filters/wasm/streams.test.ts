@@ -13,6 +13,8 @@ import { localReply, type LocalReply } from '../../respond.js';
 import { BodyChain, type BodyStage } from './body-chain.js';
 import { WasmBodyStage, type WasmStream } from './body-stage.js';
 import { FilteredBody, type Trailers } from './body-stream.js';
+import type { RouterResult } from '../../upstream/router.js';
+import { RequestCancel } from '../../upstream/transport-cancel.js';
 import type { WasmPluginRunner } from './runner.js';
 import { ProxyWasmVm, type BodyCall, type BodyOutcome } from './vm.js';
 
@@ -228,14 +230,19 @@ describe('trailers and response replies through the body chain', () => {
     expect(ended).toBe(1);
   });
 
+  /** Routes through the chain to an upstream answer whose body is `body` (route catches its trailers). */
+  const routeTo = (chain: BodyChain, body: PassThrough) =>
+    chain.route(undefined, new RequestCancel(), () =>
+      Promise.resolve({ kind: 'upstream', response: { status: 200, headers: {}, body } } as unknown as RouterResult),
+    );
+
   it('response trailers go through the stages and come out as a trailers event before the end', async () => {
     const chain = new BodyChain('POST', {}, true);
     chain.addResponseStage(marking);
     const upstream = new PassThrough();
-    const out = (await (async () => {
-      upstream.write('abc');
-      return chain.response(200, {}, upstream);
-    })()) as Readable;
+    await routeTo(chain, upstream);
+    upstream.write('abc');
+    const out = (await chain.response(200, {}, upstream)) as Readable;
     const events: string[] = [];
     let got: Trailers | undefined;
     out.on('trailers', (t: Trailers) => {
@@ -248,6 +255,20 @@ describe('trailers and response replies through the body chain', () => {
     expect(await readAll(out)).toBe('abc');
     expect(got).toEqual({ 'grpc-status': '0', 'x-seen': 'yes' });
     expect(events).toEqual(['trailers', 'end']);
+  });
+
+  it('trailers that came while response callbacks ran are emitted again at the end of an untouched body', async () => {
+    const chain = new BodyChain('POST', {}, true);
+    const upstream = new PassThrough();
+    expect((await routeTo(chain, upstream)).kind).toBe('upstream');
+    upstream.end('abc');
+    upstream.emit('trailers', { 'grpc-status': '0' }); // before anyone listened on the body
+    const out = (await chain.response(200, {}, upstream)) as Readable;
+    expect(out).toBe(upstream);
+    let got: Trailers | undefined;
+    out.on('trailers', (t: Trailers) => (got = t));
+    expect(await readAll(out)).toBe('abc');
+    expect(got).toEqual({ 'grpc-status': '0' });
   });
 
   it('a body that ended at its declared length passes its trailers as they came; none, no event', async () => {
