@@ -104,6 +104,17 @@ int NetnsFd(Napi::Env env, const std::string& path) {
   return fd;
 }
 
+// The JS thread's own namespace, opened once: the thread always returns to it after a socket
+// is made elsewhere, so the fd stays valid (an open of /proc per socket cost as much as setns).
+int SelfNetnsFd(Napi::Env env) {
+  static int self = -1;
+  if (self < 0) {
+    self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (self < 0) throw ErrnoError(env, errno, "open", "/proc/thread-self/ns/net");
+  }
+  return self;
+}
+
 int FdArg(const Napi::CallbackInfo& info, size_t i) {
   if (info.Length() <= i || !info[i].IsNumber()) {
     throw Napi::TypeError::New(info.Env(), "argument " + std::to_string(i) + " must be a file descriptor (number)");
@@ -130,13 +141,8 @@ Napi::Value SocketInNetns(const Napi::CallbackInfo& info) {
   }
   int target = NetnsFd(env, path);
 
-  int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-  if (self < 0) throw ErrnoError(env, errno, "open", "/proc/thread-self/ns/net");
-  if (setns(target, CLONE_NEWNET) != 0) {
-    int err = errno;
-    close(self);
-    throw ErrnoError(env, err, "setns", path);
-  }
+  int self = SelfNetnsFd(env);
+  if (setns(target, CLONE_NEWNET) != 0) throw ErrnoError(env, errno, "setns", path);
   int fd = socket(family == 6 ? AF_INET6 : AF_INET, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   int sockErr = errno;
   if (setns(self, CLONE_NEWNET) != 0) {
@@ -146,7 +152,6 @@ Napi::Value SocketInNetns(const Napi::CallbackInfo& info) {
             path.c_str(), strerror(errno));
     abort();
   }
-  close(self);
   if (fd < 0) throw ErrnoError(env, sockErr, "socket", path);
   return Napi::Number::New(env, fd);
 }
