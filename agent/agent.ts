@@ -97,6 +97,8 @@ export class Agent implements ComponentRuntime {
   private socksClosed: Promise<unknown> = Promise.resolve();
   /** Returns freed native memory (TLS/HTTP/2 buffers) to the kernel after a load. */
   private trimmer: MallocTrimmer | undefined;
+  /** Enrolments and removals so far (activity for the trimmer). */
+  private podChanges = 0;
   readonly proxy: ProxyContext;
 
   constructor(deps: AgentDeps) {
@@ -143,10 +145,12 @@ export class Agent implements ComponentRuntime {
     this.configLoaded = true;
     await this.replay();
     this.replayed = true;
+    // Activity: connections opened and closed, and pods enrolled or removed (each enrolment
+    // leaves key generation, CSR and TLS context garbage behind).
     this.trimmer = startMallocTrim({
       activity: () => {
         const c = this.tracker.counts();
-        return c.opened + c.closed;
+        return c.opened + c.closed + this.podChanges;
       },
     });
     try {
@@ -334,6 +338,7 @@ export class Agent implements ComponentRuntime {
           : {}),
       });
       this.pods.set(pod.uid, entry);
+      this.podChanges++;
       if (persist) await this.registry.put(pod);
       log.info('pod serving', { identity: entry.ctx.identity, ips: pod.ips, netns: pod.netnsPath });
     });
@@ -344,6 +349,7 @@ export class Agent implements ComponentRuntime {
     return this.serial(uid, async () => {
       const entry = this.pods.get(uid);
       this.pods.delete(uid);
+      this.podChanges++;
       await this.registry.remove(uid);
       if (!entry) return;
       await entry.listeners.close();
