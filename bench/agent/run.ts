@@ -45,7 +45,7 @@ type CaseName = (typeof CASES)[number];
 export const TESTS = ['rr', 'bulk', 'conn', 'http'] as const;
 type TestName = (typeof TESTS)[number];
 /** How long after the last test `rss_mb_quiet` is read. */
-const QUIET_MS = 3000;
+const QUIET_MS = 5000;
 
 const PREFIX = 'ambt-bench-';
 const BRIDGE = 'ambt-bench-br0';
@@ -216,11 +216,16 @@ async function measure(group: ChildGroup, s: Setup, o: Options): Promise<ResultR
     );
   }
   if (runs('conn')) {
+    const meter = new CpuMeter(meshPids).start();
     const conn = await connectRate(group, s.client, s.target, half, o.concurrency);
+    const connCpu = meter.stop().total;
     if (conn.errors > 0) log(`${s.name}: ${conn.errors} failed connections (${conn.lastError})`);
     await openAfter(s, 'new-connection');
     row.conns_per_s = round(conn.perSecond, 0);
-    said.push(`${conn.perSecond.toFixed(0)} conn/s`);
+    const connections = conn.perSecond * half;
+    said.push(
+      `${conn.perSecond.toFixed(0)} conn/s${s.agent && connections > 0 ? ` (agent ${((1000 * connCpu) / connections).toFixed(2)} ms CPU per connection)` : ''}`,
+    );
   }
   if (runs('http')) {
     const servingPids = [...s.servers.pids(), ...meshPids];
@@ -252,7 +257,8 @@ async function measure(group: ChildGroup, s: Setup, o: Options): Promise<ResultR
     row.rss_mb = round(rssMbOfPid(s.agent.pid), 1);
     if (s.metricsPort) log(`${s.name}: agent RSS ${row.rss_mb} MiB; ${await heapLine(s.metricsPort)}`);
     // The agent gives freed native buffers back once connections stop opening and closing
-    // (agent/inpod/malloc-trim.ts, one quiet second): what it holds when the load is over.
+    // (agent/inpod/malloc-trim.ts: one quiet second, at least 5 s after its last trim): what it
+    // holds when the load is over.
     await new Promise((r) => setTimeout(r, QUIET_MS));
     row.rss_mb_quiet = round(rssMbOfPid(s.agent.pid), 1);
     log(
