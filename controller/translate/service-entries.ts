@@ -4,7 +4,7 @@
 // workloadSelector).
 import { byKey, compact } from './raw.js';
 import { exportToOf } from './services.js';
-import { localityFromText } from './workload-entries.js';
+import { localityFromText } from './locality.js';
 import { allocateAutoVips, wantsAutoVip } from '../../core/dns/vip-allocation.js';
 import type { Inventory } from './inventory.js';
 import type { IstioObject } from './decode-object.js';
