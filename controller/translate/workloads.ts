@@ -2,6 +2,7 @@
 // WorkloadGroup templates → mesh Workloads with identity, IPs, node, labels, locality, and
 // enrolment from the namespace label (`mesh-mode=ambient` or `istio.io/dataplane-mode=ambient`).
 import { spiffeIdFor } from './identity.js';
+import { localityFromText } from './locality.js';
 import { compact, byKey } from './raw.js';
 import type { Inventory } from './inventory.js';
 import type { IstioObject } from './decode-object.js';
@@ -194,11 +195,7 @@ function fromWorkloadEntry(
   const group = groupName ? groups.get(`${ns}/${groupName}`) : undefined;
   const template = group?.spec.template ?? {};
   const labels = { ...group?.spec.metadata?.labels, ...template.labels, ...spec.labels };
-  const localityText = spec.locality ?? template.locality;
-  const [region, zone, subzone] = (localityText ?? '').split('/');
-  const locality = localityText
-    ? compact({ region: region || undefined, zone: zone || undefined, subzone: subzone || undefined })
-    : undefined;
+  const locality = localityFromText(spec.locality ?? template.locality);
   return workloadOf(
     ctx,
     'WorkloadEntry',
