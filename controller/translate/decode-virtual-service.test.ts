@@ -3,10 +3,8 @@
 // rejects the VirtualService, naming it, the field path and the file:line it came from, and
 // the rest of the mesh still translates. Fields Istio's API has are accepted and read.
 import { describe, expect, it } from 'vitest';
-import { formatRejection, translate } from './index.js';
-import { parseYamlFile } from '../sources/file-parse.js';
-import { objectKey } from '../sources/types.js';
-import { MESH } from './testdata/mesh.js';
+import { formatRejection, type TranslateResult } from './index.js';
+import { translateAfterMesh } from './testdata/with-origins.js';
 
 const FILE = 'routes.yaml';
 
@@ -18,17 +16,9 @@ const vsYaml = (spec: string): string =>
 const route = 'route: [{ destination: { host: ratings } }]';
 
 /** Translate MESH plus one VirtualService document, read as from FILE (with origins). */
-function translateWith(vs: string): { result: ReturnType<typeof translate>; vsLine: number } {
-  const text = `${MESH}---\n${vs}`;
-  const { documents, problems } = parseYamlFile(text, FILE);
-  expect(problems).toEqual([]);
-  const origins = new Map(documents.map((d) => [objectKey(d.object), d.origin] as const));
-  const result = translate(
-    documents.map((d) => d.object),
-    { origins },
-  );
-  // The VirtualService's `apiVersion:` line follows MESH and the `---` separator.
-  return { result, vsLine: MESH.split('\n').length + 1 };
+function translateWith(vs: string): { result: TranslateResult; vsLine: number } {
+  const { result, line } = translateAfterMesh(vs, FILE);
+  return { result, vsLine: line };
 }
 
 const CASES: readonly [what: string, spec: string, field: string, reason: RegExp][] = [
