@@ -5,7 +5,8 @@
 // - proxy_on_request_body reads the request headers (x-deny-body) and denies;
 // - over HTTP/2 to a gRPC-style backend, proxy_on_response_trailers adds a trailer and copies
 //   grpc-status; a trailers-only error keeps its status; proxy_on_request_trailers denies a
-//   request whose trailers carry x-deny.
+//   request whose trailers carry x-deny;
+// - a trapping proxy_on_response_headers answers 500 under FAIL_CLOSE, passes under FAIL_OPEN.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import os from 'node:os';
@@ -192,6 +193,37 @@ describe('waypoint: WasmPlugin response replies, trailers, and request headers i
     const ok = await w.request({ method: 'POST', path: '/order', body: 'a cortado', h2: true });
     expect(ok.status).toBe(200);
     expect(pod().seen.at(-1)?.body).toBe('a cortado');
+  });
+
+  it('a trapping response headers callback: FAIL_CLOSE answers 500 instead of the response, FAIL_OPEN passes it', async () => {
+    const wat = path.join(dir, 'trap-response.wat');
+    writeFileSync(
+      wat,
+      `(module (memory (export "memory") 1)
+         (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32) (i32.const 0))
+         (func (export "proxy_on_response_headers") (param i32 i32 i32) (result i32) unreachable))`,
+    );
+    const file = path.join(dir, 'trap-response.wasm');
+    const bytes = watToWasm(wat, file);
+    const trapping = (failStrategy: WasmPluginConfig['failStrategy']): void => {
+      const trap = { ...plugin, key: 'coffee-shop/trap-response', url: pathToFileURL(file).href, failStrategy };
+      const config = waypointConfig(
+        [{ source: 'default', matches: [], destinations: [to(undefined)] }],
+        [w.cluster(undefined, () => true)],
+        { wasmPlugins: [{ ...trap, sha256: sha256Hex(bytes) }], version: `wasm-streams-trap-${Math.random()}` },
+      );
+      expect(w.runtime.apply(config, [])).toEqual([]);
+    };
+    trapping('FAIL_CLOSE');
+    const before = pod().seen.length;
+    const closed = await w.request({ path: '/trap' });
+    expect(closed.status).toBe(500);
+    expect(closed.body).toBe('wasm plugin coffee-shop/trap-response failed');
+    expect(pod().seen.length).toBe(before + 1); // the service answered; its response was replaced
+    trapping('FAIL_OPEN');
+    const open = await w.request({ path: '/trap' });
+    expect(open.status).toBe(200);
+    expect(open.body).toBe(`hello from ${pod().ip}`);
   });
 
   describe('over HTTP/2 to a gRPC-style backend', () => {

@@ -131,7 +131,7 @@ class WasmFilter implements HttpFilter {
     } catch (err) {
       this.failed(err, 'request headers');
       if (this.plugin.failStrategy === 'FAIL_OPEN') return undefined;
-      return localReply(500, `wasm plugin ${this.plugin.key} failed`);
+      return localReply(500, this.failure());
     }
     if (outcome.localResponse) {
       const { status, body, headers } = outcome.localResponse;
@@ -177,7 +177,7 @@ class WasmFilter implements HttpFilter {
 
   /**
    * The response headers through the plugin; its local reply replaces the upstream response (the
-   * head has not gone out yet). A failure here leaves the response as it came.
+   * head has not gone out yet), and so does a failure under FAIL_CLOSE (500, as for requests).
    */
   private async onResponse(
     runner: WasmPluginRunner,
@@ -199,7 +199,12 @@ class WasmFilter implements HttpFilter {
       replaceHeaders(headers, outcome.headers);
     } catch (err) {
       this.failed(err, 'response headers');
+      if (this.plugin.failStrategy !== 'FAIL_OPEN') chain.answerResponse(localReply(500, this.failure()));
     }
+  }
+
+  private failure(): string {
+    return `wasm plugin ${this.plugin.key} failed`;
   }
 
   /** At most one line a second: a broken plugin under load would flood the log. */
