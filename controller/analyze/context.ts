@@ -2,7 +2,6 @@
 // where each object came from. Pure: built from the objects alone.
 import type { KubeObject, ObjectOrigin } from '../sources/types.js';
 import { objectKey } from '../sources/types.js';
-import { rec, recs, str, stringMap, type Raw } from '../translate/raw.js';
 import { decodeIstioObject, type IstioObject } from '../translate/decode-object.js';
 import { decodeKubeObject, type KubeDecoded } from '../translate/decode-kube.js';
 import { workloadEntry } from '../../core/crds/networking.js';
@@ -98,9 +97,6 @@ export class AnalysisContext {
 }
 
 export const nsOf = (o: KubeObject): string => o.metadata?.namespace ?? 'default';
-export const specOf = (o: KubeObject): Raw => rec(o.spec) ?? {};
-export const names = (list: readonly Raw[]): string[] => list.map((r) => str(r.name) ?? '');
-export { rec, recs, str, stringMap };
 
 export function labelText(labels: Readonly<Record<string, string>>): string {
   return Object.entries(labels)
