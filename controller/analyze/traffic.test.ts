@@ -38,27 +38,24 @@ function run(yaml: string): { messages: Message[]; line: number } {
 
 const codes = (messages: readonly Message[]): string[] => messages.map((m) => `${m.type.code} ${m.field ?? ''}`);
 
-describe('traffic analyzers on decoded objects', () => {
-  it('a DestinationRule the schema refuses: IST0106 with field and file:line, no TLS finding from it', () => {
-    const { messages, line } = run(`apiVersion: networking.istio.io/v1
+/** A DestinationRule with SIMPLE TLS and no CA, its names field spelled `field`. */
+const simpleTlsRule = (field: string): string => `apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: { name: api, namespace: shop }
 spec:
   host: api.example.com
-  trafficPolicy: { tls: { mode: SIMPLE, subjectAltName: [api.example.com] } }
-`);
+  trafficPolicy: { tls: { mode: SIMPLE, ${field}: [api.example.com] } }
+`;
+
+describe('traffic analyzers on decoded objects', () => {
+  it('a DestinationRule the schema refuses: IST0106 with field and file:line, no TLS finding from it', () => {
+    const { messages, line } = run(simpleTlsRule('subjectAltName'));
     expect(codes(messages)).toEqual(['IST0106 spec.trafficPolicy.tls.subjectAltName']);
     expect(messages[0]?.origin).toMatchObject({ kind: 'DestinationRule', name: 'api', file: FILE, line });
   });
 
   it('the same DestinationRule spelled right: IST0128 at its tls', () => {
-    const { messages } = run(`apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: { name: api, namespace: shop }
-spec:
-  host: api.example.com
-  trafficPolicy: { tls: { mode: SIMPLE, subjectAltNames: [api.example.com] } }
-`);
+    const { messages } = run(simpleTlsRule('subjectAltNames'));
     expect(codes(messages)).toEqual(['IST0128 spec.trafficPolicy.tls']);
   });
 

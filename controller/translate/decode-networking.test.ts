@@ -4,10 +4,8 @@
 // naming it, the field path and the file:line it came from, and the rest of the mesh still
 // translates. What decodes cleanly translates as before.
 import { describe, expect, it } from 'vitest';
-import { formatRejection, translate } from './index.js';
-import { parseYamlFile } from '../sources/file-parse.js';
-import { objectKey } from '../sources/types.js';
-import { MESH } from './testdata/mesh.js';
+import { formatRejection } from './index.js';
+import { translateAfterMesh } from './testdata/with-origins.js';
 
 const FILE = 'networking.yaml';
 
@@ -16,19 +14,7 @@ const objYaml = (kind: string, spec: string): string =>
   `apiVersion: networking.istio.io/v1\nkind: ${kind}\nmetadata: { name: bad, namespace: shop }\n` +
   `spec:\n${spec.replace(/^/gm, '  ')}\n`;
 
-/** Translate MESH plus one document, read as from FILE (with origins). */
-function translateWith(doc: string): { result: ReturnType<typeof translate>; line: number } {
-  const text = `${MESH}---\n${doc}`;
-  const { documents, problems } = parseYamlFile(text, FILE);
-  expect(problems).toEqual([]);
-  const origins = new Map(documents.map((d) => [objectKey(d.object), d.origin] as const));
-  const result = translate(
-    documents.map((d) => d.object),
-    { origins },
-  );
-  // The document's `apiVersion:` line follows MESH and the `---` separator.
-  return { result, line: MESH.split('\n').length + 1 };
-}
+const translateWith = (doc: string) => translateAfterMesh(doc, FILE);
 
 const SE_PORT = 'ports: [{ number: 443, name: tls, protocol: TLS }]';
 const GW_PORT = 'port: { number: 80, name: http, protocol: HTTP }';
