@@ -5,7 +5,7 @@
 // - proxy_on_request_body reads the request headers (x-deny-body) and denies;
 // - over HTTP/2 to a gRPC-style backend, proxy_on_response_trailers adds a trailer and copies
 //   grpc-status; a trailers-only error keeps its status; proxy_on_request_trailers denies a
-//   request whose trailers carry x-deny;
+//   request whose trailers carry x-deny (and so it does over HTTP/1, chunked);
 // - a trapping proxy_on_response_headers answers 500 under FAIL_CLOSE, passes under FAIL_OPEN.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import http2 from 'node:http2';
@@ -193,6 +193,35 @@ describe('waypoint: WasmPlugin response replies, trailers, and request headers i
     const ok = await w.request({ method: 'POST', path: '/order', body: 'a cortado', h2: true });
     expect(ok.status).toBe(200);
     expect(pod().seen.at(-1)?.body).toBe('a cortado');
+  });
+
+  it('HTTP/1 chunked request trailers reach proxy_on_request_trailers: x-deny answers 403', async () => {
+    /** Writes a raw chunked request with `trailer` and reads the answer's status and body. */
+    const send = async (trailer: string): Promise<{ status: number; body: string }> => {
+      const tunnel = await w.rawTunnel();
+      try {
+        tunnel.write(
+          `POST /order HTTP/1.1\r\nHost: customer-service:${APP_PORT}\r\nTransfer-Encoding: chunked\r\n` +
+            `Connection: close\r\n\r\n5\r\nhello\r\n0\r\n${trailer}\r\n\r\n`,
+        );
+        let raw = '';
+        for await (const c of tunnel) {
+          raw += (c as Buffer).toString();
+          const head = raw.indexOf('\r\n\r\n');
+          const length = /content-length: (\d+)/i.exec(raw.slice(0, head));
+          if (head >= 0 && length && raw.length >= head + 4 + Number(length[1])) break;
+        }
+        const [head = '', body = ''] = raw.split('\r\n\r\n');
+        return { status: Number(head.split(' ')[1]), body };
+      } finally {
+        tunnel.destroy();
+      }
+    };
+    const denied = await send('x-deny: 1');
+    expect(denied).toEqual({ status: 403, body: BLOCKED });
+    const passed = await send('x-other: 1');
+    expect(passed.status).toBe(200);
+    expect(pod().seen.at(-1)?.body).toBe('hello');
   });
 
   it('a trapping response headers callback: FAIL_CLOSE answers 500 instead of the response, FAIL_OPEN passes it', async () => {
