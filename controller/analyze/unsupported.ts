@@ -53,11 +53,13 @@ export const UNSUPPORTED_FIELDS: Readonly<Record<string, readonly string[]>> = {
   Gateway: ['spec.servers[*].defaultEndpoint', 'spec.servers[*].tls.cipherSuites'],
   ServiceEntry: ['spec.subjectAltNames', 'spec.endpoints[*].network'],
   WorkloadEntry: ['spec.network'],
-  RequestAuthentication: ['spec.jwtRules[*].timeout'],
+  RequestAuthentication: ['spec.jwtRules[*].timeout', 'spec.jwtRules[*].spaceDelimitedClaims'],
   Telemetry: [
     'spec.metrics[*].reportingInterval',
     'spec.tracing[*].customTags',
     'spec.tracing[*].useRequestIdForTraceSampling',
+    'spec.tracing[*].enableIstioTags',
+    'spec.tracing[*].disableContextPropagation',
   ],
 };
 

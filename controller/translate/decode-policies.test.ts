@@ -153,6 +153,41 @@ const CASES: readonly Case[] = [
     field: 'spec.failstrategy',
     reason: /unknown field "failstrategy"/,
   },
+  {
+    what: 'RequestAuthentication: a claim to header without its claim',
+    kind: 'RequestAuthentication',
+    yaml: `${RA}${meta('bad')}spec: { jwtRules: [{ issuer: a, outputClaimToHeaders: [{ header: x-sub }] }] }\n`,
+    field: 'spec.jwtRules[0].outputClaimToHeaders[0].claim',
+    reason: /required field is missing/,
+  },
+  {
+    what: 'Telemetry: a metric Istio does not have',
+    kind: 'Telemetry',
+    yaml: `${TM}${meta('bad')}spec: { metrics: [{ overrides: [{ match: { metric: REQUESTS }, disabled: true }] }] }\n`,
+    field: 'spec.metrics[0].overrides[0].match.metric',
+    reason: /unknown value "REQUESTS"/,
+  },
+  {
+    what: 'Telemetry: a custom tag of no known source',
+    kind: 'Telemetry',
+    yaml: `${TM}${meta('bad')}spec: { tracing: [{ customTags: { team: { literl: { value: a } } } }] }\n`,
+    field: 'spec.tracing[0].customTags.team.literl',
+    reason: /unknown field "literl"/,
+  },
+  {
+    what: 'WasmPlugin: pluginConfig that is not a map',
+    kind: 'WasmPlugin',
+    yaml: `${WP}${meta('bad')}spec: { ${URL}, pluginConfig: "deny=/admin" }\n`,
+    field: 'spec.pluginConfig',
+    reason: /must be an object, got string/,
+  },
+  {
+    what: 'WasmPlugin: FAIL_RELOAD, which Ambit cannot honour',
+    kind: 'WasmPlugin',
+    yaml: `${WP}${meta('bad')}spec: { ${URL}, failStrategy: FAIL_RELOAD }\n`,
+    field: 'spec.failStrategy',
+    reason: /FAIL_RELOAD is not supported by Ambit/,
+  },
 ];
 
 /** Objects of `text` as `ambitctl` and the controller read a file: with their origins. */
@@ -200,6 +235,29 @@ describe('decoded security, Telemetry and WasmPlugin objects: rejections name ob
     const { snapshot, rejected } = translate(objects, { origins });
     expect(rejected.map((r) => [r.name, r.field])).toEqual([['bad', 'spec.rule']]);
     expect(snapshot.authorizationPolicies.map((p) => p.key)).toEqual(['shop/good']);
+  });
+});
+
+describe("fields of Istio's current API are accepted", () => {
+  it('jwks_uri is read as jwksUri; spaceDelimitedClaims, enableIstioTags and disableContextPropagation decode', () => {
+    const text =
+      `${BASE}---\n${RA}${meta('old-spelling')}` +
+      'spec: { jwtRules: [{ issuer: a, jwks_uri: "https://idp.example/jwks", spaceDelimitedClaims: [roles] }] }\n' +
+      `---\n${TM}${meta('tags')}spec: { tracing: [{ enableIstioTags: false, disableContextPropagation: true }] }\n`;
+    const { objects, origins } = load(text);
+    const { snapshot, rejected, waypoints } = translate(objects, { origins });
+    expect(rejected).toEqual([]);
+    expect(snapshot.mesh.telemetry?.map((p) => p.key)).toEqual(['shop/tags']);
+    const rules = waypoints.get('shop')?.requestAuthentications?.flatMap((r) => r.jwtRules) ?? [];
+    expect(rules).toEqual([{ issuer: 'a', jwksUri: 'https://idp.example/jwks' }]);
+  });
+
+  it('jwksUri and jwks_uri together are refused', () => {
+    const text = `${BASE}---\n${RA}${meta('bad')}spec: { jwtRules: [{ issuer: a, jwksUri: "https://a/j", jwks_uri: "https://a/j" }] }\n`;
+    const { objects, origins } = load(text);
+    expect(translate(objects, { origins }).rejected.map((r) => [r.name, r.field])).toEqual([
+      ['bad', 'spec.jwtRules[0].jwks_uri'],
+    ]);
   });
 });
 

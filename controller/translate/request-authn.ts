@@ -14,14 +14,14 @@ export function translateRequestAuthentication(
     compact({
       issuer: r.issuer ?? '',
       audiences: r.audiences,
-      jwksUri: r.jwksUri,
+      jwksUri: r.jwksUri ?? r.jwks_uri,
       jwks: r.jwks,
       fromHeaders: r.fromHeaders?.map((h) => compact({ name: h.name, prefix: h.prefix })),
       fromParams: r.fromParams,
       fromCookies: r.fromCookies,
       forwardOriginalToken: r.forwardOriginalToken,
       outputPayloadToHeader: r.outputPayloadToHeader,
-      outputClaimToHeaders: r.outputClaimToHeaders?.map((c) => ({ header: c.header ?? '', claim: c.claim ?? '' })),
+      outputClaimToHeaders: r.outputClaimToHeaders?.map((c) => ({ header: c.header, claim: c.claim })),
     }),
   );
   return { key: `${ns}/${obj.metadata.name}`, name: obj.metadata.name, scope: scopeOf(obj, rootNamespace), jwtRules };

@@ -134,7 +134,7 @@ describe('Telemetry translation', () => {
       'an unknown metric',
       `  metrics: [{ overrides: [{ match: { metric: REQUEST_COUNTS }, disabled: true }] }]\n`,
       'spec.metrics[0].overrides[0].match.metric',
-      /unknown metric "REQUEST_COUNTS"/,
+      /unknown value "REQUEST_COUNTS"/,
     ],
     [
       'an unknown field',

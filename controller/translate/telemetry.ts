@@ -9,10 +9,8 @@
 import type { KubeObject, ObjectOrigin } from '../sources/types.js';
 import type { MeshConfig, PolicyScope } from '../../core/model/types.js';
 import {
-  ISTIO_METRICS,
   type AccessLogRule,
   type AccessLogSink,
-  type IstioMetric,
   type MetricOverride,
   type TagOverride,
   type TelemetryMode,
@@ -129,19 +127,11 @@ function metricsOf(spec: TelemetrySpec, issues: Issues): MetricOverride[] {
       if (o.match?.customMetric !== undefined)
         issues.add(`${oat}.match.customMetric`, 'custom metrics are not supported (Ambit has no metric of that name)');
       const metric = o.match?.metric ?? 'ALL_METRICS';
-      const known = metric === 'ALL_METRICS' || metric in ISTIO_METRICS || metric.startsWith('GRPC_');
-      if (!known) {
-        issues.add(
-          `${oat}.match.metric`,
-          `unknown metric "${metric}" (one of ALL_METRICS, ${Object.keys(ISTIO_METRICS).join(', ')})`,
-        );
-        return;
-      }
       const tags = tagOverridesOf(o, oat, issues);
       // GRPC_* message counts are not emitted by Ambit: an override of them changes nothing.
-      if (metric.startsWith('GRPC_')) return;
+      if (metric === 'GRPC_REQUEST_MESSAGES' || metric === 'GRPC_RESPONSE_MESSAGES') return;
       out.push({
-        metrics: metric === 'ALL_METRICS' ? [] : [metric as IstioMetric],
+        metrics: metric === 'ALL_METRICS' ? [] : [metric],
         mode: modeOf(o.match),
         ...(o.disabled !== undefined ? { disabled: o.disabled } : {}),
         tags,

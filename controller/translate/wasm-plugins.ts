@@ -42,6 +42,11 @@ function problemOf(spec: WasmPluginSpec, namespace: string): Problem | undefined
   if (spec.vmConfig !== undefined)
     return { field: 'spec.vmConfig', reason: 'not supported by Ambit (plugins get no environment)' };
   if (spec.type === 'NETWORK') return { field: 'spec.type', reason: 'NETWORK plugins are not supported (HTTP only)' };
+  if (spec.failStrategy === 'FAIL_RELOAD')
+    return {
+      field: 'spec.failStrategy',
+      reason: 'FAIL_RELOAD is not supported by Ambit (a failed plugin is not reloaded): use FAIL_CLOSE or FAIL_OPEN',
+    };
   if (spec.url === '') return { field: 'spec.url', reason: 'required' };
   if (!/^(file|https?):\/\//.test(spec.url))
     return { field: 'spec.url', reason: 'Ambit loads file://, http:// and https:// modules (no OCI images)' };
@@ -66,7 +71,7 @@ function sourceOf(obj: IstioObject<WasmPluginSpec>): WasmPluginSource {
     phase: (spec.phase ?? 'UNSPECIFIED_PHASE') satisfies WasmPluginPhase,
     priority: spec.priority ?? 0,
     ...(spec.pluginConfig !== undefined ? { pluginConfig: spec.pluginConfig } : {}),
-    failStrategy: spec.failStrategy ?? 'FAIL_CLOSE',
+    failStrategy: spec.failStrategy === 'FAIL_OPEN' ? 'FAIL_OPEN' : 'FAIL_CLOSE',
   };
   return {
     namespace,

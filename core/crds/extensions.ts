@@ -19,11 +19,33 @@ import {
   type Schema,
 } from './schema.js';
 
-const providerRef = obj({ name: str });
+const providerRef = obj({ name: str }, { required: ['name'] });
+/** Istio's standard metrics, as Telemetry's MetricSelector names them. */
+const istioMetric = oneOfEnum(
+  'ALL_METRICS',
+  'REQUEST_COUNT',
+  'REQUEST_DURATION',
+  'REQUEST_SIZE',
+  'RESPONSE_SIZE',
+  'TCP_OPENED_CONNECTIONS',
+  'TCP_CLOSED_CONNECTIONS',
+  'TCP_SENT_BYTES',
+  'TCP_RECEIVED_BYTES',
+  'GRPC_REQUEST_MESSAGES',
+  'GRPC_RESPONSE_MESSAGES',
+);
 const telemetryMatch = obj({
-  metric: str,
+  metric: istioMetric,
   customMetric: str,
   mode: oneOfEnum('CLIENT_AND_SERVER', 'CLIENT', 'SERVER'),
+});
+
+/** A tracing tag: exactly one source of its value (Istio's CustomTag oneof). */
+const customTag = obj({
+  literal: obj({ value: str }, { required: ['value'] }),
+  environment: obj({ name: str, defaultValue: str }, { required: ['name'] }),
+  header: obj({ name: str, defaultValue: str }, { required: ['name'] }),
+  formatter: obj({ value: str }, { required: ['value'] }),
 });
 
 export const telemetry = obj({
@@ -37,7 +59,9 @@ export const telemetry = obj({
       randomSamplingPercentage: { ...num, minimum: 0, maximum: 100 } as Schema<number>,
       disableSpanReporting: bool,
       useRequestIdForTraceSampling: bool,
-      customTags: mapOf(anything),
+      customTags: mapOf(customTag),
+      enableIstioTags: bool,
+      disableContextPropagation: bool,
     }),
   ),
   metrics: arr(
@@ -63,7 +87,9 @@ export const telemetry = obj({
   ),
 });
 
-const vmConfig = obj({ env: arr(obj({ name: str, value: str, valueFrom: oneOfEnum('INLINE', 'HOST') })) });
+const vmConfig = obj({
+  env: arr(obj({ name: str, value: str, valueFrom: oneOfEnum('INLINE', 'HOST') }, { required: ['name'] })),
+});
 
 export const wasmPlugin = obj(
   {
@@ -75,14 +101,20 @@ export const wasmPlugin = obj(
     imagePullPolicy: oneOfEnum('UNSPECIFIED_POLICY', 'IfNotPresent', 'Always'),
     imagePullSecret: str,
     verificationKey: str,
-    pluginConfig: anything,
+    /** A Struct: any JSON object, kept as written. */
+    pluginConfig: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } as Schema<
+      Readonly<Record<string, unknown>>
+    >,
     pluginName: str,
     phase: oneOfEnum('UNSPECIFIED_PHASE', 'AUTHN', 'AUTHZ', 'STATS'),
     priority: int,
-    failStrategy: oneOfEnum('FAIL_CLOSE', 'FAIL_OPEN'),
+    failStrategy: oneOfEnum('FAIL_CLOSE', 'FAIL_OPEN', 'FAIL_RELOAD'),
     vmConfig,
     match: arr(
-      obj({ mode: oneOfEnum('UNDEFINED', 'CLIENT', 'SERVER', 'CLIENT_AND_SERVER'), ports: arr(obj({ number: int })) }),
+      obj({
+        mode: oneOfEnum('UNDEFINED', 'CLIENT', 'SERVER', 'CLIENT_AND_SERVER'),
+        ports: arr(obj({ number: int }, { required: ['number'] })),
+      }),
     ),
     type: oneOfEnum('UNSPECIFIED_PLUGIN_TYPE', 'HTTP', 'NETWORK'),
   },

@@ -206,16 +206,20 @@ function checkJwks(issues: Issues, at: string, jwks: string): void {
 }
 
 function checkJwtRule(issues: Issues, at: string, rule: JwtRule, issuers: Set<string>): void {
+  const jwksUri = rule.jwksUri ?? rule.jwks_uri;
+  const uriField = rule.jwksUri !== undefined ? 'jwksUri' : 'jwks_uri';
+  if (rule.jwksUri !== undefined && rule.jwks_uri !== undefined)
+    issues.add(`${at}.jwks_uri`, 'only one of jwksUri or jwks_uri may be set');
   // Istio takes a rule with only jwksUri/jwks: the token's issuer is then not compared.
-  if (rule.issuer === '' || (rule.issuer === undefined && rule.jwksUri === undefined && rule.jwks === undefined))
+  if (rule.issuer === '' || (rule.issuer === undefined && jwksUri === undefined && rule.jwks === undefined))
     issues.add(`${at}.issuer`, 'required field is missing');
   if (rule.issuer !== undefined && rule.issuer !== '') {
     if (issuers.has(rule.issuer)) issues.add(`${at}.issuer`, `duplicate issuer "${rule.issuer}"`);
     issuers.add(rule.issuer);
   }
-  if (rule.jwksUri !== undefined && rule.jwks !== undefined) issues.add(at, 'only one of jwksUri or jwks may be set');
-  if (rule.jwksUri !== undefined && !/^https?:\/\/[^\s/]+/.test(rule.jwksUri))
-    issues.add(`${at}.jwksUri`, `invalid URL ${JSON.stringify(rule.jwksUri)}`);
+  if (jwksUri !== undefined && rule.jwks !== undefined) issues.add(at, 'only one of jwksUri or jwks may be set');
+  if (jwksUri !== undefined && !/^https?:\/\/[^\s/]+/.test(jwksUri))
+    issues.add(`${at}.${uriField}`, `invalid URL ${JSON.stringify(jwksUri)}`);
   if (rule.jwks !== undefined) checkJwks(issues, at, rule.jwks);
   checkStringList(issues, `${at}.audiences`, rule.audiences);
   checkStringList(issues, `${at}.fromParams`, rule.fromParams);
