@@ -84,50 +84,30 @@ function selecting<S>(
   return (ctx) => ctx.istio(kind, group, spec).map((obj) => ({ obj, labels: labelsOf(obj.spec), field }));
 }
 
+const NET = 'networking.istio.io';
+
+/** A security.istio.io policy: `selector.matchLabels`. */
+function policy<S extends { readonly selector?: { readonly matchLabels?: Labels } }>(
+  kind: string,
+  spec: Schema<S>,
+): (ctx: AnalysisContext) => Selecting[] {
+  return selecting(kind, 'security.istio.io', spec, 'spec.selector.matchLabels', (s) => s.selector?.matchLabels);
+}
+
 /** Kinds whose selector picks workloads, with where the labels are. */
 const SELECTING: readonly ((ctx: AnalysisContext) => Selecting[])[] = [
-  selecting(
-    'AuthorizationPolicy',
-    'security.istio.io',
-    sec.authorizationPolicy,
-    'spec.selector.matchLabels',
-    (s) => s.selector?.matchLabels,
-  ),
-  selecting(
-    'PeerAuthentication',
-    'security.istio.io',
-    sec.peerAuthentication,
-    'spec.selector.matchLabels',
-    (s) => s.selector?.matchLabels,
-  ),
-  selecting(
-    'RequestAuthentication',
-    'security.istio.io',
-    sec.requestAuthentication,
-    'spec.selector.matchLabels',
-    (s) => s.selector?.matchLabels,
-  ),
-  selecting(
-    'Sidecar',
-    'networking.istio.io',
-    net.sidecar,
-    'spec.workloadSelector.labels',
-    (s) => s.workloadSelector?.labels,
-  ),
+  policy('AuthorizationPolicy', sec.authorizationPolicy),
+  policy('PeerAuthentication', sec.peerAuthentication),
+  policy('RequestAuthentication', sec.requestAuthentication),
+  selecting('Sidecar', NET, net.sidecar, 'spec.workloadSelector.labels', (s) => s.workloadSelector?.labels),
   selecting(
     'DestinationRule',
-    'networking.istio.io',
+    NET,
     net.destinationRule,
     'spec.workloadSelector.matchLabels',
     (s) => s.workloadSelector?.matchLabels,
   ),
-  selecting(
-    'ServiceEntry',
-    'networking.istio.io',
-    net.serviceEntry,
-    'spec.workloadSelector.labels',
-    (s) => s.workloadSelector?.labels,
-  ),
+  selecting('ServiceEntry', NET, net.serviceEntry, 'spec.workloadSelector.labels', (s) => s.workloadSelector?.labels),
 ];
 
 export function analyzeSelectors(ctx: AnalysisContext): void {

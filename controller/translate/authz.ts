@@ -97,7 +97,7 @@ function translateSource(from: Source): {
   source: AuthzSource;
   conditions: AuthzCondition[];
 } {
-  const source: Record<string, readonly string[] | undefined> = pick(from, SOURCE_KEYS);
+  const source: { -readonly [K in (typeof SOURCE_KEYS)[number]]?: readonly string[] } = pick(from, SOURCE_KEYS);
   const accounts = (list: readonly string[]): string[] => list.map((a) => `*/ns/${a.replace('/', '/sa/')}`);
   if (from.serviceAccounts) source.principals = accounts(from.serviceAccounts);
   if (from.notServiceAccounts)
@@ -105,7 +105,7 @@ function translateSource(from: Source): {
   const values = trustDomainPatterns(from.trustDomains);
   const notValues = trustDomainPatterns(from.notTrustDomains);
   const conditions = values || notValues ? [compact({ key: 'source.principal', values, notValues })] : [];
-  return { source: compact(source) as AuthzSource, conditions };
+  return { source: compact(source), conditions };
 }
 
 /** `source.trustDomain` is the trust domain part of source.principal. */

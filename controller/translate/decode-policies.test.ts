@@ -9,20 +9,13 @@ import { objectKey, type KubeObject, type ObjectOrigin } from '../sources/types.
 
 const FILE = 'policies.yaml';
 
-const BASE = `apiVersion: v1
-kind: Namespace
-metadata: { name: shop, labels: { mesh-mode: ambient, mesh-waypoint: wp } }
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: { name: wp, namespace: shop }
-spec: { gatewayClassName: ambit-waypoint }
----
-apiVersion: v1
-kind: Service
-metadata: { name: api, namespace: shop }
-spec: { ports: [{ name: http, port: 80 }] }
-`;
+const BASE =
+  [
+    'apiVersion: v1\nkind: Namespace\nmetadata: { name: shop, labels: { mesh-mode: ambient, mesh-waypoint: wp } }',
+    'apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: { name: wp, namespace: shop }\n' +
+      'spec: { gatewayClassName: ambit-waypoint }',
+    'apiVersion: v1\nkind: Service\nmetadata: { name: api, namespace: shop }\nspec: { ports: [{ name: http, port: 80 }] }',
+  ].join('\n---\n') + '\n';
 
 const AP = 'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\n';
 const RA = 'apiVersion: security.istio.io/v1\nkind: RequestAuthentication\n';

@@ -201,7 +201,7 @@ function checkJwks(issues: Issues, at: string, jwks: string): void {
   } catch {
     return issues.add(`${at}.jwks`, 'jwks is not valid JSON');
   }
-  const keys = doc !== null && typeof doc === 'object' ? (doc as { keys?: unknown }).keys : undefined;
+  const keys = doc !== null && typeof doc === 'object' && 'keys' in doc ? doc.keys : undefined;
   if (!Array.isArray(keys)) issues.add(`${at}.jwks`, 'jwks must be a JSON Web Key Set with a "keys" list');
 }
 
