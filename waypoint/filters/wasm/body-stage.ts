@@ -49,7 +49,7 @@ export class WasmBodyStage implements BodyStage {
     if (s.closed || s.bypass) return chunk;
     // A module with trailers but no body callback: pieces pass without a call until the end.
     if (!this.callbacks.body && !endOfStream) return chunk;
-    if (this.buffered + chunk.length > s.bufferLimit) return this.overLimit();
+    if (this.callbacks.body && this.buffered + chunk.length > s.bufferLimit) return this.overLimit();
     this.held.push(chunk);
     const piece = this.callbacks.body ? chunk : EMPTY_BODY;
     const withTrailers = trailers && this.callbacks.trailers ? { trailers: headerPairs(trailers) } : {};

@@ -137,6 +137,8 @@ export class ProxyWasmVm {
   private readonly open = new Map<number, OpenContext>();
   /** Bodies a plugin paused, by context: each later chunk is appended and the whole offered again. */
   private readonly paused = new Map<number, Uint8Array>();
+  /** A change to a read-only header map was logged. */
+  private readOnlyNoted = false;
   private readonly enc = new TextEncoder();
   private readonly dec = new TextDecoder();
   private readonly vmConfig = new Uint8Array(0);
@@ -404,7 +406,9 @@ export class ProxyWasmVm {
       return WasmResult.Ok;
     }
     if (!s.readOnly.has(mapType)) return WasmResult.NotFound;
-    this.logs.push({ level: 3, message: `header map ${mapType} already went on: the plugin's change is ignored` });
+    if (!this.readOnlyNoted)
+      this.logs.push({ level: 3, message: `header map ${mapType} already went on: the plugin's changes are ignored` });
+    this.readOnlyNoted = true; // once per VM: a plugin doing it on every call would flood the log
     return WasmResult.Ok;
   }
 
