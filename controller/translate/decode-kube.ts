@@ -6,7 +6,7 @@
 import { decode } from '../../core/crds/decode.js';
 import * as gw from '../../core/crds/gateway-api.js';
 import * as k8s from '../../core/crds/kubernetes.js';
-import type { Schema } from '../../core/crds/schema.js';
+import { str, type Schema } from '../../core/crds/schema.js';
 import type { KubeObject, ObjectMeta } from '../sources/types.js';
 import type { DecodeResult } from './decode-object.js';
 import type { Issue } from './validate/common.js';
@@ -26,17 +26,15 @@ export type HttpRoute = KubeDecoded<gw.HttpRouteBody>;
 export type GrpcRoute = KubeDecoded<gw.GrpcRouteBody>;
 export type ReferenceGrant = KubeDecoded<gw.ReferenceGrantBody>;
 
-const APIVERSION_KIND = new Set(['apiVersion', 'kind']);
-
 const withMetadata = new Map<Schema, Schema>();
 const cache = new WeakMap<Schema, WeakMap<KubeObject, DecodeResult<unknown>>>();
 
-/** `body` with `metadata` added to its properties (the same open/required settings). */
+/** `body` with apiVersion, kind and metadata added to its properties (the same open/required settings). */
 function fullSchema(body: Schema): Schema {
   let full = withMetadata.get(body);
   if (!full) {
     const props = (body.properties ?? {}) as Readonly<Record<string, Schema>>;
-    full = { ...body, properties: { ...props, metadata: k8s.objectMeta } };
+    full = { ...body, properties: { ...props, apiVersion: str, kind: str, metadata: k8s.objectMeta } };
     withMetadata.set(body, full);
   }
   return full;
@@ -52,22 +50,19 @@ export function decodeKubeObject<B>(o: KubeObject, body: Schema<B>): DecodeResul
   const hit = perSchema.get(o);
   if (hit) return hit as DecodeResult<KubeDecoded<B>>;
   const issues: Issue[] = [];
-  const rest: Record<string, unknown> = {};
-  for (const key of Object.keys(o)) if (!APIVERSION_KIND.has(key)) rest[key] = o[key];
-  const decoded = decode(fullSchema(body), rest, '', (path, reason) =>
+  // One pass over the whole object (apiVersion and kind are strings already: the sources check them).
+  const decoded = decode(fullSchema(body), o, '', (path, reason) =>
     issues.push({ field: path.replace(/^\./, ''), reason }),
-  );
-  const value = { ...(decoded as object), apiVersion: o.apiVersion, kind: o.kind, metadata: metadataOf(o, decoded) };
+  ) as Record<string, unknown> | undefined;
+  const value = decoded && isNamed(decoded.metadata) ? decoded : { ...decoded, metadata: o.metadata };
   const result = { value: value as KubeDecoded<B>, issues };
   perSchema.set(o, result);
   return result;
 }
 
-/** The decoded metadata; name and namespace as given when decoding dropped them (reported then). */
-function metadataOf(o: KubeObject, decoded: unknown): ObjectMeta {
-  const meta = (decoded as { metadata?: ObjectMeta } | undefined)?.metadata;
-  if (meta && typeof meta.name === 'string') return meta;
-  return { ...meta, name: o.metadata.name, ...(o.metadata.namespace ? { namespace: o.metadata.namespace } : {}) };
+/** Whether decoding kept the metadata (open: name and namespace as given); else the given one is kept. */
+function isNamed(meta: unknown): boolean {
+  return typeof (meta as { name?: unknown } | undefined)?.name === 'string';
 }
 
 export const kubeBodies = {
