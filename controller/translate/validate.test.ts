@@ -137,11 +137,11 @@ const CASES: { name: string; yaml: string; kind: string; field: string; reason: 
     reason: /must be 3xx/,
   },
   {
-    name: 'delegate is not supported',
+    name: 'delegate together with destinations',
     kind: 'VirtualService',
-    yaml: vs('- delegate: { name: reviews-routes }'),
-    field: 'spec.http[0].delegate',
-    reason: /not supported by Ambit/,
+    yaml: vs('- delegate: { name: reviews-routes }\n  route: [{ destination: { host: reviews } }]'),
+    field: 'spec.http[0].route',
+    reason: /a route with delegate must have no destinations/,
   },
   {
     name: 'directResponse with an invalid status',

@@ -9,6 +9,7 @@ import { visibleFrom } from './sidecar.js';
 import { exportToOf } from './services.js';
 import { corsPolicyOf } from './cors-policy.js';
 import { stringMatch } from './string-match.js';
+import { delegatedRoutes, gatewayRef } from './vs-delegates.js';
 import type { Inventory } from './inventory.js';
 import type {
   DestinationSpec,
@@ -41,11 +42,6 @@ export interface VsEntry {
   readonly created: string;
 }
 
-/** A gateway name as written in a VirtualService: `mesh`, `ns/name`, or a short name in the VS namespace. */
-function gatewayRef(name: string, vsNs: string): string {
-  return name === 'mesh' || name.includes('/') ? name : `${vsNs}/${name}`;
-}
-
 export function indexVirtualServices(inv: Inventory, domain: string): VsEntry[] {
   return inv.virtualServices
     .map((obj) => {
@@ -70,9 +66,12 @@ export class VsIndex {
   private readonly exact = new Map<string, VsEntry[]>();
   private readonly wildcard: VsEntry[] = [];
   private readonly position = new Map<VsEntry, number>();
+  /** VirtualServices without hosts, by `ns/name`: only a root's `http[].delegate` uses them. */
+  private readonly delegates = new Map<string, VsEntry>();
   constructor(readonly entries: readonly VsEntry[]) {
     entries.forEach((e, i) => {
       this.position.set(e, i);
+      if (e.hosts.length === 0) this.delegates.set(e.key, e);
       if (e.hosts.some((h) => h.startsWith('*'))) this.wildcard.push(e);
       for (const h of new Set(e.hosts)) {
         if (h.startsWith('*')) continue;
@@ -81,6 +80,12 @@ export class VsIndex {
         else this.exact.set(h, [e]);
       }
     });
+  }
+
+  /** The delegate VirtualService `ns/name`, if it exists and is exported to `clientNs`. */
+  delegate(key: string, clientNs: string): VsEntry | undefined {
+    const e = this.delegates.get(key);
+    return e && visibleFrom(e.exportTo, e.ns, clientNs) ? e : undefined;
   }
 
   /** Entries that may match `host`, in creation order. */
@@ -243,7 +248,7 @@ function faultInjection({ abort, delay }: FaultSpec): NonNullable<HttpRoute['fau
 /** One VS `http[]` entry for the context's port, or undefined when its matches exclude the port. */
 export function translateHttpRoute(
   vs: VsEntry,
-  index: number,
+  index: number | string,
   spec: HttpRouteSpec,
   ctx: RouteContext,
 ): HttpRoute | undefined {
@@ -287,6 +292,25 @@ export function translateHttpRoute(
   });
 }
 
+/**
+ * `http[i]` of a VirtualService with its default-name index, or, for a route with `delegate`,
+ * the delegate's routes merged into it (none when the delegate is missing or not exported to
+ * the root's namespace: Istio then skips that route alone).
+ */
+function withDelegates(
+  index: VsIndex,
+  vs: VsEntry,
+  i: number,
+  spec: HttpRouteSpec,
+  domain: string,
+): [number | string, HttpRouteSpec][] {
+  if (!spec.delegate) return [[i, spec]];
+  const ref = `${spec.delegate.namespace ?? vs.ns}/${spec.delegate.name ?? ''}`;
+  const delegate = index.delegate(ref, vs.ns);
+  if (!delegate) return [];
+  return delegatedRoutes(spec, vs.ns, delegate.obj, domain).map((r, j) => [`${i}/${ref}#${j}`, r]);
+}
+
 /** Routes for (host, port): merged VirtualServices, else the implicit default route. */
 export function routesFor(
   index: VsIndex,
@@ -299,8 +323,10 @@ export function routesFor(
   const routes: HttpRoute[] = [];
   for (const vs of vss) {
     (vs.obj.spec.http ?? []).forEach((spec, i) => {
-      const r = translateHttpRoute(vs, i, spec, ctx);
-      if (r) routes.push(r);
+      for (const [name, route] of withDelegates(index, vs, i, spec, ctx.domain)) {
+        const r = translateHttpRoute(vs, name, route, ctx);
+        if (r) routes.push(r);
+      }
     });
   }
   if (vss.length > 0 || gateway !== 'mesh') return routes;

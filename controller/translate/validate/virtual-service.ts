@@ -55,6 +55,9 @@ export function validateVirtualService(obj: VirtualServiceObject): Issues {
   if (delegate && gateways.length > 0) {
     issues.add('spec.gateways', 'a delegate VirtualService (no hosts) must not set gateways');
   }
+  for (const kind of ['tcp', 'tls'] as const)
+    if (delegate && (spec[kind]?.length ?? 0) > 0)
+      issues.add(`spec.${kind}`, `a delegate VirtualService (no hosts) has http routes only, no ${kind} routes`);
   if (gateways.length === 0 || gateways.includes('mesh')) {
     hosts.forEach((h, i) => {
       if (h === '*')
@@ -62,7 +65,7 @@ export function validateVirtualService(obj: VirtualServiceObject): Issues {
     });
   }
   checkStringList(issues, 'spec.exportTo', spec.exportTo);
-  spec.http?.forEach((route, i) => checkHttpRoute(issues, `spec.http[${i}]`, route));
+  spec.http?.forEach((route, i) => checkHttpRoute(issues, `spec.http[${i}]`, route, delegate));
   spec.tcp?.forEach((route, i) => checkL4Route(issues, `spec.tcp[${i}]`, route, false));
   spec.tls?.forEach((route, i) => checkL4Route(issues, `spec.tls[${i}]`, route, true));
   return issues;
@@ -88,7 +91,8 @@ function checkL4Route(issues: Issues, at: string, route: L4RouteSpec, tls: boole
   checkDestinations(issues, `${at}.route`, route.route ?? [], true);
 }
 
-export function checkHttpRoute(issues: Issues, at: string, r: HttpRouteSpec): void {
+/** `inDelegate`: a route of a delegate VirtualService, which cannot delegate further. */
+export function checkHttpRoute(issues: Issues, at: string, r: HttpRouteSpec, inDelegate = false): void {
   r.match?.forEach((m, j) => checkMatch(issues, `${at}.match[${j}]`, m));
   const hasRoute = r.route !== undefined && r.route.length > 0;
   if (r.redirect !== undefined && hasRoute) issues.add(`${at}.redirect`, 'cannot set both route and redirect');
@@ -97,12 +101,7 @@ export function checkHttpRoute(issues: Issues, at: string, r: HttpRouteSpec): vo
   if (!hasRoute && r.redirect === undefined && r.directResponse === undefined && r.delegate === undefined) {
     issues.add(`${at}.route`, 'a route, redirect or directResponse is required');
   }
-  if (r.delegate !== undefined) {
-    issues.add(
-      `${at}.delegate`,
-      'not supported by Ambit: delegate VirtualServices (inline the routes of the delegate)',
-    );
-  }
+  if (r.delegate !== undefined) checkDelegateRef(issues, at, r, inDelegate);
   if (r.directResponse !== undefined) {
     const status = r.directResponse.status;
     if (status < 200 || status > 599)
@@ -122,6 +121,15 @@ export function checkHttpRoute(issues: Issues, at: string, r: HttpRouteSpec): vo
     issues.add(`${at}.mirror_percent`, `percentage ${r.mirror_percent} must be between 0 and 100`);
   if (r.headers !== undefined) checkHeaders(issues, `${at}.headers`, r.headers);
   if (r.corsPolicy !== undefined) checkCorsPolicy(issues, `${at}.corsPolicy`, r.corsPolicy);
+}
+
+/** A root route that hands its traffic to a delegate VirtualService: it routes nothing itself. */
+function checkDelegateRef(issues: Issues, at: string, r: HttpRouteSpec, inDelegate: boolean): void {
+  if (inDelegate) issues.add(`${at}.delegate`, 'a delegate VirtualService cannot delegate again');
+  if (!r.delegate?.name) issues.add(`${at}.delegate.name`, 'required field is missing');
+  if (r.route !== undefined && r.route.length > 0)
+    issues.add(`${at}.route`, 'a route with delegate must have no destinations (the delegate routes)');
+  if (r.redirect !== undefined) issues.add(`${at}.redirect`, 'a route with delegate must not redirect');
 }
 
 function checkCorsPolicy(issues: Issues, at: string, c: CorsPolicySpec): void {
