@@ -62,6 +62,20 @@ const CASES: readonly [kind: string, what: string, spec: string, field: string, 
     'spec.trafficPolicy.portLevelSettings[0].outlierDetection.maxEjectionPercent',
     /percentage 150 must be between 0 and 100/,
   ],
+  [
+    'DestinationRule',
+    'a warmup minimumPercent over 100 (a value rule)',
+    'host: reviews\ntrafficPolicy: { loadBalancer: { simple: ROUND_ROBIN, warmup: { duration: 30s, minimumPercent: 120 } } }',
+    'spec.trafficPolicy.loadBalancer.warmup.minimumPercent',
+    /percentage 120 must be between 0 and 100/,
+  ],
+  [
+    'DestinationRule',
+    'a warmup duration that is no duration',
+    'host: reviews\ntrafficPolicy: { loadBalancer: { simple: ROUND_ROBIN, warmupDurationSecs: soon } }',
+    'spec.trafficPolicy.loadBalancer.warmupDurationSecs',
+    /invalid duration "soon"/,
+  ],
   ['ServiceEntry', 'no hosts', `${SE_PORT}\nresolution: DNS`, 'spec.hosts', /required field is missing/],
   [
     'ServiceEntry',
@@ -214,6 +228,19 @@ describe('what decodes cleanly translates from the typed value', () => {
     expect(ratings?.trafficPolicy.loadBalancer).toEqual({
       consistentHash: { httpHeaderName: 'x-user', minimumRingSize: 2048 },
     });
+  });
+
+  it('loadBalancer.warmup: its duration is the warmup, before the deprecated warmupDurationSecs', () => {
+    const { result } = translateWith(
+      objYaml(
+        'DestinationRule',
+        'host: ratings\ntrafficPolicy: { loadBalancer: { simple: LEAST_REQUEST, warmupDurationSecs: 10s, ' +
+          'warmup: { duration: 45s, minimumPercent: 10, aggression: 1.5 } } }',
+      ),
+    );
+    expect(result.rejected.map(formatRejection)).toEqual([]);
+    const ratings = result.waypoints.get('shop')?.clusters.find((c) => c.host.startsWith('ratings.'));
+    expect(ratings?.trafficPolicy.loadBalancer).toEqual({ simple: 'LEAST_REQUEST', warmupDurationMs: 45_000 });
   });
 
   it('Gateway server protocols in any case, served as HTTP, TCP or as written', () => {

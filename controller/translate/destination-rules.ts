@@ -58,7 +58,8 @@ export function toTrafficPolicy(tp: DrPolicySettings | undefined): TrafficPolicy
                 failoverPriority: loc.failoverPriority,
               })
             : undefined,
-          warmupDurationMs: ms(lb.warmupDurationSecs),
+          // `warmup` supersedes the deprecated warmupDurationSecs.
+          warmupDurationMs: ms(lb.warmup?.duration ?? lb.warmupDurationSecs),
         })
       : undefined,
     connectionPool: cp

@@ -16,6 +16,7 @@ import {
   strings,
   uint,
   workloadSelector,
+  type Schema,
 } from './schema.js';
 
 const portSelector = obj({ number: port });
@@ -137,7 +138,13 @@ const loadBalancer = obj({
     minimumRingSize: uint,
   }),
   localityLbSetting: localityLb,
+  /** Deprecated by Istio for `warmup`. */
   warmupDurationSecs: duration,
+  warmup: obj({
+    duration,
+    minimumPercent: { type: 'number', format: 'double', minimum: 0, maximum: 100 } as Schema<number>,
+    aggression: { type: 'number', format: 'double', minimum: 0 } as Schema<number>,
+  }),
 });
 
 const connectionPool = obj({

@@ -80,6 +80,14 @@ function checkLoadBalancer(issues: Issues, at: string, lb: LoadBalancer): void {
       checkDuration(issues, `${at}.consistentHash.httpCookie.ttl`, ch.httpCookie.ttl, { min1ms: false });
     }
   }
+  checkDuration(issues, `${at}.warmupDurationSecs`, lb.warmupDurationSecs, { min1ms: false });
+  if (lb.warmup) {
+    checkDuration(issues, `${at}.warmup.duration`, lb.warmup.duration, { min1ms: false });
+    const { minimumPercent, aggression } = lb.warmup;
+    if (minimumPercent !== undefined && (minimumPercent < 0 || minimumPercent > 100))
+      issues.add(`${at}.warmup.minimumPercent`, `percentage ${minimumPercent} must be between 0 and 100`);
+    if (aggression !== undefined && aggression < 0) issues.add(`${at}.warmup.aggression`, 'must not be negative');
+  }
   const l = lb.localityLbSetting;
   if (l) {
     const lat = `${at}.localityLbSetting`;
