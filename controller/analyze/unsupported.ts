@@ -26,6 +26,8 @@ export const UNSUPPORTED_FIELDS: Readonly<Record<string, readonly string[]>> = {
     'spec.http[*].fault.abort.http2Error',
     'spec.http[*].fault.delay.exponentialDelay',
     'spec.http[*].redirect.derivePort',
+    'spec.http[*].retries.retryIgnorePreviousHosts',
+    'spec.http[*].retries.backoff',
     'spec.http[*].match[*].statPrefix',
   ],
   DestinationRule: [
