@@ -1,6 +1,6 @@
 // Assemble the L7 configs: one WaypointConfig per namespace whose services use a waypoint,
-// one GatewayConfig per Istio Gateway. VirtualServices that reference an undefined subset
-// are rejected first, so they never reach a config.
+// one GatewayConfig per Istio Gateway. A later mesh VirtualService for a host an older one
+// routes is rejected first (IST0109); a route to an undefined subset is kept and answers 503.
 import { isIPv6 } from 'node:net';
 import { byKey } from './raw.js';
 import { contentVersionOf } from './version.js';
