@@ -98,15 +98,20 @@ function decodeString(schema: Schema, value: string, path: string, report: Repor
   return value;
 }
 
-function decodeList(schema: Schema, value: readonly unknown[], path: string, report: Report): unknown[] {
+// Copy on write: a list or object whose members all decode to themselves is returned as it is,
+// so the bulk of the input (pods, services) is checked without being copied.
+
+function decodeList(schema: Schema, value: readonly unknown[], path: string, report: Report): readonly unknown[] {
   const items = schema.items as Schema | undefined;
-  if (!items) return [...value];
-  const out: unknown[] = [];
-  value.forEach((item, i) => {
+  if (!items) return value;
+  let out: unknown[] | undefined;
+  for (let i = 0; i < value.length; i++) {
+    const item = value[i];
     const decoded = decodeAny(items, item, `${path}[${i}]`, report);
-    if (decoded !== undefined) out.push(decoded);
-  });
-  return out;
+    if (out === undefined && decoded !== item) out = value.slice(0, i);
+    if (out !== undefined && decoded !== undefined) out.push(decoded);
+  }
+  return out ?? value;
 }
 
 function decodeObject(
@@ -114,28 +119,36 @@ function decodeObject(
   value: Readonly<Record<string, unknown>>,
   path: string,
   report: Report,
-): Record<string, unknown> {
+): Readonly<Record<string, unknown>> {
   const props = schema.properties as Readonly<Record<string, Schema>> | undefined;
   const additional = schema.additionalProperties as Schema | undefined;
   const open = schema['x-kubernetes-preserve-unknown-fields'] === true;
-  const out: Record<string, unknown> = {};
-  for (const [key, child] of Object.entries(value)) {
-    if (key === '__proto__') {
-      report(`${path}.${key}`, 'field name "__proto__" is not allowed');
-      continue;
+  const keys = Object.keys(value);
+  let out: Record<string, unknown> | undefined;
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
+    const child = value[key];
+    const decoded = decodeMember(key, child);
+    if (out === undefined && decoded !== child) {
+      out = {};
+      for (const kept of keys.slice(0, i)) out[kept] = value[kept];
     }
-    const sub = (props && Object.hasOwn(props, key) ? props[key] : undefined) ?? additional;
-    if (sub) {
-      const decoded = decodeAny(sub, child, `${path}.${key}`, report);
-      if (decoded !== undefined) out[key] = decoded;
-    } else if (open || (!props && !additional)) {
-      out[key] = child;
-    } else {
-      report(`${path}.${key}`, `unknown field "${key}"`);
-    }
+    if (out !== undefined && decoded !== undefined) out[key] = decoded;
   }
   for (const key of (schema.required as readonly string[] | undefined) ?? []) {
     if (value[key] === undefined || value[key] === null) report(`${path}.${key}`, 'required field is missing');
   }
-  return out;
+  return out ?? value;
+
+  function decodeMember(key: string, child: unknown): unknown {
+    if (key === '__proto__') {
+      report(`${path}.${key}`, 'field name "__proto__" is not allowed');
+      return undefined;
+    }
+    const sub = (props && Object.hasOwn(props, key) ? props[key] : undefined) ?? additional;
+    if (sub) return decodeAny(sub, child, `${path}.${key}`, report);
+    if (open || (!props && !additional)) return child;
+    report(`${path}.${key}`, `unknown field "${key}"`);
+    return undefined;
+  }
 }
