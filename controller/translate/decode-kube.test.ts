@@ -113,7 +113,7 @@ spec: { listeners: [{ name: http, port: 80, protocol: HTTP }] }`,
     yaml: `apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata: { name: g, namespace: shop }
-spec: { gatewayClassName: ambit, listeners: [{ name: http, port: "80" }] }`,
+spec: { gatewayClassName: ambit, listeners: [{ name: http, port: "80", protocol: HTTP }] }`,
     rejection: 'Gateway/shop/g: spec.listeners[0].port: must be an integer, got string "80" (mesh.yaml:5)',
   },
   {
@@ -193,6 +193,22 @@ kind: ReferenceGrant
 metadata: { name: g, namespace: shop }
 spec: { from: [{ group: gateway.networking.k8s.io, kind: HTTPRoute }], to: [{ group: "", kind: Service }] }`,
     rejection: 'ReferenceGrant/shop/g: spec.from[0].namespace: required field is missing (mesh.yaml:5)',
+  },
+  {
+    name: 'ReferenceGrant: a to entry without its group (core is "")',
+    yaml: `apiVersion: gateway.networking.k8s.io/v1
+kind: ReferenceGrant
+metadata: { name: g, namespace: shop }
+spec: { from: [{ group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: web }], to: [{ kind: Service }] }`,
+    rejection: 'ReferenceGrant/shop/g: spec.to[0].group: required field is missing (mesh.yaml:5)',
+  },
+  {
+    name: 'Gateway: a listener without its protocol',
+    yaml: `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: g, namespace: shop }
+spec: { gatewayClassName: ambit, listeners: [{ name: http, port: 80 }] }`,
+    rejection: 'Gateway/shop/g: spec.listeners[0].protocol: required field is missing (mesh.yaml:5)',
   },
   {
     name: 'ReferenceGrant: to not a list',

@@ -62,7 +62,7 @@ export const gateway = obj(
             open,
           ),
         },
-        { required: ['name', 'port'], open: true },
+        { required: ['name', 'port', 'protocol'], open: true },
       ),
     ),
     addresses: arr(obj({ type: str, value: str }, open)),
@@ -167,8 +167,8 @@ export const grpcRoute = obj({ parentRefs: arr(parentRef), hostnames: strings, r
 
 export const referenceGrant = obj(
   {
-    from: arr(obj({ group: str, kind: str, namespace: str }, { required: ['kind', 'namespace'], open: true })),
-    to: arr(obj({ group: str, kind: str, name: str }, { required: ['kind'], open: true })),
+    from: arr(obj({ group: str, kind: str, namespace: str }, { required: ['group', 'kind', 'namespace'], open: true })),
+    to: arr(obj({ group: str, kind: str, name: str }, { required: ['group', 'kind'], open: true })),
   },
   open,
 );
