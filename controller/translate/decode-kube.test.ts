@@ -277,6 +277,27 @@ spec:
     });
   });
 
+  it('copies only what decoding changes: a clean pod is its own value, a null is dropped from a copy', () => {
+    const [clean, withNull] = parseYamlFile(
+      `apiVersion: v1
+kind: Pod
+metadata: { name: a, namespace: shop }
+spec: { nodeName: n1, containers: [{ name: c, ports: [{ containerPort: 80 }] }] }
+---
+apiVersion: v1
+kind: Pod
+metadata: { name: b, namespace: shop }
+spec: { nodeName: null, containers: [{ name: c, ports: [{ containerPort: 80 }] }] }`,
+      'mesh.yaml',
+    ).documents.map((d) => d.object);
+    expect(decodePod(clean!).value).toBe(clean);
+    const b = decodePod(withNull!).value;
+    expect(b).not.toBe(withNull);
+    expect(b.spec).toEqual({ containers: [{ name: 'c', ports: [{ containerPort: 80 }] }] });
+    expect(b.spec?.containers).toBe((withNull!.spec as { containers: unknown }).containers);
+    expect(withNull!.spec).toHaveProperty('nodeName', null);
+  });
+
   it('decodes an object once: the same value for the inventory and the incremental pod path', () => {
     const [pod] = parseYamlFile(
       'apiVersion: v1\nkind: Pod\nmetadata: { name: p, namespace: shop }\nspec: { nodeName: n1 }\n',
