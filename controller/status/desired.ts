@@ -12,20 +12,20 @@
 import { portProtocol } from '../translate/services.js';
 import {
   decodeKubeObject,
-  kubeBodies,
   type GrpcRoute,
   type HttpRoute,
   type K8sGateway,
   type K8sService,
-  type KubeDecoded,
   type Namespace,
   type Pod,
   type ReferenceGrant,
 } from '../translate/decode-kube.js';
 import type { BackendRef } from '../translate/http-routes.js';
-import { grpcRouteBody, httpRouteBody, type ParentRef, type RouteStatus } from '../../core/crds/gateway-api.js';
+import * as gwapi from '../../core/crds/gateway-api.js';
+import type { ParentRef, RouteStatus } from '../../core/crds/gateway-api.js';
+import * as k8s from '../../core/crds/kubernetes.js';
 import type { DecodeResult } from '../translate/decode-object.js';
-import type { Schema } from '../../core/crds/schema.js';
+import type { Issue } from '../translate/validate/common.js';
 import { ReferenceGrants } from '../translate/reference-grants.js';
 import { isWaypointGateway, requestedWaypoint } from '../translate/waypoint-refs.js';
 import { validateHttpRoute } from '../translate/validate/gateway-api.js';
@@ -100,18 +100,17 @@ interface World {
 }
 
 /** The decoded object, or undefined when it does not decode (the translation rejects it: it counts as absent). */
-function decoded<K extends keyof typeof kubeBodies>(o: KubeObject, kind: K): KubeDecoded<BodyOf<K>> | undefined {
-  const r = decodeKubeObject(o, kubeBodies[kind] as Schema<BodyOf<K>>);
+function valid<T>(r: DecodeResult<T>): T | undefined {
   return r.issues.length > 0 ? undefined : r.value;
 }
-type BodyOf<K extends keyof typeof kubeBodies> = (typeof kubeBodies)[K] extends Schema<infer B> ? B : never;
 
 const isGatewayApi = (o: KubeObject): boolean => o.apiVersion.startsWith(`${GATEWAY_GROUP}/`);
 
 function world(objects: readonly KubeObject[]): World {
   const grants: ReferenceGrant[] = [];
   for (const o of objects) {
-    const g = o.kind === 'ReferenceGrant' && isGatewayApi(o) ? decoded(o, 'ReferenceGrant') : undefined;
+    const g =
+      o.kind === 'ReferenceGrant' && isGatewayApi(o) ? valid(decodeKubeObject(o, gwapi.referenceGrantBody)) : undefined;
     if (g) grants.push(g);
   }
   const w: World = {
@@ -123,19 +122,19 @@ function world(objects: readonly KubeObject[]): World {
   };
   for (const o of objects) {
     if (o.kind === 'Service' && o.apiVersion === 'v1') {
-      const svc = decoded(o, 'Service');
+      const svc: K8sService | undefined = valid(decodeKubeObject(o, k8s.serviceBody));
       if (svc) w.services.set(keyOf(nsOf(o), o.metadata.name), svc);
     } else if (o.kind === 'Namespace') {
-      const ns = decoded(o, 'Namespace');
+      const ns: Namespace | undefined = valid(decodeKubeObject(o, k8s.metadataOnlyBody));
       if (ns) w.namespaces.set(o.metadata.name, ns);
     } else if (o.kind === 'Gateway' && isGatewayApi(o)) {
-      const gw = decoded(o, 'Gateway');
+      const gw: K8sGateway | undefined = valid(decodeKubeObject(o, gwapi.gatewayBody));
       if (gw) w.gateways.set(keyOf(nsOf(o), o.metadata.name), gw);
     }
   }
   for (const o of objects) {
     const gw = o.kind === 'Pod' ? o.metadata.labels?.[GATEWAY_NAME_LABEL] : undefined;
-    const pod: Pod | undefined = gw ? decoded(o, 'Pod') : undefined;
+    const pod: Pod | undefined = gw ? valid(decodeKubeObject(o, k8s.podBody)) : undefined;
     const ip = pod?.status?.podIP;
     if (!gw || !pod || !ip || pod.status?.phase !== 'Running' || pod.metadata.deletionTimestamp) continue;
     const list = w.waypointIps.get(keyOf(nsOf(o), gw)) ?? [];
@@ -301,15 +300,12 @@ type ParentStatus = NonNullable<RouteStatus['parents']>[number];
 /** A route's status; `issue` is why it was refused (decode or validation), if it was. */
 function routeStatus(
   route: Route,
-  issue: string | undefined,
+  issue: Issue | undefined,
   w: World,
   now: string,
 ): Record<string, unknown> | undefined {
   const gen = route.metadata.generation;
-  const issues = issue
-    ? []
-    : (route.kind === 'GRPCRoute' ? validateGrpcRoute(route as GrpcRoute) : validateHttpRoute(route as HttpRoute)).list;
-  const invalid = issue ?? (issues[0] ? `${issues[0].field}: ${issues[0].reason}` : undefined);
+  const invalid = issue ? `${issue.field}: ${issue.reason}` : undefined;
   const refs = resolvedRefs(route, w);
   const previous = route.status ?? {};
   const before: readonly ParentStatus[] = previous.parents ?? [];
@@ -345,7 +341,7 @@ export function desiredStatuses(objects: readonly KubeObject[], now = new Date()
     if (!o.apiVersion.startsWith(`${GATEWAY_GROUP}/`)) continue;
     let status: Readonly<Record<string, unknown>> | undefined;
     if (o.kind === 'Gateway') {
-      const gw = decoded(o, 'Gateway');
+      const gw = valid(decodeKubeObject(o, gwapi.gatewayBody));
       status = gw && isWaypointGateway(gw) ? gatewayStatus(gw, w, now) : undefined;
     } else if (o.kind === 'HTTPRoute' || o.kind === 'GRPCRoute') {
       status = routeStatusOf(o, o.kind, w, now);
@@ -373,12 +369,19 @@ function routeStatusOf(
   w: World,
   now: string,
 ): Record<string, unknown> | undefined {
-  const r: DecodeResult<Route> =
-    kind === 'HTTPRoute' ? decodeKubeObject(o, httpRouteBody) : decodeKubeObject(o, grpcRouteBody);
-  const first = r.issues[0];
+  let route: Route;
+  let issue: Issue | undefined;
+  if (kind === 'HTTPRoute') {
+    const r = decodeKubeObject(o, gwapi.httpRouteBody);
+    route = r.value;
+    issue = r.issues[0] ?? validateHttpRoute(r.value).list[0];
+  } else {
+    const r = decodeKubeObject(o, gwapi.grpcRouteBody);
+    route = r.value;
+    issue = r.issues[0] ?? validateGrpcRoute(r.value).list[0];
+  }
   // A spec that did not decode is left out of the value: no parentRefs to answer for.
-  const route = r.value.spec === undefined ? { ...r.value, spec: {} } : r.value;
-  return routeStatus(route, first ? `${first.field}: ${first.reason}` : undefined, w, now);
+  return routeStatus(route.spec === undefined ? { ...route, spec: {} } : route, issue, w, now);
 }
 
 function canonical(v: unknown): string {
