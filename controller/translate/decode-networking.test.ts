@@ -76,6 +76,20 @@ const CASES: readonly [kind: string, what: string, spec: string, field: string, 
     'spec.trafficPolicy.loadBalancer.warmupDurationSecs',
     /invalid duration "soon"/,
   ],
+  [
+    'DestinationRule',
+    'a warmup without its duration',
+    'host: reviews\ntrafficPolicy: { loadBalancer: { simple: ROUND_ROBIN, warmup: { minimumPercent: 10 } } }',
+    'spec.trafficPolicy.loadBalancer.warmup.duration',
+    /required field is missing/,
+  ],
+  [
+    'DestinationRule',
+    'a tunnel without its target port',
+    'host: reviews\ntrafficPolicy: { tunnel: { protocol: CONNECT, targetHost: proxy.example.com } }',
+    'spec.trafficPolicy.tunnel.targetPort',
+    /required field is missing/,
+  ],
   ['ServiceEntry', 'no hosts', `${SE_PORT}\nresolution: DNS`, 'spec.hosts', /required field is missing/],
   [
     'ServiceEntry',
@@ -178,6 +192,20 @@ const CASES: readonly [kind: string, what: string, spec: string, field: string, 
   ],
   [
     'Sidecar',
+    'an ingress listener without its port',
+    'ingress: [{ defaultEndpoint: "127.0.0.1:8080" }]',
+    'spec.ingress[0].port',
+    /required field is missing/,
+  ],
+  [
+    'Sidecar',
+    'an egress port number outside 1..65535 (a value rule)',
+    'egress: [{ port: { number: 70000 }, hosts: ["./*"] }]',
+    'spec.egress[0].port.number',
+    /invalid port 70000/,
+  ],
+  [
+    'Sidecar',
     'an outbound mode Istio does not have',
     'egress: [{ hosts: ["./*"] }]\noutboundTrafficPolicy: { mode: ALLOW_ALL }',
     'spec.outboundTrafficPolicy.mode',
@@ -241,6 +269,22 @@ describe('what decodes cleanly translates from the typed value', () => {
     expect(result.rejected.map(formatRejection)).toEqual([]);
     const ratings = result.waypoints.get('shop')?.clusters.find((c) => c.host.startsWith('ratings.'));
     expect(ratings?.trafficPolicy.loadBalancer).toEqual({ simple: 'LEAST_REQUEST', warmupDurationMs: 45_000 });
+  });
+
+  it('Sidecar listener ports need no name; an egress port 0 is a unix socket bind', () => {
+    const { result } = translateWith(
+      objYaml(
+        'Sidecar',
+        'ingress: [{ port: { number: 9080, protocol: HTTP }, defaultEndpoint: "127.0.0.1:8080" }]\n' +
+          'egress:\n  - { port: { number: 9080 }, hosts: ["./*"] }\n' +
+          '  - { port: { number: 0, protocol: HTTP }, bind: "unix:///var/run/app.sock", hosts: ["istio-system/*"] }',
+      ),
+    );
+    expect(result.rejected.map(formatRejection)).toEqual([]);
+    expect(result.snapshot.sidecarScopes?.find((s) => s.key === 'shop/bad')?.egressHosts).toEqual([
+      './*',
+      'istio-system/*',
+    ]);
   });
 
   it('Gateway server protocols in any case, served as HTTP, TCP or as written', () => {

@@ -140,11 +140,14 @@ const loadBalancer = obj({
   localityLbSetting: localityLb,
   /** Deprecated by Istio for `warmup`. */
   warmupDurationSecs: duration,
-  warmup: obj({
-    duration,
-    minimumPercent: { type: 'number', format: 'double', minimum: 0, maximum: 100 } as Schema<number>,
-    aggression: { type: 'number', format: 'double', minimum: 0 } as Schema<number>,
-  }),
+  warmup: obj(
+    {
+      duration,
+      minimumPercent: { type: 'number', format: 'double', minimum: 0, maximum: 100 } as Schema<number>,
+      aggression: { type: 'number', format: 'double', minimum: 0 } as Schema<number>,
+    },
+    { required: ['duration'] },
+  ),
 });
 
 const connectionPool = obj({
@@ -196,7 +199,7 @@ const trafficPolicyBase = {
   connectionPool,
   outlierDetection,
   tls: clientTls,
-  tunnel: obj({ protocol: str, targetHost: str, targetPort: port }),
+  tunnel: obj({ protocol: str, targetHost: str, targetPort: port }, { required: ['targetHost', 'targetPort'] }),
   proxyProtocol: obj({ version: oneOfEnum('V1', 'V2') }),
 };
 
@@ -278,21 +281,27 @@ export const gateway = obj({
   selector: labels,
 });
 
+/** A Sidecar listener's port: nothing required (number 0 with a unix socket bind). */
+const sidecarPort = obj({ number: uint, protocol: str, name: str, targetPort: uint });
+
 export const sidecar = obj({
   workloadSelector: obj({ labels }),
   ingress: arr(
-    obj({
-      port: servicePort,
-      bind: str,
-      captureMode: oneOfEnum('DEFAULT', 'IPTABLES', 'NONE'),
-      defaultEndpoint: str,
-      tls: serverTls,
-      connectionPool,
-    }),
+    obj(
+      {
+        port: sidecarPort,
+        bind: str,
+        captureMode: oneOfEnum('DEFAULT', 'IPTABLES', 'NONE'),
+        defaultEndpoint: str,
+        tls: serverTls,
+        connectionPool,
+      },
+      { required: ['port'] },
+    ),
   ),
   egress: arr(
     obj(
-      { port: servicePort, bind: str, captureMode: oneOfEnum('DEFAULT', 'IPTABLES', 'NONE'), hosts: strings },
+      { port: sidecarPort, bind: str, captureMode: oneOfEnum('DEFAULT', 'IPTABLES', 'NONE'), hosts: strings },
       { required: ['hosts'] },
     ),
   ),

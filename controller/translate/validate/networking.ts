@@ -105,7 +105,9 @@ export function validateSidecar(obj: IstioObject<crd.SidecarSpec>): Issues {
         );
       checkHost(issues, `spec.egress[${i}].hosts[${j}]`, h.slice(slash + 1));
     });
-    if (eg.port) checkPort(issues, `spec.egress[${i}].port.number`, eg.port.number, true);
+    // A unix domain socket bind takes port number 0.
+    if (eg.port && !eg.bind?.startsWith('unix://'))
+      checkPort(issues, `spec.egress[${i}].port.number`, eg.port.number, true);
   });
   return issues;
 }
