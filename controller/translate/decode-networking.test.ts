@@ -287,6 +287,21 @@ describe('what decodes cleanly translates from the typed value', () => {
     ]);
   });
 
+  it("Istio's server TLS fields are accepted (Ambit's gateway reads mode and certificates; analyze names the rest)", () => {
+    const tls =
+      '{ mode: MUTUAL, credentialName: front, caCrl: /etc/crl.pem, caCertCredentialName: front-ca, ' +
+      'subjectAltNames: [spiffe://x], minProtocolVersion: TLSV1_2, insecureSkipVerify: false, ' +
+      'tlsCertificates: [{ serverCertificate: /c.pem, privateKey: /k.pem }] }';
+    const { result } = translateWith(
+      objYaml(
+        'Gateway',
+        `servers: [{ port: { number: 443, name: https, protocol: HTTPS }, hosts: ["*"], tls: ${tls} }]`,
+      ),
+    );
+    expect(result.rejected.map(formatRejection)).toEqual([]);
+    expect(result.gateways.get('shop/bad')?.servers[0]?.tls).toEqual({ mode: 'MUTUAL', credentialName: 'front' });
+  });
+
   it('Gateway server protocols in any case, served as HTTP, TCP or as written', () => {
     const servers = [
       ['80', 'http'],

@@ -251,14 +251,18 @@ const serverTls = obj({
   serverCertificate: str,
   privateKey: str,
   caCertificates: str,
+  caCrl: str,
   credentialName: str,
   credentialNames: strings,
+  caCertCredentialName: str,
+  tlsCertificates: arr(obj({ serverCertificate: str, privateKey: str, caCertificates: str })),
   subjectAltNames: strings,
   verifyCertificateSpki: strings,
   verifyCertificateHash: strings,
   minProtocolVersion: oneOfEnum('TLS_AUTO', 'TLSV1_0', 'TLSV1_1', 'TLSV1_2', 'TLSV1_3'),
   maxProtocolVersion: oneOfEnum('TLS_AUTO', 'TLSV1_0', 'TLSV1_1', 'TLSV1_2', 'TLSV1_3'),
   cipherSuites: strings,
+  insecureSkipVerify: bool,
 });
 
 export const gateway = obj({
