@@ -120,6 +120,13 @@ const CASES: readonly [kind: string, what: string, spec: string, field: string, 
     /unknown value "dns"/,
   ],
   [
+    'ServiceEntry',
+    'resolution DYNAMIC_DNS (an Istio value Ambit cannot serve)',
+    `hosts: ["*.example.com"]\n${SE_PORT}\nresolution: DYNAMIC_DNS`,
+    'spec.resolution',
+    /DYNAMIC_DNS .* is not supported by Ambit/,
+  ],
+  [
     'WorkloadEntry',
     'a weight in quotes',
     'address: 10.1.0.9\nweight: "5"',

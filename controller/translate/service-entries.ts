@@ -39,7 +39,9 @@ export function buildServiceEntries(
   for (const se of sorted) {
     const ns = se.metadata.namespace ?? 'default';
     const { spec } = se;
-    const resolution = spec.resolution === 'DNS_ROUND_ROBIN' ? 'DNS' : (spec.resolution ?? 'NONE');
+    // DYNAMIC_DNS never gets here: validation refuses it.
+    const resolution =
+      spec.resolution === 'DNS_ROUND_ROBIN' || spec.resolution === 'DYNAMIC_DNS' ? 'DNS' : (spec.resolution ?? 'NONE');
     const external = (spec.location ?? 'MESH_EXTERNAL') === 'MESH_EXTERNAL';
     const ports: ServicePort[] = (spec.ports ?? []).map((p) =>
       compact({

@@ -236,7 +236,7 @@ export const serviceEntry = obj(
     addresses: strings,
     ports: arr(servicePort),
     location: oneOfEnum('MESH_EXTERNAL', 'MESH_INTERNAL'),
-    resolution: oneOfEnum('NONE', 'STATIC', 'DNS', 'DNS_ROUND_ROBIN'),
+    resolution: oneOfEnum('NONE', 'STATIC', 'DNS', 'DNS_ROUND_ROBIN', 'DYNAMIC_DNS'),
     endpoints: arr(workloadEntrySpec),
     workloadSelector: obj({ labels }),
     exportTo: strings,

@@ -64,6 +64,11 @@ export function validateServiceEntry(obj: IstioObject<crd.ServiceEntrySpec>): Is
   (spec.endpoints ?? []).forEach((e, i) => checkWorkloadEntrySpec(issues, `spec.endpoints[${i}]`, e, true));
   checkLabels(issues, 'spec.workloadSelector.labels', spec.workloadSelector?.labels);
   const resolution = spec.resolution ?? 'NONE';
+  if (resolution === 'DYNAMIC_DNS')
+    issues.add(
+      'spec.resolution',
+      'resolution DYNAMIC_DNS (a waypoint resolving the host of each request to a wildcard host) is not supported by Ambit',
+    );
   if (resolution === 'STATIC' && spec.endpoints === undefined && spec.workloadSelector === undefined)
     issues.add('spec.endpoints', 'resolution STATIC needs endpoints or a workloadSelector');
   if (resolution === 'NONE' && (spec.endpoints ?? []).length > 0)
