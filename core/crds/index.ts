@@ -1,5 +1,5 @@
 // The Istio custom resources Ambit installs, with the schema of their `spec`: one source for
-// the chart's CRDs (ctl/crds) and for the controller's unknown-field check.
+// the chart's CRDs (ctl/crds) and for the controller's decoding of objects (decode.ts).
 import * as ext from './extensions.js';
 import * as net from './networking.js';
 import * as sec from './security.js';
