@@ -94,9 +94,11 @@ export function createRequestHandler(deps: HandlerDeps): (req: Req, res: Res) =>
 /** RFC 7541's size of a header list: name + value + 32 per entry (what HTTP/2 limits count). */
 function headerListSize(headers: Req['headers']): number {
   let size = 0;
-  for (const [name, value] of Object.entries(headers)) {
+  for (const name in headers) {
+    const value = headers[name];
     if (value === undefined) continue;
-    for (const v of Array.isArray(value) ? value : [value]) size += name.length + String(v).length + 32;
+    if (typeof value === 'string') size += name.length + value.length + 32;
+    else for (const v of value) size += name.length + v.length + 32;
   }
   return size;
 }
@@ -203,9 +205,7 @@ async function handle(req: Req, res: Res, deps: HandlerDeps): Promise<void> {
     responseBytes: number,
     extra: { upstream?: string; attempts?: number; endpoint?: ClusterEndpoint; cluster?: Cluster },
   ): void => {
-    const service = ctx.vhost?.vhost.serviceKey
-      ? serviceOf(ctx.vhost.vhost.host, ctx.vhost.vhost.serviceKey)
-      : undefined;
+    const service = ctx.vhost?.vhost.serviceKey ? serviceOf(ctx.vhost.vhost) : undefined;
     // The routed-to cluster: the one answering, else (a local reply, maybe before route
     // selection, as a denial) the first of the route the request matches, as Envoy's is.
     const cluster = extra.cluster ?? routedCluster(pipeline, ctx);
@@ -286,7 +286,8 @@ async function handle(req: Req, res: Res, deps: HandlerDeps): Promise<void> {
     });
     return;
   }
-  const responseHeaders = { ...result.response.headers };
+  // The transport made this object for this response alone: edited in place.
+  const responseHeaders = result.response.headers;
   for (const edit of ctx.responseEdits) applyHeaderOps(responseHeaders, edit);
   for (const hook of ctx.responseHooks ?? []) await hook(responseHeaders);
   const upstream = {
@@ -344,9 +345,21 @@ function destinationWorkloadOf(pipeline: Pipeline, e: ClusterEndpoint): { destin
   return w ? { destinationWorkload: w } : {};
 }
 
-function serviceOf(host: string, serviceKey: string): { hostname: string; name: string; namespace: string } {
-  const namespace = serviceKey.split('/')[0] ?? '';
-  return { hostname: host, name: host.split('.')[0] ?? host, namespace };
+const services = new WeakMap<object, { hostname: string; name: string; namespace: string }>();
+
+/** The service a virtual host stands for, made once per compiled virtual host. */
+function serviceOf(vhost: { host: string; serviceKey?: string }): {
+  hostname: string;
+  name: string;
+  namespace: string;
+} {
+  let service = services.get(vhost);
+  if (!service) {
+    const host = vhost.host;
+    service = { hostname: host, name: host.split('.')[0] ?? host, namespace: vhost.serviceKey?.split('/')[0] ?? '' };
+    services.set(vhost, service);
+  }
+  return service;
 }
 
 /** Writes a local reply; returns the body size. */

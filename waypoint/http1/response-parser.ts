@@ -75,6 +75,8 @@ export class ResponseParser {
   constructor(
     private readonly events: ResponseEvents,
     private readonly limits: ResponseParserLimits = DEFAULT_RESPONSE_LIMITS,
+    /** Fields read for framing but left out of the head's headers (a proxy's hop-by-hop ones). */
+    private readonly omit?: ReadonlySet<string>,
   ) {}
 
   /** Expect the response to a new request (`headRequest`: a HEAD, whose response has no body). */
@@ -200,6 +202,7 @@ export class ResponseParser {
         contentLength = value;
       } else if (key === 'transfer-encoding') transferEncoding += transferEncoding ? `,${value}` : value;
       else if (key === 'connection') connection += `,${value.toLowerCase()}`;
+      if (this.omit?.has(key)) continue;
       const had = headers[key];
       if (had === undefined) headers[key] = key === 'set-cookie' ? [value] : value;
       else if (Array.isArray(had)) had.push(value);

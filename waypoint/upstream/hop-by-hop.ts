@@ -1,5 +1,5 @@
 // Hop-by-hop headers never cross a proxy (RFC 9110 §7.6.1); HTTP/2 forbids them outright.
-const HOP_BY_HOP = new Set([
+export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'connection',
   'keep-alive',
   'proxy-connection',

@@ -7,10 +7,15 @@
 // side asked to close, the response ran until close, or it served maxRequestsPerConnection.
 import net from 'node:net';
 import { Readable, type Duplex } from 'node:stream';
-import { Http1ParseError, ResponseParser, type ResponseHead } from '../http1/response-parser.js';
+import {
+  DEFAULT_RESPONSE_LIMITS,
+  Http1ParseError,
+  ResponseParser,
+  type ResponseHead,
+} from '../http1/response-parser.js';
 import { framingOf, requestHead, type BodyFraming } from '../http1/request-head.js';
 import { abortError, onCancel } from './transport-cancel.js';
-import { endToEndHeaders } from './hop-by-hop.js';
+import { HOP_BY_HOP } from './hop-by-hop.js';
 import type { Dial, EndpointTransport, UpstreamRequest, UpstreamResponse } from './transport.js';
 
 export interface Http1ClientOptions {
@@ -90,7 +95,8 @@ class Exchange {
     const body = new ResponseBody(this, this.conn!.stream);
     this.body = body;
     this.settled = true;
-    this.resolve({ status: head.status, headers: endToEndHeaders(head.headers), body });
+    // The parser left the hop-by-hop fields out already (see Connection).
+    this.resolve({ status: head.status, headers: head.headers, body });
   }
 
   onBody(chunk: Buffer): void {
@@ -130,15 +136,19 @@ class Connection {
     private readonly pool: Http1Client,
     idleTimeoutMs: number,
   ) {
-    this.parser = new ResponseParser({
-      onHead: (head) => {
-        this.keepAlive = head.keepAlive;
-        this.exchange?.onHead(head);
+    this.parser = new ResponseParser(
+      {
+        onHead: (head) => {
+          this.keepAlive = head.keepAlive;
+          this.exchange?.onHead(head);
+        },
+        onBody: (chunk) => this.exchange?.onBody(chunk),
+        // The connection is handed on only after feed() returns (see onData): never from inside it.
+        onEnd: () => this.exchange?.onEnd(),
       },
-      onBody: (chunk) => this.exchange?.onBody(chunk),
-      // The connection is handed on only after feed() returns (see onData): never from inside it.
-      onEnd: () => this.exchange?.onEnd(),
-    });
+      DEFAULT_RESPONSE_LIMITS,
+      HOP_BY_HOP,
+    );
     if (stream instanceof net.Socket) stream.setNoDelay(true);
     stream.on('data', (chunk: Buffer) => this.onData(chunk));
     // However the stream ends (end, reset, error), a body read until close is complete
