@@ -1,6 +1,6 @@
 // AuthorizationPolicy → the model's AuthorizationPolicy, with its scope: mesh (root
 // namespace, no selector), namespace, or workload (selector.matchLabels).
-import { byKey, compact } from './raw.js';
+import { byKey, compact } from './collections.js';
 import type { IstioObject } from './decode-object.js';
 import type { AuthorizationPolicySpec } from '../../core/crds/types.js';
 import type {

@@ -1,7 +1,7 @@
 // VirtualService `http[].corsPolicy` → the waypoint's CorsPolicy. maxAge becomes whole seconds,
 // as Envoy writes Access-Control-Max-Age. The deprecated `allowOrigin` (plain strings) are exact
 // origins, as Istio reads them, and come before `allowOrigins`.
-import { compact } from './raw.js';
+import { compact } from './collections.js';
 import { parseDurationMs } from './validate/common.js';
 import { stringMatch } from './string-match.js';
 import type { CorsPolicy, StringMatch } from '../../core/model/l7.js';

@@ -1,7 +1,7 @@
 // DestinationRule → clusters: the DR for a host is looked up in the client's namespace, then
 // the host's namespace, then the root namespace (Istio); subsets select endpoints by labels;
 // the effective traffic policy is DR level < DR port level < subset level < subset port level.
-import { byKey, compact, labelsMatch } from './raw.js';
+import { byKey, compact, labelsMatch } from './collections.js';
 import { hostMatches, hostMatchRank, resolveHost } from '../../core/mesh/hosts.js';
 import { parseDurationMs } from './validate/common.js';
 import { visibleFrom } from './sidecar.js';

@@ -3,7 +3,7 @@
 // shape as an Istio Gateway). Listeners become servers; route `hostnames` (default `*`)
 // become virtual hosts per listener port, with routes in the Gateway API's precedence order
 // (http-routes.ts).
-import { byKey, compact } from './raw.js';
+import { byKey, compact } from './collections.js';
 import { hostMatches } from '../../core/mesh/hosts.js';
 import { isWaypointGateway } from './waypoint-refs.js';
 import { GATEWAY_NAME_LABEL } from '../../core/mesh/vocabulary.js';

@@ -1,7 +1,7 @@
 // networking.istio.io Gateway → GatewayConfig: servers (port, protocol, hosts, TLS) and the
 // routes of the VirtualServices bound to the gateway through `gateways`. A host with no bound
 // VirtualService gets no virtual host (the gateway answers 404).
-import { byKey, compact } from './raw.js';
+import { byKey, compact } from './collections.js';
 import { hostMatches } from '../../core/mesh/hosts.js';
 import { l4RoutesFor } from './l4-routes.js';
 import { routesFor, type VsIndex } from './virtual-services.js';

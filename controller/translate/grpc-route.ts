@@ -4,7 +4,7 @@
 // alone, or RegularExpression → a regex over the path. Header matches, header modifiers, the
 // mirror and weighted backendRefs are HTTPRoute's (http-routes.ts). The waypoint speaks HTTP/2
 // (h2c inside the tunnel) to ports whose protocol is grpc or http2.
-import { compact } from './raw.js';
+import { compact } from './collections.js';
 import { backendDestinations, commonFilters, valueMatches } from './http-routes.js';
 import type { ReferenceGrants, RefOrigin } from './reference-grants.js';
 import type { RouteContext } from './virtual-services.js';

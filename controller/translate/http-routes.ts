@@ -6,7 +6,7 @@
 // and port; filters RequestHeaderModifier, ResponseHeaderModifier, RequestRedirect,
 // URLRewrite, RequestMirror; timeouts.request and timeouts.backendRequest. Each match of a
 // rule becomes one HttpRoute, ordered by the Gateway API's precedence (gamma-order.ts).
-import { compact } from './raw.js';
+import { compact } from './collections.js';
 import { translateGrpcRule } from './grpc-route.js';
 import { ReferenceGrants, type RefOrigin } from './reference-grants.js';
 import { parseDurationMs } from './validate/common.js';

@@ -30,7 +30,7 @@ import { validatePod } from './validate/kubernetes.js';
 import { decodeKubeObject, decodePod, type EndpointSlice, type K8sService, type Pod } from './decode-kube.js';
 import { endpointSliceBody } from '../../core/crds/kubernetes.js';
 import { GATEWAY_NAME_LABEL } from './waypoint-refs.js';
-import { labelsMatch } from './raw.js';
+import { labelsMatch } from './collections.js';
 
 /** More changed objects than this in one translation: a full translation is as cheap. */
 const MAX_INCREMENTAL_CHANGES = 500;

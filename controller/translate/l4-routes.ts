@@ -3,7 +3,7 @@
 // the first matching route wins per connection. A match block for another port or gateway
 // drops out; a route whose every block dropped out is not for this port. `tls` routes match
 // on the ClientHello's SNI (`sniHosts`), read at the waypoint without terminating TLS.
-import { compact } from './raw.js';
+import { compact } from './collections.js';
 import {
   matchForGateway,
   routeDestinations,

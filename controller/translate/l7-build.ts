@@ -2,7 +2,7 @@
 // one GatewayConfig per Istio Gateway. A later mesh VirtualService for a host an older one
 // routes is rejected first (IST0109); a route to an undefined subset is kept and answers 503.
 import { isIPv6 } from 'node:net';
-import { byKey } from './raw.js';
+import { byKey } from './collections.js';
 import { contentVersionOf } from './version.js';
 import { DestinationRules, buildCluster } from './destination-rules.js';
 import {

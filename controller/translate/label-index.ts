@@ -1,6 +1,6 @@
 // Workloads indexed by namespace and label pair, so that selecting a Service's pods costs
 // the size of the smallest matching label bucket instead of a scan over every workload.
-import { labelsMatch } from './raw.js';
+import { labelsMatch } from './collections.js';
 import type { Workload } from '../../core/model/types.js';
 
 export class WorkloadIndex {

@@ -1,6 +1,6 @@
 // Istio's locality text `region/zone/subzone` (WorkloadEntry, ServiceEntry endpoints) → the
 // model's Locality; empty parts are left out.
-import { compact } from './raw.js';
+import { compact } from './collections.js';
 import type { Locality } from '../../core/model/types.js';
 
 export function localityFromText(text: string | undefined): Locality | undefined {

@@ -1,7 +1,7 @@
 // PeerAuthentication → the model: mtls mode (UNSET when absent: inherit from the parent
 // level) and per-port modes. Precedence (workload > namespace > mesh) is applied by
 // core/authz effectiveMtlsMode from the scope recorded here.
-import { byKey, compact } from './raw.js';
+import { byKey, compact } from './collections.js';
 import { scopeOf } from './authz.js';
 import type { IstioObject } from './decode-object.js';
 import type { PeerAuthenticationSpec } from '../../core/crds/types.js';

@@ -1,5 +1,5 @@
 // RequestAuthentication → JWT rules for the waypoint (issuer, JWKS, audiences, locations).
-import { byKey, compact } from './raw.js';
+import { byKey, compact } from './collections.js';
 import { scopeOf } from './authz.js';
 import type { IstioObject } from './decode-object.js';
 import type { RequestAuthenticationSpec } from '../../core/crds/types.js';

@@ -2,7 +2,7 @@
 // 240.240.0.0/16 and 2001:2::/48 as Istio's DNS auto-allocation does, core/dns/vip-allocation),
 // ports with protocol, location, resolution, endpoints (inline, or the workloads selected by
 // workloadSelector).
-import { byKey, compact } from './raw.js';
+import { byKey, compact } from './collections.js';
 import { exportToOf } from './services.js';
 import { localityFromText } from './locality.js';
 import { allocateAutoVips, wantsAutoVip } from '../../core/dns/vip-allocation.js';

@@ -1,6 +1,6 @@
 // Kubernetes Services → mesh Services: VIPs (clusterIP, or allocated from 10.96.0.0/16 in
 // local mode), ports with their protocol, endpoints from EndpointSlices or the selector.
-import { byKey, compact } from './raw.js';
+import { byKey, compact } from './collections.js';
 import type { Inventory } from './inventory.js';
 import { WorkloadIndex } from './label-index.js';
 import type { Deployment, EndpointSlice, Pod } from './decode-kube.js';

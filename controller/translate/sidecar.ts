@@ -1,6 +1,6 @@
 // Sidecar egress scoping: which services the selected workloads (or the whole namespace)
 // may see. `ns/host` with ns `*` (any), `.` (own), `~` (none); host `*`, `*.suffix` or exact.
-import { byKey } from './raw.js';
+import { byKey } from './collections.js';
 import { scopeOf } from './authz.js';
 import { hostMatches } from '../../core/mesh/hosts.js';
 import type { IstioObject } from './decode-object.js';

@@ -18,7 +18,7 @@ import {
   type TracingRule,
 } from '../../core/telemetry/policy.js';
 import { parseFilterExpression, parseValueExpression } from '../../core/telemetry/expressions.js';
-import { byKey } from './raw.js';
+import { byKey } from './collections.js';
 import { Issues } from './validate/common.js';
 import { rejectionFor, type Rejection } from './inventory.js';
 import { meshConfigDocOf } from './mesh-config.js';

@@ -2,7 +2,7 @@
 // in the VS namespace, FQDNs as written, `*.suffix` wildcards. The most specific host match
 // wins; VirtualServices with equally specific hosts are merged in creation order (then
 // namespace/name). First matching route wins at run time, so order is preserved.
-import { byKey, compact } from './raw.js';
+import { byKey, compact } from './collections.js';
 import { hostMatches, hostMatchRank, resolveHost } from '../../core/mesh/hosts.js';
 import { parseDurationMs } from './validate/common.js';
 import { visibleFrom } from './sidecar.js';

@@ -3,7 +3,7 @@
 // enrolment from the namespace label (`mesh-mode=ambient` or `istio.io/dataplane-mode=ambient`).
 import { spiffeIdFor } from './identity.js';
 import { localityFromText } from './locality.js';
-import { compact, byKey } from './raw.js';
+import { compact, byKey } from './collections.js';
 import type { Inventory } from './inventory.js';
 import type { IstioObject } from './decode-object.js';
 import type { Deployment, Pod } from './decode-kube.js';
