@@ -107,27 +107,17 @@ export class ResponseParser {
         case State.Head:
           data = this.head(data);
           break;
-        case State.Length: {
-          const n = Math.min(this.remaining, data.length);
-          const part = data.subarray(0, n);
-          data = data.subarray(n);
-          this.remaining -= n;
-          this.events.onBody(part);
+        case State.Length:
+          data = this.bodyPart(data);
           if (this.remaining === 0) this.finish();
           break;
-        }
         case State.ChunkSize:
           data = this.chunkSize(data);
           break;
-        case State.ChunkData: {
-          const n = Math.min(this.remaining, data.length);
-          const part = data.subarray(0, n);
-          data = data.subarray(n);
-          this.remaining -= n;
-          this.events.onBody(part);
+        case State.ChunkData:
+          data = this.bodyPart(data);
           if (this.remaining === 0) this.state = State.ChunkDataEnd;
           break;
-        }
         case State.ChunkDataEnd:
           data = this.chunkDataEnd(data);
           break;
@@ -149,6 +139,14 @@ export class ResponseParser {
       return;
     }
     if (this.state !== State.Done) throw new Http1ParseError('connection closed before the response was complete');
+  }
+
+  /** Up to `remaining` bytes of body passed on; returns the rest. */
+  private bodyPart(data: Buffer): Buffer {
+    const n = Math.min(this.remaining, data.length);
+    this.remaining -= n;
+    this.events.onBody(data.subarray(0, n));
+    return data.subarray(n);
   }
 
   private finish(): void {
