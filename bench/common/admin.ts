@@ -16,12 +16,33 @@ export async function waitForVersion(adminPort: number, version: string): Promis
   throw new Error(`config ${version} was not applied within 10 s`);
 }
 
+export interface HeapStats {
+  /** MiB; NaN when the metrics did not have it. */
+  usedMb: number;
+  totalMb: number;
+  externalMb: number;
+}
+
+/** V8 heap used and total and external memory from a component's process metrics (`/metrics` URL). */
+export async function heapStats(metricsUrl: string): Promise<HeapStats> {
+  const text = await (await fetch(metricsUrl)).text();
+  const mb = (name: string): number => {
+    const m = new RegExp(`^(?:ambit_process_)?${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text);
+    return m ? Number(m[1]) / 1048576 : NaN;
+  };
+  return {
+    usedMb: mb('nodejs_heap_size_used_bytes'),
+    totalMb: mb('nodejs_heap_size_total_bytes'),
+    externalMb: mb('nodejs_external_memory_bytes'),
+  };
+}
+
+export function heapStatsText(h: HeapStats): string {
+  const f = (v: number): string => (Number.isFinite(v) ? v.toFixed(1) : '?');
+  return `V8 heap used ${f(h.usedMb)} MiB of ${f(h.totalMb)}, external ${f(h.externalMb)} MiB`;
+}
+
 /** V8 heap used and external memory from a component's process metrics: JS objects vs native buffers. */
 export async function heapLine(metricsPort: number): Promise<string> {
-  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-  const mb = (name: string): string => {
-    const m = new RegExp(`^(?:ambit_process_)?${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text);
-    return m ? (Number(m[1]) / 1048576).toFixed(1) : '?';
-  };
-  return `V8 heap used ${mb('nodejs_heap_size_used_bytes')} MiB of ${mb('nodejs_heap_size_total_bytes')}, external ${mb('nodejs_external_memory_bytes')} MiB`;
+  return heapStatsText(await heapStats(`http://127.0.0.1:${metricsPort}/metrics`));
 }

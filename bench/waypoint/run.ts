@@ -46,7 +46,8 @@ import {
   serverTlsBlock,
   startClientTls,
 } from './mtls.js';
-import { adminGet, waitForVersion } from '../common/admin.js';
+import { adminGet, heapStats, heapStatsText, waitForVersion } from '../common/admin.js';
+import { residentSplit } from '../common/smaps.js';
 import { caseOption, positiveOption } from '../common/args.js';
 import type { AgentConfigDump } from '../../core/admin/dump.js';
 
@@ -58,6 +59,18 @@ const PREFIX = 'ambt-bwp-';
 const BRIDGE = 'ambt-bwp-br0';
 const SUBNET = '10.231.210.0/24';
 const HBONE_PORT = 15008;
+/** How long after a case's last load `waypoint_rss_mb_quiet` is read (as bench/agent's rss_mb_quiet). */
+const QUIET_MS = 5000;
+/** The waypoint's memory columns after its quiet wait (the split of waypoint_rss_mb_quiet). */
+const WAYPOINT_QUIET_METRICS = [
+  'waypoint_rss_mb_quiet',
+  'waypoint_brk_mb_quiet',
+  'waypoint_anon_mb_quiet',
+  'waypoint_file_mb_quiet',
+  'waypoint_heap_used_mb_quiet',
+  'waypoint_heap_total_mb_quiet',
+  'waypoint_external_mb_quiet',
+] as const;
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
 const USAGE = `usage: node dist/bench/waypoint/run.js [options]      (as root)
@@ -175,6 +188,46 @@ function fixedSemiSpaceMb(flags: readonly string[]): number | undefined {
   return lo !== undefined && lo === v('max-semi-space-size') ? lo : undefined;
 }
 
+async function heapText(metricsUrl: string): Promise<string> {
+  return heapStatsText(await heapStats(metricsUrl).catch(() => ({ usedMb: NaN, totalMb: NaN, externalMb: NaN })));
+}
+
+/**
+ * The waypoint's memory once its load is over: RSS 5 s after the case's last request (the
+ * waypoint's malloc trimmer runs one quiet second after a load), split by smaps into the brk
+ * heap (malloc's main arena: OpenSSL, nghttp2), other anonymous (V8's heap, thread arenas) and
+ * file-backed pages (node's code), with V8's heap from its metrics.
+ */
+async function quietMemory(
+  pid: number,
+  metricsUrl: string | undefined,
+  row: Record<string, number | string>,
+): Promise<string> {
+  await new Promise((r) => setTimeout(r, QUIET_MS));
+  row.waypoint_rss_mb_quiet = round(rssMbOfPid(pid), 1);
+  const split = residentSplit(pid);
+  row.waypoint_brk_mb_quiet = round(split.brkMb, 1);
+  row.waypoint_anon_mb_quiet = round(split.anonMb, 1);
+  row.waypoint_file_mb_quiet = round(split.fileMb, 1);
+  let heap = '';
+  if (metricsUrl) {
+    const h = await heapStats(metricsUrl).catch(() => undefined);
+    if (h) {
+      for (const [k, v] of [
+        ['waypoint_heap_used_mb_quiet', h.usedMb],
+        ['waypoint_heap_total_mb_quiet', h.totalMb],
+        ['waypoint_external_mb_quiet', h.externalMb],
+      ] as const)
+        if (Number.isFinite(v)) row[k] = round(v, 1);
+      heap = `, ${heapStatsText(h)}`;
+    }
+  }
+  return (
+    `waypoint RSS ${String(row.waypoint_rss_mb_quiet)} MiB ${QUIET_MS / 1000} s after the load (brk heap ` +
+    `${split.brkMb.toFixed(1)}, other anonymous ${split.anonMb.toFixed(1)}, files ${split.fileMb.toFixed(1)}${heap})`
+  );
+}
+
 async function measure(group: ChildGroup, s: Setup, o: Options): Promise<ResultRow> {
   // The response header set by the waypoint's route says which path a response took.
   const first = await probe(group, s.client, s.url);
@@ -245,6 +298,7 @@ async function measure(group: ChildGroup, s: Setup, o: Options): Promise<ResultR
   if (s.waypointPid !== undefined) {
     row.waypoint_vcpu_per_1000rps = round(per1000([s.waypointPid]), 4);
     row.waypoint_rss_mb = round(rssMbOfPid(s.waypointPid), 1);
+    if (s.waypointMetrics) detail += `; waypoint after the load: ${await heapText(s.waypointMetrics)}`;
   }
   if (o.lowRps > 0) {
     const low = await fixedRate(group, s.client, s.url, {
@@ -258,6 +312,7 @@ async function measure(group: ChildGroup, s: Setup, o: Options): Promise<ResultR
     row[`p99_ms_at_${o.lowRps}`] = round(low.p99_ms, 3);
     detail += `; at ${o.lowRps} req/s: p50 ${low.p50_ms.toFixed(2)} ms, p99 ${low.p99_ms.toFixed(2)} ms`;
   }
+  if (s.waypointPid !== undefined) detail += `; ${await quietMemory(s.waypointPid, s.waypointMetrics, row)}`;
   log(
     `${s.name}: ${max.rps.toFixed(0)} req/s max; at ${o.rps} req/s (${fixed.achieved_rps.toFixed(0)} answered/s): p50 ${fixed.p50_ms.toFixed(2)} ms, p99 ${fixed.p99_ms.toFixed(2)} ms, max ${fixed.max_ms.toFixed(1)} ms; ${detail}`,
   );
@@ -481,6 +536,7 @@ async function main(): Promise<void> {
           ...(o.lowRps > 0 ? [`p50_ms_at_${o.lowRps}`, `p99_ms_at_${o.lowRps}`] : []),
           'waypoint_vcpu_per_1000rps',
           'waypoint_rss_mb',
+          'waypoint_rss_mb_quiet',
         ],
         baseline: 'direct',
         peer: ['nginx', 'nginx-mtls'],
@@ -490,7 +546,7 @@ async function main(): Promise<void> {
       process.stdout.write('\nmedian (min–max) of the rounds:\n');
       for (const r of rows)
         process.stdout.write(
-          `${r.case}: ${[...METRICS, 'waypoint_vcpu_per_1000rps', 'waypoint_rss_mb']
+          `${r.case}: ${[...METRICS, 'waypoint_vcpu_per_1000rps', 'waypoint_rss_mb', ...WAYPOINT_QUIET_METRICS]
             .filter((m) => typeof r[m] === 'number')
             .map((m) => `${m} ${spreadText(r, m)}`)
             .join(', ')}\n`,
