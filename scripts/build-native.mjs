@@ -1,19 +1,32 @@
-// npm `install` hook: build the netns addon (agent/native) with node-gyp on Linux. Where it
-// cannot build (not Linux, no compiler) the rest of Ambit still installs; the agent then
-// reports that in-pod capture is unavailable and netns tests say why they cannot run.
+// npm `install` hook: build the native addons with node-gyp on Linux: the netns addon
+// (agent/native, the agent's in-pod data path) and the memory addon (core/native, glibc's
+// malloc_trim for any binary; the waypoint loads it). `node scripts/build-native.mjs core`
+// builds one of them (agent, core). Where one cannot build (not Linux, no compiler) the rest of
+// Ambit still installs: without the netns addon the agent reports that in-pod capture is
+// unavailable and netns tests say why they cannot run; without the memory addon the waypoint
+// does not trim. An addon whose sources are not there (an image that copied only the other)
+// is skipped.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
-const dir = path.join(root, 'agent', 'native');
+const ADDONS = {
+  agent: { dir: path.join(root, 'agent', 'native'), missing: 'in-pod capture will be unavailable' },
+  core: { dir: path.join(root, 'core', 'native'), missing: 'the waypoint will not give freed memory back' },
+};
 
 if (process.platform !== 'linux') {
-  console.warn('ambit: skipping the netns addon (Linux only)');
+  console.warn('ambit: skipping the native addons (Linux only)');
   process.exit(0);
 }
-if (!existsSync(path.join(dir, 'binding.gyp'))) process.exit(0);
+const wanted = process.argv.slice(2);
+for (const name of wanted)
+  if (!(name in ADDONS)) {
+    console.error(`ambit: unknown addon ${name} (one of ${Object.keys(ADDONS).join(', ')})`);
+    process.exit(2);
+  }
 
 // node-gyp: the one npm hands to install scripts, else npm's own bundled copy, else PATH.
 const prefix = path.dirname(path.dirname(process.execPath));
@@ -26,8 +39,11 @@ const nodedir =
   (existsSync(path.join(prefix, 'include', 'node', 'node_api.h')) ? prefix : undefined);
 if (nodedir) args.push(`--nodedir=${nodedir}`);
 const [cmd, cmdArgs] = gyp ? [process.execPath, [gyp, ...args]] : ['node-gyp', args];
-const result = spawnSync(cmd, cmdArgs, { cwd: dir, stdio: 'inherit' });
-if (result.status !== 0) {
-  console.warn('ambit: the netns addon did not build; in-pod capture will be unavailable');
+
+for (const [name, addon] of Object.entries(ADDONS)) {
+  if (wanted.length > 0 && !wanted.includes(name)) continue;
+  if (!existsSync(path.join(addon.dir, 'binding.gyp'))) continue;
+  const result = spawnSync(cmd, cmdArgs, { cwd: addon.dir, stdio: 'inherit' });
+  if (result.status !== 0) console.warn(`ambit: the ${name} addon did not build; ${addon.missing}`);
 }
 process.exit(0);

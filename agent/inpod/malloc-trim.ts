@@ -1,38 +1,17 @@
-// Gives native memory back to the kernel when traffic quiets down. The TLS and HTTP/2 buffers of
-// a burst (OpenSSL records, nghttp2 frames, 16 MiB connection windows) are malloc'd outside V8;
-// once freed, glibc keeps them resident unless they sit at the top of its heap, so an agent
-// that carried a load stayed ~35 MiB above its idle size. The addon's mallocTrim (glibc
-// malloc_trim(0)) releases free pages anywhere in the heap. Before it, once the load is over,
-// one full V8 collection frees the JS wrappers that still hold native buffers (external memory)
-// and lets V8 release its own emptied pages; Node runs no such collection when a process idles.
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+// The agent's malloc trimmer: core/runtime/malloc-trim.ts (a full V8 collection, then glibc
+// malloc_trim(0), one quiet interval after a load) with the trim of the netns addon, which the
+// agent loads anyway for its in-pod sockets.
+import {
+  startMallocTrim as startCoreMallocTrim,
+  type MallocTrimmer,
+  type MallocTrimOptions as CoreOptions,
+} from '../../core/runtime/malloc-trim.js';
 import { netnsAddon } from './native.js';
 
-export interface MallocTrimOptions {
-  /** A number that changes whenever connections open or close (the tracker's totals). */
-  activity: () => number;
-  /** How often activity is looked at; a trim follows one quiet interval after a change. */
-  intervalMs?: number;
-  /** CPU milliseconds the process used so far (default process.cpuUsage()). */
-  cpuMs?: () => number;
-  /** An interval is quiet when the process used less CPU than this share of it (default 5%). */
-  quietCpuShare?: number;
-  /** At least this long between two trims (each collection pauses the event loop); default 5 s. */
-  minGapMs?: number;
-  /** Under activity that never pauses, trim at least this often. */
-  maxDelayMs?: number;
-  /** The trim itself; default the addon's (false when the build has none, as before it existed). */
-  trim?: () => boolean;
-  /** A full collection before a trim when the load is over (not under uninterrupted activity). */
-  collect?: () => void;
-}
+export { fullCollection, type MallocTrimmer } from '../../core/runtime/malloc-trim.js';
 
-export interface MallocTrimmer {
-  /** Trims done so far. */
-  readonly count: number;
-  stop(): void;
-}
+/** As core's, with the trim defaulting to the netns addon's. */
+export type MallocTrimOptions = Omit<CoreOptions, 'trim'> & Partial<Pick<CoreOptions, 'trim'>>;
 
 /** The addon's malloc_trim, or undefined (not Linux/glibc, or an addon built before it). */
 export function addonMallocTrim(): (() => boolean) | undefined {
@@ -44,72 +23,6 @@ export function addonMallocTrim(): (() => boolean) | undefined {
   }
 }
 
-let gcFunction: (() => void) | undefined;
-
-/** V8's full collection, without --expose-gc on the command line (the flag is set at run time). */
-export function fullCollection(): void {
-  if (!gcFunction) {
-    setFlagsFromString('--expose-gc');
-    gcFunction = runInNewContext('gc') as () => void;
-  }
-  gcFunction();
-}
-
-function processCpuMs(): number {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-}
-
-/**
- * Trim once there was activity (connections or pods came or went) and then one quiet interval
- * (no change, and little CPU: bytes on open connections count as load too), or after
- * `maxDelayMs` of uninterrupted activity; never twice within `minGapMs`. Idle agents never trim;
- * the timer is unref'd (it keeps no process alive).
- */
 export function startMallocTrim(o: MallocTrimOptions): MallocTrimmer {
-  const trim = o.trim ?? addonMallocTrim();
-  const state = { count: 0 };
-  if (!trim) return { count: 0, stop: () => undefined };
-  const intervalMs = o.intervalMs ?? 1000;
-  const maxDelayMs = o.maxDelayMs ?? 30_000;
-  const minGapMs = o.minGapMs ?? 5000;
-  const cpuMs = o.cpuMs ?? processCpuMs;
-  const quietCpuMs = intervalMs * (o.quietCpuShare ?? 0.05);
-  let last = o.activity();
-  let lastCpu = cpuMs();
-  let lastTrim = -Infinity;
-  let dirtySince: number | undefined;
-  const collect = o.collect ?? fullCollection;
-  const doTrim = (quiet: boolean): void => {
-    if (Date.now() - lastTrim < minGapMs) return;
-    lastTrim = Date.now();
-    dirtySince = undefined;
-    state.count++;
-    // A full collection pauses the event loop (~10-60 ms here): only when the load is over.
-    if (quiet) collect();
-    trim();
-  };
-  const timer = setInterval(() => {
-    const now = o.activity();
-    const cpu = cpuMs();
-    const changed = now !== last;
-    const busy = cpu - lastCpu >= quietCpuMs;
-    last = now;
-    lastCpu = cpu;
-    if (changed) {
-      dirtySince ??= Date.now();
-      if (Date.now() - dirtySince >= maxDelayMs) doTrim(false);
-      return;
-    }
-    if (dirtySince === undefined) return;
-    if (!busy) doTrim(true);
-    else if (Date.now() - dirtySince >= maxDelayMs) doTrim(false);
-  }, intervalMs);
-  timer.unref();
-  return {
-    get count() {
-      return state.count;
-    },
-    stop: () => clearInterval(timer),
-  };
+  return startCoreMallocTrim({ ...o, trim: o.trim ?? addonMallocTrim() });
 }

@@ -6,7 +6,7 @@ WORKDIR /src
 COPY package.json package-lock.json ./
 COPY scripts ./scripts
 COPY agent/native ./agent/native
-RUN npm ci --no-audit --no-fund --ignore-scripts && node scripts/build-native.mjs
+RUN npm ci --no-audit --no-fund --ignore-scripts && node scripts/build-native.mjs agent
 COPY . .
 RUN npx tsc -p tsconfig.json && npm prune --omit=dev --ignore-scripts
 
