@@ -11,24 +11,23 @@ import { spiffeIdFor } from '../core/identity/spiffe.js';
 import type { CaClient, Credentials } from '../core/identity/types.js';
 import type { Logger } from '../core/log.js';
 import { createMeshMetrics } from '../core/metrics/mesh-metrics.js';
+import { startMallocTrim, type MallocTrimmer } from '../core/runtime/malloc-trim.js';
+import { memoryAddon } from '../core/runtime/memory-addon.js';
 import type { WaypointConfigSource } from '../core/xds/waypoint-source.js';
 import type { WaypointSettings } from './config/settings.js';
-import { startGateway, type StartedGateway } from './gateway/start.js';
+import type { StartedGateway } from './gateway/start.js';
 import { WaypointRuntime } from './runtime.js';
 import { WaypointServer } from './server.js';
 import { WaypointTelemetry } from './telemetry.js';
 import { Tracer } from './tracing.js';
 
 // Each mode's modules are imported only in that mode: file mode does not load the controller
-// link (gRPC, protobuf schemas), controller mode not the YAML file source and the in-process CA.
+// link (gRPC, protobuf schemas), controller mode not the file sources and the in-process CA, a
+// waypoint not the gateway's. (A JSON config file loads no YAML parser either.)
 async function sources(s: WaypointSettings, log: Logger): Promise<{ config: WaypointConfigSource; ca: CaClient }> {
   const gateway = s.mode !== 'waypoint';
   if (s.source === 'file') {
-    const [{ CertificateAuthority }, { FileWaypointSource }, { FileGatewaySource }] = await Promise.all([
-      import('../core/identity/ca.js'),
-      import('./config/file-source.js'),
-      import('./gateway/file-source.js'),
-    ]);
+    const { CertificateAuthority } = await import('../core/identity/ca.js');
     const authority = await CertificateAuthority.loadOrCreate(path.join(s.stateDir, 'ca'), {
       trustDomain: s.trustDomain,
     });
@@ -38,10 +37,10 @@ async function sources(s: WaypointSettings, log: Logger): Promise<{ config: Wayp
       throw new AmbitError('AMBIT_E_CONFIG', `file mode: no config file for --mode ${s.mode}`, {
         hint: gateway ? 'set AMBIT_GATEWAY_CONFIG_FILE' : 'set AMBIT_WAYPOINT_CONFIG_FILE',
       });
-    return {
-      config: gateway ? new FileGatewaySource(file, fileLog) : new FileWaypointSource(file, fileLog),
-      ca: authority.asClient(),
-    };
+    const config = gateway
+      ? new (await import('./gateway/file-source.js')).FileGatewaySource(file, fileLog)
+      : new (await import('./config/file-source.js')).FileWaypointSource(file, fileLog);
+    return { config, ca: authority.asClient() };
   }
   const [{ controllerLink }, { XdsWaypointSource }, { createGrpcCaClient }] = await Promise.all([
     import('../core/config/controller-link.js'),
@@ -79,6 +78,30 @@ async function sources(s: WaypointSettings, log: Logger): Promise<{ config: Wayp
   };
 }
 
+/**
+ * Give memory back once a load is over (core/runtime/malloc-trim.ts): V8's low-memory collection
+ * (which also shrinks the young generation the load grew) and then glibc's malloc_trim for freed
+ * TLS and HTTP/2 buffers. Activity is tunnels and connections coming and going, and any busy
+ * second (a load carried on keep-alive tunnels opens none); the start counts as a load. Without
+ * the memory addon there is no trim.
+ */
+function startTrimmer(server: WaypointServer, pool: HbonePool, log: Logger): MallocTrimmer {
+  const found = memoryAddon();
+  if ('reason' in found) log.debug('memory is not given back after a load (no memory addon)', { reason: found.reason });
+  const addon = 'addon' in found ? found.addon : undefined;
+  return startMallocTrim({
+    trim: addon && (() => addon.mallocTrim()),
+    collect: () => addon?.lowMemoryNotification(),
+    activity: () => {
+      const inbound = server.stats();
+      const upstream = pool.stats();
+      return inbound.streamsTotal + inbound.sessions + upstream.tunnelsOpened + upstream.handshakes;
+    },
+    busyIsActivity: true,
+    afterStart: true,
+  });
+}
+
 /** The first certificate; the store logs each failure and retries with backoff until the CA answers. */
 function firstCredentials(certs: CertificateStore, identity: string): Promise<Credentials> {
   return new Promise((resolve) => {
@@ -108,6 +131,7 @@ interface Running {
   gateway: StartedGateway | undefined;
   hbone: Awaited<ReturnType<WaypointServer['listen']>>;
   admin: AdminServers;
+  trimmer: MallocTrimmer;
 }
 
 export class WaypointProcess implements ComponentRuntime {
@@ -184,10 +208,13 @@ export class WaypointProcess implements ComponentRuntime {
       selfIdentity: () => identity,
       tracer,
     });
+    // The gateway's modules only in a gateway.
     const gateway =
       s.mode === 'waypoint'
         ? undefined
-        : await startGateway(s, {
+        : await (
+            await import('./gateway/start.js')
+          ).startGateway(s, {
             runtime,
             telemetry,
             tracer,
@@ -217,7 +244,8 @@ export class WaypointProcess implements ComponentRuntime {
       ...(s.adminToken ? { mutationToken: s.adminToken } : {}),
       log: log.child({ component: 'admin' }),
     });
-    this.running = { config, certs, pool, runtime, tracer, server, gateway, hbone, admin };
+    const trimmer = startTrimmer(server, pool, log.child({ component: 'malloc-trim' }));
+    this.running = { config, certs, pool, runtime, tracer, server, gateway, hbone, admin, trimmer };
   }
 
   ready(): boolean {
@@ -244,6 +272,7 @@ export class WaypointProcess implements ComponentRuntime {
     const r = this.running;
     if (!r || this.stopped) return;
     this.stopped = true;
+    r.trimmer.stop();
     await r.tracer.close();
     await r.pool.close();
     r.runtime.close();

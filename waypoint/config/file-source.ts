@@ -2,8 +2,8 @@
 // (core/config/file-watch.ts). The file goes through the same check as a config received
 // over discovery; a bad file is reported and the last good config keeps serving, and a bad
 // first file stops the start (the waypoint never serves without a config it understood).
-import { parse } from 'yaml';
 import { WatchedFile } from '../../core/config/file-watch.js';
+import { parseJsonOrYaml } from '../../core/config/json-or-yaml.js';
 import { AmbitError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import { decodeWaypointConfig } from '../../core/model/decode-waypoint-config.js';
@@ -20,7 +20,7 @@ export function decodeWaypointConfigFile(text: string, file: string): WaypointCo
   };
   let doc: unknown;
   try {
-    doc = parse(text);
+    doc = parseJsonOrYaml(text);
   } catch (err) {
     return fail(`not JSON or YAML: ${(err as Error).message}`, err);
   }

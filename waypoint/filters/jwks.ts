@@ -12,9 +12,10 @@ import dns from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
-import { createLocalJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+import type { JSONWebKeySet, JWTVerifyGetKey } from 'jose';
 import { anyCidrContains, parseCidr, parseIp } from '../../core/authz/ip-match.js';
 import { AmbitError } from '../../core/errors.js';
+import { jose } from './jose.js';
 
 export const JWKS_MAX_BYTES = 1024 * 1024;
 const MAX_AGE_MS = 20 * 60_000;
@@ -193,7 +194,7 @@ export class JwksCache {
   inlineKeys(text: string): JWTVerifyGetKey {
     let keys = this.inline.get(text);
     if (!keys) {
-      keys = createLocalJWKSet(JSON.parse(text) as JSONWebKeySet);
+      keys = jose().createLocalJWKSet(JSON.parse(text) as JSONWebKeySet);
       this.inline.set(text, keys);
     }
     return keys;
@@ -220,7 +221,7 @@ export class JwksCache {
     e.pending ??= (async () => {
       try {
         const doc = await (this.o.fetch ?? fetchJwks)(uri, { ...this.o, allowHttp });
-        e.keys = createLocalJWKSet(doc);
+        e.keys = jose().createLocalJWKSet(doc);
         e.lastError = undefined;
       } catch (err) {
         e.lastError = err as Error;

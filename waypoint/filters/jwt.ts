@@ -3,11 +3,12 @@
 // validation is rejected with 401; a valid token gives the request principal `iss/sub` and
 // its claims to authorization. Key sets live in the runtime's JwksCache (jwks.ts): reused
 // across config pushes, remote ones fetched within bounds, cached and refreshed.
-import { decodeJwt, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import type { JWTPayload, JWTVerifyGetKey } from 'jose';
 import type { JwtRule, RequestAuthentication } from '../../core/model/l7.js';
 import type { Labels } from '../../core/model/types.js';
 import { replies } from '../respond.js';
 import type { FilterResult, HttpFilter, RequestContext } from './context.js';
+import { jose } from './jose.js';
 import type { JwksCache } from './jwks.js';
 
 /** What Node (and RFC 9110) accept as a header field value. */
@@ -99,6 +100,7 @@ export function jwtFilter(
 ): HttpFilter | undefined {
   const rules = policies.flatMap((p) => p.jwtRules.map((r) => compileRule(p, r, jwks, allowHttp)));
   if (rules.length === 0) return undefined;
+  const { decodeJwt, jwtVerify } = jose();
   return {
     name: 'jwt',
     async onRequest(ctx: RequestContext): Promise<FilterResult> {

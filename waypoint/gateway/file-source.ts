@@ -2,8 +2,8 @@
 // authorizationPolicies?: […], peerAuthentications?: [], mesh?: {…} }`, re-read when it
 // changes. Each GatewayConfig gets the same check as one received over discovery; a bad file
 // is reported and the last good one keeps serving, a bad first file stops the start.
-import { parse } from 'yaml';
 import { WatchedFile } from '../../core/config/file-watch.js';
+import { parseJsonOrYaml } from '../../core/config/json-or-yaml.js';
 import { AmbitError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { GatewayConfig } from '../../core/model/l7.js';
@@ -25,7 +25,7 @@ const list = (v: unknown, field: string, file: string): unknown[] => {
 export function decodeGatewayFile(text: string, file: string): GatewayFile {
   let doc: unknown;
   try {
-    doc = parse(text);
+    doc = parseJsonOrYaml(text);
   } catch (err) {
     throw new AmbitError('AMBIT_E_CONFIG', `${file}: not JSON or YAML: ${(err as Error).message}`, { cause: err });
   }
