@@ -1,5 +1,7 @@
-// The HTTP/1.1 and HTTP/2 servers that waypoint tunnels and gateway connections are handed to
-// (`emit('connection')`): they never listen themselves. One definition of their limits.
+// The node:http servers connections are handed to (`emit('connection')`): they never listen
+// themselves. One definition of their limits. Gateways use both; a waypoint's tunnels use the
+// HTTP/2 one (HTTP/1.1 on tunnels has the waypoint's own server, http1/server.ts, with the
+// same head limit and timeouts).
 import http from 'node:http';
 import http2 from 'node:http2';
 

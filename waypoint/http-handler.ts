@@ -1,9 +1,9 @@
 // One HTTP request through the waypoint: view → filters → router → response, then
-// telemetry. Works for HTTP/1.1 and HTTP/2 (Node's compatibility API gives both the same
-// request/response shape).
+// telemetry. Works for HTTP/1.1 and HTTP/2: the waypoint's own HTTP/1 server (http1/server.ts)
+// and Node's (gateways) and its HTTP/2 compatibility API give the same request/response shape.
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import type { IncomingMessage } from 'node:http';
+import type { Http2ServerRequest } from 'node:http2';
 import { Readable } from 'node:stream';
 import type { Logger } from '../core/log.js';
 import type { Cluster, ClusterEndpoint } from '../core/model/l7.js';
@@ -21,9 +21,23 @@ import { tunnelInfoOf } from './tunnel-info.js';
 import { endToEndHeaders } from './upstream/transport.js';
 import { RequestCancel } from './upstream/transport-cancel.js';
 import { describeError } from '../core/errors.js';
+import type { Http1Request } from './http1/exchange.js';
 
-type Req = IncomingMessage | Http2ServerRequest;
-type Res = ServerResponse | Http2ServerResponse;
+type Req = IncomingMessage | Http2ServerRequest | Http1Request;
+
+/** What the handler uses of a response: node:http's, node:http2's compatibility one, or http1/exchange.ts's. */
+interface Res {
+  readonly headersSent: boolean;
+  readonly writableFinished: boolean;
+  writeHead(status: number, headers: Record<string, string | string[]>): unknown;
+  end(body: string): unknown;
+  addTrailers(trailers: Record<string, string | string[]>): void;
+  destroy?(): unknown;
+  /** The body as the rest of the response (the waypoint's HTTP/1 server); else it is piped. */
+  sendBody?(body: Readable): void;
+  on(event: 'close', listener: () => void): unknown;
+  once(event: 'close', listener: () => void): unknown;
+}
 
 /** Bodies up to this size are buffered so retries and mirrors can replay them. */
 export const REPLAYABLE_BODY_BYTES = 1024 * 1024;
@@ -137,7 +151,7 @@ async function handle(req: Req, res: Res, deps: HandlerDeps): Promise<void> {
       attempts: 0,
     });
   };
-  // HTTP/1 heads over the limit never get here (Node answers 431); HTTP/2 ones are checked here.
+  // HTTP/1 heads over the limit never get here (the HTTP/1 server answers 431); HTTP/2 ones are checked here.
   if (headerListSize(req.headers) > MAX_REQUEST_HEADERS_BYTES) {
     early(replies.headersTooLarge());
     return;
@@ -192,12 +206,17 @@ async function handle(req: Req, res: Res, deps: HandlerDeps): Promise<void> {
     responseEdits: [],
   };
   let requestBytes = 0;
+  // An HTTP/1 request without a body has nothing to read or count: its stream is left alone
+  // (HTTP/2 streams are read to their end, so both ends close).
+  const streamed = 'stream' in req || hasBody(req);
   // Paused first: a 'data' listener alone would start the flow while the filters await, and
   // readBody would then wait for a body that already went by.
-  req.pause();
-  req.on('data', (c: Buffer) => {
-    requestBytes += c.length;
-  });
+  if (streamed) {
+    req.pause();
+    req.on('data', (c: Buffer) => {
+      requestBytes += c.length;
+    });
+  }
 
   const finish = (
     status: number,
@@ -262,7 +281,8 @@ async function handle(req: Req, res: Res, deps: HandlerDeps): Promise<void> {
     return;
   }
   const body = await readBody(req);
-  if (body === undefined) req.resume(); // nothing to read: let the request end (HTTP/2 streams close on both ends)
+  // Nothing to read: let the request end (HTTP/2 streams close on both ends).
+  if (body === undefined && streamed) req.resume();
   const timeoutMs = ctx.route?.route.timeoutMs;
   // A client that goes away before its answer is complete ends the upstream request too.
   const downstreamGone = new RequestCancel();
@@ -327,7 +347,8 @@ async function handle(req: Req, res: Res, deps: HandlerDeps): Promise<void> {
     const passed = Object.entries(trailers).filter((e): e is [string, string | string[]] => e[1] !== undefined);
     if (passed.length > 0) res.addTrailers(Object.fromEntries(passed));
   });
-  responseBody.pipe(res as NodeJS.WritableStream);
+  if (res.sendBody) res.sendBody(responseBody);
+  else responseBody.pipe(res as unknown as NodeJS.WritableStream);
   responseBody.on('error', () => res.destroy?.());
   res.on('close', () =>
     finish(result.response.status, res.writableFinished ? (result.flag ?? '-') : 'DC', responseBytes, upstream),

@@ -3,7 +3,6 @@
 // port (appProtocol or name); for `unknown` the first bytes decide; plain TCP is forwarded
 // at L4 to an endpoint of the service, chosen per connection by the service's VirtualService
 // `tcp` routes, or `tls` routes on the SNI of the ClientHello (read, not terminated).
-import http from 'node:http';
 import http2 from 'node:http2';
 import type { Duplex } from 'node:stream';
 import {
@@ -21,7 +20,8 @@ import type { Logger } from '../core/log.js';
 import type { PortProtocol } from '../core/model/types.js';
 import type { HandlerDeps } from './http-handler.js';
 import { createRequestHandler } from './http-handler.js';
-import { handedHttp1Server, handedHttp2Server } from './handed-http.js';
+import { handedHttp2Server } from './handed-http.js';
+import { Http1Server } from './http1/server.js';
 import type { Pipeline } from './pipeline.js';
 import { tunnelSource, verifiedWorkload } from './source-identity.js';
 import { routesBySni, selectL4Route } from './route/l4-routes.js';
@@ -75,19 +75,18 @@ function sniff(stream: Duplex): Promise<Wire> {
 
 export class WaypointServer {
   private readonly hbone: HboneServer;
-  private readonly http1: http.Server;
+  private readonly http1: Http1Server;
   private readonly http2: http2.Http2Server;
   private pendingInfo: TunnelInfo | undefined;
-  private draining = false;
 
   constructor(private readonly o: WaypointServerOptions) {
     const handler = createRequestHandler(o);
-    this.http1 = handedHttp1Server(handler, o.headersTimeoutMs);
-    // Draining: a keep-alive connection ends with its next response (the client closes it,
-    // no race with its next request), see close().
-    this.http1.on('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
-      if (this.draining && !res.headersSent) res.setHeader('connection', 'close');
-    });
+    // HTTP/1.1 on tunnels: the waypoint's own server (bounded parser, node:http's request and
+    // response shape); gateways keep node:http (handed-http.ts).
+    this.http1 = new Http1Server(
+      handler,
+      o.headersTimeoutMs !== undefined ? { headersTimeoutMs: o.headersTimeoutMs } : {},
+    );
     this.http2 = handedHttp2Server(handler);
     this.http2.on('sessionError', (err) => o.log.debug('downstream h2 session error', { err: describeError(err) }));
     // Node wraps a non-socket stream in its own socket object for HTTP/2, so the tunnel facts
@@ -117,16 +116,12 @@ export class WaypointServer {
    * after a second are closed; what is still open after `drainMs` is reset.
    */
   async close(drainMs = 5000): Promise<void> {
-    this.draining = true;
+    // Draining: a keep-alive connection ends with its next response (`connection: close`; the
+    // client closes it, no race with its next request).
+    this.http1.drain();
     const drained = this.hbone.close();
     this.http2.close();
-    const idle = setTimeout(
-      () => {
-        this.http1.close();
-        this.http1.closeIdleConnections();
-      },
-      Math.min(1000, drainMs / 2),
-    );
+    const idle = setTimeout(() => this.http1.closeIdleConnections(), Math.min(1000, drainMs / 2));
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       drained,
@@ -136,7 +131,7 @@ export class WaypointServer {
     ]);
     clearTimeout(timer);
     clearTimeout(idle);
-    this.http1.close();
+    this.http1.closeIdleConnections();
     await this.hbone.close({ force: true });
     this.http1.closeAllConnections();
   }
@@ -197,18 +192,18 @@ export class WaypointServer {
       await this.forwardTcp(picked, this.accept(req));
       return;
     }
-    const stream = this.accept(req);
+    const stream = this.acceptStream(req);
     attachTunnelInfo(stream, info);
     const wire = await wireFor(vhost.vhost.protocol, stream);
-    if (wire === 'http1') this.http1.emit('connection', stream);
+    if (wire === 'http1') this.http1.handle(stream);
     else if (wire === 'http2') {
       this.pendingInfo = info;
       try {
-        this.http2.emit('connection', stream);
+        this.http2.emit('connection', asHttpSocket(stream));
       } finally {
         this.pendingInfo = undefined;
       }
-    } else await this.routeTcp(pipe, vhost.vhost, info, target.host, stream);
+    } else await this.routeTcp(pipe, vhost.vhost, info, target.host, asHttpSocket(stream));
   }
 
   /** An accepted tunnel carrying TCP: the ClientHello's SNI when `tls` routes need it, then route and forward. */
@@ -241,7 +236,12 @@ export class WaypointServer {
    * including ones still waiting for their first bytes, before any HTTP server listens.
    */
   private accept(req: HboneRequest): Duplex {
-    const stream = asHttpSocket(acceptTunnel(req));
+    return asHttpSocket(this.acceptStream(req));
+  }
+
+  /** The accepted tunnel stream as it is (the waypoint's HTTP/1 server writes Buffers only). */
+  private acceptStream(req: HboneRequest): Duplex {
+    const stream = acceptTunnel(req);
     stream.on('error', (err) =>
       this.o.log.debug('downstream tunnel error', { err: describeError(err), peer: req.peerIdentity }),
     );

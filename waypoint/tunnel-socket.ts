@@ -1,5 +1,6 @@
-// A Duplex over an HBONE tunnel stream, handed to node:http / node:http2 servers as their
-// "socket". Writes reach the HTTP/2 stream as Buffers only: on Node 20 a writev that mixes
+// A Duplex over an HBONE tunnel stream (or a gateway's TLS socket), handed to node:http /
+// node:http2 servers as their "socket" (a waypoint's HTTP/1.1 server, http1/server.ts, takes
+// the tunnel stream as it is and writes Buffers only). Writes reach the HTTP/2 stream as Buffers only: on Node 20 a writev that mixes
 // strings (node:http writes its response head as a latin1 string) into an Http2Stream can
 // send freed memory (seen here: the first bytes of "HTTP/1.1 404 Not Found" arrived as
 // garbage). Concatenating corked chunks also sends one DATA frame instead of several.
