@@ -9,6 +9,7 @@
 // keeps once (Host, Content-Type, ...) keep their first value, the others joined with ", ".
 // Body chunks are views of the input buffers (no copy).
 import { METHODS } from 'node:http';
+import { BodyReader, EMPTY, gatherSection } from './body-framing.js';
 
 export type Fields = Record<string, string | string[]>;
 
@@ -32,8 +33,6 @@ export interface RequestParserLimits {
 /** node:http's limits on the tunnel today: a 64 KiB head, 2000 fields. */
 export const DEFAULT_REQUEST_LIMITS: RequestParserLimits = { maxHeadBytes: 64 * 1024, maxHeaders: 2000 };
 
-const MAX_CHUNK_LINE = 1024;
-
 /** A request the server cannot read: answered with `status`, then the connection closes. */
 export class Http1RequestError extends Error {
   readonly code = 'AMBIT_E_DOWNSTREAM_HTTP1';
@@ -54,13 +53,11 @@ export interface RequestEvents {
 
 const enum State {
   Head,
-  Length,
-  ChunkSize,
-  ChunkData,
-  ChunkDataEnd,
-  Trailers,
+  Body,
   Done,
 }
+
+const refuse = (why: string, tooLarge?: boolean): Error => new Http1RequestError(tooLarge ? 431 : 400, why);
 
 const KNOWN_METHODS: ReadonlySet<string> = new Set(METHODS);
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -70,11 +67,7 @@ const BAD_VALUE = /[\0-\x08\x0a-\x1f\x7f]/;
 // method SP request-target SP HTTP-version; the target has no controls and no spaces.
 const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([^\0-\x20\x7f]+) HTTP\/1\.([01])$/;
 const DIGITS = /^\d{1,15}$/;
-// eslint-disable-next-line no-control-regex -- chunk extensions may not carry controls either
-const CHUNK_LINE = /^([0-9a-fA-F]{1,13})[ \t]*(?:;[^\0-\x08\x0a-\x1f\x7f]*)?$/;
 const CONTINUE = /(?:^|\W)100-continue(?:$|\W)/i;
-const CRLF2 = Buffer.from('\r\n\r\n', 'latin1');
-const EMPTY = Buffer.alloc(0);
 
 /** Fields node:http keeps only the first of. */
 const FIRST_ONLY: ReadonlySet<string> = new Set([
@@ -162,14 +155,20 @@ function readFields(
 export class RequestParser {
   private state = State.Head;
   private pending: Buffer | undefined;
-  private remaining = 0;
   /** Bytes of the current message seen (a head begun, or more). */
   private started = false;
+  private readonly body: BodyReader;
 
   constructor(
     private readonly events: RequestEvents,
     private readonly limits: RequestParserLimits = DEFAULT_REQUEST_LIMITS,
-  ) {}
+  ) {
+    this.body = new BodyReader(
+      { onBody: (chunk) => events.onBody(chunk), onBodyEnd: (trailers) => this.bodyEnded(trailers) },
+      refuse,
+      limits.maxHeadBytes,
+    );
+  }
 
   /** The last request ended: nothing is read until `next()`. */
   get done(): boolean {
@@ -185,47 +184,17 @@ export class RequestParser {
   next(): void {
     this.state = State.Head;
     this.pending = undefined;
-    this.remaining = 0;
     this.started = false;
   }
 
   feed(chunk: Buffer): Buffer | undefined {
-    let data = chunk;
+    let data: Buffer | undefined = chunk;
     if (data.length > 0) this.started = true;
-    while (data.length > 0) {
-      switch (this.state) {
-        case State.Done:
-          return data;
-        case State.Head:
-          data = this.head(data);
-          break;
-        case State.Length:
-          data = this.bodyPart(data);
-          if (this.remaining === 0) this.finish(undefined);
-          break;
-        case State.ChunkSize:
-          data = this.chunkSize(data);
-          break;
-        case State.ChunkData:
-          data = this.bodyPart(data);
-          if (this.remaining === 0) this.state = State.ChunkDataEnd;
-          break;
-        case State.ChunkDataEnd:
-          data = this.chunkDataEnd(data);
-          break;
-        case State.Trailers:
-          data = this.trailers(data);
-          break;
-      }
+    while (data !== undefined && data.length > 0) {
+      if (this.state === State.Done) return data;
+      data = this.state === State.Head ? this.head(data) : this.body.feed(data);
     }
     return this.state === State.Done ? EMPTY : undefined;
-  }
-
-  private bodyPart(data: Buffer): Buffer {
-    const n = Math.min(this.remaining, data.length);
-    this.remaining -= n;
-    this.events.onBody(n === data.length ? data : data.subarray(0, n));
-    return data.subarray(n);
   }
 
   private finish(trailers: Fields | undefined): void {
@@ -234,31 +203,14 @@ export class RequestParser {
     this.events.onEnd(trailers);
   }
 
-  /**
-   * Gathers a section ending in an empty line; returns [section or undefined, rest]. A head
-   * may be preceded by empty lines (RFC 9112 §2.2): skipped, but counted in its size.
-   */
-  private section(data: Buffer, skipEmptyLines: boolean): [Buffer | undefined, Buffer] {
-    const joined = this.pending ? Buffer.concat([this.pending, data]) : data;
-    let skip = 0;
-    if (skipEmptyLines) while (joined[skip] === 13 && joined[skip + 1] === 10) skip += 2;
-    // Search from just before the new bytes: the terminator may straddle the two.
-    const from = this.pending ? Math.max(skip, this.pending.length - 3) : skip;
-    const at = joined.indexOf(CRLF2, from);
-    if (at < 0) {
-      if (joined.length > this.limits.maxHeadBytes) throw new Http1RequestError(431, 'head larger than the limit');
-      this.pending = joined;
-      return [undefined, EMPTY];
-    }
-    if (at + 4 > this.limits.maxHeadBytes) throw new Http1RequestError(431, 'head larger than the limit');
-    this.pending = undefined;
-    return [joined.subarray(skip, at), joined.subarray(at + 4)];
-  }
-
   private head(data: Buffer): Buffer {
-    const [section, rest] = this.section(data, true);
-    if (!section) return rest;
-    const lines = section.toString('latin1').split('\r\n');
+    const got = gatherSection(this.pending, data, this.limits.maxHeadBytes, true, refuse, 'head');
+    if ('held' in got) {
+      this.pending = got.held;
+      return EMPTY;
+    }
+    this.pending = undefined;
+    const lines = got.section.toString('latin1').split('\r\n');
     const requestLine = REQUEST_LINE.exec(lines[0]!);
     if (!requestLine) throw new Http1RequestError(400, 'bad request line');
     const method = requestLine[1]!;
@@ -282,71 +234,34 @@ export class RequestParser {
         throw new Http1RequestError(400, 'transfer-encoding with content-length');
       if (minor === 0) throw new Http1RequestError(400, 'transfer-encoding in HTTP/1.0');
       if (codings.indexOf('chunked') !== codings.length - 1) throw new Http1RequestError(400, 'bad transfer-encoding');
-      body = State.ChunkSize;
+      this.body.chunked();
+      body = State.Body;
     } else if (framing.contentLength !== undefined) {
-      this.remaining = Number(framing.contentLength);
-      if (this.remaining > 0) body = State.Length;
+      const length = Number(framing.contentLength);
+      if (length > 0) {
+        this.body.length(length);
+        body = State.Body;
+      }
     }
     this.state = body;
     this.events.onHead({ method, url: requestLine[2]!, minor, headers, keepAlive, expect });
     if (body === State.Done) this.finish(undefined);
-    return rest;
+    return got.rest;
   }
 
-  private chunkSize(data: Buffer): Buffer {
-    const joined = this.pending ? Buffer.concat([this.pending, data]) : data;
-    const lf = joined.indexOf(10);
-    if (lf < 0) {
-      if (joined.length > MAX_CHUNK_LINE) throw new Http1RequestError(400, 'chunk size line too long');
-      this.pending = joined;
-      return EMPTY;
-    }
-    if (lf > MAX_CHUNK_LINE || lf === 0 || joined[lf - 1] !== 13)
-      throw new Http1RequestError(400, 'bad chunk size line');
-    this.pending = undefined;
-    const line = CHUNK_LINE.exec(joined.toString('latin1', 0, lf - 1));
-    if (!line) throw new Http1RequestError(400, 'bad chunk size');
-    this.remaining = parseInt(line[1]!, 16);
-    this.state = this.remaining === 0 ? State.Trailers : State.ChunkData;
-    return joined.subarray(lf + 1);
-  }
-
-  private chunkDataEnd(data: Buffer): Buffer {
-    const joined = this.pending ? Buffer.concat([this.pending, data]) : data;
-    if (joined[0] !== 13 || (joined.length > 1 && joined[1] !== 10))
-      throw new Http1RequestError(400, 'chunk not followed by CRLF');
-    if (joined.length < 2) {
-      this.pending = joined;
-      return EMPTY;
-    }
-    this.pending = undefined;
-    this.state = State.ChunkSize;
-    return joined.subarray(2);
-  }
-
-  /** The trailer section after the last chunk: none (a bare CRLF) or fields up to an empty line. */
-  private trailers(data: Buffer): Buffer {
-    const joined = this.pending ? Buffer.concat([this.pending, data]) : data;
-    if (joined[0] === 13 && joined.length === 1) {
-      this.pending = joined;
-      return EMPTY;
-    }
-    if (joined[0] === 13 && joined[1] === 10) {
+  /** The body ended; a trailer section is read into fields (framing fields refused there). */
+  private bodyEnded(section: Buffer | undefined): void {
+    if (!section) {
       this.finish(undefined);
-      return joined.subarray(2);
+      return;
     }
-    this.pending = undefined;
-    // A trailer section is "fields CRLF CRLF": searched for as a head is, within the same limit.
-    const [section, rest] = this.section(joined, false);
-    if (!section) return rest;
     const lines = section.toString('latin1').split('\r\n');
     if (lines.length > this.limits.maxHeaders) throw new Http1RequestError(431, 'too many trailer fields');
     const fields = Object.create(null) as Fields;
     const framing = readFields(lines, 0, fields, 'trailer');
-    // Framing in trailers means nothing and may confuse a later hop: refused as llhttp does not parse it.
+    // Framing in trailers means nothing and may confuse a later hop.
     if (framing.contentLength !== undefined || framing.transferEncoding !== undefined)
       throw new Http1RequestError(400, 'framing field in trailers');
     this.finish(fields);
-    return rest;
   }
 }
