@@ -162,9 +162,12 @@ interface Setup {
   readonly waypointMetrics?: string;
 }
 
-/** Minor (scavenge) GCs so far, from prom-client's process metrics. */
-async function minorGcs(url: string): Promise<number> {
+/** GC so far, from prom-client's process metrics: minor (scavenge) count, and seconds in every kind. */
+async function gcSoFar(url: string): Promise<{ minor: number; seconds: number }> {
   const text = await (await fetch(url)).text();
+  let seconds = 0;
+  for (const sum of text.matchAll(/^ambit_process_nodejs_gc_duration_seconds_sum\{[^}]*\} (\S+)$/gm))
+    seconds += Number(sum[1]);
   const m = /^ambit_process_nodejs_gc_duration_seconds_count\{[^}]*kind="minor"[^}]*\} (\S+)$/m.exec(text);
   if (!m)
     throw new Error(
@@ -175,7 +178,7 @@ async function minorGcs(url: string): Promise<number> {
           .join(' ') || text.slice(0, 200)
       }`,
     );
-  return Number(m[1]);
+  return { minor: Number(m[1]), seconds };
 }
 
 /** The fixed semi-space size in MiB when both --min- and --max-semi-space-size set it, else undefined. */
@@ -244,12 +247,13 @@ async function measure(group: ChildGroup, s: Setup, o: Options): Promise<ResultR
 
   const proxies = s.proxies();
   const meter = new CpuMeter([...proxies, ...s.serverPids()]).start();
+  const noGc = { minor: NaN, seconds: NaN };
   const gcBefore = s.waypointMetrics
-    ? await minorGcs(s.waypointMetrics).catch((err: unknown) => {
+    ? await gcSoFar(s.waypointMetrics).catch((err: unknown) => {
         log(`waypoint metrics: ${String(err)}`);
-        return NaN;
+        return noGc;
       })
-    : NaN;
+    : noGc;
   const fixed = await fixedRate(group, s.client, s.url, {
     rps: o.rps,
     seconds: o.rateSeconds,
@@ -287,12 +291,16 @@ async function measure(group: ChildGroup, s: Setup, o: Options): Promise<ResultR
     // Allocation per request: each scavenge empties a full semi-space, so with the semi-space
     // fixed (--node-flags="--min-semi-space-size=1 --max-semi-space-size=1") minor GCs × its
     // size ÷ requests is the bytes allocated per request (an upper bound by the survivors).
-    const gcs = (await minorGcs(s.waypointMetrics).catch(() => NaN)) - gcBefore;
+    const gcAfter = await gcSoFar(s.waypointMetrics).catch(() => noGc);
+    const gcs = gcAfter.minor - gcBefore.minor;
+    // GC pauses of every kind during the fixed-rate run: what a young-generation size costs.
+    const gcMs = (gcAfter.seconds - gcBefore.seconds) * 1000;
+    if (Number.isFinite(gcMs)) row.waypoint_gc_ms_per_1000 = round((gcMs / requests) * 1000, 2);
     if (Number.isFinite(gcs)) {
       row.waypoint_minor_gc_per_1000 = round((gcs / requests) * 1000, 2);
       const semi = fixedSemiSpaceMb(o.nodeFlags);
       if (semi !== undefined) row.waypoint_alloc_kb_per_request = round((gcs * semi * 1024) / requests, 1);
-      detail += `; waypoint ${gcs} minor GCs${semi !== undefined ? ` ≈ ${String(row.waypoint_alloc_kb_per_request)} KiB allocated per request` : ''}`;
+      detail += `; waypoint ${gcs} minor GCs${semi !== undefined ? ` ≈ ${String(row.waypoint_alloc_kb_per_request)} KiB allocated per request` : ''}, GC ${gcMs.toFixed(1)} ms`;
     }
   }
   if (s.waypointPid !== undefined) {
@@ -546,7 +554,13 @@ async function main(): Promise<void> {
       process.stdout.write('\nmedian (min–max) of the rounds:\n');
       for (const r of rows)
         process.stdout.write(
-          `${r.case}: ${[...METRICS, 'waypoint_vcpu_per_1000rps', 'waypoint_rss_mb', ...WAYPOINT_QUIET_METRICS]
+          `${r.case}: ${[
+            ...METRICS,
+            'waypoint_vcpu_per_1000rps',
+            'waypoint_gc_ms_per_1000',
+            'waypoint_rss_mb',
+            ...WAYPOINT_QUIET_METRICS,
+          ]
             .filter((m) => typeof r[m] === 'number')
             .map((m) => `${m} ${spreadText(r, m)}`)
             .join(', ')}\n`,
