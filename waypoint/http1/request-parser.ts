@@ -3,8 +3,8 @@
 // a time. Bounded: the head (request line + fields) and a trailer section may not exceed
 // `maxHeadBytes` (431), a head may carry at most `maxHeaders` fields (431); a chunk-size line
 // is at most 1 KiB. Framing and smuggling rules follow RFC 9112 §6: Transfer-Encoding must end
-// in chunked and may not come with Content-Length, in HTTP/1.1 only; one Content-Length, digits
-// only; obs-fold, whitespace before the colon and bare CR/LF are refused. The headers object is
+// in chunked and may not come with Content-Length (in HTTP/1.0 the connection closes after the
+// request); one Content-Length, digits only; obs-fold, whitespace before the colon and bare CR/LF are refused. The headers object is
 // node:http's: lower-case names, Set-Cookie an array, Cookie joined with "; ", the fields node
 // keeps once (Host, Content-Type, ...) keep their first value, the others joined with ", ".
 // Body chunks are views of the input buffers (no copy).
@@ -222,17 +222,18 @@ export class RequestParser {
     const framing = readFields(lines, 1, headers, 'header');
     if (minor === 1 && headers.host === undefined) throw new Http1RequestError(400, 'no host');
     const connection = framing.connection ? tokens(framing.connection) : [];
-    const keepAlive = minor === 1 ? !connection.includes('close') : connection.includes('keep-alive');
+    let keepAlive = minor === 1 ? !connection.includes('close') : connection.includes('keep-alive');
     const expectValue = headers.expect;
     const expect =
       minor === 1 && typeof expectValue === 'string' ? (CONTINUE.test(expectValue) ? 'continue' : 'other') : undefined;
     let body = State.Done;
     if (framing.transferEncoding !== undefined) {
-      // Both framings, chunked not last (or twice), or HTTP/1.0: the length is not reliable.
+      // Both framings, or chunked not last (or twice): the length is not reliable.
       const codings = tokens(framing.transferEncoding);
       if (framing.contentLength !== undefined)
         throw new Http1RequestError(400, 'transfer-encoding with content-length');
-      if (minor === 0) throw new Http1RequestError(400, 'transfer-encoding in HTTP/1.0');
+      // In HTTP/1.0 the framing is suspect (RFC 9112 §6.1): read as chunked (as node:http did), then close.
+      if (minor === 0) keepAlive = false;
       if (codings.indexOf('chunked') !== codings.length - 1) throw new Http1RequestError(400, 'bad transfer-encoding');
       this.body.chunked();
       body = State.Body;
