@@ -9,6 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { to, waypointConfig } from '../support/waypoint-harness.js';
 import type { WaypointConfigDump } from '../../core/admin/dump.js';
 import { pollUntil } from '../support/wait.js';
+import { freePort } from '../support/net.js';
 
 const MAIN = path.resolve('dist/waypoint/main.js');
 
@@ -35,7 +36,6 @@ describe('ambit-waypoint process (file mode)', () => {
       version: 'v1',
     };
     writeFileSync(file, JSON.stringify(first));
-    const base = 30_000 + Math.floor(Math.random() * 30_000);
     child = spawn(process.execPath, [MAIN, '--mode', 'waypoint'], {
       env: {
         ...process.env,
@@ -44,18 +44,24 @@ describe('ambit-waypoint process (file mode)', () => {
         AMBIT_WAYPOINT_CONFIG_FILE: file,
         AMBIT_STATE_DIR: dir,
         AMBIT_HBONE_PORT: '0',
-        AMBIT_ADMIN_PORT: String(base),
-        AMBIT_METRICS_PORT: String(base + 1),
-        AMBIT_READY_PORT: String(base + 2),
+        // The admin port from the kernel's free ones (a random port in the ephemeral range could
+        // be taken by a parallel suite's connection); metrics and ready off (0), not used here.
+        AMBIT_ADMIN_PORT: String(await freePort()),
+        AMBIT_METRICS_PORT: '0',
+        AMBIT_READY_PORT: '0',
         AMBIT_HBONE_HOST: '127.0.0.1',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr!.on('data', (c: Buffer) => {
+      stderr += c.toString();
     });
     const ready = await new Promise<{ hbone: number; admin: number }>((resolve, reject) => {
       createInterface({ input: child!.stdout! }).on('line', (line) => {
         if (line.startsWith('ready ')) resolve(JSON.parse(line.slice(6)) as { hbone: number; admin: number });
       });
-      child!.once('exit', (code) => reject(new Error(`waypoint exited with ${code}`)));
+      child!.once('exit', (code) => reject(new Error(`waypoint exited with ${code}: ${stderr.slice(-2000)}`)));
     });
     expect(ready.hbone).toBeGreaterThan(0);
     const d1 = await dump(ready.admin);
