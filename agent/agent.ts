@@ -18,7 +18,8 @@ import type { MeshSnapshot } from '../core/model/types.js';
 import { DEFAULT_MESH_CONFIG } from '../core/model/types.js';
 import type { AgentSettings } from './config/env.js';
 import { enrolmentHandler } from './enrolment-handler.js';
-import { startMallocTrim, type MallocTrimmer } from './inpod/malloc-trim.js';
+import { startMallocTrim, type MallocTrimmer } from '../core/runtime/malloc-trim.js';
+import { memoryAddon } from '../core/runtime/memory-addon.js';
 import { nativePodNet } from './inpod/native-pod-net.js';
 import { PodListeners } from './inpod/pod-listeners.js';
 import { NameTable } from './dns/name-table.js';
@@ -147,7 +148,11 @@ export class Agent implements ComponentRuntime {
     this.replayed = true;
     // Activity: connections opened and closed, and pods enrolled or removed (each enrolment
     // leaves key generation, CSR and TLS context garbage behind).
+    const memory = memoryAddon();
+    if ('reason' in memory) this.log.debug('memory is not given back after a load', { reason: memory.reason });
+    const addon = 'addon' in memory ? memory.addon : undefined;
     this.trimmer = startMallocTrim({
+      trim: addon && (() => addon.mallocTrim()),
       activity: () => {
         const c = this.tracker.counts();
         return c.opened + c.closed + this.podChanges;

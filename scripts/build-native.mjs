@@ -1,10 +1,10 @@
 // npm `install` hook: build the native addons with node-gyp on Linux: the netns addon
 // (agent/native, the agent's in-pod data path) and the memory addon (core/native, glibc's
-// malloc_trim for any binary; the waypoint loads it). `node scripts/build-native.mjs core`
+// malloc_trim for any binary; the agent and the waypoint load it). `node scripts/build-native.mjs core`
 // builds one of them (agent, core). Where one cannot build (not Linux, no compiler) the rest of
 // Ambit still installs: without the netns addon the agent reports that in-pod capture is
-// unavailable and netns tests say why they cannot run; without the memory addon the waypoint
-// does not trim. An addon whose sources are not there (an image that copied only the other)
+// unavailable and netns tests say why they cannot run; without the memory addon the agent and
+// the waypoint do not trim. An addon whose sources are not there (an image that copied only the other)
 // is skipped.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -14,7 +14,10 @@ import path from 'node:path';
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const ADDONS = {
   agent: { dir: path.join(root, 'agent', 'native'), missing: 'in-pod capture will be unavailable' },
-  core: { dir: path.join(root, 'core', 'native'), missing: 'the waypoint will not give freed memory back' },
+  core: {
+    dir: path.join(root, 'core', 'native'),
+    missing: 'the agent and the waypoint will not give freed memory back',
+  },
 };
 
 if (process.platform !== 'linux') {

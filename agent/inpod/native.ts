@@ -29,8 +29,6 @@ export interface NetnsAddon {
   setTransparent(fd: number): void;
   /** Close an fd that never reached a net.Socket. */
   closeFd(fd: number): void;
-  /** glibc malloc_trim(0); absent from builds made before it existed. */
-  mallocTrim?(): boolean;
 }
 
 const ADDON_FILE = 'ambit_netns.node';

@@ -257,7 +257,7 @@ async function measure(group: ChildGroup, s: Setup, o: Options): Promise<ResultR
     row.rss_mb = round(rssMbOfPid(s.agent.pid), 1);
     if (s.metricsPort) log(`${s.name}: agent RSS ${row.rss_mb} MiB; ${await heapLine(s.metricsPort)}`);
     // The agent gives freed native buffers back once connections stop opening and closing
-    // (agent/inpod/malloc-trim.ts: one quiet second, at least 5 s after its last trim): what it
+    // (core/runtime/malloc-trim.ts: one quiet second, at least 5 s after its last trim): what it
     // holds when the load is over.
     await new Promise((r) => setTimeout(r, QUIET_MS));
     row.rss_mb_quiet = round(rssMbOfPid(s.agent.pid), 1);

@@ -8,8 +8,6 @@
 //   getOriginalDst(fd) -> {address, port, family} | undefined   SO_ORIGINAL_DST
 //   setMark(fd, mark)                        SO_MARK
 //   setTransparent(fd)                       IP_TRANSPARENT / IPV6_TRANSPARENT
-//   mallocTrim() -> bool                     glibc malloc_trim(0): free pages anywhere in the
-//                                            heap go back to the kernel (false elsewhere)
 //
 // setns(CLONE_NEWNET) moves only the calling thread; only socket() has to run inside the
 // namespace (bind, listen, connect and setsockopt follow the socket). Every fd is created
@@ -22,9 +20,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 #include <linux/netfilter_ipv4.h>
 #include <netinet/in.h>
 #include <sched.h>
@@ -207,17 +202,6 @@ Napi::Value CachedNetnsCount(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(nsCache.size()));
 }
 
-// glibc returns freed memory to the kernel only from the top of the heap on its own; OpenSSL
-// and nghttp2 buffers freed after a burst of traffic sit below live allocations and stay
-// resident. malloc_trim(0) also releases free pages inside the heap (madvise).
-Napi::Value MallocTrim(const Napi::CallbackInfo& info) {
-#ifdef __GLIBC__
-  return Napi::Boolean::New(info.Env(), malloc_trim(0) != 0);
-#else
-  return Napi::Boolean::New(info.Env(), false);
-#endif
-}
-
 Napi::Value BindTo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = FdArg(info, 0);
@@ -339,7 +323,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setMark", Napi::Function::New(env, SetMark));
   exports.Set("setTransparent", Napi::Function::New(env, SetTransparent));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd));
-  exports.Set("mallocTrim", Napi::Function::New(env, MallocTrim));
   return exports;
 }
 
