@@ -10,6 +10,7 @@
 // Body chunks are views of the input buffers (no copy).
 import { METHODS } from 'node:http';
 import { BodyReader, EMPTY, gatherSection } from './body-framing.js';
+import { listTokens, readFieldLine } from './field-line.js';
 
 export type Fields = Record<string, string | string[]>;
 
@@ -60,10 +61,6 @@ const enum State {
 const refuse = (why: string, tooLarge?: boolean): Error => new Http1RequestError(tooLarge ? 431 : 400, why);
 
 const KNOWN_METHODS: ReadonlySet<string> = new Set(METHODS);
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-// Field values: visible ASCII, obs-text, space and tab; no other control characters.
-// eslint-disable-next-line no-control-regex -- the control characters are what is checked for
-const BAD_VALUE = /[\0-\x08\x0a-\x1f\x7f]/;
 // method SP request-target SP HTTP-version; the target has no controls and no spaces.
 const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([^\0-\x20\x7f]+) HTTP\/1\.([01])$/;
 const DIGITS = /^\d{1,15}$/;
@@ -99,23 +96,6 @@ function addField(fields: Fields, key: string, value: string): void {
   else fields[key] = key === 'cookie' ? `${had}; ${value}` : `${had}, ${value}`;
 }
 
-/** The value of a field line from `from`, optional whitespace (SP, HTAB) around it removed. */
-function fieldValue(line: string, from: number): string {
-  let start = from;
-  let end = line.length;
-  while (start < end && (line.charCodeAt(start) === 32 || line.charCodeAt(start) === 9)) start++;
-  while (end > start && (line.charCodeAt(end - 1) === 32 || line.charCodeAt(end - 1) === 9)) end--;
-  return start === 0 && end === line.length ? line : line.slice(start, end);
-}
-
-/** Comma-separated tokens of a field, lower case, whitespace trimmed. */
-function tokens(value: string): string[] {
-  return value
-    .toLowerCase()
-    .split(',')
-    .map((t) => t.trim());
-}
-
 /** Field lines (no request line) into `fields`; returns the framing fields seen. */
 function readFields(
   lines: string[],
@@ -127,15 +107,7 @@ function readFields(
   let transferEncoding: string | undefined;
   let connection: string | undefined;
   for (let i = from; i < lines.length; i++) {
-    const line = lines[i]!;
-    const colon = line.indexOf(':');
-    // A leading space or tab is obs-fold (or whitespace before a name): refused either way.
-    if (colon <= 0) throw new Http1RequestError(400, `bad ${what} line`);
-    const name = line.slice(0, colon);
-    if (!TOKEN.test(name)) throw new Http1RequestError(400, `bad ${what} name`);
-    const value = fieldValue(line, colon + 1);
-    if (BAD_VALUE.test(value)) throw new Http1RequestError(400, `bad value of ${name}`);
-    const key = name.toLowerCase();
+    const { key, value } = readFieldLine(lines[i]!, what, refuse);
     if (key === 'content-length') {
       if (contentLength !== undefined || !DIGITS.test(value)) throw new Http1RequestError(400, 'bad content-length');
       contentLength = value;
@@ -221,7 +193,7 @@ export class RequestParser {
     const headers = Object.create(null) as Fields;
     const framing = readFields(lines, 1, headers, 'header');
     if (minor === 1 && headers.host === undefined) throw new Http1RequestError(400, 'no host');
-    const connection = framing.connection ? tokens(framing.connection) : [];
+    const connection = framing.connection ? listTokens(framing.connection) : [];
     let keepAlive = minor === 1 ? !connection.includes('close') : connection.includes('keep-alive');
     const expectValue = headers.expect;
     const expect =
@@ -229,7 +201,7 @@ export class RequestParser {
     let body = State.Done;
     if (framing.transferEncoding !== undefined) {
       // Both framings, or chunked not last (or twice): the length is not reliable.
-      const codings = tokens(framing.transferEncoding);
+      const codings = listTokens(framing.transferEncoding);
       if (framing.contentLength !== undefined)
         throw new Http1RequestError(400, 'transfer-encoding with content-length');
       // In HTTP/1.0 the framing is suspect (RFC 9112 §6.1): read as chunked (as node:http did), then close.

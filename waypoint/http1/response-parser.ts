@@ -6,6 +6,7 @@
 // 204 and 304; Transfer-Encoding ending in chunked; else Content-Length; else until close.
 // Body chunks are views of the input buffers (no copy).
 import { BodyReader, EMPTY, gatherSection } from './body-framing.js';
+import { listTokens, readFieldLine } from './field-line.js';
 
 export interface ResponseHead {
   readonly status: number;
@@ -41,11 +42,7 @@ const enum State {
 
 const refuse = (why: string): Error => new Http1ParseError(why);
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-// Field values: visible ASCII, obs-text, space and tab; no other control characters.
-// eslint-disable-next-line no-control-regex -- the control characters are what is checked for
-const BAD_VALUE = /[\0-\x08\x0a-\x1f\x7f]/;
-// eslint-disable-next-line no-control-regex -- as above, for the reason phrase
+// eslint-disable-next-line no-control-regex -- the reason phrase may not carry controls
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: [^\0-\x08\x0a-\x1f\x7f]*)?$/;
 
 export interface ResponseEvents {
@@ -154,20 +151,13 @@ export class ResponseParser {
     let contentLength: string | undefined;
     let transferEncoding = '';
     for (let i = 1; i < lines.length; i++) {
-      const line = lines[i]!;
-      const colon = line.indexOf(':');
-      if (colon <= 0) throw new Http1ParseError('bad header line');
-      const name = line.slice(0, colon);
-      if (!TOKEN.test(name)) throw new Http1ParseError('bad header name');
-      const value = line.slice(colon + 1).trim();
-      if (BAD_VALUE.test(value)) throw new Http1ParseError(`bad value of ${name}`);
-      const key = name.toLowerCase();
+      const { key, value } = readFieldLine(lines[i]!, 'header', refuse);
       if (key === 'content-length') {
         if (!/^\d{1,15}$/.test(value) || (contentLength !== undefined && contentLength !== value))
           throw new Http1ParseError('bad content-length');
         contentLength = value;
       } else if (key === 'transfer-encoding') transferEncoding += transferEncoding ? `,${value}` : value;
-      else if (key === 'connection') connection += `,${value.toLowerCase()}`;
+      else if (key === 'connection') connection += `,${value}`;
       if (this.omit?.has(key)) continue;
       const had = headers[key];
       if (had === undefined) headers[key] = key === 'set-cookie' ? [value] : value;
@@ -179,7 +169,7 @@ export class ResponseParser {
       if (++this.informational > MAX_INFORMATIONAL) throw new Http1ParseError('too many informational responses');
       return rest; // still State.Head: the final response follows
     }
-    const tokens = connection.split(',').map((t) => t.trim());
+    const tokens = listTokens(connection);
     let keepAlive = minor === '1' ? !tokens.includes('close') : tokens.includes('keep-alive');
     if (this.noBody || status === 204 || status === 304) {
       this.events.onHead({ status, headers, keepAlive });
@@ -188,10 +178,7 @@ export class ResponseParser {
     }
     let empty = false;
     if (transferEncoding) {
-      const codings = transferEncoding
-        .toLowerCase()
-        .split(',')
-        .map((t) => t.trim());
+      const codings = listTokens(transferEncoding);
       // Both framings at once is a smuggling shape: follow Transfer-Encoding, never reuse.
       if (contentLength !== undefined) keepAlive = false;
       if (codings[codings.length - 1] === 'chunked') {
@@ -216,12 +203,7 @@ export class ResponseParser {
 
   /** Trailer fields after the last chunk are checked (bounded) and dropped, as node:http's client did. */
   private bodyEnded(section: Buffer | undefined): void {
-    if (section)
-      for (const line of section.toString('latin1').split('\r\n')) {
-        const colon = line.indexOf(':');
-        if (colon <= 0 || !TOKEN.test(line.slice(0, colon)) || BAD_VALUE.test(line.slice(colon + 1)))
-          throw new Http1ParseError('bad trailer line');
-      }
+    if (section) for (const line of section.toString('latin1').split('\r\n')) readFieldLine(line, 'trailer', refuse);
     this.finish();
   }
 }
